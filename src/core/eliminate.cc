@@ -1,0 +1,591 @@
+#include "ghostkv/eliminate.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <functional>
+#include <numeric>
+
+#include "ghostkv/attention.h"
+#include "ghostkv/bound.h"
+#include "ghostkv/half.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace ghostkv {
+
+// Absolute slack on the natural logs of M_E (up) and Z (down): covers exp's ≤ 1 ulp error, the
+// rounding of each exp argument (|x| < 800 ⇒ ≤ 800·2^-53) and the float64 sums over ≤ 10^6 terms.
+static constexpr double kLogSlack = 1e-9;
+
+WitnessKind parse_witness(const std::string& s) {
+  if (s == "lowrank") return WitnessKind::lowrank;
+  if (s == "quant") return WitnessKind::quant;
+  if (s == "proto") return WitnessKind::proto;
+  if (s == "exact" || s == "oracle") return WitnessKind::exact;
+  throw Error(str_cat("witness: unknown '", s, "' (expected lowrank, quant, proto or exact)"));
+}
+
+const char* witness_name(WitnessKind w) {
+  switch (w) {
+    case WitnessKind::lowrank: return "lowrank";
+    case WitnessKind::quant: return "quant";
+    case WitnessKind::proto: return "proto";
+    case WitnessKind::exact: return "exact";
+  }
+  return "?";
+}
+
+std::string Policy::text() const {
+  const char* k = kind == PolicyKind::mass ? "mass" : kind == PolicyKind::rel ? "rel" : kind == PolicyKind::abs ? "abs" : "topk";
+  return str_cat(k, ":", value);
+}
+
+Policy parse_policy(const std::string& s) {
+  size_t c = s.find(':');
+  GKV_CHECK(c != std::string::npos, "policy: expected KIND:VALUE (mass:1e-3, rel:8, abs:0.5, topk:256), got '", s, "'");
+  std::string k = s.substr(0, c), v = s.substr(c + 1);
+  char* end = nullptr;
+  double x = std::strtod(v.c_str(), &end);
+  GKV_CHECK(end && *end == '\0' && !v.empty() && std::isfinite(x), "policy: bad value '", v, "' in '", s, "'");
+  Policy p;
+  p.value = x;
+  if (k == "mass") {
+    p.kind = PolicyKind::mass;
+    GKV_CHECK(x > 0 && x < 1, "policy: mass δ must be in (0, 1), got ", x);
+  } else if (k == "rel") {
+    p.kind = PolicyKind::rel;
+    GKV_CHECK(x >= 0, "policy: rel τ must be >= 0, got ", x);
+  } else if (k == "abs") {
+    p.kind = PolicyKind::abs;
+  } else if (k == "topk") {
+    p.kind = PolicyKind::topk;
+    GKV_CHECK(x >= 0 && x == std::floor(x), "policy: topk K must be a non-negative integer, got ", x);
+  } else {
+    throw Error(str_cat("policy: unknown kind '", k, "' (expected mass, rel, abs or topk)"));
+  }
+  return p;
+}
+
+Dist dist_of(std::vector<double> x) {
+  Dist d;
+  if (x.empty()) return d;
+  std::sort(x.begin(), x.end());
+  auto q = [&](double p) {
+    double pos = p * double(x.size() - 1);
+    size_t i = size_t(pos);
+    double f = pos - double(i);
+    return i + 1 < x.size() ? x[i] * (1 - f) + x[i + 1] * f : x[i];
+  };
+  d.mean = std::accumulate(x.begin(), x.end(), 0.0) / double(x.size());
+  d.median = q(0.5);
+  d.p10 = q(0.1);
+  d.p90 = q(0.9);
+  d.min = x.front();
+  d.max = x.back();
+  return d;
+}
+
+namespace {
+
+struct HeadRecords {
+  Basis basis;
+  LowRankRecords lr;
+  QuantRecords qt;
+  ProtoRecords pr;
+  std::vector<double> nu;  // [n_kv] value norms as stored (f16, rounded up), for the certificate
+};
+
+// log(Σ exp(x_i)) of values given relative to a shift; stable; −inf for none.
+struct LogSum {
+  double v = -INFINITY;
+  void add(double x) {
+    if (x == -INFINITY) return;
+    if (v == -INFINITY) { v = x; return; }
+    if (x > v) std::swap(x, v);
+    v = v + std::log1p(std::exp(x - v));
+  }
+};
+
+// The selection of one (query, KV head): stage-1 tokens and eliminated candidates.
+struct Selection {
+  std::vector<uint8_t> stage1, elim;  // over candidates [a, b)
+  int64_t n_stage1 = 0, n_elim = 0;
+};
+
+// ub[h][c]: bounds of candidate c (token a + c) for group head h; hot_lo[h]: score lower bounds of
+// hot tokens; stage1_lo(h, idx, out): score lower bounds of the given tokens.
+Selection select(const std::vector<std::vector<double>>& ub, const std::vector<std::vector<double>>& hot_lo,
+                 const std::function<void(int64_t, const std::vector<int64_t>&, double*)>& stage1_lo, int64_t a,
+                 const EliminateOptions& opt) {
+  const int64_t group = int64_t(ub.size()), nc = group ? int64_t(ub[0].size()) : 0;
+  Selection sel;
+  sel.stage1.assign(nc, 0);
+  sel.elim.assign(nc, 0);
+  if (nc == 0) return sel;
+  // stage 1: each head's top-M candidates by bound, union over the group
+  int64_t M = 0;
+  if (opt.two_stage >= 1) M = int64_t(opt.two_stage);
+  else if (opt.two_stage > 0) M = int64_t(std::ceil(opt.two_stage * double(nc)));
+  M = std::min(M, nc);
+  std::vector<int64_t> order(nc);
+  if (M > 0) {
+    for (int64_t h = 0; h < group; ++h) {
+      std::iota(order.begin(), order.end(), 0);
+      std::nth_element(order.begin(), order.begin() + (M - 1), order.end(),
+                       [&](int64_t x, int64_t y) { return ub[h][x] > ub[h][y] || (ub[h][x] == ub[h][y] && x < y); });
+      for (int64_t i = 0; i < M; ++i) sel.stage1[order[i]] = 1;
+    }
+  }
+  std::vector<int64_t> s1;
+  for (int64_t c = 0; c < nc; ++c)
+    if (sel.stage1[c]) s1.push_back(a + c);
+  sel.n_stage1 = int64_t(s1.size());
+  // m_L and ln Z_L per head over hot ∪ stage 1
+  std::vector<double> m(group, -INFINITY), lnz(group, -INFINITY);
+  std::vector<double> s1lo(s1.size());
+  for (int64_t h = 0; h < group; ++h) {
+    if (!s1.empty()) stage1_lo(h, s1, s1lo.data());
+    for (double s : hot_lo[h]) m[h] = std::max(m[h], s);
+    for (double s : s1lo) m[h] = std::max(m[h], s);
+    LogSum z;
+    for (double s : hot_lo[h]) z.add(s - m[h]);
+    for (double s : s1lo) z.add(s - m[h]);
+    lnz[h] = z.v - kLogSlack;
+  }
+  std::vector<int64_t> count(nc, 0);
+  const PolicyKind kind = opt.policy.kind;
+  const double val = opt.policy.value;
+  if (kind == PolicyKind::topk) {
+    std::vector<uint8_t> keep(nc, 0);
+    int64_t K = std::min<int64_t>(int64_t(val), nc);
+    for (int64_t h = 0; h < group && K > 0; ++h) {
+      std::iota(order.begin(), order.end(), 0);
+      std::nth_element(order.begin(), order.begin() + (K - 1), order.end(),
+                       [&](int64_t x, int64_t y) { return ub[h][x] > ub[h][y] || (ub[h][x] == ub[h][y] && x < y); });
+      for (int64_t i = 0; i < K; ++i) keep[order[i]] = 1;
+    }
+    for (int64_t c = 0; c < nc; ++c)
+      if (!keep[c] && !sel.stage1[c]) count[c] = group;
+  } else {
+    for (int64_t h = 0; h < group; ++h) {
+      if (kind == PolicyKind::mass) {
+        // longest prefix (by bound, lowest first) with M_E/(Z_L + M_E) ≤ δ  ⇔  ln M_E ≤ ln(δ/(1−δ)) + ln Z_L
+        order.clear();
+        for (int64_t c = 0; c < nc; ++c)
+          if (!sel.stage1[c]) order.push_back(c);
+        std::sort(order.begin(), order.end(), [&](int64_t x, int64_t y) { return ub[h][x] < ub[h][y] || (ub[h][x] == ub[h][y] && x < y); });
+        const double budget = std::log(val / (1 - val)) + lnz[h];
+        LogSum lm;
+        for (int64_t c : order) {
+          LogSum next = lm;
+          next.add(ub[h][c] - m[h]);
+          if (!(next.v + kLogSlack <= budget)) break;
+          lm = next;
+          count[c]++;
+        }
+        order.resize(nc);
+      } else {
+        const double thr = kind == PolicyKind::rel ? m[h] - val : val;
+        for (int64_t c = 0; c < nc; ++c)
+          if (!sel.stage1[c] && ub[h][c] < thr) count[c]++;
+      }
+    }
+  }
+  for (int64_t c = 0; c < nc; ++c) {
+    sel.elim[c] = count[c] == group;
+    sel.n_elim += sel.elim[c];
+  }
+  return sel;
+}
+
+double norm_d(const double* x, int64_t d) {
+  double s = 0;
+  for (int64_t j = 0; j < d; ++j) s += x[j] * x[j];
+  return std::sqrt(s);
+}
+
+// average ranks (ties share their mean rank)
+std::vector<double> ranks(const std::vector<double>& x) {
+  const int64_t n = int64_t(x.size());
+  std::vector<int64_t> o(n);
+  std::iota(o.begin(), o.end(), 0);
+  std::sort(o.begin(), o.end(), [&](int64_t a, int64_t b) { return x[a] < x[b]; });
+  std::vector<double> r(n);
+  for (int64_t i = 0; i < n;) {
+    int64_t j = i;
+    while (j + 1 < n && x[o[j + 1]] == x[o[i]]) ++j;
+    for (int64_t k = i; k <= j; ++k) r[o[k]] = 0.5 * double(i + j);
+    i = j + 1;
+  }
+  return r;
+}
+
+double spearman(const std::vector<double>& a, const std::vector<double>& b) {
+  const int64_t n = int64_t(a.size());
+  if (n < 2) return 0;
+  std::vector<double> ra = ranks(a), rb = ranks(b);
+  double ma = 0, mb = 0;
+  for (int64_t i = 0; i < n; ++i) ma += ra[i], mb += rb[i];
+  ma /= double(n);
+  mb /= double(n);
+  double sab = 0, saa = 0, sbb = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    sab += (ra[i] - ma) * (rb[i] - mb);
+    saa += (ra[i] - ma) * (ra[i] - ma);
+    sbb += (rb[i] - mb) * (rb[i] - mb);
+  }
+  return saa > 0 && sbb > 0 ? sab / std::sqrt(saa * sbb) : 0.0;
+}
+
+std::vector<int64_t> top_k(const std::vector<double>& x, int64_t k) {
+  std::vector<int64_t> o(x.size());
+  std::iota(o.begin(), o.end(), 0);
+  k = std::min<int64_t>(k, int64_t(x.size()));
+  std::partial_sort(o.begin(), o.begin() + k, o.end(), [&](int64_t a, int64_t b) { return x[a] > x[b] || (x[a] == x[b] && a < b); });
+  o.resize(k);
+  return o;
+}
+
+}  // namespace
+
+EliminateResult run_eliminate(const AttnInputs& in, const EliminateOptions& opt) {
+  const int64_t n_q = in.n_q(), Hq = in.n_head_q(), Hkv = in.n_head_kv(), d = in.d_head(), n_kv = in.n_kv();
+  const int64_t group = in.group(), stride = Hkv * d;
+  GKV_CHECK(opt.n_sink >= 0 && opt.n_recent >= 0, "hot window: sink and recent must be >= 0, got ", opt.n_sink, ", ",
+            opt.n_recent);
+  GKV_CHECK(opt.two_stage >= 0, "two-stage: M must be >= 0, got ", opt.two_stage);
+  EliminateResult res;
+  const float* K = in.k.data<float>();
+  const float* V = in.v.data<float>();
+  const float* Q = in.q.data<float>();
+  // ---- prefill: fit the basis on the keys before the first query (causal), build records ----
+  int64_t min_pos = n_kv;
+  for (int64_t i = 0; i < n_q; ++i) min_pos = std::min(min_pos, in.pos(i));
+  int64_t fit_n = min_pos;
+  if (opt.fit_all || fit_n < 1) {
+    fit_n = n_kv;
+    res.fit_note = opt.fit_all ? "basis fitted on all keys (requested; non-causal)"
+                               : "basis fitted on all keys (no key precedes the first query; non-causal)";
+  } else {
+    res.fit_note = str_cat("basis fitted on keys [0, ", fit_n, ") before the first query; later keys appended");
+  }
+  res.fit_tokens = fit_n;
+  const BitSpec bits = opt.witness == WitnessKind::quant ? parse_bits(opt.bits, d) : BitSpec{};
+  std::vector<HeadRecords> recs(Hkv);
+  auto t_build0 = std::chrono::steady_clock::now();
+  for (int64_t g = 0; g < Hkv; ++g) {
+    HeadRecords& hr = recs[g];
+    const float* kg = K + g * d;
+    const float* vg = V + g * d;
+    if (opt.witness == WitnessKind::lowrank || opt.witness == WitnessKind::quant) {
+      const int64_t rank = opt.witness == WitnessKind::quant ? d : opt.rank;
+      hr.basis = fit_basis(opt.sketch, kg, fit_n, stride, d, rank, opt.seed + uint64_t(g));
+    }
+    if (opt.witness == WitnessKind::lowrank) {
+      hr.lr = build_lowrank(hr.basis, opt.rank, opt.residual_blocks, opt.storage, kg, vg, n_kv, stride);
+      res.record_memory_bytes += double(hr.lr.record_bytes() * n_kv + hr.lr.meta_bytes());
+    } else if (opt.witness == WitnessKind::quant) {
+      hr.qt = build_quant(hr.basis, bits, opt.group, fit_n, kg, vg, n_kv, stride);
+      res.record_memory_bytes += double(hr.qt.record_bytes() * n_kv + hr.qt.n_groups * hr.qt.group_meta_bytes() +
+                                        hr.qt.meta_bytes(opt.sketch == BasisKind::identity));
+    } else if (opt.witness == WitnessKind::proto) {
+      hr.pr = build_proto(opt.rank, opt.seed + uint64_t(g), kg, n_kv, stride, d);
+      res.record_memory_bytes += double(hr.pr.record_bytes() * n_kv + hr.pr.meta_bytes());
+    }
+    hr.nu.resize(n_kv);
+    if (opt.witness == WitnessKind::lowrank) {
+      for (int64_t t = 0; t < n_kv; ++t) hr.nu[t] = f16_to_f32(hr.lr.nu[t]);
+    } else if (opt.witness == WitnessKind::quant) {
+      for (int64_t t = 0; t < n_kv; ++t) hr.nu[t] = f16_to_f32(hr.qt.nu[t]);
+    } else {
+      for (int64_t t = 0; t < n_kv; ++t) {
+        double s = 0;
+        for (int64_t j = 0; j < d; ++j) s += double(vg[t * stride + j]) * vg[t * stride + j];
+        hr.nu[t] = f16_to_f32(f16_round_up(std::sqrt(s) * (1 + kBuildSlack)));
+      }
+    }
+  }
+  res.build_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_build0).count();
+  // bytes per candidate record and per step of metadata
+  double rec_bytes = 0, meta_bytes = 0;
+  switch (opt.witness) {
+    case WitnessKind::lowrank: rec_bytes = double(recs[0].lr.record_bytes()); meta_bytes = double(recs[0].lr.meta_bytes()); break;
+    case WitnessKind::quant: rec_bytes = double(recs[0].qt.record_bytes()); meta_bytes = double(recs[0].qt.meta_bytes(opt.sketch == BasisKind::identity)); break;
+    case WitnessKind::proto: rec_bytes = double(recs[0].pr.record_bytes() + 2); meta_bytes = double(recs[0].pr.meta_bytes()); break;
+    case WitnessKind::exact: rec_bytes = double(2 * d); meta_bytes = 0; break;  // reading K (bf16) itself
+  }
+  res.record_bytes_per_token = rec_bytes;
+  res.meta_bytes_per_step = meta_bytes;
+  res.steps.resize(n_q * Hkv);
+  res.heads.resize(n_q * Hq);
+  if (opt.keep_arrays) {
+    res.upper_bound = Tensor(DType::f32, {n_q, Hq, n_kv});
+    res.survivors = Tensor(DType::u8, {n_q, Hkv, n_kv});
+    res.output = Tensor(DType::f32, {n_q, Hq, d});
+  }
+  std::vector<int64_t> num_err_fail(n_q * Hkv, 0);
+  auto t_eval0 = std::chrono::steady_clock::now();
+#ifdef _OPENMP
+  const int n_threads = opt.threads > 0 ? opt.threads : omp_get_max_threads();
+#pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
+#endif
+  for (int64_t step = 0; step < n_q * Hkv; ++step) {
+    const int64_t i = step / Hkv, g = step % Hkv;
+    const HeadRecords& hr = recs[g];
+    const int64_t n_seen = in.pos(i) + 1;
+    const int64_t a = std::min(opt.n_sink, n_seen);
+    const int64_t b = std::max(a, n_seen - opt.n_recent);
+    const int64_t nc = b - a;
+    const float* kg = K + g * d;
+    const float* vg = V + g * d;
+    std::vector<int64_t> hot;
+    for (int64_t t = 0; t < a; ++t) hot.push_back(t);
+    for (int64_t t = b; t < n_seen; ++t) hot.push_back(t);
+    // per group head: q, exact scores, bounds
+    std::vector<std::vector<double>> qd(group, std::vector<double>(d)), s_ex(group, std::vector<double>(n_seen));
+    std::vector<std::vector<float>> q32(group, std::vector<float>(d));
+    std::vector<std::vector<double>> ub(group, std::vector<double>(nc)), hot_lo(group), ex_c(group, std::vector<double>(nc));
+    for (int64_t hh = 0; hh < group; ++hh) {
+      const int64_t h = g * group + hh;
+      const float* qr = Q + (i * Hq + h) * d;
+      for (int64_t j = 0; j < d; ++j) {
+        qd[hh][j] = in.scale * double(qr[j]);
+        q32[hh][j] = float(qd[hh][j]);
+      }
+      for (int64_t t = 0; t < n_seen; ++t) s_ex[hh][t] = exact_score(qr, kg + t * stride, d, in.scale);
+      for (int64_t c = 0; c < nc; ++c) ex_c[hh][c] = s_ex[hh][a + c];
+      // bounds of the candidates, uncentred: UB = UB' + q·μ (+ float64 slack)
+      double qmu = 0, qmu_slack = 0;
+      if (opt.witness == WitnessKind::lowrank || opt.witness == WitnessKind::quant) {
+        double mn = 0;
+        for (int64_t j = 0; j < d; ++j) {
+          qmu += qd[hh][j] * double(hr.basis.mu[j]);
+          mn += double(hr.basis.mu[j]) * hr.basis.mu[j];
+        }
+        qmu_slack = kBuildSlack * norm_d(qd[hh].data(), d) * std::sqrt(mn);
+      }
+      if (nc > 0) {
+        switch (opt.witness) {
+          case WitnessKind::lowrank: {
+            LowRankQuery pq = prepare_lowrank_query(hr.basis, hr.lr, qd[hh].data());
+            if (opt.reference) ref::lowrank_bounds(hr.lr, pq, a, b, ub[hh].data());
+            else cpu::lowrank_bounds(hr.lr, pq, a, b, ub[hh].data());
+            break;
+          }
+          case WitnessKind::quant: {
+            QuantQuery pq = prepare_quant_query(hr.basis, hr.qt, qd[hh].data());
+            if (opt.reference) ref::quant_bounds(hr.qt, pq, a, b, ub[hh].data());
+            else cpu::quant_bounds(hr.qt, pq, a, b, ub[hh].data());
+            break;
+          }
+          case WitnessKind::proto:
+            proto_scores(hr.pr, qd[hh].data(), opt.proto_eps, opt.proto_sigma, a, b, ub[hh].data());
+            break;
+          case WitnessKind::exact:
+            ub[hh] = ex_c[hh];
+            break;
+        }
+        for (int64_t c = 0; c < nc; ++c) ub[hh][c] += qmu + qmu_slack;
+      }
+      hot_lo[hh].resize(hot.size());
+      if (opt.reference) {
+        for (size_t x = 0; x < hot.size(); ++x) hot_lo[hh][x] = s_ex[hh][hot[x]];
+      } else {
+        std::vector<float> tmp(hot.size());
+        cpu::score_lower_bounds(q32[hh].data(), kg, stride, d, hot.data(), int64_t(hot.size()), hot_lo[hh].data(), tmp.data());
+      }
+    }
+    auto lo_path = [&](int64_t hh, const std::vector<int64_t>& idx, double* out) {
+      if (opt.reference) {
+        for (size_t x = 0; x < idx.size(); ++x) out[x] = s_ex[hh][idx[x]];
+      } else {
+        std::vector<float> tmp(idx.size());
+        cpu::score_lower_bounds(q32[hh].data(), kg, stride, d, idx.data(), int64_t(idx.size()), out, tmp.data());
+      }
+    };
+    auto lo_exact = [&](int64_t hh, const std::vector<int64_t>& idx, double* out) {
+      for (size_t x = 0; x < idx.size(); ++x) out[x] = s_ex[hh][idx[x]];
+    };
+    Selection sel = select(ub, hot_lo, lo_path, a, opt);
+    // certified oracle: true scores, same policy, same partition lower bound
+    std::vector<std::vector<double>> hot_ex(group);
+    for (int64_t hh = 0; hh < group; ++hh)
+      for (int64_t t : hot) hot_ex[hh].push_back(s_ex[hh][t]);
+    Selection osel = select(ex_c, hot_ex, lo_exact, a, opt);
+    // attended set: hot ∪ stage 1 ∪ survivors
+    std::vector<int64_t> att = hot;
+    for (int64_t c = 0; c < nc; ++c)
+      if (!sel.elim[c]) att.push_back(a + c);
+    std::sort(att.begin(), att.end());
+    StepStats& st = res.steps[step];
+    st.n_seen = n_seen;
+    st.n_hot = int64_t(hot.size());
+    st.n_cand = nc;
+    st.n_elim = sel.n_elim;
+    st.n_stage1 = sel.n_stage1;
+    st.n_oracle_elim = osel.n_elim;
+    st.dense_bytes = double(n_seen) * 2 * d * 2;
+    double group_meta = 0;
+    if (opt.witness == WitnessKind::quant && nc > 0)
+      group_meta = double(hr.qt.group_of[b - 1] - hr.qt.group_of[a] + 1) * double(hr.qt.group_meta_bytes());
+    st.read_bytes = double(hot.size()) * 2 * d * 2 + (nc > 0 ? double(nc) * rec_bytes + meta_bytes + group_meta : 0.0) +
+                    double(nc - sel.n_elim) * 2 * d * 2;
+    if (opt.keep_arrays) {
+      uint8_t* sv = res.survivors.data<uint8_t>() + (i * Hkv + g) * n_kv;
+      for (int64_t t : att) sv[t] = 1;
+    }
+    double nu_max_e = 0;
+    for (int64_t c = 0; c < nc; ++c)
+      if (sel.elim[c]) nu_max_e = std::max(nu_max_e, hr.nu[a + c]);
+    for (int64_t hh = 0; hh < group; ++hh) {
+      const int64_t h = g * group + hh;
+      HeadStats& hs = res.heads[i * Hq + h];
+      // attention over the attended set
+      AttnOut ao;
+      std::vector<double> s_att(att.size());
+      for (size_t x = 0; x < att.size(); ++x) s_att[x] = s_ex[hh][att[x]];
+      AttnOut ao64;
+      ref::attend(s_att.data(), vg, stride, d, att.data(), int64_t(att.size()), ao64);
+      if (opt.reference) ao = ao64;
+      else cpu::attend(q32[hh].data(), kg, vg, stride, d, att.data(), int64_t(att.size()), ao);
+      // certificate with the final Z over every attended token
+      double m = -INFINITY;
+      for (double s : ao.s_lo) m = std::max(m, s);
+      LogSum lz, lm;
+      for (double s : ao.s_lo) lz.add(s - m);
+      for (int64_t c = 0; c < nc; ++c)
+        if (sel.elim[c]) lm.add(ub[hh][c] - m);
+      const double lnz = lz.v - kLogSlack;
+      hs.mass_bound = lm.v == -INFINITY ? 0.0 : 1.0 / (1.0 + std::exp(lnz - (lm.v + kLogSlack)));
+      const double out_norm = norm_d(ao.out.data(), d);
+      double out_norm_ub = opt.reference ? out_norm * (1 + kBuildSlack) + gamma_n(int64_t(att.size()) + d + 4, 0x1p-53) * 4 * ao.nu_max
+                                         : std::min(ao.nu_max * (1 + kBuildSlack), out_norm * (1 + gamma_n(d + 2)) + ao.num_err_bound);
+      hs.out_err_bound = hs.mass_bound * (nu_max_e + out_norm_ub);
+      hs.out_num_err_bound = ao.num_err_bound;
+      // reference: full exact attention over every visible key
+      double mx = -INFINITY;
+      for (double s : s_ex[hh]) mx = std::max(mx, s);
+      std::vector<double> p(n_seen);
+      double z = 0;
+      for (int64_t t = 0; t < n_seen; ++t) z += (p[t] = std::exp(s_ex[hh][t] - mx));
+      std::vector<double> o(d, 0.0);
+      for (int64_t t = 0; t < n_seen; ++t) {
+        p[t] /= z;
+        const float* vt = vg + t * stride;
+        for (int64_t j = 0; j < d; ++j) o[j] += p[t] * double(vt[j]);
+      }
+      double ml = 0, oml = 0;
+      for (int64_t c = 0; c < nc; ++c) {
+        if (sel.elim[c]) ml += p[a + c];
+        if (osel.elim[c]) oml += p[a + c];
+      }
+      hs.mass_lost = ml;
+      hs.oracle_mass_lost = oml;
+      double e2 = 0, r2 = 0, n2 = 0, on = 0, n64 = 0;
+      for (int64_t j = 0; j < d; ++j) {
+        e2 += (o[j] - ao64.out[j]) * (o[j] - ao64.out[j]);
+        r2 += (o[j] - ao.out[j]) * (o[j] - ao.out[j]);
+        n2 += (ao.out[j] - ao64.out[j]) * (ao.out[j] - ao64.out[j]);
+        on += o[j] * o[j];
+        n64 += ao64.out[j] * ao64.out[j];
+      }
+      hs.out_err = std::sqrt(e2);
+      hs.out_rel_err = on > 0 ? std::sqrt(r2 / on) : std::sqrt(r2);
+      hs.out_num_err = n64 > 0 ? std::sqrt(n2 / n64) : std::sqrt(n2);
+      if (!opt.reference && std::sqrt(n2) > ao.num_err_bound) num_err_fail[step]++;
+      // the float64 reference carries its own rounding (≈ n·2^-53 relative): compare with that tolerance
+      double nu_vis = 0;
+      for (int64_t t = 0; t < n_seen; ++t) nu_vis = std::max(nu_vis, hr.nu[t]);
+      const double ref_tol = gamma_n(n_seen + d + 8, 0x1p-53) * 4;
+      hs.cert_fail = hs.mass_lost > hs.mass_bound + ref_tol || hs.out_err > hs.out_err_bound + ref_tol * nu_vis;
+      // violations: bound < exact score over the candidates
+      for (int64_t c = 0; c < nc; ++c)
+        if (!(ub[hh][c] >= ex_c[hh][c])) hs.violations++;
+      // ranking metrics over the candidates
+      if (nc > 0) {
+        const int64_t k = std::min<int64_t>(opt.topk_metric, nc);
+        std::vector<int64_t> tk = top_k(ex_c[hh], k), tb = top_k(ub[hh], k);
+        int64_t hit = 0, both = 0;
+        std::vector<uint8_t> in_tk(nc, 0);
+        for (int64_t c : tk) in_tk[c] = 1, hit += sel.elim[c];
+        for (int64_t c : tb) both += in_tk[c];
+        hs.fer_topk = double(hit) / double(k);
+        hs.recall = double(both) / double(k);
+        hs.spearman = spearman(ub[hh], ex_c[hh]);
+      }
+      // fer_mass@α: smallest set of visible keys holding mass ≥ α
+      {
+        std::vector<int64_t> o2(n_seen);
+        std::iota(o2.begin(), o2.end(), 0);
+        std::sort(o2.begin(), o2.end(), [&](int64_t x, int64_t y) { return p[x] > p[y] || (p[x] == p[y] && x < y); });
+        double cum = 0;
+        int64_t rel = 0, rel_e = 0, rel_c = 0;
+        for (int64_t t : o2) {
+          if (cum >= opt.fer_alpha) break;
+          cum += p[t];
+          ++rel;
+          if (t >= a && t < b) {
+            ++rel_c;
+            rel_e += sel.elim[t - a];
+          }
+        }
+        hs.fer_mass = rel ? double(rel_e) / double(rel) : 0.0;
+        hs.fer_mass_chance = rel && nc ? double(sel.n_elim) / double(nc) * double(rel_c) / double(rel) : 0.0;
+      }
+      if (opt.keep_arrays) {
+        float* ubo = res.upper_bound.data<float>() + (i * Hq + h) * n_kv;
+        for (int64_t t = 0; t < n_kv; ++t) ubo[t] = -INFINITY;
+        for (int64_t t : hot) ubo[t] = float(s_ex[hh][t]);
+        for (int64_t c = 0; c < nc; ++c) ubo[a + c] = sel.stage1[c] ? float(ex_c[hh][c]) : f32_round_up(ub[hh][c]);
+        float* oo = res.output.data<float>() + (i * Hq + h) * d;
+        for (int64_t j = 0; j < d; ++j) oo[j] = float(ao.out[j]);
+      }
+    }
+  }
+  res.eval_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_eval0).count();
+  // ---- aggregate ----
+  std::vector<double> er, oer, ml, mb, ore, one, fk, fm, rc, sp, mt;
+  double rb = 0, db = 0;
+  for (const StepStats& s : res.steps) {
+    if (s.n_cand > 0) {
+      er.push_back(double(s.n_elim) / double(s.n_cand));
+      oer.push_back(double(s.n_oracle_elim) / double(s.n_cand));
+    }
+    rb += s.read_bytes;
+    db += s.dense_bytes;
+    res.candidates_checked += s.n_cand;
+  }
+  res.candidates_checked *= group;
+  for (const HeadStats& h : res.heads) {
+    res.violations += h.violations;
+    res.certificate_failures += h.cert_fail;
+    ml.push_back(h.mass_lost);
+    mb.push_back(h.mass_bound);
+    ore.push_back(h.out_rel_err);
+    one.push_back(h.out_num_err);
+    fk.push_back(h.fer_topk);
+    fm.push_back(h.fer_mass);
+    rc.push_back(h.recall);
+    sp.push_back(h.spearman);
+    mt.push_back(h.mass_bound / std::max(h.mass_lost, 1e-300));
+  }
+  for (int64_t f : num_err_fail) res.certificate_failures += f;
+  res.elim_rate = dist_of(er);
+  res.oracle_elim_rate = dist_of(oer);
+  res.mass_lost = dist_of(ml);
+  res.mass_bound = dist_of(mb);
+  res.out_rel_err = dist_of(ore);
+  res.out_num_err = dist_of(one);
+  res.fer_topk = dist_of(fk);
+  res.fer_mass = dist_of(fm);
+  res.recall = dist_of(rc);
+  res.spearman = dist_of(sp);
+  res.mass_tightness = dist_of(mt);
+  res.kv_bytes_frac = db > 0 ? rb / db : 0.0;
+  return res;
+}
+
+}  // namespace ghostkv

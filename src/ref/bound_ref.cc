@@ -1,0 +1,36 @@
+// float64 reference token bounds: the definition of the bound (DESIGN §4.1, §4.1b).
+#include <cmath>
+
+#include "ghostkv/bound.h"
+#include "ghostkv/half.h"
+
+namespace ghostkv::ref {
+
+void lowrank_bounds(const LowRankRecords& rec, const LowRankQuery& pq, int64_t t0, int64_t t1, double* ub) {
+  const int64_t r = rec.r, B = rec.blocks;
+  for (int64_t t = t0; t < t1; ++t) {
+    const float* z = rec.sketch.data() + t * r;
+    double s = 0;
+    for (int64_t j = 0; j < r; ++j) s += pq.qs[j] * double(z[j]);
+    s += pq.nqs * double(f16_to_f32(rec.e[t]));
+    for (int64_t b = 0; b < B; ++b) s += pq.qb[b] * double(f16_to_f32(rec.rho[t * B + b]));
+    s += pq.const_term;
+    ub[t - t0] = std::isnan(s) ? INFINITY : s;
+  }
+}
+
+void quant_bounds(const QuantRecords& rec, const QuantQuery& pq, int64_t t0, int64_t t1, double* ub) {
+  const int64_t d = rec.d;
+  for (int64_t t = t0; t < t1; ++t) {
+    const int64_t g = rec.group_of[t];
+    double s = 0;
+    for (int64_t j = 0; j < d; ++j) {
+      const int m = rec.decode(t, j);
+      if (m) s += pq.qr[j] * (double(f16_to_f32(rec.half_step[g * d + j])) * m);
+    }
+    s += pq.add[g];
+    ub[t - t0] = std::isnan(s) ? INFINITY : s;
+  }
+}
+
+}  // namespace ghostkv::ref
