@@ -40,7 +40,7 @@ void validate_inputs(AttnInputs& in) {
   check_finite(in.v, in.name_v);
   if (in.scale == 0.0) in.scale = 1.0 / std::sqrt(double(in.d_head()));
   GKV_CHECK(std::isfinite(in.scale) && in.scale > 0, "scale: must be finite and > 0, got ", in.scale);
-  if (in.positions.numel() == 0 && in.positions.ndim() == 0) {
+  if (in.positions.ndim() == 0) {
     in.positions = Tensor(DType::i64, {in.n_q()});
     for (int64_t i = 0; i < in.n_q(); ++i) in.positions.data<int64_t>()[i] = in.n_kv() - 1;
   } else {

@@ -1,0 +1,22 @@
+# CTest driver: install the library into a scratch prefix, build examples/basic against the exported
+# CMake package (find_package(ghostkv)) and run it.
+set(prefix "${BUILD_DIR}/_example/prefix")
+set(ebuild "${BUILD_DIR}/_example/build")
+file(REMOVE_RECURSE "${BUILD_DIR}/_example")
+execute_process(COMMAND ${CMAKE_COMMAND} --install "${BUILD_DIR}" --prefix "${prefix}" RESULT_VARIABLE rc OUTPUT_QUIET)
+if(rc)
+  message(FATAL_ERROR "install failed: ${rc}")
+endif()
+execute_process(COMMAND ${CMAKE_COMMAND} -S "${SOURCE_DIR}/examples/basic" -B "${ebuild}" -DCMAKE_PREFIX_PATH=${prefix}
+                -DCMAKE_BUILD_TYPE=Release RESULT_VARIABLE rc)
+if(rc)
+  message(FATAL_ERROR "configuring the example against the installed package failed: ${rc}")
+endif()
+execute_process(COMMAND ${CMAKE_COMMAND} --build "${ebuild}" RESULT_VARIABLE rc)
+if(rc)
+  message(FATAL_ERROR "building the example failed: ${rc}")
+endif()
+execute_process(COMMAND "${ebuild}/basic" RESULT_VARIABLE rc)
+if(rc)
+  message(FATAL_ERROR "the example failed: ${rc}")
+endif()
