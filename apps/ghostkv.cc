@@ -63,7 +63,10 @@ int run_eliminate_cmd(const EliminateArgs& a) {
     GKV_CHECK(a.layer >= 0, "eliminate: --capture needs --layer L (>= 0)");
     in = read_capture_layer(a.capture, a.layer);
     desc = {{"capture", a.capture}, {"layer", a.layer}};
-    if (a.scale > 0) in.scale = a.scale;
+    if (a.scale > 0) {
+      in.scale = a.scale;
+      validate_inputs(in);  // the float32 score-range check depends on the scale
+    }
   } else {
     GKV_CHECK(!a.q.empty() && !a.k.empty() && !a.v.empty(), "eliminate: need --q, --k and --v (or --capture DIR --layer L)");
     in.name_q = a.q;
@@ -142,6 +145,11 @@ void add_synth(CLI::App& app, SynthArgs& a) {
   c->add_option("--heads-kv", a.spec.n_head_kv, "KV heads")->capture_default_str();
   c->add_option("--d-head", a.spec.d_head, "head dimension")->capture_default_str();
   c->add_option("--seed", a.spec.seed, "seed")->capture_default_str();
+  c->add_option("--key-rank", a.spec.key_rank, "structured: rank of the key content")->capture_default_str();
+  c->add_option("--key-noise", a.spec.key_noise, "structured: isotropic key noise std")->capture_default_str();
+  c->add_option("--needles", a.spec.n_needles, "structured: planted needles per KV head")->capture_default_str();
+  c->add_option("--diffuse-frac", a.spec.diffuse_head_frac, "structured: fraction of query heads with flat attention")
+      ->capture_default_str();
   c->add_option("--out", a.out, "output capture directory")->required();
 }
 

@@ -16,6 +16,9 @@ namespace ghostkv {
 
 // γ_n = n·u / (1 − n·u) for unit roundoff u (float32: 2^-24).
 inline double gamma_n(int64_t n, double u = 0x1p-24) { return double(n) * u / (1.0 - double(n) * u); }
+// Absolute error of one float32 multiplication in the subnormal range: fl(a·b) = a·b·(1+δ) + η,
+// |η| ≤ 2^-150 (half the smallest subnormal); additions of subnormals are exact.
+inline constexpr double kF32Eta = 0x1p-150;
 
 struct LowRankQuery {
   std::vector<double> qs;     // [r] Pᵀq

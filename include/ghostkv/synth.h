@@ -11,7 +11,8 @@
 //   (j, j + d/2), inv_freq_j = theta^(-2j/d)). Queries are built pre-RoPE from the same subspaces
 //   and rotated at their own position. Strengths are score margins s = σ·q·k over the background.
 // Deterministic given the seed on one machine (std::mt19937_64 streams + Box–Muller in double);
-// sub-streams are per head and purpose, so e.g. the keys do not change when n_q changes.
+// sub-streams are per head and purpose: K and V do not depend on n_head_q or the query-side
+// strengths (while recency_strength stays > 0; at 0 keys carry no positional component).
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -43,10 +44,10 @@ struct SynthSpec {
   int64_t n_sink = 4;                // tokens 0..n_sink-1 get keys every focused query scores highly
   double sink_strength = 11;         // their score margin
   double recency_strength = 6;       // RoPE-positional bonus at distance 0; decays over the window and
-  int64_t recency_window = 32;       // oscillates (std ≈ 0.13·strength) beyond it, as real RoPE does
+  int64_t recency_window = 32;       // oscillates beyond it (std ≈ 0.13·strength at d 128), as RoPE does
   int64_t n_needles = 8;             // per KV head: earlier tokens (before the last n_q + 64) whose keys
   double needle_strength = 13;       // carry a rare direction that some queries retrieve (margin)
-  double needle_query_frac = 0.125;   // each needle is retrieved by a run of this fraction of the queries,
+  double needle_query_frac = 0.125;  // each needle is retrieved by a run of this fraction of the queries,
                                      // by a random non-empty subset of its group's focused heads
   double diffuse_head_frac = 0.25;   // fraction of query heads whose query is scaled by diffuse_scale
   double diffuse_scale = 0.1;        // (small query norm: nearly flat attention)

@@ -67,7 +67,11 @@ LowRankQuery prepare_lowrank_query(const Basis& basis, const LowRankRecords& rec
   pq.const_term = const_term + kBuildSlack * (T + nq * rec.zhat_max);
   // float32 scan: dot of r terms γ_r·||qs32||·||ẑ|| plus the rounding of qs to float32 (u·||qs||·||ẑ||),
   // then r+B+1 more float32 operations on terms bounded by T: γ_{r+B+3}·T covers all of it.
-  pq.slack32 = up(gamma_n(r + B + 3) * (1 + 0x1p-23) * (T + pq.nqs * rec.zhat_max) + 0x1p-24 * pq.nqs * rec.zhat_max);
+  // Underflow (gradual): every float32 product may add ≤ 2^-150 absolute error (sums of subnormals are
+  // exact), and rounding q_s to float32 adds ≤ 2^-150 per component, i.e. ≤ 2^-150·sqrt(r)·max||ẑ||.
+  const double underflow = double(r + B + 3) * kF32Eta + kF32Eta * std::sqrt(double(r)) * rec.zhat_max;
+  pq.slack32 = up(gamma_n(r + B + 3) * (1 + 0x1p-23) * (T + pq.nqs * rec.zhat_max) + 0x1p-24 * pq.nqs * rec.zhat_max +
+                  underflow);
   return pq;
 }
 
@@ -105,7 +109,12 @@ QuantQuery prepare_quant_query(const Basis& basis, const QuantRecords& rec, cons
     const double slack64 = kBuildSlack * (nq * (std::sqrt(cn2) + std::sqrt(en2)) + A + err_term);
     pq.add[g] = up(err_term) + resid_term + slack64;
     // float32 scan: q_r→float32 (u), w = q_r32·h (u), dot of d terms (γ_d): ≤ γ_{d+3}·Σ|q_rj|·cmax_j
-    pq.add32[g] = pq.add[g] + up(gamma_n(d + 3) * (1 + 0x1p-23) * A);
+    // underflow: q_r→float32 and w = q_r32·h each add ≤ 2^-150 absolute, times |m| ≤ 2^b − 1; the d
+    // products of the scan ≤ 2^-150 each
+    double uf = double(d + 3);
+    for (int64_t j = 0; j < d; ++j)
+      uf += (double(f16_to_f32(rec.half_step[size_t(g * d + j)])) + 1.0) * double((1 << rec.bits[j]) - 1);
+    pq.add32[g] = pq.add[g] + up(gamma_n(d + 3) * (1 + 0x1p-23) * A + kF32Eta * uf);
   }
   return pq;
 }

@@ -16,10 +16,6 @@
 
 namespace ghostkv {
 
-// Absolute slack on the natural logs of M_E (up) and Z (down): covers exp's ≤ 1 ulp error, the
-// rounding of each exp argument (|x| < 800 ⇒ ≤ 800·2^-53) and the float64 sums over ≤ 10^6 terms.
-static constexpr double kLogSlack = 1e-9;
-
 WitnessKind parse_witness(const std::string& s) {
   if (s == "lowrank") return WitnessKind::lowrank;
   if (s == "quant") return WitnessKind::quant;
@@ -98,16 +94,30 @@ struct HeadRecords {
   std::vector<double> nu;  // [n_kv] value norms as stored (f16, rounded up), for the certificate
 };
 
-// log(Σ exp(x_i)) of values given relative to a shift; stable; −inf for none.
-struct LogSum {
-  double v = -INFINITY;
-  void add(double x) {
-    if (x == -INFINITY) return;
-    if (v == -INFINITY) { v = x; return; }
-    if (x > v) std::swap(x, v);
-    v = v + std::log1p(std::exp(x - v));
-  }
+// ln Σ_i exp(x_i) in float64 with a rigorous error bound: |ln Σ exp(x_i) − v| ≤ err, where x_i are the
+// exact values of the given doubles (docs/math.md §6). Shifted by a = max x_i and summed linearly:
+//   each exp(x_i − a): argument rounding ≤ 2^-53·(|x_i| + |a|), exp ≤ 1 ulp; the sum ≤ γ_{n}; the log and
+//   the final addition ≤ 2^-52·(|a| + ln n + 1); terms that underflow are < 2^-1074 each, relative to 1.
+struct LnSum {
+  double v = -INFINITY, err = 0;
 };
+LnSum ln_sum_exp(const std::vector<double>& x) {
+  LnSum r;
+  if (x.empty()) return r;
+  double a = -INFINITY, amax = 0;
+  for (double xi : x) {
+    if (!(xi < INFINITY)) return {INFINITY, 0};  // +inf or NaN: unbounded
+    a = std::max(a, xi);
+    amax = std::max(amax, std::fabs(xi));
+  }
+  if (a == -INFINITY) return r;
+  double s = 0;
+  for (double xi : x) s += std::exp(xi - a);
+  const double n = double(x.size());
+  r.v = a + std::log(s);
+  r.err = 0x1p-50 * (amax + std::fabs(a) + std::log(n) + 1) + 2 * gamma_n(int64_t(n) + 4, 0x1p-53) + n * 0x1p-1074;
+  return r;
+}
 
 // The selection of one (query, KV head): stage-1 tokens and eliminated candidates.
 struct Selection {
@@ -150,10 +160,11 @@ Selection select(const std::vector<std::vector<double>>& ub, const std::vector<s
     if (!s1.empty()) stage1_lo(h, s1, s1lo.data());
     for (double s : hot_lo[h]) m[h] = std::max(m[h], s);
     for (double s : s1lo) m[h] = std::max(m[h], s);
-    LogSum z;
-    for (double s : hot_lo[h]) z.add(s - m[h]);
-    for (double s : s1lo) z.add(s - m[h]);
-    lnz[h] = z.v - kLogSlack;
+    std::vector<double> xs;
+    for (double s : hot_lo[h]) xs.push_back(s - m[h]);
+    for (double s : s1lo) xs.push_back(s - m[h]);
+    const LnSum z = ln_sum_exp(xs);
+    lnz[h] = z.v - z.err;
   }
   std::vector<int64_t> count(nc, 0);
   const PolicyKind kind = opt.policy.kind;
@@ -177,14 +188,19 @@ Selection select(const std::vector<std::vector<double>>& ub, const std::vector<s
         for (int64_t c = 0; c < nc; ++c)
           if (!sel.stage1[c]) order.push_back(c);
         std::sort(order.begin(), order.end(), [&](int64_t x, int64_t y) { return ub[h][x] < ub[h][y] || (ub[h][x] == ub[h][y] && x < y); });
-        const double budget = std::log(val / (1 - val)) + lnz[h];
-        LogSum lm;
-        for (int64_t c : order) {
-          LogSum next = lm;
-          next.add(ub[h][c] - m[h]);
-          if (!(next.v + kLogSlack <= budget)) break;
-          lm = next;
-          count[c]++;
+        // Linear running sum relative to the budget's scale c: S = Σ exp(x − c) must stay ≤ e^{−slack}
+        // (γ_n summation, exp and argument rounding as in ln_sum_exp, underflowed terms n·2^-1074).
+        const double c = std::log(val / (1 - val)) + lnz[h];
+        double S = 0;
+        int64_t k = 0;
+        for (int64_t cc : order) {
+          const double x = ub[h][cc] - m[h];
+          const double slack = 0x1p-50 * (std::fabs(x) + std::fabs(c) + std::fabs(m[h]) + 1) + 2 * gamma_n(k + 6, 0x1p-53);
+          const double next = S + std::exp(x - c);
+          if (!(next * std::exp(slack) + double(k + 1) * 0x1p-1074 <= 1.0)) break;
+          S = next;
+          ++k;
+          count[cc]++;
         }
         order.resize(nc);
       } else {
@@ -454,16 +470,18 @@ EliminateResult run_eliminate(const AttnInputs& in, const EliminateOptions& opt)
       // certificate with the final Z over every attended token
       double m = -INFINITY;
       for (double s : ao.s_lo) m = std::max(m, s);
-      LogSum lz, lm;
-      for (double s : ao.s_lo) lz.add(s - m);
+      std::vector<double> xz, xm;
+      for (double s : ao.s_lo) xz.push_back(s - m);
       for (int64_t c = 0; c < nc; ++c)
-        if (sel.elim[c]) lm.add(ub[hh][c] - m);
-      const double lnz = lz.v - kLogSlack;
-      hs.mass_bound = lm.v == -INFINITY ? 0.0 : 1.0 / (1.0 + std::exp(lnz - (lm.v + kLogSlack)));
+        if (sel.elim[c]) xm.push_back(ub[hh][c] - m);
+      const LnSum lz = ln_sum_exp(xz), lm = ln_sum_exp(xm);
+      // mass_E ≤ M_E/(Z + M_E) = 1/(1 + exp(ln Z − ln M_E)), with ln Z rounded down and ln M_E up
+      hs.mass_bound = lm.v == -INFINITY ? 0.0 : 1.0 / (1.0 + std::exp((lz.v - lz.err) - (lm.v + lm.err)));
       const double out_norm = norm_d(ao.out.data(), d);
       double out_norm_ub = opt.reference ? out_norm * (1 + kBuildSlack) + gamma_n(int64_t(att.size()) + d + 4, 0x1p-53) * 4 * ao.nu_max
                                          : std::min(ao.nu_max * (1 + kBuildSlack), out_norm * (1 + gamma_n(d + 2)) + ao.num_err_bound);
-      hs.out_err_bound = hs.mass_bound * (nu_max_e + out_norm_ub);
+      // (E empty ⇒ 0 exactly; never 0·inf)
+      hs.out_err_bound = hs.mass_bound > 0 ? hs.mass_bound * (nu_max_e + out_norm_ub) : 0.0;
       hs.out_num_err_bound = ao.num_err_bound;
       // reference: full exact attention over every visible key
       double mx = -INFINITY;

@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numbers>
 #include <numeric>
 #include <random>
 
@@ -56,7 +57,7 @@ class Rng {
       has_spare_ = false;
       return spare_;
     }
-    double r = std::sqrt(-2.0 * std::log(uniform())), a = 2.0 * M_PI * uniform();
+    double r = std::sqrt(-2.0 * std::log(uniform())), a = 2.0 * std::numbers::pi * uniform();
     spare_ = r * std::sin(a);
     has_spare_ = true;
     return r * std::cos(a);
@@ -188,7 +189,7 @@ HeadPlan plan_head(const SynthSpec& s, int64_t g, const std::vector<double>& inv
   }
   if (s.n_sink > 0) {
     int64_t j = --low;
-    double a = 2.0 * M_PI * rng.uniform();
+    double a = 2.0 * std::numbers::pi * rng.uniform();
     hp.sink_dir[size_t(j)] = std::cos(a);
     hp.sink_dir[size_t(j + P)] = std::sin(a);
   }
@@ -199,7 +200,7 @@ HeadPlan plan_head(const SynthSpec& s, int64_t g, const std::vector<double>& inv
     GKV_ASSERT(n_pos >= 1, "validate_synth_spec guarantees a positional plane");
     double amp = kPositionalKeyNorm / std::sqrt(double(n_pos));
     for (int64_t j = 0; j < n_pos; ++j) {
-      double a = 2.0 * M_PI * rng.uniform();
+      double a = 2.0 * std::numbers::pi * rng.uniform();
       hp.positional[size_t(j)] = amp * std::cos(a);
       hp.positional[size_t(j + P)] = amp * std::sin(a);
     }

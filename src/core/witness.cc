@@ -226,13 +226,18 @@ int QuantRecords::decode(int64_t t, int64_t j) const {
 }
 
 void QuantRecords::decode_row(int64_t t, float* out) const {
+  // LSB-first bit stream: refill a 64-bit buffer a byte at a time, take b bits per component
   const uint8_t* c = codes.data() + t * code_bytes;
-  int64_t bit = 0;
+  const uint8_t* end = c + code_bytes;
+  uint64_t buf = 0;
+  int have = 0;
   for (int64_t j = 0; j < d; ++j) {
-    int b = bits[size_t(j)];
+    const int b = bits[size_t(j)];
     if (b == 0) { out[j] = 0.0f; continue; }
-    uint32_t q = 0;
-    for (int i = 0; i < b; ++i, ++bit) q |= uint32_t((c[bit >> 3] >> (bit & 7)) & 1u) << i;
+    while (have < b && c < end) { buf |= uint64_t(*c++) << have; have += 8; }
+    const uint32_t q = uint32_t(buf & ((1u << b) - 1));
+    buf >>= b;
+    have -= b;
     out[j] = float(int(2 * q) - ((1 << b) - 1));
   }
 }

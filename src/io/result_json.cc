@@ -1,5 +1,6 @@
 #include "ghostkv/io/result_json.h"
 
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -57,6 +58,13 @@ std::string eliminate_result_json(const EliminateResult& r, const EliminateOptio
   j["mass_bound_max"] = num(r.mass_bound.max);
   j["out_rel_err_max"] = num(r.out_rel_err.max);
   j["out_num_err_max"] = num(r.out_num_err.max);
+  double oe = 0, oeb = 0;
+  for (const HeadStats& h : r.heads) {
+    oe = std::max(oe, h.out_err);
+    oeb = std::max(oeb, h.out_err_bound);
+  }
+  j["out_err_max"] = num(oe);
+  j["out_err_bound_max"] = num(oeb);
   j["distributions"] = {{"elim_rate", dist_json(r.elim_rate)},
                         {"oracle_elim_rate", dist_json(r.oracle_elim_rate)},
                         {"mass_lost", dist_json(r.mass_lost)},
