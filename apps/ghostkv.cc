@@ -14,6 +14,11 @@
 namespace fs = std::filesystem;
 using namespace ghostkv;
 
+namespace ghostkv::cli {
+void add_model_commands(CLI::App& app);
+int run_model_command(CLI::App& app);
+}  // namespace ghostkv::cli
+
 namespace {
 
 struct EliminateArgs {
@@ -180,6 +185,7 @@ int main(int argc, char** argv) {
   SynthArgs sa;
   add_eliminate(app, ea);
   add_synth(app, sa);
+  cli::add_model_commands(app);
   app.add_subcommand("version", "Print the version");
   try {
     app.parse(argc, argv);
@@ -193,6 +199,8 @@ int main(int argc, char** argv) {
   try {
     if (app.got_subcommand("eliminate")) return run_eliminate_cmd(ea);
     if (app.got_subcommand("synth")) return run_synth_cmd(sa);
+    for (const char* c : {"generate", "logits", "tokenize", "capture"})
+      if (app.got_subcommand(c)) return cli::run_model_command(app);
     if (app.got_subcommand("version")) {
       std::printf("ghostkv 0.1.0\n");
       return 0;

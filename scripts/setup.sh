@@ -3,7 +3,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake git pkg-config
       libeigen3-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
-      libopenblas-dev
+      libopenblas-dev liblzma-dev
       python3 python3-numpy python3-matplotlib gnuplot-nox)
 missing=()
 for p in "${pkgs[@]}"; do

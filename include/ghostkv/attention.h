@@ -4,10 +4,10 @@
 //   k, v   rows of d_head floats at k + t*stride
 //   idx    [n] token indices attended (any order)
 // ref::attend: float64, scores by compensated dot products (error ≈ 2^-53 relative: "exact").
-// cpu::attend: float32 online softmax (m, l, o) with the identity
-//   merge((m1,l1,o1),(m2,l2,o2)) = (m, l1·e^{m1−m} + l2·e^{m2−m}, o1·e^{m1−m} + o2·e^{m2−m}), m = max(m1,m2),
+// cpu::attend: float32 online softmax kept as a running weighted mean (m, l, o = Σ w v / l):
+//   on a new max m' the sum rescales l ← l·e^{m−m'}; each token updates o ← o·(l/l') + v·(w/l'), l' = l + w,
 // plus, per token, a certified LOWER bound on its score (for the certificate's Z) and an a-priori
-// bound `out_err_bound_abs` on ||ô_f32 − ô_exact|| (docs/math.md §6).
+// bound `num_err_bound` on ||ô_f32 − ô_exact|| (docs/math.md §6.5).
 #include <cstdint>
 #include <vector>
 

@@ -63,8 +63,8 @@ LowRankQuery prepare_lowrank_query(const Basis& basis, const LowRankRecords& rec
   double qb_sum = 0;
   for (double c : pq.qb) qb_sum += c;
   const double T = pq.nqs * (rec.zhat_max + rec.e_max) + qb_sum * rec.rho_max + const_term;
-  // float64 slack: error of qs (≤ kBuildSlack·||q||·max||ẑ||) and of the double evaluation
-  pq.const_term = const_term + kBuildSlack * (T + nq * rec.zhat_max);
+  // float64 slack: error of qs (≤ kBuildSlack·||q||·(max||ẑ|| + e_max)) and of the double evaluation
+  pq.const_term = const_term + kBuildSlack * (T + nq * (rec.zhat_max + rec.e_max));
   // float32 scan: dot of r terms γ_r·||qs32||·||ẑ|| plus the rounding of qs to float32 (u·||qs||·||ẑ||),
   // then r+B+1 more float32 operations on terms bounded by T: γ_{r+B+3}·T covers all of it.
   // Underflow (gradual): every float32 product may add ≤ 2^-150 absolute error (sums of subnormals are

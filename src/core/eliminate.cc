@@ -92,10 +92,11 @@ struct HeadRecords {
   QuantRecords qt;
   ProtoRecords pr;
   std::vector<double> nu;  // [n_kv] value norms as stored (f16, rounded up), for the certificate
+  std::vector<double> kn;  // [n_kv] ||k_t|| (float64), for the reference path's score lower bounds
 };
 
-// ln Σ_i exp(x_i) in float64 with a rigorous error bound: |ln Σ exp(x_i) − v| ≤ err, where x_i are the
-// exact values of the given doubles (docs/math.md §6). Shifted by a = max x_i and summed linearly:
+// ln Σ_i exp(x_i) in float64 with a rigorous error bound: |ln Σ exp(x_i) − v| ≤ err for the given
+// doubles x_i; err's surplus also covers the callers' rounding of x_i = fl(y_i − m) (docs/math.md §6.3). Shifted by a = max x_i and summed linearly:
 //   each exp(x_i − a): argument rounding ≤ 2^-53·(|x_i| + |a|), exp ≤ 1 ulp; the sum ≤ γ_{n}; the log and
 //   the final addition ≤ 2^-52·(|a| + ln n + 1); terms that underflow are < 2^-1074 each, relative to 1.
 struct LnSum {
@@ -312,6 +313,12 @@ EliminateResult run_eliminate(const AttnInputs& in, const EliminateOptions& opt)
       res.record_memory_bytes += double(hr.pr.record_bytes() * n_kv + hr.pr.meta_bytes());
     }
     hr.nu.resize(n_kv);
+    hr.kn.resize(n_kv);
+    for (int64_t t = 0; t < n_kv; ++t) {
+      double s2 = 0;
+      for (int64_t j = 0; j < d; ++j) s2 += double(kg[t * stride + j]) * kg[t * stride + j];
+      hr.kn[t] = std::sqrt(s2);
+    }
     if (opt.witness == WitnessKind::lowrank) {
       for (int64_t t = 0; t < n_kv; ++t) hr.nu[t] = f16_to_f32(hr.lr.nu[t]);
     } else if (opt.witness == WitnessKind::quant) {
@@ -362,6 +369,8 @@ EliminateResult run_eliminate(const AttnInputs& in, const EliminateOptions& opt)
     for (int64_t t = b; t < n_seen; ++t) hot.push_back(t);
     // per group head: q, exact scores, bounds
     std::vector<std::vector<double>> qd(group, std::vector<double>(d)), s_ex(group, std::vector<double>(n_seen));
+    // reference path: certified lower bounds of the float64 scores (dot2 error ≤ u64·|s| + γ_d²·σ·Σ|q_j k_j|)
+    std::vector<std::vector<double>> s_lo_ref(group, std::vector<double>(opt.reference ? n_seen : 0));
     std::vector<std::vector<float>> q32(group, std::vector<float>(d));
     std::vector<std::vector<double>> ub(group, std::vector<double>(nc)), hot_lo(group), ex_c(group, std::vector<double>(nc));
     for (int64_t hh = 0; hh < group; ++hh) {
@@ -372,6 +381,13 @@ EliminateResult run_eliminate(const AttnInputs& in, const EliminateOptions& opt)
         q32[hh][j] = float(qd[hh][j]);
       }
       for (int64_t t = 0; t < n_seen; ++t) s_ex[hh][t] = exact_score(qr, kg + t * stride, d, in.scale);
+      if (opt.reference) {
+        double qn = 0;
+        for (int64_t j = 0; j < d; ++j) qn += double(qr[j]) * qr[j];
+        qn = std::sqrt(qn) * in.scale;
+        for (int64_t t = 0; t < n_seen; ++t)
+          s_lo_ref[hh][t] = s_ex[hh][t] - 0x1p-48 * (std::fabs(s_ex[hh][t]) + qn * hr.kn[t]);
+      }
       for (int64_t c = 0; c < nc; ++c) ex_c[hh][c] = s_ex[hh][a + c];
       // bounds of the candidates, uncentred: UB = UB' + q·μ (+ float64 slack)
       double qmu = 0, qmu_slack = 0;
@@ -408,7 +424,7 @@ EliminateResult run_eliminate(const AttnInputs& in, const EliminateOptions& opt)
       }
       hot_lo[hh].resize(hot.size());
       if (opt.reference) {
-        for (size_t x = 0; x < hot.size(); ++x) hot_lo[hh][x] = s_ex[hh][hot[x]];
+        for (size_t x = 0; x < hot.size(); ++x) hot_lo[hh][x] = s_lo_ref[hh][hot[x]];
       } else {
         std::vector<float> tmp(hot.size());
         cpu::score_lower_bounds(q32[hh].data(), kg, stride, d, hot.data(), int64_t(hot.size()), hot_lo[hh].data(), tmp.data());
@@ -416,7 +432,7 @@ EliminateResult run_eliminate(const AttnInputs& in, const EliminateOptions& opt)
     }
     auto lo_path = [&](int64_t hh, const std::vector<int64_t>& idx, double* out) {
       if (opt.reference) {
-        for (size_t x = 0; x < idx.size(); ++x) out[x] = s_ex[hh][idx[x]];
+        for (size_t x = 0; x < idx.size(); ++x) out[x] = s_lo_ref[hh][idx[x]];
       } else {
         std::vector<float> tmp(idx.size());
         cpu::score_lower_bounds(q32[hh].data(), kg, stride, d, idx.data(), int64_t(idx.size()), out, tmp.data());
@@ -465,7 +481,10 @@ EliminateResult run_eliminate(const AttnInputs& in, const EliminateOptions& opt)
       for (size_t x = 0; x < att.size(); ++x) s_att[x] = s_ex[hh][att[x]];
       AttnOut ao64;
       ref::attend(s_att.data(), vg, stride, d, att.data(), int64_t(att.size()), ao64);
-      if (opt.reference) ao = ao64;
+      if (opt.reference) {
+        ao = ao64;
+        for (size_t x = 0; x < att.size(); ++x) ao.s_lo[x] = s_lo_ref[hh][att[x]];
+      }
       else cpu::attend(q32[hh].data(), kg, vg, stride, d, att.data(), int64_t(att.size()), ao);
       // certificate with the final Z over every attended token
       double m = -INFINITY;
@@ -476,7 +495,9 @@ EliminateResult run_eliminate(const AttnInputs& in, const EliminateOptions& opt)
         if (sel.elim[c]) xm.push_back(ub[hh][c] - m);
       const LnSum lz = ln_sum_exp(xz), lm = ln_sum_exp(xm);
       // mass_E ≤ M_E/(Z + M_E) = 1/(1 + exp(ln Z − ln M_E)), with ln Z rounded down and ln M_E up
-      hs.mass_bound = lm.v == -INFINITY ? 0.0 : 1.0 / (1.0 + std::exp((lz.v - lz.err) - (lm.v + lm.err)));
+      // (the final exp, + and / lose ≤ 3 u64 relative: rounded up by 2^-50, capped at 1)
+      hs.mass_bound = lm.v == -INFINITY ? 0.0
+                                        : std::min(1.0, (1 + 0x1p-50) / (1.0 + std::exp((lz.v - lz.err) - (lm.v + lm.err))));
       const double out_norm = norm_d(ao.out.data(), d);
       double out_norm_ub = opt.reference ? out_norm * (1 + kBuildSlack) + gamma_n(int64_t(att.size()) + d + 4, 0x1p-53) * 4 * ao.nu_max
                                          : std::min(ao.nu_max * (1 + kBuildSlack), out_norm * (1 + gamma_n(d + 2)) + ao.num_err_bound);

@@ -52,6 +52,8 @@ LowRankRecords build_lowrank(const Basis& basis, int64_t rank, int64_t blocks, S
   GKV_CHECK(rank >= 1 && rank <= d, "lowrank witness: rank ", rank, " outside [1, d_head = ", d, "]");
   GKV_CHECK(blocks >= 1 && (blocks == 1 || blocks <= d - rank), "lowrank witness: residual blocks ", blocks,
             " outside [1, d_head - rank = ", d - rank, "]");
+  // the float32 scan's slack γ_{r+B+3} is derived for r + B ≤ 2000 (docs/math.md §4)
+  GKV_CHECK(rank + blocks <= 2000, "lowrank witness: rank + blocks = ", rank + blocks, " exceeds 2000");
   LowRankRecords rec;
   rec.n = n;
   rec.d = d;

@@ -23,7 +23,7 @@ void score_lower_bounds(const float* q32, const float* k, int64_t stride, int64_
       ak += std::fabs(kt[j]);
     }
     s32[i] = s;
-    s_lo[i] = double(s) - c * double(a) - kF32Eta * (double(d + 2) + double(ak) * (1 + gamma_n(d + 1)));
+    s_lo[i] = double(s) - c * double(a) - kF32Eta * (double(d + 2) * (1 + c) + double(ak) * (1 + gamma_n(d + 1)));
   }
 }
 
@@ -65,9 +65,12 @@ void attend(const float* q32, const float* k, const float* v, int64_t stride, in
   const double u = 0x1p-24;
   const double eps = 2 * delta_max + double(n + 2) * 8 * u;
   const double rel_w = std::expm1(2 * eps);
-  // plus underflow in the accumulation: ≤ (n + 2)·2^-149 per component before the division by l ≥ 1
-  res.num_err_bound = (rel_w + gamma_n(3 * n + d + 2)) * res.nu_max * (1 + 0x1p-40) +
-                      double(n + 2) * 2 * kF32Eta * std::sqrt(double(d));
+  // plus underflow in the accumulation: ≤ (n + 2)·2^-149 per component. γ_k needs k·u < 1: beyond
+  // ~5·10^6 attended tokens the a-priori bound is given up (+inf), never negative.
+  const int64_t n_ops = 3 * n + d + 2;
+  res.num_err_bound = double(n_ops) * u < 0.5 ? (rel_w + gamma_n(n_ops)) * res.nu_max * (1 + 0x1p-40) +
+                                                double(n + 2) * 2 * kF32Eta * std::sqrt(double(d))
+                                          : INFINITY;
 }
 
 }  // namespace ghostkv::cpu

@@ -1,0 +1,154 @@
+// ghostkv model subcommands: generate, logits, tokenize, capture (thin: parse, call the library, print).
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+
+#include "ghostkv/io/capture.h"
+#include "ghostkv/io/npy.h"
+#include "ghostkv/io/text.h"
+#include "ghostkv/model/capture.h"
+#include "ghostkv/model/engine.h"
+#include "ghostkv/model/load.h"
+
+namespace ghostkv::cli {
+
+namespace {
+struct ModelArgs {
+  std::string model, tokenizer, prompt, ids, out, rows, text, queries = "last:64", layers = "all", bos = "auto";
+  int64_t max_new = 64, ctx = 0;
+  double temp = 0;
+  uint64_t seed = 0;
+  int threads = 0;
+};
+ModelArgs g;
+
+std::vector<int32_t> encode_with_bos(const Tokenizer& tok, const ModelConfig& cfg, const std::string& text) {
+  std::vector<int32_t> ids = tok.encode(text, false);
+  const int32_t bos = cfg.bos_id >= 0 ? int32_t(cfg.bos_id) : tok.bos_id();
+  const bool want = g.bos == "yes" || (g.bos == "auto" && bos >= 0);
+  GKV_CHECK(g.bos == "auto" || g.bos == "yes" || g.bos == "no", "--bos: expected auto, yes or no, got '", g.bos, "'");
+  if (want) {
+    GKV_CHECK(bos >= 0, "--bos yes: the model has no BOS token");
+    if (ids.empty() || ids[0] != bos) ids.insert(ids.begin(), bos);
+  }
+  return ids;
+}
+}  // namespace
+
+void add_model_commands(CLI::App& app) {
+  auto* gen = app.add_subcommand("generate", "Generate text with a model (CPU engine)");
+  gen->add_option("--model", g.model, "HF folder (config.json + safetensors) or llama2.c .bin")->required();
+  gen->add_option("--tokenizer", g.tokenizer, "tokenizer.json or llama2.c tokenizer .bin (default: beside the model)");
+  gen->add_option("--prompt", g.prompt, "prompt text (default: empty, i.e. BOS only)");
+  gen->add_option("--max-new", g.max_new, "tokens to generate")->capture_default_str();
+  gen->add_option("--temp", g.temp, "temperature (0 = greedy)")->capture_default_str();
+  gen->add_option("--seed", g.seed, "sampling seed")->capture_default_str();
+  gen->add_option("--bos", g.bos, "prepend BOS: auto (when the model has one) | yes | no")->capture_default_str();
+  gen->add_option("--threads", g.threads, "threads (0 = all)");
+
+  auto* lg = app.add_subcommand("logits", "Full-prompt forward; writes float32 logits [n or N, n_vocab]");
+  lg->add_option("--model", g.model, "model path")->required();
+  lg->add_option("--ids", g.ids, "IDS.npy int32 [n], used as given (no BOS added)")->required();
+  lg->add_option("--out", g.out, "LOGITS.npy")->required();
+  lg->add_option("--rows", g.rows, "last:N = only the last N rows");
+
+  auto* tk = app.add_subcommand("tokenize", "Print token ids (space-separated, no BOS added)");
+  tk->add_option("--tokenizer", g.tokenizer, "tokenizer.json or llama2.c tokenizer .bin")->required();
+  tk->add_option("--text", g.text, "text to encode")->required();
+
+  auto* cap = app.add_subcommand("capture", "Capture post-RoPE q, k, v of real text per layer into a capture directory");
+  cap->add_option("--model", g.model, "model path")->required();
+  cap->add_option("--tokenizer", g.tokenizer, "tokenizer (default: beside the model)");
+  cap->add_option("--text", g.text, "text file (.xz is decompressed; - = stdin)")->required();
+  cap->add_option("--ctx", g.ctx, "tokens of the text to use (default: the model's context)");
+  cap->add_option("--layers", g.layers, "all | a,b,c | a-b")->capture_default_str();
+  cap->add_option("--queries", g.queries, "last:N | first:N | all | a,b,c")->capture_default_str();
+  cap->add_option("--bos", g.bos, "prepend BOS: auto | yes | no")->capture_default_str();
+  cap->add_option("--out", g.out, "output directory")->required();
+}
+
+int run_model_command(CLI::App& app) {
+  if (app.got_subcommand("tokenize")) {
+    Tokenizer tok = load_tokenizer(g.tokenizer, 0);
+    std::vector<int32_t> ids = tok.encode(g.text, false);
+    for (size_t i = 0; i < ids.size(); ++i) std::printf("%s%d", i ? " " : "", ids[i]);
+    std::printf("\n");
+    return 0;
+  }
+  LlamaWeights w = load_model(g.model);
+  if (app.got_subcommand("logits")) {
+    Tensor t = read_npy(g.ids);
+    GKV_CHECK(t.ndim() == 1 && (t.dtype() == DType::i32 || t.dtype() == DType::i64), g.ids,
+              ": expected int32 [n] token ids, got ", dtype_name(t.dtype()), " ", shape_str(t.shape()));
+    Tensor ti = t.to_i64();
+    std::vector<int32_t> ids(size_t(t.numel()));
+    for (int64_t i = 0; i < t.numel(); ++i) ids[size_t(i)] = int32_t(ti.data<int64_t>()[i]);
+    GKV_CHECK(!ids.empty(), g.ids, ": no token ids");
+    int64_t n_rows = int64_t(ids.size());
+    if (!g.rows.empty()) {
+      GKV_CHECK(g.rows.rfind("last:", 0) == 0, "--rows: expected last:N, got '", g.rows, "'");
+      n_rows = std::stoll(g.rows.substr(5));
+      GKV_CHECK(n_rows >= 1 && n_rows <= int64_t(ids.size()), "--rows: N = ", n_rows, " outside [1, ", ids.size(), "]");
+    }
+    EngineOptions eo;
+    eo.max_ctx = std::max<int64_t>(int64_t(ids.size()), w.cfg.max_pos);
+    Engine eng(w, eo);
+    Tensor logits(DType::f32, {n_rows, w.cfg.n_vocab});
+    eng.forward(ids.data(), int64_t(ids.size()), logits.data<float>(), n_rows);
+    write_npy(g.out, logits);
+    return 0;
+  }
+  Tokenizer tok = load_tokenizer_for(g.model, g.tokenizer, w.cfg.n_vocab);
+  if (app.got_subcommand("generate")) {
+    std::vector<int32_t> prompt = encode_with_bos(tok, w.cfg, g.prompt);
+    GKV_CHECK(!prompt.empty(), "generate: empty prompt and the model has no BOS token (give --prompt)");
+    Engine eng(w);
+    SampleOptions so;
+    so.max_new = g.max_new;
+    so.temperature = g.temp;
+    so.seed = g.seed;
+    std::vector<int32_t> out = generate(eng, prompt, so);
+    // print the prompt and the continuation, without a leading BOS (as llama2.c prints)
+    std::vector<int32_t> all(prompt.begin() + (prompt[0] == tok.bos_id() || prompt[0] == int32_t(w.cfg.bos_id) ? 1 : 0),
+                             prompt.end());
+    all.insert(all.end(), out.begin(), out.end());
+    std::cout << tok.decode(all) << std::endl;
+    return 0;
+  }
+  if (app.got_subcommand("capture")) {
+    const std::string text = read_text_file(g.text);
+    std::vector<int32_t> ids = encode_with_bos(tok, w.cfg, text);
+    const int64_t ctx = g.ctx > 0 ? g.ctx : w.cfg.max_pos;
+    GKV_CHECK(int64_t(ids.size()) >= ctx || g.ctx == 0, g.text, ": ", ids.size(), " tokens, fewer than --ctx ", ctx);
+    if (int64_t(ids.size()) > ctx) ids.resize(size_t(ctx));
+    const std::vector<int64_t> layers = parse_layers(g.layers, w.cfg.n_layer);
+    const std::vector<int64_t> qpos = parse_query_positions(g.queries, int64_t(ids.size()));
+    EngineOptions eo;
+    eo.max_ctx = std::max<int64_t>(int64_t(ids.size()), 1);
+    Engine eng(w, eo);
+    auto t0 = std::chrono::steady_clock::now();
+    std::vector<AttnInputs> caps = capture_layers(eng, ids, layers, qpos);
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    CaptureInfo info;
+    info.model = g.model;
+    info.text_sha256 = sha256_hex(text);
+    info.n_kv = int64_t(ids.size());
+    info.n_head_q = w.cfg.n_head_q;
+    info.n_head_kv = w.cfg.n_head_kv;
+    info.d_head = w.cfg.d_head;
+    info.scale = w.cfg.attn_scale();
+    info.layers = layers;
+    for (size_t s = 0; s < layers.size(); ++s) write_capture_layer(g.out, layers[s], caps[s]);
+    Tensor idt(DType::i32, {int64_t(ids.size())});
+    std::copy(ids.begin(), ids.end(), idt.data<int32_t>());
+    write_npy(g.out + "/ids.npy", idt);
+    write_capture_info(g.out, info);
+    std::fprintf(stderr, "captured %zu layers, %zu tokens, %zu queries in %.0f ms (%.0f tokens/s prefill) -> %s\n",
+                 layers.size(), ids.size(), qpos.size(), ms, double(ids.size()) / (ms / 1000), g.out.c_str());
+    return 0;
+  }
+  return 0;
+}
+
+}  // namespace ghostkv::cli
