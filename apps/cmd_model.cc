@@ -3,10 +3,12 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <random>
 
 #include "ghostkv/io/capture.h"
 #include "ghostkv/io/npy.h"
 #include "ghostkv/io/text.h"
+#include "ghostkv/machine.h"
 #include "ghostkv/model/capture.h"
 #include "ghostkv/model/engine.h"
 #include "ghostkv/model/load.h"
@@ -16,7 +18,7 @@ namespace ghostkv::cli {
 namespace {
 struct ModelArgs {
   std::string model, tokenizer, prompt, ids, out, rows, text, queries = "last:64", layers = "all", bos = "auto";
-  int64_t max_new = 64, ctx = 0;
+  int64_t max_new = 64, ctx = 0, n_decode = 16;
   double temp = 0;
   uint64_t seed = 0;
   int threads = 0;
@@ -37,6 +39,11 @@ std::vector<int32_t> encode_with_bos(const Tokenizer& tok, const ModelConfig& cf
 }  // namespace
 
 void add_model_commands(CLI::App& app) {
+  auto* bm = app.add_subcommand("model-bench", "Prefill and decode tokens/s against sgemm GFLOP/s and memory bandwidth measured in the same run");
+  bm->add_option("--model", g.model, "model path")->required();
+  bm->add_option("--ctx", g.ctx, "prefill length (default: the model's context)");
+  bm->add_option("--decode", g.n_decode, "decode steps timed after the prefill")->capture_default_str();
+
   auto* gen = app.add_subcommand("generate", "Generate text with a model (CPU engine)");
   gen->add_option("--model", g.model, "HF folder (config.json + safetensors) or llama2.c .bin")->required();
   gen->add_option("--tokenizer", g.tokenizer, "tokenizer.json or llama2.c tokenizer .bin (default: beside the model)");
@@ -97,6 +104,47 @@ int run_model_command(CLI::App& app) {
     Tensor logits(DType::f32, {n_rows, w.cfg.n_vocab});
     eng.forward(ids.data(), int64_t(ids.size()), logits.data<float>(), n_rows);
     write_npy(g.out, logits);
+    return 0;
+  }
+  if (app.got_subcommand("model-bench")) {
+    const ModelConfig& c = w.cfg;
+    const int64_t ctx = g.ctx > 0 ? g.ctx : c.max_pos;
+    std::fprintf(stderr, "measuring the machine (sgemm, memory bandwidth)...\n");
+    const MachineCeilings mc = measure_machine();
+    std::vector<int32_t> ids(static_cast<size_t>(ctx));
+    std::mt19937 rng(3);
+    for (auto& t : ids) t = int32_t(rng() % uint32_t(c.n_vocab));
+    EngineOptions eo;
+    eo.max_ctx = ctx + g.n_decode;
+    Engine eng(w, eo);
+    std::vector<float> logits(static_cast<size_t>(c.n_vocab));
+    auto t0 = std::chrono::steady_clock::now();
+    eng.forward(ids.data(), ctx, logits.data(), 1);
+    const double pre_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    t0 = std::chrono::steady_clock::now();
+    for (int64_t i = 0; i < g.n_decode; ++i) {
+      int32_t next = int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
+      eng.forward(&next, 1, logits.data(), 1);
+    }
+    const double dec_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double pre_gflops = forward_flops(c, 0, ctx, true) / pre_s / 1e9;
+    double dec_bytes = 0, dec_flops = 0;
+    for (int64_t i = 0; i < g.n_decode; ++i) {
+      dec_bytes += decode_bytes(c, ctx + i + 1, true);
+      dec_flops += forward_flops(c, ctx + i, 1, true);
+    }
+    const double dec_gbps = dec_bytes / dec_s / 1e9;
+    std::printf("machine: %s\n", mc.describe().c_str());
+    std::printf("prefill %lld tokens: %.2f s, %.1f tokens/s, %.1f GFLOP/s = %.2f of measured sgemm\n", (long long)ctx,
+                pre_s, double(ctx) / pre_s, pre_gflops, pre_gflops / mc.sgemm_gflops);
+    std::printf("decode at %lld: %.1f tokens/s, %.2f GB/s read (weights + KV cache, float32) = %.2f of measured read "
+                "bandwidth; %.1f GFLOP/s = %.2f of sgemm\n",
+                (long long)ctx, double(g.n_decode) / dec_s, dec_gbps, dec_gbps / mc.read_gbps, dec_flops / dec_s / 1e9,
+                dec_flops / dec_s / 1e9 / mc.sgemm_gflops);
+    std::printf("memory: weights %.1f MiB (float32), KV cache %.1f MiB at %lld tokens\n",
+                double(w.n_params()) * 4 / 1048576.0,
+                double(c.n_layer) * 2 * double(c.n_head_kv * c.d_head) * 4 * double(eo.max_ctx) / 1048576.0,
+                (long long)eo.max_ctx);
     return 0;
   }
   Tokenizer tok = load_tokenizer_for(g.model, g.tokenizer, w.cfg.n_vocab);

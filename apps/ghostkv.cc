@@ -199,7 +199,7 @@ int main(int argc, char** argv) {
   try {
     if (app.got_subcommand("eliminate")) return run_eliminate_cmd(ea);
     if (app.got_subcommand("synth")) return run_synth_cmd(sa);
-    for (const char* c : {"generate", "logits", "tokenize", "capture"})
+    for (const char* c : {"generate", "logits", "tokenize", "capture", "model-bench"})
       if (app.got_subcommand(c)) return cli::run_model_command(app);
     if (app.got_subcommand("version")) {
       std::printf("ghostkv 0.1.0\n");

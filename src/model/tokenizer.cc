@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <climits>
 #include <cstring>
 #include <filesystem>
@@ -89,9 +90,12 @@ int hex_digit(char c) {
   return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-// "<0xNN>" (two hex digits): HF byte_fallback vocabulary entries, GGUF byte tokens.
-int parse_byte_token(std::string_view t) {
+// "<0xNN>": HF's byte_fallback looks bytes up as format!("<{:#04X}>") (upper-case digits only);
+// its ByteFallback decoder and GGUF byte tokens accept either case.
+int parse_byte_token(std::string_view t, bool upper_only = false) {
   if (t.size() != 6 || t.substr(0, 3) != "<0x" || t[5] != '>') return -1;
+  if (upper_only && (std::islower(static_cast<unsigned char>(t[3])) || std::islower(static_cast<unsigned char>(t[4]))))
+    return -1;
   int h = hex_digit(t[3]), l = hex_digit(t[4]);
   return h < 0 || l < 0 ? -1 : h * 16 + l;
 }
@@ -132,7 +136,7 @@ bool is_alnum(char32_t c) { return unicode_is_letter(c) || unicode_is_number(c);
 
 // A string quoted for an error message: printable ASCII as is, other bytes as \xNN (arbitrary
 // vocabulary bytes must not break the message).
-std::string quoted(std::string_view s) {
+std::string quote_bytes(std::string_view s) {
   static const char* kHex = "0123456789abcdef";
   std::string out = "\"";
   for (unsigned char c : s.substr(0, 200)) {
@@ -235,7 +239,7 @@ struct Tokenizer::Impl {
     special.resize(tokens.size(), 0);
     byte_ids.fill(-1);
     for (const auto& [text, id] : model_vocab) {
-      int b = parse_byte_token(text);
+      int b = parse_byte_token(text, true);
       if (b >= 0) byte_ids[b] = id;
     }
     auto index = [](const std::vector<AddedToken>& added, std::vector<std::vector<int32_t>>& by_first) {
@@ -534,7 +538,7 @@ struct Tokenizer::Impl {
           out.push_back(byte_ids[b]);
           continue;
         }
-        GKV_CHECK(unk_id >= 0, "tokenizer (", kind, ", ", source, "): character ", quoted(texts[k]),
+        GKV_CHECK(unk_id >= 0, "tokenizer (", kind, ", ", source, "): character ", quote_bytes(texts[k]),
                   " is outside the vocabulary, which has no byte token <0x", std::hex, int(b), std::dec,
                   "> and no unk token");
         out.push_back(unk_id);
@@ -906,7 +910,7 @@ void Tokenizer::Impl::parse_pretokenizer(const json& n, const std::string& path)
     for (PretokenizerRegex r : {PretokenizerRegex::kGpt2, PretokenizerRegex::kLlama3, PretokenizerRegex::kQwen2}) {
       if (re == pretokenizer_regex_source(r)) p.regex = r, known = true;
     }
-    GKV_CHECK(known, path, ": pre_tokenizer Split regex ", quoted(re),
+    GKV_CHECK(known, path, ": pre_tokenizer Split regex ", quote_bytes(re),
               " is not one of the known patterns (gpt2, llama3, qwen2; see ghostkv/model/tokenizer.h)");
     std::string behavior = need_string(n, "behavior", path, "pre_tokenizer Split");
     GKV_CHECK(behavior == "Isolated", path, ": pre_tokenizer Split.behavior is \"", behavior, "\"; only Isolated is supported");
@@ -1033,7 +1037,7 @@ std::unique_ptr<Tokenizer::Impl> Tokenizer::Impl::from_hf_json(const std::string
     int64_t n = 0;
     for (const auto& [text, idj] : vocab.items()) {
       GKV_CHECK(idj.is_number_integer() && idj.get<int64_t>() >= 0 && idj.get<int64_t>() < INT32_MAX, path,
-                ": model.vocab[", quoted(text), "] = ", brief(idj.dump()), " is not an id in [0, 2^31 - 1)");
+                ": model.vocab[", quote_bytes(text), "] = ", brief(idj.dump()), " is not an id in [0, 2^31 - 1)");
       int32_t id = int32_t(idj.get<int64_t>());
       im->model_vocab[text] = id;
       n = std::max<int64_t>(n, int64_t(id) + 1);
@@ -1084,7 +1088,7 @@ std::unique_ptr<Tokenizer::Impl> Tokenizer::Impl::from_hf_json(const std::string
       GKV_CHECK(ia != im->model_vocab.end() && ib != im->model_vocab.end(), path, ": model.merges[", r, "] = ",
                 brief(x.dump()), " names a token that is not in model.vocab");
       GKV_CHECK(iab != im->model_vocab.end(), path, ": model.merges[", r, "] = ", brief(x.dump()), " makes ",
-                quoted(a + b), ", which is not in model.vocab");
+                quote_bytes(a + b), ", which is not in model.vocab");
       im->merges[merge_key(ia->second, ib->second)] = {int32_t(r), iab->second};  // HF: a later duplicate wins
     }
 
@@ -1161,20 +1165,28 @@ Tokenizer::~Tokenizer() = default;
 
 Tokenizer Tokenizer::from_hf_json(const std::string& path) { return Tokenizer(Impl::from_hf_json(path)); }
 
-std::vector<int32_t> Tokenizer::encode(const std::string& text, bool add_bos) const { return impl_->encode(text, add_bos); }
-std::string Tokenizer::decode(const std::vector<int32_t>& ids, bool skip_special) const {
-  return impl_->decode(ids, skip_special);
+const Tokenizer::Impl& Tokenizer::impl() const {
+  GKV_ASSERT(impl_ != nullptr, "use of a moved-from Tokenizer");  // a bug, not bad input
+  return *impl_;
 }
-int64_t Tokenizer::n_vocab() const { return int64_t(impl_->tokens.size()); }
-int32_t Tokenizer::bos_id() const { return impl_->bos; }
-int32_t Tokenizer::eos_id() const { return impl_->eos; }
-std::string Tokenizer::kind() const { return impl_->kind; }
-int32_t Tokenizer::token_id(const std::string& text) const { return impl_->lookup(text); }
+
+std::vector<int32_t> Tokenizer::encode(const std::string& text, bool add_bos) const {
+  return impl().encode(text, add_bos);
+}
+std::string Tokenizer::decode(const std::vector<int32_t>& ids, bool skip_special) const {
+  return impl().decode(ids, skip_special);
+}
+int64_t Tokenizer::n_vocab() const { return int64_t(impl().tokens.size()); }
+int32_t Tokenizer::bos_id() const { return impl().bos; }
+int32_t Tokenizer::eos_id() const { return impl().eos; }
+std::string Tokenizer::kind() const { return impl().kind; }
+int32_t Tokenizer::token_id(const std::string& text) const { return impl().lookup(text); }
 
 std::string Tokenizer::token_text(int32_t id) const {
-  GKV_CHECK(id >= 0 && id < n_vocab(), "tokenizer (", impl_->kind, ", ", impl_->source, "): token_text: id ", id,
-            " is outside [0, n_vocab = ", n_vocab(), ")");
-  return impl_->tokens[id];
+  const Impl& im = impl();
+  GKV_CHECK(id >= 0 && id < int64_t(im.tokens.size()), "tokenizer (", im.kind, ", ", im.source, "): token_text: id ", id,
+            " is outside [0, n_vocab = ", im.tokens.size(), ")");
+  return im.tokens[id];
 }
 
 Tokenizer Tokenizer::from_llama2c(const std::string& path, int64_t n_vocab) {
@@ -1264,10 +1276,10 @@ Tokenizer Tokenizer::byte_level_bpe(std::vector<std::string> tokens, std::vector
   for (size_t r = 0; r < merges.size(); ++r) {
     const auto& [a, b] = merges[r];
     auto ia = im->model_vocab.find(a), ib = im->model_vocab.find(b), iab = im->model_vocab.find(a + b);
-    GKV_CHECK(ia != im->model_vocab.end() && ib != im->model_vocab.end(), who, ": merge ", r, " (", quoted(a),
-              ", ", quoted(b), ") names a token that is not in the vocabulary");
-    GKV_CHECK(iab != im->model_vocab.end(), who, ": merge ", r, " (", quoted(a), ", ", quoted(b), ") makes ",
-              quoted(a + b), ", which is not in the vocabulary");
+    GKV_CHECK(ia != im->model_vocab.end() && ib != im->model_vocab.end(), who, ": merge ", r, " (", quote_bytes(a),
+              ", ", quote_bytes(b), ") names a token that is not in the vocabulary");
+    GKV_CHECK(iab != im->model_vocab.end(), who, ": merge ", r, " (", quote_bytes(a), ", ", quote_bytes(b), ") makes ",
+              quote_bytes(a + b), ", which is not in the vocabulary");
     im->merges[merge_key(ia->second, ib->second)] = {int32_t(r), iab->second};
   }
   im->finish_vocab();
@@ -1290,7 +1302,7 @@ Tokenizer Tokenizer::sentencepiece_bpe(std::vector<std::string> tokens, std::vec
     for (size_t i = 0; i < token_types.size(); ++i) {
       if (token_types[i] != kByte) continue;
       int b = parse_byte_token(im->tokens[i]);
-      GKV_CHECK(b >= 0, who, ": token ", i, " ", quoted(im->tokens[i]), " has the byte type but is not <0xNN>");
+      GKV_CHECK(b >= 0, who, ": token ", i, " ", quote_bytes(im->tokens[i]), " has the byte type but is not <0xNN>");
       im->byte_ids[b] = int32_t(i);
     }
   }

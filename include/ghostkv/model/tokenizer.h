@@ -1,19 +1,18 @@
 #pragma once
 // Tokenizers: text <-> token ids, reproducing the reference implementations id for id.
-//   byte-level BPE     GPT-2 style (HF tokenizers): added/special tokens split out first, regex
-//                      pre-split (gpt2 | llama3 | qwen2 | smollm), bytes mapped to GPT-2's printable
-//                      code points, BPE merges applied lowest rank first (leftmost on ties).
-//   sentencepiece BPE  Llama-2 / Mistral form: "▁" prefix and space escape, merges by rank
-//                      (tokenizer.json) or by the merged piece's score (GGUF vocab, sentencepiece),
-//                      <0xNN> byte fallback for characters outside the vocabulary.
-//   llama2c            karpathy/llama2.c run.c encode(): " " dummy prefix, code points else raw
-//                      bytes (id = byte + 3), then the best-SCORING adjacent pair is merged, leftmost
-//                      on ties, until no concatenation is in the vocabulary.
-// Guarantee: exact. Ids equal HF tokenizers 0.21.1's Tokenizer.encode(text).ids (tokenizer.json;
-// decode equals its decode(ids, skip_special_tokens=...)) and llama2.c's encode (tokenizer.bin);
-// tests/test_tokenizer*.cc check goldens from those peers. Character classes are Unicode 14.0, the
-// tables of the Oniguruma inside HF tokenizers. Text must be valid UTF-8 (Error otherwise), except
-// for llama2c, which like run.c works on bytes.
+//   byte-level BPE  (GPT-2, Llama-3, Qwen2, SmolLM): added tokens split out, regex pre-split, bytes
+//                   mapped to GPT-2's printable code points, merges lowest rank first (leftmost).
+//   sentencepiece   (Llama-2, Mistral): "▁" prefix + space escape, merges by rank (tokenizer.json)
+//   BPE             or by the merged piece's score (GGUF), <0xNN> byte fallback.
+//   llama2c         run.c encode(): " " dummy prefix, code points else bytes (id = byte + 3), then
+//                   the best-SCORING adjacent pair is merged (leftmost on ties) while any exists.
+// Guarantee: exact. Ids equal HF tokenizers 0.21.1 (Tokenizer.encode(text, add_special_tokens=False);
+// decode = its decode(ids, skip_special_tokens)) and llama2.c run.c's encode; tests/test_tokenizer.cc
+// checks goldens from those peers. Character classes are Unicode 14.0, as the Oniguruma inside HF
+// tokenizers. Text must be valid UTF-8 (Error otherwise; llama2c is byte-based like run.c).
+// tokenizer.json support: model BPE; normalizers Prepend, Replace(String), NFC; pre-tokenizers
+// ByteLevel, Split(known Regex, Isolated), Digits, Metaspace; decoders ByteLevel, Replace,
+// ByteFallback, Fuse, Strip, Metaspace (Sequence of any). Anything else: Error naming it.
 // Owners are move-only; encode/decode are const and thread-safe after construction.
 #include <cstdint>
 #include <memory>
@@ -40,8 +39,10 @@ class Tokenizer {
 
   using Specials = TokenizerSpecials;
 
-  // HF tokenizers' tokenizer.json (model BPE). BOS/EOS come from tokenizer_config.json beside it
-  // when present, else from the post-processor template (BOS), else from conventional names.
+  // HF tokenizers' tokenizer.json. BOS/EOS: tokenizer_config.json beside it when it names them
+  // (null = none); else BOS from the post-processor template's leading special token; else the
+  // conventional names (<s>, <|begin_of_text|>, <bos>, <|startoftext|> / </s>, <|end_of_text|>,
+  // <eos>, <|endoftext|>). The template is not applied: encode adds BOS only when asked.
   static Tokenizer from_hf_json(const std::string& tokenizer_json_path);
   // llama2.c tokenizer.bin: int32 max_token_length, then n_vocab × (float32 score, int32 len,
   // bytes). Ids 0 unk, 1 BOS, 2 EOS, 3..258 the bytes 0x00..0xFF.
@@ -67,12 +68,14 @@ class Tokenizer {
   // Special tokens written in the text ("<|endoftext|>", "<s>") become their single ids (llama2c:
   // never, as in run.c). add_bos prepends bos_id() (Error if there is none); nothing else is added.
   std::vector<int32_t> encode(const std::string& text, bool add_bos = false) const;
-  // Concatenated text of ids through the tokenizer's decoder. Special tokens are rendered as their
-  // text unless skip_special (HF: special added tokens; GGUF: control; llama2c: BOS and EOS).
-  // Invalid UTF-8 produced by byte tokens is replaced by U+FFFD, as HF does (llama2c: raw bytes).
+  // Text of ids through the tokenizer's decoder. Special tokens are rendered as their text unless
+  // skip_special (HF: special added tokens; GGUF: control and unknown; llama2c: BOS and EOS).
+  // Invalid UTF-8 from byte tokens becomes U+FFFD, as in HF. llama2c follows run.c's decode():
+  // raw bytes, and the leading space of a piece after BOS (here also of the first piece) dropped.
   // Error on ids outside [0, n_vocab).
   std::string decode(const std::vector<int32_t>& ids, bool skip_special = false) const;
-  // The vocabulary string of id, unprocessed ("Ġthe", "▁the", "<0x0A>"); Error if out of range.
+  // The vocabulary string of id, unprocessed ("Ġthe", "▁the", "<0x0A>"; "" for an id no token
+  // has); Error if out of range.
   std::string token_text(int32_t id) const;
   // Id of an exact vocabulary string (added tokens included), -1 if absent.
   int32_t token_id(const std::string& text) const;
@@ -81,12 +84,13 @@ class Tokenizer {
   int32_t bos_id() const;   // -1 when absent
   int32_t eos_id() const;   // -1 when absent
   // "byte_level_bpe/gpt2" (or /llama3, /qwen2, /smollm), "sentencepiece_bpe/merges" (tokenizer.json),
-  // "sentencepiece_bpe/scores" (GGUF-style vocab), "llama2c".
+  // "sentencepiece_bpe/scores" (GGUF-style vocab), "llama2c"; "bpe" for other tokenizer.json BPEs.
   std::string kind() const;
 
  private:
   struct Impl;
   explicit Tokenizer(std::unique_ptr<Impl> impl);
+  const Impl& impl() const;
   std::unique_ptr<Impl> impl_;
 };
 
