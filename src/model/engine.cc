@@ -15,8 +15,11 @@ namespace {
 // Y[n, out] = X[n, in] · W[out, in]ᵀ (+ b)
 void linear(const float* x, int64_t n, int64_t in, const std::vector<float>& w, int64_t out, const std::vector<float>& b,
             float* y) {
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), int(out), int(in), 1.0f, x, int(in), w.data(), int(in),
-              0.0f, y, int(out));
+  if (n == 1)  // decode: a matrix-vector product streams W once at memory speed
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, int(out), int(in), 1.0f, w.data(), int(in), x, 1, 0.0f, y, 1);
+  else
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), int(out), int(in), 1.0f, x, int(in), w.data(), int(in),
+                0.0f, y, int(out));
   if (!b.empty())
     for (int64_t i = 0; i < n; ++i)
       for (int64_t j = 0; j < out; ++j) y[i * out + j] += b[j];
@@ -52,8 +55,12 @@ void dense_attention(const float* q, const int64_t* pos, int64_t n, const float*
       }
       const int64_t nt = t_hi - t_lo;
       s.assign(size_t(nb * nt), 0.0f);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(nb), int(nt), int(d), float(scale), q + i0 * ldq + h * d,
-                  int(ldq), k_cache + t_lo * ldk + g * d, int(ldk), 0.0f, s.data(), int(nt));
+      if (nb == 1)
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, int(nt), int(d), float(scale), k_cache + t_lo * ldk + g * d, int(ldk),
+                    q + i0 * ldq + h * d, 1, 0.0f, s.data(), 1);
+      else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(nb), int(nt), int(d), float(scale), q + i0 * ldq + h * d,
+                    int(ldq), k_cache + t_lo * ldk + g * d, int(ldk), 0.0f, s.data(), int(nt));
       for (int64_t i = 0; i < nb; ++i) {
         float* si = s.data() + i * nt;
         const int64_t p = pos[i0 + i];
@@ -69,8 +76,12 @@ void dense_attention(const float* q, const int64_t* pos, int64_t n, const float*
         const float inv = 1.0f / z;
         for (int64_t t = 0; t < nt; ++t) si[t] *= inv;
       }
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(nb), int(d), int(nt), 1.0f, s.data(), int(nt),
-                  v_cache + t_lo * ldk + g * d, int(ldk), 0.0f, out + i0 * ldq + h * d, int(ldq));
+      if (nb == 1)
+        cblas_sgemv(CblasRowMajor, CblasTrans, int(nt), int(d), 1.0f, v_cache + t_lo * ldk + g * d, int(ldk), s.data(), 1,
+                    0.0f, out + i0 * ldq + h * d, 1);
+      else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(nb), int(d), int(nt), 1.0f, s.data(), int(nt),
+                    v_cache + t_lo * ldk + g * d, int(ldk), 0.0f, out + i0 * ldq + h * d, int(ldq));
     }
   }
 }
