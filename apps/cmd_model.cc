@@ -9,6 +9,7 @@
 #include "ghostkv/io/npy.h"
 #include "ghostkv/io/text.h"
 #include "ghostkv/machine.h"
+#include "ghostkv/model/calibrate.h"
 #include "ghostkv/model/capture.h"
 #include "ghostkv/model/engine.h"
 #include "ghostkv/model/load.h"
@@ -18,6 +19,8 @@ namespace ghostkv::cli {
 namespace {
 struct ModelArgs {
   std::string model, tokenizer, prompt, ids, out, rows, text, queries = "last:64", layers = "all", bos = "auto";
+  std::vector<std::string> texts;
+  std::string kind = "pca";
   int64_t max_new = 64, ctx = 0, n_decode = 16;
   double temp = 0;
   uint64_t seed = 0;
@@ -52,7 +55,6 @@ void add_model_commands(CLI::App& app) {
   gen->add_option("--temp", g.temp, "temperature (0 = greedy)")->capture_default_str();
   gen->add_option("--seed", g.seed, "sampling seed")->capture_default_str();
   gen->add_option("--bos", g.bos, "prepend BOS: auto (when the model has one) | yes | no")->capture_default_str();
-  gen->add_option("--threads", g.threads, "threads (0 = all)");
 
   auto* lg = app.add_subcommand("logits", "Full-prompt forward; writes float32 logits [n or N, n_vocab]");
   lg->add_option("--model", g.model, "model path")->required();
@@ -63,6 +65,17 @@ void add_model_commands(CLI::App& app) {
   auto* tk = app.add_subcommand("tokenize", "Print token ids (space-separated, no BOS added)");
   tk->add_option("--tokenizer", g.tokenizer, "tokenizer.json or llama2.c tokenizer .bin")->required();
   tk->add_option("--text", g.text, "text to encode")->required();
+
+  auto* cal = app.add_subcommand("calibrate", "Fit per-(layer, KV head) bases offline on model keys; write a basis file");
+  cal->add_option("--model", g.model, "model path")->required();
+  cal->add_option("--tokenizer", g.tokenizer, "tokenizer (default: beside the model)");
+  cal->add_option("--text", g.texts, "calibration text file(s) (.xz is decompressed); repeat for several")->required();
+  cal->add_option("--ctx", g.ctx, "tokens per text (default: the model's context)");
+  cal->add_option("--layers", g.layers, "all | a,b,c | a-b")->capture_default_str();
+  cal->add_option("--kind", g.kind, "pca | orth | identity")->capture_default_str();
+  cal->add_option("--seed", g.seed, "seed (orth)")->capture_default_str();
+  cal->add_option("--bos", g.bos, "prepend BOS: auto | yes | no")->capture_default_str();
+  cal->add_option("--out", g.out, "basis file to write")->required();
 
   auto* cap = app.add_subcommand("capture", "Capture post-RoPE q, k, v of real text per layer into a capture directory");
   cap->add_option("--model", g.model, "model path")->required();
@@ -89,13 +102,20 @@ int run_model_command(CLI::App& app) {
     GKV_CHECK(t.ndim() == 1 && (t.dtype() == DType::i32 || t.dtype() == DType::i64), g.ids,
               ": expected int32 [n] token ids, got ", dtype_name(t.dtype()), " ", shape_str(t.shape()));
     Tensor ti = t.to_i64();
-    std::vector<int32_t> ids(size_t(t.numel()));
-    for (int64_t i = 0; i < t.numel(); ++i) ids[size_t(i)] = int32_t(ti.data<int64_t>()[i]);
+    std::vector<int32_t> ids(static_cast<size_t>(t.numel()));
+    for (int64_t i = 0; i < t.numel(); ++i) {
+      const int64_t id = ti.data<int64_t>()[i];
+      GKV_CHECK(id >= 0 && id < w.cfg.n_vocab, g.ids, ": token id ", id, " at index ", i, " outside [0, n_vocab = ",
+                w.cfg.n_vocab, ")");
+      ids[size_t(i)] = int32_t(id);
+    }
     GKV_CHECK(!ids.empty(), g.ids, ": no token ids");
     int64_t n_rows = int64_t(ids.size());
     if (!g.rows.empty()) {
       GKV_CHECK(g.rows.rfind("last:", 0) == 0, "--rows: expected last:N, got '", g.rows, "'");
-      n_rows = std::stoll(g.rows.substr(5));
+      char* end = nullptr;
+      n_rows = std::strtoll(g.rows.c_str() + 5, &end, 10);
+      GKV_CHECK(end && *end == '\0' && g.rows.size() > 5, "--rows: '", g.rows, "' is not last:N with an integer N");
       GKV_CHECK(n_rows >= 1 && n_rows <= int64_t(ids.size()), "--rows: N = ", n_rows, " outside [1, ", ids.size(), "]");
     }
     EngineOptions eo;
@@ -162,6 +182,30 @@ int run_model_command(CLI::App& app) {
                              prompt.end());
     all.insert(all.end(), out.begin(), out.end());
     std::cout << tok.decode(all) << std::endl;
+    return 0;
+  }
+  if (app.got_subcommand("calibrate")) {
+    const int64_t ctx = g.ctx > 0 ? g.ctx : w.cfg.max_pos;
+    std::vector<std::vector<int32_t>> texts;
+    std::string all_text;
+    for (const std::string& f : g.texts) {
+      const std::string text = read_text_file(f);
+      all_text += text;
+      std::vector<int32_t> ids = encode_with_bos(tok, w.cfg, text);
+      if (int64_t(ids.size()) > ctx) ids.resize(size_t(ctx));
+      texts.push_back(std::move(ids));
+    }
+    EngineOptions eo;
+    eo.max_ctx = ctx;
+    Engine eng(w, eo);
+    auto t0 = std::chrono::steady_clock::now();
+    BasisSet set = calibrate_bases(eng, texts, parse_layers(g.layers, w.cfg.n_layer), parse_basis_kind(g.kind), g.seed);
+    set.model = g.model;
+    set.text_sha256 = sha256_hex(all_text);
+    write_basis_file(g.out, set);
+    std::fprintf(stderr, "calibrated %zu layers x %lld KV heads on %lld tokens in %.1f s -> %s\n", set.layers.size(),
+                 (long long)set.n_head_kv, (long long)set.fit_tokens,
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), g.out.c_str());
     return 0;
   }
   if (app.got_subcommand("capture")) {

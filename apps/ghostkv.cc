@@ -25,6 +25,8 @@ struct EliminateArgs {
   std::string q, k, v, positions, capture, out, witness = "quant", sketch = "pca", storage = "bf16", bits = "8",
                                                   policy = "mass:1e-3";
   int64_t layer = -1, rank = 16, blocks = 1, group = 0, sink = 4, recent = 64, topk_metric = 16;
+  std::string anchors = "none", anchor_bound = "box", anchor_space = "orig";
+  int64_t page = 16, clusters = 64, kmeans_iters = 10;
   double scale = 0, two_stage = 0;
   bool json = false, reference = false, fit_all = false;
   uint64_t seed = 0;
@@ -55,6 +57,12 @@ void add_eliminate(CLI::App& app, EliminateArgs& a) {
   c->add_option("--seed", a.seed, "seed of random bases")->capture_default_str();
   c->add_option("--threads", a.threads, "threads (0 = all)");
   c->add_option("--topk-metric", a.topk_metric, "k of fer_topk@k and recall@k")->capture_default_str();
+  c->add_option("--anchors", a.anchors, "anchor grouping: none | page | kmeans (built over the prefill keys)")->capture_default_str();
+  c->add_option("--anchor-bound", a.anchor_bound, "anchor summary: box | ball")->capture_default_str();
+  c->add_option("--anchor-space", a.anchor_space, "anchor coordinates: orig (k - mu) | rot (basis rows)")->capture_default_str();
+  c->add_option("--page", a.page, "tokens per page (--anchors page)")->capture_default_str();
+  c->add_option("--clusters", a.clusters, "k of k-means (--anchors kmeans)")->capture_default_str();
+  c->add_option("--kmeans-iters", a.kmeans_iters, "Lloyd iterations (--anchors kmeans)")->capture_default_str();
   c->add_flag("--reference", a.reference, "use the float64 reference path instead of the float32 one");
   c->add_flag("--fit-all", a.fit_all, "fit the basis on all keys (non-causal)");
   c->add_flag("--json", a.json, "print one JSON object");
@@ -113,12 +121,21 @@ int run_eliminate_cmd(const EliminateArgs& a) {
   o.threads = a.threads;
   o.topk_metric = a.topk_metric;
   o.keep_arrays = !a.out.empty();
+  o.anchors.kind = parse_anchor_kind(a.anchors);
+  o.anchors.bound = parse_anchor_bound(a.anchor_bound);
+  o.anchors.space = parse_anchor_space(a.anchor_space);
+  o.anchors.page = a.page;
+  o.anchors.clusters = a.clusters;
+  o.anchors.iterations = a.kmeans_iters;
+  o.anchors.seed = a.seed;
   EliminateResult r = run_eliminate(in, o);
   if (!a.out.empty()) {
     fs::create_directories(a.out);
     write_npy((fs::path(a.out) / "upper_bound.npy").string(), r.upper_bound);
     write_npy((fs::path(a.out) / "survivors.npy").string(), r.survivors);
     write_npy((fs::path(a.out) / "output.npy").string(), r.output);
+    if (o.anchors.kind != AnchorKind::none)
+      write_npy((fs::path(a.out) / "anchor_eliminated.npy").string(), r.anchor_eliminated);
   }
   if (a.json) {
     std::cout << eliminate_result_json(r, o, desc.dump()) << "\n";
@@ -129,6 +146,10 @@ int run_eliminate_cmd(const EliminateArgs& a) {
                 (long long)r.violations, (long long)r.certificate_failures, (long long)r.candidates_checked);
     std::printf("elim_rate %.4f (median %.4f, p10 %.4f, p90 %.4f)  oracle %.4f\n", r.elim_rate.mean, r.elim_rate.median,
                 r.elim_rate.p10, r.elim_rate.p90, r.oracle_elim_rate.mean);
+    if (o.anchors.kind != AnchorKind::none)
+      std::printf("anchors %s %s %s  %.1f per head, %.0f B each  anchor_elim_rate %.4f  records_read_frac %.4f\n",
+                  anchor_kind_name(o.anchors.kind), anchor_bound_name(o.anchors.bound), anchor_space_name(o.anchors.space),
+                  r.anchors_per_head, r.anchor_bytes, r.anchor_elim_rate.mean, r.records_read_frac);
     std::printf("kv_bytes_frac %.4f  record %.0f B/token  mass_lost_max %.3g  mass_bound_max %.3g  out_rel_err_max %.3g\n",
                 r.kv_bytes_frac, r.record_bytes_per_token, r.mass_lost.max, r.mass_bound.max, r.out_rel_err.max);
     std::printf("build %.1f ms  eval %.1f ms  (%s)\n", r.build_ms, r.eval_ms, r.fit_note.c_str());
@@ -199,7 +220,7 @@ int main(int argc, char** argv) {
   try {
     if (app.got_subcommand("eliminate")) return run_eliminate_cmd(ea);
     if (app.got_subcommand("synth")) return run_synth_cmd(sa);
-    for (const char* c : {"generate", "logits", "tokenize", "capture", "model-bench"})
+    for (const char* c : {"generate", "logits", "tokenize", "capture", "model-bench", "calibrate"})
       if (app.got_subcommand(c)) return cli::run_model_command(app);
     if (app.got_subcommand("version")) {
       std::printf("ghostkv 0.1.0\n");

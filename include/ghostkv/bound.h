@@ -28,7 +28,8 @@ struct LowRankQuery {
   double const_term = 0;      // ||qs||·Ω + ||(I−WWᵀ)q||·ρ_max (blocks>1) + float64 slack
   double slack32 = 0;         // added by the float32 scan
 };
-LowRankQuery prepare_lowrank_query(const Basis& basis, const LowRankRecords& rec, const double* q);
+// n_seen > 0: the query sees keys 0..n_seen-1 and uses the per-head constants of that prefix.
+LowRankQuery prepare_lowrank_query(const Basis& basis, const LowRankRecords& rec, const double* q, int64_t n_seen = -1);
 
 struct QuantQuery {
   std::vector<double> qr;     // [d] Vᵀq
@@ -36,7 +37,7 @@ struct QuantQuery {
   std::vector<double> add32;  // [n_groups] add + float32 scan slack                     (cpu)
   std::vector<float> w32;     // [n_groups, d] float32(float32(q_rj)·h_gj)
 };
-QuantQuery prepare_quant_query(const Basis& basis, const QuantRecords& rec, const double* q);
+QuantQuery prepare_quant_query(const Basis& basis, const QuantRecords& rec, const double* q, int64_t n_seen = -1);
 
 // ub[t - t0] for tokens t in [t0, t1)
 namespace ref {

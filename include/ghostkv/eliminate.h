@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "ghostkv/anchor.h"
 #include "ghostkv/basis.h"
 #include "ghostkv/inputs.h"
 #include "ghostkv/tensor.h"
@@ -49,11 +50,23 @@ struct EliminateOptions {
   double fer_alpha = 0.9;             // α of fer_mass@α
   bool keep_arrays = false;           // fill upper_bound / survivors / output
   int threads = 0;                    // 0 = OpenMP default
+  // Anchors (DESIGN §4.2-§4.4), built per KV head over the prefill keys [0, fit_n) with the same basis;
+  // the cascade bounds each query's anchors first (anchors.seed + g seeds k-means of KV head g):
+  //   mass: per head, the longest prefix of its anchors by UB_A (lowest first) with certified
+  //         Σ n_a·e^{UB_A − m_L} within the budget of the hot tokens' Z_L; rel/abs: UB_A below the
+  //         head's threshold; an anchor is eliminated only if every head of the group eliminates it;
+  //   the token stage (two-stage, token witness, same policy) then runs on the remaining candidates,
+  //         with the anchors' certified mass already charged to each head's budget;
+  //   topk: anchors are not used (a top-K cut has no anchor-level meaning; every record is read).
+  AnchorParams anchors;
 };
 
 // Per (query, KV head) step.
 struct StepStats {
   int64_t n_seen = 0, n_hot = 0, n_cand = 0, n_elim = 0, n_stage1 = 0, n_oracle_elim = 0;
+  int64_t n_anchor_elim = 0;   // candidates eliminated at the anchor level (subset of n_elim)
+  int64_t n_anchors_read = 0;  // anchor records read (anchors with at least one candidate)
+  int64_t n_records_read = 0;  // token witness records read
   double read_bytes = 0, dense_bytes = 0;
 };
 // Per (query, query head).
@@ -76,6 +89,10 @@ struct EliminateResult {
   Dist elim_rate, oracle_elim_rate, mass_lost, mass_bound, out_rel_err, out_num_err;
   Dist fer_topk, fer_mass, recall, spearman, mass_tightness;
   double kv_bytes_frac = 0;       // ratio of sums over steps and KV heads
+  Dist anchor_elim_rate;          // n_anchor_elim / n_cand over steps with candidates
+  double records_read_frac = 0;   // Σ token records read / Σ candidates
+  double anchor_bytes = 0;        // bytes of one anchor record (0 without anchors)
+  double anchors_per_head = 0;    // mean number of anchors per KV head
   double record_bytes_per_token = 0, meta_bytes_per_step = 0;
   double build_ms = 0, eval_ms = 0;
   double record_memory_bytes = 0; // resident witness memory over all KV heads
@@ -84,6 +101,7 @@ struct EliminateResult {
   Tensor upper_bound;             // [n_q, n_head_q, n_kv] float32, score units (uncentred)
   Tensor survivors;               // [n_q, n_head_kv, n_kv] uint8
   Tensor output;                  // [n_q, n_head_q, d_head] float32
+  Tensor anchor_eliminated;       // [n_q, n_head_kv, n_kv] uint8: eliminated at the anchor level
 };
 
 EliminateResult run_eliminate(const AttnInputs& in, const EliminateOptions& opt);

@@ -42,6 +42,19 @@ struct LowRankRecords {
   std::vector<uint16_t> rho;           // [n, blocks] f16, rounded up
   std::vector<uint16_t> nu;            // [n] f16, rounded up: ||v_t||
   double zhat_max = 0, e_max = 0, rho_max = 0, omega = 0;  // per-head constants (rounded up)
+  // prefix maxima of the same constants over tokens 0..t ([n] each): a query that sees keys
+  // 0..pos uses entry pos, so no constant depends on keys after the query (causality)
+  std::vector<double> zhat_pmax, e_pmax, rho_pmax, omega_pmax;
+  struct Consts {
+    double zhat_max, e_max, rho_max, omega;
+  };
+  Consts consts(int64_t n_seen) const {  // n_seen ≤ 0 or no prefix arrays: the all-token maxima
+    if (n_seen > 0 && int64_t(zhat_pmax.size()) >= n_seen) {
+      const size_t i = size_t(n_seen - 1);
+      return {zhat_pmax[i], e_pmax[i], rho_pmax[i], omega_pmax[i]};
+    }
+    return {zhat_max, e_max, rho_max, omega};
+  }
   int64_t record_bytes() const;        // bytes per token read by the scan
   int64_t meta_bytes() const;          // bytes read once per step and head: basis rows, μ, constants
 };
@@ -64,6 +77,7 @@ struct QuantRecords {
   std::vector<uint16_t> err;           // [n_groups, d] f16, rounded up
   std::vector<uint16_t> nu;            // [n] f16, rounded up
   double resid_max = 0;
+  std::vector<double> resid_pmax;      // [n] prefix maxima of the per-token residual (causality)
   int64_t record_bytes() const;        // per token: packed codes + ν
   int64_t group_meta_bytes() const { return d * 4; }  // per group read: h and err, f16 each
   int64_t meta_bytes(bool identity_rotation) const;   // per step: rotation, μ, constants
@@ -85,6 +99,32 @@ LowRankRecords build_lowrank(const Basis& basis, int64_t rank, int64_t blocks, S
                              const float* v, int64_t n, int64_t stride);
 QuantRecords build_quant(const Basis& basis, const BitSpec& bits, int64_t group, int64_t seal_at, const float* k,
                          const float* v, int64_t n, int64_t stride);
+// ---- Incremental quant records (decode-time appends; src/core/witness_append.cc) ----
+// Tokens are appended one at a time with the CURRENT basis. Groups of G tokens: a group's half-steps
+// are fixed when it opens, h_j = f16↑(min(max(range_sigmas·σ_j, |c_j|) / 2^b_j, 65504)) with σ_j² the
+// basis' fitted variance of component j and c the opening key; a later key with |c_j| > 2^b_j·h_j for
+// some j (b_j > 0) closes the open group and opens a new one sized to include it (never clipped);
+// a group seals when it holds G tokens. err_gj is the measured max |c_tj − ĉ_tj| (+ kBuildSlack·||x_t||)
+// over the group so far, rounded up (f16↑ is monotone, so the running max of rounded values is the
+// rounded max); resid_max is the running max of ||x_t − V c_t|| as in build_quant. The records stay
+// valid QuantRecords after every append (group_start[n_groups] = n), so prepare_quant_query and
+// ref::/cpu::quant_bounds apply unchanged and are sound for every token appended so far.
+struct QuantAppendState {
+  double range_sigmas = 4.0;  // opening half-step covers ±range_sigmas·σ_j
+  bool open = false;          // the last group accepts more tokens
+};
+// Empty records for d components with the given bit spec and group size G (G ≥ 1).
+QuantRecords quant_records_empty(const BitSpec& bits, int64_t group);
+struct QuantAppendInfo {
+  bool new_group = false;       // this key opened a group
+  bool out_of_range = false;    // ... because it fell outside the open group's range
+  double err_norm = 0;          // ||c − ĉ|| of this key (float64)
+  double c_norm = 0;            // ||c|| of this key
+};
+// Appends one token (k, v: d floats each). basis.variance must have d entries.
+QuantAppendInfo quant_append(QuantRecords& rec, QuantAppendState& st, const Basis& basis, const float* k,
+                             const float* v);
+
 ProtoRecords build_proto(int64_t rank, uint64_t seed, const float* k, int64_t n, int64_t stride, int64_t d);
 
 }  // namespace ghostkv

@@ -14,7 +14,13 @@ static double norm2(const double* x, int64_t n) {
 }
 static double up(double x) { return x * (1 + kBuildSlack); }
 
-LowRankQuery prepare_lowrank_query(const Basis& basis, const LowRankRecords& rec, const double* q) {
+LowRankQuery prepare_lowrank_query(const Basis& basis, const LowRankRecords& rec_in, const double* q, int64_t n_seen) {
+  // the per-head constants of the prefix the query sees (or of all tokens)
+  LowRankRecords::Consts k = rec_in.consts(n_seen);
+  struct {
+    int64_t d, r, blocks;
+    double zhat_max, e_max, rho_max, omega;
+  } rec{rec_in.d, rec_in.r, rec_in.blocks, k.zhat_max, k.e_max, k.rho_max, k.omega};
   const int64_t d = rec.d, r = rec.r, B = rec.blocks;
   LowRankQuery pq;
   pq.qs.resize(r);
@@ -75,7 +81,7 @@ LowRankQuery prepare_lowrank_query(const Basis& basis, const LowRankRecords& rec
   return pq;
 }
 
-QuantQuery prepare_quant_query(const Basis& basis, const QuantRecords& rec, const double* q) {
+QuantQuery prepare_quant_query(const Basis& basis, const QuantRecords& rec, const double* q, int64_t n_seen) {
   const int64_t d = rec.d, G = rec.n_groups;
   QuantQuery pq;
   pq.qr.resize(d);
@@ -88,7 +94,9 @@ QuantQuery prepare_quant_query(const Basis& basis, const QuantRecords& rec, cons
     pq.qr[j] = s;
     qr32[j] = float(s);
   }
-  const double resid_term = up(nq) * rec.resid_max;
+  const double resid_max = n_seen > 0 && int64_t(rec.resid_pmax.size()) >= n_seen ? rec.resid_pmax[size_t(n_seen - 1)]
+                                                                                  : rec.resid_max;
+  const double resid_term = up(nq) * resid_max;
   pq.add.resize(G);
   pq.add32.resize(G);
   pq.w32.resize(size_t(G * d));

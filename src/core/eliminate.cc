@@ -93,6 +93,7 @@ struct HeadRecords {
   ProtoRecords pr;
   std::vector<double> nu;  // [n_kv] value norms as stored (f16, rounded up), for the certificate
   std::vector<double> kn;  // [n_kv] ||k_t|| (float64), for the reference path's score lower bounds
+  AnchorSet an;            // anchors over the prefill keys (opt.anchors.kind != none)
 };
 
 // ln Σ_i exp(x_i) in float64 with a rigorous error bound: |ln Σ exp(x_i) − v| ≤ err for the given
@@ -120,6 +121,13 @@ LnSum ln_sum_exp(const std::vector<double>& x) {
   return r;
 }
 
+// Candidates already eliminated at the anchor level (the cascade): excluded from stage 1 and from the
+// token policy; their anchors' certified mass terms (UB_A, n_a) are charged to each head's budget.
+struct PreElim {
+  std::vector<uint8_t> excl;                                    // over candidates [a, b)
+  std::vector<std::vector<std::pair<double, int64_t>>> terms;   // [group] (UB_A uncentred, n_a)
+};
+
 // The selection of one (query, KV head): stage-1 tokens and eliminated candidates.
 struct Selection {
   std::vector<uint8_t> stage1, elim;  // over candidates [a, b)
@@ -130,21 +138,26 @@ struct Selection {
 // hot tokens; stage1_lo(h, idx, out): score lower bounds of the given tokens.
 Selection select(const std::vector<std::vector<double>>& ub, const std::vector<std::vector<double>>& hot_lo,
                  const std::function<void(int64_t, const std::vector<int64_t>&, double*)>& stage1_lo, int64_t a,
-                 const EliminateOptions& opt) {
+                 const EliminateOptions& opt, const PreElim* pre = nullptr) {
   const int64_t group = int64_t(ub.size()), nc = group ? int64_t(ub[0].size()) : 0;
   Selection sel;
   sel.stage1.assign(nc, 0);
   sel.elim.assign(nc, 0);
   if (nc == 0) return sel;
-  // stage 1: each head's top-M candidates by bound, union over the group
+  auto excluded = [&](int64_t c) { return pre && pre->excl[c]; };
+  std::vector<int64_t> eligible;
+  for (int64_t c = 0; c < nc; ++c)
+    if (!excluded(c)) eligible.push_back(c);
+  // stage 1: each head's top-M candidates by bound, union over the group (among candidates not
+  // eliminated at the anchor level; M is counted on all candidates)
   int64_t M = 0;
   if (opt.two_stage >= 1) M = int64_t(opt.two_stage);
   else if (opt.two_stage > 0) M = int64_t(std::ceil(opt.two_stage * double(nc)));
-  M = std::min(M, nc);
+  M = std::min<int64_t>(M, int64_t(eligible.size()));
   std::vector<int64_t> order(nc);
   if (M > 0) {
     for (int64_t h = 0; h < group; ++h) {
-      std::iota(order.begin(), order.end(), 0);
+      order = eligible;
       std::nth_element(order.begin(), order.begin() + (M - 1), order.end(),
                        [&](int64_t x, int64_t y) { return ub[h][x] > ub[h][y] || (ub[h][x] == ub[h][y] && x < y); });
       for (int64_t i = 0; i < M; ++i) sel.stage1[order[i]] = 1;
@@ -187,35 +200,104 @@ Selection select(const std::vector<std::vector<double>>& ub, const std::vector<s
         // longest prefix (by bound, lowest first) with M_E/(Z_L + M_E) ≤ δ  ⇔  ln M_E ≤ ln(δ/(1−δ)) + ln Z_L
         order.clear();
         for (int64_t c = 0; c < nc; ++c)
-          if (!sel.stage1[c]) order.push_back(c);
+          if (!sel.stage1[c] && !excluded(c)) order.push_back(c);
         std::sort(order.begin(), order.end(), [&](int64_t x, int64_t y) { return ub[h][x] < ub[h][y] || (ub[h][x] == ub[h][y] && x < y); });
-        // Linear running sum relative to the budget's scale c: S = Σ exp(x − c) must stay ≤ e^{−slack}
-        // (γ_n summation, exp and argument rounding as in ln_sum_exp, underflowed terms n·2^-1074).
+        // Linear running sum relative to the budget's scale c: S = Σ n_i·exp(x_i − c) must stay ≤ e^{−slack}
+        // (γ_n summation over the k tokens counted (an anchor term n_a·e adds one product rounding, within
+        // the γ's k ≥ number of terms), exp and argument rounding as in ln_sum_exp with the largest |x_i| so
+        // far, underflowed terms n·2^-1074). The anchors eliminated before this stage start the sum, in
+        // this stage's frame (m_L, Z_L over hot ∪ stage 1).
         const double c = std::log(val / (1 - val)) + lnz[h];
-        double S = 0;
+        double S = 0, xabs = 0;
         int64_t k = 0;
-        for (int64_t cc : order) {
-          const double x = ub[h][cc] - m[h];
-          const double slack = 0x1p-50 * (std::fabs(x) + std::fabs(c) + std::fabs(m[h]) + 1) + 2 * gamma_n(k + 6, 0x1p-53);
-          const double next = S + std::exp(x - c);
-          if (!(next * std::exp(slack) + double(k + 1) * 0x1p-1074 <= 1.0)) break;
-          S = next;
-          ++k;
-          count[cc]++;
+        auto fits = [&](double sum, int64_t kk) {
+          const double slack = 0x1p-50 * (xabs + std::fabs(c) + std::fabs(m[h]) + 1) + 2 * gamma_n(kk + 7, 0x1p-53);
+          return sum * std::exp(slack) + double(kk) * 0x1p-1074 <= 1.0;
+        };
+        if (pre)
+          for (const auto& [u, n_a] : pre->terms[h]) {
+            const double x = u - m[h];
+            xabs = std::max(xabs, std::fabs(x));
+            S += double(n_a) * std::exp(x - c);
+            k += n_a;
+          }
+        if (k == 0 || fits(S, k)) {
+          for (int64_t cc : order) {
+            const double x = ub[h][cc] - m[h];
+            const double xabs_prev = xabs;
+            xabs = std::max(xabs, std::fabs(x));
+            const double next = S + std::exp(x - c);
+            if (!fits(next, k + 1)) {
+              xabs = xabs_prev;
+              break;
+            }
+            S = next;
+            ++k;
+            count[cc]++;
+          }
         }
         order.resize(nc);
       } else {
         const double thr = kind == PolicyKind::rel ? m[h] - val : val;
         for (int64_t c = 0; c < nc; ++c)
-          if (!sel.stage1[c] && ub[h][c] < thr) count[c]++;
+          if (!sel.stage1[c] && !excluded(c) && ub[h][c] < thr) count[c]++;
       }
     }
   }
   for (int64_t c = 0; c < nc; ++c) {
-    sel.elim[c] = count[c] == group;
+    sel.elim[c] = count[c] == group || excluded(c);
     sel.n_elim += sel.elim[c];
   }
   return sel;
+}
+
+// Anchor stage of the cascade for one (query, KV head): the anchors every head of the group eliminates.
+// uba[h][A]: head h's bound of anchor A (uncentred); n_a[A]: A's members that are candidates; act: the
+// anchors with n_a > 0. m_L and Z_L come from the hot tokens (the token stage may raise them later).
+// mass: per head the longest prefix of its anchors by UB_A with Σ n_a·e^{UB_A − m_L} within δ/(1−δ)·Z_L
+// (the linear-sum-with-slack form of `select`); rel/abs: UB_A below the head's threshold.
+std::vector<uint8_t> anchor_stage(const std::vector<std::vector<double>>& uba, const std::vector<int64_t>& n_a,
+                                  const std::vector<int64_t>& act, const std::vector<std::vector<double>>& hot_lo,
+                                  const EliminateOptions& opt) {
+  const int64_t group = int64_t(uba.size()), na = int64_t(n_a.size());
+  std::vector<int64_t> count(size_t(na), 0);
+  const PolicyKind kind = opt.policy.kind;
+  const double val = opt.policy.value;
+  for (int64_t h = 0; h < group; ++h) {
+    double m = -INFINITY;
+    for (double s : hot_lo[h]) m = std::max(m, s);
+    std::vector<double> xs;
+    for (double s : hot_lo[h]) xs.push_back(s - m);
+    const LnSum z = ln_sum_exp(xs);
+    const double lnz = z.v - z.err;
+    if (kind == PolicyKind::mass) {
+      std::vector<int64_t> order = act;
+      std::sort(order.begin(), order.end(),
+                [&](int64_t x, int64_t y) { return uba[h][x] < uba[h][y] || (uba[h][x] == uba[h][y] && x < y); });
+      const double c = std::log(val / (1 - val)) + lnz;
+      double S = 0, xabs = 0;
+      int64_t k = 0;
+      for (int64_t A : order) {
+        const double x = uba[h][A] - m;
+        const double xa = std::max(xabs, std::fabs(x));
+        const double next = S + double(n_a[A]) * std::exp(x - c);
+        const int64_t kk = k + n_a[A];
+        const double slack = 0x1p-50 * (xa + std::fabs(c) + std::fabs(m) + 1) + 2 * gamma_n(kk + 7, 0x1p-53);
+        if (!(next * std::exp(slack) + double(kk) * 0x1p-1074 <= 1.0)) break;
+        S = next;
+        k = kk;
+        xabs = xa;
+        count[A]++;
+      }
+    } else if (kind == PolicyKind::rel || kind == PolicyKind::abs) {
+      const double thr = kind == PolicyKind::rel ? m - val : val;
+      for (int64_t A : act)
+        if (uba[h][A] < thr) count[A]++;
+    }
+  }
+  std::vector<uint8_t> elim(size_t(na), 0);
+  for (int64_t A : act) elim[A] = count[A] == group;
+  return elim;
 }
 
 double norm_d(const double* x, int64_t d) {
@@ -291,6 +373,11 @@ EliminateResult run_eliminate(const AttnInputs& in, const EliminateOptions& opt)
   }
   res.fit_tokens = fit_n;
   const BitSpec bits = opt.witness == WitnessKind::quant ? parse_bits(opt.bits, d) : BitSpec{};
+  const bool use_anchors = opt.anchors.kind != AnchorKind::none;
+  if (use_anchors) {
+    res.fit_note += str_cat("; anchors (", anchor_kind_name(opt.anchors.kind), " ", anchor_bound_name(opt.anchors.bound),
+                            " ", anchor_space_name(opt.anchors.space), ") built over keys [0, ", fit_n, ")");
+  }
   std::vector<HeadRecords> recs(Hkv);
   auto t_build0 = std::chrono::steady_clock::now();
   for (int64_t g = 0; g < Hkv; ++g) {
@@ -300,6 +387,15 @@ EliminateResult run_eliminate(const AttnInputs& in, const EliminateOptions& opt)
     if (opt.witness == WitnessKind::lowrank || opt.witness == WitnessKind::quant) {
       const int64_t rank = opt.witness == WitnessKind::quant ? d : opt.rank;
       hr.basis = fit_basis(opt.sketch, kg, fit_n, stride, d, rank, opt.seed + uint64_t(g));
+    }
+    if (use_anchors) {
+      if (hr.basis.d_head == 0) hr.basis = fit_basis(BasisKind::pca, kg, fit_n, stride, d, d, opt.seed + uint64_t(g));
+      AnchorParams ap = opt.anchors;
+      ap.seed = opt.anchors.seed + uint64_t(g);
+      hr.an = build_anchors(ap, hr.basis, kg, vg, fit_n, stride);
+      res.record_memory_bytes += double(hr.an.n_anchors * hr.an.anchor_bytes());
+      res.anchors_per_head += double(hr.an.n_anchors) / double(Hkv);
+      res.anchor_bytes = double(hr.an.anchor_bytes());
     }
     if (opt.witness == WitnessKind::lowrank) {
       hr.lr = build_lowrank(hr.basis, opt.rank, opt.residual_blocks, opt.storage, kg, vg, n_kv, stride);
@@ -340,6 +436,15 @@ EliminateResult run_eliminate(const AttnInputs& in, const EliminateOptions& opt)
     case WitnessKind::proto: rec_bytes = double(recs[0].pr.record_bytes() + 2); meta_bytes = double(recs[0].pr.meta_bytes()); break;
     case WitnessKind::exact: rec_bytes = double(2 * d); meta_bytes = 0; break;  // reading K (bf16) itself
   }
+  // per-step metadata the anchors add to the token witness's: the rotation (rot space) unless the quant
+  // witness reads it anyway; μ (orig space) unless a basis-based witness reads it anyway
+  double anchor_meta = 0;
+  if (use_anchors) {
+    const bool has_rot = opt.witness == WitnessKind::quant && opt.sketch != BasisKind::identity;
+    const bool has_mu = opt.witness == WitnessKind::quant || opt.witness == WitnessKind::lowrank;
+    if (opt.anchors.space == AnchorSpace::rot && !has_rot) anchor_meta += double(d * d * 4 + 8);
+    if (!has_mu) anchor_meta += double(d * 4);
+  }
   res.record_bytes_per_token = rec_bytes;
   res.meta_bytes_per_step = meta_bytes;
   res.steps.resize(n_q * Hkv);
@@ -348,6 +453,7 @@ EliminateResult run_eliminate(const AttnInputs& in, const EliminateOptions& opt)
     res.upper_bound = Tensor(DType::f32, {n_q, Hq, n_kv});
     res.survivors = Tensor(DType::u8, {n_q, Hkv, n_kv});
     res.output = Tensor(DType::f32, {n_q, Hq, d});
+    res.anchor_eliminated = Tensor(DType::u8, {n_q, Hkv, n_kv});
   }
   std::vector<int64_t> num_err_fail(n_q * Hkv, 0);
   auto t_eval0 = std::chrono::steady_clock::now();
@@ -373,6 +479,7 @@ EliminateResult run_eliminate(const AttnInputs& in, const EliminateOptions& opt)
     std::vector<std::vector<double>> s_lo_ref(group, std::vector<double>(opt.reference ? n_seen : 0));
     std::vector<std::vector<float>> q32(group, std::vector<float>(d));
     std::vector<std::vector<double>> ub(group, std::vector<double>(nc)), hot_lo(group), ex_c(group, std::vector<double>(nc));
+    std::vector<double> qshift(group, 0.0);  // q·μ + its float64 slack: centred → uncentred
     for (int64_t hh = 0; hh < group; ++hh) {
       const int64_t h = g * group + hh;
       const float* qr = Q + (i * Hq + h) * d;
@@ -391,7 +498,7 @@ EliminateResult run_eliminate(const AttnInputs& in, const EliminateOptions& opt)
       for (int64_t c = 0; c < nc; ++c) ex_c[hh][c] = s_ex[hh][a + c];
       // bounds of the candidates, uncentred: UB = UB' + q·μ (+ float64 slack)
       double qmu = 0, qmu_slack = 0;
-      if (opt.witness == WitnessKind::lowrank || opt.witness == WitnessKind::quant) {
+      if (opt.witness == WitnessKind::lowrank || opt.witness == WitnessKind::quant || use_anchors) {
         double mn = 0;
         for (int64_t j = 0; j < d; ++j) {
           qmu += qd[hh][j] * double(hr.basis.mu[j]);
@@ -399,29 +506,7 @@ EliminateResult run_eliminate(const AttnInputs& in, const EliminateOptions& opt)
         }
         qmu_slack = kBuildSlack * norm_d(qd[hh].data(), d) * std::sqrt(mn);
       }
-      if (nc > 0) {
-        switch (opt.witness) {
-          case WitnessKind::lowrank: {
-            LowRankQuery pq = prepare_lowrank_query(hr.basis, hr.lr, qd[hh].data());
-            if (opt.reference) ref::lowrank_bounds(hr.lr, pq, a, b, ub[hh].data());
-            else cpu::lowrank_bounds(hr.lr, pq, a, b, ub[hh].data());
-            break;
-          }
-          case WitnessKind::quant: {
-            QuantQuery pq = prepare_quant_query(hr.basis, hr.qt, qd[hh].data());
-            if (opt.reference) ref::quant_bounds(hr.qt, pq, a, b, ub[hh].data());
-            else cpu::quant_bounds(hr.qt, pq, a, b, ub[hh].data());
-            break;
-          }
-          case WitnessKind::proto:
-            proto_scores(hr.pr, qd[hh].data(), opt.proto_eps, opt.proto_sigma, a, b, ub[hh].data());
-            break;
-          case WitnessKind::exact:
-            ub[hh] = ex_c[hh];
-            break;
-        }
-        for (int64_t c = 0; c < nc; ++c) ub[hh][c] += qmu + qmu_slack;
-      }
+      qshift[hh] = qmu + qmu_slack;
       hot_lo[hh].resize(hot.size());
       if (opt.reference) {
         for (size_t x = 0; x < hot.size(); ++x) hot_lo[hh][x] = s_lo_ref[hh][hot[x]];
@@ -441,7 +526,79 @@ EliminateResult run_eliminate(const AttnInputs& in, const EliminateOptions& opt)
     auto lo_exact = [&](int64_t hh, const std::vector<int64_t>& idx, double* out) {
       for (size_t x = 0; x < idx.size(); ++x) out[x] = s_ex[hh][idx[x]];
     };
-    Selection sel = select(ub, hot_lo, lo_path, a, opt);
+    // ---- anchor stage (cascade): bound the anchors that have candidates, eliminate whole anchors ----
+    const AnchorSet& an = hr.an;
+    const bool cascade = use_anchors && nc > 0 && opt.policy.kind != PolicyKind::topk;
+    std::vector<int64_t> anchor_c(nc, -1);  // anchor of each candidate (-1: appended after fit_n, none)
+    std::vector<int64_t> n_a, act;
+    std::vector<std::vector<double>> uba(group);
+    PreElim pre;
+    pre.excl.assign(nc, 0);
+    pre.terms.resize(group);
+    int64_t n_anchor_elim = 0;
+    if (cascade) {
+      n_a.assign(size_t(an.n_anchors), 0);
+      for (int64_t t = a; t < std::min(b, an.n_tokens); ++t) {
+        anchor_c[t - a] = an.anchor_of[t];
+        n_a[an.anchor_of[t]]++;
+      }
+      for (int64_t A = 0; A < an.n_anchors; ++A)
+        if (n_a[A] > 0) act.push_back(A);
+      for (int64_t hh = 0; hh < group; ++hh) {
+        uba[hh].assign(size_t(an.n_anchors), -INFINITY);
+        // bound every anchor in one scan of the span of active anchors (only active ones are used/read)
+        if (!act.empty()) {
+          const int64_t A0 = act.front(), A1 = act.back() + 1;
+          if (opt.reference) ref::anchor_bounds(an, hr.basis, qd[hh].data(), A0, A1, uba[hh].data() + A0);
+          else cpu::anchor_bounds(an, hr.basis, qd[hh].data(), A0, A1, uba[hh].data() + A0);
+          for (int64_t A = A0; A < A1; ++A) uba[hh][A] += qshift[hh];
+        }
+      }
+      const std::vector<uint8_t> aelim = anchor_stage(uba, n_a, act, hot_lo, opt);
+      for (int64_t c = 0; c < nc; ++c)
+        if (anchor_c[c] >= 0 && aelim[anchor_c[c]]) pre.excl[c] = 1, ++n_anchor_elim;
+      for (int64_t A : act)
+        if (aelim[A])
+          for (int64_t hh = 0; hh < group; ++hh) pre.terms[hh].push_back({uba[hh][A], n_a[A]});
+    }
+    // ---- token stage: witness bounds only for candidates not eliminated at the anchor level ----
+    for (int64_t hh = 0; hh < group && nc > 0; ++hh) {
+      LowRankQuery lq;
+      QuantQuery qq;
+      if (opt.witness == WitnessKind::lowrank) lq = prepare_lowrank_query(hr.basis, hr.lr, qd[hh].data());
+      if (opt.witness == WitnessKind::quant) qq = prepare_quant_query(hr.basis, hr.qt, qd[hh].data());
+      for (int64_t c0 = 0; c0 < nc;) {
+        if (pre.excl[c0]) {
+          ub[hh][c0] = uba[hh][anchor_c[c0]];  // the anchor's bound stands for its eliminated members
+          ++c0;
+          continue;
+        }
+        int64_t c1 = c0;
+        while (c1 < nc && !pre.excl[c1]) ++c1;
+        const int64_t t0 = a + c0, t1 = a + c1;
+        double* u = ub[hh].data() + c0;
+        switch (opt.witness) {
+          case WitnessKind::lowrank:
+            if (opt.reference) ref::lowrank_bounds(hr.lr, lq, t0, t1, u);
+            else cpu::lowrank_bounds(hr.lr, lq, t0, t1, u);
+            break;
+          case WitnessKind::quant:
+            if (opt.reference) ref::quant_bounds(hr.qt, qq, t0, t1, u);
+            else cpu::quant_bounds(hr.qt, qq, t0, t1, u);
+            break;
+          case WitnessKind::proto:
+            proto_scores(hr.pr, qd[hh].data(), opt.proto_eps, opt.proto_sigma, t0, t1, u);
+            break;
+          case WitnessKind::exact:
+            for (int64_t c = c0; c < c1; ++c) ub[hh][c] = ex_c[hh][c];
+            break;
+        }
+        if (opt.witness == WitnessKind::lowrank || opt.witness == WitnessKind::quant)
+          for (int64_t c = c0; c < c1; ++c) ub[hh][c] += qshift[hh];
+        c0 = c1;
+      }
+    }
+    Selection sel = select(ub, hot_lo, lo_path, a, opt, cascade ? &pre : nullptr);
     // certified oracle: true scores, same policy, same partition lower bound
     std::vector<std::vector<double>> hot_ex(group);
     for (int64_t hh = 0; hh < group; ++hh)
@@ -460,18 +617,31 @@ EliminateResult run_eliminate(const AttnInputs& in, const EliminateOptions& opt)
     st.n_stage1 = sel.n_stage1;
     st.n_oracle_elim = osel.n_elim;
     st.dense_bytes = double(n_seen) * 2 * d * 2;
+    st.n_anchor_elim = n_anchor_elim;
+    st.n_anchors_read = int64_t(act.size());
+    st.n_records_read = nc - n_anchor_elim;
+    // quant group tables: only groups with a token record read (groups are contiguous in t)
     double group_meta = 0;
-    if (opt.witness == WitnessKind::quant && nc > 0)
-      group_meta = double(hr.qt.group_of[b - 1] - hr.qt.group_of[a] + 1) * double(hr.qt.group_meta_bytes());
-    st.read_bytes = double(hot.size()) * 2 * d * 2 + (nc > 0 ? double(nc) * rec_bytes + meta_bytes + group_meta : 0.0) +
+    if (opt.witness == WitnessKind::quant && nc > 0) {
+      int64_t n_groups_read = 0, last = -1;
+      for (int64_t c = 0; c < nc; ++c)
+        if (!pre.excl[c] && hr.qt.group_of[a + c] != last) last = hr.qt.group_of[a + c], ++n_groups_read;
+      group_meta = double(n_groups_read) * double(hr.qt.group_meta_bytes());
+    }
+    const double anchor_read = cascade ? double(act.size()) * double(an.anchor_bytes()) + anchor_meta : 0.0;
+    st.read_bytes = double(hot.size()) * 2 * d * 2 +
+                    (nc > 0 ? double(st.n_records_read) * rec_bytes + meta_bytes + group_meta + anchor_read : 0.0) +
                     double(nc - sel.n_elim) * 2 * d * 2;
     if (opt.keep_arrays) {
       uint8_t* sv = res.survivors.data<uint8_t>() + (i * Hkv + g) * n_kv;
       for (int64_t t : att) sv[t] = 1;
+      uint8_t* ae = res.anchor_eliminated.data<uint8_t>() + (i * Hkv + g) * n_kv;
+      for (int64_t c = 0; c < nc; ++c) ae[a + c] = pre.excl[c];
     }
+    // ν for the certificate: the anchor's ν_A for members eliminated with their anchor, ν_t otherwise
     double nu_max_e = 0;
     for (int64_t c = 0; c < nc; ++c)
-      if (sel.elim[c]) nu_max_e = std::max(nu_max_e, hr.nu[a + c]);
+      if (sel.elim[c]) nu_max_e = std::max(nu_max_e, pre.excl[c] ? an.nu_max[anchor_c[c]] : hr.nu[a + c]);
     for (int64_t hh = 0; hh < group; ++hh) {
       const int64_t h = g * group + hh;
       HeadStats& hs = res.heads[i * Hq + h];
@@ -543,6 +713,10 @@ EliminateResult run_eliminate(const AttnInputs& in, const EliminateOptions& opt)
       // violations: bound < exact score over the candidates
       for (int64_t c = 0; c < nc; ++c)
         if (!(ub[hh][c] >= ex_c[hh][c])) hs.violations++;
+      // and every anchor bound that was read, for its candidate members that were not eliminated with it
+      if (cascade)
+        for (int64_t c = 0; c < nc; ++c)
+          if (anchor_c[c] >= 0 && !pre.excl[c] && !(uba[hh][anchor_c[c]] >= ex_c[hh][c])) hs.violations++;
       // ranking metrics over the candidates
       if (nc > 0) {
         const int64_t k = std::min<int64_t>(opt.topk_metric, nc);
@@ -586,10 +760,13 @@ EliminateResult run_eliminate(const AttnInputs& in, const EliminateOptions& opt)
   }
   res.eval_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_eval0).count();
   // ---- aggregate ----
-  std::vector<double> er, oer, ml, mb, ore, one, fk, fm, rc, sp, mt;
-  double rb = 0, db = 0;
+  std::vector<double> er, oer, ml, mb, ore, one, fk, fm, rc, sp, mt, aer;
+  double rb = 0, db = 0, n_rec = 0, n_cand = 0;
   for (const StepStats& s : res.steps) {
+    n_rec += double(s.n_records_read);
+    n_cand += double(s.n_cand);
     if (s.n_cand > 0) {
+      aer.push_back(double(s.n_anchor_elim) / double(s.n_cand));
       er.push_back(double(s.n_elim) / double(s.n_cand));
       oer.push_back(double(s.n_oracle_elim) / double(s.n_cand));
     }
@@ -624,6 +801,8 @@ EliminateResult run_eliminate(const AttnInputs& in, const EliminateOptions& opt)
   res.spearman = dist_of(sp);
   res.mass_tightness = dist_of(mt);
   res.kv_bytes_frac = db > 0 ? rb / db : 0.0;
+  res.anchor_elim_rate = dist_of(aer);
+  res.records_read_frac = n_cand > 0 ? n_rec / n_cand : 0.0;
   return res;
 }
 

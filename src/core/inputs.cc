@@ -27,6 +27,13 @@ void validate_inputs(AttnInputs& in) {
     GKV_CHECK(t->dtype() == DType::f32 || t->dtype() == DType::f16 || t->dtype() == DType::bf16 || t->dtype() == DType::f64,
               (t == &in.q ? in.name_q : t == &in.k ? in.name_k : in.name_v), ": expected float32/float16/bfloat16, got ",
               dtype_name(t->dtype()));
+    if (t->dtype() == DType::f64) {
+      const double* p = t->data<double>();
+      for (int64_t i = 0; i < t->numel(); ++i)
+        GKV_CHECK(std::isfinite(p[i]) && std::fabs(p[i]) <= 3.4028234663852886e38,
+                  (t == &in.q ? in.name_q : t == &in.k ? in.name_k : in.name_v), ": value ", p[i], " at flat index ", i,
+                  std::isfinite(p[i]) ? " overflows float32" : " is not finite");
+    }
     if (t->dtype() != DType::f32) *t = t->to_f32();
   }
   GKV_CHECK(in.k.shape() == in.v.shape(), in.name_k, " and ", in.name_v, ": shapes differ: ", shape_str(in.k.shape()),

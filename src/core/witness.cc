@@ -158,6 +158,10 @@ LowRankRecords build_lowrank(const Basis& basis, int64_t rank, int64_t blocks, S
     double vn = 0;
     for (int64_t i = 0; i < d; ++i) vn += double(vt[i]) * vt[i];
     rec.nu[size_t(t)] = f16_round_up(std::sqrt(vn) * (1 + kBuildSlack));
+    rec.zhat_pmax.push_back(zhat_max * (1 + kBuildSlack));
+    rec.e_pmax.push_back(e_max);
+    rec.rho_pmax.push_back(rho_max * (1 + kBuildSlack));
+    rec.omega_pmax.push_back(omega * (1 + kBuildSlack));
   }
   rec.zhat_max = zhat_max * (1 + kBuildSlack);
   rec.e_max = e_max;
@@ -259,14 +263,15 @@ QuantRecords build_quant(const Basis& basis, const BitSpec& spec, int64_t group,
   // groups: G consecutive tokens from 0; a new group always starts at seal_at
   seal_at = std::clamp<int64_t>(seal_at, 0, n);
   rec.group_start.push_back(0);
-  auto add_range = [&](int64_t a, int64_t b) {
+  auto add_range = [&](int64_t a, int64_t b, int64_t g) {
     if (b <= a) return;
     if (rec.group_start.back() != a) rec.group_start.push_back(a);
-    int64_t g = group > 0 ? group : (b - a);
     for (int64_t s = a + g; s < b; s += g) rec.group_start.push_back(s);
   };
-  add_range(0, seal_at);
-  add_range(seal_at, n);
+  add_range(0, seal_at, group > 0 ? group : seal_at);
+  // keys after seal_at were not there when the groups were fitted: each is its own group, so no
+  // token's scale or error depends on a later key (causality; DESIGN §4.1b)
+  add_range(seal_at, n, 1);
   if (rec.group_start.back() != n) rec.group_start.push_back(n);
   if (n == 0) rec.group_start = {0, 0};
   rec.n_groups = int64_t(rec.group_start.size()) - 1;
@@ -294,6 +299,7 @@ QuantRecords build_quant(const Basis& basis, const BitSpec& spec, int64_t group,
       for (int64_t i = 0; i < d; ++i) res[i] -= s * double(p[i]);
     }
     resid_max = std::max(resid_max, norm2(res.data(), d) + kBuildSlack * xn[size_t(t)]);
+    rec.resid_pmax.push_back(resid_max * (1 + kBuildSlack));
     const float* vt = v + t * stride;
     double vn = 0;
     for (int64_t i = 0; i < d; ++i) vn += double(vt[i]) * vt[i];

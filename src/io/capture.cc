@@ -60,7 +60,9 @@ AttnInputs read_capture_layer(const std::string& dir, int64_t layer) {
   in.q = read_npy(in.name_q);
   in.k = read_npy(in.name_k);
   in.v = read_npy(in.name_v);
-  if (fs::exists(in.name_positions)) in.positions = read_npy(in.name_positions);
+  GKV_CHECK(fs::exists(in.name_positions), in.name_positions,
+            ": missing (a capture must say which keys each query sees; without it every query would see all keys)");
+  in.positions = read_npy(in.name_positions);
   in.scale = info.scale;
   validate_inputs(in);
   if (info.n_kv) GKV_CHECK(in.n_kv() == info.n_kv, in.name_k, ": n_kv = ", in.n_kv(), " but the manifest says ", info.n_kv);

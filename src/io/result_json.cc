@@ -28,6 +28,18 @@ static json options_obj(const EliminateOptions& o) {
             {"path", o.reference ? "float64 reference" : "float32 cpu"},
             {"seed", o.seed},
             {"fit", o.fit_all ? "all" : "prefix"}};
+  json an = {{"kind", anchor_kind_name(o.anchors.kind)}};
+  if (o.anchors.kind != AnchorKind::none) {
+    an["bound"] = anchor_bound_name(o.anchors.bound);
+    an["space"] = anchor_space_name(o.anchors.space);
+    if (o.anchors.kind == AnchorKind::page) an["page"] = o.anchors.page;
+    if (o.anchors.kind == AnchorKind::kmeans) {
+      an["clusters"] = o.anchors.clusters;
+      an["iterations"] = o.anchors.iterations;
+      an["seed"] = o.anchors.seed;
+    }
+  }
+  j["anchors"] = an;
   if (o.witness == WitnessKind::lowrank) {
     j["rank"] = o.rank;
     j["residual_blocks"] = o.residual_blocks;
@@ -54,6 +66,8 @@ std::string eliminate_result_json(const EliminateResult& r, const EliminateOptio
   j["elim_rate"] = num(r.elim_rate.mean);
   j["oracle_elim_rate"] = num(r.oracle_elim_rate.mean);
   j["kv_bytes_frac"] = num(r.kv_bytes_frac);
+  j["anchor_elim_rate"] = num(r.anchor_elim_rate.mean);
+  j["records_read_frac"] = num(r.records_read_frac);
   j["mass_lost_max"] = num(r.mass_lost.max);
   j["mass_bound_max"] = num(r.mass_bound.max);
   j["out_rel_err_max"] = num(r.out_rel_err.max);
@@ -67,6 +81,7 @@ std::string eliminate_result_json(const EliminateResult& r, const EliminateOptio
   j["out_err_bound_max"] = num(oeb);
   j["distributions"] = {{"elim_rate", dist_json(r.elim_rate)},
                         {"oracle_elim_rate", dist_json(r.oracle_elim_rate)},
+                        {"anchor_elim_rate", dist_json(r.anchor_elim_rate)},
                         {"mass_lost", dist_json(r.mass_lost)},
                         {"mass_bound", dist_json(r.mass_bound)},
                         {"mass_tightness", dist_json(r.mass_tightness)},
@@ -83,6 +98,8 @@ std::string eliminate_result_json(const EliminateResult& r, const EliminateOptio
   j["bytes"] = {{"record_bytes_per_token", r.record_bytes_per_token},
                 {"meta_bytes_per_step", r.meta_bytes_per_step},
                 {"record_memory_bytes", r.record_memory_bytes},
+                {"anchor_bytes", r.anchor_bytes},
+                {"anchors_per_head", r.anchors_per_head},
                 {"dense_bytes_per_token", "2 * 2 * d_head (K and V in bf16)"}};
   j["timing_ms"] = {{"build", r.build_ms}, {"eval", r.eval_ms}};
   j["fit"] = {{"tokens", r.fit_tokens}, {"note", r.fit_note}};
