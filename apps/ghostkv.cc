@@ -25,7 +25,7 @@ struct EliminateArgs {
   std::string q, k, v, positions, capture, out, witness = "quant", sketch = "pca", storage = "bf16", bits = "8",
                                                   policy = "mass:1e-3";
   int64_t layer = -1, rank = 16, blocks = 1, group = 0, sink = 4, recent = 64, topk_metric = 16;
-  std::string anchors = "none", anchor_bound = "box", anchor_space = "orig";
+  std::string anchors = "none", anchor_bound = "box", anchor_space = "orig", basis;
   int64_t page = 16, clusters = 64, kmeans_iters = 10;
   double scale = 0, two_stage = 0;
   bool json = false, reference = false, fit_all = false;
@@ -63,6 +63,8 @@ void add_eliminate(CLI::App& app, EliminateArgs& a) {
   c->add_option("--page", a.page, "tokens per page (--anchors page)")->capture_default_str();
   c->add_option("--clusters", a.clusters, "k of k-means (--anchors kmeans)")->capture_default_str();
   c->add_option("--kmeans-iters", a.kmeans_iters, "Lloyd iterations (--anchors kmeans)")->capture_default_str();
+  c->add_option("--basis", a.basis, "calibrated basis file (ghostkv calibrate) instead of fitting on the keys given; "
+                 "the layer is --layer");
   c->add_flag("--reference", a.reference, "use the float64 reference path instead of the float32 one");
   c->add_flag("--fit-all", a.fit_all, "fit the basis on all keys (non-causal)");
   c->add_flag("--json", a.json, "print one JSON object");
@@ -76,7 +78,8 @@ int run_eliminate_cmd(const EliminateArgs& a) {
     GKV_CHECK(a.layer >= 0, "eliminate: --capture needs --layer L (>= 0)");
     in = read_capture_layer(a.capture, a.layer);
     desc = {{"capture", a.capture}, {"layer", a.layer}};
-    if (a.scale > 0) {
+    if (a.scale != 0) {
+      GKV_CHECK(a.scale > 0, "--scale: must be > 0, got ", a.scale);
       in.scale = a.scale;
       validate_inputs(in);  // the float32 score-range check depends on the scale
     }
@@ -92,7 +95,8 @@ int run_eliminate_cmd(const EliminateArgs& a) {
       in.name_positions = a.positions;
       in.positions = read_npy(a.positions);
     }
-    in.scale = a.scale;
+    GKV_CHECK(a.scale >= 0, "--scale: must be > 0, got ", a.scale);
+    in.scale = a.scale;  // 0 = 1/sqrt(d)
     validate_inputs(in);
     desc = {{"q", a.q}, {"k", a.k}, {"v", a.v}, {"positions", a.positions}};
   }
@@ -117,6 +121,8 @@ int run_eliminate_cmd(const EliminateArgs& a) {
   o.two_stage = a.two_stage;
   o.reference = a.reference;
   o.fit_all = a.fit_all;
+  o.basis_file = a.basis;
+  o.basis_layer = a.layer;
   o.seed = a.seed;
   o.threads = a.threads;
   o.topk_metric = a.topk_metric;

@@ -25,18 +25,18 @@ int64_t check_case(int64_t cs, Fails& f) {
   static const int64_t ds[] = {1, 2, 7, 16, 17, 33, 64};
   static const int64_t ns[] = {1, 3, 17, 64, 129};
   const int64_t d = ds[rng.integer(0, 6)], n = ns[rng.integer(0, 4)], stride = d + int64_t(rng.integer(0, 2));
-  std::vector<float> k(size_t(n * stride)), v(size_t(n * stride));
+  std::vector<float> k(static_cast<size_t>(n * stride)), v(static_cast<size_t>(n * stride));
   sound::gen_rows(gen, rng, k.data(), n, d, stride);
   sound::gen_rows(Gen::gauss, rng, v.data(), n, d, stride);
   const BasisKind bk = rng.integer(0, 1) ? BasisKind::pca : BasisKind::orth;
   const Basis basis = fit_basis(bk, k.data(), n, stride, d, d, seed);
   // queries: fitted to the keys, plus tiny and subnormal ones
   const int64_t nq = 6;
-  std::vector<float> qraw(size_t(nq * d));
+  std::vector<float> qraw(static_cast<size_t>(nq * d));
   sound::gen_queries(gen, rng, k.data(), n, stride, qraw.data(), nq, d, d);
   std::vector<std::vector<double>> qs;
   for (int64_t i = 0; i < nq; ++i) {
-    std::vector<double> q(size_t(d));
+    std::vector<double> q(static_cast<size_t>(d));
     const double s = i == nq - 1 ? 1e-42 : i == nq - 2 ? 1e-30 : 1.0 / std::sqrt(double(d));
     // tiny queries are float32 values (subnormal for 1e-42) so that the float32 path sees them exactly
     for (int64_t j = 0; j < d; ++j)
@@ -65,7 +65,7 @@ int64_t check_case(int64_t cs, Fails& f) {
           for (int64_t j = 0; j < d; ++j) vv += double(v[size_t(t * stride + j)]) * v[size_t(t * stride + j)];
           if (!(as.nu_max[size_t(as.anchor_of[size_t(t)])] >= std::sqrt(vv))) f.add("nu_A below ||v_t||: " + ctx);
         }
-        std::vector<double> ur(size_t(as.n_anchors)), uc(size_t(as.n_anchors));
+        std::vector<double> ur(static_cast<size_t>(as.n_anchors)), uc(static_cast<size_t>(as.n_anchors));
         for (const auto& q : qs) {
           ref::anchor_bounds(as, basis, q.data(), 0, as.n_anchors, ur.data());
           cpu::anchor_bounds(as, basis, q.data(), 0, as.n_anchors, uc.data());
@@ -91,7 +91,7 @@ int64_t check_case(int64_t cs, Fails& f) {
 
 TEST(AnchorBounds, SoundRefAndCpuEveryMode) {
   Fails f;
-  const int64_t pairs = sound::parallel_cases(160, f, check_case);
+  const int64_t pairs = sound::parallel_cases(480, f, check_case);
   sound::g_pairs += pairs;
   std::printf("[anchor bounds] %lld (query, token) pairs checked (ref + cpu)\n", (long long)pairs);
   EXPECT_EQ(f.n, 0) << f.first;

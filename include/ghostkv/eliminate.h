@@ -44,6 +44,8 @@ struct EliminateOptions {
   double two_stage = 0;               // ≥ 1: top-M count per query head; in (0,1): fraction of candidates
   bool reference = false;             // run the float64 reference path instead of the float32 one
   bool fit_all = false;               // fit the basis on all keys (non-causal) instead of the prefix
+  std::string basis_file;             // calibrated bases (ghostkv calibrate) instead of fitting on the prompt
+  int64_t basis_layer = -1;           // which layer of the basis file these inputs belong to
   uint64_t seed = 0;
   double proto_eps = 0.05, proto_sigma = 0.05;
   int64_t topk_metric = 16;           // k of fer_topk@k and recall@k
@@ -77,6 +79,7 @@ struct HeadStats {
   double out_num_err_bound = 0;
   double fer_topk = 0, fer_mass = 0, fer_mass_chance = 0, recall = 0, spearman = 0;
   double oracle_mass_lost = 0;
+  int64_t n_cand = 0;  // candidates of this step (ranking metrics are defined only when > 0)
 };
 
 struct Dist { double mean = 0, median = 0, p10 = 0, p90 = 0, min = 0, max = 0; };
@@ -86,6 +89,7 @@ struct EliminateResult {
   std::vector<StepStats> steps;   // [n_q, n_head_kv]
   std::vector<HeadStats> heads;   // [n_q, n_head_q]
   int64_t violations = 0, certificate_failures = 0, candidates_checked = 0;
+  int64_t num_err_bound_failures = 0;  // float32 output error above its a-priori bound (not the certificate)
   Dist elim_rate, oracle_elim_rate, mass_lost, mass_bound, out_rel_err, out_num_err;
   Dist fer_topk, fer_mass, recall, spearman, mass_tightness;
   double kv_bytes_frac = 0;       // ratio of sums over steps and KV heads

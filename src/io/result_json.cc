@@ -28,6 +28,7 @@ static json options_obj(const EliminateOptions& o) {
             {"path", o.reference ? "float64 reference" : "float32 cpu"},
             {"seed", o.seed},
             {"fit", o.fit_all ? "all" : "prefix"}};
+  if (!o.basis_file.empty()) j["basis_file"] = o.basis_file;
   json an = {{"kind", anchor_kind_name(o.anchors.kind)}};
   if (o.anchors.kind != AnchorKind::none) {
     an["bound"] = anchor_bound_name(o.anchors.bound);
@@ -62,6 +63,7 @@ std::string eliminate_result_json(const EliminateResult& r, const EliminateOptio
   json j;
   j["violations"] = r.violations;
   j["certificate_failures"] = r.certificate_failures;
+  j["num_err_bound_failures"] = r.num_err_bound_failures;
   j["candidates_checked"] = r.candidates_checked;
   j["elim_rate"] = num(r.elim_rate.mean);
   j["oracle_elim_rate"] = num(r.oracle_elim_rate.mean);
