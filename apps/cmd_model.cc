@@ -199,7 +199,9 @@ int run_model_command(CLI::App& app) {
     eo.max_ctx = ctx;
     Engine eng(w, eo);
     auto t0 = std::chrono::steady_clock::now();
-    BasisSet set = calibrate_bases(eng, texts, parse_layers(g.layers, w.cfg.n_layer), parse_basis_kind(g.kind), g.seed);
+    const BasisKind kind = parse_basis_kind(g.kind);
+    GKV_CHECK(kind != BasisKind::gauss, "calibrate --kind: pca, orth or identity (calibrated bases are full rotations)");
+    BasisSet set = calibrate_bases(eng, texts, parse_layers(g.layers, w.cfg.n_layer), kind, g.seed);
     set.model = g.model;
     set.text_sha256 = sha256_hex(all_text);
     write_basis_file(g.out, set);

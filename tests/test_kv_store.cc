@@ -155,13 +155,17 @@ void check_read(const KvStore& store, const Snap& s, const Data& D, const StepDe
   EXPECT_EQ(B[1].records_read, s.counts[1]);
   EXPECT_EQ(B[2].records_read, s.counts[2]);
   EXPECT_EQ(B[3].anchors_read, s.n_anchors);
-  // fetched archive records equal the resident master records
+  // fetched archive records: archive tokens without a resident record, whose bounds from the
+  // fetched records are sound
+  ASSERT_EQ(r.fetched_records.size(), r.fetched_record_tokens.size() * size_t(rb));
+  std::vector<double> q(static_cast<size_t>(d));
+  for (int64_t i = 0; i < d; ++i) q[size_t(i)] = 0.05 * double((i * 7) % 5) - 0.1;
+  const std::vector<double> ub = store.record_bounds(q.data(), r.fetched_record_tokens, r.fetched_records.data());
   for (size_t i = 0; i < r.fetched_record_tokens.size(); ++i) {
     const int64_t t = r.fetched_record_tokens[i];
     ASSERT_EQ(s.tier[size_t(t)], Tier::archive);
-    ASSERT_EQ(0, std::memcmp(r.fetched_records.data() + i * size_t(rb),
-                             store.records().codes.data() + t * store.records().code_bytes,
-                             size_t(store.records().code_bytes)));
+    if (store.tier(t) == Tier::archive) ASSERT_EQ(store.record_row(t), -1) << t;
+    ASSERT_GE((long double)ub[i], exact_centred(store, D, t, q.data())) << "token " << t;
   }
 }
 
@@ -257,7 +261,8 @@ TEST(KvStore, BoundsSoundAfterAppendsOutliersAndRefreshes) {
           if (t == t0 + 60) {
             ++n_out;
             outliers_new_group += info.new_group;
-            EXPECT_EQ(s.records().group_start[size_t(s.records().group_of[size_t(t)])], t);
+            ASSERT_GE(s.record_row(t), 0);
+            EXPECT_EQ(s.records().group_start[size_t(s.records().group_of[size_t(s.record_row(t))])], t);
           }
         }
         EXPECT_EQ(violations(s, D, rng), 0);
@@ -450,6 +455,179 @@ TEST(KvStore, BadFilesGiveClearErrors) {
   h[20] = '!';
   expect_error(h, "bad kv store header");
   EXPECT_THROW(KvStore::load((dir / "missing").string()), Error);
+  std::filesystem::remove_all(dir);
+}
+
+// DESIGN §3: archive tokens keep only anchors resident; their records come from the slow region
+// when the anchor survives, with the same bounds as before archiving. Fast memory holds K,V of hot
+// and warm tokens only.
+void expect_residency(const KvStore& s) {
+  const ResidentBytes r = s.resident_bytes();
+  const auto c = s.tier_counts();
+  const int64_t d = s.d(), rb = s.records().record_bytes();
+  for (int tt = 0; tt < kNumTiers; ++tt) {
+    SCOPED_TRACE(tier_name(Tier(tt)));
+    const auto& x = r.tier[size_t(tt)];
+    EXPECT_EQ(x.tokens, c[size_t(tt)]);
+    const bool fast = tt <= int(Tier::warm), arch = tt == int(Tier::archive);
+    EXPECT_EQ(x.fast_kv, fast ? c[size_t(tt)] * 2 * d * 4 : 0);
+    EXPECT_EQ(x.record, arch ? 0 : c[size_t(tt)] * rb);
+    EXPECT_EQ(x.slow_kv, fast ? 0 : c[size_t(tt)] * 2 * d * 4);
+    EXPECT_EQ(x.slow_record, arch ? c[size_t(tt)] * rb : 0);
+    if (!arch) EXPECT_EQ(x.anchor, 0);
+  }
+  EXPECT_EQ(r.fast_kv(), (c[0] + c[1]) * 2 * d * 4);
+  EXPECT_EQ(r.records(), (s.n() - c[3]) * rb);
+  EXPECT_EQ(s.records().n, s.n() - c[3]);
+  EXPECT_EQ(int64_t(s.records().codes.size()), (s.n() - c[3]) * s.records().code_bytes);
+  if (c[3] > 0) EXPECT_GT(r.tier[3].anchor, 0);
+  int64_t slow_top = 0, arch_top = 0;
+  for (int64_t t = 0; t < s.n(); ++t) {
+    if (s.tier(t) == Tier::ghost || s.tier(t) == Tier::archive) slow_top = std::max(slow_top, (t + 1) * 2 * d * 4);
+    if (s.tier(t) == Tier::archive) {
+      arch_top = std::max(arch_top, (t + 1) * rb);
+      EXPECT_EQ(s.record_row(t), -1) << t;
+    } else {
+      EXPECT_GE(s.record_row(t), 0) << t;
+    }
+  }
+  EXPECT_GE(r.slow_kv_region, slow_top);
+  EXPECT_GE(r.slow_record_region, arch_top);
+}
+
+TEST(KvStore, ArchiveRecordsAndSlowKvAreNotResident) {
+  const int64_t d = 32;
+  std::mt19937_64 rng(44);
+  Data D{d, {}, {}};
+  gen(D, 200, Dist::heavy, rng);
+  KvStoreParams p = small_params(d);
+  p.auto_policy = false;
+  KvStore s(p, fit_on(D, 64));
+  append_range(s, D, 0, 200);
+  expect_ok(s);
+  expect_residency(s);
+  EXPECT_EQ(s.resident_bytes().fast_kv(), (200 - 0) * 2 * d * 4);  // all hot or warm so far
+  std::vector<int64_t> arch;
+  for (int64_t t = 20; t < 52; ++t) arch.push_back(t);
+  s.move({60, 61, 62, 90}, Tier::ghost);
+  // bounds of the soon-archived tokens while their records are resident
+  std::vector<std::vector<double>> qs;
+  std::vector<StoreBounds> before;
+  std::normal_distribution<double> nd(0, 0.3);
+  for (int qi = 0; qi < 6; ++qi) {
+    std::vector<double> q(static_cast<size_t>(d));
+    if (qi % 2 == 0)
+      for (int64_t i = 0; i < d; ++i) q[size_t(i)] = 0.1 * D.k[size_t((20 + 5 * qi) * d + i)];
+    else
+      for (auto& x : q) x = nd(rng);
+    before.push_back(s.bounds(q.data()));
+    qs.push_back(q);
+  }
+  const auto moved_before = s.maintenance().slow_write_bytes;
+  s.move(arch, Tier::archive);
+  expect_ok(s);
+  expect_residency(s);
+  const auto c = s.tier_counts();
+  EXPECT_EQ(c[3], 32);
+  EXPECT_EQ(c[2], 4);
+  EXPECT_EQ(s.resident_bytes().fast_kv(), (200 - 36) * 2 * d * 4);
+  EXPECT_EQ(s.resident_bytes().tier[3].record, 0);
+  EXPECT_EQ(s.maintenance().slow_write_bytes - moved_before, 32 * (2 * d * 4 + s.records().record_bytes()));
+  ASSERT_GT(s.n_anchors(), 1);
+  for (size_t qi = 0; qi < qs.size(); ++qi) {
+    const double* q = qs[qi].data();
+    // no resident record: bounds() cannot bound archive tokens
+    StoreBounds b = s.bounds(q);
+    for (int64_t t : arch) EXPECT_TRUE(std::isinf(b.token_ub[size_t(t)])) << t;
+    for (int64_t t = 0; t < s.n(); ++t)
+      if (s.tier(t) != Tier::archive) EXPECT_EQ(b.token_ub[size_t(t)], before[qi].token_ub[size_t(t)]) << t;
+    // only the members of surviving anchors get bounds, equal to the pre-archive ones and sound
+    std::vector<uint8_t> alive(size_t(s.n_anchors()), 0);
+    alive[0] = 1;
+    StoreBounds one = s.bounds_for_surviving_anchors(q, alive);
+    for (int64_t t : arch) {
+      if (s.anchor_of(t) == 0) {
+        EXPECT_EQ(one.token_ub[size_t(t)], before[qi].token_ub[size_t(t)]) << t;
+        EXPECT_GE((long double)one.token_ub[size_t(t)], exact_centred(s, D, t, q)) << t;
+      } else {
+        EXPECT_TRUE(std::isinf(one.token_ub[size_t(t)])) << t;
+      }
+    }
+    std::fill(alive.begin(), alive.end(), 1);
+    StoreBounds all = s.bounds_for_surviving_anchors(q, alive);
+    EXPECT_EQ(0, std::memcmp(all.token_ub.data(), before[qi].token_ub.data(), all.token_ub.size() * 8));
+    // the read path: records fetched by read() give the same bounds
+    StepDecision dec = random_decision(s, rng, 0.0);
+    std::fill(dec.anchor_survive.begin(), dec.anchor_survive.end(), 0);
+    dec.anchor_survive[size_t(s.n_anchors() - 1)] = 1;
+    StepRead r = s.read(dec);
+    ASSERT_FALSE(r.fetched_record_tokens.empty());
+    std::vector<double> ub = s.record_bounds(q, r.fetched_record_tokens, r.fetched_records.data());
+    for (size_t i = 0; i < ub.size(); ++i) {
+      const int64_t t = r.fetched_record_tokens[i];
+      EXPECT_EQ(s.anchor_of(t), s.n_anchors() - 1);
+      EXPECT_EQ(ub[i], before[qi].token_ub[size_t(t)]) << t;
+    }
+  }
+  EXPECT_EQ(violations(s, D, rng), 0);
+  // back out of the archive: records and K,V return (from the slow region) unchanged
+  s.move({20, 21, 33}, Tier::warm);
+  s.move({40}, Tier::ghost);
+  expect_ok(s);
+  expect_residency(s);
+  StoreBounds back = s.bounds(qs[0].data());
+  for (int64_t t : {20, 21, 33, 40}) EXPECT_EQ(back.token_ub[size_t(t)], before[0].token_ub[size_t(t)]) << t;
+  for (int i = 0; i < 3; ++i) {
+    StepDecision dec = random_decision(s, rng, 0.5);
+    const Snap sn = snap(s);
+    check_read(s, sn, D, dec, s.read(dec));
+  }
+  // a refresh re-encodes archive records into the slow region only
+  s.refresh();
+  expect_ok(s);
+  expect_residency(s);
+  std::vector<uint8_t> alive(size_t(s.n_anchors()), 1);
+  for (const auto& q : qs) {
+    StoreBounds b = s.bounds_for_surviving_anchors(q.data(), alive);
+    for (int64_t t = 0; t < s.n(); ++t)
+      if (s.tier(t) != Tier::hot) EXPECT_GE((long double)b.token_ub[size_t(t)], exact_centred(s, D, t, q.data())) << t;
+  }
+}
+
+TEST(KvStore, ResidencyFollowsTiersUnderPolicyAndSaveLoad) {
+  const int64_t d = 16;
+  std::mt19937_64 rng(45);
+  Data D{d, {}, {}};
+  gen(D, 320, Dist::gauss, rng);
+  KvStore s(small_params(d), fit_on(D, 64));
+  for (int64_t t = 0; t < 320; t += 40) {
+    append_range(s, D, t, t + 40);
+    expect_ok(s);
+    expect_residency(s);
+    std::vector<uint8_t> alive(size_t(s.n_anchors()), 1);
+    std::vector<double> q(static_cast<size_t>(d));
+    for (int64_t i = 0; i < d; ++i) q[size_t(i)] = 0.1 * D.k[size_t(t * d + i)];
+    StoreBounds b = s.bounds_for_surviving_anchors(q.data(), alive);
+    for (int64_t u = 0; u < s.n(); ++u)
+      if (s.tier(u) != Tier::hot) {
+        ASSERT_FALSE(std::isinf(b.token_ub[size_t(u)])) << u;
+        EXPECT_GE((long double)b.token_ub[size_t(u)], exact_centred(s, D, u, q.data())) << u;
+      }
+  }
+  auto c = s.tier_counts();
+  ASSERT_GT(c[3], 0);
+  ASSERT_GT(c[2], 0);
+  EXPECT_EQ(s.resident_bytes().fast_kv(), (c[0] + c[1]) * 2 * d * 4);
+  const auto dir = std::filesystem::temp_directory_path() / ("gkv_res_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string a = (dir / "a.gkvs").string();
+  s.save(a);
+  KvStore l = KvStore::load(a);
+  expect_ok(l);
+  expect_residency(l);
+  const ResidentBytes x = s.resident_bytes(), y = l.resident_bytes();
+  EXPECT_EQ(x.tier, y.tier);
+  EXPECT_EQ(x.group_tables, y.group_tables);
   std::filesystem::remove_all(dir);
 }
 

@@ -10,10 +10,15 @@
 //   records  built with the CURRENT basis by quant_append (witness.h): groups of G tokens whose
 //            half-steps are fixed at opening (±range_sigmas·σ); an out-of-range key opens a new
 //            group; err measured, so bounds stay sound for every appended key.
-//   memory   fast K,V [n, d] float32 (slots of slow tokens are NaN-filled, never read);
-//            slow KV region slot t at t·2d·4 (K then V, float32); slow record region slot t at
-//            t·record_bytes (codes then ν).
-// Bounds (bounds()) are CENTRED, UB'_t ≥ σq·(k_t − μ) in exact arithmetic, through cpu::quant_bounds
+//   memory   fast K,V: compacted slots [hot + warm, d] float32 each for K and V (a slot map; slow
+//            tokens have no fast slot); resident records (records()): the group tables (indexed by
+//            token id) plus one row (group, codes, ν) per hot/warm/ghost token in token order —
+//            archive tokens have NO resident record; slow KV region slot t at t·2d·4 (K then V,
+//            float32); slow record region slot t at t·record_bytes (codes then ν), written when t
+//            is archived and read back only when its anchor survives (read(), or
+//            bounds_for_surviving_anchors()). resident_bytes() reports all of it per tier.
+// Bounds (bounds()) are CENTRED; bounds() gives +inf for hot AND archive tokens (no resident record);
+// archive tokens are bounded from their fetched records (record_bounds / bounds_for_surviving_anchors), UB'_t ≥ σq·(k_t − μ) in exact arithmetic, through cpu::quant_bounds
 // and cpu::anchor_bounds (sound, docs/math.md §4). Byte counters follow DESIGN §6 kv_bytes_frac
 // (bf16-equivalent K,V) and separately count the bytes actually copied; Σ buckets = total.
 #include <array>
@@ -27,6 +32,11 @@
 #include "ghostkv/witness.h"
 
 namespace ghostkv {
+
+// quant_append (witness.h) with rows decoupled from token ids (src/core/witness_append.cc): the group
+// tables are indexed by token id t (≥ the end of the table); group_of, codes, ν get one row at the end.
+QuantAppendInfo quant_append_at(QuantRecords& rec, QuantAppendState& st, const Basis& basis, const float* k,
+                                const float* v, int64_t t);
 
 enum class Tier : uint8_t { hot = 0, warm = 1, ghost = 2, archive = 3 };
 inline constexpr int kNumTiers = 4;
@@ -113,8 +123,27 @@ struct StepRead {
 };
 
 struct StoreBounds {
-  std::vector<double> token_ub;   // [n] centred UB'_t; +inf for hot tokens (never eliminated)
+  std::vector<double> token_ub;   // [n] centred UB'_t; +inf for hot tokens (never eliminated) and for
+                                  // archive tokens whose records were not fetched
   std::vector<double> anchor_ub;  // [n_anchors] centred anchor bounds (archive)
+};
+
+// What the store holds, per tier (bytes). fast_kv: K,V slots in fast memory; record: resident token
+// records (codes + ν, record_bytes each); anchor: resident anchor records; slow_kv / slow_record: the
+// tier's slots in the slow regions.
+struct TierResidency {
+  int64_t tokens = 0, fast_kv = 0, record = 0, anchor = 0, slow_kv = 0, slow_record = 0;
+  bool operator==(const TierResidency& o) const = default;
+};
+struct ResidentBytes {
+  std::array<TierResidency, kNumTiers> tier;
+  int64_t group_tables = 0;       // resident group tables (group_start + h, err) shared by all tiers
+  int64_t record_index = 0;       // resident per-row group indices (8 bytes per resident record)
+  int64_t token_index = 0;        // per-token maps (tier, history, slot/row/chunk maps), all tiers
+  int64_t slow_kv_region = 0;     // actual size of the slow K,V region (host buffer / file)
+  int64_t slow_record_region = 0; // actual size of the slow record region
+  int64_t fast_kv() const;        // Σ tiers
+  int64_t records() const;        // Σ tiers
 };
 
 class KvStore {
@@ -135,7 +164,15 @@ class KvStore {
   const RefreshReport& last_refresh() const;
 
   // ---- decode step ----
-  StoreBounds bounds(const double* q) const;  // q = σ·q_raw [d], float64
+  StoreBounds bounds(const double* q) const;  // q = σ·q_raw [d], float64; archive tokens: +inf
+  // bounds of archive tokens from records fetched from the slow region (e.g. StepRead's
+  // fetched_record_tokens / fetched_records): ub[i] for tokens[i], bit-identical to the bound the
+  // resident record gave before the token was archived (same basis)
+  std::vector<double> record_bounds(const double* q, const std::vector<int64_t>& tokens,
+                                    const uint8_t* records) const;
+  // bounds() plus the archive members of the surviving anchors, bounded from their records read
+  // (coalesced) from the slow region; not counted in the step counters (read() counts its fetch)
+  StoreBounds bounds_for_surviving_anchors(const double* q, const std::vector<uint8_t>& anchor_survive) const;
   StepRead read(const StepDecision& dec);
 
   // ---- state ----
@@ -147,7 +184,9 @@ class KvStore {
   std::vector<int64_t> anchor_members(int64_t a) const;  // global token ids
   int64_t anchor_of(int64_t t) const;                      // −1 unless archived
   const Basis& basis() const;
-  const QuantRecords& records() const;
+  const QuantRecords& records() const;  // RESIDENT records: rows = non-archive tokens (record_row)
+  int64_t record_row(int64_t t) const;   // row of token t in records(), −1 for archive tokens
+  ResidentBytes resident_bytes() const;
   const KvStoreParams& params() const;
   const StepCounters& cumulative() const;
   const MaintenanceCounters& maintenance() const;

@@ -390,7 +390,10 @@ EliminateResult run_eliminate(const AttnInputs& in, const EliminateOptions& opt)
     GKV_CHECK(calibrated->n_head_kv == Hkv, opt.basis_file, ": ", calibrated->n_head_kv, " KV heads, the inputs have ", Hkv);
     GKV_CHECK(opt.sketch == BasisKind::pca || opt.sketch == BasisKind::orth || opt.sketch == BasisKind::identity,
               opt.basis_file, ": calibrated bases are full rotations (pca/orth/identity), not ", basis_kind_name(opt.sketch));
-    res.fit_note = str_cat("calibrated bases from ", opt.basis_file, " (layer ", opt.basis_layer, ", fitted on ",
+    const BasisKind file_kind = calibrated->bases.empty() ? BasisKind::pca : calibrated->bases[0].kind;
+    GKV_CHECK(file_kind != BasisKind::gauss, opt.basis_file, ": holds gauss bases; calibrated bases must be full rotations");
+    res.fit_tokens = calibrated->fit_tokens;
+    res.fit_note += str_cat("; calibrated bases from ", opt.basis_file, " (layer ", opt.basis_layer, ", fitted on ",
                            calibrated->fit_tokens, " tokens of other text)");
   }
   auto t_build0 = std::chrono::steady_clock::now();
@@ -690,8 +693,16 @@ EliminateResult run_eliminate(const AttnInputs& in, const EliminateOptions& opt)
       hs.mass_bound = lm.v == -INFINITY ? 0.0
                                         : std::min(1.0, (1 + 0x1p-50) / (1.0 + std::exp((lz.v - lz.err) - (lm.v + lm.err))));
       const double out_norm = norm_d(ao.out.data(), d);
-      double out_norm_ub = opt.reference ? out_norm * (1 + kBuildSlack) + gamma_n(int64_t(att.size()) + d + 4, 0x1p-53) * 4 * ao.nu_max
-                                         : std::min(ao.nu_max * (1 + kBuildSlack), out_norm * (1 + gamma_n(d + 2)) + ao.num_err_bound);
+      // reference path: the float64 scores carry ≈ u64·|s| error each, i.e. a relative weight error of
+      // ≤ 4·u64·(max|s| + 1) on the attended output, on top of the summation error
+      double s_abs_max = 0;
+      for (double x : ao.s_lo) s_abs_max = std::max(s_abs_max, std::fabs(x));
+      double out_norm_ub = opt.reference
+                               ? std::min(ao.nu_max * (1 + kBuildSlack),
+                                          out_norm * (1 + kBuildSlack) +
+                                              (gamma_n(int64_t(att.size()) + d + 4, 0x1p-53) * 4 + 0x1p-50 * (s_abs_max + 1)) *
+                                                  ao.nu_max)
+                               : std::min(ao.nu_max * (1 + kBuildSlack), out_norm * (1 + gamma_n(d + 2)) + ao.num_err_bound);
       // (E empty ⇒ 0 exactly; never 0·inf)
       hs.out_err_bound = hs.mass_bound > 0 ? hs.mass_bound * (nu_max_e + out_norm_ub) : 0.0;
       hs.out_num_err_bound = ao.num_err_bound;

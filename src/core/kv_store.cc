@@ -68,6 +68,7 @@ struct Slow {
   virtual ~Slow() = default;
   virtual void write(int64_t off, const void* p, int64_t n) = 0;
   virtual void read(int64_t off, void* p, int64_t n) const = 0;
+  virtual int64_t size() const = 0;
 };
 
 struct HostSlow final : Slow {
@@ -80,6 +81,7 @@ struct HostSlow final : Slow {
     GKV_ASSERT(off + n <= int64_t(buf.size()), "slow host region: read past the end");
     std::memcpy(p, buf.data() + off, size_t(n));
   }
+  int64_t size() const override { return int64_t(buf.size()); }
 };
 
 struct FileSlow final : Slow {
@@ -108,6 +110,10 @@ struct FileSlow final : Slow {
       c += r, off += r, n -= r;
     }
   }
+  int64_t size() const override {
+    const off_t e = ::lseek(fd, 0, SEEK_END);
+    return e < 0 ? 0 : int64_t(e);
+  }
 };
 
 std::unique_ptr<Slow> make_slow(const SlowSpec& s, const char* suffix) {
@@ -133,11 +139,16 @@ struct KvStore::Impl {
   KvStoreParams p;
   BitSpec spec;
   Basis basis;
-  QuantRecords rec;
+  QuantRecords rec;                 // resident: group tables by token id; rows = non-archive tokens
   QuantAppendState ast;
   int64_t d = 0;
   int64_t n_recent = 0;
-  std::vector<float> fk, fv;        // [n, d] fast memory (NaN for slow tokens)
+  std::vector<float> fk, fv;        // [n_fast, d] fast memory: one slot per hot/warm token
+  std::vector<int64_t> kslot;       // [n] fast slot of token t, −1 for slow tokens
+  std::vector<int64_t> ktok;        // [n_fast] token of each fast slot
+  std::vector<int64_t> rrow;        // [n] resident record row of token t, −1 for archive tokens
+  std::vector<int64_t> rtok;        // [rows] token of each resident record row (ascending)
+  bool rows_dirty = false;          // tiers changed to/from archive since the last sync_rows()
   std::vector<uint8_t> tier;        // [n]
   std::vector<uint32_t> hist;       // [n] survival history, bit 0 = last step
   std::unique_ptr<Slow> skv, srec;  // slow K,V slots and slow record slots
@@ -150,30 +161,103 @@ struct KvStore::Impl {
   MaintenanceCounters mc;
   RefreshReport last;
 
-  int64_t n() const { return rec.n; }
+  int64_t n() const { return int64_t(tier.size()); }
   int64_t kv_slot() const { return 2 * d * 4; }
   bool is_hot(int64_t t) const { return t < p.n_sink || t >= n() - n_recent; }
 
+  const float* fast_k(int64_t t) const { return fk.data() + kslot[size_t(t)] * d; }
+  const float* fast_v(int64_t t) const { return fv.data() + kslot[size_t(t)] * d; }
+  void add_fast(int64_t t, const float* k, const float* v) {
+    kslot[size_t(t)] = int64_t(ktok.size());
+    ktok.push_back(t);
+    fk.insert(fk.end(), k, k + d);
+    fv.insert(fv.end(), v, v + d);
+  }
+  void drop_fast(int64_t t) {  // the last slot moves into the freed one: fast memory stays compact
+    const int64_t sl = kslot[size_t(t)], last = int64_t(ktok.size()) - 1;
+    GKV_ASSERT(sl >= 0, "kv store: token without a fast slot");
+    if (sl != last) {
+      std::memcpy(fk.data() + sl * d, fk.data() + last * d, size_t(d * 4));
+      std::memcpy(fv.data() + sl * d, fv.data() + last * d, size_t(d * 4));
+      ktok[size_t(sl)] = ktok[size_t(last)];
+      kslot[size_t(ktok[size_t(sl)])] = sl;
+    }
+    ktok.pop_back();
+    fk.resize(size_t(last * d));
+    fv.resize(size_t(last * d));
+    kslot[size_t(t)] = -1;
+  }
+  // group of token t: from its resident row, else from the (resident) group table
+  int64_t group_of_tok(int64_t t) const {
+    if (rrow[size_t(t)] >= 0) return rec.group_of[size_t(rrow[size_t(t)])];
+    return int64_t(std::upper_bound(rec.group_start.begin(), rec.group_start.end(), t) - rec.group_start.begin()) - 1;
+  }
+  void write_slow_rec_row(int64_t t, int64_t row) {
+    const int64_t rb = rec.record_bytes();
+    std::vector<uint8_t> buf(static_cast<size_t>(rb));
+    std::memcpy(buf.data(), rec.codes.data() + row * rec.code_bytes, size_t(rec.code_bytes));
+    std::memcpy(buf.data() + rec.code_bytes, &rec.nu[size_t(row)], 2);
+    srec->write(t * rb, buf.data(), rb);
+    mc.slow_write_bytes += rb;
+  }
   void write_slow_kv(int64_t t) {
     std::vector<float> buf(size_t(2 * d));
-    std::memcpy(buf.data(), fk.data() + t * d, size_t(d * 4));
-    std::memcpy(buf.data() + d, fv.data() + t * d, size_t(d * 4));
+    std::memcpy(buf.data(), fast_k(t), size_t(d * 4));
+    std::memcpy(buf.data() + d, fast_v(t), size_t(d * 4));
     skv->write(t * kv_slot(), buf.data(), kv_slot());
     mc.slow_write_bytes += kv_slot();
   }
   void write_slow_rec(int64_t t) {
-    const int64_t rb = rec.record_bytes();
+    GKV_ASSERT(rrow[size_t(t)] >= 0, "kv store: archiving a token without a resident record");
+    write_slow_rec_row(t, rrow[size_t(t)]);
+  }
+  // Rebuilds the resident record rows after tier changes: archive tokens' rows are dropped (their
+  // records are in the slow region), tokens that left the archive get theirs back from it.
+  void sync_rows() {
+    if (!rows_dirty) return;
+    rows_dirty = false;
+    const int64_t cb = rec.code_bytes, rb = rec.record_bytes();
+    std::vector<int64_t> gof, toks;
+    std::vector<uint8_t> codes;
+    std::vector<uint16_t> nu;
     std::vector<uint8_t> buf(static_cast<size_t>(rb));
-    std::memcpy(buf.data(), rec.codes.data() + t * rec.code_bytes, size_t(rec.code_bytes));
-    std::memcpy(buf.data() + rec.code_bytes, &rec.nu[size_t(t)], 2);
-    srec->write(t * rb, buf.data(), rb);
-    mc.slow_write_bytes += rb;
+    for (int64_t t = 0; t < n(); ++t) {
+      const int64_t r = rrow[size_t(t)];
+      if (Tier(tier[size_t(t)]) == Tier::archive) {
+        rrow[size_t(t)] = -1;
+        continue;
+      }
+      if (r >= 0) {
+        gof.push_back(rec.group_of[size_t(r)]);
+        codes.insert(codes.end(), rec.codes.begin() + r * cb, rec.codes.begin() + (r + 1) * cb);
+        nu.push_back(rec.nu[size_t(r)]);
+      } else {
+        srec->read(t * rb, buf.data(), rb);
+        mc.slow_read_bytes += rb;
+        gof.push_back(group_of_tok(t));
+        codes.insert(codes.end(), buf.begin(), buf.begin() + cb);
+        uint16_t v;
+        std::memcpy(&v, buf.data() + cb, 2);
+        nu.push_back(v);
+      }
+      rrow[size_t(t)] = int64_t(toks.size());
+      toks.push_back(t);
+    }
+    rec.group_of = std::move(gof);
+    rec.codes = std::move(codes);
+    rec.nu = std::move(nu);
+    rec.n = int64_t(toks.size());
+    rtok = std::move(toks);
+  }
+  void reindex_rows() {
+    rrow.assign(size_t(n()), -1);
+    for (size_t i = 0; i < rtok.size(); ++i) rrow[size_t(rtok[i])] = int64_t(i);
   }
   // K,V of token t into k, v (from fast or slow memory); counts maintenance reads of slow tokens
   void fetch_kv(int64_t t, float* k, float* v) {
     if (is_fast(Tier(tier[size_t(t)]))) {
-      std::memcpy(k, fk.data() + t * d, size_t(d * 4));
-      std::memcpy(v, fv.data() + t * d, size_t(d * 4));
+      std::memcpy(k, fast_k(t), size_t(d * 4));
+      std::memcpy(v, fast_v(t), size_t(d * 4));
     } else {
       std::vector<float> buf(size_t(2 * d));
       skv->read(t * kv_slot(), buf.data(), kv_slot());
@@ -188,16 +272,15 @@ struct KvStore::Impl {
     if (from == to) return;
     if (is_fast(from) && !is_fast(to)) {
       write_slow_kv(t);
-      std::fill_n(fk.data() + t * d, d, std::numeric_limits<float>::quiet_NaN());
-      std::fill_n(fv.data() + t * d, d, std::numeric_limits<float>::quiet_NaN());
+      drop_fast(t);
     } else if (!is_fast(from) && is_fast(to)) {
       std::vector<float> buf(size_t(2 * d));
       skv->read(t * kv_slot(), buf.data(), kv_slot());
       mc.slow_read_bytes += kv_slot();
-      std::memcpy(fk.data() + t * d, buf.data(), size_t(d * 4));
-      std::memcpy(fv.data() + t * d, buf.data() + d, size_t(d * 4));
+      add_fast(t, buf.data(), buf.data() + d);
     }
     if (to == Tier::archive) write_slow_rec(t);
+    if (to == Tier::archive || from == Tier::archive) rows_dirty = true;
     tier[size_t(t)] = uint8_t(to);
     mc.moves += 1;
   }
@@ -276,6 +359,7 @@ struct KvStore::Impl {
     }
     chunks = std::move(kept);
     if (changed) reindex_chunks();
+    sync_rows();
   }
 
   Tier desired(int64_t t) const {
@@ -321,17 +405,35 @@ struct KvStore::Impl {
     if (slow_bytes) *slow_bytes = mc.slow_read_bytes - before;
   }
 
-  void rebuild_records(const std::vector<float>& k, const std::vector<float>& v) {
+  // records of every token with the current basis; archive tokens' records go to the slow region
+  // only (their row is written there and dropped). Returns the number of archive records written.
+  int64_t rebuild_records(const std::vector<float>& k, const std::vector<float>& v) {
     rec = quant_records_empty(spec, p.group);
     ast = QuantAppendState{p.range_sigmas, false};
     double sum = 0;
-    for (int64_t t = 0; t < int64_t(k.size()) / d; ++t) {
-      QuantAppendInfo info = quant_append(rec, ast, basis, k.data() + t * d, v.data() + t * d);
+    int64_t archived = 0;
+    const int64_t nt = int64_t(k.size()) / d;
+    rtok.clear();
+    for (int64_t t = 0; t < nt; ++t) {
+      QuantAppendInfo info = quant_append_at(rec, ast, basis, k.data() + t * d, v.data() + t * d, t);
       sum += info.err_norm / std::max(info.c_norm, 1e-300);
+      if (Tier(tier[size_t(t)]) == Tier::archive) {
+        write_slow_rec_row(t, rec.n - 1);
+        rec.n -= 1;
+        rec.group_of.pop_back();
+        rec.codes.resize(size_t(rec.n * rec.code_bytes));
+        rec.nu.pop_back();
+        ++archived;
+      } else {
+        rtok.push_back(t);
+      }
     }
-    fit_rel_err = rec.n > 0 ? sum / double(rec.n) : 0.0;
+    reindex_rows();
+    rows_dirty = false;
+    fit_rel_err = nt > 0 ? sum / double(nt) : 0.0;
     drift.clear();
     since_refresh = 0;
+    return archived;
   }
 };
 
@@ -372,11 +474,13 @@ KvStore::KvStore(const KvStoreParams& p, Basis basis, SlowSpec slow) : impl_(std
 
 QuantAppendInfo KvStore::append(const float* k, const float* v) {
   Impl& s = *impl_;
-  const int64_t d = s.d;
-  QuantAppendInfo info = quant_append(s.rec, s.ast, s.basis, k, v);
-  s.fk.insert(s.fk.end(), k, k + d);
-  s.fv.insert(s.fv.end(), v, v + d);
+  const int64_t t_new = s.n();
+  QuantAppendInfo info = quant_append_at(s.rec, s.ast, s.basis, k, v, t_new);
   s.tier.push_back(uint8_t(Tier::hot));
+  s.kslot.push_back(-1);
+  s.add_fast(t_new, k, v);
+  s.rrow.push_back(s.rec.n - 1);
+  s.rtok.push_back(t_new);
   s.hist.push_back(0);
   s.chunk_of.push_back(-1);
   s.local_of.push_back(-1);
@@ -418,6 +522,7 @@ void KvStore::set_recent(int64_t n_recent) {
     s.n_recent = n_recent;
     for (int64_t t : in) s.set_tier(t, Tier::hot);
   }
+  s.sync_rows();
   if (s.p.auto_policy) s.apply_policy();
 }
 
@@ -444,13 +549,7 @@ RefreshReport KvStore::refresh(const char* reason) {
   r.n_fit = int64_t(fit.size()) / d;
   GKV_CHECK(r.n_fit >= 2, "kv store: refresh needs at least 2 keys, have ", r.n_fit);
   s.basis = fit_basis(BasisKind::pca, fit.data(), r.n_fit, d, d, d, 0);
-  s.rebuild_records(k, v);
-  int64_t archived = 0;
-  for (int64_t t = 0; t < n; ++t)
-    if (Tier(s.tier[size_t(t)]) == Tier::archive) {
-      s.write_slow_rec(t);
-      ++archived;
-    }
+  const int64_t archived = s.rebuild_records(k, v);
   int64_t anchor_bytes = 0;
   for (Chunk& c : s.chunks) {
     c.set = s.build_chunk(c.tokens, &k, &v);
@@ -471,15 +570,68 @@ StoreBounds KvStore::bounds(const double* q) const {
   const Impl& s = *impl_;
   StoreBounds b;
   b.token_ub.assign(size_t(s.n()), INFINITY);
-  if (s.n() > 0) {
+  if (s.rec.n > 0) {  // resident rows only: archive tokens have no resident record (+inf here)
     QuantQuery pq = prepare_quant_query(s.basis, s.rec, q);
-    cpu::quant_bounds(s.rec, pq, 0, s.n(), b.token_ub.data());
-    for (int64_t t = 0; t < s.n(); ++t)
-      if (Tier(s.tier[size_t(t)]) == Tier::hot) b.token_ub[size_t(t)] = INFINITY;
+    std::vector<double> ub(size_t(s.rec.n));
+    cpu::quant_bounds(s.rec, pq, 0, s.rec.n, ub.data());
+    for (int64_t i = 0; i < s.rec.n; ++i) {
+      const int64_t t = s.rtok[size_t(i)];
+      if (Tier(s.tier[size_t(t)]) != Tier::hot) b.token_ub[size_t(t)] = ub[size_t(i)];
+    }
   }
   b.anchor_ub.resize(size_t(s.n_anchors()));
   for (size_t c = 0; c < s.chunks.size(); ++c)
     cpu::anchor_bounds(s.chunks[c].set, s.basis, q, 0, s.chunks[c].set.n_anchors, b.anchor_ub.data() + s.chunk_off[c]);
+  return b;
+}
+
+std::vector<double> KvStore::record_bounds(const double* q, const std::vector<int64_t>& tokens,
+                                           const uint8_t* records) const {
+  const Impl& s = *impl_;
+  const int64_t m = int64_t(tokens.size()), cb = s.rec.code_bytes, rb = s.rec.record_bytes();
+  std::vector<double> ub(size_t(m), INFINITY);
+  if (m == 0) return ub;
+  // a records view of the fetched rows (codes + the group of each token from the group table)
+  QuantRecords v;
+  v.d = s.rec.d;
+  v.bits = s.rec.bits;
+  v.code_bytes = cb;
+  v.n = m;
+  v.group_of.resize(size_t(m));
+  v.codes.resize(size_t(m * cb));
+  for (int64_t i = 0; i < m; ++i) {
+    const int64_t t = tokens[size_t(i)];
+    GKV_CHECK(t >= 0 && t < s.n(), "kv store: record of token ", t, " outside [0, ", s.n(), ")");
+    v.group_of[size_t(i)] = s.group_of_tok(t);
+    std::memcpy(v.codes.data() + i * cb, records + i * rb, size_t(cb));
+  }
+  QuantQuery pq = prepare_quant_query(s.basis, s.rec, q);
+  cpu::quant_bounds(v, pq, 0, m, ub.data());
+  return ub;
+}
+
+StoreBounds KvStore::bounds_for_surviving_anchors(const double* q, const std::vector<uint8_t>& anchor_survive) const {
+  const Impl& s = *impl_;
+  GKV_CHECK(int64_t(anchor_survive.size()) == s.n_anchors(), "kv store: anchor mask has ", anchor_survive.size(),
+            " entries, the store has ", s.n_anchors(), " anchors");
+  StoreBounds b = bounds(q);
+  std::vector<int64_t> toks;
+  for (int64_t a = 0; a < s.n_anchors(); ++a)
+    if (anchor_survive[size_t(a)]) {
+      auto m = anchor_members(a);
+      toks.insert(toks.end(), m.begin(), m.end());
+    }
+  std::sort(toks.begin(), toks.end());
+  const int64_t rb = s.rec.record_bytes();
+  std::vector<uint8_t> recs(toks.size() * size_t(rb));
+  for (size_t i = 0; i < toks.size();) {
+    size_t j = i + 1;
+    while (j < toks.size() && toks[j] == toks[j - 1] + 1) ++j;
+    s.srec->read(toks[i] * rb, recs.data() + i * size_t(rb), int64_t(j - i) * rb);
+    i = j;
+  }
+  std::vector<double> ub = record_bounds(q, toks, recs.data());
+  for (size_t i = 0; i < toks.size(); ++i) b.token_ub[size_t(toks[i])] = ub[i];
   return b;
 }
 
@@ -498,7 +650,7 @@ StepRead KvStore::read(const StepDecision& dec) {
   const int64_t rb = s.rec.record_bytes(), gmb = s.rec.group_meta_bytes();
   std::vector<std::vector<uint8_t>> seen(kNumTiers, std::vector<uint8_t>(size_t(s.rec.n_groups), 0));
   auto touch_group = [&](int tt, int64_t t) {
-    const int64_t g = s.rec.group_of[size_t(t)];
+    const int64_t g = s.group_of_tok(t);
     if (!seen[size_t(tt)][size_t(g)]) {
       seen[size_t(tt)][size_t(g)] = 1;
       B[size_t(tt)].group_meta_bytes += gmb;
@@ -565,8 +717,8 @@ StepRead KvStore::read(const StepDecision& dec) {
     const Tier tr = Tier(s.tier[size_t(t)]);
     auto& C = B[size_t(tr)];
     if (is_fast(tr)) {
-      std::memcpy(out.k.data() + i * d, s.fk.data() + t * d, size_t(d * 4));
-      std::memcpy(out.v.data() + i * d, s.fv.data() + t * d, size_t(d * 4));
+      std::memcpy(out.k.data() + i * d, s.fast_k(t), size_t(d * 4));
+      std::memcpy(out.v.data() + i * d, s.fast_v(t), size_t(d * 4));
       C.kv_read += 1;
       C.kv_bytes += 2 * d * 2;
       C.copied_bytes += 2 * d * 4;
@@ -621,6 +773,44 @@ std::vector<int64_t> KvStore::anchor_members(int64_t a) const {
 int64_t KvStore::anchor_of(int64_t t) const { return impl_->global_anchor(t); }
 const Basis& KvStore::basis() const { return impl_->basis; }
 const QuantRecords& KvStore::records() const { return impl_->rec; }
+int64_t KvStore::record_row(int64_t t) const { return impl_->rrow.at(size_t(t)); }
+
+int64_t ResidentBytes::fast_kv() const {
+  int64_t s = 0;
+  for (const auto& t : tier) s += t.fast_kv;
+  return s;
+}
+int64_t ResidentBytes::records() const {
+  int64_t s = 0;
+  for (const auto& t : tier) s += t.record;
+  return s;
+}
+
+ResidentBytes KvStore::resident_bytes() const {
+  const Impl& s = *impl_;
+  ResidentBytes r;
+  const int64_t rb = s.rec.record_bytes();
+  for (uint8_t t : s.tier) {
+    auto& x = r.tier[t];
+    x.tokens += 1;
+    if (!is_fast(Tier(t))) x.slow_kv += s.kv_slot();
+    if (Tier(t) == Tier::archive) x.slow_record += rb;
+  }
+  // from the containers themselves: what each fast slot / resident row belongs to
+  for (int64_t t : s.ktok) r.tier[s.tier[size_t(t)]].fast_kv += 2 * s.d * 4;
+  for (int64_t t : s.rtok) r.tier[s.tier[size_t(t)]].record += rb;
+  GKV_ASSERT(r.fast_kv() == int64_t(s.fk.size() + s.fv.size()) * 4, "kv store: fast slot accounting");
+  GKV_ASSERT(r.records() == int64_t(s.rec.codes.size() + s.rec.nu.size() * 2), "kv store: record accounting");
+  for (const Chunk& c : s.chunks) r.tier[size_t(Tier::archive)].anchor += c.set.n_anchors * c.set.anchor_bytes();
+  r.group_tables = int64_t(s.rec.group_start.size()) * 8 + int64_t(s.rec.half_step.size() + s.rec.err.size()) * 2;
+  r.record_index = int64_t(s.rec.group_of.size()) * 8;
+  r.token_index = int64_t(s.tier.size() + s.hist.size() * 4) +
+                  8 * int64_t(s.kslot.size() + s.rrow.size() + s.chunk_of.size() + s.local_of.size() + s.ktok.size() +
+                              s.rtok.size());
+  r.slow_kv_region = s.skv->size();
+  r.slow_record_region = s.srec->size();
+  return r;
+}
 const KvStoreParams& KvStore::params() const { return impl_->p; }
 const StepCounters& KvStore::cumulative() const { return impl_->cum; }
 const MaintenanceCounters& KvStore::maintenance() const { return impl_->mc; }
@@ -632,8 +822,16 @@ bool KvStore::check_invariants(std::string* why) const {
     return false;
   };
   const int64_t n = s.n();
-  if (int64_t(s.tier.size()) != n || int64_t(s.fk.size()) != n * s.d || int64_t(s.rec.group_of.size()) != n)
+  if (int64_t(s.kslot.size()) != n || int64_t(s.rrow.size()) != n || int64_t(s.hist.size()) != n ||
+      int64_t(s.fk.size()) != int64_t(s.ktok.size()) * s.d || s.fv.size() != s.fk.size() ||
+      int64_t(s.rtok.size()) != s.rec.n || int64_t(s.rec.group_of.size()) != s.rec.n ||
+      int64_t(s.rec.codes.size()) != s.rec.n * s.rec.code_bytes || int64_t(s.rec.nu.size()) != s.rec.n)
     return fail("sizes");
+  for (size_t i = 0; i < s.ktok.size(); ++i)
+    if (s.ktok[i] < 0 || s.ktok[i] >= n || s.kslot[size_t(s.ktok[i])] != int64_t(i)) return fail("fast slot map");
+  for (size_t i = 0; i < s.rtok.size(); ++i)
+    if (s.rtok[i] < 0 || s.rtok[i] >= n || s.rrow[size_t(s.rtok[i])] != int64_t(i) || (i > 0 && s.rtok[i] <= s.rtok[i - 1]))
+      return fail("record row map");
   std::vector<int> cover(size_t(n), 0);
   for (int64_t a = 0; a < s.n_anchors(); ++a)
     for (int64_t t : anchor_members(a)) cover[size_t(t)] += 1;
@@ -643,8 +841,13 @@ bool KvStore::check_invariants(std::string* why) const {
     if ((tr == Tier::hot) != s.is_hot(t)) return fail(str_cat("token ", t, ": hot iff sink or recent"));
     if ((tr == Tier::archive) != (cover[size_t(t)] == 1) || cover[size_t(t)] > 1)
       return fail(str_cat("token ", t, ": archive iff in exactly one anchor (", cover[size_t(t)], ")"));
-    if (is_fast(tr) == std::isnan(s.fk[size_t(t * s.d)]) && s.d > 0)
+    if (is_fast(tr) != (s.kslot[size_t(t)] >= 0))
       return fail(str_cat("token ", t, ": fast slot state disagrees with tier ", tier_name(tr)));
+    if ((tr == Tier::archive) != (s.rrow[size_t(t)] < 0))
+      return fail(str_cat("token ", t, ": resident record state disagrees with tier ", tier_name(tr)));
+    const int64_t g = s.group_of_tok(t);
+    if (g < 0 || g >= s.rec.n_groups || s.rec.group_start[size_t(g)] > t || t >= s.rec.group_start[size_t(g + 1)])
+      return fail(str_cat("token ", t, ": group index"));
   }
   if (s.rec.group_start.back() != n || s.rec.n_groups + 1 != int64_t(s.rec.group_start.size()))
     return fail("group table");
@@ -655,7 +858,9 @@ bool KvStore::check_invariants(std::string* why) const {
 // ---------------- persistence ----------------
 
 static constexpr char kMagic[8] = {'G', 'K', 'V', 'S', 'T', 'O', 'R', 'E'};
-static constexpr uint32_t kVersion = 1;
+// version 2: group_of / codes / ν hold the resident rows only (non-archive tokens, in token order);
+// archive records are only in the trailing archive-record section
+static constexpr uint32_t kVersion = 2;
 static constexpr int kCounterFields = int(sizeof(TierCounters) / 8);
 static_assert(sizeof(TierCounters) % 8 == 0);
 
@@ -715,8 +920,8 @@ void KvStore::save(const std::string& path) const {
   std::vector<uint8_t> rbuf(static_cast<size_t>(rb));
   for (int64_t t = 0; t < n; ++t) {
     if (is_fast(Tier(s.tier[size_t(t)]))) {
-      put(s.fk.data() + t * d, size_t(d * 4));
-      put(s.fv.data() + t * d, size_t(d * 4));
+      put(s.fast_k(t), size_t(d * 4));
+      put(s.fv.data() + s.kslot[size_t(t)] * d, size_t(d * 4));
     } else {
       s.skv->read(t * s.kv_slot(), kv.data(), s.kv_slot());
       putv(kv);
@@ -807,8 +1012,9 @@ KvStore KvStore::load(const std::string& path, SlowSpec slow) {
   }
   GKV_CHECK(n_arch_sum <= n, path, ": anchor chunks hold ", n_arch_sum, " tokens, the store has ", n);
   const uint64_t rb = uint64_t(code_bytes + 2);
-  const uint64_t fixed = 24 + uint64_t(d * d * 4 + d * 4 + d * 8) + uint64_t(n_groups + 1) * 8 + uint64_t(n) * 8 +
-                         uint64_t(n) * uint64_t(code_bytes) + uint64_t(n_groups * d) * 4 + uint64_t(n) * 2 + 8 +
+  const int64_t n_res = n - n_arch_sum;  // resident record rows
+  const uint64_t fixed = 24 + uint64_t(d * d * 4 + d * 4 + d * 8) + uint64_t(n_groups + 1) * 8 + uint64_t(n_res) * 8 +
+                         uint64_t(n_res) * uint64_t(code_bytes) + uint64_t(n_groups * d) * 4 + uint64_t(n_res) * 2 + 8 +
                          uint64_t(n) * 5 + uint64_t(n_arch_sum) * 8 + uint64_t(drift_len) * 8 +
                          uint64_t(kNumBuckets + 1) * sizeof(TierCounters) + 8 + uint64_t(n) * uint64_t(2 * d * 4) +
                          uint64_t(n_arch_sum) * rb;
@@ -835,27 +1041,34 @@ KvStore KvStore::load(const std::string& path, SlowSpec slow) {
   takev(s.basis.variance, size_t(d));
   QuantRecords& r = s.rec;
   r = quant_records_empty(s.spec, p.group);
-  r.n = n;
+  r.n = n_res;
   r.n_groups = n_groups;
   takev(r.group_start, size_t(n_groups + 1));
-  takev(r.group_of, size_t(n));
-  takev(r.codes, size_t(n * code_bytes));
+  takev(r.group_of, size_t(n_res));
+  takev(r.codes, size_t(n_res * code_bytes));
   takev(r.half_step, size_t(n_groups * d));
   takev(r.err, size_t(n_groups * d));
-  takev(r.nu, size_t(n));
+  takev(r.nu, size_t(n_res));
   take(&r.resid_max, 8);
   // structural checks before anything indexes with these numbers
   GKV_CHECK(r.group_start.front() == 0 && r.group_start.back() == n &&
                 std::is_sorted(r.group_start.begin(), r.group_start.end()),
             path, ": corrupt group table");
-  for (int64_t t = 0; t < n; ++t) {
-    const int64_t g = r.group_of[size_t(t)];
+  takev(s.tier, size_t(n));
+  takev(s.hist, size_t(n));
+  int64_t n_arch = 0;
+  for (uint8_t t : s.tier) {
+    GKV_CHECK(t < kNumTiers, path, ": bad tier code ", int(t));
+    n_arch += Tier(t) == Tier::archive;
+  }
+  GKV_CHECK(n_arch == n_arch_sum, path, ": ", n_arch, " archive tokens, the anchor chunks hold ", n_arch_sum);
+  for (int64_t t = 0; t < n; ++t)
+    if (Tier(s.tier[size_t(t)]) != Tier::archive) s.rtok.push_back(t);
+  for (int64_t i = 0; i < n_res; ++i) {
+    const int64_t g = r.group_of[size_t(i)], t = s.rtok[size_t(i)];
     GKV_CHECK(g >= 0 && g < n_groups && r.group_start[size_t(g)] <= t && t < r.group_start[size_t(g + 1)], path,
               ": corrupt group index of token ", t);
   }
-  takev(s.tier, size_t(n));
-  takev(s.hist, size_t(n));
-  for (uint8_t t : s.tier) GKV_CHECK(t < kNumTiers, path, ": bad tier code ", int(t));
   for (int64_t c : chunk_sizes) {
     Chunk ch;
     takev(ch.tokens, size_t(c));
@@ -879,14 +1092,13 @@ KvStore KvStore::load(const std::string& path, SlowSpec slow) {
   }
   s.skv = make_slow(slow, "");
   s.srec = make_slow(slow, ".rec");
-  s.fk.assign(size_t(n * d), std::numeric_limits<float>::quiet_NaN());
-  s.fv = s.fk;
+  s.kslot.assign(size_t(n), -1);
+  s.reindex_rows();
   std::vector<float> kv(size_t(2 * d));
   for (int64_t t = 0; t < n; ++t) {
     takev(kv, size_t(2 * d));
     if (is_fast(Tier(s.tier[size_t(t)]))) {
-      std::memcpy(s.fk.data() + t * d, kv.data(), size_t(d * 4));
-      std::memcpy(s.fv.data() + t * d, kv.data() + d, size_t(d * 4));
+      s.add_fast(t, kv.data(), kv.data() + d);
     } else {
       s.skv->write(t * s.kv_slot(), kv.data(), s.kv_slot());
     }

@@ -7,6 +7,7 @@
 
 #include "ghostkv/error.h"
 #include "ghostkv/half.h"
+#include "ghostkv/kv_store.h"
 #include "ghostkv/witness.h"
 
 namespace ghostkv {
@@ -24,6 +25,14 @@ QuantRecords quant_records_empty(const BitSpec& spec, int64_t group) {
 
 QuantAppendInfo quant_append(QuantRecords& rec, QuantAppendState& st, const Basis& basis, const float* k,
                              const float* v) {
+  return quant_append_at(rec, st, basis, k, v, rec.n);
+}
+
+// Rows vs tokens: the group tables (group_start, half_step, err) are indexed by the global token id
+// t; the per-token arrays (group_of, codes, nu) get one new row at the end (row = rec.n). With
+// t == rec.n this is exactly quant_append.
+QuantAppendInfo quant_append_at(QuantRecords& rec, QuantAppendState& st, const Basis& basis, const float* k,
+                                const float* v, int64_t t) {
   const int64_t d = rec.d;
   GKV_CHECK(basis.d_head == d && int64_t(basis.variance.size()) == d && int64_t(basis.vecs.size()) == d * d,
             "quant append: basis has d_head ", basis.d_head, " (", basis.variance.size(),
@@ -49,9 +58,14 @@ QuantAppendInfo quant_append(QuantRecords& rec, QuantAppendState& st, const Basi
   double rn = 0;
   for (double r : res) rn += r * r;
   rec.resid_max = std::max(rec.resid_max, (std::sqrt(rn) + kBuildSlack * xn) * (1 + kBuildSlack));
+  // incremental records carry no prefix maxima: prepare_quant_query then uses the all-token resid_max
+  // (a stale prefix array would be too small for the appended rows)
+  rec.resid_pmax.clear();
 
   // does the key fit the open group?
-  const int64_t t = rec.n;
+  GKV_CHECK(t >= rec.group_start.back(), "quant append: token ", t, " before the end of the group table (",
+            rec.group_start.back(), ")");
+  const int64_t row = rec.n;
   if (st.open) {
     const int64_t g = rec.n_groups - 1;
     for (int64_t j = 0; j < d && st.open; ++j) {
@@ -83,9 +97,9 @@ QuantAppendInfo quant_append(QuantRecords& rec, QuantAppendState& st, const Basi
   const int64_t g = rec.n_groups - 1;
   rec.group_start.back() = t + 1;
   rec.group_of.push_back(g);
-  rec.n = t + 1;
+  rec.n = row + 1;
   rec.codes.resize(size_t(rec.n * rec.code_bytes), 0);
-  uint8_t* dst = rec.codes.data() + t * rec.code_bytes;
+  uint8_t* dst = rec.codes.data() + row * rec.code_bytes;
   int64_t bit0 = 0;
   double e2 = 0;
   for (int64_t j = 0; j < d; ++j) {
