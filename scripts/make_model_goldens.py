@@ -149,12 +149,10 @@ def main():
     ids = [0] + tok(passage, add_special_tokens=False)["input_ids"][: a.n_ref - 1]
     model = load_f32(a.ref_model)
     prompt = tok("<|endoftext|>It was a truth", add_special_tokens=False)["input_ids"]
-    gdir = os.path.join(work, "goldens", "ghostkv-ref-23m")
+    gdir = os.path.join(work, "goldens", "ref23m")
     dump(model, ids, prompt, [0, 1, 1000, 2047, 4095], [0, 1, 2048, 4095], gdir,
          {"model": "ghostkv-ref-23m", "weights_dtype": "bfloat16", "corpus": os.path.basename(a.corpus),
           "passage_char_offset": start, "bos_prepended": True})
-    with open(os.path.join(gdir, "passage.txt"), "w", encoding="utf-8") as f:
-        f.write(passage)
     with tarfile.open(a.out, "w:gz") as tf:
         tf.add(os.path.join(work, "models"), arcname="models")
         tf.add(os.path.join(work, "goldens"), arcname="goldens")

@@ -49,10 +49,27 @@ QWEN2_RE = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\
 SP = "\u2581"
 
 
+# Corpus text is never copied into the repository: a slice is stored as a reference
+# "@corpus:NAME:BYTE_START:BYTE_LEN" into ../shared/corpora/NAME.txt.xz (decompressed UTF-8 bytes),
+# which the tests read back; decodes of such slices that differ from the text are not stored ("@skip").
+CORPUS_REF = {}
+
+
 def corpus(name, start, n):
-    with lzma.open(os.path.join(SHARED, "corpora", name + ".txt.xz"), "rt", encoding="utf-8") as f:
+    # newline="": keep the bytes as they are (no \r\n translation), so byte offsets match the file
+    with lzma.open(os.path.join(SHARED, "corpora", name + ".txt.xz"), "rt", encoding="utf-8", newline="") as f:
         text = f.read()
-    return text[start:start + n]
+    piece = text[start:start + n]
+    CORPUS_REF[piece] = "@corpus:%s:%d:%d" % (name, len(text[:start].encode("utf-8")), len(piece.encode("utf-8")))
+    return piece
+
+
+def text_col(text):
+    return CORPUS_REF.get(text) or hx(text)
+
+
+def derived_col(text, derived):
+    return "@skip" if text in CORPUS_REF else hx(derived)
 
 
 def hx(s):
@@ -146,8 +163,9 @@ def write_goldens(path, tok, case_list, decode_seed, extra_decodes=()):
         ids = enc.ids
         dec = tok.decode(ids, skip_special_tokens=False)
         dec_skip = tok.decode(ids, skip_special_tokens=True)
-        lines.append("\t".join(["E", name.replace("\t", " "), hx(text), " ".join(map(str, ids)),
-                                "=" if dec == text else hx(dec), "=" if dec_skip == dec else hx(dec_skip)]))
+        lines.append("\t".join(["E", name.replace("\t", " "), text_col(text), " ".join(map(str, ids)),
+                                "=" if dec == text else derived_col(text, dec),
+                                "=" if dec_skip == dec else derived_col(text, dec_skip)]))
     rng = random.Random(decode_seed)
     n = tok.get_vocab_size(with_added_tokens=True)
     seqs = [("rand%02d" % k, [rng.randrange(n) for _ in range(rng.randint(1, 20))]) for k in range(40)]
@@ -399,7 +417,7 @@ def make_stories260k():
     all_cases = fixed + [(n, t) for n, t in cases([], 6) if "\x00" not in t and len(t) <= 3000]
     for name, text in all_cases:
         b = text.encode("utf-8")
-        lines.append("\t".join(["E", name, b.hex(), " ".join(map(str, llama2c_encode(vocab, scores, b, False, False)))]))
+        lines.append("\t".join(["E", name, text_col(text), " ".join(map(str, llama2c_encode(vocab, scores, b, False, False)))]))
     rng = random.Random(16)
     for k in range(30):  # arbitrary bytes, also invalid UTF-8: run.c is byte-based
         b = bytes(rng.choice([rng.randrange(1, 256), rng.randrange(0x80, 0xC0), ord(rng.choice("ab ."))])

@@ -126,7 +126,7 @@ TEST(ModelGolden, TinyMistralSlidingWindow) {
 
 TEST(ModelGolden, GhostkvRef23mHeldOutPassage4096) {
   if (!fs::exists(kShared)) GTEST_SKIP() << "../shared does not exist on this machine: no reference model to test";
-  check_model(kShared + "/models/ghostkv-ref-23m", kData + "/goldens/ghostkv-ref-23m");
+  check_model(kShared + "/models/ghostkv-ref-23m", kData + "/goldens/ref23m");
 }
 
 TEST(ModelGolden, Stories260kGreedyMatchesLlama2cReference) {

@@ -3,6 +3,7 @@
 an independent float64 attention): JSON fields, output arrays, soundness of the written bounds,
 the hot-token and causality rules, and clear errors on bad input."""
 import json
+import lzma
 import os
 import subprocess
 import sys
@@ -186,8 +187,11 @@ def model_commands(tmp):
         print("SKIP: ../shared does not exist on this machine: no tokenizer/model-backed CLI checks")
         return
     ref = os.path.join(shared, "models", "ghostkv-ref-23m")
-    passage = open(os.path.join(data, "goldens", "ghostkv-ref-23m", "passage.txt"), encoding="utf-8").read()
-    want = np.load(os.path.join(data, "goldens", "ghostkv-ref-23m", "ids.npy"))[1:200]
+    # the golden passage: 60000 characters of the held-out corpus at the offset meta.json records
+    meta = json.load(open(os.path.join(data, "goldens", "ref23m", "meta.json")))
+    text = lzma.open(os.path.join(shared, "corpora", meta["corpus"]), "rt", encoding="utf-8").read()
+    passage = text[meta["passage_char_offset"]: meta["passage_char_offset"] + 60000]
+    want = np.load(os.path.join(data, "goldens", "ref23m", "ids.npy"))[1:200]
     rc, so, se = run(["tokenize", "--tokenizer", os.path.join(ref, "tokenizer.json"), "--text", passage[:3000]])
     got = [int(x) for x in so.split()] if rc == 0 else []
     check(got[: len(want)] == want.tolist()[: len(got[: len(want)])] and len(got) >= 100,
