@@ -113,6 +113,8 @@ def main():
     sys.stderr.write("\n")
     rows += real_rows(commit, threads)
     rows += anchor_rows(commit, threads, data)
+    global ENGINE_BENCH
+    ENGINE_BENCH = engine_bench()
     csv_path = os.path.join(OUT, "core.csv")
     tmp = csv_path + ".tmp"
     with open(tmp, "w", newline="") as f:
@@ -270,6 +272,19 @@ def write_readme_headline(rows):
     os.replace(readme + ".tmp", readme)
 
 
+ENGINE_BENCH = ""
+
+
+def engine_bench():
+    """`ghostkv model-bench` on ghostkv-ref-23m at 4096: prefill/decode speed against the sgemm rate and
+    memory bandwidth measured in the same run."""
+    model = os.path.join(os.path.dirname(ROOT), "shared", "models", "ghostkv-ref-23m")
+    if not os.path.isdir(model):
+        return ""
+    so, _, _ = run_cli(["model-bench", "--model", model, "--ctx", "4096"])
+    return so.strip()
+
+
 def fmt(x, p=3):
     return f"{x:.{p}f}"
 
@@ -329,6 +344,11 @@ def write_markdown(rows, wall):
             L.append(f"| {r['data'][8:]} | {r['witness'][len('quant int8 + anchors '):]} | {r['delta']} | "
                      f"{fmt(r['elim_rate_mean'])} | {fmt(r['anchor_elim_rate'], 4)} | {fmt(r['records_read_frac'], 4)} | "
                      f"{fmt(r['kv_bytes_frac'])} | {r['violations']} | {r['certificate_failures']} |")
+    if ENGINE_BENCH:
+        L.append("\n## The CPU engine: ghostkv-ref-23m at 4096 tokens\n")
+        L.append("`ghostkv model-bench --model ../shared/models/ghostkv-ref-23m --ctx 4096` (float32 compute; "
+                 "ceilings measured in the same run; this machine is shared, so read the fractions, not the rates):\n")
+        L.append("```\n" + ENGINE_BENCH + "\n```")
     L.append("\n## The prototype's heuristic beside a certified mode\n")
     L.append("| data | method | violations | candidates checked | elim_rate | mass_lost_max | out_rel_err_max |")
     L.append("|---|---|---|---|---|---|---|")
