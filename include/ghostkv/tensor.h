@@ -63,13 +63,4 @@ class Tensor {
   std::unique_ptr<uint8_t[]> buf_;
 };
 
-// A non-owning view of a contiguous float array with up to 3 dimensions; `at(i, j)` returns the
-// innermost row [d] of element (i, j) in [n0, n1, d].
-template <class T>
-struct View3 {
-  T* data = nullptr;
-  int64_t n0 = 0, n1 = 0, n2 = 0;
-  T* row(int64_t i, int64_t j) const { return data + (i * n1 + j) * n2; }
-};
-
 }  // namespace ghostkv
