@@ -5,6 +5,7 @@ pkgs=(build-essential cmake git pkg-config
       libeigen3-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
       libopenblas-dev liblzma-dev
       python3 python3-numpy python3-matplotlib gnuplot-nox python3-pip ccache)
+pkgs+=(pybind11-dev python3-dev)  # the Python module
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
