@@ -17,6 +17,8 @@ using namespace ghostkv;
 namespace ghostkv::cli {
 void add_model_commands(CLI::App& app);
 int run_model_command(CLI::App& app);
+void add_run_command(CLI::App& app);
+int run_run_command(CLI::App& app);
 }  // namespace ghostkv::cli
 
 namespace {
@@ -213,6 +215,7 @@ int main(int argc, char** argv) {
   add_eliminate(app, ea);
   add_synth(app, sa);
   cli::add_model_commands(app);
+  cli::add_run_command(app);
   app.add_subcommand("version", "Print the version");
   try {
     app.parse(argc, argv);
@@ -226,6 +229,7 @@ int main(int argc, char** argv) {
   try {
     if (app.got_subcommand("eliminate")) return run_eliminate_cmd(ea);
     if (app.got_subcommand("synth")) return run_synth_cmd(sa);
+    if (app.got_subcommand("run")) return cli::run_run_command(app);
     for (const char* c : {"generate", "logits", "tokenize", "capture", "model-bench", "calibrate"})
       if (app.got_subcommand(c)) return cli::run_model_command(app);
     if (app.got_subcommand("version")) {
