@@ -4,6 +4,7 @@
 
 #include "ghostkv/error.h"
 #include "ghostkv/io/safetensors.h"
+#include "ghostkv/model/gguf_model.h"
 
 namespace ghostkv {
 
@@ -72,8 +73,9 @@ LlamaWeights load_model(const std::string& path) {
   }
   GKV_CHECK(fs::exists(path, ec), path, ": no such file or folder");
   if (fs::path(path).extension() == ".bin") return load_llama2c(path);
-  throw Error(str_cat(path, ": unrecognised model path (expected a folder with config.json and *.safetensors, or a "
-                            "llama2.c .bin file)"));
+  if (fs::path(path).extension() == ".gguf") return load_gguf_llama(path);
+  throw Error(str_cat(path, ": unrecognised model path (expected a folder with config.json and *.safetensors, a "
+                            "llama2.c .bin file or a .gguf file)"));
 }
 
 }  // namespace ghostkv
