@@ -1,10 +1,66 @@
 // float32 exact attention (online softmax) and certified score lower bounds.
 #include <cmath>
 
+#include <vector>
+
+#include "cpu/fast_internal.h"
 #include "ghostkv/attention.h"
 #include "ghostkv/bound.h"
 
+#if defined(__x86_64__) || defined(__i386__)
+#define GKV_X86 1
+#include <immintrin.h>
+#else
+#define GKV_X86 0
+#endif
+
 namespace ghostkv::cpu {
+
+#if GKV_X86
+namespace {
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c")
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+// The same three sums as the scalar loop in another order (γ_d bounds every order): s = Σ fl(q_j k_j),
+// a = Σ |fl(q_j k_j)|, ak = Σ |k_j|; products are rounded as in the scalar loop (no FMA).
+void dot3_avx2(const float* q, const float* k, int64_t d, float& s, float& a, float& ak) {
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  __m256 vs = _mm256_setzero_ps(), va = _mm256_setzero_ps(), vk = _mm256_setzero_ps();
+  for (int64_t j = 0; j < d; j += 8) {
+    const __m256 kk = _mm256_loadu_ps(k + j);
+    const __m256 p = _mm256_mul_ps(_mm256_loadu_ps(q + j), kk);
+    vs = _mm256_add_ps(vs, p);
+    va = _mm256_add_ps(va, _mm256_andnot_ps(sign, p));
+    vk = _mm256_add_ps(vk, _mm256_andnot_ps(sign, kk));
+  }
+  s = hsum(vs);
+  a = hsum(va);
+  ak = hsum(vk);
+}
+// o ← o·c_old + v·c_new elementwise (two products and a sum, rounded as in the scalar loop); returns Σ v²
+// in float64.
+double mean_update_avx2(float* o, const float* v, int64_t d, float c_old, float c_new) {
+  const __m256 co = _mm256_set1_ps(c_old), cn = _mm256_set1_ps(c_new);
+  __m256d n0 = _mm256_setzero_pd(), n1 = _mm256_setzero_pd();
+  for (int64_t j = 0; j < d; j += 8) {
+    const __m256 vv = _mm256_loadu_ps(v + j);
+    _mm256_storeu_ps(o + j, _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(o + j), co), _mm256_mul_ps(vv, cn)));
+    const __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(vv)), hi = _mm256_cvtps_pd(_mm256_extractf128_ps(vv, 1));
+    n0 = _mm256_add_pd(n0, _mm256_mul_pd(lo, lo));
+    n1 = _mm256_add_pd(n1, _mm256_mul_pd(hi, hi));
+  }
+  alignas(32) double t[4];
+  _mm256_store_pd(t, _mm256_add_pd(n0, n1));
+  return (t[0] + t[1]) + (t[2] + t[3]);
+}
+#pragma GCC pop_options
+}  // namespace
+#endif
 
 void score_lower_bounds(const float* q32, const float* k, int64_t stride, int64_t d, const int64_t* idx, int64_t n,
                         double* s_lo, float* s32) {
@@ -13,14 +69,22 @@ void score_lower_bounds(const float* q32, const float* k, int64_t stride, int64_
   // Underflow: each product may add ≤ 2^-150 absolute (d of them), and q32 = fl(q) may differ from q by
   // 2^-150 per component in the subnormal range: ≤ 2^-150·Σ|k_j| (accumulated as ak, ≤ (1+γ_d)·fl(Σ|k_j|)).
   const double c = gamma_n(d + 2) * (1 + gamma_n(d)) * (1 + 0x1p-40);
+  const bool avx = avx2_active() && d % 8 == 0;
   for (int64_t i = 0; i < n; ++i) {
     const float* kt = k + idx[i] * stride;
     float s = 0.0f, a = 0.0f, ak = 0.0f;
-    for (int64_t j = 0; j < d; ++j) {
-      const float p = q32[j] * kt[j];
-      s += p;
-      a += std::fabs(p);
-      ak += std::fabs(kt[j]);
+#if GKV_X86
+    if (avx) {
+      dot3_avx2(q32, kt, d, s, a, ak);
+    } else
+#endif
+    {
+      for (int64_t j = 0; j < d; ++j) {
+        const float p = q32[j] * kt[j];
+        s += p;
+        a += std::fabs(p);
+        ak += std::fabs(kt[j]);
+      }
     }
     s32[i] = s;
     s_lo[i] = double(s) - c * double(a) - kF32Eta * (double(d + 2) * (1 + c) + double(ak) * (1 + gamma_n(d + 1)));
@@ -35,6 +99,7 @@ void attend(const float* q32, const float* k, const float* v, int64_t stride, in
   res.num_err_bound = 0;
   if (n == 0) return;
   std::vector<float> s32(n), o(d, 0.0f);
+  const bool avx = avx2_active() && d % 8 == 0;
   score_lower_bounds(q32, k, stride, d, idx, n, res.s_lo.data(), s32.data());
   // Online softmax kept as a running weighted MEAN (o = Σ w v / l after every token), so that the
   // accumulator never exceeds max ||v|| (a plain Σ w·v overflows float32 for values near 1e37).
@@ -50,11 +115,18 @@ void attend(const float* q32, const float* k, const float* v, int64_t stride, in
     const float w = std::exp(s - m);
     const float l_new = l + w;
     const float c_old = l / l_new, c_new = w / l_new;
-    for (int64_t j = 0; j < d; ++j) o[j] = o[j] * c_old + vt[j] * c_new;
     l = l_new;
     delta_max = std::max(delta_max, double(s) - res.s_lo[i]);
     double vn = 0;
-    for (int64_t j = 0; j < d; ++j) vn += double(vt[j]) * vt[j];
+#if GKV_X86
+    if (avx) {
+      vn = mean_update_avx2(o.data(), vt, d, c_old, c_new);
+    } else
+#endif
+    {
+      for (int64_t j = 0; j < d; ++j) o[j] = o[j] * c_old + vt[j] * c_new;
+      for (int64_t j = 0; j < d; ++j) vn += double(vt[j]) * vt[j];
+    }
     res.nu_max = std::max(res.nu_max, std::sqrt(vn));
   }
   for (int64_t j = 0; j < d; ++j) res.out[j] = double(o[j]);

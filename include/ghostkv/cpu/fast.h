@@ -1,0 +1,82 @@
+#pragma once
+// Vectorised float32 kernels of the CPU path (src/cpu/fast.cc). Every kernel has a scalar twin and
+// an AVX2 (+ FMA, F16C) body chosen at run time (`simd_level`); nothing needs -march flags.
+//   token-bound scans over witness records, for all query heads of a GQA group in one pass over the
+//     records (each record is read once per step, not once per query head);
+//   survivor compaction (the GQA rule: a token survives when any head keeps it);
+//   exact attention over a token list or over all tokens, online softmax in float32 over f32 / f16 /
+//     bf16 K, V, for all query heads of a group in one pass over K and V.
+// Soundness of the scans: the summation order differs from the scalar loop, but the float32 slack of
+// prepare_*_query is γ_n-based over the number of terms, which bounds every order (and an FMA rounds
+// once where a multiply-add rounds twice), docs/math.md §4, docs/cpu_fast_path.md.
+#include <cstdint>
+#include <vector>
+
+#include "ghostkv/bound.h"
+#include "ghostkv/witness.h"
+
+namespace ghostkv::cpu {
+
+// "avx2" (AVX2 + FMA + F16C present and not forced off) or "scalar".
+const char* simd_level();
+// Force the scalar kernels (tests compare both); returns the previous setting.
+bool set_force_scalar(bool on);
+
+// Upper bounds for n_heads query heads against one KV head's records, tokens [t0, t1):
+// ub[h][t - t0] = the same sound bound as cpu::lowrank_bounds / cpu::quant_bounds (NaN → +inf).
+// The float variant stores each bound rounded UP to float32 (still ≥ the true centred score).
+void lowrank_bounds_multi(const LowRankRecords& rec, const LowRankQuery* const* pq, int n_heads, int64_t t0,
+                          int64_t t1, double* const* ub);
+void lowrank_bounds_multi_f32(const LowRankRecords& rec, const LowRankQuery* const* pq, int n_heads, int64_t t0,
+                              int64_t t1, float* const* ub);
+void quant_bounds_multi(const QuantRecords& rec, const QuantQuery* const* pq, int n_heads, int64_t t0, int64_t t1,
+                        double* const* ub);
+void quant_bounds_multi_f32(const QuantRecords& rec, const QuantQuery* const* pq, int n_heads, int64_t t0, int64_t t1,
+                            float* const* ub);
+
+// Survivor compaction: writes t0 + c for every c in [0, n) with ub[h][c] ≥ thr[h] for some head h
+// (NaN counts as a survivor) into idx, ascending; returns the count.
+int64_t compact_survivors(const float* const* ub, const float* thr, int n_heads, int64_t n, int64_t t0, int64_t* idx);
+
+enum class KvType { f32, f16, bf16 };
+const char* kv_type_name(KvType t);
+int64_t kv_type_bytes(KvType t);
+
+// K, V rows of one KV head: row t at base + t * stride elements (of the given type).
+struct KvView {
+  const void* k = nullptr;
+  const void* v = nullptr;
+  KvType type = KvType::bf16;
+  int64_t stride = 0;
+};
+
+// Exact attention for n_heads query heads (q: n_heads rows of d floats, already scaled by σ) over the
+// tokens idx[0..n) (idx == nullptr: tokens 0..n-1), online softmax in float32 (scores by FMA dot
+// products, weights by a vectorised exp with ≤ 2 ulp relative error, blocks of 64 tokens rescaled by
+// e^{m_old − m_new}); out: n_heads rows of d floats. For ||v|| ≤ 1e30 nothing overflows (weights ≤ 1,
+// running sums ≤ n·max|v|).
+void attend_multi(const float* q, int n_heads, int64_t d, const KvView& kv, const int64_t* idx, int64_t n, float* out);
+
+// Adaptive fallback: predicts whether the witness path (record scan + survivors' K, V) pays for itself
+// against dense attention, from the record bytes per token, the K, V bytes per token, the survivor
+// fraction observed on recent witness steps and, once measured, the observed time ratio of the witness
+// path to dense (exponential averages). While the prediction says dense, the witness path is still
+// probed now and then to refresh the observation, with exponential back-off (probe_every doubles after
+// each probe that confirms dense, up to max_probe_every), so a witness path that never pays costs at
+// most (ratio − 1)/max_probe_every of a dense step on average.
+struct FallbackPredictor {
+  double record_bytes = 0;        // witness bytes per token (records + per-token metadata)
+  double kv_bytes = 0;            // K + V bytes per token
+  double margin = 1.05;           // the witness path must win by this factor
+  double decay = 0.8;             // weight of the previous estimate
+  int64_t probe_every = 16, min_probe_every = 16, max_probe_every = 1024;
+  double survive_ema = -1;        // < 0: no observation yet (the first step uses the witness path)
+  double time_ratio_ema = -1;     // < 0: no timing observed
+  int64_t since_probe = 0;
+  bool use_witness();                      // decide this step
+  void observe(double survive_frac);       // after a witness step: survivors / tokens
+  void observe_time_ratio(double ratio);   // after a witness step: its time / a dense step's time
+  double predicted_ratio() const;          // witness cost / dense cost at the current estimates
+};
+
+}  // namespace ghostkv::cpu

@@ -1,0 +1,630 @@
+// Vectorised float32 kernels (include/ghostkv/cpu/fast.h): a scalar body and an AVX2 + FMA + F16C body
+// per kernel, picked at run time. The AVX2 bodies are compiled with a target pragma, so the library
+// needs no -march flag and runs unchanged on machines without AVX2.
+// Never compiled with fast-math: the scans' soundness relies on IEEE rounding (docs/math.md §4).
+#include "ghostkv/cpu/fast.h"
+
+#include "cpu/fast_internal.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+
+#include "ghostkv/error.h"
+#include "ghostkv/half.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#define GKV_X86 1
+#include <immintrin.h>
+#else
+#define GKV_X86 0
+#endif
+
+namespace ghostkv::cpu {
+
+namespace {
+
+std::atomic<bool> g_force_scalar{false};
+
+bool cpu_has_avx2() {
+#if GKV_X86
+  __builtin_cpu_init();
+  const char* env = std::getenv("GHOSTKV_SIMD");
+  if (env && std::strcmp(env, "scalar") == 0) return false;
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+#else
+  return false;
+#endif
+}
+
+bool use_avx2() {
+  static const bool has = cpu_has_avx2();
+  return has && !g_force_scalar.load(std::memory_order_relaxed);
+}
+
+inline void store_bound(double* p, double s) { *p = std::isnan(s) ? INFINITY : s; }
+inline void store_bound(float* p, double s) { *p = std::isnan(s) ? INFINITY : f32_round_up(s); }
+
+// ---------------------------------------------------------------- scalar kernels
+// One token of the low-rank scan (the definition the vector body reorders).
+inline float lowrank_token(const LowRankRecords& rec, const float* qs, float nqs, const float* qb, int64_t t) {
+  const int64_t r = rec.r, B = rec.blocks;
+  const float* z = rec.sketch.data() + t * r;
+  float acc = 0.0f;
+  for (int64_t j = 0; j < r; ++j) acc += qs[j] * z[j];
+  acc += nqs * f16_to_f32(rec.e[size_t(t)]);
+  const uint16_t* rho = rec.rho.data() + t * B;
+  for (int64_t b = 0; b < B; ++b) acc += qb[b] * f16_to_f32(rho[b]);
+  return acc;
+}
+
+struct LowRankHead {
+  const float* qs;
+  float nqs;
+  std::vector<float> qb;
+  double add;
+};
+
+std::vector<LowRankHead> lowrank_heads(const LowRankRecords& rec, const LowRankQuery* const* pq, int n_heads) {
+  std::vector<LowRankHead> hs(static_cast<size_t>(n_heads));
+  for (int h = 0; h < n_heads; ++h) {
+    hs[size_t(h)].qs = pq[h]->qs32.data();
+    hs[size_t(h)].nqs = f32_round_up(pq[h]->nqs);
+    hs[size_t(h)].qb.resize(size_t(rec.blocks));
+    for (int64_t b = 0; b < rec.blocks; ++b) hs[size_t(h)].qb[size_t(b)] = f32_round_up(pq[h]->qb[size_t(b)]);
+    hs[size_t(h)].add = pq[h]->const_term + pq[h]->slack32;
+  }
+  return hs;
+}
+
+template <class T>
+void lowrank_scalar(const LowRankRecords& rec, const std::vector<LowRankHead>& hs, int64_t t0, int64_t t1,
+                    int64_t tb, T* const* ub) {
+  for (int64_t t = t0; t < t1; ++t)
+    for (size_t h = 0; h < hs.size(); ++h) {
+      const float acc = lowrank_token(rec, hs[h].qs, hs[h].nqs, hs[h].qb.data(), t);
+      store_bound(ub[h] + (t - tb), double(acc) + hs[h].add);
+    }
+}
+
+template <class T>
+void quant_scalar(const QuantRecords& rec, const QuantQuery* const* pq, int n_heads, int64_t t0, int64_t t1,
+                  int64_t tb, T* const* ub) {
+  const int64_t d = rec.d;
+  std::vector<float> m(static_cast<size_t>(d));
+  for (int64_t t = t0; t < t1; ++t) {
+    const int64_t g = rec.group_of[size_t(t)];
+    rec.decode_row(t, m.data());
+    for (int h = 0; h < n_heads; ++h) {
+      const float* w = pq[h]->w32.data() + g * d;
+      float acc = 0.0f;
+      for (int64_t j = 0; j < d; ++j) acc += w[j] * m[size_t(j)];
+      store_bound(ub[h] + (t - tb), double(acc) + pq[h]->add32[size_t(g)]);
+    }
+  }
+}
+
+// Decoding plan of a quant record for 8 components at a time: lanes 0-3 read one unaligned 32-bit
+// word at byte_lo, lanes 4-7 one at byte_hi; lane l takes (word >> shift_l) & mask_l, m = 2·code − bias.
+struct QuantPlan {
+  bool ok = false;
+  bool all8 = false;        // every component 8 bits: a byte per component
+  int64_t nb = 0;           // blocks of 8 components
+  int64_t last_byte = 0;    // bytes a row's decode touches (rows whose reads pass the array end: scalar)
+  std::vector<int32_t> byte_lo, byte_hi;
+  std::vector<int32_t> shift, mask, bias;  // [nb * 8]
+};
+
+QuantPlan make_plan(const QuantRecords& rec) {
+  QuantPlan p;
+  const int64_t d = rec.d;
+  if (d % 8 != 0 || d == 0) return p;
+  p.nb = d / 8;
+  p.all8 = std::all_of(rec.bits.begin(), rec.bits.end(), [](int b) { return b == 8; });
+  std::vector<int64_t> off(static_cast<size_t>(d) + 1, 0);
+  for (int64_t j = 0; j < d; ++j) off[size_t(j) + 1] = off[size_t(j)] + rec.bits[size_t(j)];
+  p.byte_lo.resize(size_t(p.nb));
+  p.byte_hi.resize(size_t(p.nb));
+  p.shift.resize(size_t(d));
+  p.mask.resize(size_t(d));
+  p.bias.resize(size_t(d));
+  p.ok = true;
+  for (int64_t k = 0; k < p.nb; ++k) {
+    for (int half = 0; half < 2; ++half) {
+      const int64_t j0 = 8 * k + 4 * half;
+      const int64_t base = off[size_t(j0)] / 8;
+      (half ? p.byte_hi : p.byte_lo)[size_t(k)] = int32_t(base);
+      p.last_byte = std::max(p.last_byte, base + 4);
+      for (int64_t j = j0; j < j0 + 4; ++j) {
+        const int b = rec.bits[size_t(j)];
+        const int64_t s = off[size_t(j)] - 8 * base;
+        if (s + b > 32) p.ok = false;
+        p.shift[size_t(j)] = int32_t(s);
+        p.mask[size_t(j)] = b ? int32_t((1u << b) - 1) : 0;
+        p.bias[size_t(j)] = b ? int32_t((1u << b) - 1) : 0;
+      }
+    }
+  }
+  if (p.all8) p.last_byte = d;
+  return p;
+}
+
+// ---------------------------------------------------------------- AVX2 kernels
+#if GKV_X86
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c")
+
+// [Σ v0, Σ v1, ..., Σ v7]
+inline __m256 hsum8x8(const __m256* v) {
+  const __m256 s01 = _mm256_hadd_ps(v[0], v[1]), s23 = _mm256_hadd_ps(v[2], v[3]);
+  const __m256 s45 = _mm256_hadd_ps(v[4], v[5]), s67 = _mm256_hadd_ps(v[6], v[7]);
+  const __m256 a = _mm256_hadd_ps(s01, s23), b = _mm256_hadd_ps(s45, s67);
+  return _mm256_add_ps(_mm256_permute2f128_ps(a, b, 0x20), _mm256_permute2f128_ps(a, b, 0x31));
+}
+
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// 8 float32 sums + per-lane double addends → the stored bounds (NaN → +inf; float: rounded up)
+inline __m256d nan_to_inf(__m256d x) {
+  return _mm256_blendv_pd(x, _mm256_set1_pd(INFINITY), _mm256_cmp_pd(x, x, _CMP_UNORD_Q));
+}
+inline void store8(double* out, __m256 sums, __m256d add_lo, __m256d add_hi) {
+  const __m256d lo = _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(sums)), add_lo);
+  const __m256d hi = _mm256_add_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(sums, 1)), add_hi);
+  _mm256_storeu_pd(out, nan_to_inf(lo));
+  _mm256_storeu_pd(out + 4, nan_to_inf(hi));
+}
+// smallest float ≥ x for 4 doubles (x not NaN)
+inline __m128 round_up_ps(__m256d x) {
+  const __m128 f = _mm256_cvtpd_ps(x);
+  const __m256d back = _mm256_cvtps_pd(f);
+  const __m128i below = _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(
+      _mm256_castpd_si256(_mm256_cmp_pd(back, x, _CMP_LT_OQ)), _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7)));
+  // next float up: +1 ulp in the bit pattern for f ≥ 0, −1 for f < 0 (f = −0 cannot be below x here)
+  const __m128i fi = _mm_castps_si128(f);
+  const __m128i neg = _mm_srai_epi32(fi, 31);                 // −1 where f < 0
+  const __m128i step = _mm_or_si128(neg, _mm_set1_epi32(1));  // +1 or −1
+  return _mm_castsi128_ps(_mm_add_epi32(fi, _mm_and_si128(below, step)));
+}
+inline void store8(float* out, __m256 sums, __m256d add_lo, __m256d add_hi) {
+  const __m256d lo = nan_to_inf(_mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(sums)), add_lo));
+  const __m256d hi = nan_to_inf(_mm256_add_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(sums, 1)), add_hi));
+  _mm_storeu_ps(out, round_up_ps(lo));
+  _mm_storeu_ps(out + 4, round_up_ps(hi));
+}
+
+// 8 consecutive sketch values of token t starting at component j, widened exactly to float32
+inline __m256 load_sketch8(const LowRankRecords& rec, int64_t t, int64_t j, float scale) {
+  const int64_t o = t * rec.r + j;
+  switch (rec.storage) {
+    case Storage::f32: return _mm256_loadu_ps(rec.sketch.data() + o);
+    case Storage::bf16: {
+      const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(rec.sketch_raw.data() + o));
+      return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    }
+    case Storage::f16:
+      return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(rec.sketch_raw.data() + o)));
+    case Storage::int8: {
+      const __m128i c = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(rec.codes.data() + o));
+      // exact: an f16 significand (11 bits) times a 7-bit integer
+      return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(c)), _mm256_set1_ps(scale));
+    }
+  }
+  return _mm256_setzero_ps();
+}
+
+inline __m256 load_f16x8(const uint16_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+// Tokens are taken 8 at a time; a last partial batch repeats its last token and stores only the real
+// ones, so every token's bound is the same whatever span [t0, t1) it is scanned in.
+template <class T>
+void lowrank_avx2(const LowRankRecords& rec, const std::vector<LowRankHead>& hs, int64_t t0, int64_t t1,
+                  T* const* ub) {
+  const int64_t r = rec.r, B = rec.blocks, R = r / 8;
+  const int H = int(hs.size());
+  std::vector<float> zbuf(static_cast<size_t>(8 * r));
+  alignas(32) uint16_t ebuf[8], rbuf[8];
+  alignas(32) T tmp[8];
+  int64_t tt[8];
+  for (int64_t t = t0; t < t1; t += 8) {
+    const int64_t cnt = std::min<int64_t>(8, t1 - t);
+    for (int tk = 0; tk < 8; ++tk) tt[tk] = t + std::min<int64_t>(tk, cnt - 1);
+    for (int tk = 0; tk < 8; ++tk) {
+      const float sc = rec.storage == Storage::int8 ? f16_to_f32(rec.scale[size_t(tt[tk])]) : 0.0f;
+      for (int64_t k = 0; k < R; ++k) _mm256_storeu_ps(zbuf.data() + tk * r + 8 * k, load_sketch8(rec, tt[tk], 8 * k, sc));
+      ebuf[tk] = rec.e[size_t(tt[tk])];
+    }
+    const __m256 e = load_f16x8(ebuf);
+    for (int h = 0; h < H; ++h) {
+      const LowRankHead& hd = hs[size_t(h)];
+      __m256 acc[8];
+      for (int tk = 0; tk < 8; ++tk) {
+        __m256 a = _mm256_mul_ps(_mm256_loadu_ps(hd.qs), _mm256_loadu_ps(zbuf.data() + tk * r));
+        for (int64_t k = 1; k < R; ++k)
+          a = _mm256_fmadd_ps(_mm256_loadu_ps(hd.qs + 8 * k), _mm256_loadu_ps(zbuf.data() + tk * r + 8 * k), a);
+        acc[tk] = a;
+      }
+      __m256 s = hsum8x8(acc);
+      s = _mm256_fmadd_ps(_mm256_set1_ps(hd.nqs), e, s);
+      for (int64_t b = 0; b < B; ++b) {
+        for (int tk = 0; tk < 8; ++tk) rbuf[tk] = rec.rho[size_t(tt[tk] * B + b)];
+        s = _mm256_fmadd_ps(_mm256_set1_ps(hd.qb[size_t(b)]), load_f16x8(rbuf), s);
+      }
+      const __m256d add = _mm256_set1_pd(hd.add);
+      if (cnt == 8) {
+        store8(ub[h] + (t - t0), s, add, add);
+      } else {
+        store8(tmp, s, add, add);
+        for (int64_t tk = 0; tk < cnt; ++tk) ub[h][t - t0 + tk] = tmp[tk];
+      }
+    }
+  }
+}
+
+// decode 8 components (block k) of a row into m (exact small odd integers as float32)
+inline __m256 decode8(const QuantPlan& p, const uint8_t* row, int64_t k) {
+  __m256i c;
+  if (p.all8) {
+    c = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + 8 * k)));
+    c = _mm256_sub_epi32(_mm256_slli_epi32(c, 1), _mm256_set1_epi32(255));
+    return _mm256_cvtepi32_ps(c);
+  }
+  int32_t lo, hi;
+  std::memcpy(&lo, row + p.byte_lo[size_t(k)], 4);
+  std::memcpy(&hi, row + p.byte_hi[size_t(k)], 4);
+  const __m256i w = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi32(lo)), _mm_set1_epi32(hi), 1);
+  const __m256i sh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.shift.data() + 8 * k));
+  const __m256i mk = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.mask.data() + 8 * k));
+  const __m256i bi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.bias.data() + 8 * k));
+  c = _mm256_and_si256(_mm256_srlv_epi32(w, sh), mk);
+  c = _mm256_sub_epi32(_mm256_slli_epi32(c, 1), bi);
+  return _mm256_cvtepi32_ps(c);
+}
+
+template <class T>
+void quant_avx2(const QuantRecords& rec, const QuantPlan& p, const QuantQuery* const* pq, int n_heads, int64_t t0,
+                int64_t t1, T* const* ub) {
+  const int64_t d = rec.d, cb = rec.code_bytes;
+  // rows whose 32-bit reads could pass the end of the code array are decoded by the scalar decoder
+  // (the values are exact integers either way; the dot product below is the same for every token)
+  int64_t t_safe = t1;
+  while (t_safe > t0 && (t_safe - 1) * cb + p.last_byte > int64_t(rec.codes.size())) --t_safe;
+  // the group of each token: a running pointer over group_start when it describes contiguous groups,
+  // group_of otherwise (views of fetched rows)
+  const bool runs = rec.n_groups > 0 && int64_t(rec.group_start.size()) == rec.n_groups + 1 &&
+                    rec.group_start[size_t(rec.n_groups)] == rec.n && t1 <= rec.n;
+  std::vector<float> mbuf(static_cast<size_t>(8 * d));
+  int64_t g = t0 < t1 ? rec.group_of[size_t(t0)] : 0;
+  int64_t gt[8], tt[8];
+  alignas(32) T tmp[8];
+  for (int64_t t = t0; t < t1; t += 8) {
+    const int64_t cnt = std::min<int64_t>(8, t1 - t);
+    for (int tk = 0; tk < 8; ++tk) {
+      tt[tk] = t + std::min<int64_t>(tk, cnt - 1);
+      if (runs) {
+        while (tt[tk] >= rec.group_start[size_t(g + 1)]) ++g;
+        gt[tk] = g;
+      } else {
+        gt[tk] = rec.group_of[size_t(tt[tk])];
+      }
+      if (tk < cnt) {
+        if (tt[tk] < t_safe) {
+          const uint8_t* row = rec.codes.data() + tt[tk] * cb;
+          for (int64_t k = 0; k < p.nb; ++k) _mm256_storeu_ps(mbuf.data() + tk * d + 8 * k, decode8(p, row, k));
+        } else {
+          rec.decode_row(tt[tk], mbuf.data() + tk * d);
+        }
+      } else {
+        std::memcpy(mbuf.data() + tk * d, mbuf.data() + (cnt - 1) * d, size_t(d) * sizeof(float));
+      }
+    }
+    for (int h = 0; h < n_heads; ++h) {
+      const float* w0 = pq[h]->w32.data();
+      __m256 acc[8];
+      for (int tk = 0; tk < 8; ++tk) {
+        const float* w = w0 + gt[tk] * d;
+        const float* m = mbuf.data() + tk * d;
+        __m256 a0 = _mm256_mul_ps(_mm256_loadu_ps(w), _mm256_loadu_ps(m));
+        __m256 a1 = _mm256_setzero_ps();
+        int64_t k = 1;
+        for (; k + 1 < p.nb; k += 2) {
+          a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + 8 * k), _mm256_loadu_ps(m + 8 * k), a1);
+          a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + 8 * k + 8), _mm256_loadu_ps(m + 8 * k + 8), a0);
+        }
+        if (k < p.nb) a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + 8 * k), _mm256_loadu_ps(m + 8 * k), a1);
+        acc[tk] = _mm256_add_ps(a0, a1);
+      }
+      const __m256 s = hsum8x8(acc);
+      const double* ad = pq[h]->add32.data();
+      const __m256d lo = _mm256_setr_pd(ad[gt[0]], ad[gt[1]], ad[gt[2]], ad[gt[3]]);
+      const __m256d hi = _mm256_setr_pd(ad[gt[4]], ad[gt[5]], ad[gt[6]], ad[gt[7]]);
+      if (cnt == 8) {
+        store8(ub[h] + (t - t0), s, lo, hi);
+      } else {
+        store8(tmp, s, lo, hi);
+        for (int64_t tk = 0; tk < cnt; ++tk) ub[h][t - t0 + tk] = tmp[tk];
+      }
+    }
+  }
+}
+
+int64_t compact_avx2(const float* const* ub, const float* thr, int n_heads, int64_t n, int64_t t0, int64_t* idx) {
+  int64_t cnt = 0, c = 0;
+  for (; c + 8 <= n; c += 8) {
+    __m256 keep = _mm256_setzero_ps();
+    for (int h = 0; h < n_heads; ++h)
+      keep = _mm256_or_ps(keep, _mm256_cmp_ps(_mm256_loadu_ps(ub[h] + c), _mm256_set1_ps(thr[h]), _CMP_NLT_UQ));
+    unsigned bits = unsigned(_mm256_movemask_ps(keep));
+    while (bits) {
+      idx[cnt++] = t0 + c + __builtin_ctz(bits);
+      bits &= bits - 1;
+    }
+  }
+  for (; c < n; ++c) {
+    bool keep = false;
+    for (int h = 0; h < n_heads; ++h) keep |= !(ub[h][c] < thr[h]);
+    if (keep) idx[cnt++] = t0 + c;
+  }
+  return cnt;
+}
+
+// e^x for x ≤ 0 (x < −87.3 → ≈ 1.2e-38, −inf → 0): range reduction by ln 2 (two-part constant),
+// degree-6 polynomial; ≤ 2 ulp relative on the normal range.
+inline __m256 exp_ps(__m256 x) {
+  const __m256 ninf = _mm256_cmp_ps(x, _mm256_set1_ps(-INFINITY), _CMP_EQ_OQ);
+  x = _mm256_max_ps(x, _mm256_set1_ps(-87.3f));
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 y = _mm256_set1_ps(1.9875691500e-4f);
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.3981999507e-3f));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(8.3334519073e-3f));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(4.1665795894e-2f));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.6666665459e-1f));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(5.0000001201e-1f));
+  y = _mm256_fmadd_ps(y, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  y = _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+  return _mm256_andnot_ps(ninf, y);
+}
+
+inline __m256 load_kv8(const void* base, KvType type, int64_t off) {
+  switch (type) {
+    case KvType::f32: return _mm256_loadu_ps(static_cast<const float*>(base) + off);
+    case KvType::f16:
+      return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(base) + off)));
+    case KvType::bf16: {
+      const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(base) + off));
+      return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    }
+  }
+  return _mm256_setzero_ps();
+}
+
+constexpr int64_t kBlock = 64;
+
+void attend_avx2(const float* q, int H, int64_t d, const KvView& kv, const int64_t* idx, int64_t n, float* out) {
+  const int64_t nb = d / 8;
+  std::vector<float> s(static_cast<size_t>(H * kBlock)), o(static_cast<size_t>(H * d), 0.0f), m(static_cast<size_t>(H), -INFINITY), l(static_cast<size_t>(H), 0.0f);
+  std::vector<float> kbuf(static_cast<size_t>(8 * d));
+  for (int64_t b0 = 0; b0 < n; b0 += kBlock) {
+    const int64_t bn = std::min(kBlock, n - b0);
+    // scores of the block for every head: 8 tokens at a time, K converted once per token
+    for (int64_t x = 0; x < bn; x += 8) {
+      const int64_t xn = std::min<int64_t>(8, bn - x);
+      for (int64_t tk = 0; tk < 8; ++tk) {
+        const int64_t t = tk < xn ? (idx ? idx[b0 + x + tk] : b0 + x + tk) : -1;
+        for (int64_t k = 0; k < nb; ++k)
+          _mm256_storeu_ps(kbuf.data() + tk * d + 8 * k,
+                           t >= 0 ? load_kv8(kv.k, kv.type, t * kv.stride + 8 * k) : _mm256_setzero_ps());
+      }
+      for (int h = 0; h < H; ++h) {
+        const float* qh = q + h * d;
+        __m256 acc[8];
+        for (int tk = 0; tk < 8; ++tk) {
+          __m256 a = _mm256_setzero_ps();
+          for (int64_t k = 0; k < nb; ++k)
+            a = _mm256_fmadd_ps(_mm256_loadu_ps(qh + 8 * k), _mm256_loadu_ps(kbuf.data() + tk * d + 8 * k), a);
+          acc[tk] = a;
+        }
+        alignas(32) float tmp[8];
+        _mm256_store_ps(tmp, hsum8x8(acc));
+        for (int64_t tk = 0; tk < xn; ++tk) s[size_t(h * kBlock + x + tk)] = tmp[tk];
+      }
+    }
+    // per head: new max, rescale, weights
+    for (int h = 0; h < H; ++h) {
+      float* sh = s.data() + h * kBlock;
+      float mx = m[size_t(h)];
+      for (int64_t x = 0; x < bn; ++x) mx = std::max(mx, sh[x]);
+      const float scale = m[size_t(h)] == -INFINITY ? 0.0f : std::exp(m[size_t(h)] - mx);
+      m[size_t(h)] = mx;
+      __m256 lsum = _mm256_setzero_ps();
+      int64_t x = 0;
+      for (; x + 8 <= bn; x += 8) {
+        const __m256 w = exp_ps(_mm256_sub_ps(_mm256_loadu_ps(sh + x), _mm256_set1_ps(mx)));
+        _mm256_storeu_ps(sh + x, w);
+        lsum = _mm256_add_ps(lsum, w);
+      }
+      float ls = hsum(lsum);
+      for (; x < bn; ++x) ls += (sh[x] = std::exp(sh[x] - mx));
+      l[size_t(h)] = l[size_t(h)] * scale + ls;
+      if (scale != 1.0f) {
+        float* oh = o.data() + h * d;
+        for (int64_t k = 0; k < nb; ++k)
+          _mm256_storeu_ps(oh + 8 * k, _mm256_mul_ps(_mm256_loadu_ps(oh + 8 * k), _mm256_set1_ps(scale)));
+      }
+    }
+    // o_h += Σ w_ht v_t: one V row chunk serves every head
+    for (int64_t x = 0; x < bn; ++x) {
+      const int64_t t = idx ? idx[b0 + x] : b0 + x;
+      for (int64_t k = 0; k < nb; ++k) {
+        const __m256 v = load_kv8(kv.v, kv.type, t * kv.stride + 8 * k);
+        for (int h = 0; h < H; ++h) {
+          float* oh = o.data() + h * d + 8 * k;
+          _mm256_storeu_ps(oh, _mm256_fmadd_ps(_mm256_set1_ps(s[size_t(h * kBlock + x)]), v, _mm256_loadu_ps(oh)));
+        }
+      }
+    }
+  }
+  for (int h = 0; h < H; ++h) {
+    const float inv = l[size_t(h)] > 0 ? 1.0f / l[size_t(h)] : 0.0f;
+    for (int64_t j = 0; j < d; ++j) out[h * d + j] = o[size_t(h * d + j)] * inv;
+  }
+}
+
+#pragma GCC pop_options
+#endif  // GKV_X86
+
+float kv_at(const KvView& kv, const void* base, int64_t off) {
+  switch (kv.type) {
+    case KvType::f32: return static_cast<const float*>(base)[off];
+    case KvType::f16: return f16_to_f32(static_cast<const uint16_t*>(base)[off]);
+    case KvType::bf16: return bf16_to_f32(static_cast<const uint16_t*>(base)[off]);
+  }
+  return 0.0f;
+}
+
+void attend_scalar(const float* q, int H, int64_t d, const KvView& kv, const int64_t* idx, int64_t n, float* out) {
+  std::vector<float> o(static_cast<size_t>(H * d), 0.0f), kr(static_cast<size_t>(d)), vr(static_cast<size_t>(d));
+  std::vector<float> m(static_cast<size_t>(H), -INFINITY), l(static_cast<size_t>(H), 0.0f);
+  for (int64_t x = 0; x < n; ++x) {
+    const int64_t t = idx ? idx[x] : x;
+    for (int64_t j = 0; j < d; ++j) kr[size_t(j)] = kv_at(kv, kv.k, t * kv.stride + j);
+    for (int64_t j = 0; j < d; ++j) vr[size_t(j)] = kv_at(kv, kv.v, t * kv.stride + j);
+    for (int h = 0; h < H; ++h) {
+      float s = 0.0f;
+      for (int64_t j = 0; j < d; ++j) s += q[h * d + j] * kr[size_t(j)];
+      float& mh = m[size_t(h)];
+      float* oh = o.data() + h * d;
+      if (s > mh) {
+        const float c = mh == -INFINITY ? 0.0f : std::exp(mh - s);
+        l[size_t(h)] *= c;
+        for (int64_t j = 0; j < d; ++j) oh[j] *= c;
+        mh = s;
+      }
+      const float w = std::exp(s - mh);
+      l[size_t(h)] += w;
+      for (int64_t j = 0; j < d; ++j) oh[j] += w * vr[size_t(j)];
+    }
+  }
+  for (int h = 0; h < H; ++h) {
+    const float inv = l[size_t(h)] > 0 ? 1.0f / l[size_t(h)] : 0.0f;
+    for (int64_t j = 0; j < d; ++j) out[h * d + j] = o[size_t(h * d + j)] * inv;
+  }
+}
+
+template <class T>
+void lowrank_dispatch(const LowRankRecords& rec, const LowRankQuery* const* pq, int n_heads, int64_t t0, int64_t t1,
+                      T* const* ub) {
+  if (t1 <= t0 || n_heads <= 0) return;
+  const std::vector<LowRankHead> hs = lowrank_heads(rec, pq, n_heads);
+#if GKV_X86
+  if (use_avx2() && rec.r % 8 == 0 && rec.r > 0) return lowrank_avx2(rec, hs, t0, t1, ub);
+#endif
+  lowrank_scalar(rec, hs, t0, t1, t0, ub);
+}
+
+template <class T>
+void quant_dispatch(const QuantRecords& rec, const QuantQuery* const* pq, int n_heads, int64_t t0, int64_t t1,
+                    T* const* ub) {
+  if (t1 <= t0 || n_heads <= 0) return;
+#if GKV_X86
+  if (use_avx2()) {
+    const QuantPlan p = make_plan(rec);
+    if (p.ok) return quant_avx2(rec, p, pq, n_heads, t0, t1, ub);
+  }
+#endif
+  quant_scalar(rec, pq, n_heads, t0, t1, t0, ub);
+}
+
+}  // namespace
+
+const char* simd_level() { return use_avx2() ? "avx2" : "scalar"; }
+
+bool set_force_scalar(bool on) { return g_force_scalar.exchange(on); }
+
+bool avx2_active() { return use_avx2(); }
+
+void lowrank_bounds_multi(const LowRankRecords& rec, const LowRankQuery* const* pq, int n_heads, int64_t t0,
+                          int64_t t1, double* const* ub) {
+  lowrank_dispatch(rec, pq, n_heads, t0, t1, ub);
+}
+void lowrank_bounds_multi_f32(const LowRankRecords& rec, const LowRankQuery* const* pq, int n_heads, int64_t t0,
+                              int64_t t1, float* const* ub) {
+  lowrank_dispatch(rec, pq, n_heads, t0, t1, ub);
+}
+void quant_bounds_multi(const QuantRecords& rec, const QuantQuery* const* pq, int n_heads, int64_t t0, int64_t t1,
+                        double* const* ub) {
+  quant_dispatch(rec, pq, n_heads, t0, t1, ub);
+}
+void quant_bounds_multi_f32(const QuantRecords& rec, const QuantQuery* const* pq, int n_heads, int64_t t0, int64_t t1,
+                            float* const* ub) {
+  quant_dispatch(rec, pq, n_heads, t0, t1, ub);
+}
+
+int64_t compact_survivors(const float* const* ub, const float* thr, int n_heads, int64_t n, int64_t t0, int64_t* idx) {
+#if GKV_X86
+  if (use_avx2()) return compact_avx2(ub, thr, n_heads, n, t0, idx);
+#endif
+  int64_t cnt = 0;
+  for (int64_t c = 0; c < n; ++c) {
+    bool keep = false;
+    for (int h = 0; h < n_heads; ++h) keep |= !(ub[h][c] < thr[h]);
+    if (keep) idx[cnt++] = t0 + c;
+  }
+  return cnt;
+}
+
+const char* kv_type_name(KvType t) { return t == KvType::f32 ? "f32" : t == KvType::f16 ? "f16" : "bf16"; }
+int64_t kv_type_bytes(KvType t) { return t == KvType::f32 ? 4 : 2; }
+
+void attend_multi(const float* q, int n_heads, int64_t d, const KvView& kv, const int64_t* idx, int64_t n, float* out) {
+  GKV_CHECK(n_heads > 0 && d > 0, "attend_multi: n_heads ", n_heads, " and d ", d, " must be > 0");
+#if GKV_X86
+  if (use_avx2() && d % 8 == 0) return attend_avx2(q, n_heads, d, kv, idx, n, out);
+#endif
+  attend_scalar(q, n_heads, d, kv, idx, n, out);
+}
+
+double FallbackPredictor::predicted_ratio() const {
+  const double f = survive_ema < 0 ? 0.0 : survive_ema;
+  const double bytes = kv_bytes > 0 ? (record_bytes + f * kv_bytes) / kv_bytes : 1.0;
+  return std::max(bytes, time_ratio_ema);
+}
+
+bool FallbackPredictor::use_witness() {
+  if (survive_ema < 0) return true;
+  if (predicted_ratio() * margin < 1.0) {
+    probe_every = min_probe_every;
+    since_probe = 0;
+    return true;
+  }
+  if (++since_probe >= probe_every) {  // probe; the next probe comes later unless this one wins
+    since_probe = 0;
+    probe_every = std::min(max_probe_every, probe_every * 2);
+    return true;
+  }
+  return false;
+}
+
+void FallbackPredictor::observe(double survive_frac) {
+  survive_ema = survive_ema < 0 ? survive_frac : decay * survive_ema + (1 - decay) * survive_frac;
+}
+
+void FallbackPredictor::observe_time_ratio(double ratio) {
+  time_ratio_ema = time_ratio_ema < 0 ? ratio : decay * time_ratio_ema + (1 - decay) * ratio;
+}
+
+}  // namespace ghostkv::cpu

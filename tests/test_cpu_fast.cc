@@ -1,0 +1,382 @@
+// The vectorised CPU kernels (include/ghostkv/cpu/fast.h) against the float64 reference and the
+// scalar kernels, on seeded random and adversarial inputs (tests/test_sound_util.h generators):
+//   multi-head token scans: every bound ≥ the compensated true centred score (zero tolerance), within
+//     the float32 slack of ref::, equal in distribution to the scalar body, float variant = the double
+//     bound rounded up; awkward spans [t0, t1) (not multiples of 8, last rows of the array);
+//   survivor compaction: equals the definition (NaN survives);
+//   attend_multi over f32 / f16 / bf16 K, V: within a stated tolerance of float64 attention;
+//   cpu::attend (vectorised updates): within its a-priori bound of float64 attention;
+//   the adaptive fallback predictor.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "ghostkv/attention.h"
+#include "ghostkv/basis.h"
+#include "ghostkv/bound.h"
+#include "ghostkv/cpu/fast.h"
+#include "ghostkv/half.h"
+#include "ghostkv/witness.h"
+#include "test_sound_util.h"
+
+using namespace ghostkv;
+using sound::cat;
+using sound::Gen;
+using sound::Rng;
+
+namespace {
+
+struct ScalarGuard {  // restores the dispatch setting
+  bool prev;
+  explicit ScalarGuard(bool on) : prev(cpu::set_force_scalar(on)) {}
+  ~ScalarGuard() { cpu::set_force_scalar(prev); }
+};
+
+std::vector<std::vector<double>> make_queries(Gen kind, Rng& rng, const std::vector<float>& keys, int64_t n, int64_t d,
+                                              int nq) {
+  std::vector<float> qraw(static_cast<size_t>(nq * d));
+  sound::gen_queries(kind, rng, keys.data(), n, d, qraw.data(), nq, d, d);
+  const double sigma = 1.0 / std::sqrt(double(d));
+  std::vector<std::vector<double>> qs(static_cast<size_t>(nq), std::vector<double>(static_cast<size_t>(d)));
+  for (int h = 0; h < nq; ++h)
+    for (int64_t j = 0; j < d; ++j) qs[size_t(h)][size_t(j)] = sigma * double(qraw[size_t(h * d + j)]);
+  return qs;
+}
+
+// bound ≥ truth with zero tolerance; returns the number of violations
+int64_t violations(const double* ub, const double* q, const float* keys, const float* mu, int64_t d, int64_t t0,
+                   int64_t t1) {
+  int64_t v = 0;
+  for (int64_t t = t0; t < t1; ++t) {
+    const double u = ub[t - t0];
+    if (std::isnan(u)) { ++v; continue; }
+    if (u == INFINITY) continue;
+    if (sound::bound_minus_truth(u, q, keys + t * d, mu, d).sign() < 0) ++v;
+  }
+  sound::g_pairs += t1 - t0;
+  return v;
+}
+
+}  // namespace
+
+TEST(CpuFast, ReportsLevel) {
+  const std::string lvl = cpu::simd_level();
+  EXPECT_TRUE(lvl == "avx2" || lvl == "scalar") << lvl;
+  {
+    ScalarGuard g(true);
+    EXPECT_STREQ(cpu::simd_level(), "scalar");
+  }
+  EXPECT_EQ(std::string(cpu::simd_level()), lvl);
+}
+
+TEST(CpuFast, QuantMultiSoundAndCloseToRef) {
+  const char* specs[] = {"8", "4", "8x16,4x48,2x64", "3x5,5x7,7x9,2", "1", "6x3,8x5,4"};
+  const int64_t groups[] = {0, 64, 1, 7};
+  const Gen gens[] = {Gen::gauss, Gen::outlier, Gen::huge, Gen::ties, Gen::grid, Gen::zeros, Gen::heavy};
+  int64_t checked = 0, bad = 0;
+  for (int64_t d : {128, 64, 24}) {
+    for (const char* spec : specs) {
+      for (int64_t G : groups) {
+        for (Gen gen : gens) {
+          Rng rng(uint64_t(d * 1000 + G * 7 + int(gen) * 13 + std::string(spec).size()));
+          const int64_t n = rng.integer(1, 150);
+          std::vector<float> k(static_cast<size_t>(n * d)), v(static_cast<size_t>(n * d));
+          sound::gen_rows(gen, rng, k.data(), n, d, d);
+          sound::gen_rows(Gen::gauss, rng, v.data(), n, d, d);
+          const Basis b = fit_basis(BasisKind::pca, k.data(), n, d, d, d, 1);
+          BitSpec bits;
+          try {
+            bits = parse_bits(spec, d);
+          } catch (const Error&) {
+            continue;  // the spec does not fit this d
+          }
+          const int64_t seal = rng.integer(1, n);
+          const QuantRecords rec = build_quant(b, bits, G, seal, k.data(), v.data(), n, d);
+          const int H = 4;
+          auto qs = make_queries(gen, rng, k, n, d, H);
+          std::vector<QuantQuery> pq(H);
+          std::vector<const QuantQuery*> pp(H);
+          for (int h = 0; h < H; ++h) pq[size_t(h)] = prepare_quant_query(b, rec, qs[size_t(h)].data()), pp[size_t(h)] = &pq[size_t(h)];
+          for (int rep = 0; rep < 3; ++rep) {
+            const int64_t t0 = rep == 0 ? 0 : rng.integer(0, n - 1);
+            const int64_t t1 = rep == 0 ? n : rng.integer(t0 + 1, n);
+            std::vector<std::vector<double>> ub(H, std::vector<double>(static_cast<size_t>(t1 - t0))), us(ub), ur(ub);
+            std::vector<std::vector<float>> uf(H, std::vector<float>(static_cast<size_t>(t1 - t0)));
+            std::vector<double*> p(H), ps(H);
+            std::vector<float*> pf(H);
+            for (int h = 0; h < H; ++h) p[size_t(h)] = ub[size_t(h)].data(), ps[size_t(h)] = us[size_t(h)].data(), pf[size_t(h)] = uf[size_t(h)].data();
+            cpu::quant_bounds_multi(rec, pp.data(), H, t0, t1, p.data());
+            cpu::quant_bounds_multi_f32(rec, pp.data(), H, t0, t1, pf.data());
+            {
+              ScalarGuard sg(true);
+              cpu::quant_bounds_multi(rec, pp.data(), H, t0, t1, ps.data());
+            }
+            for (int h = 0; h < H; ++h) {
+              ref::quant_bounds(rec, pq[size_t(h)], t0, t1, ur[size_t(h)].data());
+              const std::string ctx = cat("d=", d, " spec=", spec, " G=", G, " gen=", sound::gen_name(gen), " h=", h,
+                                          " [", t0, ",", t1, ")");
+              bad += violations(ub[size_t(h)].data(), qs[size_t(h)].data(), k.data(), b.mu.data(), d, t0, t1);
+              for (int64_t t = t0; t < t1; ++t) {
+                const size_t x = size_t(t - t0);
+                const int64_t g = rec.group_of[size_t(t)];
+                const double slack = pq[size_t(h)].add32[size_t(g)] - pq[size_t(h)].add[size_t(g)];
+                const double a = ub[size_t(h)][x], s = us[size_t(h)][x], r = ur[size_t(h)][x];
+                ++checked;
+                // vector and scalar bodies differ only by summation order: both within the float32 slack
+                if (!(std::fabs(a - s) <= 2 * slack + 1e-300) && !(a == s))
+                  ADD_FAILURE() << ctx << " t=" << t << " avx=" << a << " scalar=" << s << " slack=" << slack;
+                if (!(a >= r - 1e-9 * (std::fabs(r) + slack) && a <= r + 2 * slack + 1e-9 * std::fabs(r) + 1e-300) && !(a == r))
+                  ADD_FAILURE() << ctx << " t=" << t << " cpu=" << a << " ref=" << r << " slack=" << slack;
+                const float f = uf[size_t(h)][x];
+                if (!(double(f) >= a) || (std::isfinite(a) && f != f32_round_up(a)))
+                  ADD_FAILURE() << ctx << " t=" << t << " float bound " << f << " vs " << a;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  EXPECT_EQ(bad, 0);
+  EXPECT_GT(checked, 10000);
+}
+
+TEST(CpuFast, LowrankMultiSoundAndCloseToRef) {
+  const Storage storages[] = {Storage::f32, Storage::f16, Storage::bf16, Storage::int8};
+  const Gen gens[] = {Gen::gauss, Gen::outlier, Gen::huge, Gen::lowrank, Gen::zeros, Gen::heavy};
+  int64_t checked = 0, bad = 0;
+  for (int64_t d : {128, 64}) {
+    for (int64_t r : {16, 8, 12}) {
+      for (int64_t B : {1, 4}) {
+        for (Storage st : storages) {
+          for (Gen gen : gens) {
+            Rng rng(uint64_t(d * 31 + r * 7 + B * 3 + int(st) * 101 + int(gen) * 1009));
+            const int64_t n = rng.integer(1, 200);
+            std::vector<float> k(static_cast<size_t>(n * d)), v(static_cast<size_t>(n * d));
+            sound::gen_rows(gen, rng, k.data(), n, d, d);
+            sound::gen_rows(Gen::gauss, rng, v.data(), n, d, d);
+            const Basis b = fit_basis(BasisKind::pca, k.data(), n, d, d, d, 1);
+            const LowRankRecords rec = build_lowrank(b, r, B, st, k.data(), v.data(), n, d);
+            const int H = 4;
+            auto qs = make_queries(gen, rng, k, n, d, H);
+            std::vector<LowRankQuery> pq(H);
+            std::vector<const LowRankQuery*> pp(H);
+            for (int h = 0; h < H; ++h) pq[size_t(h)] = prepare_lowrank_query(b, rec, qs[size_t(h)].data()), pp[size_t(h)] = &pq[size_t(h)];
+            const int64_t t0 = rng.integer(0, n - 1), t1 = n;
+            std::vector<std::vector<double>> ub(H, std::vector<double>(static_cast<size_t>(t1 - t0))), us(ub), ur(ub);
+            std::vector<std::vector<float>> uf(H, std::vector<float>(static_cast<size_t>(t1 - t0)));
+            std::vector<double*> p(H), ps(H);
+            std::vector<float*> pf(H);
+            for (int h = 0; h < H; ++h) p[size_t(h)] = ub[size_t(h)].data(), ps[size_t(h)] = us[size_t(h)].data(), pf[size_t(h)] = uf[size_t(h)].data();
+            cpu::lowrank_bounds_multi(rec, pp.data(), H, t0, t1, p.data());
+            cpu::lowrank_bounds_multi_f32(rec, pp.data(), H, t0, t1, pf.data());
+            {
+              ScalarGuard sg(true);
+              cpu::lowrank_bounds_multi(rec, pp.data(), H, t0, t1, ps.data());
+            }
+            for (int h = 0; h < H; ++h) {
+              ref::lowrank_bounds(rec, pq[size_t(h)], t0, t1, ur[size_t(h)].data());
+              const std::string ctx = cat("d=", d, " r=", r, " B=", B, " st=", storage_name(st), " gen=",
+                                          sound::gen_name(gen), " h=", h);
+              bad += violations(ub[size_t(h)].data(), qs[size_t(h)].data(), k.data(), b.mu.data(), d, t0, t1);
+              const double slack = pq[size_t(h)].slack32;
+              for (int64_t t = t0; t < t1; ++t) {
+                const size_t x = size_t(t - t0);
+                const double a = ub[size_t(h)][x], s = us[size_t(h)][x], rr = ur[size_t(h)][x];
+                ++checked;
+                if (!(std::fabs(a - s) <= 2 * slack + 1e-300) && !(a == s))
+                  ADD_FAILURE() << ctx << " t=" << t << " avx=" << a << " scalar=" << s << " slack=" << slack;
+                // cpu ≥ ref − float64 noise (the float32 upward roundings of ||q_s||, qb only raise it)
+                if (!(a >= rr - 1e-9 * (std::fabs(rr) + slack)) && !(a == rr))
+                  ADD_FAILURE() << ctx << " t=" << t << " cpu=" << a << " below ref=" << rr;
+                const float f = uf[size_t(h)][x];
+                if (!(double(f) >= a) || (std::isfinite(a) && f != f32_round_up(a)))
+                  ADD_FAILURE() << ctx << " t=" << t << " float bound " << f << " vs " << a;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  EXPECT_EQ(bad, 0);
+  EXPECT_GT(checked, 10000);
+}
+
+TEST(CpuFast, CompactionMatchesDefinition) {
+  Rng rng(7);
+  for (int rep = 0; rep < 50; ++rep) {
+    const int H = int(rng.integer(1, 5));
+    const int64_t n = rng.integer(0, 300), t0 = rng.integer(0, 1000);
+    std::vector<std::vector<float>> ub(static_cast<size_t>(H), std::vector<float>(static_cast<size_t>(n)));
+    std::vector<float> thr(static_cast<size_t>(H));
+    std::vector<const float*> p(static_cast<size_t>(H));
+    for (int h = 0; h < H; ++h) {
+      thr[size_t(h)] = float(rng.integer(-2, 2));
+      for (auto& x : ub[size_t(h)]) {
+        const int64_t c = rng.integer(0, 20);
+        x = c == 0 ? NAN : c == 1 ? INFINITY : c == 2 ? -INFINITY : float(rng.integer(-3, 3));  // ties with thr
+      }
+      p[size_t(h)] = ub[size_t(h)].data();
+    }
+    std::vector<int64_t> want;
+    for (int64_t c = 0; c < n; ++c) {
+      bool keep = false;
+      for (int h = 0; h < H; ++h) keep |= std::isnan(ub[size_t(h)][size_t(c)]) || ub[size_t(h)][size_t(c)] >= thr[size_t(h)];
+      if (keep) want.push_back(t0 + c);
+    }
+    std::vector<int64_t> got(static_cast<size_t>(n) + 1), got_s(static_cast<size_t>(n) + 1);
+    got.resize(size_t(cpu::compact_survivors(p.data(), thr.data(), H, n, t0, got.data())));
+    {
+      ScalarGuard sg(true);
+      got_s.resize(size_t(cpu::compact_survivors(p.data(), thr.data(), H, n, t0, got_s.data())));
+    }
+    EXPECT_EQ(got, want) << "rep " << rep;
+    EXPECT_EQ(got_s, want) << "rep " << rep;
+  }
+}
+
+namespace {
+// float64 attention of one head over the given tokens (K, V as widened float values)
+std::vector<double> attend64(const float* q, const std::vector<float>& K, const std::vector<float>& V, int64_t d,
+                             const std::vector<int64_t>& idx) {
+  std::vector<double> s(idx.size()), o(static_cast<size_t>(d), 0.0);
+  double m = -INFINITY;
+  for (size_t x = 0; x < idx.size(); ++x) {
+    s[x] = sound::true_score(q, K.data() + idx[x] * d, d, 1.0);
+    m = std::max(m, s[x]);
+  }
+  double z = 0;
+  for (size_t x = 0; x < idx.size(); ++x) z += (s[x] = std::exp(s[x] - m));
+  for (size_t x = 0; x < idx.size(); ++x)
+    for (int64_t j = 0; j < d; ++j) o[size_t(j)] += s[x] / z * double(V[size_t(idx[x] * d + j)]);
+  return o;
+}
+}  // namespace
+
+TEST(CpuFast, AttendMultiMatchesFloat64) {
+  const cpu::KvType types[] = {cpu::KvType::f32, cpu::KvType::f16, cpu::KvType::bf16};
+  for (cpu::KvType ty : types) {
+    for (int64_t d : {128, 64, 40}) {
+      for (int scen = 0; scen < 4; ++scen) {
+        for (bool scalar : {false, true}) {
+          ScalarGuard sg(scalar);
+          Rng rng(uint64_t(int(ty) * 100 + d + scen * 7));
+          const int64_t n = scen == 0 ? 1 : rng.integer(2, 700);
+          const int H = int(rng.integer(1, 4));
+          // scen 1: peaked scores (|s| up to ~60: many weights underflow); 2: outlier channel; 3: gaussian
+          const double qs = scen == 1 ? 6.0 : 0.3;
+          std::vector<float> k(static_cast<size_t>(n * d)), v(static_cast<size_t>(n * d)), q(static_cast<size_t>(H * d));
+          sound::gen_rows(scen == 2 ? Gen::outlier : Gen::gauss, rng, k.data(), n, d, d);
+          sound::gen_rows(Gen::gauss, rng, v.data(), n, d, d);
+          for (auto& x : q) x = float(qs * rng.normal() / std::sqrt(double(d)) * 4);
+          // stored K, V in the type; the reference sees the same (widened) values
+          std::vector<uint16_t> k16(k.size()), v16(v.size());
+          for (size_t i = 0; i < k.size(); ++i) {
+            if (ty == cpu::KvType::f16) k16[i] = f32_to_f16(k[i]), v16[i] = f32_to_f16(v[i]), k[i] = f16_to_f32(k16[i]), v[i] = f16_to_f32(v16[i]);
+            if (ty == cpu::KvType::bf16) k16[i] = f32_to_bf16(k[i]), v16[i] = f32_to_bf16(v[i]), k[i] = bf16_to_f32(k16[i]), v[i] = bf16_to_f32(v16[i]);
+          }
+          cpu::KvView kv;
+          kv.type = ty;
+          kv.stride = d;
+          kv.k = ty == cpu::KvType::f32 ? static_cast<const void*>(k.data()) : k16.data();
+          kv.v = ty == cpu::KvType::f32 ? static_cast<const void*>(v.data()) : v16.data();
+          std::vector<int64_t> idx;
+          for (int64_t t = 0; t < n; ++t)
+            if (scen == 3 || rng.uniform() < 0.6 || t == 0) idx.push_back(t);
+          std::vector<float> out(static_cast<size_t>(H * d));
+          const bool all = scen == 3;
+          cpu::attend_multi(q.data(), H, d, kv, all ? nullptr : idx.data(), int64_t(idx.size()), out.data());
+          double vmax = 0;
+          for (float x : v) vmax = std::max(vmax, double(std::fabs(x)));
+          for (int h = 0; h < H; ++h) {
+            const std::vector<double> o = attend64(q.data() + h * d, k, v, d, idx);
+            double e = 0;
+            for (int64_t j = 0; j < d; ++j) e = std::max(e, std::fabs(o[size_t(j)] - double(out[size_t(h * d + j)])));
+            // float32 scores: |error| ≤ Δ = γ_{d+2}·max_t Σ|q_j k_tj| (relative weight error ≤ e^{2Δ} − 1);
+            // ≤ 2 ulp exp and n-term float32 sums: ≤ 1e-4 relative for n ≤ 700
+            double amax = 0;
+            for (int64_t t : idx) {
+              double a = 0;
+              for (int64_t j = 0; j < d; ++j) a += std::fabs(double(q[size_t(h * d + j)]) * k[size_t(t * d + j)]);
+              amax = std::max(amax, a);
+            }
+            const double tol = (std::expm1(2 * gamma_n(d + 2) * amax) + 1e-4) * vmax;
+            EXPECT_LE(e, tol) << kv_type_name(ty) << " d=" << d << " scen=" << scen << " scalar=" << scalar
+                              << " n=" << idx.size() << " h=" << h;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(CpuFast, AttendWithinAprioriBound) {
+  // cpu::attend (vectorised score sums and running-mean updates) against float64 attention
+  for (int scen = 0; scen < 3; ++scen) {
+    Rng rng(uint64_t(500 + scen));
+    const int64_t d = 128, n = rng.integer(1, 900);
+    std::vector<float> k(static_cast<size_t>(n * d)), v(static_cast<size_t>(n * d)), q(static_cast<size_t>(d));
+    sound::gen_rows(scen == 1 ? Gen::heavy : Gen::gauss, rng, k.data(), n, d, d);
+    sound::gen_rows(scen == 2 ? Gen::outlier : Gen::gauss, rng, v.data(), n, d, d);
+    for (auto& x : q) x = float(rng.normal() * (scen == 1 ? 0.05 : 0.4));
+    std::vector<int64_t> idx;
+    for (int64_t t = 0; t < n; ++t)
+      if (rng.uniform() < 0.7 || t == 0) idx.push_back(t);
+    AttnOut ao;
+    cpu::attend(q.data(), k.data(), v.data(), d, d, idx.data(), int64_t(idx.size()), ao);
+    const std::vector<double> o = attend64(q.data(), k, v, d, idx);
+    double e2 = 0;
+    for (int64_t j = 0; j < d; ++j) e2 += (o[size_t(j)] - ao.out[size_t(j)]) * (o[size_t(j)] - ao.out[size_t(j)]);
+    EXPECT_LE(std::sqrt(e2), ao.num_err_bound) << "scen " << scen;
+    for (size_t x = 0; x < idx.size(); ++x)
+      EXPECT_LE(ao.s_lo[x], sound::true_score(q.data(), k.data() + idx[x] * d, d, 1.0)) << "scen " << scen << " x " << x;
+  }
+}
+
+TEST(CpuFast, FallbackPredictor) {
+  cpu::FallbackPredictor p;
+  p.record_bytes = 66;
+  p.kv_bytes = 512;
+  EXPECT_TRUE(p.use_witness());  // no observation yet
+  p.observe(0.05);
+  EXPECT_TRUE(p.use_witness());
+  EXPECT_NEAR(p.predicted_ratio(), (66 + 0.05 * 512) / 512, 1e-12);
+  for (int i = 0; i < 20; ++i) p.observe(0.95);  // elimination collapsed: the scan cannot pay
+  EXPECT_GT(p.predicted_ratio(), 1.0);
+  int witness = 0;
+  const int steps = 4000;
+  for (int i = 0; i < steps; ++i) witness += p.use_witness();
+  EXPECT_GE(witness, 1);  // probes keep the estimate current ...
+  EXPECT_LE(witness, 12);  // ... with back-off: at most ~log2(1024/16) + steps/1024 of them
+  // a measured time ratio overrides a byte prediction that looks good
+  cpu::FallbackPredictor t;
+  t.record_bytes = 38;
+  t.kv_bytes = 512;
+  t.observe(0.05);
+  EXPECT_TRUE(t.use_witness());
+  t.observe_time_ratio(3.0);
+  EXPECT_FALSE(t.use_witness());
+  // and elimination recovering brings the witness path back at the next probe
+  cpu::FallbackPredictor r;
+  r.record_bytes = 66;
+  r.kv_bytes = 512;
+  r.observe(1.0);
+  int first = -1;
+  for (int i = 0; i < 100 && first < 0; ++i)
+    if (r.use_witness()) {
+      r.observe(0.01);
+      r.observe(0.01);
+      r.observe(0.01);
+      r.observe(0.01);
+      r.observe(0.01);
+      r.observe(0.01);
+      r.observe(0.01);
+      r.observe(0.01);
+      r.observe(0.01);
+      r.observe(0.01);
+      if (r.use_witness()) first = i;
+    }
+  EXPECT_GE(first, 0);
+}
