@@ -1,0 +1,715 @@
+// GPU decode attention with certified elimination: prep → scan → cut → compact → attend → merge.
+// Soundness (docs/gpu.md §Soundness): every quantity the certificate or a bound depends on is either
+// computed with directed rounding (__f*_ru: sums of non-negative terms rounded up are ≥ the exact
+// sums) or carries a γ_n·Σ|terms| slack; the γ constants are computed on the host in float64 and
+// rounded up. Dot products use explicit __fmaf_rn/__fmul_rn, so the bound does not depend on the
+// compiler's contraction choices (γ_n·Σ|terms| holds for any order, fused or not). This file must
+// never be compiled with fast-math.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cfloat>
+#include <cmath>
+#include <cstdio>
+#include <stdexcept>
+#include <string>
+
+#include "decode.h"
+
+namespace ghostkv::cuda {
+namespace {
+
+constexpr int kD = 128;           // d_head supported by these kernels
+constexpr int kThreads = 128;
+
+struct Consts {
+  float g_q;        // γ_{d+3}·1.01: error of fl(Σ qσ̃_i x_i) (σ's rounding included), per unit Σ|terms|
+  float c_scan;     // γ_{d+4}·(2^b + 2)·1.01: token scan, per unit Σ_j |q̃_rj|·h_j
+  float inv_1mg2;   // 1/(1 − γ_2): ||σq|| ≤ ||qσ̃||/(1 − γ_2)
+  float tiny;       // absolute term covering gradual underflow of every float32 product/sum
+};
+
+double gamma_n(double n) { return n * 0x1p-24 / (1.0 - n * 0x1p-24); }
+float up_f(double x) { float f = float(x); return double(f) < x ? nextafterf(f, INFINITY) : f; }
+
+Consts make_consts(int bits) {
+  Consts c;
+  c.g_q = up_f(gamma_n(kD + 3) * 1.01);
+  c.c_scan = up_f(gamma_n(kD + 4) * double((1 << bits) + 2) * 1.01);
+  c.inv_1mg2 = up_f(1.0 / (1.0 - gamma_n(2)));
+  c.tiny = 0x1p-100f;
+  return c;
+}
+
+__device__ __forceinline__ bool is_hot(int t, int n, int n_sink, int n_recent) {
+  return t < n_sink || t >= n - n_recent;
+}
+
+__device__ __forceinline__ float warp_sum_rn(float x) {
+  for (int o = 16; o > 0; o >>= 1) x = __fadd_rn(x, __shfl_xor_sync(0xffffffffu, x, o));
+  return x;
+}
+__device__ __forceinline__ float warp_sum_ru(float x) {
+  for (int o = 16; o > 0; o >>= 1) x = __fadd_ru(x, __shfl_xor_sync(0xffffffffu, x, o));
+  return x;
+}
+__device__ __forceinline__ float warp_max(float x) {
+  for (int o = 16; o > 0; o >>= 1) x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, o));
+  return x;
+}
+__device__ __forceinline__ double warp_sum_d(double x) {
+  for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
+  return x;
+}
+
+__device__ __forceinline__ int64_t kv_row(const DecodeParams& p, int b, int g, int t) {
+  const int phys = p.page_table[int64_t(b) * p.max_pages + t / kPage];
+  return ((int64_t(phys) * p.n_head_kv + g) * kPage + (t % kPage)) * kD;
+}
+
+__device__ __forceinline__ void bf16x8(const uint4& u, float* f) {
+  const uint32_t w[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    f[2 * i] = __uint_as_float(w[i] << 16);
+    f[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// prep: one block per (b, query head), 128 threads (thread j = component j).
+//   qσ̃ = fl(σ_f·q); q̃_r = fl(V qσ̃) with |q_r − q̃_r|_j ≤ Δ_j = g_q·Σ_i |V_ji||qσ̃_i| (ru);
+//   qμ_hi ≥ σq·μ; nq_hi ≥ max(||σq||, ||qσ̃||); hot scores s̃_t with error ≤ ε_t = g_q·Σ|qσ̃_i k_ti|;
+//   m_L = max s̃_t; Z_L = Σ e^{s̃_t − ε_t − m_L} (rounded down) ≤ Σ e^{s_t − m_L}.
+// Also zeroes this head's histogram and accumulators (and the KV head's survivor count).
+__global__ void __launch_bounds__(kThreads) prep_kernel(DecodeParams p, Workspace w, Consts c) {
+  const int bq = blockIdx.x, b = bq / p.n_head_q, hq = bq % p.n_head_q;
+  const int G = p.n_head_q / p.n_head_kv, g = hq / G;
+  const int j = threadIdx.x, lane = j & 31, warp = j >> 5;
+  const int n = p.seq_len[b];
+  __shared__ float sq[kD];
+  __shared__ float red[3][4];
+  __shared__ float s_hot[256], e_hot[256];
+  const float qs = __fmul_rn(p.q[int64_t(bq) * kD + j], p.scale);
+  sq[j] = qs;
+  w.qsig[int64_t(bq) * kD + j] = qs;
+  __syncthreads();
+  // rows of V: warp handles rows warp, warp+4, ...; lane covers i = 4·lane..4·lane+3
+  const float4 q4 = reinterpret_cast<const float4*>(sq)[lane];
+  const float* rot = p.rot + int64_t(g) * kD * kD;
+  for (int r = warp; r < kD; r += 4) {
+    const float4 v = reinterpret_cast<const float4*>(rot + int64_t(r) * kD)[lane];
+    float acc = __fmul_rn(v.x, q4.x);
+    acc = __fmaf_rn(v.y, q4.y, acc);
+    acc = __fmaf_rn(v.z, q4.z, acc);
+    acc = __fmaf_rn(v.w, q4.w, acc);
+    float aa = __fmul_ru(fabsf(v.x), fabsf(q4.x));
+    aa = __fmaf_ru(fabsf(v.y), fabsf(q4.y), aa);
+    aa = __fmaf_ru(fabsf(v.z), fabsf(q4.z), aa);
+    aa = __fmaf_ru(fabsf(v.w), fabsf(q4.w), aa);
+    acc = warp_sum_rn(acc);
+    aa = warp_sum_ru(aa);
+    if (lane == 0) {
+      w.qrot[int64_t(bq) * kD + r] = acc;
+      w.qdelta[int64_t(bq) * kD + r] = __fmul_ru(c.g_q, aa);
+    }
+  }
+  // qμ and ||qσ̃||
+  const float mu = p.mu[int64_t(g) * kD + j];
+  float a = warp_sum_rn(__fmul_rn(qs, mu));
+  float aa = warp_sum_ru(__fmul_ru(fabsf(qs), fabsf(mu)));
+  float nn = warp_sum_ru(__fmul_ru(qs, qs));
+  if (lane == 0) { red[0][warp] = a; red[1][warp] = aa; red[2][warp] = nn; }
+  // hot tokens: warp per token
+  int n_hot = 0;
+  int hot_list_lo = min(p.n_sink, n), hot_hi0 = max(n - p.n_recent, hot_list_lo);
+  n_hot = hot_list_lo + (n - hot_hi0);
+  for (int i = warp; i < n_hot && i < 256; i += 4) {
+    const int t = i < hot_list_lo ? i : hot_hi0 + (i - hot_list_lo);
+    const uint2 kk = reinterpret_cast<const uint2*>(p.k_cache + kv_row(p, b, g, t))[lane];
+    const float k0 = __uint_as_float(kk.x << 16), k1 = __uint_as_float(kk.x & 0xffff0000u);
+    const float k2 = __uint_as_float(kk.y << 16), k3 = __uint_as_float(kk.y & 0xffff0000u);
+    float s = __fmul_rn(q4.x, k0);
+    s = __fmaf_rn(q4.y, k1, s);
+    s = __fmaf_rn(q4.z, k2, s);
+    s = __fmaf_rn(q4.w, k3, s);
+    float e = __fmul_ru(fabsf(q4.x), fabsf(k0));
+    e = __fmaf_ru(fabsf(q4.y), fabsf(k1), e);
+    e = __fmaf_ru(fabsf(q4.z), fabsf(k2), e);
+    e = __fmaf_ru(fabsf(q4.w), fabsf(k3), e);
+    s = warp_sum_rn(s);
+    e = warp_sum_ru(e);
+    if (lane == 0) { s_hot[i] = s; e_hot[i] = __fadd_ru(__fmul_ru(c.g_q, e), c.tiny); }
+  }
+  // zero this head's accumulators
+  for (int i = j; i < kHistAll; i += kThreads) w.hist[int64_t(bq) * kHistAll + i] = 0u;
+  __syncthreads();
+  if (j == 0) {
+    float qmu = 0, qmu_abs = 0, nsq = 0;
+    for (int k = 0; k < 4; ++k) { qmu = __fadd_rn(qmu, red[0][k]); qmu_abs = __fadd_ru(qmu_abs, red[1][k]); nsq = __fadd_ru(nsq, red[2][k]); }
+    const float qmu_hi = __fadd_ru(__fadd_ru(qmu, __fmul_ru(c.g_q, qmu_abs)), c.tiny);
+    const float nq_hi = __fmul_ru(__fsqrt_ru(nsq), c.inv_1mg2);
+    float m_l = -INFINITY;
+    const int nh = min(n_hot, 256);
+    for (int i = 0; i < nh; ++i) m_l = fmaxf(m_l, s_hot[i]);
+    double zl = 0;
+    for (int i = 0; i < nh; ++i) zl += exp(double(s_hot[i]) - double(e_hot[i]) - double(m_l));
+    zl *= (1.0 - 1e-12);
+    float* qsc = w.qscal + int64_t(bq) * 4;
+    qsc[0] = qmu_hi;
+    qsc[1] = nq_hi;
+    qsc[2] = m_l;
+    qsc[3] = __fadd_ru(__fmul_ru(c.g_q, __fmul_ru(nq_hi, p.k_norm_max[g])), c.tiny);  // ≥ |s_t − s̃_t| for every t
+    w.zl[bq] = zl;
+    w.me[bq] = 0.0;
+    w.nu_e[bq] = 0u;
+    if (hq % G == 0) w.n_surv[b * p.n_head_kv + g] = 0;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// scan: grid (chunks, B·Hkv), 128 threads. Per page (= quantisation group) of 64 tokens:
+//   w_hj = fl(q̃_rhj·h_j); the token dot is Σ_j w_hj m_tj = Σ_j (2w_hj)(q_tj − o) − Σ_j w_hj with
+//   m = 2q − (2^b − 1), o = 2^{b−1} − 1 (all exact in float32);
+//   add_h = Σ_j [(|q̃_rj| + Δ_j)·err_j + Δ_j·cmax_j + c_scan·|q̃_rj|·h_j] (ru) + ||σq||·resid + qμ_hi:
+//   UB_t = fl(dot) ⊕↑ add_h ≥ σq·k_t (centred bound + qμ, see docs/gpu.md), stored as
+//   f16↑(UB_t ⊖↑ m_L); candidates only (hot tokens store +inf and skip the histogram).
+template <int G, int BITS>
+__global__ void __launch_bounds__(kThreads) scan_kernel(DecodeParams p, Workspace w, Consts c) {
+  constexpr int CB = kD * BITS / 8;          // code bytes per token
+  constexpr int ROW = CB + 16;               // padded smem row (conflict-free 16-byte reads)
+  constexpr int QMAX = (1 << BITS) - 1;
+  constexpr float OFF = float(8388608 + (1 << (BITS - 1)) - 1);
+  __shared__ __align__(16) uint8_t rec[kPage * ROW];
+  __shared__ float w2[G][2 * 65];
+  __shared__ float s_add[G], s_W[G];
+  __shared__ float red_w[G][4], red_t[G][4];
+  __shared__ uint32_t hist[G][kHistAll];
+  const int bg = blockIdx.y, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
+  const int n = p.seq_len[b], npages = (n + kPage - 1) / kPage;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  float qr[G], dl[G], base[G], ml[G];
+#pragma unroll
+  for (int h = 0; h < G; ++h) {
+    const int64_t bq = int64_t(b) * p.n_head_q + g * G + h;
+    qr[h] = w.qrot[bq * kD + tid];
+    dl[h] = w.qdelta[bq * kD + tid];
+    const float* qsc = w.qscal + bq * 4;
+    base[h] = __fadd_ru(__fadd_ru(qsc[0], __fmul_ru(qsc[1], p.resid_max[g])), c.tiny);
+    ml[h] = qsc[2];
+  }
+  for (int i = tid; i < G * kHistAll; i += kThreads) (&hist[0][0])[i] = 0u;
+  const int tok = tid >> 1, half = tid & 1;
+  for (int pg = blockIdx.x; pg < npages; pg += gridDim.x) {
+    const int phys = p.page_table[int64_t(b) * p.max_pages + pg];
+    const int64_t po = int64_t(phys) * p.n_head_kv + g;
+    // records → smem (coalesced 16-byte loads)
+    const uint4* src = reinterpret_cast<const uint4*>(p.codes + po * kPage * CB);
+#pragma unroll
+    for (int i = tid; i < kPage * CB / 16; i += kThreads) {
+      const int r = i / (CB / 16), cidx = i % (CB / 16);
+      *reinterpret_cast<uint4*>(rec + r * ROW + cidx * 16) = src[i];
+    }
+    const float hj = __half2float(__ushort_as_half(p.meta[po * 2 * kD + tid]));
+    const float ej = __half2float(__ushort_as_half(p.meta[po * 2 * kD + kD + tid]));
+    const float cmax = __fmul_ru(hj, float(QMAX));
+#pragma unroll
+    for (int h = 0; h < G; ++h) {
+      const float wv = __fmul_rn(qr[h], hj);
+      w2[h][(tid >> 6) * 65 + (tid & 63)] = 2.0f * wv;
+      const float aq = fabsf(qr[h]);
+      float t = __fmul_ru(__fadd_ru(aq, dl[h]), ej);
+      t = __fadd_ru(t, __fmul_ru(dl[h], cmax));
+      t = __fadd_ru(t, __fmul_ru(c.c_scan, __fmul_ru(aq, hj)));
+      const float ws = warp_sum_rn(wv), ts = warp_sum_ru(t);
+      if (lane == 0) { red_w[h][warp] = ws; red_t[h][warp] = ts; }
+    }
+    __syncthreads();
+    if (tid < G) {
+      float W = 0, T = 0;
+      for (int k = 0; k < 4; ++k) { W = __fadd_rn(W, red_w[tid][k]); T = __fadd_ru(T, red_t[tid][k]); }
+      s_W[tid] = W;
+      s_add[tid] = __fadd_ru(T, base[tid]);
+    }
+    __syncthreads();
+    // token dot: 2 threads per token, half = which 64 components
+    float acc[G];
+#pragma unroll
+    for (int h = 0; h < G; ++h) acc[h] = 0.0f;
+    const uint8_t* row = rec + tok * ROW + half * (CB / 2);
+#pragma unroll
+    for (int v = 0; v < CB / 2 / 16; ++v) {
+      const uint4 u = *reinterpret_cast<const uint4*>(row + v * 16);
+      const uint32_t wd[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+      for (int k = 0; k < 4; ++k) {
+#pragma unroll
+        for (int e = 0; e < 32 / BITS; ++e) {
+          const int jj = v * (128 / BITS) + k * (32 / BITS) + e;  // component within the half
+          uint32_t qb;
+          if constexpr (BITS == 8) qb = __byte_perm(wd[k], 0x4B000000u, 0x7540 + e);
+          else qb = ((wd[k] >> (4 * e)) & 0xFu) | 0x4B000000u;
+          const float f = __fsub_rn(__uint_as_float(qb), OFF);  // q − o, exact
+#pragma unroll
+          for (int h = 0; h < G; ++h) acc[h] = __fmaf_rn(w2[h][half * 65 + jj], f, acc[h]);
+        }
+      }
+    }
+    const int t = pg * kPage + tok;
+    const bool valid = t < n;
+    const bool hot = is_hot(t, n, p.n_sink, p.n_recent);
+    __half_raw hv[G];
+#pragma unroll
+    for (int h = 0; h < G; ++h) {
+      acc[h] = __fadd_rn(acc[h], __shfl_xor_sync(0xffffffffu, acc[h], 1));
+      const float ub = __fadd_ru(__fsub_rn(acc[h], s_W[h]), s_add[h]);
+      const float dd = __fsub_ru(ub, ml[h]);
+      __half hx = __float2half_ru(dd);
+      if (dd != dd) hx = __ushort_as_half(0x7C00);  // NaN → +inf (never eliminated)
+      if (hot) hx = __ushort_as_half(0x7C00);
+      hv[h] = __half_raw(hx);
+      if (valid && !hot && half == 0) {
+        const float vv = __half2float(hx);
+        int bin;
+        if (!(vv < 0.0f)) bin = kHistBins + 1;
+        else if (vv < kHistLo) bin = 0;
+        else bin = 1 + min(kHistBins - 1, int((vv - kHistLo) * 16.0f));
+        atomicAdd(&hist[h][bin], 1u);
+      }
+    }
+    if (valid && half == 0) {
+      uint16_t* dst = w.ub + (int64_t(bg) * p.max_seq + t) * G;
+#pragma unroll
+      for (int h = 0; h < G; ++h) dst[h] = hv[h].x;
+    }
+    __syncthreads();
+  }
+  __syncthreads();
+  for (int i = tid; i < G * kHistAll; i += kThreads) {
+    const uint32_t v = (&hist[0][0])[i];
+    if (v) {
+      const int h = i / kHistAll, bin = i % kHistAll;
+      atomicAdd(&w.hist[(int64_t(b) * p.n_head_q + g * G + h) * kHistAll + bin], v);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// cut: one warp per (b, query head). Bin k < kHistBins+1 has upper edge e_k (bin 0: kHistLo,
+// bin k ≥ 1: kHistLo + k/16); tokens in bins 0..K−1 satisfy UB − m_L < e_{K−1}, so
+// M(K) = Σ_{k<K} count_k·e^{e_k} ≥ Σ e^{UB_t − m_L}. θ = e_{K−1} for the largest K with
+// M(K) ≤ budget = δ·Z_L/(1 − δ) (then M/(Z_L + M) ≤ δ); θ = −inf when none fits.
+__global__ void cut_kernel(DecodeParams p, Workspace w) {
+  const int bq = blockIdx.x, lane = threadIdx.x;
+  constexpr int kCand = kHistBins + 1;
+  constexpr int kPer = (kCand + 31) / 32;
+  const uint32_t* hs = w.hist + int64_t(bq) * kHistAll;
+  auto edge = [](int k) { return k == 0 ? double(kHistLo) : double(kHistLo) + double(k) / 16.0; };
+  double local = 0;
+  for (int i = 0; i < kPer; ++i) {
+    const int k = lane * kPer + i;
+    if (k < kCand && hs[k]) local += double(hs[k]) * exp(edge(k)) * (1 + 1e-12);
+  }
+  double incl = local;
+  for (int o = 1; o < 32; o <<= 1) {
+    const double y = __shfl_up_sync(0xffffffffu, incl, o);
+    if (lane >= o) incl += y;
+  }
+  double run = incl - local;
+  const double budget = p.delta * w.zl[bq] / (1.0 - p.delta) * (1.0 - 1e-12);
+  int best = -1;
+  for (int i = 0; i < kPer; ++i) {
+    const int k = lane * kPer + i;
+    if (k >= kCand) break;
+    if (hs[k]) run += double(hs[k]) * exp(edge(k)) * (1 + 1e-12);
+    if (run * (1 + 1e-12) <= budget) best = k;
+  }
+  for (int o = 16; o > 0; o >>= 1) best = max(best, __shfl_xor_sync(0xffffffffu, best, o));
+  if (lane == 0) {
+    w.theta[bq] = best < 0 ? -INFINITY : float(edge(best));
+    if (p.cert) {
+      p.cert[bq].budget = budget;
+      p.cert[bq].theta = w.theta[bq];
+      p.cert[bq].m_l = w.qscal[int64_t(bq) * 4 + 2];
+    }
+  }
+}
+
+__device__ __forceinline__ uint32_t hash3(uint32_t a, uint32_t b, uint32_t c) {
+  uint32_t h = a * 0x9E3779B1u ^ (b + 0x7F4A7C15u) * 0x85EBCA77u ^ (c + 0x165667B1u) * 0xC2B2AE3Du;
+  h ^= h >> 15; h *= 0x2C1B3C6Du; h ^= h >> 12; h *= 0x297A2D39u; h ^= h >> 15;
+  return h;
+}
+
+// ---------------------------------------------------------------------------------------------
+// compact: grid (chunks, B·Hkv), 256 threads, one token per thread per step. A candidate is
+// eliminated iff UB_h − m_L < θ_h for every head h of the group (GQA rule), or, in forced mode, by a
+// hash; survivors (and hot tokens) are appended to the KV head's list; eliminated tokens add
+// e^{UB − m_L} (≥, expf error covered in merge) to M_E of every head and their page's ν to ν_E.
+template <int G>
+__global__ void __launch_bounds__(256) compact_kernel(DecodeParams p, Workspace w) {
+  const int bg = blockIdx.y, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
+  const int n = p.seq_len[b];
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  __shared__ int s_cnt, s_base;
+  __shared__ int s_woff[8];
+  __shared__ double s_me[G][8];
+  __shared__ uint32_t s_nu;
+  float th[G];
+#pragma unroll
+  for (int h = 0; h < G; ++h) th[h] = w.theta[int64_t(b) * p.n_head_q + g * G + h];
+  double me[G];
+#pragma unroll
+  for (int h = 0; h < G; ++h) me[h] = 0;
+  float nu = 0;
+  const uint32_t keep_thr = p.forced_keep >= 0 ? uint32_t(fminf(p.forced_keep, 1.0f) * 4294967295.0f) : 0u;
+  if (tid == 0) s_nu = 0u;
+  for (int t0 = blockIdx.x * 256; t0 < n; t0 += gridDim.x * 256) {
+    const int t = t0 + tid;
+    const bool valid = t < n;
+    const bool hot = valid && is_hot(t, n, p.n_sink, p.n_recent);
+    bool keep = hot;
+    if (valid && !hot) {
+      const uint16_t* src = w.ub + (int64_t(bg) * p.max_seq + t) * G;
+      float dv[G];
+      bool elim = true;
+#pragma unroll
+      for (int h = 0; h < G; ++h) {
+        dv[h] = __half2float(__ushort_as_half(src[h]));
+        elim = elim && (dv[h] < th[h]);
+      }
+      if (p.forced_keep >= 0) elim = !(hash3(p.forced_seed, uint32_t(bg), uint32_t(t)) <= keep_thr);
+      keep = !elim;
+      if (elim) {
+#pragma unroll
+        for (int h = 0; h < G; ++h) me[h] += double(expf(fmaxf(dv[h], -80.0f)));
+        const int phys = p.page_table[int64_t(b) * p.max_pages + t / kPage];
+        nu = fmaxf(nu, p.nu_max[int64_t(phys) * p.n_head_kv + g]);
+      }
+    }
+    const uint32_t bal = __ballot_sync(0xffffffffu, keep);
+    if (tid == 0) s_cnt = 0;
+    __syncthreads();
+    if (lane == 0) s_woff[warp] = atomicAdd(&s_cnt, __popc(bal));
+    __syncthreads();
+    if (tid == 0) s_base = s_cnt ? atomicAdd(&w.n_surv[bg], s_cnt) : 0;
+    __syncthreads();
+    if (keep) w.surv[int64_t(bg) * p.max_seq + s_base + s_woff[warp] + __popc(bal & ((1u << lane) - 1))] = t;
+    __syncthreads();
+  }
+#pragma unroll
+  for (int h = 0; h < G; ++h) {
+    const double s = warp_sum_d(me[h]);
+    if (lane == 0) s_me[h][warp] = s;
+  }
+  const float nuw = warp_max(nu);
+  if (lane == 0 && nuw > 0) atomicMax(&s_nu, __float_as_uint(nuw));
+  __syncthreads();
+  if (tid < G) {
+    double s = 0;
+    for (int k = 0; k < 8; ++k) s += s_me[tid][k];
+    if (s > 0) atomicAdd(&w.me[int64_t(b) * p.n_head_q + g * G + tid], s);
+  }
+  if (tid == 0 && s_nu) atomicMax(&w.nu_e[int64_t(b) * p.n_head_q + g * G], s_nu);
+}
+
+// ---------------------------------------------------------------------------------------------
+// attend: split-K flash decoding, grid (splits, B·Hkv), 128 threads = 16 lane groups of 8; a
+// group attends one token at a time for all G heads of the KV head (K, V read once per KV head),
+// each lane 16 of the d components. Partial state per (head, split): m, l = Σ e^{s−m}, o = Σ e^{s−m} v.
+template <int G, bool DENSE>
+__global__ void __launch_bounds__(kThreads, 3) attend_kernel(DecodeParams p, Workspace w) {
+  const int bg = blockIdx.y, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
+  const int n = p.seq_len[b];
+  const int count = DENSE ? n : w.n_surv[bg];
+  const int per = (count + gridDim.x - 1) / gridDim.x;
+  const int i0 = blockIdx.x * per, i1 = min(count, i0 + per);
+  const int tid = threadIdx.x, grp = tid >> 3, sub = tid & 7;
+  __shared__ __align__(16) float s_q[G][kD];
+  for (int x = tid; x < G * kD; x += kThreads) {
+    const int64_t qi = (int64_t(b) * p.n_head_q + g * G) * kD + x;
+    s_q[x / kD][x % kD] = DENSE ? __fmul_rn(p.q[qi], p.scale) : w.qsig[qi];
+  }
+  __syncthreads();
+  float m[G], l[G], o[G][16];
+#pragma unroll
+  for (int h = 0; h < G; ++h) {
+    m[h] = -INFINITY; l[h] = 0.0f;
+#pragma unroll
+    for (int k = 0; k < 16; ++k) o[h][k] = 0.0f;
+  }
+  const int32_t* list = w.surv + int64_t(bg) * p.max_seq;
+  constexpr int U = 2;
+  // base is uniform across the block, so every lane runs every shuffle (groups without a token
+  // compute on zeros and skip the update)
+  for (int base = i0; base < i1; base += 16 * U) {
+    uint4 kr[U][2], vr[U][2];
+    bool ok[U];
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int ii = base + 16 * u + grp;
+      ok[u] = ii < i1;
+      kr[u][0] = kr[u][1] = vr[u][0] = vr[u][1] = make_uint4(0u, 0u, 0u, 0u);
+      if (ok[u]) {
+        const int t = DENSE ? ii : list[ii];
+        const int64_t row = kv_row(p, b, g, t) + sub * 16;
+        const uint4* ks = reinterpret_cast<const uint4*>(p.k_cache + row);
+        const uint4* vs = reinterpret_cast<const uint4*>(p.v_cache + row);
+        kr[u][0] = ks[0]; kr[u][1] = ks[1];
+        vr[u][0] = vs[0]; vr[u][1] = vs[1];
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      float kf[16], vf[16];
+      bf16x8(kr[u][0], kf); bf16x8(kr[u][1], kf + 8);
+      bf16x8(vr[u][0], vf); bf16x8(vr[u][1], vf + 8);
+#pragma unroll
+      for (int h = 0; h < G; ++h) {
+        float s = 0.0f;
+        const float4* qh = reinterpret_cast<const float4*>(&s_q[h][sub * 16]);
+#pragma unroll
+        for (int k4 = 0; k4 < 4; ++k4) {
+          const float4 qq = qh[k4];
+          s = __fmaf_rn(qq.x, kf[4 * k4], s);
+          s = __fmaf_rn(qq.y, kf[4 * k4 + 1], s);
+          s = __fmaf_rn(qq.z, kf[4 * k4 + 2], s);
+          s = __fmaf_rn(qq.w, kf[4 * k4 + 3], s);
+        }
+        s = __fadd_rn(s, __shfl_xor_sync(0xffffffffu, s, 1));
+        s = __fadd_rn(s, __shfl_xor_sync(0xffffffffu, s, 2));
+        s = __fadd_rn(s, __shfl_xor_sync(0xffffffffu, s, 4));
+        if (ok[u]) {
+          const float mn = fmaxf(m[h], s);
+          const float corr = expf(m[h] - mn);
+          const float pe = expf(s - mn);
+          l[h] = __fmaf_rn(l[h], corr, pe);
+#pragma unroll
+          for (int k = 0; k < 16; ++k) o[h][k] = __fmaf_rn(o[h][k], corr, __fmul_rn(pe, vf[k]));
+          m[h] = mn;
+        }
+      }
+    }
+  }
+  // combine the 16 groups of the block
+  __shared__ float s_m[16][G], s_l[16][G];
+  __shared__ float s_o[16][G][kD];
+#pragma unroll
+  for (int h = 0; h < G; ++h) {
+    if (sub == 0) { s_m[grp][h] = m[h]; s_l[grp][h] = l[h]; }
+#pragma unroll
+    for (int k = 0; k < 16; ++k) s_o[grp][h][sub * 16 + k] = o[h][k];
+  }
+  __syncthreads();
+  for (int x = tid; x < G * kD; x += kThreads) {
+    const int h = x / kD, j = x % kD;
+    float M = -INFINITY;
+    for (int r = 0; r < 16; ++r) M = fmaxf(M, s_m[r][h]);
+    float L = 0, O = 0;
+    if (M > -INFINITY) {
+      for (int r = 0; r < 16; ++r) {
+        const float f = s_m[r][h] > -INFINITY ? expf(s_m[r][h] - M) : 0.0f;
+        L = __fmaf_rn(s_l[r][h], f, L);
+        O = __fmaf_rn(s_o[r][h][j], f, O);
+      }
+    }
+    const int64_t bq = int64_t(b) * p.n_head_q + g * G + h;
+    const int64_t ps = bq * p.splits + blockIdx.x;
+    if (j == 0) { w.pm[ps] = M; w.pl[ps] = L; }
+    w.po[ps * kD + j] = O;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// merge: one block per (b, query head), thread j = component j. Exact merge identity:
+//   M = max_s m_s, L = Σ_s l_s e^{m_s − M}, ô = Σ_s o_s e^{m_s − M} / L.
+// Certificate (ghost path): the attended scores' error is ≤ ε (qscal[3]) and l carries at most
+// K = 6·count + 16·splits + 100 roundings, so Z ≥ L·e^{−ε}/(1 + γ_K) (relative to M); with
+// Z_L from the hot tokens the larger is used; M_E·(1 + 2^-20) covers expf's error;
+//   mass_bound = M_E/(Z + M_E), out_err_bound = mass_bound·(ν_E + ||ô||·(1 + 1e-3)).
+__global__ void __launch_bounds__(kThreads) merge_kernel(DecodeParams p, Workspace w, bool certify) {
+  const int bq = blockIdx.x, j = threadIdx.x, lane = j & 31, warp = j >> 5;
+  const int S = p.splits;
+  float M = -INFINITY;
+  for (int s = 0; s < S; ++s) M = fmaxf(M, w.pm[int64_t(bq) * S + s]);
+  float L = 0, O = 0;
+  for (int s = 0; s < S; ++s) {
+    const float ms = w.pm[int64_t(bq) * S + s];
+    if (!(ms > -INFINITY)) continue;
+    const float f = expf(ms - M);
+    L = __fmaf_rn(w.pl[int64_t(bq) * S + s], f, L);
+    O = __fmaf_rn(w.po[(int64_t(bq) * S + s) * kD + j], f, O);
+  }
+  const float out = O / L;
+  p.out[int64_t(bq) * kD + j] = out;
+  if (!certify) return;
+  __shared__ float red[4];
+  const float ss = warp_sum_ru(__fmul_ru(out, out));
+  if (lane == 0) red[warp] = ss;
+  __syncthreads();
+  if (j == 0) {
+    const float onorm = __fsqrt_ru(__fadd_ru(__fadd_ru(red[0], red[1]), __fadd_ru(red[2], red[3])));
+    const int b = bq / p.n_head_q, hq = bq % p.n_head_q, G = p.n_head_q / p.n_head_kv;
+    const int count = w.n_surv[b * p.n_head_kv + hq / G];
+    const double eps = double(w.qscal[int64_t(bq) * 4 + 3]);
+    const double m_l = double(w.qscal[int64_t(bq) * 4 + 2]);
+    const double K = 6.0 * count + 16.0 * S + 100.0;
+    const double gK = K * 0x1p-24 / (1.0 - K * 0x1p-24);
+    double z = double(L) * exp(-eps) / (1.0 + gK) * exp(double(M) - m_l) * (1.0 - 1e-9);
+    if (!(z > w.zl[bq])) z = w.zl[bq];
+    const double me = w.me[bq] * (1.0 + 0x1p-20);
+    const double mass = me > 0 ? me / (z + me) * (1.0 + 1e-12) : 0.0;
+    const float nu_e = __uint_as_float(w.nu_e[bq - hq % G]);  // stored at the group's first head
+    Certificate& c = p.cert[bq];
+    c.mass_bound = mass;
+    c.out_err_bound = mass * (double(nu_e) + double(onorm) * (1.0 + 1e-3)) * (1.0 + 1e-12);
+    c.m_E = me;
+    c.z_low = z;
+    c.nu_e = nu_e;
+    c.n_attended = count;
+  }
+}
+
+std::string g_last_error;
+
+void check_launch(const char* what) {
+  const cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess) {
+    g_last_error = std::string(what) + ": " + cudaGetErrorString(e);
+    throw std::runtime_error(g_last_error);
+  }
+}
+
+int group_of(const DecodeParams& p) { return p.n_head_q / p.n_head_kv; }
+
+void validate(const DecodeParams& p) {
+  if (p.d != kD) throw std::runtime_error("ghostkv cuda: d_head must be 128, got " + std::to_string(p.d));
+  if (p.n_head_kv <= 0 || p.n_head_q % p.n_head_kv)
+    throw std::runtime_error("ghostkv cuda: n_head_q " + std::to_string(p.n_head_q) + " not a multiple of n_head_kv " +
+                             std::to_string(p.n_head_kv));
+  const int G = group_of(p);
+  if (G != 1 && G != 2 && G != 3 && G != 4)
+    throw std::runtime_error("ghostkv cuda: GQA group " + std::to_string(G) + " not in {1,2,3,4}");
+  if (p.bits != 4 && p.bits != 8) throw std::runtime_error("ghostkv cuda: bits must be 4 or 8, got " + std::to_string(p.bits));
+  if (p.n_sink + p.n_recent > 256) throw std::runtime_error("ghostkv cuda: n_sink + n_recent must be <= 256");
+  if (p.splits < 1) throw std::runtime_error("ghostkv cuda: splits must be >= 1");
+}
+
+template <class F>
+void dispatch_g(int G, F&& f) {
+  switch (G) {
+    case 1: f(std::integral_constant<int, 1>{}); break;
+    case 2: f(std::integral_constant<int, 2>{}); break;
+    case 3: f(std::integral_constant<int, 3>{}); break;
+    case 4: f(std::integral_constant<int, 4>{}); break;
+  }
+}
+
+}  // namespace
+
+static int64_t align256(int64_t x) { return (x + 255) / 256 * 256; }
+
+int64_t workspace_bytes(const DecodeParams& p) {
+  const int64_t BQ = int64_t(p.batch) * p.n_head_q, BK = int64_t(p.batch) * p.n_head_kv, G = p.n_head_q / p.n_head_kv;
+  int64_t s = 0;
+  s += 3 * align256(BQ * kD * 4) + align256(BQ * 16) + align256(BQ * 8);
+  s += align256(BK * p.max_seq * G * 2) + align256(BQ * kHistAll * 4) + align256(BQ * 4) + align256(BQ * 8) + align256(BQ * 4);
+  s += align256(BK * p.max_seq * 4) + align256(BK * 4);
+  s += 2 * align256(BQ * p.splits * 4) + align256(BQ * p.splits * kD * 4);
+  return s;
+}
+
+Workspace workspace_views(const DecodeParams& p) {
+  const int64_t BQ = int64_t(p.batch) * p.n_head_q, BK = int64_t(p.batch) * p.n_head_kv, G = p.n_head_q / p.n_head_kv;
+  char* c = static_cast<char*>(p.work);
+  auto take = [&](int64_t bytes) { char* r = c; c += align256(bytes); return r; };
+  Workspace w;
+  w.qsig = reinterpret_cast<float*>(take(BQ * kD * 4));
+  w.qrot = reinterpret_cast<float*>(take(BQ * kD * 4));
+  w.qdelta = reinterpret_cast<float*>(take(BQ * kD * 4));
+  w.qscal = reinterpret_cast<float*>(take(BQ * 16));
+  w.zl = reinterpret_cast<double*>(take(BQ * 8));
+  w.ub = reinterpret_cast<uint16_t*>(take(BK * p.max_seq * G * 2));
+  w.hist = reinterpret_cast<uint32_t*>(take(BQ * kHistAll * 4));
+  w.theta = reinterpret_cast<float*>(take(BQ * 4));
+  w.me = reinterpret_cast<double*>(take(BQ * 8));
+  w.nu_e = reinterpret_cast<uint32_t*>(take(BQ * 4));
+  w.surv = reinterpret_cast<int32_t*>(take(BK * p.max_seq * 4));
+  w.n_surv = reinterpret_cast<int32_t*>(take(BK * 4));
+  w.pm = reinterpret_cast<float*>(take(BQ * p.splits * 4));
+  w.pl = reinterpret_cast<float*>(take(BQ * p.splits * 4));
+  w.po = reinterpret_cast<float*>(take(BQ * p.splits * kD * 4));
+  return w;
+}
+
+int device_sm_count() {
+  int dev = 0, sms = 0;
+  cudaGetDevice(&dev);
+  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+  return sms;
+}
+
+const char* last_error() { return g_last_error.c_str(); }
+
+void ghost_stage1(const DecodeParams& p, void* stream) {
+  validate(p);
+  cudaStream_t st = static_cast<cudaStream_t>(stream);
+  const Workspace w = workspace_views(p);
+  const Consts c = make_consts(p.bits);
+  const int G = group_of(p), BK = p.batch * p.n_head_kv, BQ = p.batch * p.n_head_q;
+  const int sms = device_sm_count();
+  prep_kernel<<<BQ, kThreads, 0, st>>>(p, w, c);
+  check_launch("prep_kernel");
+  const int max_pages_seq = (p.max_seq + kPage - 1) / kPage;
+  const int scan_chunks = std::max(1, std::min(max_pages_seq, (8 * sms + BK - 1) / BK));
+  dispatch_g(G, [&](auto gc) {
+    constexpr int GG = decltype(gc)::value;
+    if (p.bits == 8) scan_kernel<GG, 8><<<dim3(scan_chunks, BK), kThreads, 0, st>>>(p, w, c);
+    else scan_kernel<GG, 4><<<dim3(scan_chunks, BK), kThreads, 0, st>>>(p, w, c);
+  });
+  check_launch("scan_kernel");
+  cut_kernel<<<BQ, 32, 0, st>>>(p, w);
+  check_launch("cut_kernel");
+  const int cchunks = std::max(1, std::min((p.max_seq + 255) / 256, (8 * sms + BK - 1) / BK));
+  dispatch_g(G, [&](auto gc) {
+    constexpr int GG = decltype(gc)::value;
+    compact_kernel<GG><<<dim3(cchunks, BK), 256, 0, st>>>(p, w);
+  });
+  check_launch("compact_kernel");
+}
+
+void ghost_stage2(const DecodeParams& p, void* stream) {
+  validate(p);
+  cudaStream_t st = static_cast<cudaStream_t>(stream);
+  const Workspace w = workspace_views(p);
+  const int G = group_of(p), BK = p.batch * p.n_head_kv, BQ = p.batch * p.n_head_q;
+  dispatch_g(G, [&](auto gc) {
+    constexpr int GG = decltype(gc)::value;
+    attend_kernel<GG, false><<<dim3(p.splits, BK), kThreads, 0, st>>>(p, w);
+  });
+  check_launch("attend_kernel");
+  merge_kernel<<<BQ, kThreads, 0, st>>>(p, w, p.cert != nullptr);
+  check_launch("merge_kernel");
+}
+
+void ghost_decode(const DecodeParams& p, void* stream) {
+  ghost_stage1(p, stream);
+  ghost_stage2(p, stream);
+}
+
+void dense_decode(const DecodeParams& p, void* stream) {
+  validate(p);
+  cudaStream_t st = static_cast<cudaStream_t>(stream);
+  const Workspace w = workspace_views(p);
+  const int G = group_of(p), BK = p.batch * p.n_head_kv, BQ = p.batch * p.n_head_q;
+  dispatch_g(G, [&](auto gc) {
+    constexpr int GG = decltype(gc)::value;
+    attend_kernel<GG, true><<<dim3(p.splits, BK), kThreads, 0, st>>>(p, w);
+  });
+  check_launch("attend_kernel(dense)");
+  merge_kernel<<<BQ, kThreads, 0, st>>>(p, w, false);
+  check_launch("merge_kernel(dense)");
+}
+
+}  // namespace ghostkv::cuda

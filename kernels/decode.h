@@ -1,0 +1,92 @@
+#pragma once
+// GPU decode attention with certified elimination (DESIGN §2-§5) for one layer, batch ≥ 1.
+// Plain C++ host API over raw device pointers (no CUDA types): kernels live in decode.cu.
+//
+// Memory layouts (device unless noted; one physical page = kPage tokens of one KV head):
+//   k_cache, v_cache [n_phys, n_head_kv, kPage, d]  bf16 (raw bits)
+//   codes            [n_phys, n_head_kv, kPage, d·bits/8]  rotated quantised keys (witness "quant",
+//                    uniform 4 or 8 bits, LSB-first as QuantRecords; one scale group = one page)
+//   meta             [n_phys, n_head_kv, 2, d]  f16: half-step h_j, then err_j (rounded up)
+//   nu_max           [n_phys, n_head_kv]        f32 ≥ max ||v_t|| over the page (rounded up)
+//   page_table       [batch, max_pages] int32 physical page of each logical page; seq_len [batch]
+//   rot              [n_head_kv, d, d] f32 rows of the rotation V; mu [n_head_kv, d];
+//   resid_max        [n_head_kv] ≥ max ||x_t − Vᵀ c_t||;  k_norm_max [n_head_kv] ≥ max ||k_t||
+//   q                [batch, n_head_q, d] f32, post-RoPE, UNSCALED
+// Stages: prep (σq, Vσq, hot scores → m_L, Z_L), scan (token bounds, stored as f16 UB − m_L
+// rounded up, + histogram), cut (per-head certified threshold of the mass policy), compact
+// (GQA rule: a token is eliminated iff every head of its group eliminates it; survivor list,
+// M_E, ν), attend (split-K flash decoding over hot + survivors), merge (exact (m, l, o) merge and
+// the certificate per query head). All launches go to one stream and are graph-capturable.
+#include <cstdint>
+
+namespace ghostkv::cuda {
+
+inline constexpr int kPage = 64;     // tokens per page (= quantisation group)
+inline constexpr int kHistBins = 1024;  // histogram of UB − m_L over [kHistLo, 0), width 1/16
+inline constexpr float kHistLo = -64.0f;
+inline constexpr int kHistAll = kHistBins + 2;  // + underflow (< kHistLo) and overflow (≥ 0) bins
+
+struct Certificate {    // per (batch, query head)
+  double mass_bound;    // ≥ Σ_{t∈E} p_t
+  double out_err_bound; // ≥ ||o − ô_exact||
+  double m_E;           // Σ_{t∈E} e^{UB_t − m_L} (rounded up)
+  double z_low;         // certified lower bound of Σ_{attended} e^{s_t − m_L}
+  double budget;        // δ·Z_L/(1 − δ) of the cut
+  float m_l, theta;     // reference max (hot scores) and the cut on UB − m_L
+  float nu_e;           // ≥ max ||v_t|| over eliminated tokens (page maxima)
+  int32_t n_attended;
+};
+
+struct DecodeParams {
+  int batch = 1, n_head_q = 32, n_head_kv = 8, d = 128, bits = 8;
+  int max_pages = 0;         // columns of page_table
+  int n_sink = 4, n_recent = 64;
+  int splits = 16;           // split-K blocks per (batch, KV head)
+  float scale = 0;           // σ (as float; its rounding is in the slack)
+  double scale64 = 0;
+  double delta = 1e-3;       // mass policy δ
+  float forced_keep = -1;    // ≥ 0: keep each candidate with this probability (forced survivor fraction)
+  uint32_t forced_seed = 1;
+  // inputs
+  const uint16_t *k_cache = nullptr, *v_cache = nullptr;
+  const uint8_t* codes = nullptr;
+  const uint16_t* meta = nullptr;
+  const float* nu_max = nullptr;
+  const int32_t *page_table = nullptr, *seq_len = nullptr;
+  const float *rot = nullptr, *mu = nullptr, *resid_max = nullptr, *k_norm_max = nullptr;
+  const float* q = nullptr;
+  // workspace (sizes: workspace_bytes) and outputs
+  void* work = nullptr;
+  int max_seq = 0;           // ≥ every seq_len
+  float* out = nullptr;      // [batch, n_head_q, d]
+  Certificate* cert = nullptr;  // [batch, n_head_q]
+};
+
+// Workspace views (device pointers inside p.work), for checking and for the bench.
+struct Workspace {
+  float *qsig, *qrot, *qdelta;   // [B·Hq, d]
+  float* qscal;                  // [B·Hq, 4]: qmu_hi, nq_hi, m_l, eps_score
+  double* zl;                    // [B·Hq]
+  uint16_t* ub;                  // [B·Hkv, max_seq, group] f16 bits: UB − m_L rounded up (+inf: hot/unread)
+  uint32_t* hist;                // [B·Hq, kHistAll]
+  float* theta;                  // [B·Hq]
+  double* me;                    // [B·Hq]
+  uint32_t* nu_e;                // [B·Hq] float bits
+  int32_t* surv;                 // [B·Hkv, max_seq] survivor token indices (hot included)
+  int32_t* n_surv;               // [B·Hkv]
+  float *pm, *pl, *po;           // [B·Hq, splits], [B·Hq, splits], [B·Hq, splits, d]
+};
+int64_t workspace_bytes(const DecodeParams& p);
+Workspace workspace_views(const DecodeParams& p);
+
+// stream: a cudaStream_t passed as void* (nullptr = default stream). Each returns after launching.
+void ghost_decode(const DecodeParams& p, void* stream);         // all stages
+void ghost_stage1(const DecodeParams& p, void* stream);         // prep, scan, cut, compact
+void ghost_stage2(const DecodeParams& p, void* stream);         // attend + merge
+// Dense flash decoding (our baseline): every token of every sequence, same split-K kernel.
+void dense_decode(const DecodeParams& p, void* stream);
+// Device attributes used for sizing.
+int device_sm_count();
+const char* last_error();  // empty when the last launch succeeded
+
+}  // namespace ghostkv::cuda

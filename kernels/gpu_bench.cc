@@ -1,0 +1,837 @@
+// gpu_bench: the GPU decode path, checked and timed in one run.
+//   1. builds a paged bf16 KV cache and its witness records on the host with the CPU library
+//      (fit_basis + build_quant: the records the CPU reference bounds use), from fresh random
+//      inputs (--mode rand) or a real capture (--mode capture: one capture layer, the last
+//      --queries positions as the batch, each query seeing its causal prefix through one shared
+//      page list);
+//   2. runs the ghost path (certified mass policy, then forced survivor fractions) and the dense
+//      flash-decoding baseline with poisoned outputs, and checks against float64 on the host:
+//      zero bound violations (UB ≥ exact score for every candidate of every checked head), the
+//      GQA rule, mass_lost ≤ mass_bound ≤ δ, ||o − ô|| ≤ out_err_bound, ||ô_gpu − ô_ref||/||ô_ref||;
+//   3. times every path with CUDA graphs + events after warm-up, L2 flushed before each run,
+//      median of --reps runs, next to the bytes each phase must move and the measured copy
+//      bandwidth, and appends one CSV row per (case, survivor fraction).
+// Exit code: 0 all checks passed, 1 a check failed, 2 bad input / CUDA error.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <numeric>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "decode.h"
+#include "ghostkv/basis.h"
+#include "ghostkv/bound.h"
+#include "ghostkv/error.h"
+#include "ghostkv/half.h"
+#include "ghostkv/io/capture.h"
+#include "ghostkv/witness.h"
+
+using namespace ghostkv;
+namespace gc = ghostkv::cuda;
+
+#define CK(x)                                                                                    \
+  do {                                                                                           \
+    cudaError_t e_ = (x);                                                                        \
+    if (e_ != cudaSuccess) throw std::runtime_error(std::string(#x) + ": " + cudaGetErrorString(e_)); \
+  } while (0)
+
+namespace {
+
+constexpr int kD = 128;
+
+struct Opts {
+  std::string mode = "rand", name, capture, csv, tier_csv, device = "?", commit = "?";
+  int batch = 1, hq = 32, hkv = 8, bits = 8, layer = 1, queries = 8, reps = 30, check_batches = 2;
+  int64_t n = 131072;
+  double delta = 1e-3, qscale = 1.5;
+  std::vector<double> fracs{0.01, 0.05, 0.2, 1.0};
+  std::vector<std::string> extra_labels;  // "label=frac" (e.g. real fractions from captures)
+  int distinct = 1 << 30;  // distinct random sequences (the rest repeat them in their own pages)
+  double profile = -1;  // ≥ 0: run the ghost path (forced to this fraction) and dense once each, for ncu
+  bool ghost_tier = false, dry = false;  // dry: build the host data only (no device)
+  uint64_t seed = 1;
+};
+
+uint64_t splitmix(uint64_t& s) {
+  uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+struct Normal {
+  uint64_t s;
+  bool have = false;
+  double spare = 0;
+  explicit Normal(uint64_t seed) : s(seed) {}
+  double operator()() {
+    if (have) { have = false; return spare; }
+    const double u1 = (double(splitmix(s) >> 11) + 0.5) * 0x1p-53, u2 = double(splitmix(s) >> 11) * 0x1p-53;
+    const double r = std::sqrt(-2 * std::log(u1));
+    spare = r * std::sin(2 * M_PI * u2);
+    have = true;
+    return r * std::cos(2 * M_PI * u2);
+  }
+};
+
+struct Host {
+  int B = 0, Hq = 0, Hkv = 0, G = 0, bits = 8, CB = 0;
+  int max_pages = 0, n_phys = 0, max_seq = 0;
+  double scale = 0;
+  std::vector<int32_t> seq_len, page_table;
+  std::vector<uint16_t> k, v;     // [n_phys, Hkv, 64, d] bf16
+  std::vector<uint8_t> codes;     // [n_phys, Hkv, 64, CB]
+  std::vector<uint16_t> meta;     // [n_phys, Hkv, 2, d]
+  std::vector<float> nu_max;      // [n_phys, Hkv]
+  std::vector<float> rot, mu, resid, kmax;
+  std::vector<float> q;           // [B, Hq, d]
+  std::vector<Basis> basis;       // [Hkv]
+  std::vector<std::shared_ptr<QuantRecords>> recs;  // [B·Hkv] (checked batch entries only)
+  std::vector<int> checked;       // batch entries checked against float64
+  int64_t row(int b, int g, int t) const {
+    return ((int64_t(page_table[size_t(b) * max_pages + t / 64]) * Hkv + g) * 64 + t % 64) * kD;
+  }
+  void gather(int b, int g, std::vector<float>& kf, std::vector<float>& vf) const {
+    const int n = seq_len[b];
+    kf.resize(size_t(n) * kD);
+    vf.resize(size_t(n) * kD);
+    for (int t = 0; t < n; ++t) {
+      const int64_t r = row(b, g, t);
+      for (int i = 0; i < kD; ++i) {
+        kf[size_t(t) * kD + i] = bf16_to_f32(k[r + i]);
+        vf[size_t(t) * kD + i] = bf16_to_f32(v[r + i]);
+      }
+    }
+  }
+};
+
+// Scatters one (b, g) record set into the page layout; returns max ||k_t|| of the sequence.
+void scatter_records(Host& h, int b, int g, const QuantRecords& rec) {
+  const int n = h.seq_len[b];
+  for (int t = 0; t < n; ++t) {
+    const int64_t phys = h.page_table[size_t(b) * h.max_pages + t / 64];
+    std::memcpy(&h.codes[size_t(((phys * h.Hkv + g) * 64 + t % 64) * h.CB)], &rec.codes[size_t(t) * h.CB], size_t(h.CB));
+  }
+  for (int p = 0; p * 64 < n; ++p) {
+    const int64_t phys = h.page_table[size_t(b) * h.max_pages + p];
+    GKV_ASSERT(rec.group_start[size_t(p)] == int64_t(p) * 64);
+    uint16_t* m = &h.meta[size_t((phys * h.Hkv + g) * 2 * kD)];
+    std::memcpy(m, &rec.half_step[size_t(p) * kD], kD * 2);
+    std::memcpy(m + kD, &rec.err[size_t(p) * kD], kD * 2);
+    float nm = 0;
+    for (int t = p * 64; t < std::min(n, p * 64 + 64); ++t) nm = std::max(nm, f16_to_f32(rec.nu[size_t(t)]));
+    h.nu_max[size_t(phys * h.Hkv + g)] = nm;
+  }
+}
+
+// Builds the records of every (distinct sequence, KV head) with the CPU library and scatters them
+// into the page layout. Sequences b ≥ distinct repeat sequence b % distinct (same tokens, their own
+// pages); with shared pages (capture) one record set per KV head serves every batch entry.
+void finish_records(Host& h, const std::string& bits_spec, int distinct) {
+  const BitSpec spec = parse_bits(bits_spec, kD);
+  h.CB = int((spec.total_bits() + 7) / 8);
+  h.codes.assign(size_t(h.n_phys) * h.Hkv * 64 * h.CB, 0);
+  h.meta.assign(size_t(h.n_phys) * h.Hkv * 2 * kD, 0);
+  h.nu_max.assign(size_t(h.n_phys) * h.Hkv, 0.0f);
+  h.resid.assign(size_t(h.Hkv), 0.0f);
+  h.kmax.assign(size_t(h.Hkv), 0.0f);
+  h.recs.assign(size_t(h.B) * h.Hkv, nullptr);
+  const bool shared = h.page_table.size() > 1 && h.B > 1 && h.page_table[0] == h.page_table[size_t(h.max_pages)];
+  const int nb = shared ? 1 : std::min(distinct, h.B);
+  std::vector<double> resid(size_t(nb) * h.Hkv, 0), kmax(size_t(nb) * h.Hkv, 0);
+#pragma omp parallel for schedule(dynamic)
+  for (int x = 0; x < nb * h.Hkv; ++x) {
+    const int b = shared ? int(std::max_element(h.seq_len.begin(), h.seq_len.end()) - h.seq_len.begin()) : x / h.Hkv;
+    const int g = x % h.Hkv;
+    std::vector<float> kf, vf;
+    h.gather(b, g, kf, vf);
+    const int n = h.seq_len[size_t(b)];
+    auto rec = std::make_shared<QuantRecords>(build_quant(h.basis[size_t(g)], spec, 64, n, kf.data(), vf.data(), n, kD));
+    double km = 0;
+    for (int t = 0; t < n; ++t) {
+      double s = 0;
+      for (int i = 0; i < kD; ++i) s += double(kf[size_t(t) * kD + i]) * kf[size_t(t) * kD + i];
+      km = std::max(km, std::sqrt(s));
+    }
+    resid[size_t(x)] = rec->resid_max;
+    kmax[size_t(x)] = km * (1 + 1e-12);
+    if (shared) {
+      scatter_records(h, b, g, *rec);
+      for (int bb = 0; bb < h.B; ++bb) h.recs[size_t(bb) * h.Hkv + g] = rec;
+      continue;
+    }
+    for (int bt = b; bt < h.B; bt += nb) {
+      scatter_records(h, bt, g, *rec);
+      if (std::find(h.checked.begin(), h.checked.end(), bt) != h.checked.end()) h.recs[size_t(bt) * h.Hkv + g] = rec;
+    }
+  }
+  for (int x = 0; x < nb * h.Hkv; ++x) {
+    const int g = x % h.Hkv;
+    h.resid[size_t(g)] = std::max(h.resid[size_t(g)], f32_round_up(resid[size_t(x)]));
+    h.kmax[size_t(g)] = std::max(h.kmax[size_t(g)], f32_round_up(kmax[size_t(x)]));
+  }
+  h.rot.resize(size_t(h.Hkv) * kD * kD);
+  h.mu.resize(size_t(h.Hkv) * kD);
+  for (int g = 0; g < h.Hkv; ++g) {
+    std::copy(h.basis[size_t(g)].vecs.begin(), h.basis[size_t(g)].vecs.end(), h.rot.begin() + size_t(g) * kD * kD);
+    std::copy(h.basis[size_t(g)].mu.begin(), h.basis[size_t(g)].mu.end(), h.mu.begin() + size_t(g) * kD);
+  }
+}
+
+Host make_random(const Opts& o) {
+  Host h;
+  h.B = o.batch; h.Hq = o.hq; h.Hkv = o.hkv; h.G = o.hq / o.hkv; h.bits = o.bits;
+  h.scale = 1.0 / std::sqrt(double(kD));
+  const int np = int((o.n + 63) / 64);
+  h.max_pages = np; h.n_phys = h.B * np; h.max_seq = int(o.n);
+  h.seq_len.assign(size_t(h.B), int(o.n));
+  std::vector<int32_t> perm(static_cast<size_t>(h.n_phys));
+  std::iota(perm.begin(), perm.end(), 0);
+  std::mt19937_64 rng(o.seed);
+  std::shuffle(perm.begin(), perm.end(), rng);  // pages scattered in memory: the page table is exercised
+  h.page_table = perm;
+  h.k.resize(size_t(h.n_phys) * h.Hkv * 64 * kD);
+  h.v.resize(h.k.size());
+  // keys: k = μ_g + s ⊙ z with a decaying spectrum s (permuted per KV head), values ~ N(0, 1)
+  std::vector<std::vector<double>> mu(static_cast<size_t>(h.Hkv)), sc(size_t(h.Hkv));
+  for (int g = 0; g < h.Hkv; ++g) {
+    Normal nr(o.seed * 1000003 + uint64_t(g));
+    std::vector<int> pj(kD);
+    std::iota(pj.begin(), pj.end(), 0);
+    std::mt19937_64 r2(o.seed + uint64_t(g) * 77);
+    std::shuffle(pj.begin(), pj.end(), r2);
+    mu[size_t(g)].resize(kD);
+    sc[size_t(g)].resize(kD);
+    for (int j = 0; j < kD; ++j) {
+      mu[size_t(g)][size_t(j)] = 0.5 * nr();
+      sc[size_t(g)][size_t(pj[size_t(j)])] = 2.0 * std::exp(-j / 24.0) + 0.25;
+    }
+  }
+#pragma omp parallel for schedule(dynamic)
+  for (int x = 0; x < h.B * h.Hkv; ++x) {
+    const int b = x / h.Hkv, g = x % h.Hkv;
+    if (b >= o.distinct) continue;
+    Normal nr(o.seed * 7919 + uint64_t(x) * 104729 + 17);
+    for (int t = 0; t < int(o.n); ++t) {
+      const int64_t r = h.row(b, g, t);
+      for (int i = 0; i < kD; ++i) {
+        h.k[size_t(r + i)] = f32_to_bf16(float(mu[size_t(g)][size_t(i)] + sc[size_t(g)][size_t(i)] * nr()));
+        h.v[size_t(r + i)] = f32_to_bf16(float(nr()));
+      }
+    }
+  }
+#pragma omp parallel for schedule(dynamic)
+  for (int x = 0; x < h.B * h.Hkv; ++x) {
+    const int b = x / h.Hkv, g = x % h.Hkv;
+    if (b < o.distinct) continue;
+    for (int t = 0; t < int(o.n); t += 64) {
+      const int64_t dst = h.row(b, g, t), src = h.row(b % o.distinct, g, t);
+      std::memcpy(&h.k[size_t(dst)], &h.k[size_t(src)], 64 * kD * 2);
+      std::memcpy(&h.v[size_t(dst)], &h.v[size_t(src)], 64 * kD * 2);
+    }
+  }
+  h.q.resize(size_t(h.B) * h.Hq * kD);
+  Normal nq(o.seed * 31 + 5);
+  for (auto& x : h.q) x = float(o.qscale * nq());
+  for (int b = 0; b < std::min(o.check_batches, h.B); ++b) h.checked.push_back(b == 0 ? 0 : h.B - b);
+  // basis per KV head: PCA fitted on the first ≤ 4096 keys of batch entry 0 (a calibrated basis, shared)
+  h.basis.resize(size_t(h.Hkv));
+  for (int g = 0; g < h.Hkv; ++g) {
+    std::vector<float> kf, vf;
+    const int m = int(std::min<int64_t>(o.n, 4096));
+    kf.resize(size_t(m) * kD);
+    for (int t = 0; t < m; ++t)
+      for (int i = 0; i < kD; ++i) kf[size_t(t) * kD + i] = bf16_to_f32(h.k[size_t(h.row(0, g, t) + i)]);
+    h.basis[size_t(g)] = fit_basis(BasisKind::pca, kf.data(), m, kD, kD, kD, o.seed);
+  }
+  finish_records(h, std::to_string(o.bits), o.distinct);
+  return h;
+}
+
+Host make_capture(const Opts& o) {
+  AttnInputs in = read_capture_layer(o.capture, o.layer);
+  GKV_CHECK(in.d_head() == kD, o.capture, " layer ", o.layer, ": d_head ", in.d_head(), ", the GPU kernels need 128");
+  Host h;
+  const int nq = int(in.n_q()), n_kv = int(in.n_kv());
+  h.B = std::min(o.queries, nq); h.Hq = int(in.n_head_q()); h.Hkv = int(in.n_head_kv()); h.G = h.Hq / h.Hkv;
+  h.bits = o.bits;
+  h.scale = in.scale;
+  h.max_pages = (n_kv + 63) / 64; h.n_phys = h.max_pages; h.max_seq = n_kv;
+  h.page_table.resize(size_t(h.B) * h.max_pages);
+  for (int b = 0; b < h.B; ++b)
+    for (int p = 0; p < h.max_pages; ++p) h.page_table[size_t(b) * h.max_pages + p] = p;
+  h.k.assign(size_t(h.n_phys) * h.Hkv * 64 * kD, 0);
+  h.v.assign(h.k.size(), 0);
+  const float* kin = in.k.data<float>();
+  const float* vin = in.v.data<float>();
+  for (int t = 0; t < n_kv; ++t)
+    for (int g = 0; g < h.Hkv; ++g)
+      for (int i = 0; i < kD; ++i) {
+        const int64_t r = ((int64_t(t / 64) * h.Hkv + g) * 64 + t % 64) * kD + i;
+        h.k[size_t(r)] = f32_to_bf16(kin[(int64_t(t) * h.Hkv + g) * kD + i]);
+        h.v[size_t(r)] = f32_to_bf16(vin[(int64_t(t) * h.Hkv + g) * kD + i]);
+      }
+  h.seq_len.resize(size_t(h.B));
+  h.q.resize(size_t(h.B) * h.Hq * kD);
+  for (int b = 0; b < h.B; ++b) {
+    const int i = nq - h.B + b;
+    h.seq_len[size_t(b)] = int(in.pos(i)) + 1;
+    std::copy(in.q.data<float>() + int64_t(i) * h.Hq * kD, in.q.data<float>() + int64_t(i + 1) * h.Hq * kD,
+              h.q.begin() + size_t(b) * h.Hq * kD);
+    h.checked.push_back(b);
+  }
+  // basis per KV head: PCA of all captured (bf16-rounded) keys of that head
+  h.basis.resize(size_t(h.Hkv));
+  for (int g = 0; g < h.Hkv; ++g) {
+    std::vector<float> kf(size_t(n_kv) * kD);
+    for (int t = 0; t < n_kv; ++t)
+      for (int i = 0; i < kD; ++i) kf[size_t(t) * kD + i] = bf16_to_f32(h.k[size_t(((int64_t(t / 64) * h.Hkv + g) * 64 + t % 64) * kD + i)]);
+    h.basis[size_t(g)] = fit_basis(BasisKind::pca, kf.data(), n_kv, kD, kD, kD, o.seed);
+  }
+  finish_records(h, std::to_string(o.bits), 1);
+  return h;
+}
+
+template <class T>
+struct Dev {
+  T* p = nullptr;
+  size_t n = 0;
+  Dev() = default;
+  explicit Dev(size_t count) : n(count) { CK(cudaMalloc(&p, std::max<size_t>(1, n) * sizeof(T))); }
+  Dev(const std::vector<T>& h) : Dev(h.size()) { CK(cudaMemcpy(p, h.data(), n * sizeof(T), cudaMemcpyHostToDevice)); }
+  Dev(Dev&& o) noexcept : p(o.p), n(o.n) { o.p = nullptr; }
+  Dev& operator=(Dev&& o) noexcept { std::swap(p, o.p); std::swap(n, o.n); return *this; }
+  ~Dev() { if (p) cudaFree(p); }
+  std::vector<T> get() const {
+    std::vector<T> h(n);
+    CK(cudaMemcpy(h.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost));
+    return h;
+  }
+};
+
+struct Gpu {
+  Dev<uint16_t> k, v, meta;
+  Dev<uint8_t> codes;
+  Dev<float> nu, rot, mu, resid, kmax, q, out;
+  Dev<int32_t> pt, sl;
+  Dev<uint8_t> work;
+  Dev<gc::Certificate> cert;
+  gc::DecodeParams p;
+};
+
+void setup_gpu(const Host& h, const Opts& o, Gpu& d) {
+  d.k = Dev<uint16_t>(h.k); d.v = Dev<uint16_t>(h.v); d.meta = Dev<uint16_t>(h.meta);
+  d.codes = Dev<uint8_t>(h.codes);
+  d.nu = Dev<float>(h.nu_max); d.rot = Dev<float>(h.rot); d.mu = Dev<float>(h.mu);
+  d.resid = Dev<float>(h.resid); d.kmax = Dev<float>(h.kmax); d.q = Dev<float>(h.q);
+  d.pt = Dev<int32_t>(h.page_table); d.sl = Dev<int32_t>(h.seq_len);
+  d.out = Dev<float>(size_t(h.B) * h.Hq * kD);
+  d.cert = Dev<gc::Certificate>(size_t(h.B) * h.Hq);
+  gc::DecodeParams& p = d.p;
+  p.batch = h.B; p.n_head_q = h.Hq; p.n_head_kv = h.Hkv; p.d = kD; p.bits = h.bits;
+  p.max_pages = h.max_pages; p.max_seq = h.max_seq;
+  const int sms = gc::device_sm_count();
+  p.splits = std::clamp(6 * sms / (h.B * h.Hkv), 1, 128);  // ≈ 2 waves of 3 blocks per SM
+  p.scale = float(h.scale); p.scale64 = h.scale; p.delta = o.delta;
+  p.k_cache = d.k.p; p.v_cache = d.v.p; p.codes = d.codes.p; p.meta = d.meta.p; p.nu_max = d.nu.p;
+  p.page_table = d.pt.p; p.seq_len = d.sl.p; p.rot = d.rot.p; p.mu = d.mu.p; p.resid_max = d.resid.p;
+  p.k_norm_max = d.kmax.p; p.q = d.q.p;
+  d.work = Dev<uint8_t>(size_t(gc::workspace_bytes(p)));
+  p.work = d.work.p; p.out = d.out.p; p.cert = d.cert.p;
+}
+
+struct Check {
+  int64_t violations = 0, rule_fail = 0, cert_fail = 0, num_fail = 0, nonfinite = 0, cand = 0, surv_cand = 0;
+  double max_mass_bound = 0, max_mass_lost = 0, max_num_err = 0, max_ratio = 0, mean_gap = 0, max_cert_ratio = 0;
+  int64_t gap_n = 0;
+  double surv_frac() const { return cand ? double(surv_cand) / double(cand) : 0; }
+};
+
+// sums counts, keeps maxima
+Check& operator+=(Check& a, const Check& b) {
+  a.violations += b.violations; a.rule_fail += b.rule_fail; a.cert_fail += b.cert_fail; a.num_fail += b.num_fail;
+  a.nonfinite += b.nonfinite; a.cand += b.cand; a.surv_cand += b.surv_cand;
+  a.max_mass_bound = std::max(a.max_mass_bound, b.max_mass_bound);
+  a.max_mass_lost = std::max(a.max_mass_lost, b.max_mass_lost);
+  a.max_num_err = std::max(a.max_num_err, b.max_num_err);
+  a.max_cert_ratio = std::max(a.max_cert_ratio, b.max_cert_ratio);
+  a.mean_gap += b.mean_gap; a.gap_n += b.gap_n;
+  return a;
+}
+
+bool is_hot(int t, int n) { return t < 4 || t >= n - 64; }
+
+// Runs the ghost path once (poisoned outputs) and checks the checked batch entries in float64.
+Check run_and_check(const Host& h, Gpu& d, const Opts& o, bool forced) {
+  const gc::DecodeParams& p = d.p;
+  CK(cudaMemset(d.out.p, 0xFF, d.out.n * 4));
+  CK(cudaMemset(d.cert.p, 0xFF, d.cert.n * sizeof(gc::Certificate)));
+  gc::ghost_decode(p, nullptr);
+  CK(cudaDeviceSynchronize());
+  const gc::Workspace w = gc::workspace_views(p);
+  const std::vector<float> out = d.out.get();
+  const std::vector<gc::Certificate> cert = d.cert.get();
+  const int BK = h.B * h.Hkv, BQ = h.B * h.Hq, G = h.G;
+  std::vector<int32_t> ns(static_cast<size_t>(BK));
+  CK(cudaMemcpy(ns.data(), w.n_surv, size_t(BK) * 4, cudaMemcpyDeviceToHost));
+  std::vector<float> qscal(static_cast<size_t>(BQ) * 4), theta(static_cast<size_t>(BQ));
+  CK(cudaMemcpy(qscal.data(), w.qscal, qscal.size() * 4, cudaMemcpyDeviceToHost));
+  CK(cudaMemcpy(theta.data(), w.theta, theta.size() * 4, cudaMemcpyDeviceToHost));
+  Check c;
+  for (float x : out) c.nonfinite += !std::isfinite(x);
+  for (int x = 0; x < BK; ++x) {
+    const int n = h.seq_len[size_t(x / h.Hkv)];
+    const int hot = std::min(n, 4) + std::max(0, n - std::max(n - 64, std::min(n, 4)));
+    c.cand += n - hot;
+    c.surv_cand += ns[size_t(x)] - hot;
+  }
+  for (int b : h.checked) {
+    for (int g = 0; g < h.Hkv; ++g) {
+      const int bg = b * h.Hkv + g, n = h.seq_len[size_t(b)];
+      std::vector<int32_t> list(size_t(ns[size_t(bg)]));
+      CK(cudaMemcpy(list.data(), w.surv + int64_t(bg) * p.max_seq, list.size() * 4, cudaMemcpyDeviceToHost));
+      std::vector<uint16_t> ub(size_t(n) * G);
+      CK(cudaMemcpy(ub.data(), w.ub + int64_t(bg) * p.max_seq * G, ub.size() * 2, cudaMemcpyDeviceToHost));
+      std::vector<uint8_t> keep(size_t(n), 0);
+      for (int32_t t : list) {
+        if (t < 0 || t >= n || keep[size_t(t)]) { c.rule_fail++; continue; }
+        keep[size_t(t)] = 1;
+      }
+      for (int t = 0; t < n; ++t)
+        if (is_hot(t, n) && !keep[size_t(t)]) c.rule_fail++;
+      std::vector<float> kf, vf;
+      h.gather(b, g, kf, vf);
+      const QuantRecords* rec = h.recs[size_t(bg)].get();
+std::vector<Check> per(static_cast<size_t>(G));
+#pragma omp parallel for schedule(dynamic)
+      for (int hh = 0; hh < G; ++hh) {
+        Check& cc = per[size_t(hh)];
+        const int hq = g * G + hh, bq = b * h.Hq + hq;
+        std::vector<double> qd(kD);
+        for (int i = 0; i < kD; ++i) qd[size_t(i)] = h.scale * double(h.q[size_t(bq) * kD + i]);
+        std::vector<double> s(static_cast<size_t>(n));
+        double m = -INFINITY;
+        for (int t = 0; t < n; ++t) {
+          double a = 0;
+          for (int i = 0; i < kD; ++i) a += qd[size_t(i)] * double(kf[size_t(t) * kD + i]);
+          s[size_t(t)] = a;
+          m = std::max(m, a);
+        }
+        std::vector<double> of(kD, 0), os(kD, 0);
+        double zf = 0, zs = 0, lost = 0;
+        for (int t = 0; t < n; ++t) {
+          const double e = std::exp(s[size_t(t)] - m);
+          zf += e;
+          if (keep[size_t(t)]) zs += e;
+          for (int i = 0; i < kD; ++i) {
+            of[size_t(i)] += e * vf[size_t(t) * kD + i];
+            if (keep[size_t(t)]) os[size_t(i)] += e * vf[size_t(t) * kD + i];
+          }
+        }
+        for (int t = 0; t < n; ++t)
+          if (!keep[size_t(t)]) lost += std::exp(s[size_t(t)] - m) / zf;
+        // bounds: stored f16 (UB − m_L) + m_L ≥ exact score; gap to the float64 reference bound
+        const double ml = qscal[size_t(bq) * 4 + 2];
+        std::vector<double> ubr;
+        if (rec) {
+          QuantQuery pq = prepare_quant_query(h.basis[size_t(g)], *rec, qd.data(), n);
+          ubr.resize(size_t(n));
+          ref::quant_bounds(*rec, pq, 0, n, ubr.data());
+          double qmu = 0;
+          for (int i = 0; i < kD; ++i) qmu += qd[size_t(i)] * double(h.basis[size_t(g)].mu[size_t(i)]);
+          for (auto& x : ubr) x += qmu;
+        }
+        for (int t = 0; t < n; ++t) {
+          if (is_hot(t, n)) continue;
+          const double dv = f16_to_f32(ub[size_t(t) * G + hh]);
+          const double u = dv + ml;
+          if (!(u >= s[size_t(t)])) cc.violations++;
+          if (rec && std::isfinite(u)) { cc.mean_gap += u - ubr[size_t(t)]; cc.gap_n++; }
+          if (!forced && !keep[size_t(t)]) {
+            // GQA rule: eliminated only if every head of the group is below its cut
+            for (int h2 = 0; h2 < G; ++h2)
+              if (!(double(f16_to_f32(ub[size_t(t) * G + h2])) < double(theta[size_t(b * h.Hq + g * G + h2)]))) {
+                cc.rule_fail++;
+                break;
+              }
+          }
+        }
+        const gc::Certificate& ce = cert[size_t(bq)];
+        double err2 = 0, num2 = 0, ref2 = 0, onorm2 = 0;
+        for (int i = 0; i < kD; ++i) {
+          const double o_full = of[size_t(i)] / zf, o_s = os[size_t(i)] / zs;
+          err2 += (o_full - o_s) * (o_full - o_s);
+          const double og = out[size_t(bq) * kD + i];
+          num2 += (og - o_s) * (og - o_s);
+          ref2 += o_s * o_s;
+          onorm2 += o_full * o_full;
+        }
+        const double num_err = std::sqrt(num2 / ref2);
+        if (!(lost <= ce.mass_bound * (1 + 1e-9)) || !(std::sqrt(err2) <= ce.out_err_bound * (1 + 1e-9) + 1e-300))
+          cc.cert_fail++;
+        if (!forced && !(ce.mass_bound <= o.delta * (1 + 1e-9))) cc.cert_fail++;
+        if (!(num_err <= 1e-3)) cc.num_fail++;
+        cc.max_mass_bound = ce.mass_bound;
+        cc.max_mass_lost = lost;
+        cc.max_num_err = num_err;
+        cc.max_cert_ratio = lost > 0 ? ce.mass_bound / lost : 0;
+      }
+      for (const Check& cc : per) c += cc;
+    }
+  }
+  if (c.gap_n) c.mean_gap /= double(c.gap_n);
+  return c;
+}
+
+}  // namespace
+
+
+namespace {
+
+struct Timer {
+  cudaStream_t st = nullptr;
+  Dev<uint8_t> flush;
+  cudaEvent_t e0, e1;
+  int reps = 30;
+  explicit Timer(int r) : flush(size_t(256) << 20), reps(r) {
+    CK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
+    CK(cudaEventCreate(&e0));
+    CK(cudaEventCreate(&e1));
+  }
+  // median ms of fn() with a cold L2 (a 256 MB memset before each run), after 3 warm-ups
+  template <class F>
+  double median_ms(F&& fn) {
+    std::vector<float> t;
+    for (int i = 0; i < reps + 3; ++i) {
+      CK(cudaMemsetAsync(flush.p, i & 0xff, flush.n, st));
+      CK(cudaEventRecord(e0, st));
+      fn();
+      CK(cudaEventRecord(e1, st));
+      CK(cudaEventSynchronize(e1));
+      float ms = 0;
+      CK(cudaEventElapsedTime(&ms, e0, e1));
+      if (i >= 3) t.push_back(ms);
+    }
+    std::sort(t.begin(), t.end());
+    return t[t.size() / 2];
+  }
+  template <class F>
+  cudaGraphExec_t graph(F&& launch) {
+    cudaGraph_t g;
+    CK(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
+    launch(st);
+    CK(cudaStreamEndCapture(st, &g));
+    cudaGraphExec_t ex;
+    CK(cudaGraphInstantiate(&ex, g, 0));
+    CK(cudaGraphDestroy(g));
+    return ex;
+  }
+  double graph_ms(cudaGraphExec_t ex) {
+    return median_ms([&] { CK(cudaGraphLaunch(ex, st)); });
+  }
+};
+
+struct Bytes {
+  double stage1 = 0, stage2 = 0, dense = 0;
+};
+
+// The bytes each phase must move (each input read once, each output written once), per step.
+Bytes bytes_model(const Host& h, const gc::DecodeParams& p, int64_t n_surv_total) {
+  Bytes by;
+  double n_tot = 0, hot = 0, pages = 0;
+  for (int b = 0; b < h.B; ++b) {
+    const int n = h.seq_len[size_t(b)];
+    n_tot += n;
+    hot += std::min(n, 68);
+    pages += (n + 63) / 64;
+  }
+  const double Hkv = h.Hkv, G = h.G;
+  const double partial = double(h.B) * h.Hq * p.splits * (kD + 2) * 4 * 2;  // written by attend, read by merge
+  by.stage1 = Hkv * (n_tot * h.CB            // witness codes (every token of every page is scanned)
+                     + pages * (2 * kD * 2 + 4)  // page meta (h, err) and ν_max
+                     + n_tot * G * 2 * 2     // UB − m_L written by the scan, read by compact
+                     + hot * 256 * G)        // hot keys read by prep (per query head)
+              + double(n_surv_total) * 4     // survivor list
+              + Hkv * kD * kD * 4;           // rotation (once per KV head; L2-resident across heads)
+  by.stage2 = double(n_surv_total) * (2 * kD * 2 + 4) + partial + double(h.B) * h.Hq * kD * 4;
+  by.dense = Hkv * n_tot * 2 * kD * 2 + partial + double(h.B) * h.Hq * kD * 4;
+  return by;
+}
+
+int64_t surv_total(const Gpu& d) {
+  const gc::Workspace w = gc::workspace_views(d.p);
+  std::vector<int32_t> ns(size_t(d.p.batch) * d.p.n_head_kv);
+  CK(cudaMemcpy(ns.data(), w.n_surv, ns.size() * 4, cudaMemcpyDeviceToHost));
+  int64_t s = 0;
+  for (int32_t x : ns) s += x;
+  return s;
+}
+
+std::vector<std::string> split(const std::string& s, char c) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string x;
+  while (std::getline(ss, x, c)) if (!x.empty()) out.push_back(x);
+  return out;
+}
+
+bool file_empty(const std::string& path) {
+  std::ifstream f(path);
+  return !f.good() || f.peek() == std::ifstream::traits_type::eof();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+  Opts o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto val = [&]() -> std::string {
+      GKV_CHECK(i + 1 < argc, "gpu_bench: ", a, " needs a value");
+      return argv[++i];
+    };
+    if (a == "--mode") o.mode = val();
+    else if (a == "--name") o.name = val();
+    else if (a == "--capture") o.capture = val();
+    else if (a == "--layer") o.layer = std::stoi(val());
+    else if (a == "--queries") o.queries = std::stoi(val());
+    else if (a == "--batch") o.batch = std::stoi(val());
+    else if (a == "--n") o.n = std::stoll(val());
+    else if (a == "--hq") o.hq = std::stoi(val());
+    else if (a == "--hkv") o.hkv = std::stoi(val());
+    else if (a == "--bits") o.bits = std::stoi(val());
+    else if (a == "--delta") o.delta = std::stod(val());
+    else if (a == "--qscale") o.qscale = std::stod(val());
+    else if (a == "--reps") o.reps = std::stoi(val());
+    else if (a == "--check-batches") o.check_batches = std::stoi(val());
+    else if (a == "--fracs") { o.fracs.clear(); for (auto& x : split(val(), ',')) o.fracs.push_back(std::stod(x)); }
+    else if (a == "--extra") o.extra_labels = split(val(), ',');
+    else if (a == "--csv") o.csv = val();
+    else if (a == "--tier-csv") o.tier_csv = val();
+    else if (a == "--ghost-tier") o.ghost_tier = true;
+    else if (a == "--device") o.device = val();
+    else if (a == "--commit") o.commit = val();
+    else if (a == "--seed") o.seed = std::stoull(val());
+    else if (a == "--dry") o.dry = true;
+    else if (a == "--profile") o.profile = std::stod(val());
+    else if (a == "--distinct") o.distinct = std::stoi(val());
+    else GKV_CHECK(false, "gpu_bench: unknown option ", a);
+  }
+  if (o.name.empty()) o.name = o.mode;
+  auto t0 = std::chrono::steady_clock::now();
+  Host h = o.mode == "capture" ? make_capture(o) : make_random(o);
+  std::printf("# built %d x %d KV heads, max_seq %d, %d-bit witness (%d B/token) in %.1f s\n", h.B, h.Hkv, h.max_seq,
+              h.bits, h.CB, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  if (o.dry) return 0;
+  cudaDeviceProp prop;
+  CK(cudaGetDeviceProperties(&prop, 0));
+  std::printf("# device %s, %d SMs, L2 %d MB; case %s\n", prop.name, prop.multiProcessorCount, prop.l2CacheSize >> 20,
+              o.name.c_str());
+  Gpu d;
+  setup_gpu(h, o, d);
+  if (o.profile >= 0) {
+    gc::DecodeParams pr = d.p;
+    pr.forced_keep = float(o.profile);
+    gc::ghost_decode(pr, nullptr);
+    gc::dense_decode(d.p, nullptr);
+    CK(cudaDeviceSynchronize());
+    std::printf("# profile run: ghost path (forced %.3f) and dense, once each; %lld survivors\n", o.profile,
+                (long long)surv_total(d));
+    return 0;
+  }
+  Timer tm(o.reps);
+  int failures = 0;
+
+  // copy bandwidth (bytes read + written)
+  double copy_gbps = 0;
+  {
+    Dev<uint8_t> a(size_t(1) << 30), b(size_t(1) << 30);
+    CK(cudaMemset(a.p, 1, a.n));
+    const double ms = tm.median_ms([&] { CK(cudaMemcpyAsync(b.p, a.p, a.n, cudaMemcpyDeviceToDevice, tm.st)); });
+    copy_gbps = 2.0 * double(a.n) / (ms * 1e-3) / 1e9;
+  }
+
+  // dense baseline: check against float64 full attention (poisoned output first)
+  double dense_err = 0;
+  {
+    gc::DecodeParams pd = d.p;
+    CK(cudaMemset(d.out.p, 0xFF, d.out.n * 4));
+    gc::dense_decode(pd, nullptr);
+    CK(cudaDeviceSynchronize());
+    const std::vector<float> out = d.out.get();
+    for (int b : h.checked)
+      for (int g = 0; g < h.Hkv; ++g) {
+        std::vector<float> kf, vf;
+        h.gather(b, g, kf, vf);
+        const int n = h.seq_len[size_t(b)];
+        for (int hh = 0; hh < h.G; ++hh) {
+          const int bq = b * h.Hq + g * h.G + hh;
+          std::vector<double> s(static_cast<size_t>(n));
+          double m = -INFINITY, z = 0;
+          for (int t = 0; t < n; ++t) {
+            double a = 0;
+            for (int i = 0; i < kD; ++i) a += h.scale * double(h.q[size_t(bq) * kD + i]) * kf[size_t(t) * kD + i];
+            s[size_t(t)] = a;
+            m = std::max(m, a);
+          }
+          std::vector<double> of(kD, 0);
+          for (int t = 0; t < n; ++t) {
+            const double e = std::exp(s[size_t(t)] - m);
+            z += e;
+            for (int i = 0; i < kD; ++i) of[size_t(i)] += e * vf[size_t(t) * kD + i];
+          }
+          double e2 = 0, r2 = 0;
+          for (int i = 0; i < kD; ++i) {
+            const double r = of[size_t(i)] / z, gq = out[size_t(bq) * kD + i];
+            e2 += (gq - r) * (gq - r);
+            r2 += r * r;
+          }
+          dense_err = std::max(dense_err, std::isfinite(e2) ? std::sqrt(e2 / r2) : INFINITY);
+        }
+      }
+    for (float x : out)
+      if (!std::isfinite(x)) { dense_err = INFINITY; break; }
+    if (!(dense_err <= 1e-3)) failures++;
+  }
+  auto g_dense = tm.graph([&](cudaStream_t s) { gc::dense_decode(d.p, s); });
+  const double dense_ms = tm.graph_ms(g_dense);
+
+  struct Row { std::string label; double frac_req; };
+  std::vector<Row> rows{{"certified", -1}};
+  for (double f : o.fracs) rows.push_back({"forced", f});
+  for (const std::string& e : o.extra_labels) {
+    const auto kv = split(e, '=');
+    GKV_CHECK(kv.size() == 2, "gpu_bench --extra: label=fraction, got ", e);
+    rows.push_back({kv[0], std::stod(kv[1])});
+  }
+  const bool new_csv = !o.csv.empty() && file_empty(o.csv);
+  FILE* csv = o.csv.empty() ? nullptr : std::fopen(o.csv.c_str(), "a");
+  if (new_csv)
+    std::fprintf(csv,
+                 "device,commit,case,batch,n_kv,n_head_q,n_head_kv,bits,delta,label,surv_frac,stage1_ms,stage2_ms,"
+                 "ghost_ms,dense_ms,adaptive_ms,adaptive_path,stage1_bytes,stage2_bytes,dense_bytes,copy_gbps,"
+                 "stage1_vs_floor,stage2_vs_floor,ghost_vs_floor,dense_vs_floor,speedup_vs_dense,violations,"
+                 "rule_fail,cert_fail,num_fail,nonfinite,max_mass_bound,max_mass_lost,max_num_err,dense_rel_err,"
+                 "mean_bound_gap\n");
+  std::printf("%-12s %8s %9s %9s %9s %9s %9s %6s %6s %6s %5s %5s %9s %9s\n", "label", "surv", "stage1", "stage2", "ghost",
+              "dense", "adaptive", "s1/fl", "s2/fl", "gh/fl", "viol", "fail", "mass_bnd", "num_err");
+  double stage1_ref_ms = 0;
+  for (const Row& r : rows) {
+    gc::DecodeParams pr = d.p;
+    const bool forced = r.frac_req >= 0;
+    pr.forced_keep = forced ? float(r.frac_req) : -1.0f;
+    const gc::DecodeParams saved = d.p;
+    d.p = pr;
+    const Check c = run_and_check(h, d, o, forced);
+    const int64_t ns = surv_total(d);
+    d.p = saved;
+    auto g_all = tm.graph([&](cudaStream_t s) { gc::ghost_decode(pr, s); });
+    auto g_s1 = tm.graph([&](cudaStream_t s) { gc::ghost_stage1(pr, s); });
+    auto g_s2 = tm.graph([&](cudaStream_t s) { gc::ghost_stage2(pr, s); });
+    const double ghost_ms = tm.graph_ms(g_all), s1_ms = tm.graph_ms(g_s1), s2_ms = tm.graph_ms(g_s2);
+    cudaGraphExecDestroy(g_all); cudaGraphExecDestroy(g_s1); cudaGraphExecDestroy(g_s2);
+    if (stage1_ref_ms == 0) stage1_ref_ms = s1_ms;
+    const Bytes by = bytes_model(h, pr, ns);
+    const double floor_s1 = by.stage1 / (copy_gbps * 1e9) * 1e3, floor_s2 = by.stage2 / (copy_gbps * 1e9) * 1e3;
+    const double floor_d = by.dense / (copy_gbps * 1e9) * 1e3;
+    // adaptive: the ghost path when its calibrated cost at this survivor fraction beats dense
+    const double f = c.surv_frac();
+    const bool use_ghost = stage1_ref_ms + f * dense_ms < dense_ms;
+    const double adaptive_ms = use_ghost ? ghost_ms : dense_ms;
+    const bool bad = c.violations || c.rule_fail || c.cert_fail || c.num_fail || c.nonfinite;
+    failures += bad;
+    std::printf("%-12s %8.4f %9.4f %9.4f %9.4f %9.4f %9.4f %6.2f %6.2f %6.2f %5lld %5lld %9.2e %9.2e\n",
+                (r.label + (forced ? ":" + std::to_string(int(std::lround(r.frac_req * 100))) : "")).c_str(), f, s1_ms, s2_ms,
+                ghost_ms, dense_ms, adaptive_ms, s1_ms / floor_s1, s2_ms / floor_s2, ghost_ms / (floor_s1 + floor_s2),
+                (long long)c.violations, (long long)(c.rule_fail + c.cert_fail + c.num_fail + c.nonfinite), c.max_mass_bound,
+                c.max_num_err);
+    if (csv)
+      std::fprintf(csv,
+                   "%s,%s,%s,%d,%d,%d,%d,%d,%g,%s,%.6f,%.5f,%.5f,%.5f,%.5f,%.5f,%s,%.0f,%.0f,%.0f,%.1f,%.3f,%.3f,%.3f,%.3f,"
+                   "%.3f,%lld,%lld,%lld,%lld,%lld,%.3e,%.3e,%.3e,%.3e,%.3e\n",
+                   o.device.c_str(), o.commit.c_str(), o.name.c_str(), h.B, h.max_seq, h.Hq, h.Hkv, h.bits, o.delta,
+                   (r.label + (forced && r.label == "forced" ? ":" + std::to_string(r.frac_req) : "")).c_str(), f, s1_ms,
+                   s2_ms, ghost_ms, dense_ms, adaptive_ms, use_ghost ? "ghost" : "dense", by.stage1, by.stage2, by.dense,
+                   copy_gbps, s1_ms / floor_s1, s2_ms / floor_s2, ghost_ms / (floor_s1 + floor_s2), dense_ms / floor_d,
+                   dense_ms / ghost_ms, (long long)c.violations, (long long)c.rule_fail, (long long)c.cert_fail,
+                   (long long)c.num_fail, (long long)c.nonfinite, c.max_mass_bound, c.max_mass_lost, c.max_num_err,
+                   dense_err, c.mean_gap);
+  }
+  std::printf("# dense: %.4f ms, %.1f GB/s of %.1f GB/s copy; dense rel err %.2e; candidates checked in %zu batch entries\n",
+              dense_ms, bytes_model(h, d.p, 0).dense / (dense_ms * 1e-3) / 1e9, copy_gbps, dense_err, h.checked.size());
+  if (csv) std::fclose(csv);
+
+  // ghost tier: K, V of every token in host pinned memory (zero-copy); survivors fetched over PCIe
+  if (o.ghost_tier) {
+    const size_t kv_bytes = h.k.size() * 2;
+    uint16_t *hk = nullptr, *hv = nullptr;
+    CK(cudaHostAlloc(reinterpret_cast<void**>(&hk), kv_bytes, cudaHostAllocMapped));
+    CK(cudaHostAlloc(reinterpret_cast<void**>(&hv), kv_bytes, cudaHostAllocMapped));
+    std::memcpy(hk, h.k.data(), kv_bytes);
+    std::memcpy(hv, h.v.data(), kv_bytes);
+    uint16_t *dk = nullptr, *dv = nullptr;
+    CK(cudaHostGetDevicePointer(reinterpret_cast<void**>(&dk), hk, 0));
+    CK(cudaHostGetDevicePointer(reinterpret_cast<void**>(&dv), hv, 0));
+    FILE* tc = o.tier_csv.empty() ? nullptr : std::fopen(o.tier_csv.c_str(), "a");
+    if (tc && file_empty(o.tier_csv))
+      std::fprintf(tc, "device,commit,case,surv_frac,zero_copy_ms,zero_copy_bytes,move_tier_ms,move_bytes,h2d_gbps\n");
+    // moving the whole tier: H2D copy of K and V, then dense attention from HBM
+    const double move_ms = tm.median_ms([&] {
+      CK(cudaMemcpyAsync(d.k.p, hk, kv_bytes, cudaMemcpyHostToDevice, tm.st));
+      CK(cudaMemcpyAsync(d.v.p, hv, kv_bytes, cudaMemcpyHostToDevice, tm.st));
+      CK(cudaGraphLaunch(g_dense, tm.st));
+    });
+    const double h2d_ms = tm.median_ms([&] { CK(cudaMemcpyAsync(d.k.p, hk, kv_bytes, cudaMemcpyHostToDevice, tm.st)); });
+    const double h2d_gbps = double(kv_bytes) / (h2d_ms * 1e-3) / 1e9;
+    std::printf("# ghost tier: move whole tier + dense %.3f ms (%.1f GB/s H2D)\n", move_ms, h2d_gbps);
+    std::printf("%-10s %10s %12s\n", "surv_frac", "zc_ms", "vs_move");
+    for (double fr : o.fracs) {
+      gc::DecodeParams pr = d.p;
+      pr.forced_keep = float(fr);
+      gc::ghost_stage1(pr, nullptr);  // survivor list (records in HBM)
+      CK(cudaDeviceSynchronize());
+      const int64_t ns = surv_total(d);
+      gc::DecodeParams ph = pr;
+      ph.k_cache = dk;
+      ph.v_cache = dv;
+      CK(cudaMemset(d.out.p, 0xFF, d.out.n * 4));
+      auto g1 = tm.graph([&](cudaStream_t s) { gc::ghost_stage1(pr, s); });
+      auto g2 = tm.graph([&](cudaStream_t s) { gc::ghost_stage2(ph, s); });
+      const double ms = tm.median_ms([&] { CK(cudaGraphLaunch(g1, tm.st)); CK(cudaGraphLaunch(g2, tm.st)); });
+      // the zero-copy output must equal the HBM output (same survivors, same kernels)
+      CK(cudaGraphLaunch(g1, tm.st));
+      CK(cudaGraphLaunch(g2, tm.st));
+      CK(cudaStreamSynchronize(tm.st));
+      const std::vector<float> out_zc = d.out.get();
+      gc::ghost_decode(pr, nullptr);
+      CK(cudaDeviceSynchronize());
+      const std::vector<float> out_hbm = d.out.get();
+      bool same = true;
+      for (size_t i = 0; i < out_zc.size(); ++i) same = same && out_zc[i] == out_hbm[i];
+      if (!same) failures++;
+      cudaGraphExecDestroy(g1);
+      cudaGraphExecDestroy(g2);
+      std::printf("%-10.4f %10.4f %12.3f %s\n", fr, ms, ms / move_ms, same ? "" : "MISMATCH");
+      if (tc)
+        std::fprintf(tc, "%s,%s,%s,%.4f,%.5f,%.0f,%.5f,%.0f,%.2f\n", o.device.c_str(), o.commit.c_str(), o.name.c_str(), fr, ms,
+                     double(ns) * 2 * kD * 2, move_ms, double(kv_bytes) * 2, h2d_gbps);
+    }
+    if (tc) std::fclose(tc);
+    cudaFreeHost(hk);
+    cudaFreeHost(hv);
+  }
+  cudaGraphExecDestroy(g_dense);
+  std::printf("# %s: %s\n", o.name.c_str(), failures ? "CHECK FAILED" : "all checks passed");
+  return failures ? 1 : 0;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "gpu_bench: error: %s\n", e.what());
+  return 2;
+}

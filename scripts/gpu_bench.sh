@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The GPU decode path on the device, in one call: correctness first (small random cases and real
+# captures, every check against float64), then the timed cases, the torch SDPA baseline, the ghost
+# tier over PCIe, and Nsight Compute DRAM bytes. Needs .gpu_carry/ from scripts/gpu_carry.sh.
+#   scripts/gpu_bench.sh [quick|full]
+# Writes gpu_bench.csv, gpu_tier.csv, gpu_torch.csv, ncu.csv and log.txt to $OUT (or results/gpu/run/);
+# scripts/gpu_report.py turns them into results/gpu/*.csv and the table of docs/gpu.md.
+set -uo pipefail
+mode="${1:-full}"
+root="$(cd "$(dirname "$0")/.." && pwd)"
+carry="$root/.gpu_carry"
+out="${OUT:-$root/results/gpu/run}"
+mkdir -p "$out"
+exec > >(tee -a "$out/log.txt") 2>&1
+export LD_LIBRARY_PATH="$carry/lib:${LD_LIBRARY_PATH:-}"
+export OMP_NUM_THREADS="$(nproc)"
+bench="$carry/ghostkv_gpu_bench"
+device="$(nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,clocks.max.mem --format=csv,noheader | head -1 | tr ',' ';')"
+commit="$(cat "$carry/COMMIT" 2>/dev/null || echo unknown)"
+common=(--device "$device" --commit "$commit" --csv "$out/gpu_bench.csv")
+nvidia-smi --query-gpu=name,driver_version,temperature.gpu,clocks.sm,clocks.mem,power.draw --format=csv
+fail=0
+run() { echo "+ $*"; "$@" || { echo "FAILED ($?): $*"; fail=1; }; }
+
+# 1. correctness on small shapes (fresh random inputs; real captures), 8- and 4-bit witnesses
+run "$bench" "${common[@]}" --name check-rand8 --batch 3 --n 8256 --reps 3 --check-batches 3 --fracs 0.05,1
+run "$bench" "${common[@]}" --name check-rand4 --bits 4 --batch 2 --n 4160 --reps 3 --check-batches 2 --fracs 0.2
+for cap in "$carry"/captures/*; do
+  [ -d "$cap" ] || continue
+  layers="$(python3 -c "import json,sys; print(' '.join(str(l) for l in json.load(open(sys.argv[1]+'/manifest.json'))['layers']))" "$cap")"
+  for l in $layers; do
+    for bits in 8 4; do
+      run "$bench" "${common[@]}" --mode capture --capture "$cap" --layer "$l" --bits "$bits" --queries 8 --reps 5 \
+        --fracs 1 --name "$(basename "$cap")-L$l-b$bits"
+    done
+  done
+done
+if [ "$fail" != 0 ] || [ "$mode" = quick ]; then echo "gpu_bench.sh: stopping after the checks (fail=$fail)"; exit "$fail"; fi
+
+# 2. real fractions: the certified survivor fraction of each capture (8-bit witness), as forced fractions
+extra="$(python3 - "$out/gpu_bench.csv" <<'PY'
+import csv, sys
+rows = [r for r in csv.DictReader(open(sys.argv[1])) if r["label"] == "certified" and r["case"].endswith("-b8")]
+print(",".join("real:%s=%s" % (r["case"][:-3], r["surv_frac"]) for r in rows))
+PY
+)"
+echo "real fractions: $extra"
+
+# 3. main shapes (Hq 32, Hkv 8, d 128, bf16): certified on random data + forced + real fractions
+run "$bench" "${common[@]}" --name 1x128K-b8 --batch 1 --n 131072 --reps 30 --check-batches 1 \
+  --fracs 0.01,0.05,0.2,1 ${extra:+--extra "$extra"} --ghost-tier --tier-csv "$out/gpu_tier.csv"
+run "$bench" "${common[@]}" --name 1x128K-b4 --bits 4 --batch 1 --n 131072 --reps 30 --check-batches 1 \
+  --fracs 0.01,0.05,0.2,1 ${extra:+--extra "$extra"}
+run "$bench" "${common[@]}" --name 32x32K-b8 --batch 32 --n 32768 --distinct 4 --reps 20 --check-batches 2 \
+  --fracs 0.01,0.05,0.2,1 ${extra:+--extra "$extra"}
+run "$bench" "${common[@]}" --name 32x32K-b4 --bits 4 --batch 32 --n 32768 --distinct 4 --reps 20 --check-batches 2 \
+  --fracs 0.01,0.05,0.2,1
+
+# 4. external baseline
+run python3 "$root/scripts/gpu_torch_sdpa.py" --cases 1x131072,32x32768 --reps 50 --csv "$out/gpu_torch.csv" \
+  --device-name "$device" --commit "$commit"
+
+# 5. DRAM bytes per kernel from Nsight Compute (one ghost step at 5% forced survivors + one dense step)
+ncu_bin="$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1 || true)"
+if [ -n "$ncu_bin" ]; then
+  run "$ncu_bin" --clock-control none --csv --page raw \
+    --metrics dram__bytes_read.sum,dram__bytes_write.sum,gpu__time_duration.sum \
+    "$bench" --name ncu --batch 1 --n 131072 --profile 0.05 >"$out/ncu.csv"
+  tail -n +1 "$out/ncu.csv" | cut -c1-300 | tail -12
+else
+  echo "ncu not found: no DRAM counters"
+fi
+echo "gpu_bench.sh: done (fail=$fail)"
+exit "$fail"

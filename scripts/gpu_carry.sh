@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Prepares .gpu_carry/ (git-ignored) for a device run: the GPU bench built here (sm_90a + PTX),
+# the shared libraries it needs beyond the device image, and real captures subsampled to bf16.
+#   scripts/gpu_carry.sh [BUILD_DIR] [CAPTURE_DIR...]
+# The device then runs scripts/gpu_bench.sh with `.gpu_carry` in carry.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+build="${1:-$root/build-cuda}"
+shift || true
+source "$root/scripts/env.sh"
+cmake --build "$build" --target ghostkv_gpu_bench -j2 >/dev/null
+grep -qx '/.gpu_carry/' "$root/.git/info/exclude" 2>/dev/null || echo '/.gpu_carry/' >>"$root/.git/info/exclude"
+out="$root/.gpu_carry"
+rm -rf "$out" && mkdir -p "$out/lib" "$out/captures"
+cp "$build/kernels/ghostkv_gpu_bench" "$out/"
+for l in libopenblas.so.0 libgfortran.so.5 libquadmath.so.0 libgomp.so.1 liblzma.so.5; do
+  cp -L "$(ldconfig -p | awk -v l="$l" '$1 == l && /x86-64/ {print $NF; exit}')" "$out/lib/$l"
+done
+# captures: float32 npy -> bf16 (<u2, docs/formats.md), every layer present in each capture dir
+for cap in "$@"; do
+  name="$(basename "$cap")"
+  python3 - "$cap" "$out/captures/$name" <<'PY'
+import json, os, shutil, sys
+import numpy as np
+src, dst = sys.argv[1], sys.argv[2]
+os.makedirs(dst, exist_ok=True)
+man = json.load(open(os.path.join(src, "manifest.json")))
+man["dtype"] = "bfloat16"
+json.dump(man, open(os.path.join(dst, "manifest.json"), "w"))
+for layer in man["layers"]:
+    ld = "layer_%02d" % layer
+    os.makedirs(os.path.join(dst, ld), exist_ok=True)
+    for a in ("q", "k", "v"):
+        x = np.load(os.path.join(src, ld, a + ".npy")).astype(np.float32)
+        u = x.view(np.uint32).astype(np.uint64)
+        bits = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
+        np.save(os.path.join(dst, ld, a + ".npy"), bits)
+    shutil.copy(os.path.join(src, ld, "positions.npy"), os.path.join(dst, ld, "positions.npy"))
+PY
+done
+du -sh "$out"
