@@ -3,6 +3,7 @@
 // against quality), validate (certificate on real attention), hierarchical (anchor → token cascade) and
 // frontier (per layer and KV head). One job = one (unit, method, policy, two-stage) over all layers of
 // the unit; rows: the pooled slice (all layers), per layer, and per (layer, KV head) when asked.
+#include <algorithm>
 #include <cmath>
 
 #include "exp/common.h"
@@ -32,6 +33,10 @@ int exp_sweep(Context& ctx) {
   std::vector<Job> jobs;
   for (const SourceUnit& u : units)
     for (const json& m : cfg["methods"]) {
+      if (m.contains("sources")) {  // the method runs only on the sources it names
+        const auto only = m["sources"].get<std::vector<std::string>>();
+        if (std::find(only.begin(), only.end(), u.source) == only.end()) continue;
+      }
       const auto pols = m.value("policies", def_pol);
       const auto tss = m.value("two_stage", def_ts);
       for (const auto& p : pols)
