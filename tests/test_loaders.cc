@@ -613,7 +613,7 @@ TEST(Config, ErrorsNameFieldAndFile) {
     all.push_back(p);
     expect_error([&] { parse_hf_config(p); }, all);
   };
-  expect({{"model_type", "\"gpt2\""}}, {"model_type 'gpt2' not supported", "llama, mistral, qwen2"});
+  expect({{"model_type", "\"gptj\""}}, {"model_type 'gptj' not supported", "llama, mistral, qwen2"});
   expect({{"model_type", ""}}, {"model_type"});
   for (const char* k : {"hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "vocab_size",
                         "max_position_embeddings"})

@@ -1,5 +1,6 @@
 // Engine numerics against Hugging Face transformers 5.17 (goldens written by
-// scripts/make_model_goldens.py on float32 CPU with eager attention; never by this engine).
+// scripts/make_model_goldens.py on float32 CPU with eager attention; tiny-gpt2 by
+// scripts/make_gpt2_golden.py in float64; never by this engine).
 // Tolerances (issue "Real models (1)"): logits max|Δ|/max|logit| ≤ 1e-4; post-RoPE K (and V) of the
 // cache max|Δ|/max|K| ≤ 1e-4; greedy ids identical for 32 tokens, tie-aware (a step whose top-2 gap
 // in the golden is below 2·tol·max|logit| may legitimately differ: reported, not failed).
@@ -123,6 +124,11 @@ TEST(ModelGolden, TinyQwen2Bias) { check_model(kData + "/models/tiny-qwen2-bias"
 TEST(ModelGolden, TinyMistralSlidingWindow) {
   check_model(kData + "/models/tiny-mistral-swa", kData + "/goldens/tiny-mistral-swa");
 }
+
+// GPT-2 (learned positions, LayerNorm, fused Conv1D c_attn, GELU tanh) over its whole 128-token
+// context; golden from transformers in float64 (scripts/make_gpt2_golden.py), so the tolerance is
+// 1e-5 (float32 compute measures ~3e-7; GELU erf in place of tanh measures ~9e-5 and must fail).
+TEST(ModelGolden, TinyGpt2) { check_model(kData + "/models/tiny-gpt2", kData + "/goldens/tiny-gpt2", 1e-5); }
 
 TEST(ModelGolden, GhostkvRef23mHeldOutPassage4096) {
   if (!fs::exists(kShared)) GTEST_SKIP() << "../shared does not exist on this machine: no reference model to test";

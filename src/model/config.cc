@@ -131,6 +131,47 @@ int64_t window_from_layer_types(const json& lt, int64_t window, const std::strin
   return n_sliding > 0 ? window : 0;
 }
 
+// GPT-2 (transformers GPT2Config): MHA, no RoPE, learned positions, LayerNorm with bias, biases on
+// every projection, dense FFN with GELU, lm_head tied to wte unless tie_word_embeddings is false.
+ModelConfig parse_gpt2(const Fields& f, const std::string& path) {
+  ModelConfig c;
+  c.source = path;
+  c.arch = "gpt2";
+  c.d_model = f.req_int("n_embd");
+  c.n_layer = f.req_int("n_layer");
+  c.n_head_q = c.n_head_kv = f.req_int("n_head");
+  GKV_CHECK(c.n_head_q > 0 && c.d_model > 0 && c.d_model % c.n_head_q == 0, path, ": n_embd ", c.d_model,
+            " is not a positive multiple of n_head ", c.n_head_q);
+  c.d_head = c.d_model / c.n_head_q;
+  c.d_ff = f.opt_int("n_inner", 4 * c.d_model);  // HF: None means 4·n_embd
+  c.n_vocab = f.req_int("vocab_size");
+  c.max_pos = f.req_int("n_positions");
+  c.norm_eps = f.opt_num("layer_norm_epsilon", 1e-5);
+  c.tie_embeddings = f.opt_bool("tie_word_embeddings", true);
+  c.bos_id = f.token_id("bos_token_id");
+  c.eos_id = f.token_id("eos_token_id");
+  c.learned_pos = c.layer_norm = true;
+  c.qkv_bias = c.o_bias = c.mlp_bias = true;
+  const std::string act = f.opt_str("activation_function", "gelu_new");
+  if (act == "gelu_new" || act == "gelu_pytorch_tanh") c.ffn_act = FfnAct::gelu_tanh;
+  else if (act == "gelu") c.ffn_act = FfnAct::gelu_erf;
+  else
+    throw Error(str_cat(path, ": activation_function '", act,
+                        "' not supported for gpt2 (supported: gelu_new, gelu_pytorch_tanh, gelu)"));
+  c.scale_attn = f.opt_bool("scale_attn_weights", true);
+  // A per-layer softmax scale 1/(layer+1) would make σ differ between layers; the capture and
+  // elimination code take one σ per model.
+  GKV_CHECK(!f.opt_bool("scale_attn_by_inverse_layer_idx", false), path,
+            ": scale_attn_by_inverse_layer_idx = true (per-layer softmax scale) is not supported");
+  GKV_CHECK(!f.opt_bool("add_cross_attention", false), path,
+            ": add_cross_attention = true (an encoder-decoder GPT-2) is not supported");
+  // reorder_and_upcast_attn only moves σ into the q·k product and upcasts to float32: the same
+  // math, and the engine computes in float32 anyway, so it is accepted.
+  (void)f.opt_bool("reorder_and_upcast_attn", false);
+  c.validate();
+  return c;
+}
+
 }  // namespace
 
 std::vector<double> ModelConfig::rope_inv_freq() const {
@@ -178,12 +219,14 @@ void ModelConfig::validate() const {
   in_range("max_pos (max_position_embeddings)", max_pos, kMaxPos);
   GKV_CHECK(n_head_q % n_head_kv == 0, source, ": n_head_q ", n_head_q, " is not a multiple of n_head_kv ", n_head_kv,
             " (grouped-query attention needs whole groups)");
-  GKV_CHECK(d_head % 2 == 0, source, ": d_head ", d_head, ", expected an even number (RoPE rotates pairs)");
+  if (uses_rope())
+    GKV_CHECK(d_head % 2 == 0, source, ": d_head ", d_head, ", expected an even number (RoPE rotates pairs)");
   GKV_CHECK(n_head_q * d_head <= kMaxDModel * 4, source, ": n_head_q x d_head = ", n_head_q * d_head,
             ", expected at most ", kMaxDModel * 4);
   GKV_CHECK(std::isfinite(norm_eps) && norm_eps > 0 && norm_eps < 1, source, ": norm_eps ", norm_eps,
             ", expected a small positive number");
-  GKV_CHECK(std::isfinite(rope_theta) && rope_theta > 1, source, ": rope_theta ", rope_theta, ", expected > 1");
+  if (uses_rope())
+    GKV_CHECK(std::isfinite(rope_theta) && rope_theta > 1, source, ": rope_theta ", rope_theta, ", expected > 1");
   GKV_CHECK(sliding_window >= 0, source, ": sliding_window ", sliding_window, ", expected >= 0 (0 = none)");
   GKV_CHECK(bos_id >= -1 && bos_id < n_vocab && eos_id >= -1 && eos_id < n_vocab, source, ": bos/eos ids ", bos_id,
             "/", eos_id, ", expected -1 (none) or < n_vocab ", n_vocab);
@@ -208,10 +251,12 @@ ModelConfig parse_hf_config(const std::string& path) {
   const Fields f(j, path);
   ModelConfig c;
   c.source = path;
-  GKV_CHECK(f.has("model_type"), path, ": missing required field \"model_type\" (supported: llama, mistral, qwen2)");
+  GKV_CHECK(f.has("model_type"), path,
+            ": missing required field \"model_type\" (supported: llama, mistral, qwen2, gpt2)");
   c.arch = f.opt_str("model_type", "");
+  if (c.arch == "gpt2") return parse_gpt2(f, path);
   GKV_CHECK(c.arch == "llama" || c.arch == "mistral" || c.arch == "qwen2", path, ": model_type '", c.arch,
-            "' not supported (supported: llama, mistral, qwen2)");
+            "' not supported (supported: llama, mistral, qwen2, gpt2)");
   const std::string act = f.opt_str("hidden_act", "silu");
   GKV_CHECK(act == "silu", path, ": hidden_act '", act, "' not supported (Llama-family SwiGLU needs silu)");
 

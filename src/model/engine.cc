@@ -36,6 +36,39 @@ void rmsnorm(const float* x, int64_t n, int64_t d, const std::vector<float>& w, 
   }
 }
 
+// torch.nn.LayerNorm: (x − mean)/sqrt(var + eps)·w + b, var biased; mean and var accumulated in
+// float64 (torch accumulates in float32: the difference is within float32 rounding of the result).
+void layernorm(const float* x, int64_t n, int64_t d, const std::vector<float>& w, const std::vector<float>& b,
+               double eps, float* y) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float* xi = x + i * d;
+    double mean = 0, var = 0;
+    for (int64_t j = 0; j < d; ++j) mean += xi[j];
+    mean /= double(d);
+    for (int64_t j = 0; j < d; ++j) var += (xi[j] - mean) * (xi[j] - mean);
+    var /= double(d);
+    const double r = 1.0 / std::sqrt(var + eps);
+    for (int64_t j = 0; j < d; ++j) y[i * d + j] = float((xi[j] - mean) * r) * w[j] + b[j];
+  }
+}
+
+// GELU, tanh approximation (HF gelu_new): 0.5·x·(1 + tanh(sqrt(2/π)·(x + 0.044715·x³)));
+// exact (HF gelu): 0.5·x·(1 + erf(x/sqrt(2))). Evaluated in float64, rounded once.
+void gelu(float* x, int64_t n, FfnAct act) {
+  constexpr double kSqrt2OverPi = 0.79788456080286535588, kInvSqrt2 = 0.70710678118654752440;
+  if (act == FfnAct::gelu_tanh) {
+    for (int64_t i = 0; i < n; ++i) {
+      const double v = x[i];
+      x[i] = float(0.5 * v * (1.0 + std::tanh(kSqrt2OverPi * (v + 0.044715 * v * v * v))));
+    }
+  } else {
+    for (int64_t i = 0; i < n; ++i) {
+      const double v = x[i];
+      x[i] = float(0.5 * v * (1.0 + std::erf(v * kInvSqrt2)));
+    }
+  }
+}
+
 }  // namespace
 
 void dense_attention(const float* q, const int64_t* pos, int64_t n, const float* k_cache, const float* v_cache,
@@ -123,17 +156,33 @@ Engine::Engine(const LlamaWeights& w, EngineOptions opt) : impl_(new Impl) {
   m.w = &w;
   m.cfg = w.cfg;
   const ModelConfig& c = m.cfg;
-  GKV_CHECK(c.d_head % 2 == 0, c.source, ": d_head ", c.d_head, " must be even for RoPE");
+  GKV_CHECK(!c.uses_rope() || c.d_head % 2 == 0, c.source, ": d_head ", c.d_head, " must be even for RoPE");
   GKV_CHECK(c.n_head_kv > 0 && c.n_head_q % c.n_head_kv == 0, c.source, ": n_head_q ", c.n_head_q,
             " is not a multiple of n_head_kv ", c.n_head_kv);
   m.max_ctx = opt.max_ctx > 0 ? opt.max_ctx : std::max<int64_t>(c.max_pos, 1);
   GKV_CHECK(m.max_ctx <= (int64_t(1) << 24), "engine: max_ctx ", m.max_ctx, " is absurd");
+  if (c.learned_pos) {
+    // learned absolute positions: there is no embedding for a position ≥ max_pos
+    GKV_CHECK(m.max_ctx <= c.max_pos, c.source, ": max_ctx ", m.max_ctx, " exceeds the ", c.max_pos,
+              " learned positions (n_positions) of the model");
+    GKV_CHECK(int64_t(w.pos_embed.size()) == c.max_pos * c.d_model, c.source, ": position embedding has ",
+              w.pos_embed.size(), " values, expected max_pos x d_model = ", c.max_pos, " x ", c.d_model);
+  }
+  if (c.layer_norm) {
+    GKV_CHECK(int64_t(w.final_norm_b.size()) == c.d_model, c.source, ": final LayerNorm bias has ",
+              w.final_norm_b.size(), " values, expected d_model = ", c.d_model);
+    for (const LayerWeights& L : w.layers)
+      GKV_CHECK(int64_t(L.attn_norm_b.size()) == c.d_model && int64_t(L.ffn_norm_b.size()) == c.d_model, c.source,
+                ": a layer lacks its LayerNorm biases (", L.attn_norm_b.size(), ", ", L.ffn_norm_b.size(),
+                " values, expected d_model = ", c.d_model, ")");
+  }
   m.kc.resize(c.n_layer);
   m.vc.resize(c.n_layer);
   for (int64_t l = 0; l < c.n_layer; ++l) {
     m.kc[l].assign(size_t(m.max_ctx * c.n_head_kv * c.d_head), 0.0f);
     m.vc[l].assign(size_t(m.max_ctx * c.n_head_kv * c.d_head), 0.0f);
   }
+  if (!c.uses_rope()) return;
   // RoPE tables as HF computes them: inv_freq in float32, angle = float32(pos)·inv_freq in float32,
   // then cos/sin of that float32 angle (llama2.c: the same in float32 with powf).
   const std::vector<double> inv = c.rope_inv_freq();
@@ -182,35 +231,50 @@ void Engine::forward(const int32_t* ids, int64_t n_total, float* logits, int64_t
     v.resize(size_t(n * Hkv * d));
     att.resize(size_t(n * Hq * d));
     o.resize(size_t(n * D));
-    g.resize(size_t(n * F));
+    if (c.ffn_act == FfnAct::silu_glu) g.resize(size_t(n * F));
     u.resize(size_t(n * F));
     pos.resize(size_t(n));
     for (int64_t i = 0; i < n; ++i) {
       pos[i] = m.n_past + i;
       std::copy_n(w.embed.data() + int64_t(ids[c0 + i]) * D, D, x.data() + i * D);
+      if (c.learned_pos)  // GPT-2: wte[id] + wpe[pos]
+        for (int64_t j = 0; j < D; ++j) x[i * D + j] += w.pos_embed[size_t(pos[i] * D + j)];
     }
+    // RMSNorm (Llama family) or LayerNorm with bias (GPT-2)
+    auto norm = [&](const float* in, int64_t rows, const std::vector<float>& wt, const std::vector<float>& b, float* y) {
+      if (c.layer_norm) layernorm(in, rows, D, wt, b, c.norm_eps, y);
+      else rmsnorm(in, rows, D, wt, c.norm_eps, y);
+    };
     const int64_t n_kv = m.n_past + n;
     for (int64_t l = 0; l < c.n_layer; ++l) {
       const LayerWeights& L = w.layers[l];
-      rmsnorm(x.data(), n, D, L.attn_norm, c.norm_eps, h.data());
+      norm(x.data(), n, L.attn_norm, L.attn_norm_b, h.data());
       linear(h.data(), n, D, L.wq, Hq * d, L.bq, q.data());
       linear(h.data(), n, D, L.wk, Hkv * d, L.bk, k.data());
       linear(h.data(), n, D, L.wv, Hkv * d, L.bv, v.data());
-      m.rope(q.data(), Hq, pos.data(), n);
-      m.rope(k.data(), Hkv, pos.data(), n);
+      if (c.uses_rope()) {
+        m.rope(q.data(), Hq, pos.data(), n);
+        m.rope(k.data(), Hkv, pos.data(), n);
+      }
       std::copy(k.begin(), k.end(), m.kc[l].begin() + m.n_past * Hkv * d);
       std::copy(v.begin(), v.end(), m.vc[l].begin() + m.n_past * Hkv * d);
       if (capture) capture->on_layer(l, q.data(), pos.data(), n, m.kc[l].data(), m.vc[l].data(), n_kv);
       if (!hook || !hook->attend(l, q.data(), pos.data(), n, m.kc[l].data(), m.vc[l].data(), n_kv, att.data()))
         dense_attention(q.data(), pos.data(), n, m.kc[l].data(), m.vc[l].data(), n_kv, Hq, Hkv, d, c.attn_scale(),
                         c.sliding_window, att.data());
-      linear(att.data(), n, Hq * d, L.wo, D, {}, o.data());
+      linear(att.data(), n, Hq * d, L.wo, D, L.bo, o.data());
       for (int64_t i = 0; i < n * D; ++i) x[i] += o[i];
-      rmsnorm(x.data(), n, D, L.ffn_norm, c.norm_eps, h.data());
-      linear(h.data(), n, D, L.w_gate, F, {}, g.data());
-      linear(h.data(), n, D, L.w_up, F, {}, u.data());
-      for (int64_t i = 0; i < n * F; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];  // SiLU(gate)·up
-      linear(g.data(), n, F, L.w_down, D, {}, o.data());
+      norm(x.data(), n, L.ffn_norm, L.ffn_norm_b, h.data());
+      if (c.ffn_act == FfnAct::silu_glu) {
+        linear(h.data(), n, D, L.w_gate, F, {}, g.data());
+        linear(h.data(), n, D, L.w_up, F, {}, u.data());
+        for (int64_t i = 0; i < n * F; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];  // SiLU(gate)·up
+        linear(g.data(), n, F, L.w_down, D, {}, o.data());
+      } else {  // GPT-2: c_proj(GELU(c_fc h))
+        linear(h.data(), n, D, L.w_up, F, L.b_up, u.data());
+        gelu(u.data(), n * F, c.ffn_act);
+        linear(u.data(), n, F, L.w_down, D, L.b_down, o.data());
+      }
       for (int64_t i = 0; i < n * D; ++i) x[i] += o[i];
     }
     m.n_past += n;
@@ -219,7 +283,7 @@ void Engine::forward(const int32_t* ids, int64_t n_total, float* logits, int64_t
     const int64_t r0 = std::max(first_row, c0), r1 = c0 + n;
     if (logits && r1 > r0) {
       const int64_t nr = r1 - r0;
-      rmsnorm(x.data() + (r0 - c0) * D, nr, D, w.final_norm, c.norm_eps, h.data());
+      norm(x.data() + (r0 - c0) * D, nr, w.final_norm, w.final_norm_b, h.data());
       const std::vector<float>& head = w.lm_head.empty() ? w.embed : w.lm_head;
       linear(h.data(), nr, D, head, c.n_vocab, {}, logits + (r0 - first_row) * c.n_vocab);
     }

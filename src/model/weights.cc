@@ -11,10 +11,10 @@ namespace ghostkv {
 namespace fs = std::filesystem;
 
 int64_t LlamaWeights::n_params() const {
-  int64_t n = int64_t(embed.size() + final_norm.size() + lm_head.size());
+  int64_t n = int64_t(embed.size() + final_norm.size() + lm_head.size() + pos_embed.size() + final_norm_b.size());
   for (const LayerWeights& l : layers)
     for (const auto* v : {&l.attn_norm, &l.wq, &l.wk, &l.wv, &l.wo, &l.bq, &l.bk, &l.bv, &l.ffn_norm, &l.w_gate,
-                          &l.w_up, &l.w_down})
+                          &l.w_up, &l.w_down, &l.attn_norm_b, &l.ffn_norm_b, &l.bo, &l.b_up, &l.b_down})
       n += int64_t(v->size());
   return n;
 }
@@ -24,6 +24,7 @@ LlamaWeights load_hf_llama(const std::string& dir) {
   GKV_CHECK(fs::is_directory(dir, ec), dir, ": not a folder (expected a Hugging Face checkpoint folder)");
   LlamaWeights w;
   w.cfg = parse_hf_config((fs::path(dir) / "config.json").string());
+  if (w.cfg.arch == "gpt2") return load_hf_gpt2(dir);
   const ModelConfig& c = w.cfg;
   w.cfg.source = dir;
   GKV_CHECK(!c.o_bias && !c.mlp_bias, dir, ": config.json asks for ", (c.o_bias ? "an o_proj bias" : "MLP biases"),

@@ -1,11 +1,14 @@
 #pragma once
 // CPU transformer engine for the Llama family (Llama, Mistral, Qwen2, SmolLM, TinyLlama, llama2.c):
 // RMSNorm, RoPE (HF half-split or llama2.c adjacent pairs, with rope_scaling), SwiGLU, GQA,
-// optional q/k/v bias, sliding-window attention, tied or separate lm_head. float32 compute on
-// float32 weights (widened exactly from bf16/f16), BLAS sgemm for every projection.
+// optional q/k/v bias, sliding-window attention, tied or separate lm_head; and GPT-2 (learned
+// absolute positions, LayerNorm with bias, MHA without RoPE, biased projections, GELU FFN; the
+// context cannot exceed its max_pos learned positions). float32 compute on float32 weights
+// (widened exactly from bf16/f16), BLAS sgemm for every projection.
 // KV cache per layer: k, v [max_ctx, n_head_kv, d_head], keys POST-RoPE — exactly what attention
 // consumes. Per layer and forward, q is post-RoPE and UNSCALED ([n, n_head_q, d_head]); the score
-// of query i and key t is σ·q_i·k_t with σ = ModelConfig::attn_scale().
+// of query i and key t is σ·q_i·k_t with σ = ModelConfig::attn_scale(). Without RoPE (GPT-2),
+// "post-RoPE" q and k are the projected q and k (bias included).
 // Hooks: an AttentionHook may replace dense attention of a layer (GhostKV's elimination); a
 // CaptureSink sees every layer's q and the cache after the layer's K,V are appended.
 #include <cstdint>
