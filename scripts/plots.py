@@ -208,7 +208,8 @@ def sketch_audit_plots():
         xs = [j + i * w for j in range(len(meths))]
         viol = [num(vals[m], "violations") / max(num(vals[m], "candidates_checked"), 1) if m in vals else float("nan")
                 for m in meths]
-        ax[0].bar(xs, [max(v, 1e-9) for v in viol], width=w, label=s)
+        kind = next(r["data_kind"] for r in rows if r["source"] == s)
+        ax[0].bar(xs, [max(v, 1e-9) for v in viol], width=w, label=f"{s} ({kind})")
         ax[1].bar(xs, [num(vals[m], "recall_mean") if m in vals else float("nan") for m in meths], width=w, label=s)
     for a in ax:
         a.set_xticks([j + 0.4 - w / 2 for j in range(len(meths))])

@@ -167,6 +167,9 @@ int exp_decode_sim(Context& ctx) {
             StepDecision dec;
             dec.survive = survive;
             dec.anchor_survive = anchor_survive;
+            // the anchor of every token at decision time (read() may move tokens between tiers afterwards)
+            std::vector<int64_t> anchor_at(static_cast<size_t>(n), -1);
+            for (int64_t t = 0; t < n; ++t) anchor_at[size_t(t)] = store.anchor_of(t);
             StepRead rd = store.read(dec);
             std::vector<uint8_t> read(static_cast<size_t>(n), 0);
             for (int64_t t : rd.tokens) read[size_t(t)] = 1;
@@ -188,7 +191,7 @@ int exp_decode_sim(Context& ctx) {
                   continue;
                 }
                 ml += std::exp(e[size_t(t)] - mx) / z;
-                const int64_t a = store.anchor_of(t);
+                const int64_t a = anchor_at[size_t(t)];
                 double ub = tub[size_t(hh)][size_t(t)];
                 if (a >= 0 && !anchor_survive[size_t(a)]) ub = sb[size_t(hh)].anchor_ub[size_t(a)];
                 ME += std::exp(ub - mL[size_t(hh)]);
