@@ -2,10 +2,98 @@
 #include <algorithm>
 #include <cmath>
 
+#include "cpu/fast_internal.h"
 #include "ghostkv/bound.h"
 #include "ghostkv/half.h"
 
+#if defined(__x86_64__) || defined(__i386__)
+#define GKV_X86 1
+#include <immintrin.h>
+#else
+#define GKV_X86 0
+#endif
+
 namespace ghostkv {
+
+namespace {
+// The per-group sums of prepare_quant_query (float64; any summation order is covered by the float64
+// slack, kBuildSlack ≫ γ_d·2^-53) and the float32 scan weights w = q_r32·h (rounded as the scalar loop).
+struct GroupSums {
+  double err_term = 0, A = 0, cn2 = 0, en2 = 0, uf = 0;
+};
+
+GroupSums group_sums_scalar(const uint16_t* hrow, const uint16_t* erow, const double* aq, const double* bm,
+                            const float* qr32, int64_t d, float* w) {
+  GroupSums r;
+  for (int64_t j = 0; j < d; ++j) {
+    const double h = f16_to_f32(hrow[j]);
+    const double e = f16_to_f32(erow[j]);
+    const double cmax = h * bm[j];  // ≥ |ĉ_tj|
+    r.err_term += aq[j] * e;
+    r.A += aq[j] * cmax;
+    r.cn2 += cmax * cmax;
+    r.en2 += e * e;
+    r.uf += (h + 1.0) * bm[j];
+    w[j] = qr32[j] * float(h);
+  }
+  return r;
+}
+
+#if GKV_X86
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c")
+inline double hsum4(__m256d v) {
+  const __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+  return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+}
+GroupSums group_sums_avx2(const uint16_t* hrow, const uint16_t* erow, const double* aq, const double* bm,
+                          const float* qr32, int64_t d, float* w) {
+  __m256d et = _mm256_setzero_pd(), A = et, cn = et, en = et, uf = et;
+  const __m256d one = _mm256_set1_pd(1.0);
+  for (int64_t j = 0; j < d; j += 8) {
+    const __m256 h8 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(hrow + j)));
+    const __m256 e8 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(erow + j)));
+    _mm256_storeu_ps(w + j, _mm256_mul_ps(_mm256_loadu_ps(qr32 + j), h8));
+    for (int half = 0; half < 2; ++half) {
+      const __m256d h = _mm256_cvtps_pd(half ? _mm256_extractf128_ps(h8, 1) : _mm256_castps256_ps128(h8));
+      const __m256d e = _mm256_cvtps_pd(half ? _mm256_extractf128_ps(e8, 1) : _mm256_castps256_ps128(e8));
+      const __m256d a = _mm256_loadu_pd(aq + j + 4 * half), b = _mm256_loadu_pd(bm + j + 4 * half);
+      const __m256d cmax = _mm256_mul_pd(h, b);
+      et = _mm256_add_pd(et, _mm256_mul_pd(a, e));
+      A = _mm256_add_pd(A, _mm256_mul_pd(a, cmax));
+      cn = _mm256_add_pd(cn, _mm256_mul_pd(cmax, cmax));
+      en = _mm256_add_pd(en, _mm256_mul_pd(e, e));
+      uf = _mm256_add_pd(uf, _mm256_mul_pd(_mm256_add_pd(h, one), b));
+    }
+  }
+  return {hsum4(et), hsum4(A), hsum4(cn), hsum4(en), hsum4(uf)};
+}
+// Σ_i p_i·q_i, p float32 widened exactly, in float64 (4 lanes)
+double dot_pq_avx2(const float* p, const double* q, int64_t d) {
+  __m256d a0 = _mm256_setzero_pd(), a1 = a0;
+  int64_t i = 0;
+  for (; i + 8 <= d; i += 8) {
+    const __m256 p8 = _mm256_loadu_ps(p + i);
+    a0 = _mm256_add_pd(a0, _mm256_mul_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(p8)), _mm256_loadu_pd(q + i)));
+    a1 = _mm256_add_pd(a1, _mm256_mul_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(p8, 1)), _mm256_loadu_pd(q + i + 4)));
+  }
+  double s = hsum4(_mm256_add_pd(a0, a1));
+  for (; i < d; ++i) s += double(p[i]) * q[i];
+  return s;
+}
+#pragma GCC pop_options
+#endif
+
+// basis row · q in float64 (the order of the sum is free: its error is inside kBuildSlack)
+double row_dot(const float* p, const double* q, int64_t d) {
+#if GKV_X86
+  if (cpu::avx2_active()) return dot_pq_avx2(p, q, d);
+#endif
+  double s = 0;
+  for (int64_t i = 0; i < d; ++i) s += double(p[i]) * q[i];
+  return s;
+}
+}  // namespace
 
 static double norm2(const double* x, int64_t n) {
   double s = 0;
@@ -27,9 +115,7 @@ LowRankQuery prepare_lowrank_query(const Basis& basis, const LowRankRecords& rec
   pq.qs32.resize(r);
   const double nq = norm2(q, d);
   for (int64_t j = 0; j < r; ++j) {
-    const float* p = basis.row(j);
-    double s = 0;
-    for (int64_t i = 0; i < d; ++i) s += double(p[i]) * q[i];
+    const double s = row_dot(basis.row(j), q, d);
     pq.qs[j] = s;
     pq.qs32[j] = float(s);
   }
@@ -88,9 +174,7 @@ QuantQuery prepare_quant_query(const Basis& basis, const QuantRecords& rec, cons
   std::vector<float> qr32(d);
   const double nq = norm2(q, d);
   for (int64_t j = 0; j < d; ++j) {
-    const float* p = basis.row(j);
-    double s = 0;
-    for (int64_t i = 0; i < d; ++i) s += double(p[i]) * q[i];
+    const double s = row_dot(basis.row(j), q, d);
     pq.qr[j] = s;
     qr32[j] = float(s);
   }
@@ -100,29 +184,33 @@ QuantQuery prepare_quant_query(const Basis& basis, const QuantRecords& rec, cons
   pq.add.resize(G);
   pq.add32.resize(G);
   pq.w32.resize(size_t(G * d));
+  std::vector<double> aq(static_cast<size_t>(d)), bm(static_cast<size_t>(d));
+  for (int64_t j = 0; j < d; ++j) {
+    aq[size_t(j)] = std::fabs(pq.qr[size_t(j)]);
+    bm[size_t(j)] = double((1 << rec.bits[size_t(j)]) - 1);
+  }
+#if GKV_X86
+  const bool avx = cpu::avx2_active() && d % 8 == 0;
+#endif
   for (int64_t g = 0; g < G; ++g) {
-    double err_term = 0, A = 0, cn2 = 0, en2 = 0;
-    for (int64_t j = 0; j < d; ++j) {
-      const double h = f16_to_f32(rec.half_step[size_t(g * d + j)]);
-      const double e = f16_to_f32(rec.err[size_t(g * d + j)]);
-      const double aq = std::fabs(pq.qr[j]);
-      const double cmax = h * double((1 << rec.bits[j]) - 1);  // ≥ |ĉ_tj|
-      err_term += aq * e;
-      A += aq * cmax;
-      cn2 += cmax * cmax;
-      en2 += e * e;
-      pq.w32[size_t(g * d + j)] = qr32[j] * float(h);
-    }
+    const uint16_t* hrow = rec.half_step.data() + g * d;
+    const uint16_t* erow = rec.err.data() + g * d;
+    float* w = pq.w32.data() + g * d;
+    GroupSums gs;
+#if GKV_X86
+    if (avx) gs = group_sums_avx2(hrow, erow, aq.data(), bm.data(), qr32.data(), d, w);
+    else
+#endif
+      gs = group_sums_scalar(hrow, erow, aq.data(), bm.data(), qr32.data(), d, w);
+    // err_term = Σ_j |q_rj|·err_gj; A = Σ_j |q_rj|·cmax_gj with cmax = h·(2^b − 1) ≥ |ĉ_tj|
     // float64 slack: error of q_r (≤ kBuildSlack·||q|| per unit of ||ĉ||, ||err||) and of the sums
-    const double slack64 = kBuildSlack * (nq * (std::sqrt(cn2) + std::sqrt(en2)) + A + err_term);
-    pq.add[g] = up(err_term) + resid_term + slack64;
+    const double slack64 = kBuildSlack * (nq * (std::sqrt(gs.cn2) + std::sqrt(gs.en2)) + gs.A + gs.err_term);
+    pq.add[g] = up(gs.err_term) + resid_term + slack64;
     // float32 scan: q_r→float32 (u), w = q_r32·h (u), dot of d terms (γ_d): ≤ γ_{d+3}·Σ|q_rj|·cmax_j
     // underflow: q_r→float32 and w = q_r32·h each add ≤ 2^-150 absolute, times |m| ≤ 2^b − 1; the d
-    // products of the scan ≤ 2^-150 each
-    double uf = double(d + 3);
-    for (int64_t j = 0; j < d; ++j)
-      uf += (double(f16_to_f32(rec.half_step[size_t(g * d + j)])) + 1.0) * double((1 << rec.bits[j]) - 1);
-    pq.add32[g] = pq.add[g] + up(gamma_n(d + 3) * (1 + 0x1p-23) * A + kF32Eta * uf);
+    // products of the scan ≤ 2^-150 each: uf = d + 3 + Σ_j (h_gj + 1)·(2^b_j − 1)
+    const double uf = double(d + 3) + gs.uf;
+    pq.add32[g] = pq.add[g] + up(gamma_n(d + 3) * (1 + 0x1p-23) * gs.A + kF32Eta * uf);
   }
   return pq;
 }

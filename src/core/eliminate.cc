@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <exception>
 #include <cmath>
 #include <functional>
 #include <numeric>
@@ -397,7 +398,15 @@ EliminateResult run_eliminate(const AttnInputs& in, const EliminateOptions& opt)
                            calibrated->fit_tokens, " tokens of other text)");
   }
   auto t_build0 = std::chrono::steady_clock::now();
+  // KV heads are independent: built in parallel (an exception is carried out of the parallel region)
+  std::vector<double> mem_bytes(static_cast<size_t>(Hkv), 0.0), anchors_n(mem_bytes), anchor_b(mem_bytes);
+  std::vector<std::exception_ptr> build_err(static_cast<size_t>(Hkv));
+#ifdef _OPENMP
+  const int n_build_threads = int(std::min<int64_t>(Hkv, opt.threads > 0 ? opt.threads : omp_get_max_threads()));
+#pragma omp parallel for schedule(dynamic, 1) num_threads(n_build_threads)
+#endif
   for (int64_t g = 0; g < Hkv; ++g) {
+   try {
     HeadRecords& hr = recs[g];
     const float* kg = K + g * d;
     const float* vg = V + g * d;
@@ -415,20 +424,20 @@ EliminateResult run_eliminate(const AttnInputs& in, const EliminateOptions& opt)
       AnchorParams ap = opt.anchors;
       ap.seed = opt.anchors.seed + uint64_t(g);
       hr.an = build_anchors(ap, hr.basis, kg, vg, fit_n, stride);
-      res.record_memory_bytes += double(hr.an.n_anchors * hr.an.anchor_bytes());
-      res.anchors_per_head += double(hr.an.n_anchors) / double(Hkv);
-      res.anchor_bytes = double(hr.an.anchor_bytes());
+      mem_bytes[size_t(g)] += double(hr.an.n_anchors * hr.an.anchor_bytes());
+      anchors_n[size_t(g)] = double(hr.an.n_anchors);
+      anchor_b[size_t(g)] = double(hr.an.anchor_bytes());
     }
     if (opt.witness == WitnessKind::lowrank) {
       hr.lr = build_lowrank(hr.basis, opt.rank, opt.residual_blocks, opt.storage, kg, vg, n_kv, stride);
-      res.record_memory_bytes += double(hr.lr.record_bytes() * n_kv + hr.lr.meta_bytes());
+      mem_bytes[size_t(g)] += double(hr.lr.record_bytes() * n_kv + hr.lr.meta_bytes());
     } else if (opt.witness == WitnessKind::quant) {
       hr.qt = build_quant(hr.basis, bits, opt.group, fit_n, kg, vg, n_kv, stride);
-      res.record_memory_bytes += double(hr.qt.record_bytes() * n_kv + hr.qt.n_groups * hr.qt.group_meta_bytes() +
-                                        hr.qt.meta_bytes(opt.sketch == BasisKind::identity));
+      mem_bytes[size_t(g)] += double(hr.qt.record_bytes() * n_kv + hr.qt.n_groups * hr.qt.group_meta_bytes() +
+                                     hr.qt.meta_bytes(opt.sketch == BasisKind::identity));
     } else if (opt.witness == WitnessKind::proto) {
       hr.pr = build_proto(opt.rank, opt.seed + uint64_t(g), kg, n_kv, stride, d);
-      res.record_memory_bytes += double(hr.pr.record_bytes() * n_kv + hr.pr.meta_bytes());
+      mem_bytes[size_t(g)] += double(hr.pr.record_bytes() * n_kv + hr.pr.meta_bytes());
     }
     hr.nu.resize(n_kv);
     hr.kn.resize(n_kv);
@@ -447,6 +456,18 @@ EliminateResult run_eliminate(const AttnInputs& in, const EliminateOptions& opt)
         for (int64_t j = 0; j < d; ++j) s += double(vg[t * stride + j]) * vg[t * stride + j];
         hr.nu[t] = f16_to_f32(f16_round_up(std::sqrt(s) * (1 + kBuildSlack)));
       }
+    }
+   } catch (...) {
+    build_err[size_t(g)] = std::current_exception();
+   }
+  }
+  for (int64_t g = 0; g < Hkv; ++g)
+    if (build_err[size_t(g)]) std::rethrow_exception(build_err[size_t(g)]);
+  for (int64_t g = 0; g < Hkv; ++g) {  // in head order, as the serial loop summed them
+    res.record_memory_bytes += mem_bytes[size_t(g)];
+    if (use_anchors) {
+      res.anchors_per_head += anchors_n[size_t(g)] / double(Hkv);
+      res.anchor_bytes = anchor_b[size_t(g)];
     }
   }
   res.build_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_build0).count();

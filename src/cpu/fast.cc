@@ -245,6 +245,12 @@ void lowrank_avx2(const LowRankRecords& rec, const std::vector<LowRankHead>& hs,
       ebuf[tk] = rec.e[size_t(tt[tk])];
     }
     const __m256 e = load_f16x8(ebuf);
+    __m256 rho[8];
+    const int64_t Bv = std::min<int64_t>(B, 8);
+    for (int64_t b = 0; b < Bv; ++b) {
+      for (int tk = 0; tk < 8; ++tk) rbuf[tk] = rec.rho[size_t(tt[tk] * B + b)];
+      rho[b] = load_f16x8(rbuf);
+    }
     for (int h = 0; h < H; ++h) {
       const LowRankHead& hd = hs[size_t(h)];
       __m256 acc[8];
@@ -257,8 +263,14 @@ void lowrank_avx2(const LowRankRecords& rec, const std::vector<LowRankHead>& hs,
       __m256 s = hsum8x8(acc);
       s = _mm256_fmadd_ps(_mm256_set1_ps(hd.nqs), e, s);
       for (int64_t b = 0; b < B; ++b) {
-        for (int tk = 0; tk < 8; ++tk) rbuf[tk] = rec.rho[size_t(tt[tk] * B + b)];
-        s = _mm256_fmadd_ps(_mm256_set1_ps(hd.qb[size_t(b)]), load_f16x8(rbuf), s);
+        __m256 rb;
+        if (b < Bv) {
+          rb = rho[b];
+        } else {
+          for (int tk = 0; tk < 8; ++tk) rbuf[tk] = rec.rho[size_t(tt[tk] * B + b)];
+          rb = load_f16x8(rbuf);
+        }
+        s = _mm256_fmadd_ps(_mm256_set1_ps(hd.qb[size_t(b)]), rb, s);
       }
       const __m256d add = _mm256_set1_pd(hd.add);
       if (cnt == 8) {
@@ -432,11 +444,10 @@ void attend_avx2(const float* q, int H, int64_t d, const KvView& kv, const int64
       for (int h = 0; h < H; ++h) {
         const float* qh = q + h * d;
         __m256 acc[8];
-        for (int tk = 0; tk < 8; ++tk) {
-          __m256 a = _mm256_setzero_ps();
-          for (int64_t k = 0; k < nb; ++k)
-            a = _mm256_fmadd_ps(_mm256_loadu_ps(qh + 8 * k), _mm256_loadu_ps(kbuf.data() + tk * d + 8 * k), a);
-          acc[tk] = a;
+        for (int tk = 0; tk < 8; ++tk) acc[tk] = _mm256_setzero_ps();
+        for (int64_t k = 0; k < nb; ++k) {  // one q chunk serves the 8 tokens
+          const __m256 qk = _mm256_loadu_ps(qh + 8 * k);
+          for (int tk = 0; tk < 8; ++tk) acc[tk] = _mm256_fmadd_ps(qk, _mm256_loadu_ps(kbuf.data() + tk * d + 8 * k), acc[tk]);
         }
         alignas(32) float tmp[8];
         _mm256_store_ps(tmp, hsum8x8(acc));
@@ -466,14 +477,30 @@ void attend_avx2(const float* q, int H, int64_t d, const KvView& kv, const int64
           _mm256_storeu_ps(oh + 8 * k, _mm256_mul_ps(_mm256_loadu_ps(oh + 8 * k), _mm256_set1_ps(scale)));
       }
     }
-    // o_h += Σ w_ht v_t: one V row chunk serves every head
-    for (int64_t x = 0; x < bn; ++x) {
-      const int64_t t = idx ? idx[b0 + x] : b0 + x;
-      for (int64_t k = 0; k < nb; ++k) {
-        const __m256 v = load_kv8(kv.v, kv.type, t * kv.stride + 8 * k);
-        for (int h = 0; h < H; ++h) {
-          float* oh = o.data() + h * d + 8 * k;
-          _mm256_storeu_ps(oh, _mm256_fmadd_ps(_mm256_set1_ps(s[size_t(h * kBlock + x)]), v, _mm256_loadu_ps(oh)));
+    // o_h += Σ w_ht v_t: per pair of 8-column chunks, up to 4 heads' accumulators stay in registers while
+    // the block's V rows (L1-resident after the first chunk) stream past; one V load serves every head
+    int64_t trow[kBlock];
+    for (int64_t x = 0; x < bn; ++x) trow[x] = (idx ? idx[b0 + x] : b0 + x) * kv.stride;
+    for (int h0 = 0; h0 < H; h0 += 4) {
+      const int hn = std::min(4, H - h0);
+      const float* w0 = s.data() + h0 * kBlock;
+      for (int64_t k = 0; k < nb; k += 2) {
+        const bool two = k + 1 < nb;
+        __m256 a0[4], a1[4];
+        for (int h = 0; h < 4; ++h) a0[h] = a1[h] = _mm256_setzero_ps();
+        for (int64_t x = 0; x < bn; ++x) {
+          const __m256 v0 = load_kv8(kv.v, kv.type, trow[x] + 8 * k);
+          const __m256 v1 = two ? load_kv8(kv.v, kv.type, trow[x] + 8 * k + 8) : _mm256_setzero_ps();
+          for (int h = 0; h < hn; ++h) {
+            const __m256 wv = _mm256_broadcast_ss(w0 + h * kBlock + x);
+            a0[h] = _mm256_fmadd_ps(wv, v0, a0[h]);
+            a1[h] = _mm256_fmadd_ps(wv, v1, a1[h]);
+          }
+        }
+        for (int h = 0; h < hn; ++h) {
+          float* oh = o.data() + (h0 + h) * d + 8 * k;
+          _mm256_storeu_ps(oh, _mm256_add_ps(_mm256_loadu_ps(oh), a0[h]));
+          if (two) _mm256_storeu_ps(oh + 8, _mm256_add_ps(_mm256_loadu_ps(oh + 8), a1[h]));
         }
       }
     }
