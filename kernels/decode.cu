@@ -78,93 +78,114 @@ __device__ __forceinline__ void bf16x8(const uint4& u, float* f) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// prep: one block per (b, query head), 128 threads (thread j = component j).
+// prep: one block per (b, query head), 256 threads.
 //   qσ̃ = fl(σ_f·q); q̃_r = fl(V qσ̃) with |q_r − q̃_r|_j ≤ Δ_j = g_q·Σ_i |V_ji||qσ̃_i| (ru);
 //   qμ_hi ≥ σq·μ; nq_hi ≥ max(||σq||, ||qσ̃||); hot scores s̃_t with error ≤ ε_t = g_q·Σ|qσ̃_i k_ti|;
 //   m_L = max s̃_t; Z_L = Σ e^{s̃_t − ε_t − m_L} (rounded down) ≤ Σ e^{s_t − m_L}.
 // Also zeroes this head's histogram and accumulators (and the KV head's survivor count).
-__global__ void __launch_bounds__(kThreads) prep_kernel(DecodeParams p, Workspace w, Consts c) {
+constexpr int kPrepThreads = 256;
+__global__ void __launch_bounds__(kPrepThreads) prep_kernel(DecodeParams p, Workspace w, Consts c) {
+  constexpr int kWarps = kPrepThreads / 32;
   const int bq = blockIdx.x, b = bq / p.n_head_q, hq = bq % p.n_head_q;
   const int G = p.n_head_q / p.n_head_kv, g = hq / G;
-  const int j = threadIdx.x, lane = j & 31, warp = j >> 5;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int n = p.seq_len[b];
-  __shared__ float sq[kD];
-  __shared__ float red[3][4];
+  __shared__ __align__(16) float sq[kD];
+  __shared__ float red[3][kWarps];
   __shared__ float s_hot[256], e_hot[256];
-  const float qs = __fmul_rn(p.q[int64_t(bq) * kD + j], p.scale);
-  sq[j] = qs;
-  w.qsig[int64_t(bq) * kD + j] = qs;
+  if (tid < kD) {
+    const float qs = __fmul_rn(p.q[int64_t(bq) * kD + tid], p.scale);
+    sq[tid] = qs;
+    w.qsig[int64_t(bq) * kD + tid] = qs;
+  }
+  for (int i = tid; i < kHistAll; i += kPrepThreads) w.hist[int64_t(bq) * kHistAll + i] = 0u;
   __syncthreads();
-  // rows of V: warp handles rows warp, warp+4, ...; lane covers i = 4·lane..4·lane+3
+  // rows of V: warp handles 16 rows, 8 loads in flight; lane covers i = 4·lane..4·lane+3
   const float4 q4 = reinterpret_cast<const float4*>(sq)[lane];
   const float* rot = p.rot + int64_t(g) * kD * kD;
-  for (int r = warp; r < kD; r += 4) {
-    const float4 v = reinterpret_cast<const float4*>(rot + int64_t(r) * kD)[lane];
-    float acc = __fmul_rn(v.x, q4.x);
-    acc = __fmaf_rn(v.y, q4.y, acc);
-    acc = __fmaf_rn(v.z, q4.z, acc);
-    acc = __fmaf_rn(v.w, q4.w, acc);
-    float aa = __fmul_ru(fabsf(v.x), fabsf(q4.x));
-    aa = __fmaf_ru(fabsf(v.y), fabsf(q4.y), aa);
-    aa = __fmaf_ru(fabsf(v.z), fabsf(q4.z), aa);
-    aa = __fmaf_ru(fabsf(v.w), fabsf(q4.w), aa);
-    acc = warp_sum_rn(acc);
-    aa = warp_sum_ru(aa);
-    if (lane == 0) {
-      w.qrot[int64_t(bq) * kD + r] = acc;
-      w.qdelta[int64_t(bq) * kD + r] = __fmul_ru(c.g_q, aa);
+#pragma unroll
+  for (int r0 = warp * 16; r0 < warp * 16 + 16; r0 += 8) {
+    float4 v[8];
+#pragma unroll
+    for (int k = 0; k < 8; ++k) v[k] = reinterpret_cast<const float4*>(rot + int64_t(r0 + k) * kD)[lane];
+#pragma unroll
+    for (int k = 0; k < 8; ++k) {
+      float acc = __fmul_rn(v[k].x, q4.x);
+      acc = __fmaf_rn(v[k].y, q4.y, acc);
+      acc = __fmaf_rn(v[k].z, q4.z, acc);
+      acc = __fmaf_rn(v[k].w, q4.w, acc);
+      float aa = __fmul_ru(fabsf(v[k].x), fabsf(q4.x));
+      aa = __fmaf_ru(fabsf(v[k].y), fabsf(q4.y), aa);
+      aa = __fmaf_ru(fabsf(v[k].z), fabsf(q4.z), aa);
+      aa = __fmaf_ru(fabsf(v[k].w), fabsf(q4.w), aa);
+      acc = warp_sum_rn(acc);
+      aa = warp_sum_ru(aa);
+      if (lane == 0) {
+        w.qrot[int64_t(bq) * kD + r0 + k] = acc;
+        w.qdelta[int64_t(bq) * kD + r0 + k] = __fmul_ru(c.g_q, aa);
+      }
     }
   }
-  // qμ and ||qσ̃||
-  const float mu = p.mu[int64_t(g) * kD + j];
-  float a = warp_sum_rn(__fmul_rn(qs, mu));
-  float aa = warp_sum_ru(__fmul_ru(fabsf(qs), fabsf(mu)));
-  float nn = warp_sum_ru(__fmul_ru(qs, qs));
-  if (lane == 0) { red[0][warp] = a; red[1][warp] = aa; red[2][warp] = nn; }
-  // hot tokens: warp per token
-  int n_hot = 0;
-  int hot_list_lo = min(p.n_sink, n), hot_hi0 = max(n - p.n_recent, hot_list_lo);
-  n_hot = hot_list_lo + (n - hot_hi0);
-  for (int i = warp; i < n_hot && i < 256; i += 4) {
-    const int t = i < hot_list_lo ? i : hot_hi0 + (i - hot_list_lo);
-    const uint2 kk = reinterpret_cast<const uint2*>(p.k_cache + kv_row(p, b, g, t))[lane];
-    const float k0 = __uint_as_float(kk.x << 16), k1 = __uint_as_float(kk.x & 0xffff0000u);
-    const float k2 = __uint_as_float(kk.y << 16), k3 = __uint_as_float(kk.y & 0xffff0000u);
-    float s = __fmul_rn(q4.x, k0);
-    s = __fmaf_rn(q4.y, k1, s);
-    s = __fmaf_rn(q4.z, k2, s);
-    s = __fmaf_rn(q4.w, k3, s);
-    float e = __fmul_ru(fabsf(q4.x), fabsf(k0));
-    e = __fmaf_ru(fabsf(q4.y), fabsf(k1), e);
-    e = __fmaf_ru(fabsf(q4.z), fabsf(k2), e);
-    e = __fmaf_ru(fabsf(q4.w), fabsf(k3), e);
-    s = warp_sum_rn(s);
-    e = warp_sum_ru(e);
-    if (lane == 0) { s_hot[i] = s; e_hot[i] = __fadd_ru(__fmul_ru(c.g_q, e), c.tiny); }
+  // qμ and ||qσ̃|| (warps 0-3 cover the 128 components)
+  if (warp < 4) {
+    const float qs = sq[tid], mu = p.mu[int64_t(g) * kD + tid];
+    const float a = warp_sum_rn(__fmul_rn(qs, mu));
+    const float aa = warp_sum_ru(__fmul_ru(fabsf(qs), fabsf(mu)));
+    const float nn = warp_sum_ru(__fmul_ru(qs, qs));
+    if (lane == 0) { red[0][warp] = a; red[1][warp] = aa; red[2][warp] = nn; }
   }
-  // zero this head's accumulators
-  for (int i = j; i < kHistAll; i += kThreads) w.hist[int64_t(bq) * kHistAll + i] = 0u;
+  // hot tokens: warp per token, 4 in flight
+  const int hot_lo = min(p.n_sink, n), hot_hi0 = max(n - p.n_recent, hot_lo);
+  const int n_hot = min(256, hot_lo + (n - hot_hi0));
+  for (int i0 = warp * 4; i0 < n_hot; i0 += kWarps * 4) {
+    uint2 kk[4];
+#pragma unroll
+    for (int u = 0; u < 4; ++u) {
+      const int i = i0 + u;
+      const int t = i < hot_lo ? i : hot_hi0 + (i - hot_lo);
+      kk[u] = i < n_hot ? reinterpret_cast<const uint2*>(p.k_cache + kv_row(p, b, g, t))[lane] : make_uint2(0u, 0u);
+    }
+#pragma unroll
+    for (int u = 0; u < 4; ++u) {
+      const float k0 = __uint_as_float(kk[u].x << 16), k1 = __uint_as_float(kk[u].x & 0xffff0000u);
+      const float k2 = __uint_as_float(kk[u].y << 16), k3 = __uint_as_float(kk[u].y & 0xffff0000u);
+      float sc = __fmul_rn(q4.x, k0);
+      sc = __fmaf_rn(q4.y, k1, sc);
+      sc = __fmaf_rn(q4.z, k2, sc);
+      sc = __fmaf_rn(q4.w, k3, sc);
+      float e = __fmul_ru(fabsf(q4.x), fabsf(k0));
+      e = __fmaf_ru(fabsf(q4.y), fabsf(k1), e);
+      e = __fmaf_ru(fabsf(q4.z), fabsf(k2), e);
+      e = __fmaf_ru(fabsf(q4.w), fabsf(k3), e);
+      sc = warp_sum_rn(sc);
+      e = warp_sum_ru(e);
+      if (lane == 0 && i0 + u < n_hot) { s_hot[i0 + u] = sc; e_hot[i0 + u] = __fadd_ru(__fmul_ru(c.g_q, e), c.tiny); }
+    }
+  }
   __syncthreads();
-  if (j == 0) {
-    float qmu = 0, qmu_abs = 0, nsq = 0;
-    for (int k = 0; k < 4; ++k) { qmu = __fadd_rn(qmu, red[0][k]); qmu_abs = __fadd_ru(qmu_abs, red[1][k]); nsq = __fadd_ru(nsq, red[2][k]); }
-    const float qmu_hi = __fadd_ru(__fadd_ru(qmu, __fmul_ru(c.g_q, qmu_abs)), c.tiny);
-    const float nq_hi = __fmul_ru(__fsqrt_ru(nsq), c.inv_1mg2);
-    float m_l = -INFINITY;
-    const int nh = min(n_hot, 256);
-    for (int i = 0; i < nh; ++i) m_l = fmaxf(m_l, s_hot[i]);
-    double zl = 0;
-    for (int i = 0; i < nh; ++i) zl += exp(double(s_hot[i]) - double(e_hot[i]) - double(m_l));
-    zl *= (1.0 - 1e-12);
-    float* qsc = w.qscal + int64_t(bq) * 4;
-    qsc[0] = qmu_hi;
-    qsc[1] = nq_hi;
-    qsc[2] = m_l;
-    qsc[3] = __fadd_ru(__fmul_ru(c.g_q, __fmul_ru(nq_hi, p.k_norm_max[g])), c.tiny);  // ≥ |s_t − s̃_t| for every t
-    w.zl[bq] = zl;
-    w.me[bq] = 0.0;
-    w.nu_e[bq] = 0u;
-    if (hq % G == 0) w.n_surv[b * p.n_head_kv + g] = 0;
+  // m_L = max s̃_t; Z_L = Σ e^{s̃_t − ε_t − m_L} (float64, rounded down by the final factor)
+  if (warp == 0) {
+    float mx = -INFINITY;
+    for (int i = lane; i < n_hot; i += 32) mx = fmaxf(mx, s_hot[i]);
+    mx = warp_max(mx);
+    double z = 0;
+    for (int i = lane; i < n_hot; i += 32) z += exp(double(s_hot[i]) - double(e_hot[i]) - double(mx));
+    z = warp_sum_d(z);
+    if (lane == 0) {
+      float qmu = 0, qmu_abs = 0, nsq = 0;
+      for (int k = 0; k < 4; ++k) { qmu = __fadd_rn(qmu, red[0][k]); qmu_abs = __fadd_ru(qmu_abs, red[1][k]); nsq = __fadd_ru(nsq, red[2][k]); }
+      const float qmu_hi = __fadd_ru(__fadd_ru(qmu, __fmul_ru(c.g_q, qmu_abs)), c.tiny);
+      const float nq_hi = __fmul_ru(__fsqrt_ru(nsq), c.inv_1mg2);
+      float* qsc = w.qscal + int64_t(bq) * 4;
+      qsc[0] = qmu_hi;
+      qsc[1] = nq_hi;
+      qsc[2] = mx;
+      qsc[3] = __fadd_ru(__fmul_ru(c.g_q, __fmul_ru(nq_hi, p.k_norm_max[g])), c.tiny);  // ≥ |s_t − s̃_t| for every t
+      w.zl[bq] = z * (1.0 - 1e-12);
+      w.me[bq] = 0.0;
+      w.nu_e[bq] = 0u;
+      if (hq % G == 0) w.n_surv[b * p.n_head_kv + g] = 0;
+    }
   }
 }
 
@@ -182,7 +203,7 @@ __global__ void __launch_bounds__(kThreads) scan_kernel(DecodeParams p, Workspac
   constexpr int QMAX = (1 << BITS) - 1;
   constexpr float OFF = float(8388608 + (1 << (BITS - 1)) - 1);
   __shared__ __align__(16) uint8_t rec[kPage * ROW];
-  __shared__ float w2[G][2 * 65];
+  __shared__ __align__(16) float w2[G][2 * 68];
   __shared__ float s_add[G], s_W[G];
   __shared__ float red_w[G][4], red_t[G][4];
   __shared__ uint32_t hist[G][kHistAll];
@@ -217,7 +238,7 @@ __global__ void __launch_bounds__(kThreads) scan_kernel(DecodeParams p, Workspac
 #pragma unroll
     for (int h = 0; h < G; ++h) {
       const float wv = __fmul_rn(qr[h], hj);
-      w2[h][(tid >> 6) * 65 + (tid & 63)] = 2.0f * wv;
+      w2[h][(tid >> 6) * 68 + (tid & 63)] = 2.0f * wv;
       const float aq = fabsf(qr[h]);
       float t = __fmul_ru(__fadd_ru(aq, dl[h]), ej);
       t = __fadd_ru(t, __fmul_ru(dl[h], cmax));
@@ -245,14 +266,24 @@ __global__ void __launch_bounds__(kThreads) scan_kernel(DecodeParams p, Workspac
 #pragma unroll
       for (int k = 0; k < 4; ++k) {
 #pragma unroll
-        for (int e = 0; e < 32 / BITS; ++e) {
-          const int jj = v * (128 / BITS) + k * (32 / BITS) + e;  // component within the half
-          uint32_t qb;
-          if constexpr (BITS == 8) qb = __byte_perm(wd[k], 0x4B000000u, 0x7540 + e);
-          else qb = ((wd[k] >> (4 * e)) & 0xFu) | 0x4B000000u;
-          const float f = __fsub_rn(__uint_as_float(qb), OFF);  // q − o, exact
+        for (int e4 = 0; e4 < 8 / BITS; ++e4) {  // groups of 4 components in this word
+          float f[4];
 #pragma unroll
-          for (int h = 0; h < G; ++h) acc[h] = __fmaf_rn(w2[h][half * 65 + jj], f, acc[h]);
+          for (int e = 0; e < 4; ++e) {
+            uint32_t qb;
+            if constexpr (BITS == 8) qb = __byte_perm(wd[k], 0x4B000000u, 0x7540 + e);
+            else qb = ((wd[k] >> (4 * (4 * e4 + e))) & 0xFu) | 0x4B000000u;
+            f[e] = __fsub_rn(__uint_as_float(qb), OFF);  // q − o, exact
+          }
+          const int jj = v * (128 / BITS) + k * (32 / BITS) + 4 * e4;  // first component (within the half)
+#pragma unroll
+          for (int h = 0; h < G; ++h) {
+            const float4 ww = *reinterpret_cast<const float4*>(&w2[h][half * 68 + jj]);
+            acc[h] = __fmaf_rn(ww.x, f[0], acc[h]);
+            acc[h] = __fmaf_rn(ww.y, f[1], acc[h]);
+            acc[h] = __fmaf_rn(ww.z, f[2], acc[h]);
+            acc[h] = __fmaf_rn(ww.w, f[3], acc[h]);
+          }
         }
       }
     }
@@ -300,34 +331,50 @@ __global__ void __launch_bounds__(kThreads) scan_kernel(DecodeParams p, Workspac
 // bin k ≥ 1: kHistLo + k/16); tokens in bins 0..K−1 satisfy UB − m_L < e_{K−1}, so
 // M(K) = Σ_{k<K} count_k·e^{e_k} ≥ Σ e^{UB_t − m_L}. θ = e_{K−1} for the largest K with
 // M(K) ≤ budget = δ·Z_L/(1 − δ) (then M/(Z_L + M) ≤ δ); θ = −inf when none fits.
-__global__ void cut_kernel(DecodeParams p, Workspace w) {
-  const int bq = blockIdx.x, lane = threadIdx.x;
+__global__ void __launch_bounds__(256) cut_kernel(DecodeParams p, Workspace w) {
+  const int bq = blockIdx.x, tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   constexpr int kCand = kHistBins + 1;
-  constexpr int kPer = (kCand + 31) / 32;
+  constexpr int kPer = (kCand + 255) / 256;
   const uint32_t* hs = w.hist + int64_t(bq) * kHistAll;
   auto edge = [](int k) { return k == 0 ? double(kHistLo) : double(kHistLo) + double(k) / 16.0; };
-  double local = 0;
+  uint32_t cnt[kPer];
+#pragma unroll
   for (int i = 0; i < kPer; ++i) {
-    const int k = lane * kPer + i;
-    if (k < kCand && hs[k]) local += double(hs[k]) * exp(edge(k)) * (1 + 1e-12);
+    const int k = tid * kPer + i;
+    cnt[i] = k < kCand ? hs[k] : 0u;
+  }
+  double val[kPer], local = 0;
+#pragma unroll
+  for (int i = 0; i < kPer; ++i) {
+    // exp's error (≤ 1 ulp) and the summation's are covered by the (1 + 1e-12) factors
+    val[i] = cnt[i] ? double(cnt[i]) * exp(edge(tid * kPer + i)) * (1 + 1e-12) : 0.0;
+    local += val[i];
   }
   double incl = local;
   for (int o = 1; o < 32; o <<= 1) {
     const double y = __shfl_up_sync(0xffffffffu, incl, o);
     if (lane >= o) incl += y;
   }
+  __shared__ double s_w[8];
+  __shared__ int s_best;
+  if (lane == 31) s_w[warp] = incl;
+  if (tid == 0) s_best = -1;
+  __syncthreads();
   double run = incl - local;
+  for (int k = 0; k < warp; ++k) run += s_w[k];
   const double budget = p.delta * w.zl[bq] / (1.0 - p.delta) * (1.0 - 1e-12);
   int best = -1;
+#pragma unroll
   for (int i = 0; i < kPer; ++i) {
-    const int k = lane * kPer + i;
-    if (k >= kCand) break;
-    if (hs[k]) run += double(hs[k]) * exp(edge(k)) * (1 + 1e-12);
-    if (run * (1 + 1e-12) <= budget) best = k;
+    const int k = tid * kPer + i;
+    run += val[i];
+    if (k < kCand && run * (1 + 1e-12) <= budget) best = k;
   }
   for (int o = 16; o > 0; o >>= 1) best = max(best, __shfl_xor_sync(0xffffffffu, best, o));
-  if (lane == 0) {
-    w.theta[bq] = best < 0 ? -INFINITY : float(edge(best));
+  if (lane == 0 && best >= 0) atomicMax(&s_best, best);
+  __syncthreads();
+  if (tid == 0) {
+    w.theta[bq] = s_best < 0 ? -INFINITY : float(edge(s_best));
     if (p.cert) {
       p.cert[bq].budget = budget;
       p.cert[bq].theta = w.theta[bq];
@@ -343,17 +390,17 @@ __device__ __forceinline__ uint32_t hash3(uint32_t a, uint32_t b, uint32_t c) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// compact: grid (chunks, B·Hkv), 256 threads, one token per thread per step. A candidate is
+// compact: grid (chunks, B·Hkv), 256 threads, 4 consecutive tokens per thread per step. A candidate is
 // eliminated iff UB_h − m_L < θ_h for every head h of the group (GQA rule), or, in forced mode, by a
 // hash; survivors (and hot tokens) are appended to the KV head's list; eliminated tokens add
 // e^{UB − m_L} (≥, expf error covered in merge) to M_E of every head and their page's ν to ν_E.
 template <int G>
 __global__ void __launch_bounds__(256) compact_kernel(DecodeParams p, Workspace w) {
+  constexpr int kPer = 4;  // consecutive tokens per thread per step
   const int bg = blockIdx.y, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
   const int n = p.seq_len[b];
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  __shared__ int s_cnt, s_base;
-  __shared__ int s_woff[8];
+  __shared__ int s_wsum[8], s_base;
   __shared__ double s_me[G][8];
   __shared__ uint32_t s_nu;
   float th[G];
@@ -365,73 +412,135 @@ __global__ void __launch_bounds__(256) compact_kernel(DecodeParams p, Workspace 
   float nu = 0;
   const uint32_t keep_thr = p.forced_keep >= 0 ? uint32_t(fminf(p.forced_keep, 1.0f) * 4294967295.0f) : 0u;
   if (tid == 0) s_nu = 0u;
-  for (int t0 = blockIdx.x * 256; t0 < n; t0 += gridDim.x * 256) {
-    const int t = t0 + tid;
-    const bool valid = t < n;
-    const bool hot = valid && is_hot(t, n, p.n_sink, p.n_recent);
-    bool keep = hot;
-    if (valid && !hot) {
-      const uint16_t* src = w.ub + (int64_t(bg) * p.max_seq + t) * G;
-      float dv[G];
-      bool elim = true;
+  const uint16_t* ubase = w.ub + int64_t(bg) * p.max_seq * G;
+  for (int t0 = blockIdx.x * 256 * kPer; t0 < n; t0 += gridDim.x * 256 * kPer) {
+    bool keep[kPer];
+    uint16_t raw[kPer][G];
 #pragma unroll
-      for (int h = 0; h < G; ++h) {
-        dv[h] = __half2float(__ushort_as_half(src[h]));
-        elim = elim && (dv[h] < th[h]);
-      }
-      if (p.forced_keep >= 0) elim = !(hash3(p.forced_seed, uint32_t(bg), uint32_t(t)) <= keep_thr);
-      keep = !elim;
-      if (elim) {
+    for (int k = 0; k < kPer; ++k) {
+      const int t = t0 + tid * kPer + k;
 #pragma unroll
-        for (int h = 0; h < G; ++h) me[h] += double(expf(fmaxf(dv[h], -80.0f)));
-        const int phys = p.page_table[int64_t(b) * p.max_pages + t / kPage];
-        nu = fmaxf(nu, p.nu_max[int64_t(phys) * p.n_head_kv + g]);
-      }
+      for (int h = 0; h < G; ++h) raw[k][h] = t < n ? ubase[int64_t(t) * G + h] : uint16_t(0x7C00);
     }
-    const uint32_t bal = __ballot_sync(0xffffffffu, keep);
-    if (tid == 0) s_cnt = 0;
+    int cnt = 0;
+#pragma unroll
+    for (int k = 0; k < kPer; ++k) {
+      const int t = t0 + tid * kPer + k;
+      const bool valid = t < n;
+      const bool hot = valid && is_hot(t, n, p.n_sink, p.n_recent);
+      keep[k] = hot;
+      if (valid && !hot) {
+        float dv[G];
+        bool elim = true;
+#pragma unroll
+        for (int h = 0; h < G; ++h) {
+          dv[h] = __half2float(__ushort_as_half(raw[k][h]));
+          elim = elim && (dv[h] < th[h]);
+        }
+        if (p.forced_keep >= 0) elim = !(hash3(p.forced_seed, uint32_t(bg), uint32_t(t)) <= keep_thr);
+        keep[k] = !elim;
+        if (elim) {
+#pragma unroll
+          for (int h = 0; h < G; ++h) me[h] += double(expf(fmaxf(dv[h], -80.0f)));
+          const int phys = p.page_table[int64_t(b) * p.max_pages + t / kPage];
+          nu = fmaxf(nu, p.nu_max[int64_t(phys) * p.n_head_kv + g]);
+        }
+      }
+      cnt += keep[k];
+    }
+    // block exclusive scan of the counts, one global atomic per block step
+    int incl = cnt;
+    for (int o = 1; o < 32; o <<= 1) {
+      const int y = __shfl_up_sync(0xffffffffu, incl, o);
+      if (lane >= o) incl += y;
+    }
+    if (lane == 31) s_wsum[warp] = incl;
     __syncthreads();
-    if (lane == 0) s_woff[warp] = atomicAdd(&s_cnt, __popc(bal));
+    int off = incl - cnt, total = 0;
+    for (int k = 0; k < 8; ++k) {
+      if (k < warp) off += s_wsum[k];
+      total += s_wsum[k];
+    }
+    if (tid == 0) s_base = total ? atomicAdd(&w.n_surv[bg], total) : 0;
     __syncthreads();
-    if (tid == 0) s_base = s_cnt ? atomicAdd(&w.n_surv[bg], s_cnt) : 0;
-    __syncthreads();
-    if (keep) w.surv[int64_t(bg) * p.max_seq + s_base + s_woff[warp] + __popc(bal & ((1u << lane) - 1))] = t;
+    int32_t* dst = w.surv + int64_t(bg) * p.max_seq + s_base + off;
+#pragma unroll
+    for (int k = 0; k < kPer; ++k)
+      if (keep[k]) *dst++ = t0 + tid * kPer + k;
     __syncthreads();
   }
 #pragma unroll
   for (int h = 0; h < G; ++h) {
-    const double s = warp_sum_d(me[h]);
-    if (lane == 0) s_me[h][warp] = s;
+    const double sm = warp_sum_d(me[h]);
+    if (lane == 0) s_me[h][warp] = sm;
   }
   const float nuw = warp_max(nu);
   if (lane == 0 && nuw > 0) atomicMax(&s_nu, __float_as_uint(nuw));
   __syncthreads();
   if (tid < G) {
-    double s = 0;
-    for (int k = 0; k < 8; ++k) s += s_me[tid][k];
-    if (s > 0) atomicAdd(&w.me[int64_t(b) * p.n_head_q + g * G + tid], s);
+    double sm = 0;
+    for (int k = 0; k < 8; ++k) sm += s_me[tid][k];
+    if (sm > 0) atomicAdd(&w.me[int64_t(b) * p.n_head_q + g * G + tid], sm);
   }
   if (tid == 0 && s_nu) atomicMax(&w.nu_e[int64_t(b) * p.n_head_q + g * G], s_nu);
 }
 
 // ---------------------------------------------------------------------------------------------
-// attend: split-K flash decoding, grid (splits, B·Hkv), 128 threads = 16 lane groups of 8; a
-// group attends one token at a time for all G heads of the KV head (K, V read once per KV head),
-// each lane 16 of the d components. Partial state per (head, split): m, l = Σ e^{s−m}, o = Σ e^{s−m} v.
+// attend: split-K flash decoding, grid (splits, B·Hkv), 128 threads. Tiles of kTile tokens (K and
+// V rows, gathered through the survivor list and the page table) stream into shared memory with
+// cp.async, kStages deep; 16 lane groups of 8 then attend two tokens of the tile each, for all G
+// heads of the KV head (K, V read once per KV head), each lane 16 of the d components.
+// Partial state per (head, split): m, l = Σ e^{s−m}, o = Σ e^{s−m} v.
+constexpr int kTile = 32, kStages = 4;
+constexpr int kTileBytes = kTile * kD * 2;  // one of K or V
+constexpr int kAttendSmem = kStages * 2 * kTileBytes;
+
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool ok) {
+  const uint32_t sa = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
+  const int n = ok ? 16 : 0;  // zero-fill past the end
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(sa), "l"(gmem), "r"(n));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+
 template <int G, bool DENSE>
 __global__ void __launch_bounds__(kThreads, 3) attend_kernel(DecodeParams p, Workspace w) {
+  extern __shared__ __align__(16) uint8_t smem[];
   const int bg = blockIdx.y, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
   const int n = p.seq_len[b];
   const int count = DENSE ? n : w.n_surv[bg];
   const int per = (count + gridDim.x - 1) / gridDim.x;
-  const int i0 = blockIdx.x * per, i1 = min(count, i0 + per);
+  const int i0 = min(count, int(blockIdx.x) * per), i1 = min(count, i0 + per);
   const int tid = threadIdx.x, grp = tid >> 3, sub = tid & 7;
   __shared__ __align__(16) float s_q[G][kD];
   for (int x = tid; x < G * kD; x += kThreads) {
     const int64_t qi = (int64_t(b) * p.n_head_q + g * G) * kD + x;
     s_q[x / kD][x % kD] = DENSE ? __fmul_rn(p.q[qi], p.scale) : w.qsig[qi];
   }
-  __syncthreads();
+  const int32_t* list = w.surv + int64_t(bg) * p.max_seq;
+  const int n_tiles = (i1 - i0 + kTile - 1) / kTile;
+  // each thread copies 4 16-byte chunks of K and of V per tile: chunk c = tid + 128·k,
+  // token c / 16 of the tile, bytes (c % 16)·16 of its row
+  auto issue = [&](int tile) {
+    if (tile < n_tiles) {
+      uint8_t* ks = smem + (tile % kStages) * 2 * kTileBytes;
+      uint8_t* vs = ks + kTileBytes;
+#pragma unroll
+      for (int k = 0; k < 4; ++k) {
+        const int c = tid + kThreads * k, tk = c >> 4, part = c & 15;
+        const int ii = i0 + tile * kTile + tk;
+        const bool ok = ii < i1;
+        const int t = ok ? (DENSE ? ii : list[ii]) : 0;
+        const int64_t row = ok ? kv_row(p, b, g, t) : 0;
+        cp_async16(ks + tk * (kD * 2) + part * 16, p.k_cache + row + part * 8, ok);
+        cp_async16(vs + tk * (kD * 2) + part * 16, p.v_cache + row + part * 8, ok);
+      }
+    }
+    cp_async_commit();
+  };
+#pragma unroll
+  for (int s = 0; s < kStages - 1; ++s) issue(s);
   float m[G], l[G], o[G][16];
 #pragma unroll
   for (int h = 0; h < G; ++h) {
@@ -439,32 +548,21 @@ __global__ void __launch_bounds__(kThreads, 3) attend_kernel(DecodeParams p, Wor
 #pragma unroll
     for (int k = 0; k < 16; ++k) o[h][k] = 0.0f;
   }
-  const int32_t* list = w.surv + int64_t(bg) * p.max_seq;
-  constexpr int U = 2;
-  // base is uniform across the block, so every lane runs every shuffle (groups without a token
-  // compute on zeros and skip the update)
-  for (int base = i0; base < i1; base += 16 * U) {
-    uint4 kr[U][2], vr[U][2];
-    bool ok[U];
+  for (int it = 0; it < n_tiles; ++it) {
+    issue(it + kStages - 1);
+    cp_async_wait<kStages - 1>();
+    __syncthreads();
+    const uint8_t* ks = smem + (it % kStages) * 2 * kTileBytes;
+    const uint8_t* vs = ks + kTileBytes;
 #pragma unroll
-    for (int u = 0; u < U; ++u) {
-      const int ii = base + 16 * u + grp;
-      ok[u] = ii < i1;
-      kr[u][0] = kr[u][1] = vr[u][0] = vr[u][1] = make_uint4(0u, 0u, 0u, 0u);
-      if (ok[u]) {
-        const int t = DENSE ? ii : list[ii];
-        const int64_t row = kv_row(p, b, g, t) + sub * 16;
-        const uint4* ks = reinterpret_cast<const uint4*>(p.k_cache + row);
-        const uint4* vs = reinterpret_cast<const uint4*>(p.v_cache + row);
-        kr[u][0] = ks[0]; kr[u][1] = ks[1];
-        vr[u][0] = vs[0]; vr[u][1] = vs[1];
-      }
-    }
-#pragma unroll
-    for (int u = 0; u < U; ++u) {
+    for (int u = 0; u < 2; ++u) {
+      const int tk = grp + 16 * u;
+      const bool ok = i0 + it * kTile + tk < i1;  // uniform within a group of 8 lanes
       float kf[16], vf[16];
-      bf16x8(kr[u][0], kf); bf16x8(kr[u][1], kf + 8);
-      bf16x8(vr[u][0], vf); bf16x8(vr[u][1], vf + 8);
+      const uint4* kr = reinterpret_cast<const uint4*>(ks + tk * (kD * 2) + sub * 32);
+      const uint4* vr = reinterpret_cast<const uint4*>(vs + tk * (kD * 2) + sub * 32);
+      bf16x8(kr[0], kf); bf16x8(kr[1], kf + 8);
+      bf16x8(vr[0], vf); bf16x8(vr[1], vf + 8);
 #pragma unroll
       for (int h = 0; h < G; ++h) {
         float s = 0.0f;
@@ -480,7 +578,7 @@ __global__ void __launch_bounds__(kThreads, 3) attend_kernel(DecodeParams p, Wor
         s = __fadd_rn(s, __shfl_xor_sync(0xffffffffu, s, 1));
         s = __fadd_rn(s, __shfl_xor_sync(0xffffffffu, s, 2));
         s = __fadd_rn(s, __shfl_xor_sync(0xffffffffu, s, 4));
-        if (ok[u]) {
+        if (ok) {
           const float mn = fmaxf(m[h], s);
           const float corr = expf(m[h] - mn);
           const float pe = expf(s - mn);
@@ -491,27 +589,32 @@ __global__ void __launch_bounds__(kThreads, 3) attend_kernel(DecodeParams p, Wor
         }
       }
     }
+    __syncthreads();
   }
-  // combine the 16 groups of the block
-  __shared__ float s_m[16][G], s_l[16][G];
-  __shared__ float s_o[16][G][kD];
+  cp_async_wait<0>();
+  __syncthreads();
+  // combine the 16 groups of the block (the tile buffers are free now)
+  float* s_m = reinterpret_cast<float*>(smem);   // [16][G]
+  float* s_l = s_m + 16 * G;                      // [16][G]
+  float* s_o = s_l + 16 * G;                      // [16][G][kD]
 #pragma unroll
   for (int h = 0; h < G; ++h) {
-    if (sub == 0) { s_m[grp][h] = m[h]; s_l[grp][h] = l[h]; }
+    if (sub == 0) { s_m[grp * G + h] = m[h]; s_l[grp * G + h] = l[h]; }
 #pragma unroll
-    for (int k = 0; k < 16; ++k) s_o[grp][h][sub * 16 + k] = o[h][k];
+    for (int k = 0; k < 16; ++k) s_o[(grp * G + h) * kD + sub * 16 + k] = o[h][k];
   }
   __syncthreads();
   for (int x = tid; x < G * kD; x += kThreads) {
     const int h = x / kD, j = x % kD;
     float M = -INFINITY;
-    for (int r = 0; r < 16; ++r) M = fmaxf(M, s_m[r][h]);
+    for (int r = 0; r < 16; ++r) M = fmaxf(M, s_m[r * G + h]);
     float L = 0, O = 0;
     if (M > -INFINITY) {
       for (int r = 0; r < 16; ++r) {
-        const float f = s_m[r][h] > -INFINITY ? expf(s_m[r][h] - M) : 0.0f;
-        L = __fmaf_rn(s_l[r][h], f, L);
-        O = __fmaf_rn(s_o[r][h][j], f, O);
+        const float mr = s_m[r * G + h];
+        const float f = mr > -INFINITY ? expf(mr - M) : 0.0f;
+        L = __fmaf_rn(s_l[r * G + h], f, L);
+        O = __fmaf_rn(s_o[(r * G + h) * kD + j], f, O);
       }
     }
     const int64_t bq = int64_t(b) * p.n_head_q + g * G + h;
@@ -530,22 +633,34 @@ __global__ void __launch_bounds__(kThreads, 3) attend_kernel(DecodeParams p, Wor
 //   mass_bound = M_E/(Z + M_E), out_err_bound = mass_bound·(ν_E + ||ô||·(1 + 1e-3)).
 __global__ void __launch_bounds__(kThreads) merge_kernel(DecodeParams p, Workspace w, bool certify) {
   const int bq = blockIdx.x, j = threadIdx.x, lane = j & 31, warp = j >> 5;
-  const int S = p.splits;
-  float M = -INFINITY;
-  for (int s = 0; s < S; ++s) M = fmaxf(M, w.pm[int64_t(bq) * S + s]);
-  float L = 0, O = 0;
-  for (int s = 0; s < S; ++s) {
-    const float ms = w.pm[int64_t(bq) * S + s];
-    if (!(ms > -INFINITY)) continue;
-    const float f = expf(ms - M);
-    L = __fmaf_rn(w.pl[int64_t(bq) * S + s], f, L);
-    O = __fmaf_rn(w.po[(int64_t(bq) * S + s) * kD + j], f, O);
-  }
+  const int S = p.splits;  // ≤ 128 = blockDim
+  __shared__ float s_f[128], red[4];
+  __shared__ float s_M, s_L;
+  const float ms = j < S ? w.pm[int64_t(bq) * S + j] : -INFINITY;
+  const float mw = warp_max(ms);
+  if (lane == 0) red[warp] = mw;
+  __syncthreads();
+  if (j == 0) s_M = fmaxf(fmaxf(red[0], red[1]), fmaxf(red[2], red[3]));
+  __syncthreads();
+  const float M = s_M;
+  const float f = ms > -INFINITY ? expf(ms - M) : 0.0f;
+  s_f[j] = f;
+  const float lw = warp_sum_rn(j < S ? __fmul_rn(w.pl[int64_t(bq) * S + j], f) : 0.0f);
+  __syncthreads();
+  if (lane == 0) red[warp] = lw;
+  __syncthreads();
+  if (j == 0) s_L = __fadd_rn(__fadd_rn(red[0], red[1]), __fadd_rn(red[2], red[3]));
+  __syncthreads();
+  const float L = s_L;
+  float O = 0;
+  const float* po = w.po + int64_t(bq) * S * kD + j;
+#pragma unroll 8
+  for (int s = 0; s < S; ++s) O = __fmaf_rn(po[int64_t(s) * kD], s_f[s], O);
   const float out = O / L;
   p.out[int64_t(bq) * kD + j] = out;
   if (!certify) return;
-  __shared__ float red[4];
   const float ss = warp_sum_ru(__fmul_ru(out, out));
+  __syncthreads();
   if (lane == 0) red[warp] = ss;
   __syncthreads();
   if (j == 0) {
@@ -554,7 +669,7 @@ __global__ void __launch_bounds__(kThreads) merge_kernel(DecodeParams p, Workspa
     const int count = w.n_surv[b * p.n_head_kv + hq / G];
     const double eps = double(w.qscal[int64_t(bq) * 4 + 3]);
     const double m_l = double(w.qscal[int64_t(bq) * 4 + 2]);
-    const double K = 6.0 * count + 16.0 * S + 100.0;
+    const double K = 6.0 * count + 16.0 * S + 300.0;
     const double gK = K * 0x1p-24 / (1.0 - K * 0x1p-24);
     double z = double(L) * exp(-eps) / (1.0 + gK) * exp(double(M) - m_l) * (1.0 - 1e-9);
     if (!(z > w.zl[bq])) z = w.zl[bq];
@@ -593,7 +708,7 @@ void validate(const DecodeParams& p) {
     throw std::runtime_error("ghostkv cuda: GQA group " + std::to_string(G) + " not in {1,2,3,4}");
   if (p.bits != 4 && p.bits != 8) throw std::runtime_error("ghostkv cuda: bits must be 4 or 8, got " + std::to_string(p.bits));
   if (p.n_sink + p.n_recent > 256) throw std::runtime_error("ghostkv cuda: n_sink + n_recent must be <= 256");
-  if (p.splits < 1) throw std::runtime_error("ghostkv cuda: splits must be >= 1");
+  if (p.splits < 1 || p.splits > 128) throw std::runtime_error("ghostkv cuda: splits must be in [1, 128], got " + std::to_string(p.splits));
 }
 
 template <class F>
@@ -659,7 +774,7 @@ void ghost_stage1(const DecodeParams& p, void* stream) {
   const Consts c = make_consts(p.bits);
   const int G = group_of(p), BK = p.batch * p.n_head_kv, BQ = p.batch * p.n_head_q;
   const int sms = device_sm_count();
-  prep_kernel<<<BQ, kThreads, 0, st>>>(p, w, c);
+  prep_kernel<<<BQ, kPrepThreads, 0, st>>>(p, w, c);
   check_launch("prep_kernel");
   const int max_pages_seq = (p.max_seq + kPage - 1) / kPage;
   const int scan_chunks = std::max(1, std::min(max_pages_seq, (8 * sms + BK - 1) / BK));
@@ -669,9 +784,9 @@ void ghost_stage1(const DecodeParams& p, void* stream) {
     else scan_kernel<GG, 4><<<dim3(scan_chunks, BK), kThreads, 0, st>>>(p, w, c);
   });
   check_launch("scan_kernel");
-  cut_kernel<<<BQ, 32, 0, st>>>(p, w);
+  cut_kernel<<<BQ, 256, 0, st>>>(p, w);
   check_launch("cut_kernel");
-  const int cchunks = std::max(1, std::min((p.max_seq + 255) / 256, (8 * sms + BK - 1) / BK));
+  const int cchunks = std::max(1, std::min((p.max_seq + 1023) / 1024, (4 * sms + BK - 1) / BK));
   dispatch_g(G, [&](auto gc) {
     constexpr int GG = decltype(gc)::value;
     compact_kernel<GG><<<dim3(cchunks, BK), 256, 0, st>>>(p, w);
@@ -686,7 +801,12 @@ void ghost_stage2(const DecodeParams& p, void* stream) {
   const int G = group_of(p), BK = p.batch * p.n_head_kv, BQ = p.batch * p.n_head_q;
   dispatch_g(G, [&](auto gc) {
     constexpr int GG = decltype(gc)::value;
-    attend_kernel<GG, false><<<dim3(p.splits, BK), kThreads, 0, st>>>(p, w);
+    static bool attr = false;
+    if (!attr) {
+      cudaFuncSetAttribute(attend_kernel<GG, false>, cudaFuncAttributeMaxDynamicSharedMemorySize, kAttendSmem);
+      attr = true;
+    }
+    attend_kernel<GG, false><<<dim3(p.splits, BK), kThreads, kAttendSmem, st>>>(p, w);
   });
   check_launch("attend_kernel");
   merge_kernel<<<BQ, kThreads, 0, st>>>(p, w, p.cert != nullptr);
@@ -705,7 +825,12 @@ void dense_decode(const DecodeParams& p, void* stream) {
   const int G = group_of(p), BK = p.batch * p.n_head_kv, BQ = p.batch * p.n_head_q;
   dispatch_g(G, [&](auto gc) {
     constexpr int GG = decltype(gc)::value;
-    attend_kernel<GG, true><<<dim3(p.splits, BK), kThreads, 0, st>>>(p, w);
+    static bool attr = false;
+    if (!attr) {
+      cudaFuncSetAttribute(attend_kernel<GG, true>, cudaFuncAttributeMaxDynamicSharedMemorySize, kAttendSmem);
+      attr = true;
+    }
+    attend_kernel<GG, true><<<dim3(p.splits, BK), kThreads, kAttendSmem, st>>>(p, w);
   });
   check_launch("attend_kernel(dense)");
   merge_kernel<<<BQ, kThreads, 0, st>>>(p, w, false);

@@ -814,8 +814,13 @@ int main(int argc, char** argv) try {
       gc::ghost_decode(pr, nullptr);
       CK(cudaDeviceSynchronize());
       const std::vector<float> out_hbm = d.out.get();
-      bool same = true;
-      for (size_t i = 0; i < out_zc.size(); ++i) same = same && out_zc[i] == out_hbm[i];
+      // survivor order (and so the split-K partition) differs between runs: compare to rounding
+      double e2 = 0, r2 = 0;
+      for (size_t i = 0; i < out_zc.size(); ++i) {
+        e2 += double(out_zc[i] - out_hbm[i]) * double(out_zc[i] - out_hbm[i]);
+        r2 += double(out_hbm[i]) * double(out_hbm[i]);
+      }
+      const bool same = std::sqrt(e2 / r2) <= 1e-5;
       if (!same) failures++;
       cudaGraphExecDestroy(g1);
       cudaGraphExecDestroy(g2);
