@@ -191,7 +191,7 @@ def tradeoff_plots():
         for a in ax:
             a.grid(alpha=0.3)
         ax[0].legend(fontsize=7)
-        fig.suptitle(f"Tradeoff: {src} ({kind}), mass policy, two-stage 5%")
+        fig.suptitle(f"Tradeoff: {src} ({kind}; {rs[0]['unit']}, {rs[0]['n_layers']} layer(s) pooled), mass policy, two-stage 5%")
         save(fig, "tradeoff", f"tradeoff_{src}")
 
 

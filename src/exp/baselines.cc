@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <numeric>
 
 #include "ghostkv/basis.h"
@@ -207,6 +208,7 @@ std::vector<EliminateResult> run_baselines(const AttnInputs& in, const std::vect
   const double tok_bytes = double(2 * d * 2);  // K and V, bf16
   const int nt = ps[0].threads > 0 ? ps[0].threads : omp_get_max_threads();
   const float* qv = in.q.data<float>();
+  std::map<int64_t, std::vector<std::vector<int32_t>>> loki_ranks;  // r → [n_q·Hq] ranks of the candidates
   for (const BaselineParams& P : ps) {
     GKV_CHECK(P.kv_bytes_frac >= 0 && P.kv_bytes_frac <= 1.0 + 1e-12, "baseline ", baseline_name(P.kind),
               ": kv_bytes_frac ", P.kv_bytes_frac, " outside [0, 1]");
@@ -216,24 +218,46 @@ std::vector<EliminateResult> run_baselines(const AttnInputs& in, const std::vect
     r.steps.resize(size_t(n_q * Hkv));
     r.heads.resize(size_t(n_q * Hq));
     // per-kind state shared by the steps
-    std::vector<Basis> loki_basis;
-    std::vector<std::vector<double>> loki_z;  // [Hkv][n_kv·r] sketches of k − μ
-    if (P.kind == BaselineKind::loki) {
-      const int64_t fit_n = in.pos(0) + 1;  // keys every query sees
+    if (P.kind == BaselineKind::loki && !loki_ranks.count(P.loki_rank)) {
+      // the approximate ranking does not depend on the budget: computed once per rank r
+      const int64_t R = P.loki_rank, fit_n = in.pos(0) + 1;  // basis: the keys every query sees
+      std::vector<Basis> basis;
+      std::vector<std::vector<double>> zs;  // [Hkv][n_kv·r] sketches of k − μ
       for (int64_t g = 0; g < Hkv; ++g) {
-        loki_basis.push_back(fit_basis(BasisKind::pca, ex.k + g * d, fit_n, Hkv * d, d, P.loki_rank, 0));
-        const Basis& B = loki_basis.back();
-        std::vector<double> z(static_cast<size_t>(ex.n_kv * P.loki_rank));
+        basis.push_back(fit_basis(BasisKind::pca, ex.k + g * d, fit_n, Hkv * d, d, R, 0));
+        const Basis& B = basis.back();
+        std::vector<double> z(static_cast<size_t>(ex.n_kv * R));
         for (int64_t t = 0; t < ex.n_kv; ++t) {
           const float* kt = ex.k + (t * Hkv + g) * d;
-          for (int64_t j = 0; j < P.loki_rank; ++j) {
+          for (int64_t j = 0; j < R; ++j) {
             double acc = 0;
             for (int64_t c = 0; c < d; ++c) acc += double(B.row(j)[c]) * (double(kt[c]) - double(B.mu[size_t(c)]));
-            z[size_t(t * P.loki_rank + j)] = acc;
+            z[size_t(t * R + j)] = acc;
           }
         }
-        loki_z.push_back(std::move(z));
+        zs.push_back(std::move(z));
       }
+      std::vector<std::vector<int32_t>> ranks(static_cast<size_t>(n_q * Hq));
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+      for (int64_t ih = 0; ih < n_q * Hq; ++ih) {
+        const int64_t i = ih / Hq, h = ih % Hq, g = h / G, a0 = ex.a[size_t(i)], nc = ex.b[size_t(i)] - a0;
+        const float* qi = qv + ih * d;
+        std::vector<double> qs(static_cast<size_t>(R));
+        for (int64_t j = 0; j < R; ++j) {
+          double acc = 0;
+          for (int64_t c = 0; c < d; ++c) acc += double(basis[size_t(g)].row(j)[c]) * double(qi[c]);
+          qs[size_t(j)] = acc;
+        }
+        std::vector<double> sc(static_cast<size_t>(nc));
+        for (int64_t c = 0; c < nc; ++c) {
+          const double* z = zs[size_t(g)].data() + (a0 + c) * R;
+          double acc = 0;
+          for (int64_t j = 0; j < R; ++j) acc += qs[size_t(j)] * z[j];
+          sc[size_t(c)] = acc;
+        }
+        ranks[size_t(ih)] = ranks_of(sc);
+      }
+      loki_ranks[R] = std::move(ranks);
     }
     std::vector<std::vector<float>> qlo, qhi;  // quest: [Hkv][n_pages·d] boxes over every page's keys
     const int64_t n_pages = (ex.n_kv + P.page - 1) / P.page;
@@ -332,27 +356,9 @@ std::vector<EliminateResult> run_baselines(const AttnInputs& in, const std::vect
           case BaselineKind::loki: {
             const int64_t R = P.loki_rank;
             meta = double(nc * R * 2) + double(d * R * 4 + d * 4);  // sketches (bf16) + basis rows and μ (f32)
-            std::vector<std::vector<int32_t>> rks;
-            for (int64_t hh = 0; hh < G; ++hh) {
-              const float* qi = qv + (i * Hq + g * G + hh) * d;
-              const Basis& Bs = loki_basis[size_t(g)];
-              std::vector<double> qs(static_cast<size_t>(R));
-              for (int64_t j = 0; j < R; ++j) {
-                double acc = 0;
-                for (int64_t c = 0; c < d; ++c) acc += double(Bs.row(j)[c]) * double(qi[c]);
-                qs[size_t(j)] = acc;
-              }
-              std::vector<double> sc(static_cast<size_t>(nc));
-              for (int64_t c = 0; c < nc; ++c) {
-                const double* z = loki_z[size_t(g)].data() + (a0 + c) * R;
-                double acc = 0;
-                for (int64_t j = 0; j < R; ++j) acc += qs[size_t(j)] * z[j];
-                sc[size_t(c)] = acc;
-              }
-              rks.push_back(ranks_of(sc));
-            }
+            const auto& ranks = loki_ranks.at(R);
             std::vector<const std::vector<int32_t>*> rk;
-            for (auto& x : rks) rk.push_back(&x);
+            for (int64_t hh = 0; hh < G; ++hh) rk.push_back(&ranks[size_t(i * Hq + g * G + hh)]);
             select_by_rank(rk, nc, budget_tokens(i, meta, tok_bytes), keep);
             break;
           }
