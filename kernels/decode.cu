@@ -492,6 +492,16 @@ __global__ void __launch_bounds__(256) compact_kernel(DecodeParams p, Workspace 
 // heads of the KV head (K, V read once per KV head), each lane 16 of the d components.
 // Partial state per (head, split): m, l = Σ e^{s−m}, o = Σ e^{s−m} v.
 constexpr int kTile = 32, kStages = 4;
+constexpr float kLog2e = 1.4426950408889634f;
+
+// 2^x by the special-function unit: relative error ≤ 2^-22 for normal results (of the rounded
+// argument), and results below
+// 2^-126 flush to 0 (only ever lowers the sums the certificate uses as lower bounds); ex2(−inf) = 0.
+__device__ __forceinline__ float ex2_approx(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
 constexpr int kTileBytes = kTile * kD * 2;  // one of K or V
 constexpr int kAttendSmem = kStages * 2 * kTileBytes;
 
@@ -513,11 +523,15 @@ __global__ void __launch_bounds__(kThreads, 3) attend_kernel(DecodeParams p, Wor
   const int per = (count + gridDim.x - 1) / gridDim.x;
   const int i0 = min(count, int(blockIdx.x) * per), i1 = min(count, i0 + per);
   const int tid = threadIdx.x, grp = tid >> 3, sub = tid & 7;
-  __shared__ __align__(16) float s_q[G][kD];
-  for (int x = tid; x < G * kD; x += kThreads) {
-    const int64_t qi = (int64_t(b) * p.n_head_q + g * G) * kD + x;
-    s_q[x / kD][x % kD] = DENSE ? __fmul_rn(p.q[qi], p.scale) : w.qsig[qi];
-  }
+  // σq·log2(e) in registers (scores in log2 units: one ex2 per weight); lane covers 16 components
+  float qv[G][16];
+#pragma unroll
+  for (int h = 0; h < G; ++h)
+#pragma unroll
+    for (int k = 0; k < 16; ++k) {
+      const int64_t qi = (int64_t(b) * p.n_head_q + g * G + h) * kD + sub * 16 + k;
+      qv[h][k] = __fmul_rn(DENSE ? __fmul_rn(p.q[qi], p.scale) : w.qsig[qi], kLog2e);
+    }
   const int32_t* list = w.surv + int64_t(bg) * p.max_seq;
   const int n_tiles = (i1 - i0 + kTile - 1) / kTile;
   // each thread copies 4 16-byte chunks of K and of V per tile: chunk c = tid + 128·k,
@@ -554,39 +568,42 @@ __global__ void __launch_bounds__(kThreads, 3) attend_kernel(DecodeParams p, Wor
     __syncthreads();
     const uint8_t* ks = smem + (it % kStages) * 2 * kTileBytes;
     const uint8_t* vs = ks + kTileBytes;
+    // this group's two tokens of the tile: scores first, one rescale per pair
+    float sc[2][G];
+    bool ok[2];
 #pragma unroll
     for (int u = 0; u < 2; ++u) {
       const int tk = grp + 16 * u;
-      const bool ok = i0 + it * kTile + tk < i1;  // uniform within a group of 8 lanes
-      float kf[16], vf[16];
+      ok[u] = i0 + it * kTile + tk < i1;  // uniform within a group of 8 lanes
+      float kf[16];
       const uint4* kr = reinterpret_cast<const uint4*>(ks + tk * (kD * 2) + sub * 32);
-      const uint4* vr = reinterpret_cast<const uint4*>(vs + tk * (kD * 2) + sub * 32);
       bf16x8(kr[0], kf); bf16x8(kr[1], kf + 8);
-      bf16x8(vr[0], vf); bf16x8(vr[1], vf + 8);
 #pragma unroll
       for (int h = 0; h < G; ++h) {
         float s = 0.0f;
-        const float4* qh = reinterpret_cast<const float4*>(&s_q[h][sub * 16]);
 #pragma unroll
-        for (int k4 = 0; k4 < 4; ++k4) {
-          const float4 qq = qh[k4];
-          s = __fmaf_rn(qq.x, kf[4 * k4], s);
-          s = __fmaf_rn(qq.y, kf[4 * k4 + 1], s);
-          s = __fmaf_rn(qq.z, kf[4 * k4 + 2], s);
-          s = __fmaf_rn(qq.w, kf[4 * k4 + 3], s);
-        }
+        for (int k = 0; k < 16; ++k) s = __fmaf_rn(qv[h][k], kf[k], s);
         s = __fadd_rn(s, __shfl_xor_sync(0xffffffffu, s, 1));
         s = __fadd_rn(s, __shfl_xor_sync(0xffffffffu, s, 2));
         s = __fadd_rn(s, __shfl_xor_sync(0xffffffffu, s, 4));
-        if (ok) {
-          const float mn = fmaxf(m[h], s);
-          const float corr = expf(m[h] - mn);
-          const float pe = expf(s - mn);
-          l[h] = __fmaf_rn(l[h], corr, pe);
+        sc[u][h] = ok[u] ? s : -INFINITY;
+      }
+    }
+    if (ok[0]) {  // ok[1] implies ok[0]
+      float vf0[16], vf1[16];
+      const uint4* v0 = reinterpret_cast<const uint4*>(vs + grp * (kD * 2) + sub * 32);
+      const uint4* v1 = reinterpret_cast<const uint4*>(vs + (grp + 16) * (kD * 2) + sub * 32);
+      bf16x8(v0[0], vf0); bf16x8(v0[1], vf0 + 8);
+      bf16x8(v1[0], vf1); bf16x8(v1[1], vf1 + 8);  // zero-filled when the token is past the end
 #pragma unroll
-          for (int k = 0; k < 16; ++k) o[h][k] = __fmaf_rn(o[h][k], corr, __fmul_rn(pe, vf[k]));
-          m[h] = mn;
-        }
+      for (int h = 0; h < G; ++h) {
+        const float mn = fmaxf(m[h], fmaxf(sc[0][h], sc[1][h]));
+        const float corr = ex2_approx(m[h] - mn);
+        const float p0 = ex2_approx(sc[0][h] - mn), p1 = ex2_approx(sc[1][h] - mn);
+        l[h] = __fadd_rn(__fmaf_rn(l[h], corr, p0), p1);
+#pragma unroll
+        for (int k = 0; k < 16; ++k) o[h][k] = __fmaf_rn(p1, vf1[k], __fmaf_rn(p0, vf0[k], __fmul_rn(o[h][k], corr)));
+        m[h] = mn;
       }
     }
     __syncthreads();
@@ -612,7 +629,7 @@ __global__ void __launch_bounds__(kThreads, 3) attend_kernel(DecodeParams p, Wor
     if (M > -INFINITY) {
       for (int r = 0; r < 16; ++r) {
         const float mr = s_m[r * G + h];
-        const float f = mr > -INFINITY ? expf(mr - M) : 0.0f;
+        const float f = mr > -INFINITY ? exp2f(mr - M) : 0.0f;
         L = __fmaf_rn(s_l[r * G + h], f, L);
         O = __fmaf_rn(s_o[(r * G + h) * kD + j], f, O);
       }
@@ -625,8 +642,8 @@ __global__ void __launch_bounds__(kThreads, 3) attend_kernel(DecodeParams p, Wor
 }
 
 // ---------------------------------------------------------------------------------------------
-// merge: one block per (b, query head), thread j = component j. Exact merge identity:
-//   M = max_s m_s, L = Σ_s l_s e^{m_s − M}, ô = Σ_s o_s e^{m_s − M} / L.
+// merge: one block per (b, query head), thread j = component j. Exact merge identity (scores
+// in log2 units): M = max_s m_s, L = Σ_s l_s 2^{m_s − M}, ô = Σ_s o_s 2^{m_s − M} / L.
 // Certificate (ghost path): the attended scores' error is ≤ ε (qscal[3]) and l carries at most
 // K = 6·count + 16·splits + 100 roundings, so Z ≥ L·e^{−ε}/(1 + γ_K) (relative to M); with
 // Z_L from the hot tokens the larger is used; M_E·(1 + 2^-20) covers expf's error;
@@ -643,7 +660,7 @@ __global__ void __launch_bounds__(kThreads) merge_kernel(DecodeParams p, Workspa
   if (j == 0) s_M = fmaxf(fmaxf(red[0], red[1]), fmaxf(red[2], red[3]));
   __syncthreads();
   const float M = s_M;
-  const float f = ms > -INFINITY ? expf(ms - M) : 0.0f;
+  const float f = ms > -INFINITY ? exp2f(ms - M) : 0.0f;  // partial maxima are in log2 units
   s_f[j] = f;
   const float lw = warp_sum_rn(j < S ? __fmul_rn(w.pl[int64_t(bq) * S + j], f) : 0.0f);
   __syncthreads();
@@ -669,9 +686,16 @@ __global__ void __launch_bounds__(kThreads) merge_kernel(DecodeParams p, Workspa
     const int count = w.n_surv[b * p.n_head_kv + hq / G];
     const double eps = double(w.qscal[int64_t(bq) * 4 + 3]);
     const double m_l = double(w.qscal[int64_t(bq) * 4 + 2]);
-    const double K = 6.0 * count + 16.0 * S + 300.0;
+    // l: ≤ K roundings per term (γ_K), ≤ n_ex2 ex2.approx factors of relative error ≤ 1e-5 each
+    // (2^-22, plus ln2·|arg|·2^-24 from the argument's rounding with |arg| ≤ 126 before results
+    // flush to 0, which only lowers l), scores in log2
+    // units with error ≤ ε·log2(e)·1.01 (the extra rounding of σq·log2e)
+    const int per = (count + S - 1) / S, tiles = (per + kTile - 1) / kTile;
+    const double K = 4.0 * (per + 16.0) + 4.0 * S + 300.0;
     const double gK = K * 0x1p-24 / (1.0 - K * 0x1p-24);
-    double z = double(L) * exp(-eps) / (1.0 + gK) * exp(double(M) - m_l) * (1.0 - 1e-9);
+    const double n_ex2 = tiles + 4.0;
+    double z = double(L) * exp(-eps * 1.01) / (1.0 + gK) * pow(1.0 - 1e-5, n_ex2) *
+               exp(double(M) * 0.69314718055994531 - m_l) * (1.0 - 1e-9);
     if (!(z > w.zl[bq])) z = w.zl[bq];
     const double me = w.me[bq] * (1.0 + 0x1p-20);
     const double mass = me > 0 ? me / (z + me) * (1.0 + 1e-12) : 0.0;
