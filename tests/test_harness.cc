@@ -256,3 +256,20 @@ TEST(Harness, DecodeSimIsCertifiedThroughTierMoves) {
   EXPECT_EQ(heads, 2);
   EXPECT_EQ(steps, 2 * 12);
 }
+
+TEST(Harness, ResultTableKeepsTheValidJobsOfAnyConfig) {
+  fs::path d = fresh_dir("valid");
+  const std::string path = (d / "t.csv").string();
+  {
+    ResultTable t(path, "h1");
+    t.add_job("shared#abc", {Row().set("v", 1)});
+    t.add_job("gone#def", {Row().set("v", 2)});
+  }
+  const std::set<std::string> valid = {"shared#abc", "new#123"};
+  ResultTable t(path, "h2", &valid);
+  EXPECT_TRUE(t.done("shared#abc"));   // the same job in another config: reused
+  EXPECT_FALSE(t.done("gone#def"));    // not a job of this config: dropped
+  EXPECT_FALSE(t.done("new#123"));
+  EXPECT_EQ(t.n_rows(), 1);
+  EXPECT_EQ(t.n_dropped(), 1);
+}

@@ -43,6 +43,7 @@ struct SourceUnit {
   std::string capture_dir;     // real units: the (cached) capture directory
   json synth;                  // synthetic units: the generator spec
   uint64_t seed = 0;
+  std::string spec;            // the source's JSON + unit: what the unit's inputs depend on
   AttnInputs load(int64_t layer) const;  // validated inputs of one layer
 };
 // Resolves every source of cfg["sources"] (capturing model sources into the cache when needed);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 #include <map>
+#include <set>
 
 #include "exp/common.h"
 #include "ghostkv/error.h"
@@ -54,7 +55,17 @@ int exp_baselines(Context& ctx) {
       std::fprintf(stderr, "baselines: %s not found; GhostKV rows are measured here\n", match_csv.c_str());
     }
   }
-  ResultTable table(ctx.csv_path, ctx.config_hash);
+  json what = cfg;  // everything but the sources and the output path decides a job's rows
+  what.erase("sources");
+  what.erase("output");
+  const std::string what_hash = short_hash(what.dump());
+  auto job_of = [&](const SourceUnit& u, int64_t layer) {
+    return str_cat(u.source, "/", u.unit, "|layer=", layer, "|", short_hash(u.spec + "|" + what_hash));
+  };
+  std::set<std::string> valid;
+  for (const SourceUnit& u : units)
+    for (int64_t layer : u.layers) valid.insert(job_of(u, layer));
+  ResultTable table(ctx.csv_path, ctx.config_hash, &valid);
   int64_t total = 0;
   for (const SourceUnit& u : units) total += int64_t(u.layers.size());
   Progress prog(ctx.experiment, total);
@@ -65,7 +76,7 @@ int exp_baselines(Context& ctx) {
                                       "fer_mass_mean", "fer_mass_chance", "violations", "certificate_failures"};
   for (const SourceUnit& u : units)
     for (int64_t layer : u.layers) {
-      const std::string job = str_cat(u.source, "/", u.unit, "|layer=", layer);
+      const std::string job = job_of(u, layer);
       if (table.done(job)) {
         prog.skip();
         continue;

@@ -123,13 +123,14 @@ void write_file_atomic(const std::string& path, const std::string& text) {
   fs::rename(tmp, path);
 }
 
-ResultTable::ResultTable(std::string path, std::string config_hash)
+ResultTable::ResultTable(std::string path, std::string config_hash, const std::set<std::string>* valid_jobs)
     : path_(std::move(path)), config_hash_(std::move(config_hash)) {
   if (!fs::exists(path_)) return;
   for (Row& r : read_csv(path_)) {
     const std::string* h = r.get("config_hash");
     const std::string* j = r.get("job");
-    if (!h || !j || *h != config_hash_) {
+    const bool keep = j && (valid_jobs ? valid_jobs->count(*j) > 0 : (h && *h == config_hash_));
+    if (!keep) {
       ++dropped_;
       continue;
     }
@@ -338,6 +339,7 @@ std::vector<SourceUnit> resolve_sources(Context& ctx, const json& sources) {
         u.ctx = s.value("n_kv", int64_t(4096));
         u.model = "synthetic:" + s.value("gen", std::string("structured"));
         u.layers = layer_list(s, n_layer);
+        u.spec = s.dump() + "|" + u.unit;
         out.push_back(std::move(u));
       }
     } else if (kind == "capture") {
@@ -355,6 +357,7 @@ std::vector<SourceUnit> resolve_sources(Context& ctx, const json& sources) {
       u.ctx = info.n_kv;
       u.capture_dir = dir;
       u.layers = s.contains("layers") ? layer_list(s, 1 << 20) : info.layers;
+      u.spec = s.dump() + "|" + u.unit;
       out.push_back(std::move(u));
     } else if (kind == "model") {
       const std::string model = expand_path(s.at("model").get<std::string>());
@@ -440,6 +443,7 @@ std::vector<SourceUnit> resolve_sources(Context& ctx, const json& sources) {
         u.ctx = info.n_kv;
         u.capture_dir = dir.string();
         u.layers = layer_list(s, int64_t(info.layers.size()));
+        u.spec = s.dump() + "|" + u.unit;
         out.push_back(std::move(u));
       }
     } else {

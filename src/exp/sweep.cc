@@ -5,6 +5,7 @@
 // the unit; rows: the pooled slice (all layers), per layer, and per (layer, KV head) when asked.
 #include <algorithm>
 #include <cmath>
+#include <set>
 
 #include "exp/common.h"
 #include "ghostkv/error.h"
@@ -42,10 +43,13 @@ int exp_sweep(Context& ctx) {
       for (const auto& p : pols)
         for (double ts : tss) {
           const std::string label = m.value("label", m.dump());
-          jobs.push_back({&u, m, p, ts, str_cat(u.source, "/", u.unit, "|", label, "|", p, "|ts=", ts_text(ts))});
+          const std::string what = short_hash(str_cat(u.spec, "|", m.dump(), "|", p, "|", ts, "|", slices, "|", ctx.seed));
+          jobs.push_back({&u, m, p, ts, str_cat(u.source, "/", u.unit, "|", label, "|", p, "|ts=", ts_text(ts), "|", what)});
         }
     }
-  ResultTable table(ctx.csv_path, ctx.config_hash);
+  std::set<std::string> valid;
+  for (const Job& j : jobs) valid.insert(j.key);
+  ResultTable table(ctx.csv_path, ctx.config_hash, &valid);
   if (table.n_dropped() > 0)
     std::fprintf(stderr, "%s: dropped %lld rows of another config from %s\n", ctx.experiment.c_str(),
                  (long long)table.n_dropped(), ctx.csv_path.c_str());

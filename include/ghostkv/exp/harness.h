@@ -10,7 +10,9 @@
 //                configuration and slice, with provenance (git commit, config hash, seed, threads)
 // Resumable: work is done in jobs; every finished job's rows are written atomically (tmp + rename)
 // before the next job starts, and a rerun with the same config skips the jobs already in the CSV.
-// Rows of a different config hash are dropped on open (the CSV describes one config).
+// Rows of a different config hash are dropped on open (the CSV describes one config), unless the table
+// is given the set of valid job keys: then exactly the rows of those jobs are kept (job keys carry a hash
+// of everything the job computes, so configs that share jobs share their rows).
 #include <cstdint>
 #include <map>
 #include <set>
@@ -34,7 +36,7 @@ struct Row {
 // A resumable CSV of rows grouped by job key (column "job").
 class ResultTable {
  public:
-  ResultTable(std::string path, std::string config_hash);
+  ResultTable(std::string path, std::string config_hash, const std::set<std::string>* valid_jobs = nullptr);
   bool done(const std::string& job) const { return jobs_.count(job) > 0; }
   // Appends the rows of one job (each gets "job" and "config_hash") and rewrites the file atomically.
   void add_job(const std::string& job, std::vector<Row> rows);
