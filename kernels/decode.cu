@@ -63,6 +63,15 @@ __device__ __forceinline__ double warp_sum_d(double x) {
   return x;
 }
 
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool ok) {
+  const uint32_t sa = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
+  const int n = ok ? 16 : 0;  // zero-fill past the end
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(sa), "l"(gmem), "r"(n));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+
 __device__ __forceinline__ int64_t kv_row(const DecodeParams& p, int b, int g, int t) {
   const int phys = p.page_table[int64_t(b) * p.max_pages + t / kPage];
   return ((int64_t(phys) * p.n_head_kv + g) * kPage + (t % kPage)) * kD;
@@ -202,7 +211,7 @@ __global__ void __launch_bounds__(kThreads) scan_kernel(DecodeParams p, Workspac
   constexpr int ROW = CB + 16;               // padded smem row (conflict-free 16-byte reads)
   constexpr int QMAX = (1 << BITS) - 1;
   constexpr float OFF = float(8388608 + (1 << (BITS - 1)) - 1);
-  __shared__ __align__(16) uint8_t rec[kPage * ROW];
+  __shared__ __align__(16) uint8_t recbuf[2][kPage * ROW];  // double-buffered (cp.async)
   __shared__ __align__(16) float w2[G][2 * 68];
   __shared__ float s_add[G], s_W[G];
   __shared__ float red_w[G][4], red_t[G][4];
@@ -222,18 +231,27 @@ __global__ void __launch_bounds__(kThreads) scan_kernel(DecodeParams p, Workspac
   }
   for (int i = tid; i < G * kHistAll; i += kThreads) (&hist[0][0])[i] = 0u;
   const int tok = tid >> 1, half = tid & 1;
-  for (int pg = blockIdx.x; pg < npages; pg += gridDim.x) {
-    const int phys = p.page_table[int64_t(b) * p.max_pages + pg];
-    const int64_t po = int64_t(phys) * p.n_head_kv + g;
-    // records → smem (coalesced 16-byte loads)
-    const uint4* src = reinterpret_cast<const uint4*>(p.codes + po * kPage * CB);
+  // the next page's records stream into the other buffer while this one is bounded
+  auto issue = [&](int pg, int buf, float& hj, float& ej) {
+    if (pg < npages) {
+      const int64_t po = int64_t(p.page_table[int64_t(b) * p.max_pages + pg]) * p.n_head_kv + g;
+      const uint8_t* src = p.codes + po * kPage * CB;
 #pragma unroll
-    for (int i = tid; i < kPage * CB / 16; i += kThreads) {
-      const int r = i / (CB / 16), cidx = i % (CB / 16);
-      *reinterpret_cast<uint4*>(rec + r * ROW + cidx * 16) = src[i];
+      for (int i = tid; i < kPage * CB / 16; i += kThreads) {
+        const int r = i / (CB / 16), cidx = i % (CB / 16);
+        cp_async16(&recbuf[buf][r * ROW + cidx * 16], src + i * 16, true);
+      }
+      hj = __half2float(__ushort_as_half(p.meta[po * 2 * kD + tid]));
+      ej = __half2float(__ushort_as_half(p.meta[po * 2 * kD + kD + tid]));
     }
-    const float hj = __half2float(__ushort_as_half(p.meta[po * 2 * kD + tid]));
-    const float ej = __half2float(__ushort_as_half(p.meta[po * 2 * kD + kD + tid]));
+    cp_async_commit();
+  };
+  float hj = 0, ej = 0, hj_next = 0, ej_next = 0;
+  issue(blockIdx.x, 0, hj, ej);
+  int it = 0;
+  for (int pg = blockIdx.x; pg < npages; pg += gridDim.x, ++it) {
+    issue(pg + gridDim.x, (it + 1) & 1, hj_next, ej_next);
+    const uint8_t* rec = recbuf[it & 1];
     const float cmax = __fmul_ru(hj, float(QMAX));
 #pragma unroll
     for (int h = 0; h < G; ++h) {
@@ -246,6 +264,7 @@ __global__ void __launch_bounds__(kThreads) scan_kernel(DecodeParams p, Workspac
       const float ws = warp_sum_rn(wv), ts = warp_sum_ru(t);
       if (lane == 0) { red_w[h][warp] = ws; red_t[h][warp] = ts; }
     }
+    cp_async_wait<1>();  // this page's records (this thread's copies)
     __syncthreads();
     if (tid < G) {
       float W = 0, T = 0;
@@ -300,14 +319,16 @@ __global__ void __launch_bounds__(kThreads) scan_kernel(DecodeParams p, Workspac
       if (dd != dd) hx = __ushort_as_half(0x7C00);  // NaN → +inf (never eliminated)
       if (hot) hx = __ushort_as_half(0x7C00);
       hv[h] = __half_raw(hx);
+      // histogram, aggregated over the lanes of a warp that hit the same bin
+      int bin = -1;
       if (valid && !hot && half == 0) {
         const float vv = __half2float(hx);
-        int bin;
         if (!(vv < 0.0f)) bin = kHistBins + 1;
         else if (vv < kHistLo) bin = 0;
         else bin = 1 + min(kHistBins - 1, int((vv - kHistLo) * 16.0f));
-        atomicAdd(&hist[h][bin], 1u);
       }
+      const unsigned same = __match_any_sync(0xffffffffu, bin);
+      if (bin >= 0 && lane == __ffs(same) - 1) atomicAdd(&hist[h][bin], uint32_t(__popc(same)));
     }
     if (valid && half == 0) {
       uint16_t* dst = w.ub + (int64_t(bg) * p.max_seq + t) * G;
@@ -315,7 +336,10 @@ __global__ void __launch_bounds__(kThreads) scan_kernel(DecodeParams p, Workspac
       for (int h = 0; h < G; ++h) dst[h] = hv[h].x;
     }
     __syncthreads();
+    hj = hj_next;
+    ej = ej_next;
   }
+  cp_async_wait<0>();
   __syncthreads();
   for (int i = tid; i < G * kHistAll; i += kThreads) {
     const uint32_t v = (&hist[0][0])[i];
@@ -504,15 +528,6 @@ __device__ __forceinline__ float ex2_approx(float x) {
 }
 constexpr int kTileBytes = kTile * kD * 2;  // one of K or V
 constexpr int kAttendSmem = kStages * 2 * kTileBytes;
-
-__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool ok) {
-  const uint32_t sa = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
-  const int n = ok ? 16 : 0;  // zero-fill past the end
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(sa), "l"(gmem), "r"(n));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
 
 template <int G, bool DENSE>
 __global__ void __launch_bounds__(kThreads, 3) attend_kernel(DecodeParams p, Workspace w) {
