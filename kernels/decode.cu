@@ -319,16 +319,15 @@ __global__ void __launch_bounds__(kThreads) scan_kernel(DecodeParams p, Workspac
       if (dd != dd) hx = __ushort_as_half(0x7C00);  // NaN → +inf (never eliminated)
       if (hot) hx = __ushort_as_half(0x7C00);
       hv[h] = __half_raw(hx);
-      // histogram, aggregated over the lanes of a warp that hit the same bin
-      int bin = -1;
-      if (valid && !hot && half == 0) {
+      // histogram: the two lanes of a token split its heads (shorter same-address atomic chains)
+      if (valid && !hot && (h < (G + 1) / 2) == (half == 0)) {
         const float vv = __half2float(hx);
+        int bin;
         if (!(vv < 0.0f)) bin = kHistBins + 1;
         else if (vv < kHistLo) bin = 0;
         else bin = 1 + min(kHistBins - 1, int((vv - kHistLo) * 16.0f));
+        atomicAdd(&hist[h][bin], 1u);
       }
-      const unsigned same = __match_any_sync(0xffffffffu, bin);
-      if (bin >= 0 && lane == __ffs(same) - 1) atomicAdd(&hist[h][bin], uint32_t(__popc(same)));
     }
     if (valid && half == 0) {
       uint16_t* dst = w.ub + (int64_t(bg) * p.max_seq + t) * G;
