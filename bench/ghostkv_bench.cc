@@ -230,7 +230,7 @@ int main(int argc, char** argv) {
   std::string out_dir = "results/bench_cpu", capture;
   std::string capture_layers = "0,3,7";
   int64_t cap_queries = 16;
-  std::string sizes_arg;
+  std::string sizes_arg, cert_fracs_arg, wits_arg;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -243,10 +243,14 @@ int main(int argc, char** argv) {
     else if (a == "--capture-layers") capture_layers = next();
     else if (a == "--capture-queries") cap_queries = std::atoll(next().c_str());
     else if (a == "--sizes") sizes_arg = next();
+    else if (a == "--certified-fracs") cert_fracs_arg = next();
+    else if (a == "--witnesses") wits_arg = next();
     else {
       std::fprintf(stderr,
                    "usage: ghostkv_bench [--quick] [--out DIR] [--capture DIR [--capture-layers 0,3,7] "
-                   "[--capture-queries 16]] [--sizes 4096,32768,131072 | none]\n");
+                   "[--capture-queries 16]] [--sizes 4096,32768,131072 | none] [--certified-fracs F,...]\n"
+                   "  --certified-fracs: survivor fractions that certification gave on a real capture (see the\n"
+                   "  certified table of a --capture run); timed like the forced ones, labelled certified\n");
       return a == "--help" ? 0 : 2;
     }
   }
@@ -277,7 +281,27 @@ int main(int argc, char** argv) {
         }
     }
     std::vector<double> fracs = quick ? std::vector<double>{0.05, 1.0} : std::vector<double>{0.01, 0.05, 0.2, 1.0};
+    const size_t n_forced = fracs.size();
+    std::vector<std::pair<std::string, double>> cert_fracs;  // (witness, fraction certified on a real capture)
+    {
+      std::stringstream cs(cert_fracs_arg);
+      for (std::string x; std::getline(cs, x, ',');) {
+        if (x.empty()) continue;
+        const size_t c = x.find(':');
+        GKV_CHECK(c != std::string::npos, "ghostkv_bench: --certified-fracs entries are WITNESS:FRACTION, got '", x, "'");
+        const double v = std::atof(x.c_str() + c + 1);
+        GKV_CHECK(v > 0 && v <= 1, "ghostkv_bench: --certified-fracs fraction must be in (0, 1], got '", x, "'");
+        cert_fracs.push_back({x.substr(0, c), v});
+      }
+    }
     if (quick) wits = {wits[0], wits[2]};
+    if (!wits_arg.empty()) {
+      std::vector<Witness> keep;
+      for (const Witness& w : wits)
+        if (("," + wits_arg + ",").find("," + w.name + ",") != std::string::npos) keep.push_back(w);
+      GKV_CHECK(!keep.empty(), "ghostkv_bench: --witnesses '", wits_arg, "' names none of lowrank-r16, int8, int4-g64, mixed");
+      wits = keep;
+    }
     std::vector<Row> rows;
 
     // ---- certified fractions from real captures ----
@@ -477,13 +501,17 @@ int main(int argc, char** argv) {
               for (int64_t g = 0; g < kHkv; ++g) scan_range(g, 0, n);
             },
             quick ? 5 : 7, quick ? 0.05 : 0.2);
+        std::vector<double> wfracs = fracs;
+        for (const auto& [cw, cf] : cert_fracs)
+          if (cw == w.name) wfracs.push_back(cf);
         for (bool anchors : {false, true}) {
-          for (double f : fracs) {
+          for (size_t fi = 0; fi < wfracs.size(); ++fi) {
+            const double f = wfracs[fi];
             Row row;
             row.source = "synthetic";
             row.witness = w.name;
             row.anchors = anchors ? "page16-box" : "none";
-            row.frac_kind = "forced";
+            row.frac_kind = fi < n_forced ? "forced" : "certified";
             row.residency = residency;
             row.n_kv = n;
             row.frac = f;
@@ -674,14 +702,14 @@ int main(int argc, char** argv) {
        << "One decode step: 32 query heads, 8 KV heads, d 128, bf16 K, V. Times in ms (best of repeats). "
           "`total` = the whole step fused per KV head in one parallel region (prep + anchors + scan + compaction + attention; the phase columns are timed separately). `bw` = bytes moved / time / measured read bandwidth (1.0 = at the roofline). Survivor fractions are FORCED "
           "(thresholds set to keep that fraction) unless the row says certified.\n\n";
-    md << "| witness | anchors | n_kv | residency | survivors (forced) | prep | anchor | scan (bw) | compact | attend (bw) | total | dense (bw) | speedup | adaptive/dense | valid |\n";
+    md << "| witness | anchors | n_kv | residency | survivors (kind; actual) | prep | anchor | scan (bw) | compact | attend (bw) | total | dense (bw) | speedup | adaptive/dense | valid |\n";
     md << "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
     char buf[1024];
     for (const Row& r : rows) {
       std::snprintf(buf, sizeof buf,
-                    "| %s | %s | %lld | %s | %.0f%% (%.1f%%) | %.3f | %.3f | %.3f (%.2f) | %.3f | %.3f (%.2f) | %.3f | %.3f (%.2f) | %.2fx | %.2f%s | %s |\n",
+                    "| %s | %s | %lld | %s | %.1f%% %s (%.1f%%) | %.3f | %.3f | %.3f (%.2f) | %.3f | %.3f (%.2f) | %.3f | %.3f (%.2f) | %.2fx | %.2f%s | %s |\n",
                     r.witness.c_str(), r.anchors.c_str(), (long long)r.n_kv, r.residency.c_str(), r.frac * 100,
-                    r.frac_actual * 100, r.t_prep * 1e3, r.t_anchor * 1e3, r.t_scan * 1e3, frac_of(r.t_scan, r.b_scan, bw),
+                    r.frac_kind.c_str(), r.frac_actual * 100, r.t_prep * 1e3, r.t_anchor * 1e3, r.t_scan * 1e3, frac_of(r.t_scan, r.b_scan, bw),
                     r.t_compact * 1e3, r.t_attend * 1e3, frac_of(r.t_attend, r.b_attend, bw), r.t_total * 1e3,
                     r.t_dense * 1e3, frac_of(r.t_dense, r.b_dense, bw), r.t_dense / r.t_total, r.t_adaptive / r.t_dense,
                     r.adaptive_dense ? " (dense)" : "", r.valid.c_str());

@@ -303,8 +303,93 @@ inline __m256 decode8(const QuantPlan& p, const uint8_t* row, int64_t k) {
   return _mm256_cvtepi32_ps(c);
 }
 
+template <int HN>
+inline void quant_pair_dot(const QuantPlan& p, const QuantQuery* const* pq, const uint8_t* ra, const uint8_t* rb, bool sa,
+                           bool sb, const float* mrow, int64_t d, int64_t ga, int64_t gb, __m256* out) {
+  __m256 acc[2 * HN];
+  for (int i = 0; i < 2 * HN; ++i) acc[i] = _mm256_setzero_ps();
+  const float* wa[HN];
+  const float* wb[HN];
+  for (int h = 0; h < HN; ++h) wa[h] = pq[h]->w32.data() + ga * d, wb[h] = pq[h]->w32.data() + gb * d;
+  const bool same = ga == gb;
+  for (int64_t k = 0; k < p.nb; ++k) {
+    const __m256 ma = sa ? decode8(p, ra, k) : _mm256_loadu_ps(mrow + 8 * k);
+    const __m256 mb = sb ? decode8(p, rb, k) : _mm256_loadu_ps(mrow + d + 8 * k);
+    for (int h = 0; h < HN; ++h) {
+      const __m256 w0 = _mm256_loadu_ps(wa[h] + 8 * k);
+      const __m256 w1 = same ? w0 : _mm256_loadu_ps(wb[h] + 8 * k);
+      acc[2 * h] = _mm256_fmadd_ps(w0, ma, acc[2 * h]);
+      acc[2 * h + 1] = _mm256_fmadd_ps(w1, mb, acc[2 * h + 1]);
+    }
+  }
+  for (int i = 0; i < 8; ++i) out[i] = i < 2 * HN ? acc[i] : _mm256_setzero_ps();
+}
+
+inline void store_one(double* p, double s) { *p = std::isnan(s) ? INFINITY : s; }
+inline void store_one(float* p, double s) {
+  if (std::isnan(s)) {
+    *p = INFINITY;
+    return;
+  }
+  float f = float(s);
+  if (double(f) < s) f = std::nextafter(f, INFINITY);
+  *p = f;
+}
+
+// Two tokens × up to four heads per pass: each token's codes are decoded once per pass straight into
+// registers, each weight chunk is loaded once for both tokens when they share a group, and every
+// (head, token) sum is one FMA chain over the blocks followed by the same 8-lane reduction, so a
+// token's bound does not depend on its partner or on the span it is scanned in.
 template <class T>
 void quant_avx2(const QuantRecords& rec, const QuantPlan& p, const QuantQuery* const* pq, int n_heads, int64_t t0,
+                int64_t t1, T* const* ub) {
+  const int64_t d = rec.d, cb = rec.code_bytes;
+  // rows whose 32-bit reads could pass the end of the code array are decoded by the scalar decoder
+  int64_t t_safe = t1;
+  while (t_safe > t0 && (t_safe - 1) * cb + p.last_byte > int64_t(rec.codes.size())) --t_safe;
+  // the group of each token: a running pointer over group_start when it describes contiguous groups,
+  // group_of otherwise (views of fetched rows)
+  const bool runs = rec.n_groups > 0 && int64_t(rec.group_start.size()) == rec.n_groups + 1 &&
+                    rec.group_start[size_t(rec.n_groups)] == rec.n && t1 <= rec.n;
+  std::vector<float> mrow(static_cast<size_t>(2 * d));
+  int64_t g = t0 < t1 ? rec.group_of[size_t(t0)] : 0;
+  auto group_of = [&](int64_t t) {
+    if (!runs) return rec.group_of[size_t(t)];
+    while (t >= rec.group_start[size_t(g + 1)]) ++g;
+    return g;
+  };
+  alignas(32) float sums[8];
+  for (int64_t t = t0; t < t1; t += 2) {
+    const int64_t ta = t, tb = std::min(t + 1, t1 - 1);
+    const int64_t ga = group_of(ta), gb = group_of(tb);
+    const bool sa = ta < t_safe, sb = tb < t_safe;
+    const uint8_t* ra = rec.codes.data() + ta * cb;
+    const uint8_t* rb = rec.codes.data() + tb * cb;
+    if (!sa) rec.decode_row(ta, mrow.data());
+    if (!sb) rec.decode_row(tb, mrow.data() + d);
+    for (int h0 = 0; h0 < n_heads; h0 += 4) {
+      const int hn = std::min(4, n_heads - h0);
+      __m256 acc[8];
+      switch (hn) {  // a compile-time head count keeps the eight accumulators in registers
+        case 1: quant_pair_dot<1>(p, pq + h0, ra, rb, sa, sb, mrow.data(), d, ga, gb, acc); break;
+        case 2: quant_pair_dot<2>(p, pq + h0, ra, rb, sa, sb, mrow.data(), d, ga, gb, acc); break;
+        case 3: quant_pair_dot<3>(p, pq + h0, ra, rb, sa, sb, mrow.data(), d, ga, gb, acc); break;
+        default: quant_pair_dot<4>(p, pq + h0, ra, rb, sa, sb, mrow.data(), d, ga, gb, acc); break;
+      }
+      _mm256_store_ps(sums, hsum8x8(acc));
+      for (int h = 0; h < hn; ++h) {
+        const double* ad = pq[h0 + h]->add32.data();
+        store_one(ub[h0 + h] + (ta - t0), double(sums[2 * h]) + ad[ga]);
+        if (tb != ta) store_one(ub[h0 + h] + (tb - t0), double(sums[2 * h + 1]) + ad[gb]);
+      }
+    }
+  }
+}
+
+// Variant: the 8 tokens' codes decoded once into a row buffer, then each head's 8 dot products read it
+// (fewer live registers than the pair kernel; faster where decoding is one widen, as for all-int8 codes).
+template <class T>
+void quant_avx2_rows(const QuantRecords& rec, const QuantPlan& p, const QuantQuery* const* pq, int n_heads, int64_t t0,
                 int64_t t1, T* const* ub) {
   const int64_t d = rec.d, cb = rec.code_bytes;
   // rows whose 32-bit reads could pass the end of the code array are decoded by the scalar decoder
@@ -570,7 +655,14 @@ void quant_dispatch(const QuantRecords& rec, const QuantQuery* const* pq, int n_
 #if GKV_X86
   if (use_avx2()) {
     const QuantPlan p = make_plan(rec);
-    if (p.ok) return quant_avx2(rec, p, pq, n_heads, t0, t1, ub);
+    if (p.ok) {
+      static const int choice = [] {  // GHOSTKV_QUANT_KERNEL=rows|pair overrides the per-spec default
+        const char* e = std::getenv("GHOSTKV_QUANT_KERNEL");
+        return e && std::strcmp(e, "rows") == 0 ? 1 : e && std::strcmp(e, "pair") == 0 ? 2 : 0;
+      }();
+      const bool rows = choice == 1 || (choice == 0 && p.all8);
+      return rows ? quant_avx2_rows(rec, p, pq, n_heads, t0, t1, ub) : quant_avx2(rec, p, pq, n_heads, t0, t1, ub);
+    }
   }
 #endif
   quant_scalar(rec, pq, n_heads, t0, t1, t0, ub);
