@@ -1,0 +1,91 @@
+// CPU-side contract of the CUDA host API (runs without a GPU): parameters are validated before any
+// device call, with errors that name the offending value, and the workspace views are 256-byte
+// aligned, in order, disjoint and inside the buffer that workspace_bytes() sizes. The kernels
+// themselves are checked on a GPU by kernels/gpu_bench.cc (scripts/gpu_bench.sh).
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "decode.h"
+
+using namespace ghostkv::cuda;
+
+namespace {
+
+DecodeParams params(int batch, int hq, int hkv, int max_seq, int splits) {
+  DecodeParams p;
+  p.batch = batch;
+  p.n_head_q = hq;
+  p.n_head_kv = hkv;
+  p.d = 128;
+  p.bits = 8;
+  p.max_seq = max_seq;
+  p.max_pages = (max_seq + kPage - 1) / kPage;
+  p.splits = splits;
+  return p;
+}
+
+void expect_rejected(const DecodeParams& p, const std::string& needle) {
+  for (int path = 0; path < 2; ++path) {
+    try {
+      if (path == 0) ghost_decode(p, nullptr);
+      else dense_decode(p, nullptr);
+      ADD_FAILURE() << "no error for " << needle;
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  }
+}
+
+}  // namespace
+
+TEST(CudaContract, RejectsUnsupportedParameters) {
+  DecodeParams p = params(2, 32, 8, 256, 16);
+  p.d = 64;
+  expect_rejected(p, "d_head must be 128, got 64");
+  p = params(2, 30, 8, 256, 16);
+  expect_rejected(p, "n_head_q 30 not a multiple of n_head_kv 8");
+  p = params(2, 32, 4, 256, 16);
+  expect_rejected(p, "GQA group 8");
+  p = params(2, 32, 8, 256, 16);
+  p.bits = 5;
+  expect_rejected(p, "bits must be 4 or 8, got 5");
+  p = params(2, 32, 8, 256, 0);
+  expect_rejected(p, "splits must be in [1, 128], got 0");
+  p = params(2, 32, 8, 256, 129);
+  expect_rejected(p, "splits must be in [1, 128], got 129");
+  p = params(2, 32, 8, 256, 16);
+  p.n_recent = 300;
+  expect_rejected(p, "n_sink + n_recent");
+}
+
+TEST(CudaContract, WorkspaceViewsAlignedDisjointInside) {
+  struct Shape { int batch, hq, hkv, max_seq, splits; };
+  for (const Shape s : {Shape{1, 32, 8, 131072, 99}, Shape{32, 32, 8, 32768, 3}, Shape{3, 4, 2, 4097, 128},
+                        Shape{1, 9, 3, 65, 1}, Shape{5, 1, 1, 1, 7}}) {
+    DecodeParams p = params(s.batch, s.hq, s.hkv, s.max_seq, s.splits);
+    const int64_t total = workspace_bytes(p);
+    std::vector<uint8_t> buf(size_t(total) + 256);
+    uint8_t* base = buf.data() + (256 - reinterpret_cast<uintptr_t>(buf.data()) % 256) % 256;
+    p.work = base;
+    const Workspace w = workspace_views(p);
+    const int64_t BQ = int64_t(s.batch) * s.hq, BK = int64_t(s.batch) * s.hkv, G = s.hq / s.hkv, S = s.splits;
+    const std::vector<std::pair<const void*, int64_t>> views = {
+        {w.qsig, BQ * 128 * 4}, {w.qrot, BQ * 128 * 4},  {w.qdelta, BQ * 128 * 4},
+        {w.qscal, BQ * 16},     {w.zl, BQ * 8},          {w.ub, BK * s.max_seq * G * 2},
+        {w.hist, BQ * kHistAll * 4}, {w.theta, BQ * 4},  {w.me, BQ * 8},
+        {w.nu_e, BQ * 4},       {w.surv, BK * s.max_seq * 4}, {w.n_surv, BK * 4},
+        {w.pm, BQ * S * 4},     {w.pl, BQ * S * 4},      {w.po, BQ * S * 128 * 4}};
+    const uint8_t* prev_end = base;
+    for (size_t i = 0; i < views.size(); ++i) {
+      const uint8_t* a = static_cast<const uint8_t*>(views[i].first);
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(a) % 256, 0u) << "view " << i;
+      EXPECT_GE(a, prev_end) << "view " << i << " overlaps the previous one";
+      prev_end = a + views[i].second;
+      EXPECT_LE(prev_end, base + total) << "view " << i << " ends past workspace_bytes() = " << total;
+    }
+  }
+}
