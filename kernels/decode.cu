@@ -214,6 +214,7 @@ __global__ void __launch_bounds__(kThreads) scan_kernel(DecodeParams p, Workspac
   __shared__ __align__(16) uint8_t recbuf[2][kPage * ROW];  // double-buffered (cp.async)
   __shared__ __align__(16) float w2[G][2 * 68];
   __shared__ float s_add[G], s_W[G];
+  __shared__ float s_part[2][G][kPage];
   __shared__ float red_w[G][4], red_t[G][4];
   __shared__ uint32_t hist[G][kHistAll];
   const int bg = blockIdx.y, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
@@ -230,7 +231,9 @@ __global__ void __launch_bounds__(kThreads) scan_kernel(DecodeParams p, Workspac
     ml[h] = qsc[2];
   }
   for (int i = tid; i < G * kHistAll; i += kThreads) (&hist[0][0])[i] = 0u;
-  const int tok = tid >> 1, half = tid & 1;
+  // warps 0-1: components 0-63 of tokens 0-63, warps 2-3: components 64-127 (each warp reads the
+  // same weight address in every lane: broadcast shared loads)
+  const int tok = ((warp & 1) << 5) | lane, half = warp >> 1;
   // the next page's records stream into the other buffer while this one is bounded
   auto issue = [&](int pg, int buf, float& hj, float& ej) {
     if (pg < npages) {
@@ -273,7 +276,7 @@ __global__ void __launch_bounds__(kThreads) scan_kernel(DecodeParams p, Workspac
       s_add[tid] = __fadd_ru(T, base[tid]);
     }
     __syncthreads();
-    // token dot: 2 threads per token, half = which 64 components
+    // token dot: 2 threads per token (one per half of the components)
     float acc[G];
 #pragma unroll
     for (int h = 0; h < G; ++h) acc[h] = 0.0f;
@@ -309,10 +312,13 @@ __global__ void __launch_bounds__(kThreads) scan_kernel(DecodeParams p, Workspac
     const int t = pg * kPage + tok;
     const bool valid = t < n;
     const bool hot = is_hot(t, n, p.n_sink, p.n_recent);
+#pragma unroll
+    for (int h = 0; h < G; ++h) s_part[half][h][tok] = acc[h];
+    __syncthreads();
     __half_raw hv[G];
 #pragma unroll
     for (int h = 0; h < G; ++h) {
-      acc[h] = __fadd_rn(acc[h], __shfl_xor_sync(0xffffffffu, acc[h], 1));
+      acc[h] = __fadd_rn(s_part[0][h][tok], s_part[1][h][tok]);
       const float ub = __fadd_ru(__fsub_rn(acc[h], s_W[h]), s_add[h]);
       const float dd = __fsub_ru(ub, ml[h]);
       __half hx = __float2half_ru(dd);

@@ -52,7 +52,7 @@ def main():
     ncu = ncu_rows(os.path.join(run, "ncu.csv"))
     for name in ("gpu_bench.csv", "gpu_tier.csv", "gpu_torch.csv"):
         if os.path.exists(os.path.join(run, name)):
-            shutil.copy(os.path.join(run, name), os.path.join(dst, name))
+            shutil.copyfile(os.path.join(run, name), os.path.join(dst, name))
     if ncu:
         with open(os.path.join(dst, "gpu_ncu.csv"), "w") as fh:
             w = csv.DictWriter(fh, fieldnames=list(ncu[0].keys()))
