@@ -34,6 +34,8 @@
 #include "ghostkv/io/capture.h"
 #include "ghostkv/witness.h"
 
+#include "bench_commit.h"  // GHOSTKV_BENCH_COMMIT, written at build time (bench/commit.cmake)
+
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -258,8 +260,7 @@ int main(int argc, char** argv) {
     shell("mkdir -p '" + out_dir + "'");
     const int threads = n_threads();
     const int64_t l3 = l3_bytes();
-    const std::string commit = shell(std::string("git -C '") + GHOSTKV_SOURCE_DIR + "' rev-parse --short HEAD 2>/dev/null");
-    const std::string dirty = shell(std::string("git -C '") + GHOSTKV_SOURCE_DIR + "' status --porcelain -- src bench include 2>/dev/null").empty() ? "" : "+dirty";
+    const std::string commit = GHOSTKV_BENCH_COMMIT, dirty;
     char date[64];
     const std::time_t now = std::time(nullptr);
     std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
