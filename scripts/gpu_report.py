@@ -27,11 +27,9 @@ def ncu_rows(path):
     ix = {h: i for i, h in enumerate(rows[0])}
     out = []
     for r in rows[2:]:
-        name = r[ix["Kernel Name"]]
-        name = name.split("::")[-1].split("(")[0] if "::" in name else name
         kname = r[ix["Kernel Name"]]
-        if "<" in kname:
-            name = kname[kname.index("::") + 2 if "::" in kname else 0:kname.index("(")].split("::")[-1]
+        name = kname[: kname.index("(")] if "(" in kname else kname
+        name = name.replace("void ", "").split("::")[-1]
         num = lambda k: float(r[ix[k]].replace(",", ""))  # noqa: E731
         out.append({"kernel": name, "grid": r[ix["Grid Size"]], "dram_read_bytes": int(num("dram__bytes_read.sum")),
                     "dram_write_bytes": int(num("dram__bytes_write.sum")), "time_us": num("gpu__time_duration.sum") / 1e3})
