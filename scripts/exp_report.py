@@ -453,6 +453,14 @@ def main():
     for k, v in times.items():
         if not k.startswith("_"):
             L.append(f"| {k} | {v['wall_s']} | {v['rc']} |")
+    L.append("\nCompute inside `run_eliminate` recorded in the rows (Σ build_ms + eval_ms of the pooled rows; wall "
+             "time of the threads, summed over jobs, whichever run computed them):\n")
+    L.append("| experiment | jobs | run_eliminate s |")
+    L.append("|---|---|---|")
+    for exp in ("sketch-audit", "frontier", "tradeoff", "validate", "hierarchical"):
+        rs = [r for r in load(exp) if r.get("layer") == "all" and r.get("kv_head") == "all"]
+        if rs:
+            L.append(f"| {exp} | {len(rs)} | {sum(num(r, 'build_ms', 0) + num(r, 'eval_ms', 0) for r in rs) / 1000:.0f} |")
     tot = times.get("_total", {}).get("wall_s", float("nan"))
     L.append(f"\nExperiments {tot} s in total (the last full run; a resumed run skips finished jobs); plots and markdown "
              f"{time.time() - t0 if no_run else 0:.0f} s; plots exit {prc}. Real-model captures are cached under "

@@ -67,27 +67,33 @@ def frontier_plots():
         if not layers_swept:
             continue
         unit = sorted({k[1] for k, v in per.items() if k[0] == m and k[2] == layers_swept[0] and len(v) >= 3})[0]
-        fig, ax = plt.subplots(1, 2, figsize=(11, 4.2))
+        fig, ax = plt.subplots(1, 3, figsize=(17, 4.6))
+        fig.subplots_adjust(wspace=0.28)
         cmap = plt.get_cmap("viridis")
+        fmax = 0.0
         for i, L in enumerate(layers_swept):
             pts = sorted(per[(m, unit, L)], key=lambda r: delta_of(r["policy"]))
             c = cmap(i / max(1, len(layers_swept) - 1))
-            x1 = [max(num(r, "mass_lost_mean"), 1e-9) for r in pts]
             y = [num(r, "elim_rate_mean") for r in pts]
             x2 = [num(r, "fer_topk_mean") for r in pts]
-            ax[0].plot(x1, y, "o-", color=c, label=f"layer {L}")
-            ax[1].plot(x2, y, "o-", color=c, label=f"layer {L}")
+            fmax = max([fmax] + [v for v in x2 if not math.isnan(v)])
+            ax[0].plot([max(num(r, "mass_lost_mean"), 1e-9) for r in pts], y, "o-", color=c, label=f"layer {L}")
             ax[0].plot([max(num(r, "mass_bound_mean"), 1e-9) for r in pts], y, "x:", color=c, alpha=0.6)
+            ax[1].plot([max(num(r, "out_rel_err_mean"), 1e-9) for r in pts], y, "o-", color=c, label=f"layer {L}")
+            ax[2].plot(x2, y, "o-", color=c, label=f"layer {L}")
         ax[0].set_xscale("log")
-        ax[0].set_xlabel("attention mass lost per (query, head), mean  (x: certificate mass_bound)")
-        ax[1].set_xlabel("fer_topk@16 (fraction of the true top-16 eliminated), mean")
-        ax[1].axvline(0.05, color="grey", ls="--", lw=0.8)
-        ax[1].axhline(0.30, color="grey", ls="--", lw=0.8)
-        ax[1].text(0.051, 0.31, "prototype safe point:\nfer ≤ 5%, elim ≥ 30%", fontsize=7, color="grey")
+        ax[1].set_xscale("log")
+        ax[0].set_xlabel("attention mass lost per (query, head), mean\n(o: measured, x: certificate mass_bound)")
+        ax[1].set_xlabel("output relative error ||o − ô|| / ||o||, mean")
+        ax[2].set_xlabel("fer_topk@16 (fraction of the true top-16 eliminated), mean")
+        ax[2].set_xlim(-0.005, max(0.1, 1.1 * fmax))
+        ax[2].axvline(0.05, color="grey", ls="--", lw=0.8)
+        ax[2].axhline(0.30, color="grey", ls="--", lw=0.8)
+        ax[2].text(0.052, 0.02, "prototype safe point:\nfer ≤ 5%, elim ≥ 30%", fontsize=7, color="grey")
         for a in ax:
-            a.set_ylabel("elim_rate (fraction of candidates never read), mean")
+            a.set_ylabel("elim_rate (fraction of candidates never read)")
             a.grid(alpha=0.3)
-        ax[0].legend(fontsize=7, title="δ = 1e-4 … 1e-1", title_fontsize=7)
+        ax[0].legend(fontsize=7, title="points: δ = 1e-4, 1e-3, 1e-2, 1e-1", title_fontsize=7)
         fig.suptitle(f"Frontier per layer: {m} on {unit} (real text), rotated int8 witness, two-stage 5%, mass policy")
         save(fig, "frontier", f"frontier_{m}")
     # 2. heatmap of elim_rate at δ = 1e-3 per layer × KV head (mean over the texts)
@@ -231,7 +237,8 @@ def decode_sim_plots():
     for (src, tp) in sorted({(r["source"], r["tier_policy"]) for r in steps}):
         rs = sorted([r for r in steps if r["source"] == src and r["tier_policy"] == tp], key=lambda r: int(r["step"]))
         x = [int(r["step"]) for r in rs]
-        fig, ax = plt.subplots(1, 3, figsize=(15, 4))
+        fig, ax = plt.subplots(1, 3, figsize=(16.5, 4.2))
+        fig.subplots_adjust(wspace=0.32)
         for t in ("hot", "warm", "ghost", "archive"):
             ax[0].plot(x, [num(r, f"tokens_{t}") for r in rs], label=t)
         ax[0].set_ylabel("tokens in the tier")

@@ -339,7 +339,9 @@ std::vector<SourceUnit> resolve_sources(Context& ctx, const json& sources) {
         u.ctx = s.value("n_kv", int64_t(4096));
         u.model = "synthetic:" + s.value("gen", std::string("structured"));
         u.layers = layer_list(s, n_layer);
-        u.spec = s.dump() + "|" + u.unit;
+        json sp = s;  // the unit depends on its own seed, not on the other seeds of the list
+        sp.erase("seeds");
+        u.spec = sp.dump() + "|" + u.unit;
         out.push_back(std::move(u));
       }
     } else if (kind == "capture") {
@@ -443,7 +445,9 @@ std::vector<SourceUnit> resolve_sources(Context& ctx, const json& sources) {
         u.ctx = info.n_kv;
         u.capture_dir = dir.string();
         u.layers = layer_list(s, int64_t(info.layers.size()));
-        u.spec = s.dump() + "|" + u.unit;
+        json sp = s;  // the unit depends on its own text, not on the other texts of the list
+        sp.erase("texts");
+        u.spec = sp.dump() + "|" + text;
         out.push_back(std::move(u));
       }
     } else {
