@@ -13,6 +13,7 @@
 
 #include "ghostkv/attention.h"
 #include "ghostkv/bound.h"
+#include "ghostkv/cpu/fast.h"
 #include "ghostkv/half.h"
 
 #ifdef _OPENMP
@@ -605,7 +606,38 @@ EliminateResult run_eliminate(const AttnInputs& in, const EliminateOptions& opt)
           for (int64_t hh = 0; hh < group; ++hh) pre.terms[hh].push_back({uba[hh][A], n_a[A]});
     }
     // ---- token stage: witness bounds only for candidates not eliminated at the anchor level ----
-    for (int64_t hh = 0; hh < group && nc > 0; ++hh) {
+    // The float32 path scans each span once for every head of the group (cpu::*_bounds_multi: a record
+    // is read once per step; each token's bound is the same as a one-head scan's).
+    const bool multi = !opt.reference && (opt.witness == WitnessKind::lowrank || opt.witness == WitnessKind::quant);
+    std::vector<LowRankQuery> lqs(multi && opt.witness == WitnessKind::lowrank ? size_t(group) : 0);
+    std::vector<QuantQuery> qqs(multi && opt.witness == WitnessKind::quant ? size_t(group) : 0);
+    if (multi && nc > 0) {
+      for (int64_t hh = 0; hh < group; ++hh) {
+        if (opt.witness == WitnessKind::lowrank) lqs[size_t(hh)] = prepare_lowrank_query(hr.basis, hr.lr, qd[hh].data(), n_seen);
+        else qqs[size_t(hh)] = prepare_quant_query(hr.basis, hr.qt, qd[hh].data(), n_seen);
+      }
+      std::vector<const LowRankQuery*> lp(lqs.size());
+      std::vector<const QuantQuery*> qp(qqs.size());
+      for (size_t x = 0; x < lqs.size(); ++x) lp[x] = &lqs[x];
+      for (size_t x = 0; x < qqs.size(); ++x) qp[x] = &qqs[x];
+      std::vector<double*> up(static_cast<size_t>(group));
+      for (int64_t c0 = 0; c0 < nc;) {
+        if (pre.excl[c0]) {
+          for (int64_t hh = 0; hh < group; ++hh) ub[hh][c0] = uba[hh][anchor_c[c0]];  // the anchor's bound stands for its members
+          ++c0;
+          continue;
+        }
+        int64_t c1 = c0;
+        while (c1 < nc && !pre.excl[c1]) ++c1;
+        for (int64_t hh = 0; hh < group; ++hh) up[size_t(hh)] = ub[hh].data() + c0;
+        if (opt.witness == WitnessKind::lowrank) cpu::lowrank_bounds_multi(hr.lr, lp.data(), int(group), a + c0, a + c1, up.data());
+        else cpu::quant_bounds_multi(hr.qt, qp.data(), int(group), a + c0, a + c1, up.data());
+        for (int64_t hh = 0; hh < group; ++hh)
+          for (int64_t c = c0; c < c1; ++c) ub[hh][c] += qshift[hh];
+        c0 = c1;
+      }
+    }
+    for (int64_t hh = 0; hh < group && nc > 0 && !multi; ++hh) {
       LowRankQuery lq;
       QuantQuery qq;
       // per-head constants of the prefix this query sees (causal)
