@@ -204,3 +204,33 @@ TEST(SmolLM2, LogitsKAndGreedyMatchTransformers) {
   }
   std::printf("[smollm2] greedy: %zu / %zu tokens identical\n", same, want.size());
 }
+
+// The K comparison detects a wrong Q/K row order: layer 0's K of the first 3 positions matches with
+// the loaded (un-permuted) weights and misses by far with wk left in llama.cpp's stored row order.
+TEST(SmolLM2, KComparisonDetectsConverterRowOrder) {
+  REQUIRE_SMOLLM2();
+  const LlamaWeights& w = weights();
+  const std::vector<int32_t> ids = ids_of(kGold + "/ids.npy");
+  Tensor kl = read_npy(kGold + "/k_layers.npy"), kp = read_npy(kGold + "/k_pos.npy"), gk = read_npy(kGold + "/k.npy");
+  ASSERT_EQ(kl.data<int32_t>()[0], 0);
+  ASSERT_EQ(kp.data<int32_t>()[2], 2);
+  const int64_t hd = w.cfg.n_head_kv * w.cfg.d_head;
+  const double ks = max_abs(gk.data<float>(), gk.numel());
+  auto layer0_err = [&](const LlamaWeights& ww) {
+    EngineOptions eo;
+    eo.max_ctx = 3;
+    Engine eng(ww, eo);
+    eng.forward(ids.data(), 3, nullptr, 0);
+    double e = 0;
+    for (int64_t p = 0; p < 3; ++p)
+      for (int64_t x = 0; x < hd; ++x)
+        e = std::max(e, std::fabs(double(eng.k_cache(0)[p * hd + x]) - gk.data<float>()[p * hd + x]));
+    return e / ks;
+  };
+  EXPECT_LE(layer0_err(w), kTol);
+  LlamaWeights stored = w;  // a copy with layer 0's wk in the file's row order
+  stored.layers[0].wk = permute_llamacpp_qk(w.layers[0].wk, w.cfg.n_head_kv, w.cfg.d_head, w.cfg.d_model);
+  const double bad = layer0_err(stored);
+  std::printf("[smollm2] layer-0 K error with the converter's row order left in place: %.3g of max|K|\n", bad);
+  EXPECT_GT(bad, 0.05);
+}
