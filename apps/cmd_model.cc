@@ -43,13 +43,13 @@ std::vector<int32_t> encode_with_bos(const Tokenizer& tok, const ModelConfig& cf
 
 void add_model_commands(CLI::App& app) {
   auto* bm = app.add_subcommand("model-bench", "Prefill and decode tokens/s against sgemm GFLOP/s and memory bandwidth measured in the same run");
-  bm->add_option("--model", g.model, "model path")->required();
+  bm->add_option("--model", g.model, "model: HF folder, GGUF file or llama2.c .bin")->required();
   bm->add_option("--ctx", g.ctx, "prefill length (default: the model's context)");
   bm->add_option("--decode", g.n_decode, "decode steps timed after the prefill")->capture_default_str();
 
   auto* gen = app.add_subcommand("generate", "Generate text with a model (CPU engine)");
-  gen->add_option("--model", g.model, "HF folder (config.json + safetensors) or llama2.c .bin")->required();
-  gen->add_option("--tokenizer", g.tokenizer, "tokenizer.json or llama2.c tokenizer .bin (default: beside the model)");
+  gen->add_option("--model", g.model, "HF folder (config.json + safetensors), GGUF file or llama2.c .bin")->required();
+  gen->add_option("--tokenizer", g.tokenizer, "tokenizer.json, GGUF or llama2.c tokenizer .bin (default: the model's own)");
   gen->add_option("--prompt", g.prompt, "prompt text (default: empty, i.e. BOS only)");
   gen->add_option("--max-new", g.max_new, "tokens to generate")->capture_default_str();
   gen->add_option("--temp", g.temp, "temperature (0 = greedy)")->capture_default_str();
@@ -57,17 +57,17 @@ void add_model_commands(CLI::App& app) {
   gen->add_option("--bos", g.bos, "prepend BOS: auto (when the model has one) | yes | no")->capture_default_str();
 
   auto* lg = app.add_subcommand("logits", "Full-prompt forward; writes float32 logits [n or N, n_vocab]");
-  lg->add_option("--model", g.model, "model path")->required();
+  lg->add_option("--model", g.model, "model: HF folder, GGUF file or llama2.c .bin")->required();
   lg->add_option("--ids", g.ids, "IDS.npy int32 [n], used as given (no BOS added)")->required();
   lg->add_option("--out", g.out, "LOGITS.npy")->required();
   lg->add_option("--rows", g.rows, "last:N = only the last N rows");
 
   auto* tk = app.add_subcommand("tokenize", "Print token ids (space-separated, no BOS added)");
-  tk->add_option("--tokenizer", g.tokenizer, "tokenizer.json or llama2.c tokenizer .bin")->required();
+  tk->add_option("--tokenizer", g.tokenizer, "tokenizer.json, GGUF file (its embedded tokenizer) or llama2.c tokenizer .bin")->required();
   tk->add_option("--text", g.text, "text to encode")->required();
 
   auto* cal = app.add_subcommand("calibrate", "Fit per-(layer, KV head) bases offline on model keys; write a basis file");
-  cal->add_option("--model", g.model, "model path")->required();
+  cal->add_option("--model", g.model, "model: HF folder, GGUF file or llama2.c .bin")->required();
   cal->add_option("--tokenizer", g.tokenizer, "tokenizer (default: beside the model)");
   cal->add_option("--text", g.texts, "calibration text file(s) (.xz is decompressed); repeat for several")->required();
   cal->add_option("--ctx", g.ctx, "tokens per text (default: the model's context)");
@@ -78,7 +78,7 @@ void add_model_commands(CLI::App& app) {
   cal->add_option("--out", g.out, "basis file to write")->required();
 
   auto* cap = app.add_subcommand("capture", "Capture post-RoPE q, k, v of real text per layer into a capture directory");
-  cap->add_option("--model", g.model, "model path")->required();
+  cap->add_option("--model", g.model, "model: HF folder, GGUF file or llama2.c .bin")->required();
   cap->add_option("--tokenizer", g.tokenizer, "tokenizer (default: beside the model)");
   cap->add_option("--text", g.text, "text file (.xz is decompressed; - = stdin)")->required();
   cap->add_option("--ctx", g.ctx, "tokens of the text to use (default: the model's context)");

@@ -55,7 +55,8 @@ std::vector<float> conv1d_to_linear(const std::vector<float>& w_in_out, int64_t 
 // llama2.c legacy (v0) .bin: 7 int32 header then float32 arrays; rope_style adjacent, θ 10000,
 // eps 1e-5, bos 1, eos 2; a negative vocab_size means a separate classifier follows.
 LlamaWeights load_llama2c(const std::string& bin_path);
-// A folder with config.json → load_hf_llama (GPT-2 included); a *.bin file → load_llama2c; else Error.
+// A folder with config.json → load_hf_llama (GPT-2 included); a *.gguf file → load_gguf_llama
+// (model/gguf_model.h); a *.bin file → load_llama2c; else Error.
 LlamaWeights load_model(const std::string& path);
 
 }  // namespace ghostkv
