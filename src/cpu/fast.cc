@@ -116,6 +116,9 @@ struct QuantPlan {
   int64_t last_byte = 0;    // bytes a row's decode touches (rows whose reads pass the array end: scalar)
   std::vector<int32_t> byte_lo, byte_hi;
   std::vector<int32_t> shift, mask, bias;  // [nb * 8]
+  // per block: 0 = the two-word decode above; 1 = eight byte-aligned 8-bit codes (one 8-byte widen);
+  // 2 = eight byte-aligned codes of one width b ≤ 4 (one 32-bit word at byte_lo, lane l shifted by l·b)
+  std::vector<uint8_t> kind;
 };
 
 QuantPlan make_plan(const QuantRecords& rec) {
@@ -146,6 +149,20 @@ QuantPlan make_plan(const QuantRecords& rec) {
         p.mask[size_t(j)] = b ? int32_t((1u << b) - 1) : 0;
         p.bias[size_t(j)] = b ? int32_t((1u << b) - 1) : 0;
       }
+    }
+  }
+  p.kind.assign(size_t(p.nb), 0);
+  for (int64_t k = 0; k < p.nb; ++k) {
+    const int b = rec.bits[size_t(8 * k)];
+    bool same = off[size_t(8 * k)] % 8 == 0;
+    for (int64_t j = 8 * k; j < 8 * k + 8; ++j) same = same && rec.bits[size_t(j)] == b;
+    if (!same || b == 0) continue;
+    if (b == 8) {
+      p.kind[size_t(k)] = 1;
+      p.last_byte = std::max<int64_t>(p.last_byte, p.byte_lo[size_t(k)] + 8);
+    } else if (b <= 4) {
+      p.kind[size_t(k)] = 2;
+      for (int l = 0; l < 8; ++l) p.shift[size_t(8 * k + l)] = int32_t(l * b);
     }
   }
   if (p.all8) p.last_byte = d;
@@ -289,6 +306,22 @@ inline __m256 decode8(const QuantPlan& p, const uint8_t* row, int64_t k) {
   if (p.all8) {
     c = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + 8 * k)));
     c = _mm256_sub_epi32(_mm256_slli_epi32(c, 1), _mm256_set1_epi32(255));
+    return _mm256_cvtepi32_ps(c);
+  }
+  const uint8_t kind = p.kind[size_t(k)];
+  if (kind == 1) {
+    c = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + p.byte_lo[size_t(k)])));
+    c = _mm256_sub_epi32(_mm256_slli_epi32(c, 1), _mm256_set1_epi32(255));
+    return _mm256_cvtepi32_ps(c);
+  }
+  if (kind == 2) {
+    int32_t word;
+    std::memcpy(&word, row + p.byte_lo[size_t(k)], 4);
+    const __m256i sh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.shift.data() + 8 * k));
+    const __m256i mk = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.mask.data() + 8 * k));
+    const __m256i bi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.bias.data() + 8 * k));
+    c = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(word), sh), mk);
+    c = _mm256_sub_epi32(_mm256_slli_epi32(c, 1), bi);
     return _mm256_cvtepi32_ps(c);
   }
   int32_t lo, hi;
