@@ -293,10 +293,11 @@ def sec_bandwidth(L):
                 L.append(f"| {r['scenario']} | {r['ctx']} | {r['survivor_frac']} | {r['record_bytes']} | "
                          f"{f3(num(r, 'kv_bytes_frac'))} | {f3(num(r, 'dense_us'), 1)} | {f3(num(r, 'ghost_us'), 1)} | "
                          f"{f3(num(r, 'speedup'), 2)} |")
-    m = [r for r in rows if r.get("point", "").startswith("measured")]
+    m = [r for r in rows if r.get("point", "").startswith("measured") and "mass:1e-3" in r["point"]
+         and "-sub/" not in r["point"]]
     if m:
-        L.append("\nMeasured operating points (frontier CSV, pooled), placed in the model at their own context "
-                 "(witness bytes rescaled to d_head 128):\n")
+        L.append("\nMeasured operating points (frontier CSV, pooled rows at δ = 1e-3), placed in the model at their "
+                 "own context (witness bytes rescaled to d_head 128):\n")
         L.append("| point | scenario | kv_bytes_frac | speedup |")
         L.append("|---|---|---|---|")
         for r in m:
@@ -418,8 +419,8 @@ def write_readme(text, wall):
     b = s.index("<!-- headline:begin")
     e = s.index("<!-- headline:end -->")
     line = "<!-- headline:begin (written by scripts/exp_report.py from results/*/*.csv) -->\n"
-    body = (f"Measured by the report command (`results/RESULTS.md`, `results/FRONTIER.md`; whole report "
-            f"{wall / 60:.1f} min on this machine): {text}\n")
+    body = (f"Measured by the report command (details, spread and wall times in `results/RESULTS.md` and "
+            f"`results/FRONTIER.md`): {text}\n")
     s = s[:b] + line + body + s[e:]
     with open(readme + ".tmp", "w", encoding="utf-8") as f:
         f.write(s)

@@ -34,6 +34,11 @@ def num(r, k, default=float("nan")):
         return default
 
 
+def mean(xs):
+    xs = [x for x in xs if not math.isnan(x)]
+    return sum(xs) / len(xs) if xs else float("nan")
+
+
 def save(fig, exp, name):
     out = os.path.join(RES, exp)
     os.makedirs(out, exist_ok=True)
@@ -133,42 +138,47 @@ def baselines_plots():
         return
     for src in sorted({r["source"] for r in rows}):
         rs = [r for r in rows if r["source"] == src]
-        agg = defaultdict(list)  # (method, matched_to/target) -> per-layer rows
+        # per-layer rows → means over layers (and texts): grid budgets by target, matched budgets by what they match
+        agg = defaultdict(list)
         for r in rs:
-            agg[(r["family"], r["method"], r["matched_to"], r["target_frac"])].append(r)
-        fig, ax = plt.subplots(1, 2, figsize=(11, 4.2))
-        methods = sorted({k[1] for k in agg if k[0] == "baseline"})
-        markers = dict(zip(methods, "s^vDPo*"))
+            tgt = r["target_frac"] if r["matched_to"] in ("grid", "dense") else "matched"
+            agg[(r["family"], r["method"], r["matched_to"], tgt)].append(r)
+
+        def pt(lst):
+            return (mean([num(r, "kv_bytes_frac") for r in lst]), mean([num(r, "mass_lost_mean") for r in lst]),
+                    mean([num(r, "out_rel_err_mean") for r in lst]))
+
+        fig, ax = plt.subplots(1, 2, figsize=(13, 4.8))
+        fig.subplots_adjust(wspace=0.25)
+        methods = ["window", "h2o", "quest", "loki", "oracle_topk"]
+        markers = dict(zip(methods, "s^vDo"))
+        colors = dict(zip(methods, ["tab:purple", "tab:blue", "tab:red", "tab:orange", "tab:green"]))
         for meth in methods:
-            pts = []
-            for (fam, m2, to, tf), lst in agg.items():
-                if m2 != meth or fam != "baseline" or meth == "full":
-                    continue
-                x = sum(num(r, "kv_bytes_frac") for r in lst) / len(lst)
-                pts.append((x, sum(num(r, "mass_lost_mean") for r in lst) / len(lst),
-                            sum(num(r, "out_rel_err_mean") for r in lst) / len(lst)))
-            pts.sort()
-            if not pts:
-                continue
-            ax[0].plot([p[0] for p in pts], [max(p[1], 1e-7) for p in pts], marker=markers[meth], label=meth)
-            ax[1].plot([p[0] for p in pts], [max(p[2], 1e-7) for p in pts], marker=markers[meth], label=meth)
-        for (fam, m2, to, tf), lst in agg.items():
-            if fam != "ghostkv":
-                continue
-            x = sum(num(r, "kv_bytes_frac") for r in lst) / len(lst)
-            y0 = sum(num(r, "mass_lost_mean") for r in lst) / len(lst)
-            y1 = sum(num(r, "out_rel_err_mean") for r in lst) / len(lst)
-            ax[0].plot([x], [max(y0, 1e-7)], "r*", ms=14, label=f"GhostKV: {m2}")
-            ax[1].plot([x], [max(y1, 1e-7)], "r*", ms=14, label=f"GhostKV: {m2}")
+            grid = sorted(pt(lst) for (fam, m2, to, tg), lst in agg.items() if m2 == meth and to == "grid")
+            matched = [pt(lst) for (fam, m2, to, tg), lst in agg.items() if m2 == meth and tg == "matched"]
+            for k in (0, 1):
+                if grid:
+                    ax[k].plot([p[0] for p in grid], [max(p[k + 1], 1e-8) for p in grid], marker=markers[meth],
+                               color=colors[meth], ls="-", label=f"{meth} (fixed budgets)" if k == 0 else None)
+                for p in matched:
+                    ax[k].plot([p[0]], [max(p[k + 1], 1e-8)], marker=markers[meth], color=colors[meth], ms=11,
+                               mec="black", ls="none", label=f"{meth} at GhostKV's bytes" if k == 0 else None)
+        for (fam, m2, to, tg), lst in agg.items():
+            if fam == "ghostkv":
+                p = pt(lst)
+                for k in (0, 1):
+                    ax[k].plot([p[0]], [max(p[k + 1], 1e-8)], "r*", ms=16, mec="black",
+                               label=f"GhostKV: {m2}, δ = 1e-3" if k == 0 else None)
         ax[0].set_ylabel("attention mass lost, mean over (query, head)")
         ax[1].set_ylabel("output relative error ||o − ô|| / ||o||, mean")
         for a in ax:
             a.set_yscale("log")
-            a.set_xlabel("kv_bytes_frac (bytes read / dense K,V bytes, bf16; all metadata counted)")
+            a.set_xlabel("kv_bytes_frac (bytes read / dense K,V in bf16; metadata counted)")
             a.grid(alpha=0.3)
-        ax[0].legend(fontsize=7)
+        ax[0].legend(fontsize=6.5, ncol=2)
         units = sorted({r["unit"] for r in rs})
-        fig.suptitle(f"Baselines vs GhostKV at matched bytes: {src}, real text ({', '.join(units)}), mean over layers")
+        fig.suptitle(f"Baselines vs GhostKV at matched bytes: {src}, real text ({', '.join(units)}), "
+                     f"means over {len({(r['unit'], r['layer']) for r in rs})} (text, layer) pairs")
         save(fig, "baselines", f"baselines_{src}")
 
 
