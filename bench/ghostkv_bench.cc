@@ -339,6 +339,8 @@ int main(int argc, char** argv) {
               o.rank = 16;
               o.storage = Storage::bf16;
               o.bits = w.lowrank ? "8" : w.bits;
+              if (w.name == "mixed" && in.d_head() != 128)  // the same proportions for another head size
+                o.bits = str_cat("8x", in.d_head() / 8, ",4x", 3 * in.d_head() / 8, ",2");
               o.group = w.group;
               o.policy.kind = PolicyKind::mass;
               o.policy.value = delta;
