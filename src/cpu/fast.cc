@@ -548,8 +548,21 @@ void attend_avx2(const float* q, int H, int64_t d, const KvView& kv, const int64
   const int64_t nb = d / 8;
   std::vector<float> s(static_cast<size_t>(H * kBlock)), o(static_cast<size_t>(H * d), 0.0f), m(static_cast<size_t>(H), -INFINITY), l(static_cast<size_t>(H), 0.0f);
   std::vector<float> kbuf(static_cast<size_t>(8 * d));
+  const int64_t esz = kv_type_bytes(kv.type), row_bytes = d * esz;
+  auto prefetch_block = [&](int64_t nb0) {  // gathered rows of the next block: K and V, every cache line
+    const int64_t nn = std::min(kBlock, n - nb0);
+    for (int64_t x = 0; x < nn; ++x) {
+      const int64_t off = idx[nb0 + x] * kv.stride * esz;
+      for (int64_t by = 0; by < row_bytes; by += 64) {
+        _mm_prefetch(static_cast<const char*>(kv.k) + off + by, _MM_HINT_T0);
+        _mm_prefetch(static_cast<const char*>(kv.v) + off + by, _MM_HINT_T0);
+      }
+    }
+  };
+  if (idx && n > 0) prefetch_block(0);
   for (int64_t b0 = 0; b0 < n; b0 += kBlock) {
     const int64_t bn = std::min(kBlock, n - b0);
+    if (idx && b0 + kBlock < n) prefetch_block(b0 + kBlock);
     // scores of the block for every head: 8 tokens at a time, K converted once per token
     for (int64_t x = 0; x < bn; x += 8) {
       const int64_t xn = std::min<int64_t>(8, bn - x);
