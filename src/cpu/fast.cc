@@ -559,10 +559,11 @@ void attend_avx2(const float* q, int H, int64_t d, const KvView& kv, const int64
       }
     }
   };
-  if (idx && n > 0) prefetch_block(0);
+  static const bool prefetch = !std::getenv("GHOSTKV_NO_PREFETCH");  // A/B switch for the benchmark
+  if (prefetch && idx && n > 0) prefetch_block(0);
   for (int64_t b0 = 0; b0 < n; b0 += kBlock) {
     const int64_t bn = std::min(kBlock, n - b0);
-    if (idx && b0 + kBlock < n) prefetch_block(b0 + kBlock);
+    if (prefetch && idx && b0 + kBlock < n) prefetch_block(b0 + kBlock);
     // scores of the block for every head: 8 tokens at a time, K converted once per token
     for (int64_t x = 0; x < bn; x += 8) {
       const int64_t xn = std::min<int64_t>(8, bn - x);
