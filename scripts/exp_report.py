@@ -454,6 +454,16 @@ def main():
     for k, v in times.items():
         if not k.startswith("_"):
             L.append(f"| {k} | {v['wall_s']} | {v['rc']} |")
+    fresh = os.path.join(RES, "fresh_run_times.json")
+    if os.path.exists(fresh):
+        fr = json.load(open(fresh))
+        L.append(f"\nA run from empty CSVs ({fr.get('note', '')}):\n")
+        L.append("| experiment | wall s | user CPU s |")
+        L.append("|---|---|---|")
+        for e in fr["experiments"]:
+            L.append(f"| {e['experiment']} | {e['wall_s']:.0f} | {e['user_s']:.0f} |")
+        L.append(f"| **total** | {sum(e['wall_s'] for e in fr['experiments']):.0f} | "
+                 f"{sum(e['user_s'] for e in fr['experiments']):.0f} |")
     L.append("\nCompute inside `run_eliminate` recorded in the rows (Σ build_ms + eval_ms of the pooled rows; wall "
              "time of the threads, summed over jobs, whichever run computed them):\n")
     L.append("| experiment | jobs | run_eliminate s |")

@@ -55,6 +55,11 @@ int exp_bandwidth(Context& ctx) {
   const double meta_bytes = cfg.value("meta_bytes_per_step", double(d * d * 4 + d * 4));  // rotation V + μ (f32)
   const int64_t batches = cfg.value("fetch_batches_per_layer", int64_t(1));
   ResultTable table(ctx.csv_path, ctx.config_hash);
+  const std::string job = "bandwidth";
+  if (table.done(job)) {
+    std::fprintf(stderr, "bandwidth: already in %s\n", ctx.csv_path.c_str());
+    return 0;
+  }
   std::vector<Row> rows;
   auto model_row = [&](const std::string& scen, int64_t n, double f, double rec, const std::string& point) {
     const double kv_tok = 2.0 * double(d) * b_kv;
@@ -121,11 +126,6 @@ int exp_bandwidth(Context& ctx) {
     r.set("scenario", "this machine").set("point", "measured host read bandwidth (STREAM-like sum, 256 MiB)");
     r.set("host_read_gbps", m.read_gbps).set("host_copy_gbps", m.copy_gbps).set("threads_used", m.threads);
     rows.push_back(std::move(r));
-  }
-  const std::string job = "bandwidth";
-  if (table.done(job)) {
-    std::fprintf(stderr, "bandwidth: already in %s\n", ctx.csv_path.c_str());
-    return 0;
   }
   ctx.commit(table, job, std::move(rows));
   std::fprintf(stderr, "%s: %lld rows in %s\n", ctx.experiment.c_str(), (long long)table.n_rows(), ctx.csv_path.c_str());
