@@ -13,6 +13,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+plt.rcParams["svg.hashsalt"] = "ghostkv"
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RES = os.path.join(ROOT, "results")
 
@@ -42,8 +44,9 @@ def mean(xs):
 def save(fig, exp, name):
     out = os.path.join(RES, exp)
     os.makedirs(out, exist_ok=True)
-    for ext in ("png", "svg"):
-        fig.savefig(os.path.join(out, f"{name}.{ext}"), dpi=110, bbox_inches="tight")
+    for ext in ("png", "svg"):  # no date, fixed ids: the same CSV gives the same files
+        fig.savefig(os.path.join(out, f"{name}.{ext}"), dpi=110, bbox_inches="tight",
+                    metadata={"Date": None} if ext == "svg" else None)
     plt.close(fig)
     print(f"plots: {os.path.join(out, name)}.png/.svg")
 
