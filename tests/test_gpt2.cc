@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ghostkv/error.h"
+#include "test_expect_error.h"
 #include "ghostkv/io/npy.h"
 #include "ghostkv/io/safetensors.h"
 #include "ghostkv/model/calibrate.h"
@@ -44,19 +45,7 @@ std::string test_dir() {
   return p.string();
 }
 
-void expect_error(const std::function<void()>& fn, const std::vector<std::string>& parts) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const auto& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "message lacks '" << p << "': " << msg;
-    return;
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "expected ghostkv::Error, got another exception: " << e.what();
-    return;
-  }
-  ADD_FAILURE() << "expected ghostkv::Error, nothing thrown";
-}
+using ghostkv::test::expect_error;
 
 json read_json_file(const std::string& p) {
   std::ifstream f(p);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "ghostkv/error.h"
+#include "test_expect_error.h"
 #include "ghostkv/half.h"
 #include "ghostkv/io/safetensors.h"
 #include "ghostkv/model/config.h"
@@ -49,20 +50,7 @@ std::string read_bytes(const std::string& path, int64_t off, int64_t n) {
   return s;
 }
 
-// Runs fn, expects a ghostkv::Error whose message contains every one of `parts`.
-void expect_error(const std::function<void()>& fn, const std::vector<std::string>& parts) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const auto& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "message lacks '" << p << "': " << msg;
-    return;
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "expected ghostkv::Error, got another exception: " << e.what();
-    return;
-  }
-  ADD_FAILURE() << "expected ghostkv::Error, nothing thrown";
-}
+using ghostkv::test::expect_error;
 
 template <class T>
 std::string le_bytes(T v) {

@@ -2,12 +2,7 @@
 
 #include <algorithm>
 #include <bit>
-#include <cerrno>
 #include <cstring>
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "ghostkv/error.h"
 #include "ghostkv/half.h"
@@ -272,26 +267,10 @@ int64_t GgufTensorInfo::numel() const {
 std::vector<int64_t> GgufTensorInfo::shape() const { return std::vector<int64_t>(ne.rbegin(), ne.rend()); }
 
 GgufFile::GgufFile(const std::string& path) : path_(path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  GKV_CHECK(fd >= 0, path, ": cannot open GGUF file: ", std::strerror(errno));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    throw Error(str_cat(path, ": not a regular file"));
-  }
-  const int64_t file_bytes = int64_t(st.st_size);
-  if (file_bytes < 24) {
-    ::close(fd);
-    throw Error(str_cat(path, ": ", file_bytes, " bytes is too short for a GGUF header (24 bytes)"));
-  }
-  void* m = ::mmap(nullptr, size_t(file_bytes), PROT_READ, MAP_PRIVATE, fd, 0);
-  const int mmap_errno = errno;
-  ::close(fd);
-  GKV_CHECK(m != MAP_FAILED, path, ": mmap of ", file_bytes, " bytes failed: ", std::strerror(mmap_errno));
-  map_ = m;
-  map_bytes_ = file_bytes;
-  try {
-    const uint8_t* base = static_cast<const uint8_t*>(map_);
+  map_ = MappedFile(path, "GGUF file", 24, "{} bytes is too short for a GGUF header (24 bytes)");
+  const int64_t file_bytes = map_.size();
+  {  // on any error below, map_'s destructor releases the mapping
+    const uint8_t* base = map_.data();
     Cursor c(base, file_bytes, path_);
     const uint32_t magic = c.read<uint32_t>("magic");
     GKV_CHECK(std::memcmp(&magic, "GGUF", 4) == 0, path, ": not a GGUF file (magic bytes ",
@@ -373,46 +352,14 @@ GgufFile::GgufFile(const std::string& path) : path_(path) {
       GKV_CHECK(by_off[i - 1]->offset + by_off[i - 1]->nbytes <= by_off[i]->offset, path, ": tensors '",
                 by_off[i - 1]->name, "' (offset ", by_off[i - 1]->offset, ", ", by_off[i - 1]->nbytes,
                 " bytes) and '", by_off[i]->name, "' (offset ", by_off[i]->offset, ") overlap");
-  } catch (...) {
-    unmap();
-    throw;
   }
 }
 
-GgufFile::~GgufFile() { unmap(); }
+GgufFile::~GgufFile() = default;
+GgufFile::GgufFile(GgufFile&& o) noexcept = default;
+GgufFile& GgufFile::operator=(GgufFile&& o) noexcept = default;
 
-void GgufFile::unmap() {
-  if (map_) ::munmap(map_, size_t(map_bytes_));
-  map_ = nullptr;
-  map_bytes_ = 0;
-}
 
-GgufFile::GgufFile(GgufFile&& o) noexcept
-    : path_(std::move(o.path_)), map_(o.map_), map_bytes_(o.map_bytes_), version_(o.version_),
-      alignment_(o.alignment_), data_offset_(o.data_offset_), keys_(std::move(o.keys_)), kv_(std::move(o.kv_)), tensors_(std::move(o.tensors_)),
-      tensor_index_(std::move(o.tensor_index_)) {
-  o.map_ = nullptr;
-  o.map_bytes_ = 0;
-}
-
-GgufFile& GgufFile::operator=(GgufFile&& o) noexcept {
-  if (this != &o) {
-    unmap();
-    path_ = std::move(o.path_);
-    map_ = o.map_;
-    map_bytes_ = o.map_bytes_;
-    version_ = o.version_;
-    alignment_ = o.alignment_;
-    data_offset_ = o.data_offset_;
-    keys_ = std::move(o.keys_);
-    kv_ = std::move(o.kv_);
-    tensors_ = std::move(o.tensors_);
-    tensor_index_ = std::move(o.tensor_index_);
-    o.map_ = nullptr;
-    o.map_bytes_ = 0;
-  }
-  return *this;
-}
 
 const GgufValue& GgufFile::get(const std::string& key) const {
   auto it = kv_.find(key);

@@ -2,14 +2,9 @@
 
 #include <algorithm>
 #include <bit>
-#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -94,27 +89,11 @@ int64_t TensorRef::numel() const {
 }
 
 SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  GKV_CHECK(fd >= 0, path, ": cannot open safetensors file: ", std::strerror(errno));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    throw Error(str_cat(path, ": not a regular file"));
-  }
-  const int64_t file_bytes = st.st_size;
-  if (file_bytes < 8) {
-    ::close(fd);
-    throw Error(str_cat(path, ": file is ", file_bytes, " bytes, a safetensors file needs at least 8 "
-                              "(an 8-byte header length); truncated?"));
-  }
-  void* m = ::mmap(nullptr, size_t(file_bytes), PROT_READ, MAP_PRIVATE, fd, 0);
-  const int mmap_errno = errno;
-  ::close(fd);
-  GKV_CHECK(m != MAP_FAILED, path, ": mmap of ", file_bytes, " bytes failed: ", std::strerror(mmap_errno));
-  map_ = m;
-  map_bytes_ = file_bytes;
-  try {
-    const uint8_t* base = static_cast<const uint8_t*>(map_);
+  map_ = MappedFile(path, "safetensors file", 8,
+                    "file is {} bytes, a safetensors file needs at least 8 (an 8-byte header length); truncated?");
+  const int64_t file_bytes = map_.size();
+  {  // on any error below, map_'s destructor releases the mapping
+    const uint8_t* base = map_.data();
     uint64_t n_header = 0;
     std::memcpy(&n_header, base, 8);
     GKV_CHECK(n_header <= uint64_t(file_bytes - 8), path, ": header length ", n_header,
@@ -201,41 +180,14 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
     }
     tensors_ = std::move(sorted);
     for (size_t i = 0; i < tensors_.size(); ++i) index_[tensors_[i].name] = i;
-  } catch (...) {
-    unmap();
-    throw;
   }
 }
 
-void SafetensorsFile::unmap() {
-  if (map_) ::munmap(map_, size_t(map_bytes_));
-  map_ = nullptr;
-  map_bytes_ = 0;
-}
+SafetensorsFile::~SafetensorsFile() = default;
+SafetensorsFile::SafetensorsFile(SafetensorsFile&& o) noexcept = default;
+SafetensorsFile& SafetensorsFile::operator=(SafetensorsFile&& o) noexcept = default;
 
-SafetensorsFile::~SafetensorsFile() { unmap(); }
 
-SafetensorsFile::SafetensorsFile(SafetensorsFile&& o) noexcept
-    : path_(std::move(o.path_)), map_(o.map_), map_bytes_(o.map_bytes_), tensors_(std::move(o.tensors_)),
-      index_(std::move(o.index_)), metadata_(std::move(o.metadata_)) {
-  o.map_ = nullptr;
-  o.map_bytes_ = 0;
-}
-
-SafetensorsFile& SafetensorsFile::operator=(SafetensorsFile&& o) noexcept {
-  if (this != &o) {
-    unmap();
-    path_ = std::move(o.path_);
-    map_ = o.map_;
-    map_bytes_ = o.map_bytes_;
-    tensors_ = std::move(o.tensors_);
-    index_ = std::move(o.index_);
-    metadata_ = std::move(o.metadata_);
-    o.map_ = nullptr;
-    o.map_bytes_ = 0;
-  }
-  return *this;
-}
 
 const TensorRef& SafetensorsFile::get(const std::string& name) const {
   auto it = index_.find(name);

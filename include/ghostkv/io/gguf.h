@@ -20,6 +20,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "ghostkv/io/mapped_file.h"
+
 namespace ghostkv {
 
 enum class GgufValueType : uint32_t {
@@ -113,10 +115,8 @@ class GgufFile {
   std::vector<float> to_f32(const std::string& name, const std::vector<int64_t>& expect_shape) const;
 
  private:
-  void unmap();
   std::string path_;
-  void* map_ = nullptr;
-  int64_t map_bytes_ = 0;
+  MappedFile map_;
   uint32_t version_ = 0;
   int64_t alignment_ = 32;
   int64_t data_offset_ = 0;

@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "ghostkv/io/mapped_file.h"
 #include "ghostkv/tensor.h"
 
 namespace ghostkv {
@@ -44,10 +45,8 @@ class SafetensorsFile {
   const std::unordered_map<std::string, std::string>& metadata() const { return metadata_; }
 
  private:
-  void unmap();
   std::string path_;
-  void* map_ = nullptr;
-  int64_t map_bytes_ = 0;
+  MappedFile map_;
   std::vector<TensorRef> tensors_;                  // sorted by data offset
   std::unordered_map<std::string, size_t> index_;   // name -> position in tensors_
   std::unordered_map<std::string, std::string> metadata_;  // "__metadata__" (string values only)
