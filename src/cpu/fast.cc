@@ -169,6 +169,81 @@ QuantPlan make_plan(const QuantRecords& rec) {
   return p;
 }
 
+// ---------------------------------------------------------------- integer quantized scan: plan
+// A record's components as byte-aligned runs of one width b ∈ {1, 2, 4, 8} (zero-bit components carry
+// no bits and are skipped), cut into chunks of ≤ 16 bytes. Byte l of a chunk (a 16-bit lane after the
+// widen) holds 8/b fields, field f = bits [f·b, f·b + b) = the code of component perm[(field0 + f)·16 + l].
+// Every (chunk, field) is one 16-lane int16 weight vector per head; lanes of no component weigh 0, so
+// the bytes a 16-byte load reads past a chunk (the next chunk, the next row, padding bits) add nothing.
+struct I16Plan {
+  bool ok = false;
+  struct Chunk {
+    int32_t byte_off, bits, field0;
+  };
+  std::vector<Chunk> chunks;
+  int64_t n_fields = 0;
+  std::vector<int32_t> perm;  // [n_fields · 16] component of each weight lane; d (a zero slot) = none
+  std::vector<double> bmax;   // [d] 2^b_j − 1
+  int64_t last_byte = 0;      // bytes past a row's start that its 16-byte loads touch
+  int32_t wmax = 0;           // |wi| ≤ wmax keeps Σ_j |wi_j|·(2^b_j − 1) < 2^31 (no int32 overflow)
+  int k = 0;                  // s = 2^(ilogb(M) − k): M/s < 2^(k+1) ≤ wmax + 1
+};
+
+I16Plan make_i16_plan(const QuantRecords& rec) {
+  I16Plan p;
+  const int64_t d = rec.d;
+  if (d <= 0 || int64_t(rec.bits.size()) != d) return p;
+  int64_t bit = 0;
+  double sum_b = 0;
+  std::vector<std::pair<int, std::vector<int32_t>>> runs;  // (bits, components), each starting byte-aligned
+  p.bmax.assign(size_t(d), 0.0);
+  for (int64_t j = 0; j < d; ++j) {
+    const int b = rec.bits[size_t(j)];
+    if (b == 0) continue;
+    if (b != 1 && b != 2 && b != 4 && b != 8) return p;
+    if (runs.empty() || runs.back().first != b) {
+      if (bit % 8 != 0) return p;
+      runs.push_back({b, {}});
+    }
+    runs.back().second.push_back(int32_t(j));
+    bit += b;
+    p.bmax[size_t(j)] = double((1 << b) - 1);
+    sum_b += p.bmax[size_t(j)];
+  }
+  if (runs.empty()) return p;
+  int64_t byte = 0;
+  for (const auto& [b, comps] : runs) {
+    const int64_t per_byte = 8 / b, per_chunk = 16 * per_byte;
+    for (int64_t c0 = 0; c0 < int64_t(comps.size()); c0 += per_chunk) {
+      const int64_t nc = std::min<int64_t>(per_chunk, int64_t(comps.size()) - c0);
+      p.chunks.push_back({int32_t(byte), b, int32_t(p.n_fields)});
+      p.perm.resize(size_t((p.n_fields + per_byte) * 16), int32_t(d));
+      for (int64_t x = 0; x < nc; ++x)
+        p.perm[size_t((p.n_fields + x % per_byte) * 16 + x / per_byte)] = comps[size_t(c0 + x)];
+      p.n_fields += per_byte;
+      p.last_byte = std::max(p.last_byte, byte + 16);
+      byte += (nc * b + 7) / 8;
+    }
+  }
+  const double wm = std::min(32767.0, std::floor((0x1p31 - 1) / sum_b));
+  if (wm < 1) return p;
+  p.wmax = int32_t(wm);
+  p.k = 0;
+  while ((int64_t(2) << (p.k + 1)) <= int64_t(p.wmax) + 1) ++p.k;  // 2^(k+1) ≤ wmax + 1
+  p.ok = true;
+  return p;
+}
+
+// Integer weights of one group for every head: w [n_heads][n_fields·16] int16; the bound of a token with
+// raw-code dot product J = Σ wi·code is two_s·J + cadd (two_s = 2·s; cadd = add32 + D − s·K, rounded up,
+// plus the rounding of that final float64 sum).
+struct I16Slot {
+  int64_t g = -1;
+  bool finite = true;
+  std::vector<int16_t> w;
+  std::vector<double> two_s, cadd;
+};
+
 // ---------------------------------------------------------------- AVX2 kernels
 #if GKV_X86
 #pragma GCC push_options
@@ -643,6 +718,207 @@ void attend_avx2(const float* q, int H, int64_t d, const KvView& kv, const int64
   }
 }
 
+// ---------------------------------------------------------------- integer quantized scan: kernels
+inline double hsum4d(__m256d v) {
+  const __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+  return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+}
+inline double hmax4(__m256d v) {
+  const __m128d m = _mm_max_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+  return std::max(_mm_cvtsd_f64(m), _mm_cvtsd_f64(_mm_unpackhi_pd(m, m)));
+}
+
+// Builds the integer weights of group g (math.md §4.2b): f_j = fl32(q32_j·h_gj) (= w32_gj), M = max|f_j|,
+// s = 2^(ilogb M − k), wi_j = clamp(round(f_j/s), ±wmax) (f/s exact in float64), δ_j = |f_j − s·wi_j|
+// (exact in float64: both are multiples of ulp(f_j) or of s within 2^40 of each other), D = Σ δ_j·(2^b_j − 1),
+// K = Σ wi_j·(2^b_j − 1) and AW = Σ |wi_j|·(2^b_j − 1) (exact integers) in float64.
+void build_i16_slot(I16Slot& sl, int64_t g, const QuantRecords& rec, const I16Plan& p, const float* q32,
+                    const QuantQuery* const* pq, int H) {
+  const int64_t d = rec.d, F16 = p.n_fields * 16;
+  sl.g = g;
+  sl.finite = true;
+  sl.w.assign(size_t(H * F16), 0);
+  sl.two_s.assign(size_t(H), 0.0);
+  sl.cadd.assign(size_t(H), 0.0);
+  const uint16_t* hrow = rec.half_step.data() + g * d;
+  alignas(32) float f[8];
+  std::vector<double> fd(static_cast<size_t>(d));
+  std::vector<int32_t> wi(static_cast<size_t>(d) + 8, 0);  // wi[d] = 0: the slot of lanes with no component
+  for (int h = 0; h < H; ++h) {
+    const float* qh = q32 + h * d;
+    __m256d mx = _mm256_setzero_pd();
+    __m256d bad = _mm256_setzero_pd();
+    for (int64_t j = 0; j < d; j += 8) {
+      const __m256 hv = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(hrow + j)));
+      _mm256_store_ps(f, _mm256_mul_ps(_mm256_loadu_ps(qh + j), hv));
+      for (int half = 0; half < 2; ++half) {
+        __m256d x = _mm256_cvtps_pd(_mm_load_ps(f + 4 * half));
+        const __m256d bm = _mm256_loadu_pd(p.bmax.data() + j + 4 * half);
+        x = _mm256_and_pd(x, _mm256_cmp_pd(bm, _mm256_setzero_pd(), _CMP_GT_OQ));  // zero-bit components: 0
+        _mm256_storeu_pd(fd.data() + j + 4 * half, x);
+        const __m256d ax = _mm256_andnot_pd(_mm256_set1_pd(-0.0), x);
+        bad = _mm256_or_pd(bad, _mm256_cmp_pd(ax, _mm256_set1_pd(0x1.fffffep127), _CMP_NLE_UQ));  // inf or NaN
+        mx = _mm256_max_pd(mx, ax);
+      }
+    }
+    if (_mm256_movemask_pd(bad)) {
+      sl.finite = false;
+      return;
+    }
+    const double M = hmax4(mx);
+    double s = 1.0, inv = 1.0;
+    if (M > 0) {
+      const int e = std::ilogb(M) - p.k;
+      s = std::ldexp(1.0, e);
+      inv = std::ldexp(1.0, -e);
+    }
+    const __m256d vs = _mm256_set1_pd(s), vinv = _mm256_set1_pd(inv), lim = _mm256_set1_pd(double(p.wmax));
+    __m256d D = _mm256_setzero_pd(), K = D, AW = D;
+    for (int64_t j = 0; j < d; j += 4) {
+      const __m256d x = _mm256_loadu_pd(fd.data() + j), bm = _mm256_loadu_pd(p.bmax.data() + j);
+      __m256d rr = _mm256_round_pd(_mm256_mul_pd(x, vinv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      rr = _mm256_min_pd(_mm256_max_pd(rr, _mm256_sub_pd(_mm256_setzero_pd(), lim)), lim);
+      const __m256d del = _mm256_andnot_pd(_mm256_set1_pd(-0.0), _mm256_sub_pd(x, _mm256_mul_pd(rr, vs)));
+      D = _mm256_add_pd(D, _mm256_mul_pd(del, bm));
+      K = _mm256_add_pd(K, _mm256_mul_pd(rr, bm));
+      AW = _mm256_add_pd(AW, _mm256_mul_pd(_mm256_andnot_pd(_mm256_set1_pd(-0.0), rr), bm));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(wi.data() + j), _mm256_cvtpd_epi32(rr));
+    }
+    wi[size_t(d)] = 0;
+    int16_t* w = sl.w.data() + h * F16;
+    for (int64_t x = 0; x < F16; x += 8) {
+      const __m256i ix = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.perm.data() + x));
+      const __m256i v = _mm256_i32gather_epi32(wi.data(), ix, 4);
+      const __m128i pk = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(w + x), pk);
+    }
+    const double Dd = hsum4d(D) * (1 + 0x1p-36), Kd = hsum4d(K), AWd = hsum4d(AW);  // K, AW exact; D: γ64_d·D
+    const double C = (pq[h]->add32[size_t(g)] + Dd) * (1 + 0x1p-52);  // ↑ of the sum
+    double cp = C - s * Kd;                                           // s·K exact
+    // ↑ of that difference, and the final fl64(2s·J + cadd): |2s·J| ≤ 2s·AW
+    cp = cp + 0x1p-51 * (std::fabs(cp) + 2 * s * AWd);
+    sl.two_s[size_t(h)] = 2 * s;
+    sl.cadd[size_t(h)] = cp;
+  }
+}
+
+inline __m256i hsum8x8_epi32(const __m256i* v) {
+  const __m256i s01 = _mm256_hadd_epi32(v[0], v[1]), s23 = _mm256_hadd_epi32(v[2], v[3]);
+  const __m256i s45 = _mm256_hadd_epi32(v[4], v[5]), s67 = _mm256_hadd_epi32(v[6], v[7]);
+  const __m256i a = _mm256_hadd_epi32(s01, s23), b = _mm256_hadd_epi32(s45, s67);
+  return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
+}
+
+// Two tokens (rows ra, rb; weights wa, wb of their groups) × HN heads: acc[2h] = J of token a for head h,
+// acc[2h + 1] of token b, as 8 int32 lane partials.
+template <int HN>
+inline void i16_pair(const I16Plan& p, const uint8_t* ra, const uint8_t* rb, const int16_t* wa, const int16_t* wb,
+                     int64_t hstride, __m256i* out) {
+  __m256i acc[2 * HN];
+  for (int i = 0; i < 2 * HN; ++i) acc[i] = _mm256_setzero_si256();
+  const bool same = wa == wb;
+  auto field = [&](__m256i xa, __m256i xb, int64_t fi) {
+    for (int h = 0; h < HN; ++h) {
+      const __m256i w0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wa + h * hstride + fi * 16));
+      const __m256i w1 = same ? w0 : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb + h * hstride + fi * 16));
+      acc[2 * h] = _mm256_add_epi32(acc[2 * h], _mm256_madd_epi16(xa, w0));
+      acc[2 * h + 1] = _mm256_add_epi32(acc[2 * h + 1], _mm256_madd_epi16(xb, w1));
+    }
+  };
+  for (const I16Plan::Chunk& c : p.chunks) {
+    const __m256i xa = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ra + c.byte_off)));
+    const __m256i xb = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(rb + c.byte_off)));
+    switch (c.bits) {
+      case 8: field(xa, xb, c.field0); break;
+      case 4: {
+        const __m256i m = _mm256_set1_epi16(15);
+        field(_mm256_and_si256(xa, m), _mm256_and_si256(xb, m), c.field0);
+        field(_mm256_srli_epi16(xa, 4), _mm256_srli_epi16(xb, 4), c.field0 + 1);
+        break;
+      }
+      case 2: {
+        const __m256i m = _mm256_set1_epi16(3);
+        field(_mm256_and_si256(xa, m), _mm256_and_si256(xb, m), c.field0);
+        field(_mm256_and_si256(_mm256_srli_epi16(xa, 2), m), _mm256_and_si256(_mm256_srli_epi16(xb, 2), m), c.field0 + 1);
+        field(_mm256_and_si256(_mm256_srli_epi16(xa, 4), m), _mm256_and_si256(_mm256_srli_epi16(xb, 4), m), c.field0 + 2);
+        field(_mm256_srli_epi16(xa, 6), _mm256_srli_epi16(xb, 6), c.field0 + 3);
+        break;
+      }
+      default: {  // 1 bit
+        const __m256i m = _mm256_set1_epi16(1);
+        field(_mm256_and_si256(xa, m), _mm256_and_si256(xb, m), c.field0);
+        for (int f = 1; f < 8; ++f) {
+          const __m128i sh = _mm_cvtsi32_si128(f);
+          field(_mm256_and_si256(_mm256_srl_epi16(xa, sh), m), _mm256_and_si256(_mm256_srl_epi16(xb, sh), m), c.field0 + f);
+        }
+        break;
+      }
+    }
+  }
+  for (int i = 0; i < 8; ++i) out[i] = i < 2 * HN ? acc[i] : _mm256_setzero_si256();
+}
+
+inline void store_i16(double* p, double x) { *p = std::isnan(x) ? INFINITY : x; }
+inline void store_i16(float* p, double x) { store_one(p, x); }
+
+// The scan: t in [t0, t1), two tokens per pass; `slot(g)` returns the built weights of group g (or null
+// when they are not finite: those tokens take the float32 scan).
+template <class T, class SlotFn, class FloatFn>
+void quant_i16_avx2(const QuantRecords& rec, const I16Plan& p, int n_heads, int64_t t0, int64_t t1, T* const* ub,
+                    SlotFn&& slot, FloatFn&& float_scan) {
+  const int64_t cb = rec.code_bytes, hstride = p.n_fields * 16;
+  int64_t t_safe = t1;
+  while (t_safe > t0 && (t_safe - 1) * cb + p.last_byte > int64_t(rec.codes.size())) --t_safe;
+  const bool runs = rec.n_groups > 0 && int64_t(rec.group_start.size()) == rec.n_groups + 1 &&
+                    rec.group_start[size_t(rec.n_groups)] == rec.n && t1 <= rec.n;
+  int64_t g = t0 < t1 ? rec.group_of[size_t(t0)] : 0;
+  auto group_of = [&](int64_t t) {
+    if (!runs) return rec.group_of[size_t(t)];
+    while (t >= rec.group_start[size_t(g + 1)]) ++g;
+    return g;
+  };
+  std::vector<uint8_t> pad(size_t(2 * (p.last_byte + cb + 32)), 0);  // unsafe rows, zero-padded
+  uint8_t* pa = pad.data();
+  uint8_t* pb = pad.data() + p.last_byte + cb + 32;
+  alignas(32) int32_t sums[8];
+  for (int64_t t = t0; t < t1; t += 2) {
+    const int64_t ta = t, tb = std::min(t + 1, t1 - 1);
+    const int64_t ga = group_of(ta), gb = group_of(tb);
+    const I16Slot* sa = slot(ga);
+    const I16Slot* sb = slot(gb);
+    if (!sa || !sb) {  // non-finite weights in one of the groups: the float32 scan for these tokens
+      T* sub[64];
+      for (int h = 0; h < n_heads && h < 64; ++h) sub[h] = ub[h] + (ta - t0);
+      float_scan(ta, tb + 1, sub);
+      continue;
+    }
+    const uint8_t* ra = rec.codes.data() + ta * cb;
+    const uint8_t* rb = rec.codes.data() + tb * cb;
+    if (ta >= t_safe) ra = static_cast<const uint8_t*>(std::memcpy(pa, ra, size_t(cb)));
+    if (tb >= t_safe) rb = static_cast<const uint8_t*>(std::memcpy(pb, rb, size_t(cb)));
+    for (int h0 = 0; h0 < n_heads; h0 += 4) {
+      const int hn = std::min(4, n_heads - h0);
+      __m256i acc[8];
+      const int16_t* wa = sa->w.data() + h0 * hstride;
+      const int16_t* wb = sb->w.data() + h0 * hstride;
+      switch (hn) {
+        case 1: i16_pair<1>(p, ra, rb, wa, wb, hstride, acc); break;
+        case 2: i16_pair<2>(p, ra, rb, wa, wb, hstride, acc); break;
+        case 3: i16_pair<3>(p, ra, rb, wa, wb, hstride, acc); break;
+        default: i16_pair<4>(p, ra, rb, wa, wb, hstride, acc); break;
+      }
+      _mm256_store_si256(reinterpret_cast<__m256i*>(sums), hsum8x8_epi32(acc));
+      for (int h = 0; h < hn; ++h) {
+        const int hh = h0 + h;
+        // one rounding: 2s·J is exact (|J| < 2^31, 2s a power of two), then + cadd
+        store_i16(ub[hh] + (ta - t0), std::fma(double(sums[2 * h]), sa->two_s[size_t(hh)], sa->cadd[size_t(hh)]));
+        if (tb != ta)
+          store_i16(ub[hh] + (tb - t0), std::fma(double(sums[2 * h + 1]), sb->two_s[size_t(hh)], sb->cadd[size_t(hh)]));
+      }
+    }
+  }
+}
+
 #pragma GCC pop_options
 #endif  // GKV_X86
 
@@ -717,6 +993,44 @@ void quant_dispatch(const QuantRecords& rec, const QuantQuery* const* pq, int n_
 
 }  // namespace
 
+struct QuantScanI16::Impl {
+  const QuantRecords& rec;
+  std::vector<const QuantQuery*> pq;
+  int H = 0;
+  I16Plan plan;
+  bool integer = false;
+  std::vector<float> q32;  // [H, d] fl32(qr)
+  I16Slot slots[2];
+  int lru = 0;
+  Impl(const QuantRecords& r, const QuantQuery* const* p, int h) : rec(r), pq(p, p + h), H(h) {}
+  const I16Slot* slot(int64_t g) {
+    for (int i = 0; i < 2; ++i)
+      if (slots[i].g == g) {
+        lru = 1 - i;
+        return slots[i].finite ? &slots[i] : nullptr;
+      }
+#if GKV_X86
+    I16Slot& s = slots[lru];
+    build_i16_slot(s, g, rec, plan, q32.data(), pq.data(), H);
+    lru = 1 - lru;
+    return s.finite ? &s : nullptr;
+#else
+    return nullptr;
+#endif
+  }
+  template <class T>
+  void run(int64_t t0, int64_t t1, T* const* ub) {
+    if (t1 <= t0 || H <= 0) return;
+#if GKV_X86
+    if (integer && use_avx2())
+      return quant_i16_avx2(
+          rec, plan, H, t0, t1, ub, [&](int64_t g) { return slot(g); },
+          [&](int64_t a, int64_t b, T* const* u) { quant_dispatch(rec, pq.data(), H, a, b, u); });
+#endif
+    quant_dispatch(rec, pq.data(), H, t0, t1, ub);
+  }
+};
+
 const char* simd_level() { return use_avx2() ? "avx2" : "scalar"; }
 
 bool set_force_scalar(bool on) { return g_force_scalar.exchange(on); }
@@ -738,6 +1052,35 @@ void quant_bounds_multi(const QuantRecords& rec, const QuantQuery* const* pq, in
 void quant_bounds_multi_f32(const QuantRecords& rec, const QuantQuery* const* pq, int n_heads, int64_t t0, int64_t t1,
                             float* const* ub) {
   quant_dispatch(rec, pq, n_heads, t0, t1, ub);
+}
+
+QuantScanI16::QuantScanI16(const QuantRecords& rec, const QuantQuery* const* pq, int n_heads)
+    : impl_(std::make_unique<Impl>(rec, pq, n_heads)) {
+  Impl& m = *impl_;
+#if GKV_X86
+  if (!use_avx2() || n_heads <= 0 || n_heads > 64 || rec.d % 8 != 0) return;
+  m.plan = make_i16_plan(rec);
+  if (!m.plan.ok) return;
+  m.q32.resize(size_t(n_heads * rec.d));
+  for (int h = 0; h < n_heads; ++h)
+    for (int64_t j = 0; j < rec.d; ++j) m.q32[size_t(h * rec.d + j)] = float(pq[h]->qr[size_t(j)]);
+  m.integer = true;
+#else
+  (void)m;
+#endif
+}
+QuantScanI16::~QuantScanI16() = default;
+bool QuantScanI16::integer() const { return impl_->integer && use_avx2(); }
+void QuantScanI16::bounds(int64_t t0, int64_t t1, float* const* ub) { impl_->run(t0, t1, ub); }
+void QuantScanI16::bounds(int64_t t0, int64_t t1, double* const* ub) { impl_->run(t0, t1, ub); }
+
+void quant_bounds_multi_i16(const QuantRecords& rec, const QuantQuery* const* pq, int n_heads, int64_t t0, int64_t t1,
+                            float* const* ub) {
+  QuantScanI16(rec, pq, n_heads).bounds(t0, t1, ub);
+}
+void quant_bounds_multi_i16(const QuantRecords& rec, const QuantQuery* const* pq, int n_heads, int64_t t0, int64_t t1,
+                            double* const* ub) {
+  QuantScanI16(rec, pq, n_heads).bounds(t0, t1, ub);
 }
 
 int64_t compact_survivors(const float* const* ub, const float* thr, int n_heads, int64_t n, int64_t t0, int64_t* idx) {

@@ -10,6 +10,7 @@
 // prepare_*_query is γ_n-based over the number of terms, which bounds every order (and an FMA rounds
 // once where a multiply-add rounds twice), docs/math.md §4, docs/cpu_fast_path.md.
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "ghostkv/bound.h"
@@ -33,6 +34,43 @@ void quant_bounds_multi(const QuantRecords& rec, const QuantQuery* const* pq, in
                         double* const* ub);
 void quant_bounds_multi_f32(const QuantRecords& rec, const QuantQuery* const* pq, int n_heads, int64_t t0, int64_t t1,
                             float* const* ub);
+
+// Quantized token bounds by exact integer arithmetic (docs/math.md §4.2b, docs/cpu_fast_path.md §2):
+// per group g and head h the float32 scan weights w32_gj = fl32(fl32(qr_j)·h_gj) are rounded to integers
+// wi_j = round(w32_gj / s_gh) (s_gh a power of two, |wi| ≤ 32767), the code dot product J = Σ_j wi_j·m_tj
+// is exact in int32 (vpmaddwd on the raw codes: Σ wi·m = 2·Σ wi·code − Σ wi·(2^b − 1)), and the rounding of
+// the weights, D_gh = Σ_j |w32_gj − s_gh·wi_j|·(2^b_j − 1) (exact in float64, rounded up), is added:
+//   UB'_t = s_gh·J + add32_g + D_gh (+ the float64 rounding of this sum, added explicitly).
+// The additive term add32_g (prepare_quant_query) covers everything the float32 scan's slack covers, so the
+// bound is sound wherever the float32 one is; it is looser than the float32 scan's by at most D_gh ≤
+// s_gh/2·Σ_j(2^b_j − 1) ≈ 2^-15·max_j|w32_gj|·Σ_j(2^b_j − 1).
+// Each record is decoded once for all heads (two tokens × up to four heads per pass, the codes widened to
+// 16-bit lanes once). A group's integer weights are built the first time the group is scanned and kept
+// for the next spans of the same step (two groups cached), so one object per (step, KV head) serves every
+// span of that step. Needs the records and queries to outlive the object. Specs whose components do not
+// form byte-aligned runs of 1, 2, 4 or 8 bits, machines without AVX2 and queries whose weights are not
+// finite use the float32 scan (quant_bounds_multi) instead: `integer()` says which will run.
+// A token's bound depends on the token alone, not on the span it is scanned in.
+class QuantScanI16 {
+ public:
+  QuantScanI16(const QuantRecords& rec, const QuantQuery* const* pq, int n_heads);
+  ~QuantScanI16();
+  QuantScanI16(const QuantScanI16&) = delete;
+  QuantScanI16& operator=(const QuantScanI16&) = delete;
+  bool integer() const;
+  // ub[h][t - t0] for t in [t0, t1): the float variant rounds each bound UP to float32
+  void bounds(int64_t t0, int64_t t1, float* const* ub);
+  void bounds(int64_t t0, int64_t t1, double* const* ub);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+// One-shot form of the above.
+void quant_bounds_multi_i16(const QuantRecords& rec, const QuantQuery* const* pq, int n_heads, int64_t t0, int64_t t1,
+                            float* const* ub);
+void quant_bounds_multi_i16(const QuantRecords& rec, const QuantQuery* const* pq, int n_heads, int64_t t0, int64_t t1,
+                            double* const* ub);
 
 // Survivor compaction: writes t0 + c for every c in [0, n) with ub[h][c] ≥ thr[h] for some head h
 // (NaN counts as a survivor) into idx, ascending; returns the count.
