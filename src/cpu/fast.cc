@@ -184,6 +184,10 @@ struct I16Plan {
   int64_t n_fields = 0;
   std::vector<int32_t> perm;  // [n_fields · 16] component of each weight lane; d (a zero slot) = none
   std::vector<double> bmax;   // [d] 2^b_j − 1
+  std::vector<float> bmaxf;   // [d] the same as float
+  std::vector<int16_t> bmax16;  // [d rounded up to 16] the same as int16 (0 past d)
+  std::vector<float> fmask;   // [d] all-ones bits where b_j > 0, else 0
+  bool identity = false;      // perm[x] = x for every lane (all 8-bit chunks of 16 components)
   int64_t last_byte = 0;      // bytes past a row's start that its 16-byte loads touch
   int32_t wmax = 0;           // |wi| ≤ wmax keeps Σ_j |wi_j|·(2^b_j − 1) < 2^31 (no int32 overflow)
   int k = 0;                  // s = 2^(ilogb(M) − k): M/s < 2^(k+1) ≤ wmax + 1
@@ -225,6 +229,19 @@ I16Plan make_i16_plan(const QuantRecords& rec) {
       byte += (nc * b + 7) / 8;
     }
   }
+  p.bmaxf.assign(size_t(d), 0.0f);
+  p.bmax16.assign(size_t((d + 15) / 16 * 16), 0);
+  p.fmask.assign(size_t(d), 0.0f);
+  for (int64_t j = 0; j < d; ++j) {
+    p.bmaxf[size_t(j)] = float(p.bmax[size_t(j)]);
+    p.bmax16[size_t(j)] = int16_t(p.bmax[size_t(j)]);
+    if (p.bmax[size_t(j)] > 0) {
+      const uint32_t ones = 0xffffffffu;
+      std::memcpy(&p.fmask[size_t(j)], &ones, 4);
+    }
+  }
+  p.identity = int64_t(p.perm.size()) == d;
+  for (int64_t x = 0; p.identity && x < d; ++x) p.identity = p.perm[size_t(x)] == x;
   const double wm = std::min(32767.0, std::floor((0x1p31 - 1) / sum_b));
   if (wm < 1) return p;
   p.wmax = int32_t(wm);
@@ -723,76 +740,101 @@ inline double hsum4d(__m256d v) {
   const __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
   return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
 }
-inline double hmax4(__m256d v) {
-  const __m128d m = _mm_max_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
-  return std::max(_mm_cvtsd_f64(m), _mm_cvtsd_f64(_mm_unpackhi_pd(m, m)));
-}
 
 // Builds the integer weights of group g (math.md §4.2b): f_j = fl32(q32_j·h_gj) (= w32_gj), M = max|f_j|,
-// s = 2^(ilogb M − k), wi_j = clamp(round(f_j/s), ±wmax) (f/s exact in float64), δ_j = |f_j − s·wi_j|
-// (exact in float64: both are multiples of ulp(f_j) or of s within 2^40 of each other), D = Σ δ_j·(2^b_j − 1),
-// K = Σ wi_j·(2^b_j − 1) and AW = Σ |wi_j|·(2^b_j − 1) (exact integers) in float64.
+// s = 2^(ilogb M − k), wi_j = clamp(round(f_j/s), ±wmax), δ_j = |f_j − s·wi_j|, D = Σ δ_j·(2^b_j − 1),
+// K = Σ wi_j·(2^b_j − 1), AW = Σ |wi_j|·(2^b_j − 1).
+// Exactness (float32 lanes): f·(1/s) is exact (a power of two; a subnormal quotient is < 1/2 and rounds to
+// 0 either way); s·wi is exact; f − s·wi is exact by Sterbenz when wi ≠ 0 (|f − s·wi| ≤ s ≤ |s·wi|, same
+// sign) and is f itself when wi = 0; so δ_j is exact. D sums the exact products δ_j·(2^b_j − 1) (≤ 32
+// significant bits) in float64 (relative error ≤ γ64_d, covered by the factor 1 + 2^-36); K and AW are
+// exact int32 sums (vpmaddwd; |wi| ≤ wmax keeps them < 2^31). M < 2^-100 (1/s would overflow float32)
+// takes the float64 scalar loop, which is exact for the same reasons.
 void build_i16_slot(I16Slot& sl, int64_t g, const QuantRecords& rec, const I16Plan& p, const float* q32,
                     const QuantQuery* const* pq, int H) {
   const int64_t d = rec.d, F16 = p.n_fields * 16;
   sl.g = g;
   sl.finite = true;
-  sl.w.assign(size_t(H * F16), 0);
+  sl.w.resize(size_t(H * F16));
   sl.two_s.assign(size_t(H), 0.0);
   sl.cadd.assign(size_t(H), 0.0);
   const uint16_t* hrow = rec.half_step.data() + g * d;
-  alignas(32) float f[8];
-  std::vector<double> fd(static_cast<size_t>(d));
-  std::vector<int32_t> wi(static_cast<size_t>(d) + 8, 0);  // wi[d] = 0: the slot of lanes with no component
+  thread_local std::vector<float> fbuf;
+  thread_local std::vector<int32_t> wi32;
+  thread_local std::vector<int16_t> wc;
+  const int64_t d16 = (d + 15) / 16 * 16;
+  fbuf.resize(size_t(d));
+  wi32.assign(size_t(d16), 0);     // zero past d
+  wc.assign(size_t(d16) + 16, 0);  // wc[d] = 0: the lanes of no component
   for (int h = 0; h < H; ++h) {
     const float* qh = q32 + h * d;
-    __m256d mx = _mm256_setzero_pd();
-    __m256d bad = _mm256_setzero_pd();
+    __m256 mx = _mm256_setzero_ps(), bad = _mm256_setzero_ps();
+    const __m256 sign = _mm256_set1_ps(-0.0f);
     for (int64_t j = 0; j < d; j += 8) {
       const __m256 hv = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(hrow + j)));
-      _mm256_store_ps(f, _mm256_mul_ps(_mm256_loadu_ps(qh + j), hv));
-      for (int half = 0; half < 2; ++half) {
-        __m256d x = _mm256_cvtps_pd(_mm_load_ps(f + 4 * half));
-        const __m256d bm = _mm256_loadu_pd(p.bmax.data() + j + 4 * half);
-        x = _mm256_and_pd(x, _mm256_cmp_pd(bm, _mm256_setzero_pd(), _CMP_GT_OQ));  // zero-bit components: 0
-        _mm256_storeu_pd(fd.data() + j + 4 * half, x);
-        const __m256d ax = _mm256_andnot_pd(_mm256_set1_pd(-0.0), x);
-        bad = _mm256_or_pd(bad, _mm256_cmp_pd(ax, _mm256_set1_pd(0x1.fffffep127), _CMP_NLE_UQ));  // inf or NaN
-        mx = _mm256_max_pd(mx, ax);
-      }
+      const __m256 x = _mm256_and_ps(_mm256_mul_ps(_mm256_loadu_ps(qh + j), hv), _mm256_loadu_ps(p.fmask.data() + j));
+      _mm256_storeu_ps(fbuf.data() + j, x);
+      const __m256 ax = _mm256_andnot_ps(sign, x);
+      bad = _mm256_or_ps(bad, _mm256_cmp_ps(ax, _mm256_set1_ps(0x1.fffffep127f), _CMP_NLE_UQ));  // inf or NaN
+      mx = _mm256_max_ps(mx, ax);
     }
-    if (_mm256_movemask_pd(bad)) {
+    if (_mm256_movemask_ps(bad)) {
       sl.finite = false;
       return;
     }
-    const double M = hmax4(mx);
-    double s = 1.0, inv = 1.0;
-    if (M > 0) {
-      const int e = std::ilogb(M) - p.k;
-      s = std::ldexp(1.0, e);
-      inv = std::ldexp(1.0, -e);
+    alignas(32) float mm[8];
+    _mm256_store_ps(mm, mx);
+    float M = 0;
+    for (float v : mm) M = std::max(M, v);
+    double s = 1.0, Dd = 0;
+    if (M > 0) s = std::ldexp(1.0, std::ilogb(M) - p.k);
+    if (M == 0) {
+      std::fill(wi32.begin(), wi32.begin() + d, 0);
+    } else if (M >= 0x1p-100f) {
+      const __m256 vs = _mm256_set1_ps(float(s)), vinv = _mm256_set1_ps(float(1.0 / s)), lim = _mm256_set1_ps(float(p.wmax));
+      __m256d D0 = _mm256_setzero_pd(), D1 = D0;
+      for (int64_t j = 0; j < d; j += 8) {
+        const __m256 x = _mm256_loadu_ps(fbuf.data() + j);
+        __m256 r = _mm256_round_ps(_mm256_mul_ps(x, vinv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        r = _mm256_min_ps(_mm256_max_ps(r, _mm256_sub_ps(_mm256_setzero_ps(), lim)), lim);
+        const __m256 del = _mm256_andnot_ps(sign, _mm256_fnmadd_ps(r, vs, x));  // exact (Sterbenz)
+        const __m256 bm = _mm256_loadu_ps(p.bmaxf.data() + j);
+        D0 = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(del)), _mm256_cvtps_pd(_mm256_castps256_ps128(bm)), D0);
+        D1 = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(del, 1)), _mm256_cvtps_pd(_mm256_extractf128_ps(bm, 1)), D1);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(wi32.data() + j), _mm256_cvtps_epi32(r));
+      }
+      Dd = hsum4d(_mm256_add_pd(D0, D1));
+    } else {  // tiny weights: the same steps in float64 scalars
+      for (int64_t j = 0; j < d; ++j) {
+        const double x = fbuf[size_t(j)];
+        const double r = std::clamp(std::nearbyint(x / s), -double(p.wmax), double(p.wmax));
+        Dd += std::fabs(x - r * s) * p.bmax[size_t(j)];
+        wi32[size_t(j)] = int32_t(r);
+      }
     }
-    const __m256d vs = _mm256_set1_pd(s), vinv = _mm256_set1_pd(inv), lim = _mm256_set1_pd(double(p.wmax));
-    __m256d D = _mm256_setzero_pd(), K = D, AW = D;
-    for (int64_t j = 0; j < d; j += 4) {
-      const __m256d x = _mm256_loadu_pd(fd.data() + j), bm = _mm256_loadu_pd(p.bmax.data() + j);
-      __m256d rr = _mm256_round_pd(_mm256_mul_pd(x, vinv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-      rr = _mm256_min_pd(_mm256_max_pd(rr, _mm256_sub_pd(_mm256_setzero_pd(), lim)), lim);
-      const __m256d del = _mm256_andnot_pd(_mm256_set1_pd(-0.0), _mm256_sub_pd(x, _mm256_mul_pd(rr, vs)));
-      D = _mm256_add_pd(D, _mm256_mul_pd(del, bm));
-      K = _mm256_add_pd(K, _mm256_mul_pd(rr, bm));
-      AW = _mm256_add_pd(AW, _mm256_mul_pd(_mm256_andnot_pd(_mm256_set1_pd(-0.0), rr), bm));
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(wi.data() + j), _mm256_cvtpd_epi32(rr));
+    // int16 weights in component order; K, AW exact by vpmaddwd against 2^b − 1
+    __m256i K = _mm256_setzero_si256(), AW = K;
+    for (int64_t j = 0; j < d16; j += 16) {
+      const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wi32.data() + j));
+      const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wi32.data() + j + 8));
+      const __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(a, b), 0xD8);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(wc.data() + j), w);
+      const __m256i bm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.bmax16.data() + j));
+      K = _mm256_add_epi32(K, _mm256_madd_epi16(w, bm));
+      AW = _mm256_add_epi32(AW, _mm256_madd_epi16(_mm256_abs_epi16(w), bm));
     }
-    wi[size_t(d)] = 0;
+    alignas(32) int32_t kk[8], aw[8];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(kk), K);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(aw), AW);
+    double Kd = 0, AWd = 0;
+    for (int i = 0; i < 8; ++i) Kd += kk[i], AWd += aw[i];
     int16_t* w = sl.w.data() + h * F16;
-    for (int64_t x = 0; x < F16; x += 8) {
-      const __m256i ix = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.perm.data() + x));
-      const __m256i v = _mm256_i32gather_epi32(wi.data(), ix, 4);
-      const __m128i pk = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(w + x), pk);
+    if (p.identity) {
+      std::memcpy(w, wc.data(), size_t(F16) * sizeof(int16_t));
+    } else {
+      for (int64_t x = 0; x < F16; ++x) w[x] = wc[size_t(p.perm[size_t(x)])];
     }
-    const double Dd = hsum4d(D) * (1 + 0x1p-36), Kd = hsum4d(K), AWd = hsum4d(AW);  // K, AW exact; D: γ64_d·D
+    Dd *= 1 + 0x1p-36;                                                 // γ64_d of the float64 sum
     const double C = (pq[h]->add32[size_t(g)] + Dd) * (1 + 0x1p-52);  // ↑ of the sum
     double cp = C - s * Kd;                                           // s·K exact
     // ↑ of that difference, and the final fl64(2s·J + cadd): |2s·J| ≤ 2s·AW
@@ -812,44 +854,52 @@ inline __m256i hsum8x8_epi32(const __m256i* v) {
 // Two tokens (rows ra, rb; weights wa, wb of their groups) × HN heads: acc[2h] = J of token a for head h,
 // acc[2h + 1] of token b, as 8 int32 lane partials.
 template <int HN>
+inline void i16_field(__m256i xa, __m256i xb, const int16_t* wa, const int16_t* wb, bool same, int64_t hstride,
+                      __m256i* acc) {
+  for (int h = 0; h < HN; ++h) {
+    const __m256i w0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wa + h * hstride));
+    const __m256i w1 = same ? w0 : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb + h * hstride));
+    acc[2 * h] = _mm256_add_epi32(acc[2 * h], _mm256_madd_epi16(xa, w0));
+    acc[2 * h + 1] = _mm256_add_epi32(acc[2 * h + 1], _mm256_madd_epi16(xb, w1));
+  }
+}
+template <int HN>
 inline void i16_pair(const I16Plan& p, const uint8_t* ra, const uint8_t* rb, const int16_t* wa, const int16_t* wb,
                      int64_t hstride, __m256i* out) {
   __m256i acc[2 * HN];
   for (int i = 0; i < 2 * HN; ++i) acc[i] = _mm256_setzero_si256();
   const bool same = wa == wb;
-  auto field = [&](__m256i xa, __m256i xb, int64_t fi) {
-    for (int h = 0; h < HN; ++h) {
-      const __m256i w0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wa + h * hstride + fi * 16));
-      const __m256i w1 = same ? w0 : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb + h * hstride + fi * 16));
-      acc[2 * h] = _mm256_add_epi32(acc[2 * h], _mm256_madd_epi16(xa, w0));
-      acc[2 * h + 1] = _mm256_add_epi32(acc[2 * h + 1], _mm256_madd_epi16(xb, w1));
-    }
-  };
-  for (const I16Plan::Chunk& c : p.chunks) {
-    const __m256i xa = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ra + c.byte_off)));
-    const __m256i xb = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(rb + c.byte_off)));
-    switch (c.bits) {
-      case 8: field(xa, xb, c.field0); break;
+  const I16Plan::Chunk* ch = p.chunks.data();
+  const int64_t nc = int64_t(p.chunks.size());
+  for (int64_t c = 0; c < nc; ++c) {
+    const __m256i xa = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ra + ch[c].byte_off)));
+    const __m256i xb = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(rb + ch[c].byte_off)));
+    const int16_t* fa = wa + int64_t(ch[c].field0) * 16;
+    const int16_t* fb = wb + int64_t(ch[c].field0) * 16;
+    switch (ch[c].bits) {
+      case 8: i16_field<HN>(xa, xb, fa, fb, same, hstride, acc); break;
       case 4: {
         const __m256i m = _mm256_set1_epi16(15);
-        field(_mm256_and_si256(xa, m), _mm256_and_si256(xb, m), c.field0);
-        field(_mm256_srli_epi16(xa, 4), _mm256_srli_epi16(xb, 4), c.field0 + 1);
+        i16_field<HN>(_mm256_and_si256(xa, m), _mm256_and_si256(xb, m), fa, fb, same, hstride, acc);
+        i16_field<HN>(_mm256_srli_epi16(xa, 4), _mm256_srli_epi16(xb, 4), fa + 16, fb + 16, same, hstride, acc);
         break;
       }
       case 2: {
         const __m256i m = _mm256_set1_epi16(3);
-        field(_mm256_and_si256(xa, m), _mm256_and_si256(xb, m), c.field0);
-        field(_mm256_and_si256(_mm256_srli_epi16(xa, 2), m), _mm256_and_si256(_mm256_srli_epi16(xb, 2), m), c.field0 + 1);
-        field(_mm256_and_si256(_mm256_srli_epi16(xa, 4), m), _mm256_and_si256(_mm256_srli_epi16(xb, 4), m), c.field0 + 2);
-        field(_mm256_srli_epi16(xa, 6), _mm256_srli_epi16(xb, 6), c.field0 + 3);
+        i16_field<HN>(_mm256_and_si256(xa, m), _mm256_and_si256(xb, m), fa, fb, same, hstride, acc);
+        i16_field<HN>(_mm256_and_si256(_mm256_srli_epi16(xa, 2), m), _mm256_and_si256(_mm256_srli_epi16(xb, 2), m), fa + 16,
+                      fb + 16, same, hstride, acc);
+        i16_field<HN>(_mm256_and_si256(_mm256_srli_epi16(xa, 4), m), _mm256_and_si256(_mm256_srli_epi16(xb, 4), m), fa + 32,
+                      fb + 32, same, hstride, acc);
+        i16_field<HN>(_mm256_srli_epi16(xa, 6), _mm256_srli_epi16(xb, 6), fa + 48, fb + 48, same, hstride, acc);
         break;
       }
       default: {  // 1 bit
         const __m256i m = _mm256_set1_epi16(1);
-        field(_mm256_and_si256(xa, m), _mm256_and_si256(xb, m), c.field0);
-        for (int f = 1; f < 8; ++f) {
+        for (int f = 0; f < 8; ++f) {
           const __m128i sh = _mm_cvtsi32_si128(f);
-          field(_mm256_and_si256(_mm256_srl_epi16(xa, sh), m), _mm256_and_si256(_mm256_srl_epi16(xb, sh), m), c.field0 + f);
+          i16_field<HN>(_mm256_and_si256(_mm256_srl_epi16(xa, sh), m), _mm256_and_si256(_mm256_srl_epi16(xb, sh), m),
+                        fa + 16 * f, fb + 16 * f, same, hstride, acc);
         }
         break;
       }
@@ -858,8 +908,28 @@ inline void i16_pair(const I16Plan& p, const uint8_t* ra, const uint8_t* rb, con
   for (int i = 0; i < 8; ++i) out[i] = i < 2 * HN ? acc[i] : _mm256_setzero_si256();
 }
 
-inline void store_i16(double* p, double x) { *p = std::isnan(x) ? INFINITY : x; }
-inline void store_i16(float* p, double x) { store_one(p, x); }
+// 8 results [h0 a, h0 b, h1 a, h1 b, h2 a, h2 b, h3 a, h3 b] → ub (NaN → +inf; float: rounded up)
+inline void store_pair(double* const* ub, int h0, int hn, int64_t off, bool two, __m256d lo, __m256d hi) {
+  alignas(32) double r[8];
+  _mm256_store_pd(r, nan_to_inf(lo));
+  _mm256_store_pd(r + 4, nan_to_inf(hi));
+  for (int h = 0; h < hn; ++h) {
+    ub[h0 + h][off] = r[2 * h];
+    if (two) ub[h0 + h][off + 1] = r[2 * h + 1];
+  }
+}
+inline void store_pair(float* const* ub, int h0, int hn, int64_t off, bool two, __m256d lo, __m256d hi) {
+  alignas(16) float r[8];
+  _mm_store_ps(r, round_up_ps(nan_to_inf(lo)));
+  _mm_store_ps(r + 4, round_up_ps(nan_to_inf(hi)));
+  for (int h = 0; h < hn; ++h) {
+    if (two) {
+      std::memcpy(ub[h0 + h] + off, r + 2 * h, 8);
+    } else {
+      ub[h0 + h][off] = r[2 * h];
+    }
+  }
+}
 
 // The scan: t in [t0, t1), two tokens per pass; `slot(g)` returns the built weights of group g (or null
 // when they are not finite: those tokens take the float32 scan).
@@ -880,7 +950,6 @@ void quant_i16_avx2(const QuantRecords& rec, const I16Plan& p, int n_heads, int6
   std::vector<uint8_t> pad(size_t(2 * (p.last_byte + cb + 32)), 0);  // unsafe rows, zero-padded
   uint8_t* pa = pad.data();
   uint8_t* pb = pad.data() + p.last_byte + cb + 32;
-  alignas(32) int32_t sums[8];
   for (int64_t t = t0; t < t1; t += 2) {
     const int64_t ta = t, tb = std::min(t + 1, t1 - 1);
     const int64_t ga = group_of(ta), gb = group_of(tb);
@@ -907,14 +976,18 @@ void quant_i16_avx2(const QuantRecords& rec, const I16Plan& p, int n_heads, int6
         case 3: i16_pair<3>(p, ra, rb, wa, wb, hstride, acc); break;
         default: i16_pair<4>(p, ra, rb, wa, wb, hstride, acc); break;
       }
-      _mm256_store_si256(reinterpret_cast<__m256i*>(sums), hsum8x8_epi32(acc));
-      for (int h = 0; h < hn; ++h) {
-        const int hh = h0 + h;
-        // one rounding: 2s·J is exact (|J| < 2^31, 2s a power of two), then + cadd
-        store_i16(ub[hh] + (ta - t0), std::fma(double(sums[2 * h]), sa->two_s[size_t(hh)], sa->cadd[size_t(hh)]));
-        if (tb != ta)
-          store_i16(ub[hh] + (tb - t0), std::fma(double(sums[2 * h + 1]), sb->two_s[size_t(hh)], sb->cadd[size_t(hh)]));
-      }
+      // one rounding per bound: 2s·J is exact (|J| < 2^31, 2s a power of two), then + cadd (FMA)
+      const __m256i J = hsum8x8_epi32(acc);
+      const double* as = sa->two_s.data() + h0;
+      const double* bs = sb->two_s.data() + h0;
+      const double* ac = sa->cadd.data() + h0;
+      const double* bc = sb->cadd.data() + h0;
+      const int h1 = hn > 1 ? 1 : 0, h2 = hn > 2 ? 2 : 0, h3 = hn > 3 ? 3 : 0;
+      const __m256d lo = _mm256_fmadd_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(J)), _mm256_setr_pd(as[0], bs[0], as[h1], bs[h1]),
+                                         _mm256_setr_pd(ac[0], bc[0], ac[h1], bc[h1]));
+      const __m256d hi = _mm256_fmadd_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(J, 1)),
+                                         _mm256_setr_pd(as[h2], bs[h2], as[h3], bs[h3]), _mm256_setr_pd(ac[h2], bc[h2], ac[h3], bc[h3]));
+      store_pair(ub, h0, hn, ta - t0, tb != ta, lo, hi);
     }
   }
 }
