@@ -470,3 +470,47 @@ TEST(CpuFast, QuantI16SoundAndCloseToRef) {
     EXPECT_GT(integer_runs, 100);
   }
 }
+
+// The group-at-once query preparation equals the per-head one bit for bit.
+TEST(CpuFast, PrepareQuantQueriesEqualsPerHead) {
+  int64_t compared = 0;
+  for (int64_t d : {128, 64, 24}) {
+    for (const char* spec : {"8", "4", "8x16,4x48,2x64", "3x5,5x7,7x9,2"}) {
+      for (int64_t G : {0, 64, 7}) {
+        Rng rng(uint64_t(d * 17 + G + std::string(spec).size()));
+        const int64_t n = rng.integer(1, 300);
+        std::vector<float> k(static_cast<size_t>(n * d)), v(static_cast<size_t>(n * d));
+        sound::gen_rows(Gen::outlier, rng, k.data(), n, d, d);
+        sound::gen_rows(Gen::gauss, rng, v.data(), n, d, d);
+        const Basis b = fit_basis(BasisKind::pca, k.data(), n, d, d, d, 1);
+        BitSpec bits;
+        try {
+          bits = parse_bits(spec, d);
+        } catch (const Error&) {
+          continue;
+        }
+        const QuantRecords rec = build_quant(b, bits, G, n, k.data(), v.data(), n, d);
+        for (int H : {1, 4, 5}) {
+          auto qs = make_queries(Gen::gauss, rng, k, n, d, H);
+          std::vector<const double*> qp(static_cast<size_t>(H));
+          for (int h = 0; h < H; ++h) qp[size_t(h)] = qs[size_t(h)].data();
+          const int64_t n_seen = rng.integer(1, n);
+          for (bool w32 : {true, false}) {
+            std::vector<QuantQuery> out(static_cast<size_t>(H));
+            cpu::prepare_quant_queries(b, rec, qp.data(), H, n_seen, w32, out.data());
+            for (int h = 0; h < H; ++h) {
+              const QuantQuery one = prepare_quant_query(b, rec, qs[size_t(h)].data(), n_seen);
+              EXPECT_EQ(out[size_t(h)].qr, one.qr);
+              EXPECT_EQ(out[size_t(h)].add, one.add);
+              EXPECT_EQ(out[size_t(h)].add32, one.add32);
+              if (w32) EXPECT_EQ(out[size_t(h)].w32, one.w32);
+              else EXPECT_TRUE(out[size_t(h)].w32.empty());
+              ++compared;
+            }
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(compared, 100);
+}

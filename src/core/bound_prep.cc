@@ -4,6 +4,7 @@
 
 #include "cpu/fast_internal.h"
 #include "ghostkv/bound.h"
+#include "ghostkv/cpu/fast.h"
 #include "ghostkv/half.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -16,8 +17,8 @@
 namespace ghostkv {
 
 namespace {
-// The per-group sums of prepare_quant_query (float64; any summation order is covered by the float64
-// slack, kBuildSlack ≫ γ_d·2^-53) and the float32 scan weights w = q_r32·h (rounded as the scalar loop).
+// The per-group sums of prepare_quant_query (float64; any summation order, and FMA, is covered by the
+// float64 slack, kBuildSlack ≫ γ_d·2^-53) and the float32 scan weights w = q_r32·h (rounded as the scalar loop).
 struct GroupSums {
   double err_term = 0, A = 0, cn2 = 0, en2 = 0, uf = 0;
 };
@@ -59,14 +60,45 @@ GroupSums group_sums_avx2(const uint16_t* hrow, const uint16_t* erow, const doub
       const __m256d e = _mm256_cvtps_pd(half ? _mm256_extractf128_ps(e8, 1) : _mm256_castps256_ps128(e8));
       const __m256d a = _mm256_loadu_pd(aq + j + 4 * half), b = _mm256_loadu_pd(bm + j + 4 * half);
       const __m256d cmax = _mm256_mul_pd(h, b);
-      et = _mm256_add_pd(et, _mm256_mul_pd(a, e));
-      A = _mm256_add_pd(A, _mm256_mul_pd(a, cmax));
-      cn = _mm256_add_pd(cn, _mm256_mul_pd(cmax, cmax));
-      en = _mm256_add_pd(en, _mm256_mul_pd(e, e));
-      uf = _mm256_add_pd(uf, _mm256_mul_pd(_mm256_add_pd(h, one), b));
+      et = _mm256_fmadd_pd(a, e, et);
+      A = _mm256_fmadd_pd(a, cmax, A);
+      cn = _mm256_fmadd_pd(cmax, cmax, cn);
+      en = _mm256_fmadd_pd(e, e, en);
+      uf = _mm256_fmadd_pd(_mm256_add_pd(h, one), b, uf);
     }
   }
   return {hsum4(et), hsum4(A), hsum4(cn), hsum4(en), hsum4(uf)};
+}
+// The same sums for H heads (aq: H rows of d) in one pass over the group's tables: the shared terms (cn2, en2,
+// uf) once, err_term and A per head, every sum in the same lanes and order as group_sums_avx2.
+void group_sums_multi_avx2(const uint16_t* hrow, const uint16_t* erow, const double* aq, const double* bm,
+                           const float* qr32, int64_t d, int H, float* const* w, GroupSums* out) {
+  __m256d et[8], A[8];
+  __m256d cn = _mm256_setzero_pd(), en = cn, uf = cn;
+  for (int h = 0; h < H; ++h) et[h] = A[h] = _mm256_setzero_pd();
+  const __m256d one = _mm256_set1_pd(1.0);
+  for (int64_t j = 0; j < d; j += 8) {
+    const __m256 h8 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(hrow + j)));
+    const __m256 e8 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(erow + j)));
+    if (w)
+      for (int h = 0; h < H; ++h) _mm256_storeu_ps(w[h] + j, _mm256_mul_ps(_mm256_loadu_ps(qr32 + h * d + j), h8));
+    for (int half = 0; half < 2; ++half) {
+      const __m256d hv = _mm256_cvtps_pd(half ? _mm256_extractf128_ps(h8, 1) : _mm256_castps256_ps128(h8));
+      const __m256d e = _mm256_cvtps_pd(half ? _mm256_extractf128_ps(e8, 1) : _mm256_castps256_ps128(e8));
+      const __m256d b = _mm256_loadu_pd(bm + j + 4 * half);
+      const __m256d cmax = _mm256_mul_pd(hv, b);
+      for (int h = 0; h < H; ++h) {
+        const __m256d a = _mm256_loadu_pd(aq + h * d + j + 4 * half);
+        et[h] = _mm256_fmadd_pd(a, e, et[h]);
+        A[h] = _mm256_fmadd_pd(a, cmax, A[h]);
+      }
+      cn = _mm256_fmadd_pd(cmax, cmax, cn);
+      en = _mm256_fmadd_pd(e, e, en);
+      uf = _mm256_fmadd_pd(_mm256_add_pd(hv, one), b, uf);
+    }
+  }
+  const double c = hsum4(cn), n2 = hsum4(en), u = hsum4(uf);
+  for (int h = 0; h < H; ++h) out[h] = {hsum4(et[h]), hsum4(A[h]), c, n2, u};
 }
 // Σ_i p_i·q_i, p float32 widened exactly, in float64 (4 lanes)
 double dot_pq_avx2(const float* p, const double* q, int64_t d) {
@@ -101,6 +133,19 @@ static double norm2(const double* x, int64_t n) {
   return std::sqrt(s);
 }
 static double up(double x) { return x * (1 + kBuildSlack); }
+
+// add_g and add32_g of one group from its sums (docs/math.md §4.2)
+static void finish_group(const GroupSums& gs, double nq, double resid_term, int64_t d, double* add, double* add32) {
+  // err_term = Σ_j |q_rj|·err_gj; A = Σ_j |q_rj|·cmax_gj with cmax = h·(2^b − 1) ≥ |ĉ_tj|
+  // float64 slack: error of q_r (≤ kBuildSlack·||q|| per unit of ||ĉ||, ||err||) and of the sums
+  const double slack64 = kBuildSlack * (nq * (std::sqrt(gs.cn2) + std::sqrt(gs.en2)) + gs.A + gs.err_term);
+  *add = up(gs.err_term) + resid_term + slack64;
+  // float32 scan: q_r→float32 (u), w = q_r32·h (u), dot of d terms (γ_d): ≤ γ_{d+3}·Σ|q_rj|·cmax_j
+  // underflow: q_r→float32 and w = q_r32·h each add ≤ 2^-150 absolute, times |m| ≤ 2^b − 1; the d
+  // products of the scan ≤ 2^-150 each: uf = d + 3 + Σ_j (h_gj + 1)·(2^b_j − 1)
+  const double uf = double(d + 3) + gs.uf;
+  *add32 = *add + up(gamma_n(d + 3) * (1 + 0x1p-23) * gs.A + kF32Eta * uf);
+}
 
 LowRankQuery prepare_lowrank_query(const Basis& basis, const LowRankRecords& rec_in, const double* q, int64_t n_seen) {
   // the per-head constants of the prefix the query sees (or of all tokens)
@@ -202,18 +247,63 @@ QuantQuery prepare_quant_query(const Basis& basis, const QuantRecords& rec, cons
     else
 #endif
       gs = group_sums_scalar(hrow, erow, aq.data(), bm.data(), qr32.data(), d, w);
-    // err_term = Σ_j |q_rj|·err_gj; A = Σ_j |q_rj|·cmax_gj with cmax = h·(2^b − 1) ≥ |ĉ_tj|
-    // float64 slack: error of q_r (≤ kBuildSlack·||q|| per unit of ||ĉ||, ||err||) and of the sums
-    const double slack64 = kBuildSlack * (nq * (std::sqrt(gs.cn2) + std::sqrt(gs.en2)) + gs.A + gs.err_term);
-    pq.add[g] = up(gs.err_term) + resid_term + slack64;
-    // float32 scan: q_r→float32 (u), w = q_r32·h (u), dot of d terms (γ_d): ≤ γ_{d+3}·Σ|q_rj|·cmax_j
-    // underflow: q_r→float32 and w = q_r32·h each add ≤ 2^-150 absolute, times |m| ≤ 2^b − 1; the d
-    // products of the scan ≤ 2^-150 each: uf = d + 3 + Σ_j (h_gj + 1)·(2^b_j − 1)
-    const double uf = double(d + 3) + gs.uf;
-    pq.add32[g] = pq.add[g] + up(gamma_n(d + 3) * (1 + 0x1p-23) * gs.A + kF32Eta * uf);
+    finish_group(gs, nq, resid_term, d, &pq.add[g], &pq.add32[g]);
   }
   return pq;
 }
+
+namespace cpu {
+void prepare_quant_queries(const Basis& basis, const QuantRecords& rec, const double* const* q, int n_heads,
+                           int64_t n_seen, bool with_w32, QuantQuery* out) {
+  const int64_t d = rec.d, G = rec.n_groups;
+#if GKV_X86
+  const bool avx = cpu::avx2_active() && d % 8 == 0 && n_heads <= 8;
+#else
+  const bool avx = false;
+#endif
+  if (!avx) {
+    for (int h = 0; h < n_heads; ++h) {
+      out[h] = prepare_quant_query(basis, rec, q[h], n_seen);
+      if (!with_w32) out[h].w32 = {};
+    }
+    return;
+  }
+#if GKV_X86
+  const int H = n_heads;
+  std::vector<float> qr32(static_cast<size_t>(H * d));
+  std::vector<double> aq(static_cast<size_t>(H * d)), bm(static_cast<size_t>(d)), nq(static_cast<size_t>(H)),
+      resid_term(static_cast<size_t>(H));
+  const double resid_max = n_seen > 0 && int64_t(rec.resid_pmax.size()) >= n_seen ? rec.resid_pmax[size_t(n_seen - 1)]
+                                                                                  : rec.resid_max;
+  for (int h = 0; h < H; ++h) {
+    QuantQuery& pq = out[h];
+    pq = QuantQuery{};
+    pq.qr.resize(d);
+    nq[size_t(h)] = norm2(q[h], d);
+    for (int64_t j = 0; j < d; ++j) {
+      const double s = row_dot(basis.row(j), q[h], d);
+      pq.qr[j] = s;
+      qr32[size_t(h * d + j)] = float(s);
+      aq[size_t(h * d + j)] = std::fabs(s);
+    }
+    resid_term[size_t(h)] = up(nq[size_t(h)]) * resid_max;
+    pq.add.resize(G);
+    pq.add32.resize(G);
+    if (with_w32) pq.w32.resize(size_t(G * d));
+  }
+  for (int64_t j = 0; j < d; ++j) bm[size_t(j)] = double((1 << rec.bits[size_t(j)]) - 1);
+  GroupSums gs[8];
+  float* w[8];
+  for (int64_t g = 0; g < G; ++g) {
+    for (int h = 0; h < H; ++h) w[h] = with_w32 ? out[h].w32.data() + g * d : nullptr;
+    group_sums_multi_avx2(rec.half_step.data() + g * d, rec.err.data() + g * d, aq.data(), bm.data(), qr32.data(), d, H,
+                          with_w32 ? w : nullptr, gs);
+    for (int h = 0; h < H; ++h)
+      finish_group(gs[h], nq[size_t(h)], resid_term[size_t(h)], d, &out[h].add[g], &out[h].add32[g]);
+  }
+#endif
+}
+}  // namespace cpu
 
 void proto_scores(const ProtoRecords& rec, const double* q, double eps, double sigma, int64_t t0, int64_t t1,
                   double* out) {

@@ -72,6 +72,14 @@ void quant_bounds_multi_i16(const QuantRecords& rec, const QuantQuery* const* pq
 void quant_bounds_multi_i16(const QuantRecords& rec, const QuantQuery* const* pq, int n_heads, int64_t t0, int64_t t1,
                             double* const* ub);
 
+// Query preparation of n_heads query heads of one GQA group against one KV head's quant records, in one
+// pass over the per-group tables (the half-steps and errors of a group are read and widened once, and
+// their query-independent sums once, for all heads): out[h] equals prepare_quant_query(basis, rec, q[h],
+// n_seen) bit for bit (the same float64 operations in the same order per head), except that w32 is left
+// empty when with_w32 is false (the integer scan, QuantScanI16, does not read it).
+void prepare_quant_queries(const Basis& basis, const QuantRecords& rec, const double* const* q, int n_heads,
+                           int64_t n_seen, bool with_w32, QuantQuery* out);
+
 // Survivor compaction: writes t0 + c for every c in [0, n) with ub[h][c] ≥ thr[h] for some head h
 // (NaN counts as a survivor) into idx, ascending; returns the count.
 int64_t compact_survivors(const float* const* ub, const float* thr, int n_heads, int64_t n, int64_t t0, int64_t* idx);
