@@ -72,6 +72,10 @@ void anchor_bounds(const AnchorSet& a, const Basis& basis, const double* q, int6
 }
 namespace cpu {
 void anchor_bounds(const AnchorSet& a, const Basis& basis, const double* q, int64_t a0, int64_t a1, double* ub);
+// The same bounds for n_heads query heads (q[h], ub[h]) in one pass over the anchors (AVX2 + FMA with a
+// scalar fallback; each anchor's summary is read once for all heads).
+void anchor_bounds_multi(const AnchorSet& a, const Basis& basis, const double* const* q, int n_heads, int64_t a0,
+                         int64_t a1, double* const* ub);
 }
 
 }  // namespace ghostkv

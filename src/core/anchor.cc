@@ -29,6 +29,11 @@
 #include "ghostkv/error.h"
 #include "ghostkv/half.h"
 #include "ghostkv/witness.h"
+#include "cpu/fast_internal.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 
 namespace ghostkv {
 
@@ -351,32 +356,129 @@ void anchor_bounds(const AnchorSet& a, const Basis& basis, const double* q, int6
 }  // namespace ref
 
 namespace cpu {
-void anchor_bounds(const AnchorSet& a, const Basis& basis, const double* q, int64_t a0, int64_t a1, double* ub) {
+namespace {
+
+// Per query head: the float32 query, and slack_a = c1·mag_a + c0 (the file comment): float32 scan + float64
+// precompute + residual.
+struct AnchorHead {
+  AnchorQuery pq;
+  std::vector<float> q32;
+  double c1 = 0, c0 = 0;
+};
+AnchorHead anchor_head(const AnchorSet& a, const Basis& basis, const double* q) {
   const int64_t d = a.d;
-  if (a1 <= a0) return;
-  const AnchorQuery pq = prepare(a, basis, q);
-  std::vector<float> q32(static_cast<size_t>(d));
-  for (int64_t j = 0; j < d; ++j) q32[static_cast<size_t>(j)] = float(pq.qy[static_cast<size_t>(j)]);
-  // slack_a = c1·mag_a + c0 (see the file comment): float32 scan + float64 precompute + residual
-  const double c1 = gamma_n(d + 3) * (1 + 0x1p-23) * pq.nqy + kBuildSlack * pq.nqy + pq.dq +
-                    2 * kF32Eta * std::sqrt(double(d));
-  const double c0 = 2 * kF32Eta * double(d) + pq.resid_term + double(d + 4) * 0x1p-1074;
+  AnchorHead h;
+  h.pq = prepare(a, basis, q);
+  h.q32.resize(static_cast<size_t>(d));
+  for (int64_t j = 0; j < d; ++j) h.q32[static_cast<size_t>(j)] = float(h.pq.qy[static_cast<size_t>(j)]);
+  h.c1 = gamma_n(d + 3) * (1 + 0x1p-23) * h.pq.nqy + kBuildSlack * h.pq.nqy + h.pq.dq + 2 * kF32Eta * std::sqrt(double(d));
+  h.c0 = 2 * kF32Eta * double(d) + h.pq.resid_term + double(d + 4) * 0x1p-1074;
+  return h;
+}
+inline double finish(const AnchorSet& a, const AnchorHead& h, int64_t x, float acc) {
+  const double extra = a.params.bound == AnchorBound::box ? 0.0 : up((h.pq.nqy + h.pq.dq) * a.radius[static_cast<size_t>(x)]);
+  const double u = double(acc) + extra + up(h.c1 * a.mag[static_cast<size_t>(x)] + h.c0);
+  return std::isnan(u) ? INFINITY : u;
+}
+
+void scan_scalar(const AnchorSet& a, const AnchorHead& h, int64_t a0, int64_t a1, double* ub) {
+  const int64_t d = a.d;
   const bool box = a.params.bound == AnchorBound::box;
+  const float* q32 = h.q32.data();
   for (int64_t x = a0; x < a1; ++x) {
     float acc = 0.0f;
-    double extra = 0;
     if (box) {
       const float* lo = a.lo.data() + x * d;
       const float* hi = a.hi.data() + x * d;
-      for (int64_t j = 0; j < d; ++j) acc += std::max(q32[static_cast<size_t>(j)] * lo[j], q32[static_cast<size_t>(j)] * hi[j]);
+      for (int64_t j = 0; j < d; ++j) acc += std::max(q32[j] * lo[j], q32[j] * hi[j]);
     } else {
       const float* c = a.centre.data() + x * d;
-      for (int64_t j = 0; j < d; ++j) acc += q32[static_cast<size_t>(j)] * c[j];
-      extra = up((pq.nqy + pq.dq) * a.radius[static_cast<size_t>(x)]);
+      for (int64_t j = 0; j < d; ++j) acc += q32[j] * c[j];
     }
-    const double u = double(acc) + extra + up(c1 * a.mag[static_cast<size_t>(x)] + c0);
-    ub[x - a0] = std::isnan(u) ? INFINITY : u;
+    ub[x - a0] = finish(a, h, x, acc);
   }
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+inline __m256 hsum8x8(const __m256* v) {
+  const __m256 s01 = _mm256_hadd_ps(v[0], v[1]), s23 = _mm256_hadd_ps(v[2], v[3]);
+  const __m256 s45 = _mm256_hadd_ps(v[4], v[5]), s67 = _mm256_hadd_ps(v[6], v[7]);
+  const __m256 p = _mm256_hadd_ps(s01, s23), r = _mm256_hadd_ps(s45, s67);
+  return _mm256_add_ps(_mm256_permute2f128_ps(p, r, 0x20), _mm256_permute2f128_ps(p, r, 0x31));
+}
+// Eight anchors at a time, every head reading them while they are in L1. Box: max(q·lo, q·hi) is q·hi
+// where q ≥ 0 and q·lo where q < 0 (hi ≥ lo; rounding is monotone, so the rounded products compare the
+// same way), taken by a blend on the sign of q chosen once per head, then one FMA per component: the
+// product is exact inside the FMA and each lane sums d/8 terms before a 3-level tree, so every term
+// passes through at most d/8 + 3 ≤ d + 2 roundings (d ≥ 8): the γ_{d+3} slack of the scalar loop covers it
+// (file comment; docs/cpu_fast_path.md §2). Ball: the same FMA chain on q·c.
+void scan_avx2(const AnchorSet& a, const std::vector<AnchorHead>& hs, int64_t a0, int64_t a1, double* const* ub) {
+  const int64_t d = a.d, nb = d / 8;
+  const bool box = a.params.bound == AnchorBound::box;
+  const int H = int(hs.size());
+  std::vector<float> sel(static_cast<size_t>(H * d));  // all-ones lanes where q < 0 (take lo)
+  for (int h = 0; h < H; ++h)
+    for (int64_t k = 0; k < nb; ++k)
+      _mm256_storeu_ps(sel.data() + h * d + 8 * k,
+                       _mm256_cmp_ps(_mm256_loadu_ps(hs[size_t(h)].q32.data() + 8 * k), _mm256_setzero_ps(), _CMP_LT_OQ));
+  alignas(32) float sums[8];
+  for (int64_t x = a0; x < a1; x += 8) {
+    const int64_t cnt = std::min<int64_t>(8, a1 - x);
+    for (int h = 0; h < H; ++h) {
+      const float* q = hs[size_t(h)].q32.data();
+      const float* sh = sel.data() + h * d;
+      __m256 acc[8];
+      for (int tk = 0; tk < 8; ++tk) {
+        const int64_t xa = x + std::min<int64_t>(tk, cnt - 1);
+        __m256 s0 = _mm256_setzero_ps();
+        if (box) {
+          const float* lo = a.lo.data() + xa * d;
+          const float* hi = a.hi.data() + xa * d;
+          for (int64_t k = 0; k < nb; ++k)
+            s0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + 8 * k),
+                                 _mm256_blendv_ps(_mm256_loadu_ps(hi + 8 * k), _mm256_loadu_ps(lo + 8 * k), _mm256_loadu_ps(sh + 8 * k)),
+                                 s0);
+        } else {
+          const float* c = a.centre.data() + xa * d;
+          for (int64_t k = 0; k < nb; ++k) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + 8 * k), _mm256_loadu_ps(c + 8 * k), s0);
+        }
+        acc[tk] = s0;
+      }
+      _mm256_store_ps(sums, hsum8x8(acc));
+      for (int64_t tk = 0; tk < cnt; ++tk) ub[h][x + tk - a0] = finish(a, hs[size_t(h)], x + tk, sums[tk]);
+    }
+  }
+}
+#pragma GCC pop_options
+bool has_avx2() {
+  static const bool has = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  }();
+  return has && avx2_active();
+}
+#else
+bool has_avx2() { return false; }
+#endif
+
+}  // namespace
+
+void anchor_bounds_multi(const AnchorSet& a, const Basis& basis, const double* const* q, int n_heads, int64_t a0,
+                         int64_t a1, double* const* ub) {
+  if (a1 <= a0 || n_heads <= 0) return;
+  std::vector<AnchorHead> hs;
+  hs.reserve(static_cast<size_t>(n_heads));
+  for (int h = 0; h < n_heads; ++h) hs.push_back(anchor_head(a, basis, q[h]));
+#if defined(__x86_64__) || defined(__i386__)
+  if (has_avx2() && a.d % 8 == 0 && a.d > 0) return scan_avx2(a, hs, a0, a1, ub);
+#endif
+  for (int h = 0; h < n_heads; ++h) scan_scalar(a, hs[size_t(h)], a0, a1, ub[h]);
+}
+
+void anchor_bounds(const AnchorSet& a, const Basis& basis, const double* q, int64_t a0, int64_t a1, double* ub) {
+  anchor_bounds_multi(a, basis, &q, 1, a0, a1, &ub);
 }
 }  // namespace cpu
 
