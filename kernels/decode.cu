@@ -1,10 +1,11 @@
-// GPU decode attention with certified elimination: prep → scan → cut → compact → attend → merge.
+// GPU decode attention with certified elimination: prep → scan → compact (cut + GQA rule) → attend
+// → merge.
 // Soundness (docs/gpu.md §Soundness): every quantity the certificate or a bound depends on is either
-// computed with directed rounding (__f*_ru: sums of non-negative terms rounded up are ≥ the exact
-// sums) or carries a γ_n·Σ|terms| slack; the γ constants are computed on the host in float64 and
-// rounded up. Dot products use explicit __fmaf_rn/__fmul_rn, so the bound does not depend on the
-// compiler's contraction choices (γ_n·Σ|terms| holds for any order, fused or not). This file must
-// never be compiled with fast-math.
+// exact (the scan's integer dot products), computed with directed rounding (__f*_ru: sums of
+// non-negative terms rounded up are ≥ the exact sums) or carries a γ_n·Σ|terms| slack; the γ
+// constants and the histogram's e^{edge} table are computed on the host in float64 and rounded up.
+// Float dot products use explicit __fmaf_rn/__fmul_rn, so no bound depends on the compiler's
+// contraction choices. This file must never be compiled with fast-math.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -12,6 +13,7 @@
 #include <cfloat>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 
@@ -20,26 +22,71 @@
 namespace ghostkv::cuda {
 namespace {
 
-constexpr int kD = 128;           // d_head supported by these kernels
-constexpr int kThreads = 128;
+constexpr int kScanWarps = 4;     // warps per scan block (each streams its own pages)
+constexpr int kAttThreads = 128;  // attend: 16 lane groups of 8
+constexpr int kPrepThreads = 512;
+constexpr int kCompactThreads = 256;
+constexpr int kMergeThreads = 128;
 
 struct Consts {
   float g_q;        // γ_{d+3}·1.01: error of fl(Σ qσ̃_i x_i) (σ's rounding included), per unit Σ|terms|
-  float c_scan;     // γ_{d+4}·(2^b + 2)·1.01: token scan, per unit Σ_j |q̃_rj|·h_j
   float inv_1mg2;   // 1/(1 − γ_2): ||σq|| ≤ ||qσ̃||/(1 − γ_2)
   float tiny;       // absolute term covering gradual underflow of every float32 product/sum
 };
 
+// e^{edge_k} of the histogram's bin edges, rounded up (host float64 exp, then one ulp up).
+__constant__ double c_exp_edge[kHistBins + 1];
+
 double gamma_n(double n) { return n * 0x1p-24 / (1.0 - n * 0x1p-24); }
 float up_f(double x) { float f = float(x); return double(f) < x ? nextafterf(f, INFINITY) : f; }
 
-Consts make_consts(int bits) {
+Consts make_consts(int d) {
   Consts c;
-  c.g_q = up_f(gamma_n(kD + 3) * 1.01);
-  c.c_scan = up_f(gamma_n(kD + 4) * double((1 << bits) + 2) * 1.01);
+  c.g_q = up_f(gamma_n(d + 3) * 1.01);
   c.inv_1mg2 = up_f(1.0 / (1.0 - gamma_n(2)));
   c.tiny = 0x1p-100f;
   return c;
+}
+
+__host__ __device__ __forceinline__ double hist_edge(int k) {
+  return k == 0 ? double(kHistLo) : double(kHistLo) + double(k) / 16.0;
+}
+
+// ---- programmatic dependent launch: wait for the previous kernel's writes; let the next start ----
+__device__ __forceinline__ void pdl_wait() { asm volatile("griddepcontrol.wait;" ::: "memory"); }
+__device__ __forceinline__ void pdl_launch_next() { asm volatile("griddepcontrol.launch_dependents;" ::: "memory"); }
+
+// ---- mbarrier + bulk copy (the copy engine moves contiguous bytes into shared memory) ----
+__device__ __forceinline__ uint32_t smem_u32(const void* p) { return uint32_t(__cvta_generic_to_shared(p)); }
+__device__ __forceinline__ void mbar_init(uint64_t* bar, uint32_t count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(smem_u32(bar)), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_init_fence() { asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory"); }
+__device__ __forceinline__ void mbar_expect_tx(uint64_t* bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(smem_u32(bar)), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void bulk_g2s(void* dst, const void* src, uint32_t bytes, uint64_t* bar) {
+  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
+                   smem_u32(dst)),
+               "l"(src), "r"(bytes), "r"(smem_u32(bar))
+               : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint64_t* bar, uint32_t parity) {
+  uint32_t done = 0;
+  while (!done) {
+    asm volatile(
+        "{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}\n"
+        : "=r"(done)
+        : "r"(smem_u32(bar)), "r"(parity)
+        : "memory");
+  }
+}
+
+// d = Σ_{i<4} a.byte_i (unsigned) · b.byte_i (signed) + c, exact in int32
+__device__ __forceinline__ int dp4a_us(uint32_t a, uint32_t b, int c) {
+  int d;
+  asm("dp4a.u32.s32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+  return d;
 }
 
 __device__ __forceinline__ bool is_hot(int t, int n, int n_sink, int n_recent) {
@@ -58,23 +105,18 @@ __device__ __forceinline__ float warp_max(float x) {
   for (int o = 16; o > 0; o >>= 1) x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, o));
   return x;
 }
+__device__ __forceinline__ int warp_sum_i(int x) {
+  for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
+  return x;
+}
 __device__ __forceinline__ double warp_sum_d(double x) {
   for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
   return x;
 }
 
-__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool ok) {
-  const uint32_t sa = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
-  const int n = ok ? 16 : 0;  // zero-fill past the end
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(sa), "l"(gmem), "r"(n));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
-
-__device__ __forceinline__ int64_t kv_row(const DecodeParams& p, int b, int g, int t) {
-  const int phys = p.page_table[int64_t(b) * p.max_pages + t / kPage];
-  return ((int64_t(phys) * p.n_head_kv + g) * kPage + (t % kPage)) * kD;
+template <int D>
+__device__ __forceinline__ int64_t kv_row_off(const DecodeParams& p, int g, int row_id) {  // row_id = phys·kPage + slot
+  return ((int64_t(row_id / kPage) * p.n_head_kv + g) * kPage + (row_id % kPage)) * D;
 }
 
 __device__ __forceinline__ void bf16x8(const uint4& u, float* f) {
@@ -87,85 +129,88 @@ __device__ __forceinline__ void bf16x8(const uint4& u, float* f) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// prep: one block per (b, query head), 256 threads.
+// prep: one block per (b, query head), 512 threads.
 //   qσ̃ = fl(σ_f·q); q̃_r = fl(V qσ̃) with |q_r − q̃_r|_j ≤ Δ_j = g_q·Σ_i |V_ji||qσ̃_i| (ru);
 //   qμ_hi ≥ σq·μ; nq_hi ≥ max(||σq||, ||qσ̃||); hot scores s̃_t with error ≤ ε_t = g_q·Σ|qσ̃_i k_ti|;
 //   m_L = max s̃_t; Z_L = Σ e^{s̃_t − ε_t − m_L} (rounded down) ≤ Σ e^{s_t − m_L}.
 // Also zeroes this head's histogram and accumulators (and the KV head's survivor count).
-constexpr int kPrepThreads = 256;
+template <int D>
 __global__ void __launch_bounds__(kPrepThreads) prep_kernel(DecodeParams p, Workspace w, Consts c) {
-  constexpr int kWarps = kPrepThreads / 32;
+  constexpr int kWarps = kPrepThreads / 32, VPL = D / 32, RPW = D / kWarps;  // comps per lane, rows per warp
   const int bq = blockIdx.x, b = bq / p.n_head_q, hq = bq % p.n_head_q;
   const int G = p.n_head_q / p.n_head_kv, g = hq / G;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  const int n = p.seq_len[b];
-  __shared__ __align__(16) float sq[kD];
+  __shared__ __align__(16) float sq[D];
   __shared__ float red[3][kWarps];
   __shared__ float s_hot[256], e_hot[256];
-  if (tid < kD) {
-    const float qs = __fmul_rn(p.q[int64_t(bq) * kD + tid], p.scale);
+  pdl_wait();
+  pdl_launch_next();
+  const int n = p.seq_len[b];
+  if (tid < D) {
+    const float qs = __fmul_rn(p.q[int64_t(bq) * D + tid], p.scale);
     sq[tid] = qs;
-    w.qsig[int64_t(bq) * kD + tid] = qs;
+    w.qsig[int64_t(bq) * D + tid] = qs;
   }
   for (int i = tid; i < kHistAll; i += kPrepThreads) w.hist[int64_t(bq) * kHistAll + i] = 0u;
   __syncthreads();
-  // rows of V: warp handles 16 rows, 8 loads in flight; lane covers i = 4·lane..4·lane+3
-  const float4 q4 = reinterpret_cast<const float4*>(sq)[lane];
-  const float* rot = p.rot + int64_t(g) * kD * kD;
+  float qv[VPL];
 #pragma unroll
-  for (int r0 = warp * 16; r0 < warp * 16 + 16; r0 += 8) {
-    float4 v[8];
+  for (int k = 0; k < VPL; ++k) qv[k] = sq[lane * VPL + k];
+  const float* rot = p.rot + int64_t(g) * D * D;
+  {
+    float v[RPW][VPL];
 #pragma unroll
-    for (int k = 0; k < 8; ++k) v[k] = reinterpret_cast<const float4*>(rot + int64_t(r0 + k) * kD)[lane];
+    for (int r = 0; r < RPW; ++r)
 #pragma unroll
-    for (int k = 0; k < 8; ++k) {
-      float acc = __fmul_rn(v[k].x, q4.x);
-      acc = __fmaf_rn(v[k].y, q4.y, acc);
-      acc = __fmaf_rn(v[k].z, q4.z, acc);
-      acc = __fmaf_rn(v[k].w, q4.w, acc);
-      float aa = __fmul_ru(fabsf(v[k].x), fabsf(q4.x));
-      aa = __fmaf_ru(fabsf(v[k].y), fabsf(q4.y), aa);
-      aa = __fmaf_ru(fabsf(v[k].z), fabsf(q4.z), aa);
-      aa = __fmaf_ru(fabsf(v[k].w), fabsf(q4.w), aa);
+      for (int k = 0; k < VPL; ++k) v[r][k] = rot[int64_t(warp * RPW + r) * D + lane * VPL + k];
+#pragma unroll
+    for (int r = 0; r < RPW; ++r) {
+      float acc = __fmul_rn(v[r][0], qv[0]);
+      float aa = __fmul_ru(fabsf(v[r][0]), fabsf(qv[0]));
+#pragma unroll
+      for (int k = 1; k < VPL; ++k) {
+        acc = __fmaf_rn(v[r][k], qv[k], acc);
+        aa = __fmaf_ru(fabsf(v[r][k]), fabsf(qv[k]), aa);
+      }
       acc = warp_sum_rn(acc);
       aa = warp_sum_ru(aa);
       if (lane == 0) {
-        w.qrot[int64_t(bq) * kD + r0 + k] = acc;
-        w.qdelta[int64_t(bq) * kD + r0 + k] = __fmul_ru(c.g_q, aa);
+        w.qrot[int64_t(bq) * D + warp * RPW + r] = acc;
+        w.qdelta[int64_t(bq) * D + warp * RPW + r] = __fmul_ru(c.g_q, aa);
       }
     }
   }
-  // qμ and ||qσ̃|| (warps 0-3 cover the 128 components)
-  if (warp < 4) {
-    const float qs = sq[tid], mu = p.mu[int64_t(g) * kD + tid];
+  // qμ and ||qσ̃|| (the first D/32 warps cover the components)
+  if (warp < D / 32) {
+    const float qs = sq[tid], mu = p.mu[int64_t(g) * D + tid];
     const float a = warp_sum_rn(__fmul_rn(qs, mu));
     const float aa = warp_sum_ru(__fmul_ru(fabsf(qs), fabsf(mu)));
     const float nn = warp_sum_ru(__fmul_ru(qs, qs));
     if (lane == 0) { red[0][warp] = a; red[1][warp] = aa; red[2][warp] = nn; }
   }
-  // hot tokens: warp per token, 4 in flight
+  // hot tokens: warp per token, 2 in flight per warp
   const int hot_lo = min(p.n_sink, n), hot_hi0 = max(n - p.n_recent, hot_lo);
   const int n_hot = min(256, hot_lo + (n - hot_hi0));
-  for (int i0 = warp * 4; i0 < n_hot; i0 += kWarps * 4) {
-    uint2 kk[4];
+  for (int i0 = warp * 2; i0 < n_hot; i0 += kWarps * 2) {
+    float kf[2][VPL];
 #pragma unroll
-    for (int u = 0; u < 4; ++u) {
+    for (int u = 0; u < 2; ++u) {
       const int i = i0 + u;
       const int t = i < hot_lo ? i : hot_hi0 + (i - hot_lo);
-      kk[u] = i < n_hot ? reinterpret_cast<const uint2*>(p.k_cache + kv_row(p, b, g, t))[lane] : make_uint2(0u, 0u);
+      const int row = i < n_hot ? p.page_table[int64_t(b) * p.max_pages + t / kPage] * kPage + t % kPage : 0;
+      const uint16_t* kr = p.k_cache + kv_row_off<D>(p, g, row) + lane * VPL;
+#pragma unroll
+      for (int k = 0; k < VPL; ++k) kf[u][k] = i < n_hot ? __uint_as_float(uint32_t(kr[k]) << 16) : 0.0f;
     }
 #pragma unroll
-    for (int u = 0; u < 4; ++u) {
-      const float k0 = __uint_as_float(kk[u].x << 16), k1 = __uint_as_float(kk[u].x & 0xffff0000u);
-      const float k2 = __uint_as_float(kk[u].y << 16), k3 = __uint_as_float(kk[u].y & 0xffff0000u);
-      float sc = __fmul_rn(q4.x, k0);
-      sc = __fmaf_rn(q4.y, k1, sc);
-      sc = __fmaf_rn(q4.z, k2, sc);
-      sc = __fmaf_rn(q4.w, k3, sc);
-      float e = __fmul_ru(fabsf(q4.x), fabsf(k0));
-      e = __fmaf_ru(fabsf(q4.y), fabsf(k1), e);
-      e = __fmaf_ru(fabsf(q4.z), fabsf(k2), e);
-      e = __fmaf_ru(fabsf(q4.w), fabsf(k3), e);
+    for (int u = 0; u < 2; ++u) {
+      float sc = __fmul_rn(qv[0], kf[u][0]);
+      float e = __fmul_ru(fabsf(qv[0]), fabsf(kf[u][0]));
+#pragma unroll
+      for (int k = 1; k < VPL; ++k) {
+        sc = __fmaf_rn(qv[k], kf[u][k], sc);
+        e = __fmaf_ru(fabsf(qv[k]), fabsf(kf[u][k]), e);
+      }
       sc = warp_sum_rn(sc);
       e = warp_sum_ru(e);
       if (lane == 0 && i0 + u < n_hot) { s_hot[i0 + u] = sc; e_hot[i0 + u] = __fadd_ru(__fmul_ru(c.g_q, e), c.tiny); }
@@ -182,7 +227,7 @@ __global__ void __launch_bounds__(kPrepThreads) prep_kernel(DecodeParams p, Work
     z = warp_sum_d(z);
     if (lane == 0) {
       float qmu = 0, qmu_abs = 0, nsq = 0;
-      for (int k = 0; k < 4; ++k) { qmu = __fadd_rn(qmu, red[0][k]); qmu_abs = __fadd_ru(qmu_abs, red[1][k]); nsq = __fadd_ru(nsq, red[2][k]); }
+      for (int k = 0; k < D / 32; ++k) { qmu = __fadd_rn(qmu, red[0][k]); qmu_abs = __fadd_ru(qmu_abs, red[1][k]); nsq = __fadd_ru(nsq, red[2][k]); }
       const float qmu_hi = __fadd_ru(__fadd_ru(qmu, __fmul_ru(c.g_q, qmu_abs)), c.tiny);
       const float nq_hi = __fmul_ru(__fsqrt_ru(nsq), c.inv_1mg2);
       float* qsc = w.qscal + int64_t(bq) * 4;
@@ -199,215 +244,236 @@ __global__ void __launch_bounds__(kPrepThreads) prep_kernel(DecodeParams p, Work
 }
 
 // ---------------------------------------------------------------------------------------------
-// scan: grid (chunks, B·Hkv), 128 threads. Per page (= quantisation group) of 64 tokens:
-//   w_hj = fl(q̃_rhj·h_j); the token dot is Σ_j w_hj m_tj = Σ_j (2w_hj)(q_tj − o) − Σ_j w_hj with
-//   m = 2q − (2^b − 1), o = 2^{b−1} − 1 (all exact in float32);
-//   add_h = Σ_j [(|q̃_rj| + Δ_j)·err_j + Δ_j·cmax_j + c_scan·|q̃_rj|·h_j] (ru) + ||σq||·resid + qμ_hi:
-//   UB_t = fl(dot) ⊕↑ add_h ≥ σq·k_t (centred bound + qμ, see docs/gpu.md), stored as
-//   f16↑(UB_t ⊖↑ m_L); candidates only (hot tokens store +inf and skip the histogram).
-template <int G, int BITS>
-__global__ void __launch_bounds__(kThreads) scan_kernel(DecodeParams p, Workspace w, Consts c) {
-  constexpr int CB = kD * BITS / 8;          // code bytes per token
-  constexpr int ROW = CB + 16;               // padded smem row (conflict-free 16-byte reads)
+// scan: grid (chunks, B·Hkv), 4 warps; each warp streams whole pages (records + per-page meta) into
+// its own double buffer with the bulk-copy engine and bounds the page's 64 tokens (two per lane).
+// Per page and head (warp-cooperative): w_j = fl(q̃_rj·h_j); S = 2^e ≥ max|w_j|/16383;
+//   W_j = rint(w_j/S) ∈ [−16384, 16384] split as W_j = 256·a_j + b_j (a_j, b_j int8);
+//   E = (2^b − 1)·Σ_j (|w_j − S·W_j| + 2^-23·|w_j|) ≥ |Σ_j (q̃_rj·h_j − S·W_j)·m_tj| for every token;
+//   add = Σ_j [(|q̃_rj| + Δ_j)·err_j + Δ_j·cmax_j] + E + qμ_hi + ||σq||·resid (all rounded up).
+// Per token: Y = Σ_j W_j·m_tj = 2·Σ_j W_j c_tj − (2^b − 1)·Σ_j W_j with m = 2c − (2^b − 1), computed
+// EXACTLY in int32 by dp4a (|Y| < 2^31 by the ranges above); UB_t = S·ru(Y) ⊕↑ add ≥ σq·k_t, stored
+// as f16↑(UB_t ⊖↑ m_L); hot tokens store +inf and skip the histogram. docs/gpu.md has the proof.
+template <int D, int BITS>
+struct ScanShape {
+  static constexpr int CB = D * BITS / 8;   // code bytes per token
+  static constexpr int PB = kPage * CB;     // code bytes per page
+  static constexpr int MB = 2 * D * 2;      // meta bytes per page (f16 h_j, f16 err_j)
+  static constexpr int BUF = PB + MB;
+  static constexpr int NW = D / 4;          // query words (4 int8 lanes each) per plane and head
+  static constexpr int NCH = CB / 16;       // 16-byte chunks per token row
+};
+template <int G, int D, int BITS>
+constexpr int scan_smem_bytes() {
+  using S = ScanShape<D, BITS>;
+  return kScanWarps * 2 * S::BUF + kScanWarps * G * S::NW * 4 * 2 + G * kHistAll * 4;
+}
+
+template <int G, int D, int BITS>
+__global__ void __launch_bounds__(kScanWarps * 32) scan_kernel(DecodeParams p, Workspace w, Consts c) {
+  using SS = ScanShape<D, BITS>;
+  constexpr int CB = SS::CB, PB = SS::PB, BUF = SS::BUF, NW = SS::NW, NCH = SS::NCH;
   constexpr int QMAX = (1 << BITS) - 1;
-  constexpr float OFF = float(8388608 + (1 << (BITS - 1)) - 1);
-  __shared__ __align__(16) uint8_t recbuf[2][kPage * ROW];  // double-buffered (cp.async)
-  __shared__ __align__(16) float w2[G][2 * 68];
-  __shared__ float s_add[G], s_W[G];
-  __shared__ float s_part[2][G][kPage];
-  __shared__ float red_w[G][4], red_t[G][4];
-  __shared__ uint32_t hist[G][kHistAll];
+  static_assert(NCH >= 1 && NCH <= 8 && (NCH & (NCH - 1)) == 0, "chunks per row");
+  extern __shared__ __align__(128) uint8_t smem[];
+  __shared__ __align__(8) uint64_t bars[kScanWarps][2];
+  uint8_t* bufs = smem;                                                      // [warp][2][BUF]
+  uint32_t* qplanes = reinterpret_cast<uint32_t*>(smem + kScanWarps * 2 * BUF);  // [warp][G][2][NW]
+  uint32_t* hist = qplanes + kScanWarps * G * 2 * NW;                         // [G][kHistAll]
   const int bg = blockIdx.y, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
-  const int n = p.seq_len[b], npages = (n + kPage - 1) / kPage;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  float qr[G], dl[G], base[G], ml[G];
+  if (lane == 0) {
+    mbar_init(&bars[warp][0], 1);
+    mbar_init(&bars[warp][1], 1);
+    mbar_init_fence();
+  }
+  for (int i = tid; i < G * kHistAll; i += kScanWarps * 32) hist[i] = 0u;
+  __syncthreads();
+  pdl_wait();
+  const int n = p.seq_len[b], npages = (n + kPage - 1) / kPage;
+  // this lane's 4 components of its query word (lanes ≥ NW hold none)
+  int comp[4];
+#pragma unroll
+  for (int e = 0; e < 4; ++e) {
+    if constexpr (BITS == 8) comp[e] = 4 * lane + e;
+    else comp[e] = 8 * (lane >> 1) + (lane & 1) + 2 * e;  // nibble word: low or high nibbles of a code word
+  }
+  const bool has_word = lane < NW;
+  float qr[G][4], dl[G][4], base[G], ml[G];
 #pragma unroll
   for (int h = 0; h < G; ++h) {
     const int64_t bq = int64_t(b) * p.n_head_q + g * G + h;
-    qr[h] = w.qrot[bq * kD + tid];
-    dl[h] = w.qdelta[bq * kD + tid];
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      qr[h][e] = has_word ? w.qrot[bq * D + comp[e]] : 0.0f;
+      dl[h][e] = has_word ? w.qdelta[bq * D + comp[e]] : 0.0f;
+    }
     const float* qsc = w.qscal + bq * 4;
     base[h] = __fadd_ru(__fadd_ru(qsc[0], __fmul_ru(qsc[1], p.resid_max[g])), c.tiny);
     ml[h] = qsc[2];
   }
-  for (int i = tid; i < G * kHistAll; i += kThreads) (&hist[0][0])[i] = 0u;
-  // warps 0-1: components 0-63 of tokens 0-63, warps 2-3: components 64-127 (each warp reads the
-  // same weight address in every lane: broadcast shared loads)
-  const int tok = ((warp & 1) << 5) | lane, half = warp >> 1;
-  // the next page's records stream into the other buffer while this one is bounded
-  auto issue = [&](int pg, int buf, float& hj, float& ej) {
+  const int gw = blockIdx.x * kScanWarps + warp, nw = gridDim.x * kScanWarps;
+  uint8_t* mybuf = bufs + warp * 2 * BUF;
+  uint32_t* qa = qplanes + warp * G * 2 * NW;
+  const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
+  auto issue = [&](int pg, int buf, int phys) {  // lane 0
     if (pg < npages) {
-      const int64_t po = int64_t(p.page_table[int64_t(b) * p.max_pages + pg]) * p.n_head_kv + g;
-      const uint8_t* src = p.codes + po * kPage * CB;
-#pragma unroll
-      for (int i = tid; i < kPage * CB / 16; i += kThreads) {
-        const int r = i / (CB / 16), cidx = i % (CB / 16);
-        cp_async16(&recbuf[buf][r * ROW + cidx * 16], src + i * 16, true);
-      }
-      hj = __half2float(__ushort_as_half(p.meta[po * 2 * kD + tid]));
-      ej = __half2float(__ushort_as_half(p.meta[po * 2 * kD + kD + tid]));
+      const int64_t po = int64_t(phys) * p.n_head_kv + g;
+      mbar_expect_tx(&bars[warp][buf], PB + SS::MB);
+      bulk_g2s(mybuf + buf * BUF, p.codes + po * PB, PB, &bars[warp][buf]);
+      bulk_g2s(mybuf + buf * BUF + PB, p.meta + po * 2 * D, SS::MB, &bars[warp][buf]);
     }
-    cp_async_commit();
   };
-  float hj = 0, ej = 0, hj_next = 0, ej_next = 0;
-  issue(blockIdx.x, 0, hj, ej);
+  int phys_next = 0;  // physical page of the next page to issue (lane 0), loaded one step ahead
+  if (lane == 0) {
+    if (gw < npages) issue(gw, 0, ptab[gw]);
+    if (gw + nw < npages) issue(gw + nw, 1, ptab[gw + nw]);
+    if (gw + 2 * nw < npages) phys_next = ptab[gw + 2 * nw];
+  }
   int it = 0;
-  for (int pg = blockIdx.x; pg < npages; pg += gridDim.x, ++it) {
-    issue(pg + gridDim.x, (it + 1) & 1, hj_next, ej_next);
-    const uint8_t* rec = recbuf[it & 1];
-    const float cmax = __fmul_ru(hj, float(QMAX));
+  for (int pg = gw; pg < npages; pg += nw, ++it) {
+    const int buf = it & 1;
+    mbar_wait(&bars[warp][buf], uint32_t((it >> 1) & 1));
+    const uint8_t* rec = mybuf + buf * BUF;
+    const uint16_t* meta = reinterpret_cast<const uint16_t*>(rec + PB);
+    // per-page query planes and constants (warp-cooperative)
+    float S_h[G], add_h[G];
+    int K_h[G];
 #pragma unroll
     for (int h = 0; h < G; ++h) {
-      const float wv = __fmul_rn(qr[h], hj);
-      w2[h][(tid >> 6) * 68 + (tid & 63)] = 2.0f * wv;
-      const float aq = fabsf(qr[h]);
-      float t = __fmul_ru(__fadd_ru(aq, dl[h]), ej);
-      t = __fadd_ru(t, __fmul_ru(dl[h], cmax));
-      t = __fadd_ru(t, __fmul_ru(c.c_scan, __fmul_ru(aq, hj)));
-      const float ws = warp_sum_rn(wv), ts = warp_sum_ru(t);
-      if (lane == 0) { red_w[h][warp] = ws; red_t[h][warp] = ts; }
+      float wv[4], hj[4], ej[4];
+      float M = 0.0f;
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        hj[e] = has_word ? __half2float(__ushort_as_half(meta[comp[e]])) : 0.0f;
+        ej[e] = has_word ? __half2float(__ushort_as_half(meta[D + comp[e]])) : 0.0f;
+        wv[e] = __fmul_rn(qr[h][e], hj[e]);
+        M = fmaxf(M, fabsf(wv[e]));
+      }
+      M = warp_max(M);
+      int ex = 0;
+      frexpf(__fmul_ru(M, 1.0f / 16383.0f), &ex);  // 2^ex > M/16383
+      ex = max(-100, min(60, ex));
+      const float S = __int_as_float((ex + 127) << 23), inv_s = __int_as_float((127 - ex) << 23);
+      uint32_t pa = 0, pb = 0;
+      int wsum = 0;
+      float esum = 0.0f, tsum = 0.0f;
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const float Wf = fminf(fmaxf(rintf(__fmul_rn(wv[e], inv_s)), -16384.0f), 16384.0f);  // NaN → clamp bound
+        const int W = int(Wf);
+        const int a = (W + 128) >> 8, bl = W - a * 256;  // a ∈ [−64, 64], bl ∈ [−128, 127]
+        pa |= (uint32_t(a) & 0xffu) << (8 * e);
+        pb |= (uint32_t(bl) & 0xffu) << (8 * e);
+        wsum += W;
+        const float sw = __fmul_rn(S, float(W));  // exact (power of two times a 15-bit integer)
+        const float dev = fmaxf(fabsf(__fsub_ru(wv[e], sw)), fabsf(__fsub_rd(wv[e], sw)));
+        esum = __fadd_ru(esum, __fadd_ru(dev, __fmul_ru(fabsf(wv[e]), 0x1p-23f)));
+        if (wv[e] != wv[e]) esum = NAN;
+        const float aq = fabsf(qr[h][e]);
+        float t = __fmul_ru(__fadd_ru(aq, dl[h][e]), ej[e]);
+        t = __fadd_ru(t, __fmul_ru(dl[h][e], __fmul_ru(hj[e], float(QMAX))));
+        tsum = __fadd_ru(tsum, t);
+      }
+      if (has_word) { qa[(h * 2) * NW + lane] = pa; qa[(h * 2 + 1) * NW + lane] = pb; }
+      wsum = warp_sum_i(wsum);
+      esum = warp_sum_ru(esum);
+      tsum = warp_sum_ru(tsum);
+      S_h[h] = S;
+      K_h[h] = QMAX * wsum;
+      add_h[h] = __fadd_ru(__fadd_ru(__fadd_ru(tsum, __fmul_ru(esum, float(QMAX))), base[h]), c.tiny);
     }
-    cp_async_wait<1>();  // this page's records (this thread's copies)
-    __syncthreads();
-    if (tid < G) {
-      float W = 0, T = 0;
-      for (int k = 0; k < 4; ++k) { W = __fadd_rn(W, red_w[tid][k]); T = __fadd_ru(T, red_t[tid][k]); }
-      s_W[tid] = W;
-      s_add[tid] = __fadd_ru(T, base[tid]);
-    }
-    __syncthreads();
-    // token dot: 2 threads per token (one per half of the components)
-    float acc[G];
+    __syncwarp();
+    // token dot products: lane owns tokens lane and lane + 32; chunks visited in a lane-rotated order
+    // (conflict-free 16-byte shared loads: 8 consecutive lanes touch 8 distinct bank groups)
+    int acc_a[2][G], acc_b[2][G];
 #pragma unroll
-    for (int h = 0; h < G; ++h) acc[h] = 0.0f;
-    const uint8_t* row = rec + tok * ROW + half * (CB / 2);
+    for (int u = 0; u < 2; ++u)
 #pragma unroll
-    for (int v = 0; v < CB / 2 / 16; ++v) {
-      const uint4 u = *reinterpret_cast<const uint4*>(row + v * 16);
-      const uint32_t wd[4] = {u.x, u.y, u.z, u.w};
+      for (int h = 0; h < G; ++h) { acc_a[u][h] = 0; acc_b[u][h] = 0; }
 #pragma unroll
-      for (int k = 0; k < 4; ++k) {
+    for (int cc = 0; cc < NCH; ++cc) {
+      const int ch = (cc + lane / (8 / NCH)) & (NCH - 1);
+      const uint4 u0 = *reinterpret_cast<const uint4*>(rec + lane * CB + ch * 16);
+      const uint4 u1 = *reinterpret_cast<const uint4*>(rec + (lane + 32) * CB + ch * 16);
+      const uint32_t c0[4] = {u0.x, u0.y, u0.z, u0.w}, c1[4] = {u1.x, u1.y, u1.z, u1.w};
 #pragma unroll
-        for (int e4 = 0; e4 < 8 / BITS; ++e4) {  // groups of 4 components in this word
-          float f[4];
+      for (int h = 0; h < G; ++h) {
+        const uint32_t* A = qa + (h * 2) * NW;
+        const uint32_t* B = qa + (h * 2 + 1) * NW;
+        if constexpr (BITS == 8) {
+          const uint4 a4 = *reinterpret_cast<const uint4*>(A + ch * 4), b4 = *reinterpret_cast<const uint4*>(B + ch * 4);
+          const uint32_t av[4] = {a4.x, a4.y, a4.z, a4.w}, bv[4] = {b4.x, b4.y, b4.z, b4.w};
 #pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            uint32_t qb;
-            if constexpr (BITS == 8) qb = __byte_perm(wd[k], 0x4B000000u, 0x7540 + e);
-            else qb = ((wd[k] >> (4 * (4 * e4 + e))) & 0xFu) | 0x4B000000u;
-            f[e] = __fsub_rn(__uint_as_float(qb), OFF);  // q − o, exact
+          for (int k = 0; k < 4; ++k) {
+            acc_a[0][h] = dp4a_us(c0[k], av[k], acc_a[0][h]);
+            acc_b[0][h] = dp4a_us(c0[k], bv[k], acc_b[0][h]);
+            acc_a[1][h] = dp4a_us(c1[k], av[k], acc_a[1][h]);
+            acc_b[1][h] = dp4a_us(c1[k], bv[k], acc_b[1][h]);
           }
-          const int jj = v * (128 / BITS) + k * (32 / BITS) + 4 * e4;  // first component (within the half)
+        } else {
+          const uint4 a0 = *reinterpret_cast<const uint4*>(A + ch * 8), a1 = *reinterpret_cast<const uint4*>(A + ch * 8 + 4);
+          const uint4 b0 = *reinterpret_cast<const uint4*>(B + ch * 8), b1 = *reinterpret_cast<const uint4*>(B + ch * 8 + 4);
+          const uint32_t av[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
+          const uint32_t bv[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
 #pragma unroll
-          for (int h = 0; h < G; ++h) {
-            const float4 ww = *reinterpret_cast<const float4*>(&w2[h][half * 68 + jj]);
-            acc[h] = __fmaf_rn(ww.x, f[0], acc[h]);
-            acc[h] = __fmaf_rn(ww.y, f[1], acc[h]);
-            acc[h] = __fmaf_rn(ww.z, f[2], acc[h]);
-            acc[h] = __fmaf_rn(ww.w, f[3], acc[h]);
+          for (int k = 0; k < 4; ++k) {
+            const uint32_t l0 = c0[k] & 0x0f0f0f0fu, h0 = (c0[k] >> 4) & 0x0f0f0f0fu;
+            const uint32_t l1 = c1[k] & 0x0f0f0f0fu, h1 = (c1[k] >> 4) & 0x0f0f0f0fu;
+            acc_a[0][h] = dp4a_us(h0, av[2 * k + 1], dp4a_us(l0, av[2 * k], acc_a[0][h]));
+            acc_b[0][h] = dp4a_us(h0, bv[2 * k + 1], dp4a_us(l0, bv[2 * k], acc_b[0][h]));
+            acc_a[1][h] = dp4a_us(h1, av[2 * k + 1], dp4a_us(l1, av[2 * k], acc_a[1][h]));
+            acc_b[1][h] = dp4a_us(h1, bv[2 * k + 1], dp4a_us(l1, bv[2 * k], acc_b[1][h]));
           }
         }
       }
     }
-    const int t = pg * kPage + tok;
-    const bool valid = t < n;
-    const bool hot = is_hot(t, n, p.n_sink, p.n_recent);
+    __syncwarp();  // every lane is done with this buffer and the query planes
+    if (lane == 0) {
+      issue(pg + 2 * nw, buf, phys_next);
+      if (pg + 3 * nw < npages) phys_next = ptab[pg + 3 * nw];
+    }
+    if (pg + nw >= npages) pdl_launch_next();
 #pragma unroll
-    for (int h = 0; h < G; ++h) s_part[half][h][tok] = acc[h];
-    __syncthreads();
-    __half_raw hv[G];
+    for (int u = 0; u < 2; ++u) {
+      const int t = pg * kPage + lane + 32 * u;
+      const bool valid = t < n;
+      const bool hot = is_hot(t, n, p.n_sink, p.n_recent);
+      uint16_t hv[G];
 #pragma unroll
-    for (int h = 0; h < G; ++h) {
-      acc[h] = __fadd_rn(s_part[0][h][tok], s_part[1][h][tok]);
-      const float ub = __fadd_ru(__fsub_rn(acc[h], s_W[h]), s_add[h]);
-      const float dd = __fsub_ru(ub, ml[h]);
-      __half hx = __float2half_ru(dd);
-      if (dd != dd) hx = __ushort_as_half(0x7C00);  // NaN → +inf (never eliminated)
-      if (hot) hx = __ushort_as_half(0x7C00);
-      hv[h] = __half_raw(hx);
-      // histogram: the two lanes of a token split its heads (shorter same-address atomic chains)
-      if (valid && !hot && (h < (G + 1) / 2) == (half == 0)) {
-        const float vv = __half2float(hx);
-        int bin;
-        if (!(vv < 0.0f)) bin = kHistBins + 1;
-        else if (vv < kHistLo) bin = 0;
-        else bin = 1 + min(kHistBins - 1, int((vv - kHistLo) * 16.0f));
-        atomicAdd(&hist[h][bin], 1u);
+      for (int h = 0; h < G; ++h) {
+        const int X = acc_a[u][h] * 256 + acc_b[u][h];  // Σ W_j c_tj, exact
+        const int Y = 2 * X - K_h[h];                    // Σ W_j m_tj, exact
+        const float ub = __fadd_ru(__fmul_rn(S_h[h], __int2float_ru(Y)), add_h[h]);
+        const float dd = __fsub_ru(ub, ml[h]);
+        __half hx = __float2half_ru(dd);
+        if (dd != dd || hot) hx = __ushort_as_half(0x7C00);  // NaN → +inf (never eliminated)
+        hv[h] = __half_as_ushort(hx);
+        if (valid && !hot) {
+          const float vv = __half2float(hx);
+          int bin;
+          if (!(vv < 0.0f)) bin = kHistBins + 1;
+          else if (vv < kHistLo) bin = 0;
+          else bin = 1 + min(kHistBins - 1, int((vv - kHistLo) * 16.0f));
+          atomicAdd(&hist[h * kHistAll + bin], 1u);
+        }
+      }
+      if (valid) {
+        uint16_t* dst = w.ub + (int64_t(bg) * p.max_seq + t) * G;
+        if constexpr (G == 4) *reinterpret_cast<uint2*>(dst) = make_uint2(hv[0] | (uint32_t(hv[1]) << 16), hv[2] | (uint32_t(hv[3]) << 16));
+        else if constexpr (G == 2) *reinterpret_cast<uint32_t*>(dst) = hv[0] | (uint32_t(hv[1]) << 16);
+        else {
+#pragma unroll
+          for (int h = 0; h < G; ++h) dst[h] = hv[h];
+        }
       }
     }
-    if (valid && half == 0) {
-      uint16_t* dst = w.ub + (int64_t(bg) * p.max_seq + t) * G;
-#pragma unroll
-      for (int h = 0; h < G; ++h) dst[h] = hv[h].x;
-    }
-    __syncthreads();
-    hj = hj_next;
-    ej = ej_next;
   }
-  cp_async_wait<0>();
   __syncthreads();
-  for (int i = tid; i < G * kHistAll; i += kThreads) {
-    const uint32_t v = (&hist[0][0])[i];
+  for (int i = tid; i < G * kHistAll; i += kScanWarps * 32) {
+    const uint32_t v = hist[i];
     if (v) {
       const int h = i / kHistAll, bin = i % kHistAll;
       atomicAdd(&w.hist[(int64_t(b) * p.n_head_q + g * G + h) * kHistAll + bin], v);
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// cut: one warp per (b, query head). Bin k < kHistBins+1 has upper edge e_k (bin 0: kHistLo,
-// bin k ≥ 1: kHistLo + k/16); tokens in bins 0..K−1 satisfy UB − m_L < e_{K−1}, so
-// M(K) = Σ_{k<K} count_k·e^{e_k} ≥ Σ e^{UB_t − m_L}. θ = e_{K−1} for the largest K with
-// M(K) ≤ budget = δ·Z_L/(1 − δ) (then M/(Z_L + M) ≤ δ); θ = −inf when none fits.
-__global__ void __launch_bounds__(256) cut_kernel(DecodeParams p, Workspace w) {
-  const int bq = blockIdx.x, tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  constexpr int kCand = kHistBins + 1;
-  constexpr int kPer = (kCand + 255) / 256;
-  const uint32_t* hs = w.hist + int64_t(bq) * kHistAll;
-  auto edge = [](int k) { return k == 0 ? double(kHistLo) : double(kHistLo) + double(k) / 16.0; };
-  uint32_t cnt[kPer];
-#pragma unroll
-  for (int i = 0; i < kPer; ++i) {
-    const int k = tid * kPer + i;
-    cnt[i] = k < kCand ? hs[k] : 0u;
-  }
-  double val[kPer], local = 0;
-#pragma unroll
-  for (int i = 0; i < kPer; ++i) {
-    // exp's error (≤ 1 ulp) and the summation's are covered by the (1 + 1e-12) factors
-    val[i] = cnt[i] ? double(cnt[i]) * exp(edge(tid * kPer + i)) * (1 + 1e-12) : 0.0;
-    local += val[i];
-  }
-  double incl = local;
-  for (int o = 1; o < 32; o <<= 1) {
-    const double y = __shfl_up_sync(0xffffffffu, incl, o);
-    if (lane >= o) incl += y;
-  }
-  __shared__ double s_w[8];
-  __shared__ int s_best;
-  if (lane == 31) s_w[warp] = incl;
-  if (tid == 0) s_best = -1;
-  __syncthreads();
-  double run = incl - local;
-  for (int k = 0; k < warp; ++k) run += s_w[k];
-  const double budget = p.delta * w.zl[bq] / (1.0 - p.delta) * (1.0 - 1e-12);
-  int best = -1;
-#pragma unroll
-  for (int i = 0; i < kPer; ++i) {
-    const int k = tid * kPer + i;
-    run += val[i];
-    if (k < kCand && run * (1 + 1e-12) <= budget) best = k;
-  }
-  for (int o = 16; o > 0; o >>= 1) best = max(best, __shfl_xor_sync(0xffffffffu, best, o));
-  if (lane == 0 && best >= 0) atomicMax(&s_best, best);
-  __syncthreads();
-  if (tid == 0) {
-    w.theta[bq] = s_best < 0 ? -INFINITY : float(edge(s_best));
-    if (p.cert) {
-      p.cert[bq].budget = budget;
-      p.cert[bq].theta = w.theta[bq];
-      p.cert[bq].m_l = w.qscal[int64_t(bq) * 4 + 2];
     }
   }
 }
@@ -419,30 +485,92 @@ __device__ __forceinline__ uint32_t hash3(uint32_t a, uint32_t b, uint32_t c) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// compact: grid (chunks, B·Hkv), 256 threads, 4 consecutive tokens per thread per step. A candidate is
-// eliminated iff UB_h − m_L < θ_h for every head h of the group (GQA rule), or, in forced mode, by a
-// hash; survivors (and hot tokens) are appended to the KV head's list; eliminated tokens add
-// e^{UB − m_L} (≥, expf error covered in merge) to M_E of every head and their page's ν to ν_E.
+// compact: grid (chunks, B·Hkv), 256 threads.
+// 1) the cut, per head of the group (64 threads per head, 17 bins each): bin k < kHistBins+1 has
+//    upper edge e_k (bin 0: kHistLo, bin k ≥ 1: kHistLo + k/16); tokens in bins 0..K−1 satisfy
+//    UB − m_L < e_{K−1}, so M(K) = Σ_{k<K} count_k·e^{e_k} ≥ Σ e^{UB_t − m_L}. θ = e_{K−1} for the
+//    largest K with M(K) ≤ budget = δ·Z_L/(1 − δ) (then M/(Z_L + M) ≤ δ); θ = −inf when none fits.
+//    e^{e_k} comes rounded up from c_exp_edge; the sums' roundings are covered by (1 + 1e-12) factors.
+// 2) the GQA rule, 4 consecutive tokens per thread per step: a candidate is eliminated iff
+//    UB_h − m_L < θ_h for every head h of the group (or, in forced mode, by a hash); survivors (and
+//    hot tokens) are appended to the KV head's list with their physical rows; eliminated tokens add
+//    e^{UB − m_L} (≥, expf error covered in merge) to M_E of every head and their page's ν to ν_E.
 template <int G>
-__global__ void __launch_bounds__(256) compact_kernel(DecodeParams p, Workspace w) {
-  constexpr int kPer = 4;  // consecutive tokens per thread per step
+__global__ void __launch_bounds__(kCompactThreads) compact_kernel(DecodeParams p, Workspace w) {
+  constexpr int kPer = 4;
+  constexpr int kCand = kHistBins + 1, kBinsPer = (kCand + 63) / 64;
   const int bg = blockIdx.y, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
-  const int n = p.seq_len[b];
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   __shared__ int s_wsum[8], s_base;
   __shared__ double s_me[G][8];
+  __shared__ double s_cut[8];
+  __shared__ int s_best[4];
+  __shared__ float s_th[4];
   __shared__ uint32_t s_nu;
+  pdl_wait();
+  pdl_launch_next();
+  const int n = p.seq_len[b];
+  // 1) the cut
+  {
+    const int hh = tid >> 6, tt = tid & 63;
+    const int64_t bq = int64_t(b) * p.n_head_q + g * G + min(hh, G - 1);
+    double val[kBinsPer], local = 0;
+    const uint32_t* hs = w.hist + bq * kHistAll;
+#pragma unroll
+    for (int i = 0; i < kBinsPer; ++i) {
+      const int k = tt * kBinsPer + i;
+      const uint32_t cnt = (hh < G && k < kCand) ? hs[k] : 0u;
+      val[i] = cnt ? double(cnt) * c_exp_edge[k] * (1 + 1e-12) : 0.0;
+      local += val[i];
+    }
+    double incl = local;
+    for (int o = 1; o < 32; o <<= 1) {
+      const double y = __shfl_up_sync(0xffffffffu, incl, o);
+      if (lane >= o) incl += y;
+    }
+    if (lane == 31) s_cut[warp] = incl;
+    if (tid < 4) s_best[tid] = -1;
+    __syncthreads();
+    double run = incl - local + ((warp & 1) ? s_cut[warp - 1] : 0.0);
+    const double budget = p.delta * w.zl[bq] / (1.0 - p.delta) * (1.0 - 1e-12);
+    int best = -1;
+#pragma unroll
+    for (int i = 0; i < kBinsPer; ++i) {
+      const int k = tt * kBinsPer + i;
+      run += val[i];
+      if (k < kCand && run * (1 + 1e-12) <= budget) best = k;
+    }
+    for (int o = 16; o > 0; o >>= 1) best = max(best, __shfl_xor_sync(0xffffffffu, best, o));
+    if (lane == 0 && hh < G && best >= 0) atomicMax(&s_best[hh], best);
+    __syncthreads();
+    if (tid < G) {
+      const int64_t q = int64_t(b) * p.n_head_q + g * G + tid;
+      const float th = s_best[tid] < 0 ? -INFINITY : float(hist_edge(s_best[tid]));
+      s_th[tid] = th;
+      if (blockIdx.x == 0) {
+        w.theta[q] = th;
+        if (p.cert) {
+          p.cert[q].budget = p.delta * w.zl[q] / (1.0 - p.delta) * (1.0 - 1e-12);
+          p.cert[q].theta = th;
+          p.cert[q].m_l = w.qscal[q * 4 + 2];
+        }
+      }
+    }
+    if (tid == 0) s_nu = 0u;
+    __syncthreads();
+  }
+  // 2) the GQA rule and the survivor list
   float th[G];
 #pragma unroll
-  for (int h = 0; h < G; ++h) th[h] = w.theta[int64_t(b) * p.n_head_q + g * G + h];
+  for (int h = 0; h < G; ++h) th[h] = s_th[h];
   double me[G];
 #pragma unroll
   for (int h = 0; h < G; ++h) me[h] = 0;
   float nu = 0;
   const uint32_t keep_thr = p.forced_keep >= 0 ? uint32_t(fminf(p.forced_keep, 1.0f) * 4294967295.0f) : 0u;
-  if (tid == 0) s_nu = 0u;
   const uint16_t* ubase = w.ub + int64_t(bg) * p.max_seq * G;
-  for (int t0 = blockIdx.x * 256 * kPer; t0 < n; t0 += gridDim.x * 256 * kPer) {
+  const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
+  for (int t0 = blockIdx.x * kCompactThreads * kPer; t0 < n; t0 += gridDim.x * kCompactThreads * kPer) {
     bool keep[kPer];
     uint16_t raw[kPer][G];
 #pragma unroll
@@ -471,13 +599,11 @@ __global__ void __launch_bounds__(256) compact_kernel(DecodeParams p, Workspace 
         if (elim) {
 #pragma unroll
           for (int h = 0; h < G; ++h) me[h] += double(expf(fmaxf(dv[h], -80.0f)));
-          const int phys = p.page_table[int64_t(b) * p.max_pages + t / kPage];
-          nu = fmaxf(nu, p.nu_max[int64_t(phys) * p.n_head_kv + g]);
+          nu = fmaxf(nu, p.nu_max[int64_t(ptab[t / kPage]) * p.n_head_kv + g]);
         }
       }
       cnt += keep[k];
     }
-    // block exclusive scan of the counts, one global atomic per block step
     int incl = cnt;
     for (int o = 1; o < 32; o <<= 1) {
       const int y = __shfl_up_sync(0xffffffffu, incl, o);
@@ -492,10 +618,16 @@ __global__ void __launch_bounds__(256) compact_kernel(DecodeParams p, Workspace 
     }
     if (tid == 0) s_base = total ? atomicAdd(&w.n_surv[bg], total) : 0;
     __syncthreads();
-    int32_t* dst = w.surv + int64_t(bg) * p.max_seq + s_base + off;
+    const int64_t at = int64_t(bg) * p.max_seq + s_base + off;
+    int j = 0;
 #pragma unroll
     for (int k = 0; k < kPer; ++k)
-      if (keep[k]) *dst++ = t0 + tid * kPer + k;
+      if (keep[k]) {
+        const int t = t0 + tid * kPer + k;
+        w.surv[at + j] = t;
+        w.srow[at + j] = ptab[t / kPage] * kPage + t % kPage;
+        ++j;
+      }
     __syncthreads();
   }
 #pragma unroll
@@ -515,94 +647,129 @@ __global__ void __launch_bounds__(256) compact_kernel(DecodeParams p, Workspace 
 }
 
 // ---------------------------------------------------------------------------------------------
-// attend: split-K flash decoding, grid (splits, B·Hkv), 128 threads. Tiles of kTile tokens (K and
-// V rows, gathered through the survivor list and the page table) stream into shared memory with
-// cp.async, kStages deep; 16 lane groups of 8 then attend two tokens of the tile each, for all G
-// heads of the KV head (K, V read once per KV head), each lane 16 of the d components.
-// Partial state per (head, split): m, l = Σ e^{s−m}, o = Σ e^{s−m} v.
+// attend: split-K flash decoding, grid (splits, B·Hkv), 128 threads. Tiles of kTile tokens (K and V
+// rows) are moved into shared memory by the bulk-copy engine, kStages deep, completing on one
+// mbarrier per stage: dense tiles are two contiguous copies (a tile never crosses a page), survivor
+// tiles one copy per row, addressed by the survivor rows of compact (warp 0 issues; the rows of the
+// next tile are loaded one step ahead). 16 lane groups of 8 attend two tokens of the tile each, for
+// all G heads of the KV head; a lane holds the components {8·sub..8·sub+7} (+64 for d 128).
+// Partial state per (head, split): m, l = Σ e^{s−m}, o = Σ e^{s−m} v, in log2 units; the running
+// max is raised only when a score exceeds it by more than 8 (weights ≤ 2^8, exact identity).
 constexpr int kTile = 32, kStages = 4;
 constexpr float kLog2e = 1.4426950408889634f;
+constexpr float kLazy = 8.0f;
 
 // 2^x by the special-function unit: relative error ≤ 2^-22 for normal results (of the rounded
-// argument), and results below
-// 2^-126 flush to 0 (only ever lowers the sums the certificate uses as lower bounds); ex2(−inf) = 0.
+// argument), and results below 2^-126 flush to 0 (only ever lowers the sums the certificate uses as
+// lower bounds); ex2(−inf) = 0.
 __device__ __forceinline__ float ex2_approx(float x) {
   float y;
   asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
   return y;
 }
-constexpr int kTileBytes = kTile * kD * 2;  // one of K or V
-constexpr int kAttendSmem = kStages * 2 * kTileBytes;
+template <int D>
+constexpr int attend_smem_bytes() { return kStages * 2 * kTile * D * 2; }
 
-template <int G, bool DENSE>
-__global__ void __launch_bounds__(kThreads, 3) attend_kernel(DecodeParams p, Workspace w) {
-  extern __shared__ __align__(16) uint8_t smem[];
+template <int G, int D, bool DENSE>
+__global__ void __launch_bounds__(kAttThreads, 3) attend_kernel(DecodeParams p, Workspace w) {
+  constexpr int RB = D * 2, TB = kTile * RB, CPL = D / 8, NV = CPL / 8;  // NV uint4 per lane per row
+  extern __shared__ __align__(128) uint8_t smem[];
+  __shared__ __align__(8) uint64_t bars[kStages];
   const int bg = blockIdx.y, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
+  const int tid = threadIdx.x, grp = tid >> 3, sub = tid & 7, lane = tid & 31, warp = tid >> 5;
+  if (tid == 0) {
+    for (int s = 0; s < kStages; ++s) mbar_init(&bars[s], 1);
+    mbar_init_fence();
+  }
+  __syncthreads();
+  pdl_wait();
   const int n = p.seq_len[b];
   const int count = DENSE ? n : w.n_surv[bg];
-  const int per = (count + gridDim.x - 1) / gridDim.x;
+  int per = (count + gridDim.x - 1) / gridDim.x;
+  per = (per + kTile - 1) / kTile * kTile;  // tiles aligned to kTile: a dense tile stays in one page
   const int i0 = min(count, int(blockIdx.x) * per), i1 = min(count, i0 + per);
-  const int tid = threadIdx.x, grp = tid >> 3, sub = tid & 7;
-  // σq·log2(e) in registers (scores in log2 units: one ex2 per weight); lane covers 16 components
-  float qv[G][16];
+  // σq·log2(e) in registers (scores in log2 units: one ex2 per weight)
+  float qv[G][CPL];
 #pragma unroll
   for (int h = 0; h < G; ++h)
 #pragma unroll
-    for (int k = 0; k < 16; ++k) {
-      const int64_t qi = (int64_t(b) * p.n_head_q + g * G + h) * kD + sub * 16 + k;
+    for (int k = 0; k < CPL; ++k) {
+      const int comp = (k / 8) * 64 + sub * 8 + (k % 8);
+      const int64_t qi = (int64_t(b) * p.n_head_q + g * G + h) * D + comp;
       qv[h][k] = __fmul_rn(DENSE ? __fmul_rn(p.q[qi], p.scale) : w.qsig[qi], kLog2e);
     }
-  const int32_t* list = w.surv + int64_t(bg) * p.max_seq;
+  const int32_t* rows = w.srow + int64_t(bg) * p.max_seq;
+  const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
   const int n_tiles = (i1 - i0 + kTile - 1) / kTile;
-  // each thread copies 4 16-byte chunks of K and of V per tile: chunk c = tid + 128·k,
-  // token c / 16 of the tile, bytes (c % 16)·16 of its row
-  auto issue = [&](int tile) {
-    if (tile < n_tiles) {
-      uint8_t* ks = smem + (tile % kStages) * 2 * kTileBytes;
-      uint8_t* vs = ks + kTileBytes;
-#pragma unroll
-      for (int k = 0; k < 4; ++k) {
-        const int c = tid + kThreads * k, tk = c >> 4, part = c & 15;
-        const int ii = i0 + tile * kTile + tk;
-        const bool ok = ii < i1;
-        const int t = ok ? (DENSE ? ii : list[ii]) : 0;
-        const int64_t row = ok ? kv_row(p, b, g, t) : 0;
-        cp_async16(ks + tk * (kD * 2) + part * 16, p.k_cache + row + part * 8, ok);
-        cp_async16(vs + tk * (kD * 2) + part * 16, p.v_cache + row + part * 8, ok);
-      }
+  // warp 0: the row id of this lane's token of a tile (dense: of the tile's first token)
+  auto load_row = [&](int tile) -> int {
+    if (tile >= n_tiles) return 0;
+    if constexpr (DENSE) {
+      const int t = i0 + tile * kTile;
+      return ptab[t / kPage] * kPage + t % kPage;
+    } else {
+      const int ii = i0 + tile * kTile + lane;
+      return ii < i1 ? rows[ii] : 0;
     }
-    cp_async_commit();
   };
-#pragma unroll
-  for (int s = 0; s < kStages - 1; ++s) issue(s);
-  float m[G], l[G], o[G][16];
+  auto issue = [&](int tile, int row) {
+    if (tile >= n_tiles) return;
+    const int nv = min(kTile, i1 - i0 - tile * kTile);
+    uint8_t* ks = smem + (tile % kStages) * 2 * TB;
+    uint8_t* vs = ks + TB;
+    uint64_t* bar = &bars[tile % kStages];
+    if (lane == 0) mbar_expect_tx(bar, uint32_t(2 * nv * RB));
+    __syncwarp();
+    if constexpr (DENSE) {
+      if (lane == 0) {
+        const int64_t off = kv_row_off<D>(p, g, row);
+        bulk_g2s(ks, p.k_cache + off, uint32_t(nv * RB), bar);
+        bulk_g2s(vs, p.v_cache + off, uint32_t(nv * RB), bar);
+      }
+    } else if (lane < nv) {
+      const int64_t off = kv_row_off<D>(p, g, row);
+      bulk_g2s(ks + lane * RB, p.k_cache + off, RB, bar);
+      bulk_g2s(vs + lane * RB, p.v_cache + off, RB, bar);
+    }
+  };
+  int row_next = 0;
+  if (warp == 0) {
+    int r = load_row(0);
+    for (int s = 0; s < kStages - 1; ++s) {
+      issue(s, r);
+      r = load_row(s + 1);
+    }
+    row_next = r;  // tile kStages − 1
+  }
+  float m[G], l[G], o[G][CPL];
 #pragma unroll
   for (int h = 0; h < G; ++h) {
     m[h] = -INFINITY; l[h] = 0.0f;
 #pragma unroll
-    for (int k = 0; k < 16; ++k) o[h][k] = 0.0f;
+    for (int k = 0; k < CPL; ++k) o[h][k] = 0.0f;
   }
   for (int it = 0; it < n_tiles; ++it) {
-    issue(it + kStages - 1);
-    cp_async_wait<kStages - 1>();
-    __syncthreads();
-    const uint8_t* ks = smem + (it % kStages) * 2 * kTileBytes;
-    const uint8_t* vs = ks + kTileBytes;
-    // this group's two tokens of the tile: scores first, one rescale per pair
+    if (warp == 0) {
+      issue(it + kStages - 1, row_next);
+      row_next = load_row(it + kStages);
+    }
+    mbar_wait(&bars[it % kStages], uint32_t((it / kStages) & 1));
+    const uint8_t* ks = smem + (it % kStages) * 2 * TB;
+    const uint8_t* vs = ks + TB;
     float sc[2][G];
     bool ok[2];
 #pragma unroll
     for (int u = 0; u < 2; ++u) {
       const int tk = grp + 16 * u;
       ok[u] = i0 + it * kTile + tk < i1;  // uniform within a group of 8 lanes
-      float kf[16];
-      const uint4* kr = reinterpret_cast<const uint4*>(ks + tk * (kD * 2) + sub * 32);
-      bf16x8(kr[0], kf); bf16x8(kr[1], kf + 8);
+      float kf[CPL];
+#pragma unroll
+      for (int v = 0; v < NV; ++v) bf16x8(*reinterpret_cast<const uint4*>(ks + tk * RB + v * 128 + sub * 16), kf + 8 * v);
 #pragma unroll
       for (int h = 0; h < G; ++h) {
         float s = 0.0f;
 #pragma unroll
-        for (int k = 0; k < 16; ++k) s = __fmaf_rn(qv[h][k], kf[k], s);
+        for (int k = 0; k < CPL; ++k) s = __fmaf_rn(qv[h][k], kf[k], s);
         s = __fadd_rn(s, __shfl_xor_sync(0xffffffffu, s, 1));
         s = __fadd_rn(s, __shfl_xor_sync(0xffffffffu, s, 2));
         s = __fadd_rn(s, __shfl_xor_sync(0xffffffffu, s, 4));
@@ -610,39 +777,52 @@ __global__ void __launch_bounds__(kThreads, 3) attend_kernel(DecodeParams p, Wor
       }
     }
     if (ok[0]) {  // ok[1] implies ok[0]
-      float vf0[16], vf1[16];
-      const uint4* v0 = reinterpret_cast<const uint4*>(vs + grp * (kD * 2) + sub * 32);
-      const uint4* v1 = reinterpret_cast<const uint4*>(vs + (grp + 16) * (kD * 2) + sub * 32);
-      bf16x8(v0[0], vf0); bf16x8(v0[1], vf0 + 8);
-      bf16x8(v1[0], vf1); bf16x8(v1[1], vf1 + 8);  // zero-filled when the token is past the end
+      float p0[G], p1[G];
 #pragma unroll
       for (int h = 0; h < G; ++h) {
-        const float mn = fmaxf(m[h], fmaxf(sc[0][h], sc[1][h]));
-        const float corr = ex2_approx(m[h] - mn);
-        const float p0 = ex2_approx(sc[0][h] - mn), p1 = ex2_approx(sc[1][h] - mn);
-        l[h] = __fadd_rn(__fmaf_rn(l[h], corr, p0), p1);
+        const float mx = fmaxf(sc[0][h], sc[1][h]);
+        if (mx > m[h] + kLazy) {  // raise the reference (rare after the first tiles)
+          const float corr = ex2_approx(m[h] - mx);
+          l[h] = __fmul_rn(l[h], corr);
 #pragma unroll
-        for (int k = 0; k < 16; ++k) o[h][k] = __fmaf_rn(p1, vf1[k], __fmaf_rn(p0, vf0[k], __fmul_rn(o[h][k], corr)));
-        m[h] = mn;
+          for (int k = 0; k < CPL; ++k) o[h][k] = __fmul_rn(o[h][k], corr);
+          m[h] = mx;
+        }
+        p0[h] = ex2_approx(sc[0][h] - m[h]);
+        p1[h] = ex2_approx(sc[1][h] - m[h]);  // 0 when the second token is past the end
+        l[h] = __fadd_rn(__fadd_rn(l[h], p0[h]), p1[h]);
+      }
+#pragma unroll
+      for (int u = 0; u < 2; ++u) {
+        if (u == 1 && !ok[1]) break;  // that row was not copied
+        float vf[CPL];
+#pragma unroll
+        for (int v = 0; v < NV; ++v)
+          bf16x8(*reinterpret_cast<const uint4*>(vs + (grp + 16 * u) * RB + v * 128 + sub * 16), vf + 8 * v);
+#pragma unroll
+        for (int h = 0; h < G; ++h) {
+          const float pw = u ? p1[h] : p0[h];
+#pragma unroll
+          for (int k = 0; k < CPL; ++k) o[h][k] = __fmaf_rn(pw, vf[k], o[h][k]);
+        }
       }
     }
-    __syncthreads();
+    __syncthreads();  // stage it % kStages is free: the next iteration refills it
   }
-  cp_async_wait<0>();
-  __syncthreads();
-  // combine the 16 groups of the block (the tile buffers are free now)
+  pdl_launch_next();
+  // combine the 16 groups of the block (the tile buffers are free now: every copy has completed)
   float* s_m = reinterpret_cast<float*>(smem);   // [16][G]
   float* s_l = s_m + 16 * G;                      // [16][G]
-  float* s_o = s_l + 16 * G;                      // [16][G][kD]
+  float* s_o = s_l + 16 * G;                      // [16][G][D]
 #pragma unroll
   for (int h = 0; h < G; ++h) {
     if (sub == 0) { s_m[grp * G + h] = m[h]; s_l[grp * G + h] = l[h]; }
 #pragma unroll
-    for (int k = 0; k < 16; ++k) s_o[(grp * G + h) * kD + sub * 16 + k] = o[h][k];
+    for (int k = 0; k < CPL; ++k) s_o[(grp * G + h) * D + (k / 8) * 64 + sub * 8 + (k % 8)] = o[h][k];
   }
   __syncthreads();
-  for (int x = tid; x < G * kD; x += kThreads) {
-    const int h = x / kD, j = x % kD;
+  for (int x = tid; x < G * D; x += kAttThreads) {
+    const int h = x / D, j = x % D;
     float M = -INFINITY;
     for (int r = 0; r < 16; ++r) M = fmaxf(M, s_m[r * G + h]);
     float L = 0, O = 0;
@@ -651,13 +831,13 @@ __global__ void __launch_bounds__(kThreads, 3) attend_kernel(DecodeParams p, Wor
         const float mr = s_m[r * G + h];
         const float f = mr > -INFINITY ? exp2f(mr - M) : 0.0f;
         L = __fmaf_rn(s_l[r * G + h], f, L);
-        O = __fmaf_rn(s_o[(r * G + h) * kD + j], f, O);
+        O = __fmaf_rn(s_o[(r * G + h) * D + j], f, O);
       }
     }
     const int64_t bq = int64_t(b) * p.n_head_q + g * G + h;
     const int64_t ps = bq * p.splits + blockIdx.x;
     if (j == 0) { w.pm[ps] = M; w.pl[ps] = L; }
-    w.po[ps * kD + j] = O;
+    w.po[ps * D + j] = O;
   }
 }
 
@@ -665,14 +845,17 @@ __global__ void __launch_bounds__(kThreads, 3) attend_kernel(DecodeParams p, Wor
 // merge: one block per (b, query head), thread j = component j. Exact merge identity (scores
 // in log2 units): M = max_s m_s, L = Σ_s l_s 2^{m_s − M}, ô = Σ_s o_s 2^{m_s − M} / L.
 // Certificate (ghost path): the attended scores' error is ≤ ε (qscal[3]) and l carries at most
-// K = 6·count + 16·splits + 100 roundings, so Z ≥ L·e^{−ε}/(1 + γ_K) (relative to M); with
+// K = 4·(per + 16) + 4·splits + 300 roundings, so Z ≥ L·e^{−ε}/(1 + γ_K) (relative to M); with
 // Z_L from the hot tokens the larger is used; M_E·(1 + 2^-20) covers expf's error;
 //   mass_bound = M_E/(Z + M_E), out_err_bound = mass_bound·(ν_E + ||ô||·(1 + 1e-3)).
-__global__ void __launch_bounds__(kThreads) merge_kernel(DecodeParams p, Workspace w, bool certify) {
+template <int D>
+__global__ void __launch_bounds__(kMergeThreads) merge_kernel(DecodeParams p, Workspace w, bool certify) {
   const int bq = blockIdx.x, j = threadIdx.x, lane = j & 31, warp = j >> 5;
   const int S = p.splits;  // ≤ 128 = blockDim
   __shared__ float s_f[128], red[4];
   __shared__ float s_M, s_L;
+  pdl_wait();
+  pdl_launch_next();
   const float ms = j < S ? w.pm[int64_t(bq) * S + j] : -INFINITY;
   const float mw = warp_max(ms);
   if (lane == 0) red[warp] = mw;
@@ -689,12 +872,22 @@ __global__ void __launch_bounds__(kThreads) merge_kernel(DecodeParams p, Workspa
   if (j == 0) s_L = __fadd_rn(__fadd_rn(red[0], red[1]), __fadd_rn(red[2], red[3]));
   __syncthreads();
   const float L = s_L;
-  float O = 0;
-  const float* po = w.po + int64_t(bq) * S * kD + j;
-#pragma unroll 8
-  for (int s = 0; s < S; ++s) O = __fmaf_rn(po[int64_t(s) * kD], s_f[s], O);
-  const float out = O / L;
-  p.out[int64_t(bq) * kD + j] = out;
+  float out = 0.0f;
+  if (j < D) {
+    float O[4] = {0, 0, 0, 0};
+    const float* po = w.po + int64_t(bq) * S * D + j;
+    int s = 0;
+    for (; s + 16 <= S; s += 16) {
+      float x[16];
+#pragma unroll
+      for (int k = 0; k < 16; ++k) x[k] = po[int64_t(s + k) * D];
+#pragma unroll
+      for (int k = 0; k < 16; ++k) O[k & 3] = __fmaf_rn(x[k], s_f[s + k], O[k & 3]);
+    }
+    for (; s < S; ++s) O[0] = __fmaf_rn(po[int64_t(s) * D], s_f[s], O[0]);
+    out = __fadd_rn(__fadd_rn(O[0], O[1]), __fadd_rn(O[2], O[3])) / L;
+    p.out[int64_t(bq) * D + j] = out;
+  }
   if (!certify) return;
   const float ss = warp_sum_ru(__fmul_ru(out, out));
   __syncthreads();
@@ -706,12 +899,12 @@ __global__ void __launch_bounds__(kThreads) merge_kernel(DecodeParams p, Workspa
     const int count = w.n_surv[b * p.n_head_kv + hq / G];
     const double eps = double(w.qscal[int64_t(bq) * 4 + 3]);
     const double m_l = double(w.qscal[int64_t(bq) * 4 + 2]);
-    // l: ≤ K roundings per term (γ_K), ≤ n_ex2 ex2.approx factors of relative error ≤ 1e-5 each
-    // (2^-22, plus ln2·|arg|·2^-24 from the argument's rounding with |arg| ≤ 126 before results
-    // flush to 0, which only lowers l), scores in log2
-    // units with error ≤ ε·log2(e)·1.01 (the extra rounding of σq·log2e)
-    const int per = (count + S - 1) / S, tiles = (per + kTile - 1) / kTile;
-    const double K = 4.0 * (per + 16.0) + 4.0 * S + 300.0;
+    // l: ≤ K roundings per term (γ_K) — the per-split sums, the lazy rescales (≤ one per tile), the
+    // combines; ≤ n_ex2 ex2.approx factors of relative error ≤ 1e-5 each (2^-22, plus ln2·|arg|·2^-24
+    // from the argument's rounding with |arg| ≤ 126 before results flush to 0, which only lowers l);
+    // scores in log2 units with error ≤ ε·log2(e)·1.01 (the extra rounding of σq·log2e)
+    const int per = (count + S - 1) / S, tiles = (per + kTile - 1) / kTile + 1;
+    const double K = 4.0 * (per + 16.0 + tiles) + 4.0 * S + 300.0;
     const double gK = K * 0x1p-24 / (1.0 - K * 0x1p-24);
     const double n_ex2 = tiles + 4.0;
     double z = double(L) * exp(-eps * 1.01) / (1.0 + gK) * pow(1.0 - 1e-5, n_ex2) *
@@ -732,18 +925,44 @@ __global__ void __launch_bounds__(kThreads) merge_kernel(DecodeParams p, Workspa
 
 std::string g_last_error;
 
-void check_launch(const char* what) {
-  const cudaError_t e = cudaGetLastError();
+void check_launch(const char* what, cudaError_t e = cudaSuccess) {
+  if (e == cudaSuccess) e = cudaGetLastError();
   if (e != cudaSuccess) {
     g_last_error = std::string(what) + ": " + cudaGetErrorString(e);
     throw std::runtime_error(g_last_error);
   }
 }
 
+bool use_pdl() {
+  static const bool on = [] {
+    const char* e = std::getenv("GHOSTKV_NO_PDL");
+    return !(e && *e && std::string(e) != "0");
+  }();
+  return on;
+}
+
+// Launch with programmatic stream serialization (the kernel may start while its predecessor drains;
+// every kernel waits for it with griddepcontrol.wait before touching global memory).
+template <class... KArgs, class... Args>
+void launch(const char* what, void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t st,
+            Args... args) {
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = st;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = use_pdl() ? 1 : 0;
+  check_launch(what, cudaLaunchKernelEx(&cfg, kernel, KArgs(args)...));
+}
+
 int group_of(const DecodeParams& p) { return p.n_head_q / p.n_head_kv; }
 
 void validate(const DecodeParams& p) {
-  if (p.d != kD) throw std::runtime_error("ghostkv cuda: d_head must be 128, got " + std::to_string(p.d));
+  if (p.d != 128 && p.d != 64) throw std::runtime_error("ghostkv cuda: d_head must be 64 or 128, got " + std::to_string(p.d));
   if (p.n_head_kv <= 0 || p.n_head_q % p.n_head_kv)
     throw std::runtime_error("ghostkv cuda: n_head_q " + std::to_string(p.n_head_q) + " not a multiple of n_head_kv " +
                              std::to_string(p.n_head_kv));
@@ -756,13 +975,37 @@ void validate(const DecodeParams& p) {
 }
 
 template <class F>
-void dispatch_g(int G, F&& f) {
+void dispatch(int G, int D, F&& f) {
+  auto with_d = [&](auto gc) {
+    if (D == 64) f(gc, std::integral_constant<int, 64>{});
+    else f(gc, std::integral_constant<int, 128>{});
+  };
   switch (G) {
-    case 1: f(std::integral_constant<int, 1>{}); break;
-    case 2: f(std::integral_constant<int, 2>{}); break;
-    case 3: f(std::integral_constant<int, 3>{}); break;
-    case 4: f(std::integral_constant<int, 4>{}); break;
+    case 1: with_d(std::integral_constant<int, 1>{}); break;
+    case 2: with_d(std::integral_constant<int, 2>{}); break;
+    case 3: with_d(std::integral_constant<int, 3>{}); break;
+    case 4: with_d(std::integral_constant<int, 4>{}); break;
   }
+}
+
+// The e^{edge} table goes to constant memory once, on the caller's stream (so a first call under
+// stream capture records the copy in the graph instead of failing).
+void upload_constants(cudaStream_t st) {
+  static bool done = false;
+  static double tab[kHistBins + 1];
+  if (done) return;
+  for (int k = 0; k <= kHistBins; ++k) {
+    const double e = std::exp(hist_edge(k));
+    tab[k] = std::nextafter(std::nextafter(e, INFINITY), INFINITY);  // ≥ e^{edge} despite exp's ≤ 1 ulp error
+  }
+  check_launch("cudaMemcpyToSymbolAsync(c_exp_edge)",
+               cudaMemcpyToSymbolAsync(c_exp_edge, tab, sizeof(tab), 0, cudaMemcpyHostToDevice, st));
+  done = true;
+}
+
+template <class K>
+void raise_smem(K kernel, int bytes) {
+  check_launch("cudaFuncSetAttribute", cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
 }
 
 }  // namespace
@@ -771,22 +1014,24 @@ static int64_t align256(int64_t x) { return (x + 255) / 256 * 256; }
 
 int64_t workspace_bytes(const DecodeParams& p) {
   const int64_t BQ = int64_t(p.batch) * p.n_head_q, BK = int64_t(p.batch) * p.n_head_kv, G = p.n_head_q / p.n_head_kv;
+  const int64_t D = p.d;
   int64_t s = 0;
-  s += 3 * align256(BQ * kD * 4) + align256(BQ * 16) + align256(BQ * 8);
+  s += 3 * align256(BQ * D * 4) + align256(BQ * 16) + align256(BQ * 8);
   s += align256(BK * p.max_seq * G * 2) + align256(BQ * kHistAll * 4) + align256(BQ * 4) + align256(BQ * 8) + align256(BQ * 4);
-  s += align256(BK * p.max_seq * 4) + align256(BK * 4);
-  s += 2 * align256(BQ * p.splits * 4) + align256(BQ * p.splits * kD * 4);
+  s += 2 * align256(BK * p.max_seq * 4) + align256(BK * 4);
+  s += 2 * align256(BQ * p.splits * 4) + align256(BQ * p.splits * D * 4);
   return s;
 }
 
 Workspace workspace_views(const DecodeParams& p) {
   const int64_t BQ = int64_t(p.batch) * p.n_head_q, BK = int64_t(p.batch) * p.n_head_kv, G = p.n_head_q / p.n_head_kv;
+  const int64_t D = p.d;
   char* c = static_cast<char*>(p.work);
   auto take = [&](int64_t bytes) { char* r = c; c += align256(bytes); return r; };
   Workspace w;
-  w.qsig = reinterpret_cast<float*>(take(BQ * kD * 4));
-  w.qrot = reinterpret_cast<float*>(take(BQ * kD * 4));
-  w.qdelta = reinterpret_cast<float*>(take(BQ * kD * 4));
+  w.qsig = reinterpret_cast<float*>(take(BQ * D * 4));
+  w.qrot = reinterpret_cast<float*>(take(BQ * D * 4));
+  w.qdelta = reinterpret_cast<float*>(take(BQ * D * 4));
   w.qscal = reinterpret_cast<float*>(take(BQ * 16));
   w.zl = reinterpret_cast<double*>(take(BQ * 8));
   w.ub = reinterpret_cast<uint16_t*>(take(BK * p.max_seq * G * 2));
@@ -795,10 +1040,11 @@ Workspace workspace_views(const DecodeParams& p) {
   w.me = reinterpret_cast<double*>(take(BQ * 8));
   w.nu_e = reinterpret_cast<uint32_t*>(take(BQ * 4));
   w.surv = reinterpret_cast<int32_t*>(take(BK * p.max_seq * 4));
+  w.srow = reinterpret_cast<int32_t*>(take(BK * p.max_seq * 4));
   w.n_surv = reinterpret_cast<int32_t*>(take(BK * 4));
   w.pm = reinterpret_cast<float*>(take(BQ * p.splits * 4));
   w.pl = reinterpret_cast<float*>(take(BQ * p.splits * 4));
-  w.po = reinterpret_cast<float*>(take(BQ * p.splits * kD * 4));
+  w.po = reinterpret_cast<float*>(take(BQ * p.splits * D * 4));
   return w;
 }
 
@@ -809,52 +1055,59 @@ int device_sm_count() {
   return sms;
 }
 
+int default_splits(int batch, int n_head_kv) {
+  const int slots = 3 * device_sm_count();  // attend: 3 blocks per SM
+  return std::max(1, std::min(128, slots / std::max(1, batch * n_head_kv)));
+}
+
 const char* last_error() { return g_last_error.c_str(); }
 
 void ghost_stage1(const DecodeParams& p, void* stream) {
   validate(p);
   cudaStream_t st = static_cast<cudaStream_t>(stream);
+  upload_constants(st);
   const Workspace w = workspace_views(p);
-  const Consts c = make_consts(p.bits);
+  const Consts c = make_consts(p.d);
   const int G = group_of(p), BK = p.batch * p.n_head_kv, BQ = p.batch * p.n_head_q;
   const int sms = device_sm_count();
-  prep_kernel<<<BQ, kPrepThreads, 0, st>>>(p, w, c);
-  check_launch("prep_kernel");
   const int max_pages_seq = (p.max_seq + kPage - 1) / kPage;
-  const int scan_chunks = std::max(1, std::min(max_pages_seq, (8 * sms + BK - 1) / BK));
-  dispatch_g(G, [&](auto gc) {
-    constexpr int GG = decltype(gc)::value;
-    if (p.bits == 8) scan_kernel<GG, 8><<<dim3(scan_chunks, BK), kThreads, 0, st>>>(p, w, c);
-    else scan_kernel<GG, 4><<<dim3(scan_chunks, BK), kThreads, 0, st>>>(p, w, c);
-  });
-  check_launch("scan_kernel");
-  cut_kernel<<<BQ, 256, 0, st>>>(p, w);
-  check_launch("cut_kernel");
+  const int scan_chunks = std::max(1, std::min((max_pages_seq + kScanWarps - 1) / kScanWarps, (2 * sms + BK - 1) / BK));
   const int cchunks = std::max(1, std::min((p.max_seq + 1023) / 1024, (4 * sms + BK - 1) / BK));
-  dispatch_g(G, [&](auto gc) {
-    constexpr int GG = decltype(gc)::value;
-    compact_kernel<GG><<<dim3(cchunks, BK), 256, 0, st>>>(p, w);
+  dispatch(G, p.d, [&](auto gc, auto dc) {
+    constexpr int GG = decltype(gc)::value, DD = decltype(dc)::value;
+    launch("prep_kernel", prep_kernel<DD>, dim3(BQ), dim3(kPrepThreads), 0, st, p, w, c);
+    auto scan = [&](auto bc) {
+      constexpr int BB = decltype(bc)::value;
+      constexpr int smem = scan_smem_bytes<GG, DD, BB>();
+      static bool attr = false;
+      if (!attr) { raise_smem(scan_kernel<GG, DD, BB>, smem); attr = true; }
+      launch("scan_kernel", scan_kernel<GG, DD, BB>, dim3(scan_chunks, BK), dim3(kScanWarps * 32), smem, st, p, w, c);
+    };
+    if (p.bits == 8) scan(std::integral_constant<int, 8>{});
+    else scan(std::integral_constant<int, 4>{});
+    launch("compact_kernel", compact_kernel<GG>, dim3(cchunks, BK), dim3(kCompactThreads), 0, st, p, w);
   });
-  check_launch("compact_kernel");
+}
+
+template <bool DENSE>
+static void stage2(const DecodeParams& p, cudaStream_t st, bool certify) {
+  const Workspace w = workspace_views(p);
+  const int G = group_of(p), BK = p.batch * p.n_head_kv, BQ = p.batch * p.n_head_q;
+  dispatch(G, p.d, [&](auto gc, auto dc) {
+    constexpr int GG = decltype(gc)::value, DD = decltype(dc)::value;
+    constexpr int smem = attend_smem_bytes<DD>();
+    static bool attr = false;
+    if (!attr) { raise_smem(attend_kernel<GG, DD, DENSE>, smem); attr = true; }
+    launch(DENSE ? "attend_kernel(dense)" : "attend_kernel", attend_kernel<GG, DD, DENSE>, dim3(p.splits, BK),
+           dim3(kAttThreads), smem, st, p, w);
+    launch(DENSE ? "merge_kernel(dense)" : "merge_kernel", merge_kernel<DD>, dim3(BQ), dim3(kMergeThreads), 0, st, p, w,
+           certify);
+  });
 }
 
 void ghost_stage2(const DecodeParams& p, void* stream) {
   validate(p);
-  cudaStream_t st = static_cast<cudaStream_t>(stream);
-  const Workspace w = workspace_views(p);
-  const int G = group_of(p), BK = p.batch * p.n_head_kv, BQ = p.batch * p.n_head_q;
-  dispatch_g(G, [&](auto gc) {
-    constexpr int GG = decltype(gc)::value;
-    static bool attr = false;
-    if (!attr) {
-      cudaFuncSetAttribute(attend_kernel<GG, false>, cudaFuncAttributeMaxDynamicSharedMemorySize, kAttendSmem);
-      attr = true;
-    }
-    attend_kernel<GG, false><<<dim3(p.splits, BK), kThreads, kAttendSmem, st>>>(p, w);
-  });
-  check_launch("attend_kernel");
-  merge_kernel<<<BQ, kThreads, 0, st>>>(p, w, p.cert != nullptr);
-  check_launch("merge_kernel");
+  stage2<false>(p, static_cast<cudaStream_t>(stream), p.cert != nullptr);
 }
 
 void ghost_decode(const DecodeParams& p, void* stream) {
@@ -864,21 +1117,7 @@ void ghost_decode(const DecodeParams& p, void* stream) {
 
 void dense_decode(const DecodeParams& p, void* stream) {
   validate(p);
-  cudaStream_t st = static_cast<cudaStream_t>(stream);
-  const Workspace w = workspace_views(p);
-  const int G = group_of(p), BK = p.batch * p.n_head_kv, BQ = p.batch * p.n_head_q;
-  dispatch_g(G, [&](auto gc) {
-    constexpr int GG = decltype(gc)::value;
-    static bool attr = false;
-    if (!attr) {
-      cudaFuncSetAttribute(attend_kernel<GG, true>, cudaFuncAttributeMaxDynamicSharedMemorySize, kAttendSmem);
-      attr = true;
-    }
-    attend_kernel<GG, true><<<dim3(p.splits, BK), kThreads, kAttendSmem, st>>>(p, w);
-  });
-  check_launch("attend_kernel(dense)");
-  merge_kernel<<<BQ, kThreads, 0, st>>>(p, w, false);
-  check_launch("merge_kernel(dense)");
+  stage2<true>(p, static_cast<cudaStream_t>(stream), false);
 }
 
 }  // namespace ghostkv::cuda

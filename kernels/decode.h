@@ -6,17 +6,21 @@
 //   k_cache, v_cache [n_phys, n_head_kv, kPage, d]  bf16 (raw bits)
 //   codes            [n_phys, n_head_kv, kPage, d·bits/8]  rotated quantised keys (witness "quant",
 //                    uniform 4 or 8 bits, LSB-first as QuantRecords; one scale group = one page)
+//                    d (= d_head) is 64 or 128; G = n_head_q / n_head_kv is 1..4
 //   meta             [n_phys, n_head_kv, 2, d]  f16: half-step h_j, then err_j (rounded up)
 //   nu_max           [n_phys, n_head_kv]        f32 ≥ max ||v_t|| over the page (rounded up)
 //   page_table       [batch, max_pages] int32 physical page of each logical page; seq_len [batch]
 //   rot              [n_head_kv, d, d] f32 rows of the rotation V; mu [n_head_kv, d];
 //   resid_max        [n_head_kv] ≥ max ||x_t − Vᵀ c_t||;  k_norm_max [n_head_kv] ≥ max ||k_t||
 //   q                [batch, n_head_q, d] f32, post-RoPE, UNSCALED
-// Stages: prep (σq, Vσq, hot scores → m_L, Z_L), scan (token bounds, stored as f16 UB − m_L
-// rounded up, + histogram), cut (per-head certified threshold of the mass policy), compact
-// (GQA rule: a token is eliminated iff every head of its group eliminates it; survivor list,
-// M_E, ν), attend (split-K flash decoding over hot + survivors), merge (exact (m, l, o) merge and
-// the certificate per query head). All launches go to one stream and are graph-capturable.
+// Stages: prep (σq, Vσq, hot scores → m_L, Z_L), scan (token bounds from exact integer dot products
+// of the codes with the query split into two int8 planes per page, stored as f16 UB − m_L rounded
+// up, + histogram), compact (the per-head certified cut of the mass policy, then the GQA rule: a
+// token is eliminated iff every head of its group eliminates it; survivor list, M_E, ν), attend
+// (split-K flash decoding over hot + survivors, tiles moved by the bulk-copy engine), merge (exact
+// (m, l, o) merge and the certificate per query head). All launches go to one stream, chained by
+// programmatic dependent launch (GHOSTKV_NO_PDL=1 turns it off), and are graph-capturable.
+// The workspace needs no initialisation: prep zeroes what the next stages accumulate.
 #include <cstdint>
 
 namespace ghostkv::cuda {
@@ -41,7 +45,7 @@ struct DecodeParams {
   int batch = 1, n_head_q = 32, n_head_kv = 8, d = 128, bits = 8;
   int max_pages = 0;         // columns of page_table
   int n_sink = 4, n_recent = 64;
-  int splits = 16;           // split-K blocks per (batch, KV head)
+  int splits = 16;           // split-K blocks per (batch, KV head); default_splits() fills one wave
   float scale = 0;           // σ (as float; its rounding is in the slack)
   double scale64 = 0;
   double delta = 1e-3;       // mass policy δ
@@ -73,6 +77,7 @@ struct Workspace {
   double* me;                    // [B·Hq]
   uint32_t* nu_e;                // [B·Hq] float bits
   int32_t* surv;                 // [B·Hkv, max_seq] survivor token indices (hot included)
+  int32_t* srow;                 // [B·Hkv, max_seq] their rows: physical page · kPage + slot
   int32_t* n_surv;               // [B·Hkv]
   float *pm, *pl, *po;           // [B·Hq, splits], [B·Hq, splits], [B·Hq, splits, d]
 };
@@ -87,6 +92,8 @@ void ghost_stage2(const DecodeParams& p, void* stream);         // attend + merg
 void dense_decode(const DecodeParams& p, void* stream);
 // Device attributes used for sizing.
 int device_sm_count();
+// Split-K blocks per (batch, KV head) that fill one wave of the attention kernel on this device.
+int default_splits(int batch, int n_head_kv);
 const char* last_error();  // empty when the last launch succeeded
 
 }  // namespace ghostkv::cuda

@@ -46,7 +46,7 @@ namespace gc = ghostkv::cuda;
 
 namespace {
 
-constexpr int kD = 128;
+int g_d = 128;  // d_head of the run (64 or 128): --d, or the capture's
 
 struct Opts {
   std::string mode = "rand", name, capture, csv, tier_csv, device = "?", commit = "?";
@@ -57,7 +57,7 @@ struct Opts {
   std::vector<std::string> extra_labels;  // "label=frac" (e.g. real fractions from captures)
   int distinct = 1 << 30;  // distinct random sequences (the rest repeat them in their own pages)
   double profile = -1;  // ≥ 0: run the ghost path (forced to this fraction) and dense once each, for ncu
-  bool ghost_tier = false, dry = false;  // dry: build the host data only (no device)
+  bool ghost_tier = false, tier_only = false, dry = false;  // dry: build the host data only (no device)
   uint64_t seed = 1;
 };
 
@@ -97,17 +97,17 @@ struct Host {
   std::vector<std::shared_ptr<QuantRecords>> recs;  // [B·Hkv] (checked batch entries only)
   std::vector<int> checked;       // batch entries checked against float64
   int64_t row(int b, int g, int t) const {
-    return ((int64_t(page_table[size_t(b) * max_pages + t / 64]) * Hkv + g) * 64 + t % 64) * kD;
+    return ((int64_t(page_table[size_t(b) * max_pages + t / 64]) * Hkv + g) * 64 + t % 64) * g_d;
   }
   void gather(int b, int g, std::vector<float>& kf, std::vector<float>& vf) const {
     const int n = seq_len[b];
-    kf.resize(size_t(n) * kD);
-    vf.resize(size_t(n) * kD);
+    kf.resize(size_t(n) * g_d);
+    vf.resize(size_t(n) * g_d);
     for (int t = 0; t < n; ++t) {
       const int64_t r = row(b, g, t);
-      for (int i = 0; i < kD; ++i) {
-        kf[size_t(t) * kD + i] = bf16_to_f32(k[r + i]);
-        vf[size_t(t) * kD + i] = bf16_to_f32(v[r + i]);
+      for (int i = 0; i < g_d; ++i) {
+        kf[size_t(t) * g_d + i] = bf16_to_f32(k[r + i]);
+        vf[size_t(t) * g_d + i] = bf16_to_f32(v[r + i]);
       }
     }
   }
@@ -123,9 +123,9 @@ void scatter_records(Host& h, int b, int g, const QuantRecords& rec) {
   for (int p = 0; p * 64 < n; ++p) {
     const int64_t phys = h.page_table[size_t(b) * h.max_pages + p];
     GKV_ASSERT(rec.group_start[size_t(p)] == int64_t(p) * 64);
-    uint16_t* m = &h.meta[size_t((phys * h.Hkv + g) * 2 * kD)];
-    std::memcpy(m, &rec.half_step[size_t(p) * kD], kD * 2);
-    std::memcpy(m + kD, &rec.err[size_t(p) * kD], kD * 2);
+    uint16_t* m = &h.meta[size_t((phys * h.Hkv + g) * 2 * g_d)];
+    std::memcpy(m, &rec.half_step[size_t(p) * g_d], g_d * 2);
+    std::memcpy(m + g_d, &rec.err[size_t(p) * g_d], g_d * 2);
     float nm = 0;
     for (int t = p * 64; t < std::min(n, p * 64 + 64); ++t) nm = std::max(nm, f16_to_f32(rec.nu[size_t(t)]));
     h.nu_max[size_t(phys * h.Hkv + g)] = nm;
@@ -136,10 +136,10 @@ void scatter_records(Host& h, int b, int g, const QuantRecords& rec) {
 // into the page layout. Sequences b ≥ distinct repeat sequence b % distinct (same tokens, their own
 // pages); with shared pages (capture) one record set per KV head serves every batch entry.
 void finish_records(Host& h, const std::string& bits_spec, int distinct) {
-  const BitSpec spec = parse_bits(bits_spec, kD);
+  const BitSpec spec = parse_bits(bits_spec, g_d);
   h.CB = int((spec.total_bits() + 7) / 8);
   h.codes.assign(size_t(h.n_phys) * h.Hkv * 64 * h.CB, 0);
-  h.meta.assign(size_t(h.n_phys) * h.Hkv * 2 * kD, 0);
+  h.meta.assign(size_t(h.n_phys) * h.Hkv * 2 * g_d, 0);
   h.nu_max.assign(size_t(h.n_phys) * h.Hkv, 0.0f);
   h.resid.assign(size_t(h.Hkv), 0.0f);
   h.kmax.assign(size_t(h.Hkv), 0.0f);
@@ -154,11 +154,11 @@ void finish_records(Host& h, const std::string& bits_spec, int distinct) {
     std::vector<float> kf, vf;
     h.gather(b, g, kf, vf);
     const int n = h.seq_len[size_t(b)];
-    auto rec = std::make_shared<QuantRecords>(build_quant(h.basis[size_t(g)], spec, 64, n, kf.data(), vf.data(), n, kD));
+    auto rec = std::make_shared<QuantRecords>(build_quant(h.basis[size_t(g)], spec, 64, n, kf.data(), vf.data(), n, g_d));
     double km = 0;
     for (int t = 0; t < n; ++t) {
       double s = 0;
-      for (int i = 0; i < kD; ++i) s += double(kf[size_t(t) * kD + i]) * kf[size_t(t) * kD + i];
+      for (int i = 0; i < g_d; ++i) s += double(kf[size_t(t) * g_d + i]) * kf[size_t(t) * g_d + i];
       km = std::max(km, std::sqrt(s));
     }
     resid[size_t(x)] = rec->resid_max;
@@ -178,18 +178,18 @@ void finish_records(Host& h, const std::string& bits_spec, int distinct) {
     h.resid[size_t(g)] = std::max(h.resid[size_t(g)], f32_round_up(resid[size_t(x)]));
     h.kmax[size_t(g)] = std::max(h.kmax[size_t(g)], f32_round_up(kmax[size_t(x)]));
   }
-  h.rot.resize(size_t(h.Hkv) * kD * kD);
-  h.mu.resize(size_t(h.Hkv) * kD);
+  h.rot.resize(size_t(h.Hkv) * g_d * g_d);
+  h.mu.resize(size_t(h.Hkv) * g_d);
   for (int g = 0; g < h.Hkv; ++g) {
-    std::copy(h.basis[size_t(g)].vecs.begin(), h.basis[size_t(g)].vecs.end(), h.rot.begin() + size_t(g) * kD * kD);
-    std::copy(h.basis[size_t(g)].mu.begin(), h.basis[size_t(g)].mu.end(), h.mu.begin() + size_t(g) * kD);
+    std::copy(h.basis[size_t(g)].vecs.begin(), h.basis[size_t(g)].vecs.end(), h.rot.begin() + size_t(g) * g_d * g_d);
+    std::copy(h.basis[size_t(g)].mu.begin(), h.basis[size_t(g)].mu.end(), h.mu.begin() + size_t(g) * g_d);
   }
 }
 
 Host make_random(const Opts& o) {
   Host h;
   h.B = o.batch; h.Hq = o.hq; h.Hkv = o.hkv; h.G = o.hq / o.hkv; h.bits = o.bits;
-  h.scale = 1.0 / std::sqrt(double(kD));
+  h.scale = 1.0 / std::sqrt(double(g_d));
   const int np = int((o.n + 63) / 64);
   h.max_pages = np; h.n_phys = h.B * np; h.max_seq = int(o.n);
   h.seq_len.assign(size_t(h.B), int(o.n));
@@ -198,19 +198,19 @@ Host make_random(const Opts& o) {
   std::mt19937_64 rng(o.seed);
   std::shuffle(perm.begin(), perm.end(), rng);  // pages scattered in memory: the page table is exercised
   h.page_table = perm;
-  h.k.resize(size_t(h.n_phys) * h.Hkv * 64 * kD);
+  h.k.resize(size_t(h.n_phys) * h.Hkv * 64 * g_d);
   h.v.resize(h.k.size());
   // keys: k = μ_g + s ⊙ z with a decaying spectrum s (permuted per KV head), values ~ N(0, 1)
   std::vector<std::vector<double>> mu(static_cast<size_t>(h.Hkv)), sc(size_t(h.Hkv));
   for (int g = 0; g < h.Hkv; ++g) {
     Normal nr(o.seed * 1000003 + uint64_t(g));
-    std::vector<int> pj(kD);
+    std::vector<int> pj(g_d);
     std::iota(pj.begin(), pj.end(), 0);
     std::mt19937_64 r2(o.seed + uint64_t(g) * 77);
     std::shuffle(pj.begin(), pj.end(), r2);
-    mu[size_t(g)].resize(kD);
-    sc[size_t(g)].resize(kD);
-    for (int j = 0; j < kD; ++j) {
+    mu[size_t(g)].resize(g_d);
+    sc[size_t(g)].resize(g_d);
+    for (int j = 0; j < g_d; ++j) {
       mu[size_t(g)][size_t(j)] = 0.5 * nr();
       sc[size_t(g)][size_t(pj[size_t(j)])] = 2.0 * std::exp(-j / 24.0) + 0.25;
     }
@@ -222,7 +222,7 @@ Host make_random(const Opts& o) {
     Normal nr(o.seed * 7919 + uint64_t(x) * 104729 + 17);
     for (int t = 0; t < int(o.n); ++t) {
       const int64_t r = h.row(b, g, t);
-      for (int i = 0; i < kD; ++i) {
+      for (int i = 0; i < g_d; ++i) {
         h.k[size_t(r + i)] = f32_to_bf16(float(mu[size_t(g)][size_t(i)] + sc[size_t(g)][size_t(i)] * nr()));
         h.v[size_t(r + i)] = f32_to_bf16(float(nr()));
       }
@@ -234,11 +234,11 @@ Host make_random(const Opts& o) {
     if (b < o.distinct) continue;
     for (int t = 0; t < int(o.n); t += 64) {
       const int64_t dst = h.row(b, g, t), src = h.row(b % o.distinct, g, t);
-      std::memcpy(&h.k[size_t(dst)], &h.k[size_t(src)], 64 * kD * 2);
-      std::memcpy(&h.v[size_t(dst)], &h.v[size_t(src)], 64 * kD * 2);
+      std::memcpy(&h.k[size_t(dst)], &h.k[size_t(src)], 64 * g_d * 2);
+      std::memcpy(&h.v[size_t(dst)], &h.v[size_t(src)], 64 * g_d * 2);
     }
   }
-  h.q.resize(size_t(h.B) * h.Hq * kD);
+  h.q.resize(size_t(h.B) * h.Hq * g_d);
   Normal nq(o.seed * 31 + 5);
   for (auto& x : h.q) x = float(o.qscale * nq());
   for (int b = 0; b < std::min(o.check_batches, h.B); ++b) h.checked.push_back(b == 0 ? 0 : h.B - b);
@@ -247,10 +247,10 @@ Host make_random(const Opts& o) {
   for (int g = 0; g < h.Hkv; ++g) {
     std::vector<float> kf, vf;
     const int m = int(std::min<int64_t>(o.n, 4096));
-    kf.resize(size_t(m) * kD);
+    kf.resize(size_t(m) * g_d);
     for (int t = 0; t < m; ++t)
-      for (int i = 0; i < kD; ++i) kf[size_t(t) * kD + i] = bf16_to_f32(h.k[size_t(h.row(0, g, t) + i)]);
-    h.basis[size_t(g)] = fit_basis(BasisKind::pca, kf.data(), m, kD, kD, kD, o.seed);
+      for (int i = 0; i < g_d; ++i) kf[size_t(t) * g_d + i] = bf16_to_f32(h.k[size_t(h.row(0, g, t) + i)]);
+    h.basis[size_t(g)] = fit_basis(BasisKind::pca, kf.data(), m, g_d, g_d, g_d, o.seed);
   }
   finish_records(h, std::to_string(o.bits), o.distinct);
   return h;
@@ -258,7 +258,9 @@ Host make_random(const Opts& o) {
 
 Host make_capture(const Opts& o) {
   AttnInputs in = read_capture_layer(o.capture, o.layer);
-  GKV_CHECK(in.d_head() == kD, o.capture, " layer ", o.layer, ": d_head ", in.d_head(), ", the GPU kernels need 128");
+  GKV_CHECK(in.d_head() == 64 || in.d_head() == 128, o.capture, " layer ", o.layer, ": d_head ", in.d_head(),
+            ", the GPU kernels need 64 or 128");
+  g_d = int(in.d_head());
   Host h;
   const int nq = int(in.n_q()), n_kv = int(in.n_kv());
   h.B = std::min(o.queries, nq); h.Hq = int(in.n_head_q()); h.Hkv = int(in.n_head_kv()); h.G = h.Hq / h.Hkv;
@@ -268,33 +270,33 @@ Host make_capture(const Opts& o) {
   h.page_table.resize(size_t(h.B) * h.max_pages);
   for (int b = 0; b < h.B; ++b)
     for (int p = 0; p < h.max_pages; ++p) h.page_table[size_t(b) * h.max_pages + p] = p;
-  h.k.assign(size_t(h.n_phys) * h.Hkv * 64 * kD, 0);
+  h.k.assign(size_t(h.n_phys) * h.Hkv * 64 * g_d, 0);
   h.v.assign(h.k.size(), 0);
   const float* kin = in.k.data<float>();
   const float* vin = in.v.data<float>();
   for (int t = 0; t < n_kv; ++t)
     for (int g = 0; g < h.Hkv; ++g)
-      for (int i = 0; i < kD; ++i) {
-        const int64_t r = ((int64_t(t / 64) * h.Hkv + g) * 64 + t % 64) * kD + i;
-        h.k[size_t(r)] = f32_to_bf16(kin[(int64_t(t) * h.Hkv + g) * kD + i]);
-        h.v[size_t(r)] = f32_to_bf16(vin[(int64_t(t) * h.Hkv + g) * kD + i]);
+      for (int i = 0; i < g_d; ++i) {
+        const int64_t r = ((int64_t(t / 64) * h.Hkv + g) * 64 + t % 64) * g_d + i;
+        h.k[size_t(r)] = f32_to_bf16(kin[(int64_t(t) * h.Hkv + g) * g_d + i]);
+        h.v[size_t(r)] = f32_to_bf16(vin[(int64_t(t) * h.Hkv + g) * g_d + i]);
       }
   h.seq_len.resize(size_t(h.B));
-  h.q.resize(size_t(h.B) * h.Hq * kD);
+  h.q.resize(size_t(h.B) * h.Hq * g_d);
   for (int b = 0; b < h.B; ++b) {
     const int i = nq - h.B + b;
     h.seq_len[size_t(b)] = int(in.pos(i)) + 1;
-    std::copy(in.q.data<float>() + int64_t(i) * h.Hq * kD, in.q.data<float>() + int64_t(i + 1) * h.Hq * kD,
-              h.q.begin() + size_t(b) * h.Hq * kD);
+    std::copy(in.q.data<float>() + int64_t(i) * h.Hq * g_d, in.q.data<float>() + int64_t(i + 1) * h.Hq * g_d,
+              h.q.begin() + size_t(b) * h.Hq * g_d);
     h.checked.push_back(b);
   }
   // basis per KV head: PCA of all captured (bf16-rounded) keys of that head
   h.basis.resize(size_t(h.Hkv));
   for (int g = 0; g < h.Hkv; ++g) {
-    std::vector<float> kf(size_t(n_kv) * kD);
+    std::vector<float> kf(size_t(n_kv) * g_d);
     for (int t = 0; t < n_kv; ++t)
-      for (int i = 0; i < kD; ++i) kf[size_t(t) * kD + i] = bf16_to_f32(h.k[size_t(((int64_t(t / 64) * h.Hkv + g) * 64 + t % 64) * kD + i)]);
-    h.basis[size_t(g)] = fit_basis(BasisKind::pca, kf.data(), n_kv, kD, kD, kD, o.seed);
+      for (int i = 0; i < g_d; ++i) kf[size_t(t) * g_d + i] = bf16_to_f32(h.k[size_t(((int64_t(t / 64) * h.Hkv + g) * 64 + t % 64) * g_d + i)]);
+    h.basis[size_t(g)] = fit_basis(BasisKind::pca, kf.data(), n_kv, g_d, g_d, g_d, o.seed);
   }
   finish_records(h, std::to_string(o.bits), 1);
   return h;
@@ -333,13 +335,12 @@ void setup_gpu(const Host& h, const Opts& o, Gpu& d) {
   d.nu = Dev<float>(h.nu_max); d.rot = Dev<float>(h.rot); d.mu = Dev<float>(h.mu);
   d.resid = Dev<float>(h.resid); d.kmax = Dev<float>(h.kmax); d.q = Dev<float>(h.q);
   d.pt = Dev<int32_t>(h.page_table); d.sl = Dev<int32_t>(h.seq_len);
-  d.out = Dev<float>(size_t(h.B) * h.Hq * kD);
+  d.out = Dev<float>(size_t(h.B) * h.Hq * g_d);
   d.cert = Dev<gc::Certificate>(size_t(h.B) * h.Hq);
   gc::DecodeParams& p = d.p;
-  p.batch = h.B; p.n_head_q = h.Hq; p.n_head_kv = h.Hkv; p.d = kD; p.bits = h.bits;
+  p.batch = h.B; p.n_head_q = h.Hq; p.n_head_kv = h.Hkv; p.d = g_d; p.bits = h.bits;
   p.max_pages = h.max_pages; p.max_seq = h.max_seq;
-  const int sms = gc::device_sm_count();
-  p.splits = std::clamp(6 * sms / (h.B * h.Hkv), 1, 128);  // ≈ 2 waves of 3 blocks per SM
+  p.splits = gc::default_splits(h.B, h.Hkv);  // one wave of the attention kernel
   p.scale = float(h.scale); p.scale64 = h.scale; p.delta = o.delta;
   p.k_cache = d.k.p; p.v_cache = d.v.p; p.codes = d.codes.p; p.meta = d.meta.p; p.nu_max = d.nu.p;
   p.page_table = d.pt.p; p.seq_len = d.sl.p; p.rot = d.rot.p; p.mu = d.mu.p; p.resid_max = d.resid.p;
@@ -415,25 +416,25 @@ std::vector<Check> per(static_cast<size_t>(G));
       for (int hh = 0; hh < G; ++hh) {
         Check& cc = per[size_t(hh)];
         const int hq = g * G + hh, bq = b * h.Hq + hq;
-        std::vector<double> qd(kD);
-        for (int i = 0; i < kD; ++i) qd[size_t(i)] = h.scale * double(h.q[size_t(bq) * kD + i]);
+        std::vector<double> qd(g_d);
+        for (int i = 0; i < g_d; ++i) qd[size_t(i)] = h.scale * double(h.q[size_t(bq) * g_d + i]);
         std::vector<double> s(static_cast<size_t>(n));
         double m = -INFINITY;
         for (int t = 0; t < n; ++t) {
           double a = 0;
-          for (int i = 0; i < kD; ++i) a += qd[size_t(i)] * double(kf[size_t(t) * kD + i]);
+          for (int i = 0; i < g_d; ++i) a += qd[size_t(i)] * double(kf[size_t(t) * g_d + i]);
           s[size_t(t)] = a;
           m = std::max(m, a);
         }
-        std::vector<double> of(kD, 0), os(kD, 0);
+        std::vector<double> of(g_d, 0), os(g_d, 0);
         double zf = 0, zs = 0, lost = 0;
         for (int t = 0; t < n; ++t) {
           const double e = std::exp(s[size_t(t)] - m);
           zf += e;
           if (keep[size_t(t)]) zs += e;
-          for (int i = 0; i < kD; ++i) {
-            of[size_t(i)] += e * vf[size_t(t) * kD + i];
-            if (keep[size_t(t)]) os[size_t(i)] += e * vf[size_t(t) * kD + i];
+          for (int i = 0; i < g_d; ++i) {
+            of[size_t(i)] += e * vf[size_t(t) * g_d + i];
+            if (keep[size_t(t)]) os[size_t(i)] += e * vf[size_t(t) * g_d + i];
           }
         }
         for (int t = 0; t < n; ++t)
@@ -446,7 +447,7 @@ std::vector<Check> per(static_cast<size_t>(G));
           ubr.resize(size_t(n));
           ref::quant_bounds(*rec, pq, 0, n, ubr.data());
           double qmu = 0;
-          for (int i = 0; i < kD; ++i) qmu += qd[size_t(i)] * double(h.basis[size_t(g)].mu[size_t(i)]);
+          for (int i = 0; i < g_d; ++i) qmu += qd[size_t(i)] * double(h.basis[size_t(g)].mu[size_t(i)]);
           for (auto& x : ubr) x += qmu;
         }
         for (int t = 0; t < n; ++t) {
@@ -466,10 +467,10 @@ std::vector<Check> per(static_cast<size_t>(G));
         }
         const gc::Certificate& ce = cert[size_t(bq)];
         double err2 = 0, num2 = 0, ref2 = 0, onorm2 = 0;
-        for (int i = 0; i < kD; ++i) {
+        for (int i = 0; i < g_d; ++i) {
           const double o_full = of[size_t(i)] / zf, o_s = os[size_t(i)] / zs;
           err2 += (o_full - o_s) * (o_full - o_s);
-          const double og = out[size_t(bq) * kD + i];
+          const double og = out[size_t(bq) * g_d + i];
           num2 += (og - o_s) * (og - o_s);
           ref2 += o_s * o_s;
           onorm2 += o_full * o_full;
@@ -554,15 +555,15 @@ Bytes bytes_model(const Host& h, const gc::DecodeParams& p, int64_t n_surv_total
     pages += (n + 63) / 64;
   }
   const double Hkv = h.Hkv, G = h.G;
-  const double partial = double(h.B) * h.Hq * p.splits * (kD + 2) * 4 * 2;  // written by attend, read by merge
+  const double partial = double(h.B) * h.Hq * p.splits * (g_d + 2) * 4 * 2;  // written by attend, read by merge
   by.stage1 = Hkv * (n_tot * h.CB            // witness codes (every token of every page is scanned)
-                     + pages * (2 * kD * 2 + 4)  // page meta (h, err) and ν_max
+                     + pages * (2 * g_d * 2 + 4)  // page meta (h, err) and ν_max
                      + n_tot * G * 2 * 2     // UB − m_L written by the scan, read by compact
                      + hot * 256 * G)        // hot keys read by prep (per query head)
               + double(n_surv_total) * 4     // survivor list
-              + Hkv * kD * kD * 4;           // rotation (once per KV head; L2-resident across heads)
-  by.stage2 = double(n_surv_total) * (2 * kD * 2 + 4) + partial + double(h.B) * h.Hq * kD * 4;
-  by.dense = Hkv * n_tot * 2 * kD * 2 + partial + double(h.B) * h.Hq * kD * 4;
+              + Hkv * g_d * g_d * 4;           // rotation (once per KV head; L2-resident across heads)
+  by.stage2 = double(n_surv_total) * (2 * g_d * 2 + 4) + partial + double(h.B) * h.Hq * g_d * 4;
+  by.dense = Hkv * n_tot * 2 * g_d * 2 + partial + double(h.B) * h.Hq * g_d * 4;
   return by;
 }
 
@@ -607,6 +608,7 @@ int main(int argc, char** argv) try {
     else if (a == "--n") o.n = std::stoll(val());
     else if (a == "--hq") o.hq = std::stoi(val());
     else if (a == "--hkv") o.hkv = std::stoi(val());
+    else if (a == "--d") g_d = std::stoi(val());
     else if (a == "--bits") o.bits = std::stoi(val());
     else if (a == "--delta") o.delta = std::stod(val());
     else if (a == "--qscale") o.qscale = std::stod(val());
@@ -617,6 +619,7 @@ int main(int argc, char** argv) try {
     else if (a == "--csv") o.csv = val();
     else if (a == "--tier-csv") o.tier_csv = val();
     else if (a == "--ghost-tier") o.ghost_tier = true;
+    else if (a == "--tier-only") o.tier_only = o.ghost_tier = true;
     else if (a == "--device") o.device = val();
     else if (a == "--commit") o.commit = val();
     else if (a == "--seed") o.seed = std::stoull(val());
@@ -678,19 +681,19 @@ int main(int argc, char** argv) try {
           double m = -INFINITY, z = 0;
           for (int t = 0; t < n; ++t) {
             double a = 0;
-            for (int i = 0; i < kD; ++i) a += h.scale * double(h.q[size_t(bq) * kD + i]) * kf[size_t(t) * kD + i];
+            for (int i = 0; i < g_d; ++i) a += h.scale * double(h.q[size_t(bq) * g_d + i]) * kf[size_t(t) * g_d + i];
             s[size_t(t)] = a;
             m = std::max(m, a);
           }
-          std::vector<double> of(kD, 0);
+          std::vector<double> of(g_d, 0);
           for (int t = 0; t < n; ++t) {
             const double e = std::exp(s[size_t(t)] - m);
             z += e;
-            for (int i = 0; i < kD; ++i) of[size_t(i)] += e * vf[size_t(t) * kD + i];
+            for (int i = 0; i < g_d; ++i) of[size_t(i)] += e * vf[size_t(t) * g_d + i];
           }
           double e2 = 0, r2 = 0;
-          for (int i = 0; i < kD; ++i) {
-            const double r = of[size_t(i)] / z, gq = out[size_t(bq) * kD + i];
+          for (int i = 0; i < g_d; ++i) {
+            const double r = of[size_t(i)] / z, gq = out[size_t(bq) * g_d + i];
             e2 += (gq - r) * (gq - r);
             r2 += r * r;
           }
@@ -715,6 +718,7 @@ int main(int argc, char** argv) try {
     GKV_CHECK(kv.size() == 2, "gpu_bench --extra: label=fraction, got ", e);
     rows.push_back({kv[0], std::stod(kv[1])});
   }
+  if (o.tier_only) rows.clear();  // the ghost tier alone (its own process: a failure there loses nothing else)
   const bool new_csv = !o.csv.empty() && file_empty(o.csv);
   FILE* csv = o.csv.empty() ? nullptr : std::fopen(o.csv.c_str(), "a");
   if (new_csv)
@@ -835,7 +839,7 @@ int main(int argc, char** argv) try {
       std::printf("%-10.4f %10.4f %12.3f %s\n", fr, ms, ms / move_ms, same ? "" : "MISMATCH");
       if (tc)
         std::fprintf(tc, "%s,%s,%s,%.4f,%.5f,%.0f,%.5f,%.0f,%.2f\n", o.device.c_str(), o.commit.c_str(), o.name.c_str(), fr, ms,
-                     double(ns) * 2 * kD * 2, move_ms, double(kv_bytes) * 2, h2d_gbps);
+                     double(ns) * 2 * g_d * 2, move_ms, double(kv_bytes) * 2, h2d_gbps);
     }
     if (tc) std::fclose(tc);
     cudaFreeHost(hk);

@@ -44,8 +44,8 @@ void expect_rejected(const DecodeParams& p, const std::string& needle) {
 
 TEST(CudaContract, RejectsUnsupportedParameters) {
   DecodeParams p = params(2, 32, 8, 256, 16);
-  p.d = 64;
-  expect_rejected(p, "d_head must be 128, got 64");
+  p.d = 96;
+  expect_rejected(p, "d_head must be 64 or 128, got 96");
   p = params(2, 30, 8, 256, 16);
   expect_rejected(p, "n_head_q 30 not a multiple of n_head_kv 8");
   p = params(2, 32, 4, 256, 16);
@@ -77,7 +77,7 @@ TEST(CudaContract, WorkspaceViewsAlignedDisjointInside) {
         {w.qsig, BQ * 128 * 4}, {w.qrot, BQ * 128 * 4},  {w.qdelta, BQ * 128 * 4},
         {w.qscal, BQ * 16},     {w.zl, BQ * 8},          {w.ub, BK * s.max_seq * G * 2},
         {w.hist, BQ * kHistAll * 4}, {w.theta, BQ * 4},  {w.me, BQ * 8},
-        {w.nu_e, BQ * 4},       {w.surv, BK * s.max_seq * 4}, {w.n_surv, BK * 4},
+        {w.nu_e, BQ * 4},       {w.surv, BK * s.max_seq * 4}, {w.srow, BK * s.max_seq * 4}, {w.n_surv, BK * 4},
         {w.pm, BQ * S * 4},     {w.pl, BQ * S * 4},      {w.po, BQ * S * 128 * 4}};
     const uint8_t* prev_end = base;
     for (size_t i = 0; i < views.size(); ++i) {

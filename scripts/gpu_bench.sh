@@ -12,7 +12,8 @@ carry="$root/.gpu_carry"
 out="${OUT:-$root/results/gpu/run}"
 mkdir -p "$out"
 exec > >(tee -a "$out/log.txt") 2>&1
-export LD_LIBRARY_PATH="$carry/lib:${LD_LIBRARY_PATH:-}"
+if [ -f "$carry/lib.tar.xz" ]; then mkdir -p /tmp/ghostkv_lib && tar -C /tmp/ghostkv_lib -xJf "$carry/lib.tar.xz"; fi
+export LD_LIBRARY_PATH="/tmp/ghostkv_lib/lib:$carry/lib:${LD_LIBRARY_PATH:-}"
 export OMP_NUM_THREADS="$(nproc)"
 bench="$carry/ghostkv_gpu_bench"
 device="$(nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,clocks.max.mem --format=csv,noheader | head -1 | tr ',' ';')"
@@ -48,7 +49,7 @@ echo "real fractions: $extra"
 
 # 3. main shapes (Hq 32, Hkv 8, d 128, bf16): certified on random data + forced + real fractions
 run "$bench" "${common[@]}" --name 1x128K-b8 --batch 1 --n 131072 --reps 30 --check-batches 1 \
-  --fracs 0.01,0.05,0.2,1 ${extra:+--extra "$extra"} --ghost-tier --tier-csv "$out/gpu_tier.csv"
+  --fracs 0.01,0.05,0.2,1 ${extra:+--extra "$extra"}
 run "$bench" "${common[@]}" --name 1x128K-b4 --bits 4 --batch 1 --n 131072 --reps 30 --check-batches 1 \
   --fracs 0.01,0.05,0.2,1 ${extra:+--extra "$extra"}
 run "$bench" "${common[@]}" --name 32x32K-b8 --batch 32 --n 32768 --distinct 4 --reps 20 --check-batches 2 \
@@ -60,7 +61,11 @@ run "$bench" "${common[@]}" --name 32x32K-b4 --bits 4 --batch 32 --n 32768 --dis
 run python3 "$root/scripts/gpu_torch_sdpa.py" --cases 1x131072,32x32768 --reps 50 --csv "$out/gpu_torch.csv" \
   --device-name "$device" --commit "$commit"
 
-# 5. DRAM bytes per kernel from Nsight Compute (one ghost step at 5% forced survivors + one dense step)
+# 5. ghost tier over PCIe (K, V in host pinned memory, survivors read zero-copy), in its own process
+run "$bench" "${common[@]}" --name 1x128K-b8 --batch 1 --n 131072 --reps 20 --check-batches 1 \
+  --fracs 0.01,0.05,0.2,1 --tier-only --tier-csv "$out/gpu_tier.csv"
+
+# 6. DRAM bytes per kernel from Nsight Compute (one ghost step at 5% forced survivors + one dense step)
 ncu_bin="$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1 || true)"
 if [ -n "$ncu_bin" ]; then
   run "$ncu_bin" --clock-control none --csv --page raw \
