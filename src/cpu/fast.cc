@@ -29,6 +29,19 @@ namespace {
 
 std::atomic<bool> g_force_scalar{false};
 
+constexpr int64_t kPrefetchDist = 16;  // tokens ahead (gathered survivors)
+
+// GHOSTKV_PREFETCH=N sets the initial distance (0: off; "block": the whole next block at each block start,
+// the earlier scheme); GHOSTKV_NO_PREFETCH=1 turns it off; set_prefetch_distance overrides both.
+std::atomic<int64_t> g_prefetch{[] {
+  if (std::getenv("GHOSTKV_NO_PREFETCH")) return int64_t(0);
+  const char* e = std::getenv("GHOSTKV_PREFETCH");
+  if (!e) return kPrefetchDist;
+  if (std::strcmp(e, "block") == 0) return int64_t(-1);
+  return int64_t(std::max(0, std::atoi(e)));
+}()};
+inline int64_t prefetch_distance() { return g_prefetch.load(std::memory_order_relaxed); }
+
 bool cpu_has_avx2() {
 #if GKV_X86
   __builtin_cpu_init();
@@ -651,14 +664,28 @@ void attend_avx2(const float* q, int H, int64_t d, const KvView& kv, const int64
       }
     }
   };
-  static const bool prefetch = !std::getenv("GHOSTKV_NO_PREFETCH");  // A/B switch for the benchmark
-  if (prefetch && idx && n > 0) prefetch_block(0);
+  // gathered rows: prefetched `dist` tokens ahead of the token being scored (K and V, every cache line)
+  const int64_t dist = prefetch_distance();
+  auto prefetch_rows = [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < std::min(i1, n); ++i) {
+      const int64_t off = idx[i] * kv.stride * esz;
+      for (int64_t by = 0; by < row_bytes; by += 64) {
+        _mm_prefetch(static_cast<const char*>(kv.k) + off + by, _MM_HINT_T0);
+        _mm_prefetch(static_cast<const char*>(kv.v) + off + by, _MM_HINT_T0);
+      }
+    }
+  };
+  if (idx && n > 0) {
+    if (dist < 0) prefetch_block(0);
+    else if (dist > 0) prefetch_rows(0, dist);
+  }
   for (int64_t b0 = 0; b0 < n; b0 += kBlock) {
     const int64_t bn = std::min(kBlock, n - b0);
-    if (prefetch && idx && b0 + kBlock < n) prefetch_block(b0 + kBlock);
+    if (dist < 0 && idx && b0 + kBlock < n) prefetch_block(b0 + kBlock);
     // scores of the block for every head: 8 tokens at a time, K converted once per token
     for (int64_t x = 0; x < bn; x += 8) {
       const int64_t xn = std::min<int64_t>(8, bn - x);
+      if (dist > 0 && idx) prefetch_rows(b0 + x + dist, b0 + x + dist + 8);
       for (int64_t tk = 0; tk < 8; ++tk) {
         const int64_t t = tk < xn ? (idx ? idx[b0 + x + tk] : b0 + x + tk) : -1;
         for (int64_t k = 0; k < nb; ++k)
@@ -1107,6 +1134,8 @@ struct QuantScanI16::Impl {
 const char* simd_level() { return use_avx2() ? "avx2" : "scalar"; }
 
 bool set_force_scalar(bool on) { return g_force_scalar.exchange(on); }
+
+int64_t set_prefetch_distance(int64_t tokens) { return g_prefetch.exchange(tokens < -1 ? -1 : tokens); }
 
 bool avx2_active() { return use_avx2(); }
 

@@ -96,6 +96,12 @@ struct KvView {
   int64_t stride = 0;
 };
 
+// Software prefetch of the gathered K, V rows in attend_multi (a token list idx): N > 0 = both rows of the
+// token N positions ahead of the one being scored (default 16; env GHOSTKV_PREFETCH=N), 0 = off
+// (GHOSTKV_NO_PREFETCH=1), −1 = the whole next block of 64 rows at each block start (GHOSTKV_PREFETCH=block).
+// Returns the previous setting. A benchmark switch: the results do not depend on it.
+int64_t set_prefetch_distance(int64_t tokens);
+
 // Exact attention for n_heads query heads (q: n_heads rows of d floats, already scaled by σ) over the
 // tokens idx[0..n) (idx == nullptr: tokens 0..n-1), online softmax in float32 (scores by FMA dot
 // products, weights by a vectorised exp with ≤ 2 ulp relative error, blocks of 64 tokens rescaled by
