@@ -18,6 +18,7 @@
 #include <ctime>
 #include <fstream>
 #include <functional>
+#include <memory>
 #include <random>
 #include <sstream>
 #include <string>
@@ -34,7 +35,10 @@
 #include "ghostkv/io/capture.h"
 #include "ghostkv/witness.h"
 
-#include "bench_commit.h"  // GHOSTKV_BENCH_COMMIT, written at build time (bench/commit.cmake)
+#include "bench_commit.h"
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif  // GHOSTKV_BENCH_COMMIT, written at build time (bench/commit.cmake)
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -84,10 +88,15 @@ int64_t l3_bytes() {
   return v;
 }
 
-// best of reps of fn (seconds); at least min_time in total
+// Evicts the caches before a timed repetition when set (DRAM-resident cases): reads a buffer of 1.5× the
+// L3 size, one float per cache line, on every thread.
+std::function<void()> g_flush;
+
+// best of reps of fn (seconds); at least min_time in total (flush time excluded)
 double time_best(const std::function<void()>& fn, int reps, double min_time) {
   double best = 1e30, total = 0;
   for (int r = 0; r < reps || total < min_time; ++r) {
+    if (g_flush) g_flush();
     const auto t0 = Clock::now();
     fn();
     const double s = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -123,6 +132,58 @@ double measure_read_gbps(int64_t bytes, int reps) {
       reps, 0.5);
   (void)sink;
   return double(bytes) / s / 1e9;
+}
+
+// Peak multiply-add rates of this machine on all threads (same threads as the cases): float32 FMA
+// (vfmadd231ps ymm, ten independent chains per thread) and int16 multiply-accumulate (vpmaddwd + vpaddd,
+// the integer quantized scan's instruction pair; 16 MACs per vpmaddwd). Returns multiply-adds per second.
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma"))) double peak_fma_thread(int64_t iters) {
+  __m256 a[10];
+  for (int i = 0; i < 10; ++i) a[i] = _mm256_set1_ps(1.0f + float(i) * 1e-3f);
+  const __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
+  for (int64_t k = 0; k < iters; ++k)
+    for (int i = 0; i < 10; ++i) {
+      a[i] = _mm256_fmadd_ps(a[i], m, c);
+      __asm__ volatile("" : "+x"(a[i]));
+    }
+  float s = 0;
+  for (int i = 0; i < 10; ++i) s += _mm256_cvtss_f32(a[i]);
+  return double(s);
+}
+__attribute__((target("avx2"))) double peak_madd_thread(int64_t iters) {
+  __m256i a[10];
+  for (int i = 0; i < 10; ++i) a[i] = _mm256_set1_epi32(i);
+  __m256i x = _mm256_set1_epi16(3), w = _mm256_set1_epi16(-7);
+  __asm__ volatile("" : "+x"(x), "+x"(w));
+  for (int64_t k = 0; k < iters; ++k)
+    for (int i = 0; i < 10; ++i) {
+      a[i] = _mm256_add_epi32(a[i], _mm256_madd_epi16(x, w));
+      __asm__ volatile("" : "+x"(a[i]));
+    }
+  int s = 0;
+  for (int i = 0; i < 10; ++i) s += _mm256_cvtsi256_si32(a[i]);
+  return double(s);
+}
+#endif
+// kind 0: float32 FMA lanes per second; 1: int16 MACs per second (0 when AVX2 is absent)
+double measure_peak(int kind) {
+#if defined(__x86_64__)
+  if (std::string(cpu::simd_level()) != "avx2") return 0;
+  const int64_t iters = 20'000'000;
+  double best = 1e30, sum = 0;
+  for (int r = 0; r < 3; ++r) {
+    const auto t0 = Clock::now();
+#pragma omp parallel reduction(+ : sum)
+    sum += kind == 0 ? peak_fma_thread(iters) : peak_madd_thread(iters);
+    best = std::min(best, std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  if (sum == 12345.0) std::fprintf(stderr, " ");  // keeps the loops
+  return double(iters) * 10 * (kind == 0 ? 8 : 16) * n_threads() / best;
+#else
+  (void)kind;
+  return 0;
+#endif
 }
 
 struct Witness {
@@ -217,13 +278,36 @@ struct Row {
   int64_t n_kv = 0;
   double frac = 0, frac_actual = 0;
   double t_prep = 0, t_anchor = 0, t_scan = 0, t_compact = 0, t_attend = 0, t_total = 0, t_sum = 0, t_dense = 0, t_adaptive = 0;
-  double b_anchor = 0, b_scan = 0, b_compact = 0, b_attend = 0, b_dense = 0;
+  double b_anchor = 0, b_scan = 0, b_compact = 0, b_attend = 0, b_dense = 0, b_prep = 0;
+  // multiply-adds per phase (float32 FMA lanes; the integer scan: int16 MACs) for the compute roofline
+  double f_prep = 0, f_anchor = 0, f_scan = 0, f_attend = 0, f_dense = 0;
+  bool scan_int = false;
+  double t_attend_nopf = 0;
   double rec_bytes = 0;
   bool adaptive_dense = false;
   std::string valid;
 };
 
 double frac_of(double t, double bytes, double bw) { return t > 0 ? bytes / (bw * 1e9) / t : 0; }
+
+// Roofline of a phase: the larger of bytes / read bandwidth and multiply-adds / peak rate; returns the
+// fraction of it reached (roofline time / measured time) and which bound it is ("bytes" or "flops").
+struct Roof {
+  double frac = 0;
+  const char* kind = "bytes";
+};
+Roof roof(double t, double bytes, double bw, double macs, double peak) {
+  const double tb = bytes / (bw * 1e9), tf = peak > 0 ? macs / peak : 0;
+  Roof r;
+  r.kind = tf > tb ? "flops" : "bytes";
+  r.frac = t > 0 ? std::max(tb, tf) / t : 0;
+  return r;
+}
+std::string roof_cell(double t, const Roof& r) {
+  char b[64];
+  std::snprintf(b, sizeof b, "%.3f (%.2f%c)", t * 1e3, r.frac, r.kind[0]);
+  return b;
+}
 
 }  // namespace
 
@@ -232,7 +316,7 @@ int main(int argc, char** argv) {
   std::string out_dir = "results/bench_cpu", capture;
   std::string capture_layers = "0,3,7";
   int64_t cap_queries = 16;
-  std::string sizes_arg, cert_fracs_arg, wits_arg;
+  std::string sizes_arg, cert_fracs_arg, wits_arg, fracs_arg, quant_scan = "i16";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -247,12 +331,16 @@ int main(int argc, char** argv) {
     else if (a == "--sizes") sizes_arg = next();
     else if (a == "--certified-fracs") cert_fracs_arg = next();
     else if (a == "--witnesses") wits_arg = next();
+    else if (a == "--quant-scan") quant_scan = next();
+    else if (a == "--fracs") fracs_arg = next();
     else {
       std::fprintf(stderr,
                    "usage: ghostkv_bench [--quick] [--out DIR] [--capture DIR [--capture-layers 0,3,7] "
-                   "[--capture-queries 16]] [--sizes 4096,32768,131072 | none] [--certified-fracs F,...]\n"
+                   "[--capture-queries 16]] [--sizes 4096,32768,131072 | none] [--certified-fracs W:F[:LABEL],...]\n"
+                   "  [--witnesses lowrank-r16,int8,int4-g64,mixed] [--quant-scan i16|f32] [--fracs 0.01,0.05,0.2,1]\n"
                    "  --certified-fracs: survivor fractions that certification gave on a real capture (see the\n"
-                   "  certified table of a --capture run); timed like the forced ones, labelled certified\n");
+                   "  certified table of a --capture run); timed like the forced ones, labelled certified\n"
+                   "  GHOSTKV_BENCH_NO_FLUSH=1: time every size warm (no cache flush)\n");
       return a == "--help" ? 0 : 2;
     }
   }
@@ -265,8 +353,19 @@ int main(int argc, char** argv) {
     const std::time_t now = std::time(nullptr);
     std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
     const double bw = measure_read_gbps(std::max<int64_t>(quick ? 256 << 20 : 1024 << 20, 8 * l3), quick ? 2 : 4);
-    std::fprintf(stderr, "read bandwidth %.2f GB/s (%d threads, simd %s, L3 %lld MiB)\n", bw, threads, cpu::simd_level(),
-                 (long long)(l3 >> 20));
+    const double peak_fma = measure_peak(0), peak_madd = measure_peak(1);
+    std::fprintf(stderr, "read bandwidth %.2f GB/s, peak %.1f G float32 FMA/s, %.1f G int16 MAC/s (%d threads, simd %s, L3 %lld MiB)\n",
+                 bw, peak_fma / 1e9, peak_madd / 1e9, threads, cpu::simd_level(), (long long)(l3 >> 20));
+    // cache flush for the DRAM-resident sizes: 1.5× L3, one float per line, on every thread
+    std::vector<float> flush_buf(static_cast<size_t>(3 * l3 / 2 / 4), 1.0f);
+    volatile float flush_sink = 0;
+    auto flush = [&] {
+      const int64_t nf = int64_t(flush_buf.size());
+      float tot = 0;
+#pragma omp parallel for schedule(static) reduction(+ : tot)
+      for (int64_t i = 0; i < nf; i += 16) tot += flush_buf[size_t(i)];
+      flush_sink = tot;
+    };
 
     std::vector<Witness> wits = {{"lowrank-r16", true, "", 0}, {"int8", false, "8", 0}, {"int4-g64", false, "4", 64},
                                  {"mixed", false, "8x16,4x48,2x64", 0}};
@@ -282,20 +381,35 @@ int main(int argc, char** argv) {
         }
     }
     std::vector<double> fracs = quick ? std::vector<double>{0.05, 1.0} : std::vector<double>{0.01, 0.05, 0.2, 1.0};
+    if (!fracs_arg.empty()) {
+      fracs.clear();
+      std::stringstream fs(fracs_arg);
+      for (std::string x; std::getline(fs, x, ',');)
+        if (!x.empty()) fracs.push_back(std::atof(x.c_str()));
+    }
     const size_t n_forced = fracs.size();
-    std::vector<std::pair<std::string, double>> cert_fracs;  // (witness, fraction certified on a real capture)
+    struct CertFrac {
+      std::string witness;
+      double frac;
+      std::string label;  // where it was certified (capture, δ), shown with the row
+    };
+    std::vector<CertFrac> cert_fracs;
     {
       std::stringstream cs(cert_fracs_arg);
       for (std::string x; std::getline(cs, x, ',');) {
         if (x.empty()) continue;
         const size_t c = x.find(':');
-        GKV_CHECK(c != std::string::npos, "ghostkv_bench: --certified-fracs entries are WITNESS:FRACTION, got '", x, "'");
-        const double v = std::atof(x.c_str() + c + 1);
+        GKV_CHECK(c != std::string::npos, "ghostkv_bench: --certified-fracs entries are WITNESS:FRACTION[:LABEL], got '", x, "'");
+        const size_t c2 = x.find(':', c + 1);
+        const double v = std::atof(x.substr(c + 1, c2 == std::string::npos ? std::string::npos : c2 - c - 1).c_str());
         GKV_CHECK(v > 0 && v <= 1, "ghostkv_bench: --certified-fracs fraction must be in (0, 1], got '", x, "'");
-        cert_fracs.push_back({x.substr(0, c), v});
+        cert_fracs.push_back({x.substr(0, c), v, c2 == std::string::npos ? "" : x.substr(c2 + 1)});
       }
     }
     if (quick) wits = {wits[0], wits[2]};
+    GKV_CHECK(quant_scan == "i16" || quant_scan == "f32", "ghostkv_bench: --quant-scan must be i16 or f32, got '", quant_scan, "'");
+    const bool quant_i16 = quant_scan == "i16";
+    const bool no_flush = std::getenv("GHOSTKV_BENCH_NO_FLUSH") != nullptr;  // diagnostics: time every size warm
     if (!wits_arg.empty()) {
       std::vector<Witness> keep;
       for (const Witness& w : wits)
@@ -408,6 +522,11 @@ int main(int argc, char** argv) {
       }
       const int64_t n_pages = n / 16;
       const double kv_bytes_tok = 2.0 * kD * 2;  // bf16 K + V per token and KV head
+      // residency: the K, V of all KV heads against the L3 size. DRAM-resident sizes are timed with the
+      // caches flushed before every repetition; cache-resident ones warm (the data of the previous rep).
+      const double kv_all = double(n) * kHkv * kv_bytes_tok;
+      const bool dram = kv_all > 0.5 * double(l3) && !no_flush;
+      g_flush = dram ? std::function<void()>(flush) : std::function<void()>();
       const double t_dense = time_best(
           [&] {
 #pragma omp parallel for schedule(static)
@@ -419,9 +538,10 @@ int main(int argc, char** argv) {
           },
           quick ? 5 : 7, quick ? 0.05 : 0.3);
       const double b_dense = double(n) * kHkv * kv_bytes_tok;
-      const std::string residency = b_dense > 2.0 * double(l3) ? "dram" : b_dense < 0.5 * double(l3) ? "cache" : "mixed";
-      std::fprintf(stderr, "n_kv %lld: dense %.3f ms (%.2f GB/s, %s)\n", (long long)n, t_dense * 1e3, b_dense / t_dense / 1e9,
-                   residency.c_str());
+      const std::string residency = dram ? "dram" : "cache";
+      const double f_dense = double(n) * kHkv * kGroup * 2.0 * kD;  // q·k and p·v per token and query head
+      std::fprintf(stderr, "n_kv %lld: dense %.3f ms (%.2f GB/s, %s%s)\n", (long long)n, t_dense * 1e3, b_dense / t_dense / 1e9,
+                   residency.c_str(), dram ? ", flushed" : "");
 
       for (const Witness& w : wits) {
         // records: built on the base tokens, tiled to n
@@ -449,10 +569,15 @@ int main(int argc, char** argv) {
         std::vector<std::vector<QuantQuery>> qq(kHkv, std::vector<QuantQuery>(kGroup));
         std::vector<std::vector<double>> qmu(kHkv, std::vector<double>(kGroup));
         auto prep_g = [&](int64_t g) {
+          if (!w.lowrank) {
+            const double* qp[kGroup];
+            for (int64_t hh = 0; hh < kGroup; ++hh) qp[hh] = qd[size_t(g)][size_t(hh)].data();
+            cpu::prepare_quant_queries(heads[size_t(g)].basis, heads[size_t(g)].qt, qp, int(kGroup), -1, !quant_i16,
+                                       qq[size_t(g)].data());
+          }
           for (int64_t hh = 0; hh < kGroup; ++hh) {
             const double* q = qd[size_t(g)][size_t(hh)].data();
             if (w.lowrank) lq[size_t(g)][size_t(hh)] = prepare_lowrank_query(heads[size_t(g)].basis, heads[size_t(g)].lr, q);
-            else qq[size_t(g)][size_t(hh)] = prepare_quant_query(heads[size_t(g)].basis, heads[size_t(g)].qt, q);
             double s = 0;
             for (int64_t j = 0; j < kD; ++j) s += q[j] * double(heads[size_t(g)].basis.mu[size_t(j)]);
             qmu[size_t(g)][size_t(hh)] = s;
@@ -464,18 +589,37 @@ int main(int argc, char** argv) {
         };
         const double t_prep = time_best(prep, quick ? 5 : 7, 0.0);
         std::vector<std::vector<std::vector<float>>> ub(kHkv, std::vector<std::vector<float>>(kGroup, std::vector<float>(size_t(n))));
-        auto scan_range = [&](int64_t g, int64_t t0, int64_t t1) {
+        // the token scan of KV head g over [t0, t1): one QuantScanI16 per (step, KV head) serves all its spans
+        struct Scanner {
+          std::unique_ptr<cpu::QuantScanI16> i16;
+        };
+        auto make_scanner = [&](int64_t g) {
+          Scanner sc;
+          if (!w.lowrank && quant_i16) {
+            const QuantQuery* pq[kGroup];
+            for (int64_t hh = 0; hh < kGroup; ++hh) pq[hh] = &qq[size_t(g)][size_t(hh)];
+            sc.i16 = std::make_unique<cpu::QuantScanI16>(heads[size_t(g)].qt, pq, int(kGroup));
+          }
+          return sc;
+        };
+        auto scan_with = [&](Scanner& sc, int64_t g, int64_t t0, int64_t t1) {
           float* p[kGroup];
           for (int64_t hh = 0; hh < kGroup; ++hh) p[hh] = ub[size_t(g)][size_t(hh)].data() + t0;
           if (w.lowrank) {
             const LowRankQuery* pq[kGroup];
             for (int64_t hh = 0; hh < kGroup; ++hh) pq[hh] = &lq[size_t(g)][size_t(hh)];
             cpu::lowrank_bounds_multi_f32(heads[size_t(g)].lr, pq, kGroup, t0, t1, p);
+          } else if (sc.i16) {
+            sc.i16->bounds(t0, t1, p);
           } else {
             const QuantQuery* pq[kGroup];
             for (int64_t hh = 0; hh < kGroup; ++hh) pq[hh] = &qq[size_t(g)][size_t(hh)];
             cpu::quant_bounds_multi_f32(heads[size_t(g)].qt, pq, kGroup, t0, t1, p);
           }
+        };
+        auto scan_range = [&](int64_t g, int64_t t0, int64_t t1) {
+          Scanner sc = make_scanner(g);
+          scan_with(sc, g, t0, t1);
         };
         // ---- validation: bounds ≥ true scores (sampled tokens, every head), close to ref:: ----
         std::string valid = "ok";
@@ -494,7 +638,20 @@ int main(int argc, char** argv) {
             double r;
             if (w.lowrank) ref::lowrank_bounds(h.lr, lq[size_t(g)][size_t(hh)], t, t + 1, &r);
             else ref::quant_bounds(h.qt, qq[size_t(g)][size_t(hh)], t, t + 1, &r);
-            if (std::fabs(u - r) > 1e-3 * (1 + std::fabs(r))) ++far;
+            // the integer scan adds its weight rounding D ≤ 2^-13·max|w32|·Σ(2^b − 1) (fast.h): allowed here
+            double dtol = 0;
+            if (!w.lowrank && quant_i16) {
+              const QuantQuery& pq = qq[size_t(g)][size_t(hh)];
+              const int64_t gg = h.qt.group_of[size_t(t)];
+              double M = 0, sb = 0;
+              for (int64_t j = 0; j < kD; ++j) {
+                if (h.qt.bits[size_t(j)] == 0) continue;
+                M = std::max(M, std::fabs(double(float(pq.qr[size_t(j)])) * f16_to_f32(h.qt.half_step[size_t(gg * kD + j)])));
+                sb += double((1 << h.qt.bits[size_t(j)]) - 1);
+              }
+              dtol = M * 0x1p-13 * sb * 1.01;
+            }
+            if (std::fabs(u - r) > 1e-3 * (1 + std::fabs(r)) + dtol) ++far;
           }
           if (bad || far) valid = "FAIL(bounds below truth " + std::to_string(bad) + ", far from ref " + std::to_string(far) + ")";
         }
@@ -505,8 +662,9 @@ int main(int argc, char** argv) {
             },
             quick ? 5 : 7, quick ? 0.05 : 0.2);
         std::vector<double> wfracs = fracs;
-        for (const auto& [cw, cf] : cert_fracs)
-          if (cw == w.name) wfracs.push_back(cf);
+        std::vector<std::string> wlabels(fracs.size());
+        for (const CertFrac& c : cert_fracs)
+          if (c.witness == w.name) wfracs.push_back(c.frac), wlabels.push_back(c.label);
         for (bool anchors : {false, true}) {
           for (size_t fi = 0; fi < wfracs.size(); ++fi) {
             const double f = wfracs[fi];
@@ -514,7 +672,7 @@ int main(int argc, char** argv) {
             row.source = "synthetic";
             row.witness = w.name;
             row.anchors = anchors ? "page16-box" : "none";
-            row.frac_kind = fi < n_forced ? "forced" : "certified";
+            row.frac_kind = fi < n_forced ? "forced" : wlabels[fi].empty() ? "certified" : "certified " + wlabels[fi];
             row.residency = residency;
             row.n_kv = n;
             row.frac = f;
@@ -540,23 +698,28 @@ int main(int argc, char** argv) {
             }
             std::vector<std::vector<int64_t>> idx(kHkv, std::vector<int64_t>(size_t(n)));
             std::vector<int64_t> cnt(kHkv, 0);
-            std::vector<std::vector<double>> uba(kHkv, std::vector<double>(size_t(std::max<int64_t>(h0.an.n_anchors, 1))));
+            std::vector<std::vector<double>> uba2(kHkv * kGroup, std::vector<double>(size_t(std::max<int64_t>(h0.an.n_anchors, 1))));
             auto anchor_g = [&](int64_t g) {
+              const double* qp[kGroup];
+              double* up[kGroup];
               for (int64_t hh = 0; hh < kGroup; ++hh)
-                cpu::anchor_bounds(heads[size_t(g)].an, heads[size_t(g)].basis, qd[size_t(g)][size_t(hh)].data(), 0,
-                                   heads[size_t(g)].an.n_anchors, uba[size_t(g)].data());
+                qp[hh] = qd[size_t(g)][size_t(hh)].data(), up[hh] = uba2[size_t(g * kGroup + hh)].data();
+              cpu::anchor_bounds_multi(heads[size_t(g)].an, heads[size_t(g)].basis, qp, int(kGroup), 0,
+                                       heads[size_t(g)].an.n_anchors, up);
             };
+
             // token scan: all tokens, or the surviving pages' tokens (runs of pages)
             auto scan_g = [&](int64_t g) {
               if (!anchors) {
                 scan_range(g, 0, n);
                 return;
               }
+              Scanner sc = make_scanner(g);
               for (int64_t p = 0; p < n_pages;) {
                 if (!page_keep[size_t(g)][size_t(p)]) { ++p; continue; }
                 int64_t p1 = p;
                 while (p1 < n_pages && page_keep[size_t(g)][size_t(p1)]) ++p1;
-                scan_range(g, p * 16, p1 * 16);
+                scan_with(sc, g, p * 16, p1 * 16);
                 p = p1;
               }
             };
@@ -628,12 +791,18 @@ int main(int argc, char** argv) {
               if (err > 1e-3) valid = valid == "ok" ? "FAIL(attention err " + std::to_string(err) + ")" : valid;
             }
             row.valid = valid;
-            const int reps = quick ? 5 : 7;
-            const double mt = quick ? 0.03 : 0.15;
+            // DRAM-resident (flushed) repetitions are each cold: fewer of them, no minimum time
+            const int reps = quick || dram ? 5 : 7;
+            const double mt = quick || dram ? 0.0 : 0.15;
             row.t_anchor = anchors ? time_best(anchor_phase, reps, mt) : 0.0;
             row.t_scan = anchors ? time_best(scan_phase, reps, mt) : t_scan_full;
             row.t_compact = time_best(compact_phase, reps, mt);
             row.t_attend = time_best(attend_phase, reps, mt);
+            {  // the same phase without software prefetch of the gathered rows (A/B in the same run)
+              const int64_t pf = cpu::set_prefetch_distance(0);
+              row.t_attend_nopf = time_best(attend_phase, reps, mt);
+              cpu::set_prefetch_distance(pf);
+            }
             row.t_sum = row.t_prep + row.t_anchor + row.t_scan + row.t_compact + row.t_attend;
             row.t_total = time_best(fused_step, reps, mt);
             const double scanned = anchors ? 0.0 : double(n * kHkv);
@@ -646,6 +815,23 @@ int main(int argc, char** argv) {
             row.b_scan = scanned_a * (scan_read + 4.0 * kGroup);
             row.b_compact = scanned_a * 4.0 * kGroup + surv * 8.0;
             row.b_attend = surv * (kv_bytes_tok + 8.0);
+            row.scan_int = !w.lowrank && quant_i16 && [&] {
+              const QuantQuery* pq[kGroup];
+              for (int64_t hh = 0; hh < kGroup; ++hh) pq[hh] = &qq[0][size_t(hh)];
+              return cpu::QuantScanI16(heads[0].qt, pq, int(kGroup)).integer();
+            }();
+            // multiply-adds: scan H·r (low-rank) or H·d (quantized) per token; anchors 1 per component, head
+            // and anchor; attention 2·d per survivor and head; prep: the basis projections (d per row and
+            // head; float64 counts twice) and, quantized, the per-group sums (2·H + 3 per component)
+            row.f_scan = scanned_a * kGroup * (w.lowrank ? double(h0.lr.r + 2) : double(kD));
+            row.f_anchor = anchors ? double(h0.an.n_anchors) * kHkv * kGroup * kD : 0.0;
+            row.f_attend = surv * kGroup * 2.0 * kD;
+            row.f_dense = f_dense;
+            row.f_prep = 2.0 * kHkv * kGroup * double(w.lowrank ? h0.lr.r : kD) * kD +
+                         (w.lowrank ? 0.0 : 2.0 * kHkv * double(h0.qt.n_groups) * kD * (2.0 * kGroup + 3));
+            row.b_prep = w.lowrank ? double(kHkv) * h0.lr.r * kD * 4
+                                   : double(kHkv) * (kD * kD * 4 + double(h0.qt.n_groups) * kD * 4 +
+                                                     (quant_i16 ? 0.0 : double(h0.qt.n_groups) * kD * 4 * kGroup));
             // adaptive fallback: predicted from the bytes and the observed survivor fraction
             // adaptive fallback over 1024 steps of this case: a witness step costs t_total and reports its
             // survivor fraction and time ratio; a dense step costs t_dense
@@ -678,15 +864,28 @@ int main(int argc, char** argv) {
     }
 
     // ---- outputs ----
+    // prep, anchor, scan, compact, attend, dense
+    auto roofs = [&](const Row& r) {
+      const double scan_peak = r.scan_int ? peak_madd : peak_fma;
+      return std::vector<Roof>{roof(r.t_prep, r.b_prep, bw, r.f_prep, peak_fma / 2),  // prep sums are float64
+                               roof(r.t_anchor, r.b_anchor, bw, r.f_anchor, peak_fma),
+                               roof(r.t_scan, r.b_scan, bw, r.f_scan, scan_peak),
+                               roof(r.t_compact, r.b_compact, bw, 0, peak_fma),
+                               roof(r.t_attend, r.b_attend, bw, r.f_attend, peak_fma),
+                               roof(r.t_dense, r.b_dense, bw, r.f_dense, peak_fma)};
+    };
     const std::string csv_path = out_dir + (quick ? "/bench_quick.csv" : "/bench.csv");
     const std::string md_path = out_dir + (quick ? "/bench_quick.md" : "/bench.md");
     std::ofstream csv(csv_path);
     csv << "# ghostkv_bench commit=" << commit << dirty << " date=" << date << " threads=" << threads << " cpu=\"" << cpu_model()
-        << "\" simd=" << cpu::simd_level() << " l3_mib=" << (l3 >> 20) << " read_gbps=" << bw << "\n";
+        << "\" simd=" << cpu::simd_level() << " l3_mib=" << (l3 >> 20) << " read_gbps=" << bw << " peak_fma_g=" << peak_fma / 1e9
+        << " peak_i16mac_g=" << peak_madd / 1e9 << "\n";
     csv << "source,witness,anchors,frac_kind,residency,n_kv,n_head_q,n_head_kv,d,frac,frac_actual,record_bytes,"
            "t_prep_ms,t_anchor_ms,t_scan_ms,t_compact_ms,t_attend_ms,t_phase_sum_ms,t_total_ms,t_dense_ms,speedup,t_adaptive_ms,"
            "adaptive_dense,adaptive_vs_dense,scan_gbps,scan_bw_frac,attend_gbps,attend_bw_frac,dense_gbps,dense_bw_frac,"
-           "anchor_bw_frac,compact_bw_frac,valid,commit,threads,cpu,date\n";
+           "anchor_bw_frac,compact_bw_frac,scan_arith,t_attend_nopf_ms,prep_roof,prep_roof_kind,anchor_roof,anchor_roof_kind,"
+           "scan_roof,scan_roof_kind,compact_roof,compact_roof_kind,attend_roof,attend_roof_kind,dense_roof,dense_roof_kind,"
+           "valid,commit,threads,cpu,date\n";
     for (const Row& r : rows) {
       csv << r.source << "," << r.witness << "," << r.anchors << "," << r.frac_kind << "," << r.residency << "," << r.n_kv << ","
           << kHkv * kGroup << "," << kHkv << "," << kD << "," << r.frac << "," << r.frac_actual << "," << r.rec_bytes << ","
@@ -695,26 +894,38 @@ int main(int argc, char** argv) {
           << r.t_adaptive * 1e3 << "," << int(r.adaptive_dense) << "," << r.t_adaptive / r.t_dense << ","
           << r.b_scan / r.t_scan / 1e9 << "," << frac_of(r.t_scan, r.b_scan, bw) << "," << r.b_attend / r.t_attend / 1e9 << ","
           << frac_of(r.t_attend, r.b_attend, bw) << "," << r.b_dense / r.t_dense / 1e9 << "," << frac_of(r.t_dense, r.b_dense, bw)
-          << "," << frac_of(r.t_anchor, r.b_anchor, bw) << "," << frac_of(r.t_compact, r.b_compact, bw) << "," << r.valid << ","
+          << "," << frac_of(r.t_anchor, r.b_anchor, bw) << "," << frac_of(r.t_compact, r.b_compact, bw) << ","
+          << (r.scan_int ? "i16" : "f32") << "," << r.t_attend_nopf * 1e3;
+      for (const Roof& x : roofs(r)) csv << "," << x.frac << "," << x.kind;
+      csv << "," << r.valid << ","
           << commit << dirty << "," << threads << ",\"" << cpu_model() << "\"," << date << "\n";
     }
     std::ofstream md(md_path);
     md << "Measured by `ghostkv_bench" << (quick ? " --quick" : "") << (capture.empty() ? "" : " --capture " + capture)
        << "`: commit " << commit << dirty << ", " << date << ", " << threads << " threads, " << cpu_model() << ", SIMD "
-       << cpu::simd_level() << ", L3 " << (l3 >> 20) << " MiB, measured read bandwidth " << bw << " GB/s.\n"
+       << cpu::simd_level() << ", L3 " << (l3 >> 20) << " MiB, measured read bandwidth " << bw << " GB/s, peak "
+       << peak_fma / 1e9 << " G float32 FMA/s and " << peak_madd / 1e9 << " G int16 MAC/s (vpmaddwd + vpaddd), measured on the same threads.\n"
        << "One decode step: 32 query heads, 8 KV heads, d 128, bf16 K, V. Times in ms (best of repeats). "
-          "`total` = the whole step fused per KV head in one parallel region (prep + anchors + scan + compaction + attention; the phase columns are timed separately). `bw` = bytes moved / time / measured read bandwidth (1.0 = at the roofline). Survivor fractions are FORCED "
+          "`total` = the whole step fused per KV head in one parallel region (prep + anchors + scan + compaction + attention; the phase columns are timed separately). "
+          "Each phase: time (roofline fraction + b or f): the roofline is max(bytes / measured read bandwidth, multiply-adds / measured peak), "
+          "b = the bytes term is the larger (memory-bound), f = the multiply-add term (compute-bound; the integer scan [i16] against the int16 MAC peak, "
+          "everything else against the float32 FMA peak, float64 prep sums at half of it); 1.00 = at the roofline. "
+          "`attend no-pf` = the survivors' attention with software prefetch off (same run). residency `dram`: caches flushed (1.5x L3 read) before every "
+          "repetition; `cache`: warm. Survivor fractions are FORCED "
           "(thresholds set to keep that fraction) unless the row says certified.\n\n";
-    if (!rows.empty()) md << "| witness | anchors | n_kv | residency | survivors (kind; actual) | prep | anchor | scan (bw) | compact | attend (bw) | total | dense (bw) | speedup | adaptive/dense | valid |\n";
-    if (!rows.empty()) md << "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+    if (!rows.empty()) md << "| witness [scan] | anchors | n_kv | residency | survivors (kind; actual) | prep | anchor | scan | compact | attend | attend no-pf | total | dense | speedup | adaptive/dense | valid |\n";
+    if (!rows.empty()) md << "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
     char buf[1024];
     for (const Row& r : rows) {
+      const std::vector<Roof> rf = roofs(r);
+      const std::string wname = r.witness + (r.witness == "lowrank-r16" ? "" : r.scan_int ? " [i16]" : " [f32]");
       std::snprintf(buf, sizeof buf,
-                    "| %s | %s | %lld | %s | %.1f%% %s (%.1f%%) | %.3f | %.3f | %.3f (%.2f) | %.3f | %.3f (%.2f) | %.3f | %.3f (%.2f) | %.2fx | %.2f%s | %s |\n",
-                    r.witness.c_str(), r.anchors.c_str(), (long long)r.n_kv, r.residency.c_str(), r.frac * 100,
-                    r.frac_kind.c_str(), r.frac_actual * 100, r.t_prep * 1e3, r.t_anchor * 1e3, r.t_scan * 1e3, frac_of(r.t_scan, r.b_scan, bw),
-                    r.t_compact * 1e3, r.t_attend * 1e3, frac_of(r.t_attend, r.b_attend, bw), r.t_total * 1e3,
-                    r.t_dense * 1e3, frac_of(r.t_dense, r.b_dense, bw), r.t_dense / r.t_total, r.t_adaptive / r.t_dense,
+                    "| %s | %s | %lld | %s | %.1f%% %s (%.1f%%) | %s | %s | %s | %s | %s | %.3f | %.3f | %s | %.2fx | %.2f%s | %s |\n",
+                    wname.c_str(), r.anchors.c_str(), (long long)r.n_kv, r.residency.c_str(), r.frac * 100,
+                    r.frac_kind.c_str(), r.frac_actual * 100, roof_cell(r.t_prep, rf[0]).c_str(),
+                    r.anchors == "none" ? "-" : roof_cell(r.t_anchor, rf[1]).c_str(), roof_cell(r.t_scan, rf[2]).c_str(),
+                    roof_cell(r.t_compact, rf[3]).c_str(), roof_cell(r.t_attend, rf[4]).c_str(), r.t_attend_nopf * 1e3,
+                    r.t_total * 1e3, roof_cell(r.t_dense, rf[5]).c_str(), r.t_dense / r.t_total, r.t_adaptive / r.t_dense,
                     r.adaptive_dense ? " (dense)" : "", r.valid.c_str());
       md << buf;
     }
