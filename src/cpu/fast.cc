@@ -890,6 +890,18 @@ inline void i16_field(__m256i xa, __m256i xb, const int16_t* wa, const int16_t* 
     acc[2 * h + 1] = _mm256_add_epi32(acc[2 * h + 1], _mm256_madd_epi16(xb, w1));
   }
 }
+// 1-bit chunks (eight fields per byte) out of line: inlined, they made GCC spill the accumulators of the
+// common 8/4/2-bit chunks
+template <int HN>
+__attribute__((noinline)) void i16_bits1(__m256i xa, __m256i xb, const int16_t* fa, const int16_t* fb, bool same,
+                                         int64_t hstride, __m256i* acc) {
+  const __m256i m = _mm256_set1_epi16(1);
+  for (int f = 0; f < 8; ++f) {
+    const __m128i sh = _mm_cvtsi32_si128(f);
+    i16_field<HN>(_mm256_and_si256(_mm256_srl_epi16(xa, sh), m), _mm256_and_si256(_mm256_srl_epi16(xb, sh), m),
+                  fa + 16 * f, fb + 16 * f, same, hstride, acc);
+  }
+}
 template <int HN>
 inline void i16_pair(const I16Plan& p, const uint8_t* ra, const uint8_t* rb, const int16_t* wa, const int16_t* wb,
                      int64_t hstride, __m256i* out) {
@@ -921,18 +933,75 @@ inline void i16_pair(const I16Plan& p, const uint8_t* ra, const uint8_t* rb, con
         i16_field<HN>(_mm256_srli_epi16(xa, 6), _mm256_srli_epi16(xb, 6), fa + 48, fb + 48, same, hstride, acc);
         break;
       }
-      default: {  // 1 bit
-        const __m256i m = _mm256_set1_epi16(1);
-        for (int f = 0; f < 8; ++f) {
-          const __m128i sh = _mm_cvtsi32_si128(f);
-          i16_field<HN>(_mm256_and_si256(_mm256_srl_epi16(xa, sh), m), _mm256_and_si256(_mm256_srl_epi16(xb, sh), m),
-                        fa + 16 * f, fb + 16 * f, same, hstride, acc);
-        }
+      default: {  // 1 bit (through a copy, so that acc's address does not escape and it stays in registers)
+        __m256i tmp[2 * HN];
+        for (int i = 0; i < 2 * HN; ++i) tmp[i] = acc[i];
+        i16_bits1<HN>(xa, xb, fa, fb, same, hstride, tmp);
+        for (int i = 0; i < 2 * HN; ++i) acc[i] = tmp[i];
         break;
       }
     }
   }
   for (int i = 0; i < 8; ++i) out[i] = i < 2 * HN ? acc[i] : _mm256_setzero_si256();
+}
+
+// The four-head case with the accumulators as named locals (GCC keeps an array of them in memory
+// across the chunk switch): the same sums as i16_pair<4>.
+struct I16Acc4 {
+  __m256i a0, a1, a2, a3, a4, a5, a6, a7;
+};
+__attribute__((always_inline)) inline void i16_field4(I16Acc4& c, __m256i xa, __m256i xb, const int16_t* wa,
+                                                      const int16_t* wb, bool same, int64_t hs) {
+  const __m256i w0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wa));
+  const __m256i w1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wa + hs));
+  const __m256i w2 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wa + 2 * hs));
+  const __m256i w3 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wa + 3 * hs));
+  c.a0 = _mm256_add_epi32(c.a0, _mm256_madd_epi16(xa, w0));
+  c.a2 = _mm256_add_epi32(c.a2, _mm256_madd_epi16(xa, w1));
+  c.a4 = _mm256_add_epi32(c.a4, _mm256_madd_epi16(xa, w2));
+  c.a6 = _mm256_add_epi32(c.a6, _mm256_madd_epi16(xa, w3));
+  if (same) {
+    c.a1 = _mm256_add_epi32(c.a1, _mm256_madd_epi16(xb, w0));
+    c.a3 = _mm256_add_epi32(c.a3, _mm256_madd_epi16(xb, w1));
+    c.a5 = _mm256_add_epi32(c.a5, _mm256_madd_epi16(xb, w2));
+    c.a7 = _mm256_add_epi32(c.a7, _mm256_madd_epi16(xb, w3));
+  } else {
+    c.a1 = _mm256_add_epi32(c.a1, _mm256_madd_epi16(xb, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb))));
+    c.a3 = _mm256_add_epi32(c.a3, _mm256_madd_epi16(xb, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb + hs))));
+    c.a5 = _mm256_add_epi32(c.a5, _mm256_madd_epi16(xb, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb + 2 * hs))));
+    c.a7 = _mm256_add_epi32(c.a7, _mm256_madd_epi16(xb, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb + 3 * hs))));
+  }
+}
+template <>
+inline void i16_pair<4>(const I16Plan& p, const uint8_t* ra, const uint8_t* rb, const int16_t* wa, const int16_t* wb,
+                        int64_t hstride, __m256i* out) {
+  I16Acc4 c;
+  c.a0 = c.a1 = c.a2 = c.a3 = c.a4 = c.a5 = c.a6 = c.a7 = _mm256_setzero_si256();
+  const bool same = wa == wb;
+  const I16Plan::Chunk* ch = p.chunks.data();
+  const int64_t nc = int64_t(p.chunks.size());
+  for (int64_t k = 0; k < nc; ++k) {
+    const __m256i xa = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ra + ch[k].byte_off)));
+    const __m256i xb = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(rb + ch[k].byte_off)));
+    const int16_t* fa = wa + int64_t(ch[k].field0) * 16;
+    const int16_t* fb = wb + int64_t(ch[k].field0) * 16;
+    const int bits = ch[k].bits;
+    if (bits == 8) {
+      i16_field4(c, xa, xb, fa, fb, same, hstride);
+    } else if (bits == 4) {
+      const __m256i m = _mm256_set1_epi16(15);
+      i16_field4(c, _mm256_and_si256(xa, m), _mm256_and_si256(xb, m), fa, fb, same, hstride);
+      i16_field4(c, _mm256_srli_epi16(xa, 4), _mm256_srli_epi16(xb, 4), fa + 16, fb + 16, same, hstride);
+    } else {  // 2 or 1 bits: 8/b fields of b bits
+      const __m256i m = _mm256_set1_epi16(int16_t((1 << bits) - 1));
+      for (int f = 0; f < 8 / bits; ++f) {
+        const __m128i sh = _mm_cvtsi32_si128(f * bits);
+        i16_field4(c, _mm256_and_si256(_mm256_srl_epi16(xa, sh), m), _mm256_and_si256(_mm256_srl_epi16(xb, sh), m),
+                   fa + 16 * f, fb + 16 * f, same, hstride);
+      }
+    }
+  }
+  out[0] = c.a0, out[1] = c.a1, out[2] = c.a2, out[3] = c.a3, out[4] = c.a4, out[5] = c.a5, out[6] = c.a6, out[7] = c.a7;
 }
 
 // 8 results [h0 a, h0 b, h1 a, h1 b, h2 a, h2 b, h3 a, h3 b] → ub (NaN → +inf; float: rounded up)
