@@ -201,6 +201,7 @@ struct I16Plan {
   std::vector<int16_t> bmax16;  // [d rounded up to 16] the same as int16 (0 past d)
   std::vector<float> fmask;   // [d] all-ones bits where b_j > 0, else 0
   bool identity = false;      // perm[x] = x for every lane (all 8-bit chunks of 16 components)
+  bool nibbles = false;       // every chunk 16 bytes of 4-bit codes: lanes of field 0/1 = even/odd components
   int64_t last_byte = 0;      // bytes past a row's start that its 16-byte loads touch
   int32_t wmax = 0;           // |wi| ≤ wmax keeps Σ_j |wi_j|·(2^b_j − 1) < 2^31 (no int32 overflow)
   int k = 0;                  // s = 2^(ilogb(M) − k): M/s < 2^(k+1) ≤ wmax + 1
@@ -255,6 +256,9 @@ I16Plan make_i16_plan(const QuantRecords& rec) {
   }
   p.identity = int64_t(p.perm.size()) == d;
   for (int64_t x = 0; p.identity && x < d; ++x) p.identity = p.perm[size_t(x)] == x;
+  p.nibbles = int64_t(p.perm.size()) == d;
+  for (int64_t x = 0; p.nibbles && x < d; ++x)
+    p.nibbles = p.perm[size_t(x)] == (x / 32) * 32 + 2 * (x % 16) + (x / 16) % 2;
   const double wm = std::min(32767.0, std::floor((0x1p31 - 1) / sum_b));
   if (wm < 1) return p;
   p.wmax = int32_t(wm);
@@ -858,6 +862,16 @@ void build_i16_slot(I16Slot& sl, int64_t g, const QuantRecords& rec, const I16Pl
     int16_t* w = sl.w.data() + h * F16;
     if (p.identity) {
       std::memcpy(w, wc.data(), size_t(F16) * sizeof(int16_t));
+    } else if (p.nibbles) {  // per 32 components: even ones to field 0, odd ones to field 1
+      for (int64_t j = 0; j < d; j += 32) {
+        const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wc.data() + j));
+        const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wc.data() + j + 16));
+        const __m256i ev = _mm256_packs_epi32(_mm256_srai_epi32(_mm256_slli_epi32(a, 16), 16),
+                                              _mm256_srai_epi32(_mm256_slli_epi32(b, 16), 16));
+        const __m256i od = _mm256_packs_epi32(_mm256_srai_epi32(a, 16), _mm256_srai_epi32(b, 16));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(w + j), _mm256_permute4x64_epi64(ev, 0xD8));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(w + j + 16), _mm256_permute4x64_epi64(od, 0xD8));
+      }
     } else {
       for (int64_t x = 0; x < F16; ++x) w[x] = wc[size_t(p.perm[size_t(x)])];
     }
