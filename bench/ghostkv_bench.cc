@@ -821,14 +821,15 @@ int main(int argc, char** argv) {
               return cpu::QuantScanI16(heads[0].qt, pq, int(kGroup)).integer();
             }();
             // multiply-adds: scan H·r (low-rank) or H·d (quantized) per token; anchors 1 per component, head
-            // and anchor; attention 2·d per survivor and head; prep: the basis projections (d per row and
-            // head; float64 counts twice) and, quantized, the per-group sums (2·H + 3 per component)
+            // and anchor; attention 2·d per survivor and head; prep (float64, against half the float32 peak):
+            // the basis projections (d per row and head) and, quantized, the per-group sums (2·H + 3 per
+            // component)
             row.f_scan = scanned_a * kGroup * (w.lowrank ? double(h0.lr.r + 2) : double(kD));
             row.f_anchor = anchors ? double(h0.an.n_anchors) * kHkv * kGroup * kD : 0.0;
             row.f_attend = surv * kGroup * 2.0 * kD;
             row.f_dense = f_dense;
-            row.f_prep = 2.0 * kHkv * kGroup * double(w.lowrank ? h0.lr.r : kD) * kD +
-                         (w.lowrank ? 0.0 : 2.0 * kHkv * double(h0.qt.n_groups) * kD * (2.0 * kGroup + 3));
+            row.f_prep = double(kHkv) * kGroup * double(w.lowrank ? h0.lr.r : kD) * kD +
+                         (w.lowrank ? 0.0 : double(kHkv) * double(h0.qt.n_groups) * kD * (2.0 * kGroup + 3));
             row.b_prep = w.lowrank ? double(kHkv) * h0.lr.r * kD * 4
                                    : double(kHkv) * (kD * kD * 4 + double(h0.qt.n_groups) * kD * 4 +
                                                      (quant_i16 ? 0.0 : double(h0.qt.n_groups) * kD * 4 * kGroup));
