@@ -165,8 +165,26 @@ __attribute__((target("avx2"))) double peak_madd_thread(int64_t iters) {
   for (int i = 0; i < 10; ++i) s += _mm256_cvtsi256_si32(a[i]);
   return double(s);
 }
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11
+__attribute__((target("avx2,avxvnni"))) double peak_vnni_thread(int64_t iters) {
+  __m256i a[10];
+  for (int i = 0; i < 10; ++i) a[i] = _mm256_set1_epi32(i);
+  __m256i x = _mm256_set1_epi16(3), w = _mm256_set1_epi16(-7);
+  __asm__ volatile("" : "+x"(x), "+x"(w));
+  for (int64_t k = 0; k < iters; ++k)
+    for (int i = 0; i < 10; ++i) {
+      a[i] = _mm256_dpwssd_avx_epi32(a[i], x, w);
+      __asm__ volatile("" : "+x"(a[i]));
+    }
+  int s = 0;
+  for (int i = 0; i < 10; ++i) s += _mm256_cvtsi256_si32(a[i]);
+  return double(s);
+}
+#define GKV_BENCH_VNNI 1
 #endif
-// kind 0: float32 FMA lanes per second; 1: int16 MACs per second (0 when AVX2 is absent)
+#endif
+// kind 0: float32 FMA lanes per second; 1: int16 MACs per second with the instruction the integer scan
+// uses (vpdpwssd with AVX-VNNI, else vpmaddwd + vpaddd); 0 when AVX2 is absent
 double measure_peak(int kind) {
 #if defined(__x86_64__)
   if (std::string(cpu::simd_level()) != "avx2") return 0;
@@ -175,7 +193,13 @@ double measure_peak(int kind) {
   for (int r = 0; r < 3; ++r) {
     const auto t0 = Clock::now();
 #pragma omp parallel reduction(+ : sum)
-    sum += kind == 0 ? peak_fma_thread(iters) : peak_madd_thread(iters);
+    {
+#ifdef GKV_BENCH_VNNI
+      if (kind == 1 && std::string(cpu::quant_i16_isa()) == "avx-vnni") sum += peak_vnni_thread(iters);
+      else
+#endif
+        sum += kind == 0 ? peak_fma_thread(iters) : peak_madd_thread(iters);
+    }
     best = std::min(best, std::chrono::duration<double>(Clock::now() - t0).count());
   }
   if (sum == 12345.0) std::fprintf(stderr, " ");  // keeps the loops
@@ -354,8 +378,8 @@ int main(int argc, char** argv) {
     std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
     const double bw = measure_read_gbps(std::max<int64_t>(quick ? 256 << 20 : 1024 << 20, 8 * l3), quick ? 2 : 4);
     const double peak_fma = measure_peak(0), peak_madd = measure_peak(1);
-    std::fprintf(stderr, "read bandwidth %.2f GB/s, peak %.1f G float32 FMA/s, %.1f G int16 MAC/s (%d threads, simd %s, L3 %lld MiB)\n",
-                 bw, peak_fma / 1e9, peak_madd / 1e9, threads, cpu::simd_level(), (long long)(l3 >> 20));
+    std::fprintf(stderr, "read bandwidth %.2f GB/s, peak %.1f G float32 FMA/s, %.1f G int16 MAC/s (%s) (%d threads, simd %s, L3 %lld MiB)\n",
+                 bw, peak_fma / 1e9, peak_madd / 1e9, cpu::quant_i16_isa(), threads, cpu::simd_level(), (long long)(l3 >> 20));
     // cache flush for the DRAM-resident sizes: 1.5× L3, one float per line, on every thread
     std::vector<float> flush_buf(static_cast<size_t>(3 * l3 / 2 / 4), 1.0f);
     volatile float flush_sink = 0;
@@ -880,7 +904,7 @@ int main(int argc, char** argv) {
     std::ofstream csv(csv_path);
     csv << "# ghostkv_bench commit=" << commit << dirty << " date=" << date << " threads=" << threads << " cpu=\"" << cpu_model()
         << "\" simd=" << cpu::simd_level() << " l3_mib=" << (l3 >> 20) << " read_gbps=" << bw << " peak_fma_g=" << peak_fma / 1e9
-        << " peak_i16mac_g=" << peak_madd / 1e9 << "\n";
+        << " peak_i16mac_g=" << peak_madd / 1e9 << " i16_isa=" << cpu::quant_i16_isa() << "\n";
     csv << "source,witness,anchors,frac_kind,residency,n_kv,n_head_q,n_head_kv,d,frac,frac_actual,record_bytes,"
            "t_prep_ms,t_anchor_ms,t_scan_ms,t_compact_ms,t_attend_ms,t_phase_sum_ms,t_total_ms,t_dense_ms,speedup,t_adaptive_ms,"
            "adaptive_dense,adaptive_vs_dense,scan_gbps,scan_bw_frac,attend_gbps,attend_bw_frac,dense_gbps,dense_bw_frac,"
@@ -905,7 +929,9 @@ int main(int argc, char** argv) {
     md << "Measured by `ghostkv_bench" << (quick ? " --quick" : "") << (capture.empty() ? "" : " --capture " + capture)
        << "`: commit " << commit << dirty << ", " << date << ", " << threads << " threads, " << cpu_model() << ", SIMD "
        << cpu::simd_level() << ", L3 " << (l3 >> 20) << " MiB, measured read bandwidth " << bw << " GB/s, peak "
-       << peak_fma / 1e9 << " G float32 FMA/s and " << peak_madd / 1e9 << " G int16 MAC/s (vpmaddwd + vpaddd), measured on the same threads.\n"
+       << peak_fma / 1e9 << " G float32 FMA/s and " << peak_madd / 1e9 << " G int16 MAC/s ("
+       << (std::string(cpu::quant_i16_isa()) == "avx-vnni" ? "vpdpwssd, AVX-VNNI" : "vpmaddwd + vpaddd")
+       << ", the integer scan's instruction), measured on the same threads.\n"
        << "One decode step: 32 query heads, 8 KV heads, d 128, bf16 K, V. Times in ms (best of repeats). "
           "`total` = the whole step fused per KV head in one parallel region (prep + anchors + scan + compaction + attention; the phase columns are timed separately). "
           "Each phase: time (roofline fraction + b or f): the roofline is max(bytes / measured read bandwidth, multiply-adds / measured peak), "

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 #include "ghostkv/anchor.h"
 #include "ghostkv/attention.h"
@@ -420,11 +421,21 @@ TEST(CpuFast, QuantI16SoundAndCloseToRef) {
           for (int64_t j = 0; j < d; ++j) sum_b += double((1 << bits.bits[size_t(j)]) - 1);
           cpu::QuantScanI16 scan(rec, pp.data(), H);
           integer_runs += scan.integer();
-          std::vector<std::vector<double>> full(H, std::vector<double>(static_cast<size_t>(n)));
+          std::vector<std::vector<double>> full(H, std::vector<double>(static_cast<size_t>(n))), plain(full);
           {
-            std::vector<double*> p(H);
-            for (int h = 0; h < H; ++h) p[size_t(h)] = full[size_t(h)].data();
+            std::vector<double*> p(H), q(H);
+            for (int h = 0; h < H; ++h) p[size_t(h)] = full[size_t(h)].data(), q[size_t(h)] = plain[size_t(h)].data();
             scan.bounds(0, n, p.data());
+            // vpdpwssd (AVX-VNNI, where present) and vpmaddwd + vpaddd: the same exact integers
+            const bool prev = cpu::set_use_vnni(false);
+            cpu::QuantScanI16(rec, pp.data(), H).bounds(0, n, q.data());
+            cpu::set_use_vnni(prev);
+            for (int h = 0; h < H; ++h)
+              for (int64_t t = 0; t < n; ++t)
+                if (!(full[size_t(h)][size_t(t)] == plain[size_t(h)][size_t(t)]) &&
+                    !(std::isnan(full[size_t(h)][size_t(t)]) && std::isnan(plain[size_t(h)][size_t(t)])))
+                  ADD_FAILURE() << "d=" << d << " spec=" << spec << " t=" << t << " " << cpu::quant_i16_isa() << " "
+                                << full[size_t(h)][size_t(t)] << " != avx2 " << plain[size_t(h)][size_t(t)];
           }
           for (int rep = 0; rep < 3; ++rep) {
             const int64_t t0 = rep == 0 ? 0 : rng.integer(0, n - 1);
@@ -470,6 +481,7 @@ TEST(CpuFast, QuantI16SoundAndCloseToRef) {
   if (std::string(cpu::simd_level()) == "avx2") {
     EXPECT_GT(integer_runs, 100);
   }
+  std::printf("[quant i16] multiply-accumulate: %s\n", cpu::quant_i16_isa());
 }
 
 // The group-at-once query preparation equals the per-head one bit for bit.

@@ -42,6 +42,12 @@ std::atomic<int64_t> g_prefetch{[] {
 }()};
 inline int64_t prefetch_distance() { return g_prefetch.load(std::memory_order_relaxed); }
 
+// records prefetched this many tokens ahead by the integer scan (GHOSTKV_SCAN_PREFETCH=N, 0 = off)
+const int64_t scan_ahead = [] {
+  const char* e = std::getenv("GHOSTKV_SCAN_PREFETCH");
+  return e ? int64_t(std::max(0, std::atoi(e))) : int64_t(16);
+}();
+
 bool cpu_has_avx2() {
 #if GKV_X86
   __builtin_cpu_init();
@@ -56,6 +62,21 @@ bool cpu_has_avx2() {
 bool use_avx2() {
   static const bool has = cpu_has_avx2();
   return has && !g_force_scalar.load(std::memory_order_relaxed);
+}
+
+std::atomic<bool> g_no_vnni{false};
+// AVX-VNNI (vpdpwssd, VEX): used by the integer quant scan when present (GHOSTKV_NO_VNNI=1 or
+// set_use_vnni(false) keeps vpmaddwd + vpaddd; the sums are the same exact integers)
+bool use_avxvnni() {
+#if GKV_X86 && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11
+  static const bool has = [] {
+    __builtin_cpu_init();
+    return cpu_has_avx2() && __builtin_cpu_supports("avxvnni") && !std::getenv("GHOSTKV_NO_VNNI");
+  }();
+  return has && use_avx2() && !g_no_vnni.load(std::memory_order_relaxed);
+#else
+  return false;
+#endif
 }
 
 inline void store_bound(double* p, double s) { *p = std::isnan(s) ? INFINITY : s; }
@@ -670,12 +691,26 @@ void attend_avx2(const float* q, int H, int64_t d, const KvView& kv, const int64
   };
   // gathered rows: prefetched `dist` tokens ahead of the token being scored (K and V, every cache line)
   const int64_t dist = prefetch_distance();
+  static const int hint = [] {  // GHOSTKV_PREFETCH_HINT=t0|t1|nta (A/B of the cache level prefetched into)
+    const char* e = std::getenv("GHOSTKV_PREFETCH_HINT");
+    return e && std::strcmp(e, "t1") == 0 ? 1 : e && std::strcmp(e, "nta") == 0 ? 2 : 0;
+  }();
   auto prefetch_rows = [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < std::min(i1, n); ++i) {
       const int64_t off = idx[i] * kv.stride * esz;
+      const char* kp = static_cast<const char*>(kv.k) + off;
+      const char* vp = static_cast<const char*>(kv.v) + off;
       for (int64_t by = 0; by < row_bytes; by += 64) {
-        _mm_prefetch(static_cast<const char*>(kv.k) + off + by, _MM_HINT_T0);
-        _mm_prefetch(static_cast<const char*>(kv.v) + off + by, _MM_HINT_T0);
+        if (hint == 1) {
+          _mm_prefetch(kp + by, _MM_HINT_T1);
+          _mm_prefetch(vp + by, _MM_HINT_T1);
+        } else if (hint == 2) {
+          _mm_prefetch(kp + by, _MM_HINT_NTA);
+          _mm_prefetch(vp + by, _MM_HINT_NTA);
+        } else {
+          _mm_prefetch(kp + by, _MM_HINT_T0);
+          _mm_prefetch(vp + by, _MM_HINT_T0);
+        }
       }
     }
   };
@@ -960,63 +995,80 @@ inline void i16_pair(const I16Plan& p, const uint8_t* ra, const uint8_t* rb, con
 }
 
 // The four-head case with the accumulators as named locals (GCC keeps an array of them in memory
-// across the chunk switch): the same sums as i16_pair<4>.
+// across the chunk switch): the same sums as i16_pair<4>. MADD(acc, x, w) adds the pair products of x·w:
+// vpmaddwd + vpaddd, or one vpdpwssd where AVX-VNNI is present (the same exact int32 sums: no term or
+// partial sum reaches 2^31, math.md §4.2b).
 struct I16Acc4 {
   __m256i a0, a1, a2, a3, a4, a5, a6, a7;
 };
-__attribute__((always_inline)) inline void i16_field4(I16Acc4& c, __m256i xa, __m256i xb, const int16_t* wa,
-                                                      const int16_t* wb, bool same, int64_t hs) {
-  const __m256i w0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wa));
-  const __m256i w1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wa + hs));
-  const __m256i w2 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wa + 2 * hs));
-  const __m256i w3 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wa + 3 * hs));
-  c.a0 = _mm256_add_epi32(c.a0, _mm256_madd_epi16(xa, w0));
-  c.a2 = _mm256_add_epi32(c.a2, _mm256_madd_epi16(xa, w1));
-  c.a4 = _mm256_add_epi32(c.a4, _mm256_madd_epi16(xa, w2));
-  c.a6 = _mm256_add_epi32(c.a6, _mm256_madd_epi16(xa, w3));
-  if (same) {
-    c.a1 = _mm256_add_epi32(c.a1, _mm256_madd_epi16(xb, w0));
-    c.a3 = _mm256_add_epi32(c.a3, _mm256_madd_epi16(xb, w1));
-    c.a5 = _mm256_add_epi32(c.a5, _mm256_madd_epi16(xb, w2));
-    c.a7 = _mm256_add_epi32(c.a7, _mm256_madd_epi16(xb, w3));
-  } else {
-    c.a1 = _mm256_add_epi32(c.a1, _mm256_madd_epi16(xb, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb))));
-    c.a3 = _mm256_add_epi32(c.a3, _mm256_madd_epi16(xb, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb + hs))));
-    c.a5 = _mm256_add_epi32(c.a5, _mm256_madd_epi16(xb, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb + 2 * hs))));
-    c.a7 = _mm256_add_epi32(c.a7, _mm256_madd_epi16(xb, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb + 3 * hs))));
+#define GKV_I16_FIELD4(NAME, ATTR, MADD)                                                                            \
+  ATTR __attribute__((always_inline)) inline void NAME(I16Acc4& c, __m256i xa, __m256i xb, const int16_t* wa,       \
+                                                       const int16_t* wb, bool same, int64_t hs) {                   \
+    const __m256i w0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wa));                                   \
+    const __m256i w1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wa + hs));                              \
+    const __m256i w2 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wa + 2 * hs));                          \
+    const __m256i w3 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wa + 3 * hs));                          \
+    c.a0 = MADD(c.a0, xa, w0);                                                                                       \
+    c.a2 = MADD(c.a2, xa, w1);                                                                                       \
+    c.a4 = MADD(c.a4, xa, w2);                                                                                       \
+    c.a6 = MADD(c.a6, xa, w3);                                                                                       \
+    if (same) {                                                                                                      \
+      c.a1 = MADD(c.a1, xb, w0);                                                                                     \
+      c.a3 = MADD(c.a3, xb, w1);                                                                                     \
+      c.a5 = MADD(c.a5, xb, w2);                                                                                     \
+      c.a7 = MADD(c.a7, xb, w3);                                                                                     \
+    } else {                                                                                                         \
+      c.a1 = MADD(c.a1, xb, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb)));                              \
+      c.a3 = MADD(c.a3, xb, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb + hs)));                         \
+      c.a5 = MADD(c.a5, xb, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb + 2 * hs)));                     \
+      c.a7 = MADD(c.a7, xb, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb + 3 * hs)));                     \
+    }                                                                                                                \
   }
-}
-template <>
-inline void i16_pair<4>(const I16Plan& p, const uint8_t* ra, const uint8_t* rb, const int16_t* wa, const int16_t* wb,
-                        int64_t hstride, __m256i* out) {
-  I16Acc4 c;
-  c.a0 = c.a1 = c.a2 = c.a3 = c.a4 = c.a5 = c.a6 = c.a7 = _mm256_setzero_si256();
-  const bool same = wa == wb;
-  const I16Plan::Chunk* ch = p.chunks.data();
-  const int64_t nc = int64_t(p.chunks.size());
-  for (int64_t k = 0; k < nc; ++k) {
-    const __m256i xa = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ra + ch[k].byte_off)));
-    const __m256i xb = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(rb + ch[k].byte_off)));
-    const int16_t* fa = wa + int64_t(ch[k].field0) * 16;
-    const int16_t* fb = wb + int64_t(ch[k].field0) * 16;
-    const int bits = ch[k].bits;
-    if (bits == 8) {
-      i16_field4(c, xa, xb, fa, fb, same, hstride);
-    } else if (bits == 4) {
-      const __m256i m = _mm256_set1_epi16(15);
-      i16_field4(c, _mm256_and_si256(xa, m), _mm256_and_si256(xb, m), fa, fb, same, hstride);
-      i16_field4(c, _mm256_srli_epi16(xa, 4), _mm256_srli_epi16(xb, 4), fa + 16, fb + 16, same, hstride);
-    } else {  // 2 or 1 bits: 8/b fields of b bits
-      const __m256i m = _mm256_set1_epi16(int16_t((1 << bits) - 1));
-      for (int f = 0; f < 8 / bits; ++f) {
-        const __m128i sh = _mm_cvtsi32_si128(f * bits);
-        i16_field4(c, _mm256_and_si256(_mm256_srl_epi16(xa, sh), m), _mm256_and_si256(_mm256_srl_epi16(xb, sh), m),
-                   fa + 16 * f, fb + 16 * f, same, hstride);
-      }
-    }
+#define GKV_I16_PAIR4(NAME, ATTR, FIELD)                                                                            \
+  ATTR void NAME(const I16Plan& p, const uint8_t* ra, const uint8_t* rb, const int16_t* wa, const int16_t* wb,       \
+                 int64_t hstride, __m256i* out) {                                                                    \
+    I16Acc4 c;                                                                                                       \
+    c.a0 = c.a1 = c.a2 = c.a3 = c.a4 = c.a5 = c.a6 = c.a7 = _mm256_setzero_si256();                                  \
+    const bool same = wa == wb;                                                                                      \
+    const I16Plan::Chunk* ch = p.chunks.data();                                                                      \
+    const int64_t nc = int64_t(p.chunks.size());                                                                    \
+    for (int64_t k = 0; k < nc; ++k) {                                                                               \
+      const __m256i xa = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ra + ch[k].byte_off))); \
+      const __m256i xb = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(rb + ch[k].byte_off))); \
+      const int16_t* fa = wa + int64_t(ch[k].field0) * 16;                                                          \
+      const int16_t* fb = wb + int64_t(ch[k].field0) * 16;                                                          \
+      const int bits = ch[k].bits;                                                                                   \
+      if (bits == 8) {                                                                                               \
+        FIELD(c, xa, xb, fa, fb, same, hstride);                                                                     \
+      } else if (bits == 4) {                                                                                        \
+        const __m256i m = _mm256_set1_epi16(15);                                                                     \
+        FIELD(c, _mm256_and_si256(xa, m), _mm256_and_si256(xb, m), fa, fb, same, hstride);                           \
+        FIELD(c, _mm256_srli_epi16(xa, 4), _mm256_srli_epi16(xb, 4), fa + 16, fb + 16, same, hstride);               \
+      } else { /* 2 or 1 bits: 8/b fields of b bits */                                                               \
+        const __m256i m = _mm256_set1_epi16(int16_t((1 << bits) - 1));                                               \
+        for (int f = 0; f < 8 / bits; ++f) {                                                                         \
+          const __m128i sh = _mm_cvtsi32_si128(f * bits);                                                            \
+          FIELD(c, _mm256_and_si256(_mm256_srl_epi16(xa, sh), m), _mm256_and_si256(_mm256_srl_epi16(xb, sh), m),     \
+                fa + 16 * f, fb + 16 * f, same, hstride);                                                            \
+        }                                                                                                            \
+      }                                                                                                              \
+    }                                                                                                                \
+    out[0] = c.a0, out[1] = c.a1, out[2] = c.a2, out[3] = c.a3;                                                      \
+    out[4] = c.a4, out[5] = c.a5, out[6] = c.a6, out[7] = c.a7;                                                      \
   }
-  out[0] = c.a0, out[1] = c.a1, out[2] = c.a2, out[3] = c.a3, out[4] = c.a4, out[5] = c.a5, out[6] = c.a6, out[7] = c.a7;
-}
+#define GKV_MADD_AVX2(acc, x, w) _mm256_add_epi32(acc, _mm256_madd_epi16(x, w))
+#define GKV_MADD_VNNI(acc, x, w) _mm256_dpwssd_avx_epi32(acc, x, w)
+GKV_I16_FIELD4(i16_field4, , GKV_MADD_AVX2)
+GKV_I16_PAIR4(i16_pair4, , i16_field4)
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11
+#define GKV_HAVE_AVXVNNI 1
+GKV_I16_FIELD4(i16_field4_vnni, __attribute__((target("avx2,fma,f16c,avxvnni"))), GKV_MADD_VNNI)
+GKV_I16_PAIR4(i16_pair4_vnni, __attribute__((target("avx2,fma,f16c,avxvnni"))), i16_field4_vnni)
+#else
+#define GKV_HAVE_AVXVNNI 0
+#endif
+#undef GKV_I16_FIELD4
+#undef GKV_I16_PAIR4
 
 // 8 results [h0 a, h0 b, h1 a, h1 b, h2 a, h2 b, h3 a, h3 b] → ub (NaN → +inf; float: rounded up)
 inline void store_pair(double* const* ub, int h0, int hn, int64_t off, bool two, __m256d lo, __m256d hi) {
@@ -1058,6 +1110,10 @@ void quant_i16_avx2(const QuantRecords& rec, const I16Plan& p, int n_heads, int6
     return g;
   };
   std::vector<uint8_t> pad(size_t(2 * (p.last_byte + cb + 32)), 0);  // unsafe rows, zero-padded
+  const bool vnni = use_avxvnni();
+  // the code rows kScanAhead tokens ahead are prefetched: the scan is compute-heavy, and without it the
+  // hardware prefetcher does not keep a DRAM-resident record stream ahead of it
+  const uint8_t* codes_end = rec.codes.data() + rec.codes.size();
   uint8_t* pa = pad.data();
   uint8_t* pb = pad.data() + p.last_byte + cb + 32;
   for (int64_t t = t0; t < t1; t += 2) {
@@ -1073,6 +1129,11 @@ void quant_i16_avx2(const QuantRecords& rec, const I16Plan& p, int n_heads, int6
     }
     const uint8_t* ra = rec.codes.data() + ta * cb;
     const uint8_t* rb = rec.codes.data() + tb * cb;
+    if (scan_ahead > 0) {
+      const uint8_t* pf0 = ra + scan_ahead * cb;
+      const uint8_t* pf1 = std::min(pf0 + 2 * cb, codes_end);
+      for (const uint8_t* q = pf0; q < pf1; q += 64) _mm_prefetch(reinterpret_cast<const char*>(q), _MM_HINT_T0);
+    }
     if (ta >= t_safe) ra = static_cast<const uint8_t*>(std::memcpy(pa, ra, size_t(cb)));
     if (tb >= t_safe) rb = static_cast<const uint8_t*>(std::memcpy(pb, rb, size_t(cb)));
     for (int h0 = 0; h0 < n_heads; h0 += 4) {
@@ -1084,7 +1145,15 @@ void quant_i16_avx2(const QuantRecords& rec, const I16Plan& p, int n_heads, int6
         case 1: i16_pair<1>(p, ra, rb, wa, wb, hstride, acc); break;
         case 2: i16_pair<2>(p, ra, rb, wa, wb, hstride, acc); break;
         case 3: i16_pair<3>(p, ra, rb, wa, wb, hstride, acc); break;
-        default: i16_pair<4>(p, ra, rb, wa, wb, hstride, acc); break;
+        default:
+#if GKV_HAVE_AVXVNNI
+          if (vnni) {
+            i16_pair4_vnni(p, ra, rb, wa, wb, hstride, acc);
+            break;
+          }
+#endif
+          i16_pair4(p, ra, rb, wa, wb, hstride, acc);
+          break;
       }
       // one rounding per bound: 2s·J is exact (|J| < 2^31, 2s a power of two), then + cadd (FMA)
       const __m256i J = hsum8x8_epi32(acc);
@@ -1217,6 +1286,9 @@ struct QuantScanI16::Impl {
 const char* simd_level() { return use_avx2() ? "avx2" : "scalar"; }
 
 bool set_force_scalar(bool on) { return g_force_scalar.exchange(on); }
+
+bool set_use_vnni(bool on) { return !g_no_vnni.exchange(!on); }
+const char* quant_i16_isa() { return use_avx2() ? (use_avxvnni() ? "avx-vnni" : "avx2") : "none"; }
 
 int64_t set_prefetch_distance(int64_t tokens) { return g_prefetch.exchange(tokens < -1 ? -1 : tokens); }
 

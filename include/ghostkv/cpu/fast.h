@@ -66,6 +66,11 @@ class QuantScanI16 {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+// The integer scan's multiply-accumulate: "avx-vnni" (vpdpwssd) where the CPU has it, else "avx2"
+// (vpmaddwd + vpaddd), "none" without AVX2. set_use_vnni(false) forces vpmaddwd (tests compare the two;
+// the bounds are identical); returns the previous setting. Env GHOSTKV_NO_VNNI=1 turns VNNI off.
+const char* quant_i16_isa();
+bool set_use_vnni(bool on);
 // One-shot form of the above.
 void quant_bounds_multi_i16(const QuantRecords& rec, const QuantQuery* const* pq, int n_heads, int64_t t0, int64_t t1,
                             float* const* ub);
