@@ -297,6 +297,8 @@ struct I16Slot {
   bool finite = true;
   std::vector<int16_t> w;
   std::vector<double> two_s, cadd;
+  // heads 0-3 in the layout of a pair's results [h0 a, h0 b, h1 a, h1 b, h2 a, h2 b, h3 a, h3 b]
+  alignas(32) double pair_s[8] = {}, pair_c[8] = {};
 };
 
 // ---------------------------------------------------------------- AVX2 kernels
@@ -917,6 +919,7 @@ void build_i16_slot(I16Slot& sl, int64_t g, const QuantRecords& rec, const I16Pl
     cp = cp + 0x1p-51 * (std::fabs(cp) + 2 * s * AWd);
     sl.two_s[size_t(h)] = 2 * s;
     sl.cadd[size_t(h)] = cp;
+    if (h < 4) sl.pair_s[2 * h] = sl.pair_s[2 * h + 1] = 2 * s, sl.pair_c[2 * h] = sl.pair_c[2 * h + 1] = cp;
   }
 }
 
@@ -1157,6 +1160,15 @@ void quant_i16_avx2(const QuantRecords& rec, const I16Plan& p, int n_heads, int6
       }
       // one rounding per bound: 2s·J is exact (|J| < 2^31, 2s a power of two), then + cadd (FMA)
       const __m256i J = hsum8x8_epi32(acc);
+      if (h0 == 0) {  // pair layout: token a's lanes from sa, token b's from sb
+        const __m256d jl = _mm256_cvtepi32_pd(_mm256_castsi256_si128(J)), jh = _mm256_cvtepi32_pd(_mm256_extracti128_si256(J, 1));
+        const __m256d lo = _mm256_fmadd_pd(jl, _mm256_blend_pd(_mm256_load_pd(sa->pair_s), _mm256_load_pd(sb->pair_s), 0xA),
+                                           _mm256_blend_pd(_mm256_load_pd(sa->pair_c), _mm256_load_pd(sb->pair_c), 0xA));
+        const __m256d hi = _mm256_fmadd_pd(jh, _mm256_blend_pd(_mm256_load_pd(sa->pair_s + 4), _mm256_load_pd(sb->pair_s + 4), 0xA),
+                                           _mm256_blend_pd(_mm256_load_pd(sa->pair_c + 4), _mm256_load_pd(sb->pair_c + 4), 0xA));
+        store_pair(ub, h0, hn, ta - t0, tb != ta, lo, hi);
+        continue;
+      }
       const double* as = sa->two_s.data() + h0;
       const double* bs = sb->two_s.data() + h0;
       const double* ac = sa->cadd.data() + h0;
