@@ -34,8 +34,9 @@ struct Consts {
   float tiny;       // absolute term covering gradual underflow of every float32 product/sum
 };
 
-// e^{edge_k} of the histogram's bin edges, rounded up (host float64 exp, then one ulp up).
-__constant__ double c_exp_edge[kHistBins + 1];
+// e^{edge_k} of the histogram's bin edges, rounded up (host float64 exp, then two ulps up). Global
+// memory, not __constant__: the cut reads it at a different index in every lane.
+__device__ double g_exp_edge[kHistBins + 1];
 
 double gamma_n(double n) { return n * 0x1p-24 / (1.0 - n * 0x1p-24); }
 float up_f(double x) { float f = float(x); return double(f) < x ? nextafterf(f, INFINITY) : f; }
@@ -71,6 +72,14 @@ __device__ __forceinline__ void bulk_g2s(void* dst, const void* src, uint32_t by
                "l"(src), "r"(bytes), "r"(smem_u32(bar))
                : "memory");
 }
+// 16-byte cp.async (zero-filled when !ok); a thread's earlier cp.asyncs then arrive on an mbarrier
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool ok) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_u32(dst)), "l"(src), "r"(ok ? 16 : 0)
+               : "memory");
+}
+__device__ __forceinline__ void cp_async_arrive(uint64_t* bar) {
+  asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];" ::"r"(smem_u32(bar)) : "memory");
+}
 __device__ __forceinline__ void mbar_wait(uint64_t* bar, uint32_t parity) {
   uint32_t done = 0;
   while (!done) {
@@ -80,13 +89,6 @@ __device__ __forceinline__ void mbar_wait(uint64_t* bar, uint32_t parity) {
         : "r"(smem_u32(bar)), "r"(parity)
         : "memory");
   }
-}
-
-// d = Σ_{i<4} a.byte_i (unsigned) · b.byte_i (signed) + c, exact in int32
-__device__ __forceinline__ int dp4a_us(uint32_t a, uint32_t b, int c) {
-  int d;
-  asm("dp4a.u32.s32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
-  return d;
 }
 
 __device__ __forceinline__ bool is_hot(int t, int n, int n_sink, int n_recent) {
@@ -143,9 +145,23 @@ __global__ void __launch_bounds__(kPrepThreads) prep_kernel(DecodeParams p, Work
   __shared__ __align__(16) float sq[D];
   __shared__ float red[3][kWarps];
   __shared__ float s_hot[256], e_hot[256];
+  __shared__ int s_row[256];
   pdl_wait();
   pdl_launch_next();
+  // every independent load first (q, the rotation rows, the hot tokens' pages), then the K rows
   const int n = p.seq_len[b];
+  const int hot_lo = min(p.n_sink, n), hot_hi0 = max(n - p.n_recent, hot_lo);
+  const int n_hot = min(256, hot_lo + (n - hot_hi0));
+  if (tid < n_hot) {
+    const int t = tid < hot_lo ? tid : hot_hi0 + (tid - hot_lo);
+    s_row[tid] = p.page_table[int64_t(b) * p.max_pages + t / kPage] * kPage + t % kPage;
+  }
+  const float* rot = p.rot + int64_t(g) * D * D;
+  float v[RPW][VPL];
+#pragma unroll
+  for (int r = 0; r < RPW; ++r)
+#pragma unroll
+    for (int k = 0; k < VPL; ++k) v[r][k] = rot[int64_t(warp * RPW + r) * D + lane * VPL + k];
   if (tid < D) {
     const float qs = __fmul_rn(p.q[int64_t(bq) * D + tid], p.scale);
     sq[tid] = qs;
@@ -153,57 +169,23 @@ __global__ void __launch_bounds__(kPrepThreads) prep_kernel(DecodeParams p, Work
   }
   for (int i = tid; i < kHistAll; i += kPrepThreads) w.hist[int64_t(bq) * kHistAll + i] = 0u;
   __syncthreads();
-  float qv[VPL];
+  // hot K rows: warp per token, up to 8 in flight per warp
+  constexpr int kHotPer = 8;
+  for (int i0 = warp; i0 < n_hot; i0 += kWarps * kHotPer) {
+    float kf[kHotPer][VPL];
 #pragma unroll
-  for (int k = 0; k < VPL; ++k) qv[k] = sq[lane * VPL + k];
-  const float* rot = p.rot + int64_t(g) * D * D;
-  {
-    float v[RPW][VPL];
-#pragma unroll
-    for (int r = 0; r < RPW; ++r)
-#pragma unroll
-      for (int k = 0; k < VPL; ++k) v[r][k] = rot[int64_t(warp * RPW + r) * D + lane * VPL + k];
-#pragma unroll
-    for (int r = 0; r < RPW; ++r) {
-      float acc = __fmul_rn(v[r][0], qv[0]);
-      float aa = __fmul_ru(fabsf(v[r][0]), fabsf(qv[0]));
-#pragma unroll
-      for (int k = 1; k < VPL; ++k) {
-        acc = __fmaf_rn(v[r][k], qv[k], acc);
-        aa = __fmaf_ru(fabsf(v[r][k]), fabsf(qv[k]), aa);
-      }
-      acc = warp_sum_rn(acc);
-      aa = warp_sum_ru(aa);
-      if (lane == 0) {
-        w.qrot[int64_t(bq) * D + warp * RPW + r] = acc;
-        w.qdelta[int64_t(bq) * D + warp * RPW + r] = __fmul_ru(c.g_q, aa);
-      }
-    }
-  }
-  // qμ and ||qσ̃|| (the first D/32 warps cover the components)
-  if (warp < D / 32) {
-    const float qs = sq[tid], mu = p.mu[int64_t(g) * D + tid];
-    const float a = warp_sum_rn(__fmul_rn(qs, mu));
-    const float aa = warp_sum_ru(__fmul_ru(fabsf(qs), fabsf(mu)));
-    const float nn = warp_sum_ru(__fmul_ru(qs, qs));
-    if (lane == 0) { red[0][warp] = a; red[1][warp] = aa; red[2][warp] = nn; }
-  }
-  // hot tokens: warp per token, 2 in flight per warp
-  const int hot_lo = min(p.n_sink, n), hot_hi0 = max(n - p.n_recent, hot_lo);
-  const int n_hot = min(256, hot_lo + (n - hot_hi0));
-  for (int i0 = warp * 2; i0 < n_hot; i0 += kWarps * 2) {
-    float kf[2][VPL];
-#pragma unroll
-    for (int u = 0; u < 2; ++u) {
-      const int i = i0 + u;
-      const int t = i < hot_lo ? i : hot_hi0 + (i - hot_lo);
-      const int row = i < n_hot ? p.page_table[int64_t(b) * p.max_pages + t / kPage] * kPage + t % kPage : 0;
-      const uint16_t* kr = p.k_cache + kv_row_off<D>(p, g, row) + lane * VPL;
+    for (int u = 0; u < kHotPer; ++u) {
+      const int i = i0 + u * kWarps;
+      const uint16_t* kr = p.k_cache + kv_row_off<D>(p, g, i < n_hot ? s_row[i] : 0) + lane * VPL;
 #pragma unroll
       for (int k = 0; k < VPL; ++k) kf[u][k] = i < n_hot ? __uint_as_float(uint32_t(kr[k]) << 16) : 0.0f;
     }
+    float qv[VPL];
 #pragma unroll
-    for (int u = 0; u < 2; ++u) {
+    for (int k = 0; k < VPL; ++k) qv[k] = sq[lane * VPL + k];
+#pragma unroll
+    for (int u = 0; u < kHotPer; ++u) {
+      const int i = i0 + u * kWarps;
       float sc = __fmul_rn(qv[0], kf[u][0]);
       float e = __fmul_ru(fabsf(qv[0]), fabsf(kf[u][0]));
 #pragma unroll
@@ -213,8 +195,35 @@ __global__ void __launch_bounds__(kPrepThreads) prep_kernel(DecodeParams p, Work
       }
       sc = warp_sum_rn(sc);
       e = warp_sum_ru(e);
-      if (lane == 0 && i0 + u < n_hot) { s_hot[i0 + u] = sc; e_hot[i0 + u] = __fadd_ru(__fmul_ru(c.g_q, e), c.tiny); }
+      if (lane == 0 && i < n_hot) { s_hot[i] = sc; e_hot[i] = __fadd_ru(__fmul_ru(c.g_q, e), c.tiny); }
     }
+  }
+  float qv[VPL];
+#pragma unroll
+  for (int k = 0; k < VPL; ++k) qv[k] = sq[lane * VPL + k];
+#pragma unroll
+  for (int r = 0; r < RPW; ++r) {
+    float acc = __fmul_rn(v[r][0], qv[0]);
+    float aa = __fmul_ru(fabsf(v[r][0]), fabsf(qv[0]));
+#pragma unroll
+    for (int k = 1; k < VPL; ++k) {
+      acc = __fmaf_rn(v[r][k], qv[k], acc);
+      aa = __fmaf_ru(fabsf(v[r][k]), fabsf(qv[k]), aa);
+    }
+    acc = warp_sum_rn(acc);
+    aa = warp_sum_ru(aa);
+    if (lane == 0) {
+      w.qrot[int64_t(bq) * D + warp * RPW + r] = acc;
+      w.qdelta[int64_t(bq) * D + warp * RPW + r] = __fmul_ru(c.g_q, aa);
+    }
+  }
+  // qμ and ||qσ̃|| (the first D/32 warps cover the components)
+  if (warp < D / 32) {
+    const float qs = sq[tid], mu = p.mu[int64_t(g) * D + tid];
+    const float a = warp_sum_rn(__fmul_rn(qs, mu));
+    const float aa = warp_sum_ru(__fmul_ru(fabsf(qs), fabsf(mu)));
+    const float nn = warp_sum_ru(__fmul_ru(qs, qs));
+    if (lane == 0) { red[0][warp] = a; red[1][warp] = aa; red[2][warp] = nn; }
   }
   __syncthreads();
   // m_L = max s̃_t; Z_L = Σ e^{s̃_t − ε_t − m_L} (float64, rounded down by the final factor)
@@ -238,47 +247,102 @@ __global__ void __launch_bounds__(kPrepThreads) prep_kernel(DecodeParams p, Work
       w.zl[bq] = z * (1.0 - 1e-12);
       w.me[bq] = 0.0;
       w.nu_e[bq] = 0u;
-      if (hq % G == 0) w.n_surv[b * p.n_head_kv + g] = 0;
+      if (hq % G == 0) { w.n_surv[b * p.n_head_kv + g] = 0; w.done[b * p.n_head_kv + g] = 0; }
     }
   }
 }
 
 // ---------------------------------------------------------------------------------------------
-// scan: grid (chunks, B·Hkv), 4 warps; each warp streams whole pages (records + per-page meta) into
-// its own double buffer with the bulk-copy engine and bounds the page's 64 tokens (two per lane).
+// cut of one query head (one warp): bin k < kHistBins+1 has upper edge e_k (bin 0: kHistLo,
+// bin k ≥ 1: kHistLo + k/16); tokens in bins 0..K−1 satisfy UB − m_L < e_{K−1}, so
+// M(K) = Σ_{k<K} count_k·e^{e_k} ≥ Σ e^{UB_t − m_L}. θ = e_{K−1} for the largest K with
+// M(K) ≤ budget = δ·Z_L/(1 − δ) (then M/(Z_L + M) ≤ δ); θ = −inf when none fits. e^{e_k} comes
+// rounded up from g_exp_edge; the sums' roundings are covered by the (1 + 1e-12) factors.
+__device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq) {
+  constexpr int kCand = kHistBins + 1, kPer = (kCand + 31) / 32;
+  const int lane = threadIdx.x & 31;
+  const uint32_t* hs = w.hist + bq * kHistAll;
+  double val[kPer], local = 0;
+#pragma unroll
+  for (int i = 0; i < kPer; ++i) {
+    const int k = lane * kPer + i;
+    const uint32_t cnt = k < kCand ? __ldcg(&hs[k]) : 0u;  // L2: the other blocks' atomics
+    val[i] = cnt ? double(cnt) * __ldg(&g_exp_edge[k]) * (1 + 1e-12) : 0.0;
+    local += val[i];
+  }
+  double incl = local;
+  for (int o = 1; o < 32; o <<= 1) {
+    const double y = __shfl_up_sync(0xffffffffu, incl, o);
+    if (lane >= o) incl += y;
+  }
+  double run = incl - local;
+  const double budget = p.delta * w.zl[bq] / (1.0 - p.delta) * (1.0 - 1e-12);
+  int best = -1;
+#pragma unroll
+  for (int i = 0; i < kPer; ++i) {
+    const int k = lane * kPer + i;
+    run += val[i];
+    if (k < kCand && run * (1 + 1e-12) <= budget) best = k;
+  }
+  for (int o = 16; o > 0; o >>= 1) best = max(best, __shfl_xor_sync(0xffffffffu, best, o));
+  if (lane == 0) {
+    const float th = best < 0 ? -INFINITY : float(hist_edge(best));
+    w.theta[bq] = th;
+    if (p.cert) {
+      p.cert[bq].budget = budget;
+      p.cert[bq].theta = th;
+      p.cert[bq].m_l = w.qscal[bq * 4 + 2];
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// scan: grid (chunks, B·Hkv), 4 warps; each warp streams whole pages (codes in fragment order +
+// per-page meta) into its own double buffer with the bulk-copy engine and bounds the page's 64 tokens.
 // Per page and head (warp-cooperative): w_j = fl(q̃_rj·h_j); S = 2^e ≥ max|w_j|/16383;
 //   W_j = rint(w_j/S) ∈ [−16384, 16384] split as W_j = 256·a_j + b_j (a_j, b_j int8);
 //   E = (2^b − 1)·Σ_j (|w_j − S·W_j| + 2^-23·|w_j|) ≥ |Σ_j (q̃_rj·h_j − S·W_j)·m_tj| for every token;
 //   add = Σ_j [(|q̃_rj| + Δ_j)·err_j + Δ_j·cmax_j] + E + qμ_hi + ||σq||·resid (all rounded up).
-// Per token: Y = Σ_j W_j·m_tj = 2·Σ_j W_j c_tj − (2^b − 1)·Σ_j W_j with m = 2c − (2^b − 1), computed
-// EXACTLY in int32 by dp4a (|Y| < 2^31 by the ranges above); UB_t = S·ru(Y) ⊕↑ add ≥ σq·k_t, stored
-// as f16↑(UB_t ⊖↑ m_L); hot tokens store +inf and skip the histogram. docs/gpu.md has the proof.
+// Per token: X = Σ_j W_j c_tj = 256·Σ_j a_j c_tj + Σ_j b_j c_tj by the integer tensor cores
+// (mma.m16n8k32 s8 × u8 → s32: A = the 2G query planes, B = the codes), EXACT in int32 (|X| < 2^30);
+// Y = Σ_j W_j m_tj = 2X − (2^b − 1)·Σ_j W_j with m = 2c − (2^b − 1);
+// UB_t = S·ru(Y) ⊕↑ add ≥ σq·k_t, stored as f16↑(UB_t ⊖↑ m_L); hot tokens store +inf and skip the
+// histogram. docs/gpu.md has the proof.
 template <int D, int BITS>
 struct ScanShape {
   static constexpr int CB = D * BITS / 8;   // code bytes per token
   static constexpr int PB = kPage * CB;     // code bytes per page
   static constexpr int MB = 2 * D * 2;      // meta bytes per page (f16 h_j, f16 err_j)
   static constexpr int BUF = PB + MB;
-  static constexpr int NW = D / 4;          // query words (4 int8 lanes each) per plane and head
-  static constexpr int NCH = CB / 16;       // 16-byte chunks per token row
+  static constexpr int NW = D / 4;          // query words (4 int8 lanes each) per plane row
+  static constexpr int KS = D / 32;         // mma k-steps
+  static constexpr int BPL = BITS == 8 ? KS * 8 : KS * 4;  // code bytes per lane per n-tile of 8 tokens
+  static constexpr int CBY = BPL < 16 ? BPL : 16, NC = BPL / CBY;
 };
 template <int G, int D, int BITS>
 constexpr int scan_smem_bytes() {
   using S = ScanShape<D, BITS>;
-  return kScanWarps * 2 * S::BUF + kScanWarps * G * S::NW * 4 * 2 + G * kHistAll * 4;
+  return kScanWarps * 2 * S::BUF + kScanWarps * 8 * S::NW * 4 + G * kHistAll * 4;
+}
+
+// d += A·B for one m16n8k32 tile: A rows s8 (the query planes), B columns u8 (the codes)
+__device__ __forceinline__ void mma_s8u8(int (&d)[4], uint32_t a0, uint32_t a2, uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k32.row.col.s32.s8.u8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+      : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3])
+      : "r"(a0), "r"(0u), "r"(a2), "r"(0u), "r"(b0), "r"(b1));
 }
 
 template <int G, int D, int BITS>
-__global__ void __launch_bounds__(kScanWarps * 32) scan_kernel(DecodeParams p, Workspace w, Consts c) {
+__global__ void __launch_bounds__(kScanWarps * 32) scan_kernel(DecodeParams p, Workspace w, Consts c, int dbg) {
   using SS = ScanShape<D, BITS>;
-  constexpr int CB = SS::CB, PB = SS::PB, BUF = SS::BUF, NW = SS::NW, NCH = SS::NCH;
+  constexpr int PB = SS::PB, BUF = SS::BUF, NW = SS::NW, KS = SS::KS, BPL = SS::BPL, CBY = SS::CBY, NC = SS::NC;
   constexpr int QMAX = (1 << BITS) - 1;
-  static_assert(NCH >= 1 && NCH <= 8 && (NCH & (NCH - 1)) == 0, "chunks per row");
   extern __shared__ __align__(128) uint8_t smem[];
   __shared__ __align__(8) uint64_t bars[kScanWarps][2];
-  uint8_t* bufs = smem;                                                      // [warp][2][BUF]
-  uint32_t* qplanes = reinterpret_cast<uint32_t*>(smem + kScanWarps * 2 * BUF);  // [warp][G][2][NW]
-  uint32_t* hist = qplanes + kScanWarps * G * 2 * NW;                         // [G][kHistAll]
+  uint8_t* bufs = smem;                                                          // [warp][2][BUF]
+  uint32_t* planes = reinterpret_cast<uint32_t*>(smem + kScanWarps * 2 * BUF);   // [warp][8 rows][NW]
+  uint32_t* hist = planes + kScanWarps * 8 * NW;                                 // [G][kHistAll]
   const int bg = blockIdx.y, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   if (lane == 0) {
@@ -287,18 +351,20 @@ __global__ void __launch_bounds__(kScanWarps * 32) scan_kernel(DecodeParams p, W
     mbar_init_fence();
   }
   for (int i = tid; i < G * kHistAll; i += kScanWarps * 32) hist[i] = 0u;
+  for (int i = lane; i < 8 * NW; i += 32) planes[warp * 8 * NW + i] = 0u;  // rows ≥ 2G stay zero
   __syncthreads();
   pdl_wait();
   const int n = p.seq_len[b], npages = (n + kPage - 1) / kPage;
-  // this lane's 4 components of its query word (lanes ≥ NW hold none)
+  // page prep: this lane's 4 components (one query word) of every head; its word index in k-order
   int comp[4];
 #pragma unroll
   for (int e = 0; e < 4; ++e) {
     if constexpr (BITS == 8) comp[e] = 4 * lane + e;
-    else comp[e] = 8 * (lane >> 1) + (lane & 1) + 2 * e;  // nibble word: low or high nibbles of a code word
+    else comp[e] = 8 * (lane >> 1) + (lane & 1) + 2 * e;  // low or high nibbles of code word lane/2
   }
+  const int kword = BITS == 8 ? lane : ((lane >> 3) * 8 + (lane & 1) * 4 + ((lane >> 1) & 3));
   const bool has_word = lane < NW;
-  float qr[G][4], dl[G][4], base[G], ml[G];
+  float qr[G][4], dl[G][4], base[G];
 #pragma unroll
   for (int h = 0; h < G; ++h) {
     const int64_t bq = int64_t(b) * p.n_head_q + g * G + h;
@@ -309,11 +375,14 @@ __global__ void __launch_bounds__(kScanWarps * 32) scan_kernel(DecodeParams p, W
     }
     const float* qsc = w.qscal + bq * 4;
     base[h] = __fadd_ru(__fadd_ru(qsc[0], __fmul_ru(qsc[1], p.resid_max[g])), c.tiny);
-    ml[h] = qsc[2];
   }
+  // epilogue role: fragment row r = lane/4 = 2·head + plane
+  const int row = lane >> 2, my_h = row >> 1, plane = row & 1;
+  const bool has_head = my_h < G;
+  const float my_ml = has_head ? w.qscal[(int64_t(b) * p.n_head_q + g * G + my_h) * 4 + 2] : 0.0f;
   const int gw = blockIdx.x * kScanWarps + warp, nw = gridDim.x * kScanWarps;
   uint8_t* mybuf = bufs + warp * 2 * BUF;
-  uint32_t* qa = qplanes + warp * G * 2 * NW;
+  uint32_t* myplanes = planes + warp * 8 * NW;
   const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
   auto issue = [&](int pg, int buf, int phys) {  // lane 0
     if (pg < npages) {
@@ -335,9 +404,9 @@ __global__ void __launch_bounds__(kScanWarps * 32) scan_kernel(DecodeParams p, W
     mbar_wait(&bars[warp][buf], uint32_t((it >> 1) & 1));
     const uint8_t* rec = mybuf + buf * BUF;
     const uint16_t* meta = reinterpret_cast<const uint16_t*>(rec + PB);
-    // per-page query planes and constants (warp-cooperative)
-    float S_h[G], add_h[G];
-    int K_h[G];
+    // per-page query planes (rows 2h: a, 2h+1: b) and constants, warp-cooperative
+    float my_S = 0.0f, my_add = 0.0f;
+    int my_K = 0;
 #pragma unroll
     for (int h = 0; h < G; ++h) {
       float wv[4], hj[4], ej[4];
@@ -356,7 +425,7 @@ __global__ void __launch_bounds__(kScanWarps * 32) scan_kernel(DecodeParams p, W
       const float S = __int_as_float((ex + 127) << 23), inv_s = __int_as_float((127 - ex) << 23);
       uint32_t pa = 0, pb = 0;
       int wsum = 0;
-      float esum = 0.0f, tsum = 0.0f;
+      float part = 0.0f;  // Σ [(|q̃|+Δ)·err + Δ·cmax] + (2^b − 1)·Σ E_j over this lane's components
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const float Wf = fminf(fmaxf(rintf(__fmul_rn(wv[e], inv_s)), -16384.0f), 16384.0f);  // NaN → clamp bound
@@ -367,64 +436,52 @@ __global__ void __launch_bounds__(kScanWarps * 32) scan_kernel(DecodeParams p, W
         wsum += W;
         const float sw = __fmul_rn(S, float(W));  // exact (power of two times a 15-bit integer)
         const float dev = fmaxf(fabsf(__fsub_ru(wv[e], sw)), fabsf(__fsub_rd(wv[e], sw)));
-        esum = __fadd_ru(esum, __fadd_ru(dev, __fmul_ru(fabsf(wv[e]), 0x1p-23f)));
-        if (wv[e] != wv[e]) esum = NAN;
+        float ej_q = __fmul_ru(__fadd_ru(dev, __fmul_ru(fabsf(wv[e]), 0x1p-23f)), float(QMAX));
+        if (wv[e] != wv[e]) ej_q = NAN;
         const float aq = fabsf(qr[h][e]);
         float t = __fmul_ru(__fadd_ru(aq, dl[h][e]), ej[e]);
         t = __fadd_ru(t, __fmul_ru(dl[h][e], __fmul_ru(hj[e], float(QMAX))));
-        tsum = __fadd_ru(tsum, t);
+        part = __fadd_ru(part, __fadd_ru(t, ej_q));
       }
-      if (has_word) { qa[(h * 2) * NW + lane] = pa; qa[(h * 2 + 1) * NW + lane] = pb; }
+      if (has_word) {
+        myplanes[(2 * h) * NW + kword] = pa;
+        myplanes[(2 * h + 1) * NW + kword] = pb;
+      }
       wsum = warp_sum_i(wsum);
-      esum = warp_sum_ru(esum);
-      tsum = warp_sum_ru(tsum);
-      S_h[h] = S;
-      K_h[h] = QMAX * wsum;
-      add_h[h] = __fadd_ru(__fadd_ru(__fadd_ru(tsum, __fmul_ru(esum, float(QMAX))), base[h]), c.tiny);
+      part = warp_sum_ru(part);
+      if (h == my_h) {
+        my_S = S;
+        my_K = QMAX * wsum;
+        my_add = __fadd_ru(__fadd_ru(part, base[h]), c.tiny);
+      }
     }
     __syncwarp();
-    // token dot products: lane owns tokens lane and lane + 32; chunks visited in a lane-rotated order
-    // (conflict-free 16-byte shared loads: 8 consecutive lanes touch 8 distinct bank groups)
-    int acc_a[2][G], acc_b[2][G];
+    uint32_t fa0[KS], fa2[KS];  // A fragments: row lane/4, k = ks·32 + (lane%4)·4 (+16)
 #pragma unroll
-    for (int u = 0; u < 2; ++u)
+    for (int ks = 0; ks < KS; ++ks) {
+      fa0[ks] = myplanes[row * NW + ks * 8 + (lane & 3)];
+      fa2[ks] = myplanes[row * NW + ks * 8 + 4 + (lane & 3)];
+    }
+    int acc[8][4];
 #pragma unroll
-      for (int h = 0; h < G; ++h) { acc_a[u][h] = 0; acc_b[u][h] = 0; }
+    for (int nt = 0; nt < 8; ++nt) {
+      acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0;
+      uint32_t bw[BPL / 4];
 #pragma unroll
-    for (int cc = 0; cc < NCH; ++cc) {
-      const int ch = (cc + lane / (8 / NCH)) & (NCH - 1);
-      const uint4 u0 = *reinterpret_cast<const uint4*>(rec + lane * CB + ch * 16);
-      const uint4 u1 = *reinterpret_cast<const uint4*>(rec + (lane + 32) * CB + ch * 16);
-      const uint32_t c0[4] = {u0.x, u0.y, u0.z, u0.w}, c1[4] = {u1.x, u1.y, u1.z, u1.w};
-#pragma unroll
-      for (int h = 0; h < G; ++h) {
-        const uint32_t* A = qa + (h * 2) * NW;
-        const uint32_t* B = qa + (h * 2 + 1) * NW;
-        if constexpr (BITS == 8) {
-          const uint4 a4 = *reinterpret_cast<const uint4*>(A + ch * 4), b4 = *reinterpret_cast<const uint4*>(B + ch * 4);
-          const uint32_t av[4] = {a4.x, a4.y, a4.z, a4.w}, bv[4] = {b4.x, b4.y, b4.z, b4.w};
-#pragma unroll
-          for (int k = 0; k < 4; ++k) {
-            acc_a[0][h] = dp4a_us(c0[k], av[k], acc_a[0][h]);
-            acc_b[0][h] = dp4a_us(c0[k], bv[k], acc_b[0][h]);
-            acc_a[1][h] = dp4a_us(c1[k], av[k], acc_a[1][h]);
-            acc_b[1][h] = dp4a_us(c1[k], bv[k], acc_b[1][h]);
-          }
+      for (int cc = 0; cc < NC; ++cc) {
+        const uint8_t* src = rec + ((nt * NC + cc) * 32 + lane) * CBY;
+        if constexpr (CBY == 16) {
+          const uint4 u = *reinterpret_cast<const uint4*>(src);
+          bw[cc * 4 + 0] = u.x; bw[cc * 4 + 1] = u.y; bw[cc * 4 + 2] = u.z; bw[cc * 4 + 3] = u.w;
         } else {
-          const uint4 a0 = *reinterpret_cast<const uint4*>(A + ch * 8), a1 = *reinterpret_cast<const uint4*>(A + ch * 8 + 4);
-          const uint4 b0 = *reinterpret_cast<const uint4*>(B + ch * 8), b1 = *reinterpret_cast<const uint4*>(B + ch * 8 + 4);
-          const uint32_t av[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
-          const uint32_t bv[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
-#pragma unroll
-          for (int k = 0; k < 4; ++k) {
-            const uint32_t l0 = c0[k] & 0x0f0f0f0fu, h0 = (c0[k] >> 4) & 0x0f0f0f0fu;
-            const uint32_t l1 = c1[k] & 0x0f0f0f0fu, h1 = (c1[k] >> 4) & 0x0f0f0f0fu;
-            acc_a[0][h] = dp4a_us(h0, av[2 * k + 1], dp4a_us(l0, av[2 * k], acc_a[0][h]));
-            acc_b[0][h] = dp4a_us(h0, bv[2 * k + 1], dp4a_us(l0, bv[2 * k], acc_b[0][h]));
-            acc_a[1][h] = dp4a_us(h1, av[2 * k + 1], dp4a_us(l1, av[2 * k], acc_a[1][h]));
-            acc_b[1][h] = dp4a_us(h1, bv[2 * k + 1], dp4a_us(l1, bv[2 * k], acc_b[1][h]));
-          }
+          const uint2 u = *reinterpret_cast<const uint2*>(src);
+          bw[cc * 2 + 0] = u.x; bw[cc * 2 + 1] = u.y;
         }
+      }
+#pragma unroll
+      for (int ks = 0; ks < KS; ++ks) {
+        if constexpr (BITS == 8) mma_s8u8(acc[nt], fa0[ks], fa2[ks], bw[2 * ks], bw[2 * ks + 1]);
+        else mma_s8u8(acc[nt], fa0[ks], fa2[ks], bw[ks] & 0x0f0f0f0fu, (bw[ks] >> 4) & 0x0f0f0f0fu);
       }
     }
     __syncwarp();  // every lane is done with this buffer and the query planes
@@ -433,38 +490,38 @@ __global__ void __launch_bounds__(kScanWarps * 32) scan_kernel(DecodeParams p, W
       if (pg + 3 * nw < npages) phys_next = ptab[pg + 3 * nw];
     }
     if (pg + nw >= npages) pdl_launch_next();
+    // epilogue: the plane pair of a head sits in lanes ℓ and ℓ^4; the a-lane takes the n-tile's
+    // token 2·(ℓ%4), the b-lane token 2·(ℓ%4) + 1
 #pragma unroll
-    for (int u = 0; u < 2; ++u) {
-      const int t = pg * kPage + lane + 32 * u;
-      const bool valid = t < n;
-      const bool hot = is_hot(t, n, p.n_sink, p.n_recent);
-      uint16_t hv[G];
-#pragma unroll
-      for (int h = 0; h < G; ++h) {
-        const int X = acc_a[u][h] * 256 + acc_b[u][h];  // Σ W_j c_tj, exact
-        const int Y = 2 * X - K_h[h];                    // Σ W_j m_tj, exact
-        const float ub = __fadd_ru(__fmul_rn(S_h[h], __int2float_ru(Y)), add_h[h]);
-        const float dd = __fsub_ru(ub, ml[h]);
+    for (int nt = 0; nt < 8; ++nt) {
+      if (dbg & 4) break;  // diagnostics (GHOSTKV_SCAN_DEBUG): streaming and page prep only
+      const int send = plane ? acc[nt][0] : acc[nt][1];
+      const int recv = __shfl_xor_sync(0xffffffffu, send, 4);
+      const int X = plane ? recv * 256 + acc[nt][1] : acc[nt][0] * 256 + recv;  // Σ W_j c_tj, exact
+      const int t = pg * kPage + nt * 8 + (lane & 3) * 2 + plane;
+      int key = -1;  // histogram slot of this lane's (head, token); −1: none
+      if (has_head && t < n) {
+        const bool hot = is_hot(t, n, p.n_sink, p.n_recent);
+        const int Y = 2 * X - my_K;  // Σ W_j m_tj, exact
+        const float ub = __fadd_ru(__fmul_rn(my_S, __int2float_ru(Y)), my_add);
+        const float dd = __fsub_ru(ub, my_ml);
         __half hx = __float2half_ru(dd);
         if (dd != dd || hot) hx = __ushort_as_half(0x7C00);  // NaN → +inf (never eliminated)
-        hv[h] = __half_as_ushort(hx);
-        if (valid && !hot) {
+        if (!(dbg & 2)) w.ub[(int64_t(bg) * p.max_seq + t) * G + my_h] = __half_as_ushort(hx);
+        if (!hot) {
           const float vv = __half2float(hx);
           int bin;
           if (!(vv < 0.0f)) bin = kHistBins + 1;
           else if (vv < kHistLo) bin = 0;
           else bin = 1 + min(kHistBins - 1, int((vv - kHistLo) * 16.0f));
-          atomicAdd(&hist[h * kHistAll + bin], 1u);
+          key = my_h * kHistAll + bin;
         }
       }
-      if (valid) {
-        uint16_t* dst = w.ub + (int64_t(bg) * p.max_seq + t) * G;
-        if constexpr (G == 4) *reinterpret_cast<uint2*>(dst) = make_uint2(hv[0] | (uint32_t(hv[1]) << 16), hv[2] | (uint32_t(hv[3]) << 16));
-        else if constexpr (G == 2) *reinterpret_cast<uint32_t*>(dst) = hv[0] | (uint32_t(hv[1]) << 16);
-        else {
-#pragma unroll
-          for (int h = 0; h < G; ++h) dst[h] = hv[h];
-        }
+      if (dbg & 8) {  // lanes with the same (head, bin) add once
+        const uint32_t same = __match_any_sync(0xffffffffu, key);
+        if (key >= 0 && lane == __ffs(same) - 1) atomicAdd(&hist[key], uint32_t(__popc(same)));
+      } else if (key >= 0 && !(dbg & 1)) {
+        atomicAdd(&hist[key], 1u);
       }
     }
   }
@@ -476,6 +533,15 @@ __global__ void __launch_bounds__(kScanWarps * 32) scan_kernel(DecodeParams p, W
       atomicAdd(&w.hist[(int64_t(b) * p.n_head_q + g * G + h) * kHistAll + bin], v);
     }
   }
+  // the last block of this (b, KV head) computes the cut of its G heads (warp h: head h)
+  __shared__ bool s_last;
+  __threadfence();
+  __syncthreads();
+  if (tid == 0) s_last = atomicAdd(&w.done[bg], 1) == int(gridDim.x) - 1;
+  __syncthreads();
+  if (!s_last || warp >= G) return;
+  __threadfence();
+  cut_head(p, w, int64_t(b) * p.n_head_q + g * G + warp);
 }
 
 __device__ __forceinline__ uint32_t hash3(uint32_t a, uint32_t b, uint32_t c) {
@@ -485,84 +551,27 @@ __device__ __forceinline__ uint32_t hash3(uint32_t a, uint32_t b, uint32_t c) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// compact: grid (chunks, B·Hkv), 256 threads.
-// 1) the cut, per head of the group (64 threads per head, 17 bins each): bin k < kHistBins+1 has
-//    upper edge e_k (bin 0: kHistLo, bin k ≥ 1: kHistLo + k/16); tokens in bins 0..K−1 satisfy
-//    UB − m_L < e_{K−1}, so M(K) = Σ_{k<K} count_k·e^{e_k} ≥ Σ e^{UB_t − m_L}. θ = e_{K−1} for the
-//    largest K with M(K) ≤ budget = δ·Z_L/(1 − δ) (then M/(Z_L + M) ≤ δ); θ = −inf when none fits.
-//    e^{e_k} comes rounded up from c_exp_edge; the sums' roundings are covered by (1 + 1e-12) factors.
-// 2) the GQA rule, 4 consecutive tokens per thread per step: a candidate is eliminated iff
-//    UB_h − m_L < θ_h for every head h of the group (or, in forced mode, by a hash); survivors (and
-//    hot tokens) are appended to the KV head's list with their physical rows; eliminated tokens add
-//    e^{UB − m_L} (≥, expf error covered in merge) to M_E of every head and their page's ν to ν_E.
+// compact: grid (chunks, B·Hkv), 256 threads, 4 consecutive tokens per thread per step: a candidate
+// is eliminated iff UB_h − m_L < θ_h for every head h of the group (GQA rule; θ from the scan's cut),
+// or, in forced mode, by a hash; survivors (and hot tokens) are appended to the KV head's list with
+// their physical rows; eliminated tokens add e^{UB − m_L} (≥, expf error covered in merge) to M_E of
+// every head and their page's ν to ν_E.
 template <int G>
 __global__ void __launch_bounds__(kCompactThreads) compact_kernel(DecodeParams p, Workspace w) {
   constexpr int kPer = 4;
-  constexpr int kCand = kHistBins + 1, kBinsPer = (kCand + 63) / 64;
   const int bg = blockIdx.y, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   __shared__ int s_wsum[8], s_base;
   __shared__ double s_me[G][8];
-  __shared__ double s_cut[8];
-  __shared__ int s_best[4];
-  __shared__ float s_th[4];
   __shared__ uint32_t s_nu;
+  if (tid == 0) s_nu = 0u;
   pdl_wait();
   pdl_launch_next();
   const int n = p.seq_len[b];
-  // 1) the cut
-  {
-    const int hh = tid >> 6, tt = tid & 63;
-    const int64_t bq = int64_t(b) * p.n_head_q + g * G + min(hh, G - 1);
-    double val[kBinsPer], local = 0;
-    const uint32_t* hs = w.hist + bq * kHistAll;
-#pragma unroll
-    for (int i = 0; i < kBinsPer; ++i) {
-      const int k = tt * kBinsPer + i;
-      const uint32_t cnt = (hh < G && k < kCand) ? hs[k] : 0u;
-      val[i] = cnt ? double(cnt) * c_exp_edge[k] * (1 + 1e-12) : 0.0;
-      local += val[i];
-    }
-    double incl = local;
-    for (int o = 1; o < 32; o <<= 1) {
-      const double y = __shfl_up_sync(0xffffffffu, incl, o);
-      if (lane >= o) incl += y;
-    }
-    if (lane == 31) s_cut[warp] = incl;
-    if (tid < 4) s_best[tid] = -1;
-    __syncthreads();
-    double run = incl - local + ((warp & 1) ? s_cut[warp - 1] : 0.0);
-    const double budget = p.delta * w.zl[bq] / (1.0 - p.delta) * (1.0 - 1e-12);
-    int best = -1;
-#pragma unroll
-    for (int i = 0; i < kBinsPer; ++i) {
-      const int k = tt * kBinsPer + i;
-      run += val[i];
-      if (k < kCand && run * (1 + 1e-12) <= budget) best = k;
-    }
-    for (int o = 16; o > 0; o >>= 1) best = max(best, __shfl_xor_sync(0xffffffffu, best, o));
-    if (lane == 0 && hh < G && best >= 0) atomicMax(&s_best[hh], best);
-    __syncthreads();
-    if (tid < G) {
-      const int64_t q = int64_t(b) * p.n_head_q + g * G + tid;
-      const float th = s_best[tid] < 0 ? -INFINITY : float(hist_edge(s_best[tid]));
-      s_th[tid] = th;
-      if (blockIdx.x == 0) {
-        w.theta[q] = th;
-        if (p.cert) {
-          p.cert[q].budget = p.delta * w.zl[q] / (1.0 - p.delta) * (1.0 - 1e-12);
-          p.cert[q].theta = th;
-          p.cert[q].m_l = w.qscal[q * 4 + 2];
-        }
-      }
-    }
-    if (tid == 0) s_nu = 0u;
-    __syncthreads();
-  }
-  // 2) the GQA rule and the survivor list
   float th[G];
 #pragma unroll
-  for (int h = 0; h < G; ++h) th[h] = s_th[h];
+  for (int h = 0; h < G; ++h) th[h] = w.theta[int64_t(b) * p.n_head_q + g * G + h];
+  __syncthreads();
   double me[G];
 #pragma unroll
   for (int h = 0; h < G; ++h) me[h] = 0;
@@ -648,10 +657,10 @@ __global__ void __launch_bounds__(kCompactThreads) compact_kernel(DecodeParams p
 
 // ---------------------------------------------------------------------------------------------
 // attend: split-K flash decoding, grid (splits, B·Hkv), 128 threads. Tiles of kTile tokens (K and V
-// rows) are moved into shared memory by the bulk-copy engine, kStages deep, completing on one
-// mbarrier per stage: dense tiles are two contiguous copies (a tile never crosses a page), survivor
-// tiles one copy per row, addressed by the survivor rows of compact (warp 0 issues; the rows of the
-// next tile are loaded one step ahead). 16 lane groups of 8 attend two tokens of the tile each, for
+// rows) stream into shared memory kStages deep, completing on one mbarrier per stage: a dense tile is
+// two bulk copies (K rows, V rows: a tile never crosses a page); a survivor tile is gathered by
+// 16-byte cp.asyncs of every thread, addressed by the survivor rows of compact (loaded one tile
+// ahead), each thread's copies arriving on the stage's mbarrier. 16 lane groups of 8 attend two tokens of the tile each, for
 // all G heads of the KV head; a lane holds the components {8·sub..8·sub+7} (+64 for d 128).
 // Partial state per (head, split): m, l = Σ e^{s−m}, o = Σ e^{s−m} v, in log2 units; the running
 // max is raised only when a score exceeds it by more than 8 (weights ≤ 2^8, exact identity).
@@ -676,9 +685,10 @@ __global__ void __launch_bounds__(kAttThreads, 3) attend_kernel(DecodeParams p, 
   extern __shared__ __align__(128) uint8_t smem[];
   __shared__ __align__(8) uint64_t bars[kStages];
   const int bg = blockIdx.y, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
-  const int tid = threadIdx.x, grp = tid >> 3, sub = tid & 7, lane = tid & 31, warp = tid >> 5;
+  const int tid = threadIdx.x, grp = tid >> 3, sub = tid & 7, warp = tid >> 5;
   if (tid == 0) {
-    for (int s = 0; s < kStages; ++s) mbar_init(&bars[s], 1);
+    // dense: one arrival (expect_tx) per phase; survivors: every thread's cp.asyncs arrive
+    for (int s = 0; s < kStages; ++s) mbar_init(&bars[s], DENSE ? 1 : kAttThreads);
     mbar_init_fence();
   }
   __syncthreads();
@@ -701,45 +711,53 @@ __global__ void __launch_bounds__(kAttThreads, 3) attend_kernel(DecodeParams p, 
   const int32_t* rows = w.srow + int64_t(bg) * p.max_seq;
   const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
   const int n_tiles = (i1 - i0 + kTile - 1) / kTile;
-  // warp 0: the row id of this lane's token of a tile (dense: of the tile's first token)
-  auto load_row = [&](int tile) -> int {
-    if (tile >= n_tiles) return 0;
-    if constexpr (DENSE) {
-      const int t = i0 + tile * kTile;
-      return ptab[t / kPage] * kPage + t % kPage;
-    } else {
-      const int ii = i0 + tile * kTile + lane;
-      return ii < i1 ? rows[ii] : 0;
+  // dense: warp 0 issues two bulk copies per tile (K rows, V rows of one page);
+  // survivors: every thread copies CH 16-byte chunks of K and of V (token c / PARTS of the tile)
+  constexpr int PARTS = RB / 16, CH = kTile * PARTS / kAttThreads;
+  int rnext[CH];  // dense: rnext[0] = row of the tile's first token (warp 0); survivors: this thread's rows
+  auto load_rows = [&](int tile) {
+#pragma unroll
+    for (int k = 0; k < CH; ++k) {
+      if constexpr (DENSE) {
+        const int t = i0 + tile * kTile;
+        rnext[k] = (k == 0 && tile < n_tiles) ? ptab[t / kPage] * kPage + t % kPage : 0;
+      } else {
+        const int ii = i0 + tile * kTile + (tid + kAttThreads * k) / PARTS;
+        rnext[k] = (tile < n_tiles && ii < i1) ? rows[ii] : 0;
+      }
     }
   };
-  auto issue = [&](int tile, int row) {
+  auto issue = [&](int tile) {
     if (tile >= n_tiles) return;
     const int nv = min(kTile, i1 - i0 - tile * kTile);
     uint8_t* ks = smem + (tile % kStages) * 2 * TB;
     uint8_t* vs = ks + TB;
     uint64_t* bar = &bars[tile % kStages];
-    if (lane == 0) mbar_expect_tx(bar, uint32_t(2 * nv * RB));
-    __syncwarp();
     if constexpr (DENSE) {
-      if (lane == 0) {
-        const int64_t off = kv_row_off<D>(p, g, row);
+      if (tid == 0) {
+        mbar_expect_tx(bar, uint32_t(2 * nv * RB));
+        const int64_t off = kv_row_off<D>(p, g, rnext[0]);
         bulk_g2s(ks, p.k_cache + off, uint32_t(nv * RB), bar);
         bulk_g2s(vs, p.v_cache + off, uint32_t(nv * RB), bar);
       }
-    } else if (lane < nv) {
-      const int64_t off = kv_row_off<D>(p, g, row);
-      bulk_g2s(ks + lane * RB, p.k_cache + off, RB, bar);
-      bulk_g2s(vs + lane * RB, p.v_cache + off, RB, bar);
+    } else {
+#pragma unroll
+      for (int k = 0; k < CH; ++k) {
+        const int cidx = tid + kAttThreads * k, tk = cidx / PARTS, part = cidx % PARTS;
+        const bool ok = tk < nv;
+        const int64_t off = ok ? kv_row_off<D>(p, g, rnext[k]) + part * 8 : 0;
+        cp_async16(ks + tk * RB + part * 16, p.k_cache + off, ok);
+        cp_async16(vs + tk * RB + part * 16, p.v_cache + off, ok);
+      }
+      cp_async_arrive(bar);
     }
   };
-  int row_next = 0;
-  if (warp == 0) {
-    int r = load_row(0);
+  if (DENSE ? warp == 0 : true) {
     for (int s = 0; s < kStages - 1; ++s) {
-      issue(s, r);
-      r = load_row(s + 1);
+      load_rows(s);
+      issue(s);
     }
-    row_next = r;  // tile kStages − 1
+    load_rows(kStages - 1);
   }
   float m[G], l[G], o[G][CPL];
 #pragma unroll
@@ -749,9 +767,9 @@ __global__ void __launch_bounds__(kAttThreads, 3) attend_kernel(DecodeParams p, 
     for (int k = 0; k < CPL; ++k) o[h][k] = 0.0f;
   }
   for (int it = 0; it < n_tiles; ++it) {
-    if (warp == 0) {
-      issue(it + kStages - 1, row_next);
-      row_next = load_row(it + kStages);
+    if (DENSE ? warp == 0 : true) {
+      issue(it + kStages - 1);
+      load_rows(it + kStages);  // consumed next iteration: the loads' latency hides behind this tile
     }
     mbar_wait(&bars[it % kStages], uint32_t((it / kStages) & 1));
     const uint8_t* ks = smem + (it % kStages) * 2 * TB;
@@ -959,6 +977,17 @@ void launch(const char* what, void (*kernel)(KArgs...), dim3 grid, dim3 block, s
   check_launch(what, cudaLaunchKernelEx(&cfg, kernel, KArgs(args)...));
 }
 
+// GHOSTKV_SCAN_DEBUG (diagnostics only; the bounds are then incomplete): bit 1 skips the histogram,
+// 2 the bound stores, 4 the dot products and everything after them, 8 aggregates the histogram
+// updates per warp (__match_any_sync).
+int scan_debug() {
+  static const int v = [] {
+    const char* e = std::getenv("GHOSTKV_SCAN_DEBUG");
+    return e ? std::atoi(e) : 0;
+  }();
+  return v;
+}
+
 int group_of(const DecodeParams& p) { return p.n_head_q / p.n_head_kv; }
 
 void validate(const DecodeParams& p) {
@@ -998,8 +1027,8 @@ void upload_constants(cudaStream_t st) {
     const double e = std::exp(hist_edge(k));
     tab[k] = std::nextafter(std::nextafter(e, INFINITY), INFINITY);  // ≥ e^{edge} despite exp's ≤ 1 ulp error
   }
-  check_launch("cudaMemcpyToSymbolAsync(c_exp_edge)",
-               cudaMemcpyToSymbolAsync(c_exp_edge, tab, sizeof(tab), 0, cudaMemcpyHostToDevice, st));
+  check_launch("cudaMemcpyToSymbolAsync(g_exp_edge)",
+               cudaMemcpyToSymbolAsync(g_exp_edge, tab, sizeof(tab), 0, cudaMemcpyHostToDevice, st));
   done = true;
 }
 
@@ -1018,7 +1047,7 @@ int64_t workspace_bytes(const DecodeParams& p) {
   int64_t s = 0;
   s += 3 * align256(BQ * D * 4) + align256(BQ * 16) + align256(BQ * 8);
   s += align256(BK * p.max_seq * G * 2) + align256(BQ * kHistAll * 4) + align256(BQ * 4) + align256(BQ * 8) + align256(BQ * 4);
-  s += 2 * align256(BK * p.max_seq * 4) + align256(BK * 4);
+  s += 2 * align256(BK * p.max_seq * 4) + 2 * align256(BK * 4);
   s += 2 * align256(BQ * p.splits * 4) + align256(BQ * p.splits * D * 4);
   return s;
 }
@@ -1042,6 +1071,7 @@ Workspace workspace_views(const DecodeParams& p) {
   w.surv = reinterpret_cast<int32_t*>(take(BK * p.max_seq * 4));
   w.srow = reinterpret_cast<int32_t*>(take(BK * p.max_seq * 4));
   w.n_surv = reinterpret_cast<int32_t*>(take(BK * 4));
+  w.done = reinterpret_cast<int32_t*>(take(BK * 4));
   w.pm = reinterpret_cast<float*>(take(BQ * p.splits * 4));
   w.pl = reinterpret_cast<float*>(take(BQ * p.splits * 4));
   w.po = reinterpret_cast<float*>(take(BQ * p.splits * D * 4));
@@ -1081,7 +1111,8 @@ void ghost_stage1(const DecodeParams& p, void* stream) {
       constexpr int smem = scan_smem_bytes<GG, DD, BB>();
       static bool attr = false;
       if (!attr) { raise_smem(scan_kernel<GG, DD, BB>, smem); attr = true; }
-      launch("scan_kernel", scan_kernel<GG, DD, BB>, dim3(scan_chunks, BK), dim3(kScanWarps * 32), smem, st, p, w, c);
+      launch("scan_kernel", scan_kernel<GG, DD, BB>, dim3(scan_chunks, BK), dim3(kScanWarps * 32), smem, st, p, w, c,
+             scan_debug());
     };
     if (p.bits == 8) scan(std::integral_constant<int, 8>{});
     else scan(std::integral_constant<int, 4>{});

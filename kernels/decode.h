@@ -4,8 +4,10 @@
 //
 // Memory layouts (device unless noted; one physical page = kPage tokens of one KV head):
 //   k_cache, v_cache [n_phys, n_head_kv, kPage, d]  bf16 (raw bits)
-//   codes            [n_phys, n_head_kv, kPage, d·bits/8]  rotated quantised keys (witness "quant",
-//                    uniform 4 or 8 bits, LSB-first as QuantRecords; one scale group = one page)
+//   codes            [n_phys, n_head_kv, kPage·d·bits/8]  rotated quantised keys (witness "quant",
+//                    uniform 4 or 8 bits, LSB-first as QuantRecords; one scale group = one page),
+//                    each page's bytes permuted into tensor-core fragment order: code byte `byte` of
+//                    token `t` of the page lives at witness_page_offset(bits, d, t, byte)
 //                    d (= d_head) is 64 or 128; G = n_head_q / n_head_kv is 1..4
 //   meta             [n_phys, n_head_kv, 2, d]  f16: half-step h_j, then err_j (rounded up)
 //   nu_max           [n_phys, n_head_kv]        f32 ≥ max ||v_t|| over the page (rounded up)
@@ -29,6 +31,27 @@ inline constexpr int kPage = 64;     // tokens per page (= quantisation group)
 inline constexpr int kHistBins = 1024;  // histogram of UB − m_L over [kHistLo, 0), width 1/16
 inline constexpr float kHistLo = -64.0f;
 inline constexpr int kHistAll = kHistBins + 2;  // + underflow (< kHistLo) and overflow (≥ 0) bins
+
+// Position of code byte `byte` (as in a QuantRecords row) of token t (0..kPage-1) inside its page:
+// the page is read as B fragments of mma.m16n8k32 (8 tokens per n-tile, 32 code components per
+// k-step), each lane's bytes of an n-tile contiguous and consecutive lanes 16 bytes apart, so the scan
+// loads them conflict-free. 4-bit codes: a 32-bit code word w gives the k-order (w & 0x0f0f0f0f,
+// (w >> 4) & 0x0f0f0f0f); the query planes use the same order.
+inline int64_t witness_page_offset(int bits, int d, int t, int byte) {
+  const int ks_n = d / 32, bpl = bits == 8 ? ks_n * 8 : ks_n * 4;  // bytes per lane per n-tile
+  const int cby = bpl < 16 ? bpl : 16, nc = bpl / cby;
+  int lane, bi;
+  if (bits == 8) {
+    const int ks = byte / 32, j = (byte % 32) / 16, q = (byte % 16) / 4, e = byte % 4;
+    lane = (t % 8) * 4 + q;
+    bi = ks * 8 + j * 4 + e;
+  } else {
+    const int cw = byte / 4, e = byte % 4, ks = cw / 4, q = cw % 4;
+    lane = (t % 8) * 4 + q;
+    bi = ks * 4 + e;
+  }
+  return (int64_t(t / 8) * nc + bi / cby) * 32 * cby + int64_t(lane) * cby + bi % cby;
+}
 
 struct Certificate {    // per (batch, query head)
   double mass_bound;    // ≥ Σ_{t∈E} p_t
@@ -79,6 +102,7 @@ struct Workspace {
   int32_t* surv;                 // [B·Hkv, max_seq] survivor token indices (hot included)
   int32_t* srow;                 // [B·Hkv, max_seq] their rows: physical page · kPage + slot
   int32_t* n_surv;               // [B·Hkv]
+  int32_t* done;                 // [B·Hkv] scan blocks finished (the last one computes the cut)
   float *pm, *pl, *po;           // [B·Hq, splits], [B·Hq, splits], [B·Hq, splits, d]
 };
 int64_t workspace_bytes(const DecodeParams& p);

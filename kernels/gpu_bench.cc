@@ -118,7 +118,8 @@ void scatter_records(Host& h, int b, int g, const QuantRecords& rec) {
   const int n = h.seq_len[b];
   for (int t = 0; t < n; ++t) {
     const int64_t phys = h.page_table[size_t(b) * h.max_pages + t / 64];
-    std::memcpy(&h.codes[size_t(((phys * h.Hkv + g) * 64 + t % 64) * h.CB)], &rec.codes[size_t(t) * h.CB], size_t(h.CB));
+    uint8_t* page = &h.codes[size_t((phys * h.Hkv + g) * 64 * h.CB)];  // fragment order (decode.h)
+    for (int by = 0; by < h.CB; ++by) page[gc::witness_page_offset(h.bits, g_d, t % 64, by)] = rec.codes[size_t(t) * h.CB + by];
   }
   for (int p = 0; p * 64 < n; ++p) {
     const int64_t phys = h.page_table[size_t(b) * h.max_pages + p];
