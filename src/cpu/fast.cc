@@ -855,23 +855,31 @@ void build_i16_slot(I16Slot& sl, int64_t g, const QuantRecords& rec, const I16Pl
     float M = 0;
     for (float v : mm) M = std::max(M, v);
     double s = 1.0, Dd = 0;
-    if (M > 0) s = std::ldexp(1.0, std::ilogb(M) - p.k);
+    bool d32 = false;  // Dd is a float32 FMA-chain sum (bounded below), not a float64 one
+    if (M >= 0x1p-126f) {  // normal M: s = 2^(exponent(M) − k) from the bits
+      uint32_t mb;
+      std::memcpy(&mb, &M, 4);
+      const int e = int((mb >> 23) & 0xff) - 127 - p.k;
+      const uint64_t sb = uint64_t(e + 1023) << 52;
+      std::memcpy(&s, &sb, 8);
+    } else if (M > 0) {
+      s = std::ldexp(1.0, std::ilogb(M) - p.k);
+    }
     if (M == 0) {
       std::fill(wi32.begin(), wi32.begin() + d, 0);
     } else if (M >= 0x1p-100f) {
       const __m256 vs = _mm256_set1_ps(float(s)), vinv = _mm256_set1_ps(float(1.0 / s)), lim = _mm256_set1_ps(float(p.wmax));
-      __m256d D0 = _mm256_setzero_pd(), D1 = D0;
+      __m256 D = _mm256_setzero_ps();
       for (int64_t j = 0; j < d; j += 8) {
         const __m256 x = _mm256_loadu_ps(fbuf.data() + j);
         __m256 r = _mm256_round_ps(_mm256_mul_ps(x, vinv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
         r = _mm256_min_ps(_mm256_max_ps(r, _mm256_sub_ps(_mm256_setzero_ps(), lim)), lim);
         const __m256 del = _mm256_andnot_ps(sign, _mm256_fnmadd_ps(r, vs, x));  // exact (Sterbenz)
-        const __m256 bm = _mm256_loadu_ps(p.bmaxf.data() + j);
-        D0 = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(del)), _mm256_cvtps_pd(_mm256_castps256_ps128(bm)), D0);
-        D1 = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(del, 1)), _mm256_cvtps_pd(_mm256_extractf128_ps(bm, 1)), D1);
+        D = _mm256_fmadd_ps(del, _mm256_loadu_ps(p.bmaxf.data() + j), D);   // nonnegative terms
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(wi32.data() + j), _mm256_cvtps_epi32(r));
       }
-      Dd = hsum4d(_mm256_add_pd(D0, D1));
+      Dd = double(hsum(D));
+      d32 = true;
     } else {  // tiny weights: the same steps in float64 scalars
       for (int64_t j = 0; j < d; ++j) {
         const double x = fbuf[size_t(j)];
@@ -912,7 +920,9 @@ void build_i16_slot(I16Slot& sl, int64_t g, const QuantRecords& rec, const I16Pl
     } else {
       for (int64_t x = 0; x < F16; ++x) w[x] = wc[size_t(p.perm[size_t(x)])];
     }
-    Dd *= 1 + 0x1p-36;                                                 // γ64_d of the float64 sum
+    // D: float32 FMA chains of d/8 exact products each + a 3-level tree, all terms ≥ 0: relative error
+    // ≤ γ_{d+3} (and ≤ 2^-150 absolute per operation where subnormal); the float64 scalar sum: γ64_d
+    Dd = d32 ? Dd * (1 + 2 * gamma_n(d + 3)) + double(d + 3) * 0x1p-149 : Dd * (1 + 0x1p-36);
     const double C = (pq[h]->add32[size_t(g)] + Dd) * (1 + 0x1p-52);  // ↑ of the sum
     double cp = C - s * Kd;                                           // s·K exact
     // ↑ of that difference, and the final fl64(2s·J + cadd): |2s·J| ≤ 2s·AW
