@@ -364,17 +364,14 @@ __global__ void __launch_bounds__(kScanWarps * 32) scan_kernel(DecodeParams p, W
   }
   const int kword = BITS == 8 ? lane : ((lane >> 3) * 8 + (lane & 1) * 4 + ((lane >> 1) & 3));
   const bool has_word = lane < NW;
-  // per lane and head: q̃_j; |q̃_j| + Δ_j and Δ_j·(2^b − 1), rounded up (the page term's factors)
-  float qr[G][4], qa_[G][4], qb_[G][4], base[G];
+  float qr[G][4], dl[G][4], base[G];
 #pragma unroll
   for (int h = 0; h < G; ++h) {
     const int64_t bq = int64_t(b) * p.n_head_q + g * G + h;
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
       qr[h][e] = has_word ? w.qrot[bq * D + comp[e]] : 0.0f;
-      const float dl = has_word ? w.qdelta[bq * D + comp[e]] : 0.0f;
-      qa_[h][e] = __fadd_ru(fabsf(qr[h][e]), dl);
-      qb_[h][e] = __fmul_ru(dl, float(QMAX));
+      dl[h][e] = has_word ? w.qdelta[bq * D + comp[e]] : 0.0f;
     }
     const float* qsc = w.qscal + bq * 4;
     base[h] = __fadd_ru(__fadd_ru(qsc[0], __fmul_ru(qsc[1], p.resid_max[g])), c.tiny);
@@ -410,28 +407,20 @@ __global__ void __launch_bounds__(kScanWarps * 32) scan_kernel(DecodeParams p, W
     // per-page query planes (rows 2h: a, 2h+1: b) and constants, warp-cooperative
     float my_S = 0.0f, my_add = 0.0f;
     int my_K = 0;
-    float hj[4], ej[4];
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      hj[e] = has_word ? __half2float(__ushort_as_half(meta[comp[e]])) : 0.0f;
-      ej[e] = has_word ? __half2float(__ushort_as_half(meta[D + comp[e]])) : 0.0f;
-    }
 #pragma unroll
     for (int h = 0; h < G; ++h) {
-      float wv[4];
+      float wv[4], hj[4], ej[4];
       float M = 0.0f;
-      bool bad = false;  // a weight that is not finite: the page's bounds become +inf
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
+        hj[e] = has_word ? __half2float(__ushort_as_half(meta[comp[e]])) : 0.0f;
+        ej[e] = has_word ? __half2float(__ushort_as_half(meta[D + comp[e]])) : 0.0f;
         wv[e] = __fmul_rn(qr[h][e], hj[e]);
         M = fmaxf(M, fabsf(wv[e]));
-        bad = bad || !(fabsf(wv[e]) <= FLT_MAX);
       }
       M = warp_max(M);
-      bad = __any_sync(0xffffffffu, bad);
       int ex = 0;
-      frexpf(__fmul_ru(M, 1.0f / 16383.0f), &ex);  // 2^ex > M/16383, so |w_j|/S < 16384
-      bad = bad || ex > 60;
+      frexpf(__fmul_ru(M, 1.0f / 16383.0f), &ex);  // 2^ex > M/16383
       ex = max(-100, min(60, ex));
       const float S = __int_as_float((ex + 127) << 23), inv_s = __int_as_float((127 - ex) << 23);
       uint32_t pa = 0, pb = 0;
@@ -439,16 +428,20 @@ __global__ void __launch_bounds__(kScanWarps * 32) scan_kernel(DecodeParams p, W
       float part = 0.0f;  // Σ [(|q̃|+Δ)·err + Δ·cmax] + (2^b − 1)·Σ E_j over this lane's components
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        const float Wf = rintf(__fmul_rn(wv[e], inv_s));  // w/S is exact (power of two), |Wf| ≤ 16384
+        const float Wf = fminf(fmaxf(rintf(__fmul_rn(wv[e], inv_s)), -16384.0f), 16384.0f);  // NaN → clamp bound
         const int W = int(Wf);
         const int a = (W + 128) >> 8, bl = W - a * 256;  // a ∈ [−64, 64], bl ∈ [−128, 127]
         pa |= (uint32_t(a) & 0xffu) << (8 * e);
         pb |= (uint32_t(bl) & 0xffu) << (8 * e);
         wsum += W;
-        // w − S·W is exact: S·W is exact and |w − S·W| ≤ S/2 is a multiple of ulp(w) (or W = 0)
-        const float dev = fabsf(__fmaf_rn(-S, Wf, wv[e]));
-        const float t = __fmaf_ru(qa_[h][e], ej[e], __fmul_ru(qb_[h][e], hj[e]));
-        part = __fadd_ru(part, __fmaf_ru(float(QMAX), __fmaf_ru(fabsf(wv[e]), 0x1p-23f, dev), t));
+        const float sw = __fmul_rn(S, float(W));  // exact (power of two times a 15-bit integer)
+        const float dev = fmaxf(fabsf(__fsub_ru(wv[e], sw)), fabsf(__fsub_rd(wv[e], sw)));
+        float ej_q = __fmul_ru(__fadd_ru(dev, __fmul_ru(fabsf(wv[e]), 0x1p-23f)), float(QMAX));
+        if (wv[e] != wv[e]) ej_q = NAN;
+        const float aq = fabsf(qr[h][e]);
+        float t = __fmul_ru(__fadd_ru(aq, dl[h][e]), ej[e]);
+        t = __fadd_ru(t, __fmul_ru(dl[h][e], __fmul_ru(hj[e], float(QMAX))));
+        part = __fadd_ru(part, __fadd_ru(t, ej_q));
       }
       if (has_word) {
         myplanes[(2 * h) * NW + kword] = pa;
@@ -459,7 +452,7 @@ __global__ void __launch_bounds__(kScanWarps * 32) scan_kernel(DecodeParams p, W
       if (h == my_h) {
         my_S = S;
         my_K = QMAX * wsum;
-        my_add = bad ? INFINITY : __fadd_ru(__fadd_ru(part, base[h]), c.tiny);
+        my_add = __fadd_ru(__fadd_ru(part, base[h]), c.tiny);
       }
     }
     __syncwarp();
