@@ -595,3 +595,40 @@ TEST(CpuFast, AnchorMultiSoundAndCloseToRef) {
   EXPECT_GT(pairs, 10000);
   EXPECT_GT(vec, 0);
 }
+
+// A head's integer-scan bound does not depend on the other heads scanned with it (1 to 9 heads per call:
+// the four-head kernel, the smaller ones and several blocks of four).
+TEST(CpuFast, QuantI16HeadsIndependent) {
+  for (const char* spec : {"8", "4", "8x16,4x48,2x64"}) {
+    for (int64_t G : {0, 64}) {
+      const int64_t d = 128, n = 300;
+      Rng rng(uint64_t(G + std::string(spec).size() * 31));
+      std::vector<float> k(static_cast<size_t>(n * d)), v(static_cast<size_t>(n * d));
+      sound::gen_rows(Gen::heavy, rng, k.data(), n, d, d);
+      sound::gen_rows(Gen::gauss, rng, v.data(), n, d, d);
+      const Basis b = fit_basis(BasisKind::pca, k.data(), n, d, d, d, 1);
+      const QuantRecords rec = build_quant(b, parse_bits(spec, d), G, n, k.data(), v.data(), n, d);
+      const int H = 9;
+      auto qs = make_queries(Gen::heavy, rng, k, n, d, H);
+      std::vector<QuantQuery> pq(H);
+      std::vector<const QuantQuery*> pp(H);
+      for (int h = 0; h < H; ++h) pq[size_t(h)] = prepare_quant_query(b, rec, qs[size_t(h)].data()), pp[size_t(h)] = &pq[size_t(h)];
+      std::vector<std::vector<float>> one(H, std::vector<float>(static_cast<size_t>(n)));
+      for (int h = 0; h < H; ++h) {
+        float* p = one[size_t(h)].data();
+        cpu::quant_bounds_multi_i16(rec, pp.data() + h, 1, 0, n, &p);
+      }
+      for (int hn : {2, 3, 4, 5, 8, 9}) {
+        std::vector<std::vector<float>> many(hn, std::vector<float>(static_cast<size_t>(n)));
+        std::vector<float*> p(hn);
+        for (int h = 0; h < hn; ++h) p[size_t(h)] = many[size_t(h)].data();
+        cpu::quant_bounds_multi_i16(rec, pp.data(), hn, 0, n, p.data());
+        for (int h = 0; h < hn; ++h)
+          for (int64_t t = 0; t < n; ++t)
+            if (!(many[size_t(h)][size_t(t)] == one[size_t(h)][size_t(t)]))
+              ADD_FAILURE() << "spec=" << spec << " G=" << G << " heads=" << hn << " h=" << h << " t=" << t << ": "
+                            << many[size_t(h)][size_t(t)] << " vs alone " << one[size_t(h)][size_t(t)];
+      }
+    }
+  }
+}
