@@ -6,6 +6,9 @@
 //   survivor compaction (the GQA rule: a token survives when any head keeps it);
 //   exact attention over a token list or over all tokens, online softmax in float32 over f32 / f16 /
 //     bf16 K, V, for all query heads of a group in one pass over K and V.
+//   the quantized scan by exact integer arithmetic (QuantScanI16: int16 weights, vpmaddwd / AVX-VNNI
+//     vpdpwssd), with the weights' rounding added to the bound (docs/math.md §4.2b);
+//   query preparation of a GQA group in one pass over the per-group tables (prepare_quant_queries).
 // Soundness of the scans: the summation order differs from the scalar loop, but the float32 slack of
 // prepare_*_query is γ_n-based over the number of terms, which bounds every order (and an FMA rounds
 // once where a multiply-add rounds twice), docs/math.md §4, docs/cpu_fast_path.md.
