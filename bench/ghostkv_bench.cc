@@ -18,6 +18,8 @@
 #include <ctime>
 #include <fstream>
 #include <functional>
+#include <new>
+#include <sys/mman.h>
 #include <memory>
 #include <random>
 #include <sstream>
@@ -217,8 +219,40 @@ struct Witness {
   int64_t group = 0;
 };
 
+// K, V storage: 2 MiB-aligned and, with GHOSTKV_BENCH_HUGEPAGES=1, advised to transparent huge pages
+// (as a serving engine would allocate its KV cache: the survivors' gathered rows then cost no TLB miss
+// per row). A/B switch; off by default, recorded in the provenance line.
+bool huge_pages() {
+  static const bool on = [] {
+    const char* e = std::getenv("GHOSTKV_BENCH_HUGEPAGES");
+    return e && std::strcmp(e, "1") == 0;
+  }();
+  return on;
+}
+template <class T>
+struct KvAlloc {
+  using value_type = T;
+  KvAlloc() = default;
+  template <class U>
+  KvAlloc(const KvAlloc<U>&) {}
+  T* allocate(size_t n) {
+    const size_t align = size_t(2) << 20, bytes = (n * sizeof(T) + align - 1) / align * align;
+    void* p = std::aligned_alloc(align, bytes);
+    if (!p) throw std::bad_alloc();
+#ifdef MADV_HUGEPAGE
+    if (huge_pages()) madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+    return static_cast<T*>(p);
+  }
+  void deallocate(T* p, size_t) { std::free(p); }
+  template <class U>
+  bool operator==(const KvAlloc<U>&) const { return true; }
+  template <class U>
+  bool operator!=(const KvAlloc<U>&) const { return false; }
+};
+
 struct HeadData {
-  std::vector<uint16_t> k, v;     // bf16 [n, d]
+  std::vector<uint16_t, KvAlloc<uint16_t>> k, v;  // bf16 [n, d]
   std::vector<float> kf;          // the base tokens as float (validation)
   Basis basis;
   LowRankRecords lr;
@@ -364,7 +398,8 @@ int main(int argc, char** argv) {
                    "  [--witnesses lowrank-r16,int8,int4-g64,mixed] [--quant-scan i16|f32] [--fracs 0.01,0.05,0.2,1]\n"
                    "  --certified-fracs: survivor fractions that certification gave on a real capture (see the\n"
                    "  certified table of a --capture run); timed like the forced ones, labelled certified\n"
-                   "  GHOSTKV_BENCH_NO_FLUSH=1: time every size warm (no cache flush)\n");
+                   "  GHOSTKV_BENCH_NO_FLUSH=1: time every size warm (no cache flush)\n"
+                   "  GHOSTKV_BENCH_HUGEPAGES=1: K, V on transparent huge pages (madvise)\n");
       return a == "--help" ? 0 : 2;
     }
   }
@@ -904,7 +939,7 @@ int main(int argc, char** argv) {
     std::ofstream csv(csv_path);
     csv << "# ghostkv_bench commit=" << commit << dirty << " date=" << date << " threads=" << threads << " cpu=\"" << cpu_model()
         << "\" simd=" << cpu::simd_level() << " l3_mib=" << (l3 >> 20) << " read_gbps=" << bw << " peak_fma_g=" << peak_fma / 1e9
-        << " peak_i16mac_g=" << peak_madd / 1e9 << " i16_isa=" << cpu::quant_i16_isa() << "\n";
+        << " peak_i16mac_g=" << peak_madd / 1e9 << " i16_isa=" << cpu::quant_i16_isa() << " kv_hugepages=" << huge_pages() << "\n";
     csv << "source,witness,anchors,frac_kind,residency,n_kv,n_head_q,n_head_kv,d,frac,frac_actual,record_bytes,"
            "t_prep_ms,t_anchor_ms,t_scan_ms,t_compact_ms,t_attend_ms,t_phase_sum_ms,t_total_ms,t_dense_ms,speedup,t_adaptive_ms,"
            "adaptive_dense,adaptive_vs_dense,scan_gbps,scan_bw_frac,attend_gbps,attend_bw_frac,dense_gbps,dense_bw_frac,"
@@ -931,7 +966,8 @@ int main(int argc, char** argv) {
        << cpu::simd_level() << ", L3 " << (l3 >> 20) << " MiB, measured read bandwidth " << bw << " GB/s, peak "
        << peak_fma / 1e9 << " G float32 FMA/s and " << peak_madd / 1e9 << " G int16 MAC/s ("
        << (std::string(cpu::quant_i16_isa()) == "avx-vnni" ? "vpdpwssd, AVX-VNNI" : "vpmaddwd + vpaddd")
-       << ", the integer scan's instruction), measured on the same threads.\n"
+       << ", the integer scan's instruction), measured on the same threads"
+       << (huge_pages() ? "; K, V on transparent huge pages (GHOSTKV_BENCH_HUGEPAGES=1)" : "") << ".\n"
        << "One decode step: 32 query heads, 8 KV heads, d 128, bf16 K, V. Times in ms (best of repeats). "
           "`total` = the whole step fused per KV head in one parallel region (prep + anchors + scan + compaction + attention; the phase columns are timed separately). "
           "Each phase: time (roofline fraction + b or f): the roofline is max(bytes / measured read bandwidth, multiply-adds / measured peak), "
