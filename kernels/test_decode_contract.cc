@@ -89,3 +89,29 @@ TEST(CudaContract, WorkspaceViewsAlignedDisjointInside) {
     }
   }
 }
+
+// The scan reads each page's codes in tensor-core fragment order: witness_page_offset must be a
+// bijection of the page's bytes for every supported (bits, d), keep each 8-token n-tile in its own
+// contiguous block, and give every lane its bytes of an n-tile as 16-byte (or 8-byte) runs.
+TEST(CudaContract, WitnessPageLayoutIsAFragmentOrderBijection) {
+  for (int bits : {8, 4})
+    for (int d : {64, 128}) {
+      const int cb = d * bits / 8, page = kPage * cb;
+      std::vector<int> seen(static_cast<size_t>(page), 0);
+      for (int t = 0; t < kPage; ++t)
+        for (int b = 0; b < cb; ++b) {
+          const int64_t o = witness_page_offset(bits, d, t, b);
+          ASSERT_GE(o, 0);
+          ASSERT_LT(o, page) << "bits " << bits << " d " << d << " t " << t << " byte " << b;
+          seen[static_cast<size_t>(o)]++;
+          EXPECT_EQ(o / (8 * cb), t / 8) << "n-tile block of token " << t;
+        }
+      for (int i = 0; i < page; ++i) EXPECT_EQ(seen[static_cast<size_t>(i)], 1) << "bits " << bits << " d " << d << " offset " << i;
+      // int8: the 4 consecutive code bytes of one k-group land in 4 consecutive offsets (one b0/b1 word)
+      if (bits == 8)
+        for (int t = 0; t < kPage; ++t)
+          for (int b = 0; b < cb; b += 4)
+            for (int e = 1; e < 4; ++e)
+              EXPECT_EQ(witness_page_offset(bits, d, t, b + e), witness_page_offset(bits, d, t, b) + e);
+    }
+}
