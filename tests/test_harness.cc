@@ -32,13 +32,6 @@ fs::path fresh_dir(const std::string& name) {
   return d;
 }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 int run_cli(const std::string& args, const std::string& env = "") {
   const std::string cmd = env + " '" + std::string(GHOSTKV_CLI_PATH) + "' " + args + " 2>/dev/null";
   const int st = std::system(cmd.c_str());
@@ -207,10 +200,12 @@ TEST(Harness, BaselinesStayWithinTheirByteBudget) {
     for (size_t x = 0; x < ps.size(); ++x) {
       // within the budget, unless its mandatory bytes (hot K,V + metadata) alone exceed it: then it
       // selects nothing (Loki's sketch of every candidate can cost more than a small budget)
-      for (const StepStats& s : rs[x].steps)
-        if (s.read_bytes > f * s.dense_bytes + 1e-6)
+      for (const StepStats& s : rs[x].steps) {
+        if (s.read_bytes > f * s.dense_bytes + 1e-6) {
           EXPECT_EQ(s.n_elim, s.n_cand) << baseline_name(ps[x].kind) << " at " << f << ": over budget with "
                                         << s.n_cand - s.n_elim << " tokens selected";
+        }
+      }
       // and uses it: within one page/token (+ the rounding of the budget) of the target
       EXPECT_GT(rs[x].kv_bytes_frac, f - 0.03) << baseline_name(ps[x].kind) << " at " << f;
       for (const HeadStats& h : rs[x].heads) {

@@ -164,7 +164,7 @@ void check_read(const KvStore& store, const Snap& s, const Data& D, const StepDe
   for (size_t i = 0; i < r.fetched_record_tokens.size(); ++i) {
     const int64_t t = r.fetched_record_tokens[i];
     ASSERT_EQ(s.tier[size_t(t)], Tier::archive);
-    if (store.tier(t) == Tier::archive) ASSERT_EQ(store.record_row(t), -1) << t;
+    if (store.tier(t) == Tier::archive) { ASSERT_EQ(store.record_row(t), -1) << t; }
     ASSERT_GE((long double)ub[i], exact_centred(store, D, t, q.data())) << "token " << t;
   }
 }
@@ -197,8 +197,8 @@ TEST(KvStore, TiersAndCountersStayConsistent) {
   // age policy: tier is a function of age (archive in whole pages)
   for (int64_t t = 4; t < 300 - 16; ++t) {
     const int64_t age = 299 - t;
-    if (age < 48) EXPECT_EQ(s.tier(t), Tier::warm) << t;
-    if (age >= 48 && age < 96) EXPECT_EQ(s.tier(t), Tier::ghost) << t;
+    if (age < 48) { EXPECT_EQ(s.tier(t), Tier::warm) << t; }
+    if (age >= 48 && age < 96) { EXPECT_EQ(s.tier(t), Tier::ghost) << t; }
   }
   // explicit moves (policy off so they stick): archive → warm, warm → archive, ghost → warm
   KvStoreParams p = small_params(d);
@@ -474,13 +474,13 @@ void expect_residency(const KvStore& s) {
     EXPECT_EQ(x.record, arch ? 0 : c[size_t(tt)] * rb);
     EXPECT_EQ(x.slow_kv, fast ? 0 : c[size_t(tt)] * 2 * d * 4);
     EXPECT_EQ(x.slow_record, arch ? c[size_t(tt)] * rb : 0);
-    if (!arch) EXPECT_EQ(x.anchor, 0);
+    if (!arch) { EXPECT_EQ(x.anchor, 0); }
   }
   EXPECT_EQ(r.fast_kv(), (c[0] + c[1]) * 2 * d * 4);
   EXPECT_EQ(r.records(), (s.n() - c[3]) * rb);
   EXPECT_EQ(s.records().n, s.n() - c[3]);
   EXPECT_EQ(int64_t(s.records().codes.size()), (s.n() - c[3]) * s.records().code_bytes);
-  if (c[3] > 0) EXPECT_GT(r.tier[3].anchor, 0);
+  if (c[3] > 0) { EXPECT_GT(r.tier[3].anchor, 0); }
   int64_t slow_top = 0, arch_top = 0;
   for (int64_t t = 0; t < s.n(); ++t) {
     if (s.tier(t) == Tier::ghost || s.tier(t) == Tier::archive) slow_top = std::max(slow_top, (t + 1) * 2 * d * 4);
@@ -540,7 +540,7 @@ TEST(KvStore, ArchiveRecordsAndSlowKvAreNotResident) {
     StoreBounds b = s.bounds(q);
     for (int64_t t : arch) EXPECT_TRUE(std::isinf(b.token_ub[size_t(t)])) << t;
     for (int64_t t = 0; t < s.n(); ++t)
-      if (s.tier(t) != Tier::archive) EXPECT_EQ(b.token_ub[size_t(t)], before[qi].token_ub[size_t(t)]) << t;
+      if (s.tier(t) != Tier::archive) { EXPECT_EQ(b.token_ub[size_t(t)], before[qi].token_ub[size_t(t)]) << t; }
     // only the members of surviving anchors get bounds, equal to the pre-archive ones and sound
     std::vector<uint8_t> alive(size_t(s.n_anchors()), 0);
     alive[0] = 1;
@@ -590,7 +590,7 @@ TEST(KvStore, ArchiveRecordsAndSlowKvAreNotResident) {
   for (const auto& q : qs) {
     StoreBounds b = s.bounds_for_surviving_anchors(q.data(), alive);
     for (int64_t t = 0; t < s.n(); ++t)
-      if (s.tier(t) != Tier::hot) EXPECT_GE((long double)b.token_ub[size_t(t)], exact_centred(s, D, t, q.data())) << t;
+      if (s.tier(t) != Tier::hot) { EXPECT_GE((long double)b.token_ub[size_t(t)], exact_centred(s, D, t, q.data())) << t; }
   }
 }
 
