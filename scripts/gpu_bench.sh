@@ -72,6 +72,9 @@ if [ -n "$ncu_bin" ]; then
     --metrics dram__bytes_read.sum,dram__bytes_write.sum,gpu__time_duration.sum \
     "$bench" --name ncu --batch 1 --n 131072 --profile 0.05 >"$out/ncu.csv"
   tail -n +1 "$out/ncu.csv" | cut -c1-300 | tail -12
+  # where the scan's time goes (stall reasons, memory pipes, occupancy)
+  "$ncu_bin" --clock-control none -k regex:scan_kernel --section WarpStateStats --section MemoryWorkloadAnalysis \
+    --section Occupancy "$bench" --name ncu --batch 1 --n 131072 --profile 0.05 >"$out/scan_sections.txt" 2>&1 || true
 else
   echo "ncu not found: no DRAM counters"
 fi
