@@ -48,7 +48,7 @@ def main():
     tier = read(os.path.join(run, "gpu_tier.csv"))
     torch = read(os.path.join(run, "gpu_torch.csv"))
     ncu = ncu_rows(os.path.join(run, "ncu.csv"))
-    for name in ("gpu_bench.csv", "gpu_tier.csv", "gpu_torch.csv"):
+    for name in ("gpu_bench.csv", "gpu_tier.csv", "gpu_torch.csv", "scan_sections.txt", "log.txt"):
         if os.path.exists(os.path.join(run, name)):
             shutil.copyfile(os.path.join(run, name), os.path.join(dst, name))
     if ncu:
