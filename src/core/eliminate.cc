@@ -612,9 +612,12 @@ EliminateResult run_eliminate(const AttnInputs& in, const EliminateOptions& opt)
     std::vector<LowRankQuery> lqs(multi && opt.witness == WitnessKind::lowrank ? size_t(group) : 0);
     std::vector<QuantQuery> qqs(multi && opt.witness == WitnessKind::quant ? size_t(group) : 0);
     if (multi && nc > 0) {
-      for (int64_t hh = 0; hh < group; ++hh) {
-        if (opt.witness == WitnessKind::lowrank) lqs[size_t(hh)] = prepare_lowrank_query(hr.basis, hr.lr, qd[hh].data(), n_seen);
-        else qqs[size_t(hh)] = prepare_quant_query(hr.basis, hr.qt, qd[hh].data(), n_seen);
+      if (opt.witness == WitnessKind::lowrank) {
+        for (int64_t hh = 0; hh < group; ++hh) lqs[size_t(hh)] = prepare_lowrank_query(hr.basis, hr.lr, qd[hh].data(), n_seen);
+      } else {  // the whole group in one pass over the per-group tables (bit-equal to the per-head preparation)
+        std::vector<const double*> qh(static_cast<size_t>(group));
+        for (int64_t hh = 0; hh < group; ++hh) qh[size_t(hh)] = qd[hh].data();
+        cpu::prepare_quant_queries(hr.basis, hr.qt, qh.data(), int(group), n_seen, true, qqs.data());
       }
       std::vector<const LowRankQuery*> lp(lqs.size());
       std::vector<const QuantQuery*> qp(qqs.size());
