@@ -261,12 +261,13 @@ TEST(CpuFast, AttendMultiMatchesFloat64) {
   const cpu::KvType types[] = {cpu::KvType::f32, cpu::KvType::f16, cpu::KvType::bf16};
   for (cpu::KvType ty : types) {
     for (int64_t d : {128, 64, 40}) {
-      for (int scen = 0; scen < 4; ++scen) {
+      for (int scen = 0; scen < 5; ++scen) {
         for (bool scalar : {false, true}) {
           ScalarGuard sg(scalar);
           Rng rng(uint64_t(int(ty) * 100 + d + scen * 7));
           const int64_t n = scen == 0 ? 1 : rng.integer(2, 700);
-          const int H = int(rng.integer(1, 4));
+          // scen 4: 5-9 heads (the vector body takes heads in groups of four)
+          const int H = int(scen == 4 ? rng.integer(5, 9) : rng.integer(1, 4));
           // scen 1: peaked scores (|s| up to ~60: many weights underflow); 2: outlier channel; 3: gaussian
           const double qs = scen == 1 ? 6.0 : 0.3;
           std::vector<float> k(static_cast<size_t>(n * d)), v(static_cast<size_t>(n * d)), q(static_cast<size_t>(H * d));

@@ -321,6 +321,13 @@ inline float hsum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
+inline float hmax(__m256 v) {
+  __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_max_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
 // 8 float32 sums + per-lane double addends → the stored bounds (NaN → +inf; float: rounded up)
 inline __m256d nan_to_inf(__m256d x) {
   return _mm256_blendv_pd(x, _mm256_set1_pd(INFINITY), _mm256_cmp_pd(x, x, _CMP_UNORD_Q));
@@ -676,6 +683,15 @@ inline __m256 load_kv8(const void* base, KvType type, int64_t off) {
 
 constexpr int64_t kBlock = 64;
 
+// GHOSTKV_PREFETCH_HINT=t0|t1|nta (A/B of the cache level the gathered rows are prefetched into)
+int prefetch_hint() {
+  static const int hint = [] {
+    const char* e = std::getenv("GHOSTKV_PREFETCH_HINT");
+    return e && std::strcmp(e, "t1") == 0 ? 1 : e && std::strcmp(e, "nta") == 0 ? 2 : 0;
+  }();
+  return hint;
+}
+
 void attend_avx2(const float* q, int H, int64_t d, const KvView& kv, const int64_t* idx, int64_t n, float* out) {
   const int64_t nb = d / 8;
   std::vector<float> s(static_cast<size_t>(H * kBlock)), o(static_cast<size_t>(H * d), 0.0f), m(static_cast<size_t>(H), -INFINITY), l(static_cast<size_t>(H), 0.0f);
@@ -693,10 +709,7 @@ void attend_avx2(const float* q, int H, int64_t d, const KvView& kv, const int64
   };
   // gathered rows: prefetched `dist` tokens ahead of the token being scored (K and V, every cache line)
   const int64_t dist = prefetch_distance();
-  static const int hint = [] {  // GHOSTKV_PREFETCH_HINT=t0|t1|nta (A/B of the cache level prefetched into)
-    const char* e = std::getenv("GHOSTKV_PREFETCH_HINT");
-    return e && std::strcmp(e, "t1") == 0 ? 1 : e && std::strcmp(e, "nta") == 0 ? 2 : 0;
-  }();
+  const int hint = prefetch_hint();
   auto prefetch_rows = [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < std::min(i1, n); ++i) {
       const int64_t off = idx[i] * kv.stride * esz;
@@ -800,6 +813,202 @@ void attend_avx2(const float* q, int H, int64_t d, const KvView& kv, const int64
   for (int h = 0; h < H; ++h) {
     const float inv = l[size_t(h)] > 0 ? 1.0f / l[size_t(h)] : 0.0f;
     for (int64_t j = 0; j < d; ++j) out[h * d + j] = o[size_t(h * d + j)] * inv;
+  }
+}
+
+// ---- attention for d % 16 == 0: K, V in the pair layout, 2 tokens × up to 4 heads per pass ----
+// 16 values of a row from column 16c as two float32 vectors, exactly widened, in the "pair layout": bf16
+// lo = the even columns, hi = the odd ones (one 256-bit load, a shift and a mask: no cross-lane work);
+// f16 / f32 lo = columns 0-7, hi = 8-15. q is permuted into the same layout once per call, o accumulated
+// in it and permuted back at the end; a dot product only changes its summation order.
+template <KvType TY>
+inline void load_kv16(const void* base, int64_t off, __m256& lo, __m256& hi) {
+  if constexpr (TY == KvType::bf16) {
+      const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(base) + off));
+      lo = _mm256_castsi256_ps(_mm256_slli_epi32(x, 16));
+      hi = _mm256_castsi256_ps(_mm256_and_si256(x, _mm256_set1_epi32(int(0xFFFF0000u))));
+  } else if constexpr (TY == KvType::f16) {
+      const uint16_t* p = static_cast<const uint16_t*>(base) + off;
+      lo = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+      hi = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 8)));
+  } else {
+      const float* p = static_cast<const float*>(base) + off;
+      lo = _mm256_loadu_ps(p);
+      hi = _mm256_loadu_ps(p + 8);
+  }
+}
+// column of position i (0..15) of a 16-column chunk in the pair layout
+inline int64_t pair_col(KvType type, int64_t i) { return type == KvType::bf16 ? (i < 8 ? 2 * i : 2 * (i - 8) + 1) : i; }
+
+constexpr int64_t kBlock16 = 32;
+
+// scores of tokens ta, tb (rows at element offsets) for HN heads (qp: HN rows of d floats, pair layout):
+// out[2h + j] = score of head h, token j
+template <KvType TY, int HN>
+inline __m256 score_pair(const float* qp, int64_t d, const KvView& kv, int64_t oa, int64_t ob) {
+  // 2·HN chains (HN ≤ 2: lo and hi columns in separate chains, 4·HN) so that FMA latency stays hidden
+  constexpr bool split = HN <= 2;
+  __m256 acc[8], acc_hi[4];
+  for (int i = 0; i < 8; ++i) acc[i] = _mm256_setzero_ps();
+  for (int i = 0; i < 4; ++i) acc_hi[i] = _mm256_setzero_ps();
+  for (int64_t c = 0; c < d; c += 16) {
+    __m256 alo, ahi, blo, bhi;
+    load_kv16<TY>(kv.k, oa + c, alo, ahi);
+    load_kv16<TY>(kv.k, ob + c, blo, bhi);
+    for (int h = 0; h < HN; ++h) {
+      const __m256 ql = _mm256_loadu_ps(qp + h * d + c), qh = _mm256_loadu_ps(qp + h * d + c + 8);
+      acc[2 * h] = _mm256_fmadd_ps(ql, alo, acc[2 * h]);
+      acc[2 * h + 1] = _mm256_fmadd_ps(ql, blo, acc[2 * h + 1]);
+      if (split) {
+        acc_hi[2 * h] = _mm256_fmadd_ps(qh, ahi, acc_hi[2 * h]);
+        acc_hi[2 * h + 1] = _mm256_fmadd_ps(qh, bhi, acc_hi[2 * h + 1]);
+      } else {
+        acc[2 * h] = _mm256_fmadd_ps(qh, ahi, acc[2 * h]);
+        acc[2 * h + 1] = _mm256_fmadd_ps(qh, bhi, acc[2 * h + 1]);
+      }
+    }
+  }
+  if (split)
+    for (int i = 0; i < 2 * HN; ++i) acc[i] = _mm256_add_ps(acc[i], acc_hi[i]);
+  return hsum8x8(acc);
+}
+
+// o_h += Σ_x w_hx v_x for HN heads over the block's rows (pair layout), 16 columns per pass with the
+// 2·HN accumulators in registers; two tokens per iteration, one V load serving every head
+template <KvType TY, int HN>
+inline void accumulate_v(float* o, int64_t d, const KvView& kv, const int64_t* trow, int64_t bn, const float* w,
+                         int64_t wstride) {
+  for (int64_t c = 0; c < d; c += 16) {
+    __m256 lo[HN], hi[HN];
+    for (int h = 0; h < HN; ++h) lo[h] = hi[h] = _mm256_setzero_ps();
+    for (int64_t x = 0; x < bn; ++x) {
+      __m256 vl, vh;
+      load_kv16<TY>(kv.v, trow[x] + c, vl, vh);
+      for (int h = 0; h < HN; ++h) {
+        const __m256 wv = _mm256_broadcast_ss(w + h * wstride + x);
+        lo[h] = _mm256_fmadd_ps(wv, vl, lo[h]);
+        hi[h] = _mm256_fmadd_ps(wv, vh, hi[h]);
+      }
+    }
+    for (int h = 0; h < HN; ++h) {
+      float* oh = o + h * d + c;
+      _mm256_storeu_ps(oh, _mm256_add_ps(_mm256_loadu_ps(oh), lo[h]));
+      _mm256_storeu_ps(oh + 8, _mm256_add_ps(_mm256_loadu_ps(oh + 8), hi[h]));
+    }
+  }
+}
+
+template <KvType TY, int HN>
+void attend16_heads(const float* qp, int64_t d, const KvView& kv, const int64_t* idx, int64_t n, float* o, float* m,
+                    float* l, int64_t dist, int hint) {
+  alignas(32) float s[4 * kBlock16];
+  int64_t trow[kBlock16];
+  const int64_t esz = kv_type_bytes(kv.type), row_bytes = d * esz;
+  auto prefetch_row = [&](int64_t i) {
+    if (i >= n) return;
+    const int64_t off = (idx ? idx[i] : i) * kv.stride * esz;
+    const char* kp = static_cast<const char*>(kv.k) + off;
+    const char* vp = static_cast<const char*>(kv.v) + off;
+    for (int64_t by = 0; by < row_bytes; by += 64) {
+      if (hint == 1) {
+        _mm_prefetch(kp + by, _MM_HINT_T1);
+        _mm_prefetch(vp + by, _MM_HINT_T1);
+      } else if (hint == 2) {
+        _mm_prefetch(kp + by, _MM_HINT_NTA);
+        _mm_prefetch(vp + by, _MM_HINT_NTA);
+      } else {
+        _mm_prefetch(kp + by, _MM_HINT_T0);
+        _mm_prefetch(vp + by, _MM_HINT_T0);
+      }
+    }
+  };
+  if (dist > 0)
+    for (int64_t i = 0; i < std::min(dist, n); ++i) prefetch_row(i);
+  for (int64_t b0 = 0; b0 < n; b0 += kBlock16) {
+    const int64_t bn = std::min(kBlock16, n - b0);
+    if (dist < 0 && b0 + kBlock16 < n)
+      for (int64_t i = b0 + kBlock16; i < std::min(n, b0 + 2 * kBlock16); ++i) prefetch_row(i);
+    for (int64_t x = 0; x < bn; ++x) trow[x] = (idx ? idx[b0 + x] : b0 + x) * kv.stride;
+    // scores: two tokens × HN heads per pass (a last odd token is scored twice, stored once)
+    for (int64_t x = 0; x < bn; x += 2) {
+      if (dist > 0) {
+        prefetch_row(b0 + x + dist);
+        prefetch_row(b0 + x + dist + 1);
+      }
+      const bool two = x + 1 < bn;
+      alignas(32) float tmp[8];
+      _mm256_store_ps(tmp, score_pair<TY, HN>(qp, d, kv, trow[x], trow[two ? x + 1 : x]));
+      for (int h = 0; h < HN; ++h) {
+        s[h * kBlock16 + x] = tmp[2 * h];
+        if (two) s[h * kBlock16 + x + 1] = tmp[2 * h + 1];
+      }
+    }
+    // per head: new max, rescale, weights
+    for (int h = 0; h < HN; ++h) {
+      float* sh = s + h * kBlock16;
+      int64_t x = 0;
+      __m256 mv = _mm256_set1_ps(m[h]);
+      // max_ps returns its second operand when either is NaN: a NaN score is skipped, as by std::max below
+      for (; x + 8 <= bn; x += 8) mv = _mm256_max_ps(_mm256_load_ps(sh + x), mv);
+      float mx = hmax(mv);
+      for (; x < bn; ++x) mx = std::max(mx, sh[x]);
+      const float scale = m[h] == -INFINITY ? 0.0f : std::exp(m[h] - mx);
+      m[h] = mx;
+      __m256 lsum = _mm256_setzero_ps();
+      x = 0;
+      for (; x + 8 <= bn; x += 8) {
+        const __m256 wv = exp_ps(_mm256_sub_ps(_mm256_load_ps(sh + x), _mm256_set1_ps(mx)));
+        _mm256_store_ps(sh + x, wv);
+        lsum = _mm256_add_ps(lsum, wv);
+      }
+      float ls = hsum(lsum);
+      for (; x < bn; ++x) ls += (sh[x] = std::exp(sh[x] - mx));
+      l[h] = l[h] * scale + ls;
+      if (scale != 1.0f) {
+        float* oh = o + h * d;
+        for (int64_t k = 0; k < d; k += 8)
+          _mm256_storeu_ps(oh + k, _mm256_mul_ps(_mm256_loadu_ps(oh + k), _mm256_set1_ps(scale)));
+      }
+    }
+    accumulate_v<TY, HN>(o, d, kv, trow, bn, s, kBlock16);
+  }
+}
+
+template <KvType TY>
+void attend16_dispatch(int hn, const float* qp, int64_t d, const KvView& kv, const int64_t* idx, int64_t n, float* o,
+                       float* m, float* l, int64_t dist, int hint) {
+  switch (hn) {
+    case 1: return attend16_heads<TY, 1>(qp, d, kv, idx, n, o, m, l, dist, hint);
+    case 2: return attend16_heads<TY, 2>(qp, d, kv, idx, n, o, m, l, dist, hint);
+    case 3: return attend16_heads<TY, 3>(qp, d, kv, idx, n, o, m, l, dist, hint);
+    default: return attend16_heads<TY, 4>(qp, d, kv, idx, n, o, m, l, dist, hint);
+  }
+}
+
+void attend16_avx2(const float* q, int H, int64_t d, const KvView& kv, const int64_t* idx, int64_t n, float* out,
+                   int64_t dist, int hint) {
+  std::vector<float> qp(static_cast<size_t>(H * d)), o(static_cast<size_t>(H * d), 0.0f);
+  std::vector<float> m(static_cast<size_t>(H), -INFINITY), l(static_cast<size_t>(H), 0.0f);
+  for (int h = 0; h < H; ++h)
+    for (int64_t c = 0; c < d; c += 16)
+      for (int64_t i = 0; i < 16; ++i) qp[size_t(h * d + c + i)] = q[h * d + c + pair_col(kv.type, i)];
+  // heads in groups of four (K read once per group; one group for GQA groups of ≤ 4 heads)
+  for (int h0 = 0; h0 < H; h0 += 4) {
+    const int hn = std::min(4, H - h0);
+    float* qh = qp.data() + h0 * d;
+    float* oh = o.data() + h0 * d;
+    float* mh = m.data() + h0;
+    float* lh = l.data() + h0;
+    switch (kv.type) {
+      case KvType::bf16: attend16_dispatch<KvType::bf16>(hn, qh, d, kv, idx, n, oh, mh, lh, dist, hint); break;
+      case KvType::f16: attend16_dispatch<KvType::f16>(hn, qh, d, kv, idx, n, oh, mh, lh, dist, hint); break;
+      case KvType::f32: attend16_dispatch<KvType::f32>(hn, qh, d, kv, idx, n, oh, mh, lh, dist, hint); break;
+    }
+  }
+  for (int h = 0; h < H; ++h) {
+    const float inv = l[size_t(h)] > 0 ? 1.0f / l[size_t(h)] : 0.0f;
+    for (int64_t c = 0; c < d; c += 16)
+      for (int64_t i = 0; i < 16; ++i) out[h * d + c + pair_col(kv.type, i)] = o[size_t(h * d + c + i)] * inv;
   }
 }
 
@@ -1381,6 +1590,8 @@ int64_t kv_type_bytes(KvType t) { return t == KvType::f32 ? 4 : 2; }
 void attend_multi(const float* q, int n_heads, int64_t d, const KvView& kv, const int64_t* idx, int64_t n, float* out) {
   GKV_CHECK(n_heads > 0 && d > 0, "attend_multi: n_heads ", n_heads, " and d ", d, " must be > 0");
 #if GKV_X86
+  if (use_avx2() && d % 16 == 0)
+    return attend16_avx2(q, n_heads, d, kv, idx, n, out, idx ? prefetch_distance() : 0, prefetch_hint());
   if (use_avx2() && d % 8 == 0) return attend_avx2(q, n_heads, d, kv, idx, n, out);
 #endif
   attend_scalar(q, n_heads, d, kv, idx, n, out);

@@ -112,8 +112,10 @@ int64_t set_prefetch_distance(int64_t tokens);
 
 // Exact attention for n_heads query heads (q: n_heads rows of d floats, already scaled by σ) over the
 // tokens idx[0..n) (idx == nullptr: tokens 0..n-1), online softmax in float32 (scores by FMA dot
-// products, weights by a vectorised exp with ≤ 2 ulp relative error, blocks of 64 tokens rescaled by
-// e^{m_old − m_new}); out: n_heads rows of d floats. For ||v|| ≤ 1e30 nothing overflows (weights ≤ 1,
+// products, weights by a vectorised exp with ≤ 2 ulp relative error, blocks of 32 tokens (64 when d is not a
+// multiple of 16) rescaled by e^{m_old − m_new}); out: n_heads rows of d floats. For d % 16 == 0 the vector
+// body reads 16 columns of a row at once (bf16: even columns by a shift, odd ones by a mask), scores two
+// tokens × up to four heads per pass from registers and permutes q and o to that column order. For ||v|| ≤ 1e30 nothing overflows (weights ≤ 1,
 // running sums ≤ n·max|v|).
 void attend_multi(const float* q, int n_heads, int64_t d, const KvView& kv, const int64_t* idx, int64_t n, float* out);
 
