@@ -1012,6 +1012,122 @@ void attend16_avx2(const float* q, int H, int64_t d, const KvView& kv, const int
   }
 }
 
+// ---- low-rank scan for r % 16 == 0 and f32 / f16 / bf16 sketches: two tokens × up to four heads per pass ----
+// The sketch of a token is read 16 components at a time in the pair layout of load_kv16 (qs permuted to
+// match once per call), the 2·HN dot products of a token pair are reduced together (hsum8x8), and the four
+// pairs of an 8-token batch are transposed into one 8-token vector per head (64-bit unpacks) for the e and
+// ρ terms and the store, as in lowrank_avx2. Summation order: per lane r/8 chained FMAs, then the tree.
+template <KvType TY, int HN, int RC, class T>  // RC: the rank when fixed at compile time (0: rec.r)
+void lowrank16_heads(const LowRankRecords& rec, const LowRankHead* hs, const float* qp, int64_t t0, int64_t t1,
+                     T* const* ub) {
+  const int64_t r = RC > 0 ? RC : rec.r, B = rec.blocks;
+  const void* base = TY == KvType::f32 ? static_cast<const void*>(rec.sketch.data()) : rec.sketch_raw.data();
+  alignas(32) uint16_t rbuf[8];
+  alignas(32) T tmp[8];
+  int64_t tt[8];
+  for (int64_t t = t0; t < t1; t += 8) {
+    const int64_t cnt = std::min<int64_t>(8, t1 - t);
+    for (int tk = 0; tk < 8; ++tk) tt[tk] = t + std::min<int64_t>(tk, cnt - 1);
+    __m256 red[4];
+    for (int p = 0; p < 4; ++p) {
+      const int64_t oa = tt[2 * p] * r, ob = tt[2 * p + 1] * r;
+      __m256 acc[8];
+      for (int i = 0; i < 8; ++i) acc[i] = _mm256_setzero_ps();
+      for (int64_t c = 0; c < r; c += 16) {
+        __m256 alo, ahi, blo, bhi;
+        load_kv16<TY>(base, oa + c, alo, ahi);
+        load_kv16<TY>(base, ob + c, blo, bhi);
+        for (int h = 0; h < HN; ++h) {
+          const __m256 ql = _mm256_loadu_ps(qp + h * r + c), qh = _mm256_loadu_ps(qp + h * r + c + 8);
+          acc[2 * h] = _mm256_fmadd_ps(qh, ahi, _mm256_fmadd_ps(ql, alo, acc[2 * h]));
+          acc[2 * h + 1] = _mm256_fmadd_ps(qh, bhi, _mm256_fmadd_ps(ql, blo, acc[2 * h + 1]));
+        }
+      }
+      red[p] = hsum8x8(acc);  // [h0 a, h0 b, h1 a, h1 b, h2 a, h2 b, h3 a, h3 b]
+    }
+    // 4 × 4 transpose of 64-bit (token pair) elements: head h gets [t0 .. t7]
+    const __m256d u0 = _mm256_unpacklo_pd(_mm256_castps_pd(red[0]), _mm256_castps_pd(red[1]));
+    const __m256d u1 = _mm256_unpackhi_pd(_mm256_castps_pd(red[0]), _mm256_castps_pd(red[1]));
+    const __m256d u2 = _mm256_unpacklo_pd(_mm256_castps_pd(red[2]), _mm256_castps_pd(red[3]));
+    const __m256d u3 = _mm256_unpackhi_pd(_mm256_castps_pd(red[2]), _mm256_castps_pd(red[3]));
+    __m256 sums[4];
+    sums[0] = _mm256_castpd_ps(_mm256_permute2f128_pd(u0, u2, 0x20));
+    sums[1] = _mm256_castpd_ps(_mm256_permute2f128_pd(u1, u3, 0x20));
+    sums[2] = _mm256_castpd_ps(_mm256_permute2f128_pd(u0, u2, 0x31));
+    sums[3] = _mm256_castpd_ps(_mm256_permute2f128_pd(u1, u3, 0x31));
+    __m256 e;
+    if (cnt == 8) {
+      e = load_f16x8(rec.e.data() + t);
+    } else {
+      for (int tk = 0; tk < 8; ++tk) rbuf[tk] = rec.e[size_t(tt[tk])];
+      e = load_f16x8(rbuf);
+    }
+    __m256 rho0;
+    if (B == 1 && cnt == 8) {
+      rho0 = load_f16x8(rec.rho.data() + t);
+    } else {
+      for (int tk = 0; tk < 8; ++tk) rbuf[tk] = rec.rho[size_t(tt[tk] * B)];
+      rho0 = load_f16x8(rbuf);
+    }
+    for (int h = 0; h < HN; ++h) {
+      const LowRankHead& hd = hs[h];
+      __m256 s = _mm256_fmadd_ps(_mm256_set1_ps(hd.nqs), e, sums[h]);
+      s = _mm256_fmadd_ps(_mm256_set1_ps(hd.qb[0]), rho0, s);
+      for (int64_t b = 1; b < B; ++b) {
+        for (int tk = 0; tk < 8; ++tk) rbuf[tk] = rec.rho[size_t(tt[tk] * B + b)];
+        s = _mm256_fmadd_ps(_mm256_set1_ps(hd.qb[size_t(b)]), load_f16x8(rbuf), s);
+      }
+      const __m256d add = _mm256_set1_pd(hd.add);
+      if (cnt == 8) {
+        store8(ub[h] + (t - t0), s, add, add);
+      } else {
+        store8(tmp, s, add, add);
+        for (int64_t tk = 0; tk < cnt; ++tk) ub[h][t - t0 + tk] = tmp[tk];
+      }
+    }
+  }
+}
+
+template <KvType TY, class T>
+void lowrank16_avx2(const LowRankRecords& rec, const std::vector<LowRankHead>& hs, int64_t t0, int64_t t1,
+                    T* const* ub) {
+  const int64_t r = rec.r;
+  const int H = int(hs.size());
+  std::vector<float> qp(static_cast<size_t>(H * r));
+  for (int h = 0; h < H; ++h)
+    for (int64_t c = 0; c < r; c += 16)
+      for (int64_t i = 0; i < 16; ++i) qp[size_t(h * r + c + i)] = hs[size_t(h)].qs[c + pair_col(TY, i)];
+  for (int h0 = 0; h0 < H; h0 += 4) {
+    const int hn = std::min(4, H - h0);
+    const LowRankHead* hp = hs.data() + h0;
+    const float* q = qp.data() + h0 * r;
+    T* const* u = ub + h0;
+    switch (hn) {
+      case 1: lowrank16_heads<TY, 1, 0>(rec, hp, q, t0, t1, u); break;
+      case 2: lowrank16_heads<TY, 2, 0>(rec, hp, q, t0, t1, u); break;
+      case 3: lowrank16_heads<TY, 3, 0>(rec, hp, q, t0, t1, u); break;
+      default:
+        if (r == 16) lowrank16_heads<TY, 4, 16>(rec, hp, q, t0, t1, u);
+        else lowrank16_heads<TY, 4, 0>(rec, hp, q, t0, t1, u);
+        break;
+    }
+  }
+}
+
+// the r % 16 == 0 body where the storage allows it (int8 sketches and other ranks: lowrank_avx2)
+template <class T>
+bool lowrank16_dispatch(const LowRankRecords& rec, const std::vector<LowRankHead>& hs, int64_t t0, int64_t t1,
+                        T* const* ub) {
+  if (rec.r % 16 != 0 || rec.r <= 0) return false;
+  switch (rec.storage) {
+    case Storage::bf16: lowrank16_avx2<KvType::bf16>(rec, hs, t0, t1, ub); return true;
+    case Storage::f16: lowrank16_avx2<KvType::f16>(rec, hs, t0, t1, ub); return true;
+    case Storage::f32: lowrank16_avx2<KvType::f32>(rec, hs, t0, t1, ub); return true;
+    case Storage::int8: return false;
+  }
+  return false;
+}
+
 // ---------------------------------------------------------------- integer quantized scan: kernels
 inline double hsum4d(__m256d v) {
   const __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
@@ -1449,6 +1565,7 @@ void lowrank_dispatch(const LowRankRecords& rec, const LowRankQuery* const* pq, 
   if (t1 <= t0 || n_heads <= 0) return;
   const std::vector<LowRankHead> hs = lowrank_heads(rec, pq, n_heads);
 #if GKV_X86
+  if (use_avx2() && lowrank16_dispatch(rec, hs, t0, t1, ub)) return;
   if (use_avx2() && rec.r % 8 == 0 && rec.r > 0) return lowrank_avx2(rec, hs, t0, t1, ub);
 #endif
   lowrank_scalar(rec, hs, t0, t1, t0, ub);
