@@ -388,7 +388,7 @@ std::string roof_cell(double t, const Roof& r) {
 
 int main(int argc, char** argv) {
   bool quick = false;
-  std::string out_dir = "results/bench_cpu", capture;
+  std::string out_dir = "ghostkv_bench_out", capture;  // never the committed results/ by default
   std::string capture_layers = "0,3,7";
   int64_t cap_queries = 16;
   std::string sizes_arg, cert_fracs_arg, wits_arg, fracs_arg, quant_scan = "i16";
