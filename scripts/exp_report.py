@@ -354,21 +354,38 @@ def sec_kernels(L):
         fails = sum(int(r[k]) for r in g for k in ("rule_fail", "cert_fail", "num_fail", "nonfinite"))
         L.append(f"\nAll {len(g)} rows of that run (random and real captures, checked in float64): {viol} bound "
                  f"violations, {fails} certificate / GQA-rule / numeric failures.\n")
-    com, c = read_csv_comments(cpu)
-    if c:
-        L.append(f"CPU (`ghostkv_bench`, docs/cpu_fast_path.md; {com[0] if com else ''}). Speedup over dense attention "
-                 "timed in the same run; DRAM-resident rows, 5% forced and the certified fractions:\n")
-        L.append("| witness | anchors | n_kv | survivors | scan roofline | attend roofline | speedup | adaptive / dense |")
-        L.append("|---|---|---|---|---|---|---|---|")
+    for path in (cpu, os.path.join(ROOT, "results", "bench_cpu", "local", "bench.csv")):
+        com, c = read_csv_comments(path)
+        if not c:
+            continue
+        commit = c[0].get("commit", "")
+        L.append(f"CPU (`ghostkv_bench` via `scripts/cpu_bench_device.sh`, {os.path.relpath(path, ROOT)}; "
+                 f"{com[0] if com else ''}). Speedup over dense attention timed in the same run; caches "
+                 "flushed (DRAM-resident sizes), 5% forced and the certified fractions; roofline fraction = time at the "
+                 "roofline / measured time, b: bytes / read bandwidth, f: multiply-adds / peak rate:\n")
+        # the peak loops before 4826486 under-measured the machine's rates: their f fractions read high
+        stale = commit and subprocess.run(["git", "-C", ROOT, "merge-base", "--is-ancestor", commit, "4826486"],
+                                          capture_output=True).returncode == 0 and \
+            subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "4826486"], capture_output=True,
+                           text=True).stdout.strip() != commit
+        if stale:
+            L.append(f"*This run ({commit}) predates commit 4826486, which fixed the bench's peak loops (they "
+                     "under-measured the FMA / MAC rates): its `f` fractions are too high (about 2× on the machine "
+                     "where both were measured); its `b` fractions and its times stand.*\n")
+        L.append("| witness | anchors | n_kv | survivors | scan roofline | attend roofline | dense roofline | speedup | adaptive / dense |")
+        L.append("|---|---|---|---|---|---|---|---|---|")
         for r in c:
             if r.get("residency") != "dram" or r.get("valid") != "ok":
                 continue
             if r["frac_kind"] == "forced" and abs(num(r, "frac") - 0.05) > 1e-9:
                 continue
+            k = lambda x: "b" if r[x + "_roof_kind"] == "bytes" else "f"  # noqa: E731
             L.append(f"| {r['witness']} | {r['anchors']} | {r['n_kv']} | {r['frac_kind']} {f3(num(r, 'frac_actual'))} | "
-                     f"{f3(num(r, 'scan_roof'), 2)} ({r['scan_roof_kind']}) | {f3(num(r, 'attend_roof'), 2)} ({r['attend_roof_kind']}) | "
-                     f"{f3(num(r, 'speedup'), 2)} | {f3(num(r, 'adaptive_vs_dense'), 2)} |")
+                     f"{f3(num(r, 'scan_roof'), 2)}{k('scan')} | {f3(num(r, 'attend_roof'), 2)}{k('attend')} | "
+                     f"{f3(num(r, 'dense_roof'), 2)}{k('dense')} | {f3(num(r, 'speedup'), 2)} | "
+                     f"{f3(num(r, 'adaptive_vs_dense'), 2)} |")
         L.append("")
+
 
 def frontier_md(times):
     rows = load("frontier")
