@@ -221,6 +221,11 @@ struct I16Plan {
   std::vector<float> bmaxf;   // [d] the same as float
   std::vector<int16_t> bmax16;  // [d rounded up to 16] the same as int16 (0 past d)
   std::vector<float> fmask;   // [d] all-ones bits where b_j > 0, else 0
+  // the chunks as runs of one width, chunk k of a run at byte0 + 16k with fields field0 + (8/bits)·k
+  struct Run {
+    int32_t bits, byte0, field0, n;
+  };
+  std::vector<Run> runs;
   bool identity = false;      // perm[x] = x for every lane (all 8-bit chunks of 16 components)
   bool nibbles = false;       // every chunk 16 bytes of 4-bit codes: lanes of field 0/1 = even/odd components
   int64_t last_byte = 0;      // bytes past a row's start that its 16-byte loads touch
@@ -263,6 +268,16 @@ I16Plan make_i16_plan(const QuantRecords& rec) {
       p.last_byte = std::max(p.last_byte, byte + 16);
       byte += (nc * b + 7) / 8;
     }
+  }
+  for (const I16Plan::Chunk& c : p.chunks) {
+    if (!p.runs.empty()) {
+      I16Plan::Run& r = p.runs.back();
+      if (r.bits == c.bits && c.byte_off == r.byte0 + 16 * r.n && c.field0 == r.field0 + 8 / r.bits * r.n) {
+        ++r.n;
+        continue;
+      }
+    }
+    p.runs.push_back({c.bits, c.byte_off, c.field0, 1});
   }
   p.bmaxf.assign(size_t(d), 0.0f);
   p.bmax16.assign(size_t((d + 15) / 16 * 16), 0);
@@ -1362,12 +1377,12 @@ struct I16Acc4 {
       c.a7 = MADD(c.a7, xb, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb + 3 * hs)));                     \
     }                                                                                                                \
   }
-#define GKV_I16_PAIR4(NAME, ATTR, FIELD)                                                                            \
+#define GKV_I16_PAIR4(NAME, ATTR, FIELD, SAME)                                                                      \
   ATTR void NAME(const I16Plan& p, const uint8_t* ra, const uint8_t* rb, const int16_t* wa, const int16_t* wb,       \
                  int64_t hstride, __m256i* out) {                                                                    \
     I16Acc4 c;                                                                                                       \
     c.a0 = c.a1 = c.a2 = c.a3 = c.a4 = c.a5 = c.a6 = c.a7 = _mm256_setzero_si256();                                  \
-    const bool same = wa == wb;                                                                                      \
+    const bool same = SAME;                                                                                          \
     const I16Plan::Chunk* ch = p.chunks.data();                                                                      \
     const int64_t nc = int64_t(p.chunks.size());                                                                    \
     for (int64_t k = 0; k < nc; ++k) {                                                                               \
@@ -1397,14 +1412,87 @@ struct I16Acc4 {
 #define GKV_MADD_AVX2(acc, x, w) _mm256_add_epi32(acc, _mm256_madd_epi16(x, w))
 #define GKV_MADD_VNNI(acc, x, w) _mm256_dpwssd_avx_epi32(acc, x, w)
 GKV_I16_FIELD4(i16_field4, , GKV_MADD_AVX2)
-GKV_I16_PAIR4(i16_pair4, , i16_field4)
+GKV_I16_PAIR4(i16_pair4, , i16_field4, wa == wb)
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11
 #define GKV_HAVE_AVXVNNI 1
 GKV_I16_FIELD4(i16_field4_vnni, __attribute__((target("avx2,fma,f16c,avxvnni"))), GKV_MADD_VNNI)
-GKV_I16_PAIR4(i16_pair4_vnni, __attribute__((target("avx2,fma,f16c,avxvnni"))), i16_field4_vnni)
+GKV_I16_PAIR4(i16_pair4_vnni, __attribute__((target("avx2,fma,f16c,avxvnni"))), i16_field4_vnni, wa == wb)
 #else
 #define GKV_HAVE_AVXVNNI 0
 #endif
+
+// Two tokens of one group × four heads, the chunks taken run by run (one width per inner loop, so the
+// eight accumulators stay in registers): the same exact sums as i16_pair4, reduced to
+// J = [h0 a, h0 b, h1 a, h1 b, h2 a, h2 b, h3 a, h3 b].
+#define GKV_I16_F(xa, xb, f)                                                                                        \
+  do {                                                                                                               \
+    const __m256i x_a = (xa), x_b = (xb);                                                                            \
+    const int16_t* f_ = (f);                                                                                         \
+    __m256i w_ = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(f_));                                          \
+    a0 = MADD(a0, x_a, w_), a1 = MADD(a1, x_b, w_);                                                                  \
+    w_ = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(f_ + hs));                                             \
+    a2 = MADD(a2, x_a, w_), a3 = MADD(a3, x_b, w_);                                                                  \
+    w_ = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(f_ + 2 * hs));                                         \
+    a4 = MADD(a4, x_a, w_), a5 = MADD(a5, x_b, w_);                                                                  \
+    w_ = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(f_ + 3 * hs));                                         \
+    a6 = MADD(a6, x_a, w_), a7 = MADD(a7, x_b, w_);                                                                  \
+  } while (0)
+#define GKV_I16_RUNS4(NAME, ATTR, MADD)                                                                             \
+  ATTR __m256i NAME(const I16Plan& p, const uint8_t* ra, const uint8_t* rb, const int16_t* w, int64_t hs) {         \
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;              \
+    for (const I16Plan::Run& r : p.runs) {                                                                           \
+      const uint8_t* pa = ra + r.byte0;                                                                              \
+      const uint8_t* pb = rb + r.byte0;                                                                              \
+      const int16_t* f = w + int64_t(r.field0) * 16;                                                                 \
+      const int n = r.n;                                                                                             \
+      if (r.bits == 8) {                                                                                             \
+        for (int k = 0; k < n; ++k, pa += 16, pb += 16, f += 16)                                                     \
+          GKV_I16_F(_mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(pa))),                     \
+                    _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(pb))), f);                 \
+      } else if (r.bits == 4) {                                                                                      \
+        const __m256i m = _mm256_set1_epi16(15);                                                                     \
+        for (int k = 0; k < n; ++k, pa += 16, pb += 16, f += 32) {                                                   \
+          const __m256i xa = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(pa)));            \
+          const __m256i xb = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(pb)));            \
+          GKV_I16_F(_mm256_and_si256(xa, m), _mm256_and_si256(xb, m), f);                                            \
+          GKV_I16_F(_mm256_srli_epi16(xa, 4), _mm256_srli_epi16(xb, 4), f + 16);                                     \
+        }                                                                                                            \
+      } else if (r.bits == 2) {                                                                                      \
+        const __m256i m = _mm256_set1_epi16(3);                                                                      \
+        for (int k = 0; k < n; ++k, pa += 16, pb += 16, f += 64) {                                                   \
+          const __m256i xa = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(pa)));            \
+          const __m256i xb = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(pb)));            \
+          GKV_I16_F(_mm256_and_si256(xa, m), _mm256_and_si256(xb, m), f);                                            \
+          GKV_I16_F(_mm256_and_si256(_mm256_srli_epi16(xa, 2), m), _mm256_and_si256(_mm256_srli_epi16(xb, 2), m), f + 16); \
+          GKV_I16_F(_mm256_and_si256(_mm256_srli_epi16(xa, 4), m), _mm256_and_si256(_mm256_srli_epi16(xb, 4), m), f + 32); \
+          GKV_I16_F(_mm256_srli_epi16(xa, 6), _mm256_srli_epi16(xb, 6), f + 48);                                     \
+        }                                                                                                            \
+      } else {                                                                                                       \
+        const __m256i m = _mm256_set1_epi16(1);                                                                      \
+        for (int k = 0; k < n; ++k, pa += 16, pb += 16, f += 128) {                                                  \
+          const __m256i xa = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(pa)));            \
+          const __m256i xb = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(pb)));            \
+          for (int b = 0; b < 8; ++b) {                                                                              \
+            const __m128i sh = _mm_cvtsi32_si128(b);                                                                 \
+            GKV_I16_F(_mm256_and_si256(_mm256_srl_epi16(xa, sh), m), _mm256_and_si256(_mm256_srl_epi16(xb, sh), m),  \
+                      f + 16 * b);                                                                                   \
+          }                                                                                                          \
+        }                                                                                                            \
+      }                                                                                                              \
+    }                                                                                                                \
+    const __m256i v[8] = {a0, a1, a2, a3, a4, a5, a6, a7};                                                           \
+    return hsum8x8_epi32(v);                                                                                         \
+  }
+#define MADD GKV_MADD_AVX2
+GKV_I16_RUNS4(i16_runs4, , MADD)
+#undef MADD
+#if GKV_HAVE_AVXVNNI
+#define MADD GKV_MADD_VNNI
+GKV_I16_RUNS4(i16_runs4_vnni, __attribute__((target("avx2,fma,f16c,avxvnni"))), MADD)
+#undef MADD
+#endif
+#undef GKV_I16_F
+#undef GKV_I16_RUNS4
 #undef GKV_I16_FIELD4
 #undef GKV_I16_PAIR4
 
@@ -1431,6 +1519,18 @@ inline void store_pair(float* const* ub, int h0, int hn, int64_t off, bool two, 
   }
 }
 
+// 8 tokens × head h: the 8 exact J as int32 → fl64(2s·J + cadd) (one FMA rounding) → ub (NaN → +inf;
+// float: rounded up). Bit for bit what store_pair writes for the same tokens.
+inline void store_oct(double* out, __m256i J, __m256d s2, __m256d c) {
+  _mm256_storeu_pd(out, nan_to_inf(_mm256_fmadd_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(J)), s2, c)));
+  _mm256_storeu_pd(out + 4, nan_to_inf(_mm256_fmadd_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(J, 1)), s2, c)));
+}
+inline void store_oct(float* out, __m256i J, __m256d s2, __m256d c) {
+  const __m128 lo = round_up_ps(nan_to_inf(_mm256_fmadd_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(J)), s2, c)));
+  const __m128 hi = round_up_ps(nan_to_inf(_mm256_fmadd_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(J, 1)), s2, c)));
+  _mm256_storeu_ps(out, _mm256_set_m128(hi, lo));
+}
+
 // The scan: t in [t0, t1), two tokens per pass; `slot(g)` returns the built weights of group g (or null
 // when they are not finite: those tokens take the float32 scan).
 template <class T, class SlotFn, class FloatFn>
@@ -1454,8 +1554,49 @@ void quant_i16_avx2(const QuantRecords& rec, const I16Plan& p, int n_heads, int6
   const uint8_t* codes_end = rec.codes.data() + rec.codes.size();
   uint8_t* pa = pad.data();
   uint8_t* pb = pad.data() + p.last_byte + cb + 32;
-  for (int64_t t = t0; t < t1; t += 2) {
+  const bool oct_ok = n_heads % 4 == 0;
+  for (int64_t t = t0; t < t1;) {
+    // 8 tokens of one group, heads four at a time: the same exact J per token as the pair path, reduced
+    // and bounded 8 tokens per vector (one FMA, the NaN map and the round-up per 8 bounds and head)
+    if (oct_ok && t + 8 <= t_safe && t + 8 <= t1) {
+      const int64_t g8 = group_of(t);
+      const bool one = runs ? t + 8 <= rec.group_start[size_t(g8 + 1)] : rec.group_of[size_t(t + 7)] == g8;
+      const I16Slot* s8 = one ? slot(g8) : nullptr;
+      if (s8) {
+        const uint8_t* r0 = rec.codes.data() + t * cb;
+        if (scan_ahead > 0) {
+          const uint8_t* pf0 = r0 + scan_ahead * cb;
+          const uint8_t* pf1 = std::min(pf0 + 8 * cb, codes_end);
+          for (const uint8_t* q = pf0; q < pf1; q += 64) _mm_prefetch(reinterpret_cast<const char*>(q), _MM_HINT_T0);
+        }
+        for (int h0 = 0; h0 < n_heads; h0 += 4) {
+          const int16_t* w = s8->w.data() + h0 * hstride;
+          __m256i J[4];
+          for (int k = 0; k < 4; ++k) {  // [h0 a, h0 b, h1 a, h1 b | h2 a, h2 b, h3 a, h3 b] of tokens 2k, 2k + 1
+            const uint8_t* ra = r0 + 2 * k * cb;
+#if GKV_HAVE_AVXVNNI
+            if (vnni) {
+              J[k] = i16_runs4_vnni(p, ra, ra + cb, w, hstride);
+              continue;
+            }
+#endif
+            J[k] = i16_runs4(p, ra, ra + cb, w, hstride);
+          }
+          // 64-bit lanes are (token 2k, 2k + 1) pairs of one head: gather each head's 8 tokens
+          const __m256i u01 = _mm256_unpacklo_epi64(J[0], J[1]), v01 = _mm256_unpackhi_epi64(J[0], J[1]);
+          const __m256i u23 = _mm256_unpacklo_epi64(J[2], J[3]), v23 = _mm256_unpackhi_epi64(J[2], J[3]);
+          const __m256i jh[4] = {_mm256_permute2x128_si256(u01, u23, 0x20), _mm256_permute2x128_si256(v01, v23, 0x20),
+                                 _mm256_permute2x128_si256(u01, u23, 0x31), _mm256_permute2x128_si256(v01, v23, 0x31)};
+          for (int h = 0; h < 4; ++h)
+            store_oct(ub[h0 + h] + (t - t0), jh[h], _mm256_set1_pd(s8->two_s[size_t(h0 + h)]),
+                      _mm256_set1_pd(s8->cadd[size_t(h0 + h)]));
+        }
+        t += 8;
+        continue;
+      }
+    }
     const int64_t ta = t, tb = std::min(t + 1, t1 - 1);
+    t += 2;
     const int64_t ga = group_of(ta), gb = group_of(tb);
     const I16Slot* sa = slot(ga);
     const I16Slot* sb = slot(gb);
