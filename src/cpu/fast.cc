@@ -1436,6 +1436,8 @@ GKV_I16_PAIR4(i16_pair4_vnni, __attribute__((target("avx2,fma,f16c,avxvnni"))), 
     a4 = MADD(a4, x_a, w_), a5 = MADD(a5, x_b, w_);                                                                  \
     w_ = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(f_ + 3 * hs));                                         \
     a6 = MADD(a6, x_a, w_), a7 = MADD(a7, x_b, w_);                                                                  \
+    /* the accumulators live in registers here (else GCC spills them in the unrolled 2- and 1-bit loops) */          \
+    __asm__("" : "+x"(a0), "+x"(a1), "+x"(a2), "+x"(a3), "+x"(a4), "+x"(a5), "+x"(a6), "+x"(a7));                  \
   } while (0)
 #define GKV_I16_RUNS4(NAME, ATTR, MADD)                                                                             \
   ATTR __m256i NAME(const I16Plan& p, const uint8_t* ra, const uint8_t* rb, const int16_t* w, int64_t hs) {         \
