@@ -1267,6 +1267,7 @@ void build_i16_slot(I16Slot& sl, int64_t g, const QuantRecords& rec, const I16Pl
     double cp = C - s * Kd;                                           // s·K exact
     // ↑ of that difference, and the final fl64(2s·J + cadd): |2s·J| ≤ 2s·AW
     cp = cp + 0x1p-51 * (std::fabs(cp) + 2 * s * AWd);
+    if (cp != cp) cp = INFINITY;  // fl64(2s·J + NaN) would be mapped to +inf: the same, once per group
     sl.two_s[size_t(h)] = 2 * s;
     sl.cadd[size_t(h)] = cp;
     if (h < 4) sl.pair_s[2 * h] = sl.pair_s[2 * h + 1] = 2 * s, sl.pair_c[2 * h] = sl.pair_c[2 * h + 1] = cp;
@@ -1521,16 +1522,26 @@ inline void store_pair(float* const* ub, int h0, int hn, int64_t off, bool two, 
   }
 }
 
-// 8 tokens × head h: the 8 exact J as int32 → fl64(2s·J + cadd) (one FMA rounding) → ub (NaN → +inf;
-// float: rounded up). Bit for bit what store_pair writes for the same tokens.
+// 8 tokens × head h: the 8 exact J as int32 → fl64(2s·J + cadd) (one FMA rounding) → ub (float: rounded
+// up). Bit for bit what store_pair writes for the same tokens: 2s·J is finite, so the sum is NaN exactly
+// when cadd is, and the slot stores such a cadd as +inf (what nan_to_inf makes of the sum).
 inline void store_oct(double* out, __m256i J, __m256d s2, __m256d c) {
-  _mm256_storeu_pd(out, nan_to_inf(_mm256_fmadd_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(J)), s2, c)));
-  _mm256_storeu_pd(out + 4, nan_to_inf(_mm256_fmadd_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(J, 1)), s2, c)));
+  _mm256_storeu_pd(out, _mm256_fmadd_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(J)), s2, c));
+  _mm256_storeu_pd(out + 4, _mm256_fmadd_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(J, 1)), s2, c));
 }
+// round_up_ps of two vectors: the 64-bit "below" masks are packed into one 8-lane mask (even 32-bit
+// halves, then the 64-bit quarters back in token order) and the +-1 ulp step is taken 8 lanes at a time
 inline void store_oct(float* out, __m256i J, __m256d s2, __m256d c) {
-  const __m128 lo = round_up_ps(nan_to_inf(_mm256_fmadd_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(J)), s2, c)));
-  const __m128 hi = round_up_ps(nan_to_inf(_mm256_fmadd_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(J, 1)), s2, c)));
-  _mm256_storeu_ps(out, _mm256_set_m128(hi, lo));
+  const __m256d lo = _mm256_fmadd_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(J)), s2, c);
+  const __m256d hi = _mm256_fmadd_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(J, 1)), s2, c);
+  const __m128 flo = _mm256_cvtpd_ps(lo), fhi = _mm256_cvtpd_ps(hi);
+  const __m256 blo = _mm256_castpd_ps(_mm256_cmp_pd(_mm256_cvtps_pd(flo), lo, _CMP_LT_OQ));
+  const __m256 bhi = _mm256_castpd_ps(_mm256_cmp_pd(_mm256_cvtps_pd(fhi), hi, _CMP_LT_OQ));
+  const __m256i below =
+      _mm256_permute4x64_epi64(_mm256_castps_si256(_mm256_shuffle_ps(blo, bhi, 0x88)), 0xD8);  // tokens 0..7
+  const __m256i fi = _mm256_castps_si256(_mm256_set_m128(fhi, flo));
+  const __m256i step = _mm256_or_si256(_mm256_srai_epi32(fi, 31), _mm256_set1_epi32(1));  // +1, or -1 where f < 0
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), _mm256_add_epi32(fi, _mm256_and_si256(below, step)));
 }
 
 // The scan: t in [t0, t1), two tokens per pass; `slot(g)` returns the built weights of group g (or null
