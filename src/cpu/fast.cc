@@ -1205,39 +1205,46 @@ void build_i16_slot(I16Slot& sl, int64_t g, const QuantRecords& rec, const I16Pl
     } else if (M > 0) {
       s = std::ldexp(1.0, std::ilogb(M) - p.k);
     }
-    if (M == 0) {
-      std::fill(wi32.begin(), wi32.begin() + d, 0);
-    } else if (M >= 0x1p-100f) {
-      const __m256 vs = _mm256_set1_ps(float(s)), vinv = _mm256_set1_ps(float(1.0 / s)), lim = _mm256_set1_ps(float(p.wmax));
-      __m256 D = _mm256_setzero_ps();
-      for (int64_t j = 0; j < d; j += 8) {
-        const __m256 x = _mm256_loadu_ps(fbuf.data() + j);
-        __m256 r = _mm256_round_ps(_mm256_mul_ps(x, vinv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        r = _mm256_min_ps(_mm256_max_ps(r, _mm256_sub_ps(_mm256_setzero_ps(), lim)), lim);
-        const __m256 del = _mm256_andnot_ps(sign, _mm256_fnmadd_ps(r, vs, x));  // exact (Sterbenz)
-        D = _mm256_fmadd_ps(del, _mm256_loadu_ps(p.bmaxf.data() + j), D);   // nonnegative terms
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(wi32.data() + j), _mm256_cvtps_epi32(r));
-      }
-      Dd = double(hsum(D));
-      d32 = true;
-    } else {  // tiny weights: the same steps in float64 scalars
-      for (int64_t j = 0; j < d; ++j) {
-        const double x = fbuf[size_t(j)];
-        const double r = std::clamp(std::nearbyint(x / s), -double(p.wmax), double(p.wmax));
-        Dd += std::fabs(x - r * s) * p.bmax[size_t(j)];
-        wi32[size_t(j)] = int32_t(r);
-      }
-    }
     // int16 weights in component order; K, AW exact by vpmaddwd against 2^b − 1
     __m256i K = _mm256_setzero_si256(), AW = K;
-    for (int64_t j = 0; j < d16; j += 16) {
-      const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wi32.data() + j));
-      const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wi32.data() + j + 8));
+    auto pack16 = [&](int64_t j, __m256i a, __m256i b) {  // wi of components j..j+15 as int32 halves
       const __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(a, b), 0xD8);
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(wc.data() + j), w);
       const __m256i bm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.bmax16.data() + j));
       K = _mm256_add_epi32(K, _mm256_madd_epi16(w, bm));
       AW = _mm256_add_epi32(AW, _mm256_madd_epi16(_mm256_abs_epi16(w), bm));
+    };
+    if (M >= 0x1p-100f) {  // rounded and packed in registers, 16 components per pass
+      const __m256 vs = _mm256_set1_ps(float(s)), vinv = _mm256_set1_ps(float(1.0 / s)), lim = _mm256_set1_ps(float(p.wmax));
+      __m256 D = _mm256_setzero_ps();
+      for (int64_t j = 0; j < d16; j += 16) {
+        __m256i wi[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+        for (int u = 0; u < 2 && j + 8 * u < d; ++u) {  // D summed in the order j = 0, 8, 16, ... as before
+          const __m256 x = _mm256_loadu_ps(fbuf.data() + j + 8 * u);
+          __m256 r = _mm256_round_ps(_mm256_mul_ps(x, vinv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+          r = _mm256_min_ps(_mm256_max_ps(r, _mm256_sub_ps(_mm256_setzero_ps(), lim)), lim);
+          const __m256 del = _mm256_andnot_ps(sign, _mm256_fnmadd_ps(r, vs, x));  // exact (Sterbenz)
+          D = _mm256_fmadd_ps(del, _mm256_loadu_ps(p.bmaxf.data() + j + 8 * u), D);   // nonnegative terms
+          wi[u] = _mm256_cvtps_epi32(r);
+        }
+        pack16(j, wi[0], wi[1]);
+      }
+      Dd = double(hsum(D));
+      d32 = true;
+    } else {
+      if (M == 0) {
+        std::fill(wi32.begin(), wi32.begin() + d, 0);
+      } else {  // tiny weights: the same steps in float64 scalars
+        for (int64_t j = 0; j < d; ++j) {
+          const double x = fbuf[size_t(j)];
+          const double r = std::clamp(std::nearbyint(x / s), -double(p.wmax), double(p.wmax));
+          Dd += std::fabs(x - r * s) * p.bmax[size_t(j)];
+          wi32[size_t(j)] = int32_t(r);
+        }
+      }
+      for (int64_t j = 0; j < d16; j += 16)
+        pack16(j, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wi32.data() + j)),
+               _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wi32.data() + j + 8)));
     }
     alignas(32) int32_t kk[8], aw[8];
     _mm256_store_si256(reinterpret_cast<__m256i*>(kk), K);
