@@ -1429,9 +1429,9 @@ GKV_I16_PAIR4(i16_pair4_vnni, __attribute__((target("avx2,fma,f16c,avxvnni"))), 
 #define GKV_HAVE_AVXVNNI 0
 #endif
 
-// Two tokens of one group × four heads, the chunks taken run by run (one width per inner loop, so the
-// eight accumulators stay in registers): the same exact sums as i16_pair4, reduced to
-// J = [h0 a, h0 b, h1 a, h1 b, h2 a, h2 b, h3 a, h3 b].
+// Eight tokens of one group (rows r0 + t·cb) × four heads, two tokens at a time, the chunks taken run by
+// run (one width per inner loop, so the eight accumulators stay in registers): the same exact sums as
+// i16_pair4, reduced to J[k] = [h0 a, h0 b, h1 a, h1 b, h2 a, h2 b, h3 a, h3 b] for a = 2k, b = 2k + 1.
 #define GKV_I16_F(xa, xb, f)                                                                                        \
   do {                                                                                                               \
     const __m256i x_a = (xa), x_b = (xb);                                                                            \
@@ -1448,7 +1448,10 @@ GKV_I16_PAIR4(i16_pair4_vnni, __attribute__((target("avx2,fma,f16c,avxvnni"))), 
     __asm__("" : "+x"(a0), "+x"(a1), "+x"(a2), "+x"(a3), "+x"(a4), "+x"(a5), "+x"(a6), "+x"(a7));                  \
   } while (0)
 #define GKV_I16_RUNS4(NAME, ATTR, MADD)                                                                             \
-  ATTR __m256i NAME(const I16Plan& p, const uint8_t* ra, const uint8_t* rb, const int16_t* w, int64_t hs) {         \
+  ATTR void NAME(const I16Plan& p, const uint8_t* r0, int64_t cb, const int16_t* w, int64_t hs, __m256i* J) {       \
+   for (int k = 0; k < 4; ++k) {                                                                                     \
+    const uint8_t* ra = r0 + 2 * k * cb;                                                                             \
+    const uint8_t* rb = ra + cb;                                                                                     \
     __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;              \
     for (const I16Plan::Run& r : p.runs) {                                                                           \
       const uint8_t* pa = ra + r.byte0;                                                                              \
@@ -1491,7 +1494,8 @@ GKV_I16_PAIR4(i16_pair4_vnni, __attribute__((target("avx2,fma,f16c,avxvnni"))), 
       }                                                                                                              \
     }                                                                                                                \
     const __m256i v[8] = {a0, a1, a2, a3, a4, a5, a6, a7};                                                           \
-    return hsum8x8_epi32(v);                                                                                         \
+    J[k] = hsum8x8_epi32(v);                                                                                         \
+   }                                                                                                                 \
   }
 #define MADD GKV_MADD_AVX2
 GKV_I16_RUNS4(i16_runs4, , MADD)
@@ -1592,16 +1596,13 @@ void quant_i16_avx2(const QuantRecords& rec, const I16Plan& p, int n_heads, int6
         for (int h0 = 0; h0 < n_heads; h0 += 4) {
           const int16_t* w = s8->w.data() + h0 * hstride;
           __m256i J[4];
-          for (int k = 0; k < 4; ++k) {  // [h0 a, h0 b, h1 a, h1 b | h2 a, h2 b, h3 a, h3 b] of tokens 2k, 2k + 1
-            const uint8_t* ra = r0 + 2 * k * cb;
+          // J[k] = [h0 a, h0 b, h1 a, h1 b | h2 a, h2 b, h3 a, h3 b] of tokens a = 2k, b = 2k + 1
 #if GKV_HAVE_AVXVNNI
-            if (vnni) {
-              J[k] = i16_runs4_vnni(p, ra, ra + cb, w, hstride);
-              continue;
-            }
+          if (vnni)
+            i16_runs4_vnni(p, r0, cb, w, hstride, J);
+          else
 #endif
-            J[k] = i16_runs4(p, ra, ra + cb, w, hstride);
-          }
+            i16_runs4(p, r0, cb, w, hstride, J);
           // 64-bit lanes are (token 2k, 2k + 1) pairs of one head: gather each head's 8 tokens
           const __m256i u01 = _mm256_unpacklo_epi64(J[0], J[1]), v01 = _mm256_unpackhi_epi64(J[0], J[1]);
           const __m256i u23 = _mm256_unpacklo_epi64(J[2], J[3]), v23 = _mm256_unpackhi_epi64(J[2], J[3]);
