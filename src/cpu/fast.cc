@@ -1216,20 +1216,21 @@ void build_i16_slot(I16Slot& sl, int64_t g, const QuantRecords& rec, const I16Pl
     };
     if (M >= 0x1p-100f) {  // rounded and packed in registers, 16 components per pass
       const __m256 vs = _mm256_set1_ps(float(s)), vinv = _mm256_set1_ps(float(1.0 / s)), lim = _mm256_set1_ps(float(p.wmax));
-      __m256 D = _mm256_setzero_ps();
+      // D in two FMA chains (components j..j+7 of even / odd 8-blocks): one chain waited on the FMA latency
+      __m256 D[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
       for (int64_t j = 0; j < d16; j += 16) {
         __m256i wi[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
-        for (int u = 0; u < 2 && j + 8 * u < d; ++u) {  // D summed in the order j = 0, 8, 16, ... as before
+        for (int u = 0; u < 2 && j + 8 * u < d; ++u) {
           const __m256 x = _mm256_loadu_ps(fbuf.data() + j + 8 * u);
           __m256 r = _mm256_round_ps(_mm256_mul_ps(x, vinv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
           r = _mm256_min_ps(_mm256_max_ps(r, _mm256_sub_ps(_mm256_setzero_ps(), lim)), lim);
           const __m256 del = _mm256_andnot_ps(sign, _mm256_fnmadd_ps(r, vs, x));  // exact (Sterbenz)
-          D = _mm256_fmadd_ps(del, _mm256_loadu_ps(p.bmaxf.data() + j + 8 * u), D);   // nonnegative terms
+          D[u] = _mm256_fmadd_ps(del, _mm256_loadu_ps(p.bmaxf.data() + j + 8 * u), D[u]);  // nonnegative terms
           wi[u] = _mm256_cvtps_epi32(r);
         }
         pack16(j, wi[0], wi[1]);
       }
-      Dd = double(hsum(D));
+      Dd = double(hsum(_mm256_add_ps(D[0], D[1])));
       d32 = true;
     } else {
       if (M == 0) {
@@ -1267,8 +1268,9 @@ void build_i16_slot(I16Slot& sl, int64_t g, const QuantRecords& rec, const I16Pl
     } else {
       for (int64_t x = 0; x < F16; ++x) w[x] = wc[size_t(p.perm[size_t(x)])];
     }
-    // D: float32 FMA chains of d/8 exact products each + a 3-level tree, all terms ≥ 0: relative error
-    // ≤ γ_{d+3} (and ≤ 2^-150 absolute per operation where subnormal); the float64 scalar sum: γ64_d
+    // D: per lane two float32 FMA chains of ≤ d/16 exact products each, their sum, then a 3-level tree,
+    // all terms ≥ 0: every term passes ≤ d/16 + 4 ≤ d + 3 roundings, relative error ≤ γ_{d+3} (and ≤ 2^-150
+    // absolute per operation where subnormal); the float64 scalar sum: γ64_d
     Dd = d32 ? Dd * (1 + 2 * gamma_n(d + 3)) + double(d + 3) * 0x1p-149 : Dd * (1 + 0x1p-36);
     const double C = (pq[h]->add32[size_t(g)] + Dd) * (1 + 0x1p-52);  // ↑ of the sum
     double cp = C - s * Kd;                                           // s·K exact
