@@ -707,6 +707,25 @@ int prefetch_hint() {
   return hint;
 }
 
+// Prefetches the K and V rows of token `row` (every cache line), hint 0: T0, 1: T1, 2: NTA.
+inline void prefetch_kv_row(const KvView& kv, int64_t row, int64_t esz, int64_t row_bytes, int hint) {
+  const int64_t off = row * kv.stride * esz;
+  const char* kp = static_cast<const char*>(kv.k) + off;
+  const char* vp = static_cast<const char*>(kv.v) + off;
+  for (int64_t by = 0; by < row_bytes; by += 64) {
+    if (hint == 1) {
+      _mm_prefetch(kp + by, _MM_HINT_T1);
+      _mm_prefetch(vp + by, _MM_HINT_T1);
+    } else if (hint == 2) {
+      _mm_prefetch(kp + by, _MM_HINT_NTA);
+      _mm_prefetch(vp + by, _MM_HINT_NTA);
+    } else {
+      _mm_prefetch(kp + by, _MM_HINT_T0);
+      _mm_prefetch(vp + by, _MM_HINT_T0);
+    }
+  }
+}
+
 void attend_avx2(const float* q, int H, int64_t d, const KvView& kv, const int64_t* idx, int64_t n, float* out) {
   const int64_t nb = d / 8;
   std::vector<float> s(static_cast<size_t>(H * kBlock)), o(static_cast<size_t>(H * d), 0.0f), m(static_cast<size_t>(H), -INFINITY), l(static_cast<size_t>(H), 0.0f);
@@ -726,23 +745,7 @@ void attend_avx2(const float* q, int H, int64_t d, const KvView& kv, const int64
   const int64_t dist = prefetch_distance();
   const int hint = prefetch_hint();
   auto prefetch_rows = [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < std::min(i1, n); ++i) {
-      const int64_t off = idx[i] * kv.stride * esz;
-      const char* kp = static_cast<const char*>(kv.k) + off;
-      const char* vp = static_cast<const char*>(kv.v) + off;
-      for (int64_t by = 0; by < row_bytes; by += 64) {
-        if (hint == 1) {
-          _mm_prefetch(kp + by, _MM_HINT_T1);
-          _mm_prefetch(vp + by, _MM_HINT_T1);
-        } else if (hint == 2) {
-          _mm_prefetch(kp + by, _MM_HINT_NTA);
-          _mm_prefetch(vp + by, _MM_HINT_NTA);
-        } else {
-          _mm_prefetch(kp + by, _MM_HINT_T0);
-          _mm_prefetch(vp + by, _MM_HINT_T0);
-        }
-      }
-    }
+    for (int64_t i = i0; i < std::min(i1, n); ++i) prefetch_kv_row(kv, idx[i], esz, row_bytes, hint);
   };
   if (idx && n > 0) {
     if (dist < 0) prefetch_block(0);
@@ -920,22 +923,7 @@ void attend16_heads(const float* qp, int64_t d, const KvView& kv, const int64_t*
   int64_t trow[kBlock16];
   const int64_t esz = kv_type_bytes(kv.type), row_bytes = d * esz;
   auto prefetch_row = [&](int64_t i) {
-    if (i >= n) return;
-    const int64_t off = (idx ? idx[i] : i) * kv.stride * esz;
-    const char* kp = static_cast<const char*>(kv.k) + off;
-    const char* vp = static_cast<const char*>(kv.v) + off;
-    for (int64_t by = 0; by < row_bytes; by += 64) {
-      if (hint == 1) {
-        _mm_prefetch(kp + by, _MM_HINT_T1);
-        _mm_prefetch(vp + by, _MM_HINT_T1);
-      } else if (hint == 2) {
-        _mm_prefetch(kp + by, _MM_HINT_NTA);
-        _mm_prefetch(vp + by, _MM_HINT_NTA);
-      } else {
-        _mm_prefetch(kp + by, _MM_HINT_T0);
-        _mm_prefetch(vp + by, _MM_HINT_T0);
-      }
-    }
+    if (i < n) prefetch_kv_row(kv, idx ? idx[i] : i, esz, row_bytes, hint);
   };
   if (dist > 0)
     for (int64_t i = 0; i < std::min(dist, n); ++i) prefetch_row(i);
