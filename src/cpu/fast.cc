@@ -707,6 +707,25 @@ int prefetch_hint() {
   return hint;
 }
 
+// One block of the online softmax: sh[x] ← e^{sh[x] − mx} for x < bn (mx ≥ every sh[x] and ≥ m), l ←
+// l·e^{m − mx} + Σ_x sh[x], m ← mx; returns e^{m_old − mx} (0 when m_old = −inf), the factor by which the
+// running output must be rescaled.
+inline float softmax_block(float* sh, int64_t bn, float mx, float& m, float& l) {
+  const float scale = m == -INFINITY ? 0.0f : std::exp(m - mx);
+  m = mx;
+  __m256 lsum = _mm256_setzero_ps();
+  int64_t x = 0;
+  for (; x + 8 <= bn; x += 8) {
+    const __m256 w = exp_ps(_mm256_sub_ps(_mm256_loadu_ps(sh + x), _mm256_set1_ps(mx)));
+    _mm256_storeu_ps(sh + x, w);
+    lsum = _mm256_add_ps(lsum, w);
+  }
+  float ls = hsum(lsum);
+  for (; x < bn; ++x) ls += (sh[x] = std::exp(sh[x] - mx));
+  l = l * scale + ls;
+  return scale;
+}
+
 // Prefetches the K and V rows of token `row` (every cache line), hint 0: T0, 1: T1, 2: NTA.
 inline void prefetch_kv_row(const KvView& kv, int64_t row, int64_t esz, int64_t row_bytes, int hint) {
   const int64_t off = row * kv.stride * esz;
@@ -782,18 +801,7 @@ void attend_avx2(const float* q, int H, int64_t d, const KvView& kv, const int64
       float* sh = s.data() + h * kBlock;
       float mx = m[size_t(h)];
       for (int64_t x = 0; x < bn; ++x) mx = std::max(mx, sh[x]);
-      const float scale = m[size_t(h)] == -INFINITY ? 0.0f : std::exp(m[size_t(h)] - mx);
-      m[size_t(h)] = mx;
-      __m256 lsum = _mm256_setzero_ps();
-      int64_t x = 0;
-      for (; x + 8 <= bn; x += 8) {
-        const __m256 w = exp_ps(_mm256_sub_ps(_mm256_loadu_ps(sh + x), _mm256_set1_ps(mx)));
-        _mm256_storeu_ps(sh + x, w);
-        lsum = _mm256_add_ps(lsum, w);
-      }
-      float ls = hsum(lsum);
-      for (; x < bn; ++x) ls += (sh[x] = std::exp(sh[x] - mx));
-      l[size_t(h)] = l[size_t(h)] * scale + ls;
+      const float scale = softmax_block(sh, bn, mx, m[size_t(h)], l[size_t(h)]);
       if (scale != 1.0f) {
         float* oh = o.data() + h * d;
         for (int64_t k = 0; k < nb; ++k)
@@ -955,18 +963,7 @@ void attend16_heads(const float* qp, int64_t d, const KvView& kv, const int64_t*
       for (; x + 8 <= bn; x += 8) mv = _mm256_max_ps(_mm256_load_ps(sh + x), mv);
       float mx = hmax(mv);
       for (; x < bn; ++x) mx = std::max(mx, sh[x]);
-      const float scale = m[h] == -INFINITY ? 0.0f : std::exp(m[h] - mx);
-      m[h] = mx;
-      __m256 lsum = _mm256_setzero_ps();
-      x = 0;
-      for (; x + 8 <= bn; x += 8) {
-        const __m256 wv = exp_ps(_mm256_sub_ps(_mm256_load_ps(sh + x), _mm256_set1_ps(mx)));
-        _mm256_store_ps(sh + x, wv);
-        lsum = _mm256_add_ps(lsum, wv);
-      }
-      float ls = hsum(lsum);
-      for (; x < bn; ++x) ls += (sh[x] = std::exp(sh[x] - mx));
-      l[h] = l[h] * scale + ls;
+      const float scale = softmax_block(sh, bn, mx, m[h], l[h]);
       if (scale != 1.0f) {
         float* oh = o + h * d;
         for (int64_t k = 0; k < d; k += 8)
