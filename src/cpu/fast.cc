@@ -527,24 +527,40 @@ inline void store_one(float* p, double s) {
 // registers, each weight chunk is loaded once for both tokens when they share a group, and every
 // (head, token) sum is one FMA chain over the blocks followed by the same 8-lane reduction, so a
 // token's bound does not depend on its partner or on the span it is scanned in.
+// The common preamble of the quant scans over tokens [t0, t1):
+//   safe_end: rows below it can be read with 32-bit loads up to byte `last_byte` of the row without
+//   passing the end of the code array (later rows go through a zero-padded copy or the scalar decoder);
+//   GroupCursor: the group of each token, by a running pointer over group_start when it describes
+//   contiguous groups (tokens visited in ascending order), group_of otherwise (views of fetched rows).
+inline int64_t safe_end(const QuantRecords& rec, int64_t last_byte, int64_t t0, int64_t t1) {
+  int64_t t_safe = t1;
+  while (t_safe > t0 && (t_safe - 1) * rec.code_bytes + last_byte > int64_t(rec.codes.size())) --t_safe;
+  return t_safe;
+}
+struct GroupCursor {
+  const QuantRecords& rec;
+  bool runs;
+  int64_t g;
+  GroupCursor(const QuantRecords& r, int64_t t0, int64_t t1)
+      : rec(r),
+        runs(r.n_groups > 0 && int64_t(r.group_start.size()) == r.n_groups + 1 &&
+             r.group_start[size_t(r.n_groups)] == r.n && t1 <= r.n),
+        g(t0 < t1 ? r.group_of[size_t(t0)] : 0) {}
+  int64_t operator()(int64_t t) {
+    if (!runs) return rec.group_of[size_t(t)];
+    while (t >= rec.group_start[size_t(g + 1)]) ++g;
+    return g;
+  }
+};
+
 template <class T>
 void quant_avx2(const QuantRecords& rec, const QuantPlan& p, const QuantQuery* const* pq, int n_heads, int64_t t0,
                 int64_t t1, T* const* ub) {
   const int64_t d = rec.d, cb = rec.code_bytes;
   // rows whose 32-bit reads could pass the end of the code array are decoded by the scalar decoder
-  int64_t t_safe = t1;
-  while (t_safe > t0 && (t_safe - 1) * cb + p.last_byte > int64_t(rec.codes.size())) --t_safe;
-  // the group of each token: a running pointer over group_start when it describes contiguous groups,
-  // group_of otherwise (views of fetched rows)
-  const bool runs = rec.n_groups > 0 && int64_t(rec.group_start.size()) == rec.n_groups + 1 &&
-                    rec.group_start[size_t(rec.n_groups)] == rec.n && t1 <= rec.n;
+  const int64_t t_safe = safe_end(rec, p.last_byte, t0, t1);
   std::vector<float> mrow(static_cast<size_t>(2 * d));
-  int64_t g = t0 < t1 ? rec.group_of[size_t(t0)] : 0;
-  auto group_of = [&](int64_t t) {
-    if (!runs) return rec.group_of[size_t(t)];
-    while (t >= rec.group_start[size_t(g + 1)]) ++g;
-    return g;
-  };
+  GroupCursor group_of(rec, t0, t1);
   alignas(32) float sums[8];
   for (int64_t t = t0; t < t1; t += 2) {
     const int64_t ta = t, tb = std::min(t + 1, t1 - 1);
@@ -581,26 +597,16 @@ void quant_avx2_rows(const QuantRecords& rec, const QuantPlan& p, const QuantQue
   const int64_t d = rec.d, cb = rec.code_bytes;
   // rows whose 32-bit reads could pass the end of the code array are decoded by the scalar decoder
   // (the values are exact integers either way; the dot product below is the same for every token)
-  int64_t t_safe = t1;
-  while (t_safe > t0 && (t_safe - 1) * cb + p.last_byte > int64_t(rec.codes.size())) --t_safe;
-  // the group of each token: a running pointer over group_start when it describes contiguous groups,
-  // group_of otherwise (views of fetched rows)
-  const bool runs = rec.n_groups > 0 && int64_t(rec.group_start.size()) == rec.n_groups + 1 &&
-                    rec.group_start[size_t(rec.n_groups)] == rec.n && t1 <= rec.n;
+  const int64_t t_safe = safe_end(rec, p.last_byte, t0, t1);
   std::vector<float> mbuf(static_cast<size_t>(8 * d));
-  int64_t g = t0 < t1 ? rec.group_of[size_t(t0)] : 0;
+  GroupCursor group_of(rec, t0, t1);
   int64_t gt[8], tt[8];
   alignas(32) T tmp[8];
   for (int64_t t = t0; t < t1; t += 8) {
     const int64_t cnt = std::min<int64_t>(8, t1 - t);
     for (int tk = 0; tk < 8; ++tk) {
       tt[tk] = t + std::min<int64_t>(tk, cnt - 1);
-      if (runs) {
-        while (tt[tk] >= rec.group_start[size_t(g + 1)]) ++g;
-        gt[tk] = g;
-      } else {
-        gt[tk] = rec.group_of[size_t(tt[tk])];
-      }
+      gt[tk] = group_of(tt[tk]);
       if (tk < cnt) {
         if (tt[tk] < t_safe) {
           const uint8_t* row = rec.codes.data() + tt[tk] * cb;
@@ -1548,16 +1554,8 @@ template <class T, class SlotFn, class FloatFn>
 void quant_i16_avx2(const QuantRecords& rec, const I16Plan& p, int n_heads, int64_t t0, int64_t t1, T* const* ub,
                     SlotFn&& slot, FloatFn&& float_scan) {
   const int64_t cb = rec.code_bytes, hstride = p.n_fields * 16;
-  int64_t t_safe = t1;
-  while (t_safe > t0 && (t_safe - 1) * cb + p.last_byte > int64_t(rec.codes.size())) --t_safe;
-  const bool runs = rec.n_groups > 0 && int64_t(rec.group_start.size()) == rec.n_groups + 1 &&
-                    rec.group_start[size_t(rec.n_groups)] == rec.n && t1 <= rec.n;
-  int64_t g = t0 < t1 ? rec.group_of[size_t(t0)] : 0;
-  auto group_of = [&](int64_t t) {
-    if (!runs) return rec.group_of[size_t(t)];
-    while (t >= rec.group_start[size_t(g + 1)]) ++g;
-    return g;
-  };
+  const int64_t t_safe = safe_end(rec, p.last_byte, t0, t1);
+  GroupCursor group_of(rec, t0, t1);
   std::vector<uint8_t> pad(size_t(2 * (p.last_byte + cb + 32)), 0);  // unsafe rows, zero-padded
   const bool vnni = use_avxvnni();
   // the code rows kScanAhead tokens ahead are prefetched: the scan is compute-heavy, and without it the
@@ -1571,7 +1569,7 @@ void quant_i16_avx2(const QuantRecords& rec, const I16Plan& p, int n_heads, int6
     // and bounded 8 tokens per vector (one FMA, the NaN map and the round-up per 8 bounds and head)
     if (oct_ok && t + 8 <= t_safe && t + 8 <= t1) {
       const int64_t g8 = group_of(t);
-      const bool one = runs ? t + 8 <= rec.group_start[size_t(g8 + 1)] : rec.group_of[size_t(t + 7)] == g8;
+      const bool one = group_of.runs ? t + 8 <= rec.group_start[size_t(g8 + 1)] : rec.group_of[size_t(t + 7)] == g8;
       const I16Slot* s8 = one ? slot(g8) : nullptr;
       if (s8) {
         const uint8_t* r0 = rec.codes.data() + t * cb;
