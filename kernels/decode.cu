@@ -27,6 +27,7 @@ constexpr int kAttThreads = 128;  // attend: 16 lane groups of 8
 constexpr int kPrepThreads = 512;
 constexpr int kCompactThreads = 256;
 constexpr int kMergeThreads = 128;
+constexpr uint16_t kPageScanned = 0xFFFF;  // pub of a page the scan reads (an f16 NaN: no bound is NaN)
 
 struct Consts {
   float g_q;        // γ_{d+3}·1.01: error of fl(Σ qσ̃_i x_i) (σ's rounding included), per unit Σ|terms|
@@ -51,6 +52,14 @@ Consts make_consts(int d) {
 
 __host__ __device__ __forceinline__ double hist_edge(int k) {
   return k == 0 ? double(kHistLo) : double(kHistLo) + double(k) / 16.0;
+}
+
+// Histogram bin of a stored bound UB − m_L (f16 value v, not NaN): 0 below kHistLo, kHistBins + 1 at
+// or above 0, else 1 + ⌊(v − kHistLo)·16⌋.
+__device__ __forceinline__ int hist_bin(float v) {
+  if (!(v < 0.0f)) return kHistBins + 1;
+  if (v < kHistLo) return 0;
+  return 1 + min(kHistBins - 1, int((v - kHistLo) * 16.0f));
 }
 
 // ---- programmatic dependent launch: wait for the previous kernel's writes; let the next start ----
@@ -105,10 +114,6 @@ __device__ __forceinline__ float warp_sum_ru(float x) {
 }
 __device__ __forceinline__ float warp_max(float x) {
   for (int o = 16; o > 0; o >>= 1) x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, o));
-  return x;
-}
-__device__ __forceinline__ int warp_sum_i(int x) {
-  for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
   return x;
 }
 __device__ __forceinline__ double warp_sum_d(double x) {
@@ -247,7 +252,11 @@ __global__ void __launch_bounds__(kPrepThreads) prep_kernel(DecodeParams p, Work
       w.zl[bq] = z * (1.0 - 1e-12);
       w.me[bq] = 0.0;
       w.nu_e[bq] = 0u;
-      if (hq % G == 0) { w.n_surv[b * p.n_head_kv + g] = 0; w.done[b * p.n_head_kv + g] = 0; }
+      if (hq % G == 0) {
+        w.n_surv[b * p.n_head_kv + g] = 0;
+        w.done[b * p.n_head_kv + g] = 0;
+        w.n_plist[b * p.n_head_kv + g] = 0;
+      }
     }
   }
 }
@@ -333,6 +342,121 @@ __device__ __forceinline__ void mma_s8u8(int (&d)[4], uint32_t a0, uint32_t a2, 
       : "r"(a0), "r"(0u), "r"(a2), "r"(0u), "r"(b0), "r"(b1));
 }
 
+// The components a lane owns in the page prep: one query word (4 int8 lanes) of k-order. 8-bit codes:
+// components 4·lane..4·lane+3; 4-bit codes: the low or high nibbles of code word lane/2.
+template <int BITS>
+__device__ __forceinline__ void lane_comps(int lane, int (&comp)[4]) {
+#pragma unroll
+  for (int e = 0; e < 4; ++e) comp[e] = BITS == 8 ? 4 * lane + e : 8 * (lane >> 1) + (lane & 1) + 2 * e;
+}
+
+// Per lane and head, the query factors of the page prep: q̃_rj; |q̃_rj| + Δ_j and Δ_j·(2^b − 1)
+// (rounded up); base = qμ_hi + ||σq||·resid_max (+ tiny), rounded up.
+template <int G>
+struct QueryLane {
+  float qr[G][4], qa[G][4], qb[G][4], base[G];
+  float tiny;
+};
+template <int G, int D, int BITS>
+__device__ __forceinline__ void load_query_lane(const DecodeParams& p, const Workspace& w, const Consts& c, int b, int g,
+                                                bool has_word, const int (&comp)[4], QueryLane<G>& ql) {
+  constexpr float QMAX = float((1 << BITS) - 1);
+#pragma unroll
+  for (int h = 0; h < G; ++h) {
+    const int64_t bq = int64_t(b) * p.n_head_q + g * G + h;
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      ql.qr[h][e] = has_word ? w.qrot[bq * D + comp[e]] : 0.0f;
+      const float dl = has_word ? w.qdelta[bq * D + comp[e]] : 0.0f;
+      ql.qa[h][e] = __fadd_ru(fabsf(ql.qr[h][e]), dl);
+      ql.qb[h][e] = __fmul_ru(dl, QMAX);
+    }
+    const float* qsc = w.qscal + bq * 4;
+    ql.base[h] = __fadd_ru(__fadd_ru(qsc[0], __fmul_ru(qsc[1], p.resid_max[g])), c.tiny);
+  }
+  ql.tiny = c.tiny;
+}
+
+// The page prep of every head of the group (docs/gpu.md §Soundness): w_j = fl(q̃_rj·h_j);
+// S = 2^e > max|w_j|/16383; W_j = rint(w_j/S) (|W_j| ≤ 16383) split as 256·a_j + b_j (a_j ∈ [−64, 64],
+// b_j ∈ [−128, 127]); add = Σ_j [(|q̃_rj| + Δ_j)·err_j + Δ_j·(2^b − 1)·h_j + (2^b − 1)·(|w_j − S·W_j| +
+// 2^-23·|w_j|)] + base, every step rounded up. w_j − S·W_j is exact (one FMA): S·W_j is exact and
+// |w_j − S·W_j| ≤ S/2 is a multiple of ulp(w_j) that fits 24 bits (or W_j = 0 and it is w_j). A
+// weight that is not finite, or max|w_j| ≥ 2^74 (S out of range), makes add = +inf (every bound of the
+// page +inf). The G heads' warp reductions run interleaved (one latency chain per reduction).
+template <int G>
+struct PagePrep {
+  uint32_t pa[G], pb[G];  // this lane's 4 weights of each head, as packed int8 planes a and b
+  int W[G][4];
+  float S[G], add[G];
+  int wsum[G];            // Σ_j W_j over the whole page (warp-reduced)
+};
+template <int G, int D, int BITS>
+__device__ __forceinline__ void page_prep(const uint16_t* meta, bool has_word, const int (&comp)[4], const QueryLane<G>& ql,
+                                          PagePrep<G>& pp) {
+  constexpr float QMAX = float((1 << BITS) - 1);
+  float hj[4], ej[4];
+#pragma unroll
+  for (int e = 0; e < 4; ++e) {
+    hj[e] = has_word ? __half2float(__ushort_as_half(meta[comp[e]])) : 0.0f;
+    ej[e] = has_word ? __half2float(__ushort_as_half(meta[D + comp[e]])) : 0.0f;
+  }
+  float wv[G][4], M[G];
+#pragma unroll
+  for (int h = 0; h < G; ++h) {
+    M[h] = 0.0f;
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      wv[h][e] = __fmul_rn(ql.qr[h][e], hj[e]);
+      const float a = fabsf(wv[h][e]);
+      M[h] = a <= FLT_MAX ? fmaxf(M[h], a) : INFINITY;  // NaN or ±inf → +inf
+    }
+  }
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1)
+#pragma unroll
+    for (int h = 0; h < G; ++h) M[h] = fmaxf(M[h], __shfl_xor_sync(0xffffffffu, M[h], o));
+  float part[G];
+#pragma unroll
+  for (int h = 0; h < G; ++h) {
+    const bool bad = !(M[h] < 0x1p74f);
+    int ex = 0;
+    frexpf(__fmul_ru(bad ? 1.0f : M[h], 1.0f / 16383.0f), &ex);  // 2^ex > M/16383, so |w_j|/S < 16384
+    ex = max(-100, ex);
+    const float S = __int_as_float((ex + 127) << 23), inv_s = __int_as_float((127 - ex) << 23);
+    uint32_t pa = 0, pb = 0;
+    int ws = 0;
+    float pt = bad ? INFINITY : 0.0f;
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const float Wf = bad ? 0.0f : rintf(__fmul_rn(wv[h][e], inv_s));  // w/S is exact (power of two)
+      const int W = int(Wf);
+      const int a = (W + 128) >> 8, bl = W - a * 256;
+      pa |= (uint32_t(a) & 0xffu) << (8 * e);
+      pb |= (uint32_t(bl) & 0xffu) << (8 * e);
+      ws += W;
+      pp.W[h][e] = W;
+      const float dev = fabsf(__fmaf_rn(-S, Wf, wv[h][e]));  // exact
+      const float t = __fmaf_ru(ql.qa[h][e], ej[e], __fmul_ru(ql.qb[h][e], hj[e]));
+      pt = __fadd_ru(pt, __fmaf_ru(QMAX, __fmaf_ru(fabsf(wv[h][e]), 0x1p-23f, dev), t));
+    }
+    pp.pa[h] = pa;
+    pp.pb[h] = pb;
+    pp.S[h] = S;
+    pp.wsum[h] = ws;
+    part[h] = pt;
+  }
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1)
+#pragma unroll
+    for (int h = 0; h < G; ++h) {
+      pp.wsum[h] += __shfl_xor_sync(0xffffffffu, pp.wsum[h], o);
+      part[h] = __fadd_ru(part[h], __shfl_xor_sync(0xffffffffu, part[h], o));
+    }
+#pragma unroll
+  for (int h = 0; h < G; ++h) pp.add[h] = __fadd_ru(__fadd_ru(part[h], ql.base[h]), ql.tiny);
+}
+
 template <int G, int D, int BITS>
 __global__ void __launch_bounds__(kScanWarps * 32) scan_kernel(DecodeParams p, Workspace w, Consts c, int dbg) {
   using SS = ScanShape<D, BITS>;
@@ -354,28 +478,20 @@ __global__ void __launch_bounds__(kScanWarps * 32) scan_kernel(DecodeParams p, W
   for (int i = lane; i < 8 * NW; i += 32) planes[warp * 8 * NW + i] = 0u;  // rows ≥ 2G stay zero
   __syncthreads();
   pdl_wait();
-  const int n = p.seq_len[b], npages = (n + kPage - 1) / kPage;
+  const int n = p.seq_len[b];
+  // the pages to read: every page, or the anchor stage's list (i-th page: lpage(i))
+  const bool listed = p.box != nullptr;
+  const int64_t MP = (p.max_seq + kPage - 1) / kPage;
+  const int32_t* plist = w.plist + int64_t(bg) * MP;
+  const int npages = listed ? w.n_plist[bg] : (n + kPage - 1) / kPage;
+  auto lpage = [&](int i) { return listed ? __ldcg(&plist[i]) : i; };
   // page prep: this lane's 4 components (one query word) of every head; its word index in k-order
   int comp[4];
-#pragma unroll
-  for (int e = 0; e < 4; ++e) {
-    if constexpr (BITS == 8) comp[e] = 4 * lane + e;
-    else comp[e] = 8 * (lane >> 1) + (lane & 1) + 2 * e;  // low or high nibbles of code word lane/2
-  }
+  lane_comps<BITS>(lane, comp);
   const int kword = BITS == 8 ? lane : ((lane >> 3) * 8 + (lane & 1) * 4 + ((lane >> 1) & 3));
   const bool has_word = lane < NW;
-  float qr[G][4], dl[G][4], base[G];
-#pragma unroll
-  for (int h = 0; h < G; ++h) {
-    const int64_t bq = int64_t(b) * p.n_head_q + g * G + h;
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      qr[h][e] = has_word ? w.qrot[bq * D + comp[e]] : 0.0f;
-      dl[h][e] = has_word ? w.qdelta[bq * D + comp[e]] : 0.0f;
-    }
-    const float* qsc = w.qscal + bq * 4;
-    base[h] = __fadd_ru(__fadd_ru(qsc[0], __fmul_ru(qsc[1], p.resid_max[g])), c.tiny);
-  }
+  QueryLane<G> ql;
+  load_query_lane<G, D, BITS>(p, w, c, b, g, has_word, comp, ql);
   // epilogue role: fragment row r = lane/4 = 2·head + plane
   const int row = lane >> 2, my_h = row >> 1, plane = row & 1;
   const bool has_head = my_h < G;
@@ -384,8 +500,8 @@ __global__ void __launch_bounds__(kScanWarps * 32) scan_kernel(DecodeParams p, W
   uint8_t* mybuf = bufs + warp * 2 * BUF;
   uint32_t* myplanes = planes + warp * 8 * NW;
   const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
-  auto issue = [&](int pg, int buf, int phys) {  // lane 0
-    if (pg < npages) {
+  auto issue = [&](int i, int buf, int phys) {  // lane 0; i: index in the page order
+    if (i < npages) {
       const int64_t po = int64_t(phys) * p.n_head_kv + g;
       mbar_expect_tx(&bars[warp][buf], PB + SS::MB);
       bulk_g2s(mybuf + buf * BUF, p.codes + po * PB, PB, &bars[warp][buf]);
@@ -394,67 +510,33 @@ __global__ void __launch_bounds__(kScanWarps * 32) scan_kernel(DecodeParams p, W
   };
   int phys_next = 0;  // physical page of the next page to issue (lane 0), loaded one step ahead
   if (lane == 0) {
-    if (gw < npages) issue(gw, 0, ptab[gw]);
-    if (gw + nw < npages) issue(gw + nw, 1, ptab[gw + nw]);
-    if (gw + 2 * nw < npages) phys_next = ptab[gw + 2 * nw];
+    if (gw < npages) issue(gw, 0, ptab[lpage(gw)]);
+    if (gw + nw < npages) issue(gw + nw, 1, ptab[lpage(gw + nw)]);
+    if (gw + 2 * nw < npages) phys_next = ptab[lpage(gw + 2 * nw)];
   }
   int it = 0;
-  for (int pg = gw; pg < npages; pg += nw, ++it) {
+  for (int i = gw; i < npages; i += nw, ++it) {
     const int buf = it & 1;
+    const int pg = lpage(i);
     mbar_wait(&bars[warp][buf], uint32_t((it >> 1) & 1));
     const uint8_t* rec = mybuf + buf * BUF;
     const uint16_t* meta = reinterpret_cast<const uint16_t*>(rec + PB);
-    // per-page query planes (rows 2h: a, 2h+1: b) and constants, warp-cooperative
+    // per-page query weights of every head (one lane: 4 components), written as the query planes
+    // (rows 2h: a, 2h+1: b); the epilogue keeps its own head's S, K and additive term
+    PagePrep<G> pp;
+    page_prep<G, D, BITS>(meta, has_word, comp, ql, pp);
+    if (has_word) {
+#pragma unroll
+      for (int h = 0; h < G; ++h) {
+        myplanes[(2 * h) * NW + kword] = pp.pa[h];
+        myplanes[(2 * h + 1) * NW + kword] = pp.pb[h];
+      }
+    }
     float my_S = 0.0f, my_add = 0.0f;
     int my_K = 0;
 #pragma unroll
-    for (int h = 0; h < G; ++h) {
-      float wv[4], hj[4], ej[4];
-      float M = 0.0f;
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        hj[e] = has_word ? __half2float(__ushort_as_half(meta[comp[e]])) : 0.0f;
-        ej[e] = has_word ? __half2float(__ushort_as_half(meta[D + comp[e]])) : 0.0f;
-        wv[e] = __fmul_rn(qr[h][e], hj[e]);
-        M = fmaxf(M, fabsf(wv[e]));
-      }
-      M = warp_max(M);
-      int ex = 0;
-      frexpf(__fmul_ru(M, 1.0f / 16383.0f), &ex);  // 2^ex > M/16383
-      ex = max(-100, min(60, ex));
-      const float S = __int_as_float((ex + 127) << 23), inv_s = __int_as_float((127 - ex) << 23);
-      uint32_t pa = 0, pb = 0;
-      int wsum = 0;
-      float part = 0.0f;  // Σ [(|q̃|+Δ)·err + Δ·cmax] + (2^b − 1)·Σ E_j over this lane's components
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const float Wf = fminf(fmaxf(rintf(__fmul_rn(wv[e], inv_s)), -16384.0f), 16384.0f);  // NaN → clamp bound
-        const int W = int(Wf);
-        const int a = (W + 128) >> 8, bl = W - a * 256;  // a ∈ [−64, 64], bl ∈ [−128, 127]
-        pa |= (uint32_t(a) & 0xffu) << (8 * e);
-        pb |= (uint32_t(bl) & 0xffu) << (8 * e);
-        wsum += W;
-        const float sw = __fmul_rn(S, float(W));  // exact (power of two times a 15-bit integer)
-        const float dev = fmaxf(fabsf(__fsub_ru(wv[e], sw)), fabsf(__fsub_rd(wv[e], sw)));
-        float ej_q = __fmul_ru(__fadd_ru(dev, __fmul_ru(fabsf(wv[e]), 0x1p-23f)), float(QMAX));
-        if (wv[e] != wv[e]) ej_q = NAN;
-        const float aq = fabsf(qr[h][e]);
-        float t = __fmul_ru(__fadd_ru(aq, dl[h][e]), ej[e]);
-        t = __fadd_ru(t, __fmul_ru(dl[h][e], __fmul_ru(hj[e], float(QMAX))));
-        part = __fadd_ru(part, __fadd_ru(t, ej_q));
-      }
-      if (has_word) {
-        myplanes[(2 * h) * NW + kword] = pa;
-        myplanes[(2 * h + 1) * NW + kword] = pb;
-      }
-      wsum = warp_sum_i(wsum);
-      part = warp_sum_ru(part);
-      if (h == my_h) {
-        my_S = S;
-        my_K = QMAX * wsum;
-        my_add = __fadd_ru(__fadd_ru(part, base[h]), c.tiny);
-      }
-    }
+    for (int h = 0; h < G; ++h)
+      if (h == my_h) { my_S = pp.S[h]; my_K = QMAX * pp.wsum[h]; my_add = pp.add[h]; }
     __syncwarp();
     uint32_t fa0[KS], fa2[KS];  // A fragments: row lane/4, k = ks·32 + (lane%4)·4 (+16)
 #pragma unroll
@@ -486,10 +568,10 @@ __global__ void __launch_bounds__(kScanWarps * 32) scan_kernel(DecodeParams p, W
     }
     __syncwarp();  // every lane is done with this buffer and the query planes
     if (lane == 0) {
-      issue(pg + 2 * nw, buf, phys_next);
-      if (pg + 3 * nw < npages) phys_next = ptab[pg + 3 * nw];
+      issue(i + 2 * nw, buf, phys_next);
+      if (i + 3 * nw < npages) phys_next = ptab[lpage(i + 3 * nw)];
     }
-    if (pg + nw >= npages) pdl_launch_next();
+    if (i + nw >= npages) pdl_launch_next();
     // epilogue: the plane pair of a head sits in lanes ℓ and ℓ^4; the a-lane takes the n-tile's
     // token 2·(ℓ%4), the b-lane token 2·(ℓ%4) + 1
 #pragma unroll
@@ -509,12 +591,7 @@ __global__ void __launch_bounds__(kScanWarps * 32) scan_kernel(DecodeParams p, W
         if (dd != dd || hot) hx = __ushort_as_half(0x7C00);  // NaN → +inf (never eliminated)
         if (!(dbg & 2)) w.ub[(int64_t(bg) * p.max_seq + t) * G + my_h] = __half_as_ushort(hx);
         if (!hot) {
-          const float vv = __half2float(hx);
-          int bin;
-          if (!(vv < 0.0f)) bin = kHistBins + 1;
-          else if (vv < kHistLo) bin = 0;
-          else bin = 1 + min(kHistBins - 1, int((vv - kHistLo) * 16.0f));
-          key = my_h * kHistAll + bin;
+          key = my_h * kHistAll + hist_bin(__half2float(hx));
         }
       }
       if (dbg & 8) {  // lanes with the same (head, bin) add once
@@ -551,6 +628,104 @@ __device__ __forceinline__ uint32_t hash3(uint32_t a, uint32_t b, uint32_t c) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// anchor: grid (chunks, B·Hkv), kScanWarps warps, one page per warp at a time (meta and box read
+// straight from global memory, 12 B per token at d 128). Per page and head: the page prep of the scan
+// (same W_j, S, add), then Y_A = Σ_j max(W_j·m_lo,j, W_j·m_hi,j) ≥ Y_t for every token of the page
+// (m = 2c − (2^b − 1); exact in int32), UB_A = S·ru(Y_A) ⊕↑ add ≥ UB_t. A page without hot tokens is
+// eliminated whole when f16↑(UB_A − m_L) < θ_A for every head of the group (forced mode: by a hash
+// of the page, probability 1 − forced_page_keep); its f16 bounds go to pub and its candidates to
+// the histogram, so the cut and the certificate count them. Every other page goes to plist.
+// θ_A: the largest histogram edge e_j with n_cand·e^{e_j}·(1 + 1e-11) ≤ anchor_share·budget; the cut's
+// prefix up to e_j then costs at most that, so θ ≥ θ_A and the GQA rule eliminates the page's tokens.
+template <int G, int D, int BITS>
+__global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p, Workspace w, Consts c) {
+  constexpr int QMAX = (1 << BITS) - 1, NW = D / 4;
+  const int bg = blockIdx.y, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  pdl_wait();
+  pdl_launch_next();
+  const int n = p.seq_len[b], npages = (n + kPage - 1) / kPage;
+  const int hot_lo = min(p.n_sink, n), hot_hi = max(n - p.n_recent, hot_lo);
+  const int n_cand = hot_hi - hot_lo;
+  int comp[4];
+  lane_comps<BITS>(lane, comp);
+  const bool has_word = lane < NW;
+  QueryLane<G> ql;
+  load_query_lane<G, D, BITS>(p, w, c, b, g, has_word, comp, ql);
+  float ml[G], th_a[G];
+#pragma unroll
+  for (int h = 0; h < G; ++h) {
+    const int64_t bq = int64_t(b) * p.n_head_q + g * G + h;
+    ml[h] = w.qscal[bq * 4 + 2];
+    const double budget = p.delta * w.zl[bq] / (1.0 - p.delta) * (1.0 - 1e-12) * double(p.anchor_share);
+    int best = -1;
+    for (int k = lane; k <= kHistBins; k += 32)
+      if (double(n_cand) * g_exp_edge[k] * (1 + 1e-11) <= budget) best = k;  // e^{edge} increases with k
+    for (int o = 16; o > 0; o >>= 1) best = max(best, __shfl_xor_sync(0xffffffffu, best, o));
+    th_a[h] = best < 0 ? -INFINITY : float(hist_edge(best));
+  }
+  const bool forced = p.forced_keep >= 0;
+  const uint32_t page_thr = uint32_t(fminf(fmaxf(p.forced_page_keep, 0.0f), 1.0f) * 4294967295.0f);
+  const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
+  const int64_t MP = (p.max_seq + kPage - 1) / kPage;
+  for (int pg = blockIdx.x * kScanWarps + warp; pg < npages; pg += gridDim.x * kScanWarps) {
+    const int t0 = pg * kPage, t1 = min(n, t0 + kPage);
+    bool skip = false;
+    float dv[G];
+    if (t0 >= hot_lo && t1 <= hot_hi) {  // no hot token in the page
+      const int64_t po = int64_t(ptab[pg]) * p.n_head_kv + g;
+      const uint16_t* meta = p.meta + po * 2 * D;
+      uint32_t lo4 = 0, hi4 = 0;
+      if (has_word) {
+        lo4 = __ldg(reinterpret_cast<const uint32_t*>(p.box + po * 2 * D) + lane);
+        hi4 = __ldg(reinterpret_cast<const uint32_t*>(p.box + po * 2 * D + D) + lane);
+      }
+      PagePrep<G> pp;
+      page_prep<G, D, BITS>(meta, has_word, comp, ql, pp);
+      int ya[G];
+#pragma unroll
+      for (int h = 0; h < G; ++h) {
+        ya[h] = 0;
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int mlo = 2 * int((lo4 >> (8 * e)) & 0xffu) - QMAX, mhi = 2 * int((hi4 >> (8 * e)) & 0xffu) - QMAX;
+          const int W = pp.W[h][e];
+          ya[h] += W >= 0 ? W * mhi : W * mlo;
+        }
+      }
+#pragma unroll
+      for (int o = 16; o > 0; o >>= 1)
+#pragma unroll
+        for (int h = 0; h < G; ++h) ya[h] += __shfl_xor_sync(0xffffffffu, ya[h], o);
+      bool all_below = true;
+#pragma unroll
+      for (int h = 0; h < G; ++h) {
+        const float ub = __fadd_ru(__fmul_rn(pp.S[h], __int2float_ru(ya[h])), pp.add[h]);
+        const float dd = __fsub_ru(ub, ml[h]);
+        dv[h] = dd != dd ? INFINITY : __half2float(__float2half_ru(dd));
+        all_below = all_below && dv[h] < th_a[h];
+      }
+      skip = forced ? p.forced_page_keep >= 0 && !(hash3(p.forced_seed ^ 0x5bd1e995u, uint32_t(bg), uint32_t(pg)) <= page_thr)
+                    : all_below;
+    }
+    if (lane == 0) {
+      uint16_t* pu = w.pub + (int64_t(bg) * MP + pg) * G;
+      if (skip) {
+#pragma unroll
+        for (int h = 0; h < G; ++h) {
+          pu[h] = __half_as_ushort(__float2half_ru(dv[h]));  // exact: dv is an f16 value
+          atomicAdd(&w.hist[(int64_t(b) * p.n_head_q + g * G + h) * kHistAll + hist_bin(dv[h])], uint32_t(t1 - t0));
+        }
+      } else {
+#pragma unroll
+        for (int h = 0; h < G; ++h) pu[h] = kPageScanned;
+        w.plist[int64_t(bg) * MP + atomicAdd(&w.n_plist[bg], 1)] = pg;
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // compact: grid (chunks, B·Hkv), 256 threads, 4 consecutive tokens per thread per step: a candidate
 // is eliminated iff UB_h − m_L < θ_h for every head h of the group (GQA rule; θ from the scan's cut),
 // or, in forced mode, by a hash; survivors (and hot tokens) are appended to the KV head's list with
@@ -578,16 +753,30 @@ __global__ void __launch_bounds__(kCompactThreads) compact_kernel(DecodeParams p
   float nu = 0;
   const uint32_t keep_thr = p.forced_keep >= 0 ? uint32_t(fminf(p.forced_keep, 1.0f) * 4294967295.0f) : 0u;
   const uint16_t* ubase = w.ub + int64_t(bg) * p.max_seq * G;
+  const uint16_t* pubase = p.box ? w.pub + int64_t(bg) * ((p.max_seq + kPage - 1) / kPage) * G : nullptr;
   const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
   for (int t0 = blockIdx.x * kCompactThreads * kPer; t0 < n; t0 += gridDim.x * kCompactThreads * kPer) {
     bool keep[kPer];
     uint16_t raw[kPer][G];
+    // a page eliminated by its anchor (the kPer tokens share one page): its bound for every token
+    const int tq = t0 + tid * kPer;
+    bool page_elim = false;
+    if (pubase && tq < n) {
+      const uint16_t* pu = pubase + int64_t(tq / kPage) * G;
+      page_elim = pu[0] != kPageScanned;
+      if (page_elim)
 #pragma unroll
-    for (int k = 0; k < kPer; ++k) {
-      const int t = t0 + tid * kPer + k;
+        for (int k = 0; k < kPer; ++k)
 #pragma unroll
-      for (int h = 0; h < G; ++h) raw[k][h] = t < n ? ubase[int64_t(t) * G + h] : uint16_t(0x7C00);
+          for (int h = 0; h < G; ++h) raw[k][h] = pu[h];
     }
+    if (!page_elim)
+#pragma unroll
+      for (int k = 0; k < kPer; ++k) {
+        const int t = tq + k;
+#pragma unroll
+        for (int h = 0; h < G; ++h) raw[k][h] = t < n ? ubase[int64_t(t) * G + h] : uint16_t(0x7C00);
+      }
     int cnt = 0;
 #pragma unroll
     for (int k = 0; k < kPer; ++k) {
@@ -604,6 +793,7 @@ __global__ void __launch_bounds__(kCompactThreads) compact_kernel(DecodeParams p
           elim = elim && (dv[h] < th[h]);
         }
         if (p.forced_keep >= 0) elim = !(hash3(p.forced_seed, uint32_t(bg), uint32_t(t)) <= keep_thr);
+        elim = elim || page_elim;  // certified: θ ≥ θ_A > its bounds already (anchor_kernel)
         keep[k] = !elim;
         if (elim) {
 #pragma unroll
@@ -1000,6 +1190,8 @@ void validate(const DecodeParams& p) {
     throw std::runtime_error("ghostkv cuda: GQA group " + std::to_string(G) + " not in {1,2,3,4}");
   if (p.bits != 4 && p.bits != 8) throw std::runtime_error("ghostkv cuda: bits must be 4 or 8, got " + std::to_string(p.bits));
   if (p.n_sink + p.n_recent > 256) throw std::runtime_error("ghostkv cuda: n_sink + n_recent must be <= 256");
+  if (p.box && !(p.anchor_share > 0 && p.anchor_share <= 1))
+    throw std::runtime_error("ghostkv cuda: anchor_share must be in (0, 1], got " + std::to_string(p.anchor_share));
   if (p.splits < 1 || p.splits > 128) throw std::runtime_error("ghostkv cuda: splits must be in [1, 128], got " + std::to_string(p.splits));
 }
 
@@ -1048,6 +1240,8 @@ int64_t workspace_bytes(const DecodeParams& p) {
   s += 3 * align256(BQ * D * 4) + align256(BQ * 16) + align256(BQ * 8);
   s += align256(BK * p.max_seq * G * 2) + align256(BQ * kHistAll * 4) + align256(BQ * 4) + align256(BQ * 8) + align256(BQ * 4);
   s += 2 * align256(BK * p.max_seq * 4) + 2 * align256(BK * 4);
+  const int64_t MP = (p.max_seq + kPage - 1) / kPage;
+  s += align256(BK * MP * G * 2) + align256(BK * MP * 4) + align256(BK * 4);
   s += 2 * align256(BQ * p.splits * 4) + align256(BQ * p.splits * D * 4);
   return s;
 }
@@ -1072,6 +1266,10 @@ Workspace workspace_views(const DecodeParams& p) {
   w.srow = reinterpret_cast<int32_t*>(take(BK * p.max_seq * 4));
   w.n_surv = reinterpret_cast<int32_t*>(take(BK * 4));
   w.done = reinterpret_cast<int32_t*>(take(BK * 4));
+  const int64_t MP = (p.max_seq + kPage - 1) / kPage;
+  w.pub = reinterpret_cast<uint16_t*>(take(BK * MP * G * 2));
+  w.plist = reinterpret_cast<int32_t*>(take(BK * MP * 4));
+  w.n_plist = reinterpret_cast<int32_t*>(take(BK * 4));
   w.pm = reinterpret_cast<float*>(take(BQ * p.splits * 4));
   w.pl = reinterpret_cast<float*>(take(BQ * p.splits * 4));
   w.po = reinterpret_cast<float*>(take(BQ * p.splits * D * 4));
@@ -1103,11 +1301,14 @@ void ghost_stage1(const DecodeParams& p, void* stream) {
   const int max_pages_seq = (p.max_seq + kPage - 1) / kPage;
   const int scan_chunks = std::max(1, std::min((max_pages_seq + kScanWarps - 1) / kScanWarps, (2 * sms + BK - 1) / BK));
   const int cchunks = std::max(1, std::min((p.max_seq + 1023) / 1024, (4 * sms + BK - 1) / BK));
+  const int anchor_chunks = std::max(1, std::min((max_pages_seq + kScanWarps - 1) / kScanWarps, (8 * sms + BK - 1) / BK));
   dispatch(G, p.d, [&](auto gc, auto dc) {
     constexpr int GG = decltype(gc)::value, DD = decltype(dc)::value;
     launch("prep_kernel", prep_kernel<DD>, dim3(BQ), dim3(kPrepThreads), 0, st, p, w, c);
     auto scan = [&](auto bc) {
       constexpr int BB = decltype(bc)::value;
+      if (p.box)
+        launch("anchor_kernel", anchor_kernel<GG, DD, BB>, dim3(anchor_chunks, BK), dim3(kScanWarps * 32), 0, st, p, w, c);
       constexpr int smem = scan_smem_bytes<GG, DD, BB>();
       static bool attr = false;
       if (!attr) { raise_smem(scan_kernel<GG, DD, BB>, smem); attr = true; }

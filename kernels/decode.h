@@ -11,11 +11,17 @@
 //                    d (= d_head) is 64 or 128; G = n_head_q / n_head_kv is 1..4
 //   meta             [n_phys, n_head_kv, 2, d]  f16: half-step h_j, then err_j (rounded up)
 //   nu_max           [n_phys, n_head_kv]        f32 ≥ max ||v_t|| over the page (rounded up)
+//   box (optional)   [n_phys, n_head_kv, 2, d]  u8 page anchor: min, then max, of each component's
+//                    code over the page's tokens, component j at box_offset(bits, j) of each half
 //   page_table       [batch, max_pages] int32 physical page of each logical page; seq_len [batch]
 //   rot              [n_head_kv, d, d] f32 rows of the rotation V; mu [n_head_kv, d];
 //   resid_max        [n_head_kv] ≥ max ||x_t − Vᵀ c_t||;  k_norm_max [n_head_kv] ≥ max ||k_t||
 //   q                [batch, n_head_q, d] f32, post-RoPE, UNSCALED
-// Stages: prep (σq, Vσq, hot scores → m_L, Z_L), scan (token bounds from exact integer dot products
+// Stages: prep (σq, Vσq, hot scores → m_L, Z_L), anchor (with a box: the page box bound over the
+// codes, UB_A ≥ every token bound of the page, from the page's meta and box alone; a page whose
+// UB_A − m_L is below θ_A for every head of the group is eliminated whole and its codes are never
+// read: θ_A is the largest histogram edge with n_cand·e^{θ_A} ≤ anchor_share·budget, so the cut that
+// follows is ≥ θ_A and the GQA rule eliminates every token of the page), scan (token bounds from exact integer dot products
 // of the codes with the query split into two int8 planes per page, stored as f16 UB − m_L rounded
 // up, + histogram), compact (the per-head certified cut of the mass policy, then the GQA rule: a
 // token is eliminated iff every head of its group eliminates it; survivor list, M_E, ν), attend
@@ -53,6 +59,15 @@ inline int64_t witness_page_offset(int bits, int d, int t, int byte) {
   return (int64_t(t / 8) * nc + bi / cby) * 32 * cby + int64_t(lane) * cby + bi % cby;
 }
 
+// Position of component j inside each half of a page's box: the order in which the page prep's lanes
+// own components (lane ℓ: 4ℓ..4ℓ+3 for 8-bit codes; the low or high nibbles of code word ℓ/2 for
+// 4-bit codes), so a lane reads its 4 minima (maxima) as one 32-bit word.
+inline int box_offset(int bits, int j) {
+  if (bits == 8) return j;
+  const int r = j % 8, lane = 2 * (j / 8) + (r & 1), e = r >> 1;
+  return 4 * lane + e;
+}
+
 struct Certificate {    // per (batch, query head)
   double mass_bound;    // ≥ Σ_{t∈E} p_t
   double out_err_bound; // ≥ ||o − ô_exact||
@@ -73,12 +88,16 @@ struct DecodeParams {
   double scale64 = 0;
   double delta = 1e-3;       // mass policy δ
   float forced_keep = -1;    // ≥ 0: keep each candidate with this probability (forced survivor fraction)
+  float anchor_share = 0.5f; // with a box: the share of the budget that whole-page elimination may use
+  float forced_page_keep = -1;  // ≥ 0 (forced mode, with a box): keep each page without hot tokens with
+                                // this probability; the tokens of the other pages are eliminated unread
   uint32_t forced_seed = 1;
   // inputs
   const uint16_t *k_cache = nullptr, *v_cache = nullptr;
   const uint8_t* codes = nullptr;
   const uint16_t* meta = nullptr;
   const float* nu_max = nullptr;
+  const uint8_t* box = nullptr;  // page anchors (nullptr: no anchor stage, every page is scanned)
   const int32_t *page_table = nullptr, *seq_len = nullptr;
   const float *rot = nullptr, *mu = nullptr, *resid_max = nullptr, *k_norm_max = nullptr;
   const float* q = nullptr;
@@ -103,6 +122,10 @@ struct Workspace {
   int32_t* srow;                 // [B·Hkv, max_seq] their rows: physical page · kPage + slot
   int32_t* n_surv;               // [B·Hkv]
   int32_t* done;                 // [B·Hkv] scan blocks finished (the last one computes the cut)
+  uint16_t* pub;                 // [B·Hkv, max_pages, group] f16: UB_A − m_L of a page eliminated by its
+                                 // anchor (rounded up); 0xFFFF: the page is scanned
+  int32_t* plist;                // [B·Hkv, max_pages] pages the scan reads (anchor stage), in any order
+  int32_t* n_plist;              // [B·Hkv]
   float *pm, *pl, *po;           // [B·Hq, splits], [B·Hq, splits], [B·Hq, splits, d]
 };
 int64_t workspace_bytes(const DecodeParams& p);
@@ -110,7 +133,7 @@ Workspace workspace_views(const DecodeParams& p);
 
 // stream: a cudaStream_t passed as void* (nullptr = default stream). Each returns after launching.
 void ghost_decode(const DecodeParams& p, void* stream);         // all stages
-void ghost_stage1(const DecodeParams& p, void* stream);         // prep, scan, cut, compact
+void ghost_stage1(const DecodeParams& p, void* stream);         // prep, anchor, scan, cut, compact
 void ghost_stage2(const DecodeParams& p, void* stream);         // attend + merge
 // Dense flash decoding (our baseline): every token of every sequence, same split-K kernel.
 void dense_decode(const DecodeParams& p, void* stream);

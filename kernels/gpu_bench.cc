@@ -58,6 +58,9 @@ struct Opts {
   int distinct = 1 << 30;  // distinct random sequences (the rest repeat them in their own pages)
   double profile = -1;  // ≥ 0: run the ghost path (forced to this fraction) and dense once each, for ncu
   bool ghost_tier = false, tier_only = false, dry = false;  // dry: build the host data only (no device)
+  bool anchors = false;     // page box anchors (the anchor stage before the scan)
+  double far_pages = 0;     // rand: this fraction of pages (no hot tokens) gets keys far below every query of its group
+  double anchor_share = 0.5;
   uint64_t seed = 1;
 };
 
@@ -91,6 +94,7 @@ struct Host {
   std::vector<uint8_t> codes;     // [n_phys, Hkv, 64, CB]
   std::vector<uint16_t> meta;     // [n_phys, Hkv, 2, d]
   std::vector<float> nu_max;      // [n_phys, Hkv]
+  std::vector<uint8_t> box;       // [n_phys, Hkv, 2, d] per-page min and max code per component (decode.h)
   std::vector<float> rot, mu, resid, kmax;
   std::vector<float> q;           // [B, Hq, d]
   std::vector<Basis> basis;       // [Hkv]
@@ -129,6 +133,19 @@ void scatter_records(Host& h, int b, int g, const QuantRecords& rec) {
     std::memcpy(m + g_d, &rec.err[size_t(p) * g_d], g_d * 2);
     float nm = 0;
     for (int t = p * 64; t < std::min(n, p * 64 + 64); ++t) nm = std::max(nm, f16_to_f32(rec.nu[size_t(t)]));
+    // page anchor: min and max code of each component over the page's tokens (codes LSB-first)
+    uint8_t* bx = &h.box[size_t((phys * h.Hkv + g) * 2 * g_d)];
+    for (int j = 0; j < g_d; ++j) {
+      int lo = 255, hi = 0;
+      for (int t = p * 64; t < std::min(n, p * 64 + 64); ++t) {
+        const int c = h.bits == 8 ? rec.codes[size_t(t) * h.CB + j]
+                                  : (rec.codes[size_t(t) * h.CB + j / 2] >> (4 * (j & 1))) & 15;
+        lo = std::min(lo, c);
+        hi = std::max(hi, c);
+      }
+      bx[gc::box_offset(h.bits, j)] = uint8_t(lo);
+      bx[g_d + gc::box_offset(h.bits, j)] = uint8_t(hi);
+    }
     h.nu_max[size_t(phys * h.Hkv + g)] = nm;
   }
 }
@@ -142,6 +159,7 @@ void finish_records(Host& h, const std::string& bits_spec, int distinct) {
   h.codes.assign(size_t(h.n_phys) * h.Hkv * 64 * h.CB, 0);
   h.meta.assign(size_t(h.n_phys) * h.Hkv * 2 * g_d, 0);
   h.nu_max.assign(size_t(h.n_phys) * h.Hkv, 0.0f);
+  h.box.assign(size_t(h.n_phys) * h.Hkv * 2 * g_d, 0);
   h.resid.assign(size_t(h.Hkv), 0.0f);
   h.kmax.assign(size_t(h.Hkv), 0.0f);
   h.recs.assign(size_t(h.B) * h.Hkv, nullptr);
@@ -216,15 +234,33 @@ Host make_random(const Opts& o) {
       sc[size_t(g)][size_t(pj[size_t(j)])] = 2.0 * std::exp(-j / 24.0) + 0.25;
     }
   }
+  h.q.resize(size_t(h.B) * h.Hq * g_d);
+  Normal nq(o.seed * 31 + 5);
+  for (auto& x : h.q) x = float(o.qscale * nq());
+  // --far-pages: pages (without hot tokens) whose keys are moved by −c·Σ_h q_h/||q_h|| over the
+  // group's heads, c such that σ·||q||·c ≈ 60: scores ≈ 60 below the rest (structure page anchors see)
+  const double c_far = 60.0 / (h.scale * o.qscale * std::sqrt(double(g_d)));
 #pragma omp parallel for schedule(dynamic)
   for (int x = 0; x < h.B * h.Hkv; ++x) {
     const int b = x / h.Hkv, g = x % h.Hkv;
     if (b >= o.distinct) continue;
     Normal nr(o.seed * 7919 + uint64_t(x) * 104729 + 17);
+    std::vector<double> off(size_t(g_d), 0.0);
+    for (int hh = 0; hh < h.G; ++hh) {
+      const float* qh = &h.q[(size_t(b) * h.Hq + size_t(g) * h.G + hh) * g_d];
+      double nn = 0;
+      for (int i = 0; i < g_d; ++i) nn += double(qh[i]) * qh[i];
+      for (int i = 0; i < g_d; ++i) off[size_t(i)] -= c_far * qh[i] / std::sqrt(nn);
+    }
     for (int t = 0; t < int(o.n); ++t) {
       const int64_t r = h.row(b, g, t);
+      const int pg = t / 64;
+      uint64_t hs = o.seed * 0x9E3779B97F4A7C15ull + uint64_t(x) * 1315423911ull + uint64_t(pg);
+      const bool far = o.far_pages > 0 && pg * 64 >= 4 && pg * 64 + 64 <= int(o.n) - 64 &&
+                       double(splitmix(hs) >> 11) * 0x1p-53 < o.far_pages;
       for (int i = 0; i < g_d; ++i) {
-        h.k[size_t(r + i)] = f32_to_bf16(float(mu[size_t(g)][size_t(i)] + sc[size_t(g)][size_t(i)] * nr()));
+        h.k[size_t(r + i)] = f32_to_bf16(float(mu[size_t(g)][size_t(i)] + sc[size_t(g)][size_t(i)] * nr() +
+                                               (far ? off[size_t(i)] : 0.0)));
         h.v[size_t(r + i)] = f32_to_bf16(float(nr()));
       }
     }
@@ -239,9 +275,6 @@ Host make_random(const Opts& o) {
       std::memcpy(&h.v[size_t(dst)], &h.v[size_t(src)], 64 * g_d * 2);
     }
   }
-  h.q.resize(size_t(h.B) * h.Hq * g_d);
-  Normal nq(o.seed * 31 + 5);
-  for (auto& x : h.q) x = float(o.qscale * nq());
   for (int b = 0; b < std::min(o.check_batches, h.B); ++b) h.checked.push_back(b == 0 ? 0 : h.B - b);
   // basis per KV head: PCA fitted on the first ≤ 4096 keys of batch entry 0 (a calibrated basis, shared)
   h.basis.resize(size_t(h.Hkv));
@@ -322,7 +355,7 @@ struct Dev {
 
 struct Gpu {
   Dev<uint16_t> k, v, meta;
-  Dev<uint8_t> codes;
+  Dev<uint8_t> codes, box;
   Dev<float> nu, rot, mu, resid, kmax, q, out;
   Dev<int32_t> pt, sl;
   Dev<uint8_t> work;
@@ -333,6 +366,7 @@ struct Gpu {
 void setup_gpu(const Host& h, const Opts& o, Gpu& d) {
   d.k = Dev<uint16_t>(h.k); d.v = Dev<uint16_t>(h.v); d.meta = Dev<uint16_t>(h.meta);
   d.codes = Dev<uint8_t>(h.codes);
+  if (o.anchors) d.box = Dev<uint8_t>(h.box);
   d.nu = Dev<float>(h.nu_max); d.rot = Dev<float>(h.rot); d.mu = Dev<float>(h.mu);
   d.resid = Dev<float>(h.resid); d.kmax = Dev<float>(h.kmax); d.q = Dev<float>(h.q);
   d.pt = Dev<int32_t>(h.page_table); d.sl = Dev<int32_t>(h.seq_len);
@@ -346,12 +380,15 @@ void setup_gpu(const Host& h, const Opts& o, Gpu& d) {
   p.k_cache = d.k.p; p.v_cache = d.v.p; p.codes = d.codes.p; p.meta = d.meta.p; p.nu_max = d.nu.p;
   p.page_table = d.pt.p; p.seq_len = d.sl.p; p.rot = d.rot.p; p.mu = d.mu.p; p.resid_max = d.resid.p;
   p.k_norm_max = d.kmax.p; p.q = d.q.p;
+  p.box = o.anchors ? d.box.p : nullptr;
+  p.anchor_share = float(o.anchor_share);
   d.work = Dev<uint8_t>(size_t(gc::workspace_bytes(p)));
   p.work = d.work.p; p.out = d.out.p; p.cert = d.cert.p;
 }
 
 struct Check {
   int64_t violations = 0, rule_fail = 0, cert_fail = 0, num_fail = 0, nonfinite = 0, cand = 0, surv_cand = 0;
+  int64_t anchor_tokens = 0;  // checked tokens whose page was eliminated by its anchor
   double max_mass_bound = 0, max_mass_lost = 0, max_num_err = 0, max_ratio = 0, mean_gap = 0, max_cert_ratio = 0;
   int64_t gap_n = 0;
   double surv_frac() const { return cand ? double(surv_cand) / double(cand) : 0; }
@@ -360,7 +397,7 @@ struct Check {
 // sums counts, keeps maxima
 Check& operator+=(Check& a, const Check& b) {
   a.violations += b.violations; a.rule_fail += b.rule_fail; a.cert_fail += b.cert_fail; a.num_fail += b.num_fail;
-  a.nonfinite += b.nonfinite; a.cand += b.cand; a.surv_cand += b.surv_cand;
+  a.nonfinite += b.nonfinite; a.cand += b.cand; a.surv_cand += b.surv_cand; a.anchor_tokens += b.anchor_tokens;
   a.max_mass_bound = std::max(a.max_mass_bound, b.max_mass_bound);
   a.max_mass_lost = std::max(a.max_mass_lost, b.max_mass_lost);
   a.max_num_err = std::max(a.max_num_err, b.max_num_err);
@@ -402,6 +439,18 @@ Check run_and_check(const Host& h, Gpu& d, const Opts& o, bool forced) {
       CK(cudaMemcpy(list.data(), w.surv + int64_t(bg) * p.max_seq, list.size() * 4, cudaMemcpyDeviceToHost));
       std::vector<uint16_t> ub(size_t(n) * G);
       CK(cudaMemcpy(ub.data(), w.ub + int64_t(bg) * p.max_seq * G, ub.size() * 2, cudaMemcpyDeviceToHost));
+      std::vector<uint8_t> anc(size_t(n), 0);
+      if (p.box) {  // tokens of a page eliminated by its anchor: the page bound is their bound
+        const int64_t MP = (p.max_seq + 63) / 64;
+        std::vector<uint16_t> pub(size_t(MP) * G);
+        CK(cudaMemcpy(pub.data(), w.pub + int64_t(bg) * MP * G, pub.size() * 2, cudaMemcpyDeviceToHost));
+        for (int t = 0; t < n; ++t)
+          if (pub[size_t(t / 64) * G] != 0xFFFF) {
+            ++c.anchor_tokens;
+            anc[size_t(t)] = 1;
+            for (int hh = 0; hh < G; ++hh) ub[size_t(t) * G + hh] = pub[size_t(t / 64) * G + hh];
+          }
+      }
       std::vector<uint8_t> keep(size_t(n), 0);
       for (int32_t t : list) {
         if (t < 0 || t >= n || keep[size_t(t)]) { c.rule_fail++; continue; }
@@ -456,7 +505,7 @@ std::vector<Check> per(static_cast<size_t>(G));
           const double dv = f16_to_f32(ub[size_t(t) * G + hh]);
           const double u = dv + ml;
           if (!(u >= s[size_t(t)])) cc.violations++;
-          if (rec && std::isfinite(u)) { cc.mean_gap += u - ubr[size_t(t)]; cc.gap_n++; }
+          if (rec && std::isfinite(u) && !anc[size_t(t)]) { cc.mean_gap += u - ubr[size_t(t)]; cc.gap_n++; }
           if (!forced && !keep[size_t(t)]) {
             // GQA rule: eliminated only if every head of the group is below its cut
             for (int h2 = 0; h2 < G; ++h2)
@@ -546,7 +595,8 @@ struct Bytes {
 };
 
 // The bytes each phase must move (each input read once, each output written once), per step.
-Bytes bytes_model(const Host& h, const gc::DecodeParams& p, int64_t n_surv_total) {
+// pages_read: pages (summed over batch entries and KV heads) whose codes the scan reads (< 0: all).
+Bytes bytes_model(const Host& h, const gc::DecodeParams& p, int64_t n_surv_total, int64_t pages_read = -1) {
   Bytes by;
   double n_tot = 0, hot = 0, pages = 0;
   for (int b = 0; b < h.B; ++b) {
@@ -557,15 +607,30 @@ Bytes bytes_model(const Host& h, const gc::DecodeParams& p, int64_t n_surv_total
   }
   const double Hkv = h.Hkv, G = h.G;
   const double partial = double(h.B) * h.Hq * p.splits * (g_d + 2) * 4 * 2;  // written by attend, read by merge
-  by.stage1 = Hkv * (n_tot * h.CB            // witness codes (every token of every page is scanned)
-                     + pages * (2 * g_d * 2 + 4)  // page meta (h, err) and ν_max
-                     + n_tot * G * 2 * 2     // UB − m_L written by the scan, read by compact
-                     + hot * 256 * G)        // hot keys read by prep (per query head)
+  // tokens of scanned pages (every page without anchors; partial last pages counted whole)
+  const double scanned = pages_read < 0 ? Hkv * n_tot : double(pages_read) * 64;
+  const double all_pages = Hkv * pages, read_pages = pages_read < 0 ? all_pages : double(pages_read);
+  by.stage1 = scanned * h.CB                   // witness codes of the scanned pages
+              + read_pages * 2 * g_d * 2       // their page meta (h, err)
+              + all_pages * 4                  // ν_max
+              + scanned * G * 2 * 2            // UB − m_L written by the scan, read by compact
+              + (p.box ? all_pages * (2 * g_d * 2 + 2 * g_d + G * 2 * 2) : 0)  // anchor stage: meta + box, pub
+              + Hkv * hot * 256 * G            // hot keys read by prep (per query head)
               + double(n_surv_total) * 4     // survivor list
               + Hkv * g_d * g_d * 4;           // rotation (once per KV head; L2-resident across heads)
   by.stage2 = double(n_surv_total) * (2 * g_d * 2 + 4) + partial + double(h.B) * h.Hq * g_d * 4;
   by.dense = Hkv * n_tot * 2 * g_d * 2 + partial + double(h.B) * h.Hq * g_d * 4;
   return by;
+}
+
+int64_t pages_read_total(const Gpu& d) {
+  if (!d.p.box) return -1;
+  const gc::Workspace w = gc::workspace_views(d.p);
+  std::vector<int32_t> ns(size_t(d.p.batch) * d.p.n_head_kv);
+  CK(cudaMemcpy(ns.data(), w.n_plist, ns.size() * 4, cudaMemcpyDeviceToHost));
+  int64_t s = 0;
+  for (int32_t x : ns) s += x;
+  return s;
 }
 
 int64_t surv_total(const Gpu& d) {
@@ -627,6 +692,9 @@ int main(int argc, char** argv) try {
     else if (a == "--dry") o.dry = true;
     else if (a == "--profile") o.profile = std::stod(val());
     else if (a == "--distinct") o.distinct = std::stoi(val());
+    else if (a == "--anchors") o.anchors = true;
+    else if (a == "--far-pages") o.far_pages = std::stod(val());
+    else if (a == "--anchor-share") o.anchor_share = std::stod(val());
     else GKV_CHECK(false, "gpu_bench: unknown option ", a);
   }
   if (o.name.empty()) o.name = o.mode;
@@ -644,6 +712,10 @@ int main(int argc, char** argv) try {
   if (o.profile >= 0) {
     gc::DecodeParams pr = d.p;
     pr.forced_keep = float(o.profile);
+    if (o.anchors) {
+      pr.forced_page_keep = float(std::min(1.0, 4 * o.profile));
+      pr.forced_keep = float(o.profile / pr.forced_page_keep);
+    }
     gc::ghost_decode(pr, nullptr);
     gc::dense_decode(d.p, nullptr);
     CK(cudaDeviceSynchronize());
@@ -728,18 +800,22 @@ int main(int argc, char** argv) try {
                  "ghost_ms,dense_ms,adaptive_ms,adaptive_path,stage1_bytes,stage2_bytes,dense_bytes,copy_gbps,"
                  "stage1_vs_floor,stage2_vs_floor,ghost_vs_floor,dense_vs_floor,speedup_vs_dense,violations,"
                  "rule_fail,cert_fail,num_fail,nonfinite,max_mass_bound,max_mass_lost,max_num_err,dense_rel_err,"
-                 "mean_bound_gap\n");
-  std::printf("%-12s %8s %9s %9s %9s %9s %9s %6s %6s %6s %5s %5s %9s %9s\n", "label", "surv", "stage1", "stage2", "ghost",
+                 "mean_bound_gap,anchors,pages_read_frac\n");
+  std::printf("%-12s %8s %6s %9s %9s %9s %9s %9s %6s %6s %6s %5s %5s %9s %9s\n", "label", "surv", "pages", "stage1", "stage2", "ghost",
               "dense", "adaptive", "s1/fl", "s2/fl", "gh/fl", "viol", "fail", "mass_bnd", "num_err");
   double stage1_ref_ms = 0, stage2_fixed_ms = 0;  // calibration of the adaptive rule (first row)
   for (const Row& r : rows) {
     gc::DecodeParams pr = d.p;
     const bool forced = r.frac_req >= 0;
     pr.forced_keep = forced ? float(r.frac_req) : -1.0f;
+    if (forced && o.anchors) {  // forced anchors: pages kept with probability min(1, 4f), tokens within them f/that
+      pr.forced_page_keep = float(std::min(1.0, 4 * r.frac_req));
+      pr.forced_keep = float(r.frac_req / pr.forced_page_keep);
+    }
     const gc::DecodeParams saved = d.p;
     d.p = pr;
     const Check c = run_and_check(h, d, o, forced);
-    const int64_t ns = surv_total(d);
+    const int64_t ns = surv_total(d), npr = pages_read_total(d);
     d.p = saved;
     auto g_all = tm.graph([&](cudaStream_t s) { gc::ghost_decode(pr, s); });
     auto g_s1 = tm.graph([&](cudaStream_t s) { gc::ghost_stage1(pr, s); });
@@ -750,7 +826,10 @@ int main(int argc, char** argv) try {
       stage1_ref_ms = s1_ms;
       stage2_fixed_ms = std::max(0.0, s2_ms - c.surv_frac() * dense_ms);
     }
-    const Bytes by = bytes_model(h, pr, ns);
+    const Bytes by = bytes_model(h, pr, ns, npr);
+    double all_pages = 0;
+    for (int b = 0; b < h.B; ++b) all_pages += double(h.Hkv) * ((h.seq_len[size_t(b)] + 63) / 64);
+    const double pages_frac = npr < 0 ? 1.0 : double(npr) / all_pages;
     const double floor_s1 = by.stage1 / (copy_gbps * 1e9) * 1e3, floor_s2 = by.stage2 / (copy_gbps * 1e9) * 1e3;
     const double floor_d = by.dense / (copy_gbps * 1e9) * 1e3;
     // adaptive: the ghost path when its calibrated cost at this survivor fraction beats dense:
@@ -761,22 +840,22 @@ int main(int argc, char** argv) try {
     const double adaptive_ms = use_ghost ? ghost_ms : dense_ms;
     const bool bad = c.violations || c.rule_fail || c.cert_fail || c.num_fail || c.nonfinite;
     failures += bad;
-    std::printf("%-12s %8.4f %9.4f %9.4f %9.4f %9.4f %9.4f %6.2f %6.2f %6.2f %5lld %5lld %9.2e %9.2e\n",
-                (r.label + (forced ? ":" + std::to_string(int(std::lround(r.frac_req * 100))) : "")).c_str(), f, s1_ms, s2_ms,
+    std::printf("%-12s %8.4f %6.3f %9.4f %9.4f %9.4f %9.4f %9.4f %6.2f %6.2f %6.2f %5lld %5lld %9.2e %9.2e\n",
+                (r.label + (forced ? ":" + std::to_string(int(std::lround(r.frac_req * 100))) : "")).c_str(), f, pages_frac, s1_ms, s2_ms,
                 ghost_ms, dense_ms, adaptive_ms, s1_ms / floor_s1, s2_ms / floor_s2, ghost_ms / (floor_s1 + floor_s2),
                 (long long)c.violations, (long long)(c.rule_fail + c.cert_fail + c.num_fail + c.nonfinite), c.max_mass_bound,
                 c.max_num_err);
     if (csv)
       std::fprintf(csv,
                    "%s,%s,%s,%d,%d,%d,%d,%d,%g,%s,%.6f,%.5f,%.5f,%.5f,%.5f,%.5f,%s,%.0f,%.0f,%.0f,%.1f,%.3f,%.3f,%.3f,%.3f,"
-                   "%.3f,%lld,%lld,%lld,%lld,%lld,%.3e,%.3e,%.3e,%.3e,%.3e\n",
+                   "%.3f,%lld,%lld,%lld,%lld,%lld,%.3e,%.3e,%.3e,%.3e,%.3e,%d,%.5f\n",
                    o.device.c_str(), o.commit.c_str(), o.name.c_str(), h.B, h.max_seq, h.Hq, h.Hkv, h.bits, o.delta,
                    (r.label + (forced && r.label == "forced" ? ":" + std::to_string(r.frac_req) : "")).c_str(), f, s1_ms,
                    s2_ms, ghost_ms, dense_ms, adaptive_ms, use_ghost ? "ghost" : "dense", by.stage1, by.stage2, by.dense,
                    copy_gbps, s1_ms / floor_s1, s2_ms / floor_s2, ghost_ms / (floor_s1 + floor_s2), dense_ms / floor_d,
                    dense_ms / ghost_ms, (long long)c.violations, (long long)c.rule_fail, (long long)c.cert_fail,
                    (long long)c.num_fail, (long long)c.nonfinite, c.max_mass_bound, c.max_mass_lost, c.max_num_err,
-                   dense_err, c.mean_gap);
+                   dense_err, c.mean_gap, int(o.anchors), pages_frac);
   }
   std::printf("# dense: %.4f ms, %.1f GB/s of %.1f GB/s copy; dense rel err %.2e; candidates checked in %zu batch entries\n",
               dense_ms, bytes_model(h, d.p, 0).dense / (dense_ms * 1e-3) / 1e9, copy_gbps, dense_err, h.checked.size());

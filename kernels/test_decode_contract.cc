@@ -60,6 +60,36 @@ TEST(CudaContract, RejectsUnsupportedParameters) {
   p = params(2, 32, 8, 256, 16);
   p.n_recent = 300;
   expect_rejected(p, "n_sink + n_recent");
+  const uint8_t box_byte = 0;
+  p = params(2, 32, 8, 256, 16);
+  p.box = &box_byte;
+  p.anchor_share = 0;
+  expect_rejected(p, "anchor_share must be in (0, 1], got 0");
+  p.anchor_share = 1.5f;
+  expect_rejected(p, "anchor_share must be in (0, 1], got 1.5");
+}
+
+// The anchor stage reads a page's box as one 32-bit word of minima (and one of maxima) per lane:
+// box_offset must be a bijection of [0, d) that puts the 4 components the page prep gives lane ℓ
+// (8-bit: 4ℓ..4ℓ+3; 4-bit: the low or high nibbles of code word ℓ/2, i.e. 8·(ℓ/2) + ℓ%2 + 2e) at
+// 4ℓ..4ℓ+3.
+TEST(CudaContract, BoxLayoutMatchesThePagePrepLanes) {
+  for (int bits : {8, 4})
+    for (int d : {64, 128}) {
+      std::vector<int> seen(static_cast<size_t>(d), 0);
+      for (int j = 0; j < d; ++j) {
+        const int o = box_offset(bits, j);
+        ASSERT_GE(o, 0);
+        ASSERT_LT(o, d) << "bits " << bits << " d " << d << " component " << j;
+        seen[static_cast<size_t>(o)]++;
+      }
+      for (int i = 0; i < d; ++i) EXPECT_EQ(seen[static_cast<size_t>(i)], 1) << "bits " << bits << " d " << d << " offset " << i;
+      for (int lane = 0; lane < d / 4; ++lane)
+        for (int e = 0; e < 4; ++e) {
+          const int comp = bits == 8 ? 4 * lane + e : 8 * (lane >> 1) + (lane & 1) + 2 * e;
+          EXPECT_EQ(box_offset(bits, comp), 4 * lane + e) << "bits " << bits << " lane " << lane << " e " << e;
+        }
+    }
 }
 
 TEST(CudaContract, WorkspaceViewsAlignedDisjointInside) {
@@ -78,6 +108,8 @@ TEST(CudaContract, WorkspaceViewsAlignedDisjointInside) {
         {w.qscal, BQ * 16},     {w.zl, BQ * 8},          {w.ub, BK * s.max_seq * G * 2},
         {w.hist, BQ * kHistAll * 4}, {w.theta, BQ * 4},  {w.me, BQ * 8},
         {w.nu_e, BQ * 4},       {w.surv, BK * s.max_seq * 4}, {w.srow, BK * s.max_seq * 4}, {w.n_surv, BK * 4}, {w.done, BK * 4},
+        {w.pub, BK * ((s.max_seq + kPage - 1) / kPage) * G * 2}, {w.plist, BK * ((s.max_seq + kPage - 1) / kPage) * 4},
+        {w.n_plist, BK * 4},
         {w.pm, BQ * S * 4},     {w.pl, BQ * S * 4},      {w.po, BQ * S * 128 * 4}};
     const uint8_t* prev_end = base;
     for (size_t i = 0; i < views.size(); ++i) {
@@ -108,10 +140,12 @@ TEST(CudaContract, WitnessPageLayoutIsAFragmentOrderBijection) {
         }
       for (int i = 0; i < page; ++i) EXPECT_EQ(seen[static_cast<size_t>(i)], 1) << "bits " << bits << " d " << d << " offset " << i;
       // int8: the 4 consecutive code bytes of one k-group land in 4 consecutive offsets (one b0/b1 word)
-      if (bits == 8)
+      if (bits == 8) {
         for (int t = 0; t < kPage; ++t)
           for (int b = 0; b < cb; b += 4)
-            for (int e = 1; e < 4; ++e)
+            for (int e = 1; e < 4; ++e) {
               EXPECT_EQ(witness_page_offset(bits, d, t, b + e), witness_page_offset(bits, d, t, b) + e);
+            }
+      }
     }
 }

@@ -26,6 +26,11 @@ run() { echo "+ $*"; "$@" || { echo "FAILED ($?): $*"; fail=1; }; }
 # 1. correctness on small shapes (fresh random inputs; real captures), 8- and 4-bit witnesses
 run "$bench" "${common[@]}" --name check-rand8 --batch 3 --n 8256 --reps 3 --check-batches 3 --fracs 0.05,1
 run "$bench" "${common[@]}" --name check-rand4 --bits 4 --batch 2 --n 4160 --reps 3 --check-batches 2 --fracs 0.2
+# anchors: synthetic keys with far pages (certified whole-page elimination, every bound checked)
+run "$bench" "${common[@]}" --name check-anc8-far --anchors --far-pages 0.5 --batch 3 --n 8256 --reps 3 --check-batches 3 \
+  --fracs 0.05,1
+run "$bench" "${common[@]}" --name check-anc4-far --bits 4 --anchors --far-pages 0.5 --batch 2 --n 4160 --reps 3 \
+  --check-batches 2 --fracs 0.2
 for cap in "$carry"/captures/*; do
   [ -d "$cap" ] || continue
   layers="$(python3 -c "import json,sys; print(' '.join(str(l) for l in json.load(open(sys.argv[1]+'/manifest.json'))['layers']))" "$cap")"
@@ -34,6 +39,8 @@ for cap in "$carry"/captures/*; do
       run "$bench" "${common[@]}" --mode capture --capture "$cap" --layer "$l" --bits "$bits" --queries 8 --reps 5 \
         --fracs 1 --name "$(basename "$cap")-L$l-b$bits"
     done
+    run "$bench" "${common[@]}" --mode capture --capture "$cap" --layer "$l" --bits 4 --anchors --queries 8 --reps 5 \
+      --fracs 1 --name "$(basename "$cap")-L$l-b4-anc"
   done
 done
 if [ "$fail" != 0 ] || [ "$mode" = quick ]; then echo "gpu_bench.sh: stopping after the checks (fail=$fail)"; exit "$fail"; fi
@@ -57,6 +64,14 @@ run "$bench" "${common[@]}" --name 32x32K-b8 --batch 32 --n 32768 --distinct 4 -
 run "$bench" "${common[@]}" --name 32x32K-b4 --bits 4 --batch 32 --n 32768 --distinct 4 --reps 20 --check-batches 2 \
   --fracs 0.01,0.05,0.2,1
 
+# 3b. anchors (int4 witness): forced page fractions, and certified on synthetic far pages
+run "$bench" "${common[@]}" --name 1x128K-b4-anc --bits 4 --anchors --batch 1 --n 131072 --reps 30 --check-batches 1 \
+  --fracs 0.01,0.05,0.2
+run "$bench" "${common[@]}" --name 1x128K-b4-anc-far --bits 4 --anchors --far-pages 0.8 --batch 1 --n 131072 --reps 30 \
+  --check-batches 1 --fracs 0.05
+run "$bench" "${common[@]}" --name 32x32K-b4-anc --bits 4 --anchors --batch 32 --n 32768 --distinct 4 --reps 20 \
+  --check-batches 2 --fracs 0.01,0.05,0.2
+
 # 4. external baseline
 run python3 "$root/scripts/gpu_torch_sdpa.py" --cases 1x131072,32x32768 --reps 50 --csv "$out/gpu_torch.csv" \
   --device-name "$device" --commit "$commit"
@@ -72,6 +87,9 @@ if [ -n "$ncu_bin" ]; then
     --metrics dram__bytes_read.sum,dram__bytes_write.sum,gpu__time_duration.sum \
     "$bench" --name ncu --batch 1 --n 131072 --profile 0.05 >"$out/ncu.csv"
   tail -n +1 "$out/ncu.csv" | cut -c1-300 | tail -12
+  run "$ncu_bin" --clock-control none --csv --page raw \
+    --metrics dram__bytes_read.sum,dram__bytes_write.sum,gpu__time_duration.sum \
+    "$bench" --name ncu --bits 4 --anchors --batch 1 --n 131072 --profile 0.05 >"$out/ncu_anc.csv"
   # where the scan's time goes (stall reasons, memory pipes, occupancy)
   "$ncu_bin" --clock-control none -k regex:scan_kernel --section WarpStateStats --section MemoryWorkloadAnalysis \
     --section Occupancy "$bench" --name ncu --batch 1 --n 131072 --profile 0.05 >"$out/scan_sections.txt" 2>&1 || true

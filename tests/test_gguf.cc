@@ -294,7 +294,9 @@ TEST(Gguf, TruncatedAtEveryByteIsAnError) {
       ok = false;
     }
     if (ok && first_ok < 0) first_ok = int64_t(n);
-    if (first_ok >= 0) EXPECT_TRUE(ok) << "prefix of " << n << " bytes rejected after a shorter one opened";
+    if (first_ok >= 0) {
+      EXPECT_TRUE(ok) << "prefix of " << n << " bytes rejected after a shorter one opened";
+    }
   }
   // The shortest file that opens ends exactly with the last tensor's data.
   EXPECT_EQ(first_ok, full.data_offset() + last.offset + last.nbytes);
