@@ -317,20 +317,21 @@ __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq) 
 // Y = Σ_j W_j m_tj = 2X − (2^b − 1)·Σ_j W_j with m = 2c − (2^b − 1);
 // UB_t = S·ru(Y) ⊕↑ add ≥ σq·k_t, stored as f16↑(UB_t ⊖↑ m_L); hot tokens store +inf and skip the
 // histogram. docs/gpu.md has the proof.
-template <int D, int BITS>
+// K8: 8-bit k-steps (the first 32·K8 components at 8 bits, the rest at 4; decode.h witness_k8)
+template <int D, int K8>
 struct ScanShape {
-  static constexpr int CB = D * BITS / 8;   // code bytes per token
+  static constexpr int CB = 32 * K8 + 16 * (D / 32 - K8);   // code bytes per token
   static constexpr int PB = kPage * CB;     // code bytes per page
   static constexpr int MB = 2 * D * 2;      // meta bytes per page (f16 h_j, f16 err_j)
   static constexpr int BUF = PB + MB;
   static constexpr int NW = D / 4;          // query words (4 int8 lanes each) per plane row
   static constexpr int KS = D / 32;         // mma k-steps
-  static constexpr int BPL = BITS == 8 ? KS * 8 : KS * 4;  // code bytes per lane per n-tile of 8 tokens
-  static constexpr int CBY = BPL < 16 ? BPL : 16, NC = BPL / CBY;
+  static constexpr int BPL = 8 * K8 + 4 * (KS - K8);  // code bytes per lane per n-tile of 8 tokens
+  static constexpr int CBY = BPL % 16 == 0 ? 16 : BPL % 8 == 0 ? 8 : 4, NC = BPL / CBY;  // load chunks
 };
-template <int G, int D, int BITS>
+template <int G, int D, int K8>
 constexpr int scan_smem_bytes() {
-  using S = ScanShape<D, BITS>;
+  using S = ScanShape<D, K8>;
   return kScanWarps * 2 * S::BUF + kScanWarps * 8 * S::NW * 4 + G * kHistAll * 4;
 }
 
@@ -342,13 +343,20 @@ __device__ __forceinline__ void mma_s8u8(int (&d)[4], uint32_t a0, uint32_t a2, 
       : "r"(a0), "r"(0u), "r"(a2), "r"(0u), "r"(b0), "r"(b1));
 }
 
-// The components a lane owns in the page prep: one query word (4 int8 lanes) of k-order. 8-bit codes:
-// components 4·lane..4·lane+3; 4-bit codes: the low or high nibbles of code word lane/2.
-template <int BITS>
+// The components a lane owns in the page prep: one query word (4 int8 lanes) of k-order. Lanes
+// ℓ < 8·K8 (8-bit codes): components 4ℓ..4ℓ+3; the others (4-bit codes): the low or high nibbles of
+// code word ℓ/2, components 8·(ℓ/2) + ℓ%2 + 2e. kword: the word's index in a plane row (k-order).
+template <int K8>
 __device__ __forceinline__ void lane_comps(int lane, int (&comp)[4]) {
 #pragma unroll
-  for (int e = 0; e < 4; ++e) comp[e] = BITS == 8 ? 4 * lane + e : 8 * (lane >> 1) + (lane & 1) + 2 * e;
+  for (int e = 0; e < 4; ++e) comp[e] = lane < 8 * K8 ? 4 * lane + e : 8 * (lane >> 1) + (lane & 1) + 2 * e;
 }
+template <int K8>
+__device__ __forceinline__ int lane_kword(int lane) {
+  return lane < 8 * K8 ? lane : (lane >> 3) * 8 + (lane & 1) * 4 + ((lane >> 1) & 3);
+}
+template <int K8>
+__device__ __forceinline__ int lane_qmax(int lane) { return lane < 8 * K8 ? 255 : 15; }
 
 // Per lane and head, the query factors of the page prep: q̃_rj; |q̃_rj| + Δ_j and Δ_j·(2^b − 1)
 // (rounded up); base = qμ_hi + ||σq||·resid_max (+ tiny), rounded up.
@@ -357,10 +365,10 @@ struct QueryLane {
   float qr[G][4], qa[G][4], qb[G][4], base[G];
   float tiny;
 };
-template <int G, int D, int BITS>
+template <int G, int D, int K8>
 __device__ __forceinline__ void load_query_lane(const DecodeParams& p, const Workspace& w, const Consts& c, int b, int g,
                                                 bool has_word, const int (&comp)[4], QueryLane<G>& ql) {
-  constexpr float QMAX = float((1 << BITS) - 1);
+  const float QMAX = float(lane_qmax<K8>(threadIdx.x & 31));
 #pragma unroll
   for (int h = 0; h < G; ++h) {
     const int64_t bq = int64_t(b) * p.n_head_q + g * G + h;
@@ -389,12 +397,13 @@ struct PagePrep {
   uint32_t pa[G], pb[G];  // this lane's 4 weights of each head, as packed int8 planes a and b
   int W[G][4];
   float S[G], add[G];
-  int wsum[G];            // Σ_j W_j over the whole page (warp-reduced)
+  int wsum[G];            // Σ_j (2^{b_j} − 1)·W_j over the whole page (warp-reduced)
 };
-template <int G, int D, int BITS>
+template <int G, int D, int K8>
 __device__ __forceinline__ void page_prep(const uint16_t* meta, bool has_word, const int (&comp)[4], const QueryLane<G>& ql,
                                           PagePrep<G>& pp) {
-  constexpr float QMAX = float((1 << BITS) - 1);
+  const int QI = lane_qmax<K8>(threadIdx.x & 31);
+  const float QMAX = float(QI);
   float hj[4], ej[4];
 #pragma unroll
   for (int e = 0; e < 4; ++e) {
@@ -434,7 +443,7 @@ __device__ __forceinline__ void page_prep(const uint16_t* meta, bool has_word, c
       const int a = (W + 128) >> 8, bl = W - a * 256;
       pa |= (uint32_t(a) & 0xffu) << (8 * e);
       pb |= (uint32_t(bl) & 0xffu) << (8 * e);
-      ws += W;
+      ws += W * QI;
       pp.W[h][e] = W;
       const float dev = fabsf(__fmaf_rn(-S, Wf, wv[h][e]));  // exact
       const float t = __fmaf_ru(ql.qa[h][e], ej[e], __fmul_ru(ql.qb[h][e], hj[e]));
@@ -457,11 +466,10 @@ __device__ __forceinline__ void page_prep(const uint16_t* meta, bool has_word, c
   for (int h = 0; h < G; ++h) pp.add[h] = __fadd_ru(__fadd_ru(part[h], ql.base[h]), ql.tiny);
 }
 
-template <int G, int D, int BITS>
+template <int G, int D, int K8>
 __global__ void __launch_bounds__(kScanWarps * 32) scan_kernel(DecodeParams p, Workspace w, Consts c, int dbg) {
-  using SS = ScanShape<D, BITS>;
+  using SS = ScanShape<D, K8>;
   constexpr int PB = SS::PB, BUF = SS::BUF, NW = SS::NW, KS = SS::KS, BPL = SS::BPL, CBY = SS::CBY, NC = SS::NC;
-  constexpr int QMAX = (1 << BITS) - 1;
   extern __shared__ __align__(128) uint8_t smem[];
   __shared__ __align__(8) uint64_t bars[kScanWarps][2];
   uint8_t* bufs = smem;                                                          // [warp][2][BUF]
@@ -487,11 +495,11 @@ __global__ void __launch_bounds__(kScanWarps * 32) scan_kernel(DecodeParams p, W
   auto lpage = [&](int i) { return listed ? __ldcg(&plist[i]) : i; };
   // page prep: this lane's 4 components (one query word) of every head; its word index in k-order
   int comp[4];
-  lane_comps<BITS>(lane, comp);
-  const int kword = BITS == 8 ? lane : ((lane >> 3) * 8 + (lane & 1) * 4 + ((lane >> 1) & 3));
+  lane_comps<K8>(lane, comp);
+  const int kword = lane_kword<K8>(lane);
   const bool has_word = lane < NW;
   QueryLane<G> ql;
-  load_query_lane<G, D, BITS>(p, w, c, b, g, has_word, comp, ql);
+  load_query_lane<G, D, K8>(p, w, c, b, g, has_word, comp, ql);
   // epilogue role: fragment row r = lane/4 = 2·head + plane
   const int row = lane >> 2, my_h = row >> 1, plane = row & 1;
   const bool has_head = my_h < G;
@@ -524,7 +532,7 @@ __global__ void __launch_bounds__(kScanWarps * 32) scan_kernel(DecodeParams p, W
     // per-page query weights of every head (one lane: 4 components), written as the query planes
     // (rows 2h: a, 2h+1: b); the epilogue keeps its own head's S, K and additive term
     PagePrep<G> pp;
-    page_prep<G, D, BITS>(meta, has_word, comp, ql, pp);
+    page_prep<G, D, K8>(meta, has_word, comp, ql, pp);
     if (has_word) {
 #pragma unroll
       for (int h = 0; h < G; ++h) {
@@ -536,7 +544,7 @@ __global__ void __launch_bounds__(kScanWarps * 32) scan_kernel(DecodeParams p, W
     int my_K = 0;
 #pragma unroll
     for (int h = 0; h < G; ++h)
-      if (h == my_h) { my_S = pp.S[h]; my_K = QMAX * pp.wsum[h]; my_add = pp.add[h]; }
+      if (h == my_h) { my_S = pp.S[h]; my_K = pp.wsum[h]; my_add = pp.add[h]; }
     __syncwarp();
     uint32_t fa0[KS], fa2[KS];  // A fragments: row lane/4, k = ks·32 + (lane%4)·4 (+16)
 #pragma unroll
@@ -555,15 +563,21 @@ __global__ void __launch_bounds__(kScanWarps * 32) scan_kernel(DecodeParams p, W
         if constexpr (CBY == 16) {
           const uint4 u = *reinterpret_cast<const uint4*>(src);
           bw[cc * 4 + 0] = u.x; bw[cc * 4 + 1] = u.y; bw[cc * 4 + 2] = u.z; bw[cc * 4 + 3] = u.w;
-        } else {
+        } else if constexpr (CBY == 8) {
           const uint2 u = *reinterpret_cast<const uint2*>(src);
           bw[cc * 2 + 0] = u.x; bw[cc * 2 + 1] = u.y;
+        } else {
+          bw[cc] = *reinterpret_cast<const uint32_t*>(src);
         }
       }
 #pragma unroll
       for (int ks = 0; ks < KS; ++ks) {
-        if constexpr (BITS == 8) mma_s8u8(acc[nt], fa0[ks], fa2[ks], bw[2 * ks], bw[2 * ks + 1]);
-        else mma_s8u8(acc[nt], fa0[ks], fa2[ks], bw[ks] & 0x0f0f0f0fu, (bw[ks] >> 4) & 0x0f0f0f0fu);
+        if (ks < K8) {
+          mma_s8u8(acc[nt], fa0[ks], fa2[ks], bw[2 * ks], bw[2 * ks + 1]);
+        } else {
+          const uint32_t cw = bw[2 * K8 + (ks - K8)];
+          mma_s8u8(acc[nt], fa0[ks], fa2[ks], cw & 0x0f0f0f0fu, (cw >> 4) & 0x0f0f0f0fu);
+        }
       }
     }
     __syncwarp();  // every lane is done with this buffer and the query planes
@@ -637,9 +651,9 @@ __device__ __forceinline__ uint32_t hash3(uint32_t a, uint32_t b, uint32_t c) {
 // the histogram, so the cut and the certificate count them. Every other page goes to plist.
 // θ_A: the largest histogram edge e_j with n_cand·e^{e_j}·(1 + 1e-11) ≤ anchor_share·budget; the cut's
 // prefix up to e_j then costs at most that, so θ ≥ θ_A and the GQA rule eliminates the page's tokens.
-template <int G, int D, int BITS>
+template <int G, int D, int K8>
 __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p, Workspace w, Consts c) {
-  constexpr int QMAX = (1 << BITS) - 1, NW = D / 4;
+  constexpr int NW = D / 4;
   const int bg = blockIdx.y, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   pdl_wait();
@@ -648,10 +662,11 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
   const int hot_lo = min(p.n_sink, n), hot_hi = max(n - p.n_recent, hot_lo);
   const int n_cand = hot_hi - hot_lo;
   int comp[4];
-  lane_comps<BITS>(lane, comp);
+  lane_comps<K8>(lane, comp);
+  const int QMAX = lane_qmax<K8>(lane);
   const bool has_word = lane < NW;
   QueryLane<G> ql;
-  load_query_lane<G, D, BITS>(p, w, c, b, g, has_word, comp, ql);
+  load_query_lane<G, D, K8>(p, w, c, b, g, has_word, comp, ql);
   float ml[G], th_a[G];
 #pragma unroll
   for (int h = 0; h < G; ++h) {
@@ -681,7 +696,7 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
         hi4 = __ldg(reinterpret_cast<const uint32_t*>(p.box + po * 2 * D + D) + lane);
       }
       PagePrep<G> pp;
-      page_prep<G, D, BITS>(meta, has_word, comp, ql, pp);
+      page_prep<G, D, K8>(meta, has_word, comp, ql, pp);
       int ya[G];
 #pragma unroll
       for (int h = 0; h < G; ++h) {
@@ -1188,7 +1203,13 @@ void validate(const DecodeParams& p) {
   const int G = group_of(p);
   if (G != 1 && G != 2 && G != 3 && G != 4)
     throw std::runtime_error("ghostkv cuda: GQA group " + std::to_string(G) + " not in {1,2,3,4}");
-  if (p.bits != 4 && p.bits != 8) throw std::runtime_error("ghostkv cuda: bits must be 4 or 8, got " + std::to_string(p.bits));
+  if (p.n8 >= 0) {
+    if (p.n8 != 0 && p.n8 != 32 && p.n8 != p.d)
+      throw std::runtime_error("ghostkv cuda: n8 (8-bit leading components) must be 0, 32 or d_head = " + std::to_string(p.d) +
+                               ", got " + std::to_string(p.n8));
+  } else if (p.bits != 4 && p.bits != 8) {
+    throw std::runtime_error("ghostkv cuda: bits must be 4 or 8, got " + std::to_string(p.bits));
+  }
   if (p.n_sink + p.n_recent > 256) throw std::runtime_error("ghostkv cuda: n_sink + n_recent must be <= 256");
   if (p.box && !(p.anchor_share > 0 && p.anchor_share <= 1))
     throw std::runtime_error("ghostkv cuda: anchor_share must be in (0, 1], got " + std::to_string(p.anchor_share));
@@ -1315,8 +1336,10 @@ void ghost_stage1(const DecodeParams& p, void* stream) {
       launch("scan_kernel", scan_kernel<GG, DD, BB>, dim3(scan_chunks, BK), dim3(kScanWarps * 32), smem, st, p, w, c,
              scan_debug());
     };
-    if (p.bits == 8) scan(std::integral_constant<int, 8>{});
-    else scan(std::integral_constant<int, 4>{});
+    const int k8 = witness_k8(p.bits, p.n8, p.d);
+    if (k8 == DD / 32) scan(std::integral_constant<int, DD / 32>{});
+    else if (k8 == 1) scan(std::integral_constant<int, 1>{});
+    else scan(std::integral_constant<int, 0>{});
     launch("compact_kernel", compact_kernel<GG>, dim3(cchunks, BK), dim3(kCompactThreads), 0, st, p, w);
   });
 }

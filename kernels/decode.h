@@ -4,15 +4,16 @@
 //
 // Memory layouts (device unless noted; one physical page = kPage tokens of one KV head):
 //   k_cache, v_cache [n_phys, n_head_kv, kPage, d]  bf16 (raw bits)
-//   codes            [n_phys, n_head_kv, kPage·d·bits/8]  rotated quantised keys (witness "quant",
-//                    uniform 4 or 8 bits, LSB-first as QuantRecords; one scale group = one page),
-//                    each page's bytes permuted into tensor-core fragment order: code byte `byte` of
-//                    token `t` of the page lives at witness_page_offset(bits, d, t, byte)
+//   codes            [n_phys, n_head_kv, kPage·witness_code_bytes]  rotated quantised keys (witness
+//                    "quant": 8 bits on the first 32·k8 components, 4 on the rest, k8 = witness_k8;
+//                    LSB-first as QuantRecords; one scale group = one page), each page's bytes
+//                    permuted into tensor-core fragment order: code byte `byte` of token `t` of the
+//                    page lives at witness_page_offset(k8, d, t, byte)
 //                    d (= d_head) is 64 or 128; G = n_head_q / n_head_kv is 1..4
 //   meta             [n_phys, n_head_kv, 2, d]  f16: half-step h_j, then err_j (rounded up)
 //   nu_max           [n_phys, n_head_kv]        f32 ≥ max ||v_t|| over the page (rounded up)
 //   box (optional)   [n_phys, n_head_kv, 2, d]  u8 page anchor: min, then max, of each component's
-//                    code over the page's tokens, component j at box_offset(bits, j) of each half
+//                    code over the page's tokens, component j at box_offset(k8, j) of each half
 //   page_table       [batch, max_pages] int32 physical page of each logical page; seq_len [batch]
 //   rot              [n_head_kv, d, d] f32 rows of the rotation V; mu [n_head_kv, d];
 //   resid_max        [n_head_kv] ≥ max ||x_t − Vᵀ c_t||;  k_norm_max [n_head_kv] ≥ max ||k_t||
@@ -38,33 +39,46 @@ inline constexpr int kHistBins = 1024;  // histogram of UB − m_L over [kHistLo
 inline constexpr float kHistLo = -64.0f;
 inline constexpr int kHistAll = kHistBins + 2;  // + underflow (< kHistLo) and overflow (≥ 0) bins
 
+// Code widths: the first 32·k8 rotated components at 8 bits, the other d − 32·k8 at 4 bits (k8 = d/32:
+// uniform int8; k8 = 0: uniform int4; in between: mixed, e.g. k8 = 1 at d 128 is "8x32,4x96"), packed
+// LSB-first as in a QuantRecords row (the 8-bit components are bytes 0..32·k8−1, then two 4-bit
+// components per byte).
+inline int witness_k8(int bits, int n8, int d) { return n8 >= 0 ? n8 / 32 : bits == 8 ? d / 32 : 0; }
+inline int witness_code_bytes(int k8, int d) { return 32 * k8 + 16 * (d / 32 - k8); }
+
 // Position of code byte `byte` (as in a QuantRecords row) of token t (0..kPage-1) inside its page:
 // the page is read as B fragments of mma.m16n8k32 (8 tokens per n-tile, 32 code components per
-// k-step), each lane's bytes of an n-tile contiguous and consecutive lanes 16 bytes apart, so the scan
-// loads them conflict-free. 4-bit codes: a 32-bit code word w gives the k-order (w & 0x0f0f0f0f,
+// k-step), each lane's bytes of an n-tile contiguous (8 per 8-bit k-step, then 4 per 4-bit k-step),
+// cut into chunks of 16, 8 or 4 bytes, consecutive lanes one chunk apart, so the scan loads them
+// conflict-free. A 4-bit k-step is one 32-bit code word w per lane: its k-order is (w & 0x0f0f0f0f,
 // (w >> 4) & 0x0f0f0f0f); the query planes use the same order.
-inline int64_t witness_page_offset(int bits, int d, int t, int byte) {
-  const int ks_n = d / 32, bpl = bits == 8 ? ks_n * 8 : ks_n * 4;  // bytes per lane per n-tile
-  const int cby = bpl < 16 ? bpl : 16, nc = bpl / cby;
+inline int witness_lane_bytes(int k8, int d) { return 8 * k8 + 4 * (d / 32 - k8); }
+inline int witness_chunk_bytes(int k8, int d) {
+  const int bpl = witness_lane_bytes(k8, d);
+  return bpl % 16 == 0 ? 16 : bpl % 8 == 0 ? 8 : 4;
+}
+inline int64_t witness_page_offset(int k8, int d, int t, int byte) {
+  const int bpl = witness_lane_bytes(k8, d), cby = witness_chunk_bytes(k8, d), nc = bpl / cby;
   int lane, bi;
-  if (bits == 8) {
+  if (byte < 32 * k8) {
     const int ks = byte / 32, j = (byte % 32) / 16, q = (byte % 16) / 4, e = byte % 4;
     lane = (t % 8) * 4 + q;
     bi = ks * 8 + j * 4 + e;
   } else {
-    const int cw = byte / 4, e = byte % 4, ks = cw / 4, q = cw % 4;
+    const int b4 = byte - 32 * k8, cw = b4 / 4, e = b4 % 4, ks = cw / 4, q = cw % 4;
     lane = (t % 8) * 4 + q;
-    bi = ks * 4 + e;
+    bi = 8 * k8 + ks * 4 + e;
   }
   return (int64_t(t / 8) * nc + bi / cby) * 32 * cby + int64_t(lane) * cby + bi % cby;
 }
 
 // Position of component j inside each half of a page's box: the order in which the page prep's lanes
-// own components (lane ℓ: 4ℓ..4ℓ+3 for 8-bit codes; the low or high nibbles of code word ℓ/2 for
-// 4-bit codes), so a lane reads its 4 minima (maxima) as one 32-bit word.
-inline int box_offset(int bits, int j) {
-  if (bits == 8) return j;
-  const int r = j % 8, lane = 2 * (j / 8) + (r & 1), e = r >> 1;
+// own components (lane ℓ < 8·k8: 4ℓ..4ℓ+3; lane ℓ ≥ 8·k8: the low or high nibbles of 4-bit code word
+// (ℓ − 8·k8)/2, i.e. 32·k8 + 8·((ℓ − 8·k8)/2) + ℓ%2 + 2e), so a lane reads its 4 minima (maxima) as
+// one 32-bit word.
+inline int box_offset(int k8, int j) {
+  if (j < 32 * k8) return j;
+  const int j4 = j - 32 * k8, r = j4 % 8, lane = 8 * k8 + 2 * (j4 / 8) + (r & 1), e = r >> 1;
   return 4 * lane + e;
 }
 
@@ -81,6 +95,8 @@ struct Certificate {    // per (batch, query head)
 
 struct DecodeParams {
   int batch = 1, n_head_q = 32, n_head_kv = 8, d = 128, bits = 8;
+  int n8 = -1;               // ≥ 0: mixed widths, the first n8 components (0, 32 or d) at 8 bits, the rest
+                             // at 4 (bits is then ignored)
   int max_pages = 0;         // columns of page_table
   int n_sink = 4, n_recent = 64;
   int splits = 16;           // split-K blocks per (batch, KV head); default_splits() fills one wave

@@ -51,6 +51,7 @@ int g_d = 128;  // d_head of the run (64 or 128): --d, or the capture's
 struct Opts {
   std::string mode = "rand", name, capture, csv, tier_csv, device = "?", commit = "?";
   int batch = 1, hq = 32, hkv = 8, bits = 8, layer = 1, queries = 8, reps = 30, check_batches = 2;
+  int n8 = -1;  // --bits mixed: 32 (8x32 + 4 bits on the rest)
   int64_t n = 131072;
   double delta = 1e-3, qscale = 1.5;
   std::vector<double> fracs{0.01, 0.05, 0.2, 1.0};
@@ -87,6 +88,9 @@ struct Normal {
 
 struct Host {
   int B = 0, Hq = 0, Hkv = 0, G = 0, bits = 8, CB = 0;
+  int n8 = -1, k8 = 0;            // mixed: the first n8 components at 8 bits (decode.h witness_k8)
+  std::string spec_csv() const { return n8 >= 0 ? "8x" + std::to_string(n8) + "+4x" + std::to_string(g_d - n8) : std::to_string(bits); }
+  std::string spec() const { return n8 >= 0 ? "8x" + std::to_string(n8) + ",4x" + std::to_string(g_d - n8) : std::to_string(bits); }
   int max_pages = 0, n_phys = 0, max_seq = 0;
   double scale = 0;
   std::vector<int32_t> seq_len, page_table;
@@ -123,7 +127,7 @@ void scatter_records(Host& h, int b, int g, const QuantRecords& rec) {
   for (int t = 0; t < n; ++t) {
     const int64_t phys = h.page_table[size_t(b) * h.max_pages + t / 64];
     uint8_t* page = &h.codes[size_t((phys * h.Hkv + g) * 64 * h.CB)];  // fragment order (decode.h)
-    for (int by = 0; by < h.CB; ++by) page[gc::witness_page_offset(h.bits, g_d, t % 64, by)] = rec.codes[size_t(t) * h.CB + by];
+    for (int by = 0; by < h.CB; ++by) page[gc::witness_page_offset(h.k8, g_d, t % 64, by)] = rec.codes[size_t(t) * h.CB + by];
   }
   for (int p = 0; p * 64 < n; ++p) {
     const int64_t phys = h.page_table[size_t(b) * h.max_pages + p];
@@ -138,13 +142,14 @@ void scatter_records(Host& h, int b, int g, const QuantRecords& rec) {
     for (int j = 0; j < g_d; ++j) {
       int lo = 255, hi = 0;
       for (int t = p * 64; t < std::min(n, p * 64 + 64); ++t) {
-        const int c = h.bits == 8 ? rec.codes[size_t(t) * h.CB + j]
-                                  : (rec.codes[size_t(t) * h.CB + j / 2] >> (4 * (j & 1))) & 15;
+        const int j4 = j - 32 * h.k8;
+        const int c = j4 < 0 ? rec.codes[size_t(t) * h.CB + j]
+                             : (rec.codes[size_t(t) * h.CB + 32 * h.k8 + j4 / 2] >> (4 * (j4 & 1))) & 15;
         lo = std::min(lo, c);
         hi = std::max(hi, c);
       }
-      bx[gc::box_offset(h.bits, j)] = uint8_t(lo);
-      bx[g_d + gc::box_offset(h.bits, j)] = uint8_t(hi);
+      bx[gc::box_offset(h.k8, j)] = uint8_t(lo);
+      bx[g_d + gc::box_offset(h.k8, j)] = uint8_t(hi);
     }
     h.nu_max[size_t(phys * h.Hkv + g)] = nm;
   }
@@ -156,6 +161,8 @@ void scatter_records(Host& h, int b, int g, const QuantRecords& rec) {
 void finish_records(Host& h, const std::string& bits_spec, int distinct) {
   const BitSpec spec = parse_bits(bits_spec, g_d);
   h.CB = int((spec.total_bits() + 7) / 8);
+  h.k8 = gc::witness_k8(h.bits, h.n8, g_d);
+  GKV_CHECK(h.CB == gc::witness_code_bytes(h.k8, g_d), "gpu_bench: witness ", bits_spec, " is not a GPU layout");
   h.codes.assign(size_t(h.n_phys) * h.Hkv * 64 * h.CB, 0);
   h.meta.assign(size_t(h.n_phys) * h.Hkv * 2 * g_d, 0);
   h.nu_max.assign(size_t(h.n_phys) * h.Hkv, 0.0f);
@@ -207,7 +214,7 @@ void finish_records(Host& h, const std::string& bits_spec, int distinct) {
 
 Host make_random(const Opts& o) {
   Host h;
-  h.B = o.batch; h.Hq = o.hq; h.Hkv = o.hkv; h.G = o.hq / o.hkv; h.bits = o.bits;
+  h.B = o.batch; h.Hq = o.hq; h.Hkv = o.hkv; h.G = o.hq / o.hkv; h.bits = o.bits; h.n8 = o.n8;
   h.scale = 1.0 / std::sqrt(double(g_d));
   const int np = int((o.n + 63) / 64);
   h.max_pages = np; h.n_phys = h.B * np; h.max_seq = int(o.n);
@@ -286,7 +293,7 @@ Host make_random(const Opts& o) {
       for (int i = 0; i < g_d; ++i) kf[size_t(t) * g_d + i] = bf16_to_f32(h.k[size_t(h.row(0, g, t) + i)]);
     h.basis[size_t(g)] = fit_basis(BasisKind::pca, kf.data(), m, g_d, g_d, g_d, o.seed);
   }
-  finish_records(h, std::to_string(o.bits), o.distinct);
+  finish_records(h, h.spec(), o.distinct);
   return h;
 }
 
@@ -299,6 +306,7 @@ Host make_capture(const Opts& o) {
   const int nq = int(in.n_q()), n_kv = int(in.n_kv());
   h.B = std::min(o.queries, nq); h.Hq = int(in.n_head_q()); h.Hkv = int(in.n_head_kv()); h.G = h.Hq / h.Hkv;
   h.bits = o.bits;
+  h.n8 = o.n8;
   h.scale = in.scale;
   h.max_pages = (n_kv + 63) / 64; h.n_phys = h.max_pages; h.max_seq = n_kv;
   h.page_table.resize(size_t(h.B) * h.max_pages);
@@ -332,7 +340,7 @@ Host make_capture(const Opts& o) {
       for (int i = 0; i < g_d; ++i) kf[size_t(t) * g_d + i] = bf16_to_f32(h.k[size_t(((int64_t(t / 64) * h.Hkv + g) * 64 + t % 64) * g_d + i)]);
     h.basis[size_t(g)] = fit_basis(BasisKind::pca, kf.data(), n_kv, g_d, g_d, g_d, o.seed);
   }
-  finish_records(h, std::to_string(o.bits), 1);
+  finish_records(h, h.spec(), 1);
   return h;
 }
 
@@ -373,7 +381,7 @@ void setup_gpu(const Host& h, const Opts& o, Gpu& d) {
   d.out = Dev<float>(size_t(h.B) * h.Hq * g_d);
   d.cert = Dev<gc::Certificate>(size_t(h.B) * h.Hq);
   gc::DecodeParams& p = d.p;
-  p.batch = h.B; p.n_head_q = h.Hq; p.n_head_kv = h.Hkv; p.d = g_d; p.bits = h.bits;
+  p.batch = h.B; p.n_head_q = h.Hq; p.n_head_kv = h.Hkv; p.d = g_d; p.bits = h.bits; p.n8 = h.n8;
   p.max_pages = h.max_pages; p.max_seq = h.max_seq;
   p.splits = gc::default_splits(h.B, h.Hkv);  // one wave of the attention kernel
   p.scale = float(h.scale); p.scale64 = h.scale; p.delta = o.delta;
@@ -675,7 +683,11 @@ int main(int argc, char** argv) try {
     else if (a == "--hq") o.hq = std::stoi(val());
     else if (a == "--hkv") o.hkv = std::stoi(val());
     else if (a == "--d") g_d = std::stoi(val());
-    else if (a == "--bits") o.bits = std::stoi(val());
+    else if (a == "--bits") {
+      const std::string v = val();
+      if (v == "mixed") o.n8 = 32;  // 8x32,4x(d−32)
+      else o.bits = std::stoi(v);
+    }
     else if (a == "--delta") o.delta = std::stod(val());
     else if (a == "--qscale") o.qscale = std::stod(val());
     else if (a == "--reps") o.reps = std::stoi(val());
@@ -700,8 +712,8 @@ int main(int argc, char** argv) try {
   if (o.name.empty()) o.name = o.mode;
   auto t0 = std::chrono::steady_clock::now();
   Host h = o.mode == "capture" ? make_capture(o) : make_random(o);
-  std::printf("# built %d x %d KV heads, max_seq %d, %d-bit witness (%d B/token) in %.1f s\n", h.B, h.Hkv, h.max_seq,
-              h.bits, h.CB, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  std::printf("# built %d x %d KV heads, max_seq %d, witness %s bits (%d B/token) in %.1f s\n", h.B, h.Hkv, h.max_seq,
+              h.spec().c_str(), h.CB, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   if (o.dry) return 0;
   cudaDeviceProp prop;
   CK(cudaGetDeviceProperties(&prop, 0));
@@ -847,9 +859,9 @@ int main(int argc, char** argv) try {
                 c.max_num_err);
     if (csv)
       std::fprintf(csv,
-                   "%s,%s,%s,%d,%d,%d,%d,%d,%g,%s,%.6f,%.5f,%.5f,%.5f,%.5f,%.5f,%s,%.0f,%.0f,%.0f,%.1f,%.3f,%.3f,%.3f,%.3f,"
+                   "%s,%s,%s,%d,%d,%d,%d,%s,%g,%s,%.6f,%.5f,%.5f,%.5f,%.5f,%.5f,%s,%.0f,%.0f,%.0f,%.1f,%.3f,%.3f,%.3f,%.3f,"
                    "%.3f,%lld,%lld,%lld,%lld,%lld,%.3e,%.3e,%.3e,%.3e,%.3e,%d,%.5f\n",
-                   o.device.c_str(), o.commit.c_str(), o.name.c_str(), h.B, h.max_seq, h.Hq, h.Hkv, h.bits, o.delta,
+                   o.device.c_str(), o.commit.c_str(), o.name.c_str(), h.B, h.max_seq, h.Hq, h.Hkv, h.spec_csv().c_str(), o.delta,
                    (r.label + (forced && r.label == "forced" ? ":" + std::to_string(r.frac_req) : "")).c_str(), f, s1_ms,
                    s2_ms, ghost_ms, dense_ms, adaptive_ms, use_ghost ? "ghost" : "dense", by.stage1, by.stage2, by.dense,
                    copy_gbps, s1_ms / floor_s1, s2_ms / floor_s2, ghost_ms / (floor_s1 + floor_s2), dense_ms / floor_d,

@@ -53,6 +53,9 @@ TEST(CudaContract, RejectsUnsupportedParameters) {
   p = params(2, 32, 8, 256, 16);
   p.bits = 5;
   expect_rejected(p, "bits must be 4 or 8, got 5");
+  p = params(2, 32, 8, 256, 16);
+  p.n8 = 64;
+  expect_rejected(p, "n8 (8-bit leading components) must be 0, 32 or d_head = 128, got 64");
   p = params(2, 32, 8, 256, 0);
   expect_rejected(p, "splits must be in [1, 128], got 0");
   p = params(2, 32, 8, 256, 129);
@@ -71,23 +74,23 @@ TEST(CudaContract, RejectsUnsupportedParameters) {
 
 // The anchor stage reads a page's box as one 32-bit word of minima (and one of maxima) per lane:
 // box_offset must be a bijection of [0, d) that puts the 4 components the page prep gives lane ℓ
-// (8-bit: 4ℓ..4ℓ+3; 4-bit: the low or high nibbles of code word ℓ/2, i.e. 8·(ℓ/2) + ℓ%2 + 2e) at
-// 4ℓ..4ℓ+3.
+// (ℓ < 8·k8, 8-bit: 4ℓ..4ℓ+3; otherwise 4-bit: the low or high nibbles of code word ℓ/2, i.e.
+// 8·(ℓ/2) + ℓ%2 + 2e) at 4ℓ..4ℓ+3, for uniform int8 and int4 and mixed 8x32 + 4 bits.
 TEST(CudaContract, BoxLayoutMatchesThePagePrepLanes) {
-  for (int bits : {8, 4})
-    for (int d : {64, 128}) {
+  for (int d : {64, 128})
+    for (int k8 : {d / 32, 0, 1}) {
       std::vector<int> seen(static_cast<size_t>(d), 0);
       for (int j = 0; j < d; ++j) {
-        const int o = box_offset(bits, j);
+        const int o = box_offset(k8, j);
         ASSERT_GE(o, 0);
-        ASSERT_LT(o, d) << "bits " << bits << " d " << d << " component " << j;
+        ASSERT_LT(o, d) << "k8 " << k8 << " d " << d << " component " << j;
         seen[static_cast<size_t>(o)]++;
       }
-      for (int i = 0; i < d; ++i) EXPECT_EQ(seen[static_cast<size_t>(i)], 1) << "bits " << bits << " d " << d << " offset " << i;
+      for (int i = 0; i < d; ++i) EXPECT_EQ(seen[static_cast<size_t>(i)], 1) << "k8 " << k8 << " d " << d << " offset " << i;
       for (int lane = 0; lane < d / 4; ++lane)
         for (int e = 0; e < 4; ++e) {
-          const int comp = bits == 8 ? 4 * lane + e : 8 * (lane >> 1) + (lane & 1) + 2 * e;
-          EXPECT_EQ(box_offset(bits, comp), 4 * lane + e) << "bits " << bits << " lane " << lane << " e " << e;
+          const int comp = lane < 8 * k8 ? 4 * lane + e : 8 * (lane >> 1) + (lane & 1) + 2 * e;
+          EXPECT_EQ(box_offset(k8, comp), 4 * lane + e) << "k8 " << k8 << " lane " << lane << " e " << e;
         }
     }
 }
@@ -123,29 +126,36 @@ TEST(CudaContract, WorkspaceViewsAlignedDisjointInside) {
 }
 
 // The scan reads each page's codes in tensor-core fragment order: witness_page_offset must be a
-// bijection of the page's bytes for every supported (bits, d), keep each 8-token n-tile in its own
-// contiguous block, and give every lane its bytes of an n-tile as 16-byte (or 8-byte) runs.
+// bijection of the page's bytes for every supported layout (uniform int8 and int4, mixed 8x32 + 4 bits;
+// d 64 and 128), keep each 8-token n-tile in its own contiguous block, and give every lane its bytes
+// of an n-tile as whole load chunks.
 TEST(CudaContract, WitnessPageLayoutIsAFragmentOrderBijection) {
-  for (int bits : {8, 4})
-    for (int d : {64, 128}) {
-      const int cb = d * bits / 8, page = kPage * cb;
+  for (int d : {64, 128})
+    for (int k8 : {d / 32, 0, 1}) {
+      const int cb = witness_code_bytes(k8, d), page = kPage * cb;
+      ASSERT_EQ(cb * 8, 8 * 32 * k8 + 4 * (d - 32 * k8)) << "k8 " << k8 << " d " << d;
+      ASSERT_EQ(witness_lane_bytes(k8, d) % witness_chunk_bytes(k8, d), 0);
       std::vector<int> seen(static_cast<size_t>(page), 0);
       for (int t = 0; t < kPage; ++t)
         for (int b = 0; b < cb; ++b) {
-          const int64_t o = witness_page_offset(bits, d, t, b);
+          const int64_t o = witness_page_offset(k8, d, t, b);
           ASSERT_GE(o, 0);
-          ASSERT_LT(o, page) << "bits " << bits << " d " << d << " t " << t << " byte " << b;
+          ASSERT_LT(o, page) << "k8 " << k8 << " d " << d << " t " << t << " byte " << b;
           seen[static_cast<size_t>(o)]++;
           EXPECT_EQ(o / (8 * cb), t / 8) << "n-tile block of token " << t;
         }
-      for (int i = 0; i < page; ++i) EXPECT_EQ(seen[static_cast<size_t>(i)], 1) << "bits " << bits << " d " << d << " offset " << i;
-      // int8: the 4 consecutive code bytes of one k-group land in 4 consecutive offsets (one b0/b1 word)
-      if (bits == 8) {
-        for (int t = 0; t < kPage; ++t)
-          for (int b = 0; b < cb; b += 4)
-            for (int e = 1; e < 4; ++e) {
-              EXPECT_EQ(witness_page_offset(bits, d, t, b + e), witness_page_offset(bits, d, t, b) + e);
-            }
-      }
+      for (int i = 0; i < page; ++i) EXPECT_EQ(seen[static_cast<size_t>(i)], 1) << "k8 " << k8 << " d " << d << " offset " << i;
+      // 8-bit k-steps: the 4 consecutive code bytes of one k-group land in 4 consecutive offsets (one b0/b1 word);
+      // 4-bit k-steps: the 4 bytes of one code word too
+      for (int t = 0; t < kPage; ++t)
+        for (int b = 0; b < cb; b += 4)
+          for (int e = 1; e < 4; ++e) {
+            EXPECT_EQ(witness_page_offset(k8, d, t, b + e), witness_page_offset(k8, d, t, b) + e) << "k8 " << k8 << " byte " << b;
+          }
     }
+  // the uniform layouts are the ones the kernels were first measured with (chunks of 16 bytes, 8 at d 64 int4)
+  EXPECT_EQ(witness_chunk_bytes(4, 128), 16);
+  EXPECT_EQ(witness_chunk_bytes(0, 128), 16);
+  EXPECT_EQ(witness_chunk_bytes(0, 64), 8);
+  EXPECT_EQ(witness_chunk_bytes(1, 128), 4);
 }
