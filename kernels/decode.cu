@@ -27,12 +27,14 @@ constexpr int kAttThreads = 128;  // attend: 16 lane groups of 8
 constexpr int kPrepThreads = 512;
 constexpr int kCompactThreads = 256;
 constexpr int kMergeThreads = 128;
+constexpr int kRank = 16;  // low-rank witness: sketch components per token
 constexpr uint16_t kPageScanned = 0xFFFF;  // pub of a page the scan reads (an f16 NaN: no bound is NaN)
 
 struct Consts {
   float g_q;        // γ_{d+3}·1.01: error of fl(Σ qσ̃_i x_i) (σ's rounding included), per unit Σ|terms|
   float inv_1mg2;   // 1/(1 − γ_2): ||σq|| ≤ ||qσ̃||/(1 − γ_2)
   float tiny;       // absolute term covering gradual underflow of every float32 product/sum
+  float g_r;        // γ_{kRank+1}·1.01: error of the low-rank scan's float32 dot, per unit Σ|terms|
 };
 
 // e^{edge_k} of the histogram's bin edges, rounded up (host float64 exp, then two ulps up). Global
@@ -47,6 +49,7 @@ Consts make_consts(int d) {
   c.g_q = up_f(gamma_n(d + 3) * 1.01);
   c.inv_1mg2 = up_f(1.0 / (1.0 - gamma_n(2)));
   c.tiny = 0x1p-100f;
+  c.g_r = up_f(gamma_n(kRank + 1) * 1.01);
   return c;
 }
 
@@ -303,6 +306,29 @@ __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq) 
       p.cert[bq].m_l = w.qscal[bq * 4 + 2];
     }
   }
+}
+
+// End of a token-scan block (every thread): the block's histogram goes to the global one; the last
+// block of its (b, KV head) then computes the cut of the G heads (warp h: head h).
+template <int G>
+__device__ void finish_scan_block(const DecodeParams& p, const Workspace& w, const uint32_t* hist, int b, int g) {
+  const int tid = threadIdx.x, bg = b * p.n_head_kv + g;
+  __syncthreads();
+  for (int i = tid; i < G * kHistAll; i += blockDim.x) {
+    const uint32_t v = hist[i];
+    if (v) {
+      const int h = i / kHistAll, bin = i % kHistAll;
+      atomicAdd(&w.hist[(int64_t(b) * p.n_head_q + g * G + h) * kHistAll + bin], v);
+    }
+  }
+  __shared__ bool s_last;
+  __threadfence();
+  __syncthreads();
+  if (tid == 0) s_last = atomicAdd(&w.done[bg], 1) == int(gridDim.x) - 1;
+  __syncthreads();
+  if (!s_last || (tid >> 5) >= G) return;
+  __threadfence();
+  cut_head(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -616,23 +642,102 @@ __global__ void __launch_bounds__(kScanWarps * 32) scan_kernel(DecodeParams p, W
       }
     }
   }
-  __syncthreads();
-  for (int i = tid; i < G * kHistAll; i += kScanWarps * 32) {
-    const uint32_t v = hist[i];
-    if (v) {
-      const int h = i / kHistAll, bin = i % kHistAll;
-      atomicAdd(&w.hist[(int64_t(b) * p.n_head_q + g * G + h) * kHistAll + bin], v);
+  finish_scan_block<G>(p, w, hist, b, g);
+}
+
+// ---------------------------------------------------------------------------------------------
+// low-rank scan (witness "lowrank", DESIGN §4.1 with P = the first kRank rows of the rotation V):
+// grid (chunks, B·Hkv), kLrThreads threads, one token per thread per step. With c_t = V(k_t − μ)
+// (float64 at build time) and r_t = k_t − μ − Vᵀc_t (||r_t|| ≤ resid_max), the record holds
+// ẑ_t = f16(c_t,j<R), e_t ≥ ||c_t,j<R − ẑ_t|| and ρ_t ≥ ||c_t,j≥R|| (both rounded up, f16). For σq with
+// q_r = Vσq, |q_r − q̃_r|_j ≤ Δ_j (prep):
+//   σq·(k_t − μ) = q_r,s·ẑ_t + q_r,s·(c_s − ẑ) + q_r,⊥·c_⊥ + σq·r_t
+//                ≤ fl(q̃_s·ẑ_t) + Σ_j a_j|ẑ_tj| + ns·e_t + np·ρ_t + ||σq||·resid_max,
+// a_j = γ_{R+1}·|q̃_j| + Δ_j (the float32 dot's error and the query's), ns ≥ ||(|q̃_j| + Δ_j)_{j<R}||,
+// np ≥ ||(|q̃_j| + Δ_j)_{j≥R}||, every bracket summed with round-up. Then UB_t = that ⊕↑ qμ_hi as in
+// the quant scan: f16↑(UB_t ⊖↑ m_L) to ub, the histogram, and the last block's cut.
+constexpr int kLrThreads = 256;
+template <int G, int D>
+__global__ void __launch_bounds__(kLrThreads) lowrank_scan_kernel(DecodeParams p, Workspace w, Consts c) {
+  __shared__ float s_q[G][kRank], s_a[G][kRank];
+  __shared__ float s_add[G], s_ns[G], s_np[G], s_ml[G];
+  __shared__ uint32_t hist[G * kHistAll];
+  const int bg = blockIdx.y, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  for (int i = tid; i < G * kHistAll; i += kLrThreads) hist[i] = 0u;
+  pdl_wait();
+  const float g_r = c.g_r;
+  if (warp < G) {  // warp h: the query factors of head h
+    const int64_t bq = int64_t(b) * p.n_head_q + g * G + warp;
+    float ss = 0.0f, sp = 0.0f;
+    for (int j = lane; j < D; j += 32) {
+      const float q = w.qrot[bq * D + j], dl = w.qdelta[bq * D + j];
+      const float m = __fadd_ru(fabsf(q), dl);
+      if (j < kRank) {
+        s_q[warp][j] = q;
+        s_a[warp][j] = __fmaf_ru(g_r, fabsf(q), dl);
+        ss = __fmaf_ru(m, m, ss);
+      } else {
+        sp = __fmaf_ru(m, m, sp);
+      }
+    }
+    ss = warp_sum_ru(ss);
+    sp = warp_sum_ru(sp);
+    if (lane == 0) {
+      const float* qsc = w.qscal + bq * 4;
+      s_ns[warp] = __fsqrt_ru(ss);
+      s_np[warp] = __fsqrt_ru(sp);
+      s_add[warp] = __fadd_ru(__fadd_ru(qsc[0], __fmul_ru(qsc[1], p.resid_max[g])), c.tiny);
+      s_ml[warp] = qsc[2];
     }
   }
-  // the last block of this (b, KV head) computes the cut of its G heads (warp h: head h)
-  __shared__ bool s_last;
-  __threadfence();
   __syncthreads();
-  if (tid == 0) s_last = atomicAdd(&w.done[bg], 1) == int(gridDim.x) - 1;
-  __syncthreads();
-  if (!s_last || warp >= G) return;
-  __threadfence();
-  cut_head(p, w, int64_t(b) * p.n_head_q + g * G + warp);
+  const int n = p.seq_len[b];
+  const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
+  for (int t = blockIdx.x * kLrThreads + tid; t < n; t += gridDim.x * kLrThreads) {
+    if (t + int(gridDim.x) * kLrThreads >= n) pdl_launch_next();
+    const bool hot = is_hot(t, n, p.n_sink, p.n_recent);
+    uint16_t out[G];
+    if (hot) {
+#pragma unroll
+      for (int h = 0; h < G; ++h) out[h] = 0x7C00;
+    } else {
+      const int64_t row = (int64_t(ptab[t / kPage]) * p.n_head_kv + g) * kPage + t % kPage;
+      const uint4* zp = reinterpret_cast<const uint4*>(p.sketch + row * kRank);
+      const uint4 u0 = __ldg(zp), u1 = __ldg(zp + 1);
+      const uint32_t zw[8] = {u0.x, u0.y, u0.z, u0.w, u1.x, u1.y, u1.z, u1.w};
+      float z[kRank];
+#pragma unroll
+      for (int i = 0; i < 8; ++i) {
+        const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&zw[i]));
+        z[2 * i] = f.x;
+        z[2 * i + 1] = f.y;
+      }
+      const float e = __half2float(__ushort_as_half(__ldg(p.sk_err + row)));
+      const float rho = __half2float(__ushort_as_half(__ldg(p.sk_rho + row)));
+#pragma unroll
+      for (int h = 0; h < G; ++h) {
+        float sd = 0.0f, sa = 0.0f;
+#pragma unroll
+        for (int i = 0; i < kRank; ++i) {
+          sd = __fmaf_rn(s_q[h][i], z[i], sd);
+          sa = __fmaf_ru(s_a[h][i], fabsf(z[i]), sa);
+        }
+        float ub = __fadd_ru(sd, sa);
+        ub = __fadd_ru(ub, __fmaf_ru(s_ns[h], e, __fmul_ru(s_np[h], rho)));
+        ub = __fadd_ru(ub, s_add[h]);
+        const float dd = __fsub_ru(ub, s_ml[h]);
+        __half hx = __float2half_ru(dd);
+        if (dd != dd) hx = __ushort_as_half(0x7C00);
+        out[h] = __half_as_ushort(hx);
+        atomicAdd(&hist[h * kHistAll + hist_bin(__half2float(hx))], 1u);
+      }
+    }
+    uint16_t* dst = w.ub + (int64_t(bg) * p.max_seq + t) * G;
+#pragma unroll
+    for (int h = 0; h < G; ++h) dst[h] = out[h];
+  }
+  finish_scan_block<G>(p, w, hist, b, g);
 }
 
 __device__ __forceinline__ uint32_t hash3(uint32_t a, uint32_t b, uint32_t c) {
@@ -1211,6 +1316,9 @@ void validate(const DecodeParams& p) {
     throw std::runtime_error("ghostkv cuda: bits must be 4 or 8, got " + std::to_string(p.bits));
   }
   if (p.n_sink + p.n_recent > 256) throw std::runtime_error("ghostkv cuda: n_sink + n_recent must be <= 256");
+  if (p.rank != 0 && p.rank != kRank)
+    throw std::runtime_error("ghostkv cuda: low-rank witness rank must be " + std::to_string(kRank) + ", got " + std::to_string(p.rank));
+  if (p.rank && p.box) throw std::runtime_error("ghostkv cuda: page anchors need the quantised witness (rank must be 0 with a box)");
   if (p.box && !(p.anchor_share > 0 && p.anchor_share <= 1))
     throw std::runtime_error("ghostkv cuda: anchor_share must be in (0, 1], got " + std::to_string(p.anchor_share));
   if (p.splits < 1 || p.splits > 128) throw std::runtime_error("ghostkv cuda: splits must be in [1, 128], got " + std::to_string(p.splits));
@@ -1337,7 +1445,10 @@ void ghost_stage1(const DecodeParams& p, void* stream) {
              scan_debug());
     };
     const int k8 = witness_k8(p.bits, p.n8, p.d);
-    if (k8 == DD / 32) scan(std::integral_constant<int, DD / 32>{});
+    if (p.rank) {
+      const int lchunks = std::max(1, std::min((p.max_seq + kLrThreads - 1) / kLrThreads, (4 * sms + BK - 1) / BK));
+      launch("lowrank_scan_kernel", lowrank_scan_kernel<GG, DD>, dim3(lchunks, BK), dim3(kLrThreads), 0, st, p, w, c);
+    } else if (k8 == DD / 32) scan(std::integral_constant<int, DD / 32>{});
     else if (k8 == 1) scan(std::integral_constant<int, 1>{});
     else scan(std::integral_constant<int, 0>{});
     launch("compact_kernel", compact_kernel<GG>, dim3(cchunks, BK), dim3(kCompactThreads), 0, st, p, w);

@@ -12,6 +12,10 @@
 //                    d (= d_head) is 64 or 128; G = n_head_q / n_head_kv is 1..4
 //   meta             [n_phys, n_head_kv, 2, d]  f16: half-step h_j, then err_j (rounded up)
 //   nu_max           [n_phys, n_head_kv]        f32 ≥ max ||v_t|| over the page (rounded up)
+//   sketch (rank 16) [n_phys, n_head_kv, kPage, 16] f16 ẑ_t: the first 16 rotated components of k_t − μ
+//                    (the low-rank witness, DESIGN §4.1 with P = the leading rows of rot: used instead of
+//                    codes/meta when DecodeParams::rank = 16); sk_rho, sk_err [n_phys, n_head_kv, kPage]
+//                    f16, rounded up: ρ_t ≥ ||trailing d − 16 rotated components||, e_t ≥ ||c_t,<16 − ẑ_t||
 //   box (optional)   [n_phys, n_head_kv, 2, d]  u8 page anchor: min, then max, of each component's
 //                    code over the page's tokens, component j at box_offset(k8, j) of each half
 //   page_table       [batch, max_pages] int32 physical page of each logical page; seq_len [batch]
@@ -95,6 +99,7 @@ struct Certificate {    // per (batch, query head)
 
 struct DecodeParams {
   int batch = 1, n_head_q = 32, n_head_kv = 8, d = 128, bits = 8;
+  int rank = 0;              // 16: the low-rank witness (sketch, sk_rho, sk_err) instead of codes/meta
   int n8 = -1;               // ≥ 0: mixed widths, the first n8 components (0, 32 or d) at 8 bits, the rest
                              // at 4 (bits is then ignored)
   int max_pages = 0;         // columns of page_table
@@ -114,6 +119,7 @@ struct DecodeParams {
   const uint16_t* meta = nullptr;
   const float* nu_max = nullptr;
   const uint8_t* box = nullptr;  // page anchors (nullptr: no anchor stage, every page is scanned)
+  const uint16_t *sketch = nullptr, *sk_rho = nullptr, *sk_err = nullptr;  // low-rank witness (rank > 0)
   const int32_t *page_table = nullptr, *seq_len = nullptr;
   const float *rot = nullptr, *mu = nullptr, *resid_max = nullptr, *k_norm_max = nullptr;
   const float* q = nullptr;

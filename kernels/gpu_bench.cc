@@ -52,6 +52,7 @@ struct Opts {
   std::string mode = "rand", name, capture, csv, tier_csv, device = "?", commit = "?";
   int batch = 1, hq = 32, hkv = 8, bits = 8, layer = 1, queries = 8, reps = 30, check_batches = 2;
   int n8 = -1;  // --bits mixed: 32 (8x32 + 4 bits on the rest)
+  int rank = 0; // --bits lowrank: 16
   int64_t n = 131072;
   double delta = 1e-3, qscale = 1.5;
   std::vector<double> fracs{0.01, 0.05, 0.2, 1.0};
@@ -89,7 +90,7 @@ struct Normal {
 struct Host {
   int B = 0, Hq = 0, Hkv = 0, G = 0, bits = 8, CB = 0;
   int n8 = -1, k8 = 0;            // mixed: the first n8 components at 8 bits (decode.h witness_k8)
-  std::string spec_csv() const { return n8 >= 0 ? "8x" + std::to_string(n8) + "+4x" + std::to_string(g_d - n8) : std::to_string(bits); }
+  std::string spec_csv() const { return rank ? "lowrank-r16" : n8 >= 0 ? "8x" + std::to_string(n8) + "+4x" + std::to_string(g_d - n8) : std::to_string(bits); }
   std::string spec() const { return n8 >= 0 ? "8x" + std::to_string(n8) + ",4x" + std::to_string(g_d - n8) : std::to_string(bits); }
   int max_pages = 0, n_phys = 0, max_seq = 0;
   double scale = 0;
@@ -99,6 +100,8 @@ struct Host {
   std::vector<uint16_t> meta;     // [n_phys, Hkv, 2, d]
   std::vector<float> nu_max;      // [n_phys, Hkv]
   std::vector<uint8_t> box;       // [n_phys, Hkv, 2, d] per-page min and max code per component (decode.h)
+  int rank = 0;                   // 16: low-rank witness (below) instead of the codes
+  std::vector<uint16_t> sketch, sk_rho, sk_err;  // [n_phys, Hkv, 64, 16], [n_phys, Hkv, 64] f16 (decode.h)
   std::vector<float> rot, mu, resid, kmax;
   std::vector<float> q;           // [B, Hq, d]
   std::vector<Basis> basis;       // [Hkv]
@@ -155,6 +158,43 @@ void scatter_records(Host& h, int b, int g, const QuantRecords& rec) {
   }
 }
 
+// Low-rank witness of one (b, g) into the page layout (decode.h): c_t = V(k_t − μ) in float64 as in
+// build_quant (same rows, same order), ẑ_t = f16(c_t,<16), e_t ≥ ||c_t,<16 − ẑ_t|| and ρ_t ≥ ||c_t,≥16||
+// rounded up to f16 (+ the build slack of the float64 rotation).
+void scatter_lowrank(Host& h, int b, int g, const std::vector<float>& kf) {
+  const int n = h.seq_len[size_t(b)], R = 16;
+  const Basis& bs = h.basis[size_t(g)];
+  std::vector<double> x(static_cast<size_t>(g_d)), c(static_cast<size_t>(g_d));
+  for (int t = 0; t < n; ++t) {
+    double xx = 0;
+    for (int i = 0; i < g_d; ++i) {
+      x[size_t(i)] = double(kf[size_t(t) * g_d + i]) - double(bs.mu[size_t(i)]);
+      xx += x[size_t(i)] * x[size_t(i)];
+    }
+    for (int j = 0; j < g_d; ++j) {
+      const float* pr = bs.row(j);
+      double sj = 0;
+      for (int i = 0; i < g_d; ++i) sj += double(pr[i]) * x[size_t(i)];
+      c[size_t(j)] = sj;
+    }
+    const double slack = kBuildSlack * std::sqrt(xx);
+    const int64_t row = (int64_t(h.page_table[size_t(b) * h.max_pages + t / 64]) * h.Hkv + g) * 64 + t % 64;
+    double e2 = 0, r2 = 0;
+    for (int j = 0; j < g_d; ++j) {
+      if (j < R) {
+        const uint16_t zh = f32_to_f16(float(c[size_t(j)]));
+        h.sketch[size_t(row * R + j)] = zh;
+        const double dz = c[size_t(j)] - double(f16_to_f32(zh));
+        e2 += dz * dz;
+      } else {
+        r2 += c[size_t(j)] * c[size_t(j)];
+      }
+    }
+    h.sk_err[size_t(row)] = f16_round_up((std::sqrt(e2) + slack) * (1 + kBuildSlack));
+    h.sk_rho[size_t(row)] = f16_round_up((std::sqrt(r2) + slack) * (1 + kBuildSlack));
+  }
+}
+
 // Builds the records of every (distinct sequence, KV head) with the CPU library and scatters them
 // into the page layout. Sequences b ≥ distinct repeat sequence b % distinct (same tokens, their own
 // pages); with shared pages (capture) one record set per KV head serves every batch entry.
@@ -167,6 +207,11 @@ void finish_records(Host& h, const std::string& bits_spec, int distinct) {
   h.meta.assign(size_t(h.n_phys) * h.Hkv * 2 * g_d, 0);
   h.nu_max.assign(size_t(h.n_phys) * h.Hkv, 0.0f);
   h.box.assign(size_t(h.n_phys) * h.Hkv * 2 * g_d, 0);
+  if (h.rank) {
+    h.sketch.assign(size_t(h.n_phys) * h.Hkv * 64 * 16, 0);
+    h.sk_rho.assign(size_t(h.n_phys) * h.Hkv * 64, 0);
+    h.sk_err.assign(h.sk_rho.size(), 0);
+  }
   h.resid.assign(size_t(h.Hkv), 0.0f);
   h.kmax.assign(size_t(h.Hkv), 0.0f);
   h.recs.assign(size_t(h.B) * h.Hkv, nullptr);
@@ -191,11 +236,13 @@ void finish_records(Host& h, const std::string& bits_spec, int distinct) {
     kmax[size_t(x)] = km * (1 + 1e-12);
     if (shared) {
       scatter_records(h, b, g, *rec);
+      if (h.rank) scatter_lowrank(h, b, g, kf);
       for (int bb = 0; bb < h.B; ++bb) h.recs[size_t(bb) * h.Hkv + g] = rec;
       continue;
     }
     for (int bt = b; bt < h.B; bt += nb) {
       scatter_records(h, bt, g, *rec);
+      if (h.rank) scatter_lowrank(h, bt, g, kf);
       if (std::find(h.checked.begin(), h.checked.end(), bt) != h.checked.end()) h.recs[size_t(bt) * h.Hkv + g] = rec;
     }
   }
@@ -214,7 +261,7 @@ void finish_records(Host& h, const std::string& bits_spec, int distinct) {
 
 Host make_random(const Opts& o) {
   Host h;
-  h.B = o.batch; h.Hq = o.hq; h.Hkv = o.hkv; h.G = o.hq / o.hkv; h.bits = o.bits; h.n8 = o.n8;
+  h.B = o.batch; h.Hq = o.hq; h.Hkv = o.hkv; h.G = o.hq / o.hkv; h.bits = o.bits; h.n8 = o.n8; h.rank = o.rank;
   h.scale = 1.0 / std::sqrt(double(g_d));
   const int np = int((o.n + 63) / 64);
   h.max_pages = np; h.n_phys = h.B * np; h.max_seq = int(o.n);
@@ -307,6 +354,7 @@ Host make_capture(const Opts& o) {
   h.B = std::min(o.queries, nq); h.Hq = int(in.n_head_q()); h.Hkv = int(in.n_head_kv()); h.G = h.Hq / h.Hkv;
   h.bits = o.bits;
   h.n8 = o.n8;
+  h.rank = o.rank;
   h.scale = in.scale;
   h.max_pages = (n_kv + 63) / 64; h.n_phys = h.max_pages; h.max_seq = n_kv;
   h.page_table.resize(size_t(h.B) * h.max_pages);
@@ -362,7 +410,7 @@ struct Dev {
 };
 
 struct Gpu {
-  Dev<uint16_t> k, v, meta;
+  Dev<uint16_t> k, v, meta, sketch, sk_rho, sk_err;
   Dev<uint8_t> codes, box;
   Dev<float> nu, rot, mu, resid, kmax, q, out;
   Dev<int32_t> pt, sl;
@@ -375,6 +423,7 @@ void setup_gpu(const Host& h, const Opts& o, Gpu& d) {
   d.k = Dev<uint16_t>(h.k); d.v = Dev<uint16_t>(h.v); d.meta = Dev<uint16_t>(h.meta);
   d.codes = Dev<uint8_t>(h.codes);
   if (o.anchors) d.box = Dev<uint8_t>(h.box);
+  if (h.rank) { d.sketch = Dev<uint16_t>(h.sketch); d.sk_rho = Dev<uint16_t>(h.sk_rho); d.sk_err = Dev<uint16_t>(h.sk_err); }
   d.nu = Dev<float>(h.nu_max); d.rot = Dev<float>(h.rot); d.mu = Dev<float>(h.mu);
   d.resid = Dev<float>(h.resid); d.kmax = Dev<float>(h.kmax); d.q = Dev<float>(h.q);
   d.pt = Dev<int32_t>(h.page_table); d.sl = Dev<int32_t>(h.seq_len);
@@ -389,6 +438,8 @@ void setup_gpu(const Host& h, const Opts& o, Gpu& d) {
   p.page_table = d.pt.p; p.seq_len = d.sl.p; p.rot = d.rot.p; p.mu = d.mu.p; p.resid_max = d.resid.p;
   p.k_norm_max = d.kmax.p; p.q = d.q.p;
   p.box = o.anchors ? d.box.p : nullptr;
+  p.rank = h.rank;
+  p.sketch = d.sketch.p; p.sk_rho = d.sk_rho.p; p.sk_err = d.sk_err.p;
   p.anchor_share = float(o.anchor_share);
   d.work = Dev<uint8_t>(size_t(gc::workspace_bytes(p)));
   p.work = d.work.p; p.out = d.out.p; p.cert = d.cert.p;
@@ -468,7 +519,7 @@ Check run_and_check(const Host& h, Gpu& d, const Opts& o, bool forced) {
         if (is_hot(t, n) && !keep[size_t(t)]) c.rule_fail++;
       std::vector<float> kf, vf;
       h.gather(b, g, kf, vf);
-      const QuantRecords* rec = h.recs[size_t(bg)].get();
+      const QuantRecords* rec = h.rank ? nullptr : h.recs[size_t(bg)].get();  // reference bound (quant witness)
 std::vector<Check> per(static_cast<size_t>(G));
 #pragma omp parallel for schedule(dynamic)
       for (int hh = 0; hh < G; ++hh) {
@@ -618,8 +669,9 @@ Bytes bytes_model(const Host& h, const gc::DecodeParams& p, int64_t n_surv_total
   // tokens of scanned pages (every page without anchors; partial last pages counted whole)
   const double scanned = pages_read < 0 ? Hkv * n_tot : double(pages_read) * 64;
   const double all_pages = Hkv * pages, read_pages = pages_read < 0 ? all_pages : double(pages_read);
-  by.stage1 = scanned * h.CB                   // witness codes of the scanned pages
-              + read_pages * 2 * g_d * 2       // their page meta (h, err)
+  const double tok_bytes = h.rank ? 16 * 2 + 2 + 2 : h.CB, page_meta = h.rank ? 0 : 2 * g_d * 2;
+  by.stage1 = scanned * tok_bytes              // witness of the scanned pages (codes; low-rank: ẑ, ρ, e)
+              + read_pages * page_meta         // their page meta (h, err)
               + all_pages * 4                  // ν_max
               + scanned * G * 2 * 2            // UB − m_L written by the scan, read by compact
               + (p.box ? all_pages * (2 * g_d * 2 + 2 * g_d + G * 2 * 2) : 0)  // anchor stage: meta + box, pub
@@ -686,6 +738,7 @@ int main(int argc, char** argv) try {
     else if (a == "--bits") {
       const std::string v = val();
       if (v == "mixed") o.n8 = 32;  // 8x32,4x(d−32)
+      else if (v == "lowrank") o.rank = 16;  // low-rank r 16 (the int8 records still give ν and the residual)
       else o.bits = std::stoi(v);
     }
     else if (a == "--delta") o.delta = std::stod(val());
@@ -713,7 +766,7 @@ int main(int argc, char** argv) try {
   auto t0 = std::chrono::steady_clock::now();
   Host h = o.mode == "capture" ? make_capture(o) : make_random(o);
   std::printf("# built %d x %d KV heads, max_seq %d, witness %s bits (%d B/token) in %.1f s\n", h.B, h.Hkv, h.max_seq,
-              h.spec().c_str(), h.CB, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+              h.spec_csv().c_str(), h.rank ? 36 : h.CB, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   if (o.dry) return 0;
   cudaDeviceProp prop;
   CK(cudaGetDeviceProperties(&prop, 0));

@@ -70,6 +70,12 @@ TEST(CudaContract, RejectsUnsupportedParameters) {
   expect_rejected(p, "anchor_share must be in (0, 1], got 0");
   p.anchor_share = 1.5f;
   expect_rejected(p, "anchor_share must be in (0, 1], got 1.5");
+  p = params(2, 32, 8, 256, 16);
+  p.rank = 8;
+  expect_rejected(p, "low-rank witness rank must be 16, got 8");
+  p.rank = 16;
+  p.box = &box_byte;
+  expect_rejected(p, "page anchors need the quantised witness");
 }
 
 // The anchor stage reads a page's box as one 32-bit word of minima (and one of maxima) per lane:

@@ -26,6 +26,8 @@ run() { echo "+ $*"; "$@" || { echo "FAILED ($?): $*"; fail=1; }; }
 # 1. correctness on small shapes (fresh random inputs; real captures), 8- and 4-bit witnesses
 run "$bench" "${common[@]}" --name check-rand8 --batch 3 --n 8256 --reps 3 --check-batches 3 --fracs 0.05,1
 run "$bench" "${common[@]}" --name check-rand4 --bits 4 --batch 2 --n 4160 --reps 3 --check-batches 2 --fracs 0.2
+run "$bench" "${common[@]}" --name check-mixed --bits mixed --batch 3 --n 8256 --reps 3 --check-batches 3 --fracs 0.05,1
+run "$bench" "${common[@]}" --name check-lowrank --bits lowrank --batch 3 --n 8256 --reps 3 --check-batches 3 --fracs 0.05,1
 # anchors: synthetic keys with far pages (certified whole-page elimination, every bound checked)
 run "$bench" "${common[@]}" --name check-anc8-far --anchors --far-pages 0.5 --batch 3 --n 8256 --reps 3 --check-batches 3 \
   --fracs 0.05,1
@@ -41,6 +43,10 @@ for cap in "$carry"/captures/*; do
     done
     run "$bench" "${common[@]}" --mode capture --capture "$cap" --layer "$l" --bits 4 --anchors --queries 8 --reps 5 \
       --fracs 1 --name "$(basename "$cap")-L$l-b4-anc"
+    for w in mixed lowrank; do
+      run "$bench" "${common[@]}" --mode capture --capture "$cap" --layer "$l" --bits "$w" --queries 8 --reps 5 \
+        --fracs 1 --name "$(basename "$cap")-L$l-$w"
+    done
   done
 done
 if [ "$fail" != 0 ] || [ "$mode" = quick ]; then echo "gpu_bench.sh: stopping after the checks (fail=$fail)"; exit "$fail"; fi
@@ -63,6 +69,14 @@ run "$bench" "${common[@]}" --name 32x32K-b8 --batch 32 --n 32768 --distinct 4 -
   --fracs 0.01,0.05,0.2,1 ${extra:+--extra "$extra"}
 run "$bench" "${common[@]}" --name 32x32K-b4 --bits 4 --batch 32 --n 32768 --distinct 4 --reps 20 --check-batches 2 \
   --fracs 0.01,0.05,0.2,1
+
+# 3a. the other witnesses: mixed widths (8x32 + 4x96, 80 B/token) and low-rank r16 (36 B/token)
+for w in mixed lowrank; do
+  run "$bench" "${common[@]}" --name "1x128K-$w" --bits "$w" --batch 1 --n 131072 --reps 30 --check-batches 1 \
+    --fracs 0.01,0.05,0.2,1
+  run "$bench" "${common[@]}" --name "32x32K-$w" --bits "$w" --batch 32 --n 32768 --distinct 4 --reps 20 --check-batches 2 \
+    --fracs 0.01,0.05,0.2,1
+done
 
 # 3b. anchors (int4 witness): forced page fractions, and certified on synthetic far pages
 run "$bench" "${common[@]}" --name 1x128K-b4-anc --bits 4 --anchors --batch 1 --n 131072 --reps 30 --check-batches 1 \
