@@ -558,7 +558,12 @@ __global__ void __launch_bounds__(kScanWarps * 32) scan_kernel(DecodeParams p, W
     // per-page query weights of every head (one lane: 4 components), written as the query planes
     // (rows 2h: a, 2h+1: b); the epilogue keeps its own head's S, K and additive term
     PagePrep<G> pp;
-    page_prep<G, D, K8>(meta, has_word, comp, ql, pp);
+    if (dbg & 16) {
+#pragma unroll
+      for (int h = 0; h < G; ++h) { pp.pa[h] = pp.pb[h] = 0u; pp.S[h] = 1.0f; pp.add[h] = 0.0f; pp.wsum[h] = 0; }
+    } else {
+      page_prep<G, D, K8>(meta, has_word, comp, ql, pp);
+    }
     if (has_word) {
 #pragma unroll
       for (int h = 0; h < G; ++h) {
@@ -1289,11 +1294,21 @@ void launch(const char* what, void (*kernel)(KArgs...), dim3 grid, dim3 block, s
 
 // GHOSTKV_SCAN_DEBUG (diagnostics only; the bounds are then incomplete): bit 1 skips the histogram,
 // 2 the bound stores, 4 the dot products and everything after them, 8 aggregates the histogram
-// updates per warp (__match_any_sync).
+// updates per warp (__match_any_sync), 16 skips the page prep (zero query planes).
+// GHOSTKV_SCAN_OCC=N: scan blocks per SM the grid is sized for (default 2; more only where shared
+// memory and registers allow them to be resident).
 int scan_debug() {
   static const int v = [] {
     const char* e = std::getenv("GHOSTKV_SCAN_DEBUG");
     return e ? std::atoi(e) : 0;
+  }();
+  return v;
+}
+
+int scan_occupancy() {
+  static const int v = [] {
+    const char* e = std::getenv("GHOSTKV_SCAN_OCC");
+    return e ? std::max(1, std::min(8, std::atoi(e))) : 2;
   }();
   return v;
 }
@@ -1428,7 +1443,8 @@ void ghost_stage1(const DecodeParams& p, void* stream) {
   const int G = group_of(p), BK = p.batch * p.n_head_kv, BQ = p.batch * p.n_head_q;
   const int sms = device_sm_count();
   const int max_pages_seq = (p.max_seq + kPage - 1) / kPage;
-  const int scan_chunks = std::max(1, std::min((max_pages_seq + kScanWarps - 1) / kScanWarps, (2 * sms + BK - 1) / BK));
+  const int scan_chunks =
+      std::max(1, std::min((max_pages_seq + kScanWarps - 1) / kScanWarps, (scan_occupancy() * sms + BK - 1) / BK));
   const int cchunks = std::max(1, std::min((p.max_seq + 1023) / 1024, (4 * sms + BK - 1) / BK));
   const int anchor_chunks = std::max(1, std::min((max_pages_seq + kScanWarps - 1) / kScanWarps, (8 * sms + BK - 1) / BK));
   dispatch(G, p.d, [&](auto gc, auto dc) {
