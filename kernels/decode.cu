@@ -355,11 +355,15 @@ struct ScanShape {
   static constexpr int BPL = 8 * K8 + 4 * (KS - K8);  // code bytes per lane per n-tile of 8 tokens
   static constexpr int CBY = BPL % 16 == 0 ? 16 : BPL % 8 == 0 ? 8 : 4, NC = BPL / CBY;  // load chunks
 };
-template <int G, int D, int K8>
+// NB: pages in flight per warp (its page buffers).
+template <int G, int D, int K8, int NB>
 constexpr int scan_smem_bytes() {
   using S = ScanShape<D, K8>;
-  return kScanWarps * 2 * S::BUF + kScanWarps * 8 * S::NW * 4 + G * kHistAll * 4;
+  return kScanWarps * NB * S::BUF + kScanWarps * 8 * S::NW * 4 + G * kHistAll * 4;
 }
+// The deepest page pipeline (2 or 4 buffers per warp) that keeps 2 scan blocks per SM (≤ 110 KB each).
+template <int G, int D, int K8>
+constexpr int scan_default_nb() { return scan_smem_bytes<G, D, K8, 4>() <= 110 * 1024 ? 4 : 2; }
 
 // d += A·B for one m16n8k32 tile: A rows s8 (the query planes), B columns u8 (the codes)
 __device__ __forceinline__ void mma_s8u8(int (&d)[4], uint32_t a0, uint32_t a2, uint32_t b0, uint32_t b1) {
@@ -492,20 +496,20 @@ __device__ __forceinline__ void page_prep(const uint16_t* meta, bool has_word, c
   for (int h = 0; h < G; ++h) pp.add[h] = __fadd_ru(__fadd_ru(part[h], ql.base[h]), ql.tiny);
 }
 
-template <int G, int D, int K8>
+template <int G, int D, int K8, int NB>
 __global__ void __launch_bounds__(kScanWarps * 32) scan_kernel(DecodeParams p, Workspace w, Consts c, int dbg) {
   using SS = ScanShape<D, K8>;
   constexpr int PB = SS::PB, BUF = SS::BUF, NW = SS::NW, KS = SS::KS, BPL = SS::BPL, CBY = SS::CBY, NC = SS::NC;
   extern __shared__ __align__(128) uint8_t smem[];
-  __shared__ __align__(8) uint64_t bars[kScanWarps][2];
+  __shared__ __align__(8) uint64_t bars[kScanWarps][NB];
   uint8_t* bufs = smem;                                                          // [warp][2][BUF]
-  uint32_t* planes = reinterpret_cast<uint32_t*>(smem + kScanWarps * 2 * BUF);   // [warp][8 rows][NW]
+  uint32_t* planes = reinterpret_cast<uint32_t*>(smem + kScanWarps * NB * BUF);  // [warp][8 rows][NW]
   uint32_t* hist = planes + kScanWarps * 8 * NW;                                 // [G][kHistAll]
   const int bg = blockIdx.y, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   if (lane == 0) {
-    mbar_init(&bars[warp][0], 1);
-    mbar_init(&bars[warp][1], 1);
+#pragma unroll
+    for (int k = 0; k < NB; ++k) mbar_init(&bars[warp][k], 1);
     mbar_init_fence();
   }
   for (int i = tid; i < G * kHistAll; i += kScanWarps * 32) hist[i] = 0u;
@@ -531,7 +535,7 @@ __global__ void __launch_bounds__(kScanWarps * 32) scan_kernel(DecodeParams p, W
   const bool has_head = my_h < G;
   const float my_ml = has_head ? w.qscal[(int64_t(b) * p.n_head_q + g * G + my_h) * 4 + 2] : 0.0f;
   const int gw = blockIdx.x * kScanWarps + warp, nw = gridDim.x * kScanWarps;
-  uint8_t* mybuf = bufs + warp * 2 * BUF;
+  uint8_t* mybuf = bufs + warp * NB * BUF;
   uint32_t* myplanes = planes + warp * 8 * NW;
   const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
   auto issue = [&](int i, int buf, int phys) {  // lane 0; i: index in the page order
@@ -544,15 +548,16 @@ __global__ void __launch_bounds__(kScanWarps * 32) scan_kernel(DecodeParams p, W
   };
   int phys_next = 0;  // physical page of the next page to issue (lane 0), loaded one step ahead
   if (lane == 0) {
-    if (gw < npages) issue(gw, 0, ptab[lpage(gw)]);
-    if (gw + nw < npages) issue(gw + nw, 1, ptab[lpage(gw + nw)]);
-    if (gw + 2 * nw < npages) phys_next = ptab[lpage(gw + 2 * nw)];
+#pragma unroll
+    for (int k = 0; k < NB; ++k)
+      if (gw + k * nw < npages) issue(gw + k * nw, k, ptab[lpage(gw + k * nw)]);
+    if (gw + NB * nw < npages) phys_next = ptab[lpage(gw + NB * nw)];
   }
   int it = 0;
   for (int i = gw; i < npages; i += nw, ++it) {
-    const int buf = it & 1;
+    const int buf = it % NB;
     const int pg = lpage(i);
-    mbar_wait(&bars[warp][buf], uint32_t((it >> 1) & 1));
+    mbar_wait(&bars[warp][buf], uint32_t((it / NB) & 1));
     const uint8_t* rec = mybuf + buf * BUF;
     const uint16_t* meta = reinterpret_cast<const uint16_t*>(rec + PB);
     // per-page query weights of every head (one lane: 4 components), written as the query planes
@@ -613,8 +618,8 @@ __global__ void __launch_bounds__(kScanWarps * 32) scan_kernel(DecodeParams p, W
     }
     __syncwarp();  // every lane is done with this buffer and the query planes
     if (lane == 0) {
-      issue(i + 2 * nw, buf, phys_next);
-      if (i + 3 * nw < npages) phys_next = ptab[lpage(i + 3 * nw)];
+      issue(i + NB * nw, buf, phys_next);
+      if (i + (NB + 1) * nw < npages) phys_next = ptab[lpage(i + (NB + 1) * nw)];
     }
     if (i + nw >= npages) pdl_launch_next();
     // epilogue: the plane pair of a head sits in lanes ℓ and ℓ^4; the a-lane takes the n-tile's
@@ -1305,6 +1310,17 @@ int scan_debug() {
   return v;
 }
 
+// GHOSTKV_SCAN_NBUF=2|4: pages in flight per scan warp (default: 4 where 2 blocks of that still fit
+// an SM's shared memory, else 2; 4 is never used where it does not fit).
+int scan_nbuf() {
+  static const int v = [] {
+    const char* e = std::getenv("GHOSTKV_SCAN_NBUF");
+    const int x = e ? std::atoi(e) : 0;
+    return x == 2 || x == 4 ? x : 0;
+  }();
+  return v;
+}
+
 int scan_occupancy() {
   static const int v = [] {
     const char* e = std::getenv("GHOSTKV_SCAN_OCC");
@@ -1454,11 +1470,22 @@ void ghost_stage1(const DecodeParams& p, void* stream) {
       constexpr int BB = decltype(bc)::value;
       if (p.box)
         launch("anchor_kernel", anchor_kernel<GG, DD, BB>, dim3(anchor_chunks, BK), dim3(kScanWarps * 32), 0, st, p, w, c);
-      constexpr int smem = scan_smem_bytes<GG, DD, BB>();
-      static bool attr = false;
-      if (!attr) { raise_smem(scan_kernel<GG, DD, BB>, smem); attr = true; }
-      launch("scan_kernel", scan_kernel<GG, DD, BB>, dim3(scan_chunks, BK), dim3(kScanWarps * 32), smem, st, p, w, c,
-             scan_debug());
+      auto run = [&](auto nbc) {
+        constexpr int NB = decltype(nbc)::value;
+        constexpr int smem = scan_smem_bytes<GG, DD, BB, NB>();
+        static bool attr = false;
+        if (!attr) { raise_smem(scan_kernel<GG, DD, BB, NB>, smem); attr = true; }
+        launch("scan_kernel", scan_kernel<GG, DD, BB, NB>, dim3(scan_chunks, BK), dim3(kScanWarps * 32), smem, st, p, w,
+               c, scan_debug());
+      };
+      constexpr int nb_default = scan_default_nb<GG, DD, BB>();
+      const int nb = scan_nbuf() ? scan_nbuf() : nb_default;
+      if constexpr (nb_default == 4) {
+        if (nb == 4) run(std::integral_constant<int, 4>{});
+        else run(std::integral_constant<int, 2>{});
+      } else {
+        run(std::integral_constant<int, 2>{});
+      }
     };
     const int k8 = witness_k8(p.bits, p.n8, p.d);
     if (p.rank) {
