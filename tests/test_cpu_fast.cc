@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 
 #include "ghostkv/anchor.h"
 #include "ghostkv/attention.h"
@@ -313,6 +314,95 @@ TEST(CpuFast, AttendMultiMatchesFloat64) {
       }
     }
   }
+}
+
+TEST(CpuFast, AttendMultiPrefetchModesAgree) {
+  // Software prefetch only moves data: every mode (off, N rows ahead, the next block at block start, the
+  // next block spread over the V pass) gives the same output bit for bit, on rows with a stride > d, block
+  // boundaries (n = 31, 32, 33, 64, 65), dense and gathered lists; with finite inputs it also matches float64
+  // attention within the tolerance of AttendMultiMatchesFloat64. Adversarial inputs: peaked scores (most
+  // weights underflow), tiny magnitudes (subnormal products), a NaN in one K row (compared NaN-for-NaN).
+  const cpu::KvType types[] = {cpu::KvType::bf16, cpu::KvType::f16, cpu::KvType::f32};
+  const int64_t modes[] = {0, 1, 16, -1, -2};
+  int cases = 0;
+  for (cpu::KvType ty : types) {
+    for (int64_t d : {128, 48, 40}) {
+      for (int scen = 0; scen < 6; ++scen) {
+        const uint64_t seed = uint64_t(7000 + int(ty) * 100 + d + scen * 7);
+        Rng rng(seed);
+        const int64_t sizes[] = {31, 32, 33, 64, 65};
+        const int64_t n_all = scen < 5 ? sizes[scen] * 3 : rng.integer(100, 500);
+        const int64_t stride = d + 16;
+        const int H = int(rng.integer(1, 9));
+        // scen 1: peaked scores; 2: tiny magnitudes; 3: NaN in one K row
+        const double qs = scen == 1 ? 6.0 : 0.3;
+        std::vector<float> k(static_cast<size_t>(n_all * d)), v(static_cast<size_t>(n_all * d)), q(static_cast<size_t>(H * d));
+        sound::gen_rows(Gen::gauss, rng, k.data(), n_all, d, d);
+        sound::gen_rows(Gen::gauss, rng, v.data(), n_all, d, d);
+        for (auto& x : q) x = float(qs * rng.normal() / std::sqrt(double(d)) * 4);
+        if (scen == 2)
+          for (auto& x : k) x *= 1e-19f;
+        if (scen == 3) k[size_t(rng.integer(0, n_all - 1) * d + rng.integer(0, d - 1))] = NAN;
+        // stored rows at `stride` elements; the reference sees the same (widened) values
+        std::vector<float> ks(static_cast<size_t>(n_all * stride), 0.0f), vs(ks.size(), 0.0f);
+        std::vector<uint16_t> k16(ks.size(), 0), v16(ks.size(), 0);
+        for (int64_t t = 0; t < n_all; ++t)
+          for (int64_t j = 0; j < d; ++j) {
+            float& kx = k[size_t(t * d + j)];
+            float& vx = v[size_t(t * d + j)];
+            const size_t o = size_t(t * stride + j);
+            if (ty == cpu::KvType::f16) k16[o] = f32_to_f16(kx), v16[o] = f32_to_f16(vx), kx = f16_to_f32(k16[o]), vx = f16_to_f32(v16[o]);
+            if (ty == cpu::KvType::bf16) k16[o] = f32_to_bf16(kx), v16[o] = f32_to_bf16(vx), kx = bf16_to_f32(k16[o]), vx = bf16_to_f32(v16[o]);
+            ks[o] = kx, vs[o] = vx;
+          }
+        cpu::KvView kv;
+        kv.type = ty;
+        kv.stride = stride;
+        kv.k = ty == cpu::KvType::f32 ? static_cast<const void*>(ks.data()) : k16.data();
+        kv.v = ty == cpu::KvType::f32 ? static_cast<const void*>(vs.data()) : v16.data();
+        for (bool gathered : {false, true}) {
+          std::vector<int64_t> idx;
+          for (int64_t t = 0; t < n_all; ++t)
+            if (!gathered || rng.uniform() < 0.4 || t == 0) idx.push_back(t);
+          const int64_t n = int64_t(idx.size());
+          std::vector<float> ref_out;
+          for (int64_t mode : modes) {
+            const int64_t prev = cpu::set_prefetch_distance(mode);
+            std::vector<float> out(static_cast<size_t>(H * d));
+            cpu::attend_multi(q.data(), H, d, kv, gathered ? idx.data() : nullptr, n, out.data());
+            cpu::set_prefetch_distance(prev);
+            if (ref_out.empty()) {
+              ref_out = out;
+            } else {
+              for (size_t i = 0; i < out.size(); ++i)
+                ASSERT_TRUE(std::memcmp(&out[i], &ref_out[i], sizeof(float)) == 0 || (std::isnan(out[i]) && std::isnan(ref_out[i])))
+                    << "seed " << seed << " " << kv_type_name(ty) << " d=" << d << " scen=" << scen << " gathered=" << gathered
+                    << " mode=" << mode << " i=" << i << ": " << out[i] << " vs " << ref_out[i];
+            }
+          }
+          ++cases;
+          if (scen == 3) continue;  // NaN: only the agreement between modes
+          double vmax = 0;
+          for (float x : v) vmax = std::max(vmax, double(std::fabs(x)));
+          for (int h = 0; h < H; ++h) {
+            const std::vector<double> o = attend64(q.data() + h * d, k, v, d, idx);
+            double e = 0, amax = 0;
+            for (int64_t j = 0; j < d; ++j) e = std::max(e, std::fabs(o[size_t(j)] - double(ref_out[size_t(h * d + j)])));
+            for (int64_t t : idx) {
+              double a = 0;
+              for (int64_t j = 0; j < d; ++j) a += std::fabs(double(q[size_t(h * d + j)]) * k[size_t(t * d + j)]);
+              amax = std::max(amax, a);
+            }
+            // as in AttendMultiMatchesFloat64: e^{2Δ} − 1 with Δ = γ_{d+2}·max Σ|q·k|, + 1e-4 (exp, n-term sums)
+            const double tol = (std::expm1(2 * gamma_n(d + 2) * amax) + 1e-4) * vmax;
+            EXPECT_LE(e, tol) << "seed " << seed << " " << kv_type_name(ty) << " d=" << d << " scen=" << scen
+                              << " gathered=" << gathered << " n=" << n << " h=" << h;
+          }
+        }
+      }
+    }
+  }
+  EXPECT_EQ(cases, 3 * 3 * 6 * 2);
 }
 
 TEST(CpuFast, AttendWithinAprioriBound) {

@@ -104,9 +104,12 @@ struct KvView {
   int64_t stride = 0;
 };
 
-// Software prefetch of the gathered K, V rows in attend_multi (a token list idx): N > 0 = both rows of the
-// token N positions ahead of the one being scored (default 16; env GHOSTKV_PREFETCH=N), 0 = off
-// (GHOSTKV_NO_PREFETCH=1), −1 = the whole next block of 64 rows at each block start (GHOSTKV_PREFETCH=block).
+// Software prefetch of the K, V rows in attend_multi: −2 (the default; env GHOSTKV_PREFETCH=next) = the next
+// block's rows, spread over the current block's V pass (one cache line of each row per 16-column pass):
+// every V row and, of a token list idx, the K rows that do not directly follow the previous row (dense K
+// and runs of rows are left to the hardware prefetcher); N > 0 = both rows of the token N positions ahead of
+// the one being scored (GHOSTKV_PREFETCH=N), −1 = the whole next block at each block start
+// (GHOSTKV_PREFETCH=block), 0 = off (GHOSTKV_NO_PREFETCH=1). N > 0 and −1 apply to token lists only.
 // Returns the previous setting. A benchmark switch: the results do not depend on it.
 int64_t set_prefetch_distance(int64_t tokens);
 
