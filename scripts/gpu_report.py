@@ -67,7 +67,7 @@ def main():
              f"{copy:.0f} GB/s (device-to-device, read + write). Times: median of 20-30 CUDA-graph replays "
              f"after warm-up, L2 flushed before each. `floor` = bytes of the phase / copy bandwidth.")
     L.append("")
-    L.append("### Main shapes (Hq 32, Hkv 8, d 128, bf16; witness int8 or int4, page = scale group = 64 tokens)")
+    L.append("### Main shapes (Hq 32, Hkv 8, d 128, bf16; witness int8 (b8), int4 (b4), mixed 8x32,4x96 or low-rank r16; page = scale group = 64 tokens)")
     L.append("")
     L.append("Cases ending in `-anc` run the anchor stage (page boxes over the codes); `pages read` = the fraction of "
              "pages whose codes the scan read. With anchors, FORCED rows keep min(1, 4f) of the pages (by a hash, "
