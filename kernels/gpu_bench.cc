@@ -683,24 +683,17 @@ Bytes bytes_model(const Host& h, const gc::DecodeParams& p, int64_t n_surv_total
   return by;
 }
 
-int64_t pages_read_total(const Gpu& d) {
-  if (!d.p.box) return -1;
+// Sum over (batch entry, KV head) of a per-KV-head device counter of the workspace.
+int64_t sum_counts(const Gpu& d, int32_t* gc::Workspace::*counter) {
   const gc::Workspace w = gc::workspace_views(d.p);
   std::vector<int32_t> ns(size_t(d.p.batch) * d.p.n_head_kv);
-  CK(cudaMemcpy(ns.data(), w.n_plist, ns.size() * 4, cudaMemcpyDeviceToHost));
+  CK(cudaMemcpy(ns.data(), w.*counter, ns.size() * 4, cudaMemcpyDeviceToHost));
   int64_t s = 0;
   for (int32_t x : ns) s += x;
   return s;
 }
-
-int64_t surv_total(const Gpu& d) {
-  const gc::Workspace w = gc::workspace_views(d.p);
-  std::vector<int32_t> ns(size_t(d.p.batch) * d.p.n_head_kv);
-  CK(cudaMemcpy(ns.data(), w.n_surv, ns.size() * 4, cudaMemcpyDeviceToHost));
-  int64_t s = 0;
-  for (int32_t x : ns) s += x;
-  return s;
-}
+int64_t pages_read_total(const Gpu& d) { return d.p.box ? sum_counts(d, &gc::Workspace::n_plist) : -1; }
+int64_t surv_total(const Gpu& d) { return sum_counts(d, &gc::Workspace::n_surv); }
 
 std::vector<std::string> split(const std::string& s, char c) {
   std::vector<std::string> out;
