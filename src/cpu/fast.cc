@@ -223,16 +223,19 @@ struct I16Plan {
   int64_t n_fields = 0;
   std::vector<int32_t> perm;  // [n_fields · 16] component of each weight lane; d (a zero slot) = none
   std::vector<double> bmax;   // [d] 2^b_j − 1
-  std::vector<float> bmaxf;   // [d] the same as float
-  std::vector<int16_t> bmax16;  // [d rounded up to 16] the same as int16 (0 past d)
-  std::vector<float> fmask;   // [d] all-ones bits where b_j > 0, else 0
+  // The weight build works in "float order": in each block of 16 lanes, float position q = 8u + e holds
+  // lane (e / 4)·8 + 4u + e % 4, so that packing the two 8-float halves (vpackssdw) yields the lanes in
+  // order. fperm [n_fields·16]: component at each float position (d = none, weighs 0); fbmax, fbmaxf:
+  // 2^b − 1 there (0 for none); lbmax16 [n_fields·16]: 2^b − 1 of each lane, as int16.
+  std::vector<int32_t> fperm;
+  std::vector<double> fbmax;
+  std::vector<float> fbmaxf;
+  std::vector<int16_t> lbmax16;
   // the chunks as runs of one width, chunk k of a run at byte0 + 16k with fields field0 + (8/bits)·k
   struct Run {
     int32_t bits, byte0, field0, n;
   };
   std::vector<Run> runs;
-  bool identity = false;      // perm[x] = x for every lane (all 8-bit chunks of 16 components)
-  bool nibbles = false;       // every chunk 16 bytes of 4-bit codes: lanes of field 0/1 = even/odd components
   int64_t last_byte = 0;      // bytes past a row's start that its 16-byte loads touch
   int32_t wmax = 0;           // |wi| ≤ wmax keeps Σ_j |wi_j|·(2^b_j − 1) < 2^31 (no int32 overflow)
   int k = 0;                  // s = 2^(ilogb(M) − k): M/s < 2^(k+1) ≤ wmax + 1
@@ -284,22 +287,18 @@ I16Plan make_i16_plan(const QuantRecords& rec) {
     }
     p.runs.push_back({c.bits, c.byte_off, c.field0, 1});
   }
-  p.bmaxf.assign(size_t(d), 0.0f);
-  p.bmax16.assign(size_t((d + 15) / 16 * 16), 0);
-  p.fmask.assign(size_t(d), 0.0f);
-  for (int64_t j = 0; j < d; ++j) {
-    p.bmaxf[size_t(j)] = float(p.bmax[size_t(j)]);
-    p.bmax16[size_t(j)] = int16_t(p.bmax[size_t(j)]);
-    if (p.bmax[size_t(j)] > 0) {
-      const uint32_t ones = 0xffffffffu;
-      std::memcpy(&p.fmask[size_t(j)], &ones, 4);
-    }
+  const int64_t F16 = p.n_fields * 16;
+  p.fperm.assign(size_t(F16), int32_t(d));
+  p.fbmax.assign(size_t(F16), 0.0);
+  p.fbmaxf.assign(size_t(F16), 0.0f);
+  p.lbmax16.assign(size_t(F16), 0);
+  for (int64_t x = 0; x < F16; ++x) {
+    const int64_t q = x % 16, lane = x - q + (q % 8) / 4 * 8 + q / 8 * 4 + q % 4;
+    const int32_t j = p.perm[size_t(lane)];
+    p.fperm[size_t(x)] = j;
+    if (j < d) p.fbmax[size_t(x)] = p.bmax[size_t(j)], p.fbmaxf[size_t(x)] = float(p.bmax[size_t(j)]);
+    if (p.perm[size_t(x)] < d) p.lbmax16[size_t(x)] = int16_t(p.bmax[size_t(p.perm[size_t(x)])]);
   }
-  p.identity = int64_t(p.perm.size()) == d;
-  for (int64_t x = 0; p.identity && x < d; ++x) p.identity = p.perm[size_t(x)] == x;
-  p.nibbles = int64_t(p.perm.size()) == d;
-  for (int64_t x = 0; p.nibbles && x < d; ++x)
-    p.nibbles = p.perm[size_t(x)] == (x / 32) * 32 + 2 * (x % 16) + (x / 16) % 2;
   const double wm = std::min(32767.0, std::floor((0x1p31 - 1) / sum_b));
   if (wm < 1) return p;
   p.wmax = int32_t(wm);
@@ -1231,6 +1230,10 @@ inline double hsum4d(__m256d v) {
 // significant bits) in float64 (relative error ≤ γ64_d, covered by the factor 1 + 2^-36); K and AW are
 // exact int32 sums (vpmaddwd; |wi| ≤ wmax keeps them < 2^31). M < 2^-100 (1/s would overflow float32)
 // takes the float64 scalar loop, which is exact for the same reasons.
+// Everything runs in the plan's float order (q32 permuted once per scan object, the group's half-steps
+// once per group for all heads), so the packed int16 weights come out in lane order with no per-head
+// shuffle; positions of no component have q = h = 0, so f = 0, wi = 0 and δ = 0 there. M and the finite
+// test come from one integer max over |f|'s bits (NaN > inf > every finite value as unsigned bits).
 void build_i16_slot(I16Slot& sl, int64_t g, const QuantRecords& rec, const I16Plan& p, const float* q32,
                     const QuantQuery* const* pq, int H) {
   const int64_t d = rec.d, F16 = p.n_fields * 16;
@@ -1240,65 +1243,68 @@ void build_i16_slot(I16Slot& sl, int64_t g, const QuantRecords& rec, const I16Pl
   sl.two_s.assign(size_t(H), 0.0);
   sl.cadd.assign(size_t(H), 0.0);
   const uint16_t* hrow = rec.half_step.data() + g * d;
-  thread_local std::vector<float> fbuf;
+  thread_local std::vector<float> fbuf, hf, hc;
   thread_local std::vector<int32_t> wi32;
-  thread_local std::vector<int16_t> wc;
-  const int64_t d16 = (d + 15) / 16 * 16;
-  fbuf.resize(size_t(d));
-  wi32.assign(size_t(d16), 0);     // zero past d
-  wc.assign(size_t(d16) + 16, 0);  // wc[d] = 0: the lanes of no component
+  fbuf.resize(size_t(F16));
+  hf.resize(size_t(F16));
+  wi32.resize(size_t(F16));
+  hc.resize(size_t(d + 1));
+  for (int64_t j = 0; j < d; j += 8)  // d % 8 == 0 (QuantScanI16)
+    _mm256_storeu_ps(hc.data() + j, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(hrow + j))));
+  hc[size_t(d)] = 0.0f;  // the position of no component
+  const int32_t* fp = p.fperm.data();
+  for (int64_t x = 0; x < F16; ++x) hf[size_t(x)] = hc[size_t(fp[x])];  // the group's half-steps in float order
+  const __m256 sign = _mm256_set1_ps(-0.0f);
   for (int h = 0; h < H; ++h) {
-    const float* qh = q32 + h * d;
-    __m256 mx = _mm256_setzero_ps(), bad = _mm256_setzero_ps();
-    const __m256 sign = _mm256_set1_ps(-0.0f);
-    for (int64_t j = 0; j < d; j += 8) {
-      const __m256 hv = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(hrow + j)));
-      const __m256 x = _mm256_and_ps(_mm256_mul_ps(_mm256_loadu_ps(qh + j), hv), _mm256_loadu_ps(p.fmask.data() + j));
+    const float* qh = q32 + h * F16;
+    __m256i mxb = _mm256_setzero_si256();
+    for (int64_t j = 0; j < F16; j += 8) {
+      const __m256 x = _mm256_mul_ps(_mm256_loadu_ps(qh + j), _mm256_loadu_ps(hf.data() + j));
       _mm256_storeu_ps(fbuf.data() + j, x);
-      const __m256 ax = _mm256_andnot_ps(sign, x);
-      bad = _mm256_or_ps(bad, _mm256_cmp_ps(ax, _mm256_set1_ps(0x1.fffffep127f), _CMP_NLE_UQ));  // inf or NaN
-      mx = _mm256_max_ps(mx, ax);
+      mxb = _mm256_max_epu32(mxb, _mm256_castps_si256(_mm256_andnot_ps(sign, x)));
     }
-    if (_mm256_movemask_ps(bad)) {
+    alignas(32) uint32_t mm[8];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(mm), mxb);
+    uint32_t mb = 0;
+    for (uint32_t v : mm) mb = std::max(mb, v);
+    if (mb >= 0x7f800000u) {  // inf or NaN
       sl.finite = false;
       return;
     }
-    alignas(32) float mm[8];
-    _mm256_store_ps(mm, mx);
-    float M = 0;
-    for (float v : mm) M = std::max(M, v);
+    float M;
+    std::memcpy(&M, &mb, 4);
     double s = 1.0, Dd = 0;
     bool d32 = false;  // Dd is a float32 FMA-chain sum (bounded below), not a float64 one
     if (M >= 0x1p-126f) {  // normal M: s = 2^(exponent(M) − k) from the bits
-      uint32_t mb;
-      std::memcpy(&mb, &M, 4);
       const int e = int((mb >> 23) & 0xff) - 127 - p.k;
       const uint64_t sb = uint64_t(e + 1023) << 52;
       std::memcpy(&s, &sb, 8);
     } else if (M > 0) {
       s = std::ldexp(1.0, std::ilogb(M) - p.k);
     }
-    // int16 weights in component order; K, AW exact by vpmaddwd against 2^b − 1
+    int16_t* w = sl.w.data() + h * F16;
+    // int16 weights, 16 lanes per pack (float order → lane order); K, AW exact by vpmaddwd against 2^b − 1
     __m256i K = _mm256_setzero_si256(), AW = K;
-    auto pack16 = [&](int64_t j, __m256i a, __m256i b) {  // wi of components j..j+15 as int32 halves
-      const __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(a, b), 0xD8);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(wc.data() + j), w);
-      const __m256i bm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.bmax16.data() + j));
-      K = _mm256_add_epi32(K, _mm256_madd_epi16(w, bm));
-      AW = _mm256_add_epi32(AW, _mm256_madd_epi16(_mm256_abs_epi16(w), bm));
+    auto pack16 = [&](int64_t j, __m256i a, __m256i b) {  // wi of float positions j..j+7, j+8..j+15
+      const __m256i wv = _mm256_packs_epi32(a, b);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(w + j), wv);
+      const __m256i bm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.lbmax16.data() + j));
+      K = _mm256_add_epi32(K, _mm256_madd_epi16(wv, bm));
+      AW = _mm256_add_epi32(AW, _mm256_madd_epi16(_mm256_abs_epi16(wv), bm));
     };
-    if (M >= 0x1p-100f) {  // rounded and packed in registers, 16 components per pass
+    if (M >= 0x1p-100f) {  // rounded and packed in registers, 16 lanes per pass
       const __m256 vs = _mm256_set1_ps(float(s)), vinv = _mm256_set1_ps(float(1.0 / s)), lim = _mm256_set1_ps(float(p.wmax));
-      // D in two FMA chains (components j..j+7 of even / odd 8-blocks): one chain waited on the FMA latency
+      const __m256 nlim = _mm256_sub_ps(_mm256_setzero_ps(), lim);
+      // D in two FMA chains (float positions j..j+7 and j+8..j+15): one chain waited on the FMA latency
       __m256 D[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
-      for (int64_t j = 0; j < d16; j += 16) {
-        __m256i wi[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
-        for (int u = 0; u < 2 && j + 8 * u < d; ++u) {
+      for (int64_t j = 0; j < F16; j += 16) {
+        __m256i wi[2];
+        for (int u = 0; u < 2; ++u) {
           const __m256 x = _mm256_loadu_ps(fbuf.data() + j + 8 * u);
           __m256 r = _mm256_round_ps(_mm256_mul_ps(x, vinv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-          r = _mm256_min_ps(_mm256_max_ps(r, _mm256_sub_ps(_mm256_setzero_ps(), lim)), lim);
+          r = _mm256_min_ps(_mm256_max_ps(r, nlim), lim);
           const __m256 del = _mm256_andnot_ps(sign, _mm256_fnmadd_ps(r, vs, x));  // exact (Sterbenz)
-          D[u] = _mm256_fmadd_ps(del, _mm256_loadu_ps(p.bmaxf.data() + j + 8 * u), D[u]);  // nonnegative terms
+          D[u] = _mm256_fmadd_ps(del, _mm256_loadu_ps(p.fbmaxf.data() + j + 8 * u), D[u]);  // nonnegative terms
           wi[u] = _mm256_cvtps_epi32(r);
         }
         pack16(j, wi[0], wi[1]);
@@ -1307,16 +1313,16 @@ void build_i16_slot(I16Slot& sl, int64_t g, const QuantRecords& rec, const I16Pl
       d32 = true;
     } else {
       if (M == 0) {
-        std::fill(wi32.begin(), wi32.begin() + d, 0);
+        std::fill(wi32.begin(), wi32.end(), 0);
       } else {  // tiny weights: the same steps in float64 scalars
-        for (int64_t j = 0; j < d; ++j) {
+        for (int64_t j = 0; j < F16; ++j) {
           const double x = fbuf[size_t(j)];
           const double r = std::clamp(std::nearbyint(x / s), -double(p.wmax), double(p.wmax));
-          Dd += std::fabs(x - r * s) * p.bmax[size_t(j)];
+          Dd += std::fabs(x - r * s) * p.fbmax[size_t(j)];
           wi32[size_t(j)] = int32_t(r);
         }
       }
-      for (int64_t j = 0; j < d16; j += 16)
+      for (int64_t j = 0; j < F16; j += 16)
         pack16(j, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wi32.data() + j)),
                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wi32.data() + j + 8)));
     }
@@ -1325,26 +1331,12 @@ void build_i16_slot(I16Slot& sl, int64_t g, const QuantRecords& rec, const I16Pl
     _mm256_store_si256(reinterpret_cast<__m256i*>(aw), AW);
     double Kd = 0, AWd = 0;
     for (int i = 0; i < 8; ++i) Kd += kk[i], AWd += aw[i];
-    int16_t* w = sl.w.data() + h * F16;
-    if (p.identity) {
-      std::memcpy(w, wc.data(), size_t(F16) * sizeof(int16_t));
-    } else if (p.nibbles) {  // per 32 components: even ones to field 0, odd ones to field 1
-      for (int64_t j = 0; j < d; j += 32) {
-        const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wc.data() + j));
-        const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wc.data() + j + 16));
-        const __m256i ev = _mm256_packs_epi32(_mm256_srai_epi32(_mm256_slli_epi32(a, 16), 16),
-                                              _mm256_srai_epi32(_mm256_slli_epi32(b, 16), 16));
-        const __m256i od = _mm256_packs_epi32(_mm256_srai_epi32(a, 16), _mm256_srai_epi32(b, 16));
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(w + j), _mm256_permute4x64_epi64(ev, 0xD8));
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(w + j + 16), _mm256_permute4x64_epi64(od, 0xD8));
-      }
-    } else {
-      for (int64_t x = 0; x < F16; ++x) w[x] = wc[size_t(p.perm[size_t(x)])];
-    }
-    // D: per lane two float32 FMA chains of ≤ d/16 exact products each, their sum, then a 3-level tree,
-    // all terms ≥ 0: every term passes ≤ d/16 + 4 ≤ d + 3 roundings, relative error ≤ γ_{d+3} (and ≤ 2^-150
-    // absolute per operation where subnormal); the float64 scalar sum: γ64_d
-    Dd = d32 ? Dd * (1 + 2 * gamma_n(d + 3)) + double(d + 3) * 0x1p-149 : Dd * (1 + 0x1p-36);
+    // D: per lane two float32 FMA chains of ≤ F16/16 exact products each, their sum, then a 3-level tree,
+    // all terms ≥ 0: every term passes ≤ F16/16 + 4 ≤ max(d, F16/16 + 1) + 3 roundings (d + 3 for every
+    // spec with F16 ≤ 16·(d − 1)), relative error ≤ γ of that (and ≤ 2^-150 absolute per operation where
+    // subnormal); the float64 scalar sum: γ64_{F16}
+    const int64_t depth = std::max(d, F16 / 16 + 1) + 3;
+    Dd = d32 ? Dd * (1 + 2 * gamma_n(depth)) + double(depth) * 0x1p-149 : Dd * (1 + 0x1p-36);
     const double C = (pq[h]->add32[size_t(g)] + Dd) * (1 + 0x1p-52);  // ↑ of the sum
     double cp = C - s * Kd;                                           // s·K exact
     // ↑ of that difference, and the final fl64(2s·J + cadd): |2s·J| ≤ 2s·AW
@@ -1356,12 +1348,16 @@ void build_i16_slot(I16Slot& sl, int64_t g, const QuantRecords& rec, const I16Pl
   }
 }
 
-inline __m256i hsum8x8_epi32(const __m256i* v) {
-  const __m256i s01 = _mm256_hadd_epi32(v[0], v[1]), s23 = _mm256_hadd_epi32(v[2], v[3]);
-  const __m256i s45 = _mm256_hadd_epi32(v[4], v[5]), s67 = _mm256_hadd_epi32(v[6], v[7]);
-  const __m256i a = _mm256_hadd_epi32(s01, s23), b = _mm256_hadd_epi32(s45, s67);
-  return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
+// [x.lo + x.hi, y.lo + y.hi] (128-bit halves) by inserts and an extract: vperm2i128 is 8 micro-ops on Zen 1
+inline __m256i add_halves(__m256i x, __m256i y) {
+  return _mm256_add_epi32(_mm256_inserti128_si256(x, _mm256_castsi256_si128(y), 1),
+                          _mm256_inserti128_si256(y, _mm256_extracti128_si256(x, 1), 0));
 }
+// two hadd levels of v[0..3]: per 128-bit half [Σ v0, Σ v1, Σ v2, Σ v3] over that half's four lanes
+inline __m256i hsum4x2_epi32(const __m256i* v) {
+  return _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
+}
+inline __m256i hsum8x8_epi32(const __m256i* v) { return add_halves(hsum4x2_epi32(v), hsum4x2_epi32(v + 4)); }
 
 // Two tokens (rows ra, rb; weights wa, wb of their groups) × HN heads: acc[2h] = J of token a for head h,
 // acc[2h + 1] of token b, as 8 int32 lane partials.
@@ -1506,7 +1502,8 @@ GKV_I16_PAIR4(i16_pair4_vnni, __attribute__((target("avx2,fma,f16c,avxvnni"))), 
 
 // Eight tokens of one group (rows r0 + t·cb) × four heads, two tokens at a time, the chunks taken run by
 // run (one width per inner loop, so the eight accumulators stay in registers): the same exact sums as
-// i16_pair4, reduced to J[k] = [h0 a, h0 b, h1 a, h1 b, h2 a, h2 b, h3 a, h3 b] for a = 2k, b = 2k + 1.
+// i16_pair4, each pair k left as two vectors of per-half sums (hsum4x2_epi32): J[2k] = [h0 a, h0 b, h1 a, h1 b],
+// J[2k + 1] = [h2 a, h2 b, h3 a, h3 b] for a = 2k, b = 2k + 1 (the scan adds the halves after its transposes).
 #define GKV_I16_F(xa, xb, f)                                                                                        \
   do {                                                                                                               \
     const __m256i x_a = (xa), x_b = (xb);                                                                            \
@@ -1569,7 +1566,7 @@ GKV_I16_PAIR4(i16_pair4_vnni, __attribute__((target("avx2,fma,f16c,avxvnni"))), 
       }                                                                                                              \
     }                                                                                                                \
     const __m256i v[8] = {a0, a1, a2, a3, a4, a5, a6, a7};                                                           \
-    J[k] = hsum8x8_epi32(v);                                                                                         \
+    J[2 * k] = hsum4x2_epi32(v), J[2 * k + 1] = hsum4x2_epi32(v + 4);                                                \
    }                                                                                                                 \
   }
 #define MADD GKV_MADD_AVX2
@@ -1662,19 +1659,21 @@ void quant_i16_avx2(const QuantRecords& rec, const I16Plan& p, int n_heads, int6
         }
         for (int h0 = 0; h0 < n_heads; h0 += 4) {
           const int16_t* w = s8->w.data() + h0 * hstride;
-          __m256i J[4];
-          // J[k] = [h0 a, h0 b, h1 a, h1 b | h2 a, h2 b, h3 a, h3 b] of tokens a = 2k, b = 2k + 1
+          __m256i J[8];
+          // per 128-bit half (the sums of its lanes): J[2k] = [h0 a, h0 b, h1 a, h1 b], J[2k + 1] = [h2 a, h2 b,
+          // h3 a, h3 b] of tokens a = 2k, b = 2k + 1
 #if GKV_HAVE_AVXVNNI
           if (vnni)
             i16_runs4_vnni(p, r0, cb, w, hstride, J);
           else
 #endif
             i16_runs4(p, r0, cb, w, hstride, J);
-          // 64-bit lanes are (token 2k, 2k + 1) pairs of one head: gather each head's 8 tokens
-          const __m256i u01 = _mm256_unpacklo_epi64(J[0], J[1]), v01 = _mm256_unpackhi_epi64(J[0], J[1]);
-          const __m256i u23 = _mm256_unpacklo_epi64(J[2], J[3]), v23 = _mm256_unpackhi_epi64(J[2], J[3]);
-          const __m256i jh[4] = {_mm256_permute2x128_si256(u01, u23, 0x20), _mm256_permute2x128_si256(v01, v23, 0x20),
-                                 _mm256_permute2x128_si256(u01, u23, 0x31), _mm256_permute2x128_si256(v01, v23, 0x31)};
+          // 64-bit lanes are (token 2k, 2k + 1) pairs of one head: each head's tokens 0-3 and 4-7 by 64-bit
+          // unpacks within the halves, then the two halves added (exact int32 sums in another order)
+          const __m256i jh[4] = {add_halves(_mm256_unpacklo_epi64(J[0], J[2]), _mm256_unpacklo_epi64(J[4], J[6])),
+                                 add_halves(_mm256_unpackhi_epi64(J[0], J[2]), _mm256_unpackhi_epi64(J[4], J[6])),
+                                 add_halves(_mm256_unpacklo_epi64(J[1], J[3]), _mm256_unpacklo_epi64(J[5], J[7])),
+                                 add_halves(_mm256_unpackhi_epi64(J[1], J[3]), _mm256_unpackhi_epi64(J[5], J[7]))};
           for (int h = 0; h < 4; ++h)
             store_oct(ub[h0 + h] + (t - t0), jh[h], _mm256_set1_pd(s8->two_s[size_t(h0 + h)]),
                       _mm256_set1_pd(s8->cadd[size_t(h0 + h)]));
@@ -1828,7 +1827,7 @@ struct QuantScanI16::Impl {
   int H = 0;
   I16Plan plan;
   bool integer = false;
-  std::vector<float> q32;  // [H, d] fl32(qr)
+  std::vector<float> q32;  // [H, n_fields·16] fl32(qr) in the plan's float order (0 where no component)
   I16Slot slots[2];
   int lru = 0;
   Impl(const QuantRecords& r, const QuantQuery* const* p, int h) : rec(r), pq(p, p + h), H(h) {}
@@ -1895,9 +1894,13 @@ QuantScanI16::QuantScanI16(const QuantRecords& rec, const QuantQuery* const* pq,
   if (!use_avx2() || n_heads <= 0 || n_heads > 64 || rec.d % 8 != 0) return;
   m.plan = make_i16_plan(rec);
   if (!m.plan.ok) return;
-  m.q32.resize(size_t(n_heads * rec.d));
+  const int64_t F16 = m.plan.n_fields * 16;
+  m.q32.resize(size_t(n_heads * F16));
   for (int h = 0; h < n_heads; ++h)
-    for (int64_t j = 0; j < rec.d; ++j) m.q32[size_t(h * rec.d + j)] = float(pq[h]->qr[size_t(j)]);
+    for (int64_t x = 0; x < F16; ++x) {
+      const int32_t j = m.plan.fperm[size_t(x)];
+      m.q32[size_t(h * F16 + x)] = j < rec.d ? float(pq[h]->qr[size_t(j)]) : 0.0f;
+    }
   m.integer = true;
 #else
   (void)m;
