@@ -485,7 +485,7 @@ TEST(CpuFast, QuantI16SoundAndCloseToRef) {
   const int64_t groups[] = {0, 64, 1, 7};
   const Gen gens[] = {Gen::gauss, Gen::outlier, Gen::huge, Gen::ties, Gen::grid, Gen::zeros, Gen::heavy};
   int64_t checked = 0, bad = 0, integer_runs = 0;
-  for (int64_t d : {128, 64, 24}) {
+  for (int64_t d : {128, 96, 64, 24}) {
     for (const char* spec : specs) {
       for (int64_t G : groups) {
         for (Gen gen : gens) {
@@ -690,15 +690,24 @@ TEST(CpuFast, AnchorMultiSoundAndCloseToRef) {
 // A head's integer-scan bound does not depend on the other heads scanned with it (1 to 9 heads per call:
 // the four-head kernel, the smaller ones and several blocks of four).
 TEST(CpuFast, QuantI16HeadsIndependent) {
-  for (const char* spec : {"8", "4", "8x16,4x48,2x64"}) {
+  // d 96: three 32-component nibble chunks (the vector half-step gather of the weight build), and specs
+  // whose lanes outnumber the components (F16 > d: the generic gather, lanes of no component)
+  for (const char* spec : {"8", "4", "8x16,4x48,2x64", "8x8,0x8,4", "2", "8x16,4x48,2"}) {
     for (int64_t G : {0, 64}) {
-      const int64_t d = 128, n = 300;
+     for (int64_t d : {128, 96}) {
+      BitSpec bs;
+      try {
+        bs = parse_bits(spec, d);
+      } catch (const Error&) {
+        continue;
+      }
+      const int64_t n = 300;
       Rng rng(uint64_t(G + std::string(spec).size() * 31));
       std::vector<float> k(static_cast<size_t>(n * d)), v(static_cast<size_t>(n * d));
       sound::gen_rows(Gen::heavy, rng, k.data(), n, d, d);
       sound::gen_rows(Gen::gauss, rng, v.data(), n, d, d);
       const Basis b = fit_basis(BasisKind::pca, k.data(), n, d, d, d, 1);
-      const QuantRecords rec = build_quant(b, parse_bits(spec, d), G, n, k.data(), v.data(), n, d);
+      const QuantRecords rec = build_quant(b, bs, G, n, k.data(), v.data(), n, d);
       const int H = 9;
       auto qs = make_queries(Gen::heavy, rng, k, n, d, H);
       std::vector<QuantQuery> pq(H);
@@ -717,9 +726,10 @@ TEST(CpuFast, QuantI16HeadsIndependent) {
         for (int h = 0; h < hn; ++h)
           for (int64_t t = 0; t < n; ++t)
             if (!(many[size_t(h)][size_t(t)] == one[size_t(h)][size_t(t)]))
-              ADD_FAILURE() << "spec=" << spec << " G=" << G << " heads=" << hn << " h=" << h << " t=" << t << ": "
-                            << many[size_t(h)][size_t(t)] << " vs alone " << one[size_t(h)][size_t(t)];
+              ADD_FAILURE() << "spec=" << spec << " d=" << d << " G=" << G << " heads=" << hn << " h=" << h << " t=" << t
+                            << ": " << many[size_t(h)][size_t(t)] << " vs alone " << one[size_t(h)][size_t(t)];
       }
+     }
     }
   }
 }

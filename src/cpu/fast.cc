@@ -231,6 +231,7 @@ struct I16Plan {
   std::vector<double> fbmax;
   std::vector<float> fbmaxf;
   std::vector<int16_t> lbmax16;
+  bool nibbles = false;       // every chunk 16 bytes of 4-bit codes: lanes of field 0/1 = even/odd components
   // the chunks as runs of one width, chunk k of a run at byte0 + 16k with fields field0 + (8/bits)·k
   struct Run {
     int32_t bits, byte0, field0, n;
@@ -299,6 +300,9 @@ I16Plan make_i16_plan(const QuantRecords& rec) {
     if (j < d) p.fbmax[size_t(x)] = p.bmax[size_t(j)], p.fbmaxf[size_t(x)] = float(p.bmax[size_t(j)]);
     if (p.perm[size_t(x)] < d) p.lbmax16[size_t(x)] = int16_t(p.bmax[size_t(p.perm[size_t(x)])]);
   }
+  p.nibbles = int64_t(p.perm.size()) == d && d % 32 == 0;
+  for (int64_t x = 0; p.nibbles && x < d; ++x)
+    p.nibbles = p.perm[size_t(x)] == (x / 32) * 32 + 2 * (x % 16) + (x / 16) % 2;
   const double wm = std::min(32767.0, std::floor((0x1p31 - 1) / sum_b));
   if (wm < 1) return p;
   p.wmax = int32_t(wm);
@@ -1234,6 +1238,11 @@ inline double hsum4d(__m256d v) {
 // once per group for all heads), so the packed int16 weights come out in lane order with no per-head
 // shuffle; positions of no component have q = h = 0, so f = 0, wi = 0 and δ = 0 there. M and the finite
 // test come from one integer max over |f|'s bits (NaN > inf > every finite value as unsigned bits).
+// [a0 a2 a4 a6 b0 b2 b4 b6] (odd: a1 a3 .. b7): [a0 a2 b0 b2 | a4 a6 b4 b6] in 64-bit order 0 2 1 3
+inline __m256 pick_even_odd(__m256 a, __m256 b, int odd) {
+  const __m256 t = odd ? _mm256_shuffle_ps(a, b, 0xDD) : _mm256_shuffle_ps(a, b, 0x88);
+  return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), 0xD8));
+}
 void build_i16_slot(I16Slot& sl, int64_t g, const QuantRecords& rec, const I16Plan& p, const float* q32,
                     const QuantQuery* const* pq, int H) {
   const int64_t d = rec.d, F16 = p.n_fields * 16;
@@ -1252,8 +1261,19 @@ void build_i16_slot(I16Slot& sl, int64_t g, const QuantRecords& rec, const I16Pl
   for (int64_t j = 0; j < d; j += 8)  // d % 8 == 0 (QuantScanI16)
     _mm256_storeu_ps(hc.data() + j, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(hrow + j))));
   hc[size_t(d)] = 0.0f;  // the position of no component
-  const int32_t* fp = p.fperm.data();
-  for (int64_t x = 0; x < F16; ++x) hf[size_t(x)] = hc[size_t(fp[x])];  // the group's half-steps in float order
+  if (p.nibbles) {  // float order of 32 components: [0 2 4 6 16 18 20 22], [8 .. 14 24 .. 30], then the odd ones
+    for (int64_t c = 0; c < d; c += 32) {
+      const __m256 v0 = _mm256_loadu_ps(hc.data() + c), v1 = _mm256_loadu_ps(hc.data() + c + 8);
+      const __m256 v2 = _mm256_loadu_ps(hc.data() + c + 16), v3 = _mm256_loadu_ps(hc.data() + c + 24);
+      _mm256_storeu_ps(hf.data() + c, pick_even_odd(v0, v2, 0));
+      _mm256_storeu_ps(hf.data() + c + 8, pick_even_odd(v1, v3, 0));
+      _mm256_storeu_ps(hf.data() + c + 16, pick_even_odd(v0, v2, 1));
+      _mm256_storeu_ps(hf.data() + c + 24, pick_even_odd(v1, v3, 1));
+    }
+  } else {
+    const int32_t* fp = p.fperm.data();
+    for (int64_t x = 0; x < F16; ++x) hf[size_t(x)] = hc[size_t(fp[x])];  // the group's half-steps in float order
+  }
   const __m256 sign = _mm256_set1_ps(-0.0f);
   for (int h = 0; h < H; ++h) {
     const float* qh = q32 + h * F16;
@@ -1263,10 +1283,10 @@ void build_i16_slot(I16Slot& sl, int64_t g, const QuantRecords& rec, const I16Pl
       _mm256_storeu_ps(fbuf.data() + j, x);
       mxb = _mm256_max_epu32(mxb, _mm256_castps_si256(_mm256_andnot_ps(sign, x)));
     }
-    alignas(32) uint32_t mm[8];
-    _mm256_store_si256(reinterpret_cast<__m256i*>(mm), mxb);
-    uint32_t mb = 0;
-    for (uint32_t v : mm) mb = std::max(mb, v);
+    __m128i m4 = _mm_max_epu32(_mm256_castsi256_si128(mxb), _mm256_extracti128_si256(mxb, 1));
+    m4 = _mm_max_epu32(m4, _mm_shuffle_epi32(m4, 0x4E));
+    m4 = _mm_max_epu32(m4, _mm_shuffle_epi32(m4, 0xB1));
+    const uint32_t mb = uint32_t(_mm_cvtsi128_si32(m4));
     if (mb >= 0x7f800000u) {  // inf or NaN
       sl.finite = false;
       return;
@@ -1326,11 +1346,11 @@ void build_i16_slot(I16Slot& sl, int64_t g, const QuantRecords& rec, const I16Pl
         pack16(j, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wi32.data() + j)),
                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wi32.data() + j + 8)));
     }
-    alignas(32) int32_t kk[8], aw[8];
-    _mm256_store_si256(reinterpret_cast<__m256i*>(kk), K);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(aw), AW);
-    double Kd = 0, AWd = 0;
-    for (int i = 0; i < 8; ++i) Kd += kk[i], AWd += aw[i];
+    // the lane sums of K and AW in int32 (exact: every partial sum of K is ≤ AW < 2^31 in magnitude)
+    const __m256i ka = _mm256_hadd_epi32(K, AW);                             // [K01 K23 A01 A23] per half
+    const __m128i kh = _mm_add_epi32(_mm256_castsi256_si128(ka), _mm256_extracti128_si256(ka, 1));
+    const __m128i k2 = _mm_hadd_epi32(kh, kh);                               // [K, AW, K, AW]
+    const double Kd = double(_mm_cvtsi128_si32(k2)), AWd = double(_mm_extract_epi32(k2, 1));
     // D: per lane two float32 FMA chains of ≤ F16/16 exact products each, their sum, then a 3-level tree,
     // all terms ≥ 0: every term passes ≤ F16/16 + 4 ≤ max(d, F16/16 + 1) + 3 roundings (d + 3 for every
     // spec with F16 ≤ 16·(d − 1)), relative error ≤ γ of that (and ≤ 2^-150 absolute per operation where
