@@ -1375,7 +1375,9 @@ inline __m256i add_halves(__m256i x, __m256i y) {
 }
 // two hadd levels of v[0..3]: per 128-bit half [Σ v0, Σ v1, Σ v2, Σ v3] over that half's four lanes
 inline __m256i hsum4x2_epi32(const __m256i* v) {
-  return _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
+  const __m256i u = _mm256_add_epi32(_mm256_unpacklo_epi32(v[0], v[1]), _mm256_unpackhi_epi32(v[0], v[1]));
+  const __m256i w = _mm256_add_epi32(_mm256_unpacklo_epi32(v[2], v[3]), _mm256_unpackhi_epi32(v[2], v[3]));
+  return _mm256_add_epi32(_mm256_unpacklo_epi64(u, w), _mm256_unpackhi_epi64(u, w));
 }
 inline __m256i hsum8x8_epi32(const __m256i* v) { return add_halves(hsum4x2_epi32(v), hsum4x2_epi32(v + 4)); }
 
