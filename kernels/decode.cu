@@ -333,14 +333,15 @@ __device__ void finish_scan_block(const DecodeParams& p, const Workspace& w, con
 
 // ---------------------------------------------------------------------------------------------
 // scan: grid (chunks, B·Hkv), 4 warps; each warp streams whole pages (codes in fragment order +
-// per-page meta) into its own double buffer with the bulk-copy engine and bounds the page's 64 tokens.
-// Per page and head (warp-cooperative): w_j = fl(q̃_rj·h_j); S = 2^e ≥ max|w_j|/16383;
-//   W_j = rint(w_j/S) ∈ [−16384, 16384] split as W_j = 256·a_j + b_j (a_j, b_j int8);
-//   E = (2^b − 1)·Σ_j (|w_j − S·W_j| + 2^-23·|w_j|) ≥ |Σ_j (q̃_rj·h_j − S·W_j)·m_tj| for every token;
-//   add = Σ_j [(|q̃_rj| + Δ_j)·err_j + Δ_j·cmax_j] + E + qμ_hi + ||σq||·resid (all rounded up).
+// per-page meta; with anchors only the listed pages) into its own NB page buffers with the bulk-copy
+// engine and bounds the page's 64 tokens. b_j: component j's width (8 or 4), Q_j = 2^{b_j} − 1.
+// Per page and head (warp-cooperative, page_prep): w_j = fl(q̃_rj·h_j); S = 2^e > max|w_j|/16383;
+//   W_j = rint(w_j/S) ∈ [−16383, 16383] split as W_j = 256·a_j + b_j (a_j, b_j int8);
+//   E = Σ_j Q_j·(|w_j − S·W_j| + 2^-23·|w_j|) ≥ |Σ_j (q̃_rj·h_j − S·W_j)·m_tj| for every token;
+//   add = Σ_j [(|q̃_rj| + Δ_j)·err_j + Δ_j·Q_j·h_j] + E + qμ_hi + ||σq||·resid (all rounded up).
 // Per token: X = Σ_j W_j c_tj = 256·Σ_j a_j c_tj + Σ_j b_j c_tj by the integer tensor cores
 // (mma.m16n8k32 s8 × u8 → s32: A = the 2G query planes, B = the codes), EXACT in int32 (|X| < 2^30);
-// Y = Σ_j W_j m_tj = 2X − (2^b − 1)·Σ_j W_j with m = 2c − (2^b − 1);
+// Y = Σ_j W_j m_tj = 2X − Σ_j Q_j·W_j with m = 2c − Q;
 // UB_t = S·ru(Y) ⊕↑ add ≥ σq·k_t, stored as f16↑(UB_t ⊖↑ m_L); hot tokens store +inf and skip the
 // histogram. docs/gpu.md has the proof.
 // K8: 8-bit k-steps (the first 32·K8 components at 8 bits, the rest at 4; decode.h witness_k8)
@@ -388,7 +389,7 @@ __device__ __forceinline__ int lane_kword(int lane) {
 template <int K8>
 __device__ __forceinline__ int lane_qmax(int lane) { return lane < 8 * K8 ? 255 : 15; }
 
-// Per lane and head, the query factors of the page prep: q̃_rj; |q̃_rj| + Δ_j and Δ_j·(2^b − 1)
+// Per lane and head, the query factors of the page prep: q̃_rj; |q̃_rj| + Δ_j and Δ_j·Q_j
 // (rounded up); base = qμ_hi + ||σq||·resid_max (+ tiny), rounded up.
 template <int G>
 struct QueryLane {
@@ -417,8 +418,8 @@ __device__ __forceinline__ void load_query_lane(const DecodeParams& p, const Wor
 
 // The page prep of every head of the group (docs/gpu.md §Soundness): w_j = fl(q̃_rj·h_j);
 // S = 2^e > max|w_j|/16383; W_j = rint(w_j/S) (|W_j| ≤ 16383) split as 256·a_j + b_j (a_j ∈ [−64, 64],
-// b_j ∈ [−128, 127]); add = Σ_j [(|q̃_rj| + Δ_j)·err_j + Δ_j·(2^b − 1)·h_j + (2^b − 1)·(|w_j − S·W_j| +
-// 2^-23·|w_j|)] + base, every step rounded up. w_j − S·W_j is exact (one FMA): S·W_j is exact and
+// b_j ∈ [−128, 127]); add = Σ_j [(|q̃_rj| + Δ_j)·err_j + Δ_j·Q_j·h_j + Q_j·(|w_j − S·W_j| +
+// 2^-23·|w_j|)] + base (Q_j = 2^{b_j} − 1, the lane's width), every step rounded up. w_j − S·W_j is exact (one FMA): S·W_j is exact and
 // |w_j − S·W_j| ≤ S/2 is a multiple of ulp(w_j) that fits 24 bits (or W_j = 0 and it is w_j). A
 // weight that is not finite, or max|w_j| ≥ 2^74 (S out of range), makes add = +inf (every bound of the
 // page +inf). The G heads' warp reductions run interleaved (one latency chain per reduction).
