@@ -150,7 +150,7 @@ TEST(CpuFast, LowrankMultiSoundAndCloseToRef) {
   const Gen gens[] = {Gen::gauss, Gen::outlier, Gen::huge, Gen::lowrank, Gen::zeros, Gen::heavy};
   int64_t checked = 0, bad = 0;
   for (int64_t d : {128, 64}) {
-    for (int64_t r : {16, 8, 12}) {
+    for (int64_t r : {16, 8, 12, 32}) {
       for (int64_t B : {1, 4}) {
         for (Storage st : storages) {
           for (Gen gen : gens) {
@@ -199,6 +199,84 @@ TEST(CpuFast, LowrankMultiSoundAndCloseToRef) {
               }
             }
           }
+        }
+      }
+    }
+  }
+  EXPECT_EQ(bad, 0);
+  EXPECT_GT(checked, 10000);
+}
+
+// The r % 16 == 0 bodies (bf16: 8 tokens in the lanes; f16, f32: two-token passes) with 1-8 heads (heads in
+// groups of four) and random spans: each (token, head) bound is a function of that token and head alone, so the
+// 8-head scan equals the one-head scans of any span bit for bit; bounds are sound (zero tolerance), the float
+// ones ≥ the double ones; a NaN sketch component gives +inf for every head.
+TEST(CpuFast, LowrankHeadsAndSpansIndependent) {
+  const Storage storages[] = {Storage::bf16, Storage::f16, Storage::f32};
+  const Gen gens[] = {Gen::gauss, Gen::huge, Gen::ties, Gen::zeros, Gen::heavy, Gen::outlier, Gen::lowrank};
+  int64_t checked = 0, bad = 0;
+  for (int64_t r : {16, 32}) {
+    for (int64_t B : {1, 3}) {
+      for (Storage st : storages) {
+        for (Gen gen : gens) {
+          const uint64_t seed = uint64_t(r * 17 + B * 5 + int(st) * 211 + int(gen) * 3001);
+          Rng rng(seed);
+          const int64_t d = 64, n = rng.integer(1, 160);
+          std::vector<float> k(static_cast<size_t>(n * d)), v(static_cast<size_t>(n * d));
+          sound::gen_rows(gen, rng, k.data(), n, d, d);
+          sound::gen_rows(Gen::gauss, rng, v.data(), n, d, d);
+          const Basis b = fit_basis(BasisKind::pca, k.data(), n, d, d, d, 1);
+          LowRankRecords rec = build_lowrank(b, r, B, st, k.data(), v.data(), n, d);
+          const int H = 8;
+          auto qs = make_queries(gen, rng, k, n, d, H);
+          std::vector<LowRankQuery> pq(H);
+          std::vector<const LowRankQuery*> pp(H);
+          for (int h = 0; h < H; ++h) pq[size_t(h)] = prepare_lowrank_query(b, rec, qs[size_t(h)].data()), pp[size_t(h)] = &pq[size_t(h)];
+          const std::string ctx0 = cat("seed=", seed, " r=", r, " B=", B, " st=", storage_name(st), " gen=", sound::gen_name(gen), " n=", n);
+          std::vector<std::vector<double>> ub(H, std::vector<double>(static_cast<size_t>(n)));
+          std::vector<std::vector<float>> uf(H, std::vector<float>(static_cast<size_t>(n)));
+          std::vector<double*> p(H);
+          std::vector<float*> pf(H);
+          for (int h = 0; h < H; ++h) p[size_t(h)] = ub[size_t(h)].data(), pf[size_t(h)] = uf[size_t(h)].data();
+          cpu::lowrank_bounds_multi(rec, pp.data(), H, 0, n, p.data());
+          cpu::lowrank_bounds_multi_f32(rec, pp.data(), H, 0, n, pf.data());
+          for (int h = 0; h < H; ++h) {
+            bad += violations(ub[size_t(h)].data(), qs[size_t(h)].data(), k.data(), b.mu.data(), d, 0, n);
+            for (int64_t t = 0; t < n; ++t)
+              if (!(double(uf[size_t(h)][size_t(t)]) >= ub[size_t(h)][size_t(t)]))
+                ADD_FAILURE() << ctx0 << " h=" << h << " t=" << t << " float " << uf[size_t(h)][size_t(t)] << " < double "
+                              << ub[size_t(h)][size_t(t)];
+          }
+          for (int rep = 0; rep < 4; ++rep) {
+            const int hn = int(rng.integer(1, H)), h0 = int(rng.integer(0, H - hn));
+            const int64_t t0 = rng.integer(0, n - 1), t1 = rng.integer(t0 + 1, n);
+            std::vector<std::vector<double>> us(hn, std::vector<double>(static_cast<size_t>(t1 - t0)));
+            std::vector<std::vector<float>> usf(hn, std::vector<float>(static_cast<size_t>(t1 - t0)));
+            std::vector<double*> ps(hn);
+            std::vector<float*> psf(hn);
+            for (int h = 0; h < hn; ++h) ps[size_t(h)] = us[size_t(h)].data(), psf[size_t(h)] = usf[size_t(h)].data();
+            cpu::lowrank_bounds_multi(rec, pp.data() + h0, hn, t0, t1, ps.data());
+            cpu::lowrank_bounds_multi_f32(rec, pp.data() + h0, hn, t0, t1, psf.data());
+            for (int h = 0; h < hn; ++h)
+              for (int64_t t = t0; t < t1; ++t) {
+                ++checked;
+                const double a = ub[size_t(h0 + h)][size_t(t)], s = us[size_t(h)][size_t(t - t0)];
+                const float fa = uf[size_t(h0 + h)][size_t(t)], fs = usf[size_t(h)][size_t(t - t0)];
+                if (!(a == s) || !(fa == fs))
+                  ADD_FAILURE() << ctx0 << " heads [" << h0 << "," << h0 + hn << ") span [" << t0 << "," << t1 << ") h=" << h0 + h
+                                << " t=" << t << ": " << a << " vs " << s << ", float " << fa << " vs " << fs;
+              }
+          }
+          // a NaN component in one token's sketch: +inf for every head, the other tokens unchanged
+          const int64_t tn = rng.integer(0, n - 1), jn = rng.integer(0, r - 1);
+          if (st == Storage::f32) rec.sketch[size_t(tn * r + jn)] = NAN;
+          else rec.sketch_raw[size_t(tn * r + jn)] = st == Storage::bf16 ? uint16_t(0x7FC1) : uint16_t(0x7E01);
+          cpu::lowrank_bounds_multi(rec, pp.data(), H, 0, n, p.data());
+          cpu::lowrank_bounds_multi_f32(rec, pp.data(), H, 0, n, pf.data());
+          for (int h = 0; h < H; ++h)
+            if (!(ub[size_t(h)][size_t(tn)] == INFINITY) || !(uf[size_t(h)][size_t(tn)] == INFINITY))
+              ADD_FAILURE() << ctx0 << " NaN at t=" << tn << " j=" << jn << " h=" << h << ": " << ub[size_t(h)][size_t(tn)]
+                            << ", float " << uf[size_t(h)][size_t(tn)];
         }
       }
     }
