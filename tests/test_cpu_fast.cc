@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cfloat>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -193,8 +194,14 @@ TEST(CpuFast, LowrankMultiSoundAndCloseToRef) {
                 // cpu ≥ ref − float64 noise (the float32 upward roundings of ||q_s||, qb only raise it)
                 if (!(a >= rr - 1e-9 * (std::fabs(rr) + slack)) && !(a == rr))
                   ADD_FAILURE() << ctx << " t=" << t << " cpu=" << a << " below ref=" << rr;
+                // float bound: ≥ the double one (zero tolerance) and, the vector bodies' float32 epilogue being
+                // next_up(fl32(s + RU_f(add))) (cpu_fast_path.md §2), ≤ a + 2^-22·(|a| + |add|) + 2^-145:
+                // RU_f(add) ≤ add + 2^-23|add| + 2^-149, fl32 and next_up add ≤ 1.51·2^-23·|y| + 2^-148, and
+                // a = fl64(s + add) is within 2^-53|a| of s + add (the scalar body's RU_f(a) satisfies it too)
                 const float f = uf[size_t(h)][x];
-                if (!(double(f) >= a) || (std::isfinite(a) && f != f32_round_up(a)))
+                const double add = pq[size_t(h)].const_term + pq[size_t(h)].slack32;
+                if (!(double(f) >= a) ||
+                    (std::isfinite(a) && !(double(f) <= a + 0x1p-22 * (std::fabs(a) + std::fabs(add)) + 0x1p-145)))
                   ADD_FAILURE() << ctx << " t=" << t << " float bound " << f << " vs " << a;
               }
             }
@@ -283,6 +290,77 @@ TEST(CpuFast, LowrankHeadsAndSpansIndependent) {
   }
   EXPECT_EQ(bad, 0);
   EXPECT_GT(checked, 10000);
+}
+
+// The float32 epilogue of the vector low-rank bodies, next_up(fl32(s + RU_f(add))) (cpu_fast_path.md §2), on
+// hand-made records whose sums s are exact (s = ±z_0): zero and signed-zero results, binade edges, subnormal and
+// huge addends, overflow to +inf, NaN. Each bound equals that formula evaluated here in scalar code, is ≥ the
+// double bound and ≥ s + add exactly (long double, zero tolerance).
+TEST(CpuFast, LowrankFloatEpilogueEdgeCases) {
+  const float z0s[] = {0.0f, -0.0f, 1.0f, -1.0f, 0x1p24f, -0x1p24f, 1.5f, 0x1p-126f, 0x1p-133f, -0x1p-133f,
+                       3.0e38f, -3.0e38f, 0x1.fep127f, 0.75f, -0x1p-126f, NAN};
+  const double adds[] = {-1.0, -0.0, double(FLT_MAX), 0x1p24 + 1, -double(FLT_MAX), 1e-300, -1e-300, 0x1p-150,
+                         -0x1p24, 0.0, 1.0 + 0x1p-40, -0.75, 0x1p-126, -0x1p-149, 1e30, -1.5};
+  const int64_t n = int64_t(std::size(z0s)), r = 16;
+  for (Storage st : {Storage::bf16, Storage::f16, Storage::f32}) {
+    LowRankRecords rec;
+    rec.n = n, rec.d = r, rec.r = r, rec.blocks = 1, rec.storage = st;
+    rec.sketch.assign(size_t(n * r), 0.0f);
+    rec.sketch_raw.assign(size_t(n * r), 0);
+    rec.e.assign(size_t(n), 0);
+    rec.rho.assign(size_t(n), 0);
+    std::vector<float> z(static_cast<size_t>(n));
+    for (int64_t t = 0; t < n; ++t) {
+      float v = z0s[t];
+      if (st == Storage::f16) v = f16_to_f32(f32_to_f16(v));  // what the record can hold
+      if (st == Storage::bf16) v = bf16_to_f32(f32_to_bf16(v));
+      z[size_t(t)] = v;
+      rec.sketch[size_t(t * r)] = v;
+      if (st == Storage::f16) rec.sketch_raw[size_t(t * r)] = f32_to_f16(v);
+      if (st == Storage::bf16) rec.sketch_raw[size_t(t * r)] = f32_to_bf16(v);
+    }
+    for (size_t a0 = 0; a0 < std::size(adds); a0 += 8) {
+      const int H = 8;
+      std::vector<LowRankQuery> pq(H);
+      std::vector<const LowRankQuery*> pp(H);
+      for (int h = 0; h < H; ++h) {
+        pq[size_t(h)].qs32.assign(size_t(r), 0.0f);
+        pq[size_t(h)].qs32[0] = h % 2 ? -1.0f : 1.0f;
+        pq[size_t(h)].qs.assign(size_t(r), 0.0);
+        pq[size_t(h)].qb = {0.0};
+        pq[size_t(h)].const_term = adds[a0 + size_t(h)];
+        pp[size_t(h)] = &pq[size_t(h)];
+      }
+      std::vector<std::vector<double>> ub(H, std::vector<double>(size_t(n)));
+      std::vector<std::vector<float>> uf(H, std::vector<float>(size_t(n)));
+      std::vector<double*> p(H);
+      std::vector<float*> pf(H);
+      for (int h = 0; h < H; ++h) p[size_t(h)] = ub[size_t(h)].data(), pf[size_t(h)] = uf[size_t(h)].data();
+      cpu::lowrank_bounds_multi(rec, pp.data(), H, 0, n, p.data());
+      cpu::lowrank_bounds_multi_f32(rec, pp.data(), H, 0, n, pf.data());
+      for (int h = 0; h < H; ++h)
+        for (int64_t t = 0; t < n; ++t) {
+          const double add = adds[a0 + size_t(h)];
+          const float sz = pq[size_t(h)].qs32[0] * z[size_t(t)];  // exact (±1 × z)
+          const float A = f32_round_up(add) + 0.0f;
+          const float y = sz + A;
+          float want = std::nextafter(y, INFINITY);
+          if (std::isnan(y) || y == INFINITY) want = INFINITY;
+          const float f = uf[size_t(h)][size_t(t)];
+          const double a = ub[size_t(h)][size_t(t)];
+          const std::string ctx = cat(storage_name(st), " z0=", z[size_t(t)], " q0=", pq[size_t(h)].qs32[0], " add=", add);
+          if (cpu::simd_level() == std::string("avx2") && !(f == want || (std::isnan(f) && std::isnan(want))))
+            ADD_FAILURE() << ctx << ": float " << f << " want " << want;
+          if (std::isnan(sz)) {
+            EXPECT_EQ(f, INFINITY) << ctx;
+            EXPECT_EQ(a, INFINITY) << ctx;
+            continue;
+          }
+          EXPECT_GE(double(f), a) << ctx;
+          EXPECT_GE((long double)f, (long double)sz + (long double)add) << ctx;
+        }
+    }
+  }
 }
 
 TEST(CpuFast, CompactionMatchesDefinition) {

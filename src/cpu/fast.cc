@@ -105,6 +105,7 @@ struct LowRankHead {
   float nqs;
   std::vector<float> qb;
   double add;
+  float add32;  // RU_f(add), −0 made +0: the float32 epilogue's addend (add_up8)
 };
 
 std::vector<LowRankHead> lowrank_heads(const LowRankRecords& rec, const LowRankQuery* const* pq, int n_heads) {
@@ -115,6 +116,7 @@ std::vector<LowRankHead> lowrank_heads(const LowRankRecords& rec, const LowRankQ
     hs[size_t(h)].qb.resize(size_t(rec.blocks));
     for (int64_t b = 0; b < rec.blocks; ++b) hs[size_t(h)].qb[size_t(b)] = f32_round_up(pq[h]->qb[size_t(b)]);
     hs[size_t(h)].add = pq[h]->const_term + pq[h]->slack32;
+    hs[size_t(h)].add32 = f32_round_up(hs[size_t(h)].add) + 0.0f;
   }
   return hs;
 }
@@ -404,6 +406,33 @@ inline __m256 load_f16x8(const uint16_t* p) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
 
+// The low-rank scans' float32 epilogue (docs/cpu_fast_path.md §2): the next float above fl32(s + a), which is
+// ≥ s + a exactly (a float ≥ the double addend, never −0, so fl32(s + a) is never −0); NaN and +inf → +inf.
+// One add, an integer ±1 on the bits (+1 for y ≥ +0, −1 for y < 0) and a blend, instead of two float64
+// conversions and an exact round-up per 4 lanes.
+inline __m256 add_up8(__m256 s, __m256 a) {
+  const __m256 y = _mm256_add_ps(s, a);
+  const __m256i b = _mm256_castps_si256(y);
+  const __m256i step = _mm256_or_si256(_mm256_srai_epi32(b, 31), _mm256_set1_epi32(1));
+  const __m256 up = _mm256_castsi256_ps(_mm256_add_epi32(b, step));
+  return _mm256_blendv_ps(up, _mm256_set1_ps(INFINITY), _mm256_cmp_ps(y, _mm256_set1_ps(INFINITY), _CMP_NLT_UQ));
+}
+// the bounds of cnt ≤ 8 tokens of one head from the float32 sums s
+inline void store_lowrank8(double* out, int64_t cnt, __m256 s, const LowRankHead& hd) {
+  const __m256d add = _mm256_set1_pd(hd.add);
+  if (cnt == 8) return store8(out, s, add, add);
+  alignas(32) double tmp[8];
+  store8(tmp, s, add, add);
+  for (int64_t tk = 0; tk < cnt; ++tk) out[tk] = tmp[tk];
+}
+inline void store_lowrank8(float* out, int64_t cnt, __m256 s, const LowRankHead& hd) {
+  const __m256 u = add_up8(s, _mm256_set1_ps(hd.add32));
+  if (cnt == 8) return _mm256_storeu_ps(out, u);
+  alignas(32) float tmp[8];
+  _mm256_store_ps(tmp, u);
+  for (int64_t tk = 0; tk < cnt; ++tk) out[tk] = tmp[tk];
+}
+
 // Tokens are taken 8 at a time; a last partial batch repeats its last token and stores only the real
 // ones, so every token's bound is the same whatever span [t0, t1) it is scanned in.
 template <class T>
@@ -413,7 +442,6 @@ void lowrank_avx2(const LowRankRecords& rec, const std::vector<LowRankHead>& hs,
   const int H = int(hs.size());
   std::vector<float> zbuf(static_cast<size_t>(8 * r));
   alignas(32) uint16_t ebuf[8], rbuf[8];
-  alignas(32) T tmp[8];
   int64_t tt[8];
   for (int64_t t = t0; t < t1; t += 8) {
     const int64_t cnt = std::min<int64_t>(8, t1 - t);
@@ -451,13 +479,7 @@ void lowrank_avx2(const LowRankRecords& rec, const std::vector<LowRankHead>& hs,
         }
         s = _mm256_fmadd_ps(_mm256_set1_ps(hd.qb[size_t(b)]), rb, s);
       }
-      const __m256d add = _mm256_set1_pd(hd.add);
-      if (cnt == 8) {
-        store8(ub[h] + (t - t0), s, add, add);
-      } else {
-        store8(tmp, s, add, add);
-        for (int64_t tk = 0; tk < cnt; ++tk) ub[h][t - t0 + tk] = tmp[tk];
-      }
+      store_lowrank8(ub[h] + (t - t0), cnt, s, hd);
     }
   }
 }
@@ -1114,7 +1136,6 @@ void lowrank16_heads(const LowRankRecords& rec, const LowRankHead* hs, const flo
   const int64_t r = RC > 0 ? RC : rec.r, B = rec.blocks;
   const void* base = TY == KvType::f32 ? static_cast<const void*>(rec.sketch.data()) : rec.sketch_raw.data();
   alignas(32) uint16_t rbuf[8];
-  alignas(32) T tmp[8];
   int64_t tt[8];
   for (int64_t t = t0; t < t1; t += 8) {
     const int64_t cnt = std::min<int64_t>(8, t1 - t);
@@ -1168,13 +1189,7 @@ void lowrank16_heads(const LowRankRecords& rec, const LowRankHead* hs, const flo
         for (int tk = 0; tk < 8; ++tk) rbuf[tk] = rec.rho[size_t(tt[tk] * B + b)];
         s = _mm256_fmadd_ps(_mm256_set1_ps(hd.qb[size_t(b)]), load_f16x8(rbuf), s);
       }
-      const __m256d add = _mm256_set1_pd(hd.add);
-      if (cnt == 8) {
-        store8(ub[h] + (t - t0), s, add, add);
-      } else {
-        store8(tmp, s, add, add);
-        for (int64_t tk = 0; tk < cnt; ++tk) ub[h][t - t0 + tk] = tmp[tk];
-      }
+      store_lowrank8(ub[h] + (t - t0), cnt, s, hd);
     }
   }
 }
@@ -1194,7 +1209,6 @@ void lowrank16t_heads(const LowRankRecords& rec, const LowRankHead* hs, const fl
   const uint16_t* base = rec.sketch_raw.data();
   const __m256i himask = _mm256_set1_epi32(int(0xFFFF0000u));
   alignas(32) uint16_t rbuf[8];
-  alignas(32) T tmp[8];
   const uint16_t* row[8];
   for (int64_t t = t0; t < t1; t += 8) {
     const int64_t cnt = std::min<int64_t>(8, t1 - t);
@@ -1249,13 +1263,7 @@ void lowrank16t_heads(const LowRankRecords& rec, const LowRankHead* hs, const fl
         for (int tk = 0; tk < 8; ++tk) rbuf[tk] = rec.rho[size_t((t + std::min<int64_t>(tk, cnt - 1)) * B + b)];
         s = _mm256_fmadd_ps(_mm256_set1_ps(hd.qb[size_t(b)]), load_f16x8(rbuf), s);
       }
-      const __m256d add = _mm256_set1_pd(hd.add);
-      if (cnt == 8) {
-        store8(ub[h] + (t - t0), s, add, add);
-      } else {
-        store8(tmp, s, add, add);
-        for (int64_t tk = 0; tk < cnt; ++tk) ub[h][t - t0 + tk] = tmp[tk];
-      }
+      store_lowrank8(ub[h] + (t - t0), cnt, s, hd);
     }
   }
 }
