@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "ghostkv/error.h"
 #include "ghostkv/half.h"
@@ -1200,74 +1201,113 @@ void lowrank16_heads(const LowRankRecords& rec, const LowRankHead* hs, const flo
 // k + 4 in its high ones (one 128-bit load and one 128-bit insert), so the unpacks give, per word j, one vector
 // [word j of tokens 0..7] (words 4-7 from the chunks' high halves in the same way). Even components by a 32-bit
 // shift, odd ones by a mask; each multiplies a broadcast query component (a table of r × HN vectors, read as
-// FMA memory operands). Two chains per head (components c..c+7 and c+8..c+15 of every chunk), added at the end:
-// each term passes ≤ r/2 chained FMAs + 1 addition, then the e and ρ FMAs (depth ≤ r/2 + 2 + B ≤ r + B + 3).
-template <int HN, int RC, class T>  // RC: the rank when fixed at compile time (0: rec.r)
-void lowrank16t_heads(const LowRankRecords& rec, const LowRankHead* hs, const float* qb8, int64_t t0, int64_t t1,
-                      T* const* ub) {
-  const int64_t r = RC > 0 ? RC : rec.r, B = rec.blocks;
-  const uint16_t* base = rec.sketch_raw.data();
+// FMA memory operands). Two chains per head, the even and the odd components (8 independent chains for 4 heads
+// in every half-chunk), added at the end: each term passes ≤ r/2 chained FMAs + 1 addition, then the e and ρ
+// FMAs (depth ≤ r/2 + 2 + B ≤ r + B + 3).
+// Table qt (32-byte aligned): [r][HN] query components, then [HN] ||q_s|| (rounded up), [HN] qb_0, [HN] the
+// float32 addend, each broadcast to 8 lanes.
+template <int HN, int RC, int BC, class T>  // RC, BC: rank and ρ blocks when fixed at compile time (0: rec's)
+inline void lowrank16t_block(const uint16_t* z, int64_t r, const uint16_t* e, const uint16_t* rho, int64_t B,
+                             const LowRankHead* hs, const float* qt, T* const* out, int64_t cnt) {
+  if (RC > 0) r = RC;
+  if (BC > 0) B = BC;
   const __m256i himask = _mm256_set1_epi32(int(0xFFFF0000u));
-  alignas(32) uint16_t rbuf[8];
-  const uint16_t* row[8];
-  for (int64_t t = t0; t < t1; t += 8) {
-    const int64_t cnt = std::min<int64_t>(8, t1 - t);
-    for (int tk = 0; tk < 8; ++tk) row[tk] = base + (t + std::min<int64_t>(tk, cnt - 1)) * r;
-    __m256 acc[2 * HN];
-    for (int i = 0; i < 2 * HN; ++i) acc[i] = _mm256_setzero_ps();
-    for (int64_t c = 0; c < r; c += 16) {
-      for (int half = 0; half < 2; ++half) {  // words 0-3 (components c..c+7), words 4-7 (c+8..c+15)
-        __m256 x[4];
-        for (int k = 0; k < 4; ++k)
-          x[k] = _mm256_castsi256_ps(_mm256_inserti128_si256(
-              _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row[k] + c + 8 * half))),
-              _mm_loadu_si128(reinterpret_cast<const __m128i*>(row[k + 4] + c + 8 * half)), 1));
-        const __m256 l01 = _mm256_unpacklo_ps(x[0], x[1]), h01 = _mm256_unpackhi_ps(x[0], x[1]);
-        const __m256 l23 = _mm256_unpacklo_ps(x[2], x[3]), h23 = _mm256_unpackhi_ps(x[2], x[3]);
-        __m256i w[4];
-        w[0] = _mm256_castpd_si256(_mm256_unpacklo_pd(_mm256_castps_pd(l01), _mm256_castps_pd(l23)));
-        w[1] = _mm256_castpd_si256(_mm256_unpackhi_pd(_mm256_castps_pd(l01), _mm256_castps_pd(l23)));
-        w[2] = _mm256_castpd_si256(_mm256_unpacklo_pd(_mm256_castps_pd(h01), _mm256_castps_pd(h23)));
-        w[3] = _mm256_castpd_si256(_mm256_unpackhi_pd(_mm256_castps_pd(h01), _mm256_castps_pd(h23)));
-        for (int j = 0; j < 4; ++j) {
-          const __m256 ev = _mm256_castsi256_ps(_mm256_slli_epi32(w[j], 16));
-          const __m256 od = _mm256_castsi256_ps(_mm256_and_si256(w[j], himask));
-          const float* qc = qb8 + (c + 8 * half + 2 * j) * 8 * HN;  // [component][head][8 lanes]
-          for (int h = 0; h < HN; ++h) {
-            acc[2 * h + half] = _mm256_fmadd_ps(_mm256_load_ps(qc + 8 * h), ev, acc[2 * h + half]);
-            acc[2 * h + half] = _mm256_fmadd_ps(_mm256_load_ps(qc + 8 * HN + 8 * h), od, acc[2 * h + half]);
-          }
+  __m256 acc[2 * HN];
+  for (int i = 0; i < 2 * HN; ++i) acc[i] = _mm256_setzero_ps();
+  for (int64_t c = 0; c < r; c += 16) {
+    for (int half = 0; half < 2; ++half) {  // words 0-3 (components c..c+7), words 4-7 (c+8..c+15)
+      __m256 x[4];
+      for (int k = 0; k < 4; ++k)
+        x[k] = _mm256_castsi256_ps(_mm256_inserti128_si256(
+            _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(z + k * r + c + 8 * half))),
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(z + (k + 4) * r + c + 8 * half)), 1));
+      const __m256 l01 = _mm256_unpacklo_ps(x[0], x[1]), h01 = _mm256_unpackhi_ps(x[0], x[1]);
+      const __m256 l23 = _mm256_unpacklo_ps(x[2], x[3]), h23 = _mm256_unpackhi_ps(x[2], x[3]);
+      __m256i w[4];
+      w[0] = _mm256_castpd_si256(_mm256_unpacklo_pd(_mm256_castps_pd(l01), _mm256_castps_pd(l23)));
+      w[1] = _mm256_castpd_si256(_mm256_unpackhi_pd(_mm256_castps_pd(l01), _mm256_castps_pd(l23)));
+      w[2] = _mm256_castpd_si256(_mm256_unpacklo_pd(_mm256_castps_pd(h01), _mm256_castps_pd(h23)));
+      w[3] = _mm256_castpd_si256(_mm256_unpackhi_pd(_mm256_castps_pd(h01), _mm256_castps_pd(h23)));
+      for (int j = 0; j < 4; ++j) {
+        const __m256 ev = _mm256_castsi256_ps(_mm256_slli_epi32(w[j], 16));
+        const __m256 od = _mm256_castsi256_ps(_mm256_and_si256(w[j], himask));
+        const float* qc = qt + (c + 8 * half + 2 * j) * 8 * HN;  // [component][head][8 lanes]
+        for (int h = 0; h < HN; ++h) {
+          acc[2 * h] = _mm256_fmadd_ps(_mm256_load_ps(qc + 8 * h), ev, acc[2 * h]);
+          acc[2 * h + 1] = _mm256_fmadd_ps(_mm256_load_ps(qc + 8 * HN + 8 * h), od, acc[2 * h + 1]);
         }
       }
     }
-    __m256 e;
-    if (cnt == 8) {
-      e = load_f16x8(rec.e.data() + t);
-    } else {
-      for (int tk = 0; tk < 8; ++tk) rbuf[tk] = rec.e[size_t(t + std::min<int64_t>(tk, cnt - 1))];
-      e = load_f16x8(rbuf);
+  }
+  const float* qn = qt + r * 8 * HN;  // ||q_s||, qb_0, addend
+  const __m256 ev = load_f16x8(e), rho0 = load_f16x8(rho);
+  alignas(16) uint16_t rbuf[8];
+  for (int h = 0; h < HN; ++h) {
+    __m256 s = _mm256_add_ps(acc[2 * h], acc[2 * h + 1]);
+    s = _mm256_fmadd_ps(_mm256_load_ps(qn + 8 * h), ev, s);
+    s = _mm256_fmadd_ps(_mm256_load_ps(qn + 8 * HN + 8 * h), rho0, s);
+    for (int64_t b = 1; b < B; ++b) {  // ρ blocks 1..B−1 (rho: block 0 of 8 tokens, token stride 1 block)
+      for (int tk = 0; tk < 8; ++tk) rbuf[tk] = rho[8 * b + tk];
+      s = _mm256_fmadd_ps(_mm256_set1_ps(hs[h].qb[size_t(b)]), load_f16x8(rbuf), s);
     }
-    __m256 rho0;
-    if (B == 1 && cnt == 8) {
-      rho0 = load_f16x8(rec.rho.data() + t);
-    } else {
-      for (int tk = 0; tk < 8; ++tk) rbuf[tk] = rec.rho[size_t((t + std::min<int64_t>(tk, cnt - 1)) * B)];
-      rho0 = load_f16x8(rbuf);
-    }
-    for (int h = 0; h < HN; ++h) {
-      const LowRankHead& hd = hs[h];
-      __m256 s = _mm256_add_ps(acc[2 * h], acc[2 * h + 1]);
-      s = _mm256_fmadd_ps(_mm256_set1_ps(hd.nqs), e, s);
-      s = _mm256_fmadd_ps(_mm256_set1_ps(hd.qb[0]), rho0, s);
-      for (int64_t b = 1; b < B; ++b) {
-        for (int tk = 0; tk < 8; ++tk) rbuf[tk] = rec.rho[size_t((t + std::min<int64_t>(tk, cnt - 1)) * B + b)];
-        s = _mm256_fmadd_ps(_mm256_set1_ps(hd.qb[size_t(b)]), load_f16x8(rbuf), s);
+    if constexpr (std::is_same_v<T, float>) {
+      const __m256 u = add_up8(s, _mm256_load_ps(qn + 16 * HN + 8 * h));
+      if (cnt == 8) {
+        _mm256_storeu_ps(out[h], u);
+      } else {
+        alignas(32) float tmp[8];
+        _mm256_store_ps(tmp, u);
+        for (int64_t tk = 0; tk < cnt; ++tk) out[h][tk] = tmp[tk];
       }
-      store_lowrank8(ub[h] + (t - t0), cnt, s, hd);
+    } else {
+      store_lowrank8(out[h], cnt, s, hs[h]);
     }
   }
 }
 
+template <int HN, int RC, int BC, class T>
+void lowrank16t_heads(const LowRankRecords& rec, const LowRankHead* hs, const float* qt, int64_t t0, int64_t t1,
+                      T* const* ub) {
+  const int64_t r = RC > 0 ? RC : rec.r, B = BC > 0 ? BC : rec.blocks;
+  const uint16_t* base = rec.sketch_raw.data();
+  // ρ in blocks of 8 tokens, block-major ([b][8 tokens]), for B > 1 and the tail
+  alignas(32) uint16_t rho8[8 * 64];
+  T* out[HN];
+  const int64_t full = t0 + (t1 - t0) / 8 * 8;
+  for (int64_t t = t0; t < full; t += 8) {
+    for (int h = 0; h < HN; ++h) out[h] = ub[h] + (t - t0);
+    const uint16_t* rho = rec.rho.data() + t;
+    if (B != 1) {
+      for (int64_t b = 0; b < B; ++b)
+        for (int tk = 0; tk < 8; ++tk) rho8[8 * b + tk] = rec.rho[size_t((t + tk) * B + b)];
+      rho = rho8;
+    }
+    lowrank16t_block<HN, RC, BC>(base + t * r, r, rec.e.data() + t, rho, B, hs, qt, out, 8);
+  }
+  if (full < t1) {  // the last tokens, padded by repeating the last one (each lane's bound is its token's alone)
+    const int64_t cnt = t1 - full;
+    std::vector<uint16_t> zp(static_cast<size_t>(8 * r));
+    alignas(16) uint16_t ep[8];
+    for (int tk = 0; tk < 8; ++tk) {
+      const int64_t tt = full + std::min<int64_t>(tk, cnt - 1);
+      std::memcpy(zp.data() + tk * r, base + tt * r, size_t(r) * sizeof(uint16_t));
+      ep[tk] = rec.e[size_t(tt)];
+      for (int64_t b = 0; b < B; ++b) rho8[8 * b + tk] = rec.rho[size_t(tt * B + b)];
+    }
+    for (int h = 0; h < HN; ++h) out[h] = ub[h] + (full - t0);
+    lowrank16t_block<HN, RC, BC>(zp.data(), r, ep, rho8, B, hs, qt, out, cnt);
+  }
+}
+
+template <int HN, class T>
+void lowrank16t_ranks(const LowRankRecords& rec, const LowRankHead* hs, const float* qt, int64_t t0, int64_t t1,
+                      T* const* ub) {
+  if (rec.r == 16 && rec.blocks == 1) return lowrank16t_heads<HN, 16, 1>(rec, hs, qt, t0, t1, ub);
+  if (rec.blocks == 1) return lowrank16t_heads<HN, 0, 1>(rec, hs, qt, t0, t1, ub);
+  lowrank16t_heads<HN, 0, 0>(rec, hs, qt, t0, t1, ub);
+}
+
+// bf16, r % 16 == 0, blocks ≤ 64 (the tail's ρ buffer)
 template <class T>
 void lowrank16t_avx2(const LowRankRecords& rec, const std::vector<LowRankHead>& hs, int64_t t0, int64_t t1,
                      T* const* ub) {
@@ -1275,22 +1315,24 @@ void lowrank16t_avx2(const LowRankRecords& rec, const std::vector<LowRankHead>& 
   const int H = int(hs.size());
   for (int h0 = 0; h0 < H; h0 += 4) {
     const int hn = std::min(4, H - h0);
-    // qb8: per component, per head of this group, the component broadcast to 8 lanes
-    std::vector<float> buf(static_cast<size_t>(r * hn * 8 + 8));
-    float* qb8 = buf.data() + (8 - (reinterpret_cast<uintptr_t>(buf.data()) / sizeof(float)) % 8) % 8;  // 32-byte aligned
-    for (int64_t j = 0; j < r; ++j)
-      for (int h = 0; h < hn; ++h)
-        for (int l = 0; l < 8; ++l) qb8[(j * hn + h) * 8 + l] = hs[size_t(h0 + h)].qs[j];
+    std::vector<float> buf(static_cast<size_t>((r + 3) * hn * 8 + 8));
+    float* qt = buf.data() + (8 - (reinterpret_cast<uintptr_t>(buf.data()) / sizeof(float)) % 8) % 8;  // 32-byte aligned
+    for (int h = 0; h < hn; ++h) {
+      const LowRankHead& hd = hs[size_t(h0 + h)];
+      for (int l = 0; l < 8; ++l) {
+        for (int64_t j = 0; j < r; ++j) qt[(j * hn + h) * 8 + l] = hd.qs[j];
+        qt[(r * hn + h) * 8 + l] = hd.nqs;
+        qt[((r + 1) * hn + h) * 8 + l] = hd.qb[0];
+        qt[((r + 2) * hn + h) * 8 + l] = hd.add32;
+      }
+    }
     const LowRankHead* hp = hs.data() + h0;
     T* const* u = ub + h0;
     switch (hn) {
-      case 1: lowrank16t_heads<1, 0>(rec, hp, qb8, t0, t1, u); break;
-      case 2: lowrank16t_heads<2, 0>(rec, hp, qb8, t0, t1, u); break;
-      case 3: lowrank16t_heads<3, 0>(rec, hp, qb8, t0, t1, u); break;
-      default:
-        if (r == 16) lowrank16t_heads<4, 16>(rec, hp, qb8, t0, t1, u);
-        else lowrank16t_heads<4, 0>(rec, hp, qb8, t0, t1, u);
-        break;
+      case 1: lowrank16t_ranks<1>(rec, hp, qt, t0, t1, u); break;
+      case 2: lowrank16t_ranks<2>(rec, hp, qt, t0, t1, u); break;
+      case 3: lowrank16t_ranks<3>(rec, hp, qt, t0, t1, u); break;
+      default: lowrank16t_ranks<4>(rec, hp, qt, t0, t1, u); break;
     }
   }
 }
@@ -1327,7 +1369,10 @@ bool lowrank16_dispatch(const LowRankRecords& rec, const std::vector<LowRankHead
                         T* const* ub) {
   if (rec.r % 16 != 0 || rec.r <= 0) return false;
   switch (rec.storage) {
-    case Storage::bf16: lowrank16t_avx2(rec, hs, t0, t1, ub); return true;
+    case Storage::bf16:
+      if (rec.blocks > 64) { lowrank16_avx2<KvType::bf16>(rec, hs, t0, t1, ub); return true; }
+      lowrank16t_avx2(rec, hs, t0, t1, ub);
+      return true;
     case Storage::f16: lowrank16_avx2<KvType::f16>(rec, hs, t0, t1, ub); return true;
     case Storage::f32: lowrank16_avx2<KvType::f32>(rec, hs, t0, t1, ub); return true;
     case Storage::int8: return false;
