@@ -1209,8 +1209,8 @@ void lowrank16_heads(const LowRankRecords& rec, const LowRankHead* hs, const flo
 // [word j of tokens 0..7] (words 4-7 from the chunks' high halves in the same way). Even components by a 32-bit
 // shift, odd ones by a mask; each multiplies a broadcast query component (a table of r × HN vectors, read as
 // FMA memory operands). Two chains per head, the even and the odd components (8 independent chains for 4 heads
-// in every half-chunk), added at the end: each term passes ≤ r/2 chained FMAs + 1 addition, then the e and ρ
-// FMAs (depth ≤ r/2 + 2 + B ≤ r + B + 3).
+// in every half-chunk), started with the products ||q_s||·e and qb_0·ρ_0 and added at the end, then ρ blocks
+// 1..B−1: each term passes ≤ r/2 + 1 + (B − 1) roundings ≤ r + B + 3 (the slack of docs/math.md §4.1).
 // Table qt (32-byte aligned): [r][HN] query components, then [HN] ||q_s|| (rounded up), [HN] qb_0, [HN] the
 // float32 addend, each broadcast to 8 lanes.
 template <int HN, int RC, int BC, class T>  // RC, BC: rank and ρ blocks when fixed at compile time (0: rec's)
@@ -1219,8 +1219,14 @@ inline void lowrank16t_block(const uint16_t* z, int64_t r, const uint16_t* e, co
   if (RC > 0) r = RC;
   if (BC > 0) B = BC;
   const __m256i himask = _mm256_set1_epi32(int(0xFFFF0000u));
+  const float* qn = qt + r * 8 * HN;  // ||q_s||, qb_0, addend
+  // the chains start with the e term (even) and the ρ_0 term (odd): one product each instead of a zero
+  const __m256 ev0 = load_f16x8(e), rho0 = load_f16x8(rho);
   __m256 acc[2 * HN];
-  for (int i = 0; i < 2 * HN; ++i) acc[i] = _mm256_setzero_ps();
+  for (int h = 0; h < HN; ++h) {
+    acc[2 * h] = _mm256_mul_ps(_mm256_load_ps(qn + 8 * h), ev0);
+    acc[2 * h + 1] = _mm256_mul_ps(_mm256_load_ps(qn + 8 * HN + 8 * h), rho0);
+  }
   for (int64_t c = 0; c < r; c += 16) {
     for (int half = 0; half < 2; ++half) {  // words 0-3 (components c..c+7), words 4-7 (c+8..c+15)
       __m256 x[4];
@@ -1246,13 +1252,9 @@ inline void lowrank16t_block(const uint16_t* z, int64_t r, const uint16_t* e, co
       }
     }
   }
-  const float* qn = qt + r * 8 * HN;  // ||q_s||, qb_0, addend
-  const __m256 ev = load_f16x8(e), rho0 = load_f16x8(rho);
   alignas(16) uint16_t rbuf[8];
   for (int h = 0; h < HN; ++h) {
     __m256 s = _mm256_add_ps(acc[2 * h], acc[2 * h + 1]);
-    s = _mm256_fmadd_ps(_mm256_load_ps(qn + 8 * h), ev, s);
-    s = _mm256_fmadd_ps(_mm256_load_ps(qn + 8 * HN + 8 * h), rho0, s);
     for (int64_t b = 1; b < B; ++b) {  // ρ blocks 1..B−1 (rho: block 0 of 8 tokens, token stride 1 block)
       for (int tk = 0; tk < 8; ++tk) rbuf[tk] = rho[8 * b + tk];
       s = _mm256_fmadd_ps(_mm256_set1_ps(hs[h].qb[size_t(b)]), load_f16x8(rbuf), s);
