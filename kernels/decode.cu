@@ -310,15 +310,25 @@ __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq) 
 
 // End of a token-scan block (every thread): the block's histogram goes to the global one; the last
 // block of its (b, KV head) then computes the cut of the G heads (warp h: head h).
-template <int G>
+// PACKED: the block's histogram holds two 16-bit counts per word (bin 2i in the low half, 2i + 1 in
+// the high half; kHistAll is even, so a word never spans two heads); the launcher keeps every block
+// under 65536 tokens, so no count carries into its neighbour.
+template <int G, bool PACKED = false>
 __device__ void finish_scan_block(const DecodeParams& p, const Workspace& w, const uint32_t* hist, int b, int g) {
+  static_assert(kHistAll % 2 == 0, "packed histogram words must not span two heads");
   const int tid = threadIdx.x, bg = b * p.n_head_kv + g;
   __syncthreads();
-  for (int i = tid; i < G * kHistAll; i += blockDim.x) {
+  constexpr int kWords = PACKED ? G * kHistAll / 2 : G * kHistAll;
+  for (int i = tid; i < kWords; i += blockDim.x) {
     const uint32_t v = hist[i];
     if (v) {
-      const int h = i / kHistAll, bin = i % kHistAll;
-      atomicAdd(&w.hist[(int64_t(b) * p.n_head_q + g * G + h) * kHistAll + bin], v);
+      uint32_t* gh = w.hist + int64_t(b) * p.n_head_q * kHistAll + int64_t(g) * G * kHistAll;  // heads g·G.. contiguous
+      if (PACKED) {
+        if (v & 0xffffu) atomicAdd(&gh[2 * i], v & 0xffffu);
+        if (v >> 16) atomicAdd(&gh[2 * i + 1], v >> 16);
+      } else {
+        atomicAdd(&gh[i], v);
+      }
     }
   }
   __shared__ bool s_last;
@@ -356,15 +366,16 @@ struct ScanShape {
   static constexpr int BPL = 8 * K8 + 4 * (KS - K8);  // code bytes per lane per n-tile of 8 tokens
   static constexpr int CBY = BPL % 16 == 0 ? 16 : BPL % 8 == 0 ? 8 : 4, NC = BPL / CBY;  // load chunks
 };
-// NB: pages in flight per warp (its page buffers).
-template <int G, int D, int K8, int NB>
+// NB: pages in flight per warp (its page buffers); SW: warps per block. The block's histogram is
+// packed (two 16-bit counts per word, finish_scan_block).
+template <int G, int D, int K8, int NB, int SW>
 constexpr int scan_smem_bytes() {
   using S = ScanShape<D, K8>;
-  return kScanWarps * NB * S::BUF + kScanWarps * 8 * S::NW * 4 + G * kHistAll * 4;
+  return SW * NB * S::BUF + SW * 8 * S::NW * 4 + G * kHistAll * 2 + G * 2 * 32 * 16;
 }
-// Pages in flight per scan warp. 4 (where two blocks per SM still fit) measured the same as 2 on the
-// H200 (int4 and mixed, 1 × 128K and 32 × 32K: within ±3%), so the kernels are built with 2.
-constexpr int kScanBufs = 2;
+// A block never bounds more than this many tokens of one (b, KV head): its packed 16-bit counts
+// cannot overflow.
+constexpr int kScanMaxBlockPages = 65535 / kPage;
 
 // d += A·B for one m16n8k32 tile: A rows s8 (the query planes), B columns u8 (the codes)
 __device__ __forceinline__ void mma_s8u8(int (&d)[4], uint32_t a0, uint32_t a2, uint32_t b0, uint32_t b1) {
@@ -389,31 +400,57 @@ __device__ __forceinline__ int lane_kword(int lane) {
 template <int K8>
 __device__ __forceinline__ int lane_qmax(int lane) { return lane < 8 * K8 ? 255 : 15; }
 
-// Per lane and head, the query factors of the page prep: q̃_rj; |q̃_rj| + Δ_j and Δ_j·Q_j
-// (rounded up); base = qμ_hi + ||σq||·resid_max (+ tiny), rounded up.
-template <int G>
+// Per lane and head, the query factors of the page prep: q̃_rj and Δ_j (the page prep forms
+// |q̃_rj| + Δ_j and Δ_j·Q_j rounded up, which keeps registers free); base = qμ_hi + ||σq||·resid_max
+// (+ tiny), rounded up.
+// SHARED: q̃_r and Δ live in shared memory (sq: [G][2][32 lanes] float4, written once per block
+// by load_query_lane's caller), read back at each page prep; otherwise in registers.
+template <int G, bool SHARED = false>
 struct QueryLane {
-  float qr[G][4], qa[G][4], qb[G][4], base[G];
+  float qr[SHARED ? 1 : G][4], dl[SHARED ? 1 : G][4], base[G];
   float tiny;
+  const float4* sq;
+  __device__ __forceinline__ void get(int h, float (&q)[4], float (&d)[4]) const {
+    if constexpr (SHARED) {
+      const float4 a = sq[(2 * h) * 32 + (threadIdx.x & 31)], e = sq[(2 * h + 1) * 32 + (threadIdx.x & 31)];
+      q[0] = a.x; q[1] = a.y; q[2] = a.z; q[3] = a.w;
+      d[0] = e.x; d[1] = e.y; d[2] = e.z; d[3] = e.w;
+    } else {
+#pragma unroll
+      for (int k = 0; k < 4; ++k) { q[k] = qr[h][k]; d[k] = dl[h][k]; }
+    }
+  }
 };
-template <int G, int D, int K8>
+// The lane's query factors (4 components of each head). With SHARED, sq must be the block's
+// [G][2][32] float4 area: every warp computes the same values, warp 0 stores them; the caller syncs.
+template <int G, int D, int K8, bool SHARED>
 __device__ __forceinline__ void load_query_lane(const DecodeParams& p, const Workspace& w, const Consts& c, int b, int g,
-                                                bool has_word, const int (&comp)[4], QueryLane<G>& ql) {
-  const float QMAX = float(lane_qmax<K8>(threadIdx.x & 31));
+                                                bool has_word, const int (&comp)[4], QueryLane<G, SHARED>& ql,
+                                                float4* sq = nullptr) {
+  const int lane = threadIdx.x & 31;
 #pragma unroll
   for (int h = 0; h < G; ++h) {
     const int64_t bq = int64_t(b) * p.n_head_q + g * G + h;
+    float q[4], d[4];
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
-      ql.qr[h][e] = has_word ? w.qrot[bq * D + comp[e]] : 0.0f;
-      const float dl = has_word ? w.qdelta[bq * D + comp[e]] : 0.0f;
-      ql.qa[h][e] = __fadd_ru(fabsf(ql.qr[h][e]), dl);
-      ql.qb[h][e] = __fmul_ru(dl, QMAX);
+      q[e] = has_word ? w.qrot[bq * D + comp[e]] : 0.0f;
+      d[e] = has_word ? w.qdelta[bq * D + comp[e]] : 0.0f;
+    }
+    if constexpr (SHARED) {
+      if (threadIdx.x < 32) {
+        sq[(2 * h) * 32 + lane] = make_float4(q[0], q[1], q[2], q[3]);
+        sq[(2 * h + 1) * 32 + lane] = make_float4(d[0], d[1], d[2], d[3]);
+      }
+    } else {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) { ql.qr[h][e] = q[e]; ql.dl[h][e] = d[e]; }
     }
     const float* qsc = w.qscal + bq * 4;
     ql.base[h] = __fadd_ru(__fadd_ru(qsc[0], __fmul_ru(qsc[1], p.resid_max[g])), c.tiny);
   }
   ql.tiny = c.tiny;
+  ql.sq = sq;
 }
 
 // The page prep of every head of the group (docs/gpu.md §Soundness): w_j = fl(q̃_rj·h_j);
@@ -430,9 +467,9 @@ struct PagePrep {
   float S[G], add[G];
   int wsum[G];            // Σ_j (2^{b_j} − 1)·W_j over the whole page (warp-reduced)
 };
-template <int G, int D, int K8>
-__device__ __forceinline__ void page_prep(const uint16_t* meta, bool has_word, const int (&comp)[4], const QueryLane<G>& ql,
-                                          PagePrep<G>& pp) {
+template <int G, int D, int K8, bool SQ>
+__device__ __forceinline__ void page_prep(const uint16_t* meta, bool has_word, const int (&comp)[4],
+                                          const QueryLane<G, SQ>& ql, PagePrep<G>& pp) {
   const int QI = lane_qmax<K8>(threadIdx.x & 31);
   const float QMAX = float(QI);
   float hj[4], ej[4];
@@ -441,13 +478,14 @@ __device__ __forceinline__ void page_prep(const uint16_t* meta, bool has_word, c
     hj[e] = has_word ? __half2float(__ushort_as_half(meta[comp[e]])) : 0.0f;
     ej[e] = has_word ? __half2float(__ushort_as_half(meta[D + comp[e]])) : 0.0f;
   }
-  float wv[G][4], M[G];
+  float wv[G][4], M[G], qr[G][4], dl[G][4];
 #pragma unroll
   for (int h = 0; h < G; ++h) {
+    ql.get(h, qr[h], dl[h]);
     M[h] = 0.0f;
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
-      wv[h][e] = __fmul_rn(ql.qr[h][e], hj[e]);
+      wv[h][e] = __fmul_rn(qr[h][e], hj[e]);
       const float a = fabsf(wv[h][e]);
       M[h] = a <= FLT_MAX ? fmaxf(M[h], a) : INFINITY;  // NaN or ±inf → +inf
     }
@@ -477,7 +515,8 @@ __device__ __forceinline__ void page_prep(const uint16_t* meta, bool has_word, c
       ws += W * QI;
       pp.W[h][e] = W;
       const float dev = fabsf(__fmaf_rn(-S, Wf, wv[h][e]));  // exact
-      const float t = __fmaf_ru(ql.qa[h][e], ej[e], __fmul_ru(ql.qb[h][e], hj[e]));
+      const float qa = __fadd_ru(fabsf(qr[h][e]), dl[h][e]), qb = __fmul_ru(dl[h][e], QMAX);
+      const float t = __fmaf_ru(qa, ej[e], __fmul_ru(qb, hj[e]));
       pt = __fadd_ru(pt, __fmaf_ru(QMAX, __fmaf_ru(fabsf(wv[h][e]), 0x1p-23f, dev), t));
     }
     pp.pa[h] = pa;
@@ -497,15 +536,16 @@ __device__ __forceinline__ void page_prep(const uint16_t* meta, bool has_word, c
   for (int h = 0; h < G; ++h) pp.add[h] = __fadd_ru(__fadd_ru(part[h], ql.base[h]), ql.tiny);
 }
 
-template <int G, int D, int K8, int NB>
-__global__ void __launch_bounds__(kScanWarps * 32) scan_kernel(DecodeParams p, Workspace w, Consts c, int dbg) {
+template <int G, int D, int K8, int NB, int SW, int MINB>
+__global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Workspace w, Consts c, int dbg) {
   using SS = ScanShape<D, K8>;
   constexpr int PB = SS::PB, BUF = SS::BUF, NW = SS::NW, KS = SS::KS, BPL = SS::BPL, CBY = SS::CBY, NC = SS::NC;
   extern __shared__ __align__(128) uint8_t smem[];
-  __shared__ __align__(8) uint64_t bars[kScanWarps][NB];
+  __shared__ __align__(8) uint64_t bars[SW][NB];
   uint8_t* bufs = smem;                                                          // [warp][2][BUF]
-  uint32_t* planes = reinterpret_cast<uint32_t*>(smem + kScanWarps * NB * BUF);  // [warp][8 rows][NW]
-  uint32_t* hist = planes + kScanWarps * 8 * NW;                                 // [G][kHistAll]
+  uint32_t* planes = reinterpret_cast<uint32_t*>(smem + SW * NB * BUF);  // [warp][8 rows][NW]
+  float4* sq = reinterpret_cast<float4*>(planes + SW * 8 * NW);            // [G][2][32]: q̃_r and Δ by lane
+  uint32_t* hist = reinterpret_cast<uint32_t*>(sq + G * 2 * 32);           // [G·kHistAll/2] packed 16-bit counts
   const int bg = blockIdx.y, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   if (lane == 0) {
@@ -513,7 +553,7 @@ __global__ void __launch_bounds__(kScanWarps * 32) scan_kernel(DecodeParams p, W
     for (int k = 0; k < NB; ++k) mbar_init(&bars[warp][k], 1);
     mbar_init_fence();
   }
-  for (int i = tid; i < G * kHistAll; i += kScanWarps * 32) hist[i] = 0u;
+  for (int i = tid; i < G * kHistAll / 2; i += SW * 32) hist[i] = 0u;
   for (int i = lane; i < 8 * NW; i += 32) planes[warp * 8 * NW + i] = 0u;  // rows ≥ 2G stay zero
   __syncthreads();
   pdl_wait();
@@ -529,13 +569,14 @@ __global__ void __launch_bounds__(kScanWarps * 32) scan_kernel(DecodeParams p, W
   lane_comps<K8>(lane, comp);
   const int kword = lane_kword<K8>(lane);
   const bool has_word = lane < NW;
-  QueryLane<G> ql;
-  load_query_lane<G, D, K8>(p, w, c, b, g, has_word, comp, ql);
+  QueryLane<G, true> ql;
+  load_query_lane<G, D, K8>(p, w, c, b, g, has_word, comp, ql, sq);
+  __syncthreads();
   // epilogue role: fragment row r = lane/4 = 2·head + plane
   const int row = lane >> 2, my_h = row >> 1, plane = row & 1;
   const bool has_head = my_h < G;
   const float my_ml = has_head ? w.qscal[(int64_t(b) * p.n_head_q + g * G + my_h) * 4 + 2] : 0.0f;
-  const int gw = blockIdx.x * kScanWarps + warp, nw = gridDim.x * kScanWarps;
+  const int gw = blockIdx.x * SW + warp, nw = gridDim.x * SW;
   uint8_t* mybuf = bufs + warp * NB * BUF;
   uint32_t* myplanes = planes + warp * 8 * NW;
   const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
@@ -647,13 +688,13 @@ __global__ void __launch_bounds__(kScanWarps * 32) scan_kernel(DecodeParams p, W
       }
       if (dbg & 8) {  // lanes with the same (head, bin) add once
         const uint32_t same = __match_any_sync(0xffffffffu, key);
-        if (key >= 0 && lane == __ffs(same) - 1) atomicAdd(&hist[key], uint32_t(__popc(same)));
+        if (key >= 0 && lane == __ffs(same) - 1) atomicAdd(&hist[key >> 1], uint32_t(__popc(same)) << (16 * (key & 1)));
       } else if (key >= 0 && !(dbg & 1)) {
-        atomicAdd(&hist[key], 1u);
+        atomicAdd(&hist[key >> 1], 1u << (16 * (key & 1)));
       }
     }
   }
-  finish_scan_block<G>(p, w, hist, b, g);
+  finish_scan_block<G, true>(p, w, hist, b, g);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1301,8 +1342,8 @@ void launch(const char* what, void (*kernel)(KArgs...), dim3 grid, dim3 block, s
 // GHOSTKV_SCAN_DEBUG (diagnostics only; the bounds are then incomplete): bit 1 skips the histogram,
 // 2 the bound stores, 4 the dot products and everything after them, 8 aggregates the histogram
 // updates per warp (__match_any_sync), 16 skips the page prep (zero query planes).
-// GHOSTKV_SCAN_OCC=N: scan blocks per SM the grid is sized for (default 2; more only where shared
-// memory and registers allow them to be resident).
+// GHOSTKV_SCAN_OCC=N: at most N scan blocks per SM in the grid (default: as many as are resident).
+// GHOSTKV_SCAN_CFG=C: the scan's block shape for G 4 / d 128 (A/B runs only).
 int scan_debug() {
   static const int v = [] {
     const char* e = std::getenv("GHOSTKV_SCAN_DEBUG");
@@ -1314,7 +1355,15 @@ int scan_debug() {
 int scan_occupancy() {
   static const int v = [] {
     const char* e = std::getenv("GHOSTKV_SCAN_OCC");
-    return e ? std::max(1, std::min(8, std::atoi(e))) : 2;
+    return e ? std::max(1, std::min(32, std::atoi(e))) : 32;
+  }();
+  return v;
+}
+
+int scan_config() {
+  static const int v = [] {
+    const char* e = std::getenv("GHOSTKV_SCAN_CFG");
+    return e ? std::atoi(e) : -1;
   }();
   return v;
 }
@@ -1449,8 +1498,6 @@ void ghost_stage1(const DecodeParams& p, void* stream) {
   const int G = group_of(p), BK = p.batch * p.n_head_kv, BQ = p.batch * p.n_head_q;
   const int sms = device_sm_count();
   const int max_pages_seq = (p.max_seq + kPage - 1) / kPage;
-  const int scan_chunks =
-      std::max(1, std::min((max_pages_seq + kScanWarps - 1) / kScanWarps, (scan_occupancy() * sms + BK - 1) / BK));
   const int cchunks = std::max(1, std::min((p.max_seq + 1023) / 1024, (4 * sms + BK - 1) / BK));
   const int anchor_chunks = std::max(1, std::min((max_pages_seq + kScanWarps - 1) / kScanWarps, (8 * sms + BK - 1) / BK));
   dispatch(G, p.d, [&](auto gc, auto dc) {
@@ -1460,15 +1507,39 @@ void ghost_stage1(const DecodeParams& p, void* stream) {
       constexpr int BB = decltype(bc)::value;
       if (p.box)
         launch("anchor_kernel", anchor_kernel<GG, DD, BB>, dim3(anchor_chunks, BK), dim3(kScanWarps * 32), 0, st, p, w, c);
-      auto run = [&](auto nbc) {
-        constexpr int NB = decltype(nbc)::value;
-        constexpr int smem = scan_smem_bytes<GG, DD, BB, NB>();
-        static bool attr = false;
-        if (!attr) { raise_smem(scan_kernel<GG, DD, BB, NB>, smem); attr = true; }
-        launch("scan_kernel", scan_kernel<GG, DD, BB, NB>, dim3(scan_chunks, BK), dim3(kScanWarps * 32), smem, st, p, w,
-               c, scan_debug());
+      // The grid holds every block resident at once where the (b, KV head) count allows (slots / BK
+      // blocks each), and no block bounds more than kScanMaxBlockPages pages.
+      auto run = [&](auto nbc, auto swc, auto mbc) {
+        constexpr int NB = decltype(nbc)::value, SW = decltype(swc)::value, MINB = decltype(mbc)::value;
+        constexpr int smem = scan_smem_bytes<GG, DD, BB, NB, SW>();
+        auto* kern = scan_kernel<GG, DD, BB, NB, SW, MINB>;
+        static int occ = 0;
+        if (!occ) {
+          raise_smem(kern, smem);
+          check_launch("cudaOccupancyMaxActiveBlocksPerMultiprocessor",
+                       cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, kern, SW * 32, smem));
+          if (occ < 1) throw std::runtime_error("ghostkv cuda: scan kernel cannot be resident (" + std::to_string(smem) + " B shared)");
+        }
+        const int slots = std::min(occ, scan_occupancy()) * sms;
+        const int chunks = std::max(std::max(1, std::min((max_pages_seq + SW - 1) / SW, slots / BK)),
+                                    (max_pages_seq + kScanMaxBlockPages - 1) / kScanMaxBlockPages);
+        launch("scan_kernel", kern, dim3(chunks, BK), dim3(SW * 32), smem, st, p, w, c, scan_debug());
       };
-      run(std::integral_constant<int, kScanBufs>{});
+      using I1 = std::integral_constant<int, 1>;
+      using I2 = std::integral_constant<int, 2>;
+      using I4 = std::integral_constant<int, 4>;
+      using I8 = std::integral_constant<int, 8>;
+      if constexpr (GG == 4 && DD == 128) {
+        switch (scan_config()) {
+          case 0: run(I2{}, I4{}, I1{}); return;
+          case 1: run(I2{}, I4{}, I4{}); return;
+          case 2: run(I1{}, I4{}, I4{}); return;
+          case 3: run(I1{}, I8{}, I2{}); return;
+          case 4: run(I2{}, I8{}, I2{}); return;
+          default: break;
+        }
+      }
+      run(I2{}, I4{}, I4{});
     };
     const int k8 = witness_k8(p.bits, p.n8, p.d);
     if (p.rank) {
