@@ -376,6 +376,13 @@ constexpr int scan_smem_bytes() {
 // A block never bounds more than this many tokens of one (b, KV head): its packed 16-bit counts
 // cannot overflow.
 constexpr int kScanMaxBlockPages = 65535 / kPage;
+// The scan's block shape: 8 warps of one page buffer each, two blocks per SM (16 warps, at most 128
+// registers). On the H200 (G 4, d 128; results/gpu/experiments/scan_shape_ab.csv) it beat 4 warps ×
+// 2 buffers at 2 blocks per SM (the shape before) by 15–29% of stage 1 for int8 and int4 at 1 × 128K
+// and 32 × 32K, and 4 warps × 1 or 2 buffers at 4 blocks per SM and 8 warps × 2 buffers by 2–17%:
+// the scan is bound by each warp's per-page latency chains, so resident warps matter more than pages
+// in flight.
+constexpr int kScanBufs = 1, kScanBlockWarps = 8, kScanMinBlocks = 2;
 
 // d += A·B for one m16n8k32 tile: A rows s8 (the query planes), B columns u8 (the codes)
 __device__ __forceinline__ void mma_s8u8(int (&d)[4], uint32_t a0, uint32_t a2, uint32_t b0, uint32_t b1) {
@@ -906,6 +913,7 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
 template <int G>
 __global__ void __launch_bounds__(kCompactThreads) compact_kernel(DecodeParams p, Workspace w) {
   constexpr int kPer = 4;
+  static_assert(kPage % kPer == 0, "a thread's tokens must share a page");
   const int bg = blockIdx.y, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   __shared__ int s_wsum[8], s_base;
@@ -942,14 +950,31 @@ __global__ void __launch_bounds__(kCompactThreads) compact_kernel(DecodeParams p
 #pragma unroll
           for (int h = 0; h < G; ++h) raw[k][h] = pu[h];
     }
-    if (!page_elim)
+    if (!page_elim) {
+      const uint16_t* src = ubase + int64_t(tq) * G;
+      if (tq + kPer <= n && (reinterpret_cast<uintptr_t>(src) & 7) == 0) {  // the kPer·G bounds as G 8-byte words
+        uint32_t wd[2 * G];
 #pragma unroll
-      for (int k = 0; k < kPer; ++k) {
-        const int t = tq + k;
+        for (int i = 0; i < G; ++i) {
+          const uint2 u = __ldcs(reinterpret_cast<const uint2*>(src) + i);
+          wd[2 * i] = u.x;
+          wd[2 * i + 1] = u.y;
+        }
 #pragma unroll
-        for (int h = 0; h < G; ++h) raw[k][h] = t < n ? ubase[int64_t(t) * G + h] : uint16_t(0x7C00);
+        for (int k = 0; k < kPer; ++k)
+#pragma unroll
+          for (int h = 0; h < G; ++h) raw[k][h] = uint16_t(wd[(k * G + h) >> 1] >> (16 * ((k * G + h) & 1)));
+      } else {
+#pragma unroll
+        for (int k = 0; k < kPer; ++k) {
+          const int t = tq + k;
+#pragma unroll
+          for (int h = 0; h < G; ++h) raw[k][h] = t < n ? ubase[int64_t(t) * G + h] : uint16_t(0x7C00);
+        }
       }
+    }
     int cnt = 0;
+    bool any_elim = false;  // the thread's kPer tokens share one page (kPer divides kPage): one ν load
 #pragma unroll
     for (int k = 0; k < kPer; ++k) {
       const int t = t0 + tid * kPer + k;
@@ -970,11 +995,12 @@ __global__ void __launch_bounds__(kCompactThreads) compact_kernel(DecodeParams p
         if (elim) {
 #pragma unroll
           for (int h = 0; h < G; ++h) me[h] += double(expf(fmaxf(dv[h], -80.0f)));
-          nu = fmaxf(nu, p.nu_max[int64_t(ptab[t / kPage]) * p.n_head_kv + g]);
+          any_elim = true;
         }
       }
       cnt += keep[k];
     }
+    if (any_elim) nu = fmaxf(nu, p.nu_max[int64_t(ptab[tq / kPage]) * p.n_head_kv + g]);
     int incl = cnt;
     for (int o = 1; o < 32; o <<= 1) {
       const int y = __shfl_up_sync(0xffffffffu, incl, o);
@@ -1343,7 +1369,6 @@ void launch(const char* what, void (*kernel)(KArgs...), dim3 grid, dim3 block, s
 // 2 the bound stores, 4 the dot products and everything after them, 8 aggregates the histogram
 // updates per warp (__match_any_sync), 16 skips the page prep (zero query planes).
 // GHOSTKV_SCAN_OCC=N: at most N scan blocks per SM in the grid (default: as many as are resident).
-// GHOSTKV_SCAN_CFG=C: the scan's block shape for G 4 / d 128 (A/B runs only).
 int scan_debug() {
   static const int v = [] {
     const char* e = std::getenv("GHOSTKV_SCAN_DEBUG");
@@ -1356,14 +1381,6 @@ int scan_occupancy() {
   static const int v = [] {
     const char* e = std::getenv("GHOSTKV_SCAN_OCC");
     return e ? std::max(1, std::min(32, std::atoi(e))) : 32;
-  }();
-  return v;
-}
-
-int scan_config() {
-  static const int v = [] {
-    const char* e = std::getenv("GHOSTKV_SCAN_CFG");
-    return e ? std::atoi(e) : -1;
   }();
   return v;
 }
@@ -1509,8 +1526,8 @@ void ghost_stage1(const DecodeParams& p, void* stream) {
         launch("anchor_kernel", anchor_kernel<GG, DD, BB>, dim3(anchor_chunks, BK), dim3(kScanWarps * 32), 0, st, p, w, c);
       // The grid holds every block resident at once where the (b, KV head) count allows (slots / BK
       // blocks each), and no block bounds more than kScanMaxBlockPages pages.
-      auto run = [&](auto nbc, auto swc, auto mbc) {
-        constexpr int NB = decltype(nbc)::value, SW = decltype(swc)::value, MINB = decltype(mbc)::value;
+      {
+        constexpr int NB = kScanBufs, SW = kScanBlockWarps, MINB = kScanMinBlocks;
         constexpr int smem = scan_smem_bytes<GG, DD, BB, NB, SW>();
         auto* kern = scan_kernel<GG, DD, BB, NB, SW, MINB>;
         static int occ = 0;
@@ -1524,22 +1541,7 @@ void ghost_stage1(const DecodeParams& p, void* stream) {
         const int chunks = std::max(std::max(1, std::min((max_pages_seq + SW - 1) / SW, slots / BK)),
                                     (max_pages_seq + kScanMaxBlockPages - 1) / kScanMaxBlockPages);
         launch("scan_kernel", kern, dim3(chunks, BK), dim3(SW * 32), smem, st, p, w, c, scan_debug());
-      };
-      using I1 = std::integral_constant<int, 1>;
-      using I2 = std::integral_constant<int, 2>;
-      using I4 = std::integral_constant<int, 4>;
-      using I8 = std::integral_constant<int, 8>;
-      if constexpr (GG == 4 && DD == 128) {
-        switch (scan_config()) {
-          case 0: run(I2{}, I4{}, I1{}); return;
-          case 1: run(I2{}, I4{}, I4{}); return;
-          case 2: run(I1{}, I4{}, I4{}); return;
-          case 3: run(I1{}, I8{}, I2{}); return;
-          case 4: run(I2{}, I8{}, I2{}); return;
-          default: break;
-        }
       }
-      run(I2{}, I4{}, I4{});
     };
     const int k8 = witness_k8(p.bits, p.n8, p.d);
     if (p.rank) {
