@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include "decode.h"
 
@@ -63,6 +64,13 @@ __device__ __forceinline__ int hist_bin(float v) {
   if (!(v < 0.0f)) return kHistBins + 1;
   if (v < kHistLo) return 0;
   return 1 + min(kHistBins - 1, int((v - kHistLo) * 16.0f));
+}
+
+// hist_bin of a stored bound v that is an f16 value (not NaN), in four instructions (decode.h
+// kBinScale; test_decode_contract checks the closed form against hist_bin's definition on every f16).
+static_assert(kBinOffset == float(int(kBinOffset)), "the closed form needs an integer offset");
+__device__ __forceinline__ int hist_bin_of_f16(float v) {
+  return int(fminf(fmaxf(__fmaf_rd(v, kBinScale, kBinOffset), 0.0f), float(kHistBins + 1)));
 }
 
 // ---- programmatic dependent launch: wait for the previous kernel's writes; let the next start ----
@@ -371,7 +379,7 @@ struct ScanShape {
 template <int G, int D, int K8, int NB, int SW>
 constexpr int scan_smem_bytes() {
   using S = ScanShape<D, K8>;
-  return SW * NB * S::BUF + SW * 8 * S::NW * 4 + G * kHistAll * 2 + G * 2 * 32 * 16;
+  return SW * NB * S::BUF + SW * 8 * S::NW * 4 + G * kHistAll * 2 + G * 3 * 32 * 16;
 }
 // A block never bounds more than this many tokens of one (b, KV head): its packed 16-bit counts
 // cannot overflow.
@@ -407,34 +415,43 @@ __device__ __forceinline__ int lane_kword(int lane) {
 template <int K8>
 __device__ __forceinline__ int lane_qmax(int lane) { return lane < 8 * K8 ? 255 : 15; }
 
-// Per lane and head, the query factors of the page prep: q̃_rj and Δ_j (the page prep forms
-// |q̃_rj| + Δ_j and Δ_j·Q_j rounded up, which keeps registers free); base = qμ_hi + ||σq||·resid_max
-// (+ tiny), rounded up.
-// SHARED: q̃_r and Δ live in shared memory (sq: [G][2][32 lanes] float4, written once per block
-// by load_query_lane's caller), read back at each page prep; otherwise in registers.
+// Per lane and head, the query factors of the page prep: q̃_rj, qa_j = |q̃_rj| + Δ_j and
+// qb_j = Δ_j·Q_j (both rounded up; Q_j the lane's code maximum); base = qμ_hi + ||σq||·resid_max
+// (+ tiny), rounded up. SHARED: the factors live in shared memory (sq: [G][3][32 lanes] float4,
+// written once per block by load_query_lane, read back at each page prep); otherwise q̃_r and Δ stay
+// in registers and qa, qb are formed at each page prep (the same roundings, so the same values).
 template <int G, bool SHARED = false>
 struct QueryLane {
   float qr[SHARED ? 1 : G][4], dl[SHARED ? 1 : G][4], base[G];
   float tiny;
   const float4* sq;
-  __device__ __forceinline__ void get(int h, float (&q)[4], float (&d)[4]) const {
+  template <int K8>
+  __device__ __forceinline__ void get(int h, float (&q)[4], float (&qa)[4], float (&qb)[4]) const {
     if constexpr (SHARED) {
-      const float4 a = sq[(2 * h) * 32 + (threadIdx.x & 31)], e = sq[(2 * h + 1) * 32 + (threadIdx.x & 31)];
+      const int lane = threadIdx.x & 31;
+      const float4 a = sq[(3 * h) * 32 + lane], x = sq[(3 * h + 1) * 32 + lane], y = sq[(3 * h + 2) * 32 + lane];
       q[0] = a.x; q[1] = a.y; q[2] = a.z; q[3] = a.w;
-      d[0] = e.x; d[1] = e.y; d[2] = e.z; d[3] = e.w;
+      qa[0] = x.x; qa[1] = x.y; qa[2] = x.z; qa[3] = x.w;
+      qb[0] = y.x; qb[1] = y.y; qb[2] = y.z; qb[3] = y.w;
     } else {
+      const float QMAX = float(lane_qmax<K8>(threadIdx.x & 31));
 #pragma unroll
-      for (int k = 0; k < 4; ++k) { q[k] = qr[h][k]; d[k] = dl[h][k]; }
+      for (int k = 0; k < 4; ++k) {
+        q[k] = qr[h][k];
+        qa[k] = __fadd_ru(fabsf(qr[h][k]), dl[h][k]);
+        qb[k] = __fmul_ru(dl[h][k], QMAX);
+      }
     }
   }
 };
 // The lane's query factors (4 components of each head). With SHARED, sq must be the block's
-// [G][2][32] float4 area: every warp computes the same values, warp 0 stores them; the caller syncs.
+// [G][3][32] float4 area: every warp computes the same values, warp 0 stores them; the caller syncs.
 template <int G, int D, int K8, bool SHARED>
 __device__ __forceinline__ void load_query_lane(const DecodeParams& p, const Workspace& w, const Consts& c, int b, int g,
                                                 bool has_word, const int (&comp)[4], QueryLane<G, SHARED>& ql,
                                                 float4* sq = nullptr) {
   const int lane = threadIdx.x & 31;
+  const float QMAX = float(lane_qmax<K8>(lane));
 #pragma unroll
   for (int h = 0; h < G; ++h) {
     const int64_t bq = int64_t(b) * p.n_head_q + g * G + h;
@@ -446,8 +463,12 @@ __device__ __forceinline__ void load_query_lane(const DecodeParams& p, const Wor
     }
     if constexpr (SHARED) {
       if (threadIdx.x < 32) {
-        sq[(2 * h) * 32 + lane] = make_float4(q[0], q[1], q[2], q[3]);
-        sq[(2 * h + 1) * 32 + lane] = make_float4(d[0], d[1], d[2], d[3]);
+        float qa[4], qb[4];
+#pragma unroll
+        for (int e = 0; e < 4; ++e) { qa[e] = __fadd_ru(fabsf(q[e]), d[e]); qb[e] = __fmul_ru(d[e], QMAX); }
+        sq[(3 * h) * 32 + lane] = make_float4(q[0], q[1], q[2], q[3]);
+        sq[(3 * h + 1) * 32 + lane] = make_float4(qa[0], qa[1], qa[2], qa[3]);
+        sq[(3 * h + 2) * 32 + lane] = make_float4(qb[0], qb[1], qb[2], qb[3]);
       }
     } else {
 #pragma unroll
@@ -485,29 +506,33 @@ __device__ __forceinline__ void page_prep(const uint16_t* meta, bool has_word, c
     hj[e] = has_word ? __half2float(__ushort_as_half(meta[comp[e]])) : 0.0f;
     ej[e] = has_word ? __half2float(__ushort_as_half(meta[D + comp[e]])) : 0.0f;
   }
-  float wv[G][4], M[G], qr[G][4], dl[G][4];
+  // M: max_j |w_j| as the largest bit pattern of |w_j| (the same order as the values for finite ones;
+  // ±inf and NaN patterns lie above every finite one, so M is then +inf or NaN and the page is bad)
+  float wv[G][4], qa[G][4], qb[G][4];
+  uint32_t M[G];
 #pragma unroll
   for (int h = 0; h < G; ++h) {
-    ql.get(h, qr[h], dl[h]);
-    M[h] = 0.0f;
+    float qr[4];
+    ql.template get<K8>(h, qr, qa[h], qb[h]);
+    M[h] = 0u;
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
-      wv[h][e] = __fmul_rn(qr[h][e], hj[e]);
-      const float a = fabsf(wv[h][e]);
-      M[h] = a <= FLT_MAX ? fmaxf(M[h], a) : INFINITY;  // NaN or ±inf → +inf
+      wv[h][e] = __fmul_rn(qr[e], hj[e]);
+      M[h] = max(M[h], __float_as_uint(wv[h][e]) & 0x7fffffffu);
     }
   }
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1)
 #pragma unroll
-    for (int h = 0; h < G; ++h) M[h] = fmaxf(M[h], __shfl_xor_sync(0xffffffffu, M[h], o));
+    for (int h = 0; h < G; ++h) M[h] = max(M[h], __shfl_xor_sync(0xffffffffu, M[h], o));
   float part[G];
 #pragma unroll
   for (int h = 0; h < G; ++h) {
-    const bool bad = !(M[h] < 0x1p74f);
-    int ex = 0;
-    frexpf(__fmul_ru(bad ? 1.0f : M[h], 1.0f / 16383.0f), &ex);  // 2^ex > M/16383, so |w_j|/S < 16384
-    ex = max(-100, ex);
+    const bool bad = !(__uint_as_float(M[h]) < 0x1p74f);
+    // ex with 2^ex > x = M/16383 (rounded up), so |w_j|/S < 16384: x's biased exponent − 126 (x is
+    // normal or 0; 0 and anything below 2^-100 take ex = −100)
+    const float x = __fmul_ru(bad ? 1.0f : __uint_as_float(M[h]), 1.0f / 16383.0f);
+    const int ex = max(-100, int(__float_as_uint(x) >> 23) - 126);
     const float S = __int_as_float((ex + 127) << 23), inv_s = __int_as_float((127 - ex) << 23);
     uint32_t pa = 0, pb = 0;
     int ws = 0;
@@ -522,8 +547,7 @@ __device__ __forceinline__ void page_prep(const uint16_t* meta, bool has_word, c
       ws += W * QI;
       pp.W[h][e] = W;
       const float dev = fabsf(__fmaf_rn(-S, Wf, wv[h][e]));  // exact
-      const float qa = __fadd_ru(fabsf(qr[h][e]), dl[h][e]), qb = __fmul_ru(dl[h][e], QMAX);
-      const float t = __fmaf_ru(qa, ej[e], __fmul_ru(qb, hj[e]));
+      const float t = __fmaf_ru(qa[h][e], ej[e], __fmul_ru(qb[h][e], hj[e]));
       pt = __fadd_ru(pt, __fmaf_ru(QMAX, __fmaf_ru(fabsf(wv[h][e]), 0x1p-23f, dev), t));
     }
     pp.pa[h] = pa;
@@ -543,7 +567,8 @@ __device__ __forceinline__ void page_prep(const uint16_t* meta, bool has_word, c
   for (int h = 0; h < G; ++h) pp.add[h] = __fadd_ru(__fadd_ru(part[h], ql.base[h]), ql.tiny);
 }
 
-template <int G, int D, int K8, int NB, int SW, int MINB>
+// DBG: built with the diagnostic switches (GHOSTKV_SCAN_DEBUG; only for G 4 / d 128).
+template <int G, int D, int K8, int NB, int SW, int MINB, bool DBG>
 __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Workspace w, Consts c, int dbg) {
   using SS = ScanShape<D, K8>;
   constexpr int PB = SS::PB, BUF = SS::BUF, NW = SS::NW, KS = SS::KS, BPL = SS::BPL, CBY = SS::CBY, NC = SS::NC;
@@ -551,8 +576,8 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   __shared__ __align__(8) uint64_t bars[SW][NB];
   uint8_t* bufs = smem;                                                          // [warp][2][BUF]
   uint32_t* planes = reinterpret_cast<uint32_t*>(smem + SW * NB * BUF);  // [warp][8 rows][NW]
-  float4* sq = reinterpret_cast<float4*>(planes + SW * 8 * NW);            // [G][2][32]: q̃_r and Δ by lane
-  uint32_t* hist = reinterpret_cast<uint32_t*>(sq + G * 2 * 32);           // [G·kHistAll/2] packed 16-bit counts
+  float4* sq = reinterpret_cast<float4*>(planes + SW * 8 * NW);            // [G][3][32]: q̃_r, qa, qb by lane
+  uint32_t* hist = reinterpret_cast<uint32_t*>(sq + G * 3 * 32);           // [G·kHistAll/2] packed 16-bit counts
   const int bg = blockIdx.y, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   if (lane == 0) {
@@ -612,7 +637,7 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
     // per-page query weights of every head (one lane: 4 components), written as the query planes
     // (rows 2h: a, 2h+1: b); the epilogue keeps its own head's S, K and additive term
     PagePrep<G> pp;
-    if (dbg & 16) {
+    if (DBG && (dbg & 16)) {
 #pragma unroll
       for (int h = 0; h < G; ++h) { pp.pa[h] = pp.pb[h] = 0u; pp.S[h] = 1.0f; pp.add[h] = 0.0f; pp.wsum[h] = 0; }
     } else {
@@ -672,33 +697,38 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
     }
     if (i + nw >= npages) pdl_launch_next();
     // epilogue: the plane pair of a head sits in lanes ℓ and ℓ^4; the a-lane takes the n-tile's
-    // token 2·(ℓ%4), the b-lane token 2·(ℓ%4) + 1
+    // token 2·(ℓ%4), the b-lane token 2·(ℓ%4) + 1. A plain page (no hot token, none at or past n:
+    // most pages) skips the per-token tests.
+    auto epilogue = [&](auto plain_c) {
+      constexpr bool PLAIN = decltype(plain_c)::value;
 #pragma unroll
-    for (int nt = 0; nt < 8; ++nt) {
-      if (dbg & 4) break;  // diagnostics (GHOSTKV_SCAN_DEBUG): streaming and page prep only
-      const int send = plane ? acc[nt][0] : acc[nt][1];
-      const int recv = __shfl_xor_sync(0xffffffffu, send, 4);
-      const int X = plane ? recv * 256 + acc[nt][1] : acc[nt][0] * 256 + recv;  // Σ W_j c_tj, exact
-      const int t = pg * kPage + nt * 8 + (lane & 3) * 2 + plane;
-      int key = -1;  // histogram slot of this lane's (head, token); −1: none
-      if (has_head && t < n) {
-        const bool hot = is_hot(t, n, p.n_sink, p.n_recent);
-        const int Y = 2 * X - my_K;  // Σ W_j m_tj, exact
-        const float ub = __fadd_ru(__fmul_rn(my_S, __int2float_ru(Y)), my_add);
-        const float dd = __fsub_ru(ub, my_ml);
-        __half hx = __float2half_ru(dd);
-        if (dd != dd || hot) hx = __ushort_as_half(0x7C00);  // NaN → +inf (never eliminated)
-        if (!(dbg & 2)) w.ub[(int64_t(bg) * p.max_seq + t) * G + my_h] = __half_as_ushort(hx);
-        if (!hot) {
-          key = my_h * kHistAll + hist_bin(__half2float(hx));
+      for (int nt = 0; nt < 8; ++nt) {
+        const int send = plane ? acc[nt][0] : acc[nt][1];
+        const int recv = __shfl_xor_sync(0xffffffffu, send, 4);
+        const int X = plane ? recv * 256 + acc[nt][1] : acc[nt][0] * 256 + recv;  // Σ W_j c_tj, exact
+        const int t = pg * kPage + nt * 8 + (lane & 3) * 2 + plane;
+        int key = -1;  // histogram slot of this lane's (head, token); −1: none
+        if (has_head && (PLAIN || t < n)) {
+          const bool hot = !PLAIN && is_hot(t, n, p.n_sink, p.n_recent);
+          const int Y = 2 * X - my_K;  // Σ W_j m_tj, exact
+          const float ub = __fadd_ru(__fmul_rn(my_S, __int2float_ru(Y)), my_add);
+          const float dd = __fsub_ru(ub, my_ml);
+          __half hx = __float2half_ru(dd);
+          if (dd != dd || hot) hx = __ushort_as_half(0x7C00);  // NaN → +inf (never eliminated)
+          if (!(DBG && (dbg & 2))) w.ub[(int64_t(bg) * p.max_seq + t) * G + my_h] = __half_as_ushort(hx);
+          if (!hot) key = my_h * kHistAll + hist_bin_of_f16(__half2float(hx));
+        }
+        if (DBG && (dbg & 8)) {  // lanes with the same (head, bin) add once
+          const uint32_t same = __match_any_sync(0xffffffffu, key);
+          if (key >= 0 && lane == __ffs(same) - 1) atomicAdd(&hist[key >> 1], uint32_t(__popc(same)) << (16 * (key & 1)));
+        } else if (key >= 0 && !(DBG && (dbg & 1))) {
+          atomicAdd(&hist[key >> 1], 1u << (16 * (key & 1)));
         }
       }
-      if (dbg & 8) {  // lanes with the same (head, bin) add once
-        const uint32_t same = __match_any_sync(0xffffffffu, key);
-        if (key >= 0 && lane == __ffs(same) - 1) atomicAdd(&hist[key >> 1], uint32_t(__popc(same)) << (16 * (key & 1)));
-      } else if (key >= 0 && !(dbg & 1)) {
-        atomicAdd(&hist[key >> 1], 1u << (16 * (key & 1)));
-      }
+    };
+    if (!(DBG && (dbg & 4))) {  // diagnostics (GHOSTKV_SCAN_DEBUG 4): streaming and page prep only
+      if (pg * kPage >= p.n_sink && (pg + 1) * kPage <= n - p.n_recent) epilogue(std::true_type{});
+      else epilogue(std::false_type{});
     }
   }
   finish_scan_block<G, true>(p, w, hist, b, g);
@@ -1529,8 +1559,12 @@ void ghost_stage1(const DecodeParams& p, void* stream) {
       {
         constexpr int NB = kScanBufs, SW = kScanBlockWarps, MINB = kScanMinBlocks;
         constexpr int smem = scan_smem_bytes<GG, DD, BB, NB, SW>();
-        auto* kern = scan_kernel<GG, DD, BB, NB, SW, MINB>;
-        static int occ = 0;
+        auto* kern = scan_kernel<GG, DD, BB, NB, SW, MINB, false>;
+        if (scan_debug()) {
+          if constexpr (GG == 4 && DD == 128) kern = scan_kernel<GG, DD, BB, NB, SW, MINB, true>;
+          else throw std::runtime_error("ghostkv cuda: GHOSTKV_SCAN_DEBUG is built for G 4, d 128 only");
+        }
+        static int occ = 0;  // of the kernel in use (GHOSTKV_SCAN_DEBUG is fixed per process)
         if (!occ) {
           raise_smem(kern, smem);
           check_launch("cudaOccupancyMaxActiveBlocksPerMultiprocessor",

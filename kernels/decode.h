@@ -42,6 +42,11 @@ inline constexpr int kPage = 64;     // tokens per page (= quantisation group)
 inline constexpr int kHistBins = 1024;  // histogram of UB − m_L over [kHistLo, 0), width 1/16
 inline constexpr float kHistLo = -64.0f;
 inline constexpr int kHistAll = kHistBins + 2;  // + underflow (< kHistLo) and overflow (≥ 0) bins
+// The scan's closed form of a bound's bin (bin 0 below kHistLo, kHistBins + 1 at or above 0, else
+// 1 + ⌊(v − kHistLo)·16⌋) for a bound v that is an f16 value: clamp(⌊v·kBinScale + kBinOffset⌋, 0,
+// kHistBins + 1), with the FMA rounded down on the device (⌊RD(x)⌋ = ⌊x⌋: integers are floats).
+inline constexpr float kBinScale = 16.0f;
+inline constexpr float kBinOffset = 1.0f - kHistLo * kBinScale;
 
 // Code widths: the first 32·k8 rotated components at 8 bits, the other d − 32·k8 at 4 bits (k8 = d/32:
 // uniform int8; k8 = 0: uniform int4; in between: mixed, e.g. k8 = 1 at d 128 is "8x32,4x96"), packed

@@ -4,6 +4,7 @@
 // themselves are checked on a GPU by kernels/gpu_bench.cc (scripts/gpu_bench.sh).
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -164,4 +165,35 @@ TEST(CudaContract, WitnessPageLayoutIsAFragmentOrderBijection) {
   EXPECT_EQ(witness_chunk_bytes(0, 128), 16);
   EXPECT_EQ(witness_chunk_bytes(0, 64), 8);
   EXPECT_EQ(witness_chunk_bytes(1, 128), 4);
+}
+
+// The scan's closed form of a bound's histogram bin equals the definition (cut_head's edges) on every
+// f16 value but NaN. v·kBinScale + kBinOffset is exact in double for every f16 v, so its floor is the
+// floor the device takes after its round-down FMA.
+TEST(CudaContract, HistogramBinClosedFormOnEveryF16) {
+  auto f16 = [](uint16_t h) {
+    const int e = (h >> 10) & 31, m = h & 1023;
+    const double mag = e == 0 ? std::ldexp(double(m), -24) : e == 31 ? INFINITY : std::ldexp(double(1024 + m), e - 25);
+    return (h & 0x8000) ? -mag : mag;
+  };
+  auto definition = [](double v) {
+    if (!(v < 0.0)) return kHistBins + 1;
+    if (v < double(kHistLo)) return 0;
+    const int k = int(std::floor((v - double(kHistLo)) * 16.0));
+    return 1 + (k < kHistBins - 1 ? k : kHistBins - 1);
+  };
+  int checked = 0, bins_hit = 0;
+  std::vector<int> hit(kHistAll, 0);
+  for (uint32_t h = 0; h < 65536; ++h) {
+    if (((h >> 10) & 31) == 31 && (h & 1023)) continue;  // NaN: the scan stores +inf instead
+    const double v = f16(uint16_t(h));
+    const double x = std::floor(v * double(kBinScale) + double(kBinOffset));
+    const int closed = int(x < 0 ? 0 : x > kHistBins + 1 ? kHistBins + 1 : x);
+    ASSERT_EQ(closed, definition(v)) << "f16 0x" << std::hex << h << " = " << v;
+    ++hit[closed];
+    ++checked;
+  }
+  for (int k = 0; k < kHistAll; ++k) bins_hit += hit[k] > 0;
+  EXPECT_EQ(checked, 65536 - 2046);
+  EXPECT_EQ(bins_hit, kHistAll);  // every bin, both clamps included
 }
