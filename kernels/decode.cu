@@ -28,7 +28,7 @@ constexpr int kAttThreads = 128;  // attend: 16 lane groups of 8
 constexpr int kPrepThreads = 512;
 constexpr int kCompactThreads = 256;
 constexpr int kMergeThreads = 128;
-constexpr int kRank = 16;  // low-rank witness: sketch components per token
+constexpr int kRank = kSketchRank;  // low-rank witness: sketch components per token (decode.h)
 constexpr uint16_t kPageScanned = 0xFFFF;  // pub of a page the scan reads (an f16 NaN: no bound is NaN)
 
 struct Consts {

@@ -42,6 +42,7 @@ inline constexpr int kPage = 64;     // tokens per page (= quantisation group)
 inline constexpr int kHistBins = 1024;  // histogram of UB − m_L over [kHistLo, 0), width 1/16
 inline constexpr float kHistLo = -64.0f;
 inline constexpr int kHistAll = kHistBins + 2;  // + underflow (< kHistLo) and overflow (≥ 0) bins
+inline constexpr int kSketchRank = 16;  // components of the low-rank witness's sketch (DecodeParams::rank)
 // The scan's closed form of a bound's bin (bin 0 below kHistLo, kHistBins + 1 at or above 0, else
 // 1 + ⌊(v − kHistLo)·16⌋) for a bound v that is an f16 value: clamp(⌊v·kBinScale + kBinOffset⌋, 0,
 // kHistBins + 1), with the FMA rounded down on the device (⌊RD(x)⌋ = ⌊x⌋: integers are floats).

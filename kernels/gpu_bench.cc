@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "decode.h"
+#include "pack.h"
 #include "ghostkv/basis.h"
 #include "ghostkv/bound.h"
 #include "ghostkv/error.h"
@@ -124,75 +125,16 @@ struct Host {
   }
 };
 
-// Scatters one (b, g) record set into the page layout; returns max ||k_t|| of the sequence.
+// One (b, g) record set into the page layout (pack.h).
 void scatter_records(Host& h, int b, int g, const QuantRecords& rec) {
-  const int n = h.seq_len[b];
-  for (int t = 0; t < n; ++t) {
-    const int64_t phys = h.page_table[size_t(b) * h.max_pages + t / 64];
-    uint8_t* page = &h.codes[size_t((phys * h.Hkv + g) * 64 * h.CB)];  // fragment order (decode.h)
-    for (int by = 0; by < h.CB; ++by) page[gc::witness_page_offset(h.k8, g_d, t % 64, by)] = rec.codes[size_t(t) * h.CB + by];
-  }
-  for (int p = 0; p * 64 < n; ++p) {
-    const int64_t phys = h.page_table[size_t(b) * h.max_pages + p];
-    GKV_ASSERT(rec.group_start[size_t(p)] == int64_t(p) * 64);
-    uint16_t* m = &h.meta[size_t((phys * h.Hkv + g) * 2 * g_d)];
-    std::memcpy(m, &rec.half_step[size_t(p) * g_d], g_d * 2);
-    std::memcpy(m + g_d, &rec.err[size_t(p) * g_d], g_d * 2);
-    float nm = 0;
-    for (int t = p * 64; t < std::min(n, p * 64 + 64); ++t) nm = std::max(nm, f16_to_f32(rec.nu[size_t(t)]));
-    // page anchor: min and max code of each component over the page's tokens (codes LSB-first)
-    uint8_t* bx = &h.box[size_t((phys * h.Hkv + g) * 2 * g_d)];
-    for (int j = 0; j < g_d; ++j) {
-      int lo = 255, hi = 0;
-      for (int t = p * 64; t < std::min(n, p * 64 + 64); ++t) {
-        const int j4 = j - 32 * h.k8;
-        const int c = j4 < 0 ? rec.codes[size_t(t) * h.CB + j]
-                             : (rec.codes[size_t(t) * h.CB + 32 * h.k8 + j4 / 2] >> (4 * (j4 & 1))) & 15;
-        lo = std::min(lo, c);
-        hi = std::max(hi, c);
-      }
-      bx[gc::box_offset(h.k8, j)] = uint8_t(lo);
-      bx[g_d + gc::box_offset(h.k8, j)] = uint8_t(hi);
-    }
-    h.nu_max[size_t(phys * h.Hkv + g)] = nm;
-  }
+  gc::pack_quant_pages(rec, h.seq_len[size_t(b)], &h.page_table[size_t(b) * h.max_pages], h.Hkv, g, h.codes.data(),
+                       h.meta.data(), h.box.data(), h.nu_max.data());
 }
 
-// Low-rank witness of one (b, g) into the page layout (decode.h): c_t = V(k_t − μ) in float64 as in
-// build_quant (same rows, same order), ẑ_t = f16(c_t,<16), e_t ≥ ||c_t,<16 − ẑ_t|| and ρ_t ≥ ||c_t,≥16||
-// rounded up to f16 (+ the build slack of the float64 rotation).
+// The low-rank witness of one (b, g) into the page layout (pack.h).
 void scatter_lowrank(Host& h, int b, int g, const std::vector<float>& kf) {
-  const int n = h.seq_len[size_t(b)], R = 16;
-  const Basis& bs = h.basis[size_t(g)];
-  std::vector<double> x(static_cast<size_t>(g_d)), c(static_cast<size_t>(g_d));
-  for (int t = 0; t < n; ++t) {
-    double xx = 0;
-    for (int i = 0; i < g_d; ++i) {
-      x[size_t(i)] = double(kf[size_t(t) * g_d + i]) - double(bs.mu[size_t(i)]);
-      xx += x[size_t(i)] * x[size_t(i)];
-    }
-    for (int j = 0; j < g_d; ++j) {
-      const float* pr = bs.row(j);
-      double sj = 0;
-      for (int i = 0; i < g_d; ++i) sj += double(pr[i]) * x[size_t(i)];
-      c[size_t(j)] = sj;
-    }
-    const double slack = kBuildSlack * std::sqrt(xx);
-    const int64_t row = (int64_t(h.page_table[size_t(b) * h.max_pages + t / 64]) * h.Hkv + g) * 64 + t % 64;
-    double e2 = 0, r2 = 0;
-    for (int j = 0; j < g_d; ++j) {
-      if (j < R) {
-        const uint16_t zh = f32_to_f16(float(c[size_t(j)]));
-        h.sketch[size_t(row * R + j)] = zh;
-        const double dz = c[size_t(j)] - double(f16_to_f32(zh));
-        e2 += dz * dz;
-      } else {
-        r2 += c[size_t(j)] * c[size_t(j)];
-      }
-    }
-    h.sk_err[size_t(row)] = f16_round_up((std::sqrt(e2) + slack) * (1 + kBuildSlack));
-    h.sk_rho[size_t(row)] = f16_round_up((std::sqrt(r2) + slack) * (1 + kBuildSlack));
-  }
+  gc::pack_lowrank_pages(h.basis[size_t(g)], kf.data(), h.seq_len[size_t(b)], &h.page_table[size_t(b) * h.max_pages], h.Hkv,
+                         g, h.sketch.data(), h.sk_rho.data(), h.sk_err.data());
 }
 
 // Builds the records of every (distinct sequence, KV head) with the CPU library and scatters them

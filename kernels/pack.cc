@@ -1,0 +1,99 @@
+#include "pack.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "decode.h"
+#include "ghostkv/error.h"
+#include "ghostkv/half.h"
+
+namespace ghostkv::cuda {
+
+void pack_quant_pages(const QuantRecords& rec, int64_t n_tokens, const int32_t* page_table, int n_head_kv, int g,
+                      uint8_t* codes, uint16_t* meta, uint8_t* box, float* nu_max) {
+  const int d = int(rec.d);
+  GKV_CHECK(d == 64 || d == 128, "pack_quant_pages: d_head must be 64 or 128, got ", d);
+  GKV_CHECK(n_tokens >= 1 && n_tokens <= rec.n, "pack_quant_pages: ", n_tokens, " tokens asked of a record set of ", rec.n);
+  GKV_CHECK(g >= 0 && g < n_head_kv, "pack_quant_pages: KV head ", g, " not in [0, ", n_head_kv, ")");
+  int n8 = 0;
+  while (n8 < d && rec.bits[size_t(n8)] == 8) ++n8;
+  for (int j = n8; j < d; ++j)
+    GKV_CHECK(rec.bits[size_t(j)] == 4, "pack_quant_pages: component ", j, " has ", rec.bits[size_t(j)],
+              " bits; the GPU layout takes 8 bits on a leading block and 4 on the rest");
+  GKV_CHECK(n8 % 32 == 0, "pack_quant_pages: ", n8, " leading 8-bit components is not a multiple of 32");
+  const int k8 = n8 / 32, CB = witness_code_bytes(k8, d);
+  GKV_CHECK(rec.code_bytes == CB, "pack_quant_pages: ", rec.code_bytes, " code bytes per token, the layout has ", CB);
+  GKV_CHECK(rec.group == kPage, "pack_quant_pages: quantisation group ", rec.group, ", the page is ", kPage);
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    const int64_t phys = page_table[t / kPage];
+    uint8_t* page = codes + (phys * n_head_kv + g) * kPage * CB;
+    for (int by = 0; by < CB; ++by) page[witness_page_offset(k8, d, int(t % kPage), by)] = rec.codes[size_t(t * CB + by)];
+  }
+  for (int64_t p = 0; p * kPage < n_tokens; ++p) {
+    const int64_t phys = page_table[p];
+    GKV_CHECK(rec.group_start[size_t(p)] == p * kPage, "pack_quant_pages: group ", p, " starts at token ",
+              rec.group_start[size_t(p)], ", not at its page's first token ", p * kPage);
+    const int64_t t0 = p * kPage, t1 = std::min<int64_t>(n_tokens, t0 + kPage);
+    uint16_t* m = meta + (phys * n_head_kv + g) * 2 * d;
+    std::memcpy(m, &rec.half_step[size_t(p * d)], size_t(d) * 2);
+    std::memcpy(m + d, &rec.err[size_t(p * d)], size_t(d) * 2);
+    float nm = 0;
+    for (int64_t t = t0; t < t1; ++t) nm = std::max(nm, f16_to_f32(rec.nu[size_t(t)]));
+    nu_max[phys * n_head_kv + g] = nm;
+    // page anchor: min and max code of each component over the page's tokens (codes LSB-first)
+    uint8_t* bx = box + (phys * n_head_kv + g) * 2 * d;
+    for (int j = 0; j < d; ++j) {
+      int lo = 255, hi = 0;
+      for (int64_t t = t0; t < t1; ++t) {
+        const int j4 = j - 32 * k8;
+        const int c = j4 < 0 ? rec.codes[size_t(t * CB + j)] : (rec.codes[size_t(t * CB + 32 * k8 + j4 / 2)] >> (4 * (j4 & 1))) & 15;
+        lo = std::min(lo, c);
+        hi = std::max(hi, c);
+      }
+      bx[box_offset(k8, j)] = uint8_t(lo);
+      bx[d + box_offset(k8, j)] = uint8_t(hi);
+    }
+  }
+}
+
+void pack_lowrank_pages(const Basis& basis, const float* keys, int64_t n_tokens, const int32_t* page_table,
+                        int n_head_kv, int g, uint16_t* sketch, uint16_t* sk_rho, uint16_t* sk_err) {
+  const int d = int(basis.d_head), R = kSketchRank;
+  GKV_CHECK(d == 64 || d == 128, "pack_lowrank_pages: d_head must be 64 or 128, got ", d);
+  GKV_CHECK(g >= 0 && g < n_head_kv, "pack_lowrank_pages: KV head ", g, " not in [0, ", n_head_kv, ")");
+  std::vector<double> x(static_cast<size_t>(d)), c(static_cast<size_t>(d));
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    double xx = 0;
+    for (int i = 0; i < d; ++i) {
+      const float k = keys[t * d + i];
+      GKV_CHECK(std::isfinite(k), "pack_lowrank_pages: key ", t, " component ", i, " is ", k);
+      x[size_t(i)] = double(k) - double(basis.mu[size_t(i)]);
+      xx += x[size_t(i)] * x[size_t(i)];
+    }
+    for (int j = 0; j < d; ++j) {
+      const float* pr = basis.row(j);
+      double sj = 0;
+      for (int i = 0; i < d; ++i) sj += double(pr[i]) * x[size_t(i)];
+      c[size_t(j)] = sj;
+    }
+    const double slack = kBuildSlack * std::sqrt(xx);
+    const int64_t row = (int64_t(page_table[t / kPage]) * n_head_kv + g) * kPage + t % kPage;
+    double e2 = 0, r2 = 0;
+    for (int j = 0; j < d; ++j) {
+      if (j < R) {
+        const uint16_t zh = f32_to_f16(float(c[size_t(j)]));
+        sketch[row * R + j] = zh;
+        const double dz = c[size_t(j)] - double(f16_to_f32(zh));
+        e2 += dz * dz;
+      } else {
+        r2 += c[size_t(j)] * c[size_t(j)];
+      }
+    }
+    sk_err[row] = f16_round_up((std::sqrt(e2) + slack) * (1 + kBuildSlack));
+    sk_rho[row] = f16_round_up((std::sqrt(r2) + slack) * (1 + kBuildSlack));
+  }
+}
+
+}  // namespace ghostkv::cuda

@@ -1,0 +1,161 @@
+// Host-side packing of witness records into the device page layout (pack.h), checked against the
+// CPU library's records on random keys with a shuffled page table: every code byte lands at its
+// fragment-order position, the page meta and ν maxima are the records', the page boxes are the exact
+// per-component code ranges, and the low-rank sketch's e and ρ bound their norms as recomputed in
+// long double. Bad record sets are rejected with errors that name the value.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "decode.h"
+#include "ghostkv/error.h"
+#include "ghostkv/half.h"
+#include "pack.h"
+
+using namespace ghostkv;
+using namespace ghostkv::cuda;
+
+namespace {
+
+struct Case {
+  int d;
+  std::string spec;  // "8", "4" or "8x32,4xN"
+};
+
+std::vector<float> random_keys(int n, int d, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  std::vector<float> k(size_t(n) * d);
+  for (int t = 0; t < n; ++t)
+    for (int i = 0; i < d; ++i) k[size_t(t) * d + i] = nd(rng) * (1.0f + 3.0f * float(i % 7 == 0)) + 0.5f;
+  return k;
+}
+
+std::vector<int32_t> shuffled_pages(int n_pages, int n_phys, uint64_t seed) {
+  std::vector<int32_t> all(static_cast<size_t>(n_phys));
+  std::iota(all.begin(), all.end(), 0);
+  std::shuffle(all.begin(), all.end(), std::mt19937_64(seed));
+  all.resize(size_t(n_pages));
+  return all;
+}
+
+TEST(CudaPack, QuantPagesMatchTheRecords) {
+  for (const Case& cs : {Case{128, "8"}, Case{128, "4"}, Case{128, "8x32,4x96"}, Case{64, "8x32,4x32"}, Case{64, "4"}}) {
+    const int d = cs.d, n = 3 * kPage + 17, n_pages = (n + kPage - 1) / kPage, n_phys = 7, Hkv = 3, g = 1;
+    SCOPED_TRACE(cs.spec + " d " + std::to_string(d));
+    const std::vector<float> k = random_keys(n, d, 11 + d), v = random_keys(n, d, 12 + d);
+    const Basis bs = fit_basis(BasisKind::pca, k.data(), n, d, d, d, 3);
+    const QuantRecords rec = build_quant(bs, parse_bits(cs.spec, d), kPage, n, k.data(), v.data(), n, d);
+    const std::vector<int32_t> pt = shuffled_pages(n_pages, n_phys, 5);
+    const int k8 = cs.spec == "8" ? d / 32 : cs.spec == "4" ? 0 : 1, CB = witness_code_bytes(k8, d);
+    ASSERT_EQ(rec.code_bytes, CB);
+    std::vector<uint8_t> codes(size_t(n_phys) * Hkv * kPage * CB, 0xA5), box(size_t(n_phys) * Hkv * 2 * d, 0xA5);
+    std::vector<uint16_t> meta(size_t(n_phys) * Hkv * 2 * d, 0xA5A5);
+    std::vector<float> nu(size_t(n_phys) * Hkv, -1.0f);
+    pack_quant_pages(rec, n, pt.data(), Hkv, g, codes.data(), meta.data(), box.data(), nu.data());
+    for (int t = 0; t < n; ++t) {
+      const uint8_t* page = &codes[size_t((int64_t(pt[size_t(t / kPage)]) * Hkv + g) * kPage * CB)];
+      for (int by = 0; by < CB; ++by)
+        ASSERT_EQ(page[witness_page_offset(k8, d, t % kPage, by)], rec.codes[size_t(t) * CB + by]) << "token " << t << " byte " << by;
+    }
+    for (int p = 0; p < n_pages; ++p) {
+      const int64_t at = int64_t(pt[size_t(p)]) * Hkv + g;
+      for (int j = 0; j < d; ++j) {
+        EXPECT_EQ(meta[size_t(at * 2 * d + j)], rec.half_step[size_t(p) * d + j]);
+        EXPECT_EQ(meta[size_t(at * 2 * d + d + j)], rec.err[size_t(p) * d + j]);
+      }
+      float nm = 0;
+      for (int t = p * kPage; t < std::min(n, p * kPage + kPage); ++t) nm = std::max(nm, f16_to_f32(rec.nu[size_t(t)]));
+      EXPECT_EQ(nu[size_t(at)], nm);
+      // box: the exact range of each component's code m = (odd integer + Q)/2 over the page's tokens
+      for (int j = 0; j < d; ++j) {
+        const int Q = (1 << rec.bits[size_t(j)]) - 1;
+        int lo = 1 << 30, hi = -1;
+        for (int t = p * kPage; t < std::min(n, p * kPage + kPage); ++t) {
+          const int c = (rec.decode(t, j) + Q) / 2;
+          lo = std::min(lo, c);
+          hi = std::max(hi, c);
+        }
+        EXPECT_EQ(box[size_t(at * 2 * d + box_offset(k8, j))], lo) << "page " << p << " component " << j;
+        EXPECT_EQ(box[size_t(at * 2 * d + d + box_offset(k8, j))], hi) << "page " << p << " component " << j;
+      }
+    }
+    // nothing outside KV head g of the listed pages is written
+    for (int phys = 0; phys < n_phys; ++phys)
+      for (int hk = 0; hk < Hkv; ++hk) {
+        const bool listed = std::find(pt.begin(), pt.end(), phys) != pt.end();
+        if (listed && hk == g) continue;
+        EXPECT_EQ(nu[size_t(phys * Hkv + hk)], -1.0f) << phys << "," << hk;
+        EXPECT_EQ(meta[size_t((phys * Hkv + hk) * 2 * d)], 0xA5A5) << phys << "," << hk;
+      }
+  }
+}
+
+TEST(CudaPack, QuantPagesRejectRecordsOutsideTheLayout) {
+  const int d = 128, n = 2 * kPage;
+  const std::vector<float> k = random_keys(n, d, 3), v = random_keys(n, d, 4);
+  const Basis bs = fit_basis(BasisKind::pca, k.data(), n, d, d, d, 3);
+  const std::vector<int32_t> pt{0, 1};
+  std::vector<uint8_t> codes(size_t(2) * kPage * d), box(size_t(2) * 2 * d);
+  std::vector<uint16_t> meta(size_t(2) * 2 * d);
+  std::vector<float> nu(2);
+  auto expect_error = [&](const QuantRecords& rec, const std::string& needle) {
+    try {
+      pack_quant_pages(rec, n, pt.data(), 1, 0, codes.data(), meta.data(), box.data(), nu.data());
+      ADD_FAILURE() << "no error for " << needle;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  expect_error(build_quant(bs, parse_bits("8", d), 32, n, k.data(), v.data(), n, d), "quantisation group 32");
+  expect_error(build_quant(bs, parse_bits("4x32,8x96", d), kPage, n, k.data(), v.data(), n, d), "component 32 has 8 bits");
+  expect_error(build_quant(bs, parse_bits("8x16,4x112", d), kPage, n, k.data(), v.data(), n, d), "16 leading 8-bit");
+  expect_error(build_quant(bs, parse_bits("8x32,2x96", d), kPage, n, k.data(), v.data(), n, d), "has 2 bits");
+}
+
+TEST(CudaPack, LowrankSketchBoundsItsNorms) {
+  for (int d : {64, 128}) {
+    const int n = 2 * kPage + 5, n_pages = 3, n_phys = 5, Hkv = 2, g = 1, R = kSketchRank;
+    const std::vector<float> k = random_keys(n, d, 21 + d);
+    const Basis bs = fit_basis(BasisKind::pca, k.data(), n, d, d, d, 3);
+    const std::vector<int32_t> pt = shuffled_pages(n_pages, n_phys, 9);
+    std::vector<uint16_t> sk(size_t(n_phys) * Hkv * kPage * R), rho(size_t(n_phys) * Hkv * kPage), err(rho.size());
+    pack_lowrank_pages(bs, k.data(), n, pt.data(), Hkv, g, sk.data(), rho.data(), err.data());
+    double worst_e = 0, worst_r = 0;
+    for (int t = 0; t < n; ++t) {
+      const int64_t row = (int64_t(pt[size_t(t / kPage)]) * Hkv + g) * kPage + t % kPage;
+      long double e2 = 0, r2 = 0;
+      for (int j = 0; j < d; ++j) {
+        long double c = 0;
+        for (int i = 0; i < d; ++i) c += (long double)bs.row(j)[i] * ((long double)k[size_t(t) * d + i] - bs.mu[size_t(i)]);
+        if (j < R) {
+          const long double z = f16_to_f32(sk[size_t(row * R + j)]);
+          ASSERT_LE(std::fabs((double)(c - z)), std::ldexp(std::fabs((double)c), -10) + 0x1p-24) << "ẑ is not f16(c)";
+          e2 += (c - z) * (c - z);
+        } else {
+          r2 += c * c;
+        }
+      }
+      const double e = f16_to_f32(err[size_t(row)]), r = f16_to_f32(rho[size_t(row)]);
+      ASSERT_GE((long double)e, std::sqrt(e2)) << "token " << t;
+      ASSERT_GE((long double)r, std::sqrt(r2)) << "token " << t;
+      worst_e = std::max(worst_e, e / std::max(1e-30, (double)std::sqrt(e2)));
+      worst_r = std::max(worst_r, r / (double)std::sqrt(r2));
+    }
+    EXPECT_LT(worst_r, 1.002);  // rounded up to f16, not loose
+    EXPECT_GT(worst_e, 1.0);
+  }
+  const std::vector<float> bad(size_t(128), NAN);
+  const std::vector<float> k = random_keys(kPage, 128, 1);
+  const Basis bs = fit_basis(BasisKind::pca, k.data(), kPage, 128, 128, 128, 3);
+  const std::vector<int32_t> pt{0};
+  std::vector<uint16_t> sk(size_t(kPage) * kSketchRank), rho(kPage), err(kPage);
+  EXPECT_THROW(pack_lowrank_pages(bs, bad.data(), 1, pt.data(), 1, 0, sk.data(), rho.data(), err.data()), Error);
+}
+
+}  // namespace
