@@ -7,13 +7,7 @@
 # scripts/gpu_report.py turns them into results/gpu/*.csv and the table of docs/gpu.md.
 set -uo pipefail
 mode="${1:-full}"
-root="$(cd "$(dirname "$0")/.." && pwd)"
-carry="$root/.gpu_carry"
-out="${OUT:-$root/results/gpu/run}"
-mkdir -p "$out"
-exec > >(tee -a "$out/log.txt") 2>&1
-if [ -f "$carry/lib.tar.xz" ]; then mkdir -p /tmp/ghostkv_lib && tar -C /tmp/ghostkv_lib -xJf "$carry/lib.tar.xz"; fi
-export LD_LIBRARY_PATH="/tmp/ghostkv_lib/lib:$carry/lib:${LD_LIBRARY_PATH:-}"
+source "$(dirname "$0")/gpu_env.sh" log.txt
 export OMP_NUM_THREADS="$(nproc)"
 bench="$carry/ghostkv_gpu_bench"
 device="$(nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,clocks.max.mem --format=csv,noheader | head -1 | tr ',' ';')"

@@ -6,13 +6,7 @@
 # Writes scan_ab.csv and log_ab.txt to $OUT.
 #   scripts/gpu_scan_ab.sh "LABELS" "WITNESSES"      e.g. "old new" "8 4"
 set -uo pipefail
-root="$(cd "$(dirname "$0")/.." && pwd)"
-carry="$root/.gpu_carry"
-out="${OUT:-$root/results/gpu/run}"
-mkdir -p "$out"
-exec > >(tee -a "$out/log_ab.txt") 2>&1
-if [ -f "$carry/lib.tar.xz" ]; then mkdir -p /tmp/ghostkv_lib && tar -C /tmp/ghostkv_lib -xJf "$carry/lib.tar.xz"; fi
-export LD_LIBRARY_PATH="/tmp/ghostkv_lib/lib:$carry/lib:${LD_LIBRARY_PATH:-}"
+source "$(dirname "$0")/gpu_env.sh" log_ab.txt
 labels="${1:-old new}"
 wits="${2:-8 4}"
 commit="$(cat "$carry/COMMIT" 2>/dev/null || echo unknown)"
