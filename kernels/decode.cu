@@ -381,16 +381,14 @@ constexpr int scan_smem_bytes() {
   using S = ScanShape<D, K8>;
   return SW * NB * S::BUF + SW * 8 * S::NW * 4 + G * kHistAll * 2 + G * 3 * 32 * 16;
 }
-// A block never bounds more than this many tokens of one (b, KV head): its packed 16-bit counts
-// cannot overflow.
-constexpr int kScanMaxBlockPages = 65535 / kPage;
 // The scan's block shape: 8 warps of one page buffer each, two blocks per SM (16 warps, at most 128
 // registers). On the H200 (G 4, d 128; results/gpu/experiments/scan_shape_ab.csv) it beat 4 warps ×
 // 2 buffers at 2 blocks per SM (the shape before) by 15–29% of stage 1 for int8 and int4 at 1 × 128K
 // and 32 × 32K, and 4 warps × 1 or 2 buffers at 4 blocks per SM and 8 warps × 2 buffers by 2–17%:
 // the scan is bound by each warp's per-page latency chains, so resident warps matter more than pages
 // in flight.
-constexpr int kScanBufs = 1, kScanBlockWarps = 8, kScanMinBlocks = 2;
+constexpr int kScanBufs = 1, kScanMinBlocks = 2;
+static_assert(kScanBlockWarps == 8, "decode.h kScanBlockWarps: the shape measured");
 
 // d += A·B for one m16n8k32 tile: A rows s8 (the query planes), B columns u8 (the codes)
 __device__ __forceinline__ void mma_s8u8(int (&d)[4], uint32_t a0, uint32_t a2, uint32_t b0, uint32_t b1) {
@@ -1529,6 +1527,11 @@ int device_sm_count() {
   return sms;
 }
 
+int scan_blocks_per_head(int max_pages, int slots, int bk) {
+  const int resident = std::max(1, std::min((max_pages + kScanBlockWarps - 1) / kScanBlockWarps, slots / std::max(1, bk)));
+  return std::max(resident, (max_pages + kScanMaxBlockPages - 1) / kScanMaxBlockPages);
+}
+
 int default_splits(int batch, int n_head_kv) {
   const int slots = 3 * device_sm_count();  // attend: 3 blocks per SM
   return std::max(1, std::min(128, slots / std::max(1, batch * n_head_kv)));
@@ -1554,8 +1557,6 @@ void ghost_stage1(const DecodeParams& p, void* stream) {
       constexpr int BB = decltype(bc)::value;
       if (p.box)
         launch("anchor_kernel", anchor_kernel<GG, DD, BB>, dim3(anchor_chunks, BK), dim3(kScanWarps * 32), 0, st, p, w, c);
-      // The grid holds every block resident at once where the (b, KV head) count allows (slots / BK
-      // blocks each), and no block bounds more than kScanMaxBlockPages pages.
       {
         constexpr int NB = kScanBufs, SW = kScanBlockWarps, MINB = kScanMinBlocks;
         constexpr int smem = scan_smem_bytes<GG, DD, BB, NB, SW>();
@@ -1571,9 +1572,7 @@ void ghost_stage1(const DecodeParams& p, void* stream) {
                        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, kern, SW * 32, smem));
           if (occ < 1) throw std::runtime_error("ghostkv cuda: scan kernel cannot be resident (" + std::to_string(smem) + " B shared)");
         }
-        const int slots = std::min(occ, scan_occupancy()) * sms;
-        const int chunks = std::max(std::max(1, std::min((max_pages_seq + SW - 1) / SW, slots / BK)),
-                                    (max_pages_seq + kScanMaxBlockPages - 1) / kScanMaxBlockPages);
+        const int chunks = scan_blocks_per_head(max_pages_seq, std::min(occ, scan_occupancy()) * sms, BK);
         launch("scan_kernel", kern, dim3(chunks, BK), dim3(SW * 32), smem, st, p, w, c, scan_debug());
       }
     };

@@ -127,8 +127,9 @@ struct Host {
 
 // One (b, g) record set into the page layout (pack.h).
 void scatter_records(Host& h, int b, int g, const QuantRecords& rec) {
-  gc::pack_quant_pages(rec, h.seq_len[size_t(b)], &h.page_table[size_t(b) * h.max_pages], h.Hkv, g, h.codes.data(),
-                       h.meta.data(), h.box.data(), h.nu_max.data());
+  const int k8 = gc::pack_quant_pages(rec, h.seq_len[size_t(b)], &h.page_table[size_t(b) * h.max_pages], h.Hkv, g,
+                                      h.codes.data(), h.meta.data(), h.box.data(), h.nu_max.data());
+  GKV_CHECK(k8 == h.k8, "gpu_bench: records packed with k8 ", k8, ", the decode parameters give ", h.k8);
 }
 
 // The low-rank witness of one (b, g) into the page layout (pack.h).

@@ -11,7 +11,7 @@
 
 namespace ghostkv::cuda {
 
-void pack_quant_pages(const QuantRecords& rec, int64_t n_tokens, const int32_t* page_table, int n_head_kv, int g,
+int pack_quant_pages(const QuantRecords& rec, int64_t n_tokens, const int32_t* page_table, int n_head_kv, int g,
                       uint8_t* codes, uint16_t* meta, uint8_t* box, float* nu_max) {
   const int d = int(rec.d);
   GKV_CHECK(d == 64 || d == 128, "pack_quant_pages: d_head must be 64 or 128, got ", d);
@@ -56,6 +56,7 @@ void pack_quant_pages(const QuantRecords& rec, int64_t n_tokens, const int32_t* 
       bx[d + box_offset(k8, j)] = uint8_t(hi);
     }
   }
+  return k8;
 }
 
 void pack_lowrank_pages(const Basis& basis, const float* keys, int64_t n_tokens, const int32_t* page_table,

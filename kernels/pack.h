@@ -17,8 +17,9 @@ namespace ghostkv::cuda {
 // and errors (meta), the min and max code of each component over the page's tokens (box, box_offset)
 // and the largest ν of its tokens (nu_max). rec must hold n_tokens ≥ 1 tokens in groups of kPage (the
 // page is the quantisation group) with a GPU layout (witness_code_bytes(k8, d) code bytes).
+// Returns the layout's k8 (decode.h witness_k8), which DecodeParams' bits / n8 must give too.
 // Throws ghostkv::Error on a record set that does not fit the layout.
-void pack_quant_pages(const QuantRecords& rec, int64_t n_tokens, const int32_t* page_table, int n_head_kv, int g,
+int pack_quant_pages(const QuantRecords& rec, int64_t n_tokens, const int32_t* page_table, int n_head_kv, int g,
                       uint8_t* codes, uint16_t* meta, uint8_t* box, float* nu_max);
 
 // The low-rank witness of the GPU scan (rank kSketchRank, decode.h; docs/gpu.md §Soundness): with

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <algorithm>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -197,3 +198,27 @@ TEST(CudaContract, HistogramBinClosedFormOnEveryF16) {
   EXPECT_EQ(checked, 65536 - 2046);
   EXPECT_EQ(bins_hit, kHistAll);  // every bin, both clamps included
 }
+
+// The scan grid keeps every block's 16-bit histogram counts below 65536: simulate the interleaved
+// page assignment of scan_kernel for every page count up to 4 × kScanMaxBlockPages + 17 and grids
+// capped from 1 block per head up (slots / bk small: many (b, KV head) pairs, GHOSTKV_SCAN_OCC=1).
+TEST(CudaContract, ScanGridKeepsBlockCountsUnder16Bits) {
+  const int SW = kScanBlockWarps;
+  int worst = 0;
+  for (int P = 1; P <= 4 * kScanMaxBlockPages + 17; ++P)
+    for (int slots_per_bk : {0, 1, 2, 3, 5, 66, 1000}) {
+      const int bk = 88, C = scan_blocks_per_head(P, slots_per_bk * bk, bk);
+      ASSERT_GE(C, 1);
+      // block x holds warps SW·x .. SW·x + SW − 1 of the C·SW warps; warp gw bounds pages gw, gw + C·SW, ...
+      const int full = P / (C * SW), rest = P % (C * SW);
+      for (int x = 0; x < C; ++x) {
+        const int pages = SW * full + std::max(0, std::min(SW, rest - SW * x));
+        worst = std::max(worst, pages);
+        ASSERT_LT(int64_t(pages) * kPage, 65536) << "P " << P << " C " << C << " block " << x;
+      }
+    }
+  EXPECT_EQ(worst, kScanMaxBlockPages);  // the bound is reached, and it is the one that holds
+  // the counterexample of the old rule (C = ⌈P/1023⌉ = 3 at P = 3069): a block held 1024 pages
+  EXPECT_GE(scan_blocks_per_head(3069, 3 * 88, 88), 4);
+}
+

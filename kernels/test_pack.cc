@@ -57,7 +57,7 @@ TEST(CudaPack, QuantPagesMatchTheRecords) {
     std::vector<uint8_t> codes(size_t(n_phys) * Hkv * kPage * CB, 0xA5), box(size_t(n_phys) * Hkv * 2 * d, 0xA5);
     std::vector<uint16_t> meta(size_t(n_phys) * Hkv * 2 * d, 0xA5A5);
     std::vector<float> nu(size_t(n_phys) * Hkv, -1.0f);
-    pack_quant_pages(rec, n, pt.data(), Hkv, g, codes.data(), meta.data(), box.data(), nu.data());
+    ASSERT_EQ(pack_quant_pages(rec, n, pt.data(), Hkv, g, codes.data(), meta.data(), box.data(), nu.data()), k8);
     for (int t = 0; t < n; ++t) {
       const uint8_t* page = &codes[size_t((int64_t(pt[size_t(t / kPage)]) * Hkv + g) * kPage * CB)];
       for (int by = 0; by < CB; ++by)
