@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Same-run A/B of bench binaries on the device: for each witness and main shape, each binary in turn
-# ($carry/ghostkv_gpu_bench_LABEL, or $carry/ghostkv_gpu_bench for "new"; LABEL=cfgN runs the current
-# binary with GHOSTKV_SCAN_CFG=N where that build has the switch). Every row runs the bench's checks first (one
-# batch against float64), so a faster variant that breaks a bound shows up in the CSV.
+# ($carry/ghostkv_gpu_bench_LABEL, or $carry/ghostkv_gpu_bench for "new"). Every row runs the bench's
+# checks first (one batch against float64), so a faster variant that breaks a bound shows up in the CSV.
 # Writes scan_ab.csv and log_ab.txt to $OUT.
 #   scripts/gpu_scan_ab.sh "LABELS" "WITNESSES"      e.g. "old new" "8 4"
 set -uo pipefail
@@ -15,15 +14,11 @@ for w in $wits; do
   for shape in "1 131072 20 1" "32 32768 10 4"; do
     set -- $shape
     for label in $labels; do
-      bin="$carry/ghostkv_gpu_bench"; env=()
-      case "$label" in
-        new) ;;
-        cfg*) env=(GHOSTKV_SCAN_CFG="${label#cfg}") ;;
-        *) bin="$carry/ghostkv_gpu_bench_$label" ;;
-      esac
+      bin="$carry/ghostkv_gpu_bench"
+      [ "$label" = new ] || bin="$carry/ghostkv_gpu_bench_$label"
       [ -x "$bin" ] || { echo "no $bin"; continue; }
       echo "+ $label bits $w batch $1 n $2"
-      env "${env[@]}" "$bin" --device "$device" --commit "$commit" --csv "$out/scan_ab.csv" \
+      "$bin" --device "$device" --commit "$commit" --csv "$out/scan_ab.csv" \
         --name "ab-$label-$1x$2-b$w" --bits "$w" --batch "$1" --n "$2" --distinct "$4" --reps "$3" \
         --check-batches 1 --fracs 0.05,1 2>&1 | grep -v "^#" | tail -3
     done
