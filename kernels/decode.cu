@@ -1270,6 +1270,40 @@ __global__ void __launch_bounds__(kAttThreads, 3) attend_kernel(DecodeParams p, 
 }
 
 // ---------------------------------------------------------------------------------------------
+// gather probe (diagnostics): read the K and V rows that attend would read (mode 0: the survivor
+// list of compact; mode 1: every token of every sequence, in order), with nothing else to do: half a
+// warp per row, 8 tokens of a warp in flight. It measures what the memory system gives this access
+// pattern; the xor of the words goes to po so that the loads are kept.
+template <int D>
+__global__ void __launch_bounds__(256) gather_probe_kernel(DecodeParams p, Workspace w, int mode) {
+  constexpr int kU = 8, kLanesRow = D * 2 / 16;  // 16-byte pieces per row (16 at d 128, 8 at d 64)
+  const int bg = blockIdx.y, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
+  const int lane = threadIdx.x & 31, half = lane / 16, sub = lane % 16;
+  pdl_wait();
+  const int n = mode == 0 ? w.n_surv[bg] : p.seq_len[b];
+  const int32_t* rows = w.srow + int64_t(bg) * p.max_seq;
+  const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
+  const int wid = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, nwarps = gridDim.x * (blockDim.x / 32);
+  uint32_t acc = 0;
+  const uint16_t* base = half ? p.v_cache : p.k_cache;
+  for (int i0 = wid * kU; i0 < n; i0 += nwarps * kU) {
+    uint4 x[kU];
+#pragma unroll
+    for (int u = 0; u < kU; ++u) {
+      const int i = i0 + u;
+      x[u] = make_uint4(0, 0, 0, 0);
+      if (i < n && sub < kLanesRow) {
+        const int row = mode == 0 ? rows[i] : ptab[i / kPage] * kPage + i % kPage;
+        x[u] = __ldcs(reinterpret_cast<const uint4*>(base + kv_row_off<D>(p, g, row)) + sub);
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < kU; ++u) acc ^= x[u].x ^ x[u].y ^ x[u].z ^ x[u].w;
+  }
+  if (acc == 0x9E3779B9u) w.po[0] = float(acc);  // practically never: keeps the loads
+}
+
+// ---------------------------------------------------------------------------------------------
 // merge: one block per (b, query head), thread j = component j. Exact merge identity (scores
 // in log2 units): M = max_s m_s, L = Σ_s l_s 2^{m_s − M}, ô = Σ_s o_s 2^{m_s − M} / L.
 // Certificate (ghost path): the attended scores' error is ≤ ε (qscal[3]) and l carries at most
@@ -1533,7 +1567,7 @@ int default_splits(int batch, int n_head_kv) {
 
 const char* last_error() { return g_last_error.c_str(); }
 
-void ghost_stage1(const DecodeParams& p, void* stream) {
+static void stage1(const DecodeParams& p, void* stream, int upto) {
   validate(p);
   cudaStream_t st = static_cast<cudaStream_t>(stream);
   upload_constants(st);
@@ -1546,10 +1580,12 @@ void ghost_stage1(const DecodeParams& p, void* stream) {
   const int anchor_chunks = std::max(1, std::min((max_pages_seq + kScanWarps - 1) / kScanWarps, (8 * sms + BK - 1) / BK));
   dispatch(G, p.d, [&](auto gc, auto dc) {
     constexpr int GG = decltype(gc)::value, DD = decltype(dc)::value;
-    launch("prep_kernel", prep_kernel<DD>, dim3(BQ), dim3(kPrepThreads), 0, st, p, w, c);
+    int launched = 0;
+    auto more = [&] { return launched++ < upto; };
+    if (more()) launch("prep_kernel", prep_kernel<DD>, dim3(BQ), dim3(kPrepThreads), 0, st, p, w, c);
     auto scan = [&](auto bc) {
       constexpr int BB = decltype(bc)::value;
-      if (p.box)
+      if (p.box && more())
         launch("anchor_kernel", anchor_kernel<GG, DD, BB>, dim3(anchor_chunks, BK), dim3(kScanWarps * 32), 0, st, p, w, c);
       {
         constexpr int NB = kScanBufs, SW = kScanBlockWarps, MINB = kScanMinBlocks;
@@ -1567,22 +1603,24 @@ void ghost_stage1(const DecodeParams& p, void* stream) {
           if (occ < 1) throw std::runtime_error("ghostkv cuda: scan kernel cannot be resident (" + std::to_string(smem) + " B shared)");
         }
         const int chunks = scan_blocks_per_head(max_pages_seq, std::min(occ, scan_occupancy()) * sms, BK);
-        launch("scan_kernel", kern, dim3(chunks, BK), dim3(SW * 32), smem, st, p, w, c, scan_debug());
+        if (more()) launch("scan_kernel", kern, dim3(chunks, BK), dim3(SW * 32), smem, st, p, w, c, scan_debug());
       }
     };
     const int k8 = witness_k8(p.bits, p.n8, p.d);
     if (p.rank) {
       const int lchunks = std::max(1, std::min((p.max_seq + kLrThreads - 1) / kLrThreads, (4 * sms + BK - 1) / BK));
-      launch("lowrank_scan_kernel", lowrank_scan_kernel<GG, DD>, dim3(lchunks, BK), dim3(kLrThreads), 0, st, p, w, c);
+      if (more()) launch("lowrank_scan_kernel", lowrank_scan_kernel<GG, DD>, dim3(lchunks, BK), dim3(kLrThreads), 0, st, p, w, c);
     } else if (k8 == DD / 32) scan(std::integral_constant<int, DD / 32>{});
     else if (k8 == 1) scan(std::integral_constant<int, 1>{});
     else scan(std::integral_constant<int, 0>{});
-    launch("compact_kernel", compact_kernel<GG>, dim3(cchunks, BK), dim3(kCompactThreads), 0, st, p, w);
+    if (more()) launch("compact_kernel", compact_kernel<GG>, dim3(cchunks, BK), dim3(kCompactThreads), 0, st, p, w);
   });
 }
 
+void ghost_stage1(const DecodeParams& p, void* stream) { stage1(p, stream, 1 << 30); }
+
 template <bool DENSE>
-static void stage2(const DecodeParams& p, cudaStream_t st, bool certify) {
+static void stage2(const DecodeParams& p, cudaStream_t st, bool certify, int upto = 2) {
   const Workspace w = workspace_views(p);
   const int G = group_of(p), BK = p.batch * p.n_head_kv, BQ = p.batch * p.n_head_q;
   dispatch(G, p.d, [&](auto gc, auto dc) {
@@ -1592,7 +1630,7 @@ static void stage2(const DecodeParams& p, cudaStream_t st, bool certify) {
     if (!attr) { raise_smem(attend_kernel<GG, DD, DENSE>, smem); attr = true; }
     launch(DENSE ? "attend_kernel(dense)" : "attend_kernel", attend_kernel<GG, DD, DENSE>, dim3(p.splits, BK),
            dim3(kAttThreads), smem, st, p, w);
-    launch(DENSE ? "merge_kernel(dense)" : "merge_kernel", merge_kernel<DD>, dim3(BQ), dim3(kMergeThreads), 0, st, p, w,
+    if (upto >= 2) launch(DENSE ? "merge_kernel(dense)" : "merge_kernel", merge_kernel<DD>, dim3(BQ), dim3(kMergeThreads), 0, st, p, w,
            certify);
   });
 }
@@ -1605,6 +1643,25 @@ void ghost_stage2(const DecodeParams& p, void* stream) {
 void ghost_decode(const DecodeParams& p, void* stream) {
   ghost_stage1(p, stream);
   ghost_stage2(p, stream);
+}
+
+void ghost_stage_prefix(const DecodeParams& p, void* stream, int stage, int n_kernels) {
+  if (stage == 1) stage1(p, stream, n_kernels);
+  else {
+    validate(p);
+    stage2<false>(p, static_cast<cudaStream_t>(stream), p.cert != nullptr, n_kernels);
+  }
+}
+
+void gather_probe(const DecodeParams& p, void* stream, int mode) {
+  validate(p);
+  const Workspace w = workspace_views(p);
+  const int BK = p.batch * p.n_head_kv, blocks = std::max(1, 16 * device_sm_count() / BK);
+  auto go = [&](auto kern) {
+    launch("gather_probe_kernel", kern, dim3(blocks, BK), dim3(256), 0, static_cast<cudaStream_t>(stream), p, w, mode);
+  };
+  if (p.d == 128) go(gather_probe_kernel<128>);
+  else go(gather_probe_kernel<64>);
 }
 
 void dense_decode(const DecodeParams& p, void* stream) {

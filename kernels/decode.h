@@ -163,6 +163,12 @@ Workspace workspace_views(const DecodeParams& p);
 void ghost_decode(const DecodeParams& p, void* stream);         // all stages
 void ghost_stage1(const DecodeParams& p, void* stream);         // prep, anchor, scan, cut, compact
 void ghost_stage2(const DecodeParams& p, void* stream);         // attend + merge
+// Diagnostics (gpu_bench --breakdown): launch only the first n_kernels kernels of stage 1 (prep,
+// [anchor,] scan, compact) or stage 2 (attend, merge); the step's results are then incomplete.
+void ghost_stage_prefix(const DecodeParams& p, void* stream, int stage, int n_kernels);
+// Diagnostics: only read the K and V rows attend reads (mode 0: compact's survivor list of the last
+// stage 1; mode 1: every token, in order), for the bandwidth this access pattern gets.
+void gather_probe(const DecodeParams& p, void* stream, int mode);
 // Dense flash decoding (our baseline): every token of every sequence, same split-K kernel.
 void dense_decode(const DecodeParams& p, void* stream);
 // Device attributes used for sizing.

@@ -61,6 +61,7 @@ struct Opts {
   int distinct = 1 << 30;  // distinct random sequences (the rest repeat them in their own pages)
   double profile = -1;  // ≥ 0: run the ghost path (forced to this fraction) and dense once each, for ncu
   bool ghost_tier = false, tier_only = false, dry = false;  // dry: build the host data only (no device)
+  bool breakdown = false;   // also time each stage's kernel prefixes and the bare row gather (diagnostics)
   bool anchors = false;     // page box anchors (the anchor stage before the scan)
   double far_pages = 0;     // rand: this fraction of pages (no hot tokens) gets keys far below every query of its group
   double anchor_share = 0.5;
@@ -694,6 +695,7 @@ int main(int argc, char** argv) try {
     else if (a == "--profile") o.profile = std::stod(val());
     else if (a == "--distinct") o.distinct = std::stoi(val());
     else if (a == "--anchors") o.anchors = true;
+    else if (a == "--breakdown") o.breakdown = true;
     else if (a == "--far-pages") o.far_pages = std::stod(val());
     else if (a == "--anchor-share") o.anchor_share = std::stod(val());
     else GKV_CHECK(false, "gpu_bench: unknown option ", a);
@@ -823,6 +825,32 @@ int main(int argc, char** argv) try {
     auto g_s2 = tm.graph([&](cudaStream_t s) { gc::ghost_stage2(pr, s); });
     const double ghost_ms = tm.graph_ms(g_all), s1_ms = tm.graph_ms(g_s1), s2_ms = tm.graph_ms(g_s2);
     cudaGraphExecDestroy(g_all); cudaGraphExecDestroy(g_s1); cudaGraphExecDestroy(g_s2);
+    if (o.breakdown) {  // marginal cost of each kernel inside the chained graph; the bare gather of the rows
+      std::string line = "# breakdown " + r.label + ":" + std::to_string(r.frac_req) + " stage1 prefixes ms:";
+      const int n1 = 3 + (pr.box ? 1 : 0);
+      for (int k = 1; k <= n1; ++k) {
+        auto g = tm.graph([&](cudaStream_t s) { gc::ghost_stage_prefix(pr, s, 1, k); });
+        line += " " + std::to_string(tm.graph_ms(g));
+        cudaGraphExecDestroy(g);
+      }
+      gc::ghost_stage1(pr, tm.st);  // the survivor list again, for the gather
+      CK(cudaStreamSynchronize(tm.st));
+      auto ga = tm.graph([&](cudaStream_t s) { gc::ghost_stage_prefix(pr, s, 2, 1); });
+      line += "; attend only ms: " + std::to_string(tm.graph_ms(ga));
+      cudaGraphExecDestroy(ga);
+      for (int mode = 0; mode < 2; ++mode) {
+        auto gg = tm.graph([&](cudaStream_t s) { gc::gather_probe(pr, s, mode); });
+        const double ms = tm.graph_ms(gg);
+        cudaGraphExecDestroy(gg);
+        double rows = 0;
+        if (mode == 0) rows = double(ns);
+        else for (int b = 0; b < h.B; ++b) rows += double(h.Hkv) * h.seq_len[size_t(b)];
+        const double gbps = rows * 4 * g_d / (ms * 1e-3) / 1e9;
+        line += std::string(mode ? "; gather all rows ms: " : "; gather survivor rows ms: ") + std::to_string(ms) + " (" +
+                std::to_string(gbps) + " GB/s, " + std::to_string(gbps / copy_gbps) + " of copy)";
+      }
+      std::printf("%s\n", line.c_str());
+    }
     if (stage2_fixed_ms < 0) {
       stage2_fixed_ms = std::max(0.0, s2_ms - c.surv_frac() * dense_ms);
     }
