@@ -24,7 +24,7 @@ namespace {
 
 constexpr int kScanWarps = 4;     // warps per scan block (each streams its own pages)
 constexpr int kAttThreads = 128;  // attend: 16 lane groups of 8
-constexpr int kPrepThreads = 512;
+constexpr int kPrepThreads = 256;
 constexpr int kCompactThreads = 256;
 constexpr int kMergeThreads = 128;
 constexpr int kRank = kSketchRank;  // low-rank witness: sketch components per token (decode.h)
@@ -141,20 +141,24 @@ __device__ __forceinline__ void bf16x8(const uint4& u, float* f) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// prep: one block per (b, query head), 512 threads.
+// prep: one block per (b, KV head), 256 threads, for the G query heads of the group (each rotation
+// row and each hot key row is read once for all G heads). Per head:
 //   qσ̃ = fl(σ_f·q); q̃_r = fl(V qσ̃) with |q_r − q̃_r|_j ≤ Δ_j = g_q·Σ_i |V_ji||qσ̃_i| (ru);
 //   qμ_hi ≥ σq·μ; nq_hi ≥ max(||σq||, ||qσ̃||); hot scores s̃_t with error ≤ ε_t = g_q·Σ|qσ̃_i k_ti|;
 //   m_L = max s̃_t; Z_L = Σ e^{s̃_t − ε_t − m_L} (rounded down) ≤ Σ e^{s_t − m_L}.
-// Also zeroes this head's histogram and accumulators (and the KV head's survivor count).
-template <int D>
+// Every float sum is a dot product rounded to nearest (error ≤ g_q·Σ|terms| in any order) or a sum of
+// non-negative terms rounded up (an upper bound in any order). Also zeroes the heads' histograms and
+// accumulators and the KV head's counters. (Before: one block of 512 threads per query head, whose
+// registers allowed one block per SM: 7.8 waves at 32 × 32K.)
+template <int G, int D>
 __global__ void __launch_bounds__(kPrepThreads) prep_kernel(DecodeParams p, Workspace w, Consts c) {
   constexpr int kWarps = kPrepThreads / 32, VPL = D / 32, RPW = D / kWarps;  // comps per lane, rows per warp
-  const int bq = blockIdx.x, b = bq / p.n_head_q, hq = bq % p.n_head_q;
-  const int G = p.n_head_q / p.n_head_kv, g = hq / G;
+  static_assert(G <= kWarps, "a warp per head for the per-head sums");
+  const int bg = blockIdx.x, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
+  const int64_t bq0 = int64_t(b) * p.n_head_q + int64_t(g) * G;  // the group's first query head
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  __shared__ __align__(16) float sq[D];
-  __shared__ float red[3][kWarps];
-  __shared__ float s_hot[256], e_hot[256];
+  __shared__ __align__(16) float sq[G][D];
+  __shared__ float s_hot[G][256], e_hot[G][256];
   __shared__ int s_row[256];
   pdl_wait();
   pdl_launch_next();
@@ -172,15 +176,15 @@ __global__ void __launch_bounds__(kPrepThreads) prep_kernel(DecodeParams p, Work
   for (int r = 0; r < RPW; ++r)
 #pragma unroll
     for (int k = 0; k < VPL; ++k) v[r][k] = rot[int64_t(warp * RPW + r) * D + lane * VPL + k];
-  if (tid < D) {
-    const float qs = __fmul_rn(p.q[int64_t(bq) * D + tid], p.scale);
-    sq[tid] = qs;
-    w.qsig[int64_t(bq) * D + tid] = qs;
+  for (int i = tid; i < G * D; i += kPrepThreads) {
+    const float qs = __fmul_rn(p.q[bq0 * D + i], p.scale);
+    sq[i / D][i % D] = qs;
+    w.qsig[bq0 * D + i] = qs;
   }
-  for (int i = tid; i < kHistAll; i += kPrepThreads) w.hist[int64_t(bq) * kHistAll + i] = 0u;
+  for (int i = tid; i < G * kHistAll; i += kPrepThreads) w.hist[bq0 * kHistAll + i] = 0u;
   __syncthreads();
-  // hot K rows: warp per token, up to 8 in flight per warp
-  constexpr int kHotPer = 8;
+  // hot K rows: warp per token, up to kHotPer in flight per warp, every head of the group
+  constexpr int kHotPer = 4;
   for (int i0 = warp; i0 < n_hot; i0 += kWarps * kHotPer) {
     float kf[kHotPer][VPL];
 #pragma unroll
@@ -190,66 +194,76 @@ __global__ void __launch_bounds__(kPrepThreads) prep_kernel(DecodeParams p, Work
 #pragma unroll
       for (int k = 0; k < VPL; ++k) kf[u][k] = i < n_hot ? __uint_as_float(uint32_t(kr[k]) << 16) : 0.0f;
     }
+#pragma unroll
+    for (int h = 0; h < G; ++h) {
+      float qv[VPL];
+#pragma unroll
+      for (int k = 0; k < VPL; ++k) qv[k] = sq[h][lane * VPL + k];
+#pragma unroll
+      for (int u = 0; u < kHotPer; ++u) {
+        const int i = i0 + u * kWarps;
+        float sc = __fmul_rn(qv[0], kf[u][0]);
+        float e = __fmul_ru(fabsf(qv[0]), fabsf(kf[u][0]));
+#pragma unroll
+        for (int k = 1; k < VPL; ++k) {
+          sc = __fmaf_rn(qv[k], kf[u][k], sc);
+          e = __fmaf_ru(fabsf(qv[k]), fabsf(kf[u][k]), e);
+        }
+        sc = warp_sum_rn(sc);
+        e = warp_sum_ru(e);
+        if (lane == 0 && i < n_hot) { s_hot[h][i] = sc; e_hot[h][i] = __fadd_ru(__fmul_ru(c.g_q, e), c.tiny); }
+      }
+    }
+  }
+  // q̃_r and Δ: warp w owns rows w·RPW.., each row read once for the G heads
+#pragma unroll
+  for (int h = 0; h < G; ++h) {
     float qv[VPL];
 #pragma unroll
-    for (int k = 0; k < VPL; ++k) qv[k] = sq[lane * VPL + k];
+    for (int k = 0; k < VPL; ++k) qv[k] = sq[h][lane * VPL + k];
 #pragma unroll
-    for (int u = 0; u < kHotPer; ++u) {
-      const int i = i0 + u * kWarps;
-      float sc = __fmul_rn(qv[0], kf[u][0]);
-      float e = __fmul_ru(fabsf(qv[0]), fabsf(kf[u][0]));
+    for (int r = 0; r < RPW; ++r) {
+      float acc = __fmul_rn(v[r][0], qv[0]);
+      float aa = __fmul_ru(fabsf(v[r][0]), fabsf(qv[0]));
 #pragma unroll
       for (int k = 1; k < VPL; ++k) {
-        sc = __fmaf_rn(qv[k], kf[u][k], sc);
-        e = __fmaf_ru(fabsf(qv[k]), fabsf(kf[u][k]), e);
+        acc = __fmaf_rn(v[r][k], qv[k], acc);
+        aa = __fmaf_ru(fabsf(v[r][k]), fabsf(qv[k]), aa);
       }
-      sc = warp_sum_rn(sc);
-      e = warp_sum_ru(e);
-      if (lane == 0 && i < n_hot) { s_hot[i] = sc; e_hot[i] = __fadd_ru(__fmul_ru(c.g_q, e), c.tiny); }
+      acc = warp_sum_rn(acc);
+      aa = warp_sum_ru(aa);
+      if (lane == 0) {
+        w.qrot[(bq0 + h) * D + warp * RPW + r] = acc;
+        w.qdelta[(bq0 + h) * D + warp * RPW + r] = __fmul_ru(c.g_q, aa);
+      }
     }
-  }
-  float qv[VPL];
-#pragma unroll
-  for (int k = 0; k < VPL; ++k) qv[k] = sq[lane * VPL + k];
-#pragma unroll
-  for (int r = 0; r < RPW; ++r) {
-    float acc = __fmul_rn(v[r][0], qv[0]);
-    float aa = __fmul_ru(fabsf(v[r][0]), fabsf(qv[0]));
-#pragma unroll
-    for (int k = 1; k < VPL; ++k) {
-      acc = __fmaf_rn(v[r][k], qv[k], acc);
-      aa = __fmaf_ru(fabsf(v[r][k]), fabsf(qv[k]), aa);
-    }
-    acc = warp_sum_rn(acc);
-    aa = warp_sum_ru(aa);
-    if (lane == 0) {
-      w.qrot[int64_t(bq) * D + warp * RPW + r] = acc;
-      w.qdelta[int64_t(bq) * D + warp * RPW + r] = __fmul_ru(c.g_q, aa);
-    }
-  }
-  // qμ and ||qσ̃|| (the first D/32 warps cover the components)
-  if (warp < D / 32) {
-    const float qs = sq[tid], mu = p.mu[int64_t(g) * D + tid];
-    const float a = warp_sum_rn(__fmul_rn(qs, mu));
-    const float aa = warp_sum_ru(__fmul_ru(fabsf(qs), fabsf(mu)));
-    const float nn = warp_sum_ru(__fmul_ru(qs, qs));
-    if (lane == 0) { red[0][warp] = a; red[1][warp] = aa; red[2][warp] = nn; }
   }
   __syncthreads();
-  // m_L = max s̃_t; Z_L = Σ e^{s̃_t − ε_t − m_L} (float64, rounded down by the final factor)
-  if (warp == 0) {
+  // per head (warp h): qμ, ||qσ̃||, m_L = max s̃_t, Z_L = Σ e^{s̃_t − ε_t − m_L} (float64, rounded down by
+  // the final factor)
+  if (warp < G) {
+    const int h = warp;
+    const int64_t bq = bq0 + h;
+    float a = 0, aa = 0, nn = 0;
+#pragma unroll
+    for (int k = 0; k < VPL; ++k) {
+      const int j = lane * VPL + k;
+      const float qs = sq[h][j], mu = p.mu[int64_t(g) * D + j];
+      a = __fmaf_rn(qs, mu, a);
+      aa = __fmaf_ru(fabsf(qs), fabsf(mu), aa);
+      nn = __fmaf_ru(qs, qs, nn);
+    }
+    const float qmu = warp_sum_rn(a), qmu_abs = warp_sum_ru(aa), nsq = warp_sum_ru(nn);
     float mx = -INFINITY;
-    for (int i = lane; i < n_hot; i += 32) mx = fmaxf(mx, s_hot[i]);
+    for (int i = lane; i < n_hot; i += 32) mx = fmaxf(mx, s_hot[h][i]);
     mx = warp_max(mx);
     double z = 0;
-    for (int i = lane; i < n_hot; i += 32) z += exp(double(s_hot[i]) - double(e_hot[i]) - double(mx));
+    for (int i = lane; i < n_hot; i += 32) z += exp(double(s_hot[h][i]) - double(e_hot[h][i]) - double(mx));
     z = warp_sum_d(z);
     if (lane == 0) {
-      float qmu = 0, qmu_abs = 0, nsq = 0;
-      for (int k = 0; k < D / 32; ++k) { qmu = __fadd_rn(qmu, red[0][k]); qmu_abs = __fadd_ru(qmu_abs, red[1][k]); nsq = __fadd_ru(nsq, red[2][k]); }
       const float qmu_hi = __fadd_ru(__fadd_ru(qmu, __fmul_ru(c.g_q, qmu_abs)), c.tiny);
       const float nq_hi = __fmul_ru(__fsqrt_ru(nsq), c.inv_1mg2);
-      float* qsc = w.qscal + int64_t(bq) * 4;
+      float* qsc = w.qscal + bq * 4;
       qsc[0] = qmu_hi;
       qsc[1] = nq_hi;
       qsc[2] = mx;
@@ -257,10 +271,10 @@ __global__ void __launch_bounds__(kPrepThreads) prep_kernel(DecodeParams p, Work
       w.zl[bq] = z * (1.0 - 1e-12);
       w.me[bq] = 0.0;
       w.nu_e[bq] = 0u;
-      if (hq % G == 0) {
-        w.n_surv[b * p.n_head_kv + g] = 0;
-        w.done[b * p.n_head_kv + g] = 0;
-        w.n_plist[b * p.n_head_kv + g] = 0;
+      if (h == 0) {
+        w.n_surv[bg] = 0;
+        w.done[bg] = 0;
+        w.n_plist[bg] = 0;
       }
     }
   }
@@ -276,14 +290,15 @@ __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq) 
   constexpr int kCand = kHistBins + 1, kPer = (kCand + 31) / 32;
   const int lane = threadIdx.x & 31;
   const uint32_t* hs = w.hist + bq * kHistAll;
-  double val[kPer], local = 0;
-#pragma unroll
-  for (int i = 0; i < kPer; ++i) {
-    const int k = lane * kPer + i;
+  // bin k's mass bound (recomputed, identically, in the second pass: no kPer-double array in registers,
+  // which set the register count of both scan kernels)
+  auto val = [&](int k) {
     const uint32_t cnt = k < kCand ? __ldcg(&hs[k]) : 0u;  // L2: the other blocks' atomics
-    val[i] = cnt ? double(cnt) * __ldg(&g_exp_edge[k]) * (1 + 1e-12) : 0.0;
-    local += val[i];
-  }
+    return cnt ? double(cnt) * __ldg(&g_exp_edge[k]) * (1 + 1e-12) : 0.0;
+  };
+  double local = 0;
+#pragma unroll 4
+  for (int i = 0; i < kPer; ++i) local += val(lane * kPer + i);
   double incl = local;
   for (int o = 1; o < 32; o <<= 1) {
     const double y = __shfl_up_sync(0xffffffffu, incl, o);
@@ -292,10 +307,10 @@ __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq) 
   double run = incl - local;
   const double budget = p.delta * w.zl[bq] / (1.0 - p.delta) * (1.0 - 1e-12);
   int best = -1;
-#pragma unroll
+#pragma unroll 4
   for (int i = 0; i < kPer; ++i) {
     const int k = lane * kPer + i;
-    run += val[i];
+    run += val(k);
     if (k < kCand && run * (1 + 1e-12) <= budget) best = k;
   }
   for (int o = 16; o > 0; o >>= 1) best = max(best, __shfl_xor_sync(0xffffffffu, best, o));
@@ -739,7 +754,7 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
 // the quant scan: f16↑(UB_t ⊖↑ m_L) to ub, the histogram, and the last block's cut.
 constexpr int kLrThreads = 256;
 template <int G, int D>
-__global__ void __launch_bounds__(kLrThreads) lowrank_scan_kernel(DecodeParams p, Workspace w, Consts c) {
+__global__ void __launch_bounds__(kLrThreads, 4) lowrank_scan_kernel(DecodeParams p, Workspace w, Consts c) {
   __shared__ float s_q[G][kRank], s_a[G][kRank];
   __shared__ float s_add[G], s_ns[G], s_np[G], s_ml[G];
   __shared__ uint32_t hist[G * kHistAll];
@@ -811,10 +826,25 @@ __global__ void __launch_bounds__(kLrThreads) lowrank_scan_kernel(DecodeParams p
         __half hx = __float2half_ru(dd);
         if (dd != dd) hx = __ushort_as_half(0x7C00);
         out[h] = __half_as_ushort(hx);
-        atomicAdd(&hist[h * kHistAll + hist_bin(__half2float(hx))], 1u);
       }
     }
+    // histogram: the loose low-rank bounds of neighbouring tokens share bins, so lanes with the same
+    // (head, bin) add once (a 32-way conflict on a shared-memory atomic serialises it)
+    const int left = n - (t - lane);  // lanes of this warp still in the loop: t − lane + l < n
+    const uint32_t active = left >= 32 ? 0xffffffffu : (1u << left) - 1u;
+#pragma unroll
+    for (int h = 0; h < G; ++h) {
+      const int key = hot ? -1 : hist_bin(__half2float(__ushort_as_half(out[h])));
+      const uint32_t same = __match_any_sync(active, key);
+      if (key >= 0 && lane == __ffs(same) - 1) atomicAdd(&hist[h * kHistAll + key], uint32_t(__popc(same)));
+    }
     uint16_t* dst = w.ub + (int64_t(bg) * p.max_seq + t) * G;
+    if constexpr (G == 4) {
+      if ((reinterpret_cast<uintptr_t>(dst) & 7) == 0) {
+        *reinterpret_cast<uint2*>(dst) = make_uint2(out[0] | (uint32_t(out[1]) << 16), out[2] | (uint32_t(out[3]) << 16));
+        continue;
+      }
+    }
 #pragma unroll
     for (int h = 0; h < G; ++h) dst[h] = out[h];
   }
@@ -927,128 +957,135 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
 }
 
 // ---------------------------------------------------------------------------------------------
-// compact: grid (chunks, B·Hkv), 256 threads, 4 consecutive tokens per thread per step: a candidate
-// is eliminated iff UB_h − m_L < θ_h for every head h of the group (GQA rule; θ from the scan's cut),
-// or, in forced mode, by a hash; survivors (and hot tokens) are appended to the KV head's list with
-// their physical rows; eliminated tokens add e^{UB − m_L} (≥, expf error covered in merge) to M_E of
-// every head and their page's ν to ν_E.
+// compact: grid (chunks, B·Hkv), 256 threads (8 warps). A candidate is eliminated iff UB_h − m_L < θ_h
+// for every head h of the group (GQA rule; θ from the scan's cut), or, in forced mode, by a hash;
+// survivors (and hot tokens) are appended to the KV head's list with their physical rows, in
+// ascending token order within a block; eliminated tokens add e^{UB − m_L} (≥, expf error covered in
+// merge) to M_E of every head and their page's ν to ν_E.
+// The sequence is cut into units of kCompactUnit tokens (a lane's 4 consecutive tokens, 32 lanes);
+// warp ω of the grid owns the contiguous units [ω·U/W, (ω+1)·U/W). Pass 1 reads its bounds
+// (kCompactBatch units' loads in flight), decides, accumulates M_E and ν, and keeps the decisions as
+// 4 ballots per unit in shared memory; then ONE atomic per block reserves the block's survivors, and
+// pass 2 writes them from the ballots. No barrier or atomic per step (the latency that bounded the
+// kernel before: one round trip of both per 1024 tokens).
+constexpr int kCompactPer = 4, kCompactUnit = 32 * kCompactPer, kCompactBatch = 4;
+constexpr int kCompactMaxUnits = 64;  // per warp (shared ballots: 8 warps × 64 units × 16 B = 8 KB)
+static_assert(kPage % kCompactPer == 0, "a lane's tokens must share a page");
+
 template <int G>
-__global__ void __launch_bounds__(kCompactThreads) compact_kernel(DecodeParams p, Workspace w) {
-  constexpr int kPer = 4;
-  static_assert(kPage % kPer == 0, "a thread's tokens must share a page");
+__global__ void __launch_bounds__(kCompactThreads, 3) compact_kernel(DecodeParams p, Workspace w) {
+  constexpr int kWarps = kCompactThreads / 32;
   const int bg = blockIdx.y, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  __shared__ int s_wsum[8], s_base;
-  __shared__ double s_me[G][8];
+  __shared__ uint32_t s_bal[kWarps][kCompactMaxUnits][kCompactPer];
+  __shared__ int s_wcnt[kWarps];
+  __shared__ double s_me[G][kWarps];
   __shared__ uint32_t s_nu;
   if (tid == 0) s_nu = 0u;
+  __syncthreads();
   pdl_wait();
   pdl_launch_next();
   const int n = p.seq_len[b];
+  const int n_units = (n + kCompactUnit - 1) / kCompactUnit;
+  const int64_t W = int64_t(gridDim.x) * kWarps, wg = int64_t(blockIdx.x) * kWarps + warp;
+  const int u0 = int(wg * n_units / W), u1 = int((wg + 1) * n_units / W);  // ≤ kCompactMaxUnits (launcher)
   float th[G];
 #pragma unroll
   for (int h = 0; h < G; ++h) th[h] = w.theta[int64_t(b) * p.n_head_q + g * G + h];
-  __syncthreads();
   double me[G];
 #pragma unroll
   for (int h = 0; h < G; ++h) me[h] = 0;
   float nu = 0;
-  const uint32_t keep_thr = p.forced_keep >= 0 ? uint32_t(fminf(p.forced_keep, 1.0f) * 4294967295.0f) : 0u;
+  int wcnt = 0;  // survivors of this warp (uniform)
+  const bool forced = p.forced_keep >= 0;
+  const uint32_t keep_thr = forced ? uint32_t(fminf(p.forced_keep, 1.0f) * 4294967295.0f) : 0u;
   const uint16_t* ubase = w.ub + int64_t(bg) * p.max_seq * G;
   const uint16_t* pubase = p.box ? w.pub + int64_t(bg) * ((p.max_seq + kPage - 1) / kPage) * G : nullptr;
   const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
-  for (int t0 = blockIdx.x * kCompactThreads * kPer; t0 < n; t0 += gridDim.x * kCompactThreads * kPer) {
-    bool keep[kPer];
-    uint16_t raw[kPer][G];
-    // a page eliminated by its anchor (the kPer tokens share one page): its bound for every token
-    const int tq = t0 + tid * kPer;
-    bool page_elim = false;
-    if (pubase && tq < n) {
-      const uint16_t* pu = pubase + int64_t(tq / kPage) * G;
-      page_elim = pu[0] != kPageScanned;
-      if (page_elim)
+  // pass 1: decide, M_E, ν, ballots
+  for (int ub0 = u0; ub0 < u1; ub0 += kCompactBatch) {
+    uint32_t wd[kCompactBatch][2 * G];
+    float pnu[kCompactBatch];
+    bool pelim[kCompactBatch];
 #pragma unroll
-        for (int k = 0; k < kPer; ++k)
+    for (int k = 0; k < kCompactBatch; ++k) {  // every load of the batch first
+      const int tq = (ub0 + k) * kCompactUnit + lane * kCompactPer;
+      pnu[k] = 0.0f;
 #pragma unroll
-          for (int h = 0; h < G; ++h) raw[k][h] = pu[h];
-    }
-    if (!page_elim) {
+      for (int i = 0; i < 2 * G; ++i) wd[k][i] = 0x7C007C00u;  // +inf: never eliminated
+      pelim[k] = false;
+      if (ub0 + k >= u1 || tq >= n) continue;
+      pnu[k] = p.nu_max[int64_t(ptab[tq / kPage]) * p.n_head_kv + g];
+      if (pubase) {  // a page eliminated by its anchor (the lane's tokens share one page): its bound for every token
+        const uint16_t* pu = pubase + int64_t(tq / kPage) * G;
+        pelim[k] = pu[0] != kPageScanned;
+        if (pelim[k]) {
+#pragma unroll
+          for (int i = 0; i < 2 * G; ++i) wd[k][i] = uint32_t(pu[(2 * i) % G]) | (uint32_t(pu[(2 * i + 1) % G]) << 16);
+          continue;
+        }
+      }
       const uint16_t* src = ubase + int64_t(tq) * G;
-      if (tq + kPer <= n && (reinterpret_cast<uintptr_t>(src) & 7) == 0) {  // the kPer·G bounds as G 8-byte words
-        uint32_t wd[2 * G];
+      if (tq + kCompactPer <= n && (reinterpret_cast<uintptr_t>(src) & 7) == 0) {  // the 4·G bounds as G 8-byte words
 #pragma unroll
         for (int i = 0; i < G; ++i) {
           const uint2 u = __ldcs(reinterpret_cast<const uint2*>(src) + i);
-          wd[2 * i] = u.x;
-          wd[2 * i + 1] = u.y;
+          wd[k][2 * i] = u.x;
+          wd[k][2 * i + 1] = u.y;
         }
-#pragma unroll
-        for (int k = 0; k < kPer; ++k)
-#pragma unroll
-          for (int h = 0; h < G; ++h) raw[k][h] = uint16_t(wd[(k * G + h) >> 1] >> (16 * ((k * G + h) & 1)));
       } else {
 #pragma unroll
-        for (int k = 0; k < kPer; ++k) {
-          const int t = tq + k;
-#pragma unroll
-          for (int h = 0; h < G; ++h) raw[k][h] = t < n ? ubase[int64_t(t) * G + h] : uint16_t(0x7C00);
+        for (int i = 0; i < 2 * G; ++i) {
+          const int e0 = 2 * i, e1 = 2 * i + 1;  // elements (token e/G, head e%G)
+          const uint32_t lo = tq + e0 / G < n ? ubase[int64_t(tq) * G + e0] : 0x7C00u;
+          const uint32_t hi = tq + e1 / G < n ? ubase[int64_t(tq) * G + e1] : 0x7C00u;
+          wd[k][i] = lo | (hi << 16);
         }
       }
     }
-    int cnt = 0;
-    bool any_elim = false;  // the thread's kPer tokens share one page (kPer divides kPage): one ν load
 #pragma unroll
-    for (int k = 0; k < kPer; ++k) {
-      const int t = t0 + tid * kPer + k;
-      const bool valid = t < n;
-      const bool hot = valid && is_hot(t, n, p.n_sink, p.n_recent);
-      keep[k] = hot;
-      if (valid && !hot) {
-        float dv[G];
-        bool elim = true;
+    for (int k = 0; k < kCompactBatch; ++k) {
+      if (ub0 + k >= u1) break;  // uniform
+      const int tq = (ub0 + k) * kCompactUnit + lane * kCompactPer;
+      const bool page_elim = pelim[k];
+      bool any_elim = false;
+      uint32_t keepm = 0;
 #pragma unroll
-        for (int h = 0; h < G; ++h) {
-          dv[h] = __half2float(__ushort_as_half(raw[k][h]));
-          elim = elim && (dv[h] < th[h]);
+      for (int e = 0; e < kCompactPer; ++e) {
+        const int t = tq + e;
+        const bool valid = t < n;
+        const bool hot = valid && is_hot(t, n, p.n_sink, p.n_recent);
+        bool keep = hot;
+        if (valid && !hot) {
+          float dv[G];
+          bool elim = true;
+#pragma unroll
+          for (int h = 0; h < G; ++h) {
+            const int x = e * G + h;
+            dv[h] = __half2float(__ushort_as_half(uint16_t(wd[k][x >> 1] >> (16 * (x & 1)))));
+            elim = elim && (dv[h] < th[h]);
+          }
+          if (forced) elim = !(hash3(p.forced_seed, uint32_t(bg), uint32_t(t)) <= keep_thr);
+          elim = elim || page_elim;  // certified: θ ≥ θ_A > its bounds already (anchor_kernel)
+          keep = !elim;
+          if (elim) {
+#pragma unroll
+            for (int h = 0; h < G; ++h) me[h] += double(expf(fmaxf(dv[h], -80.0f)));
+            any_elim = true;
+          }
         }
-        if (p.forced_keep >= 0) elim = !(hash3(p.forced_seed, uint32_t(bg), uint32_t(t)) <= keep_thr);
-        elim = elim || page_elim;  // certified: θ ≥ θ_A > its bounds already (anchor_kernel)
-        keep[k] = !elim;
-        if (elim) {
-#pragma unroll
-          for (int h = 0; h < G; ++h) me[h] += double(expf(fmaxf(dv[h], -80.0f)));
-          any_elim = true;
-        }
+        keepm |= uint32_t(keep) << e;
       }
-      cnt += keep[k];
-    }
-    if (any_elim) nu = fmaxf(nu, p.nu_max[int64_t(ptab[tq / kPage]) * p.n_head_kv + g]);
-    int incl = cnt;
-    for (int o = 1; o < 32; o <<= 1) {
-      const int y = __shfl_up_sync(0xffffffffu, incl, o);
-      if (lane >= o) incl += y;
-    }
-    if (lane == 31) s_wsum[warp] = incl;
-    __syncthreads();
-    int off = incl - cnt, total = 0;
-    for (int k = 0; k < 8; ++k) {
-      if (k < warp) off += s_wsum[k];
-      total += s_wsum[k];
-    }
-    if (tid == 0) s_base = total ? atomicAdd(&w.n_surv[bg], total) : 0;
-    __syncthreads();
-    const int64_t at = int64_t(bg) * p.max_seq + s_base + off;
-    int j = 0;
+      if (any_elim) nu = fmaxf(nu, pnu[k]);
 #pragma unroll
-    for (int k = 0; k < kPer; ++k)
-      if (keep[k]) {
-        const int t = t0 + tid * kPer + k;
-        w.surv[at + j] = t;
-        w.srow[at + j] = ptab[t / kPage] * kPage + t % kPage;
-        ++j;
+      for (int e = 0; e < kCompactPer; ++e) {
+        const uint32_t bal = __ballot_sync(0xffffffffu, (keepm >> e) & 1u);
+        if (lane == 0) s_bal[warp][ub0 + k - u0][e] = bal;
+        wcnt += __popc(bal);
       }
-    __syncthreads();
+    }
   }
+  if (lane == 0) s_wcnt[warp] = wcnt;
 #pragma unroll
   for (int h = 0; h < G; ++h) {
     const double sm = warp_sum_d(me[h]);
@@ -1057,12 +1094,50 @@ __global__ void __launch_bounds__(kCompactThreads) compact_kernel(DecodeParams p
   const float nuw = warp_max(nu);
   if (lane == 0 && nuw > 0) atomicMax(&s_nu, __float_as_uint(nuw));
   __syncthreads();
+  // one reservation per block; the warps' survivors follow in warp (= token) order
+  __shared__ int s_base;
+  if (tid == 0) {
+    int total = 0;
+    for (int k = 0; k < kWarps; ++k) total += s_wcnt[k];
+    s_base = total ? atomicAdd(&w.n_surv[bg], total) : 0;
+  }
   if (tid < G) {
     double sm = 0;
-    for (int k = 0; k < 8; ++k) sm += s_me[tid][k];
+    for (int k = 0; k < kWarps; ++k) sm += s_me[tid][k];
     if (sm > 0) atomicAdd(&w.me[int64_t(b) * p.n_head_q + g * G + tid], sm);
   }
-  if (tid == 0 && s_nu) atomicMax(&w.nu_e[int64_t(b) * p.n_head_q + g * G], s_nu);
+  if (tid == 32 && s_nu) atomicMax(&w.nu_e[int64_t(b) * p.n_head_q + g * G], s_nu);
+  __syncthreads();
+  // pass 2: the survivors from the ballots (lane-major, then the lane's 4 tokens: ascending tokens)
+  int at = s_base;
+  for (int k = 0; k < warp; ++k) at += s_wcnt[k];
+  int32_t* surv = w.surv + int64_t(bg) * p.max_seq;
+  int32_t* srow = w.srow + int64_t(bg) * p.max_seq;
+  const uint32_t lt = (1u << lane) - 1u;
+  for (int u = u0; u < u1; ++u) {
+    uint32_t bal[kCompactPer];
+    int before = 0, total = 0, mine = 0;
+#pragma unroll
+    for (int e = 0; e < kCompactPer; ++e) {
+      bal[e] = s_bal[warp][u - u0][e];
+      before += __popc(bal[e] & lt);
+      total += __popc(bal[e]);
+      mine |= int((bal[e] >> lane) & 1u) << e;
+    }
+    if (mine) {
+      const int tq = u * kCompactUnit + lane * kCompactPer;
+      const int row0 = ptab[tq / kPage] * kPage + tq % kPage;
+      int j = at + before;
+#pragma unroll
+      for (int e = 0; e < kCompactPer; ++e)
+        if ((mine >> e) & 1) {
+          surv[j] = tq + e;
+          srow[j] = row0 + e;
+          ++j;
+        }
+    }
+    at += total;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1573,16 +1648,19 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
   upload_constants(st);
   const Workspace w = workspace_views(p);
   const Consts c = make_consts(p.d);
-  const int G = group_of(p), BK = p.batch * p.n_head_kv, BQ = p.batch * p.n_head_q;
+  const int G = group_of(p), BK = p.batch * p.n_head_kv;
   const int sms = device_sm_count();
   const int max_pages_seq = (p.max_seq + kPage - 1) / kPage;
-  const int cchunks = std::max(1, std::min((p.max_seq + 1023) / 1024, (4 * sms + BK - 1) / BK));
+  // compact: about 4 blocks per SM, and never more than kCompactMaxUnits units per warp
+  const int cunits = (p.max_seq + kCompactUnit - 1) / kCompactUnit, cwarps = kCompactThreads / 32;
+  const int cmin = (cunits + cwarps * kCompactMaxUnits - 1) / (cwarps * kCompactMaxUnits);
+  const int cchunks = std::max(std::max(1, cmin), std::min((p.max_seq + 1023) / 1024, (4 * sms + BK - 1) / BK));
   const int anchor_chunks = std::max(1, std::min((max_pages_seq + kScanWarps - 1) / kScanWarps, (8 * sms + BK - 1) / BK));
   dispatch(G, p.d, [&](auto gc, auto dc) {
     constexpr int GG = decltype(gc)::value, DD = decltype(dc)::value;
     int launched = 0;
     auto more = [&] { return launched++ < upto; };
-    if (more()) launch("prep_kernel", prep_kernel<DD>, dim3(BQ), dim3(kPrepThreads), 0, st, p, w, c);
+    if (more()) launch("prep_kernel", prep_kernel<GG, DD>, dim3(BK), dim3(kPrepThreads), 0, st, p, w, c);
     auto scan = [&](auto bc) {
       constexpr int BB = decltype(bc)::value;
       if (p.box && more())
