@@ -57,6 +57,11 @@ __host__ __device__ __forceinline__ double hist_edge(int k) {
   return k == 0 ? double(kHistLo) : double(kHistLo) + double(k) / 16.0;
 }
 
+// e^{edge_k} rounded up, computed on the device (no table load on the cut's critical path): CUDA's
+// float64 exp errs by ≤ 1 ulp (2^-52 relative for these normal results, edge_k ∈ [−64, 0]), and the
+// product with 1 + 2^-50, rounded to nearest, is ≥ e^{edge}(1 − 2^-52)(1 + 2^-50)(1 − 2^-53) > e^{edge}.
+__device__ __forceinline__ double exp_edge_up(int k) { return exp(hist_edge(k)) * (1.0 + 0x1p-50); }
+
 // Histogram bin of a stored bound v = f16↑(UB − m_L) (an f16 value, never NaN: NaN is stored as +inf):
 // 0 below kHistLo, kHistBins + 1 at or above 0, else 1 + ⌊(v − kHistLo)·16⌋ (the bins of cut_head),
 // in four instructions: clamp(⌊v·kBinScale + kBinOffset⌋, 0, kHistBins + 1) with the FMA rounded down
@@ -152,17 +157,20 @@ __device__ __forceinline__ void bf16x8(const uint4& u, float* f) {
 // registers allowed one block per SM: 7.8 waves at 32 × 32K.)
 template <int G, int D>
 __global__ void __launch_bounds__(kPrepThreads) prep_kernel(DecodeParams p, Workspace w, Consts c) {
-  constexpr int kWarps = kPrepThreads / 32, VPL = D / 32, RPW = D / kWarps;  // comps per lane, rows per warp
+  constexpr int kWarps = kPrepThreads / 32, VPL = D / 32;  // comps per lane (the per-head sums)
+  constexpr int RP = kPrepThreads / D, RC = D / RP;  // q̃_r: parts per rotation row, components per part
   static_assert(G <= kWarps, "a warp per head for the per-head sums");
+  static_assert(RC % 4 == 0 && kPrepThreads % D == 0 && D <= 128, "row parts of whole float4s");
   const int bg = blockIdx.x, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
   const int64_t bq0 = int64_t(b) * p.n_head_q + int64_t(g) * G;  // the group's first query head
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   __shared__ __align__(16) float sq[G][D];
   __shared__ float s_hot[G][256], e_hot[G][256];
   __shared__ int s_row[256];
+  __shared__ float red_a[RP][G][D], red_b[RP][G][D];   // parts of the q̃_r and Δ sums
+  __shared__ float red_h[2][G][128], red_e[2][G][128];  // halves of the hot scores and their error sums
   pdl_wait();
   pdl_launch_next();
-  // every independent load first (q, the rotation rows, the hot tokens' pages), then the K rows
   const int n = p.seq_len[b];
   const int hot_lo = min(p.n_sink, n), hot_hi0 = max(n - p.n_recent, hot_lo);
   const int n_hot = min(256, hot_lo + (n - hot_hi0));
@@ -170,12 +178,6 @@ __global__ void __launch_bounds__(kPrepThreads) prep_kernel(DecodeParams p, Work
     const int t = tid < hot_lo ? tid : hot_hi0 + (tid - hot_lo);
     s_row[tid] = p.page_table[int64_t(b) * p.max_pages + t / kPage] * kPage + t % kPage;
   }
-  const float* rot = p.rot + int64_t(g) * D * D;
-  float v[RPW][VPL];
-#pragma unroll
-  for (int r = 0; r < RPW; ++r)
-#pragma unroll
-    for (int k = 0; k < VPL; ++k) v[r][k] = rot[int64_t(warp * RPW + r) * D + lane * VPL + k];
   for (int i = tid; i < G * D; i += kPrepThreads) {
     const float qs = __fmul_rn(p.q[bq0 * D + i], p.scale);
     sq[i / D][i % D] = qs;
@@ -183,62 +185,87 @@ __global__ void __launch_bounds__(kPrepThreads) prep_kernel(DecodeParams p, Work
   }
   for (int i = tid; i < G * kHistAll; i += kPrepThreads) w.hist[bq0 * kHistAll + i] = 0u;
   __syncthreads();
-  // hot K rows: warp per token, up to kHotPer in flight per warp, every head of the group
-  constexpr int kHotPer = 4;
-  for (int i0 = warp; i0 < n_hot; i0 += kWarps * kHotPer) {
-    float kf[kHotPer][VPL];
+  // Every dot product below is one thread's FMA chain over a part of the components (no shuffle
+  // reductions: their dependent chains, G per row and token, bounded the kernel), the parts added
+  // through shared memory by part 0. qσ̃ is read from shared memory, the same address in every lane.
+  // the rotation row parts first (independent loads, consumed after the hot scores)
+  // q̃_r and Δ: thread t owns row t % D, part t / D of its components (RP parts of RC)
+  const int r_row = tid % D, r_part = tid / D;
+  float4 vv[RC / 4];
+  {
+    const float4* vrow = reinterpret_cast<const float4*>(p.rot + (int64_t(g) * D + r_row) * D + r_part * RC);
 #pragma unroll
-    for (int u = 0; u < kHotPer; ++u) {
-      const int i = i0 + u * kWarps;
-      const uint16_t* kr = p.k_cache + kv_row_off<D>(p, g, i < n_hot ? s_row[i] : 0) + lane * VPL;
+    for (int c = 0; c < RC / 4; ++c) vv[c] = __ldg(vrow + c);
+  }
+  // hot scores: thread t owns token i0 + t % 128, half t / 128 of its components
+  constexpr int HC = D / 2;
+  for (int i0 = 0; i0 < n_hot; i0 += 128) {
+    if (i0) __syncthreads();  // the previous pass has read red_h
+    const int i = i0 + tid % 128, part = tid / 128;
+    if (i < n_hot) {
+      const uint4* kr = reinterpret_cast<const uint4*>(p.k_cache + kv_row_off<D>(p, g, s_row[i]) + part * HC);
+      uint4 kk[HC / 8];
 #pragma unroll
-      for (int k = 0; k < VPL; ++k) kf[u][k] = i < n_hot ? __uint_as_float(uint32_t(kr[k]) << 16) : 0.0f;
-    }
+      for (int c = 0; c < HC / 8; ++c) kk[c] = __ldg(kr + c);
+      float sc[G], ee[G];
 #pragma unroll
-    for (int h = 0; h < G; ++h) {
-      float qv[VPL];
+      for (int h = 0; h < G; ++h) { sc[h] = 0.0f; ee[h] = 0.0f; }
 #pragma unroll
-      for (int k = 0; k < VPL; ++k) qv[k] = sq[h][lane * VPL + k];
+      for (int c = 0; c < HC / 8; ++c) {
+        float kf[8];
+        bf16x8(kk[c], kf);
 #pragma unroll
-      for (int u = 0; u < kHotPer; ++u) {
-        const int i = i0 + u * kWarps;
-        float sc = __fmul_rn(qv[0], kf[u][0]);
-        float e = __fmul_ru(fabsf(qv[0]), fabsf(kf[u][0]));
+        for (int h = 0; h < G; ++h) {
 #pragma unroll
-        for (int k = 1; k < VPL; ++k) {
-          sc = __fmaf_rn(qv[k], kf[u][k], sc);
-          e = __fmaf_ru(fabsf(qv[k]), fabsf(kf[u][k]), e);
+          for (int e = 0; e < 8; ++e) {
+            const float qs = sq[h][part * HC + 8 * c + e];
+            sc[h] = __fmaf_rn(qs, kf[e], sc[h]);
+            ee[h] = __fmaf_ru(fabsf(qs), fabsf(kf[e]), ee[h]);
+          }
         }
-        sc = warp_sum_rn(sc);
-        e = warp_sum_ru(e);
-        if (lane == 0 && i < n_hot) { s_hot[h][i] = sc; e_hot[h][i] = __fadd_ru(__fmul_ru(c.g_q, e), c.tiny); }
+      }
+#pragma unroll
+      for (int h = 0; h < G; ++h) { red_h[part][h][tid % 128] = sc[h]; red_e[part][h][tid % 128] = ee[h]; }
+    }
+    __syncthreads();
+    for (int x = tid; x < G * 128; x += kPrepThreads) {
+      const int h = x / 128, j = x % 128;
+      if (i0 + j < n_hot) {
+        s_hot[h][i0 + j] = __fadd_rn(red_h[0][h][j], red_h[1][h][j]);
+        e_hot[h][i0 + j] = __fadd_ru(__fmul_ru(c.g_q, __fadd_ru(red_e[0][h][j], red_e[1][h][j])), c.tiny);
       }
     }
   }
-  // q̃_r and Δ: warp w owns rows w·RPW.., each row read once for the G heads
+  {
+    float acc[G], aa[G];
 #pragma unroll
-  for (int h = 0; h < G; ++h) {
-    float qv[VPL];
+    for (int h = 0; h < G; ++h) { acc[h] = 0.0f; aa[h] = 0.0f; }
 #pragma unroll
-    for (int k = 0; k < VPL; ++k) qv[k] = sq[h][lane * VPL + k];
+    for (int c = 0; c < RC / 4; ++c) {
+      const float x[4] = {vv[c].x, vv[c].y, vv[c].z, vv[c].w};
 #pragma unroll
-    for (int r = 0; r < RPW; ++r) {
-      float acc = __fmul_rn(v[r][0], qv[0]);
-      float aa = __fmul_ru(fabsf(v[r][0]), fabsf(qv[0]));
+      for (int h = 0; h < G; ++h) {
+        const float4 q4 = *reinterpret_cast<const float4*>(&sq[h][r_part * RC + 4 * c]);
+        const float qq[4] = {q4.x, q4.y, q4.z, q4.w};
 #pragma unroll
-      for (int k = 1; k < VPL; ++k) {
-        acc = __fmaf_rn(v[r][k], qv[k], acc);
-        aa = __fmaf_ru(fabsf(v[r][k]), fabsf(qv[k]), aa);
-      }
-      acc = warp_sum_rn(acc);
-      aa = warp_sum_ru(aa);
-      if (lane == 0) {
-        w.qrot[(bq0 + h) * D + warp * RPW + r] = acc;
-        w.qdelta[(bq0 + h) * D + warp * RPW + r] = __fmul_ru(c.g_q, aa);
+        for (int e = 0; e < 4; ++e) {
+          acc[h] = __fmaf_rn(x[e], qq[e], acc[h]);
+          aa[h] = __fmaf_ru(fabsf(x[e]), fabsf(qq[e]), aa[h]);
+        }
       }
     }
+#pragma unroll
+    for (int h = 0; h < G; ++h) { red_a[r_part][h][r_row] = acc[h]; red_b[r_part][h][r_row] = aa[h]; }
   }
   __syncthreads();
+  for (int x = tid; x < G * D; x += kPrepThreads) {
+    const int h = x / D, r = x % D;
+    float acc = red_a[0][h][r], aa = red_b[0][h][r];
+#pragma unroll
+    for (int part = 1; part < RP; ++part) { acc = __fadd_rn(acc, red_a[part][h][r]); aa = __fadd_ru(aa, red_b[part][h][r]); }
+    w.qrot[(bq0 + h) * D + r] = acc;
+    w.qdelta[(bq0 + h) * D + r] = __fmul_ru(c.g_q, aa);
+  }
   // per head (warp h): qμ, ||qσ̃||, m_L = max s̃_t, Z_L = Σ e^{s̃_t − ε_t − m_L} (float64, rounded down by
   // the final factor)
   if (warp < G) {
@@ -285,20 +312,25 @@ __global__ void __launch_bounds__(kPrepThreads) prep_kernel(DecodeParams p, Work
 // bin k ≥ 1: kHistLo + k/16); tokens in bins 0..K−1 satisfy UB − m_L < e_{K−1}, so
 // M(K) = Σ_{k<K} count_k·e^{e_k} ≥ Σ e^{UB_t − m_L}. θ = e_{K−1} for the largest K with
 // M(K) ≤ budget = δ·Z_L/(1 − δ) (then M/(Z_L + M) ≤ δ); θ = −inf when none fits. e^{e_k} comes
-// rounded up from g_exp_edge; the sums' roundings are covered by the (1 + 1e-12) factors.
+// rounded up (exp_edge_up); the sums' roundings are covered by the (1 + 1e-12) factors.
 __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq) {
   constexpr int kCand = kHistBins + 1, kPer = (kCand + 31) / 32;
   const int lane = threadIdx.x & 31;
   const uint32_t* hs = w.hist + bq * kHistAll;
-  // bin k's mass bound (recomputed, identically, in the second pass: no kPer-double array in registers,
-  // which set the register count of both scan kernels)
-  auto val = [&](int k) {
-    const uint32_t cnt = k < kCand ? __ldcg(&hs[k]) : 0u;  // L2: the other blocks' atomics
-    return cnt ? double(cnt) * __ldg(&g_exp_edge[k]) * (1 + 1e-12) : 0.0;
-  };
+  // the counts stay in registers (every load in flight at once: this runs at the end of the critical
+  // path); bin k's mass bound is recomputed, identically, in the second pass, with e^{edge} computed
+  // here for the non-empty bins (no kPer-double array in registers, which set the register count of
+  // both scan kernels, and no table loads)
+  uint32_t cnt[kPer];
+#pragma unroll
+  for (int i = 0; i < kPer; ++i) {
+    const int k = lane * kPer + i;
+    cnt[i] = k < kCand ? __ldcg(&hs[k]) : 0u;  // L2: the other blocks' atomics
+  }
+  auto val = [&](int i) { return cnt[i] ? double(cnt[i]) * exp_edge_up(lane * kPer + i) * (1 + 1e-12) : 0.0; };
   double local = 0;
-#pragma unroll 4
-  for (int i = 0; i < kPer; ++i) local += val(lane * kPer + i);
+#pragma unroll
+  for (int i = 0; i < kPer; ++i) local += val(i);
   double incl = local;
   for (int o = 1; o < 32; o <<= 1) {
     const double y = __shfl_up_sync(0xffffffffu, incl, o);
@@ -307,10 +339,10 @@ __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq) 
   double run = incl - local;
   const double budget = p.delta * w.zl[bq] / (1.0 - p.delta) * (1.0 - 1e-12);
   int best = -1;
-#pragma unroll 4
+#pragma unroll
   for (int i = 0; i < kPer; ++i) {
     const int k = lane * kPer + i;
-    run += val(k);
+    run += val(i);
     if (k < kCand && run * (1 + 1e-12) <= budget) best = k;
   }
   for (int o = 16; o > 0; o >>= 1) best = max(best, __shfl_xor_sync(0xffffffffu, best, o));
@@ -828,16 +860,9 @@ __global__ void __launch_bounds__(kLrThreads, 4) lowrank_scan_kernel(DecodeParam
         out[h] = __half_as_ushort(hx);
       }
     }
-    // histogram: the loose low-rank bounds of neighbouring tokens share bins, so lanes with the same
-    // (head, bin) add once (a 32-way conflict on a shared-memory atomic serialises it)
-    const int left = n - (t - lane);  // lanes of this warp still in the loop: t − lane + l < n
-    const uint32_t active = left >= 32 ? 0xffffffffu : (1u << left) - 1u;
+    if (!hot)
 #pragma unroll
-    for (int h = 0; h < G; ++h) {
-      const int key = hot ? -1 : hist_bin(__half2float(__ushort_as_half(out[h])));
-      const uint32_t same = __match_any_sync(active, key);
-      if (key >= 0 && lane == __ffs(same) - 1) atomicAdd(&hist[h * kHistAll + key], uint32_t(__popc(same)));
-    }
+      for (int h = 0; h < G; ++h) atomicAdd(&hist[h * kHistAll + hist_bin(__half2float(__ushort_as_half(out[h])))], 1u);
     uint16_t* dst = w.ub + (int64_t(bg) * p.max_seq + t) * G;
     if constexpr (G == 4) {
       if ((reinterpret_cast<uintptr_t>(dst) & 7) == 0) {
@@ -992,9 +1017,10 @@ __global__ void __launch_bounds__(kCompactThreads, 3) compact_kernel(DecodeParam
   float th[G];
 #pragma unroll
   for (int h = 0; h < G; ++h) th[h] = w.theta[int64_t(b) * p.n_head_q + g * G + h];
-  double me[G];
+  float me[G];  // Σ e^{UB − m_L} of the lane's eliminated tokens, rounded up: an upper bound of the sum of
+                // the computed terms in any order (overflow gives +inf, still an upper bound)
 #pragma unroll
-  for (int h = 0; h < G; ++h) me[h] = 0;
+  for (int h = 0; h < G; ++h) me[h] = 0.0f;
   float nu = 0;
   int wcnt = 0;  // survivors of this warp (uniform)
   const bool forced = p.forced_keep >= 0;
@@ -1070,7 +1096,7 @@ __global__ void __launch_bounds__(kCompactThreads, 3) compact_kernel(DecodeParam
           keep = !elim;
           if (elim) {
 #pragma unroll
-            for (int h = 0; h < G; ++h) me[h] += double(expf(fmaxf(dv[h], -80.0f)));
+            for (int h = 0; h < G; ++h) me[h] = __fadd_ru(me[h], expf(fmaxf(dv[h], -80.0f)));
             any_elim = true;
           }
         }
@@ -1088,7 +1114,7 @@ __global__ void __launch_bounds__(kCompactThreads, 3) compact_kernel(DecodeParam
   if (lane == 0) s_wcnt[warp] = wcnt;
 #pragma unroll
   for (int h = 0; h < G; ++h) {
-    const double sm = warp_sum_d(me[h]);
+    const double sm = warp_sum_d(double(me[h]));
     if (lane == 0) s_me[h][warp] = sm;
   }
   const float nuw = warp_max(nu);
@@ -1651,10 +1677,6 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
   const int G = group_of(p), BK = p.batch * p.n_head_kv;
   const int sms = device_sm_count();
   const int max_pages_seq = (p.max_seq + kPage - 1) / kPage;
-  // compact: about 4 blocks per SM, and never more than kCompactMaxUnits units per warp
-  const int cunits = (p.max_seq + kCompactUnit - 1) / kCompactUnit, cwarps = kCompactThreads / 32;
-  const int cmin = (cunits + cwarps * kCompactMaxUnits - 1) / (cwarps * kCompactMaxUnits);
-  const int cchunks = std::max(std::max(1, cmin), std::min((p.max_seq + 1023) / 1024, (4 * sms + BK - 1) / BK));
   const int anchor_chunks = std::max(1, std::min((max_pages_seq + kScanWarps - 1) / kScanWarps, (8 * sms + BK - 1) / BK));
   dispatch(G, p.d, [&](auto gc, auto dc) {
     constexpr int GG = decltype(gc)::value, DD = decltype(dc)::value;
@@ -1691,6 +1713,17 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
     } else if (k8 == DD / 32) scan(std::integral_constant<int, DD / 32>{});
     else if (k8 == 1) scan(std::integral_constant<int, 1>{});
     else scan(std::integral_constant<int, 0>{});
+    // compact: one wave of resident blocks (at most one per 1024 tokens), and never more than
+    // kCompactMaxUnits units per warp
+    static int cocc = 0;
+    if (!cocc) {
+      check_launch("cudaOccupancyMaxActiveBlocksPerMultiprocessor",
+                   cudaOccupancyMaxActiveBlocksPerMultiprocessor(&cocc, compact_kernel<GG>, kCompactThreads, 0));
+      cocc = std::max(cocc, 1);
+    }
+    const int cunits = (p.max_seq + kCompactUnit - 1) / kCompactUnit, cwarps = kCompactThreads / 32;
+    const int cmin = (cunits + cwarps * kCompactMaxUnits - 1) / (cwarps * kCompactMaxUnits);
+    const int cchunks = std::max(std::max(1, cmin), std::min((p.max_seq + 1023) / 1024, cocc * sms / BK));
     if (more()) launch("compact_kernel", compact_kernel<GG>, dim3(cchunks, BK), dim3(kCompactThreads), 0, st, p, w);
   });
 }
