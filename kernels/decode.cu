@@ -57,11 +57,6 @@ __host__ __device__ __forceinline__ double hist_edge(int k) {
   return k == 0 ? double(kHistLo) : double(kHistLo) + double(k) / 16.0;
 }
 
-// e^{edge_k} rounded up, computed on the device (no table load on the cut's critical path): CUDA's
-// float64 exp errs by ≤ 1 ulp (2^-52 relative for these normal results, edge_k ∈ [−64, 0]), and the
-// product with 1 + 2^-50, rounded to nearest, is ≥ e^{edge}(1 − 2^-52)(1 + 2^-50)(1 − 2^-53) > e^{edge}.
-__device__ __forceinline__ double exp_edge_up(int k) { return exp(hist_edge(k)) * (1.0 + 0x1p-50); }
-
 // Histogram bin of a stored bound v = f16↑(UB − m_L) (an f16 value, never NaN: NaN is stored as +inf):
 // 0 below kHistLo, kHistBins + 1 at or above 0, else 1 + ⌊(v − kHistLo)·16⌋ (the bins of cut_head),
 // in four instructions: clamp(⌊v·kBinScale + kBinOffset⌋, 0, kHistBins + 1) with the FMA rounded down
@@ -312,22 +307,22 @@ __global__ void __launch_bounds__(kPrepThreads) prep_kernel(DecodeParams p, Work
 // bin k ≥ 1: kHistLo + k/16); tokens in bins 0..K−1 satisfy UB − m_L < e_{K−1}, so
 // M(K) = Σ_{k<K} count_k·e^{e_k} ≥ Σ e^{UB_t − m_L}. θ = e_{K−1} for the largest K with
 // M(K) ≤ budget = δ·Z_L/(1 − δ) (then M/(Z_L + M) ≤ δ); θ = −inf when none fits. e^{e_k} comes
-// rounded up (exp_edge_up); the sums' roundings are covered by the (1 + 1e-12) factors.
-__device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq) {
+// rounded up from g_exp_edge; the sums' roundings are covered by the (1 + 1e-12) factors.
+__device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq, const double* edge) {
   constexpr int kCand = kHistBins + 1, kPer = (kCand + 31) / 32;
   const int lane = threadIdx.x & 31;
   const uint32_t* hs = w.hist + bq * kHistAll;
   // the counts stay in registers (every load in flight at once: this runs at the end of the critical
-  // path); bin k's mass bound is recomputed, identically, in the second pass, with e^{edge} computed
-  // here for the non-empty bins (no kPer-double array in registers, which set the register count of
-  // both scan kernels, and no table loads)
+  // path); e^{edge} comes from the block's shared copy of g_exp_edge; bin k's mass bound is recomputed,
+  // identically, in the second pass (no kPer-double array in registers, which set the register count
+  // of both scan kernels)
   uint32_t cnt[kPer];
 #pragma unroll
   for (int i = 0; i < kPer; ++i) {
     const int k = lane * kPer + i;
     cnt[i] = k < kCand ? __ldcg(&hs[k]) : 0u;  // L2: the other blocks' atomics
   }
-  auto val = [&](int i) { return cnt[i] ? double(cnt[i]) * exp_edge_up(lane * kPer + i) * (1 + 1e-12) : 0.0; };
+  auto val = [&](int i) { return cnt[i] ? double(cnt[i]) * edge[lane * kPer + i] * (1 + 1e-12) : 0.0; };
   double local = 0;
 #pragma unroll
   for (int i = 0; i < kPer; ++i) local += val(i);
@@ -385,9 +380,13 @@ __device__ void finish_scan_block(const DecodeParams& p, const Workspace& w, con
   __syncthreads();
   if (tid == 0) s_last = atomicAdd(&w.done[bg], 1) == int(gridDim.x) - 1;
   __syncthreads();
-  if (!s_last || (tid >> 5) >= G) return;
+  if (!s_last) return;
+  __shared__ double s_edge[kHistBins + 1];  // e^{edge_k} rounded up: one load per thread, not 33 per lane
+  for (int i = tid; i <= kHistBins; i += blockDim.x) s_edge[i] = g_exp_edge[i];
+  __syncthreads();
+  if ((tid >> 5) >= G) return;
   __threadfence();
-  cut_head(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5));
+  cut_head(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), s_edge);
 }
 
 // ---------------------------------------------------------------------------------------------
