@@ -981,188 +981,142 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
 }
 
 // ---------------------------------------------------------------------------------------------
-// compact: grid (chunks, B·Hkv), 256 threads (8 warps). A candidate is eliminated iff UB_h − m_L < θ_h
-// for every head h of the group (GQA rule; θ from the scan's cut), or, in forced mode, by a hash;
-// survivors (and hot tokens) are appended to the KV head's list with their physical rows, in
-// ascending token order within a block; eliminated tokens add e^{UB − m_L} (≥, expf error covered in
-// merge) to M_E of every head and their page's ν to ν_E.
-// The sequence is cut into units of kCompactUnit tokens (a lane's 4 consecutive tokens, 32 lanes);
-// warp ω of the grid owns the contiguous units [ω·U/W, (ω+1)·U/W). Pass 1 reads its bounds
-// (kCompactBatch units' loads in flight), decides, accumulates M_E and ν, and keeps the decisions as
-// 4 ballots per unit in shared memory; then ONE atomic per block reserves the block's survivors, and
-// pass 2 writes them from the ballots. No barrier or atomic per step (the latency that bounded the
-// kernel before: one round trip of both per 1024 tokens).
-constexpr int kCompactPer = 4, kCompactUnit = 32 * kCompactPer, kCompactBatch = 4;
-constexpr int kCompactMaxUnits = 64;  // per warp (shared ballots: 8 warps × 64 units × 16 B = 8 KB)
-static_assert(kPage % kCompactPer == 0, "a lane's tokens must share a page");
-
+// compact: grid (chunks, B·Hkv), 256 threads, 4 consecutive tokens per thread per step: a candidate
+// is eliminated iff UB_h − m_L < θ_h for every head h of the group (GQA rule; θ from the scan's cut),
+// or, in forced mode, by a hash; survivors (and hot tokens) are appended to the KV head's list with
+// their physical rows; eliminated tokens add e^{UB − m_L} (≥, expf error covered in merge) to M_E of
+// every head and their page's ν to ν_E.
 template <int G>
-__global__ void __launch_bounds__(kCompactThreads, 3) compact_kernel(DecodeParams p, Workspace w) {
-  constexpr int kWarps = kCompactThreads / 32;
+__global__ void __launch_bounds__(kCompactThreads) compact_kernel(DecodeParams p, Workspace w) {
+  constexpr int kPer = 4;
+  static_assert(kPage % kPer == 0, "a thread's tokens must share a page");
   const int bg = blockIdx.y, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  __shared__ uint32_t s_bal[kWarps][kCompactMaxUnits][kCompactPer];
-  __shared__ int s_wcnt[kWarps];
-  __shared__ double s_me[G][kWarps];
+  __shared__ int s_wsum[8], s_base;
+  __shared__ double s_me[G][8];
   __shared__ uint32_t s_nu;
   if (tid == 0) s_nu = 0u;
-  __syncthreads();
   pdl_wait();
   pdl_launch_next();
   const int n = p.seq_len[b];
-  const int n_units = (n + kCompactUnit - 1) / kCompactUnit;
-  const int64_t W = int64_t(gridDim.x) * kWarps, wg = int64_t(blockIdx.x) * kWarps + warp;
-  const int u0 = int(wg * n_units / W), u1 = int((wg + 1) * n_units / W);  // ≤ kCompactMaxUnits (launcher)
   float th[G];
 #pragma unroll
   for (int h = 0; h < G; ++h) th[h] = w.theta[int64_t(b) * p.n_head_q + g * G + h];
-  float me[G];  // Σ e^{UB − m_L} of the lane's eliminated tokens, rounded up: an upper bound of the sum of
-                // the computed terms in any order (overflow gives +inf, still an upper bound)
+  __syncthreads();
+  double me[G];
 #pragma unroll
-  for (int h = 0; h < G; ++h) me[h] = 0.0f;
+  for (int h = 0; h < G; ++h) me[h] = 0;
   float nu = 0;
-  int wcnt = 0;  // survivors of this warp (uniform)
-  const bool forced = p.forced_keep >= 0;
-  const uint32_t keep_thr = forced ? uint32_t(fminf(p.forced_keep, 1.0f) * 4294967295.0f) : 0u;
+  const uint32_t keep_thr = p.forced_keep >= 0 ? uint32_t(fminf(p.forced_keep, 1.0f) * 4294967295.0f) : 0u;
   const uint16_t* ubase = w.ub + int64_t(bg) * p.max_seq * G;
   const uint16_t* pubase = p.box ? w.pub + int64_t(bg) * ((p.max_seq + kPage - 1) / kPage) * G : nullptr;
   const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
-  // pass 1: decide, M_E, ν, ballots
-  for (int ub0 = u0; ub0 < u1; ub0 += kCompactBatch) {
-    uint32_t wd[kCompactBatch][2 * G];
-    float pnu[kCompactBatch];
-    bool pelim[kCompactBatch];
+  for (int t0 = blockIdx.x * kCompactThreads * kPer; t0 < n; t0 += gridDim.x * kCompactThreads * kPer) {
+    bool keep[kPer];
+    uint16_t raw[kPer][G];
+    // a page eliminated by its anchor (the kPer tokens share one page): its bound for every token
+    const int tq = t0 + tid * kPer;
+    bool page_elim = false;
+    if (pubase && tq < n) {
+      const uint16_t* pu = pubase + int64_t(tq / kPage) * G;
+      page_elim = pu[0] != kPageScanned;
+      if (page_elim)
 #pragma unroll
-    for (int k = 0; k < kCompactBatch; ++k) {  // every load of the batch first
-      const int tq = (ub0 + k) * kCompactUnit + lane * kCompactPer;
-      pnu[k] = 0.0f;
+        for (int k = 0; k < kPer; ++k)
 #pragma unroll
-      for (int i = 0; i < 2 * G; ++i) wd[k][i] = 0x7C007C00u;  // +inf: never eliminated
-      pelim[k] = false;
-      if (ub0 + k >= u1 || tq >= n) continue;
-      pnu[k] = p.nu_max[int64_t(ptab[tq / kPage]) * p.n_head_kv + g];
-      if (pubase) {  // a page eliminated by its anchor (the lane's tokens share one page): its bound for every token
-        const uint16_t* pu = pubase + int64_t(tq / kPage) * G;
-        pelim[k] = pu[0] != kPageScanned;
-        if (pelim[k]) {
-#pragma unroll
-          for (int i = 0; i < 2 * G; ++i) wd[k][i] = uint32_t(pu[(2 * i) % G]) | (uint32_t(pu[(2 * i + 1) % G]) << 16);
-          continue;
-        }
-      }
+          for (int h = 0; h < G; ++h) raw[k][h] = pu[h];
+    }
+    if (!page_elim) {
       const uint16_t* src = ubase + int64_t(tq) * G;
-      if (tq + kCompactPer <= n && (reinterpret_cast<uintptr_t>(src) & 7) == 0) {  // the 4·G bounds as G 8-byte words
+      if (tq + kPer <= n && (reinterpret_cast<uintptr_t>(src) & 7) == 0) {  // the kPer·G bounds as G 8-byte words
+        uint32_t wd[2 * G];
 #pragma unroll
         for (int i = 0; i < G; ++i) {
           const uint2 u = __ldcs(reinterpret_cast<const uint2*>(src) + i);
-          wd[k][2 * i] = u.x;
-          wd[k][2 * i + 1] = u.y;
+          wd[2 * i] = u.x;
+          wd[2 * i + 1] = u.y;
         }
+#pragma unroll
+        for (int k = 0; k < kPer; ++k)
+#pragma unroll
+          for (int h = 0; h < G; ++h) raw[k][h] = uint16_t(wd[(k * G + h) >> 1] >> (16 * ((k * G + h) & 1)));
       } else {
 #pragma unroll
-        for (int i = 0; i < 2 * G; ++i) {
-          const int e0 = 2 * i, e1 = 2 * i + 1;  // elements (token e/G, head e%G)
-          const uint32_t lo = tq + e0 / G < n ? ubase[int64_t(tq) * G + e0] : 0x7C00u;
-          const uint32_t hi = tq + e1 / G < n ? ubase[int64_t(tq) * G + e1] : 0x7C00u;
-          wd[k][i] = lo | (hi << 16);
+        for (int k = 0; k < kPer; ++k) {
+          const int t = tq + k;
+#pragma unroll
+          for (int h = 0; h < G; ++h) raw[k][h] = t < n ? ubase[int64_t(t) * G + h] : uint16_t(0x7C00);
         }
       }
     }
+    int cnt = 0;
+    bool any_elim = false;  // the thread's kPer tokens share one page (kPer divides kPage): one ν load
 #pragma unroll
-    for (int k = 0; k < kCompactBatch; ++k) {
-      if (ub0 + k >= u1) break;  // uniform
-      const int tq = (ub0 + k) * kCompactUnit + lane * kCompactPer;
-      const bool page_elim = pelim[k];
-      bool any_elim = false;
-      uint32_t keepm = 0;
+    for (int k = 0; k < kPer; ++k) {
+      const int t = t0 + tid * kPer + k;
+      const bool valid = t < n;
+      const bool hot = valid && is_hot(t, n, p.n_sink, p.n_recent);
+      keep[k] = hot;
+      if (valid && !hot) {
+        float dv[G];
+        bool elim = true;
 #pragma unroll
-      for (int e = 0; e < kCompactPer; ++e) {
-        const int t = tq + e;
-        const bool valid = t < n;
-        const bool hot = valid && is_hot(t, n, p.n_sink, p.n_recent);
-        bool keep = hot;
-        if (valid && !hot) {
-          float dv[G];
-          bool elim = true;
-#pragma unroll
-          for (int h = 0; h < G; ++h) {
-            const int x = e * G + h;
-            dv[h] = __half2float(__ushort_as_half(uint16_t(wd[k][x >> 1] >> (16 * (x & 1)))));
-            elim = elim && (dv[h] < th[h]);
-          }
-          if (forced) elim = !(hash3(p.forced_seed, uint32_t(bg), uint32_t(t)) <= keep_thr);
-          elim = elim || page_elim;  // certified: θ ≥ θ_A > its bounds already (anchor_kernel)
-          keep = !elim;
-          if (elim) {
-#pragma unroll
-            for (int h = 0; h < G; ++h) me[h] = __fadd_ru(me[h], expf(fmaxf(dv[h], -80.0f)));
-            any_elim = true;
-          }
+        for (int h = 0; h < G; ++h) {
+          dv[h] = __half2float(__ushort_as_half(raw[k][h]));
+          elim = elim && (dv[h] < th[h]);
         }
-        keepm |= uint32_t(keep) << e;
-      }
-      if (any_elim) nu = fmaxf(nu, pnu[k]);
+        if (p.forced_keep >= 0) elim = !(hash3(p.forced_seed, uint32_t(bg), uint32_t(t)) <= keep_thr);
+        elim = elim || page_elim;  // certified: θ ≥ θ_A > its bounds already (anchor_kernel)
+        keep[k] = !elim;
+        if (elim) {
 #pragma unroll
-      for (int e = 0; e < kCompactPer; ++e) {
-        const uint32_t bal = __ballot_sync(0xffffffffu, (keepm >> e) & 1u);
-        if (lane == 0) s_bal[warp][ub0 + k - u0][e] = bal;
-        wcnt += __popc(bal);
+          for (int h = 0; h < G; ++h) me[h] += double(expf(fmaxf(dv[h], -80.0f)));
+          any_elim = true;
+        }
       }
+      cnt += keep[k];
     }
+    if (any_elim) nu = fmaxf(nu, p.nu_max[int64_t(ptab[tq / kPage]) * p.n_head_kv + g]);
+    int incl = cnt;
+    for (int o = 1; o < 32; o <<= 1) {
+      const int y = __shfl_up_sync(0xffffffffu, incl, o);
+      if (lane >= o) incl += y;
+    }
+    if (lane == 31) s_wsum[warp] = incl;
+    __syncthreads();
+    int off = incl - cnt, total = 0;
+    for (int k = 0; k < 8; ++k) {
+      if (k < warp) off += s_wsum[k];
+      total += s_wsum[k];
+    }
+    if (tid == 0) s_base = total ? atomicAdd(&w.n_surv[bg], total) : 0;
+    __syncthreads();
+    const int64_t at = int64_t(bg) * p.max_seq + s_base + off;
+    int j = 0;
+#pragma unroll
+    for (int k = 0; k < kPer; ++k)
+      if (keep[k]) {
+        const int t = t0 + tid * kPer + k;
+        w.surv[at + j] = t;
+        w.srow[at + j] = ptab[t / kPage] * kPage + t % kPage;
+        ++j;
+      }
+    __syncthreads();
   }
-  if (lane == 0) s_wcnt[warp] = wcnt;
 #pragma unroll
   for (int h = 0; h < G; ++h) {
-    const double sm = warp_sum_d(double(me[h]));
+    const double sm = warp_sum_d(me[h]);
     if (lane == 0) s_me[h][warp] = sm;
   }
   const float nuw = warp_max(nu);
   if (lane == 0 && nuw > 0) atomicMax(&s_nu, __float_as_uint(nuw));
   __syncthreads();
-  // one reservation per block; the warps' survivors follow in warp (= token) order
-  __shared__ int s_base;
-  if (tid == 0) {
-    int total = 0;
-    for (int k = 0; k < kWarps; ++k) total += s_wcnt[k];
-    s_base = total ? atomicAdd(&w.n_surv[bg], total) : 0;
-  }
   if (tid < G) {
     double sm = 0;
-    for (int k = 0; k < kWarps; ++k) sm += s_me[tid][k];
+    for (int k = 0; k < 8; ++k) sm += s_me[tid][k];
     if (sm > 0) atomicAdd(&w.me[int64_t(b) * p.n_head_q + g * G + tid], sm);
   }
-  if (tid == 32 && s_nu) atomicMax(&w.nu_e[int64_t(b) * p.n_head_q + g * G], s_nu);
-  __syncthreads();
-  // pass 2: the survivors from the ballots (lane-major, then the lane's 4 tokens: ascending tokens)
-  int at = s_base;
-  for (int k = 0; k < warp; ++k) at += s_wcnt[k];
-  int32_t* surv = w.surv + int64_t(bg) * p.max_seq;
-  int32_t* srow = w.srow + int64_t(bg) * p.max_seq;
-  const uint32_t lt = (1u << lane) - 1u;
-  for (int u = u0; u < u1; ++u) {
-    uint32_t bal[kCompactPer];
-    int before = 0, total = 0, mine = 0;
-#pragma unroll
-    for (int e = 0; e < kCompactPer; ++e) {
-      bal[e] = s_bal[warp][u - u0][e];
-      before += __popc(bal[e] & lt);
-      total += __popc(bal[e]);
-      mine |= int((bal[e] >> lane) & 1u) << e;
-    }
-    if (mine) {
-      const int tq = u * kCompactUnit + lane * kCompactPer;
-      const int row0 = ptab[tq / kPage] * kPage + tq % kPage;
-      int j = at + before;
-#pragma unroll
-      for (int e = 0; e < kCompactPer; ++e)
-        if ((mine >> e) & 1) {
-          surv[j] = tq + e;
-          srow[j] = row0 + e;
-          ++j;
-        }
-    }
-    at += total;
-  }
+  if (tid == 0 && s_nu) atomicMax(&w.nu_e[int64_t(b) * p.n_head_q + g * G], s_nu);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1676,6 +1630,7 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
   const int G = group_of(p), BK = p.batch * p.n_head_kv;
   const int sms = device_sm_count();
   const int max_pages_seq = (p.max_seq + kPage - 1) / kPage;
+  const int cchunks = std::max(1, std::min((p.max_seq + 1023) / 1024, (4 * sms + BK - 1) / BK));
   const int anchor_chunks = std::max(1, std::min((max_pages_seq + kScanWarps - 1) / kScanWarps, (8 * sms + BK - 1) / BK));
   dispatch(G, p.d, [&](auto gc, auto dc) {
     constexpr int GG = decltype(gc)::value, DD = decltype(dc)::value;
@@ -1712,17 +1667,6 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
     } else if (k8 == DD / 32) scan(std::integral_constant<int, DD / 32>{});
     else if (k8 == 1) scan(std::integral_constant<int, 1>{});
     else scan(std::integral_constant<int, 0>{});
-    // compact: one wave of resident blocks (at most one per 1024 tokens), and never more than
-    // kCompactMaxUnits units per warp
-    static int cocc = 0;
-    if (!cocc) {
-      check_launch("cudaOccupancyMaxActiveBlocksPerMultiprocessor",
-                   cudaOccupancyMaxActiveBlocksPerMultiprocessor(&cocc, compact_kernel<GG>, kCompactThreads, 0));
-      cocc = std::max(cocc, 1);
-    }
-    const int cunits = (p.max_seq + kCompactUnit - 1) / kCompactUnit, cwarps = kCompactThreads / 32;
-    const int cmin = (cunits + cwarps * kCompactMaxUnits - 1) / (cwarps * kCompactMaxUnits);
-    const int cchunks = std::max(std::max(1, cmin), std::min((p.max_seq + 1023) / 1024, cocc * sms / BK));
     if (more()) launch("compact_kernel", compact_kernel<GG>, dim3(cchunks, BK), dim3(kCompactThreads), 0, st, p, w);
   });
 }
