@@ -308,24 +308,34 @@ __global__ void __launch_bounds__(kPrepThreads) prep_kernel(DecodeParams p, Work
 // M(K) = Σ_{k<K} count_k·e^{e_k} ≥ Σ e^{UB_t − m_L}. θ = e_{K−1} for the largest K with
 // M(K) ≤ budget = δ·Z_L/(1 − δ) (then M/(Z_L + M) ≤ δ); θ = −inf when none fits. e^{e_k} comes
 // rounded up from g_exp_edge; the sums' roundings are covered by the (1 + 1e-12) factors.
+// LEAN (the low-rank scan, 64 registers): the counts stay in registers and e^{edge} comes from the
+// block's shared copy of g_exp_edge (edge), recomputed in the second pass; otherwise (the quant scan)
+// the kPer bin values are held as doubles, every load in flight at once (its registers are free here).
+template <bool LEAN>
 __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq, const double* edge) {
   constexpr int kCand = kHistBins + 1, kPer = (kCand + 31) / 32;
   const int lane = threadIdx.x & 31;
   const uint32_t* hs = w.hist + bq * kHistAll;
-  // the counts stay in registers (every load in flight at once: this runs at the end of the critical
-  // path); e^{edge} comes from the block's shared copy of g_exp_edge; bin k's mass bound is recomputed,
-  // identically, in the second pass (no kPer-double array in registers, which set the register count
-  // of both scan kernels)
-  uint32_t cnt[kPer];
-#pragma unroll
-  for (int i = 0; i < kPer; ++i) {
-    const int k = lane * kPer + i;
-    cnt[i] = k < kCand ? __ldcg(&hs[k]) : 0u;  // L2: the other blocks' atomics
-  }
-  auto val = [&](int i) { return cnt[i] ? double(cnt[i]) * edge[lane * kPer + i] * (1 + 1e-12) : 0.0; };
   double local = 0;
+  [[maybe_unused]] double val[LEAN ? 1 : kPer];
+  [[maybe_unused]] uint32_t cnt[LEAN ? kPer : 1];
+  if constexpr (!LEAN) {
 #pragma unroll
-  for (int i = 0; i < kPer; ++i) local += val(i);
+    for (int i = 0; i < kPer; ++i) {
+      const int k = lane * kPer + i;
+      const uint32_t c = k < kCand ? __ldcg(&hs[k]) : 0u;  // L2: the other blocks' atomics
+      val[i] = c ? double(c) * __ldg(&g_exp_edge[k]) * (1 + 1e-12) : 0.0;
+      local += val[i];
+    }
+  } else {
+#pragma unroll
+    for (int i = 0; i < kPer; ++i) {
+      const int k = lane * kPer + i;
+      cnt[i] = k < kCand ? __ldcg(&hs[k]) : 0u;
+    }
+#pragma unroll
+    for (int i = 0; i < kPer; ++i) local += cnt[i] ? double(cnt[i]) * edge[lane * kPer + i] * (1 + 1e-12) : 0.0;
+  }
   double incl = local;
   for (int o = 1; o < 32; o <<= 1) {
     const double y = __shfl_up_sync(0xffffffffu, incl, o);
@@ -337,7 +347,8 @@ __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq, 
 #pragma unroll
   for (int i = 0; i < kPer; ++i) {
     const int k = lane * kPer + i;
-    run += val(i);
+    if constexpr (LEAN) run += cnt[i] ? double(cnt[i]) * edge[k] * (1 + 1e-12) : 0.0;
+    else run += val[i];
     if (k < kCand && run * (1 + 1e-12) <= budget) best = k;
   }
   for (int o = 16; o > 0; o >>= 1) best = max(best, __shfl_xor_sync(0xffffffffu, best, o));
@@ -357,7 +368,7 @@ __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq, 
 // PACKED: the block's histogram holds two 16-bit counts per word (bin 2i in the low half, 2i + 1 in
 // the high half; kHistAll is even, so a word never spans two heads); the launcher keeps every block
 // under 65536 tokens, so no count carries into its neighbour.
-template <int G, bool PACKED = false>
+template <int G, bool PACKED = false, bool LEAN = false>
 __device__ void finish_scan_block(const DecodeParams& p, const Workspace& w, const uint32_t* hist, int b, int g) {
   static_assert(kHistAll % 2 == 0, "packed histogram words must not span two heads");
   const int tid = threadIdx.x, bg = b * p.n_head_kv + g;
@@ -380,13 +391,19 @@ __device__ void finish_scan_block(const DecodeParams& p, const Workspace& w, con
   __syncthreads();
   if (tid == 0) s_last = atomicAdd(&w.done[bg], 1) == int(gridDim.x) - 1;
   __syncthreads();
-  if (!s_last) return;
-  __shared__ double s_edge[kHistBins + 1];  // e^{edge_k} rounded up: one load per thread, not 33 per lane
-  for (int i = tid; i <= kHistBins; i += blockDim.x) s_edge[i] = g_exp_edge[i];
-  __syncthreads();
-  if ((tid >> 5) >= G) return;
-  __threadfence();
-  cut_head(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), s_edge);
+  if constexpr (LEAN) {
+    if (!s_last) return;
+    __shared__ double s_edge[kHistBins + 1];  // e^{edge_k} rounded up: one load per thread, not 33 per lane
+    for (int i = tid; i <= kHistBins; i += blockDim.x) s_edge[i] = g_exp_edge[i];
+    __syncthreads();
+    if ((tid >> 5) >= G) return;
+    __threadfence();
+    cut_head<true>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), s_edge);
+  } else {
+    if (!s_last || (tid >> 5) >= G) return;
+    __threadfence();
+    cut_head<false>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), nullptr);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -872,7 +889,7 @@ __global__ void __launch_bounds__(kLrThreads, 4) lowrank_scan_kernel(DecodeParam
 #pragma unroll
     for (int h = 0; h < G; ++h) dst[h] = out[h];
   }
-  finish_scan_block<G>(p, w, hist, b, g);
+  finish_scan_block<G, false, true>(p, w, hist, b, g);
 }
 
 __device__ __forceinline__ uint32_t hash3(uint32_t a, uint32_t b, uint32_t c) {
