@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Which GPU kernels of the working tree compile to the same PTX as at another commit.
+
+  scripts/ptx_same.py COMMIT [COMMIT...]
+
+For each commit, kernels/decode.{cu,h} of that commit and of the working tree are compiled to PTX
+(nvcc -O3 -arch=sm_90a, as the build does) and compared kernel by kernel, after removing what does
+not change the code: line directives, label and local-depot numbering, the file's internal symbol
+hash, and the template arguments that only select a variant of the cut (finish_scan_block's LEAN,
+cut_head's). Same PTX means the same machine code (same ptxas), so a kernel measured at that commit
+is the kernel in the tree. Needs nvcc; prints one line per kernel family and status.
+"""
+import collections
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def ptx(src_dir):
+    out = os.path.join(src_dir, "decode.ptx")
+    subprocess.run(["nvcc", "-std=c++17", "-O3", "-arch=sm_90a", "-ptx", "-I" + src_dir, "-I" + os.path.join(ROOT, "include"),
+                    os.path.join(src_dir, "decode.cu"), "-o", out], check=True, stderr=subprocess.DEVNULL)
+    return out
+
+
+def kernels(path):
+    t = open(path).read()
+    t = re.sub(r"_GLOBAL__N__[0-9a-f]+_\d+_decode_cu_[0-9a-f]+", "ANON", t)
+    t = re.sub(r"_INTERNAL_[0-9a-f]+_", "_INTERNAL_", t)
+    t = re.sub(r"inish_scan_blockILi(\d)ELb(\d)ELb\dEE", r"inish_scan_blockILi\1ELb\2EE", t)
+    t = re.sub(r"cut_headILb\dEE", "cut_headE", t)
+    t = "\n".join(l for l in t.split("\n") if not l.strip().startswith((".loc", ".file")))
+    t = re.sub(r"\$L__BB\d+_", "$L__BB_", t)
+    t = re.sub(r"__local_depot\d+", "__local_depot", t)
+    out = {}
+    for part in re.split(r"\n(?=\.(?:visible |weak )?\.?entry )", t):
+        m = re.match(r"\.(?:visible |weak )?\.?entry (\S+?)\(", part)
+        if m:
+            out[m.group(1)] = part
+    return out
+
+
+def family(name):
+    m = re.search(r"([a-z_]+_kernel)", name)
+    return m.group(1) if m else name
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = os.path.join(tmp, "tree")
+        os.makedirs(tree)
+        for f in ("decode.cu", "decode.h"):
+            with open(os.path.join(ROOT, "kernels", f)) as src, open(os.path.join(tree, f), "w") as dst:
+                dst.write(src.read())
+        now = kernels(ptx(tree))
+        for commit in sys.argv[1:]:
+            d = os.path.join(tmp, commit)
+            os.makedirs(d)
+            for f in ("decode.cu", "decode.h"):
+                text = subprocess.run(["git", "-C", ROOT, "show", "%s:kernels/%s" % (commit, f)], check=True,
+                                      capture_output=True, text=True).stdout
+                open(os.path.join(d, f), "w").write(text)
+            then = kernels(ptx(d))
+            res = collections.Counter()
+            for name in set(now) | set(then):
+                st = ("only in the tree" if name not in then else "only at " + commit if name not in now
+                      else "same" if now[name] == then[name] else "DIFFERENT")
+                res[(family(name), st)] += 1
+            for (fam, st), k in sorted(res.items()):
+                print("%s: %-22s %-18s (%d instantiations)" % (commit, fam, st, k))
+
+
+if __name__ == "__main__":
+    main()
