@@ -156,6 +156,7 @@ __global__ void __launch_bounds__(kPrepThreads) prep_kernel(DecodeParams p, Work
   constexpr int RP = kPrepThreads / D, RC = D / RP;  // q̃_r: parts per rotation row, components per part
   static_assert(G <= kWarps, "a warp per head for the per-head sums");
   static_assert(RC % 4 == 0 && kPrepThreads % D == 0 && D <= 128, "row parts of whole float4s");
+  static_assert(kPrepThreads == 256, "s_row covers 256 hot tokens; the hot passes are two halves of 128 threads");
   const int bg = blockIdx.x, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
   const int64_t bq0 = int64_t(b) * p.n_head_q + int64_t(g) * G;  // the group's first query head
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
@@ -182,7 +183,8 @@ __global__ void __launch_bounds__(kPrepThreads) prep_kernel(DecodeParams p, Work
   __syncthreads();
   // Every dot product below is one thread's FMA chain over a part of the components (no shuffle
   // reductions: their dependent chains, G per row and token, bounded the kernel), the parts added
-  // through shared memory by part 0. qσ̃ is read from shared memory, the same address in every lane.
+  // through shared memory by strided loops over (head, row or token). qσ̃ is read from shared memory,
+  // the same address in every lane.
   // the rotation row parts first (independent loads, consumed after the hot scores)
   // q̃_r and Δ: thread t owns row t % D, part t / D of its components (RP parts of RC)
   const int r_row = tid % D, r_part = tid / D;

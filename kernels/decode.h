@@ -19,7 +19,8 @@
 //   box (optional)   [n_phys, n_head_kv, 2, d]  u8 page anchor: min, then max, of each component's
 //                    code over the page's tokens, component j at box_offset(k8, j) of each half
 //   page_table       [batch, max_pages] int32 physical page of each logical page; seq_len [batch]
-//   rot              [n_head_kv, d, d] f32 rows of the rotation V; mu [n_head_kv, d];
+//   rot              [n_head_kv, d, d] f32 rows of the rotation V (16-byte aligned, as k_cache and
+//                    v_cache); mu [n_head_kv, d];
 //   resid_max        [n_head_kv] ≥ max ||x_t − Vᵀ c_t||;  k_norm_max [n_head_kv] ≥ max ||k_t||
 //   q                [batch, n_head_q, d] f32, post-RoPE, UNSCALED
 // Stages: prep (σq, Vσq, hot scores → m_L, Z_L), anchor (with a box: the page box bound over the
@@ -164,7 +165,8 @@ void ghost_decode(const DecodeParams& p, void* stream);         // all stages
 void ghost_stage1(const DecodeParams& p, void* stream);         // prep, anchor, scan, cut, compact
 void ghost_stage2(const DecodeParams& p, void* stream);         // attend + merge
 // Diagnostics (gpu_bench --breakdown): launch only the first n_kernels kernels of stage 1 (prep,
-// [anchor,] scan, compact) or stage 2 (attend, merge); the step's results are then incomplete.
+// [anchor,] scan, compact) or stage 2 (attend, merge), n_kernels ≥ 1; the step's results are then
+// incomplete.
 void ghost_stage_prefix(const DecodeParams& p, void* stream, int stage, int n_kernels);
 // Diagnostics: only read the K and V rows attend reads (mode 0: compact's survivor list of the last
 // stage 1; mode 1: every token, in order), for the bandwidth this access pattern gets.

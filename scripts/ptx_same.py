@@ -29,7 +29,7 @@ def ptx(src_dir):
 
 def kernels(path):
     t = open(path).read()
-    t = re.sub(r"_GLOBAL__N__[0-9a-f]+_\d+_decode_cu_[0-9a-f]+", "ANON", t)
+    t = re.sub(r"_GLOBAL__N__[0-9a-f]+_\d+_decode_cu_[0-9a-f]{8}", "ANON", t)
     t = re.sub(r"_INTERNAL_[0-9a-f]+_", "_INTERNAL_", t)
     t = re.sub(r"inish_scan_blockILi(\d)ELb(\d)ELb\dEE", r"inish_scan_blockILi\1ELb\2EE", t)
     t = re.sub(r"cut_headILb\dEE", "cut_headE", t)
