@@ -1719,6 +1719,9 @@ void ghost_decode(const DecodeParams& p, void* stream) {
 }
 
 void ghost_stage_prefix(const DecodeParams& p, void* stream, int stage, int n_kernels) {
+  if ((stage != 1 && stage != 2) || n_kernels < 1)
+    throw std::invalid_argument("ghostkv cuda: ghost_stage_prefix needs stage 1 or 2 and n_kernels >= 1 (got stage " +
+                                std::to_string(stage) + ", n_kernels " + std::to_string(n_kernels) + ")");
   if (stage == 1) stage1(p, stream, n_kernels);
   else {
     validate(p);
