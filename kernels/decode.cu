@@ -321,6 +321,9 @@ __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq, 
   double local = 0;
   [[maybe_unused]] double val[LEAN ? 1 : kPer];
   [[maybe_unused]] uint32_t cnt[LEAN ? kPer : 1];
+  [[maybe_unused]] auto lean_val = [&](int i) {  // LEAN: bin lane·kPer + i's mass bound, from its count
+    return cnt[i] ? double(cnt[i]) * edge[lane * kPer + i] * (1 + 1e-12) : 0.0;
+  };
   if constexpr (!LEAN) {
 #pragma unroll
     for (int i = 0; i < kPer; ++i) {
@@ -336,7 +339,7 @@ __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq, 
       cnt[i] = k < kCand ? __ldcg(&hs[k]) : 0u;
     }
 #pragma unroll
-    for (int i = 0; i < kPer; ++i) local += cnt[i] ? double(cnt[i]) * edge[lane * kPer + i] * (1 + 1e-12) : 0.0;
+    for (int i = 0; i < kPer; ++i) local += lean_val(i);
   }
   double incl = local;
   for (int o = 1; o < 32; o <<= 1) {
@@ -349,7 +352,7 @@ __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq, 
 #pragma unroll
   for (int i = 0; i < kPer; ++i) {
     const int k = lane * kPer + i;
-    if constexpr (LEAN) run += cnt[i] ? double(cnt[i]) * edge[k] * (1 + 1e-12) : 0.0;
+    if constexpr (LEAN) run += lean_val(i);
     else run += val[i];
     if (k < kCand && run * (1 + 1e-12) <= budget) best = k;
   }
