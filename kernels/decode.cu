@@ -25,7 +25,7 @@ namespace {
 constexpr int kScanWarps = 4;     // warps per scan block (each streams its own pages)
 constexpr int kAttThreads = 128;  // attend: 16 lane groups of 8
 constexpr int kPrepThreads = 256;
-constexpr int kCompactThreads = 256;
+constexpr int kCompactThreads = 128;
 constexpr int kMergeThreads = 128;
 constexpr int kRank = kSketchRank;  // low-rank witness: sketch components per token (decode.h)
 constexpr uint16_t kPageScanned = 0xFFFF;  // pub of a page the scan reads (an f16 NaN: no bound is NaN)
@@ -1003,19 +1003,73 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
 }
 
 // ---------------------------------------------------------------------------------------------
-// compact: grid (chunks, B·Hkv), 256 threads, 4 consecutive tokens per thread per step: a candidate
-// is eliminated iff UB_h − m_L < θ_h for every head h of the group (GQA rule; θ from the scan's cut),
-// or, in forced mode, by a hash; survivors (and hot tokens) are appended to the KV head's list with
-// their physical rows; eliminated tokens add e^{UB − m_L} (≥, expf error covered in merge) to M_E of
-// every head and their page's ν to ν_E.
+// compact: grid (chunks, B·Hkv) of blocks that are all resident at once, 128 threads, no block
+// barrier before the end. Each warp takes segments of kSeg = 128 consecutive tokens (warp w of the
+// KV head's W warps: segments w, w + W, ...); the lane's k-th token of a segment is base + 32k + lane,
+// so every load is coalesced (G·2 bytes per token) and the 32 tokens of a row share one page
+// (kPage % 32 == 0: the page's anchor entry, physical page and ν are warp-uniform). The next
+// segment's bounds are loaded before the current one is processed. A candidate is eliminated iff
+// UB_h − m_L < θ_h for every head h of the group (GQA rule; θ from the scan's cut), or, in forced mode,
+// by a hash; survivors (and hot tokens) are appended in token order within the segment: a ballot per
+// row and one atomicAdd per segment. An eliminated token adds ex2_up(UB − m_L) ≥ (1 − 2^-21.6)·e^{UB − m_L}
+// to M_E of every head (float32 sums rounded up per lane, float64 across lanes; merge's factor covers
+// the ex2 error) and its page's ν to ν_E.
+constexpr int kCompactSeg = 128;
+static_assert(kPage % 32 == 0, "a row of 32 tokens must lie in one page");
+
+// 2^x by the special-function unit: at most 2 ulp from the correctly rounded result (PTX ISA), so
+// relative error ≤ 2.5·2^-23 for normal results; results below 2^-126 flush to 0 (ftz); ex2(−inf) = 0.
+__device__ __forceinline__ float ex2_approx(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
+// An upper bound of e^v up to ex2's error: v is raised to ≥ −80 (so the result, ≥ 2^-115.5, is never
+// flushed) and x = RU(v·L↑ + c) ≥ v·log2 e, with L↑ = RU_f(log2 e) = 0x3FB8AA3C (exceeds log2 e by
+// 9.995e-8, so v·L↑ falls short of v·log2 e by at most 80 · 9.995e-8 < 8e-6 for v ≥ −80) and c = 1e-5f.
+// +inf stays +inf.
+__device__ __forceinline__ float ex2_up(float v) {
+  return ex2_approx(__fmaf_ru(fmaxf(v, -80.0f), __uint_as_float(0x3FB8AA3Cu), 1e-5f));
+}
+
+template <int G>
+struct CompactSeg {  // one lane's share of a segment: G·2 bytes per token
+  uint32_t wd[4][(G + 1) / 2];
+};
+
+template <int G>
+__device__ __forceinline__ void compact_load(CompactSeg<G>& s, const uint16_t* ubase, int base, int lane, int n) {
+#pragma unroll
+  for (int k = 0; k < 4; ++k) {
+    const int t = base + 32 * k + lane;
+    const uint16_t* src = ubase + int64_t(t) * G;
+    if (t >= n) {
+#pragma unroll
+      for (int i = 0; i < (G + 1) / 2; ++i) s.wd[k][i] = 0x7C007C00u;
+    } else if constexpr (G == 4) {
+      const uint2 u = __ldcs(reinterpret_cast<const uint2*>(src));
+      s.wd[k][0] = u.x;
+      s.wd[k][1] = u.y;
+    } else if constexpr (G == 2) {
+      s.wd[k][0] = __ldcs(reinterpret_cast<const unsigned int*>(src));
+    } else {
+#pragma unroll
+      for (int i = 0; i < (G + 1) / 2; ++i) {
+        const uint32_t lo = __ldcs(reinterpret_cast<const unsigned short*>(src + 2 * i));
+        const uint32_t hi = 2 * i + 1 < G ? uint32_t(__ldcs(reinterpret_cast<const unsigned short*>(src + 2 * i + 1))) : 0u;
+        s.wd[k][i] = lo | (hi << 16);
+      }
+    }
+  }
+}
+
 template <int G>
 __global__ void __launch_bounds__(kCompactThreads) compact_kernel(DecodeParams p, Workspace w) {
-  constexpr int kPer = 4;
-  static_assert(kPage % kPer == 0, "a thread's tokens must share a page");
+  constexpr int kWarps = kCompactThreads / 32;
   const int bg = blockIdx.y, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  __shared__ int s_wsum[8], s_base;
-  __shared__ double s_me[G][8];
+  __shared__ double s_me[G][kWarps];
   __shared__ uint32_t s_nu;
   if (tid == 0) s_nu = 0u;
   pdl_wait();
@@ -1024,118 +1078,84 @@ __global__ void __launch_bounds__(kCompactThreads) compact_kernel(DecodeParams p
   float th[G];
 #pragma unroll
   for (int h = 0; h < G; ++h) th[h] = w.theta[int64_t(b) * p.n_head_q + g * G + h];
-  __syncthreads();
-  double me[G];
+  float me[G];
 #pragma unroll
-  for (int h = 0; h < G; ++h) me[h] = 0;
-  float nu = 0;
-  const uint32_t keep_thr = p.forced_keep >= 0 ? uint32_t(fminf(p.forced_keep, 1.0f) * 4294967295.0f) : 0u;
+  for (int h = 0; h < G; ++h) me[h] = 0.0f;
+  float nu = 0.0f;
+  const bool forced = p.forced_keep >= 0;
+  const uint32_t keep_thr = forced ? uint32_t(fminf(p.forced_keep, 1.0f) * 4294967295.0f) : 0u;
   const uint16_t* ubase = w.ub + int64_t(bg) * p.max_seq * G;
   const uint16_t* pubase = p.box ? w.pub + int64_t(bg) * ((p.max_seq + kPage - 1) / kPage) * G : nullptr;
   const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
-  for (int t0 = blockIdx.x * kCompactThreads * kPer; t0 < n; t0 += gridDim.x * kCompactThreads * kPer) {
-    bool keep[kPer];
-    uint16_t raw[kPer][G];
-    // a page eliminated by its anchor (the kPer tokens share one page): its bound for every token
-    const int tq = t0 + tid * kPer;
-    bool page_elim = false;
-    if (pubase && tq < n) {
-      const uint16_t* pu = pubase + int64_t(tq / kPage) * G;
-      page_elim = pu[0] != kPageScanned;
-      if (page_elim)
+  const float* numax = p.nu_max + g;
+  int32_t* surv = w.surv + int64_t(bg) * p.max_seq;
+  int32_t* srow = w.srow + int64_t(bg) * p.max_seq;
+  const int stride = gridDim.x * kWarps * kCompactSeg;
+  const uint32_t lt = (1u << lane) - 1u;
+  int base = (blockIdx.x * kWarps + warp) * kCompactSeg;
+  CompactSeg<G> cur;
+  if (base < n) compact_load<G>(cur, ubase, base, lane, n);
+  for (; base < n; base += stride) {
+    CompactSeg<G> nxt;
+    if (base + stride < n) compact_load<G>(nxt, ubase, base + stride, lane, n);
+    uint32_t keep_rows[4];
+    int tot = 0;
 #pragma unroll
-        for (int k = 0; k < kPer; ++k)
-#pragma unroll
-          for (int h = 0; h < G; ++h) raw[k][h] = pu[h];
-    }
-    if (!page_elim) {
-      const uint16_t* src = ubase + int64_t(tq) * G;
-      if (tq + kPer <= n && (reinterpret_cast<uintptr_t>(src) & 7) == 0) {  // the kPer·G bounds as G 8-byte words
-        uint32_t wd[2 * G];
-#pragma unroll
-        for (int i = 0; i < G; ++i) {
-          const uint2 u = __ldcs(reinterpret_cast<const uint2*>(src) + i);
-          wd[2 * i] = u.x;
-          wd[2 * i + 1] = u.y;
-        }
-#pragma unroll
-        for (int k = 0; k < kPer; ++k)
-#pragma unroll
-          for (int h = 0; h < G; ++h) raw[k][h] = uint16_t(wd[(k * G + h) >> 1] >> (16 * ((k * G + h) & 1)));
-      } else {
-#pragma unroll
-        for (int k = 0; k < kPer; ++k) {
-          const int t = tq + k;
-#pragma unroll
-          for (int h = 0; h < G; ++h) raw[k][h] = t < n ? ubase[int64_t(t) * G + h] : uint16_t(0x7C00);
-        }
-      }
-    }
-    int cnt = 0;
-    bool any_elim = false;  // the thread's kPer tokens share one page (kPer divides kPage): one ν load
-#pragma unroll
-    for (int k = 0; k < kPer; ++k) {
-      const int t = t0 + tid * kPer + k;
+    for (int k = 0; k < 4; ++k) {
+      const int r0 = base + 32 * k, t = r0 + lane;  // the row's page is warp-uniform
       const bool valid = t < n;
       const bool hot = valid && is_hot(t, n, p.n_sink, p.n_recent);
-      keep[k] = hot;
-      if (valid && !hot) {
+      bool keep = hot;
+      if (r0 < n) {
+        const int pg = r0 / kPage;
+        const uint16_t* pu = pubase ? pubase + int64_t(pg) * G : nullptr;
+        const bool page_elim = pu && pu[0] != kPageScanned;  // certified: θ ≥ θ_A > its bounds already
         float dv[G];
         bool elim = true;
 #pragma unroll
         for (int h = 0; h < G; ++h) {
-          dv[h] = __half2float(__ushort_as_half(raw[k][h]));
-          elim = elim && (dv[h] < th[h]);
+          const uint16_t raw = page_elim ? pu[h] : uint16_t(cur.wd[k][h >> 1] >> (16 * (h & 1)));
+          dv[h] = __half2float(__ushort_as_half(raw));
+          elim = elim && dv[h] < th[h];
         }
-        if (p.forced_keep >= 0) elim = !(hash3(p.forced_seed, uint32_t(bg), uint32_t(t)) <= keep_thr);
-        elim = elim || page_elim;  // certified: θ ≥ θ_A > its bounds already (anchor_kernel)
-        keep[k] = !elim;
+        if (forced) elim = !(hash3(p.forced_seed, uint32_t(bg), uint32_t(t)) <= keep_thr);
+        elim = valid && !hot && (elim || page_elim);
+        keep = hot || (valid && !elim);
         if (elim) {
 #pragma unroll
-          for (int h = 0; h < G; ++h) me[h] += double(expf(fmaxf(dv[h], -80.0f)));
-          any_elim = true;
+          for (int h = 0; h < G; ++h) me[h] = __fadd_ru(me[h], ex2_up(dv[h]));
         }
+        if (__any_sync(0xffffffffu, elim)) nu = fmaxf(nu, numax[int64_t(ptab[pg]) * p.n_head_kv]);
       }
-      cnt += keep[k];
+      keep_rows[k] = __ballot_sync(0xffffffffu, keep);
+      tot += __popc(keep_rows[k]);
     }
-    if (any_elim) nu = fmaxf(nu, p.nu_max[int64_t(ptab[tq / kPage]) * p.n_head_kv + g]);
-    int incl = cnt;
-    for (int o = 1; o < 32; o <<= 1) {
-      const int y = __shfl_up_sync(0xffffffffu, incl, o);
-      if (lane >= o) incl += y;
-    }
-    if (lane == 31) s_wsum[warp] = incl;
-    __syncthreads();
-    int off = incl - cnt, total = 0;
-    for (int k = 0; k < 8; ++k) {
-      if (k < warp) off += s_wsum[k];
-      total += s_wsum[k];
-    }
-    if (tid == 0) s_base = total ? atomicAdd(&w.n_surv[bg], total) : 0;
-    __syncthreads();
-    const int64_t at = int64_t(bg) * p.max_seq + s_base + off;
-    int j = 0;
+    int at = 0;
+    if (lane == 0 && tot) at = atomicAdd(&w.n_surv[bg], tot);
+    at = __shfl_sync(0xffffffffu, at, 0);
 #pragma unroll
-    for (int k = 0; k < kPer; ++k)
-      if (keep[k]) {
-        const int t = t0 + tid * kPer + k;
-        w.surv[at + j] = t;
-        w.srow[at + j] = ptab[t / kPage] * kPage + t % kPage;
-        ++j;
+    for (int k = 0; k < 4; ++k) {
+      if (keep_rows[k] >> lane & 1u) {
+        const int t = base + 32 * k + lane, j = at + __popc(keep_rows[k] & lt);
+        surv[j] = t;
+        srow[j] = ptab[t / kPage] * kPage + t % kPage;
       }
-    __syncthreads();
+      at += __popc(keep_rows[k]);
+    }
+    cur = nxt;
   }
 #pragma unroll
   for (int h = 0; h < G; ++h) {
-    const double sm = warp_sum_d(me[h]);
+    const double sm = warp_sum_d(double(me[h]));
     if (lane == 0) s_me[h][warp] = sm;
   }
   const float nuw = warp_max(nu);
+  __syncthreads();  // s_nu's zero (set before the loop) is visible
   if (lane == 0 && nuw > 0) atomicMax(&s_nu, __float_as_uint(nuw));
   __syncthreads();
   if (tid < G) {
     double sm = 0;
-    for (int k = 0; k < 8; ++k) sm += s_me[tid][k];
+    for (int k = 0; k < kWarps; ++k) sm += s_me[tid][k];
     if (sm > 0) atomicAdd(&w.me[int64_t(b) * p.n_head_q + g * G + tid], sm);
   }
   if (tid == 0 && s_nu) atomicMax(&w.nu_e[int64_t(b) * p.n_head_q + g * G], s_nu);
@@ -1154,14 +1174,8 @@ constexpr int kTile = 32, kStages = 4;
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLazy = 8.0f;
 
-// 2^x by the special-function unit: relative error ≤ 2^-22 for normal results (of the rounded
-// argument), and results below 2^-126 flush to 0 (only ever lowers the sums the certificate uses as
-// lower bounds); ex2(−inf) = 0.
-__device__ __forceinline__ float ex2_approx(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
-  return y;
-}
+// ex2_approx (above): results below 2^-126 flush to 0, which only ever lowers the sums the
+// certificate uses as lower bounds.
 template <int D>
 constexpr int attend_smem_bytes() { return kStages * 2 * kTile * D * 2; }
 
@@ -1448,8 +1462,11 @@ __global__ void __launch_bounds__(kMergeThreads) merge_kernel(DecodeParams p, Wo
     double z = double(L) * exp(-eps * 1.01) / (1.0 + gK) * pow(1.0 - 1e-5, n_ex2) *
                exp(double(M) * 0.69314718055994531 - m_l) * (1.0 - 1e-9);
     if (!(z > w.zl[bq])) z = w.zl[bq];
-    const double me = w.me[bq] * (1.0 + 0x1p-20);
-    const double mass = me > 0 ? me / (z + me) * (1.0 + 1e-12) : 0.0;
+    // M_E: compact's per-lane float32 sums (rounded up) of ex2_up ≥ e^{UB − m_L}·(1 − 2.5·2^-23), summed
+    // in float64 (≤ 1e-10 relative): the factor 1 + 2^-18 covers both with a margin
+    const double me = w.me[bq] * (1.0 + 0x1p-18);
+    double mass = me > 0 ? me / (z + me) * (1.0 + 1e-12) : 0.0;
+    if (!(mass <= 1.0)) mass = 1.0;  // M_E = +inf (a float32 sum past 3.4e38) or rounding past 1: the mass is ≤ 1
     const float nu_e = __uint_as_float(w.nu_e[bq - hq % G]);  // stored at the group's first head
     Certificate& c = p.cert[bq];
     c.mass_bound = mass;
@@ -1512,6 +1529,15 @@ int scan_debug() {
 int scan_occupancy() {
   static const int v = [] {
     const char* e = std::getenv("GHOSTKV_SCAN_OCC");
+    return e ? std::max(1, std::min(32, std::atoi(e))) : 32;
+  }();
+  return v;
+}
+
+// GHOSTKV_COMPACT_OCC=N (A/B runs): compact's grid at ≤ N blocks per SM (default: as many as fit)
+int compact_occupancy() {
+  static const int v = [] {
+    const char* e = std::getenv("GHOSTKV_COMPACT_OCC");
     return e ? std::max(1, std::min(32, std::atoi(e))) : 32;
   }();
   return v;
@@ -1652,7 +1678,6 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
   const int G = group_of(p), BK = p.batch * p.n_head_kv;
   const int sms = device_sm_count();
   const int max_pages_seq = (p.max_seq + kPage - 1) / kPage;
-  const int cchunks = std::max(1, std::min((p.max_seq + 1023) / 1024, (4 * sms + BK - 1) / BK));
   const int anchor_chunks = std::max(1, std::min((max_pages_seq + kScanWarps - 1) / kScanWarps, (8 * sms + BK - 1) / BK));
   dispatch(G, p.d, [&](auto gc, auto dc) {
     constexpr int GG = decltype(gc)::value, DD = decltype(dc)::value;
@@ -1689,7 +1714,18 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
     } else if (k8 == DD / 32) scan(std::integral_constant<int, DD / 32>{});
     else if (k8 == 1) scan(std::integral_constant<int, 1>{});
     else scan(std::integral_constant<int, 0>{});
-    if (more()) launch("compact_kernel", compact_kernel<GG>, dim3(cchunks, BK), dim3(kCompactThreads), 0, st, p, w);
+    {  // compact: every block resident at once (warps loop over segments), at most one segment per warp
+      static int cocc = 0;
+      if (!cocc) {
+        check_launch("cudaOccupancyMaxActiveBlocksPerMultiprocessor",
+                     cudaOccupancyMaxActiveBlocksPerMultiprocessor(&cocc, compact_kernel<GG>, kCompactThreads, 0));
+        cocc = std::max(1, cocc);
+      }
+      constexpr int per_block = kCompactThreads / 32 * kCompactSeg;
+      const int cchunks = std::max(1, std::min((p.max_seq + per_block - 1) / per_block,
+                                               std::min(cocc, compact_occupancy()) * sms / BK));
+      if (more()) launch("compact_kernel", compact_kernel<GG>, dim3(cchunks, BK), dim3(kCompactThreads), 0, st, p, w);
+    }
   });
 }
 
