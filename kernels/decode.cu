@@ -1004,18 +1004,19 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
 
 // ---------------------------------------------------------------------------------------------
 // compact: grid (chunks, B·Hkv) of blocks that are all resident at once, 128 threads, no block
-// barrier before the end. Each warp takes segments of kSeg = 128 consecutive tokens (warp w of the
-// KV head's W warps: segments w, w + W, ...); the lane's k-th token of a segment is base + 32k + lane,
-// so every load is coalesced (G·2 bytes per token) and the 32 tokens of a row share one page
-// (kPage % 32 == 0: the page's anchor entry, physical page and ν are warp-uniform). The next
-// segment's bounds are loaded before the current one is processed. A candidate is eliminated iff
-// UB_h − m_L < θ_h for every head h of the group (GQA rule; θ from the scan's cut), or, in forced mode,
-// by a hash; survivors (and hot tokens) are appended in token order within the segment: a ballot per
-// row and one atomicAdd per segment. An eliminated token adds ex2_up(UB − m_L) ≥ (1 − 2^-21.6)·e^{UB − m_L}
-// to M_E of every head (float32 sums rounded up per lane, float64 across lanes; merge's factor covers
-// the ex2 error) and its page's ν to ν_E.
-constexpr int kCompactSeg = 128;
-static_assert(kPage % 32 == 0, "a row of 32 tokens must lie in one page");
+// barrier before the end; specialised at compile time for anchors (BOX) and forced survivors (FORCED).
+// Each warp takes segments of kCompactSeg = 128 consecutive tokens (two pages; warp w of the KV head's
+// W warps: segments w, w + W, ...); the lane's k-th token of a segment is base + 32k + lane, so every
+// load is coalesced (G·2 bytes per token) and the 32 tokens of a row share one page (the page's anchor
+// entry, physical page and ν are warp-uniform). The next segment's bounds and physical pages are loaded
+// before the current one is processed. A candidate is eliminated iff UB_h − m_L < θ_h for every head h
+// of the group (GQA rule; θ from the scan's cut), or, in forced mode, by a hash; survivors (and hot
+// tokens) are appended in token order within the segment: a ballot per row and one atomicAdd per
+// segment. An eliminated token adds ex2_up(UB − m_L) ≥ (1 − 2.5·2^-23)·e^{UB − m_L} to M_E of every head
+// (float32 sums rounded up per lane, float64 across lanes; merge's factor covers the ex2 error) and
+// its page's ν to ν_E.
+constexpr int kCompactSeg = 128, kCompactRows = kCompactSeg / 32, kCompactPages = kCompactSeg / kPage;
+static_assert(kPage % 32 == 0 && kCompactSeg % kPage == 0, "a row of 32 tokens must lie in one page");
 
 // 2^x by the special-function unit: at most 2 ulp from the correctly rounded result (PTX ISA), so
 // relative error ≤ 2.5·2^-23 for normal results; results below 2^-126 flush to 0 (ftz); ex2(−inf) = 0.
@@ -1034,17 +1035,19 @@ __device__ __forceinline__ float ex2_up(float v) {
 }
 
 template <int G>
-struct CompactSeg {  // one lane's share of a segment: G·2 bytes per token
-  uint32_t wd[4][(G + 1) / 2];
+struct CompactSeg {  // one lane's share of a segment: its tokens' bounds (G f16 each), the pages
+  uint32_t wd[kCompactRows][(G + 1) / 2];
+  int32_t phys[kCompactPages];
 };
 
 template <int G>
-__device__ __forceinline__ void compact_load(CompactSeg<G>& s, const uint16_t* ubase, int base, int lane, int n) {
+__device__ __forceinline__ void compact_load(CompactSeg<G>& s, const uint16_t* ubase, const int32_t* ptab, int base,
+                                             int lane, int n) {
+  const uint16_t* src0 = ubase + int64_t(base + lane) * G;  // row k at a constant offset: 32·k·G
 #pragma unroll
-  for (int k = 0; k < 4; ++k) {
-    const int t = base + 32 * k + lane;
-    const uint16_t* src = ubase + int64_t(t) * G;
-    if (t >= n) {
+  for (int k = 0; k < kCompactRows; ++k) {
+    const uint16_t* src = src0 + 32 * k * G;
+    if (base + 32 * k + lane >= n) {
 #pragma unroll
       for (int i = 0; i < (G + 1) / 2; ++i) s.wd[k][i] = 0x7C007C00u;
     } else if constexpr (G == 4) {
@@ -1062,9 +1065,19 @@ __device__ __forceinline__ void compact_load(CompactSeg<G>& s, const uint16_t* u
       }
     }
   }
+  const int32_t* pt = ptab + base / kPage;
+#pragma unroll
+  for (int q = 0; q < kCompactPages; ++q) s.phys[q] = base + q * kPage < n ? __ldg(&pt[q]) : 0;
 }
 
+// head h's bound of the lane's row-k token (an f16 value) as float
 template <int G>
+__device__ __forceinline__ float compact_dv(const CompactSeg<G>& s, int k, int h) {
+  const __half2 x = *reinterpret_cast<const __half2*>(&s.wd[k][h >> 1]);
+  return (h & 1) ? __high2float(x) : __low2float(x);
+}
+
+template <int G, bool BOX, bool FORCED>
 __global__ void __launch_bounds__(kCompactThreads) compact_kernel(DecodeParams p, Workspace w) {
   constexpr int kWarps = kCompactThreads / 32;
   const int bg = blockIdx.y, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
@@ -1075,17 +1088,17 @@ __global__ void __launch_bounds__(kCompactThreads) compact_kernel(DecodeParams p
   pdl_wait();
   pdl_launch_next();
   const int n = p.seq_len[b];
-  float th[G];
+  const int cold_lo = p.n_sink, cold_hi = n - p.n_recent;  // candidates: cold_lo ≤ t < cold_hi (≤ n)
+  float th[G], me[G];
 #pragma unroll
-  for (int h = 0; h < G; ++h) th[h] = w.theta[int64_t(b) * p.n_head_q + g * G + h];
-  float me[G];
-#pragma unroll
-  for (int h = 0; h < G; ++h) me[h] = 0.0f;
+  for (int h = 0; h < G; ++h) {
+    th[h] = w.theta[int64_t(b) * p.n_head_q + g * G + h];
+    me[h] = 0.0f;
+  }
   float nu = 0.0f;
-  const bool forced = p.forced_keep >= 0;
-  const uint32_t keep_thr = forced ? uint32_t(fminf(p.forced_keep, 1.0f) * 4294967295.0f) : 0u;
+  [[maybe_unused]] const uint32_t keep_thr = FORCED ? uint32_t(fminf(p.forced_keep, 1.0f) * 4294967295.0f) : 0u;
   const uint16_t* ubase = w.ub + int64_t(bg) * p.max_seq * G;
-  const uint16_t* pubase = p.box ? w.pub + int64_t(bg) * ((p.max_seq + kPage - 1) / kPage) * G : nullptr;
+  [[maybe_unused]] const uint16_t* pubase = BOX ? w.pub + int64_t(bg) * ((p.max_seq + kPage - 1) / kPage) * G : nullptr;
   const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
   const float* numax = p.nu_max + g;
   int32_t* surv = w.surv + int64_t(bg) * p.max_seq;
@@ -1094,53 +1107,68 @@ __global__ void __launch_bounds__(kCompactThreads) compact_kernel(DecodeParams p
   const uint32_t lt = (1u << lane) - 1u;
   int base = (blockIdx.x * kWarps + warp) * kCompactSeg;
   CompactSeg<G> cur;
-  if (base < n) compact_load<G>(cur, ubase, base, lane, n);
+  if (base < n) compact_load<G>(cur, ubase, ptab, base, lane, n);
   for (; base < n; base += stride) {
     CompactSeg<G> nxt;
-    if (base + stride < n) compact_load<G>(nxt, ubase, base + stride, lane, n);
-    uint32_t keep_rows[4];
+    if (base + stride < n) compact_load<G>(nxt, ubase, ptab, base + stride, lane, n);
+    float nuv[kCompactPages];  // the pages' ν, used at the end of the segment (latency overlapped)
+#pragma unroll
+    for (int q = 0; q < kCompactPages; ++q) nuv[q] = __ldg(&numax[int64_t(cur.phys[q]) * p.n_head_kv]);
+    bool page_any[kCompactPages];
+#pragma unroll
+    for (int q = 0; q < kCompactPages; ++q) page_any[q] = false;
+    uint32_t keep_rows[kCompactRows];
     int tot = 0;
 #pragma unroll
-    for (int k = 0; k < 4; ++k) {
-      const int r0 = base + 32 * k, t = r0 + lane;  // the row's page is warp-uniform
-      const bool valid = t < n;
-      const bool hot = valid && is_hot(t, n, p.n_sink, p.n_recent);
-      bool keep = hot;
-      if (r0 < n) {
-        const int pg = r0 / kPage;
-        const uint16_t* pu = pubase ? pubase + int64_t(pg) * G : nullptr;
-        const bool page_elim = pu && pu[0] != kPageScanned;  // certified: θ ≥ θ_A > its bounds already
-        float dv[G];
-        bool elim = true;
+    for (int k = 0; k < kCompactRows; ++k) {
+      const int t = base + 32 * k + lane;
+      const bool cand = t >= cold_lo && t < cold_hi, hot = t < n && !cand;
+      float dv[G];
+      [[maybe_unused]] bool page_elim = false;
+      if constexpr (BOX) {  // certified: θ ≥ θ_A > the page's bound already (anchor_kernel)
+        const uint16_t* pu = pubase + int64_t((base + 32 * k) / kPage) * G;
+        page_elim = pu[0] != kPageScanned;
 #pragma unroll
-        for (int h = 0; h < G; ++h) {
-          const uint16_t raw = page_elim ? pu[h] : uint16_t(cur.wd[k][h >> 1] >> (16 * (h & 1)));
-          dv[h] = __half2float(__ushort_as_half(raw));
-          elim = elim && dv[h] < th[h];
-        }
-        if (forced) elim = !(hash3(p.forced_seed, uint32_t(bg), uint32_t(t)) <= keep_thr);
-        elim = valid && !hot && (elim || page_elim);
-        keep = hot || (valid && !elim);
-        if (elim) {
+        for (int h = 0; h < G; ++h) dv[h] = page_elim ? __half2float(__ushort_as_half(pu[h])) : compact_dv<G>(cur, k, h);
+      } else {
 #pragma unroll
-          for (int h = 0; h < G; ++h) me[h] = __fadd_ru(me[h], ex2_up(dv[h]));
-        }
-        if (__any_sync(0xffffffffu, elim)) nu = fmaxf(nu, numax[int64_t(ptab[pg]) * p.n_head_kv]);
+        for (int h = 0; h < G; ++h) dv[h] = compact_dv<G>(cur, k, h);
       }
-      keep_rows[k] = __ballot_sync(0xffffffffu, keep);
+      bool elim;
+      if constexpr (FORCED) {
+        elim = !(hash3(p.forced_seed, uint32_t(bg), uint32_t(t)) <= keep_thr);
+      } else {
+        elim = true;
+#pragma unroll
+        for (int h = 0; h < G; ++h) elim = elim && dv[h] < th[h];
+      }
+      if constexpr (BOX) elim = elim || page_elim;
+      elim = elim && cand;
+      if (elim) {
+#pragma unroll
+        for (int h = 0; h < G; ++h) me[h] = __fadd_ru(me[h], ex2_up(dv[h]));
+      }
+      page_any[k * 32 / kPage] |= __any_sync(0xffffffffu, elim);
+      keep_rows[k] = __ballot_sync(0xffffffffu, hot || (cand && !elim));
       tot += __popc(keep_rows[k]);
     }
+#pragma unroll
+    for (int q = 0; q < kCompactPages; ++q)
+      if (page_any[q]) nu = fmaxf(nu, nuv[q]);
     int at = 0;
     if (lane == 0 && tot) at = atomicAdd(&w.n_surv[bg], tot);
     at = __shfl_sync(0xffffffffu, at, 0);
+    int32_t* sv = surv + at;
+    int32_t* sr = srow + at;
+    int off = 0;
 #pragma unroll
-    for (int k = 0; k < 4; ++k) {
+    for (int k = 0; k < kCompactRows; ++k) {
       if (keep_rows[k] >> lane & 1u) {
-        const int t = base + 32 * k + lane, j = at + __popc(keep_rows[k] & lt);
-        surv[j] = t;
-        srow[j] = ptab[t / kPage] * kPage + t % kPage;
+        const int t = base + 32 * k + lane, j = off + __popc(keep_rows[k] & lt);
+        sv[j] = t;
+        sr[j] = cur.phys[k * 32 / kPage] * kPage + (t & (kPage - 1));
       }
-      at += __popc(keep_rows[k]);
+      off += __popc(keep_rows[k]);
     }
     cur = nxt;
   }
@@ -1398,7 +1426,7 @@ __global__ void __launch_bounds__(256) gather_probe_kernel(DecodeParams p, Works
 // in log2 units): M = max_s m_s, L = Σ_s l_s 2^{m_s − M}, ô = Σ_s o_s 2^{m_s − M} / L.
 // Certificate (ghost path): the attended scores' error is ≤ ε (qscal[3]) and l carries at most
 // K = 4·(per + 16) + 4·splits + 300 roundings, so Z ≥ L·e^{−ε}/(1 + γ_K) (relative to M); with
-// Z_L from the hot tokens the larger is used; M_E·(1 + 2^-20) covers expf's error;
+// Z_L from the hot tokens the larger is used; M_E·(1 + 2^-18) covers ex2_up's error (compact);
 //   mass_bound = M_E/(Z + M_E), out_err_bound = mass_bound·(ν_E + ||ô||·(1 + 1e-3)).
 template <int D>
 __global__ void __launch_bounds__(kMergeThreads) merge_kernel(DecodeParams p, Workspace w, bool certify) {
@@ -1560,7 +1588,9 @@ void validate(const DecodeParams& p) {
   } else if (p.bits != 4 && p.bits != 8) {
     throw std::runtime_error("ghostkv cuda: bits must be 4 or 8, got " + std::to_string(p.bits));
   }
-  if (p.n_sink + p.n_recent > 256) throw std::runtime_error("ghostkv cuda: n_sink + n_recent must be <= 256");
+  if (p.n_sink < 0 || p.n_recent < 0 || p.n_sink + p.n_recent > 256)
+    throw std::runtime_error("ghostkv cuda: n_sink and n_recent must be >= 0 with n_sink + n_recent <= 256, got " +
+                             std::to_string(p.n_sink) + " and " + std::to_string(p.n_recent));
   if (p.rank != 0 && p.rank != kRank)
     throw std::runtime_error("ghostkv cuda: low-rank witness rank must be " + std::to_string(kRank) + ", got " + std::to_string(p.rank));
   if (p.rank && p.box) throw std::runtime_error("ghostkv cuda: page anchors need the quantised witness (rank must be 0 with a box)");
@@ -1714,17 +1744,22 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
     } else if (k8 == DD / 32) scan(std::integral_constant<int, DD / 32>{});
     else if (k8 == 1) scan(std::integral_constant<int, 1>{});
     else scan(std::integral_constant<int, 0>{});
-    {  // compact: every block resident at once (warps loop over segments), at most one segment per warp
-      static int cocc = 0;
-      if (!cocc) {
-        check_launch("cudaOccupancyMaxActiveBlocksPerMultiprocessor",
-                     cudaOccupancyMaxActiveBlocksPerMultiprocessor(&cocc, compact_kernel<GG>, kCompactThreads, 0));
-        cocc = std::max(1, cocc);
-      }
-      constexpr int per_block = kCompactThreads / 32 * kCompactSeg;
-      const int cchunks = std::max(1, std::min((p.max_seq + per_block - 1) / per_block,
-                                               std::min(cocc, compact_occupancy()) * sms / BK));
-      if (more()) launch("compact_kernel", compact_kernel<GG>, dim3(cchunks, BK), dim3(kCompactThreads), 0, st, p, w);
+    {  // compact: every block resident at once; a warp takes ≥ kMinSegs segments where the sequence allows
+      auto go = [&](auto kern) {
+        static int cocc = 0;  // per instantiation
+        if (!cocc) {
+          check_launch("cudaOccupancyMaxActiveBlocksPerMultiprocessor",
+                       cudaOccupancyMaxActiveBlocksPerMultiprocessor(&cocc, kern, kCompactThreads, 0));
+          cocc = std::max(1, cocc);
+        }
+        constexpr int per_block = kCompactThreads / 32 * kCompactSeg, kMinSegs = 4;
+        const int cchunks = std::max(1, std::min((p.max_seq + kMinSegs * per_block - 1) / (kMinSegs * per_block),
+                                                 std::min(cocc, compact_occupancy()) * sms / BK));
+        if (more()) launch("compact_kernel", kern, dim3(cchunks, BK), dim3(kCompactThreads), 0, st, p, w);
+      };
+      const bool forced = p.forced_keep >= 0;
+      if (p.box) forced ? go(compact_kernel<GG, true, true>) : go(compact_kernel<GG, true, false>);
+      else forced ? go(compact_kernel<GG, false, true>) : go(compact_kernel<GG, false, false>);
     }
   });
 }
