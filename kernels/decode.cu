@@ -1118,6 +1118,7 @@ __global__ void __launch_bounds__(kCompactThreads) compact_kernel(DecodeParams p
 #pragma unroll
     for (int q = 0; q < kCompactPages; ++q) page_any[q] = false;
     uint32_t keep_rows[kCompactRows];
+    bool elim_rows[kCompactRows];
     int tot = 0;
 #pragma unroll
     for (int k = 0; k < kCompactRows; ++k) {
@@ -1144,19 +1145,31 @@ __global__ void __launch_bounds__(kCompactThreads) compact_kernel(DecodeParams p
       }
       if constexpr (BOX) elim = elim || page_elim;
       elim = elim && cand;
-      if (elim) {
-#pragma unroll
-        for (int h = 0; h < G; ++h) me[h] = __fadd_ru(me[h], ex2_up(dv[h]));
-      }
+      elim_rows[k] = elim;
       page_any[k * 32 / kPage] |= __any_sync(0xffffffffu, elim);
       keep_rows[k] = __ballot_sync(0xffffffffu, hot || (cand && !elim));
       tot += __popc(keep_rows[k]);
     }
+    int at = 0;  // the atomic's latency overlaps the eliminated tokens' M_E terms below
+    if (lane == 0 && tot) at = atomicAdd(&w.n_surv[bg], tot);
+#pragma unroll
+    for (int k = 0; k < kCompactRows; ++k) {
+      if (elim_rows[k]) {
+        if constexpr (BOX) {
+          const uint16_t* pu = pubase + int64_t((base + 32 * k) / kPage) * G;
+          const bool page_elim = pu[0] != kPageScanned;
+#pragma unroll
+          for (int h = 0; h < G; ++h)
+            me[h] = __fadd_ru(me[h], ex2_up(page_elim ? __half2float(__ushort_as_half(pu[h])) : compact_dv<G>(cur, k, h)));
+        } else {
+#pragma unroll
+          for (int h = 0; h < G; ++h) me[h] = __fadd_ru(me[h], ex2_up(compact_dv<G>(cur, k, h)));
+        }
+      }
+    }
 #pragma unroll
     for (int q = 0; q < kCompactPages; ++q)
       if (page_any[q]) nu = fmaxf(nu, nuv[q]);
-    int at = 0;
-    if (lane == 0 && tot) at = atomicAdd(&w.n_surv[bg], tot);
     at = __shfl_sync(0xffffffffu, at, 0);
     int32_t* sv = surv + at;
     int32_t* sr = srow + at;
@@ -1692,6 +1705,24 @@ int scan_blocks_per_head(int max_pages, int slots, int bk) {
   return std::max(resident, (max_pages + kScanMaxBlockPages - 1) / kScanMaxBlockPages);
 }
 
+// attend's shared memory at launch. A grid of fewer than 3 blocks per SM (e.g. 32 × 32K: one split of
+// 256 KV heads on 132 SMs) asks for more shared memory than it uses, so that no SM holds more than
+// ceil(grid / SMs) blocks: under programmatic dependent launch the blocks are placed while compact
+// still occupies SMs, and without the cap some SMs took 3 blocks and others none (the step was up to
+// 1.3× slower than stage 2 timed alone). GHOSTKV_ATTEND_SPREAD=0 turns the cap off (A/B runs).
+constexpr int kAttendSpreadSmem1 = 160 * 1024, kAttendSpreadSmem2 = 96 * 1024;  // ≤ 1 resp. ≤ 2 per SM (228 KB)
+int attend_launch_smem(int smem, int grid) {
+  static const bool on = [] {
+    const char* e = std::getenv("GHOSTKV_ATTEND_SPREAD");
+    return !(e && std::string(e) == "0");
+  }();
+  if (!on) return smem;
+  const int sms = device_sm_count(), per_sm = (grid + sms - 1) / sms;
+  if (per_sm == 1) return std::max(smem, kAttendSpreadSmem1);
+  if (per_sm == 2) return std::max(smem, kAttendSpreadSmem2);
+  return smem;
+}
+
 int default_splits(int batch, int n_head_kv) {
   const int slots = 3 * device_sm_count();  // attend: 3 blocks per SM
   return std::max(1, std::min(128, slots / std::max(1, batch * n_head_kv)));
@@ -1774,9 +1805,9 @@ static void stage2(const DecodeParams& p, cudaStream_t st, bool certify, int upt
     constexpr int GG = decltype(gc)::value, DD = decltype(dc)::value;
     constexpr int smem = attend_smem_bytes<DD>();
     static bool attr = false;
-    if (!attr) { raise_smem(attend_kernel<GG, DD, DENSE>, smem); attr = true; }
+    if (!attr) { raise_smem(attend_kernel<GG, DD, DENSE>, std::max(smem, kAttendSpreadSmem1)); attr = true; }
     launch(DENSE ? "attend_kernel(dense)" : "attend_kernel", attend_kernel<GG, DD, DENSE>, dim3(p.splits, BK),
-           dim3(kAttThreads), smem, st, p, w);
+           dim3(kAttThreads), attend_launch_smem(smem, p.splits * BK), st, p, w);
     if (upto >= 2) launch(DENSE ? "merge_kernel(dense)" : "merge_kernel", merge_kernel<DD>, dim3(BQ), dim3(kMergeThreads), 0, st, p, w,
            certify);
   });
