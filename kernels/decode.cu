@@ -1078,7 +1078,7 @@ __device__ __forceinline__ float compact_dv(const CompactSeg<G>& s, int k, int h
 }
 
 template <int G, bool BOX, bool FORCED>
-__global__ void __launch_bounds__(kCompactThreads) compact_kernel(DecodeParams p, Workspace w) {
+__global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParams p, Workspace w) {
   constexpr int kWarps = kCompactThreads / 32;
   const int bg = blockIdx.y, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
@@ -1089,12 +1089,18 @@ __global__ void __launch_bounds__(kCompactThreads) compact_kernel(DecodeParams p
   pdl_launch_next();
   const int n = p.seq_len[b];
   const int cold_lo = p.n_sink, cold_hi = n - p.n_recent;  // candidates: cold_lo ≤ t < cold_hi (≤ n)
-  float th[G], me[G];
+  // θ_h as the least f16 ≥ θ_h (RU; a pad head: +inf): for an f16 value x, x < θ ⇔ x < RU_f16(θ)
+  // (x < RU(θ) with θ not an f16 puts x at or below the f16 under θ), NaN compares false either way
+  uint32_t th2[(G + 1) / 2];
+  float me[G];
 #pragma unroll
-  for (int h = 0; h < G; ++h) {
-    th[h] = w.theta[int64_t(b) * p.n_head_q + g * G + h];
-    me[h] = 0.0f;
+  for (int i = 0; i < (G + 1) / 2; ++i) {
+    const float lo = w.theta[int64_t(b) * p.n_head_q + g * G + 2 * i];
+    const float hi = 2 * i + 1 < G ? w.theta[int64_t(b) * p.n_head_q + g * G + 2 * i + 1] : INFINITY;
+    th2[i] = uint32_t(__half_as_ushort(__float2half_ru(lo))) | uint32_t(__half_as_ushort(__float2half_ru(hi))) << 16;
   }
+#pragma unroll
+  for (int h = 0; h < G; ++h) me[h] = 0.0f;
   float nu = 0.0f;
   [[maybe_unused]] const uint32_t keep_thr = FORCED ? uint32_t(fminf(p.forced_keep, 1.0f) * 4294967295.0f) : 0u;
   const uint16_t* ubase = w.ub + int64_t(bg) * p.max_seq * G;
@@ -1124,26 +1130,18 @@ __global__ void __launch_bounds__(kCompactThreads) compact_kernel(DecodeParams p
     for (int k = 0; k < kCompactRows; ++k) {
       const int t = base + 32 * k + lane;
       const bool cand = t >= cold_lo && t < cold_hi, hot = t < n && !cand;
-      float dv[G];
-      [[maybe_unused]] bool page_elim = false;
-      if constexpr (BOX) {  // certified: θ ≥ θ_A > the page's bound already (anchor_kernel)
-        const uint16_t* pu = pubase + int64_t((base + 32 * k) / kPage) * G;
-        page_elim = pu[0] != kPageScanned;
-#pragma unroll
-        for (int h = 0; h < G; ++h) dv[h] = page_elim ? __half2float(__ushort_as_half(pu[h])) : compact_dv<G>(cur, k, h);
-      } else {
-#pragma unroll
-        for (int h = 0; h < G; ++h) dv[h] = compact_dv<G>(cur, k, h);
-      }
       bool elim;
       if constexpr (FORCED) {
         elim = !(hash3(p.forced_seed, uint32_t(bg), uint32_t(t)) <= keep_thr);
-      } else {
+      } else {  // UB_h − m_L < θ_h for every head, two heads per comparison (see th2)
         elim = true;
 #pragma unroll
-        for (int h = 0; h < G; ++h) elim = elim && dv[h] < th[h];
+        for (int i = 0; i < (G + 1) / 2; ++i)
+          elim = elim && __hblt2(*reinterpret_cast<const __half2*>(&cur.wd[k][i]), *reinterpret_cast<const __half2*>(&th2[i]));
       }
-      if constexpr (BOX) elim = elim || page_elim;
+      if constexpr (BOX) {  // a page eliminated by its anchor (certified: θ ≥ θ_A > its bounds already)
+        elim = elim || pubase[int64_t((base + 32 * k) / kPage) * G] != kPageScanned;
+      }
       elim = elim && cand;
       elim_rows[k] = elim;
       page_any[k * 32 / kPage] |= __any_sync(0xffffffffu, elim);

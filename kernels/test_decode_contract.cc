@@ -53,6 +53,9 @@ TEST(CudaContract, RejectsUnsupportedParameters) {
   p = params(2, 32, 4, 256, 16);
   expect_rejected(p, "GQA group 8");
   p = params(2, 32, 8, 256, 16);
+  p.n_recent = -1;
+  expect_rejected(p, "n_sink and n_recent must be >= 0 with n_sink + n_recent <= 256, got 4 and -1");
+  p = params(2, 32, 8, 256, 16);
   p.bits = 5;
   expect_rejected(p, "bits must be 4 or 8, got 5");
   p = params(2, 32, 8, 256, 16);
@@ -197,6 +200,48 @@ TEST(CudaContract, HistogramBinClosedFormOnEveryF16) {
   for (int k = 0; k < kHistAll; ++k) bins_hit += hit[k] > 0;
   EXPECT_EQ(checked, 65536 - 2046);
   EXPECT_EQ(bins_hit, kHistAll);  // every bin, both clamps included
+}
+
+// compact compares the f16 bounds with θ rounded up to f16 (two heads per __hblt2): for an f16 value x,
+// x < θ ⇔ x < RU_f16(θ). Checked for thresholds at, just above, just below and halfway between f16
+// values (and beyond the f16 range), against the f16 values around RU_f16(θ) and random others.
+TEST(CudaContract, ThresholdRoundedUpToF16KeepsTheComparison) {
+  auto f16 = [](uint16_t h) {
+    const int e = (h >> 10) & 31, m = h & 1023;
+    const double mag = e == 0 ? std::ldexp(double(m), -24) : e == 31 ? INFINITY : std::ldexp(double(1024 + m), e - 25);
+    return (h & 0x8000) ? -mag : mag;
+  };
+  std::vector<double> vals;  // every non-NaN f16 value, ascending (+0 and −0 as one)
+  for (uint32_t h = 0; h < 65536; ++h)
+    if (!(((h >> 10) & 31) == 31 && (h & 1023)) && h != 0x8000) vals.push_back(f16(uint16_t(h)));
+  std::sort(vals.begin(), vals.end());
+  ASSERT_EQ(vals.size(), size_t(65536 - 2046 - 1));
+  std::vector<float> thetas = {INFINITY, -INFINITY, 1e6f, -1e6f, 65504.0f, 65520.0f, 65519.99f, 0.0f, -0.0f};
+  for (size_t i = 1; i + 2 < vals.size(); ++i) {
+    const float v = float(vals[i]);
+    thetas.push_back(v);
+    thetas.push_back(std::nextafter(v, INFINITY));
+    thetas.push_back(std::nextafter(v, -INFINITY));
+    thetas.push_back(float(0.5 * (vals[i] + vals[i + 1])));
+  }
+  uint64_t rng = 0x9E3779B97F4A7C15ull;
+  int64_t checked = 0;
+  for (const float th : thetas) {
+    const auto it = std::lower_bound(vals.begin(), vals.end(), double(th));  // RU_f16(θ): the least f16 ≥ θ
+    ASSERT_NE(it, vals.end());
+    const double ru = *it;
+    const size_t at = size_t(it - vals.begin());
+    auto check = [&](double x) {
+      ASSERT_EQ(x < double(th), x < ru) << "x " << x << " theta " << th << " RU " << ru;
+      ++checked;
+    };
+    for (size_t j = at >= 3 ? at - 3 : 0; j < std::min(vals.size(), at + 4); ++j) check(vals[j]);
+    for (int r = 0; r < 4; ++r) {
+      rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+      check(vals[size_t(rng >> 33) % vals.size()]);
+    }
+  }
+  EXPECT_GT(checked, 2000000);
 }
 
 // The scan grid keeps every block's 16-bit histogram counts below 65536: simulate the interleaved
