@@ -336,8 +336,8 @@ def sec_kernels(L):
                  "docs/gpu.md). Hq 32, Hkv 8, d 128, bf16; witness by case: int8 (b8; every row), int4 (b4), mixed "
                  "8x32,4x96, low-rank r16, int4 with page anchors (anc: pages forced to min(1, 4f)) at 5% forced; forced "
                  "fractions are labelled forced, `real` rows use the fraction certification gives on that capture "
-                 "(δ = 1e-3). Which kernels of the tree match the binary of that run, and how the others were "
-                 "measured, is in docs/gpu.md (\"What met the targets\"):\n")
+                 "(δ = 1e-3). Whether the kernels of the tree are those of that run is stated in docs/gpu.md "
+                 "(\"What met the targets\"):\n")
         L.append("| case | survivors | stage 1 × floor | ghost ms | our dense ms | torch SDPA ms | ghost / torch speed | adaptive / torch time | violations |")
         L.append("|---|---|---|---|---|---|---|---|---|")
         for r in g:
