@@ -299,7 +299,6 @@ __global__ void __launch_bounds__(kPrepThreads) prep_kernel(DecodeParams p, Work
         w.n_surv[bg] = 0;
         w.done[bg] = 0;
         w.n_plist[bg] = 0;
-        w.adone[bg] = 0;
       }
     }
   }
@@ -1140,8 +1139,10 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
         for (int i = 0; i < (G + 1) / 2; ++i)
           elim = elim && __hblt2(*reinterpret_cast<const __half2*>(&cur.wd[k][i]), *reinterpret_cast<const __half2*>(&th2[i]));
       }
-      if constexpr (BOX) {  // a page eliminated by its anchor (certified: θ ≥ θ_A > its bounds already)
-        if (base + 32 * k < n) elim = elim || pubase[int64_t((base + 32 * k) / kPage) * G] != kPageScanned;
+      if constexpr (BOX) {  // a page eliminated by its anchor (certified: θ ≥ θ_A > its bounds already);
+        // a row past the sequence end reads one entry past the KV head's slice (inside the workspace;
+        // unused: such tokens are no candidates)
+        elim = elim || pubase[int64_t((base + 32 * k) / kPage) * G] != kPageScanned;
       }
       elim = elim && cand;
       elim_rows[k] = elim;
@@ -1182,7 +1183,7 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
       }
       off += __popc(keep_rows[k]);
     }
-    if (base + stride < n) cur = nxt;
+    cur = nxt;  // on the last segment nxt was not loaded; the loop ends before cur is read again
   }
 #pragma unroll
   for (int h = 0; h < G; ++h) {
@@ -1201,104 +1202,6 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
   if (tid == 0 && s_nu) atomicMax(&w.nu_e[int64_t(b) * p.n_head_q + g * G], s_nu);
 }
 
-constexpr int kTile = 32, kStages = 4;  // attend: tokens per tile, tiles in flight
-
-// ---------------------------------------------------------------------------------------------
-// merge (the dense path's kernel: one block per (b, query head); on the ghost path the last attend block
-// of each KV head runs it for the group's heads), thread j = component j. Exact merge identity (scores
-// in log2 units): M = max_s m_s, L = Σ_s l_s 2^{m_s − M}, ô = Σ_s o_s 2^{m_s − M} / L.
-// Certificate (ghost path): the attended scores' error is ≤ ε (qscal[3]) and l carries at most
-// K = 4·(per + 16) + 4·splits + 300 roundings, so Z ≥ L·e^{−ε}/(1 + γ_K) (relative to M); with
-// Z_L from the hot tokens the larger is used; M_E·(1 + 2^-18) covers ex2_up's error (compact);
-//   mass_bound = M_E/(Z + M_E), out_err_bound = mass_bound·(ν_E + ||ô||·(1 + 1e-3)).
-static_assert(kMergeThreads == kAttThreads && kMergeThreads == 128, "merge_head runs on attend's blocks too");
-// One (b, query head) of the merge, by a block of kMergeThreads (= kAttThreads) threads: thread j < D
-// takes component j, thread j < S split j. The partials are read through L2 (__ldcg): on the ghost
-// path they were written by the other blocks of the same attend grid.
-template <int D>
-__device__ void merge_head(const DecodeParams& p, const Workspace& w, int64_t bq, bool certify) {
-  const int j = threadIdx.x, lane = j & 31, warp = j >> 5;
-  const int S = p.splits;  // ≤ 128 = blockDim
-  __shared__ float s_f[128], red[4];
-  __shared__ float s_M, s_L;
-  __syncthreads();  // the shared scratch of a previous head is free
-  const float ms = j < S ? __ldcg(&w.pm[bq * S + j]) : -INFINITY;
-  const float mw = warp_max(ms);
-  if (lane == 0) red[warp] = mw;
-  __syncthreads();
-  if (j == 0) s_M = fmaxf(fmaxf(red[0], red[1]), fmaxf(red[2], red[3]));
-  __syncthreads();
-  const float M = s_M;
-  const float f = ms > -INFINITY ? exp2f(ms - M) : 0.0f;  // partial maxima are in log2 units
-  s_f[j] = f;
-  const float lw = warp_sum_rn(j < S ? __fmul_rn(__ldcg(&w.pl[bq * S + j]), f) : 0.0f);
-  __syncthreads();
-  if (lane == 0) red[warp] = lw;
-  __syncthreads();
-  if (j == 0) s_L = __fadd_rn(__fadd_rn(red[0], red[1]), __fadd_rn(red[2], red[3]));
-  __syncthreads();
-  const float L = s_L;
-  float out = 0.0f;
-  if (j < D) {
-    float O[4] = {0, 0, 0, 0};
-    const float* po = w.po + bq * S * D + j;
-    int s = 0;
-    for (; s + 16 <= S; s += 16) {
-      float x[16];
-#pragma unroll
-      for (int k = 0; k < 16; ++k) x[k] = __ldcg(&po[int64_t(s + k) * D]);
-#pragma unroll
-      for (int k = 0; k < 16; ++k) O[k & 3] = __fmaf_rn(x[k], s_f[s + k], O[k & 3]);
-    }
-    for (; s < S; ++s) O[0] = __fmaf_rn(__ldcg(&po[int64_t(s) * D]), s_f[s], O[0]);
-    out = __fadd_rn(__fadd_rn(O[0], O[1]), __fadd_rn(O[2], O[3])) / L;
-    p.out[bq * D + j] = out;
-  }
-  if (!certify) return;
-  const float ss = warp_sum_ru(__fmul_ru(out, out));
-  __syncthreads();
-  if (lane == 0) red[warp] = ss;
-  __syncthreads();
-  if (j == 0) {
-    const float onorm = __fsqrt_ru(__fadd_ru(__fadd_ru(red[0], red[1]), __fadd_ru(red[2], red[3])));
-    const int b = bq / p.n_head_q, hq = bq % p.n_head_q, G = p.n_head_q / p.n_head_kv;
-    const int count = w.n_surv[b * p.n_head_kv + hq / G];
-    const double eps = double(w.qscal[int64_t(bq) * 4 + 3]);
-    const double m_l = double(w.qscal[int64_t(bq) * 4 + 2]);
-    // l: ≤ K roundings per term (γ_K) — the per-split sums, the lazy rescales (≤ one per tile), the
-    // combines; ≤ n_ex2 ex2.approx factors of relative error ≤ 1e-5 each (2^-22, plus ln2·|arg|·2^-24
-    // from the argument's rounding with |arg| ≤ 126 before results flush to 0, which only lowers l);
-    // scores in log2 units with error ≤ ε·log2(e)·1.01 (the extra rounding of σq·log2e)
-    const int per = (count + S - 1) / S, tiles = (per + kTile - 1) / kTile + 1;
-    const double K = 4.0 * (per + 16.0 + tiles) + 4.0 * S + 300.0;
-    const double gK = K * 0x1p-24 / (1.0 - K * 0x1p-24);
-    const double n_ex2 = tiles + 4.0;
-    double z = double(L) * exp(-eps * 1.01) / (1.0 + gK) * pow(1.0 - 1e-5, n_ex2) *
-               exp(double(M) * 0.69314718055994531 - m_l) * (1.0 - 1e-9);
-    if (!(z > w.zl[bq])) z = w.zl[bq];
-    // M_E: compact's per-lane float32 sums (rounded up) of ex2_up ≥ e^{UB − m_L}·(1 − 2.5·2^-23), summed
-    // in float64 (≤ 1e-10 relative): the factor 1 + 2^-18 covers both with a margin
-    const double me = w.me[bq] * (1.0 + 0x1p-18);
-    double mass = me > 0 ? me / (z + me) * (1.0 + 1e-12) : 0.0;
-    if (!(mass <= 1.0)) mass = 1.0;  // M_E = +inf (a float32 sum past 3.4e38) or rounding past 1: the mass is ≤ 1
-    const float nu_e = __uint_as_float(w.nu_e[bq - hq % G]);  // stored at the group's first head
-    Certificate& c = p.cert[bq];
-    c.mass_bound = mass;
-    c.out_err_bound = mass * (double(nu_e) + double(onorm) * (1.0 + 1e-3)) * (1.0 + 1e-12);
-    c.m_E = me;
-    c.z_low = z;
-    c.nu_e = nu_e;
-    c.n_attended = count;
-  }
-}
-
-template <int D>
-__global__ void __launch_bounds__(kMergeThreads) merge_kernel(DecodeParams p, Workspace w, bool certify) {
-  pdl_wait();
-  pdl_launch_next();
-  merge_head<D>(p, w, blockIdx.x, certify);
-}
-
 // ---------------------------------------------------------------------------------------------
 // attend: split-K flash decoding, grid (splits, B·Hkv), 128 threads. Tiles of kTile tokens (K and V
 // rows) stream into shared memory kStages deep, completing on one mbarrier per stage: a dense tile is
@@ -1308,6 +1211,7 @@ __global__ void __launch_bounds__(kMergeThreads) merge_kernel(DecodeParams p, Wo
 // all G heads of the KV head; a lane holds the components {8·sub..8·sub+7} (+64 for d 128).
 // Partial state per (head, split): m, l = Σ e^{s−m}, o = Σ e^{s−m} v, in log2 units; the running
 // max is raised only when a score exceeds it by more than 8 (weights ≤ 2^8, exact identity).
+constexpr int kTile = 32, kStages = 4;
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLazy = 8.0f;
 
@@ -1494,21 +1398,6 @@ __global__ void __launch_bounds__(kAttThreads, 3) attend_kernel(DecodeParams p, 
     if (j == 0) { w.pm[ps] = M; w.pl[ps] = L; }
     w.po[ps * D + j] = O;
   }
-  if constexpr (!DENSE) {  // the last split block of the KV head merges the splits of its G heads
-    __shared__ int s_last;
-    __threadfence();  // this block's partials are visible device-wide before it is counted
-    __syncthreads();
-    if (tid == 0) {
-      s_last = atomicAdd(&w.adone[bg], 1) == p.splits - 1;
-      if (s_last) w.adone[bg] = 0;  // every split has counted: ready for the next step (a graph replay)
-    }
-    __syncthreads();
-    if (s_last) {
-      __threadfence();
-#pragma unroll 1
-      for (int h = 0; h < G; ++h) merge_head<D>(p, w, int64_t(b) * p.n_head_q + g * G + h, p.cert != nullptr);
-    }
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1546,6 +1435,90 @@ __global__ void __launch_bounds__(256) gather_probe_kernel(DecodeParams p, Works
 }
 
 // ---------------------------------------------------------------------------------------------
+// merge: one block per (b, query head), thread j = component j. Exact merge identity (scores
+// in log2 units): M = max_s m_s, L = Σ_s l_s 2^{m_s − M}, ô = Σ_s o_s 2^{m_s − M} / L.
+// Certificate (ghost path): the attended scores' error is ≤ ε (qscal[3]) and l carries at most
+// K = 4·(per + 16) + 4·splits + 300 roundings, so Z ≥ L·e^{−ε}/(1 + γ_K) (relative to M); with
+// Z_L from the hot tokens the larger is used; M_E·(1 + 2^-18) covers ex2_up's error (compact);
+//   mass_bound = M_E/(Z + M_E), out_err_bound = mass_bound·(ν_E + ||ô||·(1 + 1e-3)).
+template <int D>
+__global__ void __launch_bounds__(kMergeThreads) merge_kernel(DecodeParams p, Workspace w, bool certify) {
+  const int bq = blockIdx.x, j = threadIdx.x, lane = j & 31, warp = j >> 5;
+  const int S = p.splits;  // ≤ 128 = blockDim
+  __shared__ float s_f[128], red[4];
+  __shared__ float s_M, s_L;
+  pdl_wait();
+  pdl_launch_next();
+  const float ms = j < S ? w.pm[int64_t(bq) * S + j] : -INFINITY;
+  const float mw = warp_max(ms);
+  if (lane == 0) red[warp] = mw;
+  __syncthreads();
+  if (j == 0) s_M = fmaxf(fmaxf(red[0], red[1]), fmaxf(red[2], red[3]));
+  __syncthreads();
+  const float M = s_M;
+  const float f = ms > -INFINITY ? exp2f(ms - M) : 0.0f;  // partial maxima are in log2 units
+  s_f[j] = f;
+  const float lw = warp_sum_rn(j < S ? __fmul_rn(w.pl[int64_t(bq) * S + j], f) : 0.0f);
+  __syncthreads();
+  if (lane == 0) red[warp] = lw;
+  __syncthreads();
+  if (j == 0) s_L = __fadd_rn(__fadd_rn(red[0], red[1]), __fadd_rn(red[2], red[3]));
+  __syncthreads();
+  const float L = s_L;
+  float out = 0.0f;
+  if (j < D) {
+    float O[4] = {0, 0, 0, 0};
+    const float* po = w.po + int64_t(bq) * S * D + j;
+    int s = 0;
+    for (; s + 16 <= S; s += 16) {
+      float x[16];
+#pragma unroll
+      for (int k = 0; k < 16; ++k) x[k] = po[int64_t(s + k) * D];
+#pragma unroll
+      for (int k = 0; k < 16; ++k) O[k & 3] = __fmaf_rn(x[k], s_f[s + k], O[k & 3]);
+    }
+    for (; s < S; ++s) O[0] = __fmaf_rn(po[int64_t(s) * D], s_f[s], O[0]);
+    out = __fadd_rn(__fadd_rn(O[0], O[1]), __fadd_rn(O[2], O[3])) / L;
+    p.out[int64_t(bq) * D + j] = out;
+  }
+  if (!certify) return;
+  const float ss = warp_sum_ru(__fmul_ru(out, out));
+  __syncthreads();
+  if (lane == 0) red[warp] = ss;
+  __syncthreads();
+  if (j == 0) {
+    const float onorm = __fsqrt_ru(__fadd_ru(__fadd_ru(red[0], red[1]), __fadd_ru(red[2], red[3])));
+    const int b = bq / p.n_head_q, hq = bq % p.n_head_q, G = p.n_head_q / p.n_head_kv;
+    const int count = w.n_surv[b * p.n_head_kv + hq / G];
+    const double eps = double(w.qscal[int64_t(bq) * 4 + 3]);
+    const double m_l = double(w.qscal[int64_t(bq) * 4 + 2]);
+    // l: ≤ K roundings per term (γ_K) — the per-split sums, the lazy rescales (≤ one per tile), the
+    // combines; ≤ n_ex2 ex2.approx factors of relative error ≤ 1e-5 each (2^-22, plus ln2·|arg|·2^-24
+    // from the argument's rounding with |arg| ≤ 126 before results flush to 0, which only lowers l);
+    // scores in log2 units with error ≤ ε·log2(e)·1.01 (the extra rounding of σq·log2e)
+    const int per = (count + S - 1) / S, tiles = (per + kTile - 1) / kTile + 1;
+    const double K = 4.0 * (per + 16.0 + tiles) + 4.0 * S + 300.0;
+    const double gK = K * 0x1p-24 / (1.0 - K * 0x1p-24);
+    const double n_ex2 = tiles + 4.0;
+    double z = double(L) * exp(-eps * 1.01) / (1.0 + gK) * pow(1.0 - 1e-5, n_ex2) *
+               exp(double(M) * 0.69314718055994531 - m_l) * (1.0 - 1e-9);
+    if (!(z > w.zl[bq])) z = w.zl[bq];
+    // M_E: compact's per-lane float32 sums (rounded up) of ex2_up ≥ e^{UB − m_L}·(1 − 2.5·2^-23), summed
+    // in float64 (≤ 1e-10 relative): the factor 1 + 2^-18 covers both with a margin
+    const double me = w.me[bq] * (1.0 + 0x1p-18);
+    double mass = me > 0 ? me / (z + me) * (1.0 + 1e-12) : 0.0;
+    if (!(mass <= 1.0)) mass = 1.0;  // M_E = +inf (a float32 sum past 3.4e38) or rounding past 1: the mass is ≤ 1
+    const float nu_e = __uint_as_float(w.nu_e[bq - hq % G]);  // stored at the group's first head
+    Certificate& c = p.cert[bq];
+    c.mass_bound = mass;
+    c.out_err_bound = mass * (double(nu_e) + double(onorm) * (1.0 + 1e-3)) * (1.0 + 1e-12);
+    c.m_E = me;
+    c.z_low = z;
+    c.nu_e = nu_e;
+    c.n_attended = count;
+  }
+}
+
 std::string g_last_error;
 
 void check_launch(const char* what, cudaError_t e = cudaSuccess) {
@@ -1603,7 +1576,7 @@ int scan_occupancy() {
 }
 
 // blocks of compact_kernel<G, BOX, FORCED> resident per SM (occupancy API, once per instantiation:
-// the variants differ in registers)
+// the variants differ in registers at G 1 and 3)
 template <int G, bool BOX, bool FORCED>
 int compact_blocks_per_sm() {
   static const int v = [] {
@@ -1700,7 +1673,6 @@ int64_t workspace_bytes(const DecodeParams& p) {
   const int64_t MP = (p.max_seq + kPage - 1) / kPage;
   s += align256(BK * MP * G * 2) + align256(BK * MP * 4) + align256(BK * 4);
   s += 2 * align256(BQ * p.splits * 4) + align256(BQ * p.splits * D * 4);
-  s += align256(BK * 4);
   return s;
 }
 
@@ -1731,7 +1703,6 @@ Workspace workspace_views(const DecodeParams& p) {
   w.pm = reinterpret_cast<float*>(take(BQ * p.splits * 4));
   w.pl = reinterpret_cast<float*>(take(BQ * p.splits * 4));
   w.po = reinterpret_cast<float*>(take(BQ * p.splits * D * 4));
-  w.adone = reinterpret_cast<int32_t*>(take(BK * 4));
   return w;
 }
 
@@ -1817,12 +1788,12 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
     } else if (k8 == DD / 32) scan(std::integral_constant<int, DD / 32>{});
     else if (k8 == 1) scan(std::integral_constant<int, 1>{});
     else scan(std::integral_constant<int, 0>{});
-    {  // compact: every block resident at once (as many warps as fit: latency, not work, bounds small shapes)
+    {  // compact: every block resident at once; a warp takes ≥ kMinSegs segments where the sequence allows
       auto go = [&](auto box, auto forced) {
         constexpr bool BOX = decltype(box)::value, FORCED = decltype(forced)::value;
         auto* kern = compact_kernel<GG, BOX, FORCED>;
         const int cocc = compact_blocks_per_sm<GG, BOX, FORCED>();
-        constexpr int per_block = kCompactThreads / 32 * kCompactSeg, kMinSegs = 1;
+        constexpr int per_block = kCompactThreads / 32 * kCompactSeg, kMinSegs = 4;
         const int cchunks = std::max(1, std::min((p.max_seq + kMinSegs * per_block - 1) / (kMinSegs * per_block),
                                                  std::min(cocc, compact_occupancy()) * sms / BK));
         if (more()) launch("compact_kernel", kern, dim3(cchunks, BK), dim3(kCompactThreads), 0, st, p, w);
@@ -1849,8 +1820,8 @@ static void stage2(const DecodeParams& p, cudaStream_t st, bool certify, int upt
     if (!attr) { raise_smem(attend_kernel<GG, DD, DENSE>, std::max(smem, kAttendSpreadSmem1)); attr = true; }
     launch(DENSE ? "attend_kernel(dense)" : "attend_kernel", attend_kernel<GG, DD, DENSE>, dim3(p.splits, BK),
            dim3(kAttThreads), attend_launch_smem(smem, p.splits * BK), st, p, w);
-    if (DENSE && upto >= 2)  // the ghost path merges in attend's last block per KV head
-      launch("merge_kernel(dense)", merge_kernel<DD>, dim3(BQ), dim3(kMergeThreads), 0, st, p, w, certify);
+    if (upto >= 2) launch(DENSE ? "merge_kernel(dense)" : "merge_kernel", merge_kernel<DD>, dim3(BQ), dim3(kMergeThreads), 0, st, p, w,
+           certify);
   });
 }
 

@@ -156,8 +156,6 @@ struct Workspace {
   int32_t* plist;                // [B·Hkv, max_pages] pages the scan reads (anchor stage), in any order
   int32_t* n_plist;              // [B·Hkv]
   float *pm, *pl, *po;           // [B·Hq, splits], [B·Hq, splits], [B·Hq, splits, d]
-  int32_t* adone;                // [B·Hkv] attend blocks finished (the last one merges the splits and
-                                 // resets it; prep zeroes it too)
 };
 int64_t workspace_bytes(const DecodeParams& p);
 Workspace workspace_views(const DecodeParams& p);
