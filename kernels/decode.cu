@@ -1567,11 +1567,14 @@ int scan_debug() {
   return v;
 }
 
+// a cap on blocks per SM from the environment variable `name` (1-32; 32 when unset)
+int env_blocks_cap(const char* name) {
+  const char* e = std::getenv(name);
+  return e ? std::max(1, std::min(32, std::atoi(e))) : 32;
+}
+
 int scan_occupancy() {
-  static const int v = [] {
-    const char* e = std::getenv("GHOSTKV_SCAN_OCC");
-    return e ? std::max(1, std::min(32, std::atoi(e))) : 32;
-  }();
+  static const int v = env_blocks_cap("GHOSTKV_SCAN_OCC");
   return v;
 }
 
@@ -1590,10 +1593,7 @@ int compact_blocks_per_sm() {
 
 // GHOSTKV_COMPACT_OCC=N (A/B runs): compact's grid at ≤ N blocks per SM (default: as many as fit)
 int compact_occupancy() {
-  static const int v = [] {
-    const char* e = std::getenv("GHOSTKV_COMPACT_OCC");
-    return e ? std::max(1, std::min(32, std::atoi(e))) : 32;
-  }();
+  static const int v = env_blocks_cap("GHOSTKV_COMPACT_OCC");
   return v;
 }
 
