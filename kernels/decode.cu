@@ -1493,7 +1493,7 @@ __global__ void __launch_bounds__(kMergeThreads) merge_kernel(DecodeParams p, Wo
     const double eps = double(w.qscal[int64_t(bq) * 4 + 3]);
     const double m_l = double(w.qscal[int64_t(bq) * 4 + 2]);
     // l: ≤ K roundings per term (γ_K) — the per-split sums, the lazy rescales (≤ one per tile), the
-    // combines; ≤ n_ex2 ex2.approx factors of relative error ≤ 1e-5 each (2^-22, plus ln2·|arg|·2^-24
+    // combines; ≤ n_ex2 ex2.approx factors of relative error ≤ 1e-5 each (2 ulp: ≤ 2.5·2^-23, plus ln2·|arg|·2^-24
     // from the argument's rounding with |arg| ≤ 126 before results flush to 0, which only lowers l);
     // scores in log2 units with error ≤ ε·log2(e)·1.01 (the extra rounding of σq·log2e)
     const int per = (count + S - 1) / S, tiles = (per + kTile - 1) / kTile + 1;
