@@ -284,6 +284,16 @@ __global__ void __launch_bounds__(kPrepThreads) prep_kernel(DecodeParams p, Work
     double z = 0;
     for (int i = lane; i < n_hot; i += 32) z += exp(double(s_hot[h][i]) - double(e_hot[h][i]) - double(mx));
     z = warp_sum_d(z);
+    const double zl = z * (1.0 - 1e-12);
+    if (p.box) {  // θ_A of the anchor stage: the largest edge e_k with n_cand·e^{e_k}·(1 + 1e-11) ≤ anchor_share·budget
+      const double budget = p.delta * zl / (1.0 - p.delta) * (1.0 - 1e-12) * double(p.anchor_share);
+      const int n_cand = hot_hi0 - hot_lo;
+      int best = -1;
+      for (int k = lane; k <= kHistBins; k += 32)
+        if (double(n_cand) * g_exp_edge[k] * (1 + 1e-11) <= budget) best = k;  // e^{edge} increases with k
+      for (int o = 16; o > 0; o >>= 1) best = max(best, __shfl_xor_sync(0xffffffffu, best, o));
+      if (lane == 0) w.theta_a[bq] = best < 0 ? -INFINITY : float(hist_edge(best));
+    }
     if (lane == 0) {
       const float qmu_hi = __fadd_ru(__fadd_ru(qmu, __fmul_ru(c.g_q, qmu_abs)), c.tiny);
       const float nq_hi = __fmul_ru(__fsqrt_ru(nsq), c.inv_1mg2);
@@ -292,7 +302,7 @@ __global__ void __launch_bounds__(kPrepThreads) prep_kernel(DecodeParams p, Work
       qsc[1] = nq_hi;
       qsc[2] = mx;
       qsc[3] = __fadd_ru(__fmul_ru(c.g_q, __fmul_ru(nq_hi, p.k_norm_max[g])), c.tiny);  // ≥ |s_t − s̃_t| for every t
-      w.zl[bq] = z * (1.0 - 1e-12);
+      w.zl[bq] = zl;
       w.me[bq] = 0.0;
       w.nu_e[bq] = 0u;
       if (h == 0) {
@@ -796,7 +806,7 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
 
 // ---------------------------------------------------------------------------------------------
 // low-rank scan (witness "lowrank", DESIGN §4.1 with P = the first kRank rows of the rotation V):
-// grid (chunks, B·Hkv), kLrThreads threads, one token per thread per step. With c_t = V(k_t − μ)
+// grid (chunks, B·Hkv), kLrThreads threads, two tokens per thread per step. With c_t = V(k_t − μ)
 // (float64 at build time) and r_t = k_t − μ − Vᵀc_t (||r_t|| ≤ resid_max), the record holds
 // ẑ_t = f16(c_t,j<R), e_t ≥ ||c_t,j<R − ẑ_t|| and ρ_t ≥ ||c_t,j≥R|| (both rounded up, f16). For σq with
 // q_r = Vσq, |q_r − q̃_r|_j ≤ Δ_j (prep):
@@ -807,7 +817,7 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
 // the quant scan: f16↑(UB_t ⊖↑ m_L) to ub, the histogram, and the last block's cut.
 constexpr int kLrThreads = 256;
 template <int G, int D>
-__global__ void __launch_bounds__(kLrThreads, 4) lowrank_scan_kernel(DecodeParams p, Workspace w, Consts c) {
+__global__ void __launch_bounds__(kLrThreads, 3) lowrank_scan_kernel(DecodeParams p, Workspace w, Consts c) {
   __shared__ float s_q[G][kRank], s_a[G][kRank];
   __shared__ float s_add[G], s_ns[G], s_np[G], s_ml[G];
   __shared__ uint32_t hist[G * kHistAll];
@@ -843,56 +853,82 @@ __global__ void __launch_bounds__(kLrThreads, 4) lowrank_scan_kernel(DecodeParam
   __syncthreads();
   const int n = p.seq_len[b];
   const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
-  for (int t = blockIdx.x * kLrThreads + tid; t < n; t += gridDim.x * kLrThreads) {
-    if (t + int(gridDim.x) * kLrThreads >= n) pdl_launch_next();
-    const bool hot = is_hot(t, n, p.n_sink, p.n_recent);
-    uint16_t out[G];
-    if (hot) {
-#pragma unroll
-      for (int h = 0; h < G; ++h) out[h] = 0x7C00;
-    } else {
-      const int64_t row = (int64_t(ptab[t / kPage]) * p.n_head_kv + g) * kPage + t % kPage;
+  // the two tokens of a step: t and t + kLrThreads; both tokens' loads are issued before either is
+  // bounded, and each query factor read from shared memory serves both
+  struct Tok {
+    uint32_t zw[8];  // ẑ_t as 8 f16 pairs
+    float e, rho;
+    bool cand;       // a candidate inside the sequence (not hot): its bound goes to the histogram
+  };
+  auto fetch = [&](int t, Tok& k) {
+    k.cand = t < n && !is_hot(t, n, p.n_sink, p.n_recent);
+    if (k.cand) {
+      const int64_t row = (int64_t(__ldg(&ptab[t / kPage])) * p.n_head_kv + g) * kPage + t % kPage;
       const uint4* zp = reinterpret_cast<const uint4*>(p.sketch + row * kRank);
       const uint4 u0 = __ldg(zp), u1 = __ldg(zp + 1);
-      const uint32_t zw[8] = {u0.x, u0.y, u0.z, u0.w, u1.x, u1.y, u1.z, u1.w};
-      float z[kRank];
+      k.zw[0] = u0.x; k.zw[1] = u0.y; k.zw[2] = u0.z; k.zw[3] = u0.w;
+      k.zw[4] = u1.x; k.zw[5] = u1.y; k.zw[6] = u1.z; k.zw[7] = u1.w;
+      k.e = __half2float(__ushort_as_half(__ldg(p.sk_err + row)));
+      k.rho = __half2float(__ushort_as_half(__ldg(p.sk_rho + row)));
+    } else {
 #pragma unroll
-      for (int i = 0; i < 8; ++i) {
-        const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&zw[i]));
-        z[2 * i] = f.x;
-        z[2 * i + 1] = f.y;
-      }
-      const float e = __half2float(__ushort_as_half(__ldg(p.sk_err + row)));
-      const float rho = __half2float(__ushort_as_half(__ldg(p.sk_rho + row)));
-#pragma unroll
-      for (int h = 0; h < G; ++h) {
-        float sd = 0.0f, sa = 0.0f;
-#pragma unroll
-        for (int i = 0; i < kRank; ++i) {
-          sd = __fmaf_rn(s_q[h][i], z[i], sd);
-          sa = __fmaf_ru(s_a[h][i], fabsf(z[i]), sa);
-        }
-        float ub = __fadd_ru(sd, sa);
-        ub = __fadd_ru(ub, __fmaf_ru(s_ns[h], e, __fmul_ru(s_np[h], rho)));
-        ub = __fadd_ru(ub, s_add[h]);
-        const float dd = __fsub_ru(ub, s_ml[h]);
-        __half hx = __float2half_ru(dd);
-        if (dd != dd) hx = __ushort_as_half(0x7C00);
-        out[h] = __half_as_ushort(hx);
-      }
+      for (int i = 0; i < 8; ++i) k.zw[i] = 0u;
+      k.e = k.rho = 0.0f;
     }
-    if (!hot)
+  };
+  auto put = [&](int t, bool cand, const uint16_t (&out)[G]) {  // a token inside the sequence
+    if (cand)
 #pragma unroll
       for (int h = 0; h < G; ++h) atomicAdd(&hist[h * kHistAll + hist_bin(__half2float(__ushort_as_half(out[h])))], 1u);
     uint16_t* dst = w.ub + (int64_t(bg) * p.max_seq + t) * G;
     if constexpr (G == 4) {
       if ((reinterpret_cast<uintptr_t>(dst) & 7) == 0) {
         *reinterpret_cast<uint2*>(dst) = make_uint2(out[0] | (uint32_t(out[1]) << 16), out[2] | (uint32_t(out[3]) << 16));
-        continue;
+        return;
       }
     }
 #pragma unroll
     for (int h = 0; h < G; ++h) dst[h] = out[h];
+  };
+  const int step = gridDim.x * 2 * kLrThreads;
+  for (int t = blockIdx.x * 2 * kLrThreads + tid; t < n; t += step) {
+    if (t + step >= n) pdl_launch_next();
+    const int t2 = t + kLrThreads;
+    Tok k0, k1;
+    fetch(t, k0);
+    fetch(t2, k1);
+    float z0[kRank], z1[kRank];
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      const float2 f0 = __half22float2(*reinterpret_cast<const __half2*>(&k0.zw[i]));
+      const float2 f1 = __half22float2(*reinterpret_cast<const __half2*>(&k1.zw[i]));
+      z0[2 * i] = f0.x; z0[2 * i + 1] = f0.y;
+      z1[2 * i] = f1.x; z1[2 * i + 1] = f1.y;
+    }
+    uint16_t out0[G], out1[G];
+#pragma unroll
+    for (int h = 0; h < G; ++h) {
+      float sd0 = 0.0f, sa0 = 0.0f, sd1 = 0.0f, sa1 = 0.0f;
+#pragma unroll
+      for (int i = 0; i < kRank; ++i) {
+        const float q = s_q[h][i], a = s_a[h][i];
+        sd0 = __fmaf_rn(q, z0[i], sd0);
+        sa0 = __fmaf_ru(a, fabsf(z0[i]), sa0);
+        sd1 = __fmaf_rn(q, z1[i], sd1);
+        sa1 = __fmaf_ru(a, fabsf(z1[i]), sa1);
+      }
+      auto fin = [&](float sd, float sa, float e, float rho) {  // f16↑(UB − m_L); NaN → +inf
+        float ub = __fadd_ru(sd, sa);
+        ub = __fadd_ru(ub, __fmaf_ru(s_ns[h], e, __fmul_ru(s_np[h], rho)));
+        ub = __fadd_ru(ub, s_add[h]);
+        const float dd = __fsub_ru(ub, s_ml[h]);
+        return dd != dd ? uint16_t(0x7C00) : __half_as_ushort(__float2half_ru(dd));
+      };
+      out0[h] = k0.cand ? fin(sd0, sa0, k0.e, k0.rho) : uint16_t(0x7C00);  // hot: +inf
+      out1[h] = k1.cand ? fin(sd1, sa1, k1.e, k1.rho) : uint16_t(0x7C00);
+    }
+    put(t, k0.cand, out0);
+    if (t2 < n) put(t2, k1.cand, out1);
   }
   finish_scan_block<G, false, true>(p, w, hist, b, g);
 }
@@ -904,15 +940,28 @@ __device__ __forceinline__ uint32_t hash3(uint32_t a, uint32_t b, uint32_t c) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// anchor: grid (chunks, B·Hkv), kScanWarps warps, one page per warp at a time (meta and box read
-// straight from global memory, 12 B per token at d 128). Per page and head: the page prep of the scan
-// (same W_j, S, add), then Y_A = Σ_j max(W_j·m_lo,j, W_j·m_hi,j) ≥ Y_t for every token of the page
-// (m = 2c − (2^b − 1); exact in int32), UB_A = S·ru(Y_A) ⊕↑ add ≥ UB_t. A page without hot tokens is
-// eliminated whole when f16↑(UB_A − m_L) < θ_A for every head of the group (forced mode: by a hash
-// of the page, probability 1 − forced_page_keep); its f16 bounds go to pub and its candidates to
-// the histogram, so the cut and the certificate count them. Every other page goes to plist.
-// θ_A: the largest histogram edge e_j with n_cand·e^{e_j}·(1 + 1e-11) ≤ anchor_share·budget; the cut's
-// prefix up to e_j then costs at most that, so θ ≥ θ_A and the GQA rule eliminates the page's tokens.
+// anchor: grid (chunks, B·Hkv), kScanWarps warps, one page per warp at a time (the next page's meta
+// and box loaded while the current one is bounded; 12 B per token at d 128). θ_A comes from prep.
+// Per page and head, in float32 with directed rounding and no quantisation of the weights: with
+// w_j = fl(q̃_rj·h_j) and lo_j ≤ c_tj ≤ hi_j for every token of the page (m = 2c − Q_j, Q_j = 2^{b_j} − 1),
+//   Σ_j q̃_rj h_j m_tj ≤ Σ_j max(w_j·m_lo,j, w_j·m_hi,j) + Σ_j Q_j·2^-23·|w_j|   (|q̃_rj h_j − w_j| ≤ 2^-23|w_j|)
+// term by term (w_j·m is linear in m), so
+//   UB_A = Σ↑_j [max(w_j ⊗↑ m_lo,j, w_j ⊗↑ m_hi,j) + Q_j·2^-23·|w_j| + (|q̃_rj| + Δ_j)·|err_j| + Δ_j·Q_j·|h_j|]
+//          ⊕↑ qμ_hi ⊕↑ ||σq||·resid_max ⊕↑ 2·tiny ≥ σq·k_t for every token of the page (docs/gpu.md
+// §Soundness; every sum rounded up, in any order; the tiny terms cover gradual underflow). A weight
+// that is not finite makes its Q_j·2^-23·|w_j| term +inf or NaN, so the page's bound is +inf or NaN
+// (NaN is stored as +inf: never eliminated); a finite weight never yields −inf under round-up. A page
+// without hot tokens is eliminated whole when f16↑(UB_A − m_L) < θ_A for every head of the group
+// (forced mode: by a hash of the page, probability 1 − forced_page_keep); its f16 bounds go to pub and
+// its candidates to the histogram, so the cut and the certificate count them. Every other page goes
+// to plist. θ_A: the largest histogram edge e_j with n_cand·e^{e_j}·(1 + 1e-11) ≤ anchor_share·budget;
+// the cut's prefix up to e_j then costs at most that, so θ ≥ θ_A and the GQA rule eliminates the
+// page's tokens. (Before: the scan's page prep, W_j quantised to 15 bits, and θ_A searched by every
+// warp: several times the instructions per page.)
+struct AnchorIn {   // one lane's share of a page: its 4 components' h_j, err_j (f16 bits) and box codes
+  uint32_t lo4, hi4;
+  uint16_t hj[4], ej[4];
+};
 template <int G, int D, int K8>
 __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p, Workspace w, Consts c) {
   constexpr int NW = D / 4;
@@ -922,63 +971,91 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
   pdl_launch_next();
   const int n = p.seq_len[b], npages = (n + kPage - 1) / kPage;
   const int hot_lo = min(p.n_sink, n), hot_hi = max(n - p.n_recent, hot_lo);
-  const int n_cand = hot_hi - hot_lo;
   int comp[4];
   lane_comps<K8>(lane, comp);
-  const int QMAX = lane_qmax<K8>(lane);
+  const int QI = lane_qmax<K8>(lane);
+  const float QMAX = float(QI), QE = QMAX * 0x1p-23f;  // both exact
   const bool has_word = lane < NW;
-  QueryLane<G> ql;
-  load_query_lane<G, D, K8>(p, w, c, b, g, has_word, comp, ql);
-  float ml[G], th_a[G];
+  // the lane's query factors: q̃_rj, |q̃_rj| + Δ_j and Δ_j·Q_j (rounded up) of its 4 components, per head
+  float qr[G][4], qa[G][4], qb[G][4], base[G], ml[G], th_a[G];
 #pragma unroll
   for (int h = 0; h < G; ++h) {
     const int64_t bq = int64_t(b) * p.n_head_q + g * G + h;
-    ml[h] = w.qscal[bq * 4 + 2];
-    const double budget = p.delta * w.zl[bq] / (1.0 - p.delta) * (1.0 - 1e-12) * double(p.anchor_share);
-    int best = -1;
-    for (int k = lane; k <= kHistBins; k += 32)
-      if (double(n_cand) * g_exp_edge[k] * (1 + 1e-11) <= budget) best = k;  // e^{edge} increases with k
-    for (int o = 16; o > 0; o >>= 1) best = max(best, __shfl_xor_sync(0xffffffffu, best, o));
-    th_a[h] = best < 0 ? -INFINITY : float(hist_edge(best));
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const float q = has_word ? w.qrot[bq * D + comp[e]] : 0.0f, dl = has_word ? w.qdelta[bq * D + comp[e]] : 0.0f;
+      qr[h][e] = q;
+      qa[h][e] = __fadd_ru(fabsf(q), dl);
+      qb[h][e] = __fmul_ru(dl, QMAX);
+    }
+    const float* qsc = w.qscal + bq * 4;
+    base[h] = __fadd_ru(__fadd_ru(__fadd_ru(qsc[0], __fmul_ru(qsc[1], p.resid_max[g])), c.tiny), c.tiny);
+    ml[h] = qsc[2];
+    th_a[h] = w.theta_a[bq];
   }
   const bool forced = p.forced_keep >= 0;
   const uint32_t page_thr = uint32_t(fminf(fmaxf(p.forced_page_keep, 0.0f), 1.0f) * 4294967295.0f);
   const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
   const int64_t MP = (p.max_seq + kPage - 1) / kPage;
-  for (int pg = blockIdx.x * kScanWarps + warp; pg < npages; pg += gridDim.x * kScanWarps) {
+  const int stride = gridDim.x * kScanWarps;
+  auto plain = [&](int pg) {  // no hot token in the page (and inside the sequence)
+    return pg < npages && pg * kPage >= hot_lo && min(n, pg * kPage + kPage) <= hot_hi;
+  };
+  auto fetch = [&](int pg, int phys, AnchorIn& in) {
+    if (plain(pg) && has_word) {
+      const int64_t po = int64_t(phys) * p.n_head_kv + g;
+      const uint32_t* bx = reinterpret_cast<const uint32_t*>(p.box + po * 2 * D);
+      in.lo4 = __ldg(bx + lane);
+      in.hi4 = __ldg(bx + NW + lane);
+      const uint16_t* meta = p.meta + po * 2 * D;
+#pragma unroll
+      for (int e = 0; e < 4; ++e) { in.hj[e] = __ldg(meta + comp[e]); in.ej[e] = __ldg(meta + D + comp[e]); }
+    } else {
+      in.lo4 = in.hi4 = 0u;
+#pragma unroll
+      for (int e = 0; e < 4; ++e) in.hj[e] = in.ej[e] = 0;
+    }
+  };
+  int pg = blockIdx.x * kScanWarps + warp;
+  AnchorIn cur;
+  int phys_next = pg + stride < npages ? __ldg(&ptab[pg + stride]) : 0;
+  fetch(pg, pg < npages ? __ldg(&ptab[pg]) : 0, cur);
+  for (; pg < npages; pg += stride) {
+    AnchorIn nxt;  // the next page's loads, in flight while this page is bounded
+    fetch(pg + stride, phys_next, nxt);
+    phys_next = pg + 2 * stride < npages ? __ldg(&ptab[pg + 2 * stride]) : 0;
     const int t0 = pg * kPage, t1 = min(n, t0 + kPage);
     bool skip = false;
     float dv[G];
-    if (t0 >= hot_lo && t1 <= hot_hi) {  // no hot token in the page
-      const int64_t po = int64_t(ptab[pg]) * p.n_head_kv + g;
-      const uint16_t* meta = p.meta + po * 2 * D;
-      uint32_t lo4 = 0, hi4 = 0;
-      if (has_word) {
-        lo4 = __ldg(reinterpret_cast<const uint32_t*>(p.box + po * 2 * D) + lane);
-        hi4 = __ldg(reinterpret_cast<const uint32_t*>(p.box + po * 2 * D + D) + lane);
+    if (plain(pg)) {
+      float hj[4], ej[4], mlo[4], mhi[4];
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        hj[e] = __half2float(__ushort_as_half(cur.hj[e]));
+        ej[e] = fabsf(__half2float(__ushort_as_half(cur.ej[e])));
+        mlo[e] = float(2 * int((cur.lo4 >> (8 * e)) & 0xffu) - QI);  // exact small integers
+        mhi[e] = float(2 * int((cur.hi4 >> (8 * e)) & 0xffu) - QI);
       }
-      PagePrep<G> pp;
-      page_prep<G, D, K8>(meta, has_word, comp, ql, pp);
-      int ya[G];
+      float part[G];
 #pragma unroll
       for (int h = 0; h < G; ++h) {
-        ya[h] = 0;
+        float a = 0.0f, t = 0.0f;
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
-          const int mlo = 2 * int((lo4 >> (8 * e)) & 0xffu) - QMAX, mhi = 2 * int((hi4 >> (8 * e)) & 0xffu) - QMAX;
-          const int W = pp.W[h][e];
-          ya[h] += W >= 0 ? W * mhi : W * mlo;
+          const float wv = __fmul_rn(qr[h][e], hj[e]);
+          a = __fadd_ru(a, fmaxf(__fmul_ru(wv, mlo[e]), __fmul_ru(wv, mhi[e])));
+          t = __fmaf_ru(qa[h][e], ej[e], __fmaf_ru(qb[h][e], fabsf(hj[e]), __fmaf_ru(fabsf(wv), QE, t)));
         }
+        part[h] = __fadd_ru(a, t);
       }
 #pragma unroll
       for (int o = 16; o > 0; o >>= 1)
 #pragma unroll
-        for (int h = 0; h < G; ++h) ya[h] += __shfl_xor_sync(0xffffffffu, ya[h], o);
+        for (int h = 0; h < G; ++h) part[h] = __fadd_ru(part[h], __shfl_xor_sync(0xffffffffu, part[h], o));
       bool all_below = true;
 #pragma unroll
       for (int h = 0; h < G; ++h) {
-        const float ub = __fadd_ru(__fmul_rn(pp.S[h], __int2float_ru(ya[h])), pp.add[h]);
-        const float dd = __fsub_ru(ub, ml[h]);
+        const float dd = __fsub_ru(__fadd_ru(part[h], base[h]), ml[h]);
         dv[h] = dd != dd ? INFINITY : __half2float(__float2half_ru(dd));
         all_below = all_below && dv[h] < th_a[h];
       }
@@ -999,6 +1076,7 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
         w.plist[int64_t(bg) * MP + atomicAdd(&w.n_plist[bg], 1)] = pg;
       }
     }
+    cur = nxt;
   }
 }
 
@@ -1578,14 +1656,14 @@ int scan_occupancy() {
   return v;
 }
 
-// blocks of compact_kernel<G, BOX, FORCED> resident per SM (occupancy API, once per instantiation:
-// the variants differ in registers at G 1 and 3)
-template <int G, bool BOX, bool FORCED>
-int compact_blocks_per_sm() {
+// blocks of Kern (Threads per block, no dynamic shared memory) resident per SM: the occupancy API,
+// once per kernel instantiation (the variants differ in registers)
+template <auto Kern, int Threads>
+int resident_blocks() {
   static const int v = [] {
     int occ = 0;
     check_launch("cudaOccupancyMaxActiveBlocksPerMultiprocessor",
-                 cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, compact_kernel<G, BOX, FORCED>, kCompactThreads, 0));
+                 cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, Kern, Threads, 0));
     return std::max(1, occ);
   }();
   return v;
@@ -1668,7 +1746,7 @@ int64_t workspace_bytes(const DecodeParams& p) {
   const int64_t D = p.d;
   int64_t s = 0;
   s += 3 * align256(BQ * D * 4) + align256(BQ * 16) + align256(BQ * 8);
-  s += align256(BK * p.max_seq * G * 2) + align256(BQ * kHistAll * 4) + align256(BQ * 4) + align256(BQ * 8) + align256(BQ * 4);
+  s += align256(BK * p.max_seq * G * 2) + align256(BQ * kHistAll * 4) + 2 * align256(BQ * 4) + align256(BQ * 8) + align256(BQ * 4);
   s += 2 * align256(BK * p.max_seq * 4) + 2 * align256(BK * 4);
   const int64_t MP = (p.max_seq + kPage - 1) / kPage;
   s += align256(BK * MP * G * 2) + align256(BK * MP * 4) + align256(BK * 4);
@@ -1690,6 +1768,7 @@ Workspace workspace_views(const DecodeParams& p) {
   w.ub = reinterpret_cast<uint16_t*>(take(BK * p.max_seq * G * 2));
   w.hist = reinterpret_cast<uint32_t*>(take(BQ * kHistAll * 4));
   w.theta = reinterpret_cast<float*>(take(BQ * 4));
+  w.theta_a = reinterpret_cast<float*>(take(BQ * 4));
   w.me = reinterpret_cast<double*>(take(BQ * 8));
   w.nu_e = reinterpret_cast<uint32_t*>(take(BQ * 4));
   w.surv = reinterpret_cast<int32_t*>(take(BK * p.max_seq * 4));
@@ -1752,7 +1831,6 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
   const int G = group_of(p), BK = p.batch * p.n_head_kv;
   const int sms = device_sm_count();
   const int max_pages_seq = (p.max_seq + kPage - 1) / kPage;
-  const int anchor_chunks = std::max(1, std::min((max_pages_seq + kScanWarps - 1) / kScanWarps, (8 * sms + BK - 1) / BK));
   dispatch(G, p.d, [&](auto gc, auto dc) {
     constexpr int GG = decltype(gc)::value, DD = decltype(dc)::value;
     int launched = 0;
@@ -1760,8 +1838,11 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
     if (more()) launch("prep_kernel", prep_kernel<GG, DD>, dim3(BK), dim3(kPrepThreads), 0, st, p, w, c);
     auto scan = [&](auto bc) {
       constexpr int BB = decltype(bc)::value;
-      if (p.box && more())
-        launch("anchor_kernel", anchor_kernel<GG, DD, BB>, dim3(anchor_chunks, BK), dim3(kScanWarps * 32), 0, st, p, w, c);
+      if (p.box && more()) {  // every block resident at once
+        const int aocc = resident_blocks<anchor_kernel<GG, DD, BB>, kScanWarps * 32>();
+        const int achunks = std::max(1, std::min((max_pages_seq + kScanWarps - 1) / kScanWarps, aocc * sms / BK));
+        launch("anchor_kernel", anchor_kernel<GG, DD, BB>, dim3(achunks, BK), dim3(kScanWarps * 32), 0, st, p, w, c);
+      }
       {
         constexpr int NB = kScanBufs, SW = kScanBlockWarps, MINB = kScanMinBlocks;
         constexpr int smem = scan_smem_bytes<GG, DD, BB, NB, SW>();
@@ -1783,7 +1864,8 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
     };
     const int k8 = witness_k8(p.bits, p.n8, p.d);
     if (p.rank) {
-      const int lchunks = std::max(1, std::min((p.max_seq + kLrThreads - 1) / kLrThreads, (4 * sms + BK - 1) / BK));
+      const int locc = resident_blocks<lowrank_scan_kernel<GG, DD>, kLrThreads>();  // every block resident at once
+      const int lchunks = std::max(1, std::min((p.max_seq + 2 * kLrThreads - 1) / (2 * kLrThreads), locc * sms / BK));
       if (more()) launch("lowrank_scan_kernel", lowrank_scan_kernel<GG, DD>, dim3(lchunks, BK), dim3(kLrThreads), 0, st, p, w, c);
     } else if (k8 == DD / 32) scan(std::integral_constant<int, DD / 32>{});
     else if (k8 == 1) scan(std::integral_constant<int, 1>{});
@@ -1792,8 +1874,8 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
       auto go = [&](auto box, auto forced) {
         constexpr bool BOX = decltype(box)::value, FORCED = decltype(forced)::value;
         auto* kern = compact_kernel<GG, BOX, FORCED>;
-        const int cocc = compact_blocks_per_sm<GG, BOX, FORCED>();
-        constexpr int per_block = kCompactThreads / 32 * kCompactSeg, kMinSegs = 4;
+        const int cocc = resident_blocks<compact_kernel<GG, BOX, FORCED>, kCompactThreads>();
+        constexpr int per_block = kCompactThreads / 32 * kCompactSeg, kMinSegs = 1;
         const int cchunks = std::max(1, std::min((p.max_seq + kMinSegs * per_block - 1) / (kMinSegs * per_block),
                                                  std::min(cocc, compact_occupancy()) * sms / BK));
         if (more()) launch("compact_kernel", kern, dim3(cchunks, BK), dim3(kCompactThreads), 0, st, p, w);

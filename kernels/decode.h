@@ -145,6 +145,7 @@ struct Workspace {
   uint16_t* ub;                  // [B·Hkv, max_seq, group] f16 bits: UB − m_L rounded up (+inf: hot/unread)
   uint32_t* hist;                // [B·Hq, kHistAll]
   float* theta;                  // [B·Hq]
+  float* theta_a;                // [B·Hq] θ_A of the anchor stage (prep; with a box only)
   double* me;                    // [B·Hq]
   uint32_t* nu_e;                // [B·Hq] float bits
   int32_t* surv;                 // [B·Hkv, max_seq] survivor token indices (hot included)
