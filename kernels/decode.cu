@@ -289,8 +289,11 @@ __global__ void __launch_bounds__(kPrepThreads) prep_kernel(DecodeParams p, Work
       const double budget = p.delta * zl / (1.0 - p.delta) * (1.0 - 1e-12) * double(p.anchor_share);
       const int n_cand = hot_hi0 - hot_lo;
       int best = -1;
-      for (int k = lane; k <= kHistBins; k += 32)
-        if (double(n_cand) * g_exp_edge[k] * (1 + 1e-11) <= budget) best = k;  // e^{edge} increases with k
+#pragma unroll
+      for (int i = 0; i < (kHistBins + 32) / 32; ++i) {  // every load in flight at once
+        const int k = lane + 32 * i;
+        if (k <= kHistBins && double(n_cand) * g_exp_edge[k] * (1 + 1e-11) <= budget) best = k;  // e^{edge} increases with k
+      }
       for (int o = 16; o > 0; o >>= 1) best = max(best, __shfl_xor_sync(0xffffffffu, best, o));
       if (lane == 0) w.theta_a[bq] = best < 0 ? -INFINITY : float(hist_edge(best));
     }
@@ -806,7 +809,7 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
 
 // ---------------------------------------------------------------------------------------------
 // low-rank scan (witness "lowrank", DESIGN §4.1 with P = the first kRank rows of the rotation V):
-// grid (chunks, B·Hkv), kLrThreads threads, two tokens per thread per step. With c_t = V(k_t − μ)
+// grid (chunks, B·Hkv), kLrThreads threads, one token per thread per step. With c_t = V(k_t − μ)
 // (float64 at build time) and r_t = k_t − μ − Vᵀc_t (||r_t|| ≤ resid_max), the record holds
 // ẑ_t = f16(c_t,j<R), e_t ≥ ||c_t,j<R − ẑ_t|| and ρ_t ≥ ||c_t,j≥R|| (both rounded up, f16). For σq with
 // q_r = Vσq, |q_r − q̃_r|_j ≤ Δ_j (prep):
@@ -817,7 +820,7 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
 // the quant scan: f16↑(UB_t ⊖↑ m_L) to ub, the histogram, and the last block's cut.
 constexpr int kLrThreads = 256;
 template <int G, int D>
-__global__ void __launch_bounds__(kLrThreads, 3) lowrank_scan_kernel(DecodeParams p, Workspace w, Consts c) {
+__global__ void __launch_bounds__(kLrThreads, 4) lowrank_scan_kernel(DecodeParams p, Workspace w, Consts c) {
   __shared__ float s_q[G][kRank], s_a[G][kRank];
   __shared__ float s_add[G], s_ns[G], s_np[G], s_ml[G];
   __shared__ uint32_t hist[G * kHistAll];
@@ -853,82 +856,56 @@ __global__ void __launch_bounds__(kLrThreads, 3) lowrank_scan_kernel(DecodeParam
   __syncthreads();
   const int n = p.seq_len[b];
   const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
-  // the two tokens of a step: t and t + kLrThreads; both tokens' loads are issued before either is
-  // bounded, and each query factor read from shared memory serves both
-  struct Tok {
-    uint32_t zw[8];  // ẑ_t as 8 f16 pairs
-    float e, rho;
-    bool cand;       // a candidate inside the sequence (not hot): its bound goes to the histogram
-  };
-  auto fetch = [&](int t, Tok& k) {
-    k.cand = t < n && !is_hot(t, n, p.n_sink, p.n_recent);
-    if (k.cand) {
-      const int64_t row = (int64_t(__ldg(&ptab[t / kPage])) * p.n_head_kv + g) * kPage + t % kPage;
+  for (int t = blockIdx.x * kLrThreads + tid; t < n; t += gridDim.x * kLrThreads) {
+    if (t + int(gridDim.x) * kLrThreads >= n) pdl_launch_next();
+    const bool hot = is_hot(t, n, p.n_sink, p.n_recent);
+    uint16_t out[G];
+    if (hot) {
+#pragma unroll
+      for (int h = 0; h < G; ++h) out[h] = 0x7C00;
+    } else {
+      const int64_t row = (int64_t(ptab[t / kPage]) * p.n_head_kv + g) * kPage + t % kPage;
       const uint4* zp = reinterpret_cast<const uint4*>(p.sketch + row * kRank);
       const uint4 u0 = __ldg(zp), u1 = __ldg(zp + 1);
-      k.zw[0] = u0.x; k.zw[1] = u0.y; k.zw[2] = u0.z; k.zw[3] = u0.w;
-      k.zw[4] = u1.x; k.zw[5] = u1.y; k.zw[6] = u1.z; k.zw[7] = u1.w;
-      k.e = __half2float(__ushort_as_half(__ldg(p.sk_err + row)));
-      k.rho = __half2float(__ushort_as_half(__ldg(p.sk_rho + row)));
-    } else {
+      const uint32_t zw[8] = {u0.x, u0.y, u0.z, u0.w, u1.x, u1.y, u1.z, u1.w};
+      float z[kRank];
 #pragma unroll
-      for (int i = 0; i < 8; ++i) k.zw[i] = 0u;
-      k.e = k.rho = 0.0f;
+      for (int i = 0; i < 8; ++i) {
+        const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&zw[i]));
+        z[2 * i] = f.x;
+        z[2 * i + 1] = f.y;
+      }
+      const float e = __half2float(__ushort_as_half(__ldg(p.sk_err + row)));
+      const float rho = __half2float(__ushort_as_half(__ldg(p.sk_rho + row)));
+#pragma unroll
+      for (int h = 0; h < G; ++h) {
+        float sd = 0.0f, sa = 0.0f;
+#pragma unroll
+        for (int i = 0; i < kRank; ++i) {
+          sd = __fmaf_rn(s_q[h][i], z[i], sd);
+          sa = __fmaf_ru(s_a[h][i], fabsf(z[i]), sa);
+        }
+        float ub = __fadd_ru(sd, sa);
+        ub = __fadd_ru(ub, __fmaf_ru(s_ns[h], e, __fmul_ru(s_np[h], rho)));
+        ub = __fadd_ru(ub, s_add[h]);
+        const float dd = __fsub_ru(ub, s_ml[h]);
+        __half hx = __float2half_ru(dd);
+        if (dd != dd) hx = __ushort_as_half(0x7C00);
+        out[h] = __half_as_ushort(hx);
+      }
     }
-  };
-  auto put = [&](int t, bool cand, const uint16_t (&out)[G]) {  // a token inside the sequence
-    if (cand)
+    if (!hot)
 #pragma unroll
       for (int h = 0; h < G; ++h) atomicAdd(&hist[h * kHistAll + hist_bin(__half2float(__ushort_as_half(out[h])))], 1u);
     uint16_t* dst = w.ub + (int64_t(bg) * p.max_seq + t) * G;
     if constexpr (G == 4) {
       if ((reinterpret_cast<uintptr_t>(dst) & 7) == 0) {
         *reinterpret_cast<uint2*>(dst) = make_uint2(out[0] | (uint32_t(out[1]) << 16), out[2] | (uint32_t(out[3]) << 16));
-        return;
+        continue;
       }
     }
 #pragma unroll
     for (int h = 0; h < G; ++h) dst[h] = out[h];
-  };
-  const int step = gridDim.x * 2 * kLrThreads;
-  for (int t = blockIdx.x * 2 * kLrThreads + tid; t < n; t += step) {
-    if (t + step >= n) pdl_launch_next();
-    const int t2 = t + kLrThreads;
-    Tok k0, k1;
-    fetch(t, k0);
-    fetch(t2, k1);
-    float z0[kRank], z1[kRank];
-#pragma unroll
-    for (int i = 0; i < 8; ++i) {
-      const float2 f0 = __half22float2(*reinterpret_cast<const __half2*>(&k0.zw[i]));
-      const float2 f1 = __half22float2(*reinterpret_cast<const __half2*>(&k1.zw[i]));
-      z0[2 * i] = f0.x; z0[2 * i + 1] = f0.y;
-      z1[2 * i] = f1.x; z1[2 * i + 1] = f1.y;
-    }
-    uint16_t out0[G], out1[G];
-#pragma unroll
-    for (int h = 0; h < G; ++h) {
-      float sd0 = 0.0f, sa0 = 0.0f, sd1 = 0.0f, sa1 = 0.0f;
-#pragma unroll
-      for (int i = 0; i < kRank; ++i) {
-        const float q = s_q[h][i], a = s_a[h][i];
-        sd0 = __fmaf_rn(q, z0[i], sd0);
-        sa0 = __fmaf_ru(a, fabsf(z0[i]), sa0);
-        sd1 = __fmaf_rn(q, z1[i], sd1);
-        sa1 = __fmaf_ru(a, fabsf(z1[i]), sa1);
-      }
-      auto fin = [&](float sd, float sa, float e, float rho) {  // f16↑(UB − m_L); NaN → +inf
-        float ub = __fadd_ru(sd, sa);
-        ub = __fadd_ru(ub, __fmaf_ru(s_ns[h], e, __fmul_ru(s_np[h], rho)));
-        ub = __fadd_ru(ub, s_add[h]);
-        const float dd = __fsub_ru(ub, s_ml[h]);
-        return dd != dd ? uint16_t(0x7C00) : __half_as_ushort(__float2half_ru(dd));
-      };
-      out0[h] = k0.cand ? fin(sd0, sa0, k0.e, k0.rho) : uint16_t(0x7C00);  // hot: +inf
-      out1[h] = k1.cand ? fin(sd1, sa1, k1.e, k1.rho) : uint16_t(0x7C00);
-    }
-    put(t, k0.cand, out0);
-    if (t2 < n) put(t2, k1.cand, out1);
   }
   finish_scan_block<G, false, true>(p, w, hist, b, g);
 }
@@ -940,8 +917,10 @@ __device__ __forceinline__ uint32_t hash3(uint32_t a, uint32_t b, uint32_t c) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// anchor: grid (chunks, B·Hkv), kScanWarps warps, one page per warp at a time (the next page's meta
-// and box loaded while the current one is bounded; 12 B per token at d 128). θ_A comes from prep.
+// anchor: a grid of resident blocks of kScanWarps warps; each warp takes a contiguous range of the
+// flat page slots (b, KV head, page), so every warp has the same share whatever B·Hkv is, and bounds
+// one page at a time (the next page's meta and box loaded while the current one is bounded; 12 B per
+// token at d 128). θ_A comes from prep. The pages to scan go to plist 32 at a time (one atomic each).
 // Per page and head, in float32 with directed rounding and no quantisation of the weights: with
 // w_j = fl(q̃_rj·h_j) and lo_j ≤ c_tj ≤ hi_j for every token of the page (m = 2c − Q_j, Q_j = 2^{b_j} − 1),
 //   Σ_j q̃_rj h_j m_tj ≤ Σ_j max(w_j·m_lo,j, w_j·m_hi,j) + Σ_j Q_j·2^-23·|w_j|   (|q̃_rj h_j − w_j| ≤ 2^-23|w_j|)
@@ -965,45 +944,53 @@ struct AnchorIn {   // one lane's share of a page: its 4 components' h_j, err_j 
 template <int G, int D, int K8>
 __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p, Workspace w, Consts c) {
   constexpr int NW = D / 4;
-  const int bg = blockIdx.y, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int lane = threadIdx.x & 31;
   pdl_wait();
   pdl_launch_next();
-  const int n = p.seq_len[b], npages = (n + kPage - 1) / kPage;
-  const int hot_lo = min(p.n_sink, n), hot_hi = max(n - p.n_recent, hot_lo);
   int comp[4];
   lane_comps<K8>(lane, comp);
   const int QI = lane_qmax<K8>(lane);
   const float QMAX = float(QI), QE = QMAX * 0x1p-23f;  // both exact
   const bool has_word = lane < NW;
-  // the lane's query factors: q̃_rj, |q̃_rj| + Δ_j and Δ_j·Q_j (rounded up) of its 4 components, per head
-  float qr[G][4], qa[G][4], qb[G][4], base[G], ml[G], th_a[G];
-#pragma unroll
-  for (int h = 0; h < G; ++h) {
-    const int64_t bq = int64_t(b) * p.n_head_q + g * G + h;
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const float q = has_word ? w.qrot[bq * D + comp[e]] : 0.0f, dl = has_word ? w.qdelta[bq * D + comp[e]] : 0.0f;
-      qr[h][e] = q;
-      qa[h][e] = __fadd_ru(fabsf(q), dl);
-      qb[h][e] = __fmul_ru(dl, QMAX);
-    }
-    const float* qsc = w.qscal + bq * 4;
-    base[h] = __fadd_ru(__fadd_ru(__fadd_ru(qsc[0], __fmul_ru(qsc[1], p.resid_max[g])), c.tiny), c.tiny);
-    ml[h] = qsc[2];
-    th_a[h] = w.theta_a[bq];
-  }
   const bool forced = p.forced_keep >= 0;
   const uint32_t page_thr = uint32_t(fminf(fmaxf(p.forced_page_keep, 0.0f), 1.0f) * 4294967295.0f);
-  const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
-  const int64_t MP = (p.max_seq + kPage - 1) / kPage;
-  const int stride = gridDim.x * kScanWarps;
-  auto plain = [&](int pg) {  // no hot token in the page (and inside the sequence)
+  const int MP = (p.max_seq + kPage - 1) / kPage;
+  // this warp's contiguous range of the flat page slots v = bg·MP + pg over every (b, KV head)
+  const int64_t total = int64_t(p.batch) * p.n_head_kv * MP, nwarps = int64_t(gridDim.x) * kScanWarps;
+  const int64_t per = (total + nwarps - 1) / nwarps;
+  const int64_t v0 = (int64_t(blockIdx.x) * kScanWarps + (threadIdx.x >> 5)) * per, v1 = min(total, v0 + per);
+  // the state of the current (b, KV head): its sequence and the lane's query factors q̃_rj,
+  // |q̃_rj| + Δ_j and Δ_j·Q_j (rounded up) of its 4 components, per head
+  int bg = -1, b = 0, g = 0, n = 0, npages = 0, hot_lo = 0, hot_hi = 0;
+  const int32_t* ptab = nullptr;
+  float qr[G][4], qa[G][4], qb[G][4], base[G], ml[G], th_a[G];
+  auto enter = [&](int nbg) {
+    bg = nbg; b = bg / p.n_head_kv; g = bg % p.n_head_kv;
+    n = p.seq_len[b]; npages = (n + kPage - 1) / kPage;
+    hot_lo = min(p.n_sink, n); hot_hi = max(n - p.n_recent, hot_lo);
+    ptab = p.page_table + int64_t(b) * p.max_pages;
+#pragma unroll
+    for (int h = 0; h < G; ++h) {
+      const int64_t bq = int64_t(b) * p.n_head_q + g * G + h;
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const float q = has_word ? w.qrot[bq * D + comp[e]] : 0.0f, dl = has_word ? w.qdelta[bq * D + comp[e]] : 0.0f;
+        qr[h][e] = q;
+        qa[h][e] = __fadd_ru(fabsf(q), dl);
+        qb[h][e] = __fmul_ru(dl, QMAX);
+      }
+      const float* qsc = w.qscal + bq * 4;
+      base[h] = __fadd_ru(__fadd_ru(__fadd_ru(qsc[0], __fmul_ru(qsc[1], p.resid_max[g])), c.tiny), c.tiny);
+      ml[h] = qsc[2];
+      th_a[h] = w.theta_a[bq];
+    }
+  };
+  auto plain = [&](int pg) {  // inside the sequence, no hot token in the page
     return pg < npages && pg * kPage >= hot_lo && min(n, pg * kPage + kPage) <= hot_hi;
   };
-  auto fetch = [&](int pg, int phys, AnchorIn& in) {
+  auto fetch = [&](int pg, AnchorIn& in) {  // pg of the current (b, KV head)
     if (plain(pg) && has_word) {
-      const int64_t po = int64_t(phys) * p.n_head_kv + g;
+      const int64_t po = int64_t(__ldg(&ptab[pg])) * p.n_head_kv + g;
       const uint32_t* bx = reinterpret_cast<const uint32_t*>(p.box + po * 2 * D);
       in.lo4 = __ldg(bx + lane);
       in.hi4 = __ldg(bx + NW + lane);
@@ -1016,14 +1003,27 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
       for (int e = 0; e < 4; ++e) in.hj[e] = in.ej[e] = 0;
     }
   };
-  int pg = blockIdx.x * kScanWarps + warp;
+  // pages to scan, appended to plist 32 at a time (lane i holds the i-th; one atomic per flush)
+  int lst = 0, n_lst = 0;
+  auto flush = [&] {
+    if (!n_lst) return;
+    int at = 0;
+    if (lane == 0) at = atomicAdd(&w.n_plist[bg], n_lst);
+    at = __shfl_sync(0xffffffffu, at, 0);
+    if (lane < n_lst) w.plist[int64_t(bg) * MP + at + lane] = lst;
+    n_lst = 0;
+  };
   AnchorIn cur;
-  int phys_next = pg + stride < npages ? __ldg(&ptab[pg + stride]) : 0;
-  fetch(pg, pg < npages ? __ldg(&ptab[pg]) : 0, cur);
-  for (; pg < npages; pg += stride) {
-    AnchorIn nxt;  // the next page's loads, in flight while this page is bounded
-    fetch(pg + stride, phys_next, nxt);
-    phys_next = pg + 2 * stride < npages ? __ldg(&ptab[pg + 2 * stride]) : 0;
+  for (int64_t v = v0; v < v1; ++v) {
+    const int vbg = int(v / MP), pg = int(v % MP);
+    if (vbg != bg) {  // a new (b, KV head): nothing of it is in flight yet
+      flush();
+      enter(vbg);
+      fetch(pg, cur);
+    }
+    if (pg >= npages) continue;  // past this sequence's end
+    AnchorIn nxt;  // the next page's loads (same (b, KV head)), in flight while this page is bounded
+    if (v + 1 < v1 && (v + 1) % MP != 0) fetch(pg + 1, nxt);
     const int t0 = pg * kPage, t1 = min(n, t0 + kPage);
     bool skip = false;
     float dv[G];
@@ -1062,22 +1062,23 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
       skip = forced ? p.forced_page_keep >= 0 && !(hash3(p.forced_seed ^ 0x5bd1e995u, uint32_t(bg), uint32_t(pg)) <= page_thr)
                     : all_below;
     }
-    if (lane == 0) {
-      uint16_t* pu = w.pub + (int64_t(bg) * MP + pg) * G;
-      if (skip) {
+    if (skip) {
+      if (lane == 0) {
+        uint16_t* pu = w.pub + (int64_t(bg) * MP + pg) * G;
 #pragma unroll
         for (int h = 0; h < G; ++h) {
           pu[h] = __half_as_ushort(__float2half_ru(dv[h]));  // exact: dv is an f16 value
           atomicAdd(&w.hist[(int64_t(b) * p.n_head_q + g * G + h) * kHistAll + hist_bin(dv[h])], uint32_t(t1 - t0));
         }
-      } else {
-#pragma unroll
-        for (int h = 0; h < G; ++h) pu[h] = kPageScanned;
-        w.plist[int64_t(bg) * MP + atomicAdd(&w.n_plist[bg], 1)] = pg;
       }
+    } else {
+      if (lane < G) w.pub[(int64_t(bg) * MP + pg) * G + lane] = kPageScanned;
+      if (lane == n_lst) lst = pg;
+      if (++n_lst == 32) flush();
     }
     cur = nxt;
   }
+  flush();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1840,8 +1841,9 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
       constexpr int BB = decltype(bc)::value;
       if (p.box && more()) {  // every block resident at once
         const int aocc = resident_blocks<anchor_kernel<GG, DD, BB>, kScanWarps * 32>();
-        const int achunks = std::max(1, std::min((max_pages_seq + kScanWarps - 1) / kScanWarps, aocc * sms / BK));
-        launch("anchor_kernel", anchor_kernel<GG, DD, BB>, dim3(achunks, BK), dim3(kScanWarps * 32), 0, st, p, w, c);
+        const int64_t slots = int64_t(BK) * max_pages_seq;
+        const int ablocks = int(std::max<int64_t>(1, std::min<int64_t>(int64_t(aocc) * sms, (slots + kScanWarps - 1) / kScanWarps)));
+        launch("anchor_kernel", anchor_kernel<GG, DD, BB>, dim3(ablocks), dim3(kScanWarps * 32), 0, st, p, w, c);
       }
       {
         constexpr int NB = kScanBufs, SW = kScanBlockWarps, MINB = kScanMinBlocks;
@@ -1865,7 +1867,7 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
     const int k8 = witness_k8(p.bits, p.n8, p.d);
     if (p.rank) {
       const int locc = resident_blocks<lowrank_scan_kernel<GG, DD>, kLrThreads>();  // every block resident at once
-      const int lchunks = std::max(1, std::min((p.max_seq + 2 * kLrThreads - 1) / (2 * kLrThreads), locc * sms / BK));
+      const int lchunks = std::max(1, std::min((p.max_seq + kLrThreads - 1) / kLrThreads, locc * sms / BK));
       if (more()) launch("lowrank_scan_kernel", lowrank_scan_kernel<GG, DD>, dim3(lchunks, BK), dim3(kLrThreads), 0, st, p, w, c);
     } else if (k8 == DD / 32) scan(std::integral_constant<int, DD / 32>{});
     else if (k8 == 1) scan(std::integral_constant<int, 1>{});
