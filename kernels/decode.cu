@@ -918,9 +918,10 @@ __device__ __forceinline__ uint32_t hash3(uint32_t a, uint32_t b, uint32_t c) {
 
 // ---------------------------------------------------------------------------------------------
 // anchor: a grid of resident blocks of kScanWarps warps; each warp takes a contiguous range of the
-// flat page slots (b, KV head, page), so every warp has the same share whatever B·Hkv is, and bounds
-// one page at a time (the next page's meta and box loaded while the current one is bounded; 12 B per
-// token at d 128). θ_A comes from prep. The pages to scan go to plist 32 at a time (one atomic each).
+// flat page slots (b, KV head, page), so every warp has the same share whatever B·Hkv is. A slot's
+// meta and box (12 B per token at d 128) come into one of the warp's kAnchorBufs shared buffers by the
+// bulk-copy engine, kAnchorBufs slots ahead of the one being bounded (lane i holds the physical page
+// of the i-th slot of a window of 32, so lane 0 issues without a dependent load). θ_A comes from prep.
 // Per page and head, in float32 with directed rounding and no quantisation of the weights: with
 // w_j = fl(q̃_rj·h_j) and lo_j ≤ c_tj ≤ hi_j for every token of the page (m = 2c − Q_j, Q_j = 2^{b_j} − 1),
 //   Σ_j q̃_rj h_j m_tj ≤ Σ_j max(w_j·m_lo,j, w_j·m_hi,j) + Σ_j Q_j·2^-23·|w_j|   (|q̃_rj h_j − w_j| ≤ 2^-23|w_j|)
@@ -933,18 +934,24 @@ __device__ __forceinline__ uint32_t hash3(uint32_t a, uint32_t b, uint32_t c) {
 // without hot tokens is eliminated whole when f16↑(UB_A − m_L) < θ_A for every head of the group
 // (forced mode: by a hash of the page, probability 1 − forced_page_keep); its f16 bounds go to pub and
 // its candidates to the histogram, so the cut and the certificate count them. Every other page goes
-// to plist. θ_A: the largest histogram edge e_j with n_cand·e^{e_j}·(1 + 1e-11) ≤ anchor_share·budget;
-// the cut's prefix up to e_j then costs at most that, so θ ≥ θ_A and the GQA rule eliminates the
-// page's tokens. (Before: the scan's page prep, W_j quantised to 15 bits, and θ_A searched by every
-// warp: several times the instructions per page.)
-struct AnchorIn {   // one lane's share of a page: its 4 components' h_j, err_j (f16 bits) and box codes
-  uint32_t lo4, hi4;
-  uint16_t hj[4], ej[4];
-};
+// to plist, 32 at a time (one atomic each). θ_A: the largest histogram edge e_j with
+// n_cand·e^{e_j}·(1 + 1e-11) ≤ anchor_share·budget; the cut's prefix up to e_j then costs at most that,
+// so θ ≥ θ_A and the GQA rule eliminates the page's tokens. (Before: the scan's page prep, W_j
+// quantised to 15 bits, θ_A searched by every warp, and each page's meta read by dependent loads:
+// several times the instructions and latency per page.)
+constexpr int kAnchorBufs = 4;
 template <int G, int D, int K8>
 __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p, Workspace w, Consts c) {
-  constexpr int NW = D / 4;
-  const int lane = threadIdx.x & 31;
+  constexpr int NW = D / 4, MB = 2 * D * 2, BX = 2 * D, BUF = MB + BX;  // meta (f16 h_j, err_j), box bytes
+  __shared__ __align__(128) uint8_t sbuf[kScanWarps][kAnchorBufs][BUF];
+  __shared__ __align__(8) uint64_t bars[kScanWarps][kAnchorBufs];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  if (lane == 0) {
+#pragma unroll
+    for (int k = 0; k < kAnchorBufs; ++k) mbar_init(&bars[warp][k], 1);
+    mbar_init_fence();
+  }
+  __syncwarp();
   pdl_wait();
   pdl_launch_next();
   int comp[4];
@@ -958,17 +965,42 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
   // this warp's contiguous range of the flat page slots v = bg·MP + pg over every (b, KV head)
   const int64_t total = int64_t(p.batch) * p.n_head_kv * MP, nwarps = int64_t(gridDim.x) * kScanWarps;
   const int64_t per = (total + nwarps - 1) / nwarps;
-  const int64_t v0 = (int64_t(blockIdx.x) * kScanWarps + (threadIdx.x >> 5)) * per, v1 = min(total, v0 + per);
+  const int64_t v0 = (int64_t(blockIdx.x) * kScanWarps + warp) * per, v1 = min(total, v0 + per);
+  // issue side: slot wv + lane's record offset (phys·Hkv + g; −1: past its sequence, nothing to load)
+  int64_t wv = -1, wpo = -1;
+  auto issue = [&](int64_t v, int buf) {  // every lane (the window's loads and shuffle); lane 0 issues
+    if (v >= v1) return;
+    if (wv < 0 || v >= wv + 32) {
+      wv = v;
+      const int64_t x = v + lane;
+      wpo = -1;
+      if (x < v1) {
+        const int xbg = int(x / MP), xpg = int(x % MP), xb = xbg / p.n_head_kv;
+        if (xpg * kPage < p.seq_len[xb])
+          wpo = int64_t(__ldg(&p.page_table[int64_t(xb) * p.max_pages + xpg])) * p.n_head_kv + xbg % p.n_head_kv;
+      }
+    }
+    const int i = int(v - wv);
+    const int64_t po = int64_t(uint64_t(uint32_t(__shfl_sync(0xffffffffu, int(uint64_t(wpo) & 0xffffffffu), i))) |
+                               (uint64_t(uint32_t(__shfl_sync(0xffffffffu, int(uint64_t(wpo) >> 32), i))) << 32));
+    if (lane == 0) {
+      if (po >= 0) {
+        mbar_expect_tx(&bars[warp][buf], BUF);
+        bulk_g2s(sbuf[warp][buf], p.meta + po * 2 * D, MB, &bars[warp][buf]);
+        bulk_g2s(sbuf[warp][buf] + MB, p.box + po * 2 * D, BX, &bars[warp][buf]);
+      } else {
+        mbar_expect_tx(&bars[warp][buf], 0);  // the slot's phase completes with nothing to copy
+      }
+    }
+  };
   // the state of the current (b, KV head): its sequence and the lane's query factors q̃_rj,
   // |q̃_rj| + Δ_j and Δ_j·Q_j (rounded up) of its 4 components, per head
   int bg = -1, b = 0, g = 0, n = 0, npages = 0, hot_lo = 0, hot_hi = 0;
-  const int32_t* ptab = nullptr;
   float qr[G][4], qa[G][4], qb[G][4], base[G], ml[G], th_a[G];
   auto enter = [&](int nbg) {
     bg = nbg; b = bg / p.n_head_kv; g = bg % p.n_head_kv;
     n = p.seq_len[b]; npages = (n + kPage - 1) / kPage;
     hot_lo = min(p.n_sink, n); hot_hi = max(n - p.n_recent, hot_lo);
-    ptab = p.page_table + int64_t(b) * p.max_pages;
 #pragma unroll
     for (int h = 0; h < G; ++h) {
       const int64_t bq = int64_t(b) * p.n_head_q + g * G + h;
@@ -985,24 +1017,6 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
       th_a[h] = w.theta_a[bq];
     }
   };
-  auto plain = [&](int pg) {  // inside the sequence, no hot token in the page
-    return pg < npages && pg * kPage >= hot_lo && min(n, pg * kPage + kPage) <= hot_hi;
-  };
-  auto fetch = [&](int pg, AnchorIn& in) {  // pg of the current (b, KV head)
-    if (plain(pg) && has_word) {
-      const int64_t po = int64_t(__ldg(&ptab[pg])) * p.n_head_kv + g;
-      const uint32_t* bx = reinterpret_cast<const uint32_t*>(p.box + po * 2 * D);
-      in.lo4 = __ldg(bx + lane);
-      in.hi4 = __ldg(bx + NW + lane);
-      const uint16_t* meta = p.meta + po * 2 * D;
-#pragma unroll
-      for (int e = 0; e < 4; ++e) { in.hj[e] = __ldg(meta + comp[e]); in.ej[e] = __ldg(meta + D + comp[e]); }
-    } else {
-      in.lo4 = in.hi4 = 0u;
-#pragma unroll
-      for (int e = 0; e < 4; ++e) in.hj[e] = in.ej[e] = 0;
-    }
-  };
   // pages to scan, appended to plist 32 at a time (lane i holds the i-th; one atomic per flush)
   int lst = 0, n_lst = 0;
   auto flush = [&] {
@@ -1013,70 +1027,75 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
     if (lane < n_lst) w.plist[int64_t(bg) * MP + at + lane] = lst;
     n_lst = 0;
   };
-  AnchorIn cur;
-  for (int64_t v = v0; v < v1; ++v) {
-    const int vbg = int(v / MP), pg = int(v % MP);
-    if (vbg != bg) {  // a new (b, KV head): nothing of it is in flight yet
+#pragma unroll
+  for (int k = 0; k < kAnchorBufs; ++k) issue(v0 + k, k);
+  int k = 0;
+  for (int64_t v = v0; v < v1; ++v, ++k) {
+    const int buf = k % kAnchorBufs, vbg = int(v / MP), pg = int(v % MP);
+    if (vbg != bg) {
       flush();
       enter(vbg);
-      fetch(pg, cur);
     }
-    if (pg >= npages) continue;  // past this sequence's end
-    AnchorIn nxt;  // the next page's loads (same (b, KV head)), in flight while this page is bounded
-    if (v + 1 < v1 && (v + 1) % MP != 0) fetch(pg + 1, nxt);
-    const int t0 = pg * kPage, t1 = min(n, t0 + kPage);
-    bool skip = false;
-    float dv[G];
-    if (plain(pg)) {
-      float hj[4], ej[4], mlo[4], mhi[4];
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        hj[e] = __half2float(__ushort_as_half(cur.hj[e]));
-        ej[e] = fabsf(__half2float(__ushort_as_half(cur.ej[e])));
-        mlo[e] = float(2 * int((cur.lo4 >> (8 * e)) & 0xffu) - QI);  // exact small integers
-        mhi[e] = float(2 * int((cur.hi4 >> (8 * e)) & 0xffu) - QI);
-      }
-      float part[G];
-#pragma unroll
-      for (int h = 0; h < G; ++h) {
-        float a = 0.0f, t = 0.0f;
+    mbar_wait(&bars[warp][buf], uint32_t((k / kAnchorBufs) & 1));
+    if (pg < npages) {
+      const int t0 = pg * kPage, t1 = min(n, t0 + kPage);
+      bool skip = false;
+      float dv[G];
+      if (t0 >= hot_lo && t1 <= hot_hi) {  // no hot token in the page
+        const uint16_t* meta = reinterpret_cast<const uint16_t*>(sbuf[warp][buf]);
+        const uint32_t* bx = reinterpret_cast<const uint32_t*>(sbuf[warp][buf] + MB);
+        float hj[4], ej[4], mlo[4], mhi[4];
+        const uint32_t lo4 = has_word ? bx[lane] : 0u, hi4 = has_word ? bx[NW + lane] : 0u;
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
-          const float wv = __fmul_rn(qr[h][e], hj[e]);
-          a = __fadd_ru(a, fmaxf(__fmul_ru(wv, mlo[e]), __fmul_ru(wv, mhi[e])));
-          t = __fmaf_ru(qa[h][e], ej[e], __fmaf_ru(qb[h][e], fabsf(hj[e]), __fmaf_ru(fabsf(wv), QE, t)));
+          hj[e] = has_word ? __half2float(__ushort_as_half(meta[comp[e]])) : 0.0f;
+          ej[e] = has_word ? fabsf(__half2float(__ushort_as_half(meta[D + comp[e]]))) : 0.0f;
+          mlo[e] = float(2 * int((lo4 >> (8 * e)) & 0xffu) - QI);  // exact small integers
+          mhi[e] = float(2 * int((hi4 >> (8 * e)) & 0xffu) - QI);
         }
-        part[h] = __fadd_ru(a, t);
-      }
-#pragma unroll
-      for (int o = 16; o > 0; o >>= 1)
-#pragma unroll
-        for (int h = 0; h < G; ++h) part[h] = __fadd_ru(part[h], __shfl_xor_sync(0xffffffffu, part[h], o));
-      bool all_below = true;
-#pragma unroll
-      for (int h = 0; h < G; ++h) {
-        const float dd = __fsub_ru(__fadd_ru(part[h], base[h]), ml[h]);
-        dv[h] = dd != dd ? INFINITY : __half2float(__float2half_ru(dd));
-        all_below = all_below && dv[h] < th_a[h];
-      }
-      skip = forced ? p.forced_page_keep >= 0 && !(hash3(p.forced_seed ^ 0x5bd1e995u, uint32_t(bg), uint32_t(pg)) <= page_thr)
-                    : all_below;
-    }
-    if (skip) {
-      if (lane == 0) {
-        uint16_t* pu = w.pub + (int64_t(bg) * MP + pg) * G;
+        float part[G];
 #pragma unroll
         for (int h = 0; h < G; ++h) {
-          pu[h] = __half_as_ushort(__float2half_ru(dv[h]));  // exact: dv is an f16 value
-          atomicAdd(&w.hist[(int64_t(b) * p.n_head_q + g * G + h) * kHistAll + hist_bin(dv[h])], uint32_t(t1 - t0));
+          float a = 0.0f, t = 0.0f;
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const float wv = __fmul_rn(qr[h][e], hj[e]);
+            a = __fadd_ru(a, fmaxf(__fmul_ru(wv, mlo[e]), __fmul_ru(wv, mhi[e])));
+            t = __fmaf_ru(qa[h][e], ej[e], __fmaf_ru(qb[h][e], fabsf(hj[e]), __fmaf_ru(fabsf(wv), QE, t)));
+          }
+          part[h] = __fadd_ru(a, t);
         }
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1)
+#pragma unroll
+          for (int h = 0; h < G; ++h) part[h] = __fadd_ru(part[h], __shfl_xor_sync(0xffffffffu, part[h], o));
+        bool all_below = true;
+#pragma unroll
+        for (int h = 0; h < G; ++h) {
+          const float dd = __fsub_ru(__fadd_ru(part[h], base[h]), ml[h]);
+          dv[h] = dd != dd ? INFINITY : __half2float(__float2half_ru(dd));
+          all_below = all_below && dv[h] < th_a[h];
+        }
+        skip = forced ? p.forced_page_keep >= 0 && !(hash3(p.forced_seed ^ 0x5bd1e995u, uint32_t(bg), uint32_t(pg)) <= page_thr)
+                      : all_below;
       }
-    } else {
-      if (lane < G) w.pub[(int64_t(bg) * MP + pg) * G + lane] = kPageScanned;
-      if (lane == n_lst) lst = pg;
-      if (++n_lst == 32) flush();
+      if (skip) {
+        if (lane == 0) {
+          uint16_t* pu = w.pub + (int64_t(bg) * MP + pg) * G;
+#pragma unroll
+          for (int h = 0; h < G; ++h) {
+            pu[h] = __half_as_ushort(__float2half_ru(dv[h]));  // exact: dv is an f16 value
+            atomicAdd(&w.hist[(int64_t(b) * p.n_head_q + g * G + h) * kHistAll + hist_bin(dv[h])], uint32_t(t1 - t0));
+          }
+        }
+      } else {
+        if (lane < G) w.pub[(int64_t(bg) * MP + pg) * G + lane] = kPageScanned;
+        if (lane == n_lst) lst = pg;
+        if (++n_lst == 32) flush();
+      }
     }
-    cur = nxt;
+    __syncwarp();  // every lane is done with the buffer
+    issue(v + kAnchorBufs, buf);
   }
   flush();
 }
