@@ -918,19 +918,22 @@ __device__ __forceinline__ uint32_t hash3(uint32_t a, uint32_t b, uint32_t c) {
 
 // ---------------------------------------------------------------------------------------------
 // anchor: a grid of resident blocks of kScanWarps warps; each warp takes a contiguous range of the
-// flat page slots (b, KV head, page), so every warp has the same share whatever B·Hkv is. A slot's
+// flat page slots (b, KV head, page < max_pages), so every warp has the same share whatever B·Hkv is
+// (slots past a sequence's end cost an empty mbarrier phase: shares are even when seq_len ≈ max_seq). A slot's
 // meta and box (12 B per token at d 128) come into one of the warp's kAnchorBufs shared buffers by the
 // bulk-copy engine, kAnchorBufs slots ahead of the one being bounded (lane i holds the physical page
 // of the i-th slot of a window of 32, so lane 0 issues without a dependent load). θ_A comes from prep.
 // Per page and head, in float32 with directed rounding and no quantisation of the weights: with
 // w_j = fl(q̃_rj·h_j) and lo_j ≤ c_tj ≤ hi_j for every token of the page (m = 2c − Q_j, Q_j = 2^{b_j} − 1),
-//   Σ_j q̃_rj h_j m_tj ≤ Σ_j max(w_j·m_lo,j, w_j·m_hi,j) + Σ_j Q_j·2^-23·|w_j|   (|q̃_rj h_j − w_j| ≤ 2^-23|w_j|)
-// term by term (w_j·m is linear in m), so
-//   UB_A = Σ↑_j [max(w_j ⊗↑ m_lo,j, w_j ⊗↑ m_hi,j) + Q_j·2^-23·|w_j| + (|q̃_rj| + Δ_j)·|err_j| + Δ_j·Q_j·|h_j|]
+//   Σ_j q̃_rj h_j m_tj ≤ Σ_j max(w_j·m_lo,j, w_j·m_hi,j) + Σ_j Q_j·2^-23·|q̃_rj|·|h_j|   (+ 2^-134)
+// term by term (w_j·m is linear in m; |q̃_rj h_j − w_j| ≤ 2^-24|q̃_rj h_j| + 2^-150, |m_tj| ≤ Q_j), and
+// max(w·m_lo, w·m_hi) = w·m_mid + |w|·m_half with m_mid = lo + hi − Q_j, m_half = |hi − lo| (integers), so
+//   UB_A = Σ↑_j [w_j·m_mid,j + |w_j|·m_half,j + (Δ_j·Q_j + Q_j·2^-23·|q̃_rj|)·|h_j| + (|q̃_rj| + Δ_j)·|err_j|]
 //          ⊕↑ qμ_hi ⊕↑ ||σq||·resid_max ⊕↑ 2·tiny ≥ σq·k_t for every token of the page (docs/gpu.md
-// §Soundness; every sum rounded up, in any order; the tiny terms cover gradual underflow). A weight
-// that is not finite makes its Q_j·2^-23·|w_j| term +inf or NaN, so the page's bound is +inf or NaN
-// (NaN is stored as +inf: never eliminated); a finite weight never yields −inf under round-up. A page
+// §Soundness; every term enters through an FMA rounded up, so each partial sum bounds the exact one, in
+// any order; the tiny terms cover gradual underflow). A weight that is not finite makes its two box
+// terms NaN or +inf (never −inf, never finite), and a finite one never gives −inf under round-up, so
+// the page's bound is then +inf or NaN (NaN is stored as +inf: never eliminated). A page
 // without hot tokens is eliminated whole when f16↑(UB_A − m_L) < θ_A for every head of the group
 // (forced mode: by a hash of the page, probability 1 − forced_page_keep); its f16 bounds go to pub and
 // its candidates to the histogram, so the cut and the certificate count them. Every other page goes
@@ -945,6 +948,7 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
   constexpr int NW = D / 4, MB = 2 * D * 2, BX = 2 * D, BUF = MB + BX;  // meta (f16 h_j, err_j), box bytes
   __shared__ __align__(128) uint8_t sbuf[kScanWarps][kAnchorBufs][BUF];
   __shared__ __align__(8) uint64_t bars[kScanWarps][kAnchorBufs];
+  __shared__ bool sread[kScanWarps][kAnchorBufs];  // the buffer holds the slot's page (set before its arrive)
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   if (lane == 0) {
 #pragma unroll
@@ -966,24 +970,35 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
   const int64_t total = int64_t(p.batch) * p.n_head_kv * MP, nwarps = int64_t(gridDim.x) * kScanWarps;
   const int64_t per = (total + nwarps - 1) / nwarps;
   const int64_t v0 = (int64_t(blockIdx.x) * kScanWarps + warp) * per, v1 = min(total, v0 + per);
+  // (b·Hkv + g, page) of the slot being bounded and of the next slot to issue, advanced by one per slot
+  // (no 64-bit division per page)
+  int cbg = 0, cpg = 0;
+  if (v0 < v1) { cbg = int(v0 / MP); cpg = int(v0 % MP); }
+  int ibg = cbg, ipg = cpg;
   // issue side: slot wv + lane's record offset (phys·Hkv + g; −1: past its sequence, nothing to load)
   int64_t wv = -1, wpo = -1;
-  auto issue = [&](int64_t v, int buf) {  // every lane (the window's loads and shuffle); lane 0 issues
+  auto issue = [&](int64_t v, int buf) {  // every lane (the window's loads and shuffle); lane 0 issues;
+    // called once per slot, in order from v0
+    const int bgv = ibg, pgv = ipg;
+    if (++ipg == MP) { ipg = 0; ++ibg; }
     if (v >= v1) return;
     if (wv < 0 || v >= wv + 32) {
       wv = v;
-      const int64_t x = v + lane;
       wpo = -1;
-      if (x < v1) {
-        const int xbg = int(x / MP), xpg = int(x % MP), xb = xbg / p.n_head_kv;
+      if (v + lane < v1) {
+        int xbg = bgv, xpg = pgv + lane;
+        if (xpg >= MP) { xbg += xpg / MP; xpg %= MP; }
+        const int xb = xbg / p.n_head_kv;
         if (xpg * kPage < p.seq_len[xb])
-          wpo = int64_t(__ldg(&p.page_table[int64_t(xb) * p.max_pages + xpg])) * p.n_head_kv + xbg % p.n_head_kv;
+          wpo = int64_t(__ldg(&p.page_table[int64_t(xb) * p.max_pages + xpg]));
+        if (wpo >= 0) wpo = wpo * p.n_head_kv + xbg % p.n_head_kv;
       }
     }
     const int i = int(v - wv);
     const int64_t po = int64_t(uint64_t(uint32_t(__shfl_sync(0xffffffffu, int(uint64_t(wpo) & 0xffffffffu), i))) |
                                (uint64_t(uint32_t(__shfl_sync(0xffffffffu, int(uint64_t(wpo) >> 32), i))) << 32));
     if (lane == 0) {
+      sread[warp][buf] = po >= 0;  // a negative page-table entry: nothing read, the page goes to the scan
       if (po >= 0) {
         mbar_expect_tx(&bars[warp][buf], BUF);
         bulk_g2s(sbuf[warp][buf], p.meta + po * 2 * D, MB, &bars[warp][buf]);
@@ -994,7 +1009,7 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
     }
   };
   // the state of the current (b, KV head): its sequence and the lane's query factors q̃_rj,
-  // |q̃_rj| + Δ_j and Δ_j·Q_j (rounded up) of its 4 components, per head
+  // |q̃_rj| + Δ_j and Δ_j·Q_j + Q_j·2^-23·|q̃_rj| (rounded up) of its 4 components, per head
   int bg = -1, b = 0, g = 0, n = 0, npages = 0, hot_lo = 0, hot_hi = 0;
   float qr[G][4], qa[G][4], qb[G][4], base[G], ml[G], th_a[G];
   auto enter = [&](int nbg) {
@@ -1009,7 +1024,7 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
         const float q = has_word ? w.qrot[bq * D + comp[e]] : 0.0f, dl = has_word ? w.qdelta[bq * D + comp[e]] : 0.0f;
         qr[h][e] = q;
         qa[h][e] = __fadd_ru(fabsf(q), dl);
-        qb[h][e] = __fmul_ru(dl, QMAX);
+        qb[h][e] = __fadd_ru(__fmul_ru(dl, QMAX), __fmul_ru(QE, fabsf(q)));  // Δ_j·Q_j + Q_j·2^-23·|q̃_rj|
       }
       const float* qsc = w.qscal + bq * 4;
       base[h] = __fadd_ru(__fadd_ru(__fadd_ru(qsc[0], __fmul_ru(qsc[1], p.resid_max[g])), c.tiny), c.tiny);
@@ -1031,7 +1046,8 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
   for (int k = 0; k < kAnchorBufs; ++k) issue(v0 + k, k);
   int k = 0;
   for (int64_t v = v0; v < v1; ++v, ++k) {
-    const int buf = k % kAnchorBufs, vbg = int(v / MP), pg = int(v % MP);
+    const int buf = k % kAnchorBufs, vbg = cbg, pg = cpg;
+    if (++cpg == MP) { cpg = 0; ++cbg; }
     if (vbg != bg) {
       flush();
       enter(vbg);
@@ -1041,17 +1057,21 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
       const int t0 = pg * kPage, t1 = min(n, t0 + kPage);
       bool skip = false;
       float dv[G];
-      if (t0 >= hot_lo && t1 <= hot_hi) {  // no hot token in the page
+      if (t0 >= hot_lo && t1 <= hot_hi && sread[warp][buf]) {  // no hot token in the page, its records read
         const uint16_t* meta = reinterpret_cast<const uint16_t*>(sbuf[warp][buf]);
         const uint32_t* bx = reinterpret_cast<const uint32_t*>(sbuf[warp][buf] + MB);
-        float hj[4], ej[4], mlo[4], mhi[4];
+        // per component: h_j, |err_j|, and the box as m_mid = (m_lo + m_hi)/2 = lo + hi − Q_j and
+        // m_half = |m_hi − m_lo|/2 = |hi − lo| (exact small integers), so that
+        // max(w·m_lo, w·m_hi) = w·m_mid + |w|·m_half exactly
+        float hj[4], ej[4], mmid[4], mhalf[4];
         const uint32_t lo4 = has_word ? bx[lane] : 0u, hi4 = has_word ? bx[NW + lane] : 0u;
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
           hj[e] = has_word ? __half2float(__ushort_as_half(meta[comp[e]])) : 0.0f;
           ej[e] = has_word ? fabsf(__half2float(__ushort_as_half(meta[D + comp[e]]))) : 0.0f;
-          mlo[e] = float(2 * int((lo4 >> (8 * e)) & 0xffu) - QI);  // exact small integers
-          mhi[e] = float(2 * int((hi4 >> (8 * e)) & 0xffu) - QI);
+          const int lo = int((lo4 >> (8 * e)) & 0xffu), hi = int((hi4 >> (8 * e)) & 0xffu);
+          mmid[e] = float(lo + hi - QI);
+          mhalf[e] = float(abs(hi - lo));
         }
         float part[G];
 #pragma unroll
@@ -1059,9 +1079,9 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
           float a = 0.0f, t = 0.0f;
 #pragma unroll
           for (int e = 0; e < 4; ++e) {
-            const float wv = __fmul_rn(qr[h][e], hj[e]);
-            a = __fadd_ru(a, fmaxf(__fmul_ru(wv, mlo[e]), __fmul_ru(wv, mhi[e])));
-            t = __fmaf_ru(qa[h][e], ej[e], __fmaf_ru(qb[h][e], fabsf(hj[e]), __fmaf_ru(fabsf(wv), QE, t)));
+            const float wj = __fmul_rn(qr[h][e], hj[e]);
+            a = __fmaf_ru(fabsf(wj), mhalf[e], __fmaf_ru(wj, mmid[e], a));
+            t = __fmaf_ru(qa[h][e], ej[e], __fmaf_ru(qb[h][e], fabsf(hj[e]), t));
           }
           part[h] = __fadd_ru(a, t);
         }
@@ -1721,6 +1741,12 @@ void validate(const DecodeParams& p) {
   if (p.box && !(p.anchor_share > 0 && p.anchor_share <= 1))
     throw std::runtime_error("ghostkv cuda: anchor_share must be in (0, 1], got " + std::to_string(p.anchor_share));
   if (p.splits < 1 || p.splits > 128) throw std::runtime_error("ghostkv cuda: splits must be in [1, 128], got " + std::to_string(p.splits));
+  // the bulk copies (codes, meta, box) and 16-byte vector loads (sketch) need 16-byte aligned bases
+  const std::pair<const char*, const void*> aligned16[] = {{"codes", p.codes}, {"meta", p.meta}, {"box", p.box}, {"sketch", p.sketch}};
+  for (const auto& [name, ptr] : aligned16)
+    if (reinterpret_cast<uintptr_t>(ptr) % 16)
+      throw std::runtime_error(std::string("ghostkv cuda: ") + name + " must be 16-byte aligned (bulk copies), got address " +
+                               std::to_string(reinterpret_cast<uintptr_t>(ptr)));
 }
 
 template <class F>
@@ -1885,13 +1911,15 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
     };
     const int k8 = witness_k8(p.bits, p.n8, p.d);
     if (p.rank) {
-      const int locc = resident_blocks<lowrank_scan_kernel<GG, DD>, kLrThreads>();  // every block resident at once
+      // at most as many blocks as are resident (at least one per KV head); no block waits for another
+      const int locc = resident_blocks<lowrank_scan_kernel<GG, DD>, kLrThreads>();
       const int lchunks = std::max(1, std::min((p.max_seq + kLrThreads - 1) / kLrThreads, locc * sms / BK));
       if (more()) launch("lowrank_scan_kernel", lowrank_scan_kernel<GG, DD>, dim3(lchunks, BK), dim3(kLrThreads), 0, st, p, w, c);
     } else if (k8 == DD / 32) scan(std::integral_constant<int, DD / 32>{});
     else if (k8 == 1) scan(std::integral_constant<int, 1>{});
     else scan(std::integral_constant<int, 0>{});
-    {  // compact: every block resident at once; a warp takes ≥ kMinSegs segments where the sequence allows
+    {  // compact: at most as many blocks as are resident (at least one per KV head); a warp takes ≥ kMinSegs
+       // segments where the sequence allows
       auto go = [&](auto box, auto forced) {
         constexpr bool BOX = decltype(box)::value, FORCED = decltype(forced)::value;
         auto* kern = compact_kernel<GG, BOX, FORCED>;

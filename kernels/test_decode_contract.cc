@@ -81,6 +81,21 @@ TEST(CudaContract, RejectsUnsupportedParameters) {
   p.rank = 16;
   p.box = &box_byte;
   expect_rejected(p, "page anchors need the quantised witness");
+  // bulk-copied and vector-loaded records need 16-byte aligned bases
+  const auto* odd = reinterpret_cast<const uint8_t*>(uintptr_t(4096 + 4));
+  p = params(2, 32, 8, 256, 16);
+  p.box = odd;
+  expect_rejected(p, "box must be 16-byte aligned (bulk copies), got address 4100");
+  p = params(2, 32, 8, 256, 16);
+  p.meta = reinterpret_cast<const uint16_t*>(uintptr_t(4096 + 8));
+  expect_rejected(p, "meta must be 16-byte aligned (bulk copies), got address 4104");
+  p = params(2, 32, 8, 256, 16);
+  p.codes = odd;
+  expect_rejected(p, "codes must be 16-byte aligned");
+  p = params(2, 32, 8, 256, 16);
+  p.rank = 16;
+  p.sketch = reinterpret_cast<const uint16_t*>(uintptr_t(4096 + 2));
+  expect_rejected(p, "sketch must be 16-byte aligned");
 }
 
 // The anchor stage reads a page's box as one 32-bit word of minima (and one of maxima) per lane:
