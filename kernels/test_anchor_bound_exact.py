@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""Exact-arithmetic check of the anchor stage's float32 page bound (kernels/decode.cu, anchor_kernel).
+
+The kernel bounds, per page and query head, the worst case over the page's box of
+    sum_j q_rj * (h_j * m_tj + delta_tj),   q_rj in [q~_j - D_j, q~_j + D_j], m_tj = 2c - Q_j with
+    c in [lo_j, hi_j], |delta_tj| <= err_j
+by, per lane (4 components j) and then a butterfly sum rounded up over the 32 lanes:
+    w   = fl_rn(q~ * h)
+    a   = fma_ru(|w|, |hi - lo|, fma_ru(w, lo + hi - Q, a))
+    t   = fma_ru(|q~| + D (ru), |err|, fma_ru(D*Q (ru) + Q*2^-23*|q~| (ru, ru), |h|, t))
+    part = a +ru t
+This script replays those roundings exactly (rationals, each step rounded to float32 in the kernel's
+direction) and compares the result with the exact worst case over the box. The kernel adds
+2*2^-100 (tiny) to the part later; the check allows that and nothing else. A broken variant must be
+caught (the check is only worth something if it can fail): the box's centre alone, without the
+|w|*m_half term. Exit status 0 when the bound holds in every trial and the variant is caught.
+"""
+import random
+import sys
+from fractions import Fraction as F
+
+import numpy as np
+
+f32 = np.float32
+INF = f32(np.inf)
+FMAX = F(float(np.finfo(np.float32).max))
+
+
+def ru(x):
+    """The least float32 >= the rational x (overflow: +inf; a negative overflow: -FLT_MAX)."""
+    if x > FMAX:
+        return INF
+    if x < -FMAX:
+        return -f32(np.finfo(np.float32).max)
+    with np.errstate(over="ignore"):
+        f = f32(float(x))
+    while F(float(f)) < x:
+        with np.errstate(over="ignore"):
+            f = np.nextafter(f, INF)
+        if not np.isfinite(f):
+            return INF
+    while True:
+        with np.errstate(over="ignore"):
+            g = np.nextafter(f, -INF)
+        if np.isfinite(g) and F(float(g)) >= x:
+            f = g
+        else:
+            return f
+
+
+def finite(*xs):
+    return all(np.isfinite(x) for x in xs)
+
+
+def add_ru(a, b):
+    return ru(F(float(a)) + F(float(b))) if finite(a, b) else f32(a) + f32(b)
+
+
+def mul_ru(a, b):
+    return ru(F(float(a)) * F(float(b))) if finite(a, b) else f32(a) * f32(b)
+
+
+def fma_ru(a, b, c):
+    if finite(a, b, c):
+        return ru(F(float(a)) * F(float(b)) + F(float(c)))
+    with np.errstate(invalid="ignore", over="ignore"):
+        return f32(a) * f32(b) + f32(c)
+
+
+def mul_rn(a, b):
+    with np.errstate(over="ignore"):
+        return f32(float(a) * float(b))  # the double product is exact; one rounding to float32
+
+
+def rand_f32(rng, lo_e, hi_e):
+    return f32(rng.choice([-1, 1]) * 2.0 ** rng.uniform(lo_e, hi_e))
+
+
+def rand_f16(rng, lo_e, hi_e, positive):
+    x = f32(np.float16(2.0 ** rng.uniform(lo_e, hi_e)))
+    return x if positive else -x
+
+
+def trial(rng, d, k8, scale, variant=None):
+    """One head's page: returns (bound holds, the variant's value is finite)."""
+    lanes = []
+    worst = F(0)
+    for lane in range(32):
+        if lane >= d // 4:  # lanes without a word add exactly +0
+            lanes.append(f32(0))
+            continue
+        qi = 255 if lane < 8 * k8 else 15
+        qmax, qe = f32(qi), f32(qi * 2.0 ** -23)
+        a = t = f32(0)
+        for _ in range(4):
+            q = rand_f32(rng, *scale[0])
+            dl = abs(rand_f32(rng, scale[0][0] - 20, scale[0][1] - 10))
+            h = rand_f16(rng, *scale[1], positive=rng.random() < 0.9)
+            err = rand_f16(rng, scale[1][0] - 8, scale[1][1] - 6, positive=rng.random() < 0.9)
+            lo = rng.randint(0, qi)
+            hi = rng.randint(lo, qi)
+            qa = add_ru(abs(q), dl)
+            qb = add_ru(mul_ru(dl, qmax), mul_ru(qe, abs(q)))
+            w = mul_rn(q, h)
+            if variant == "centre":
+                a = fma_ru(w, f32(lo + hi - qi), a)
+            else:
+                a = fma_ru(abs(w), f32(abs(hi - lo)), fma_ru(w, f32(lo + hi - qi), a))
+            t = fma_ru(qa, abs(err), fma_ru(qb, abs(h), t))
+            worst += max(qr * F(float(h)) * (2 * c - qi) + abs(qr) * abs(F(float(err)))
+                         for c in (lo, hi) for qr in (F(float(q)) - F(float(dl)), F(float(q)) + F(float(dl))))
+        lanes.append(add_ru(a, t))
+    o = 16
+    while o:
+        lanes = [add_ru(lanes[i], lanes[i ^ o]) for i in range(32)]
+        o >>= 1
+    part = lanes[0]
+    if np.isnan(part) or part == INF:  # stored as +inf: never eliminated
+        return True
+    return F(float(part)) + 2 * F(2) ** -100 >= worst
+
+
+def main():
+    trials = int(sys.argv[1]) if len(sys.argv) > 1 else 240
+    rng = random.Random(20261129)
+    # (exponent range of q~, exponent range of h): ordinary, subnormal products, mixed, overflowing, wide
+    scales = [((-3, 3), (-12, -2)), ((-140, -120), (-24, -14)), ((-130, -100), (-20, 10)), ((100, 120), (5, 15)),
+              ((-10, 10), (-24, 15))]
+    bad = 0
+    for _ in range(trials):
+        d = rng.choice([64, 128])
+        k8 = rng.choice([0, 1, d // 32])
+        if not trial(rng, d, k8, rng.choice(scales)):
+            bad += 1
+    caught = sum(not trial(rng, 128, 4, scales[0], variant="centre") for _ in range(20))
+    print(f"anchor page bound: {trials} trials, {bad} below the exact worst case; "
+          f"the box's centre alone: {caught} of 20 caught")
+    return 0 if bad == 0 and caught > 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
