@@ -21,8 +21,9 @@
 //   page_table       [batch, max_pages] int32 physical page of each logical page; seq_len [batch]
 //   rot              [n_head_kv, d, d] f32 rows of the rotation V (16-byte aligned, as k_cache and
 //                    v_cache; codes, meta, box and sketch too: validate() rejects others); mu [n_head_kv, d];
-//   Every page-table entry of a page inside its sequence must be a physical page of these arrays (not
-//   checked on the device; the anchor stage sends a page with a negative entry to the scan unread).
+//   Every page-table entry of a page inside its sequence must be a physical page of these arrays: that
+//   is not checked on the device, and a negative or out-of-range entry is a contract violation in every
+//   stage (reads out of bounds); the anchor stage at least never eliminates such a page on stale data.
 //   resid_max        [n_head_kv] ≥ max ||x_t − Vᵀ c_t||;  k_norm_max [n_head_kv] ≥ max ||k_t||
 //   q                [batch, n_head_q, d] f32, post-RoPE, UNSCALED
 // Stages: prep (σq, Vσq, hot scores → m_L, Z_L), anchor (with a box: the page box bound over the

@@ -11,9 +11,12 @@ by, per lane (4 components j) and then a butterfly sum rounded up over the 32 la
     part = a +ru t
 This script replays those roundings exactly (rationals, each step rounded to float32 in the kernel's
 direction) and compares the result with the exact worst case over the box. The kernel adds
-2*2^-100 (tiny) to the part later; the check allows that and nothing else. A broken variant must be
-caught (the check is only worth something if it can fail): the box's centre alone, without the
-|w|*m_half term. Exit status 0 when the bound holds in every trial and the variant is caught.
+2*2^-100 (tiny) to the part later; the check allows that and nothing else. Random pages (every scale,
+width and sign) and tight pages (one component, D = 0, err = 0, a one-code box with m = +-1 and q~*h
+rounded toward zero, where only the weight-rounding term covers the gap) must all hold, and two
+broken variants must be caught (the check is only worth something if it can fail): the box's centre
+alone (no |w|*m_half term) and the h_j factor without its weight-rounding term Q*2^-23*|q~|.
+Exit status 0 when every bound holds and both variants are caught.
 """
 import random
 import sys
@@ -81,6 +84,43 @@ def rand_f16(rng, lo_e, hi_e, positive):
     return x if positive else -x
 
 
+def query_factor_b(dl, q, qmax, qe, variant):
+    """The h_j factor: D*Q (ru) + Q*2^-23*|q~| (ru), rounded up; the variant drops the second term."""
+    if variant == "no-rounding-term":
+        return mul_ru(dl, qmax)
+    return add_ru(mul_ru(dl, qmax), mul_ru(qe, abs(q)))
+
+
+def butterfly(lanes):
+    o = 16
+    while o:
+        lanes = [add_ru(lanes[i], lanes[i ^ o]) for i in range(32)]
+        o >>= 1
+    return lanes[0]
+
+
+def tight_trial(rng, variant=None):
+    """A page where only the weight's rounding separates the float sum from the exact one: one
+    component, D = 0, err = 0, a box of one code with m = +-1 (w*m exact, q~*h*m > 0) and q~*h rounded
+    toward zero; the other lanes add exactly +0."""
+    qi = rng.choice([15, 255])
+    qmax, qe = f32(qi), f32(qi * 2.0 ** -23)
+    while True:
+        q = rand_f32(rng, -3, 3)
+        h = rand_f16(rng, -12, -2, positive=True)
+        w = mul_rn(q, h)
+        if abs(F(float(w))) < abs(F(float(q)) * F(float(h))):
+            break
+    c = (qi + 1) // 2 if q > 0 else (qi - 1) // 2
+    dl = err = f32(0)
+    qa = add_ru(abs(q), dl)
+    qb = query_factor_b(dl, q, qmax, qe, variant)
+    a = fma_ru(abs(w), f32(0), fma_ru(w, f32(2 * c - qi), f32(0)))
+    t = fma_ru(qa, abs(err), fma_ru(qb, abs(h), f32(0)))
+    part = butterfly([add_ru(a, t)] + [f32(0)] * 31)
+    return F(float(part)) + 2 * F(2) ** -100 >= F(float(q)) * F(float(h)) * (2 * c - qi)
+
+
 def trial(rng, d, k8, scale, variant=None):
     """One head's page: returns (bound holds, the variant's value is finite)."""
     lanes = []
@@ -100,7 +140,7 @@ def trial(rng, d, k8, scale, variant=None):
             lo = rng.randint(0, qi)
             hi = rng.randint(lo, qi)
             qa = add_ru(abs(q), dl)
-            qb = add_ru(mul_ru(dl, qmax), mul_ru(qe, abs(q)))
+            qb = query_factor_b(dl, q, qmax, qe, variant)
             w = mul_rn(q, h)
             if variant == "centre":
                 a = fma_ru(w, f32(lo + hi - qi), a)
@@ -110,11 +150,7 @@ def trial(rng, d, k8, scale, variant=None):
             worst += max(qr * F(float(h)) * (2 * c - qi) + abs(qr) * abs(F(float(err)))
                          for c in (lo, hi) for qr in (F(float(q)) - F(float(dl)), F(float(q)) + F(float(dl))))
         lanes.append(add_ru(a, t))
-    o = 16
-    while o:
-        lanes = [add_ru(lanes[i], lanes[i ^ o]) for i in range(32)]
-        o >>= 1
-    part = lanes[0]
+    part = butterfly(lanes)
     if np.isnan(part) or part == INF:  # stored as +inf: never eliminated
         return True
     return F(float(part)) + 2 * F(2) ** -100 >= worst
@@ -132,10 +168,13 @@ def main():
         k8 = rng.choice([0, 1, d // 32])
         if not trial(rng, d, k8, rng.choice(scales)):
             bad += 1
-    caught = sum(not trial(rng, 128, 4, scales[0], variant="centre") for _ in range(20))
-    print(f"anchor page bound: {trials} trials, {bad} below the exact worst case; "
-          f"the box's centre alone: {caught} of 20 caught")
-    return 0 if bad == 0 and caught > 0 else 1
+    tight_bad = sum(not tight_trial(rng) for _ in range(200))
+    centre = sum(not trial(rng, 128, 4, scales[0], variant="centre") for _ in range(20))
+    no_round = sum(not tight_trial(rng, variant="no-rounding-term") for _ in range(200))
+    print(f"anchor page bound: {trials} random pages, {bad} below the exact worst case; 200 tight pages, "
+          f"{tight_bad} below; broken variants caught: the box's centre alone {centre} of 20, without the "
+          f"weight-rounding term {no_round} of 200")
+    return 0 if bad == 0 and tight_bad == 0 and centre > 0 and no_round > 0 else 1
 
 
 if __name__ == "__main__":

@@ -68,7 +68,7 @@ TEST(CudaContract, RejectsUnsupportedParameters) {
   p = params(2, 32, 8, 256, 16);
   p.n_recent = 300;
   expect_rejected(p, "n_sink + n_recent");
-  const uint8_t box_byte = 0;
+  alignas(16) const uint8_t box_byte = 0;  // 16-byte aligned: only the checks under test reject it
   p = params(2, 32, 8, 256, 16);
   p.box = &box_byte;
   p.anchor_share = 0;
