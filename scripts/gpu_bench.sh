@@ -27,6 +27,13 @@ run "$bench" "${common[@]}" --name check-anc8-far --anchors --far-pages 0.5 --ba
   --fracs 0.05,1
 run "$bench" "${common[@]}" --name check-anc4-far --bits 4 --anchors --far-pages 0.5 --batch 2 --n 4160 --reps 3 \
   --check-batches 2 --fracs 0.2
+# anchors over many short sequences with partial last pages (the anchor warps' page ranges cross sequences)
+run "$bench" "${common[@]}" --name check-anc4-far-b5 --bits 4 --anchors --far-pages 0.5 --batch 5 --n 3000 --reps 3 \
+  --check-batches 5 --fracs 0.2
+run "$bench" "${common[@]}" --name check-anc8-far-b7 --anchors --far-pages 0.5 --batch 7 --n 2000 --reps 3 \
+  --check-batches 7 --fracs 0.05
+run "$bench" "${common[@]}" --name check-anc-mixed-far-b3 --bits mixed --anchors --far-pages 0.5 --batch 3 --n 5000 \
+  --reps 3 --check-batches 3 --fracs 0.2
 for cap in "$carry"/captures/*; do
   [ -d "$cap" ] || continue
   layers="$(python3 -c "import json,sys; print(' '.join(str(l) for l in json.load(open(sys.argv[1]+'/manifest.json'))['layers']))" "$cap")"
