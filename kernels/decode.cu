@@ -489,40 +489,27 @@ template <int K8>
 __device__ __forceinline__ int lane_qmax(int lane) { return lane < 8 * K8 ? 255 : 15; }
 
 // Per lane and head, the query factors of the page prep: q̃_rj, qa_j = |q̃_rj| + Δ_j and
-// qb_j = Δ_j·Q_j (both rounded up; Q_j the lane's code maximum); base = qμ_hi + ||σq||·resid_max
-// (+ tiny), rounded up. SHARED: the factors live in shared memory (sq: [G][3][32 lanes] float4,
-// written once per block by load_query_lane, read back at each page prep); otherwise q̃_r and Δ stay
-// in registers and qa, qb are formed at each page prep (the same roundings, so the same values).
-template <int G, bool SHARED = false>
+// qb_j = Δ_j·Q_j (both rounded up; Q_j the lane's code maximum), in shared memory (sq: [G][3][32 lanes]
+// float4, written once per block by load_query_lane, read back at each page prep); base = qμ_hi +
+// ||σq||·resid_max (+ tiny), rounded up.
+template <int G>
 struct QueryLane {
-  float qr[SHARED ? 1 : G][4], dl[SHARED ? 1 : G][4], base[G];
+  float base[G];
   float tiny;
   const float4* sq;
-  template <int K8>
   __device__ __forceinline__ void get(int h, float (&q)[4], float (&qa)[4], float (&qb)[4]) const {
-    if constexpr (SHARED) {
-      const int lane = threadIdx.x & 31;
-      const float4 a = sq[(3 * h) * 32 + lane], x = sq[(3 * h + 1) * 32 + lane], y = sq[(3 * h + 2) * 32 + lane];
-      q[0] = a.x; q[1] = a.y; q[2] = a.z; q[3] = a.w;
-      qa[0] = x.x; qa[1] = x.y; qa[2] = x.z; qa[3] = x.w;
-      qb[0] = y.x; qb[1] = y.y; qb[2] = y.z; qb[3] = y.w;
-    } else {
-      const float QMAX = float(lane_qmax<K8>(threadIdx.x & 31));
-#pragma unroll
-      for (int k = 0; k < 4; ++k) {
-        q[k] = qr[h][k];
-        qa[k] = __fadd_ru(fabsf(qr[h][k]), dl[h][k]);
-        qb[k] = __fmul_ru(dl[h][k], QMAX);
-      }
-    }
+    const int lane = threadIdx.x & 31;
+    const float4 a = sq[(3 * h) * 32 + lane], x = sq[(3 * h + 1) * 32 + lane], y = sq[(3 * h + 2) * 32 + lane];
+    q[0] = a.x; q[1] = a.y; q[2] = a.z; q[3] = a.w;
+    qa[0] = x.x; qa[1] = x.y; qa[2] = x.z; qa[3] = x.w;
+    qb[0] = y.x; qb[1] = y.y; qb[2] = y.z; qb[3] = y.w;
   }
 };
-// The lane's query factors (4 components of each head). With SHARED, sq must be the block's
-// [G][3][32] float4 area: every warp computes the same values, warp 0 stores them; the caller syncs.
-template <int G, int D, int K8, bool SHARED>
+// The lane's query factors (4 components of each head). sq must be the block's [G][3][32] float4
+// area: every warp computes the same values, warp 0 stores them; the caller syncs.
+template <int G, int D, int K8>
 __device__ __forceinline__ void load_query_lane(const DecodeParams& p, const Workspace& w, const Consts& c, int b, int g,
-                                                bool has_word, const int (&comp)[4], QueryLane<G, SHARED>& ql,
-                                                float4* sq = nullptr) {
+                                                bool has_word, const int (&comp)[4], QueryLane<G>& ql, float4* sq) {
   const int lane = threadIdx.x & 31;
   const float QMAX = float(lane_qmax<K8>(lane));
 #pragma unroll
@@ -534,18 +521,13 @@ __device__ __forceinline__ void load_query_lane(const DecodeParams& p, const Wor
       q[e] = has_word ? w.qrot[bq * D + comp[e]] : 0.0f;
       d[e] = has_word ? w.qdelta[bq * D + comp[e]] : 0.0f;
     }
-    if constexpr (SHARED) {
-      if (threadIdx.x < 32) {
-        float qa[4], qb[4];
+    if (threadIdx.x < 32) {
+      float qa[4], qb[4];
 #pragma unroll
-        for (int e = 0; e < 4; ++e) { qa[e] = __fadd_ru(fabsf(q[e]), d[e]); qb[e] = __fmul_ru(d[e], QMAX); }
-        sq[(3 * h) * 32 + lane] = make_float4(q[0], q[1], q[2], q[3]);
-        sq[(3 * h + 1) * 32 + lane] = make_float4(qa[0], qa[1], qa[2], qa[3]);
-        sq[(3 * h + 2) * 32 + lane] = make_float4(qb[0], qb[1], qb[2], qb[3]);
-      }
-    } else {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) { ql.qr[h][e] = q[e]; ql.dl[h][e] = d[e]; }
+      for (int e = 0; e < 4; ++e) { qa[e] = __fadd_ru(fabsf(q[e]), d[e]); qb[e] = __fmul_ru(d[e], QMAX); }
+      sq[(3 * h) * 32 + lane] = make_float4(q[0], q[1], q[2], q[3]);
+      sq[(3 * h + 1) * 32 + lane] = make_float4(qa[0], qa[1], qa[2], qa[3]);
+      sq[(3 * h + 2) * 32 + lane] = make_float4(qb[0], qb[1], qb[2], qb[3]);
     }
     const float* qsc = w.qscal + bq * 4;
     ql.base[h] = __fadd_ru(__fadd_ru(qsc[0], __fmul_ru(qsc[1], p.resid_max[g])), c.tiny);
@@ -564,13 +546,12 @@ __device__ __forceinline__ void load_query_lane(const DecodeParams& p, const Wor
 template <int G>
 struct PagePrep {
   uint32_t pa[G], pb[G];  // this lane's 4 weights of each head, as packed int8 planes a and b
-  int W[G][4];
   float S[G], add[G];
   int wsum[G];            // Σ_j (2^{b_j} − 1)·W_j over the whole page (warp-reduced)
 };
-template <int G, int D, int K8, bool SQ>
+template <int G, int D, int K8>
 __device__ __forceinline__ void page_prep(const uint16_t* meta, bool has_word, const int (&comp)[4],
-                                          const QueryLane<G, SQ>& ql, PagePrep<G>& pp) {
+                                          const QueryLane<G>& ql, PagePrep<G>& pp) {
   const int QI = lane_qmax<K8>(threadIdx.x & 31);
   const float QMAX = float(QI);
   float hj[4], ej[4];
@@ -586,7 +567,7 @@ __device__ __forceinline__ void page_prep(const uint16_t* meta, bool has_word, c
 #pragma unroll
   for (int h = 0; h < G; ++h) {
     float qr[4];
-    ql.template get<K8>(h, qr, qa[h], qb[h]);
+    ql.get(h, qr, qa[h], qb[h]);
     M[h] = 0u;
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
@@ -618,7 +599,6 @@ __device__ __forceinline__ void page_prep(const uint16_t* meta, bool has_word, c
       pa |= (uint32_t(a) & 0xffu) << (8 * e);
       pb |= (uint32_t(bl) & 0xffu) << (8 * e);
       ws += W * QI;
-      pp.W[h][e] = W;
       const float dev = fabsf(__fmaf_rn(-S, Wf, wv[h][e]));  // exact
       const float t = __fmaf_ru(qa[h][e], ej[e], __fmul_ru(qb[h][e], hj[e]));
       pt = __fadd_ru(pt, __fmaf_ru(QMAX, __fmaf_ru(fabsf(wv[h][e]), 0x1p-23f, dev), t));
@@ -674,7 +654,7 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   lane_comps<K8>(lane, comp);
   const int kword = lane_kword<K8>(lane);
   const bool has_word = lane < NW;
-  QueryLane<G, true> ql;
+  QueryLane<G> ql;
   load_query_lane<G, D, K8>(p, w, c, b, g, has_word, comp, ql, sq);
   __syncthreads();
   // epilogue role: fragment row r = lane/4 = 2·head + plane
