@@ -383,25 +383,15 @@ __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq, 
 
 // End of a token-scan block (every thread): the block's histogram goes to the global one; the last
 // block of its (b, KV head) then computes the cut of the G heads (warp h: head h).
-// PACKED: the block's histogram holds two 16-bit counts per word (bin 2i in the low half, 2i + 1 in
-// the high half; kHistAll is even, so a word never spans two heads); the launcher keeps every block
-// under 65536 tokens, so no count carries into its neighbour.
-template <int G, bool PACKED = false, bool LEAN = false>
+template <int G, bool LEAN = false>
 __device__ void finish_scan_block(const DecodeParams& p, const Workspace& w, const uint32_t* hist, int b, int g) {
-  static_assert(kHistAll % 2 == 0, "packed histogram words must not span two heads");
   const int tid = threadIdx.x, bg = b * p.n_head_kv + g;
   __syncthreads();
-  constexpr int kWords = PACKED ? G * kHistAll / 2 : G * kHistAll;
-  for (int i = tid; i < kWords; i += blockDim.x) {
+  for (int i = tid; i < G * kHistAll; i += blockDim.x) {
     const uint32_t v = hist[i];
     if (v) {
       uint32_t* gh = w.hist + int64_t(b) * p.n_head_q * kHistAll + int64_t(g) * G * kHistAll;  // heads g·G.. contiguous
-      if (PACKED) {
-        if (v & 0xffffu) atomicAdd(&gh[2 * i], v & 0xffffu);
-        if (v >> 16) atomicAdd(&gh[2 * i + 1], v >> 16);
-      } else {
-        atomicAdd(&gh[i], v);
-      }
+      atomicAdd(&gh[i], v);
     }
   }
   __shared__ bool s_last;
@@ -425,18 +415,19 @@ __device__ void finish_scan_block(const DecodeParams& p, const Workspace& w, con
 }
 
 // ---------------------------------------------------------------------------------------------
-// scan: grid (chunks, B·Hkv), 4 warps; each warp streams whole pages (codes in fragment order +
+// scan: grid (chunks, B·Hkv), 8 warps; each warp streams whole pages (codes in fragment order +
 // per-page meta; with anchors only the listed pages) into its own NB page buffers with the bulk-copy
 // engine and bounds the page's 64 tokens. b_j: component j's width (8 or 4), Q_j = 2^{b_j} − 1.
-// Per page and head (warp-cooperative, page_prep): w_j = fl(q̃_rj·h_j); S = 2^e > max|w_j|/16383;
-//   W_j = rint(w_j/S) ∈ [−16383, 16383] split as W_j = 256·a_j + b_j (a_j, b_j int8);
-//   E = Σ_j Q_j·(|w_j − S·W_j| + 2^-23·|w_j|) ≥ |Σ_j (q̃_rj·h_j − S·W_j)·m_tj| for every token;
+// Per page and head (page_prep, 8 lanes per head): w_j = fl(q̃_rj·h_j); S = 2^e > max|w_j|/16383;
+//   W_j = rint(w_j/S) ∈ [−16383, 16383] (one FMA: w_j·2^-e + (1.5·2^23 + 128) rounds to an integer,
+//   whose low 16 bits are W_j + 128), split as W_j = 256·a_j + b_j (a_j, b_j int8);
+//   E = S·(1/2 + 2^-9)·Σ_j Q_j ≥ Σ_j Q_j·(|w_j − S·W_j| + 2^-23·|w_j|) ≥ |Σ_j (q̃_rj·h_j − S·W_j)·m_tj|;
 //   add = Σ_j [(|q̃_rj| + Δ_j)·err_j + Δ_j·Q_j·h_j] + E + qμ_hi + ||σq||·resid (all rounded up).
 // Per token: X = Σ_j W_j c_tj = 256·Σ_j a_j c_tj + Σ_j b_j c_tj by the integer tensor cores
-// (mma.m16n8k32 s8 × u8 → s32: A = the 2G query planes, B = the codes), EXACT in int32 (|X| < 2^30);
-// Y = Σ_j W_j m_tj = 2X − Σ_j Q_j·W_j with m = 2c − Q;
-// UB_t = S·ru(Y) ⊕↑ add ≥ σq·k_t, stored as f16↑(UB_t ⊖↑ m_L); hot tokens store +inf and skip the
-// histogram. docs/gpu.md has the proof.
+// (mma.m16n8k32 u8 × s8 → s32: A = 16 tokens' codes, B = the 2G query planes), EXACT in int32
+// (|X| < 2^30); Y = Σ_j W_j m_tj = 2X − K with m = 2c − Q and K = Σ_j Q_j·W_j (one more tile, whose
+// A is every code at its maximum); UB_t − m_L ≤ S·ru(Y) ⊕↑ (add ⊖↑ m_L), stored as f16↑; hot tokens
+// store +inf and skip the histogram. docs/gpu.md has the proof.
 // K8: 8-bit k-steps (the first 32·K8 components at 8 bits, the rest at 4; decode.h witness_k8)
 template <int D, int K8>
 struct ScanShape {
@@ -446,15 +437,27 @@ struct ScanShape {
   static constexpr int BUF = PB + MB;
   static constexpr int NW = D / 4;          // query words (4 int8 lanes each) per plane row
   static constexpr int KS = D / 32;         // mma k-steps
-  static constexpr int BPL = 8 * K8 + 4 * (KS - K8);  // code bytes per lane per n-tile of 8 tokens
+  static constexpr int BPL = 8 * K8 + 4 * (KS - K8);  // code bytes per lane per 8 tokens
   static constexpr int CBY = BPL % 16 == 0 ? 16 : BPL % 8 == 0 ? 8 : 4, NC = BPL / CBY;  // load chunks
+  // page prep: lane ℓ preps head ℓ & 3 over CPL consecutive components (the WPL query words of word
+  // lanes WPL·(ℓ >> 2) + u, lane_comps); NQ float4 of query factors per lane
+  static constexpr int CPL = D / 8, WPL = D / 32, NQ = 3 * CPL / 4;
+  // plane rows in shared memory: row 2h (a) and 2h + 1 (b) of head h; k-word kw = 8·ks + 4·j + q sits
+  // at q·2·KS + 2·ks + j, so a lane's B fragments (q = lane & 3) are 2·KS consecutive words; rows
+  // padded to ROW words so that 8 lanes' 16-byte loads hit distinct banks
+  static constexpr int ROW = NW + (KS == 4 ? 4 : 0);
+  static_assert(CPL % 8 == 0 && WPL % 2 == 0 && (2 * KS) % 4 == 0, "d 64 or 128");
+  // Σ_j Q_j over the d components, and (1/2 + 2^-9)·Σ_j Q_j (exact in float)
+  static constexpr double SUMQ = 255.0 * 32 * K8 + 15.0 * (D - 32 * K8);
+  static constexpr float EC = float(SUMQ * (0.5 + 0x1p-9));
+  static_assert(double(EC) == SUMQ * (0.5 + 0x1p-9), "E's factor must be exact");
 };
-// NB: pages in flight per warp (its page buffers); SW: warps per block. The block's histogram is
-// packed (two 16-bit counts per word, finish_scan_block).
+// NB: pages in flight per warp (its page buffers); SW: warps per block. The block's histogram has one
+// 32-bit count per (head, bin).
 template <int G, int D, int K8, int NB, int SW>
 constexpr int scan_smem_bytes() {
   using S = ScanShape<D, K8>;
-  return SW * NB * S::BUF + SW * 8 * S::NW * 4 + G * kHistAll * 2 + G * 3 * 32 * 16;
+  return SW * NB * S::BUF + SW * 8 * S::ROW * 4 + S::NQ * 32 * 16 + G * kHistAll * 4;
 }
 // The scan's block shape: 8 warps of one page buffer each, two blocks per SM (16 warps, at most 128
 // registers). On the H200 (G 4, d 128; results/gpu/experiments/scan_shape_ab.csv) it beat 4 warps ×
@@ -465,17 +468,19 @@ constexpr int scan_smem_bytes() {
 constexpr int kScanBufs = 1, kScanMinBlocks = 2;
 static_assert(kScanBlockWarps == 8, "decode.h kScanBlockWarps: the shape measured");
 
-// d += A·B for one m16n8k32 tile: A rows s8 (the query planes), B columns u8 (the codes)
-__device__ __forceinline__ void mma_s8u8(int (&d)[4], uint32_t a0, uint32_t a2, uint32_t b0, uint32_t b1) {
+// d += A·B for one m16n8k32 tile: A rows u8 (16 tokens' codes), B columns s8 (the query planes)
+__device__ __forceinline__ void mma_u8s8(int (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
+                                         uint32_t b1) {
   asm volatile(
-      "mma.sync.aligned.m16n8k32.row.col.s32.s8.u8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+      "mma.sync.aligned.m16n8k32.row.col.s32.u8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
       : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3])
-      : "r"(a0), "r"(0u), "r"(a2), "r"(0u), "r"(b0), "r"(b1));
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
-// The components a lane owns in the page prep: one query word (4 int8 lanes) of k-order. Lanes
-// ℓ < 8·K8 (8-bit codes): components 4ℓ..4ℓ+3; the others (4-bit codes): the low or high nibbles of
-// code word ℓ/2, components 8·(ℓ/2) + ℓ%2 + 2e. kword: the word's index in a plane row (k-order).
+// The components of one query word (4 int8 lanes) of k-order, as the anchor stage's lanes own them
+// and the scan's page prep packs them. Word lanes ℓ < 8·K8 (8-bit codes): components 4ℓ..4ℓ+3; the
+// others (4-bit codes): the low or high nibbles of code word ℓ/2, components 8·(ℓ/2) + ℓ%2 + 2e.
+// kword: the word's index in a plane row (k-order).
 template <int K8>
 __device__ __forceinline__ void lane_comps(int lane, int (&comp)[4]) {
 #pragma unroll
@@ -488,149 +493,165 @@ __device__ __forceinline__ int lane_kword(int lane) {
 template <int K8>
 __device__ __forceinline__ int lane_qmax(int lane) { return lane < 8 * K8 ? 255 : 15; }
 
-// Per lane and head, the query factors of the page prep: q̃_rj, qa_j = |q̃_rj| + Δ_j and
-// qb_j = Δ_j·Q_j (both rounded up; Q_j the lane's code maximum), in shared memory (sq: [G][3][32 lanes]
-// float4, written once per block by load_query_lane, read back at each page prep); base = qμ_hi +
-// ||σq||·resid_max (+ tiny), rounded up.
-template <int G>
-struct QueryLane {
-  float base[G];
-  float tiny;
-  const float4* sq;
-  __device__ __forceinline__ void get(int h, float (&q)[4], float (&qa)[4], float (&qb)[4]) const {
-    const int lane = threadIdx.x & 31;
-    const float4 a = sq[(3 * h) * 32 + lane], x = sq[(3 * h + 1) * 32 + lane], y = sq[(3 * h + 2) * 32 + lane];
-    q[0] = a.x; q[1] = a.y; q[2] = a.z; q[3] = a.w;
-    qa[0] = x.x; qa[1] = x.y; qa[2] = x.z; qa[3] = x.w;
-    qb[0] = y.x; qb[1] = y.y; qb[2] = y.z; qb[3] = y.w;
-  }
-};
-// The lane's query factors (4 components of each head). sq must be the block's [G][3][32] float4
-// area: every warp computes the same values, warp 0 stores them; the caller syncs.
-template <int G, int D, int K8>
-__device__ __forceinline__ void load_query_lane(const DecodeParams& p, const Workspace& w, const Consts& c, int b, int g,
-                                                bool has_word, const int (&comp)[4], QueryLane<G>& ql, float4* sq) {
-  const int lane = threadIdx.x & 31;
-  const float QMAX = float(lane_qmax<K8>(lane));
-#pragma unroll
-  for (int h = 0; h < G; ++h) {
-    const int64_t bq = int64_t(b) * p.n_head_q + g * G + h;
-    float q[4], d[4];
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      q[e] = has_word ? w.qrot[bq * D + comp[e]] : 0.0f;
-      d[e] = has_word ? w.qdelta[bq * D + comp[e]] : 0.0f;
-    }
-    if (threadIdx.x < 32) {
-      float qa[4], qb[4];
-#pragma unroll
-      for (int e = 0; e < 4; ++e) { qa[e] = __fadd_ru(fabsf(q[e]), d[e]); qb[e] = __fmul_ru(d[e], QMAX); }
-      sq[(3 * h) * 32 + lane] = make_float4(q[0], q[1], q[2], q[3]);
-      sq[(3 * h + 1) * 32 + lane] = make_float4(qa[0], qa[1], qa[2], qa[3]);
-      sq[(3 * h + 2) * 32 + lane] = make_float4(qb[0], qb[1], qb[2], qb[3]);
-    }
-    const float* qsc = w.qscal + bq * 4;
-    ql.base[h] = __fadd_ru(__fadd_ru(qsc[0], __fmul_ru(qsc[1], p.resid_max[g])), c.tiny);
-  }
-  ql.tiny = c.tiny;
-  ql.sq = sq;
+// Where k-word kw = 8·ks + 4·j + q sits in a plane row (ScanShape::ROW), and the offset of word u of
+// a prep lane from its word 0: the same for every lane of one width (d 128: 8u for 8-bit words,
+// 8·(u/2) + u%2 for 4-bit ones; d 64: 4u and u).
+template <int KS>
+__host__ __device__ constexpr int plane_pos(int kw) { return (kw & 3) * 2 * KS + 2 * (kw >> 3) + ((kw >> 2) & 1); }
+template <int D, int K8>
+__device__ __forceinline__ int scan_word_off(bool is8, int u) {
+  constexpr int KS = D / 32, WPL = D / 32;
+  auto kw = [](int wl, bool w8) { return w8 ? wl : (wl >> 3) * 8 + (wl & 1) * 4 + ((wl >> 1) & 3); };
+  const int o8 = plane_pos<KS>(kw(u, true)) - plane_pos<KS>(kw(0, true));
+  const int o4 = plane_pos<KS>(kw(8 * WPL + u, false)) - plane_pos<KS>(kw(8 * WPL, false));
+  return K8 == 0 ? o4 : K8 == D / 32 ? o8 : (is8 ? o8 : o4);
 }
 
-// The page prep of every head of the group (docs/gpu.md §Soundness): w_j = fl(q̃_rj·h_j);
-// S = 2^e > max|w_j|/16383; W_j = rint(w_j/S) (|W_j| ≤ 16383) split as 256·a_j + b_j (a_j ∈ [−64, 64],
-// b_j ∈ [−128, 127]); add = Σ_j [(|q̃_rj| + Δ_j)·err_j + Δ_j·Q_j·h_j + Q_j·(|w_j − S·W_j| +
-// 2^-23·|w_j|)] + base (Q_j = 2^{b_j} − 1, the lane's width), every step rounded up. w_j − S·W_j is exact (one FMA): S·W_j is exact and
-// |w_j − S·W_j| ≤ S/2 is a multiple of ulp(w_j) that fits 24 bits (or W_j = 0 and it is w_j). A
-// weight that is not finite, or max|w_j| ≥ 2^74 (S out of range), makes add = +inf (every bound of the
-// page +inf). The G heads' warp reductions run interleaved (one latency chain per reduction).
-template <int G>
-struct PagePrep {
-  uint32_t pa[G], pb[G];  // this lane's 4 weights of each head, as packed int8 planes a and b
-  float S[G], add[G];
-  int wsum[G];            // Σ_j (2^{b_j} − 1)·W_j over the whole page (warp-reduced)
+// The scan's per-lane constants: the page prep's head h = lane & 3 and component group i = lane >> 2
+// (components CPL·i .. CPL·i + CPL − 1, all of one width: is8), the query factors in shared memory
+// (sq: [NQ][32 lanes] float4, in word order: value 4u + e is component e of word u; q̃_r, then
+// qa = |q̃_r| + Δ, then qb = Δ·Q, both rounded up), base = qμ_hi + ||σq||·resid_max + 2·tiny (rounded
+// up), m_L of the head, and where the lane's WPL words go in its head's plane rows.
+template <int D>
+struct ScanLane {
+  int h, i, pbase;  // pbase: where word 0 goes in the lane's plane rows (word u: + scan_word_off)
+  bool active, is8;
+  float base, ml;
+  const float4* sq;
 };
+// Every warp computes the same values; warp 0 stores the query factors; the caller syncs.
 template <int G, int D, int K8>
-__device__ __forceinline__ void page_prep(const uint16_t* meta, bool has_word, const int (&comp)[4],
-                                          const QueryLane<G>& ql, PagePrep<G>& pp) {
-  const int QI = lane_qmax<K8>(threadIdx.x & 31);
-  const float QMAX = float(QI);
-  float hj[4], ej[4];
+__device__ __forceinline__ void scan_lane_setup(const DecodeParams& p, const Workspace& w, const Consts& c, int b, int g,
+                                                ScanLane<D>& sl, float4* sq) {
+  using SS = ScanShape<D, K8>;
+  constexpr int CPL = SS::CPL, WPL = SS::WPL, KS = SS::KS;
+  const int lane = threadIdx.x & 31;
+  sl.h = lane & 3;
+  sl.i = lane >> 2;
+  sl.active = sl.h < G;
+  sl.is8 = CPL * sl.i < 32 * K8;
+  const float QMAX = sl.is8 ? 255.0f : 15.0f;
+  const int64_t bq = int64_t(b) * p.n_head_q + g * G + (sl.active ? sl.h : 0);
+  float v[3][CPL];
 #pragma unroll
-  for (int e = 0; e < 4; ++e) {
-    hj[e] = has_word ? __half2float(__ushort_as_half(meta[comp[e]])) : 0.0f;
-    ej[e] = has_word ? __half2float(__ushort_as_half(meta[D + comp[e]])) : 0.0f;
-  }
-  // M: max_j |w_j| as the largest bit pattern of |w_j| (the same order as the values for finite ones;
-  // ±inf and NaN patterns lie above every finite one, so M is then +inf or NaN and the page is bad)
-  float wv[G][4], qa[G][4], qb[G][4];
-  uint32_t M[G];
-#pragma unroll
-  for (int h = 0; h < G; ++h) {
-    float qr[4];
-    ql.get(h, qr, qa[h], qb[h]);
-    M[h] = 0u;
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      wv[h][e] = __fmul_rn(qr[e], hj[e]);
-      M[h] = max(M[h], __float_as_uint(wv[h][e]) & 0x7fffffffu);
-    }
-  }
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1)
-#pragma unroll
-    for (int h = 0; h < G; ++h) M[h] = max(M[h], __shfl_xor_sync(0xffffffffu, M[h], o));
-  float part[G];
-#pragma unroll
-  for (int h = 0; h < G; ++h) {
-    const bool bad = !(__uint_as_float(M[h]) < 0x1p74f);
-    // ex with 2^ex > x = M/16383 (rounded up), so |w_j|/S < 16384: x's biased exponent − 126 (x is
-    // normal or 0; 0 and anything below 2^-100 take ex = −100)
-    const float x = __fmul_ru(bad ? 1.0f : __uint_as_float(M[h]), 1.0f / 16383.0f);
-    const int ex = max(-100, int(__float_as_uint(x) >> 23) - 126);
-    const float S = __int_as_float((ex + 127) << 23), inv_s = __int_as_float((127 - ex) << 23);
-    uint32_t pa = 0, pb = 0;
-    int ws = 0;
-    float pt = bad ? INFINITY : 0.0f;
+  for (int u = 0; u < WPL; ++u) {
+    const int wl = WPL * sl.i + u;  // word lane
+    int comp[4];
+    lane_comps<K8>(wl, comp);
+    if (u == 0) sl.pbase = plane_pos<KS>(lane_kword<K8>(wl));
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
-      const float Wf = bad ? 0.0f : rintf(__fmul_rn(wv[h][e], inv_s));  // w/S is exact (power of two)
-      const int W = int(Wf);
-      const int a = (W + 128) >> 8, bl = W - a * 256;
-      pa |= (uint32_t(a) & 0xffu) << (8 * e);
-      pb |= (uint32_t(bl) & 0xffu) << (8 * e);
-      ws += W * QI;
-      const float dev = fabsf(__fmaf_rn(-S, Wf, wv[h][e]));  // exact
-      const float t = __fmaf_ru(qa[h][e], ej[e], __fmul_ru(qb[h][e], hj[e]));
-      pt = __fadd_ru(pt, __fmaf_ru(QMAX, __fmaf_ru(fabsf(wv[h][e]), 0x1p-23f, dev), t));
+      const float q = sl.active ? w.qrot[bq * D + comp[e]] : 0.0f, d = sl.active ? w.qdelta[bq * D + comp[e]] : 0.0f;
+      v[0][4 * u + e] = q;
+      v[1][4 * u + e] = __fadd_ru(fabsf(q), d);
+      v[2][4 * u + e] = __fmul_ru(d, QMAX);
     }
-    pp.pa[h] = pa;
-    pp.pb[h] = pb;
-    pp.S[h] = S;
-    pp.wsum[h] = ws;
-    part[h] = pt;
+  }
+  if (threadIdx.x < 32) {
+#pragma unroll
+    for (int r = 0; r < 3; ++r)
+#pragma unroll
+      for (int k = 0; k < CPL / 4; ++k)
+        sq[(r * CPL / 4 + k) * 32 + lane] = make_float4(v[r][4 * k], v[r][4 * k + 1], v[r][4 * k + 2], v[r][4 * k + 3]);
+  }
+  const float* qsc = w.qscal + bq * 4;
+  sl.base = sl.active ? __fadd_ru(__fadd_ru(__fadd_ru(qsc[0], __fmul_ru(qsc[1], p.resid_max[g])), c.tiny), c.tiny) : 0.0f;
+  sl.ml = sl.active ? qsc[2] : 0.0f;
+  sl.sq = sq;
+}
+
+// CPL f16 values of the lane's components (src: the first, 16-byte aligned) as floats in word order
+// (value 4u + e: component e of word u; 8-bit words hold consecutive components, 4-bit words the even
+// or odd ones of 8).
+template <int D, int K8>
+__device__ __forceinline__ void load_lane_halves(const uint16_t* src, bool is8, float (&v)[D / 8]) {
+  constexpr int CPL = D / 8, WPL = D / 32;
+  float nat[CPL];
+#pragma unroll
+  for (int k = 0; k < CPL / 8; ++k) {
+    const uint4 u = reinterpret_cast<const uint4*>(src)[k];
+    const uint32_t wd[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+    for (int m = 0; m < 4; ++m) {
+      nat[8 * k + 2 * m] = __half2float(__ushort_as_half(uint16_t(wd[m] & 0xffffu)));
+      nat[8 * k + 2 * m + 1] = __half2float(__ushort_as_half(uint16_t(wd[m] >> 16)));
+    }
   }
 #pragma unroll
-  for (int o = 16; o > 0; o >>= 1)
+  for (int u = 0; u < WPL; ++u)
 #pragma unroll
-    for (int h = 0; h < G; ++h) {
-      pp.wsum[h] += __shfl_xor_sync(0xffffffffu, pp.wsum[h], o);
-      part[h] = __fadd_ru(part[h], __shfl_xor_sync(0xffffffffu, part[h], o));
+    for (int e = 0; e < 4; ++e) {
+      const float v8 = nat[4 * u + e], v4 = nat[8 * (u >> 1) + (u & 1) + 2 * e];
+      v[4 * u + e] = K8 == 0 ? v4 : K8 == D / 32 ? v8 : (is8 ? v8 : v4);
     }
+}
+
+// The page prep of the lane's head over its components (docs/gpu.md §Soundness). The 8 lanes of a head
+// (lane masks 4, 8, 16) reduce max|w_j| and the bracket sum. pa/pb: the lane's WPL words of planes a
+// and b; S; addml = add ⊖↑ m_L. max|w_j| by fmaxf ignores a NaN w_j, but a NaN w_j needs a NaN or
+// infinite q̃_rj or h_j, and then the bracket sum is NaN or +inf; a weight ±inf, or max|w_j| ≥ 2^74 (S out
+// of range), makes addml = +inf: every bound of the page is then +inf or NaN, stored as +inf.
+template <int D, int K8>
+__device__ __forceinline__ void page_prep(const uint16_t* meta, const ScanLane<D>& sl, uint32_t (&pa)[D / 32],
+                                          uint32_t (&pb)[D / 32], float& S, float& addml) {
+  using SS = ScanShape<D, K8>;
+  constexpr int CPL = SS::CPL, WPL = SS::WPL;
+  const int lane = threadIdx.x & 31;
+  float hv[CPL], ev[CPL];
+  load_lane_halves<D, K8>(meta + CPL * sl.i, sl.is8, hv);
+  load_lane_halves<D, K8>(meta + D + CPL * sl.i, sl.is8, ev);
+  float wv[CPL], M = 0.0f, pta = 0.0f, ptb = 0.0f;
 #pragma unroll
-  for (int h = 0; h < G; ++h) pp.add[h] = __fadd_ru(__fadd_ru(part[h], ql.base[h]), ql.tiny);
+  for (int k = 0; k < CPL / 4; ++k) {
+    const float4 q = sl.sq[k * 32 + lane], qa = sl.sq[(CPL / 4 + k) * 32 + lane], qb = sl.sq[(CPL / 2 + k) * 32 + lane];
+    const float qv[4] = {q.x, q.y, q.z, q.w}, qav[4] = {qa.x, qa.y, qa.z, qa.w}, qbv[4] = {qb.x, qb.y, qb.z, qb.w};
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      wv[4 * k + e] = __fmul_rn(qv[e], hv[4 * k + e]);
+      M = fmaxf(M, fabsf(wv[4 * k + e]));
+      pta = __fmaf_ru(qav[e], ev[4 * k + e], pta);
+      ptb = __fmaf_ru(qbv[e], hv[4 * k + e], ptb);
+    }
+  }
+  float part = __fadd_ru(pta, ptb);
+#pragma unroll
+  for (int o = 4; o < 32; o <<= 1) {
+    M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
+    part = __fadd_ru(part, __shfl_xor_sync(0xffffffffu, part, o));
+  }
+  const bool bad = !(M < 0x1p74f);
+  // ex with 2^ex > x = M/16383 (rounded up), so |w_j|/S < 16384: x's biased exponent − 126 (x is
+  // normal or 0; 0 and anything below 2^-100 take ex = −100)
+  const float x = __fmul_ru(bad ? 1.0f : M, 1.0f / 16383.0f);
+  const int ex = max(-100, int(__float_as_uint(x) >> 23) - 126);
+  S = __int_as_float((ex + 127) << 23);
+  const float inv_s = __int_as_float((127 - ex) << 23);
+#pragma unroll
+  for (int u = 0; u < WPL; ++u) {
+    uint32_t f[4];
+#pragma unroll
+    for (int e = 0; e < 4; ++e) f[e] = __float_as_uint(__fmaf_rn(wv[4 * u + e], inv_s, 12583040.0f));  // 0x4B400080 + W
+    const uint32_t lo = __byte_perm(f[0], f[1], 0x5140), hi = __byte_perm(f[2], f[3], 0x5140);
+    pa[u] = __byte_perm(lo, hi, 0x7632);               // bytes 1: a = (W + 128) >> 8
+    pb[u] = __byte_perm(lo, hi, 0x5410) ^ 0x80808080u;  // bytes 0 ^ 0x80: b = W − 256·a (W mod 256)
+  }
+  const float add = __fadd_ru(__fadd_ru(part, __fmul_ru(S, SS::EC)), sl.base);
+  addml = bad ? INFINITY : __fsub_ru(add, sl.ml);
 }
 
 // DBG: built with the diagnostic switches (GHOSTKV_SCAN_DEBUG; only for G 4 / d 128).
 template <int G, int D, int K8, int NB, int SW, int MINB, bool DBG>
 __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Workspace w, Consts c, int dbg) {
   using SS = ScanShape<D, K8>;
-  constexpr int PB = SS::PB, BUF = SS::BUF, NW = SS::NW, KS = SS::KS, BPL = SS::BPL, CBY = SS::CBY, NC = SS::NC;
+  constexpr int PB = SS::PB, BUF = SS::BUF, KS = SS::KS, BPL = SS::BPL, CBY = SS::CBY, NC = SS::NC, WPL = SS::WPL,
+                ROW = SS::ROW;
+  static_assert(G <= 4, "the page prep and the D fragment hold one head per lane & 3");
   extern __shared__ __align__(128) uint8_t smem[];
   __shared__ __align__(8) uint64_t bars[SW][NB];
-  uint8_t* bufs = smem;                                                          // [warp][2][BUF]
-  uint32_t* planes = reinterpret_cast<uint32_t*>(smem + SW * NB * BUF);  // [warp][8 rows][NW]
-  float4* sq = reinterpret_cast<float4*>(planes + SW * 8 * NW);            // [G][3][32]: q̃_r, qa, qb by lane
-  uint32_t* hist = reinterpret_cast<uint32_t*>(sq + G * 3 * 32);           // [G·kHistAll/2] packed 16-bit counts
+  uint8_t* bufs = smem;                                                    // [warp][NB][BUF]
+  uint32_t* planes = reinterpret_cast<uint32_t*>(smem + SW * NB * BUF);    // [warp][8 rows][ROW]
+  float4* sq = reinterpret_cast<float4*>(planes + SW * 8 * ROW);          // [NQ][32]: q̃_r, qa, qb by lane
+  uint32_t* hist = reinterpret_cast<uint32_t*>(sq + SS::NQ * 32);          // [G·kHistAll]
   const int bg = blockIdx.y, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   if (lane == 0) {
@@ -638,8 +659,8 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
     for (int k = 0; k < NB; ++k) mbar_init(&bars[warp][k], 1);
     mbar_init_fence();
   }
-  for (int i = tid; i < G * kHistAll / 2; i += SW * 32) hist[i] = 0u;
-  for (int i = lane; i < 8 * NW; i += 32) planes[warp * 8 * NW + i] = 0u;  // rows ≥ 2G stay zero
+  for (int i = tid; i < G * kHistAll; i += SW * 32) hist[i] = 0u;
+  for (int i = lane; i < 8 * ROW; i += 32) planes[warp * 8 * ROW + i] = 0u;  // rows ≥ 2G stay zero
   __syncthreads();
   pdl_wait();
   const int n = p.seq_len[b];
@@ -649,21 +670,16 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   const int32_t* plist = w.plist + int64_t(bg) * MP;
   const int npages = listed ? w.n_plist[bg] : (n + kPage - 1) / kPage;
   auto lpage = [&](int i) { return listed ? __ldcg(&plist[i]) : i; };
-  // page prep: this lane's 4 components (one query word) of every head; its word index in k-order
-  int comp[4];
-  lane_comps<K8>(lane, comp);
-  const int kword = lane_kword<K8>(lane);
-  const bool has_word = lane < NW;
-  QueryLane<G> ql;
-  load_query_lane<G, D, K8>(p, w, c, b, g, has_word, comp, ql, sq);
+  ScanLane<D> sl;
+  scan_lane_setup<G, D, K8>(p, w, c, b, g, sl, sq);
   __syncthreads();
-  // epilogue role: fragment row r = lane/4 = 2·head + plane
-  const int row = lane >> 2, my_h = row >> 1, plane = row & 1;
-  const bool has_head = my_h < G;
-  const float my_ml = has_head ? w.qscal[(int64_t(b) * p.n_head_q + g * G + my_h) * 4 + 2] : 0.0f;
+  // epilogue role: the D fragment's rows lane >> 2 and lane >> 2 + 8 (tokens), columns 2·(lane & 3)
+  // and + 1 (head lane & 3, planes a and b): the same head as the lane's page prep
+  const int r = lane >> 2, my_h = sl.h;
+  const bool has_head = sl.active;
   const int gw = blockIdx.x * SW + warp, nw = gridDim.x * SW;
   uint8_t* mybuf = bufs + warp * NB * BUF;
-  uint32_t* myplanes = planes + warp * 8 * NW;
+  uint32_t* myplanes = planes + warp * 8 * ROW;
   const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
   auto issue = [&](int i, int buf, int phys) {  // lane 0; i: index in the page order
     if (i < npages) {
@@ -687,59 +703,66 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
     mbar_wait(&bars[warp][buf], uint32_t((it / NB) & 1));
     const uint8_t* rec = mybuf + buf * BUF;
     const uint16_t* meta = reinterpret_cast<const uint16_t*>(rec + PB);
-    // per-page query weights of every head (one lane: 4 components), written as the query planes
-    // (rows 2h: a, 2h+1: b); the epilogue keeps its own head's S, K and additive term
-    PagePrep<G> pp;
+    // per-page query weights of the lane's head, written as its plane rows (2h: a, 2h+1: b)
+    uint32_t pa[WPL], pb[WPL];
+    float my_S = 1.0f, my_addml = 0.0f;
     if (DBG && (dbg & 16)) {
 #pragma unroll
-      for (int h = 0; h < G; ++h) { pp.pa[h] = pp.pb[h] = 0u; pp.S[h] = 1.0f; pp.add[h] = 0.0f; pp.wsum[h] = 0; }
+      for (int u = 0; u < WPL; ++u) pa[u] = pb[u] = 0u;
     } else {
-      page_prep<G, D, K8>(meta, has_word, comp, ql, pp);
+      page_prep<D, K8>(meta, sl, pa, pb, my_S, my_addml);
     }
-    if (has_word) {
+    if (has_head) {
+      uint32_t* row_a = myplanes + (2 * my_h) * ROW + sl.pbase;
 #pragma unroll
-      for (int h = 0; h < G; ++h) {
-        myplanes[(2 * h) * NW + kword] = pp.pa[h];
-        myplanes[(2 * h + 1) * NW + kword] = pp.pb[h];
+      for (int u = 0; u < WPL; ++u) {
+        row_a[scan_word_off<D, K8>(sl.is8, u)] = pa[u];
+        row_a[ROW + scan_word_off<D, K8>(sl.is8, u)] = pb[u];
       }
     }
-    float my_S = 0.0f, my_add = 0.0f;
-    int my_K = 0;
-#pragma unroll
-    for (int h = 0; h < G; ++h)
-      if (h == my_h) { my_S = pp.S[h]; my_K = pp.wsum[h]; my_add = pp.add[h]; }
     __syncwarp();
-    uint32_t fa0[KS], fa2[KS];  // A fragments: row lane/4, k = ks·32 + (lane%4)·4 (+16)
+    uint32_t fb[2 * KS];  // B fragments: plane row lane >> 2, k = ks·32 + (lane & 3)·4 (+16): words 2ks, 2ks+1
+#pragma unroll
+    for (int k = 0; k < 2 * KS / 4; ++k) {
+      const uint4 u = *reinterpret_cast<const uint4*>(myplanes + r * ROW + (lane & 3) * 2 * KS + 4 * k);
+      fb[4 * k] = u.x; fb[4 * k + 1] = u.y; fb[4 * k + 2] = u.z; fb[4 * k + 3] = u.w;
+    }
+    // K = Σ_j Q_j·W_j of the lane's head: a tile whose every code is at its maximum
+    int kacc[4] = {0, 0, 0, 0};
 #pragma unroll
     for (int ks = 0; ks < KS; ++ks) {
-      fa0[ks] = myplanes[row * NW + ks * 8 + (lane & 3)];
-      fa2[ks] = myplanes[row * NW + ks * 8 + 4 + (lane & 3)];
+      const uint32_t qa = ks < K8 ? 0xffffffffu : 0x0f0f0f0fu;
+      mma_u8s8(kacc, qa, qa, qa, qa, fb[2 * ks], fb[2 * ks + 1]);
     }
-    int acc[8][4];
+    const int my_K = kacc[0] * 256 + kacc[1];
+    int acc[4][4];
 #pragma unroll
-    for (int nt = 0; nt < 8; ++nt) {
-      acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0;
-      uint32_t bw[BPL / 4];
+    for (int mt = 0; mt < 4; ++mt) {
+      acc[mt][0] = acc[mt][1] = acc[mt][2] = acc[mt][3] = 0;
+      uint32_t bw[2][BPL / 4];  // the lane's code words of tokens 16mt + r (n-tile 2mt) and + 8 (2mt + 1)
 #pragma unroll
-      for (int cc = 0; cc < NC; ++cc) {
-        const uint8_t* src = rec + ((nt * NC + cc) * 32 + lane) * CBY;
-        if constexpr (CBY == 16) {
-          const uint4 u = *reinterpret_cast<const uint4*>(src);
-          bw[cc * 4 + 0] = u.x; bw[cc * 4 + 1] = u.y; bw[cc * 4 + 2] = u.z; bw[cc * 4 + 3] = u.w;
-        } else if constexpr (CBY == 8) {
-          const uint2 u = *reinterpret_cast<const uint2*>(src);
-          bw[cc * 2 + 0] = u.x; bw[cc * 2 + 1] = u.y;
-        } else {
-          bw[cc] = *reinterpret_cast<const uint32_t*>(src);
+      for (int hf = 0; hf < 2; ++hf)
+#pragma unroll
+        for (int cc = 0; cc < NC; ++cc) {
+          const uint8_t* src = rec + (((2 * mt + hf) * NC + cc) * 32 + lane) * CBY;
+          if constexpr (CBY == 16) {
+            const uint4 u = *reinterpret_cast<const uint4*>(src);
+            bw[hf][cc * 4 + 0] = u.x; bw[hf][cc * 4 + 1] = u.y; bw[hf][cc * 4 + 2] = u.z; bw[hf][cc * 4 + 3] = u.w;
+          } else if constexpr (CBY == 8) {
+            const uint2 u = *reinterpret_cast<const uint2*>(src);
+            bw[hf][cc * 2 + 0] = u.x; bw[hf][cc * 2 + 1] = u.y;
+          } else {
+            bw[hf][cc] = *reinterpret_cast<const uint32_t*>(src);
+          }
         }
-      }
 #pragma unroll
       for (int ks = 0; ks < KS; ++ks) {
         if (ks < K8) {
-          mma_s8u8(acc[nt], fa0[ks], fa2[ks], bw[2 * ks], bw[2 * ks + 1]);
+          mma_u8s8(acc[mt], bw[0][2 * ks], bw[1][2 * ks], bw[0][2 * ks + 1], bw[1][2 * ks + 1], fb[2 * ks], fb[2 * ks + 1]);
         } else {
-          const uint32_t cw = bw[2 * K8 + (ks - K8)];
-          mma_s8u8(acc[nt], fa0[ks], fa2[ks], cw & 0x0f0f0f0fu, (cw >> 4) & 0x0f0f0f0fu);
+          const uint32_t c0 = bw[0][2 * K8 + (ks - K8)], c1 = bw[1][2 * K8 + (ks - K8)];
+          mma_u8s8(acc[mt], c0 & 0x0f0f0f0fu, c1 & 0x0f0f0f0fu, (c0 >> 4) & 0x0f0f0f0fu, (c1 >> 4) & 0x0f0f0f0fu,
+                   fb[2 * ks], fb[2 * ks + 1]);
         }
       }
     }
@@ -749,42 +772,41 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
       if (i + (NB + 1) * nw < npages) phys_next = ptab[lpage(i + (NB + 1) * nw)];
     }
     if (i + nw >= npages) pdl_launch_next();
-    // epilogue: the plane pair of a head sits in lanes ℓ and ℓ^4; the a-lane takes the n-tile's
-    // token 2·(ℓ%4), the b-lane token 2·(ℓ%4) + 1. A plain page (no hot token, none at or past n:
-    // most pages) skips the per-token tests.
+    // epilogue: lane (token 16mt + r + 8·hf, head my_h); a plain page (no hot token, none at or past
+    // n: most pages) skips the per-token tests
     auto epilogue = [&](auto plain_c) {
       constexpr bool PLAIN = decltype(plain_c)::value;
 #pragma unroll
-      for (int nt = 0; nt < 8; ++nt) {
-        const int send = plane ? acc[nt][0] : acc[nt][1];
-        const int recv = __shfl_xor_sync(0xffffffffu, send, 4);
-        const int X = plane ? recv * 256 + acc[nt][1] : acc[nt][0] * 256 + recv;  // Σ W_j c_tj, exact
-        const int t = pg * kPage + nt * 8 + (lane & 3) * 2 + plane;
-        int key = -1;  // histogram slot of this lane's (head, token); −1: none
-        if (has_head && (PLAIN || t < n)) {
-          const bool hot = !PLAIN && is_hot(t, n, p.n_sink, p.n_recent);
-          const int Y = 2 * X - my_K;  // Σ W_j m_tj, exact
-          const float ub = __fadd_ru(__fmul_rn(my_S, __int2float_ru(Y)), my_add);
-          const float dd = __fsub_ru(ub, my_ml);
-          __half hx = __float2half_ru(dd);
-          if (dd != dd || hot) hx = __ushort_as_half(0x7C00);  // NaN → +inf (never eliminated)
-          if (!(DBG && (dbg & 2))) w.ub[(int64_t(bg) * p.max_seq + t) * G + my_h] = __half_as_ushort(hx);
-          if (!hot) key = my_h * kHistAll + hist_bin(__half2float(hx));
+      for (int mt = 0; mt < 4; ++mt)
+#pragma unroll
+        for (int hf = 0; hf < 2; ++hf) {
+          const int X = acc[mt][2 * hf] * 256 + acc[mt][2 * hf + 1];  // Σ W_j c_tj, exact
+          const int t = pg * kPage + mt * 16 + hf * 8 + r;
+          int key = -1;  // histogram slot of this lane's (head, token); −1: none
+          if (has_head && (PLAIN || t < n)) {
+            const bool hot = !PLAIN && is_hot(t, n, p.n_sink, p.n_recent);
+            const int Y = 2 * X - my_K;  // Σ W_j m_tj, exact
+            // S·Y is exact: one rounding up; fminf turns NaN into +inf (never eliminated)
+            const float dd = fminf(__fmaf_ru(my_S, __int2float_ru(Y), my_addml), INFINITY);
+            __half hx = __float2half_ru(dd);
+            if (hot) hx = __ushort_as_half(0x7C00);
+            if (!(DBG && (dbg & 2))) w.ub[(int64_t(bg) * p.max_seq + t) * G + my_h] = __half_as_ushort(hx);
+            if (!hot) key = my_h * kHistAll + hist_bin(__half2float(hx));
+          }
+          if (DBG && (dbg & 8)) {  // lanes with the same (head, bin) add once
+            const uint32_t same = __match_any_sync(0xffffffffu, key);
+            if (key >= 0 && lane == __ffs(same) - 1) atomicAdd(&hist[key], uint32_t(__popc(same)));
+          } else if (key >= 0 && !(DBG && (dbg & 1))) {
+            atomicAdd(&hist[key], 1u);
+          }
         }
-        if (DBG && (dbg & 8)) {  // lanes with the same (head, bin) add once
-          const uint32_t same = __match_any_sync(0xffffffffu, key);
-          if (key >= 0 && lane == __ffs(same) - 1) atomicAdd(&hist[key >> 1], uint32_t(__popc(same)) << (16 * (key & 1)));
-        } else if (key >= 0 && !(DBG && (dbg & 1))) {
-          atomicAdd(&hist[key >> 1], 1u << (16 * (key & 1)));
-        }
-      }
     };
     if (!(DBG && (dbg & 4))) {  // diagnostics (GHOSTKV_SCAN_DEBUG 4): streaming and page prep only
       if (pg * kPage >= p.n_sink && (pg + 1) * kPage <= n - p.n_recent) epilogue(std::true_type{});
       else epilogue(std::false_type{});
     }
   }
-  finish_scan_block<G, true>(p, w, hist, b, g);
+  finish_scan_block<G>(p, w, hist, b, g);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -887,7 +909,7 @@ __global__ void __launch_bounds__(kLrThreads, 4) lowrank_scan_kernel(DecodeParam
 #pragma unroll
     for (int h = 0; h < G; ++h) dst[h] = out[h];
   }
-  finish_scan_block<G, false, true>(p, w, hist, b, g);
+  finish_scan_block<G, true>(p, w, hist, b, g);
 }
 
 __device__ __forceinline__ uint32_t hash3(uint32_t a, uint32_t b, uint32_t c) {
@@ -1819,8 +1841,7 @@ int device_sm_count() {
 }
 
 int scan_blocks_per_head(int max_pages, int slots, int bk) {
-  const int resident = std::max(1, std::min((max_pages + kScanBlockWarps - 1) / kScanBlockWarps, slots / std::max(1, bk)));
-  return std::max(resident, (max_pages + kScanMaxBlockPages - 1) / kScanMaxBlockPages);
+  return std::max(1, std::min((max_pages + kScanBlockWarps - 1) / kScanBlockWarps, slots / std::max(1, bk)));
 }
 
 // attend's shared memory at launch. A grid of fewer than 3 blocks per SM (e.g. 32 × 32K: one split of

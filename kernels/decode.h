@@ -182,13 +182,9 @@ int device_sm_count();
 // Split-K blocks per (batch, KV head) that fill one wave of the attention kernel on this device.
 int default_splits(int batch, int n_head_kv);
 // The token scan's grid: C blocks per (batch, KV head) of kScanBlockWarps warps; warp w of block x
-// bounds the pages i with i mod (kScanBlockWarps·C) = kScanBlockWarps·x + w, so a block bounds at most
-// kScanBlockWarps·⌈P/(kScanBlockWarps·C)⌉ of a sequence's P pages. Its histogram keeps 16-bit counts,
-// so C is at least ⌈max_pages/kScanMaxBlockPages⌉ (then a block bounds at most kScanMaxBlockPages pages,
-// under 65536 tokens); otherwise every block is resident at once where slots (blocks the device holds)
-// allow: min(⌈max_pages/kScanBlockWarps⌉, slots/bk).
+// bounds the pages i with i mod (kScanBlockWarps·C) = kScanBlockWarps·x + w. Every block is resident at
+// once where slots (blocks the device holds) allow: C = max(1, min(⌈max_pages/kScanBlockWarps⌉, slots/bk)).
 inline constexpr int kScanBlockWarps = 8;
-inline constexpr int kScanMaxBlockPages = (65535 / kPage) / kScanBlockWarps * kScanBlockWarps;
 int scan_blocks_per_head(int max_pages, int slots, int bk);
 const char* last_error();  // empty when the last launch succeeded
 

@@ -34,6 +34,18 @@ run "$bench" "${common[@]}" --name check-anc8-far-b7 --anchors --far-pages 0.5 -
   --check-batches 7 --fracs 0.05
 run "$bench" "${common[@]}" --name check-anc-mixed-far-b3 --bits mixed --anchors --far-pages 0.5 --batch 3 --n 5000 \
   --reps 3 --check-batches 3 --fracs 0.2
+# GQA groups 1 and 2 and d 64 at group 4 (the main shape and the captures are G 4 and G 3, d 128 and 64)
+for shape in "g1:--hq 8 --hkv 8" "g2:--hq 16 --hkv 8" "d64:--d 64"; do
+  tag="${shape%%:*}"; opts=(${shape#*:})
+  for w in 8 4 mixed lowrank; do
+    run "$bench" "${common[@]}" --name "check-$tag-$w" "${opts[@]}" --bits "$w" --batch 3 --n 5000 --reps 3 \
+      --check-batches 3 --fracs 0.05,1
+  done
+  for w in 4 mixed; do
+    run "$bench" "${common[@]}" --name "check-$tag-$w-anc-far" "${opts[@]}" --bits "$w" --anchors --far-pages 0.5 \
+      --batch 3 --n 5000 --reps 3 --check-batches 3 --fracs 0.2
+  done
+done
 for cap in "$carry"/captures/*; do
   [ -d "$cap" ] || continue
   layers="$(python3 -c "import json,sys; print(' '.join(str(l) for l in json.load(open(sys.argv[1]+'/manifest.json'))['layers']))" "$cap")"
