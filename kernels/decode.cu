@@ -418,15 +418,16 @@ __device__ void finish_scan_block(const DecodeParams& p, const Workspace& w, con
 // scan: grid (chunks, B·Hkv), 8 warps; each warp streams whole pages (codes in fragment order +
 // per-page meta; with anchors only the listed pages) into its own NB page buffers with the bulk-copy
 // engine and bounds the page's 64 tokens. b_j: component j's width (8 or 4), Q_j = 2^{b_j} − 1.
-// Per page and head (page_prep, 8 lanes per head): w_j = fl(q̃_rj·h_j); S = 2^e > max|w_j|/16383;
-//   W_j = rint(w_j/S) ∈ [−16383, 16383] (one FMA: w_j·2^-e + (1.5·2^23 + 128) rounds to an integer,
-//   whose low 16 bits are W_j + 128), split as W_j = 256·a_j + b_j (a_j, b_j int8);
-//   E = S·(1/2 + 2^-9)·Σ_j Q_j ≥ Σ_j Q_j·(|w_j − S·W_j| + 2^-23·|w_j|) ≥ |Σ_j (q̃_rj·h_j − S·W_j)·m_tj|;
+// Per page and head (page_prep, 8 lanes per head): w_j = fl(q̃_rj·h_j); S = 2^e > max|w_j|/32639;
+//   W_j = rint(w_j/S) ∈ [−32639, 32639] (one FMA: w_j·2^-e + (1.5·2^23 + 128) rounds to an integer,
+//   whose low 16 bits are W_j + 128), split as W_j = 256·a_j + b_j (a_j ∈ [−127, 127], b_j int8);
+//   E = S·(1/2 + 2^-8)·Σ_j Q_j ≥ Σ_j Q_j·(|w_j − S·W_j| + 2^-23·|w_j|) ≥ |Σ_j (q̃_rj·h_j − S·W_j)·m_tj|;
 //   add = Σ_j [(|q̃_rj| + Δ_j)·err_j + Δ_j·Q_j·h_j] + E + qμ_hi + ||σq||·resid (all rounded up).
 // Per token: X = Σ_j W_j c_tj = 256·Σ_j a_j c_tj + Σ_j b_j c_tj by the integer tensor cores
 // (mma.m16n8k32 u8 × s8 → s32: A = 16 tokens' codes, B = the 2G query planes), EXACT in int32
-// (|X| < 2^30); Y = Σ_j W_j m_tj = 2X − K with m = 2c − Q and K = Σ_j Q_j·W_j (one more tile, whose
-// A is every code at its maximum); UB_t − m_L ≤ S·ru(Y) ⊕↑ (add ⊖↑ m_L), stored as f16↑; hot tokens
+// (|Σ_j a_j c_tj|, |Σ_j b_j c_tj| < 2^23); Y = Σ_j W_j m_tj = 2X − K with m = 2c − Q and K = Σ_j Q_j·W_j
+// (one more tile, whose A is every code at its maximum): |Y|, |K| ≤ Σ_j |W_j|·Q_j < 2^31, so Y is
+// computed exactly modulo 2^32 (X itself may not fit); UB_t − m_L ≤ S·ru(Y) ⊕↑ (add ⊖↑ m_L), stored as f16↑; hot tokens
 // store +inf and skip the histogram. docs/gpu.md has the proof.
 // K8: 8-bit k-steps (the first 32·K8 components at 8 bits, the rest at 4; decode.h witness_k8)
 template <int D, int K8>
@@ -447,10 +448,11 @@ struct ScanShape {
   // padded to ROW words so that 8 lanes' 16-byte loads hit distinct banks
   static constexpr int ROW = NW + (KS == 4 ? 4 : 0);
   static_assert(CPL % 8 == 0 && WPL % 2 == 0 && (2 * KS) % 4 == 0, "d 64 or 128");
-  // Σ_j Q_j over the d components, and (1/2 + 2^-9)·Σ_j Q_j (exact in float)
+  // Σ_j Q_j over the d components, and (1/2 + 2^-8)·Σ_j Q_j (exact in float); Σ_j |W_j|·Q_j must fit int32
   static constexpr double SUMQ = 255.0 * 32 * K8 + 15.0 * (D - 32 * K8);
-  static constexpr float EC = float(SUMQ * (0.5 + 0x1p-9));
-  static_assert(double(EC) == SUMQ * (0.5 + 0x1p-9), "E's factor must be exact");
+  static constexpr float EC = float(SUMQ * (0.5 + 0x1p-8));
+  static_assert(double(EC) == SUMQ * (0.5 + 0x1p-8), "E's factor must be exact");
+  static_assert(32639.0 * SUMQ < 2147483647.0, "Y and K must fit int32");
 };
 // NB: pages in flight per warp (its page buffers); SW: warps per block. The block's histogram has one
 // 32-bit count per (head, bin).
@@ -620,9 +622,9 @@ __device__ __forceinline__ void page_prep(const uint16_t* meta, const ScanLane<D
     part = __fadd_ru(part, __shfl_xor_sync(0xffffffffu, part, o));
   }
   const bool bad = !(M < 0x1p74f);
-  // ex with 2^ex > x = M/16383 (rounded up), so |w_j|/S < 16384: x's biased exponent − 126 (x is
-  // normal or 0; 0 and anything below 2^-100 take ex = −100)
-  const float x = __fmul_ru(bad ? 1.0f : M, 1.0f / 16383.0f);
+  // ex with 2^ex > x = M/32639 (rounded up), so |w_j|/S < 32639·(1 + 2^-23) and |W_j| ≤ 32639:
+  // x's biased exponent − 126 (x is normal or 0; 0 and anything below 2^-100 take ex = −100)
+  const float x = __fmul_ru(bad ? 1.0f : M, 1.0f / 32639.0f);
   const int ex = max(-100, int(__float_as_uint(x) >> 23) - 126);
   S = __int_as_float((ex + 127) << 23);
   const float inv_s = __int_as_float((127 - ex) << 23);
@@ -734,7 +736,7 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
       const uint32_t qa = ks < K8 ? 0xffffffffu : 0x0f0f0f0fu;
       mma_u8s8(kacc, qa, qa, qa, qa, fb[2 * ks], fb[2 * ks + 1]);
     }
-    const int my_K = kacc[0] * 256 + kacc[1];
+    const uint32_t my_K = uint32_t(kacc[0]) * 256u + uint32_t(kacc[1]);  // |K| < 2^31
     int acc[4][4];
 #pragma unroll
     for (int mt = 0; mt < 4; ++mt) {
@@ -780,12 +782,12 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
       for (int mt = 0; mt < 4; ++mt)
 #pragma unroll
         for (int hf = 0; hf < 2; ++hf) {
-          const int X = acc[mt][2 * hf] * 256 + acc[mt][2 * hf + 1];  // Σ W_j c_tj, exact
           const int t = pg * kPage + mt * 16 + hf * 8 + r;
           int key = -1;  // histogram slot of this lane's (head, token); −1: none
           if (has_head && (PLAIN || t < n)) {
             const bool hot = !PLAIN && is_hot(t, n, p.n_sink, p.n_recent);
-            const int Y = 2 * X - my_K;  // Σ W_j m_tj, exact
+            // Y = Σ W_j m_tj = 2·(256·Σ a_j c_tj + Σ b_j c_tj) − K, exact modulo 2^32 and |Y| < 2^31
+            const int Y = int(uint32_t(acc[mt][2 * hf]) * 512u + uint32_t(acc[mt][2 * hf + 1]) * 2u - my_K);
             // S·Y is exact: one rounding up; fminf turns NaN into +inf (never eliminated)
             const float dd = fminf(__fmaf_ru(my_S, __int2float_ru(Y), my_addml), INFINITY);
             __half hx = __float2half_ru(dd);
