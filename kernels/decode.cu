@@ -664,21 +664,13 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   for (int i = tid; i < G * kHistAll; i += SW * 32) hist[i] = 0u;
   for (int i = lane; i < 8 * ROW; i += 32) planes[warp * 8 * ROW + i] = 0u;  // rows ≥ 2G stay zero
   __syncthreads();
-  pdl_wait();
   const int n = p.seq_len[b];
   // the pages to read: every page, or the anchor stage's list (i-th page: lpage(i))
   const bool listed = p.box != nullptr;
   const int64_t MP = (p.max_seq + kPage - 1) / kPage;
   const int32_t* plist = w.plist + int64_t(bg) * MP;
-  const int npages = listed ? w.n_plist[bg] : (n + kPage - 1) / kPage;
+  int npages = (n + kPage - 1) / kPage;  // the list's length once the anchor stage is done
   auto lpage = [&](int i) { return listed ? __ldcg(&plist[i]) : i; };
-  ScanLane<D> sl;
-  scan_lane_setup<G, D, K8>(p, w, c, b, g, sl, sq);
-  __syncthreads();
-  // epilogue role: the D fragment's rows lane >> 2 and lane >> 2 + 8 (tokens), columns 2·(lane & 3)
-  // and + 1 (head lane & 3, planes a and b): the same head as the lane's page prep
-  const int r = lane >> 2, my_h = sl.h;
-  const bool has_head = sl.active;
   const int gw = blockIdx.x * SW + warp, nw = gridDim.x * SW;
   uint8_t* mybuf = bufs + warp * NB * BUF;
   uint32_t* myplanes = planes + warp * 8 * ROW;
@@ -692,12 +684,29 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
     }
   };
   int phys_next = 0;  // physical page of the next page to issue (lane 0), loaded one step ahead
-  if (lane == 0) {
+  auto issue_first = [&] {
+    if (lane == 0) {
 #pragma unroll
-    for (int k = 0; k < NB; ++k)
-      if (gw + k * nw < npages) issue(gw + k * nw, k, ptab[lpage(gw + k * nw)]);
-    if (gw + NB * nw < npages) phys_next = ptab[lpage(gw + NB * nw)];
+      for (int k = 0; k < NB; ++k)
+        if (gw + k * nw < npages) issue(gw + k * nw, k, ptab[lpage(gw + k * nw)]);
+      if (gw + NB * nw < npages) phys_next = ptab[lpage(gw + NB * nw)];
+    }
+  };
+  // Without anchors the first pages are requested before the wait for prep: seq_len, the page table,
+  // the codes and the meta are inputs that no earlier stage writes.
+  if (!listed) issue_first();
+  pdl_wait();
+  if (listed) {
+    npages = w.n_plist[bg];
+    issue_first();
   }
+  ScanLane<D> sl;
+  scan_lane_setup<G, D, K8>(p, w, c, b, g, sl, sq);
+  __syncthreads();
+  // epilogue role: the D fragment's rows lane >> 2 and lane >> 2 + 8 (tokens), columns 2·(lane & 3)
+  // and + 1 (head lane & 3, planes a and b): the same head as the lane's page prep
+  const int r = lane >> 2, my_h = sl.h;
+  const bool has_head = sl.active;
   int it = 0;
   for (int i = gw; i < npages; i += nw, ++it) {
     const int buf = it % NB;
