@@ -165,7 +165,7 @@ __global__ void __launch_bounds__(kPrepThreads) prep_kernel(DecodeParams p, Work
   __shared__ int s_row[256];
   __shared__ float red_a[RP][G][D], red_b[RP][G][D];   // parts of the q̃_r and Δ sums
   __shared__ float red_h[2][G][128], red_e[2][G][128];  // halves of the hot scores and their error sums
-  pdl_wait();
+  pdl_wait();  // before letting the scan launch: its early page requests rely on this order
   pdl_launch_next();
   const int n = p.seq_len[b];
   const int hot_lo = min(p.n_sink, n), hot_hi0 = max(n - p.n_recent, hot_lo);
@@ -693,7 +693,9 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
     }
   };
   // Without anchors the first pages are requested before the wait for prep: seq_len, the page table,
-  // the codes and the meta are inputs that no earlier stage writes.
+  // the codes and the meta are inputs that no stage writes, and prep waits for the kernels before it
+  // (griddepcontrol.wait) before it lets this one launch (launch_dependents), so every earlier writer
+  // in the stream has finished. prep must keep that order.
   if (!listed) issue_first();
   pdl_wait();
   if (listed) {

@@ -36,6 +36,14 @@ int pack_quant_pages(const QuantRecords& rec, int64_t n_tokens, const int32_t* p
     GKV_CHECK(rec.group_start[size_t(p)] == p * kPage, "pack_quant_pages: group ", p, " starts at token ",
               rec.group_start[size_t(p)], ", not at its page's first token ", p * kPage);
     const int64_t t0 = p * kPage, t1 = std::min<int64_t>(n_tokens, t0 + kPage);
+    // the scan's bound takes h_j and err_j as non-negative and finite (docs/gpu.md, Soundness): a
+    // corrupt record set is refused here, before a page reaches the device
+    for (int j = 0; j < d; ++j)
+      for (const auto* arr : {&rec.half_step, &rec.err}) {
+        const float x = f16_to_f32((*arr)[size_t(p * d + j)]);
+        GKV_CHECK(std::isfinite(x) && x >= 0.0f, "pack_quant_pages: page ", p, " component ", j,
+                  arr == &rec.half_step ? " half-step " : " error bound ", x, " is negative or not finite");
+      }
     uint16_t* m = meta + (phys * n_head_kv + g) * 2 * d;
     std::memcpy(m, &rec.half_step[size_t(p * d)], size_t(d) * 2);
     std::memcpy(m + d, &rec.err[size_t(p * d)], size_t(d) * 2);

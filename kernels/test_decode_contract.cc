@@ -259,18 +259,25 @@ TEST(CudaContract, ThresholdRoundedUpToF16KeepsTheComparison) {
   EXPECT_GT(checked, 2000000);
 }
 
-// The scan grid: at least one block per (b, KV head), every block with a page to bound (its first
-// warp's page gw = SW·x < P), and no more blocks than are resident (slots / bk, GHOSTKV_SCAN_OCC) unless
-// that is below one per head.
+// The scan grid: at least one block per (b, KV head), every block with a page to bound under the
+// interleaved assignment (warp gw bounds pages gw, gw + C·SW, ...: simulated), no more blocks than are
+// resident (slots / bk, GHOSTKV_SCAN_OCC) unless that is below one per head, and no fewer than both
+// limits allow (one more block would leave a block idle or not be resident).
 TEST(CudaContract, ScanGridIsResidentAndBusy) {
   const int SW = kScanBlockWarps;
   for (int P = 1; P <= 5000; ++P)
     for (int slots_per_bk : {0, 1, 2, 3, 5, 66, 1000}) {
       const int bk = 88, slots = slots_per_bk * bk, C = scan_blocks_per_head(P, slots, bk);
       ASSERT_GE(C, 1);
-      ASSERT_LT(SW * (C - 1), P) << "P " << P << ": block " << C - 1 << " has no page";
+      for (int x = 0; x < C; ++x) {
+        int pages = 0;
+        for (int w = 0; w < SW; ++w)
+          for (int i = SW * x + w; i < P; i += C * SW) ++pages;
+        ASSERT_GT(pages, 0) << "P " << P << " C " << C << ": block " << x << " has no page";
+      }
       ASSERT_LE(C, std::max(1, slots / bk)) << "P " << P;
-      ASSERT_EQ(C, std::max(1, std::min((P + SW - 1) / SW, slots / bk))) << "P " << P;
+      const bool more_busy = SW * C < P, more_resident = C + 1 <= slots / bk;
+      ASSERT_FALSE(more_busy && more_resident) << "P " << P << " C " << C << ": a larger grid fits";
     }
 }
 

@@ -116,6 +116,19 @@ TEST(CudaPack, QuantPagesRejectRecordsOutsideTheLayout) {
   expect_error(build_quant(bs, parse_bits("4x32,8x96", d), kPage, n, k.data(), v.data(), n, d), "component 32 has 8 bits");
   expect_error(build_quant(bs, parse_bits("8x16,4x112", d), kPage, n, k.data(), v.data(), n, d), "16 leading 8-bit");
   expect_error(build_quant(bs, parse_bits("8x32,2x96", d), kPage, n, k.data(), v.data(), n, d), "has 2 bits");
+  // a corrupt half-step or error bound (negative, infinite, NaN) never reaches the device; -0 is zero
+  const QuantRecords good = build_quant(bs, parse_bits("8", d), kPage, n, k.data(), v.data(), n, d);
+  for (const uint16_t bad : {uint16_t(0xBC00), uint16_t(0x8001), uint16_t(0xFC00), uint16_t(0x7C00), uint16_t(0x7E00)}) {
+    QuantRecords r = good;
+    r.half_step[size_t(d + 5)] = bad;
+    expect_error(r, "page 1 component 5 half-step");
+    r = good;
+    r.err[size_t(7)] = bad;
+    expect_error(r, "page 0 component 7 error bound");
+  }
+  QuantRecords zero = good;
+  zero.half_step[size_t(3)] = zero.err[size_t(3)] = 0x8000;
+  EXPECT_NO_THROW(pack_quant_pages(zero, n, pt.data(), 1, 0, codes.data(), meta.data(), box.data(), nu.data()));
 }
 
 TEST(CudaPack, LowrankSketchBoundsItsNorms) {
