@@ -591,8 +591,9 @@ __device__ __forceinline__ void load_lane_halves(const uint16_t* src, bool is8, 
 // The page prep of the lane's head over its components (docs/gpu.md §Soundness). The 8 lanes of a head
 // (lane masks 4, 8, 16) reduce max|w_j| and the bracket sum. pa/pb: the lane's WPL words of planes a
 // and b; S; addml = add ⊖↑ m_L. max|w_j| by fmaxf ignores a NaN w_j, but a NaN w_j needs a NaN or
-// infinite q̃_rj or h_j, and then the bracket sum is NaN or +inf; a weight ±inf, or max|w_j| ≥ 2^74 (S out
-// of range), makes addml = +inf: every bound of the page is then +inf or NaN, stored as +inf.
+// infinite q̃_rj or h_j, and then (h_j, err_j ≥ 0: pack_quant_pages refuses others) the bracket sum is
+// NaN or +inf; a weight ±inf, or max|w_j| ≥ 2^74 (S out of range), makes addml = +inf: every bound of
+// the page is then +inf or NaN, stored as +inf (test_scan_bound_exact.py replays these cases).
 template <int D, int K8>
 __device__ __forceinline__ void page_prep(const uint16_t* meta, const ScanLane<D>& sl, uint32_t (&pa)[D / 32],
                                           uint32_t (&pb)[D / 32], float& S, float& addml) {
