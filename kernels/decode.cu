@@ -1690,10 +1690,9 @@ void launch(const char* what, void (*kernel)(KArgs...), dim3 grid, dim3 block, s
 }
 
 // GHOSTKV_SCAN_DEBUG (diagnostics only; the bounds are then incomplete): bit 1 skips the histogram,
-// 2 the bound stores, 4 everything after the dot products (the epilogue), 8 aggregates the histogram
+// 2 the bound stores, 4 the dot products and everything after them, 8 aggregates the histogram
 // updates per warp (__match_any_sync), 16 skips the page prep (zero query planes).
 // GHOSTKV_SCAN_OCC=N: at most N scan blocks per SM in the grid (default: as many as are resident).
-// GHOSTKV_SCAN_BUFS=2 (int4 witness only; A/B runs): two page buffers per scan warp instead of one.
 int scan_debug() {
   static const int v = [] {
     const char* e = std::getenv("GHOSTKV_SCAN_DEBUG");
@@ -1710,14 +1709,6 @@ int env_blocks_cap(const char* name) {
 
 int scan_occupancy() {
   static const int v = env_blocks_cap("GHOSTKV_SCAN_OCC");
-  return v;
-}
-
-int scan_bufs() {
-  static const int v = [] {
-    const char* e = std::getenv("GHOSTKV_SCAN_BUFS");
-    return e && std::atoi(e) == 2 ? 2 : kScanBufs;
-  }();
   return v;
 }
 
@@ -1914,15 +1905,15 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
         const int ablocks = int(std::max<int64_t>(1, std::min<int64_t>(int64_t(aocc) * sms, (slots + kScanWarps - 1) / kScanWarps)));
         launch("anchor_kernel", anchor_kernel<GG, DD, BB>, dim3(ablocks), dim3(kScanWarps * 32), 0, st, p, w, c);
       }
-      auto run_scan = [&](auto nbc) {
-        constexpr int NB = decltype(nbc)::value, SW = kScanBlockWarps, MINB = kScanMinBlocks;
+      {
+        constexpr int NB = kScanBufs, SW = kScanBlockWarps, MINB = kScanMinBlocks;
         constexpr int smem = scan_smem_bytes<GG, DD, BB, NB, SW>();
         auto* kern = scan_kernel<GG, DD, BB, NB, SW, MINB, false>;
         if (scan_debug()) {
-          if constexpr (GG == 4 && DD == 128 && NB == kScanBufs) kern = scan_kernel<GG, DD, BB, NB, SW, MINB, true>;
-          else throw std::runtime_error("ghostkv cuda: GHOSTKV_SCAN_DEBUG is built for G 4, d 128, one page buffer only");
+          if constexpr (GG == 4 && DD == 128) kern = scan_kernel<GG, DD, BB, NB, SW, MINB, true>;
+          else throw std::runtime_error("ghostkv cuda: GHOSTKV_SCAN_DEBUG is built for G 4, d 128 only");
         }
-        static int occ = 0;  // of the kernel in use (GHOSTKV_SCAN_DEBUG and _BUFS are fixed per process)
+        static int occ = 0;  // of the kernel in use (GHOSTKV_SCAN_DEBUG is fixed per process)
         if (!occ) {
           raise_smem(kern, smem);
           check_launch("cudaOccupancyMaxActiveBlocksPerMultiprocessor",
@@ -1931,12 +1922,6 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
         }
         const int chunks = scan_blocks_per_head(max_pages_seq, std::min(occ, scan_occupancy()) * sms, BK);
         if (more()) launch("scan_kernel", kern, dim3(chunks, BK), dim3(SW * 32), smem, st, p, w, c, scan_debug());
-      };
-      if (scan_bufs() == 2) {
-        if constexpr (BB == 0) run_scan(std::integral_constant<int, 2>{});
-        else throw std::runtime_error("ghostkv cuda: GHOSTKV_SCAN_BUFS=2 is built for the int4 witness only");
-      } else {
-        run_scan(std::integral_constant<int, kScanBufs>{});
       }
     };
     const int k8 = witness_k8(p.bits, p.n8, p.d);
