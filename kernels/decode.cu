@@ -489,9 +489,11 @@ __device__ __forceinline__ void lane_comps(int lane, int (&comp)[4]) {
   for (int e = 0; e < 4; ++e) comp[e] = lane < 8 * K8 ? 4 * lane + e : 8 * (lane >> 1) + (lane & 1) + 2 * e;
 }
 template <int K8>
-__device__ __forceinline__ int lane_kword(int lane) {
+__host__ __device__ constexpr int kword_of(int lane) {
   return lane < 8 * K8 ? lane : (lane >> 3) * 8 + (lane & 1) * 4 + ((lane >> 1) & 3);
 }
+template <int K8>
+__device__ __forceinline__ int lane_kword(int lane) { return kword_of<K8>(lane); }
 template <int K8>
 __device__ __forceinline__ int lane_qmax(int lane) { return lane < 8 * K8 ? 255 : 15; }
 
@@ -500,14 +502,38 @@ __device__ __forceinline__ int lane_qmax(int lane) { return lane < 8 * K8 ? 255 
 // 8·(u/2) + u%2 for 4-bit ones; d 64: 4u and u).
 template <int KS>
 __host__ __device__ constexpr int plane_pos(int kw) { return (kw & 3) * 2 * KS + 2 * (kw >> 3) + ((kw >> 2) & 1); }
+template <int D>
+__host__ __device__ constexpr int word_off(bool w8, int u) {  // from word lanes 0.. (8-bit), 8·WPL.. (4-bit)
+  constexpr int KS = D / 32, WPL = D / 32;
+  return w8 ? plane_pos<KS>(kword_of<D / 32>(u)) - plane_pos<KS>(kword_of<D / 32>(0))
+            : plane_pos<KS>(kword_of<0>(8 * WPL + u)) - plane_pos<KS>(kword_of<0>(8 * WPL));
+}
 template <int D, int K8>
 __device__ __forceinline__ int scan_word_off(bool is8, int u) {
-  constexpr int KS = D / 32, WPL = D / 32;
-  auto kw = [](int wl, bool w8) { return w8 ? wl : (wl >> 3) * 8 + (wl & 1) * 4 + ((wl >> 1) & 3); };
-  const int o8 = plane_pos<KS>(kw(u, true)) - plane_pos<KS>(kw(0, true));
-  const int o4 = plane_pos<KS>(kw(8 * WPL + u, false)) - plane_pos<KS>(kw(8 * WPL, false));
+  const int o8 = word_off<D>(true, u), o4 = word_off<D>(false, u);
   return K8 == 0 ? o4 : K8 == D / 32 ? o8 : (is8 ? o8 : o4);
 }
+// The offsets hold for every prep lane, not only the reference ones: for each lane group i (word lanes
+// WPL·i..) and word u, the word's plane position is word 0's plus word_off of the group's width; and the
+// plane positions of a row's words are a permutation of 0..NW−1.
+template <int D, int K8>
+constexpr bool scan_word_offsets_hold() {
+  constexpr int KS = D / 32, WPL = D / 32, NW = D / 4;
+  bool seen[NW] = {};
+  for (int i = 0; i < 8; ++i) {
+    const bool is8 = (D / 8) * i < 32 * K8;
+    for (int u = 0; u < WPL; ++u) {
+      const int pos = plane_pos<KS>(kword_of<K8>(WPL * i + u));
+      if (pos != plane_pos<KS>(kword_of<K8>(WPL * i)) + word_off<D>(is8, u) || pos < 0 || pos >= NW || seen[pos]) return false;
+      seen[pos] = true;
+    }
+  }
+  return true;
+}
+static_assert(scan_word_offsets_hold<128, 0>() && scan_word_offsets_hold<128, 1>() && scan_word_offsets_hold<128, 2>() &&
+                  scan_word_offsets_hold<128, 3>() && scan_word_offsets_hold<128, 4>() && scan_word_offsets_hold<64, 0>() &&
+                  scan_word_offsets_hold<64, 1>() && scan_word_offsets_hold<64, 2>(),
+              "the scan's plane positions");
 
 // The scan's per-lane constants: the page prep's head h = lane & 3 and component group i = lane >> 2
 // (components CPL·i .. CPL·i + CPL − 1, all of one width: is8), the query factors in shared memory
