@@ -482,7 +482,7 @@ __device__ __forceinline__ void mma_u8s8(int (&d)[4], uint32_t a0, uint32_t a1, 
 // The components of one query word (4 int8 lanes) of k-order, as the anchor stage's lanes own them
 // and the scan's page prep packs them. Word lanes ℓ < 8·K8 (8-bit codes): components 4ℓ..4ℓ+3; the
 // others (4-bit codes): the low or high nibbles of code word ℓ/2, components 8·(ℓ/2) + ℓ%2 + 2e.
-// kword: the word's index in a plane row (k-order).
+// kword_of: the word's index in a plane row (k-order).
 template <int K8>
 __device__ __forceinline__ void lane_comps(int lane, int (&comp)[4]) {
 #pragma unroll
@@ -492,8 +492,6 @@ template <int K8>
 __host__ __device__ constexpr int kword_of(int lane) {
   return lane < 8 * K8 ? lane : (lane >> 3) * 8 + (lane & 1) * 4 + ((lane >> 1) & 3);
 }
-template <int K8>
-__device__ __forceinline__ int lane_kword(int lane) { return kword_of<K8>(lane); }
 template <int K8>
 __device__ __forceinline__ int lane_qmax(int lane) { return lane < 8 * K8 ? 255 : 15; }
 
@@ -540,7 +538,6 @@ static_assert(scan_word_offsets_hold<128, 0>() && scan_word_offsets_hold<128, 1>
 // (sq: [NQ][32 lanes] float4, in word order: value 4u + e is component e of word u; q̃_r, then
 // qa = |q̃_r| + Δ, then qb = Δ·Q, both rounded up), base = qμ_hi + ||σq||·resid_max + 2·tiny (rounded
 // up), m_L of the head, and where the lane's WPL words go in its head's plane rows.
-template <int D>
 struct ScanLane {
   int h, i, pbase;  // pbase: where word 0 goes in the lane's plane rows (word u: + scan_word_off)
   bool active, is8;
@@ -550,7 +547,7 @@ struct ScanLane {
 // Every warp computes the same values; warp 0 stores the query factors; the caller syncs.
 template <int G, int D, int K8>
 __device__ __forceinline__ void scan_lane_setup(const DecodeParams& p, const Workspace& w, const Consts& c, int b, int g,
-                                                ScanLane<D>& sl, float4* sq) {
+                                                ScanLane& sl, float4* sq) {
   using SS = ScanShape<D, K8>;
   constexpr int CPL = SS::CPL, WPL = SS::WPL, KS = SS::KS;
   const int lane = threadIdx.x & 31;
@@ -566,7 +563,7 @@ __device__ __forceinline__ void scan_lane_setup(const DecodeParams& p, const Wor
     const int wl = WPL * sl.i + u;  // word lane
     int comp[4];
     lane_comps<K8>(wl, comp);
-    if (u == 0) sl.pbase = plane_pos<KS>(lane_kword<K8>(wl));
+    if (u == 0) sl.pbase = plane_pos<KS>(kword_of<K8>(wl));
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
       const float q = sl.active ? w.qrot[bq * D + comp[e]] : 0.0f, d = sl.active ? w.qdelta[bq * D + comp[e]] : 0.0f;
@@ -621,7 +618,7 @@ __device__ __forceinline__ void load_lane_halves(const uint16_t* src, bool is8, 
 // NaN or +inf; a weight ±inf, or max|w_j| ≥ 2^74 (S out of range), makes addml = +inf: every bound of
 // the page is then +inf or NaN, stored as +inf (test_scan_bound_exact.py replays these cases).
 template <int D, int K8>
-__device__ __forceinline__ void page_prep(const uint16_t* meta, const ScanLane<D>& sl, uint32_t (&pa)[D / 32],
+__device__ __forceinline__ void page_prep(const uint16_t* meta, const ScanLane& sl, uint32_t (&pa)[D / 32],
                                           uint32_t (&pb)[D / 32], float& S, float& addml) {
   using SS = ScanShape<D, K8>;
   constexpr int CPL = SS::CPL, WPL = SS::WPL;
@@ -729,7 +726,7 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
     npages = w.n_plist[bg];
     issue_first();
   }
-  ScanLane<D> sl;
+  ScanLane sl;
   scan_lane_setup<G, D, K8>(p, w, c, b, g, sl, sq);
   __syncthreads();
   // epilogue role: the D fragment's rows lane >> 2 and lane >> 2 + 8 (tokens), columns 2·(lane & 3)
