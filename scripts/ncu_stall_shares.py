@@ -1,0 +1,56 @@
+#!/usr/bin/env python3
+"""Where a kernel's warps stall, from Nsight Compute's SASS source page exported as CSV.
+
+  scripts/ncu_stall_shares.py SOURCE_CSV[.xz] LOOP_COUNT [TOP]
+
+SOURCE_CSV comes from `ncu --import REP --page source --print-source sass --csv` (xz-compressed is read
+too). Prints the share of "Warp Stall Sampling (All Samples)" before, inside and after the loop (the
+instructions executed at least LOOP_COUNT times, e.g. the scan's pages), then the TOP (default 10)
+instructions by samples, and the totals of excessive global sectors and shared wavefronts.
+"""
+import csv
+import io
+import lzma
+import sys
+
+
+def num(x):
+    try:
+        return float(x)
+    except ValueError:
+        return 0.0
+
+
+def main():
+    if len(sys.argv) < 3:
+        print(__doc__.strip().splitlines()[2].strip())
+        return 2
+    path, loop_count = sys.argv[1], float(sys.argv[2])
+    top = int(sys.argv[3]) if len(sys.argv) > 3 else 10
+    text = lzma.open(path, "rt").read() if path.endswith(".xz") else open(path).read()
+    rows = list(csv.reader(io.StringIO(text)))
+    head = next(i for i, r in enumerate(rows) if r and r[0] == "Address")
+    ix = {h: i for i, h in enumerate(rows[head])}
+    data = rows[head + 1:]
+    stall, execd = ix["Warp Stall Sampling (All Samples)"], ix["Instructions Executed"]
+    total = sum(num(r[stall]) for r in data)
+    loop = [i for i, r in enumerate(data) if num(r[execd]) >= loop_count]
+    if not loop or not total:
+        print("no loop or no samples")
+        return 1
+    lo, hi = min(loop), max(loop)
+    parts = {"before the loop": data[:lo], "in the loop": data[lo:hi + 1], "after the loop": data[hi + 1:]}
+    print(f"{int(total)} stall samples")
+    for name, part in parts.items():
+        print(f"  {name}: {100 * sum(num(r[stall]) for r in part) / total:.1f}%")
+    print(f"top {top} instructions:")
+    for r in sorted(data, key=lambda r: -num(r[stall]))[:top]:
+        print(f"  {100 * num(r[stall]) / total:5.1f}%  {r[ix['Address']][-5:]}  {r[ix['Source']].strip()[:70]}")
+    for key in ("L2 Theoretical Sectors Global Excessive", "L1 Wavefronts Shared Excessive"):
+        if key in ix:
+            print(f"{key}: {int(sum(num(r[ix[key]]) for r in data))}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
