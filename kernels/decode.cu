@@ -25,7 +25,13 @@ namespace {
 constexpr int kScanWarps = 4;     // warps per scan block (each streams its own pages)
 constexpr int kAttThreads = 128;  // attend: 16 lane groups of 8
 constexpr int kPrepThreads = 256;
-constexpr int kCompactThreads = 128;
+#ifndef COMPACT_PF
+#define COMPACT_PF 0
+#endif
+#ifndef COMPACT_MINB
+#define COMPACT_MINB 7
+#endif
+constexpr int kCompactThreads = 128, kCompactMinBlocks = COMPACT_MINB;
 constexpr int kMergeThreads = 128;
 constexpr int kRank = kSketchRank;  // low-rank witness: sketch components per token (decode.h)
 constexpr uint16_t kPageScanned = 0xFFFF;  // pub of a page the scan reads (an f16 NaN: no bound is NaN)
@@ -107,6 +113,26 @@ __device__ __forceinline__ void mbar_wait(uint64_t* bar, uint32_t parity) {
 
 __device__ __forceinline__ bool is_hot(int t, int n, int n_sink, int n_recent) {
   return t < n_sink || t >= n - n_recent;
+}
+
+// atom.add with acquire-release semantics at GPU scope (the done counters of the last-block patterns)
+__device__ __forceinline__ int atom_add_acq_rel_gpu(int* a, int v) {
+  int r;
+  asm volatile("atom.acq_rel.gpu.global.add.s32 %0, [%1], %2;" : "=r"(r) : "l"(a), "r"(v) : "memory");
+  return r;
+}
+// A relaxed atom.add from one lane whose result is consumed much later. For an address it can prove
+// warp-uniform, ptxas aggregates the atomic over the active lanes and broadcasts the result with a
+// shuffle right after it, which waits for the atomic's round trip there; the address is offset by
+// popc(lanemask_lt) − laneid (zero, not known to ptxas) so that it stays per lane.
+__device__ __forceinline__ int atom_add_one_lane(int* a, int v) {
+  uint32_t lt, id;
+  asm("mov.u32 %0, %%lanemask_lt;" : "=r"(lt));
+  asm("mov.u32 %0, %%laneid;" : "=r"(id));
+  int* at = a + (__popc(lt) - int(id));
+  int r;
+  asm volatile("atom.relaxed.gpu.global.add.s32 %0, [%1], %2;" : "=r"(r) : "l"(at), "r"(v) : "memory");
+  return r;
 }
 
 __device__ __forceinline__ float warp_sum_rn(float x) {
@@ -395,9 +421,11 @@ __device__ void finish_scan_block(const DecodeParams& p, const Workspace& w, con
     }
   }
   __shared__ bool s_last;
-  __threadfence();
+  // The block's histogram atomics happen before the barrier, the barrier before thread 0's acq_rel
+  // increment of the done counter (a release at GPU scope, cumulative over what the barrier ordered);
+  // the last block's increment acquires every earlier one, and its barrier orders the cut's loads after.
   __syncthreads();
-  if (tid == 0) s_last = atomicAdd(&w.done[bg], 1) == int(gridDim.x) - 1;
+  if (tid == 0) s_last = atom_add_acq_rel_gpu(&w.done[bg], 1) == int(gridDim.x) - 1;
   __syncthreads();
   if constexpr (LEAN) {
     if (!s_last) return;
@@ -405,11 +433,9 @@ __device__ void finish_scan_block(const DecodeParams& p, const Workspace& w, con
     for (int i = tid; i <= kHistBins; i += blockDim.x) s_edge[i] = g_exp_edge[i];
     __syncthreads();
     if ((tid >> 5) >= G) return;
-    __threadfence();
     cut_head<true>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), s_edge);
   } else {
     if (!s_last || (tid >> 5) >= G) return;
-    __threadfence();
     cut_head<false>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), nullptr);
   }
 }
@@ -1169,9 +1195,10 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
 // before the current one is processed. A candidate is eliminated iff UB_h − m_L < θ_h for every head h
 // of the group (GQA rule; θ from the scan's cut), or, in forced mode, by a hash; survivors (and hot
 // tokens) are appended in token order within the segment: a ballot per row and one atomicAdd per
-// segment. An eliminated token adds ex2_up(UB − m_L) ≥ (1 − 2.5·2^-23)·e^{UB − m_L} to M_E of every head
-// (float32 sums rounded up per lane, float64 across lanes; merge's factor covers the ex2 error) and
-// its page's ν to ν_E.
+// segment. An eliminated token adds ex2_up(UB − m_L) ≥ (1 − 2.5·2^-23)·e^{UB − m_L} to M_E of every head,
+// or, where ex2 flushed it to 0, the 2^-125 (> e^{UB − m_L}) added per eliminated token at the end
+// (float32 sums rounded up per lane, float64 across lanes; merge's factor covers the ex2 error), and
+// its page's ν to ν_E. Segments wholly inside the candidates take a path without the hot/end tests.
 constexpr int kCompactSeg = 128, kCompactRows = kCompactSeg / 32, kCompactPages = kCompactSeg / kPage;
 static_assert(kPage % 32 == 0 && kCompactSeg % kPage == 0, "a row of 32 tokens must lie in one page");
 
@@ -1183,12 +1210,14 @@ __device__ __forceinline__ float ex2_approx(float x) {
   return y;
 }
 
-// An upper bound of e^v up to ex2's error: v is raised to ≥ −80 (so the result, ≥ 2^-115.5, is never
-// flushed) and x = RU(v·L↑ + c) ≥ v·log2 e, with L↑ = RU_f(log2 e) = 0x3FB8AA3C (exceeds log2 e by
-// 9.995e-8, so v·L↑ falls short of v·log2 e by at most 80 · 9.995e-8 < 8e-6 for v ≥ −80) and c = 1e-5f.
-// +inf stays +inf.
+// An upper bound of e^v up to ex2's error, for v never NaN (the stored bounds are not): x = RU(v·L↑ + c)
+// with L↑ = RU_f(log2 e) = 0x3FB8AA3C (exceeds log2 e by 9.995e-8, so v·L↑ falls short of v·log2 e by
+// less than c = 1e-5 for |v| ≤ 100). A result that is not flushed is ≥ 2^-126, so x ≥ −126.0001, v ≥ −87.4
+// and x ≥ v·log2 e: ex2_up(v) ≥ (1 − 2.5·2^-23)·e^v. A result flushed to 0 had v < −100 (e^v < 2^-144)
+// or 2^x < 2^-126 + 2 ulp (ex2's error), so e^v ≤ 2^x < 2^-125: compact adds 2^-125 per eliminated token
+// and head instead of clamping v. +inf stays +inf, −inf gives 0.
 __device__ __forceinline__ float ex2_up(float v) {
-  return ex2_approx(__fmaf_ru(fmaxf(v, -80.0f), __uint_as_float(0x3FB8AA3Cu), 1e-5f));
+  return ex2_approx(__fmaf_ru(v, __uint_as_float(0x3FB8AA3Cu), 1e-5f));
 }
 
 template <int G>
@@ -1235,7 +1264,7 @@ __device__ __forceinline__ float compact_dv(const CompactSeg<G>& s, int k, int h
 }
 
 template <int G, bool BOX, bool FORCED>
-__global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParams p, Workspace w) {
+__global__ void __launch_bounds__(kCompactThreads, kCompactMinBlocks) compact_kernel(DecodeParams p, Workspace w) {
   constexpr int kWarps = kCompactThreads / 32;
   const int bg = blockIdx.y, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
@@ -1259,34 +1288,66 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
 #pragma unroll
   for (int h = 0; h < G; ++h) me[h] = 0.0f;
   float nu = 0.0f;
+  int nel = 0;  // the lane's eliminated tokens (each may have had its ex2 term flushed to 0: ex2_up)
   [[maybe_unused]] const uint32_t keep_thr = FORCED ? uint32_t(fminf(p.forced_keep, 1.0f) * 4294967295.0f) : 0u;
   const uint16_t* ubase = w.ub + int64_t(bg) * p.max_seq * G;
   [[maybe_unused]] const uint16_t* pubase = BOX ? w.pub + int64_t(bg) * ((p.max_seq + kPage - 1) / kPage) * G : nullptr;
   const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
   const float* numax = p.nu_max + g;
+  const int nkv = p.n_head_kv;
   int32_t* surv = w.surv + int64_t(bg) * p.max_seq;
   int32_t* srow = w.srow + int64_t(bg) * p.max_seq;
   const int stride = gridDim.x * kWarps * kCompactSeg;
   const uint32_t lt = (1u << lane) - 1u;
-  int base = (blockIdx.x * kWarps + warp) * kCompactSeg;
-  CompactSeg<G> cur;
-  if (base < n) compact_load<G>(cur, ubase, ptab, base, lane, n);
-  for (; base < n; base += stride) {
-    CompactSeg<G> nxt;
-    if (base + stride < n) compact_load<G>(nxt, ubase, ptab, base + stride, lane, n);
-    float nuv[kCompactPages];  // the pages' ν, used at the end of the segment (latency overlapped)
+
+  // A segment's survivor stores and ν wait for its atomic and its pages' ν loads: they are done while
+  // the next segment is processed (or after the loop), so those latencies overlap a segment's work.
+  struct Pending {
+    uint32_t keep[kCompactRows];
+    uint32_t any;  // bit q: page q has an eliminated token
+    int at, base;  // at: the atomic's result (lane 0); base < 0: nothing pending
+    int32_t phys[kCompactPages];
+    float nuv[kCompactPages];
+  } pend;
+  pend.base = -1;
+  auto finish = [&]() {
+    if (pend.base < 0) return;
 #pragma unroll
-    for (int q = 0; q < kCompactPages; ++q) nuv[q] = __ldg(&numax[int64_t(cur.phys[q]) * p.n_head_kv]);
-    bool page_any[kCompactPages];
+    for (int q = 0; q < kCompactPages; ++q)
+      if (pend.any >> q & 1u) nu = fmaxf(nu, pend.nuv[q]);
+    const int at = __shfl_sync(0xffffffffu, pend.at, 0);
+    int32_t* sv = surv + at;
+    int32_t* sr = srow + at;
+    int off = 0;
 #pragma unroll
-    for (int q = 0; q < kCompactPages; ++q) page_any[q] = false;
-    uint32_t keep_rows[kCompactRows];
-    bool elim_rows[kCompactRows];
+    for (int k = 0; k < kCompactRows; ++k) {
+      if (pend.keep[k] >> lane & 1u) {
+        const int t = pend.base + 32 * k + lane, j = off + __popc(pend.keep[k] & lt);
+        sv[j] = t;
+        sr[j] = pend.phys[k * 32 / kPage] * kPage + (t & (kPage - 1));
+      }
+      off += __popc(pend.keep[k]);
+    }
+  };
+  // One segment. INTERIOR (warp-uniform): every token of the segment is a candidate (cold_lo ≤ base
+  // and base + kCompactSeg ≤ cold_hi ≤ n), so no token is hot or past the end.
+  auto segment = [&](const CompactSeg<G>& cur, const int base, auto interior) {
+    constexpr bool INTERIOR = decltype(interior)::value;
+    float nuv[kCompactPages];  // the pages' ν, used when the segment is finished
+#pragma unroll
+    for (int q = 0; q < kCompactPages; ++q) nuv[q] = __ldg(numax + cur.phys[q] * nkv);
+    [[maybe_unused]] bool page_elim[kCompactPages];
+    if constexpr (BOX) {  // a page eliminated by its anchor (certified: θ ≥ θ_A > its bounds already);
+      // a page past the sequence end reads one entry past the KV head's slice (inside the workspace;
+      // unused: such tokens are no candidates)
+#pragma unroll
+      for (int q = 0; q < kCompactPages; ++q) page_elim[q] = pubase[int64_t(base / kPage + q) * G] != kPageScanned;
+    }
+    uint32_t keep_rows[kCompactRows], elim_rows[kCompactRows];
     int tot = 0;
 #pragma unroll
     for (int k = 0; k < kCompactRows; ++k) {
       const int t = base + 32 * k + lane;
-      const bool cand = t >= cold_lo && t < cold_hi, hot = t < n && !cand;
       bool elim;
       if constexpr (FORCED) {
         elim = !(hash3(p.forced_seed, uint32_t(bg), uint32_t(t)) <= keep_thr);
@@ -1296,52 +1357,79 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
         for (int i = 0; i < (G + 1) / 2; ++i)
           elim = elim && __hblt2(*reinterpret_cast<const __half2*>(&cur.wd[k][i]), *reinterpret_cast<const __half2*>(&th2[i]));
       }
-      if constexpr (BOX) {  // a page eliminated by its anchor (certified: θ ≥ θ_A > its bounds already);
-        // a row past the sequence end reads one entry past the KV head's slice (inside the workspace;
-        // unused: such tokens are no candidates)
-        elim = elim || pubase[int64_t((base + 32 * k) / kPage) * G] != kPageScanned;
+      if constexpr (BOX) elim = elim || page_elim[k * 32 / kPage];
+      if constexpr (INTERIOR) {
+        elim_rows[k] = __ballot_sync(0xffffffffu, elim);
+        keep_rows[k] = ~elim_rows[k];
+      } else {
+        const bool cand = t >= cold_lo && t < cold_hi, hot = t < n && !cand;
+        elim = elim && cand;
+        elim_rows[k] = __ballot_sync(0xffffffffu, elim);
+        keep_rows[k] = __ballot_sync(0xffffffffu, hot || (cand && !elim));
       }
-      elim = elim && cand;
-      elim_rows[k] = elim;
-      page_any[k * 32 / kPage] |= __any_sync(0xffffffffu, elim);
-      keep_rows[k] = __ballot_sync(0xffffffffu, hot || (cand && !elim));
       tot += __popc(keep_rows[k]);
     }
-    int at = 0;  // the atomic's latency overlaps the eliminated tokens' M_E terms below
-    if (lane == 0 && tot) at = atomicAdd(&w.n_surv[bg], tot);
+    int at = 0;  // consumed when this segment is finished, one segment later
+    if (lane == 0 && tot) at = atom_add_one_lane(&w.n_surv[bg], tot);
+    finish();  // the previous segment
 #pragma unroll
     for (int k = 0; k < kCompactRows; ++k) {
-      if (elim_rows[k]) {
+      if (elim_rows[k] >> lane & 1u) {
+        ++nel;
         if constexpr (BOX) {
-          const uint16_t* pu = pubase + int64_t((base + 32 * k) / kPage) * G;
-          const bool page_elim = pu[0] != kPageScanned;
+          const int q = k * 32 / kPage;
+          const uint16_t* pu = pubase + int64_t(base / kPage + q) * G;
 #pragma unroll
           for (int h = 0; h < G; ++h)
-            me[h] = __fadd_ru(me[h], ex2_up(page_elim ? __half2float(__ushort_as_half(pu[h])) : compact_dv<G>(cur, k, h)));
+            me[h] = __fadd_ru(me[h], ex2_up(page_elim[q] ? __half2float(__ushort_as_half(pu[h])) : compact_dv<G>(cur, k, h)));
         } else {
 #pragma unroll
           for (int h = 0; h < G; ++h) me[h] = __fadd_ru(me[h], ex2_up(compact_dv<G>(cur, k, h)));
         }
       }
     }
+    uint32_t any = 0u;
 #pragma unroll
-    for (int q = 0; q < kCompactPages; ++q)
-      if (page_any[q]) nu = fmaxf(nu, nuv[q]);
-    at = __shfl_sync(0xffffffffu, at, 0);
-    int32_t* sv = surv + at;
-    int32_t* sr = srow + at;
-    int off = 0;
+    for (int q = 0; q < kCompactPages; ++q) {
+      uint32_t rows = 0u;
 #pragma unroll
-    for (int k = 0; k < kCompactRows; ++k) {
-      if (keep_rows[k] >> lane & 1u) {
-        const int t = base + 32 * k + lane, j = off + __popc(keep_rows[k] & lt);
-        sv[j] = t;
-        sr[j] = cur.phys[k * 32 / kPage] * kPage + (t & (kPage - 1));
-      }
-      off += __popc(keep_rows[k]);
+      for (int k = q * kPage / 32; k < (q + 1) * kPage / 32; ++k) rows |= elim_rows[k];
+      any |= uint32_t(rows != 0u) << q;
     }
-    cur = nxt;  // on the last segment nxt was not loaded; the loop ends before cur is read again
+#pragma unroll
+    for (int k = 0; k < kCompactRows; ++k) pend.keep[k] = keep_rows[k];
+#pragma unroll
+    for (int q = 0; q < kCompactPages; ++q) {
+      pend.phys[q] = cur.phys[q];
+      pend.nuv[q] = nuv[q];
+    }
+    pend.any = any;
+    pend.at = at;
+    pend.base = base;
+  };
+  // Segments w, w + W, ... of the warp, two register buffers in turn (the next segment's bounds and
+  // pages are loaded before the current one is processed; no copy between the buffers).
+  int base = (blockIdx.x * kWarps + warp) * kCompactSeg;
+  CompactSeg<G> sa, sb;
+  if (base < n) compact_load<G>(sa, ubase, ptab, base, lane, n);
+  auto step = [&](const CompactSeg<G>& cur, CompactSeg<G>& nxt) {
+    if (base >= n) return false;
+    if (base + stride < n) compact_load<G>(nxt, ubase, ptab, base + stride, lane, n);
+#if COMPACT_PF
+    if (base + COMPACT_PF * stride < n && lane < 2 * G)  // the segment's 256·G bytes: 2G lines of 128
+      asm volatile("prefetch.global.L2 [%0];" ::"l"(ubase + int64_t(base + COMPACT_PF * stride) * G + lane * 64));
+#endif
+    if (base >= cold_lo && base + kCompactSeg <= cold_hi) segment(cur, base, std::true_type{});
+    else segment(cur, base, std::false_type{});
+    base += stride;
+    return true;
+  };
+  while (step(sa, sb) && step(sb, sa)) {
   }
+  finish();  // the last segment
+  // a flushed ex2 term stood for e^v < 2^-125 (ex2_up): nel·2^-125 covers them all (exact in float32)
+#pragma unroll
+  for (int h = 0; h < G; ++h) me[h] = __fadd_ru(me[h], float(nel) * 0x1p-125f);
 #pragma unroll
   for (int h = 0; h < G; ++h) {
     const double sm = warp_sum_d(double(me[h]));
@@ -1358,6 +1446,7 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
   }
   if (tid == 0 && s_nu) atomicMax(&w.nu_e[int64_t(b) * p.n_head_q + g * G], s_nu);
 }
+
 
 // ---------------------------------------------------------------------------------------------
 // attend: split-K flash decoding, grid (splits, B·Hkv), 128 threads. Tiles of kTile tokens (K and V
