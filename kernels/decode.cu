@@ -25,13 +25,7 @@ namespace {
 constexpr int kScanWarps = 4;     // warps per scan block (each streams its own pages)
 constexpr int kAttThreads = 128;  // attend: 16 lane groups of 8
 constexpr int kPrepThreads = 256;
-#ifndef COMPACT_PF
-#define COMPACT_PF 0
-#endif
-#ifndef COMPACT_MINB
-#define COMPACT_MINB 7
-#endif
-constexpr int kCompactThreads = 128, kCompactMinBlocks = COMPACT_MINB;
+constexpr int kCompactThreads = 128;
 constexpr int kMergeThreads = 128;
 constexpr int kRank = kSketchRank;  // low-rank witness: sketch components per token (decode.h)
 constexpr uint16_t kPageScanned = 0xFFFF;  // pub of a page the scan reads (an f16 NaN: no bound is NaN)
@@ -113,26 +107,6 @@ __device__ __forceinline__ void mbar_wait(uint64_t* bar, uint32_t parity) {
 
 __device__ __forceinline__ bool is_hot(int t, int n, int n_sink, int n_recent) {
   return t < n_sink || t >= n - n_recent;
-}
-
-// atom.add with acquire-release semantics at GPU scope (the done counters of the last-block patterns)
-__device__ __forceinline__ int atom_add_acq_rel_gpu(int* a, int v) {
-  int r;
-  asm volatile("atom.acq_rel.gpu.global.add.s32 %0, [%1], %2;" : "=r"(r) : "l"(a), "r"(v) : "memory");
-  return r;
-}
-// A relaxed atom.add from one lane whose result is consumed much later. For an address it can prove
-// warp-uniform, ptxas aggregates the atomic over the active lanes and broadcasts the result with a
-// shuffle right after it, which waits for the atomic's round trip there; the address is offset by
-// popc(lanemask_lt) − laneid (zero, not known to ptxas) so that it stays per lane.
-__device__ __forceinline__ int atom_add_one_lane(int* a, int v) {
-  uint32_t lt, id;
-  asm("mov.u32 %0, %%lanemask_lt;" : "=r"(lt));
-  asm("mov.u32 %0, %%laneid;" : "=r"(id));
-  int* at = a + (__popc(lt) - int(id));
-  int r;
-  asm volatile("atom.relaxed.gpu.global.add.s32 %0, [%1], %2;" : "=r"(r) : "l"(at), "r"(v) : "memory");
-  return r;
 }
 
 __device__ __forceinline__ float warp_sum_rn(float x) {
@@ -421,11 +395,9 @@ __device__ void finish_scan_block(const DecodeParams& p, const Workspace& w, con
     }
   }
   __shared__ bool s_last;
-  // The block's histogram atomics happen before the barrier, the barrier before thread 0's acq_rel
-  // increment of the done counter (a release at GPU scope, cumulative over what the barrier ordered);
-  // the last block's increment acquires every earlier one, and its barrier orders the cut's loads after.
+  __threadfence();
   __syncthreads();
-  if (tid == 0) s_last = atom_add_acq_rel_gpu(&w.done[bg], 1) == int(gridDim.x) - 1;
+  if (tid == 0) s_last = atomicAdd(&w.done[bg], 1) == int(gridDim.x) - 1;
   __syncthreads();
   if constexpr (LEAN) {
     if (!s_last) return;
@@ -433,9 +405,11 @@ __device__ void finish_scan_block(const DecodeParams& p, const Workspace& w, con
     for (int i = tid; i <= kHistBins; i += blockDim.x) s_edge[i] = g_exp_edge[i];
     __syncthreads();
     if ((tid >> 5) >= G) return;
+    __threadfence();
     cut_head<true>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), s_edge);
   } else {
     if (!s_last || (tid >> 5) >= G) return;
+    __threadfence();
     cut_head<false>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), nullptr);
   }
 }
@@ -1189,18 +1163,17 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
 // compact: grid (chunks, B·Hkv) of blocks that are all resident at once, 128 threads, no block
 // barrier before the end; specialised at compile time for anchors (BOX) and forced survivors (FORCED).
 // Each warp takes segments of kCompactSeg = 128 consecutive tokens (two pages; warp w of the KV head's
-// W warps: segments w, w + W, ...); the lane's k-th token of a segment is base + 32k + lane, so every
-// load is coalesced (G·2 bytes per token) and the 32 tokens of a row share one page (the page's anchor
-// entry, physical page and ν are warp-uniform). The next segment's bounds and physical pages are loaded
-// before the current one is processed. A candidate is eliminated iff UB_h − m_L < θ_h for every head h
-// of the group (GQA rule; θ from the scan's cut), or, in forced mode, by a hash; survivors (and hot
-// tokens) are appended in token order within the segment: a ballot per row and one atomicAdd per
-// segment. An eliminated token adds ex2_up(UB − m_L) ≥ (1 − 2.5·2^-23)·e^{UB − m_L} to M_E of every head,
-// or, where ex2 flushed it to 0, the 2^-125 (> e^{UB − m_L}) added per eliminated token at the end
-// (float32 sums rounded up per lane, float64 across lanes; merge's factor covers the ex2 error), and
-// its page's ν to ν_E. Segments wholly inside the candidates take a path without the hot/end tests.
-constexpr int kCompactSeg = 128, kCompactRows = kCompactSeg / 32, kCompactPages = kCompactSeg / kPage;
-static_assert(kPage % 32 == 0 && kCompactSeg % kPage == 0, "a row of 32 tokens must lie in one page");
+// W warps: segments w, w + W, ...). A row of the segment is one page (64 tokens): lane l holds its
+// tokens 2l and 2l + 1, whose bounds (2·G f16, 4G bytes) it reads with one load (16 bytes at G 4), so
+// every load is coalesced and the page's anchor entry, physical page and ν are warp-uniform. The next
+// segment's bounds and physical pages are loaded before the current one is processed. A candidate is
+// eliminated iff UB_h − m_L < θ_h for every head h of the group (GQA rule; θ from the scan's cut), or,
+// in forced mode, by a hash; survivors (and hot tokens) are appended in token order within the
+// segment: two ballots per row (even and odd tokens) and one atomicAdd per segment. An eliminated
+// token adds ex2_up(UB − m_L) ≥ (1 − 2.5·2^-23)·e^{UB − m_L} to M_E of every head (float32 sums rounded
+// up per lane, float64 across lanes; merge's factor covers the ex2 error) and its page's ν to ν_E.
+constexpr int kCompactSeg = 128, kCompactRows = kCompactSeg / kPage;
+static_assert(kPage == 64, "a row of the segment is one page: two tokens per lane");
 
 // 2^x by the special-function unit: at most 2 ulp from the correctly rounded result (PTX ISA), so
 // relative error ≤ 2.5·2^-23 for normal results; results below 2^-126 flush to 0 (ftz); ex2(−inf) = 0.
@@ -1210,61 +1183,100 @@ __device__ __forceinline__ float ex2_approx(float x) {
   return y;
 }
 
-// An upper bound of e^v up to ex2's error, for v never NaN (the stored bounds are not): x = RU(v·L↑ + c)
-// with L↑ = RU_f(log2 e) = 0x3FB8AA3C (exceeds log2 e by 9.995e-8, so v·L↑ falls short of v·log2 e by
-// less than c = 1e-5 for |v| ≤ 100). A result that is not flushed is ≥ 2^-126, so x ≥ −126.0001, v ≥ −87.4
-// and x ≥ v·log2 e: ex2_up(v) ≥ (1 − 2.5·2^-23)·e^v. A result flushed to 0 had v < −100 (e^v < 2^-144)
-// or 2^x < 2^-126 + 2 ulp (ex2's error), so e^v ≤ 2^x < 2^-125: compact adds 2^-125 per eliminated token
-// and head instead of clamping v. +inf stays +inf, −inf gives 0.
+// An upper bound of e^v up to ex2's error: v is raised to ≥ −80 (so the result, ≥ 2^-115.5, is never
+// flushed) and x = RU(v·L↑ + c) ≥ v·log2 e, with L↑ = RU_f(log2 e) = 0x3FB8AA3C (exceeds log2 e by
+// 9.995e-8, so v·L↑ falls short of v·log2 e by at most 80 · 9.995e-8 < 8e-6 for v ≥ −80) and c = 1e-5f.
+// +inf stays +inf.
 __device__ __forceinline__ float ex2_up(float v) {
-  return ex2_approx(__fmaf_ru(v, __uint_as_float(0x3FB8AA3Cu), 1e-5f));
+  return ex2_approx(__fmaf_ru(fmaxf(v, -80.0f), __uint_as_float(0x3FB8AA3Cu), 1e-5f));
+}
+
+// A relaxed atom.add from one lane. For an address it can prove warp-uniform, ptxas aggregates an
+// atomic over the active lanes and broadcasts its result by a shuffle placed right after it; the
+// address is offset by popc(lanemask_lt) − laneid (zero, unknown to ptxas) so that it stays per lane
+// and the result is waited for only where it is used.
+__device__ __forceinline__ int atom_add_one_lane(int* a, int v) {
+  uint32_t lt, id;
+  asm("mov.u32 %0, %%lanemask_lt;" : "=r"(lt));
+  asm("mov.u32 %0, %%laneid;" : "=r"(id));
+  int* at = a + (__popc(lt) - int(id));
+  int r;
+  asm volatile("atom.relaxed.gpu.global.add.s32 %0, [%1], %2;" : "=r"(r) : "l"(at), "r"(v) : "memory");
+  return r;
 }
 
 template <int G>
-struct CompactSeg {  // one lane's share of a segment: its tokens' bounds (G f16 each), the pages
-  uint32_t wd[kCompactRows][(G + 1) / 2];
-  int32_t phys[kCompactPages];
+struct CompactSeg {  // one lane's share of a segment: per row, its two tokens' bounds (2G f16: token
+                     // s, head h is half s·G + h), and the rows' physical pages
+  uint32_t wd[kCompactRows][G];
+  int32_t phys[kCompactRows];
 };
 
+// vec: the KV head's bounds start at a multiple of 2·G·2 bytes (B·Hkv·max_seq·G halves before it,
+// with bg·max_seq even), so a lane's two tokens (t0 even) are one aligned 4G-byte load; otherwise,
+// and at the end of the sequence, the halves are read one by one (nothing past the sequence).
 template <int G>
 __device__ __forceinline__ void compact_load(CompactSeg<G>& s, const uint16_t* ubase, const int32_t* ptab, int base,
-                                             int lane, int n) {
-  const uint16_t* src0 = ubase + int64_t(base + lane) * G;  // row k at a constant offset: 32·k·G
+                                             int lane, int n, bool vec) {
 #pragma unroll
   for (int k = 0; k < kCompactRows; ++k) {
-    const uint16_t* src = src0 + 32 * k * G;
-    if (base + 32 * k + lane >= n) {
+    const int t0 = base + kPage * k + 2 * lane;
+    const uint32_t* src = reinterpret_cast<const uint32_t*>(ubase + int64_t(t0) * G);
+    if (vec && t0 + 1 < n) {
+      if constexpr (G == 4) {
+        const uint4 u = __ldcs(reinterpret_cast<const uint4*>(src));
+        s.wd[k][0] = u.x; s.wd[k][1] = u.y; s.wd[k][2] = u.z; s.wd[k][3] = u.w;
+      } else if constexpr (G == 2) {
+        const uint2 u = __ldcs(reinterpret_cast<const uint2*>(src));
+        s.wd[k][0] = u.x; s.wd[k][1] = u.y;
+      } else {
 #pragma unroll
-      for (int i = 0; i < (G + 1) / 2; ++i) s.wd[k][i] = 0x7C007C00u;
-    } else if constexpr (G == 4) {
-      const uint2 u = __ldcs(reinterpret_cast<const uint2*>(src));
-      s.wd[k][0] = u.x;
-      s.wd[k][1] = u.y;
-    } else if constexpr (G == 2) {
-      s.wd[k][0] = __ldcs(reinterpret_cast<const unsigned int*>(src));
-    } else {
+        for (int i = 0; i < G; ++i) s.wd[k][i] = __ldcs(src + i);
+      }
+    } else {  // half j (token t0 + j / G) where that token is below n, +inf past the sequence
+      const unsigned short* h16 = reinterpret_cast<const unsigned short*>(ubase + int64_t(t0) * G);
 #pragma unroll
-      for (int i = 0; i < (G + 1) / 2; ++i) {
-        const uint32_t lo = __ldcs(reinterpret_cast<const unsigned short*>(src + 2 * i));
-        const uint32_t hi = 2 * i + 1 < G ? uint32_t(__ldcs(reinterpret_cast<const unsigned short*>(src + 2 * i + 1))) : 0u;
+      for (int i = 0; i < G; ++i) {
+        const uint32_t lo = t0 + (2 * i) / G < n ? uint32_t(__ldcs(h16 + 2 * i)) : 0x7C00u;
+        const uint32_t hi = t0 + (2 * i + 1) / G < n ? uint32_t(__ldcs(h16 + 2 * i + 1)) : 0x7C00u;
         s.wd[k][i] = lo | (hi << 16);
       }
     }
   }
   const int32_t* pt = ptab + base / kPage;
 #pragma unroll
-  for (int q = 0; q < kCompactPages; ++q) s.phys[q] = base + q * kPage < n ? __ldg(&pt[q]) : 0;
+  for (int k = 0; k < kCompactRows; ++k) s.phys[k] = base + k * kPage < n ? __ldg(&pt[k]) : 0;
 }
 
-// head h's bound of the lane's row-k token (an f16 value) as float
+// half i (= s·G + h: token s, head h) of a row as float
 template <int G>
-__device__ __forceinline__ float compact_dv(const CompactSeg<G>& s, int k, int h) {
-  const __half2 x = *reinterpret_cast<const __half2*>(&s.wd[k][h >> 1]);
-  return (h & 1) ? __high2float(x) : __low2float(x);
+__device__ __forceinline__ float compact_dv(const uint32_t (&wd)[G], int i) {
+  const __half2 x = *reinterpret_cast<const __half2*>(&wd[i >> 1]);
+  return (i & 1) ? __high2float(x) : __low2float(x);
+}
+
+// UB_h − m_L < θ_h for every head of token s (th: θ_h as f16 bits, two per word; th2 as __half2)
+template <int G>
+__device__ __forceinline__ bool compact_below(const uint32_t (&wd)[G], int s, const uint32_t (&th)[(G + 1) / 2]) {
+  bool e = true;
+  if constexpr (G % 2 == 0) {  // the token's heads are whole words: two heads per comparison
+#pragma unroll
+    for (int i = 0; i < G / 2; ++i)
+      e = e && __hblt2(*reinterpret_cast<const __half2*>(&wd[s * G / 2 + i]), *reinterpret_cast<const __half2*>(&th[i]));
+  } else {
+#pragma unroll
+    for (int h = 0; h < G; ++h) {
+      const int i = s * G + h;
+      const __half x = __ushort_as_half(uint16_t(wd[i >> 1] >> (16 * (i & 1))));
+      const __half t = __ushort_as_half(uint16_t(th[h >> 1] >> (16 * (h & 1))));
+      e = e && __hlt(x, t);
+    }
+  }
+  return e;
 }
 
 template <int G, bool BOX, bool FORCED>
-__global__ void __launch_bounds__(kCompactThreads, kCompactMinBlocks) compact_kernel(DecodeParams p, Workspace w) {
+__global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParams p, Workspace w) {
   constexpr int kWarps = kCompactThreads / 32;
   const int bg = blockIdx.y, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
@@ -1288,7 +1300,6 @@ __global__ void __launch_bounds__(kCompactThreads, kCompactMinBlocks) compact_ke
 #pragma unroll
   for (int h = 0; h < G; ++h) me[h] = 0.0f;
   float nu = 0.0f;
-  int nel = 0;  // the lane's eliminated tokens (each may have had its ex2 term flushed to 0: ex2_up)
   [[maybe_unused]] const uint32_t keep_thr = FORCED ? uint32_t(fminf(p.forced_keep, 1.0f) * 4294967295.0f) : 0u;
   const uint16_t* ubase = w.ub + int64_t(bg) * p.max_seq * G;
   [[maybe_unused]] const uint16_t* pubase = BOX ? w.pub + int64_t(bg) * ((p.max_seq + kPage - 1) / kPage) * G : nullptr;
@@ -1299,126 +1310,89 @@ __global__ void __launch_bounds__(kCompactThreads, kCompactMinBlocks) compact_ke
   int32_t* srow = w.srow + int64_t(bg) * p.max_seq;
   const int stride = gridDim.x * kWarps * kCompactSeg;
   const uint32_t lt = (1u << lane) - 1u;
-
-  // A segment's survivor stores and ν wait for its atomic and its pages' ν loads: they are done while
-  // the next segment is processed (or after the loop), so those latencies overlap a segment's work.
-  struct Pending {
-    uint32_t keep[kCompactRows];
-    uint32_t any;  // bit q: page q has an eliminated token
-    int at, base;  // at: the atomic's result (lane 0); base < 0: nothing pending
-    int32_t phys[kCompactPages];
-    float nuv[kCompactPages];
-  } pend;
-  pend.base = -1;
-  auto finish = [&]() {
-    if (pend.base < 0) return;
+  const bool vec = (int64_t(bg) * p.max_seq) % 2 == 0;  // compact_load
+  // One segment. INTERIOR (warp-uniform): every token of the segment is a candidate (cold_lo ≤ base
+  // and base + kCompactSeg ≤ cold_hi ≤ n), so no token is hot or past the end.
+  auto segment = [&](const CompactSeg<G>& cur, const int base, auto interior) {
+    constexpr bool INTERIOR = decltype(interior)::value;
+    float nuv[kCompactRows];  // the pages' ν, used at the end of the segment (latency overlapped)
 #pragma unroll
-    for (int q = 0; q < kCompactPages; ++q)
-      if (pend.any >> q & 1u) nu = fmaxf(nu, pend.nuv[q]);
-    const int at = __shfl_sync(0xffffffffu, pend.at, 0);
+    for (int k = 0; k < kCompactRows; ++k) nuv[k] = __ldg(numax + cur.phys[k] * nkv);
+    [[maybe_unused]] bool page_elim[kCompactRows];
+    if constexpr (BOX) {  // a page eliminated by its anchor (certified: θ ≥ θ_A > its bounds already);
+      // a page past the sequence end reads one entry past the KV head's slice (inside the workspace;
+      // unused: such tokens are no candidates)
+#pragma unroll
+      for (int k = 0; k < kCompactRows; ++k) page_elim[k] = pubase[int64_t(base / kPage + k) * G] != kPageScanned;
+    }
+    uint32_t keep[kCompactRows][2], elim[kCompactRows][2];  // ballots of the rows' even (s 0) and odd (s 1) tokens
+    int tot = 0;
+#pragma unroll
+    for (int k = 0; k < kCompactRows; ++k) {
+#pragma unroll
+      for (int s = 0; s < 2; ++s) {
+        const int t = base + kPage * k + 2 * lane + s;
+        bool el;
+        if constexpr (FORCED) el = !(hash3(p.forced_seed, uint32_t(bg), uint32_t(t)) <= keep_thr);
+        else el = compact_below<G>(cur.wd[k], s, th2);
+        if constexpr (BOX) el = el || page_elim[k];
+        if constexpr (INTERIOR) {
+          elim[k][s] = __ballot_sync(0xffffffffu, el);
+          keep[k][s] = ~elim[k][s];
+        } else {
+          const bool cand = t >= cold_lo && t < cold_hi, hot = t < n && !cand;
+          el = el && cand;
+          elim[k][s] = __ballot_sync(0xffffffffu, el);
+          keep[k][s] = __ballot_sync(0xffffffffu, hot || (cand && !el));
+        }
+        tot += __popc(keep[k][s]);
+      }
+    }
+    int at = 0;  // the atomic's latency overlaps the eliminated tokens' M_E terms below
+    if (lane == 0 && tot) at = atom_add_one_lane(&w.n_surv[bg], tot);
+#pragma unroll
+    for (int k = 0; k < kCompactRows; ++k) {
+      if (!(elim[k][0] | elim[k][1])) continue;  // warp-uniform
+      nu = fmaxf(nu, nuv[k]);
+      [[maybe_unused]] const uint16_t* pu = BOX ? pubase + int64_t(base / kPage + k) * G : nullptr;
+#pragma unroll
+      for (int s = 0; s < 2; ++s) {
+        if (elim[k][s] >> lane & 1u) {
+#pragma unroll
+          for (int h = 0; h < G; ++h) {
+            float v = compact_dv<G>(cur.wd[k], s * G + h);
+            if constexpr (BOX) v = page_elim[k] ? __half2float(__ushort_as_half(pu[h])) : v;
+            me[h] = __fadd_ru(me[h], ex2_up(v));
+          }
+        }
+      }
+    }
+    at = __shfl_sync(0xffffffffu, at, 0);
     int32_t* sv = surv + at;
     int32_t* sr = srow + at;
     int off = 0;
 #pragma unroll
     for (int k = 0; k < kCompactRows; ++k) {
-      if (pend.keep[k] >> lane & 1u) {
-        const int t = pend.base + 32 * k + lane, j = off + __popc(pend.keep[k] & lt);
-        sv[j] = t;
-        sr[j] = pend.phys[k * 32 / kPage] * kPage + (t & (kPage - 1));
-      }
-      off += __popc(pend.keep[k]);
-    }
-  };
-  // One segment. INTERIOR (warp-uniform): every token of the segment is a candidate (cold_lo ≤ base
-  // and base + kCompactSeg ≤ cold_hi ≤ n), so no token is hot or past the end.
-  auto segment = [&](const CompactSeg<G>& cur, const int base, auto interior) {
-    constexpr bool INTERIOR = decltype(interior)::value;
-    float nuv[kCompactPages];  // the pages' ν, used when the segment is finished
+      const int before = off + __popc(keep[k][0] & lt) + __popc(keep[k][1] & lt);
 #pragma unroll
-    for (int q = 0; q < kCompactPages; ++q) nuv[q] = __ldg(numax + cur.phys[q] * nkv);
-    [[maybe_unused]] bool page_elim[kCompactPages];
-    if constexpr (BOX) {  // a page eliminated by its anchor (certified: θ ≥ θ_A > its bounds already);
-      // a page past the sequence end reads one entry past the KV head's slice (inside the workspace;
-      // unused: such tokens are no candidates)
-#pragma unroll
-      for (int q = 0; q < kCompactPages; ++q) page_elim[q] = pubase[int64_t(base / kPage + q) * G] != kPageScanned;
-    }
-    uint32_t keep_rows[kCompactRows], elim_rows[kCompactRows];
-    int tot = 0;
-#pragma unroll
-    for (int k = 0; k < kCompactRows; ++k) {
-      const int t = base + 32 * k + lane;
-      bool elim;
-      if constexpr (FORCED) {
-        elim = !(hash3(p.forced_seed, uint32_t(bg), uint32_t(t)) <= keep_thr);
-      } else {  // UB_h − m_L < θ_h for every head, two heads per comparison (see th2)
-        elim = true;
-#pragma unroll
-        for (int i = 0; i < (G + 1) / 2; ++i)
-          elim = elim && __hblt2(*reinterpret_cast<const __half2*>(&cur.wd[k][i]), *reinterpret_cast<const __half2*>(&th2[i]));
-      }
-      if constexpr (BOX) elim = elim || page_elim[k * 32 / kPage];
-      if constexpr (INTERIOR) {
-        elim_rows[k] = __ballot_sync(0xffffffffu, elim);
-        keep_rows[k] = ~elim_rows[k];
-      } else {
-        const bool cand = t >= cold_lo && t < cold_hi, hot = t < n && !cand;
-        elim = elim && cand;
-        elim_rows[k] = __ballot_sync(0xffffffffu, elim);
-        keep_rows[k] = __ballot_sync(0xffffffffu, hot || (cand && !elim));
-      }
-      tot += __popc(keep_rows[k]);
-    }
-    int at = 0;  // consumed when this segment is finished, one segment later
-    if (lane == 0 && tot) at = atom_add_one_lane(&w.n_surv[bg], tot);
-    finish();  // the previous segment
-#pragma unroll
-    for (int k = 0; k < kCompactRows; ++k) {
-      if (elim_rows[k] >> lane & 1u) {
-        ++nel;
-        if constexpr (BOX) {
-          const int q = k * 32 / kPage;
-          const uint16_t* pu = pubase + int64_t(base / kPage + q) * G;
-#pragma unroll
-          for (int h = 0; h < G; ++h)
-            me[h] = __fadd_ru(me[h], ex2_up(page_elim[q] ? __half2float(__ushort_as_half(pu[h])) : compact_dv<G>(cur, k, h)));
-        } else {
-#pragma unroll
-          for (int h = 0; h < G; ++h) me[h] = __fadd_ru(me[h], ex2_up(compact_dv<G>(cur, k, h)));
+      for (int s = 0; s < 2; ++s) {
+        if (keep[k][s] >> lane & 1u) {
+          const int t = base + kPage * k + 2 * lane + s, j = before + (s ? int(keep[k][0] >> lane & 1u) : 0);
+          sv[j] = t;
+          sr[j] = cur.phys[k] * kPage + (t & (kPage - 1));
         }
       }
+      off += __popc(keep[k][0]) + __popc(keep[k][1]);
     }
-    uint32_t any = 0u;
-#pragma unroll
-    for (int q = 0; q < kCompactPages; ++q) {
-      uint32_t rows = 0u;
-#pragma unroll
-      for (int k = q * kPage / 32; k < (q + 1) * kPage / 32; ++k) rows |= elim_rows[k];
-      any |= uint32_t(rows != 0u) << q;
-    }
-#pragma unroll
-    for (int k = 0; k < kCompactRows; ++k) pend.keep[k] = keep_rows[k];
-#pragma unroll
-    for (int q = 0; q < kCompactPages; ++q) {
-      pend.phys[q] = cur.phys[q];
-      pend.nuv[q] = nuv[q];
-    }
-    pend.any = any;
-    pend.at = at;
-    pend.base = base;
   };
   // Segments w, w + W, ... of the warp, two register buffers in turn (the next segment's bounds and
   // pages are loaded before the current one is processed; no copy between the buffers).
   int base = (blockIdx.x * kWarps + warp) * kCompactSeg;
   CompactSeg<G> sa, sb;
-  if (base < n) compact_load<G>(sa, ubase, ptab, base, lane, n);
+  if (base < n) compact_load<G>(sa, ubase, ptab, base, lane, n, vec);
   auto step = [&](const CompactSeg<G>& cur, CompactSeg<G>& nxt) {
     if (base >= n) return false;
-    if (base + stride < n) compact_load<G>(nxt, ubase, ptab, base + stride, lane, n);
-#if COMPACT_PF
-    if (base + COMPACT_PF * stride < n && lane < 2 * G)  // the segment's 256·G bytes: 2G lines of 128
-      asm volatile("prefetch.global.L2 [%0];" ::"l"(ubase + int64_t(base + COMPACT_PF * stride) * G + lane * 64));
-#endif
+    if (base + stride < n) compact_load<G>(nxt, ubase, ptab, base + stride, lane, n, vec);
     if (base >= cold_lo && base + kCompactSeg <= cold_hi) segment(cur, base, std::true_type{});
     else segment(cur, base, std::false_type{});
     base += stride;
@@ -1426,10 +1400,6 @@ __global__ void __launch_bounds__(kCompactThreads, kCompactMinBlocks) compact_ke
   };
   while (step(sa, sb) && step(sb, sa)) {
   }
-  finish();  // the last segment
-  // a flushed ex2 term stood for e^v < 2^-125 (ex2_up): nel·2^-125 covers them all (exact in float32)
-#pragma unroll
-  for (int h = 0; h < G; ++h) me[h] = __fadd_ru(me[h], float(nel) * 0x1p-125f);
 #pragma unroll
   for (int h = 0; h < G; ++h) {
     const double sm = warp_sum_d(double(me[h]));
@@ -1446,7 +1416,6 @@ __global__ void __launch_bounds__(kCompactThreads, kCompactMinBlocks) compact_ke
   }
   if (tid == 0 && s_nu) atomicMax(&w.nu_e[int64_t(b) * p.n_head_q + g * G], s_nu);
 }
-
 
 // ---------------------------------------------------------------------------------------------
 // attend: split-K flash decoding, grid (splits, B·Hkv), 128 threads. Tiles of kTile tokens (K and V
@@ -1649,8 +1618,10 @@ __global__ void __launch_bounds__(kAttThreads, 3) attend_kernel(DecodeParams p, 
 // ---------------------------------------------------------------------------------------------
 // gather probe (diagnostics): read the K and V rows that attend would read (mode 0: the survivor
 // list of compact; mode 1: every token of every sequence, in order), with nothing else to do: half a
-// warp per row, 8 tokens of a warp in flight. It measures what the memory system gives this access
-// pattern; the xor of the words goes to po so that the loads are kept.
+// warp per row, 8 tokens of a warp in flight; mode 2: the bounds compact reads (G·2 bytes per token,
+// every token below seq_len), a lane per token, 8 rows of 32 tokens of a warp in flight. It measures
+// what the memory system gives this access pattern; the xor of the words goes to po so that the
+// loads are kept.
 template <int D>
 __global__ void __launch_bounds__(256) gather_probe_kernel(DecodeParams p, Workspace w, int mode) {
   constexpr int kU = 8, kLanesRow = D * 2 / 16;  // 16-byte pieces per row (16 at d 128, 8 at d 64)
@@ -1658,9 +1629,35 @@ __global__ void __launch_bounds__(256) gather_probe_kernel(DecodeParams p, Works
   const int lane = threadIdx.x & 31, half = lane / 16, sub = lane % 16;
   pdl_wait();
   const int n = mode == 0 ? w.n_surv[bg] : p.seq_len[b];
+  const int wid = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, nwarps = gridDim.x * (blockDim.x / 32);
+  if (mode == 2) {
+    const int G = p.n_head_q / p.n_head_kv;
+    const uint16_t* ub = w.ub + int64_t(bg) * p.max_seq * G;
+    uint32_t acc = 0;
+    for (int t0 = wid * kU * 32; t0 < n; t0 += nwarps * kU * 32) {
+      uint32_t x[kU];
+#pragma unroll
+      for (int u = 0; u < kU; ++u) {
+        const int t = t0 + 32 * u + lane;
+        x[u] = 0;
+        if (t < n) {
+          const uint16_t* s = ub + int64_t(t) * G;
+          if (G == 4) {
+            const uint2 v = __ldcs(reinterpret_cast<const uint2*>(s));
+            x[u] = v.x ^ v.y;
+          } else {
+            for (int h = 0; h < G; ++h) x[u] ^= __ldcs(reinterpret_cast<const unsigned short*>(s + h));
+          }
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < kU; ++u) acc ^= x[u];
+    }
+    if (acc == 0x9E3779B9u) w.po[0] = float(acc);  // practically never: keeps the loads
+    return;
+  }
   const int32_t* rows = w.srow + int64_t(bg) * p.max_seq;
   const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
-  const int wid = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, nwarps = gridDim.x * (blockDim.x / 32);
   uint32_t acc = 0;
   const uint16_t* base = half ? p.v_cache : p.k_cache;
   for (int i0 = wid * kU; i0 < n; i0 += nwarps * kU) {
