@@ -326,6 +326,11 @@ __global__ void __launch_bounds__(kPrepThreads) prep_kernel(DecodeParams p, Work
 // LEAN (the low-rank scan, 64 registers): the counts stay in registers and e^{edge} comes from the
 // block's shared copy of g_exp_edge (edge), recomputed in the second pass; otherwise (the quant scan)
 // the kPer bin values are held as doubles, every load in flight at once (its registers are free here).
+// LEAN: bin lane·kPer + i's mass bound, from its count
+template <int kPer>
+__device__ __forceinline__ double lean_bin(const uint32_t (&cnt)[kPer], const double* edge, int lane, int i) {
+  return cnt[i] ? double(cnt[i]) * edge[lane * kPer + i] * (1 + 1e-12) : 0.0;
+}
 template <bool LEAN>
 __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq, const double* edge) {
   constexpr int kCand = kHistBins + 1, kPer = (kCand + 31) / 32;
@@ -334,9 +339,6 @@ __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq, 
   double local = 0;
   [[maybe_unused]] double val[LEAN ? 1 : kPer];
   [[maybe_unused]] uint32_t cnt[LEAN ? kPer : 1];
-  [[maybe_unused]] auto lean_val = [&](int i) {  // LEAN: bin lane·kPer + i's mass bound, from its count
-    return cnt[i] ? double(cnt[i]) * edge[lane * kPer + i] * (1 + 1e-12) : 0.0;
-  };
   if constexpr (!LEAN) {
 #pragma unroll
     for (int i = 0; i < kPer; ++i) {
@@ -352,7 +354,7 @@ __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq, 
       cnt[i] = k < kCand ? __ldcg(&hs[k]) : 0u;
     }
 #pragma unroll
-    for (int i = 0; i < kPer; ++i) local += lean_val(i);
+    for (int i = 0; i < kPer; ++i) local += lean_bin(cnt, edge, lane, i);
   }
   double incl = local;
   for (int o = 1; o < 32; o <<= 1) {
@@ -365,7 +367,7 @@ __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq, 
 #pragma unroll
   for (int i = 0; i < kPer; ++i) {
     const int k = lane * kPer + i;
-    if constexpr (LEAN) run += lean_val(i);
+    if constexpr (LEAN) run += lean_bin(cnt, edge, lane, i);
     else run += val[i];
     if (k < kCand && run * (1 + 1e-12) <= budget) best = k;
   }
@@ -1163,17 +1165,17 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
 // compact: grid (chunks, B·Hkv) of blocks that are all resident at once, 128 threads, no block
 // barrier before the end; specialised at compile time for anchors (BOX) and forced survivors (FORCED).
 // Each warp takes segments of kCompactSeg = 128 consecutive tokens (two pages; warp w of the KV head's
-// W warps: segments w, w + W, ...). A row of the segment is one page (64 tokens): lane l holds its
-// tokens 2l and 2l + 1, whose bounds (2·G f16, 4G bytes) it reads with one load (16 bytes at G 4), so
-// every load is coalesced and the page's anchor entry, physical page and ν are warp-uniform. The next
-// segment's bounds and physical pages are loaded before the current one is processed. A candidate is
-// eliminated iff UB_h − m_L < θ_h for every head h of the group (GQA rule; θ from the scan's cut), or,
-// in forced mode, by a hash; survivors (and hot tokens) are appended in token order within the
-// segment: two ballots per row (even and odd tokens) and one atomicAdd per segment. An eliminated
-// token adds ex2_up(UB − m_L) ≥ (1 − 2.5·2^-23)·e^{UB − m_L} to M_E of every head (float32 sums rounded
-// up per lane, float64 across lanes; merge's factor covers the ex2 error) and its page's ν to ν_E.
-constexpr int kCompactSeg = 128, kCompactRows = kCompactSeg / kPage;
-static_assert(kPage == 64, "a row of the segment is one page: two tokens per lane");
+// W warps: segments w, w + W, ...); the lane's k-th token of a segment is base + 32k + lane, so every
+// load is coalesced (G·2 bytes per token) and the 32 tokens of a row share one page (the page's anchor
+// entry, physical page and ν are warp-uniform). The next segment's bounds and physical pages are loaded
+// before the current one is processed. A candidate is eliminated iff UB_h − m_L < θ_h for every head h
+// of the group (GQA rule; θ from the scan's cut), or, in forced mode, by a hash; survivors (and hot
+// tokens) are appended in token order within the segment: a ballot per row and one atomicAdd per
+// segment. An eliminated token adds ex2_up(UB − m_L) ≥ (1 − 2.5·2^-23)·e^{UB − m_L} to M_E of every head
+// (float32 sums rounded up per lane, float64 across lanes; merge's factor covers the ex2 error) and
+// its page's ν to ν_E.
+constexpr int kCompactSeg = 128, kCompactRows = kCompactSeg / 32, kCompactPages = kCompactSeg / kPage;
+static_assert(kPage % 32 == 0 && kCompactSeg % kPage == 0, "a row of 32 tokens must lie in one page");
 
 // 2^x by the special-function unit: at most 2 ulp from the correctly rounded result (PTX ISA), so
 // relative error ≤ 2.5·2^-23 for normal results; results below 2^-126 flush to 0 (ftz); ex2(−inf) = 0.
@@ -1191,88 +1193,47 @@ __device__ __forceinline__ float ex2_up(float v) {
   return ex2_approx(__fmaf_ru(fmaxf(v, -80.0f), __uint_as_float(0x3FB8AA3Cu), 1e-5f));
 }
 
-// A relaxed atom.add from one lane. For an address it can prove warp-uniform, ptxas aggregates an
-// atomic over the active lanes and broadcasts its result by a shuffle placed right after it; the
-// address is offset by popc(lanemask_lt) − laneid (zero, unknown to ptxas) so that it stays per lane
-// and the result is waited for only where it is used.
-__device__ __forceinline__ int atom_add_one_lane(int* a, int v) {
-  uint32_t lt, id;
-  asm("mov.u32 %0, %%lanemask_lt;" : "=r"(lt));
-  asm("mov.u32 %0, %%laneid;" : "=r"(id));
-  int* at = a + (__popc(lt) - int(id));
-  int r;
-  asm volatile("atom.relaxed.gpu.global.add.s32 %0, [%1], %2;" : "=r"(r) : "l"(at), "r"(v) : "memory");
-  return r;
-}
-
 template <int G>
-struct CompactSeg {  // one lane's share of a segment: per row, its two tokens' bounds (2G f16: token
-                     // s, head h is half s·G + h), and the rows' physical pages
-  uint32_t wd[kCompactRows][G];
-  int32_t phys[kCompactRows];
+struct CompactSeg {  // one lane's share of a segment: its tokens' bounds (G f16 each), the pages
+  uint32_t wd[kCompactRows][(G + 1) / 2];
+  int32_t phys[kCompactPages];
 };
 
-// vec: the KV head's bounds start at a multiple of 2·G·2 bytes (B·Hkv·max_seq·G halves before it,
-// with bg·max_seq even), so a lane's two tokens (t0 even) are one aligned 4G-byte load; otherwise,
-// and at the end of the sequence, the halves are read one by one (nothing past the sequence).
 template <int G>
 __device__ __forceinline__ void compact_load(CompactSeg<G>& s, const uint16_t* ubase, const int32_t* ptab, int base,
-                                             int lane, int n, bool vec) {
+                                             int lane, int n) {
+  const uint16_t* src0 = ubase + int64_t(base + lane) * G;  // row k at a constant offset: 32·k·G
 #pragma unroll
   for (int k = 0; k < kCompactRows; ++k) {
-    const int t0 = base + kPage * k + 2 * lane;
-    const uint32_t* src = reinterpret_cast<const uint32_t*>(ubase + int64_t(t0) * G);
-    if (vec && t0 + 1 < n) {
-      if constexpr (G == 4) {
-        const uint4 u = __ldcs(reinterpret_cast<const uint4*>(src));
-        s.wd[k][0] = u.x; s.wd[k][1] = u.y; s.wd[k][2] = u.z; s.wd[k][3] = u.w;
-      } else if constexpr (G == 2) {
-        const uint2 u = __ldcs(reinterpret_cast<const uint2*>(src));
-        s.wd[k][0] = u.x; s.wd[k][1] = u.y;
-      } else {
+    const uint16_t* src = src0 + 32 * k * G;
+    if (base + 32 * k + lane >= n) {
 #pragma unroll
-        for (int i = 0; i < G; ++i) s.wd[k][i] = __ldcs(src + i);
-      }
-    } else {  // half j (token t0 + j / G) where that token is below n, +inf past the sequence
-      const unsigned short* h16 = reinterpret_cast<const unsigned short*>(ubase + int64_t(t0) * G);
+      for (int i = 0; i < (G + 1) / 2; ++i) s.wd[k][i] = 0x7C007C00u;
+    } else if constexpr (G == 4) {
+      const uint2 u = __ldcs(reinterpret_cast<const uint2*>(src));
+      s.wd[k][0] = u.x;
+      s.wd[k][1] = u.y;
+    } else if constexpr (G == 2) {
+      s.wd[k][0] = __ldcs(reinterpret_cast<const unsigned int*>(src));
+    } else {
 #pragma unroll
-      for (int i = 0; i < G; ++i) {
-        const uint32_t lo = t0 + (2 * i) / G < n ? uint32_t(__ldcs(h16 + 2 * i)) : 0x7C00u;
-        const uint32_t hi = t0 + (2 * i + 1) / G < n ? uint32_t(__ldcs(h16 + 2 * i + 1)) : 0x7C00u;
+      for (int i = 0; i < (G + 1) / 2; ++i) {
+        const uint32_t lo = __ldcs(reinterpret_cast<const unsigned short*>(src + 2 * i));
+        const uint32_t hi = 2 * i + 1 < G ? uint32_t(__ldcs(reinterpret_cast<const unsigned short*>(src + 2 * i + 1))) : 0u;
         s.wd[k][i] = lo | (hi << 16);
       }
     }
   }
   const int32_t* pt = ptab + base / kPage;
 #pragma unroll
-  for (int k = 0; k < kCompactRows; ++k) s.phys[k] = base + k * kPage < n ? __ldg(&pt[k]) : 0;
+  for (int q = 0; q < kCompactPages; ++q) s.phys[q] = base + q * kPage < n ? __ldg(&pt[q]) : 0;
 }
 
-// half i (= s·G + h: token s, head h) of a row as float
+// head h's bound of the lane's row-k token (an f16 value) as float
 template <int G>
-__device__ __forceinline__ float compact_dv(const uint32_t (&wd)[G], int i) {
-  const __half2 x = *reinterpret_cast<const __half2*>(&wd[i >> 1]);
-  return (i & 1) ? __high2float(x) : __low2float(x);
-}
-
-// UB_h − m_L < θ_h for every head of token s (th: θ_h as f16 bits, two per word; th2 as __half2)
-template <int G>
-__device__ __forceinline__ bool compact_below(const uint32_t (&wd)[G], int s, const uint32_t (&th)[(G + 1) / 2]) {
-  bool e = true;
-  if constexpr (G % 2 == 0) {  // the token's heads are whole words: two heads per comparison
-#pragma unroll
-    for (int i = 0; i < G / 2; ++i)
-      e = e && __hblt2(*reinterpret_cast<const __half2*>(&wd[s * G / 2 + i]), *reinterpret_cast<const __half2*>(&th[i]));
-  } else {
-#pragma unroll
-    for (int h = 0; h < G; ++h) {
-      const int i = s * G + h;
-      const __half x = __ushort_as_half(uint16_t(wd[i >> 1] >> (16 * (i & 1))));
-      const __half t = __ushort_as_half(uint16_t(th[h >> 1] >> (16 * (h & 1))));
-      e = e && __hlt(x, t);
-    }
-  }
-  return e;
+__device__ __forceinline__ float compact_dv(const CompactSeg<G>& s, int k, int h) {
+  const __half2 x = *reinterpret_cast<const __half2*>(&s.wd[k][h >> 1]);
+  return (h & 1) ? __high2float(x) : __low2float(x);
 }
 
 template <int G, bool BOX, bool FORCED>
@@ -1305,100 +1266,83 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
   [[maybe_unused]] const uint16_t* pubase = BOX ? w.pub + int64_t(bg) * ((p.max_seq + kPage - 1) / kPage) * G : nullptr;
   const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
   const float* numax = p.nu_max + g;
-  const int nkv = p.n_head_kv;
   int32_t* surv = w.surv + int64_t(bg) * p.max_seq;
   int32_t* srow = w.srow + int64_t(bg) * p.max_seq;
   const int stride = gridDim.x * kWarps * kCompactSeg;
   const uint32_t lt = (1u << lane) - 1u;
-  const bool vec = (int64_t(bg) * p.max_seq) % 2 == 0;  // compact_load
-  // One segment. INTERIOR (warp-uniform): every token of the segment is a candidate (cold_lo ≤ base
-  // and base + kCompactSeg ≤ cold_hi ≤ n), so no token is hot or past the end.
-  auto segment = [&](const CompactSeg<G>& cur, const int base, auto interior) {
-    constexpr bool INTERIOR = decltype(interior)::value;
-    float nuv[kCompactRows];  // the pages' ν, used at the end of the segment (latency overlapped)
+  int base = (blockIdx.x * kWarps + warp) * kCompactSeg;
+  CompactSeg<G> cur;
+  if (base < n) compact_load<G>(cur, ubase, ptab, base, lane, n);
+  for (; base < n; base += stride) {
+    CompactSeg<G> nxt;
+    if (base + stride < n) compact_load<G>(nxt, ubase, ptab, base + stride, lane, n);
+    float nuv[kCompactPages];  // the pages' ν, used at the end of the segment (latency overlapped)
 #pragma unroll
-    for (int k = 0; k < kCompactRows; ++k) nuv[k] = __ldg(numax + cur.phys[k] * nkv);
-    [[maybe_unused]] bool page_elim[kCompactRows];
-    if constexpr (BOX) {  // a page eliminated by its anchor (certified: θ ≥ θ_A > its bounds already);
-      // a page past the sequence end reads one entry past the KV head's slice (inside the workspace;
-      // unused: such tokens are no candidates)
+    for (int q = 0; q < kCompactPages; ++q) nuv[q] = __ldg(&numax[int64_t(cur.phys[q]) * p.n_head_kv]);
+    bool page_any[kCompactPages];
 #pragma unroll
-      for (int k = 0; k < kCompactRows; ++k) page_elim[k] = pubase[int64_t(base / kPage + k) * G] != kPageScanned;
-    }
-    uint32_t keep[kCompactRows][2], elim[kCompactRows][2];  // ballots of the rows' even (s 0) and odd (s 1) tokens
+    for (int q = 0; q < kCompactPages; ++q) page_any[q] = false;
+    uint32_t keep_rows[kCompactRows];
+    bool elim_rows[kCompactRows];
     int tot = 0;
 #pragma unroll
     for (int k = 0; k < kCompactRows; ++k) {
+      const int t = base + 32 * k + lane;
+      const bool cand = t >= cold_lo && t < cold_hi, hot = t < n && !cand;
+      bool elim;
+      if constexpr (FORCED) {
+        elim = !(hash3(p.forced_seed, uint32_t(bg), uint32_t(t)) <= keep_thr);
+      } else {  // UB_h − m_L < θ_h for every head, two heads per comparison (see th2)
+        elim = true;
 #pragma unroll
-      for (int s = 0; s < 2; ++s) {
-        const int t = base + kPage * k + 2 * lane + s;
-        bool el;
-        if constexpr (FORCED) el = !(hash3(p.forced_seed, uint32_t(bg), uint32_t(t)) <= keep_thr);
-        else el = compact_below<G>(cur.wd[k], s, th2);
-        if constexpr (BOX) el = el || page_elim[k];
-        if constexpr (INTERIOR) {
-          elim[k][s] = __ballot_sync(0xffffffffu, el);
-          keep[k][s] = ~elim[k][s];
-        } else {
-          const bool cand = t >= cold_lo && t < cold_hi, hot = t < n && !cand;
-          el = el && cand;
-          elim[k][s] = __ballot_sync(0xffffffffu, el);
-          keep[k][s] = __ballot_sync(0xffffffffu, hot || (cand && !el));
-        }
-        tot += __popc(keep[k][s]);
+        for (int i = 0; i < (G + 1) / 2; ++i)
+          elim = elim && __hblt2(*reinterpret_cast<const __half2*>(&cur.wd[k][i]), *reinterpret_cast<const __half2*>(&th2[i]));
       }
+      if constexpr (BOX) {  // a page eliminated by its anchor (certified: θ ≥ θ_A > its bounds already);
+        // a row past the sequence end reads one entry past the KV head's slice (inside the workspace;
+        // unused: such tokens are no candidates)
+        elim = elim || pubase[int64_t((base + 32 * k) / kPage) * G] != kPageScanned;
+      }
+      elim = elim && cand;
+      elim_rows[k] = elim;
+      page_any[k * 32 / kPage] |= __any_sync(0xffffffffu, elim);
+      keep_rows[k] = __ballot_sync(0xffffffffu, hot || (cand && !elim));
+      tot += __popc(keep_rows[k]);
     }
     int at = 0;  // the atomic's latency overlaps the eliminated tokens' M_E terms below
-    if (lane == 0 && tot) at = atom_add_one_lane(&w.n_surv[bg], tot);
+    if (lane == 0 && tot) at = atomicAdd(&w.n_surv[bg], tot);
 #pragma unroll
     for (int k = 0; k < kCompactRows; ++k) {
-      if (!(elim[k][0] | elim[k][1])) continue;  // warp-uniform
-      nu = fmaxf(nu, nuv[k]);
-      [[maybe_unused]] const uint16_t* pu = BOX ? pubase + int64_t(base / kPage + k) * G : nullptr;
+      if (elim_rows[k]) {
+        if constexpr (BOX) {
+          const uint16_t* pu = pubase + int64_t((base + 32 * k) / kPage) * G;
+          const bool page_elim = pu[0] != kPageScanned;
 #pragma unroll
-      for (int s = 0; s < 2; ++s) {
-        if (elim[k][s] >> lane & 1u) {
+          for (int h = 0; h < G; ++h)
+            me[h] = __fadd_ru(me[h], ex2_up(page_elim ? __half2float(__ushort_as_half(pu[h])) : compact_dv<G>(cur, k, h)));
+        } else {
 #pragma unroll
-          for (int h = 0; h < G; ++h) {
-            float v = compact_dv<G>(cur.wd[k], s * G + h);
-            if constexpr (BOX) v = page_elim[k] ? __half2float(__ushort_as_half(pu[h])) : v;
-            me[h] = __fadd_ru(me[h], ex2_up(v));
-          }
+          for (int h = 0; h < G; ++h) me[h] = __fadd_ru(me[h], ex2_up(compact_dv<G>(cur, k, h)));
         }
       }
     }
+#pragma unroll
+    for (int q = 0; q < kCompactPages; ++q)
+      if (page_any[q]) nu = fmaxf(nu, nuv[q]);
     at = __shfl_sync(0xffffffffu, at, 0);
     int32_t* sv = surv + at;
     int32_t* sr = srow + at;
     int off = 0;
 #pragma unroll
     for (int k = 0; k < kCompactRows; ++k) {
-      const int before = off + __popc(keep[k][0] & lt) + __popc(keep[k][1] & lt);
-#pragma unroll
-      for (int s = 0; s < 2; ++s) {
-        if (keep[k][s] >> lane & 1u) {
-          const int t = base + kPage * k + 2 * lane + s, j = before + (s ? int(keep[k][0] >> lane & 1u) : 0);
-          sv[j] = t;
-          sr[j] = cur.phys[k] * kPage + (t & (kPage - 1));
-        }
+      if (keep_rows[k] >> lane & 1u) {
+        const int t = base + 32 * k + lane, j = off + __popc(keep_rows[k] & lt);
+        sv[j] = t;
+        sr[j] = cur.phys[k * 32 / kPage] * kPage + (t & (kPage - 1));
       }
-      off += __popc(keep[k][0]) + __popc(keep[k][1]);
+      off += __popc(keep_rows[k]);
     }
-  };
-  // Segments w, w + W, ... of the warp, two register buffers in turn (the next segment's bounds and
-  // pages are loaded before the current one is processed; no copy between the buffers).
-  int base = (blockIdx.x * kWarps + warp) * kCompactSeg;
-  CompactSeg<G> sa, sb;
-  if (base < n) compact_load<G>(sa, ubase, ptab, base, lane, n, vec);
-  auto step = [&](const CompactSeg<G>& cur, CompactSeg<G>& nxt) {
-    if (base >= n) return false;
-    if (base + stride < n) compact_load<G>(nxt, ubase, ptab, base + stride, lane, n, vec);
-    if (base >= cold_lo && base + kCompactSeg <= cold_hi) segment(cur, base, std::true_type{});
-    else segment(cur, base, std::false_type{});
-    base += stride;
-    return true;
-  };
-  while (step(sa, sb) && step(sb, sa)) {
+    cur = nxt;  // on the last segment nxt was not loaded; the loop ends before cur is read again
   }
 #pragma unroll
   for (int h = 0; h < G; ++h) {
@@ -1619,7 +1563,8 @@ __global__ void __launch_bounds__(kAttThreads, 3) attend_kernel(DecodeParams p, 
 // gather probe (diagnostics): read the K and V rows that attend would read (mode 0: the survivor
 // list of compact; mode 1: every token of every sequence, in order), with nothing else to do: half a
 // warp per row, 8 tokens of a warp in flight; mode 2: the bounds compact reads (G·2 bytes per token,
-// every token below seq_len), a lane per token, 8 rows of 32 tokens of a warp in flight. It measures
+// every token below seq_len), a lane per token, 8 rows of 32 tokens of a warp in flight (mode 3, the
+// same bytes by bulk copies: bounds_stream_probe_kernel below). It measures
 // what the memory system gives this access pattern; the xor of the words goes to po so that the
 // loads are kept.
 template <int D>
@@ -1675,6 +1620,58 @@ __global__ void __launch_bounds__(256) gather_probe_kernel(DecodeParams p, Works
     for (int u = 0; u < kU; ++u) acc ^= x[u].x ^ x[u].y ^ x[u].z ^ x[u].w;
   }
   if (acc == 0x9E3779B9u) w.po[0] = float(acc);  // practically never: keeps the loads
+}
+
+// bounds stream probe (diagnostics, gather_probe mode 3): the bounds of mode 2 moved by the bulk-copy
+// engine instead: each warp takes pieces wid, wid + W, ... of its KV head's bytes (kProbePiece each,
+// kProbeStages in flight) into shared memory and xors them. The byte range is widened to 16-byte
+// boundaries (the few bytes outside lie inside the workspace); a short last piece leaves stale bytes
+// in the buffer, which are xored too (it only measures).
+constexpr int kProbePiece = 2048, kProbeStages = 4, kProbeWarps = 4;
+constexpr int kProbeSmem = kProbeWarps * kProbeStages * kProbePiece;
+__global__ void __launch_bounds__(kProbeWarps * 32) bounds_stream_probe_kernel(DecodeParams p, Workspace w) {
+  extern __shared__ __align__(128) uint8_t smem[];
+  __shared__ __align__(8) uint64_t bars[kProbeWarps][kProbeStages];
+  const int bg = blockIdx.y, b = bg / p.n_head_kv;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int G = p.n_head_q / p.n_head_kv;
+  if (lane == 0) {
+    for (int k = 0; k < kProbeStages; ++k) mbar_init(&bars[warp][k], 1);
+    mbar_init_fence();
+  }
+  __syncwarp();
+  pdl_wait();
+  const int n = p.seq_len[b];
+  const uint8_t* ub = reinterpret_cast<const uint8_t*>(w.ub);
+  const int64_t start = int64_t(bg) * p.max_seq * G * 2;
+  const int64_t lo = start & ~int64_t(15), hi = (start + int64_t(n) * G * 2 + 15) & ~int64_t(15);
+  const int64_t npieces = (hi - lo + kProbePiece - 1) / kProbePiece;
+  const int wid = blockIdx.x * kProbeWarps + warp, nw = gridDim.x * kProbeWarps;
+  uint8_t* buf = smem + warp * kProbeStages * kProbePiece;
+  auto issue = [&](int64_t i, int st) {  // lane 0
+    const int64_t off = lo + i * kProbePiece;
+    const uint32_t bytes = uint32_t(hi - off < kProbePiece ? hi - off : kProbePiece);
+    mbar_expect_tx(&bars[warp][st], bytes);
+    bulk_g2s(buf + st * kProbePiece, ub + off, bytes, &bars[warp][st]);
+  };
+  if (lane == 0)
+    for (int s = 0; s < kProbeStages; ++s)
+      if (wid + int64_t(s) * nw < npieces) issue(wid + int64_t(s) * nw, s);
+  uint32_t acc = 0;
+  int it = 0;
+  for (int64_t i = wid; i < npieces; i += nw, ++it) {
+    const int st = it % kProbeStages;
+    mbar_wait(&bars[warp][st], uint32_t(it / kProbeStages) & 1u);
+    const uint4* q = reinterpret_cast<const uint4*>(buf + st * kProbePiece);
+#pragma unroll
+    for (int j = 0; j < kProbePiece / 16 / 32; ++j) {
+      const uint4 v = q[j * 32 + lane];
+      acc ^= v.x ^ v.y ^ v.z ^ v.w;
+    }
+    __syncwarp();  // every lane has read the buffer before the next copy into it
+    if (lane == 0 && i + int64_t(kProbeStages) * nw < npieces) issue(i + int64_t(kProbeStages) * nw, st);
+  }
+  if (acc == 0x9E3779B9u) w.po[0] = float(acc);  // practically never: keeps the reads
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2105,6 +2102,18 @@ void gather_probe(const DecodeParams& p, void* stream, int mode) {
   validate(p);
   const Workspace w = workspace_views(p);
   const int BK = p.batch * p.n_head_kv, blocks = std::max(1, 16 * device_sm_count() / BK);
+  if (mode == 3) {  // every block resident at once
+    static int occ = 0;
+    if (!occ) {
+      raise_smem(bounds_stream_probe_kernel, kProbeSmem);
+      check_launch("cudaOccupancyMaxActiveBlocksPerMultiprocessor",
+                   cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, bounds_stream_probe_kernel, kProbeWarps * 32, kProbeSmem));
+      occ = std::max(occ, 1);
+    }
+    launch("bounds_stream_probe_kernel", bounds_stream_probe_kernel, dim3(std::max(1, occ * device_sm_count() / BK), BK),
+           dim3(kProbeWarps * 32), kProbeSmem, static_cast<cudaStream_t>(stream), p, w);
+    return;
+  }
   auto go = [&](auto kern) {
     launch("gather_probe_kernel", kern, dim3(blocks, BK), dim3(256), 0, static_cast<cudaStream_t>(stream), p, w, mode);
   };

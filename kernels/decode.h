@@ -173,8 +173,8 @@ void ghost_stage2(const DecodeParams& p, void* stream);         // attend + merg
 // incomplete.
 void ghost_stage_prefix(const DecodeParams& p, void* stream, int stage, int n_kernels);
 // Diagnostics: only read the K and V rows attend reads (mode 0: compact's survivor list of the last
-// stage 1; mode 1: every token, in order), or (mode 2) the bounds compact reads, for the bandwidth
-// this access pattern gets.
+// stage 1; mode 1: every token, in order), or the bounds compact reads (mode 2: a lane per token;
+// mode 3: by bulk copies into shared memory), for the bandwidth each access pattern gets.
 void gather_probe(const DecodeParams& p, void* stream, int mode);
 // Dense flash decoding (our baseline): every token of every sequence, same split-K kernel.
 void dense_decode(const DecodeParams& p, void* stream);

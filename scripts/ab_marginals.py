@@ -1,0 +1,56 @@
+#!/usr/bin/env python3
+"""Each stage-1 kernel's marginal cost (µs) from the `--breakdown` lines of same-call A/B logs.
+
+  scripts/ab_marginals.py LOG [LOG...]
+
+LOG is the output of scripts/gpu_scan_ab.sh (log_ab.txt: "+ LABEL bits W batch B n N", then the
+bench's "# breakdown ..." lines) or the bench's own output, whose rows take the name of the
+"# NAME: all checks passed" line that follows them. The breakdown times graphs of the first k kernels of stage 1, so
+prep = t1, the next kernel (scan, or the anchor stage then the scan) = t2 − t1 (and t3 − t2), and
+compact = the last prefix minus the one before it. Prints one row per label, shape and fraction, with
+the bare reads of the bounds (gather probe modes 2 and 3) where the log has them.
+"""
+import re
+import sys
+
+
+def main():
+    if len(sys.argv) < 2:
+        print(__doc__.strip().splitlines()[2].strip())
+        return 2
+    print(f"{'log':<28} {'label':<6} {'bits':<5} {'shape':<9} {'frac':<9} {'prep':>6} {'scan':>6} {'compact':>8} {'read':>6} {'stream':>6}")
+    for path in sys.argv[1:]:
+        cur, pending = None, []
+        for line in open(path):
+            m = re.match(r"\+ (\S+) bits (\S+) batch (\d+) n (\d+)", line)
+            if m:
+                cur = m.groups()
+                continue
+            m = re.match(r"# (\S+): all checks passed", line)
+            if m and cur is None:
+                for row in pending:
+                    print(f"{path.split('/')[-1]:<28} {m.group(1)} " + row)
+                pending = []
+                continue
+            m = re.match(r"# breakdown (\S+?):(-?[\d.]+) stage1 prefixes ms:((?: [\d.]+)+)", line)
+            if not m:
+                continue
+            t = [1e3 * float(x) for x in m.group(3).split()]
+            frac = m.group(1) if m.group(1) == "certified" else f"{float(m.group(2)):.2f}"
+            probes = {}
+            for name in ("read bounds", "stream bounds"):
+                mm = re.search(name + r" ms: ([\d.]+)", line)
+                probes[name] = f"{1e3 * float(mm.group(1)):6.1f}" if mm else f"{'':>6}"
+            cols = (f"{frac:<9} {t[0]:6.1f} {t[-2] - t[0]:6.1f} {t[-1] - t[-2]:8.1f} "
+                    f"{probes['read bounds']} {probes['stream bounds']}")
+            if cur is None:
+                pending.append(cols)
+                continue
+            label, bits, b, n = cur
+            shape = f"{b}x{int(n) // 1024}K"
+            print(f"{path.split('/')[-1]:<28} {label:<6} {bits:<5} {shape:<9} " + cols)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
