@@ -172,6 +172,13 @@ void ghost_stage2(const DecodeParams& p, void* stream);         // attend + merg
 // [anchor,] scan, compact) or stage 2 (attend, merge), n_kernels ≥ 1; the step's results are then
 // incomplete.
 void ghost_stage_prefix(const DecodeParams& p, void* stream, int stage, int n_kernels);
+// Host-side check of a batch's page table and sequence lengths (host arrays, as uploaded to
+// DecodeParams::page_table / seq_len): every seq_len in [1, max_seq], max_pages·kPage ≥ max_seq, and
+// every logical page a sequence uses mapped to a physical page in [0, n_phys). The kernels do not
+// check the table (an entry outside reads outside the cache); throws ghostkv::Error naming the
+// sequence, the page and the value.
+void check_page_table(const int32_t* page_table, const int32_t* seq_len, int batch, int max_pages, int max_seq,
+                      int64_t n_phys);
 // Diagnostics: only read the K and V rows attend reads (mode 0: compact's survivor list of the last
 // stage 1; mode 1: every token, in order), or the bounds compact reads (mode 2: a lane per token;
 // mode 3: by bulk copies into shared memory), for the bandwidth each access pattern gets.

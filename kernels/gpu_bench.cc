@@ -128,15 +128,15 @@ struct Host {
 
 // One (b, g) record set into the page layout (pack.h).
 void scatter_records(Host& h, int b, int g, const QuantRecords& rec) {
-  const int k8 = gc::pack_quant_pages(rec, h.seq_len[size_t(b)], &h.page_table[size_t(b) * h.max_pages], h.Hkv, g,
-                                      h.codes.data(), h.meta.data(), h.box.data(), h.nu_max.data());
+  const int k8 = gc::pack_quant_pages(rec, h.seq_len[size_t(b)], &h.page_table[size_t(b) * h.max_pages], h.n_phys, h.Hkv,
+                                      g, h.codes.data(), h.meta.data(), h.box.data(), h.nu_max.data());
   GKV_CHECK(k8 == h.k8, "gpu_bench: records packed with k8 ", k8, ", the decode parameters give ", h.k8);
 }
 
 // The low-rank witness of one (b, g) into the page layout (pack.h).
 void scatter_lowrank(Host& h, int b, int g, const std::vector<float>& kf) {
-  gc::pack_lowrank_pages(h.basis[size_t(g)], kf.data(), h.seq_len[size_t(b)], &h.page_table[size_t(b) * h.max_pages], h.Hkv,
-                         g, h.sketch.data(), h.sk_rho.data(), h.sk_err.data());
+  gc::pack_lowrank_pages(h.basis[size_t(g)], kf.data(), h.seq_len[size_t(b)], &h.page_table[size_t(b) * h.max_pages],
+                         h.n_phys, h.Hkv, g, h.sketch.data(), h.sk_rho.data(), h.sk_err.data());
 }
 
 // Builds the records of every (distinct sequence, KV head) with the CPU library and scatters them
@@ -370,6 +370,7 @@ void setup_gpu(const Host& h, const Opts& o, Gpu& d) {
   if (h.rank) { d.sketch = Dev<uint16_t>(h.sketch); d.sk_rho = Dev<uint16_t>(h.sk_rho); d.sk_err = Dev<uint16_t>(h.sk_err); }
   d.nu = Dev<float>(h.nu_max); d.rot = Dev<float>(h.rot); d.mu = Dev<float>(h.mu);
   d.resid = Dev<float>(h.resid); d.kmax = Dev<float>(h.kmax); d.q = Dev<float>(h.q);
+  gc::check_page_table(h.page_table.data(), h.seq_len.data(), h.B, h.max_pages, h.max_seq, h.n_phys);
   d.pt = Dev<int32_t>(h.page_table); d.sl = Dev<int32_t>(h.seq_len);
   d.out = Dev<float>(size_t(h.B) * h.Hq * g_d);
   d.cert = Dev<gc::Certificate>(size_t(h.B) * h.Hq);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "decode.h"
@@ -11,12 +12,39 @@
 
 namespace ghostkv::cuda {
 
-int pack_quant_pages(const QuantRecords& rec, int64_t n_tokens, const int32_t* page_table, int n_head_kv, int g,
-                      uint8_t* codes, uint16_t* meta, uint8_t* box, float* nu_max) {
+namespace {
+
+// every logical page of n_tokens tokens maps to a physical page in [0, n_phys)
+void check_pages(const char* who, const int32_t* page_table, int64_t n_tokens, int64_t n_phys) {
+  GKV_CHECK(n_phys >= 1, who, ": ", n_phys, " physical pages");
+  for (int64_t p = 0; p * kPage < n_tokens; ++p)
+    GKV_CHECK(page_table[p] >= 0 && page_table[p] < n_phys, who, ": logical page ", p, " (tokens ", p * kPage, "..",
+              std::min<int64_t>(n_tokens, (p + 1) * kPage) - 1, ") maps to physical page ", page_table[p],
+              ", not in [0, ", n_phys, ")");
+}
+
+}  // namespace
+
+void check_page_table(const int32_t* page_table, const int32_t* seq_len, int batch, int max_pages, int max_seq,
+                      int64_t n_phys) {
+  GKV_CHECK(batch >= 1 && max_seq >= 1, "page table: batch ", batch, ", max_seq ", max_seq);
+  GKV_CHECK(int64_t(max_pages) * kPage >= max_seq, "page table: ", max_pages, " columns hold ", int64_t(max_pages) * kPage,
+            " tokens, max_seq is ", max_seq);
+  for (int b = 0; b < batch; ++b) {
+    GKV_CHECK(seq_len[b] >= 1 && seq_len[b] <= max_seq, "page table: sequence ", b, " has seq_len ", seq_len[b],
+              ", not in [1, max_seq ", max_seq, "]");
+    const std::string who = "page table: sequence " + std::to_string(b);
+    check_pages(who.c_str(), page_table + int64_t(b) * max_pages, seq_len[b], n_phys);
+  }
+}
+
+int pack_quant_pages(const QuantRecords& rec, int64_t n_tokens, const int32_t* page_table, int64_t n_phys, int n_head_kv,
+                      int g, uint8_t* codes, uint16_t* meta, uint8_t* box, float* nu_max) {
   const int d = int(rec.d);
   GKV_CHECK(d == 64 || d == 128, "pack_quant_pages: d_head must be 64 or 128, got ", d);
   GKV_CHECK(n_tokens >= 1 && n_tokens <= rec.n, "pack_quant_pages: ", n_tokens, " tokens asked of a record set of ", rec.n);
   GKV_CHECK(g >= 0 && g < n_head_kv, "pack_quant_pages: KV head ", g, " not in [0, ", n_head_kv, ")");
+  check_pages("pack_quant_pages", page_table, n_tokens, n_phys);
   int n8 = 0;
   while (n8 < d && rec.bits[size_t(n8)] == 8) ++n8;
   for (int j = n8; j < d; ++j)
@@ -68,10 +96,12 @@ int pack_quant_pages(const QuantRecords& rec, int64_t n_tokens, const int32_t* p
 }
 
 void pack_lowrank_pages(const Basis& basis, const float* keys, int64_t n_tokens, const int32_t* page_table,
-                        int n_head_kv, int g, uint16_t* sketch, uint16_t* sk_rho, uint16_t* sk_err) {
+                        int64_t n_phys, int n_head_kv, int g, uint16_t* sketch, uint16_t* sk_rho, uint16_t* sk_err) {
   const int d = int(basis.d_head), R = kSketchRank;
   GKV_CHECK(d == 64 || d == 128, "pack_lowrank_pages: d_head must be 64 or 128, got ", d);
+  GKV_CHECK(n_tokens >= 1, "pack_lowrank_pages: ", n_tokens, " tokens");
   GKV_CHECK(g >= 0 && g < n_head_kv, "pack_lowrank_pages: KV head ", g, " not in [0, ", n_head_kv, ")");
+  check_pages("pack_lowrank_pages", page_table, n_tokens, n_phys);
   std::vector<double> x(static_cast<size_t>(d)), c(static_cast<size_t>(d));
   for (int64_t t = 0; t < n_tokens; ++t) {
     double xx = 0;

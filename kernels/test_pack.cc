@@ -57,7 +57,7 @@ TEST(CudaPack, QuantPagesMatchTheRecords) {
     std::vector<uint8_t> codes(size_t(n_phys) * Hkv * kPage * CB, 0xA5), box(size_t(n_phys) * Hkv * 2 * d, 0xA5);
     std::vector<uint16_t> meta(size_t(n_phys) * Hkv * 2 * d, 0xA5A5);
     std::vector<float> nu(size_t(n_phys) * Hkv, -1.0f);
-    ASSERT_EQ(pack_quant_pages(rec, n, pt.data(), Hkv, g, codes.data(), meta.data(), box.data(), nu.data()), k8);
+    ASSERT_EQ(pack_quant_pages(rec, n, pt.data(), n_phys, Hkv, g, codes.data(), meta.data(), box.data(), nu.data()), k8);
     for (int t = 0; t < n; ++t) {
       const uint8_t* page = &codes[size_t((int64_t(pt[size_t(t / kPage)]) * Hkv + g) * kPage * CB)];
       for (int by = 0; by < CB; ++by)
@@ -106,7 +106,7 @@ TEST(CudaPack, QuantPagesRejectRecordsOutsideTheLayout) {
   std::vector<float> nu(2);
   auto expect_error = [&](const QuantRecords& rec, const std::string& needle) {
     try {
-      pack_quant_pages(rec, n, pt.data(), 1, 0, codes.data(), meta.data(), box.data(), nu.data());
+      pack_quant_pages(rec, n, pt.data(), 2, 1, 0, codes.data(), meta.data(), box.data(), nu.data());
       ADD_FAILURE() << "no error for " << needle;
     } catch (const Error& e) {
       EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
@@ -128,7 +128,7 @@ TEST(CudaPack, QuantPagesRejectRecordsOutsideTheLayout) {
   }
   QuantRecords zero = good;
   zero.half_step[size_t(3)] = zero.err[size_t(3)] = 0x8000;
-  EXPECT_NO_THROW(pack_quant_pages(zero, n, pt.data(), 1, 0, codes.data(), meta.data(), box.data(), nu.data()));
+  EXPECT_NO_THROW(pack_quant_pages(zero, n, pt.data(), 2, 1, 0, codes.data(), meta.data(), box.data(), nu.data()));
 }
 
 TEST(CudaPack, LowrankSketchBoundsItsNorms) {
@@ -138,7 +138,7 @@ TEST(CudaPack, LowrankSketchBoundsItsNorms) {
     const Basis bs = fit_basis(BasisKind::pca, k.data(), n, d, d, d, 3);
     const std::vector<int32_t> pt = shuffled_pages(n_pages, n_phys, 9);
     std::vector<uint16_t> sk(size_t(n_phys) * Hkv * kPage * R), rho(size_t(n_phys) * Hkv * kPage), err(rho.size());
-    pack_lowrank_pages(bs, k.data(), n, pt.data(), Hkv, g, sk.data(), rho.data(), err.data());
+    pack_lowrank_pages(bs, k.data(), n, pt.data(), n_phys, Hkv, g, sk.data(), rho.data(), err.data());
     double worst_e = 0, worst_r = 0;
     for (int t = 0; t < n; ++t) {
       const int64_t row = (int64_t(pt[size_t(t / kPage)]) * Hkv + g) * kPage + t % kPage;
@@ -168,7 +168,63 @@ TEST(CudaPack, LowrankSketchBoundsItsNorms) {
   const Basis bs = fit_basis(BasisKind::pca, k.data(), kPage, 128, 128, 128, 3);
   const std::vector<int32_t> pt{0};
   std::vector<uint16_t> sk(size_t(kPage) * kSketchRank), rho(kPage), err(kPage);
-  EXPECT_THROW(pack_lowrank_pages(bs, bad.data(), 1, pt.data(), 1, 0, sk.data(), rho.data(), err.data()), Error);
+  EXPECT_THROW(pack_lowrank_pages(bs, bad.data(), 1, pt.data(), 1, 1, 0, sk.data(), rho.data(), err.data()), Error);
+}
+
+// A page table entry outside [0, n_phys) is refused, naming it, before anything is written (the
+// pack functions index the caller's arrays by it); check_page_table does the same for a whole batch.
+TEST(CudaPack, RefusesPageTableEntriesOutsideTheCache) {
+  const int d = 128, n = 2 * kPage + 3, n_phys = 4;
+  const std::vector<float> k = random_keys(n, d, 5), v = random_keys(n, d, 6);
+  const Basis bs = fit_basis(BasisKind::pca, k.data(), n, d, d, d, 3);
+  const QuantRecords rec = build_quant(bs, parse_bits("8", d), kPage, n, k.data(), v.data(), n, d);
+  std::vector<uint8_t> codes(size_t(n_phys) * kPage * d, 0xA5), box(size_t(n_phys) * 2 * d, 0xA5);
+  std::vector<uint16_t> meta(size_t(n_phys) * 2 * d, 0xA5A5), sk(size_t(n_phys) * kPage * kSketchRank), rho(size_t(n_phys) * kPage),
+      err(rho.size());
+  std::vector<float> nu(size_t(n_phys), -1.0f);
+  for (const int32_t bad : {-1, n_phys, 1 << 30}) {
+    const std::vector<int32_t> pt{0, 2, bad};  // the third page (tokens 128..130) is out of the cache
+    const std::string needle = "logical page 2 (tokens 128..130) maps to physical page " + std::to_string(bad) + ", not in [0, 4)";
+    try {
+      pack_quant_pages(rec, n, pt.data(), n_phys, 1, 0, codes.data(), meta.data(), box.data(), nu.data());
+      ADD_FAILURE() << "no error for " << bad;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+    try {
+      pack_lowrank_pages(bs, k.data(), n, pt.data(), n_phys, 1, 0, sk.data(), rho.data(), err.data());
+      ADD_FAILURE() << "no error for " << bad;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+    EXPECT_TRUE(std::all_of(codes.begin(), codes.end(), [](uint8_t c) { return c == 0xA5; }));  // nothing written
+    EXPECT_TRUE(std::all_of(nu.begin(), nu.end(), [](float x) { return x == -1.0f; }));
+  }
+  // the whole batch: two sequences sharing pages (allowed), then each way to be wrong
+  std::vector<int32_t> table{0, 1, 2, 0, 1, 3}, len{130, 150};
+  EXPECT_NO_THROW(check_page_table(table.data(), len.data(), 2, 3, 192, n_phys));
+  auto expect_error = [&](const std::string& needle, int max_pages, int max_seq) {
+    try {
+      check_page_table(table.data(), len.data(), 2, max_pages, max_seq, n_phys);
+      ADD_FAILURE() << "no error for " << needle;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  table[5] = 4;
+  expect_error("page table: sequence 1: logical page 2 (tokens 128..149) maps to physical page 4, not in [0, 4)", 3, 192);
+  table[5] = -7;
+  expect_error("maps to physical page -7", 3, 192);
+  table[5] = 3;
+  len[0] = 193;
+  expect_error("sequence 0 has seq_len 193, not in [1, max_seq 192]", 3, 192);
+  len[0] = 0;
+  expect_error("sequence 0 has seq_len 0", 3, 192);
+  len[0] = 130;
+  expect_error("2 columns hold 128 tokens, max_seq is 192", 2, 192);
+  table[2] = -1;  // a column past the sequence's pages is not read: not checked
+  len[0] = 128;
+  EXPECT_NO_THROW(check_page_table(table.data(), len.data(), 2, 3, 192, n_phys));
 }
 
 }  // namespace
