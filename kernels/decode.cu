@@ -2100,9 +2100,10 @@ void ghost_stage_prefix(const DecodeParams& p, void* stream, int stage, int n_ke
 
 void gather_probe(const DecodeParams& p, void* stream, int mode) {
   validate(p);
+  if (mode < 0 || mode > 3) throw std::runtime_error("ghostkv cuda: gather_probe mode must be 0-3, got " + std::to_string(mode));
   const Workspace w = workspace_views(p);
   const int BK = p.batch * p.n_head_kv, blocks = std::max(1, 16 * device_sm_count() / BK);
-  if (mode == 3) {  // every block resident at once
+  if (mode == 3) {  // as many blocks as are resident (every one at once while B·Hkv ≤ that count)
     static int occ = 0;
     if (!occ) {
       raise_smem(bounds_stream_probe_kernel, kProbeSmem);

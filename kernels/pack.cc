@@ -54,6 +54,19 @@ int pack_quant_pages(const QuantRecords& rec, int64_t n_tokens, const int32_t* p
   const int k8 = n8 / 32, CB = witness_code_bytes(k8, d);
   GKV_CHECK(rec.code_bytes == CB, "pack_quant_pages: ", rec.code_bytes, " code bytes per token, the layout has ", CB);
   GKV_CHECK(rec.group == kPage, "pack_quant_pages: quantisation group ", rec.group, ", the page is ", kPage);
+  // every refusal comes before the first write: the groups start at their pages, and the scan's bound
+  // takes h_j and err_j as non-negative and finite (docs/gpu.md, Soundness): a corrupt record set is
+  // refused here, before a page reaches the device
+  for (int64_t p = 0; p * kPage < n_tokens; ++p) {
+    GKV_CHECK(rec.group_start[size_t(p)] == p * kPage, "pack_quant_pages: group ", p, " starts at token ",
+              rec.group_start[size_t(p)], ", not at its page's first token ", p * kPage);
+    for (int j = 0; j < d; ++j)
+      for (const auto* arr : {&rec.half_step, &rec.err}) {
+        const float x = f16_to_f32((*arr)[size_t(p * d + j)]);
+        GKV_CHECK(std::isfinite(x) && x >= 0.0f, "pack_quant_pages: page ", p, " component ", j,
+                  arr == &rec.half_step ? " half-step " : " error bound ", x, " is negative or not finite");
+      }
+  }
   for (int64_t t = 0; t < n_tokens; ++t) {
     const int64_t phys = page_table[t / kPage];
     uint8_t* page = codes + (phys * n_head_kv + g) * kPage * CB;
@@ -61,17 +74,7 @@ int pack_quant_pages(const QuantRecords& rec, int64_t n_tokens, const int32_t* p
   }
   for (int64_t p = 0; p * kPage < n_tokens; ++p) {
     const int64_t phys = page_table[p];
-    GKV_CHECK(rec.group_start[size_t(p)] == p * kPage, "pack_quant_pages: group ", p, " starts at token ",
-              rec.group_start[size_t(p)], ", not at its page's first token ", p * kPage);
     const int64_t t0 = p * kPage, t1 = std::min<int64_t>(n_tokens, t0 + kPage);
-    // the scan's bound takes h_j and err_j as non-negative and finite (docs/gpu.md, Soundness): a
-    // corrupt record set is refused here, before a page reaches the device
-    for (int j = 0; j < d; ++j)
-      for (const auto* arr : {&rec.half_step, &rec.err}) {
-        const float x = f16_to_f32((*arr)[size_t(p * d + j)]);
-        GKV_CHECK(std::isfinite(x) && x >= 0.0f, "pack_quant_pages: page ", p, " component ", j,
-                  arr == &rec.half_step ? " half-step " : " error bound ", x, " is negative or not finite");
-      }
     uint16_t* m = meta + (phys * n_head_kv + g) * 2 * d;
     std::memcpy(m, &rec.half_step[size_t(p * d)], size_t(d) * 2);
     std::memcpy(m + d, &rec.err[size_t(p * d)], size_t(d) * 2);
@@ -102,12 +105,14 @@ void pack_lowrank_pages(const Basis& basis, const float* keys, int64_t n_tokens,
   GKV_CHECK(n_tokens >= 1, "pack_lowrank_pages: ", n_tokens, " tokens");
   GKV_CHECK(g >= 0 && g < n_head_kv, "pack_lowrank_pages: KV head ", g, " not in [0, ", n_head_kv, ")");
   check_pages("pack_lowrank_pages", page_table, n_tokens, n_phys);
+  for (int64_t t = 0; t < n_tokens; ++t)  // every refusal before the first write
+    for (int i = 0; i < d; ++i)
+      GKV_CHECK(std::isfinite(keys[t * d + i]), "pack_lowrank_pages: key ", t, " component ", i, " is ", keys[t * d + i]);
   std::vector<double> x(static_cast<size_t>(d)), c(static_cast<size_t>(d));
   for (int64_t t = 0; t < n_tokens; ++t) {
     double xx = 0;
     for (int i = 0; i < d; ++i) {
       const float k = keys[t * d + i];
-      GKV_CHECK(std::isfinite(k), "pack_lowrank_pages: key ", t, " component ", i, " is ", k);
       x[size_t(i)] = double(k) - double(basis.mu[size_t(i)]);
       xx += x[size_t(i)] * x[size_t(i)];
     }

@@ -179,8 +179,8 @@ TEST(CudaPack, RefusesPageTableEntriesOutsideTheCache) {
   const Basis bs = fit_basis(BasisKind::pca, k.data(), n, d, d, d, 3);
   const QuantRecords rec = build_quant(bs, parse_bits("8", d), kPage, n, k.data(), v.data(), n, d);
   std::vector<uint8_t> codes(size_t(n_phys) * kPage * d, 0xA5), box(size_t(n_phys) * 2 * d, 0xA5);
-  std::vector<uint16_t> meta(size_t(n_phys) * 2 * d, 0xA5A5), sk(size_t(n_phys) * kPage * kSketchRank), rho(size_t(n_phys) * kPage),
-      err(rho.size());
+  std::vector<uint16_t> meta(size_t(n_phys) * 2 * d, 0xA5A5), sk(size_t(n_phys) * kPage * kSketchRank, 0x5A5A),
+      rho(size_t(n_phys) * kPage, 0x5A5A), err(rho.size(), 0x5A5A);
   std::vector<float> nu(size_t(n_phys), -1.0f);
   for (const int32_t bad : {-1, n_phys, 1 << 30}) {
     const std::vector<int32_t> pt{0, 2, bad};  // the third page (tokens 128..130) is out of the cache
@@ -197,12 +197,22 @@ TEST(CudaPack, RefusesPageTableEntriesOutsideTheCache) {
     } catch (const Error& e) {
       EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
     }
-    EXPECT_TRUE(std::all_of(codes.begin(), codes.end(), [](uint8_t c) { return c == 0xA5; }));  // nothing written
+    // nothing written by either
+    EXPECT_TRUE(std::all_of(codes.begin(), codes.end(), [](uint8_t c) { return c == 0xA5; }));
+    EXPECT_TRUE(std::all_of(box.begin(), box.end(), [](uint8_t c) { return c == 0xA5; }));
+    EXPECT_TRUE(std::all_of(meta.begin(), meta.end(), [](uint16_t c) { return c == 0xA5A5; }));
     EXPECT_TRUE(std::all_of(nu.begin(), nu.end(), [](float x) { return x == -1.0f; }));
+    for (const auto* a : {&sk, &rho, &err}) EXPECT_TRUE(std::all_of(a->begin(), a->end(), [](uint16_t c) { return c == 0x5A5A; }));
   }
+  EXPECT_THROW(pack_quant_pages(rec, n, std::vector<int32_t>{0, 1, 2}.data(), 0, 1, 0, codes.data(), meta.data(), box.data(),
+                                nu.data()),
+               Error);  // no physical page at all
   // the whole batch: two sequences sharing pages (allowed), then each way to be wrong
   std::vector<int32_t> table{0, 1, 2, 0, 1, 3}, len{130, 150};
   EXPECT_NO_THROW(check_page_table(table.data(), len.data(), 2, 3, 192, n_phys));
+  std::vector<int32_t> edge{1, 192};  // the shortest and the longest sequence allowed
+  EXPECT_NO_THROW(check_page_table(table.data(), edge.data(), 2, 3, 192, n_phys));
+  EXPECT_THROW(check_page_table(table.data(), len.data(), 2, 3, 192, 3), Error);  // page 3 of sequence 1 is past 3 pages
   auto expect_error = [&](const std::string& needle, int max_pages, int max_seq) {
     try {
       check_page_table(table.data(), len.data(), 2, max_pages, max_seq, n_phys);

@@ -5,10 +5,11 @@
 
 LOG is the output of scripts/gpu_scan_ab.sh (log_ab.txt: "+ LABEL bits W batch B n N", then the
 bench's "# breakdown ..." lines) or the bench's own output, whose rows take the name of the
-"# NAME: all checks passed" line that follows them. The breakdown times graphs of the first k kernels of stage 1, so
-prep = t1, the next kernel (scan, or the anchor stage then the scan) = t2 − t1 (and t3 − t2), and
-compact = the last prefix minus the one before it. Prints one row per label, shape and fraction, with
-the bare reads of the bounds (gather probe modes 2 and 3) where the log has them.
+"# NAME: all checks passed" line that follows them (rows without one are not printed). The
+breakdown times graphs of the first k kernels of stage 1, so prep = t1, `scan` = the second-to-last
+prefix minus t1 (with anchors: the anchor stage and the scan together) and compact = the last prefix
+minus the one before it. Prints one row per label, shape and fraction, with the bare reads of the
+bounds (gather probe modes 2 and 3) where the log has them.
 """
 import re
 import sys
