@@ -29,8 +29,8 @@ def main():
                 continue
             m = re.match(r"# (\S+): all checks passed", line)
             if m and cur is None:
-                for row in pending:
-                    print(f"{path.split('/')[-1]:<28} {m.group(1)} " + row)
+                for row in pending:  # the bench's row name spans the label, bits and shape columns
+                    print(f"{path.split('/')[-1]:<28} {m.group(1):<22} " + row)
                 pending = []
                 continue
             m = re.match(r"# breakdown (\S+?):(-?[\d.]+) stage1 prefixes ms:((?: [\d.]+)+)", line)
