@@ -318,6 +318,12 @@ __global__ void __launch_bounds__(kPrepThreads) prep_kernel(DecodeParams p, Work
 }
 
 // ---------------------------------------------------------------------------------------------
+// cut_head's LEAN path: bin lane·kPer + i's mass bound, from its count
+template <int kPer>
+__device__ __forceinline__ double lean_bin(const uint32_t (&cnt)[kPer], const double* edge, int lane, int i) {
+  return cnt[i] ? double(cnt[i]) * edge[lane * kPer + i] * (1 + 1e-12) : 0.0;
+}
+
 // cut of one query head (one warp): bin k < kHistBins+1 has upper edge e_k (bin 0: kHistLo,
 // bin k ≥ 1: kHistLo + k/16); tokens in bins 0..K−1 satisfy UB − m_L < e_{K−1}, so
 // M(K) = Σ_{k<K} count_k·e^{e_k} ≥ Σ e^{UB_t − m_L}. θ = e_{K−1} for the largest K with
@@ -326,11 +332,6 @@ __global__ void __launch_bounds__(kPrepThreads) prep_kernel(DecodeParams p, Work
 // LEAN (the low-rank scan, 64 registers): the counts stay in registers and e^{edge} comes from the
 // block's shared copy of g_exp_edge (edge), recomputed in the second pass; otherwise (the quant scan)
 // the kPer bin values are held as doubles, every load in flight at once (its registers are free here).
-// LEAN: bin lane·kPer + i's mass bound, from its count
-template <int kPer>
-__device__ __forceinline__ double lean_bin(const uint32_t (&cnt)[kPer], const double* edge, int lane, int i) {
-  return cnt[i] ? double(cnt[i]) * edge[lane * kPer + i] * (1 + 1e-12) : 0.0;
-}
 template <bool LEAN>
 __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq, const double* edge) {
   constexpr int kCand = kHistBins + 1, kPer = (kCand + 31) / 32;
