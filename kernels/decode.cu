@@ -1271,7 +1271,12 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
   int32_t* srow = w.srow + int64_t(bg) * p.max_seq;
   const int stride = gridDim.x * kWarps * kCompactSeg;
   const uint32_t lt = (1u << lane) - 1u;
-  auto process = [&](const CompactSeg<G>& cur, const int base) {
+  int base = (blockIdx.x * kWarps + warp) * kCompactSeg;
+  CompactSeg<G> cur;
+  if (base < n) compact_load<G>(cur, ubase, ptab, base, lane, n);
+  for (; base < n; base += stride) {
+    CompactSeg<G> nxt;
+    if (base + stride < n) compact_load<G>(nxt, ubase, ptab, base + stride, lane, n);
     float nuv[kCompactPages];  // the pages' ν, used at the end of the segment (latency overlapped)
 #pragma unroll
     for (int q = 0; q < kCompactPages; ++q) nuv[q] = __ldg(&numax[int64_t(cur.phys[q]) * p.n_head_kv]);
@@ -1338,79 +1343,7 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
       }
       off += __popc(keep_rows[k]);
     }
-  };
-  int base = (blockIdx.x * kWarps + warp) * kCompactSeg;
-  // The bounds by bulk copies (experiment): a ring of kCompactStages segments per warp in shared
-  // memory, when the KV head's bounds start 16-byte aligned (else the register path below).
-  constexpr int kSegBytes = kCompactSeg * G * 2, kCompactStages = 4;
-  __shared__ __align__(128) uint8_t s_ring[kWarps][kCompactStages][kSegBytes];
-  __shared__ __align__(8) uint64_t s_bar[kWarps][kCompactStages];
-  const bool bulk = ((int64_t(bg) * p.max_seq * G * 2) & 15) == 0;
-  if (bulk) {
-    if (lane == 0) {
-#pragma unroll
-      for (int k = 0; k < kCompactStages; ++k) mbar_init(&s_bar[warp][k], 1);
-      mbar_init_fence();
-    }
-    __syncwarp();
-    auto seg_issue = [&](int sbase, int st) {  // lane 0; a short last segment rounded up to 16 bytes
-      const int cnt = min(kCompactSeg, n - sbase);
-      const uint32_t bytes = uint32_t((cnt * G * 2 + 15) & ~15);
-      mbar_expect_tx(&s_bar[warp][st], bytes);
-      bulk_g2s(s_ring[warp][st], ubase + int64_t(sbase) * G, bytes, &s_bar[warp][st]);
-    };
-    if (lane == 0)
-#pragma unroll
-      for (int k = 0; k < kCompactStages; ++k)
-        if (base + k * stride < n) seg_issue(base + k * stride, k);
-    int32_t phys_next[kCompactPages];
-    const int32_t* pt0 = ptab + base / kPage;
-#pragma unroll
-    for (int q = 0; q < kCompactPages; ++q) phys_next[q] = base + q * kPage < n ? __ldg(&pt0[q]) : 0;
-    for (int it = 0; base < n; base += stride, ++it) {
-      const int st = it % kCompactStages;
-      CompactSeg<G> cur;
-      mbar_wait(&s_bar[warp][st], uint32_t(it / kCompactStages) & 1u);
-      const uint16_t* r = reinterpret_cast<const uint16_t*>(s_ring[warp][st]);
-#pragma unroll
-      for (int k = 0; k < kCompactRows; ++k) {
-        const int t = base + 32 * k + lane;
-        const uint16_t* src = r + (32 * k + lane) * G;
-        if (t >= n) {
-#pragma unroll
-          for (int i = 0; i < (G + 1) / 2; ++i) cur.wd[k][i] = 0x7C007C00u;
-        } else if constexpr (G == 4) {
-          const uint2 u = *reinterpret_cast<const uint2*>(src);
-          cur.wd[k][0] = u.x;
-          cur.wd[k][1] = u.y;
-        } else if constexpr (G == 2) {
-          cur.wd[k][0] = *reinterpret_cast<const uint32_t*>(src);
-        } else {
-#pragma unroll
-          for (int i = 0; i < (G + 1) / 2; ++i)
-            cur.wd[k][i] = uint32_t(src[2 * i]) | (2 * i + 1 < G ? uint32_t(src[2 * i + 1]) << 16 : 0u);
-        }
-      }
-#pragma unroll
-      for (int q = 0; q < kCompactPages; ++q) cur.phys[q] = phys_next[q];
-      __syncwarp();  // every lane has read the stage before the next copy into it
-      if (lane == 0 && base + kCompactStages * stride < n) seg_issue(base + kCompactStages * stride, st);
-      if (base + stride < n) {
-        const int32_t* pt = ptab + (base + stride) / kPage;
-#pragma unroll
-        for (int q = 0; q < kCompactPages; ++q) phys_next[q] = base + stride + q * kPage < n ? __ldg(&pt[q]) : 0;
-      }
-      process(cur, base);
-    }
-  } else {
-    CompactSeg<G> cur;
-    if (base < n) compact_load<G>(cur, ubase, ptab, base, lane, n);
-    for (; base < n; base += stride) {
-      CompactSeg<G> nxt;
-      if (base + stride < n) compact_load<G>(nxt, ubase, ptab, base + stride, lane, n);
-      process(cur, base);
-      cur = nxt;  // on the last segment nxt was not loaded; the loop ends before cur is read again
-    }
+    cur = nxt;  // on the last segment nxt was not loaded; the loop ends before cur is read again
   }
 #pragma unroll
   for (int h = 0; h < G; ++h) {
