@@ -381,7 +381,9 @@ __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq, 
   if (lane == 0) {
     const float th = best < 0 ? -INFINITY : float(hist_edge(best));
     w.theta[bq] = th;
-    w.m_hist[bq] = (p.forced_keep >= 0 ? m_all : best < 0 ? 0.0 : m_best) * (1 + 1e-12);
+    // forced mode: tokens at or above 0 (the overflow bin) may be eliminated; no bin bounds them
+    w.m_hist[bq] = p.forced_keep >= 0 ? (__ldcg(&hs[kCand]) ? INFINITY : m_all * (1 + 1e-12))
+                                      : (best < 0 ? 0.0 : m_best * (1 + 1e-12));
     if (p.cert) {
       p.cert[bq].budget = budget;
       p.cert[bq].theta = th;
@@ -1182,10 +1184,12 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
 // cut's histogram already sums e^{e_k} (its bin's upper edge, ≥ e^{UB − m_L}) over every candidate
 // below θ'_h (m_hist; θ' = θ, or 0 in forced mode), so compact takes out the survivors': the segment's
 // survivors' bounds go to shared memory in list order and a lane per survivor subtracts e^{e_k} for
-// each head whose bound is below θ'_h (me_sub: float64, rounded down). Eliminated tokens outside m_hist
-// (forced mode: a head at or above 0; an anchor-eliminated page above its cut) add ex2_up(UB − m_L) ≥
-// (1 − 2.5·2^-23)·e^{UB − m_L} to me (float32 sums rounded up per lane, float64 across lanes; merge's
-// factor covers the ex2 error).
+// each head whose bound is below θ'_h (me_sub: float64, rounded down). In forced mode a token at or
+// above 0 may be eliminated and no bin bounds it: m_hist is +inf (mass bound 1) when the histogram's
+// overflow bin is not empty. A page eliminated by its anchor above a head's cut (the policy's θ_A ≤ θ
+// rules it out; handled, not assumed) adds its candidates' count times ex2_up(UB_A − m_L) ≥
+// (1 − 2.5·2^-23)·e^{UB_A − m_L} to me (float32 rounded up, float64 across lanes; merge's factor
+// covers the ex2 error).
 constexpr int kCompactSeg = 128, kCompactRows = kCompactSeg / 32, kCompactPages = kCompactSeg / kPage;
 static_assert(kPage % 32 == 0 && kCompactSeg % kPage == 0, "a row of 32 tokens must lie in one page");
 
@@ -1241,13 +1245,6 @@ __device__ __forceinline__ void compact_load(CompactSeg<G>& s, const uint16_t* u
   for (int q = 0; q < kCompactPages; ++q) s.phys[q] = base + q * kPage < n ? __ldg(&pt[q]) : 0;
 }
 
-// head h's bound of the lane's row-k token (an f16 value) as float
-template <int G>
-__device__ __forceinline__ float compact_dv(const CompactSeg<G>& s, int k, int h) {
-  const __half2 x = *reinterpret_cast<const __half2*>(&s.wd[k][h >> 1]);
-  return (h & 1) ? __high2float(x) : __low2float(x);
-}
-
 template <int G, bool BOX, bool FORCED>
 __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParams p, Workspace w) {
   constexpr int kWarps = kCompactThreads / 32, NW = (G + 1) / 2;
@@ -1266,13 +1263,15 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
   // θ'_h as the least f16 ≥ θ'_h (RU; a pad head: +inf): for an f16 value x, x < θ ⇔ x < RU_f16(θ)
   // (x < RU(θ) with θ not an f16 puts x at or below the f16 under θ), NaN compares false either way.
   // θ' = θ (the cut), or 0 in forced mode (the histogram's top edge: m_hist then sums every bin below 0)
-  uint32_t th2[NW];
+  // th2n: the same with a pad head at −inf (for "some head below": the pad is never below)
+  uint32_t th2[NW], th2n[NW];
   float thf[G];
 #pragma unroll
   for (int i = 0; i < NW; ++i) {
     const float lo = FORCED ? 0.0f : w.theta[int64_t(b) * p.n_head_q + g * G + 2 * i];
     const float hi = 2 * i + 1 >= G ? INFINITY : FORCED ? 0.0f : w.theta[int64_t(b) * p.n_head_q + g * G + 2 * i + 1];
     th2[i] = uint32_t(__half_as_ushort(__float2half_ru(lo))) | uint32_t(__half_as_ushort(__float2half_ru(hi))) << 16;
+    th2n[i] = 2 * i + 1 >= G ? (th2[i] & 0xFFFFu) | 0xFC000000u : th2[i];
   }
 #pragma unroll
   for (int h = 0; h < G; ++h) thf[h] = __half2float(__ushort_as_half(uint16_t(th2[h >> 1] >> (16 * (h & 1)))));
@@ -1304,71 +1303,67 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
     bool page_any[kCompactPages];
 #pragma unroll
     for (int q = 0; q < kCompactPages; ++q) page_any[q] = false;
-    uint32_t keep_rows[kCompactRows];
-    int tot = 0;
+    uint32_t keep_rows[kCompactRows], sub_rows[kCompactRows];
+    int tot = 0, tot_sub = 0;
 #pragma unroll
     for (int k = 0; k < kCompactRows; ++k) {
       const int t = base + 32 * k + lane;
       const bool cand = t >= cold_lo && t < cold_hi, hot = t < n && !cand;
-      // below: UB_h − m_L < θ'_h for every head, two heads per comparison (see th2)
-      bool below = true;
+      // below: UB_h − m_L < θ'_h for every head; some: for at least one (two heads per comparison)
+      bool below = true, some = false;
 #pragma unroll
-      for (int i = 0; i < NW; ++i)
-        below = below && __hblt2(*reinterpret_cast<const __half2*>(&cur.wd[k][i]), *reinterpret_cast<const __half2*>(&th2[i]));
+      for (int i = 0; i < NW; ++i) {
+        const __half2 x = *reinterpret_cast<const __half2*>(&cur.wd[k][i]);
+        below = below && __hblt2(x, *reinterpret_cast<const __half2*>(&th2[i]));
+        some = some || !__hbge2(x, *reinterpret_cast<const __half2*>(&th2n[i]));
+      }
       bool elim;
       if constexpr (FORCED) elim = !(hash3(p.forced_seed, uint32_t(bg), uint32_t(t)) <= keep_thr);
       else elim = below;  // the GQA rule
       if constexpr (BOX) {  // a page eliminated by its anchor: its tokens' bounds are the page's (pub),
-        // counted in the histogram; a row past the sequence end reads one entry past the KV head's
-        // slice (inside the workspace; unused: such tokens are no candidates)
+        // counted in the histogram (rows past the sequence end have no page entry: skipped)
         const uint16_t* pu = pubase + int64_t((base + 32 * k) / kPage) * G;
-        if (pu[0] != kPageScanned) {  // warp-uniform
+        if (base + 32 * k < n && pu[0] != kPageScanned) {  // warp-uniform
           elim = true;
-          below = true;
+          if constexpr (!FORCED) {  // (forced mode: m_hist covers the bins above 0 by +inf)
+            // the policy's anchor test θ_A ≤ θ puts every page bound below its cut; checked, not assumed
+            bool pbelow = true;
 #pragma unroll
-          for (int h = 0; h < G; ++h) below = below && __half2float(__ushort_as_half(pu[h])) < thf[h];
-          // (the policy's anchor test θ_A ≤ θ makes every page bound below its cut; checked, not assumed)
-          const uint32_t ne = __ballot_sync(0xffffffffu, cand);
-          if (!below && lane == 0) {
+            for (int h = 0; h < G; ++h) pbelow = pbelow && __half2float(__ushort_as_half(pu[h])) < thf[h];
+            const uint32_t ne = __ballot_sync(0xffffffffu, cand);
+            if (ne && !pbelow && lane == 0) {
 #pragma unroll
-            for (int h = 0; h < G; ++h) {
-              const float v = __half2float(__ushort_as_half(pu[h]));
-              if (!(v < thf[h])) me[h] = __fmaf_ru(float(__popc(ne)), ex2_up(v), me[h]);
+              for (int h = 0; h < G; ++h) {
+                const float v = __half2float(__ushort_as_half(pu[h]));
+                if (!(v < thf[h])) me[h] = __fmaf_ru(float(__popc(ne)), ex2_up(v), me[h]);
+              }
             }
           }
-          below = true;  // done for this row
         }
       }
       elim = elim && cand;
-      if constexpr (FORCED) {  // an eliminated token with a head at or above 0 is outside m_hist: exact terms
-        if (__any_sync(0xffffffffu, elim && !below) && elim && !below) {
-#pragma unroll
-          for (int h = 0; h < G; ++h) {
-            const float v = compact_dv<G>(cur, k, h);
-            if (!(v < thf[h])) me[h] = __fadd_ru(me[h], ex2_up(v));
-          }
-        }
-      }
       page_any[k * 32 / kPage] |= __any_sync(0xffffffffu, elim);
       keep_rows[k] = __ballot_sync(0xffffffffu, hot || (cand && !elim));
+      sub_rows[k] = __ballot_sync(0xffffffffu, cand && !elim && some);
       tot += __popc(keep_rows[k]);
+      tot_sub += __popc(sub_rows[k]);
     }
     int at = 0;  // the atomic's latency overlaps the survivors' bounds below
     if (lane == 0 && tot) at = atomicAdd(&w.n_surv[bg], tot);
-    {  // the survivors' bounds to shared memory in list order, then a lane per survivor: each head's
-      // bound below θ' takes its bin's e^{e_k} out of m_hist (hot tokens are +inf: never below)
+    if (tot_sub) {  // the bounds of the surviving candidates with a head below θ' to shared memory, then a
+      // lane per such survivor: each head's bound below θ' takes its bin's e^{e_k} out of m_hist
       int off = 0;
 #pragma unroll
       for (int k = 0; k < kCompactRows; ++k) {
-        if (keep_rows[k] >> lane & 1u) {
-          const int j = off + __popc(keep_rows[k] & lt);
+        if (sub_rows[k] >> lane & 1u) {
+          const int j = off + __popc(sub_rows[k] & lt);
 #pragma unroll
           for (int i = 0; i < NW; ++i) keep_words[j][i] = cur.wd[k][i];
         }
-        off += __popc(keep_rows[k]);
+        off += __popc(sub_rows[k]);
       }
       __syncwarp();
-      for (int j = lane; j < tot; j += 32) {
+      for (int j = lane; j < tot_sub; j += 32) {
 #pragma unroll
         for (int i = 0; i < NW; ++i) {
           const __half2 x = *reinterpret_cast<const __half2*>(&keep_words[j][i]);
@@ -1407,7 +1402,7 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
     double ms = sub[h];
     for (int o = 16; o > 0; o >>= 1) ms = __dadd_rd(ms, __shfl_xor_sync(0xffffffffu, ms, o));
     if (lane == 0) s_sub[h][warp] = ms;
-    if constexpr (FORCED || BOX) {
+    if constexpr (BOX && !FORCED) {
       const double sm = warp_sum_d(double(me[h]));
       if (lane == 0) s_me[h][warp] = sm;
     }
@@ -1421,7 +1416,7 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
     double sd = 0;
     for (int k = 0; k < kWarps; ++k) sd = __dadd_rd(sd, s_sub[tid][k]);
     if (sd > 0) atomicAdd(&w.me_sub[bq], sd);
-    if constexpr (FORCED || BOX) {
+    if constexpr (BOX && !FORCED) {
       double sm = 0;
       for (int k = 0; k < kWarps; ++k) sm += s_me[tid][k];
       if (sm > 0) atomicAdd(&w.me[bq], sm);
@@ -1821,8 +1816,8 @@ __global__ void __launch_bounds__(kMergeThreads) merge_kernel(DecodeParams p, Wo
     // factor 1 + 2^-18 covers both with a margin.
     const double hist = fmax(0.0, __dsub_ru(w.m_hist[bq], __dmul_rd(w.me_sub[bq], 1.0 - 1e-12)));
     const double me = __dadd_ru(hist, __dmul_ru(w.me[bq], 1.0 + 0x1p-18));
-    double mass = me > 0 ? me / (z + me) * (1.0 + 1e-12) : 0.0;
-    if (!(mass <= 1.0)) mass = 1.0;  // M_E = +inf (a float32 sum past 3.4e38) or rounding past 1: the mass is ≤ 1
+    double mass = me == 0.0 ? 0.0 : me / (z + me) * (1.0 + 1e-12);
+    if (!(mass <= 1.0)) mass = 1.0;  // M_E = +inf (a float32 sum past 3.4e38) or NaN, or rounding past 1: the mass is ≤ 1
     const float nu_e = __uint_as_float(w.nu_e[bq - hq % G]);  // stored at the group's first head
     Certificate& c = p.cert[bq];
     c.mass_bound = mass;
