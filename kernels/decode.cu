@@ -307,7 +307,6 @@ __global__ void __launch_bounds__(kPrepThreads) prep_kernel(DecodeParams p, Work
       qsc[3] = __fadd_ru(__fmul_ru(c.g_q, __fmul_ru(nq_hi, p.k_norm_max[g])), c.tiny);  // ≥ |s_t − s̃_t| for every t
       w.zl[bq] = zl;
       w.me[bq] = 0.0;
-      w.me_sub[bq] = 0.0;
       w.nu_e[bq] = 0u;
       if (h == 0) {
         w.n_surv[bg] = 0;
@@ -363,27 +362,23 @@ __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq, 
     const double y = __shfl_up_sync(0xffffffffu, incl, o);
     if (lane >= o) incl += y;
   }
-  double run = incl - local;
+  // the lanes before this one: the previous lane's inclusive sum (incl − local would lose a prefix far
+  // below this lane's own bins to rounding, and M(K) would come out short of the sum it stands for)
+  double run = __shfl_up_sync(0xffffffffu, incl, 1);
+  if (lane == 0) run = 0.0;
   const double budget = p.delta * w.zl[bq] / (1.0 - p.delta) * (1.0 - 1e-12);
   int best = -1;
-  double m_best = 0;  // M(best + 1): the sum over bins 0..best (this lane's best)
 #pragma unroll
   for (int i = 0; i < kPer; ++i) {
     const int k = lane * kPer + i;
     if constexpr (LEAN) run += lean_bin(cnt, edge, lane, i);
     else run += val[i];
-    if (k < kCand && run * (1 + 1e-12) <= budget) { best = k; m_best = run; }
+    if (k < kCand && run * (1 + 1e-12) <= budget) best = k;
   }
   for (int o = 16; o > 0; o >>= 1) best = max(best, __shfl_xor_sync(0xffffffffu, best, o));
-  // compact's M_E starts from the sum over the bins below θ' (forced mode: every bin below 0)
-  m_best = __shfl_sync(0xffffffffu, m_best, best < 0 ? 0 : best / kPer);
-  const double m_all = __shfl_sync(0xffffffffu, incl, 31);
   if (lane == 0) {
     const float th = best < 0 ? -INFINITY : float(hist_edge(best));
     w.theta[bq] = th;
-    // forced mode: tokens at or above 0 (the overflow bin) may be eliminated; no bin bounds them
-    w.m_hist[bq] = p.forced_keep >= 0 ? (__ldcg(&hs[kCand]) ? INFINITY : m_all * (1 + 1e-12))
-                                      : (best < 0 ? 0.0 : m_best * (1 + 1e-12));
     if (p.cert) {
       p.cert[bq].budget = budget;
       p.cert[bq].theta = th;
@@ -1180,16 +1175,9 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
 // before the current one is processed. A candidate is eliminated iff UB_h − m_L < θ_h for every head h
 // of the group (GQA rule; θ from the scan's cut), or, in forced mode, by a hash; survivors (and hot
 // tokens) are appended in token order within the segment: a ballot per row and one atomicAdd per
-// segment. An eliminated token adds its page's ν to ν_E. M_E needs no work per eliminated token: the
-// cut's histogram already sums e^{e_k} (its bin's upper edge, ≥ e^{UB − m_L}) over every candidate
-// below θ'_h (m_hist; θ' = θ, or 0 in forced mode), so compact takes out the survivors': the segment's
-// survivors' bounds go to shared memory in list order and a lane per survivor subtracts e^{e_k} for
-// each head whose bound is below θ'_h (me_sub: float64, rounded down). In forced mode a token at or
-// above 0 may be eliminated and no bin bounds it: m_hist is +inf (mass bound 1) when the histogram's
-// overflow bin is not empty. A page eliminated by its anchor above a head's cut (the policy's θ_A ≤ θ
-// rules it out; handled, not assumed) adds its candidates' count times ex2_up(UB_A − m_L) ≥
-// (1 − 2.5·2^-23)·e^{UB_A − m_L} to me (float32 rounded up, float64 across lanes; merge's factor
-// covers the ex2 error).
+// segment. An eliminated token adds ex2_up(UB − m_L) ≥ (1 − 2.5·2^-23)·e^{UB − m_L} to M_E of every head
+// (float32 sums rounded up per lane, float64 across lanes; merge's factor covers the ex2 error) and
+// its page's ν to ν_E.
 constexpr int kCompactSeg = 128, kCompactRows = kCompactSeg / 32, kCompactPages = kCompactSeg / kPage;
 static_assert(kPage % 32 == 0 && kCompactSeg % kPage == 0, "a row of 32 tokens must lie in one page");
 
@@ -1245,40 +1233,37 @@ __device__ __forceinline__ void compact_load(CompactSeg<G>& s, const uint16_t* u
   for (int q = 0; q < kCompactPages; ++q) s.phys[q] = base + q * kPage < n ? __ldg(&pt[q]) : 0;
 }
 
+// head h's bound of the lane's row-k token (an f16 value) as float
+template <int G>
+__device__ __forceinline__ float compact_dv(const CompactSeg<G>& s, int k, int h) {
+  const __half2 x = *reinterpret_cast<const __half2*>(&s.wd[k][h >> 1]);
+  return (h & 1) ? __high2float(x) : __low2float(x);
+}
+
 template <int G, bool BOX, bool FORCED>
 __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParams p, Workspace w) {
-  constexpr int kWarps = kCompactThreads / 32, NW = (G + 1) / 2;
+  constexpr int kWarps = kCompactThreads / 32;
   const int bg = blockIdx.y, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  __shared__ double s_me[G][kWarps], s_sub[G][kWarps];
-  __shared__ double s_edge[kHistBins + 1];            // e^{e_k} rounded up, as the cut summed it
-  __shared__ uint32_t s_keep[kWarps][kCompactSeg][NW];  // the segment's survivors' bounds, in list order
+  __shared__ double s_me[G][kWarps];
   __shared__ uint32_t s_nu;
   if (tid == 0) s_nu = 0u;
-  for (int i = tid; i <= kHistBins; i += kCompactThreads) s_edge[i] = g_exp_edge[i];  // set once at start-up
   pdl_wait();
   pdl_launch_next();
   const int n = p.seq_len[b];
   const int cold_lo = p.n_sink, cold_hi = n - p.n_recent;  // candidates: cold_lo ≤ t < cold_hi (≤ n)
-  // θ'_h as the least f16 ≥ θ'_h (RU; a pad head: +inf): for an f16 value x, x < θ ⇔ x < RU_f16(θ)
-  // (x < RU(θ) with θ not an f16 puts x at or below the f16 under θ), NaN compares false either way.
-  // θ' = θ (the cut), or 0 in forced mode (the histogram's top edge: m_hist then sums every bin below 0)
-  // th2n: the same with a pad head at −inf (for "some head below": the pad is never below)
-  uint32_t th2[NW], th2n[NW];
-  float thf[G];
+  // θ_h as the least f16 ≥ θ_h (RU; a pad head: +inf): for an f16 value x, x < θ ⇔ x < RU_f16(θ)
+  // (x < RU(θ) with θ not an f16 puts x at or below the f16 under θ), NaN compares false either way
+  uint32_t th2[(G + 1) / 2];
+  float me[G];
 #pragma unroll
-  for (int i = 0; i < NW; ++i) {
-    const float lo = FORCED ? 0.0f : w.theta[int64_t(b) * p.n_head_q + g * G + 2 * i];
-    const float hi = 2 * i + 1 >= G ? INFINITY : FORCED ? 0.0f : w.theta[int64_t(b) * p.n_head_q + g * G + 2 * i + 1];
+  for (int i = 0; i < (G + 1) / 2; ++i) {
+    const float lo = w.theta[int64_t(b) * p.n_head_q + g * G + 2 * i];
+    const float hi = 2 * i + 1 < G ? w.theta[int64_t(b) * p.n_head_q + g * G + 2 * i + 1] : INFINITY;
     th2[i] = uint32_t(__half_as_ushort(__float2half_ru(lo))) | uint32_t(__half_as_ushort(__float2half_ru(hi))) << 16;
-    th2n[i] = 2 * i + 1 >= G ? (th2[i] & 0xFFFFu) | 0xFC000000u : th2[i];
   }
 #pragma unroll
-  for (int h = 0; h < G; ++h) thf[h] = __half2float(__ushort_as_half(uint16_t(th2[h >> 1] >> (16 * (h & 1)))));
-  [[maybe_unused]] float me[G];
-  double sub[G];
-#pragma unroll
-  for (int h = 0; h < G; ++h) { me[h] = 0.0f; sub[h] = 0.0; }
+  for (int h = 0; h < G; ++h) me[h] = 0.0f;
   float nu = 0.0f;
   [[maybe_unused]] const uint32_t keep_thr = FORCED ? uint32_t(fminf(p.forced_keep, 1.0f) * 4294967295.0f) : 0u;
   const uint16_t* ubase = w.ub + int64_t(bg) * p.max_seq * G;
@@ -1287,11 +1272,9 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
   const float* numax = p.nu_max + g;
   int32_t* surv = w.surv + int64_t(bg) * p.max_seq;
   int32_t* srow = w.srow + int64_t(bg) * p.max_seq;
-  uint32_t(*keep_words)[NW] = s_keep[warp];
   const int stride = gridDim.x * kWarps * kCompactSeg;
   const uint32_t lt = (1u << lane) - 1u;
   int base = (blockIdx.x * kWarps + warp) * kCompactSeg;
-  __syncthreads();  // s_edge
   CompactSeg<G> cur;
   if (base < n) compact_load<G>(cur, ubase, ptab, base, lane, n);
   for (; base < n; base += stride) {
@@ -1303,81 +1286,49 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
     bool page_any[kCompactPages];
 #pragma unroll
     for (int q = 0; q < kCompactPages; ++q) page_any[q] = false;
-    uint32_t keep_rows[kCompactRows], sub_rows[kCompactRows];
-    int tot = 0, tot_sub = 0;
+    uint32_t keep_rows[kCompactRows];
+    bool elim_rows[kCompactRows];
+    int tot = 0;
 #pragma unroll
     for (int k = 0; k < kCompactRows; ++k) {
       const int t = base + 32 * k + lane;
       const bool cand = t >= cold_lo && t < cold_hi, hot = t < n && !cand;
-      // below: UB_h − m_L < θ'_h for every head; some: for at least one (two heads per comparison)
-      bool below = true, some = false;
-#pragma unroll
-      for (int i = 0; i < NW; ++i) {
-        const __half2 x = *reinterpret_cast<const __half2*>(&cur.wd[k][i]);
-        below = below && __hblt2(x, *reinterpret_cast<const __half2*>(&th2[i]));
-        some = some || !__hbge2(x, *reinterpret_cast<const __half2*>(&th2n[i]));
-      }
       bool elim;
-      if constexpr (FORCED) elim = !(hash3(p.forced_seed, uint32_t(bg), uint32_t(t)) <= keep_thr);
-      else elim = below;  // the GQA rule
-      if constexpr (BOX) {  // a page eliminated by its anchor: its tokens' bounds are the page's (pub),
-        // counted in the histogram (rows past the sequence end have no page entry: skipped)
-        const uint16_t* pu = pubase + int64_t((base + 32 * k) / kPage) * G;
-        if (base + 32 * k < n && pu[0] != kPageScanned) {  // warp-uniform
-          elim = true;
-          if constexpr (!FORCED) {  // (forced mode: m_hist covers the bins above 0 by +inf)
-            // the policy's anchor test θ_A ≤ θ puts every page bound below its cut; checked, not assumed
-            bool pbelow = true;
+      if constexpr (FORCED) {
+        elim = !(hash3(p.forced_seed, uint32_t(bg), uint32_t(t)) <= keep_thr);
+      } else {  // UB_h − m_L < θ_h for every head, two heads per comparison (see th2)
+        elim = true;
 #pragma unroll
-            for (int h = 0; h < G; ++h) pbelow = pbelow && __half2float(__ushort_as_half(pu[h])) < thf[h];
-            const uint32_t ne = __ballot_sync(0xffffffffu, cand);
-            if (ne && !pbelow && lane == 0) {
-#pragma unroll
-              for (int h = 0; h < G; ++h) {
-                const float v = __half2float(__ushort_as_half(pu[h]));
-                if (!(v < thf[h])) me[h] = __fmaf_ru(float(__popc(ne)), ex2_up(v), me[h]);
-              }
-            }
-          }
-        }
+        for (int i = 0; i < (G + 1) / 2; ++i)
+          elim = elim && __hblt2(*reinterpret_cast<const __half2*>(&cur.wd[k][i]), *reinterpret_cast<const __half2*>(&th2[i]));
+      }
+      if constexpr (BOX) {  // a page eliminated by its anchor (certified: θ ≥ θ_A > its bounds already);
+        // a row past the sequence end reads one entry past the KV head's slice (inside the workspace;
+        // unused: such tokens are no candidates)
+        elim = elim || pubase[int64_t((base + 32 * k) / kPage) * G] != kPageScanned;
       }
       elim = elim && cand;
+      elim_rows[k] = elim;
       page_any[k * 32 / kPage] |= __any_sync(0xffffffffu, elim);
       keep_rows[k] = __ballot_sync(0xffffffffu, hot || (cand && !elim));
-      sub_rows[k] = __ballot_sync(0xffffffffu, cand && !elim && some);
       tot += __popc(keep_rows[k]);
-      tot_sub += __popc(sub_rows[k]);
     }
-    int at = 0;  // the atomic's latency overlaps the survivors' bounds below
+    int at = 0;  // the atomic's latency overlaps the eliminated tokens' M_E terms below
     if (lane == 0 && tot) at = atomicAdd(&w.n_surv[bg], tot);
-    if (tot_sub) {  // the bounds of the surviving candidates with a head below θ' to shared memory, then a
-      // lane per such survivor: each head's bound below θ' takes its bin's e^{e_k} out of m_hist
-      int off = 0;
 #pragma unroll
-      for (int k = 0; k < kCompactRows; ++k) {
-        if (sub_rows[k] >> lane & 1u) {
-          const int j = off + __popc(sub_rows[k] & lt);
+    for (int k = 0; k < kCompactRows; ++k) {
+      if (elim_rows[k]) {
+        if constexpr (BOX) {
+          const uint16_t* pu = pubase + int64_t((base + 32 * k) / kPage) * G;
+          const bool page_elim = pu[0] != kPageScanned;
 #pragma unroll
-          for (int i = 0; i < NW; ++i) keep_words[j][i] = cur.wd[k][i];
-        }
-        off += __popc(sub_rows[k]);
-      }
-      __syncwarp();
-      for (int j = lane; j < tot_sub; j += 32) {
+          for (int h = 0; h < G; ++h)
+            me[h] = __fadd_ru(me[h], ex2_up(page_elim ? __half2float(__ushort_as_half(pu[h])) : compact_dv<G>(cur, k, h)));
+        } else {
 #pragma unroll
-        for (int i = 0; i < NW; ++i) {
-          const __half2 x = *reinterpret_cast<const __half2*>(&keep_words[j][i]);
-#pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            const int h = 2 * i + e;
-            if (h < G) {
-              const float v = e ? __high2float(x) : __low2float(x);
-              if (v < thf[h]) sub[h] = __dadd_rd(sub[h], s_edge[hist_bin(v)]);
-            }
-          }
+          for (int h = 0; h < G; ++h) me[h] = __fadd_ru(me[h], ex2_up(compact_dv<G>(cur, k, h)));
         }
       }
-      __syncwarp();  // the next segment's writes come after these reads
     }
 #pragma unroll
     for (int q = 0; q < kCompactPages; ++q)
@@ -1399,28 +1350,17 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
   }
 #pragma unroll
   for (int h = 0; h < G; ++h) {
-    double ms = sub[h];
-    for (int o = 16; o > 0; o >>= 1) ms = __dadd_rd(ms, __shfl_xor_sync(0xffffffffu, ms, o));
-    if (lane == 0) s_sub[h][warp] = ms;
-    if constexpr (BOX && !FORCED) {
-      const double sm = warp_sum_d(double(me[h]));
-      if (lane == 0) s_me[h][warp] = sm;
-    }
+    const double sm = warp_sum_d(double(me[h]));
+    if (lane == 0) s_me[h][warp] = sm;
   }
   const float nuw = warp_max(nu);
   __syncthreads();  // s_nu's zero (set before the loop) is visible
   if (lane == 0 && nuw > 0) atomicMax(&s_nu, __float_as_uint(nuw));
   __syncthreads();
   if (tid < G) {
-    const int64_t bq = int64_t(b) * p.n_head_q + g * G + tid;
-    double sd = 0;
-    for (int k = 0; k < kWarps; ++k) sd = __dadd_rd(sd, s_sub[tid][k]);
-    if (sd > 0) atomicAdd(&w.me_sub[bq], sd);
-    if constexpr (BOX && !FORCED) {
-      double sm = 0;
-      for (int k = 0; k < kWarps; ++k) sm += s_me[tid][k];
-      if (sm > 0) atomicAdd(&w.me[bq], sm);
-    }
+    double sm = 0;
+    for (int k = 0; k < kWarps; ++k) sm += s_me[tid][k];
+    if (sm > 0) atomicAdd(&w.me[int64_t(b) * p.n_head_q + g * G + tid], sm);
   }
   if (tid == 0 && s_nu) atomicMax(&w.nu_e[int64_t(b) * p.n_head_q + g * G], s_nu);
 }
@@ -1807,15 +1747,9 @@ __global__ void __launch_bounds__(kMergeThreads) merge_kernel(DecodeParams p, Wo
     double z = double(L) * exp(-eps * 1.01) / (1.0 + gK) * pow(1.0 - 1e-5, n_ex2) *
                exp(double(M) * 0.69314718055994531 - m_l) * (1.0 - 1e-9);
     if (!(z > w.zl[bq])) z = w.zl[bq];
-    // M_E = (m_hist − me_sub) + the exact terms (compact). m_hist ≥ Σ over the candidates below θ' of
-    // e^{e_bin} (the cut's sum; every candidate is counted in its bin), me_sub ≤ the same sum over those
-    // that survive (lanes and warps round down; the global float64 atomics round to nearest, ≤ 1e-12
-    // relative over fewer than 4000 blocks: the factor 1 − 1e-12), so the difference bounds the
-    // eliminated ones' e^{e_bin} ≥ e^{UB − m_L}. The exact terms are compact's per-lane float32 sums
-    // (rounded up) of ex2_up ≥ e^{UB − m_L}·(1 − 2.5·2^-23), summed in float64 (≤ 1e-10 relative): the
-    // factor 1 + 2^-18 covers both with a margin.
-    const double hist = fmax(0.0, __dsub_ru(w.m_hist[bq], __dmul_rd(w.me_sub[bq], 1.0 - 1e-12)));
-    const double me = __dadd_ru(hist, __dmul_ru(w.me[bq], 1.0 + 0x1p-18));
+    // M_E: compact's per-lane float32 sums (rounded up) of ex2_up ≥ e^{UB − m_L}·(1 − 2.5·2^-23), summed
+    // in float64 (≤ 1e-10 relative): the factor 1 + 2^-18 covers both with a margin
+    const double me = w.me[bq] * (1.0 + 0x1p-18);
     double mass = me == 0.0 ? 0.0 : me / (z + me) * (1.0 + 1e-12);
     if (!(mass <= 1.0)) mass = 1.0;  // M_E = +inf (a float32 sum past 3.4e38) or NaN, or rounding past 1: the mass is ≤ 1
     const float nu_e = __uint_as_float(w.nu_e[bq - hq % G]);  // stored at the group's first head
@@ -1984,7 +1918,7 @@ int64_t workspace_bytes(const DecodeParams& p) {
   const int64_t D = p.d;
   int64_t s = 0;
   s += 3 * align256(BQ * D * 4) + align256(BQ * 16) + align256(BQ * 8);
-  s += align256(BK * p.max_seq * G * 2) + align256(BQ * kHistAll * 4) + 2 * align256(BQ * 4) + 3 * align256(BQ * 8) + align256(BQ * 4);
+  s += align256(BK * p.max_seq * G * 2) + align256(BQ * kHistAll * 4) + 2 * align256(BQ * 4) + align256(BQ * 8) + align256(BQ * 4);
   s += 2 * align256(BK * p.max_seq * 4) + 2 * align256(BK * 4);
   const int64_t MP = (p.max_seq + kPage - 1) / kPage;
   s += align256(BK * MP * G * 2) + align256(BK * MP * 4) + align256(BK * 4);
@@ -2008,8 +1942,6 @@ Workspace workspace_views(const DecodeParams& p) {
   w.theta = reinterpret_cast<float*>(take(BQ * 4));
   w.theta_a = reinterpret_cast<float*>(take(BQ * 4));
   w.me = reinterpret_cast<double*>(take(BQ * 8));
-  w.m_hist = reinterpret_cast<double*>(take(BQ * 8));
-  w.me_sub = reinterpret_cast<double*>(take(BQ * 8));
   w.nu_e = reinterpret_cast<uint32_t*>(take(BQ * 4));
   w.surv = reinterpret_cast<int32_t*>(take(BK * p.max_seq * 4));
   w.srow = reinterpret_cast<int32_t*>(take(BK * p.max_seq * 4));

@@ -149,11 +149,7 @@ struct Workspace {
   uint32_t* hist;                // [B·Hq, kHistAll]
   float* theta;                  // [B·Hq]
   float* theta_a;                // [B·Hq] θ_A of the anchor stage (prep; with a box only)
-  double* me;                    // [B·Hq] compact's exact terms ≥ e^{UB − m_L} (anchor-eliminated pages
-                                 // above the head's cut θ'; see m_hist)
-  double* m_hist;                // [B·Hq] the cut's Σ_{bins below θ'} count_k·e^{e_k} (rounded up; θ' = θ, or
-                                 // the top edge 0 in forced mode, +inf there if a bound is ≥ 0)
-  double* me_sub;                // [B·Hq] Σ e^{e_bin} over survivors (hot excluded) below θ' (rounded down)
+  double* me;                    // [B·Hq]
   uint32_t* nu_e;                // [B·Hq] float bits
   int32_t* surv;                 // [B·Hkv, max_seq] survivor token indices (hot included)
   int32_t* srow;                 // [B·Hkv, max_seq] their rows: physical page · kPage + slot
