@@ -269,18 +269,26 @@ __global__ void __launch_bounds__(kPrepThreads) prep_kernel(DecodeParams p, Work
     const int h = warp;
     const int64_t bq = bq0 + h;
     float a = 0, aa = 0, nn = 0;
+    bool bad_q = false;
 #pragma unroll
     for (int k = 0; k < VPL; ++k) {
       const int j = lane * VPL + k;
       const float qs = sq[h][j], mu = p.mu[int64_t(g) * D + j];
+      bad_q = bad_q || !isfinite(qs);
       a = __fmaf_rn(qs, mu, a);
       aa = __fmaf_ru(fabsf(qs), fabsf(mu), aa);
       nn = __fmaf_ru(qs, qs, nn);
     }
     const float qmu = warp_sum_rn(a), qmu_abs = warp_sum_ru(aa), nsq = warp_sum_ru(nn);
     float mx = -INFINITY;
-    for (int i = lane; i < n_hot; i += 32) mx = fmaxf(mx, s_hot[h][i]);
+    bool bad_hot = false;
+    for (int i = lane; i < n_hot; i += 32) {
+      mx = fmaxf(mx, s_hot[h][i]);
+      bad_hot = bad_hot || !isfinite(s_hot[h][i]);
+    }
     mx = warp_max(mx);
+    const uint32_t flags = (__any_sync(0xffffffffu, bad_q) ? kCertNonFiniteQuery : 0u) |
+                           (__any_sync(0xffffffffu, bad_hot) ? kCertNonFiniteHot : 0u);
     double z = 0;
     for (int i = lane; i < n_hot; i += 32) z += exp(double(s_hot[h][i]) - double(e_hot[h][i]) - double(mx));
     z = warp_sum_d(z);
@@ -306,6 +314,7 @@ __global__ void __launch_bounds__(kPrepThreads) prep_kernel(DecodeParams p, Work
       qsc[2] = mx;
       qsc[3] = __fadd_ru(__fmul_ru(c.g_q, __fmul_ru(nq_hi, p.k_norm_max[g])), c.tiny);  // ≥ |s_t − s̃_t| for every t
       w.zl[bq] = zl;
+      w.flags[bq] = flags;
       w.me[bq] = 0.0;
       w.nu_e[bq] = 0u;
       if (h == 0) {
@@ -1754,8 +1763,10 @@ __global__ void __launch_bounds__(kMergeThreads) merge_kernel(DecodeParams p, Wo
     if (!(mass <= 1.0)) mass = 1.0;  // M_E = +inf (a float32 sum past 3.4e38) or NaN, or rounding past 1: the mass is ≤ 1
     const float nu_e = __uint_as_float(w.nu_e[bq - hq % G]);  // stored at the group's first head
     Certificate& c = p.cert[bq];
-    c.mass_bound = mass;
-    c.out_err_bound = mass * (double(nu_e) + double(onorm) * (1.0 + 1e-3)) * (1.0 + 1e-12);
+    const uint32_t flags = w.flags[bq];  // a non-finite query or hot score: nothing is certified
+    c.flags = flags;
+    c.mass_bound = flags ? 1.0 : mass;
+    c.out_err_bound = flags ? double(INFINITY) : mass * (double(nu_e) + double(onorm) * (1.0 + 1e-3)) * (1.0 + 1e-12);
     c.m_E = me;
     c.z_low = z;
     c.nu_e = nu_e;
@@ -1917,7 +1928,7 @@ int64_t workspace_bytes(const DecodeParams& p) {
   const int64_t BQ = int64_t(p.batch) * p.n_head_q, BK = int64_t(p.batch) * p.n_head_kv, G = p.n_head_q / p.n_head_kv;
   const int64_t D = p.d;
   int64_t s = 0;
-  s += 3 * align256(BQ * D * 4) + align256(BQ * 16) + align256(BQ * 8);
+  s += 3 * align256(BQ * D * 4) + align256(BQ * 16) + align256(BQ * 4) + align256(BQ * 8);
   s += align256(BK * p.max_seq * G * 2) + align256(BQ * kHistAll * 4) + 2 * align256(BQ * 4) + align256(BQ * 8) + align256(BQ * 4);
   s += 2 * align256(BK * p.max_seq * 4) + 2 * align256(BK * 4);
   const int64_t MP = (p.max_seq + kPage - 1) / kPage;
@@ -1936,6 +1947,7 @@ Workspace workspace_views(const DecodeParams& p) {
   w.qrot = reinterpret_cast<float*>(take(BQ * D * 4));
   w.qdelta = reinterpret_cast<float*>(take(BQ * D * 4));
   w.qscal = reinterpret_cast<float*>(take(BQ * 16));
+  w.flags = reinterpret_cast<uint32_t*>(take(BQ * 4));
   w.zl = reinterpret_cast<double*>(take(BQ * 8));
   w.ub = reinterpret_cast<uint16_t*>(take(BK * p.max_seq * G * 2));
   w.hist = reinterpret_cast<uint32_t*>(take(BQ * kHistAll * 4));

@@ -105,7 +105,12 @@ struct Certificate {    // per (batch, query head)
   float m_l, theta;     // reference max (hot scores) and the cut on UB − m_L
   float nu_e;           // ≥ max ||v_t|| over eliminated tokens (page maxima)
   int32_t n_attended;
+  uint32_t flags;       // 0, or kCertNonFinite* bits: then mass_bound = 1 and out_err_bound = +inf
 };
+// Certificate::flags: the head's query (after the softmax scale) or one of its hot tokens' scores is
+// not finite (NaN or ±inf: a non-finite q or hot key). Nothing is certified for that head; its output
+// is whatever the arithmetic gives (typically NaN).
+inline constexpr uint32_t kCertNonFiniteQuery = 1u, kCertNonFiniteHot = 2u;
 
 struct DecodeParams {
   int batch = 1, n_head_q = 32, n_head_kv = 8, d = 128, bits = 8;
@@ -144,6 +149,7 @@ struct DecodeParams {
 struct Workspace {
   float *qsig, *qrot, *qdelta;   // [B·Hq, d]
   float* qscal;                  // [B·Hq, 4]: qmu_hi, nq_hi, m_l, eps_score
+  uint32_t* flags;               // [B·Hq] kCertNonFinite* bits found by prep
   double* zl;                    // [B·Hq]
   uint16_t* ub;                  // [B·Hkv, max_seq, group] f16 bits: UB − m_L rounded up (+inf: hot/unread)
   uint32_t* hist;                // [B·Hq, kHistAll]

@@ -7,7 +7,8 @@
 //   2. runs the ghost path (certified mass policy, then forced survivor fractions) and the dense
 //      flash-decoding baseline with poisoned outputs, and checks against float64 on the host:
 //      zero bound violations (UB ≥ exact score for every candidate of every checked head), the
-//      GQA rule, mass_lost ≤ mass_bound ≤ δ, ||o − ô|| ≤ out_err_bound, ||ô_gpu − ô_ref||/||ô_ref||;
+//      GQA rule, mass_lost ≤ mass_bound ≤ δ, ||o − ô|| ≤ out_err_bound, ||ô_gpu − ô_ref||/||ô_ref||,
+//      no certificate flagged; with --poison also the flags of a NaN query and a NaN hot key;
 //   3. times every path with CUDA graphs + events after warm-up, L2 flushed before each run,
 //      median of --reps runs, next to the bytes each phase must move and the measured copy
 //      bandwidth, and appends one CSV row per (case, survivor fraction).
@@ -63,6 +64,7 @@ struct Opts {
   bool ghost_tier = false, tier_only = false, dry = false;  // dry: build the host data only (no device)
   bool breakdown = false;   // also time each stage's kernel prefixes and the bare row gather (diagnostics)
   bool anchors = false;     // page box anchors (the anchor stage before the scan)
+  bool poison = false;      // also check the flags of non-finite inputs (poison_checks)
   double far_pages = 0;     // rand: this fraction of pages (no hot tokens) gets keys far below every query of its group
   double anchor_share = 0.5;
   uint64_t seed = 1;
@@ -533,6 +535,7 @@ std::vector<Check> per(static_cast<size_t>(G));
         if (!(lost <= ce.mass_bound * (1 + 1e-9)) || !(std::sqrt(err2) <= ce.out_err_bound * (1 + 1e-9) + 1e-300))
           cc.cert_fail++;
         if (!forced && !(ce.mass_bound <= o.delta * (1 + 1e-9))) cc.cert_fail++;
+        if (ce.flags != 0u) cc.cert_fail++;  // finite inputs: no head may be flagged
         if (!(num_err <= 1e-3)) cc.num_fail++;
         cc.max_mass_bound = ce.mass_bound;
         cc.max_mass_lost = lost;
@@ -640,6 +643,56 @@ int64_t sum_counts(const Gpu& d, int32_t* gc::Workspace::*counter) {
 int64_t pages_read_total(const Gpu& d) { return d.p.box ? sum_counts(d, &gc::Workspace::n_plist) : -1; }
 int64_t surv_total(const Gpu& d) { return sum_counts(d, &gc::Workspace::n_surv); }
 
+// Non-finite inputs (--poison): one NaN query component (batch 0, query head 1), then one NaN
+// component of a hot key (batch 0, KV head 0, the last token), each in a certified step of its own.
+// The heads they reach (head 1; the G heads of KV head 0) must carry the flag, a mass bound of 1 and
+// an infinite output bound; every other head must be unflagged, with a finite output. The inputs are
+// restored after each case. Returns the number of failures.
+int poison_checks(const Host& h, Gpu& d) {
+  const int BQ = h.B * h.Hq;
+  int fails = 0;
+  auto step = [&](uint32_t want, int lo, int hi, const char* what) {
+    CK(cudaMemset(d.out.p, 0xFF, d.out.n * 4));
+    CK(cudaMemset(d.cert.p, 0xFF, d.cert.n * sizeof(gc::Certificate)));
+    gc::DecodeParams pr = d.p;
+    pr.forced_keep = -1.0f;
+    gc::ghost_decode(pr, nullptr);
+    CK(cudaDeviceSynchronize());
+    const std::vector<gc::Certificate> cert = d.cert.get();
+    const std::vector<float> out = d.out.get();
+    int bad = 0;
+    for (int bq = 0; bq < BQ; ++bq) {
+      const gc::Certificate& c = cert[size_t(bq)];
+      if (bq >= lo && bq < hi) {
+        bad += !((c.flags & want) && c.mass_bound == 1.0 && std::isinf(c.out_err_bound));
+      } else {
+        bool fin = c.flags == 0u && c.mass_bound <= 1.0;
+        for (int i = 0; i < g_d; ++i) fin = fin && std::isfinite(out[size_t(bq) * g_d + i]);
+        bad += !fin;
+      }
+    }
+    std::printf("# poison %s: heads %d..%d flagged %s, %d of %d heads wrong\n", what, lo, hi - 1,
+                want == gc::kCertNonFiniteQuery ? "query" : "hot", bad, BQ);
+    fails += bad;
+  };
+  {  // a query component
+    std::vector<float> q = h.q;
+    q[size_t(1) * g_d + 5] = NAN;
+    CK(cudaMemcpy(d.q.p, q.data(), q.size() * 4, cudaMemcpyHostToDevice));
+    step(gc::kCertNonFiniteQuery, 1, 2, "q[0, 1, 5] = NaN");
+    CK(cudaMemcpy(d.q.p, h.q.data(), h.q.size() * 4, cudaMemcpyHostToDevice));
+  }
+  {  // a hot key component: bf16 NaN
+    const int64_t at = h.row(0, 0, h.seq_len[0] - 1) + 7;
+    uint16_t nan_bf16 = 0x7FC0, saved = 0;
+    CK(cudaMemcpy(&saved, d.k.p + at, 2, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(d.k.p + at, &nan_bf16, 2, cudaMemcpyHostToDevice));
+    step(gc::kCertNonFiniteHot, 0, h.G, "k[0, kv 0, last token, 7] = NaN");
+    CK(cudaMemcpy(d.k.p + at, &saved, 2, cudaMemcpyHostToDevice));
+  }
+  return fails;
+}
+
 std::vector<std::string> split(const std::string& s, char c) {
   std::vector<std::string> out;
   std::stringstream ss(s);
@@ -696,6 +749,7 @@ int main(int argc, char** argv) try {
     else if (a == "--profile") o.profile = std::stod(val());
     else if (a == "--distinct") o.distinct = std::stoi(val());
     else if (a == "--anchors") o.anchors = true;
+    else if (a == "--poison") o.poison = true;
     else if (a == "--breakdown") o.breakdown = true;
     else if (a == "--far-pages") o.far_pages = std::stod(val());
     else if (a == "--anchor-share") o.anchor_share = std::stod(val());
@@ -962,6 +1016,7 @@ int main(int argc, char** argv) try {
     cudaFreeHost(hv);
   }
   cudaGraphExecDestroy(g_dense);
+  if (o.poison && !o.tier_only) failures += poison_checks(h, d) != 0;
   std::printf("# %s: %s\n", o.name.c_str(), failures ? "CHECK FAILED" : "all checks passed");
   return failures ? 1 : 0;
 } catch (const std::exception& e) {

@@ -18,8 +18,9 @@ fail=0
 run() { echo "+ $*"; "$@" || { echo "FAILED ($?): $*"; fail=1; }; }
 
 # 1. correctness on small shapes (fresh random inputs; real captures), 8- and 4-bit witnesses
-run "$bench" "${common[@]}" --name check-rand8 --batch 3 --n 8256 --reps 3 --check-batches 3 --fracs 0.05,1
-run "$bench" "${common[@]}" --name check-rand4 --bits 4 --batch 2 --n 4160 --reps 3 --check-batches 2 --fracs 0.2
+# (--poison: a NaN query component and a NaN hot key component must flag exactly the heads they reach)
+run "$bench" "${common[@]}" --name check-rand8 --batch 3 --n 8256 --reps 3 --check-batches 3 --fracs 0.05,1 --poison
+run "$bench" "${common[@]}" --name check-rand4 --bits 4 --batch 2 --n 4160 --reps 3 --check-batches 2 --fracs 0.2 --poison
 run "$bench" "${common[@]}" --name check-mixed --bits mixed --batch 3 --n 8256 --reps 3 --check-batches 3 --fracs 0.05,1
 run "$bench" "${common[@]}" --name check-lowrank --bits lowrank --batch 3 --n 8256 --reps 3 --check-batches 3 --fracs 0.05,1
 # anchors: synthetic keys with far pages (certified whole-page elimination, every bound checked)
