@@ -17,6 +17,7 @@
 #include "ghostkv/bound.h"
 #include "ghostkv/half.h"
 #include "ghostkv/witness.h"
+#include "test_expect_error.h"
 #include "test_sound_util.h"
 
 using namespace ghostkv;
@@ -902,4 +903,26 @@ TEST(SoundBounds, MillionPairsRandomSweep) {
   std::printf("[sound] random sweep: %lld pairs over seeds 900001..%lld\n", (long long)pairs, (long long)(900000 + n_cases));
   EXPECT_EQ(f.n, 0) << f.first;
   EXPECT_GE(pairs, 1'000'000);
+}
+
+// build_quant refuses a non-finite key or value, naming the token and component (a NaN would pass the
+// scale and error maxima unseen and leave finite records for a key that has no bound).
+TEST(SoundBounds, QuantWitnessRefusesNonFiniteKeysAndValues) {
+  const int64_t n = 40, d = 16;
+  std::vector<float> k(size_t(n * d)), v(size_t(n * d));
+  for (size_t i = 0; i < k.size(); ++i) {
+    k[i] = float(std::sin(0.37 * double(i)));
+    v[i] = float(std::cos(0.11 * double(i)));
+  }
+  const Basis b = fit_basis(BasisKind::pca, k.data(), n, d, d, d, 1);
+  const BitSpec spec = parse_bits("8", d);
+  EXPECT_NO_THROW(build_quant(b, spec, 8, n, k.data(), v.data(), n, d));
+  std::vector<float> kb = k;
+  kb[size_t(10 * d + 3)] = std::numeric_limits<float>::quiet_NaN();
+  test::expect_error([&] { build_quant(b, spec, 8, n, kb.data(), v.data(), n, d); },
+                     {"key of token 10", "component 3", "not finite"});
+  std::vector<float> vb = v;
+  vb[size_t(7 * d + 15)] = -std::numeric_limits<float>::infinity();
+  test::expect_error([&] { build_quant(b, spec, 8, n, k.data(), vb.data(), n, d); },
+                     {"value of token 7", "component 15", "not finite"});
 }

@@ -254,6 +254,14 @@ QuantRecords build_quant(const Basis& basis, const BitSpec& spec, int64_t group,
   GKV_CHECK(int64_t(spec.bits.size()) == d, "quant witness: bit spec covers ", spec.bits.size(),
             " components, d_head is ", d);
   GKV_CHECK(group >= 0, "quant witness: group size must be >= 0 (0 = one group), got ", group);
+  // a NaN would pass every max() below unseen (codes from an undefined conversion, finite steps)
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t i = 0; i < d; ++i) {
+      GKV_CHECK(std::isfinite(k[t * stride + i]), "quant witness: key of token ", t, ", component ", i, " is ",
+                k[t * stride + i], " (not finite)");
+      GKV_CHECK(std::isfinite(v[t * stride + i]), "quant witness: value of token ", t, ", component ", i, " is ",
+                v[t * stride + i], " (not finite)");
+    }
   QuantRecords rec;
   rec.n = n;
   rec.d = d;
