@@ -1,0 +1,44 @@
+#!/usr/bin/env python3
+"""Row-by-row change between two recorded GPU runs (gpu_bench.csv of scripts/gpu_bench.sh).
+
+  scripts/gpu_run_diff.py OLD.csv NEW.csv
+
+For the main shapes (cases 1x128K-*, 32x32K-*) prints the range of NEW/OLD − 1 of stage 1 and of the
+ghost step, over all rows but the anchored 1 × 128K ones, those rows one by one, and how many rows of
+either file differ in survivor fraction or max mass bound. E.g. the run before f9891a4 against it:
+  git show 577ac02^:results/gpu/gpu_bench.csv > /tmp/old.csv; scripts/gpu_run_diff.py /tmp/old.csv results/gpu/gpu_bench.csv
+"""
+import csv
+import sys
+
+
+def rows(path):
+    return {(r["case"], r["label"]): r for r in csv.DictReader(open(path))}
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    old, new = rows(sys.argv[1]), rows(sys.argv[2])
+    s1, gh = [], []
+    for key, r in new.items():
+        o = old.get(key)
+        if o is None or not key[0].startswith(("1x128K", "32x32K")):
+            continue
+        d1 = float(r["stage1_ms"]) / float(o["stage1_ms"]) - 1
+        dg = float(r["ghost_ms"]) / float(o["ghost_ms"]) - 1
+        if key[0].startswith("1x128K") and "anc" in key[0]:
+            print("%-20s %-18s stage 1 %+.1f%%  step %+.1f%%" % (key[0], key[1][:18], 100 * d1, 100 * dg))
+        else:
+            s1.append(d1)
+            gh.append(dg)
+    if s1:
+        print("other main-shape rows (%d): stage 1 %+.1f%% to %+.1f%%, step %+.1f%% to %+.1f%%"
+              % (len(s1), 100 * min(s1), 100 * max(s1), 100 * min(gh), 100 * max(gh)))
+    moved = sum(1 for k, r in new.items() if k in old and
+                (r["surv_frac"], r["max_mass_bound"]) != (old[k]["surv_frac"], old[k]["max_mass_bound"]))
+    print("rows whose survivor fraction or max mass bound differ: %d of %d" % (moved, sum(1 for k in new if k in old)))
+
+
+if __name__ == "__main__":
+    main()
