@@ -1182,8 +1182,9 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
 // load is coalesced (G·2 bytes per token) and the 32 tokens of a row share one page (the page's anchor
 // entry, physical page and ν are warp-uniform). The next segment's bounds and physical pages are loaded
 // before the current one is processed. A candidate is eliminated iff UB_h − m_L < θ_h for every head h
-// of the group (GQA rule; θ from the scan's cut), or, in forced mode, by a hash; survivors (and hot
-// tokens) are appended in token order within the segment: a ballot per row and one atomicAdd per
+// of the group (GQA rule; θ from the scan's cut), or, in forced mode, by a hash; the rows of survivors
+// (and hot tokens: physical page · kPage + slot, all attend reads) are appended in token order within
+// the segment: a ballot per row and one atomicAdd per
 // segment. An eliminated token adds ex2_up(UB − m_L) ≥ (1 − 2.5·2^-23)·e^{UB − m_L} to M_E of every head
 // (float32 sums rounded up per lane, float64 across lanes; merge's factor covers the ex2 error) and
 // its page's ν to ν_E.
@@ -1279,7 +1280,6 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
   [[maybe_unused]] const uint16_t* pubase = BOX ? w.pub + int64_t(bg) * ((p.max_seq + kPage - 1) / kPage) * G : nullptr;
   const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
   const float* numax = p.nu_max + g;
-  int32_t* surv = w.surv + int64_t(bg) * p.max_seq;
   int32_t* srow = w.srow + int64_t(bg) * p.max_seq;
   const int stride = gridDim.x * kWarps * kCompactSeg;
   const uint32_t lt = (1u << lane) - 1u;
@@ -1343,14 +1343,12 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
     for (int q = 0; q < kCompactPages; ++q)
       if (page_any[q]) nu = fmaxf(nu, nuv[q]);
     at = __shfl_sync(0xffffffffu, at, 0);
-    int32_t* sv = surv + at;
     int32_t* sr = srow + at;
     int off = 0;
 #pragma unroll
     for (int k = 0; k < kCompactRows; ++k) {
       if (keep_rows[k] >> lane & 1u) {
         const int t = base + 32 * k + lane, j = off + __popc(keep_rows[k] & lt);
-        sv[j] = t;
         sr[j] = cur.phys[k * 32 / kPage] * kPage + (t & (kPage - 1));
       }
       off += __popc(keep_rows[k]);
@@ -1930,7 +1928,7 @@ int64_t workspace_bytes(const DecodeParams& p) {
   int64_t s = 0;
   s += 3 * align256(BQ * D * 4) + align256(BQ * 16) + align256(BQ * 4) + align256(BQ * 8);
   s += align256(BK * p.max_seq * G * 2) + align256(BQ * kHistAll * 4) + 2 * align256(BQ * 4) + align256(BQ * 8) + align256(BQ * 4);
-  s += 2 * align256(BK * p.max_seq * 4) + 2 * align256(BK * 4);
+  s += align256(BK * p.max_seq * 4) + 2 * align256(BK * 4);
   const int64_t MP = (p.max_seq + kPage - 1) / kPage;
   s += align256(BK * MP * G * 2) + align256(BK * MP * 4) + align256(BK * 4);
   s += 2 * align256(BQ * p.splits * 4) + align256(BQ * p.splits * D * 4);
@@ -1955,7 +1953,6 @@ Workspace workspace_views(const DecodeParams& p) {
   w.theta_a = reinterpret_cast<float*>(take(BQ * 4));
   w.me = reinterpret_cast<double*>(take(BQ * 8));
   w.nu_e = reinterpret_cast<uint32_t*>(take(BQ * 4));
-  w.surv = reinterpret_cast<int32_t*>(take(BK * p.max_seq * 4));
   w.srow = reinterpret_cast<int32_t*>(take(BK * p.max_seq * 4));
   w.n_surv = reinterpret_cast<int32_t*>(take(BK * 4));
   w.done = reinterpret_cast<int32_t*>(take(BK * 4));

@@ -157,8 +157,9 @@ struct Workspace {
   float* theta_a;                // [B·Hq] θ_A of the anchor stage (prep; with a box only)
   double* me;                    // [B·Hq]
   uint32_t* nu_e;                // [B·Hq] float bits
-  int32_t* surv;                 // [B·Hkv, max_seq] survivor token indices (hot included)
-  int32_t* srow;                 // [B·Hkv, max_seq] their rows: physical page · kPage + slot
+  int32_t* srow;                 // [B·Hkv, max_seq] survivor rows (hot included): physical page · kPage +
+                                 // slot, in token order within each segment of compact (survivor_tokens
+                                 // maps them back to tokens on the host)
   int32_t* n_surv;               // [B·Hkv]
   int32_t* done;                 // [B·Hkv] scan blocks finished (the last one computes the cut)
   uint16_t* pub;                 // [B·Hkv, max_pages, group] f16: UB_A − m_L of a page eliminated by its
@@ -180,11 +181,17 @@ void ghost_stage2(const DecodeParams& p, void* stream);         // attend + merg
 void ghost_stage_prefix(const DecodeParams& p, void* stream, int stage, int n_kernels);
 // Host-side check of a batch's page table and sequence lengths (host arrays, as uploaded to
 // DecodeParams::page_table / seq_len): every seq_len in [1, max_seq], max_pages·kPage ≥ max_seq, and
-// every logical page a sequence uses mapped to a physical page in [0, n_phys). The kernels do not
+// every logical page a sequence uses mapped to a physical page in [0, n_phys), no physical page used
+// twice by one sequence (sequences may share pages). The kernels do not
 // check the table (an entry outside reads outside the cache); throws ghostkv::Error naming the
 // sequence, the page and the value.
 void check_page_table(const int32_t* page_table, const int32_t* seq_len, int batch, int max_pages, int max_seq,
                       int64_t n_phys);
+// Host: the tokens of a survivor list. rows[i] (Workspace::srow, physical page · kPage + slot) is
+// mapped back through the page table of its sequence (page_table_row: the sequence's row of the
+// table, seq_len its length): tokens[i] = its token, or −1 where the row is no slot of the sequence's
+// first seq_len tokens. The pages of one sequence are distinct (check_page_table refuses a repeat).
+void survivor_tokens(const int32_t* page_table_row, int seq_len, const int32_t* rows, int64_t n_rows, int32_t* tokens);
 // Diagnostics: only read the K and V rows attend reads (mode 0: compact's survivor list of the last
 // stage 1; mode 1: every token, in order), or the bounds compact reads (mode 2: a lane per token;
 // mode 3: by bulk copies into shared memory), for the bandwidth each access pattern gets.

@@ -441,8 +441,11 @@ Check run_and_check(const Host& h, Gpu& d, const Opts& o, bool forced) {
   for (int b : h.checked) {
     for (int g = 0; g < h.Hkv; ++g) {
       const int bg = b * h.Hkv + g, n = h.seq_len[size_t(b)];
-      std::vector<int32_t> list(size_t(ns[size_t(bg)]));
-      CK(cudaMemcpy(list.data(), w.surv + int64_t(bg) * p.max_seq, list.size() * 4, cudaMemcpyDeviceToHost));
+      // the survivor rows attend reads, mapped back to tokens through the sequence's page table
+      std::vector<int32_t> rows(size_t(ns[size_t(bg)])), list(rows.size());
+      CK(cudaMemcpy(rows.data(), w.srow + int64_t(bg) * p.max_seq, rows.size() * 4, cudaMemcpyDeviceToHost));
+      gc::survivor_tokens(h.page_table.data() + int64_t(b) * h.max_pages, n, rows.data(), int64_t(rows.size()),
+                          list.data());
       std::vector<uint16_t> ub(size_t(n) * G);
       CK(cudaMemcpy(ub.data(), w.ub + int64_t(bg) * p.max_seq * G, ub.size() * 2, cudaMemcpyDeviceToHost));
       std::vector<uint8_t> anc(size_t(n), 0);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "decode.h"
@@ -34,7 +35,27 @@ void check_page_table(const int32_t* page_table, const int32_t* seq_len, int bat
     GKV_CHECK(seq_len[b] >= 1 && seq_len[b] <= max_seq, "page table: sequence ", b, " has seq_len ", seq_len[b],
               ", not in [1, max_seq ", max_seq, "]");
     const std::string who = "page table: sequence " + std::to_string(b);
-    check_pages(who.c_str(), page_table + int64_t(b) * max_pages, seq_len[b], n_phys);
+    const int32_t* row = page_table + int64_t(b) * max_pages;
+    check_pages(who.c_str(), row, seq_len[b], n_phys);
+    // one sequence's pages are distinct (a survivor row then names one token: survivor_tokens)
+    std::unordered_map<int32_t, int64_t> first;
+    for (int64_t lp = 0; lp * kPage < seq_len[b]; ++lp) {
+      const auto [it, fresh] = first.emplace(row[lp], lp);
+      GKV_CHECK(fresh, who, ": logical pages ", it->second, " and ", lp, " both map to physical page ", row[lp]);
+    }
+  }
+}
+
+void survivor_tokens(const int32_t* page_table_row, int seq_len, const int32_t* rows, int64_t n_rows, int32_t* tokens) {
+  std::unordered_map<int32_t, int64_t> logical;  // physical page -> logical page (the first, if repeated)
+  for (int64_t lp = 0; lp * kPage < seq_len; ++lp) logical.emplace(page_table_row[lp], lp);
+  for (int64_t i = 0; i < n_rows; ++i) {
+    tokens[i] = -1;
+    if (rows[i] < 0) continue;
+    const auto it = logical.find(rows[i] / kPage);
+    if (it == logical.end()) continue;
+    const int64_t t = it->second * kPage + rows[i] % kPage;
+    if (t < seq_len) tokens[i] = int32_t(t);
   }
 }
 

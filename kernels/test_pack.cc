@@ -235,6 +235,33 @@ TEST(CudaPack, RefusesPageTableEntriesOutsideTheCache) {
   table[2] = -1;  // a column past the sequence's pages is not read: not checked
   len[0] = 128;
   EXPECT_NO_THROW(check_page_table(table.data(), len.data(), 2, 3, 192, n_phys));
+  table[4] = 3;  // sequence 1 uses physical page 3 twice: a survivor row would name two tokens
+  expect_error("page table: sequence 1: logical pages 1 and 2 both map to physical page 3", 3, 192);
+  table[2] = 1;  // a repeat past the sequence's pages (sequence 0 uses 2 pages) is not read
+  table[4] = 1;
+  EXPECT_NO_THROW(check_page_table(table.data(), len.data(), 2, 3, 192, n_phys));
+}
+
+// Survivor rows (physical page · kPage + slot) map back to the tokens of their sequence through its
+// page table; rows outside the sequence's first seq_len tokens (another page, the unused tail of its
+// last page, negative) give −1.
+TEST(CudaPack, SurvivorRowsMapBackToTokens) {
+  const std::vector<int32_t> table{7, 2, 9, 5};  // 4 columns; the sequence uses 3 pages (130 tokens)
+  const int n = 130;
+  std::vector<int32_t> rows, want;
+  for (int t : {0, 1, 63, 64, 100, 127, 128, 129}) {
+    rows.push_back(table[size_t(t / kPage)] * kPage + t % kPage);
+    want.push_back(t);
+  }
+  for (int32_t r : {9 * kPage + 2,  // slot 2 of the last page: token 130, past seq_len
+                    5 * kPage,      // page 5 is the 4th column, past the sequence's pages
+                    0, -1, 3 * kPage + 1})
+    rows.push_back(r), want.push_back(-1);
+  std::vector<int32_t> got(rows.size(), 12345);
+  survivor_tokens(table.data(), n, rows.data(), int64_t(rows.size()), got.data());
+  EXPECT_EQ(got, want);
+  survivor_tokens(table.data(), n, rows.data(), 0, got.data());  // an empty list writes nothing
+  EXPECT_EQ(got, want);
 }
 
 }  // namespace
