@@ -144,105 +144,94 @@ __device__ __forceinline__ void bf16x8(const uint4& u, float* f) {
 // prep: one block per (b, KV head), 256 threads, for the G query heads of the group (each rotation
 // row and each hot key row is read once for all G heads). Per head:
 //   qσ̃ = fl(σ_f·q); q̃_r = fl(V qσ̃) with |q_r − q̃_r|_j ≤ Δ_j = g_q·Σ_i |V_ji||qσ̃_i| (ru);
-//   qμ_hi ≥ σq·μ; nq_hi ≥ max(||σq||, ||qσ̃||); hot scores s̃_t with error ≤ ε_t = g_q·Σ|qσ̃_i k_ti|;
+//   qμ_hi ≥ σq·μ; nq_hi ≥ max(||σq||, ||qσ̃||); hot scores s̃_t with error ≤ g_q·Σ|qσ̃_i k_ti| ≤
+//   ε_t = g_q·nq_hi·||k_t|| (Cauchy-Schwarz; ||k_t|| rounded up, once per token for all G heads);
 //   m_L = max s̃_t; Z_L = Σ e^{s̃_t − ε_t − m_L} (rounded down) ≤ Σ e^{s_t − m_L}.
 // Every float sum is a dot product rounded to nearest (error ≤ g_q·Σ|terms| in any order) or a sum of
 // non-negative terms rounded up (an upper bound in any order). Also zeroes the heads' histograms and
-// accumulators and the KV head's counters. (Before: one block of 512 threads per query head, whose
-// registers allowed one block per SM: 7.8 waves at 32 × 32K.)
+// accumulators and the KV head's counters. Every input load is issued at the start (the first pass's
+// hot keys right after their page-table entries), and the rotation's dot products run while the hot
+// keys are in flight. (Before: one block of 512 threads per query head, whose registers allowed one
+// block per SM: 7.8 waves at 32 × 32K; then the hot keys were requested after a barrier and consumed
+// first, Σ|qσ̃_i k_ti| summed per head.)
 template <int G, int D>
-__global__ void __launch_bounds__(kPrepThreads) prep_kernel(DecodeParams p, Workspace w, Consts c) {
+__global__ void __launch_bounds__(kPrepThreads, 2) prep_kernel(DecodeParams p, Workspace w, Consts c) {
   constexpr int kWarps = kPrepThreads / 32, VPL = D / 32;  // comps per lane (the per-head sums)
   constexpr int RP = kPrepThreads / D, RC = D / RP;  // q̃_r: parts per rotation row, components per part
+  constexpr int QPT = (G * D + kPrepThreads - 1) / kPrepThreads;  // query components per thread
   static_assert(G <= kWarps, "a warp per head for the per-head sums");
   static_assert(RC % 4 == 0 && kPrepThreads % D == 0 && D <= 128, "row parts of whole float4s");
-  static_assert(kPrepThreads == 256, "s_row covers 256 hot tokens; the hot passes are two halves of 128 threads");
+  static_assert(kPrepThreads == 256, "s_hot covers 256 hot tokens; the hot passes are two halves of 128 threads");
+  static_assert(kHistAll % 2 == 0, "8-byte histogram stores (a head's bins: kHistAll·4 bytes)");
   const int bg = blockIdx.x, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
   const int64_t bq0 = int64_t(b) * p.n_head_q + int64_t(g) * G;  // the group's first query head
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   __shared__ __align__(16) float sq[G][D];
-  __shared__ float s_hot[G][256], e_hot[G][256];
-  __shared__ int s_row[256];
-  __shared__ float red_a[RP][G][D], red_b[RP][G][D];   // parts of the q̃_r and Δ sums
-  __shared__ float red_h[2][G][128], red_e[2][G][128];  // halves of the hot scores and their error sums
+  __shared__ float s_mu[D];
+  __shared__ float s_hot[G][256], s_kn[256];             // hot scores; Σ k_ti² (ru) of each hot token
+  __shared__ float red_a[RP][G][D], red_b[RP][G][D];     // parts of the q̃_r and Δ sums
+  __shared__ float red_h[2][G][128], red_k[2][128];      // halves of the hot scores and of Σ k_ti²
   pdl_wait();  // before letting the scan launch: its early page requests rely on this order
   pdl_launch_next();
+  // every input load first: the query, μ, the rotation row parts, the hot keys of the first pass
   const int n = p.seq_len[b];
-  const int hot_lo = min(p.n_sink, n), hot_hi0 = max(n - p.n_recent, hot_lo);
-  const int n_hot = min(256, hot_lo + (n - hot_hi0));
-  if (tid < n_hot) {
-    const int t = tid < hot_lo ? tid : hot_hi0 + (tid - hot_lo);
-    s_row[tid] = p.page_table[int64_t(b) * p.max_pages + t / kPage] * kPage + t % kPage;
-  }
-  for (int i = tid; i < G * D; i += kPrepThreads) {
-    const float qs = __fmul_rn(p.q[bq0 * D + i], p.scale);
-    sq[i / D][i % D] = qs;
-    w.qsig[bq0 * D + i] = qs;
-  }
-  for (int i = tid; i < G * kHistAll; i += kPrepThreads) w.hist[bq0 * kHistAll + i] = 0u;
-  __syncthreads();
-  // Every dot product below is one thread's FMA chain over a part of the components (no shuffle
-  // reductions: their dependent chains, G per row and token, bounded the kernel), the parts added
-  // through shared memory by strided loops over (head, row or token). qσ̃ is read from shared memory,
-  // the same address in every lane.
-  // the rotation row parts first (independent loads, consumed after the hot scores)
+  float qv[QPT];
+#pragma unroll
+  for (int k = 0; k < QPT; ++k) qv[k] = tid + k * kPrepThreads < G * D ? p.q[bq0 * D + tid + k * kPrepThreads] : 0.0f;
+  const float muv = tid < D ? p.mu[int64_t(g) * D + tid] : 0.0f, knmax = p.k_norm_max[g];
   // q̃_r and Δ: thread t owns row t % D, part t / D of its components (RP parts of RC)
   const int r_row = tid % D, r_part = tid / D;
   float4 vv[RC / 4];
   {
     const float4* vrow = reinterpret_cast<const float4*>(p.rot + (int64_t(g) * D + r_row) * D + r_part * RC);
 #pragma unroll
-    for (int c = 0; c < RC / 4; ++c) vv[c] = __ldg(vrow + c);
+    for (int c4 = 0; c4 < RC / 4; ++c4) vv[c4] = __ldg(vrow + c4);
   }
+  const int hot_lo = min(p.n_sink, n), hot_hi0 = max(n - p.n_recent, hot_lo);
+  const int n_hot = min(256, hot_lo + (n - hot_hi0));
   // hot scores: thread t owns token i0 + t % 128, half t / 128 of its components
   constexpr int HC = D / 2;
-  for (int i0 = 0; i0 < n_hot; i0 += 128) {
-    if (i0) __syncthreads();  // the previous pass has read red_h
-    const int i = i0 + tid % 128, part = tid / 128;
-    if (i < n_hot) {
-      const uint4* kr = reinterpret_cast<const uint4*>(p.k_cache + kv_row_off<D>(p, g, s_row[i]) + part * HC);
-      uint4 kk[HC / 8];
+  const int part = tid / 128;
+  auto hot_row = [&](int i) {  // the hot token's K row, this thread's half
+    const int t = i < hot_lo ? i : hot_hi0 + (i - hot_lo);
+    const int row = p.page_table[int64_t(b) * p.max_pages + t / kPage] * kPage + t % kPage;
+    return reinterpret_cast<const uint4*>(p.k_cache + kv_row_off<D>(p, g, row) + part * HC);
+  };
+  uint4 kk[HC / 8];
+  if (tid % 128 < n_hot) {
+    const uint4* kr = hot_row(tid % 128);
 #pragma unroll
-      for (int c = 0; c < HC / 8; ++c) kk[c] = __ldg(kr + c);
-      float sc[G], ee[G];
-#pragma unroll
-      for (int h = 0; h < G; ++h) { sc[h] = 0.0f; ee[h] = 0.0f; }
-#pragma unroll
-      for (int c = 0; c < HC / 8; ++c) {
-        float kf[8];
-        bf16x8(kk[c], kf);
-#pragma unroll
-        for (int h = 0; h < G; ++h) {
-#pragma unroll
-          for (int e = 0; e < 8; ++e) {
-            const float qs = sq[h][part * HC + 8 * c + e];
-            sc[h] = __fmaf_rn(qs, kf[e], sc[h]);
-            ee[h] = __fmaf_ru(fabsf(qs), fabsf(kf[e]), ee[h]);
-          }
-        }
-      }
-#pragma unroll
-      for (int h = 0; h < G; ++h) { red_h[part][h][tid % 128] = sc[h]; red_e[part][h][tid % 128] = ee[h]; }
-    }
-    __syncthreads();
-    for (int x = tid; x < G * 128; x += kPrepThreads) {
-      const int h = x / 128, j = x % 128;
-      if (i0 + j < n_hot) {
-        s_hot[h][i0 + j] = __fadd_rn(red_h[0][h][j], red_h[1][h][j]);
-        e_hot[h][i0 + j] = __fadd_ru(__fmul_ru(c.g_q, __fadd_ru(red_e[0][h][j], red_e[1][h][j])), c.tiny);
-      }
-    }
+    for (int c8 = 0; c8 < HC / 8; ++c8) kk[c8] = __ldg(kr + c8);
   }
+  {  // zero the heads' histograms (8-byte stores: bq0·kHistAll·4 is a multiple of 8)
+    uint2* hz = reinterpret_cast<uint2*>(w.hist + bq0 * kHistAll);
+    for (int i = tid; i < G * kHistAll / 2; i += kPrepThreads) hz[i] = make_uint2(0u, 0u);
+  }
+#pragma unroll
+  for (int k = 0; k < QPT; ++k) {
+    const int i = tid + k * kPrepThreads;
+    if (i >= G * D) break;
+    const float qs = __fmul_rn(qv[k], p.scale);
+    sq[i / D][i % D] = qs;
+    w.qsig[bq0 * D + i] = qs;
+  }
+  if (tid < D) s_mu[tid] = muv;
+  __syncthreads();
+  // Every dot product below is one thread's FMA chain over a part of the components (no shuffle
+  // reductions: their dependent chains, G per row and token, bounded the kernel), the parts added
+  // through shared memory by strided loops over (head, row or token). qσ̃ is read from shared memory,
+  // the same address in every lane. The rotation first (its rows arrive first: L2-resident across the
+  // KV head's blocks), while the hot keys are in flight.
   {
     float acc[G], aa[G];
 #pragma unroll
     for (int h = 0; h < G; ++h) { acc[h] = 0.0f; aa[h] = 0.0f; }
 #pragma unroll
-    for (int c = 0; c < RC / 4; ++c) {
-      const float x[4] = {vv[c].x, vv[c].y, vv[c].z, vv[c].w};
+    for (int c4 = 0; c4 < RC / 4; ++c4) {
+      const float x[4] = {vv[c4].x, vv[c4].y, vv[c4].z, vv[c4].w};
 #pragma unroll
       for (int h = 0; h < G; ++h) {
-        const float4 q4 = *reinterpret_cast<const float4*>(&sq[h][r_part * RC + 4 * c]);
+        const float4 q4 = *reinterpret_cast<const float4*>(&sq[h][r_part * RC + 4 * c4]);
         const float qq[4] = {q4.x, q4.y, q4.z, q4.w};
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
@@ -254,15 +243,59 @@ __global__ void __launch_bounds__(kPrepThreads) prep_kernel(DecodeParams p, Work
 #pragma unroll
     for (int h = 0; h < G; ++h) { red_a[r_part][h][r_row] = acc[h]; red_b[r_part][h][r_row] = aa[h]; }
   }
-  __syncthreads();
+  for (int i0 = 0; i0 < n_hot; i0 += 128) {
+    const int i = i0 + tid % 128;
+    if (i0) {  // a second pass (more than 128 hot tokens): its keys now
+      __syncthreads();  // the previous pass has read red_h, red_k
+      if (i < n_hot) {
+        const uint4* kr = hot_row(i);
+#pragma unroll
+        for (int c8 = 0; c8 < HC / 8; ++c8) kk[c8] = __ldg(kr + c8);
+      }
+    }
+    if (i < n_hot) {
+      float sc[G], kn = 0.0f;
+#pragma unroll
+      for (int h = 0; h < G; ++h) sc[h] = 0.0f;
+#pragma unroll
+      for (int c8 = 0; c8 < HC / 8; ++c8) {
+        float kf[8];
+        bf16x8(kk[c8], kf);
+#pragma unroll
+        for (int e = 0; e < 8; ++e) kn = __fmaf_ru(kf[e], kf[e], kn);
+#pragma unroll
+        for (int h = 0; h < G; ++h) {
+          const float4 qa = *reinterpret_cast<const float4*>(&sq[h][part * HC + 8 * c8]);
+          const float4 qb = *reinterpret_cast<const float4*>(&sq[h][part * HC + 8 * c8 + 4]);
+          const float qq[8] = {qa.x, qa.y, qa.z, qa.w, qb.x, qb.y, qb.z, qb.w};
+#pragma unroll
+          for (int e = 0; e < 8; ++e) sc[h] = __fmaf_rn(qq[e], kf[e], sc[h]);
+        }
+      }
+#pragma unroll
+      for (int h = 0; h < G; ++h) red_h[part][h][tid % 128] = sc[h];
+      red_k[part][tid % 128] = kn;
+    }
+    __syncthreads();
+    for (int x = tid; x < (G + 1) * 128; x += kPrepThreads) {
+      const int h = x / 128, j = x % 128;
+      if (i0 + j >= n_hot) continue;
+      if (h < G)
+        s_hot[h][i0 + j] = __fadd_rn(red_h[0][h][j], red_h[1][h][j]);
+      else
+        s_kn[i0 + j] = __fadd_ru(red_k[0][j], red_k[1][j]);
+    }
+  }
+  if (n_hot == 0) __syncthreads();  // red_a, red_b are complete
   for (int x = tid; x < G * D; x += kPrepThreads) {
     const int h = x / D, r = x % D;
     float acc = red_a[0][h][r], aa = red_b[0][h][r];
 #pragma unroll
-    for (int part = 1; part < RP; ++part) { acc = __fadd_rn(acc, red_a[part][h][r]); aa = __fadd_ru(aa, red_b[part][h][r]); }
+    for (int pp = 1; pp < RP; ++pp) { acc = __fadd_rn(acc, red_a[pp][h][r]); aa = __fadd_ru(aa, red_b[pp][h][r]); }
     w.qrot[(bq0 + h) * D + r] = acc;
     w.qdelta[(bq0 + h) * D + r] = __fmul_ru(c.g_q, aa);
   }
+  __syncthreads();  // s_hot, s_kn complete
   // per head (warp h): qμ, ||qσ̃||, m_L = max s̃_t, Z_L = Σ e^{s̃_t − ε_t − m_L} (float64, rounded down by
   // the final factor)
   if (warp < G) {
@@ -273,13 +306,14 @@ __global__ void __launch_bounds__(kPrepThreads) prep_kernel(DecodeParams p, Work
 #pragma unroll
     for (int k = 0; k < VPL; ++k) {
       const int j = lane * VPL + k;
-      const float qs = sq[h][j], mu = p.mu[int64_t(g) * D + j];
+      const float qs = sq[h][j], mu = s_mu[j];
       bad_q = bad_q || !isfinite(qs);
       a = __fmaf_rn(qs, mu, a);
       aa = __fmaf_ru(fabsf(qs), fabsf(mu), aa);
       nn = __fmaf_ru(qs, qs, nn);
     }
     const float qmu = warp_sum_rn(a), qmu_abs = warp_sum_ru(aa), nsq = warp_sum_ru(nn);
+    const float nq_hi = __fmul_ru(__fsqrt_ru(nsq), c.inv_1mg2);  // the same in every lane (xor butterfly)
     float mx = -INFINITY;
     bool bad_hot = false;
     for (int i = lane; i < n_hot; i += 32) {
@@ -290,7 +324,10 @@ __global__ void __launch_bounds__(kPrepThreads) prep_kernel(DecodeParams p, Work
     const uint32_t flags = (__any_sync(0xffffffffu, bad_q) ? kCertNonFiniteQuery : 0u) |
                            (__any_sync(0xffffffffu, bad_hot) ? kCertNonFiniteHot : 0u);
     double z = 0;
-    for (int i = lane; i < n_hot; i += 32) z += exp(double(s_hot[h][i]) - double(e_hot[h][i]) - double(mx));
+    for (int i = lane; i < n_hot; i += 32) {
+      const float eps = __fadd_ru(__fmul_ru(c.g_q, __fmul_ru(nq_hi, __fsqrt_ru(s_kn[i]))), c.tiny);  // ε_t
+      z += exp(double(s_hot[h][i]) - double(eps) - double(mx));
+    }
     z = warp_sum_d(z);
     const double zl = z * (1.0 - 1e-12);
     if (p.box) {  // θ_A of the anchor stage: the largest edge e_k with n_cand·e^{e_k}·(1 + 1e-11) ≤ anchor_share·budget
@@ -307,12 +344,11 @@ __global__ void __launch_bounds__(kPrepThreads) prep_kernel(DecodeParams p, Work
     }
     if (lane == 0) {
       const float qmu_hi = __fadd_ru(__fadd_ru(qmu, __fmul_ru(c.g_q, qmu_abs)), c.tiny);
-      const float nq_hi = __fmul_ru(__fsqrt_ru(nsq), c.inv_1mg2);
       float* qsc = w.qscal + bq * 4;
       qsc[0] = qmu_hi;
       qsc[1] = nq_hi;
       qsc[2] = mx;
-      qsc[3] = __fadd_ru(__fmul_ru(c.g_q, __fmul_ru(nq_hi, p.k_norm_max[g])), c.tiny);  // ≥ |s_t − s̃_t| for every t
+      qsc[3] = __fadd_ru(__fmul_ru(c.g_q, __fmul_ru(nq_hi, knmax)), c.tiny);  // ≥ |s_t − s̃_t| for every t
       w.zl[bq] = zl;
       w.flags[bq] = flags;
       w.me[bq] = 0.0;
