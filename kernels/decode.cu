@@ -86,6 +86,20 @@ __device__ __forceinline__ void bulk_g2s(void* dst, const void* src, uint32_t by
                "l"(src), "r"(bytes), "r"(smem_u32(bar))
                : "memory");
 }
+// The same with an L2 eviction priority (createpolicy): the scan streams every witness page once and
+// marks it evict-first, so the bounds it writes (read next by compact) tend to stay in L2.
+__device__ __forceinline__ uint64_t l2_evict_first() {
+  uint64_t pol;
+  asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(pol));
+  return pol;
+}
+__device__ __forceinline__ void bulk_g2s_hint(void* dst, const void* src, uint32_t bytes, uint64_t* bar, uint64_t pol) {
+  asm volatile(
+      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint [%0], [%1], %2, [%3], %4;" ::"r"(
+          smem_u32(dst)),
+      "l"(src), "r"(bytes), "r"(smem_u32(bar)), "l"(pol)
+      : "memory");
+}
 // 16-byte cp.async (zero-filled when !ok); a thread's earlier cp.asyncs then arrive on an mbarrier
 __device__ __forceinline__ void cp_async16(void* dst, const void* src, bool ok) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_u32(dst)), "l"(src), "r"(ok ? 16 : 0)
@@ -750,12 +764,13 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   uint8_t* mybuf = bufs + warp * NB * BUF;
   uint32_t* myplanes = planes + warp * 8 * ROW;
   const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
+  const uint64_t pol = l2_evict_first();
   auto issue = [&](int i, int buf, int phys) {  // lane 0; i: index in the page order
     if (i < npages) {
       const int64_t po = int64_t(phys) * p.n_head_kv + g;
       mbar_expect_tx(&bars[warp][buf], PB + SS::MB);
-      bulk_g2s(mybuf + buf * BUF, p.codes + po * PB, PB, &bars[warp][buf]);
-      bulk_g2s(mybuf + buf * BUF + PB, p.meta + po * 2 * D, SS::MB, &bars[warp][buf]);
+      bulk_g2s_hint(mybuf + buf * BUF, p.codes + po * PB, PB, &bars[warp][buf], pol);
+      bulk_g2s_hint(mybuf + buf * BUF + PB, p.meta + po * 2 * D, SS::MB, &bars[warp][buf], pol);
     }
   };
   int phys_next = 0;  // physical page of the next page to issue (lane 0), loaded one step ahead
