@@ -35,6 +35,7 @@ struct Consts {
   float inv_1mg2;   // 1/(1 − γ_2): ||σq|| ≤ ||qσ̃||/(1 − γ_2)
   float tiny;       // absolute term covering gradual underflow of every float32 product/sum
   float g_r;        // γ_{kRank+1}·1.01: error of the low-rank scan's float32 dot, per unit Σ|terms|
+  int l2_first;     // the scan's witness pages are read with an L2 evict-first policy (stage1 decides)
 };
 
 // e^{edge_k} of the histogram's bin edges, rounded up (host float64 exp, then two ulps up). Global
@@ -50,6 +51,7 @@ Consts make_consts(int d) {
   c.inv_1mg2 = up_f(1.0 / (1.0 - gamma_n(2)));
   c.tiny = 0x1p-100f;
   c.g_r = up_f(gamma_n(kRank + 1) * 1.01);
+  c.l2_first = 0;
   return c;
 }
 
@@ -86,11 +88,17 @@ __device__ __forceinline__ void bulk_g2s(void* dst, const void* src, uint32_t by
                "l"(src), "r"(bytes), "r"(smem_u32(bar))
                : "memory");
 }
-// The same with an L2 eviction priority (createpolicy): the scan streams every witness page once and
-// marks it evict-first, so the bounds it writes (read next by compact) tend to stay in L2.
+// The same with an L2 eviction priority (createpolicy): the scan streams every witness page once and,
+// where the bounds it writes fit in the L2 (scan_l2_first), marks it evict-first so those bounds,
+// read next by compact, tend to stay there; evict-normal is the default priority of a plain copy.
 __device__ __forceinline__ uint64_t l2_evict_first() {
   uint64_t pol;
   asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(pol));
+  return pol;
+}
+__device__ __forceinline__ uint64_t l2_evict_normal() {
+  uint64_t pol;
+  asm volatile("createpolicy.fractional.L2::evict_normal.b64 %0, 1.0;" : "=l"(pol));
   return pol;
 }
 __device__ __forceinline__ void bulk_g2s_hint(void* dst, const void* src, uint32_t bytes, uint64_t* bar, uint64_t pol) {
@@ -764,7 +772,7 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   uint8_t* mybuf = bufs + warp * NB * BUF;
   uint32_t* myplanes = planes + warp * 8 * ROW;
   const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
-  const uint64_t pol = l2_evict_first();
+  const uint64_t pol = c.l2_first ? l2_evict_first() : l2_evict_normal();
   auto issue = [&](int i, int buf, int phys) {  // lane 0; i: index in the page order
     if (i < npages) {
       const int64_t po = int64_t(phys) * p.n_head_kv + g;
@@ -2053,14 +2061,34 @@ int default_splits(int batch, int n_head_kv) {
 
 const char* last_error() { return g_last_error.c_str(); }
 
+// The scan streams every witness page once. When the bounds it writes (read next by compact) fit in
+// half the L2, its page copies carry an L2 evict-first policy so those bounds tend to stay there;
+// larger bound arrays cannot stay, and there the policy measured slower (docs/gpu.md, round of
+// 6494d5f..). GHOSTKV_SCAN_L2_HINT=0 / 1 forces it off / on (A/B runs).
+static int scan_l2_first(int64_t bound_bytes) {
+  static const int forced = [] {
+    const char* e = std::getenv("GHOSTKV_SCAN_L2_HINT");
+    return e && *e ? std::atoi(e) : -1;
+  }();
+  if (forced >= 0) return forced ? 1 : 0;
+  static const int l2 = [] {
+    int dev = 0, bytes = 0;
+    cudaGetDevice(&dev);
+    cudaDeviceGetAttribute(&bytes, cudaDevAttrL2CacheSize, dev);
+    return bytes;
+  }();
+  return bound_bytes <= int64_t(l2) / 2 ? 1 : 0;
+}
+
 static void stage1(const DecodeParams& p, void* stream, int upto) {
   validate(p);
   cudaStream_t st = static_cast<cudaStream_t>(stream);
   upload_constants(st);
   const Workspace w = workspace_views(p);
-  const Consts c = make_consts(p.d);
+  Consts c = make_consts(p.d);
   const int G = group_of(p), BK = p.batch * p.n_head_kv;
   const int sms = device_sm_count();
+  c.l2_first = scan_l2_first(int64_t(BK) * p.max_seq * G * 2);
   const int max_pages_seq = (p.max_seq + kPage - 1) / kPage;
   dispatch(G, p.d, [&](auto gc, auto dc) {
     constexpr int GG = decltype(gc)::value, DD = decltype(dc)::value;
@@ -2160,6 +2188,22 @@ void ghost_stage_prefix(const DecodeParams& p, void* stream, int stage, int n_ke
     validate(p);
     stage2<false>(p, static_cast<cudaStream_t>(stream), p.cert != nullptr, n_kernels);
   }
+}
+
+__global__ void read_through_kernel(const uint4* buf, int64_t n, uint32_t* sink) {
+  uint32_t x = 0;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    const uint4 v = __ldcg(buf + i);
+    x ^= v.x ^ v.y ^ v.z ^ v.w;
+  }
+  if (x == 0x9E3779B9u && sink) *sink = x;  // keeps the loads; almost never taken
+}
+
+void read_through(const void* buf, int64_t bytes, void* stream) {
+  if (bytes <= 0 || bytes % 16) throw std::runtime_error("ghostkv cuda: read_through needs a positive multiple of 16 bytes");
+  read_through_kernel<<<4 * device_sm_count(), 512, 0, static_cast<cudaStream_t>(stream)>>>(
+      static_cast<const uint4*>(buf), bytes / 16, nullptr);
+  check_launch("read_through_kernel", cudaGetLastError());
 }
 
 void gather_probe(const DecodeParams& p, void* stream, int mode) {

@@ -196,6 +196,10 @@ void survivor_tokens(const int32_t* page_table_row, int seq_len, const int32_t* 
 // stage 1; mode 1: every token, in order), or the bounds compact reads (mode 2: a lane per token;
 // mode 3: by bulk copies into shared memory), for the bandwidth each access pattern gets.
 void gather_probe(const DecodeParams& p, void* stream, int mode);
+// Reads bytes (a multiple of 16) at buf once and keeps nothing: after a large write, the L2 then holds
+// clean lines of buf only (the bench's clean cold-L2 flush: the write-back of the written lines is
+// done before the timed region instead of inside it).
+void read_through(const void* buf, int64_t bytes, void* stream);
 // Dense flash decoding (our baseline): every token of every sequence, same split-K kernel.
 void dense_decode(const DecodeParams& p, void* stream);
 // Device attributes used for sizing.

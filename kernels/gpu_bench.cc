@@ -9,7 +9,9 @@
 //      zero bound violations (UB ≥ exact score for every candidate of every checked head), the
 //      GQA rule, mass_lost ≤ mass_bound ≤ δ, ||o − ô|| ≤ out_err_bound, ||ô_gpu − ô_ref||/||ô_ref||,
 //      no certificate flagged; with --poison also the flags of a NaN query and a NaN hot key;
-//   3. times every path with CUDA graphs + events after warm-up, L2 flushed before each run,
+//   3. times every path with CUDA graphs + events after warm-up, L2 flushed before each run (a 256 MB
+//      memset read back, so no written line is left to write back inside the timed region; --flush
+//      write skips the read-back, as the runs up to f9891a4 did),
 //      median of --reps runs, next to the bytes each phase must move and the measured copy
 //      bandwidth, and appends one CSV row per (case, survivor fraction).
 // Exit code: 0 all checks passed, 1 a check failed, 2 bad input / CUDA error.
@@ -63,6 +65,7 @@ struct Opts {
   double profile = -1;  // ≥ 0: run the ghost path (forced to this fraction) and dense once each, for ncu
   bool ghost_tier = false, tier_only = false, dry = false;  // dry: build the host data only (no device)
   bool breakdown = false;   // also time each stage's kernel prefixes and the bare row gather (diagnostics)
+  bool flush_clean = true;  // the 256 MB memset read back (the L2 left clean); --flush write: memset only
   bool anchors = false;     // page box anchors (the anchor stage before the scan)
   bool poison = false;      // also check the flags of non-finite inputs (poison_checks)
   double far_pages = 0;     // rand: this fraction of pages (no hot tokens) gets keys far below every query of its group
@@ -562,7 +565,8 @@ struct Timer {
   Dev<uint8_t> flush;
   cudaEvent_t e0, e1;
   int reps = 30;
-  explicit Timer(int r) : flush(size_t(256) << 20), reps(r) {
+  bool clean = true;  // the flush's written lines leave the L2 before the timed region (--flush write: not)
+  explicit Timer(int r, bool c) : flush(size_t(256) << 20), reps(r), clean(c) {
     CK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
     CK(cudaEventCreate(&e0));
     CK(cudaEventCreate(&e1));
@@ -573,6 +577,7 @@ struct Timer {
     std::vector<float> t;
     for (int i = 0; i < reps + 3; ++i) {
       CK(cudaMemsetAsync(flush.p, i & 0xff, flush.n, st));
+      if (clean) gc::read_through(flush.p, int64_t(flush.n), st);
       CK(cudaEventRecord(e0, st));
       fn();
       CK(cudaEventRecord(e1, st));
@@ -754,6 +759,11 @@ int main(int argc, char** argv) try {
     else if (a == "--anchors") o.anchors = true;
     else if (a == "--poison") o.poison = true;
     else if (a == "--breakdown") o.breakdown = true;
+    else if (a == "--flush") {
+      const std::string v = val();
+      GKV_CHECK(v == "write" || v == "clean", "gpu_bench: --flush takes write or clean, got ", v);
+      o.flush_clean = v == "clean";
+    }
     else if (a == "--far-pages") o.far_pages = std::stod(val());
     else if (a == "--anchor-share") o.anchor_share = std::stod(val());
     else GKV_CHECK(false, "gpu_bench: unknown option ", a);
@@ -784,7 +794,9 @@ int main(int argc, char** argv) try {
                 (long long)surv_total(d));
     return 0;
   }
-  Timer tm(o.reps);
+  Timer tm(o.reps, o.flush_clean);
+  std::printf("# L2 flush before each timed run: 256 MB memset%s\n",
+              o.flush_clean ? ", then a read of the same 256 MB (clean lines: no write-back inside the timed region)" : "");
   int failures = 0;
 
   // copy bandwidth (bytes read + written)

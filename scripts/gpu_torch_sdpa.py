@@ -3,7 +3,8 @@
 
 Per case "BxN": q [B, Hq, 1, d], k/v [B, Hkv, N, d] in bf16 on the GPU, fresh random values.
 Checked against float64 attention on the same bf16 inputs (batch entry 0, all heads), then timed
-with CUDA events after warm-up, L2 flushed (a 256 MB write) before every run, median of --reps.
+with CUDA events after warm-up, L2 flushed (a 256 MB write read back; --flush write: the write only)
+before every run, median of --reps.
 Prints and appends CSV rows: device,commit,case,batch,n_kv,n_head_q,n_head_kv,torch_ms,rel_err,gbps.
 """
 import argparse
@@ -22,6 +23,9 @@ def main():
     ap.add_argument("--hkv", type=int, default=8)
     ap.add_argument("--d", type=int, default=128)
     ap.add_argument("--reps", type=int, default=50)
+    ap.add_argument("--flush", choices=("write", "clean"), default="clean",
+                    help="clean (default): read the 256 MB flush buffer back after writing it (no dirty line "
+                         "left in L2 to write back inside the timed region); write: the write only")
     ap.add_argument("--csv", default="")
     ap.add_argument("--device-name", default="")
     ap.add_argument("--commit", default="?")
@@ -51,6 +55,8 @@ def main():
         e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         for i in range(a.reps + 3):
             flush.fill_(i & 0xFF)
+            if a.flush == "clean":
+                flush.max()  # reads every line back: the written lines leave the L2 before the timed region
             e0.record()
             run()
             e1.record()
