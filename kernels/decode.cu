@@ -347,7 +347,9 @@ __global__ void __launch_bounds__(kPrepThreads, 2) prep_kernel(DecodeParams p, W
                            (__any_sync(0xffffffffu, bad_hot) ? kCertNonFiniteHot : 0u);
     double z = 0;
     for (int i = lane; i < n_hot; i += 32) {
-      const float eps = __fadd_ru(__fmul_ru(c.g_q, __fmul_ru(nq_hi, __fsqrt_ru(s_kn[i]))), c.tiny);  // ε_t
+      float eps = __fadd_ru(__fmul_ru(c.g_q, __fmul_ru(nq_hi, __fsqrt_ru(s_kn[i]))), c.tiny);  // ε_t
+      if (isnan(eps)) eps = INFINITY;  // 0·∞ (a zero query and an overflowing ‖k‖², or the reverse): the
+                                       // token then adds nothing to Z_L, which stays a lower bound
       z += exp(double(s_hot[h][i]) - double(eps) - double(mx));
     }
     z = warp_sum_d(z);
@@ -2066,9 +2068,9 @@ const char* last_error() { return g_last_error.c_str(); }
 // larger bound arrays cannot stay, and there the policy measured slower (docs/gpu.md, round of
 // 6494d5f..). GHOSTKV_SCAN_L2_HINT=0 / 1 forces it off / on (A/B runs).
 static int scan_l2_first(int64_t bound_bytes) {
-  static const int forced = [] {
+  static const int forced = [] {  // "0" or "1"; anything else leaves the choice to the size rule
     const char* e = std::getenv("GHOSTKV_SCAN_L2_HINT");
-    return e && *e ? std::atoi(e) : -1;
+    return e && (e[0] == '0' || e[0] == '1') && !e[1] ? e[0] - '0' : -1;
   }();
   if (forced >= 0) return forced ? 1 : 0;
   static const int l2 = [] {

@@ -631,7 +631,8 @@ Bytes bytes_model(const Host& h, const gc::DecodeParams& p, int64_t n_surv_total
               + all_pages * 4                  // ν_max
               + scanned * G * 2 * 2            // UB − m_L written by the scan, read by compact
               + (p.box ? all_pages * (2 * g_d * 2 + 2 * g_d + G * 2 * 2) : 0)  // anchor stage: meta + box, pub
-              + Hkv * hot * 256 * G            // hot keys read by prep (per query head)
+              + Hkv * hot * g_d * 2            // hot keys read by prep (once per KV head; until 255ce1c
+                                               // counted 256 bytes per query head)
               + double(n_surv_total) * 4     // survivor list
               + Hkv * g_d * g_d * 4;           // rotation (once per KV head; L2-resident across heads)
   by.stage2 = double(n_surv_total) * (2 * g_d * 2 + 4) + partial + double(h.B) * h.Hq * g_d * 4;
