@@ -67,7 +67,8 @@ def main():
              f"{copy:.0f} GB/s (device-to-device, read + write). Times: median of 20-30 CUDA-graph replays "
              f"after warm-up, L2 flushed before each (a 256 MB memset read back, so no written line is left to "
              f"write back inside the timed region; the runs up to f9891a4 flushed by the memset alone). "
-             f"`floor` = bytes of the phase / copy bandwidth.")
+             f"`floor` = bytes of the phase / copy bandwidth, the hot keys counted once per KV head (a run "
+             f"before 33e9358 counted them per query head: its floors re-derived by scripts/gpu_fix_hot_bytes.py).")
     L.append("")
     L.append("### Main shapes (Hq 32, Hkv 8, d 128, bf16; witness int8 (b8), int4 (b4), mixed 8x32,4x96 or low-rank r16; page = scale group = 64 tokens)")
     L.append("")
