@@ -120,6 +120,13 @@ def main():
         L.append(f"| {r['case']} | {r['label']} | {f(r['surv_frac'])} | {f(r.get('pages_read_frac') or 1)} | {r['violations']} | {fails} | "
                  f"{float(r['max_mass_bound']):.2e} | {float(r['max_mass_lost']):.2e} | {float(r['max_num_err']):.1e} | "
                  f"{float(r['dense_rel_err']):.1e} |")
+    if bench:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import gpu_acceptance
+        L.append("")
+        L.append("### Acceptance criteria, computed from the rows above (`scripts/gpu_acceptance.py`)")
+        L.append("")
+        L.append(gpu_acceptance.table(bench, torch).rstrip("\n"))
     if tier:
         L.append("")
         L.append("### Ghost tier over PCIe (1 × 128K; K, V of every token in host pinned memory, zero-copy reads of the survivors)")

@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""The GPU path's acceptance criteria (docs/gpu.md, "What met the targets"), computed from a recorded run.
+
+  scripts/gpu_acceptance.py [DIR]      (DIR holds gpu_bench.csv and gpu_torch.csv; default results/gpu)
+
+Prints a markdown table: correctness over every row; for the main shapes (cases 1x128K-*, 32x32K-*),
+each phase that moves at least 64 MB within 1.3× of its byte floor (stage 1, stage 2), the whole ghost
+step within 1.3× of its floor, the adaptive path within 1.15× of torch SDPA, and the best speed against
+torch at 5% forced survivors next to the 8× moonshot. A row is met when its ratio, rounded to the
+CSV's three decimals, is at most the bound.
+"""
+import csv
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MIN_BYTES = 64e6
+
+
+def short(label):
+    if label.startswith("forced:"):
+        return "%g%%" % (float(label.split(":")[1]) * 100)
+    return label.replace("real:", "")
+
+
+def table(rows, torch):
+    main = [r for r in rows if r["case"].startswith(("1x128K", "32x32K"))]
+    tms = {(int(r["batch"]), int(r["n_kv"])): float(r["torch_ms"]) for r in torch}
+    L = ["| criterion | case | rows | range | met | not met (rows) |", "|---|---|---|---|---|---|"]
+    viol = sum(int(r["violations"]) for r in rows)
+    fails = sum(int(r[k]) for r in rows for k in ("rule_fail", "cert_fail", "num_fail", "nonfinite"))
+    L.append(f"| 0 bound violations, 0 failures | all {len(rows)} rows | {len(rows)} | {viol} violations, {fails} failures | "
+             f"{'yes' if viol == 0 and fails == 0 else 'no'} | |")
+    cases = []
+    for r in main:
+        if r["case"] not in cases:
+            cases.append(r["case"])
+
+    def crit(name, field, bound, byte_field=None):
+        for c in cases:
+            rs = [r for r in main if r["case"] == c and (byte_field is None or float(r[byte_field]) >= MIN_BYTES)]
+            if not rs:
+                continue
+            v = [float(r[field]) for r in rs]
+            bad = [short(r["label"]) + " " + r[field] for r in rs if round(float(r[field]), 3) > bound]
+            L.append(f"| {name} | {c} | {len(rs)} | {min(v):.3f}-{max(v):.3f} | "
+                     f"{'all' if not bad else ('none' if len(bad) == len(rs) else 'partly')} | {', '.join(bad)} |")
+
+    crit("stage 1 ≤ 1.3× floor (≥ 64 MB)", "stage1_vs_floor", 1.3, "stage1_bytes")
+    crit("stage 2 ≤ 1.3× floor (≥ 64 MB)", "stage2_vs_floor", 1.3, "stage2_bytes")
+    crit("step ≤ 1.3× floor", "ghost_vs_floor", 1.3)
+    worst, at = 0.0, ""
+    for r in main:
+        t = tms.get((int(r["batch"]), int(r["n_kv"])))
+        if t and float(r["adaptive_ms"]) / t > worst:
+            worst, at = float(r["adaptive_ms"]) / t, f"{r['case']} {short(r['label'])}"
+    L.append(f"| adaptive ≤ 1.15× torch SDPA | {len(main)} rows | {len(main)} | worst {worst:.3f} ({at}) | "
+             f"{'yes' if round(worst, 3) <= 1.15 else 'no'} | |")
+    best, at = 0.0, ""
+    for r in main:
+        t = tms.get((int(r["batch"]), int(r["n_kv"])))
+        if t and r["label"].startswith("forced:") and abs(float(r["label"].split(":")[1]) - 0.05) < 1e-9:
+            if t / float(r["ghost_ms"]) > best:
+                best, at = t / float(r["ghost_ms"]), r["case"]
+    L.append(f"| moonshot ≥ 8× torch at 5% forced | {at} | | best {best:.2f}× | {'yes' if best >= 8 else 'no'} | |")
+    return "\n".join(L) + "\n"
+
+
+def main():
+    d = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "results", "gpu")
+    rows = list(csv.DictReader(open(os.path.join(d, "gpu_bench.csv"))))
+    tp = os.path.join(d, "gpu_torch.csv")
+    torch = list(csv.DictReader(open(tp))) if os.path.exists(tp) else []
+    print(table(rows, torch), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
