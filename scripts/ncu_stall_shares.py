@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Where a kernel's warps stall, from Nsight Compute's SASS source page exported as CSV.
 
-  scripts/ncu_stall_shares.py SOURCE_CSV[.xz] LOOP_COUNT [TOP]
+  scripts/ncu_stall_shares.py SOURCE_CSV[.xz] LOOP_COUNT|@I,J,... [TOP]
 
 SOURCE_CSV comes from `ncu --import REP --page source --print-source sass --csv` (xz-compressed is read
 too). Prints the share of "Warp Stall Sampling (All Samples)" before, inside and after the loop (the
-instructions executed at least LOOP_COUNT times, e.g. the scan's pages), then the TOP (default 10)
+instructions executed at least LOOP_COUNT times, e.g. the scan's pages; with @I,J,... the instruction
+ranges cut at those indices of the source page instead, for a kernel without a loop), then the TOP (default 10)
 instructions by samples, and the totals of excessive global sectors and shared wavefronts.
 """
 import csv
@@ -25,7 +26,11 @@ def main():
     if len(sys.argv) < 3:
         print(__doc__.strip().splitlines()[2].strip())
         return 2
-    path, loop_count = sys.argv[1], float(sys.argv[2])
+    path, cuts, loop_count = sys.argv[1], None, 0.0
+    if sys.argv[2].startswith("@"):
+        cuts = [int(x) for x in sys.argv[2][1:].split(",")]
+    else:
+        loop_count = float(sys.argv[2])
     top = int(sys.argv[3]) if len(sys.argv) > 3 else 10
     text = lzma.open(path, "rt").read() if path.endswith(".xz") else open(path).read()
     rows = list(csv.reader(io.StringIO(text)))
@@ -34,12 +39,19 @@ def main():
     data = rows[head + 1:]
     stall, execd = ix["Warp Stall Sampling (All Samples)"], ix["Instructions Executed"]
     total = sum(num(r[stall]) for r in data)
-    loop = [i for i, r in enumerate(data) if num(r[execd]) >= loop_count]
-    if not loop or not total:
-        print("no loop or no samples")
-        return 1
-    lo, hi = min(loop), max(loop)
-    parts = {"before the loop": data[:lo], "in the loop": data[lo:hi + 1], "after the loop": data[hi + 1:]}
+    if cuts is not None:  # instruction ranges [0, c1), [c1, c2), ..., [ck, end) of the source page
+        if not total:
+            print("no samples")
+            return 1
+        edges = [0] + cuts + [len(data)]
+        parts = {f"instructions {a}-{b - 1}": data[a:b] for a, b in zip(edges, edges[1:])}
+    else:
+        loop = [i for i, r in enumerate(data) if num(r[execd]) >= loop_count]
+        if not loop or not total:
+            print("no loop or no samples")
+            return 1
+        lo, hi = min(loop), max(loop)
+        parts = {"before the loop": data[:lo], "in the loop": data[lo:hi + 1], "after the loop": data[hi + 1:]}
     print(f"{int(total)} stall samples")
     for name, part in parts.items():
         print(f"  {name}: {100 * sum(num(r[stall]) for r in part) / total:.1f}%")

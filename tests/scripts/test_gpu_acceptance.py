@@ -8,6 +8,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 import gpu_acceptance  # noqa: E402
+from checks import Checks  # noqa: E402
 
 
 def row(case, label, s1, s1b, s2, s2b, step, ghost_ms, adaptive_ms, viol=0):
@@ -17,13 +18,7 @@ def row(case, label, s1, s1b, s2, s2b, step, ghost_ms, adaptive_ms, viol=0):
 
 
 def main():
-    fails = 0
-
-    def check(ok, what):
-        nonlocal fails
-        if not ok:
-            fails += 1
-            print("FAIL:", what)
+    check = Checks()
 
     torch = [dict(batch="1", n_kv="131072", torch_ms="0.100")]
     rows = [row("1x128K-b8", "forced:0.050000", "1.300", "7e7", "3.000", "2.7e7", "1.300", "0.050", "0.050"),
@@ -53,8 +48,7 @@ def main():
     table = gpu_acceptance.table(list(csv.DictReader(open(os.path.join(d, "gpu_bench.csv")))),
                                  list(csv.DictReader(open(os.path.join(d, "gpu_torch.csv")))))
     check(table in open(os.path.join(ROOT, "docs", "gpu.md")).read(), "docs/gpu.md's acceptance table is stale")
-    print("gpu_acceptance: %s" % ("ok" if not fails else "%d failures" % fails))
-    return 1 if fails else 0
+    return check.done("gpu_acceptance")
 
 
 if __name__ == "__main__":

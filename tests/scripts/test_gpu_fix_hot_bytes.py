@@ -8,6 +8,9 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import Checks  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPT = os.path.join(ROOT, "scripts", "gpu_fix_hot_bytes.py")
 FIELDS = ["device", "commit", "case", "batch", "n_kv", "n_head_q", "n_head_kv", "label", "stage1_ms", "ghost_ms",
@@ -20,13 +23,7 @@ def run(src, dst):
 
 
 def main():
-    fails = 0
-
-    def check(ok, what):
-        nonlocal fails
-        if not ok:
-            fails += 1
-            print("FAIL:", what)
+    check = Checks()
 
     rows = [  # a d 128 main shape (G 4) and a d 64 capture (G 3)
         dict(device="x", commit="c", case="32x32K-b4", batch="32", n_kv="32768", n_head_q="32", n_head_kv="8",
@@ -66,8 +63,7 @@ def main():
             check(open(dst).read() == open(pub).read(), "results/gpu/gpu_bench.csv is not the script's output on the raw run")
         else:
             check(False, "missing " + raw)
-    print("gpu_fix_hot_bytes: %s" % ("ok" if not fails else "%d failures" % fails))
-    return 1 if fails else 0
+    return check.done("gpu_fix_hot_bytes")
 
 
 if __name__ == "__main__":
