@@ -8,7 +8,8 @@ bench's "# breakdown ..." lines) or the bench's own output, whose rows take the 
 "# NAME: all checks passed" line that follows them (rows without one are not printed). The
 breakdown times graphs of the first k kernels of stage 1, so prep = t1, `scan` = the second-to-last
 prefix minus t1 (with anchors: the anchor stage and the scan together) and compact = the last prefix
-minus the one before it. Prints one row per label, shape and fraction, with the bare reads of the
+minus the one before it. Where prep runs inside the scan ("stage1 prefixes (prep in scan)"), prep
+prints as "-" and `scan` = t1, the scan with its prep. Prints one row per label, shape and fraction, with the bare reads of the
 bounds (gather probe modes 2 and 3) where the log has them.
 """
 import re
@@ -33,16 +34,20 @@ def main():
                     print(f"{path.split('/')[-1]:<28} {m.group(1):<22} " + row)
                 pending = []
                 continue
-            m = re.match(r"# breakdown (\S+?):(-?[\d.]+) stage1 prefixes ms:((?: [\d.]+)+)", line)
+            m = re.match(r"# breakdown (\S+?):(-?[\d.]+) stage1 prefixes( \(prep in scan\))? ms:((?: [\d.]+)+)", line)
             if not m:
                 continue
-            t = [1e3 * float(x) for x in m.group(3).split()]
+            t = [1e3 * float(x) for x in m.group(4).split()]
+            fused = m.group(3) is not None
+            if fused:  # no prep kernel: a zero prefix before the scan
+                t = [0.0] + t
             frac = m.group(1) if m.group(1) == "certified" else f"{float(m.group(2)):.2f}"
             probes = {}
             for name in ("read bounds", "stream bounds"):
                 mm = re.search(name + r" ms: ([\d.]+)", line)
                 probes[name] = f"{1e3 * float(mm.group(1)):6.1f}" if mm else f"{'':>6}"
-            cols = (f"{frac:<9} {t[0]:6.1f} {t[-2] - t[0]:6.1f} {t[-1] - t[-2]:8.1f} "
+            prep = f"{'-':>6}" if fused else f"{t[0]:6.1f}"
+            cols = (f"{frac:<9} {prep} {t[-2] - t[0]:6.1f} {t[-1] - t[-2]:8.1f} "
                     f"{probes['read bounds']} {probes['stream bounds']}")
             if cur is None:
                 pending.append(cols)
