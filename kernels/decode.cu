@@ -36,6 +36,7 @@ struct Consts {
   float tiny;       // absolute term covering gradual underflow of every float32 product/sum
   float g_r;        // γ_{kRank+1}·1.01: error of the low-rank scan's float32 dot, per unit Σ|terms|
   int l2_first;     // the scan's witness pages are read with an L2 evict-first policy (stage1 decides)
+  int prefetch;     // pages per warp the scan prefetches into the L2 while it waits for prep (stage1 decides)
 };
 
 // e^{edge_k} of the histogram's bin edges, rounded up (host float64 exp, then two ulps up). Global
@@ -52,6 +53,7 @@ Consts make_consts(int d) {
   c.tiny = 0x1p-100f;
   c.g_r = up_f(gamma_n(kRank + 1) * 1.01);
   c.l2_first = 0;
+  c.prefetch = 0;
   return c;
 }
 
@@ -107,6 +109,10 @@ __device__ __forceinline__ void bulk_g2s_hint(void* dst, const void* src, uint32
           smem_u32(dst)),
       "l"(src), "r"(bytes), "r"(smem_u32(bar)), "l"(pol)
       : "memory");
+}
+// the bulk-copy engine brings bytes (a multiple of 16, 16-byte aligned) into the L2, nothing waits on it
+__device__ __forceinline__ void bulk_prefetch_l2(const void* src, uint32_t bytes) {
+  asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(src), "r"(bytes) : "memory");
 }
 // 16-byte cp.async (zero-filled when !ok); a thread's earlier cp.asyncs then arrive on an mbarrier
 __device__ __forceinline__ void cp_async16(void* dst, const void* src, bool ok) {
@@ -568,6 +574,7 @@ constexpr int scan_smem_bytes() {
 // faster for int8 and level (within 1%) for int4: the scan is bound by each warp's per-page latency
 // chains, so resident warps matter more than pages in flight.
 constexpr int kScanBufs = 1, kScanMinBlocks = 2;
+constexpr int kScanMaxPrefetch = 4;  // pages per warp prefetched into the L2 while prep runs (at most)
 static_assert(kScanBlockWarps == 8, "decode.h kScanBlockWarps: the shape measured");
 
 // d += A·B for one m16n8k32 tile: A rows u8 (16 tokens' codes), B columns s8 (the query planes)
@@ -830,7 +837,29 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   // the codes and the meta are inputs that no stage writes, and prep waits for the kernels before it
   // (griddepcontrol.wait) before it lets this one launch (launch_dependents), so every earlier writer
   // in the stream has finished. prep must keep that order.
-  if (!listed) issue_first();
+  // While prep runs (before the wait, or inside the fused block) DRAM would idle: each warp also asks
+  // for its next c.prefetch pages to be brought into the L2 (inputs, as above; stage1 sizes them to
+  // fit in half the L2), so the loop's first copies after the wait come from the L2.
+  auto prefetch_next = [&] {
+    if (lane != 0) return;
+    int ph[kScanMaxPrefetch];
+#pragma unroll
+    for (int k = 0; k < kScanMaxPrefetch; ++k) {  // the page-table loads first, all in flight
+      const int i = gw + (NB + k) * nw;
+      ph[k] = k < c.prefetch && i < npages ? ptab[i] : -1;
+    }
+#pragma unroll
+    for (int k = 0; k < kScanMaxPrefetch; ++k)
+      if (ph[k] >= 0) {
+        const int64_t po = int64_t(ph[k]) * p.n_head_kv + g;
+        bulk_prefetch_l2(p.codes + po * PB, PB);
+        bulk_prefetch_l2(p.meta + po * 2 * D, SS::MB);
+      }
+  };
+  if (!listed) {
+    issue_first();
+    prefetch_next();
+  }
   if constexpr (FUSED) {
     prep_block<G, D>(p, w, c, bg, *reinterpret_cast<PrepSmem<G, D>*>(planes));
     __syncthreads();  // prep is done with its scratch (and its global outputs are visible to the block)
@@ -2118,19 +2147,35 @@ const char* last_error() { return g_last_error.c_str(); }
 // half the L2, its page copies carry an L2 evict-first policy so those bounds tend to stay there;
 // larger bound arrays cannot stay, and there the policy measured slower (docs/gpu.md, round of
 // 6494d5f..). GHOSTKV_SCAN_L2_HINT=0 / 1 forces it off / on (A/B runs).
+static int64_t l2_bytes() {
+  static const int64_t l2 = [] {
+    int dev = 0, bytes = 0;
+    cudaGetDevice(&dev);
+    cudaDeviceGetAttribute(&bytes, cudaDevAttrL2CacheSize, dev);
+    return int64_t(bytes);
+  }();
+  return l2;
+}
+
 static int scan_l2_first(int64_t bound_bytes) {
   static const int forced = [] {  // "0" or "1"; anything else leaves the choice to the size rule
     const char* e = std::getenv("GHOSTKV_SCAN_L2_HINT");
     return e && (e[0] == '0' || e[0] == '1') && !e[1] ? e[0] - '0' : -1;
   }();
   if (forced >= 0) return forced ? 1 : 0;
-  static const int l2 = [] {
-    int dev = 0, bytes = 0;
-    cudaGetDevice(&dev);
-    cudaDeviceGetAttribute(&bytes, cudaDevAttrL2CacheSize, dev);
-    return bytes;
+  return bound_bytes <= l2_bytes() / 2 ? 1 : 0;
+}
+
+// Pages per warp the scan prefetches into the L2 while it waits for prep: as many rounds of every
+// warp's next page as fit in half the L2, at most kScanMaxPrefetch (warp_round: bytes of one page of
+// every warp of the grid). GHOSTKV_SCAN_PREFETCH=N (0-4) sets it (A/B runs).
+static int scan_prefetch_pages(int64_t warp_round) {
+  static const int forced = [] {
+    const char* e = std::getenv("GHOSTKV_SCAN_PREFETCH");
+    return e && e[0] >= '0' && e[0] <= '0' + kScanMaxPrefetch && !e[1] ? e[0] - '0' : -1;
   }();
-  return bound_bytes <= int64_t(l2) / 2 ? 1 : 0;
+  if (forced >= 0) return forced;
+  return int(std::min<int64_t>(kScanMaxPrefetch, l2_bytes() / 2 / std::max<int64_t>(1, warp_round)));
 }
 
 // Whether stage 1 runs prep inside the scan (scan_kernel's FUSED): the quantised witness without anchors
@@ -2192,7 +2237,9 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
     auto scan = [&](auto bc) {
       constexpr int BB = decltype(bc)::value;
       constexpr int NB = kScanBufs, SW = kScanBlockWarps, MINB = kScanMinBlocks;
+      const int64_t page_bytes = ScanShape<DD, BB>::BUF;
       if (prep_fused<GG, DD, BB>(p)) {
+        c.prefetch = scan_prefetch_pages(int64_t(BK) * SW * page_bytes);
         constexpr int smem = scan_smem_bytes<GG, DD, BB, NB, SW, true>();
         auto* kern = scan_kernel<GG, DD, BB, NB, SW, MINB, false, true>;
         static bool attr = false;
@@ -2222,6 +2269,7 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
           if (occ < 1) throw std::runtime_error("ghostkv cuda: scan kernel cannot be resident (" + std::to_string(smem) + " B shared)");
         }
         const int chunks = scan_blocks_per_head(max_pages_seq, std::min(occ, scan_occupancy()) * sms, BK);
+        c.prefetch = p.box ? 0 : scan_prefetch_pages(int64_t(chunks) * BK * SW * page_bytes);
         if (more()) launch("scan_kernel", kern, dim3(chunks, BK), dim3(SW * 32), smem, st, p, w, c, scan_debug());
       }
     };

@@ -70,6 +70,7 @@ struct Opts {
   bool poison = false;      // also check the flags of non-finite inputs (poison_checks)
   double far_pages = 0;     // rand: this fraction of pages (no hot tokens) gets keys far below every query of its group
   double anchor_share = 0.5;
+  int splits = 0;           // attention splits per (sequence, KV head); 0: default_splits (one wave)
   uint64_t seed = 1;
 };
 
@@ -382,7 +383,7 @@ void setup_gpu(const Host& h, const Opts& o, Gpu& d) {
   gc::DecodeParams& p = d.p;
   p.batch = h.B; p.n_head_q = h.Hq; p.n_head_kv = h.Hkv; p.d = g_d; p.bits = h.bits; p.n8 = h.n8;
   p.max_pages = h.max_pages; p.max_seq = h.max_seq;
-  p.splits = gc::default_splits(h.B, h.Hkv);  // one wave of the attention kernel
+  p.splits = o.splits ? o.splits : gc::default_splits(h.B, h.Hkv);  // default: one wave of the attention kernel
   p.scale = float(h.scale); p.scale64 = h.scale; p.delta = o.delta;
   p.k_cache = d.k.p; p.v_cache = d.v.p; p.codes = d.codes.p; p.meta = d.meta.p; p.nu_max = d.nu.p;
   p.page_table = d.pt.p; p.seq_len = d.sl.p; p.rot = d.rot.p; p.mu = d.mu.p; p.resid_max = d.resid.p;
@@ -767,6 +768,10 @@ int main(int argc, char** argv) try {
     }
     else if (a == "--far-pages") o.far_pages = std::stod(val());
     else if (a == "--anchor-share") o.anchor_share = std::stod(val());
+    else if (a == "--splits") {
+      o.splits = std::stoi(val());
+      GKV_CHECK(o.splits >= 0 && o.splits <= 128, "gpu_bench: --splits takes 0 (default) to 128, got ", o.splits);
+    }
     else GKV_CHECK(false, "gpu_bench: unknown option ", a);
   }
   if (o.name.empty()) o.name = o.mode;
