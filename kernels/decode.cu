@@ -36,7 +36,6 @@ struct Consts {
   float tiny;       // absolute term covering gradual underflow of every float32 product/sum
   float g_r;        // γ_{kRank+1}·1.01: error of the low-rank scan's float32 dot, per unit Σ|terms|
   int l2_first;     // the scan's witness pages are read with an L2 evict-first policy (stage1 decides)
-  int prefetch;     // pages per warp the scan prefetches into the L2 while it waits for prep (stage1 decides)
 };
 
 // e^{edge_k} of the histogram's bin edges, rounded up (host float64 exp, then two ulps up). Global
@@ -53,7 +52,6 @@ Consts make_consts(int d) {
   c.tiny = 0x1p-100f;
   c.g_r = up_f(gamma_n(kRank + 1) * 1.01);
   c.l2_first = 0;
-  c.prefetch = 0;
   return c;
 }
 
@@ -109,10 +107,6 @@ __device__ __forceinline__ void bulk_g2s_hint(void* dst, const void* src, uint32
           smem_u32(dst)),
       "l"(src), "r"(bytes), "r"(smem_u32(bar)), "l"(pol)
       : "memory");
-}
-// the bulk-copy engine brings bytes (a multiple of 16, 16-byte aligned) into the L2, nothing waits on it
-__device__ __forceinline__ void bulk_prefetch_l2(const void* src, uint32_t bytes) {
-  asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(src), "r"(bytes) : "memory");
 }
 // 16-byte cp.async (zero-filled when !ok); a thread's earlier cp.asyncs then arrive on an mbarrier
 __device__ __forceinline__ void cp_async16(void* dst, const void* src, bool ok) {
@@ -182,22 +176,8 @@ __device__ __forceinline__ void bf16x8(const uint4& u, float* f) {
 // keys are in flight. (Before: one block of 512 threads per query head, whose registers allowed one
 // block per SM: 7.8 waves at 32 × 32K; then the hot keys were requested after a barrier and consumed
 // first, Σ|qσ̃_i k_ti| summed per head.)
-// prep's shared memory (a struct, so that the fused scan can place it over its own scratch)
 template <int G, int D>
-struct PrepSmem {
-  static constexpr int RP = kPrepThreads / D;  // q̃_r: parts per rotation row
-  __align__(16) float sq[G][D];
-  float s_mu[D];
-  float s_hot[G][256], s_kn[256];             // hot scores; Σ k_ti² (ru) of each hot token
-  float red_a[RP][G][D], red_b[RP][G][D];     // parts of the q̃_r and Δ sums
-  float red_h[2][G][128], red_k[2][128];      // halves of the hot scores and of Σ k_ti²
-};
-
-// prep's work for KV head bg (every thread of a kPrepThreads block; the caller orders it after the
-// kernels before, and syncs before reusing sm). Its outputs go to global memory only.
-template <int G, int D>
-__device__ __forceinline__ void prep_block(const DecodeParams& p, const Workspace& w, const Consts& c, int bg,
-                                           PrepSmem<G, D>& sm) {
+__global__ void __launch_bounds__(kPrepThreads, 2) prep_kernel(DecodeParams p, Workspace w, Consts c) {
   constexpr int kWarps = kPrepThreads / 32, VPL = D / 32;  // comps per lane (the per-head sums)
   constexpr int RP = kPrepThreads / D, RC = D / RP;  // q̃_r: parts per rotation row, components per part
   constexpr int QPT = (G * D + kPrepThreads - 1) / kPrepThreads;  // query components per thread
@@ -205,17 +185,16 @@ __device__ __forceinline__ void prep_block(const DecodeParams& p, const Workspac
   static_assert(RC % 4 == 0 && kPrepThreads % D == 0 && D <= 128, "row parts of whole float4s");
   static_assert(kPrepThreads == 256, "s_hot covers 256 hot tokens; the hot passes are two halves of 128 threads");
   static_assert(kHistAll % 2 == 0, "8-byte histogram stores (a head's bins: kHistAll·4 bytes)");
-  const int b = bg / p.n_head_kv, g = bg % p.n_head_kv;
+  const int bg = blockIdx.x, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
   const int64_t bq0 = int64_t(b) * p.n_head_q + int64_t(g) * G;  // the group's first query head
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  auto& sq = sm.sq;
-  auto& s_mu = sm.s_mu;
-  auto& s_hot = sm.s_hot;
-  auto& s_kn = sm.s_kn;
-  auto& red_a = sm.red_a;
-  auto& red_b = sm.red_b;
-  auto& red_h = sm.red_h;
-  auto& red_k = sm.red_k;
+  __shared__ __align__(16) float sq[G][D];
+  __shared__ float s_mu[D];
+  __shared__ float s_hot[G][256], s_kn[256];             // hot scores; Σ k_ti² (ru) of each hot token
+  __shared__ float red_a[RP][G][D], red_b[RP][G][D];     // parts of the q̃_r and Δ sums
+  __shared__ float red_h[2][G][128], red_k[2][128];      // halves of the hot scores and of Σ k_ti²
+  pdl_wait();  // before letting the scan launch: its early page requests rely on this order
+  pdl_launch_next();
   // every input load first: the query, μ, the rotation row parts, the hot keys of the first pass
   const int n = p.seq_len[b];
   float qv[QPT];
@@ -407,14 +386,6 @@ __device__ __forceinline__ void prep_block(const DecodeParams& p, const Workspac
   }
 }
 
-template <int G, int D>
-__global__ void __launch_bounds__(kPrepThreads, 2) prep_kernel(DecodeParams p, Workspace w, Consts c) {
-  __shared__ PrepSmem<G, D> sm;
-  pdl_wait();  // before letting the scan launch: its early page requests rely on this order
-  pdl_launch_next();
-  prep_block<G, D>(p, w, c, blockIdx.x, sm);
-}
-
 // ---------------------------------------------------------------------------------------------
 // cut_head's LEAN path: bin lane·kPer + i's mass bound, from its count
 template <int kPer>
@@ -560,12 +531,10 @@ struct ScanShape {
 };
 // NB: pages in flight per warp (its page buffers); SW: warps per block. The block's histogram has one
 // 32-bit count per (head, bin).
-template <int G, int D, int K8, int NB, int SW, bool FUSED = false>
+template <int G, int D, int K8, int NB, int SW>
 constexpr int scan_smem_bytes() {
   using S = ScanShape<D, K8>;
-  constexpr int scratch = SW * 8 * S::ROW * 4 + S::NQ * 32 * 16 + G * kHistAll * 4;
-  constexpr int prep = int(sizeof(PrepSmem<G, D>));
-  return SW * NB * S::BUF + (FUSED && prep > scratch ? prep : scratch);
+  return SW * NB * S::BUF + SW * 8 * S::ROW * 4 + S::NQ * 32 * 16 + G * kHistAll * 4;
 }
 // The scan's block shape: 8 warps of one page buffer each, two blocks per SM (16 warps, at most 128
 // registers). On the H200 (G 4, d 128; results/gpu/experiments/scan_shape_ab.csv) it beat 4 warps ×
@@ -574,7 +543,6 @@ constexpr int scan_smem_bytes() {
 // faster for int8 and level (within 1%) for int4: the scan is bound by each warp's per-page latency
 // chains, so resident warps matter more than pages in flight.
 constexpr int kScanBufs = 1, kScanMinBlocks = 2;
-constexpr int kScanMaxPrefetch = 4;  // pages per warp prefetched into the L2 while prep runs (at most)
 static_assert(kScanBlockWarps == 8, "decode.h kScanBlockWarps: the shape measured");
 
 // d += A·B for one m16n8k32 tile: A rows u8 (16 tokens' codes), B columns s8 (the query planes)
@@ -773,17 +741,12 @@ __device__ __forceinline__ void page_prep(const uint16_t* meta, const ScanLane& 
 }
 
 // DBG: built with the diagnostic switches (GHOSTKV_SCAN_DEBUG; only for G 4 / d 128).
-// FUSED: the block does prep's work for its KV head first (prep_block, over the scratch that the
-// query planes, factors and histogram use later), while its first pages are in flight; only for a grid
-// of one block per KV head without anchors (stage1: the block is then the only reader of what prep writes
-// before compact).
-template <int G, int D, int K8, int NB, int SW, int MINB, bool DBG, bool FUSED = false>
+template <int G, int D, int K8, int NB, int SW, int MINB, bool DBG>
 __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Workspace w, Consts c, int dbg) {
   using SS = ScanShape<D, K8>;
   constexpr int PB = SS::PB, BUF = SS::BUF, KS = SS::KS, BPL = SS::BPL, CBY = SS::CBY, NC = SS::NC, WPL = SS::WPL,
                 ROW = SS::ROW;
   static_assert(G <= 4, "the page prep and the D fragment hold one head per lane & 3");
-  static_assert(!FUSED || SW * 32 == kPrepThreads, "the fused prep runs on the scan's threads");
   extern __shared__ __align__(128) uint8_t smem[];
   __shared__ __align__(8) uint64_t bars[SW][NB];
   uint8_t* bufs = smem;                                                    // [warp][NB][BUF]
@@ -797,13 +760,9 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
     for (int k = 0; k < NB; ++k) mbar_init(&bars[warp][k], 1);
     mbar_init_fence();
   }
-  auto zero_scratch = [&] {
-    for (int i = tid; i < G * kHistAll; i += SW * 32) hist[i] = 0u;
-    for (int i = lane; i < 8 * ROW; i += 32) planes[warp * 8 * ROW + i] = 0u;  // rows ≥ 2G stay zero
-  };
-  if constexpr (!FUSED) zero_scratch();
+  for (int i = tid; i < G * kHistAll; i += SW * 32) hist[i] = 0u;
+  for (int i = lane; i < 8 * ROW; i += 32) planes[warp * 8 * ROW + i] = 0u;  // rows ≥ 2G stay zero
   __syncthreads();
-  if constexpr (FUSED) pdl_wait();  // the first kernel of the step: nothing is read before the wait
   const int n = p.seq_len[b];
   // the pages to read: every page, or the anchor stage's list (i-th page: lpage(i))
   const bool listed = p.box != nullptr;
@@ -837,36 +796,8 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   // the codes and the meta are inputs that no stage writes, and prep waits for the kernels before it
   // (griddepcontrol.wait) before it lets this one launch (launch_dependents), so every earlier writer
   // in the stream has finished. prep must keep that order.
-  // While prep runs (before the wait, or inside the fused block) DRAM would idle: each warp also asks
-  // for its next c.prefetch pages to be brought into the L2 (inputs, as above; stage1 sizes them to
-  // fit in half the L2), so the loop's first copies after the wait come from the L2.
-  auto prefetch_next = [&] {
-    if (lane != 0) return;
-    int ph[kScanMaxPrefetch];
-#pragma unroll
-    for (int k = 0; k < kScanMaxPrefetch; ++k) {  // the page-table loads first, all in flight
-      const int i = gw + (NB + k) * nw;
-      ph[k] = k < c.prefetch && i < npages ? ptab[i] : -1;
-    }
-#pragma unroll
-    for (int k = 0; k < kScanMaxPrefetch; ++k)
-      if (ph[k] >= 0) {
-        const int64_t po = int64_t(ph[k]) * p.n_head_kv + g;
-        bulk_prefetch_l2(p.codes + po * PB, PB);
-        bulk_prefetch_l2(p.meta + po * 2 * D, SS::MB);
-      }
-  };
-  if (!listed) {
-    issue_first();
-    prefetch_next();
-  }
-  if constexpr (FUSED) {
-    prep_block<G, D>(p, w, c, bg, *reinterpret_cast<PrepSmem<G, D>*>(planes));
-    __syncthreads();  // prep is done with its scratch (and its global outputs are visible to the block)
-    zero_scratch();
-  } else {
-    pdl_wait();
-  }
+  if (!listed) issue_first();
+  pdl_wait();
   if (listed) {
     npages = w.n_plist[bg];
     issue_first();
@@ -1961,17 +1892,6 @@ int scan_occupancy() {
   return v;
 }
 
-// GHOSTKV_PREP_FUSED: 0 never fuses prep into the scan, 1 always does where it can (no anchors: the
-// scan's grid is then one block per KV head at any shape, for tests and A/B runs); unset or anything
-// else: fused exactly when the scan's grid has one block per KV head anyway (e.g. 32 × 32K on an H200).
-int scan_prep_fused_mode() {
-  static const int v = [] {
-    const char* e = std::getenv("GHOSTKV_PREP_FUSED");
-    return e && (e[0] == '0' || e[0] == '1') && !e[1] ? e[0] - '0' : -1;
-  }();
-  return v;
-}
-
 // blocks of Kern (Threads per block, no dynamic shared memory) resident per SM: the occupancy API,
 // once per kernel instantiation (the variants differ in registers)
 template <auto Kern, int Threads>
@@ -2147,74 +2067,19 @@ const char* last_error() { return g_last_error.c_str(); }
 // half the L2, its page copies carry an L2 evict-first policy so those bounds tend to stay there;
 // larger bound arrays cannot stay, and there the policy measured slower (docs/gpu.md, round of
 // 6494d5f..). GHOSTKV_SCAN_L2_HINT=0 / 1 forces it off / on (A/B runs).
-static int64_t l2_bytes() {
-  static const int64_t l2 = [] {
-    int dev = 0, bytes = 0;
-    cudaGetDevice(&dev);
-    cudaDeviceGetAttribute(&bytes, cudaDevAttrL2CacheSize, dev);
-    return int64_t(bytes);
-  }();
-  return l2;
-}
-
 static int scan_l2_first(int64_t bound_bytes) {
   static const int forced = [] {  // "0" or "1"; anything else leaves the choice to the size rule
     const char* e = std::getenv("GHOSTKV_SCAN_L2_HINT");
     return e && (e[0] == '0' || e[0] == '1') && !e[1] ? e[0] - '0' : -1;
   }();
   if (forced >= 0) return forced ? 1 : 0;
-  return bound_bytes <= l2_bytes() / 2 ? 1 : 0;
-}
-
-// Pages per warp the scan prefetches into the L2 while it waits for prep: as many rounds of every
-// warp's next page as fit in half the L2, at most kScanMaxPrefetch (warp_round: bytes of one page of
-// every warp of the grid). GHOSTKV_SCAN_PREFETCH=N (0-4) sets it (A/B runs).
-static int scan_prefetch_pages(int64_t warp_round) {
-  static const int forced = [] {
-    const char* e = std::getenv("GHOSTKV_SCAN_PREFETCH");
-    return e && e[0] >= '0' && e[0] <= '0' + kScanMaxPrefetch && !e[1] ? e[0] - '0' : -1;
+  static const int l2 = [] {
+    int dev = 0, bytes = 0;
+    cudaGetDevice(&dev);
+    cudaDeviceGetAttribute(&bytes, cudaDevAttrL2CacheSize, dev);
+    return bytes;
   }();
-  if (forced >= 0) return forced;
-  return int(std::min<int64_t>(kScanMaxPrefetch, l2_bytes() / 2 / std::max<int64_t>(1, warp_round)));
-}
-
-// Whether stage 1 runs prep inside the scan (scan_kernel's FUSED): the quantised witness without anchors
-// or diagnostics, where the scan's grid has one block per KV head (GHOSTKV_PREP_FUSED overrides).
-template <int GG, int DD, int BB>
-static bool prep_fused(const DecodeParams& p) {
-  constexpr int NB = kScanBufs, SW = kScanBlockWarps, MINB = kScanMinBlocks;
-  const int fmode = scan_prep_fused_mode();
-  if (p.rank || p.box || scan_debug() || fmode == 0) return false;
-  if (fmode == 1) return true;
-  static int occ = 0;  // of the plain scan, whose grid the rule follows
-  if (!occ) {
-    constexpr int smem = scan_smem_bytes<GG, DD, BB, NB, SW>();
-    auto* kern = scan_kernel<GG, DD, BB, NB, SW, MINB, false>;
-    raise_smem(kern, smem);
-    check_launch("cudaOccupancyMaxActiveBlocksPerMultiprocessor",
-                 cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, kern, SW * 32, smem));
-  }
-  const int BK = p.batch * p.n_head_kv, max_pages_seq = (p.max_seq + kPage - 1) / kPage;
-  return scan_blocks_per_head(max_pages_seq, std::min(occ, scan_occupancy()) * device_sm_count(), BK) == 1;
-}
-
-// the scan's witness width as a compile-time constant: f(integral_constant<K8>)
-template <int DD, class F>
-static void with_k8(const DecodeParams& p, F&& f) {
-  const int k8 = witness_k8(p.bits, p.n8, p.d);
-  if (k8 == DD / 32) f(std::integral_constant<int, DD / 32>{});
-  else if (k8 == 1) f(std::integral_constant<int, 1>{});
-  else f(std::integral_constant<int, 0>{});
-}
-
-bool ghost_prep_fused(const DecodeParams& p) {
-  validate(p);
-  bool r = false;
-  dispatch(group_of(p), p.d, [&](auto gc, auto dc) {
-    constexpr int GG = decltype(gc)::value, DD = decltype(dc)::value;
-    with_k8<DD>(p, [&](auto bc) { r = prep_fused<GG, DD, decltype(bc)::value>(p); });
-  });
-  return r;
+  return bound_bytes <= int64_t(l2) / 2 ? 1 : 0;
 }
 
 static void stage1(const DecodeParams& p, void* stream, int upto) {
@@ -2231,23 +2096,9 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
     constexpr int GG = decltype(gc)::value, DD = decltype(dc)::value;
     int launched = 0;
     auto more = [&] { return launched++ < upto; };
-    auto prep = [&] {
-      if (more()) launch("prep_kernel", prep_kernel<GG, DD>, dim3(BK), dim3(kPrepThreads), 0, st, p, w, c);
-    };
+    if (more()) launch("prep_kernel", prep_kernel<GG, DD>, dim3(BK), dim3(kPrepThreads), 0, st, p, w, c);
     auto scan = [&](auto bc) {
       constexpr int BB = decltype(bc)::value;
-      constexpr int NB = kScanBufs, SW = kScanBlockWarps, MINB = kScanMinBlocks;
-      const int64_t page_bytes = ScanShape<DD, BB>::BUF;
-      if (prep_fused<GG, DD, BB>(p)) {
-        c.prefetch = scan_prefetch_pages(int64_t(BK) * SW * page_bytes);
-        constexpr int smem = scan_smem_bytes<GG, DD, BB, NB, SW, true>();
-        auto* kern = scan_kernel<GG, DD, BB, NB, SW, MINB, false, true>;
-        static bool attr = false;
-        if (!attr) { raise_smem(kern, smem); attr = true; }
-        if (more()) launch("scan_kernel(prep fused)", kern, dim3(1, BK), dim3(SW * 32), smem, st, p, w, c, 0);
-        return;
-      }
-      prep();
       if (p.box && more()) {  // every block resident at once
         const int aocc = resident_blocks<anchor_kernel<GG, DD, BB>, kScanWarps * 32>();
         const int64_t slots = int64_t(BK) * max_pages_seq;
@@ -2255,6 +2106,7 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
         launch("anchor_kernel", anchor_kernel<GG, DD, BB>, dim3(ablocks), dim3(kScanWarps * 32), 0, st, p, w, c);
       }
       {
+        constexpr int NB = kScanBufs, SW = kScanBlockWarps, MINB = kScanMinBlocks;
         constexpr int smem = scan_smem_bytes<GG, DD, BB, NB, SW>();
         auto* kern = scan_kernel<GG, DD, BB, NB, SW, MINB, false>;
         if (scan_debug()) {
@@ -2269,19 +2121,18 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
           if (occ < 1) throw std::runtime_error("ghostkv cuda: scan kernel cannot be resident (" + std::to_string(smem) + " B shared)");
         }
         const int chunks = scan_blocks_per_head(max_pages_seq, std::min(occ, scan_occupancy()) * sms, BK);
-        c.prefetch = p.box ? 0 : scan_prefetch_pages(int64_t(chunks) * BK * SW * page_bytes);
         if (more()) launch("scan_kernel", kern, dim3(chunks, BK), dim3(SW * 32), smem, st, p, w, c, scan_debug());
       }
     };
+    const int k8 = witness_k8(p.bits, p.n8, p.d);
     if (p.rank) {
-      prep();
       // at most as many blocks as are resident (at least one per KV head); no block waits for another
       const int locc = resident_blocks<lowrank_scan_kernel<GG, DD>, kLrThreads>();
       const int lchunks = std::max(1, std::min((p.max_seq + kLrThreads - 1) / kLrThreads, locc * sms / BK));
       if (more()) launch("lowrank_scan_kernel", lowrank_scan_kernel<GG, DD>, dim3(lchunks, BK), dim3(kLrThreads), 0, st, p, w, c);
-    } else {
-      with_k8<DD>(p, scan);
-    }
+    } else if (k8 == DD / 32) scan(std::integral_constant<int, DD / 32>{});
+    else if (k8 == 1) scan(std::integral_constant<int, 1>{});
+    else scan(std::integral_constant<int, 0>{});
     {  // compact: at most as many blocks as are resident (at least one per KV head); a warp takes ≥ kMinSegs
        // segments where the sequence allows
       auto go = [&](auto box, auto forced) {

@@ -175,13 +175,9 @@ Workspace workspace_views(const DecodeParams& p);
 void ghost_decode(const DecodeParams& p, void* stream);         // all stages
 void ghost_stage1(const DecodeParams& p, void* stream);         // prep, anchor, scan, cut, compact
 void ghost_stage2(const DecodeParams& p, void* stream);         // attend + merge
-// Whether stage 1 runs prep inside the scan's blocks (one kernel fewer): the quantised witness without
-// anchors where the scan's grid has one block per KV head (e.g. 32 × 32K on an H200);
-// GHOSTKV_PREP_FUSED=0 / 1 turns it off / on wherever it can run.
-bool ghost_prep_fused(const DecodeParams& p);
 // Diagnostics (gpu_bench --breakdown): launch only the first n_kernels kernels of stage 1 (prep,
-// [anchor,] scan, compact; scan (with prep), compact where ghost_prep_fused) or stage 2 (attend,
-// merge), n_kernels ≥ 1; the step's results are then incomplete.
+// [anchor,] scan, compact) or stage 2 (attend, merge), n_kernels ≥ 1; the step's results are then
+// incomplete.
 void ghost_stage_prefix(const DecodeParams& p, void* stream, int stage, int n_kernels);
 // Host-side check of a batch's page table and sequence lengths (host arrays, as uploaded to
 // DecodeParams::page_table / seq_len): every seq_len in [1, max_seq], max_pages·kPage ≥ max_seq, and

@@ -902,10 +902,8 @@ int main(int argc, char** argv) try {
     const double ghost_ms = tm.graph_ms(g_all), s1_ms = tm.graph_ms(g_s1), s2_ms = tm.graph_ms(g_s2);
     cudaGraphExecDestroy(g_all); cudaGraphExecDestroy(g_s1); cudaGraphExecDestroy(g_s2);
     if (o.breakdown) {  // marginal cost of each kernel inside the chained graph; the bare gather of the rows
-      const bool fused = gc::ghost_prep_fused(pr);  // then stage 1 is the scan (with prep) and compact
-      std::string line = "# breakdown " + r.label + ":" + std::to_string(r.frac_req) + " stage1 prefixes" +
-                         (fused ? " (prep in scan)" : "") + " ms:";
-      const int n1 = (fused ? 2 : 3) + (pr.box ? 1 : 0);
+      std::string line = "# breakdown " + r.label + ":" + std::to_string(r.frac_req) + " stage1 prefixes ms:";
+      const int n1 = 3 + (pr.box ? 1 : 0);
       for (int k = 1; k <= n1; ++k) {
         auto g = tm.graph([&](cudaStream_t s) { gc::ghost_stage_prefix(pr, s, 1, k); });
         line += " " + std::to_string(tm.graph_ms(g));
