@@ -70,7 +70,7 @@ struct Opts {
   bool poison = false;      // also check the flags of non-finite inputs (poison_checks)
   double far_pages = 0;     // rand: this fraction of pages (no hot tokens) gets keys far below every query of its group
   double anchor_share = 0.5;
-  int splits = 0;           // attention splits per (sequence, KV head); 0: default_splits (one wave)
+  int splits = 0;           // attention splits per (sequence, KV head) for every count; 0: the defaults
   uint64_t seed = 1;
 };
 
@@ -383,7 +383,9 @@ void setup_gpu(const Host& h, const Opts& o, Gpu& d) {
   gc::DecodeParams& p = d.p;
   p.batch = h.B; p.n_head_q = h.Hq; p.n_head_kv = h.Hkv; p.d = g_d; p.bits = h.bits; p.n8 = h.n8;
   p.max_pages = h.max_pages; p.max_seq = h.max_seq;
-  p.splits = o.splits ? o.splits : gc::default_splits(h.B, h.Hkv);  // default: one wave of the attention kernel
+  // attention splits: the grid's, and one wave for small survivor counts and dense (--splits N: N for all)
+  p.splits = o.splits ? o.splits : gc::default_splits_grid(h.B, h.Hkv);
+  p.splits_min = o.splits ? o.splits : gc::default_splits(h.B, h.Hkv);
   p.scale = float(h.scale); p.scale64 = h.scale; p.delta = o.delta;
   p.k_cache = d.k.p; p.v_cache = d.v.p; p.codes = d.codes.p; p.meta = d.meta.p; p.nu_max = d.nu.p;
   p.page_table = d.pt.p; p.seq_len = d.sl.p; p.rot = d.rot.p; p.mu = d.mu.p; p.resid_max = d.resid.p;

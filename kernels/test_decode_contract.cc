@@ -65,6 +65,11 @@ TEST(CudaContract, RejectsUnsupportedParameters) {
   expect_rejected(p, "splits must be in [1, 128], got 0");
   p = params(2, 32, 8, 256, 129);
   expect_rejected(p, "splits must be in [1, 128], got 129");
+  p = params(2, 32, 8, 256, 3);
+  p.splits_min = 4;
+  expect_rejected(p, "splits_min must be in [0, splits = 3], got 4");
+  p.splits_min = -1;
+  expect_rejected(p, "splits_min must be in [0, splits = 3], got -1");
   p = params(2, 32, 8, 256, 16);
   p.n_recent = 300;
   expect_rejected(p, "n_sink + n_recent");
@@ -96,6 +101,23 @@ TEST(CudaContract, RejectsUnsupportedParameters) {
   p.rank = 16;
   p.sketch = reinterpret_cast<const uint16_t*>(uintptr_t(4096 + 2));
   expect_rejected(p, "sketch must be 16-byte aligned");
+}
+
+// attend (and merge's certificate) split a KV head's rows over splits only where each split gets at
+// least kSplitRows of them; below that, and always for dense, over splits_min (0: splits).
+TEST(CudaContract, AttendSplitsUsed) {
+  EXPECT_EQ(attend_splits_used(3, 1, 3 * kSplitRows - 1, false), 1);
+  EXPECT_EQ(attend_splits_used(3, 1, 3 * kSplitRows, false), 3);
+  EXPECT_EQ(attend_splits_used(3, 1, 32768, true), 1);      // dense: one wave
+  EXPECT_EQ(attend_splits_used(3, 0, 1, false), 3);         // splits_min unset: splits everywhere
+  EXPECT_EQ(attend_splits_used(3, 0, 32768, true), 3);
+  EXPECT_EQ(attend_splits_used(49, 49, 100, false), 49);    // one count (1 × 128K): unchanged
+  EXPECT_EQ(attend_splits_used(49, 49, 1 << 20, true), 49);
+  for (int count = 0; count < 10 * kSplitRows; count += 97) {  // never more splits than the grid, never 0
+    const int u = attend_splits_used(3, 1, count, false);
+    EXPECT_TRUE(u == 1 || u == 3) << count;
+    EXPECT_EQ(u == 3, count >= 3 * kSplitRows) << count;
+  }
 }
 
 // The anchor stage reads a page's box as one 32-bit word of minima (and one of maxima) per lane:
