@@ -1456,10 +1456,7 @@ __global__ void __launch_bounds__(kAttThreads, 3) attend_kernel(DecodeParams p, 
   constexpr int RB = D * 2, TB = kTile * RB, CPL = D / 8, NV = CPL / 8;  // NV uint4 per lane per row
   extern __shared__ __align__(128) uint8_t smem[];
   __shared__ __align__(8) uint64_t bars[kStages];
-  // grid (B·Hkv, splits): the first split of every KV head comes first in the launch order, so where
-  // a KV head's rows use fewer splits than the grid has (attend_splits_used), the working blocks
-  // spread over the SMs and the empty ones follow
-  const int bg = blockIdx.x, split = blockIdx.y, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
+  const int bg = blockIdx.y, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
   const int tid = threadIdx.x, grp = tid >> 3, sub = tid & 7, warp = tid >> 5;
   if (tid == 0) {
     // dense: one arrival (expect_tx) per phase; survivors: every thread's cp.asyncs arrive
@@ -1470,10 +1467,9 @@ __global__ void __launch_bounds__(kAttThreads, 3) attend_kernel(DecodeParams p, 
   pdl_wait();
   const int n = p.seq_len[b];
   const int count = DENSE ? n : w.n_surv[bg];
-  const int used = attend_splits_used(p.splits, p.splits_min, count, DENSE);  // splits ≥ used: empty
-  int per = (count + used - 1) / used;
+  int per = (count + gridDim.x - 1) / gridDim.x;
   per = (per + kTile - 1) / kTile * kTile;  // tiles aligned to kTile: a dense tile stays in one page
-  const int i0 = min(count, split * per), i1 = min(count, i0 + per);
+  const int i0 = min(count, int(blockIdx.x) * per), i1 = min(count, i0 + per);
   // σq·log2(e) in registers (scores in log2 units: one ex2 per weight)
   float qv[G][CPL];
 #pragma unroll
@@ -1629,7 +1625,7 @@ __global__ void __launch_bounds__(kAttThreads, 3) attend_kernel(DecodeParams p, 
       }
     }
     const int64_t bq = int64_t(b) * p.n_head_q + g * G + h;
-    const int64_t ps = bq * p.splits + split;  // an empty split writes m = −inf, l = 0, o = 0
+    const int64_t ps = bq * p.splits + blockIdx.x;
     if (j == 0) { w.pm[ps] = M; w.pl[ps] = L; }
     w.po[ps * D + j] = O;
   }
@@ -1812,8 +1808,7 @@ __global__ void __launch_bounds__(kMergeThreads) merge_kernel(DecodeParams p, Wo
     // combines; ≤ n_ex2 ex2.approx factors of relative error ≤ 1e-5 each (2 ulp: ≤ 2.5·2^-23, plus ln2·|arg|·2^-24
     // from the argument's rounding with |arg| ≤ 126 before results flush to 0, which only lowers l);
     // scores in log2 units with error ≤ ε·log2(e)·1.01 (the extra rounding of σq·log2e)
-    const int used = attend_splits_used(S, p.splits_min, count, false);  // as attend split the rows
-    const int per = (count + used - 1) / used, tiles = (per + kTile - 1) / kTile + 1;
+    const int per = (count + S - 1) / S, tiles = (per + kTile - 1) / kTile + 1;
     const double K = 4.0 * (per + 16.0 + tiles) + 4.0 * S + 300.0;
     const double gK = K * 0x1p-24 / (1.0 - K * 0x1p-24);
     const double n_ex2 = tiles + 4.0;
@@ -1942,9 +1937,6 @@ void validate(const DecodeParams& p) {
   if (p.box && !(p.anchor_share > 0 && p.anchor_share <= 1))
     throw std::runtime_error("ghostkv cuda: anchor_share must be in (0, 1], got " + std::to_string(p.anchor_share));
   if (p.splits < 1 || p.splits > 128) throw std::runtime_error("ghostkv cuda: splits must be in [1, 128], got " + std::to_string(p.splits));
-  if (p.splits_min < 0 || p.splits_min > p.splits)
-    throw std::runtime_error("ghostkv cuda: splits_min must be in [0, splits = " + std::to_string(p.splits) + "], got " +
-                             std::to_string(p.splits_min));
   // the bulk copies (codes, meta, box) and 16-byte vector loads (sketch) need 16-byte aligned bases
   const std::pair<const char*, const void*> aligned16[] = {{"codes", p.codes}, {"meta", p.meta}, {"box", p.box}, {"sketch", p.sketch}};
   for (const auto& [name, ptr] : aligned16)
@@ -2069,10 +2061,8 @@ int default_splits(int batch, int n_head_kv) {
   return std::max(1, std::min(128, slots / std::max(1, batch * n_head_kv)));
 }
 
-int default_splits_grid(int batch, int n_head_kv) {
-  const int one = default_splits(batch, n_head_kv), slots = 3 * device_sm_count();
-  if (one >= 4) return one;
-  return std::max(one, std::min(128, 2 * slots / std::max(1, batch * n_head_kv)));
+int ghost_splits(int batch, int n_head_kv, int64_t rows_per_kv_head) {
+  return splits_for_rows(3 * device_sm_count(), batch * n_head_kv, rows_per_kv_head);
 }
 
 const char* last_error() { return g_last_error.c_str(); }
@@ -2178,7 +2168,7 @@ static void stage2(const DecodeParams& p, cudaStream_t st, bool certify, int upt
     constexpr int smem = attend_smem_bytes<DD>();
     static bool attr = false;
     if (!attr) { raise_smem(attend_kernel<GG, DD, DENSE>, std::max(smem, kAttendSpreadSmem1)); attr = true; }
-    launch(DENSE ? "attend_kernel(dense)" : "attend_kernel", attend_kernel<GG, DD, DENSE>, dim3(BK, p.splits),
+    launch(DENSE ? "attend_kernel(dense)" : "attend_kernel", attend_kernel<GG, DD, DENSE>, dim3(p.splits, BK),
            dim3(kAttThreads), attend_launch_smem(smem, p.splits * BK), st, p, w);
     if (upto >= 2) launch(DENSE ? "merge_kernel(dense)" : "merge_kernel", merge_kernel<DD>, dim3(BQ), dim3(kMergeThreads), 0, st, p, w,
            certify);

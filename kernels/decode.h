@@ -40,12 +40,6 @@
 // The workspace needs no initialisation: prep zeroes what the next stages accumulate.
 #include <cstdint>
 
-#ifdef __CUDACC__
-#define GKV_HD __host__ __device__
-#else
-#define GKV_HD
-#endif
-
 namespace ghostkv::cuda {
 
 inline constexpr int kPage = 64;     // tokens per page (= quantisation group)
@@ -125,9 +119,7 @@ struct DecodeParams {
                              // at 4 (bits is then ignored)
   int max_pages = 0;         // columns of page_table
   int n_sink = 4, n_recent = 64;
-  int splits = 16;           // split-K blocks per (batch, KV head) in the attention's grid (default_splits_grid)
-  int splits_min = 0;        // ≥ 1: the splits used for a KV head whose rows would give a split fewer than
-                             // kSplitRows, and always by dense_decode (default_splits: one wave); 0: splits
+  int splits = 16;           // split-K blocks per (batch, KV head); default_splits() fills one wave
   float scale = 0;           // σ (as float; its rounding is in the slack)
   double scale64 = 0;
   double delta = 1e-3;       // mass policy δ
@@ -214,18 +206,23 @@ void dense_decode(const DecodeParams& p, void* stream);
 int device_sm_count();
 // Split-K blocks per (batch, KV head) that fill one wave of the attention kernel on this device.
 int default_splits(int batch, int n_head_kv);
-// The attention grid's splits: two waves where one wave gives fewer than 4 splits per KV head (at
-// 32 × 32K on an H200, 3 instead of 1: stage 2 over 20-100% survivors 6-9% faster, docs/gpu.md), else
-// default_splits. With splits_min = default_splits, small survivor counts and dense keep one wave.
-int default_splits_grid(int batch, int n_head_kv);
-// Rows per split below which attend uses splits_min instead of splits.
+// The ghost path's split count for a step whose KV heads hold about rows_per_kv_head survivor rows
+// (the previous step's, e.g.; the count is fixed when a graph is built, the rows are only known on the
+// device): one wave (slots / bk) unless that gives fewer than 4 splits per KV head and every split of
+// two waves would get ≥ kSplitRows rows; then two waves. At 32 × 32K on an H200 that is 3 splits
+// instead of 1 from 19% survivors on: stage 2 over 20-100% survivors 6-9% faster, and 2-7 µs slower
+// at 1-5%, where it keeps 1 (docs/gpu.md). Dense attention measured best at one wave. slots: the
+// attention kernel's resident blocks (3 per SM).
 inline constexpr int kSplitRows = 2048;
-// The splits attend uses for a KV head of count rows (the grid's other splits stay empty: m = −inf,
-// l = 0, o = 0); merge's certificate counts the rows per split by the same rule.
-GKV_HD inline int attend_splits_used(int splits, int splits_min, int count, bool dense) {
-  const int lo = splits_min > 0 && splits_min < splits ? splits_min : splits;
-  return dense || count < kSplitRows * splits ? lo : splits;
+inline int splits_for_rows(int slots, int bk, int64_t rows_per_kv_head) {
+  bk = bk > 0 ? bk : 1;
+  const int one = slots / bk < 1 ? 1 : slots / bk > 128 ? 128 : slots / bk;
+  if (one >= 4) return one;
+  const int two = 2 * slots / bk > 128 ? 128 : 2 * slots / bk < one ? one : 2 * slots / bk;
+  return rows_per_kv_head >= int64_t(kSplitRows) * two ? two : one;
 }
+// splits_for_rows with this device's slots
+int ghost_splits(int batch, int n_head_kv, int64_t rows_per_kv_head);
 // The token scan's grid: C blocks per (batch, KV head) of kScanBlockWarps warps; warp w of block x
 // bounds the pages i with i mod (kScanBlockWarps·C) = kScanBlockWarps·x + w. Every block is resident at
 // once where slots (blocks the device holds) allow: C = max(1, min(⌈max_pages/kScanBlockWarps⌉, slots/bk)).

@@ -70,7 +70,7 @@ struct Opts {
   bool poison = false;      // also check the flags of non-finite inputs (poison_checks)
   double far_pages = 0;     // rand: this fraction of pages (no hot tokens) gets keys far below every query of its group
   double anchor_share = 0.5;
-  int splits = 0;           // attention splits per (sequence, KV head) for every count; 0: the defaults
+  int splits = 0;           // attention splits per (sequence, KV head) for dense and every row; 0: the defaults
   uint64_t seed = 1;
 };
 
@@ -383,9 +383,9 @@ void setup_gpu(const Host& h, const Opts& o, Gpu& d) {
   gc::DecodeParams& p = d.p;
   p.batch = h.B; p.n_head_q = h.Hq; p.n_head_kv = h.Hkv; p.d = g_d; p.bits = h.bits; p.n8 = h.n8;
   p.max_pages = h.max_pages; p.max_seq = h.max_seq;
-  // attention splits: the grid's, and one wave for small survivor counts and dense (--splits N: N for all)
-  p.splits = o.splits ? o.splits : gc::default_splits_grid(h.B, h.Hkv);
-  p.splits_min = o.splits ? o.splits : gc::default_splits(h.B, h.Hkv);
+  // attention splits: one wave (dense, and the ghost path's default); each ghost row may take more
+  // (ghost_splits, main), so the workspace's partials are sized for the most it can take
+  p.splits = o.splits ? o.splits : std::max(gc::default_splits(h.B, h.Hkv), gc::ghost_splits(h.B, h.Hkv, h.max_seq));
   p.scale = float(h.scale); p.scale64 = h.scale; p.delta = o.delta;
   p.k_cache = d.k.p; p.v_cache = d.v.p; p.codes = d.codes.p; p.meta = d.meta.p; p.nu_max = d.nu.p;
   p.page_table = d.pt.p; p.seq_len = d.sl.p; p.rot = d.rot.p; p.mu = d.mu.p; p.resid_max = d.resid.p;
@@ -395,6 +395,7 @@ void setup_gpu(const Host& h, const Opts& o, Gpu& d) {
   p.sketch = d.sketch.p; p.sk_rho = d.sk_rho.p; p.sk_err = d.sk_err.p;
   p.anchor_share = float(o.anchor_share);
   d.work = Dev<uint8_t>(size_t(gc::workspace_bytes(p)));
+  if (!o.splits) p.splits = gc::default_splits(h.B, h.Hkv);  // fewer splits' partials fit in the same views
   p.work = d.work.p; p.out = d.out.p; p.cert = d.cert.p;
 }
 
@@ -881,9 +882,9 @@ int main(int argc, char** argv) try {
                  "ghost_ms,dense_ms,adaptive_ms,adaptive_path,stage1_bytes,stage2_bytes,dense_bytes,copy_gbps,"
                  "stage1_vs_floor,stage2_vs_floor,ghost_vs_floor,dense_vs_floor,speedup_vs_dense,violations,"
                  "rule_fail,cert_fail,num_fail,nonfinite,max_mass_bound,max_mass_lost,max_num_err,dense_rel_err,"
-                 "mean_bound_gap,anchors,pages_read_frac\n");
-  std::printf("%-12s %8s %6s %9s %9s %9s %9s %9s %6s %6s %6s %5s %5s %9s %9s\n", "label", "surv", "pages", "stage1", "stage2", "ghost",
-              "dense", "adaptive", "s1/fl", "s2/fl", "gh/fl", "viol", "fail", "mass_bnd", "num_err");
+                 "mean_bound_gap,anchors,pages_read_frac,splits\n");
+  std::printf("%-12s %8s %6s %9s %9s %9s %9s %9s %6s %6s %6s %5s %5s %9s %9s %6s\n", "label", "surv", "pages", "stage1", "stage2", "ghost",
+              "dense", "adaptive", "s1/fl", "s2/fl", "gh/fl", "viol", "fail", "mass_bnd", "num_err", "splits");
   double stage2_fixed_ms = -1;  // calibration of the adaptive rule (first row)
   for (const Row& r : rows) {
     gc::DecodeParams pr = d.p;
@@ -892,6 +893,11 @@ int main(int argc, char** argv) try {
     if (forced && o.anchors) {  // forced anchors: pages kept with probability min(1, 4f), tokens within them f/that
       pr.forced_page_keep = float(std::min(1.0, 4 * r.frac_req));
       pr.forced_keep = float(r.frac_req / pr.forced_page_keep);
+    }
+    if (!o.splits) {  // the split count this step's survivors call for (at run time: the previous step's)
+      gc::ghost_stage1(pr, nullptr);
+      CK(cudaDeviceSynchronize());
+      pr.splits = gc::ghost_splits(h.B, h.Hkv, surv_total(d) / (int64_t(h.B) * h.Hkv));
     }
     const gc::DecodeParams saved = d.p;
     d.p = pr;
@@ -953,22 +959,22 @@ int main(int argc, char** argv) try {
     const double adaptive_ms = use_ghost ? ghost_ms : dense_ms;
     const bool bad = c.violations || c.rule_fail || c.cert_fail || c.num_fail || c.nonfinite;
     failures += bad;
-    std::printf("%-12s %8.4f %6.3f %9.4f %9.4f %9.4f %9.4f %9.4f %6.2f %6.2f %6.2f %5lld %5lld %9.2e %9.2e\n",
+    std::printf("%-12s %8.4f %6.3f %9.4f %9.4f %9.4f %9.4f %9.4f %6.2f %6.2f %6.2f %5lld %5lld %9.2e %9.2e %6d\n",
                 (r.label + (forced ? ":" + std::to_string(int(std::lround(r.frac_req * 100))) : "")).c_str(), f, pages_frac, s1_ms, s2_ms,
                 ghost_ms, dense_ms, adaptive_ms, s1_ms / floor_s1, s2_ms / floor_s2, ghost_ms / (floor_s1 + floor_s2),
                 (long long)c.violations, (long long)(c.rule_fail + c.cert_fail + c.num_fail + c.nonfinite), c.max_mass_bound,
-                c.max_num_err);
+                c.max_num_err, pr.splits);
     if (csv)
       std::fprintf(csv,
                    "%s,%s,%s,%d,%d,%d,%d,%s,%g,%s,%.6f,%.5f,%.5f,%.5f,%.5f,%.5f,%s,%.0f,%.0f,%.0f,%.1f,%.3f,%.3f,%.3f,%.3f,"
-                   "%.3f,%lld,%lld,%lld,%lld,%lld,%.3e,%.3e,%.3e,%.3e,%.3e,%d,%.5f\n",
+                   "%.3f,%lld,%lld,%lld,%lld,%lld,%.3e,%.3e,%.3e,%.3e,%.3e,%d,%.5f,%d\n",
                    o.device.c_str(), o.commit.c_str(), o.name.c_str(), h.B, h.max_seq, h.Hq, h.Hkv, h.spec_csv().c_str(), o.delta,
                    (r.label + (forced && r.label == "forced" ? ":" + std::to_string(r.frac_req) : "")).c_str(), f, s1_ms,
                    s2_ms, ghost_ms, dense_ms, adaptive_ms, use_ghost ? "ghost" : "dense", by.stage1, by.stage2, by.dense,
                    copy_gbps, s1_ms / floor_s1, s2_ms / floor_s2, ghost_ms / (floor_s1 + floor_s2), dense_ms / floor_d,
                    dense_ms / ghost_ms, (long long)c.violations, (long long)c.rule_fail, (long long)c.cert_fail,
                    (long long)c.num_fail, (long long)c.nonfinite, c.max_mass_bound, c.max_mass_lost, c.max_num_err,
-                   dense_err, c.mean_gap, int(o.anchors), pages_frac);
+                   dense_err, c.mean_gap, int(o.anchors), pages_frac, pr.splits);
   }
   std::printf("# dense: %.4f ms, %.1f GB/s of %.1f GB/s copy; dense rel err %.2e; candidates checked in %zu batch entries\n",
               dense_ms, bytes_model(h, d.p, 0).dense / (dense_ms * 1e-3) / 1e9, copy_gbps, dense_err, h.checked.size());

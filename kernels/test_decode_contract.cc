@@ -65,11 +65,6 @@ TEST(CudaContract, RejectsUnsupportedParameters) {
   expect_rejected(p, "splits must be in [1, 128], got 0");
   p = params(2, 32, 8, 256, 129);
   expect_rejected(p, "splits must be in [1, 128], got 129");
-  p = params(2, 32, 8, 256, 3);
-  p.splits_min = 4;
-  expect_rejected(p, "splits_min must be in [0, splits = 3], got 4");
-  p.splits_min = -1;
-  expect_rejected(p, "splits_min must be in [0, splits = 3], got -1");
   p = params(2, 32, 8, 256, 16);
   p.n_recent = 300;
   expect_rejected(p, "n_sink + n_recent");
@@ -103,21 +98,24 @@ TEST(CudaContract, RejectsUnsupportedParameters) {
   expect_rejected(p, "sketch must be 16-byte aligned");
 }
 
-// attend (and merge's certificate) split a KV head's rows over splits only where each split gets at
-// least kSplitRows of them; below that, and always for dense, over splits_min (0: splits).
-TEST(CudaContract, AttendSplitsUsed) {
-  EXPECT_EQ(attend_splits_used(3, 1, 3 * kSplitRows - 1, false), 1);
-  EXPECT_EQ(attend_splits_used(3, 1, 3 * kSplitRows, false), 3);
-  EXPECT_EQ(attend_splits_used(3, 1, 32768, true), 1);      // dense: one wave
-  EXPECT_EQ(attend_splits_used(3, 0, 1, false), 3);         // splits_min unset: splits everywhere
-  EXPECT_EQ(attend_splits_used(3, 0, 32768, true), 3);
-  EXPECT_EQ(attend_splits_used(49, 49, 100, false), 49);    // one count (1 × 128K): unchanged
-  EXPECT_EQ(attend_splits_used(49, 49, 1 << 20, true), 49);
-  for (int count = 0; count < 10 * kSplitRows; count += 97) {  // never more splits than the grid, never 0
-    const int u = attend_splits_used(3, 1, count, false);
-    EXPECT_TRUE(u == 1 || u == 3) << count;
-    EXPECT_EQ(u == 3, count >= 3 * kSplitRows) << count;
-  }
+// The ghost path's split count: one wave, or two where one wave gives fewer than 4 splits per KV head
+// and each split of two waves gets at least kSplitRows rows (H200: 396 attention slots).
+TEST(CudaContract, GhostSplitsForRows) {
+  EXPECT_EQ(splits_for_rows(396, 8, 131072), 49);            // 1 × 128K: one wave at any count
+  EXPECT_EQ(splits_for_rows(396, 8, 1), 49);
+  EXPECT_EQ(splits_for_rows(396, 256, 3 * kSplitRows - 1), 1);  // 32 × 32K: below 3·kSplitRows one split
+  EXPECT_EQ(splits_for_rows(396, 256, 3 * kSplitRows), 3);
+  EXPECT_EQ(splits_for_rows(396, 256, 32768), 3);
+  EXPECT_EQ(splits_for_rows(396, 100, 1 << 20), 7);          // one wave 3 (< 4): two waves, 7
+  EXPECT_EQ(splits_for_rows(396, 99, 1 << 20), 4);           // one wave 4: kept
+  EXPECT_EQ(splits_for_rows(396, 1000, 1 << 20), 1);         // more KV heads than slots: one split
+  EXPECT_EQ(splits_for_rows(396, 0, 0), 128);                // bk ≤ 0 taken as 1; capped at 128
+  for (int bk = 1; bk <= 600; ++bk)
+    for (int64_t rows : {int64_t(0), int64_t(5000), int64_t(1) << 22}) {
+      const int s = splits_for_rows(396, bk, rows);
+      EXPECT_GE(s, 1);
+      EXPECT_LE(s, 128);
+    }
 }
 
 // The anchor stage reads a page's box as one 32-bit word of minima (and one of maxima) per lane:

@@ -41,7 +41,14 @@ def f(x, nd=3):
 
 
 def main():
+    if len(sys.argv) != 2 or sys.argv[1].startswith("-"):
+        print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
+        return 2
     run = sys.argv[1]
+    if not os.path.isfile(os.path.join(run, "gpu_bench.csv")):  # nothing is written without a run to report
+        print(f"gpu_report.py: {os.path.join(run, 'gpu_bench.csv')} not found (RUN_DIR must hold a device run)",
+              file=sys.stderr)
+        return 1
     dst = os.path.join(ROOT, "results", "gpu")
     os.makedirs(dst, exist_ok=True)
     bench = read(os.path.join(run, "gpu_bench.csv"))
@@ -77,6 +84,18 @@ def main():
              "labelled) and f/that of the tokens in them; `-far` cases are SYNTHETIC keys where a share of the pages "
              "lies far below every query of its group, and their certified rows are certified on those keys.")
     L.append("")
+    # the attention's split count per row (runs since 4142fa7): marked where a row took more than its case's fewest
+    fewest = {}
+    for r in bench:
+        if r.get("splits"):
+            fewest[r["case"]] = min(fewest.get(r["case"], 1 << 30), int(r["splits"]))
+    if any(r.get("splits") and int(r["splits"]) > fewest[r["case"]] for r in bench):
+        L.append("")
+        L.append("Stage 2 runs one wave of attention splits per KV head, or two waves where one wave gives fewer "
+                 "than 4 splits per KV head and the row's survivors give every split of two waves at least 2048 rows "
+                 "(`ghost_splits`, decode.h; column `splits` of the CSV): those rows are marked [N splits]. The count "
+                 "is chosen from the row's own survivor count (at run time: the previous step's). Dense keeps one wave.")
+    L.append("")
     L.append("| case | survivors | pages read | stage 1 ms (×floor) | stage 2 ms (×floor) | ghost ms (×floor) | our dense ms (×floor) | torch SDPA ms | ghost vs torch | adaptive ms (path) | adaptive / torch |")
     L.append("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in bench:
@@ -96,9 +115,11 @@ def main():
         else:
             lab = "certified (synthetic far pages)" if "far" in r["case"] else "certified (random data)"
         dense_floor = float(r["dense_ms"]) / float(r["dense_vs_floor"])
-        L.append("| %s%s | %s: %s | %s | %s (%s) | %s (%s) | %s (%s) | %s (%s) | %s | %s | %s (%s) | %s |" % (
+        sp = int(r["splits"]) if r.get("splits") else 0
+        sp_mark = " [%d splits]" % sp if sp and sp > fewest[r["case"]] else ""
+        L.append("| %s%s | %s: %s | %s | %s (%s) | %s (%s)%s | %s (%s) | %s (%s) | %s | %s | %s (%s) | %s |" % (
             r["case"], "", lab, f(r["surv_frac"], 3), f(r.get("pages_read_frac") or 1, 3), f(r["stage1_ms"]), f(r["stage1_vs_floor"], 2), f(r["stage2_ms"]),
-            f(r["stage2_vs_floor"], 2), f(r["ghost_ms"]), f(r["ghost_vs_floor"], 2), f(r["dense_ms"]),
+            f(r["stage2_vs_floor"], 2), sp_mark, f(r["ghost_ms"]), f(r["ghost_vs_floor"], 2), f(r["dense_ms"]),
             f(float(r["dense_ms"]) / dense_floor, 2), f(t) if t else "-",
             ("%.2f×" % (t / float(r["ghost_ms"]))) if t else "-", f(r["adaptive_ms"]), r["adaptive_path"],
             ("%.2f" % (float(r["adaptive_ms"]) / t)) if t else "-"))
@@ -170,4 +191,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
