@@ -83,8 +83,7 @@ def main():
              "pages whose codes the scan read. With anchors, FORCED rows keep min(1, 4f) of the pages (by a hash, "
              "labelled) and f/that of the tokens in them; `-far` cases are SYNTHETIC keys where a share of the pages "
              "lies far below every query of its group, and their certified rows are certified on those keys.")
-    L.append("")
-    # the attention's split count per row (runs since 4142fa7): marked where a row took more than its case's fewest
+    # the attention's split count per row (runs since ef3ee59): marked where a row took more than its case's fewest
     fewest = {}
     for r in bench:
         if r.get("splits"):

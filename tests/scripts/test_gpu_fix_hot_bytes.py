@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """scripts/gpu_fix_hot_bytes.py: the stage-1 floor loses exactly Hkv·68·B·(256·G − 2d) bytes, the two
 floor ratios scale by the old floor over the new one, nothing else changes; and the published run
-(results/gpu/gpu_bench.csv) is exactly the script's output on the bench's own file."""
+(results/gpu/experiments/full_255ce1c_gpu_bench.csv, published until the run of ef3ee59) is exactly the
+script's output on the bench's own file."""
 import csv
 import os
 import subprocess
@@ -57,10 +58,10 @@ def main():
         check(list(out[0].keys()) == FIELDS, "column order kept")
         # the published run is the script's output on the bench's file
         raw = os.path.join(ROOT, "results", "gpu", "experiments", "full_255ce1c_raw_gpu_bench.csv")
-        pub = os.path.join(ROOT, "results", "gpu", "gpu_bench.csv")
+        pub = os.path.join(ROOT, "results", "gpu", "experiments", "full_255ce1c_gpu_bench.csv")
         if os.path.exists(raw):
             run(raw, dst)
-            check(open(dst).read() == open(pub).read(), "results/gpu/gpu_bench.csv is not the script's output on the raw run")
+            check(open(dst).read() == open(pub).read(), "full_255ce1c_gpu_bench.csv is not the script's output on the raw run")
         else:
             check(False, "missing " + raw)
     return check.done("gpu_fix_hot_bytes")
