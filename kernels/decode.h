@@ -207,18 +207,19 @@ int device_sm_count();
 // Split-K blocks per (batch, KV head) that fill one wave of the attention kernel on this device.
 int default_splits(int batch, int n_head_kv);
 // The ghost path's split count for a step whose KV heads hold about rows_per_kv_head survivor rows
-// (the previous step's, e.g.; the count is fixed when a graph is built, the rows are only known on the
-// device): one wave (slots / bk) unless that gives fewer than 4 splits per KV head and every split of
-// two waves would get ≥ kSplitRows rows; then two waves. At 32 × 32K on an H200 that is 3 splits
-// instead of 1 from 19% survivors on: stage 2 over 20-100% survivors 6-9% faster, and 2-7 µs slower
-// at 1-5%, where it keeps 1 (docs/gpu.md). Dense attention measured best at one wave. slots: the
-// attention kernel's resident blocks (3 per SM).
+// (the previous step's, e.g.; the bench passes the mean over the KV heads; the count is fixed when a
+// graph is built, the rows are only known on the device): one wave (slots / bk) unless that gives
+// fewer than 4 splits per KV head and rows_per_kv_head reaches kSplitRows per split of two waves; then
+// two waves. At 32 × 32K on an H200 that is 3 splits instead of 1 from 6144 rows (19% survivors) on:
+// stage 2 over 20-100% survivors 6-9% faster, and 2-7 µs slower at 1-5%, where it keeps 1
+// (docs/gpu.md). Dense attention measured best at one wave. slots: the attention kernel's resident
+// blocks (3 per SM).
 inline constexpr int kSplitRows = 2048;
 inline int splits_for_rows(int slots, int bk, int64_t rows_per_kv_head) {
   bk = bk > 0 ? bk : 1;
   const int one = slots / bk < 1 ? 1 : slots / bk > 128 ? 128 : slots / bk;
   if (one >= 4) return one;
-  const int two = 2 * slots / bk > 128 ? 128 : 2 * slots / bk < one ? one : 2 * slots / bk;
+  const int two = 2 * slots / bk < one ? one : 2 * slots / bk;  // ≤ 7: one ≤ 3
   return rows_per_kv_head >= int64_t(kSplitRows) * two ? two : one;
 }
 // splits_for_rows with this device's slots

@@ -634,6 +634,8 @@ Bytes bytes_model(const Host& h, const gc::DecodeParams& p, int64_t n_surv_total
               + read_pages * page_meta         // their page meta (h, err)
               + all_pages * 4                  // ν_max
               + scanned * G * 2 * 2            // UB − m_L written by the scan, read by compact
+              + (all_pages - read_pages) * 64 * G * 2  // compact reads the bounds of the pages the anchors
+                                                       // eliminated too (full pages; until ef3ee59 not counted)
               + (p.box ? all_pages * (2 * g_d * 2 + 2 * g_d + G * 2 * 2) : 0)  // anchor stage: meta + box, pub
               + Hkv * hot * g_d * 2            // hot keys read by prep (once per KV head; until 255ce1c
                                                // counted 256 bytes per query head)
@@ -942,7 +944,8 @@ int main(int argc, char** argv) try {
     if (stage2_fixed_ms < 0) {
       stage2_fixed_ms = std::max(0.0, s2_ms - c.surv_frac() * dense_ms);
     }
-    const Bytes by = bytes_model(h, pr, ns, npr);
+    Bytes by = bytes_model(h, pr, ns, npr);
+    by.dense = bytes_model(h, d.p, 0).dense;  // dense runs with its own split count (until ef3ee59: the row's)
     double all_pages = 0;
     for (int b = 0; b < h.B; ++b) all_pages += double(h.Hkv) * ((h.seq_len[size_t(b)] + 63) / 64);
     const double pages_frac = npr < 0 ? 1.0 : double(npr) / all_pages;

@@ -107,15 +107,21 @@ TEST(CudaContract, GhostSplitsForRows) {
   EXPECT_EQ(splits_for_rows(396, 256, 3 * kSplitRows), 3);
   EXPECT_EQ(splits_for_rows(396, 256, 32768), 3);
   EXPECT_EQ(splits_for_rows(396, 100, 1 << 20), 7);          // one wave 3 (< 4): two waves, 7
+  EXPECT_EQ(splits_for_rows(396, 100, 7 * kSplitRows - 1), 3);
+  EXPECT_EQ(splits_for_rows(396, 100, 7 * kSplitRows), 7);
   EXPECT_EQ(splits_for_rows(396, 99, 1 << 20), 4);           // one wave 4: kept
   EXPECT_EQ(splits_for_rows(396, 1000, 1 << 20), 1);         // more KV heads than slots: one split
   EXPECT_EQ(splits_for_rows(396, 0, 0), 128);                // bk ≤ 0 taken as 1; capped at 128
-  for (int bk = 1; bk <= 600; ++bk)
-    for (int64_t rows : {int64_t(0), int64_t(5000), int64_t(1) << 22}) {
+  for (int bk = 1; bk <= 600; ++bk) {  // within [1, 128], never fewer splits for more rows
+    int prev = 0;
+    for (int64_t rows : {int64_t(0), int64_t(5000), int64_t(6144), int64_t(20000), int64_t(1) << 22}) {
       const int s = splits_for_rows(396, bk, rows);
       EXPECT_GE(s, 1);
       EXPECT_LE(s, 128);
+      EXPECT_GE(s, prev) << "bk " << bk << " rows " << rows;
+      prev = s;
     }
+  }
 }
 
 // The anchor stage reads a page's box as one 32-bit word of minima (and one of maxima) per lane:

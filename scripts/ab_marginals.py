@@ -8,8 +8,9 @@ bench's "# breakdown ..." lines) or the bench's own output, whose rows take the 
 "# NAME: all checks passed" line that follows them (rows without one are not printed). The
 breakdown times graphs of the first k kernels of stage 1, so prep = t1, `scan` = the second-to-last
 prefix minus t1 (with anchors: the anchor stage and the scan together) and compact = the last prefix
-minus the one before it. In the logs of the fused variant (3a41fb0, put back: prep inside the scan's
-blocks, "stage1 prefixes (prep in scan)"), prep prints as "-" and `scan` = t1, the scan with its prep. Prints one row per label, shape and fraction, with the bare reads of the
+minus the one before it. In the logs of the fused variant (3a41fb0, put back: prep inside the
+scan's blocks, "stage1 prefixes (prep in scan)"), prep prints as "-" and `scan` = t1, the scan with
+its prep. Prints one row per label, shape and fraction, with the bare reads of the
 bounds (gather probe modes 2 and 3) where the log has them.
 """
 import re

@@ -91,7 +91,7 @@ def main():
     if any(r.get("splits") and int(r["splits"]) > fewest[r["case"]] for r in bench):
         L.append("")
         L.append("Stage 2 runs one wave of attention splits per KV head, or two waves where one wave gives fewer "
-                 "than 4 splits per KV head and the row's survivors give every split of two waves at least 2048 rows "
+                 "than 4 splits per KV head and the row's survivors per KV head reach 2048 per split of two waves "
                  "(`ghost_splits`, decode.h; column `splits` of the CSV): those rows are marked [N splits]. The count "
                  "is chosen from the row's own survivor count (at run time: the previous step's). Dense keeps one wave.")
     L.append("")
