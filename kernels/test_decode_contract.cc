@@ -99,7 +99,7 @@ TEST(CudaContract, RejectsUnsupportedParameters) {
 }
 
 // The ghost path's split count: one wave, or two where one wave gives fewer than 4 splits per KV head
-// and each split of two waves gets at least kSplitRows rows (H200: 396 attention slots).
+// and the rows per KV head reach kSplitRows per split of two waves (H200: 396 attention slots).
 TEST(CudaContract, GhostSplitsForRows) {
   EXPECT_EQ(splits_for_rows(396, 8, 131072), 49);            // 1 × 128K: one wave at any count
   EXPECT_EQ(splits_for_rows(396, 8, 1), 49);
