@@ -16,45 +16,31 @@
    dense_vs_floor scales by the old over the new.
 Every other column is kept. d is 64 for the d-64 cases (check-d64-*, SmolLM2 captures), else 128.
 """
-import csv
+import os
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gpu_csv_fix import head_dim, rewrite, set_stage1_bytes  # noqa: E402
 
-def main():
-    if len(sys.argv) != 3:
-        print(__doc__.strip().splitlines()[2].strip())
-        return 2
-    rows = list(csv.DictReader(open(sys.argv[1])))
-    fields = list(rows[0].keys()) if rows else []
+
+def fix(rows):
     fewest = {}
     for r in rows:
         if r.get("splits"):
             fewest[r["case"]] = min(fewest.get(r["case"], 1 << 30), int(r["splits"]))
     for r in rows:
         b, n, hq, hkv = int(r["batch"]), int(r["n_kv"]), int(r["n_head_q"]), int(r["n_head_kv"])
-        d = 64 if r["case"].startswith("check-d64") or "smollm2" in r["case"].lower() else 128
-        g = hq // hkv
         frac = float(r.get("pages_read_frac") or 1)
         if r.get("anchors") == "1" and frac < 1:
             all_pages = b * hkv * ((n + 63) // 64)
-            extra = (all_pages - round(frac * all_pages)) * 64 * g * 2
-            s1_old, s2 = float(r["stage1_bytes"]), float(r["stage2_bytes"])
-            s1 = s1_old + extra
-            r["stage1_bytes"] = "%.0f" % s1
-            r["stage1_vs_floor"] = "%.3f" % (float(r["stage1_vs_floor"]) * s1_old / s1)
-            r["ghost_vs_floor"] = "%.3f" % (float(r["ghost_vs_floor"]) * (s1_old + s2) / (s1 + s2))
+            extra = (all_pages - round(frac * all_pages)) * 64 * (hq // hkv) * 2
+            set_stage1_bytes(r, float(r["stage1_bytes"]) + extra)
         if r.get("splits") and int(r["splits"]) > fewest[r["case"]]:
-            over = b * hq * (int(r["splits"]) - fewest[r["case"]]) * (d + 2) * 8
+            over = b * hq * (int(r["splits"]) - fewest[r["case"]]) * (head_dim(r["case"]) + 2) * 8
             dn_old = float(r["dense_bytes"])
             r["dense_bytes"] = "%.0f" % (dn_old - over)
             r["dense_vs_floor"] = "%.3f" % (float(r["dense_vs_floor"]) * dn_old / (dn_old - over))
-    with open(sys.argv[2], "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=fields, lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
-    print("%d rows rewritten into %s" % (len(rows), sys.argv[2]))
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(rewrite(__doc__, fix))

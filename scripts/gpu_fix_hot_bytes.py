@@ -12,34 +12,19 @@ those two ratios by the old floor over the new one (stage 1 + stage 2 bytes for 
 column is kept. hot = 68 per sequence (every sequence of the bench is longer than 68 tokens); d is 64 for the
 d-64 cases (check-d64-*, SmolLM2 captures), else 128.
 """
-import csv
+import os
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gpu_csv_fix import head_dim, rewrite, set_stage1_bytes  # noqa: E402
 
-def main():
-    if len(sys.argv) != 3:
-        print(__doc__.strip().splitlines()[3].strip())
-        return 2
-    rows = list(csv.DictReader(open(sys.argv[1])))
-    fields = list(rows[0].keys()) if rows else []
+
+def fix(rows):
     for r in rows:
         b, hq, hkv = int(r["batch"]), int(r["n_head_q"]), int(r["n_head_kv"])
-        d = 64 if r["case"].startswith("check-d64") or "smollm2" in r["case"].lower() else 128
-        g = hq // hkv
-        over = hkv * 68 * b * (256 * g - 2 * d)
-        s1_old = float(r["stage1_bytes"])
-        s1, s2 = s1_old - over, float(r["stage2_bytes"])
-        # the ratios scale with the floors (the bench's own unrounded times stay in them)
-        r["stage1_bytes"] = "%.0f" % s1
-        r["stage1_vs_floor"] = "%.3f" % (float(r["stage1_vs_floor"]) * s1_old / s1)
-        r["ghost_vs_floor"] = "%.3f" % (float(r["ghost_vs_floor"]) * (s1_old + s2) / (s1 + s2))
-    with open(sys.argv[2], "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=fields, lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
-    print("%d rows rewritten into %s" % (len(rows), sys.argv[2]))
-    return 0
+        over = hkv * 68 * b * (256 * (hq // hkv) - 2 * head_dim(r["case"]))
+        set_stage1_bytes(r, float(r["stage1_bytes"]) - over)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(rewrite(__doc__, fix))

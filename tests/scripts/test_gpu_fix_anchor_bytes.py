@@ -4,24 +4,14 @@ the anchors eliminated ((all_pages − pages_read)·64·G·2 bytes) and its two 
 old floor over the new; a row whose ghost split count exceeds its case's fewest loses those splits'
 partial states from dense_bytes; nothing else changes; and the published run (results/gpu/gpu_bench.csv,
 ef3ee59) is exactly the script's output on the bench's own file."""
-import csv
 import os
-import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from checks import Checks  # noqa: E402
+from checks import Checks, columns_kept, is_script_output, run_on_rows  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SCRIPT = os.path.join(ROOT, "scripts", "gpu_fix_anchor_bytes.py")
 FIELDS = ["case", "batch", "n_kv", "n_head_q", "n_head_kv", "label", "stage1_bytes", "stage2_bytes", "dense_bytes",
           "stage1_vs_floor", "ghost_vs_floor", "dense_vs_floor", "violations", "anchors", "pages_read_frac", "splits"]
-
-
-def run(src, dst):
-    subprocess.run([sys.executable, SCRIPT, src, dst], check=True, capture_output=True)
-    return list(csv.DictReader(open(dst)))
 
 
 def main():
@@ -38,42 +28,27 @@ def main():
         dict(base, case="32x32K-b4", label="forced:1", anchors="0", stage1_bytes="700000000", stage1_vs_floor="1.270",
              ghost_vs_floor="1.060", dense_vs_floor="0.958", pages_read_frac="1.00000", splits="3"),
     ]
-    with tempfile.TemporaryDirectory() as td:
-        src, dst = os.path.join(td, "raw.csv"), os.path.join(td, "out.csv")
-        with open(src, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=FIELDS, lineterminator="\n")
-            w.writeheader()
-            w.writerows(rows)
-        out = run(src, dst)
-        # row 0: 131072 pages, 5898 read (0.045 · 131072 = 5898.24), G 4: the rest's bounds, 8 bytes per token
-        extra = (131072 - 5898) * 64 * 4 * 2
-        s1_old, s1_new, s2 = 141911308.0, float(out[0]["stage1_bytes"]), 50000000.0
-        check(s1_new == s1_old + extra, f"stage1_bytes {s1_new} != {s1_old} + {extra}")
-        check(out[0]["stage1_vs_floor"] == "%.3f" % (4.992 * s1_old / s1_new), f"stage1_vs_floor {out[0]['stage1_vs_floor']}")
-        check(out[0]["ghost_vs_floor"] == "%.3f" % (4.281 * (s1_old + s2) / (s1_new + s2)),
-              f"ghost_vs_floor {out[0]['ghost_vs_floor']}")
-        check(float(out[0]["stage1_vs_floor"]) < 4.992, "a larger floor lowers the ratio")
-        check(out[0]["dense_bytes"] == rows[0]["dense_bytes"], "1 split (the case's fewest): dense_bytes kept")
-        # rows 1 and 3: 2 splits more than the case's fewest: 32·32·2·130·8 bytes of partial states less
-        over = 32 * 32 * 2 * 130 * 8
-        for i in (1, 3):
-            check(out[i]["dense_bytes"] == "%d" % (4298686464 - over), f"row {i}: dense_bytes {out[i]['dense_bytes']}")
-            check(out[i]["stage1_bytes"] == rows[i]["stage1_bytes"], f"row {i}: every page read: stage1_bytes kept")
-        check(out[1]["dense_vs_floor"] == "%.3f" % (0.959 * 4298686464 / (4298686464 - over)), "dense_vs_floor scaled")
-        check(out[2] == rows[2], "a plain one-split row is unchanged")
-        for o, r in zip(out, rows):
-            for k in FIELDS:
-                if k not in ("stage1_bytes", "stage1_vs_floor", "ghost_vs_floor", "dense_bytes", "dense_vs_floor"):
-                    check(o[k] == r[k], f"{r['case']}: column {k} changed")
-        check(list(out[0].keys()) == FIELDS, "column order kept")
-        # the published run is the script's output on the bench's file
-        raw = os.path.join(ROOT, "results", "gpu", "experiments", "full_ef3ee59_raw_gpu_bench.csv")
-        pub = os.path.join(ROOT, "results", "gpu", "gpu_bench.csv")
-        if os.path.exists(raw):
-            run(raw, dst)
-            check(open(dst).read() == open(pub).read(), "results/gpu/gpu_bench.csv is not the script's output on the raw run")
-        else:
-            check(False, "missing " + raw)
+    out = run_on_rows("gpu_fix_anchor_bytes.py", FIELDS, rows)
+    # row 0: 131072 pages, 5898 read (0.045 · 131072 = 5898.24), G 4: the rest's bounds, 8 bytes per token
+    extra = (131072 - 5898) * 64 * 4 * 2
+    s1_old, s1_new, s2 = 141911308.0, float(out[0]["stage1_bytes"]), 50000000.0
+    check(s1_new == s1_old + extra, f"stage1_bytes {s1_new} != {s1_old} + {extra}")
+    check(out[0]["stage1_vs_floor"] == "%.3f" % (4.992 * s1_old / s1_new), f"stage1_vs_floor {out[0]['stage1_vs_floor']}")
+    check(out[0]["ghost_vs_floor"] == "%.3f" % (4.281 * (s1_old + s2) / (s1_new + s2)),
+          f"ghost_vs_floor {out[0]['ghost_vs_floor']}")
+    check(float(out[0]["stage1_vs_floor"]) < 4.992, "a larger floor lowers the ratio")
+    check(out[0]["dense_bytes"] == rows[0]["dense_bytes"], "1 split (the case's fewest): dense_bytes kept")
+    # rows 1 and 3: 2 splits more than the case's fewest: 32·32·2·130·8 bytes of partial states less
+    over = 32 * 32 * 2 * 130 * 8
+    for i in (1, 3):
+        check(out[i]["dense_bytes"] == "%d" % (4298686464 - over), f"row {i}: dense_bytes {out[i]['dense_bytes']}")
+        check(out[i]["stage1_bytes"] == rows[i]["stage1_bytes"], f"row {i}: every page read: stage1_bytes kept")
+    check(out[1]["dense_vs_floor"] == "%.3f" % (0.959 * 4298686464 / (4298686464 - over)), "dense_vs_floor scaled")
+    check(out[2] == rows[2], "a plain one-split row is unchanged")
+    columns_kept(check, rows, out, FIELDS, ("stage1_bytes", "stage1_vs_floor", "ghost_vs_floor", "dense_bytes", "dense_vs_floor"))
+    # the published run is the script's output on the bench's file
+    is_script_output(check, "gpu_fix_anchor_bytes.py", "results/gpu/experiments/full_ef3ee59_raw_gpu_bench.csv",
+                     "results/gpu/gpu_bench.csv")
     return check.done("gpu_fix_anchor_bytes")
 
 
