@@ -385,7 +385,7 @@ void setup_gpu(const Host& h, const Opts& o, Gpu& d) {
   p.max_pages = h.max_pages; p.max_seq = h.max_seq;
   // attention splits: one wave (dense, and the ghost path's default); each ghost row may take more
   // (ghost_splits, main), so the workspace's partials are sized for the most it can take
-  p.splits = o.splits ? o.splits : std::max(gc::default_splits(h.B, h.Hkv), gc::ghost_splits(h.B, h.Hkv, h.max_seq));
+  p.splits = o.splits ? o.splits : gc::ghost_splits(h.B, h.Hkv, h.max_seq);  // never below default_splits
   p.scale = float(h.scale); p.scale64 = h.scale; p.delta = o.delta;
   p.k_cache = d.k.p; p.v_cache = d.v.p; p.codes = d.codes.p; p.meta = d.meta.p; p.nu_max = d.nu.p;
   p.page_table = d.pt.p; p.seq_len = d.sl.p; p.rot = d.rot.p; p.mu = d.mu.p; p.resid_max = d.resid.p;
