@@ -1456,14 +1456,9 @@ constexpr int attend_smem_bytes(int stages = kStages) { return stages * 2 * kTil
 // reserves 96 KB per block there): more scattered rows in flight per block
 constexpr int kStagesWide = 6;
 
-// BULK (survivor path only; EXPERIMENT, GHOSTKV_ATTEND_BULK=0/1): a survivor tile is moved by the bulk-copy
-// engine, one K and one V row copy per token issued by the lanes of warp 0 (as the dense path's warp 0
-// issues its two page copies), instead of every thread's 16-byte cp.asyncs.
-template <int G, int D, bool DENSE, int NS = kStages, bool BULK = false>
+template <int G, int D, bool DENSE, int NS = kStages>
 __global__ void __launch_bounds__(kAttThreads, 3) attend_kernel(DecodeParams p, Workspace w) {
   constexpr int kStages = NS;  // this instantiation's pipeline depth
-  constexpr bool ONE = DENSE || BULK;  // warp 0 alone issues the copies, one arrival (expect_tx) per phase
-  static_assert(!(DENSE && BULK), "BULK is a survivor-path variant");
   constexpr int RB = D * 2, TB = kTile * RB, CPL = D / 8, NV = CPL / 8;  // NV uint4 per lane per row
   extern __shared__ __align__(128) uint8_t smem[];
   __shared__ __align__(8) uint64_t bars[kStages];
@@ -1471,7 +1466,7 @@ __global__ void __launch_bounds__(kAttThreads, 3) attend_kernel(DecodeParams p, 
   const int tid = threadIdx.x, grp = tid >> 3, sub = tid & 7, warp = tid >> 5;
   if (tid == 0) {
     // dense: one arrival (expect_tx) per phase; survivors: every thread's cp.asyncs arrive
-    for (int s = 0; s < kStages; ++s) mbar_init(&bars[s], ONE ? 1 : kAttThreads);
+    for (int s = 0; s < kStages; ++s) mbar_init(&bars[s], DENSE ? 1 : kAttThreads);
     mbar_init_fence();
   }
   __syncthreads();
@@ -1504,9 +1499,6 @@ __global__ void __launch_bounds__(kAttThreads, 3) attend_kernel(DecodeParams p, 
       if constexpr (DENSE) {
         const int t = i0 + tile * kTile;
         rnext[k] = (k == 0 && tile < n_tiles) ? ptab[t / kPage] * kPage + t % kPage : 0;
-      } else if constexpr (BULK) {  // warp 0: lane i holds the row of the tile's token i
-        const int ii = i0 + tile * kTile + (tid & 31);
-        rnext[k] = (k == 0 && tile < n_tiles && ii < i1) ? rows[ii] : 0;
       } else {
         const int ii = i0 + tile * kTile + (tid + kAttThreads * k) / PARTS;
         rnext[k] = (tile < n_tiles && ii < i1) ? rows[ii] : 0;
@@ -1526,15 +1518,6 @@ __global__ void __launch_bounds__(kAttThreads, 3) attend_kernel(DecodeParams p, 
         bulk_g2s(ks, p.k_cache + off, uint32_t(nv * RB), bar);
         bulk_g2s(vs, p.v_cache + off, uint32_t(nv * RB), bar);
       }
-    } else if constexpr (BULK) {
-      const int lane = tid & 31;
-      if (lane == 0) mbar_expect_tx(bar, uint32_t(2 * nv * RB));
-      __syncwarp();
-      if (lane < nv) {
-        const int64_t off = kv_row_off<D>(p, g, rnext[0]);
-        bulk_g2s(ks + lane * RB, p.k_cache + off, uint32_t(RB), bar);
-        bulk_g2s(vs + lane * RB, p.v_cache + off, uint32_t(RB), bar);
-      }
     } else {
 #pragma unroll
       for (int k = 0; k < CH; ++k) {
@@ -1547,7 +1530,7 @@ __global__ void __launch_bounds__(kAttThreads, 3) attend_kernel(DecodeParams p, 
       cp_async_arrive(bar);
     }
   };
-  if (ONE ? warp == 0 : true) {
+  if (DENSE ? warp == 0 : true) {
     for (int s = 0; s < kStages - 1; ++s) {
       load_rows(s);
       issue(s);
@@ -1562,7 +1545,7 @@ __global__ void __launch_bounds__(kAttThreads, 3) attend_kernel(DecodeParams p, 
     for (int k = 0; k < CPL; ++k) o[h][k] = 0.0f;
   }
   for (int it = 0; it < n_tiles; ++it) {
-    if (ONE ? warp == 0 : true) {
+    if (DENSE ? warp == 0 : true) {
       issue(it + kStages - 1);
       load_rows(it + kStages);  // consumed next iteration: the loads' latency hides behind this tile
     }
@@ -2081,14 +2064,6 @@ int attend_launch_smem(int smem, int grid) {
 
 // The survivor path with kStagesWide stages where the grid leaves at most 2 blocks per SM;
 // GHOSTKV_ATTEND_WIDE=0 / 1 turns it off / on wherever the shared memory allows (A/B runs).
-bool attend_bulk() {
-  static const bool on = [] {
-    const char* e = std::getenv("GHOSTKV_ATTEND_BULK");
-    return e && e[0] == '1' && !e[1];
-  }();
-  return on;
-}
-
 bool attend_wide(int per_sm) {
   static const int forced = [] {
     const char* e = std::getenv("GHOSTKV_ATTEND_WIDE");
@@ -2210,27 +2185,14 @@ static void stage2(const DecodeParams& p, cudaStream_t st, bool certify, int upt
     static bool attr = false;
     if (!attr) {
       raise_smem(attend_kernel<GG, DD, DENSE>, std::max(smem, kAttendSpreadSmem1));
-      if constexpr (!DENSE) {
+      if constexpr (!DENSE)
         raise_smem(attend_kernel<GG, DD, false, kStagesWide>, std::max(attend_smem_bytes<DD>(kStagesWide), kAttendSpreadSmem1));
-        raise_smem(attend_kernel<GG, DD, false, kStages, true>, std::max(smem, kAttendSpreadSmem1));
-        raise_smem(attend_kernel<GG, DD, false, kStagesWide, true>, std::max(attend_smem_bytes<DD>(kStagesWide), kAttendSpreadSmem1));
-      }
       attr = true;
     }
     const int grid = p.splits * BK, per_sm = (grid + device_sm_count() - 1) / device_sm_count();
     bool wide = false;
     if constexpr (!DENSE) wide = attend_wide(per_sm) && attend_smem_bytes<DD>(kStagesWide) <= attend_launch_smem(smem, grid);
-    const bool bulk = !DENSE && attend_bulk();
-    if (bulk) {
-      if constexpr (!DENSE) {
-        if (wide)
-          launch("attend_kernel(wide,bulk)", attend_kernel<GG, DD, false, kStagesWide, true>, dim3(p.splits, BK),
-                 dim3(kAttThreads), attend_launch_smem(smem, grid), st, p, w);
-        else
-          launch("attend_kernel(bulk)", attend_kernel<GG, DD, false, kStages, true>, dim3(p.splits, BK), dim3(kAttThreads),
-                 attend_launch_smem(smem, grid), st, p, w);
-      }
-    } else if (wide) {
+    if (wide) {
       if constexpr (!DENSE)
         launch("attend_kernel(wide)", attend_kernel<GG, DD, false, kStagesWide>, dim3(p.splits, BK), dim3(kAttThreads),
                attend_launch_smem(smem, grid), st, p, w);
