@@ -1446,19 +1446,13 @@ constexpr int kTile = 32, kStages = 4;
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLazy = 8.0f;
 
-// NS: the pipeline depth of an instantiation: kStages, or kStagesWide for the survivor path where the
-// grid leaves at most 2 blocks per SM (attend_wide; UNMEASURED on this branch: GHOSTKV_ATTEND_WIDE=0/1).
 // ex2_approx (above): results below 2^-126 flush to 0, which only ever lowers the sums the
 // certificate uses as lower bounds.
 template <int D>
-constexpr int attend_smem_bytes(int stages = kStages) { return stages * 2 * kTile * D * 2; }
-// stages of the survivor path where the grid leaves at most 2 attend blocks per SM (the spread cap
-// reserves 96 KB per block there): more scattered rows in flight per block
-constexpr int kStagesWide = 6;
+constexpr int attend_smem_bytes() { return kStages * 2 * kTile * D * 2; }
 
-template <int G, int D, bool DENSE, int NS = kStages>
+template <int G, int D, bool DENSE>
 __global__ void __launch_bounds__(kAttThreads, 3) attend_kernel(DecodeParams p, Workspace w) {
-  constexpr int kStages = NS;  // this instantiation's pipeline depth
   constexpr int RB = D * 2, TB = kTile * RB, CPL = D / 8, NV = CPL / 8;  // NV uint4 per lane per row
   extern __shared__ __align__(128) uint8_t smem[];
   __shared__ __align__(8) uint64_t bars[kStages];
@@ -2062,16 +2056,6 @@ int attend_launch_smem(int smem, int grid) {
   return smem;
 }
 
-// The survivor path with kStagesWide stages where the grid leaves at most 2 blocks per SM;
-// GHOSTKV_ATTEND_WIDE=0 / 1 turns it off / on wherever the shared memory allows (A/B runs).
-bool attend_wide(int per_sm) {
-  static const int forced = [] {
-    const char* e = std::getenv("GHOSTKV_ATTEND_WIDE");
-    return e && (e[0] == '0' || e[0] == '1') && !e[1] ? e[0] - '0' : -1;
-  }();
-  return forced >= 0 ? forced == 1 : per_sm <= 2;
-}
-
 int default_splits(int batch, int n_head_kv) {
   const int slots = 3 * device_sm_count();  // attend: 3 blocks per SM
   return std::max(1, std::min(128, slots / std::max(1, batch * n_head_kv)));
@@ -2183,23 +2167,9 @@ static void stage2(const DecodeParams& p, cudaStream_t st, bool certify, int upt
     constexpr int GG = decltype(gc)::value, DD = decltype(dc)::value;
     constexpr int smem = attend_smem_bytes<DD>();
     static bool attr = false;
-    if (!attr) {
-      raise_smem(attend_kernel<GG, DD, DENSE>, std::max(smem, kAttendSpreadSmem1));
-      if constexpr (!DENSE)
-        raise_smem(attend_kernel<GG, DD, false, kStagesWide>, std::max(attend_smem_bytes<DD>(kStagesWide), kAttendSpreadSmem1));
-      attr = true;
-    }
-    const int grid = p.splits * BK, per_sm = (grid + device_sm_count() - 1) / device_sm_count();
-    bool wide = false;
-    if constexpr (!DENSE) wide = attend_wide(per_sm) && attend_smem_bytes<DD>(kStagesWide) <= attend_launch_smem(smem, grid);
-    if (wide) {
-      if constexpr (!DENSE)
-        launch("attend_kernel(wide)", attend_kernel<GG, DD, false, kStagesWide>, dim3(p.splits, BK), dim3(kAttThreads),
-               attend_launch_smem(smem, grid), st, p, w);
-    } else {
-      launch(DENSE ? "attend_kernel(dense)" : "attend_kernel", attend_kernel<GG, DD, DENSE>, dim3(p.splits, BK),
-             dim3(kAttThreads), attend_launch_smem(smem, grid), st, p, w);
-    }
+    if (!attr) { raise_smem(attend_kernel<GG, DD, DENSE>, std::max(smem, kAttendSpreadSmem1)); attr = true; }
+    launch(DENSE ? "attend_kernel(dense)" : "attend_kernel", attend_kernel<GG, DD, DENSE>, dim3(p.splits, BK),
+           dim3(kAttThreads), attend_launch_smem(smem, p.splits * BK), st, p, w);
     if (upto >= 2) launch(DENSE ? "merge_kernel(dense)" : "merge_kernel", merge_kernel<DD>, dim3(BQ), dim3(kMergeThreads), 0, st, p, w,
            certify);
   });
