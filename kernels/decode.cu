@@ -23,6 +23,7 @@ namespace ghostkv::cuda {
 namespace {
 
 constexpr int kScanWarps = 4;     // warps per scan block (each streams its own pages)
+constexpr int kAttThreads = 128;  // attend: 16 lane groups of 8
 constexpr int kPrepThreads = 256;
 constexpr int kCompactThreads = 128;
 constexpr int kMergeThreads = 128;
@@ -1450,24 +1451,16 @@ constexpr float kLazy = 8.0f;
 template <int D>
 constexpr int attend_smem_bytes() { return kStages * 2 * kTile * D * 2; }
 
-// LG: lanes per group (8, or EXPERIMENT 16: 256 threads, half the components per lane, for twice the
-// warps per SM where the grid leaves at most 2 blocks per SM; GHOSTKV_ATTEND_L16).
-template <int LG>
-__host__ __device__ constexpr int attend_threads() { return 16 * LG; }
-
-template <int G, int D, bool DENSE, int LG = 8>
-__global__ void __launch_bounds__(attend_threads<LG>(), LG == 8 ? 3 : 2) attend_kernel(DecodeParams p, Workspace w) {
-  constexpr int NT = attend_threads<LG>();
-  static_assert(D % (LG * 8) == 0, "a lane holds whole 16-byte pieces of a row");
-  // CPL components per lane, NV uint4 per lane per row; piece v of lane sub: components v·LG·8 + sub·8 ..+7
-  constexpr int RB = D * 2, TB = kTile * RB, CPL = D / LG, NV = CPL / 8, PS = LG * 8;
+template <int G, int D, bool DENSE>
+__global__ void __launch_bounds__(kAttThreads, 3) attend_kernel(DecodeParams p, Workspace w) {
+  constexpr int RB = D * 2, TB = kTile * RB, CPL = D / 8, NV = CPL / 8;  // NV uint4 per lane per row
   extern __shared__ __align__(128) uint8_t smem[];
   __shared__ __align__(8) uint64_t bars[kStages];
   const int bg = blockIdx.y, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
-  const int tid = threadIdx.x, grp = tid >> (LG == 8 ? 3 : 4), sub = tid & (LG - 1), warp = tid >> 5;
+  const int tid = threadIdx.x, grp = tid >> 3, sub = tid & 7, warp = tid >> 5;
   if (tid == 0) {
     // dense: one arrival (expect_tx) per phase; survivors: every thread's cp.asyncs arrive
-    for (int s = 0; s < kStages; ++s) mbar_init(&bars[s], DENSE ? 1 : NT);
+    for (int s = 0; s < kStages; ++s) mbar_init(&bars[s], DENSE ? 1 : kAttThreads);
     mbar_init_fence();
   }
   __syncthreads();
@@ -1483,7 +1476,7 @@ __global__ void __launch_bounds__(attend_threads<LG>(), LG == 8 ? 3 : 2) attend_
   for (int h = 0; h < G; ++h)
 #pragma unroll
     for (int k = 0; k < CPL; ++k) {
-      const int comp = (k / 8) * PS + sub * 8 + (k % 8);
+      const int comp = (k / 8) * 64 + sub * 8 + (k % 8);
       const int64_t qi = (int64_t(b) * p.n_head_q + g * G + h) * D + comp;
       qv[h][k] = __fmul_rn(DENSE ? __fmul_rn(p.q[qi], p.scale) : w.qsig[qi], kLog2e);
     }
@@ -1492,7 +1485,7 @@ __global__ void __launch_bounds__(attend_threads<LG>(), LG == 8 ? 3 : 2) attend_
   const int n_tiles = (i1 - i0 + kTile - 1) / kTile;
   // dense: warp 0 issues two bulk copies per tile (K rows, V rows of one page);
   // survivors: every thread copies CH 16-byte chunks of K and of V (token c / PARTS of the tile)
-  constexpr int PARTS = RB / 16, CH = kTile * PARTS / NT;
+  constexpr int PARTS = RB / 16, CH = kTile * PARTS / kAttThreads;
   int rnext[CH];  // dense: rnext[0] = row of the tile's first token (warp 0); survivors: this thread's rows
   auto load_rows = [&](int tile) {
 #pragma unroll
@@ -1501,7 +1494,7 @@ __global__ void __launch_bounds__(attend_threads<LG>(), LG == 8 ? 3 : 2) attend_
         const int t = i0 + tile * kTile;
         rnext[k] = (k == 0 && tile < n_tiles) ? ptab[t / kPage] * kPage + t % kPage : 0;
       } else {
-        const int ii = i0 + tile * kTile + (tid + NT * k) / PARTS;
+        const int ii = i0 + tile * kTile + (tid + kAttThreads * k) / PARTS;
         rnext[k] = (tile < n_tiles && ii < i1) ? rows[ii] : 0;
       }
     }
@@ -1522,7 +1515,7 @@ __global__ void __launch_bounds__(attend_threads<LG>(), LG == 8 ? 3 : 2) attend_
     } else {
 #pragma unroll
       for (int k = 0; k < CH; ++k) {
-        const int cidx = tid + NT * k, tk = cidx / PARTS, part = cidx % PARTS;
+        const int cidx = tid + kAttThreads * k, tk = cidx / PARTS, part = cidx % PARTS;
         const bool ok = tk < nv;
         const int64_t off = ok ? kv_row_off<D>(p, g, rnext[k]) + part * 8 : 0;
         cp_async16(ks + tk * RB + part * 16, p.k_cache + off, ok);
@@ -1561,7 +1554,7 @@ __global__ void __launch_bounds__(attend_threads<LG>(), LG == 8 ? 3 : 2) attend_
       ok[u] = i0 + it * kTile + tk < i1;  // uniform within a group of 8 lanes
       float kf[CPL];
 #pragma unroll
-      for (int v = 0; v < NV; ++v) bf16x8(*reinterpret_cast<const uint4*>(ks + tk * RB + v * PS * 2 + sub * 16), kf + 8 * v);
+      for (int v = 0; v < NV; ++v) bf16x8(*reinterpret_cast<const uint4*>(ks + tk * RB + v * 128 + sub * 16), kf + 8 * v);
 #pragma unroll
       for (int h = 0; h < G; ++h) {
         float s = 0.0f;
@@ -1570,7 +1563,6 @@ __global__ void __launch_bounds__(attend_threads<LG>(), LG == 8 ? 3 : 2) attend_
         s = __fadd_rn(s, __shfl_xor_sync(0xffffffffu, s, 1));
         s = __fadd_rn(s, __shfl_xor_sync(0xffffffffu, s, 2));
         s = __fadd_rn(s, __shfl_xor_sync(0xffffffffu, s, 4));
-        if constexpr (LG == 16) s = __fadd_rn(s, __shfl_xor_sync(0xffffffffu, s, 8));
         sc[u][h] = ok[u] ? s : -INFINITY;
       }
     }
@@ -1596,7 +1588,7 @@ __global__ void __launch_bounds__(attend_threads<LG>(), LG == 8 ? 3 : 2) attend_
         float vf[CPL];
 #pragma unroll
         for (int v = 0; v < NV; ++v)
-          bf16x8(*reinterpret_cast<const uint4*>(vs + (grp + 16 * u) * RB + v * PS * 2 + sub * 16), vf + 8 * v);
+          bf16x8(*reinterpret_cast<const uint4*>(vs + (grp + 16 * u) * RB + v * 128 + sub * 16), vf + 8 * v);
 #pragma unroll
         for (int h = 0; h < G; ++h) {
           const float pw = u ? p1[h] : p0[h];
@@ -1616,10 +1608,10 @@ __global__ void __launch_bounds__(attend_threads<LG>(), LG == 8 ? 3 : 2) attend_
   for (int h = 0; h < G; ++h) {
     if (sub == 0) { s_m[grp * G + h] = m[h]; s_l[grp * G + h] = l[h]; }
 #pragma unroll
-    for (int k = 0; k < CPL; ++k) s_o[(grp * G + h) * D + (k / 8) * PS + sub * 8 + (k % 8)] = o[h][k];
+    for (int k = 0; k < CPL; ++k) s_o[(grp * G + h) * D + (k / 8) * 64 + sub * 8 + (k % 8)] = o[h][k];
   }
   __syncthreads();
-  for (int x = tid; x < G * D; x += NT) {
+  for (int x = tid; x < G * D; x += kAttThreads) {
     const int h = x / D, j = x % D;
     float M = -INFINITY;
     for (int r = 0; r < 16; ++r) M = fmaxf(M, s_m[r * G + h]);
@@ -2064,18 +2056,6 @@ int attend_launch_smem(int smem, int grid) {
   return smem;
 }
 
-// EXPERIMENT: attend with lane groups of 16 (256 threads) where the grid leaves at most 2 blocks per SM
-// (survivor path); GHOSTKV_ATTEND_L16=0 turns it off, =1 also takes it for dense (A/B runs).
-bool attend_l16(bool dense, int grid) {
-  static const int env = [] {
-    const char* e = std::getenv("GHOSTKV_ATTEND_L16");
-    return e && (e[0] == '0' || e[0] == '1') && !e[1] ? e[0] - '0' : -1;
-  }();
-  const int sms = device_sm_count(), per_sm = (grid + sms - 1) / sms;
-  if (env == 0 || per_sm > 2) return false;
-  return !dense || env == 1;
-}
-
 int default_splits(int batch, int n_head_kv) {
   const int slots = 3 * device_sm_count();  // attend: 3 blocks per SM
   return std::max(1, std::min(128, slots / std::max(1, batch * n_head_kv)));
@@ -2187,20 +2167,9 @@ static void stage2(const DecodeParams& p, cudaStream_t st, bool certify, int upt
     constexpr int GG = decltype(gc)::value, DD = decltype(dc)::value;
     constexpr int smem = attend_smem_bytes<DD>();
     static bool attr = false;
-    if (!attr) {
-      raise_smem(attend_kernel<GG, DD, DENSE>, std::max(smem, kAttendSpreadSmem1));
-      if constexpr (DD % 128 == 0) raise_smem(attend_kernel<GG, DD, DENSE, 16>, std::max(smem, kAttendSpreadSmem1));
-      attr = true;
-    }
-    const int grid = p.splits * BK;
-    if (DD % 128 == 0 && attend_l16(DENSE, grid)) {
-      if constexpr (DD % 128 == 0)
-        launch(DENSE ? "attend_kernel(dense,16)" : "attend_kernel(16)", attend_kernel<GG, DD, DENSE, 16>, dim3(p.splits, BK),
-               dim3(attend_threads<16>()), attend_launch_smem(smem, grid), st, p, w);
-    } else {
-      launch(DENSE ? "attend_kernel(dense)" : "attend_kernel", attend_kernel<GG, DD, DENSE>, dim3(p.splits, BK),
-             dim3(attend_threads<8>()), attend_launch_smem(smem, grid), st, p, w);
-    }
+    if (!attr) { raise_smem(attend_kernel<GG, DD, DENSE>, std::max(smem, kAttendSpreadSmem1)); attr = true; }
+    launch(DENSE ? "attend_kernel(dense)" : "attend_kernel", attend_kernel<GG, DD, DENSE>, dim3(p.splits, BK),
+           dim3(kAttThreads), attend_launch_smem(smem, p.splits * BK), st, p, w);
     if (upto >= 2) launch(DENSE ? "merge_kernel(dense)" : "merge_kernel", merge_kernel<DD>, dim3(BQ), dim3(kMergeThreads), 0, st, p, w,
            certify);
   });
