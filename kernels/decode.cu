@@ -1451,25 +1451,16 @@ constexpr float kLazy = 8.0f;
 template <int D>
 constexpr int attend_smem_bytes() { return kStages * 2 * kTile * D * 2; }
 
-// PW (survivor path; EXPERIMENT, GHOSTKV_ATTEND_PW): a fifth warp, the producer, issues every copy of
-// a survivor tile (its lanes' cp.asyncs arrive on the stage's mbarrier), so the four attending warps
-// run the dense path's loop; where the grid leaves at most 2 blocks per SM.
-template <bool PW>
-__host__ __device__ constexpr int attend_threads() { return kAttThreads + (PW ? 32 : 0); }
-
-template <int G, int D, bool DENSE, bool PW = false>
-__global__ void __launch_bounds__(attend_threads<PW>(), PW ? 2 : 3) attend_kernel(DecodeParams p, Workspace w) {
-  static_assert(!(DENSE && PW), "the producer warp is a survivor-path variant");
-  constexpr int NT = attend_threads<PW>();
+template <int G, int D, bool DENSE>
+__global__ void __launch_bounds__(kAttThreads, 3) attend_kernel(DecodeParams p, Workspace w) {
   constexpr int RB = D * 2, TB = kTile * RB, CPL = D / 8, NV = CPL / 8;  // NV uint4 per lane per row
   extern __shared__ __align__(128) uint8_t smem[];
   __shared__ __align__(8) uint64_t bars[kStages];
   const int bg = blockIdx.y, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
   const int tid = threadIdx.x, grp = tid >> 3, sub = tid & 7, warp = tid >> 5;
-  const bool producer = PW && warp == kAttThreads / 32;
   if (tid == 0) {
-    // dense: one arrival (expect_tx) per phase; survivors: every thread's cp.asyncs arrive (PW: the producer's)
-    for (int s = 0; s < kStages; ++s) mbar_init(&bars[s], DENSE ? 1 : PW ? 32 : kAttThreads);
+    // dense: one arrival (expect_tx) per phase; survivors: every thread's cp.asyncs arrive
+    for (int s = 0; s < kStages; ++s) mbar_init(&bars[s], DENSE ? 1 : kAttThreads);
     mbar_init_fence();
   }
   __syncthreads();
@@ -1485,7 +1476,6 @@ __global__ void __launch_bounds__(attend_threads<PW>(), PW ? 2 : 3) attend_kerne
   for (int h = 0; h < G; ++h)
 #pragma unroll
     for (int k = 0; k < CPL; ++k) {
-      if (producer) { qv[h][k] = 0.0f; continue; }
       const int comp = (k / 8) * 64 + sub * 8 + (k % 8);
       const int64_t qi = (int64_t(b) * p.n_head_q + g * G + h) * D + comp;
       qv[h][k] = __fmul_rn(DENSE ? __fmul_rn(p.q[qi], p.scale) : w.qsig[qi], kLog2e);
@@ -1496,24 +1486,13 @@ __global__ void __launch_bounds__(attend_threads<PW>(), PW ? 2 : 3) attend_kerne
   // dense: warp 0 issues two bulk copies per tile (K rows, V rows of one page);
   // survivors: every thread copies CH 16-byte chunks of K and of V (token c / PARTS of the tile)
   constexpr int PARTS = RB / 16, CH = kTile * PARTS / kAttThreads;
-  // PW: lane l copies piece l % PARTS of the tile's tokens l / PARTS + TPJ·j, j < kTile / TPJ; the row
-  // r = phys·kPage + slot of KV head g starts at element ((phys·Hkv + g)·kPage + slot)·D = e·D + g·kPage·D
-  // with e = r + (r / kPage)·(Hkv − 1)·kPage (e < 2^32: the K rows before row e alone take e·D·2 bytes,
-  // which would pass 512 GB first)
-  constexpr int TPJ = 32 / PARTS;
-  [[maybe_unused]] const uint32_t rstep = uint32_t(p.n_head_kv - 1) * kPage;
-  [[maybe_unused]] const uint32_t pcb = uint32_t((g * kPage * D + (tid % PARTS) * 8) * 2);  // bytes
   int rnext[CH];  // dense: rnext[0] = row of the tile's first token (warp 0); survivors: this thread's rows
-                  // (PW: the producer's lane l holds the row of the tile's token l)
   auto load_rows = [&](int tile) {
 #pragma unroll
     for (int k = 0; k < CH; ++k) {
       if constexpr (DENSE) {
         const int t = i0 + tile * kTile;
         rnext[k] = (k == 0 && tile < n_tiles) ? ptab[t / kPage] * kPage + t % kPage : 0;
-      } else if constexpr (PW) {
-        const int ii = i0 + tile * kTile + (tid & 31);
-        rnext[k] = (k == 0 && tile < n_tiles && ii < i1) ? rows[ii] : 0;
       } else {
         const int ii = i0 + tile * kTile + (tid + kAttThreads * k) / PARTS;
         rnext[k] = (tile < n_tiles && ii < i1) ? rows[ii] : 0;
@@ -1533,18 +1512,6 @@ __global__ void __launch_bounds__(attend_threads<PW>(), PW ? 2 : 3) attend_kerne
         bulk_g2s(ks, p.k_cache + off, uint32_t(nv * RB), bar);
         bulk_g2s(vs, p.v_cache + off, uint32_t(nv * RB), bar);
       }
-    } else if constexpr (PW) {
-      const int lane = tid & 31;
-#pragma unroll
-      for (int j = 0; j < kTile / TPJ; ++j) {
-        const int tk = lane / PARTS + TPJ * j, part = lane % PARTS;
-        const bool ok = tk < nv;  // else r = 0: a valid address, nothing copied (zero fill)
-        const uint32_t r = uint32_t(__shfl_sync(0xffffffffu, rnext[0], tk)), e = r + (r / kPage) * rstep;
-        const uint64_t off = uint64_t(e) * RB + pcb;
-        cp_async16(ks + tk * RB + part * 16, reinterpret_cast<const uint8_t*>(p.k_cache) + off, ok);
-        cp_async16(vs + tk * RB + part * 16, reinterpret_cast<const uint8_t*>(p.v_cache) + off, ok);
-      }
-      cp_async_arrive(bar);
     } else {
 #pragma unroll
       for (int k = 0; k < CH; ++k) {
@@ -1557,7 +1524,7 @@ __global__ void __launch_bounds__(attend_threads<PW>(), PW ? 2 : 3) attend_kerne
       cp_async_arrive(bar);
     }
   };
-  if (DENSE ? warp == 0 : PW ? producer : true) {
+  if (DENSE ? warp == 0 : true) {
     for (int s = 0; s < kStages - 1; ++s) {
       load_rows(s);
       issue(s);
@@ -1572,63 +1539,61 @@ __global__ void __launch_bounds__(attend_threads<PW>(), PW ? 2 : 3) attend_kerne
     for (int k = 0; k < CPL; ++k) o[h][k] = 0.0f;
   }
   for (int it = 0; it < n_tiles; ++it) {
-    if (DENSE ? warp == 0 : PW ? producer : true) {
+    if (DENSE ? warp == 0 : true) {
       issue(it + kStages - 1);
       load_rows(it + kStages);  // consumed next iteration: the loads' latency hides behind this tile
     }
-    if (!producer) {
-      mbar_wait(&bars[it % kStages], uint32_t((it / kStages) & 1));
-      const uint8_t* ks = smem + (it % kStages) * 2 * TB;
-      const uint8_t* vs = ks + TB;
-      float sc[2][G];
-      bool ok[2];
+    mbar_wait(&bars[it % kStages], uint32_t((it / kStages) & 1));
+    const uint8_t* ks = smem + (it % kStages) * 2 * TB;
+    const uint8_t* vs = ks + TB;
+    float sc[2][G];
+    bool ok[2];
+#pragma unroll
+    for (int u = 0; u < 2; ++u) {
+      const int tk = grp + 16 * u;
+      ok[u] = i0 + it * kTile + tk < i1;  // uniform within a group of 8 lanes
+      float kf[CPL];
+#pragma unroll
+      for (int v = 0; v < NV; ++v) bf16x8(*reinterpret_cast<const uint4*>(ks + tk * RB + v * 128 + sub * 16), kf + 8 * v);
+#pragma unroll
+      for (int h = 0; h < G; ++h) {
+        float s = 0.0f;
+#pragma unroll
+        for (int k = 0; k < CPL; ++k) s = __fmaf_rn(qv[h][k], kf[k], s);
+        s = __fadd_rn(s, __shfl_xor_sync(0xffffffffu, s, 1));
+        s = __fadd_rn(s, __shfl_xor_sync(0xffffffffu, s, 2));
+        s = __fadd_rn(s, __shfl_xor_sync(0xffffffffu, s, 4));
+        sc[u][h] = ok[u] ? s : -INFINITY;
+      }
+    }
+    if (ok[0]) {  // ok[1] implies ok[0]
+      float p0[G], p1[G];
+#pragma unroll
+      for (int h = 0; h < G; ++h) {
+        const float mx = fmaxf(sc[0][h], sc[1][h]);
+        if (mx > m[h] + kLazy) {  // raise the reference (rare after the first tiles)
+          const float corr = ex2_approx(m[h] - mx);
+          l[h] = __fmul_rn(l[h], corr);
+#pragma unroll
+          for (int k = 0; k < CPL; ++k) o[h][k] = __fmul_rn(o[h][k], corr);
+          m[h] = mx;
+        }
+        p0[h] = ex2_approx(sc[0][h] - m[h]);
+        p1[h] = ex2_approx(sc[1][h] - m[h]);  // 0 when the second token is past the end
+        l[h] = __fadd_rn(__fadd_rn(l[h], p0[h]), p1[h]);
+      }
 #pragma unroll
       for (int u = 0; u < 2; ++u) {
-        const int tk = grp + 16 * u;
-        ok[u] = i0 + it * kTile + tk < i1;  // uniform within a group of 8 lanes
-        float kf[CPL];
+        if (u == 1 && !ok[1]) break;  // that row was not copied
+        float vf[CPL];
 #pragma unroll
-        for (int v = 0; v < NV; ++v) bf16x8(*reinterpret_cast<const uint4*>(ks + tk * RB + v * 128 + sub * 16), kf + 8 * v);
-#pragma unroll
-        for (int h = 0; h < G; ++h) {
-          float s = 0.0f;
-#pragma unroll
-          for (int k = 0; k < CPL; ++k) s = __fmaf_rn(qv[h][k], kf[k], s);
-          s = __fadd_rn(s, __shfl_xor_sync(0xffffffffu, s, 1));
-          s = __fadd_rn(s, __shfl_xor_sync(0xffffffffu, s, 2));
-          s = __fadd_rn(s, __shfl_xor_sync(0xffffffffu, s, 4));
-          sc[u][h] = ok[u] ? s : -INFINITY;
-        }
-      }
-      if (ok[0]) {  // ok[1] implies ok[0]
-        float p0[G], p1[G];
+        for (int v = 0; v < NV; ++v)
+          bf16x8(*reinterpret_cast<const uint4*>(vs + (grp + 16 * u) * RB + v * 128 + sub * 16), vf + 8 * v);
 #pragma unroll
         for (int h = 0; h < G; ++h) {
-          const float mx = fmaxf(sc[0][h], sc[1][h]);
-          if (mx > m[h] + kLazy) {  // raise the reference (rare after the first tiles)
-            const float corr = ex2_approx(m[h] - mx);
-            l[h] = __fmul_rn(l[h], corr);
+          const float pw = u ? p1[h] : p0[h];
 #pragma unroll
-            for (int k = 0; k < CPL; ++k) o[h][k] = __fmul_rn(o[h][k], corr);
-            m[h] = mx;
-          }
-          p0[h] = ex2_approx(sc[0][h] - m[h]);
-          p1[h] = ex2_approx(sc[1][h] - m[h]);  // 0 when the second token is past the end
-          l[h] = __fadd_rn(__fadd_rn(l[h], p0[h]), p1[h]);
-        }
-#pragma unroll
-        for (int u = 0; u < 2; ++u) {
-          if (u == 1 && !ok[1]) break;  // that row was not copied
-          float vf[CPL];
-#pragma unroll
-          for (int v = 0; v < NV; ++v)
-            bf16x8(*reinterpret_cast<const uint4*>(vs + (grp + 16 * u) * RB + v * 128 + sub * 16), vf + 8 * v);
-#pragma unroll
-          for (int h = 0; h < G; ++h) {
-            const float pw = u ? p1[h] : p0[h];
-#pragma unroll
-            for (int k = 0; k < CPL; ++k) o[h][k] = __fmaf_rn(pw, vf[k], o[h][k]);
-          }
+          for (int k = 0; k < CPL; ++k) o[h][k] = __fmaf_rn(pw, vf[k], o[h][k]);
         }
       }
     }
@@ -1641,13 +1606,12 @@ __global__ void __launch_bounds__(attend_threads<PW>(), PW ? 2 : 3) attend_kerne
   float* s_o = s_l + 16 * G;                      // [16][G][D]
 #pragma unroll
   for (int h = 0; h < G; ++h) {
-    if (producer) break;
     if (sub == 0) { s_m[grp * G + h] = m[h]; s_l[grp * G + h] = l[h]; }
 #pragma unroll
     for (int k = 0; k < CPL; ++k) s_o[(grp * G + h) * D + (k / 8) * 64 + sub * 8 + (k % 8)] = o[h][k];
   }
   __syncthreads();
-  for (int x = tid; x < G * D; x += NT) {
+  for (int x = tid; x < G * D; x += kAttThreads) {
     const int h = x / D, j = x % D;
     float M = -INFINITY;
     for (int r = 0; r < 16; ++r) M = fmaxf(M, s_m[r * G + h]);
@@ -2092,17 +2056,6 @@ int attend_launch_smem(int smem, int grid) {
   return smem;
 }
 
-// EXPERIMENT: the survivor path with a producer warp where the grid leaves at most 2 blocks per SM;
-// GHOSTKV_ATTEND_PW=0 turns it off (A/B runs).
-bool attend_pw(int grid) {
-  static const bool off = [] {
-    const char* e = std::getenv("GHOSTKV_ATTEND_PW");
-    return e && std::string(e) == "0";
-  }();
-  const int sms = device_sm_count();
-  return !off && (grid + sms - 1) / sms <= 2;
-}
-
 int default_splits(int batch, int n_head_kv) {
   const int slots = 3 * device_sm_count();  // attend: 3 blocks per SM
   return std::max(1, std::min(128, slots / std::max(1, batch * n_head_kv)));
@@ -2214,20 +2167,9 @@ static void stage2(const DecodeParams& p, cudaStream_t st, bool certify, int upt
     constexpr int GG = decltype(gc)::value, DD = decltype(dc)::value;
     constexpr int smem = attend_smem_bytes<DD>();
     static bool attr = false;
-    if (!attr) {
-      raise_smem(attend_kernel<GG, DD, DENSE>, std::max(smem, kAttendSpreadSmem1));
-      if constexpr (!DENSE) raise_smem(attend_kernel<GG, DD, false, true>, std::max(smem, kAttendSpreadSmem1));
-      attr = true;
-    }
-    const int grid = p.splits * BK;
-    if (!DENSE && attend_pw(grid)) {
-      if constexpr (!DENSE)
-        launch("attend_kernel(pw)", attend_kernel<GG, DD, false, true>, dim3(p.splits, BK), dim3(attend_threads<true>()),
-               attend_launch_smem(smem, grid), st, p, w);
-    } else {
-      launch(DENSE ? "attend_kernel(dense)" : "attend_kernel", attend_kernel<GG, DD, DENSE>, dim3(p.splits, BK),
-             dim3(attend_threads<false>()), attend_launch_smem(smem, grid), st, p, w);
-    }
+    if (!attr) { raise_smem(attend_kernel<GG, DD, DENSE>, std::max(smem, kAttendSpreadSmem1)); attr = true; }
+    launch(DENSE ? "attend_kernel(dense)" : "attend_kernel", attend_kernel<GG, DD, DENSE>, dim3(p.splits, BK),
+           dim3(kAttThreads), attend_launch_smem(smem, p.splits * BK), st, p, w);
     if (upto >= 2) launch(DENSE ? "merge_kernel(dense)" : "merge_kernel", merge_kernel<DD>, dim3(BQ), dim3(kMergeThreads), 0, st, p, w,
            certify);
   });
