@@ -108,9 +108,10 @@ struct Certificate {    // per (batch, query head)
   uint32_t flags;       // 0, or kCertNonFinite* bits: then mass_bound = 1 and out_err_bound = +inf
 };
 // Certificate::flags: the head's query (after the softmax scale) or one of its hot tokens' scores is
-// not finite (NaN or ±inf: a non-finite q or hot key). Nothing is certified for that head; its output
-// is whatever the arithmetic gives (typically NaN).
-inline constexpr uint32_t kCertNonFiniteQuery = 1u, kCertNonFiniteHot = 2u;
+// not finite (NaN or ±inf: a non-finite q or hot key), or its output has a non-finite component (a
+// non-finite value row among the attended tokens; finite inputs cannot give one). Nothing is certified
+// for that head; its output is whatever the arithmetic gives (typically NaN).
+inline constexpr uint32_t kCertNonFiniteQuery = 1u, kCertNonFiniteHot = 2u, kCertNonFiniteOutput = 4u;
 
 struct DecodeParams {
   int batch = 1, n_head_q = 32, n_head_kv = 8, d = 128, bits = 8;

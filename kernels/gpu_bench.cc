@@ -659,10 +659,10 @@ int64_t pages_read_total(const Gpu& d) { return d.p.box ? sum_counts(d, &gc::Wor
 int64_t surv_total(const Gpu& d) { return sum_counts(d, &gc::Workspace::n_surv); }
 
 // Non-finite inputs (--poison): one NaN query component (batch 0, query head 1), then one NaN
-// component of a hot key (batch 0, KV head 0, the last token), each in a certified step of its own.
-// The heads they reach (head 1; the G heads of KV head 0) must carry the flag, a mass bound of 1 and
-// an infinite output bound; every other head must be unflagged, with a finite output. The inputs are
-// restored after each case. Returns the number of failures.
+// component of a hot key, then of a hot value row (batch 0, KV head 0, the last token), each in a
+// certified step of its own. The heads they reach (head 1; the G heads of KV head 0) must carry the
+// flag, a mass bound of 1 and an infinite output bound; every other head must be unflagged, with a
+// finite output. The inputs are restored after each case. Returns the number of failures.
 int poison_checks(const Host& h, Gpu& d) {
   const int BQ = h.B * h.Hq;
   int fails = 0;
@@ -687,7 +687,7 @@ int poison_checks(const Host& h, Gpu& d) {
       }
     }
     std::printf("# poison %s: heads %d..%d flagged %s, %d of %d heads wrong\n", what, lo, hi - 1,
-                want == gc::kCertNonFiniteQuery ? "query" : "hot", bad, BQ);
+                want == gc::kCertNonFiniteQuery ? "query" : want == gc::kCertNonFiniteHot ? "hot" : "output", bad, BQ);
     fails += bad;
   };
   {  // a query component
@@ -704,6 +704,14 @@ int poison_checks(const Host& h, Gpu& d) {
     CK(cudaMemcpy(d.k.p + at, &nan_bf16, 2, cudaMemcpyHostToDevice));
     step(gc::kCertNonFiniteHot, 0, h.G, "k[0, kv 0, last token, 7] = NaN");
     CK(cudaMemcpy(d.k.p + at, &saved, 2, cudaMemcpyHostToDevice));
+  }
+  {  // a hot value component: every head of the group attends it, so their outputs are NaN
+    const int64_t at = h.row(0, 0, h.seq_len[0] - 1) + 7;
+    uint16_t nan_bf16 = 0x7FC0, saved = 0;
+    CK(cudaMemcpy(&saved, d.v.p + at, 2, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(d.v.p + at, &nan_bf16, 2, cudaMemcpyHostToDevice));
+    step(gc::kCertNonFiniteOutput, 0, h.G, "v[0, kv 0, last token, 7] = NaN");
+    CK(cudaMemcpy(d.v.p + at, &saved, 2, cudaMemcpyHostToDevice));
   }
   return fails;
 }
