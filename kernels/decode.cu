@@ -1312,10 +1312,7 @@ __device__ __forceinline__ float compact_dv(const CompactSeg<G>& s, int k, int h
   return (h & 1) ? __high2float(x) : __low2float(x);
 }
 
-// FORCED: 0 the policy; 1 forced survivors by a multiplicative hash of the token (t ⊕ s_bg)·φ, s_bg a
-// hash of the KV head (three instructions per token, as the policy's comparisons take); 2 (EXPERIMENT,
-// GHOSTKV_FORCED_HASH3=1) the full hash3 of every token (about 11)
-template <int G, bool BOX, int FORCED>
+template <int G, bool BOX, bool FORCED>
 __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParams p, Workspace w) {
   constexpr int kWarps = kCompactThreads / 32;
   const int bg = blockIdx.y, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
@@ -1341,7 +1338,6 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
   for (int h = 0; h < G; ++h) me[h] = 0.0f;
   float nu = 0.0f;
   [[maybe_unused]] const uint32_t keep_thr = FORCED ? uint32_t(fminf(p.forced_keep, 1.0f) * 4294967295.0f) : 0u;
-  [[maybe_unused]] const uint32_t fseed = FORCED == 1 ? hash3(p.forced_seed, uint32_t(bg), 0u) : 0u;
   const uint16_t* ubase = w.ub + int64_t(bg) * p.max_seq * G;
   [[maybe_unused]] const uint16_t* pubase = BOX ? w.pub + int64_t(bg) * ((p.max_seq + kPage - 1) / kPage) * G : nullptr;
   const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
@@ -1369,9 +1365,7 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
       const int t = base + 32 * k + lane;
       const bool cand = t >= cold_lo && t < cold_hi, hot = t < n && !cand;
       bool elim;
-      if constexpr (FORCED == 1) {
-        elim = !((uint32_t(t) ^ fseed) * 0x9E3779B1u <= keep_thr);
-      } else if constexpr (FORCED == 2) {
+      if constexpr (FORCED) {
         elim = !(hash3(p.forced_seed, uint32_t(bg), uint32_t(t)) <= keep_thr);
       } else {  // UB_h − m_L < θ_h for every head, two heads per comparison (see th2)
         elim = true;
@@ -2149,8 +2143,7 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
     {  // compact: at most as many blocks as are resident (at least one per KV head); a warp takes ≥ kMinSegs
        // segments where the sequence allows
       auto go = [&](auto box, auto forced) {
-        constexpr bool BOX = decltype(box)::value;
-        constexpr int FORCED = decltype(forced)::value;
+        constexpr bool BOX = decltype(box)::value, FORCED = decltype(forced)::value;
         auto* kern = compact_kernel<GG, BOX, FORCED>;
         const int cocc = resident_blocks<compact_kernel<GG, BOX, FORCED>, kCompactThreads>();
         constexpr int per_block = kCompactThreads / 32 * kCompactSeg, kMinSegs = 1;
@@ -2160,17 +2153,9 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
       };
       using T = std::true_type;
       using F = std::false_type;
-      using H0 = std::integral_constant<int, 0>;
-      using H1 = std::integral_constant<int, 1>;
-      using H2 = std::integral_constant<int, 2>;
-      static const bool hash3_all = [] {
-        const char* e = std::getenv("GHOSTKV_FORCED_HASH3");
-        return e && std::string(e) == "1";
-      }();
-      const int forced = p.forced_keep < 0 ? 0 : hash3_all ? 2 : 1;
-      auto with = [&](auto box) { forced == 0 ? go(box, H0{}) : forced == 1 ? go(box, H1{}) : go(box, H2{}); };
-      if (p.box) with(T{});
-      else with(F{});
+      const bool forced = p.forced_keep >= 0;
+      if (p.box) forced ? go(T{}, T{}) : go(T{}, F{});
+      else forced ? go(F{}, T{}) : go(F{}, F{});
     }
   });
 }
