@@ -2,8 +2,9 @@
 """scripts/gpu_fix_anchor_bytes.py: an anchored row's stage-1 floor gains exactly the bounds of the pages
 the anchors eliminated ((all_pages − pages_read)·64·G·2 bytes) and its two floor ratios scale by the
 old floor over the new; a row whose ghost split count exceeds its case's fewest loses those splits'
-partial states from dense_bytes; nothing else changes; and the published run (results/gpu/gpu_bench.csv,
-ef3ee59) is exactly the script's output on the bench's own file."""
+partial states from dense_bytes; nothing else changes; and the run of ef3ee59 as published until the run
+of 5b27abf (results/gpu/experiments/full_ef3ee59_gpu_bench.csv) is exactly the script's output on the
+bench's own file."""
 import os
 import sys
 
@@ -48,7 +49,7 @@ def main():
     columns_kept(check, rows, out, FIELDS, ("stage1_bytes", "stage1_vs_floor", "ghost_vs_floor", "dense_bytes", "dense_vs_floor"))
     # the published run is the script's output on the bench's file
     is_script_output(check, "gpu_fix_anchor_bytes.py", "results/gpu/experiments/full_ef3ee59_raw_gpu_bench.csv",
-                     "results/gpu/gpu_bench.csv")
+                     "results/gpu/experiments/full_ef3ee59_gpu_bench.csv")
     return check.done("gpu_fix_anchor_bytes")
 
 
