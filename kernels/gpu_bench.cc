@@ -697,22 +697,18 @@ int poison_checks(const Host& h, Gpu& d) {
     step(gc::kCertNonFiniteQuery, 1, 2, "q[0, 1, 5] = NaN");
     CK(cudaMemcpy(d.q.p, h.q.data(), h.q.size() * 4, cudaMemcpyHostToDevice));
   }
-  {  // a hot key component: bf16 NaN
+  // component 7 of the last (hot) token of KV head 0 in a bf16 cache set to NaN for one step
+  auto poison_hot = [&](uint16_t* cache, uint32_t want, const char* what) {
     const int64_t at = h.row(0, 0, h.seq_len[0] - 1) + 7;
     uint16_t nan_bf16 = 0x7FC0, saved = 0;
-    CK(cudaMemcpy(&saved, d.k.p + at, 2, cudaMemcpyDeviceToHost));
-    CK(cudaMemcpy(d.k.p + at, &nan_bf16, 2, cudaMemcpyHostToDevice));
-    step(gc::kCertNonFiniteHot, 0, h.G, "k[0, kv 0, last token, 7] = NaN");
-    CK(cudaMemcpy(d.k.p + at, &saved, 2, cudaMemcpyHostToDevice));
-  }
-  {  // a hot value component: every head of the group attends it, so their outputs are NaN
-    const int64_t at = h.row(0, 0, h.seq_len[0] - 1) + 7;
-    uint16_t nan_bf16 = 0x7FC0, saved = 0;
-    CK(cudaMemcpy(&saved, d.v.p + at, 2, cudaMemcpyDeviceToHost));
-    CK(cudaMemcpy(d.v.p + at, &nan_bf16, 2, cudaMemcpyHostToDevice));
-    step(gc::kCertNonFiniteOutput, 0, h.G, "v[0, kv 0, last token, 7] = NaN");
-    CK(cudaMemcpy(d.v.p + at, &saved, 2, cudaMemcpyHostToDevice));
-  }
+    CK(cudaMemcpy(&saved, cache + at, 2, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(cache + at, &nan_bf16, 2, cudaMemcpyHostToDevice));
+    step(want, 0, h.G, what);
+    CK(cudaMemcpy(cache + at, &saved, 2, cudaMemcpyHostToDevice));
+  };
+  poison_hot(d.k.p, gc::kCertNonFiniteHot, "k[0, kv 0, last token, 7] = NaN");
+  // a hot value component: every head of the group attends it, so their outputs are NaN
+  poison_hot(d.v.p, gc::kCertNonFiniteOutput, "v[0, kv 0, last token, 7] = NaN");
   return fails;
 }
 
