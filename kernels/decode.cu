@@ -1823,8 +1823,8 @@ __global__ void __launch_bounds__(kMergeThreads) merge_kernel(DecodeParams p, Wo
     if (!(mass <= 1.0)) mass = 1.0;  // M_E = +inf (a float32 sum past 3.4e38) or NaN, or rounding past 1: the mass is ≤ 1
     const float nu_e = __uint_as_float(w.nu_e[bq - hq % G]);  // stored at the group's first head
     Certificate& c = p.cert[bq];
-    // a non-finite query or hot score (prep), or a non-finite output component (onorm is then NaN or
-    // +inf: a non-finite value row was attended): nothing is certified
+    // a non-finite query or hot score (prep), or an output norm that is NaN or +inf (a non-finite value
+    // row was attended, or the values are large enough to overflow float32): nothing is certified
     const uint32_t flags = w.flags[bq] | (onorm <= FLT_MAX ? 0u : kCertNonFiniteOutput);
     c.flags = flags;
     c.mass_bound = flags ? 1.0 : mass;

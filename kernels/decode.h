@@ -108,9 +108,11 @@ struct Certificate {    // per (batch, query head)
   uint32_t flags;       // 0, or kCertNonFinite* bits: then mass_bound = 1 and out_err_bound = +inf
 };
 // Certificate::flags: the head's query (after the softmax scale) or one of its hot tokens' scores is
-// not finite (NaN or ±inf: a non-finite q or hot key), or its output has a non-finite component (a
-// non-finite value row among the attended tokens; finite inputs cannot give one). Nothing is certified
-// for that head; its output is whatever the arithmetic gives (typically NaN).
+// not finite (NaN or ±inf: a non-finite q or hot key), or the norm of its output, in float32 rounded up,
+// is NaN or +inf (kCertNonFiniteOutput: a non-finite value row among the attended tokens, or values so
+// large, ||ô|| ≳ 1.8e19 or rows near 1e35, that the norm or the attention's sums overflow; the output
+// bound would be +inf then anyway). Nothing is certified for that head; its output is whatever the
+// arithmetic gives (typically NaN).
 inline constexpr uint32_t kCertNonFiniteQuery = 1u, kCertNonFiniteHot = 2u, kCertNonFiniteOutput = 4u;
 
 struct DecodeParams {

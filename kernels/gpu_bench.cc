@@ -8,7 +8,8 @@
 //      flash-decoding baseline with poisoned outputs, and checks against float64 on the host:
 //      zero bound violations (UB ≥ exact score for every candidate of every checked head), the
 //      GQA rule, mass_lost ≤ mass_bound ≤ δ, ||o − ô|| ≤ out_err_bound, ||ô_gpu − ô_ref||/||ô_ref||,
-//      no certificate flagged; with --poison also the flags of a NaN query and a NaN hot key;
+//      no certificate flagged; with --poison also the flags of a NaN query, a NaN hot key and a NaN
+//      hot value;
 //   3. times every path with CUDA graphs + events after warm-up, L2 flushed before each run (a 256 MB
 //      memset read back, so no written line is left to write back inside the timed region; --flush
 //      write skips the read-back, as the runs up to f9891a4 did),

@@ -18,7 +18,8 @@ fail=0
 run() { echo "+ $*"; "$@" || { echo "FAILED ($?): $*"; fail=1; }; }
 
 # 1. correctness on small shapes (fresh random inputs; real captures), 8- and 4-bit witnesses
-# (--poison: a NaN query component and a NaN hot key component must flag exactly the heads they reach)
+# (--poison: a NaN query component, a NaN hot key component and a NaN hot value component must flag
+# exactly the heads they reach)
 run "$bench" "${common[@]}" --name check-rand8 --batch 3 --n 8256 --reps 3 --check-batches 3 --fracs 0.05,1 --poison
 run "$bench" "${common[@]}" --name check-rand4 --bits 4 --batch 2 --n 4160 --reps 3 --check-batches 2 --fracs 0.2 --poison
 run "$bench" "${common[@]}" --name check-mixed --bits mixed --batch 3 --n 8256 --reps 3 --check-batches 3 --fracs 0.05,1
