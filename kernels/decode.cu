@@ -73,6 +73,14 @@ __device__ __forceinline__ int hist_bin(float v) {
 // ---- programmatic dependent launch: wait for the previous kernel's writes; let the next start ----
 __device__ __forceinline__ void pdl_wait() { asm volatile("griddepcontrol.wait;" ::: "memory"); }
 __device__ __forceinline__ void pdl_launch_next() { asm volatile("griddepcontrol.launch_dependents;" ::: "memory"); }
+__device__ __forceinline__ int32_t ld_acquire_gpu(const int32_t* a) {
+  int32_t v;
+  asm volatile("ld.acquire.gpu.global.s32 %0, [%1];" : "=r"(v) : "l"(a) : "memory");
+  return v;
+}
+__device__ __forceinline__ void st_release_gpu(int32_t* a, int32_t v) {
+  asm volatile("st.release.gpu.global.s32 [%0], %1;" ::"l"(a), "r"(v) : "memory");
+}
 
 // ---- mbarrier + bulk copy (the copy engine moves contiguous bytes into shared memory) ----
 __device__ __forceinline__ uint32_t smem_u32(const void* p) { return uint32_t(__cvta_generic_to_shared(p)); }
@@ -382,6 +390,10 @@ __global__ void __launch_bounds__(kPrepThreads, 2) prep_kernel(DecodeParams p, W
         w.n_surv[bg] = 0;
         w.done[bg] = 0;
         w.n_plist[bg] = 0;
+        w.ready[1 + bg] = 0;
+        w.ready[p.batch * p.n_head_kv + 2 + bg] = 0;
+        w.cdone[bg] = 0;
+        if (bg == 0) w.ready[0] = w.ready[p.batch * p.n_head_kv + 1] = 0;
       }
     }
   }
@@ -457,8 +469,23 @@ __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq, 
   }
 }
 
+// After the cut: warps 0..G−1 of the last block have written θ (and the certificate's fields) of
+// their heads; thread 0 then appends the KV head to the ready list (Workspace::ready), the order in
+// which compact, launched with from_list, takes the KV heads (it waits for its entry instead of for
+// the whole scan grid).
+template <int G>
+__device__ __forceinline__ void publish_cut(const Workspace& w, int bg) {
+  if constexpr (G > 1) asm volatile("bar.sync 1, %0;" ::"n"(G * 32) : "memory");  // the G cut warps
+  else __syncwarp();
+  if (threadIdx.x == 0) {
+    __threadfence();
+    const int slot = atomicAdd(&w.ready[0], 1);
+    st_release_gpu(&w.ready[1 + slot], bg + 1);
+  }
+}
+
 // End of a token-scan block (every thread): the block's histogram goes to the global one; the last
-// block of its (b, KV head) then computes the cut of the G heads (warp h: head h).
+// block of its (b, KV head) then computes the cut of the G heads (warp h: head h) and publishes it.
 template <int G, bool LEAN = false>
 __device__ void finish_scan_block(const DecodeParams& p, const Workspace& w, const uint32_t* hist, int b, int g) {
   const int tid = threadIdx.x, bg = b * p.n_head_kv + g;
@@ -488,6 +515,7 @@ __device__ void finish_scan_block(const DecodeParams& p, const Workspace& w, con
     __threadfence();
     cut_head<false>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), nullptr);
   }
+  publish_cut<G>(w, bg);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1312,16 +1340,31 @@ __device__ __forceinline__ float compact_dv(const CompactSeg<G>& s, int k, int h
   return (h & 1) ? __high2float(x) : __low2float(x);
 }
 
+// from_list: block row y takes the y-th KV head whose cut is done (publish_cut), once it is, instead
+// of waiting for the whole scan grid (griddepcontrol.wait); the scan's blocks are all resident before
+// this grid launches (programmatic launch), so the wait cannot block them.
 template <int G, bool BOX, bool FORCED>
-__global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParams p, Workspace w) {
+__global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParams p, Workspace w, int from_list) {
   constexpr int kWarps = kCompactThreads / 32;
-  const int bg = blockIdx.y, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   __shared__ double s_me[G][kWarps];
   __shared__ uint32_t s_nu;
+  __shared__ int s_bg;
   if (tid == 0) s_nu = 0u;
-  pdl_wait();
+  int bg = blockIdx.y;
+  if (from_list) {
+    if (tid == 0) {
+      int v;
+      while ((v = ld_acquire_gpu(&w.ready[1 + blockIdx.y])) == 0) __nanosleep(64);
+      s_bg = v - 1;
+    }
+    __syncthreads();
+    bg = s_bg;
+  } else {
+    pdl_wait();
+  }
   pdl_launch_next();
+  const int b = bg / p.n_head_kv, g = bg % p.n_head_kv;
   const int n = p.seq_len[b];
   const int cold_lo = p.n_sink, cold_hi = n - p.n_recent;  // candidates: cold_lo ≤ t < cold_hi (≤ n)
   // θ_h as the least f16 ≥ θ_h (RU; a pad head: +inf): for an f16 value x, x < θ ⇔ x < RU_f16(θ)
@@ -1432,6 +1475,17 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
     if (sm > 0) atomicAdd(&w.me[int64_t(b) * p.n_head_q + g * G + tid], sm);
   }
   if (tid == 0 && s_nu) atomicMax(&w.nu_e[int64_t(b) * p.n_head_q + g * G], s_nu);
+  if (from_list) {  // the KV head's last compact block appends it to list 1 (attend's order)
+    __syncthreads();
+    if (tid == 0) {
+      __threadfence();
+      if (atomicAdd(&w.cdone[bg], 1) == int(gridDim.x) - 1) {
+        __threadfence();
+        int32_t* list = w.ready + p.batch * p.n_head_kv + 1;
+        st_release_gpu(&list[1 + atomicAdd(&list[0], 1)], bg + 1);
+      }
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1443,6 +1497,8 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
 // all G heads of the KV head; a lane holds the components {8·sub..8·sub+7} (+64 for d 128).
 // Partial state per (head, split): m, l = Σ e^{s−m}, o = Σ e^{s−m} v, in log2 units; the running
 // max is raised only when a score exceeds it by more than 8 (weights ≤ 2^8, exact identity).
+// from_list (survivors only): block row y takes the y-th KV head of compact's list (every compact block
+// of it done) instead of waiting for the whole compact grid.
 constexpr int kTile = 32, kStages = 4;
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLazy = 8.0f;
@@ -1453,11 +1509,11 @@ template <int D>
 constexpr int attend_smem_bytes() { return kStages * 2 * kTile * D * 2; }
 
 template <int G, int D, bool DENSE>
-__global__ void __launch_bounds__(kAttThreads, 3) attend_kernel(DecodeParams p, Workspace w) {
+__global__ void __launch_bounds__(kAttThreads, 3) attend_kernel(DecodeParams p, Workspace w, int from_list) {
   constexpr int RB = D * 2, TB = kTile * RB, CPL = D / 8, NV = CPL / 8;  // NV uint4 per lane per row
   extern __shared__ __align__(128) uint8_t smem[];
   __shared__ __align__(8) uint64_t bars[kStages];
-  const int bg = blockIdx.y, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
+  int bg = blockIdx.y, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
   const int tid = threadIdx.x, grp = tid >> 3, sub = tid & 7, warp = tid >> 5;
   if (tid == 0) {
     // dense: one arrival (expect_tx) per phase; survivors: every thread's cp.asyncs arrive
@@ -1465,7 +1521,20 @@ __global__ void __launch_bounds__(kAttThreads, 3) attend_kernel(DecodeParams p, 
     mbar_init_fence();
   }
   __syncthreads();
-  pdl_wait();
+  if (!DENSE && from_list) {  // block row y: the y-th KV head of list 1 (every compact block of it done)
+    __shared__ int s_bg;
+    if (tid == 0) {
+      int v;
+      while ((v = ld_acquire_gpu(&w.ready[p.batch * p.n_head_kv + 2 + blockIdx.y])) == 0) __nanosleep(64);
+      s_bg = v - 1;
+    }
+    __syncthreads();
+    bg = s_bg;
+    b = bg / p.n_head_kv;
+    g = bg % p.n_head_kv;
+  } else {
+    pdl_wait();
+  }
   const int n = p.seq_len[b];
   const int count = DENSE ? n : w.n_surv[bg];
   int per = (count + gridDim.x - 1) / gridDim.x;
@@ -1890,6 +1959,16 @@ int env_blocks_cap(const char* name) {
   return e ? std::max(1, std::min(32, std::atoi(e))) : 32;
 }
 
+// GHOSTKV_COMPACT_READY=1: compact takes the KV heads in the order their cuts finish (compact_kernel's
+// from_list), 0 (default): after the whole scan grid.
+int compact_from_list() {
+  static const int v = [] {
+    const char* e = std::getenv("GHOSTKV_COMPACT_READY");
+    return e && e[0] == '1' && !e[1] ? 1 : 0;
+  }();
+  return v;
+}
+
 int scan_occupancy() {
   static const int v = env_blocks_cap("GHOSTKV_SCAN_OCC");
   return v;
@@ -1992,7 +2071,7 @@ int64_t workspace_bytes(const DecodeParams& p) {
   int64_t s = 0;
   s += 3 * align256(BQ * D * 4) + align256(BQ * 16) + align256(BQ * 4) + align256(BQ * 8);
   s += align256(BK * p.max_seq * G * 2) + align256(BQ * kHistAll * 4) + 2 * align256(BQ * 4) + align256(BQ * 8) + align256(BQ * 4);
-  s += align256(BK * p.max_seq * 4) + 2 * align256(BK * 4);
+  s += align256(BK * p.max_seq * 4) + 2 * align256(BK * 4) + align256(2 * (BK + 1) * 4) + align256(BK * 4);
   const int64_t MP = (p.max_seq + kPage - 1) / kPage;
   s += align256(BK * MP * G * 2) + align256(BK * MP * 4) + align256(BK * 4);
   s += 2 * align256(BQ * p.splits * 4) + align256(BQ * p.splits * D * 4);
@@ -2020,6 +2099,8 @@ Workspace workspace_views(const DecodeParams& p) {
   w.srow = reinterpret_cast<int32_t*>(take(BK * p.max_seq * 4));
   w.n_surv = reinterpret_cast<int32_t*>(take(BK * 4));
   w.done = reinterpret_cast<int32_t*>(take(BK * 4));
+  w.ready = reinterpret_cast<int32_t*>(take(2 * (BK + 1) * 4));
+  w.cdone = reinterpret_cast<int32_t*>(take(BK * 4));
   const int64_t MP = (p.max_seq + kPage - 1) / kPage;
   w.pub = reinterpret_cast<uint16_t*>(take(BK * MP * G * 2));
   w.plist = reinterpret_cast<int32_t*>(take(BK * MP * 4));
@@ -2149,7 +2230,7 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
         constexpr int per_block = kCompactThreads / 32 * kCompactSeg, kMinSegs = 1;
         const int cchunks = std::max(1, std::min((p.max_seq + kMinSegs * per_block - 1) / (kMinSegs * per_block),
                                                  std::min(cocc, compact_occupancy()) * sms / BK));
-        if (more()) launch("compact_kernel", kern, dim3(cchunks, BK), dim3(kCompactThreads), 0, st, p, w);
+        if (more()) launch("compact_kernel", kern, dim3(cchunks, BK), dim3(kCompactThreads), 0, st, p, w, compact_from_list());
       };
       using T = std::true_type;
       using F = std::false_type;
@@ -2172,7 +2253,7 @@ static void stage2(const DecodeParams& p, cudaStream_t st, bool certify, int upt
     static bool attr = false;
     if (!attr) { raise_smem(attend_kernel<GG, DD, DENSE>, std::max(smem, kAttendSpreadSmem1)); attr = true; }
     launch(DENSE ? "attend_kernel(dense)" : "attend_kernel", attend_kernel<GG, DD, DENSE>, dim3(p.splits, BK),
-           dim3(kAttThreads), attend_launch_smem(smem, p.splits * BK), st, p, w);
+           dim3(kAttThreads), attend_launch_smem(smem, p.splits * BK), st, p, w, DENSE ? 0 : compact_from_list());
     if (upto >= 2) launch(DENSE ? "merge_kernel(dense)" : "merge_kernel", merge_kernel<DD>, dim3(BQ), dim3(kMergeThreads), 0, st, p, w,
            certify);
   });

@@ -165,6 +165,11 @@ struct Workspace {
                                  // maps them back to tokens on the host)
   int32_t* n_surv;               // [B·Hkv]
   int32_t* done;                 // [B·Hkv] scan blocks finished (the last one computes the cut)
+  int32_t* ready;                // [2, B·Hkv + 1] two lists of KV heads (GHOSTKV_COMPACT_READY): [l][0] how
+                                 // many are in list l, [l][1 + i] 1 + the i-th (0 until written). List 0:
+                                 // the cut is done (compact takes them in this order), list 1: every
+                                 // compact block of the KV head is done (attend takes them in this order)
+  int32_t* cdone;                // [B·Hkv] compact blocks finished
   uint16_t* pub;                 // [B·Hkv, max_pages, group] f16: UB_A − m_L of a page eliminated by its
                                  // anchor (rounded up); 0xFFFF: the page is scanned
   int32_t* plist;                // [B·Hkv, max_pages] pages the scan reads (anchor stage), in any order
