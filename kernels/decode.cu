@@ -1959,14 +1959,19 @@ int env_blocks_cap(const char* name) {
   return e ? std::max(1, std::min(32, std::atoi(e))) : 32;
 }
 
-// GHOSTKV_COMPACT_READY=1: compact takes the KV heads in the order their cuts finish (compact_kernel's
-// from_list), 0 (default): after the whole scan grid.
-int compact_from_list() {
-  static const int v = [] {
+// Whether compact and the survivors' attend take their KV heads from the ready lists (compact_kernel's
+// and attend_kernel's from_list: each KV head as soon as its previous stage is done for it) instead of
+// waiting for the whole previous grid. On where the batch holds at least as many KV heads as the device
+// has SMs (B·Hkv ≥ SMs): there the heads finish at different times and the next stage's blocks take
+// their place (32 × 32K on the H200: the step 1-2% faster, docs/gpu.md); with few KV heads (1 × 128K:
+// 8) it gained nothing and stage 1 took 0.5-1 µs longer. GHOSTKV_COMPACT_READY=0 / 1 forces it off / on.
+int compact_from_list(int bk) {
+  static const int forced = [] {
     const char* e = std::getenv("GHOSTKV_COMPACT_READY");
-    return e && e[0] == '1' && !e[1] ? 1 : 0;
+    return e && (e[0] == '0' || e[0] == '1') && !e[1] ? e[0] - '0' : -1;
   }();
-  return v;
+  if (forced >= 0) return forced;
+  return bk >= device_sm_count() ? 1 : 0;
 }
 
 int scan_occupancy() {
@@ -2230,7 +2235,7 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
         constexpr int per_block = kCompactThreads / 32 * kCompactSeg, kMinSegs = 1;
         const int cchunks = std::max(1, std::min((p.max_seq + kMinSegs * per_block - 1) / (kMinSegs * per_block),
                                                  std::min(cocc, compact_occupancy()) * sms / BK));
-        if (more()) launch("compact_kernel", kern, dim3(cchunks, BK), dim3(kCompactThreads), 0, st, p, w, compact_from_list());
+        if (more()) launch("compact_kernel", kern, dim3(cchunks, BK), dim3(kCompactThreads), 0, st, p, w, compact_from_list(BK));
       };
       using T = std::true_type;
       using F = std::false_type;
@@ -2253,7 +2258,7 @@ static void stage2(const DecodeParams& p, cudaStream_t st, bool certify, int upt
     static bool attr = false;
     if (!attr) { raise_smem(attend_kernel<GG, DD, DENSE>, std::max(smem, kAttendSpreadSmem1)); attr = true; }
     launch(DENSE ? "attend_kernel(dense)" : "attend_kernel", attend_kernel<GG, DD, DENSE>, dim3(p.splits, BK),
-           dim3(kAttThreads), attend_launch_smem(smem, p.splits * BK), st, p, w, DENSE ? 0 : compact_from_list());
+           dim3(kAttThreads), attend_launch_smem(smem, p.splits * BK), st, p, w, DENSE ? 0 : compact_from_list(BK));
     if (upto >= 2) launch(DENSE ? "merge_kernel(dense)" : "merge_kernel", merge_kernel<DD>, dim3(BQ), dim3(kMergeThreads), 0, st, p, w,
            certify);
   });

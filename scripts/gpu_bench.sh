@@ -64,6 +64,20 @@ for cap in "$carry"/captures/*; do
     done
   done
 done
+# the ready lists (compact and the survivors' attend take each KV head as soon as its previous stage is
+# done; on by default only where B·Hkv ≥ SMs, as at 32 × 32K) forced on at small shapes
+export GHOSTKV_COMPACT_READY=1
+run "$bench" "${common[@]}" --name check-rand8-ready --batch 3 --n 8256 --reps 3 --check-batches 3 --fracs 0.05,1 --poison
+run "$bench" "${common[@]}" --name check-anc4-far-b5-ready --bits 4 --anchors --far-pages 0.5 --batch 5 --n 3000 --reps 3 \
+  --check-batches 5 --fracs 0.2
+run "$bench" "${common[@]}" --name check-lowrank-ready --bits lowrank --batch 3 --n 8256 --reps 3 --check-batches 3 --fracs 0.05,1
+for cap in "$carry"/captures/*; do
+  [ -d "$cap" ] || continue
+  l="$(python3 -c "import json,sys; L = json.load(open(sys.argv[1]+'/manifest.json'))['layers']; print(L[min(1, len(L) - 1)])" "$cap")"
+  run "$bench" "${common[@]}" --mode capture --capture "$cap" --layer "$l" --bits 8 --queries 8 --reps 5 \
+    --fracs 1 --name "$(basename "$cap")-L$l-b8-ready"
+done
+unset GHOSTKV_COMPACT_READY
 if [ "$fail" != 0 ] || [ "$mode" = quick ]; then echo "gpu_bench.sh: stopping after the checks (fail=$fail)"; exit "$fail"; fi
 
 # 2. real fractions: the certified survivor fraction of each capture (8-bit witness), as forced fractions
