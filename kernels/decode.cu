@@ -81,6 +81,21 @@ __device__ __forceinline__ int32_t ld_acquire_gpu(const int32_t* a) {
 __device__ __forceinline__ void st_release_gpu(int32_t* a, int32_t v) {
   asm volatile("st.release.gpu.global.s32 [%0], %1;" ::"l"(a), "r"(v) : "memory");
 }
+// Entry `row` of a ready list (decode.h Workspace::ready), once written: the KV head it names. A list that
+// is never filled (ghost_stage2 without a ghost_stage1 on the workspace before it) or an entry outside
+// [1, n_bg] traps after 10 s / at once (the launch then fails) instead of hanging or reading out of range.
+__device__ __forceinline__ int wait_list(const int32_t* list, int row, int n_bg) {
+  uint64_t t0, t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t0));
+  int v;
+  while ((v = ld_acquire_gpu(&list[1 + row])) == 0) {
+    __nanosleep(64);
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+    if (t - t0 > 10000000000ull) __trap();
+  }
+  if (v < 1 || v > n_bg) __trap();
+  return v - 1;
+}
 
 // ---- mbarrier + bulk copy (the copy engine moves contiguous bytes into shared memory) ----
 __device__ __forceinline__ uint32_t smem_u32(const void* p) { return uint32_t(__cvta_generic_to_shared(p)); }
@@ -1353,11 +1368,7 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
   if (tid == 0) s_nu = 0u;
   int bg = blockIdx.y;
   if (from_list) {
-    if (tid == 0) {
-      int v;
-      while ((v = ld_acquire_gpu(&w.ready[1 + blockIdx.y])) == 0) __nanosleep(64);
-      s_bg = v - 1;
-    }
+    if (tid == 0) s_bg = wait_list(w.ready, blockIdx.y, gridDim.y);
     __syncthreads();
     bg = s_bg;
   } else {
@@ -1523,11 +1534,7 @@ __global__ void __launch_bounds__(kAttThreads, 3) attend_kernel(DecodeParams p, 
   __syncthreads();
   if (!DENSE && from_list) {  // block row y: the y-th KV head of list 1 (every compact block of it done)
     __shared__ int s_bg;
-    if (tid == 0) {
-      int v;
-      while ((v = ld_acquire_gpu(&w.ready[p.batch * p.n_head_kv + 2 + blockIdx.y])) == 0) __nanosleep(64);
-      s_bg = v - 1;
-    }
+    if (tid == 0) s_bg = wait_list(w.ready + p.batch * p.n_head_kv + 1, blockIdx.y, gridDim.y);
     __syncthreads();
     bg = s_bg;
     b = bg / p.n_head_kv;

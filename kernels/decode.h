@@ -182,7 +182,7 @@ Workspace workspace_views(const DecodeParams& p);
 // stream: a cudaStream_t passed as void* (nullptr = default stream). Each returns after launching.
 void ghost_decode(const DecodeParams& p, void* stream);         // all stages
 void ghost_stage1(const DecodeParams& p, void* stream);         // prep, anchor, scan, cut, compact
-void ghost_stage2(const DecodeParams& p, void* stream);         // attend + merge
+void ghost_stage2(const DecodeParams& p, void* stream);         // attend + merge (after a ghost_stage1 on p.work)
 // Diagnostics (gpu_bench --breakdown): launch only the first n_kernels kernels of stage 1 (prep,
 // [anchor,] scan, compact) or stage 2 (attend, merge), n_kernels ≥ 1; the step's results are then
 // incomplete.
