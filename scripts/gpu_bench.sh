@@ -36,7 +36,7 @@ run "$bench" "${common[@]}" --name check-anc8-far-b7 --anchors --far-pages 0.5 -
   --check-batches 7 --fracs 0.05
 run "$bench" "${common[@]}" --name check-anc-mixed-far-b3 --bits mixed --anchors --far-pages 0.5 --batch 3 --n 5000 \
   --reps 3 --check-batches 3 --fracs 0.2
-# GQA groups 1 and 2 and d 64 at group 4 (the main shape and the captures are G 4 and G 3, d 128 and 64)
+# GQA groups 1 and 2 and d 64 at group 4 (the main shape is G 4, d 128; the captures G 2, d 128 and G 3, d 64)
 for shape in "g1:--hq 8 --hkv 8" "g2:--hq 16 --hkv 8" "d64:--d 64"; do
   tag="${shape%%:*}"; opts=(${shape#*:})
   for w in 8 4 mixed lowrank; do
