@@ -82,9 +82,11 @@ __device__ __forceinline__ void st_release_gpu(int32_t* a, int32_t v) {
   asm volatile("st.release.gpu.global.s32 [%0], %1;" ::"l"(a), "r"(v) : "memory");
 }
 // Entry `row` of a ready list (decode.h Workspace::ready), once written: the KV head it names; −1 when
-// it stays unwritten for seconds (ghost_stage2 without a ghost_stage1 on the workspace before it) or
-// names no KV head of [0, n_bg). No trap here: a trap anywhere in attend costs it register spills;
-// compact traps on −1, attend's blocks exit and merge traps (a failed launch instead of a hang).
+// it stays unwritten for seconds or names no KV head of [0, n_bg). Through the API neither happens (compact
+// runs after the scan that fills list 0 and attend reads list 1 only right after compact, in
+// ghost_decode): a guard against a stalled producer. No trap here: a trap anywhere in attend costs it
+// register spills; compact traps on −1, attend's blocks exit and merge traps when compact's list is
+// incomplete (a failed launch instead of a hang).
 __device__ __forceinline__ int wait_list(const int32_t* list, int row, int n_bg) {
   int v;
   for (uint32_t k = 0; (v = ld_acquire_gpu(&list[1 + row])) == 0; ++k) {
@@ -2257,19 +2259,24 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
 
 void ghost_stage1(const DecodeParams& p, void* stream) { stage1(p, stream, 1 << 30); }
 
+// after_compact: launched right after this step's compact (ghost_decode), so the survivors' attend may
+// take its KV heads from compact's list (its only wait then: it does not wait for the kernel before it in
+// the stream, which is that compact, itself ordered after everything earlier). A stage 2 launched on its
+// own (ghost_stage2, prefixes) waits for the whole previous grid, whatever it is.
 template <bool DENSE>
-static void stage2(const DecodeParams& p, cudaStream_t st, bool certify, int upto = 2) {
+static void stage2(const DecodeParams& p, cudaStream_t st, bool certify, int upto = 2, bool after_compact = false) {
   const Workspace w = workspace_views(p);
   const int G = group_of(p), BK = p.batch * p.n_head_kv, BQ = p.batch * p.n_head_q;
+  const int lists = !DENSE && after_compact ? compact_from_list(BK) : 0;
   dispatch(G, p.d, [&](auto gc, auto dc) {
     constexpr int GG = decltype(gc)::value, DD = decltype(dc)::value;
     constexpr int smem = attend_smem_bytes<DD>();
     static bool attr = false;
     if (!attr) { raise_smem(attend_kernel<GG, DD, DENSE>, std::max(smem, kAttendSpreadSmem1)); attr = true; }
     launch(DENSE ? "attend_kernel(dense)" : "attend_kernel", attend_kernel<GG, DD, DENSE>, dim3(p.splits, BK),
-           dim3(kAttThreads), attend_launch_smem(smem, p.splits * BK), st, p, w, DENSE ? 0 : compact_from_list(BK));
+           dim3(kAttThreads), attend_launch_smem(smem, p.splits * BK), st, p, w, lists);
     if (upto >= 2) launch(DENSE ? "merge_kernel(dense)" : "merge_kernel", merge_kernel<DD>, dim3(BQ), dim3(kMergeThreads), 0, st, p, w,
-           certify, DENSE ? 0 : compact_from_list(BK));
+           certify, lists);
   });
 }
 
@@ -2280,7 +2287,7 @@ void ghost_stage2(const DecodeParams& p, void* stream) {
 
 void ghost_decode(const DecodeParams& p, void* stream) {
   ghost_stage1(p, stream);
-  ghost_stage2(p, stream);
+  stage2<false>(p, static_cast<cudaStream_t>(stream), p.cert != nullptr, 2, true);
 }
 
 void ghost_stage_prefix(const DecodeParams& p, void* stream, int stage, int n_kernels) {

@@ -15,8 +15,6 @@
 //      write skips the read-back, as the runs up to f9891a4 did),
 //      median of --reps runs, next to the bytes each phase must move and the measured copy
 //      bandwidth, and appends one CSV row per (case, survivor fraction).
-//   --stage2-first instead: ghost_stage2 on a zeroed workspace with the ready lists on (no ghost_stage1
-//      before it) must end in a launch error within seconds, not hang.
 // Exit code: 0 all checks passed, 1 a check failed, 2 bad input / CUDA error.
 #include <cuda_runtime.h>
 
@@ -71,7 +69,6 @@ struct Opts {
   bool flush_clean = true;  // the 256 MB memset read back (the L2 left clean); --flush write: memset only
   bool anchors = false;     // page box anchors (the anchor stage before the scan)
   bool poison = false;      // also check the flags of non-finite inputs (poison_checks)
-  bool stage2_first = false;  // misuse check: ghost_stage2 on a zeroed workspace (lists on) must fail, not hang
   double far_pages = 0;     // rand: this fraction of pages (no hot tokens) gets keys far below every query of its group
   double anchor_share = 0.5;
   int splits = 0;           // attention splits per (sequence, KV head) for dense and every row; 0: the defaults
@@ -774,7 +771,6 @@ int main(int argc, char** argv) try {
     else if (a == "--anchors") o.anchors = true;
     else if (a == "--poison") o.poison = true;
     else if (a == "--breakdown") o.breakdown = true;
-    else if (a == "--stage2-first") o.stage2_first = true;
     else if (a == "--flush") {
       const std::string v = val();
       GKV_CHECK(v == "write" || v == "clean", "gpu_bench: --flush takes write or clean, got ", v);
@@ -798,24 +794,8 @@ int main(int argc, char** argv) try {
   CK(cudaGetDeviceProperties(&prop, 0));
   std::printf("# device %s, %d SMs, L2 %d MB; case %s\n", prop.name, prop.multiProcessorCount, prop.l2CacheSize >> 20,
               o.name.c_str());
-  if (o.stage2_first) setenv("GHOSTKV_COMPACT_READY", "1", 1);  // before the first launch reads it
   Gpu d;
   setup_gpu(h, o, d);
-  if (o.stage2_first) {  // misuse: stage 2 on a workspace no stage 1 has filled must fail, not hang
-    CK(cudaMemset(d.p.work, 0, size_t(gc::workspace_bytes(d.p))));
-    CK(cudaDeviceSynchronize());
-    const auto s0 = std::chrono::steady_clock::now();
-    gc::ghost_stage2(d.p, nullptr);
-    const cudaError_t e = cudaDeviceSynchronize();
-    const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - s0).count();
-    if (e == cudaSuccess) {
-      std::printf("# %s: FAILED: ghost_stage2 before any ghost_stage1 returned without an error (%.1f s)\n", o.name.c_str(), sec);
-      return 1;
-    }
-    std::printf("# %s: ghost_stage2 before any ghost_stage1 failed after %.1f s: %s\n# %s: all checks passed\n",
-                o.name.c_str(), sec, cudaGetErrorString(e), o.name.c_str());
-    return 0;
-  }
   if (o.profile >= 0) {
     gc::DecodeParams pr = d.p;
     pr.forced_keep = float(o.profile);

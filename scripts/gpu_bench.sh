@@ -78,8 +78,6 @@ for cap in "$carry"/captures/*; do
     --fracs 1 --name "$(basename "$cap")-L$l-b8-ready"
 done
 unset GHOSTKV_COMPACT_READY
-# misuse: stage 2 on a workspace no stage 1 has filled (the lists stay empty) must fail within seconds, not hang
-run "$bench" "${common[@]}" --name check-stage2-first --batch 1 --n 4160 --stage2-first
 if [ "$fail" != 0 ] || [ "$mode" = quick ]; then echo "gpu_bench.sh: stopping after the checks (fail=$fail)"; exit "$fail"; fi
 
 # 2. real fractions: the certified survivor fraction of each capture (8-bit witness), as forced fractions
