@@ -19,12 +19,18 @@ for l in libopenblas.so.0 libgfortran.so.5 libquadmath.so.0 libgomp.so.1 liblzma
   cp -L "$(ldconfig -p | awk -v l="$l" '$1 == l && /x86-64/ {print $NF; exit}')" "$out/lib/$l"
 done
 tar -C "$out" -cJf "$out/lib.tar.xz" lib && rm -rf "$out/lib"
-# captures: float32 npy -> bf16 (<u2, docs/formats.md), every layer present in each capture dir
+# captures: float32 npy -> bf16 (<u2, docs/formats.md), every layer present in each capture dir; numpy from
+# the first python3 that has it (a python3 earlier on PATH, e.g. pyenv's, may lack it; Debian's has it)
+py=python3
+if [ "$#" -gt 0 ] && ! python3 -c "import numpy" 2>/dev/null; then
+  py=/usr/bin/python3
+  "$py" -c "import numpy" 2>/dev/null || { echo "gpu_carry.sh: no python3 with numpy (scripts/setup.sh installs python3-numpy)" >&2; exit 1; }
+fi
 for spec in "$@"; do
   cap="${spec%%:*}"; layers=""
   [ "$cap" != "$spec" ] && layers="${spec#*:}"
   name="$(basename "$cap")"
-  python3 - "$cap" "$out/captures/$name" "$layers" <<'PY'
+  "$py" - "$cap" "$out/captures/$name" "$layers" <<'PY'
 import json, os, shutil, sys
 import numpy as np
 src, dst, only = sys.argv[1], sys.argv[2], sys.argv[3]
