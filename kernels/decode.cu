@@ -1974,8 +1974,8 @@ int env_blocks_cap(const char* name) {
 // (compact_kernel's and attend_kernel's from_list: each KV head as soon as its previous stage is done for
 // it) instead of waiting for the whole previous grid. On where the batch holds at least as many KV heads as the device
 // has SMs (B·Hkv ≥ SMs): there the heads finish at different times and the next stage's blocks take
-// their place (32 × 32K on the H200: the step 1-2% faster, docs/gpu.md); with few KV heads (1 × 128K:
-// 8) it gained nothing and stage 1 took 0.5-1 µs longer. GHOSTKV_COMPACT_READY=0 / 1 forces it off / on.
+// their place (32 × 32K on the H200: the step 0.6-1.9% faster, docs/gpu.md); with few KV heads (1 × 128K:
+// 8) it gained nothing and stage 1 took 0.3-1.0 µs longer. GHOSTKV_COMPACT_READY=0 / 1 forces it off / on.
 int compact_from_list(int bk) {
   static const int forced = [] {
     const char* e = std::getenv("GHOSTKV_COMPACT_READY");
