@@ -37,7 +37,6 @@ struct Consts {
   float tiny;       // absolute term covering gradual underflow of every float32 product/sum
   float g_r;        // γ_{kRank+1}·1.01: error of the low-rank scan's float32 dot, per unit Σ|terms|
   int l2_first;     // the scan's witness pages are read with an L2 evict-first policy (stage1 decides)
-  float ub_frac;    // > 0: this fraction of the scan's bound stores is L2 evict-last (persisting; stage1 decides)
 };
 
 // e^{edge_k} of the histogram's bin edges, rounded up (host float64 exp, then two ulps up). Global
@@ -54,7 +53,6 @@ Consts make_consts(int d) {
   c.tiny = 0x1p-100f;
   c.g_r = up_f(gamma_n(kRank + 1) * 1.01);
   c.l2_first = 0;
-  c.ub_frac = 0.0f;
   return c;
 }
 
@@ -125,20 +123,6 @@ __device__ __forceinline__ uint64_t l2_evict_normal() {
   uint64_t pol;
   asm volatile("createpolicy.fractional.L2::evict_normal.b64 %0, 1.0;" : "=l"(pol));
   return pol;
-}
-// The scan's bound stores: with a persisting-L2 set-aside on the device (bounds_l2_fraction), a
-// fraction of them evict-last, so compact, which reads them next, finds them in the L2 instead of
-// DRAM; otherwise evict-normal, the priority of a plain store.
-__device__ __forceinline__ uint64_t l2_bound_policy(float frac) {
-  uint64_t pol;
-  if (frac > 0.0f)
-    asm volatile("createpolicy.fractional.L2::evict_last.L2::evict_unchanged.b64 %0, %1;" : "=l"(pol) : "f"(frac));
-  else
-    asm volatile("createpolicy.fractional.L2::evict_normal.b64 %0, 1.0;" : "=l"(pol));
-  return pol;
-}
-__device__ __forceinline__ void st_u16_hint(uint16_t* a, uint16_t v, uint64_t pol) {
-  asm volatile("st.global.L2::cache_hint.b16 [%0], %1, %2;" ::"l"(a), "h"(v), "l"(pol) : "memory");
 }
 __device__ __forceinline__ void bulk_g2s_hint(void* dst, const void* src, uint32_t bytes, uint64_t* bar, uint64_t pol) {
   asm volatile(
@@ -834,7 +818,6 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   uint32_t* myplanes = planes + warp * 8 * ROW;
   const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
   const uint64_t pol = c.l2_first ? l2_evict_first() : l2_evict_normal();
-  const uint64_t ub_pol = l2_bound_policy(c.ub_frac);
   auto issue = [&](int i, int buf, int phys) {  // lane 0; i: index in the page order
     if (i < npages) {
       const int64_t po = int64_t(phys) * p.n_head_kv + g;
@@ -963,7 +946,7 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
             const float dd = fminf(__fmaf_ru(my_S, __int2float_ru(Y), my_addml), INFINITY);
             __half hx = __float2half_ru(dd);
             if (hot) hx = __ushort_as_half(0x7C00);
-            if (!(DBG && (dbg & 2))) st_u16_hint(&w.ub[(int64_t(bg) * p.max_seq + t) * G + my_h], __half_as_ushort(hx), ub_pol);
+            if (!(DBG && (dbg & 2))) w.ub[(int64_t(bg) * p.max_seq + t) * G + my_h] = __half_as_ushort(hx);
             if (!hot) key = my_h * kHistAll + hist_bin(__half2float(hx));
           }
           if (DBG && (dbg & 8)) {  // lanes with the same (head, bin) add once
@@ -2203,39 +2186,6 @@ static int scan_l2_first(int64_t bound_bytes) {
   return bound_bytes <= int64_t(l2) / 2 ? 1 : 0;
 }
 
-// The share of the scan's bound stores marked evict-last: the device's persisting-L2 set-aside
-// (cudaLimitPersistingL2CacheSize: 0 unless the caller reserves it, reserve_l2_for_bounds) over the
-// bytes of bounds the step writes, at most 1; 0 (plain evict-normal stores) without a set-aside.
-// GHOSTKV_UB_L2=F forces the share F (0 = off; A/B runs).
-static float bounds_l2_fraction(int64_t bytes) {
-  static const float forced = [] {
-    const char* e = std::getenv("GHOSTKV_UB_L2");
-    return e && *e ? std::strtof(e, nullptr) : -1.0f;
-  }();
-  if (forced >= 0.0f) return std::min(forced, 1.0f);
-  size_t setaside = 0;
-  if (cudaDeviceGetLimit(&setaside, cudaLimitPersistingL2CacheSize) != cudaSuccess || setaside == 0 || bytes <= 0) {
-    cudaGetLastError();
-    return 0.0f;
-  }
-  return float(std::min(1.0, double(setaside) / double(bytes)));
-}
-
-int64_t bound_bytes(const DecodeParams& p) {
-  return int64_t(p.batch) * p.n_head_kv * p.max_seq * group_of(p) * 2;
-}
-
-int64_t reserve_l2_for_bounds(int64_t bytes) {
-  int dev = 0, most = 0;
-  check_launch("cudaGetDevice", cudaGetDevice(&dev));
-  check_launch("cudaDeviceGetAttribute", cudaDeviceGetAttribute(&most, cudaDevAttrMaxPersistingL2CacheSize, dev));
-  const size_t want = size_t(std::max<int64_t>(0, std::min<int64_t>(bytes, most)));
-  check_launch("cudaDeviceSetLimit(cudaLimitPersistingL2CacheSize)", cudaDeviceSetLimit(cudaLimitPersistingL2CacheSize, want));
-  size_t got = 0;
-  check_launch("cudaDeviceGetLimit(cudaLimitPersistingL2CacheSize)", cudaDeviceGetLimit(&got, cudaLimitPersistingL2CacheSize));
-  return int64_t(got);
-}
-
 static void stage1(const DecodeParams& p, void* stream, int upto) {
   validate(p);
   cudaStream_t st = static_cast<cudaStream_t>(stream);
@@ -2245,7 +2195,6 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
   const int G = group_of(p), BK = p.batch * p.n_head_kv;
   const int sms = device_sm_count();
   c.l2_first = scan_l2_first(int64_t(BK) * p.max_seq * G * 2);
-  c.ub_frac = bounds_l2_fraction(bound_bytes(p));
   const int max_pages_seq = (p.max_seq + kPage - 1) / kPage;
   dispatch(G, p.d, [&](auto gc, auto dc) {
     constexpr int GG = decltype(gc)::value, DD = decltype(dc)::value;

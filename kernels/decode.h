@@ -210,16 +210,6 @@ void gather_probe(const DecodeParams& p, void* stream, int mode);
 void read_through(const void* buf, int64_t bytes, void* stream);
 // Dense flash decoding (our baseline): every token of every sequence, same split-K kernel.
 void dense_decode(const DecodeParams& p, void* stream);
-// L2 residency of the bounds between the scan and compact. The scan writes f16 bounds (bound_bytes:
-// B·Hkv·max_seq·G·2 bytes) that compact reads right after; they need not reach DRAM. Where the device has
-// a persisting-L2 set-aside (cudaLimitPersistingL2CacheSize > 0), the scan marks a share
-// min(1, set-aside / bound_bytes) of its bound stores evict-last, which keeps them in the set-aside; with
-// none (the CUDA default) the stores are plain. reserve_l2_for_bounds sets the device's set-aside to
-// min(bytes, the device's maximum) and returns what the device then reports. It is device-wide state:
-// persisting lines are not evicted by other accesses until cudaCtxResetPersistingL2Cache() (or newer
-// persisting lines) replace them, and the set-aside is taken from the L2 that other kernels use when it is full.
-int64_t bound_bytes(const DecodeParams& p);
-int64_t reserve_l2_for_bounds(int64_t bytes);
 // Device attributes used for sizing.
 int device_sm_count();
 // Split-K blocks per (batch, KV head) that fill one wave of the attention kernel on this device.

@@ -72,7 +72,6 @@ struct Opts {
   double far_pages = 0;     // rand: this fraction of pages (no hot tokens) gets keys far below every query of its group
   double anchor_share = 0.5;
   int splits = 0;           // attention splits per (sequence, KV head) for dense and every row; 0: the defaults
-  double l2_setaside_mb = 0;  // > 0: persisting-L2 set-aside for the scan's bounds (reserve_l2_for_bounds); < 0: the device maximum
   uint64_t seed = 1;
 };
 
@@ -572,8 +571,7 @@ struct Timer {
   cudaEvent_t e0, e1;
   int reps = 30;
   bool clean = true;  // the flush's written lines leave the L2 before the timed region (--flush write: not)
-  bool persist = false;  // a persisting-L2 set-aside is reserved: its lines are reset to normal before the flush
-  explicit Timer(int r, bool c, bool ps = false) : flush(size_t(256) << 20), reps(r), clean(c), persist(ps) {
+  explicit Timer(int r, bool c) : flush(size_t(256) << 20), reps(r), clean(c) {
     CK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
     CK(cudaEventCreate(&e0));
     CK(cudaEventCreate(&e1));
@@ -583,7 +581,6 @@ struct Timer {
   double median_ms(F&& fn) {
     std::vector<float> t;
     for (int i = 0; i < reps + 3; ++i) {
-      if (persist) CK(cudaCtxResetPersistingL2Cache());  // else the flush cannot evict the persisting lines
       CK(cudaMemsetAsync(flush.p, i & 0xff, flush.n, st));
       if (clean) gc::read_through(flush.p, int64_t(flush.n), st);
       CK(cudaEventRecord(e0, st));
@@ -779,10 +776,6 @@ int main(int argc, char** argv) try {
       GKV_CHECK(v == "write" || v == "clean", "gpu_bench: --flush takes write or clean, got ", v);
       o.flush_clean = v == "clean";
     }
-    else if (a == "--l2-setaside") {
-      const std::string v = val();
-      o.l2_setaside_mb = v == "max" ? -1.0 : std::stod(v);
-    }
     else if (a == "--far-pages") o.far_pages = std::stod(val());
     else if (a == "--anchor-share") o.anchor_share = std::stod(val());
     else if (a == "--splits") {
@@ -792,8 +785,6 @@ int main(int argc, char** argv) try {
     else GKV_CHECK(false, "gpu_bench: unknown option ", a);
   }
   if (o.name.empty()) o.name = o.mode;
-  if (const char* e = std::getenv("GHOSTKV_L2_SETASIDE"); e && *e && o.l2_setaside_mb == 0)  // scripts' checks
-    o.l2_setaside_mb = std::string(e) == "max" ? -1.0 : std::stod(e);
   auto t0 = std::chrono::steady_clock::now();
   Host h = o.mode == "capture" ? make_capture(o) : make_random(o);
   std::printf("# built %d x %d KV heads, max_seq %d, witness %s bits (%d B/token) in %.1f s\n", h.B, h.Hkv, h.max_seq,
@@ -819,13 +810,7 @@ int main(int argc, char** argv) try {
                 (long long)surv_total(d));
     return 0;
   }
-  if (o.l2_setaside_mb != 0) {
-    const int64_t want = o.l2_setaside_mb < 0 ? int64_t(prop.l2CacheSize) : int64_t(o.l2_setaside_mb * 1048576.0);
-    const int64_t got = gc::reserve_l2_for_bounds(want);
-    std::printf("# persisting L2 set-aside for the bounds: %.1f MB (device maximum %.1f MB); bounds %.1f MB per step\n",
-                got / 1048576.0, prop.persistingL2CacheMaxSize / 1048576.0, gc::bound_bytes(d.p) / 1048576.0);
-  }
-  Timer tm(o.reps, o.flush_clean, o.l2_setaside_mb != 0);
+  Timer tm(o.reps, o.flush_clean);
   std::printf("# L2 flush before each timed run: 256 MB memset%s\n",
               o.flush_clean ? ", then a read of the same 256 MB (clean lines: no write-back inside the timed region)" : "");
   int failures = 0;
