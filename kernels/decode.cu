@@ -1840,30 +1840,8 @@ __global__ void __launch_bounds__(kMergeThreads) merge_kernel(DecodeParams p, Wo
   __shared__ float s_M, s_L;
   pdl_wait();
   pdl_launch_next();
-  // Every load is issued here, before the first reduction (one round trip instead of one per step of
-  // the chain): the splits' m and l, the first kPre splits' o, and (thread 0) what the certificate reads.
-  constexpr int kPre = 4;
   const int listed = lists ? __ldcg(&w.ready[p.batch * p.n_head_kv + 1]) : p.batch * p.n_head_kv;  // checked below
   const float ms = j < S ? w.pm[int64_t(bq) * S + j] : -INFINITY;
-  const float ls = j < S ? w.pl[int64_t(bq) * S + j] : 0.0f;
-  const float* po = w.po + int64_t(bq) * S * D + j;
-  float x0[kPre];
-#pragma unroll
-  for (int k = 0; k < kPre; ++k) x0[k] = j < D && k < S ? po[int64_t(k) * D] : 0.0f;
-  const int b = bq / p.n_head_q, hq = bq % p.n_head_q, G = p.n_head_q / p.n_head_kv;
-  int count = 0;
-  float eps_f = 0.0f, m_l_f = 0.0f;
-  double zl = 0.0, me_sum = 0.0;
-  uint32_t flags_q = 0u, nu_bits = 0u;
-  if (certify && j == 0) {
-    count = w.n_surv[b * p.n_head_kv + hq / G];
-    m_l_f = w.qscal[int64_t(bq) * 4 + 2];
-    eps_f = w.qscal[int64_t(bq) * 4 + 3];
-    zl = w.zl[bq];
-    me_sum = w.me[bq];
-    flags_q = w.flags[bq];
-    nu_bits = w.nu_e[bq - hq % G];  // stored at the group's first head
-  }
   const float mw = warp_max(ms);
   if (lane == 0) red[warp] = mw;
   __syncthreads();
@@ -1872,7 +1850,7 @@ __global__ void __launch_bounds__(kMergeThreads) merge_kernel(DecodeParams p, Wo
   const float M = s_M;
   const float f = ms > -INFINITY ? exp2f(ms - M) : 0.0f;  // partial maxima are in log2 units
   s_f[j] = f;
-  const float lw = warp_sum_rn(j < S ? __fmul_rn(ls, f) : 0.0f);
+  const float lw = warp_sum_rn(j < S ? __fmul_rn(w.pl[int64_t(bq) * S + j], f) : 0.0f);
   __syncthreads();
   if (lane == 0) red[warp] = lw;
   __syncthreads();
@@ -1881,22 +1859,15 @@ __global__ void __launch_bounds__(kMergeThreads) merge_kernel(DecodeParams p, Wo
   const float L = s_L;
   float out = 0.0f;
   if (j < D) {
-    // the products in the same order as one loop over s would add them: chunks of 16 split over four
-    // sums, the remainder into the first (x0 holds o of the first kPre splits)
     float O[4] = {0, 0, 0, 0};
+    const float* po = w.po + int64_t(bq) * S * D + j;
     int s = 0;
     for (; s + 16 <= S; s += 16) {
       float x[16];
 #pragma unroll
-      for (int k = 0; k < 16; ++k) x[k] = s == 0 && k < kPre ? x0[k] : po[int64_t(s + k) * D];
+      for (int k = 0; k < 16; ++k) x[k] = po[int64_t(s + k) * D];
 #pragma unroll
       for (int k = 0; k < 16; ++k) O[k & 3] = __fmaf_rn(x[k], s_f[s + k], O[k & 3]);
-    }
-    if (s == 0) {
-#pragma unroll
-      for (int k = 0; k < kPre; ++k)
-        if (k < S) O[0] = __fmaf_rn(x0[k], s_f[k], O[0]);
-      s = kPre;
     }
     for (; s < S; ++s) O[0] = __fmaf_rn(po[int64_t(s) * D], s_f[s], O[0]);
     out = __fadd_rn(__fadd_rn(O[0], O[1]), __fadd_rn(O[2], O[3])) / L;
@@ -1910,8 +1881,10 @@ __global__ void __launch_bounds__(kMergeThreads) merge_kernel(DecodeParams p, Wo
   __syncthreads();
   if (j == 0) {
     const float onorm = __fsqrt_ru(__fadd_ru(__fadd_ru(red[0], red[1]), __fadd_ru(red[2], red[3])));
-    const double eps = double(eps_f);
-    const double m_l = double(m_l_f);
+    const int b = bq / p.n_head_q, hq = bq % p.n_head_q, G = p.n_head_q / p.n_head_kv;
+    const int count = w.n_surv[b * p.n_head_kv + hq / G];
+    const double eps = double(w.qscal[int64_t(bq) * 4 + 3]);
+    const double m_l = double(w.qscal[int64_t(bq) * 4 + 2]);
     // l: ≤ K roundings per term (γ_K) — the per-split sums, the lazy rescales (≤ one per tile), the
     // combines; ≤ n_ex2 ex2.approx factors of relative error ≤ 1e-5 each (2 ulp: ≤ 2.5·2^-23, plus ln2·|arg|·2^-24
     // from the argument's rounding with |arg| ≤ 126 before results flush to 0, which only lowers l);
@@ -1922,17 +1895,17 @@ __global__ void __launch_bounds__(kMergeThreads) merge_kernel(DecodeParams p, Wo
     const double n_ex2 = tiles + 4.0;
     double z = double(L) * exp(-eps * 1.01) / (1.0 + gK) * pow(1.0 - 1e-5, n_ex2) *
                exp(double(M) * 0.69314718055994531 - m_l) * (1.0 - 1e-9);
-    if (!(z > zl)) z = zl;
+    if (!(z > w.zl[bq])) z = w.zl[bq];
     // M_E: compact's per-lane float32 sums (rounded up) of ex2_up ≥ e^{UB − m_L}·(1 − 2.5·2^-23), summed
     // in float64 (≤ 1e-10 relative): the factor 1 + 2^-18 covers both with a margin
-    const double me = me_sum * (1.0 + 0x1p-18);
+    const double me = w.me[bq] * (1.0 + 0x1p-18);
     double mass = me == 0.0 ? 0.0 : me / (z + me) * (1.0 + 1e-12);
     if (!(mass <= 1.0)) mass = 1.0;  // M_E = +inf (a float32 sum past 3.4e38) or NaN, or rounding past 1: the mass is ≤ 1
-    const float nu_e = __uint_as_float(nu_bits);
+    const float nu_e = __uint_as_float(w.nu_e[bq - hq % G]);  // stored at the group's first head
     Certificate& c = p.cert[bq];
     // a non-finite query or hot score (prep), or an output norm that is NaN or +inf (a non-finite value
     // row was attended, or the values are large enough to overflow float32): nothing is certified
-    const uint32_t flags = flags_q | (onorm <= FLT_MAX ? 0u : kCertNonFiniteOutput);
+    const uint32_t flags = w.flags[bq] | (onorm <= FLT_MAX ? 0u : kCertNonFiniteOutput);
     c.flags = flags;
     c.mass_bound = flags ? 1.0 : mass;
     c.out_err_bound = flags ? double(INFINITY) : mass * (double(nu_e) + double(onorm) * (1.0 + 1e-3)) * (1.0 + 1e-12);
