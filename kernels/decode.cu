@@ -37,7 +37,6 @@ struct Consts {
   float tiny;       // absolute term covering gradual underflow of every float32 product/sum
   float g_r;        // γ_{kRank+1}·1.01: error of the low-rank scan's float32 dot, per unit Σ|terms|
   int l2_first;     // the scan's witness pages are read with an L2 evict-first policy (stage1 decides)
-  int early_next;   // the scan lets compact launch when its blocks start (GHOSTKV_SCAN_EARLY; A/B runs)
 };
 
 // e^{edge_k} of the histogram's bin edges, rounded up (host float64 exp, then two ulps up). Global
@@ -54,7 +53,6 @@ Consts make_consts(int d) {
   c.tiny = 0x1p-100f;
   c.g_r = up_f(gamma_n(kRank + 1) * 1.01);
   c.l2_first = 0;
-  c.early_next = 0;
   return c;
 }
 
@@ -843,7 +841,6 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   // in the stream has finished. prep must keep that order.
   if (!listed) issue_first();
   pdl_wait();
-  if (c.early_next) pdl_launch_next();
   if (listed) {
     npages = w.n_plist[bg];
     issue_first();
@@ -930,7 +927,7 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
       issue(i + NB * nw, buf, phys_next);
       if (i + (NB + 1) * nw < npages) phys_next = ptab[lpage(i + (NB + 1) * nw)];
     }
-    if (!c.early_next && i + nw >= npages) pdl_launch_next();
+    if (i + nw >= npages) pdl_launch_next();
     // epilogue: lane (token 16mt + r + 8·hf, head my_h); a plain page (no hot token, none at or past
     // n: most pages) skips the per-token tests
     auto epilogue = [&](auto plain_c) {
@@ -1993,25 +1990,6 @@ int scan_occupancy() {
   return v;
 }
 
-// A/B runs: GHOSTKV_SCAN_CHUNKS=C gives the token scan C blocks per KV head (more than are resident:
-// several waves), GHOSTKV_SCAN_EARLY=1 lets compact's grid launch once every scan block has started
-// instead of once each has issued its last page (compact's blocks then take the SMs' spare slots while
-// the last wave scans).
-static int scan_chunks_forced() {
-  static const int v = [] {
-    const char* e = std::getenv("GHOSTKV_SCAN_CHUNKS");
-    return e && *e ? std::max(0, std::atoi(e)) : 0;
-  }();
-  return v;
-}
-static int scan_early_next() {
-  static const int v = [] {
-    const char* e = std::getenv("GHOSTKV_SCAN_EARLY");
-    return e && e[0] == '1' && !e[1] ? 1 : 0;
-  }();
-  return v;
-}
-
 // blocks of Kern (Threads per block, no dynamic shared memory) resident per SM: the occupancy API,
 // once per kernel instantiation (the variants differ in registers)
 template <auto Kern, int Threads>
@@ -2217,7 +2195,6 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
   const int G = group_of(p), BK = p.batch * p.n_head_kv;
   const int sms = device_sm_count();
   c.l2_first = scan_l2_first(int64_t(BK) * p.max_seq * G * 2);
-  c.early_next = scan_early_next();
   const int max_pages_seq = (p.max_seq + kPage - 1) / kPage;
   dispatch(G, p.d, [&](auto gc, auto dc) {
     constexpr int GG = decltype(gc)::value, DD = decltype(dc)::value;
@@ -2247,8 +2224,7 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
                        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, kern, SW * 32, smem));
           if (occ < 1) throw std::runtime_error("ghostkv cuda: scan kernel cannot be resident (" + std::to_string(smem) + " B shared)");
         }
-        const int chunks = scan_chunks_forced() ? scan_chunks_forced()
-                                                : scan_blocks_per_head(max_pages_seq, std::min(occ, scan_occupancy()) * sms, BK);
+        const int chunks = scan_blocks_per_head(max_pages_seq, std::min(occ, scan_occupancy()) * sms, BK);
         if (more()) launch("scan_kernel", kern, dim3(chunks, BK), dim3(SW * 32), smem, st, p, w, c, scan_debug());
       }
     };
