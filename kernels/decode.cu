@@ -37,6 +37,7 @@ struct Consts {
   float tiny;       // absolute term covering gradual underflow of every float32 product/sum
   float g_r;        // γ_{kRank+1}·1.01: error of the low-rank scan's float32 dot, per unit Σ|terms|
   int l2_first;     // the scan's witness pages are read with an L2 evict-first policy (stage1 decides)
+  int cut_local;    // the scan has one block per KV head and no anchor stage: the cut from its own histogram
 };
 
 // e^{edge_k} of the histogram's bin edges, rounded up (host float64 exp, then two ulps up). Global
@@ -53,6 +54,7 @@ Consts make_consts(int d) {
   c.tiny = 0x1p-100f;
   c.g_r = up_f(gamma_n(kRank + 1) * 1.01);
   c.l2_first = 0;
+  c.cut_local = 0;
   return c;
 }
 
@@ -428,11 +430,15 @@ __device__ __forceinline__ double lean_bin(const uint32_t (&cnt)[kPer], const do
 // LEAN (the low-rank scan, 64 registers): the counts stay in registers and e^{edge} comes from the
 // block's shared copy of g_exp_edge (edge), recomputed in the second pass; otherwise (the quant scan)
 // the kPer bin values are held as doubles, every load in flight at once (its registers are free here).
+// local_hist (quant scan only): the counts come from the block's own histogram in shared memory (the
+// block is its KV head's only one and no anchor stage added counts), not from the global one.
 template <bool LEAN>
-__device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq, const double* edge) {
+__device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq, const double* edge,
+                         const uint32_t* local_hist = nullptr) {
   constexpr int kCand = kHistBins + 1, kPer = (kCand + 31) / 32;
   const int lane = threadIdx.x & 31;
-  const uint32_t* hs = w.hist + bq * kHistAll;
+  const bool from_smem = !LEAN && local_hist != nullptr;
+  const uint32_t* hs = from_smem ? local_hist : w.hist + bq * kHistAll;
   double local = 0;
   [[maybe_unused]] double val[LEAN ? 1 : kPer];
   [[maybe_unused]] uint32_t cnt[LEAN ? kPer : 1];
@@ -440,7 +446,7 @@ __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq, 
 #pragma unroll
     for (int i = 0; i < kPer; ++i) {
       const int k = lane * kPer + i;
-      const uint32_t c = k < kCand ? __ldcg(&hs[k]) : 0u;  // L2: the other blocks' atomics
+      const uint32_t c = k < kCand ? (from_smem ? hs[k] : __ldcg(&hs[k])) : 0u;  // L2: the other blocks' atomics
       val[i] = c ? double(c) * __ldg(&g_exp_edge[k]) * (1 + 1e-12) : 0.0;
       local += val[i];
     }
@@ -500,24 +506,31 @@ __device__ __forceinline__ void publish_cut(const Workspace& w, int bg) {
 
 // End of a token-scan block (every thread): the block's histogram goes to the global one; the last
 // block of its (b, KV head) then computes the cut of the G heads (warp h: head h) and publishes it.
+// cut_local (Consts): the block is the only one of its KV head and no anchor stage added counts to the
+// global histogram, so its own histogram is the KV head's: the cut reads it where it is, with no flush
+// to the global one, no fence and no done count before it (the global histogram and done stay as prep
+// zeroed them).
 template <int G, bool LEAN = false>
-__device__ void finish_scan_block(const DecodeParams& p, const Workspace& w, const uint32_t* hist, int b, int g) {
+__device__ void finish_scan_block(const DecodeParams& p, const Workspace& w, const uint32_t* hist, int b, int g,
+                                  int cut_local = 0) {
   const int tid = threadIdx.x, bg = b * p.n_head_kv + g;
   __syncthreads();
-  for (int i = tid; i < G * kHistAll; i += blockDim.x) {
-    const uint32_t v = hist[i];
-    if (v) {
-      uint32_t* gh = w.hist + int64_t(b) * p.n_head_q * kHistAll + int64_t(g) * G * kHistAll;  // heads g·G.. contiguous
-      atomicAdd(&gh[i], v);
-    }
-  }
   __shared__ bool s_last;
-  __threadfence();
-  __syncthreads();
-  if (tid == 0) s_last = atomicAdd(&w.done[bg], 1) == int(gridDim.x) - 1;
-  __syncthreads();
-  if constexpr (LEAN) {
+  if (LEAN || !cut_local) {
+    for (int i = tid; i < G * kHistAll; i += blockDim.x) {
+      const uint32_t v = hist[i];
+      if (v) {
+        uint32_t* gh = w.hist + int64_t(b) * p.n_head_q * kHistAll + int64_t(g) * G * kHistAll;  // heads g·G.. contiguous
+        atomicAdd(&gh[i], v);
+      }
+    }
+    __threadfence();
+    __syncthreads();
+    if (tid == 0) s_last = atomicAdd(&w.done[bg], 1) == int(gridDim.x) - 1;
+    __syncthreads();
     if (!s_last) return;
+  }
+  if constexpr (LEAN) {
     __shared__ double s_edge[kHistBins + 1];  // e^{edge_k} rounded up: one load per thread, not 33 per lane
     for (int i = tid; i <= kHistBins; i += blockDim.x) s_edge[i] = g_exp_edge[i];
     __syncthreads();
@@ -525,9 +538,10 @@ __device__ void finish_scan_block(const DecodeParams& p, const Workspace& w, con
     __threadfence();
     cut_head<true>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), s_edge);
   } else {
-    if (!s_last || (tid >> 5) >= G) return;
-    __threadfence();
-    cut_head<false>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), nullptr);
+    if ((tid >> 5) >= G) return;
+    if (!cut_local) __threadfence();
+    cut_head<false>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), nullptr,
+                    cut_local ? hist + (tid >> 5) * kHistAll : nullptr);
   }
   publish_cut<G>(w, bg);
 }
@@ -962,7 +976,7 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
       else epilogue(std::false_type{});
     }
   }
-  finish_scan_block<G>(p, w, hist, b, g);
+  finish_scan_block<G>(p, w, hist, b, g, c.cut_local);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1985,6 +1999,16 @@ int compact_from_list(int bk) {
   return bk >= device_sm_count() ? 1 : 0;
 }
 
+// The cut from the scan block's own histogram where the block is its KV head's only one and there is no
+// anchor stage (Consts::cut_local); GHOSTKV_CUT_LOCAL=0 keeps the global histogram's path (A/B runs).
+static bool cut_local_on() {
+  static const bool v = [] {
+    const char* e = std::getenv("GHOSTKV_CUT_LOCAL");
+    return !(e && e[0] == '0' && !e[1]);
+  }();
+  return v;
+}
+
 int scan_occupancy() {
   static const int v = env_blocks_cap("GHOSTKV_SCAN_OCC");
   return v;
@@ -2225,6 +2249,7 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
           if (occ < 1) throw std::runtime_error("ghostkv cuda: scan kernel cannot be resident (" + std::to_string(smem) + " B shared)");
         }
         const int chunks = scan_blocks_per_head(max_pages_seq, std::min(occ, scan_occupancy()) * sms, BK);
+        c.cut_local = chunks == 1 && !p.box && cut_local_on() ? 1 : 0;
         if (more()) launch("scan_kernel", kern, dim3(chunks, BK), dim3(SW * 32), smem, st, p, w, c, scan_debug());
       }
     };

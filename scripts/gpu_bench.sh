@@ -78,6 +78,19 @@ for cap in "$carry"/captures/*; do
     --fracs 1 --name "$(basename "$cap")-L$l-b8-ready"
 done
 unset GHOSTKV_COMPACT_READY
+# the cut from the scan block's own histogram (one scan block per KV head and no anchor stage: where B·Hkv
+# reaches the scan's slots, as at 32 × 32K): 17 sequences × 8 KV heads, and 64 capture queries, with the scan
+# grid capped at one block per SM (GHOSTKV_SCAN_OCC=1), so that B·Hkv above half the SM count gives one block per KV head
+export GHOSTKV_SCAN_OCC=1
+run "$bench" "${common[@]}" --name check-rand8-cutlocal --batch 17 --n 4160 --reps 3 --check-batches 4 --fracs 0.05,1 --poison
+run "$bench" "${common[@]}" --name check-rand4-cutlocal --bits 4 --batch 17 --n 4160 --reps 3 --check-batches 4 --fracs 0.2
+for cap in "$carry"/captures/*; do
+  [ -d "$cap" ] || continue
+  l="$(python3 -c "import json,sys; L = json.load(open(sys.argv[1]+'/manifest.json'))['layers']; print(L[min(1, len(L) - 1)])" "$cap")"
+  run "$bench" "${common[@]}" --mode capture --capture "$cap" --layer "$l" --bits 8 --queries 64 --check-batches 8 --reps 3 \
+    --fracs 1 --name "$(basename "$cap")-L$l-b8-cutlocal"
+done
+unset GHOSTKV_SCAN_OCC
 if [ "$fail" != 0 ] || [ "$mode" = quick ]; then echo "gpu_bench.sh: stopping after the checks (fail=$fail)"; exit "$fail"; fi
 
 # 2. real fractions: the certified survivor fraction of each capture (8-bit witness), as forced fractions
