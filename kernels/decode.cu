@@ -446,7 +446,8 @@ __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq, 
 #pragma unroll
     for (int i = 0; i < kPer; ++i) {
       const int k = lane * kPer + i;
-      const uint32_t c = k < kCand ? (from_smem ? hs[k] : __ldcg(&hs[k])) : 0u;  // L2: the other blocks' atomics
+      // shared memory (local cut), or the global histogram in the L2 (the other blocks' atomics)
+      const uint32_t c = k < kCand ? (from_smem ? hs[k] : __ldcg(&hs[k])) : 0u;
       val[i] = c ? double(c) * __ldg(&g_exp_edge[k]) * (1 + 1e-12) : 0.0;
       local += val[i];
     }
