@@ -87,7 +87,7 @@ run "$bench" "${common[@]}" --name check-rand4-cutlocal --bits 4 --batch 17 --n 
 for cap in "$carry"/captures/*; do
   [ -d "$cap" ] || continue
   l="$(python3 -c "import json,sys; L = json.load(open(sys.argv[1]+'/manifest.json'))['layers']; print(L[min(1, len(L) - 1)])" "$cap")"
-  run "$bench" "${common[@]}" --mode capture --capture "$cap" --layer "$l" --bits 8 --queries 64 --check-batches 8 --reps 3 \
+  run "$bench" "${common[@]}" --mode capture --capture "$cap" --layer "$l" --bits 8 --queries 64 --reps 3 \
     --fracs 1 --name "$(basename "$cap")-L$l-b8-cutlocal"
 done
 unset GHOSTKV_SCAN_OCC
