@@ -37,7 +37,6 @@ struct Consts {
   float tiny;       // absolute term covering gradual underflow of every float32 product/sum
   float g_r;        // γ_{kRank+1}·1.01: error of the low-rank scan's float32 dot, per unit Σ|terms|
   int l2_first;     // the scan's witness pages are read with an L2 evict-first policy (stage1 decides)
-  int cut_local;    // the scan has one block per KV head and no anchor stage: the cut from its own histogram
 };
 
 // e^{edge_k} of the histogram's bin edges, rounded up (host float64 exp, then two ulps up). Global
@@ -54,7 +53,6 @@ Consts make_consts(int d) {
   c.tiny = 0x1p-100f;
   c.g_r = up_f(gamma_n(kRank + 1) * 1.01);
   c.l2_first = 0;
-  c.cut_local = 0;
   return c;
 }
 
@@ -195,13 +193,14 @@ __device__ __forceinline__ void bf16x8(const uint4& u, float* f) {
 //   ε_t = g_q·nq_hi·||k_t|| (Cauchy-Schwarz; ||k_t|| rounded up, once per token for all G heads);
 //   m_L = max s̃_t; Z_L = Σ e^{s̃_t − ε_t − m_L} (rounded down) ≤ Σ e^{s_t − m_L}.
 // Every float sum is a dot product rounded to nearest (error ≤ g_q·Σ|terms| in any order) or a sum of
-// non-negative terms rounded up (an upper bound in any order). Also zeroes the heads' histograms and
+// non-negative terms rounded up (an upper bound in any order). Also zeroes the heads' histograms (ZH) and
 // accumulators and the KV head's counters. Every input load is issued at the start (the first pass's
 // hot keys right after their page-table entries), and the rotation's dot products run while the hot
 // keys are in flight. (Before: one block of 512 threads per query head, whose registers allowed one
 // block per SM: 7.8 waves at 32 × 32K; then the hot keys were requested after a barrier and consumed
 // first, Σ|qσ̃_i k_ti| summed per head.)
-template <int G, int D>
+// ZH: zero the group's global histograms (not where the scan's cut reads its own: kCutLocal).
+template <int G, int D, bool ZH = true>
 __global__ void __launch_bounds__(kPrepThreads, 2) prep_kernel(DecodeParams p, Workspace w, Consts c) {
   constexpr int kWarps = kPrepThreads / 32, VPL = D / 32;  // comps per lane (the per-head sums)
   constexpr int RP = kPrepThreads / D, RC = D / RP;  // q̃_r: parts per rotation row, components per part
@@ -250,7 +249,7 @@ __global__ void __launch_bounds__(kPrepThreads, 2) prep_kernel(DecodeParams p, W
 #pragma unroll
     for (int c8 = 0; c8 < HC / 8; ++c8) kk[c8] = __ldg(kr + c8);
   }
-  {  // zero the heads' histograms (8-byte stores: bq0·kHistAll·4 is a multiple of 8)
+  if (ZH) {  // zero the heads' histograms (8-byte stores: bq0·kHistAll·4 is a multiple of 8)
     uint2* hz = reinterpret_cast<uint2*>(w.hist + bq0 * kHistAll);
     for (int i = tid; i < G * kHistAll / 2; i += kPrepThreads) hz[i] = make_uint2(0u, 0u);
   }
@@ -430,15 +429,15 @@ __device__ __forceinline__ double lean_bin(const uint32_t (&cnt)[kPer], const do
 // LEAN (the low-rank scan, 64 registers): the counts stay in registers and e^{edge} comes from the
 // block's shared copy of g_exp_edge (edge), recomputed in the second pass; otherwise (the quant scan)
 // the kPer bin values are held as doubles, every load in flight at once (its registers are free here).
-// local_hist (quant scan only): the counts come from the block's own histogram in shared memory (the
-// block is its KV head's only one and no anchor stage added counts), not from the global one.
-template <bool LEAN>
+// SMEM (quant scan only): the counts come from the block's own histogram in shared memory (local_hist;
+// the block is its KV head's only one and no anchor stage added counts), not from the global one.
+template <bool LEAN, bool SMEM = false>
 __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq, const double* edge,
                          const uint32_t* local_hist = nullptr) {
+  static_assert(!(LEAN && SMEM), "the low-rank scan's cut reads the global histogram");
   constexpr int kCand = kHistBins + 1, kPer = (kCand + 31) / 32;
   const int lane = threadIdx.x & 31;
-  const bool from_smem = !LEAN && local_hist != nullptr;
-  const uint32_t* hs = from_smem ? local_hist : w.hist + bq * kHistAll;
+  const uint32_t* hs = w.hist + bq * kHistAll;
   double local = 0;
   [[maybe_unused]] double val[LEAN ? 1 : kPer];
   [[maybe_unused]] uint32_t cnt[LEAN ? kPer : 1];
@@ -446,8 +445,9 @@ __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq, 
 #pragma unroll
     for (int i = 0; i < kPer; ++i) {
       const int k = lane * kPer + i;
-      // shared memory (local cut), or the global histogram in the L2 (the other blocks' atomics)
-      const uint32_t c = k < kCand ? (from_smem ? hs[k] : __ldcg(&hs[k])) : 0u;
+      uint32_t c = 0u;
+      if constexpr (SMEM) c = k < kCand ? local_hist[k] : 0u;
+      else c = k < kCand ? __ldcg(&hs[k]) : 0u;  // L2: the other blocks' atomics
       val[i] = c ? double(c) * __ldg(&g_exp_edge[k]) * (1 + 1e-12) : 0.0;
       local += val[i];
     }
@@ -505,33 +505,43 @@ __device__ __forceinline__ void publish_cut(const Workspace& w, int bg) {
   }
 }
 
-// End of a token-scan block (every thread): the block's histogram goes to the global one; the last
-// block of its (b, KV head) then computes the cut of the G heads (warp h: head h) and publishes it.
-// cut_local (Consts): the block is the only one of its KV head and no anchor stage added counts to the
-// global histogram, so its own histogram is the KV head's: the cut reads it where it is, with no flush
-// to the global one, no fence and no done count before it (the global histogram and done stay as prep
-// zeroed them).
+// The scan's end of block (every thread), per build of the scan (template argument CUT of scan_kernel):
+//   kCutGlobal (finish_scan_block): the block's histogram goes to the global one (atomics), a fence,
+//     the done count; the last block of its (b, KV head) computes the cut of the G heads from the global
+//     histogram.
+//   kCutLocal (finish_scan_local): the block is its KV head's only one (grid.x 1) and no anchor stage
+//     added counts to the global histogram, so its own histogram is the KV head's: the cut reads it in
+//     shared memory, with no flush, fence or done count (the global histogram and done are not used;
+//     prep skips zeroing the histogram). stage1 launches it only there; the block traps otherwise.
+//   kCutRelease (finish_scan_release): kCutGlobal with the block's fences replaced by one
+//     acquire-release add to done by thread 0 after the block's barrier (the barrier orders the block's
+//     histogram atomics before it; the release is cumulative), and one acquire fence per cut warp in
+//     the last block.
+inline constexpr int kCutGlobal = 0, kCutLocal = 1, kCutRelease = 2;
+__device__ __forceinline__ int atom_add_acq_rel_gpu(int32_t* a, int32_t v) {
+  int32_t old;
+  asm volatile("atom.acq_rel.gpu.global.add.s32 %0, [%1], %2;" : "=r"(old) : "l"(a), "r"(v) : "memory");
+  return old;
+}
+// kCutGlobal (and the low-rank scan's cut, LEAN)
 template <int G, bool LEAN = false>
-__device__ void finish_scan_block(const DecodeParams& p, const Workspace& w, const uint32_t* hist, int b, int g,
-                                  int cut_local = 0) {
+__device__ void finish_scan_block(const DecodeParams& p, const Workspace& w, const uint32_t* hist, int b, int g) {
   const int tid = threadIdx.x, bg = b * p.n_head_kv + g;
   __syncthreads();
-  __shared__ bool s_last;
-  if (LEAN || !cut_local) {
-    for (int i = tid; i < G * kHistAll; i += blockDim.x) {
-      const uint32_t v = hist[i];
-      if (v) {
-        uint32_t* gh = w.hist + int64_t(b) * p.n_head_q * kHistAll + int64_t(g) * G * kHistAll;  // heads g·G.. contiguous
-        atomicAdd(&gh[i], v);
-      }
+  for (int i = tid; i < G * kHistAll; i += blockDim.x) {
+    const uint32_t v = hist[i];
+    if (v) {
+      uint32_t* gh = w.hist + int64_t(b) * p.n_head_q * kHistAll + int64_t(g) * G * kHistAll;  // heads g·G.. contiguous
+      atomicAdd(&gh[i], v);
     }
-    __threadfence();
-    __syncthreads();
-    if (tid == 0) s_last = atomicAdd(&w.done[bg], 1) == int(gridDim.x) - 1;
-    __syncthreads();
-    if (!s_last) return;
   }
+  __shared__ bool s_last;
+  __threadfence();
+  __syncthreads();
+  if (tid == 0) s_last = atomicAdd(&w.done[bg], 1) == int(gridDim.x) - 1;
+  __syncthreads();
   if constexpr (LEAN) {
+    if (!s_last) return;
     __shared__ double s_edge[kHistBins + 1];  // e^{edge_k} rounded up: one load per thread, not 33 per lane
     for (int i = tid; i <= kHistBins; i += blockDim.x) s_edge[i] = g_exp_edge[i];
     __syncthreads();
@@ -539,11 +549,43 @@ __device__ void finish_scan_block(const DecodeParams& p, const Workspace& w, con
     __threadfence();
     cut_head<true>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), s_edge);
   } else {
-    if ((tid >> 5) >= G) return;
-    if (!cut_local) __threadfence();
-    cut_head<false>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), nullptr,
-                    cut_local ? hist + (tid >> 5) * kHistAll : nullptr);
+    if (!s_last || (tid >> 5) >= G) return;
+    __threadfence();
+    cut_head<false>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), nullptr);
   }
+  publish_cut<G>(w, bg);
+}
+
+// kCutRelease (quant scan)
+template <int G>
+__device__ void finish_scan_release(const DecodeParams& p, const Workspace& w, const uint32_t* hist, int b, int g) {
+  const int tid = threadIdx.x, bg = b * p.n_head_kv + g;
+  __syncthreads();
+  for (int i = tid; i < G * kHistAll; i += blockDim.x) {
+    const uint32_t v = hist[i];
+    if (v) {
+      uint32_t* gh = w.hist + int64_t(b) * p.n_head_q * kHistAll + int64_t(g) * G * kHistAll;  // heads g·G.. contiguous
+      atomicAdd(&gh[i], v);
+    }
+  }
+  __shared__ bool s_last;
+  __syncthreads();  // orders the block's histogram atomics before thread 0's release
+  if (tid == 0) s_last = atom_add_acq_rel_gpu(&w.done[bg], 1) == int(gridDim.x) - 1;
+  __syncthreads();
+  if (!s_last || (tid >> 5) >= G) return;
+  asm volatile("fence.acq_rel.gpu;" ::: "memory");
+  cut_head<false>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), nullptr);
+  publish_cut<G>(w, bg);
+}
+
+// kCutLocal (quant scan)
+template <int G>
+__device__ void finish_scan_local(const DecodeParams& p, const Workspace& w, const uint32_t* hist, int b, int g) {
+  const int tid = threadIdx.x, bg = b * p.n_head_kv + g;
+  __syncthreads();
+  if (gridDim.x != 1 || p.box != nullptr) __trap();  // other blocks' or the anchor stage's counts exist
+  if ((tid >> 5) >= G) return;
+  cut_head<false, true>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), nullptr, hist + (tid >> 5) * kHistAll);
   publish_cut<G>(w, bg);
 }
 
@@ -799,7 +841,7 @@ __device__ __forceinline__ void page_prep(const uint16_t* meta, const ScanLane& 
 }
 
 // DBG: built with the diagnostic switches (GHOSTKV_SCAN_DEBUG; only for G 4 / d 128).
-template <int G, int D, int K8, int NB, int SW, int MINB, bool DBG>
+template <int G, int D, int K8, int NB, int SW, int MINB, bool DBG, int CUT = kCutGlobal>
 __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Workspace w, Consts c, int dbg) {
   using SS = ScanShape<D, K8>;
   constexpr int PB = SS::PB, BUF = SS::BUF, KS = SS::KS, BPL = SS::BPL, CBY = SS::CBY, NC = SS::NC, WPL = SS::WPL,
@@ -977,7 +1019,9 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
       else epilogue(std::false_type{});
     }
   }
-  finish_scan_block<G>(p, w, hist, b, g, c.cut_local);
+  if constexpr (CUT == kCutLocal) finish_scan_local<G>(p, w, hist, b, g);
+  else if constexpr (CUT == kCutRelease) finish_scan_release<G>(p, w, hist, b, g);
+  else finish_scan_block<G>(p, w, hist, b, g);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2000,12 +2044,22 @@ int compact_from_list(int bk) {
   return bk >= device_sm_count() ? 1 : 0;
 }
 
-// The cut from the scan block's own histogram where the block is its KV head's only one and there is no
-// anchor stage (Consts::cut_local); GHOSTKV_CUT_LOCAL=0 keeps the global histogram's path (A/B runs).
+// The scan's cut (scan_kernel's CUT): the local one where the scan has one block per KV head and
+// there is no anchor stage (set_cut_local(0) or GHOSTKV_CUT_LOCAL=0 keep the global one there: A/B runs
+// and the bench's bitwise check of the two); GHOSTKV_CUT_RELEASE=1 builds the global one's end of block
+// with the acquire-release count (kCutRelease; G 4, d 128 only: an A/B variant).
+int g_cut_local = -1;  // −1: GHOSTKV_CUT_LOCAL decides (set_cut_local)
 static bool cut_local_on() {
-  static const bool v = [] {
+  static const bool env = [] {
     const char* e = std::getenv("GHOSTKV_CUT_LOCAL");
     return !(e && e[0] == '0' && !e[1]);
+  }();
+  return g_cut_local < 0 ? env : g_cut_local == 1;
+}
+static bool cut_release_on() {
+  static const bool v = [] {
+    const char* e = std::getenv("GHOSTKV_CUT_RELEASE");
+    return e && e[0] == '1' && !e[1];
   }();
   return v;
 }
@@ -2211,6 +2265,52 @@ static int scan_l2_first(int64_t bound_bytes) {
   return bound_bytes <= int64_t(l2) / 2 ? 1 : 0;
 }
 
+// The token scan of witness K8 (ScanShape): its kernel for the cut mode and its grid (chunks, B·Hkv).
+// CUT kCutLocal only where chunks is 1 and there is no anchor stage (finish_scan_local); GHOSTKV_SCAN_DEBUG
+// builds the global cut only.
+struct ScanPlan {
+  int chunks = 0, cut = kCutGlobal;
+};
+template <int GG, int DD, int BB>
+static ScanPlan scan_plan(const DecodeParams& p) {
+  constexpr int NB = kScanBufs, SW = kScanBlockWarps, MINB = kScanMinBlocks;
+  constexpr int smem = scan_smem_bytes<GG, DD, BB, NB, SW>();
+  static int occ = 0;  // of the global build (the other builds hold the same shared memory and registers cap)
+  if (!occ) {
+    auto* kern = scan_kernel<GG, DD, BB, NB, SW, MINB, false>;
+    raise_smem(kern, smem);
+    check_launch("cudaOccupancyMaxActiveBlocksPerMultiprocessor",
+                 cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, kern, SW * 32, smem));
+    if (occ < 1) throw std::runtime_error("ghostkv cuda: scan kernel cannot be resident (" + std::to_string(smem) + " B shared)");
+  }
+  ScanPlan s;
+  const int max_pages_seq = (p.max_seq + kPage - 1) / kPage;
+  s.chunks = scan_blocks_per_head(max_pages_seq, std::min(occ, scan_occupancy()) * device_sm_count(),
+                                  p.batch * p.n_head_kv);
+  if (s.chunks == 1 && !p.box && !scan_debug() && cut_local_on()) s.cut = kCutLocal;
+  else if (cut_release_on() && !scan_debug()) {
+    if constexpr (GG == 4 && DD == 128) s.cut = kCutRelease;
+    else throw std::runtime_error("ghostkv cuda: GHOSTKV_CUT_RELEASE is built for G 4, d 128 only");
+  }
+  return s;
+}
+
+void set_cut_local(int on) { g_cut_local = on < 0 ? -1 : on ? 1 : 0; }
+
+int scan_cut_mode(const DecodeParams& p) {
+  validate(p);
+  if (p.rank) return kCutGlobal;
+  int mode = kCutGlobal;
+  dispatch(group_of(p), p.d, [&](auto gc, auto dc) {
+    constexpr int GG = decltype(gc)::value, DD = decltype(dc)::value;
+    const int k8 = witness_k8(p.bits, p.n8, p.d);
+    if (k8 == DD / 32) mode = scan_plan<GG, DD, DD / 32>(p).cut;
+    else if (k8 == 1) mode = scan_plan<GG, DD, 1>(p).cut;
+    else mode = scan_plan<GG, DD, 0>(p).cut;
+  });
+  return mode;
+}
+
 static void stage1(const DecodeParams& p, void* stream, int upto) {
   validate(p);
   cudaStream_t st = static_cast<cudaStream_t>(stream);
@@ -2225,37 +2325,38 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
     constexpr int GG = decltype(gc)::value, DD = decltype(dc)::value;
     int launched = 0;
     auto more = [&] { return launched++ < upto; };
-    if (more()) launch("prep_kernel", prep_kernel<GG, DD>, dim3(BK), dim3(kPrepThreads), 0, st, p, w, c);
     auto scan = [&](auto bc) {
       constexpr int BB = decltype(bc)::value;
+      constexpr int NB = kScanBufs, SW = kScanBlockWarps, MINB = kScanMinBlocks;
+      constexpr int smem = scan_smem_bytes<GG, DD, BB, NB, SW>();
+      const ScanPlan plan = scan_plan<GG, DD, BB>(p);
+      // prep zeroes the global histograms only where the cut reads them
+      if (more()) {
+        if (plan.cut == kCutLocal) launch("prep_kernel", prep_kernel<GG, DD, false>, dim3(BK), dim3(kPrepThreads), 0, st, p, w, c);
+        else launch("prep_kernel", prep_kernel<GG, DD>, dim3(BK), dim3(kPrepThreads), 0, st, p, w, c);
+      }
       if (p.box && more()) {  // every block resident at once
         const int aocc = resident_blocks<anchor_kernel<GG, DD, BB>, kScanWarps * 32>();
         const int64_t slots = int64_t(BK) * max_pages_seq;
         const int ablocks = int(std::max<int64_t>(1, std::min<int64_t>(int64_t(aocc) * sms, (slots + kScanWarps - 1) / kScanWarps)));
         launch("anchor_kernel", anchor_kernel<GG, DD, BB>, dim3(ablocks), dim3(kScanWarps * 32), 0, st, p, w, c);
       }
-      {
-        constexpr int NB = kScanBufs, SW = kScanBlockWarps, MINB = kScanMinBlocks;
-        constexpr int smem = scan_smem_bytes<GG, DD, BB, NB, SW>();
-        auto* kern = scan_kernel<GG, DD, BB, NB, SW, MINB, false>;
-        if (scan_debug()) {
-          if constexpr (GG == 4 && DD == 128) kern = scan_kernel<GG, DD, BB, NB, SW, MINB, true>;
-          else throw std::runtime_error("ghostkv cuda: GHOSTKV_SCAN_DEBUG is built for G 4, d 128 only");
-        }
-        static int occ = 0;  // of the kernel in use (GHOSTKV_SCAN_DEBUG is fixed per process)
-        if (!occ) {
-          raise_smem(kern, smem);
-          check_launch("cudaOccupancyMaxActiveBlocksPerMultiprocessor",
-                       cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, kern, SW * 32, smem));
-          if (occ < 1) throw std::runtime_error("ghostkv cuda: scan kernel cannot be resident (" + std::to_string(smem) + " B shared)");
-        }
-        const int chunks = scan_blocks_per_head(max_pages_seq, std::min(occ, scan_occupancy()) * sms, BK);
-        c.cut_local = chunks == 1 && !p.box && cut_local_on() ? 1 : 0;
-        if (more()) launch("scan_kernel", kern, dim3(chunks, BK), dim3(SW * 32), smem, st, p, w, c, scan_debug());
+      auto* kern = scan_kernel<GG, DD, BB, NB, SW, MINB, false>;
+      if (scan_debug()) {
+        if constexpr (GG == 4 && DD == 128) kern = scan_kernel<GG, DD, BB, NB, SW, MINB, true>;
+        else throw std::runtime_error("ghostkv cuda: GHOSTKV_SCAN_DEBUG is built for G 4, d 128 only");
+      } else if (plan.cut == kCutLocal) {
+        kern = scan_kernel<GG, DD, BB, NB, SW, MINB, false, kCutLocal>;
+      } else if (plan.cut == kCutRelease) {
+        if constexpr (GG == 4 && DD == 128) kern = scan_kernel<GG, DD, BB, NB, SW, MINB, false, kCutRelease>;
       }
+      static bool attr[3] = {false, false, false};  // per build of the cut (DBG is fixed per process)
+      if (!attr[plan.cut]) { raise_smem(kern, smem); attr[plan.cut] = true; }
+      if (more()) launch("scan_kernel", kern, dim3(plan.chunks, BK), dim3(SW * 32), smem, st, p, w, c, scan_debug());
     };
     const int k8 = witness_k8(p.bits, p.n8, p.d);
     if (p.rank) {
+      if (more()) launch("prep_kernel", prep_kernel<GG, DD>, dim3(BK), dim3(kPrepThreads), 0, st, p, w, c);
       // at most as many blocks as are resident (at least one per KV head); no block waits for another
       const int locc = resident_blocks<lowrank_scan_kernel<GG, DD>, kLrThreads>();
       const int lchunks = std::max(1, std::min((p.max_seq + kLrThreads - 1) / kLrThreads, locc * sms / BK));

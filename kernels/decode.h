@@ -166,7 +166,7 @@ struct Workspace {
   int32_t* n_surv;               // [B·Hkv]
   int32_t* done;                 // [B·Hkv] scan blocks finished (the last one computes the cut; unused where
                                  // the scan has one block per KV head and no anchors: that block's own
-                                 // histogram gives the cut, and hist stays as prep zeroed it)
+                                 // histogram gives the cut, and hist is neither zeroed nor read)
   int32_t* ready;                // [2, B·Hkv + 1] two lists of KV heads (GHOSTKV_COMPACT_READY): [l][0] how
                                  // many are in list l, [l][1 + i] 1 + the i-th (0 until written). List 0:
                                  // the cut is done (compact takes them in this order), list 1: every
@@ -189,6 +189,14 @@ void ghost_stage2(const DecodeParams& p, void* stream);         // attend + merg
 // [anchor,] scan, compact) or stage 2 (attend, merge), n_kernels ≥ 1; the step's results are then
 // incomplete.
 void ghost_stage_prefix(const DecodeParams& p, void* stream, int stage, int n_kernels);
+// The token scan's cut for a step on p (quant witness; the low-rank scan always has the global one):
+// 0 the global histogram's (the last scan block of a KV head), 1 the block's own histogram (one scan
+// block per KV head and no anchor stage), 2 the global one with an acquire-release block count
+// (GHOSTKV_CUT_RELEASE=1, an A/B variant). set_cut_local(0) keeps the global cut where the local one
+// would apply, set_cut_local(1) allows it again, set_cut_local(−1) leaves it to GHOSTKV_CUT_LOCAL (the
+// default: allowed unless that is 0); for checks that θ and the outputs are bitwise the same either way.
+int scan_cut_mode(const DecodeParams& p);
+void set_cut_local(int on);
 // Host-side check of a batch's page table and sequence lengths (host arrays, as uploaded to
 // DecodeParams::page_table / seq_len): every seq_len in [1, max_seq], max_pages·kPage ≥ max_seq, and
 // every logical page a sequence uses mapped to a physical page in [0, n_phys), no physical page used

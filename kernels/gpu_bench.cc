@@ -403,6 +403,7 @@ void setup_gpu(const Host& h, const Opts& o, Gpu& d) {
 struct Check {
   int64_t violations = 0, rule_fail = 0, cert_fail = 0, num_fail = 0, nonfinite = 0, cand = 0, surv_cand = 0;
   int64_t anchor_tokens = 0;  // checked tokens whose page was eliminated by its anchor
+  int64_t cut_heads = 0, cut_diff = 0;  // local cut: heads compared with the global cut's, and those not bitwise equal
   double max_mass_bound = 0, max_mass_lost = 0, max_num_err = 0, max_ratio = 0, mean_gap = 0, max_cert_ratio = 0;
   int64_t gap_n = 0;
   double surv_frac() const { return cand ? double(surv_cand) / double(cand) : 0; }
@@ -412,6 +413,7 @@ struct Check {
 Check& operator+=(Check& a, const Check& b) {
   a.violations += b.violations; a.rule_fail += b.rule_fail; a.cert_fail += b.cert_fail; a.num_fail += b.num_fail;
   a.nonfinite += b.nonfinite; a.cand += b.cand; a.surv_cand += b.surv_cand; a.anchor_tokens += b.anchor_tokens;
+  a.cut_heads += b.cut_heads; a.cut_diff += b.cut_diff;
   a.max_mass_bound = std::max(a.max_mass_bound, b.max_mass_bound);
   a.max_mass_lost = std::max(a.max_mass_lost, b.max_mass_lost);
   a.max_num_err = std::max(a.max_num_err, b.max_num_err);
@@ -555,6 +557,32 @@ std::vector<Check> per(static_cast<size_t>(G));
       }
       for (const Check& cc : per) c += cc;
     }
+  }
+  if (gc::scan_cut_mode(p) == 1) {
+    // the cut from the scan block's own histogram: the same step again with the global histogram's cut
+    // (after the checks above, which read this step's workspace) gives bitwise the same θ, budget and
+    // survivor counts (outputs and M_E may differ in the last bits: the survivors' order within a KV
+    // head and M_E's atomic sums are not fixed)
+    gc::set_cut_local(0);
+    const bool global = gc::scan_cut_mode(p) == 0;
+    gc::ghost_decode(p, nullptr);
+    CK(cudaDeviceSynchronize());
+    gc::set_cut_local(-1);
+    std::vector<float> theta2(theta.size());
+    std::vector<int32_t> ns2(ns.size());
+    CK(cudaMemcpy(theta2.data(), w.theta, theta2.size() * 4, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(ns2.data(), w.n_surv, ns2.size() * 4, cudaMemcpyDeviceToHost));
+    const std::vector<gc::Certificate> cert2 = d.cert.get();
+    for (int x = 0; x < BQ; ++x) {
+      const size_t i = size_t(x);
+      ++c.cut_heads;
+      const bool same = global && std::memcmp(&theta[i], &theta2[i], 4) == 0 &&
+                        std::memcmp(&cert[i].budget, &cert2[i].budget, 8) == 0 &&
+                        std::memcmp(&cert[i].theta, &cert2[i].theta, 4) == 0 &&
+                        ns[size_t(x / G)] == ns2[size_t(x / G)];
+      c.cut_diff += !same;
+    }
+    c.rule_fail += c.cut_diff;  // counted with the rule's failures in the table and the CSV
   }
   if (c.gap_n) c.mean_gap /= double(c.gap_n);
   return c;
@@ -968,6 +996,9 @@ int main(int argc, char** argv) try {
     const bool use_ghost = predicted * 1.05 < dense_ms;
     const double adaptive_ms = use_ghost ? ghost_ms : dense_ms;
     const bool bad = c.violations || c.rule_fail || c.cert_fail || c.num_fail || c.nonfinite;
+    if (c.cut_heads)
+      std::printf("  local cut: %lld heads, theta/budget/n_surv bitwise equal to the global cut's in %lld, different in %lld\n",
+                  (long long)c.cut_heads, (long long)(c.cut_heads - c.cut_diff), (long long)c.cut_diff);
     failures += bad;
     std::printf("%-12s %8.4f %6.3f %9.4f %9.4f %9.4f %9.4f %9.4f %6.2f %6.2f %6.2f %5lld %5lld %9.2e %9.2e %6d\n",
                 (r.label + (forced ? ":" + std::to_string(int(std::lround(r.frac_req * 100))) : "")).c_str(), f, pages_frac, s1_ms, s2_ms,

@@ -79,11 +79,16 @@ for cap in "$carry"/captures/*; do
 done
 unset GHOSTKV_COMPACT_READY
 # the cut from the scan block's own histogram (one scan block per KV head and no anchor stage: where B·Hkv
-# reaches the scan's slots, as at 32 × 32K): 17 sequences × 8 KV heads, and 64 capture queries, with the scan
-# grid capped at one block per SM (GHOSTKV_SCAN_OCC=1), so that B·Hkv above half the SM count gives one block per KV head
+# reaches the scan's slots, as at 32 × 32K): 17 sequences × 8 KV heads (int8, int4, mixed; G 1; d 64), and 64
+# capture queries (G 2, d 128; G 3, d 64), with the scan grid capped at one block per SM (GHOSTKV_SCAN_OCC=1),
+# so that B·Hkv above half the SM count gives one block per KV head. Every row also runs the step again with
+# the global cut: θ, the budget and the survivor counts must be bitwise the same ("local cut:" lines)
 export GHOSTKV_SCAN_OCC=1
 run "$bench" "${common[@]}" --name check-rand8-cutlocal --batch 17 --n 4160 --reps 3 --check-batches 4 --fracs 0.05,1 --poison
 run "$bench" "${common[@]}" --name check-rand4-cutlocal --bits 4 --batch 17 --n 4160 --reps 3 --check-batches 4 --fracs 0.2
+run "$bench" "${common[@]}" --name check-mixed-cutlocal --bits mixed --batch 17 --n 4160 --reps 3 --check-batches 4 --fracs 0.05
+run "$bench" "${common[@]}" --name check-g1-8-cutlocal --hq 8 --hkv 8 --batch 17 --n 4160 --reps 3 --check-batches 4 --fracs 0.05
+run "$bench" "${common[@]}" --name check-d64-4-cutlocal --d 64 --bits 4 --batch 17 --n 4160 --reps 3 --check-batches 4 --fracs 0.05
 for cap in "$carry"/captures/*; do
   [ -d "$cap" ] || continue
   l="$(python3 -c "import json,sys; L = json.load(open(sys.argv[1]+'/manifest.json'))['layers']; print(L[min(1, len(L) - 1)])" "$cap")"

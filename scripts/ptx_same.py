@@ -6,8 +6,9 @@
 For each commit, kernels/decode.{cu,h} of that commit and of the working tree are compiled to PTX
 (nvcc -O3 -arch=sm_90a, as the build does) and compared kernel by kernel, after removing what does
 not change the code: line directives, label and local-depot numbering, the file's internal symbol
-hash, and the template arguments that only select a variant of the cut (finish_scan_block's LEAN,
-cut_head's). Same PTX means the same machine code (same ptxas), so a kernel measured at that commit
+hash, the template arguments that only select a variant of the cut (finish_scan_block's LEAN,
+cut_head's), and template arguments added later at their default (scan_kernel's CUT 0, prep_kernel's
+ZH true). Same PTX means the same machine code (same ptxas), so a kernel measured at that commit
 is the kernel in the tree. Needs nvcc; prints one line per kernel family and status.
 """
 import collections
@@ -33,6 +34,11 @@ def kernels(path):
     t = re.sub(r"_INTERNAL_[0-9a-f]+_", "_INTERNAL_", t)
     t = re.sub(r"inish_scan_blockILi(\d)ELb(\d)ELb\dEE", r"inish_scan_blockILi\1ELb\2EE", t)
     t = re.sub(r"cut_headILb\dEE", "cut_headE", t)
+    t = re.sub(r"cut_headILb\dELb\dEE", "cut_headE", t)
+    # default template arguments added later: the scan's cut build (CUT 0: the global cut), prep's
+    # histogram zeroing (ZH true)
+    t = re.sub(r"(scan_kernelI(?:Li-?\d+E)+Lb\dE)Li0EE", r"\1E", t)
+    t = re.sub(r"prep_kernelILi(\d+)ELi(\d+)ELb1EE", r"prep_kernelILi\1ELi\2EE", t)
     t = "\n".join(l for l in t.split("\n") if not l.strip().startswith((".loc", ".file")))
     t = re.sub(r"\$L__BB\d+_", "$L__BB_", t)
     t = re.sub(r"__local_depot\d+", "__local_depot", t)
