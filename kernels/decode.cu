@@ -513,16 +513,7 @@ __device__ __forceinline__ void publish_cut(const Workspace& w, int bg) {
 //     added counts to the global histogram, so its own histogram is the KV head's: the cut reads it in
 //     shared memory, with no flush, fence or done count (the global histogram and done are not used;
 //     prep skips zeroing the histogram). stage1 launches it only there; the block traps otherwise.
-//   kCutRelease (finish_scan_release): kCutGlobal with the block's fences replaced by one
-//     acquire-release add to done by thread 0 after the block's barrier (the barrier orders the block's
-//     histogram atomics before it; the release is cumulative), and one acquire fence per cut warp in
-//     the last block.
-inline constexpr int kCutGlobal = 0, kCutLocal = 1, kCutRelease = 2;
-__device__ __forceinline__ int atom_add_acq_rel_gpu(int32_t* a, int32_t v) {
-  int32_t old;
-  asm volatile("atom.acq_rel.gpu.global.add.s32 %0, [%1], %2;" : "=r"(old) : "l"(a), "r"(v) : "memory");
-  return old;
-}
+inline constexpr int kCutGlobal = 0, kCutLocal = 1;
 // kCutGlobal (and the low-rank scan's cut, LEAN)
 template <int G, bool LEAN = false>
 __device__ void finish_scan_block(const DecodeParams& p, const Workspace& w, const uint32_t* hist, int b, int g) {
@@ -553,28 +544,6 @@ __device__ void finish_scan_block(const DecodeParams& p, const Workspace& w, con
     __threadfence();
     cut_head<false>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), nullptr);
   }
-  publish_cut<G>(w, bg);
-}
-
-// kCutRelease (quant scan)
-template <int G>
-__device__ void finish_scan_release(const DecodeParams& p, const Workspace& w, const uint32_t* hist, int b, int g) {
-  const int tid = threadIdx.x, bg = b * p.n_head_kv + g;
-  __syncthreads();
-  for (int i = tid; i < G * kHistAll; i += blockDim.x) {
-    const uint32_t v = hist[i];
-    if (v) {
-      uint32_t* gh = w.hist + int64_t(b) * p.n_head_q * kHistAll + int64_t(g) * G * kHistAll;  // heads g·G.. contiguous
-      atomicAdd(&gh[i], v);
-    }
-  }
-  __shared__ bool s_last;
-  __syncthreads();  // orders the block's histogram atomics before thread 0's release
-  if (tid == 0) s_last = atom_add_acq_rel_gpu(&w.done[bg], 1) == int(gridDim.x) - 1;
-  __syncthreads();
-  if (!s_last || (tid >> 5) >= G) return;
-  asm volatile("fence.acq_rel.gpu;" ::: "memory");
-  cut_head<false>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), nullptr);
   publish_cut<G>(w, bg);
 }
 
@@ -1020,7 +989,6 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
     }
   }
   if constexpr (CUT == kCutLocal) finish_scan_local<G>(p, w, hist, b, g);
-  else if constexpr (CUT == kCutRelease) finish_scan_release<G>(p, w, hist, b, g);
   else finish_scan_block<G>(p, w, hist, b, g);
 }
 
@@ -1569,16 +1537,58 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
 // max is raised only when a score exceeds it by more than 8 (weights ≤ 2^8, exact identity).
 // from_list (survivors only): block row y takes the y-th KV head of compact's list (every compact block
 // of it done) instead of waiting for the whole compact grid.
+// FIN (one split per KV head: the 32 × 32K steps at 1-5%): the block's combined state is the merged one,
+// so it writes the output (merge_kernel's identity at S = 1, bitwise its result) and, ghost path, each
+// head's certificate (write_certificate, as merge would); no merge kernel is launched.
 constexpr int kTile = 32, kStages = 4;
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLazy = 8.0f;
+
+// The certificate of query head bq (ghost path) from its merged state: M (log2 units) and L of the
+// exact merge identity over S splits, onorm ≥ ||ô|| (float32, rounded up). merge_kernel's thread 0, or
+// attend's warp h when the step has one split (attend_kernel's FIN).
+__device__ __forceinline__ void write_certificate(const DecodeParams& p, const Workspace& w, int bq, float M, float L,
+                                                  float onorm, int S) {
+  const int b = bq / p.n_head_q, hq = bq % p.n_head_q, G = p.n_head_q / p.n_head_kv;
+  const int count = w.n_surv[b * p.n_head_kv + hq / G];
+  const double eps = double(w.qscal[int64_t(bq) * 4 + 3]);
+  const double m_l = double(w.qscal[int64_t(bq) * 4 + 2]);
+  // l: ≤ K roundings per term (γ_K) — the per-split sums, the lazy rescales (≤ one per tile), the
+  // combines; ≤ n_ex2 ex2.approx factors of relative error ≤ 1e-5 each (2 ulp: ≤ 2.5·2^-23, plus ln2·|arg|·2^-24
+  // from the argument's rounding with |arg| ≤ 126 before results flush to 0, which only lowers l);
+  // scores in log2 units with error ≤ ε·log2(e)·1.01 (the extra rounding of σq·log2e)
+  const int per = (count + S - 1) / S, tiles = (per + kTile - 1) / kTile + 1;
+  const double K = 4.0 * (per + 16.0 + tiles) + 4.0 * S + 300.0;
+  const double gK = K * 0x1p-24 / (1.0 - K * 0x1p-24);
+  const double n_ex2 = tiles + 4.0;
+  double z = double(L) * exp(-eps * 1.01) / (1.0 + gK) * pow(1.0 - 1e-5, n_ex2) *
+             exp(double(M) * 0.69314718055994531 - m_l) * (1.0 - 1e-9);
+  if (!(z > w.zl[bq])) z = w.zl[bq];
+  // M_E: compact's per-lane float32 sums (rounded up) of ex2_up ≥ e^{UB − m_L}·(1 − 2.5·2^-23), summed
+  // in float64 (≤ 1e-10 relative): the factor 1 + 2^-18 covers both with a margin
+  const double me = w.me[bq] * (1.0 + 0x1p-18);
+  double mass = me == 0.0 ? 0.0 : me / (z + me) * (1.0 + 1e-12);
+  if (!(mass <= 1.0)) mass = 1.0;  // M_E = +inf (a float32 sum past 3.4e38) or NaN, or rounding past 1: the mass is ≤ 1
+  const float nu_e = __uint_as_float(w.nu_e[bq - hq % G]);  // stored at the group's first head
+  Certificate& c = p.cert[bq];
+  // a non-finite query or hot score (prep), or an output norm that is NaN or +inf (a non-finite value
+  // row was attended, or the values are large enough to overflow float32): nothing is certified
+  const uint32_t flags = w.flags[bq] | (onorm <= FLT_MAX ? 0u : kCertNonFiniteOutput);
+  c.flags = flags;
+  c.mass_bound = flags ? 1.0 : mass;
+  c.out_err_bound = flags ? double(INFINITY) : mass * (double(nu_e) + double(onorm) * (1.0 + 1e-3)) * (1.0 + 1e-12);
+  c.m_E = me;
+  c.z_low = z;
+  c.nu_e = nu_e;
+  c.n_attended = count;
+}
 
 // ex2_approx (above): results below 2^-126 flush to 0, which only ever lowers the sums the
 // certificate uses as lower bounds.
 template <int D>
 constexpr int attend_smem_bytes() { return kStages * 2 * kTile * D * 2; }
 
-template <int G, int D, bool DENSE>
+template <int G, int D, bool DENSE, bool FIN = false>
 __global__ void __launch_bounds__(kAttThreads, 3) attend_kernel(DecodeParams p, Workspace w, int from_list) {
   constexpr int RB = D * 2, TB = kTile * RB, CPL = D / 8, NV = CPL / 8;  // NV uint4 per lane per row
   extern __shared__ __align__(128) uint8_t smem[];
@@ -1596,7 +1606,10 @@ __global__ void __launch_bounds__(kAttThreads, 3) attend_kernel(DecodeParams p, 
     if (tid == 0) s_bg = wait_list(w.ready + p.batch * p.n_head_kv + 1, blockIdx.y, gridDim.y);
     __syncthreads();
     bg = s_bg;
-    if (bg < 0) return;  // merge traps (its list check)
+    if (bg < 0) {
+      if constexpr (FIN) __trap();  // no merge follows to trap: no output stands
+      return;  // merge traps (its list check)
+    }
     b = bg / p.n_head_kv;
     g = bg % p.n_head_kv;
   } else {
@@ -1741,6 +1754,9 @@ __global__ void __launch_bounds__(kAttThreads, 3) attend_kernel(DecodeParams p, 
   float* s_m = reinterpret_cast<float*>(smem);   // [16][G]
   float* s_l = s_m + 16 * G;                      // [16][G]
   float* s_o = s_l + 16 * G;                      // [16][G][D]
+  [[maybe_unused]] float* s_sq = s_o + 16 * G * D;  // FIN: [G][D] out² (rounded up)
+  [[maybe_unused]] float* s_fm = s_sq + G * D;      // FIN: [G] M, then [G] L
+  [[maybe_unused]] float* s_fl = s_fm + G;
 #pragma unroll
   for (int h = 0; h < G; ++h) {
     if (sub == 0) { s_m[grp * G + h] = m[h]; s_l[grp * G + h] = l[h]; }
@@ -1762,9 +1778,26 @@ __global__ void __launch_bounds__(kAttThreads, 3) attend_kernel(DecodeParams p, 
       }
     }
     const int64_t bq = int64_t(b) * p.n_head_q + g * G + h;
-    const int64_t ps = bq * p.splits + blockIdx.x;
-    if (j == 0) { w.pm[ps] = M; w.pl[ps] = L; }
-    w.po[ps * D + j] = O;
+    if constexpr (FIN) {  // the one split's state is the merged one: merge_kernel's output at S = 1
+      const float out = O / L;
+      p.out[bq * D + j] = out;
+      s_sq[h * D + j] = __fmul_ru(out, out);
+      if (j == 0) { s_fm[h] = M; s_fl[h] = L; }
+    } else {
+      const int64_t ps = bq * p.splits + blockIdx.x;
+      if (j == 0) { w.pm[ps] = M; w.pl[ps] = L; }
+      w.po[ps * D + j] = O;
+    }
+  }
+  if constexpr (FIN && !DENSE) {  // the certificate of head h by warp h (G ≤ 4 warps)
+    __syncthreads();
+    if (p.cert != nullptr && warp < G) {
+      float ss = 0.0f;
+      for (int j = tid & 31; j < D; j += 32) ss = __fadd_ru(ss, s_sq[warp * D + j]);
+      ss = warp_sum_ru(ss);
+      if ((tid & 31) == 0)
+        write_certificate(p, w, b * p.n_head_q + g * G + warp, s_fm[warp], s_fl[warp], __fsqrt_ru(ss), 1);
+    }
   }
 }
 
@@ -1940,38 +1973,7 @@ __global__ void __launch_bounds__(kMergeThreads) merge_kernel(DecodeParams p, Wo
   __syncthreads();
   if (j == 0) {
     const float onorm = __fsqrt_ru(__fadd_ru(__fadd_ru(red[0], red[1]), __fadd_ru(red[2], red[3])));
-    const int b = bq / p.n_head_q, hq = bq % p.n_head_q, G = p.n_head_q / p.n_head_kv;
-    const int count = w.n_surv[b * p.n_head_kv + hq / G];
-    const double eps = double(w.qscal[int64_t(bq) * 4 + 3]);
-    const double m_l = double(w.qscal[int64_t(bq) * 4 + 2]);
-    // l: ≤ K roundings per term (γ_K) — the per-split sums, the lazy rescales (≤ one per tile), the
-    // combines; ≤ n_ex2 ex2.approx factors of relative error ≤ 1e-5 each (2 ulp: ≤ 2.5·2^-23, plus ln2·|arg|·2^-24
-    // from the argument's rounding with |arg| ≤ 126 before results flush to 0, which only lowers l);
-    // scores in log2 units with error ≤ ε·log2(e)·1.01 (the extra rounding of σq·log2e)
-    const int per = (count + S - 1) / S, tiles = (per + kTile - 1) / kTile + 1;
-    const double K = 4.0 * (per + 16.0 + tiles) + 4.0 * S + 300.0;
-    const double gK = K * 0x1p-24 / (1.0 - K * 0x1p-24);
-    const double n_ex2 = tiles + 4.0;
-    double z = double(L) * exp(-eps * 1.01) / (1.0 + gK) * pow(1.0 - 1e-5, n_ex2) *
-               exp(double(M) * 0.69314718055994531 - m_l) * (1.0 - 1e-9);
-    if (!(z > w.zl[bq])) z = w.zl[bq];
-    // M_E: compact's per-lane float32 sums (rounded up) of ex2_up ≥ e^{UB − m_L}·(1 − 2.5·2^-23), summed
-    // in float64 (≤ 1e-10 relative): the factor 1 + 2^-18 covers both with a margin
-    const double me = w.me[bq] * (1.0 + 0x1p-18);
-    double mass = me == 0.0 ? 0.0 : me / (z + me) * (1.0 + 1e-12);
-    if (!(mass <= 1.0)) mass = 1.0;  // M_E = +inf (a float32 sum past 3.4e38) or NaN, or rounding past 1: the mass is ≤ 1
-    const float nu_e = __uint_as_float(w.nu_e[bq - hq % G]);  // stored at the group's first head
-    Certificate& c = p.cert[bq];
-    // a non-finite query or hot score (prep), or an output norm that is NaN or +inf (a non-finite value
-    // row was attended, or the values are large enough to overflow float32): nothing is certified
-    const uint32_t flags = w.flags[bq] | (onorm <= FLT_MAX ? 0u : kCertNonFiniteOutput);
-    c.flags = flags;
-    c.mass_bound = flags ? 1.0 : mass;
-    c.out_err_bound = flags ? double(INFINITY) : mass * (double(nu_e) + double(onorm) * (1.0 + 1e-3)) * (1.0 + 1e-12);
-    c.m_E = me;
-    c.z_low = z;
-    c.nu_e = nu_e;
-    c.n_attended = count;
+    write_certificate(p, w, bq, M, L, onorm, S);
   }
 }
 
@@ -2046,8 +2048,7 @@ int compact_from_list(int bk) {
 
 // The scan's cut (scan_kernel's CUT): the local one where the scan has one block per KV head and
 // there is no anchor stage (set_cut_local(0) or GHOSTKV_CUT_LOCAL=0 keep the global one there: A/B runs
-// and the bench's bitwise check of the two); GHOSTKV_CUT_RELEASE=1 builds the global one's end of block
-// with the acquire-release count (kCutRelease; G 4, d 128 only: an A/B variant).
+// and the bench's bitwise check of the two).
 int g_cut_local = -1;  // −1: GHOSTKV_CUT_LOCAL decides (set_cut_local)
 static bool cut_local_on() {
   static const bool env = [] {
@@ -2056,14 +2057,6 @@ static bool cut_local_on() {
   }();
   return g_cut_local < 0 ? env : g_cut_local == 1;
 }
-static bool cut_release_on() {
-  static const bool v = [] {
-    const char* e = std::getenv("GHOSTKV_CUT_RELEASE");
-    return e && e[0] == '1' && !e[1];
-  }();
-  return v;
-}
-
 int scan_occupancy() {
   static const int v = env_blocks_cap("GHOSTKV_SCAN_OCC");
   return v;
@@ -2288,10 +2281,6 @@ static ScanPlan scan_plan(const DecodeParams& p) {
   s.chunks = scan_blocks_per_head(max_pages_seq, std::min(occ, scan_occupancy()) * device_sm_count(),
                                   p.batch * p.n_head_kv);
   if (s.chunks == 1 && !p.box && !scan_debug() && cut_local_on()) s.cut = kCutLocal;
-  else if (cut_release_on() && !scan_debug()) {
-    if constexpr (GG == 4 && DD == 128) s.cut = kCutRelease;
-    else throw std::runtime_error("ghostkv cuda: GHOSTKV_CUT_RELEASE is built for G 4, d 128 only");
-  }
   return s;
 }
 
@@ -2347,10 +2336,8 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
         else throw std::runtime_error("ghostkv cuda: GHOSTKV_SCAN_DEBUG is built for G 4, d 128 only");
       } else if (plan.cut == kCutLocal) {
         kern = scan_kernel<GG, DD, BB, NB, SW, MINB, false, kCutLocal>;
-      } else if (plan.cut == kCutRelease) {
-        if constexpr (GG == 4 && DD == 128) kern = scan_kernel<GG, DD, BB, NB, SW, MINB, false, kCutRelease>;
       }
-      static bool attr[3] = {false, false, false};  // per build of the cut (DBG is fixed per process)
+      static bool attr[2] = {false, false};  // per build of the cut (DBG is fixed per process)
       if (!attr[plan.cut]) { raise_smem(kern, smem); attr[plan.cut] = true; }
       if (more()) launch("scan_kernel", kern, dim3(plan.chunks, BK), dim3(SW * 32), smem, st, p, w, c, scan_debug());
     };
@@ -2386,6 +2373,16 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
 
 void ghost_stage1(const DecodeParams& p, void* stream) { stage1(p, stream, 1 << 30); }
 
+// One split per KV head: attend finishes the heads itself (attend_kernel's FIN) instead of a merge kernel
+// after it; GHOSTKV_ATTEND_FIN=0 keeps the merge kernel (A/B runs).
+static bool attend_fin_on() {
+  static const bool v = [] {
+    const char* e = std::getenv("GHOSTKV_ATTEND_FIN");
+    return !(e && e[0] == '0' && !e[1]);
+  }();
+  return v;
+}
+
 // after_compact: launched right after this step's compact (ghost_decode), so the survivors' attend may
 // take its KV heads from compact's list (its only wait then: it does not wait for the kernel before it in
 // the stream, which is that compact, itself ordered after everything earlier). A stage 2 launched on its
@@ -2399,7 +2396,16 @@ static void stage2(const DecodeParams& p, cudaStream_t st, bool certify, int upt
     constexpr int GG = decltype(gc)::value, DD = decltype(dc)::value;
     constexpr int smem = attend_smem_bytes<DD>();
     static bool attr = false;
-    if (!attr) { raise_smem(attend_kernel<GG, DD, DENSE>, std::max(smem, kAttendSpreadSmem1)); attr = true; }
+    if (!attr) {
+      raise_smem(attend_kernel<GG, DD, DENSE>, std::max(smem, kAttendSpreadSmem1));
+      raise_smem(attend_kernel<GG, DD, DENSE, true>, std::max(smem, kAttendSpreadSmem1));
+      attr = true;
+    }
+    if (p.splits == 1 && attend_fin_on()) {  // attend writes the outputs and certificates: no merge
+      launch(DENSE ? "attend_kernel(dense, fin)" : "attend_kernel(fin)", attend_kernel<GG, DD, DENSE, true>, dim3(1, BK),
+             dim3(kAttThreads), attend_launch_smem(smem, BK), st, p, w, lists);
+      return;
+    }
     launch(DENSE ? "attend_kernel(dense)" : "attend_kernel", attend_kernel<GG, DD, DENSE>, dim3(p.splits, BK),
            dim3(kAttThreads), attend_launch_smem(smem, p.splits * BK), st, p, w, lists);
     if (upto >= 2) launch(DENSE ? "merge_kernel(dense)" : "merge_kernel", merge_kernel<DD>, dim3(BQ), dim3(kMergeThreads), 0, st, p, w,

@@ -96,6 +96,22 @@ for cap in "$carry"/captures/*; do
     --fracs 1 --name "$(basename "$cap")-L$l-b8-cutlocal"
 done
 unset GHOSTKV_SCAN_OCC
+# one split per KV head (--splits 1, as the 32 × 32K steps at 1-5%): attend writes the outputs and the
+# certificates itself, no merge kernel (dense too); with the ready lists forced on as well
+for shape in "rand8:--batch 3 --n 8256 --fracs 0.05,1 --poison" "anc4:--bits 4 --anchors --far-pages 0.5 --batch 3 --n 5000 --fracs 0.2" \
+    "lowrank:--bits lowrank --batch 3 --n 8256 --fracs 0.05,1" "g1-mixed:--hq 8 --hkv 8 --bits mixed --batch 3 --n 5000 --fracs 0.05" \
+    "d64-4:--d 64 --bits 4 --batch 3 --n 5000 --fracs 0.05"; do
+  tag="${shape%%:*}"; opts=(${shape#*:})
+  run "$bench" "${common[@]}" --name "check-$tag-fin" "${opts[@]}" --splits 1 --reps 3 --check-batches 3
+done
+GHOSTKV_COMPACT_READY=1 run "$bench" "${common[@]}" --name check-rand8-ready-fin --batch 3 --n 8256 --splits 1 --reps 3 \
+  --check-batches 3 --fracs 0.05,1 --poison
+for cap in "$carry"/captures/*; do
+  [ -d "$cap" ] || continue
+  l="$(python3 -c "import json,sys; L = json.load(open(sys.argv[1]+'/manifest.json'))['layers']; print(L[min(1, len(L) - 1)])" "$cap")"
+  run "$bench" "${common[@]}" --mode capture --capture "$cap" --layer "$l" --bits 8 --queries 8 --reps 3 --splits 1 \
+    --fracs 1 --name "$(basename "$cap")-L$l-b8-fin"
+done
 if [ "$fail" != 0 ] || [ "$mode" = quick ]; then echo "gpu_bench.sh: stopping after the checks (fail=$fail)"; exit "$fail"; fi
 
 # 2. real fractions: the certified survivor fraction of each capture (8-bit witness), as forced fractions

@@ -5,11 +5,14 @@
 
 For each commit, kernels/decode.{cu,h} of that commit and of the working tree are compiled to PTX
 (nvcc -O3 -arch=sm_90a, as the build does) and compared kernel by kernel, after removing what does
-not change the code: line directives, label and local-depot numbering, the file's internal symbol
-hash, the template arguments that only select a variant of the cut (finish_scan_block's LEAN,
-cut_head's), and template arguments added later at their default (scan_kernel's CUT 0, prep_kernel's
-ZH true). Same PTX means the same machine code (same ptxas), so a kernel measured at that commit
-is the kernel in the tree. Needs nvcc; prints one line per kernel family and status.
+not change the code: line directives, label and local-depot numbering, device functions (.func,
+e.g. a math routine placed after whichever entry used it first), the file's internal symbol hash, the
+template arguments that only select a variant of the cut (finish_scan_block's LEAN, cut_head's), and
+template arguments added later at their default (scan_kernel's CUT 0, prep_kernel's ZH true,
+attend_kernel's FIN false). Same PTX means the same machine code (same ptxas), so a kernel measured at
+that commit is the kernel in the tree. "same but reg names": the same instructions on differently
+numbered virtual registers (ptxas may then allocate registers differently: not proven the same machine
+code). Needs nvcc; prints one line per kernel family and status.
 """
 import collections
 import os
@@ -39,15 +42,34 @@ def kernels(path):
     # histogram zeroing (ZH true)
     t = re.sub(r"(scan_kernelI(?:Li-?\d+E)+Lb\dE)Li0EE", r"\1E", t)
     t = re.sub(r"prep_kernelILi(\d+)ELi(\d+)ELb1EE", r"prep_kernelILi\1ELi\2EE", t)
+    t = re.sub(r"attend_kernelILi(\d+)ELi(\d+)ELb(\d)ELb0EE", r"attend_kernelILi\1ELi\2ELb\3EE", t)
     t = "\n".join(l for l in t.split("\n") if not l.strip().startswith((".loc", ".file")))
     t = re.sub(r"\$L__BB\d+_", "$L__BB_", t)
     t = re.sub(r"__local_depot\d+", "__local_depot", t)
+    t = re.sub(r"callseq \d+", "callseq", t)
     out = {}
-    for part in re.split(r"\n(?=\.(?:visible |weak )?\.?entry )", t):
+    # an entry's text ends where the next entry or a device function (.func, e.g. a math library
+    # routine placed after whichever entry used it first) begins
+    for part in re.split(r"\n(?=\.(?:visible |weak )?\.?(?:entry|func) )", t):
         m = re.match(r"\.(?:visible |weak )?\.?entry (\S+?)\(", part)
         if m:
             out[m.group(1)] = part
     return out
+
+
+def renumber(text):
+    """Virtual registers renamed in the order of their first use, their declarations dropped."""
+    seen, count = {}, collections.Counter()
+
+    def name(m):
+        key = m.group(0)
+        if key not in seen:
+            seen[key] = "%%%s_%d" % (m.group(1), count[m.group(1)])
+            count[m.group(1)] += 1
+        return seen[key]
+
+    text = "\n".join(l for l in text.split("\n") if not l.strip().startswith(".reg "))
+    return re.sub(r"%([a-z]+)(\d+)\b", name, text)
 
 
 def family(name):
@@ -76,7 +98,8 @@ def main():
             res = collections.Counter()
             for name in set(now) | set(then):
                 st = ("only in the tree" if name not in then else "only at " + commit if name not in now
-                      else "same" if now[name] == then[name] else "DIFFERENT")
+                      else "same" if now[name] == then[name]
+                      else "same but reg names" if renumber(now[name]) == renumber(then[name]) else "DIFFERENT")
                 res[(family(name), st)] += 1
             for (fam, st), k in sorted(res.items()):
                 print("%s: %-22s %-18s (%d instantiations)" % (commit, fam, st, k))
