@@ -1779,7 +1779,7 @@ __global__ void __launch_bounds__(kAttThreads, 3) attend_kernel(DecodeParams p, 
     }
     const int64_t bq = int64_t(b) * p.n_head_q + g * G + h;
     if constexpr (FIN) {  // the one split's state is the merged one: merge_kernel's output at S = 1
-      const float out = O / L;
+      const float out = __fadd_rn(O, 0.0f) / L;  // merge's (O·1 + 0 + …) / L: a −0 becomes +0 there too
       p.out[bq * D + j] = out;
       s_sq[h * D + j] = __fmul_ru(out, out);
       if (j == 0) { s_fm[h] = M; s_fl[h] = L; }
@@ -2268,9 +2268,12 @@ template <int GG, int DD, int BB>
 static ScanPlan scan_plan(const DecodeParams& p) {
   constexpr int NB = kScanBufs, SW = kScanBlockWarps, MINB = kScanMinBlocks;
   constexpr int smem = scan_smem_bytes<GG, DD, BB, NB, SW>();
-  static int occ = 0;  // of the global build (the other builds hold the same shared memory and registers cap)
+  static int occ = 0;  // of the global build, or the debug one (GHOSTKV_SCAN_DEBUG, fixed per process); the
+                       // local build holds the same shared memory and register cap
   if (!occ) {
     auto* kern = scan_kernel<GG, DD, BB, NB, SW, MINB, false>;
+    if constexpr (GG == 4 && DD == 128)
+      if (scan_debug()) kern = scan_kernel<GG, DD, BB, NB, SW, MINB, true>;
     raise_smem(kern, smem);
     check_launch("cudaOccupancyMaxActiveBlocksPerMultiprocessor",
                  cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, kern, SW * 32, smem));
@@ -2401,7 +2404,8 @@ static void stage2(const DecodeParams& p, cudaStream_t st, bool certify, int upt
       raise_smem(attend_kernel<GG, DD, DENSE, true>, std::max(smem, kAttendSpreadSmem1));
       attr = true;
     }
-    if (p.splits == 1 && attend_fin_on()) {  // attend writes the outputs and certificates: no merge
+    // one split: attend writes the outputs and (ghost path, p.cert given: certify) the certificates; no merge
+    if (p.splits == 1 && attend_fin_on()) {
       launch(DENSE ? "attend_kernel(dense, fin)" : "attend_kernel(fin)", attend_kernel<GG, DD, DENSE, true>, dim3(1, BK),
              dim3(kAttThreads), attend_launch_smem(smem, BK), st, p, w, lists);
       return;

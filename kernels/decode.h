@@ -35,7 +35,8 @@
 // up, + histogram), compact (the per-head certified cut of the mass policy, then the GQA rule: a
 // token is eliminated iff every head of its group eliminates it; survivor list, M_E, ν), attend
 // (split-K flash decoding over hot + survivors, tiles moved by the bulk-copy engine), merge (exact
-// (m, l, o) merge and the certificate per query head). All launches go to one stream, chained by
+// (m, l, o) merge and the certificate per query head; where a step has one split, attend writes the
+// outputs and certificates itself and merge is not launched). All launches go to one stream, chained by
 // programmatic dependent launch (GHOSTKV_NO_PDL=1 turns it off), and are graph-capturable.
 // The workspace needs no initialisation: prep zeroes what the next stages accumulate.
 #include <cstdint>
@@ -176,7 +177,8 @@ struct Workspace {
                                  // anchor (rounded up); 0xFFFF: the page is scanned
   int32_t* plist;                // [B·Hkv, max_pages] pages the scan reads (anchor stage), in any order
   int32_t* n_plist;              // [B·Hkv]
-  float *pm, *pl, *po;           // [B·Hq, splits], [B·Hq, splits], [B·Hq, splits, d]
+  float *pm, *pl, *po;           // [B·Hq, splits], [B·Hq, splits], [B·Hq, splits, d] (not written where a
+                                 // step has one split: attend then writes the outputs)
 };
 int64_t workspace_bytes(const DecodeParams& p);
 Workspace workspace_views(const DecodeParams& p);
@@ -184,10 +186,10 @@ Workspace workspace_views(const DecodeParams& p);
 // stream: a cudaStream_t passed as void* (nullptr = default stream). Each returns after launching.
 void ghost_decode(const DecodeParams& p, void* stream);         // all stages
 void ghost_stage1(const DecodeParams& p, void* stream);         // prep, anchor, scan, cut, compact
-void ghost_stage2(const DecodeParams& p, void* stream);         // attend + merge (after a ghost_stage1 on p.work)
+void ghost_stage2(const DecodeParams& p, void* stream);         // attend [+ merge] (after a ghost_stage1 on p.work)
 // Diagnostics (gpu_bench --breakdown): launch only the first n_kernels kernels of stage 1 (prep,
 // [anchor,] scan, compact) or stage 2 (attend, merge), n_kernels ≥ 1; the step's results are then
-// incomplete.
+// incomplete, except stage 2 with one split, whose one kernel (attend finishing the heads) is the stage.
 void ghost_stage_prefix(const DecodeParams& p, void* stream, int stage, int n_kernels);
 // The token scan's cut for a step on p (quant witness; the low-rank scan always has the global one):
 // 0 the global histogram's (the last scan block of a KV head), 1 the block's own histogram (one scan

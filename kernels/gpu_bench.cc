@@ -565,6 +565,8 @@ std::vector<Check> per(static_cast<size_t>(G));
     // head and M_E's atomic sums are not fixed)
     gc::set_cut_local(0);
     const bool global = gc::scan_cut_mode(p) == 0;
+    CK(cudaMemset(w.theta, 0xFF, size_t(BQ) * 4));  // poisoned again: the comparison reads this run's values
+    CK(cudaMemset(d.cert.p, 0xFF, d.cert.n * sizeof(gc::Certificate)));
     gc::ghost_decode(p, nullptr);
     CK(cudaDeviceSynchronize());
     gc::set_cut_local(-1);

@@ -5,8 +5,9 @@
 
 For each commit, kernels/decode.{cu,h} of that commit and of the working tree are compiled to PTX
 (nvcc -O3 -arch=sm_90a, as the build does) and compared kernel by kernel, after removing what does
-not change the code: line directives, label and local-depot numbering, device functions (.func,
-e.g. a math routine placed after whichever entry used it first), the file's internal symbol hash, the
+not change the code: line directives, label and local-depot numbering, where device functions (.func,
+e.g. a math routine, placed after whichever entry used it first) stand (each is compared on its own, by
+name: the "(device functions)" line), the file's internal symbol hash, the
 template arguments that only select a variant of the cut (finish_scan_block's LEAN, cut_head's), and
 template arguments added later at their default (scan_kernel's CUT 0, prep_kernel's ZH true,
 attend_kernel's FIN false). Same PTX means the same machine code (same ptxas), so a kernel measured at
@@ -54,6 +55,15 @@ def kernels(path):
         m = re.match(r"\.(?:visible |weak )?\.?entry (\S+?)\(", part)
         if m:
             out[m.group(1)] = part
+            continue
+        m = re.match(r"\.(?:visible |weak )?\.?func\s+(?:\([^)]*\)\s*)?(\S+?)\(", part)
+        if m:  # a device function's body, compared by its own name (the n-th of that name)
+            key = "func %s" % m.group(1)
+            k = 2
+            while key in out:
+                key = "func %s #%d" % (m.group(1), k)
+                k += 1
+            out[key] = part
     return out
 
 
@@ -73,6 +83,8 @@ def renumber(text):
 
 
 def family(name):
+    if name.startswith("func "):
+        return "(device functions)"
     m = re.search(r"([a-z_]+_kernel)", name)
     return m.group(1) if m else name
 
