@@ -2378,12 +2378,12 @@ void ghost_stage1(const DecodeParams& p, void* stream) { stage1(p, stream, 1 << 
 
 // One split per KV head: attend finishes the heads itself (attend_kernel's FIN) instead of a merge kernel
 // after it; GHOSTKV_ATTEND_FIN=0 keeps the merge kernel (A/B runs).
-static bool attend_fin_on() {
-  static const bool v = [] {
+bool attend_finishes(int splits) {
+  static const bool on = [] {
     const char* e = std::getenv("GHOSTKV_ATTEND_FIN");
     return !(e && e[0] == '0' && !e[1]);
   }();
-  return v;
+  return splits == 1 && on;
 }
 
 // after_compact: launched right after this step's compact (ghost_decode), so the survivors' attend may
@@ -2405,7 +2405,7 @@ static void stage2(const DecodeParams& p, cudaStream_t st, bool certify, int upt
       attr = true;
     }
     // one split: attend writes the outputs and (ghost path, p.cert given: certify) the certificates; no merge
-    if (p.splits == 1 && attend_fin_on()) {
+    if (attend_finishes(p.splits)) {
       launch(DENSE ? "attend_kernel(dense, fin)" : "attend_kernel(fin)", attend_kernel<GG, DD, DENSE, true>, dim3(1, BK),
              dim3(kAttThreads), attend_launch_smem(smem, BK), st, p, w, lists);
       return;

@@ -198,6 +198,9 @@ void ghost_stage_prefix(const DecodeParams& p, void* stream, int stage, int n_ke
 // default: allowed unless that is 0); for checks that θ and the outputs are bitwise the same either way.
 int scan_cut_mode(const DecodeParams& p);
 void set_cut_local(int on);
+// Whether a step of `splits` attention splits per KV head has attend write the outputs and certificates
+// (one split; GHOSTKV_ATTEND_FIN=0 keeps the merge kernel): no partial states then, and no merge launch.
+bool attend_finishes(int splits);
 // Host-side check of a batch's page table and sequence lengths (host arrays, as uploaded to
 // DecodeParams::page_table / seq_len): every seq_len in [1, max_seq], max_pages·kPage ≥ max_seq, and
 // every logical page a sequence uses mapped to a physical page in [0, n_phys), no physical page used

@@ -656,13 +656,8 @@ Bytes bytes_model(const Host& h, const gc::DecodeParams& p, int64_t n_surv_total
     pages += (n + 63) / 64;
   }
   const double Hkv = h.Hkv, G = h.G;
-  // partial states written by attend, read by merge; none with one split, where attend writes the outputs
-  // (GHOSTKV_ATTEND_FIN=0: the merge kernel anyway)
-  static const bool fin = [] {
-    const char* e = std::getenv("GHOSTKV_ATTEND_FIN");
-    return !(e && e[0] == '0' && !e[1]);
-  }();
-  const double partial = p.splits == 1 && fin ? 0.0 : double(h.B) * h.Hq * p.splits * (g_d + 2) * 4 * 2;
+  // partial states written by attend, read by merge; none where attend writes the outputs (one split)
+  const double partial = gc::attend_finishes(p.splits) ? 0.0 : double(h.B) * h.Hq * p.splits * (g_d + 2) * 4 * 2;
   // tokens of scanned pages (every page without anchors; partial last pages counted whole)
   const double scanned = pages_read < 0 ? Hkv * n_tot : double(pages_read) * 64;
   const double all_pages = Hkv * pages, read_pages = pages_read < 0 ? all_pages : double(pages_read);

@@ -16,6 +16,18 @@ common=(--device "$device" --commit "$commit" --csv "$out/gpu_bench.csv")
 nvidia-smi --query-gpu=name,driver_version,temperature.gpu,clocks.sm,clocks.mem,power.draw --format=csv
 fail=0
 run() { echo "+ $*"; "$@" || { echo "FAILED ($?): $*"; fail=1; }; }
+# each capture's second layer (its only one where it has one) at 8 bits, forced 100% and certified:
+#   cap_rows NAME_SUFFIX QUERIES REPS [more bench options]
+cap_rows() {
+  local suffix=$1 q=$2 reps=$3 cap l
+  shift 3
+  for cap in "$carry"/captures/*; do
+    [ -d "$cap" ] || continue
+    l="$(python3 -c "import json,sys; L = json.load(open(sys.argv[1]+'/manifest.json'))['layers']; print(L[min(1, len(L) - 1)])" "$cap")"
+    run "$bench" "${common[@]}" --mode capture --capture "$cap" --layer "$l" --bits 8 --queries "$q" --reps "$reps" "$@" \
+      --fracs 1 --name "$(basename "$cap")-L$l-b8-$suffix"
+  done
+}
 
 # 1. correctness on small shapes (fresh random inputs; real captures), 8- and 4-bit witnesses
 # (--poison: a NaN query component, a NaN hot key component and a NaN hot value component must flag
@@ -71,12 +83,7 @@ run "$bench" "${common[@]}" --name check-rand8-ready --batch 3 --n 8256 --reps 3
 run "$bench" "${common[@]}" --name check-anc4-far-b5-ready --bits 4 --anchors --far-pages 0.5 --batch 5 --n 3000 --reps 3 \
   --check-batches 5 --fracs 0.2
 run "$bench" "${common[@]}" --name check-lowrank-ready --bits lowrank --batch 3 --n 8256 --reps 3 --check-batches 3 --fracs 0.05,1
-for cap in "$carry"/captures/*; do
-  [ -d "$cap" ] || continue
-  l="$(python3 -c "import json,sys; L = json.load(open(sys.argv[1]+'/manifest.json'))['layers']; print(L[min(1, len(L) - 1)])" "$cap")"
-  run "$bench" "${common[@]}" --mode capture --capture "$cap" --layer "$l" --bits 8 --queries 8 --reps 5 \
-    --fracs 1 --name "$(basename "$cap")-L$l-b8-ready"
-done
+cap_rows ready 8 5
 unset GHOSTKV_COMPACT_READY
 # the cut from the scan block's own histogram (one scan block per KV head and no anchor stage: where B·Hkv
 # reaches the scan's slots, as at 32 × 32K): 17 sequences × 8 KV heads (int8, int4, mixed; G 1; d 64), and 64
@@ -89,12 +96,7 @@ run "$bench" "${common[@]}" --name check-rand4-cutlocal --bits 4 --batch 17 --n 
 run "$bench" "${common[@]}" --name check-mixed-cutlocal --bits mixed --batch 17 --n 4160 --reps 3 --check-batches 4 --fracs 0.05
 run "$bench" "${common[@]}" --name check-g1-8-cutlocal --hq 8 --hkv 8 --batch 17 --n 4160 --reps 3 --check-batches 4 --fracs 0.05
 run "$bench" "${common[@]}" --name check-d64-4-cutlocal --d 64 --bits 4 --batch 17 --n 4160 --reps 3 --check-batches 4 --fracs 0.05
-for cap in "$carry"/captures/*; do
-  [ -d "$cap" ] || continue
-  l="$(python3 -c "import json,sys; L = json.load(open(sys.argv[1]+'/manifest.json'))['layers']; print(L[min(1, len(L) - 1)])" "$cap")"
-  run "$bench" "${common[@]}" --mode capture --capture "$cap" --layer "$l" --bits 8 --queries 64 --reps 3 \
-    --fracs 1 --name "$(basename "$cap")-L$l-b8-cutlocal"
-done
+cap_rows cutlocal 64 3
 unset GHOSTKV_SCAN_OCC
 # one split per KV head (--splits 1, as the 32 × 32K steps at 1-5%): attend writes the outputs and the
 # certificates itself, no merge kernel (dense too); with the ready lists forced on as well
@@ -106,12 +108,7 @@ for shape in "rand8:--batch 3 --n 8256 --fracs 0.05,1 --poison" "anc4:--bits 4 -
 done
 GHOSTKV_COMPACT_READY=1 run "$bench" "${common[@]}" --name check-rand8-ready-fin --batch 3 --n 8256 --splits 1 --reps 3 \
   --check-batches 3 --fracs 0.05,1 --poison
-for cap in "$carry"/captures/*; do
-  [ -d "$cap" ] || continue
-  l="$(python3 -c "import json,sys; L = json.load(open(sys.argv[1]+'/manifest.json'))['layers']; print(L[min(1, len(L) - 1)])" "$cap")"
-  run "$bench" "${common[@]}" --mode capture --capture "$cap" --layer "$l" --bits 8 --queries 8 --reps 3 --splits 1 \
-    --fracs 1 --name "$(basename "$cap")-L$l-b8-fin"
-done
+cap_rows fin 8 3 --splits 1
 if [ "$fail" != 0 ] || [ "$mode" = quick ]; then echo "gpu_bench.sh: stopping after the checks (fail=$fail)"; exit "$fail"; fi
 
 # 2. real fractions: the certified survivor fraction of each capture (8-bit witness), as forced fractions
