@@ -513,10 +513,13 @@ __device__ __forceinline__ void publish_cut(const Workspace& w, int bg) {
 //     added counts to the global histogram, so its own histogram is the KV head's: the cut reads it in
 //     shared memory, with no flush, fence or done count (the global histogram and done are not used;
 //     prep skips zeroing the histogram). stage1 launches it only there; the block traps otherwise.
-inline constexpr int kCutGlobal = 0, kCutLocal = 1;
+inline constexpr int kCutGlobal = 0, kCutLocal = 1, kCutFused = 2;
 // kCutGlobal (and the low-rank scan's cut, LEAN)
-template <int G, bool LEAN = false>
-__device__ void finish_scan_block(const DecodeParams& p, const Workspace& w, const uint32_t* hist, int b, int g) {
+// The block's histogram into the KV head's global one (atomics), a fence, the done count (every thread):
+// whether this block is the KV head's last.
+template <int G>
+__device__ __forceinline__ bool flush_scan_hist(const DecodeParams& p, const Workspace& w, const uint32_t* hist, int b,
+                                                int g) {
   const int tid = threadIdx.x, bg = b * p.n_head_kv + g;
   __syncthreads();
   for (int i = tid; i < G * kHistAll; i += blockDim.x) {
@@ -531,6 +534,13 @@ __device__ void finish_scan_block(const DecodeParams& p, const Workspace& w, con
   __syncthreads();
   if (tid == 0) s_last = atomicAdd(&w.done[bg], 1) == int(gridDim.x) - 1;
   __syncthreads();
+  return s_last;
+}
+
+template <int G, bool LEAN = false>
+__device__ void finish_scan_block(const DecodeParams& p, const Workspace& w, const uint32_t* hist, int b, int g) {
+  const int tid = threadIdx.x, bg = b * p.n_head_kv + g;
+  const bool s_last = flush_scan_hist<G>(p, w, hist, b, g);
   if constexpr (LEAN) {
     if (!s_last) return;
     __shared__ double s_edge[kHistBins + 1];  // e^{edge_k} rounded up: one load per thread, not 33 per lane
@@ -556,6 +566,287 @@ __device__ void finish_scan_local(const DecodeParams& p, const Workspace& w, con
   if ((tid >> 5) >= G) return;
   cut_head<false, true>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), nullptr, hist + (tid >> 5) * kHistAll);
   publish_cut<G>(w, bg);
+}
+
+__device__ __forceinline__ uint32_t hash3(uint32_t a, uint32_t b, uint32_t c) {
+  uint32_t h = a * 0x9E3779B1u ^ (b + 0x7F4A7C15u) * 0x85EBCA77u ^ (c + 0x165667B1u) * 0xC2B2AE3Du;
+  h ^= h >> 15; h *= 0x2C1B3C6Du; h ^= h >> 12; h *= 0x297A2D39u; h ^= h >> 15;
+  return h;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The survivor decision of a segment of rows (compact_kernel's loop body; also the scan's own
+// compaction where it finishes the step's stage 1, finish_scan_fused). A segment is ROWS rows of 32
+// consecutive tokens from base (a multiple of kPage); the lane's k-th token is base + 32k + lane, so
+// every load is coalesced (G·2 bytes per token) and the 32 tokens of a row share one page (the
+// page's anchor entry, physical page and ν are warp-uniform). A candidate is eliminated iff
+// UB_h − m_L < θ_h for every head h of the group (GQA rule; θ from the scan's cut), or, in forced
+// mode, by a hash; the rows of survivors (and hot tokens: physical page · kPage + slot, all attend
+// reads) are appended in token order within the segment: a ballot per row and one atomicAdd per
+// segment. An eliminated token adds ex2_up(UB − m_L) ≥ (1 − 2.5·2^-23)·e^{UB − m_L} to M_E of every
+// head (float32 sums rounded up per lane, float64 across lanes; merge's factor covers the ex2 error)
+// and its page's ν to ν_E.
+constexpr int kCompactSeg = 128, kCompactRows = kCompactSeg / 32;
+static_assert(kPage % 32 == 0 && kCompactSeg % kPage == 0, "a row of 32 tokens must lie in one page");
+
+// 2^x by the special-function unit: at most 2 ulp from the correctly rounded result (PTX ISA), so
+// relative error ≤ 2.5·2^-23 for normal results; results below 2^-126 flush to 0 (ftz); ex2(−inf) = 0.
+__device__ __forceinline__ float ex2_approx(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
+// An upper bound of e^v up to ex2's error: v is raised to ≥ −80 (so the result, ≥ 2^-115.5, is never
+// flushed) and x = RU(v·L↑ + c) ≥ v·log2 e, with L↑ = RU_f(log2 e) = 0x3FB8AA3C (exceeds log2 e by
+// 9.995e-8, so v·L↑ falls short of v·log2 e by at most 80 · 9.995e-8 < 8e-6 for v ≥ −80) and c = 1e-5f.
+// +inf stays +inf.
+__device__ __forceinline__ float ex2_up(float v) {
+  return ex2_approx(__fmaf_ru(fmaxf(v, -80.0f), __uint_as_float(0x3FB8AA3Cu), 1e-5f));
+}
+
+template <int G, int ROWS>
+struct CompactSeg {  // one lane's share of a segment: its tokens' bounds (G f16 each), the pages
+  static constexpr int kPages = ROWS * 32 / kPage;
+  uint32_t wd[ROWS][(G + 1) / 2];
+  int32_t phys[kPages];
+};
+
+template <int G, int ROWS>
+__device__ __forceinline__ void compact_load(CompactSeg<G, ROWS>& s, const uint16_t* ubase, const int32_t* ptab, int base,
+                                             int lane, int n) {
+  const uint16_t* src0 = ubase + int64_t(base + lane) * G;  // row k at a constant offset: 32·k·G
+#pragma unroll
+  for (int k = 0; k < ROWS; ++k) {
+    const uint16_t* src = src0 + 32 * k * G;
+    if (base + 32 * k + lane >= n) {
+#pragma unroll
+      for (int i = 0; i < (G + 1) / 2; ++i) s.wd[k][i] = 0x7C007C00u;
+    } else if constexpr (G == 4) {
+      const uint2 u = __ldcs(reinterpret_cast<const uint2*>(src));
+      s.wd[k][0] = u.x;
+      s.wd[k][1] = u.y;
+    } else if constexpr (G == 2) {
+      s.wd[k][0] = __ldcs(reinterpret_cast<const unsigned int*>(src));
+    } else {
+#pragma unroll
+      for (int i = 0; i < (G + 1) / 2; ++i) {
+        const uint32_t lo = __ldcs(reinterpret_cast<const unsigned short*>(src + 2 * i));
+        const uint32_t hi = 2 * i + 1 < G ? uint32_t(__ldcs(reinterpret_cast<const unsigned short*>(src + 2 * i + 1))) : 0u;
+        s.wd[k][i] = lo | (hi << 16);
+      }
+    }
+  }
+  const int32_t* pt = ptab + base / kPage;
+#pragma unroll
+  for (int q = 0; q < CompactSeg<G, ROWS>::kPages; ++q) s.phys[q] = base + q * kPage < n ? __ldg(&pt[q]) : 0;
+}
+
+// head h's bound of the lane's row-k token (an f16 value) as float
+template <int G, int ROWS>
+__device__ __forceinline__ float compact_dv(const CompactSeg<G, ROWS>& s, int k, int h) {
+  const __half2 x = *reinterpret_cast<const __half2*>(&s.wd[k][h >> 1]);
+  return (h & 1) ? __high2float(x) : __low2float(x);
+}
+
+// θ_h as the least f16 ≥ θ_h (RU; a pad head: +inf), two heads per word: for an f16 value x, x < θ ⇔
+// x < RU_f16(θ) (x < RU(θ) with θ not an f16 puts x at or below the f16 under θ), NaN compares false
+// either way. LDCG: θ written by another block of this grid (the scan's fused compaction) is read from the L2.
+template <int G, bool LDCG = false>
+__device__ __forceinline__ void compact_thetas(const DecodeParams& p, const Workspace& w, int b, int g,
+                                               uint32_t (&th2)[(G + 1) / 2]) {
+  const float* th = w.theta + int64_t(b) * p.n_head_q + g * G;
+#pragma unroll
+  for (int i = 0; i < (G + 1) / 2; ++i) {
+    const float lo = LDCG ? __ldcg(&th[2 * i]) : th[2 * i];
+    const float hi = 2 * i + 1 < G ? (LDCG ? __ldcg(&th[2 * i + 1]) : th[2 * i + 1]) : INFINITY;
+    th2[i] = uint32_t(__half_as_ushort(__float2half_ru(lo))) | uint32_t(__half_as_ushort(__float2half_ru(hi))) << 16;
+  }
+}
+
+// The per-step constants of a KV head's compaction
+struct CompactCtx {
+  int bg, n, cold_lo, cold_hi;  // candidates: cold_lo ≤ t < cold_hi (≤ n)
+  uint32_t keep_thr;            // forced mode: the hash's threshold
+  const uint16_t* pubase;       // anchors: the KV head's page bounds (pub)
+  const float* numax;
+  int32_t* srow;
+};
+
+template <int G, bool BOX, bool FORCED>
+__device__ __forceinline__ CompactCtx compact_ctx(const DecodeParams& p, const Workspace& w, int bg) {
+  CompactCtx x;
+  const int b = bg / p.n_head_kv, g = bg % p.n_head_kv;
+  x.bg = bg;
+  x.n = p.seq_len[b];
+  x.cold_lo = p.n_sink;
+  x.cold_hi = x.n - p.n_recent;
+  x.keep_thr = FORCED ? uint32_t(fminf(p.forced_keep, 1.0f) * 4294967295.0f) : 0u;
+  x.pubase = BOX ? w.pub + int64_t(bg) * ((p.max_seq + kPage - 1) / kPage) * G : nullptr;
+  x.numax = p.nu_max + g;
+  x.srow = w.srow + int64_t(bg) * p.max_seq;
+  return x;
+}
+
+// One segment (every lane of the warp): the decision, the survivors' rows appended, M_E (me) and ν_E
+// (nu) of the eliminated tokens accumulated.
+template <int G, int ROWS, bool BOX, bool FORCED>
+__device__ __forceinline__ void compact_segment(const DecodeParams& p, const Workspace& w, const CompactCtx& x,
+                                                const CompactSeg<G, ROWS>& cur, int base,
+                                                const uint32_t (&th2)[(G + 1) / 2], float (&me)[G], float& nu,
+                                                int lane) {
+  constexpr int kPages = CompactSeg<G, ROWS>::kPages;
+  const uint32_t lt = (1u << lane) - 1u;
+  float nuv[kPages];  // the pages' ν, used at the end of the segment (latency overlapped)
+#pragma unroll
+  for (int q = 0; q < kPages; ++q) nuv[q] = __ldg(&x.numax[int64_t(cur.phys[q]) * p.n_head_kv]);
+  bool page_any[kPages];
+#pragma unroll
+  for (int q = 0; q < kPages; ++q) page_any[q] = false;
+  uint32_t keep_rows[ROWS];
+  bool elim_rows[ROWS];
+  int tot = 0;
+#pragma unroll
+  for (int k = 0; k < ROWS; ++k) {
+    const int t = base + 32 * k + lane;
+    const bool cand = t >= x.cold_lo && t < x.cold_hi, hot = t < x.n && !cand;
+    bool elim;
+    if constexpr (FORCED) {
+      elim = !(hash3(p.forced_seed, uint32_t(x.bg), uint32_t(t)) <= x.keep_thr);
+    } else {  // UB_h − m_L < θ_h for every head, two heads per comparison (see th2)
+      elim = true;
+#pragma unroll
+      for (int i = 0; i < (G + 1) / 2; ++i)
+        elim = elim && __hblt2(*reinterpret_cast<const __half2*>(&cur.wd[k][i]), *reinterpret_cast<const __half2*>(&th2[i]));
+    }
+    if constexpr (BOX) {  // a page eliminated by its anchor (certified: θ ≥ θ_A > its bounds already);
+      // a row past the sequence end reads one entry past the KV head's slice (inside the workspace;
+      // unused: such tokens are no candidates)
+      elim = elim || x.pubase[int64_t((base + 32 * k) / kPage) * G] != kPageScanned;
+    }
+    elim = elim && cand;
+    elim_rows[k] = elim;
+    page_any[k * 32 / kPage] |= __any_sync(0xffffffffu, elim);
+    keep_rows[k] = __ballot_sync(0xffffffffu, hot || (cand && !elim));
+    tot += __popc(keep_rows[k]);
+  }
+  int at = 0;  // the atomic's latency overlaps the eliminated tokens' M_E terms below
+  if (lane == 0 && tot) at = atomicAdd(&w.n_surv[x.bg], tot);
+#pragma unroll
+  for (int k = 0; k < ROWS; ++k) {
+    if (elim_rows[k]) {
+      if constexpr (BOX) {
+        const uint16_t* pu = x.pubase + int64_t((base + 32 * k) / kPage) * G;
+        const bool page_elim = pu[0] != kPageScanned;
+#pragma unroll
+        for (int h = 0; h < G; ++h)
+          me[h] = __fadd_ru(me[h], ex2_up(page_elim ? __half2float(__ushort_as_half(pu[h])) : compact_dv<G, ROWS>(cur, k, h)));
+      } else {
+#pragma unroll
+        for (int h = 0; h < G; ++h) me[h] = __fadd_ru(me[h], ex2_up(compact_dv<G, ROWS>(cur, k, h)));
+      }
+    }
+  }
+#pragma unroll
+  for (int q = 0; q < kPages; ++q)
+    if (page_any[q]) nu = fmaxf(nu, nuv[q]);
+  at = __shfl_sync(0xffffffffu, at, 0);
+  int32_t* sr = x.srow + at;
+  int off = 0;
+#pragma unroll
+  for (int k = 0; k < ROWS; ++k) {
+    if (keep_rows[k] >> lane & 1u) {
+      const int t = base + 32 * k + lane, j = off + __popc(keep_rows[k] & lt);
+      sr[j] = cur.phys[k * 32 / kPage] * kPage + (t & (kPage - 1));
+    }
+    off += __popc(keep_rows[k]);
+  }
+}
+
+// The block's M_E and ν_E into the KV head's (every thread; W warps): per-warp float64 sums in s_me,
+// the block's ν in s_nu (zeroed by the caller before a barrier that precedes this), one atomic per head.
+template <int G, int W>
+__device__ __forceinline__ void compact_flush(const DecodeParams& p, const Workspace& w, int b, int g, const float (&me)[G],
+                                              float nu, double (*s_me)[W], uint32_t* s_nu) {
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+#pragma unroll
+  for (int h = 0; h < G; ++h) {
+    const double sm = warp_sum_d(double(me[h]));
+    if (lane == 0) s_me[h][warp] = sm;
+  }
+  const float nuw = warp_max(nu);
+  __syncthreads();  // s_nu's zero is visible
+  if (lane == 0 && nuw > 0) atomicMax(s_nu, __float_as_uint(nuw));
+  __syncthreads();
+  if (tid < G) {
+    double sm = 0;
+    for (int k = 0; k < W; ++k) sm += s_me[tid][k];
+    if (sm > 0) atomicAdd(&w.me[int64_t(b) * p.n_head_q + g * G + tid], sm);
+  }
+  if (tid == 0 && *s_nu) atomicMax(&w.nu_e[int64_t(b) * p.n_head_q + g * G], *s_nu);
+}
+
+// kCutFused (quant scan, no anchor stage, more than one block per KV head, all resident at once: the
+// 1 × 128K steps): the global cut as kCutGlobal, then every block compacts the pages its warps scanned,
+// with no compact kernel after it. The last block of the KV head publishes θ by done[bg] = blocks + 1
+// (release, after the cut); the others wait for it (acquire), so the grid must be resident at once:
+// stage1 launches it cooperatively, with at most the resident block count. Warp gw of nw compacts
+// pages gw, gw + nw, … (one page of two rows per segment; it wrote their bounds itself). The next
+// page's bounds are loaded before the current one is decided.
+template <int G, int SW, bool FORCED>
+__device__ void fused_compact(const DecodeParams& p, const Workspace& w, int b, int g, int gw, int nw, int npages,
+                              double (*s_me)[SW], uint32_t* s_nu) {
+  const int lane = threadIdx.x & 31, bg = b * p.n_head_kv + g;
+  const CompactCtx x = compact_ctx<G, false, FORCED>(p, w, bg);
+  uint32_t th2[(G + 1) / 2];
+  compact_thetas<G, true>(p, w, b, g, th2);
+  float me[G];
+#pragma unroll
+  for (int h = 0; h < G; ++h) me[h] = 0.0f;
+  float nu = 0.0f;
+  const uint16_t* ubase = w.ub + int64_t(bg) * p.max_seq * G;
+  const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
+  CompactSeg<G, 2> cur;
+  if (gw < npages) compact_load<G, 2>(cur, ubase, ptab, gw * kPage, lane, x.n);
+  for (int i = gw; i < npages; i += nw) {
+    CompactSeg<G, 2> nxt;
+    if (i + nw < npages) compact_load<G, 2>(nxt, ubase, ptab, (i + nw) * kPage, lane, x.n);
+    compact_segment<G, 2, false, FORCED>(p, w, x, cur, i * kPage, th2, me, nu, lane);
+    cur = nxt;  // on the last page nxt was not loaded; the loop ends before cur is read again
+  }
+  compact_flush<G, SW>(p, w, b, g, me, nu, s_me, s_nu);
+}
+
+template <int G, int SW>
+__device__ void finish_scan_fused(const DecodeParams& p, const Workspace& w, uint32_t* hist, int b, int g, int nw,
+                                  int npages) {
+  const int tid = threadIdx.x, bg = b * p.n_head_kv + g;
+  if (gridDim.x < 2 || p.box != nullptr) __trap();  // the local cut's case, or pages eliminated by anchors
+  const bool s_last = flush_scan_hist<G>(p, w, hist, b, g);
+  // the block's histogram is flushed: its shared memory holds the M_E sums and ν from here on
+  double(*s_me)[SW] = reinterpret_cast<double(*)[SW]>(hist);
+  uint32_t* s_nu = hist + 2 * G * SW;
+  if (s_last && (tid >> 5) < G) {
+    __threadfence();
+    cut_head<false>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), nullptr);
+    if constexpr (G > 1) asm volatile("bar.sync 1, %0;" ::"n"(G * 32) : "memory");  // the G cut warps
+    else __syncwarp();
+    if (tid == 0) {
+      __threadfence();
+      st_release_gpu(&w.done[bg], int(gridDim.x) + 1);
+    }
+  }
+  if (tid == 0) {
+    *s_nu = 0u;
+    for (uint32_t k = 0; ld_acquire_gpu(&w.done[bg]) <= int(gridDim.x); ++k) {
+      if (k == (1u << 24)) __trap();  // seconds without the cut: the grid is not resident at once
+      __nanosleep(64);
+    }
+    __threadfence();
+  }
+  __syncthreads();
+  if (p.forced_keep >= 0) fused_compact<G, SW, true>(p, w, b, g, blockIdx.x * SW + (tid >> 5), nw, npages, s_me, s_nu);
+  else fused_compact<G, SW, false>(p, w, b, g, blockIdx.x * SW + (tid >> 5), nw, npages, s_me, s_nu);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -989,6 +1280,7 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
     }
   }
   if constexpr (CUT == kCutLocal) finish_scan_local<G>(p, w, hist, b, g);
+  else if constexpr (CUT == kCutFused) finish_scan_fused<G, SW>(p, w, hist, b, g, nw, npages);
   else finish_scan_block<G>(p, w, hist, b, g);
 }
 
@@ -1095,11 +1387,6 @@ __global__ void __launch_bounds__(kLrThreads, 4) lowrank_scan_kernel(DecodeParam
   finish_scan_block<G, true>(p, w, hist, b, g);
 }
 
-__device__ __forceinline__ uint32_t hash3(uint32_t a, uint32_t b, uint32_t c) {
-  uint32_t h = a * 0x9E3779B1u ^ (b + 0x7F4A7C15u) * 0x85EBCA77u ^ (c + 0x165667B1u) * 0xC2B2AE3Du;
-  h ^= h >> 15; h *= 0x2C1B3C6Du; h ^= h >> 12; h *= 0x297A2D39u; h ^= h >> 15;
-  return h;
-}
 
 // ---------------------------------------------------------------------------------------------
 // anchor: a grid of resident blocks of kScanWarps warps; each warp takes a contiguous range of the
@@ -1309,78 +1596,8 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
 // compact: grid (chunks, B·Hkv) of blocks that are all resident at once, 128 threads, no block
 // barrier before the end; specialised at compile time for anchors (BOX) and forced survivors (FORCED).
 // Each warp takes segments of kCompactSeg = 128 consecutive tokens (two pages; warp w of the KV head's
-// W warps: segments w, w + W, ...); the lane's k-th token of a segment is base + 32k + lane, so every
-// load is coalesced (G·2 bytes per token) and the 32 tokens of a row share one page (the page's anchor
-// entry, physical page and ν are warp-uniform). The next segment's bounds and physical pages are loaded
-// before the current one is processed. A candidate is eliminated iff UB_h − m_L < θ_h for every head h
-// of the group (GQA rule; θ from the scan's cut), or, in forced mode, by a hash; the rows of survivors
-// (and hot tokens: physical page · kPage + slot, all attend reads) are appended in token order within
-// the segment: a ballot per row and one atomicAdd per
-// segment. An eliminated token adds ex2_up(UB − m_L) ≥ (1 − 2.5·2^-23)·e^{UB − m_L} to M_E of every head
-// (float32 sums rounded up per lane, float64 across lanes; merge's factor covers the ex2 error) and
-// its page's ν to ν_E.
-constexpr int kCompactSeg = 128, kCompactRows = kCompactSeg / 32, kCompactPages = kCompactSeg / kPage;
-static_assert(kPage % 32 == 0 && kCompactSeg % kPage == 0, "a row of 32 tokens must lie in one page");
-
-// 2^x by the special-function unit: at most 2 ulp from the correctly rounded result (PTX ISA), so
-// relative error ≤ 2.5·2^-23 for normal results; results below 2^-126 flush to 0 (ftz); ex2(−inf) = 0.
-__device__ __forceinline__ float ex2_approx(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
-  return y;
-}
-
-// An upper bound of e^v up to ex2's error: v is raised to ≥ −80 (so the result, ≥ 2^-115.5, is never
-// flushed) and x = RU(v·L↑ + c) ≥ v·log2 e, with L↑ = RU_f(log2 e) = 0x3FB8AA3C (exceeds log2 e by
-// 9.995e-8, so v·L↑ falls short of v·log2 e by at most 80 · 9.995e-8 < 8e-6 for v ≥ −80) and c = 1e-5f.
-// +inf stays +inf.
-__device__ __forceinline__ float ex2_up(float v) {
-  return ex2_approx(__fmaf_ru(fmaxf(v, -80.0f), __uint_as_float(0x3FB8AA3Cu), 1e-5f));
-}
-
-template <int G>
-struct CompactSeg {  // one lane's share of a segment: its tokens' bounds (G f16 each), the pages
-  uint32_t wd[kCompactRows][(G + 1) / 2];
-  int32_t phys[kCompactPages];
-};
-
-template <int G>
-__device__ __forceinline__ void compact_load(CompactSeg<G>& s, const uint16_t* ubase, const int32_t* ptab, int base,
-                                             int lane, int n) {
-  const uint16_t* src0 = ubase + int64_t(base + lane) * G;  // row k at a constant offset: 32·k·G
-#pragma unroll
-  for (int k = 0; k < kCompactRows; ++k) {
-    const uint16_t* src = src0 + 32 * k * G;
-    if (base + 32 * k + lane >= n) {
-#pragma unroll
-      for (int i = 0; i < (G + 1) / 2; ++i) s.wd[k][i] = 0x7C007C00u;
-    } else if constexpr (G == 4) {
-      const uint2 u = __ldcs(reinterpret_cast<const uint2*>(src));
-      s.wd[k][0] = u.x;
-      s.wd[k][1] = u.y;
-    } else if constexpr (G == 2) {
-      s.wd[k][0] = __ldcs(reinterpret_cast<const unsigned int*>(src));
-    } else {
-#pragma unroll
-      for (int i = 0; i < (G + 1) / 2; ++i) {
-        const uint32_t lo = __ldcs(reinterpret_cast<const unsigned short*>(src + 2 * i));
-        const uint32_t hi = 2 * i + 1 < G ? uint32_t(__ldcs(reinterpret_cast<const unsigned short*>(src + 2 * i + 1))) : 0u;
-        s.wd[k][i] = lo | (hi << 16);
-      }
-    }
-  }
-  const int32_t* pt = ptab + base / kPage;
-#pragma unroll
-  for (int q = 0; q < kCompactPages; ++q) s.phys[q] = base + q * kPage < n ? __ldg(&pt[q]) : 0;
-}
-
-// head h's bound of the lane's row-k token (an f16 value) as float
-template <int G>
-__device__ __forceinline__ float compact_dv(const CompactSeg<G>& s, int k, int h) {
-  const __half2 x = *reinterpret_cast<const __half2*>(&s.wd[k][h >> 1]);
-  return (h & 1) ? __high2float(x) : __low2float(x);
-}
-
+// W warps: segments w, w + W, ...), decided by compact_segment (above). The next segment's bounds and
+// physical pages are loaded before the current one is processed.
 // from_list: block row y takes the y-th KV head whose cut is done (publish_cut), once it is, instead
 // of waiting for the whole scan grid (griddepcontrol.wait); the scan's blocks are all resident before
 // this grid launches (programmatic launch), so the wait cannot block them.
@@ -1403,116 +1620,27 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
   }
   pdl_launch_next();
   const int b = bg / p.n_head_kv, g = bg % p.n_head_kv;
-  const int n = p.seq_len[b];
-  const int cold_lo = p.n_sink, cold_hi = n - p.n_recent;  // candidates: cold_lo ≤ t < cold_hi (≤ n)
-  // θ_h as the least f16 ≥ θ_h (RU; a pad head: +inf): for an f16 value x, x < θ ⇔ x < RU_f16(θ)
-  // (x < RU(θ) with θ not an f16 puts x at or below the f16 under θ), NaN compares false either way
+  const CompactCtx x = compact_ctx<G, BOX, FORCED>(p, w, bg);
+  const int n = x.n;
   uint32_t th2[(G + 1) / 2];
+  compact_thetas<G>(p, w, b, g, th2);
   float me[G];
-#pragma unroll
-  for (int i = 0; i < (G + 1) / 2; ++i) {
-    const float lo = w.theta[int64_t(b) * p.n_head_q + g * G + 2 * i];
-    const float hi = 2 * i + 1 < G ? w.theta[int64_t(b) * p.n_head_q + g * G + 2 * i + 1] : INFINITY;
-    th2[i] = uint32_t(__half_as_ushort(__float2half_ru(lo))) | uint32_t(__half_as_ushort(__float2half_ru(hi))) << 16;
-  }
 #pragma unroll
   for (int h = 0; h < G; ++h) me[h] = 0.0f;
   float nu = 0.0f;
-  [[maybe_unused]] const uint32_t keep_thr = FORCED ? uint32_t(fminf(p.forced_keep, 1.0f) * 4294967295.0f) : 0u;
   const uint16_t* ubase = w.ub + int64_t(bg) * p.max_seq * G;
-  [[maybe_unused]] const uint16_t* pubase = BOX ? w.pub + int64_t(bg) * ((p.max_seq + kPage - 1) / kPage) * G : nullptr;
   const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
-  const float* numax = p.nu_max + g;
-  int32_t* srow = w.srow + int64_t(bg) * p.max_seq;
   const int stride = gridDim.x * kWarps * kCompactSeg;
-  const uint32_t lt = (1u << lane) - 1u;
   int base = (blockIdx.x * kWarps + warp) * kCompactSeg;
-  CompactSeg<G> cur;
-  if (base < n) compact_load<G>(cur, ubase, ptab, base, lane, n);
+  CompactSeg<G, kCompactRows> cur;
+  if (base < n) compact_load<G, kCompactRows>(cur, ubase, ptab, base, lane, n);
   for (; base < n; base += stride) {
-    CompactSeg<G> nxt;
-    if (base + stride < n) compact_load<G>(nxt, ubase, ptab, base + stride, lane, n);
-    float nuv[kCompactPages];  // the pages' ν, used at the end of the segment (latency overlapped)
-#pragma unroll
-    for (int q = 0; q < kCompactPages; ++q) nuv[q] = __ldg(&numax[int64_t(cur.phys[q]) * p.n_head_kv]);
-    bool page_any[kCompactPages];
-#pragma unroll
-    for (int q = 0; q < kCompactPages; ++q) page_any[q] = false;
-    uint32_t keep_rows[kCompactRows];
-    bool elim_rows[kCompactRows];
-    int tot = 0;
-#pragma unroll
-    for (int k = 0; k < kCompactRows; ++k) {
-      const int t = base + 32 * k + lane;
-      const bool cand = t >= cold_lo && t < cold_hi, hot = t < n && !cand;
-      bool elim;
-      if constexpr (FORCED) {
-        elim = !(hash3(p.forced_seed, uint32_t(bg), uint32_t(t)) <= keep_thr);
-      } else {  // UB_h − m_L < θ_h for every head, two heads per comparison (see th2)
-        elim = true;
-#pragma unroll
-        for (int i = 0; i < (G + 1) / 2; ++i)
-          elim = elim && __hblt2(*reinterpret_cast<const __half2*>(&cur.wd[k][i]), *reinterpret_cast<const __half2*>(&th2[i]));
-      }
-      if constexpr (BOX) {  // a page eliminated by its anchor (certified: θ ≥ θ_A > its bounds already);
-        // a row past the sequence end reads one entry past the KV head's slice (inside the workspace;
-        // unused: such tokens are no candidates)
-        elim = elim || pubase[int64_t((base + 32 * k) / kPage) * G] != kPageScanned;
-      }
-      elim = elim && cand;
-      elim_rows[k] = elim;
-      page_any[k * 32 / kPage] |= __any_sync(0xffffffffu, elim);
-      keep_rows[k] = __ballot_sync(0xffffffffu, hot || (cand && !elim));
-      tot += __popc(keep_rows[k]);
-    }
-    int at = 0;  // the atomic's latency overlaps the eliminated tokens' M_E terms below
-    if (lane == 0 && tot) at = atomicAdd(&w.n_surv[bg], tot);
-#pragma unroll
-    for (int k = 0; k < kCompactRows; ++k) {
-      if (elim_rows[k]) {
-        if constexpr (BOX) {
-          const uint16_t* pu = pubase + int64_t((base + 32 * k) / kPage) * G;
-          const bool page_elim = pu[0] != kPageScanned;
-#pragma unroll
-          for (int h = 0; h < G; ++h)
-            me[h] = __fadd_ru(me[h], ex2_up(page_elim ? __half2float(__ushort_as_half(pu[h])) : compact_dv<G>(cur, k, h)));
-        } else {
-#pragma unroll
-          for (int h = 0; h < G; ++h) me[h] = __fadd_ru(me[h], ex2_up(compact_dv<G>(cur, k, h)));
-        }
-      }
-    }
-#pragma unroll
-    for (int q = 0; q < kCompactPages; ++q)
-      if (page_any[q]) nu = fmaxf(nu, nuv[q]);
-    at = __shfl_sync(0xffffffffu, at, 0);
-    int32_t* sr = srow + at;
-    int off = 0;
-#pragma unroll
-    for (int k = 0; k < kCompactRows; ++k) {
-      if (keep_rows[k] >> lane & 1u) {
-        const int t = base + 32 * k + lane, j = off + __popc(keep_rows[k] & lt);
-        sr[j] = cur.phys[k * 32 / kPage] * kPage + (t & (kPage - 1));
-      }
-      off += __popc(keep_rows[k]);
-    }
+    CompactSeg<G, kCompactRows> nxt;
+    if (base + stride < n) compact_load<G, kCompactRows>(nxt, ubase, ptab, base + stride, lane, n);
+    compact_segment<G, kCompactRows, BOX, FORCED>(p, w, x, cur, base, th2, me, nu, lane);
     cur = nxt;  // on the last segment nxt was not loaded; the loop ends before cur is read again
   }
-#pragma unroll
-  for (int h = 0; h < G; ++h) {
-    const double sm = warp_sum_d(double(me[h]));
-    if (lane == 0) s_me[h][warp] = sm;
-  }
-  const float nuw = warp_max(nu);
-  __syncthreads();  // s_nu's zero (set before the loop) is visible
-  if (lane == 0 && nuw > 0) atomicMax(&s_nu, __float_as_uint(nuw));
-  __syncthreads();
-  if (tid < G) {
-    double sm = 0;
-    for (int k = 0; k < kWarps; ++k) sm += s_me[tid][k];
-    if (sm > 0) atomicAdd(&w.me[int64_t(b) * p.n_head_q + g * G + tid], sm);
-  }
-  if (tid == 0 && s_nu) atomicMax(&w.nu_e[int64_t(b) * p.n_head_q + g * G], s_nu);
+  compact_flush<G, kWarps>(p, w, b, g, me, nu, s_me, &s_nu);
   if (from_list) {  // the KV head's last compact block appends it to list 1 (attend's order)
     __syncthreads();
     if (tid == 0) {
@@ -1997,20 +2125,39 @@ bool use_pdl() {
 
 // Launch with programmatic stream serialization (the kernel may start while its predecessor drains;
 // every kernel waits for it with griddepcontrol.wait before touching global memory).
+// coop: a cooperative launch (every block resident at once, or the launch fails), for a grid whose
+// blocks wait for each other (the scan's fused compaction); GHOSTKV_SCAN_COOP=0 drops the attribute (the
+// grid is then resident at once only by its size: A/B runs).
 template <class... KArgs, class... Args>
-void launch(const char* what, void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t st,
-            Args... args) {
+void launch_ex(const char* what, bool coop, void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t st,
+               Args... args) {
+  static const bool coop_on = [] {
+    const char* e = std::getenv("GHOSTKV_SCAN_COOP");
+    return !(e && e[0] == '0' && !e[1]);
+  }();
   cudaLaunchConfig_t cfg = {};
   cfg.gridDim = grid;
   cfg.blockDim = block;
   cfg.dynamicSmemBytes = smem;
   cfg.stream = st;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchAttribute attr[2];
+  int na = 0;
+  if (use_pdl()) {
+    attr[na].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[na++].val.programmaticStreamSerializationAllowed = 1;
+  }
+  if (coop && coop_on) {
+    attr[na].id = cudaLaunchAttributeCooperative;
+    attr[na++].val.cooperative = 1;
+  }
   cfg.attrs = attr;
-  cfg.numAttrs = use_pdl() ? 1 : 0;
+  cfg.numAttrs = na;
   check_launch(what, cudaLaunchKernelEx(&cfg, kernel, KArgs(args)...));
+}
+template <class... KArgs, class... Args>
+void launch(const char* what, void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t st,
+            Args... args) {
+  launch_ex(what, false, kernel, grid, block, smem, st, args...);
 }
 
 // GHOSTKV_SCAN_DEBUG (diagnostics only; the bounds are then incomplete): bit 1 skips the histogram,
@@ -2258,9 +2405,22 @@ static int scan_l2_first(int64_t bound_bytes) {
   return bound_bytes <= int64_t(l2) / 2 ? 1 : 0;
 }
 
+// The scan's own compaction (kCutFused, finish_scan_fused) where the cut is the global one, there is no
+// anchor stage and compact would not take its KV heads from the ready lists (the 1 × 128K steps);
+// set_scan_fuse(0) or GHOSTKV_SCAN_FUSE=0 keep the compact kernel there (A/B runs, the bench's check).
+int g_scan_fuse = -1;  // −1: GHOSTKV_SCAN_FUSE decides (set_scan_fuse)
+static bool scan_fuse_on() {
+  static const bool env = [] {
+    const char* e = std::getenv("GHOSTKV_SCAN_FUSE");
+    return !(e && e[0] == '0' && !e[1]);
+  }();
+  return g_scan_fuse < 0 ? env : g_scan_fuse == 1;
+}
+
 // The token scan of witness K8 (ScanShape): its kernel for the cut mode and its grid (chunks, B·Hkv).
-// CUT kCutLocal only where chunks is 1 and there is no anchor stage (finish_scan_local); GHOSTKV_SCAN_DEBUG
-// builds the global cut only.
+// CUT kCutLocal only where chunks is 1 and there is no anchor stage (finish_scan_local); kCutFused where
+// chunks > 1, no anchor stage, no ready lists, and the fused build is resident at the grid's size
+// (finish_scan_fused); GHOSTKV_SCAN_DEBUG builds the global cut only.
 struct ScanPlan {
   int chunks = 0, cut = kCutGlobal;
 };
@@ -2284,10 +2444,22 @@ static ScanPlan scan_plan(const DecodeParams& p) {
   s.chunks = scan_blocks_per_head(max_pages_seq, std::min(occ, scan_occupancy()) * device_sm_count(),
                                   p.batch * p.n_head_kv);
   if (s.chunks == 1 && !p.box && !scan_debug() && cut_local_on()) s.cut = kCutLocal;
+  const int bk = p.batch * p.n_head_kv;
+  if (s.chunks > 1 && !p.box && !scan_debug() && !compact_from_list(bk) && scan_fuse_on()) {
+    static int occ_f = 0;  // the fused build's (its registers may differ)
+    if (!occ_f) {
+      auto* kf = scan_kernel<GG, DD, BB, NB, SW, MINB, false, kCutFused>;
+      raise_smem(kf, smem);
+      check_launch("cudaOccupancyMaxActiveBlocksPerMultiprocessor",
+                   cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ_f, kf, SW * 32, smem));
+    }
+    if (int64_t(s.chunks) * bk <= int64_t(occ_f) * device_sm_count()) s.cut = kCutFused;
+  }
   return s;
 }
 
 void set_cut_local(int on) { g_cut_local = on < 0 ? -1 : on ? 1 : 0; }
+void set_scan_fuse(int on) { g_scan_fuse = on < 0 ? -1 : on ? 1 : 0; }
 
 int scan_cut_mode(const DecodeParams& p) {
   validate(p);
@@ -2317,6 +2489,7 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
     constexpr int GG = decltype(gc)::value, DD = decltype(dc)::value;
     int launched = 0;
     auto more = [&] { return launched++ < upto; };
+    bool fused = false;  // the scan compacts (kCutFused): no compact kernel
     auto scan = [&](auto bc) {
       constexpr int BB = decltype(bc)::value;
       constexpr int NB = kScanBufs, SW = kScanBlockWarps, MINB = kScanMinBlocks;
@@ -2339,10 +2512,15 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
         else throw std::runtime_error("ghostkv cuda: GHOSTKV_SCAN_DEBUG is built for G 4, d 128 only");
       } else if (plan.cut == kCutLocal) {
         kern = scan_kernel<GG, DD, BB, NB, SW, MINB, false, kCutLocal>;
+      } else if (plan.cut == kCutFused) {
+        kern = scan_kernel<GG, DD, BB, NB, SW, MINB, false, kCutFused>;
       }
-      static bool attr[2] = {false, false};  // per build of the cut (DBG is fixed per process)
+      static bool attr[3] = {false, false, false};  // per build of the cut (DBG is fixed per process)
       if (!attr[plan.cut]) { raise_smem(kern, smem); attr[plan.cut] = true; }
-      if (more()) launch("scan_kernel", kern, dim3(plan.chunks, BK), dim3(SW * 32), smem, st, p, w, c, scan_debug());
+      fused = plan.cut == kCutFused;
+      if (more())
+        launch_ex(fused ? "scan_kernel(fused compact)" : "scan_kernel", fused, kern, dim3(plan.chunks, BK), dim3(SW * 32), smem,
+                  st, p, w, c, scan_debug());
     };
     const int k8 = witness_k8(p.bits, p.n8, p.d);
     if (p.rank) {
@@ -2354,7 +2532,7 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
     } else if (k8 == DD / 32) scan(std::integral_constant<int, DD / 32>{});
     else if (k8 == 1) scan(std::integral_constant<int, 1>{});
     else scan(std::integral_constant<int, 0>{});
-    {  // compact: at most as many blocks as are resident (at least one per KV head); a warp takes ≥ kMinSegs
+    if (!fused) {  // compact: at most as many blocks as are resident (at least one per KV head); a warp takes ≥ kMinSegs
        // segments where the sequence allows
       auto go = [&](auto box, auto forced) {
         constexpr bool BOX = decltype(box)::value, FORCED = decltype(forced)::value;
