@@ -37,7 +37,14 @@ struct Consts {
   float tiny;       // absolute term covering gradual underflow of every float32 product/sum
   float g_r;        // γ_{kRank+1}·1.01: error of the low-rank scan's float32 dot, per unit Σ|terms|
   int l2_first;     // the scan's witness pages are read with an L2 evict-first policy (stage1 decides)
+  int fuse_wait;    // finish_scan_fused: sleeps of 64 ns a block waits for its KV head's cut before it hands off
 };
+
+// The scan's most blocks per KV head (scan_blocks_per_head's bound), the length of a KV head's hand-off
+// claims (Workspace::claim)
+__host__ __device__ inline int claims_per_kv_head(int max_seq) {
+  return ((max_seq + kPage - 1) / kPage + kScanBlockWarps - 1) / kScanBlockWarps;
+}
 
 // e^{edge_k} of the histogram's bin edges, rounded up (host float64 exp, then two ulps up). Global
 // memory, not __constant__: the cut reads it at a different index in every lane.
@@ -53,6 +60,7 @@ Consts make_consts(int d) {
   c.tiny = 0x1p-100f;
   c.g_r = up_f(gamma_n(kRank + 1) * 1.01);
   c.l2_first = 0;
+  c.fuse_wait = 1 << 12;
   return c;
 }
 
@@ -412,6 +420,8 @@ __global__ void __launch_bounds__(kPrepThreads, 2) prep_kernel(DecodeParams p, W
       }
     }
   }
+  const int nclaim = claims_per_kv_head(p.max_seq);  // the scan's hand-off claims (finish_scan_fused)
+  for (int i = tid; i < nclaim; i += kPrepThreads) w.claim[int64_t(bg) * nclaim + i] = 0;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -612,7 +622,9 @@ struct CompactSeg {  // one lane's share of a segment: its tokens' bounds (G f16
   int32_t phys[kPages];
 };
 
-template <int G, int ROWS>
+// LDCG: the bounds were written by another block of this grid (the scan's fused compaction of a block's
+// handed-off pages): read from the L2.
+template <int G, int ROWS, bool LDCG = false>
 __device__ __forceinline__ void compact_load(CompactSeg<G, ROWS>& s, const uint16_t* ubase, const int32_t* ptab, int base,
                                              int lane, int n) {
   const uint16_t* src0 = ubase + int64_t(base + lane) * G;  // row k at a constant offset: 32·k·G
@@ -623,16 +635,17 @@ __device__ __forceinline__ void compact_load(CompactSeg<G, ROWS>& s, const uint1
 #pragma unroll
       for (int i = 0; i < (G + 1) / 2; ++i) s.wd[k][i] = 0x7C007C00u;
     } else if constexpr (G == 4) {
-      const uint2 u = __ldcs(reinterpret_cast<const uint2*>(src));
+      const uint2 u = LDCG ? __ldcg(reinterpret_cast<const uint2*>(src)) : __ldcs(reinterpret_cast<const uint2*>(src));
       s.wd[k][0] = u.x;
       s.wd[k][1] = u.y;
     } else if constexpr (G == 2) {
-      s.wd[k][0] = __ldcs(reinterpret_cast<const unsigned int*>(src));
+      s.wd[k][0] = LDCG ? __ldcg(reinterpret_cast<const unsigned int*>(src)) : __ldcs(reinterpret_cast<const unsigned int*>(src));
     } else {
 #pragma unroll
       for (int i = 0; i < (G + 1) / 2; ++i) {
-        const uint32_t lo = __ldcs(reinterpret_cast<const unsigned short*>(src + 2 * i));
-        const uint32_t hi = 2 * i + 1 < G ? uint32_t(__ldcs(reinterpret_cast<const unsigned short*>(src + 2 * i + 1))) : 0u;
+        const unsigned short* s0 = reinterpret_cast<const unsigned short*>(src + 2 * i);
+        const uint32_t lo = LDCG ? __ldcg(s0) : __ldcs(s0);
+        const uint32_t hi = 2 * i + 1 < G ? uint32_t(LDCG ? __ldcg(s0 + 1) : __ldcs(s0 + 1)) : 0u;
         s.wd[k][i] = lo | (hi << 16);
       }
     }
@@ -812,36 +825,34 @@ __device__ __forceinline__ void compact_flush(const DecodeParams& p, const Works
   if (tid == 0 && *s_nu) atomicMax(&w.nu_e[int64_t(b) * p.n_head_q + g * G], *s_nu);
 }
 
-// kCutFused (quant scan, no anchor stage, more than one block per KV head, all resident at once: the
-// 1 × 128K steps): the global cut as kCutGlobal, then every block compacts the pages its warps scanned,
-// with no compact kernel after it. The last block of the KV head publishes θ by done[bg] = blocks + 1
-// (release, after the cut); the others wait for it (acquire), so the grid must be resident at once:
-// stage1 launches it cooperatively, with at most the resident block count. Warp gw of nw compacts
-// pages gw, gw + nw, … (it wrote their bounds itself), kFusedPages at a time: every load of them first,
-// then the decisions and M_E, one atomic for their survivors, the rows written. (One page at a time, as
+// kCutFused (quant scan, no anchor stage, more than one block per KV head: the 1 × 128K steps): the
+// global cut as kCutGlobal, then every block compacts the pages its warps scanned, with no compact
+// kernel after it. The last block of the KV head publishes θ by done[bg] = blocks + 1 (release, after
+// the cut); the others wait for it (acquire). A block that has waited c.fuse_wait sleeps (about 1 ms: its
+// KV head's blocks are then not all resident, e.g. beside other work on the device) hands its pages to
+// the last block instead: claim[x] 0 → 1 by atomicCAS, then it exits; the last block, once θ is out,
+// takes every claim 0 → 2 (a block that finds 2 waits on: θ is out) and compacts the pages of each block
+// it found at 1 after its own. No block waits for one that may not run, so the grid needs no
+// co-residency (a cooperative launch measured 1-1.5 µs slower at 1 × 128K: it gives up the early start).
+// Warp gw of nw compacts pages gw, gw + nw, …, kFusedPages at a time: every load of them first, then
+// the decisions and M_E, one atomic for their survivors, the rows written. (One page at a time, as
 // compact's segments, took 10-17 µs at 1 × 128K against compact's 8-9: the atomics of 264 warps on one
 // count, one after another, and a load chain per page.)
 constexpr int kFusedPages = 8;
-template <int G, int SW, bool FORCED>
-__device__ void fused_compact(const DecodeParams& p, const Workspace& w, int b, int g, int gw, int nw, int npages,
-                              double (*s_me)[SW], uint32_t* s_nu) {
+
+// the pages of warp gw (of nw); LDCG: another block's pages (bounds from the L2)
+template <int G, bool FORCED, bool LDCG>
+__device__ __forceinline__ void fused_pages(const DecodeParams& p, const Workspace& w, const CompactCtx& x,
+                                            const uint32_t (&th2)[(G + 1) / 2], const uint16_t* ubase,
+                                            const int32_t* ptab, int gw, int nw, int npages, float (&me)[G], float& nu,
+                                            int lane) {
   constexpr int PM = kFusedPages;
-  const int lane = threadIdx.x & 31, bg = b * p.n_head_kv + g;
-  const CompactCtx x = compact_ctx<G, false, FORCED>(p, w, bg);
-  uint32_t th2[(G + 1) / 2];
-  compact_thetas<G, true>(p, w, b, g, th2);
-  float me[G];
-#pragma unroll
-  for (int h = 0; h < G; ++h) me[h] = 0.0f;
-  float nu = 0.0f;
-  const uint16_t* ubase = w.ub + int64_t(bg) * p.max_seq * G;
-  const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
   for (int i0 = gw; i0 < npages; i0 += PM * nw) {  // the warp's pages i0 + k·nw, k < PM
     CompactSeg<G, 2> seg[PM];
     float nuv[PM][1];
 #pragma unroll
     for (int k = 0; k < PM; ++k)
-      if (i0 + k * nw < npages) compact_load<G, 2>(seg[k], ubase, ptab, (i0 + k * nw) * kPage, lane, x.n);
+      if (i0 + k * nw < npages) compact_load<G, 2, LDCG>(seg[k], ubase, ptab, (i0 + k * nw) * kPage, lane, x.n);
 #pragma unroll
     for (int k = 0; k < PM; ++k)
       nuv[k][0] = i0 + k * nw < npages ? __ldg(&x.numax[int64_t(seg[k].phys[0]) * p.n_head_kv]) : 0.0f;
@@ -857,45 +868,87 @@ __device__ void fused_compact(const DecodeParams& p, const Workspace& w, int b, 
       }
     }
     int at = 0;
-    if (lane == 0 && tot) at = atomicAdd(&w.n_surv[bg], tot);
+    if (lane == 0 && tot) at = atomicAdd(&w.n_surv[x.bg], tot);
     at = __shfl_sync(0xffffffffu, at, 0);
 #pragma unroll
     for (int k = 0; k < PM; ++k)
       if (i0 + k * nw < npages) at += compact_write<2>(x, seg[k].phys, (i0 + k * nw) * kPage, keep[k], at, lane);
   }
+}
+
+// every thread of the block; hand: the blocks whose pages this one compacts as well (the last block), or null
+template <int G, int SW, bool FORCED>
+__device__ void fused_compact(const DecodeParams& p, const Workspace& w, int b, int g, int nw, int npages,
+                              double (*s_me)[SW], uint32_t* s_nu, const uint32_t* hand) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, bg = b * p.n_head_kv + g;
+  const CompactCtx x = compact_ctx<G, false, FORCED>(p, w, bg);
+  uint32_t th2[(G + 1) / 2];
+  compact_thetas<G, true>(p, w, b, g, th2);
+  float me[G];
+#pragma unroll
+  for (int h = 0; h < G; ++h) me[h] = 0.0f;
+  float nu = 0.0f;
+  const uint16_t* ubase = w.ub + int64_t(bg) * p.max_seq * G;
+  const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
+  fused_pages<G, FORCED, false>(p, w, x, th2, ubase, ptab, blockIdx.x * SW + warp, nw, npages, me, nu, lane);
+  if (hand)
+    for (int xb = 0; xb < int(gridDim.x); ++xb)
+      if (hand[xb >> 5] >> (xb & 31) & 1u)
+        fused_pages<G, FORCED, true>(p, w, x, th2, ubase, ptab, xb * SW + warp, nw, npages, me, nu, lane);
   compact_flush<G, SW>(p, w, b, g, me, nu, s_me, s_nu);
 }
 
 template <int G, int SW>
-__device__ void finish_scan_fused(const DecodeParams& p, const Workspace& w, uint32_t* hist, int b, int g, int nw,
-                                  int npages) {
-  const int tid = threadIdx.x, bg = b * p.n_head_kv + g;
-  if (gridDim.x < 2 || p.box != nullptr) __trap();  // the local cut's case, or pages eliminated by anchors
+__device__ void finish_scan_fused(const DecodeParams& p, const Workspace& w, const Consts& c, uint32_t* hist, int b,
+                                  int g, int nw, int npages) {
+  const int tid = threadIdx.x, bg = b * p.n_head_kv + g, nclaim = claims_per_kv_head(p.max_seq);
+  if (gridDim.x < 2 || int(gridDim.x) > nclaim || p.box != nullptr || 2 * G * SW + 1 + (nclaim + 31) / 32 > G * kHistAll)
+    __trap();  // the local cut's case, anchors, or more hand-off bits than the histogram's words hold (scan_plan)
   const bool s_last = flush_scan_hist<G>(p, w, hist, b, g);
-  // the block's histogram is flushed: its shared memory holds the M_E sums and ν from here on
+  // the block's histogram is flushed: its shared memory holds the M_E sums, ν and the hand-off bits from here on
   double(*s_me)[SW] = reinterpret_cast<double(*)[SW]>(hist);
   uint32_t* s_nu = hist + 2 * G * SW;
-  if (s_last && (tid >> 5) < G) {
-    __threadfence();
-    cut_head<false>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), nullptr);
-    if constexpr (G > 1) asm volatile("bar.sync 1, %0;" ::"n"(G * 32) : "memory");  // the G cut warps
-    else __syncwarp();
-    if (tid == 0) {
+  uint32_t* s_hand = s_nu + 1;  // ⌈nclaim/32⌉ words (nclaim ≤ max_pages/8 + 1: within the histogram's bytes)
+  __shared__ int s_go;          // 1: compact (θ is out), 0: the pages were handed off
+  int32_t* claim = w.claim + int64_t(bg) * nclaim;
+  if (s_last) {
+    if ((tid >> 5) < G) {
       __threadfence();
-      st_release_gpu(&w.done[bg], int(gridDim.x) + 1);
+      cut_head<false>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), nullptr);
+      if constexpr (G > 1) asm volatile("bar.sync 1, %0;" ::"n"(G * 32) : "memory");  // the G cut warps
+      else __syncwarp();
+      if (tid == 0) {
+        __threadfence();
+        st_release_gpu(&w.done[bg], int(gridDim.x) + 1);
+      }
     }
-  }
-  if (tid == 0) {
+    for (int i = tid; i < (nclaim + 31) / 32; i += blockDim.x) s_hand[i] = 0u;
+    __syncthreads();
+    for (int xb = tid; xb < int(gridDim.x); xb += blockDim.x)  // after θ's release: every claim taken
+      if (xb != int(blockIdx.x) && atomicCAS(&claim[xb], 0, 2) == 1) atomicOr(&s_hand[xb >> 5], 1u << (xb & 31));
+    if (tid == 0) {
+      *s_nu = 0u;
+      s_go = 1;
+      __threadfence();  // the handed-off blocks' bounds (written before their done count) are read next
+    }
+  } else if (tid == 0) {
     *s_nu = 0u;
+    int go = 1;
     for (uint32_t k = 0; ld_acquire_gpu(&w.done[bg]) <= int(gridDim.x); ++k) {
-      if (k == (1u << 24)) __trap();  // seconds without the cut: the grid is not resident at once
+      if (k >= uint32_t(c.fuse_wait)) {
+        if (atomicCAS(&claim[blockIdx.x], 0, 1) == 0) { go = 0; break; }  // handed off
+        while (ld_acquire_gpu(&w.done[bg]) <= int(gridDim.x)) {}  // taken as 2: θ is out
+        break;
+      }
       __nanosleep(64);
     }
     __threadfence();
+    s_go = go;
   }
   __syncthreads();
-  if (p.forced_keep >= 0) fused_compact<G, SW, true>(p, w, b, g, blockIdx.x * SW + (tid >> 5), nw, npages, s_me, s_nu);
-  else fused_compact<G, SW, false>(p, w, b, g, blockIdx.x * SW + (tid >> 5), nw, npages, s_me, s_nu);
+  if (!s_go) return;
+  if (p.forced_keep >= 0) fused_compact<G, SW, true>(p, w, b, g, nw, npages, s_me, s_nu, s_last ? s_hand : nullptr);
+  else fused_compact<G, SW, false>(p, w, b, g, nw, npages, s_me, s_nu, s_last ? s_hand : nullptr);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1329,7 +1382,7 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
     }
   }
   if constexpr (CUT == kCutLocal) finish_scan_local<G>(p, w, hist, b, g);
-  else if constexpr (CUT == kCutFused) finish_scan_fused<G, SW>(p, w, hist, b, g, nw, npages);
+  else if constexpr (CUT == kCutFused) finish_scan_fused<G, SW>(p, w, c, hist, b, g, nw, npages);
   else finish_scan_block<G>(p, w, hist, b, g);
 }
 
@@ -2174,39 +2227,20 @@ bool use_pdl() {
 
 // Launch with programmatic stream serialization (the kernel may start while its predecessor drains;
 // every kernel waits for it with griddepcontrol.wait before touching global memory).
-// coop: a cooperative launch (every block resident at once, or the launch fails), for a grid whose
-// blocks wait for each other (the scan's fused compaction); GHOSTKV_SCAN_COOP=0 drops the attribute (the
-// grid is then resident at once only by its size: A/B runs).
 template <class... KArgs, class... Args>
-void launch_ex(const char* what, bool coop, void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t st,
-               Args... args) {
-  static const bool coop_on = [] {
-    const char* e = std::getenv("GHOSTKV_SCAN_COOP");
-    return !(e && e[0] == '0' && !e[1]);
-  }();
+void launch(const char* what, void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t st,
+            Args... args) {
   cudaLaunchConfig_t cfg = {};
   cfg.gridDim = grid;
   cfg.blockDim = block;
   cfg.dynamicSmemBytes = smem;
   cfg.stream = st;
-  cudaLaunchAttribute attr[2];
-  int na = 0;
-  if (use_pdl()) {
-    attr[na].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attr[na++].val.programmaticStreamSerializationAllowed = 1;
-  }
-  if (coop && coop_on) {
-    attr[na].id = cudaLaunchAttributeCooperative;
-    attr[na++].val.cooperative = 1;
-  }
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
   cfg.attrs = attr;
-  cfg.numAttrs = na;
+  cfg.numAttrs = use_pdl() ? 1 : 0;
   check_launch(what, cudaLaunchKernelEx(&cfg, kernel, KArgs(args)...));
-}
-template <class... KArgs, class... Args>
-void launch(const char* what, void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t st,
-            Args... args) {
-  launch_ex(what, false, kernel, grid, block, smem, st, args...);
 }
 
 // GHOSTKV_SCAN_DEBUG (diagnostics only; the bounds are then incomplete): bit 1 skips the histogram,
@@ -2358,6 +2392,7 @@ int64_t workspace_bytes(const DecodeParams& p) {
   s += align256(BK * p.max_seq * 4) + 2 * align256(BK * 4) + align256(2 * (BK + 1) * 4) + align256(BK * 4);
   const int64_t MP = (p.max_seq + kPage - 1) / kPage;
   s += align256(BK * MP * G * 2) + align256(BK * MP * 4) + align256(BK * 4);
+  s += align256(BK * claims_per_kv_head(p.max_seq) * 4);
   s += 2 * align256(BQ * p.splits * 4) + align256(BQ * p.splits * D * 4);
   return s;
 }
@@ -2389,6 +2424,7 @@ Workspace workspace_views(const DecodeParams& p) {
   w.pub = reinterpret_cast<uint16_t*>(take(BK * MP * G * 2));
   w.plist = reinterpret_cast<int32_t*>(take(BK * MP * 4));
   w.n_plist = reinterpret_cast<int32_t*>(take(BK * 4));
+  w.claim = reinterpret_cast<int32_t*>(take(BK * claims_per_kv_head(p.max_seq) * 4));
   w.pm = reinterpret_cast<float*>(take(BQ * p.splits * 4));
   w.pl = reinterpret_cast<float*>(take(BQ * p.splits * 4));
   w.po = reinterpret_cast<float*>(take(BQ * p.splits * D * 4));
@@ -2457,6 +2493,16 @@ static int scan_l2_first(int64_t bound_bytes) {
 // The scan's own compaction (kCutFused, finish_scan_fused) where the cut is the global one, there is no
 // anchor stage and compact would not take its KV heads from the ready lists (the 1 × 128K steps);
 // set_scan_fuse(0) or GHOSTKV_SCAN_FUSE=0 keep the compact kernel there (A/B runs, the bench's check).
+// GHOSTKV_SCAN_HANDOFF=N: a block waits at most N sleeps of 64 ns for its KV head's cut before it hands
+// its pages to the last block (default 4096, about 1 ms; 0: at once unless the cut is out, for the
+// checks of that path).
+static int fuse_wait_sleeps() {
+  static const int v = [] {
+    const char* e = std::getenv("GHOSTKV_SCAN_HANDOFF");
+    return e ? std::max(0, std::atoi(e)) : (1 << 12);
+  }();
+  return v;
+}
 int g_scan_fuse = -1;  // −1: GHOSTKV_SCAN_FUSE decides (set_scan_fuse)
 static bool scan_fuse_on() {
   static const bool env = [] {
@@ -2468,8 +2514,8 @@ static bool scan_fuse_on() {
 
 // The token scan of witness K8 (ScanShape): its kernel for the cut mode and its grid (chunks, B·Hkv).
 // CUT kCutLocal only where chunks is 1 and there is no anchor stage (finish_scan_local); kCutFused where
-// chunks > 1, no anchor stage, no ready lists, and the fused build is resident at the grid's size
-// (finish_scan_fused); GHOSTKV_SCAN_DEBUG builds the global cut only.
+// chunks > 1, there is no anchor stage and no ready lists (finish_scan_fused); GHOSTKV_SCAN_DEBUG builds
+// the global cut only.
 struct ScanPlan {
   int chunks = 0, cut = kCutGlobal;
 };
@@ -2494,16 +2540,9 @@ static ScanPlan scan_plan(const DecodeParams& p) {
                                   p.batch * p.n_head_kv);
   if (s.chunks == 1 && !p.box && !scan_debug() && cut_local_on()) s.cut = kCutLocal;
   const int bk = p.batch * p.n_head_kv;
-  if (s.chunks > 1 && !p.box && !scan_debug() && !compact_from_list(bk) && scan_fuse_on()) {
-    static int occ_f = 0;  // the fused build's (its registers may differ)
-    if (!occ_f) {
-      auto* kf = scan_kernel<GG, DD, BB, NB, SW, MINB, false, kCutFused>;
-      raise_smem(kf, smem);
-      check_launch("cudaOccupancyMaxActiveBlocksPerMultiprocessor",
-                   cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ_f, kf, SW * 32, smem));
-    }
-    if (int64_t(s.chunks) * bk <= int64_t(occ_f) * device_sm_count()) s.cut = kCutFused;
-  }
+  // (the hand-off bits must fit in the block's histogram beside the M_E sums: up to 2^25 tokens at G 1)
+  const bool bits_fit = 2 * GG * SW + 1 + (claims_per_kv_head(p.max_seq) + 31) / 32 <= GG * kHistAll;
+  if (s.chunks > 1 && !p.box && !scan_debug() && !compact_from_list(bk) && scan_fuse_on() && bits_fit) s.cut = kCutFused;
   return s;
 }
 
@@ -2533,6 +2572,7 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
   const int G = group_of(p), BK = p.batch * p.n_head_kv;
   const int sms = device_sm_count();
   c.l2_first = scan_l2_first(int64_t(BK) * p.max_seq * G * 2);
+  c.fuse_wait = fuse_wait_sleeps();
   const int max_pages_seq = (p.max_seq + kPage - 1) / kPage;
   dispatch(G, p.d, [&](auto gc, auto dc) {
     constexpr int GG = decltype(gc)::value, DD = decltype(dc)::value;
@@ -2568,8 +2608,8 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
       if (!attr[plan.cut]) { raise_smem(kern, smem); attr[plan.cut] = true; }
       fused = plan.cut == kCutFused;
       if (more())
-        launch_ex(fused ? "scan_kernel(fused compact)" : "scan_kernel", fused, kern, dim3(plan.chunks, BK), dim3(SW * 32), smem,
-                  st, p, w, c, scan_debug());
+        launch(fused ? "scan_kernel(fused compact)" : "scan_kernel", kern, dim3(plan.chunks, BK), dim3(SW * 32), smem, st, p, w, c,
+               scan_debug());
     };
     const int k8 = witness_k8(p.bits, p.n8, p.d);
     if (p.rank) {

@@ -177,6 +177,9 @@ struct Workspace {
                                  // anchor (rounded up); 0xFFFF: the page is scanned
   int32_t* plist;                // [B·Hkv, max_pages] pages the scan reads (anchor stage), in any order
   int32_t* n_plist;              // [B·Hkv]
+  int32_t* claim;                // [B·Hkv, ⌈⌈max_seq/kPage⌉/kScanBlockWarps⌉] the scan's hand-off claims (scan_cut_mode
+                                 // 2: 0 none, 1 a block handed its pages to the KV head's last block, 2 taken by it;
+                                 // zeroed by prep)
   float *pm, *pl, *po;           // [B·Hq, splits], [B·Hq, splits], [B·Hq, splits, d] (not written where a
                                  // step has one split: attend then writes the outputs)
 };
@@ -195,8 +198,8 @@ void ghost_stage_prefix(const DecodeParams& p, void* stream, int stage, int n_ke
 // The token scan's cut for a step on p (quant witness; the low-rank scan always has the global one):
 // 0 the global histogram's (the last scan block of a KV head), 1 the block's own histogram (one scan
 // block per KV head and no anchor stage), 2 the global histogram's, and the scan compacts the
-// survivors itself (several scan blocks per KV head, all resident at once, no anchor stage, compact
-// not on the ready lists: e.g. 1 × 128K on an H200; stage 1 is then two kernels, prep and the scan).
+// survivors itself (several scan blocks per KV head, no anchor stage, compact not on the ready lists:
+// e.g. 1 × 128K on an H200; stage 1 is then two kernels, prep and the scan).
 // set_cut_local(0) keeps the global cut where the local one would apply, set_cut_local(1) allows it
 // again, set_cut_local(−1) leaves it to GHOSTKV_CUT_LOCAL (the default: allowed unless that is 0);
 // set_scan_fuse does the same for mode 2 (GHOSTKV_SCAN_FUSE; off: the compact kernel); for checks
