@@ -37,14 +37,7 @@ struct Consts {
   float tiny;       // absolute term covering gradual underflow of every float32 product/sum
   float g_r;        // γ_{kRank+1}·1.01: error of the low-rank scan's float32 dot, per unit Σ|terms|
   int l2_first;     // the scan's witness pages are read with an L2 evict-first policy (stage1 decides)
-  int fuse_wait;    // finish_scan_fused: sleeps of 64 ns a block waits for its KV head's cut before it hands off
 };
-
-// The scan's most blocks per KV head (scan_blocks_per_head's bound), the length of a KV head's hand-off
-// claims (Workspace::claim)
-__host__ __device__ inline int claims_per_kv_head(int max_seq) {
-  return ((max_seq + kPage - 1) / kPage + kScanBlockWarps - 1) / kScanBlockWarps;
-}
 
 // e^{edge_k} of the histogram's bin edges, rounded up (host float64 exp, then two ulps up). Global
 // memory, not __constant__: the cut reads it at a different index in every lane.
@@ -60,7 +53,6 @@ Consts make_consts(int d) {
   c.tiny = 0x1p-100f;
   c.g_r = up_f(gamma_n(kRank + 1) * 1.01);
   c.l2_first = 0;
-  c.fuse_wait = 1 << 12;
   return c;
 }
 
@@ -420,8 +412,6 @@ __global__ void __launch_bounds__(kPrepThreads, 2) prep_kernel(DecodeParams p, W
       }
     }
   }
-  const int nclaim = claims_per_kv_head(p.max_seq);  // the scan's hand-off claims (finish_scan_fused)
-  for (int i = tid; i < nclaim; i += kPrepThreads) w.claim[int64_t(bg) * nclaim + i] = 0;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -523,13 +513,10 @@ __device__ __forceinline__ void publish_cut(const Workspace& w, int bg) {
 //     added counts to the global histogram, so its own histogram is the KV head's: the cut reads it in
 //     shared memory, with no flush, fence or done count (the global histogram and done are not used;
 //     prep skips zeroing the histogram). stage1 launches it only there; the block traps otherwise.
-inline constexpr int kCutGlobal = 0, kCutLocal = 1, kCutFused = 2;
+inline constexpr int kCutGlobal = 0, kCutLocal = 1;
 // kCutGlobal (and the low-rank scan's cut, LEAN)
-// The block's histogram into the KV head's global one (atomics), a fence, the done count (every thread):
-// whether this block is the KV head's last.
-template <int G>
-__device__ __forceinline__ bool flush_scan_hist(const DecodeParams& p, const Workspace& w, const uint32_t* hist, int b,
-                                                int g) {
+template <int G, bool LEAN = false>
+__device__ void finish_scan_block(const DecodeParams& p, const Workspace& w, const uint32_t* hist, int b, int g) {
   const int tid = threadIdx.x, bg = b * p.n_head_kv + g;
   __syncthreads();
   for (int i = tid; i < G * kHistAll; i += blockDim.x) {
@@ -544,13 +531,6 @@ __device__ __forceinline__ bool flush_scan_hist(const DecodeParams& p, const Wor
   __syncthreads();
   if (tid == 0) s_last = atomicAdd(&w.done[bg], 1) == int(gridDim.x) - 1;
   __syncthreads();
-  return s_last;
-}
-
-template <int G, bool LEAN = false>
-__device__ void finish_scan_block(const DecodeParams& p, const Workspace& w, const uint32_t* hist, int b, int g) {
-  const int tid = threadIdx.x, bg = b * p.n_head_kv + g;
-  const bool s_last = flush_scan_hist<G>(p, w, hist, b, g);
   if constexpr (LEAN) {
     if (!s_last) return;
     __shared__ double s_edge[kHistBins + 1];  // e^{edge_k} rounded up: one load per thread, not 33 per lane
@@ -576,379 +556,6 @@ __device__ void finish_scan_local(const DecodeParams& p, const Workspace& w, con
   if ((tid >> 5) >= G) return;
   cut_head<false, true>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), nullptr, hist + (tid >> 5) * kHistAll);
   publish_cut<G>(w, bg);
-}
-
-__device__ __forceinline__ uint32_t hash3(uint32_t a, uint32_t b, uint32_t c) {
-  uint32_t h = a * 0x9E3779B1u ^ (b + 0x7F4A7C15u) * 0x85EBCA77u ^ (c + 0x165667B1u) * 0xC2B2AE3Du;
-  h ^= h >> 15; h *= 0x2C1B3C6Du; h ^= h >> 12; h *= 0x297A2D39u; h ^= h >> 15;
-  return h;
-}
-
-// ---------------------------------------------------------------------------------------------
-// The survivor decision of a segment of rows (compact_kernel's loop body; also the scan's own
-// compaction where it finishes the step's stage 1, finish_scan_fused). A segment is ROWS rows of 32
-// consecutive tokens from base (a multiple of kPage); the lane's k-th token is base + 32k + lane, so
-// every load is coalesced (G·2 bytes per token) and the 32 tokens of a row share one page (the
-// page's anchor entry, physical page and ν are warp-uniform). A candidate is eliminated iff
-// UB_h − m_L < θ_h for every head h of the group (GQA rule; θ from the scan's cut), or, in forced
-// mode, by a hash; the rows of survivors (and hot tokens: physical page · kPage + slot, all attend
-// reads) are appended in token order within the segment: a ballot per row and one atomicAdd per
-// segment. An eliminated token adds ex2_up(UB − m_L) ≥ (1 − 2.5·2^-23)·e^{UB − m_L} to M_E of every
-// head (float32 sums rounded up per lane, float64 across lanes; merge's factor covers the ex2 error)
-// and its page's ν to ν_E.
-constexpr int kCompactSeg = 128, kCompactRows = kCompactSeg / 32;
-static_assert(kPage % 32 == 0 && kCompactSeg % kPage == 0, "a row of 32 tokens must lie in one page");
-
-// 2^x by the special-function unit: at most 2 ulp from the correctly rounded result (PTX ISA), so
-// relative error ≤ 2.5·2^-23 for normal results; results below 2^-126 flush to 0 (ftz); ex2(−inf) = 0.
-__device__ __forceinline__ float ex2_approx(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
-  return y;
-}
-
-// An upper bound of e^v up to ex2's error: v is raised to ≥ −80 (so the result, ≥ 2^-115.5, is never
-// flushed) and x = RU(v·L↑ + c) ≥ v·log2 e, with L↑ = RU_f(log2 e) = 0x3FB8AA3C (exceeds log2 e by
-// 9.995e-8, so v·L↑ falls short of v·log2 e by at most 80 · 9.995e-8 < 8e-6 for v ≥ −80) and c = 1e-5f.
-// +inf stays +inf.
-__device__ __forceinline__ float ex2_up(float v) {
-  return ex2_approx(__fmaf_ru(fmaxf(v, -80.0f), __uint_as_float(0x3FB8AA3Cu), 1e-5f));
-}
-
-template <int G, int ROWS>
-struct CompactSeg {  // one lane's share of a segment: its tokens' bounds (G f16 each), the pages
-  static constexpr int kPages = ROWS * 32 / kPage;
-  uint32_t wd[ROWS][(G + 1) / 2];
-  int32_t phys[kPages];
-};
-
-// LDCG: the bounds were written by another block of this grid (the scan's fused compaction of a block's
-// handed-off pages): read from the L2.
-template <int G, int ROWS, bool LDCG = false>
-__device__ __forceinline__ void compact_load(CompactSeg<G, ROWS>& s, const uint16_t* ubase, const int32_t* ptab, int base,
-                                             int lane, int n) {
-  const uint16_t* src0 = ubase + int64_t(base + lane) * G;  // row k at a constant offset: 32·k·G
-#pragma unroll
-  for (int k = 0; k < ROWS; ++k) {
-    const uint16_t* src = src0 + 32 * k * G;
-    if (base + 32 * k + lane >= n) {
-#pragma unroll
-      for (int i = 0; i < (G + 1) / 2; ++i) s.wd[k][i] = 0x7C007C00u;
-    } else if constexpr (G == 4) {
-      const uint2 u = LDCG ? __ldcg(reinterpret_cast<const uint2*>(src)) : __ldcs(reinterpret_cast<const uint2*>(src));
-      s.wd[k][0] = u.x;
-      s.wd[k][1] = u.y;
-    } else if constexpr (G == 2) {
-      s.wd[k][0] = LDCG ? __ldcg(reinterpret_cast<const unsigned int*>(src)) : __ldcs(reinterpret_cast<const unsigned int*>(src));
-    } else {
-#pragma unroll
-      for (int i = 0; i < (G + 1) / 2; ++i) {
-        const unsigned short* s0 = reinterpret_cast<const unsigned short*>(src + 2 * i);
-        const uint32_t lo = LDCG ? __ldcg(s0) : __ldcs(s0);
-        const uint32_t hi = 2 * i + 1 < G ? uint32_t(LDCG ? __ldcg(s0 + 1) : __ldcs(s0 + 1)) : 0u;
-        s.wd[k][i] = lo | (hi << 16);
-      }
-    }
-  }
-  const int32_t* pt = ptab + base / kPage;
-#pragma unroll
-  for (int q = 0; q < CompactSeg<G, ROWS>::kPages; ++q) s.phys[q] = base + q * kPage < n ? __ldg(&pt[q]) : 0;
-}
-
-// head h's bound of the lane's row-k token (an f16 value) as float
-template <int G, int ROWS>
-__device__ __forceinline__ float compact_dv(const CompactSeg<G, ROWS>& s, int k, int h) {
-  const __half2 x = *reinterpret_cast<const __half2*>(&s.wd[k][h >> 1]);
-  return (h & 1) ? __high2float(x) : __low2float(x);
-}
-
-// θ_h as the least f16 ≥ θ_h (RU; a pad head: +inf), two heads per word: for an f16 value x, x < θ ⇔
-// x < RU_f16(θ) (x < RU(θ) with θ not an f16 puts x at or below the f16 under θ), NaN compares false
-// either way. LDCG: θ written by another block of this grid (the scan's fused compaction) is read from the L2.
-template <int G, bool LDCG = false>
-__device__ __forceinline__ void compact_thetas(const DecodeParams& p, const Workspace& w, int b, int g,
-                                               uint32_t (&th2)[(G + 1) / 2]) {
-  const float* th = w.theta + int64_t(b) * p.n_head_q + g * G;
-#pragma unroll
-  for (int i = 0; i < (G + 1) / 2; ++i) {
-    const float lo = LDCG ? __ldcg(&th[2 * i]) : th[2 * i];
-    const float hi = 2 * i + 1 < G ? (LDCG ? __ldcg(&th[2 * i + 1]) : th[2 * i + 1]) : INFINITY;
-    th2[i] = uint32_t(__half_as_ushort(__float2half_ru(lo))) | uint32_t(__half_as_ushort(__float2half_ru(hi))) << 16;
-  }
-}
-
-// The per-step constants of a KV head's compaction
-struct CompactCtx {
-  int bg, n, cold_lo, cold_hi;  // candidates: cold_lo ≤ t < cold_hi (≤ n)
-  uint32_t keep_thr;            // forced mode: the hash's threshold
-  const uint16_t* pubase;       // anchors: the KV head's page bounds (pub)
-  const float* numax;
-  int32_t* srow;
-};
-
-template <int G, bool BOX, bool FORCED>
-__device__ __forceinline__ CompactCtx compact_ctx(const DecodeParams& p, const Workspace& w, int bg) {
-  CompactCtx x;
-  const int b = bg / p.n_head_kv, g = bg % p.n_head_kv;
-  x.bg = bg;
-  x.n = p.seq_len[b];
-  x.cold_lo = p.n_sink;
-  x.cold_hi = x.n - p.n_recent;
-  x.keep_thr = FORCED ? uint32_t(fminf(p.forced_keep, 1.0f) * 4294967295.0f) : 0u;
-  x.pubase = BOX ? w.pub + int64_t(bg) * ((p.max_seq + kPage - 1) / kPage) * G : nullptr;
-  x.numax = p.nu_max + g;
-  x.srow = w.srow + int64_t(bg) * p.max_seq;
-  return x;
-}
-
-// A segment's decision (every lane of the warp): per row the survivors' ballot (keep_rows), whether the
-// lane's token is eliminated (elim_rows), per page whether any token is (page_any); returns the count kept.
-template <int G, int ROWS, bool BOX, bool FORCED>
-__device__ __forceinline__ int compact_rows(const DecodeParams& p, const CompactCtx& x, const CompactSeg<G, ROWS>& cur,
-                                            int base, const uint32_t (&th2)[(G + 1) / 2], uint32_t (&keep_rows)[ROWS],
-                                            bool (&elim_rows)[ROWS], bool (&page_any)[CompactSeg<G, ROWS>::kPages],
-                                            int lane) {
-#pragma unroll
-  for (int q = 0; q < CompactSeg<G, ROWS>::kPages; ++q) page_any[q] = false;
-  int tot = 0;
-#pragma unroll
-  for (int k = 0; k < ROWS; ++k) {
-    const int t = base + 32 * k + lane;
-    const bool cand = t >= x.cold_lo && t < x.cold_hi, hot = t < x.n && !cand;
-    bool elim;
-    if constexpr (FORCED) {
-      elim = !(hash3(p.forced_seed, uint32_t(x.bg), uint32_t(t)) <= x.keep_thr);
-    } else {  // UB_h − m_L < θ_h for every head, two heads per comparison (see th2)
-      elim = true;
-#pragma unroll
-      for (int i = 0; i < (G + 1) / 2; ++i)
-        elim = elim && __hblt2(*reinterpret_cast<const __half2*>(&cur.wd[k][i]), *reinterpret_cast<const __half2*>(&th2[i]));
-    }
-    if constexpr (BOX) {  // a page eliminated by its anchor (certified: θ ≥ θ_A > its bounds already);
-      // a row past the sequence end reads one entry past the KV head's slice (inside the workspace;
-      // unused: such tokens are no candidates)
-      elim = elim || x.pubase[int64_t((base + 32 * k) / kPage) * G] != kPageScanned;
-    }
-    elim = elim && cand;
-    elim_rows[k] = elim;
-    page_any[k * 32 / kPage] |= __any_sync(0xffffffffu, elim);
-    keep_rows[k] = __ballot_sync(0xffffffffu, hot || (cand && !elim));
-    tot += __popc(keep_rows[k]);
-  }
-  return tot;
-}
-
-// The eliminated tokens' M_E terms (me) and their pages' ν (nuv) into ν_E (nu)
-template <int G, int ROWS, bool BOX>
-__device__ __forceinline__ void compact_mass(const CompactCtx& x, const CompactSeg<G, ROWS>& cur, int base,
-                                             const bool (&elim_rows)[ROWS], const bool (&page_any)[CompactSeg<G, ROWS>::kPages],
-                                             const float (&nuv)[CompactSeg<G, ROWS>::kPages], float (&me)[G], float& nu) {
-#pragma unroll
-  for (int k = 0; k < ROWS; ++k) {
-    if (elim_rows[k]) {
-      if constexpr (BOX) {
-        const uint16_t* pu = x.pubase + int64_t((base + 32 * k) / kPage) * G;
-        const bool page_elim = pu[0] != kPageScanned;
-#pragma unroll
-        for (int h = 0; h < G; ++h)
-          me[h] = __fadd_ru(me[h], ex2_up(page_elim ? __half2float(__ushort_as_half(pu[h])) : compact_dv<G, ROWS>(cur, k, h)));
-      } else {
-#pragma unroll
-        for (int h = 0; h < G; ++h) me[h] = __fadd_ru(me[h], ex2_up(compact_dv<G, ROWS>(cur, k, h)));
-      }
-    }
-  }
-#pragma unroll
-  for (int q = 0; q < CompactSeg<G, ROWS>::kPages; ++q)
-    if (page_any[q]) nu = fmaxf(nu, nuv[q]);
-}
-
-// The kept rows (keep_rows) of a segment from base written at srow + at, in token order; returns their count
-template <int ROWS>
-__device__ __forceinline__ int compact_write(const CompactCtx& x, const int32_t* phys, int base,
-                                             const uint32_t (&keep_rows)[ROWS], int at, int lane) {
-  const uint32_t lt = (1u << lane) - 1u;
-  int32_t* sr = x.srow + at;
-  int off = 0;
-#pragma unroll
-  for (int k = 0; k < ROWS; ++k) {
-    if (keep_rows[k] >> lane & 1u) {
-      const int t = base + 32 * k + lane, j = off + __popc(keep_rows[k] & lt);
-      sr[j] = phys[k * 32 / kPage] * kPage + (t & (kPage - 1));
-    }
-    off += __popc(keep_rows[k]);
-  }
-  return off;
-}
-
-// One segment (every lane of the warp): the decision, the survivors' rows appended (one atomic), M_E (me)
-// and ν_E (nu) of the eliminated tokens accumulated (while the atomic is in flight).
-template <int G, int ROWS, bool BOX, bool FORCED>
-__device__ __forceinline__ void compact_segment(const DecodeParams& p, const Workspace& w, const CompactCtx& x,
-                                                const CompactSeg<G, ROWS>& cur, int base,
-                                                const uint32_t (&th2)[(G + 1) / 2], float (&me)[G], float& nu,
-                                                int lane) {
-  constexpr int kPages = CompactSeg<G, ROWS>::kPages;
-  float nuv[kPages];  // the pages' ν, used at the end of the segment (latency overlapped)
-#pragma unroll
-  for (int q = 0; q < kPages; ++q) nuv[q] = __ldg(&x.numax[int64_t(cur.phys[q]) * p.n_head_kv]);
-  uint32_t keep_rows[ROWS];
-  bool elim_rows[ROWS], page_any[kPages];
-  const int tot = compact_rows<G, ROWS, BOX, FORCED>(p, x, cur, base, th2, keep_rows, elim_rows, page_any, lane);
-  int at = 0;  // the atomic's latency overlaps the eliminated tokens' M_E terms below
-  if (lane == 0 && tot) at = atomicAdd(&w.n_surv[x.bg], tot);
-  compact_mass<G, ROWS, BOX>(x, cur, base, elim_rows, page_any, nuv, me, nu);
-  at = __shfl_sync(0xffffffffu, at, 0);
-  compact_write<ROWS>(x, cur.phys, base, keep_rows, at, lane);
-}
-
-// The block's M_E and ν_E into the KV head's (every thread; W warps): per-warp float64 sums in s_me,
-// the block's ν in s_nu (zeroed by the caller before a barrier that precedes this), one atomic per head.
-template <int G, int W>
-__device__ __forceinline__ void compact_flush(const DecodeParams& p, const Workspace& w, int b, int g, const float (&me)[G],
-                                              float nu, double (*s_me)[W], uint32_t* s_nu) {
-  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-#pragma unroll
-  for (int h = 0; h < G; ++h) {
-    const double sm = warp_sum_d(double(me[h]));
-    if (lane == 0) s_me[h][warp] = sm;
-  }
-  const float nuw = warp_max(nu);
-  __syncthreads();  // s_nu's zero is visible
-  if (lane == 0 && nuw > 0) atomicMax(s_nu, __float_as_uint(nuw));
-  __syncthreads();
-  if (tid < G) {
-    double sm = 0;
-    for (int k = 0; k < W; ++k) sm += s_me[tid][k];
-    if (sm > 0) atomicAdd(&w.me[int64_t(b) * p.n_head_q + g * G + tid], sm);
-  }
-  if (tid == 0 && *s_nu) atomicMax(&w.nu_e[int64_t(b) * p.n_head_q + g * G], *s_nu);
-}
-
-// kCutFused (quant scan, no anchor stage, more than one block per KV head: the 1 × 128K steps): the
-// global cut as kCutGlobal, then every block compacts the pages its warps scanned, with no compact
-// kernel after it. The last block of the KV head publishes θ by done[bg] = blocks + 1 (release, after
-// the cut); the others wait for it (acquire). A block that has waited c.fuse_wait sleeps (about 1 ms: its
-// KV head's blocks are then not all resident, e.g. beside other work on the device) hands its pages to
-// the last block instead: claim[x] 0 → 1 by atomicCAS, then it exits; the last block, once θ is out,
-// takes every claim 0 → 2 (a block that finds 2 waits on: θ is out) and compacts the pages of each block
-// it found at 1 after its own. No block waits for one that may not run, so the grid needs no
-// co-residency (a cooperative launch measured 1-1.5 µs slower at 1 × 128K: it gives up the early start).
-// Warp gw of nw compacts pages gw, gw + nw, …, kFusedPages at a time: every load of them first, then
-// the decisions and M_E, one atomic for their survivors, the rows written. (One page at a time, as
-// compact's segments, took 10-17 µs at 1 × 128K against compact's 8-9: the atomics of 264 warps on one
-// count, one after another, and a load chain per page.)
-constexpr int kFusedPages = 8;
-
-// the pages of warp gw (of nw); LDCG: another block's pages (bounds from the L2)
-template <int G, bool FORCED, bool LDCG>
-__device__ __forceinline__ void fused_pages(const DecodeParams& p, const Workspace& w, const CompactCtx& x,
-                                            const uint32_t (&th2)[(G + 1) / 2], const uint16_t* ubase,
-                                            const int32_t* ptab, int gw, int nw, int npages, float (&me)[G], float& nu,
-                                            int lane) {
-  constexpr int PM = kFusedPages;
-  for (int i0 = gw; i0 < npages; i0 += PM * nw) {  // the warp's pages i0 + k·nw, k < PM
-    CompactSeg<G, 2> seg[PM];
-    float nuv[PM][1];
-#pragma unroll
-    for (int k = 0; k < PM; ++k)
-      if (i0 + k * nw < npages) compact_load<G, 2, LDCG>(seg[k], ubase, ptab, (i0 + k * nw) * kPage, lane, x.n);
-#pragma unroll
-    for (int k = 0; k < PM; ++k)
-      nuv[k][0] = i0 + k * nw < npages ? __ldg(&x.numax[int64_t(seg[k].phys[0]) * p.n_head_kv]) : 0.0f;
-    uint32_t keep[PM][2];
-    int tot = 0;
-#pragma unroll
-    for (int k = 0; k < PM; ++k) {
-      keep[k][0] = keep[k][1] = 0u;
-      if (i0 + k * nw < npages) {
-        bool elim_rows[2], page_any[1];
-        tot += compact_rows<G, 2, false, FORCED>(p, x, seg[k], (i0 + k * nw) * kPage, th2, keep[k], elim_rows, page_any, lane);
-        compact_mass<G, 2, false>(x, seg[k], (i0 + k * nw) * kPage, elim_rows, page_any, nuv[k], me, nu);
-      }
-    }
-    int at = 0;
-    if (lane == 0 && tot) at = atomicAdd(&w.n_surv[x.bg], tot);
-    at = __shfl_sync(0xffffffffu, at, 0);
-#pragma unroll
-    for (int k = 0; k < PM; ++k)
-      if (i0 + k * nw < npages) at += compact_write<2>(x, seg[k].phys, (i0 + k * nw) * kPage, keep[k], at, lane);
-  }
-}
-
-// every thread of the block; hand: the blocks whose pages this one compacts as well (the last block), or null
-template <int G, int SW, bool FORCED>
-__device__ void fused_compact(const DecodeParams& p, const Workspace& w, int b, int g, int nw, int npages,
-                              double (*s_me)[SW], uint32_t* s_nu, const uint32_t* hand) {
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, bg = b * p.n_head_kv + g;
-  const CompactCtx x = compact_ctx<G, false, FORCED>(p, w, bg);
-  uint32_t th2[(G + 1) / 2];
-  compact_thetas<G, true>(p, w, b, g, th2);
-  float me[G];
-#pragma unroll
-  for (int h = 0; h < G; ++h) me[h] = 0.0f;
-  float nu = 0.0f;
-  const uint16_t* ubase = w.ub + int64_t(bg) * p.max_seq * G;
-  const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
-  fused_pages<G, FORCED, false>(p, w, x, th2, ubase, ptab, blockIdx.x * SW + warp, nw, npages, me, nu, lane);
-  if (hand)
-    for (int xb = 0; xb < int(gridDim.x); ++xb)
-      if (hand[xb >> 5] >> (xb & 31) & 1u)
-        fused_pages<G, FORCED, true>(p, w, x, th2, ubase, ptab, xb * SW + warp, nw, npages, me, nu, lane);
-  compact_flush<G, SW>(p, w, b, g, me, nu, s_me, s_nu);
-}
-
-template <int G, int SW>
-__device__ void finish_scan_fused(const DecodeParams& p, const Workspace& w, const Consts& c, uint32_t* hist, int b,
-                                  int g, int nw, int npages) {
-  const int tid = threadIdx.x, bg = b * p.n_head_kv + g, nclaim = claims_per_kv_head(p.max_seq);
-  if (gridDim.x < 2 || int(gridDim.x) > nclaim || p.box != nullptr || 2 * G * SW + 1 + (nclaim + 31) / 32 > G * kHistAll)
-    __trap();  // the local cut's case, anchors, or more hand-off bits than the histogram's words hold (scan_plan)
-  const bool s_last = flush_scan_hist<G>(p, w, hist, b, g);
-  // the block's histogram is flushed: its shared memory holds the M_E sums, ν and the hand-off bits from here on
-  double(*s_me)[SW] = reinterpret_cast<double(*)[SW]>(hist);
-  uint32_t* s_nu = hist + 2 * G * SW;
-  uint32_t* s_hand = s_nu + 1;  // ⌈nclaim/32⌉ words (nclaim ≤ max_pages/8 + 1: within the histogram's bytes)
-  __shared__ int s_go;          // 1: compact (θ is out), 0: the pages were handed off
-  int32_t* claim = w.claim + int64_t(bg) * nclaim;
-  if (s_last) {
-    if ((tid >> 5) < G) {
-      __threadfence();
-      cut_head<false>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), nullptr);
-      if constexpr (G > 1) asm volatile("bar.sync 1, %0;" ::"n"(G * 32) : "memory");  // the G cut warps
-      else __syncwarp();
-      if (tid == 0) {
-        __threadfence();
-        st_release_gpu(&w.done[bg], int(gridDim.x) + 1);
-      }
-    }
-    for (int i = tid; i < (nclaim + 31) / 32; i += blockDim.x) s_hand[i] = 0u;
-    __syncthreads();
-    for (int xb = tid; xb < int(gridDim.x); xb += blockDim.x)  // after θ's release: every claim taken
-      if (xb != int(blockIdx.x) && atomicCAS(&claim[xb], 0, 2) == 1) atomicOr(&s_hand[xb >> 5], 1u << (xb & 31));
-    if (tid == 0) {
-      *s_nu = 0u;
-      s_go = 1;
-      __threadfence();  // the handed-off blocks' bounds (written before their done count) are read next
-    }
-  } else if (tid == 0) {
-    *s_nu = 0u;
-    int go = 1;
-    for (uint32_t k = 0; ld_acquire_gpu(&w.done[bg]) <= int(gridDim.x); ++k) {
-      if (k >= uint32_t(c.fuse_wait)) {
-        if (atomicCAS(&claim[blockIdx.x], 0, 1) == 0) { go = 0; break; }  // handed off
-        while (ld_acquire_gpu(&w.done[bg]) <= int(gridDim.x)) {}  // taken as 2: θ is out
-        break;
-      }
-      __nanosleep(64);
-    }
-    __threadfence();
-    s_go = go;
-  }
-  __syncthreads();
-  if (!s_go) return;
-  if (p.forced_keep >= 0) fused_compact<G, SW, true>(p, w, b, g, nw, npages, s_me, s_nu, s_last ? s_hand : nullptr);
-  else fused_compact<G, SW, false>(p, w, b, g, nw, npages, s_me, s_nu, s_last ? s_hand : nullptr);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1382,7 +989,6 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
     }
   }
   if constexpr (CUT == kCutLocal) finish_scan_local<G>(p, w, hist, b, g);
-  else if constexpr (CUT == kCutFused) finish_scan_fused<G, SW>(p, w, c, hist, b, g, nw, npages);
   else finish_scan_block<G>(p, w, hist, b, g);
 }
 
@@ -1489,6 +1095,11 @@ __global__ void __launch_bounds__(kLrThreads, 4) lowrank_scan_kernel(DecodeParam
   finish_scan_block<G, true>(p, w, hist, b, g);
 }
 
+__device__ __forceinline__ uint32_t hash3(uint32_t a, uint32_t b, uint32_t c) {
+  uint32_t h = a * 0x9E3779B1u ^ (b + 0x7F4A7C15u) * 0x85EBCA77u ^ (c + 0x165667B1u) * 0xC2B2AE3Du;
+  h ^= h >> 15; h *= 0x2C1B3C6Du; h ^= h >> 12; h *= 0x297A2D39u; h ^= h >> 15;
+  return h;
+}
 
 // ---------------------------------------------------------------------------------------------
 // anchor: a grid of resident blocks of kScanWarps warps; each warp takes a contiguous range of the
@@ -1698,8 +1309,78 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
 // compact: grid (chunks, B·Hkv) of blocks that are all resident at once, 128 threads, no block
 // barrier before the end; specialised at compile time for anchors (BOX) and forced survivors (FORCED).
 // Each warp takes segments of kCompactSeg = 128 consecutive tokens (two pages; warp w of the KV head's
-// W warps: segments w, w + W, ...), decided by compact_segment (above). The next segment's bounds and
-// physical pages are loaded before the current one is processed.
+// W warps: segments w, w + W, ...); the lane's k-th token of a segment is base + 32k + lane, so every
+// load is coalesced (G·2 bytes per token) and the 32 tokens of a row share one page (the page's anchor
+// entry, physical page and ν are warp-uniform). The next segment's bounds and physical pages are loaded
+// before the current one is processed. A candidate is eliminated iff UB_h − m_L < θ_h for every head h
+// of the group (GQA rule; θ from the scan's cut), or, in forced mode, by a hash; the rows of survivors
+// (and hot tokens: physical page · kPage + slot, all attend reads) are appended in token order within
+// the segment: a ballot per row and one atomicAdd per
+// segment. An eliminated token adds ex2_up(UB − m_L) ≥ (1 − 2.5·2^-23)·e^{UB − m_L} to M_E of every head
+// (float32 sums rounded up per lane, float64 across lanes; merge's factor covers the ex2 error) and
+// its page's ν to ν_E.
+constexpr int kCompactSeg = 128, kCompactRows = kCompactSeg / 32, kCompactPages = kCompactSeg / kPage;
+static_assert(kPage % 32 == 0 && kCompactSeg % kPage == 0, "a row of 32 tokens must lie in one page");
+
+// 2^x by the special-function unit: at most 2 ulp from the correctly rounded result (PTX ISA), so
+// relative error ≤ 2.5·2^-23 for normal results; results below 2^-126 flush to 0 (ftz); ex2(−inf) = 0.
+__device__ __forceinline__ float ex2_approx(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
+// An upper bound of e^v up to ex2's error: v is raised to ≥ −80 (so the result, ≥ 2^-115.5, is never
+// flushed) and x = RU(v·L↑ + c) ≥ v·log2 e, with L↑ = RU_f(log2 e) = 0x3FB8AA3C (exceeds log2 e by
+// 9.995e-8, so v·L↑ falls short of v·log2 e by at most 80 · 9.995e-8 < 8e-6 for v ≥ −80) and c = 1e-5f.
+// +inf stays +inf.
+__device__ __forceinline__ float ex2_up(float v) {
+  return ex2_approx(__fmaf_ru(fmaxf(v, -80.0f), __uint_as_float(0x3FB8AA3Cu), 1e-5f));
+}
+
+template <int G>
+struct CompactSeg {  // one lane's share of a segment: its tokens' bounds (G f16 each), the pages
+  uint32_t wd[kCompactRows][(G + 1) / 2];
+  int32_t phys[kCompactPages];
+};
+
+template <int G>
+__device__ __forceinline__ void compact_load(CompactSeg<G>& s, const uint16_t* ubase, const int32_t* ptab, int base,
+                                             int lane, int n) {
+  const uint16_t* src0 = ubase + int64_t(base + lane) * G;  // row k at a constant offset: 32·k·G
+#pragma unroll
+  for (int k = 0; k < kCompactRows; ++k) {
+    const uint16_t* src = src0 + 32 * k * G;
+    if (base + 32 * k + lane >= n) {
+#pragma unroll
+      for (int i = 0; i < (G + 1) / 2; ++i) s.wd[k][i] = 0x7C007C00u;
+    } else if constexpr (G == 4) {
+      const uint2 u = __ldcs(reinterpret_cast<const uint2*>(src));
+      s.wd[k][0] = u.x;
+      s.wd[k][1] = u.y;
+    } else if constexpr (G == 2) {
+      s.wd[k][0] = __ldcs(reinterpret_cast<const unsigned int*>(src));
+    } else {
+#pragma unroll
+      for (int i = 0; i < (G + 1) / 2; ++i) {
+        const uint32_t lo = __ldcs(reinterpret_cast<const unsigned short*>(src + 2 * i));
+        const uint32_t hi = 2 * i + 1 < G ? uint32_t(__ldcs(reinterpret_cast<const unsigned short*>(src + 2 * i + 1))) : 0u;
+        s.wd[k][i] = lo | (hi << 16);
+      }
+    }
+  }
+  const int32_t* pt = ptab + base / kPage;
+#pragma unroll
+  for (int q = 0; q < kCompactPages; ++q) s.phys[q] = base + q * kPage < n ? __ldg(&pt[q]) : 0;
+}
+
+// head h's bound of the lane's row-k token (an f16 value) as float
+template <int G>
+__device__ __forceinline__ float compact_dv(const CompactSeg<G>& s, int k, int h) {
+  const __half2 x = *reinterpret_cast<const __half2*>(&s.wd[k][h >> 1]);
+  return (h & 1) ? __high2float(x) : __low2float(x);
+}
+
 // from_list: block row y takes the y-th KV head whose cut is done (publish_cut), once it is, instead
 // of waiting for the whole scan grid (griddepcontrol.wait); the scan's blocks are all resident before
 // this grid launches (programmatic launch), so the wait cannot block them.
@@ -1722,27 +1403,116 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
   }
   pdl_launch_next();
   const int b = bg / p.n_head_kv, g = bg % p.n_head_kv;
-  const CompactCtx x = compact_ctx<G, BOX, FORCED>(p, w, bg);
-  const int n = x.n;
+  const int n = p.seq_len[b];
+  const int cold_lo = p.n_sink, cold_hi = n - p.n_recent;  // candidates: cold_lo ≤ t < cold_hi (≤ n)
+  // θ_h as the least f16 ≥ θ_h (RU; a pad head: +inf): for an f16 value x, x < θ ⇔ x < RU_f16(θ)
+  // (x < RU(θ) with θ not an f16 puts x at or below the f16 under θ), NaN compares false either way
   uint32_t th2[(G + 1) / 2];
-  compact_thetas<G>(p, w, b, g, th2);
   float me[G];
+#pragma unroll
+  for (int i = 0; i < (G + 1) / 2; ++i) {
+    const float lo = w.theta[int64_t(b) * p.n_head_q + g * G + 2 * i];
+    const float hi = 2 * i + 1 < G ? w.theta[int64_t(b) * p.n_head_q + g * G + 2 * i + 1] : INFINITY;
+    th2[i] = uint32_t(__half_as_ushort(__float2half_ru(lo))) | uint32_t(__half_as_ushort(__float2half_ru(hi))) << 16;
+  }
 #pragma unroll
   for (int h = 0; h < G; ++h) me[h] = 0.0f;
   float nu = 0.0f;
+  [[maybe_unused]] const uint32_t keep_thr = FORCED ? uint32_t(fminf(p.forced_keep, 1.0f) * 4294967295.0f) : 0u;
   const uint16_t* ubase = w.ub + int64_t(bg) * p.max_seq * G;
+  [[maybe_unused]] const uint16_t* pubase = BOX ? w.pub + int64_t(bg) * ((p.max_seq + kPage - 1) / kPage) * G : nullptr;
   const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
+  const float* numax = p.nu_max + g;
+  int32_t* srow = w.srow + int64_t(bg) * p.max_seq;
   const int stride = gridDim.x * kWarps * kCompactSeg;
+  const uint32_t lt = (1u << lane) - 1u;
   int base = (blockIdx.x * kWarps + warp) * kCompactSeg;
-  CompactSeg<G, kCompactRows> cur;
-  if (base < n) compact_load<G, kCompactRows>(cur, ubase, ptab, base, lane, n);
+  CompactSeg<G> cur;
+  if (base < n) compact_load<G>(cur, ubase, ptab, base, lane, n);
   for (; base < n; base += stride) {
-    CompactSeg<G, kCompactRows> nxt;
-    if (base + stride < n) compact_load<G, kCompactRows>(nxt, ubase, ptab, base + stride, lane, n);
-    compact_segment<G, kCompactRows, BOX, FORCED>(p, w, x, cur, base, th2, me, nu, lane);
+    CompactSeg<G> nxt;
+    if (base + stride < n) compact_load<G>(nxt, ubase, ptab, base + stride, lane, n);
+    float nuv[kCompactPages];  // the pages' ν, used at the end of the segment (latency overlapped)
+#pragma unroll
+    for (int q = 0; q < kCompactPages; ++q) nuv[q] = __ldg(&numax[int64_t(cur.phys[q]) * p.n_head_kv]);
+    bool page_any[kCompactPages];
+#pragma unroll
+    for (int q = 0; q < kCompactPages; ++q) page_any[q] = false;
+    uint32_t keep_rows[kCompactRows];
+    bool elim_rows[kCompactRows];
+    int tot = 0;
+#pragma unroll
+    for (int k = 0; k < kCompactRows; ++k) {
+      const int t = base + 32 * k + lane;
+      const bool cand = t >= cold_lo && t < cold_hi, hot = t < n && !cand;
+      bool elim;
+      if constexpr (FORCED) {
+        elim = !(hash3(p.forced_seed, uint32_t(bg), uint32_t(t)) <= keep_thr);
+      } else {  // UB_h − m_L < θ_h for every head, two heads per comparison (see th2)
+        elim = true;
+#pragma unroll
+        for (int i = 0; i < (G + 1) / 2; ++i)
+          elim = elim && __hblt2(*reinterpret_cast<const __half2*>(&cur.wd[k][i]), *reinterpret_cast<const __half2*>(&th2[i]));
+      }
+      if constexpr (BOX) {  // a page eliminated by its anchor (certified: θ ≥ θ_A > its bounds already);
+        // a row past the sequence end reads one entry past the KV head's slice (inside the workspace;
+        // unused: such tokens are no candidates)
+        elim = elim || pubase[int64_t((base + 32 * k) / kPage) * G] != kPageScanned;
+      }
+      elim = elim && cand;
+      elim_rows[k] = elim;
+      page_any[k * 32 / kPage] |= __any_sync(0xffffffffu, elim);
+      keep_rows[k] = __ballot_sync(0xffffffffu, hot || (cand && !elim));
+      tot += __popc(keep_rows[k]);
+    }
+    int at = 0;  // the atomic's latency overlaps the eliminated tokens' M_E terms below
+    if (lane == 0 && tot) at = atomicAdd(&w.n_surv[bg], tot);
+#pragma unroll
+    for (int k = 0; k < kCompactRows; ++k) {
+      if (elim_rows[k]) {
+        if constexpr (BOX) {
+          const uint16_t* pu = pubase + int64_t((base + 32 * k) / kPage) * G;
+          const bool page_elim = pu[0] != kPageScanned;
+#pragma unroll
+          for (int h = 0; h < G; ++h)
+            me[h] = __fadd_ru(me[h], ex2_up(page_elim ? __half2float(__ushort_as_half(pu[h])) : compact_dv<G>(cur, k, h)));
+        } else {
+#pragma unroll
+          for (int h = 0; h < G; ++h) me[h] = __fadd_ru(me[h], ex2_up(compact_dv<G>(cur, k, h)));
+        }
+      }
+    }
+#pragma unroll
+    for (int q = 0; q < kCompactPages; ++q)
+      if (page_any[q]) nu = fmaxf(nu, nuv[q]);
+    at = __shfl_sync(0xffffffffu, at, 0);
+    int32_t* sr = srow + at;
+    int off = 0;
+#pragma unroll
+    for (int k = 0; k < kCompactRows; ++k) {
+      if (keep_rows[k] >> lane & 1u) {
+        const int t = base + 32 * k + lane, j = off + __popc(keep_rows[k] & lt);
+        sr[j] = cur.phys[k * 32 / kPage] * kPage + (t & (kPage - 1));
+      }
+      off += __popc(keep_rows[k]);
+    }
     cur = nxt;  // on the last segment nxt was not loaded; the loop ends before cur is read again
   }
-  compact_flush<G, kWarps>(p, w, b, g, me, nu, s_me, &s_nu);
+#pragma unroll
+  for (int h = 0; h < G; ++h) {
+    const double sm = warp_sum_d(double(me[h]));
+    if (lane == 0) s_me[h][warp] = sm;
+  }
+  const float nuw = warp_max(nu);
+  __syncthreads();  // s_nu's zero (set before the loop) is visible
+  if (lane == 0 && nuw > 0) atomicMax(&s_nu, __float_as_uint(nuw));
+  __syncthreads();
+  if (tid < G) {
+    double sm = 0;
+    for (int k = 0; k < kWarps; ++k) sm += s_me[tid][k];
+    if (sm > 0) atomicAdd(&w.me[int64_t(b) * p.n_head_q + g * G + tid], sm);
+  }
+  if (tid == 0 && s_nu) atomicMax(&w.nu_e[int64_t(b) * p.n_head_q + g * G], s_nu);
   if (from_list) {  // the KV head's last compact block appends it to list 1 (attend's order)
     __syncthreads();
     if (tid == 0) {
@@ -2392,7 +2162,6 @@ int64_t workspace_bytes(const DecodeParams& p) {
   s += align256(BK * p.max_seq * 4) + 2 * align256(BK * 4) + align256(2 * (BK + 1) * 4) + align256(BK * 4);
   const int64_t MP = (p.max_seq + kPage - 1) / kPage;
   s += align256(BK * MP * G * 2) + align256(BK * MP * 4) + align256(BK * 4);
-  s += align256(BK * claims_per_kv_head(p.max_seq) * 4);
   s += 2 * align256(BQ * p.splits * 4) + align256(BQ * p.splits * D * 4);
   return s;
 }
@@ -2424,7 +2193,6 @@ Workspace workspace_views(const DecodeParams& p) {
   w.pub = reinterpret_cast<uint16_t*>(take(BK * MP * G * 2));
   w.plist = reinterpret_cast<int32_t*>(take(BK * MP * 4));
   w.n_plist = reinterpret_cast<int32_t*>(take(BK * 4));
-  w.claim = reinterpret_cast<int32_t*>(take(BK * claims_per_kv_head(p.max_seq) * 4));
   w.pm = reinterpret_cast<float*>(take(BQ * p.splits * 4));
   w.pl = reinterpret_cast<float*>(take(BQ * p.splits * 4));
   w.po = reinterpret_cast<float*>(take(BQ * p.splits * D * 4));
@@ -2490,32 +2258,9 @@ static int scan_l2_first(int64_t bound_bytes) {
   return bound_bytes <= int64_t(l2) / 2 ? 1 : 0;
 }
 
-// The scan's own compaction (kCutFused, finish_scan_fused) where the cut is the global one, there is no
-// anchor stage and compact would not take its KV heads from the ready lists (the 1 × 128K steps);
-// set_scan_fuse(0) or GHOSTKV_SCAN_FUSE=0 keep the compact kernel there (A/B runs, the bench's check).
-// GHOSTKV_SCAN_HANDOFF=N: a block waits at most N sleeps of 64 ns for its KV head's cut before it hands
-// its pages to the last block (default 4096, about 1 ms; 0: at once unless the cut is out, for the
-// checks of that path).
-static int fuse_wait_sleeps() {
-  static const int v = [] {
-    const char* e = std::getenv("GHOSTKV_SCAN_HANDOFF");
-    return e ? std::max(0, std::atoi(e)) : (1 << 12);
-  }();
-  return v;
-}
-int g_scan_fuse = -1;  // −1: GHOSTKV_SCAN_FUSE decides (set_scan_fuse)
-static bool scan_fuse_on() {
-  static const bool env = [] {
-    const char* e = std::getenv("GHOSTKV_SCAN_FUSE");
-    return !(e && e[0] == '0' && !e[1]);
-  }();
-  return g_scan_fuse < 0 ? env : g_scan_fuse == 1;
-}
-
 // The token scan of witness K8 (ScanShape): its kernel for the cut mode and its grid (chunks, B·Hkv).
-// CUT kCutLocal only where chunks is 1 and there is no anchor stage (finish_scan_local); kCutFused where
-// chunks > 1, there is no anchor stage and no ready lists (finish_scan_fused); GHOSTKV_SCAN_DEBUG builds
-// the global cut only.
+// CUT kCutLocal only where chunks is 1 and there is no anchor stage (finish_scan_local); GHOSTKV_SCAN_DEBUG
+// builds the global cut only.
 struct ScanPlan {
   int chunks = 0, cut = kCutGlobal;
 };
@@ -2539,15 +2284,10 @@ static ScanPlan scan_plan(const DecodeParams& p) {
   s.chunks = scan_blocks_per_head(max_pages_seq, std::min(occ, scan_occupancy()) * device_sm_count(),
                                   p.batch * p.n_head_kv);
   if (s.chunks == 1 && !p.box && !scan_debug() && cut_local_on()) s.cut = kCutLocal;
-  const int bk = p.batch * p.n_head_kv;
-  // (the hand-off bits must fit in the block's histogram beside the M_E sums: up to 2^25 tokens at G 1)
-  const bool bits_fit = 2 * GG * SW + 1 + (claims_per_kv_head(p.max_seq) + 31) / 32 <= GG * kHistAll;
-  if (s.chunks > 1 && !p.box && !scan_debug() && !compact_from_list(bk) && scan_fuse_on() && bits_fit) s.cut = kCutFused;
   return s;
 }
 
 void set_cut_local(int on) { g_cut_local = on < 0 ? -1 : on ? 1 : 0; }
-void set_scan_fuse(int on) { g_scan_fuse = on < 0 ? -1 : on ? 1 : 0; }
 
 int scan_cut_mode(const DecodeParams& p) {
   validate(p);
@@ -2572,13 +2312,11 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
   const int G = group_of(p), BK = p.batch * p.n_head_kv;
   const int sms = device_sm_count();
   c.l2_first = scan_l2_first(int64_t(BK) * p.max_seq * G * 2);
-  c.fuse_wait = fuse_wait_sleeps();
   const int max_pages_seq = (p.max_seq + kPage - 1) / kPage;
   dispatch(G, p.d, [&](auto gc, auto dc) {
     constexpr int GG = decltype(gc)::value, DD = decltype(dc)::value;
     int launched = 0;
     auto more = [&] { return launched++ < upto; };
-    bool fused = false;  // the scan compacts (kCutFused): no compact kernel
     auto scan = [&](auto bc) {
       constexpr int BB = decltype(bc)::value;
       constexpr int NB = kScanBufs, SW = kScanBlockWarps, MINB = kScanMinBlocks;
@@ -2601,15 +2339,10 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
         else throw std::runtime_error("ghostkv cuda: GHOSTKV_SCAN_DEBUG is built for G 4, d 128 only");
       } else if (plan.cut == kCutLocal) {
         kern = scan_kernel<GG, DD, BB, NB, SW, MINB, false, kCutLocal>;
-      } else if (plan.cut == kCutFused) {
-        kern = scan_kernel<GG, DD, BB, NB, SW, MINB, false, kCutFused>;
       }
-      static bool attr[3] = {false, false, false};  // per build of the cut (DBG is fixed per process)
+      static bool attr[2] = {false, false};  // per build of the cut (DBG is fixed per process)
       if (!attr[plan.cut]) { raise_smem(kern, smem); attr[plan.cut] = true; }
-      fused = plan.cut == kCutFused;
-      if (more())
-        launch(fused ? "scan_kernel(fused compact)" : "scan_kernel", kern, dim3(plan.chunks, BK), dim3(SW * 32), smem, st, p, w, c,
-               scan_debug());
+      if (more()) launch("scan_kernel", kern, dim3(plan.chunks, BK), dim3(SW * 32), smem, st, p, w, c, scan_debug());
     };
     const int k8 = witness_k8(p.bits, p.n8, p.d);
     if (p.rank) {
@@ -2621,7 +2354,7 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
     } else if (k8 == DD / 32) scan(std::integral_constant<int, DD / 32>{});
     else if (k8 == 1) scan(std::integral_constant<int, 1>{});
     else scan(std::integral_constant<int, 0>{});
-    if (!fused) {  // compact: at most as many blocks as are resident (at least one per KV head); a warp takes ≥ kMinSegs
+    {  // compact: at most as many blocks as are resident (at least one per KV head); a warp takes ≥ kMinSegs
        // segments where the sequence allows
       auto go = [&](auto box, auto forced) {
         constexpr bool BOX = decltype(box)::value, FORCED = decltype(forced)::value;

@@ -177,9 +177,6 @@ struct Workspace {
                                  // anchor (rounded up); 0xFFFF: the page is scanned
   int32_t* plist;                // [B·Hkv, max_pages] pages the scan reads (anchor stage), in any order
   int32_t* n_plist;              // [B·Hkv]
-  int32_t* claim;                // [B·Hkv, ⌈⌈max_seq/kPage⌉/kScanBlockWarps⌉] the scan's hand-off claims (scan_cut_mode
-                                 // 2: 0 none, 1 a block handed its pages to the KV head's last block, 2 taken by it;
-                                 // zeroed by prep)
   float *pm, *pl, *po;           // [B·Hq, splits], [B·Hq, splits], [B·Hq, splits, d] (not written where a
                                  // step has one split: attend then writes the outputs)
 };
@@ -188,25 +185,19 @@ Workspace workspace_views(const DecodeParams& p);
 
 // stream: a cudaStream_t passed as void* (nullptr = default stream). Each returns after launching.
 void ghost_decode(const DecodeParams& p, void* stream);         // all stages
-void ghost_stage1(const DecodeParams& p, void* stream);         // prep, anchor, scan, cut, compact (scan_cut_mode)
+void ghost_stage1(const DecodeParams& p, void* stream);         // prep, anchor, scan, cut, compact
 void ghost_stage2(const DecodeParams& p, void* stream);         // attend [+ merge] (after a ghost_stage1 on p.work)
 // Diagnostics (gpu_bench --breakdown): launch only the first n_kernels kernels of stage 1 (prep,
-// [anchor,] scan, compact; prep and scan where the scan compacts: scan_cut_mode 2) or stage 2 (attend,
-// merge), n_kernels ≥ 1; the step's results are then incomplete, except stage 2 with one split, whose
-// one kernel (attend finishing the heads) is the stage.
+// [anchor,] scan, compact) or stage 2 (attend, merge), n_kernels ≥ 1; the step's results are then
+// incomplete, except stage 2 with one split, whose one kernel (attend finishing the heads) is the stage.
 void ghost_stage_prefix(const DecodeParams& p, void* stream, int stage, int n_kernels);
 // The token scan's cut for a step on p (quant witness; the low-rank scan always has the global one):
 // 0 the global histogram's (the last scan block of a KV head), 1 the block's own histogram (one scan
-// block per KV head and no anchor stage), 2 the global histogram's, and the scan compacts the
-// survivors itself (several scan blocks per KV head, no anchor stage, compact not on the ready lists:
-// e.g. 1 × 128K on an H200; stage 1 is then two kernels, prep and the scan).
-// set_cut_local(0) keeps the global cut where the local one would apply, set_cut_local(1) allows it
-// again, set_cut_local(−1) leaves it to GHOSTKV_CUT_LOCAL (the default: allowed unless that is 0);
-// set_scan_fuse does the same for mode 2 (GHOSTKV_SCAN_FUSE; off: the compact kernel); for checks
-// that θ, the survivors and the outputs agree either way.
+// block per KV head and no anchor stage). set_cut_local(0) keeps the global cut where the local one
+// would apply, set_cut_local(1) allows it again, set_cut_local(−1) leaves it to GHOSTKV_CUT_LOCAL (the
+// default: allowed unless that is 0); for checks that θ and the outputs are bitwise the same either way.
 int scan_cut_mode(const DecodeParams& p);
 void set_cut_local(int on);
-void set_scan_fuse(int on);
 // Whether a step of `splits` attention splits per KV head has attend write the outputs and certificates
 // (one split; GHOSTKV_ATTEND_FIN=0 keeps the merge kernel): no partial states then, and no merge launch.
 bool attend_finishes(int splits);

@@ -403,9 +403,7 @@ void setup_gpu(const Host& h, const Opts& o, Gpu& d) {
 struct Check {
   int64_t violations = 0, rule_fail = 0, cert_fail = 0, num_fail = 0, nonfinite = 0, cand = 0, surv_cand = 0;
   int64_t anchor_tokens = 0;  // checked tokens whose page was eliminated by its anchor
-  int64_t cut_heads = 0, cut_diff = 0;  // local cut / scan compaction: heads compared with the global cut and the
-                                        // compact kernel's, and those not bitwise equal
-  int cut_mode = 0;                     // gc::scan_cut_mode of the step
+  int64_t cut_heads = 0, cut_diff = 0;  // local cut: heads compared with the global cut's, and those not bitwise equal
   double max_mass_bound = 0, max_mass_lost = 0, max_num_err = 0, max_ratio = 0, mean_gap = 0, max_cert_ratio = 0;
   int64_t gap_n = 0;
   double surv_frac() const { return cand ? double(surv_cand) / double(cand) : 0; }
@@ -415,7 +413,7 @@ struct Check {
 Check& operator+=(Check& a, const Check& b) {
   a.violations += b.violations; a.rule_fail += b.rule_fail; a.cert_fail += b.cert_fail; a.num_fail += b.num_fail;
   a.nonfinite += b.nonfinite; a.cand += b.cand; a.surv_cand += b.surv_cand; a.anchor_tokens += b.anchor_tokens;
-  a.cut_heads += b.cut_heads; a.cut_diff += b.cut_diff; a.cut_mode = std::max(a.cut_mode, b.cut_mode);
+  a.cut_heads += b.cut_heads; a.cut_diff += b.cut_diff;
   a.max_mass_bound = std::max(a.max_mass_bound, b.max_mass_bound);
   a.max_mass_lost = std::max(a.max_mass_lost, b.max_mass_lost);
   a.max_num_err = std::max(a.max_num_err, b.max_num_err);
@@ -560,51 +558,30 @@ std::vector<Check> per(static_cast<size_t>(G));
       for (const Check& cc : per) c += cc;
     }
   }
-  c.cut_mode = gc::scan_cut_mode(p);
-  if (c.cut_mode == 1 || c.cut_mode == 2) {
-    // the cut from the scan block's own histogram (mode 1), or the survivors compacted by the scan itself
-    // (mode 2): the same step again with the global histogram's cut and the compact kernel (after the
-    // checks above, which read this step's workspace) gives bitwise the same θ, budget and survivor
-    // counts, and (mode 2) the same survivor rows as a set (outputs and M_E may differ in the last bits:
-    // the survivors' order within a KV head and M_E's atomic sums are not fixed)
-    std::vector<std::vector<int32_t>> rows1;
-    auto sorted_rows = [&] {
-      std::vector<int32_t> cnt(size_t(BK), 0);
-      CK(cudaMemcpy(cnt.data(), w.n_surv, size_t(BK) * 4, cudaMemcpyDeviceToHost));
-      std::vector<std::vector<int32_t>> r(static_cast<size_t>(BK));
-      for (int x = 0; x < BK; ++x) {
-        r[size_t(x)].resize(size_t(std::clamp<int32_t>(cnt[size_t(x)], 0, p.max_seq)));
-        CK(cudaMemcpy(r[size_t(x)].data(), w.srow + int64_t(x) * p.max_seq, r[size_t(x)].size() * 4, cudaMemcpyDeviceToHost));
-        std::sort(r[size_t(x)].begin(), r[size_t(x)].end());
-      }
-      return r;
-    };
-    if (c.cut_mode == 2) rows1 = sorted_rows();
-    if (c.cut_mode == 1) gc::set_cut_local(0);
-    else gc::set_scan_fuse(0);
+  if (gc::scan_cut_mode(p) == 1) {
+    // the cut from the scan block's own histogram: the same step again with the global histogram's cut
+    // (after the checks above, which read this step's workspace) gives bitwise the same θ, budget and
+    // survivor counts (outputs and M_E may differ in the last bits: the survivors' order within a KV
+    // head and M_E's atomic sums are not fixed)
+    gc::set_cut_local(0);
     const bool global = gc::scan_cut_mode(p) == 0;
     CK(cudaMemset(w.theta, 0xFF, size_t(BQ) * 4));  // poisoned again: the comparison reads this run's values
     CK(cudaMemset(d.cert.p, 0xFF, d.cert.n * sizeof(gc::Certificate)));
-    CK(cudaMemset(w.srow, 0xFF, size_t(BK) * p.max_seq * 4));
     gc::ghost_decode(p, nullptr);
     CK(cudaDeviceSynchronize());
     gc::set_cut_local(-1);
-    gc::set_scan_fuse(-1);
     std::vector<float> theta2(theta.size());
     std::vector<int32_t> ns2(ns.size());
     CK(cudaMemcpy(theta2.data(), w.theta, theta2.size() * 4, cudaMemcpyDeviceToHost));
     CK(cudaMemcpy(ns2.data(), w.n_surv, ns2.size() * 4, cudaMemcpyDeviceToHost));
     const std::vector<gc::Certificate> cert2 = d.cert.get();
-    std::vector<std::vector<int32_t>> rows2;
-    if (c.cut_mode == 2) rows2 = sorted_rows();
     for (int x = 0; x < BQ; ++x) {
       const size_t i = size_t(x);
       ++c.cut_heads;
       const bool same = global && std::memcmp(&theta[i], &theta2[i], 4) == 0 &&
                         std::memcmp(&cert[i].budget, &cert2[i].budget, 8) == 0 &&
                         std::memcmp(&cert[i].theta, &cert2[i].theta, 4) == 0 &&
-                        ns[size_t(x / G)] == ns2[size_t(x / G)] &&
-                        (c.cut_mode != 2 || rows1[size_t(x / G)] == rows2[size_t(x / G)]);
+                        ns[size_t(x / G)] == ns2[size_t(x / G)];
       c.cut_diff += !same;
     }
     c.rule_fail += c.cut_diff;  // counted with the rule's failures in the table and the CSV
@@ -974,7 +951,7 @@ int main(int argc, char** argv) try {
     cudaGraphExecDestroy(g_all); cudaGraphExecDestroy(g_s1); cudaGraphExecDestroy(g_s2);
     if (o.breakdown) {  // marginal cost of each kernel inside the chained graph; the bare gather of the rows
       std::string line = "# breakdown " + r.label + ":" + std::to_string(r.frac_req) + " stage1 prefixes ms:";
-      const int n1 = (gc::scan_cut_mode(pr) == 2 ? 2 : 3) + (pr.box ? 1 : 0);  // mode 2: the scan compacts
+      const int n1 = 3 + (pr.box ? 1 : 0);
       for (int k = 1; k <= n1; ++k) {
         auto g = tm.graph([&](cudaStream_t s) { gc::ghost_stage_prefix(pr, s, 1, k); });
         line += " " + std::to_string(tm.graph_ms(g));
@@ -1022,12 +999,8 @@ int main(int argc, char** argv) try {
     const bool use_ghost = predicted * 1.05 < dense_ms;
     const double adaptive_ms = use_ghost ? ghost_ms : dense_ms;
     const bool bad = c.violations || c.rule_fail || c.cert_fail || c.num_fail || c.nonfinite;
-    if (c.cut_heads && c.cut_mode == 1)
+    if (c.cut_heads)
       std::printf("  local cut: %lld heads, theta/budget/n_surv bitwise equal to the global cut's in %lld, different in %lld\n",
-                  (long long)c.cut_heads, (long long)(c.cut_heads - c.cut_diff), (long long)c.cut_diff);
-    if (c.cut_heads && c.cut_mode == 2)
-      std::printf("  scan compaction: %lld heads, theta/budget/n_surv/survivor rows equal to the compact kernel's in %lld, "
-                  "different in %lld\n",
                   (long long)c.cut_heads, (long long)(c.cut_heads - c.cut_diff), (long long)c.cut_diff);
     failures += bad;
     std::printf("%-12s %8.4f %6.3f %9.4f %9.4f %9.4f %9.4f %9.4f %6.2f %6.2f %6.2f %5lld %5lld %9.2e %9.2e %6d\n",

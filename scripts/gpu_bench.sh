@@ -109,18 +109,6 @@ done
 GHOSTKV_COMPACT_READY=1 run "$bench" "${common[@]}" --name check-rand8-ready-fin --batch 3 --n 8256 --splits 1 --reps 3 \
   --check-batches 3 --fracs 0.05,1 --poison
 cap_rows fin 8 3 --splits 1
-# the scan's own compaction (scan_cut_mode 2: the default where the scan has several blocks per KV head, no
-# anchors and no ready lists, as in most rows above, each also run again with the compact kernel: the
-# "scan compaction:" lines) with every block but the last handing its pages to its KV head's last block
-# (GHOSTKV_SCAN_HANDOFF=0: the path a block takes when its KV head's blocks are not all resident)
-export GHOSTKV_SCAN_HANDOFF=0
-run "$bench" "${common[@]}" --name check-rand8-handoff --batch 3 --n 8256 --reps 3 --check-batches 3 --fracs 0.05,1 --poison
-run "$bench" "${common[@]}" --name check-rand4-handoff --bits 4 --batch 2 --n 4160 --reps 3 --check-batches 2 --fracs 0.2
-run "$bench" "${common[@]}" --name check-g1-mixed-handoff --hq 8 --hkv 8 --bits mixed --batch 3 --n 5000 --reps 3 \
-  --check-batches 3 --fracs 0.05
-run "$bench" "${common[@]}" --name check-d64-4-handoff --d 64 --bits 4 --batch 3 --n 5000 --reps 3 --check-batches 3 --fracs 0.05
-cap_rows handoff 8 3
-unset GHOSTKV_SCAN_HANDOFF
 if [ "$fail" != 0 ] || [ "$mode" = quick ]; then echo "gpu_bench.sh: stopping after the checks (fail=$fail)"; exit "$fail"; fi
 
 # 2. real fractions: the certified survivor fraction of each capture (8-bit witness), as forced fractions
