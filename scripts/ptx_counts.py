@@ -13,7 +13,6 @@ import collections
 import importlib.util
 import os
 import re
-import subprocess
 import sys
 import tempfile
 
@@ -23,22 +22,16 @@ ps = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(ps)
 
 
-def side(tmp, rev):
-    d = os.path.join(tmp, rev)
-    os.makedirs(d)
-    for f in ("decode.cu", "decode.h"):
-        if rev == "tree":
-            text = open(os.path.join(ROOT, "kernels", f)).read()
-        else:
-            text = subprocess.run(["git", "-C", ROOT, "show", "%s:kernels/%s" % (rev, f)], check=True,
-                                  capture_output=True, text=True).stdout
-        open(os.path.join(d, f), "w").write(text)
-    return ps.kernels(ps.ptx(d))
-
-
 def counts(text):
-    return collections.Counter(l.split()[0] for l in text.split("\n")
-                               if l.strip() and not l.strip().startswith((".", "//", "{", "}", "$", "@")))
+    """Opcode counts of a kernel's PTX; a predicated instruction (@%p op ...) counts as its opcode."""
+    c = collections.Counter()
+    for line in text.split("\n"):
+        t = line.split()
+        if t and t[0].startswith("@"):
+            t = t[1:]
+        if t and not t[0].startswith((".", "//", "{", "}", "$")):
+            c[t[0]] += 1
+    return c
 
 
 def main():
@@ -46,7 +39,7 @@ def main():
         sys.exit(__doc__)
     old_rev, new_rev, fams = sys.argv[1], sys.argv[2], sys.argv[3:]
     with tempfile.TemporaryDirectory() as tmp:
-        a, b = side(tmp, old_rev), side(tmp, new_rev)
+        a, b = ps.kernels(ps.ptx(ps.sources(tmp, old_rev))), ps.kernels(ps.ptx(ps.sources(tmp, new_rev)))
     common = sorted(set(a) & set(b))
     if not fams:
         fams = sorted({ps.family(n) for n in common if not n.startswith("func ")})

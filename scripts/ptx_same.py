@@ -89,24 +89,27 @@ def family(name):
     return m.group(1) if m else name
 
 
+def sources(tmp, rev):
+    """kernels/decode.{cu,h} of commit rev (or of the working tree: rev "tree") in a new folder under tmp."""
+    d = os.path.join(tmp, rev)
+    os.makedirs(d)
+    for f in ("decode.cu", "decode.h"):
+        if rev == "tree":
+            text = open(os.path.join(ROOT, "kernels", f)).read()
+        else:
+            text = subprocess.run(["git", "-C", ROOT, "show", "%s:kernels/%s" % (rev, f)], check=True,
+                                  capture_output=True, text=True).stdout
+        open(os.path.join(d, f), "w").write(text)
+    return d
+
+
 def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
     with tempfile.TemporaryDirectory() as tmp:
-        tree = os.path.join(tmp, "tree")
-        os.makedirs(tree)
-        for f in ("decode.cu", "decode.h"):
-            with open(os.path.join(ROOT, "kernels", f)) as src, open(os.path.join(tree, f), "w") as dst:
-                dst.write(src.read())
-        now = kernels(ptx(tree))
+        now = kernels(ptx(sources(tmp, "tree")))
         for commit in sys.argv[1:]:
-            d = os.path.join(tmp, commit)
-            os.makedirs(d)
-            for f in ("decode.cu", "decode.h"):
-                text = subprocess.run(["git", "-C", ROOT, "show", "%s:kernels/%s" % (commit, f)], check=True,
-                                      capture_output=True, text=True).stdout
-                open(os.path.join(d, f), "w").write(text)
-            then = kernels(ptx(d))
+            then = kernels(ptx(sources(tmp, commit)))
             res = collections.Counter()
             for name in set(now) | set(then):
                 st = ("only in the tree" if name not in then else "only at " + commit if name not in now
