@@ -994,7 +994,7 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
 
 // ---------------------------------------------------------------------------------------------
 // low-rank scan (witness "lowrank", DESIGN §4.1 with P = the first kRank rows of the rotation V):
-// grid (chunks, B·Hkv), kLrThreads threads, one token per thread per step. With c_t = V(k_t − μ)
+// lowrank_page_kernel below streams the pages; each lane bounds two tokens of a page. With c_t = V(k_t − μ)
 // (float64 at build time) and r_t = k_t − μ − Vᵀc_t (||r_t|| ≤ resid_max), the record holds
 // ẑ_t = f16(c_t,j<R), e_t ≥ ||c_t,j<R − ẑ_t|| and ρ_t ≥ ||c_t,j≥R|| (both rounded up, f16). For σq with
 // q_r = Vσq, |q_r − q̃_r|_j ≤ Δ_j (prep):
@@ -1003,16 +1003,14 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
 // a_j = γ_{R+1}·|q̃_j| + Δ_j (the float32 dot's error and the query's), ns ≥ ||(|q̃_j| + Δ_j)_{j<R}||,
 // np ≥ ||(|q̃_j| + Δ_j)_{j≥R}||, every bracket summed with round-up. Then UB_t = that ⊕↑ qμ_hi as in
 // the quant scan: f16↑(UB_t ⊖↑ m_L) to ub, the histogram, and the last block's cut.
-constexpr int kLrThreads = 256;
+
+// The low-rank scan's query factors of the group's G heads into shared memory (warp h: head h):
+// q̃_s, a_j, the additive term, ns, np and m_L (above)
 template <int G, int D>
-__global__ void __launch_bounds__(kLrThreads, 4) lowrank_scan_kernel(DecodeParams p, Workspace w, Consts c) {
-  __shared__ float s_q[G][kRank], s_a[G][kRank];
-  __shared__ float s_add[G], s_ns[G], s_np[G], s_ml[G];
-  __shared__ uint32_t hist[G * kHistAll];
-  const int bg = blockIdx.y, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
-  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  for (int i = tid; i < G * kHistAll; i += kLrThreads) hist[i] = 0u;
-  pdl_wait();
+__device__ __forceinline__ void lowrank_setup(const DecodeParams& p, const Workspace& w, const Consts& c, int b, int g,
+                                              float (*s_q)[kRank], float (*s_a)[kRank], float* s_add, float* s_ns,
+                                              float* s_np, float* s_ml) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const float g_r = c.g_r;
   if (warp < G) {  // warp h: the query factors of head h
     const int64_t bq = int64_t(b) * p.n_head_q + g * G + warp;
@@ -1038,59 +1036,142 @@ __global__ void __launch_bounds__(kLrThreads, 4) lowrank_scan_kernel(DecodeParam
       s_ml[warp] = qsc[2];
     }
   }
-  __syncthreads();
-  const int n = p.seq_len[b];
+}
+
+// One token's bounds f16↑(UB − m_L) of the G heads from its sketch words (8 × 2 f16), e_t and ρ_t (f16 bits)
+template <int G>
+__device__ __forceinline__ void lowrank_bound(const uint32_t (&zw)[8], uint16_t e_bits, uint16_t rho_bits,
+                                              const float (*s_q)[kRank], const float (*s_a)[kRank], const float* s_add,
+                                              const float* s_ns, const float* s_np, const float* s_ml, uint16_t (&out)[G]) {
+  float z[kRank];
+#pragma unroll
+  for (int i = 0; i < 8; ++i) {
+    const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&zw[i]));
+    z[2 * i] = f.x;
+    z[2 * i + 1] = f.y;
+  }
+  const float e = __half2float(__ushort_as_half(e_bits));
+  const float rho = __half2float(__ushort_as_half(rho_bits));
+#pragma unroll
+  for (int h = 0; h < G; ++h) {
+    float sd = 0.0f, sa = 0.0f;
+#pragma unroll
+    for (int i = 0; i < kRank; ++i) {
+      sd = __fmaf_rn(s_q[h][i], z[i], sd);
+      sa = __fmaf_ru(s_a[h][i], fabsf(z[i]), sa);
+    }
+    float ub = __fadd_ru(sd, sa);
+    ub = __fadd_ru(ub, __fmaf_ru(s_ns[h], e, __fmul_ru(s_np[h], rho)));
+    ub = __fadd_ru(ub, s_add[h]);
+    const float dd = __fsub_ru(ub, s_ml[h]);
+    __half hx = __float2half_ru(dd);
+    if (dd != dd) hx = __ushort_as_half(0x7C00);
+    out[h] = __half_as_ushort(hx);
+  }
+}
+
+// A token's G bounds to ub (one 8-byte store at G 4 where aligned)
+template <int G>
+__device__ __forceinline__ void lowrank_store(uint16_t* dst, const uint16_t (&out)[G]) {
+  if constexpr (G == 4) {
+    if ((reinterpret_cast<uintptr_t>(dst) & 7) == 0) {
+      *reinterpret_cast<uint2*>(dst) = make_uint2(out[0] | (uint32_t(out[1]) << 16), out[2] | (uint32_t(out[3]) << 16));
+      return;
+    }
+  }
+#pragma unroll
+  for (int h = 0; h < G; ++h) dst[h] = out[h];
+}
+
+// The low-rank scan by pages: grid (chunks, B·Hkv) of kScanBlockWarps warps, as the quant scan; each warp streams whole pages (pages gw, gw + nw, … of its KV
+// head): the page's sketches (kPage·kRank f16), e_t and ρ_t (kPage f16 each) by three bulk copies into one
+// of its kLrBufs page buffers, kLrBufs pages ahead (the first before the wait for prep: inputs, as in the
+// quant scan), with the quant scan's L2 policy; lane ℓ bounds the page's tokens ℓ and ℓ + 32 by
+// lowrank_bound (the arithmetic above), then the block's histogram and the last block's cut (the lean
+// cut: finish_scan_block's LEAN). (Until this kernel: a thread per token, 256 per block, whose
+// page-table load and record loads were a dependent chain per token; under ncu DRAM was 20% busy at
+// 1 × 128K, experiments/ncu_lowrank_6d0d30a.txt.)
+constexpr int kLrBufs = 4, kLrSketchBytes = kPage * kRank * 2, kLrPageBytes = kLrSketchBytes + 2 * kPage * 2;
+template <int G>
+constexpr int lowrank_page_smem() {
+  return kScanBlockWarps * kLrBufs * kLrPageBytes + G * kHistAll * 4;
+}
+template <int G, int D>
+__global__ void __launch_bounds__(kScanBlockWarps * 32, 2) lowrank_page_kernel(DecodeParams p, Workspace w, Consts c) {
+  constexpr int SW = kScanBlockWarps, NB = kLrBufs, PBY = kLrPageBytes;
+  extern __shared__ __align__(128) uint8_t smem[];
+  __shared__ __align__(8) uint64_t bars[SW][NB];
+  __shared__ float s_q[G][kRank], s_a[G][kRank];
+  __shared__ float s_add[G], s_ns[G], s_np[G], s_ml[G];
+  uint32_t* hist = reinterpret_cast<uint32_t*>(smem + SW * NB * PBY);  // [G·kHistAll]
+  const int bg = blockIdx.y, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  if (lane == 0) {
+#pragma unroll
+    for (int k = 0; k < NB; ++k) mbar_init(&bars[warp][k], 1);
+    mbar_init_fence();
+  }
+  for (int i = tid; i < G * kHistAll; i += SW * 32) hist[i] = 0u;
+  __syncwarp();
+  const int n = p.seq_len[b], npages = (n + kPage - 1) / kPage;
+  const int gw = blockIdx.x * SW + warp, nw = gridDim.x * SW;
   const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
-  for (int t = blockIdx.x * kLrThreads + tid; t < n; t += gridDim.x * kLrThreads) {
-    if (t + int(gridDim.x) * kLrThreads >= n) pdl_launch_next();
-    const bool hot = is_hot(t, n, p.n_sink, p.n_recent);
-    uint16_t out[G];
-    if (hot) {
-#pragma unroll
-      for (int h = 0; h < G; ++h) out[h] = 0x7C00;
-    } else {
-      const int64_t row = (int64_t(ptab[t / kPage]) * p.n_head_kv + g) * kPage + t % kPage;
-      const uint4* zp = reinterpret_cast<const uint4*>(p.sketch + row * kRank);
-      const uint4 u0 = __ldg(zp), u1 = __ldg(zp + 1);
-      const uint32_t zw[8] = {u0.x, u0.y, u0.z, u0.w, u1.x, u1.y, u1.z, u1.w};
-      float z[kRank];
-#pragma unroll
-      for (int i = 0; i < 8; ++i) {
-        const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&zw[i]));
-        z[2 * i] = f.x;
-        z[2 * i + 1] = f.y;
-      }
-      const float e = __half2float(__ushort_as_half(__ldg(p.sk_err + row)));
-      const float rho = __half2float(__ushort_as_half(__ldg(p.sk_rho + row)));
-#pragma unroll
-      for (int h = 0; h < G; ++h) {
-        float sd = 0.0f, sa = 0.0f;
-#pragma unroll
-        for (int i = 0; i < kRank; ++i) {
-          sd = __fmaf_rn(s_q[h][i], z[i], sd);
-          sa = __fmaf_ru(s_a[h][i], fabsf(z[i]), sa);
-        }
-        float ub = __fadd_ru(sd, sa);
-        ub = __fadd_ru(ub, __fmaf_ru(s_ns[h], e, __fmul_ru(s_np[h], rho)));
-        ub = __fadd_ru(ub, s_add[h]);
-        const float dd = __fsub_ru(ub, s_ml[h]);
-        __half hx = __float2half_ru(dd);
-        if (dd != dd) hx = __ushort_as_half(0x7C00);
-        out[h] = __half_as_ushort(hx);
-      }
+  const uint64_t pol = c.l2_first ? l2_evict_first() : l2_evict_normal();
+  uint8_t* mybuf = smem + warp * NB * PBY;
+  auto issue = [&](int i, int buf) {  // lane 0
+    if (i < npages) {
+      const int64_t po = int64_t(__ldg(&ptab[i])) * p.n_head_kv + g;
+      uint8_t* dst = mybuf + buf * PBY;
+      mbar_expect_tx(&bars[warp][buf], PBY);
+      bulk_g2s_hint(dst, p.sketch + po * kPage * kRank, kLrSketchBytes, &bars[warp][buf], pol);
+      bulk_g2s_hint(dst + kLrSketchBytes, p.sk_err + po * kPage, kPage * 2, &bars[warp][buf], pol);
+      bulk_g2s_hint(dst + kLrSketchBytes + kPage * 2, p.sk_rho + po * kPage, kPage * 2, &bars[warp][buf], pol);
     }
-    if (!hot)
+  };
+  // the first pages before the wait for prep: seq_len, the page table and the records are inputs no stage
+  // writes, and prep waits for the kernels before it before it lets this one launch (as the quant scan)
+  if (lane == 0)
 #pragma unroll
-      for (int h = 0; h < G; ++h) atomicAdd(&hist[h * kHistAll + hist_bin(__half2float(__ushort_as_half(out[h])))], 1u);
-    uint16_t* dst = w.ub + (int64_t(bg) * p.max_seq + t) * G;
-    if constexpr (G == 4) {
-      if ((reinterpret_cast<uintptr_t>(dst) & 7) == 0) {
-        *reinterpret_cast<uint2*>(dst) = make_uint2(out[0] | (uint32_t(out[1]) << 16), out[2] | (uint32_t(out[3]) << 16));
-        continue;
-      }
+    for (int k = 0; k < NB; ++k) issue(gw + k * nw, k);
+  pdl_wait();
+  lowrank_setup<G, D>(p, w, c, b, g, s_q, s_a, s_add, s_ns, s_np, s_ml);
+  __syncthreads();
+  int it = 0;
+  for (int i = gw; i < npages; i += nw, ++it) {
+    const int buf = it % NB;
+    mbar_wait(&bars[warp][buf], uint32_t((it / NB) & 1));
+    const uint8_t* rec = mybuf + buf * PBY;
+    uint32_t zw[2][8];
+    uint16_t eb[2], rb[2];
+#pragma unroll
+    for (int hf = 0; hf < 2; ++hf) {
+      const int s = hf * 32 + lane;
+      const uint4* zp = reinterpret_cast<const uint4*>(rec + s * kRank * 2);
+      const uint4 u0 = zp[0], u1 = zp[1];
+      zw[hf][0] = u0.x; zw[hf][1] = u0.y; zw[hf][2] = u0.z; zw[hf][3] = u0.w;
+      zw[hf][4] = u1.x; zw[hf][5] = u1.y; zw[hf][6] = u1.z; zw[hf][7] = u1.w;
+      eb[hf] = reinterpret_cast<const uint16_t*>(rec + kLrSketchBytes)[s];
+      rb[hf] = reinterpret_cast<const uint16_t*>(rec + kLrSketchBytes + kPage * 2)[s];
     }
+    __syncwarp();  // every lane holds its records: the buffer takes the page NB ahead
+    if (lane == 0) issue(i + NB * nw, buf);
+    if (i + nw >= npages) pdl_launch_next();
 #pragma unroll
-    for (int h = 0; h < G; ++h) dst[h] = out[h];
+    for (int hf = 0; hf < 2; ++hf) {
+      const int t = i * kPage + hf * 32 + lane;
+      if (t >= n) continue;
+      const bool hot = is_hot(t, n, p.n_sink, p.n_recent);
+      uint16_t out[G];
+      if (hot) {
+#pragma unroll
+        for (int h = 0; h < G; ++h) out[h] = 0x7C00;
+      } else {
+        lowrank_bound<G>(zw[hf], eb[hf], rb[hf], s_q, s_a, s_add, s_ns, s_np, s_ml, out);
+#pragma unroll
+        for (int h = 0; h < G; ++h) atomicAdd(&hist[h * kHistAll + hist_bin(__half2float(__ushort_as_half(out[h])))], 1u);
+      }
+      lowrank_store<G>(w.ub + (int64_t(bg) * p.max_seq + t) * G, out);
+    }
   }
   finish_scan_block<G, true>(p, w, hist, b, g);
 }
@@ -2347,10 +2428,18 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
     const int k8 = witness_k8(p.bits, p.n8, p.d);
     if (p.rank) {
       if (more()) launch("prep_kernel", prep_kernel<GG, DD>, dim3(BK), dim3(kPrepThreads), 0, st, p, w, c);
-      // at most as many blocks as are resident (at least one per KV head); no block waits for another
-      const int locc = resident_blocks<lowrank_scan_kernel<GG, DD>, kLrThreads>();
-      const int lchunks = std::max(1, std::min((p.max_seq + kLrThreads - 1) / kLrThreads, locc * sms / BK));
-      if (more()) launch("lowrank_scan_kernel", lowrank_scan_kernel<GG, DD>, dim3(lchunks, BK), dim3(kLrThreads), 0, st, p, w, c);
+      // the page-streaming scan: the quant scan's grid rule (every block resident at once)
+      constexpr int smem = lowrank_page_smem<GG>();
+      static int occ = 0;
+      if (!occ) {
+        raise_smem(lowrank_page_kernel<GG, DD>, smem);
+        check_launch("cudaOccupancyMaxActiveBlocksPerMultiprocessor",
+                     cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, lowrank_page_kernel<GG, DD>, kScanBlockWarps * 32, smem));
+        if (occ < 1) throw std::runtime_error("ghostkv cuda: low-rank scan cannot be resident (" + std::to_string(smem) + " B shared)");
+      }
+      const int lchunks = scan_blocks_per_head(max_pages_seq, std::min(occ, scan_occupancy()) * sms, BK);
+      if (more())
+        launch("lowrank_page_kernel", lowrank_page_kernel<GG, DD>, dim3(lchunks, BK), dim3(kScanBlockWarps * 32), smem, st, p, w, c);
     } else if (k8 == DD / 32) scan(std::integral_constant<int, DD / 32>{});
     else if (k8 == 1) scan(std::integral_constant<int, 1>{});
     else scan(std::integral_constant<int, 0>{});
