@@ -1083,7 +1083,8 @@ __device__ __forceinline__ void lowrank_store(uint16_t* dst, const uint16_t (&ou
   for (int h = 0; h < G; ++h) dst[h] = out[h];
 }
 
-// The low-rank scan by pages: grid (chunks, B·Hkv) of kScanBlockWarps warps, as the quant scan; each warp streams whole pages (pages gw, gw + nw, … of its KV
+// The low-rank scan by pages: grid (chunks, B·Hkv) of kScanBlockWarps warps, as the quant scan (every
+// block resident where the slots allow; no block waits for another); each warp streams whole pages (pages gw, gw + nw, … of its KV
 // head): the page's sketches (kPage·kRank f16), e_t and ρ_t (kPage f16 each) by three bulk copies into one
 // of its kLrBufs page buffers, kLrBufs pages ahead (the first before the wait for prep: inputs, as in the
 // quant scan), with the quant scan's L2 policy; lane ℓ bounds the page's tokens ℓ and ℓ + 32 by
@@ -1092,6 +1093,7 @@ __device__ __forceinline__ void lowrank_store(uint16_t* dst, const uint16_t (&ou
 // page-table load and record loads were a dependent chain per token; under ncu DRAM was 20% busy at
 // 1 × 128K, experiments/ncu_lowrank_6d0d30a.txt.)
 constexpr int kLrBufs = 4, kLrSketchBytes = kPage * kRank * 2, kLrPageBytes = kLrSketchBytes + 2 * kPage * 2;
+static_assert(kLrSketchBytes % 16 == 0 && (kPage * 2) % 16 == 0, "bulk copies move multiples of 16 bytes");
 template <int G>
 constexpr int lowrank_page_smem() {
   return kScanBlockWarps * kLrBufs * kLrPageBytes + G * kHistAll * 4;
@@ -1118,9 +1120,9 @@ __global__ void __launch_bounds__(kScanBlockWarps * 32, 2) lowrank_page_kernel(D
   const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
   const uint64_t pol = c.l2_first ? l2_evict_first() : l2_evict_normal();
   uint8_t* mybuf = smem + warp * NB * PBY;
-  auto issue = [&](int i, int buf) {  // lane 0
+  auto issue = [&](int i, int buf, int phys) {  // lane 0; phys: page i's physical page
     if (i < npages) {
-      const int64_t po = int64_t(__ldg(&ptab[i])) * p.n_head_kv + g;
+      const int64_t po = int64_t(phys) * p.n_head_kv + g;
       uint8_t* dst = mybuf + buf * PBY;
       mbar_expect_tx(&bars[warp][buf], PBY);
       bulk_g2s_hint(dst, p.sketch + po * kPage * kRank, kLrSketchBytes, &bars[warp][buf], pol);
@@ -1130,9 +1132,15 @@ __global__ void __launch_bounds__(kScanBlockWarps * 32, 2) lowrank_page_kernel(D
   };
   // the first pages before the wait for prep: seq_len, the page table and the records are inputs no stage
   // writes, and prep waits for the kernels before it before it lets this one launch (as the quant scan)
-  if (lane == 0)
+  int phys_next = 0;  // physical page of the next page to issue (lane 0), loaded one step ahead
+  if (lane == 0) {
+    int ph[NB];
 #pragma unroll
-    for (int k = 0; k < NB; ++k) issue(gw + k * nw, k);
+    for (int k = 0; k < NB; ++k) ph[k] = gw + k * nw < npages ? __ldg(&ptab[gw + k * nw]) : 0;  // every load in flight
+#pragma unroll
+    for (int k = 0; k < NB; ++k) issue(gw + k * nw, k, ph[k]);
+    if (gw + NB * nw < npages) phys_next = __ldg(&ptab[gw + NB * nw]);
+  }
   pdl_wait();
   lowrank_setup<G, D>(p, w, c, b, g, s_q, s_a, s_add, s_ns, s_np, s_ml);
   __syncthreads();
@@ -1154,7 +1162,10 @@ __global__ void __launch_bounds__(kScanBlockWarps * 32, 2) lowrank_page_kernel(D
       rb[hf] = reinterpret_cast<const uint16_t*>(rec + kLrSketchBytes + kPage * 2)[s];
     }
     __syncwarp();  // every lane holds its records: the buffer takes the page NB ahead
-    if (lane == 0) issue(i + NB * nw, buf);
+    if (lane == 0) {
+      issue(i + NB * nw, buf, phys_next);
+      if (i + (NB + 1) * nw < npages) phys_next = __ldg(&ptab[i + (NB + 1) * nw]);
+    }
     if (i + nw >= npages) pdl_launch_next();
 #pragma unroll
     for (int hf = 0; hf < 2; ++hf) {
@@ -2188,8 +2199,9 @@ void validate(const DecodeParams& p) {
   if (p.box && !(p.anchor_share > 0 && p.anchor_share <= 1))
     throw std::runtime_error("ghostkv cuda: anchor_share must be in (0, 1], got " + std::to_string(p.anchor_share));
   if (p.splits < 1 || p.splits > 128) throw std::runtime_error("ghostkv cuda: splits must be in [1, 128], got " + std::to_string(p.splits));
-  // the bulk copies (codes, meta, box) and 16-byte vector loads (sketch) need 16-byte aligned bases
-  const std::pair<const char*, const void*> aligned16[] = {{"codes", p.codes}, {"meta", p.meta}, {"box", p.box}, {"sketch", p.sketch}};
+  // the bulk copies (codes, meta, box; the low-rank records) need 16-byte aligned bases
+  const std::pair<const char*, const void*> aligned16[] = {{"codes", p.codes}, {"meta", p.meta},     {"box", p.box},
+                                                           {"sketch", p.sketch}, {"sk_err", p.sk_err}, {"sk_rho", p.sk_rho}};
   for (const auto& [name, ptr] : aligned16)
     if (reinterpret_cast<uintptr_t>(ptr) % 16)
       throw std::runtime_error(std::string("ghostkv cuda: ") + name + " must be 16-byte aligned (bulk copies), got address " +

@@ -20,7 +20,8 @@
 //                    code over the page's tokens, component j at box_offset(k8, j) of each half
 //   page_table       [batch, max_pages] int32 physical page of each logical page; seq_len [batch]
 //   rot              [n_head_kv, d, d] f32 rows of the rotation V (16-byte aligned, as k_cache and
-//                    v_cache; codes, meta, box and sketch too: validate() rejects others); mu [n_head_kv, d];
+//                    v_cache; codes, meta, box, sketch, sk_rho and sk_err too: validate() rejects others);
+//                    mu [n_head_kv, d];
 //   Every page-table entry of a page inside its sequence must be a physical page of these arrays: that
 //   is not checked on the device, and a negative or out-of-range entry is a contract violation in every
 //   stage (reads out of bounds); the anchor stage at least never eliminates such a page on stale data.

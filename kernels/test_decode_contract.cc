@@ -96,6 +96,14 @@ TEST(CudaContract, RejectsUnsupportedParameters) {
   p.rank = 16;
   p.sketch = reinterpret_cast<const uint16_t*>(uintptr_t(4096 + 2));
   expect_rejected(p, "sketch must be 16-byte aligned");
+  p = params(2, 32, 8, 256, 16);
+  p.rank = 16;
+  p.sk_err = reinterpret_cast<const uint16_t*>(uintptr_t(4096 + 2));
+  expect_rejected(p, "sk_err must be 16-byte aligned");
+  p = params(2, 32, 8, 256, 16);
+  p.rank = 16;
+  p.sk_rho = reinterpret_cast<const uint16_t*>(uintptr_t(4096 + 6));
+  expect_rejected(p, "sk_rho must be 16-byte aligned");
 }
 
 // The ghost path's split count: one wave, or two where one wave gives fewer than 4 splits per KV head
