@@ -999,28 +999,31 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
 // ẑ_t = f16(c_t,j<R), e_t ≥ ||c_t,j<R − ẑ_t|| and ρ_t ≥ ||c_t,j≥R|| (both rounded up, f16). For σq with
 // q_r = Vσq, |q_r − q̃_r|_j ≤ Δ_j (prep):
 //   σq·(k_t − μ) = q_r,s·ẑ_t + q_r,s·(c_s − ẑ) + q_r,⊥·c_⊥ + σq·r_t
-//                ≤ fl(q̃_s·ẑ_t) + Σ_j a_j|ẑ_tj| + ns·e_t + np·ρ_t + ||σq||·resid_max,
-// a_j = γ_{R+1}·|q̃_j| + Δ_j (the float32 dot's error and the query's), ns ≥ ||(|q̃_j| + Δ_j)_{j<R}||,
-// np ≥ ||(|q̃_j| + Δ_j)_{j≥R}||, every bracket summed with round-up. Then UB_t = that ⊕↑ qμ_hi as in
-// the quant scan: f16↑(UB_t ⊖↑ m_L) to ub, the histogram, and the last block's cut.
+//                ≤ fl(q̃_s·ẑ_t) + Σ_j a_j|ẑ_tj| + ns·e_t + np·ρ_t + ||σq||·resid_max
+//                ≤ fl(q̃_s·ẑ_t) + A·max_j|ẑ_tj| + ns·e_t + np·ρ_t + ||σq||·resid_max,
+// a_j = γ_{R+1}·|q̃_j| + Δ_j (the float32 dot's error and the query's), A ≥ Σ_{j<R} a_j, ns ≥
+// ||(|q̃_j| + Δ_j)_{j<R}||, np ≥ ||(|q̃_j| + Δ_j)_{j≥R}||, every bracket summed with round-up. The second
+// line trades Σ_j a_j|ẑ_tj| (R directed FMAs per head and token) for one product per head and a max per
+// token (exact): a_j is ~1e-6 of |q̃_j|, far below the f16 rounding of the stored bound. Then UB_t = that
+// ⊕↑ qμ_hi as in the quant scan: f16↑(UB_t ⊖↑ m_L) to ub, the histogram, and the last block's cut.
 
 // The low-rank scan's query factors of the group's G heads into shared memory (warp h: head h):
-// q̃_s, a_j, the additive term, ns, np and m_L (above)
+// q̃_s, A, the additive term, ns, np and m_L (above)
 template <int G, int D>
 __device__ __forceinline__ void lowrank_setup(const DecodeParams& p, const Workspace& w, const Consts& c, int b, int g,
-                                              float (*s_q)[kRank], float (*s_a)[kRank], float* s_add, float* s_ns,
+                                              float (*s_q)[kRank], float* s_a1, float* s_add, float* s_ns,
                                               float* s_np, float* s_ml) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const float g_r = c.g_r;
   if (warp < G) {  // warp h: the query factors of head h
     const int64_t bq = int64_t(b) * p.n_head_q + g * G + warp;
-    float ss = 0.0f, sp = 0.0f;
+    float ss = 0.0f, sp = 0.0f, sa = 0.0f;
     for (int j = lane; j < D; j += 32) {
       const float q = w.qrot[bq * D + j], dl = w.qdelta[bq * D + j];
       const float m = __fadd_ru(fabsf(q), dl);
       if (j < kRank) {
         s_q[warp][j] = q;
-        s_a[warp][j] = __fmaf_ru(g_r, fabsf(q), dl);
+        sa = __fadd_ru(sa, __fmaf_ru(g_r, fabsf(q), dl));
         ss = __fmaf_ru(m, m, ss);
       } else {
         sp = __fmaf_ru(m, m, sp);
@@ -1028,8 +1031,10 @@ __device__ __forceinline__ void lowrank_setup(const DecodeParams& p, const Works
     }
     ss = warp_sum_ru(ss);
     sp = warp_sum_ru(sp);
+    sa = warp_sum_ru(sa);
     if (lane == 0) {
       const float* qsc = w.qscal + bq * 4;
+      s_a1[warp] = sa;
       s_ns[warp] = __fsqrt_ru(ss);
       s_np[warp] = __fsqrt_ru(sp);
       s_add[warp] = __fadd_ru(__fadd_ru(qsc[0], __fmul_ru(qsc[1], p.resid_max[g])), c.tiny);
@@ -1038,35 +1043,51 @@ __device__ __forceinline__ void lowrank_setup(const DecodeParams& p, const Works
   }
 }
 
-// One token's bounds f16↑(UB − m_L) of the G heads from its sketch words (8 × 2 f16), e_t and ρ_t (f16 bits)
+// The bounds f16↑(UB − m_L) of the G heads for a lane's two tokens of a page (each: sketch words 8 × 2 f16,
+// e_t and ρ_t f16 bits): q̃_s from shared memory by 16-byte loads, each used for both tokens; a NaN anywhere
+// makes the bound NaN, stored as +inf (fminf), never eliminated
 template <int G>
-__device__ __forceinline__ void lowrank_bound(const uint32_t (&zw)[8], uint16_t e_bits, uint16_t rho_bits,
-                                              const float (*s_q)[kRank], const float (*s_a)[kRank], const float* s_add,
-                                              const float* s_ns, const float* s_np, const float* s_ml, uint16_t (&out)[G]) {
-  float z[kRank];
+__device__ __forceinline__ void lowrank_bound2(const uint32_t (&zw)[2][8], const uint16_t (&eb)[2], const uint16_t (&rb)[2],
+                                               const float (*s_q)[kRank], const float* s_a1, const float* s_add,
+                                               const float* s_ns, const float* s_np, const float* s_ml, uint16_t (&out)[2][G]) {
+  float z[2][kRank], zmax[2], e[2], rho[2];
 #pragma unroll
-  for (int i = 0; i < 8; ++i) {
-    const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&zw[i]));
-    z[2 * i] = f.x;
-    z[2 * i + 1] = f.y;
+  for (int k = 0; k < 2; ++k) {
+    zmax[k] = 0.0f;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&zw[k][i]));
+      z[k][2 * i] = f.x;
+      z[k][2 * i + 1] = f.y;
+      zmax[k] = fmaxf(zmax[k], fmaxf(fabsf(f.x), fabsf(f.y)));
+    }
+    e[k] = __half2float(__ushort_as_half(eb[k]));
+    rho[k] = __half2float(__ushort_as_half(rb[k]));
   }
-  const float e = __half2float(__ushort_as_half(e_bits));
-  const float rho = __half2float(__ushort_as_half(rho_bits));
 #pragma unroll
   for (int h = 0; h < G; ++h) {
-    float sd = 0.0f, sa = 0.0f;
+    const float4* q4 = reinterpret_cast<const float4*>(s_q[h]);
+    float sd[2] = {0.0f, 0.0f};
 #pragma unroll
-    for (int i = 0; i < kRank; ++i) {
-      sd = __fmaf_rn(s_q[h][i], z[i], sd);
-      sa = __fmaf_ru(s_a[h][i], fabsf(z[i]), sa);
+    for (int i = 0; i < kRank / 4; ++i) {
+      const float4 q = q4[i];
+#pragma unroll
+      for (int k = 0; k < 2; ++k) {
+        sd[k] = __fmaf_rn(q.x, z[k][4 * i], sd[k]);
+        sd[k] = __fmaf_rn(q.y, z[k][4 * i + 1], sd[k]);
+        sd[k] = __fmaf_rn(q.z, z[k][4 * i + 2], sd[k]);
+        sd[k] = __fmaf_rn(q.w, z[k][4 * i + 3], sd[k]);
+      }
     }
-    float ub = __fadd_ru(sd, sa);
-    ub = __fadd_ru(ub, __fmaf_ru(s_ns[h], e, __fmul_ru(s_np[h], rho)));
-    ub = __fadd_ru(ub, s_add[h]);
-    const float dd = __fsub_ru(ub, s_ml[h]);
-    __half hx = __float2half_ru(dd);
-    if (dd != dd) hx = __ushort_as_half(0x7C00);
-    out[h] = __half_as_ushort(hx);
+    const float a1 = s_a1[h], ns = s_ns[h], np = s_np[h], add = s_add[h], ml = s_ml[h];
+#pragma unroll
+    for (int k = 0; k < 2; ++k) {
+      float ub = __fadd_ru(sd[k], __fmul_ru(a1, zmax[k]));
+      ub = __fadd_ru(ub, __fmaf_ru(ns, e[k], __fmul_ru(np, rho[k])));
+      ub = __fadd_ru(ub, add);
+      const float dd = fminf(__fsub_ru(ub, ml), INFINITY);
+      out[k][h] = __half_as_ushort(__float2half_ru(dd));
+    }
   }
 }
 
@@ -1088,7 +1109,7 @@ __device__ __forceinline__ void lowrank_store(uint16_t* dst, const uint16_t (&ou
 // head): the page's sketches (kPage·kRank f16), e_t and ρ_t (kPage f16 each) by three bulk copies into one
 // of its kLrBufs page buffers, kLrBufs pages ahead (the first before the wait for prep: inputs, as in the
 // quant scan), with the quant scan's L2 policy; lane ℓ bounds the page's tokens ℓ and ℓ + 32 by
-// lowrank_bound (the arithmetic above), then the block's histogram and the last block's cut (the lean
+// lowrank_bound2 (the arithmetic above), then the block's histogram and the last block's cut (the lean
 // cut: finish_scan_block's LEAN). (Until this kernel: a thread per token, 256 per block, whose
 // page-table load and record loads were a dependent chain per token; under ncu DRAM was 20% busy at
 // 1 × 128K, experiments/ncu_lowrank_6d0d30a.txt.)
@@ -1103,8 +1124,8 @@ __global__ void __launch_bounds__(kScanBlockWarps * 32, 2) lowrank_page_kernel(D
   constexpr int SW = kScanBlockWarps, NB = kLrBufs, PBY = kLrPageBytes;
   extern __shared__ __align__(128) uint8_t smem[];
   __shared__ __align__(8) uint64_t bars[SW][NB];
-  __shared__ float s_q[G][kRank], s_a[G][kRank];
-  __shared__ float s_add[G], s_ns[G], s_np[G], s_ml[G];
+  __shared__ __align__(16) float s_q[G][kRank];
+  __shared__ float s_a1[G], s_add[G], s_ns[G], s_np[G], s_ml[G];
   uint32_t* hist = reinterpret_cast<uint32_t*>(smem + SW * NB * PBY);  // [G·kHistAll]
   const int bg = blockIdx.y, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
@@ -1142,7 +1163,7 @@ __global__ void __launch_bounds__(kScanBlockWarps * 32, 2) lowrank_page_kernel(D
     if (gw + NB * nw < npages) phys_next = __ldg(&ptab[gw + NB * nw]);
   }
   pdl_wait();
-  lowrank_setup<G, D>(p, w, c, b, g, s_q, s_a, s_add, s_ns, s_np, s_ml);
+  lowrank_setup<G, D>(p, w, c, b, g, s_q, s_a1, s_add, s_ns, s_np, s_ml);
   __syncthreads();
   int it = 0;
   for (int i = gw; i < npages; i += nw, ++it) {
@@ -1167,21 +1188,20 @@ __global__ void __launch_bounds__(kScanBlockWarps * 32, 2) lowrank_page_kernel(D
       if (i + (NB + 1) * nw < npages) phys_next = __ldg(&ptab[i + (NB + 1) * nw]);
     }
     if (i + nw >= npages) pdl_launch_next();
+    uint16_t out[2][G];  // both tokens' bounds (a slot at or past n is computed and not stored)
+    lowrank_bound2<G>(zw, eb, rb, s_q, s_a1, s_add, s_ns, s_np, s_ml, out);
 #pragma unroll
     for (int hf = 0; hf < 2; ++hf) {
       const int t = i * kPage + hf * 32 + lane;
       if (t >= n) continue;
-      const bool hot = is_hot(t, n, p.n_sink, p.n_recent);
-      uint16_t out[G];
-      if (hot) {
+      if (is_hot(t, n, p.n_sink, p.n_recent)) {
 #pragma unroll
-        for (int h = 0; h < G; ++h) out[h] = 0x7C00;
+        for (int h = 0; h < G; ++h) out[hf][h] = 0x7C00;
       } else {
-        lowrank_bound<G>(zw[hf], eb[hf], rb[hf], s_q, s_a, s_add, s_ns, s_np, s_ml, out);
 #pragma unroll
-        for (int h = 0; h < G; ++h) atomicAdd(&hist[h * kHistAll + hist_bin(__half2float(__ushort_as_half(out[h])))], 1u);
+        for (int h = 0; h < G; ++h) atomicAdd(&hist[h * kHistAll + hist_bin(__half2float(__ushort_as_half(out[hf][h])))], 1u);
       }
-      lowrank_store<G>(w.ub + (int64_t(bg) * p.max_seq + t) * G, out);
+      lowrank_store<G>(w.ub + (int64_t(bg) * p.max_seq + t) * G, out[hf]);
     }
   }
   finish_scan_block<G, true>(p, w, hist, b, g);
