@@ -810,6 +810,19 @@ __device__ __forceinline__ void page_prep(const uint16_t* meta, const ScanLane& 
 }
 
 // DBG: built with the diagnostic switches (GHOSTKV_SCAN_DEBUG; only for G 4 / d 128).
+// The page scans' block set-up: lane 0 of each warp initialises its NB page buffers' mbarriers (one
+// arrival each), and the block zeroes its histogram (n_hist bins); tid = threadIdx.x, its lane and warp
+template <int SW, int NB>
+__device__ __forceinline__ void scan_block_init(uint64_t (&bars)[SW][NB], uint32_t* hist, int n_hist, int tid, int lane,
+                                                int warp) {
+  if (lane == 0) {
+#pragma unroll
+    for (int k = 0; k < NB; ++k) mbar_init(&bars[warp][k], 1);
+    mbar_init_fence();
+  }
+  for (int i = tid; i < n_hist; i += SW * 32) hist[i] = 0u;
+}
+
 template <int G, int D, int K8, int NB, int SW, int MINB, bool DBG, int CUT = kCutGlobal>
 __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Workspace w, Consts c, int dbg) {
   using SS = ScanShape<D, K8>;
@@ -824,12 +837,7 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   uint32_t* hist = reinterpret_cast<uint32_t*>(sq + SS::NQ * 32);          // [G·kHistAll]
   const int bg = blockIdx.y, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  if (lane == 0) {
-#pragma unroll
-    for (int k = 0; k < NB; ++k) mbar_init(&bars[warp][k], 1);
-    mbar_init_fence();
-  }
-  for (int i = tid; i < G * kHistAll; i += SW * 32) hist[i] = 0u;
+  scan_block_init<SW, NB>(bars, hist, G * kHistAll, tid, lane, warp);
   for (int i = lane; i < 8 * ROW; i += 32) planes[warp * 8 * ROW + i] = 0u;  // rows ≥ 2G stay zero
   __syncthreads();
   const int n = p.seq_len[b];
@@ -1129,12 +1137,7 @@ __global__ void __launch_bounds__(kScanBlockWarps * 32, 2) lowrank_page_kernel(D
   uint32_t* hist = reinterpret_cast<uint32_t*>(smem + SW * NB * PBY);  // [G·kHistAll]
   const int bg = blockIdx.y, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  if (lane == 0) {
-#pragma unroll
-    for (int k = 0; k < NB; ++k) mbar_init(&bars[warp][k], 1);
-    mbar_init_fence();
-  }
-  for (int i = tid; i < G * kHistAll; i += SW * 32) hist[i] = 0u;
+  scan_block_init<SW, NB>(bars, hist, G * kHistAll, tid, lane, warp);
   __syncwarp();
   const int n = p.seq_len[b], npages = (n + kPage - 1) / kPage;
   const int gw = blockIdx.x * SW + warp, nw = gridDim.x * SW;
