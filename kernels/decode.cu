@@ -2265,6 +2265,19 @@ void raise_smem(K kernel, int bytes) {
   check_launch("cudaFuncSetAttribute", cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
 }
 
+// blocks of kernel (threads per block, smem bytes of dynamic shared memory, raised first) resident per SM;
+// throws, naming what, where not one fits (the page scans' grids need every block resident)
+template <class K>
+int resident_blocks_smem(K kernel, int threads, int smem, const char* what) {
+  raise_smem(kernel, smem);
+  int occ = 0;
+  check_launch("cudaOccupancyMaxActiveBlocksPerMultiprocessor",
+               cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, kernel, threads, smem));
+  if (occ < 1)
+    throw std::runtime_error(std::string("ghostkv cuda: ") + what + " cannot be resident (" + std::to_string(smem) + " B shared)");
+  return occ;
+}
+
 }  // namespace
 
 static int64_t align256(int64_t x) { return (x + 255) / 256 * 256; }
@@ -2390,10 +2403,7 @@ static ScanPlan scan_plan(const DecodeParams& p) {
     auto* kern = scan_kernel<GG, DD, BB, NB, SW, MINB, false>;
     if constexpr (GG == 4 && DD == 128)
       if (scan_debug()) kern = scan_kernel<GG, DD, BB, NB, SW, MINB, true>;
-    raise_smem(kern, smem);
-    check_launch("cudaOccupancyMaxActiveBlocksPerMultiprocessor",
-                 cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, kern, SW * 32, smem));
-    if (occ < 1) throw std::runtime_error("ghostkv cuda: scan kernel cannot be resident (" + std::to_string(smem) + " B shared)");
+    occ = resident_blocks_smem(kern, SW * 32, smem, "scan kernel");
   }
   ScanPlan s;
   const int max_pages_seq = (p.max_seq + kPage - 1) / kPage;
@@ -2465,13 +2475,7 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
       if (more()) launch("prep_kernel", prep_kernel<GG, DD>, dim3(BK), dim3(kPrepThreads), 0, st, p, w, c);
       // the page-streaming scan: the quant scan's grid rule (every block resident at once)
       constexpr int smem = lowrank_page_smem<GG>();
-      static int occ = 0;
-      if (!occ) {
-        raise_smem(lowrank_page_kernel<GG, DD>, smem);
-        check_launch("cudaOccupancyMaxActiveBlocksPerMultiprocessor",
-                     cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, lowrank_page_kernel<GG, DD>, kScanBlockWarps * 32, smem));
-        if (occ < 1) throw std::runtime_error("ghostkv cuda: low-rank scan cannot be resident (" + std::to_string(smem) + " B shared)");
-      }
+      static const int occ = resident_blocks_smem(lowrank_page_kernel<GG, DD>, kScanBlockWarps * 32, smem, "low-rank scan");
       const int lchunks = scan_blocks_per_head(max_pages_seq, std::min(occ, scan_occupancy()) * sms, BK);
       if (more())
         launch("lowrank_page_kernel", lowrank_page_kernel<GG, DD>, dim3(lchunks, BK), dim3(kScanBlockWarps * 32), smem, st, p, w, c);
