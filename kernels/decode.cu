@@ -1139,7 +1139,12 @@ __global__ void __launch_bounds__(kScanBlockWarps * 32, 2) lowrank_page_kernel(D
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   scan_block_init<SW, NB>(bars, hist, G * kHistAll, tid, lane, warp);
   __syncwarp();
-  const int n = p.seq_len[b], npages = (n + kPage - 1) / kPage;
+  const int n = p.seq_len[b];
+  // the pages to read: every page, or the anchor stage's list (i-th page: lpage(i)), as the quant scan
+  const bool listed = p.box != nullptr;
+  const int32_t* plist = w.plist + int64_t(bg) * ((p.max_seq + kPage - 1) / kPage);
+  int npages = (n + kPage - 1) / kPage;  // the list's length once the anchor stage is done
+  auto lpage = [&](int i) { return listed ? __ldcg(&plist[i]) : i; };
   const int gw = blockIdx.x * SW + warp, nw = gridDim.x * SW;
   const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
   const uint64_t pol = c.l2_first ? l2_evict_first() : l2_evict_normal();
@@ -1154,18 +1159,26 @@ __global__ void __launch_bounds__(kScanBlockWarps * 32, 2) lowrank_page_kernel(D
       bulk_g2s_hint(dst + kLrSketchBytes + kPage * 2, p.sk_rho + po * kPage, kPage * 2, &bars[warp][buf], pol);
     }
   };
-  // the first pages before the wait for prep: seq_len, the page table and the records are inputs no stage
-  // writes, and prep waits for the kernels before it before it lets this one launch (as the quant scan)
+  // without anchors the first pages before the wait for prep: seq_len, the page table and the records are
+  // inputs no stage writes, and prep waits for the kernels before it before it lets this one launch (as the
+  // quant scan); with anchors after the wait, once the anchor stage's list is complete
   int phys_next = 0;  // physical page of the next page to issue (lane 0), loaded one step ahead
-  if (lane == 0) {
-    int ph[NB];
+  auto issue_first = [&] {
+    if (lane == 0) {
+      int ph[NB];
 #pragma unroll
-    for (int k = 0; k < NB; ++k) ph[k] = gw + k * nw < npages ? __ldg(&ptab[gw + k * nw]) : 0;  // every load in flight
+      for (int k = 0; k < NB; ++k) ph[k] = gw + k * nw < npages ? __ldg(&ptab[lpage(gw + k * nw)]) : 0;  // every load in flight
 #pragma unroll
-    for (int k = 0; k < NB; ++k) issue(gw + k * nw, k, ph[k]);
-    if (gw + NB * nw < npages) phys_next = __ldg(&ptab[gw + NB * nw]);
-  }
+      for (int k = 0; k < NB; ++k) issue(gw + k * nw, k, ph[k]);
+      if (gw + NB * nw < npages) phys_next = __ldg(&ptab[lpage(gw + NB * nw)]);
+    }
+  };
+  if (!listed) issue_first();
   pdl_wait();
+  if (listed) {
+    npages = w.n_plist[bg];
+    issue_first();
+  }
   lowrank_setup<G, D>(p, w, c, b, g, s_q, s_a1, s_add, s_ns, s_np, s_ml);
   __syncthreads();
   int it = 0;
@@ -1188,14 +1201,15 @@ __global__ void __launch_bounds__(kScanBlockWarps * 32, 2) lowrank_page_kernel(D
     __syncwarp();  // every lane holds its records: the buffer takes the page NB ahead
     if (lane == 0) {
       issue(i + NB * nw, buf, phys_next);
-      if (i + (NB + 1) * nw < npages) phys_next = __ldg(&ptab[i + (NB + 1) * nw]);
+      if (i + (NB + 1) * nw < npages) phys_next = __ldg(&ptab[lpage(i + (NB + 1) * nw)]);
     }
     if (i + nw >= npages) pdl_launch_next();
     uint16_t out[2][G];  // both tokens' bounds (a slot at or past n is computed and not stored)
     lowrank_bound2<G>(zw, eb, rb, s_q, s_a1, s_add, s_ns, s_np, s_ml, out);
+    const int pg = lpage(i);
 #pragma unroll
     for (int hf = 0; hf < 2; ++hf) {
-      const int t = i * kPage + hf * 32 + lane;
+      const int t = pg * kPage + hf * 32 + lane;
       if (t >= n) continue;
       if (is_hot(t, n, p.n_sink, p.n_recent)) {
 #pragma unroll
@@ -1214,6 +1228,22 @@ __device__ __forceinline__ uint32_t hash3(uint32_t a, uint32_t b, uint32_t c) {
   uint32_t h = a * 0x9E3779B1u ^ (b + 0x7F4A7C15u) * 0x85EBCA77u ^ (c + 0x165667B1u) * 0xC2B2AE3Du;
   h ^= h >> 15; h *= 0x2C1B3C6Du; h ^= h >> 12; h *= 0x297A2D39u; h ^= h >> 15;
   return h;
+}
+
+// 2^x by the special-function unit: at most 2 ulp from the correctly rounded result (PTX ISA), so
+// relative error ≤ 2.5·2^-23 for normal results; results below 2^-126 flush to 0 (ftz); ex2(−inf) = 0.
+__device__ __forceinline__ float ex2_approx(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
+// An upper bound of e^v up to ex2's error: v is raised to ≥ −80 (so the result, ≥ 2^-115.5, is never
+// flushed) and x = RU(v·L↑ + c) ≥ v·log2 e, with L↑ = RU_f(log2 e) = 0x3FB8AA3C (exceeds log2 e by
+// 9.995e-8, so v·L↑ falls short of v·log2 e by at most 80 · 9.995e-8 < 8e-6 for v ≥ −80) and c = 1e-5f.
+// +inf stays +inf.
+__device__ __forceinline__ float ex2_up(float v) {
+  return ex2_approx(__fmaf_ru(fmaxf(v, -80.0f), __uint_as_float(0x3FB8AA3Cu), 1e-5f));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1235,17 +1265,38 @@ __device__ __forceinline__ uint32_t hash3(uint32_t a, uint32_t b, uint32_t c) {
 // terms NaN or +inf (never −inf, never finite), and a finite one never gives −inf under round-up, so
 // the page's bound is then +inf or NaN (NaN is stored as +inf: never eliminated). A page
 // without hot tokens is eliminated whole when f16↑(UB_A − m_L) < θ_A for every head of the group
-// (forced mode: by a hash of the page, probability 1 − forced_page_keep); its f16 bounds go to pub and
-// its candidates to the histogram, so the cut and the certificate count them. Every other page goes
+// (forced mode: by a hash of the page, probability 1 − forced_page_keep); its f16 bounds go to pub, its
+// candidates to the histogram and their M_E terms (count·ex2_up(bound), compact's form) to M_E, so the
+// cut and the certificate count them; compact reads no bound of the page. Every other page goes
 // to plist, 32 at a time (one atomic each). θ_A: the largest histogram edge e_j with
 // n_cand·e^{e_j}·(1 + 1e-11) ≤ anchor_share·budget; the cut's prefix up to e_j then costs at most that,
 // so θ ≥ θ_A and the GQA rule eliminates the page's tokens. (Before: the scan's page prep, W_j
 // quantised to 15 bits, θ_A searched by every warp, and each page's meta read by dependent loads:
 // several times the instructions and latency per page.)
+//
+// K8 = kLowRankAnchor: the low-rank witness's page anchor (box over the sketches, decode.h). With
+// lo_j ≤ ẑ_tj ≤ hi_j, e_t ≤ E and ρ_t ≤ P for every token of the page, from the low-rank identity
+// (lowrank_page_kernel's comment; q_r the exact rotated query, |q_r,j − q̃_j| ≤ Δ_j):
+//   σq·(k_t − μ) ≤ Σ_j q̃_j ẑ_tj + Σ_j Δ_j|ẑ_tj| + ns·e_t + np·ρ_t + ||σq||·resid_max
+//               ≤ Σ↑_j [max(q̃_j·lo_j, q̃_j·hi_j) + Δ_j·max(|lo_j|, |hi_j|)] + ns·E + np·P + qμ_hi + ||σq||·resid_max
+// (q̃_j·ẑ is linear in ẑ over [lo_j, hi_j]); each product rounded up bounds the exact one, and the max is
+// taken NaN-propagating (max.NaN), so a NaN anywhere makes the page's bound NaN, stored as +inf. Lane ℓ
+// takes head ℓ/8 (ℓ < 8G) and components 2(ℓ mod 8), +1; the 8 lanes of a head add their parts with
+// round-up. No float32 dot is bounded here, so no γ term: the bound is over the exact products.
 constexpr int kAnchorBufs = 4;
+constexpr int kLowRankAnchor = -1;
+__device__ __forceinline__ float fmax_nan(float a, float b) {
+  float r;
+  asm("max.NaN.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b));
+  return r;
+}
 template <int G, int D, int K8>
 __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p, Workspace w, Consts c) {
-  constexpr int NW = D / 4, MB = 2 * D * 2, BX = 2 * D, BUF = MB + BX;  // meta (f16 h_j, err_j), box bytes
+  constexpr bool LR = K8 == kLowRankAnchor;
+  static_assert(!LR || G * 8 <= 32, "a head per 8 lanes");
+  // quant: meta (f16 h_j, err_j), box bytes; low-rank: the 80-byte page record
+  constexpr int NW = D / 4, MB = LR ? 0 : 2 * D * 2, BX = LR ? kLrBoxHalfs * 2 : 2 * D, BUF = MB + BX;
+  static_assert(BUF % 16 == 0, "bulk copies move multiples of 16 bytes");
   __shared__ __align__(128) uint8_t sbuf[kScanWarps][kAnchorBufs][BUF];
   __shared__ __align__(8) uint64_t bars[kScanWarps][kAnchorBufs];
   __shared__ bool sread[kScanWarps][kAnchorBufs];  // the buffer holds the slot's page (set before its arrive)
@@ -1258,9 +1309,9 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
   __syncwarp();
   pdl_wait();
   pdl_launch_next();
-  int comp[4];
-  lane_comps<K8>(lane, comp);
-  const int QI = lane_qmax<K8>(lane);
+  int comp[4] = {0, 0, 0, 0};
+  if constexpr (!LR) lane_comps<K8>(lane, comp);
+  const int QI = LR ? 0 : lane_qmax<LR ? 0 : K8>(lane);
   const float QMAX = float(QI), QE = QMAX * 0x1p-23f;  // both exact
   const bool has_word = lane < NW;
   const bool forced = p.forced_keep >= 0;
@@ -1301,8 +1352,8 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
       sread[warp][buf] = po >= 0;  // a negative page-table entry: nothing read, the page goes to the scan
       if (po >= 0) {
         mbar_expect_tx(&bars[warp][buf], BUF);
-        bulk_g2s(sbuf[warp][buf], p.meta + po * 2 * D, MB, &bars[warp][buf]);
-        bulk_g2s(sbuf[warp][buf] + MB, p.box + po * 2 * D, BX, &bars[warp][buf]);
+        if constexpr (!LR) bulk_g2s(sbuf[warp][buf], p.meta + po * 2 * D, MB, &bars[warp][buf]);
+        bulk_g2s(sbuf[warp][buf] + MB, p.box + po * BX, BX, &bars[warp][buf]);
       } else {
         mbar_expect_tx(&bars[warp][buf], 0);  // the slot's phase completes with nothing to copy
       }
@@ -1312,25 +1363,75 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
   // |q̃_rj| + Δ_j and Δ_j·Q_j + Q_j·2^-23·|q̃_rj| (rounded up) of its 4 components, per head
   int bg = -1, b = 0, g = 0, n = 0, npages = 0, hot_lo = 0, hot_hi = 0;
   float qr[G][4], qa[G][4], qb[G][4], base[G], ml[G], th_a[G];
+  // low-rank: head lh = lane/8's q̃_j, Δ_j of the lane's two sketch components, ns, np, the additive term
+  const int lh = lane >> 3, lj = 2 * (lane & 7);
+  float lq[2] = {0.0f, 0.0f}, ld[2] = {0.0f, 0.0f}, lns = 0.0f, lnp = 0.0f, ladd = 0.0f;
   auto enter = [&](int nbg) {
     bg = nbg; b = bg / p.n_head_kv; g = bg % p.n_head_kv;
     n = p.seq_len[b]; npages = (n + kPage - 1) / kPage;
     hot_lo = min(p.n_sink, n); hot_hi = max(n - p.n_recent, hot_lo);
+    if constexpr (LR) {
 #pragma unroll
-    for (int h = 0; h < G; ++h) {
-      const int64_t bq = int64_t(b) * p.n_head_q + g * G + h;
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const float q = has_word ? w.qrot[bq * D + comp[e]] : 0.0f, dl = has_word ? w.qdelta[bq * D + comp[e]] : 0.0f;
-        qr[h][e] = q;
-        qa[h][e] = __fadd_ru(fabsf(q), dl);
-        qb[h][e] = __fadd_ru(__fmul_ru(dl, QMAX), __fmul_ru(QE, fabsf(q)));  // Δ_j·Q_j + Q_j·2^-23·|q̃_rj|
+      for (int h = 0; h < G; ++h) {
+        const int64_t bq = int64_t(b) * p.n_head_q + g * G + h;
+        ml[h] = w.qscal[bq * 4 + 2];
+        th_a[h] = w.theta_a[bq];
       }
-      const float* qsc = w.qscal + bq * 4;
-      base[h] = __fadd_ru(__fadd_ru(__fadd_ru(qsc[0], __fmul_ru(qsc[1], p.resid_max[g])), c.tiny), c.tiny);
-      ml[h] = qsc[2];
-      th_a[h] = w.theta_a[bq];
+      float ss = 0.0f, sp = 0.0f;
+      if (lh < G) {  // ns² over the lane's 2 sketch components, np² over its share of the rest
+        const int64_t bq = int64_t(b) * p.n_head_q + g * G + lh;
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          lq[e] = w.qrot[bq * D + lj + e];
+          ld[e] = w.qdelta[bq * D + lj + e];
+          const float m = __fadd_ru(fabsf(lq[e]), ld[e]);
+          ss = __fmaf_ru(m, m, ss);
+        }
+        for (int j = kRank + (lane & 7); j < D; j += 8) {
+          const float m = __fadd_ru(fabsf(w.qrot[bq * D + j]), w.qdelta[bq * D + j]);
+          sp = __fmaf_ru(m, m, sp);
+        }
+        const float* qsc = w.qscal + bq * 4;
+        ladd = __fadd_ru(__fadd_ru(__fadd_ru(qsc[0], __fmul_ru(qsc[1], p.resid_max[g])), c.tiny), c.tiny);
+      }
+#pragma unroll
+      for (int o = 4; o > 0; o >>= 1) {  // within the head's 8 lanes
+        ss = __fadd_ru(ss, __shfl_xor_sync(0xffffffffu, ss, o));
+        sp = __fadd_ru(sp, __shfl_xor_sync(0xffffffffu, sp, o));
+      }
+      lns = __fsqrt_ru(ss);
+      lnp = __fsqrt_ru(sp);
+    } else {
+#pragma unroll
+      for (int h = 0; h < G; ++h) {
+        const int64_t bq = int64_t(b) * p.n_head_q + g * G + h;
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const float q = has_word ? w.qrot[bq * D + comp[e]] : 0.0f, dl = has_word ? w.qdelta[bq * D + comp[e]] : 0.0f;
+          qr[h][e] = q;
+          qa[h][e] = __fadd_ru(fabsf(q), dl);
+          qb[h][e] = __fadd_ru(__fmul_ru(dl, QMAX), __fmul_ru(QE, fabsf(q)));  // Δ_j·Q_j + Q_j·2^-23·|q̃_rj|
+        }
+        const float* qsc = w.qscal + bq * 4;
+        base[h] = __fadd_ru(__fadd_ru(__fadd_ru(qsc[0], __fmul_ru(qsc[1], p.resid_max[g])), c.tiny), c.tiny);
+        ml[h] = qsc[2];
+        th_a[h] = w.theta_a[bq];
+      }
     }
+  };
+  // M_E of the eliminated pages' candidates (lane 0, per head: float32 sums rounded up of
+  // count·ex2_up(UB_A − m_L), compact's terms for them), added to the KV head's M_E when the warp leaves it
+  float me_a[G];
+#pragma unroll
+  for (int h = 0; h < G; ++h) me_a[h] = 0.0f;
+  auto flush_me = [&] {
+    if (lane == 0 && bg >= 0) {
+#pragma unroll
+      for (int h = 0; h < G; ++h)
+        if (me_a[h] > 0.0f) atomicAdd(&w.me[int64_t(b) * p.n_head_q + g * G + h], double(me_a[h]));
+    }
+#pragma unroll
+    for (int h = 0; h < G; ++h) me_a[h] = 0.0f;
   };
   // pages to scan, appended to plist 32 at a time (lane i holds the i-th; one atomic per flush)
   int lst = 0, n_lst = 0;
@@ -1350,6 +1451,7 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
     if (++cpg == MP) { cpg = 0; ++cbg; }
     if (vbg != bg) {
       flush();
+      flush_me();
       enter(vbg);
     }
     mbar_wait(&bars[warp][buf], uint32_t((k / kAnchorBufs) & 1));
@@ -1357,7 +1459,30 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
       const int t0 = pg * kPage, t1 = min(n, t0 + kPage);
       bool skip = false;
       float dv[G];
-      if (t0 >= hot_lo && t1 <= hot_hi && sread[warp][buf]) {  // no hot token in the page, its records read
+      if (LR && t0 >= hot_lo && t1 <= hot_hi && sread[warp][buf]) {  // the low-rank page bound (above)
+        const uint32_t* bw = reinterpret_cast<const uint32_t*>(sbuf[warp][buf]);
+        const uint32_t lo2 = bw[lane & 7], hi2 = bw[8 + (lane & 7)], er = bw[kRank];  // er: E, P
+        const float2 lo = __half22float2(*reinterpret_cast<const __half2*>(&lo2));
+        const float2 hi = __half22float2(*reinterpret_cast<const __half2*>(&hi2));
+        const float2 ep = __half22float2(*reinterpret_cast<const __half2*>(&er));
+        float part = fmax_nan(__fmul_ru(lq[0], lo.x), __fmul_ru(lq[0], hi.x));
+        part = __fadd_ru(part, fmax_nan(__fmul_ru(lq[1], lo.y), __fmul_ru(lq[1], hi.y)));
+        part = __fmaf_ru(ld[0], fmax_nan(fabsf(lo.x), fabsf(hi.x)), part);
+        part = __fmaf_ru(ld[1], fmax_nan(fabsf(lo.y), fabsf(hi.y)), part);
+#pragma unroll
+        for (int o = 4; o > 0; o >>= 1) part = __fadd_ru(part, __shfl_xor_sync(0xffffffffu, part, o));
+        part = __fadd_ru(part, __fmaf_ru(lns, ep.x, __fmul_ru(lnp, ep.y)));
+        part = __fadd_ru(part, ladd);
+        bool all_below = true;
+#pragma unroll
+        for (int h = 0; h < G; ++h) {
+          const float dd = __fsub_ru(__shfl_sync(0xffffffffu, part, 8 * h), ml[h]);
+          dv[h] = dd != dd ? INFINITY : __half2float(__float2half_ru(dd));
+          all_below = all_below && dv[h] < th_a[h];
+        }
+        skip = forced ? p.forced_page_keep >= 0 && !(hash3(p.forced_seed ^ 0x5bd1e995u, uint32_t(bg), uint32_t(pg)) <= page_thr)
+                      : all_below;
+      } else if (!LR && t0 >= hot_lo && t1 <= hot_hi && sread[warp][buf]) {  // no hot token in the page, its records read
         const uint16_t* meta = reinterpret_cast<const uint16_t*>(sbuf[warp][buf]);
         const uint32_t* bx = reinterpret_cast<const uint32_t*>(sbuf[warp][buf] + MB);
         // per component: h_j, |err_j|, and the box as m_mid = (m_lo + m_hi)/2 = lo + hi − Q_j and
@@ -1406,6 +1531,7 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
           for (int h = 0; h < G; ++h) {
             pu[h] = __half_as_ushort(__float2half_ru(dv[h]));  // exact: dv is an f16 value
             atomicAdd(&w.hist[(int64_t(b) * p.n_head_q + g * G + h) * kHistAll + hist_bin(dv[h])], uint32_t(t1 - t0));
+            me_a[h] = __fadd_ru(me_a[h], __fmul_ru(float(t1 - t0), ex2_up(dv[h])));
           }
         }
       } else {
@@ -1418,6 +1544,7 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
     issue(v + kAnchorBufs, buf);
   }
   flush();
+  flush_me();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1433,25 +1560,12 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
 // the segment: a ballot per row and one atomicAdd per
 // segment. An eliminated token adds ex2_up(UB − m_L) ≥ (1 − 2.5·2^-23)·e^{UB − m_L} to M_E of every head
 // (float32 sums rounded up per lane, float64 across lanes; merge's factor covers the ex2 error) and
-// its page's ν to ν_E.
+// its page's ν to ν_E. With anchors, a page the anchor stage eliminated (its pub entry, loaded a segment
+// ahead of the bounds) has every candidate eliminated with its bounds unread, and its page's ν goes to
+// ν_E; the anchor stage added its M_E terms (count·ex2_up(UB_A − m_L) per head). (Until this: every
+// token's bounds were read, and an anchored token added ex2_up of its page bound here.)
 constexpr int kCompactSeg = 128, kCompactRows = kCompactSeg / 32, kCompactPages = kCompactSeg / kPage;
 static_assert(kPage % 32 == 0 && kCompactSeg % kPage == 0, "a row of 32 tokens must lie in one page");
-
-// 2^x by the special-function unit: at most 2 ulp from the correctly rounded result (PTX ISA), so
-// relative error ≤ 2.5·2^-23 for normal results; results below 2^-126 flush to 0 (ftz); ex2(−inf) = 0.
-__device__ __forceinline__ float ex2_approx(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
-  return y;
-}
-
-// An upper bound of e^v up to ex2's error: v is raised to ≥ −80 (so the result, ≥ 2^-115.5, is never
-// flushed) and x = RU(v·L↑ + c) ≥ v·log2 e, with L↑ = RU_f(log2 e) = 0x3FB8AA3C (exceeds log2 e by
-// 9.995e-8, so v·L↑ falls short of v·log2 e by at most 80 · 9.995e-8 < 8e-6 for v ≥ −80) and c = 1e-5f.
-// +inf stays +inf.
-__device__ __forceinline__ float ex2_up(float v) {
-  return ex2_approx(__fmaf_ru(fmaxf(v, -80.0f), __uint_as_float(0x3FB8AA3Cu), 1e-5f));
-}
 
 template <int G>
 struct CompactSeg {  // one lane's share of a segment: its tokens' bounds (G f16 each), the pages
@@ -1459,14 +1573,35 @@ struct CompactSeg {  // one lane's share of a segment: its tokens' bounds (G f16
   int32_t phys[kCompactPages];
 };
 
+// With anchors: the first pub entry (f16: head 0's page bound, or kPageScanned) of a segment's two pages,
+// loaded two segments before the segment is processed (every lane the same words), so that the bounds of a
+// page the anchor stage eliminated are never read: its candidates are eliminated unread, and the anchor
+// stage has added their M_E terms already.
+struct CompactPub {
+  uint32_t raw[kCompactPages];
+  __device__ __forceinline__ uint32_t mask() const {  // bit q: page q eliminated by its anchor
+    uint32_t m = 0;
+#pragma unroll
+    for (int q = 0; q < kCompactPages; ++q) m |= uint32_t(raw[q] != kPageScanned) << q;
+    return m;
+  }
+};
 template <int G>
+__device__ __forceinline__ void compact_load_pub(CompactPub& s, const uint16_t* pubase, int base, int n) {
+#pragma unroll
+  for (int q = 0; q < kCompactPages; ++q)  // past the sequence: "scanned" (no candidate there)
+    s.raw[q] = base + q * kPage < n ? uint32_t(__ldcg(pubase + int64_t(base / kPage + q) * G)) : uint32_t(kPageScanned);
+}
+
+// skip_row(k): row k's page was eliminated by its anchor (its bounds are not read)
+template <int G, class Skip>
 __device__ __forceinline__ void compact_load(CompactSeg<G>& s, const uint16_t* ubase, const int32_t* ptab, int base,
-                                             int lane, int n) {
+                                             int lane, int n, Skip skip_row) {
   const uint16_t* src0 = ubase + int64_t(base + lane) * G;  // row k at a constant offset: 32·k·G
 #pragma unroll
   for (int k = 0; k < kCompactRows; ++k) {
     const uint16_t* src = src0 + 32 * k * G;
-    if (base + 32 * k + lane >= n) {
+    if (base + 32 * k + lane >= n || skip_row(k)) {
 #pragma unroll
       for (int i = 0; i < (G + 1) / 2; ++i) s.wd[k][i] = 0x7C007C00u;
     } else if constexpr (G == 4) {
@@ -1543,10 +1678,30 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
   const uint32_t lt = (1u << lane) - 1u;
   int base = (blockIdx.x * kWarps + warp) * kCompactSeg;
   CompactSeg<G> cur;
-  if (base < n) compact_load<G>(cur, ubase, ptab, base, lane, n);
+  // with anchors: which pages of the current segment the anchor stage eliminated (mask bit q: page q), and
+  // the pub entries of the next segment (loaded before its bounds, consumed when those are issued);
+  // without, nothing is skipped
+  uint32_t pc = 0u;
+  CompactPub pn{};
+  if constexpr (BOX) {
+    if (base < n) {
+      CompactPub p0;
+      compact_load_pub<G>(p0, pubase, base, n);
+      pc = p0.mask();
+    }
+    if (base + stride < n) compact_load_pub<G>(pn, pubase, base + stride, n);
+  }
+  if (base < n) compact_load<G>(cur, ubase, ptab, base, lane, n, [&](int k) { return BOX && (pc >> (k * 32 / kPage) & 1u); });
   for (; base < n; base += stride) {
     CompactSeg<G> nxt;
-    if (base + stride < n) compact_load<G>(nxt, ubase, ptab, base + stride, lane, n);
+    CompactPub pnn{};
+    uint32_t pnm = 0u;
+    if constexpr (BOX) {
+      if (base + 2 * stride < n) compact_load_pub<G>(pnn, pubase, base + 2 * stride, n);
+      pnm = pn.mask();
+    }
+    if (base + stride < n)
+      compact_load<G>(nxt, ubase, ptab, base + stride, lane, n, [&](int k) { return BOX && (pnm >> (k * 32 / kPage) & 1u); });
     float nuv[kCompactPages];  // the pages' ν, used at the end of the segment (latency overlapped)
 #pragma unroll
     for (int q = 0; q < kCompactPages; ++q) nuv[q] = __ldg(&numax[int64_t(cur.phys[q]) * p.n_head_kv]);
@@ -1560,6 +1715,14 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
     for (int k = 0; k < kCompactRows; ++k) {
       const int t = base + 32 * k + lane;
       const bool cand = t >= cold_lo && t < cold_hi, hot = t < n && !cand;
+      if (BOX && (pc >> (k * 32 / kPage) & 1u)) {  // warp-uniform: a page eliminated by its anchor (certified:
+        // θ ≥ θ_A > its bound; it holds no hot token); the anchor stage added its M_E terms
+        elim_rows[k] = false;
+        page_any[k * 32 / kPage] |= __any_sync(0xffffffffu, cand);
+        keep_rows[k] = __ballot_sync(0xffffffffu, hot);
+        tot += __popc(keep_rows[k]);
+        continue;
+      }
       bool elim;
       if constexpr (FORCED) {
         elim = !(hash3(p.forced_seed, uint32_t(bg), uint32_t(t)) <= keep_thr);
@@ -1568,11 +1731,6 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
 #pragma unroll
         for (int i = 0; i < (G + 1) / 2; ++i)
           elim = elim && __hblt2(*reinterpret_cast<const __half2*>(&cur.wd[k][i]), *reinterpret_cast<const __half2*>(&th2[i]));
-      }
-      if constexpr (BOX) {  // a page eliminated by its anchor (certified: θ ≥ θ_A > its bounds already);
-        // a row past the sequence end reads one entry past the KV head's slice (inside the workspace;
-        // unused: such tokens are no candidates)
-        elim = elim || pubase[int64_t((base + 32 * k) / kPage) * G] != kPageScanned;
       }
       elim = elim && cand;
       elim_rows[k] = elim;
@@ -1583,20 +1741,11 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
     int at = 0;  // the atomic's latency overlaps the eliminated tokens' M_E terms below
     if (lane == 0 && tot) at = atomicAdd(&w.n_surv[bg], tot);
 #pragma unroll
-    for (int k = 0; k < kCompactRows; ++k) {
+    for (int k = 0; k < kCompactRows; ++k)
       if (elim_rows[k]) {
-        if constexpr (BOX) {
-          const uint16_t* pu = pubase + int64_t((base + 32 * k) / kPage) * G;
-          const bool page_elim = pu[0] != kPageScanned;
 #pragma unroll
-          for (int h = 0; h < G; ++h)
-            me[h] = __fadd_ru(me[h], ex2_up(page_elim ? __half2float(__ushort_as_half(pu[h])) : compact_dv<G>(cur, k, h)));
-        } else {
-#pragma unroll
-          for (int h = 0; h < G; ++h) me[h] = __fadd_ru(me[h], ex2_up(compact_dv<G>(cur, k, h)));
-        }
+        for (int h = 0; h < G; ++h) me[h] = __fadd_ru(me[h], ex2_up(compact_dv<G>(cur, k, h)));
       }
-    }
 #pragma unroll
     for (int q = 0; q < kCompactPages; ++q)
       if (page_any[q]) nu = fmaxf(nu, nuv[q]);
@@ -1612,6 +1761,10 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
       off += __popc(keep_rows[k]);
     }
     cur = nxt;  // on the last segment nxt was not loaded; the loop ends before cur is read again
+    if constexpr (BOX) {
+      pc = pnm;
+      pn = pnn;
+    }
   }
 #pragma unroll
   for (int h = 0; h < G; ++h) {
@@ -2218,7 +2371,6 @@ void validate(const DecodeParams& p) {
                              std::to_string(p.n_sink) + " and " + std::to_string(p.n_recent));
   if (p.rank != 0 && p.rank != kRank)
     throw std::runtime_error("ghostkv cuda: low-rank witness rank must be " + std::to_string(kRank) + ", got " + std::to_string(p.rank));
-  if (p.rank && p.box) throw std::runtime_error("ghostkv cuda: page anchors need the quantised witness (rank must be 0 with a box)");
   if (p.box && !(p.anchor_share > 0 && p.anchor_share <= 1))
     throw std::runtime_error("ghostkv cuda: anchor_share must be in (0, 1], got " + std::to_string(p.anchor_share));
   if (p.splits < 1 || p.splits > 128) throw std::runtime_error("ghostkv cuda: splits must be in [1, 128], got " + std::to_string(p.splits));
@@ -2443,6 +2595,13 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
     constexpr int GG = decltype(gc)::value, DD = decltype(dc)::value;
     int launched = 0;
     auto more = [&] { return launched++ < upto; };
+    auto anchors = [&](auto kc) {  // the anchor stage of witness K8 (kLowRankAnchor: low-rank); every block resident at once
+      constexpr int K8 = decltype(kc)::value;
+      const int aocc = resident_blocks<anchor_kernel<GG, DD, K8>, kScanWarps * 32>();
+      const int64_t slots = int64_t(BK) * max_pages_seq;
+      const int ablocks = int(std::max<int64_t>(1, std::min<int64_t>(int64_t(aocc) * sms, (slots + kScanWarps - 1) / kScanWarps)));
+      launch("anchor_kernel", anchor_kernel<GG, DD, K8>, dim3(ablocks), dim3(kScanWarps * 32), 0, st, p, w, c);
+    };
     auto scan = [&](auto bc) {
       constexpr int BB = decltype(bc)::value;
       constexpr int NB = kScanBufs, SW = kScanBlockWarps, MINB = kScanMinBlocks;
@@ -2453,12 +2612,7 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
         if (plan.cut == kCutLocal) launch("prep_kernel", prep_kernel<GG, DD, false>, dim3(BK), dim3(kPrepThreads), 0, st, p, w, c);
         else launch("prep_kernel", prep_kernel<GG, DD>, dim3(BK), dim3(kPrepThreads), 0, st, p, w, c);
       }
-      if (p.box && more()) {  // every block resident at once
-        const int aocc = resident_blocks<anchor_kernel<GG, DD, BB>, kScanWarps * 32>();
-        const int64_t slots = int64_t(BK) * max_pages_seq;
-        const int ablocks = int(std::max<int64_t>(1, std::min<int64_t>(int64_t(aocc) * sms, (slots + kScanWarps - 1) / kScanWarps)));
-        launch("anchor_kernel", anchor_kernel<GG, DD, BB>, dim3(ablocks), dim3(kScanWarps * 32), 0, st, p, w, c);
-      }
+      if (p.box && more()) anchors(bc);
       auto* kern = scan_kernel<GG, DD, BB, NB, SW, MINB, false>;
       if (scan_debug()) {
         if constexpr (GG == 4 && DD == 128) kern = scan_kernel<GG, DD, BB, NB, SW, MINB, true>;
@@ -2473,6 +2627,7 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
     const int k8 = witness_k8(p.bits, p.n8, p.d);
     if (p.rank) {
       if (more()) launch("prep_kernel", prep_kernel<GG, DD>, dim3(BK), dim3(kPrepThreads), 0, st, p, w, c);
+      if (p.box && more()) anchors(std::integral_constant<int, kLowRankAnchor>{});
       // the page-streaming scan: the quant scan's grid rule (every block resident at once)
       constexpr int smem = lowrank_page_smem<GG>();
       static const int occ = resident_blocks_smem(lowrank_page_kernel<GG, DD>, kScanBlockWarps * 32, smem, "low-rank scan");

@@ -17,7 +17,10 @@
 //                    codes/meta when DecodeParams::rank = 16); sk_rho, sk_err [n_phys, n_head_kv, kPage]
 //                    f16, rounded up: ρ_t ≥ ||trailing d − 16 rotated components||, e_t ≥ ||c_t,<16 − ẑ_t||
 //   box (optional)   [n_phys, n_head_kv, 2, d]  u8 page anchor: min, then max, of each component's
-//                    code over the page's tokens, component j at box_offset(k8, j) of each half
+//                    code over the page's tokens, component j at box_offset(k8, j) of each half;
+//                    with the low-rank witness (rank 16) instead [n_phys, n_head_kv, kLrBoxHalfs] f16:
+//                    the min of ẑ_tj over the page's tokens for j < 16, then the max, then max e_t, max
+//                    ρ_t, then zeros (80 bytes: one bulk copy)
 //   page_table       [batch, max_pages] int32 physical page of each logical page; seq_len [batch]
 //   rot              [n_head_kv, d, d] f32 rows of the rotation V (16-byte aligned, as k_cache and
 //                    v_cache; codes, meta, box, sketch, sk_rho and sk_err too: validate() rejects others);
@@ -28,7 +31,8 @@
 //   resid_max        [n_head_kv] ≥ max ||x_t − Vᵀ c_t||;  k_norm_max [n_head_kv] ≥ max ||k_t||
 //   q                [batch, n_head_q, d] f32, post-RoPE, UNSCALED
 // Stages: prep (σq, Vσq, hot scores → m_L, Z_L), anchor (with a box: the page box bound over the
-// codes, UB_A ≥ every token bound of the page, from the page's meta and box alone; a page whose
+// codes, or over the sketches with the low-rank witness, UB_A ≥ σq·k_t for every token of the page,
+// from the page's meta and box alone; a page whose
 // UB_A − m_L is below θ_A for every head of the group is eliminated whole and its codes are never
 // read: θ_A is the largest histogram edge with n_cand·e^{θ_A} ≤ anchor_share·budget, so the cut that
 // follows is ≥ θ_A and the GQA rule eliminates every token of the page), scan (token bounds from exact integer dot products
@@ -49,6 +53,7 @@ inline constexpr int kHistBins = 1024;  // histogram of UB − m_L over [kHistLo
 inline constexpr float kHistLo = -64.0f;
 inline constexpr int kHistAll = kHistBins + 2;  // + underflow (< kHistLo) and overflow (≥ 0) bins
 inline constexpr int kSketchRank = 16;  // components of the low-rank witness's sketch (DecodeParams::rank)
+inline constexpr int kLrBoxHalfs = 40;  // f16 per (page, KV head) of the low-rank page anchor (box, above)
 // The scan's closed form of a bound's bin (bin 0 below kHistLo, kHistBins + 1 at or above 0, else
 // 1 + ⌊(v − kHistLo)·16⌋) for a bound v that is an f16 value: clamp(⌊v·kBinScale + kBinOffset⌋, 0,
 // kHistBins + 1), with the FMA rounded down on the device (⌊RD(x)⌋ = ⌊x⌋: integers are floats).

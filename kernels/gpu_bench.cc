@@ -111,6 +111,7 @@ struct Host {
   std::vector<uint8_t> box;       // [n_phys, Hkv, 2, d] per-page min and max code per component (decode.h)
   int rank = 0;                   // 16: low-rank witness (below) instead of the codes
   std::vector<uint16_t> sketch, sk_rho, sk_err;  // [n_phys, Hkv, 64, 16], [n_phys, Hkv, 64] f16 (decode.h)
+  std::vector<uint16_t> lr_box;   // [n_phys, Hkv, kLrBoxHalfs] f16: the low-rank page anchors (decode.h)
   std::vector<float> rot, mu, resid, kmax;
   std::vector<float> q;           // [B, Hq, d]
   std::vector<Basis> basis;       // [Hkv]
@@ -143,7 +144,7 @@ void scatter_records(Host& h, int b, int g, const QuantRecords& rec) {
 // The low-rank witness of one (b, g) into the page layout (pack.h).
 void scatter_lowrank(Host& h, int b, int g, const std::vector<float>& kf) {
   gc::pack_lowrank_pages(h.basis[size_t(g)], kf.data(), h.seq_len[size_t(b)], &h.page_table[size_t(b) * h.max_pages],
-                         h.n_phys, h.Hkv, g, h.sketch.data(), h.sk_rho.data(), h.sk_err.data());
+                         h.n_phys, h.Hkv, g, h.sketch.data(), h.sk_rho.data(), h.sk_err.data(), h.lr_box.data());
 }
 
 // Builds the records of every (distinct sequence, KV head) with the CPU library and scatters them
@@ -162,6 +163,7 @@ void finish_records(Host& h, const std::string& bits_spec, int distinct) {
     h.sketch.assign(size_t(h.n_phys) * h.Hkv * 64 * 16, 0);
     h.sk_rho.assign(size_t(h.n_phys) * h.Hkv * 64, 0);
     h.sk_err.assign(h.sk_rho.size(), 0);
+    h.lr_box.assign(size_t(h.n_phys) * h.Hkv * gc::kLrBoxHalfs, 0);
   }
   h.resid.assign(size_t(h.Hkv), 0.0f);
   h.kmax.assign(size_t(h.Hkv), 0.0f);
@@ -361,7 +363,7 @@ struct Dev {
 };
 
 struct Gpu {
-  Dev<uint16_t> k, v, meta, sketch, sk_rho, sk_err;
+  Dev<uint16_t> k, v, meta, sketch, sk_rho, sk_err, lr_box;
   Dev<uint8_t> codes, box;
   Dev<float> nu, rot, mu, resid, kmax, q, out;
   Dev<int32_t> pt, sl;
@@ -373,7 +375,8 @@ struct Gpu {
 void setup_gpu(const Host& h, const Opts& o, Gpu& d) {
   d.k = Dev<uint16_t>(h.k); d.v = Dev<uint16_t>(h.v); d.meta = Dev<uint16_t>(h.meta);
   d.codes = Dev<uint8_t>(h.codes);
-  if (o.anchors) d.box = Dev<uint8_t>(h.box);
+  if (o.anchors && !h.rank) d.box = Dev<uint8_t>(h.box);
+  if (o.anchors && h.rank) d.lr_box = Dev<uint16_t>(h.lr_box);
   if (h.rank) { d.sketch = Dev<uint16_t>(h.sketch); d.sk_rho = Dev<uint16_t>(h.sk_rho); d.sk_err = Dev<uint16_t>(h.sk_err); }
   d.nu = Dev<float>(h.nu_max); d.rot = Dev<float>(h.rot); d.mu = Dev<float>(h.mu);
   d.resid = Dev<float>(h.resid); d.kmax = Dev<float>(h.kmax); d.q = Dev<float>(h.q);
@@ -391,7 +394,7 @@ void setup_gpu(const Host& h, const Opts& o, Gpu& d) {
   p.k_cache = d.k.p; p.v_cache = d.v.p; p.codes = d.codes.p; p.meta = d.meta.p; p.nu_max = d.nu.p;
   p.page_table = d.pt.p; p.seq_len = d.sl.p; p.rot = d.rot.p; p.mu = d.mu.p; p.resid_max = d.resid.p;
   p.k_norm_max = d.kmax.p; p.q = d.q.p;
-  p.box = o.anchors ? d.box.p : nullptr;
+  p.box = !o.anchors ? nullptr : h.rank ? reinterpret_cast<const uint8_t*>(d.lr_box.p) : d.box.p;
   p.rank = h.rank;
   p.sketch = d.sketch.p; p.sk_rho = d.sk_rho.p; p.sk_err = d.sk_err.p;
   p.anchor_share = float(o.anchor_share);
@@ -666,9 +669,11 @@ Bytes bytes_model(const Host& h, const gc::DecodeParams& p, int64_t n_surv_total
               + read_pages * page_meta         // their page meta (h, err)
               + all_pages * 4                  // ν_max
               + scanned * G * 2 * 2            // UB − m_L written by the scan, read by compact
-              + (all_pages - read_pages) * 64 * G * 2  // compact reads the bounds of the pages the anchors
-                                                       // eliminated too (full pages; until ef3ee59 not counted)
-              + (p.box ? all_pages * (2 * g_d * 2 + 2 * g_d + G * 2 * 2) : 0)  // anchor stage: meta + box, pub
+              // (compact skips the bounds of the pages the anchors eliminated and reads their pub entries
+              // instead; builds up to 2c76096 read every bound, and their runs from ef3ee59 on counted it)
+              + (p.box ? all_pages * ((h.rank ? gc::kLrBoxHalfs * 2 : 2 * g_d * 2 + 2 * g_d) + G * 2 * 2) : 0)
+                                               // anchor stage: meta + box (low-rank: the 80-byte page
+                                               // anchor), pub written and read
               + Hkv * hot * g_d * 2            // hot keys read by prep (once per KV head; until 255ce1c
                                                // counted 256 bytes per query head)
               + double(n_surv_total) * 4     // survivor list

@@ -120,7 +120,8 @@ int pack_quant_pages(const QuantRecords& rec, int64_t n_tokens, const int32_t* p
 }
 
 void pack_lowrank_pages(const Basis& basis, const float* keys, int64_t n_tokens, const int32_t* page_table,
-                        int64_t n_phys, int n_head_kv, int g, uint16_t* sketch, uint16_t* sk_rho, uint16_t* sk_err) {
+                        int64_t n_phys, int n_head_kv, int g, uint16_t* sketch, uint16_t* sk_rho, uint16_t* sk_err,
+                        uint16_t* box) {
   const int d = int(basis.d_head), R = kSketchRank;
   GKV_CHECK(d == 64 || d == 128, "pack_lowrank_pages: d_head must be 64 or 128, got ", d);
   GKV_CHECK(n_tokens >= 1, "pack_lowrank_pages: ", n_tokens, " tokens");
@@ -158,6 +159,34 @@ void pack_lowrank_pages(const Basis& basis, const float* keys, int64_t n_tokens,
     }
     sk_err[row] = f16_round_up((std::sqrt(e2) + slack) * (1 + kBuildSlack));
     sk_rho[row] = f16_round_up((std::sqrt(r2) + slack) * (1 + kBuildSlack));
+  }
+  if (!box) return;
+  for (int64_t p = 0; p * kPage < n_tokens; ++p) {  // the page anchors, from the stored values
+    const int64_t t0 = p * kPage, t1 = std::min<int64_t>(n_tokens, t0 + kPage);
+    const int64_t row0 = (int64_t(page_table[p]) * n_head_kv + g) * kPage;
+    uint16_t* bx = box + (int64_t(page_table[p]) * n_head_kv + g) * kLrBoxHalfs;
+    std::fill(bx, bx + kLrBoxHalfs, uint16_t(0));
+    float emax = 0, rmax = 0;
+    for (int j = 0; j < R; ++j) {
+      float lo = INFINITY, hi = -INFINITY;
+      uint16_t lob = 0, hib = 0;
+      for (int64_t t = t0; t < t1; ++t) {
+        const uint16_t zb = sketch[(row0 + t - t0) * R + j];
+        const float z = f16_to_f32(zb);
+        if (z < lo) { lo = z; lob = zb; }
+        if (z > hi) { hi = z; hib = zb; }
+      }
+      bx[j] = lob;
+      bx[R + j] = hib;
+    }
+    uint16_t eb = 0, rb = 0;
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t row = row0 + t - t0;
+      if (f16_to_f32(sk_err[row]) > emax) { emax = f16_to_f32(sk_err[row]); eb = sk_err[row]; }
+      if (f16_to_f32(sk_rho[row]) > rmax) { rmax = f16_to_f32(sk_rho[row]); rb = sk_rho[row]; }
+    }
+    bx[2 * R] = eb;
+    bx[2 * R + 1] = rb;
   }
 }
 

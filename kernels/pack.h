@@ -29,8 +29,12 @@ int pack_quant_pages(const QuantRecords& rec, int64_t n_tokens, const int32_t* p
 // both rounded up to f16 after adding the float64 build slack (kBuildSlack·||k_t − μ||). ρ here is
 // the norm of the trailing rotated components, so the bound needs only k_t − μ = Vᵀc_t + r_t with
 // ||r_t|| ≤ the quantised records' resid_max (the library's LowRankRecords define their residual
-// directly instead, for a stored basis of any rank). keys: n_tokens rows of d floats.
+// directly instead, for a stored basis of any rank). keys: n_tokens rows of d floats. box (optional,
+// nullptr: none): the low-rank page anchor of decode.h, [n_phys, n_head_kv, kLrBoxHalfs] f16: per page
+// the min and max of each ẑ_tj over its tokens, the max e_t and the max ρ_t (all exact f16 maxima of
+// the stored values), then zeros.
 void pack_lowrank_pages(const Basis& basis, const float* keys, int64_t n_tokens, const int32_t* page_table,
-                        int64_t n_phys, int n_head_kv, int g, uint16_t* sketch, uint16_t* sk_rho, uint16_t* sk_err);
+                        int64_t n_phys, int n_head_kv, int g, uint16_t* sketch, uint16_t* sk_rho, uint16_t* sk_err,
+                        uint16_t* box = nullptr);
 
 }  // namespace ghostkv::cuda

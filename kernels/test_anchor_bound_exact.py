@@ -17,6 +17,15 @@ rounded toward zero, where only the weight-rounding term covers the gap) must al
 broken variants must be caught (the check is only worth something if it can fail): the box's centre
 alone (no |w|*m_half term) and the h_j factor without its weight-rounding term Q*2^-23*|q~|.
 Exit status 0 when every bound holds and both variants are caught.
+
+The low-rank page anchor (anchor_kernel with K8 = kLowRankAnchor) bounds, per page and head, the worst
+case of sum_j (q_j * z_j), q_j in [q~_j - D_j, q~_j + D_j], z_j in [lo_j, hi_j] (f16 box), by, per lane
+(2 components) and then a butterfly sum rounded up over the head's 8 lanes:
+    part = max(mul_ru(q~, lo), mul_ru(q~, hi)) (+ru the second component's)
+    part = fma_ru(D, max(|lo|, |hi|), part) for both components
+(the e_t, rho_t and additive terms are products rounded up of non-negative factors, added after).
+Random pages over every scale must hold; the variants "min instead of max" (the box's wrong end) and
+"without the D term" must be caught.
 """
 import random
 import sys
@@ -156,6 +165,36 @@ def trial(rng, d, k8, scale, variant=None):
     return F(float(part)) + 2 * F(2) ** -100 >= worst
 
 
+def lowrank_trial(rng, scale, variant=None):
+    """One head's low-rank page bound over its 16 sketch components (8 lanes of 2): True when it holds
+    (or is not finite: stored as +inf, never eliminated)."""
+    lanes = []
+    worst = F(0)
+    for _ in range(8):
+        part = None
+        for _ in range(2):
+            q = rand_f32(rng, *scale[0])
+            dl = f32(0) if variant == "no-delta" else abs(rand_f32(rng, scale[0][0] - 20, scale[0][1] - 10))
+            dl_true = abs(rand_f32(rng, scale[0][0] - 20, scale[0][1] - 10)) if variant == "no-delta" else dl
+            z1, z2 = rand_f16(rng, *scale[1], rng.random() < 0.5), rand_f16(rng, *scale[1], rng.random() < 0.5)
+            lo, hi = min(z1, z2), max(z1, z2)
+            pick = min if variant == "min" else max
+            m = pick(mul_ru(q, lo), mul_ru(q, hi))
+            part = m if part is None else add_ru(part, m)
+            part = fma_ru(dl, max(abs(lo), abs(hi)), part)
+            worst += max(qr * F(float(z)) for z in (lo, hi)
+                         for qr in (F(float(q)) - F(float(dl_true)), F(float(q)) + F(float(dl_true))))
+        lanes.append(part)
+    o = 4
+    while o:
+        lanes = [add_ru(lanes[i], lanes[i ^ o]) for i in range(8)]
+        o >>= 1
+    part = lanes[0]
+    if np.isnan(part) or part == INF:
+        return True
+    return F(float(part)) + 2 * F(2) ** -100 >= worst
+
+
 def main():
     trials = int(sys.argv[1]) if len(sys.argv) > 1 else 240
     rng = random.Random(20261129)
@@ -174,7 +213,15 @@ def main():
     print(f"anchor page bound: {trials} random pages, {bad} below the exact worst case; 200 tight pages, "
           f"{tight_bad} below; broken variants caught: the box's centre alone {centre} of 20, without the "
           f"weight-rounding term {no_round} of 200")
-    return 0 if bad == 0 and tight_bad == 0 and centre > 0 and no_round > 0 else 1
+    # low-rank: q~ scales as above, sketch components from subnormal f16 to the f16 range's top
+    lr_scales = [((-3, 3), (-10, 4)), ((-140, -120), (-24, -14)), ((100, 120), (5, 15)), ((-10, 10), (-24, 15))]
+    lr_bad = sum(not lowrank_trial(rng, rng.choice(lr_scales)) for _ in range(trials))
+    lr_min = sum(not lowrank_trial(rng, lr_scales[0], variant="min") for _ in range(20))
+    lr_nodelta = sum(not lowrank_trial(rng, lr_scales[0], variant="no-delta") for _ in range(20))
+    print(f"low-rank page bound: {trials} random pages, {lr_bad} below the exact worst case; broken variants "
+          f"caught: the box's other end {lr_min} of 20, without the D term {lr_nodelta} of 20")
+    return 0 if (bad == 0 and tight_bad == 0 and centre > 0 and no_round > 0 and lr_bad == 0 and lr_min > 0
+                 and lr_nodelta > 0) else 1
 
 
 if __name__ == "__main__":

@@ -171,6 +171,50 @@ TEST(CudaPack, LowrankSketchBoundsItsNorms) {
   EXPECT_THROW(pack_lowrank_pages(bs, bad.data(), 1, pt.data(), 1, 1, 0, sk.data(), rho.data(), err.data()), Error);
 }
 
+// The low-rank page anchor: per page, the min and max of every ẑ_tj, the max e_t and the max ρ_t over
+// the page's tokens (a partial last page: its tokens only), each attained by a token (exact maxima of the
+// stored values), the pad zero; other KV heads' and pages' entries untouched.
+TEST(CudaPack, LowrankPageAnchorIsTheExactRangeOfItsTokens) {
+  const int d = 128, n = 2 * kPage + 5, n_pages = 3, n_phys = 5, Hkv = 2, g = 1, R = kSketchRank;
+  const std::vector<float> k = random_keys(n, d, 77);
+  const Basis bs = fit_basis(BasisKind::pca, k.data(), n, d, d, d, 3);
+  const std::vector<int32_t> pt = shuffled_pages(n_pages, n_phys, 4);
+  std::vector<uint16_t> sk(size_t(n_phys) * Hkv * kPage * R), rho(size_t(n_phys) * Hkv * kPage), err(rho.size()),
+      box(size_t(n_phys) * Hkv * kLrBoxHalfs, 0x5A5A);
+  pack_lowrank_pages(bs, k.data(), n, pt.data(), n_phys, Hkv, g, sk.data(), rho.data(), err.data(), box.data());
+  std::vector<int> used(size_t(n_phys) * Hkv, 0);
+  for (int pg = 0; pg < n_pages; ++pg) {
+    const int64_t slot = int64_t(pt[size_t(pg)]) * Hkv + g;
+    used[size_t(slot)] = 1;
+    const uint16_t* bx = box.data() + slot * kLrBoxHalfs;
+    const int t0 = pg * kPage, t1 = std::min(n, t0 + kPage);
+    for (int j = 0; j < R; ++j) {
+      const float lo = f16_to_f32(bx[j]), hi = f16_to_f32(bx[R + j]);
+      bool lo_hit = false, hi_hit = false;
+      for (int t = t0; t < t1; ++t) {
+        const float z = f16_to_f32(sk[size_t((slot * kPage + t - t0) * R + j)]);
+        ASSERT_LE(lo, z) << "page " << pg << " component " << j << " token " << t;
+        ASSERT_GE(hi, z) << "page " << pg << " component " << j << " token " << t;
+        lo_hit |= z == lo;
+        hi_hit |= z == hi;
+      }
+      EXPECT_TRUE(lo_hit && hi_hit) << "page " << pg << " component " << j << ": range not attained";
+    }
+    float emax = 0, rmax = 0;
+    for (int t = t0; t < t1; ++t) {
+      emax = std::max(emax, f16_to_f32(err[size_t(slot * kPage + t - t0)]));
+      rmax = std::max(rmax, f16_to_f32(rho[size_t(slot * kPage + t - t0)]));
+    }
+    EXPECT_EQ(f16_to_f32(bx[2 * R]), emax) << "page " << pg;
+    EXPECT_EQ(f16_to_f32(bx[2 * R + 1]), rmax) << "page " << pg;
+    EXPECT_GT(rmax, 0.0f);
+    for (int i = 2 * R + 2; i < kLrBoxHalfs; ++i) EXPECT_EQ(bx[i], 0) << "pad " << i;
+  }
+  for (size_t slot = 0; slot < used.size(); ++slot)
+    if (!used[slot])
+      for (int i = 0; i < kLrBoxHalfs; ++i) ASSERT_EQ(box[slot * kLrBoxHalfs + i], 0x5A5A) << "slot " << slot << " written";
+}
+
 // A page table entry outside [0, n_phys) is refused, naming it, before anything is written (the
 // pack functions index the caller's arrays by it); check_page_table does the same for a whole batch.
 TEST(CudaPack, RefusesPageTableEntriesOutsideTheCache) {

@@ -48,6 +48,11 @@ run "$bench" "${common[@]}" --name check-anc8-far-b7 --anchors --far-pages 0.5 -
   --check-batches 7 --fracs 0.05
 run "$bench" "${common[@]}" --name check-anc-mixed-far-b3 --bits mixed --anchors --far-pages 0.5 --batch 3 --n 5000 \
   --reps 3 --check-batches 3 --fracs 0.2
+# the low-rank witness's page anchors (box over the sketches): far pages, and short sequences with partial last pages
+run "$bench" "${common[@]}" --name check-lowrank-anc-far --bits lowrank --anchors --far-pages 0.5 --batch 3 --n 8256 \
+  --reps 3 --check-batches 3 --fracs 0.05,1
+run "$bench" "${common[@]}" --name check-lowrank-anc-far-b7 --bits lowrank --anchors --far-pages 0.5 --batch 7 --n 2000 \
+  --reps 3 --check-batches 7 --fracs 0.05
 # GQA groups 1 and 2 and d 64 at group 4 (the main shape is G 4, d 128; the captures G 2, d 128 and G 3, d 64)
 for shape in "g1:--hq 8 --hkv 8" "g2:--hq 16 --hkv 8" "d64:--d 64"; do
   tag="${shape%%:*}"; opts=(${shape#*:})
@@ -55,7 +60,7 @@ for shape in "g1:--hq 8 --hkv 8" "g2:--hq 16 --hkv 8" "d64:--d 64"; do
     run "$bench" "${common[@]}" --name "check-$tag-$w" "${opts[@]}" --bits "$w" --batch 3 --n 5000 --reps 3 \
       --check-batches 3 --fracs 0.05,1
   done
-  for w in 4 mixed; do
+  for w in 4 mixed lowrank; do
     run "$bench" "${common[@]}" --name "check-$tag-$w-anc-far" "${opts[@]}" --bits "$w" --anchors --far-pages 0.5 \
       --batch 3 --n 5000 --reps 3 --check-batches 3 --fracs 0.2
   done
@@ -68,8 +73,10 @@ for cap in "$carry"/captures/*; do
       run "$bench" "${common[@]}" --mode capture --capture "$cap" --layer "$l" --bits "$bits" --queries 8 --reps 5 \
         --fracs 1 --name "$(basename "$cap")-L$l-b$bits"
     done
-    run "$bench" "${common[@]}" --mode capture --capture "$cap" --layer "$l" --bits 4 --anchors --queries 8 --reps 5 \
-      --fracs 1 --name "$(basename "$cap")-L$l-b4-anc"
+    for w in 4 lowrank; do
+      run "$bench" "${common[@]}" --mode capture --capture "$cap" --layer "$l" --bits "$w" --anchors --queries 8 --reps 5 \
+        --fracs 1 --name "$(basename "$cap")-L$l-$([ "$w" = 4 ] && echo b4 || echo lowrank)-anc"
+    done
     for w in mixed lowrank; do
       run "$bench" "${common[@]}" --mode capture --capture "$cap" --layer "$l" --bits "$w" --queries 8 --reps 5 \
         --fracs 1 --name "$(basename "$cap")-L$l-$w"
@@ -83,6 +90,8 @@ run "$bench" "${common[@]}" --name check-rand8-ready --batch 3 --n 8256 --reps 3
 run "$bench" "${common[@]}" --name check-anc4-far-b5-ready --bits 4 --anchors --far-pages 0.5 --batch 5 --n 3000 --reps 3 \
   --check-batches 5 --fracs 0.2
 run "$bench" "${common[@]}" --name check-lowrank-ready --bits lowrank --batch 3 --n 8256 --reps 3 --check-batches 3 --fracs 0.05,1
+run "$bench" "${common[@]}" --name check-lowrank-anc-far-ready --bits lowrank --anchors --far-pages 0.5 --batch 5 --n 3000 \
+  --reps 3 --check-batches 5 --fracs 0.2
 cap_rows ready 8 5
 unset GHOSTKV_COMPACT_READY
 # the cut from the scan block's own histogram (one scan block per KV head and no anchor stage: where B·Hkv
@@ -101,7 +110,8 @@ unset GHOSTKV_SCAN_OCC
 # one split per KV head (--splits 1, as the 32 × 32K steps at 1-5%): attend writes the outputs and the
 # certificates itself, no merge kernel (dense too); with the ready lists forced on as well
 for shape in "rand8:--batch 3 --n 8256 --fracs 0.05,1 --poison" "anc4:--bits 4 --anchors --far-pages 0.5 --batch 3 --n 5000 --fracs 0.2" \
-    "lowrank:--bits lowrank --batch 3 --n 8256 --fracs 0.05,1" "g1-mixed:--hq 8 --hkv 8 --bits mixed --batch 3 --n 5000 --fracs 0.05" \
+    "lowrank:--bits lowrank --batch 3 --n 8256 --fracs 0.05,1" \
+    "lowrank-anc:--bits lowrank --anchors --far-pages 0.5 --batch 3 --n 5000 --fracs 0.05" "g1-mixed:--hq 8 --hkv 8 --bits mixed --batch 3 --n 5000 --fracs 0.05" \
     "d64-4:--d 64 --bits 4 --batch 3 --n 5000 --fracs 0.05"; do
   tag="${shape%%:*}"; opts=(${shape#*:})
   run "$bench" "${common[@]}" --name "check-$tag-fin" "${opts[@]}" --splits 1 --reps 3 --check-batches 3
@@ -144,6 +154,13 @@ run "$bench" "${common[@]}" --name 1x128K-b4-anc --bits 4 --anchors --batch 1 --
 run "$bench" "${common[@]}" --name 1x128K-b4-anc-far --bits 4 --anchors --far-pages 0.8 --batch 1 --n 131072 --reps 30 \
   --check-batches 1 --fracs 0.05
 run "$bench" "${common[@]}" --name 32x32K-b4-anc --bits 4 --anchors --batch 32 --n 32768 --distinct 4 --reps 20 \
+  --check-batches 2 --fracs 0.01,0.05,0.2
+# 3c. anchors for the low-rank witness (36 B/token + an 80-byte page anchor): the moonshot's configuration
+run "$bench" "${common[@]}" --name 1x128K-lowrank-anc --bits lowrank --anchors --batch 1 --n 131072 --reps 30 \
+  --check-batches 1 --fracs 0.01,0.05,0.2
+run "$bench" "${common[@]}" --name 1x128K-lowrank-anc-far --bits lowrank --anchors --far-pages 0.8 --batch 1 --n 131072 \
+  --reps 30 --check-batches 1 --fracs 0.05
+run "$bench" "${common[@]}" --name 32x32K-lowrank-anc --bits lowrank --anchors --batch 32 --n 32768 --distinct 4 --reps 20 \
   --check-batches 2 --fracs 0.01,0.05,0.2
 
 # 4. external baseline

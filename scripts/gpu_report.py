@@ -79,7 +79,7 @@ def main():
     L.append("")
     L.append("### Main shapes (Hq 32, Hkv 8, d 128, bf16; witness int8 (b8), int4 (b4), mixed 8x32,4x96 or low-rank r16; page = scale group = 64 tokens)")
     L.append("")
-    L.append("Cases ending in `-anc` run the anchor stage (page boxes over the codes); `pages read` = the fraction of "
+    L.append("Cases ending in `-anc` run the anchor stage (page boxes over the codes, or over the sketches for low-rank); `pages read` = the fraction of "
              "pages whose codes the scan read. With anchors, FORCED rows keep min(1, 4f) of the pages (by a hash, "
              "labelled) and f/that of the tokens in them; `-far` cases are SYNTHETIC keys where a share of the pages "
              "lies far below every query of its group, and their certified rows are certified on those keys.")
