@@ -1273,30 +1273,11 @@ __device__ __forceinline__ float ex2_up(float v) {
 // so θ ≥ θ_A and the GQA rule eliminates the page's tokens. (Before: the scan's page prep, W_j
 // quantised to 15 bits, θ_A searched by every warp, and each page's meta read by dependent loads:
 // several times the instructions and latency per page.)
-//
-// K8 = kLowRankAnchor: the low-rank witness's page anchor (box over the sketches, decode.h). With
-// lo_j ≤ ẑ_tj ≤ hi_j, e_t ≤ E and ρ_t ≤ P for every token of the page, from the low-rank identity
-// (lowrank_page_kernel's comment; q_r the exact rotated query, |q_r,j − q̃_j| ≤ Δ_j):
-//   σq·(k_t − μ) ≤ Σ_j q̃_j ẑ_tj + Σ_j Δ_j|ẑ_tj| + ns·e_t + np·ρ_t + ||σq||·resid_max
-//               ≤ Σ↑_j [max(q̃_j·lo_j, q̃_j·hi_j) + Δ_j·max(|lo_j|, |hi_j|)] + ns·E + np·P + qμ_hi + ||σq||·resid_max
-// (q̃_j·ẑ is linear in ẑ over [lo_j, hi_j]); each product rounded up bounds the exact one, and the max is
-// taken NaN-propagating (max.NaN), so a NaN anywhere makes the page's bound NaN, stored as +inf. Lane ℓ
-// takes head ℓ/8 (ℓ < 8G) and components 2(ℓ mod 8), +1; the 8 lanes of a head add their parts with
-// round-up. No float32 dot is bounded here, so no γ term: the bound is over the exact products.
+
 constexpr int kAnchorBufs = 4;
-constexpr int kLowRankAnchor = -1;
-__device__ __forceinline__ float fmax_nan(float a, float b) {
-  float r;
-  asm("max.NaN.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b));
-  return r;
-}
 template <int G, int D, int K8>
 __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p, Workspace w, Consts c) {
-  constexpr bool LR = K8 == kLowRankAnchor;
-  static_assert(!LR || G * 8 <= 32, "a head per 8 lanes");
-  // quant: meta (f16 h_j, err_j), box bytes; low-rank: the 80-byte page record
-  constexpr int NW = D / 4, MB = LR ? 0 : 2 * D * 2, BX = LR ? kLrBoxHalfs * 2 : 2 * D, BUF = MB + BX;
-  static_assert(BUF % 16 == 0, "bulk copies move multiples of 16 bytes");
+  constexpr int NW = D / 4, MB = 2 * D * 2, BX = 2 * D, BUF = MB + BX;  // meta (f16 h_j, err_j), box bytes
   __shared__ __align__(128) uint8_t sbuf[kScanWarps][kAnchorBufs][BUF];
   __shared__ __align__(8) uint64_t bars[kScanWarps][kAnchorBufs];
   __shared__ bool sread[kScanWarps][kAnchorBufs];  // the buffer holds the slot's page (set before its arrive)
@@ -1309,9 +1290,9 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
   __syncwarp();
   pdl_wait();
   pdl_launch_next();
-  int comp[4] = {0, 0, 0, 0};
-  if constexpr (!LR) lane_comps<K8>(lane, comp);
-  const int QI = LR ? 0 : lane_qmax<LR ? 0 : K8>(lane);
+  int comp[4];
+  lane_comps<K8>(lane, comp);
+  const int QI = lane_qmax<K8>(lane);
   const float QMAX = float(QI), QE = QMAX * 0x1p-23f;  // both exact
   const bool has_word = lane < NW;
   const bool forced = p.forced_keep >= 0;
@@ -1352,8 +1333,8 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
       sread[warp][buf] = po >= 0;  // a negative page-table entry: nothing read, the page goes to the scan
       if (po >= 0) {
         mbar_expect_tx(&bars[warp][buf], BUF);
-        if constexpr (!LR) bulk_g2s(sbuf[warp][buf], p.meta + po * 2 * D, MB, &bars[warp][buf]);
-        bulk_g2s(sbuf[warp][buf] + MB, p.box + po * BX, BX, &bars[warp][buf]);
+        bulk_g2s(sbuf[warp][buf], p.meta + po * 2 * D, MB, &bars[warp][buf]);
+        bulk_g2s(sbuf[warp][buf] + MB, p.box + po * 2 * D, BX, &bars[warp][buf]);
       } else {
         mbar_expect_tx(&bars[warp][buf], 0);  // the slot's phase completes with nothing to copy
       }
@@ -1363,60 +1344,24 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
   // |q̃_rj| + Δ_j and Δ_j·Q_j + Q_j·2^-23·|q̃_rj| (rounded up) of its 4 components, per head
   int bg = -1, b = 0, g = 0, n = 0, npages = 0, hot_lo = 0, hot_hi = 0;
   float qr[G][4], qa[G][4], qb[G][4], base[G], ml[G], th_a[G];
-  // low-rank: head lh = lane/8's q̃_j, Δ_j of the lane's two sketch components, ns, np, the additive term
-  const int lh = lane >> 3, lj = 2 * (lane & 7);
-  float lq[2] = {0.0f, 0.0f}, ld[2] = {0.0f, 0.0f}, lns = 0.0f, lnp = 0.0f, ladd = 0.0f;
   auto enter = [&](int nbg) {
     bg = nbg; b = bg / p.n_head_kv; g = bg % p.n_head_kv;
     n = p.seq_len[b]; npages = (n + kPage - 1) / kPage;
     hot_lo = min(p.n_sink, n); hot_hi = max(n - p.n_recent, hot_lo);
-    if constexpr (LR) {
 #pragma unroll
-      for (int h = 0; h < G; ++h) {
-        const int64_t bq = int64_t(b) * p.n_head_q + g * G + h;
-        ml[h] = w.qscal[bq * 4 + 2];
-        th_a[h] = w.theta_a[bq];
+    for (int h = 0; h < G; ++h) {
+      const int64_t bq = int64_t(b) * p.n_head_q + g * G + h;
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const float q = has_word ? w.qrot[bq * D + comp[e]] : 0.0f, dl = has_word ? w.qdelta[bq * D + comp[e]] : 0.0f;
+        qr[h][e] = q;
+        qa[h][e] = __fadd_ru(fabsf(q), dl);
+        qb[h][e] = __fadd_ru(__fmul_ru(dl, QMAX), __fmul_ru(QE, fabsf(q)));  // Δ_j·Q_j + Q_j·2^-23·|q̃_rj|
       }
-      float ss = 0.0f, sp = 0.0f;
-      if (lh < G) {  // ns² over the lane's 2 sketch components, np² over its share of the rest
-        const int64_t bq = int64_t(b) * p.n_head_q + g * G + lh;
-#pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          lq[e] = w.qrot[bq * D + lj + e];
-          ld[e] = w.qdelta[bq * D + lj + e];
-          const float m = __fadd_ru(fabsf(lq[e]), ld[e]);
-          ss = __fmaf_ru(m, m, ss);
-        }
-        for (int j = kRank + (lane & 7); j < D; j += 8) {
-          const float m = __fadd_ru(fabsf(w.qrot[bq * D + j]), w.qdelta[bq * D + j]);
-          sp = __fmaf_ru(m, m, sp);
-        }
-        const float* qsc = w.qscal + bq * 4;
-        ladd = __fadd_ru(__fadd_ru(__fadd_ru(qsc[0], __fmul_ru(qsc[1], p.resid_max[g])), c.tiny), c.tiny);
-      }
-#pragma unroll
-      for (int o = 4; o > 0; o >>= 1) {  // within the head's 8 lanes
-        ss = __fadd_ru(ss, __shfl_xor_sync(0xffffffffu, ss, o));
-        sp = __fadd_ru(sp, __shfl_xor_sync(0xffffffffu, sp, o));
-      }
-      lns = __fsqrt_ru(ss);
-      lnp = __fsqrt_ru(sp);
-    } else {
-#pragma unroll
-      for (int h = 0; h < G; ++h) {
-        const int64_t bq = int64_t(b) * p.n_head_q + g * G + h;
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const float q = has_word ? w.qrot[bq * D + comp[e]] : 0.0f, dl = has_word ? w.qdelta[bq * D + comp[e]] : 0.0f;
-          qr[h][e] = q;
-          qa[h][e] = __fadd_ru(fabsf(q), dl);
-          qb[h][e] = __fadd_ru(__fmul_ru(dl, QMAX), __fmul_ru(QE, fabsf(q)));  // Δ_j·Q_j + Q_j·2^-23·|q̃_rj|
-        }
-        const float* qsc = w.qscal + bq * 4;
-        base[h] = __fadd_ru(__fadd_ru(__fadd_ru(qsc[0], __fmul_ru(qsc[1], p.resid_max[g])), c.tiny), c.tiny);
-        ml[h] = qsc[2];
-        th_a[h] = w.theta_a[bq];
-      }
+      const float* qsc = w.qscal + bq * 4;
+      base[h] = __fadd_ru(__fadd_ru(__fadd_ru(qsc[0], __fmul_ru(qsc[1], p.resid_max[g])), c.tiny), c.tiny);
+      ml[h] = qsc[2];
+      th_a[h] = w.theta_a[bq];
     }
   };
   // M_E of the eliminated pages' candidates (lane 0, per head: float32 sums rounded up of
@@ -1459,30 +1404,7 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
       const int t0 = pg * kPage, t1 = min(n, t0 + kPage);
       bool skip = false;
       float dv[G];
-      if (LR && t0 >= hot_lo && t1 <= hot_hi && sread[warp][buf]) {  // the low-rank page bound (above)
-        const uint32_t* bw = reinterpret_cast<const uint32_t*>(sbuf[warp][buf]);
-        const uint32_t lo2 = bw[lane & 7], hi2 = bw[8 + (lane & 7)], er = bw[kRank];  // er: E, P
-        const float2 lo = __half22float2(*reinterpret_cast<const __half2*>(&lo2));
-        const float2 hi = __half22float2(*reinterpret_cast<const __half2*>(&hi2));
-        const float2 ep = __half22float2(*reinterpret_cast<const __half2*>(&er));
-        float part = fmax_nan(__fmul_ru(lq[0], lo.x), __fmul_ru(lq[0], hi.x));
-        part = __fadd_ru(part, fmax_nan(__fmul_ru(lq[1], lo.y), __fmul_ru(lq[1], hi.y)));
-        part = __fmaf_ru(ld[0], fmax_nan(fabsf(lo.x), fabsf(hi.x)), part);
-        part = __fmaf_ru(ld[1], fmax_nan(fabsf(lo.y), fabsf(hi.y)), part);
-#pragma unroll
-        for (int o = 4; o > 0; o >>= 1) part = __fadd_ru(part, __shfl_xor_sync(0xffffffffu, part, o));
-        part = __fadd_ru(part, __fmaf_ru(lns, ep.x, __fmul_ru(lnp, ep.y)));
-        part = __fadd_ru(part, ladd);
-        bool all_below = true;
-#pragma unroll
-        for (int h = 0; h < G; ++h) {
-          const float dd = __fsub_ru(__shfl_sync(0xffffffffu, part, 8 * h), ml[h]);
-          dv[h] = dd != dd ? INFINITY : __half2float(__float2half_ru(dd));
-          all_below = all_below && dv[h] < th_a[h];
-        }
-        skip = forced ? p.forced_page_keep >= 0 && !(hash3(p.forced_seed ^ 0x5bd1e995u, uint32_t(bg), uint32_t(pg)) <= page_thr)
-                      : all_below;
-      } else if (!LR && t0 >= hot_lo && t1 <= hot_hi && sread[warp][buf]) {  // no hot token in the page, its records read
+      if (t0 >= hot_lo && t1 <= hot_hi && sread[warp][buf]) {  // no hot token in the page, its records read
         const uint16_t* meta = reinterpret_cast<const uint16_t*>(sbuf[warp][buf]);
         const uint32_t* bx = reinterpret_cast<const uint32_t*>(sbuf[warp][buf] + MB);
         // per component: h_j, |err_j|, and the box as m_mid = (m_lo + m_hi)/2 = lo + hi − Q_j and
@@ -1545,6 +1467,161 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
   }
   flush();
   flush_me();
+}
+
+// ---------------------------------------------------------------------------------------------
+// low-rank anchor: the low-rank witness's page anchor (box over the sketches, decode.h: per page and KV
+// head lo_j ≤ ẑ_tj ≤ hi_j, e_t ≤ E and ρ_t ≤ P for every token of the page, 80 bytes). From the low-rank
+// identity (lowrank_page_kernel's comment; q_r the exact rotated query, |q_r,j − q̃_j| ≤ Δ_j):
+//   σq·(k_t − μ) ≤ Σ_j q̃_j ẑ_tj + Σ_j Δ_j|ẑ_tj| + ns·e_t + np·ρ_t + ||σq||·resid_max
+//               ≤ Σ↑_j [max(q̃_j·lo_j, q̃_j·hi_j) + Δ_j·max(|lo_j|, |hi_j|)] ⊕↑ ns·E ⊕↑ np·P ⊕↑ qμ_hi
+//                 ⊕↑ ||σq||·resid_max ⊕↑ 2·tiny =: UB_A
+// for every token of the page (q̃_j·ẑ is linear in ẑ over [lo_j, hi_j]; every product and sum rounded up
+// bounds the exact one, in any order; the max is NaN-propagating (max.NaN), so a NaN anywhere makes the
+// bound NaN, stored as +inf: never eliminated; no float32 dot is bounded, so no γ term). The elimination,
+// θ_A, pub, the histogram, M_E and the page list are the quant anchor stage's (anchor_kernel above).
+// Layout: a lane per page. Warp-items are (b·Hkv + g, 32 consecutive pages): the warp puts the KV head's
+// query factors in shared memory (q̃_j, Δ_j for j < 16; per head ns, np, the additive term, m_L, θ_A),
+// then lane ℓ loads page 32·chunk + ℓ's page-table entry and its 80-byte record (five 16-byte loads) and
+// bounds it for the G heads alone; the histogram counts of a warp-item are aggregated per (head, bin)
+// (__match_any_sync), M_E per head by a warp sum rounded up, the page list by one atomic per warp-item.
+// (A warp per page with bulk copies into shared buffers, as the quant anchor stage, took 43-58 µs at
+// 32 × 32K: 131K copies of 80 bytes.)
+__device__ __forceinline__ float fmax_nan(float a, float b) {
+  float r;
+  asm("max.NaN.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b));
+  return r;
+}
+constexpr int kLrAnchorWarps = 4;
+template <int G, int D>
+__global__ void __launch_bounds__(kLrAnchorWarps * 32) lowrank_anchor_kernel(DecodeParams p, Workspace w, Consts c) {
+  __shared__ float s_q[kLrAnchorWarps][G][kRank], s_d[kLrAnchorWarps][G][kRank];
+  __shared__ float s_ns[kLrAnchorWarps][G], s_np[kLrAnchorWarps][G], s_add[kLrAnchorWarps][G], s_ml[kLrAnchorWarps][G],
+      s_th[kLrAnchorWarps][G];
+  static_assert(G * 8 <= 32, "the query factors: a head per 8 lanes");
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  pdl_wait();
+  pdl_launch_next();
+  const bool forced = p.forced_keep >= 0;
+  const uint32_t page_thr = uint32_t(fminf(fmaxf(p.forced_page_keep, 0.0f), 1.0f) * 4294967295.0f);
+  const int MP = (p.max_seq + kPage - 1) / kPage, CH = (MP + 31) / 32;
+  const int items = p.batch * p.n_head_kv * CH;
+  for (int it = blockIdx.x * kLrAnchorWarps + warp; it < items; it += gridDim.x * kLrAnchorWarps) {
+    const int bg = it / CH, pg = (it % CH) * 32 + lane, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
+    const int n = p.seq_len[b], npages = (n + kPage - 1) / kPage;
+    const int hot_lo = min(p.n_sink, n), hot_hi = max(n - p.n_recent, hot_lo);
+    const bool valid = pg < npages;
+    const int t0 = pg * kPage, t1 = min(n, t0 + kPage);
+    // the page's record (an input: loaded before the query factors' reductions)
+    const int phys = valid ? __ldg(&p.page_table[int64_t(b) * p.max_pages + pg]) : -1;
+    uint4 rec[kLrBoxHalfs / 8];
+    if (phys >= 0) {
+      const uint4* src = reinterpret_cast<const uint4*>(p.box + (int64_t(phys) * p.n_head_kv + g) * (kLrBoxHalfs * 2));
+#pragma unroll
+      for (int k = 0; k < kLrBoxHalfs / 8; ++k) rec[k] = __ldg(&src[k]);
+    }
+    {  // query factors of the G heads: lane ℓ < 8G takes head ℓ/8, sketch components 2(ℓ mod 8), +1, and every
+       // 8th trailing component from kRank + ℓ mod 8 (ns², np² summed rounded up, then over the head's 8 lanes)
+      const int lh = lane >> 3, lj = 2 * (lane & 7);
+      float ss = 0.0f, sp = 0.0f;
+      if (lh < G) {
+        const int64_t bq = int64_t(b) * p.n_head_q + g * G + lh;
+        const float* qr = w.qrot + bq * D;
+        const float* qd = w.qdelta + bq * D;
+        float tq[(D - kRank) / 8], td[(D - kRank) / 8];
+#pragma unroll
+        for (int k = 0; k < (D - kRank) / 8; ++k) {  // every load in flight at once
+          tq[k] = qr[kRank + 8 * k + (lane & 7)];
+          td[k] = qd[kRank + 8 * k + (lane & 7)];
+        }
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          const float q = qr[lj + e], dl = qd[lj + e];
+          s_q[warp][lh][lj + e] = q;
+          s_d[warp][lh][lj + e] = dl;
+          const float m = __fadd_ru(fabsf(q), dl);
+          ss = __fmaf_ru(m, m, ss);
+        }
+#pragma unroll
+        for (int k = 0; k < (D - kRank) / 8; ++k) {
+          const float m = __fadd_ru(fabsf(tq[k]), td[k]);
+          sp = __fmaf_ru(m, m, sp);
+        }
+        if ((lane & 7) == 0) {
+          const float* qsc = w.qscal + bq * 4;
+          s_add[warp][lh] = __fadd_ru(__fadd_ru(__fadd_ru(qsc[0], __fmul_ru(qsc[1], p.resid_max[g])), c.tiny), c.tiny);
+          s_ml[warp][lh] = qsc[2];
+          s_th[warp][lh] = w.theta_a[bq];
+        }
+      }
+#pragma unroll
+      for (int o = 4; o > 0; o >>= 1) {
+        ss = __fadd_ru(ss, __shfl_xor_sync(0xffffffffu, ss, o));
+        sp = __fadd_ru(sp, __shfl_xor_sync(0xffffffffu, sp, o));
+      }
+      if (lh < G && (lane & 7) == 0) {
+        s_ns[warp][lh] = __fsqrt_ru(ss);
+        s_np[warp][lh] = __fsqrt_ru(sp);
+      }
+      __syncwarp();
+    }
+    bool skip = false;
+    float dv[G];
+    if (phys >= 0 && t0 >= hot_lo && t1 <= hot_hi) {  // no hot token in the page, its record read
+      const uint32_t* rw = reinterpret_cast<const uint32_t*>(rec);
+      float lo[kRank], hi[kRank], am[kRank];
+#pragma unroll
+      for (int i = 0; i < kRank / 2; ++i) {
+        const float2 l2 = __half22float2(*reinterpret_cast<const __half2*>(&rw[i]));
+        const float2 h2 = __half22float2(*reinterpret_cast<const __half2*>(&rw[kRank / 2 + i]));
+        lo[2 * i] = l2.x; lo[2 * i + 1] = l2.y;
+        hi[2 * i] = h2.x; hi[2 * i + 1] = h2.y;
+      }
+#pragma unroll
+      for (int j = 0; j < kRank; ++j) am[j] = fmax_nan(fabsf(lo[j]), fabsf(hi[j]));
+      const float2 ep = __half22float2(*reinterpret_cast<const __half2*>(&rw[kRank]));  // E, P
+      bool all_below = true;
+#pragma unroll
+      for (int h = 0; h < G; ++h) {
+        float part = 0.0f;
+#pragma unroll
+        for (int j = 0; j < kRank; ++j) {
+          const float q = s_q[warp][h][j];
+          part = __fadd_ru(part, fmax_nan(__fmul_ru(q, lo[j]), __fmul_ru(q, hi[j])));
+          part = __fmaf_ru(s_d[warp][h][j], am[j], part);
+        }
+        part = __fadd_ru(part, __fmaf_ru(s_ns[warp][h], ep.x, __fmul_ru(s_np[warp][h], ep.y)));
+        part = __fadd_ru(part, s_add[warp][h]);
+        const float dd = __fsub_ru(part, s_ml[warp][h]);
+        dv[h] = dd != dd ? INFINITY : __half2float(__float2half_ru(dd));
+        all_below = all_below && dv[h] < s_th[warp][h];
+      }
+      skip = forced ? p.forced_page_keep >= 0 && !(hash3(p.forced_seed ^ 0x5bd1e995u, uint32_t(bg), uint32_t(pg)) <= page_thr)
+                    : all_below;
+    }
+    uint16_t* pu = w.pub + (int64_t(bg) * MP + pg) * G;
+    if (valid) {
+#pragma unroll
+      for (int h = 0; h < G; ++h) pu[h] = skip ? __half_as_ushort(__float2half_ru(dv[h])) : kPageScanned;  // exact: dv is f16
+    }
+    const uint32_t cnt = skip ? uint32_t(t1 - t0) : 0u;  // the page's candidates (it holds no hot token)
+#pragma unroll
+    for (int h = 0; h < G; ++h) {
+      const int bin = skip ? hist_bin(dv[h]) : -1 - lane;  // lanes of one bin share one atomic
+      const uint32_t peers = __match_any_sync(0xffffffffu, bin);
+      const uint32_t tot = __reduce_add_sync(peers, cnt);
+      const int64_t bq = int64_t(b) * p.n_head_q + g * G + h;
+      if (skip && lane == __ffs(peers) - 1) atomicAdd(&w.hist[bq * kHistAll + bin], tot);
+      const float me = warp_sum_ru(skip ? __fmul_ru(float(cnt), ex2_up(dv[h])) : 0.0f);
+      if (lane == 0 && me > 0.0f) atomicAdd(&w.me[bq], double(me));
+    }
+    const uint32_t keep = __ballot_sync(0xffffffffu, valid && !skip);  // pages the scan reads
+    int at = 0;
+    if (lane == 0 && keep) at = atomicAdd(&w.n_plist[bg], __popc(keep));
+    at = __shfl_sync(0xffffffffu, at, 0);
+    if (keep >> lane & 1u) w.plist[int64_t(bg) * MP + at + __popc(keep & ((1u << lane) - 1u))] = pg;
+    __syncwarp();  // the shared factors are read before the next item writes them
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1705,6 +1782,15 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
     float nuv[kCompactPages];  // the pages' ν, used at the end of the segment (latency overlapped)
 #pragma unroll
     for (int q = 0; q < kCompactPages; ++q) nuv[q] = __ldg(&numax[int64_t(cur.phys[q]) * p.n_head_kv]);
+    if (BOX && pc == (1u << kCompactPages) - 1u) {  // both pages eliminated by their anchors (each holds a
+      // candidate and no hot token): nothing survives; only their ν
+#pragma unroll
+      for (int q = 0; q < kCompactPages; ++q) nu = fmaxf(nu, nuv[q]);
+      cur = nxt;
+      pc = pnm;
+      pn = pnn;
+      continue;
+    }
     bool page_any[kCompactPages];
 #pragma unroll
     for (int q = 0; q < kCompactPages; ++q) page_any[q] = false;
@@ -2595,13 +2681,6 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
     constexpr int GG = decltype(gc)::value, DD = decltype(dc)::value;
     int launched = 0;
     auto more = [&] { return launched++ < upto; };
-    auto anchors = [&](auto kc) {  // the anchor stage of witness K8 (kLowRankAnchor: low-rank); every block resident at once
-      constexpr int K8 = decltype(kc)::value;
-      const int aocc = resident_blocks<anchor_kernel<GG, DD, K8>, kScanWarps * 32>();
-      const int64_t slots = int64_t(BK) * max_pages_seq;
-      const int ablocks = int(std::max<int64_t>(1, std::min<int64_t>(int64_t(aocc) * sms, (slots + kScanWarps - 1) / kScanWarps)));
-      launch("anchor_kernel", anchor_kernel<GG, DD, K8>, dim3(ablocks), dim3(kScanWarps * 32), 0, st, p, w, c);
-    };
     auto scan = [&](auto bc) {
       constexpr int BB = decltype(bc)::value;
       constexpr int NB = kScanBufs, SW = kScanBlockWarps, MINB = kScanMinBlocks;
@@ -2612,7 +2691,12 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
         if (plan.cut == kCutLocal) launch("prep_kernel", prep_kernel<GG, DD, false>, dim3(BK), dim3(kPrepThreads), 0, st, p, w, c);
         else launch("prep_kernel", prep_kernel<GG, DD>, dim3(BK), dim3(kPrepThreads), 0, st, p, w, c);
       }
-      if (p.box && more()) anchors(bc);
+      if (p.box && more()) {  // every block resident at once
+        const int aocc = resident_blocks<anchor_kernel<GG, DD, BB>, kScanWarps * 32>();
+        const int64_t slots = int64_t(BK) * max_pages_seq;
+        const int ablocks = int(std::max<int64_t>(1, std::min<int64_t>(int64_t(aocc) * sms, (slots + kScanWarps - 1) / kScanWarps)));
+        launch("anchor_kernel", anchor_kernel<GG, DD, BB>, dim3(ablocks), dim3(kScanWarps * 32), 0, st, p, w, c);
+      }
       auto* kern = scan_kernel<GG, DD, BB, NB, SW, MINB, false>;
       if (scan_debug()) {
         if constexpr (GG == 4 && DD == 128) kern = scan_kernel<GG, DD, BB, NB, SW, MINB, true>;
@@ -2627,7 +2711,12 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
     const int k8 = witness_k8(p.bits, p.n8, p.d);
     if (p.rank) {
       if (more()) launch("prep_kernel", prep_kernel<GG, DD>, dim3(BK), dim3(kPrepThreads), 0, st, p, w, c);
-      if (p.box && more()) anchors(std::integral_constant<int, kLowRankAnchor>{});
+      if (p.box && more()) {  // the low-rank anchor stage: a warp per 32 pages of a KV head, all resident at most
+        const int aocc = resident_blocks<lowrank_anchor_kernel<GG, DD>, kLrAnchorWarps * 32>();
+        const int64_t items = int64_t(BK) * ((max_pages_seq + 31) / 32);
+        const int ablocks = int(std::max<int64_t>(1, std::min<int64_t>(int64_t(aocc) * sms, (items + kLrAnchorWarps - 1) / kLrAnchorWarps)));
+        launch("lowrank_anchor_kernel", lowrank_anchor_kernel<GG, DD>, dim3(ablocks), dim3(kLrAnchorWarps * 32), 0, st, p, w, c);
+      }
       // the page-streaming scan: the quant scan's grid rule (every block resident at once)
       constexpr int smem = lowrank_page_smem<GG>();
       static const int occ = resident_blocks_smem(lowrank_page_kernel<GG, DD>, kScanBlockWarps * 32, smem, "low-rank scan");
