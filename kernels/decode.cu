@@ -1638,9 +1638,11 @@ __global__ void __launch_bounds__(kLrAnchorWarps * 32) lowrank_anchor_kernel(Dec
 // segment. An eliminated token adds ex2_up(UB − m_L) ≥ (1 − 2.5·2^-23)·e^{UB − m_L} to M_E of every head
 // (float32 sums rounded up per lane, float64 across lanes; merge's factor covers the ex2 error) and
 // its page's ν to ν_E. With anchors, a page the anchor stage eliminated (its pub entry, loaded a segment
-// ahead of the bounds) has every candidate eliminated with its bounds unread, and its page's ν goes to
-// ν_E; the anchor stage added its M_E terms (count·ex2_up(UB_A − m_L) per head). (Until this: every
-// token's bounds were read, and an anchored token added ex2_up of its page bound here.)
+// ahead of the bounds) has every candidate eliminated, its page's ν goes to ν_E, and its bounds are not
+// read (except in a warp's first segment, read whole so that no load waits for another); the anchor stage
+// added its M_E terms (count·ex2_up(UB_A − m_L) per head); a segment whose two pages were eliminated
+// costs nothing else. (Up to 2c76096: every bound was read, and an anchored token added ex2_up of its
+// page bound here.)
 constexpr int kCompactSeg = 128, kCompactRows = kCompactSeg / 32, kCompactPages = kCompactSeg / kPage;
 static_assert(kPage % 32 == 0 && kCompactSeg % kPage == 0, "a row of 32 tokens must lie in one page");
 
@@ -1759,16 +1761,15 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
   // the pub entries of the next segment (loaded before its bounds, consumed when those are issued);
   // without, nothing is skipped
   uint32_t pc = 0u;
-  CompactPub pn{};
+  CompactPub p0{}, pn{};
   if constexpr (BOX) {
-    if (base < n) {
-      CompactPub p0;
-      compact_load_pub<G>(p0, pubase, base, n);
-      pc = p0.mask();
-    }
+    if (base < n) compact_load_pub<G>(p0, pubase, base, n);
     if (base + stride < n) compact_load_pub<G>(pn, pubase, base + stride, n);
   }
-  if (base < n) compact_load<G>(cur, ubase, ptab, base, lane, n, [&](int k) { return BOX && (pc >> (k * 32 / kPage) & 1u); });
+  // the first segment's bounds are read whole, in parallel with its pub entries (no dependent load before
+  // the first segment: at 1 × 128K a warp has about two)
+  if (base < n) compact_load<G>(cur, ubase, ptab, base, lane, n, [](int) { return false; });
+  if constexpr (BOX) pc = p0.mask();
   for (; base < n; base += stride) {
     CompactSeg<G> nxt;
     CompactPub pnn{};
