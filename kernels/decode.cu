@@ -1366,6 +1366,7 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
   };
   // M_E of the eliminated pages' candidates (lane 0, per head: float32 sums rounded up of
   // count·ex2_up(UB_A − m_L), compact's terms for them), added to the KV head's M_E when the warp leaves it
+  // (its last KV head: at the end, summed over the block's warps that end in it)
   float me_a[G];
 #pragma unroll
   for (int h = 0; h < G; ++h) me_a[h] = 0.0f;
@@ -1466,7 +1467,36 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
     issue(v + kAnchorBufs, buf);
   }
   flush();
-  flush_me();
+  // the warps' last M_E sums: one atomic per head for the warps of the block that end in the same KV head
+  // (at 1 × 128K every warp ends in one of 8 KV heads: an atomic per warp and head queued on 32 addresses)
+  __shared__ float s_mea[kScanWarps][G];
+  __shared__ int s_bga[kScanWarps];
+  if (lane == 0) {
+    s_bga[warp] = bg;
+#pragma unroll
+    for (int h = 0; h < G; ++h) s_mea[warp][h] = me_a[h];
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    for (int k = 0; k < kScanWarps; ++k) {
+      const int kb = s_bga[k];
+      bool first = kb >= 0;  // the first warp of its KV head in the block adds the others' sums
+      for (int j = 0; j < k; ++j) first = first && s_bga[j] != kb;
+      if (!first) continue;
+      float sm[G];
+#pragma unroll
+      for (int h = 0; h < G; ++h) sm[h] = s_mea[k][h];
+      for (int j = k + 1; j < kScanWarps; ++j)
+        if (s_bga[j] == kb) {
+#pragma unroll
+          for (int h = 0; h < G; ++h) sm[h] = __fadd_ru(sm[h], s_mea[j][h]);
+        }
+      const int64_t bq0 = int64_t(kb / p.n_head_kv) * p.n_head_q + (kb % p.n_head_kv) * G;
+#pragma unroll
+      for (int h = 0; h < G; ++h)
+        if (sm[h] > 0.0f) atomicAdd(&w.me[bq0 + h], double(sm[h]));
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
