@@ -334,7 +334,7 @@ def sec_kernels(L):
         torch_ms = {(int(r["batch"]), int(r["n_kv"])): float(r["torch_ms"]) for r in t}
         L.append(f"GPU (`scripts/gpu_bench.sh`; {g[0]['device'].split(';')[0]}, commit label {g[0]['commit']}; "
                  "docs/gpu.md). Hq 32, Hkv 8, d 128, bf16; witness by case: int8 (b8; every row), int4 (b4), mixed "
-                 "8x32,4x96, low-rank r16, int4 with page anchors (anc: pages forced to min(1, 4f)) at 5% forced; forced "
+                 "8x32,4x96, low-rank r16, int4 and low-rank with page anchors (anc: pages forced to min(1, 4f)) at 5% forced; forced "
                  "fractions are labelled forced, `real` rows use the fraction certification gives on that capture "
                  "(δ = 1e-3). Whether the kernels of the tree are those of that run is stated in docs/gpu.md "
                  "(\"What met the targets\"):\n")
