@@ -170,12 +170,15 @@ void pack_lowrank_pages(const Basis& basis, const float* keys, int64_t n_tokens,
     for (int j = 0; j < R; ++j) {
       float lo = INFINITY, hi = -INFINITY;
       uint16_t lob = 0, hib = 0;
+      bool nan = false;  // cannot come from finite keys; a NaN end makes the page's bound NaN (never eliminated)
       for (int64_t t = t0; t < t1; ++t) {
         const uint16_t zb = sketch[(row0 + t - t0) * R + j];
         const float z = f16_to_f32(zb);
+        nan = nan || z != z;
         if (z < lo) { lo = z; lob = zb; }
         if (z > hi) { hi = z; hib = zb; }
       }
+      if (nan) lob = hib = 0x7E00;
       bx[j] = lob;
       bx[R + j] = hib;
     }

@@ -18,14 +18,14 @@ broken variants must be caught (the check is only worth something if it can fail
 alone (no |w|*m_half term) and the h_j factor without its weight-rounding term Q*2^-23*|q~|.
 Exit status 0 when every bound holds and both variants are caught.
 
-The low-rank page anchor (anchor_kernel with K8 = kLowRankAnchor) bounds, per page and head, the worst
-case of sum_j (q_j * z_j), q_j in [q~_j - D_j, q~_j + D_j], z_j in [lo_j, hi_j] (f16 box), by, per lane
-(2 components) and then a butterfly sum rounded up over the head's 8 lanes:
-    part = max(mul_ru(q~, lo), mul_ru(q~, hi)) (+ru the second component's)
-    part = fma_ru(D, max(|lo|, |hi|), part) for both components
-(the e_t, rho_t and additive terms are products rounded up of non-negative factors, added after).
+The low-rank page anchor (lowrank_anchor_kernel: a lane per page) bounds, per page and head, the worst
+case of sum_j q_j * z_j + ns * e + np * rho + add over q_j in [q~_j - D_j, q~_j + D_j], z_j in [lo_j, hi_j]
+(the f16 box), e <= E, rho <= P, by the kernel's sequence, component by component in order:
+    part = add_ru(part, max(mul_ru(q~_j, lo_j), mul_ru(q~_j, hi_j)));  part = fma_ru(D_j, max(|lo_j|, |hi_j|), part)
+    part = add_ru(part, fma_ru(ns, E, mul_ru(np, P)));  part = add_ru(part, add)
 Random pages over every scale must hold; the variants "min instead of max" (the box's wrong end) and
-"without the D term" must be caught.
+"without the D term" must be caught, and a NaN box end must give a NaN bound (stored as +inf: never
+eliminated; max.NaN propagates it, where a plain max would drop it).
 """
 import random
 import sys
@@ -165,33 +165,43 @@ def trial(rng, d, k8, scale, variant=None):
     return F(float(part)) + 2 * F(2) ** -100 >= worst
 
 
+def max_nan(a, b):
+    """max.NaN.f32: NaN if either is NaN."""
+    return f32(np.nan) if (np.isnan(a) or np.isnan(b)) else max(a, b)
+
+
 def lowrank_trial(rng, scale, variant=None):
-    """One head's low-rank page bound over its 16 sketch components (8 lanes of 2): True when it holds
-    (or is not finite: stored as +inf, never eliminated)."""
-    lanes = []
+    """One head's low-rank page bound over its 16 sketch components, in the kernel's order: True when it
+    holds (or is not finite: stored as +inf, never eliminated); with variant "nan", True when a NaN box end
+    gives a NaN bound."""
+    part = f32(0)
     worst = F(0)
-    for _ in range(8):
-        part = None
-        for _ in range(2):
-            q = rand_f32(rng, *scale[0])
-            dl = f32(0) if variant == "no-delta" else abs(rand_f32(rng, scale[0][0] - 20, scale[0][1] - 10))
-            dl_true = abs(rand_f32(rng, scale[0][0] - 20, scale[0][1] - 10)) if variant == "no-delta" else dl
-            z1, z2 = rand_f16(rng, *scale[1], rng.random() < 0.5), rand_f16(rng, *scale[1], rng.random() < 0.5)
-            lo, hi = min(z1, z2), max(z1, z2)
-            pick = min if variant == "min" else max
-            m = pick(mul_ru(q, lo), mul_ru(q, hi))
-            part = m if part is None else add_ru(part, m)
-            part = fma_ru(dl, max(abs(lo), abs(hi)), part)
+    for j in range(16):
+        q = rand_f32(rng, *scale[0])
+        dl = f32(0) if variant == "no-delta" else abs(rand_f32(rng, scale[0][0] - 20, scale[0][1] - 10))
+        dl_true = abs(rand_f32(rng, scale[0][0] - 20, scale[0][1] - 10)) if variant == "no-delta" else dl
+        z1, z2 = rand_f16(rng, *scale[1], rng.random() < 0.5), rand_f16(rng, *scale[1], rng.random() < 0.5)
+        lo, hi = min(z1, z2), max(z1, z2)
+        if variant == "nan" and j == 7:
+            lo = f32(np.nan)
+        pick = min if variant == "min" else max_nan
+        with np.errstate(invalid="ignore"):
+            part = add_ru(part, pick(mul_ru(q, lo), mul_ru(q, hi)))
+            part = fma_ru(dl, max_nan(abs(lo), abs(hi)), part)
+        if variant != "nan":
             worst += max(qr * F(float(z)) for z in (lo, hi)
                          for qr in (F(float(q)) - F(float(dl_true)), F(float(q)) + F(float(dl_true))))
-        lanes.append(part)
-    o = 4
-    while o:
-        lanes = [add_ru(lanes[i], lanes[i ^ o]) for i in range(8)]
-        o >>= 1
-    part = lanes[0]
+    ns, np_ = abs(rand_f32(rng, *scale[0])), abs(rand_f32(rng, *scale[0]))
+    e, p = abs(rand_f16(rng, *scale[1], True)), abs(rand_f16(rng, *scale[1], True))
+    add = abs(rand_f32(rng, *scale[0]))
+    with np.errstate(invalid="ignore"):
+        part = add_ru(part, fma_ru(ns, e, mul_ru(np_, p)))
+        part = add_ru(part, add)
+    if variant == "nan":
+        return bool(np.isnan(part))
     if np.isnan(part) or part == INF:
         return True
+    worst += F(float(ns)) * F(float(e)) + F(float(np_)) * F(float(p)) + F(float(add))
     return F(float(part)) + 2 * F(2) ** -100 >= worst
 
 
@@ -218,10 +228,12 @@ def main():
     lr_bad = sum(not lowrank_trial(rng, rng.choice(lr_scales)) for _ in range(trials))
     lr_min = sum(not lowrank_trial(rng, lr_scales[0], variant="min") for _ in range(20))
     lr_nodelta = sum(not lowrank_trial(rng, lr_scales[0], variant="no-delta") for _ in range(20))
+    lr_nan = sum(not lowrank_trial(rng, lr_scales[0], variant="nan") for _ in range(20))
     print(f"low-rank page bound: {trials} random pages, {lr_bad} below the exact worst case; broken variants "
-          f"caught: the box's other end {lr_min} of 20, without the D term {lr_nodelta} of 20")
+          f"caught: the box's other end {lr_min} of 20, without the D term {lr_nodelta} of 20; a NaN box end "
+          f"not giving a NaN bound: {lr_nan} of 20")
     return 0 if (bad == 0 and tight_bad == 0 and centre > 0 and no_round > 0 and lr_bad == 0 and lr_min > 0
-                 and lr_nodelta > 0) else 1
+                 and lr_nodelta > 0 and lr_nan == 0) else 1
 
 
 if __name__ == "__main__":
