@@ -429,12 +429,11 @@ __device__ __forceinline__ double lean_bin(const uint32_t (&cnt)[kPer], const do
 // LEAN (the low-rank scan, 64 registers): the counts stay in registers and e^{edge} comes from the
 // block's shared copy of g_exp_edge (edge), recomputed in the second pass; otherwise (the quant scan)
 // the kPer bin values are held as doubles, every load in flight at once (its registers are free here).
-// SMEM (quant scan only): the counts come from the block's own histogram in shared memory (local_hist;
-// the block is its KV head's only one and no anchor stage added counts), not from the global one.
+// SMEM: the counts come from the block's own histogram in shared memory (local_hist; the block is its KV
+// head's only one, and an anchor stage's counts were added into it first), not from the global one.
 template <bool LEAN, bool SMEM = false>
 __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq, const double* edge,
                          const uint32_t* local_hist = nullptr) {
-  static_assert(!(LEAN && SMEM), "the low-rank scan's cut reads the global histogram");
   constexpr int kCand = kHistBins + 1, kPer = (kCand + 31) / 32;
   const int lane = threadIdx.x & 31;
   const uint32_t* hs = w.hist + bq * kHistAll;
@@ -455,7 +454,8 @@ __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq, 
 #pragma unroll
     for (int i = 0; i < kPer; ++i) {
       const int k = lane * kPer + i;
-      cnt[i] = k < kCand ? __ldcg(&hs[k]) : 0u;
+      if constexpr (SMEM) cnt[i] = k < kCand ? local_hist[k] : 0u;
+      else cnt[i] = k < kCand ? __ldcg(&hs[k]) : 0u;
     }
 #pragma unroll
     for (int i = 0; i < kPer; ++i) local += lean_bin(cnt, edge, lane, i);
@@ -509,10 +509,11 @@ __device__ __forceinline__ void publish_cut(const Workspace& w, int bg) {
 //   kCutGlobal (finish_scan_block): the block's histogram goes to the global one (atomics), a fence,
 //     the done count; the last block of its (b, KV head) computes the cut of the G heads from the global
 //     histogram.
-//   kCutLocal (finish_scan_local): the block is its KV head's only one (grid.x 1) and no anchor stage
-//     added counts to the global histogram, so its own histogram is the KV head's: the cut reads it in
-//     shared memory, with no flush, fence or done count (the global histogram and done are not used;
-//     prep skips zeroing the histogram). stage1 launches it only there; the block traps otherwise.
+//   kCutLocal (finish_scan_local): the block is its KV head's only one (grid.x 1), so its own histogram,
+//     plus the anchor stage's counts where there is one (read from the global histogram, complete before
+//     the scan's griddepcontrol.wait returned), is the KV head's: the cut reads it in shared memory, with
+//     no flush, fence or done count (without anchors the global histogram is not used and prep skips
+//     zeroing it). stage1 launches it only there; the block traps otherwise.
 inline constexpr int kCutGlobal = 0, kCutLocal = 1;
 // kCutGlobal (and the low-rank scan's cut, LEAN)
 template <int G, bool LEAN = false>
@@ -547,14 +548,27 @@ __device__ void finish_scan_block(const DecodeParams& p, const Workspace& w, con
   publish_cut<G>(w, bg);
 }
 
-// kCutLocal (quant scan)
-template <int G>
-__device__ void finish_scan_local(const DecodeParams& p, const Workspace& w, const uint32_t* hist, int b, int g) {
+// kCutLocal (the quant scan; LEAN: the low-rank scan)
+template <int G, bool LEAN = false>
+__device__ void finish_scan_local(const DecodeParams& p, const Workspace& w, uint32_t* hist, int b, int g) {
   const int tid = threadIdx.x, bg = b * p.n_head_kv + g;
   __syncthreads();
-  if (gridDim.x != 1 || p.box != nullptr) __trap();  // other blocks' or the anchor stage's counts exist
-  if ((tid >> 5) >= G) return;
-  cut_head<false, true>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), nullptr, hist + (tid >> 5) * kHistAll);
+  if (gridDim.x != 1) __trap();  // other blocks' counts exist
+  if (p.box != nullptr) {  // the anchor stage's counts (its eliminated pages' candidates) into the block's
+    const uint32_t* gh = w.hist + int64_t(b) * p.n_head_q * kHistAll + int64_t(g) * G * kHistAll;
+    for (int i = tid; i < G * kHistAll; i += blockDim.x) hist[i] += __ldcg(&gh[i]);
+    __syncthreads();
+  }
+  if constexpr (LEAN) {
+    __shared__ double s_edge[kHistBins + 1];  // e^{edge_k} rounded up (as finish_scan_block's LEAN cut)
+    for (int i = tid; i <= kHistBins; i += blockDim.x) s_edge[i] = g_exp_edge[i];
+    __syncthreads();
+    if ((tid >> 5) >= G) return;
+    cut_head<true, true>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), s_edge, hist + (tid >> 5) * kHistAll);
+  } else {
+    if ((tid >> 5) >= G) return;
+    cut_head<false, true>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), nullptr, hist + (tid >> 5) * kHistAll);
+  }
   publish_cut<G>(w, bg);
 }
 
@@ -1127,7 +1141,7 @@ template <int G>
 constexpr int lowrank_page_smem() {
   return kScanBlockWarps * kLrBufs * kLrPageBytes + G * kHistAll * 4;
 }
-template <int G, int D>
+template <int G, int D, int CUT = 0>  // CUT: kCutGlobal or kCutLocal (finish_scan_local's LEAN cut)
 __global__ void __launch_bounds__(kScanBlockWarps * 32, 2) lowrank_page_kernel(DecodeParams p, Workspace w, Consts c) {
   constexpr int SW = kScanBlockWarps, NB = kLrBufs, PBY = kLrPageBytes;
   extern __shared__ __align__(128) uint8_t smem[];
@@ -1221,7 +1235,8 @@ __global__ void __launch_bounds__(kScanBlockWarps * 32, 2) lowrank_page_kernel(D
       lowrank_store<G>(w.ub + (int64_t(bg) * p.max_seq + t) * G, out[hf]);
     }
   }
-  finish_scan_block<G, true>(p, w, hist, b, g);
+  if constexpr (CUT == 1) finish_scan_local<G, true>(p, w, hist, b, g);
+  else finish_scan_block<G, true>(p, w, hist, b, g);
 }
 
 __device__ __forceinline__ uint32_t hash3(uint32_t a, uint32_t b, uint32_t c) {
@@ -2678,7 +2693,20 @@ static ScanPlan scan_plan(const DecodeParams& p) {
   const int max_pages_seq = (p.max_seq + kPage - 1) / kPage;
   s.chunks = scan_blocks_per_head(max_pages_seq, std::min(occ, scan_occupancy()) * device_sm_count(),
                                   p.batch * p.n_head_kv);
-  if (s.chunks == 1 && !p.box && !scan_debug() && cut_local_on()) s.cut = kCutLocal;
+  if (s.chunks == 1 && !scan_debug() && cut_local_on()) s.cut = kCutLocal;
+  return s;
+}
+
+// The low-rank scan's grid and cut (the quant scan's rules: every block resident, the local cut where a KV
+// head has one block)
+template <int GG, int DD>
+static ScanPlan lowrank_plan(const DecodeParams& p) {
+  constexpr int smem = lowrank_page_smem<GG>();
+  static const int occ = resident_blocks_smem(lowrank_page_kernel<GG, DD>, kScanBlockWarps * 32, smem, "low-rank scan");
+  ScanPlan s;
+  const int max_pages_seq = (p.max_seq + kPage - 1) / kPage;
+  s.chunks = scan_blocks_per_head(max_pages_seq, std::min(occ, scan_occupancy()) * device_sm_count(), p.batch * p.n_head_kv);
+  if (s.chunks == 1 && cut_local_on()) s.cut = kCutLocal;
   return s;
 }
 
@@ -2686,12 +2714,12 @@ void set_cut_local(int on) { g_cut_local = on < 0 ? -1 : on ? 1 : 0; }
 
 int scan_cut_mode(const DecodeParams& p) {
   validate(p);
-  if (p.rank) return kCutGlobal;
   int mode = kCutGlobal;
   dispatch(group_of(p), p.d, [&](auto gc, auto dc) {
     constexpr int GG = decltype(gc)::value, DD = decltype(dc)::value;
     const int k8 = witness_k8(p.bits, p.n8, p.d);
-    if (k8 == DD / 32) mode = scan_plan<GG, DD, DD / 32>(p).cut;
+    if (p.rank) mode = lowrank_plan<GG, DD>(p).cut;
+    else if (k8 == DD / 32) mode = scan_plan<GG, DD, DD / 32>(p).cut;
     else if (k8 == 1) mode = scan_plan<GG, DD, 1>(p).cut;
     else mode = scan_plan<GG, DD, 0>(p).cut;
   });
@@ -2719,7 +2747,7 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
       const ScanPlan plan = scan_plan<GG, DD, BB>(p);
       // prep zeroes the global histograms only where the cut reads them
       if (more()) {
-        if (plan.cut == kCutLocal) launch("prep_kernel", prep_kernel<GG, DD, false>, dim3(BK), dim3(kPrepThreads), 0, st, p, w, c);
+        if (plan.cut == kCutLocal && !p.box) launch("prep_kernel", prep_kernel<GG, DD, false>, dim3(BK), dim3(kPrepThreads), 0, st, p, w, c);
         else launch("prep_kernel", prep_kernel<GG, DD>, dim3(BK), dim3(kPrepThreads), 0, st, p, w, c);
       }
       if (p.box && more()) {  // every block resident at once
@@ -2741,19 +2769,31 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
     };
     const int k8 = witness_k8(p.bits, p.n8, p.d);
     if (p.rank) {
-      if (more()) launch("prep_kernel", prep_kernel<GG, DD>, dim3(BK), dim3(kPrepThreads), 0, st, p, w, c);
+      // the page-streaming scan: the quant scan's grid rule (every block resident at once); the cut from the
+      // block's own histogram where it is its KV head's only block (the quant scan's rule, lowrank_plan)
+      const ScanPlan lplan = lowrank_plan<GG, DD>(p);
+      if (more()) {
+        if (lplan.cut == kCutLocal && !p.box) launch("prep_kernel", prep_kernel<GG, DD, false>, dim3(BK), dim3(kPrepThreads), 0, st, p, w, c);
+        else launch("prep_kernel", prep_kernel<GG, DD>, dim3(BK), dim3(kPrepThreads), 0, st, p, w, c);
+      }
       if (p.box && more()) {  // the low-rank anchor stage: a warp per 32 pages of a KV head, all resident at most
         const int aocc = resident_blocks<lowrank_anchor_kernel<GG, DD>, kLrAnchorWarps * 32>();
         const int64_t items = int64_t(BK) * ((max_pages_seq + 31) / 32);
         const int ablocks = int(std::max<int64_t>(1, std::min<int64_t>(int64_t(aocc) * sms, (items + kLrAnchorWarps - 1) / kLrAnchorWarps)));
         launch("lowrank_anchor_kernel", lowrank_anchor_kernel<GG, DD>, dim3(ablocks), dim3(kLrAnchorWarps * 32), 0, st, p, w, c);
       }
-      // the page-streaming scan: the quant scan's grid rule (every block resident at once)
       constexpr int smem = lowrank_page_smem<GG>();
-      static const int occ = resident_blocks_smem(lowrank_page_kernel<GG, DD>, kScanBlockWarps * 32, smem, "low-rank scan");
-      const int lchunks = scan_blocks_per_head(max_pages_seq, std::min(occ, scan_occupancy()) * sms, BK);
-      if (more())
-        launch("lowrank_page_kernel", lowrank_page_kernel<GG, DD>, dim3(lchunks, BK), dim3(kScanBlockWarps * 32), smem, st, p, w, c);
+      if (more()) {
+        if (lplan.cut == kCutLocal) {
+          static bool attr = false;
+          if (!attr) { raise_smem(lowrank_page_kernel<GG, DD, kCutLocal>, smem); attr = true; }
+          launch("lowrank_page_kernel", lowrank_page_kernel<GG, DD, kCutLocal>, dim3(lplan.chunks, BK), dim3(kScanBlockWarps * 32),
+                 smem, st, p, w, c);
+        } else {
+          launch("lowrank_page_kernel", lowrank_page_kernel<GG, DD>, dim3(lplan.chunks, BK), dim3(kScanBlockWarps * 32), smem,
+                 st, p, w, c);
+        }
+      }
     } else if (k8 == DD / 32) scan(std::integral_constant<int, DD / 32>{});
     else if (k8 == 1) scan(std::integral_constant<int, 1>{});
     else scan(std::integral_constant<int, 0>{});

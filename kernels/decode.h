@@ -197,9 +197,9 @@ void ghost_stage2(const DecodeParams& p, void* stream);         // attend [+ mer
 // [anchor,] scan, compact) or stage 2 (attend, merge), n_kernels ≥ 1; the step's results are then
 // incomplete, except stage 2 with one split, whose one kernel (attend finishing the heads) is the stage.
 void ghost_stage_prefix(const DecodeParams& p, void* stream, int stage, int n_kernels);
-// The token scan's cut for a step on p (quant witness; the low-rank scan always has the global one):
-// 0 the global histogram's (the last scan block of a KV head), 1 the block's own histogram (one scan
-// block per KV head and no anchor stage). set_cut_local(0) keeps the global cut where the local one
+// The token scan's cut for a step on p (every witness): 0 the global histogram's (the last scan block of a
+// KV head), 1 the block's own histogram (one scan block per KV head; with anchors, the anchor stage's counts
+// are added into it first). set_cut_local(0) keeps the global cut where the local one
 // would apply, set_cut_local(1) allows it again, set_cut_local(−1) leaves it to GHOSTKV_CUT_LOCAL (the
 // default: allowed unless that is 0); for checks that θ and the outputs are bitwise the same either way.
 int scan_cut_mode(const DecodeParams& p);

@@ -94,8 +94,8 @@ run "$bench" "${common[@]}" --name check-lowrank-anc-far-ready --bits lowrank --
   --reps 3 --check-batches 5 --fracs 0.2
 cap_rows ready 8 5
 unset GHOSTKV_COMPACT_READY
-# the cut from the scan block's own histogram (one scan block per KV head and no anchor stage: where B·Hkv
-# reaches the scan's slots, as at 32 × 32K): 17 sequences × 8 KV heads (int8, int4, mixed; G 1; d 64), and 64
+# the cut from the scan block's own histogram (one scan block per KV head, with the anchor stage's counts added
+# where there is one: where B·Hkv reaches the scan's slots, as at 32 × 32K): 17 sequences × 8 KV heads (int8, int4, mixed; G 1; d 64), and 64
 # capture queries (G 2, d 128; G 3, d 64), with the scan grid capped at one block per SM (GHOSTKV_SCAN_OCC=1),
 # so that B·Hkv above half the SM count gives one block per KV head. Every row also runs the step again with
 # the global cut: θ, the budget and the survivor counts must be bitwise the same ("local cut:" lines)
@@ -105,6 +105,11 @@ run "$bench" "${common[@]}" --name check-rand4-cutlocal --bits 4 --batch 17 --n 
 run "$bench" "${common[@]}" --name check-mixed-cutlocal --bits mixed --batch 17 --n 4160 --reps 3 --check-batches 4 --fracs 0.05
 run "$bench" "${common[@]}" --name check-g1-8-cutlocal --hq 8 --hkv 8 --batch 17 --n 4160 --reps 3 --check-batches 4 --fracs 0.05
 run "$bench" "${common[@]}" --name check-d64-4-cutlocal --d 64 --bits 4 --batch 17 --n 4160 --reps 3 --check-batches 4 --fracs 0.05
+run "$bench" "${common[@]}" --name check-lowrank-cutlocal --bits lowrank --batch 17 --n 4160 --reps 3 --check-batches 4 --fracs 0.05,1
+run "$bench" "${common[@]}" --name check-anc4-far-cutlocal --bits 4 --anchors --far-pages 0.5 --batch 17 --n 4160 --reps 3 \
+  --check-batches 4 --fracs 0.2
+run "$bench" "${common[@]}" --name check-lowrank-anc-far-cutlocal --bits lowrank --anchors --far-pages 0.5 --batch 17 --n 4160 \
+  --reps 3 --check-batches 4 --fracs 0.05
 cap_rows cutlocal 64 3
 unset GHOSTKV_SCAN_OCC
 # one split per KV head (--splits 1, as the 32 × 32K steps at 1-5%): attend writes the outputs and the
