@@ -1135,8 +1135,8 @@ __device__ __forceinline__ void lowrank_store(uint16_t* dst, const uint16_t (&ou
 // cut: finish_scan_block's LEAN). (Until this kernel: a thread per token, 256 per block, whose
 // page-table load and record loads were a dependent chain per token; under ncu DRAM was 20% busy at
 // 1 × 128K, experiments/ncu_lowrank_6d0d30a.txt.)
-constexpr int kLrBufs = 4, kLrSketchBytes = kPage * kRank * 2, kLrPageBytes = kLrSketchBytes + 2 * kPage * 2;
-static_assert(kLrSketchBytes % 16 == 0 && (kPage * 2) % 16 == 0, "bulk copies move multiples of 16 bytes");
+constexpr int kLrBufs = 4, kLrSketchBytes = kPage * kRank * 2, kLrPageBytes = kLrSketchBytes;
+static_assert(kLrSketchBytes % 16 == 0, "bulk copies move multiples of 16 bytes");
 template <int G>
 constexpr int lowrank_page_smem() {
   return kScanBlockWarps * kLrBufs * kLrPageBytes + G * kHistAll * 4;
@@ -1167,10 +1167,19 @@ __global__ void __launch_bounds__(kScanBlockWarps * 32, 2) lowrank_page_kernel(D
     if (i < npages) {
       const int64_t po = int64_t(phys) * p.n_head_kv + g;
       uint8_t* dst = mybuf + buf * PBY;
-      mbar_expect_tx(&bars[warp][buf], PBY);
+      mbar_expect_tx(&bars[warp][buf], kLrSketchBytes);
       bulk_g2s_hint(dst, p.sketch + po * kPage * kRank, kLrSketchBytes, &bars[warp][buf], pol);
-      bulk_g2s_hint(dst + kLrSketchBytes, p.sk_err + po * kPage, kPage * 2, &bars[warp][buf], pol);
-      bulk_g2s_hint(dst + kLrSketchBytes + kPage * 2, p.sk_rho + po * kPage, kPage * 2, &bars[warp][buf], pol);
+    }
+  };
+  // e_t and ρ_t of the lane's two tokens (ℓ, ℓ + 32) come by the lane's own loads into registers, issued with
+  // the page's bulk copy (a ring of NB pages: the bulk-copy engine then moves one record per page, not three)
+  uint32_t ring_e[NB], ring_r[NB];  // page i + k·nw: e (token ℓ low half, ℓ + 32 high), ρ likewise
+  auto lane_loads = [&](int i, int phys, uint32_t& ev, uint32_t& rv) {
+    ev = rv = 0u;
+    if (i < npages) {
+      const int64_t o = (int64_t(phys) * p.n_head_kv + g) * kPage + lane;
+      ev = uint32_t(__ldg(p.sk_err + o)) | uint32_t(__ldg(p.sk_err + o + 32)) << 16;
+      rv = uint32_t(__ldg(p.sk_rho + o)) | uint32_t(__ldg(p.sk_rho + o + 32)) << 16;
     }
   };
   // without anchors the first pages before the wait for prep: seq_len, the page table and the records are
@@ -1178,14 +1187,16 @@ __global__ void __launch_bounds__(kScanBlockWarps * 32, 2) lowrank_page_kernel(D
   // quant scan); with anchors after the wait, once the anchor stage's list is complete
   int phys_next = 0;  // physical page of the next page to issue (lane 0), loaded one step ahead
   auto issue_first = [&] {
+    int ph[NB] = {};
     if (lane == 0) {
-      int ph[NB];
 #pragma unroll
       for (int k = 0; k < NB; ++k) ph[k] = gw + k * nw < npages ? __ldg(&ptab[lpage(gw + k * nw)]) : 0;  // every load in flight
 #pragma unroll
       for (int k = 0; k < NB; ++k) issue(gw + k * nw, k, ph[k]);
       if (gw + NB * nw < npages) phys_next = __ldg(&ptab[lpage(gw + NB * nw)]);
     }
+#pragma unroll
+    for (int k = 0; k < NB; ++k) lane_loads(gw + k * nw, __shfl_sync(0xffffffffu, ph[k], 0), ring_e[k], ring_r[k]);
   };
   if (!listed) issue_first();
   pdl_wait();
@@ -1202,6 +1213,9 @@ __global__ void __launch_bounds__(kScanBlockWarps * 32, 2) lowrank_page_kernel(D
     const uint8_t* rec = mybuf + buf * PBY;
     uint32_t zw[2][8];
     uint16_t eb[2], rb[2];
+    const uint32_t ev = ring_e[0], rv = ring_r[0];
+#pragma unroll
+    for (int k = 0; k + 1 < NB; ++k) { ring_e[k] = ring_e[k + 1]; ring_r[k] = ring_r[k + 1]; }
 #pragma unroll
     for (int hf = 0; hf < 2; ++hf) {
       const int s = hf * 32 + lane;
@@ -1209,14 +1223,16 @@ __global__ void __launch_bounds__(kScanBlockWarps * 32, 2) lowrank_page_kernel(D
       const uint4 u0 = zp[0], u1 = zp[1];
       zw[hf][0] = u0.x; zw[hf][1] = u0.y; zw[hf][2] = u0.z; zw[hf][3] = u0.w;
       zw[hf][4] = u1.x; zw[hf][5] = u1.y; zw[hf][6] = u1.z; zw[hf][7] = u1.w;
-      eb[hf] = reinterpret_cast<const uint16_t*>(rec + kLrSketchBytes)[s];
-      rb[hf] = reinterpret_cast<const uint16_t*>(rec + kLrSketchBytes + kPage * 2)[s];
+      eb[hf] = uint16_t(hf ? ev >> 16 : ev & 0xffffu);
+      rb[hf] = uint16_t(hf ? rv >> 16 : rv & 0xffffu);
     }
     __syncwarp();  // every lane holds its records: the buffer takes the page NB ahead
+    const int phys_i = __shfl_sync(0xffffffffu, phys_next, 0);  // page i + NB·nw's (lane 0's)
     if (lane == 0) {
       issue(i + NB * nw, buf, phys_next);
       if (i + (NB + 1) * nw < npages) phys_next = __ldg(&ptab[lpage(i + (NB + 1) * nw)]);
     }
+    lane_loads(i + NB * nw, phys_i, ring_e[NB - 1], ring_r[NB - 1]);
     if (i + nw >= npages) pdl_launch_next();
     uint16_t out[2][G];  // both tokens' bounds (a slot at or past n is computed and not stored)
     lowrank_bound2<G>(zw, eb, rb, s_q, s_a1, s_add, s_ns, s_np, s_ml, out);
@@ -1289,9 +1305,38 @@ __device__ __forceinline__ float ex2_up(float v) {
 // quantised to 15 bits, θ_A searched by every warp, and each page's meta read by dependent loads:
 // several times the instructions and latency per page.)
 
+// The anchor stage's page sums, one per head in part[] of every lane, summed over the warp (each add
+// rounded up: an upper bound of the exact sum in any order): returns head h's sum in the lanes of head h
+// (G 4: lanes 8h..8h+7, by a reduce-scatter: at xor 16 each half keeps two heads and sends the other
+// two, at xor 8 one; G 1-3: the butterfly, lane h < G taking head h's; 0 in the other lanes).
+template <int G>
+__device__ __forceinline__ float anchor_head_sum(float (&part)[G], int lane) {
+  if constexpr (G == 4) {
+    const bool b4 = lane & 16, b3 = lane & 8;
+    float k0 = b4 ? part[2] : part[0], k1 = b4 ? part[3] : part[1];
+    const float s0 = b4 ? part[0] : part[2], s1 = b4 ? part[1] : part[3];
+    k0 = __fadd_ru(k0, __shfl_xor_sync(0xffffffffu, s0, 16));
+    k1 = __fadd_ru(k1, __shfl_xor_sync(0xffffffffu, s1, 16));
+    float k = b3 ? k1 : k0;
+    k = __fadd_ru(k, __shfl_xor_sync(0xffffffffu, b3 ? k0 : k1, 8));
+#pragma unroll
+    for (int o = 4; o > 0; o >>= 1) k = __fadd_ru(k, __shfl_xor_sync(0xffffffffu, k, o));
+    return k;
+  } else {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1)
+#pragma unroll
+      for (int h = 0; h < G; ++h) part[h] = __fadd_ru(part[h], __shfl_xor_sync(0xffffffffu, part[h], o));
+    float r = 0.0f;
+#pragma unroll
+    for (int h = 0; h < G; ++h) r = lane == h ? part[h] : r;
+    return r;
+  }
+}
+
 constexpr int kAnchorBufs = 4;
-template <int G, int D, int K8>
-__global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p, Workspace w, Consts c) {
+template <int G, int D, int K8, int MINB = 1>  // MINB: blocks per SM the registers must allow (A/B: GHOSTKV_ANCHOR_MINB)
+__global__ void __launch_bounds__(kScanWarps * 32, MINB) anchor_kernel(DecodeParams p, Workspace w, Consts c) {
   constexpr int NW = D / 4, MB = 2 * D * 2, BX = 2 * D, BUF = MB + BX;  // meta (f16 h_j, err_j), box bytes
   __shared__ __align__(128) uint8_t sbuf[kScanWarps][kAnchorBufs][BUF];
   __shared__ __align__(8) uint64_t bars[kScanWarps][kAnchorBufs];
@@ -1358,7 +1403,13 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
   // the state of the current (b, KV head): its sequence and the lane's query factors q̃_rj,
   // |q̃_rj| + Δ_j and Δ_j·Q_j + Q_j·2^-23·|q̃_rj| (rounded up) of its 4 components, per head
   int bg = -1, b = 0, g = 0, n = 0, npages = 0, hot_lo = 0, hot_hi = 0;
-  float qr[G][4], qa[G][4], qb[G][4], base[G], ml[G], th_a[G];
+  // The page's G sums are reduced over the warp so that each lane ends with one head's (anchor_head):
+  // at G 4 by a reduce-scatter (lanes 8h..8h+7 hold head h's sum: 6 shuffles instead of 20), else by the
+  // butterfly, lane h < G taking head h's. A lane's tail (f16 bound, θ_A test, and on elimination the
+  // pub entry, histogram count and M_E term) is its head's; the head's first lane (lead) writes.
+  const int myh = G == 4 ? lane >> 3 : lane;
+  const bool hvalid = myh < G, lead = G == 4 ? (lane & 7) == 0 : hvalid;
+  float qr[G][4], qa[G][4], qb[G][4], base_l = 0.0f, ml_l = 0.0f, th_l = 0.0f;
   auto enter = [&](int nbg) {
     bg = nbg; b = bg / p.n_head_kv; g = bg % p.n_head_kv;
     n = p.seq_len[b]; npages = (n + kPage - 1) / kPage;
@@ -1373,26 +1424,22 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
         qa[h][e] = __fadd_ru(fabsf(q), dl);
         qb[h][e] = __fadd_ru(__fmul_ru(dl, QMAX), __fmul_ru(QE, fabsf(q)));  // Δ_j·Q_j + Q_j·2^-23·|q̃_rj|
       }
+    }
+    if (hvalid) {  // the lane's head: its additive term, m_L and θ_A
+      const int64_t bq = int64_t(b) * p.n_head_q + g * G + myh;
       const float* qsc = w.qscal + bq * 4;
-      base[h] = __fadd_ru(__fadd_ru(__fadd_ru(qsc[0], __fmul_ru(qsc[1], p.resid_max[g])), c.tiny), c.tiny);
-      ml[h] = qsc[2];
-      th_a[h] = w.theta_a[bq];
+      base_l = __fadd_ru(__fadd_ru(__fadd_ru(qsc[0], __fmul_ru(qsc[1], p.resid_max[g])), c.tiny), c.tiny);
+      ml_l = qsc[2];
+      th_l = w.theta_a[bq];
     }
   };
-  // M_E of the eliminated pages' candidates (lane 0, per head: float32 sums rounded up of
+  // M_E of the eliminated pages' candidates (the lead lane of each head: a float32 sum rounded up of
   // count·ex2_up(UB_A − m_L), compact's terms for them), added to the KV head's M_E when the warp leaves it
   // (its last KV head: at the end, summed over the block's warps that end in it)
-  float me_a[G];
-#pragma unroll
-  for (int h = 0; h < G; ++h) me_a[h] = 0.0f;
+  float me_l = 0.0f;
   auto flush_me = [&] {
-    if (lane == 0 && bg >= 0) {
-#pragma unroll
-      for (int h = 0; h < G; ++h)
-        if (me_a[h] > 0.0f) atomicAdd(&w.me[int64_t(b) * p.n_head_q + g * G + h], double(me_a[h]));
-    }
-#pragma unroll
-    for (int h = 0; h < G; ++h) me_a[h] = 0.0f;
+    if (lead && bg >= 0 && me_l > 0.0f) atomicAdd(&w.me[int64_t(b) * p.n_head_q + g * G + myh], double(me_l));
+    me_l = 0.0f;
   };
   // pages to scan, appended to plist 32 at a time (lane i holds the i-th; one atomic per flush)
   int lst = 0, n_lst = 0;
@@ -1419,7 +1466,7 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
     if (pg < npages) {
       const int t0 = pg * kPage, t1 = min(n, t0 + kPage);
       bool skip = false;
-      float dv[G];
+      float dvl = 0.0f;  // the lane's head's f16 bound of the page (bounded pages)
       if (t0 >= hot_lo && t1 <= hot_hi && sread[warp][buf]) {  // no hot token in the page, its records read
         const uint16_t* meta = reinterpret_cast<const uint16_t*>(sbuf[warp][buf]);
         const uint32_t* bx = reinterpret_cast<const uint32_t*>(sbuf[warp][buf] + MB);
@@ -1448,29 +1495,19 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
           }
           part[h] = __fadd_ru(a, t);
         }
-#pragma unroll
-        for (int o = 16; o > 0; o >>= 1)
-#pragma unroll
-          for (int h = 0; h < G; ++h) part[h] = __fadd_ru(part[h], __shfl_xor_sync(0xffffffffu, part[h], o));
-        bool all_below = true;
-#pragma unroll
-        for (int h = 0; h < G; ++h) {
-          const float dd = __fsub_ru(__fadd_ru(part[h], base[h]), ml[h]);
-          dv[h] = dd != dd ? INFINITY : __half2float(__float2half_ru(dd));
-          all_below = all_below && dv[h] < th_a[h];
-        }
+        const float sum = anchor_head_sum<G>(part, lane);  // head myh's sum (rounded up), 0 where !hvalid
+        const float dd = __fsub_ru(__fadd_ru(sum, base_l), ml_l);
+        dvl = dd != dd ? INFINITY : __half2float(__float2half_ru(dd));
+        const bool all_below = __all_sync(0xffffffffu, !hvalid || dvl < th_l);
         skip = forced ? p.forced_page_keep >= 0 && !(hash3(p.forced_seed ^ 0x5bd1e995u, uint32_t(bg), uint32_t(pg)) <= page_thr)
                       : all_below;
       }
       if (skip) {
-        if (lane == 0) {
-          uint16_t* pu = w.pub + (int64_t(bg) * MP + pg) * G;
-#pragma unroll
-          for (int h = 0; h < G; ++h) {
-            pu[h] = __half_as_ushort(__float2half_ru(dv[h]));  // exact: dv is an f16 value
-            atomicAdd(&w.hist[(int64_t(b) * p.n_head_q + g * G + h) * kHistAll + hist_bin(dv[h])], uint32_t(t1 - t0));
-            me_a[h] = __fadd_ru(me_a[h], __fmul_ru(float(t1 - t0), ex2_up(dv[h])));
-          }
+        if (lead) {  // head myh's pub entry, histogram count and M_E term
+          const int64_t bq = int64_t(b) * p.n_head_q + g * G + myh;
+          w.pub[(int64_t(bg) * MP + pg) * G + myh] = __half_as_ushort(__float2half_ru(dvl));  // exact: an f16 value
+          atomicAdd(&w.hist[bq * kHistAll + hist_bin(dvl)], uint32_t(t1 - t0));
+          me_l = __fadd_ru(me_l, __fmul_ru(float(t1 - t0), ex2_up(dvl)));
         }
       } else {
         if (lane < G) w.pub[(int64_t(bg) * MP + pg) * G + lane] = kPageScanned;
@@ -1486,11 +1523,8 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
   // (at 1 × 128K every warp ends in one of 8 KV heads: an atomic per warp and head queued on 32 addresses)
   __shared__ float s_mea[kScanWarps][G];
   __shared__ int s_bga[kScanWarps];
-  if (lane == 0) {
-    s_bga[warp] = bg;
-#pragma unroll
-    for (int h = 0; h < G; ++h) s_mea[warp][h] = me_a[h];
-  }
+  if (lane == 0) s_bga[warp] = bg;
+  if (lead) s_mea[warp][myh] = me_l;
   __syncthreads();
   if (threadIdx.x == 0) {
     for (int k = 0; k < kScanWarps; ++k) {
@@ -2457,6 +2491,14 @@ static bool cut_local_on() {
   }();
   return g_cut_local < 0 ? env : g_cut_local == 1;
 }
+// The quant anchor stage's register budget: GHOSTKV_ANCHOR_MINB=5 builds it for 5 blocks per SM (A/B)
+static int anchor_minb() {
+  static const int v = [] {
+    const char* e = std::getenv("GHOSTKV_ANCHOR_MINB");
+    return e && e[0] == '5' && !e[1] ? 5 : 1;
+  }();
+  return v;
+}
 int scan_occupancy() {
   static const int v = env_blocks_cap("GHOSTKV_SCAN_OCC");
   return v;
@@ -2751,10 +2793,12 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
         else launch("prep_kernel", prep_kernel<GG, DD>, dim3(BK), dim3(kPrepThreads), 0, st, p, w, c);
       }
       if (p.box && more()) {  // every block resident at once
-        const int aocc = resident_blocks<anchor_kernel<GG, DD, BB>, kScanWarps * 32>();
+        auto akern = anchor_minb() == 5 ? anchor_kernel<GG, DD, BB, 5> : anchor_kernel<GG, DD, BB>;
+        const int aocc = anchor_minb() == 5 ? resident_blocks<anchor_kernel<GG, DD, BB, 5>, kScanWarps * 32>()
+                                            : resident_blocks<anchor_kernel<GG, DD, BB>, kScanWarps * 32>();
         const int64_t slots = int64_t(BK) * max_pages_seq;
         const int ablocks = int(std::max<int64_t>(1, std::min<int64_t>(int64_t(aocc) * sms, (slots + kScanWarps - 1) / kScanWarps)));
-        launch("anchor_kernel", anchor_kernel<GG, DD, BB>, dim3(ablocks), dim3(kScanWarps * 32), 0, st, p, w, c);
+        launch("anchor_kernel", akern, dim3(ablocks), dim3(kScanWarps * 32), 0, st, p, w, c);
       }
       auto* kern = scan_kernel<GG, DD, BB, NB, SW, MINB, false>;
       if (scan_debug()) {
