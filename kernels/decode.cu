@@ -1135,8 +1135,8 @@ __device__ __forceinline__ void lowrank_store(uint16_t* dst, const uint16_t (&ou
 // cut: finish_scan_block's LEAN). (Until this kernel: a thread per token, 256 per block, whose
 // page-table load and record loads were a dependent chain per token; under ncu DRAM was 20% busy at
 // 1 × 128K, experiments/ncu_lowrank_6d0d30a.txt.)
-constexpr int kLrBufs = 4, kLrSketchBytes = kPage * kRank * 2, kLrPageBytes = kLrSketchBytes;
-static_assert(kLrSketchBytes % 16 == 0, "bulk copies move multiples of 16 bytes");
+constexpr int kLrBufs = 4, kLrSketchBytes = kPage * kRank * 2, kLrPageBytes = kLrSketchBytes + 2 * kPage * 2;
+static_assert(kLrSketchBytes % 16 == 0 && (kPage * 2) % 16 == 0, "bulk copies move multiples of 16 bytes");
 template <int G>
 constexpr int lowrank_page_smem() {
   return kScanBlockWarps * kLrBufs * kLrPageBytes + G * kHistAll * 4;
@@ -1167,19 +1167,10 @@ __global__ void __launch_bounds__(kScanBlockWarps * 32, 2) lowrank_page_kernel(D
     if (i < npages) {
       const int64_t po = int64_t(phys) * p.n_head_kv + g;
       uint8_t* dst = mybuf + buf * PBY;
-      mbar_expect_tx(&bars[warp][buf], kLrSketchBytes);
+      mbar_expect_tx(&bars[warp][buf], PBY);
       bulk_g2s_hint(dst, p.sketch + po * kPage * kRank, kLrSketchBytes, &bars[warp][buf], pol);
-    }
-  };
-  // e_t and ρ_t of the lane's two tokens (ℓ, ℓ + 32) come by the lane's own loads into registers, issued with
-  // the page's bulk copy (a ring of NB pages: the bulk-copy engine then moves one record per page, not three)
-  uint32_t ring_e[NB], ring_r[NB];  // page i + k·nw: e (token ℓ low half, ℓ + 32 high), ρ likewise
-  auto lane_loads = [&](int i, int phys, uint32_t& ev, uint32_t& rv) {
-    ev = rv = 0u;
-    if (i < npages) {
-      const int64_t o = (int64_t(phys) * p.n_head_kv + g) * kPage + lane;
-      ev = uint32_t(__ldg(p.sk_err + o)) | uint32_t(__ldg(p.sk_err + o + 32)) << 16;
-      rv = uint32_t(__ldg(p.sk_rho + o)) | uint32_t(__ldg(p.sk_rho + o + 32)) << 16;
+      bulk_g2s_hint(dst + kLrSketchBytes, p.sk_err + po * kPage, kPage * 2, &bars[warp][buf], pol);
+      bulk_g2s_hint(dst + kLrSketchBytes + kPage * 2, p.sk_rho + po * kPage, kPage * 2, &bars[warp][buf], pol);
     }
   };
   // without anchors the first pages before the wait for prep: seq_len, the page table and the records are
@@ -1187,16 +1178,14 @@ __global__ void __launch_bounds__(kScanBlockWarps * 32, 2) lowrank_page_kernel(D
   // quant scan); with anchors after the wait, once the anchor stage's list is complete
   int phys_next = 0;  // physical page of the next page to issue (lane 0), loaded one step ahead
   auto issue_first = [&] {
-    int ph[NB] = {};
     if (lane == 0) {
+      int ph[NB];
 #pragma unroll
       for (int k = 0; k < NB; ++k) ph[k] = gw + k * nw < npages ? __ldg(&ptab[lpage(gw + k * nw)]) : 0;  // every load in flight
 #pragma unroll
       for (int k = 0; k < NB; ++k) issue(gw + k * nw, k, ph[k]);
       if (gw + NB * nw < npages) phys_next = __ldg(&ptab[lpage(gw + NB * nw)]);
     }
-#pragma unroll
-    for (int k = 0; k < NB; ++k) lane_loads(gw + k * nw, __shfl_sync(0xffffffffu, ph[k], 0), ring_e[k], ring_r[k]);
   };
   if (!listed) issue_first();
   pdl_wait();
@@ -1213,9 +1202,6 @@ __global__ void __launch_bounds__(kScanBlockWarps * 32, 2) lowrank_page_kernel(D
     const uint8_t* rec = mybuf + buf * PBY;
     uint32_t zw[2][8];
     uint16_t eb[2], rb[2];
-    const uint32_t ev = ring_e[0], rv = ring_r[0];
-#pragma unroll
-    for (int k = 0; k + 1 < NB; ++k) { ring_e[k] = ring_e[k + 1]; ring_r[k] = ring_r[k + 1]; }
 #pragma unroll
     for (int hf = 0; hf < 2; ++hf) {
       const int s = hf * 32 + lane;
@@ -1223,16 +1209,14 @@ __global__ void __launch_bounds__(kScanBlockWarps * 32, 2) lowrank_page_kernel(D
       const uint4 u0 = zp[0], u1 = zp[1];
       zw[hf][0] = u0.x; zw[hf][1] = u0.y; zw[hf][2] = u0.z; zw[hf][3] = u0.w;
       zw[hf][4] = u1.x; zw[hf][5] = u1.y; zw[hf][6] = u1.z; zw[hf][7] = u1.w;
-      eb[hf] = uint16_t(hf ? ev >> 16 : ev & 0xffffu);
-      rb[hf] = uint16_t(hf ? rv >> 16 : rv & 0xffffu);
+      eb[hf] = reinterpret_cast<const uint16_t*>(rec + kLrSketchBytes)[s];
+      rb[hf] = reinterpret_cast<const uint16_t*>(rec + kLrSketchBytes + kPage * 2)[s];
     }
     __syncwarp();  // every lane holds its records: the buffer takes the page NB ahead
-    const int phys_i = __shfl_sync(0xffffffffu, phys_next, 0);  // page i + NB·nw's (lane 0's)
     if (lane == 0) {
       issue(i + NB * nw, buf, phys_next);
       if (i + (NB + 1) * nw < npages) phys_next = __ldg(&ptab[lpage(i + (NB + 1) * nw)]);
     }
-    lane_loads(i + NB * nw, phys_i, ring_e[NB - 1], ring_r[NB - 1]);
     if (i + nw >= npages) pdl_launch_next();
     uint16_t out[2][G];  // both tokens' bounds (a slot at or past n is computed and not stored)
     lowrank_bound2<G>(zw, eb, rb, s_q, s_a1, s_add, s_ns, s_np, s_ml, out);
@@ -1335,8 +1319,8 @@ __device__ __forceinline__ float anchor_head_sum(float (&part)[G], int lane) {
 }
 
 constexpr int kAnchorBufs = 4;
-template <int G, int D, int K8, int MINB = 1>  // MINB: blocks per SM the registers must allow (A/B: GHOSTKV_ANCHOR_MINB)
-__global__ void __launch_bounds__(kScanWarps * 32, MINB) anchor_kernel(DecodeParams p, Workspace w, Consts c) {
+template <int G, int D, int K8>
+__global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p, Workspace w, Consts c) {
   constexpr int NW = D / 4, MB = 2 * D * 2, BX = 2 * D, BUF = MB + BX;  // meta (f16 h_j, err_j), box bytes
   __shared__ __align__(128) uint8_t sbuf[kScanWarps][kAnchorBufs][BUF];
   __shared__ __align__(8) uint64_t bars[kScanWarps][kAnchorBufs];
@@ -1403,7 +1387,7 @@ __global__ void __launch_bounds__(kScanWarps * 32, MINB) anchor_kernel(DecodePar
   // the state of the current (b, KV head): its sequence and the lane's query factors q̃_rj,
   // |q̃_rj| + Δ_j and Δ_j·Q_j + Q_j·2^-23·|q̃_rj| (rounded up) of its 4 components, per head
   int bg = -1, b = 0, g = 0, n = 0, npages = 0, hot_lo = 0, hot_hi = 0;
-  // The page's G sums are reduced over the warp so that each lane ends with one head's (anchor_head):
+  // The page's G sums are reduced over the warp so that each lane ends with one head's (anchor_head_sum):
   // at G 4 by a reduce-scatter (lanes 8h..8h+7 hold head h's sum: 6 shuffles instead of 20), else by the
   // butterfly, lane h < G taking head h's. A lane's tail (f16 bound, θ_A test, and on elimination the
   // pub entry, histogram count and M_E term) is its head's; the head's first lane (lead) writes.
@@ -2491,14 +2475,6 @@ static bool cut_local_on() {
   }();
   return g_cut_local < 0 ? env : g_cut_local == 1;
 }
-// The quant anchor stage's register budget: GHOSTKV_ANCHOR_MINB=5 builds it for 5 blocks per SM (A/B)
-static int anchor_minb() {
-  static const int v = [] {
-    const char* e = std::getenv("GHOSTKV_ANCHOR_MINB");
-    return e && e[0] == '5' && !e[1] ? 5 : 1;
-  }();
-  return v;
-}
 int scan_occupancy() {
   static const int v = env_blocks_cap("GHOSTKV_SCAN_OCC");
   return v;
@@ -2793,12 +2769,10 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
         else launch("prep_kernel", prep_kernel<GG, DD>, dim3(BK), dim3(kPrepThreads), 0, st, p, w, c);
       }
       if (p.box && more()) {  // every block resident at once
-        auto akern = anchor_minb() == 5 ? anchor_kernel<GG, DD, BB, 5> : anchor_kernel<GG, DD, BB>;
-        const int aocc = anchor_minb() == 5 ? resident_blocks<anchor_kernel<GG, DD, BB, 5>, kScanWarps * 32>()
-                                            : resident_blocks<anchor_kernel<GG, DD, BB>, kScanWarps * 32>();
+        const int aocc = resident_blocks<anchor_kernel<GG, DD, BB>, kScanWarps * 32>();
         const int64_t slots = int64_t(BK) * max_pages_seq;
         const int ablocks = int(std::max<int64_t>(1, std::min<int64_t>(int64_t(aocc) * sms, (slots + kScanWarps - 1) / kScanWarps)));
-        launch("anchor_kernel", akern, dim3(ablocks), dim3(kScanWarps * 32), 0, st, p, w, c);
+        launch("anchor_kernel", anchor_kernel<GG, DD, BB>, dim3(ablocks), dim3(kScanWarps * 32), 0, st, p, w, c);
       }
       auto* kern = scan_kernel<GG, DD, BB, NB, SW, MINB, false>;
       if (scan_debug()) {
