@@ -2464,9 +2464,9 @@ int compact_from_list(int bk) {
   return bk >= device_sm_count() ? 1 : 0;
 }
 
-// The scan's cut (scan_kernel's CUT): the local one where the scan has one block per KV head and
-// there is no anchor stage (set_cut_local(0) or GHOSTKV_CUT_LOCAL=0 keep the global one there: A/B runs
-// and the bench's bitwise check of the two).
+// The scan's cut (scan_kernel's CUT, lowrank_page_kernel's): the local one where the scan has one block per
+// KV head, with or without an anchor stage (set_cut_local(0) or GHOSTKV_CUT_LOCAL=0 keep the global one
+// there: A/B runs and the bench's bitwise check of the two).
 int g_cut_local = -1;  // −1: GHOSTKV_CUT_LOCAL decides (set_cut_local)
 static bool cut_local_on() {
   static const bool env = [] {
@@ -2690,8 +2690,8 @@ static int scan_l2_first(int64_t bound_bytes) {
 }
 
 // The token scan of witness K8 (ScanShape): its kernel for the cut mode and its grid (chunks, B·Hkv).
-// CUT kCutLocal only where chunks is 1 and there is no anchor stage (finish_scan_local); GHOSTKV_SCAN_DEBUG
-// builds the global cut only.
+// CUT kCutLocal only where chunks is 1 (finish_scan_local; with anchors too); GHOSTKV_SCAN_DEBUG builds the
+// global cut only.
 struct ScanPlan {
   int chunks = 0, cut = kCutGlobal;
 };
