@@ -199,7 +199,8 @@ __device__ __forceinline__ void bf16x8(const uint4& u, float* f) {
 // keys are in flight. (Before: one block of 512 threads per query head, whose registers allowed one
 // block per SM: 7.8 waves at 32 × 32K; then the hot keys were requested after a barrier and consumed
 // first, Σ|qσ̃_i k_ti| summed per head.)
-// ZH: zero the group's global histograms (not where the scan's cut reads its own: kCutLocal).
+// ZH: zero the group's global histograms (not where the scan's cut reads its own and there is no anchor
+// stage: kCutLocal without anchors; with anchors the local cut reads the anchor stage's counts from them).
 template <int G, int D, bool ZH = true>
 __global__ void __launch_bounds__(kPrepThreads, 2) prep_kernel(DecodeParams p, Workspace w, Consts c) {
   constexpr int kWarps = kPrepThreads / 32, VPL = D / 32;  // comps per lane (the per-head sums)
@@ -515,7 +516,7 @@ __device__ __forceinline__ void publish_cut(const Workspace& w, int bg) {
 //     no flush, fence or done count (without anchors the global histogram is not used and prep skips
 //     zeroing it). stage1 launches it only there; the block traps otherwise.
 inline constexpr int kCutGlobal = 0, kCutLocal = 1;
-// kCutGlobal (and the low-rank scan's cut, LEAN)
+// kCutGlobal (and the low-rank scan's global cut, LEAN)
 template <int G, bool LEAN = false>
 __device__ void finish_scan_block(const DecodeParams& p, const Workspace& w, const uint32_t* hist, int b, int g) {
   const int tid = threadIdx.x, bg = b * p.n_head_kv + g;
@@ -1132,7 +1133,8 @@ __device__ __forceinline__ void lowrank_store(uint16_t* dst, const uint16_t (&ou
 // of its kLrBufs page buffers, kLrBufs pages ahead (the first before the wait for prep: inputs, as in the
 // quant scan), with the quant scan's L2 policy; lane ℓ bounds the page's tokens ℓ and ℓ + 32 by
 // lowrank_bound2 (the arithmetic above), then the block's histogram and the last block's cut (the lean
-// cut: finish_scan_block's LEAN). (Until this kernel: a thread per token, 256 per block, whose
+// cut: finish_scan_block's LEAN), or, where the block is its KV head's only one, its own cut
+// (finish_scan_local's LEAN). (Until this kernel: a thread per token, 256 per block, whose
 // page-table load and record loads were a dependent chain per token; under ncu DRAM was 20% busy at
 // 1 × 128K, experiments/ncu_lowrank_6d0d30a.txt.)
 constexpr int kLrBufs = 4, kLrSketchBytes = kPage * kRank * 2, kLrPageBytes = kLrSketchBytes + 2 * kPage * 2;
@@ -1141,7 +1143,7 @@ template <int G>
 constexpr int lowrank_page_smem() {
   return kScanBlockWarps * kLrBufs * kLrPageBytes + G * kHistAll * 4;
 }
-template <int G, int D, int CUT = 0>  // CUT: kCutGlobal or kCutLocal (finish_scan_local's LEAN cut)
+template <int G, int D, int CUT = kCutGlobal>  // CUT: kCutGlobal or kCutLocal (finish_scan_local's LEAN cut)
 __global__ void __launch_bounds__(kScanBlockWarps * 32, 2) lowrank_page_kernel(DecodeParams p, Workspace w, Consts c) {
   constexpr int SW = kScanBlockWarps, NB = kLrBufs, PBY = kLrPageBytes;
   extern __shared__ __align__(128) uint8_t smem[];
@@ -1235,7 +1237,7 @@ __global__ void __launch_bounds__(kScanBlockWarps * 32, 2) lowrank_page_kernel(D
       lowrank_store<G>(w.ub + (int64_t(bg) * p.max_seq + t) * G, out[hf]);
     }
   }
-  if constexpr (CUT == 1) finish_scan_local<G, true>(p, w, hist, b, g);
+  if constexpr (CUT == kCutLocal) finish_scan_local<G, true>(p, w, hist, b, g);
   else finish_scan_block<G, true>(p, w, hist, b, g);
 }
 

@@ -172,8 +172,9 @@ struct Workspace {
                                  // maps them back to tokens on the host)
   int32_t* n_surv;               // [B·Hkv]
   int32_t* done;                 // [B·Hkv] scan blocks finished (the last one computes the cut; unused where
-                                 // the scan has one block per KV head and no anchors: that block's own
-                                 // histogram gives the cut, and hist is neither zeroed nor read)
+                                 // the scan has one block per KV head: that block's own histogram gives the
+                                 // cut; hist is then neither zeroed nor read without anchors, and holds only
+                                 // the anchor stage's counts with them)
   int32_t* ready;                // [2, B·Hkv + 1] two lists of KV heads (GHOSTKV_COMPACT_READY): [l][0] how
                                  // many are in list l, [l][1 + i] 1 + the i-th (0 until written). List 0:
                                  // the cut is done (compact takes them in this order), list 1: every

@@ -95,7 +95,8 @@ run "$bench" "${common[@]}" --name check-lowrank-anc-far-ready --bits lowrank --
 cap_rows ready 8 5
 unset GHOSTKV_COMPACT_READY
 # the cut from the scan block's own histogram (one scan block per KV head, with the anchor stage's counts added
-# where there is one: where B·Hkv reaches the scan's slots, as at 32 × 32K): 17 sequences × 8 KV heads (int8, int4, mixed; G 1; d 64), and 64
+# where there is one: where B·Hkv reaches the scan's slots, as at 32 × 32K): 17 sequences × 8 KV heads (int8, int4, mixed; G 1;
+# d 64; low-rank; int4 and low-rank with anchors on far pages), and 64
 # capture queries (G 2, d 128; G 3, d 64), with the scan grid capped at one block per SM (GHOSTKV_SCAN_OCC=1),
 # so that B·Hkv above half the SM count gives one block per KV head. Every row also runs the step again with
 # the global cut: θ, the budget and the survivor counts must be bitwise the same ("local cut:" lines)
@@ -110,6 +111,13 @@ run "$bench" "${common[@]}" --name check-anc4-far-cutlocal --bits 4 --anchors --
   --check-batches 4 --fracs 0.2
 run "$bench" "${common[@]}" --name check-lowrank-anc-far-cutlocal --bits lowrank --anchors --far-pages 0.5 --batch 17 --n 4160 \
   --reps 3 --check-batches 4 --fracs 0.05
+# the same with anchors at G 1, 2 and 3 (G 3 at d 64): the local cut's anchor counts for every group size
+run "$bench" "${common[@]}" --name check-g1-lowrank-anc-far-cutlocal --hq 8 --hkv 8 --bits lowrank --anchors --far-pages 0.5 \
+  --batch 17 --n 4160 --reps 3 --check-batches 4 --fracs 0.05
+run "$bench" "${common[@]}" --name check-g2-4-anc-far-cutlocal --hq 16 --hkv 8 --bits 4 --anchors --far-pages 0.5 --batch 17 \
+  --n 4160 --reps 3 --check-batches 4 --fracs 0.2
+run "$bench" "${common[@]}" --name check-g3-d64-mixed-anc-far-cutlocal --d 64 --hq 24 --hkv 8 --bits mixed --anchors \
+  --far-pages 0.5 --batch 17 --n 4160 --reps 3 --check-batches 4 --fracs 0.2
 cap_rows cutlocal 64 3
 unset GHOSTKV_SCAN_OCC
 # one split per KV head (--splits 1, as the 32 × 32K steps at 1-5%): attend writes the outputs and the
