@@ -4,7 +4,8 @@
 The kernel bounds, per page and query head, the worst case over the page's box of
     sum_j q_rj * (h_j * m_tj + delta_tj),   q_rj in [q~_j - D_j, q~_j + D_j], m_tj = 2c - Q_j with
     c in [lo_j, hi_j], |delta_tj| <= err_j
-by, per lane (4 components j) and then a butterfly sum rounded up over the 32 lanes:
+by, per lane (4 components j) and then a sum rounded up over the 32 lanes (a butterfly; at G 4 the kernel
+reduces the 4 heads' sums together by a reduce-scatter, anchor_head_sum, replayed below):
     w   = fl_rn(q~ * h)
     a   = fma_ru(|w|, |hi - lo|, fma_ru(w, lo + hi - Q, a))
     t   = fma_ru(|q~| + D (ru), |err|, fma_ru(D*Q (ru) + Q*2^-23*|q~| (ru, ru), |h|, t))
@@ -17,6 +18,12 @@ rounded toward zero, where only the weight-rounding term covers the gap) must al
 broken variants must be caught (the check is only worth something if it can fail): the box's centre
 alone (no |w|*m_half term) and the h_j factor without its weight-rounding term Q*2^-23*|q~|.
 Exit status 0 when every bound holds and both variants are caught.
+
+The reduce-scatter (anchor_head_sum at G 4): each lane holds 4 partial sums (one per head); at xor 16 the
+half with bit 4 clear keeps heads 0, 1 and sends 2, 3 (the other half the reverse), at xor 8 one of the two
+is kept, then xor 4, 2, 1 add; every add rounded up. Replayed on random lanes (every sign and scale): every
+lane 8h..8h+7 must end with the same value, at or above head h's exact sum over the 32 lanes; a variant with
+the halves' heads swapped at xor 16 must be caught.
 
 The low-rank page anchor (lowrank_anchor_kernel: a lane per page) bounds, per page and head, the worst
 case of sum_j q_j * z_j + ns * e + np * rho + add over q_j in [q~_j - D_j, q~_j + D_j], z_j in [lo_j, hi_j]
@@ -106,6 +113,38 @@ def butterfly(lanes):
         lanes = [add_ru(lanes[i], lanes[i ^ o]) for i in range(32)]
         o >>= 1
     return lanes[0]
+
+
+def reduce_scatter4(parts, variant=None):
+    """anchor_head_sum at G 4: parts[lane] = [4 float32 partial sums]; returns each lane's value."""
+    k0, k1, s0, s1 = [], [], [], []
+    for lane in range(32):
+        b4 = bool(lane & 16) != (variant == "swapped")  # the broken variant keeps the other half's heads
+        p = parts[lane]
+        k0.append(p[2] if b4 else p[0])
+        k1.append(p[3] if b4 else p[1])
+        s0.append(p[0] if b4 else p[2])
+        s1.append(p[1] if b4 else p[3])
+    k0, k1 = ([add_ru(k0[i], s0[i ^ 16]) for i in range(32)], [add_ru(k1[i], s1[i ^ 16]) for i in range(32)])
+    k = [k1[i] if i & 8 else k0[i] for i in range(32)]
+    send = [k0[i] if i & 8 else k1[i] for i in range(32)]
+    k = [add_ru(k[i], send[i ^ 8]) for i in range(32)]
+    for o in (4, 2, 1):
+        k = [add_ru(k[i], k[i ^ o]) for i in range(32)]
+    return k
+
+
+def reduce_scatter_trial(rng, variant=None):
+    """Random lanes: True when every lane 8h..8h+7 holds one value >= head h's exact sum."""
+    parts = [[rand_f32(rng, rng.choice([-20, -3]), rng.choice([3, 20]))
+              for _ in range(4)] for _ in range(32)]
+    out = reduce_scatter4(parts, variant)
+    for h in range(4):
+        exact = sum(F(float(parts[lane][h])) for lane in range(32))
+        vals = out[8 * h:8 * h + 8]
+        if any(v != vals[0] for v in vals) or F(float(vals[0])) < exact:
+            return False
+    return True
 
 
 def tight_trial(rng, variant=None):
@@ -223,6 +262,10 @@ def main():
     print(f"anchor page bound: {trials} random pages, {bad} below the exact worst case; 200 tight pages, "
           f"{tight_bad} below; broken variants caught: the box's centre alone {centre} of 20, without the "
           f"weight-rounding term {no_round} of 200")
+    rs_bad = sum(not reduce_scatter_trial(rng) for _ in range(trials))
+    rs_swapped = sum(not reduce_scatter_trial(rng, variant="swapped") for _ in range(20))
+    print(f"the G 4 reduce-scatter: {trials} random warps, {rs_bad} with a head's lanes unequal or below its exact "
+          f"sum; the halves' heads swapped caught {rs_swapped} of 20")
     # low-rank: q~ scales as above, sketch components from subnormal f16 to the f16 range's top
     lr_scales = [((-3, 3), (-10, 4)), ((-140, -120), (-24, -14)), ((100, 120), (5, 15)), ((-10, 10), (-24, 15))]
     lr_bad = sum(not lowrank_trial(rng, rng.choice(lr_scales)) for _ in range(trials))
@@ -232,8 +275,8 @@ def main():
     print(f"low-rank page bound: {trials} random pages, {lr_bad} below the exact worst case; broken variants "
           f"caught: the box's other end {lr_min} of 20, without the D term {lr_nodelta} of 20; a NaN box end "
           f"not giving a NaN bound: {lr_nan} of 20")
-    return 0 if (bad == 0 and tight_bad == 0 and centre > 0 and no_round > 0 and lr_bad == 0 and lr_min > 0
-                 and lr_nodelta > 0 and lr_nan == 0) else 1
+    return 0 if (bad == 0 and tight_bad == 0 and centre > 0 and no_round > 0 and rs_bad == 0 and rs_swapped > 0
+                 and lr_bad == 0 and lr_min > 0 and lr_nodelta > 0 and lr_nan == 0) else 1
 
 
 if __name__ == "__main__":
