@@ -2746,6 +2746,12 @@ int scan_cut_mode(const DecodeParams& p) {
   return mode;
 }
 
+// A grid of resident blocks (occ per SM) for `items` work items at `per_block` per block: at least one
+// block, at most as many as are resident at once (the anchor stages' grids)
+static int resident_grid(int occ, int sms, int64_t items, int per_block) {
+  return int(std::max<int64_t>(1, std::min<int64_t>(int64_t(occ) * sms, (items + per_block - 1) / per_block)));
+}
+
 static void stage1(const DecodeParams& p, void* stream, int upto) {
   validate(p);
   cudaStream_t st = static_cast<cudaStream_t>(stream);
@@ -2773,7 +2779,7 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
       if (p.box && more()) {  // every block resident at once
         const int aocc = resident_blocks<anchor_kernel<GG, DD, BB>, kScanWarps * 32>();
         const int64_t slots = int64_t(BK) * max_pages_seq;
-        const int ablocks = int(std::max<int64_t>(1, std::min<int64_t>(int64_t(aocc) * sms, (slots + kScanWarps - 1) / kScanWarps)));
+        const int ablocks = resident_grid(aocc, sms, slots, kScanWarps);
         launch("anchor_kernel", anchor_kernel<GG, DD, BB>, dim3(ablocks), dim3(kScanWarps * 32), 0, st, p, w, c);
       }
       auto* kern = scan_kernel<GG, DD, BB, NB, SW, MINB, false>;
@@ -2799,7 +2805,7 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
       if (p.box && more()) {  // the low-rank anchor stage: a warp per 32 pages of a KV head, all resident at most
         const int aocc = resident_blocks<lowrank_anchor_kernel<GG, DD>, kLrAnchorWarps * 32>();
         const int64_t items = int64_t(BK) * ((max_pages_seq + 31) / 32);
-        const int ablocks = int(std::max<int64_t>(1, std::min<int64_t>(int64_t(aocc) * sms, (items + kLrAnchorWarps - 1) / kLrAnchorWarps)));
+        const int ablocks = resident_grid(aocc, sms, items, kLrAnchorWarps);
         launch("lowrank_anchor_kernel", lowrank_anchor_kernel<GG, DD>, dim3(ablocks), dim3(kLrAnchorWarps * 32), 0, st, p, w, c);
       }
       constexpr int smem = lowrank_page_smem<GG>();
