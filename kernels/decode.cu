@@ -3,7 +3,8 @@
 // Soundness (docs/gpu.md §Soundness): every quantity the certificate or a bound depends on is either
 // exact (the scan's integer dot products), computed with directed rounding (__f*_ru: sums of
 // non-negative terms rounded up are ≥ the exact sums) or carries a γ_n·Σ|terms| slack; the γ
-// constants and the histogram's e^{edge} table are computed on the host in float64 and rounded up.
+// constants are computed on the host in float64 and rounded up, the histogram's e^{edge} table is
+// generated exactly and rounded up (exp_edge.h).
 // Float dot products use explicit __fmaf_rn/__fmul_rn, so no bound depends on the compiler's
 // contraction choices. This file must never be compiled with fast-math.
 #include <cuda_bf16.h>
@@ -16,9 +17,11 @@
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
+#include <mutex>
 #include <type_traits>
 
 #include "decode.h"
+#include "exp_edge.h"
 
 namespace ghostkv::cuda {
 namespace {
@@ -39,9 +42,12 @@ struct Consts {
   int l2_first;     // the scan's witness pages are read with an L2 evict-first policy (stage1 decides)
 };
 
-// e^{edge_k} of the histogram's bin edges, rounded up (host float64 exp, then two ulps up). Global
-// memory, not __constant__: the cut reads it at a different index in every lane.
-__device__ double g_exp_edge[kHistBins + 1];
+// e^{edge_k} of the histogram's bin edges, rounded up (scripts/make_exp_edge.py: exact to 60 digits, then
+// the next float64 at or above; checked by cuda_contract). Initialised data of the module, so every device
+// has it from the module's load (no upload, nothing per device or per capture). Global memory, not
+// __constant__: the cut reads it at a different index in every lane.
+static_assert(GHOSTKV_EXP_EDGE_COUNT == kHistBins + 1, "kernels/exp_edge.h is for another kHistBins: regenerate it");
+__device__ double g_exp_edge[kHistBins + 1] = {GHOSTKV_EXP_EDGE_UP};
 
 double gamma_n(double n) { return n * 0x1p-24 / (1.0 - n * 0x1p-24); }
 float up_f(double x) { float f = float(x); return double(f) < x ? nextafterf(f, INFINITY) : f; }
@@ -2451,6 +2457,37 @@ int env_blocks_cap(const char* name) {
   return e ? std::max(1, std::min(32, std::atoi(e))) : 32;
 }
 
+// Values that depend on the device (occupancy, the L2's size) and one-time set-up that the runtime keeps per
+// device (a kernel's shared-memory limit): computed once per device, on first use from a thread whose current
+// device it is, so one process may drive several GPUs (e.g. a model's layers split over them). Thread-safe.
+constexpr int kMaxDevices = 64;
+int current_device() {
+  int dev = 0;
+  check_launch("cudaGetDevice", cudaGetDevice(&dev));
+  if (dev < 0 || dev >= kMaxDevices)
+    throw std::runtime_error("ghostkv cuda: device ordinal " + std::to_string(dev) + " outside 0.." + std::to_string(kMaxDevices - 1));
+  return dev;
+}
+template <class T>
+class PerDevice {
+ public:
+  template <class F>
+  T get(F&& make) {
+    const int dev = current_device();
+    std::lock_guard<std::mutex> lock(m_);
+    if (!have_[dev]) {
+      v_[dev] = make();
+      have_[dev] = true;
+    }
+    return v_[dev];
+  }
+
+ private:
+  std::mutex m_;
+  bool have_[kMaxDevices] = {};
+  T v_[kMaxDevices] = {};
+};
+
 // Whether compact and, in ghost_decode, the survivors' attend take their KV heads from the ready lists
 // (compact_kernel's and attend_kernel's from_list: each KV head as soon as its previous stage is done for
 // it) instead of waiting for the whole previous grid. On where the batch holds at least as many KV heads as the device
@@ -2483,16 +2520,16 @@ int scan_occupancy() {
 }
 
 // blocks of Kern (Threads per block, no dynamic shared memory) resident per SM: the occupancy API,
-// once per kernel instantiation (the variants differ in registers)
+// once per kernel instantiation (the variants differ in registers) and device
 template <auto Kern, int Threads>
 int resident_blocks() {
-  static const int v = [] {
+  static PerDevice<int> v;
+  return v.get([] {
     int occ = 0;
     check_launch("cudaOccupancyMaxActiveBlocksPerMultiprocessor",
                  cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, Kern, Threads, 0));
     return std::max(1, occ);
-  }();
-  return v;
+  });
 }
 
 // GHOSTKV_COMPACT_OCC=N (A/B runs): compact's grid at ≤ N blocks per SM (default: as many as fit)
@@ -2547,21 +2584,6 @@ void dispatch(int G, int D, F&& f) {
     case 3: with_d(std::integral_constant<int, 3>{}); break;
     case 4: with_d(std::integral_constant<int, 4>{}); break;
   }
-}
-
-// The e^{edge} table goes to constant memory once, on the caller's stream (so a first call under
-// stream capture records the copy in the graph instead of failing).
-void upload_constants(cudaStream_t st) {
-  static bool done = false;
-  static double tab[kHistBins + 1];
-  if (done) return;
-  for (int k = 0; k <= kHistBins; ++k) {
-    const double e = std::exp(hist_edge(k));
-    tab[k] = std::nextafter(std::nextafter(e, INFINITY), INFINITY);  // ≥ e^{edge} despite exp's ≤ 1 ulp error
-  }
-  check_launch("cudaMemcpyToSymbolAsync(g_exp_edge)",
-               cudaMemcpyToSymbolAsync(g_exp_edge, tab, sizeof(tab), 0, cudaMemcpyHostToDevice, st));
-  done = true;
 }
 
 template <class K>
@@ -2682,12 +2704,12 @@ static int scan_l2_first(int64_t bound_bytes) {
     return e && (e[0] == '0' || e[0] == '1') && !e[1] ? e[0] - '0' : -1;
   }();
   if (forced >= 0) return forced ? 1 : 0;
-  static const int l2 = [] {
-    int dev = 0, bytes = 0;
-    cudaGetDevice(&dev);
-    cudaDeviceGetAttribute(&bytes, cudaDevAttrL2CacheSize, dev);
+  static PerDevice<int> l2_bytes;
+  const int l2 = l2_bytes.get([] {
+    int bytes = 0;
+    check_launch("cudaDeviceGetAttribute(L2 size)", cudaDeviceGetAttribute(&bytes, cudaDevAttrL2CacheSize, current_device()));
     return bytes;
-  }();
+  });
   return bound_bytes <= int64_t(l2) / 2 ? 1 : 0;
 }
 
@@ -2701,14 +2723,15 @@ template <int GG, int DD, int BB>
 static ScanPlan scan_plan(const DecodeParams& p) {
   constexpr int NB = kScanBufs, SW = kScanBlockWarps, MINB = kScanMinBlocks;
   constexpr int smem = scan_smem_bytes<GG, DD, BB, NB, SW>();
-  static int occ = 0;  // of the global build, or the debug one (GHOSTKV_SCAN_DEBUG, fixed per process); the
-                       // local build holds the same shared memory and register cap
-  if (!occ) {
+  // of the global build, or the debug one (GHOSTKV_SCAN_DEBUG, fixed per process); the local build holds the
+  // same shared memory and register cap
+  static PerDevice<int> occ_dev;
+  const int occ = occ_dev.get([] {
     auto* kern = scan_kernel<GG, DD, BB, NB, SW, MINB, false>;
     if constexpr (GG == 4 && DD == 128)
       if (scan_debug()) kern = scan_kernel<GG, DD, BB, NB, SW, MINB, true>;
-    occ = resident_blocks_smem(kern, SW * 32, smem, "scan kernel");
-  }
+    return resident_blocks_smem(kern, SW * 32, smem, "scan kernel");
+  });
   ScanPlan s;
   const int max_pages_seq = (p.max_seq + kPage - 1) / kPage;
   s.chunks = scan_blocks_per_head(max_pages_seq, std::min(occ, scan_occupancy()) * device_sm_count(),
@@ -2722,7 +2745,8 @@ static ScanPlan scan_plan(const DecodeParams& p) {
 template <int GG, int DD>
 static ScanPlan lowrank_plan(const DecodeParams& p) {
   constexpr int smem = lowrank_page_smem<GG>();
-  static const int occ = resident_blocks_smem(lowrank_page_kernel<GG, DD>, kScanBlockWarps * 32, smem, "low-rank scan");
+  static PerDevice<int> occ_dev;
+  const int occ = occ_dev.get([] { return resident_blocks_smem(lowrank_page_kernel<GG, DD>, kScanBlockWarps * 32, smem, "low-rank scan"); });
   ScanPlan s;
   const int max_pages_seq = (p.max_seq + kPage - 1) / kPage;
   s.chunks = scan_blocks_per_head(max_pages_seq, std::min(occ, scan_occupancy()) * device_sm_count(), p.batch * p.n_head_kv);
@@ -2755,7 +2779,6 @@ static int resident_grid(int occ, int sms, int64_t items, int per_block) {
 static void stage1(const DecodeParams& p, void* stream, int upto) {
   validate(p);
   cudaStream_t st = static_cast<cudaStream_t>(stream);
-  upload_constants(st);
   const Workspace w = workspace_views(p);
   Consts c = make_consts(p.d);
   const int G = group_of(p), BK = p.batch * p.n_head_kv;
@@ -2789,8 +2812,8 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
       } else if (plan.cut == kCutLocal) {
         kern = scan_kernel<GG, DD, BB, NB, SW, MINB, false, kCutLocal>;
       }
-      static bool attr[2] = {false, false};  // per build of the cut (DBG is fixed per process)
-      if (!attr[plan.cut]) { raise_smem(kern, smem); attr[plan.cut] = true; }
+      static PerDevice<bool> attr[2];  // per build of the cut (DBG is fixed per process) and device
+      attr[plan.cut].get([&] { raise_smem(kern, smem); return true; });
       if (more()) launch("scan_kernel", kern, dim3(plan.chunks, BK), dim3(SW * 32), smem, st, p, w, c, scan_debug());
     };
     const int k8 = witness_k8(p.bits, p.n8, p.d);
@@ -2811,8 +2834,8 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
       constexpr int smem = lowrank_page_smem<GG>();
       if (more()) {
         if (lplan.cut == kCutLocal) {
-          static bool attr = false;
-          if (!attr) { raise_smem(lowrank_page_kernel<GG, DD, kCutLocal>, smem); attr = true; }
+          static PerDevice<bool> attr;
+          attr.get([&] { raise_smem(lowrank_page_kernel<GG, DD, kCutLocal>, smem); return true; });
           launch("lowrank_page_kernel", lowrank_page_kernel<GG, DD, kCutLocal>, dim3(lplan.chunks, BK), dim3(kScanBlockWarps * 32),
                  smem, st, p, w, c);
         } else {
@@ -2867,12 +2890,12 @@ static void stage2(const DecodeParams& p, cudaStream_t st, bool certify, int upt
   dispatch(G, p.d, [&](auto gc, auto dc) {
     constexpr int GG = decltype(gc)::value, DD = decltype(dc)::value;
     constexpr int smem = attend_smem_bytes<DD>();
-    static bool attr = false;
-    if (!attr) {
+    static PerDevice<bool> attr;
+    attr.get([&] {
       raise_smem(attend_kernel<GG, DD, DENSE>, std::max(smem, kAttendSpreadSmem1));
       raise_smem(attend_kernel<GG, DD, DENSE, true>, std::max(smem, kAttendSpreadSmem1));
-      attr = true;
-    }
+      return true;
+    });
     // one split: attend writes the outputs and (ghost path, p.cert given: certify) the certificates; no merge
     if (attend_finishes(p.splits)) {
       launch(DENSE ? "attend_kernel(dense, fin)" : "attend_kernel(fin)", attend_kernel<GG, DD, DENSE, true>, dim3(1, BK),
@@ -2929,13 +2952,14 @@ void gather_probe(const DecodeParams& p, void* stream, int mode) {
   const Workspace w = workspace_views(p);
   const int BK = p.batch * p.n_head_kv, blocks = std::max(1, 16 * device_sm_count() / BK);
   if (mode == 3) {  // as many blocks as are resident (every one at once while B·Hkv ≤ that count)
-    static int occ = 0;
-    if (!occ) {
+    static PerDevice<int> occ_dev;
+    const int occ = occ_dev.get([] {
+      int o = 0;
       raise_smem(bounds_stream_probe_kernel, kProbeSmem);
       check_launch("cudaOccupancyMaxActiveBlocksPerMultiprocessor",
-                   cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, bounds_stream_probe_kernel, kProbeWarps * 32, kProbeSmem));
-      occ = std::max(occ, 1);
-    }
+                   cudaOccupancyMaxActiveBlocksPerMultiprocessor(&o, bounds_stream_probe_kernel, kProbeWarps * 32, kProbeSmem));
+      return std::max(o, 1);
+    });
     launch("bounds_stream_probe_kernel", bounds_stream_probe_kernel, dim3(std::max(1, occ * device_sm_count() / BK), BK),
            dim3(kProbeWarps * 32), kProbeSmem, static_cast<cudaStream_t>(stream), p, w);
     return;

@@ -15,6 +15,9 @@
 //      write skips the read-back, as the runs up to f9891a4 did),
 //      median of --reps runs, next to the bytes each phase must move and the measured copy
 //      bandwidth, and appends one CSV row per (case, survivor fraction).
+//   --check-only: steps 1-2 only (no timing, no CSV), plus one CUDA-graph replay of each row's step checked
+//      against its direct run: for compute-sanitizer (scripts/gpu_bench.sh sanitize);
+//   --gpus 0,1: the whole run on each listed device in turn, in one process (per-device state).
 // Exit code: 0 all checks passed, 1 a check failed, 2 bad input / CUDA error.
 #include <cuda_runtime.h>
 
@@ -72,6 +75,8 @@ struct Opts {
   double far_pages = 0;     // rand: this fraction of pages (no hot tokens) gets keys far below every query of its group
   double anchor_share = 0.5;
   int splits = 0;           // attention splits per (sequence, KV head) for dense and every row; 0: the defaults
+  bool check_only = false;  // the checks alone (no timing, no CSV) and a graph replay per row: for compute-sanitizer
+  std::vector<int> gpus{0}; // devices to run on, in turn, in one process
   uint64_t seed = 1;
 };
 
@@ -764,6 +769,8 @@ bool file_empty(const std::string& path) {
   return !f.good() || f.peek() == std::ifstream::traits_type::eof();
 }
 
+int run_on_device(const Opts& o, Host& h, int dev);
+
 }  // namespace
 
 int main(int argc, char** argv) try {
@@ -816,6 +823,12 @@ int main(int argc, char** argv) try {
     }
     else if (a == "--far-pages") o.far_pages = std::stod(val());
     else if (a == "--anchor-share") o.anchor_share = std::stod(val());
+    else if (a == "--check-only") o.check_only = true;
+    else if (a == "--gpus") {
+      o.gpus.clear();
+      for (auto& x : split(val(), ',')) o.gpus.push_back(std::stoi(x));
+      GKV_CHECK(!o.gpus.empty(), "gpu_bench: --gpus needs at least one device ordinal");
+    }
     else if (a == "--splits") {
       o.splits = std::stoi(val());
       GKV_CHECK(o.splits >= 0 && o.splits <= 128, "gpu_bench: --splits takes 0 (default) to 128, got ", o.splits);
@@ -828,9 +841,28 @@ int main(int argc, char** argv) try {
   std::printf("# built %d x %d KV heads, max_seq %d, witness %s bits (%d B/token) in %.1f s\n", h.B, h.Hkv, h.max_seq,
               h.spec_csv().c_str(), h.rank ? 36 : h.CB, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   if (o.dry) return 0;
+  int n_dev = 0;
+  CK(cudaGetDeviceCount(&n_dev));
+  for (int dev : o.gpus)
+    GKV_CHECK(dev >= 0 && dev < n_dev, "gpu_bench: --gpus ", dev, " is not a device ordinal (", n_dev, " devices)");
+  int rc = 0;
+  for (int dev : o.gpus) {
+    CK(cudaSetDevice(dev));
+    rc = std::max(rc, run_on_device(o, h, dev));
+  }
+  return rc;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "gpu_bench: error: %s\n", e.what());
+  return 2;
+}
+
+namespace {
+// Everything after the host data is built, on the current device `dev`: the checks, and unless
+// --check-only the timings, CSV rows and the ghost tier. Returns 0 or 1 (a check failed).
+int run_on_device(const Opts& o, Host& h, int dev) {
   cudaDeviceProp prop;
-  CK(cudaGetDeviceProperties(&prop, 0));
-  std::printf("# device %s, %d SMs, L2 %d MB; case %s\n", prop.name, prop.multiProcessorCount, prop.l2CacheSize >> 20,
+  CK(cudaGetDeviceProperties(&prop, dev));
+  std::printf("# device %d: %s, %d SMs, L2 %d MB; case %s\n", dev, prop.name, prop.multiProcessorCount, prop.l2CacheSize >> 20,
               o.name.c_str());
   Gpu d;
   setup_gpu(h, o, d);
@@ -855,7 +887,7 @@ int main(int argc, char** argv) try {
 
   // copy bandwidth (bytes read + written)
   double copy_gbps = 0;
-  {
+  if (!o.check_only) {
     Dev<uint8_t> a(size_t(1) << 30), b(size_t(1) << 30);
     CK(cudaMemset(a.p, 1, a.n));
     const double ms = tm.median_ms([&] { CK(cudaMemcpyAsync(b.p, a.p, a.n, cudaMemcpyDeviceToDevice, tm.st)); });
@@ -904,8 +936,12 @@ int main(int argc, char** argv) try {
       if (!std::isfinite(x)) { dense_err = INFINITY; break; }
     if (!(dense_err <= 1e-3)) failures++;
   }
-  auto g_dense = tm.graph([&](cudaStream_t s) { gc::dense_decode(d.p, s); });
-  const double dense_ms = tm.graph_ms(g_dense);
+  cudaGraphExec_t g_dense = nullptr;
+  double dense_ms = 0;
+  if (!o.check_only) {
+    g_dense = tm.graph([&](cudaStream_t s) { gc::dense_decode(d.p, s); });
+    dense_ms = tm.graph_ms(g_dense);
+  }
 
   struct Row { std::string label; double frac_req; };
   std::vector<Row> rows;  // forced first: the smallest forced fraction calibrates the adaptive rule
@@ -919,8 +955,8 @@ int main(int argc, char** argv) try {
     rows.push_back({kv[0], std::stod(kv[1])});
   }
   if (o.tier_only) rows.clear();  // the ghost tier alone (its own process: a failure there loses nothing else)
-  const bool new_csv = !o.csv.empty() && file_empty(o.csv);
-  FILE* csv = o.csv.empty() ? nullptr : std::fopen(o.csv.c_str(), "a");
+  const bool new_csv = !o.check_only && !o.csv.empty() && file_empty(o.csv);
+  FILE* csv = o.check_only || o.csv.empty() ? nullptr : std::fopen(o.csv.c_str(), "a");
   if (new_csv)
     std::fprintf(csv,
                  "device,commit,case,batch,n_kv,n_head_q,n_head_kv,bits,delta,label,surv_frac,stage1_ms,stage2_ms,"
@@ -946,11 +982,40 @@ int main(int argc, char** argv) try {
       CK(cudaDeviceSynchronize());
       pr.splits = gc::ghost_splits(h.B, h.Hkv, surv_total(d) / (int64_t(h.B) * h.Hkv));
     }
+    std::string shown_label = r.label;  // printed: forced rows with their percentage
+    if (forced) shown_label.append(":").append(std::to_string(int(std::lround(r.frac_req * 100))));
+    std::string csv_label = r.label;  // CSV: forced rows with their fraction
+    if (forced && r.label == "forced") csv_label.append(":").append(std::to_string(r.frac_req));
     const gc::DecodeParams saved = d.p;
     d.p = pr;
     const Check c = run_and_check(h, d, o, forced);
     const int64_t ns = surv_total(d), npr = pages_read_total(d);
     d.p = saved;
+    if (o.check_only) {  // one replay of the step as the timed path runs it (a CUDA graph), against the direct run
+      const std::vector<float> out_direct = d.out.get();
+      CK(cudaMemset(d.out.p, 0xFF, d.out.n * 4));
+      cudaGraphExec_t g = tm.graph([&](cudaStream_t s) { gc::ghost_decode(pr, s); });
+      CK(cudaGraphLaunch(g, tm.st));
+      CK(cudaStreamSynchronize(tm.st));
+      CK(cudaGraphExecDestroy(g));
+      const std::vector<float> out_graph = d.out.get();
+      double e2 = 0, r2 = 0;  // survivor order (so the split-K partition) may differ: compare to rounding
+      for (size_t i = 0; i < out_graph.size(); ++i) {
+        e2 += double(out_graph[i] - out_direct[i]) * double(out_graph[i] - out_direct[i]);
+        r2 += double(out_direct[i]) * double(out_direct[i]);
+      }
+      const double rel = std::sqrt(e2 / r2);
+      const bool bad = c.violations || c.rule_fail || c.cert_fail || c.num_fail || c.nonfinite || !(rel <= 1e-5);
+      if (c.cut_heads)
+        std::printf("  local cut: %lld heads, theta/budget/n_surv bitwise equal to the global cut's in %lld, different in %lld\n",
+                    (long long)c.cut_heads, (long long)(c.cut_heads - c.cut_diff), (long long)c.cut_diff);
+      failures += bad;
+      std::printf("%-12s surv %.4f viol %lld fail %lld mass_bnd %.2e num_err %.2e graph vs direct %.2e%s\n",
+                  shown_label.c_str(), c.surv_frac(),
+                  (long long)c.violations, (long long)(c.rule_fail + c.cert_fail + c.num_fail + c.nonfinite), c.max_mass_bound,
+                  c.max_num_err, rel, bad ? "  FAILED" : "");
+      continue;
+    }
     auto g_all = tm.graph([&](cudaStream_t s) { gc::ghost_decode(pr, s); });
     auto g_s1 = tm.graph([&](cudaStream_t s) { gc::ghost_stage1(pr, s); });
     auto g_s2 = tm.graph([&](cudaStream_t s) { gc::ghost_stage2(pr, s); });
@@ -961,7 +1026,7 @@ int main(int argc, char** argv) try {
       const int n1 = 3 + (pr.box ? 1 : 0);
       for (int k = 1; k <= n1; ++k) {
         auto g = tm.graph([&](cudaStream_t s) { gc::ghost_stage_prefix(pr, s, 1, k); });
-        line += " " + std::to_string(tm.graph_ms(g));
+        line.append(" ").append(std::to_string(tm.graph_ms(g)));
         cudaGraphExecDestroy(g);
       }
       gc::ghost_stage1(pr, tm.st);  // the survivor list again, for the gather
@@ -1011,7 +1076,7 @@ int main(int argc, char** argv) try {
                   (long long)c.cut_heads, (long long)(c.cut_heads - c.cut_diff), (long long)c.cut_diff);
     failures += bad;
     std::printf("%-12s %8.4f %6.3f %9.4f %9.4f %9.4f %9.4f %9.4f %6.2f %6.2f %6.2f %5lld %5lld %9.2e %9.2e %6d\n",
-                (r.label + (forced ? ":" + std::to_string(int(std::lround(r.frac_req * 100))) : "")).c_str(), f, pages_frac, s1_ms, s2_ms,
+                shown_label.c_str(), f, pages_frac, s1_ms, s2_ms,
                 ghost_ms, dense_ms, adaptive_ms, s1_ms / floor_s1, s2_ms / floor_s2, ghost_ms / (floor_s1 + floor_s2),
                 (long long)c.violations, (long long)(c.rule_fail + c.cert_fail + c.num_fail + c.nonfinite), c.max_mass_bound,
                 c.max_num_err, pr.splits);
@@ -1020,19 +1085,20 @@ int main(int argc, char** argv) try {
                    "%s,%s,%s,%d,%d,%d,%d,%s,%g,%s,%.6f,%.5f,%.5f,%.5f,%.5f,%.5f,%s,%.0f,%.0f,%.0f,%.1f,%.3f,%.3f,%.3f,%.3f,"
                    "%.3f,%lld,%lld,%lld,%lld,%lld,%.3e,%.3e,%.3e,%.3e,%.3e,%d,%.5f,%d\n",
                    o.device.c_str(), o.commit.c_str(), o.name.c_str(), h.B, h.max_seq, h.Hq, h.Hkv, h.spec_csv().c_str(), o.delta,
-                   (r.label + (forced && r.label == "forced" ? ":" + std::to_string(r.frac_req) : "")).c_str(), f, s1_ms,
+                   csv_label.c_str(), f, s1_ms,
                    s2_ms, ghost_ms, dense_ms, adaptive_ms, use_ghost ? "ghost" : "dense", by.stage1, by.stage2, by.dense,
                    copy_gbps, s1_ms / floor_s1, s2_ms / floor_s2, ghost_ms / (floor_s1 + floor_s2), dense_ms / floor_d,
                    dense_ms / ghost_ms, (long long)c.violations, (long long)c.rule_fail, (long long)c.cert_fail,
                    (long long)c.num_fail, (long long)c.nonfinite, c.max_mass_bound, c.max_mass_lost, c.max_num_err,
                    dense_err, c.mean_gap, int(o.anchors), pages_frac, pr.splits);
   }
-  std::printf("# dense: %.4f ms, %.1f GB/s of %.1f GB/s copy; dense rel err %.2e; candidates checked in %zu batch entries\n",
+  if (!o.check_only)
+    std::printf("# dense: %.4f ms, %.1f GB/s of %.1f GB/s copy; dense rel err %.2e; candidates checked in %zu batch entries\n",
               dense_ms, dense_bytes / (dense_ms * 1e-3) / 1e9, copy_gbps, dense_err, h.checked.size());
   if (csv) std::fclose(csv);
 
   // ghost tier: K, V of every token in host pinned memory (zero-copy); survivors fetched over PCIe
-  if (o.ghost_tier) {
+  if (o.ghost_tier && !o.check_only) {
     const size_t kv_bytes = h.k.size() * 2;
     uint16_t *hk = nullptr, *hv = nullptr;
     CK(cudaHostAlloc(reinterpret_cast<void**>(&hk), kv_bytes, cudaHostAllocMapped));
@@ -1095,11 +1161,9 @@ int main(int argc, char** argv) try {
     cudaFreeHost(hk);
     cudaFreeHost(hv);
   }
-  cudaGraphExecDestroy(g_dense);
+  if (g_dense) cudaGraphExecDestroy(g_dense);
   if (o.poison && !o.tier_only) failures += poison_checks(h, d) != 0;
   std::printf("# %s: %s\n", o.name.c_str(), failures ? "CHECK FAILED" : "all checks passed");
   return failures ? 1 : 0;
-} catch (const std::exception& e) {
-  std::fprintf(stderr, "gpu_bench: error: %s\n", e.what());
-  return 2;
 }
+}  // namespace

@@ -9,9 +9,11 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "decode.h"
+#include "exp_edge.h"
 
 using namespace ghostkv::cuda;
 
@@ -250,6 +252,36 @@ TEST(CudaContract, HistogramBinClosedFormOnEveryF16) {
   for (int k = 0; k < kHistAll; ++k) bins_hit += hit[k] > 0;
   EXPECT_EQ(checked, 65536 - 2046);
   EXPECT_EQ(bins_hit, kHistAll);  // every bin, both clamps included
+}
+
+// The cut's table of e^{edge_k} (exp_edge.h, in the kernels' image): every entry at or above the exact
+// value and within one float64 ulp of it, checked against long-double exp (64-bit mantissa: its error,
+// about 1e-19 relative, is far inside the margins). The same check rejects the table rounded to nearest
+// (about half its entries fall below the exact values), so it can fail.
+namespace {
+// entries below the exact e^{edge} (beyond long double's error), and entries more than one ulp above it
+std::pair<int, int> exp_table_faults(const double* t) {
+  int below = 0, loose = 0;
+  for (int k = 0; k <= kHistBins; ++k) {
+    const long double edge = (long double)kHistLo + (long double)k / 16.0L, e = expl(edge);
+    below += (long double)t[k] < e * (1.0L - 1e-18L);
+    loose += (long double)t[k] > e * (1.0L + 0x1p-52L);
+  }
+  return {below, loose};
+}
+}  // namespace
+
+TEST(CudaContract, ExpEdgeTableRoundedUpAndTight) {
+  static const double table[] = {GHOSTKV_EXP_EDGE_UP};
+  static_assert(sizeof(table) / sizeof(table[0]) == kHistBins + 1, "one entry per edge");
+  for (int k = 1; k <= kHistBins; ++k) ASSERT_LT(table[k - 1], table[k]) << "k " << k;
+  EXPECT_EQ(table[kHistBins], 1.0);  // e^0
+  const auto [below, loose] = exp_table_faults(table);
+  EXPECT_EQ(below, 0);
+  EXPECT_EQ(loose, 0);
+  std::vector<double> nearest(kHistBins + 1);
+  for (int k = 0; k <= kHistBins; ++k) nearest[size_t(k)] = double(expl((long double)kHistLo + (long double)k / 16.0L));
+  EXPECT_GT(exp_table_faults(nearest.data()).first, kHistBins / 4) << "the check must reject a table rounded to nearest";
 }
 
 // compact compares the f16 bounds with θ rounded up to f16 (two heads per __hblt2): for an f16 value x,

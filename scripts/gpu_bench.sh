@@ -2,9 +2,13 @@
 # The GPU decode path on the device, in one call: correctness first (small random cases and real
 # captures, every check against float64), then the timed cases, the torch SDPA baseline, the ghost
 # tier over PCIe, and Nsight Compute DRAM bytes. Needs .gpu_carry/ from scripts/gpu_carry.sh.
-#   scripts/gpu_bench.sh [quick|full]
+#   scripts/gpu_bench.sh [quick|full|sanitize|multi]
 # Writes gpu_bench.csv, gpu_tier.csv, gpu_torch.csv, ncu.csv and log.txt to $OUT (or results/gpu/run/);
 # scripts/gpu_report.py turns them into results/gpu/*.csv and the table of docs/gpu.md.
+#   sanitize: compute-sanitizer (memcheck, racecheck, synccheck, initcheck) over small checked rows that
+#     reach every kernel build family (--check-only: no timing; each row's step also replayed as a CUDA
+#     graph), the four tools in parallel over the machine's GPUs; sanitize_TOOL.txt per tool.
+#   multi: the checks on every GPU of the machine in turn, in one process (--gpus 0,1,..: per-device state).
 set -uo pipefail
 mode="${1:-full}"
 source "$(dirname "$0")/gpu_env.sh" log.txt
@@ -16,6 +20,74 @@ common=(--device "$device" --commit "$commit" --csv "$out/gpu_bench.csv")
 nvidia-smi --query-gpu=name,driver_version,temperature.gpu,clocks.sm,clocks.mem,power.draw --format=csv
 fail=0
 run() { echo "+ $*"; "$@" || { echo "FAILED ($?): $*"; fail=1; }; }
+
+# small checked rows for the sanitizer and the multi-GPU run: every witness, anchors (partial last pages),
+# G 1 / 2 / 3, d 64, the local cut (GHOSTKV_SCAN_OCC=1 at 17 × 8 KV heads), the ready lists, one split
+# (attend finishing the heads); "ENV=..:" prefixes set an environment variable for the row
+small_rows=(
+  "rand8:--batch 2 --n 4160 --fracs 0.05,1 --poison"
+  "rand4:--bits 4 --batch 2 --n 4160 --fracs 0.2"
+  "mixed:--bits mixed --batch 2 --n 4160 --fracs 0.05"
+  "lowrank:--bits lowrank --batch 2 --n 4160 --fracs 0.05,1"
+  "anc8-far-b3:--anchors --far-pages 0.5 --batch 3 --n 3000 --fracs 0.05"
+  "anc4-far:--bits 4 --anchors --far-pages 0.5 --batch 2 --n 4160 --fracs 0.2"
+  "lowrank-anc-far-b3:--bits lowrank --anchors --far-pages 0.5 --batch 3 --n 3000 --fracs 0.05"
+  "g1-mixed-anc-far:--hq 8 --hkv 8 --bits mixed --anchors --far-pages 0.5 --batch 2 --n 3000 --fracs 0.2"
+  "g3-d64-4:--d 64 --hq 24 --hkv 8 --bits 4 --batch 2 --n 3000 --fracs 0.05"
+  "g2-lowrank-anc-far:--hq 16 --hkv 8 --bits lowrank --anchors --far-pages 0.5 --batch 2 --n 3000 --fracs 0.05"
+  "GHOSTKV_SCAN_OCC=1:rand4-cutlocal:--bits 4 --batch 17 --n 2100 --check-batches 2 --fracs 0.2"
+  "GHOSTKV_SCAN_OCC=1:lowrank-anc-far-cutlocal:--bits lowrank --anchors --far-pages 0.5 --batch 17 --n 2100 --check-batches 2 --fracs 0.05"
+  "GHOSTKV_COMPACT_READY=1:anc4-far-ready:--bits 4 --anchors --far-pages 0.5 --batch 3 --n 3000 --fracs 0.2"
+  "GHOSTKV_COMPACT_READY=1:rand8-ready-fin:--batch 2 --n 4160 --splits 1 --fracs 0.05,1"
+)
+# run_small BENCH_PREFIX... -- EXTRA_OPTS...: every small row (check batches: all, unless the row says);
+# with $deadline (epoch seconds) set, the rows not started by then are listed as skipped
+run_small() {
+  local pre=() extra=() row envs name opts
+  while [ "$1" != "--" ]; do pre+=("$1"); shift; done
+  shift
+  extra=("$@")
+  for row in "${small_rows[@]}"; do
+    envs=()
+    while [[ "$row" == GHOSTKV_*=*:* ]]; do envs+=("${row%%:*}"); row="${row#*:}"; done
+    name="${row%%:*}"; opts=(${row#*:})
+    [[ " ${opts[*]} " == *" --check-batches "* ]] || opts+=(--check-batches 3)
+    if [ -n "${deadline:-}" ] && [ "$(date +%s)" -ge "$deadline" ]; then echo "skipped (time budget): $name"; fail=1; continue; fi
+    run env "${envs[@]}" "${pre[@]}" "$bench" "${common[@]}" --name "$name" "${opts[@]}" --reps 1 "${extra[@]}"
+  done
+}
+if [ "$mode" = sanitize ]; then
+  san="$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer /opt/nvidia/*/compute-sanitizer 2>/dev/null | head -1 || true)"
+  [ -n "$san" ] || { echo "gpu_bench.sh sanitize: compute-sanitizer not found"; exit 1; }
+  "$san" --version | head -2
+  ngpu="$(nvidia-smi -L | wc -l)"
+  export OMP_NUM_THREADS=$(( $(nproc) / 4 > 0 ? $(nproc) / 4 : 1 ))
+  deadline=$(( $(date +%s) + ${GHOSTKV_SANITIZE_BUDGET_S:-1800} ))  # rows not started by then: skipped (a failure)
+  i=0
+  for tool in memcheck racecheck synccheck initcheck; do
+    (
+      export CUDA_VISIBLE_DEVICES=$(( i % ngpu ))
+      t0=$(date +%s)
+      fail=0
+      run_small "$san" --tool "$tool" --error-exitcode 9 --print-limit 30 -- --check-only >"$out/sanitize_$tool.txt" 2>&1
+      echo "sanitize $tool: fail=$fail, $(grep -c 'ERROR SUMMARY: 0 errors' "$out/sanitize_$tool.txt") rows with 0 errors of ${#small_rows[@]}, $(( $(date +%s) - t0 )) s" | tee -a "$out/sanitize_$tool.txt"
+      exit "$fail"
+    ) &
+    i=$((i + 1))
+  done
+  sfail=0
+  for j in 1 2 3 4; do wait -n || sfail=1; done
+  grep -h "^sanitize \|ERROR SUMMARY\|RACECHECK SUMMARY\|FAILED" "$out"/sanitize_*.txt | sort | uniq -c
+  echo "gpu_bench.sh sanitize: fail=$sfail"
+  exit "$sfail"
+fi
+if [ "$mode" = multi ]; then
+  ngpu="$(nvidia-smi -L | wc -l)"
+  [ "$ngpu" -ge 2 ] || { echo "gpu_bench.sh multi: needs 2 or more GPUs, found $ngpu"; exit 1; }
+  run_small -- --check-only --gpus "$(seq -s, 0 $((ngpu - 1)))"
+  echo "gpu_bench.sh multi: fail=$fail"
+  exit "$fail"
+fi
 # each capture's second layer (its only one where it has one) at 8 bits, forced 100% and certified:
 #   cap_rows NAME_SUFFIX QUERIES REPS [more bench options]
 cap_rows() {

@@ -90,15 +90,23 @@ def family(name):
 
 
 def sources(tmp, rev):
-    """kernels/decode.{cu,h} of commit rev (or of the working tree: rev "tree") in a new folder under tmp."""
+    """kernels/decode.{cu,h} (and exp_edge.h where the revision has it) of commit rev (or of the working tree:
+    rev "tree") in a new folder under tmp."""
     d = os.path.join(tmp, rev)
     os.makedirs(d)
-    for f in ("decode.cu", "decode.h"):
+    for f in ("decode.cu", "decode.h", "exp_edge.h"):
         if rev == "tree":
-            text = open(os.path.join(ROOT, "kernels", f)).read()
+            path = os.path.join(ROOT, "kernels", f)
+            if not os.path.exists(path):
+                continue
+            text = open(path).read()
         else:
-            text = subprocess.run(["git", "-C", ROOT, "show", "%s:kernels/%s" % (rev, f)], check=True,
-                                  capture_output=True, text=True).stdout
+            r = subprocess.run(["git", "-C", ROOT, "show", "%s:kernels/%s" % (rev, f)], capture_output=True, text=True)
+            if r.returncode != 0:
+                if f == "exp_edge.h":
+                    continue
+                raise SystemExit("ptx_same.py: kernels/%s at %s: %s" % (f, rev, r.stderr.strip()))
+            text = r.stdout
         open(os.path.join(d, f), "w").write(text)
     return d
 
