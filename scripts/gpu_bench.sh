@@ -62,14 +62,15 @@ if [ "$mode" = sanitize ]; then
   "$san" --version | head -2
   ngpu="$(nvidia-smi -L | wc -l)"
   export OMP_NUM_THREADS=$(( $(nproc) / 4 > 0 ? $(nproc) / 4 : 1 ))
-  deadline=$(( $(date +%s) + ${GHOSTKV_SANITIZE_BUDGET_S:-1800} ))  # rows not started by then: skipped (a failure)
+  # rows not started by then are skipped, a row running longer is stopped (both count as failures)
+  deadline=$(( $(date +%s) + ${GHOSTKV_SANITIZE_BUDGET_S:-1800} ))
   i=0
   for tool in memcheck racecheck synccheck initcheck; do
     (
       export CUDA_VISIBLE_DEVICES=$(( i % ngpu ))
       t0=$(date +%s)
       fail=0
-      run_small "$san" --tool "$tool" --error-exitcode 9 --print-limit 30 -- --check-only >"$out/sanitize_$tool.txt" 2>&1
+      run_small timeout "${GHOSTKV_SANITIZE_ROW_S:-900}" "$san" --tool "$tool" --error-exitcode 9 --print-limit 30 -- --check-only >"$out/sanitize_$tool.txt" 2>&1
       echo "sanitize $tool: fail=$fail, $(grep -c 'ERROR SUMMARY: 0 errors' "$out/sanitize_$tool.txt") rows with 0 errors of ${#small_rows[@]}, $(( $(date +%s) - t0 )) s" | tee -a "$out/sanitize_$tool.txt"
       exit "$fail"
     ) &
