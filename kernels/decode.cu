@@ -1709,11 +1709,12 @@ __global__ void __launch_bounds__(kLrAnchorWarps * 32) lowrank_anchor_kernel(Dec
 // segment. An eliminated token adds ex2_up(UB − m_L) ≥ (1 − 2.5·2^-23)·e^{UB − m_L} to M_E of every head
 // (float32 sums rounded up per lane, float64 across lanes; merge's factor covers the ex2 error) and
 // its page's ν to ν_E. With anchors, a page the anchor stage eliminated (its pub entry, loaded a segment
-// ahead of the bounds) has every candidate eliminated, its page's ν goes to ν_E, and its bounds are not
-// read (except in a warp's first segment, read whole so that no load waits for another); the anchor stage
-// added its M_E terms (count·ex2_up(UB_A − m_L) per head); a segment whose two pages were eliminated
-// costs nothing else. (Up to 2c76096: every bound was read, and an anchored token added ex2_up of its
-// page bound here.)
+// ahead of the bounds; a warp's first segment waits for its own) has every candidate eliminated, its page's ν
+// goes to ν_E, and its bounds are not read; the anchor stage added its M_E terms (count·ex2_up(UB_A − m_L) per
+// head); a segment whose two pages were eliminated costs nothing else. (Up to 2c76096: every bound was read,
+// and an anchored token added ex2_up of its page bound here. Up to 6017d3b a warp's first segment read its
+// bounds whole, in parallel with its pub entries: reads of bounds the scan never wrote, discarded unused, which
+// compute-sanitizer's initcheck flagged.)
 constexpr int kCompactSeg = 128, kCompactRows = kCompactSeg / 32, kCompactPages = kCompactSeg / kPage;
 static_assert(kPage % 32 == 0 && kCompactSeg % kPage == 0, "a row of 32 tokens must lie in one page");
 
@@ -1743,10 +1744,10 @@ __device__ __forceinline__ void compact_load_pub(CompactPub& s, const uint16_t* 
     s.raw[q] = base + q * kPage < n ? uint32_t(__ldcg(pubase + int64_t(base / kPage + q) * G)) : uint32_t(kPageScanned);
 }
 
-// skip_row(k): row k's page was eliminated by its anchor (its bounds are not read)
+// a segment's bounds; skip_row(k): row k's page was eliminated by its anchor (its bounds are not read)
 template <int G, class Skip>
-__device__ __forceinline__ void compact_load(CompactSeg<G>& s, const uint16_t* ubase, const int32_t* ptab, int base,
-                                             int lane, int n, Skip skip_row) {
+__device__ __forceinline__ void compact_load_rows(CompactSeg<G>& s, const uint16_t* ubase, int base, int lane, int n,
+                                                  Skip skip_row) {
   const uint16_t* src0 = ubase + int64_t(base + lane) * G;  // row k at a constant offset: 32·k·G
 #pragma unroll
   for (int k = 0; k < kCompactRows; ++k) {
@@ -1769,9 +1770,19 @@ __device__ __forceinline__ void compact_load(CompactSeg<G>& s, const uint16_t* u
       }
     }
   }
+}
+// a segment's physical pages
+template <int G>
+__device__ __forceinline__ void compact_load_phys(CompactSeg<G>& s, const int32_t* ptab, int base, int n) {
   const int32_t* pt = ptab + base / kPage;
 #pragma unroll
   for (int q = 0; q < kCompactPages; ++q) s.phys[q] = base + q * kPage < n ? __ldg(&pt[q]) : 0;
+}
+template <int G, class Skip>
+__device__ __forceinline__ void compact_load(CompactSeg<G>& s, const uint16_t* ubase, const int32_t* ptab, int base,
+                                             int lane, int n, Skip skip_row) {
+  compact_load_rows<G>(s, ubase, base, lane, n, skip_row);
+  compact_load_phys<G>(s, ptab, base, n);
 }
 
 // head h's bound of the lane's row-k token (an f16 value) as float
@@ -1837,10 +1848,18 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
     if (base < n) compact_load_pub<G>(p0, pubase, base, n);
     if (base + stride < n) compact_load_pub<G>(pn, pubase, base + stride, n);
   }
-  // the first segment's bounds are read whole, in parallel with its pub entries (no dependent load before
-  // the first segment: at 1 × 128K a warp has about two)
-  if (base < n) compact_load<G>(cur, ubase, ptab, base, lane, n, [](int) { return false; });
-  if constexpr (BOX) pc = p0.mask();
+  // the first segment: with anchors its physical pages are requested with its pub entries and its bounds once
+  // those are in, so that no bound of an eliminated page is read (the scan never writes them); without, its
+  // bounds and pages at once
+  if (base < n) {
+    if constexpr (BOX) {
+      compact_load_phys<G>(cur, ptab, base, n);
+      pc = p0.mask();
+      compact_load_rows<G>(cur, ubase, base, lane, n, [&](int k) { return pc >> (k * 32 / kPage) & 1u; });
+    } else {
+      compact_load<G>(cur, ubase, ptab, base, lane, n, [](int) { return false; });
+    }
+  }
   for (; base < n; base += stride) {
     CompactSeg<G> nxt;
     CompactPub pnn{};
