@@ -60,14 +60,14 @@ if [ "$mode" = sanitize ]; then
   san="$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer /opt/nvidia/*/compute-sanitizer 2>/dev/null | head -1 || true)"
   [ -n "$san" ] || { echo "gpu_bench.sh sanitize: compute-sanitizer not found"; exit 1; }
   "$san" --version | head -2
-  ngpu="$(nvidia-smi -L | wc -l)"
+  gpus=(${GHOSTKV_SANITIZE_GPUS:-$(seq 0 $(( $(nvidia-smi -L | wc -l) - 1 )))})  # the GPUs the tools take in turn
   export OMP_NUM_THREADS=$(( $(nproc) / 4 > 0 ? $(nproc) / 4 : 1 ))
   # rows not started by then are skipped, a row running longer is stopped (both count as failures)
   deadline=$(( $(date +%s) + ${GHOSTKV_SANITIZE_BUDGET_S:-1800} ))
   i=0
   for tool in memcheck racecheck synccheck initcheck; do
     (
-      export CUDA_VISIBLE_DEVICES=$(( i % ngpu ))
+      export CUDA_VISIBLE_DEVICES="${gpus[i % ${#gpus[@]}]}"
       t0=$(date +%s)
       fail=0
       topts=()  # racecheck and synccheck track the kernels' mbarriers (the default table overflowed for the int4 scan)
