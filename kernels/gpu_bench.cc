@@ -432,14 +432,18 @@ Check& operator+=(Check& a, const Check& b) {
 
 bool is_hot(int t, int n) { return t < 4 || t >= n - 64; }
 
-// Runs the ghost path once (poisoned outputs) and checks the checked batch entries in float64.
+// Runs the ghost path once (poisoned outputs) and checks the checked batch entries in float64. The token
+// bounds are poisoned too (0xFFFF, an f16 NaN, which no stored bound is: NaN is stored as +inf), so a
+// candidate whose bound the scan did not write counts as a violation, and the bounds of pages the anchor
+// stage eliminated (never written: their page bound stands for them) are defined when copied back.
 Check run_and_check(const Host& h, Gpu& d, const Opts& o, bool forced) {
   const gc::DecodeParams& p = d.p;
+  const gc::Workspace w = gc::workspace_views(p);
   CK(cudaMemset(d.out.p, 0xFF, d.out.n * 4));
   CK(cudaMemset(d.cert.p, 0xFF, d.cert.n * sizeof(gc::Certificate)));
+  CK(cudaMemset(w.ub, 0xFF, size_t(h.B) * h.Hkv * p.max_seq * h.G * 2));
   gc::ghost_decode(p, nullptr);
   CK(cudaDeviceSynchronize());
-  const gc::Workspace w = gc::workspace_views(p);
   const std::vector<float> out = d.out.get();
   const std::vector<gc::Certificate> cert = d.cert.get();
   const int BK = h.B * h.Hkv, BQ = h.B * h.Hq, G = h.G;

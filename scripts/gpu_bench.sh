@@ -65,7 +65,8 @@ if [ "$mode" = sanitize ]; then
   # rows not started by then are skipped, a row running longer is stopped (both count as failures)
   deadline=$(( $(date +%s) + ${GHOSTKV_SANITIZE_BUDGET_S:-1800} ))
   i=0
-  for tool in memcheck racecheck synccheck initcheck; do
+  tools=(${GHOSTKV_SANITIZE_TOOLS:-memcheck racecheck synccheck initcheck})
+  for tool in "${tools[@]}"; do
     (
       export CUDA_VISIBLE_DEVICES="${gpus[i % ${#gpus[@]}]}"
       t0=$(date +%s)
@@ -81,7 +82,7 @@ if [ "$mode" = sanitize ]; then
     i=$((i + 1))
   done
   sfail=0
-  for j in 1 2 3 4; do wait -n || sfail=1; done
+  for tool in "${tools[@]}"; do wait -n || sfail=1; done
   grep -h "^sanitize \|ERROR SUMMARY\|RACECHECK SUMMARY\|FAILED" "$out"/sanitize_*.txt | sort | uniq -c
   echo "gpu_bench.sh sanitize: fail=$sfail"
   exit "$sfail"
