@@ -679,9 +679,9 @@ Bytes bytes_model(const Host& h, const gc::DecodeParams& p, int64_t n_surv_total
               + all_pages * 4                  // ν_max
               + scanned * G * 2 * 2            // UB − m_L written by the scan, read by compact
               // (compact skips the bounds of the pages the anchors eliminated and reads their pub entries
-              // instead, except in each warp's first segment, read whole so that no load waits for another:
-              // those reads are not counted, being no bytes the step needs; builds up to 2c76096 read every
-              // bound, and their runs from ef3ee59 on counted it)
+              // instead; builds from 939a12c to ad20ba5 also read them in each warp's first segment, not
+              // counted, being no bytes the step needs; builds up to 2c76096 read every bound, and their runs
+              // from ef3ee59 on counted it)
               + (p.box ? all_pages * ((h.rank ? gc::kLrBoxHalfs * 2 : 2 * g_d * 2 + 2 * g_d) + G * 2 * 2) : 0)
                                                // anchor stage: meta + box (low-rank: the 80-byte page
                                                // anchor), pub written and read
