@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""scripts/gpu_bench.sh's `sanitize` and `multi` modes, run here with stand-ins for the GPU machine's tools
+(nvidia-smi, compute-sanitizer and the bench binary, which record how they were called): every small row
+reaches every tool with --check-only, its environment prefix and, for racecheck and synccheck, the larger
+mbarrier table; GHOSTKV_SANITIZE_GPUS and GHOSTKV_SANITIZE_TOOLS are honoured; a tool error, a failing row and
+rows left out by the time budget make the mode fail; `multi` passes --gpus over every GPU and refuses one GPU."""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import ROOT, Checks  # noqa: E402
+
+BENCH = """#!/bin/bash
+echo "BENCH occ=${GHOSTKV_SCAN_OCC:-} ready=${GHOSTKV_COMPACT_READY:-} cvd=${CUDA_VISIBLE_DEVICES:-} tool=${FAKE_TOOL:-none} $*" >> "$FAKE_LOG"
+case " $* " in *" --name ${FAKE_FAIL_ROW:-none} "*) exit 1;; esac
+exit 0
+"""
+SANITIZER = """#!/bin/bash
+[ "$1" = --version ] && { echo "fake compute-sanitizer"; exit 0; }
+tool= opts=()
+while [ $# -gt 0 ] && [[ "$1" != */ghostkv_gpu_bench ]]; do
+  [ "$1" = --tool ] && tool="$2"
+  opts+=("$1"); shift
+done
+echo "SAN ${opts[*]}" >> "$FAKE_LOG"
+FAKE_TOOL="$tool" "$@"; rc=$?
+if [ "$tool" = "${FAKE_ERR_TOOL:-none}" ]; then echo "========= ERROR SUMMARY: 3 errors"; exit 9; fi
+[ "$tool" = racecheck ] && echo "========= RACECHECK SUMMARY: 0 hazards displayed (0 errors, 0 warnings)" || echo "========= ERROR SUMMARY: 0 errors"
+exit $rc
+"""
+
+
+def setup(tmp, ngpu):
+    os.makedirs(os.path.join(tmp, "scripts"))
+    os.makedirs(os.path.join(tmp, ".gpu_carry"))
+    os.makedirs(os.path.join(tmp, "bin"))
+    for f in ("gpu_bench.sh", "gpu_env.sh"):
+        shutil.copy(os.path.join(ROOT, "scripts", f), os.path.join(tmp, "scripts", f))
+    smi = "#!/bin/bash\nif [ \"$1\" = -L ]; then for i in $(seq 0 %d); do echo \"GPU $i: H200\"; done; else echo \"H200, 580, 1980, 3201\"; fi\n" % (ngpu - 1)
+    for path, text in ((os.path.join(tmp, ".gpu_carry", "ghostkv_gpu_bench"), BENCH), (os.path.join(tmp, "bin", "nvidia-smi"), smi),
+                       (os.path.join(tmp, "bin", "compute-sanitizer"), SANITIZER)):
+        open(path, "w").write(text)
+        os.chmod(path, 0o755)
+
+
+def run(tmp, mode, **env):
+    log = os.path.join(tmp, "calls.log")
+    if os.path.exists(log):
+        os.remove(log)
+    out = os.path.join(tmp, "out")
+    shutil.rmtree(out, ignore_errors=True)
+    e = dict(os.environ, PATH=os.path.join(tmp, "bin") + ":" + os.environ["PATH"], OUT=out, FAKE_LOG=log, **env)
+    p = subprocess.run(["bash", os.path.join(tmp, "scripts", "gpu_bench.sh"), mode], env=e, capture_output=True, text=True, timeout=120)
+    calls = open(log).read().splitlines() if os.path.exists(log) else []
+    return p.returncode, p.stdout + p.stderr, calls, out
+
+
+def main():
+    check = Checks()
+    with tempfile.TemporaryDirectory() as tmp:
+        setup(tmp, 2)
+        rc, text, calls, out = run(tmp, "sanitize", GHOSTKV_SANITIZE_GPUS="1")
+        benches = [c for c in calls if c.startswith("BENCH")]
+        check(rc == 0, "sanitize: exit 0 when every row is clean, got %d: %s" % (rc, text[-400:]))
+        for tool in ("memcheck", "racecheck", "synccheck", "initcheck"):
+            rows = [c for c in benches if "tool=%s " % tool in c]
+            check(len(rows) == 14, "sanitize %s: 14 rows, got %d" % (tool, len(rows)))
+            check(all("--check-only" in c and "--reps 1" in c for c in rows), "sanitize %s: every row --check-only --reps 1" % tool)
+            check(all("cvd=1 " in c for c in rows), "sanitize %s: GHOSTKV_SANITIZE_GPUS=1 gives CUDA_VISIBLE_DEVICES=1" % tool)
+            check(os.path.exists(os.path.join(out, "sanitize_%s.txt" % tool)), "sanitize: sanitize_%s.txt written" % tool)
+            summary = open(os.path.join(out, "sanitize_%s.txt" % tool)).read()
+            check("14 rows with 0 errors of 14" in summary, "sanitize %s: the clean-row count counts every row" % tool)
+        sans = [c for c in calls if c.startswith("SAN")]
+        check(all(("--num-cuda-barriers" in c) == ("racecheck" in c or "synccheck" in c) for c in sans),
+              "sanitize: --num-cuda-barriers for racecheck and synccheck only")
+        cutlocal = [c for c in benches if "--name rand4-cutlocal " in c]
+        check(len(cutlocal) == 4 and all("occ=1 " in c for c in cutlocal), "sanitize: the -cutlocal rows run with GHOSTKV_SCAN_OCC=1")
+        ready = [c for c in benches if "--name anc4-far-ready " in c]
+        check(len(ready) == 4 and all("ready=1 " in c for c in ready), "sanitize: the -ready rows run with GHOSTKV_COMPACT_READY=1")
+        plain = [c for c in benches if "--name rand8 " in c]
+        check(plain and all("occ= ready= " in c for c in plain), "sanitize: a plain row gets no GHOSTKV_* variable")
+
+        rc, text, calls, _ = run(tmp, "sanitize", GHOSTKV_SANITIZE_TOOLS="initcheck")
+        check(rc == 0 and all("tool=initcheck " in c for c in calls if c.startswith("BENCH")) and
+              len([c for c in calls if c.startswith("BENCH")]) == 14, "sanitize: GHOSTKV_SANITIZE_TOOLS=initcheck runs that tool alone")
+        rc, text, _, _ = run(tmp, "sanitize", FAKE_ERR_TOOL="synccheck")
+        check(rc != 0 and "FAILED" in text, "sanitize: a tool reporting errors fails the mode")
+        rc, text, _, _ = run(tmp, "sanitize", FAKE_FAIL_ROW="lowrank", GHOSTKV_SANITIZE_TOOLS="memcheck")
+        check(rc != 0, "sanitize: a row whose checks fail fails the mode")
+        rc, text, calls, out = run(tmp, "sanitize", GHOSTKV_SANITIZE_BUDGET_S="0", GHOSTKV_SANITIZE_TOOLS="memcheck")
+        skipped = open(os.path.join(out, "sanitize_memcheck.txt")).read().count("skipped (time budget)")
+        check(rc != 0 and skipped == 14 and not [c for c in calls if c.startswith("BENCH")],
+              "sanitize: rows not started within the budget are skipped and fail the mode (skipped %d)" % skipped)
+
+        rc, text, calls, _ = run(tmp, "multi")
+        benches = [c for c in calls if c.startswith("BENCH")]
+        check(rc == 0 and len(benches) == 14 and all("--gpus 0,1" in c and "--check-only" in c for c in benches),
+              "multi: 14 rows with --gpus 0,1 --check-only, got rc %d, %d rows" % (rc, len(benches)))
+    with tempfile.TemporaryDirectory() as tmp:
+        setup(tmp, 1)
+        rc, text, calls, _ = run(tmp, "multi")
+        check(rc != 0 and "needs 2 or more GPUs" in text and not calls, "multi: refused on one GPU")
+    return check.done("gpu_bench_modes")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
