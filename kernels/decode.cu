@@ -2422,7 +2422,7 @@ __global__ void __launch_bounds__(kMergeThreads) merge_kernel(DecodeParams p, Wo
   }
 }
 
-std::string g_last_error;
+thread_local std::string g_last_error;  // per thread: several threads may each drive a device
 
 void check_launch(const char* what, cudaError_t e = cudaSuccess) {
   if (e == cudaSuccess) e = cudaGetLastError();
@@ -2482,7 +2482,10 @@ int env_blocks_cap(const char* name) {
 constexpr int kMaxDevices = 64;
 int current_device() {
   int dev = 0;
-  check_launch("cudaGetDevice", cudaGetDevice(&dev));
+  // its own status only (check_launch would also take, and report as this call's, an error pending from the
+  // caller's earlier work)
+  const cudaError_t e = cudaGetDevice(&dev);
+  if (e != cudaSuccess) throw std::runtime_error(std::string("ghostkv cuda: cudaGetDevice: ") + cudaGetErrorString(e));
   if (dev < 0 || dev >= kMaxDevices)
     throw std::runtime_error("ghostkv cuda: device ordinal " + std::to_string(dev) + " outside 0.." + std::to_string(kMaxDevices - 1));
   return dev;

@@ -258,6 +258,6 @@ int ghost_splits(int batch, int n_head_kv, int64_t rows_per_kv_head);
 // once where slots (blocks the device holds) allow: C = max(1, min(⌈max_pages/kScanBlockWarps⌉, slots/bk)).
 inline constexpr int kScanBlockWarps = 8;
 int scan_blocks_per_head(int max_pages, int slots, int bk);
-const char* last_error();  // empty when the last launch succeeded
+const char* last_error();  // the calling thread's last failure message (empty until a call on this thread failed)
 
 }  // namespace ghostkv::cuda

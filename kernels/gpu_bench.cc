@@ -434,14 +434,16 @@ bool is_hot(int t, int n) { return t < 4 || t >= n - 64; }
 
 // Runs the ghost path once (poisoned outputs) and checks the checked batch entries in float64. The token
 // bounds are poisoned too (0xFFFF, an f16 NaN, which no stored bound is: NaN is stored as +inf), so a
-// candidate whose bound the scan did not write counts as a violation, and the bounds of pages the anchor
-// stage eliminated (never written: their page bound stands for them) are defined when copied back.
+// candidate whose bound the scan did not write counts as a violation. Under --check-only (the sanitizer's
+// runs) they are not, so that initcheck sees any kernel read of a bound no kernel wrote; only the bounds of
+// the pages the scan read are copied back there (an eliminated page's are never written: its page bound
+// stands for them).
 Check run_and_check(const Host& h, Gpu& d, const Opts& o, bool forced) {
   const gc::DecodeParams& p = d.p;
   const gc::Workspace w = gc::workspace_views(p);
   CK(cudaMemset(d.out.p, 0xFF, d.out.n * 4));
   CK(cudaMemset(d.cert.p, 0xFF, d.cert.n * sizeof(gc::Certificate)));
-  CK(cudaMemset(w.ub, 0xFF, size_t(h.B) * h.Hkv * p.max_seq * h.G * 2));
+  if (!o.check_only) CK(cudaMemset(w.ub, 0xFF, size_t(h.B) * h.Hkv * p.max_seq * h.G * 2));
   gc::ghost_decode(p, nullptr);
   CK(cudaDeviceSynchronize());
   const std::vector<float> out = d.out.get();
@@ -468,19 +470,32 @@ Check run_and_check(const Host& h, Gpu& d, const Opts& o, bool forced) {
       CK(cudaMemcpy(rows.data(), w.srow + int64_t(bg) * p.max_seq, rows.size() * 4, cudaMemcpyDeviceToHost));
       gc::survivor_tokens(h.page_table.data() + int64_t(b) * h.max_pages, n, rows.data(), int64_t(rows.size()),
                           list.data());
-      std::vector<uint16_t> ub(size_t(n) * G);
-      CK(cudaMemcpy(ub.data(), w.ub + int64_t(bg) * p.max_seq * G, ub.size() * 2, cudaMemcpyDeviceToHost));
+      std::vector<uint16_t> ub(size_t(n) * G, 0xFFFF);
+      const uint16_t* ub_dev = w.ub + int64_t(bg) * p.max_seq * G;
       std::vector<uint8_t> anc(size_t(n), 0);
       if (p.box) {  // tokens of a page eliminated by its anchor: the page bound is their bound
         const int64_t MP = (p.max_seq + 63) / 64;
         std::vector<uint16_t> pub(size_t(MP) * G);
         CK(cudaMemcpy(pub.data(), w.pub + int64_t(bg) * MP * G, pub.size() * 2, cudaMemcpyDeviceToHost));
-        for (int t = 0; t < n; ++t)
-          if (pub[size_t(t / 64) * G] != 0xFFFF) {
+        for (int pg = 0; pg * 64 < n; ++pg) {
+          const int t0 = pg * 64, t1 = std::min(n, t0 + 64);
+          if (pub[size_t(pg) * G] == 0xFFFF) {  // scanned: its tokens' bounds
+            if (o.check_only)
+              CK(cudaMemcpy(ub.data() + size_t(t0) * G, ub_dev + int64_t(t0) * G, size_t(t1 - t0) * G * 2, cudaMemcpyDeviceToHost));
+            continue;
+          }
+          for (int t = t0; t < t1; ++t) {
             ++c.anchor_tokens;
             anc[size_t(t)] = 1;
-            for (int hh = 0; hh < G; ++hh) ub[size_t(t) * G + hh] = pub[size_t(t / 64) * G + hh];
+            for (int hh = 0; hh < G; ++hh) ub[size_t(t) * G + hh] = pub[size_t(pg) * G + hh];
           }
+        }
+      }
+      if (!p.box || !o.check_only) {  // every bound (the anchor-eliminated pages' poisoned, replaced just above)
+        std::vector<uint16_t> all(size_t(n) * G);
+        CK(cudaMemcpy(all.data(), ub_dev, all.size() * 2, cudaMemcpyDeviceToHost));
+        for (size_t i = 0; i < all.size(); ++i)
+          if (!anc[i / size_t(G)]) ub[i] = all[i];
       }
       std::vector<uint8_t> keep(size_t(n), 0);
       for (int32_t t : list) {
@@ -618,6 +633,13 @@ struct Timer {
     CK(cudaEventCreate(&e0));
     CK(cudaEventCreate(&e1));
   }
+  ~Timer() {  // one Timer per device run (--gpus): its stream and events go with it
+    cudaEventDestroy(e0);
+    cudaEventDestroy(e1);
+    cudaStreamDestroy(st);
+  }
+  Timer(const Timer&) = delete;
+  Timer& operator=(const Timer&) = delete;
   // median ms of fn() with a cold L2 (a 256 MB memset before each run), after 3 warm-ups
   template <class F>
   double median_ms(F&& fn) {
@@ -840,6 +862,9 @@ int main(int argc, char** argv) try {
     else GKV_CHECK(false, "gpu_bench: unknown option ", a);
   }
   if (o.name.empty()) o.name = o.mode;
+  // the CSV rows name the device by --device only: rows of several GPUs would be indistinguishable
+  GKV_CHECK(o.gpus.size() == 1 || o.check_only || (o.csv.empty() && o.tier_csv.empty()),
+            "gpu_bench: --gpus with more than one device writes no CSV (give --check-only, or one device per run)");
   auto t0 = std::chrono::steady_clock::now();
   Host h = o.mode == "capture" ? make_capture(o) : make_random(o);
   std::printf("# built %d x %d KV heads, max_seq %d, witness %s bits (%d B/token) in %.1f s\n", h.B, h.Hkv, h.max_seq,
@@ -997,7 +1022,7 @@ int run_on_device(const Opts& o, Host& h, int dev) {
     d.p = saved;
     if (o.check_only) {  // one replay of the step as the timed path runs it (a CUDA graph), against the direct run
       const std::vector<float> out_direct = d.out.get();
-      CK(cudaMemset(d.out.p, 0xFF, d.out.n * 4));
+      CK(cudaMemsetAsync(d.out.p, 0xFF, d.out.n * 4, tm.st));  // on the graph's stream (non-blocking): ordered before it
       cudaGraphExec_t g = tm.graph([&](cudaStream_t s) { gc::ghost_decode(pr, s); });
       CK(cudaGraphLaunch(g, tm.st));
       CK(cudaStreamSynchronize(tm.st));
@@ -1134,7 +1159,7 @@ int run_on_device(const Opts& o, Host& h, int dev) {
       gc::DecodeParams ph = pr;
       ph.k_cache = dk;
       ph.v_cache = dv;
-      CK(cudaMemset(d.out.p, 0xFF, d.out.n * 4));
+      CK(cudaMemsetAsync(d.out.p, 0xFF, d.out.n * 4, tm.st));  // on the timed stream (non-blocking): ordered before it
       auto g1 = tm.graph([&](cudaStream_t s) { gc::ghost_stage1(pr, s); });
       auto g2 = tm.graph([&](cudaStream_t s) { gc::ghost_stage2(ph, s); });
       const double ms = tm.median_ms([&] { CK(cudaGraphLaunch(g1, tm.st)); CK(cudaGraphLaunch(g2, tm.st)); });

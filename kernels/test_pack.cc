@@ -210,9 +210,11 @@ TEST(CudaPack, LowrankPageAnchorIsTheExactRangeOfItsTokens) {
     EXPECT_GT(rmax, 0.0f);
     for (int i = 2 * R + 2; i < kLrBoxHalfs; ++i) EXPECT_EQ(bx[i], 0) << "pad " << i;
   }
-  for (size_t slot = 0; slot < used.size(); ++slot)
-    if (!used[slot])
+  for (size_t slot = 0; slot < used.size(); ++slot) {
+    if (!used[slot]) {
       for (int i = 0; i < kLrBoxHalfs; ++i) ASSERT_EQ(box[slot * kLrBoxHalfs + i], 0x5A5A) << "slot " << slot << " written";
+    }
+  }
 }
 
 // A page table entry outside [0, n_phys) is refused, naming it, before anything is written (the

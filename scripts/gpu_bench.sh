@@ -73,7 +73,7 @@ if [ "$mode" = sanitize ]; then
       fail=0
       topts=()  # racecheck and synccheck track the kernels' mbarriers (the default table overflowed for the int4 scan)
       [ "$tool" = racecheck ] || [ "$tool" = synccheck ] && topts=(--num-cuda-barriers "${GHOSTKV_SANITIZE_BARRIERS:-1024}")
-      run_small timeout "${GHOSTKV_SANITIZE_ROW_S:-900}" "$san" --tool "$tool" "${topts[@]}" --error-exitcode 9 --print-limit 30 -- \
+      run_small timeout --kill-after=30 "${GHOSTKV_SANITIZE_ROW_S:-900}" "$san" --tool "$tool" "${topts[@]}" --error-exitcode 9 --print-limit 30 -- \
         --check-only >"$out/sanitize_$tool.txt" 2>&1
       clean="$(grep -cE 'ERROR SUMMARY: 0 errors|RACECHECK SUMMARY: 0 hazards' "$out/sanitize_$tool.txt")"
       echo "sanitize $tool: fail=$fail, $clean rows with 0 errors of ${#small_rows[@]}, $(( $(date +%s) - t0 )) s" | tee -a "$out/sanitize_$tool.txt"
