@@ -255,10 +255,11 @@ TEST(CudaContract, HistogramBinClosedFormOnEveryF16) {
 }
 
 // The cut's table of e^{edge_k} (exp_edge.h, in the kernels' image): every entry at or above the exact
-// value and within one float64 ulp of it, checked against long-double exp (64-bit mantissa; glibc's expl was
-// within 5.9e-20 relative of the exact values at these edges, so a slack of 1.5e-19 still catches an entry one
-// float64 below, whose shortfall is at least 4.9e-19 at these edges). The same check rejects the table rounded
-// to nearest (about half its entries fall below the exact values), so it can fail.
+// value and within one float64 ulp of it, checked against long-double exp (64-bit mantissa) with a slack of
+// 1.5e-19 (about 1.4 long-double ulps) for expl's own error: an entry one float64 below the right one would fall
+// short of the exact value by at least 4.9e-19 at these edges (`scripts/make_exp_edge.py --margins`), so it is
+// still caught. The same check rejects the table rounded to nearest (about half its entries fall below the
+// exact values), so it can fail.
 namespace {
 // entries below the exact e^{edge} (beyond long double's error), and entries more than one ulp above it
 std::pair<int, int> exp_table_faults(const double* t) {
