@@ -1184,7 +1184,10 @@ __global__ void __launch_bounds__(kScanBlockWarps * 32, 2) lowrank_page_kernel(D
   // without anchors the first pages before the wait for prep: seq_len, the page table and the records are
   // inputs no stage writes, and prep waits for the kernels before it before it lets this one launch (as the
   // quant scan); with anchors after the wait, once the anchor stage's list is complete
-  int phys_next = 0;  // physical page of the next page to issue (lane 0), loaded one step ahead
+  // lane 0: the physical page of the next page to issue, loaded one step ahead, and (with anchors) the list
+  // entry of the page after it, loaded a step before that, so that no step waits for a list entry before it
+  // can request a page-table entry
+  int phys_next = 0, lp_next = 0;
   auto issue_first = [&] {
     if (lane == 0) {
       int ph[NB];
@@ -1193,6 +1196,7 @@ __global__ void __launch_bounds__(kScanBlockWarps * 32, 2) lowrank_page_kernel(D
 #pragma unroll
       for (int k = 0; k < NB; ++k) issue(gw + k * nw, k, ph[k]);
       if (gw + NB * nw < npages) phys_next = __ldg(&ptab[lpage(gw + NB * nw)]);
+      if (gw + (NB + 1) * nw < npages) lp_next = lpage(gw + (NB + 1) * nw);
     }
   };
   if (!listed) issue_first();
@@ -1204,8 +1208,10 @@ __global__ void __launch_bounds__(kScanBlockWarps * 32, 2) lowrank_page_kernel(D
   lowrank_setup<G, D>(p, w, c, b, g, s_q, s_a1, s_add, s_ns, s_np, s_ml);
   __syncthreads();
   int it = 0;
+  int pg_next = gw < npages ? lpage(gw) : 0;  // every lane: the page of the next step, loaded a step ahead
   for (int i = gw; i < npages; i += nw, ++it) {
-    const int buf = it % NB;
+    const int buf = it % NB, pg = pg_next;
+    if (i + nw < npages) pg_next = lpage(i + nw);
     mbar_wait(&bars[warp][buf], uint32_t((it / NB) & 1));
     const uint8_t* rec = mybuf + buf * PBY;
     uint32_t zw[2][8];
@@ -1223,12 +1229,12 @@ __global__ void __launch_bounds__(kScanBlockWarps * 32, 2) lowrank_page_kernel(D
     __syncwarp();  // every lane holds its records: the buffer takes the page NB ahead
     if (lane == 0) {
       issue(i + NB * nw, buf, phys_next);
-      if (i + (NB + 1) * nw < npages) phys_next = __ldg(&ptab[lpage(i + (NB + 1) * nw)]);
+      if (i + (NB + 1) * nw < npages) phys_next = __ldg(&ptab[lp_next]);
+      if (i + (NB + 2) * nw < npages) lp_next = lpage(i + (NB + 2) * nw);
     }
     if (i + nw >= npages) pdl_launch_next();
     uint16_t out[2][G];  // both tokens' bounds (a slot at or past n is computed and not stored)
     lowrank_bound2<G>(zw, eb, rb, s_q, s_a1, s_add, s_ns, s_np, s_ml, out);
-    const int pg = lpage(i);
 #pragma unroll
     for (int hf = 0; hf < 2; ++hf) {
       const int t = pg * kPage + hf * 32 + lane;
