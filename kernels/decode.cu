@@ -1569,9 +1569,10 @@ __device__ __forceinline__ float fmax_nan(float a, float b) {
   asm("max.NaN.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b));
   return r;
 }
-constexpr int kLrAnchorWarps = 4;
+// kLrAnchorMinBlocks: blocks per SM the registers allow (72 per lane, no spills; 64 at 8 spilled 12-20 B)
+constexpr int kLrAnchorWarps = 4, kLrAnchorMinBlocks = 7;
 template <int G, int D>
-__global__ void __launch_bounds__(kLrAnchorWarps * 32) lowrank_anchor_kernel(DecodeParams p, Workspace w, Consts c) {
+__global__ void __launch_bounds__(kLrAnchorWarps * 32, kLrAnchorMinBlocks) lowrank_anchor_kernel(DecodeParams p, Workspace w, Consts c) {
   __shared__ float s_q[kLrAnchorWarps][G][kRank], s_d[kLrAnchorWarps][G][kRank];
   __shared__ float s_ns[kLrAnchorWarps][G], s_np[kLrAnchorWarps][G], s_add[kLrAnchorWarps][G], s_ml[kLrAnchorWarps][G],
       s_th[kLrAnchorWarps][G];
@@ -1645,31 +1646,36 @@ __global__ void __launch_bounds__(kLrAnchorWarps * 32) lowrank_anchor_kernel(Dec
     bool skip = false;
     float dv[G];
     if (phys >= 0 && t0 >= hot_lo && t1 <= hot_hi) {  // no hot token in the page, its record read
+      // components outer, heads inner: a component pair's box is unpacked once for the G heads and no
+      // per-component array stays live (each head's sum is rounded up term by term: any order bounds it)
       const uint32_t* rw = reinterpret_cast<const uint32_t*>(rec);
-      float lo[kRank], hi[kRank], am[kRank];
+      float part[G];
+#pragma unroll
+      for (int h = 0; h < G; ++h) part[h] = 0.0f;
 #pragma unroll
       for (int i = 0; i < kRank / 2; ++i) {
         const float2 l2 = __half22float2(*reinterpret_cast<const __half2*>(&rw[i]));
         const float2 h2 = __half22float2(*reinterpret_cast<const __half2*>(&rw[kRank / 2 + i]));
-        lo[2 * i] = l2.x; lo[2 * i + 1] = l2.y;
-        hi[2 * i] = h2.x; hi[2 * i + 1] = h2.y;
-      }
+        const float lo[2] = {l2.x, l2.y}, hi[2] = {h2.x, h2.y};
 #pragma unroll
-      for (int j = 0; j < kRank; ++j) am[j] = fmax_nan(fabsf(lo[j]), fabsf(hi[j]));
+        for (int e = 0; e < 2; ++e) {
+          const int j = 2 * i + e;
+          const float am = fmax_nan(fabsf(lo[e]), fabsf(hi[e]));
+#pragma unroll
+          for (int h = 0; h < G; ++h) {
+            const float q = s_q[warp][h][j];
+            part[h] = __fadd_ru(part[h], fmax_nan(__fmul_ru(q, lo[e]), __fmul_ru(q, hi[e])));
+            part[h] = __fmaf_ru(s_d[warp][h][j], am, part[h]);
+          }
+        }
+      }
       const float2 ep = __half22float2(*reinterpret_cast<const __half2*>(&rw[kRank]));  // E, P
       bool all_below = true;
 #pragma unroll
       for (int h = 0; h < G; ++h) {
-        float part = 0.0f;
-#pragma unroll
-        for (int j = 0; j < kRank; ++j) {
-          const float q = s_q[warp][h][j];
-          part = __fadd_ru(part, fmax_nan(__fmul_ru(q, lo[j]), __fmul_ru(q, hi[j])));
-          part = __fmaf_ru(s_d[warp][h][j], am[j], part);
-        }
-        part = __fadd_ru(part, __fmaf_ru(s_ns[warp][h], ep.x, __fmul_ru(s_np[warp][h], ep.y)));
-        part = __fadd_ru(part, s_add[warp][h]);
-        const float dd = __fsub_ru(part, s_ml[warp][h]);
+        float pt = __fadd_ru(part[h], __fmaf_ru(s_ns[warp][h], ep.x, __fmul_ru(s_np[warp][h], ep.y)));
+        pt = __fadd_ru(pt, s_add[warp][h]);
+        const float dd = __fsub_ru(pt, s_ml[warp][h]);
         dv[h] = dd != dd ? INFINITY : __half2float(__float2half_ru(dd));
         all_below = all_below && dv[h] < s_th[warp][h];
       }
