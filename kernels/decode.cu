@@ -12,6 +12,7 @@
 #include <cuda_runtime.h>
 
 #include <cfloat>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -1338,7 +1339,8 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
   constexpr int NW = D / 4, MB = 2 * D * 2, BX = 2 * D, BUF = MB + BX;  // meta (f16 h_j, err_j), box bytes
   __shared__ __align__(128) uint8_t sbuf[kScanWarps][kAnchorBufs][BUF];
   __shared__ __align__(8) uint64_t bars[kScanWarps][kAnchorBufs];
-  __shared__ bool sread[kScanWarps][kAnchorBufs];  // the buffer holds the slot's page (set before its arrive)
+  // the slot's record offset phys·Hkv + g, also its page's ν index (−1: nothing read), set before its arrive
+  __shared__ int64_t spo[kScanWarps][kAnchorBufs];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   if (lane == 0) {
 #pragma unroll
@@ -1388,7 +1390,7 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
     const int64_t po = int64_t(uint64_t(uint32_t(__shfl_sync(0xffffffffu, int(uint64_t(wpo) & 0xffffffffu), i))) |
                                (uint64_t(uint32_t(__shfl_sync(0xffffffffu, int(uint64_t(wpo) >> 32), i))) << 32));
     if (lane == 0) {
-      sread[warp][buf] = po >= 0;  // a negative page-table entry: nothing read, the page goes to the scan
+      spo[warp][buf] = po;  // a negative page-table entry: nothing read, the page goes to the scan
       if (po >= 0) {
         mbar_expect_tx(&bars[warp][buf], BUF);
         bulk_g2s(sbuf[warp][buf], p.meta + po * 2 * D, MB, &bars[warp][buf]);
@@ -1434,10 +1436,15 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
   // M_E of the eliminated pages' candidates (the lead lane of each head: a float32 sum rounded up of
   // count·ex2_up(UB_A − m_L), compact's terms for them), added to the KV head's M_E when the warp leaves it
   // (its last KV head: at the end, summed over the block's warps that end in it)
-  float me_l = 0.0f;
+  // and (lane 0) ν_E of the eliminated pages (the max of their ν; the last page's loaded and folded in at
+  // the next elimination or the flush), compact's for the pages it visits
+  float me_l = 0.0f, nu_l = 0.0f, nu_ld = 0.0f;
   auto flush_me = [&] {
     if (lead && bg >= 0 && me_l > 0.0f) atomicAdd(&w.me[int64_t(b) * p.n_head_q + g * G + myh], double(me_l));
     me_l = 0.0f;
+    nu_l = fmaxf(nu_l, nu_ld);
+    if (lane == 0 && bg >= 0 && nu_l > 0.0f) atomicMax(&w.nu_e[int64_t(b) * p.n_head_q + g * G], __float_as_uint(nu_l));
+    nu_l = nu_ld = 0.0f;
   };
   // pages to scan, appended to plist 32 at a time (lane i holds the i-th; one atomic per flush)
   int lst = 0, n_lst = 0;
@@ -1465,7 +1472,7 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
       const int t0 = pg * kPage, t1 = min(n, t0 + kPage);
       bool skip = false;
       float dvl = 0.0f;  // the lane's head's f16 bound of the page (bounded pages)
-      if (t0 >= hot_lo && t1 <= hot_hi && sread[warp][buf]) {  // no hot token in the page, its records read
+      if (t0 >= hot_lo && t1 <= hot_hi && spo[warp][buf] >= 0) {  // no hot token in the page, its records read
         const uint16_t* meta = reinterpret_cast<const uint16_t*>(sbuf[warp][buf]);
         const uint32_t* bx = reinterpret_cast<const uint32_t*>(sbuf[warp][buf] + MB);
         // per component: h_j, |err_j|, and the box as m_mid = (m_lo + m_hi)/2 = lo + hi − Q_j and
@@ -1507,6 +1514,10 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
           atomicAdd(&w.hist[bq * kHistAll + hist_bin(dvl)], uint32_t(t1 - t0));
           me_l = __fadd_ru(me_l, __fmul_ru(float(t1 - t0), ex2_up(dvl)));
         }
+        if (lane == 0) {
+          nu_l = fmaxf(nu_l, nu_ld);
+          nu_ld = __ldg(&p.nu_max[spo[warp][buf]]);
+        }
       } else {
         if (lane < G) w.pub[(int64_t(bg) * MP + pg) * G + lane] = kPageScanned;
         if (lane == n_lst) lst = pg;
@@ -1517,6 +1528,8 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
     issue(v + kAnchorBufs, buf);
   }
   flush();
+  nu_l = fmaxf(nu_l, nu_ld);  // the last KV head's ν_E (its M_E below)
+  if (lane == 0 && bg >= 0 && nu_l > 0.0f) atomicMax(&w.nu_e[int64_t(b) * p.n_head_q + g * G], __float_as_uint(nu_l));
   // the warps' last M_E sums: one atomic per head for the warps of the block that end in the same KV head
   // (at 1 × 128K every warp ends in one of 8 KV heads: an atomic per warp and head queued on 32 addresses)
   __shared__ float s_mea[kScanWarps][G];
@@ -1569,7 +1582,7 @@ __device__ __forceinline__ float fmax_nan(float a, float b) {
   asm("max.NaN.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b));
   return r;
 }
-// kLrAnchorMinBlocks: blocks per SM the registers allow (72 per lane, no spills; 64 at 8 spilled 12-20 B)
+// kLrAnchorMinBlocks: blocks per SM the registers allow (72 per lane, no spills; at 8, 64 registers, G 4 spilled 28 B)
 constexpr int kLrAnchorWarps = 4, kLrAnchorMinBlocks = 7;
 template <int G, int D>
 __global__ void __launch_bounds__(kLrAnchorWarps * 32, kLrAnchorMinBlocks) lowrank_anchor_kernel(DecodeParams p, Workspace w, Consts c) {
@@ -1606,9 +1619,12 @@ __global__ void __launch_bounds__(kLrAnchorWarps * 32, kLrAnchorMinBlocks) lowra
         const int64_t bq = int64_t(b) * p.n_head_q + g * G + lh;
         const float* qr = w.qrot + bq * D;
         const float* qd = w.qdelta + bq * D;
-        float tq[(D - kRank) / 8], td[(D - kRank) / 8];
+        // the trailing components in two halves, every load of a half in flight at once (the record's
+        // 20 registers are live meanwhile)
+        constexpr int NT = (D - kRank) / 8, NH = (NT + 1) / 2;
+        float tq[NH], td[NH];
 #pragma unroll
-        for (int k = 0; k < (D - kRank) / 8; ++k) {  // every load in flight at once
+        for (int k = 0; k < NH; ++k) {
           tq[k] = qr[kRank + 8 * k + (lane & 7)];
           td[k] = qd[kRank + 8 * k + (lane & 7)];
         }
@@ -1621,8 +1637,18 @@ __global__ void __launch_bounds__(kLrAnchorWarps * 32, kLrAnchorMinBlocks) lowra
           ss = __fmaf_ru(m, m, ss);
         }
 #pragma unroll
-        for (int k = 0; k < (D - kRank) / 8; ++k) {
+        for (int k = 0; k < NH; ++k) {
           const float m = __fadd_ru(fabsf(tq[k]), td[k]);
+          sp = __fmaf_ru(m, m, sp);
+        }
+#pragma unroll
+        for (int k = NH; k < NT; ++k) {
+          tq[k - NH] = qr[kRank + 8 * k + (lane & 7)];
+          td[k - NH] = qd[kRank + 8 * k + (lane & 7)];
+        }
+#pragma unroll
+        for (int k = NH; k < NT; ++k) {
+          const float m = __fadd_ru(fabsf(tq[k - NH]), td[k - NH]);
           sp = __fmaf_ru(m, m, sp);
         }
         if ((lane & 7) == 0) {
@@ -1688,6 +1714,7 @@ __global__ void __launch_bounds__(kLrAnchorWarps * 32, kLrAnchorMinBlocks) lowra
       for (int h = 0; h < G; ++h) pu[h] = skip ? __half_as_ushort(__float2half_ru(dv[h])) : kPageScanned;  // exact: dv is f16
     }
     const uint32_t cnt = skip ? uint32_t(t1 - t0) : 0u;  // the page's candidates (it holds no hot token)
+    const float nuv = skip ? __ldg(&p.nu_max[int64_t(phys) * p.n_head_kv + g]) : 0.0f;  // ν_E (compact's, for the rest)
 #pragma unroll
     for (int h = 0; h < G; ++h) {
       const int bin = skip ? hist_bin(dv[h]) : -1 - lane;  // lanes of one bin share one atomic
@@ -1698,6 +1725,8 @@ __global__ void __launch_bounds__(kLrAnchorWarps * 32, kLrAnchorMinBlocks) lowra
       const float me = warp_sum_ru(skip ? __fmul_ru(float(cnt), ex2_up(dv[h])) : 0.0f);
       if (lane == 0 && me > 0.0f) atomicAdd(&w.me[bq], double(me));
     }
+    const float numx = warp_max(nuv);
+    if (lane == 0 && numx > 0.0f) atomicMax(&w.nu_e[int64_t(b) * p.n_head_q + g * G], __float_as_uint(numx));
     const uint32_t keep = __ballot_sync(0xffffffffu, valid && !skip);  // pages the scan reads
     int at = 0;
     if (lane == 0 && keep) at = atomicAdd(&w.n_plist[bg], __popc(keep));
@@ -1710,25 +1739,24 @@ __global__ void __launch_bounds__(kLrAnchorWarps * 32, kLrAnchorMinBlocks) lowra
 // ---------------------------------------------------------------------------------------------
 // compact: grid (chunks, B·Hkv) of blocks that are all resident at once, 128 threads, no block
 // barrier before the end; specialised at compile time for anchors (BOX) and forced survivors (FORCED).
-// Each warp takes segments of kCompactSeg = 128 consecutive tokens (two pages; warp w of the KV head's
-// W warps: segments w, w + W, ...); the lane's k-th token of a segment is base + 32k + lane, so every
-// load is coalesced (G·2 bytes per token) and the 32 tokens of a row share one page (the page's anchor
-// entry, physical page and ν are warp-uniform). The next segment's bounds and physical pages are loaded
-// before the current one is processed. A candidate is eliminated iff UB_h − m_L < θ_h for every head h
-// of the group (GQA rule; θ from the scan's cut), or, in forced mode, by a hash; the rows of survivors
-// (and hot tokens: physical page · kPage + slot, all attend reads) are appended in token order within
-// the segment: a ballot per row and one atomicAdd per
+// Each warp takes segments of two pages (kCompactSeg = 128 tokens; warp w of the KV head's W warps:
+// segments w, w + W, ...): without anchors pages 2s and 2s + 1 of the sequence, with anchors the anchor
+// stage's list entries 2s and 2s + 1 (the pages it let through, Workspace::plist: the pages it eliminated
+// are not visited at all). The lane's k-th token of a segment is slot 32(k mod 2) + lane of the segment's
+// page k/2, so every load is coalesced (G·2 bytes per token) and the 32 tokens of a row share one page
+// (its physical page and ν are warp-uniform). The next segment's bounds and physical pages are loaded
+// before the current one is processed (with anchors, its list entries one segment before that). A
+// candidate is eliminated iff UB_h − m_L < θ_h for every head h of the group (GQA rule; θ from the scan's
+// cut), or, in forced mode, by a hash; the rows of survivors (and hot tokens: physical page · kPage +
+// slot, all attend reads) are appended in the segment's order: a ballot per row and one atomicAdd per
 // segment. An eliminated token adds ex2_up(UB − m_L) ≥ (1 − 2.5·2^-23)·e^{UB − m_L} to M_E of every head
 // (float32 sums rounded up per lane, float64 across lanes; merge's factor covers the ex2 error) and
-// its page's ν to ν_E. With anchors, a page the anchor stage eliminated (its pub entry, loaded a segment
-// ahead of the bounds; a warp's first segment waits for its own) has every candidate eliminated, its page's ν
-// goes to ν_E, and its bounds are not read; the anchor stage added its M_E terms (count·ex2_up(UB_A − m_L) per
-// head); a segment whose two pages were eliminated costs nothing else. (Up to 2c76096: every bound was read,
-// and an anchored token added ex2_up of its page bound here. Up to 6017d3b a warp's first segment read its
-// bounds whole, in parallel with its pub entries: reads of bounds the scan never wrote, discarded unused, which
-// compute-sanitizer's initcheck flagged.)
+// its page's ν to ν_E. A page an anchor eliminated (it holds a candidate and no hot token) had its M_E
+// terms (count·ex2_up(UB_A − m_L) per head) and its ν added by the anchor stage. (Up to 2c76096 every
+// bound was read, and an anchored token added ex2_up of its page bound here; up to this kernel's list
+// walk every segment was visited, a page the anchor stage eliminated skipped by its pub entry.)
 constexpr int kCompactSeg = 128, kCompactRows = kCompactSeg / 32, kCompactPages = kCompactSeg / kPage;
-static_assert(kPage % 32 == 0 && kCompactSeg % kPage == 0, "a row of 32 tokens must lie in one page");
+static_assert(kPage == 64 && kCompactPages == 2, "a segment is two pages of two rows of 32 tokens");
 
 template <int G>
 struct CompactSeg {  // one lane's share of a segment: its tokens' bounds (G f16 each), the pages
@@ -1736,35 +1764,19 @@ struct CompactSeg {  // one lane's share of a segment: its tokens' bounds (G f16
   int32_t phys[kCompactPages];
 };
 
-// With anchors: the first pub entry (f16: head 0's page bound, or kPageScanned) of a segment's two pages,
-// loaded two segments before the segment is processed (every lane the same words), so that the bounds of a
-// page the anchor stage eliminated are never read: its candidates are eliminated unread, and the anchor
-// stage has added their M_E terms already.
-struct CompactPub {
-  uint32_t raw[kCompactPages];
-  __device__ __forceinline__ uint32_t mask() const {  // bit q: page q eliminated by its anchor
-    uint32_t m = 0;
-#pragma unroll
-    for (int q = 0; q < kCompactPages; ++q) m |= uint32_t(raw[q] != kPageScanned) << q;
-    return m;
-  }
-};
-template <int G>
-__device__ __forceinline__ void compact_load_pub(CompactPub& s, const uint16_t* pubase, int base, int n) {
-#pragma unroll
-  for (int q = 0; q < kCompactPages; ++q)  // past the sequence: "scanned" (no candidate there)
-    s.raw[q] = base + q * kPage < n ? uint32_t(__ldcg(pubase + int64_t(base / kPage + q) * G)) : uint32_t(kPageScanned);
+// a segment's pages (logical; −1: none) and its rows' tokens: row k is slot 32(k mod 2) + lane of page k/2
+__device__ __forceinline__ int compact_token(const int (&pg)[kCompactPages], int k, int lane) {
+  return pg[k >> 1] < 0 ? INT_MAX : pg[k >> 1] * kPage + 32 * (k & 1) + lane;
 }
-
-// a segment's bounds; skip_row(k): row k's page was eliminated by its anchor (its bounds are not read)
-template <int G, class Skip>
-__device__ __forceinline__ void compact_load_rows(CompactSeg<G>& s, const uint16_t* ubase, int base, int lane, int n,
-                                                  Skip skip_row) {
-  const uint16_t* src0 = ubase + int64_t(base + lane) * G;  // row k at a constant offset: 32·k·G
+// the segment's bounds and physical pages (a token at or past n: +inf bounds, not read)
+template <int G>
+__device__ __forceinline__ void compact_load(CompactSeg<G>& s, const uint16_t* ubase, const int32_t* ptab,
+                                             const int (&pg)[kCompactPages], int lane, int n) {
 #pragma unroll
   for (int k = 0; k < kCompactRows; ++k) {
-    const uint16_t* src = src0 + 32 * k * G;
-    if (base + 32 * k + lane >= n || skip_row(k)) {
+    const int t = compact_token(pg, k, lane);
+    const uint16_t* src = ubase + int64_t(t) * G;
+    if (t >= n) {
 #pragma unroll
       for (int i = 0; i < (G + 1) / 2; ++i) s.wd[k][i] = 0x7C007C00u;
     } else if constexpr (G == 4) {
@@ -1782,19 +1794,8 @@ __device__ __forceinline__ void compact_load_rows(CompactSeg<G>& s, const uint16
       }
     }
   }
-}
-// a segment's physical pages
-template <int G>
-__device__ __forceinline__ void compact_load_phys(CompactSeg<G>& s, const int32_t* ptab, int base, int n) {
-  const int32_t* pt = ptab + base / kPage;
 #pragma unroll
-  for (int q = 0; q < kCompactPages; ++q) s.phys[q] = base + q * kPage < n ? __ldg(&pt[q]) : 0;
-}
-template <int G, class Skip>
-__device__ __forceinline__ void compact_load(CompactSeg<G>& s, const uint16_t* ubase, const int32_t* ptab, int base,
-                                             int lane, int n, Skip skip_row) {
-  compact_load_rows<G>(s, ubase, base, lane, n, skip_row);
-  compact_load_phys<G>(s, ptab, base, n);
+  for (int q = 0; q < kCompactPages; ++q) s.phys[q] = pg[q] >= 0 && pg[q] * kPage < n ? __ldg(&ptab[pg[q]]) : 0;
 }
 
 // head h's bound of the lane's row-k token (an f16 value) as float
@@ -1843,57 +1844,44 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
   float nu = 0.0f;
   [[maybe_unused]] const uint32_t keep_thr = FORCED ? uint32_t(fminf(p.forced_keep, 1.0f) * 4294967295.0f) : 0u;
   const uint16_t* ubase = w.ub + int64_t(bg) * p.max_seq * G;
-  [[maybe_unused]] const uint16_t* pubase = BOX ? w.pub + int64_t(bg) * ((p.max_seq + kPage - 1) / kPage) * G : nullptr;
   const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
   const float* numax = p.nu_max + g;
   int32_t* srow = w.srow + int64_t(bg) * p.max_seq;
-  const int stride = gridDim.x * kWarps * kCompactSeg;
+  // segments: without anchors the sequence's pages in pairs; with anchors the list's (its length and
+  // entries: the anchor stage, complete before the scan started, which finished before this KV head's cut)
+  [[maybe_unused]] const int32_t* plist = BOX ? w.plist + int64_t(bg) * ((p.max_seq + kPage - 1) / kPage) : nullptr;
+  const int n_list = BOX ? __ldcg(&w.n_plist[bg]) : 0;
+  const int nseg = BOX ? (n_list + 1) / 2 : (n + kCompactSeg - 1) / kCompactSeg;
+  // a segment's pages are held one per lane (lane ℓ: page ℓ mod 2; one register for a segment ahead),
+  // taken by shuffles where used
+  auto seg_page = [&](int s) {
+    const int i = kCompactPages * s + (lane & 1);
+    if constexpr (BOX) return i < n_list ? __ldcg(&plist[i]) : -1;
+    else return i;
+  };
+  auto pages_of = [&](int pl, int (&pg)[kCompactPages]) {
+#pragma unroll
+    for (int q = 0; q < kCompactPages; ++q) pg[q] = BOX ? __shfl_sync(0xffffffffu, pl, q) : pl - (lane & 1) + q;
+  };
+  const int sstride = gridDim.x * kWarps;
   const uint32_t lt = (1u << lane) - 1u;
-  int base = (blockIdx.x * kWarps + warp) * kCompactSeg;
+  int s = blockIdx.x * kWarps + warp;
   CompactSeg<G> cur;
-  // with anchors: which pages of the current segment the anchor stage eliminated (mask bit q: page q), and
-  // the pub entries of the next segment (loaded before its bounds, consumed when those are issued);
-  // without, nothing is skipped
-  uint32_t pc = 0u;
-  CompactPub p0{}, pn{};
-  if constexpr (BOX) {
-    if (base < n) compact_load_pub<G>(p0, pubase, base, n);
-    if (base + stride < n) compact_load_pub<G>(pn, pubase, base + stride, n);
-  }
-  // the first segment: with anchors its physical pages are requested with its pub entries and its bounds once
-  // those are in, so that no bound of an eliminated page is read (the scan never writes them); without, its
-  // bounds and pages at once
-  if (base < n) {
-    if constexpr (BOX) {
-      compact_load_phys<G>(cur, ptab, base, n);
-      pc = p0.mask();
-      compact_load_rows<G>(cur, ubase, base, lane, n, [&](int k) { return pc >> (k * 32 / kPage) & 1u; });
-    } else {
-      compact_load<G>(cur, ubase, ptab, base, lane, n, [](int) { return false; });
-    }
-  }
-  for (; base < n; base += stride) {
+  int pc[kCompactPages];  // the current segment's pages
+  int pn = seg_page(s + sstride);  // the next segment's (lane: page lane mod 2)
+  pages_of(seg_page(s), pc);
+  if (s < nseg) compact_load<G>(cur, ubase, ptab, pc, lane, n);
+  for (; s < nseg; s += sstride) {
     CompactSeg<G> nxt;
-    CompactPub pnn{};
-    uint32_t pnm = 0u;
-    if constexpr (BOX) {
-      if (base + 2 * stride < n) compact_load_pub<G>(pnn, pubase, base + 2 * stride, n);
-      pnm = pn.mask();
+    if (s + sstride < nseg) {
+      int pg[kCompactPages];
+      pages_of(pn, pg);
+      compact_load<G>(nxt, ubase, ptab, pg, lane, n);
     }
-    if (base + stride < n)
-      compact_load<G>(nxt, ubase, ptab, base + stride, lane, n, [&](int k) { return BOX && (pnm >> (k * 32 / kPage) & 1u); });
+    const int pnn = seg_page(s + 2 * sstride);  // with anchors: list entries a segment ahead of their bounds
     float nuv[kCompactPages];  // the pages' ν, used at the end of the segment (latency overlapped)
 #pragma unroll
     for (int q = 0; q < kCompactPages; ++q) nuv[q] = __ldg(&numax[int64_t(cur.phys[q]) * p.n_head_kv]);
-    if (BOX && pc == (1u << kCompactPages) - 1u) {  // both pages eliminated by their anchors (each holds a
-      // candidate and no hot token): nothing survives; only their ν
-#pragma unroll
-      for (int q = 0; q < kCompactPages; ++q) nu = fmaxf(nu, nuv[q]);
-      cur = nxt;
-      pc = pnm;
-      pn = pnn;
-      continue;
-    }
     bool page_any[kCompactPages];
 #pragma unroll
     for (int q = 0; q < kCompactPages; ++q) page_any[q] = false;
@@ -1902,16 +1890,8 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
     int tot = 0;
 #pragma unroll
     for (int k = 0; k < kCompactRows; ++k) {
-      const int t = base + 32 * k + lane;
+      const int t = compact_token(pc, k, lane);
       const bool cand = t >= cold_lo && t < cold_hi, hot = t < n && !cand;
-      if (BOX && (pc >> (k * 32 / kPage) & 1u)) {  // warp-uniform: a page eliminated by its anchor (certified:
-        // θ ≥ θ_A > its bound; it holds no hot token); the anchor stage added its M_E terms
-        elim_rows[k] = false;
-        page_any[k * 32 / kPage] |= __any_sync(0xffffffffu, cand);
-        keep_rows[k] = __ballot_sync(0xffffffffu, hot);
-        tot += __popc(keep_rows[k]);
-        continue;
-      }
       bool elim;
       if constexpr (FORCED) {
         elim = !(hash3(p.forced_seed, uint32_t(bg), uint32_t(t)) <= keep_thr);
@@ -1923,7 +1903,7 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
       }
       elim = elim && cand;
       elim_rows[k] = elim;
-      page_any[k * 32 / kPage] |= __any_sync(0xffffffffu, elim);
+      page_any[k >> 1] |= __any_sync(0xffffffffu, elim);
       keep_rows[k] = __ballot_sync(0xffffffffu, hot || (cand && !elim));
       tot += __popc(keep_rows[k]);
     }
@@ -1944,16 +1924,14 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
 #pragma unroll
     for (int k = 0; k < kCompactRows; ++k) {
       if (keep_rows[k] >> lane & 1u) {
-        const int t = base + 32 * k + lane, j = off + __popc(keep_rows[k] & lt);
-        sr[j] = cur.phys[k * 32 / kPage] * kPage + (t & (kPage - 1));
+        const int t = compact_token(pc, k, lane), j = off + __popc(keep_rows[k] & lt);
+        sr[j] = cur.phys[k >> 1] * kPage + (t & (kPage - 1));
       }
       off += __popc(keep_rows[k]);
     }
     cur = nxt;  // on the last segment nxt was not loaded; the loop ends before cur is read again
-    if constexpr (BOX) {
-      pc = pnm;
-      pn = pnn;
-    }
+    pages_of(pn, pc);
+    pn = pnn;
   }
 #pragma unroll
   for (int h = 0; h < G; ++h) {

@@ -700,13 +700,16 @@ Bytes bytes_model(const Host& h, const gc::DecodeParams& p, int64_t n_surv_total
               + read_pages * page_meta         // their page meta (h, err)
               + all_pages * 4                  // ν_max
               + scanned * G * 2 * 2            // UB − m_L written by the scan, read by compact
-              // (compact skips the bounds of the pages the anchors eliminated and reads their pub entries
-              // instead; builds from 939a12c to ad20ba5 also read them in each warp's first segment, not
-              // counted, being no bytes the step needs; builds up to 2c76096 read every bound, and their runs
-              // from ef3ee59 on counted it)
-              + (p.box ? all_pages * ((h.rank ? gc::kLrBoxHalfs * 2 : 2 * g_d * 2 + 2 * g_d) + G * 2 * 2) : 0)
+              // (compact walks the anchor stage's page list and reads the bounds of the listed pages only;
+              // the anchor stage takes the ν of the pages it eliminates, so ν is still read once per page;
+              // the runs from 939a12c to 11dc7a9 had compact read the pub entries of every page instead
+              // of the list, counted as G·2 bytes more per page; builds from 939a12c to ad20ba5
+              // also read the bounds of each warp's first segment, not counted, being no bytes the step
+              // needs; builds up to 2c76096 read every bound, and their runs from ef3ee59 on counted it)
+              + (p.box ? all_pages * ((h.rank ? gc::kLrBoxHalfs * 2 : 2 * g_d * 2 + 2 * g_d) + G * 2) : 0)
                                                // anchor stage: meta + box (low-rank: the 80-byte page
-                                               // anchor), pub written and read
+                                               // anchor), pub written
+              + (p.box ? read_pages * 4 * 3 : 0)  // the page list: written, read by the scan and by compact
               + Hkv * hot * g_d * 2            // hot keys read by prep (once per KV head; until 255ce1c
                                                // counted 256 bytes per query head)
               + double(n_surv_total) * 4     // survivor list
