@@ -1570,11 +1570,15 @@ __global__ void __launch_bounds__(kScanWarps * 32) anchor_kernel(DecodeParams p,
 // bounds the exact one, in any order; the max is NaN-propagating (max.NaN), so a NaN anywhere makes the
 // bound NaN, stored as +inf: never eliminated; no float32 dot is bounded, so no γ term). The elimination,
 // θ_A, pub, the histogram, M_E and the page list are the quant anchor stage's (anchor_kernel above).
-// Layout: a lane per page. Warp-items are (b·Hkv + g, 32 consecutive pages): the warp puts the KV head's
-// query factors in shared memory (q̃_j, Δ_j for j < 16; per head ns, np, the additive term, m_L, θ_A),
-// then lane ℓ loads page 32·chunk + ℓ's page-table entry and its 80-byte record (five 16-byte loads) and
-// bounds it for the G heads alone; the histogram counts of a warp-item are aggregated per (head, bin)
-// (__match_any_sync), M_E per head by a warp sum rounded up, the page list by one atomic per warp-item.
+// Layout: PPL pages per lane (1 or 2, chosen per step by stage1, below). Warp-items are (b·Hkv + g, 32·PPL
+// consecutive pages): the warp puts the KV head's query factors in shared memory (q̃_j, Δ_j for j < 16; per
+// head ns, np, the additive term, m_L, θ_A), then lane ℓ loads pages 32·PPL·chunk + 32k + ℓ's page-table
+// entries and 80-byte records (five 16-byte loads each) and bounds each for the G heads alone (components
+// outer, heads inner); the histogram counts of a warp-item are aggregated per (page slot, head, bin)
+// (__match_any_sync), M_E per head by a warp sum rounded up, ν_E (the eliminated pages' ν, compact's for
+// the rest) by a warp max, the page list by one atomic per warp-item. (Up to d871e56 a lane per page with
+// its per-component arrays at 128 registers; 6 or 7 blocks per SM at 80 or 72 registers were slower, the
+// rounds of 939a12c and of this change.)
 // (A warp per page with bulk copies into shared buffers, as the quant anchor stage, took 43-58 µs at
 // 32 × 32K: 131K copies of 80 bytes.)
 __device__ __forceinline__ float fmax_nan(float a, float b) {
@@ -1582,35 +1586,43 @@ __device__ __forceinline__ float fmax_nan(float a, float b) {
   asm("max.NaN.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b));
   return r;
 }
-// kLrAnchorMinBlocks: blocks per SM the registers allow (72 per lane, no spills; at 8, 64 registers, G 4 spilled 28 B)
-constexpr int kLrAnchorWarps = 4, kLrAnchorMinBlocks = 7;
-template <int G, int D>
-__global__ void __launch_bounds__(kLrAnchorWarps * 32, kLrAnchorMinBlocks) lowrank_anchor_kernel(DecodeParams p, Workspace w, Consts c) {
+// PPL pages per lane (1 or 2): warp-items of 32·PPL pages; stage1 takes 2 where items of 32 pages outnumber
+// the resident warps (32 × 32K: 4096 items, 2112 warps at 4 blocks per SM), so that no warp takes a second
+// item, and 1 elsewhere (1 × 128K: 256 items), where halving the warps would lengthen the stage
+constexpr int kLrAnchorWarps = 4;
+template <int G, int D, int PPL>
+__global__ void __launch_bounds__(kLrAnchorWarps * 32, 4) lowrank_anchor_kernel(DecodeParams p, Workspace w, Consts c) {
   __shared__ float s_q[kLrAnchorWarps][G][kRank], s_d[kLrAnchorWarps][G][kRank];
   __shared__ float s_ns[kLrAnchorWarps][G], s_np[kLrAnchorWarps][G], s_add[kLrAnchorWarps][G], s_ml[kLrAnchorWarps][G],
       s_th[kLrAnchorWarps][G];
   static_assert(G * 8 <= 32, "the query factors: a head per 8 lanes");
+  constexpr int IP = 32 * PPL;  // pages per warp-item
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   pdl_wait();
   pdl_launch_next();
   const bool forced = p.forced_keep >= 0;
   const uint32_t page_thr = uint32_t(fminf(fmaxf(p.forced_page_keep, 0.0f), 1.0f) * 4294967295.0f);
-  const int MP = (p.max_seq + kPage - 1) / kPage, CH = (MP + 31) / 32;
+  const int MP = (p.max_seq + kPage - 1) / kPage, CH = (MP + IP - 1) / IP;
   const int items = p.batch * p.n_head_kv * CH;
   for (int it = blockIdx.x * kLrAnchorWarps + warp; it < items; it += gridDim.x * kLrAnchorWarps) {
-    const int bg = it / CH, pg = (it % CH) * 32 + lane, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
+    const int bg = it / CH, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
     const int n = p.seq_len[b], npages = (n + kPage - 1) / kPage;
     const int hot_lo = min(p.n_sink, n), hot_hi = max(n - p.n_recent, hot_lo);
-    const bool valid = pg < npages;
-    const int t0 = pg * kPage, t1 = min(n, t0 + kPage);
-    // the page's record (an input: loaded before the query factors' reductions)
-    const int phys = valid ? __ldg(&p.page_table[int64_t(b) * p.max_pages + pg]) : -1;
-    uint4 rec[kLrBoxHalfs / 8];
-    if (phys >= 0) {
-      const uint4* src = reinterpret_cast<const uint4*>(p.box + (int64_t(phys) * p.n_head_kv + g) * (kLrBoxHalfs * 2));
+    // the lane's pages IP·chunk + 32k + ℓ and their records (inputs: loaded before the query factors' reductions)
+    int pg[PPL], phys[PPL];
+    uint4 rec[PPL][kLrBoxHalfs / 8];
 #pragma unroll
-      for (int k = 0; k < kLrBoxHalfs / 8; ++k) rec[k] = __ldg(&src[k]);
+    for (int k = 0; k < PPL; ++k) {
+      pg[k] = (it % CH) * IP + 32 * k + lane;
+      phys[k] = pg[k] < npages ? __ldg(&p.page_table[int64_t(b) * p.max_pages + pg[k]]) : -1;
     }
+#pragma unroll
+    for (int k = 0; k < PPL; ++k)
+      if (phys[k] >= 0) {
+        const uint4* src = reinterpret_cast<const uint4*>(p.box + (int64_t(phys[k]) * p.n_head_kv + g) * (kLrBoxHalfs * 2));
+#pragma unroll
+        for (int i = 0; i < kLrBoxHalfs / 8; ++i) rec[k][i] = __ldg(&src[i]);
+      }
     {  // query factors of the G heads: lane ℓ < 8G takes head ℓ/8, sketch components 2(ℓ mod 8), +1, and every
        // 8th trailing component from kRank + ℓ mod 8 (ns², np² summed rounded up, then over the head's 8 lanes)
       const int lh = lane >> 3, lj = 2 * (lane & 7);
@@ -1619,12 +1631,9 @@ __global__ void __launch_bounds__(kLrAnchorWarps * 32, kLrAnchorMinBlocks) lowra
         const int64_t bq = int64_t(b) * p.n_head_q + g * G + lh;
         const float* qr = w.qrot + bq * D;
         const float* qd = w.qdelta + bq * D;
-        // the trailing components in two halves, every load of a half in flight at once (the record's
-        // 20 registers are live meanwhile)
-        constexpr int NT = (D - kRank) / 8, NH = (NT + 1) / 2;
-        float tq[NH], td[NH];
+        float tq[(D - kRank) / 8], td[(D - kRank) / 8];
 #pragma unroll
-        for (int k = 0; k < NH; ++k) {
+        for (int k = 0; k < (D - kRank) / 8; ++k) {  // every load in flight at once
           tq[k] = qr[kRank + 8 * k + (lane & 7)];
           td[k] = qd[kRank + 8 * k + (lane & 7)];
         }
@@ -1637,18 +1646,8 @@ __global__ void __launch_bounds__(kLrAnchorWarps * 32, kLrAnchorMinBlocks) lowra
           ss = __fmaf_ru(m, m, ss);
         }
 #pragma unroll
-        for (int k = 0; k < NH; ++k) {
+        for (int k = 0; k < (D - kRank) / 8; ++k) {
           const float m = __fadd_ru(fabsf(tq[k]), td[k]);
-          sp = __fmaf_ru(m, m, sp);
-        }
-#pragma unroll
-        for (int k = NH; k < NT; ++k) {
-          tq[k - NH] = qr[kRank + 8 * k + (lane & 7)];
-          td[k - NH] = qd[kRank + 8 * k + (lane & 7)];
-        }
-#pragma unroll
-        for (int k = NH; k < NT; ++k) {
-          const float m = __fadd_ru(fabsf(tq[k - NH]), td[k - NH]);
           sp = __fmaf_ru(m, m, sp);
         }
         if ((lane & 7) == 0) {
@@ -1669,69 +1668,96 @@ __global__ void __launch_bounds__(kLrAnchorWarps * 32, kLrAnchorMinBlocks) lowra
       }
       __syncwarp();
     }
-    bool skip = false;
-    float dv[G];
-    if (phys >= 0 && t0 >= hot_lo && t1 <= hot_hi) {  // no hot token in the page, its record read
-      // components outer, heads inner: a component pair's box is unpacked once for the G heads and no
-      // per-component array stays live (each head's sum is rounded up term by term: any order bounds it)
-      const uint32_t* rw = reinterpret_cast<const uint32_t*>(rec);
-      float part[G];
+    bool skip[PPL];
+    float dv[PPL][G];
 #pragma unroll
-      for (int h = 0; h < G; ++h) part[h] = 0.0f;
+    for (int k = 0; k < PPL; ++k) {
+      const int t0 = pg[k] * kPage, t1 = min(n, t0 + kPage);
+      skip[k] = false;
+      if (phys[k] >= 0 && t0 >= hot_lo && t1 <= hot_hi) {  // no hot token in the page, its record read
+        // components outer, heads inner: a component pair's box is unpacked once for the G heads (each
+        // head's sum is rounded up term by term, in the order j = 0, 1, ..)
+        const uint32_t* rw = reinterpret_cast<const uint32_t*>(rec[k]);
+        float part[G];
 #pragma unroll
-      for (int i = 0; i < kRank / 2; ++i) {
-        const float2 l2 = __half22float2(*reinterpret_cast<const __half2*>(&rw[i]));
-        const float2 h2 = __half22float2(*reinterpret_cast<const __half2*>(&rw[kRank / 2 + i]));
-        const float lo[2] = {l2.x, l2.y}, hi[2] = {h2.x, h2.y};
+        for (int h = 0; h < G; ++h) part[h] = 0.0f;
 #pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          const int j = 2 * i + e;
-          const float am = fmax_nan(fabsf(lo[e]), fabsf(hi[e]));
+        for (int i = 0; i < kRank / 2; ++i) {
+          const float2 l2 = __half22float2(*reinterpret_cast<const __half2*>(&rw[i]));
+          const float2 h2 = __half22float2(*reinterpret_cast<const __half2*>(&rw[kRank / 2 + i]));
+          const float lo[2] = {l2.x, l2.y}, hi[2] = {h2.x, h2.y};
 #pragma unroll
-          for (int h = 0; h < G; ++h) {
-            const float q = s_q[warp][h][j];
-            part[h] = __fadd_ru(part[h], fmax_nan(__fmul_ru(q, lo[e]), __fmul_ru(q, hi[e])));
-            part[h] = __fmaf_ru(s_d[warp][h][j], am, part[h]);
+          for (int e = 0; e < 2; ++e) {
+            const int j = 2 * i + e;
+            const float am = fmax_nan(fabsf(lo[e]), fabsf(hi[e]));
+#pragma unroll
+            for (int h = 0; h < G; ++h) {
+              const float q = s_q[warp][h][j];
+              part[h] = __fadd_ru(part[h], fmax_nan(__fmul_ru(q, lo[e]), __fmul_ru(q, hi[e])));
+              part[h] = __fmaf_ru(s_d[warp][h][j], am, part[h]);
+            }
           }
         }
+        const float2 ep = __half22float2(*reinterpret_cast<const __half2*>(&rw[kRank]));  // E, P
+        bool all_below = true;
+#pragma unroll
+        for (int h = 0; h < G; ++h) {
+          float pt = __fadd_ru(part[h], __fmaf_ru(s_ns[warp][h], ep.x, __fmul_ru(s_np[warp][h], ep.y)));
+          pt = __fadd_ru(pt, s_add[warp][h]);
+          const float dd = __fsub_ru(pt, s_ml[warp][h]);
+          dv[k][h] = dd != dd ? INFINITY : __half2float(__float2half_ru(dd));
+          all_below = all_below && dv[k][h] < s_th[warp][h];
+        }
+        skip[k] = forced ? p.forced_page_keep >= 0 && !(hash3(p.forced_seed ^ 0x5bd1e995u, uint32_t(bg), uint32_t(pg[k])) <= page_thr)
+                         : all_below;
       }
-      const float2 ep = __half22float2(*reinterpret_cast<const __half2*>(&rw[kRank]));  // E, P
-      bool all_below = true;
+    }
+    // per page: pub, the histogram counts (lanes of one bin share one atomic), M_E and ν_E terms (compact's for
+    // the pages the scan reads)
+    float me[G], nuv = 0.0f;
+#pragma unroll
+    for (int h = 0; h < G; ++h) me[h] = 0.0f;
+    uint32_t keep[PPL];
+#pragma unroll
+    for (int k = 0; k < PPL; ++k) {
+      const bool valid = pg[k] < npages;
+      const int t0 = pg[k] * kPage, t1 = min(n, t0 + kPage);
+      if (skip[k]) nuv = fmaxf(nuv, __ldg(&p.nu_max[int64_t(phys[k]) * p.n_head_kv + g]));
+      uint16_t* pu = w.pub + (int64_t(bg) * MP + pg[k]) * G;
+      if (valid) {
+#pragma unroll
+        for (int h = 0; h < G; ++h) pu[h] = skip[k] ? __half_as_ushort(__float2half_ru(dv[k][h])) : kPageScanned;  // exact: dv is f16
+      }
+      const uint32_t cnt = skip[k] ? uint32_t(t1 - t0) : 0u;  // the page's candidates (it holds no hot token)
 #pragma unroll
       for (int h = 0; h < G; ++h) {
-        float pt = __fadd_ru(part[h], __fmaf_ru(s_ns[warp][h], ep.x, __fmul_ru(s_np[warp][h], ep.y)));
-        pt = __fadd_ru(pt, s_add[warp][h]);
-        const float dd = __fsub_ru(pt, s_ml[warp][h]);
-        dv[h] = dd != dd ? INFINITY : __half2float(__float2half_ru(dd));
-        all_below = all_below && dv[h] < s_th[warp][h];
+        const int bin = skip[k] ? hist_bin(dv[k][h]) : -1 - lane;
+        const uint32_t peers = __match_any_sync(0xffffffffu, bin);
+        const uint32_t tot = __reduce_add_sync(peers, cnt);
+        const int64_t bq = int64_t(b) * p.n_head_q + g * G + h;
+        if (skip[k] && lane == __ffs(peers) - 1) atomicAdd(&w.hist[bq * kHistAll + bin], tot);
+        if (skip[k]) me[h] = __fadd_ru(me[h], __fmul_ru(float(cnt), ex2_up(dv[k][h])));
       }
-      skip = forced ? p.forced_page_keep >= 0 && !(hash3(p.forced_seed ^ 0x5bd1e995u, uint32_t(bg), uint32_t(pg)) <= page_thr)
-                    : all_below;
+      keep[k] = __ballot_sync(0xffffffffu, valid && !skip[k]);  // pages the scan reads
     }
-    uint16_t* pu = w.pub + (int64_t(bg) * MP + pg) * G;
-    if (valid) {
-#pragma unroll
-      for (int h = 0; h < G; ++h) pu[h] = skip ? __half_as_ushort(__float2half_ru(dv[h])) : kPageScanned;  // exact: dv is f16
-    }
-    const uint32_t cnt = skip ? uint32_t(t1 - t0) : 0u;  // the page's candidates (it holds no hot token)
-    const float nuv = skip ? __ldg(&p.nu_max[int64_t(phys) * p.n_head_kv + g]) : 0.0f;  // ν_E (compact's, for the rest)
 #pragma unroll
     for (int h = 0; h < G; ++h) {
-      const int bin = skip ? hist_bin(dv[h]) : -1 - lane;  // lanes of one bin share one atomic
-      const uint32_t peers = __match_any_sync(0xffffffffu, bin);
-      const uint32_t tot = __reduce_add_sync(peers, cnt);
-      const int64_t bq = int64_t(b) * p.n_head_q + g * G + h;
-      if (skip && lane == __ffs(peers) - 1) atomicAdd(&w.hist[bq * kHistAll + bin], tot);
-      const float me = warp_sum_ru(skip ? __fmul_ru(float(cnt), ex2_up(dv[h])) : 0.0f);
-      if (lane == 0 && me > 0.0f) atomicAdd(&w.me[bq], double(me));
+      const float m = warp_sum_ru(me[h]);
+      if (lane == 0 && m > 0.0f) atomicAdd(&w.me[int64_t(b) * p.n_head_q + g * G + h], double(m));
     }
     const float numx = warp_max(nuv);
     if (lane == 0 && numx > 0.0f) atomicMax(&w.nu_e[int64_t(b) * p.n_head_q + g * G], __float_as_uint(numx));
-    const uint32_t keep = __ballot_sync(0xffffffffu, valid && !skip);  // pages the scan reads
+    int tot = 0;
+#pragma unroll
+    for (int k = 0; k < PPL; ++k) tot += __popc(keep[k]);
     int at = 0;
-    if (lane == 0 && keep) at = atomicAdd(&w.n_plist[bg], __popc(keep));
+    if (lane == 0 && tot) at = atomicAdd(&w.n_plist[bg], tot);
     at = __shfl_sync(0xffffffffu, at, 0);
-    if (keep >> lane & 1u) w.plist[int64_t(bg) * MP + at + __popc(keep & ((1u << lane) - 1u))] = pg;
+#pragma unroll
+    for (int k = 0; k < PPL; ++k) {
+      if (keep[k] >> lane & 1u) w.plist[int64_t(bg) * MP + at + __popc(keep[k] & ((1u << lane) - 1u))] = pg[k];
+      at += __popc(keep[k]);
+    }
     __syncwarp();  // the shared factors are read before the next item writes them
   }
 }
@@ -2837,11 +2863,19 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
         if (lplan.cut == kCutLocal && !p.box) launch("prep_kernel", prep_kernel<GG, DD, false>, dim3(BK), dim3(kPrepThreads), 0, st, p, w, c);
         else launch("prep_kernel", prep_kernel<GG, DD>, dim3(BK), dim3(kPrepThreads), 0, st, p, w, c);
       }
-      if (p.box && more()) {  // the low-rank anchor stage: a warp per 32 pages of a KV head, all resident at most
-        const int aocc = resident_blocks<lowrank_anchor_kernel<GG, DD>, kLrAnchorWarps * 32>();
-        const int64_t items = int64_t(BK) * ((max_pages_seq + 31) / 32);
-        const int ablocks = resident_grid(aocc, sms, items, kLrAnchorWarps);
-        launch("lowrank_anchor_kernel", lowrank_anchor_kernel<GG, DD>, dim3(ablocks), dim3(kLrAnchorWarps * 32), 0, st, p, w, c);
+      if (p.box && more()) {  // the low-rank anchor stage: a warp per 32·PPL pages of a KV head, all resident at most
+        auto anchor = [&](auto ppl) {
+          constexpr int PPL = decltype(ppl)::value;
+          const int aocc = resident_blocks<lowrank_anchor_kernel<GG, DD, PPL>, kLrAnchorWarps * 32>();
+          const int64_t items = int64_t(BK) * ((max_pages_seq + 32 * PPL - 1) / (32 * PPL));
+          const int ablocks = resident_grid(aocc, sms, items, kLrAnchorWarps);
+          launch("lowrank_anchor_kernel", lowrank_anchor_kernel<GG, DD, PPL>, dim3(ablocks), dim3(kLrAnchorWarps * 32), 0, st,
+                 p, w, c);
+        };
+        const int64_t items1 = int64_t(BK) * ((max_pages_seq + 31) / 32);
+        const int occ1 = resident_blocks<lowrank_anchor_kernel<GG, DD, 1>, kLrAnchorWarps * 32>();
+        if (items1 > int64_t(occ1) * sms * kLrAnchorWarps) anchor(std::integral_constant<int, 2>{});
+        else anchor(std::integral_constant<int, 1>{});
       }
       constexpr int smem = lowrank_page_smem<GG>();
       if (more()) {
