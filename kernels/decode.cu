@@ -1296,8 +1296,8 @@ __device__ __forceinline__ float ex2_up(float v) {
 // the page's bound is then +inf or NaN (NaN is stored as +inf: never eliminated). A page
 // without hot tokens is eliminated whole when f16↑(UB_A − m_L) < θ_A for every head of the group
 // (forced mode: by a hash of the page, probability 1 − forced_page_keep); its f16 bounds go to pub, its
-// candidates to the histogram and their M_E terms (count·ex2_up(bound), compact's form) to M_E, so the
-// cut and the certificate count them; compact reads no bound of the page. Every other page goes
+// candidates to the histogram, their M_E terms (count·ex2_up(bound), compact's form) to M_E and the page's ν
+// to ν_E, so the cut and the certificate count them; compact does not visit the page. Every other page goes
 // to plist, 32 at a time (one atomic each). θ_A: the largest histogram edge e_j with
 // n_cand·e^{e_j}·(1 + 1e-11) ≤ anchor_share·budget; the cut's prefix up to e_j then costs at most that,
 // so θ ≥ θ_A and the GQA rule eliminates the page's tokens. (Before: the scan's page prep, W_j
@@ -1588,7 +1588,7 @@ __device__ __forceinline__ float fmax_nan(float a, float b) {
 }
 // PPL pages per lane (1 or 2): warp-items of 32·PPL pages; stage1 takes 2 where items of 32 pages outnumber
 // the resident warps (32 × 32K: 4096 items, 2112 warps at 4 blocks per SM), so that no warp takes a second
-// item, and 1 elsewhere (1 × 128K: 256 items), where halving the warps would lengthen the stage
+// item, and 1 elsewhere (1 × 128K: 512 items), where halving the warps would lengthen the stage
 constexpr int kLrAnchorWarps = 4;
 template <int G, int D, int PPL>
 __global__ void __launch_bounds__(kLrAnchorWarps * 32, 4) lowrank_anchor_kernel(DecodeParams p, Workspace w, Consts c) {
@@ -1801,7 +1801,7 @@ __device__ __forceinline__ void compact_load(CompactSeg<G>& s, const uint16_t* u
 #pragma unroll
   for (int k = 0; k < kCompactRows; ++k) {
     const int t = compact_token(pg, k, lane);
-    const uint16_t* src = ubase + int64_t(t) * G;
+    const uint16_t* src = ubase + int64_t(t) * G;  // dereferenced only where t < n (t: INT_MAX for no page)
     if (t >= n) {
 #pragma unroll
       for (int i = 0; i < (G + 1) / 2; ++i) s.wd[k][i] = 0x7C007C00u;

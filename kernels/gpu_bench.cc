@@ -708,7 +708,8 @@ Bytes bytes_model(const Host& h, const gc::DecodeParams& p, int64_t n_surv_total
               // needs; builds up to 2c76096 read every bound, and their runs from ef3ee59 on counted it)
               + (p.box ? all_pages * ((h.rank ? gc::kLrBoxHalfs * 2 : 2 * g_d * 2 + 2 * g_d) + G * 2) : 0)
                                                // anchor stage: meta + box (low-rank: the 80-byte page
-                                               // anchor), pub written
+                                               // anchor), pub written (no kernel reads it since
+                                               // 0a62fde: the check here and a user's inspection do)
               + (p.box ? read_pages * 4 * 3 : 0)  // the page list: written, read by the scan and by compact
               + Hkv * hot * g_d * 2            // hot keys read by prep (once per KV head; until 255ce1c
                                                // counted 256 bytes per query head)

@@ -88,6 +88,12 @@ int pack_quant_pages(const QuantRecords& rec, int64_t n_tokens, const int32_t* p
                   arr == &rec.half_step ? " half-step " : " error bound ", x, " is negative or not finite");
       }
   }
+  // ν (a rounded-up ||v_t||) bounds the output error of the eliminated tokens: a NaN or a negative value
+  // would be dropped by the page's max, and ν_E would understate it (+inf is sound: nothing is certified)
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    const float x = f16_to_f32(rec.nu[size_t(t)]);
+    GKV_CHECK(x >= 0.0f, "pack_quant_pages: token ", t, " value norm bound ", x, " is negative or NaN");
+  }
   for (int64_t t = 0; t < n_tokens; ++t) {
     const int64_t phys = page_table[t / kPage];
     uint8_t* page = codes + (phys * n_head_kv + g) * kPage * CB;

@@ -129,6 +129,26 @@ TEST(CudaPack, QuantPagesRejectRecordsOutsideTheLayout) {
   QuantRecords zero = good;
   zero.half_step[size_t(3)] = zero.err[size_t(3)] = 0x8000;
   EXPECT_NO_THROW(pack_quant_pages(zero, n, pt.data(), 2, 1, 0, codes.data(), meta.data(), box.data(), nu.data()));
+  // a token's value norm bound: NaN or negative is refused (the page's max would drop it and ν_E understate
+  // the eliminated tokens' output error), naming the token, before anything is written; +inf and -0 pass
+  for (const uint16_t bad : {uint16_t(0xBC00), uint16_t(0x8001), uint16_t(0x7E00), uint16_t(0xFE00)}) {
+    QuantRecords r = good;
+    r.nu[size_t(70)] = bad;
+    std::fill(codes.begin(), codes.end(), uint8_t(0xA5));
+    std::fill(nu.begin(), nu.end(), -7.0f);
+    expect_error(r, "token 70 value norm bound");
+    EXPECT_TRUE(std::all_of(codes.begin(), codes.end(), [](uint8_t c) { return c == 0xA5; }));
+    EXPECT_TRUE(std::all_of(nu.begin(), nu.end(), [](float x) { return x == -7.0f; }));
+  }
+  for (const uint16_t ok : {uint16_t(0x7C00), uint16_t(0x8000)}) {
+    QuantRecords r = good;
+    r.nu[size_t(70)] = ok;
+    EXPECT_NO_THROW(pack_quant_pages(r, n, pt.data(), 2, 1, 0, codes.data(), meta.data(), box.data(), nu.data()));
+  }
+  QuantRecords inf = good;
+  inf.nu[size_t(70)] = 0x7C00;
+  pack_quant_pages(inf, n, pt.data(), 2, 1, 0, codes.data(), meta.data(), box.data(), nu.data());
+  EXPECT_TRUE(std::isinf(nu[1])) << "page 1 (tokens 64..127) takes token 70's +inf";
 }
 
 TEST(CudaPack, LowrankSketchBoundsItsNorms) {

@@ -23,7 +23,8 @@ run() { echo "+ $*"; "$@" || { echo "FAILED ($?): $*"; fail=1; }; }
 
 # small checked rows for the sanitizer and the multi-GPU run: every witness, anchors (partial last pages),
 # G 1 / 2 / 3, d 64, the local cut (GHOSTKV_SCAN_OCC=1 at 17 × 8 KV heads), the ready lists, one split
-# (attend finishing the heads); "ENV=..:" prefixes set an environment variable for the row
+# (attend finishing the heads), the low-rank anchor stage at two pages per lane (300 × 8 KV heads: more
+# 32-page items than its resident warps on an H200); "ENV=..:" prefixes set an environment variable for the row
 small_rows=(
   "rand8:--batch 2 --n 4160 --fracs 0.05,1 --poison"
   "rand4:--bits 4 --batch 2 --n 4160 --fracs 0.2"
@@ -39,6 +40,7 @@ small_rows=(
   "GHOSTKV_SCAN_OCC=1:lowrank-anc-far-cutlocal:--bits lowrank --anchors --far-pages 0.5 --batch 17 --n 2100 --check-batches 2 --fracs 0.05"
   "GHOSTKV_COMPACT_READY=1:anc4-far-ready:--bits 4 --anchors --far-pages 0.5 --batch 3 --n 3000 --fracs 0.2"
   "GHOSTKV_COMPACT_READY=1:rand8-ready-fin:--batch 2 --n 4160 --splits 1 --fracs 0.05,1"
+  "lowrank-anc-far-ppl2:--bits lowrank --anchors --far-pages 0.5 --batch 300 --n 600 --check-batches 2 --fracs 0.05"
 )
 # run_small BENCH_PREFIX... -- EXTRA_OPTS...: every small row (check batches: all, unless the row says);
 # with $deadline (epoch seconds) set, the rows not started by then are listed as skipped

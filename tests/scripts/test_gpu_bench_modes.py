@@ -58,8 +58,16 @@ def run(tmp, mode, **env):
     return p.returncode, p.stdout + p.stderr, calls, out
 
 
+def small_row_count():
+    """The rows of gpu_bench.sh's small_rows array (one quoted row per line)."""
+    lines = open(os.path.join(ROOT, "scripts", "gpu_bench.sh")).read().split("small_rows=(\n", 1)[1].split("\n)\n", 1)[0]
+    return len([ln for ln in lines.splitlines() if ln.strip().startswith('"')])
+
+
 def main():
     check = Checks()
+    n = small_row_count()
+    check(n >= 15, "gpu_bench.sh: at least 15 small rows, got %d" % n)
     with tempfile.TemporaryDirectory() as tmp:
         setup(tmp, 2)
         rc, text, calls, out = run(tmp, "sanitize", GHOSTKV_SANITIZE_GPUS="1")
@@ -67,12 +75,12 @@ def main():
         check(rc == 0, "sanitize: exit 0 when every row is clean, got %d: %s" % (rc, text[-400:]))
         for tool in ("memcheck", "racecheck", "synccheck", "initcheck"):
             rows = [c for c in benches if "tool=%s " % tool in c]
-            check(len(rows) == 14, "sanitize %s: 14 rows, got %d" % (tool, len(rows)))
+            check(len(rows) == n, "sanitize %s: %d rows, got %d" % (tool, n, len(rows)))
             check(all("--check-only" in c and "--reps 1" in c for c in rows), "sanitize %s: every row --check-only --reps 1" % tool)
             check(all("cvd=1 " in c for c in rows), "sanitize %s: GHOSTKV_SANITIZE_GPUS=1 gives CUDA_VISIBLE_DEVICES=1" % tool)
             check(os.path.exists(os.path.join(out, "sanitize_%s.txt" % tool)), "sanitize: sanitize_%s.txt written" % tool)
             summary = open(os.path.join(out, "sanitize_%s.txt" % tool)).read()
-            check("14 rows with 0 errors of 14" in summary, "sanitize %s: the clean-row count counts every row" % tool)
+            check("%d rows with 0 errors of %d" % (n, n) in summary, "sanitize %s: the clean-row count counts every row" % tool)
         sans = [c for c in calls if c.startswith("SAN")]
         check(all(("--num-cuda-barriers" in c) == ("racecheck" in c or "synccheck" in c) for c in sans),
               "sanitize: --num-cuda-barriers for racecheck and synccheck only")
@@ -85,20 +93,20 @@ def main():
 
         rc, text, calls, _ = run(tmp, "sanitize", GHOSTKV_SANITIZE_TOOLS="initcheck")
         check(rc == 0 and all("tool=initcheck " in c for c in calls if c.startswith("BENCH")) and
-              len([c for c in calls if c.startswith("BENCH")]) == 14, "sanitize: GHOSTKV_SANITIZE_TOOLS=initcheck runs that tool alone")
+              len([c for c in calls if c.startswith("BENCH")]) == n, "sanitize: GHOSTKV_SANITIZE_TOOLS=initcheck runs that tool alone")
         rc, text, _, _ = run(tmp, "sanitize", FAKE_ERR_TOOL="synccheck")
         check(rc != 0 and "FAILED" in text, "sanitize: a tool reporting errors fails the mode")
         rc, text, _, _ = run(tmp, "sanitize", FAKE_FAIL_ROW="lowrank", GHOSTKV_SANITIZE_TOOLS="memcheck")
         check(rc != 0, "sanitize: a row whose checks fail fails the mode")
         rc, text, calls, out = run(tmp, "sanitize", GHOSTKV_SANITIZE_BUDGET_S="0", GHOSTKV_SANITIZE_TOOLS="memcheck")
         skipped = open(os.path.join(out, "sanitize_memcheck.txt")).read().count("skipped (time budget)")
-        check(rc != 0 and skipped == 14 and not [c for c in calls if c.startswith("BENCH")],
+        check(rc != 0 and skipped == n and not [c for c in calls if c.startswith("BENCH")],
               "sanitize: rows not started within the budget are skipped and fail the mode (skipped %d)" % skipped)
 
         rc, text, calls, _ = run(tmp, "multi")
         benches = [c for c in calls if c.startswith("BENCH")]
-        check(rc == 0 and len(benches) == 14 and all("--gpus 0,1" in c and "--check-only" in c for c in benches),
-              "multi: 14 rows with --gpus 0,1 --check-only, got rc %d, %d rows" % (rc, len(benches)))
+        check(rc == 0 and len(benches) == n and all("--gpus 0,1" in c and "--check-only" in c for c in benches),
+              "multi: %d rows with --gpus 0,1 --check-only, got rc %d, %d rows" % (n, rc, len(benches)))
     with tempfile.TemporaryDirectory() as tmp:
         setup(tmp, 1)
         rc, text, calls, _ = run(tmp, "multi")
