@@ -557,12 +557,14 @@ __device__ void finish_scan_block(const DecodeParams& p, const Workspace& w, con
 }
 
 // kCutLocal (the quant scan; LEAN: the low-rank scan)
-template <int G, bool LEAN = false>
+// GH: an anchor stage's counts are in the global histogram (false: the fused low-rank kernel, whose block put
+// its anchored candidates in its own histogram)
+template <int G, bool LEAN = false, bool GH = true>
 __device__ void finish_scan_local(const DecodeParams& p, const Workspace& w, uint32_t* hist, int b, int g) {
   const int tid = threadIdx.x, bg = b * p.n_head_kv + g;
   __syncthreads();
   if (gridDim.x != 1) __trap();  // other blocks' counts exist
-  if (p.box != nullptr) {  // the anchor stage's counts (its eliminated pages' candidates) into the block's
+  if (GH && p.box != nullptr) {  // the anchor stage's counts (its eliminated pages' candidates) into the block's
     const uint32_t* gh = w.hist + int64_t(b) * p.n_head_q * kHistAll + int64_t(g) * G * kHistAll;
     for (int i = tid; i < G * kHistAll; i += blockDim.x) hist[i] += __ldcg(&gh[i]);
     __syncthreads();
@@ -1134,6 +1136,51 @@ __device__ __forceinline__ void lowrank_store(uint16_t* dst, const uint16_t (&ou
   for (int h = 0; h < G; ++h) dst[h] = out[h];
 }
 
+// The low-rank scan's page buffers (kLrBufs per warp): a page's sketches, e_t and ρ_t
+constexpr int kLrBufs = 4, kLrSketchBytes = kPage * kRank * 2, kLrPageBytes = kLrSketchBytes + 2 * kPage * 2;
+static_assert(kLrSketchBytes % 16 == 0 && (kPage * 2) % 16 == 0, "bulk copies move multiples of 16 bytes");
+
+// A lane's two tokens (slots ℓ and ℓ + 32) of a page in a page buffer: sketch words, e_t and ρ_t f16 bits
+__device__ __forceinline__ void lowrank_read_page(const uint8_t* rec, int lane, uint32_t (&zw)[2][8], uint16_t (&eb)[2],
+                                                  uint16_t (&rb)[2]) {
+#pragma unroll
+  for (int hf = 0; hf < 2; ++hf) {
+    const int s = hf * 32 + lane;
+    const uint4* zp = reinterpret_cast<const uint4*>(rec + s * kRank * 2);
+    const uint4 u0 = zp[0], u1 = zp[1];
+    zw[hf][0] = u0.x; zw[hf][1] = u0.y; zw[hf][2] = u0.z; zw[hf][3] = u0.w;
+    zw[hf][4] = u1.x; zw[hf][5] = u1.y; zw[hf][6] = u1.z; zw[hf][7] = u1.w;
+    eb[hf] = reinterpret_cast<const uint16_t*>(rec + kLrSketchBytes)[s];
+    rb[hf] = reinterpret_cast<const uint16_t*>(rec + kLrSketchBytes + kPage * 2)[s];
+  }
+}
+
+// The bounds of a lane's two tokens of page pg (lowrank_bound2), stored to ub (a slot at or past n is
+// computed and not stored; a hot token stores +inf and skips the histogram) and counted in the block's
+// histogram
+template <int G>
+__device__ __forceinline__ void lowrank_bound_store(const DecodeParams& p, const Workspace& w, uint32_t* hist, int bg, int pg,
+                                                    int n, int lane, const uint32_t (&zw)[2][8], const uint16_t (&eb)[2],
+                                                    const uint16_t (&rb)[2], const float (*s_q)[kRank], const float* s_a1,
+                                                    const float* s_add, const float* s_ns, const float* s_np,
+                                                    const float* s_ml) {
+  uint16_t out[2][G];
+  lowrank_bound2<G>(zw, eb, rb, s_q, s_a1, s_add, s_ns, s_np, s_ml, out);
+#pragma unroll
+  for (int hf = 0; hf < 2; ++hf) {
+    const int t = pg * kPage + hf * 32 + lane;
+    if (t >= n) continue;
+    if (is_hot(t, n, p.n_sink, p.n_recent)) {
+#pragma unroll
+      for (int h = 0; h < G; ++h) out[hf][h] = 0x7C00;
+    } else {
+#pragma unroll
+      for (int h = 0; h < G; ++h) atomicAdd(&hist[h * kHistAll + hist_bin(__half2float(__ushort_as_half(out[hf][h])))], 1u);
+    }
+    lowrank_store<G>(w.ub + (int64_t(bg) * p.max_seq + t) * G, out[hf]);
+  }
+}
+
 // The low-rank scan by pages: grid (chunks, B·Hkv) of kScanBlockWarps warps, as the quant scan (every
 // block resident where the slots allow; no block waits for another); each warp streams whole pages (pages gw, gw + nw, … of its KV
 // head): the page's sketches (kPage·kRank f16), e_t and ρ_t (kPage f16 each) by three bulk copies into one
@@ -1144,8 +1191,6 @@ __device__ __forceinline__ void lowrank_store(uint16_t* dst, const uint16_t (&ou
 // (finish_scan_local's LEAN). (Until this kernel: a thread per token, 256 per block, whose
 // page-table load and record loads were a dependent chain per token; under ncu DRAM was 20% busy at
 // 1 × 128K, experiments/ncu_lowrank_6d0d30a.txt.)
-constexpr int kLrBufs = 4, kLrSketchBytes = kPage * kRank * 2, kLrPageBytes = kLrSketchBytes + 2 * kPage * 2;
-static_assert(kLrSketchBytes % 16 == 0 && (kPage * 2) % 16 == 0, "bulk copies move multiples of 16 bytes");
 template <int G>
 constexpr int lowrank_page_smem() {
   return kScanBlockWarps * kLrBufs * kLrPageBytes + G * kHistAll * 4;
@@ -1214,19 +1259,9 @@ __global__ void __launch_bounds__(kScanBlockWarps * 32, 2) lowrank_page_kernel(D
     const int buf = it % NB, pg = pg_next;
     if (i + nw < npages) pg_next = lpage(i + nw);
     mbar_wait(&bars[warp][buf], uint32_t((it / NB) & 1));
-    const uint8_t* rec = mybuf + buf * PBY;
     uint32_t zw[2][8];
     uint16_t eb[2], rb[2];
-#pragma unroll
-    for (int hf = 0; hf < 2; ++hf) {
-      const int s = hf * 32 + lane;
-      const uint4* zp = reinterpret_cast<const uint4*>(rec + s * kRank * 2);
-      const uint4 u0 = zp[0], u1 = zp[1];
-      zw[hf][0] = u0.x; zw[hf][1] = u0.y; zw[hf][2] = u0.z; zw[hf][3] = u0.w;
-      zw[hf][4] = u1.x; zw[hf][5] = u1.y; zw[hf][6] = u1.z; zw[hf][7] = u1.w;
-      eb[hf] = reinterpret_cast<const uint16_t*>(rec + kLrSketchBytes)[s];
-      rb[hf] = reinterpret_cast<const uint16_t*>(rec + kLrSketchBytes + kPage * 2)[s];
-    }
+    lowrank_read_page(mybuf + buf * PBY, lane, zw, eb, rb);
     __syncwarp();  // every lane holds its records: the buffer takes the page NB ahead
     if (lane == 0) {
       issue(i + NB * nw, buf, phys_next);
@@ -1234,21 +1269,7 @@ __global__ void __launch_bounds__(kScanBlockWarps * 32, 2) lowrank_page_kernel(D
       if (i + (NB + 2) * nw < npages) lp_next = lpage(i + (NB + 2) * nw);
     }
     if (i + nw >= npages) pdl_launch_next();
-    uint16_t out[2][G];  // both tokens' bounds (a slot at or past n is computed and not stored)
-    lowrank_bound2<G>(zw, eb, rb, s_q, s_a1, s_add, s_ns, s_np, s_ml, out);
-#pragma unroll
-    for (int hf = 0; hf < 2; ++hf) {
-      const int t = pg * kPage + hf * 32 + lane;
-      if (t >= n) continue;
-      if (is_hot(t, n, p.n_sink, p.n_recent)) {
-#pragma unroll
-        for (int h = 0; h < G; ++h) out[hf][h] = 0x7C00;
-      } else {
-#pragma unroll
-        for (int h = 0; h < G; ++h) atomicAdd(&hist[h * kHistAll + hist_bin(__half2float(__ushort_as_half(out[hf][h])))], 1u);
-      }
-      lowrank_store<G>(w.ub + (int64_t(bg) * p.max_seq + t) * G, out[hf]);
-    }
+    lowrank_bound_store<G>(p, w, hist, bg, pg, n, lane, zw, eb, rb, s_q, s_a1, s_add, s_ns, s_np, s_ml);
   }
   if constexpr (CUT == kCutLocal) finish_scan_local<G, true>(p, w, hist, b, g);
   else finish_scan_block<G, true>(p, w, hist, b, g);
@@ -1586,6 +1607,125 @@ __device__ __forceinline__ float fmax_nan(float a, float b) {
   asm("max.NaN.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b));
   return r;
 }
+// A page's box bound UB_A ⊖↑ m_L as f16↑ (dv, +inf for NaN) for the G heads from its 80-byte record and the
+// KV head's query factors (q̃_j, Δ_j for j < kRank; per head ns, np, the additive term, m_L), components outer,
+// heads inner: a component pair's box is unpacked once for the G heads (each head's sum is rounded up term by
+// term, in the order j = 0, 1, ..); returns whether every head's bound is below its θ_A (th)
+template <int G>
+__device__ __forceinline__ bool lowrank_anchor_bound(const uint4 (&rec)[kLrBoxHalfs / 8], const float (*s_q)[kRank],
+                                                     const float (*s_d)[kRank], const float* s_ns, const float* s_np,
+                                                     const float* s_add, const float* s_ml, const float* s_th, float (&dv)[G]) {
+  const uint32_t* rw = reinterpret_cast<const uint32_t*>(rec);
+  float part[G];
+#pragma unroll
+  for (int h = 0; h < G; ++h) part[h] = 0.0f;
+#pragma unroll
+  for (int i = 0; i < kRank / 2; ++i) {
+    const float2 l2 = __half22float2(*reinterpret_cast<const __half2*>(&rw[i]));
+    const float2 h2 = __half22float2(*reinterpret_cast<const __half2*>(&rw[kRank / 2 + i]));
+    const float lo[2] = {l2.x, l2.y}, hi[2] = {h2.x, h2.y};
+#pragma unroll
+    for (int e = 0; e < 2; ++e) {
+      const int j = 2 * i + e;
+      const float am = fmax_nan(fabsf(lo[e]), fabsf(hi[e]));
+#pragma unroll
+      for (int h = 0; h < G; ++h) {
+        const float q = s_q[h][j];
+        part[h] = __fadd_ru(part[h], fmax_nan(__fmul_ru(q, lo[e]), __fmul_ru(q, hi[e])));
+        part[h] = __fmaf_ru(s_d[h][j], am, part[h]);
+      }
+    }
+  }
+  const float2 ep = __half22float2(*reinterpret_cast<const __half2*>(&rw[kRank]));  // E, P
+  bool all_below = true;
+#pragma unroll
+  for (int h = 0; h < G; ++h) {
+    float pt = __fadd_ru(part[h], __fmaf_ru(s_ns[h], ep.x, __fmul_ru(s_np[h], ep.y)));
+    pt = __fadd_ru(pt, s_add[h]);
+    const float dd = __fsub_ru(pt, s_ml[h]);
+    dv[h] = dd != dd ? INFINITY : __half2float(__float2half_ru(dd));
+    all_below = all_below && dv[h] < s_th[h];
+  }
+  return all_below;
+}
+
+// A lane's page after its bound (valid: inside the sequence; skip: eliminated): its pub entry, and for an
+// eliminated page its ν (nuv, a max), its candidates in the histogram of head h at hist + h·kHistAll (lanes of
+// one bin share one atomic; global or shared memory) and their M_E terms count·ex2_up(bound) (me, compact's form)
+template <int G>
+__device__ __forceinline__ void lowrank_anchor_tail(const DecodeParams& p, const Workspace& w, int bg, int g, int MP, int lane,
+                                                    int pg, int phys, int n, bool valid, bool skip, const float (&dv)[G],
+                                                    uint32_t* hist, float (&me)[G], float& nuv) {
+  const int t0 = pg * kPage, t1 = min(n, t0 + kPage);
+  if (skip) nuv = fmaxf(nuv, __ldg(&p.nu_max[int64_t(phys) * p.n_head_kv + g]));
+  uint16_t* pu = w.pub + (int64_t(bg) * MP + pg) * G;
+  if (valid) {
+#pragma unroll
+    for (int h = 0; h < G; ++h) pu[h] = skip ? __half_as_ushort(__float2half_ru(dv[h])) : kPageScanned;  // exact: dv is f16
+  }
+  const uint32_t cnt = skip ? uint32_t(t1 - t0) : 0u;  // the page's candidates (it holds no hot token)
+#pragma unroll
+  for (int h = 0; h < G; ++h) {
+    const int bin = skip ? hist_bin(dv[h]) : -1 - lane;
+    const uint32_t peers = __match_any_sync(0xffffffffu, bin);
+    const uint32_t tot = __reduce_add_sync(peers, cnt);
+    if (skip && lane == __ffs(peers) - 1) atomicAdd(&hist[h * kHistAll + bin], tot);
+    if (skip) me[h] = __fadd_ru(me[h], __fmul_ru(float(cnt), ex2_up(dv[h])));
+  }
+}
+
+// The low-rank anchor stage's query factors of the G heads of KV head g into shared memory (one warp): lane ℓ < 8G
+// takes head ℓ/8, sketch components 2(ℓ mod 8), +1, and every 8th trailing component from kRank + ℓ mod 8 (ns²,
+// np² summed rounded up, then over the head's 8 lanes); q̃_j, Δ_j for j < kRank, ns, np, the additive term
+// (qμ_hi ⊕↑ ||σq||·resid_max ⊕↑ 2·tiny), m_L and θ_A per head
+template <int G, int D>
+__device__ __forceinline__ void lowrank_anchor_factors(const DecodeParams& p, const Workspace& w, const Consts& c, int b, int g,
+                                                       int lane, float (*s_q)[kRank], float (*s_d)[kRank], float* s_ns,
+                                                       float* s_np, float* s_add, float* s_ml, float* s_th) {
+  const int lh = lane >> 3, lj = 2 * (lane & 7);
+  float ss = 0.0f, sp = 0.0f;
+  if (lh < G) {
+    const int64_t bq = int64_t(b) * p.n_head_q + g * G + lh;
+    const float* qr = w.qrot + bq * D;
+    const float* qd = w.qdelta + bq * D;
+    float tq[(D - kRank) / 8], td[(D - kRank) / 8];
+#pragma unroll
+    for (int k = 0; k < (D - kRank) / 8; ++k) {  // every load in flight at once
+      tq[k] = qr[kRank + 8 * k + (lane & 7)];
+      td[k] = qd[kRank + 8 * k + (lane & 7)];
+    }
+#pragma unroll
+    for (int e = 0; e < 2; ++e) {
+      const float q = qr[lj + e], dl = qd[lj + e];
+      s_q[lh][lj + e] = q;
+      s_d[lh][lj + e] = dl;
+      const float m = __fadd_ru(fabsf(q), dl);
+      ss = __fmaf_ru(m, m, ss);
+    }
+#pragma unroll
+    for (int k = 0; k < (D - kRank) / 8; ++k) {
+      const float m = __fadd_ru(fabsf(tq[k]), td[k]);
+      sp = __fmaf_ru(m, m, sp);
+    }
+    if ((lane & 7) == 0) {
+      const float* qsc = w.qscal + bq * 4;
+      s_add[lh] = __fadd_ru(__fadd_ru(__fadd_ru(qsc[0], __fmul_ru(qsc[1], p.resid_max[g])), c.tiny), c.tiny);
+      s_ml[lh] = qsc[2];
+      s_th[lh] = w.theta_a[bq];
+    }
+  }
+#pragma unroll
+  for (int o = 4; o > 0; o >>= 1) {
+    ss = __fadd_ru(ss, __shfl_xor_sync(0xffffffffu, ss, o));
+    sp = __fadd_ru(sp, __shfl_xor_sync(0xffffffffu, sp, o));
+  }
+  if (lh < G && (lane & 7) == 0) {
+    s_ns[lh] = __fsqrt_ru(ss);
+    s_np[lh] = __fsqrt_ru(sp);
+  }
+  __syncwarp();
+}
+
 // PPL pages per lane (1 or 2): warp-items of 32·PPL pages; stage1 takes 2 where items of 32 pages outnumber
 // the resident warps (32 × 32K: 4096 items, 2112 warps at 4 blocks per SM), so that no warp takes a second
 // item, and 1 elsewhere (1 × 128K: 512 items), where halving the warps would lengthen the stage
@@ -1623,51 +1763,8 @@ __global__ void __launch_bounds__(kLrAnchorWarps * 32, 4) lowrank_anchor_kernel(
 #pragma unroll
         for (int i = 0; i < kLrBoxHalfs / 8; ++i) rec[k][i] = __ldg(&src[i]);
       }
-    {  // query factors of the G heads: lane ℓ < 8G takes head ℓ/8, sketch components 2(ℓ mod 8), +1, and every
-       // 8th trailing component from kRank + ℓ mod 8 (ns², np² summed rounded up, then over the head's 8 lanes)
-      const int lh = lane >> 3, lj = 2 * (lane & 7);
-      float ss = 0.0f, sp = 0.0f;
-      if (lh < G) {
-        const int64_t bq = int64_t(b) * p.n_head_q + g * G + lh;
-        const float* qr = w.qrot + bq * D;
-        const float* qd = w.qdelta + bq * D;
-        float tq[(D - kRank) / 8], td[(D - kRank) / 8];
-#pragma unroll
-        for (int k = 0; k < (D - kRank) / 8; ++k) {  // every load in flight at once
-          tq[k] = qr[kRank + 8 * k + (lane & 7)];
-          td[k] = qd[kRank + 8 * k + (lane & 7)];
-        }
-#pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          const float q = qr[lj + e], dl = qd[lj + e];
-          s_q[warp][lh][lj + e] = q;
-          s_d[warp][lh][lj + e] = dl;
-          const float m = __fadd_ru(fabsf(q), dl);
-          ss = __fmaf_ru(m, m, ss);
-        }
-#pragma unroll
-        for (int k = 0; k < (D - kRank) / 8; ++k) {
-          const float m = __fadd_ru(fabsf(tq[k]), td[k]);
-          sp = __fmaf_ru(m, m, sp);
-        }
-        if ((lane & 7) == 0) {
-          const float* qsc = w.qscal + bq * 4;
-          s_add[warp][lh] = __fadd_ru(__fadd_ru(__fadd_ru(qsc[0], __fmul_ru(qsc[1], p.resid_max[g])), c.tiny), c.tiny);
-          s_ml[warp][lh] = qsc[2];
-          s_th[warp][lh] = w.theta_a[bq];
-        }
-      }
-#pragma unroll
-      for (int o = 4; o > 0; o >>= 1) {
-        ss = __fadd_ru(ss, __shfl_xor_sync(0xffffffffu, ss, o));
-        sp = __fadd_ru(sp, __shfl_xor_sync(0xffffffffu, sp, o));
-      }
-      if (lh < G && (lane & 7) == 0) {
-        s_ns[warp][lh] = __fsqrt_ru(ss);
-        s_np[warp][lh] = __fsqrt_ru(sp);
-      }
-      __syncwarp();
-    }
+    lowrank_anchor_factors<G, D>(p, w, c, b, g, lane, s_q[warp], s_d[warp], s_ns[warp], s_np[warp], s_add[warp], s_ml[warp],
+                                 s_th[warp]);
     bool skip[PPL];
     float dv[PPL][G];
 #pragma unroll
@@ -1675,39 +1772,8 @@ __global__ void __launch_bounds__(kLrAnchorWarps * 32, 4) lowrank_anchor_kernel(
       const int t0 = pg[k] * kPage, t1 = min(n, t0 + kPage);
       skip[k] = false;
       if (phys[k] >= 0 && t0 >= hot_lo && t1 <= hot_hi) {  // no hot token in the page, its record read
-        // components outer, heads inner: a component pair's box is unpacked once for the G heads (each
-        // head's sum is rounded up term by term, in the order j = 0, 1, ..)
-        const uint32_t* rw = reinterpret_cast<const uint32_t*>(rec[k]);
-        float part[G];
-#pragma unroll
-        for (int h = 0; h < G; ++h) part[h] = 0.0f;
-#pragma unroll
-        for (int i = 0; i < kRank / 2; ++i) {
-          const float2 l2 = __half22float2(*reinterpret_cast<const __half2*>(&rw[i]));
-          const float2 h2 = __half22float2(*reinterpret_cast<const __half2*>(&rw[kRank / 2 + i]));
-          const float lo[2] = {l2.x, l2.y}, hi[2] = {h2.x, h2.y};
-#pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            const int j = 2 * i + e;
-            const float am = fmax_nan(fabsf(lo[e]), fabsf(hi[e]));
-#pragma unroll
-            for (int h = 0; h < G; ++h) {
-              const float q = s_q[warp][h][j];
-              part[h] = __fadd_ru(part[h], fmax_nan(__fmul_ru(q, lo[e]), __fmul_ru(q, hi[e])));
-              part[h] = __fmaf_ru(s_d[warp][h][j], am, part[h]);
-            }
-          }
-        }
-        const float2 ep = __half22float2(*reinterpret_cast<const __half2*>(&rw[kRank]));  // E, P
-        bool all_below = true;
-#pragma unroll
-        for (int h = 0; h < G; ++h) {
-          float pt = __fadd_ru(part[h], __fmaf_ru(s_ns[warp][h], ep.x, __fmul_ru(s_np[warp][h], ep.y)));
-          pt = __fadd_ru(pt, s_add[warp][h]);
-          const float dd = __fsub_ru(pt, s_ml[warp][h]);
-          dv[k][h] = dd != dd ? INFINITY : __half2float(__float2half_ru(dd));
-          all_below = all_below && dv[k][h] < s_th[warp][h];
-        }
+        const bool all_below = lowrank_anchor_bound<G>(rec[k], s_q[warp], s_d[warp], s_ns[warp], s_np[warp], s_add[warp],
+                                                       s_ml[warp], s_th[warp], dv[k]);
         skip[k] = forced ? p.forced_page_keep >= 0 && !(hash3(p.forced_seed ^ 0x5bd1e995u, uint32_t(bg), uint32_t(pg[k])) <= page_thr)
                          : all_below;
       }
@@ -1721,23 +1787,8 @@ __global__ void __launch_bounds__(kLrAnchorWarps * 32, 4) lowrank_anchor_kernel(
 #pragma unroll
     for (int k = 0; k < PPL; ++k) {
       const bool valid = pg[k] < npages;
-      const int t0 = pg[k] * kPage, t1 = min(n, t0 + kPage);
-      if (skip[k]) nuv = fmaxf(nuv, __ldg(&p.nu_max[int64_t(phys[k]) * p.n_head_kv + g]));
-      uint16_t* pu = w.pub + (int64_t(bg) * MP + pg[k]) * G;
-      if (valid) {
-#pragma unroll
-        for (int h = 0; h < G; ++h) pu[h] = skip[k] ? __half_as_ushort(__float2half_ru(dv[k][h])) : kPageScanned;  // exact: dv is f16
-      }
-      const uint32_t cnt = skip[k] ? uint32_t(t1 - t0) : 0u;  // the page's candidates (it holds no hot token)
-#pragma unroll
-      for (int h = 0; h < G; ++h) {
-        const int bin = skip[k] ? hist_bin(dv[k][h]) : -1 - lane;
-        const uint32_t peers = __match_any_sync(0xffffffffu, bin);
-        const uint32_t tot = __reduce_add_sync(peers, cnt);
-        const int64_t bq = int64_t(b) * p.n_head_q + g * G + h;
-        if (skip[k] && lane == __ffs(peers) - 1) atomicAdd(&w.hist[bq * kHistAll + bin], tot);
-        if (skip[k]) me[h] = __fadd_ru(me[h], __fmul_ru(float(cnt), ex2_up(dv[k][h])));
-      }
+      lowrank_anchor_tail<G>(p, w, bg, g, MP, lane, pg[k], phys[k], n, valid, skip[k], dv[k],
+                             w.hist + (int64_t(b) * p.n_head_q + g * G) * kHistAll, me, nuv);
       keep[k] = __ballot_sync(0xffffffffu, valid && !skip[k]);  // pages the scan reads
     }
 #pragma unroll
@@ -1760,6 +1811,152 @@ __global__ void __launch_bounds__(kLrAnchorWarps * 32, 4) lowrank_anchor_kernel(
     }
     __syncwarp();  // the shared factors are read before the next item writes them
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// lowrank_fused: the low-rank anchor stage and the low-rank scan in one kernel (stage1 launches it for the
+// low-rank witness with anchors; GHOSTKV_LR_FUSED=0 keeps the two kernels). Grid (chunks, B·Hkv) of
+// kScanBlockWarps warps, the low-rank scan's grid (every block resident; the local cut where the block is its
+// KV head's only one). The block sets up the KV head's query factors once (the scan's, lowrank_setup, by warps
+// 0..G−1, and the anchor stage's, lowrank_anchor_factors, by its last warp: the same arithmetic as the two
+// kernels', so the bounds, the eliminated pages and the cut are bitwise theirs), bounds its share of the KV head's pages by their anchors (warp w of block x:
+// the 32-page groups x·SW + w + k·X·SW, a lane per page, GP groups' page-table entries and records in flight;
+// the arithmetic, the elimination and its pub, M_E and ν_E are lowrank_anchor_kernel's), counts the candidates
+// of the pages it eliminates in its own histogram, appends the pages it lets through to the KV head's page list
+// (compact's) and to its own list in shared memory with their physical pages, then streams that list spread
+// over its warps as the low-rank scan does (kLrBufs pages ahead; no page-table or list load between a page and
+// its copy). Against the two kernels: no wait for the whole anchor grid before the scan's first copy, one
+// set-up of the query factors per block instead of one per warp-item and one per scan block, no global
+// histogram atomics for the anchored candidates, no list loads.
+constexpr int kLrFusedGroups = 2;  // 32-page groups per warp in flight in the anchor pass
+__host__ __device__ constexpr int lowrank_fused_list_cap(int max_seq, int chunks) {  // list entries per block
+  const int groups = ((max_seq + kPage - 1) / kPage + 31) / 32, nw = chunks * kScanBlockWarps;
+  return (groups + nw - 1) / nw * kScanBlockWarps * 32;
+}
+template <int G>
+constexpr int lowrank_fused_smem(int list_cap) {
+  return lowrank_page_smem<G>() + list_cap * int(sizeof(int2));
+}
+template <int G, int D, int CUT = kCutGlobal>
+__global__ void __launch_bounds__(kScanBlockWarps * 32, 2) lowrank_fused_kernel(DecodeParams p, Workspace w, Consts c) {
+  constexpr int SW = kScanBlockWarps, NB = kLrBufs, PBY = kLrPageBytes, GP = kLrFusedGroups, RW = kLrBoxHalfs / 8;
+  extern __shared__ __align__(128) uint8_t smem[];
+  __shared__ __align__(8) uint64_t bars[SW][NB];
+  __shared__ __align__(16) float s_q[G][kRank];
+  __shared__ float s_a1[G], s_add[G], s_ns[G], s_np[G], s_ml[G];  // the scan's (lowrank_setup)
+  __shared__ float s_qa[G][kRank], s_da[G][kRank], s_nsa[G], s_npa[G], s_adda[G], s_mla[G], s_th[G];  // the anchor's
+  __shared__ int s_n;
+  uint32_t* hist = reinterpret_cast<uint32_t*>(smem + SW * NB * PBY);  // [G·kHistAll]
+  int2* s_list = reinterpret_cast<int2*>(hist + G * kHistAll);         // (page, physical page) let through
+  static_assert((SW * NB * PBY + kHistAll * 4) % 8 == 0, "the list's int2 alignment");
+  const int bg = blockIdx.y, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  scan_block_init<SW, NB>(bars, hist, G * kHistAll, tid, lane, warp);
+  if (tid == 0) s_n = 0;
+  const int n = p.seq_len[b], npages = (n + kPage - 1) / kPage;
+  const int MP = (p.max_seq + kPage - 1) / kPage, NG = (MP + 31) / 32;
+  const int gw = blockIdx.x * SW + warp, nw = gridDim.x * SW;
+  const int hot_lo = min(p.n_sink, n), hot_hi = max(n - p.n_recent, hot_lo);
+  const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
+  const bool forced = p.forced_keep >= 0;
+  const uint32_t page_thr = uint32_t(fminf(fmaxf(p.forced_page_keep, 0.0f), 1.0f) * 4294967295.0f);
+  // the anchor pass: GP groups' pages per lane, their page-table entries and records (inputs: the first
+  // pass's are requested before the wait for prep)
+  int pg[GP], phys[GP];
+  uint4 rec[GP][RW];
+  auto load = [&](int k0) {
+#pragma unroll
+    for (int k = 0; k < GP; ++k) {
+      pg[k] = (gw + (k0 + k) * nw) * 32 + lane;  // past MP where the group is past NG: never valid
+      phys[k] = gw + (k0 + k) * nw < NG && pg[k] < npages ? __ldg(&ptab[pg[k]]) : -1;
+    }
+#pragma unroll
+    for (int k = 0; k < GP; ++k)
+      if (phys[k] >= 0) {
+        const uint4* src = reinterpret_cast<const uint4*>(p.box + (int64_t(phys[k]) * p.n_head_kv + g) * (kLrBoxHalfs * 2));
+#pragma unroll
+        for (int i = 0; i < RW; ++i) rec[k][i] = __ldg(&src[i]);
+      }
+  };
+  load(0);
+  pdl_wait();
+  lowrank_setup<G, D>(p, w, c, b, g, s_q, s_a1, s_add, s_ns, s_np, s_ml);  // warps 0..G−1
+  if (warp == SW - 1) lowrank_anchor_factors<G, D>(p, w, c, b, g, lane, s_qa, s_da, s_nsa, s_npa, s_adda, s_mla, s_th);
+  __syncthreads();  // the factors, the zeroed histogram, s_n, the mbarriers
+  float me[G], nuv = 0.0f;
+#pragma unroll
+  for (int h = 0; h < G; ++h) me[h] = 0.0f;
+  for (int k0 = 0; gw + k0 * nw < NG; k0 += GP) {
+    if (k0) load(k0);
+#pragma unroll
+    for (int k = 0; k < GP; ++k) {
+      const int t0 = pg[k] * kPage, t1 = min(n, t0 + kPage);
+      bool skip = false;
+      float dv[G];
+      if (phys[k] >= 0 && t0 >= hot_lo && t1 <= hot_hi) {  // no hot token in the page, its record read
+        const bool all_below = lowrank_anchor_bound<G>(rec[k], s_qa, s_da, s_nsa, s_npa, s_adda, s_mla, s_th, dv);
+        skip = forced ? p.forced_page_keep >= 0 && !(hash3(p.forced_seed ^ 0x5bd1e995u, uint32_t(bg), uint32_t(pg[k])) <= page_thr)
+                      : all_below;
+      }
+      const bool valid = phys[k] >= 0;
+      lowrank_anchor_tail<G>(p, w, bg, g, MP, lane, pg[k], phys[k], n, valid, skip, dv, hist, me, nuv);
+      const uint32_t keep = __ballot_sync(0xffffffffu, valid && !skip);  // pages the scan reads
+      if (keep) {
+        int at = 0, sat = 0;
+        if (lane == 0) {
+          at = atomicAdd(&w.n_plist[bg], __popc(keep));
+          sat = atomicAdd(&s_n, __popc(keep));
+        }
+        at = __shfl_sync(0xffffffffu, at, 0);
+        sat = __shfl_sync(0xffffffffu, sat, 0);
+        if (keep >> lane & 1u) {
+          const int r = __popc(keep & ((1u << lane) - 1u));
+          w.plist[int64_t(bg) * MP + at + r] = pg[k];
+          s_list[sat + r] = make_int2(pg[k], phys[k]);
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int h = 0; h < G; ++h) {
+    const float m = warp_sum_ru(me[h]);
+    if (lane == 0 && m > 0.0f) atomicAdd(&w.me[int64_t(b) * p.n_head_q + g * G + h], double(m));
+  }
+  const float numx = warp_max(nuv);
+  if (lane == 0 && numx > 0.0f) atomicMax(&w.nu_e[int64_t(b) * p.n_head_q + g * G], __float_as_uint(numx));
+  __syncthreads();  // the block's list is complete
+  const int nl = s_n;
+  // the scan pass: warp w takes the block's list entries w, w + SW, ..
+  const uint64_t pol = c.l2_first ? l2_evict_first() : l2_evict_normal();
+  uint8_t* mybuf = smem + warp * NB * PBY;
+  auto issue = [&](int i, int buf) {  // lane 0
+    if (i < nl) {
+      const int64_t po = int64_t(s_list[i].y) * p.n_head_kv + g;
+      uint8_t* dst = mybuf + buf * PBY;
+      mbar_expect_tx(&bars[warp][buf], PBY);
+      bulk_g2s_hint(dst, p.sketch + po * kPage * kRank, kLrSketchBytes, &bars[warp][buf], pol);
+      bulk_g2s_hint(dst + kLrSketchBytes, p.sk_err + po * kPage, kPage * 2, &bars[warp][buf], pol);
+      bulk_g2s_hint(dst + kLrSketchBytes + kPage * 2, p.sk_rho + po * kPage, kPage * 2, &bars[warp][buf], pol);
+    }
+  };
+  if (lane == 0) {
+#pragma unroll
+    for (int k = 0; k < NB; ++k) issue(warp + k * SW, k);
+  }
+  int it = 0;
+  for (int i = warp; i < nl; i += SW, ++it) {
+    const int buf = it % NB, pgi = s_list[i].x;
+    mbar_wait(&bars[warp][buf], uint32_t((it / NB) & 1));
+    uint32_t zw[2][8];
+    uint16_t eb[2], rb[2];
+    lowrank_read_page(mybuf + buf * PBY, lane, zw, eb, rb);
+    __syncwarp();  // every lane holds its records: the buffer takes the page NB ahead
+    if (lane == 0) issue(i + NB * SW, buf);
+    if (i + SW >= nl) pdl_launch_next();
+    lowrank_bound_store<G>(p, w, hist, bg, pgi, n, lane, zw, eb, rb, s_q, s_a1, s_add, s_ns, s_np, s_ml);
+  }
+  if constexpr (CUT == kCutLocal) finish_scan_local<G, true, false>(p, w, hist, b, g);
+  else finish_scan_block<G, true>(p, w, hist, b, g);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2794,6 +2991,51 @@ static ScanPlan lowrank_plan(const DecodeParams& p) {
 
 void set_cut_local(int on) { g_cut_local = on < 0 ? -1 : on ? 1 : 0; }
 
+// The low-rank witness with anchors: the fused kernel (lowrank_fused_kernel) where every block of the low-rank
+// scan's grid, with its page list in shared memory, is resident at once; otherwise (or GHOSTKV_LR_FUSED=0 /
+// set_lowrank_fused(0): A/B runs and the bench's check of both) the anchor stage and the scan as two kernels.
+int g_lr_fused = -1;  // −1: GHOSTKV_LR_FUSED decides
+static bool lr_fused_on() {
+  static const bool env = [] {
+    const char* e = std::getenv("GHOSTKV_LR_FUSED");
+    return !(e && e[0] == '0' && !e[1]);
+  }();
+  return g_lr_fused < 0 ? env : g_lr_fused == 1;
+}
+template <int GG, int DD>
+static bool lowrank_fused_fits(const DecodeParams& p, const ScanPlan& plan) {
+  const int smem = lowrank_fused_smem<GG>(lowrank_fused_list_cap(p.max_seq, plan.chunks));
+  static PerDevice<bool> attr;
+  attr.get([] {
+    int optin = 0;
+    check_launch("cudaDeviceGetAttribute", cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, current_device()));
+    cudaFuncAttributes fa{};
+    check_launch("cudaFuncGetAttributes", cudaFuncGetAttributes(&fa, lowrank_fused_kernel<GG, DD, kCutGlobal>));
+    const int dyn = optin - int(fa.sharedSizeBytes);
+    raise_smem(lowrank_fused_kernel<GG, DD, kCutGlobal>, dyn);
+    raise_smem(lowrank_fused_kernel<GG, DD, kCutLocal>, dyn);
+    return true;
+  });
+  int occ = 0;
+  check_launch("cudaOccupancyMaxActiveBlocksPerMultiprocessor",
+               cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, lowrank_fused_kernel<GG, DD, kCutGlobal>, kScanBlockWarps * 32, smem));
+  return int64_t(plan.chunks) * p.batch * p.n_head_kv <= int64_t(occ) * device_sm_count();
+}
+static bool lowrank_fused(const DecodeParams& p) {
+  if (!p.box || !p.rank || !lr_fused_on()) return false;
+  bool on = false;
+  dispatch(group_of(p), p.d, [&](auto gc, auto dc) {
+    constexpr int GG = decltype(gc)::value, DD = decltype(dc)::value;
+    on = lowrank_fused_fits<GG, DD>(p, lowrank_plan<GG, DD>(p));
+  });
+  return on;
+}
+void set_lowrank_fused(int on) { g_lr_fused = on < 0 ? -1 : on ? 1 : 0; }
+int ghost_stage1_kernels(const DecodeParams& p) {
+  validate(p);
+  return p.box && !lowrank_fused(p) ? 4 : 3;
+}
+
 int scan_cut_mode(const DecodeParams& p) {
   validate(p);
   int mode = kCutGlobal;
@@ -2859,11 +3101,23 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
       // the page-streaming scan: the quant scan's grid rule (every block resident at once); the cut from the
       // block's own histogram where it is its KV head's only block (the quant scan's rule, lowrank_plan)
       const ScanPlan lplan = lowrank_plan<GG, DD>(p);
-      if (more()) {
-        if (lplan.cut == kCutLocal && !p.box) launch("prep_kernel", prep_kernel<GG, DD, false>, dim3(BK), dim3(kPrepThreads), 0, st, p, w, c);
+      const bool fused = p.box && lr_fused_on() && lowrank_fused_fits<GG, DD>(p, lplan);
+      if (more()) {  // the global histograms: read by the global cut, and by the local one after the anchor stage
+        if (lplan.cut == kCutLocal && (!p.box || fused))
+          launch("prep_kernel", prep_kernel<GG, DD, false>, dim3(BK), dim3(kPrepThreads), 0, st, p, w, c);
         else launch("prep_kernel", prep_kernel<GG, DD>, dim3(BK), dim3(kPrepThreads), 0, st, p, w, c);
       }
-      if (p.box && more()) {  // the low-rank anchor stage: a warp per 32·PPL pages of a KV head, all resident at most
+      if (fused) {
+        const int smem = lowrank_fused_smem<GG>(lowrank_fused_list_cap(p.max_seq, lplan.chunks));
+        if (more()) {
+          if (lplan.cut == kCutLocal)
+            launch("lowrank_fused_kernel", lowrank_fused_kernel<GG, DD, kCutLocal>, dim3(lplan.chunks, BK),
+                   dim3(kScanBlockWarps * 32), smem, st, p, w, c);
+          else
+            launch("lowrank_fused_kernel", lowrank_fused_kernel<GG, DD>, dim3(lplan.chunks, BK), dim3(kScanBlockWarps * 32),
+                   smem, st, p, w, c);
+        }
+      } else if (p.box && more()) {  // the low-rank anchor stage: a warp per 32·PPL pages of a KV head, all resident at most
         auto anchor = [&](auto ppl) {
           constexpr int PPL = decltype(ppl)::value;
           const int aocc = resident_blocks<lowrank_anchor_kernel<GG, DD, PPL>, kLrAnchorWarps * 32>();
@@ -2878,7 +3132,7 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
         else anchor(std::integral_constant<int, 1>{});
       }
       constexpr int smem = lowrank_page_smem<GG>();
-      if (more()) {
+      if (!fused && more()) {
         if (lplan.cut == kCutLocal) {
           static PerDevice<bool> attr;
           attr.get([&] { raise_smem(lowrank_page_kernel<GG, DD, kCutLocal>, smem); return true; });

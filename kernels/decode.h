@@ -192,7 +192,7 @@ Workspace workspace_views(const DecodeParams& p);
 
 // stream: a cudaStream_t passed as void* (nullptr = default stream). Each returns after launching.
 void ghost_decode(const DecodeParams& p, void* stream);         // all stages
-void ghost_stage1(const DecodeParams& p, void* stream);         // prep, anchor, scan, cut, compact
+void ghost_stage1(const DecodeParams& p, void* stream);         // prep, [anchor,] scan, cut, compact
 void ghost_stage2(const DecodeParams& p, void* stream);         // attend [+ merge] (after a ghost_stage1 on p.work)
 // Diagnostics (gpu_bench --breakdown): launch only the first n_kernels kernels of stage 1 (prep,
 // [anchor,] scan, compact) or stage 2 (attend, merge), n_kernels ≥ 1; the step's results are then
@@ -205,6 +205,14 @@ void ghost_stage_prefix(const DecodeParams& p, void* stream, int stage, int n_ke
 // default: allowed unless that is 0); for checks that θ and the outputs are bitwise the same either way.
 int scan_cut_mode(const DecodeParams& p);
 void set_cut_local(int on);
+// The low-rank witness with anchors runs its anchor stage and scan as one kernel (lowrank_fused_kernel) where
+// that kernel's grid is resident at once; set_lowrank_fused(0) keeps the two kernels, 1 allows the fused one
+// again, −1 leaves it to GHOSTKV_LR_FUSED (default: allowed unless that is 0). The survivors and certificates
+// may differ between the two in the last ulp of an anchor bound (both sound).
+void set_lowrank_fused(int on);
+// Kernels of stage 1 for a step on p (ghost_stage_prefix's n_kernels of the whole stage): prep, [anchor,]
+// scan, compact; 3 with the fused low-rank kernel
+int ghost_stage1_kernels(const DecodeParams& p);
 // Whether a step of `splits` attention splits per KV head has attend write the outputs and certificates
 // (one split; GHOSTKV_ATTEND_FIN=0 keeps the merge kernel): no partial states then, and no merge launch.
 bool attend_finishes(int splits);

@@ -412,6 +412,7 @@ struct Check {
   int64_t violations = 0, rule_fail = 0, cert_fail = 0, num_fail = 0, nonfinite = 0, cand = 0, surv_cand = 0;
   int64_t anchor_tokens = 0;  // checked tokens whose page was eliminated by its anchor
   int64_t cut_heads = 0, cut_diff = 0;  // local cut: heads compared with the global cut's, and those not bitwise equal
+  int64_t fused_heads = 0, fused_diff = 0;  // the fused low-rank kernel: heads compared with the two kernels', and those not bitwise equal
   double max_mass_bound = 0, max_mass_lost = 0, max_num_err = 0, max_ratio = 0, mean_gap = 0, max_cert_ratio = 0;
   int64_t gap_n = 0;
   double surv_frac() const { return cand ? double(surv_cand) / double(cand) : 0; }
@@ -422,6 +423,7 @@ Check& operator+=(Check& a, const Check& b) {
   a.violations += b.violations; a.rule_fail += b.rule_fail; a.cert_fail += b.cert_fail; a.num_fail += b.num_fail;
   a.nonfinite += b.nonfinite; a.cand += b.cand; a.surv_cand += b.surv_cand; a.anchor_tokens += b.anchor_tokens;
   a.cut_heads += b.cut_heads; a.cut_diff += b.cut_diff;
+  a.fused_heads += b.fused_heads; a.fused_diff += b.fused_diff;
   a.max_mass_bound = std::max(a.max_mass_bound, b.max_mass_bound);
   a.max_mass_lost = std::max(a.max_mass_lost, b.max_mass_lost);
   a.max_num_err = std::max(a.max_num_err, b.max_num_err);
@@ -612,6 +614,32 @@ std::vector<Check> per(static_cast<size_t>(G));
       c.cut_diff += !same;
     }
     c.rule_fail += c.cut_diff;  // counted with the rule's failures in the table and the CSV
+  }
+  if (p.box && p.rank && gc::ghost_stage1_kernels(p) == 3) {
+    // the fused low-rank kernel (anchor stage and scan in one): the same step with the two kernels gives
+    // bitwise the same θ, budget and survivor counts (the same arithmetic per page; the cut in the same mode)
+    gc::set_lowrank_fused(0);
+    const bool two = gc::ghost_stage1_kernels(p) == 4;
+    CK(cudaMemset(w.theta, 0xFF, size_t(BQ) * 4));
+    CK(cudaMemset(d.cert.p, 0xFF, d.cert.n * sizeof(gc::Certificate)));
+    gc::ghost_decode(p, nullptr);
+    CK(cudaDeviceSynchronize());
+    gc::set_lowrank_fused(-1);
+    std::vector<float> theta2(theta.size());
+    std::vector<int32_t> ns2(ns.size());
+    CK(cudaMemcpy(theta2.data(), w.theta, theta2.size() * 4, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(ns2.data(), w.n_surv, ns2.size() * 4, cudaMemcpyDeviceToHost));
+    const std::vector<gc::Certificate> cert2 = d.cert.get();
+    for (int x = 0; x < BQ; ++x) {
+      const size_t i = size_t(x);
+      ++c.fused_heads;
+      const bool same = two && std::memcmp(&theta[i], &theta2[i], 4) == 0 &&
+                        std::memcmp(&cert[i].budget, &cert2[i].budget, 8) == 0 &&
+                        std::memcmp(&cert[i].theta, &cert2[i].theta, 4) == 0 &&
+                        ns[size_t(x / G)] == ns2[size_t(x / G)];
+      c.fused_diff += !same;
+    }
+    c.rule_fail += c.fused_diff;
   }
   if (c.gap_n) c.mean_gap /= double(c.gap_n);
   return c;
@@ -1042,6 +1070,9 @@ int run_on_device(const Opts& o, Host& h, int dev) {
       if (c.cut_heads)
         std::printf("  local cut: %lld heads, theta/budget/n_surv bitwise equal to the global cut's in %lld, different in %lld\n",
                     (long long)c.cut_heads, (long long)(c.cut_heads - c.cut_diff), (long long)c.cut_diff);
+      if (c.fused_heads)
+        std::printf("  fused low-rank kernel: %lld heads, theta/budget/n_surv bitwise equal to the two kernels' in %lld, different in %lld\n",
+                    (long long)c.fused_heads, (long long)(c.fused_heads - c.fused_diff), (long long)c.fused_diff);
       failures += bad;
       std::printf("%-12s surv %.4f viol %lld fail %lld mass_bnd %.2e num_err %.2e graph vs direct %.2e%s\n",
                   shown_label.c_str(), c.surv_frac(),
@@ -1056,7 +1087,7 @@ int run_on_device(const Opts& o, Host& h, int dev) {
     cudaGraphExecDestroy(g_all); cudaGraphExecDestroy(g_s1); cudaGraphExecDestroy(g_s2);
     if (o.breakdown) {  // marginal cost of each kernel inside the chained graph; the bare gather of the rows
       std::string line = "# breakdown " + r.label + ":" + std::to_string(r.frac_req) + " stage1 prefixes ms:";
-      const int n1 = 3 + (pr.box ? 1 : 0);
+      const int n1 = gc::ghost_stage1_kernels(pr);
       for (int k = 1; k <= n1; ++k) {
         auto g = tm.graph([&](cudaStream_t s) { gc::ghost_stage_prefix(pr, s, 1, k); });
         line.append(" ").append(std::to_string(tm.graph_ms(g)));
@@ -1107,6 +1138,9 @@ int run_on_device(const Opts& o, Host& h, int dev) {
     if (c.cut_heads)
       std::printf("  local cut: %lld heads, theta/budget/n_surv bitwise equal to the global cut's in %lld, different in %lld\n",
                   (long long)c.cut_heads, (long long)(c.cut_heads - c.cut_diff), (long long)c.cut_diff);
+    if (c.fused_heads)
+      std::printf("  fused low-rank kernel: %lld heads, theta/budget/n_surv bitwise equal to the two kernels' in %lld, different in %lld\n",
+                  (long long)c.fused_heads, (long long)(c.fused_heads - c.fused_diff), (long long)c.fused_diff);
     failures += bad;
     std::printf("%-12s %8.4f %6.3f %9.4f %9.4f %9.4f %9.4f %9.4f %6.2f %6.2f %6.2f %5lld %5lld %9.2e %9.2e %6d\n",
                 shown_label.c_str(), f, pages_frac, s1_ms, s2_ms,
