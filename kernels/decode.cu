@@ -1815,9 +1815,8 @@ __global__ void __launch_bounds__(kLrAnchorWarps * 32, 4) lowrank_anchor_kernel(
 
 // ---------------------------------------------------------------------------------------------
 // lowrank_fused: the low-rank anchor stage and the low-rank scan in one kernel (stage1 launches it for the
-// low-rank witness with anchors; GHOSTKV_LR_FUSED=0 keeps the two kernels). Grid (chunks, B·Hkv) of
-// kScanBlockWarps warps, the low-rank scan's grid (every block resident; the local cut where the block is its
-// KV head's only one). The block sets up the KV head's query factors once (the scan's, lowrank_setup, by warps
+// low-rank witness with anchors where the low-rank scan has one block per KV head: the local cut; GHOSTKV_LR_FUSED=0
+// keeps the two kernels). Grid (1, B·Hkv) of kScanBlockWarps warps, a block per KV head. The block sets up the KV head's query factors once (the scan's, lowrank_setup, by warps
 // 0..G−1, and the anchor stage's, lowrank_anchor_factors, by its last warp: the same arithmetic as the two
 // kernels', so the bounds, the eliminated pages and the cut are bitwise theirs), bounds its share of the KV head's pages by their anchors (warp w of block x:
 // the 32-page groups x·SW + w + k·X·SW, a lane per page, GP groups' page-table entries and records in flight;
@@ -1825,9 +1824,12 @@ __global__ void __launch_bounds__(kLrAnchorWarps * 32, 4) lowrank_anchor_kernel(
 // of the pages it eliminates in its own histogram, appends the pages it lets through to the KV head's page list
 // (compact's) and to its own list in shared memory with their physical pages, then streams that list spread
 // over its warps as the low-rank scan does (kLrBufs pages ahead; no page-table or list load between a page and
-// its copy). Against the two kernels: no wait for the whole anchor grid before the scan's first copy, one
-// set-up of the query factors per block instead of one per warp-item and one per scan block, no global
-// histogram atomics for the anchored candidates, no list loads.
+// its copy), and cuts from its own histogram (finish_scan_local, without the global one). Against the two
+// kernels: no wait for the whole anchor grid before the scan's first copy, one set-up of the query factors per
+// block instead of one per warp-item and one per scan block, no global histogram atomics for the anchored
+// candidates, no list loads. Where a KV head has several scan blocks (1 × 128K) the two kernels stay: there the
+// fused kernel with the global cut (a block per range of 32-page groups) made stage 1 20% slower (round of
+// c8f6095: most warps had no group to bound, and the blocks' lists were short).
 constexpr int kLrFusedGroups = 2;  // 32-page groups per warp in flight in the anchor pass
 __host__ __device__ constexpr int lowrank_fused_list_cap(int max_seq, int chunks) {  // list entries per block
   const int groups = ((max_seq + kPage - 1) / kPage + 31) / 32, nw = chunks * kScanBlockWarps;
@@ -1837,7 +1839,7 @@ template <int G>
 constexpr int lowrank_fused_smem(int list_cap) {
   return lowrank_page_smem<G>() + list_cap * int(sizeof(int2));
 }
-template <int G, int D, int CUT = kCutGlobal>
+template <int G, int D>
 __global__ void __launch_bounds__(kScanBlockWarps * 32, 2) lowrank_fused_kernel(DecodeParams p, Workspace w, Consts c) {
   constexpr int SW = kScanBlockWarps, NB = kLrBufs, PBY = kLrPageBytes, GP = kLrFusedGroups, RW = kLrBoxHalfs / 8;
   extern __shared__ __align__(128) uint8_t smem[];
@@ -1955,8 +1957,7 @@ __global__ void __launch_bounds__(kScanBlockWarps * 32, 2) lowrank_fused_kernel(
     if (i + SW >= nl) pdl_launch_next();
     lowrank_bound_store<G>(p, w, hist, bg, pgi, n, lane, zw, eb, rb, s_q, s_a1, s_add, s_ns, s_np, s_ml);
   }
-  if constexpr (CUT == kCutLocal) finish_scan_local<G, true, false>(p, w, hist, b, g);
-  else finish_scan_block<G, true>(p, w, hist, b, g);
+  finish_scan_local<G, true, false>(p, w, hist, b, g);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2205,18 +2206,20 @@ constexpr float kLazy = 8.0f;
 // The certificate of query head bq (ghost path) from its merged state: M (log2 units) and L of the
 // exact merge identity over S splits, onorm ≥ ||ô|| (float32, rounded up). merge_kernel's thread 0, or
 // attend's warp h when the step has one split (attend_kernel's FIN).
+// groups: the lane groups whose states the block combined (attend's NT/8; 16 for the merged splits' blocks).
 __device__ __forceinline__ void write_certificate(const DecodeParams& p, const Workspace& w, int bq, float M, float L,
-                                                  float onorm, int S) {
+                                                  float onorm, int S, int groups = 16) {
   const int b = bq / p.n_head_q, hq = bq % p.n_head_q, G = p.n_head_q / p.n_head_kv;
   const int count = w.n_surv[b * p.n_head_kv + hq / G];
   const double eps = double(w.qscal[int64_t(bq) * 4 + 3]);
   const double m_l = double(w.qscal[int64_t(bq) * 4 + 2]);
   // l: ≤ K roundings per term (γ_K) — the per-split sums, the lazy rescales (≤ one per tile), the
-  // combines; ≤ n_ex2 ex2.approx factors of relative error ≤ 1e-5 each (2 ulp: ≤ 2.5·2^-23, plus ln2·|arg|·2^-24
+  // combines (the block's groups, the splits); tiles counted at kTile (a larger tile has fewer, so the count
+  // bounds them); ≤ n_ex2 ex2.approx factors of relative error ≤ 1e-5 each (2 ulp: ≤ 2.5·2^-23, plus ln2·|arg|·2^-24
   // from the argument's rounding with |arg| ≤ 126 before results flush to 0, which only lowers l);
   // scores in log2 units with error ≤ ε·log2(e)·1.01 (the extra rounding of σq·log2e)
   const int per = (count + S - 1) / S, tiles = (per + kTile - 1) / kTile + 1;
-  const double K = 4.0 * (per + 16.0 + tiles) + 4.0 * S + 300.0;
+  const double K = 4.0 * (per + double(groups) + tiles) + 4.0 * S + 300.0;
   const double gK = K * 0x1p-24 / (1.0 - K * 0x1p-24);
   const double n_ex2 = tiles + 4.0;
   double z = double(L) * exp(-eps * 1.01) / (1.0 + gK) * pow(1.0 - 1e-5, n_ex2) *
@@ -2243,11 +2246,15 @@ __device__ __forceinline__ void write_certificate(const DecodeParams& p, const W
 
 // ex2_approx (above): results below 2^-126 flush to 0, which only ever lowers the sums the
 // certificate uses as lower bounds.
-template <int D>
-constexpr int attend_smem_bytes() { return kStages * 2 * kTile * D * 2; }
+template <int D, int NT = kAttThreads>
+constexpr int attend_smem_bytes() { return kStages * 2 * (NT / 4) * D * 2; }
 
-template <int G, int D, bool DENSE, bool FIN = false>
-__global__ void __launch_bounds__(kAttThreads, 3) attend_kernel(DecodeParams p, Workspace w, int from_list) {
+// NT: threads per block (NT/8 lane groups, tiles of NT/4 tokens); 128, or 192 for the survivors' one-split
+// build (attend_warps)
+template <int G, int D, bool DENSE, bool FIN = false, int NT = kAttThreads>
+__global__ void __launch_bounds__(NT, NT == kAttThreads ? 3 : 2) attend_kernel(DecodeParams p, Workspace w, int from_list) {
+  constexpr int kTile = NT / 4, NG = NT / 8, kAttThreads = NT;  // this build's tile and lane groups
+  static_assert(!DENSE || NT == 128, "a dense tile stays in one page: 32 tokens");
   constexpr int RB = D * 2, TB = kTile * RB, CPL = D / 8, NV = CPL / 8;  // NV uint4 per lane per row
   extern __shared__ __align__(128) uint8_t smem[];
   __shared__ __align__(8) uint64_t bars[kStages];
@@ -2358,7 +2365,7 @@ __global__ void __launch_bounds__(kAttThreads, 3) attend_kernel(DecodeParams p, 
     bool ok[2];
 #pragma unroll
     for (int u = 0; u < 2; ++u) {
-      const int tk = grp + 16 * u;
+      const int tk = grp + NG * u;
       ok[u] = i0 + it * kTile + tk < i1;  // uniform within a group of 8 lanes
       float kf[CPL];
 #pragma unroll
@@ -2396,7 +2403,7 @@ __global__ void __launch_bounds__(kAttThreads, 3) attend_kernel(DecodeParams p, 
         float vf[CPL];
 #pragma unroll
         for (int v = 0; v < NV; ++v)
-          bf16x8(*reinterpret_cast<const uint4*>(vs + (grp + 16 * u) * RB + v * 128 + sub * 16), vf + 8 * v);
+          bf16x8(*reinterpret_cast<const uint4*>(vs + (grp + NG * u) * RB + v * 128 + sub * 16), vf + 8 * v);
 #pragma unroll
         for (int h = 0; h < G; ++h) {
           const float pw = u ? p1[h] : p0[h];
@@ -2408,11 +2415,11 @@ __global__ void __launch_bounds__(kAttThreads, 3) attend_kernel(DecodeParams p, 
     __syncthreads();  // stage it % kStages is free: the next iteration refills it
   }
   pdl_launch_next();
-  // combine the 16 groups of the block (the tile buffers are free now: every copy has completed)
-  float* s_m = reinterpret_cast<float*>(smem);   // [16][G]
-  float* s_l = s_m + 16 * G;                      // [16][G]
-  float* s_o = s_l + 16 * G;                      // [16][G][D]
-  [[maybe_unused]] float* s_sq = s_o + 16 * G * D;  // FIN: [G][D] out² (rounded up)
+  // combine the NG groups of the block (the tile buffers are free now: every copy has completed)
+  float* s_m = reinterpret_cast<float*>(smem);   // [NG][G]
+  float* s_l = s_m + NG * G;                      // [NG][G]
+  float* s_o = s_l + NG * G;                      // [NG][G][D]
+  [[maybe_unused]] float* s_sq = s_o + NG * G * D;  // FIN: [G][D] out² (rounded up)
   [[maybe_unused]] float* s_fm = s_sq + G * D;      // FIN: [G] M, then [G] L
   [[maybe_unused]] float* s_fl = s_fm + G;
 #pragma unroll
@@ -2425,10 +2432,10 @@ __global__ void __launch_bounds__(kAttThreads, 3) attend_kernel(DecodeParams p, 
   for (int x = tid; x < G * D; x += kAttThreads) {
     const int h = x / D, j = x % D;
     float M = -INFINITY;
-    for (int r = 0; r < 16; ++r) M = fmaxf(M, s_m[r * G + h]);
+    for (int r = 0; r < NG; ++r) M = fmaxf(M, s_m[r * G + h]);
     float L = 0, O = 0;
     if (M > -INFINITY) {
-      for (int r = 0; r < 16; ++r) {
+      for (int r = 0; r < NG; ++r) {
         const float mr = s_m[r * G + h];
         const float f = mr > -INFINITY ? exp2f(mr - M) : 0.0f;
         L = __fmaf_rn(s_l[r * G + h], f, L);
@@ -2454,7 +2461,7 @@ __global__ void __launch_bounds__(kAttThreads, 3) attend_kernel(DecodeParams p, 
       for (int j = tid & 31; j < D; j += 32) ss = __fadd_ru(ss, s_sq[warp * D + j]);
       ss = warp_sum_ru(ss);
       if ((tid & 31) == 0)
-        write_certificate(p, w, b * p.n_head_q + g * G + warp, s_fm[warp], s_fl[warp], __fsqrt_ru(ss), 1);
+        write_certificate(p, w, b * p.n_head_q + g * G + warp, s_fm[warp], s_fl[warp], __fsqrt_ru(ss), 1, NG);
     }
   }
 }
@@ -2918,6 +2925,16 @@ int attend_launch_smem(int smem, int grid) {
   return smem;
 }
 
+// The survivors' attend with one split per KV head (attend finishing the heads): blocks of 4 warps (default) or 6
+// (GHOSTKV_ATTEND_WARPS=6; tiles of 48 rows, 12 warps per SM where two blocks share an SM)
+int attend_warps() {
+  static const int v = [] {
+    const char* e = std::getenv("GHOSTKV_ATTEND_WARPS");
+    return e && std::string(e) == "6" ? 6 : 4;
+  }();
+  return v;
+}
+
 int default_splits(int batch, int n_head_kv) {
   const int slots = 3 * device_sm_count();  // attend: 3 blocks per SM
   return std::max(1, std::min(128, slots / std::max(1, batch * n_head_kv)));
@@ -2991,9 +3008,9 @@ static ScanPlan lowrank_plan(const DecodeParams& p) {
 
 void set_cut_local(int on) { g_cut_local = on < 0 ? -1 : on ? 1 : 0; }
 
-// The low-rank witness with anchors: the fused kernel (lowrank_fused_kernel) where every block of the low-rank
-// scan's grid, with its page list in shared memory, is resident at once; otherwise (or GHOSTKV_LR_FUSED=0 /
-// set_lowrank_fused(0): A/B runs and the bench's check of both) the anchor stage and the scan as two kernels.
+// The low-rank witness with anchors: the fused kernel (lowrank_fused_kernel) where the low-rank scan's cut is the
+// local one (lowrank_fused_fits); otherwise (or GHOSTKV_LR_FUSED=0 / set_lowrank_fused(0): A/B runs and the
+// bench's check of both) the anchor stage and the scan as two kernels.
 int g_lr_fused = -1;  // −1: GHOSTKV_LR_FUSED decides
 static bool lr_fused_on() {
   static const bool env = [] {
@@ -3002,24 +3019,25 @@ static bool lr_fused_on() {
   }();
   return g_lr_fused < 0 ? env : g_lr_fused == 1;
 }
+// where the low-rank scan's cut is the local one (a block per KV head) and as many fused blocks, with their page
+// lists, fit per SM as low-rank scan blocks
 template <int GG, int DD>
 static bool lowrank_fused_fits(const DecodeParams& p, const ScanPlan& plan) {
-  const int smem = lowrank_fused_smem<GG>(lowrank_fused_list_cap(p.max_seq, plan.chunks));
-  static PerDevice<bool> attr;
-  attr.get([] {
+  if (plan.cut != kCutLocal) return false;
+  static PerDevice<int> occ_page;  // the low-rank scan's blocks per SM (raises the fused kernel's shared-memory limit once)
+  const int page = occ_page.get([] {
     int optin = 0;
     check_launch("cudaDeviceGetAttribute", cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, current_device()));
     cudaFuncAttributes fa{};
-    check_launch("cudaFuncGetAttributes", cudaFuncGetAttributes(&fa, lowrank_fused_kernel<GG, DD, kCutGlobal>));
-    const int dyn = optin - int(fa.sharedSizeBytes);
-    raise_smem(lowrank_fused_kernel<GG, DD, kCutGlobal>, dyn);
-    raise_smem(lowrank_fused_kernel<GG, DD, kCutLocal>, dyn);
-    return true;
+    check_launch("cudaFuncGetAttributes", cudaFuncGetAttributes(&fa, lowrank_fused_kernel<GG, DD>));
+    raise_smem(lowrank_fused_kernel<GG, DD>, optin - int(fa.sharedSizeBytes));
+    return resident_blocks_smem(lowrank_page_kernel<GG, DD>, kScanBlockWarps * 32, lowrank_page_smem<GG>(), "low-rank scan");
   });
+  const int smem = lowrank_fused_smem<GG>(lowrank_fused_list_cap(p.max_seq, plan.chunks));
   int occ = 0;
   check_launch("cudaOccupancyMaxActiveBlocksPerMultiprocessor",
-               cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, lowrank_fused_kernel<GG, DD, kCutGlobal>, kScanBlockWarps * 32, smem));
-  return int64_t(plan.chunks) * p.batch * p.n_head_kv <= int64_t(occ) * device_sm_count();
+               cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, lowrank_fused_kernel<GG, DD>, kScanBlockWarps * 32, smem));
+  return occ >= page;
 }
 static bool lowrank_fused(const DecodeParams& p) {
   if (!p.box || !p.rank || !lr_fused_on()) return false;
@@ -3109,14 +3127,8 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
       }
       if (fused) {
         const int smem = lowrank_fused_smem<GG>(lowrank_fused_list_cap(p.max_seq, lplan.chunks));
-        if (more()) {
-          if (lplan.cut == kCutLocal)
-            launch("lowrank_fused_kernel", lowrank_fused_kernel<GG, DD, kCutLocal>, dim3(lplan.chunks, BK),
-                   dim3(kScanBlockWarps * 32), smem, st, p, w, c);
-          else
-            launch("lowrank_fused_kernel", lowrank_fused_kernel<GG, DD>, dim3(lplan.chunks, BK), dim3(kScanBlockWarps * 32),
-                   smem, st, p, w, c);
-        }
+        if (more())
+          launch("lowrank_fused_kernel", lowrank_fused_kernel<GG, DD>, dim3(1, BK), dim3(kScanBlockWarps * 32), smem, st, p, w, c);
       } else if (p.box && more()) {  // the low-rank anchor stage: a warp per 32·PPL pages of a KV head, all resident at most
         auto anchor = [&](auto ppl) {
           constexpr int PPL = decltype(ppl)::value;
@@ -3198,6 +3210,16 @@ static void stage2(const DecodeParams& p, cudaStream_t st, bool certify, int upt
     });
     // one split: attend writes the outputs and (ghost path, p.cert given: certify) the certificates; no merge
     if (attend_finishes(p.splits)) {
+      if constexpr (!DENSE) {
+        if (attend_warps() == 6) {  // the survivors' build of 6 warps (tiles of 48 rows)
+          constexpr int NT = 192, smem6 = attend_smem_bytes<DD, NT>();
+          static PerDevice<bool> attr6;
+          attr6.get([&] { raise_smem(attend_kernel<GG, DD, false, true, NT>, std::max(smem6, kAttendSpreadSmem1)); return true; });
+          launch("attend_kernel(fin, 6 warps)", attend_kernel<GG, DD, false, true, NT>, dim3(1, BK), dim3(NT),
+                 attend_launch_smem(smem6, BK), st, p, w, lists);
+          return;
+        }
+      }
       launch(DENSE ? "attend_kernel(dense, fin)" : "attend_kernel(fin)", attend_kernel<GG, DD, DENSE, true>, dim3(1, BK),
              dim3(kAttThreads), attend_launch_smem(smem, BK), st, p, w, lists);
       return;

@@ -206,9 +206,9 @@ void ghost_stage_prefix(const DecodeParams& p, void* stream, int stage, int n_ke
 int scan_cut_mode(const DecodeParams& p);
 void set_cut_local(int on);
 // The low-rank witness with anchors runs its anchor stage and scan as one kernel (lowrank_fused_kernel) where
-// that kernel's grid is resident at once; set_lowrank_fused(0) keeps the two kernels, 1 allows the fused one
-// again, −1 leaves it to GHOSTKV_LR_FUSED (default: allowed unless that is 0). The survivors and certificates
-// may differ between the two in the last ulp of an anchor bound (both sound).
+// the low-rank scan has one block per KV head (its local cut: 32 × 32K on an H200); set_lowrank_fused(0)
+// keeps the two kernels, 1 allows the fused one again, −1 leaves it to GHOSTKV_LR_FUSED (default: allowed unless that is 0). The two give bitwise the same
+// bounds, eliminated pages, θ and survivor counts (the same arithmetic; gpu_bench checks it).
 void set_lowrank_fused(int on);
 // Kernels of stage 1 for a step on p (ghost_stage_prefix's n_kernels of the whole stage): prep, [anchor,]
 // scan, compact; 3 with the fused low-rank kernel

@@ -10,7 +10,7 @@ e.g. a math routine, placed after whichever entry used it first) stand (each is 
 name: the "(device functions)" line), the file's internal symbol hash, the
 template arguments that only select a variant of the cut (finish_scan_block's LEAN, cut_head's), and
 template arguments added later at their default (scan_kernel's CUT 0, prep_kernel's ZH true,
-attend_kernel's FIN false). Same PTX means the same machine code (same ptxas), so a kernel measured at
+attend_kernel's FIN false and NT 128). Same PTX means the same machine code (same ptxas), so a kernel measured at
 that commit is the kernel in the tree. "same but reg names": the same instructions on differently
 numbered virtual registers (ptxas may then allocate registers differently: not proven the same machine
 code). Needs nvcc; prints one line per kernel family and status.
@@ -43,6 +43,7 @@ def kernels(path):
     # histogram zeroing (ZH true)
     t = re.sub(r"(scan_kernelI(?:Li-?\d+E)+Lb\dE)Li0EE", r"\1E", t)
     t = re.sub(r"prep_kernelILi(\d+)ELi(\d+)ELb1EE", r"prep_kernelILi\1ELi\2EE", t)
+    t = re.sub(r"attend_kernelILi(\d+)ELi(\d+)ELb(\d)ELb(\d)ELi128EE", r"attend_kernelILi\1ELi\2ELb\3ELb\4EE", t)  # NT 128
     t = re.sub(r"attend_kernelILi(\d+)ELi(\d+)ELb(\d)ELb0EE", r"attend_kernelILi\1ELi\2ELb\3EE", t)
     t = "\n".join(l for l in t.split("\n") if not l.strip().startswith((".loc", ".file")))
     t = re.sub(r"\$L__BB\d+_", "$L__BB_", t)
