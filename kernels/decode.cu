@@ -2186,11 +2186,12 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
 }
 
 // ---------------------------------------------------------------------------------------------
-// attend: split-K flash decoding, grid (splits, B·Hkv), 128 threads. Tiles of kTile tokens (K and V
+// attend: split-K flash decoding, grid (splits, B·Hkv), 128 threads (the survivors' one-split build: 192, tiles
+// of 48 tokens, 24 lane groups; attend_warps). Tiles of kTile tokens (K and V
 // rows) stream into shared memory kStages deep, completing on one mbarrier per stage: a dense tile is
 // two bulk copies (K rows, V rows: a tile never crosses a page); a survivor tile is gathered by
 // 16-byte cp.asyncs of every thread, addressed by the survivor rows of compact (loaded one tile
-// ahead), each thread's copies arriving on the stage's mbarrier. 16 lane groups of 8 attend two tokens of the tile each, for
+// ahead), each thread's copies arriving on the stage's mbarrier. NT/8 lane groups of 8 attend two tokens of the tile each, for
 // all G heads of the KV head; a lane holds the components {8·sub..8·sub+7} (+64 for d 128).
 // Partial state per (head, split): m, l = Σ e^{s−m}, o = Σ e^{s−m} v, in log2 units; the running
 // max is raised only when a score exceeds it by more than 8 (weights ≤ 2^8, exact identity).
@@ -2250,7 +2251,7 @@ template <int D, int NT = kAttThreads>
 constexpr int attend_smem_bytes() { return kStages * 2 * (NT / 4) * D * 2; }
 
 // NT: threads per block (NT/8 lane groups, tiles of NT/4 tokens); 128, or 192 for the survivors' one-split
-// build (attend_warps)
+// build (attend_warps: 6 warps, 2 blocks per SM at 168 registers)
 template <int G, int D, bool DENSE, bool FIN = false, int NT = kAttThreads>
 __global__ void __launch_bounds__(NT, NT == kAttThreads ? 3 : 2) attend_kernel(DecodeParams p, Workspace w, int from_list) {
   constexpr int kTile = NT / 4, NG = NT / 8, kAttThreads = NT;  // this build's tile and lane groups
@@ -2925,12 +2926,16 @@ int attend_launch_smem(int smem, int grid) {
   return smem;
 }
 
-// The survivors' attend with one split per KV head (attend finishing the heads): blocks of 4 warps (default) or 6
-// (GHOSTKV_ATTEND_WARPS=6; tiles of 48 rows, 12 warps per SM where two blocks share an SM)
+// The survivors' attend with one split per KV head (attend finishing the heads): blocks of 6 warps, tiles of 48
+// rows (12 warps per SM where two blocks share one; GHOSTKV_ATTEND_WARPS=4 keeps the 4-warp build). At 32 × 32K
+// on an H200 (round of 9fdb693, same-call A/B) 6 warps took stage 2 at 5% from 77.5-77.9 to 73.3-73.8 µs
+// (int8, int4) and from 86.9 to 81.7-81.8 µs (low-rank with anchors), and at 1% from 29.9 to 30.8-31.0 µs (int8)
+// and from 34.4-34.9 to 34.1-34.4 µs (low-rank with anchors). The dense path keeps 4 warps (a dense tile stays
+// in one page).
 int attend_warps() {
   static const int v = [] {
     const char* e = std::getenv("GHOSTKV_ATTEND_WARPS");
-    return e && std::string(e) == "6" ? 6 : 4;
+    return e && std::string(e) == "4" ? 4 : 6;
   }();
   return v;
 }
@@ -3211,7 +3216,7 @@ static void stage2(const DecodeParams& p, cudaStream_t st, bool certify, int upt
     // one split: attend writes the outputs and (ghost path, p.cert given: certify) the certificates; no merge
     if (attend_finishes(p.splits)) {
       if constexpr (!DENSE) {
-        if (attend_warps() == 6) {  // the survivors' build of 6 warps (tiles of 48 rows)
+        if (attend_warps() == 6) {  // the survivors' build of 6 warps (tiles of 48 rows; the default)
           constexpr int NT = 192, smem6 = attend_smem_bytes<DD, NT>();
           static PerDevice<bool> attr6;
           attr6.get([&] { raise_smem(attend_kernel<GG, DD, false, true, NT>, std::max(smem6, kAttendSpreadSmem1)); return true; });
