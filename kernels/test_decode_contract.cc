@@ -110,6 +110,21 @@ TEST(CudaContract, RejectsUnsupportedParameters) {
 
 // The ghost path's split count: one wave, or two where one wave gives fewer than 4 splits per KV head
 // and the rows per KV head reach kSplitRows per split of two waves (H200: 396 attention slots).
+// The breakdown's kernel count of stage 1 (gpu_bench --breakdown): prep, [anchor,] scan, compact for the quant
+// witnesses (no device query: the fused kernel is low-rank only); invalid parameters are rejected first
+TEST(CudaContract, Stage1KernelCount) {
+  alignas(16) const uint8_t box_byte = 0;
+  DecodeParams p = params(2, 32, 8, 256, 16);
+  EXPECT_EQ(ghost_stage1_kernels(p), 3);
+  p.box = &box_byte;
+  p.anchor_share = 0.5f;
+  EXPECT_EQ(ghost_stage1_kernels(p), 4);
+  p.bits = 4;
+  EXPECT_EQ(ghost_stage1_kernels(p), 4);
+  p.d = 96;
+  EXPECT_THROW(ghost_stage1_kernels(p), std::runtime_error);
+}
+
 TEST(CudaContract, GhostSplitsForRows) {
   EXPECT_EQ(splits_for_rows(396, 8, 131072), 49);            // 1 × 128K: one wave at any count
   EXPECT_EQ(splits_for_rows(396, 8, 1), 49);
