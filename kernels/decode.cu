@@ -207,7 +207,8 @@ __device__ __forceinline__ void bf16x8(const uint4& u, float* f) {
 // block per SM: 7.8 waves at 32 × 32K; then the hot keys were requested after a barrier and consumed
 // first, Σ|qσ̃_i k_ti| summed per head.)
 // ZH: zero the group's global histograms (not where the scan's cut reads its own and there is no anchor
-// stage: kCutLocal without anchors; with anchors the local cut reads the anchor stage's counts from them).
+// stage: kCutLocal without anchors, or the fused low-rank kernel, whose block counts its anchored candidates
+// itself; with a separate anchor stage the local cut reads that stage's counts from them).
 template <int G, int D, bool ZH = true>
 __global__ void __launch_bounds__(kPrepThreads, 2) prep_kernel(DecodeParams p, Workspace w, Consts c) {
   constexpr int kWarps = kPrepThreads / 32, VPL = D / 32;  // comps per lane (the per-head sums)
@@ -520,8 +521,9 @@ __device__ __forceinline__ void publish_cut(const Workspace& w, int bg) {
 //   kCutLocal (finish_scan_local): the block is its KV head's only one (grid.x 1), so its own histogram,
 //     plus the anchor stage's counts where there is one (read from the global histogram, complete before
 //     the scan's griddepcontrol.wait returned), is the KV head's: the cut reads it in shared memory, with
-//     no flush, fence or done count (without anchors the global histogram is not used and prep skips
-//     zeroing it). stage1 launches it only there; the block traps otherwise.
+//     no flush, fence or done count (without anchors, and in the fused low-rank kernel, whose block counted
+//     its anchored candidates itself, the global histogram is not used and prep skips zeroing it). stage1
+//     launches it only there; the block traps otherwise.
 inline constexpr int kCutGlobal = 0, kCutLocal = 1;
 // kCutGlobal (and the low-rank scan's global cut, LEAN)
 template <int G, bool LEAN = false>
@@ -1682,6 +1684,7 @@ template <int G, int D>
 __device__ __forceinline__ void lowrank_anchor_factors(const DecodeParams& p, const Workspace& w, const Consts& c, int b, int g,
                                                        int lane, float (*s_q)[kRank], float (*s_d)[kRank], float* s_ns,
                                                        float* s_np, float* s_add, float* s_ml, float* s_th) {
+  static_assert(G * 8 <= 32, "the query factors: a head per 8 lanes");
   const int lh = lane >> 3, lj = 2 * (lane & 7);
   float ss = 0.0f, sp = 0.0f;
   if (lh < G) {
@@ -1850,7 +1853,7 @@ __global__ void __launch_bounds__(kScanBlockWarps * 32, 2) lowrank_fused_kernel(
   __shared__ int s_n;
   uint32_t* hist = reinterpret_cast<uint32_t*>(smem + SW * NB * PBY);  // [G·kHistAll]
   int2* s_list = reinterpret_cast<int2*>(hist + G * kHistAll);         // (page, physical page) let through
-  static_assert((SW * NB * PBY + kHistAll * 4) % 8 == 0, "the list's int2 alignment");
+  static_assert((SW * NB * PBY + G * kHistAll * 4) % 8 == 0, "the list's int2 alignment");
   const int bg = blockIdx.y, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   scan_block_init<SW, NB>(bars, hist, G * kHistAll, tid, lane, warp);
@@ -2256,6 +2259,7 @@ template <int G, int D, bool DENSE, bool FIN = false, int NT = kAttThreads>
 __global__ void __launch_bounds__(NT, NT == kAttThreads ? 3 : 2) attend_kernel(DecodeParams p, Workspace w, int from_list) {
   constexpr int kTile = NT / 4, NG = NT / 8, kAttThreads = NT;  // this build's tile and lane groups
   static_assert(!DENSE || NT == 128, "a dense tile stays in one page: 32 tokens");
+  static_assert(NT == 128 || FIN, "merge's certificate counts 16 lane groups: other block sizes finish the heads themselves");
   constexpr int RB = D * 2, TB = kTile * RB, CPL = D / 8, NV = CPL / 8;  // NV uint4 per lane per row
   extern __shared__ __align__(128) uint8_t smem[];
   __shared__ __align__(8) uint64_t bars[kStages];
@@ -2927,7 +2931,9 @@ int attend_launch_smem(int smem, int grid) {
 }
 
 // The survivors' attend with one split per KV head (attend finishing the heads): blocks of 6 warps, tiles of 48
-// rows (12 warps per SM where two blocks share one; GHOSTKV_ATTEND_WARPS=4 keeps the 4-warp build). At 32 × 32K
+// rows (12 warps per SM where two blocks share one; GHOSTKV_ATTEND_WARPS=4 keeps the 4-warp build), where B·Hkv
+// ≤ 2 × the SM count (two 6-warp blocks per SM hold the grid in one wave; above that the 4-warp build, three per
+// SM, as the split rule assumes). At 32 × 32K
 // on an H200 (round of 9fdb693, same-call A/B) 6 warps took stage 2 at 5% from 77.5-77.9 to 73.3-73.8 µs
 // (int8, int4) and from 86.9 to 81.7-81.8 µs (low-rank with anchors), and at 1% from 29.9 to 30.8-31.0 µs (int8)
 // and from 34.4-34.9 to 34.1-34.4 µs (low-rank with anchors). The dense path keeps 4 warps (a dense tile stays
@@ -3216,7 +3222,9 @@ static void stage2(const DecodeParams& p, cudaStream_t st, bool certify, int upt
     // one split: attend writes the outputs and (ghost path, p.cert given: certify) the certificates; no merge
     if (attend_finishes(p.splits)) {
       if constexpr (!DENSE) {
-        if (attend_warps() == 6) {  // the survivors' build of 6 warps (tiles of 48 rows; the default)
+        // the survivors' build of 6 warps (tiles of 48 rows; the default) where its two blocks per SM hold the
+        // grid in one wave (the 4-warp build fits 3 per SM)
+        if (attend_warps() == 6 && BK <= 2 * device_sm_count()) {
           constexpr int NT = 192, smem6 = attend_smem_bytes<DD, NT>();
           static PerDevice<bool> attr6;
           attr6.get([&] { raise_smem(attend_kernel<GG, DD, false, true, NT>, std::max(smem6, kAttendSpreadSmem1)); return true; });

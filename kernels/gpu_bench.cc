@@ -451,8 +451,9 @@ Check run_and_check(const Host& h, Gpu& d, const Opts& o, bool forced) {
   const std::vector<float> out = d.out.get();
   const std::vector<gc::Certificate> cert = d.cert.get();
   const int BK = h.B * h.Hkv, BQ = h.B * h.Hq, G = h.G;
-  std::vector<int32_t> ns(static_cast<size_t>(BK));
+  std::vector<int32_t> ns(static_cast<size_t>(BK)), npl(p.box ? size_t(BK) : 0);
   CK(cudaMemcpy(ns.data(), w.n_surv, size_t(BK) * 4, cudaMemcpyDeviceToHost));
+  if (p.box) CK(cudaMemcpy(npl.data(), w.n_plist, size_t(BK) * 4, cudaMemcpyDeviceToHost));  // pages the scan read
   std::vector<float> qscal(static_cast<size_t>(BQ) * 4), theta(static_cast<size_t>(BQ));
   CK(cudaMemcpy(qscal.data(), w.qscal, qscal.size() * 4, cudaMemcpyDeviceToHost));
   CK(cudaMemcpy(theta.data(), w.theta, theta.size() * 4, cudaMemcpyDeviceToHost));
@@ -617,7 +618,9 @@ std::vector<Check> per(static_cast<size_t>(G));
   }
   if (p.box && p.rank && gc::ghost_stage1_kernels(p) == 3) {
     // the fused low-rank kernel (anchor stage and scan in one): the same step with the two kernels gives
-    // bitwise the same θ, budget and survivor counts (the same arithmetic per page; the cut in the same mode)
+    // bitwise the same θ, budget, survivor counts, page-list lengths and ν_E (the same arithmetic per page, the
+    // cut in the same mode; ν_E is a max), and M_E within 1e-4 relative (the anchored pages' float32 terms are
+    // summed in another grouping: lanes over groups w and w + 8 instead of 64 consecutive pages)
     gc::set_lowrank_fused(0);
     const bool two = gc::ghost_stage1_kernels(p) == 4;
     CK(cudaMemset(w.theta, 0xFF, size_t(BQ) * 4));
@@ -626,17 +629,21 @@ std::vector<Check> per(static_cast<size_t>(G));
     CK(cudaDeviceSynchronize());
     gc::set_lowrank_fused(-1);
     std::vector<float> theta2(theta.size());
-    std::vector<int32_t> ns2(ns.size());
+    std::vector<int32_t> ns2(ns.size()), npl2(npl.size());
     CK(cudaMemcpy(theta2.data(), w.theta, theta2.size() * 4, cudaMemcpyDeviceToHost));
     CK(cudaMemcpy(ns2.data(), w.n_surv, ns2.size() * 4, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(npl2.data(), w.n_plist, npl2.size() * 4, cudaMemcpyDeviceToHost));
     const std::vector<gc::Certificate> cert2 = d.cert.get();
     for (int x = 0; x < BQ; ++x) {
       const size_t i = size_t(x);
       ++c.fused_heads;
+      const double me1 = cert[i].m_E, me2 = cert2[i].m_E;
       const bool same = two && std::memcmp(&theta[i], &theta2[i], 4) == 0 &&
                         std::memcmp(&cert[i].budget, &cert2[i].budget, 8) == 0 &&
                         std::memcmp(&cert[i].theta, &cert2[i].theta, 4) == 0 &&
-                        ns[size_t(x / G)] == ns2[size_t(x / G)];
+                        std::memcmp(&cert[i].nu_e, &cert2[i].nu_e, 4) == 0 &&
+                        ns[size_t(x / G)] == ns2[size_t(x / G)] && npl[size_t(x / G)] == npl2[size_t(x / G)] &&
+                        std::fabs(me1 - me2) <= 1e-4 * std::max(std::fabs(me1), std::fabs(me2));
       c.fused_diff += !same;
     }
     c.rule_fail += c.fused_diff;
@@ -1071,7 +1078,7 @@ int run_on_device(const Opts& o, Host& h, int dev) {
         std::printf("  local cut: %lld heads, theta/budget/n_surv bitwise equal to the global cut's in %lld, different in %lld\n",
                     (long long)c.cut_heads, (long long)(c.cut_heads - c.cut_diff), (long long)c.cut_diff);
       if (c.fused_heads)
-        std::printf("  fused low-rank kernel: %lld heads, theta/budget/n_surv bitwise equal to the two kernels' in %lld, different in %lld\n",
+        std::printf("  fused low-rank kernel: %lld heads, theta/budget/n_surv/n_plist/nu_E bitwise equal to the two kernels' (M_E within 1e-4) in %lld, different in %lld\n",
                     (long long)c.fused_heads, (long long)(c.fused_heads - c.fused_diff), (long long)c.fused_diff);
       failures += bad;
       std::printf("%-12s surv %.4f viol %lld fail %lld mass_bnd %.2e num_err %.2e graph vs direct %.2e%s\n",
@@ -1139,7 +1146,7 @@ int run_on_device(const Opts& o, Host& h, int dev) {
       std::printf("  local cut: %lld heads, theta/budget/n_surv bitwise equal to the global cut's in %lld, different in %lld\n",
                   (long long)c.cut_heads, (long long)(c.cut_heads - c.cut_diff), (long long)c.cut_diff);
     if (c.fused_heads)
-      std::printf("  fused low-rank kernel: %lld heads, theta/budget/n_surv bitwise equal to the two kernels' in %lld, different in %lld\n",
+      std::printf("  fused low-rank kernel: %lld heads, theta/budget/n_surv/n_plist/nu_E bitwise equal to the two kernels' (M_E within 1e-4) in %lld, different in %lld\n",
                   (long long)c.fused_heads, (long long)(c.fused_heads - c.fused_diff), (long long)c.fused_diff);
     failures += bad;
     std::printf("%-12s %8.4f %6.3f %9.4f %9.4f %9.4f %9.4f %9.4f %6.2f %6.2f %6.2f %5lld %5lld %9.2e %9.2e %6d\n",

@@ -108,8 +108,6 @@ TEST(CudaContract, RejectsUnsupportedParameters) {
   expect_rejected(p, "sk_rho must be 16-byte aligned");
 }
 
-// The ghost path's split count: one wave, or two where one wave gives fewer than 4 splits per KV head
-// and the rows per KV head reach kSplitRows per split of two waves (H200: 396 attention slots).
 // The breakdown's kernel count of stage 1 (gpu_bench --breakdown): prep, [anchor,] scan, compact for the quant
 // witnesses (no device query: the fused kernel is low-rank only); invalid parameters are rejected first
 TEST(CudaContract, Stage1KernelCount) {
@@ -125,6 +123,8 @@ TEST(CudaContract, Stage1KernelCount) {
   EXPECT_THROW(ghost_stage1_kernels(p), std::runtime_error);
 }
 
+// The ghost path's split count: one wave, or two where one wave gives fewer than 4 splits per KV head
+// and the rows per KV head reach kSplitRows per split of two waves (H200: 396 attention slots).
 TEST(CudaContract, GhostSplitsForRows) {
   EXPECT_EQ(splits_for_rows(396, 8, 131072), 49);            // 1 × 128K: one wave at any count
   EXPECT_EQ(splits_for_rows(396, 8, 1), 49);
