@@ -1729,6 +1729,20 @@ __device__ __forceinline__ void lowrank_anchor_factors(const DecodeParams& p, co
   __syncwarp();
 }
 
+// A warp's anchored M_E terms (a warp sum rounded up per head, one float64 atomic each) and ν_E (a warp max,
+// one atomicMax on the float bits at the group's first head) into the step's accumulators
+template <int G>
+__device__ __forceinline__ void lowrank_anchor_flush(const DecodeParams& p, const Workspace& w, int b, int g, int lane,
+                                                     const float (&me)[G], float nuv) {
+#pragma unroll
+  for (int h = 0; h < G; ++h) {
+    const float m = warp_sum_ru(me[h]);
+    if (lane == 0 && m > 0.0f) atomicAdd(&w.me[int64_t(b) * p.n_head_q + g * G + h], double(m));
+  }
+  const float numx = warp_max(nuv);
+  if (lane == 0 && numx > 0.0f) atomicMax(&w.nu_e[int64_t(b) * p.n_head_q + g * G], __float_as_uint(numx));
+}
+
 // PPL pages per lane (1 or 2): warp-items of 32·PPL pages; stage1 takes 2 where items of 32 pages outnumber
 // the resident warps (32 × 32K: 4096 items, 2112 warps at 4 blocks per SM), so that no warp takes a second
 // item, and 1 elsewhere (1 × 128K: 512 items), where halving the warps would lengthen the stage
@@ -1794,13 +1808,7 @@ __global__ void __launch_bounds__(kLrAnchorWarps * 32, 4) lowrank_anchor_kernel(
                              w.hist + (int64_t(b) * p.n_head_q + g * G) * kHistAll, me, nuv);
       keep[k] = __ballot_sync(0xffffffffu, valid && !skip[k]);  // pages the scan reads
     }
-#pragma unroll
-    for (int h = 0; h < G; ++h) {
-      const float m = warp_sum_ru(me[h]);
-      if (lane == 0 && m > 0.0f) atomicAdd(&w.me[int64_t(b) * p.n_head_q + g * G + h], double(m));
-    }
-    const float numx = warp_max(nuv);
-    if (lane == 0 && numx > 0.0f) atomicMax(&w.nu_e[int64_t(b) * p.n_head_q + g * G], __float_as_uint(numx));
+    lowrank_anchor_flush<G>(p, w, b, g, lane, me, nuv);
     int tot = 0;
 #pragma unroll
     for (int k = 0; k < PPL; ++k) tot += __popc(keep[k]);
@@ -1922,13 +1930,7 @@ __global__ void __launch_bounds__(kScanBlockWarps * 32, 2) lowrank_fused_kernel(
       }
     }
   }
-#pragma unroll
-  for (int h = 0; h < G; ++h) {
-    const float m = warp_sum_ru(me[h]);
-    if (lane == 0 && m > 0.0f) atomicAdd(&w.me[int64_t(b) * p.n_head_q + g * G + h], double(m));
-  }
-  const float numx = warp_max(nuv);
-  if (lane == 0 && numx > 0.0f) atomicMax(&w.nu_e[int64_t(b) * p.n_head_q + g * G], __float_as_uint(numx));
+  lowrank_anchor_flush<G>(p, w, b, g, lane, me, nuv);
   __syncthreads();  // the block's list is complete
   const int nl = s_n;
   // the scan pass: warp w takes the block's list entries w, w + SW, ..
