@@ -18,7 +18,9 @@
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
+#include <map>
 #include <mutex>
+#include <tuple>
 #include <type_traits>
 
 #include "decode.h"
@@ -560,8 +562,9 @@ __device__ void finish_scan_block(const DecodeParams& p, const Workspace& w, con
 
 // kCutLocal (the quant scan; LEAN: the low-rank scan)
 // GH: an anchor stage's counts are in the global histogram (false: the fused low-rank kernel, whose block put
-// its anchored candidates in its own histogram)
-template <int G, bool LEAN = false, bool GH = true>
+// its anchored candidates in its own histogram). PUB: the KV head goes onto the ready list for compact (false:
+// the fused low-rank block that compacts its KV head itself)
+template <int G, bool LEAN = false, bool GH = true, bool PUB = true>
 __device__ void finish_scan_local(const DecodeParams& p, const Workspace& w, uint32_t* hist, int b, int g) {
   const int tid = threadIdx.x, bg = b * p.n_head_kv + g;
   __syncthreads();
@@ -581,7 +584,7 @@ __device__ void finish_scan_local(const DecodeParams& p, const Workspace& w, uin
     if ((tid >> 5) >= G) return;
     cut_head<false, true>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), nullptr, hist + (tid >> 5) * kHistAll);
   }
-  publish_cut<G>(w, bg);
+  if constexpr (PUB) publish_cut<G>(w, bg);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1652,9 +1655,10 @@ __device__ __forceinline__ bool lowrank_anchor_bound(const uint4 (&rec)[kLrBoxHa
 }
 
 // A lane's page after its bound (valid: inside the sequence; skip: eliminated): its pub entry, and for an
-// eliminated page its ν (nuv, a max), its candidates in the histogram of head h at hist + h·kHistAll (lanes of
-// one bin share one atomic; global or shared memory) and their M_E terms count·ex2_up(bound) (me, compact's form)
-template <int G>
+// eliminated page its ν (nuv, a max), its candidates in the histogram of head h at hist + h·kHistAll (AGG: lanes of
+// one bin share one atomic, the anchor stage's global histogram; otherwise a plain atomic per lane, the fused kernel's
+// shared one, where that was faster: round of e220e25) and their M_E terms count·ex2_up(bound) (me, compact's form)
+template <int G, bool AGG = true>
 __device__ __forceinline__ void lowrank_anchor_tail(const DecodeParams& p, const Workspace& w, int bg, int g, int MP, int lane,
                                                     int pg, int phys, int n, bool valid, bool skip, const float (&dv)[G],
                                                     uint32_t* hist, float (&me)[G], float& nuv) {
@@ -1668,10 +1672,14 @@ __device__ __forceinline__ void lowrank_anchor_tail(const DecodeParams& p, const
   const uint32_t cnt = skip ? uint32_t(t1 - t0) : 0u;  // the page's candidates (it holds no hot token)
 #pragma unroll
   for (int h = 0; h < G; ++h) {
-    const int bin = skip ? hist_bin(dv[h]) : -1 - lane;
-    const uint32_t peers = __match_any_sync(0xffffffffu, bin);
-    const uint32_t tot = __reduce_add_sync(peers, cnt);
-    if (skip && lane == __ffs(peers) - 1) atomicAdd(&hist[h * kHistAll + bin], tot);
+    if constexpr (AGG) {
+      const int bin = skip ? hist_bin(dv[h]) : -1 - lane;
+      const uint32_t peers = __match_any_sync(0xffffffffu, bin);
+      const uint32_t tot = __reduce_add_sync(peers, cnt);
+      if (skip && lane == __ffs(peers) - 1) atomicAdd(&hist[h * kHistAll + bin], tot);
+    } else {
+      if (skip) atomicAdd(&hist[h * kHistAll + hist_bin(dv[h])], cnt);  // shared memory: plain atomics
+    }
     if (skip) me[h] = __fadd_ru(me[h], __fmul_ru(float(cnt), ex2_up(dv[h])));
   }
 }
@@ -1825,146 +1833,6 @@ __global__ void __launch_bounds__(kLrAnchorWarps * 32, 4) lowrank_anchor_kernel(
 }
 
 // ---------------------------------------------------------------------------------------------
-// lowrank_fused: the low-rank anchor stage and the low-rank scan in one kernel (stage1 launches it for the
-// low-rank witness with anchors where the low-rank scan has one block per KV head: the local cut; GHOSTKV_LR_FUSED=0
-// keeps the two kernels). Grid (1, B·Hkv) of kScanBlockWarps warps, a block per KV head. The block sets up the KV head's query factors once (the scan's, lowrank_setup, by warps
-// 0..G−1, and the anchor stage's, lowrank_anchor_factors, by its last warp: the same arithmetic as the two
-// kernels', so the bounds, the eliminated pages and the cut are bitwise theirs), bounds its share of the KV head's pages by their anchors (warp w of block x:
-// the 32-page groups x·SW + w + k·X·SW, a lane per page, GP groups' page-table entries and records in flight;
-// the arithmetic, the elimination and its pub, M_E and ν_E are lowrank_anchor_kernel's), counts the candidates
-// of the pages it eliminates in its own histogram, appends the pages it lets through to the KV head's page list
-// (compact's) and to its own list in shared memory with their physical pages, then streams that list spread
-// over its warps as the low-rank scan does (kLrBufs pages ahead; no page-table or list load between a page and
-// its copy), and cuts from its own histogram (finish_scan_local, without the global one). Against the two
-// kernels: no wait for the whole anchor grid before the scan's first copy, one set-up of the query factors per
-// block instead of one per warp-item and one per scan block, no global histogram atomics for the anchored
-// candidates, no list loads. Where a KV head has several scan blocks (1 × 128K) the two kernels stay: there the
-// fused kernel with the global cut (a block per range of 32-page groups) made stage 1 20% slower (round of
-// c8f6095: most warps had no group to bound, and the blocks' lists were short).
-constexpr int kLrFusedGroups = 2;  // 32-page groups per warp in flight in the anchor pass
-__host__ __device__ constexpr int lowrank_fused_list_cap(int max_seq, int chunks) {  // list entries per block
-  const int groups = ((max_seq + kPage - 1) / kPage + 31) / 32, nw = chunks * kScanBlockWarps;
-  return (groups + nw - 1) / nw * kScanBlockWarps * 32;
-}
-template <int G>
-constexpr int lowrank_fused_smem(int list_cap) {
-  return lowrank_page_smem<G>() + list_cap * int(sizeof(int2));
-}
-template <int G, int D>
-__global__ void __launch_bounds__(kScanBlockWarps * 32, 2) lowrank_fused_kernel(DecodeParams p, Workspace w, Consts c) {
-  constexpr int SW = kScanBlockWarps, NB = kLrBufs, PBY = kLrPageBytes, GP = kLrFusedGroups, RW = kLrBoxHalfs / 8;
-  extern __shared__ __align__(128) uint8_t smem[];
-  __shared__ __align__(8) uint64_t bars[SW][NB];
-  __shared__ __align__(16) float s_q[G][kRank];
-  __shared__ float s_a1[G], s_add[G], s_ns[G], s_np[G], s_ml[G];  // the scan's (lowrank_setup)
-  __shared__ float s_qa[G][kRank], s_da[G][kRank], s_nsa[G], s_npa[G], s_adda[G], s_mla[G], s_th[G];  // the anchor's
-  __shared__ int s_n;
-  uint32_t* hist = reinterpret_cast<uint32_t*>(smem + SW * NB * PBY);  // [G·kHistAll]
-  int2* s_list = reinterpret_cast<int2*>(hist + G * kHistAll);         // (page, physical page) let through
-  static_assert((SW * NB * PBY + G * kHistAll * 4) % 8 == 0, "the list's int2 alignment");
-  const int bg = blockIdx.y, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
-  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  scan_block_init<SW, NB>(bars, hist, G * kHistAll, tid, lane, warp);
-  if (tid == 0) s_n = 0;
-  const int n = p.seq_len[b], npages = (n + kPage - 1) / kPage;
-  const int MP = (p.max_seq + kPage - 1) / kPage, NG = (MP + 31) / 32;
-  const int gw = blockIdx.x * SW + warp, nw = gridDim.x * SW;
-  const int hot_lo = min(p.n_sink, n), hot_hi = max(n - p.n_recent, hot_lo);
-  const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
-  const bool forced = p.forced_keep >= 0;
-  const uint32_t page_thr = uint32_t(fminf(fmaxf(p.forced_page_keep, 0.0f), 1.0f) * 4294967295.0f);
-  // the anchor pass: GP groups' pages per lane, their page-table entries and records (inputs: the first
-  // pass's are requested before the wait for prep)
-  int pg[GP], phys[GP];
-  uint4 rec[GP][RW];
-  auto load = [&](int k0) {
-#pragma unroll
-    for (int k = 0; k < GP; ++k) {
-      pg[k] = (gw + (k0 + k) * nw) * 32 + lane;  // past MP where the group is past NG: never valid
-      phys[k] = gw + (k0 + k) * nw < NG && pg[k] < npages ? __ldg(&ptab[pg[k]]) : -1;
-    }
-#pragma unroll
-    for (int k = 0; k < GP; ++k)
-      if (phys[k] >= 0) {
-        const uint4* src = reinterpret_cast<const uint4*>(p.box + (int64_t(phys[k]) * p.n_head_kv + g) * (kLrBoxHalfs * 2));
-#pragma unroll
-        for (int i = 0; i < RW; ++i) rec[k][i] = __ldg(&src[i]);
-      }
-  };
-  load(0);
-  pdl_wait();
-  lowrank_setup<G, D>(p, w, c, b, g, s_q, s_a1, s_add, s_ns, s_np, s_ml);  // warps 0..G−1
-  if (warp == SW - 1) lowrank_anchor_factors<G, D>(p, w, c, b, g, lane, s_qa, s_da, s_nsa, s_npa, s_adda, s_mla, s_th);
-  __syncthreads();  // the factors, the zeroed histogram, s_n, the mbarriers
-  float me[G], nuv = 0.0f;
-#pragma unroll
-  for (int h = 0; h < G; ++h) me[h] = 0.0f;
-  for (int k0 = 0; gw + k0 * nw < NG; k0 += GP) {
-    if (k0) load(k0);
-#pragma unroll
-    for (int k = 0; k < GP; ++k) {
-      const int t0 = pg[k] * kPage, t1 = min(n, t0 + kPage);
-      bool skip = false;
-      float dv[G];
-      if (phys[k] >= 0 && t0 >= hot_lo && t1 <= hot_hi) {  // no hot token in the page, its record read
-        const bool all_below = lowrank_anchor_bound<G>(rec[k], s_qa, s_da, s_nsa, s_npa, s_adda, s_mla, s_th, dv);
-        skip = forced ? p.forced_page_keep >= 0 && !(hash3(p.forced_seed ^ 0x5bd1e995u, uint32_t(bg), uint32_t(pg[k])) <= page_thr)
-                      : all_below;
-      }
-      const bool valid = phys[k] >= 0;
-      lowrank_anchor_tail<G>(p, w, bg, g, MP, lane, pg[k], phys[k], n, valid, skip, dv, hist, me, nuv);
-      const uint32_t keep = __ballot_sync(0xffffffffu, valid && !skip);  // pages the scan reads
-      if (keep) {
-        int at = 0, sat = 0;
-        if (lane == 0) {
-          at = atomicAdd(&w.n_plist[bg], __popc(keep));
-          sat = atomicAdd(&s_n, __popc(keep));
-        }
-        at = __shfl_sync(0xffffffffu, at, 0);
-        sat = __shfl_sync(0xffffffffu, sat, 0);
-        if (keep >> lane & 1u) {
-          const int r = __popc(keep & ((1u << lane) - 1u));
-          w.plist[int64_t(bg) * MP + at + r] = pg[k];
-          s_list[sat + r] = make_int2(pg[k], phys[k]);
-        }
-      }
-    }
-  }
-  lowrank_anchor_flush<G>(p, w, b, g, lane, me, nuv);
-  __syncthreads();  // the block's list is complete
-  const int nl = s_n;
-  // the scan pass: warp w takes the block's list entries w, w + SW, ..
-  const uint64_t pol = c.l2_first ? l2_evict_first() : l2_evict_normal();
-  uint8_t* mybuf = smem + warp * NB * PBY;
-  auto issue = [&](int i, int buf) {  // lane 0
-    if (i < nl) {
-      const int64_t po = int64_t(s_list[i].y) * p.n_head_kv + g;
-      uint8_t* dst = mybuf + buf * PBY;
-      mbar_expect_tx(&bars[warp][buf], PBY);
-      bulk_g2s_hint(dst, p.sketch + po * kPage * kRank, kLrSketchBytes, &bars[warp][buf], pol);
-      bulk_g2s_hint(dst + kLrSketchBytes, p.sk_err + po * kPage, kPage * 2, &bars[warp][buf], pol);
-      bulk_g2s_hint(dst + kLrSketchBytes + kPage * 2, p.sk_rho + po * kPage, kPage * 2, &bars[warp][buf], pol);
-    }
-  };
-  if (lane == 0) {
-#pragma unroll
-    for (int k = 0; k < NB; ++k) issue(warp + k * SW, k);
-  }
-  int it = 0;
-  for (int i = warp; i < nl; i += SW, ++it) {
-    const int buf = it % NB, pgi = s_list[i].x;
-    mbar_wait(&bars[warp][buf], uint32_t((it / NB) & 1));
-    uint32_t zw[2][8];
-    uint16_t eb[2], rb[2];
-    lowrank_read_page(mybuf + buf * PBY, lane, zw, eb, rb);
-    __syncwarp();  // every lane holds its records: the buffer takes the page NB ahead
-    if (lane == 0) issue(i + NB * SW, buf);
-    if (i + SW >= nl) pdl_launch_next();
-    lowrank_bound_store<G>(p, w, hist, bg, pgi, n, lane, zw, eb, rb, s_q, s_a1, s_add, s_ns, s_np, s_ml);
-  }
-  finish_scan_local<G, true, false>(p, w, hist, b, g);
-}
-
 // ---------------------------------------------------------------------------------------------
 // compact: grid (chunks, B·Hkv) of blocks that are all resident at once, 128 threads, no block
 // barrier before the end; specialised at compile time for anchors (BOX) and forced survivors (FORCED).
@@ -2034,34 +1902,21 @@ __device__ __forceinline__ float compact_dv(const CompactSeg<G>& s, int k, int h
   return (h & 1) ? __high2float(x) : __low2float(x);
 }
 
-// from_list: block row y takes the y-th KV head whose cut is done (publish_cut), once it is, instead
-// of waiting for the whole scan grid (griddepcontrol.wait); the scan's blocks are all resident before
-// this grid launches (programmatic launch), so the wait cannot block them.
-template <int G, bool BOX, bool FORCED>
-__global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParams p, Workspace w, int from_list) {
-  constexpr int kWarps = kCompactThreads / 32;
-  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  __shared__ double s_me[G][kWarps];
-  __shared__ uint32_t s_nu;
-  __shared__ int s_bg;
-  if (tid == 0) s_nu = 0u;
-  int bg = blockIdx.y;
-  if (from_list) {
-    if (tid == 0) s_bg = wait_list(w.ready, blockIdx.y, gridDim.y);
-    __syncthreads();
-    bg = s_bg;
-    if (bg < 0) __trap();
-  } else {
-    pdl_wait();
-  }
-  pdl_launch_next();
-  const int b = bg / p.n_head_kv, g = bg % p.n_head_kv;
+// compact's segment walk for KV head bg by the grid's W-warp blocks of row bg (warp w of block x: segments
+// x·W + w, x·W + w + X·W, ..): appends the survivors' rows to Workspace::srow, and returns this lane's M_E
+// terms (me, rounded-up float32 sums) and its ν max (nu). compact_kernel's warps (a KV head's chunks × 4) and,
+// after its cut, the fused low-rank block's 8 warps (lowrank_fused_kernel's CP, a grid of one block per row) call it.
+// The KV head's survivor count, where each segment takes its rows' places (an atomic per segment): Workspace::n_surv
+// (compact_kernel), or with SC the shared-memory count s_cnt, which the fused block stores into n_surv at its end (an
+// atomic of a few cycles on the segment's path instead of an L2 round trip).
+template <int G, bool BOX, bool FORCED, int W, bool SC = false>
+__device__ __forceinline__ void compact_walk(const DecodeParams& p, const Workspace& w, int bg, int b, int g, int lane,
+                                             int* s_cnt, float (&me)[G], float& nu) {
   const int n = p.seq_len[b];
   const int cold_lo = p.n_sink, cold_hi = n - p.n_recent;  // candidates: cold_lo ≤ t < cold_hi (≤ n)
   // θ_h as the least f16 ≥ θ_h (RU; a pad head: +inf): for an f16 value x, x < θ ⇔ x < RU_f16(θ)
   // (x < RU(θ) with θ not an f16 puts x at or below the f16 under θ), NaN compares false either way
   uint32_t th2[(G + 1) / 2];
-  float me[G];
 #pragma unroll
   for (int i = 0; i < (G + 1) / 2; ++i) {
     const float lo = w.theta[int64_t(b) * p.n_head_q + g * G + 2 * i];
@@ -2070,7 +1925,7 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
   }
 #pragma unroll
   for (int h = 0; h < G; ++h) me[h] = 0.0f;
-  float nu = 0.0f;
+  nu = 0.0f;
   [[maybe_unused]] const uint32_t keep_thr = FORCED ? uint32_t(fminf(p.forced_keep, 1.0f) * 4294967295.0f) : 0u;
   const uint16_t* ubase = w.ub + int64_t(bg) * p.max_seq * G;
   const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
@@ -2092,9 +1947,9 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
 #pragma unroll
     for (int q = 0; q < kCompactPages; ++q) pg[q] = BOX ? __shfl_sync(0xffffffffu, pl, q) : pl - (lane & 1) + q;
   };
-  const int sstride = gridDim.x * kWarps;
+  const int sstride = gridDim.x * W;
   const uint32_t lt = (1u << lane) - 1u;
-  int s = blockIdx.x * kWarps + warp;
+  int s = blockIdx.x * W + (int(threadIdx.x) >> 5);
   CompactSeg<G> cur;
   int pc[kCompactPages];  // the current segment's pages
   int pn = seg_page(s + sstride);  // the next segment's (lane: page lane mod 2)
@@ -2137,7 +1992,7 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
       tot += __popc(keep_rows[k]);
     }
     int at = 0;  // the atomic's latency overlaps the eliminated tokens' M_E terms below
-    if (lane == 0 && tot) at = atomicAdd(&w.n_surv[bg], tot);
+    if (lane == 0 && tot) at = SC ? atomicAdd(s_cnt, tot) : atomicAdd(&w.n_surv[bg], tot);
 #pragma unroll
     for (int k = 0; k < kCompactRows; ++k)
       if (elim_rows[k]) {
@@ -2162,30 +2017,234 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
     pages_of(pn, pc);
     pn = pnn;
   }
+}
+
+// The block's M_E terms and ν (compact_walk's, per lane) into the KV head's M_E (float64 atomics) and ν_E (a
+// max): float64 sums per warp, then per block. Every thread of the block (W warps); s_nu is 0 and visible
+// to every thread before the first barrier here.
+template <int G, int W>
+__device__ __forceinline__ void compact_flush(const DecodeParams& p, const Workspace& w, int b, int g, const float (&me)[G],
+                                              float nu, double (&s_me)[G][W], uint32_t& s_nu) {
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
 #pragma unroll
   for (int h = 0; h < G; ++h) {
     const double sm = warp_sum_d(double(me[h]));
     if (lane == 0) s_me[h][warp] = sm;
   }
   const float nuw = warp_max(nu);
-  __syncthreads();  // s_nu's zero (set before the loop) is visible
+  __syncthreads();
   if (lane == 0 && nuw > 0) atomicMax(&s_nu, __float_as_uint(nuw));
   __syncthreads();
   if (tid < G) {
     double sm = 0;
-    for (int k = 0; k < kWarps; ++k) sm += s_me[tid][k];
+    for (int k = 0; k < W; ++k) sm += s_me[tid][k];
     if (sm > 0) atomicAdd(&w.me[int64_t(b) * p.n_head_q + g * G + tid], sm);
   }
   if (tid == 0 && s_nu) atomicMax(&w.nu_e[int64_t(b) * p.n_head_q + g * G], s_nu);
+}
+
+// KV head bg onto list 1 (attend's order, Workspace::ready): its survivor rows, count, M_E and ν_E are
+// complete (thread 0, after a barrier of the block that finished them)
+__device__ __forceinline__ void publish_compacted(const DecodeParams& p, const Workspace& w, int bg) {
+  __threadfence();
+  int32_t* list = w.ready + p.batch * p.n_head_kv + 1;
+  st_release_gpu(&list[1 + atomicAdd(&list[0], 1)], bg + 1);
+}
+
+// from_list: block row y takes the y-th KV head whose cut is done (publish_cut), once it is, instead
+// of waiting for the whole scan grid (griddepcontrol.wait); the scan's blocks are all resident before
+// this grid launches (programmatic launch), so the wait cannot block them.
+template <int G, bool BOX, bool FORCED>
+__global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParams p, Workspace w, int from_list) {
+  constexpr int kWarps = kCompactThreads / 32;
+  const int tid = threadIdx.x, lane = tid & 31;
+  __shared__ double s_me[G][kWarps];
+  __shared__ uint32_t s_nu;
+  __shared__ int s_bg;
+  if (tid == 0) s_nu = 0u;
+  int bg = blockIdx.y;
+  if (from_list) {
+    if (tid == 0) s_bg = wait_list(w.ready, blockIdx.y, gridDim.y);
+    __syncthreads();
+    bg = s_bg;
+    if (bg < 0) __trap();
+  } else {
+    pdl_wait();
+  }
+  pdl_launch_next();
+  const int b = bg / p.n_head_kv, g = bg % p.n_head_kv;
+  float me[G], nu;
+  compact_walk<G, BOX, FORCED, kWarps>(p, w, bg, b, g, lane, nullptr, me, nu);
+  compact_flush<G, kWarps>(p, w, b, g, me, nu, s_me, s_nu);  // its first barrier makes s_nu's zero visible
   if (from_list) {  // the KV head's last compact block appends it to list 1 (attend's order)
     __syncthreads();
     if (tid == 0) {
       __threadfence();
-      if (atomicAdd(&w.cdone[bg], 1) == int(gridDim.x) - 1) {
-        __threadfence();
-        int32_t* list = w.ready + p.batch * p.n_head_kv + 1;
-        st_release_gpu(&list[1 + atomicAdd(&list[0], 1)], bg + 1);
+      if (atomicAdd(&w.cdone[bg], 1) == int(gridDim.x) - 1) publish_compacted(p, w, bg);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// lowrank_fused: the low-rank anchor stage and the low-rank scan in one kernel (stage1 launches it for the
+// low-rank witness with anchors where the low-rank scan has one block per KV head: the local cut; GHOSTKV_LR_FUSED=0
+// keeps the two kernels). Grid (1, B·Hkv) of kScanBlockWarps warps, a block per KV head. The block sets up the KV head's query factors once (the scan's, lowrank_setup, by warps
+// 0..G−1, and the anchor stage's, lowrank_anchor_factors, by its last warp: the same arithmetic as the two
+// kernels', so the bounds, the eliminated pages and the cut are bitwise theirs), bounds its share of the KV head's pages by their anchors (warp w of block x:
+// the 32-page groups x·SW + w + k·X·SW, a lane per page, GP groups' page-table entries and records in flight;
+// the arithmetic, the elimination and its pub, M_E and ν_E are lowrank_anchor_kernel's), counts the candidates
+// of the pages it eliminates in its own histogram, appends the pages it lets through to the KV head's page list
+// (compact's) and to its own list in shared memory with their physical pages, then streams that list spread
+// over its warps as the low-rank scan does (kLrBufs pages ahead; no page-table or list load between a page and
+// its copy), and cuts from its own histogram (finish_scan_local, without the global one). Against the two
+// kernels: no wait for the whole anchor grid before the scan's first copy, one set-up of the query factors per
+// block instead of one per warp-item and one per scan block, no global histogram atomics for the anchored
+// candidates (their shared ones plain, without the anchor stage's __match_any_sync aggregation: cheaper there,
+// round of e220e25), no list loads. CP (lowrank_fused_compact): the block then compacts its KV head itself
+// (compact_walk over the page list, its 8 warps; 2: forced survivors) and puts it on attend's list, and no
+// compact kernel is launched: no launch, no wait for the ready list, no fence and publish of the cut. Where a KV head has several scan blocks (1 × 128K) the two kernels stay: there the
+// fused kernel with the global cut (a block per range of 32-page groups) made stage 1 20% slower (round of
+// c8f6095: most warps had no group to bound, and the blocks' lists were short).
+constexpr int kLrFusedGroups = 2;  // 32-page groups per warp in flight in the anchor pass
+__host__ __device__ constexpr int lowrank_fused_list_cap(int max_seq) {  // list entries of the block (its KV head's pages)
+  const int groups = ((max_seq + kPage - 1) / kPage + 31) / 32;
+  return (groups + kScanBlockWarps - 1) / kScanBlockWarps * kScanBlockWarps * 32;
+}
+template <int G>
+constexpr int lowrank_fused_smem(int list_cap) {
+  return lowrank_page_smem<G>() + list_cap * int(sizeof(int2));
+}
+template <int G, int D, int CP = 0>  // CP: 0 compact kernel after it; 1 compacts itself (policy), 2 (forced survivors)
+__global__ void __launch_bounds__(kScanBlockWarps * 32, 2) lowrank_fused_kernel(DecodeParams p, Workspace w, Consts c) {
+  constexpr int SW = kScanBlockWarps, NB = kLrBufs, PBY = kLrPageBytes, GP = kLrFusedGroups, RW = kLrBoxHalfs / 8;
+  extern __shared__ __align__(128) uint8_t smem[];
+  __shared__ __align__(8) uint64_t bars[SW][NB];
+  __shared__ __align__(16) float s_q[G][kRank];
+  __shared__ float s_a1[G], s_add[G], s_ns[G], s_np[G], s_ml[G];  // the scan's (lowrank_setup)
+  __shared__ float s_qa[G][kRank], s_da[G][kRank], s_nsa[G], s_npa[G], s_adda[G], s_mla[G], s_th[G];  // the anchor's
+  __shared__ int s_n;
+  __shared__ uint32_t s_nu;  // CP: compact_flush's ν max
+  __shared__ int s_cnt;      // CP: the KV head's survivor count
+  uint32_t* hist = reinterpret_cast<uint32_t*>(smem + SW * NB * PBY);  // [G·kHistAll]
+  int2* s_list = reinterpret_cast<int2*>(hist + G * kHistAll);         // (page, physical page) let through
+  static_assert((SW * NB * PBY + G * kHistAll * 4) % 8 == 0, "the list's int2 alignment");
+  const int bg = blockIdx.y, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  scan_block_init<SW, NB>(bars, hist, G * kHistAll, tid, lane, warp);
+  if (tid == 0) { s_n = 0; s_nu = 0u; s_cnt = 0; }
+  const int n = p.seq_len[b], npages = (n + kPage - 1) / kPage;
+  const int MP = (p.max_seq + kPage - 1) / kPage, NG = (MP + 31) / 32;
+  const int gw = blockIdx.x * SW + warp, nw = gridDim.x * SW;
+  const int hot_lo = min(p.n_sink, n), hot_hi = max(n - p.n_recent, hot_lo);
+  const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
+  const bool forced = p.forced_keep >= 0;
+  const uint32_t page_thr = uint32_t(fminf(fmaxf(p.forced_page_keep, 0.0f), 1.0f) * 4294967295.0f);
+  // the anchor pass: GP groups' pages per lane, their page-table entries and records (inputs: the first
+  // pass's are requested before the wait for prep)
+  int pg[GP], phys[GP];
+  uint4 rec[GP][RW];
+  auto load = [&](int k0) {
+#pragma unroll
+    for (int k = 0; k < GP; ++k) {
+      pg[k] = (gw + (k0 + k) * nw) * 32 + lane;  // past MP where the group is past NG: never valid
+      phys[k] = gw + (k0 + k) * nw < NG && pg[k] < npages ? __ldg(&ptab[pg[k]]) : -1;
+    }
+#pragma unroll
+    for (int k = 0; k < GP; ++k)
+      if (phys[k] >= 0) {
+        const uint4* src = reinterpret_cast<const uint4*>(p.box + (int64_t(phys[k]) * p.n_head_kv + g) * (kLrBoxHalfs * 2));
+#pragma unroll
+        for (int i = 0; i < RW; ++i) rec[k][i] = __ldg(&src[i]);
       }
+  };
+  load(0);
+  pdl_wait();
+  lowrank_setup<G, D>(p, w, c, b, g, s_q, s_a1, s_add, s_ns, s_np, s_ml);  // warps 0..G−1
+  if (warp == SW - 1) lowrank_anchor_factors<G, D>(p, w, c, b, g, lane, s_qa, s_da, s_nsa, s_npa, s_adda, s_mla, s_th);
+  __syncthreads();  // the factors, the zeroed histogram, s_n, the mbarriers
+  float me[G], nuv = 0.0f;
+#pragma unroll
+  for (int h = 0; h < G; ++h) me[h] = 0.0f;
+  for (int k0 = 0; gw + k0 * nw < NG; k0 += GP) {
+    if (k0) load(k0);
+#pragma unroll
+    for (int k = 0; k < GP; ++k) {
+      const int t0 = pg[k] * kPage, t1 = min(n, t0 + kPage);
+      bool skip = false;
+      float dv[G];
+      if (phys[k] >= 0 && t0 >= hot_lo && t1 <= hot_hi) {  // no hot token in the page, its record read
+        const bool all_below = lowrank_anchor_bound<G>(rec[k], s_qa, s_da, s_nsa, s_npa, s_adda, s_mla, s_th, dv);
+        skip = forced ? p.forced_page_keep >= 0 && !(hash3(p.forced_seed ^ 0x5bd1e995u, uint32_t(bg), uint32_t(pg[k])) <= page_thr)
+                      : all_below;
+      }
+      const bool valid = phys[k] >= 0;
+      lowrank_anchor_tail<G, false>(p, w, bg, g, MP, lane, pg[k], phys[k], n, valid, skip, dv, hist, me, nuv);
+      const uint32_t keep = __ballot_sync(0xffffffffu, valid && !skip);  // pages the scan reads
+      if (keep) {
+        int at = 0, sat = 0;
+        if (lane == 0) {
+          at = atomicAdd(&w.n_plist[bg], __popc(keep));
+          sat = atomicAdd(&s_n, __popc(keep));
+        }
+        at = __shfl_sync(0xffffffffu, at, 0);
+        sat = __shfl_sync(0xffffffffu, sat, 0);
+        if (keep >> lane & 1u) {
+          const int r = __popc(keep & ((1u << lane) - 1u));
+          w.plist[int64_t(bg) * MP + at + r] = pg[k];
+          s_list[sat + r] = make_int2(pg[k], phys[k]);
+        }
+      }
+    }
+  }
+  lowrank_anchor_flush<G>(p, w, b, g, lane, me, nuv);
+  __syncthreads();  // the block's list is complete
+  const int nl = s_n;
+  // the scan pass: warp w takes the block's list entries w, w + SW, ..
+  const uint64_t pol = c.l2_first ? l2_evict_first() : l2_evict_normal();
+  uint8_t* mybuf = smem + warp * NB * PBY;
+  auto issue = [&](int i, int buf) {  // lane 0
+    if (i < nl) {
+      const int64_t po = int64_t(s_list[i].y) * p.n_head_kv + g;
+      uint8_t* dst = mybuf + buf * PBY;
+      mbar_expect_tx(&bars[warp][buf], PBY);
+      bulk_g2s_hint(dst, p.sketch + po * kPage * kRank, kLrSketchBytes, &bars[warp][buf], pol);
+      bulk_g2s_hint(dst + kLrSketchBytes, p.sk_err + po * kPage, kPage * 2, &bars[warp][buf], pol);
+      bulk_g2s_hint(dst + kLrSketchBytes + kPage * 2, p.sk_rho + po * kPage, kPage * 2, &bars[warp][buf], pol);
+    }
+  };
+  if (lane == 0) {
+#pragma unroll
+    for (int k = 0; k < NB; ++k) issue(warp + k * SW, k);
+  }
+  int it = 0;
+  for (int i = warp; i < nl; i += SW, ++it) {
+    const int buf = it % NB, pgi = s_list[i].x;
+    mbar_wait(&bars[warp][buf], uint32_t((it / NB) & 1));
+    uint32_t zw[2][8];
+    uint16_t eb[2], rb[2];
+    lowrank_read_page(mybuf + buf * PBY, lane, zw, eb, rb);
+    __syncwarp();  // every lane holds its records: the buffer takes the page NB ahead
+    if (lane == 0) issue(i + NB * SW, buf);
+    if (i + SW >= nl) pdl_launch_next();
+    lowrank_bound_store<G>(p, w, hist, bg, pgi, n, lane, zw, eb, rb, s_q, s_a1, s_add, s_ns, s_np, s_ml);
+  }
+  if constexpr (CP == 0) {
+    finish_scan_local<G, true, false>(p, w, hist, b, g);
+  } else {
+    // the bounds, the page list and θ then go from this block's stores to its loads through the L2 (compact_walk
+    // reads them with .cg/.cs loads): each thread's fence before the barriers that order them
+    __threadfence();
+    finish_scan_local<G, true, false, false>(p, w, hist, b, g);
+    __threadfence();
+    __syncthreads();  // θ of the G heads
+    __shared__ double s_me[G][SW];
+    float me2[G], nu2;
+    compact_walk<G, true, CP == 2, SW, true>(p, w, bg, b, g, lane, &s_cnt, me2, nu2);
+    compact_flush<G, SW>(p, w, b, g, me2, nu2, s_me, s_nu);  // s_cnt is final after its first barrier
+    __syncthreads();  // M_E's and ν_E's atomics (threads 0..G−1) before the publish
+    if (tid == 0) {
+      w.n_surv[bg] = s_cnt;
+      publish_compacted(p, w, bg);
     }
   }
 }
@@ -3032,25 +3091,57 @@ static bool lr_fused_on() {
   }();
   return g_lr_fused < 0 ? env : g_lr_fused == 1;
 }
+// The fused block also compacts its KV head (lowrank_fused_kernel's CP; stage 1 is then 2 kernels):
+// GHOSTKV_LR_FUSED_COMPACT=0 / set_lowrank_fused_compact(0) keep compact's kernel after it (A/B runs, the bench's
+// check).
+int g_lr_fused_compact = -1;  // −1: GHOSTKV_LR_FUSED_COMPACT decides
+static bool lr_fused_compact_on() {
+  static const bool env = [] {
+    const char* e = std::getenv("GHOSTKV_LR_FUSED_COMPACT");
+    return !(e && e[0] == '0' && !e[1]);
+  }();
+  return g_lr_fused_compact < 0 ? env : g_lr_fused_compact == 1;
+}
+static int lowrank_fused_cp(const DecodeParams& p) { return lr_fused_compact_on() ? (p.forced_keep >= 0 ? 2 : 1) : 0; }
+// f(kernel) for the fused kernel's build of CP (0-2)
+template <int GG, int DD, class F>
+static void with_fused_kernel(int cp, F&& f) {
+  if (cp == 2) f(lowrank_fused_kernel<GG, DD, 2>);
+  else if (cp == 1) f(lowrank_fused_kernel<GG, DD, 1>);
+  else f(lowrank_fused_kernel<GG, DD, 0>);
+}
 // where the low-rank scan's cut is the local one (a block per KV head) and as many fused blocks, with their page
-// lists, fit per SM as low-rank scan blocks
+// lists, fit per SM as low-rank scan blocks. The occupancy of each (device, build, list size) is asked once.
 template <int GG, int DD>
 static bool lowrank_fused_fits(const DecodeParams& p, const ScanPlan& plan) {
   if (plan.cut != kCutLocal) return false;
-  static PerDevice<int> occ_page;  // the low-rank scan's blocks per SM (raises the fused kernel's shared-memory limit once)
+  static PerDevice<int> occ_page;  // the low-rank scan's blocks per SM (raises the fused builds' shared-memory limit once)
   const int page = occ_page.get([] {
     int optin = 0;
     check_launch("cudaDeviceGetAttribute", cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, current_device()));
-    cudaFuncAttributes fa{};
-    check_launch("cudaFuncGetAttributes", cudaFuncGetAttributes(&fa, lowrank_fused_kernel<GG, DD>));
-    raise_smem(lowrank_fused_kernel<GG, DD>, optin - int(fa.sharedSizeBytes));
+    for (int cp = 0; cp < 3; ++cp)
+      with_fused_kernel<GG, DD>(cp, [&](auto kern) {
+        cudaFuncAttributes fa{};
+        check_launch("cudaFuncGetAttributes", cudaFuncGetAttributes(&fa, kern));
+        raise_smem(kern, optin - int(fa.sharedSizeBytes));
+      });
     return resident_blocks_smem(lowrank_page_kernel<GG, DD>, kScanBlockWarps * 32, lowrank_page_smem<GG>(), "low-rank scan");
   });
-  const int smem = lowrank_fused_smem<GG>(lowrank_fused_list_cap(p.max_seq, plan.chunks));
-  int occ = 0;
-  check_launch("cudaOccupancyMaxActiveBlocksPerMultiprocessor",
-               cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, lowrank_fused_kernel<GG, DD>, kScanBlockWarps * 32, smem));
-  return occ >= page;
+  const int cp = lowrank_fused_cp(p), smem = lowrank_fused_smem<GG>(lowrank_fused_list_cap(p.max_seq));
+  static std::mutex m;
+  static std::map<std::tuple<int, int, int>, int> occ_of;
+  const auto key = std::make_tuple(current_device(), cp, smem);
+  std::lock_guard<std::mutex> lock(m);
+  auto it = occ_of.find(key);
+  if (it == occ_of.end()) {
+    int occ = 0;
+    with_fused_kernel<GG, DD>(cp, [&](auto kern) {
+      check_launch("cudaOccupancyMaxActiveBlocksPerMultiprocessor",
+                   cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, kern, kScanBlockWarps * 32, smem));
+    });
+    it = occ_of.emplace(key, occ).first;
+  }
+  return it->second >= page;
 }
 static bool lowrank_fused(const DecodeParams& p) {
   if (!p.box || !p.rank || !lr_fused_on()) return false;
@@ -3062,9 +3153,11 @@ static bool lowrank_fused(const DecodeParams& p) {
   return on;
 }
 void set_lowrank_fused(int on) { g_lr_fused = on < 0 ? -1 : on ? 1 : 0; }
+void set_lowrank_fused_compact(int on) { g_lr_fused_compact = on < 0 ? -1 : on ? 1 : 0; }
 int ghost_stage1_kernels(const DecodeParams& p) {
   validate(p);
-  return p.box && !lowrank_fused(p) ? 4 : 3;
+  if (p.box && p.rank && lowrank_fused(p)) return lowrank_fused_cp(p) ? 2 : 3;
+  return p.box ? 4 : 3;
 }
 
 int scan_cut_mode(const DecodeParams& p) {
@@ -3100,6 +3193,7 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
     constexpr int GG = decltype(gc)::value, DD = decltype(dc)::value;
     int launched = 0;
     auto more = [&] { return launched++ < upto; };
+    int fused_cp = 0;  // the fused low-rank block compacts its KV head: no compact kernel
     auto scan = [&](auto bc) {
       constexpr int BB = decltype(bc)::value;
       constexpr int NB = kScanBufs, SW = kScanBlockWarps, MINB = kScanMinBlocks;
@@ -3139,9 +3233,13 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
         else launch("prep_kernel", prep_kernel<GG, DD>, dim3(BK), dim3(kPrepThreads), 0, st, p, w, c);
       }
       if (fused) {
-        const int smem = lowrank_fused_smem<GG>(lowrank_fused_list_cap(p.max_seq, lplan.chunks));
+        const int smem = lowrank_fused_smem<GG>(lowrank_fused_list_cap(p.max_seq));
+        fused_cp = lowrank_fused_cp(p);
         if (more())
-          launch("lowrank_fused_kernel", lowrank_fused_kernel<GG, DD>, dim3(1, BK), dim3(kScanBlockWarps * 32), smem, st, p, w, c);
+          with_fused_kernel<GG, DD>(fused_cp, [&](auto kern) {
+            launch(fused_cp ? "lowrank_fused_kernel(compact)" : "lowrank_fused_kernel", kern, dim3(1, BK),
+                   dim3(kScanBlockWarps * 32), smem, st, p, w, c);
+          });
       } else if (p.box && more()) {  // the low-rank anchor stage: a warp per 32·PPL pages of a KV head, all resident at most
         auto anchor = [&](auto ppl) {
           constexpr int PPL = decltype(ppl)::value;
@@ -3171,8 +3269,8 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
     } else if (k8 == DD / 32) scan(std::integral_constant<int, DD / 32>{});
     else if (k8 == 1) scan(std::integral_constant<int, 1>{});
     else scan(std::integral_constant<int, 0>{});
-    {  // compact: at most as many blocks as are resident (at least one per KV head); a warp takes ≥ kMinSegs
-       // segments where the sequence allows
+    if (!fused_cp) {  // compact: at most as many blocks as are resident (at least one per KV head); a warp takes
+                      // ≥ kMinSegs segments where the sequence allows
       auto go = [&](auto box, auto forced) {
         constexpr bool BOX = decltype(box)::value, FORCED = decltype(forced)::value;
         auto* kern = compact_kernel<GG, BOX, FORCED>;

@@ -210,8 +210,13 @@ void set_cut_local(int on);
 // keeps the two kernels, 1 allows the fused one again, −1 leaves it to GHOSTKV_LR_FUSED (default: allowed unless that is 0). The two give bitwise the same
 // bounds, eliminated pages, θ and survivor counts (the same arithmetic; gpu_bench checks it).
 void set_lowrank_fused(int on);
+// Where the fused low-rank kernel runs, its block also compacts its KV head (no compact kernel);
+// set_lowrank_fused_compact(0) keeps compact's kernel after it, 1 allows the block's compaction again, −1 leaves it
+// to GHOSTKV_LR_FUSED_COMPACT (default: allowed unless that is 0). Survivor counts, θ, ν_E and the rows' set are
+// the same either way (M_E is summed in another grouping; the rows' order within a KV head differs).
+void set_lowrank_fused_compact(int on);
 // Kernels of stage 1 for a step on p (ghost_stage_prefix's n_kernels of the whole stage): prep, [anchor,]
-// scan, compact; 3 with the fused low-rank kernel
+// scan, compact; 3 with the fused low-rank kernel, 2 where its block also compacts
 int ghost_stage1_kernels(const DecodeParams& p);
 // Whether a step of `splits` attention splits per KV head has attend write the outputs and certificates
 // (one split; GHOSTKV_ATTEND_FIN=0 keeps the merge kernel): no partial states then, and no merge launch.

@@ -616,8 +616,9 @@ std::vector<Check> per(static_cast<size_t>(G));
     }
     c.rule_fail += c.cut_diff;  // counted with the rule's failures in the table and the CSV
   }
-  if (p.box && p.rank && gc::ghost_stage1_kernels(p) == 3) {
-    // the fused low-rank kernel (anchor stage and scan in one): the same step with the two kernels gives
+  if (p.box && p.rank && gc::ghost_stage1_kernels(p) < 4) {
+    // the fused low-rank kernel (anchor stage and scan in one; where it compacts its KV head too, no compact kernel
+    // after it, set_lowrank_fused_compact): the same step with the two kernels and compact's gives
     // bitwise the same θ, budget, survivor counts, page-list lengths and ν_E (the same arithmetic per page, the
     // cut in the same mode; ν_E is a max), and M_E within 1e-4 relative (the anchored pages' float32 terms are
     // summed in another grouping: lanes over groups w and w + 8 instead of 64 consecutive pages)
@@ -634,17 +635,31 @@ std::vector<Check> per(static_cast<size_t>(G));
     CK(cudaMemcpy(ns2.data(), w.n_surv, ns2.size() * 4, cudaMemcpyDeviceToHost));
     CK(cudaMemcpy(npl2.data(), w.n_plist, npl2.size() * 4, cudaMemcpyDeviceToHost));
     const std::vector<gc::Certificate> cert2 = d.cert.get();
+    int64_t nd[6] = {};  // heads that differ in θ (workspace or certificate), budget, n_surv, n_plist, ν_E, M_E
+    int first = -1;
     for (int x = 0; x < BQ; ++x) {
       const size_t i = size_t(x);
       ++c.fused_heads;
       const double me1 = cert[i].m_E, me2 = cert2[i].m_E;
-      const bool same = two && std::memcmp(&theta[i], &theta2[i], 4) == 0 &&
-                        std::memcmp(&cert[i].budget, &cert2[i].budget, 8) == 0 &&
-                        std::memcmp(&cert[i].theta, &cert2[i].theta, 4) == 0 &&
-                        std::memcmp(&cert[i].nu_e, &cert2[i].nu_e, 4) == 0 &&
-                        ns[size_t(x / G)] == ns2[size_t(x / G)] && npl[size_t(x / G)] == npl2[size_t(x / G)] &&
-                        std::fabs(me1 - me2) <= 1e-4 * std::max(std::fabs(me1), std::fabs(me2));
+      const bool d_th = std::memcmp(&theta[i], &theta2[i], 4) != 0 || std::memcmp(&cert[i].theta, &cert2[i].theta, 4) != 0;
+      const bool d_bu = std::memcmp(&cert[i].budget, &cert2[i].budget, 8) != 0;
+      const bool d_ns = ns[size_t(x / G)] != ns2[size_t(x / G)], d_pl = npl[size_t(x / G)] != npl2[size_t(x / G)];
+      const bool d_nu = std::memcmp(&cert[i].nu_e, &cert2[i].nu_e, 4) != 0;
+      // M_E may be +inf in both (forced rows eliminate tokens whose bound overflows ex2): equal then
+      const bool d_me = !(me1 == me2 || std::fabs(me1 - me2) <= 1e-4 * std::max(std::fabs(me1), std::fabs(me2)));
+      nd[0] += d_th; nd[1] += d_bu; nd[2] += d_ns; nd[3] += d_pl; nd[4] += d_nu; nd[5] += d_me;
+      const bool same = two && !(d_th || d_bu || d_ns || d_pl || d_nu || d_me);
+      if (!same && first < 0) first = x;
       c.fused_diff += !same;
+    }
+    if (first >= 0) {  // which fields, and the first head's values
+      const size_t i = size_t(first);
+      std::printf("  fused check: %s; heads differing in theta %lld, budget %lld, n_surv %lld, n_plist %lld, nu_E %lld, M_E %lld; "
+                  "first: head %d theta %.9g / %.9g, n_surv %d / %d, n_plist %d / %d, nu_E %.9g / %.9g, M_E %.17g / %.17g\n",
+                  two ? "two kernels ran" : "the two kernels did not run", (long long)nd[0], (long long)nd[1], (long long)nd[2],
+                  (long long)nd[3], (long long)nd[4], (long long)nd[5], first, double(theta[i]), double(theta2[i]),
+                  ns[i / size_t(G)], ns2[i / size_t(G)], npl[i / size_t(G)], npl2[i / size_t(G)], double(cert[i].nu_e),
+                  double(cert2[i].nu_e), cert[i].m_E, cert2[i].m_E);
     }
     c.rule_fail += c.fused_diff;
   }

@@ -9,7 +9,7 @@ not change the code: line directives, label and local-depot numbering, where dev
 e.g. a math routine, placed after whichever entry used it first) stand (each is compared on its own, by
 name: the "(device functions)" line), the file's internal symbol hash, the
 template arguments that only select a variant of the cut (finish_scan_block's LEAN, cut_head's), and
-template arguments added later at their default (scan_kernel's CUT 0, prep_kernel's ZH true,
+template arguments added later at their default (scan_kernel's CUT 0, prep_kernel's ZH true, finish_scan_local's PUB true,
 attend_kernel's FIN false and NT 128). Same PTX means the same machine code (same ptxas), so a kernel measured at
 that commit is the kernel in the tree. "same but reg names": the same instructions on differently
 numbered virtual registers (ptxas may then allocate registers differently: not proven the same machine
@@ -37,6 +37,7 @@ def kernels(path):
     t = re.sub(r"_GLOBAL__N__[0-9a-f]+_\d+_decode_cu_[0-9a-f]{8}", "ANON", t)
     t = re.sub(r"_INTERNAL_[0-9a-f]+_", "_INTERNAL_", t)
     t = re.sub(r"inish_scan_blockILi(\d)ELb(\d)ELb\dEE", r"inish_scan_blockILi\1ELb\2EE", t)
+    t = re.sub(r"inish_scan_localILi(\d)ELb(\d)ELb(\d)ELb1EE", r"inish_scan_localILi\1ELb\2ELb\3EE", t)  # PUB true
     t = re.sub(r"cut_headILb\dEE", "cut_headE", t)
     t = re.sub(r"cut_headILb\dELb\dEE", "cut_headE", t)
     # default template arguments added later: the scan's cut build (CUT 0: the global cut), prep's
