@@ -92,10 +92,11 @@ __device__ __forceinline__ void st_release_gpu(int32_t* a, int32_t v) {
 }
 // Entry `row` of a ready list (decode.h Workspace::ready), once written: the KV head it names; −1 when
 // it stays unwritten for seconds or names no KV head of [0, n_bg). Through the API neither happens (compact
-// runs after the scan that fills list 0 and attend reads list 1 only right after compact, in
-// ghost_decode): a guard against a stalled producer. No trap here: a trap anywhere in attend costs it
-// register spills; compact traps on −1, attend's blocks exit and merge traps when compact's list is
-// incomplete (a failed launch instead of a hang).
+// runs after the scan that fills list 0, and attend reads list 1 only right after the kernel that fills it,
+// compact or the fused low-rank kernel that compacts its KV heads, in ghost_decode): a guard against a stalled
+// producer. No trap here: a trap anywhere in attend costs it register spills; compact traps on −1, attend's
+// blocks exit (the one-split build traps) and merge traps when list 1 is incomplete (a failed launch instead
+// of a hang).
 __device__ __forceinline__ int wait_list(const int32_t* list, int row, int n_bg) {
   int v;
   for (uint32_t k = 0; (v = ld_acquire_gpu(&list[1 + row])) == 0; ++k) {
@@ -2020,8 +2021,8 @@ __device__ __forceinline__ void compact_walk(const DecodeParams& p, const Worksp
 }
 
 // The block's M_E terms and ν (compact_walk's, per lane) into the KV head's M_E (float64 atomics) and ν_E (a
-// max): float64 sums per warp, then per block. Every thread of the block (W warps); s_nu is 0 and visible
-// to every thread before the first barrier here.
+// max): float64 sums per warp, then per block. Every thread of the block (W warps); s_nu must be 0 before the
+// call (set by any thread: the first barrier here makes it visible).
 template <int G, int W>
 __device__ __forceinline__ void compact_flush(const DecodeParams& p, const Workspace& w, int b, int g, const float (&me)[G],
                                               float nu, double (&s_me)[G][W], uint32_t& s_nu) {
@@ -2100,9 +2101,10 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
 // kernels: no wait for the whole anchor grid before the scan's first copy, one set-up of the query factors per
 // block instead of one per warp-item and one per scan block, no global histogram atomics for the anchored
 // candidates (their shared ones plain, without the anchor stage's __match_any_sync aggregation: cheaper there,
-// round of e220e25), no list loads. CP (lowrank_fused_compact): the block then compacts its KV head itself
-// (compact_walk over the page list, its 8 warps; 2: forced survivors) and puts it on attend's list, and no
-// compact kernel is launched: no launch, no wait for the ready list, no fence and publish of the cut. Where a KV head has several scan blocks (1 × 128K) the two kernels stay: there the
+// round of e220e25), no list loads in the scan pass. CP (lowrank_fused_compact): the block then compacts its
+// KV head itself (compact_walk over the KV head's page list in global memory, its 8 warps; 2: forced survivors)
+// and puts it on attend's list (list 1), and no compact kernel is launched: no launch, no wait for list 0, no
+// publish of the cut (list 0 is not written). Where a KV head has several scan blocks (1 × 128K) the two kernels stay: there the
 // fused kernel with the global cut (a block per range of 32-page groups) made stage 1 20% slower (round of
 // c8f6095: most warps had no group to bound, and the blocks' lists were short).
 constexpr int kLrFusedGroups = 2;  // 32-page groups per warp in flight in the anchor pass
@@ -2231,8 +2233,10 @@ __global__ void __launch_bounds__(kScanBlockWarps * 32, 2) lowrank_fused_kernel(
   if constexpr (CP == 0) {
     finish_scan_local<G, true, false>(p, w, hist, b, g);
   } else {
-    // the bounds, the page list and θ then go from this block's stores to its loads through the L2 (compact_walk
-    // reads them with .cg/.cs loads): each thread's fence before the barriers that order them
+    // the bounds, the page list and θ (this block's stores and atomics) are read back by compact_walk after the
+    // barriers below, which order them whatever the loads' cache operator (.cg/.cs are hints in the PTX model);
+    // the fences are not needed for that, and are kept because the measured build has them (under ncu 0.8% of
+    // its stall samples: experiments/ncu_lowrank_fused_kernel_bc9f553_stalls.txt)
     __threadfence();
     finish_scan_local<G, true, false, false>(p, w, hist, b, g);
     __threadfence();
@@ -2259,8 +2263,8 @@ __global__ void __launch_bounds__(kScanBlockWarps * 32, 2) lowrank_fused_kernel(
 // all G heads of the KV head; a lane holds the components {8·sub..8·sub+7} (+64 for d 128).
 // Partial state per (head, split): m, l = Σ e^{s−m}, o = Σ e^{s−m} v, in log2 units; the running
 // max is raised only when a score exceeds it by more than 8 (weights ≤ 2^8, exact identity).
-// from_list (survivors only): block row y takes the y-th KV head of compact's list (every compact block
-// of it done) instead of waiting for the whole compact grid.
+// from_list (survivors only): block row y takes the y-th KV head of list 1 (every compact block of it done, or
+// the fused low-rank block that compacted it) instead of waiting for the whole previous grid.
 // FIN (one split per KV head: the 32 × 32K steps at 1-5%): the block's combined state is the merged one,
 // so it writes the output (merge_kernel's identity at S = 1, bitwise its result) and, ghost path, each
 // head's certificate (write_certificate, as merge would); no merge kernel is launched.
@@ -2332,7 +2336,7 @@ __global__ void __launch_bounds__(NT, NT == kAttThreads ? 3 : 2) attend_kernel(D
     mbar_init_fence();
   }
   __syncthreads();
-  if (!DENSE && from_list) {  // block row y: the y-th KV head of list 1 (every compact block of it done)
+  if (!DENSE && from_list) {  // block row y: the y-th KV head of list 1 (compacted)
     __shared__ int s_bg;
     if (tid == 0) s_bg = wait_list(w.ready + p.batch * p.n_head_kv + 1, blockIdx.y, gridDim.y);
     __syncthreads();
@@ -2654,7 +2658,8 @@ __global__ void __launch_bounds__(kProbeWarps * 32) bounds_stream_probe_kernel(D
 // K = 4·(per + 16) + 4·splits + 300 roundings, so Z ≥ L·e^{−ε}/(1 + γ_K) (relative to M); with
 // Z_L from the hot tokens the larger is used; M_E·(1 + 2^-18) covers ex2_up's error (compact);
 //   mass_bound = M_E/(Z + M_E), out_err_bound = mass_bound·(ν_E + ||ô||·(1 + 1e-3)).
-// lists: attend took its KV heads from compact's list, which must then hold all of them (else trap).
+// lists: attend took its KV heads from list 1 (compact's, or the fused low-rank blocks'), which must then hold all
+// of them (else trap).
 template <int D>
 __global__ void __launch_bounds__(kMergeThreads) merge_kernel(DecodeParams p, Workspace w, bool certify, int lists) {
   const int bq = blockIdx.x, j = threadIdx.x, lane = j & 31, warp = j >> 5;
@@ -2798,7 +2803,8 @@ class PerDevice {
 
 // Whether compact and, in ghost_decode, the survivors' attend take their KV heads from the ready lists
 // (compact_kernel's and attend_kernel's from_list: each KV head as soon as its previous stage is done for
-// it) instead of waiting for the whole previous grid. On where the batch holds at least as many KV heads as the device
+// it; list 1 is filled by compact or, where it compacts, by the fused low-rank kernel, which writes it whatever
+// this rule says) instead of waiting for the whole previous grid. On where the batch holds at least as many KV heads as the device
 // has SMs (B·Hkv ≥ SMs): there the heads finish at different times and the next stage's blocks take
 // their place (32 × 32K on the H200: the step 0.6-1.9% faster, docs/gpu.md); with few KV heads (1 × 128K:
 // 8) it gained nothing and stage 1 took 0.3-1.0 µs longer. GHOSTKV_COMPACT_READY=0 / 1 forces it off / on.
@@ -3092,8 +3098,8 @@ static bool lr_fused_on() {
   return g_lr_fused < 0 ? env : g_lr_fused == 1;
 }
 // The fused block also compacts its KV head (lowrank_fused_kernel's CP; stage 1 is then 2 kernels):
-// GHOSTKV_LR_FUSED_COMPACT=0 / set_lowrank_fused_compact(0) keep compact's kernel after it (A/B runs, the bench's
-// check).
+// GHOSTKV_LR_FUSED_COMPACT=0 / set_lowrank_fused_compact(0) keep compact's kernel after it (A/B runs; the bench's
+// fused check compares the default, the block's compaction where it runs, with the two kernels and compact).
 int g_lr_fused_compact = -1;  // −1: GHOSTKV_LR_FUSED_COMPACT decides
 static bool lr_fused_compact_on() {
   static const bool env = [] {
@@ -3301,9 +3307,10 @@ bool attend_finishes(int splits) {
   return splits == 1 && on;
 }
 
-// after_compact: launched right after this step's compact (ghost_decode), so the survivors' attend may
-// take its KV heads from compact's list (its only wait then: it does not wait for the kernel before it in
-// the stream, which is that compact, itself ordered after everything earlier). A stage 2 launched on its
+// after_compact: launched right after this step's compaction (ghost_decode: compact, or the fused low-rank
+// kernel that compacts), so the survivors' attend may take its KV heads from list 1 (its only wait then: it
+// does not wait for the kernel before it in the stream, which is that kernel, itself ordered after everything
+// earlier). A stage 2 launched on its
 // own (ghost_stage2, prefixes) waits for the whole previous grid, whatever it is.
 template <bool DENSE>
 static void stage2(const DecodeParams& p, cudaStream_t st, bool certify, int upto = 2, bool after_compact = false) {

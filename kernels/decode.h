@@ -177,8 +177,10 @@ struct Workspace {
                                  // the anchor stage's counts with them)
   int32_t* ready;                // [2, B·Hkv + 1] two lists of KV heads (GHOSTKV_COMPACT_READY): [l][0] how
                                  // many are in list l, [l][1 + i] 1 + the i-th (0 until written). List 0:
-                                 // the cut is done (compact takes them in this order), list 1: every
-                                 // compact block of the KV head is done (attend takes them in this order)
+                                 // the cut is done (compact takes them in this order; not written where the
+                                 // fused low-rank block compacts), list 1: every compact block of the KV head
+                                 // is done, or the fused low-rank block that compacted it (attend takes them
+                                 // in this order)
   int32_t* cdone;                // [B·Hkv] compact blocks finished
   uint16_t* pub;                 // [B·Hkv, max_pages, group] f16: UB_A − m_L of a page eliminated by its
                                  // anchor (rounded up); 0xFFFF: the page is scanned
@@ -192,10 +194,10 @@ Workspace workspace_views(const DecodeParams& p);
 
 // stream: a cudaStream_t passed as void* (nullptr = default stream). Each returns after launching.
 void ghost_decode(const DecodeParams& p, void* stream);         // all stages
-void ghost_stage1(const DecodeParams& p, void* stream);         // prep, [anchor,] scan, cut, compact
+void ghost_stage1(const DecodeParams& p, void* stream);         // prep, [anchor,] scan, cut, compact (ghost_stage1_kernels)
 void ghost_stage2(const DecodeParams& p, void* stream);         // attend [+ merge] (after a ghost_stage1 on p.work)
 // Diagnostics (gpu_bench --breakdown): launch only the first n_kernels kernels of stage 1 (prep,
-// [anchor,] scan, compact) or stage 2 (attend, merge), n_kernels ≥ 1; the step's results are then
+// [anchor,] scan, compact, or fewer fused: ghost_stage1_kernels) or stage 2 (attend, merge), n_kernels ≥ 1; the step's results are then
 // incomplete, except stage 2 with one split, whose one kernel (attend finishing the heads) is the stage.
 void ghost_stage_prefix(const DecodeParams& p, void* stream, int stage, int n_kernels);
 // The token scan's cut for a step on p (every witness): 0 the global histogram's (the last scan block of a
@@ -212,8 +214,9 @@ void set_cut_local(int on);
 void set_lowrank_fused(int on);
 // Where the fused low-rank kernel runs, its block also compacts its KV head (no compact kernel);
 // set_lowrank_fused_compact(0) keeps compact's kernel after it, 1 allows the block's compaction again, −1 leaves it
-// to GHOSTKV_LR_FUSED_COMPACT (default: allowed unless that is 0). Survivor counts, θ, ν_E and the rows' set are
-// the same either way (M_E is summed in another grouping; the rows' order within a KV head differs).
+// to GHOSTKV_LR_FUSED_COMPACT (default: allowed unless that is 0). θ, the survivor counts and ν_E are the same
+// either way (the same arithmetic; the bench's fused check compares them with the two kernels and compact);
+// M_E is summed in another grouping, and the rows' order within a KV head differs.
 void set_lowrank_fused_compact(int on);
 // Kernels of stage 1 for a step on p (ghost_stage_prefix's n_kernels of the whole stage): prep, [anchor,]
 // scan, compact; 3 with the fused low-rank kernel, 2 where its block also compacts

@@ -617,11 +617,12 @@ std::vector<Check> per(static_cast<size_t>(G));
     c.rule_fail += c.cut_diff;  // counted with the rule's failures in the table and the CSV
   }
   if (p.box && p.rank && gc::ghost_stage1_kernels(p) < 4) {
-    // the fused low-rank kernel (anchor stage and scan in one; where it compacts its KV head too, no compact kernel
-    // after it, set_lowrank_fused_compact): the same step with the two kernels and compact's gives
+    // the fused low-rank kernel (anchor stage and scan in one; by default its block also compacts its KV head, no
+    // compact kernel after it: set_lowrank_fused_compact): the same step with the two kernels and compact gives
     // bitwise the same θ, budget, survivor counts, page-list lengths and ν_E (the same arithmetic per page, the
     // cut in the same mode; ν_E is a max), and M_E within 1e-4 relative (the anchored pages' float32 terms are
-    // summed in another grouping: lanes over groups w and w + 8 instead of 64 consecutive pages)
+    // summed in another grouping: lanes over groups w and w + 8 instead of 64 consecutive pages, and the block's
+    // compaction sums the eliminated tokens' terms over its 8 warps instead of compact's blocks)
     gc::set_lowrank_fused(0);
     const bool two = gc::ghost_stage1_kernels(p) == 4;
     CK(cudaMemset(w.theta, 0xFF, size_t(BQ) * 4));
@@ -645,8 +646,10 @@ std::vector<Check> per(static_cast<size_t>(G));
       const bool d_bu = std::memcmp(&cert[i].budget, &cert2[i].budget, 8) != 0;
       const bool d_ns = ns[size_t(x / G)] != ns2[size_t(x / G)], d_pl = npl[size_t(x / G)] != npl2[size_t(x / G)];
       const bool d_nu = std::memcmp(&cert[i].nu_e, &cert2[i].nu_e, 4) != 0;
-      // M_E may be +inf in both (forced rows eliminate tokens whose bound overflows ex2): equal then
-      const bool d_me = !(me1 == me2 || std::fabs(me1 - me2) <= 1e-4 * std::max(std::fabs(me1), std::fabs(me2)));
+      // M_E may be +inf in both (forced rows eliminate tokens whose bound overflows ex2): equal then; +inf against a
+      // finite value (or NaN anywhere) differs
+      const bool d_me = !(me1 == me2 || (std::isfinite(me1) && std::isfinite(me2) &&
+                                         std::fabs(me1 - me2) <= 1e-4 * std::max(std::fabs(me1), std::fabs(me2))));
       nd[0] += d_th; nd[1] += d_bu; nd[2] += d_ns; nd[3] += d_pl; nd[4] += d_nu; nd[5] += d_me;
       const bool same = two && !(d_th || d_bu || d_ns || d_pl || d_nu || d_me);
       if (!same && first < 0) first = x;

@@ -8,7 +8,8 @@ bench's "# breakdown ..." lines) or the bench's own output, whose rows take the 
 "# NAME: all checks passed" line that follows them (rows without one are not printed). The
 breakdown times graphs of the first k kernels of stage 1, so prep = t1, `scan` = the second-to-last
 prefix minus t1 (with anchors: the anchor stage and the scan together) and compact = the last prefix
-minus the one before it. In the logs of the fused variant (3a41fb0, put back: prep inside the
+minus the one before it; with two prefixes (prep and the fused low-rank kernel that compacts its KV heads,
+since bc9f553) `scan` is that kernel and compact prints as "-". In the logs of the fused variant (3a41fb0, put back: prep inside the
 scan's blocks, "stage1 prefixes (prep in scan)"), prep prints as "-" and `scan` = t1, the scan with
 its prep. Prints one row per label, shape and fraction, with the bare reads of the
 bounds (gather probe modes 2 and 3) where the log has them.
@@ -48,8 +49,13 @@ def main():
                 mm = re.search(name + r" ms: ([\d.]+)", line)
                 probes[name] = f"{1e3 * float(mm.group(1)):6.1f}" if mm else f"{'':>6}"
             prep = f"{'-':>6}" if fused else f"{t[0]:6.1f}"
-            cols = (f"{frac:<9} {prep} {t[-2] - t[0]:6.1f} {t[-1] - t[-2]:8.1f} "
-                    f"{probes['read bounds']} {probes['stream bounds']}")
+            if len(t) == 2:  # two kernels (prep, the fused low-rank kernel compacting its KV heads): the second in
+                # `scan`, compact "-" (its work is inside that kernel)
+                cols = (f"{frac:<9} {prep} {t[1] - t[0]:6.1f} {'-':>8} "
+                        f"{probes['read bounds']} {probes['stream bounds']}")
+            else:
+                cols = (f"{frac:<9} {prep} {t[-2] - t[0]:6.1f} {t[-1] - t[-2]:8.1f} "
+                        f"{probes['read bounds']} {probes['stream bounds']}")
             if cur is None:
                 pending.append(cols)
                 continue
