@@ -2375,7 +2375,7 @@ __global__ void __launch_bounds__(NT, NT == kAttThreads ? 3 : 2) attend_kernel(D
   // r = phys·kPage + slot of KV head g starts ((phys·Hkv + g)·kPage + slot)·D elements into the cache, so its
   // chunk's byte address is base_g + phys·page_bytes + slot·RB + part·16: a shift, a mask and a wide
   // multiply-add per copy (with kv_row_off's signed divisions and 64-bit products per chunk, the copies and row
-  // loads took 185 of a warp's 650 instructions per tile under ncu; 107 now)
+  // loads took 185 of a warp's 651 instructions per tile under ncu; 107 now)
   static_assert(kAttThreads % PARTS == 0 && (kPage & (kPage - 1)) == 0, "a thread's part is the same in every chunk");
   constexpr int RPC = kAttThreads / PARTS;  // rows between a thread's chunks
   const int part = tid % PARTS, tk0 = tid / PARTS;
