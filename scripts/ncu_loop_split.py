@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""Instructions and stall samples per iteration of a kernel's main loop, from Nsight Compute's SASS source page.
+
+  scripts/ncu_loop_split.py SOURCE_CSV[.xz] [MIN_EXEC] [ITERS]
+
+SOURCE_CSV comes from `ncu --import REP --page source --print-source sass --csv` (xz-compressed is read too).
+The loop is the run of instructions executed at least MIN_EXEC times (default 20000); it is split at its first
+mbarrier wait (SYNCS.PHASECHK) and at its first block barrier (BAR.SYNC) after that wait (the barrier and the
+branch back: 4 instructions after it count with the second part). ITERS (default: the barrier's execution count,
+one per warp and iteration) divides the executed warp instructions, so the parts are per warp and iteration.
+Prints each part's instructions per iteration and share of stall samples, the opcodes of each part per iteration,
+the kernel's stall reasons (share of all samples) and the instructions with the most samples.
+"""
+import collections
+import csv
+import io
+import lzma
+import sys
+
+
+def num(x):
+    try:
+        return float(x)
+    except ValueError:
+        return 0.0
+
+
+def main():
+    if len(sys.argv) < 2:
+        print(__doc__.strip().splitlines()[2].strip())
+        return 2
+    path = sys.argv[1]
+    min_exec = float(sys.argv[2]) if len(sys.argv) > 2 else 20000.0
+    text = lzma.open(path, "rt").read() if path.endswith(".xz") else open(path).read()
+    rows = list(csv.reader(io.StringIO(text)))
+    head = next(i for i, r in enumerate(rows) if r and r[0] == "Address")
+    ix = {h: i for i, h in enumerate(rows[head])}
+    data = rows[head + 1:]
+    src, execd, samp = ix["Source"], ix["Instructions Executed"], ix["Warp Stall Sampling (All Samples)"]
+    loop = [i for i, r in enumerate(data) if num(r[execd]) >= min_exec]
+    if not loop:
+        print("no instruction executed %d times or more" % min_exec)
+        return 1
+    lo = min(loop)
+    wait = next((i for i in loop if "SYNCS.PHASECHK" in data[i][src]), None)
+    if wait is None:
+        print("no mbarrier wait in the loop")
+        return 1
+    bar = next((i for i in loop if i > wait and "BAR.SYNC" in data[i][src]), None)
+    if bar is None:
+        print("no block barrier after the loop's wait")
+        return 1
+    iters = float(sys.argv[3]) if len(sys.argv) > 3 else num(data[bar][execd])
+    total_exec = sum(num(r[execd]) for r in data)
+    total_samp = sum(num(r[samp]) for r in data)
+    print("%s: %.0f warp instructions executed, %.0f stall samples; loop instructions %d-%d, %.0f iterations"
+          % (path, total_exec, total_samp, lo, bar + 4, iters))
+    parts = [("before the loop", 0, lo), ("loop, before the wait", lo, wait), ("loop, the wait to the barrier", wait, bar + 4),
+             ("after the loop", bar + 4, len(data))]
+    for name, a, b in parts:
+        e = sum(num(r[execd]) for r in data[a:b])
+        s = sum(num(r[samp]) for r in data[a:b])
+        per = " (%.1f per iteration)" % (e / iters) if a >= lo and b <= bar + 4 else ""
+        print("  %-30s instructions %5.1f%%%s, stall samples %5.1f%%" % (name, 100 * e / total_exec, per, 100 * s / total_samp))
+    for name, a, b in parts[1:3]:
+        ops = collections.Counter()
+        for r in data[a:b]:
+            tok = r[src].split()
+            if not tok:
+                continue
+            op = tok[1] if tok[0].startswith("@") and len(tok) > 1 else tok[0]
+            ops[op.split(".")[0]] += num(r[execd])
+        print("  %s, per iteration: %s" % (name, " ".join("%s %.1f" % (o, n / iters) for o, n in ops.most_common(14))))
+    reasons = [k for k in ix if k.startswith("stall_") and "Not Issued" not in k]
+    if reasons:
+        tot = collections.Counter()
+        for r in data:
+            for k in reasons:
+                tot[k] += num(r[ix[k]])
+        s = sum(tot.values()) or 1.0
+        print("  stall reasons: " + " ".join("%s %.1f%%" % (k[6:], 100 * v / s) for k, v in tot.most_common(8)))
+    print("  instructions with the most samples:")
+    for i in sorted(range(len(data)), key=lambda i: -num(data[i][samp]))[:8]:
+        r = data[i]
+        top = sorted(reasons, key=lambda k: -num(r[ix[k]]))[:1] if reasons else []
+        print("    %5d %5.1f%% executed %8.0f  %-44s %s" % (i, 100 * num(r[samp]) / total_samp, num(r[execd]), r[src].strip()[:44],
+                                                          " ".join("%s %.0f" % (k[6:], num(r[ix[k]])) for k in top)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
