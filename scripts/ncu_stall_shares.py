@@ -7,7 +7,8 @@ SOURCE_CSV comes from `ncu --import REP --page source --print-source sass --csv`
 too). Prints the share of "Warp Stall Sampling (All Samples)" before, inside and after the loop (the
 instructions executed at least LOOP_COUNT times, e.g. the scan's pages; with @I,J,... the instruction
 ranges cut at those indices of the source page instead, for a kernel without a loop), then the TOP (default 10)
-instructions by samples, and the totals of excessive global sectors and shared wavefronts.
+instructions by samples, and the totals of excessive global sectors and shared wavefronts. Where the page has
+the per-reason columns (stall_*), each part's line also gives its five largest stall reasons (share of the part).
 """
 import csv
 import io
@@ -53,8 +54,15 @@ def main():
         lo, hi = min(loop), max(loop)
         parts = {"before the loop": data[:lo], "in the loop": data[lo:hi + 1], "after the loop": data[hi + 1:]}
     print(f"{int(total)} stall samples")
+    reasons = [k for k in ix if k.startswith("stall_") and "Not Issued" not in k]  # present in --set full pages
     for name, part in parts.items():
-        print(f"  {name}: {100 * sum(num(r[stall]) for r in part) / total:.1f}%")
+        line = f"  {name}: {100 * sum(num(r[stall]) for r in part) / total:.1f}%"
+        if reasons:
+            by = {k: sum(num(r[ix[k]]) for r in part) for k in reasons}
+            s = sum(by.values()) or 1.0
+            top5 = sorted(by, key=lambda k: -by[k])[:5]
+            line += "  (" + ", ".join(f"{k[6:]} {100 * by[k] / s:.0f}%" for k in top5) + ")"
+        print(line)
     print(f"top {top} instructions:")
     for r in sorted(data, key=lambda r: -num(r[stall]))[:top]:
         print(f"  {100 * num(r[stall]) / total:5.1f}%  {r[ix['Address']][-5:]}  {r[ix['Source']].strip()[:70]}")
