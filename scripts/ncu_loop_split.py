@@ -12,17 +12,11 @@ Prints each part's instructions per iteration and share of stall samples, the op
 the kernel's stall reasons (share of all samples) and the instructions with the most samples.
 """
 import collections
-import csv
-import io
-import lzma
+import os
 import sys
 
-
-def num(x):
-    try:
-        return float(x)
-    except ValueError:
-        return 0.0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ncu_stall_shares import num, read_source, reason_shares  # noqa: E402
 
 
 def main():
@@ -31,11 +25,7 @@ def main():
         return 2
     path = sys.argv[1]
     min_exec = float(sys.argv[2]) if len(sys.argv) > 2 else 20000.0
-    text = lzma.open(path, "rt").read() if path.endswith(".xz") else open(path).read()
-    rows = list(csv.reader(io.StringIO(text)))
-    head = next(i for i, r in enumerate(rows) if r and r[0] == "Address")
-    ix = {h: i for i, h in enumerate(rows[head])}
-    data = rows[head + 1:]
+    ix, data = read_source(path)
     src, execd, samp = ix["Source"], ix["Instructions Executed"], ix["Warp Stall Sampling (All Samples)"]
     loop = [i for i, r in enumerate(data) if num(r[execd]) >= min_exec]
     if not loop:
@@ -72,13 +62,9 @@ def main():
             ops[op.split(".")[0]] += num(r[execd])
         print("  %s, per iteration: %s" % (name, " ".join("%s %.1f" % (o, n / iters) for o, n in ops.most_common(14))))
     reasons = [k for k in ix if k.startswith("stall_") and "Not Issued" not in k]
-    if reasons:
-        tot = collections.Counter()
-        for r in data:
-            for k in reasons:
-                tot[k] += num(r[ix[k]])
-        s = sum(tot.values()) or 1.0
-        print("  stall reasons: " + " ".join("%s %.1f%%" % (k[6:], 100 * v / s) for k, v in tot.most_common(8)))
+    shares = reason_shares(ix, data)
+    if shares:
+        print("  stall reasons: " + " ".join("%s %.1f%%" % (k, 100 * v) for k, v in shares[:8]))
     print("  instructions with the most samples:")
     for i in sorted(range(len(data)), key=lambda i: -num(data[i][samp]))[:8]:
         r = data[i]

@@ -23,6 +23,22 @@ def num(x):
         return 0.0
 
 
+def read_source(path):
+    """The source page's columns (name -> index) and instruction rows."""
+    text = lzma.open(path, "rt").read() if path.endswith(".xz") else open(path).read()
+    rows = list(csv.reader(io.StringIO(text)))
+    head = next(i for i, r in enumerate(rows) if r and r[0] == "Address")
+    return {h: i for i, h in enumerate(rows[head])}, rows[head + 1:]
+
+
+def reason_shares(ix, part):
+    """Each stall reason's share of the part's samples (the page's stall_* columns; empty without them)."""
+    reasons = [k for k in ix if k.startswith("stall_") and "Not Issued" not in k]
+    by = {k[6:]: sum(num(r[ix[k]]) for r in part) for k in reasons}
+    s = sum(by.values()) or 1.0
+    return sorted(((k, v / s) for k, v in by.items()), key=lambda kv: -kv[1])
+
+
 def main():
     if len(sys.argv) < 3:
         print(__doc__.strip().splitlines()[2].strip())
@@ -33,11 +49,7 @@ def main():
     else:
         loop_count = float(sys.argv[2])
     top = int(sys.argv[3]) if len(sys.argv) > 3 else 10
-    text = lzma.open(path, "rt").read() if path.endswith(".xz") else open(path).read()
-    rows = list(csv.reader(io.StringIO(text)))
-    head = next(i for i, r in enumerate(rows) if r and r[0] == "Address")
-    ix = {h: i for i, h in enumerate(rows[head])}
-    data = rows[head + 1:]
+    ix, data = read_source(path)
     stall, execd = ix["Warp Stall Sampling (All Samples)"], ix["Instructions Executed"]
     total = sum(num(r[stall]) for r in data)
     if cuts is not None:  # instruction ranges [0, c1), [c1, c2), ..., [ck, end) of the source page
@@ -54,14 +66,11 @@ def main():
         lo, hi = min(loop), max(loop)
         parts = {"before the loop": data[:lo], "in the loop": data[lo:hi + 1], "after the loop": data[hi + 1:]}
     print(f"{int(total)} stall samples")
-    reasons = [k for k in ix if k.startswith("stall_") and "Not Issued" not in k]  # present in --set full pages
     for name, part in parts.items():
         line = f"  {name}: {100 * sum(num(r[stall]) for r in part) / total:.1f}%"
-        if reasons:
-            by = {k: sum(num(r[ix[k]]) for r in part) for k in reasons}
-            s = sum(by.values()) or 1.0
-            top5 = sorted(by, key=lambda k: -by[k])[:5]
-            line += "  (" + ", ".join(f"{k[6:]} {100 * by[k] / s:.0f}%" for k in top5) + ")"
+        shares = reason_shares(ix, part)[:5]  # the reasons exist in --set full pages
+        if shares:
+            line += "  (" + ", ".join(f"{k} {100 * v:.0f}%" for k, v in shares) + ")"
         print(line)
     print(f"top {top} instructions:")
     for r in sorted(data, key=lambda r: -num(r[stall]))[:top]:
