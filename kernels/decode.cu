@@ -141,14 +141,15 @@ __device__ __forceinline__ void bulk_g2s_hint(void* dst, const void* src, uint32
       "l"(src), "r"(bytes), "r"(smem_u32(bar)), "l"(pol)
       : "memory");
 }
-// 16-byte cp.async (zero-filled when !ok); a thread's earlier cp.asyncs then arrive on an mbarrier
+// 16-byte cp.async (zero-filled when !ok); a thread's cp.asyncs complete by groups (cp_async_commit, cp_async_wait)
 __device__ __forceinline__ void cp_async16(void* dst, const void* src, bool ok) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_u32(dst)), "l"(src), "r"(ok ? 16 : 0)
                : "memory");
 }
-__device__ __forceinline__ void cp_async_arrive(uint64_t* bar) {
-  asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];" ::"r"(smem_u32(bar)) : "memory");
-}
+// a thread's cp.asyncs since its last commit form a group; wait until at most N of its groups are pending
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory"); }
 __device__ __forceinline__ void mbar_wait(uint64_t* bar, uint32_t parity) {
   uint32_t done = 0;
   while (!done) {
@@ -2331,8 +2332,8 @@ __global__ void __launch_bounds__(NT, NT == kAttThreads ? 3 : 2) attend_kernel(D
   int bg = blockIdx.y, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
   const int tid = threadIdx.x, grp = tid >> 3, sub = tid & 7, warp = tid >> 5;
   if (tid == 0) {
-    // dense: one arrival (expect_tx) per phase; survivors: every thread's cp.asyncs arrive
-    for (int s = 0; s < kStages; ++s) mbar_init(&bars[s], DENSE ? 1 : kAttThreads);
+    // dense: one arrival (expect_tx) per phase (survivors: no mbarrier, each lane waits for its own copies)
+    for (int s = 0; s < kStages; ++s) mbar_init(&bars[s], 1);
     mbar_init_fence();
   }
   __syncthreads();
@@ -2369,32 +2370,33 @@ __global__ void __launch_bounds__(NT, NT == kAttThreads ? 3 : 2) attend_kernel(D
   const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
   const int n_tiles = (i1 - i0 + kTile - 1) / kTile;
   // dense: warp 0 issues two bulk copies per tile (K rows, V rows of one page);
-  // survivors: every thread copies CH 16-byte chunks of K and of V (token c / PARTS of the tile)
-  constexpr int PARTS = RB / 16, CH = kTile * PARTS / kAttThreads;
-  // survivors: chunk k of a thread is part `part` (the same for every k) of the tile's row tk0 + k·RPC; a row
-  // r = phys·kPage + slot of KV head g starts ((phys·Hkv + g)·kPage + slot)·D elements into the cache, so its
-  // chunk's byte address is base_g + phys·page_bytes + slot·RB + part·16: a shift, a mask and a wide
-  // multiply-add per copy (with kv_row_off's signed divisions and 64-bit products per chunk, the copies and row
-  // loads took 185 of a warp's 651 instructions per tile under ncu; 107 now)
-  static_assert(kAttThreads % PARTS == 0 && (kPage & (kPage - 1)) == 0, "a thread's part is the same in every chunk");
-  constexpr int RPC = kAttThreads / PARTS;  // rows between a thread's chunks
-  const int part = tid % PARTS, tk0 = tid / PARTS;
+  // survivors: lane sub of a group copies the chunks sub + 8·v (v < NV) of the K and V rows of the group's two
+  // tokens, the chunks it reads below; a row r = phys·kPage + slot of KV head g starts
+  // ((phys·Hkv + g)·kPage + slot)·D elements into the cache, so a chunk's byte address is
+  // base_g + phys·page_bytes + slot·RB + (sub + 8·v)·16: a shift, a mask and a wide multiply-add per row
+  constexpr int CH = 1;
+  static_assert((kPage & (kPage - 1)) == 0 && RB == NV * 128, "rows of NV 128-byte halves, 8 lanes each");
   [[maybe_unused]] const uint64_t kbase =
-      reinterpret_cast<uint64_t>(p.k_cache + int64_t(g) * kPage * D) + uint64_t(part) * 16;
+      reinterpret_cast<uint64_t>(p.k_cache + int64_t(g) * kPage * D) + uint64_t(sub) * 16;
   [[maybe_unused]] const uint64_t vbase =
-      reinterpret_cast<uint64_t>(p.v_cache + int64_t(g) * kPage * D) + uint64_t(part) * 16;
+      reinterpret_cast<uint64_t>(p.v_cache + int64_t(g) * kPage * D) + uint64_t(sub) * 16;
   [[maybe_unused]] const uint32_t page_bytes = uint32_t(p.n_head_kv) * uint32_t(kPage * RB);  // one physical page, every KV head
-  int rnext[CH];  // dense: rnext[0] = row of the tile's first token (warp 0); survivors: this thread's rows
+  int rnext[CH];  // dense: rnext[0] = row of the tile's first token (warp 0)
+  // survivors (a warp pipeline of its own: each lane copies exactly the 16-byte chunks it reads, those of its
+  // group's two tokens grp and grp + NG, so a lane waits only for its own cp.async groups and no barrier joins
+  // the warps between tiles): the rows of the tiles two and one ahead of the next issue
+  [[maybe_unused]] int ra[2] = {0, 0}, rb[2] = {0, 0};
+  auto row_of = [&](int tile, int u) {
+    const int ii = tile * kTile + grp + NG * u;  // within the block's range
+    return (tile < n_tiles && ii < i1 - i0) ? rows[i0 + ii] : -1;
+  };
   auto load_rows = [&](int tile) {
-#pragma unroll
-    for (int k = 0; k < CH; ++k) {
-      if constexpr (DENSE) {
-        const int t = i0 + tile * kTile;
-        rnext[k] = (k == 0 && tile < n_tiles) ? ptab[t / kPage] * kPage + t % kPage : 0;
-      } else {
-        const int ii = tile * kTile + tk0 + RPC * k;  // within the block's range
-        rnext[k] = (tile < n_tiles && ii < i1 - i0) ? rows[i0 + ii] : 0;
-      }
+    if constexpr (DENSE) {
+      const int t = i0 + tile * kTile;
+      rnext[0] = tile < n_tiles ? ptab[t / kPage] * kPage + t % kPage : 0;
+    } else {
+      ra[0] = rb[0]; ra[1] = rb[1];
+      rb[0] = row_of(tile, 0); rb[1] = row_of(tile, 1);
     }
   };
   auto issue = [&](int tile) {
@@ -2402,7 +2404,7 @@ __global__ void __launch_bounds__(NT, NT == kAttThreads ? 3 : 2) attend_kernel(D
     const int nv = min(kTile, i1 - i0 - tile * kTile);
     uint8_t* ks = smem + (tile % kStages) * 2 * TB;
     uint8_t* vs = ks + TB;
-    uint64_t* bar = &bars[tile % kStages];
+    [[maybe_unused]] uint64_t* bar = &bars[tile % kStages];
     if constexpr (DENSE) {
       if (tid == 0) {
         mbar_expect_tx(bar, uint32_t(2 * nv * RB));
@@ -2412,23 +2414,35 @@ __global__ void __launch_bounds__(NT, NT == kAttThreads ? 3 : 2) attend_kernel(D
       }
     } else {
 #pragma unroll
-      for (int k = 0; k < CH; ++k) {
-        const int tk = tk0 + RPC * k;
-        const bool ok = tk < nv;
-        const uint32_t r = ok ? uint32_t(rnext[k]) : 0u;  // rows are ≥ 0
+      for (int u = 0; u < 2; ++u) {
+        const int tk = grp + NG * u;
+        const bool ok = tk < nv;  // ra[u] is −1 past the block's range, never read then
+        const uint32_t r = ok ? uint32_t(ra[u]) : 0u;
         const uint64_t off = uint64_t(r / kPage) * page_bytes + (r % kPage) * uint32_t(RB);
-        cp_async16(ks + tk * RB + part * 16, reinterpret_cast<const void*>(kbase + off), ok);
-        cp_async16(vs + tk * RB + part * 16, reinterpret_cast<const void*>(vbase + off), ok);
+#pragma unroll
+        for (int v = 0; v < NV; ++v) {
+          cp_async16(ks + tk * RB + v * 128 + sub * 16, reinterpret_cast<const void*>(kbase + off + v * 128), ok);
+          cp_async16(vs + tk * RB + v * 128 + sub * 16, reinterpret_cast<const void*>(vbase + off + v * 128), ok);
+        }
       }
-      cp_async_arrive(bar);
     }
   };
-  if (DENSE ? warp == 0 : true) {
-    for (int s = 0; s < kStages - 1; ++s) {
-      load_rows(s);
-      issue(s);
+  if constexpr (DENSE) {
+    if (warp == 0) {
+      for (int s = 0; s < kStages - 1; ++s) {
+        load_rows(s);
+        issue(s);
+      }
+      load_rows(kStages - 1);
     }
-    load_rows(kStages - 1);
+  } else {
+    load_rows(0);
+    for (int s = 0; s < kStages - 1; ++s) {
+      load_rows(s + 1);  // ra: tile s, rb: tile s + 1
+      issue(s);
+      cp_async_commit();
+    }
+    load_rows(kStages);  // ra: tile kStages − 1, rb: tile kStages
   }
   float m[G], l[G], o[G][CPL];
 #pragma unroll
@@ -2438,11 +2452,18 @@ __global__ void __launch_bounds__(NT, NT == kAttThreads ? 3 : 2) attend_kernel(D
     for (int k = 0; k < CPL; ++k) o[h][k] = 0.0f;
   }
   for (int it = 0; it < n_tiles; ++it) {
-    if (DENSE ? warp == 0 : true) {
-      issue(it + kStages - 1);
-      load_rows(it + kStages);  // consumed next iteration: the loads' latency hides behind this tile
+    if constexpr (DENSE) {
+      if (warp == 0) {
+        issue(it + kStages - 1);
+        load_rows(it + kStages);  // consumed next iteration: the loads' latency hides behind this tile
+      }
+      mbar_wait(&bars[it % kStages], uint32_t((it / kStages) & 1));
+    } else {
+      issue(it + kStages - 1);  // ra's rows (loaded two iterations ago)
+      cp_async_commit();        // an empty group past the last tile keeps the count
+      load_rows(it + kStages + 1);
+      cp_async_wait<kStages - 1>();  // this lane's copies of tile it
     }
-    mbar_wait(&bars[it % kStages], uint32_t((it / kStages) & 1));
     const uint8_t* ks = smem + (it % kStages) * 2 * TB;
     const uint8_t* vs = ks + TB;
     float sc[2][G];
@@ -2483,7 +2504,7 @@ __global__ void __launch_bounds__(NT, NT == kAttThreads ? 3 : 2) attend_kernel(D
       }
 #pragma unroll
       for (int u = 0; u < 2; ++u) {
-        if (u == 1 && !ok[1]) break;  // that row was not copied
+        if (u == 1 && !ok[1]) break;  // past the block's last row (not copied: dense; zero-filled: survivors)
         float vf[CPL];
 #pragma unroll
         for (int v = 0; v < NV; ++v)
@@ -2496,7 +2517,12 @@ __global__ void __launch_bounds__(NT, NT == kAttThreads ? 3 : 2) attend_kernel(D
         }
       }
     }
-    __syncthreads();  // stage it % kStages is free: the next iteration refills it
+    if constexpr (DENSE) __syncthreads();  // stage it % kStages is free: the next iteration refills it
+    // survivors: a lane refills only chunks it has read itself (program order)
+  }
+  if constexpr (!DENSE) {
+    cp_async_wait<0>();
+    __syncthreads();  // every warp is done with the tiles: the combine below reuses their bytes
   }
   pdl_launch_next();
   // combine the NG groups of the block (the tile buffers are free now: every copy has completed)
