@@ -5,9 +5,11 @@
 
 SOURCE_CSV comes from `ncu --import REP --page source --print-source sass --csv` (xz-compressed is read too).
 The loop is the run of instructions executed at least MIN_EXEC times (default 20000); it is split at its first
-mbarrier wait (SYNCS.PHASECHK) and at its first block barrier (BAR.SYNC) after that wait (the barrier and the
-branch back: 4 instructions after it count with the second part). ITERS (default: the barrier's execution count,
-one per warp and iteration) divides the executed warp instructions, so the parts are per warp and iteration.
+wait for copies, an mbarrier wait (SYNCS.PHASECHK) or a wait for the thread's cp.async groups (DEPBAR), and at its
+first block barrier (BAR.SYNC) after that wait (the barrier and the branch back: 4 instructions after it count with
+the second part), or, with no barrier in the loop, at the loop's end. ITERS (default: the barrier's execution count,
+else the wait's: one per warp and iteration) divides the executed warp instructions, so the parts are per warp and
+iteration.
 Prints each part's instructions per iteration and share of stall samples, the opcodes of each part per iteration,
 the kernel's stall reasons (share of all samples) and the instructions with the most samples.
 """
@@ -32,25 +34,23 @@ def main():
         print("no instruction executed %d times or more" % min_exec)
         return 1
     lo = min(loop)
-    wait = next((i for i in loop if "SYNCS.PHASECHK" in data[i][src]), None)
+    wait = next((i for i in loop if "SYNCS.PHASECHK" in data[i][src] or "DEPBAR" in data[i][src]), None)
     if wait is None:
-        print("no mbarrier wait in the loop")
+        print("no wait for copies in the loop")
         return 1
     bar = next((i for i in loop if i > wait and "BAR.SYNC" in data[i][src]), None)
-    if bar is None:
-        print("no block barrier after the loop's wait")
-        return 1
-    iters = float(sys.argv[3]) if len(sys.argv) > 3 else num(data[bar][execd])
+    # the second part ends 4 instructions after the barrier (bar + 4); with no barrier, at the loop's end
+    end, second = (bar + 4, "loop, the wait to the barrier") if bar is not None else (max(loop) + 1, "loop, the wait to its end")
+    iters = float(sys.argv[3]) if len(sys.argv) > 3 else num(data[bar if bar is not None else wait][execd])
     total_exec = sum(num(r[execd]) for r in data)
     total_samp = sum(num(r[samp]) for r in data)
     print("%s: %.0f warp instructions executed, %.0f stall samples; loop instructions %d-%d, %.0f iterations"
-          % (path, total_exec, total_samp, lo, bar + 4, iters))
-    parts = [("before the loop", 0, lo), ("loop, before the wait", lo, wait), ("loop, the wait to the barrier", wait, bar + 4),
-             ("after the loop", bar + 4, len(data))]
+          % (path, total_exec, total_samp, lo, end, iters))
+    parts = [("before the loop", 0, lo), ("loop, before the wait", lo, wait), (second, wait, end), ("after the loop", end, len(data))]
     for name, a, b in parts:
         e = sum(num(r[execd]) for r in data[a:b])
         s = sum(num(r[samp]) for r in data[a:b])
-        per = " (%.1f per iteration)" % (e / iters) if a >= lo and b <= bar + 4 else ""
+        per = " (%.1f per iteration)" % (e / iters) if a >= lo and b <= end else ""
         print("  %-30s instructions %5.1f%%%s, stall samples %5.1f%%" % (name, 100 * e / total_exec, per, 100 * s / total_samp))
     for name, a, b in parts[1:3]:
         ops = collections.Counter()
