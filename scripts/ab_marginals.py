@@ -12,7 +12,8 @@ minus the one before it; with two prefixes (prep and the fused low-rank kernel t
 since bc9f553) `scan` is that kernel and compact prints as "-". In the logs of the fused variant (3a41fb0, put back: prep inside the
 scan's blocks, "stage1 prefixes (prep in scan)"), prep prints as "-" and `scan` = t1, the scan with
 its prep. Prints one row per label, shape and fraction, with the bare reads of the
-bounds (gather probe modes 2 and 3) where the log has them.
+bounds (gather probe modes 2 and 3), stage 2's attend timed alone (`attend`) and the bare gather of the
+survivors' K and V rows (gather probe mode 0, `gather`) where the log has them.
 """
 import re
 import sys
@@ -22,7 +23,7 @@ def main():
     if len(sys.argv) < 2:
         print(__doc__.strip().splitlines()[2].strip())
         return 2
-    print(f"{'log':<28} {'label':<6} {'bits':<5} {'shape':<9} {'frac':<9} {'prep':>6} {'scan':>6} {'compact':>8} {'read':>6} {'stream':>6}")
+    print(f"{'log':<28} {'label':<6} {'bits':<5} {'shape':<9} {'frac':<9} {'prep':>6} {'scan':>6} {'compact':>8} {'read':>6} {'stream':>6} {'attend':>6} {'gather':>6}")
     for path in sys.argv[1:]:
         cur, pending = None, []
         for line in open(path):
@@ -45,7 +46,7 @@ def main():
                 t = [0.0] + t
             frac = m.group(1) if m.group(1) == "certified" else f"{float(m.group(2)):.2f}"
             probes = {}
-            for name in ("read bounds", "stream bounds"):
+            for name in ("read bounds", "stream bounds", "attend only", "gather survivor rows"):
                 mm = re.search(name + r" ms: ([\d.]+)", line)
                 probes[name] = f"{1e3 * float(mm.group(1)):6.1f}" if mm else f"{'':>6}"
             prep = f"{'-':>6}" if fused else f"{t[0]:6.1f}"
@@ -56,6 +57,7 @@ def main():
             else:
                 cols = (f"{frac:<9} {prep} {t[-2] - t[0]:6.1f} {t[-1] - t[-2]:8.1f} "
                         f"{probes['read bounds']} {probes['stream bounds']}")
+            cols += f" {probes['attend only']} {probes['gather survivor rows']}"  # stage 2 alone, the bare gather
             if cur is None:
                 pending.append(cols)
                 continue
