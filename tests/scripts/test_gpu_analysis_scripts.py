@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""The GPU analysis scripts against worked examples and the repository's recorded data:
+- scripts/ncu_loop_split.py splits a loop at an mbarrier wait and its barrier, or at a cp.async-group wait
+  (DEPBAR) and the loop's end, with the right counts per iteration (worked example), and regenerates the
+  committed split files of results/gpu/experiments byte for byte from their source pages;
+- scripts/forced_balance.py regenerates its committed output, and its host replay of the forced survivor
+  selection gives, over all 256 KV heads, exactly the survivor fractions the device recorded for the
+  32 × 32K forced rows of results/gpu/gpu_bench.csv (int8 without anchors, low-rank with anchors)."""
+import csv
+import os
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import Checks  # noqa: E402
+
+EXP = os.path.join("results", "gpu", "experiments")
+
+
+def run(args):
+    r = subprocess.run([sys.executable] + args, cwd=ROOT, capture_output=True, text=True)
+    return r.returncode, r.stdout
+
+
+def source_page(rows):
+    """A minimal SASS source page: (source, executed, samples, stall_long_sb) per instruction."""
+    fd, path = tempfile.mkstemp(suffix=".csv")
+    with os.fdopen(fd, "w", newline="") as f:
+        wr = csv.writer(f)
+        wr.writerow(["Address", "Source", "Instructions Executed", "Warp Stall Sampling (All Samples)", "stall_long_sb"])
+        for i, (src, ex, sm, lsb) in enumerate(rows):
+            wr.writerow([hex(16 * i), src, ex, sm, lsb])
+    return path
+
+
+def main():
+    check = Checks()
+
+    # worked example, cp.async-group wait: 2 instructions before the loop, a loop of 5 run 30000 times
+    # (1 before the DEPBAR, 4 from it to the loop's end), 1 after it; no barrier in the loop
+    page = source_page([("MOV R1, R2", 100, 5, 5), ("LDG.E R3, [R4]", 100, 5, 5),
+                        ("LDGSTS.E.BYPASS.128 [R5], [R6]", 30000, 10, 10), ("DEPBAR.LE SB0, 0x3", 30000, 40, 40),
+                        ("FFMA R7, R8, R9, R7", 30000, 10, 0), ("FFMA R7, R8, R9, R7", 30000, 10, 0),
+                        ("@!P0 BRA 0x20", 30000, 10, 0), ("EXIT", 100, 10, 0)])
+    rc, out = run([os.path.join("scripts", "ncu_loop_split.py"), page])
+    check(rc == 0, "ncu_loop_split on the DEPBAR example: exit %d" % rc)
+    check("loop, before the wait" in out and "(1.0 per iteration)" in out, "DEPBAR example, before the wait:\n" + out)
+    check("loop, the wait to its end" in out and "(4.0 per iteration)" in out, "DEPBAR example, the wait to the end:\n" + out)
+    check("30000 iterations" in out, "DEPBAR example: iterations from the wait's count:\n" + out)
+    line = next((l for l in out.splitlines() if "the wait to its end" in l and "instructions" in l), "")
+    check("stall samples  70.0%" in line, "DEPBAR example: the wait (40) and the 3 after it (10 each) of 100 samples:\n" + out)
+    os.unlink(page)
+    # worked example, mbarrier wait and block barrier: the second part ends 4 instructions after the barrier
+    page = source_page([("MOV R1, R2", 100, 0, 0), ("SYNCS.PHASECHK.TRANS64 P0, [R1], R2", 30000, 20, 20),
+                        ("FFMA R7, R8, R9, R7", 30000, 10, 0), ("BAR.SYNC 0x0", 30000, 10, 0),
+                        ("IADD3 R1, R1, 0x1, RZ", 30000, 0, 0), ("ISETP.GE.AND P0, PT, R1, R2, PT", 30000, 0, 0),
+                        ("@!P0 BRA 0x10", 30000, 0, 0), ("EXIT", 100, 60, 0)])
+    rc, out = run([os.path.join("scripts", "ncu_loop_split.py"), page])
+    check(rc == 0 and "loop, the wait to the barrier" in out and "(6.0 per iteration)" in out,
+          "mbarrier example, the wait to the barrier (6 instructions: 4 after the barrier count):\n" + out)
+    os.unlink(page)
+    # no wait in the loop: said, nonzero exit
+    page = source_page([("FFMA R7, R8, R9, R7", 30000, 10, 0), ("@!P0 BRA 0x0", 30000, 10, 0)])
+    rc, out = run([os.path.join("scripts", "ncu_loop_split.py"), page])
+    check(rc != 0 and "no wait for copies in the loop" in out, "a loop without a wait: " + out)
+    os.unlink(page)
+
+    # the committed split files, regenerated from their source pages
+    for src, split in [("ncu_attend_bc9f553_32x32K_5_source.csv.xz", "ncu_attend_bc9f553_split.txt"),
+                       ("ncu_attend_d7f77c2_32x32K_5_source.csv.xz", "ncu_attend_d7f77c2_split.txt"),
+                       ("ncu_attend_dd9edbd_lranc_32x32K_5_source.csv.xz", "ncu_attend_dd9edbd_lranc_split.txt"),
+                       ("ncu_attend_dd9edbd_b8_32x32K_5_source.csv.xz", "ncu_attend_dd9edbd_b8_split.txt")]:
+        rc, out = run([os.path.join("scripts", "ncu_loop_split.py"), os.path.join(EXP, src)])
+        want = open(os.path.join(ROOT, EXP, split)).read()
+        check(rc == 0 and out == want, "ncu_loop_split.py %s does not regenerate %s" % (src, split))
+
+    # forced_balance.py: its committed output, and its replay against the device's recorded fractions
+    rc, out = run([os.path.join("scripts", "forced_balance.py")])
+    check(rc == 0 and out == open(os.path.join(ROOT, EXP, "forced_balance_32x32K.txt")).read(),
+          "forced_balance.py does not regenerate forced_balance_32x32K.txt")
+    import forced_balance  # noqa: E402
+    rows = {(r["case"], r["label"]): r for r in csv.DictReader(open(os.path.join(ROOT, "results", "gpu", "gpu_bench.csv")))}
+    n, bk, hot = 32768, 256, 68
+    compared = 0
+    for case, anchors in (("32x32K-b8", False), ("32x32K-lowrank-anc", True)):
+        for f in (0.01, 0.05, 0.2):
+            r = rows.get((case, "forced:%.6f" % f))
+            if r is None:
+                check(False, "no row %s forced:%.6f in results/gpu/gpu_bench.csv" % (case, f))
+                continue
+            c = forced_balance.counts(bk, n, f, anchors)
+            frac = (c.sum() - bk * hot) / (bk * (n - hot))  # the bench's surv_frac: cold survivors / cold candidates
+            check(abs(frac - float(r["surv_frac"])) < 6e-7,
+                  "%s at %g%%: replayed survivor fraction %.6f, the device's %s" % (case, 100 * f, frac, r["surv_frac"]))
+            compared += 1
+    check(compared == 6, "compared %d forced rows, want 6" % compared)
+    return check.done("gpu_analysis_scripts")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
