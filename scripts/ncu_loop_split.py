@@ -34,7 +34,12 @@ def main():
         print("no instruction executed %d times or more" % min_exec)
         return 1
     lo = min(loop)
-    wait = next((i for i in loop if "SYNCS.PHASECHK" in data[i][src] or "DEPBAR" in data[i][src]), None)
+    def opcode(text):  # the instruction's opcode, past a predicate ("@!P0 BRA ..." -> "BRA")
+        tok = text.split()
+        return (tok[1] if tok and tok[0].startswith("@") and len(tok) > 1 else tok[0] if tok else "")
+
+    # the wait: SYNCS.PHASECHK, or DEPBAR (not LDGDEPBAR, which commits the copies issued before it)
+    wait = next((i for i in loop if opcode(data[i][src]).startswith(("SYNCS.PHASECHK", "DEPBAR"))), None)
     if wait is None:
         print("no wait for copies in the loop")
         return 1
@@ -55,11 +60,9 @@ def main():
     for name, a, b in parts[1:3]:
         ops = collections.Counter()
         for r in data[a:b]:
-            tok = r[src].split()
-            if not tok:
-                continue
-            op = tok[1] if tok[0].startswith("@") and len(tok) > 1 else tok[0]
-            ops[op.split(".")[0]] += num(r[execd])
+            op = opcode(r[src])
+            if op:
+                ops[op.split(".")[0]] += num(r[execd])
         print("  %s, per iteration: %s" % (name, " ".join("%s %.1f" % (o, n / iters) for o, n in ops.most_common(14))))
     reasons = [k for k in ix if k.startswith("stall_") and "Not Issued" not in k]
     shares = reason_shares(ix, data)

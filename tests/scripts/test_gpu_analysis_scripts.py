@@ -39,15 +39,17 @@ def source_page(rows):
 def main():
     check = Checks()
 
-    # worked example, cp.async-group wait: 2 instructions before the loop, a loop of 5 run 30000 times
-    # (1 before the DEPBAR, 4 from it to the loop's end), 1 after it; no barrier in the loop
+    # worked example, cp.async-group wait: 2 instructions before the loop, a loop of 6 run 30000 times
+    # (2 before the DEPBAR: the copy and its LDGDEPBAR commit, which is not the wait; 4 from it to the loop's
+    # end), 1 after it; no barrier in the loop
     page = source_page([("MOV R1, R2", 100, 5, 5), ("LDG.E R3, [R4]", 100, 5, 5),
-                        ("LDGSTS.E.BYPASS.128 [R5], [R6]", 30000, 10, 10), ("DEPBAR.LE SB0, 0x3", 30000, 40, 40),
+                        ("LDGSTS.E.BYPASS.128 [R5], [R6]", 30000, 10, 10), ("LDGDEPBAR", 30000, 0, 0),
+                        ("DEPBAR.LE SB0, 0x3", 30000, 40, 40),
                         ("FFMA R7, R8, R9, R7", 30000, 10, 0), ("FFMA R7, R8, R9, R7", 30000, 10, 0),
                         ("@!P0 BRA 0x20", 30000, 10, 0), ("EXIT", 100, 10, 0)])
     rc, out = run([os.path.join("scripts", "ncu_loop_split.py"), page])
     check(rc == 0, "ncu_loop_split on the DEPBAR example: exit %d" % rc)
-    check("loop, before the wait" in out and "(1.0 per iteration)" in out, "DEPBAR example, before the wait:\n" + out)
+    check("loop, before the wait" in out and "(2.0 per iteration)" in out, "DEPBAR example, before the wait:\n" + out)
     check("loop, the wait to its end" in out and "(4.0 per iteration)" in out, "DEPBAR example, the wait to the end:\n" + out)
     check("30000 iterations" in out, "DEPBAR example: iterations from the wait's count:\n" + out)
     line = next((l for l in out.splitlines() if "the wait to its end" in l and "instructions" in l), "")
