@@ -4,10 +4,12 @@
   scripts/ncu_loop_split.py SOURCE_CSV[.xz] [MIN_EXEC] [ITERS]
 
 SOURCE_CSV comes from `ncu --import REP --page source --print-source sass --csv` (xz-compressed is read too).
-The loop is the run of instructions executed at least MIN_EXEC times (default 20000); it is split at its first
-wait for copies, an mbarrier wait (SYNCS.PHASECHK) or a wait for the thread's cp.async groups (DEPBAR), and at its
-first block barrier (BAR.SYNC) after that wait (the barrier and the branch back: 4 instructions after it count with
-the second part), or, with no barrier in the loop, at the loop's end. ITERS (default: the barrier's execution count,
+The loop holds the first wait for copies among the instructions executed at least MIN_EXEC times (default 20000):
+an mbarrier wait (SYNCS.PHASECHK) or a wait for the thread's cp.async groups (DEPBAR); it runs from the target of
+the first backward branch after that wait to that branch (without one: the instructions executed at least
+MIN_EXEC times). It is split at the wait and at its first block barrier (BAR.SYNC) after the wait (the barrier
+and the branch back: 4 instructions after it count with the second part), or, with no barrier in the loop, at the
+loop's end. ITERS (default: the barrier's execution count,
 else the wait's: one per warp and iteration) divides the executed warp instructions, so the parts are per warp and
 iteration.
 Prints each part's instructions per iteration and share of stall samples, the opcodes of each part per iteration,
@@ -43,9 +45,29 @@ def main():
     if wait is None:
         print("no wait for copies in the loop")
         return 1
-    bar = next((i for i in loop if i > wait and "BAR.SYNC" in data[i][src]), None)
+    # the loop closes at the first backward branch after the wait (a BRA to an address at or before the wait's):
+    # its target is the loop's first instruction, and instructions run as often elsewhere (another loop after
+    # it, e.g. a block's combine over its lane groups) are not the loop's. Without such a branch: the run of
+    # instructions executed at least MIN_EXEC times.
+    addr = {}
+    if "Address" in ix:
+        for i, r in enumerate(data):
+            try:
+                addr[int(r[ix["Address"]], 16)] = i
+            except ValueError:
+                pass
+    back = None
+    for i in loop:
+        tok = data[i][src].split()
+        if i > wait and opcode(data[i][src]) == "BRA" and tok and tok[-1].startswith("0x"):
+            t = addr.get(int(tok[-1].rstrip(";"), 16))
+            if t is not None and t <= wait:
+                back, lo = i, t
+                break
+    loop_end = back + 1 if back is not None else max(loop) + 1
+    bar = next((i for i in loop if wait < i < loop_end and "BAR.SYNC" in data[i][src]), None)
     # the second part ends 4 instructions after the barrier (bar + 4); with no barrier, at the loop's end
-    end, second = (bar + 4, "loop, the wait to the barrier") if bar is not None else (max(loop) + 1, "loop, the wait to its end")
+    end, second = (bar + 4, "loop, the wait to the barrier") if bar is not None else (loop_end, "loop, the wait to its end")
     iters = float(sys.argv[3]) if len(sys.argv) > 3 else num(data[bar if bar is not None else wait][execd])
     total_exec = sum(num(r[execd]) for r in data)
     total_samp = sum(num(r[samp]) for r in data)

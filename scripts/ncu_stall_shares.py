@@ -24,11 +24,13 @@ def num(x):
 
 
 def read_source(path):
-    """The source page's columns (name -> index) and instruction rows."""
+    """The source page's columns (name -> index) and instruction rows: those of its first kernel where the page
+    holds several (each starts with a "Kernel Name" row and its own header)."""
     text = lzma.open(path, "rt").read() if path.endswith(".xz") else open(path).read()
     rows = list(csv.reader(io.StringIO(text)))
     head = next(i for i, r in enumerate(rows) if r and r[0] == "Address")
-    return {h: i for i, h in enumerate(rows[head])}, rows[head + 1:]
+    end = next((i for i in range(head + 1, len(rows)) if rows[i] and rows[i][0] == "Kernel Name"), len(rows))
+    return {h: i for i, h in enumerate(rows[head])}, rows[head + 1:end]
 
 
 def reason_shares(ix, part):

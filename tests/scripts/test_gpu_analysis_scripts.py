@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The GPU analysis scripts against worked examples and the repository's recorded data:
 - scripts/ncu_loop_split.py splits a loop at an mbarrier wait and its barrier, or at a cp.async-group wait
-  (DEPBAR) and the loop's end, with the right counts per iteration (worked example), and regenerates the
-  committed split files of results/gpu/experiments byte for byte from their source pages;
+  (DEPBAR) and the loop's end (its backward branch, not a second loop run as often after it), with the right counts
+  per iteration (worked examples), and regenerates the committed split files of results/gpu/experiments byte for
+  byte from their source pages (one page holds its kernel twice: the first is read);
 - scripts/forced_balance.py regenerates its committed output, and its host replay of the forced survivor
   selection gives, over all 256 KV heads, exactly the survivor fractions the device recorded for the
   32 × 32K forced rows of results/gpu/gpu_bench.csv (int8 without anchors, low-rank with anchors)."""
@@ -64,6 +65,20 @@ def main():
     check(rc == 0 and "loop, the wait to the barrier" in out and "(6.0 per iteration)" in out,
           "mbarrier example, the wait to the barrier (6 instructions: 4 after the barrier count):\n" + out)
     os.unlink(page)
+    # a second loop run as often right after the first (a block's combine over its lane groups): the first loop
+    # ends at its backward branch (to 0x10, instruction 1), so its second part is the wait and 2 more, and the
+    # other loop counts after it
+    page = source_page([("MOV R1, R2", 100, 0, 0), ("LDGSTS.E.BYPASS.128 [R5], [R6]", 30000, 10, 10),
+                        ("LDGDEPBAR", 30000, 0, 0), ("DEPBAR.LE SB0, 0x3", 30000, 20, 20),
+                        ("FFMA R7, R8, R9, R7", 30000, 10, 0), ("@!P0 BRA 0x10", 30000, 10, 0),
+                        ("FFMA R7, R8, R9, R7", 30000, 10, 0), ("FFMA R7, R8, R9, R7", 30000, 10, 0),
+                        ("@!P1 BRA 0x60", 30000, 10, 0), ("EXIT", 100, 20, 0)])
+    rc, out = run([os.path.join("scripts", "ncu_loop_split.py"), page])
+    check(rc == 0 and "loop instructions 1-6," in out and "(3.0 per iteration)" in out,
+          "two loops of equal counts, the first closed by its backward branch:\n" + out)
+    line = next((l for l in out.splitlines() if l.strip().startswith("after the loop")), "")
+    check("stall samples  50.0%" in line, "two loops: the second loop (30) and the exit (20) of 100 samples after the first:\n" + out)
+    os.unlink(page)
     # no wait in the loop: said, nonzero exit
     page = source_page([("FFMA R7, R8, R9, R7", 30000, 10, 0), ("@!P0 BRA 0x0", 30000, 10, 0)])
     rc, out = run([os.path.join("scripts", "ncu_loop_split.py"), page])
@@ -71,11 +86,14 @@ def main():
     os.unlink(page)
 
     # the committed split files, regenerated from their source pages
-    for src, split in [("ncu_attend_bc9f553_32x32K_5_source.csv.xz", "ncu_attend_bc9f553_split.txt"),
-                       ("ncu_attend_d7f77c2_32x32K_5_source.csv.xz", "ncu_attend_d7f77c2_split.txt"),
-                       ("ncu_attend_dd9edbd_lranc_32x32K_5_source.csv.xz", "ncu_attend_dd9edbd_lranc_split.txt"),
-                       ("ncu_attend_dd9edbd_b8_32x32K_5_source.csv.xz", "ncu_attend_dd9edbd_b8_split.txt")]:
-        rc, out = run([os.path.join("scripts", "ncu_loop_split.py"), os.path.join(EXP, src)])
+    # (the 1 × 128K page holds its kernel twice and runs its loop 6604 times: its first block, MIN_EXEC 3000)
+    for src, split, extra in [("ncu_attend_bc9f553_32x32K_5_source.csv.xz", "ncu_attend_bc9f553_split.txt", []),
+                              ("ncu_attend_d7f77c2_32x32K_5_source.csv.xz", "ncu_attend_d7f77c2_split.txt", []),
+                              ("ncu_attend_dd9edbd_lranc_32x32K_5_source.csv.xz", "ncu_attend_dd9edbd_lranc_split.txt", []),
+                              ("ncu_attend_dd9edbd_b8_32x32K_5_source.csv.xz", "ncu_attend_dd9edbd_b8_split.txt", []),
+                              ("ncu_attend_dd9edbd_b8_1x128K_5_source.csv.xz", "ncu_attend_dd9edbd_b8_1x128K_5_split.txt",
+                               ["3000"])]:
+        rc, out = run([os.path.join("scripts", "ncu_loop_split.py"), os.path.join(EXP, src)] + extra)
         want = open(os.path.join(ROOT, EXP, split)).read()
         check(rc == 0 and out == want, "ncu_loop_split.py %s does not regenerate %s" % (src, split))
 
