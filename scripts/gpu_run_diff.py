@@ -4,11 +4,14 @@
   scripts/gpu_run_diff.py OLD.csv NEW.csv
 
 For the main shapes (cases 1x128K-*, 32x32K-*) prints the range of NEW/OLD − 1 of stage 1 and of the
-ghost step, over all rows but the anchored 1 × 128K ones, those rows one by one, and how many rows of
-either file differ in survivor fraction or max mass bound. E.g. the run before f9891a4 against it:
+ghost step, over all rows but the anchored 1 × 128K ones, those rows one by one, then per shape over all its rows
+the lowest, median and highest NEW/OLD − 1 of stage 1, stage 2, the step and our dense; and over all rows of both
+files how many differ in survivor fraction or max mass bound, and in how many our dense's error against float64
+(whose summation order is fixed) is the same to the CSV's digits. E.g. the run before f9891a4 against it:
   git show 577ac02^:results/gpu/gpu_bench.csv > /tmp/old.csv; scripts/gpu_run_diff.py /tmp/old.csv results/gpu/gpu_bench.csv
 """
 import csv
+import statistics
 import sys
 
 
@@ -35,9 +38,21 @@ def main():
     if s1:
         print("other main-shape rows (%d): stage 1 %+.1f%% to %+.1f%%, step %+.1f%% to %+.1f%%"
               % (len(s1), 100 * min(s1), 100 * max(s1), 100 * min(gh), 100 * max(gh)))
+    cols = (("stage 1", "stage1_ms"), ("stage 2", "stage2_ms"), ("step", "ghost_ms"), ("our dense", "dense_ms"))
+    for shape in ("1x128K", "32x32K"):
+        keys = [k for k in new if k in old and k[0].startswith(shape)]
+        if not keys:
+            continue
+        parts = []
+        for name, col in cols:
+            d = sorted(float(new[k][col]) / float(old[k][col]) - 1 for k in keys)
+            parts.append("%s %+.1f%% / %+.1f%% / %+.1f%%" % (name, 100 * d[0], 100 * statistics.median(d), 100 * d[-1]))
+        print("%s rows (%d), lowest / median / highest: %s" % (shape, len(keys), ", ".join(parts)))
+    same_err = sum(1 for k, r in new.items() if k in old and r.get("dense_rel_err") == old[k].get("dense_rel_err"))
     moved = sum(1 for k, r in new.items() if k in old and
                 (r["surv_frac"], r["max_mass_bound"]) != (old[k]["surv_frac"], old[k]["max_mass_bound"]))
     print("rows whose survivor fraction or max mass bound differ: %d of %d" % (moved, sum(1 for k in new if k in old)))
+    print("rows whose dense error against float64 is the same: %d of %d" % (same_err, sum(1 for k in new if k in old)))
 
 
 if __name__ == "__main__":

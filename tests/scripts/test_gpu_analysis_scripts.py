@@ -4,6 +4,8 @@
   (DEPBAR) and the loop's end (its backward branch, not a second loop run as often after it), with the right counts
   per iteration (worked examples), and regenerates the committed split files of results/gpu/experiments byte for
   byte from their source pages (one page holds its kernel twice: the first is read);
+- scripts/gpu_run_diff.py on two small worked runs: per shape the lowest / median / highest change of stage 1,
+  stage 2, the step and our dense, and the rows whose dense error is the same;
 - scripts/forced_balance.py regenerates its committed output, and its host replay of the forced survivor
   selection gives, over all 256 KV heads, exactly the survivor fractions the device recorded for the
   32 × 32K forced rows of results/gpu/gpu_bench.csv (int8 without anchors, low-rank with anchors)."""
@@ -96,6 +98,34 @@ def main():
         rc, out = run([os.path.join("scripts", "ncu_loop_split.py"), os.path.join(EXP, src)] + extra)
         want = open(os.path.join(ROOT, EXP, split)).read()
         check(rc == 0 and out == want, "ncu_loop_split.py %s does not regenerate %s" % (src, split))
+
+    # gpu_run_diff.py on two small runs: per shape the lowest / median / highest change of each phase, and the rows
+    # whose dense error is the same
+    cols = ["case", "label", "surv_frac", "max_mass_bound", "stage1_ms", "stage2_ms", "ghost_ms", "dense_ms", "dense_rel_err"]
+    def run_csv(rows):
+        fd, path = tempfile.mkstemp(suffix=".csv")
+        with os.fdopen(fd, "w", newline="") as f:
+            wr = csv.writer(f)
+            wr.writerow(cols)
+            wr.writerows(rows)
+        return path
+    a = run_csv([["1x128K-b8", "forced:0.05", "0.05", "0.9", "0.0670", "0.0200", "0.0870", "0.1400", "4.1e-07"],
+                 ["1x128K-b8", "forced:0.2", "0.2", "0.8", "0.0670", "0.0400", "0.1070", "0.1400", "4.1e-07"],
+                 ["1x128K-b4", "forced:0.05", "0.05", "0.9", "0.0500", "0.0200", "0.0700", "0.1400", "4.2e-07"],
+                 ["32x32K-b8", "forced:0.05", "0.05", "0.9", "0.3500", "0.0700", "0.4200", "0.9700", "1.0e-06"]])
+    b = run_csv([["1x128K-b8", "forced:0.05", "0.05", "0.9", "0.0670", "0.0180", "0.0850", "0.1386", "4.1e-07"],
+                 ["1x128K-b8", "forced:0.2", "0.2", "0.8", "0.0670", "0.0390", "0.1060", "0.1386", "4.1e-07"],
+                 ["1x128K-b4", "forced:0.05", "0.05", "0.9", "0.0505", "0.0190", "0.0695", "0.1386", "4.3e-07"],
+                 ["32x32K-b8", "forced:0.05", "0.05", "0.9", "0.3500", "0.0700", "0.4200", "0.9700", "1.0e-06"]])
+    rc, out = run([os.path.join("scripts", "gpu_run_diff.py"), a, b])
+    check(rc == 0 and "1x128K rows (3), lowest / median / highest: stage 1 +0.0% / +0.0% / +1.0%, stage 2 -10.0% / -5.0% / "
+          "-2.5%, step -2.3% / -0.9% / -0.7%, our dense -1.0% / -1.0% / -1.0%" in out,
+          "gpu_run_diff.py per-shape line:\n" + out)
+    check("32x32K rows (1), lowest / median / highest: stage 1 +0.0% / +0.0% / +0.0%" in out
+          and "rows whose dense error against float64 is the same: 3 of 4" in out
+          and "rows whose survivor fraction or max mass bound differ: 0 of 4" in out, "gpu_run_diff.py summary:\n" + out)
+    os.unlink(a)
+    os.unlink(b)
 
     # forced_balance.py: its committed output, and its replay against the device's recorded fractions
     rc, out = run([os.path.join("scripts", "forced_balance.py")])
