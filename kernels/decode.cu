@@ -2552,8 +2552,8 @@ __global__ void __launch_bounds__(NT, NT == kAttThreads ? 3 : 2) attend_kernel(D
   }
   __syncthreads();
   // each group's scale factor 2^(m_r − M) once per (group, head), by a thread each (before: once per output
-  // component, 1147 of a warp's 3864 instructions at 1 × 128K, 5%, 49 splits; the same values and sums in the
-  // same order, so the same bits)
+  // component; with the partials' stores 31% of the warp instructions at 1 × 128K, 5%, 49 splits, under ncu: docs/gpu.md;
+  // the same values and sums in the same order, so the same bits)
   if (tid < NG * G) {
     const int r = tid / G, h = tid % G;
     float M = -INFINITY;

@@ -28,15 +28,20 @@ def run(args):
     return r.returncode, r.stdout
 
 
-def source_page(rows):
-    """A minimal SASS source page: (source, executed, samples, stall_long_sb) per instruction."""
+def temp_csv(header, rows):
+    """A temporary CSV file of header and rows; returns its path."""
     fd, path = tempfile.mkstemp(suffix=".csv")
     with os.fdopen(fd, "w", newline="") as f:
         wr = csv.writer(f)
-        wr.writerow(["Address", "Source", "Instructions Executed", "Warp Stall Sampling (All Samples)", "stall_long_sb"])
-        for i, (src, ex, sm, lsb) in enumerate(rows):
-            wr.writerow([hex(16 * i), src, ex, sm, lsb])
+        wr.writerow(header)
+        wr.writerows(rows)
     return path
+
+
+def source_page(rows):
+    """A minimal SASS source page: (source, executed, samples, stall_long_sb) per instruction."""
+    return temp_csv(["Address", "Source", "Instructions Executed", "Warp Stall Sampling (All Samples)", "stall_long_sb"],
+                    [[hex(16 * i), src, ex, sm, lsb] for i, (src, ex, sm, lsb) in enumerate(rows)])
 
 
 def main():
@@ -102,18 +107,11 @@ def main():
     # gpu_run_diff.py on two small runs: per shape the lowest / median / highest change of each phase, and the rows
     # whose dense error is the same
     cols = ["case", "label", "surv_frac", "max_mass_bound", "stage1_ms", "stage2_ms", "ghost_ms", "dense_ms", "dense_rel_err"]
-    def run_csv(rows):
-        fd, path = tempfile.mkstemp(suffix=".csv")
-        with os.fdopen(fd, "w", newline="") as f:
-            wr = csv.writer(f)
-            wr.writerow(cols)
-            wr.writerows(rows)
-        return path
-    a = run_csv([["1x128K-b8", "forced:0.05", "0.05", "0.9", "0.0670", "0.0200", "0.0870", "0.1400", "4.1e-07"],
+    a = temp_csv(cols, [["1x128K-b8", "forced:0.05", "0.05", "0.9", "0.0670", "0.0200", "0.0870", "0.1400", "4.1e-07"],
                  ["1x128K-b8", "forced:0.2", "0.2", "0.8", "0.0670", "0.0400", "0.1070", "0.1400", "4.1e-07"],
                  ["1x128K-b4", "forced:0.05", "0.05", "0.9", "0.0500", "0.0200", "0.0700", "0.1400", "4.2e-07"],
                  ["32x32K-b8", "forced:0.05", "0.05", "0.9", "0.3500", "0.0700", "0.4200", "0.9700", "1.0e-06"]])
-    b = run_csv([["1x128K-b8", "forced:0.05", "0.05", "0.9", "0.0670", "0.0180", "0.0850", "0.1386", "4.1e-07"],
+    b = temp_csv(cols, [["1x128K-b8", "forced:0.05", "0.05", "0.9", "0.0670", "0.0180", "0.0850", "0.1386", "4.1e-07"],
                  ["1x128K-b8", "forced:0.2", "0.2", "0.8", "0.0670", "0.0390", "0.1060", "0.1386", "4.1e-07"],
                  ["1x128K-b4", "forced:0.05", "0.05", "0.9", "0.0505", "0.0190", "0.0695", "0.1386", "4.3e-07"],
                  ["32x32K-b8", "forced:0.05", "0.05", "0.9", "0.3500", "0.0700", "0.4200", "0.9700", "1.0e-06"]])
