@@ -141,6 +141,8 @@ __device__ __forceinline__ void bulk_g2s_hint(void* dst, const void* src, uint32
       "l"(src), "r"(bytes), "r"(smem_u32(bar)), "l"(pol)
       : "memory");
 }
+// a hint: the 128-byte line at p into the L2 (no register written, nothing waits for it)
+__device__ __forceinline__ void prefetch_l2(const void* p) { asm volatile("prefetch.global.L2 [%0];" ::"l"(p)); }
 // 16-byte cp.async (zero-filled when !ok); a thread's cp.asyncs complete by groups (cp_async_commit, cp_async_wait)
 __device__ __forceinline__ void cp_async16(void* dst, const void* src, bool ok) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_u32(dst)), "l"(src), "r"(ok ? 16 : 0)
@@ -533,6 +535,9 @@ inline constexpr int kCutGlobal = 0, kCutLocal = 1;
 template <int G, bool LEAN = false>
 __device__ void finish_scan_block(const DecodeParams& p, const Workspace& w, const uint32_t* hist, int b, int g) {
   const int tid = threadIdx.x, bg = b * p.n_head_kv + g;
+  // the cut's table e^{edge_k} into the L2 while the histogram is flushed: the last block's cut loads it after its
+  // counts (a load per non-empty bin), which then waits for the L2, not the HBM (the bench's L2 is flushed)
+  if (tid * 128 < int(sizeof(g_exp_edge))) prefetch_l2(reinterpret_cast<const char*>(g_exp_edge) + tid * 128);
   __syncthreads();
   for (int i = tid; i < G * kHistAll; i += blockDim.x) {
     const uint32_t v = hist[i];
@@ -2277,12 +2282,31 @@ constexpr float kLazy = 8.0f;
 // exact merge identity over S splits, onorm ≥ ||ô|| (float32, rounded up). merge_kernel's thread 0, or
 // attend's warp h when the step has one split (attend_kernel's FIN).
 // groups: the lane groups whose states the block combined (attend's NT/8; 16 for the merged splits' blocks).
-__device__ __forceinline__ void write_certificate(const DecodeParams& p, const Workspace& w, int bq, float M, float L,
-                                                  float onorm, int S, int groups = 16) {
+// The certificate's inputs of query head bq, loaded apart from its arithmetic so that merge can issue
+// these loads with its others, before its first reduction.
+struct CertIn {
+  int count;
+  float eps, m_l, nu_e;
+  double zl, me;
+  uint32_t flags;
+};
+__device__ __forceinline__ CertIn load_cert_inputs(const DecodeParams& p, const Workspace& w, int bq) {
   const int b = bq / p.n_head_q, hq = bq % p.n_head_q, G = p.n_head_q / p.n_head_kv;
-  const int count = w.n_surv[b * p.n_head_kv + hq / G];
-  const double eps = double(w.qscal[int64_t(bq) * 4 + 3]);
-  const double m_l = double(w.qscal[int64_t(bq) * 4 + 2]);
+  CertIn ci;
+  ci.count = w.n_surv[b * p.n_head_kv + hq / G];
+  ci.eps = w.qscal[int64_t(bq) * 4 + 3];
+  ci.m_l = w.qscal[int64_t(bq) * 4 + 2];
+  ci.zl = w.zl[bq];
+  ci.me = w.me[bq];
+  ci.nu_e = __uint_as_float(w.nu_e[bq - hq % G]);  // stored at the group's first head
+  ci.flags = w.flags[bq];
+  return ci;
+}
+__device__ __forceinline__ void write_certificate(const DecodeParams& p, const CertIn& ci, int bq, float M, float L,
+                                                  float onorm, int S, int groups = 16) {
+  const int count = ci.count;
+  const double eps = double(ci.eps);
+  const double m_l = double(ci.m_l);
   // l: ≤ K roundings per term (γ_K) — the per-split sums, the lazy rescales (≤ one per tile), the
   // combines (the block's groups, the splits); tiles counted at kTile (a larger tile has fewer, so the count
   // bounds them); ≤ n_ex2 ex2.approx factors of relative error ≤ 1e-5 each (2 ulp: ≤ 2.5·2^-23, plus ln2·|arg|·2^-24
@@ -2294,17 +2318,17 @@ __device__ __forceinline__ void write_certificate(const DecodeParams& p, const W
   const double n_ex2 = tiles + 4.0;
   double z = double(L) * exp(-eps * 1.01) / (1.0 + gK) * pow(1.0 - 1e-5, n_ex2) *
              exp(double(M) * 0.69314718055994531 - m_l) * (1.0 - 1e-9);
-  if (!(z > w.zl[bq])) z = w.zl[bq];
+  if (!(z > ci.zl)) z = ci.zl;
   // M_E: compact's per-lane float32 sums (rounded up) of ex2_up ≥ e^{UB − m_L}·(1 − 2.5·2^-23), summed
   // in float64 (≤ 1e-10 relative): the factor 1 + 2^-18 covers both with a margin
-  const double me = w.me[bq] * (1.0 + 0x1p-18);
+  const double me = ci.me * (1.0 + 0x1p-18);
   double mass = me == 0.0 ? 0.0 : me / (z + me) * (1.0 + 1e-12);
   if (!(mass <= 1.0)) mass = 1.0;  // M_E = +inf (a float32 sum past 3.4e38) or NaN, or rounding past 1: the mass is ≤ 1
-  const float nu_e = __uint_as_float(w.nu_e[bq - hq % G]);  // stored at the group's first head
+  const float nu_e = ci.nu_e;
   Certificate& c = p.cert[bq];
   // a non-finite query or hot score (prep), or an output norm that is NaN or +inf (a non-finite value
   // row was attended, or the values are large enough to overflow float32): nothing is certified
-  const uint32_t flags = w.flags[bq] | (onorm <= FLT_MAX ? 0u : kCertNonFiniteOutput);
+  const uint32_t flags = ci.flags | (onorm <= FLT_MAX ? 0u : kCertNonFiniteOutput);
   c.flags = flags;
   c.mass_bound = flags ? 1.0 : mass;
   c.out_err_bound = flags ? double(INFINITY) : mass * (double(nu_e) + double(onorm) * (1.0 + 1e-3)) * (1.0 + 1e-12);
@@ -2595,7 +2619,8 @@ __global__ void __launch_bounds__(NT, NT == kAttThreads ? 3 : 2) attend_kernel(D
       for (int j = tid & 31; j < D; j += 32) ss = __fadd_ru(ss, s_sq[warp * D + j]);
       ss = warp_sum_ru(ss);
       if ((tid & 31) == 0)
-        write_certificate(p, w, b * p.n_head_q + g * G + warp, s_fm[warp], s_fl[warp], __fsqrt_ru(ss), 1, NG);
+        write_certificate(p, load_cert_inputs(p, w, b * p.n_head_q + g * G + warp), b * p.n_head_q + g * G + warp,
+                          s_fm[warp], s_fl[warp], __fsqrt_ru(ss), 1, NG);
     }
   }
 }
@@ -2716,66 +2741,101 @@ __global__ void __launch_bounds__(kProbeWarps * 32) bounds_stream_probe_kernel(D
 }
 
 // ---------------------------------------------------------------------------------------------
-// merge: one block per (b, query head), thread j = component j. Exact merge identity (scores
-// in log2 units): M = max_s m_s, L = Σ_s l_s 2^{m_s − M}, ô = Σ_s o_s 2^{m_s − M} / L.
+// merge: one block per (b, query head) of P·128 threads: thread (slice, j) holds component j of the splits
+// slice, slice + P, … (at most kMergePer of them: P = 1 up to 16 splits, 4 up to 64, 8 up to 128). Exact merge
+// identity (scores in log2 units): M = max_s m_s, L = Σ_s l_s 2^{m_s − M}, ô = Σ_s o_s 2^{m_s − M} / L.
+// Every load is issued right after the wait, before the first reduction: the splits' m and l (thread s), the
+// thread's o values and (thread 0) the certificate's inputs, one round trip to the L2 where the former kernel made
+// four or more (m; l after the maximum; o in chunks of 16 splits; the certificate's inputs at the end).
+// Sums: P = 1 adds o in the former kernel's order (4 accumulators by s mod 4 over whole chunks of 16 splits, the
+// rest in the first; the same bits); P > 1 adds each slice's splits in order, then the slices in order.
 // Certificate (ghost path): the attended scores' error is ≤ ε (qscal[3]) and l carries at most
 // K = 4·(per + 16) + 4·splits + 300 roundings, so Z ≥ L·e^{−ε}/(1 + γ_K) (relative to M); with
 // Z_L from the hot tokens the larger is used; M_E·(1 + 2^-18) covers ex2_up's error (compact);
 //   mass_bound = M_E/(Z + M_E), out_err_bound = mass_bound·(ν_E + ||ô||·(1 + 1e-3)).
 // lists: attend took its KV heads from list 1 (compact's, or the fused low-rank blocks'), which must then hold all
 // of them (else trap).
-template <int D>
-__global__ void __launch_bounds__(kMergeThreads) merge_kernel(DecodeParams p, Workspace w, bool certify, int lists) {
-  const int bq = blockIdx.x, j = threadIdx.x, lane = j & 31, warp = j >> 5;
-  const int S = p.splits;  // ≤ 128 = blockDim
-  __shared__ float s_f[128], red[4];
-  __shared__ float s_M, s_L;
+constexpr int kMergePer = 16;
+template <int D, int P>
+__global__ void __launch_bounds__(kMergeThreads * P) merge_kernel(DecodeParams p, Workspace w, bool certify, int lists) {
+  static_assert(D <= kMergeThreads && kMergeThreads == 128, "a thread per component; the splits' m and l by warps 0-3");
+  const int bq = blockIdx.x, tid = threadIdx.x, j = tid % kMergeThreads, slice = tid / kMergeThreads;
+  const int lane = tid & 31, warp = tid >> 5;
+  const int S = p.splits;  // ≤ P·kMergePer (merge_slices)
+  __shared__ float s_f[kMergeThreads], red_m[4], red_l[4], red_s[4];
+  __shared__ float s_o[P > 1 ? P : 1][D];
   pdl_wait();
   pdl_launch_next();
   const int listed = lists ? __ldcg(&w.ready[p.batch * p.n_head_kv + 1]) : p.batch * p.n_head_kv;  // checked below
-  const float ms = j < S ? w.pm[int64_t(bq) * S + j] : -INFINITY;
-  const float mw = warp_max(ms);
-  if (lane == 0) red[warp] = mw;
+  const bool mine = tid < S;  // thread s < S: split s's m and l (warps 0-3)
+  const float ms = mine ? w.pm[int64_t(bq) * S + tid] : -INFINITY;
+  const float ls = mine ? w.pl[int64_t(bq) * S + tid] : 0.0f;
+  float x[kMergePer];
+  const float* po = w.po + int64_t(bq) * S * D + j;
+#pragma unroll
+  for (int k = 0; k < kMergePer; ++k) {
+    const int s = slice + P * k;
+    x[k] = j < D && s < S ? po[int64_t(s) * D] : 0.0f;
+  }
+  CertIn ci{};
+  if (certify && tid == 0) ci = load_cert_inputs(p, w, bq);
+  if (warp < 4) {
+    const float mw = warp_max(ms);
+    if (lane == 0) red_m[warp] = mw;
+  }
   __syncthreads();
-  if (j == 0) s_M = fmaxf(fmaxf(red[0], red[1]), fmaxf(red[2], red[3]));
+  const float M = fmaxf(fmaxf(red_m[0], red_m[1]), fmaxf(red_m[2], red_m[3]));
+  if (warp < 4) {
+    const float f = ms > -INFINITY ? exp2f(ms - M) : 0.0f;  // partial maxima are in log2 units; 0 past S
+    s_f[tid] = f;
+    const float lw = warp_sum_rn(mine ? __fmul_rn(ls, f) : 0.0f);
+    if (lane == 0) red_l[warp] = lw;
+  }
   __syncthreads();
-  const float M = s_M;
-  const float f = ms > -INFINITY ? exp2f(ms - M) : 0.0f;  // partial maxima are in log2 units
-  s_f[j] = f;
-  const float lw = warp_sum_rn(j < S ? __fmul_rn(w.pl[int64_t(bq) * S + j], f) : 0.0f);
-  __syncthreads();
-  if (lane == 0) red[warp] = lw;
-  __syncthreads();
-  if (j == 0) s_L = __fadd_rn(__fadd_rn(red[0], red[1]), __fadd_rn(red[2], red[3]));
-  __syncthreads();
-  const float L = s_L;
+  const float L = __fadd_rn(__fadd_rn(red_l[0], red_l[1]), __fadd_rn(red_l[2], red_l[3]));
   float out = 0.0f;
-  if (j < D) {
-    float O[4] = {0, 0, 0, 0};
-    const float* po = w.po + int64_t(bq) * S * D + j;
-    int s = 0;
-    for (; s + 16 <= S; s += 16) {
-      float x[16];
+  if constexpr (P == 1) {
+    if (j < D) {
+      float O[4] = {0, 0, 0, 0};
+      const int whole = S / 16 * 16;  // splits in whole chunks of 16: O[s & 3]; the rest: O[0]
 #pragma unroll
-      for (int k = 0; k < 16; ++k) x[k] = po[int64_t(s + k) * D];
-#pragma unroll
-      for (int k = 0; k < 16; ++k) O[k & 3] = __fmaf_rn(x[k], s_f[s + k], O[k & 3]);
+      for (int k = 0; k < kMergePer; ++k) {
+        if (k < whole) O[k & 3] = __fmaf_rn(x[k], s_f[k], O[k & 3]);
+        else if (k < S) O[0] = __fmaf_rn(x[k], s_f[k], O[0]);
+      }
+      out = __fadd_rn(__fadd_rn(O[0], O[1]), __fadd_rn(O[2], O[3])) / L;
+      p.out[int64_t(bq) * D + j] = out;
     }
-    for (; s < S; ++s) O[0] = __fmaf_rn(po[int64_t(s) * D], s_f[s], O[0]);
-    out = __fadd_rn(__fadd_rn(O[0], O[1]), __fadd_rn(O[2], O[3])) / L;
-    p.out[int64_t(bq) * D + j] = out;
+  } else {
+    if (j < D) {
+      float O = 0.0f;  // s_f[s] = 0 and x = 0 past S
+#pragma unroll
+      for (int k = 0; k < kMergePer; ++k) O = __fmaf_rn(x[k], s_f[slice + P * k], O);
+      s_o[slice][j] = O;
+    }
+    __syncthreads();
+    if (slice == 0 && j < D) {
+      float O = s_o[0][j];
+#pragma unroll
+      for (int q = 1; q < P; ++q) O = __fadd_rn(O, s_o[q][j]);
+      out = O / L;
+      p.out[int64_t(bq) * D + j] = out;
+    }
   }
   if (listed != p.batch * p.n_head_kv) __trap();  // attend missed KV heads: no output stands
   if (!certify) return;
-  const float ss = warp_sum_ru(__fmul_ru(out, out));
+  if (warp < 4) {
+    const float ss = warp_sum_ru(__fmul_ru(out, out));  // 0 from threads past D
+    if (lane == 0) red_s[warp] = ss;
+  }
   __syncthreads();
-  if (lane == 0) red[warp] = ss;
-  __syncthreads();
-  if (j == 0) {
-    const float onorm = __fsqrt_ru(__fadd_ru(__fadd_ru(red[0], red[1]), __fadd_ru(red[2], red[3])));
-    write_certificate(p, w, bq, M, L, onorm, S);
+  if (tid == 0) {
+    const float onorm = __fsqrt_ru(__fadd_ru(__fadd_ru(red_s[0], red_s[1]), __fadd_ru(red_s[2], red_s[3])));
+    write_certificate(p, ci, bq, M, L, onorm, S);
   }
 }
+// merge's slices for S splits (S ≤ 128, validate)
+constexpr int merge_slices(int S) { return S <= kMergePer ? 1 : S <= 4 * kMergePer ? 4 : 8; }
 
 thread_local std::string g_last_error;  // per thread: several threads may each drive a device
 
@@ -3410,8 +3470,15 @@ static void stage2(const DecodeParams& p, cudaStream_t st, bool certify, int upt
     }
     launch(DENSE ? "attend_kernel(dense)" : "attend_kernel", attend_kernel<GG, DD, DENSE>, dim3(p.splits, BK),
            dim3(kAttThreads), attend_launch_smem(smem, p.splits * BK), st, p, w, lists);
-    if (upto >= 2) launch(DENSE ? "merge_kernel(dense)" : "merge_kernel", merge_kernel<DD>, dim3(BQ), dim3(kMergeThreads), 0, st, p, w,
-           certify, lists);
+    if (upto >= 2) {
+      const int P = merge_slices(p.splits);
+      auto go = [&](auto kern) {
+        launch(DENSE ? "merge_kernel(dense)" : "merge_kernel", kern, dim3(BQ), dim3(kMergeThreads * P), 0, st, p, w, certify, lists);
+      };
+      if (P == 1) go(merge_kernel<DD, 1>);
+      else if (P == 4) go(merge_kernel<DD, 4>);
+      else go(merge_kernel<DD, 8>);
+    }
   });
 }
 
