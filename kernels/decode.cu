@@ -141,8 +141,6 @@ __device__ __forceinline__ void bulk_g2s_hint(void* dst, const void* src, uint32
       "l"(src), "r"(bytes), "r"(smem_u32(bar)), "l"(pol)
       : "memory");
 }
-// a hint: the 128-byte line at p into the L2 (no register written, nothing waits for it)
-__device__ __forceinline__ void prefetch_l2(const void* p) { asm volatile("prefetch.global.L2 [%0];" ::"l"(p)); }
 // 16-byte cp.async (zero-filled when !ok); a thread's cp.asyncs complete by groups (cp_async_commit, cp_async_wait)
 __device__ __forceinline__ void cp_async16(void* dst, const void* src, bool ok) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_u32(dst)), "l"(src), "r"(ok ? 16 : 0)
@@ -535,9 +533,6 @@ inline constexpr int kCutGlobal = 0, kCutLocal = 1;
 template <int G, bool LEAN = false>
 __device__ void finish_scan_block(const DecodeParams& p, const Workspace& w, const uint32_t* hist, int b, int g) {
   const int tid = threadIdx.x, bg = b * p.n_head_kv + g;
-  // the cut's table e^{edge_k} into the L2 while the histogram is flushed: the last block's cut loads it after its
-  // counts (a load per non-empty bin), which then waits for the L2, not the HBM (the bench's L2 is flushed)
-  if (tid * 128 < int(sizeof(g_exp_edge))) prefetch_l2(reinterpret_cast<const char*>(g_exp_edge) + tid * 128);
   __syncthreads();
   for (int i = tid; i < G * kHistAll; i += blockDim.x) {
     const uint32_t v = hist[i];
