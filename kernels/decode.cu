@@ -34,6 +34,7 @@ constexpr int kAttThreads = 128;  // attend: 16 lane groups of 8
 constexpr int kPrepThreads = 256;
 constexpr int kCompactThreads = 128;
 constexpr int kMergeThreads = 128;
+constexpr int kListZeroRows = 64;  // prep zeroes splits·64 entries of each survivor list (≥ every attend build's tile)
 constexpr int kRank = kSketchRank;  // low-rank witness: sketch components per token (decode.h)
 constexpr uint16_t kPageScanned = 0xFFFF;  // pub of a page the scan reads (an f16 NaN: no bound is NaN)
 
@@ -261,6 +262,11 @@ __global__ void __launch_bounds__(kPrepThreads, 2) prep_kernel(DecodeParams p, W
     const uint4* kr = hot_row(tid % 128);
 #pragma unroll
     for (int c8 = 0; c8 < HC / 8; ++c8) kk[c8] = __ldg(kr + c8);
+  }
+  {  // the first entries of the KV head's survivor list: attend reads its first tile's row ids before the count
+    int32_t* sr = w.srow + int64_t(bg) * p.max_seq;
+    const int nz = min(p.max_seq, p.splits * kListZeroRows);
+    for (int i = tid; i < nz; i += kPrepThreads) sr[i] = 0;
   }
   if (ZH) {  // zero the heads' histograms (8-byte stores: bq0·kHistAll·4 is a multiple of 8)
     uint2* hz = reinterpret_cast<uint2*>(w.hist + bq0 * kHistAll);
@@ -2372,9 +2378,16 @@ __global__ void __launch_bounds__(NT, NT == kAttThreads ? 3 : 2) attend_kernel(D
   }
   const int n = p.seq_len[b];
   const int count = DENSE ? n : w.n_surv[bg];
+  // dense: block x takes the contiguous tiles of rows [i0, i1) (aligned to kTile: a dense tile stays in one page);
+  // survivors: block x takes the list's tiles x, x + S, x + 2S, … (S = gridDim.x), so the first tile's rows
+  // x·kTile.. do not depend on the count and their ids are loaded beside it (row_of). prep zeroes the list's first
+  // S·kListZeroRows entries, so an id read there past the count is initialised; it is never used.
   int per = (count + gridDim.x - 1) / gridDim.x;
-  per = (per + kTile - 1) / kTile * kTile;  // tiles aligned to kTile: a dense tile stays in one page
+  per = (per + kTile - 1) / kTile * kTile;
   const int i0 = min(count, int(blockIdx.x) * per), i1 = min(count, i0 + per);
+  const int S = gridDim.x, xb = blockIdx.x;
+  auto row0 = [&](int tile) { return DENSE ? i0 + tile * kTile : (xb + tile * S) * kTile; };  // the tile's first row
+  const int row_end = DENSE ? i1 : count;
   // σq·log2(e) in registers (scores in log2 units: one ex2 per weight)
   float qv[G][CPL];
 #pragma unroll
@@ -2395,7 +2408,8 @@ __global__ void __launch_bounds__(NT, NT == kAttThreads ? 3 : 2) attend_kernel(D
     }
   const int32_t* rows = w.srow + int64_t(bg) * p.max_seq;
   const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
-  const int n_tiles = (i1 - i0 + kTile - 1) / kTile;
+  const int n_tiles = DENSE ? (i1 - i0 + kTile - 1) / kTile
+                            : count > xb * kTile ? ((count + kTile - 1) / kTile - xb + S - 1) / S : 0;
   // dense: warp 0 issues two bulk copies per tile (K rows, V rows of one page);
   // survivors: lane sub of a group copies the chunks sub + 8·v (v < NV) of the K and V rows of the group's two
   // tokens, the chunks it reads below; a row r = phys·kPage + slot of KV head g starts
@@ -2414,8 +2428,13 @@ __global__ void __launch_bounds__(NT, NT == kAttThreads ? 3 : 2) attend_kernel(D
   // the warps between tiles): the rows of the tiles two and one ahead of the next issue
   [[maybe_unused]] int ra[2] = {0, 0}, rb[2] = {0, 0};
   auto row_of = [&](int tile, int u) {
-    const int ii = tile * kTile + grp + NG * u;  // within the block's range
-    return (tile < n_tiles && ii < i1 - i0) ? rows[i0 + ii] : -1;
+    const int ii = row0(tile) + grp + NG * u;
+    const bool in = tile < n_tiles && ii < row_end;
+    if (tile == 0) {  // read whatever the count (in prep's zeroed entries): in flight with the count's load
+      const int v = ii < p.max_seq ? rows[ii] : -1;
+      return in ? v : -1;
+    }
+    return in ? rows[ii] : -1;
   };
   auto load_rows = [&](int tile) {
     if constexpr (DENSE) {
@@ -2428,7 +2447,7 @@ __global__ void __launch_bounds__(NT, NT == kAttThreads ? 3 : 2) attend_kernel(D
   };
   auto issue = [&](int tile) {
     if (tile >= n_tiles) return;
-    const int nv = min(kTile, i1 - i0 - tile * kTile);
+    const int nv = min(kTile, row_end - row0(tile));
     uint8_t* ks = smem + (tile % kStages) * 2 * TB;
     uint8_t* vs = ks + TB;
     [[maybe_unused]] uint64_t* bar = &bars[tile % kStages];
@@ -2498,7 +2517,7 @@ __global__ void __launch_bounds__(NT, NT == kAttThreads ? 3 : 2) attend_kernel(D
 #pragma unroll
     for (int u = 0; u < 2; ++u) {
       const int tk = grp + NG * u;
-      ok[u] = i0 + it * kTile + tk < i1;  // uniform within a group of 8 lanes
+      ok[u] = row0(it) + tk < row_end;  // uniform within a group of 8 lanes
       float kf[CPL];
 #pragma unroll
       for (int v = 0; v < NV; ++v) bf16x8(*reinterpret_cast<const uint4*>(ks + tk * RB + v * 128 + sub * 16), kf + 8 * v);
