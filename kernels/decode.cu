@@ -34,7 +34,6 @@ constexpr int kAttThreads = 128;  // attend: 16 lane groups of 8
 constexpr int kPrepThreads = 256;
 constexpr int kCompactThreads = 128;
 constexpr int kMergeThreads = 128;
-constexpr int kListZeroRows = 64;  // prep zeroes splits·64 entries of each survivor list (≥ every attend build's tile)
 constexpr int kRank = kSketchRank;  // low-rank witness: sketch components per token (decode.h)
 constexpr uint16_t kPageScanned = 0xFFFF;  // pub of a page the scan reads (an f16 NaN: no bound is NaN)
 
@@ -2313,7 +2312,7 @@ __device__ __forceinline__ void write_certificate(const DecodeParams& p, const C
   // bounds them); ≤ n_ex2 ex2.approx factors of relative error ≤ 1e-5 each (2 ulp: ≤ 2.5·2^-23, plus ln2·|arg|·2^-24
   // from the argument's rounding with |arg| ≤ 126 before results flush to 0, which only lowers l);
   // scores in log2 units with error ≤ ε·log2(e)·1.01 (the extra rounding of σq·log2e)
-  const int per = (count + S - 1) / S, tiles = (per + kTile - 1) / kTile + 1;
+  const int per = (count + S - 1) / S, tiles = (per + kTile - 1) / kTile + 1;  // cert_split_tiles(count, S, kTile) + 1
   const double K = 4.0 * (per + double(groups) + tiles) + 4.0 * S + 300.0;
   const double gK = K * 0x1p-24 / (1.0 - K * 0x1p-24);
   const double n_ex2 = tiles + 4.0;
@@ -2386,7 +2385,7 @@ __global__ void __launch_bounds__(NT, NT == kAttThreads ? 3 : 2) attend_kernel(D
   per = (per + kTile - 1) / kTile * kTile;
   const int i0 = min(count, int(blockIdx.x) * per), i1 = min(count, i0 + per);
   const int S = gridDim.x, xb = blockIdx.x;
-  auto row0 = [&](int tile) { return DENSE ? i0 + tile * kTile : (xb + tile * S) * kTile; };  // the tile's first row
+  auto row0 = [&](int tile) { return DENSE ? i0 + tile * kTile : attend_split_row0(tile, kTile, xb, S); };  // its first row
   const int row_end = DENSE ? i1 : count;
   // σq·log2(e) in registers (scores in log2 units: one ex2 per weight)
   float qv[G][CPL];
@@ -2408,8 +2407,7 @@ __global__ void __launch_bounds__(NT, NT == kAttThreads ? 3 : 2) attend_kernel(D
     }
   const int32_t* rows = w.srow + int64_t(bg) * p.max_seq;
   const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
-  const int n_tiles = DENSE ? (i1 - i0 + kTile - 1) / kTile
-                            : count > xb * kTile ? ((count + kTile - 1) / kTile - xb + S - 1) / S : 0;
+  const int n_tiles = DENSE ? (i1 - i0 + kTile - 1) / kTile : attend_split_tiles(count, kTile, xb, S);
   // dense: warp 0 issues two bulk copies per tile (K rows, V rows of one page);
   // survivors: lane sub of a group copies the chunks sub + 8·v (v < NV) of the K and V rows of the group's two
   // tokens, the chunks it reads below; a row r = phys·kPage + slot of KV head g starts
@@ -2769,7 +2767,6 @@ __global__ void __launch_bounds__(kProbeWarps * 32) bounds_stream_probe_kernel(D
 //   mass_bound = M_E/(Z + M_E), out_err_bound = mass_bound·(ν_E + ||ô||·(1 + 1e-3)).
 // lists: attend took its KV heads from list 1 (compact's, or the fused low-rank blocks'), which must then hold all
 // of them (else trap).
-constexpr int kMergePer = 16;
 template <int D, int P>
 __global__ void __launch_bounds__(kMergeThreads * P) merge_kernel(DecodeParams p, Workspace w, bool certify, int lists) {
   static_assert(D <= kMergeThreads && kMergeThreads == 128, "a thread per component; the splits' m and l by warps 0-3");
@@ -2848,8 +2845,6 @@ __global__ void __launch_bounds__(kMergeThreads * P) merge_kernel(DecodeParams p
     write_certificate(p, ci, bq, M, L, onorm, S);
   }
 }
-// merge's slices for S splits (S ≤ 128, validate)
-constexpr int merge_slices(int S) { return S <= kMergePer ? 1 : S <= 4 * kMergePer ? 4 : 8; }
 
 thread_local std::string g_last_error;  // per thread: several threads may each drive a device
 

@@ -274,6 +274,30 @@ int ghost_splits(int batch, int n_head_kv, int64_t rows_per_kv_head);
 // once where slots (blocks the device holds) allow: C = max(1, min(⌈max_pages/kScanBlockWarps⌉, slots/bk)).
 inline constexpr int kScanBlockWarps = 8;
 int scan_blocks_per_head(int max_pages, int slots, int bk);
+
+// Work splits shared by the kernels and the host tests (host and device: no device state).
+#ifdef __CUDACC__
+#define GHOSTKV_HD __host__ __device__
+#else
+#define GHOSTKV_HD
+#endif
+// attend over a survivor list of `count` rows in tiles of `tile` rows, S splits: block x takes the list's tiles
+// x, x + S, x + 2S, … (so its first tile's rows x·tile.. are known before the count); its number of tiles, and
+// the first row of its i-th tile
+GHOSTKV_HD constexpr int attend_split_tiles(int count, int tile, int x, int S) {
+  return count > x * tile ? ((count + tile - 1) / tile - x + S - 1) / S : 0;
+}
+GHOSTKV_HD constexpr int attend_split_row0(int i, int tile, int x, int S) { return (x + i * S) * tile; }
+// prep zeroes the first splits·kListZeroRows entries of each survivor list every step: attend reads its first
+// tile's row ids (rows < S·tile ≤ S·kListZeroRows) before the count, initialised and never used past it
+inline constexpr int kListZeroRows = 64;
+// the tiles per split that the certificate's rounding count allows for (write_certificate's `tiles` is this + 1,
+// written out there in the same arithmetic): rows per split ⌈count/S⌉ in tiles of `tile`; a block of
+// attend_split_tiles takes at most as many
+GHOSTKV_HD constexpr int cert_split_tiles(int count, int S, int tile) { return ((count + S - 1) / S + tile - 1) / tile; }
+// merge: P slices of 128 threads, each thread holding at most kMergePer splits' partial outputs (S ≤ 128)
+inline constexpr int kMergePer = 16;
+GHOSTKV_HD constexpr int merge_slices(int S) { return S <= kMergePer ? 1 : S <= 4 * kMergePer ? 4 : 8; }
 const char* last_error();  // the calling thread's last failure message (empty until a call on this thread failed)
 
 }  // namespace ghostkv::cuda

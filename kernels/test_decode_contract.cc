@@ -123,6 +123,52 @@ TEST(CudaContract, Stage1KernelCount) {
   EXPECT_THROW(ghost_stage1_kernels(p), std::runtime_error);
 }
 
+// attend's survivor split: the blocks' tiles x, x + S, … cover the list's tiles exactly once; no block takes more
+// tiles than the certificate's rounding count allows for; the first tile's rows, read before the count, lie in
+// the entries prep zeroes. Every attend build's tile (32, 48) and every split count.
+TEST(CudaContract, AttendSplitTiles) {
+  for (int tile : {32, 48}) {
+    ASSERT_LE(tile, kListZeroRows);
+    for (int S = 1; S <= 128; ++S) {
+      EXPECT_LE(attend_split_row0(0, tile, S - 1, S) + tile, S * kListZeroRows) << "tile " << tile << " S " << S;
+      for (int count : {0, 1, 31, 32, 33, 47, 48, 49, 100, 1311, 1568, 1569, 3136, 6554, 26214, 39728, 131072}) {
+        const int T = (count + tile - 1) / tile;
+        std::vector<int> seen(size_t(T), 0);
+        int most = 0;
+        for (int x = 0; x < S; ++x) {
+          const int n = attend_split_tiles(count, tile, x, S);
+          most = std::max(most, n);
+          for (int i = 0; i < n; ++i) {
+            const int r0 = attend_split_row0(i, tile, x, S);
+            ASSERT_TRUE(r0 >= 0 && r0 < count && r0 % tile == 0) << "tile " << tile << " S " << S << " count " << count;
+            ++seen[size_t(r0 / tile)];
+          }
+        }
+        for (int t = 0; t < T; ++t) ASSERT_EQ(seen[size_t(t)], 1) << "tile " << t << " of " << T << ", S " << S;
+        EXPECT_LE(most, cert_split_tiles(count, S, tile)) << "tile " << tile << " S " << S << " count " << count;
+      }
+    }
+  }
+  EXPECT_EQ(attend_split_tiles(100, 32, 0, 3), 2);  // tiles 0 and 3 of 4
+  EXPECT_EQ(attend_split_tiles(100, 32, 1, 3), 1);  // tile 1
+  EXPECT_EQ(attend_split_tiles(100, 32, 3, 4), 1);  // tile 3 (rows 96..99)
+  EXPECT_EQ(attend_split_tiles(96, 32, 3, 4), 0);   // no tile 3
+}
+
+// merge's slices: every split count up to 128 fits P·kMergePer splits in at most 1024 threads.
+TEST(CudaContract, MergeSlices) {
+  for (int S = 1; S <= 128; ++S) {
+    const int P = merge_slices(S);
+    EXPECT_TRUE(P == 1 || P == 4 || P == 8) << S;
+    EXPECT_GE(P * kMergePer, S) << S;
+    EXPECT_LE(P * 128, 1024) << S;
+  }
+  EXPECT_EQ(merge_slices(16), 1);
+  EXPECT_EQ(merge_slices(17), 4);
+  EXPECT_EQ(merge_slices(49), 4);
+  EXPECT_EQ(merge_slices(65), 8);
+}
+
 // The ghost path's split count: one wave, or two where one wave gives fewer than 4 splits per KV head
 // and the rows per KV head reach kSplitRows per split of two waves (H200: 396 attention slots).
 TEST(CudaContract, GhostSplitsForRows) {

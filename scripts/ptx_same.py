@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Which GPU kernels of the working tree compile to the same PTX as at another commit.
 
-  scripts/ptx_same.py COMMIT [COMMIT...]
+  scripts/ptx_same.py [--diff] COMMIT [COMMIT...]
 
 For each commit, kernels/decode.{cu,h} of that commit and of the working tree are compiled to PTX
 (nvcc -O3 -arch=sm_90a, as the build does) and compared kernel by kernel, after removing what does
@@ -13,9 +13,11 @@ template arguments added later at their default (scan_kernel's CUT 0, prep_kerne
 attend_kernel's FIN false and NT 128). Same PTX means the same machine code (same ptxas), so a kernel measured at
 that commit is the kernel in the tree. "same but reg names": the same instructions on differently
 numbered virtual registers (ptxas may then allocate registers differently: not proven the same machine
-code). Needs nvcc; prints one line per kernel family and status.
+code). Needs nvcc; prints one line per kernel family and status. --diff: then, for each kernel that differs, its
+name and the lines that differ (a unified diff's - and + lines, after the normalisation above).
 """
 import collections
+import difflib
 import os
 import re
 import subprocess
@@ -114,11 +116,14 @@ def sources(tmp, rev):
 
 
 def main():
-    if len(sys.argv) < 2:
+    args = sys.argv[1:]
+    show = "--diff" in args
+    commits = [a for a in args if a != "--diff"]
+    if not commits:
         sys.exit(__doc__)
     with tempfile.TemporaryDirectory() as tmp:
         now = kernels(ptx(sources(tmp, "tree")))
-        for commit in sys.argv[1:]:
+        for commit in commits:
             then = kernels(ptx(sources(tmp, commit)))
             res = collections.Counter()
             for name in set(now) | set(then):
@@ -128,6 +133,14 @@ def main():
                 res[(family(name), st)] += 1
             for (fam, st), k in sorted(res.items()):
                 print("%s: %-22s %-18s (%d instantiations)" % (commit, fam, st, k))
+            if show:
+                for name in sorted(set(now) & set(then)):
+                    if now[name] != then[name]:
+                        print("%s: %s" % (commit, name))
+                        d = difflib.unified_diff(then[name].splitlines(), now[name].splitlines(), lineterm="", n=0)
+                        for line in d:
+                            if line[:1] in "+-" and not line.startswith(("+++", "---")):
+                                print("  " + line)
 
 
 if __name__ == "__main__":
