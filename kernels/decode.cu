@@ -90,6 +90,14 @@ __device__ __forceinline__ int32_t ld_acquire_gpu(const int32_t* a) {
 __device__ __forceinline__ void st_release_gpu(int32_t* a, int32_t v) {
   asm volatile("st.release.gpu.global.s32 [%0], %1;" ::"l"(a), "r"(v) : "memory");
 }
+// old value of *a, *a += v: a release of what happened before it (in the block: what came before a block
+// barrier that precedes it) and an acquire of what the earlier adds released (for what follows it, and in the
+// block what follows a barrier after it)
+__device__ __forceinline__ int32_t atom_add_acq_rel_gpu(int32_t* a, int32_t v) {
+  int32_t old;
+  asm volatile("atom.acq_rel.gpu.global.add.s32 %0, [%1], %2;" : "=r"(old) : "l"(a), "r"(v) : "memory");
+  return old;
+}
 // Entry `row` of a ready list (decode.h Workspace::ready), once written: the KV head it names; −1 when
 // it stays unwritten for seconds or names no KV head of [0, n_bg). Through the API neither happens (compact
 // runs after the scan that fills list 0, and attend reads list 1 only right after the kernel that fills it,
@@ -524,8 +532,8 @@ __device__ __forceinline__ void publish_cut(const Workspace& w, int bg) {
 }
 
 // The scan's end of block (every thread), per build of the scan (template argument CUT of scan_kernel):
-//   kCutGlobal (finish_scan_block): the block's histogram goes to the global one (atomics), a fence,
-//     the done count; the last block of its (b, KV head) computes the cut of the G heads from the global
+//   kCutGlobal (finish_scan_block): the block's histogram goes to the global one (atomics), then the done
+//     count (thread 0's acq_rel add after a block barrier); the last block of its (b, KV head) computes the cut of the G heads from the global
 //     histogram.
 //   kCutLocal (finish_scan_local): the block is its KV head's only one (grid.x 1), so its own histogram,
 //     plus the anchor stage's counts where there is one (read from the global histogram, complete before
@@ -546,10 +554,13 @@ __device__ void finish_scan_block(const DecodeParams& p, const Workspace& w, con
       atomicAdd(&gh[i], v);
     }
   }
+  // the done count: thread 0's acq_rel add after the barrier releases the block's histogram atomics and, in
+  // the last block, acquires the other blocks' (the barrier after it orders the cut warps' loads after it).
+  // Until a274ee7 every thread ran __threadfence() (MEMBAR.SC.GPU) before the barrier, and the last block's
+  // cut warps another one before their loads.
   __shared__ bool s_last;
-  __threadfence();
   __syncthreads();
-  if (tid == 0) s_last = atomicAdd(&w.done[bg], 1) == int(gridDim.x) - 1;
+  if (tid == 0) s_last = atom_add_acq_rel_gpu(&w.done[bg], 1) == int(gridDim.x) - 1;
   __syncthreads();
   if constexpr (LEAN) {
     if (!s_last) return;
@@ -557,11 +568,9 @@ __device__ void finish_scan_block(const DecodeParams& p, const Workspace& w, con
     for (int i = tid; i <= kHistBins; i += blockDim.x) s_edge[i] = g_exp_edge[i];
     __syncthreads();
     if ((tid >> 5) >= G) return;
-    __threadfence();
     cut_head<true>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), s_edge);
   } else {
     if (!s_last || (tid >> 5) >= G) return;
-    __threadfence();
     cut_head<false>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), nullptr);
   }
   publish_cut<G>(w, bg);
@@ -2240,12 +2249,11 @@ __global__ void __launch_bounds__(kScanBlockWarps * 32, 2) lowrank_fused_kernel(
     finish_scan_local<G, true, false>(p, w, hist, b, g);
   } else {
     // the bounds, the page list and θ (this block's stores and atomics) are read back by compact_walk after the
-    // barriers below, which order them whatever the loads' cache operator (.cg/.cs are hints in the PTX model);
-    // the fences are not needed for that, and are kept because the measured build has them (under ncu 0.8% of
-    // its stall samples: experiments/ncu_lowrank_fused_kernel_bc9f553_stalls.txt)
-    __threadfence();
+    // barriers below, which order them whatever the loads' cache operator (.cg/.cs are hints in the PTX model).
+    // Until a274ee7 every thread also ran __threadfence() before and after the cut (under ncu 0.8% of the
+    // kernel's stall samples: experiments/ncu_lowrank_fused_kernel_bc9f553_stalls.txt); they ordered nothing the
+    // barriers do not.
     finish_scan_local<G, true, false, false>(p, w, hist, b, g);
-    __threadfence();
     __syncthreads();  // θ of the G heads
     __shared__ double s_me[G][SW];
     float me2[G], nu2;
