@@ -221,22 +221,31 @@ __device__ __forceinline__ void bf16x8(const uint4& u, float* f) {
 // ZH: zero the group's global histograms (not where the scan's cut reads its own and there is no anchor
 // stage: kCutLocal without anchors, or the fused low-rank kernel, whose block counts its anchored candidates
 // itself; with a separate anchor stage the local cut reads that stage's counts from them).
-template <int G, int D, bool ZH = true>
+// DBG (diagnostics only, GHOSTKV_PREP_DEBUG, G 4 / d 128: the outputs are then wrong): bit 1 skips the rotation's
+// loads (zeros), 2 the hot keys' page-table and row loads (zeros), 4 Z_L's exponentials and θ_A.
+// R: blocks per (b, KV head), grid (B·Hkv, R). Block y computes the rows [y·d/R, (y+1)·d/R) of q̃_r and Δ (d/R rows of
+// the rotation: one SM loads 64 KB / R of it); block 0 also everything else above. R 1: one block does all (the
+// kernel before this round, its PTX). prep_rows() picks R.
+template <int G, int D, bool ZH = true, int DBG = 0, int R = 1>
 __global__ void __launch_bounds__(kPrepThreads, 2) prep_kernel(DecodeParams p, Workspace w, Consts c) {
   constexpr int kWarps = kPrepThreads / 32, VPL = D / 32;  // comps per lane (the per-head sums)
-  constexpr int RP = kPrepThreads / D, RC = D / RP;  // q̃_r: parts per rotation row, components per part
+  constexpr int ROWS = D / R;  // rotation rows of this block
+  constexpr int RP = kPrepThreads / ROWS, RC = D / RP;  // q̃_r: parts per rotation row, components per part
+  static_assert(D % R == 0 && kPrepThreads % ROWS == 0 && DBG * (R - 1) == 0, "whole rows per block; DBG at R 1");
   constexpr int QPT = (G * D + kPrepThreads - 1) / kPrepThreads;  // query components per thread
   static_assert(G <= kWarps, "a warp per head for the per-head sums");
   static_assert(RC % 4 == 0 && kPrepThreads % D == 0 && D <= 128, "row parts of whole float4s");
   static_assert(kPrepThreads == 256, "s_hot covers 256 hot tokens; the hot passes are two halves of 128 threads");
   static_assert(kHistAll % 2 == 0, "8-byte histogram stores (a head's bins: kHistAll·4 bytes)");
   const int bg = blockIdx.x, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
+  const int ry = R > 1 ? int(blockIdx.y) : 0;  // the block's part of the rows
+  const bool rows_only = R > 1 && ry != 0;      // this block: its rows of q̃_r and Δ, nothing else
   const int64_t bq0 = int64_t(b) * p.n_head_q + int64_t(g) * G;  // the group's first query head
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   __shared__ __align__(16) float sq[G][D];
   __shared__ float s_mu[D];
   __shared__ float s_hot[G][256], s_kn[256];             // hot scores; Σ k_ti² (ru) of each hot token
-  __shared__ float red_a[RP][G][D], red_b[RP][G][D];     // parts of the q̃_r and Δ sums
+  __shared__ float red_a[RP][G][ROWS], red_b[RP][G][ROWS];  // parts of the q̃_r and Δ sums
   __shared__ float red_h[2][G][128], red_k[2][128];      // halves of the hot scores and of Σ k_ti²
   pdl_wait();  // before letting the scan launch: its early page requests rely on this order
   pdl_launch_next();
@@ -246,16 +255,16 @@ __global__ void __launch_bounds__(kPrepThreads, 2) prep_kernel(DecodeParams p, W
 #pragma unroll
   for (int k = 0; k < QPT; ++k) qv[k] = tid + k * kPrepThreads < G * D ? p.q[bq0 * D + tid + k * kPrepThreads] : 0.0f;
   const float muv = tid < D ? p.mu[int64_t(g) * D + tid] : 0.0f, knmax = p.k_norm_max[g];
-  // q̃_r and Δ: thread t owns row t % D, part t / D of its components (RP parts of RC)
-  const int r_row = tid % D, r_part = tid / D;
+  // q̃_r and Δ: thread t owns row t % ROWS of the block's, part t / ROWS of its components (RP parts of RC)
+  const int r_loc = tid % ROWS, r_row = ry * ROWS + r_loc, r_part = tid / ROWS;
   float4 vv[RC / 4];
   {
     const float4* vrow = reinterpret_cast<const float4*>(p.rot + (int64_t(g) * D + r_row) * D + r_part * RC);
 #pragma unroll
-    for (int c4 = 0; c4 < RC / 4; ++c4) vv[c4] = __ldg(vrow + c4);
+    for (int c4 = 0; c4 < RC / 4; ++c4) vv[c4] = (DBG & 1) ? make_float4(0.0f, 0.0f, 0.0f, 0.0f) : __ldg(vrow + c4);
   }
   const int hot_lo = min(p.n_sink, n), hot_hi0 = max(n - p.n_recent, hot_lo);
-  const int n_hot = min(256, hot_lo + (n - hot_hi0));
+  const int n_hot = rows_only ? 0 : min(256, hot_lo + (n - hot_hi0));
   // hot scores: thread t owns token i0 + t % 128, half t / 128 of its components
   constexpr int HC = D / 2;
   const int part = tid / 128;
@@ -265,17 +274,20 @@ __global__ void __launch_bounds__(kPrepThreads, 2) prep_kernel(DecodeParams p, W
     return reinterpret_cast<const uint4*>(p.k_cache + kv_row_off<D>(p, g, row) + part * HC);
   };
   uint4 kk[HC / 8];
-  if (tid % 128 < n_hot) {
+  if (DBG & 2) {
+#pragma unroll
+    for (int c8 = 0; c8 < HC / 8; ++c8) kk[c8] = make_uint4(0u, 0u, 0u, 0u);
+  } else if (tid % 128 < n_hot) {
     const uint4* kr = hot_row(tid % 128);
 #pragma unroll
     for (int c8 = 0; c8 < HC / 8; ++c8) kk[c8] = __ldg(kr + c8);
   }
-  {  // the first entries of the KV head's survivor list: attend reads its first tile's row ids before the count
+  if (!rows_only) {  // the first entries of the KV head's survivor list: attend reads its first tile's row ids before the count
     int32_t* sr = w.srow + int64_t(bg) * p.max_seq;
     const int nz = min(p.max_seq, p.splits * kListZeroRows);
     for (int i = tid; i < nz; i += kPrepThreads) sr[i] = 0;
   }
-  if (ZH) {  // zero the heads' histograms (8-byte stores: bq0·kHistAll·4 is a multiple of 8)
+  if (ZH && !rows_only) {  // zero the heads' histograms (8-byte stores: bq0·kHistAll·4 is a multiple of 8)
     uint2* hz = reinterpret_cast<uint2*>(w.hist + bq0 * kHistAll);
     for (int i = tid; i < G * kHistAll / 2; i += kPrepThreads) hz[i] = make_uint2(0u, 0u);
   }
@@ -285,7 +297,7 @@ __global__ void __launch_bounds__(kPrepThreads, 2) prep_kernel(DecodeParams p, W
     if (i >= G * D) break;
     const float qs = __fmul_rn(qv[k], p.scale);
     sq[i / D][i % D] = qs;
-    w.qsig[bq0 * D + i] = qs;
+    if (!rows_only) w.qsig[bq0 * D + i] = qs;
   }
   if (tid < D) s_mu[tid] = muv;
   __syncthreads();
@@ -313,13 +325,13 @@ __global__ void __launch_bounds__(kPrepThreads, 2) prep_kernel(DecodeParams p, W
       }
     }
 #pragma unroll
-    for (int h = 0; h < G; ++h) { red_a[r_part][h][r_row] = acc[h]; red_b[r_part][h][r_row] = aa[h]; }
+    for (int h = 0; h < G; ++h) { red_a[r_part][h][r_loc] = acc[h]; red_b[r_part][h][r_loc] = aa[h]; }
   }
   for (int i0 = 0; i0 < n_hot; i0 += 128) {
     const int i = i0 + tid % 128;
     if (i0) {  // a second pass (more than 128 hot tokens): its keys now
       __syncthreads();  // the previous pass has read red_h, red_k
-      if (i < n_hot) {
+      if (i < n_hot && !(DBG & 2)) {
         const uint4* kr = hot_row(i);
 #pragma unroll
         for (int c8 = 0; c8 < HC / 8; ++c8) kk[c8] = __ldg(kr + c8);
@@ -359,14 +371,15 @@ __global__ void __launch_bounds__(kPrepThreads, 2) prep_kernel(DecodeParams p, W
     }
   }
   if (n_hot == 0) __syncthreads();  // red_a, red_b are complete
-  for (int x = tid; x < G * D; x += kPrepThreads) {
-    const int h = x / D, r = x % D;
+  for (int x = tid; x < G * ROWS; x += kPrepThreads) {
+    const int h = x / ROWS, r = x % ROWS, row = ry * ROWS + r;
     float acc = red_a[0][h][r], aa = red_b[0][h][r];
 #pragma unroll
     for (int pp = 1; pp < RP; ++pp) { acc = __fadd_rn(acc, red_a[pp][h][r]); aa = __fadd_ru(aa, red_b[pp][h][r]); }
-    w.qrot[(bq0 + h) * D + r] = acc;
-    w.qdelta[(bq0 + h) * D + r] = __fmul_ru(c.g_q, aa);
+    w.qrot[(bq0 + h) * D + row] = acc;
+    w.qdelta[(bq0 + h) * D + row] = __fmul_ru(c.g_q, aa);
   }
+  if (rows_only) return;
   __syncthreads();  // s_hot, s_kn complete
   // per head (warp h): qμ, ||qσ̃||, m_L = max s̃_t, Z_L = Σ e^{s̃_t − ε_t − m_L} (float64, rounded down by
   // the final factor)
@@ -395,8 +408,8 @@ __global__ void __launch_bounds__(kPrepThreads, 2) prep_kernel(DecodeParams p, W
     mx = warp_max(mx);
     const uint32_t flags = (__any_sync(0xffffffffu, bad_q) ? kCertNonFiniteQuery : 0u) |
                            (__any_sync(0xffffffffu, bad_hot) ? kCertNonFiniteHot : 0u);
-    double z = 0;
-    for (int i = lane; i < n_hot; i += 32) {
+    double z = (DBG & 4) ? 1.0 : 0.0;
+    for (int i = lane; i < ((DBG & 4) ? 0 : n_hot); i += 32) {
       float eps = __fadd_ru(__fmul_ru(c.g_q, __fmul_ru(nq_hi, __fsqrt_ru(s_kn[i]))), c.tiny);  // ε_t
       if (isnan(eps)) eps = INFINITY;  // 0·∞ (a zero query and an overflowing ‖k‖², or the reverse): the
                                        // token then adds nothing to Z_L, which stays a lower bound
@@ -404,7 +417,7 @@ __global__ void __launch_bounds__(kPrepThreads, 2) prep_kernel(DecodeParams p, W
     }
     z = warp_sum_d(z);
     const double zl = z * (1.0 - 1e-12);
-    if (p.box) {  // θ_A of the anchor stage: the largest edge e_k with n_cand·e^{e_k}·(1 + 1e-11) ≤ anchor_share·budget
+    if (p.box && !(DBG & 4)) {  // θ_A of the anchor stage: the largest edge e_k with n_cand·e^{e_k}·(1 + 1e-11) ≤ anchor_share·budget
       const double budget = p.delta * zl / (1.0 - p.delta) * (1.0 - 1e-12) * double(p.anchor_share);
       const int n_cand = hot_hi0 - hot_lo;
       int best = -1;
@@ -2894,6 +2907,30 @@ void launch(const char* what, void (*kernel)(KArgs...), dim3 grid, dim3 block, s
 // 2 the bound stores, 4 the dot products and everything after them, 8 aggregates the histogram
 // updates per warp (__match_any_sync), 16 skips the page prep (zero query planes).
 // GHOSTKV_SCAN_OCC=N: at most N scan blocks per SM in the grid (default: as many as are resident).
+// GHOSTKV_PREP_DEBUG (diagnostics only; G 4, d 128; 1, 2, 4 or 7): prep_kernel's DBG build (the outputs are then wrong).
+int prep_debug() {
+  static const int v = [] {
+    const char* e = std::getenv("GHOSTKV_PREP_DEBUG");
+    const int m = e ? std::atoi(e) : 0;
+    if (m != 0 && m != 1 && m != 2 && m != 4 && m != 7)
+      throw std::runtime_error("ghostkv cuda: GHOSTKV_PREP_DEBUG must be 1, 2, 4 or 7, got " + std::string(e));
+    return m;
+  }();
+  return v;
+}
+// prep's blocks per (b, KV head) (prep_kernel's R): decode.h prep_row_blocks; GHOSTKV_PREP_ROWS=1 or 4 forces it
+// (A/B runs).
+int prep_rows(int64_t bk, int sms) {
+  static const int forced = [] {
+    const char* e = std::getenv("GHOSTKV_PREP_ROWS");
+    const int m = e ? std::atoi(e) : 0;
+    if (e && m != 1 && m != 4) throw std::runtime_error("ghostkv cuda: GHOSTKV_PREP_ROWS must be 1 or 4, got " + std::string(e));
+    return m;
+  }();
+  static_assert(kPrepRowBlocks == 4, "prep_kernel is instantiated for R 1 and 4");
+  if (forced) return forced;
+  return prep_row_blocks(bk, sms);
+}
 int scan_debug() {
   static const int v = [] {
     const char* e = std::getenv("GHOSTKV_SCAN_DEBUG");
@@ -3341,6 +3378,25 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
     int launched = 0;
     auto more = [&] { return launched++ < upto; };
     int fused_cp = 0;  // the fused low-rank block compacts its KV head: no compact kernel
+    auto launch_prep = [&](bool zh) {  // zh: prep zeroes the global histograms (ZH)
+      auto* k = zh ? prep_kernel<GG, DD, true> : prep_kernel<GG, DD, false>;
+      const int rows = prep_rows(BK, sms);
+      if (rows == kPrepRowBlocks) k = zh ? prep_kernel<GG, DD, true, 0, kPrepRowBlocks> : prep_kernel<GG, DD, false, 0, kPrepRowBlocks>;
+      if (const int dbg = prep_debug()) {
+        if (rows != 1) throw std::runtime_error("ghostkv cuda: GHOSTKV_PREP_DEBUG is built for one prep block per KV head (GHOSTKV_PREP_ROWS=1)");
+        if constexpr (GG == 4 && DD == 128) {
+          switch (dbg) {
+            case 1: k = zh ? prep_kernel<GG, DD, true, 1> : prep_kernel<GG, DD, false, 1>; break;
+            case 2: k = zh ? prep_kernel<GG, DD, true, 2> : prep_kernel<GG, DD, false, 2>; break;
+            case 4: k = zh ? prep_kernel<GG, DD, true, 4> : prep_kernel<GG, DD, false, 4>; break;
+            default: k = zh ? prep_kernel<GG, DD, true, 7> : prep_kernel<GG, DD, false, 7>; break;
+          }
+        } else {
+          throw std::runtime_error("ghostkv cuda: GHOSTKV_PREP_DEBUG is built for G 4, d 128 only");
+        }
+      }
+      launch("prep_kernel", k, dim3(BK, rows), dim3(kPrepThreads), 0, st, p, w, c);
+    };
     auto scan = [&](auto bc) {
       constexpr int BB = decltype(bc)::value;
       constexpr int NB = kScanBufs, SW = kScanBlockWarps, MINB = kScanMinBlocks;
@@ -3348,8 +3404,7 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
       const ScanPlan plan = scan_plan<GG, DD, BB>(p);
       // prep zeroes the global histograms only where the cut reads them
       if (more()) {
-        if (plan.cut == kCutLocal && !p.box) launch("prep_kernel", prep_kernel<GG, DD, false>, dim3(BK), dim3(kPrepThreads), 0, st, p, w, c);
-        else launch("prep_kernel", prep_kernel<GG, DD>, dim3(BK), dim3(kPrepThreads), 0, st, p, w, c);
+        launch_prep(!(plan.cut == kCutLocal && !p.box));
       }
       if (p.box && more()) {  // every block resident at once
         const int aocc = resident_blocks<anchor_kernel<GG, DD, BB>, kScanWarps * 32>();
@@ -3375,9 +3430,7 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
       const ScanPlan lplan = lowrank_plan<GG, DD>(p);
       const bool fused = p.box && lr_fused_on() && lowrank_fused_fits<GG, DD>(p, lplan);
       if (more()) {  // the global histograms: read by the global cut, and by the local one after the anchor stage
-        if (lplan.cut == kCutLocal && (!p.box || fused))
-          launch("prep_kernel", prep_kernel<GG, DD, false>, dim3(BK), dim3(kPrepThreads), 0, st, p, w, c);
-        else launch("prep_kernel", prep_kernel<GG, DD>, dim3(BK), dim3(kPrepThreads), 0, st, p, w, c);
+        launch_prep(!(lplan.cut == kCutLocal && (!p.box || fused)));
       }
       if (fused) {
         const int smem = lowrank_fused_smem<GG>(lowrank_fused_list_cap(p.max_seq));

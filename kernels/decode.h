@@ -298,6 +298,11 @@ GHOSTKV_HD constexpr int cert_split_tiles(int count, int S, int tile) { return (
 // merge: P slices of 128 threads, each thread holding at most kMergePer splits' partial outputs (S ≤ 128)
 inline constexpr int kMergePer = 16;
 GHOSTKV_HD constexpr int merge_slices(int S) { return S <= kMergePer ? 1 : S <= 4 * kMergePer ? 4 : 8; }
+// prep's blocks per (b, KV head) (prep_kernel's R): 4 where the B·Hkv·4 blocks fit one per SM, so that four SMs load a
+// KV head's 64 KB rotation (16 KB each) for each of its sequences; else 1 (then the grid already spreads the loads).
+// Block y of the 4 computes the rows [y·d/4, (y+1)·d/4) of q̃_r and Δ; d must be a multiple of 4·(d/4 rows' parts).
+inline constexpr int kPrepRowBlocks = 4;
+GHOSTKV_HD constexpr int prep_row_blocks(long long bk, int sms) { return bk * kPrepRowBlocks <= sms ? kPrepRowBlocks : 1; }
 const char* last_error();  // the calling thread's last failure message (empty until a call on this thread failed)
 
 }  // namespace ghostkv::cuda

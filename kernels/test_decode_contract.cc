@@ -156,6 +156,23 @@ TEST(CudaContract, AttendSplitTiles) {
 }
 
 // merge's slices: every split count up to 128 fits P·kMergePer splits in at most 1024 threads.
+TEST(CudaContract, PrepRowBlocks) {
+  // 4 blocks per (b, KV head) only where they all fit one per SM (H200: 132 SMs)
+  EXPECT_EQ(prep_row_blocks(1 * 8, 132), 4);    // 1 × 128K
+  EXPECT_EQ(prep_row_blocks(3 * 8, 132), 4);    // the small check rows
+  EXPECT_EQ(prep_row_blocks(33, 132), 4);
+  EXPECT_EQ(prep_row_blocks(34, 132), 1);
+  EXPECT_EQ(prep_row_blocks(17 * 8, 132), 1);   // the -cutlocal rows
+  EXPECT_EQ(prep_row_blocks(32 * 8, 132), 1);   // 32 × 32K
+  // the kernel's row split: whole rows per block and whole float4s per row part, at d 64 and 128
+  for (int d : {64, 128}) {
+    const int rows = d / kPrepRowBlocks, parts = 256 / rows;
+    EXPECT_EQ(d % kPrepRowBlocks, 0) << d;
+    EXPECT_EQ(256 % rows, 0) << d;
+    EXPECT_EQ((d / parts) % 4, 0) << d;
+  }
+}
+
 TEST(CudaContract, MergeSlices) {
   for (int S = 1; S <= 128; ++S) {
     const int P = merge_slices(S);
