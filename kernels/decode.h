@@ -299,8 +299,10 @@ GHOSTKV_HD constexpr int cert_split_tiles(int count, int S, int tile) { return (
 inline constexpr int kMergePer = 16;
 GHOSTKV_HD constexpr int merge_slices(int S) { return S <= kMergePer ? 1 : S <= 4 * kMergePer ? 4 : 8; }
 // prep's blocks per (b, KV head) (prep_kernel's R): 4 where the B·Hkv·4 blocks fit one per SM, so that four SMs load a
-// KV head's 64 KB rotation (16 KB each) for each of its sequences; else 1 (then the grid already spreads the loads).
-// Block y of the 4 computes the rows [y·d/4, (y+1)·d/4) of q̃_r and Δ; d must be a multiple of 4·(d/4 rows' parts).
+// KV head's 64 KB rotation (16 KB each) for each of its sequences; else 1 (the grid then covers the SMs already, and
+// each block still reads its KV head's 64 KB: 16 MB through the L2 at 32 × 32K, docs/gpu.md Next).
+// Block y of the 4 computes the rows [y·d/4, (y+1)·d/4) of q̃_r and Δ, each row in 256/(d/4) parts of whole float4s
+// (d 64 and 128; prep_kernel asserts it).
 inline constexpr int kPrepRowBlocks = 4;
 GHOSTKV_HD constexpr int prep_row_blocks(long long bk, int sms) { return bk * kPrepRowBlocks <= sms ? kPrepRowBlocks : 1; }
 const char* last_error();  // the calling thread's last failure message (empty until a call on this thread failed)
