@@ -129,6 +129,22 @@ __device__ __forceinline__ void bulk_g2s(void* dst, const void* src, uint32_t by
                "l"(src), "r"(bytes), "r"(smem_u32(bar))
                : "memory");
 }
+// The same into the same offset of the shared memory of every block of the cluster in cta_mask, each block's
+// mbarrier at bar's offset taking complete_tx of the bytes it receives
+[[maybe_unused]] __device__ __forceinline__ void bulk_g2s_multicast(void* dst, const void* src, uint32_t bytes, uint64_t* bar, uint16_t cta_mask) {
+  asm volatile(
+      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::cluster [%0], [%1], %2, [%3], %4;" ::"r"(
+          smem_u32(dst)),
+      "l"(src), "r"(bytes), "r"(smem_u32(bar)), "h"(cta_mask)
+      : "memory");
+}
+__device__ __forceinline__ void cluster_arrive() { asm volatile("barrier.cluster.arrive.release.aligned;" ::: "memory"); }
+__device__ __forceinline__ void cluster_wait() { asm volatile("barrier.cluster.wait.acquire.aligned;" ::: "memory"); }
+[[maybe_unused]] __device__ __forceinline__ uint32_t cluster_rank() {
+  uint32_t r;
+  asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));
+  return r;
+}
 // The same with an L2 eviction priority (createpolicy): the scan streams every witness page once and,
 // where the bounds it writes fit in the L2 (scan_l2_first), marks it evict-first so those bounds,
 // read next by compact, tend to stay there; evict-normal is the default priority of a plain copy.
@@ -226,18 +242,28 @@ __device__ __forceinline__ void bf16x8(const uint4& u, float* f) {
 // R: blocks per (b, KV head), grid (B·Hkv, R). Block y computes the rows [y·d/R, (y+1)·d/R) of q̃_r and Δ (d/R rows of
 // the rotation: one SM loads 64 KB / R of it); block 0 also everything else above. R 1: one block does all (the
 // kernel before this round, its PTX). prep_rows() picks R.
-template <int G, int D, bool ZH = true, int DBG = 0, int R = 1>
+// CL (R 1 only): thread-block clusters of CL blocks, the same KV head and CL consecutive sequences (the grid in KV-head
+// major order: block x is (b, g) = (x % B, x / B), B a multiple of CL); block k of a cluster loads rows
+// [k·d/CL, (k+1)·d/CL) of the KV head's rotation by one bulk copy multicast into every block's shared memory, so the
+// L2 serves each rotation CL times less (at 32 × 32K 8 MB instead of 16 with CL 2). The rotation's dot products then
+// read it from shared memory, each lane starting its row part at float4 (lane mod RC/4) (conflict-free 16-byte loads;
+// the sums in that rotated order: other roundings, the same bound). prep_cluster() picks CL: 2 (the H200, 32 × 32K:
+// prep −1.1 to −1.2 µs against CL 1; CL 4 was 4.7 to 7.1 µs slower, the cause not isolated; docs/gpu.md).
+template <int G, int D, bool ZH = true, int DBG = 0, int R = 1, int CL = 1>
 __global__ void __launch_bounds__(kPrepThreads, 2) prep_kernel(DecodeParams p, Workspace w, Consts c) {
   constexpr int kWarps = kPrepThreads / 32, VPL = D / 32;  // comps per lane (the per-head sums)
   constexpr int ROWS = D / R;  // rotation rows of this block
   constexpr int RP = kPrepThreads / ROWS, RC = D / RP;  // q̃_r: parts per rotation row, components per part
   static_assert(D % R == 0 && kPrepThreads % ROWS == 0 && DBG * (R - 1) == 0, "whole rows per block; DBG at R 1");
+  static_assert(CL == 1 || (R == 1 && DBG == 0 && D % CL == 0 && CL <= 16), "clusters with one block per (b, KV head)");
   constexpr int QPT = (G * D + kPrepThreads - 1) / kPrepThreads;  // query components per thread
   static_assert(G <= kWarps, "a warp per head for the per-head sums");
   static_assert(RC % 4 == 0 && kPrepThreads % D == 0 && D <= 128, "row parts of whole float4s");
   static_assert(kPrepThreads == 256, "s_hot covers 256 hot tokens; the hot passes are two halves of 128 threads");
   static_assert(kHistAll % 2 == 0, "8-byte histogram stores (a head's bins: kHistAll·4 bytes)");
-  const int bg = blockIdx.x, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
+  const int bx = blockIdx.x;
+  const int b = CL > 1 ? bx % p.batch : bx / p.n_head_kv, g = CL > 1 ? bx / p.batch : bx % p.n_head_kv;
+  const int bg = CL > 1 ? b * p.n_head_kv + g : bx;
   const int ry = R > 1 ? int(blockIdx.y) : 0;  // the block's part of the rows
   const bool rows_only = R > 1 && ry != 0;      // this block: its rows of q̃_r and Δ, nothing else
   const int64_t bq0 = int64_t(b) * p.n_head_q + int64_t(g) * G;  // the group's first query head
@@ -247,6 +273,30 @@ __global__ void __launch_bounds__(kPrepThreads, 2) prep_kernel(DecodeParams p, W
   __shared__ float s_hot[G][256], s_kn[256];             // hot scores; Σ k_ti² (ru) of each hot token
   __shared__ float red_a[RP][G][ROWS], red_b[RP][G][ROWS];  // parts of the q̃_r and Δ sums
   __shared__ float red_h[2][G][128], red_k[2][128];      // halves of the hot scores and of Σ k_ti²
+  [[maybe_unused]] __shared__ __align__(8) uint64_t s_vbar;  // CL > 1: the rotation's arrival in this block
+  [[maybe_unused]] extern __shared__ __align__(128) float s_rot[];  // CL > 1: the KV head's rotation, D × D
+  if constexpr (CL > 1) {
+    // the rotation is an input no stage writes: requested before the wait, as the scan's first pages. Every block's
+    // mbarrier is initialised (and seen by the cluster) before any block's multicast can signal it.
+    if (threadIdx.x == 0) {
+      mbar_init(&s_vbar, 1);
+      mbar_init_fence();
+    }
+    cluster_arrive();
+    cluster_wait();
+    if (threadIdx.x == 0) {
+      mbar_expect_tx(&s_vbar, uint32_t(D) * D * 4);  // this block's arrival; the bytes of all CL slices
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+      constexpr uint32_t kSlice = uint32_t(D) * D * 4 / CL;
+      const uint32_t k = cluster_rank();
+      bulk_g2s_multicast(reinterpret_cast<uint8_t*>(s_rot) + k * kSlice,
+                         reinterpret_cast<const uint8_t*>(p.rot + int64_t(g) * D * D) + k * kSlice, kSlice, &s_vbar,
+                         uint16_t((1u << CL) - 1u));
+#else  // the portable PTX (no sm_90a features): each block copies the whole rotation itself
+      bulk_g2s(s_rot, p.rot + int64_t(g) * D * D, uint32_t(D) * D * 4, &s_vbar);
+#endif
+    }
+  }
   pdl_wait();  // before letting the scan launch: its early page requests rely on this order
   pdl_launch_next();
   // every input load first: the query, μ, the rotation row parts, the hot keys of the first pass
@@ -257,8 +307,8 @@ __global__ void __launch_bounds__(kPrepThreads, 2) prep_kernel(DecodeParams p, W
   const float muv = tid < D ? p.mu[int64_t(g) * D + tid] : 0.0f, knmax = p.k_norm_max[g];
   // q̃_r and Δ: thread t owns row t % ROWS of the block's, part t / ROWS of its components (RP parts of RC)
   const int r_loc = tid % ROWS, r_row = ry * ROWS + r_loc, r_part = tid / ROWS;
-  float4 vv[RC / 4];
-  {
+  float4 vv[RC / 4];  // CL > 1: unused (the rotation comes from shared memory)
+  if constexpr (CL == 1) {
     const float4* vrow = reinterpret_cast<const float4*>(p.rot + (int64_t(g) * D + r_row) * D + r_part * RC);
 #pragma unroll
     for (int c4 = 0; c4 < RC / 4; ++c4) vv[c4] = (DBG & 1) ? make_float4(0.0f, 0.0f, 0.0f, 0.0f) : __ldg(vrow + c4);
@@ -310,12 +360,18 @@ __global__ void __launch_bounds__(kPrepThreads, 2) prep_kernel(DecodeParams p, W
     float acc[G], aa[G];
 #pragma unroll
     for (int h = 0; h < G; ++h) { acc[h] = 0.0f; aa[h] = 0.0f; }
+    if constexpr (CL > 1) mbar_wait(&s_vbar, 0);  // every slice of the rotation is here
 #pragma unroll
     for (int c4 = 0; c4 < RC / 4; ++c4) {
-      const float x[4] = {vv[c4].x, vv[c4].y, vv[c4].z, vv[c4].w};
+      // CL > 1: float4 cc of the row part from shared memory, lanes starting at different float4s
+      const int cc = CL > 1 ? (c4 + lane) % (RC / 4) : c4;
+      float4 v4;
+      if constexpr (CL > 1) v4 = *reinterpret_cast<const float4*>(&s_rot[r_row * D + r_part * RC + 4 * cc]);
+      else v4 = vv[c4];
+      const float x[4] = {v4.x, v4.y, v4.z, v4.w};
 #pragma unroll
       for (int h = 0; h < G; ++h) {
-        const float4 q4 = *reinterpret_cast<const float4*>(&sq[h][r_part * RC + 4 * c4]);
+        const float4 q4 = *reinterpret_cast<const float4*>(&sq[h][r_part * RC + 4 * cc]);
         const float qq[4] = {q4.x, q4.y, q4.z, q4.w};
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
@@ -450,6 +506,10 @@ __global__ void __launch_bounds__(kPrepThreads, 2) prep_kernel(DecodeParams p, W
         if (bg == 0) w.ready[0] = w.ready[p.batch * p.n_head_kv + 1] = 0;
       }
     }
+  }
+  if constexpr (CL > 1) {  // no block leaves while a multicast it issued may still write into another
+    cluster_arrive();
+    cluster_wait();
   }
 }
 
@@ -2902,6 +2962,26 @@ void launch(const char* what, void (*kernel)(KArgs...), dim3 grid, dim3 block, s
   cfg.numAttrs = use_pdl() ? 1 : 0;
   check_launch(what, cudaLaunchKernelEx(&cfg, kernel, KArgs(args)...));
 }
+// the same in thread-block clusters of `cluster` blocks along x
+template <typename... KArgs, typename... Args>
+void launch_cluster(const char* what, void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t st,
+                    int cluster, Args... args) {
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = st;
+  cudaLaunchAttribute attr[2];
+  attr[0].id = cudaLaunchAttributeClusterDimension;
+  attr[0].val.clusterDim.x = unsigned(cluster);
+  attr[0].val.clusterDim.y = 1;
+  attr[0].val.clusterDim.z = 1;
+  attr[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[1].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = use_pdl() ? 2 : 1;
+  check_launch(what, cudaLaunchKernelEx(&cfg, kernel, KArgs(args)...));
+}
 
 // GHOSTKV_SCAN_DEBUG (diagnostics only; the bounds are then incomplete): bit 1 skips the histogram,
 // 2 the bound stores, 4 the dot products and everything after them, 8 aggregates the histogram
@@ -2930,6 +3010,18 @@ int prep_rows(int64_t bk, int sms) {
   static_assert(kPrepRowBlocks == 4, "prep_kernel is instantiated for R 1 and 4");
   if (forced) return forced;
   return prep_row_blocks(bk, sms);
+}
+// prep's cluster size (prep_kernel's CL) where it runs one block per (b, KV head): prep_cluster_blocks with
+// kPrepCluster, or with GHOSTKV_PREP_CLUSTER=1, 2 or 4 (A/B runs)
+int prep_cluster(int batch) {
+  static const int forced = [] {
+    const char* e = std::getenv("GHOSTKV_PREP_CLUSTER");
+    const int m = e ? std::atoi(e) : 0;
+    if (e && m != 1 && m != 2 && m != 4)
+      throw std::runtime_error("ghostkv cuda: GHOSTKV_PREP_CLUSTER must be 1, 2 or 4, got " + std::string(e));
+    return m;
+  }();
+  return prep_cluster_blocks(batch, forced ? forced : kPrepCluster);
 }
 int scan_debug() {
   static const int v = [] {
@@ -3395,7 +3487,17 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
           throw std::runtime_error("ghostkv cuda: GHOSTKV_PREP_DEBUG is built for G 4, d 128 only");
         }
       }
-      launch("prep_kernel", k, dim3(BK, rows), dim3(kPrepThreads), 0, st, p, w, c);
+      const int cl = rows == 1 && !prep_debug() ? prep_cluster(p.batch) : 1;
+      if (cl > 1) {
+        auto* kc = zh ? prep_kernel<GG, DD, true, 0, 1, 4> : prep_kernel<GG, DD, false, 0, 1, 4>;
+        if (cl == 2) kc = zh ? prep_kernel<GG, DD, true, 0, 1, 2> : prep_kernel<GG, DD, false, 0, 1, 2>;
+        const int smem = DD * DD * 4;
+        static PerDevice<bool> attr_cl[2][2];  // [zh][cl 4]
+        attr_cl[zh][cl == 4].get([&] { raise_smem(kc, smem); return true; });
+        launch_cluster("prep_kernel", kc, dim3(BK, 1), dim3(kPrepThreads), smem, st, cl, p, w, c);
+      } else {
+        launch("prep_kernel", k, dim3(BK, rows), dim3(kPrepThreads), 0, st, p, w, c);
+      }
     };
     auto scan = [&](auto bc) {
       constexpr int BB = decltype(bc)::value;

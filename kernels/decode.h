@@ -299,12 +299,23 @@ GHOSTKV_HD constexpr int cert_split_tiles(int count, int S, int tile) { return (
 inline constexpr int kMergePer = 16;
 GHOSTKV_HD constexpr int merge_slices(int S) { return S <= kMergePer ? 1 : S <= 4 * kMergePer ? 4 : 8; }
 // prep's blocks per (b, KV head) (prep_kernel's R): 4 where the B·Hkv·4 blocks fit one per SM, so that four SMs load a
-// KV head's 64 KB rotation (16 KB each) for each of its sequences; else 1 (the grid then covers the SMs already, and
-// each block still reads its KV head's 64 KB: 16 MB through the L2 at 32 × 32K, docs/gpu.md Next).
+// KV head's 64 KB rotation (16 KB each) for each of its sequences; else 1 (the grid then covers the SMs already; the
+// blocks then share each rotation in clusters, prep_cluster_blocks).
 // Block y of the 4 computes the rows [y·d/4, (y+1)·d/4) of q̃_r and Δ, each row in 256/(d/4) parts of whole float4s
 // (d 64 and 128; prep_kernel asserts it).
 inline constexpr int kPrepRowBlocks = 4;
 GHOSTKV_HD constexpr int prep_row_blocks(long long bk, int sms) { return bk * kPrepRowBlocks <= sms ? kPrepRowBlocks : 1; }
+// Where prep runs one block per (b, KV head): thread-block clusters of the blocks of `cl` sequences of one KV head (cl
+// the largest of want, want/2, … that divides B; 1: no cluster), one bulk copy each multicasting a slice of the
+// rotation into every block of the cluster (at 32 × 32K 8 MB through the L2 instead of 16 with 2). kPrepCluster is the
+// default want (GHOSTKV_PREP_CLUSTER=1, 2 or 4 overrides it): 2 measured 1.1-1.2 µs faster than 1 at 32 × 32K on the
+// H200, 4 slower than 1 (docs/gpu.md).
+inline constexpr int kPrepCluster = 2;
+GHOSTKV_HD constexpr int prep_cluster_blocks(int batch, int want) {
+  int cl = want;
+  while (cl > 1 && batch % cl != 0) cl /= 2;
+  return cl > 1 ? cl : 1;
+}
 const char* last_error();  // the calling thread's last failure message (empty until a call on this thread failed)
 
 }  // namespace ghostkv::cuda

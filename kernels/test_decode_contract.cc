@@ -173,6 +173,28 @@ TEST(CudaContract, PrepRowBlocks) {
   }
 }
 
+// prep's clusters (one block per (b, KV head)): the largest of want, want/2, … dividing B, so the grid (B·Hkv blocks
+// in KV-head-major order) is whole clusters of one KV head each
+TEST(CudaContract, PrepClusterBlocks) {
+  EXPECT_EQ(prep_cluster_blocks(32, kPrepCluster), 2);  // 32 × 32K
+  EXPECT_EQ(prep_cluster_blocks(8, 4), 4);
+  EXPECT_EQ(prep_cluster_blocks(6, 4), 2);
+  EXPECT_EQ(prep_cluster_blocks(17, 4), 1);  // odd B: no cluster
+  EXPECT_EQ(prep_cluster_blocks(17, 2), 1);
+  EXPECT_EQ(prep_cluster_blocks(300, 1), 1);
+  for (int want : {1, 2, 4})
+    for (int b = 1; b <= 300; ++b) {
+      const int cl = prep_cluster_blocks(b, want);
+      EXPECT_TRUE(cl == 1 || cl == 2 || cl == 4) << b;
+      EXPECT_LE(cl, want) << b;
+      EXPECT_EQ(b % cl, 0) << b;
+      EXPECT_TRUE(cl == want || b % (2 * cl) != 0) << b << " " << want;  // the largest that divides
+      if (cl > 1) {  // cluster k: blocks k·cl … k·cl + cl − 1 = (b, g) with b = x % B, g = x / B: one KV head
+        for (int x = 0; x < b * 8; x += cl) EXPECT_EQ(x / b, (x + cl - 1) / b) << b;
+      }
+    }
+}
+
 TEST(CudaContract, MergeSlices) {
   for (int S = 1; S <= 128; ++S) {
     const int P = merge_slices(S);

@@ -25,7 +25,7 @@ run() { echo "+ $*"; "$@" || { echo "FAILED ($?): $*"; fail=1; }; }
 # G 1 / 2 / 3, d 64, the local cut (GHOSTKV_SCAN_OCC=1 at 17 × 8 KV heads), the ready lists, one split
 # (attend finishing the heads), the low-rank anchor stage at two pages per lane (300 × 8 KV heads: more
 # 32-page items than its resident warps on an H200), 98 splits (merge's widest build, attend's first tiles past the
-# list and past max_seq); "ENV=..:" prefixes set an environment variable for the row
+# list and past max_seq), prep in clusters of 2 (8 sequences); "ENV=..:" prefixes set an environment variable for the row
 small_rows=(
   "rand8:--batch 2 --n 4160 --fracs 0.05,1 --poison"
   "rand4:--bits 4 --batch 2 --n 4160 --fracs 0.2"
@@ -43,6 +43,7 @@ small_rows=(
   "GHOSTKV_COMPACT_READY=1:rand8-ready-fin:--batch 2 --n 4160 --splits 1 --fracs 0.05,1"
   "lowrank-anc-far-ppl2:--bits lowrank --anchors --far-pages 0.5 --batch 300 --n 600 --check-batches 2 --fracs 0.05"
   "splits98:--batch 1 --n 2000 --splits 98 --fracs 0.05,1"
+  "prep-cl2:--batch 8 --n 2000 --check-batches 2 --fracs 0.05,1"
 )
 # run_small BENCH_PREFIX... -- EXTRA_OPTS...: every small row (check batches: all, unless the row says);
 # with $deadline (epoch seconds) set, the rows not started by then are listed as skipped
@@ -116,6 +117,12 @@ cap_rows() {
 # exactly the heads they reach)
 run "$bench" "${common[@]}" --name check-rand8 --batch 3 --n 8256 --reps 3 --check-batches 3 --fracs 0.05,1 --poison
 run "$bench" "${common[@]}" --name check-rand4 --bits 4 --batch 2 --n 4160 --reps 3 --check-batches 2 --fracs 0.2 --poison
+# prep in thread-block clusters sharing the rotation (B·Hkv·4 > SMs and B a multiple of the cluster size): 2 and 4
+run "$bench" "${common[@]}" --name check-rand8-prepcl2 --batch 8 --n 2000 --reps 3 --check-batches 8 --fracs 0.05,1 --poison
+run "$bench" "${common[@]}" --name check-lowrank-anc-far-prepcl2 --bits lowrank --anchors --far-pages 0.5 --batch 8 --n 2000 \
+  --reps 3 --check-batches 8 --fracs 0.05
+run env GHOSTKV_PREP_CLUSTER=4 "$bench" "${common[@]}" --name check-g2-4-prepcl4 --hq 16 --hkv 8 --bits 4 --batch 8 --n 3000 \
+  --reps 3 --check-batches 8 --fracs 0.2
 # 98 splits (merge's widest build; attend's first tiles past the list's end and past max_seq)
 run "$bench" "${common[@]}" --name check-splits98 --batch 1 --n 2000 --reps 3 --check-batches 1 --splits 98 --fracs 0.05,1
 run "$bench" "${common[@]}" --name check-mixed --bits mixed --batch 3 --n 8256 --reps 3 --check-batches 3 --fracs 0.05,1

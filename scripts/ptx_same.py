@@ -9,7 +9,7 @@ not change the code: line directives, label and local-depot numbering, where dev
 e.g. a math routine, placed after whichever entry used it first) stand (each is compared on its own, by
 name: the "(device functions)" line), the file's internal symbol hash, the
 template arguments that only select a variant of the cut (finish_scan_block's LEAN, cut_head's), and
-template arguments added later at their default (scan_kernel's CUT 0, prep_kernel's ZH true, DBG 0 and R 1, finish_scan_local's PUB true,
+template arguments added later at their default (scan_kernel's CUT 0, prep_kernel's ZH true, DBG 0, R 1 and CL 1, finish_scan_local's PUB true,
 attend_kernel's FIN false and NT 128). Same PTX means the same machine code (same ptxas), so a kernel measured at
 that commit is the kernel in the tree. "same but reg names": the same instructions on differently
 numbered virtual registers (ptxas may then allocate registers differently: not proven the same machine
@@ -45,6 +45,8 @@ def kernels(path):
     # default template arguments added later: the scan's cut build (CUT 0: the global cut), prep's
     # histogram zeroing (ZH true)
     t = re.sub(r"(scan_kernelI(?:Li-?\d+E)+Lb\dE)Li0EE", r"\1E", t)
+    t = re.sub(r"(prep_kernelILi\d+ELi\d+ELb\d)ELi0ELi1ELi1EE", r"\1EE", t)  # prep's DBG 0, R 1, CL 1
+    t = re.sub(r"(prep_kernelILi\d+ELi\d+ELb\dELi\d+ELi\d+)ELi1EE", r"\1EE", t)  # prep's CL 1
     t = re.sub(r"(prep_kernelILi\d+ELi\d+ELb\d)ELi0ELi1EE", r"\1EE", t)  # prep's DBG 0, R 1
     t = re.sub(r"(prep_kernelILi\d+ELi\d+ELb\d)ELi0EE", r"\1EE", t)  # prep's diagnostic build DBG 0
     t = re.sub(r"prep_kernelILi(\d+)ELi(\d+)ELb1EE", r"prep_kernelILi\1ELi\2EE", t)
