@@ -308,7 +308,7 @@ GHOSTKV_HD constexpr int prep_row_blocks(long long bk, int sms) { return bk * kP
 // Where prep runs one block per (b, KV head): thread-block clusters of the blocks of `cl` sequences of one KV head (cl
 // the largest of want, want/2, … that divides B; 1: no cluster), one bulk copy each multicasting a slice of the
 // rotation into every block of the cluster (at 32 × 32K 8 MB through the L2 instead of 16 with 2). kPrepCluster is the
-// default want (GHOSTKV_PREP_CLUSTER=1, 2 or 4 overrides it): 2 measured 1.0-1.4 µs faster than 1 at 32 × 32K on the
+// default want (GHOSTKV_PREP_CLUSTER=1, 2 or 4 overrides it): 2 measured 1.0-1.4 µs faster than 1 at 32 × 32K (5% forced) on the
 // H200, 4 slower than 1 (docs/gpu.md).
 inline constexpr int kPrepCluster = 2;
 GHOSTKV_HD constexpr int prep_cluster_blocks(int batch, int want) {
