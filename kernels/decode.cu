@@ -246,8 +246,9 @@ __device__ __forceinline__ void bf16x8(const uint4& u, float* f) {
 // major order: block x is (b, g) = (x % B, x / B), B a multiple of CL); block k of a cluster loads rows
 // [k·d/CL, (k+1)·d/CL) of the KV head's rotation by one bulk copy multicast into every block's shared memory, so the
 // L2 serves each rotation CL times less (at 32 × 32K 8 MB instead of 16 with CL 2). The rotation's dot products then
-// read it from shared memory, each lane starting its row part at float4 (lane mod RC/4) (conflict-free 16-byte loads;
-// the sums in that rotated order: other roundings, the same bound). prep_cluster() picks CL: 2 (the H200, 32 × 32K:
+// read it from shared memory, each lane starting its row part at float4 (lane mod RC/4) (16-byte loads, conflict-free
+// at d 128, two-way conflicts at d 64 where a row part is 4 float4s; the sums in that rotated order: other roundings,
+// the same bound). prep_cluster() picks CL: 2 (the H200, 32 × 32K:
 // prep −1.0 to −1.4 µs at 5% forced against CL 1; CL 4 was 4.6 to 7.1 µs slower, the cause not isolated; docs/gpu.md).
 template <int G, int D, bool ZH = true, int DBG = 0, int R = 1, int CL = 1>
 __global__ void __launch_bounds__(kPrepThreads, 2) prep_kernel(DecodeParams p, Workspace w, Consts c) {
