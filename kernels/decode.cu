@@ -2948,23 +2948,8 @@ bool use_pdl() {
 
 // Launch with programmatic stream serialization (the kernel may start while its predecessor drains;
 // every kernel waits for it with griddepcontrol.wait before touching global memory).
+// (in thread-block clusters of `cluster` blocks along x where cluster > 1)
 template <class... KArgs, class... Args>
-void launch(const char* what, void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t st,
-            Args... args) {
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = grid;
-  cfg.blockDim = block;
-  cfg.dynamicSmemBytes = smem;
-  cfg.stream = st;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = attr;
-  cfg.numAttrs = use_pdl() ? 1 : 0;
-  check_launch(what, cudaLaunchKernelEx(&cfg, kernel, KArgs(args)...));
-}
-// the same in thread-block clusters of `cluster` blocks along x
-template <typename... KArgs, typename... Args>
 void launch_cluster(const char* what, void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t st,
                     int cluster, Args... args) {
   cudaLaunchConfig_t cfg = {};
@@ -2973,15 +2958,27 @@ void launch_cluster(const char* what, void (*kernel)(KArgs...), dim3 grid, dim3 
   cfg.dynamicSmemBytes = smem;
   cfg.stream = st;
   cudaLaunchAttribute attr[2];
-  attr[0].id = cudaLaunchAttributeClusterDimension;
-  attr[0].val.clusterDim.x = unsigned(cluster);
-  attr[0].val.clusterDim.y = 1;
-  attr[0].val.clusterDim.z = 1;
-  attr[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[1].val.programmaticStreamSerializationAllowed = 1;
+  unsigned n = 0;
+  if (cluster > 1) {
+    attr[n].id = cudaLaunchAttributeClusterDimension;
+    attr[n].val.clusterDim.x = unsigned(cluster);
+    attr[n].val.clusterDim.y = 1;
+    attr[n].val.clusterDim.z = 1;
+    ++n;
+  }
+  if (use_pdl()) {
+    attr[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[n].val.programmaticStreamSerializationAllowed = 1;
+    ++n;
+  }
   cfg.attrs = attr;
-  cfg.numAttrs = use_pdl() ? 2 : 1;
+  cfg.numAttrs = n;
   check_launch(what, cudaLaunchKernelEx(&cfg, kernel, KArgs(args)...));
+}
+template <class... KArgs, class... Args>
+void launch(const char* what, void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t st,
+            Args... args) {
+  launch_cluster(what, kernel, grid, block, smem, st, 1, args...);
 }
 
 // GHOSTKV_SCAN_DEBUG (diagnostics only; the bounds are then incomplete): bit 1 skips the histogram,
