@@ -2016,7 +2016,9 @@ __device__ __forceinline__ void compact_walk(const DecodeParams& p, const Worksp
 #pragma unroll
   for (int h = 0; h < G; ++h) me[h] = 0.0f;
   nu = 0.0f;
-  [[maybe_unused]] const uint32_t keep_thr = FORCED ? uint32_t(fminf(p.forced_keep, 1.0f) * 4294967295.0f) : 0u;
+  [[maybe_unused]] const uint32_t keep_thr =
+      FORCED ? uint32_t(fminf(fmaxf(BOX || !p.forced_keep_bg ? p.forced_keep : p.forced_keep_bg[bg], 0.0f), 1.0f) * 4294967295.0f)
+             : 0u;
   const uint16_t* ubase = w.ub + int64_t(bg) * p.max_seq * G;
   const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
   const float* numax = p.nu_max + g;
@@ -2425,11 +2427,42 @@ __device__ __forceinline__ void write_certificate(const DecodeParams& p, const C
 template <int D, int NT = kAttThreads>
 constexpr int attend_smem_bytes() { return kStages * 2 * (NT / 4) * D * 2; }
 
+// Balanced splits (decode.h): every lane of the calling warp takes part; lane h < H holds KV head h's survivor count
+// n (0 past H). Returns whether the step takes them (the same in every lane, every warp and both kernels: the same
+// counts, the same integer arithmetic), and lane h's S_h and first flat block (base).
+struct BalanceLane {
+  bool on;
+  int s_h, base;
+};
+__device__ __forceinline__ BalanceLane balance_lane(int n, int H, int S, int tile) {
+  const int lane = threadIdx.x & 31;
+  const bool mine = lane < H;
+  long long tot = mine ? n : 0;
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) tot += __shfl_xor_sync(0xffffffffu, tot, o);
+  const int T = S * H, sh = mine ? balanced_split(n, tot, H, T, balance_cap(S)) : 0;
+  int mx_n = mine ? n : 0, mx_t = mine ? split_max_tiles(n, tile, sh) : 0;
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    mx_n = max(mx_n, __shfl_xor_sync(0xffffffffu, mx_n, o));
+    mx_t = max(mx_t, __shfl_xor_sync(0xffffffffu, mx_t, o));
+  }
+  int incl = sh;  // inclusive prefix sum of S_h over the lanes
+#pragma unroll
+  for (int o = 1; o < 32; o <<= 1) {
+    const int y = __shfl_up_sync(0xffffffffu, incl, o);
+    if (lane >= o) incl += y;
+  }
+  return {tot > 0 && balance_pays(split_max_tiles(mx_n, tile, S), mx_t), sh, incl - sh};
+}
+
 // NT: threads per block (NT/8 lane groups, tiles of NT/4 tokens); 128, or 192 for the survivors' one-split
 // build (attend_warps: 6 warps, 2 blocks per SM at 168 registers)
 template <int G, int D, bool DENSE, bool FIN = false, int NT = kAttThreads>
-__global__ void __launch_bounds__(NT, NT == kAttThreads ? 3 : 2) attend_kernel(DecodeParams p, Workspace w, int from_list) {
+__global__ void __launch_bounds__(NT, NT == kAttThreads ? 3 : 2) attend_kernel(DecodeParams p, Workspace w, int from_list,
+                                                                             int bal) {
   constexpr int kTile = NT / 4, NG = NT / 8, kAttThreads = NT;  // this build's tile and lane groups
+  static_assert(NT != 128 || kTile == kAttendTileRows, "decode.h's balanced splits count this build's tiles");
   static_assert(!DENSE || NT == 128, "a dense tile stays in one page: 32 tokens");
   static_assert(NT == 128 || FIN, "merge's certificate counts 16 lane groups: other block sizes finish the heads themselves");
   constexpr int RB = D * 2, TB = kTile * RB, CPL = D / 8, NV = CPL / 8;  // NV uint4 per lane per row
@@ -2457,8 +2490,12 @@ __global__ void __launch_bounds__(NT, NT == kAttThreads ? 3 : 2) attend_kernel(D
   } else {
     pdl_wait();
   }
+  // bal (survivors, S > 1, not from a list; balance_allowed): every KV head's count, loaded beside this block's
+  // own inputs below (its default KV head's), decides whether the grid's blocks are dealt to the KV heads by
+  // their counts (decode.h, balanced splits)
+  [[maybe_unused]] const int bal_n = !DENSE && bal && (tid & 31) < p.batch * p.n_head_kv ? w.n_surv[tid & 31] : 0;
   const int n = p.seq_len[b];
-  const int count = DENSE ? n : w.n_surv[bg];
+  int count = DENSE ? n : w.n_surv[bg];
   // dense: block x takes the contiguous tiles of rows [i0, i1) (aligned to kTile: a dense tile stays in one page);
   // survivors: block x takes the list's tiles x, x + S, x + 2S, … (S = gridDim.x), so the first tile's rows
   // x·kTile.. do not depend on the count and their ids are loaded beside it (row_of). prep zeroes the list's first
@@ -2466,27 +2503,60 @@ __global__ void __launch_bounds__(NT, NT == kAttThreads ? 3 : 2) attend_kernel(D
   int per = (count + gridDim.x - 1) / gridDim.x;
   per = (per + kTile - 1) / kTile * kTile;
   const int i0 = min(count, int(blockIdx.x) * per), i1 = min(count, i0 + per);
-  const int S = gridDim.x, xb = blockIdx.x;
-  auto row0 = [&](int tile) { return DENSE ? i0 + tile * kTile : attend_split_row0(tile, kTile, xb, S); };  // its first row
-  const int row_end = DENSE ? i1 : count;
+  int S = gridDim.x, xb = blockIdx.x;
+  // survivors: the first tile's row ids under the grid's own split (read whatever the count, in prep's zeroed
+  // entries: in flight with the count's load and, with bal, the counts')
+  [[maybe_unused]] int spec[2] = {-1, -1};
+  if constexpr (!DENSE) {
+#pragma unroll
+    for (int u = 0; u < 2; ++u) {
+      const int ii = attend_split_row0(0, kTile, xb, S) + grp + NG * u;
+      spec[u] = ii < p.max_seq ? w.srow[int64_t(bg) * p.max_seq + ii] : -1;
+    }
+  }
   // σq·log2(e) in registers (scores in log2 units: one ex2 per weight)
   float qv[G][CPL];
+  auto load_q = [&] {
 #pragma unroll
-  for (int h = 0; h < G; ++h)
+    for (int h = 0; h < G; ++h)
 #pragma unroll
-    for (int k8 = 0; k8 < CPL / 8; ++k8) {  // components k8·64 + sub·8 .. + 7: survivors by two 16-byte loads
-      const int64_t qi = (int64_t(b) * p.n_head_q + g * G + h) * D + k8 * 64 + sub * 8;
-      float x[8];
-      if constexpr (DENSE) {
+      for (int k8 = 0; k8 < CPL / 8; ++k8) {  // components k8·64 + sub·8 .. + 7: survivors by two 16-byte loads
+        const int64_t qi = (int64_t(b) * p.n_head_q + g * G + h) * D + k8 * 64 + sub * 8;
+        float x[8];
+        if constexpr (DENSE) {
 #pragma unroll
-        for (int e = 0; e < 8; ++e) x[e] = __fmul_rn(p.q[qi + e], p.scale);  // the caller's q: no alignment promised
-      } else {
-        const float4 a = *reinterpret_cast<const float4*>(w.qsig + qi), c = *reinterpret_cast<const float4*>(w.qsig + qi + 4);
-        x[0] = a.x; x[1] = a.y; x[2] = a.z; x[3] = a.w; x[4] = c.x; x[5] = c.y; x[6] = c.z; x[7] = c.w;
+          for (int e = 0; e < 8; ++e) x[e] = __fmul_rn(p.q[qi + e], p.scale);  // the caller's q: no alignment promised
+        } else {
+          const float4 a = *reinterpret_cast<const float4*>(w.qsig + qi), c = *reinterpret_cast<const float4*>(w.qsig + qi + 4);
+          x[0] = a.x; x[1] = a.y; x[2] = a.z; x[3] = a.w; x[4] = c.x; x[5] = c.y; x[6] = c.z; x[7] = c.w;
+        }
+#pragma unroll
+        for (int e = 0; e < 8; ++e) qv[h][k8 * 8 + e] = __fmul_rn(x[e], kLog2e);
       }
-#pragma unroll
-      for (int e = 0; e < 8; ++e) qv[h][k8 * 8 + e] = __fmul_rn(x[e], kLog2e);
+  };
+  load_q();
+  bool remapped = false;  // balanced: this block's KV head, split and split count come from the counts
+  if constexpr (!DENSE && !FIN) {
+    if (bal) {
+      const BalanceLane bl = balance_lane(bal_n, p.batch * p.n_head_kv, S, kTile);
+      if (bl.on) {
+        const int flat = int(blockIdx.y) * S + int(blockIdx.x);
+        const uint32_t hit = __ballot_sync(0xffffffffu, bl.s_h > 0 && flat >= bl.base && flat < bl.base + bl.s_h);
+        if (hit == 0u) return;  // an idle block (Σ S_h < T): the same in every warp
+        const int hl = __ffs(hit) - 1;
+        bg = hl;
+        b = bg / p.n_head_kv;
+        g = bg % p.n_head_kv;
+        S = __shfl_sync(0xffffffffu, bl.s_h, hl);
+        xb = flat - __shfl_sync(0xffffffffu, bl.base, hl);
+        count = __shfl_sync(0xffffffffu, bal_n, hl);
+        remapped = true;
+        load_q();
+      }
     }
+  }
+  auto row0 = [&](int tile) { return DENSE ? i0 + tile * kTile : attend_split_row0(tile, kTile, xb, S); };  // its first row
+  const int row_end = DENSE ? i1 : count;
   const int32_t* rows = w.srow + int64_t(bg) * p.max_seq;
   const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
   const int n_tiles = DENSE ? (i1 - i0 + kTile - 1) / kTile : attend_split_tiles(count, kTile, xb, S);
@@ -2510,10 +2580,7 @@ __global__ void __launch_bounds__(NT, NT == kAttThreads ? 3 : 2) attend_kernel(D
   auto row_of = [&](int tile, int u) {
     const int ii = row0(tile) + grp + NG * u;
     const bool in = tile < n_tiles && ii < row_end;
-    if (tile == 0) {  // read whatever the count (in prep's zeroed entries): in flight with the count's load
-      const int v = ii < p.max_seq ? rows[ii] : -1;
-      return in ? v : -1;
-    }
+    if (tile == 0 && !remapped) return in ? spec[u] : -1;  // loaded above (ii is its index)
     return in ? rows[ii] : -1;
   };
   auto load_rows = [&](int tile) {
@@ -2701,7 +2768,8 @@ __global__ void __launch_bounds__(NT, NT == kAttThreads ? 3 : 2) attend_kernel(D
       s_sq[h * D + j] = __fmul_ru(out, out);
       if (j == 0) { s_fm[h] = M; s_fl[h] = L; }
     } else {
-      const int64_t ps = bq * p.splits + blockIdx.x;
+      // balanced: the flat block's slot, G per block (merge reads them by the same counts)
+      const int64_t ps = remapped ? (int64_t(blockIdx.y) * gridDim.x + blockIdx.x) * G + h : bq * p.splits + blockIdx.x;
       if (j == 0) { w.pm[ps] = M; w.pl[ps] = L; }
       w.po[ps * D + j] = O;
     }
@@ -2850,28 +2918,47 @@ __global__ void __launch_bounds__(kProbeWarps * 32) bounds_stream_probe_kernel(D
 // lists: attend took its KV heads from list 1 (compact's, or the fused low-rank blocks'), which must then hold all
 // of them (else trap).
 template <int D, int P>
-__global__ void __launch_bounds__(kMergeThreads * P) merge_kernel(DecodeParams p, Workspace w, bool certify, int lists) {
+__global__ void __launch_bounds__(kMergeThreads * P) merge_kernel(DecodeParams p, Workspace w, bool certify, int lists,
+                                                                    int bal) {
   static_assert(D <= kMergeThreads && kMergeThreads == 128, "a thread per component; the splits' m and l by warps 0-3");
   const int bq = blockIdx.x, tid = threadIdx.x, j = tid % kMergeThreads, slice = tid / kMergeThreads;
   const int lane = tid & 31, warp = tid >> 5;
-  const int S = p.splits;  // ≤ P·kMergePer (merge_slices)
+  int S = p.splits;  // ≤ P·kMergePer (merge_slices; balanced: S_h ≤ balance_cap(p.splits), the same)
   __shared__ float s_f[kMergeThreads], red_m[4], red_l[4], red_s[4];
   __shared__ float s_o[P > 1 ? P : 1][D];
   pdl_wait();
   pdl_launch_next();
   const int listed = lists ? __ldcg(&w.ready[p.batch * p.n_head_kv + 1]) : p.batch * p.n_head_kv;  // checked below
-  const bool mine = tid < S;  // thread s < S: split s's m and l (warps 0-3)
-  const float ms = mine ? w.pm[int64_t(bq) * S + tid] : -INFINITY;
-  const float ls = mine ? w.pl[int64_t(bq) * S + tid] : 0.0f;
-  float x[kMergePer];
-  const float* po = w.po + int64_t(bq) * S * D + j;
+  // bal: every KV head's count, loaded beside the grid's own layout below (attend's decision, decode.h)
+  const int bal_n = bal && lane < p.batch * p.n_head_kv ? w.n_surv[lane] : 0;
+  // split s of query head bq: its m, l at slot(s), its o at slot(s)·D (balanced: the flat block base + s, G per block)
+  int64_t s0 = int64_t(bq) * S, sstep = 1;
+  float ms, ls, x[kMergePer];
+  auto load = [&] {
+    const bool mine = tid < S;  // thread s < S: split s's m and l (warps 0-3)
+    ms = mine ? w.pm[s0 + tid * sstep] : -INFINITY;
+    ls = mine ? w.pl[s0 + tid * sstep] : 0.0f;
+    const float* po = w.po + s0 * D + j;
 #pragma unroll
-  for (int k = 0; k < kMergePer; ++k) {
-    const int s = slice + P * k;
-    x[k] = j < D && s < S ? po[int64_t(s) * D] : 0.0f;
-  }
+    for (int k = 0; k < kMergePer; ++k) {
+      const int s = slice + P * k;
+      x[k] = j < D && s < S ? po[int64_t(s) * sstep * D] : 0.0f;
+    }
+  };
+  load();
   CertIn ci{};
   if (certify && tid == 0) ci = load_cert_inputs(p, w, bq);
+  if (bal) {
+    const BalanceLane bl = balance_lane(bal_n, p.batch * p.n_head_kv, S, kAttendTileRows);
+    if (bl.on) {  // reload from the balanced slots
+      const int G = p.n_head_q / p.n_head_kv, bg = bq / G;  // b·Hkv + g (bq = b·Hq + g·G + h)
+      S = __shfl_sync(0xffffffffu, bl.s_h, bg);
+      s0 = int64_t(__shfl_sync(0xffffffffu, bl.base, bg)) * G + bq % G;
+      sstep = G;
+      load();
+    }
+  }
+  const bool mine = tid < S;
   if (warp < 4) {
     const float mw = warp_max(ms);
     if (lane == 0) red_m[warp] = mw;
@@ -3601,6 +3688,29 @@ bool attend_finishes(int splits) {
   return splits == 1 && on;
 }
 
+bool balance_allowed(const DecodeParams& p) {
+  static const bool on = [] {
+    const char* e = std::getenv("GHOSTKV_ATTEND_BALANCE");
+    return !(e && e[0] == '0' && !e[1]);
+  }();
+  const int BK = p.batch * p.n_head_kv;
+  return on && p.splits > 1 && !attend_finishes(p.splits) && BK <= kBalanceMaxHeads && !compact_from_list(BK);
+}
+
+bool balanced_splits(const int32_t* counts, int H, int S, int tile, int32_t* s_h) {
+  long long tot = 0;
+  int mx_n = 0, mx_t = 0;
+  for (int h = 0; h < H; ++h) {
+    tot += counts[h];
+    mx_n = std::max(mx_n, int(counts[h]));
+  }
+  for (int h = 0; h < H; ++h) {
+    s_h[h] = balanced_split(counts[h], tot, H, S * H, balance_cap(S));
+    mx_t = std::max(mx_t, split_max_tiles(counts[h], tile, s_h[h]));
+  }
+  return tot > 0 && balance_pays(split_max_tiles(mx_n, tile, S), mx_t);
+}
+
 // after_compact: launched right after this step's compaction (ghost_decode: compact, or the fused low-rank
 // kernel that compacts), so the survivors' attend may take its KV heads from list 1 (its only wait then: it
 // does not wait for the kernel before it in the stream, which is that kernel, itself ordered after everything
@@ -3630,20 +3740,23 @@ static void stage2(const DecodeParams& p, cudaStream_t st, bool certify, int upt
           static PerDevice<bool> attr6;
           attr6.get([&] { raise_smem(attend_kernel<GG, DD, false, true, NT>, std::max(smem6, kAttendSpreadSmem1)); return true; });
           launch("attend_kernel(fin, 6 warps)", attend_kernel<GG, DD, false, true, NT>, dim3(1, BK), dim3(NT),
-                 attend_launch_smem(smem6, BK), st, p, w, lists);
+                 attend_launch_smem(smem6, BK), st, p, w, lists, 0);
           return;
         }
       }
       launch(DENSE ? "attend_kernel(dense, fin)" : "attend_kernel(fin)", attend_kernel<GG, DD, DENSE, true>, dim3(1, BK),
-             dim3(kAttThreads), attend_launch_smem(smem, BK), st, p, w, lists);
+             dim3(kAttThreads), attend_launch_smem(smem, BK), st, p, w, lists, 0);
       return;
     }
+    // balanced splits (decode.h): the kernels decide from the counts whether to take them
+    const int bal = !DENSE && !lists && balance_allowed(p) ? 1 : 0;
     launch(DENSE ? "attend_kernel(dense)" : "attend_kernel", attend_kernel<GG, DD, DENSE>, dim3(p.splits, BK),
-           dim3(kAttThreads), attend_launch_smem(smem, p.splits * BK), st, p, w, lists);
+           dim3(kAttThreads), attend_launch_smem(smem, p.splits * BK), st, p, w, lists, bal);
     if (upto >= 2) {
       const int P = merge_slices(p.splits);
       auto go = [&](auto kern) {
-        launch(DENSE ? "merge_kernel(dense)" : "merge_kernel", kern, dim3(BQ), dim3(kMergeThreads * P), 0, st, p, w, certify, lists);
+        launch(DENSE ? "merge_kernel(dense)" : "merge_kernel", kern, dim3(BQ), dim3(kMergeThreads * P), 0, st, p, w, certify,
+               lists, bal);
       };
       if (P == 1) go(merge_kernel<DD, 1>);
       else if (P == 4) go(merge_kernel<DD, 4>);

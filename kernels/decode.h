@@ -134,6 +134,9 @@ struct DecodeParams {
   double scale64 = 0;
   double delta = 1e-3;       // mass policy δ
   float forced_keep = -1;    // ≥ 0: keep each candidate with this probability (forced survivor fraction)
+  const float* forced_keep_bg = nullptr;  // forced mode (forced_keep ≥ 0) without a box: B·Hkv probabilities on the
+                                          // device, sequence b's KV head g keeping its candidates with entry
+                                          // b·Hkv + g instead of forced_keep (per-head survivor fractions)
   float anchor_share = 0.5f; // with a box: the share of the budget that whole-page elimination may use
   float forced_page_keep = -1;  // ≥ 0 (forced mode, with a box): keep each page without hot tokens with
                                 // this probability; the tokens of the other pages are eliminated unread
@@ -298,6 +301,35 @@ GHOSTKV_HD constexpr int cert_split_tiles(int count, int S, int tile) { return (
 // merge: P slices of 128 threads, each thread holding at most kMergePer splits' partial outputs (S ≤ 128)
 inline constexpr int kMergePer = 16;
 GHOSTKV_HD constexpr int merge_slices(int S) { return S <= kMergePer ? 1 : S <= 4 * kMergePer ? 4 : 8; }
+// Balanced splits. attend over the survivor lists with S > 1 splits per KV head gives each KV head S blocks, so
+// a step takes as long as its KV head with the most survivors takes (real heads keep very different fractions).
+// Where the lists are not taken from the ready lists and H = B·Hkv ≤ kBalanceMaxHeads, attend and merge read
+// every KV head's survivor count n_h first and, where it pays, deal the grid's T = S·H blocks to the KV heads
+// in proportion to their counts: S_h = balanced_split(n_h, N = Σ n_h, H, T, cap) ≥ 1 (Σ S_h ≤ T; cap = merge's
+// capacity at S, kMergePer·merge_slices(S)), KV head h taking the flat blocks [Σ_{h'<h} S_h', … + S_h) of the grid
+// (flat = blockIdx.y·S + blockIdx.x; the rest idle) and its partials at flat·G + head. It pays where the most
+// tiles a block takes drop by at least kBalanceMarginTiles (balance_pays): the balanced blocks load their
+// query and first rows after the counts, and merge its partials, one more round trip each.
+inline constexpr int kBalanceMaxHeads = 32, kBalanceMarginTiles = 2;
+GHOSTKV_HD constexpr int balanced_split(long long n, long long total, int heads, int blocks, int cap) {
+  if (total <= 0 || blocks <= heads) return 1;
+  const long long s = 1 + (long long)(blocks - heads) * n / total;
+  return int(s < cap ? s : cap);
+}
+GHOSTKV_HD constexpr int balance_cap(int S) { return kMergePer * merge_slices(S); }
+// the most tiles one of S blocks takes over a list of n rows (block 0's: attend_split_tiles decreases in x)
+GHOSTKV_HD constexpr int split_max_tiles(long long n, int tile, int S) { return attend_split_tiles(int(n), tile, 0, S); }
+GHOSTKV_HD constexpr bool balance_pays(int max_tiles_even, int max_tiles_balanced) {
+  return max_tiles_balanced + kBalanceMarginTiles <= max_tiles_even;
+}
+// Host: whether a step with these survivor counts (H KV heads, S splits, tiles of `tile` rows) takes the balanced
+// splits, and each KV head's S_h (the kernels' decision, for the bench and the tests)
+bool balanced_splits(const int32_t* counts, int H, int S, int tile, int32_t* s_h);
+// attend's tile (rows) where balanced splits apply (the 4-warp build)
+inline constexpr int kAttendTileRows = 32;
+// whether stage 2 of a ghost step on p may take balanced splits (S > 1, not from the ready lists, B·Hkv ≤
+// kBalanceMaxHeads; GHOSTKV_ATTEND_BALANCE=0 turns it off)
+bool balance_allowed(const DecodeParams& p);
 // prep's blocks per (b, KV head) (prep_kernel's R): 4 where the B·Hkv·4 blocks fit one per SM, so that four SMs load a
 // KV head's 64 KB rotation (16 KB each) for each of its sequences; else 1 (the grid then covers the SMs already; the
 // blocks then share each rotation in clusters, prep_cluster_blocks).

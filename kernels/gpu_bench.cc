@@ -64,7 +64,8 @@ struct Opts {
   int64_t n = 131072;
   double delta = 1e-3, qscale = 1.5;
   std::vector<double> fracs{0.01, 0.05, 0.2, 1.0};
-  std::vector<std::string> extra_labels;  // "label=frac" (e.g. real fractions from captures)
+  std::vector<std::string> extra_labels;  // "label=frac" (e.g. real fractions from captures), or "label=f0/f1/…": per
+                                          // (batch entry, KV head) fractions, entry i taking f_{i mod k}
   int distinct = 1 << 30;  // distinct random sequences (the rest repeat them in their own pages)
   double profile = -1;  // ≥ 0: run the ghost path (forced to this fraction) and dense once each, for ncu
   bool ghost_tier = false, tier_only = false, dry = false;  // dry: build the host data only (no device)
@@ -784,6 +785,36 @@ int64_t sum_counts(const Gpu& d, int32_t* gc::Workspace::*counter) {
 }
 int64_t pages_read_total(const Gpu& d) { return d.p.box ? sum_counts(d, &gc::Workspace::n_plist) : -1; }
 int64_t surv_total(const Gpu& d) { return sum_counts(d, &gc::Workspace::n_surv); }
+// Each (batch entry, KV head)'s survivor fraction of its candidates (hot tokens excluded, as Check::surv_frac), from
+// the device's counts, '/'-joined in b·Hkv + g order; and whether stage 2 took the balanced splits for these counts
+// (decode.h: the kernels' rule, on the host), with the most tiles of one attend block without and with them.
+struct HeadFracs {
+  std::string fracs;
+  bool balanced = false;
+  int tiles_even = 0, tiles_bal = 0;
+};
+HeadFracs head_fracs(const Host& h, const Gpu& d, const gc::DecodeParams& pr) {
+  const gc::Workspace w = gc::workspace_views(d.p);
+  const int H = d.p.batch * d.p.n_head_kv;
+  std::vector<int32_t> ns(size_t(H), 0), sh(size_t(H), 0);
+  CK(cudaMemcpy(ns.data(), w.n_surv, ns.size() * 4, cudaMemcpyDeviceToHost));
+  HeadFracs r;
+  for (int i = 0; i < H; ++i) {
+    const int n = h.seq_len[size_t(i / d.p.n_head_kv)];
+    const int cand = std::max(0, n - d.p.n_sink - d.p.n_recent), hot = n - cand;
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%s%.4f", i ? "/" : "", cand ? double(ns[size_t(i)] - hot) / cand : 0.0);
+    r.fracs += buf;
+  }
+  if (gc::balance_allowed(pr)) {
+    r.balanced = gc::balanced_splits(ns.data(), H, pr.splits, gc::kAttendTileRows, sh.data());
+    for (int i = 0; i < H; ++i) {
+      r.tiles_even = std::max(r.tiles_even, gc::split_max_tiles(ns[size_t(i)], gc::kAttendTileRows, pr.splits));
+      r.tiles_bal = std::max(r.tiles_bal, gc::split_max_tiles(ns[size_t(i)], gc::kAttendTileRows, sh[size_t(i)]));
+    }
+  }
+  return r;
+}
 
 // Non-finite inputs (--poison): one NaN query component (batch 0, query head 1), then one NaN
 // component of a hot key, then of a hot value row (batch 0, KV head 0, the last token), each in a
@@ -1029,7 +1060,8 @@ int run_on_device(const Opts& o, Host& h, int dev) {
     dense_ms = tm.graph_ms(g_dense);
   }
 
-  struct Row { std::string label; double frac_req; };
+  // heads: per-(batch entry, KV head) forced fractions, entry i taking heads[i mod size] (--extra label=f0/f1/…)
+  struct Row { std::string label; double frac_req; std::vector<double> heads = {}; };
   std::vector<Row> rows;  // forced first: the smallest forced fraction calibrates the adaptive rule
   std::vector<double> fr_sorted = o.fracs;
   std::sort(fr_sorted.begin(), fr_sorted.end());
@@ -1037,8 +1069,20 @@ int run_on_device(const Opts& o, Host& h, int dev) {
   rows.push_back({"certified", -1});
   for (const std::string& e : o.extra_labels) {
     const auto kv = split(e, '=');
-    GKV_CHECK(kv.size() == 2, "gpu_bench --extra: label=fraction, got ", e);
-    rows.push_back({kv[0], std::stod(kv[1])});
+    GKV_CHECK(kv.size() == 2, "gpu_bench --extra: label=fraction or label=f0/f1/... (per KV head), got ", e);
+    std::vector<double> heads;
+    for (const std::string& x : split(kv[1], '/')) {
+      heads.push_back(std::stod(x));
+      GKV_CHECK(heads.back() >= 0 && heads.back() <= 1, "gpu_bench --extra ", kv[0], ": fractions in [0, 1], got ", x);
+    }
+    if (heads.size() == 1) {
+      rows.push_back({kv[0], heads[0]});
+      continue;
+    }
+    GKV_CHECK(!o.anchors, "gpu_bench --extra ", kv[0], ": per-KV-head fractions need a step without anchors");
+    double mean = 0;  // the fraction of the candidates kept on average (every entry has the same candidates here)
+    for (int i = 0; i < h.B * h.Hkv; ++i) mean += heads[size_t(i) % heads.size()];
+    rows.push_back({kv[0], mean / (h.B * h.Hkv), heads});
   }
   if (o.tier_only) rows.clear();  // the ghost tier alone (its own process: a failure there loses nothing else)
   const bool new_csv = !o.check_only && !o.csv.empty() && file_empty(o.csv);
@@ -1049,7 +1093,7 @@ int run_on_device(const Opts& o, Host& h, int dev) {
                  "ghost_ms,dense_ms,adaptive_ms,adaptive_path,stage1_bytes,stage2_bytes,dense_bytes,copy_gbps,"
                  "stage1_vs_floor,stage2_vs_floor,ghost_vs_floor,dense_vs_floor,speedup_vs_dense,violations,"
                  "rule_fail,cert_fail,num_fail,nonfinite,max_mass_bound,max_mass_lost,max_num_err,dense_rel_err,"
-                 "mean_bound_gap,anchors,pages_read_frac,splits\n");
+                 "mean_bound_gap,anchors,pages_read_frac,splits,head_fracs,balanced\n");
   std::printf("%-12s %8s %6s %9s %9s %9s %9s %9s %6s %6s %6s %5s %5s %9s %9s %6s\n", "label", "surv", "pages", "stage1", "stage2", "ghost",
               "dense", "adaptive", "s1/fl", "s2/fl", "gh/fl", "viol", "fail", "mass_bnd", "num_err", "splits");
   double stage2_fixed_ms = -1;  // calibration of the adaptive rule (first row)
@@ -1059,6 +1103,13 @@ int run_on_device(const Opts& o, Host& h, int dev) {
     gc::DecodeParams pr = d.p;
     const bool forced = r.frac_req >= 0;
     pr.forced_keep = forced ? float(r.frac_req) : -1.0f;
+    Dev<float> keep_bg;  // the row's per-head fractions, if any
+    if (!r.heads.empty()) {
+      std::vector<float> kb(size_t(h.B) * h.Hkv);
+      for (size_t i = 0; i < kb.size(); ++i) kb[i] = float(r.heads[i % r.heads.size()]);
+      keep_bg = Dev<float>(kb);
+      pr.forced_keep_bg = keep_bg.p;
+    }
     if (forced && o.anchors) {  // forced anchors: pages kept with probability min(1, 4f), tokens within them f/that
       pr.forced_page_keep = float(std::min(1.0, 4 * r.frac_req));
       pr.forced_keep = float(r.frac_req / pr.forced_page_keep);
@@ -1076,7 +1127,11 @@ int run_on_device(const Opts& o, Host& h, int dev) {
     d.p = pr;
     const Check c = run_and_check(h, d, o, forced);
     const int64_t ns = surv_total(d), npr = pages_read_total(d);
+    const HeadFracs hf = head_fracs(h, d, pr);
     d.p = saved;
+    if (gc::balance_allowed(pr))
+      std::printf("  heads (survivor fraction per batch entry and KV head): %s; balanced splits %s (most tiles per attend block %d, balanced %d)\n",
+                  hf.fracs.c_str(), hf.balanced ? "taken" : "not taken", hf.tiles_even, hf.tiles_bal);
     if (o.check_only) {  // one replay of the step as the timed path runs it (a CUDA graph), against the direct run
       const std::vector<float> out_direct = d.out.get();
       CK(cudaMemsetAsync(d.out.p, 0xFF, d.out.n * 4, tm.st));  // on the graph's stream (non-blocking): ordered before it
@@ -1175,14 +1230,15 @@ int run_on_device(const Opts& o, Host& h, int dev) {
     if (csv)
       std::fprintf(csv,
                    "%s,%s,%s,%d,%d,%d,%d,%s,%g,%s,%.6f,%.5f,%.5f,%.5f,%.5f,%.5f,%s,%.0f,%.0f,%.0f,%.1f,%.3f,%.3f,%.3f,%.3f,"
-                   "%.3f,%lld,%lld,%lld,%lld,%lld,%.3e,%.3e,%.3e,%.3e,%.3e,%d,%.5f,%d\n",
+                   "%.3f,%lld,%lld,%lld,%lld,%lld,%.3e,%.3e,%.3e,%.3e,%.3e,%d,%.5f,%d,%s,%d\n",
                    o.device.c_str(), o.commit.c_str(), o.name.c_str(), h.B, h.max_seq, h.Hq, h.Hkv, h.spec_csv().c_str(), o.delta,
                    csv_label.c_str(), f, s1_ms,
                    s2_ms, ghost_ms, dense_ms, adaptive_ms, use_ghost ? "ghost" : "dense", by.stage1, by.stage2, by.dense,
                    copy_gbps, s1_ms / floor_s1, s2_ms / floor_s2, ghost_ms / (floor_s1 + floor_s2), dense_ms / floor_d,
                    dense_ms / ghost_ms, (long long)c.violations, (long long)c.rule_fail, (long long)c.cert_fail,
                    (long long)c.num_fail, (long long)c.nonfinite, c.max_mass_bound, c.max_mass_lost, c.max_num_err,
-                   dense_err, c.mean_gap, int(o.anchors), pages_frac, pr.splits);
+                   dense_err, c.mean_gap, int(o.anchors), pages_frac, pr.splits,
+                   h.B * h.Hkv <= gc::kBalanceMaxHeads ? hf.fracs.c_str() : "", int(hf.balanced));
   }
   if (!o.check_only)
     std::printf("# dense: %.4f ms, %.1f GB/s of %.1f GB/s copy; dense rel err %.2e; candidates checked in %zu batch entries\n",

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <algorithm>
 #include <cstdint>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -193,6 +194,52 @@ TEST(CudaContract, PrepClusterBlocks) {
         for (int x = 0; x < b * 8; x += cl) EXPECT_EQ(x / b, (x + cl - 1) / b) << b;
       }
     }
+}
+
+// Balanced splits: S_h ≥ 1, ≤ merge's capacity, Σ S_h ≤ the grid; every tile of every list is taken exactly once by the
+// S_h blocks of its KV head, none more than the certificate's count allows; the host rule takes them where the most
+// tiles of a block drop by kBalanceMarginTiles and not where the counts are even
+TEST(CudaContract, BalancedSplits) {
+  std::mt19937 rng(7);
+  for (int trial = 0; trial < 3000; ++trial) {
+    const int H = 1 + int(rng() % kBalanceMaxHeads), S = 2 + int(rng() % 100);
+    std::vector<int32_t> n(static_cast<size_t>(H)), sh(static_cast<size_t>(H));
+    const int shape = trial % 3;  // 0: uniform, 1: one heavy head, 2: random spread (some empty)
+    for (int h = 0; h < H; ++h)
+      n[size_t(h)] = shape == 0 ? 5000 : shape == 1 ? (h == 0 ? 200000 : 68 + int(rng() % 2000)) : int(rng() % 150000);
+    const bool on = balanced_splits(n.data(), H, S, kAttendTileRows, sh.data());
+    long long tot = 0, sum_s = 0;
+    int even = 0, bal = 0;
+    for (int h = 0; h < H; ++h) {
+      tot += n[size_t(h)];
+      sum_s += sh[size_t(h)];
+      ASSERT_GE(sh[size_t(h)], 1);
+      ASSERT_LE(sh[size_t(h)], balance_cap(S));
+      ASSERT_LE(balance_cap(S), kMergePer * merge_slices(S));
+      int tiles = 0;
+      for (int x = 0; x < sh[size_t(h)]; ++x) {
+        const int t = attend_split_tiles(n[size_t(h)], kAttendTileRows, x, sh[size_t(h)]);
+        ASSERT_LE(t, cert_split_tiles(n[size_t(h)], sh[size_t(h)], kAttendTileRows));
+        for (int i = 0; i < t; ++i) ASSERT_LT(attend_split_row0(i, kAttendTileRows, x, sh[size_t(h)]), n[size_t(h)]);
+        tiles += t;
+      }
+      ASSERT_EQ(tiles, (n[size_t(h)] + kAttendTileRows - 1) / kAttendTileRows) << h;
+      even = std::max(even, split_max_tiles(n[size_t(h)], kAttendTileRows, S));
+      bal = std::max(bal, split_max_tiles(n[size_t(h)], kAttendTileRows, sh[size_t(h)]));
+    }
+    ASSERT_LE(sum_s, (long long)S * H);
+    EXPECT_EQ(on, tot > 0 && bal + kBalanceMarginTiles <= even) << trial;
+    if (shape == 0) EXPECT_FALSE(on) << trial;
+    // one heavy head: taken wherever merge's capacity leaves it more splits (S at 16, 64 or 128 fills it already)
+    if (shape == 1 && H >= 4 && balance_cap(S) >= S + 4) EXPECT_TRUE(on) << trial << " H " << H << " S " << S;
+  }
+  // 1 × 128K (8 KV heads, 49 splits), the fractions 0.31 / 0.67 of two heads alternating: balanced, the most tiles of
+  // a block 57 → 43 (the heavy heads capped at merge's 64 splits; 41 with no cap)
+  std::vector<int32_t> n(8), sh(8);
+  for (int h = 0; h < 8; ++h) n[size_t(h)] = h % 2 ? 87817 : 40632;
+  EXPECT_TRUE(balanced_splits(n.data(), 8, 49, kAttendTileRows, sh.data()));
+  for (int h = 0; h < 8; ++h) EXPECT_LE(split_max_tiles(n[size_t(h)], kAttendTileRows, sh[size_t(h)]), 43) << h;
+  EXPECT_EQ(split_max_tiles(87817, kAttendTileRows, 49), 57);
 }
 
 TEST(CudaContract, MergeSlices) {

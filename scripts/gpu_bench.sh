@@ -25,7 +25,7 @@ run() { echo "+ $*"; "$@" || { echo "FAILED ($?): $*"; fail=1; }; }
 # G 1 / 2 / 3, d 64, the local cut (GHOSTKV_SCAN_OCC=1 at 17 × 8 KV heads), the ready lists, one split
 # (attend finishing the heads), the low-rank anchor stage at two pages per lane (300 × 8 KV heads: more
 # 32-page items than its resident warps on an H200), 98 splits (merge's widest build, attend's first tiles past the
-# list and past max_seq), prep in clusters of 2 (8 sequences); "ENV=..:" prefixes set an environment variable for the row
+# list and past max_seq), prep in clusters of 2 (8 sequences), balanced splits (per-KV-head forced fractions); "ENV=..:" prefixes set an environment variable for the row
 small_rows=(
   "rand8:--batch 2 --n 4160 --fracs 0.05,1 --poison"
   "rand4:--bits 4 --batch 2 --n 4160 --fracs 0.2"
@@ -44,6 +44,7 @@ small_rows=(
   "lowrank-anc-far-ppl2:--bits lowrank --anchors --far-pages 0.5 --batch 300 --n 600 --check-batches 2 --fracs 0.05"
   "splits98:--batch 1 --n 2000 --splits 98 --fracs 0.05,1"
   "prep-cl2:--batch 8 --n 2000 --check-batches 2 --fracs 0.05,1"
+  "heads8:--batch 2 --n 4160 --fracs 0.05 --extra heads=0.02/0.9/0.3/0.6/0.05/0.95/0.4/0.1"
 )
 # run_small BENCH_PREFIX... -- EXTRA_OPTS...: every small row (check batches: all, unless the row says);
 # with $deadline (epoch seconds) set, the rows not started by then are listed as skipped
@@ -123,6 +124,19 @@ run "$bench" "${common[@]}" --name check-lowrank-anc-far-prepcl2 --bits lowrank 
   --reps 3 --check-batches 8 --fracs 0.05
 run env GHOSTKV_PREP_CLUSTER=4 "$bench" "${common[@]}" --name check-g2-4-prepcl4 --hq 16 --hkv 8 --bits 4 --batch 8 --n 3000 \
   --reps 3 --check-batches 8 --fracs 0.2
+# balanced splits: KV heads with very different survivor counts (--extra NAME=f0/f1/..: per (sequence, KV head) forced
+# fractions), so that attend's blocks are dealt to the KV heads by their counts (decode.h; the bench's "heads" line says
+# whether a step took them); G 1, G 3 at d 64, and 98 splits (merge's 8-slice build, up to 128 splits per KV head)
+heads="heads=0.02/0.9/0.3/0.6/0.05/0.95/0.4/0.1"
+run "$bench" "${common[@]}" --name check-rand8-heads --batch 2 --n 8256 --reps 3 --check-batches 2 --fracs 0.05 --extra "$heads" --poison
+run "$bench" "${common[@]}" --name check-g1-4-heads --hq 8 --hkv 8 --bits 4 --batch 2 --n 8256 --reps 3 --check-batches 2 \
+  --fracs 0.05 --extra "$heads"
+run "$bench" "${common[@]}" --name check-g3-d64-lowrank-heads --d 64 --hq 24 --hkv 8 --bits lowrank --batch 2 --n 5000 --reps 3 \
+  --check-batches 2 --fracs 0.05 --extra "$heads"
+run "$bench" "${common[@]}" --name check-mixed-heads --bits mixed --batch 2 --n 8256 --reps 3 --check-batches 2 --fracs 0.05 \
+  --extra "heads=0.01/0.5/1/0.2"
+run "$bench" "${common[@]}" --name check-splits98-heads --batch 1 --n 8256 --reps 3 --check-batches 1 --splits 98 --fracs 0.05 \
+  --extra "$heads"
 # 98 splits (merge's widest build; attend's first tiles past the list's end and past max_seq)
 run "$bench" "${common[@]}" --name check-splits98 --batch 1 --n 2000 --reps 3 --check-batches 1 --splits 98 --fracs 0.05,1
 run "$bench" "${common[@]}" --name check-mixed --bits mixed --batch 3 --n 8256 --reps 3 --check-batches 3 --fracs 0.05,1
@@ -225,11 +239,14 @@ GHOSTKV_COMPACT_READY=1 run "$bench" "${common[@]}" --name check-rand8-ready-fin
 cap_rows fin 8 3 --splits 1
 if [ "$fail" != 0 ] || [ "$mode" = quick ]; then echo "gpu_bench.sh: stopping after the checks (fail=$fail)"; exit "$fail"; fi
 
-# 2. real fractions: the certified survivor fraction of each capture (8-bit witness), as forced fractions
+# 2. real fractions: the certified survivor fraction of each capture (8-bit witness), as forced fractions: the
+# capture's mean (real:) and each of its (query, KV head) pairs' own (real-heads:, pair i of the main shape taking the
+# capture's pair i mod its count)
 extra="$(python3 - "$out/gpu_bench.csv" <<'PY'
 import csv, sys
 rows = [r for r in csv.DictReader(open(sys.argv[1])) if r["label"] == "certified" and r["case"].endswith("-b8")]
-print(",".join("real:%s=%s" % (r["case"][:-3], r["surv_frac"]) for r in rows))
+print(",".join(["real:%s=%s" % (r["case"][:-3], r["surv_frac"]) for r in rows] +
+               ["real-heads:%s=%s" % (r["case"][:-3], r["head_fracs"]) for r in rows if r.get("head_fracs")]))
 PY
 )"
 echo "real fractions: $extra"

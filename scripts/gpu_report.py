@@ -111,6 +111,10 @@ def main():
                 lab += " (pages %g%% forced)" % (100 * min(1.0, 4 * fr))
         elif lab.startswith("real:"):
             lab = "real " + lab.split(":")[1] + " (8-bit cert.)"
+        elif lab.startswith("real-heads:"):  # each (sequence, KV head) at a capture pair's own certified fraction
+            lab = "real " + lab.split(":")[1] + " per KV head (8-bit cert.)"
+            if r.get("balanced") == "1":
+                lab += " [balanced splits]"
         else:
             lab = "certified (synthetic far pages)" if "far" in r["case"] else "certified (random data)"
         dense_floor = float(r["dense_ms"]) / float(r["dense_vs_floor"])
