@@ -2458,11 +2458,14 @@ __device__ __forceinline__ BalanceLane balance_lane(int n, int H, int S, int til
 
 // NT: threads per block (NT/8 lane groups, tiles of NT/4 tokens); 128, or 192 for the survivors' one-split
 // build (attend_warps: 6 warps, 2 blocks per SM at 168 registers)
-template <int G, int D, bool DENSE, bool FIN = false, int NT = kAttThreads>
-__global__ void __launch_bounds__(NT, NT == kAttThreads ? 3 : 2) attend_kernel(DecodeParams p, Workspace w, int from_list,
-                                                                             int bal) {
+// BAL (survivors, S > 1 splits, not from a list: DecodeParams::balance and balance_allowed): the build that may deal the
+// grid's blocks to the KV heads by their counts (balanced splits, decode.h), deciding from every KV head's count on
+// the device. It holds more state through the tile loop (the remapped split and count: 44 B of spills at G 4, d 128),
+// so the grid's own split keeps the plain build.
+template <int G, int D, bool DENSE, bool FIN = false, int NT = kAttThreads, bool BAL = false>
+__global__ void __launch_bounds__(NT, NT == kAttThreads ? 3 : 2) attend_kernel(DecodeParams p, Workspace w, int from_list) {
   constexpr int kTile = NT / 4, NG = NT / 8, kAttThreads = NT;  // this build's tile and lane groups
-  static_assert(NT != 128 || kTile == kAttendTileRows, "decode.h's balanced splits count this build's tiles");
+  static_assert(!BAL || (!DENSE && !FIN && kTile == kAttendTileRows), "decode.h's balanced splits count this build's tiles");
   static_assert(!DENSE || NT == 128, "a dense tile stays in one page: 32 tokens");
   static_assert(NT == 128 || FIN, "merge's certificate counts 16 lane groups: other block sizes finish the heads themselves");
   constexpr int RB = D * 2, TB = kTile * RB, CPL = D / 8, NV = CPL / 8;  // NV uint4 per lane per row
@@ -2490,10 +2493,9 @@ __global__ void __launch_bounds__(NT, NT == kAttThreads ? 3 : 2) attend_kernel(D
   } else {
     pdl_wait();
   }
-  // bal (survivors, S > 1, not from a list; balance_allowed): every KV head's count, loaded beside this block's
-  // own inputs below (its default KV head's), decides whether the grid's blocks are dealt to the KV heads by
-  // their counts (decode.h, balanced splits)
-  [[maybe_unused]] const int bal_n = !DENSE && bal && (tid & 31) < p.batch * p.n_head_kv ? w.n_surv[tid & 31] : 0;
+  // BAL: every KV head's count, loaded beside this block's own inputs below (its grid KV head's), decides whether the
+  // grid's blocks are dealt to the KV heads by their counts (decode.h, balanced splits)
+  [[maybe_unused]] const int bal_n = BAL && (tid & 31) < p.batch * p.n_head_kv ? w.n_surv[tid & 31] : 0;
   const int n = p.seq_len[b];
   int count = DENSE ? n : w.n_surv[bg];
   // dense: block x takes the contiguous tiles of rows [i0, i1) (aligned to kTile: a dense tile stays in one page);
@@ -2504,10 +2506,10 @@ __global__ void __launch_bounds__(NT, NT == kAttThreads ? 3 : 2) attend_kernel(D
   per = (per + kTile - 1) / kTile * kTile;
   const int i0 = min(count, int(blockIdx.x) * per), i1 = min(count, i0 + per);
   int S = gridDim.x, xb = blockIdx.x;
-  // survivors: the first tile's row ids under the grid's own split (read whatever the count, in prep's zeroed
-  // entries: in flight with the count's load and, with bal, the counts')
+  // BAL: the first tile's row ids under the grid's own split (read whatever the count, in prep's zeroed entries: in
+  // flight with the counts' loads; the plain build reads them in its first load_rows, beside the count's load)
   [[maybe_unused]] int spec[2] = {-1, -1};
-  if constexpr (!DENSE) {
+  if constexpr (BAL) {
 #pragma unroll
     for (int u = 0; u < 2; ++u) {
       const int ii = attend_split_row0(0, kTile, xb, S) + grp + NG * u;
@@ -2535,9 +2537,9 @@ __global__ void __launch_bounds__(NT, NT == kAttThreads ? 3 : 2) attend_kernel(D
       }
   };
   load_q();
-  bool remapped = false;  // balanced: this block's KV head, split and split count come from the counts
-  if constexpr (!DENSE && !FIN) {
-    if (bal) {
+  [[maybe_unused]] bool remapped = false;  // balanced: this block's KV head, split and split count come from the counts
+  if constexpr (BAL) {
+    {
       const BalanceLane bl = balance_lane(bal_n, p.batch * p.n_head_kv, S, kTile);
       if (bl.on) {
         const int flat = int(blockIdx.y) * S + int(blockIdx.x);
@@ -2580,7 +2582,12 @@ __global__ void __launch_bounds__(NT, NT == kAttThreads ? 3 : 2) attend_kernel(D
   auto row_of = [&](int tile, int u) {
     const int ii = row0(tile) + grp + NG * u;
     const bool in = tile < n_tiles && ii < row_end;
-    if (tile == 0 && !remapped) return in ? spec[u] : -1;  // loaded above (ii is its index)
+    if constexpr (BAL) {
+      if (tile == 0 && !remapped) return in ? spec[u] : -1;  // loaded above (ii is its index)
+    } else if (tile == 0) {  // read whatever the count (in prep's zeroed entries): in flight with the count's load
+      const int v = ii < p.max_seq ? rows[ii] : -1;
+      return in ? v : -1;
+    }
     return in ? rows[ii] : -1;
   };
   auto load_rows = [&](int tile) {
@@ -2769,7 +2776,7 @@ __global__ void __launch_bounds__(NT, NT == kAttThreads ? 3 : 2) attend_kernel(D
       if (j == 0) { s_fm[h] = M; s_fl[h] = L; }
     } else {
       // balanced: the flat block's slot, G per block (merge reads them by the same counts)
-      const int64_t ps = remapped ? (int64_t(blockIdx.y) * gridDim.x + blockIdx.x) * G + h : bq * p.splits + blockIdx.x;
+      const int64_t ps = BAL && remapped ? (int64_t(blockIdx.y) * gridDim.x + blockIdx.x) * G + h : bq * p.splits + blockIdx.x;
       if (j == 0) { w.pm[ps] = M; w.pl[ps] = L; }
       w.po[ps * D + j] = O;
     }
@@ -2917,9 +2924,9 @@ __global__ void __launch_bounds__(kProbeWarps * 32) bounds_stream_probe_kernel(D
 //   mass_bound = M_E/(Z + M_E), out_err_bound = mass_bound·(ν_E + ||ô||·(1 + 1e-3)).
 // lists: attend took its KV heads from list 1 (compact's, or the fused low-rank blocks'), which must then hold all
 // of them (else trap).
-template <int D, int P>
-__global__ void __launch_bounds__(kMergeThreads * P) merge_kernel(DecodeParams p, Workspace w, bool certify, int lists,
-                                                                    int bal) {
+// BAL: attend's BAL build ran: every KV head's count decides (as there) whether the partials lie in the balanced slots.
+template <int D, int P, bool BAL = false>
+__global__ void __launch_bounds__(kMergeThreads * P) merge_kernel(DecodeParams p, Workspace w, bool certify, int lists) {
   static_assert(D <= kMergeThreads && kMergeThreads == 128, "a thread per component; the splits' m and l by warps 0-3");
   const int bq = blockIdx.x, tid = threadIdx.x, j = tid % kMergeThreads, slice = tid / kMergeThreads;
   const int lane = tid & 31, warp = tid >> 5;
@@ -2929,8 +2936,8 @@ __global__ void __launch_bounds__(kMergeThreads * P) merge_kernel(DecodeParams p
   pdl_wait();
   pdl_launch_next();
   const int listed = lists ? __ldcg(&w.ready[p.batch * p.n_head_kv + 1]) : p.batch * p.n_head_kv;  // checked below
-  // bal: every KV head's count, loaded beside the grid's own layout below (attend's decision, decode.h)
-  const int bal_n = bal && lane < p.batch * p.n_head_kv ? w.n_surv[lane] : 0;
+  // BAL: every KV head's count, loaded beside the grid's own layout below (attend's decision, decode.h)
+  [[maybe_unused]] const int bal_n = BAL && lane < p.batch * p.n_head_kv ? w.n_surv[lane] : 0;
   // split s of query head bq: its m, l at slot(s), its o at slot(s)·D (balanced: the flat block base + s, G per block)
   int64_t s0 = int64_t(bq) * S, sstep = 1;
   float ms, ls, x[kMergePer];
@@ -2948,7 +2955,7 @@ __global__ void __launch_bounds__(kMergeThreads * P) merge_kernel(DecodeParams p
   load();
   CertIn ci{};
   if (certify && tid == 0) ci = load_cert_inputs(p, w, bq);
-  if (bal) {
+  if constexpr (BAL) {
     const BalanceLane bl = balance_lane(bal_n, p.batch * p.n_head_kv, S, kAttendTileRows);
     if (bl.on) {  // reload from the balanced slots
       const int G = p.n_head_q / p.n_head_kv, bg = bq / G;  // b·Hkv + g (bq = b·Hq + g·G + h)
@@ -3728,6 +3735,7 @@ static void stage2(const DecodeParams& p, cudaStream_t st, bool certify, int upt
     attr.get([&] {
       raise_smem(attend_kernel<GG, DD, DENSE>, std::max(smem, kAttendSpreadSmem1));
       raise_smem(attend_kernel<GG, DD, DENSE, true>, std::max(smem, kAttendSpreadSmem1));
+      if constexpr (!DENSE) raise_smem(attend_kernel<GG, DD, false, false, kAttThreads, true>, std::max(smem, kAttendSpreadSmem1));
       return true;
     });
     // one split: attend writes the outputs and (ghost path, p.cert given: certify) the certificates; no merge
@@ -3740,27 +3748,37 @@ static void stage2(const DecodeParams& p, cudaStream_t st, bool certify, int upt
           static PerDevice<bool> attr6;
           attr6.get([&] { raise_smem(attend_kernel<GG, DD, false, true, NT>, std::max(smem6, kAttendSpreadSmem1)); return true; });
           launch("attend_kernel(fin, 6 warps)", attend_kernel<GG, DD, false, true, NT>, dim3(1, BK), dim3(NT),
-                 attend_launch_smem(smem6, BK), st, p, w, lists, 0);
+                 attend_launch_smem(smem6, BK), st, p, w, lists);
           return;
         }
       }
       launch(DENSE ? "attend_kernel(dense, fin)" : "attend_kernel(fin)", attend_kernel<GG, DD, DENSE, true>, dim3(1, BK),
-             dim3(kAttThreads), attend_launch_smem(smem, BK), st, p, w, lists, 0);
+             dim3(kAttThreads), attend_launch_smem(smem, BK), st, p, w, lists);
       return;
     }
-    // balanced splits (decode.h): the kernels decide from the counts whether to take them
-    const int bal = !DENSE && !lists && balance_allowed(p) ? 1 : 0;
-    launch(DENSE ? "attend_kernel(dense)" : "attend_kernel", attend_kernel<GG, DD, DENSE>, dim3(p.splits, BK),
-           dim3(kAttThreads), attend_launch_smem(smem, p.splits * BK), st, p, w, lists, bal);
+    // balanced splits (decode.h): the BAL builds decide from the counts whether to take them
+    const bool bal = !DENSE && !lists && p.balance && balance_allowed(p);
+    if (bal)
+      launch("attend_kernel(balanced)", attend_kernel<GG, DD, false, false, kAttThreads, true>, dim3(p.splits, BK),
+             dim3(kAttThreads), attend_launch_smem(smem, p.splits * BK), st, p, w, lists);
+    else
+      launch(DENSE ? "attend_kernel(dense)" : "attend_kernel", attend_kernel<GG, DD, DENSE>, dim3(p.splits, BK),
+             dim3(kAttThreads), attend_launch_smem(smem, p.splits * BK), st, p, w, lists);
     if (upto >= 2) {
       const int P = merge_slices(p.splits);
       auto go = [&](auto kern) {
-        launch(DENSE ? "merge_kernel(dense)" : "merge_kernel", kern, dim3(BQ), dim3(kMergeThreads * P), 0, st, p, w, certify,
-               lists, bal);
+        launch(DENSE ? "merge_kernel(dense)" : bal ? "merge_kernel(balanced)" : "merge_kernel", kern, dim3(BQ),
+               dim3(kMergeThreads * P), 0, st, p, w, certify, lists);
       };
-      if (P == 1) go(merge_kernel<DD, 1>);
-      else if (P == 4) go(merge_kernel<DD, 4>);
-      else go(merge_kernel<DD, 8>);
+      if (bal) {
+        if (P == 1) go(merge_kernel<DD, 1, true>);
+        else if (P == 4) go(merge_kernel<DD, 4, true>);
+        else go(merge_kernel<DD, 8, true>);
+      } else {
+        if (P == 1) go(merge_kernel<DD, 1>);
+        else if (P == 4) go(merge_kernel<DD, 4>);
+        else go(merge_kernel<DD, 8>);
+      }
     }
   });
 }

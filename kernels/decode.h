@@ -134,9 +134,6 @@ struct DecodeParams {
   double scale64 = 0;
   double delta = 1e-3;       // mass policy δ
   float forced_keep = -1;    // ≥ 0: keep each candidate with this probability (forced survivor fraction)
-  const float* forced_keep_bg = nullptr;  // forced mode (forced_keep ≥ 0) without a box: B·Hkv probabilities on the
-                                          // device, sequence b's KV head g keeping its candidates with entry
-                                          // b·Hkv + g instead of forced_keep (per-head survivor fractions)
   float anchor_share = 0.5f; // with a box: the share of the budget that whole-page elimination may use
   float forced_page_keep = -1;  // ≥ 0 (forced mode, with a box): keep each page without hot tokens with
                                 // this probability; the tokens of the other pages are eliminated unread
@@ -156,6 +153,15 @@ struct DecodeParams {
   int max_seq = 0;           // ≥ every seq_len
   float* out = nullptr;      // [batch, n_head_q, d]
   Certificate* cert = nullptr;  // [batch, n_head_q]
+  // (added last: the kernels that do not read them keep their parameter offsets)
+  const float* forced_keep_bg = nullptr;  // forced mode (forced_keep ≥ 0) without a box: B·Hkv probabilities on the
+                                          // device, sequence b's KV head g keeping its candidates with entry
+                                          // b·Hkv + g instead of forced_keep (per-head survivor fractions)
+  int balance = 0;           // 1: stage 2 runs the builds that may take balanced splits (attend's blocks dealt to the
+                             // KV heads by this step's survivor counts, decided on the device where it pays; decode.h
+                             // below). Fixed in a captured graph: set it from a previous step's counts
+                             // (balanced_splits), as the split count; 0 keeps the grid's own split (the plain builds,
+                             // fewer registers: no cost where the counts are even)
 };
 
 // Workspace views (device pointers inside p.work), for checking and for the bench.
@@ -327,8 +333,8 @@ GHOSTKV_HD constexpr bool balance_pays(int max_tiles_even, int max_tiles_balance
 bool balanced_splits(const int32_t* counts, int H, int S, int tile, int32_t* s_h);
 // attend's tile (rows) where balanced splits apply (the 4-warp build)
 inline constexpr int kAttendTileRows = 32;
-// whether stage 2 of a ghost step on p may take balanced splits (S > 1, not from the ready lists, B·Hkv ≤
-// kBalanceMaxHeads; GHOSTKV_ATTEND_BALANCE=0 turns it off)
+// whether stage 2 of a ghost step on p may take balanced splits where p.balance asks for them (S > 1, not from the
+// ready lists, B·Hkv ≤ kBalanceMaxHeads; GHOSTKV_ATTEND_BALANCE=0 turns them off)
 bool balance_allowed(const DecodeParams& p);
 // prep's blocks per (b, KV head) (prep_kernel's R): 4 where the B·Hkv·4 blocks fit one per SM, so that four SMs load a
 // KV head's 64 KB rotation (16 KB each) for each of its sequences; else 1 (the grid then covers the SMs already; the

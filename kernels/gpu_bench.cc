@@ -18,6 +18,8 @@
 //   --check-only: steps 1-2 only (no timing, no CSV), plus one CUDA-graph replay of each row's step checked
 //      against its direct run: for compute-sanitizer (scripts/gpu_bench.sh sanitize);
 //   --gpus 0,1: the whole run on each listed device in turn, in one process (per-device state).
+//   --extra LABEL=F or LABEL=F0/F1/..: more forced rows, at one fraction or at per-(batch entry, KV head) fractions;
+//   --balance auto|0|1: DecodeParams::balance from each row's own counts (auto), or forced (A/B of the builds).
 // Exit code: 0 all checks passed, 1 a check failed, 2 bad input / CUDA error.
 #include <cuda_runtime.h>
 
@@ -70,6 +72,7 @@ struct Opts {
   double profile = -1;  // ≥ 0: run the ghost path (forced to this fraction) and dense once each, for ncu
   bool ghost_tier = false, tier_only = false, dry = false;  // dry: build the host data only (no device)
   bool breakdown = false;   // also time each stage's kernel prefixes and the bare row gather (diagnostics)
+  int balance = -1;         // DecodeParams::balance: −1 from each row's own counts (balanced_splits), 0 or 1 forced
   bool flush_clean = true;  // the 256 MB memset read back (the L2 left clean); --flush write: memset only
   bool anchors = false;     // page box anchors (the anchor stage before the scan)
   bool poison = false;      // also check the flags of non-finite inputs (poison_checks)
@@ -807,7 +810,7 @@ HeadFracs head_fracs(const Host& h, const Gpu& d, const gc::DecodeParams& pr) {
     r.fracs += buf;
   }
   if (gc::balance_allowed(pr)) {
-    r.balanced = gc::balanced_splits(ns.data(), H, pr.splits, gc::kAttendTileRows, sh.data());
+    r.balanced = gc::balanced_splits(ns.data(), H, pr.splits, gc::kAttendTileRows, sh.data()) && pr.balance;
     for (int i = 0; i < H; ++i) {
       r.tiles_even = std::max(r.tiles_even, gc::split_max_tiles(ns[size_t(i)], gc::kAttendTileRows, pr.splits));
       r.tiles_bal = std::max(r.tiles_bal, gc::split_max_tiles(ns[size_t(i)], gc::kAttendTileRows, sh[size_t(i)]));
@@ -925,6 +928,11 @@ int main(int argc, char** argv) try {
     else if (a == "--commit") o.commit = val();
     else if (a == "--seed") o.seed = std::stoull(val());
     else if (a == "--dry") o.dry = true;
+    else if (a == "--balance") {
+      const std::string v = val();
+      GKV_CHECK(v == "auto" || v == "0" || v == "1", "gpu_bench --balance: auto, 0 or 1, got ", v);
+      o.balance = v == "auto" ? -1 : std::stoi(v);
+    }
     else if (a == "--profile") o.profile = std::stod(val());
     else if (a == "--distinct") o.distinct = std::stoi(val());
     else if (a == "--anchors") o.anchors = true;
@@ -1118,6 +1126,17 @@ int run_on_device(const Opts& o, Host& h, int dev) {
       gc::ghost_stage1(pr, nullptr);
       CK(cudaDeviceSynchronize());
       pr.splits = gc::ghost_splits(h.B, h.Hkv, surv_total(d) / (int64_t(h.B) * h.Hkv));
+    }
+    // the balanced builds where this step's counts take balanced splits (at run time: the previous step's), or as
+    // --balance says
+    pr.balance = o.balance == 1;
+    if (o.balance < 0 && gc::balance_allowed(pr)) {
+      gc::ghost_stage1(pr, nullptr);
+      CK(cudaDeviceSynchronize());
+      const int H = h.B * h.Hkv;
+      std::vector<int32_t> ns(static_cast<size_t>(H)), sh(static_cast<size_t>(H));
+      CK(cudaMemcpy(ns.data(), gc::workspace_views(d.p).n_surv, ns.size() * 4, cudaMemcpyDeviceToHost));
+      pr.balance = gc::balanced_splits(ns.data(), H, pr.splits, gc::kAttendTileRows, sh.data());
     }
     std::string shown_label = r.label;  // printed: forced rows with their percentage
     if (forced) shown_label.append(":").append(std::to_string(int(std::lround(r.frac_req * 100))));

@@ -229,9 +229,13 @@ TEST(CudaContract, BalancedSplits) {
     }
     ASSERT_LE(sum_s, (long long)S * H);
     EXPECT_EQ(on, tot > 0 && bal + kBalanceMarginTiles <= even) << trial;
-    if (shape == 0) EXPECT_FALSE(on) << trial;
+    if (shape == 0) {
+      EXPECT_FALSE(on) << trial;
+    }
     // one heavy head: taken wherever merge's capacity leaves it more splits (S at 16, 64 or 128 fills it already)
-    if (shape == 1 && H >= 4 && balance_cap(S) >= S + 4) EXPECT_TRUE(on) << trial << " H " << H << " S " << S;
+    if (shape == 1 && H >= 4 && balance_cap(S) >= S + 4) {
+      EXPECT_TRUE(on) << trial << " H " << H << " S " << S;
+    }
   }
   // 1 × 128K (8 KV heads, 49 splits), the fractions 0.31 / 0.67 of two heads alternating: balanced, the most tiles of
   // a block 57 → 43 (the heavy heads capped at merge's 64 splits; 41 with no cap)

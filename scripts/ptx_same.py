@@ -10,7 +10,8 @@ e.g. a math routine, placed after whichever entry used it first) stand (each is 
 name: the "(device functions)" line), the file's internal symbol hash, the
 template arguments that only select a variant of the cut (finish_scan_block's LEAN, cut_head's), and
 template arguments added later at their default (scan_kernel's CUT 0, prep_kernel's ZH true, DBG 0, R 1 and CL 1, finish_scan_local's PUB true,
-attend_kernel's FIN false and NT 128). Same PTX means the same machine code (same ptxas), so a kernel measured at
+attend_kernel's FIN false, NT 128 and BAL false, merge_kernel's BAL false), and DecodeParams' size (the first
+parameter's; fields added at its end keep the others' offsets). Same PTX means the same machine code (same ptxas), so a kernel measured at
 that commit is the kernel in the tree. "same but reg names": the same instructions on differently
 numbered virtual registers (ptxas may then allocate registers differently: not proven the same machine
 code). Needs nvcc; prints one line per kernel family and status. --diff: then, for each kernel that differs, its
@@ -50,6 +51,11 @@ def kernels(path):
     t = re.sub(r"(prep_kernelILi\d+ELi\d+ELb\d)ELi0ELi1EE", r"\1EE", t)  # prep's DBG 0, R 1
     t = re.sub(r"(prep_kernelILi\d+ELi\d+ELb\d)ELi0EE", r"\1EE", t)  # prep's diagnostic build DBG 0
     t = re.sub(r"prep_kernelILi(\d+)ELi(\d+)ELb1EE", r"prep_kernelILi\1ELi\2EE", t)
+    t = re.sub(r"attend_kernelILi(\d+)ELi(\d+)ELb(\d)ELb(\d)ELi(\d+)ELb0EE", r"attend_kernelILi\1ELi\2ELb\3ELb\4ELi\5EE", t)  # BAL false
+    t = re.sub(r"merge_kernelILi(\d+)ELi(\d+)ELb0EE", r"merge_kernelILi\1ELi\2EE", t)  # merge's BAL false
+    # DecodeParams' size (fields added at its end leave every other field's offset as it was; a kernel reading
+    # a new field differs by its loads)
+    t = re.sub(r"(_param_0)\[\d+\]", r"\1[N]", t)
     t = re.sub(r"attend_kernelILi(\d+)ELi(\d+)ELb(\d)ELb(\d)ELi128EE", r"attend_kernelILi\1ELi\2ELb\3ELb\4EE", t)  # NT 128
     t = re.sub(r"attend_kernelILi(\d+)ELi(\d+)ELb(\d)ELb0EE", r"attend_kernelILi\1ELi\2ELb\3EE", t)
     t = "\n".join(l for l in t.split("\n") if not l.strip().startswith((".loc", ".file")))
