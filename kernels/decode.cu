@@ -2460,8 +2460,8 @@ __device__ __forceinline__ BalanceLane balance_lane(int n, int H, int S, int til
 // build (attend_warps: 6 warps, 2 blocks per SM at 168 registers)
 // BAL (survivors, S > 1 splits, not from a list: DecodeParams::balance and balance_allowed): the build that may deal the
 // grid's blocks to the KV heads by their counts (balanced splits, decode.h), deciding from every KV head's count on
-// the device. It holds more state through the tile loop (the remapped split and count: 44 B of spills at G 4, d 128),
-// so the grid's own split keeps the plain build.
+// the device. It costs the plain build's step more (the counts' loads and decision, a barrier, its split read from
+// shared memory at each use), so the grid's own split keeps the plain build.
 template <int G, int D, bool DENSE, bool FIN = false, int NT = kAttThreads, bool BAL = false>
 __global__ void __launch_bounds__(NT, NT == kAttThreads ? 3 : 2) attend_kernel(DecodeParams p, Workspace w, int from_list) {
   constexpr int kTile = NT / 4, NG = NT / 8, kAttThreads = NT;  // this build's tile and lane groups
@@ -2557,7 +2557,21 @@ __global__ void __launch_bounds__(NT, NT == kAttThreads ? 3 : 2) attend_kernel(D
       }
     }
   }
-  auto row0 = [&](int tile) { return DENSE ? i0 + tile * kTile : attend_split_row0(tile, kTile, xb, S); };  // its first row
+  // BAL: the split (x, S) and whether it was remapped, in shared memory and read there at each use (volatile), so
+  // that they hold no registers through the tile loop (the plain build reads blockIdx.x and gridDim.x; in registers
+  // the BAL build spilled 44 B at G 4, d 128 and its step came out 3-5 µs slower at 1 × 128K)
+  [[maybe_unused]] __shared__ int s_split[3];
+  if constexpr (BAL) {
+    if (tid == 0) { s_split[0] = xb; s_split[1] = S; s_split[2] = remapped; }
+    __syncthreads();
+  }
+  auto row0 = [&](int tile) {  // its first row
+    if constexpr (BAL) {
+      const volatile int* vs = s_split;
+      return attend_split_row0(tile, kTile, vs[0], vs[1]);
+    }
+    return DENSE ? i0 + tile * kTile : attend_split_row0(tile, kTile, xb, S);
+  };
   const int row_end = DENSE ? i1 : count;
   const int32_t* rows = w.srow + int64_t(bg) * p.max_seq;
   const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
@@ -2583,7 +2597,7 @@ __global__ void __launch_bounds__(NT, NT == kAttThreads ? 3 : 2) attend_kernel(D
     const int ii = row0(tile) + grp + NG * u;
     const bool in = tile < n_tiles && ii < row_end;
     if constexpr (BAL) {
-      if (tile == 0 && !remapped) return in ? spec[u] : -1;  // loaded above (ii is its index)
+      if (tile == 0 && !reinterpret_cast<const volatile int*>(s_split)[2]) return in ? spec[u] : -1;  // loaded above (ii)
     } else if (tile == 0) {  // read whatever the count (in prep's zeroed entries): in flight with the count's load
       const int v = ii < p.max_seq ? rows[ii] : -1;
       return in ? v : -1;
@@ -2776,7 +2790,8 @@ __global__ void __launch_bounds__(NT, NT == kAttThreads ? 3 : 2) attend_kernel(D
       if (j == 0) { s_fm[h] = M; s_fl[h] = L; }
     } else {
       // balanced: the flat block's slot, G per block (merge reads them by the same counts)
-      const int64_t ps = BAL && remapped ? (int64_t(blockIdx.y) * gridDim.x + blockIdx.x) * G + h : bq * p.splits + blockIdx.x;
+      const int64_t ps = BAL && reinterpret_cast<const volatile int*>(s_split)[2]
+                             ? (int64_t(blockIdx.y) * gridDim.x + blockIdx.x) * G + h : bq * p.splits + blockIdx.x;
       if (j == 0) { w.pm[ps] = M; w.pl[ps] = L; }
       w.po[ps * D + j] = O;
     }
