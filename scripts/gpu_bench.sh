@@ -45,6 +45,8 @@ small_rows=(
   "splits98:--batch 1 --n 2000 --splits 98 --fracs 0.05,1"
   "prep-cl2:--batch 8 --n 2000 --check-batches 2 --fracs 0.05,1"
   "heads8:--batch 2 --n 4160 --fracs 0.05 --extra heads=0.02/0.9/0.3/0.6/0.05/0.95/0.4/0.1"
+  "heads8-b4:--batch 4 --n 8256 --check-batches 2 --fracs 0.05 --extra heads=0.02/0.9/0.3/0.6/0.05/0.95/0.4/0.1"
+  "heads8-splits98:--batch 1 --n 32768 --check-batches 1 --splits 98 --fracs 0.05 --extra heads=0.02/0.9/0.3/0.6/0.05/0.95/0.4/0.1"
 )
 # run_small BENCH_PREFIX... -- EXTRA_OPTS...: every small row (check batches: all, unless the row says);
 # with $deadline (epoch seconds) set, the rows not started by then are listed as skipped
@@ -126,7 +128,8 @@ run env GHOSTKV_PREP_CLUSTER=4 "$bench" "${common[@]}" --name check-g2-4-prepcl4
   --reps 3 --check-batches 8 --fracs 0.2
 # balanced splits: KV heads with very different survivor counts (--extra NAME=f0/f1/..: per (sequence, KV head) forced
 # fractions), so that attend's blocks are dealt to the KV heads by their counts (decode.h; the bench's "heads" line says
-# whether a step took them); G 1, G 3 at d 64, and 98 splits (merge's 8-slice build, up to 128 splits per KV head)
+# whether a step took them); G 1, G 3 at d 64, 4 sequences (32 KV heads: 12 splits, merge's one-slice build) and 98 splits
+# (merge's 8-slice build, up to 128 splits per KV head)
 heads="heads=0.02/0.9/0.3/0.6/0.05/0.95/0.4/0.1"
 run "$bench" "${common[@]}" --name check-rand8-heads --batch 2 --n 8256 --reps 3 --check-batches 2 --fracs 0.05 --extra "$heads" --poison
 run "$bench" "${common[@]}" --name check-g1-4-heads --hq 8 --hkv 8 --bits 4 --batch 2 --n 8256 --reps 3 --check-batches 2 \
@@ -135,7 +138,8 @@ run "$bench" "${common[@]}" --name check-g3-d64-lowrank-heads --d 64 --hq 24 --h
   --check-batches 2 --fracs 0.05 --extra "$heads"
 run "$bench" "${common[@]}" --name check-mixed-heads --bits mixed --batch 2 --n 8256 --reps 3 --check-batches 2 --fracs 0.05 \
   --extra "heads=0.01/0.5/1/0.2"
-run "$bench" "${common[@]}" --name check-splits98-heads --batch 1 --n 8256 --reps 3 --check-batches 1 --splits 98 --fracs 0.05 \
+run "$bench" "${common[@]}" --name check-rand8-heads-b4 --batch 4 --n 8256 --reps 3 --check-batches 4 --fracs 0.05 --extra "$heads"
+run "$bench" "${common[@]}" --name check-splits98-heads --batch 1 --n 65536 --reps 3 --check-batches 1 --splits 98 --fracs 0.05 \
   --extra "$heads"
 # 98 splits (merge's widest build; attend's first tiles past the list's end and past max_seq)
 run "$bench" "${common[@]}" --name check-splits98 --batch 1 --n 2000 --reps 3 --check-batches 1 --splits 98 --fracs 0.05,1
