@@ -2559,7 +2559,8 @@ __global__ void __launch_bounds__(NT, NT == kAttThreads ? 3 : 2) attend_kernel(D
   }
   // BAL: the split (x, S) and whether it was remapped, in shared memory and read there at each use (volatile), so
   // that they hold no registers through the tile loop (the plain build reads blockIdx.x and gridDim.x; in registers
-  // the BAL build spilled 44 B at G 4, d 128 and its step came out 3-5 µs slower at 1 × 128K)
+  // the BAL build spilled 44 B at G 4, d 128, and its stage 2 took 2.8-4.9 µs more than the plain build's at 1 × 128K
+  // where the counts are even, against 2.1-3.8 µs without the spills: docs/gpu.md)
   [[maybe_unused]] __shared__ int s_split[3];
   if constexpr (BAL) {
     if (tid == 0) { s_split[0] = xb; s_split[1] = S; s_split[2] = remapped; }
