@@ -2,13 +2,17 @@
 # The GPU decode path on the device, in one call: correctness first (small random cases and real
 # captures, every check against float64), then the timed cases, the torch SDPA baseline, the ghost
 # tier over PCIe, and Nsight Compute DRAM bytes. Needs .gpu_carry/ from scripts/gpu_carry.sh.
-#   scripts/gpu_bench.sh [quick|full|sanitize|multi]
+#   scripts/gpu_bench.sh [quick|full|main|sanitize|multi]
 # Writes gpu_bench.csv, gpu_tier.csv, gpu_torch.csv, ncu.csv and log.txt to $OUT (or results/gpu/run/);
 # scripts/gpu_report.py turns them into results/gpu/*.csv and the table of docs/gpu.md.
 #   sanitize: compute-sanitizer (memcheck, racecheck, synccheck, initcheck) over small checked rows that
 #     reach every kernel build family (--check-only: no timing; each row's step also replayed as a CUDA
 #     graph), the four tools in parallel over the machine's GPUs; sanitize_TOOL.txt per tool.
 #   multi: the checks on every GPU of the machine in turn, in one process (--gpus 0,1,..: per-device state).
+#   quick: the checks (step 1) alone; main: the rest alone (steps 2-6), after a quick run whose gpu_bench.csv is
+#     $GHOSTKV_CHECKS_CSV (default .gpu_carry/checks_gpu_bench.csv): its rows start main's gpu_bench.csv and its
+#     captures' certified rows give the real fractions, so quick + main in two calls (a full run past one call's time
+#     limit) write what full writes (log.txt: each call's own).
 set -uo pipefail
 mode="${1:-full}"
 source "$(dirname "$0")/gpu_env.sh" log.txt
@@ -115,6 +119,14 @@ cap_rows() {
   done
 }
 
+if [ "$mode" = main ]; then  # step 1 comes from a quick run's CSV
+  checks_csv="${GHOSTKV_CHECKS_CSV:-$carry/checks_gpu_bench.csv}"
+  if ! grep -q ",certified," "$checks_csv" 2>/dev/null; then
+    echo "gpu_bench.sh main: no checked rows in $checks_csv (GHOSTKV_CHECKS_CSV: the gpu_bench.csv of a quick run)"; exit 1
+  fi
+  cp "$checks_csv" "$out/gpu_bench.csv"
+  echo "gpu_bench.sh main: the checks of $checks_csv ($(($(wc -l < "$checks_csv") - 1)) rows)"
+else
 # 1. correctness on small shapes (fresh random inputs; real captures), 8- and 4-bit witnesses
 # (--poison: a NaN query component, a NaN hot key component and a NaN hot value component must flag
 # exactly the heads they reach)
@@ -242,6 +254,7 @@ GHOSTKV_COMPACT_READY=1 run "$bench" "${common[@]}" --name check-rand8-ready-fin
   --check-batches 3 --fracs 0.05,1 --poison
 cap_rows fin 8 3 --splits 1
 if [ "$fail" != 0 ] || [ "$mode" = quick ]; then echo "gpu_bench.sh: stopping after the checks (fail=$fail)"; exit "$fail"; fi
+fi
 
 # 2. real fractions: the certified survivor fraction of each capture (8-bit witness), as forced fractions: the
 # capture's mean (real:) and each of its (query, KV head) pairs' own (real-heads:, pair i of the main shape taking the

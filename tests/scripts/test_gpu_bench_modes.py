@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""scripts/gpu_bench.sh's `sanitize` and `multi` modes, run here with stand-ins for the GPU machine's tools
-(nvidia-smi, compute-sanitizer and the bench binary, which record how they were called): every small row
-reaches every tool with --check-only, its environment prefix and, for racecheck and synccheck, the larger
+"""scripts/gpu_bench.sh's `sanitize`, `multi` and `main` modes, run here with stand-ins for the GPU machine's tools
+(nvidia-smi, compute-sanitizer, the bench binary and the torch baseline, which record how they were called): every
+small row reaches every tool with --check-only, its environment prefix and, for racecheck and synccheck, the larger
 mbarrier table; GHOSTKV_SANITIZE_GPUS and GHOSTKV_SANITIZE_TOOLS are honoured; a tool error, a failing row and
-rows left out by the time budget make the mode fail; `multi` passes --gpus over every GPU and refuses one GPU."""
+rows left out by the time budget make the mode fail; `multi` passes --gpus over every GPU and refuses one GPU;
+`main` runs no check row, starts its CSV with a quick run's rows and passes their captures' real fractions (the
+mean and the per-head ones) to the main shapes, and refuses to run without that CSV."""
 import os
 import shutil
 import subprocess
@@ -39,6 +41,8 @@ def setup(tmp, ngpu):
     os.makedirs(os.path.join(tmp, "bin"))
     for f in ("gpu_bench.sh", "gpu_env.sh"):
         shutil.copy(os.path.join(ROOT, "scripts", f), os.path.join(tmp, "scripts", f))
+    open(os.path.join(tmp, "scripts", "gpu_torch_sdpa.py"), "w").write(
+        "import os\nopen(os.environ['FAKE_LOG'], 'a').write('TORCH\\n')\n")
     smi = "#!/bin/bash\nif [ \"$1\" = -L ]; then for i in $(seq 0 %d); do echo \"GPU $i: H200\"; done; else echo \"H200, 580, 1980, 3201\"; fi\n" % (ngpu - 1)
     for path, text in ((os.path.join(tmp, ".gpu_carry", "ghostkv_gpu_bench"), BENCH), (os.path.join(tmp, "bin", "nvidia-smi"), smi),
                        (os.path.join(tmp, "bin", "compute-sanitizer"), SANITIZER)):
@@ -107,6 +111,26 @@ def main():
         benches = [c for c in calls if c.startswith("BENCH")]
         check(rc == 0 and len(benches) == n and all("--gpus 0,1" in c and "--check-only" in c for c in benches),
               "multi: %d rows with --gpus 0,1 --check-only, got rc %d, %d rows" % (n, rc, len(benches)))
+        # main: the timed part after a quick run, whose CSV (two capture rows, one check row) it starts from
+        header = "device,commit,case,label,surv_frac,head_fracs\n"
+        checks_csv = os.path.join(tmp, ".gpu_carry", "checks_gpu_bench.csv")
+        open(checks_csv, "w").write(header + "d,c,ref23m-L4-b8,certified,0.303,0.2/0.4\nd,c,ref23m-L4-b4,certified,0.31,0.3/0.3\n"
+                                    "d,c,check-rand8,forced:0.05,0.05,\n")
+        rc, text, calls, out = run(tmp, "main")
+        benches = [c for c in calls if c.startswith("BENCH")]
+        b8 = [c for c in benches if "--name 1x128K-b8 " in c and "--tier-only" not in c]
+        check(rc == 0, "main: exit 0, got %d: %s" % (rc, text[-400:]))
+        check(benches and not [c for c in benches if "--name check-" in c or "--mode capture" in c],
+              "main: no check row and no capture row")
+        check(len(b8) == 1 and "--extra real:ref23m-L4=0.303,real-heads:ref23m-L4=0.2/0.4" in b8[0],
+              "main: the 1 × 128K int8 row gets the 8-bit capture's mean and per-head fractions: %s" % (b8[:1],))
+        check("TORCH" in calls, "main: the torch baseline runs")
+        got = open(os.path.join(out, "gpu_bench.csv")).read()
+        check(got.startswith(open(checks_csv).read()), "main: its gpu_bench.csv starts with the quick run's rows")
+        os.remove(checks_csv)
+        rc, text, calls, _ = run(tmp, "main")
+        check(rc != 0 and "no checked rows" in text and not [c for c in calls if c.startswith("BENCH")],
+              "main: refused without a quick run's CSV")
     with tempfile.TemporaryDirectory() as tmp:
         setup(tmp, 1)
         rc, text, calls, _ = run(tmp, "multi")
