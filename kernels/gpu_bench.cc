@@ -777,13 +777,16 @@ Bytes bytes_model(const Host& h, const gc::DecodeParams& p, int64_t n_surv_total
   return by;
 }
 
-// Sum over (batch entry, KV head) of a per-KV-head device counter of the workspace.
-int64_t sum_counts(const Gpu& d, int32_t* gc::Workspace::*counter) {
+// A per-KV-head device counter of the workspace, one entry per (batch entry, KV head), and its sum.
+std::vector<int32_t> kv_counts(const Gpu& d, int32_t* gc::Workspace::*counter) {
   const gc::Workspace w = gc::workspace_views(d.p);
   std::vector<int32_t> ns(size_t(d.p.batch) * d.p.n_head_kv);
   CK(cudaMemcpy(ns.data(), w.*counter, ns.size() * 4, cudaMemcpyDeviceToHost));
+  return ns;
+}
+int64_t sum_counts(const Gpu& d, int32_t* gc::Workspace::*counter) {
   int64_t s = 0;
-  for (int32_t x : ns) s += x;
+  for (int32_t x : kv_counts(d, counter)) s += x;
   return s;
 }
 int64_t pages_read_total(const Gpu& d) { return d.p.box ? sum_counts(d, &gc::Workspace::n_plist) : -1; }
@@ -797,10 +800,9 @@ struct HeadFracs {
   int tiles_even = 0, tiles_bal = 0;
 };
 HeadFracs head_fracs(const Host& h, const Gpu& d, const gc::DecodeParams& pr) {
-  const gc::Workspace w = gc::workspace_views(d.p);
   const int H = d.p.batch * d.p.n_head_kv;
-  std::vector<int32_t> ns(size_t(H), 0), sh(size_t(H), 0);
-  CK(cudaMemcpy(ns.data(), w.n_surv, ns.size() * 4, cudaMemcpyDeviceToHost));
+  const std::vector<int32_t> ns = kv_counts(d, &gc::Workspace::n_surv);
+  std::vector<int32_t> sh(size_t(H), 0);
   HeadFracs r;
   for (int i = 0; i < H; ++i) {
     const int n = h.seq_len[size_t(i / d.p.n_head_kv)];
@@ -1122,21 +1124,24 @@ int run_on_device(const Opts& o, Host& h, int dev) {
       pr.forced_page_keep = float(std::min(1.0, 4 * r.frac_req));
       pr.forced_keep = float(r.frac_req / pr.forced_page_keep);
     }
-    if (!o.splits) {  // the split count this step's survivors call for (at run time: the previous step's)
+    // the split count and the balanced builds this step's survivors call for (at run time: the previous step's), or
+    // as --splits / --balance say; one stage 1 gives the counts for both (they do not depend on either)
+    bool counted = false;
+    if (!o.splits) {
       gc::ghost_stage1(pr, nullptr);
       CK(cudaDeviceSynchronize());
+      counted = true;
       pr.splits = gc::ghost_splits(h.B, h.Hkv, surv_total(d) / (int64_t(h.B) * h.Hkv));
     }
-    // the balanced builds where this step's counts take balanced splits (at run time: the previous step's), or as
-    // --balance says
     pr.balance = o.balance == 1;
     if (o.balance < 0 && gc::balance_allowed(pr)) {
-      gc::ghost_stage1(pr, nullptr);
-      CK(cudaDeviceSynchronize());
-      const int H = h.B * h.Hkv;
-      std::vector<int32_t> ns(static_cast<size_t>(H)), sh(static_cast<size_t>(H));
-      CK(cudaMemcpy(ns.data(), gc::workspace_views(d.p).n_surv, ns.size() * 4, cudaMemcpyDeviceToHost));
-      pr.balance = gc::balanced_splits(ns.data(), H, pr.splits, gc::kAttendTileRows, sh.data());
+      if (!counted) {
+        gc::ghost_stage1(pr, nullptr);
+        CK(cudaDeviceSynchronize());
+      }
+      const std::vector<int32_t> ns = kv_counts(d, &gc::Workspace::n_surv);
+      std::vector<int32_t> sh(ns.size());
+      pr.balance = gc::balanced_splits(ns.data(), int(ns.size()), pr.splits, gc::kAttendTileRows, sh.data());
     }
     std::string shown_label = r.label;  // printed: forced rows with their percentage
     if (forced) shown_label.append(":").append(std::to_string(int(std::lround(r.frac_req * 100))));
