@@ -794,8 +794,11 @@ int64_t surv_total(const Gpu& d) { return sum_counts(d, &gc::Workspace::n_surv);
 // Each (batch entry, KV head)'s survivor fraction of its candidates (hot tokens excluded, as Check::surv_frac), from
 // the device's counts, '/'-joined in b·Hkv + g order; and whether stage 2 took the balanced splits for these counts
 // (decode.h: the kernels' rule, on the host), with the most tiles of one attend block without and with them.
+// (the CSV's head_fracs and the printed list hold them up to this many (batch entry, KV head) pairs; past it the
+// printed line gives their range and mean)
+constexpr int kHeadFracsShown = 32;
 struct HeadFracs {
-  std::string fracs;
+  std::string fracs, range;
   bool balanced = false;
   int tiles_even = 0, tiles_bal = 0;
 };
@@ -804,13 +807,21 @@ HeadFracs head_fracs(const Host& h, const Gpu& d, const gc::DecodeParams& pr) {
   const std::vector<int32_t> ns = kv_counts(d, &gc::Workspace::n_surv);
   std::vector<int32_t> sh(size_t(H), 0);
   HeadFracs r;
+  double lo = 1e300, hi = -1e300, sum = 0;
   for (int i = 0; i < H; ++i) {
     const int n = h.seq_len[size_t(i / d.p.n_head_kv)];
     const int cand = std::max(0, n - d.p.n_sink - d.p.n_recent), hot = n - cand;
+    const double f = cand ? double(ns[size_t(i)] - hot) / cand : 0.0;
     char buf[32];
-    std::snprintf(buf, sizeof buf, "%s%.4f", i ? "/" : "", cand ? double(ns[size_t(i)] - hot) / cand : 0.0);
+    std::snprintf(buf, sizeof buf, "%s%.4f", i ? "/" : "", f);
     r.fracs += buf;
+    lo = std::min(lo, f);
+    hi = std::max(hi, f);
+    sum += f;
   }
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%d pairs, %.4f-%.4f, mean %.4f", H, H ? lo : 0.0, H ? hi : 0.0, H ? sum / H : 0.0);
+  r.range = buf;
   if (gc::balance_allowed(pr)) {
     r.balanced = gc::balanced_splits(ns.data(), H, pr.splits, gc::kAttendTileRows, sh.data()) && pr.balance;
     for (int i = 0; i < H; ++i) {
@@ -1155,7 +1166,8 @@ int run_on_device(const Opts& o, Host& h, int dev) {
     d.p = saved;
     if (gc::balance_allowed(pr))
       std::printf("  heads (survivor fraction per batch entry and KV head): %s; balanced splits %s (most tiles per attend block %d, balanced %d)\n",
-                  hf.fracs.c_str(), hf.balanced ? "taken" : "not taken", hf.tiles_even, hf.tiles_bal);
+                  h.B * h.Hkv <= kHeadFracsShown ? hf.fracs.c_str() : hf.range.c_str(), hf.balanced ? "taken" : "not taken",
+                  hf.tiles_even, hf.tiles_bal);
     if (o.check_only) {  // one replay of the step as the timed path runs it (a CUDA graph), against the direct run
       const std::vector<float> out_direct = d.out.get();
       CK(cudaMemsetAsync(d.out.p, 0xFF, d.out.n * 4, tm.st));  // on the graph's stream (non-blocking): ordered before it
@@ -1262,7 +1274,7 @@ int run_on_device(const Opts& o, Host& h, int dev) {
                    dense_ms / ghost_ms, (long long)c.violations, (long long)c.rule_fail, (long long)c.cert_fail,
                    (long long)c.num_fail, (long long)c.nonfinite, c.max_mass_bound, c.max_mass_lost, c.max_num_err,
                    dense_err, c.mean_gap, int(o.anchors), pages_frac, pr.splits,
-                   h.B * h.Hkv <= gc::kBalanceMaxHeads ? hf.fracs.c_str() : "", int(hf.balanced));
+                   h.B * h.Hkv <= kHeadFracsShown ? hf.fracs.c_str() : "", int(hf.balanced));
   }
   if (!o.check_only)
     std::printf("# dense: %.4f ms, %.1f GB/s of %.1f GB/s copy; dense rel err %.2e; candidates checked in %zu batch entries\n",
