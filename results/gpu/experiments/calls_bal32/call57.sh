@@ -10,6 +10,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 source scripts/gpu_env.sh log_call57.txt
+xz -dc .gpu_carry/bench.xz > .gpu_carry/ghostkv_gpu_bench && chmod +x .gpu_carry/ghostkv_gpu_bench
 b=.gpu_carry/ghostkv_gpu_bench
 nvidia-smi -L
 t0=$(date +%s)
