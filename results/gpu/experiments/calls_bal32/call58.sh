@@ -5,7 +5,8 @@
 # then the captures' certified rows, then a same-call A/B of one binary, auto (the balanced splits where the counts
 # call for them) against GHOSTKV_ATTEND_BALANCE=0 (the plain builds; the ready lists at 32 × 32K): 32 × 32K int8 at
 # forced 5/20%, the captures' mean and per-head fractions, both orders; 1 × 128K int8 per-head rows both ways; the
-# plain build at 6 splits on the per-head rows. GPU 1: every check row (gpu_bench.sh quick), then memcheck.
+# plain build at 6 splits on the per-head rows. GPU 1 (where the machine has two): every check row (gpu_bench.sh quick),
+# then memcheck.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 t0=$(date +%s)
@@ -18,7 +19,9 @@ if [ -f .gpu_carry/lib.tar.xz ]; then mkdir -p /tmp/ghostkv_lib && tar -C /tmp/g
 export LD_LIBRARY_PATH="/tmp/ghostkv_lib/lib:${LD_LIBRARY_PATH:-}"
 b=.gpu_carry/ghostkv_gpu_bench
 nvidia-smi -L
+ngpu="$(nvidia-smi -L | wc -l)"
 (
+  [ "$ngpu" -ge 2 ] || { echo "one GPU: no quick run, no sanitizer"; exit 0; }
   CUDA_VISIBLE_DEVICES=1 OUT="$O/quick" timeout -k 10 280 bash scripts/gpu_bench.sh quick > "$O/quick/stdout.txt" 2>&1
   echo "quick rc=$? $(date +%T) $(( $(date +%s) - t0 )) s"
   left=$(( t0 + 500 - $(date +%s) ))
