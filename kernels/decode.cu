@@ -2427,110 +2427,33 @@ __device__ __forceinline__ void write_certificate(const DecodeParams& p, const C
 template <int D, int NT = kAttThreads>
 constexpr int attend_smem_bytes() { return kStages * 2 * (NT / 4) * D * 2; }
 
-// Balanced splits (decode.h): every lane of the calling warp takes part. Lane L holds the survivor counts of KV heads
-// L·K … L·K + K − 1 (K = ⌈H/32⌉ ≤ kBalancePerLane; 0 past H), loaded by balance_counts. balance_lane returns whether
-// the step takes them (the same in every lane, every warp and both kernels: the same counts, the same integer
-// arithmetic as the host's balanced_splits), τ, and lane L's Σ S_h over its KV heads and its first flat block (base);
-// balance_head finds a KV head's S_h and first flat block, balance_find the KV head of a flat block, in the lane that
-// holds it.
-struct BalanceCounts {
-  int n[kBalancePerLane];
-};
-__device__ __forceinline__ BalanceCounts balance_counts(const int32_t* n_surv, int H) {
-  const int lane = threadIdx.x & 31, K = (H + 31) / 32;
-  BalanceCounts c;
-#pragma unroll
-  for (int k = 0; k < kBalancePerLane; ++k) {
-    const int h = lane * K + k;
-    c.n[k] = k < K && h < H ? n_surv[h] : 0;
-  }
-  return c;
-}
+// Balanced splits (decode.h): every lane of the calling warp takes part; lane h < H holds KV head h's survivor count
+// n (0 past H). Returns whether the step takes them (the same in every lane, every warp and both kernels: the same
+// counts, the same integer arithmetic), and lane h's S_h and first flat block (base).
 struct BalanceLane {
   bool on;
-  int tau, s_lane, base;  // τ; Σ S_h over this lane's KV heads, and the first flat block of its first
+  int s_h, base;
 };
-__device__ __forceinline__ BalanceLane balance_lane(const BalanceCounts& c, int H, int S, int tile) {
-  const int lane = threadIdx.x & 31, K = (H + 31) / 32;
-  auto held = [&](int k) { return k < K && lane * K + k < H; };
-  long long tot = 0;
-  int mx = 0;
+__device__ __forceinline__ BalanceLane balance_lane(int n, int H, int S, int tile) {
+  const int lane = threadIdx.x & 31;
+  const bool mine = lane < H;
+  long long tot = mine ? n : 0;
 #pragma unroll
-  for (int k = 0; k < kBalancePerLane; ++k) {
-    const int t = (c.n[k] + tile - 1) / tile;  // 0 past H
-    tot += t;
-    mx = max(mx, t);
-  }
+  for (int o = 16; o > 0; o >>= 1) tot += __shfl_xor_sync(0xffffffffu, tot, o);
+  const int T = S * H, sh = mine ? balanced_split(n, tot, H, T, balance_cap(S)) : 0;
+  int mx_n = mine ? n : 0, mx_t = mine ? split_max_tiles(n, tile, sh) : 0;
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) {
-    tot += __shfl_xor_sync(0xffffffffu, tot, o);
-    mx = max(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+    mx_n = max(mx_n, __shfl_xor_sync(0xffffffffu, mx_n, o));
+    mx_t = max(mx_t, __shfl_xor_sync(0xffffffffu, mx_t, o));
   }
-  const int T = S * H;
-  int lo = balance_tau_lo(tot, mx, H, S), hi = balance_tau_hi(mx, S, lo);
-  auto splits_at = [&](int tau) {  // Σ S_h over this lane's KV heads at τ
-    int sum = 0;
-#pragma unroll
-    for (int k = 0; k < kBalancePerLane; ++k)
-      if (held(k)) sum += balance_split_at((c.n[k] + tile - 1) / tile, tau);
-    return sum;
-  };
-  while (lo < hi) {  // the least τ whose S_h fit the grid (uniform: every lane holds the same lo, hi)
-    const int mid = lo + (hi - lo) / 2;
-    int sum = splits_at(mid);
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
-    if (sum <= T) hi = mid;
-    else lo = mid + 1;
-  }
-  const int ssum = splits_at(lo);
-  int mx_b = 0;  // the most tiles a balanced block takes
-#pragma unroll
-  for (int k = 0; k < kBalancePerLane; ++k)
-    if (held(k)) {
-      const int t = (c.n[k] + tile - 1) / tile;
-      mx_b = max(mx_b, (t + balance_split_at(t, lo) - 1) / balance_split_at(t, lo));
-    }
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) mx_b = max(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, o));
-  int incl = ssum;  // inclusive prefix sum over the lanes
+  int incl = sh;  // inclusive prefix sum of S_h over the lanes
 #pragma unroll
   for (int o = 1; o < 32; o <<= 1) {
     const int y = __shfl_up_sync(0xffffffffu, incl, o);
     if (lane >= o) incl += y;
   }
-  return {tot > 0 && balance_pays((mx + S - 1) / S, mx_b), lo, ssum, incl - ssum};
-}
-// In the lane holding KV head h (lane h / K): its S_h, first flat block and count (meaningless in the other lanes)
-struct BalanceHead {
-  int s_h, base, n;
-};
-__device__ __forceinline__ BalanceHead balance_head(const BalanceCounts& c, const BalanceLane& bl, int H, int tile, int h) {
-  const int lane = threadIdx.x & 31, K = (H + 31) / 32, kh = h - lane * K;
-  BalanceHead r{0, bl.base, 0};
-#pragma unroll
-  for (int k = 0; k < kBalancePerLane; ++k) {
-    if (k < K && lane * K + k < H && k <= kh) {
-      const int sh = balance_split_at((c.n[k] + tile - 1) / tile, bl.tau);
-      if (k < kh) r.base += sh;
-      else { r.s_h = sh; r.n = c.n[k]; }
-    }
-  }
-  return r;
-}
-// The KV head whose flat blocks hold `flat`, in the lane holding it; −1 in the others
-__device__ __forceinline__ int balance_find(const BalanceCounts& c, const BalanceLane& bl, int H, int tile, int flat) {
-  const int lane = threadIdx.x & 31, K = (H + 31) / 32;
-  int acc = bl.base, hit = -1;
-#pragma unroll
-  for (int k = 0; k < kBalancePerLane; ++k) {
-    if (k < K && lane * K + k < H && hit < 0) {
-      const int sh = balance_split_at((c.n[k] + tile - 1) / tile, bl.tau);
-      if (flat >= acc && flat < acc + sh) hit = lane * K + k;
-      acc += sh;
-    }
-  }
-  return hit;
+  return {tot > 0 && balance_pays(split_max_tiles(mx_n, tile, S), mx_t), sh, incl - sh};
 }
 
 // NT: threads per block (NT/8 lane groups, tiles of NT/4 tokens); 128, or 192 for the survivors' one-split
@@ -2572,8 +2495,7 @@ __global__ void __launch_bounds__(NT, NT == kAttThreads ? 3 : 2) attend_kernel(D
   }
   // BAL: every KV head's count, loaded beside this block's own inputs below (its grid KV head's), decides whether the
   // grid's blocks are dealt to the KV heads by their counts (decode.h, balanced splits)
-  [[maybe_unused]] BalanceCounts bal_c;
-  if constexpr (BAL) bal_c = balance_counts(w.n_surv, p.batch * p.n_head_kv);
+  [[maybe_unused]] const int bal_n = BAL && (tid & 31) < p.batch * p.n_head_kv ? w.n_surv[tid & 31] : 0;
   const int n = p.seq_len[b];
   int count = DENSE ? n : w.n_surv[bg];
   // dense: block x takes the contiguous tiles of rows [i0, i1) (aligned to kTile: a dense tile stays in one page);
@@ -2618,21 +2540,18 @@ __global__ void __launch_bounds__(NT, NT == kAttThreads ? 3 : 2) attend_kernel(D
   [[maybe_unused]] bool remapped = false;  // balanced: this block's KV head, split and split count come from the counts
   if constexpr (BAL) {
     {
-      const int H = p.batch * p.n_head_kv;
-      const BalanceLane bl = balance_lane(bal_c, H, S, kTile);
+      const BalanceLane bl = balance_lane(bal_n, p.batch * p.n_head_kv, S, kTile);
       if (bl.on) {
         const int flat = int(blockIdx.y) * S + int(blockIdx.x);
-        const int mine = balance_find(bal_c, bl, H, kTile, flat);
-        const uint32_t hit = __ballot_sync(0xffffffffu, mine >= 0);
+        const uint32_t hit = __ballot_sync(0xffffffffu, bl.s_h > 0 && flat >= bl.base && flat < bl.base + bl.s_h);
         if (hit == 0u) return;  // an idle block (Σ S_h < T): the same in every warp
         const int hl = __ffs(hit) - 1;
-        bg = __shfl_sync(0xffffffffu, mine, hl);
+        bg = hl;
         b = bg / p.n_head_kv;
         g = bg % p.n_head_kv;
-        const BalanceHead bh = balance_head(bal_c, bl, H, kTile, bg);
-        S = __shfl_sync(0xffffffffu, bh.s_h, hl);
-        xb = flat - __shfl_sync(0xffffffffu, bh.base, hl);
-        count = __shfl_sync(0xffffffffu, bh.n, hl);
+        S = __shfl_sync(0xffffffffu, bl.s_h, hl);
+        xb = flat - __shfl_sync(0xffffffffu, bl.base, hl);
+        count = __shfl_sync(0xffffffffu, bal_n, hl);
         remapped = true;
         load_q();
       }
@@ -3033,6 +2952,8 @@ __global__ void __launch_bounds__(kMergeThreads * P) merge_kernel(DecodeParams p
   pdl_wait();
   pdl_launch_next();
   const int listed = lists ? __ldcg(&w.ready[p.batch * p.n_head_kv + 1]) : p.batch * p.n_head_kv;  // checked below
+  // BAL: every KV head's count, loaded beside the grid's own layout below (attend's decision, decode.h)
+  [[maybe_unused]] const int bal_n = BAL && lane < p.batch * p.n_head_kv ? w.n_surv[lane] : 0;
   // split s of query head bq: its m, l at slot(s), its o at slot(s)·D (balanced: the flat block base + s, G per block)
   int64_t s0 = int64_t(bq) * S, sstep = 1;
   float ms, ls, x[kMergePer];
@@ -3051,23 +2972,11 @@ __global__ void __launch_bounds__(kMergeThreads * P) merge_kernel(DecodeParams p
   CertIn ci{};
   if (certify && tid == 0) ci = load_cert_inputs(p, w, bq);
   if constexpr (BAL) {
-    // every KV head's count, loaded after the grid's own layout above (in flight together), decides as in attend
-    // (decode.h); warp 0 decides for the block (in every warp, the counts' registers spilled at P = 8)
-    __shared__ int s_bal[3];  // on, S_h, first flat block of this block's KV head
-    if (warp == 0) {
-      const int H = p.batch * p.n_head_kv, G = p.n_head_q / p.n_head_kv, bg = bq / G;  // bg = b·Hkv + g (bq = b·Hq + g·G + h)
-      const BalanceCounts bal_c = balance_counts(w.n_surv, H);
-      const BalanceLane bl = balance_lane(bal_c, H, S, kAttendTileRows);
-      const BalanceHead bh = balance_head(bal_c, bl, H, kAttendTileRows, bg);
-      const int hl = bg / ((H + 31) / 32);
-      const int sh = __shfl_sync(0xffffffffu, bh.s_h, hl), base = __shfl_sync(0xffffffffu, bh.base, hl);
-      if (lane == 0) { s_bal[0] = bl.on; s_bal[1] = sh; s_bal[2] = base; }
-    }
-    __syncthreads();
-    if (s_bal[0]) {  // reload from the balanced slots
-      const int G = p.n_head_q / p.n_head_kv;
-      S = s_bal[1];
-      s0 = int64_t(s_bal[2]) * G + bq % G;
+    const BalanceLane bl = balance_lane(bal_n, p.batch * p.n_head_kv, S, kAttendTileRows);
+    if (bl.on) {  // reload from the balanced slots
+      const int G = p.n_head_q / p.n_head_kv, bg = bq / G;  // b·Hkv + g (bq = b·Hq + g·G + h)
+      S = __shfl_sync(0xffffffffu, bl.s_h, bg);
+      s0 = int64_t(__shfl_sync(0xffffffffu, bl.base, bg)) * G + bq % G;
       sstep = G;
       load();
     }
@@ -3808,35 +3717,21 @@ bool balance_allowed(const DecodeParams& p) {
     return !(e && e[0] == '0' && !e[1]);
   }();
   const int BK = p.batch * p.n_head_kv;
-  return on && p.splits > 1 && !attend_finishes(p.splits) && BK <= kBalanceMaxHeads;
+  return on && p.splits > 1 && !attend_finishes(p.splits) && BK <= kBalanceMaxHeads && !compact_from_list(BK);
 }
 
 bool balanced_splits(const int32_t* counts, int H, int S, int tile, int32_t* s_h) {
   long long tot = 0;
-  int mx = 0;
+  int mx_n = 0, mx_t = 0;
   for (int h = 0; h < H; ++h) {
-    const int t = (counts[h] + tile - 1) / tile;
-    tot += t;
-    mx = std::max(mx, t);
+    tot += counts[h];
+    mx_n = std::max(mx_n, int(counts[h]));
   }
-  auto splits_at = [&](int tau) {
-    long long sum = 0;
-    for (int h = 0; h < H; ++h) sum += balance_split_at((counts[h] + tile - 1) / tile, tau);
-    return sum;
-  };
-  int lo = balance_tau_lo(tot, mx, H, S), hi = balance_tau_hi(mx, S, lo);
-  while (lo < hi) {  // the kernels' search (balance_lane)
-    const int mid = lo + (hi - lo) / 2;
-    if (splits_at(mid) <= (long long)S * H) hi = mid;
-    else lo = mid + 1;
-  }
-  int mx_b = 0;
   for (int h = 0; h < H; ++h) {
-    const int t = (counts[h] + tile - 1) / tile;
-    s_h[h] = balance_split_at(t, lo);
-    mx_b = std::max(mx_b, (t + s_h[h] - 1) / s_h[h]);
+    s_h[h] = balanced_split(counts[h], tot, H, S * H, balance_cap(S));
+    mx_t = std::max(mx_t, split_max_tiles(counts[h], tile, s_h[h]));
   }
-  return tot > 0 && balance_pays((mx + S - 1) / S, mx_b);
+  return tot > 0 && balance_pays(split_max_tiles(mx_n, tile, S), mx_t);
 }
 
 // after_compact: launched right after this step's compaction (ghost_decode: compact, or the fused low-rank
@@ -3848,7 +3743,7 @@ template <bool DENSE>
 static void stage2(const DecodeParams& p, cudaStream_t st, bool certify, int upto = 2, bool after_compact = false) {
   const Workspace w = workspace_views(p);
   const int G = group_of(p), BK = p.batch * p.n_head_kv, BQ = p.batch * p.n_head_q;
-  int lists = !DENSE && after_compact ? compact_from_list(BK) : 0;
+  const int lists = !DENSE && after_compact ? compact_from_list(BK) : 0;
   dispatch(G, p.d, [&](auto gc, auto dc) {
     constexpr int GG = decltype(gc)::value, DD = decltype(dc)::value;
     constexpr int smem = attend_smem_bytes<DD>();
@@ -3878,8 +3773,7 @@ static void stage2(const DecodeParams& p, cudaStream_t st, bool certify, int upt
       return;
     }
     // balanced splits (decode.h): the BAL builds decide from the counts whether to take them
-    const bool bal = !DENSE && p.balance && balance_allowed(p);
-    if (bal) lists = 0;  // every KV head's count first: attend waits for the whole of compact (pdl_wait)
+    const bool bal = !DENSE && !lists && p.balance && balance_allowed(p);
     if (bal)
       launch("attend_kernel(balanced)", attend_kernel<GG, DD, false, false, kAttThreads, true>, dim3(p.splits, BK),
              dim3(kAttThreads), attend_launch_smem(smem, p.splits * BK), st, p, w, lists);

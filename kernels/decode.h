@@ -309,41 +309,32 @@ inline constexpr int kMergePer = 16;
 GHOSTKV_HD constexpr int merge_slices(int S) { return S <= kMergePer ? 1 : S <= 4 * kMergePer ? 4 : 8; }
 // Balanced splits. attend over the survivor lists with S > 1 splits per KV head gives each KV head S blocks, so
 // a step takes as long as its KV head with the most survivors takes (real heads keep very different fractions).
-// Where H = B·Hkv ≤ kBalanceMaxHeads and DecodeParams::balance asks for it, attend (then not taking its KV heads
-// from the ready lists: it waits for the whole of compact) and merge read every KV head's survivor count n_h first
-// (lane L of a warp holds the counts of KV heads L·K … L·K + K − 1, K = ⌈H/32⌉ ≤ kBalancePerLane) and, where it pays,
-// deal the grid's T = S·H blocks to the KV heads by their tiles t_h = ⌈n_h/tile⌉: the least τ (a binary search over
-// [balance_tau_lo, balance_tau_hi]) at which S_h = balance_split_at(t_h, τ) = max(1, ⌈t_h/τ⌉) gives Σ S_h ≤ T,
-// so that no block takes more than τ tiles; τ ≥ ⌈max t_h/cap⌉ keeps S_h ≤ cap, merge's capacity at S
-// (kMergePer·merge_slices(S)). KV head h takes the flat blocks [Σ_{h'<h} S_h', … + S_h) of the grid (flat =
-// blockIdx.y·S + blockIdx.x; the rest idle) and writes its partials at flat·G + head. It pays where the most tiles a
-// block takes drop by at least kBalanceMarginTiles (balance_pays): the balanced blocks load their query and first
-// rows after the counts, and merge its partials, one more round trip each.
-inline constexpr int kBalanceMaxHeads = 256, kBalancePerLane = kBalanceMaxHeads / 32, kBalanceMarginTiles = 2;
-GHOSTKV_HD constexpr int balance_split_at(int tiles, int tau) { return tiles <= tau ? 1 : (tiles + tau - 1) / tau; }
+// Where the lists are not taken from the ready lists and H = B·Hkv ≤ kBalanceMaxHeads, attend and merge read
+// every KV head's survivor count n_h first and, where it pays, deal the grid's T = S·H blocks to the KV heads
+// in proportion to their counts: S_h = balanced_split(n_h, N = Σ n_h, H, T, cap) ≥ 1 (Σ S_h ≤ T; cap = merge's
+// capacity at S, kMergePer·merge_slices(S)), KV head h taking the flat blocks [Σ_{h'<h} S_h', … + S_h) of the grid
+// (flat = blockIdx.y·S + blockIdx.x; the rest idle) and its partials at flat·G + head. It pays where the most
+// tiles a block takes drop by at least kBalanceMarginTiles (balance_pays): the balanced blocks load their
+// query and first rows after the counts, and merge its partials, one more round trip each.
+inline constexpr int kBalanceMaxHeads = 32, kBalanceMarginTiles = 2;
+GHOSTKV_HD constexpr int balanced_split(long long n, long long total, int heads, int blocks, int cap) {
+  if (total <= 0 || blocks <= heads) return 1;
+  const long long s = 1 + (long long)(blocks - heads) * n / total;
+  return int(s < cap ? s : cap);
+}
 GHOSTKV_HD constexpr int balance_cap(int S) { return kMergePer * merge_slices(S); }
 // the most tiles one of S blocks takes over a list of n rows (block 0's: attend_split_tiles decreases in x)
 GHOSTKV_HD constexpr int split_max_tiles(long long n, int tile, int S) { return attend_split_tiles(int(n), tile, 0, S); }
 GHOSTKV_HD constexpr bool balance_pays(int max_tiles_even, int max_tiles_balanced) {
   return max_tiles_balanced + kBalanceMarginTiles <= max_tiles_even;
 }
-// τ's search range for total tiles `total` and the most tiles `mx` of one KV head over H KV heads at S splits: τ = hi
-// (S_h ≤ S) always fits the grid; none below lo does (T blocks take ⌈total/T⌉ tiles each) or keeps S_h ≤ cap
-GHOSTKV_HD constexpr int balance_tau_lo(long long total, int mx, int H, int S) {
-  const long long T = (long long)S * H, a = (total + T - 1) / T, c = (mx + balance_cap(S) - 1) / balance_cap(S);
-  return int(a > c ? (a > 1 ? a : 1) : (c > 1 ? c : 1));
-}
-GHOSTKV_HD constexpr int balance_tau_hi(int mx, int S, int lo) {
-  const int e = (mx + S - 1) / S;
-  return e > lo ? e : lo;
-}
 // Host: whether a step with these survivor counts (H KV heads, S splits, tiles of `tile` rows) takes the balanced
 // splits, and each KV head's S_h (the kernels' decision, for the bench and the tests)
 bool balanced_splits(const int32_t* counts, int H, int S, int tile, int32_t* s_h);
 // attend's tile (rows) where balanced splits apply (the 4-warp build)
 inline constexpr int kAttendTileRows = 32;
-// whether stage 2 of a ghost step on p may take balanced splits where p.balance asks for them (S > 1, B·Hkv ≤
-// kBalanceMaxHeads; GHOSTKV_ATTEND_BALANCE=0 turns them off); where it does, attend does not take the ready lists
+// whether stage 2 of a ghost step on p may take balanced splits where p.balance asks for them (S > 1, not from the
+// ready lists, B·Hkv ≤ kBalanceMaxHeads; GHOSTKV_ATTEND_BALANCE=0 turns them off)
 bool balance_allowed(const DecodeParams& p);
 // prep's blocks per (b, KV head) (prep_kernel's R): 4 where the B·Hkv·4 blocks fit one per SM, so that four SMs load a
 // KV head's 64 KB rotation (16 KB each) for each of its sequences; else 1 (the grid then covers the SMs already; the

@@ -229,17 +229,6 @@ TEST(CudaContract, BalancedSplits) {
     }
     ASSERT_LE(sum_s, (long long)S * H);
     EXPECT_EQ(on, tot > 0 && bal + kBalanceMarginTiles <= even) << trial;
-    // τ is the least that fits: one tile less would need more blocks than the grid or more splits than merge holds
-    if (bal > 1) {
-      long long need = 0;
-      bool over_cap = false;
-      for (int h = 0; h < H; ++h) {
-        const int t = (n[size_t(h)] + kAttendTileRows - 1) / kAttendTileRows, s = balance_split_at(t, bal - 1);
-        need += s;
-        over_cap = over_cap || s > balance_cap(S);
-      }
-      EXPECT_TRUE(need > (long long)S * H || over_cap) << trial << " H " << H << " S " << S;
-    }
     if (shape == 0) {
       EXPECT_FALSE(on) << trial;
     }
@@ -255,16 +244,6 @@ TEST(CudaContract, BalancedSplits) {
   EXPECT_TRUE(balanced_splits(n.data(), 8, 49, kAttendTileRows, sh.data()));
   for (int h = 0; h < 8; ++h) EXPECT_LE(split_max_tiles(n[size_t(h)], kAttendTileRows, sh[size_t(h)]), 43) << h;
   EXPECT_EQ(split_max_tiles(87817, kAttendTileRows, 49), 57);
-  // 32 × 32K (256 KV heads, 3 splits), the fractions 0.1 / 0.75 alternating: balanced, the most tiles of a block
-  // 256 → 154 (the light heads one block each, the heavy five: 128 + 640 = 768 blocks)
-  std::vector<int32_t> m(256), sm(256);
-  for (int h = 0; h < 256; ++h) m[size_t(h)] = h % 2 ? 24576 : 3277;
-  EXPECT_TRUE(balanced_splits(m.data(), 256, 3, kAttendTileRows, sm.data()));
-  EXPECT_EQ(split_max_tiles(24576, kAttendTileRows, 3), 256);
-  for (int h = 0; h < 256; ++h) {
-    EXPECT_EQ(sm[size_t(h)], h % 2 ? 5 : 1) << h;
-    EXPECT_LE(split_max_tiles(m[size_t(h)], kAttendTileRows, sm[size_t(h)]), 154) << h;
-  }
 }
 
 TEST(CudaContract, MergeSlices) {

@@ -29,7 +29,7 @@ run() { echo "+ $*"; "$@" || { echo "FAILED ($?): $*"; fail=1; }; }
 # G 1 / 2 / 3, d 64, the local cut (GHOSTKV_SCAN_OCC=1 at 17 × 8 KV heads), the ready lists, one split
 # (attend finishing the heads), the low-rank anchor stage at two pages per lane (300 × 8 KV heads: more
 # 32-page items than its resident warps on an H200), 98 splits (merge's widest build, attend's first tiles past the
-# list and past max_seq), prep in clusters of 2 (8 sequences), balanced splits (per-KV-head forced fractions; 8, 16 and 256 KV heads); "ENV=..:" prefixes set an environment variable for the row
+# list and past max_seq), prep in clusters of 2 (8 sequences), balanced splits (per-KV-head forced fractions); "ENV=..:" prefixes set an environment variable for the row
 small_rows=(
   "rand8:--batch 2 --n 4160 --fracs 0.05,1 --poison"
   "rand4:--bits 4 --batch 2 --n 4160 --fracs 0.2"
@@ -51,7 +51,6 @@ small_rows=(
   "heads8:--batch 2 --n 4160 --fracs 0.05 --extra heads=0.02/0.9/0.3/0.6/0.05/0.95/0.4/0.1"
   "heads8-b4:--batch 4 --n 8256 --check-batches 2 --fracs 0.05 --extra heads=0.02/0.9/0.3/0.6/0.05/0.95/0.4/0.1"
   "heads8-splits98:--batch 1 --n 32768 --check-batches 1 --splits 98 --fracs 0.05 --extra heads=0.02/0.9/0.3/0.6/0.05/0.95/0.4/0.1"
-  "heads8-b32:--batch 32 --n 2100 --check-batches 2 --splits 3 --fracs 0.2 --extra heads=0.02/0.9/0.3/0.6/0.05/0.95/0.4/0.1"
 )
 # run_small BENCH_PREFIX... -- EXTRA_OPTS...: every small row (check batches: all, unless the row says);
 # with $deadline (epoch seconds) set, the rows not started by then are listed as skipped
@@ -153,14 +152,6 @@ run "$bench" "${common[@]}" --name check-mixed-heads --bits mixed --batch 2 --n 
   --extra "heads=0.01/0.5/1/0.2"
 run "$bench" "${common[@]}" --name check-rand8-heads-b4 --batch 4 --n 8256 --reps 3 --check-batches 4 --fracs 0.05 --extra "$heads"
 run "$bench" "${common[@]}" --name check-splits98-heads --batch 1 --n 65536 --reps 3 --check-batches 1 --splits 98 --fracs 0.05 \
-  --extra "$heads"
-# more than 32 KV heads (several counts per lane): 5 sequences (40 KV heads, 9 splits), 12 sequences of G 3 at d 64 (96,
-# 4 splits), and 32 sequences at 3 splits (256, the most; the ready lists on there: the balanced attend waits for
-# compact instead), int8 and low-rank with anchors
-run "$bench" "${common[@]}" --name check-rand8-heads-b5 --batch 5 --n 8256 --reps 3 --check-batches 5 --fracs 0.05 --extra "$heads"
-run "$bench" "${common[@]}" --name check-g3-d64-heads-b12 --d 64 --hq 24 --hkv 8 --bits 4 --batch 12 --n 4160 --reps 3 \
-  --check-batches 4 --fracs 0.2 --extra "$heads"
-run "$bench" "${common[@]}" --name check-rand8-heads-b32 --batch 32 --n 4160 --splits 3 --reps 3 --check-batches 4 --fracs 0.2 \
   --extra "$heads"
 # 98 splits (merge's widest build; attend's first tiles past the list's end and past max_seq)
 run "$bench" "${common[@]}" --name check-splits98 --batch 1 --n 2000 --reps 3 --check-batches 1 --splits 98 --fracs 0.05,1
