@@ -3396,8 +3396,8 @@ int default_splits(int batch, int n_head_kv) {
   return std::max(1, std::min(128, slots / std::max(1, batch * n_head_kv)));
 }
 
-int ghost_splits(int batch, int n_head_kv, int64_t rows_per_kv_head) {
-  return splits_for_rows(3 * device_sm_count(), batch * n_head_kv, rows_per_kv_head);
+int ghost_splits(int batch, int n_head_kv, int64_t rows_per_kv_head, int64_t rows_max_kv_head) {
+  return splits_for_rows(3 * device_sm_count(), batch * n_head_kv, rows_per_kv_head, rows_max_kv_head);
 }
 
 const char* last_error() { return g_last_error.c_str(); }

@@ -260,24 +260,30 @@ void dense_decode(const DecodeParams& p, void* stream);
 int device_sm_count();
 // Split-K blocks per (batch, KV head) that fill one wave of the attention kernel on this device.
 int default_splits(int batch, int n_head_kv);
-// The ghost path's split count for a step whose KV heads hold about rows_per_kv_head survivor rows
-// (the previous step's, e.g.; the bench passes the mean over the KV heads; the count is fixed when a
-// graph is built, the rows are only known on the device): one wave (slots / bk) unless that gives
-// fewer than 4 splits per KV head and rows_per_kv_head reaches kSplitRows per split of two waves; then
-// two waves. At 32 × 32K on an H200 that is 3 splits instead of 1 from 6144 rows (19% survivors) on:
-// stage 2 over 20-100% survivors 6-9% faster, and 2-7 µs slower at 1-5%, where it keeps 1
-// (docs/gpu.md). Dense attention measured best at one wave. slots: the attention kernel's resident
+// The ghost path's split count for a step whose KV heads hold about rows_per_kv_head survivor rows, the most of
+// them rows_max_kv_head (the previous step's, e.g.; the bench passes the mean and the most over the KV heads; −1:
+// not known; the count is fixed when a graph is built, the rows are only known on the device): one wave (slots /
+// bk) unless that gives fewer than 4 splits per KV head and rows_per_kv_head reaches kSplitRows per split of two
+// waves; then two waves, or eight (4 × two) where the KV heads' counts spread (rows_max_kv_head ≥
+// kSplitSpread·rows_per_kv_head). At 32 × 32K on an H200 two waves are 3 splits instead of 1 from 6144 rows (19%
+// survivors) on: stage 2 over 20-100% survivors 6-9% faster, and 2-7 µs slower at 1-5%, where it keeps 1
+// (docs/gpu.md). Eight waves are 12 splits there: with the real captures' own per-(sequence, KV head) fractions
+// (most / mean 1.24-2.5) stage 2 took 42-89 µs (5-21%) less than at 3 splits and 10-24 µs less than at 6, while with
+// even counts (most / mean ≤ 1.035) 12 splits took 14-24 µs more than 3; kSplitSpread lies between (the ratios
+// in between were not measured). Dense attention measured best at one wave. slots: the attention kernel's resident
 // blocks (3 per SM).
 inline constexpr int kSplitRows = 2048;
-inline int splits_for_rows(int slots, int bk, int64_t rows_per_kv_head) {
+inline constexpr int kSplitSpreadPct = 115;  // kSplitSpread = 1.15
+inline int splits_for_rows(int slots, int bk, int64_t rows_per_kv_head, int64_t rows_max_kv_head = -1) {
   bk = bk > 0 ? bk : 1;
   const int one = slots / bk < 1 ? 1 : slots / bk > 128 ? 128 : slots / bk;
   if (one >= 4) return one;
   const int two = 2 * slots / bk < one ? one : 2 * slots / bk;  // ≤ 7: one ≤ 3
-  return rows_per_kv_head >= int64_t(kSplitRows) * two ? two : one;
+  if (rows_per_kv_head < int64_t(kSplitRows) * two) return one;
+  return rows_max_kv_head * 100 >= rows_per_kv_head * kSplitSpreadPct ? 4 * two : two;  // ≤ 28
 }
 // splits_for_rows with this device's slots
-int ghost_splits(int batch, int n_head_kv, int64_t rows_per_kv_head);
+int ghost_splits(int batch, int n_head_kv, int64_t rows_per_kv_head, int64_t rows_max_kv_head = -1);
 // The token scan's grid: C blocks per (batch, KV head) of kScanBlockWarps warps; warp w of block x
 // bounds the pages i with i mod (kScanBlockWarps·C) = kScanBlockWarps·x + w. Every block is resident at
 // once where slots (blocks the device holds) allow: C = max(1, min(⌈max_pages/kScanBlockWarps⌉, slots/bk)).

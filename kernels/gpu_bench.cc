@@ -398,7 +398,7 @@ void setup_gpu(const Host& h, const Opts& o, Gpu& d) {
   p.max_pages = h.max_pages; p.max_seq = h.max_seq;
   // attention splits: one wave (dense, and the ghost path's default); each ghost row may take more
   // (ghost_splits, main), so the workspace's partials are sized for the most it can take
-  p.splits = o.splits ? o.splits : gc::ghost_splits(h.B, h.Hkv, h.max_seq);  // never below default_splits
+  p.splits = o.splits ? o.splits : gc::ghost_splits(h.B, h.Hkv, h.max_seq, 2 * int64_t(h.max_seq));  // never below default_splits
   p.scale = float(h.scale); p.scale64 = h.scale; p.delta = o.delta;
   p.k_cache = d.k.p; p.v_cache = d.v.p; p.codes = d.codes.p; p.meta = d.meta.p; p.nu_max = d.nu.p;
   p.page_table = d.pt.p; p.seq_len = d.sl.p; p.rot = d.rot.p; p.mu = d.mu.p; p.resid_max = d.resid.p;
@@ -1142,7 +1142,8 @@ int run_on_device(const Opts& o, Host& h, int dev) {
       gc::ghost_stage1(pr, nullptr);
       CK(cudaDeviceSynchronize());
       counted = true;
-      pr.splits = gc::ghost_splits(h.B, h.Hkv, surv_total(d) / (int64_t(h.B) * h.Hkv));
+      const std::vector<int32_t> ns = kv_counts(d, &gc::Workspace::n_surv);
+      pr.splits = gc::ghost_splits(h.B, h.Hkv, surv_total(d) / (int64_t(h.B) * h.Hkv), *std::max_element(ns.begin(), ns.end()));
     }
     pr.balance = o.balance == 1;
     if (o.balance < 0 && gc::balance_allowed(pr)) {

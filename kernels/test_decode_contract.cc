@@ -273,12 +273,25 @@ TEST(CudaContract, GhostSplitsForRows) {
   EXPECT_EQ(splits_for_rows(396, 99, 1 << 20), 4);           // one wave 4: kept
   EXPECT_EQ(splits_for_rows(396, 1000, 1 << 20), 1);         // more KV heads than slots: one split
   EXPECT_EQ(splits_for_rows(396, 0, 0), 128);                // bk ≤ 0 taken as 1; capped at 128
+  // the KV heads' counts spread (most ≥ 1.15 × mean): eight waves where two waves apply, nothing else changes
+  EXPECT_EQ(splits_for_rows(396, 256, 9929, 24944), 12);     // 32 × 32K, ref23m layer 4's heads (mean 0.30, most 0.76)
+  EXPECT_EQ(splits_for_rows(396, 256, 6544, 6777), 3);       // 32 × 32K, forced 20% (most / mean 1.035)
+  EXPECT_EQ(splits_for_rows(396, 256, 10000, 11500), 12);
+  EXPECT_EQ(splits_for_rows(396, 256, 10000, 11499), 3);
+  EXPECT_EQ(splits_for_rows(396, 256, 3 * kSplitRows - 1, 1 << 20), 1);  // below two waves' rows: one split
+  EXPECT_EQ(splits_for_rows(396, 100, 1 << 20, 1 << 22), 28);
+  EXPECT_EQ(splits_for_rows(396, 8, 1000, 1 << 20), 49);     // one wave of ≥ 4 splits: kept
+  EXPECT_EQ(splits_for_rows(396, 256, 32768, -1), 3);        // the most not known: two waves
   for (int bk = 1; bk <= 600; ++bk) {  // within [1, 128], never fewer splits for more rows
     int prev = 0;
     for (int64_t rows : {int64_t(0), int64_t(5000), int64_t(6144), int64_t(20000), int64_t(1) << 22}) {
       const int s = splits_for_rows(396, bk, rows);
       EXPECT_GE(s, 1);
       EXPECT_LE(s, 128);
+      const int ss = splits_for_rows(396, bk, rows, 2 * rows + 1);  // spread: never fewer, within merge's 128
+      EXPECT_GE(ss, s);
+      EXPECT_LE(ss, 128);
+      EXPECT_LE(ss, splits_for_rows(396, bk, int64_t(1) << 22, int64_t(1) << 23)) << "the bench sizes its partials so";
       EXPECT_GE(s, prev) << "bk " << bk << " rows " << rows;
       prev = s;
     }

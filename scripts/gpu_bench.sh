@@ -153,6 +153,10 @@ run "$bench" "${common[@]}" --name check-mixed-heads --bits mixed --batch 2 --n 
 run "$bench" "${common[@]}" --name check-rand8-heads-b4 --batch 4 --n 8256 --reps 3 --check-batches 4 --fracs 0.05 --extra "$heads"
 run "$bench" "${common[@]}" --name check-splits98-heads --batch 1 --n 65536 --reps 3 --check-batches 1 --splits 98 --fracs 0.05 \
   --extra "$heads"
+# 32 sequences of 32K whose KV heads' counts spread (most 0.95, mean 0.45): the split count's eight waves (12 splits on
+# an H200; decode.h splits_for_rows), the ready lists
+run "$bench" "${common[@]}" --name check-heads-spread-32x32K --batch 32 --n 32768 --distinct 4 --reps 3 --check-batches 1 \
+  --fracs 0.2 --extra "spread=0.1/0.9/0.3/0.6/0.2/0.95/0.4/0.15"
 # 98 splits (merge's widest build; attend's first tiles past the list's end and past max_seq)
 run "$bench" "${common[@]}" --name check-splits98 --batch 1 --n 2000 --reps 3 --check-batches 1 --splits 98 --fracs 0.05,1
 run "$bench" "${common[@]}" --name check-mixed --bits mixed --batch 3 --n 8256 --reps 3 --check-batches 3 --fracs 0.05,1
