@@ -268,9 +268,9 @@ int default_splits(int batch, int n_head_kv);
 // kSplitSpread·rows_per_kv_head). At 32 × 32K on an H200 two waves are 3 splits instead of 1 from 6144 rows (19%
 // survivors) on: stage 2 over 20-100% survivors 6-9% faster, and 2-7 µs slower at 1-5%, where it keeps 1
 // (docs/gpu.md). Eight waves are 12 splits there: with the real captures' own per-(sequence, KV head) fractions
-// (most / mean 1.24-2.5) stage 2 took 42-89 µs (5-21%) less than at 3 splits and 10-24 µs less than at 6, while with
-// even counts (most / mean ≤ 1.035) 12 splits took 14-24 µs more than 3; kSplitSpread lies between (the ratios
-// in between were not measured). Dense attention measured best at one wave. slots: the attention kernel's resident
+// (most / mean 1.24-2.5) stage 2 took 42-89 µs (5-18%) less than at 3 splits and 18-30 µs less than at 6, while with
+// even counts (most / mean ≤ 1.04) 12 splits took 19-24 µs more than 3; kSplitSpread lies between (the ratios in
+// between were not measured). Dense attention measured best at one wave. slots: the attention kernel's resident
 // blocks (3 per SM).
 inline constexpr int kSplitRows = 2048;
 inline constexpr int kSplitSpreadPct = 115;  // kSplitSpread = 1.15
