@@ -272,7 +272,7 @@ int default_splits(int batch, int n_head_kv);
 //   and 2-7 µs slower at 1-5%, where it keeps 1; 12 splits took 19-24 µs more than 3 (most / mean ≤ 1.04);
 // - the real captures' own per-(sequence, KV head) fractions (most / mean 1.24-2.5, means 30-80%): 12 splits took stage 2
 //   42-89 µs (5-18%) less than 3 and 18-30 µs less than 6; 16 within 5 µs of 12, 24 worse;
-// - those fractions scaled to a mean of 5% and 10%: the step at 6 splits within 1.3 µs of the best of 1, 3, 6 and 12
+// - those fractions scaled to a mean of 5% and 10%: the step at 6 splits within 1.8 µs of the best of 1, 3, 6 and 12
 //   on all ten rows, up to 62 µs shorter than at 1.
 // kSplitSpread lies between the ratios measured (1.04 and 1.24). Dense attention measured best at one wave. slots:
 // the attention kernel's resident blocks (3 per SM).
