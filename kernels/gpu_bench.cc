@@ -1137,23 +1137,22 @@ int run_on_device(const Opts& o, Host& h, int dev) {
     }
     // the split count and the balanced builds this step's survivors call for (at run time: the previous step's), or
     // as --splits / --balance say; one stage 1 gives the counts for both (they do not depend on either)
-    bool counted = false;
-    if (!o.splits) {
+    const bool auto_balance = o.balance < 0;
+    std::vector<int32_t> cnt;  // the counts, read once for both
+    if (!o.splits || (auto_balance && gc::balance_allowed(pr))) {  // pr.splits is o.splits where given
       gc::ghost_stage1(pr, nullptr);
       CK(cudaDeviceSynchronize());
-      counted = true;
-      const std::vector<int32_t> ns = kv_counts(d, &gc::Workspace::n_surv);
-      pr.splits = gc::ghost_splits(h.B, h.Hkv, surv_total(d) / (int64_t(h.B) * h.Hkv), *std::max_element(ns.begin(), ns.end()));
+      cnt = kv_counts(d, &gc::Workspace::n_surv);
+    }
+    if (!o.splits) {
+      int64_t tot = 0;
+      for (int32_t x : cnt) tot += x;
+      pr.splits = gc::ghost_splits(h.B, h.Hkv, tot / int64_t(cnt.size()), *std::max_element(cnt.begin(), cnt.end()));
     }
     pr.balance = o.balance == 1;
-    if (o.balance < 0 && gc::balance_allowed(pr)) {
-      if (!counted) {
-        gc::ghost_stage1(pr, nullptr);
-        CK(cudaDeviceSynchronize());
-      }
-      const std::vector<int32_t> ns = kv_counts(d, &gc::Workspace::n_surv);
-      std::vector<int32_t> sh(ns.size());
-      pr.balance = gc::balanced_splits(ns.data(), int(ns.size()), pr.splits, gc::kAttendTileRows, sh.data());
+    if (auto_balance && gc::balance_allowed(pr)) {
+      std::vector<int32_t> sh(cnt.size());
+      pr.balance = gc::balanced_splits(cnt.data(), int(cnt.size()), pr.splits, gc::kAttendTileRows, sh.data());
     }
     std::string shown_label = r.label;  // printed: forced rows with their percentage
     if (forced) shown_label.append(":").append(std::to_string(int(std::lround(r.frac_req * 100))));
