@@ -263,18 +263,19 @@ int default_splits(int batch, int n_head_kv);
 // The ghost path's split count for a step whose KV heads hold about rows_per_kv_head survivor rows, the most of
 // them rows_max_kv_head (the previous step's, e.g.; the bench passes the mean and the most over the KV heads; −1:
 // not known; the count is fixed when a graph is built, the rows are only known on the device): one wave (slots /
-// bk) unless that gives fewer than 4 splits per KV head and rows_per_kv_head reaches kSplitRows per split of two
-// waves; then two waves, or eight (4 × two) where the KV heads' counts spread (rows_max_kv_head ≥
-// kSplitSpread·rows_per_kv_head).
-// On an H200 at 32 × 32K (bk 256, slots 396: one wave 1 split, two 3, eight 12; docs/gpu.md):
+// bk) unless that gives fewer than 4 splits per KV head. Then, with even counts, two waves where rows_per_kv_head
+// reaches kSplitRows per split of two waves, else one. Where the KV heads' counts spread (rows_max_kv_head ≥
+// kSplitSpread·rows_per_kv_head), eight waves (4 × two) where two waves' rows are reached, else four (2 × two) where
+// the most rows reach kSplitRows, else one.
+// On an H200 at 32 × 32K (bk 256, slots 396: one wave 1 split, two 3, four 6, eight 12; docs/gpu.md):
 // - even counts: 3 splits instead of 1 from 6144 rows (19% survivors) on: stage 2 over 20-100% survivors 6-9% faster,
 //   and 2-7 µs slower at 1-5%, where it keeps 1; 12 splits took 19-24 µs more than 3 (most / mean ≤ 1.04);
 // - the real captures' own per-(sequence, KV head) fractions (most / mean 1.24-2.5, means 30-80%): 12 splits took stage 2
-//   42-89 µs (5-18%) less than 3 and 18-30 µs less than 6; 16 level with 12, 24 slower.
-// kSplitSpread lies between the ratios measured (1.04 and 1.24). Below two waves' rows the count stays one wave even
-// where the heads spread (four waves, 6 splits, measured faster on 32 × 32K steps at 5-10% means; not merged:
-// docs/gpu.md).
-// Dense attention measured best at one wave. slots: the attention kernel's resident blocks (3 per SM).
+//   42-89 µs (5-18%) less than 3 and 18-30 µs less than 6; 16 within 5 µs of 12, 24 worse;
+// - those fractions scaled to a mean of 5% and 10%: the step at 6 splits within 1.9 µs of the best of 1, 3, 6 and 12
+//   on all ten rows, up to 62 µs shorter than at 1.
+// kSplitSpread lies between the ratios measured (1.04 and 1.24). Dense attention measured best at one wave. slots:
+// the attention kernel's resident blocks (3 per SM).
 inline constexpr int kSplitRows = 2048;
 inline constexpr int kSplitSpreadPct = 115;  // kSplitSpread = 1.15
 inline int splits_for_rows(int slots, int bk, int64_t rows_per_kv_head, int64_t rows_max_kv_head = -1) {
@@ -282,8 +283,9 @@ inline int splits_for_rows(int slots, int bk, int64_t rows_per_kv_head, int64_t 
   const int one = slots / bk < 1 ? 1 : slots / bk > 128 ? 128 : slots / bk;
   if (one >= 4) return one;
   const int two = 2 * slots / bk < one ? one : 2 * slots / bk;  // ≤ 7: one ≤ 3
-  if (rows_per_kv_head < int64_t(kSplitRows) * two) return one;
-  return rows_max_kv_head * 100 >= rows_per_kv_head * kSplitSpreadPct ? 4 * two : two;  // ≤ 28
+  const bool spread = rows_max_kv_head * 100 >= rows_per_kv_head * kSplitSpreadPct && rows_max_kv_head > 0;
+  if (rows_per_kv_head >= int64_t(kSplitRows) * two) return spread ? 4 * two : two;  // ≤ 28
+  return spread && rows_max_kv_head >= kSplitRows ? 2 * two : one;
 }
 // splits_for_rows with this device's slots
 int ghost_splits(int batch, int n_head_kv, int64_t rows_per_kv_head, int64_t rows_max_kv_head = -1);

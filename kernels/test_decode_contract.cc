@@ -278,11 +278,14 @@ TEST(CudaContract, GhostSplitsForRows) {
   EXPECT_EQ(splits_for_rows(396, 256, 6544, 6777), 3);       // 32 × 32K, forced 20% (most / mean 1.035)
   EXPECT_EQ(splits_for_rows(396, 256, 10000, 11500), 12);
   EXPECT_EQ(splits_for_rows(396, 256, 10000, 11499), 3);
-  EXPECT_EQ(splits_for_rows(396, 256, 3 * kSplitRows - 1, 1 << 20), 1);  // below two waves' rows: one split
-  EXPECT_EQ(splits_for_rows(396, 256, 3278, 8300), 1);       // ref23m layer 4's heads scaled to a mean of 10%: one split
+  EXPECT_EQ(splits_for_rows(396, 256, 3 * kSplitRows - 1, 1 << 20), 6);  // below two waves' rows: four waves
+  EXPECT_EQ(splits_for_rows(396, 256, 3278, 8300), 6);       // 32 × 32K, ref23m layer 4's heads scaled to a mean of 10%
+  EXPECT_EQ(splits_for_rows(396, 256, 1700, kSplitRows - 1), 1);  // the most below kSplitRows: one split
+  EXPECT_EQ(splits_for_rows(396, 256, 1700, kSplitRows), 6);
+  EXPECT_EQ(splits_for_rows(396, 256, 1700, 1900), 1);       // forced 5%: even, one split
   EXPECT_EQ(splits_for_rows(396, 256, 0, 0), 1);             // no rows
   EXPECT_EQ(splits_for_rows(396, 100, 1 << 20, 1 << 22), 28);
-  EXPECT_EQ(splits_for_rows(396, 100, 7 * kSplitRows - 1, 1 << 22), 3);
+  EXPECT_EQ(splits_for_rows(396, 100, 7 * kSplitRows - 1, 1 << 22), 14);
   EXPECT_EQ(splits_for_rows(396, 8, 1000, 1 << 20), 49);     // one wave of ≥ 4 splits: kept
   EXPECT_EQ(splits_for_rows(396, 256, 32768, -1), 3);        // the most not known: two waves
   for (int bk = 1; bk <= 600; ++bk) {  // within [1, 128], never fewer splits for more rows
