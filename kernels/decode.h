@@ -265,19 +265,23 @@ int default_splits(int batch, int n_head_kv);
 // not known; the count is fixed when a graph is built, the rows are only known on the device): one wave (slots /
 // bk) unless that gives fewer than 4 splits per KV head. Then, with even counts, two waves where rows_per_kv_head
 // reaches kSplitRows per split of two waves, else one. Where the KV heads' counts spread (rows_max_kv_head ≥
-// kSplitSpread·rows_per_kv_head), eight waves (4 × two) where two waves' rows are reached, else four (2 × two) where
-// the most rows reach kSplitRows, else one.
+// kSplitSpread·rows_per_kv_head), eight waves (4 × two) where two waves' rows are reached; below that, four waves
+// (2 × two) where the most rows reach kSplitRows and the spread reaches kSplitSpreadLow, else one.
 // On an H200 at 32 × 32K (bk 256, slots 396: one wave 1 split, two 3, four 6, eight 12; docs/gpu.md):
 // - even counts: 3 splits instead of 1 from 6144 rows (19% survivors) on: stage 2 over 20-100% survivors 6-9% faster,
 //   and 2-7 µs slower at 1-5%, where it keeps 1; 12 splits took 19-24 µs more than 3 (most / mean ≤ 1.04);
 // - the real captures' own per-(sequence, KV head) fractions (most / mean 1.24-2.5, means 30-80%): 12 splits took stage 2
 //   42-89 µs (5-18%) less than 3 and 18-30 µs less than 6; 16 within 5 µs of 12, 24 worse;
-// - those fractions scaled to a mean of 5% and 10%: the step at 6 splits within 1.9 µs of the best of 1, 3, 6 and 12
-//   on all ten rows, up to 62 µs shorter than at 1.
-// kSplitSpread lies between the ratios measured (1.04 and 1.24). Dense attention measured best at one wave. slots:
-// the attention kernel's resident blocks (3 per SM).
+// - at a 50% mean with most / mean 1.06-1.20 (one KV head high, or half of them): 3 splits were better up to 1.10 for
+//   one head high, 12 from 1.15 on (the step 4-21 µs shorter); so kSplitSpread = 1.15;
+// - those real fractions scaled to a mean of 5% and 10%: the step at 6 splits within 1.9 µs of the best of 1, 3, 6
+//   and 12 on all ten rows, up to 62 µs shorter than at 1; at 5% and 10% means with most / mean 1.2, 6 splits were
+//   level with 1 or up to 7 µs slower, from 1.4 on 3.6-46 µs faster; the forced 5% rows with anchors (pages by a hash:
+//   most / mean ≥ 1.24, as their most reached kSplitRows) 0.1-2.5 µs slower at 6 than at 1; so kSplitSpreadLow = 1.4.
+// Dense attention measured best at one wave. slots: the attention kernel's resident blocks (3 per SM).
 inline constexpr int kSplitRows = 2048;
-inline constexpr int kSplitSpreadPct = 115;  // kSplitSpread = 1.15
+inline constexpr int kSplitSpreadPct = 115;     // kSplitSpread = 1.15
+inline constexpr int kSplitSpreadLowPct = 140;  // kSplitSpreadLow = 1.4
 inline int splits_for_rows(int slots, int bk, int64_t rows_per_kv_head, int64_t rows_max_kv_head = -1) {
   bk = bk > 0 ? bk : 1;
   const int one = slots / bk < 1 ? 1 : slots / bk > 128 ? 128 : slots / bk;
@@ -285,7 +289,8 @@ inline int splits_for_rows(int slots, int bk, int64_t rows_per_kv_head, int64_t 
   const int two = 2 * slots / bk < one ? one : 2 * slots / bk;  // ≤ 7: one ≤ 3
   const bool spread = rows_max_kv_head * 100 >= rows_per_kv_head * kSplitSpreadPct && rows_max_kv_head > 0;
   if (rows_per_kv_head >= int64_t(kSplitRows) * two) return spread ? 4 * two : two;  // ≤ 28
-  return spread && rows_max_kv_head >= kSplitRows ? 2 * two : one;
+  const bool spread_low = rows_max_kv_head * 100 >= rows_per_kv_head * kSplitSpreadLowPct && rows_max_kv_head > 0;
+  return spread_low && rows_max_kv_head >= kSplitRows ? 2 * two : one;
 }
 // splits_for_rows with this device's slots
 int ghost_splits(int batch, int n_head_kv, int64_t rows_per_kv_head, int64_t rows_max_kv_head = -1);

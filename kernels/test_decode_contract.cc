@@ -273,7 +273,8 @@ TEST(CudaContract, GhostSplitsForRows) {
   EXPECT_EQ(splits_for_rows(396, 99, 1 << 20), 4);           // one wave 4: kept
   EXPECT_EQ(splits_for_rows(396, 1000, 1 << 20), 1);         // more KV heads than slots: one split
   EXPECT_EQ(splits_for_rows(396, 0, 0), 128);                // bk ≤ 0 taken as 1; capped at 128
-  // the KV heads' counts spread (most ≥ 1.15 × mean): eight waves where two waves apply, nothing else changes
+  // the KV heads' counts spread (most ≥ 1.15 × mean): eight waves where two waves apply; below two waves' rows
+  // four waves where most ≥ 1.4 × mean and ≥ kSplitRows
   EXPECT_EQ(splits_for_rows(396, 256, 9929, 24944), 12);     // 32 × 32K, ref23m layer 4's heads (mean 0.30, most 0.76)
   EXPECT_EQ(splits_for_rows(396, 256, 6544, 6777), 3);       // 32 × 32K, forced 20% (most / mean 1.035)
   EXPECT_EQ(splits_for_rows(396, 256, 10000, 11500), 12);
@@ -281,7 +282,10 @@ TEST(CudaContract, GhostSplitsForRows) {
   EXPECT_EQ(splits_for_rows(396, 256, 3 * kSplitRows - 1, 1 << 20), 6);  // below two waves' rows: four waves
   EXPECT_EQ(splits_for_rows(396, 256, 3278, 8300), 6);       // 32 × 32K, ref23m layer 4's heads scaled to a mean of 10%
   EXPECT_EQ(splits_for_rows(396, 256, 1700, kSplitRows - 1), 1);  // the most below kSplitRows: one split
-  EXPECT_EQ(splits_for_rows(396, 256, 1700, kSplitRows), 6);
+  EXPECT_EQ(splits_for_rows(396, 256, 1700, 2380), 6);       // most / mean 1.4: four waves
+  EXPECT_EQ(splits_for_rows(396, 256, 1700, 2379), 1);       // below 1.4: one split
+  EXPECT_EQ(splits_for_rows(396, 256, 1652, 2100), 1);       // mean and most of the kind of the forced 5% rows with anchors
+  EXPECT_EQ(splits_for_rows(396, 256, 1460, kSplitRows), 6);  // the most at kSplitRows, most / mean 1.4
   EXPECT_EQ(splits_for_rows(396, 256, 1700, 1900), 1);       // forced 5%: even, one split
   EXPECT_EQ(splits_for_rows(396, 256, 0, 0), 1);             // no rows
   EXPECT_EQ(splits_for_rows(396, 100, 1 << 20, 1 << 22), 28);
