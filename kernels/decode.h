@@ -272,12 +272,14 @@ int default_splits(int batch, int n_head_kv);
 //   and 2-7 µs slower at 1-5%, where it keeps 1; 12 splits took 19-24 µs more than 3 (most / mean ≤ 1.04);
 // - the real captures' own per-(sequence, KV head) fractions (most / mean 1.24-2.5, means 30-80%): 12 splits took stage 2
 //   42-89 µs (5-18%) less than 3 and 18-30 µs less than 6; 16 within 5 µs of 12, 24 worse;
-// - at a 50% mean with most / mean 1.06-1.20 (one KV head high, or half of them): 3 splits were better up to 1.10 for
-//   one head high, 12 from 1.15 on (the step 4-21 µs shorter); so kSplitSpread = 1.15;
+// - at a 50% mean with most / mean 1.06-1.20 (one KV head high, or half of them; means of two runs): 3 splits better
+//   at 1.06 and at 1.10 with one head high, 12 better at 1.10 with half of them high and from 1.15 on (the step
+//   5.7-27.7 µs shorter); so kSplitSpread = 1.15;
 // - those real fractions scaled to a mean of 5% and 10%: the step at 6 splits within 1.9 µs of the best of 1, 3, 6
-//   and 12 on all ten rows, up to 62 µs shorter than at 1; at 5% and 10% means with most / mean 1.2, 6 splits were
-//   level with 1 or up to 7 µs slower, from 1.4 on 3.6-46 µs faster; the forced 5% rows with anchors (pages by a hash:
-//   most / mean ≥ 1.24, as their most reached kSplitRows) 0.1-2.5 µs slower at 6 than at 1; so kSplitSpreadLow = 1.4.
+//   and 12 on all ten rows, up to 62 µs shorter than at 1; at 5% and 10% means with most / mean 1.2 the step at 6
+//   splits 1.9 µs shorter to 3.4 µs longer than at 1, from 1.4 on 3.6-46.6 µs shorter; the forced 5% rows with
+//   anchors (pages by a hash; most / mean ≥ 1.24, as their most reached kSplitRows) 0.3 µs shorter and 2.2 µs longer
+//   at 6; so kSplitSpreadLow = 1.4.
 // Dense attention measured best at one wave. slots: the attention kernel's resident blocks (3 per SM).
 inline constexpr int kSplitRows = 2048;
 inline constexpr int kSplitSpreadPct = 115;     // kSplitSpread = 1.15
