@@ -278,7 +278,7 @@ int default_splits(int batch, int n_head_kv);
 // - those real fractions scaled to a mean of 5% and 10%: the step at 6 splits within 1.9 µs of the best of 1, 3, 6
 //   and 12 on all ten rows, up to 62 µs shorter than at 1; at 5% and 10% means with most / mean 1.2 the step at 6
 //   splits 1.8 µs shorter to 3.4 µs longer than at 1, from 1.4 on 3.6-46.5 µs shorter; the forced 5% rows with
-//   anchors (pages by a hash; most / mean ≥ 1.24, as their most reached kSplitRows) 0.3 µs shorter and 2.1 µs longer
+//   anchors (pages by a hash; most / mean 1.23) 0.3 µs shorter and 2.1 µs longer
 //   at 6; so kSplitSpreadLow = 1.4.
 // Dense attention measured best at one wave. slots: the attention kernel's resident blocks (3 per SM).
 inline constexpr int kSplitRows = 2048;

@@ -284,7 +284,7 @@ TEST(CudaContract, GhostSplitsForRows) {
   EXPECT_EQ(splits_for_rows(396, 256, 1700, kSplitRows - 1), 1);  // the most below kSplitRows: one split
   EXPECT_EQ(splits_for_rows(396, 256, 1700, 2380), 6);       // most / mean 1.4: four waves
   EXPECT_EQ(splits_for_rows(396, 256, 1700, 2379), 1);       // below 1.4: one split
-  EXPECT_EQ(splits_for_rows(396, 256, 1652, 2100), 1);       // mean and most of the kind of the forced 5% rows with anchors
+  EXPECT_EQ(splits_for_rows(396, 256, 1717, 2115), 1);       // 32 × 32K forced 5% with anchors (forced_balance.py)
   EXPECT_EQ(splits_for_rows(396, 256, 1460, kSplitRows), 6);  // the most at kSplitRows, most / mean 1.4
   EXPECT_EQ(splits_for_rows(396, 256, 1700, 1900), 1);       // forced 5%: even, one split
   EXPECT_EQ(splits_for_rows(396, 256, 0, 0), 1);             // no rows

@@ -4,10 +4,11 @@
   scripts/gpu_run_diff.py OLD.csv NEW.csv
 
 For the main shapes (cases 1x128K-*, 32x32K-*) prints the range of NEW/OLD − 1 of stage 1 and of the
-ghost step, over all rows but the anchored 1 × 128K ones, those rows one by one, then per shape over all its rows
-the lowest, median and highest NEW/OLD − 1 of stage 1, stage 2, the step and our dense; and over all rows of both
-files how many differ in survivor fraction or max mass bound, and in how many our dense's error against float64
-(whose summation order is fixed) is the same to the CSV's digits. E.g. the run before f9891a4 against it:
+ghost step over all rows but the anchored 1 × 128K ones and those whose split count (column `splits`, where both
+files have it) differs, those rows one by one (with stage 2 and the split counts where they differ), then per shape
+over all its rows the lowest, median and highest NEW/OLD − 1 of stage 1, stage 2, the step and our dense; and over
+all rows of both files how many differ in survivor fraction or max mass bound (and in each), and in how many our
+dense's error against float64 (whose summation order is fixed) is the same to the CSV's digits. E.g. the run before f9891a4 against it:
   git show 577ac02^:results/gpu/gpu_bench.csv > /tmp/old.csv; scripts/gpu_run_diff.py /tmp/old.csv results/gpu/gpu_bench.csv
 """
 import csv
@@ -30,7 +31,12 @@ def main():
             continue
         d1 = float(r["stage1_ms"]) / float(o["stage1_ms"]) - 1
         dg = float(r["ghost_ms"]) / float(o["ghost_ms"]) - 1
-        if key[0].startswith("1x128K") and "anc" in key[0]:
+        sp_old, sp_new = o.get("splits") or "", r.get("splits") or ""
+        if sp_old and sp_new and sp_old != sp_new:
+            d2 = float(r["stage2_ms"]) / float(o["stage2_ms"]) - 1
+            print("%-20s %-18s splits %s -> %s  stage 1 %+.1f%%  stage 2 %+.1f%%  step %+.1f%%"
+                  % (key[0], key[1][:18], sp_old, sp_new, 100 * d1, 100 * d2, 100 * dg))
+        elif key[0].startswith("1x128K") and "anc" in key[0]:
             print("%-20s %-18s stage 1 %+.1f%%  step %+.1f%%" % (key[0], key[1][:18], 100 * d1, 100 * dg))
         else:
             s1.append(d1)
@@ -52,6 +58,9 @@ def main():
     moved = sum(1 for k in common if (new[k]["surv_frac"], new[k]["max_mass_bound"]) != (old[k]["surv_frac"], old[k]["max_mass_bound"]))
     same_err = sum(1 for k in common if new[k].get("dense_rel_err") == old[k].get("dense_rel_err"))
     print("rows whose survivor fraction or max mass bound differ: %d of %d" % (moved, len(common)))
+    frac = sum(1 for k in common if new[k]["surv_frac"] != old[k]["surv_frac"])
+    print("  of them in survivor fraction: %d, in max mass bound: %d"
+          % (frac, sum(1 for k in common if new[k]["max_mass_bound"] != old[k]["max_mass_bound"])))
     print("rows whose dense error against float64 is the same: %d of %d" % (same_err, len(common)))
 
 

@@ -5,7 +5,8 @@
   per iteration (worked examples), and regenerates the committed split files of results/gpu/experiments byte for
   byte from their source pages (one page holds its kernel twice: the first is read);
 - scripts/gpu_run_diff.py on two small worked runs: per shape the lowest / median / highest change of stage 1,
-  stage 2, the step and our dense, and the rows whose dense error is the same;
+  stage 2, the step and our dense, and the rows whose dense error is the same; a row whose split count differs
+  listed on its own and left out of the other rows' range;
 - scripts/forced_balance.py regenerates its committed output, and its host replay of the forced survivor
   selection gives, over all 256 KV heads, exactly the survivor fractions the device recorded for the
   32 × 32K forced rows of results/gpu/gpu_bench.csv (int8 without anchors, low-rank with anchors)."""
@@ -122,6 +123,19 @@ def main():
     check("32x32K rows (1), lowest / median / highest: stage 1 +0.0% / +0.0% / +0.0%" in out
           and "rows whose dense error against float64 is the same: 3 of 4" in out
           and "rows whose survivor fraction or max mass bound differ: 0 of 4" in out, "gpu_run_diff.py summary:\n" + out)
+    os.unlink(a)
+    os.unlink(b)
+    # a row whose split count differs is listed on its own (with stage 2) and left out of the other rows' range
+    cols = ["case", "label", "surv_frac", "max_mass_bound", "stage1_ms", "stage2_ms", "ghost_ms", "dense_ms", "dense_rel_err",
+            "splits"]
+    a = temp_csv(cols, [["32x32K-b4-anc", "forced:0.05", "0.05", "0.9", "0.1500", "0.0800", "0.2200", "0.9700", "1e-06", "6"],
+                        ["32x32K-b8", "forced:0.05", "0.05", "0.9", "0.3500", "0.0700", "0.4200", "0.9700", "1e-06", "1"]])
+    b = temp_csv(cols, [["32x32K-b4-anc", "forced:0.05", "0.05", "0.8", "0.1500", "0.0700", "0.2100", "0.9700", "1e-06", "1"],
+                        ["32x32K-b8", "forced:0.05", "0.05", "0.9", "0.3535", "0.0700", "0.4242", "0.9700", "1e-06", "1"]])
+    rc, out = run([os.path.join("scripts", "gpu_run_diff.py"), a, b])
+    check(rc == 0 and "splits 6 -> 1  stage 1 +0.0%  stage 2 -12.5%  step -4.5%" in out
+          and "other main-shape rows (1): stage 1 +1.0% to +1.0%, step +1.0% to +1.0%" in out
+          and "of them in survivor fraction: 0, in max mass bound: 1" in out, "gpu_run_diff.py, split counts:\n" + out)
     os.unlink(a)
     os.unlink(b)
 
