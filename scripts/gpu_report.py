@@ -4,7 +4,8 @@
   scripts/gpu_report.py RUN_DIR        (RUN_DIR holds gpu_bench.csv, gpu_tier.csv, gpu_torch.csv, ncu.csv)
 
 Writes results/gpu/{gpu_bench,gpu_tier,gpu_torch,gpu_ncu}.csv and results/gpu/tables.md, and replaces
-the text between `<!-- gpu-tables:begin -->` and `<!-- gpu-tables:end -->` in docs/gpu.md.
+the text between `<!-- gpu-tables:begin -->` and `<!-- gpu-tables:end -->` in docs/gpu.md and the headline
+paragraph of README.md and docs/gpu.md (scripts/gpu_headline.py).
 """
 import csv
 import os
@@ -190,6 +191,16 @@ def main():
         if a in d and b in d:
             d = d[: d.index(a) + len(a)] + "\n" + text + d[d.index(b):]
             open(doc, "w").write(d)
+    # the headline paragraph of README.md and docs/gpu.md (scripts/gpu_headline.py), from the rows just written
+    import gpu_headline
+    try:
+        head = gpu_headline.headline(gpu_headline.read(os.path.join(dst, "gpu_bench.csv")),
+                                     gpu_headline.read(os.path.join(dst, "gpu_torch.csv")))
+        for path in (os.path.join(ROOT, "README.md"), doc):
+            if os.path.exists(path) and gpu_headline.BEGIN in open(path).read():
+                gpu_headline.put(path, head)
+    except (ValueError, OSError) as e:
+        print(f"gpu_report.py: no headline written ({e})", file=sys.stderr)
     print(text)
 
 
