@@ -197,7 +197,7 @@ def main():
         head = gpu_headline.headline(gpu_headline.read(os.path.join(dst, "gpu_bench.csv")),
                                      gpu_headline.read(os.path.join(dst, "gpu_torch.csv")))
         for path in (os.path.join(ROOT, "README.md"), doc):
-            if os.path.exists(path) and gpu_headline.BEGIN in open(path).read():
+            if os.path.exists(path) and gpu_headline.has_block(open(path).read()):
                 gpu_headline.put(path, head)
     except (ValueError, OSError) as e:
         print(f"gpu_report.py: no headline written ({e})", file=sys.stderr)
