@@ -194,8 +194,7 @@ def main():
     # the headline paragraph of README.md and docs/gpu.md (scripts/gpu_headline.py), from the rows just written
     import gpu_headline
     try:
-        head = gpu_headline.headline(gpu_headline.read(os.path.join(dst, "gpu_bench.csv")),
-                                     gpu_headline.read(os.path.join(dst, "gpu_torch.csv")))
+        head = gpu_headline.headline(bench, torch)  # the rows read above (the same files, copied to results/gpu)
         for path in (os.path.join(ROOT, "README.md"), doc):
             if os.path.exists(path) and gpu_headline.has_block(open(path).read()):
                 gpu_headline.put(path, head)
