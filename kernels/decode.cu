@@ -43,6 +43,8 @@ struct Consts {
   float tiny;       // absolute term covering gradual underflow of every float32 product/sum
   float g_r;        // γ_{kRank+1}·1.01: error of the low-rank scan's float32 dot, per unit Σ|terms|
   int l2_first;     // the scan's witness pages are read with an L2 evict-first policy (stage1 decides)
+  int scan_dyn;     // the quant scan's warps take their pages after the first from the KV head's counter (snext)
+  int scan_mix;     // the quant scan's consecutive blocks belong to different KV heads (block L: head L mod B·Hkv)
 };
 
 // e^{edge_k} of the histogram's bin edges, rounded up (scripts/make_exp_edge.py: exact to 60 digits, then
@@ -62,6 +64,8 @@ Consts make_consts(int d) {
   c.tiny = 0x1p-100f;
   c.g_r = up_f(gamma_n(kRank + 1) * 1.01);
   c.l2_first = 0;
+  c.scan_dyn = 0;
+  c.scan_mix = 0;
   return c;
 }
 
@@ -500,6 +504,7 @@ __global__ void __launch_bounds__(kPrepThreads, 2) prep_kernel(DecodeParams p, W
       if (h == 0) {
         w.n_surv[bg] = 0;
         w.done[bg] = 0;
+        w.snext[bg] = 0;
         w.n_plist[bg] = 0;
         w.ready[1 + bg] = 0;
         w.ready[p.batch * p.n_head_kv + 2 + bg] = 0;
@@ -731,6 +736,9 @@ constexpr int scan_smem_bytes() {
 // faster for int8 and level (within 1%) for int4: the scan is bound by each warp's per-page latency
 // chains, so resident warps matter more than pages in flight.
 constexpr int kScanBufs = 1, kScanMinBlocks = 2;
+// The scan's page order by default (GHOSTKV_SCAN_DYN / GHOSTKV_SCAN_MIX override): static strides, KV heads
+// by grid row
+constexpr int kScanDynDefault = 0, kScanMixDefault = 0;
 static_assert(kScanBlockWarps == 8, "decode.h kScanBlockWarps: the shape measured");
 
 // d += A·B for one m16n8k32 tile: A rows u8 (16 tokens' codes), B columns s8 (the query planes)
@@ -954,7 +962,11 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   uint32_t* planes = reinterpret_cast<uint32_t*>(smem + SW * NB * BUF);    // [warp][8 rows][ROW]
   float4* sq = reinterpret_cast<float4*>(planes + SW * 8 * ROW);          // [NQ][32]: q̃_r, qa, qb by lane
   uint32_t* hist = reinterpret_cast<uint32_t*>(sq + SS::NQ * 32);          // [G·kHistAll]
-  const int bg = blockIdx.y, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
+  // block → (KV head, chunk): by grid row (the blocks of one KV head consecutive), or with c.scan_mix
+  // interleaved (consecutive blocks on different KV heads, so each KV head's blocks spread over the SMs)
+  const int blin = blockIdx.y * gridDim.x + blockIdx.x;
+  const int bg = c.scan_mix ? blin % gridDim.y : blockIdx.y, chunk = c.scan_mix ? blin / gridDim.y : blockIdx.x;
+  const int b = bg / p.n_head_kv, g = bg % p.n_head_kv;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   scan_block_init<SW, NB>(bars, hist, G * kHistAll, tid, lane, warp);
   for (int i = lane; i < 8 * ROW; i += 32) planes[warp * 8 * ROW + i] = 0u;  // rows ≥ 2G stay zero
@@ -966,7 +978,12 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   const int32_t* plist = w.plist + int64_t(bg) * MP;
   int npages = (n + kPage - 1) / kPage;  // the list's length once the anchor stage is done
   auto lpage = [&](int i) { return listed ? __ldcg(&plist[i]) : i; };
-  const int gw = blockIdx.x * SW + warp, nw = gridDim.x * SW;
+  const int gw = chunk * SW + warp, nw = gridDim.x * SW;
+  // Pages after the first (dyn, one buffer per warp): taken one at a time from the KV head's counter snext
+  // (prep zeroes it), as page nw + the count, so a warp that streams faster takes more pages; else page
+  // i + nw after page i. Either way every page is read once and the bounds, histogram and cut are the same.
+  const bool dyn = NB == 1 && c.scan_dyn;
+  int* snext = w.snext + bg;
   uint8_t* mybuf = bufs + warp * NB * BUF;
   uint32_t* myplanes = planes + warp * 8 * ROW;
   const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
@@ -980,12 +997,13 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
     }
   };
   int phys_next = 0;  // physical page of the next page to issue (lane 0), loaded one step ahead
+  int nxt = gw + NB * nw;  // dyn: that next page's index (lane 0)
   auto issue_first = [&] {
     if (lane == 0) {
 #pragma unroll
       for (int k = 0; k < NB; ++k)
         if (gw + k * nw < npages) issue(gw + k * nw, k, ptab[lpage(gw + k * nw)]);
-      if (gw + NB * nw < npages) phys_next = ptab[lpage(gw + NB * nw)];
+      if (!dyn && gw + NB * nw < npages) phys_next = ptab[lpage(gw + NB * nw)];
     }
   };
   // Without anchors the first pages are requested before the wait for prep: seq_len, the page table,
@@ -998,6 +1016,10 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
     npages = w.n_plist[bg];
     issue_first();
   }
+  if (dyn && lane == 0 && gw < npages) {  // after the wait: prep has zeroed the counter
+    nxt = nw + atomicAdd(snext, 1);
+    if (nxt < npages) phys_next = ptab[lpage(nxt)];
+  }
   ScanLane sl;
   scan_lane_setup<G, D, K8>(p, w, c, b, g, sl, sq);
   __syncthreads();
@@ -1006,7 +1028,7 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   const int r = lane >> 2, my_h = sl.h;
   const bool has_head = sl.active;
   int it = 0;
-  for (int i = gw; i < npages; i += nw, ++it) {
+  for (int i = gw; i < npages; ++it) {
     const int buf = it % NB;
     const int pg = lpage(i);
     mbar_wait(&bars[warp][buf], uint32_t((it / NB) & 1));
@@ -1076,11 +1098,18 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
       }
     }
     __syncwarp();  // every lane is done with this buffer and the query planes
-    if (lane == 0) {
+    int i_next = i + nw, taken = 0;  // the warp's next page; dyn: the counter's value for the one after it
+    if (dyn) {
+      if (lane == 0) {
+        issue(nxt, buf, phys_next);
+        if (nxt < npages) taken = atomicAdd(snext, 1);
+      }
+      i_next = __shfl_sync(0xffffffffu, nxt, 0);
+    } else if (lane == 0) {
       issue(i + NB * nw, buf, phys_next);
       if (i + (NB + 1) * nw < npages) phys_next = ptab[lpage(i + (NB + 1) * nw)];
     }
-    if (i + nw >= npages) pdl_launch_next();
+    if (i_next >= npages) pdl_launch_next();
     // epilogue: lane (token 16mt + r + 8·hf, head my_h); a plain page (no hot token, none at or past
     // n: most pages) skips the per-token tests
     auto epilogue = [&](auto plain_c) {
@@ -1114,6 +1143,11 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
       if (pg * kPage >= p.n_sink && (pg + 1) * kPage <= n - p.n_recent) epilogue(std::true_type{});
       else epilogue(std::false_type{});
     }
+    if (dyn && lane == 0 && nxt < npages) {  // the atomic has long returned: its page-table entry for the next issue
+      nxt = nw + taken;
+      if (nxt < npages) phys_next = ptab[lpage(nxt)];
+    }
+    i = i_next;
   }
   if constexpr (CUT == kCutLocal) finish_scan_local<G>(p, w, hist, b, g);
   else finish_scan_block<G>(p, w, hist, b, g);
@@ -3210,6 +3244,22 @@ int scan_occupancy() {
   static const int v = env_blocks_cap("GHOSTKV_SCAN_OCC");
   return v;
 }
+// The quant scan's page order (Consts::scan_dyn, scan_mix): GHOSTKV_SCAN_DYN / GHOSTKV_SCAN_MIX 0 or 1 (A/B runs)
+// override the defaults
+static int env_switch(const char* name, int dflt) {
+  const char* e = std::getenv(name);
+  if (!e) return dflt;
+  if ((e[0] == '0' || e[0] == '1') && !e[1]) return e[0] - '0';
+  throw std::runtime_error(std::string("ghostkv cuda: ") + name + " must be 0 or 1, got '" + e + "'");
+}
+int scan_dyn_on() {
+  static const int v = env_switch("GHOSTKV_SCAN_DYN", kScanDynDefault);
+  return v;
+}
+int scan_mix_on() {
+  static const int v = env_switch("GHOSTKV_SCAN_MIX", kScanMixDefault);
+  return v;
+}
 
 // blocks of Kern (Threads per block, no dynamic shared memory) resident per SM: the occupancy API,
 // once per kernel instantiation (the variants differ in registers) and device
@@ -3306,7 +3356,7 @@ int64_t workspace_bytes(const DecodeParams& p) {
   int64_t s = 0;
   s += 3 * align256(BQ * D * 4) + align256(BQ * 16) + align256(BQ * 4) + align256(BQ * 8);
   s += align256(BK * p.max_seq * G * 2) + align256(BQ * kHistAll * 4) + 2 * align256(BQ * 4) + align256(BQ * 8) + align256(BQ * 4);
-  s += align256(BK * p.max_seq * 4) + 2 * align256(BK * 4) + align256(2 * (BK + 1) * 4) + align256(BK * 4);
+  s += align256(BK * p.max_seq * 4) + 3 * align256(BK * 4) + align256(2 * (BK + 1) * 4) + align256(BK * 4);
   const int64_t MP = (p.max_seq + kPage - 1) / kPage;
   s += align256(BK * MP * G * 2) + align256(BK * MP * 4) + align256(BK * 4);
   s += 2 * align256(BQ * p.splits * 4) + align256(BQ * p.splits * D * 4);
@@ -3334,6 +3384,7 @@ Workspace workspace_views(const DecodeParams& p) {
   w.srow = reinterpret_cast<int32_t*>(take(BK * p.max_seq * 4));
   w.n_surv = reinterpret_cast<int32_t*>(take(BK * 4));
   w.done = reinterpret_cast<int32_t*>(take(BK * 4));
+  w.snext = reinterpret_cast<int32_t*>(take(BK * 4));
   w.ready = reinterpret_cast<int32_t*>(take(2 * (BK + 1) * 4));
   w.cdone = reinterpret_cast<int32_t*>(take(BK * 4));
   const int64_t MP = (p.max_seq + kPage - 1) / kPage;
@@ -3572,6 +3623,8 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
   const int G = group_of(p), BK = p.batch * p.n_head_kv;
   const int sms = device_sm_count();
   c.l2_first = scan_l2_first(int64_t(BK) * p.max_seq * G * 2);
+  c.scan_dyn = scan_dyn_on();
+  c.scan_mix = scan_mix_on();
   const int max_pages_seq = (p.max_seq + kPage - 1) / kPage;
   dispatch(G, p.d, [&](auto gc, auto dc) {
     constexpr int GG = decltype(gc)::value, DD = decltype(dc)::value;

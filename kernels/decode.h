@@ -184,6 +184,7 @@ struct Workspace {
                                  // the scan has one block per KV head: that block's own histogram gives the
                                  // cut; hist is then neither zeroed nor read without anchors, and holds only
                                  // the anchor stage's counts with them)
+  int32_t* snext;                // [B·Hkv] the quant scan's page counter (Consts::scan_dyn; prep zeroes it)
   int32_t* ready;                // [2, B·Hkv + 1] two lists of KV heads (GHOSTKV_COMPACT_READY): [l][0] how
                                  // many are in list l, [l][1 + i] 1 + the i-th (0 until written). List 0:
                                  // the cut is done (compact takes them in this order; not written where the
