@@ -979,10 +979,13 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   int npages = (n + kPage - 1) / kPage;  // the list's length once the anchor stage is done
   auto lpage = [&](int i) { return listed ? __ldcg(&plist[i]) : i; };
   const int gw = chunk * SW + warp, nw = gridDim.x * SW;
-  // Pages after the first (dyn, one buffer per warp): taken one at a time from the KV head's counter snext
-  // (prep zeroes it), as page nw + the count, so a warp that streams faster takes more pages; else page
-  // i + nw after page i. Either way every page is read once and the bounds, histogram and cut are the same.
-  const bool dyn = NB == 1 && c.scan_dyn;
+  // Pages after the first (dyn: one buffer per warp, the global cut's build, i.e. several blocks per KV head):
+  // taken from the KV head's counter snext (prep zeroes it), as page nw + the count, so a warp that streams
+  // faster takes more pages; else page i + nw after page i. Either way every page is read once and the
+  // bounds, histogram and cut are the same. A warp claims its pages two ahead (the next to issue, whose
+  // page-table entry is loading, and the one after it, whose claim is in flight), so no claim's or entry's
+  // latency falls between two pages (claimed one ahead, the claim's return stalled every page: call68).
+  const bool dyn = NB == 1 && CUT == kCutGlobal && c.scan_dyn;
   int* snext = w.snext + bg;
   uint8_t* mybuf = bufs + warp * NB * BUF;
   uint32_t* myplanes = planes + warp * 8 * ROW;
@@ -997,7 +1000,7 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
     }
   };
   int phys_next = 0;  // physical page of the next page to issue (lane 0), loaded one step ahead
-  int nxt = gw + NB * nw;  // dyn: that next page's index (lane 0)
+  int nxt = gw + NB * nw, nxt2 = 0;  // dyn: that next page's index and the one after it (lane 0)
   auto issue_first = [&] {
     if (lane == 0) {
 #pragma unroll
@@ -1017,7 +1020,8 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
     issue_first();
   }
   if (dyn && lane == 0 && gw < npages) {  // after the wait: prep has zeroed the counter
-    nxt = nw + atomicAdd(snext, 1);
+    nxt = nw + atomicAdd(snext, 2);
+    nxt2 = nxt + 1;
     if (nxt < npages) phys_next = ptab[lpage(nxt)];
   }
   ScanLane sl;
@@ -1098,13 +1102,18 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
       }
     }
     __syncwarp();  // every lane is done with this buffer and the query planes
-    int i_next = i + nw, taken = 0;  // the warp's next page; dyn: the counter's value for the one after it
+    int i_next = i + nw;  // the warp's next page
     if (dyn) {
-      if (lane == 0) {
+      const int issued = nxt;
+      if (lane == 0 && nxt < npages) {
         issue(nxt, buf, phys_next);
-        if (nxt < npages) taken = atomicAdd(snext, 1);
+        nxt = nxt2;  // claimed an iteration ago
+        if (nxt < npages) {
+          phys_next = ptab[lpage(nxt)];
+          nxt2 = nw + atomicAdd(snext, 1);  // read at the next issue
+        }
       }
-      i_next = __shfl_sync(0xffffffffu, nxt, 0);
+      i_next = __shfl_sync(0xffffffffu, issued, 0);
     } else if (lane == 0) {
       issue(i + NB * nw, buf, phys_next);
       if (i + (NB + 1) * nw < npages) phys_next = ptab[lpage(i + (NB + 1) * nw)];
@@ -1142,10 +1151,6 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
     if (!(DBG && (dbg & 4))) {  // diagnostics (GHOSTKV_SCAN_DEBUG 4): streaming and page prep only
       if (pg * kPage >= p.n_sink && (pg + 1) * kPage <= n - p.n_recent) epilogue(std::true_type{});
       else epilogue(std::false_type{});
-    }
-    if (dyn && lane == 0 && nxt < npages) {  // the atomic has long returned: its page-table entry for the next issue
-      nxt = nw + taken;
-      if (nxt < npages) phys_next = ptab[lpage(nxt)];
     }
     i = i_next;
   }
