@@ -43,7 +43,6 @@ struct Consts {
   float tiny;       // absolute term covering gradual underflow of every float32 product/sum
   float g_r;        // γ_{kRank+1}·1.01: error of the low-rank scan's float32 dot, per unit Σ|terms|
   int l2_first;     // the scan's witness pages are read with an L2 evict-first policy (stage1 decides)
-  int scan_dyn;     // the quant scan's warps take their pages after the first from the KV head's counter (snext)
   int scan_mix;     // the quant scan's consecutive blocks belong to different KV heads (block L: head L mod B·Hkv)
 };
 
@@ -64,7 +63,6 @@ Consts make_consts(int d) {
   c.tiny = 0x1p-100f;
   c.g_r = up_f(gamma_n(kRank + 1) * 1.01);
   c.l2_first = 0;
-  c.scan_dyn = 0;
   c.scan_mix = 0;
   return c;
 }
@@ -504,7 +502,6 @@ __global__ void __launch_bounds__(kPrepThreads, 2) prep_kernel(DecodeParams p, W
       if (h == 0) {
         w.n_surv[bg] = 0;
         w.done[bg] = 0;
-        w.snext[bg] = 0;
         w.n_plist[bg] = 0;
         w.ready[1 + bg] = 0;
         w.ready[p.batch * p.n_head_kv + 2 + bg] = 0;
@@ -736,9 +733,12 @@ constexpr int scan_smem_bytes() {
 // faster for int8 and level (within 1%) for int4: the scan is bound by each warp's per-page latency
 // chains, so resident warps matter more than pages in flight.
 constexpr int kScanBufs = 1, kScanMinBlocks = 2;
-// The scan's page order by default (GHOSTKV_SCAN_DYN / GHOSTKV_SCAN_MIX override): static strides, KV heads
-// by grid row
-constexpr int kScanDynDefault = 0, kScanMixDefault = 0;
+// The scan's blocks by default interleave the KV heads (Consts::scan_mix; GHOSTKV_SCAN_MIX=0 keeps the blocks
+// of one KV head consecutive): stage 1 at 1 × 128K 0.2-0.9 µs (about 1%) shorter without anchors, level with
+// them, in two same-call A/Bs (results/gpu/experiments/ab_scan_order_call68/69). Taking a warp's pages
+// after the first from a per-KV-head counter instead of fixed strides was slower there (+5 to +7 µs at
+// 1 × 128K, +60 µs at 32 × 32K) and is not built.
+constexpr int kScanMixDefault = 1;
 static_assert(kScanBlockWarps == 8, "decode.h kScanBlockWarps: the shape measured");
 
 // d += A·B for one m16n8k32 tile: A rows u8 (16 tokens' codes), B columns s8 (the query planes)
@@ -962,10 +962,8 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   uint32_t* planes = reinterpret_cast<uint32_t*>(smem + SW * NB * BUF);    // [warp][8 rows][ROW]
   float4* sq = reinterpret_cast<float4*>(planes + SW * 8 * ROW);          // [NQ][32]: q̃_r, qa, qb by lane
   uint32_t* hist = reinterpret_cast<uint32_t*>(sq + SS::NQ * 32);          // [G·kHistAll]
-  // block → (KV head, chunk): by grid row (the blocks of one KV head consecutive), or with c.scan_mix
-  // interleaved (consecutive blocks on different KV heads, so each KV head's blocks spread over the SMs)
-  const int blin = blockIdx.y * gridDim.x + blockIdx.x;
-  const int bg = c.scan_mix ? blin % gridDim.y : blockIdx.y, chunk = c.scan_mix ? blin / gridDim.y : blockIdx.x;
+  int chunk = 0;  // the block's KV head and chunk (scan_block_head: with c.scan_mix, KV heads interleaved)
+  const int bg = scan_block_head(blockIdx.x, blockIdx.y, gridDim.x, gridDim.y, c.scan_mix, &chunk);
   const int b = bg / p.n_head_kv, g = bg % p.n_head_kv;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   scan_block_init<SW, NB>(bars, hist, G * kHistAll, tid, lane, warp);
@@ -979,14 +977,6 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   int npages = (n + kPage - 1) / kPage;  // the list's length once the anchor stage is done
   auto lpage = [&](int i) { return listed ? __ldcg(&plist[i]) : i; };
   const int gw = chunk * SW + warp, nw = gridDim.x * SW;
-  // Pages after the first (dyn: one buffer per warp, the global cut's build, i.e. several blocks per KV head):
-  // taken from the KV head's counter snext (prep zeroes it), as page nw + the count, so a warp that streams
-  // faster takes more pages; else page i + nw after page i. Either way every page is read once and the
-  // bounds, histogram and cut are the same. A warp claims its pages two ahead (the next to issue, whose
-  // page-table entry is loading, and the one after it, whose claim is in flight), so no claim's or entry's
-  // latency falls between two pages (claimed one ahead, the claim's return stalled every page: call68).
-  const bool dyn = NB == 1 && CUT == kCutGlobal && c.scan_dyn;
-  int* snext = w.snext + bg;
   uint8_t* mybuf = bufs + warp * NB * BUF;
   uint32_t* myplanes = planes + warp * 8 * ROW;
   const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
@@ -1000,13 +990,12 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
     }
   };
   int phys_next = 0;  // physical page of the next page to issue (lane 0), loaded one step ahead
-  int nxt = gw + NB * nw, nxt2 = 0;  // dyn: that next page's index and the one after it (lane 0)
   auto issue_first = [&] {
     if (lane == 0) {
 #pragma unroll
       for (int k = 0; k < NB; ++k)
         if (gw + k * nw < npages) issue(gw + k * nw, k, ptab[lpage(gw + k * nw)]);
-      if (!dyn && gw + NB * nw < npages) phys_next = ptab[lpage(gw + NB * nw)];
+      if (gw + NB * nw < npages) phys_next = ptab[lpage(gw + NB * nw)];
     }
   };
   // Without anchors the first pages are requested before the wait for prep: seq_len, the page table,
@@ -1019,11 +1008,6 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
     npages = w.n_plist[bg];
     issue_first();
   }
-  if (dyn && lane == 0 && gw < npages) {  // after the wait: prep has zeroed the counter
-    nxt = nw + atomicAdd(snext, 2);
-    nxt2 = nxt + 1;
-    if (nxt < npages) phys_next = ptab[lpage(nxt)];
-  }
   ScanLane sl;
   scan_lane_setup<G, D, K8>(p, w, c, b, g, sl, sq);
   __syncthreads();
@@ -1032,7 +1016,7 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   const int r = lane >> 2, my_h = sl.h;
   const bool has_head = sl.active;
   int it = 0;
-  for (int i = gw; i < npages; ++it) {
+  for (int i = gw; i < npages; i += nw, ++it) {
     const int buf = it % NB;
     const int pg = lpage(i);
     mbar_wait(&bars[warp][buf], uint32_t((it / NB) & 1));
@@ -1102,23 +1086,11 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
       }
     }
     __syncwarp();  // every lane is done with this buffer and the query planes
-    int i_next = i + nw;  // the warp's next page
-    if (dyn) {
-      const int issued = nxt;
-      if (lane == 0 && nxt < npages) {
-        issue(nxt, buf, phys_next);
-        nxt = nxt2;  // claimed an iteration ago
-        if (nxt < npages) {
-          phys_next = ptab[lpage(nxt)];
-          nxt2 = nw + atomicAdd(snext, 1);  // read at the next issue
-        }
-      }
-      i_next = __shfl_sync(0xffffffffu, issued, 0);
-    } else if (lane == 0) {
+    if (lane == 0) {
       issue(i + NB * nw, buf, phys_next);
       if (i + (NB + 1) * nw < npages) phys_next = ptab[lpage(i + (NB + 1) * nw)];
     }
-    if (i_next >= npages) pdl_launch_next();
+    if (i + nw >= npages) pdl_launch_next();
     // epilogue: lane (token 16mt + r + 8·hf, head my_h); a plain page (no hot token, none at or past
     // n: most pages) skips the per-token tests
     auto epilogue = [&](auto plain_c) {
@@ -1152,7 +1124,6 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
       if (pg * kPage >= p.n_sink && (pg + 1) * kPage <= n - p.n_recent) epilogue(std::true_type{});
       else epilogue(std::false_type{});
     }
-    i = i_next;
   }
   if constexpr (CUT == kCutLocal) finish_scan_local<G>(p, w, hist, b, g);
   else finish_scan_block<G>(p, w, hist, b, g);
@@ -3249,17 +3220,12 @@ int scan_occupancy() {
   static const int v = env_blocks_cap("GHOSTKV_SCAN_OCC");
   return v;
 }
-// The quant scan's page order (Consts::scan_dyn, scan_mix): GHOSTKV_SCAN_DYN / GHOSTKV_SCAN_MIX 0 or 1 (A/B runs)
-// override the defaults
+// The quant scan's block order (Consts::scan_mix): GHOSTKV_SCAN_MIX 0 or 1 (A/B runs) overrides the default
 static int env_switch(const char* name, int dflt) {
   const char* e = std::getenv(name);
   if (!e) return dflt;
   if ((e[0] == '0' || e[0] == '1') && !e[1]) return e[0] - '0';
   throw std::runtime_error(std::string("ghostkv cuda: ") + name + " must be 0 or 1, got '" + e + "'");
-}
-int scan_dyn_on() {
-  static const int v = env_switch("GHOSTKV_SCAN_DYN", kScanDynDefault);
-  return v;
 }
 int scan_mix_on() {
   static const int v = env_switch("GHOSTKV_SCAN_MIX", kScanMixDefault);
@@ -3361,7 +3327,7 @@ int64_t workspace_bytes(const DecodeParams& p) {
   int64_t s = 0;
   s += 3 * align256(BQ * D * 4) + align256(BQ * 16) + align256(BQ * 4) + align256(BQ * 8);
   s += align256(BK * p.max_seq * G * 2) + align256(BQ * kHistAll * 4) + 2 * align256(BQ * 4) + align256(BQ * 8) + align256(BQ * 4);
-  s += align256(BK * p.max_seq * 4) + 3 * align256(BK * 4) + align256(2 * (BK + 1) * 4) + align256(BK * 4);
+  s += align256(BK * p.max_seq * 4) + 2 * align256(BK * 4) + align256(2 * (BK + 1) * 4) + align256(BK * 4);
   const int64_t MP = (p.max_seq + kPage - 1) / kPage;
   s += align256(BK * MP * G * 2) + align256(BK * MP * 4) + align256(BK * 4);
   s += 2 * align256(BQ * p.splits * 4) + align256(BQ * p.splits * D * 4);
@@ -3389,7 +3355,6 @@ Workspace workspace_views(const DecodeParams& p) {
   w.srow = reinterpret_cast<int32_t*>(take(BK * p.max_seq * 4));
   w.n_surv = reinterpret_cast<int32_t*>(take(BK * 4));
   w.done = reinterpret_cast<int32_t*>(take(BK * 4));
-  w.snext = reinterpret_cast<int32_t*>(take(BK * 4));
   w.ready = reinterpret_cast<int32_t*>(take(2 * (BK + 1) * 4));
   w.cdone = reinterpret_cast<int32_t*>(take(BK * 4));
   const int64_t MP = (p.max_seq + kPage - 1) / kPage;
@@ -3628,7 +3593,6 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
   const int G = group_of(p), BK = p.batch * p.n_head_kv;
   const int sms = device_sm_count();
   c.l2_first = scan_l2_first(int64_t(BK) * p.max_seq * G * 2);
-  c.scan_dyn = scan_dyn_on();
   c.scan_mix = scan_mix_on();
   const int max_pages_seq = (p.max_seq + kPage - 1) / kPage;
   dispatch(G, p.d, [&](auto gc, auto dc) {

@@ -184,7 +184,6 @@ struct Workspace {
                                  // the scan has one block per KV head: that block's own histogram gives the
                                  // cut; hist is then neither zeroed nor read without anchors, and holds only
                                  // the anchor stage's counts with them)
-  int32_t* snext;                // [B·Hkv] the quant scan's page counter (Consts::scan_dyn; prep zeroes it)
   int32_t* ready;                // [2, B·Hkv + 1] two lists of KV heads (GHOSTKV_COMPACT_READY): [l][0] how
                                  // many are in list l, [l][1 + i] 1 + the i-th (0 until written). List 0:
                                  // the cut is done (compact takes them in this order; not written where the
@@ -316,6 +315,15 @@ GHOSTKV_HD constexpr int attend_split_tiles(int count, int tile, int x, int S) {
   return count > x * tile ? ((count + tile - 1) / tile - x + S - 1) / S : 0;
 }
 GHOSTKV_HD constexpr int attend_split_row0(int i, int tile, int x, int S) { return (x + i * S) * tile; }
+// The quant scan's grid (chunks, B·Hkv): block (x, y) bounds chunk x of KV head y, or with `mix` (the default,
+// Consts::scan_mix) the linear block L = y·chunks + x bounds chunk L / (B·Hkv) of KV head L mod (B·Hkv), so that
+// blocks launched one after another belong to different KV heads. Either way a bijection of the grid onto the
+// (KV head, chunk) pairs. Returns the KV head; *chunk its chunk.
+GHOSTKV_HD constexpr int scan_block_head(int x, int y, int chunks, int heads, bool mix, int* chunk) {
+  const int l = y * chunks + x;
+  *chunk = mix ? l / heads : x;
+  return mix ? l % heads : y;
+}
 // prep zeroes the first splits·kListZeroRows entries of each survivor list every step: attend reads its first
 // tile's row ids (rows < S·tile ≤ S·kListZeroRows) before the count, initialised and never used past it
 inline constexpr int kListZeroRows = 64;

@@ -157,6 +157,30 @@ TEST(CudaContract, AttendSplitTiles) {
 }
 
 // merge's slices: every split count up to 128 fits P·kMergePer splits in at most 1024 threads.
+// the scan's block → (KV head, chunk) map covers every pair once, with the KV heads interleaved or not
+TEST(CudaContract, ScanBlockHeadIsABijection) {
+  for (int heads : {1, 3, 8, 256})
+    for (int chunks : {1, 2, 33, 40})
+      for (bool mix : {false, true}) {
+        std::vector<int> seen(size_t(heads) * chunks, 0);
+        for (int y = 0; y < heads; ++y)
+          for (int x = 0; x < chunks; ++x) {
+            int chunk = -1;
+            const int h = scan_block_head(x, y, chunks, heads, mix, &chunk);
+            ASSERT_TRUE(h >= 0 && h < heads && chunk >= 0 && chunk < chunks) << heads << " " << chunks << " " << mix;
+            ++seen[size_t(h) * chunks + chunk];
+          }
+        for (int v : seen) ASSERT_EQ(v, 1) << heads << " heads, " << chunks << " chunks, mix " << mix;
+      }
+  int chunk = -1;
+  EXPECT_EQ(scan_block_head(1, 0, 33, 8, true, &chunk), 1);  // the second block: KV head 1, chunk 0
+  EXPECT_EQ(chunk, 0);
+  EXPECT_EQ(scan_block_head(0, 1, 33, 8, true, &chunk), 1);  // block 33: KV head 1, chunk 4
+  EXPECT_EQ(chunk, 4);
+  EXPECT_EQ(scan_block_head(0, 1, 33, 8, false, &chunk), 1);  // unmixed: row 1 is KV head 1
+  EXPECT_EQ(chunk, 0);
+}
+
 TEST(CudaContract, PrepRowBlocks) {
   // 4 blocks per (b, KV head) only where they all fit one per SM (H200: 132 SMs)
   EXPECT_EQ(prep_row_blocks(1 * 8, 132), 4);    // 1 × 128K
