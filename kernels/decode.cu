@@ -734,10 +734,10 @@ constexpr int scan_smem_bytes() {
 // chains, so resident warps matter more than pages in flight.
 constexpr int kScanBufs = 1, kScanMinBlocks = 2;
 // The scan's blocks by default interleave the KV heads (Consts::scan_mix; GHOSTKV_SCAN_MIX=0 keeps the blocks
-// of one KV head consecutive): stage 1 at 1 × 128K 0.2-0.9 µs (about 1%) shorter without anchors, level with
-// them, in two same-call A/Bs (results/gpu/experiments/ab_scan_order_call68/69). Taking a warp's pages
+// of one KV head consecutive): stage 1 at 1 × 128K 0.0-0.9 µs shorter (0.45 µs, 0.7% on average) on each of
+// the 14 rows of two same-call A/Bs (results/gpu/experiments/ab_scan_order_call68/69). Taking a warp's pages
 // after the first from a per-KV-head counter instead of fixed strides was slower there (+5 to +7 µs at
-// 1 × 128K, +60 µs at 32 × 32K) and is not built.
+// 1 × 128K, +68 to +76 µs at 32 × 32K) and is not built.
 constexpr int kScanMixDefault = 1;
 static_assert(kScanBlockWarps == 8, "decode.h kScanBlockWarps: the shape measured");
 

@@ -10,8 +10,8 @@ e.g. a math routine, placed after whichever entry used it first) stand (each is 
 name: the "(device functions)" line), the file's internal symbol hash, the
 template arguments that only select a variant of the cut (finish_scan_block's LEAN, cut_head's), and
 template arguments added later at their default (scan_kernel's CUT 0, prep_kernel's ZH true, DBG 0, R 1 and CL 1, finish_scan_local's PUB true,
-attend_kernel's FIN false, NT 128 and BAL false, merge_kernel's BAL false), and DecodeParams' size (the first
-parameter's; fields added at its end keep the others' offsets). Same PTX means the same machine code (same ptxas), so a kernel measured at
+attend_kernel's FIN false, NT 128 and BAL false, merge_kernel's BAL false), and DecodeParams' and Consts' sizes (the
+first and third parameters'; fields added at their end keep the others' offsets). Same PTX means the same machine code (same ptxas), so a kernel measured at
 that commit is the kernel in the tree. "same but reg names": the same instructions on differently
 numbered virtual registers (ptxas may then allocate registers differently: not proven the same machine
 code). Needs nvcc; prints one line per kernel family and status. --diff: then, for each kernel that differs, its
@@ -56,6 +56,9 @@ def kernels(path):
     # DecodeParams' size (fields added at its end leave every other field's offset as it was; a kernel reading
     # a new field differs by its loads)
     t = re.sub(r"(_param_0)\[\d+\]", r"\1[N]", t)
+    # Consts' size likewise (the third parameter where it is a struct: the kernels that take Consts; compact's,
+    # attend's and merge's third parameter is a scalar)
+    t = re.sub(r"(_param_2)\[\d+\]", r"\1[N]", t)
     t = re.sub(r"attend_kernelILi(\d+)ELi(\d+)ELb(\d)ELb(\d)ELi128EE", r"attend_kernelILi\1ELi\2ELb\3ELb\4EE", t)  # NT 128
     t = re.sub(r"attend_kernelILi(\d+)ELi(\d+)ELb(\d)ELb0EE", r"attend_kernelILi\1ELi\2ELb\3EE", t)
     t = "\n".join(l for l in t.split("\n") if not l.strip().startswith((".loc", ".file")))
