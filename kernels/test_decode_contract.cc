@@ -156,7 +156,6 @@ TEST(CudaContract, AttendSplitTiles) {
   EXPECT_EQ(attend_split_tiles(96, 32, 3, 4), 0);   // no tile 3
 }
 
-// merge's slices: every split count up to 128 fits P·kMergePer splits in at most 1024 threads.
 // the scan's block → (KV head, chunk) map covers every pair once, with the KV heads interleaved or not
 TEST(CudaContract, ScanBlockHeadIsABijection) {
   for (int heads : {1, 3, 8, 256})
@@ -270,6 +269,7 @@ TEST(CudaContract, BalancedSplits) {
   EXPECT_EQ(split_max_tiles(87817, kAttendTileRows, 49), 57);
 }
 
+// merge's slices: every split count up to 128 fits P·kMergePer splits in at most 1024 threads.
 TEST(CudaContract, MergeSlices) {
   for (int S = 1; S <= 128; ++S) {
     const int P = merge_slices(S);
