@@ -2,12 +2,16 @@
 """The GPU path's acceptance criteria (docs/gpu.md, "What met the targets"), computed from a recorded run.
 
   scripts/gpu_acceptance.py [DIR]      (DIR holds gpu_bench.csv and gpu_torch.csv; default results/gpu)
+  scripts/gpu_acceptance.py --against OLD [DIR]   (OLD: a run's directory or its gpu_bench.csv, e.g.
+                                                  results/gpu/experiments/full_<commit>_gpu_bench.csv)
 
 Prints a markdown table: correctness over every row; for the main shapes (cases 1x128K-*, 32x32K-*),
 each phase that moves at least 64 MB within 1.3× of its byte floor (stage 1, stage 2), the whole ghost
 step within 1.3× of its floor, the adaptive path within 1.15× of torch SDPA, and the best speed against
 torch at 5% forced survivors next to the 8× moonshot. A row is met when its ratio, rounded to the
-CSV's three decimals, is at most the bound.
+CSV's three decimals, is at most the bound. With --against, it prints instead the main-shape rows in both
+runs whose phase or step changes side of its 1.3× bound from OLD's run to DIR's (each with both ratios), for
+the rows of two runs that sit close to a bound.
 """
 import csv
 import os
@@ -66,8 +70,49 @@ def table(rows, torch):
     return "\n".join(L) + "\n"
 
 
+CRITERIA = (("stage 1", "stage1_vs_floor", "stage1_bytes"), ("stage 2", "stage2_vs_floor", "stage2_bytes"),
+            ("step", "ghost_vs_floor", None))
+
+
+def met(r, field, byte_field, bound=1.3):
+    """None where the criterion does not judge the row (a phase under 64 MB), else whether it is met."""
+    if byte_field is not None and float(r[byte_field]) < MIN_BYTES:
+        return None
+    return round(float(r[field]), 3) <= bound
+
+
+def flips(old_rows, new_rows):
+    """Lines `case | label | criterion | old ratio (met / not met) -> new ratio (...)` for every main-shape row of
+    both runs whose criterion is judged in both and met in one only; in the new run's row order."""
+    old = {(r["case"], r["label"]): r for r in old_rows}
+    out = []
+    for r in new_rows:
+        o = old.get((r["case"], r["label"]))
+        if o is None or not r["case"].startswith(("1x128K", "32x32K")):
+            continue
+        for name, field, byte_field in CRITERIA:
+            a, b = met(o, field, byte_field), met(r, field, byte_field)
+            if a is not None and b is not None and a != b:
+                word = lambda m: "met" if m else "not met"  # noqa: E731
+                out.append(f"{r['case']} | {short(r['label'])} | {name} | {o[field]} ({word(a)}) -> {r[field]} ({word(b)})")
+    return out
+
+
 def main():
-    d = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "results", "gpu")
+    args = sys.argv[1:]
+    if args[:1] == ["--against"]:
+        if len(args) < 2:
+            print("gpu_acceptance.py: --against needs the older run (its directory or its gpu_bench.csv)", file=sys.stderr)
+            return 2
+        old_dir, args = args[1], args[2:]
+        d = args[0] if args else os.path.join(ROOT, "results", "gpu")
+        old_csv = old_dir if old_dir.endswith(".csv") else os.path.join(old_dir, "gpu_bench.csv")
+        old = list(csv.DictReader(open(old_csv)))
+        new = list(csv.DictReader(open(os.path.join(d, "gpu_bench.csv"))))
+        lines = flips(old, new)
+        print("\n".join(lines) if lines else "no row changes side of a 1.3× bound")
+        return 0
+    d = args[0] if args else os.path.join(ROOT, "results", "gpu")
     rows = list(csv.DictReader(open(os.path.join(d, "gpu_bench.csv"))))
     tp = os.path.join(d, "gpu_torch.csv")
     torch = list(csv.DictReader(open(tp))) if os.path.exists(tp) else []

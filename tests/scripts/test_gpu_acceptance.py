@@ -42,6 +42,22 @@ def main():
     check("| no |" in a, "adaptive 1.16 fails: " + a)
     m = [l for l in t.splitlines() if l.startswith("| moonshot")][0]
     check("best 2.00×" in m and "| no |" in m, "moonshot: 0.1 / 0.05 = 2×: " + m)
+    # --against: the rows that change side of a bound between two runs, judged as the table judges them
+    old = [row("1x128K-b8", "forced:0.050000", "1.300", "7e7", "3.000", "2.7e7", "1.301", "0.050", "0.050"),
+           row("1x128K-b8", "forced:0.200000", "1.350", "7e7", "1.299", "1.1e8", "1.250", "0.070", "0.070"),
+           row("1x128K-b8", "forced:0.010000", "1.000", "7e7", "1.000", "1.1e8", "1.000", "0.070", "0.070"),
+           row("check-rand8", "forced:0.050000", "1.000", "7e7", "1.000", "7e7", "1.000", "0.010", "0.010")]
+    new = [row("1x128K-b8", "forced:0.050000", "1.301", "7e7", "1.000", "2.7e7", "1.300", "0.050", "0.050"),
+           row("1x128K-b8", "forced:0.200000", "1.350", "7e7", "1.301", "1.1e8", "1.250", "0.070", "0.070"),
+           row("1x128K-b8", "forced:1.000000", "2.000", "7e7", "2.000", "1.1e8", "2.000", "0.070", "0.070"),
+           row("check-rand8", "forced:0.050000", "2.000", "7e7", "2.000", "7e7", "2.000", "0.010", "0.010")]
+    f = gpu_acceptance.flips(old, new)
+    want = ["1x128K-b8 | 5% | stage 1 | 1.300 (met) -> 1.301 (not met)",
+            "1x128K-b8 | 5% | step | 1.301 (not met) -> 1.300 (met)",
+            "1x128K-b8 | 20% | stage 2 | 1.299 (met) -> 1.301 (not met)"]
+    check(f == want, "flips: both directions, the 27 MB stage 2 and stage 1 above the bound in both runs not listed, "
+          "rows in one run only and check rows left out: %s" % f)
+    check(gpu_acceptance.flips(old, old) == [], "a run against itself has no flips")
     # the generated block of docs/gpu.md is the script's output on the recorded run
     import csv
     d = os.path.join(ROOT, "results", "gpu")
