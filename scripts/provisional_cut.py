@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""How often a cut carried over from the previous decode step would hold, and how long its candidate list would be.
+
+  scripts/provisional_cut.py CAPTURE_DIR:LAYERS [...]   e.g. ~/.cache/ghostkv/captures/<ref23m dir>:1,4,7
+
+docs/gpu.md (Next, "Stage 1 at 1 × 128K is its fixed costs") proposes a compaction against a provisional cut:
+the scan lists the tokens whose bound reaches θ_p,h = θ_h(previous step) − margin for some head of the group
+and sums the others' mass; after the cut, where θ_h ≥ θ_p,h for every head of the group, compact filters only
+that list (every unlisted token is eliminated by the GQA rule too), else the step falls back to the full
+compact. This script measures that on real captures, in float64 on the CPU, with the GPU's cut and GQA rule
+(the bounds, hot set, m_L, Z_L and δ of scripts/me_hist_bound.py, int8 witness): over consecutive query
+positions of each layer (the capture's, one decode step each) and every KV head, for each margin, the share
+of steps that would fall back (fb) and, over the steps that do not, the listed tokens per survivor (list / keep,
+the mean of the per-step ratios); `surv` is the mean survivor fraction of the candidates over all steps. Needs the Python module (build/python or
+build-cuda/python) and the captures of scripts/report.sh.
+"""
+import json
+import os
+import sys
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+for b in ("build", "build-cuda"):
+    sys.path.insert(0, os.path.join(ROOT, b, "python"))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+import ghostkv  # noqa: E402
+from me_hist_bound import DELTA, N_RECENT, N_SINK, cut  # noqa: E402
+
+MARGINS = (0.0, 0.25, 0.5, 1.0, 2.0)
+
+
+def step_values(q, k, ub, scale, pos, g, G):
+    """For one query position and KV head: the G heads' candidate values u_h = UB − m_L and their cuts θ_h."""
+    n = int(pos) + 1
+    hot = np.r_[0:min(N_SINK, n), max(N_SINK, n - N_RECENT):n]
+    lo_c, hi_c = N_SINK, n - N_RECENT
+    us, th = [], []
+    for h in range(g * G, (g + 1) * G):
+        s = scale * (k[hot, g, :].astype(np.float64) @ q[h, :].astype(np.float64))
+        m_l = s.max()
+        z_l = np.exp(s - m_l).sum()
+        u = ub[h, lo_c:hi_c] - m_l
+        t, _ = cut(u, DELTA * z_l / (1 - DELTA) * (1 - 1e-12))
+        us.append(u)
+        th.append(t)
+    return np.array(us), np.array(th)
+
+
+def main():
+    if len(sys.argv) < 2:
+        print(__doc__.strip().splitlines()[2].strip())
+        return 2
+    head = f"{'capture':<34} {'layer':>5} {'steps':>5} {'surv':>6}"
+    for m in MARGINS:
+        head += f" | m={m:<4}  fb  list/keep"
+    print(head)
+    for spec in sys.argv[1:]:
+        cap, layers = spec.split(":")
+        man = json.load(open(os.path.join(cap, "manifest.json")))
+        G, Hkv = man["n_head_q"] // man["n_head_kv"], man["n_head_kv"]
+        for layer in [int(x) for x in layers.split(",")]:
+            d = os.path.join(cap, f"layer_{layer:02d}")
+            q, k, v = (np.load(os.path.join(d, f"{x}.npy")) for x in ("q", "k", "v"))
+            pos = np.load(os.path.join(d, "positions.npy")).astype(np.int64)
+            if np.any(np.diff(pos) != 1):
+                raise SystemExit(f"provisional_cut.py: {d}: the query positions are not consecutive decode steps")
+            r = ghostkv.eliminate(q, k, v, positions=pos, scale=man["scale"], witness="quant", bits="8", keep_arrays=True)
+            ub = r["upper_bound"].astype(np.float64)  # [queries, Hq, n_kv]
+            prev = [None] * Hkv
+            surv, fb, lst = [], {m: [] for m in MARGINS}, {m: [] for m in MARGINS}
+            for i in range(len(pos)):
+                for g in range(Hkv):
+                    u, th = step_values(q[i], k, ub[i], man["scale"], pos[i], g, G)
+                    keep = np.any(u >= th[:, None], axis=0)  # the GQA rule: kept if some head keeps it
+                    if prev[g] is not None:
+                        surv.append(keep.mean())
+                        for m in MARGINS:
+                            tp = prev[g] - m
+                            if np.any(th < tp):
+                                fb[m].append(1.0)
+                            else:
+                                fb[m].append(0.0)
+                                listed = np.any(u >= tp[:, None], axis=0)
+                                assert not np.any(keep & ~listed), "an unlisted token survives with every θ_h ≥ θ_p,h"
+                                lst[m].append(listed.sum() / max(1, keep.sum()))
+                    prev[g] = th
+            name = os.path.basename(cap.rstrip("/"))[:34]
+            line = f"{name:<34} {layer:>5} {len(surv):>5} {np.mean(surv):6.3f}"
+            for m in MARGINS:
+                lm = f"{np.mean(lst[m]):9.2f}" if lst[m] else "        -"
+                line += f" | {np.mean(fb[m]):9.3f} {lm}"
+            print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
