@@ -11,7 +11,11 @@ compact. This script measures that on real captures, in float64 on the CPU, with
 (the bounds, hot set, m_L, Z_L and δ of scripts/me_hist_bound.py, int8 witness): over consecutive query
 positions of each layer (the capture's, one decode step each) and every KV head, for each margin, the share
 of steps that would fall back (fb) and, over the steps that do not, the listed tokens per survivor (list / keep,
-the mean of the per-step ratios); `surv` is the mean survivor fraction of the candidates over all steps. Needs the Python module (build/python or
+the mean of the per-step ratios); `surv` is the mean survivor fraction of the candidates over all steps. The
+last column, `sound`, is list / keep for a provisional cut that needs no fallback, known before the scan: per head
+the largest histogram edge θ_s with n_cand·e^{θ_s} ≤ the budget (every token below it together has at most that
+mass, so θ_s ≤ θ_h: the form of the anchor stage's θ_A, with the whole budget), and `listed` the mean fraction of the
+candidates it lists. Needs the Python module (build/python or
 build-cuda/python) and the captures of scripts/report.sh.
 """
 import json
@@ -25,7 +29,7 @@ for b in ("build", "build-cuda"):
     sys.path.insert(0, os.path.join(ROOT, b, "python"))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 import ghostkv  # noqa: E402
-from me_hist_bound import DELTA, N_RECENT, N_SINK, cut  # noqa: E402
+from me_hist_bound import BINS, DELTA, LO, N_RECENT, N_SINK, cut  # noqa: E402
 
 MARGINS = (0.0, 0.25, 0.5, 1.0, 2.0)
 
@@ -35,16 +39,22 @@ def step_values(q, k, ub, scale, pos, g, G):
     n = int(pos) + 1
     hot = np.r_[0:min(N_SINK, n), max(N_SINK, n - N_RECENT):n]
     lo_c, hi_c = N_SINK, n - N_RECENT
-    us, th = [], []
+    us, th, ths = [], [], []
     for h in range(g * G, (g + 1) * G):
         s = scale * (k[hot, g, :].astype(np.float64) @ q[h, :].astype(np.float64))
         m_l = s.max()
         z_l = np.exp(s - m_l).sum()
         u = ub[h, lo_c:hi_c] - m_l
-        t, _ = cut(u, DELTA * z_l / (1 - DELTA) * (1 - 1e-12))
+        budget = DELTA * z_l / (1 - DELTA) * (1 - 1e-12)
+        t, _ = cut(u, budget)
+        edges = LO + np.arange(BINS + 1) / 16.0
+        ok = np.nonzero(len(u) * np.exp(edges) * (1 + 1e-12) <= budget)[0]
+        ts = edges[ok[-1]] if len(ok) else -np.inf
+        assert ts <= t, "θ_s above the cut"
         us.append(u)
         th.append(t)
-    return np.array(us), np.array(th)
+        ths.append(ts)
+    return np.array(us), np.array(th), np.array(ths)
 
 
 def main():
@@ -54,6 +64,7 @@ def main():
     head = f"{'capture':<34} {'layer':>5} {'steps':>5} {'surv':>6}"
     for m in MARGINS:
         head += f" | m={m:<4}  fb  list/keep"
+    head += " |  sound listed"
     print(head)
     for spec in sys.argv[1:]:
         cap, layers = spec.split(":")
@@ -68,11 +79,15 @@ def main():
             r = ghostkv.eliminate(q, k, v, positions=pos, scale=man["scale"], witness="quant", bits="8", keep_arrays=True)
             ub = r["upper_bound"].astype(np.float64)  # [queries, Hq, n_kv]
             prev = [None] * Hkv
-            surv, fb, lst = [], {m: [] for m in MARGINS}, {m: [] for m in MARGINS}
+            surv, fb, lst, snd, sndf = [], {m: [] for m in MARGINS}, {m: [] for m in MARGINS}, [], []
             for i in range(len(pos)):
                 for g in range(Hkv):
-                    u, th = step_values(q[i], k, ub[i], man["scale"], pos[i], g, G)
+                    u, th, ths = step_values(q[i], k, ub[i], man["scale"], pos[i], g, G)
                     keep = np.any(u >= th[:, None], axis=0)  # the GQA rule: kept if some head keeps it
+                    sl = np.any(u >= ths[:, None], axis=0)
+                    assert not np.any(keep & ~sl)
+                    snd.append(sl.sum() / max(1, keep.sum()))
+                    sndf.append(sl.mean())
                     if prev[g] is not None:
                         surv.append(keep.mean())
                         for m in MARGINS:
@@ -90,6 +105,7 @@ def main():
             for m in MARGINS:
                 lm = f"{np.mean(lst[m]):9.2f}" if lst[m] else "        -"
                 line += f" | {np.mean(fb[m]):9.3f} {lm}"
+            line += f" | {np.mean(snd):6.2f} {np.mean(sndf):6.3f}"
             print(line)
     return 0
 
