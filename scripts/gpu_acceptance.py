@@ -27,6 +27,17 @@ def short(label):
     return label.replace("real:", "")
 
 
+CRITERIA = (("stage 1", "stage1_vs_floor", "stage1_bytes"), ("stage 2", "stage2_vs_floor", "stage2_bytes"),
+            ("step", "ghost_vs_floor", None))
+
+
+def met(r, field, byte_field, bound=1.3):
+    """None where the criterion does not judge the row (a phase under 64 MB), else whether it is met."""
+    if byte_field is not None and float(r[byte_field]) < MIN_BYTES:
+        return None
+    return round(float(r[field]), 3) <= bound
+
+
 def table(rows, torch):
     main = [r for r in rows if r["case"].startswith(("1x128K", "32x32K"))]
     tms = {(int(r["batch"]), int(r["n_kv"])): float(r["torch_ms"]) for r in torch}
@@ -40,19 +51,16 @@ def table(rows, torch):
         if r["case"] not in cases:
             cases.append(r["case"])
 
-    def crit(name, field, bound, byte_field=None):
+    for title, (_, field, byte_field) in zip(("stage 1 ≤ 1.3× floor (≥ 64 MB)", "stage 2 ≤ 1.3× floor (≥ 64 MB)",
+                                              "step ≤ 1.3× floor"), CRITERIA):
         for c in cases:
-            rs = [r for r in main if r["case"] == c and (byte_field is None or float(r[byte_field]) >= MIN_BYTES)]
+            rs = [r for r in main if r["case"] == c and met(r, field, byte_field) is not None]
             if not rs:
                 continue
             v = [float(r[field]) for r in rs]
-            bad = [short(r["label"]) + " " + r[field] for r in rs if round(float(r[field]), 3) > bound]
-            L.append(f"| {name} | {c} | {len(rs)} | {min(v):.3f}-{max(v):.3f} | "
+            bad = [short(r["label"]) + " " + r[field] for r in rs if not met(r, field, byte_field)]
+            L.append(f"| {title} | {c} | {len(rs)} | {min(v):.3f}-{max(v):.3f} | "
                      f"{'all' if not bad else ('none' if len(bad) == len(rs) else 'partly')} | {', '.join(bad)} |")
-
-    crit("stage 1 ≤ 1.3× floor (≥ 64 MB)", "stage1_vs_floor", 1.3, "stage1_bytes")
-    crit("stage 2 ≤ 1.3× floor (≥ 64 MB)", "stage2_vs_floor", 1.3, "stage2_bytes")
-    crit("step ≤ 1.3× floor", "ghost_vs_floor", 1.3)
     worst, at = 0.0, ""
     for r in main:
         t = tms.get((int(r["batch"]), int(r["n_kv"])))
@@ -68,17 +76,6 @@ def table(rows, torch):
                 best, at = t / float(r["ghost_ms"]), r["case"]
     L.append(f"| moonshot ≥ 8× torch at 5% forced | {at} | | best {best:.2f}× | {'yes' if best >= 8 else 'no'} | |")
     return "\n".join(L) + "\n"
-
-
-CRITERIA = (("stage 1", "stage1_vs_floor", "stage1_bytes"), ("stage 2", "stage2_vs_floor", "stage2_bytes"),
-            ("step", "ghost_vs_floor", None))
-
-
-def met(r, field, byte_field, bound=1.3):
-    """None where the criterion does not judge the row (a phase under 64 MB), else whether it is met."""
-    if byte_field is not None and float(r[byte_field]) < MIN_BYTES:
-        return None
-    return round(float(r[field]), 3) <= bound
 
 
 def flips(old_rows, new_rows):

@@ -32,6 +32,7 @@ import ghostkv  # noqa: E402
 from me_hist_bound import BINS, DELTA, LO, N_RECENT, N_SINK, cut  # noqa: E402
 
 MARGINS = (0.0, 0.25, 0.5, 1.0, 2.0)
+EDGES = LO + np.arange(BINS + 1) / 16.0  # the cut's bin edges (me_hist_bound.cut's)
 
 
 def step_values(q, k, ub, scale, pos, g, G):
@@ -47,9 +48,8 @@ def step_values(q, k, ub, scale, pos, g, G):
         u = ub[h, lo_c:hi_c] - m_l
         budget = DELTA * z_l / (1 - DELTA) * (1 - 1e-12)
         t, _ = cut(u, budget)
-        edges = LO + np.arange(BINS + 1) / 16.0
-        ok = np.nonzero(len(u) * np.exp(edges) * (1 + 1e-12) <= budget)[0]
-        ts = edges[ok[-1]] if len(ok) else -np.inf
+        ok = np.nonzero(len(u) * np.exp(EDGES) * (1 + 1e-12) <= budget)[0]
+        ts = EDGES[ok[-1]] if len(ok) else -np.inf
         assert ts <= t, "θ_s above the cut"
         us.append(u)
         th.append(t)
