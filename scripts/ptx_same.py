@@ -14,7 +14,8 @@ attend_kernel's FIN false, NT 128 and BAL false, merge_kernel's BAL false), and 
 first and third parameters'; fields added at their end keep the others' offsets). Same PTX means the same machine code (same ptxas), so a kernel measured at
 that commit is the kernel in the tree. "same but reg names": the same instructions on differently
 numbered virtual registers (ptxas may then allocate registers differently: not proven the same machine
-code). Needs nvcc; prints one line per kernel family and status. --diff: then, for each kernel that differs, its
+code). "same lines, other order": with register numbers removed and declarations dropped, the same lines as a
+multiset (the same instructions, not proven in the same order). Needs nvcc; prints one line per kernel family and status. --diff: then, for each kernel that differs, its
 name and the lines that differ (a unified diff's - and + lines, after the normalisation above).
 """
 import collections
@@ -99,6 +100,12 @@ def renumber(text):
     return re.sub(r"%([a-z]+)(\d+)\b", name, text)
 
 
+def unnumbered(text):
+    """The lines with virtual register numbers removed and declarations dropped, sorted (a multiset)."""
+    lines = [l for l in text.split("\n") if not l.strip().startswith(".reg ")]
+    return sorted(re.sub(r"%([a-z]+)\d+\b", r"%\1", l) for l in lines)
+
+
 def family(name):
     if name.startswith("func "):
         return "(device functions)"
@@ -142,7 +149,8 @@ def main():
             for name in set(now) | set(then):
                 st = ("only in the tree" if name not in then else "only at " + commit if name not in now
                       else "same" if now[name] == then[name]
-                      else "same but reg names" if renumber(now[name]) == renumber(then[name]) else "DIFFERENT")
+                      else "same but reg names" if renumber(now[name]) == renumber(then[name])
+                      else "same lines, other order" if unnumbered(now[name]) == unnumbered(then[name]) else "DIFFERENT")
                 res[(family(name), st)] += 1
             for (fam, st), k in sorted(res.items()):
                 print("%s: %-22s %-18s (%d instantiations)" % (commit, fam, st, k))
