@@ -2825,7 +2825,9 @@ __global__ void __launch_bounds__(NT, NT == kAttThreads ? 3 : 2) attend_kernel(D
 // list of compact; mode 1: every token of every sequence, in order), with nothing else to do: half a
 // warp per row, 8 tokens of a warp in flight; mode 2: the bounds compact reads (G·2 bytes per token,
 // every token below seq_len), a lane per token, 8 rows of 32 tokens of a warp in flight (mode 3, the
-// same bytes by bulk copies: bounds_stream_probe_kernel below). It measures
+// same bytes by bulk copies: bounds_stream_probe_kernel below); mode 4: the survivor rows of mode 0, each
+// as one aligned 512-byte piece (K and V rows of the even token of its pair in the K array, of the odd one in
+// the V array), the access a cache with each token's K and V rows adjacent would need. It measures
 // what the memory system gives this access pattern; the xor of the words goes to po so that the
 // loads are kept.
 template <int D>
@@ -2834,7 +2836,7 @@ __global__ void __launch_bounds__(256) gather_probe_kernel(DecodeParams p, Works
   const int bg = blockIdx.y, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
   const int lane = threadIdx.x & 31, half = lane / 16, sub = lane % 16;
   pdl_wait();
-  const int n = mode == 0 ? w.n_surv[bg] : p.seq_len[b];
+  const int n = mode == 0 || mode == 4 ? w.n_surv[bg] : p.seq_len[b];
   const int wid = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, nwarps = gridDim.x * (blockDim.x / 32);
   if (mode == 2) {
     const int G = p.n_head_q / p.n_head_kv;
@@ -2873,8 +2875,14 @@ __global__ void __launch_bounds__(256) gather_probe_kernel(DecodeParams p, Works
       const int i = i0 + u;
       x[u] = make_uint4(0, 0, 0, 0);
       if (i < n && sub < kLanesRow) {
-        const int row = mode == 0 ? rows[i] : ptab[i / kPage] * kPage + i % kPage;
-        x[u] = __ldcs(reinterpret_cast<const uint4*>(base + kv_row_off<D>(p, g, row)) + sub);
+        const int row = mode != 1 ? rows[i] : ptab[i / kPage] * kPage + i % kPage;
+        const int64_t off = kv_row_off<D>(p, g, row);
+        if (mode == 4) {  // one 512-byte piece per row, as a cache with each token's K and V rows adjacent would have
+          const uint16_t* c2 = ((off / D) & 1) ? p.v_cache + off - D : p.k_cache + off;
+          x[u] = __ldcs(reinterpret_cast<const uint4*>(c2) + half * kLanesRow + sub);
+        } else {
+          x[u] = __ldcs(reinterpret_cast<const uint4*>(base + off) + sub);
+        }
       }
     }
 #pragma unroll
@@ -3860,7 +3868,7 @@ void read_through(const void* buf, int64_t bytes, void* stream) {
 
 void gather_probe(const DecodeParams& p, void* stream, int mode) {
   validate(p);
-  if (mode < 0 || mode > 3) throw std::runtime_error("ghostkv cuda: gather_probe mode must be 0-3, got " + std::to_string(mode));
+  if (mode < 0 || mode > 4) throw std::runtime_error("ghostkv cuda: gather_probe mode must be 0-4, got " + std::to_string(mode));
   const Workspace w = workspace_views(p);
   const int BK = p.batch * p.n_head_kv, blocks = std::max(1, 16 * device_sm_count() / BK);
   if (mode == 3) {  // as many blocks as are resident (every one at once while B·Hkv ≤ that count)

@@ -1214,18 +1214,18 @@ int run_on_device(const Opts& o, Host& h, int dev) {
       auto ga = tm.graph([&](cudaStream_t s) { gc::ghost_stage_prefix(pr, s, 2, 1); });
       line += "; attend only ms: " + std::to_string(tm.graph_ms(ga));
       cudaGraphExecDestroy(ga);
-      for (int mode = 0; mode < 4; ++mode) {
+      for (int mode = 0; mode < 5; ++mode) {
         auto gg = tm.graph([&](cudaStream_t s) { gc::gather_probe(pr, s, mode); });
         const double ms = tm.graph_ms(gg);
         cudaGraphExecDestroy(gg);
         double rows = 0;
-        if (mode == 0) rows = double(ns);
+        if (mode == 0 || mode == 4) rows = double(ns);
         else for (int b = 0; b < h.B; ++b) rows += double(h.Hkv) * h.seq_len[size_t(b)];
-        // modes 0, 1: a K and a V row (2·d bf16) per row; modes 2, 3: G f16 bounds per token
-        const double bytes = mode >= 2 ? rows * 2.0 * (h.Hq / h.Hkv) : rows * 4 * g_d;
+        // modes 0, 1, 4: a K and a V row (2·d bf16) per row; modes 2, 3: G f16 bounds per token
+        const double bytes = mode == 2 || mode == 3 ? rows * 2.0 * (h.Hq / h.Hkv) : rows * 4 * g_d;
         const double gbps = bytes / (ms * 1e-3) / 1e9;
-        static const char* kName[4] = {"; gather survivor rows ms: ", "; gather all rows ms: ", "; read bounds ms: ",
-                                       "; stream bounds ms: "};
+        static const char* kName[5] = {"; gather survivor rows ms: ", "; gather all rows ms: ", "; read bounds ms: ",
+                                       "; stream bounds ms: ", "; gather survivor rows as K|V pieces ms: "};
         line += std::string(kName[mode]) + std::to_string(ms) + " (" + std::to_string(gbps) + " GB/s, " +
                 std::to_string(gbps / copy_gbps) + " of copy)";
       }
