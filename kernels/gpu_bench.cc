@@ -19,7 +19,10 @@
 //      against its direct run: for compute-sanitizer (scripts/gpu_bench.sh sanitize);
 //   --gpus 0,1: the whole run on each listed device in turn, in one process (per-device state).
 //   --extra LABEL=F or LABEL=F0/F1/..: more forced rows, at one fraction or at per-(batch entry, KV head) fractions;
-//   --balance auto|0|1: DecodeParams::balance from each row's own counts (auto), or forced (A/B of the builds).
+//   --balance auto|0|1: DecodeParams::balance from each row's own counts (auto), or forced (A/B of the builds);
+//   --timing graph|eager: each timed run a CUDA-graph replay (the default), or the same kernels launched directly on
+//      the stream behind the flush, as scripts/gpu_torch_sdpa.py times torch SDPA; either way the run's first line
+//      gives a tiny kernel's time both ways (what a launch costs beyond its work).
 // Exit code: 0 all checks passed, 1 a check failed, 2 bad input / CUDA error.
 #include <cuda_runtime.h>
 
@@ -29,6 +32,8 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <memory>
 #include <numeric>
 #include <random>
@@ -74,6 +79,8 @@ struct Opts {
   bool breakdown = false;   // also time each stage's kernel prefixes and the bare row gather (diagnostics)
   int balance = -1;         // DecodeParams::balance: −1 from each row's own counts (balanced_splits), 0 or 1 forced
   bool flush_clean = true;  // the 256 MB memset read back (the L2 left clean); --flush write: memset only
+  bool eager = false;       // --timing eager: each timed run launches its kernels on the stream, as torch SDPA's run
+                            // does, instead of replaying their CUDA graph (--timing graph, the default)
   bool anchors = false;     // page box anchors (the anchor stage before the scan)
   bool poison = false;      // also check the flags of non-finite inputs (poison_checks)
   double far_pages = 0;     // rand: this fraction of pages (no hot tokens) gets keys far below every query of its group
@@ -685,7 +692,9 @@ struct Timer {
   cudaEvent_t e0, e1;
   int reps = 30;
   bool clean = true;  // the flush's written lines leave the L2 before the timed region (--flush write: not)
-  explicit Timer(int r, bool c) : flush(size_t(256) << 20), reps(r), clean(c) {
+  bool eager = false;  // graph_ms times the launches the graph was captured from, made directly on the stream
+  std::map<cudaGraphExec_t, std::function<void(cudaStream_t)>> launches;  // each graph's capture, for eager
+  explicit Timer(int r, bool c, bool e = false) : flush(size_t(256) << 20), reps(r), clean(c), eager(e) {
     CK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
     CK(cudaEventCreate(&e0));
     CK(cudaEventCreate(&e1));
@@ -724,10 +733,29 @@ struct Timer {
     cudaGraphExec_t ex;
     CK(cudaGraphInstantiate(&ex, g, 0));
     CK(cudaGraphDestroy(g));
+    launches[ex] = std::function<void(cudaStream_t)>(launch);
     return ex;
   }
+  // the median time of a graph's replay, or (eager) of the launches it was captured from: the host enqueues them
+  // behind the flush, which keeps the device busy for far longer than the enqueue takes
   double graph_ms(cudaGraphExec_t ex) {
+    if (eager) {
+      const auto it = launches.find(ex);
+      GKV_CHECK(it != launches.end(), "gpu_bench: a graph timed that Timer::graph did not capture");
+      return median_ms([&] { it->second(st); });
+    }
     return median_ms([&] { CK(cudaGraphLaunch(ex, st)); });
+  }
+  // what a launch costs beyond its work: a tiny kernel (read_through of 16 bytes) replayed as a graph and launched
+  // directly, each timed as the runs are (median, L2 flush before each)
+  std::pair<double, double> launch_cost_ms() {
+    auto tiny = [&](cudaStream_t s) { gc::read_through(flush.p, 16, s); };
+    cudaGraphExec_t g = graph(tiny);
+    const double gms = median_ms([&] { CK(cudaGraphLaunch(g, st)); });
+    const double ems = median_ms([&] { tiny(st); });
+    launches.erase(g);
+    CK(cudaGraphExecDestroy(g));
+    return {gms, ems};
   }
 };
 
@@ -956,6 +984,11 @@ int main(int argc, char** argv) try {
       GKV_CHECK(v == "write" || v == "clean", "gpu_bench: --flush takes write or clean, got ", v);
       o.flush_clean = v == "clean";
     }
+    else if (a == "--timing") {
+      const std::string v = val();
+      GKV_CHECK(v == "graph" || v == "eager", "gpu_bench: --timing takes graph or eager, got ", v);
+      o.eager = v == "eager";
+    }
     else if (a == "--far-pages") o.far_pages = std::stod(val());
     else if (a == "--anchor-share") o.anchor_share = std::stod(val());
     else if (a == "--check-only") o.check_only = true;
@@ -1018,9 +1051,15 @@ int run_on_device(const Opts& o, Host& h, int dev) {
                 (long long)surv_total(d));
     return 0;
   }
-  Timer tm(o.reps, o.flush_clean);
+  Timer tm(o.reps, o.flush_clean, o.eager);
   std::printf("# L2 flush before each timed run: 256 MB memset%s\n",
               o.flush_clean ? ", then a read of the same 256 MB (clean lines: no write-back inside the timed region)" : "");
+  if (!o.check_only) {
+    const auto lc = tm.launch_cost_ms();
+    std::printf("# timing: %s; a tiny kernel (16 bytes) takes %.4f ms as a graph, %.4f ms launched directly\n",
+                o.eager ? "each run's kernels launched directly on the stream (--timing eager)" : "each run a CUDA graph replay",
+                lc.first, lc.second);
+  }
   int failures = 0;
 
   // copy bandwidth (bytes read + written)
