@@ -9,6 +9,7 @@
 #     reach every kernel build family (--check-only: no timing; each row's step also replayed as a CUDA
 #     graph), the four tools in parallel over the machine's GPUs; sanitize_TOOL.txt per tool.
 #   multi: the checks on every GPU of the machine in turn, in one process (--gpus 0,1,..: per-device state).
+#   sanitize and multi take every small row, or those named in $GHOSTKV_SMALL_ROWS (names, space-separated).
 #   quick: the checks (step 1) alone; main: the rest alone (steps 2-6), after a quick run whose gpu_bench.csv is
 #     $GHOSTKV_CHECKS_CSV (default .gpu_carry/checks_gpu_bench.csv): its rows start main's gpu_bench.csv and its
 #     captures' certified rows give the real fractions, so quick + main in two calls (a full run past one call's time
@@ -52,14 +53,25 @@ small_rows=(
   "heads8-b4:--batch 4 --n 8256 --check-batches 2 --fracs 0.05 --extra heads=0.02/0.9/0.3/0.6/0.05/0.95/0.4/0.1"
   "heads8-splits98:--batch 1 --n 32768 --check-batches 1 --splits 98 --fracs 0.05 --extra heads=0.02/0.9/0.3/0.6/0.05/0.95/0.4/0.1"
 )
-# run_small BENCH_PREFIX... -- EXTRA_OPTS...: every small row (check batches: all, unless the row says);
+# the small rows a mode takes: every one, or those named in $GHOSTKV_SMALL_ROWS (an unknown name is an error)
+row_name() { local r="$1"; while [[ "$r" == GHOSTKV_*=*:* ]]; do r="${r#*:}"; done; echo "${r%%:*}"; }
+selected_rows=()
+for row in "${small_rows[@]}"; do
+  [ -z "${GHOSTKV_SMALL_ROWS:-}" ] || [[ " $GHOSTKV_SMALL_ROWS " == *" $(row_name "$row") "* ]] && selected_rows+=("$row")
+done
+for want in ${GHOSTKV_SMALL_ROWS:-}; do
+  found=0
+  for row in "${small_rows[@]}"; do [ "$(row_name "$row")" = "$want" ] && found=1; done
+  [ "$found" = 1 ] || { echo "gpu_bench.sh: GHOSTKV_SMALL_ROWS names '$want', which is not a small row"; exit 2; }
+done
+# run_small BENCH_PREFIX... -- EXTRA_OPTS...: every selected small row (check batches: all, unless the row says);
 # with $deadline (epoch seconds) set, the rows not started by then are listed as skipped
 run_small() {
   local pre=() extra=() row envs name opts
   while [ "$1" != "--" ]; do pre+=("$1"); shift; done
   shift
   extra=("$@")
-  for row in "${small_rows[@]}"; do
+  for row in "${selected_rows[@]}"; do
     envs=()
     while [[ "$row" == GHOSTKV_*=*:* ]]; do envs+=("${row%%:*}"); row="${row#*:}"; done
     name="${row%%:*}"; opts=(${row#*:})
@@ -88,7 +100,7 @@ if [ "$mode" = sanitize ]; then
       run_small timeout --kill-after=30 "${GHOSTKV_SANITIZE_ROW_S:-900}" "$san" --tool "$tool" "${topts[@]}" --error-exitcode 9 --print-limit 30 -- \
         --check-only >"$out/sanitize_$tool.txt" 2>&1
       clean="$(grep -cE 'ERROR SUMMARY: 0 errors|RACECHECK SUMMARY: 0 hazards' "$out/sanitize_$tool.txt")"
-      echo "sanitize $tool: fail=$fail, $clean rows with 0 errors of ${#small_rows[@]}, $(( $(date +%s) - t0 )) s" | tee -a "$out/sanitize_$tool.txt"
+      echo "sanitize $tool: fail=$fail, $clean rows with 0 errors of ${#selected_rows[@]}, $(( $(date +%s) - t0 )) s" | tee -a "$out/sanitize_$tool.txt"
       exit "$fail"
     ) &
     i=$((i + 1))

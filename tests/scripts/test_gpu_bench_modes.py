@@ -3,7 +3,8 @@
 (nvidia-smi, compute-sanitizer, the bench binary and the torch baseline, which record how they were called): every
 small row reaches every tool with --check-only, its environment prefix and, for racecheck and synccheck, the larger
 mbarrier table; GHOSTKV_SANITIZE_GPUS and GHOSTKV_SANITIZE_TOOLS are honoured; a tool error, a failing row and
-rows left out by the time budget make the mode fail; `multi` passes --gpus over every GPU and refuses one GPU;
+rows left out by the time budget make the mode fail; GHOSTKV_SMALL_ROWS selects rows by name and refuses an
+unknown one; `multi` passes --gpus over every GPU and refuses one GPU;
 `main` runs no check row, starts its CSV with a quick run's rows and passes their captures' real fractions (the
 mean and the per-head ones) to the main shapes, and refuses to run without that CSV."""
 import os
@@ -98,6 +99,16 @@ def main():
         rc, text, calls, _ = run(tmp, "sanitize", GHOSTKV_SANITIZE_TOOLS="initcheck")
         check(rc == 0 and all("tool=initcheck " in c for c in calls if c.startswith("BENCH")) and
               len([c for c in calls if c.startswith("BENCH")]) == n, "sanitize: GHOSTKV_SANITIZE_TOOLS=initcheck runs that tool alone")
+        rc, text, calls, out = run(tmp, "sanitize", GHOSTKV_SANITIZE_TOOLS="racecheck", GHOSTKV_SMALL_ROWS="splits98 rand4-cutlocal")
+        benches = [c for c in calls if c.startswith("BENCH")]
+        names = sorted(c.split("--name ")[1].split()[0] for c in benches)
+        summary = open(os.path.join(out, "sanitize_racecheck.txt")).read()
+        check(rc == 0 and names == ["rand4-cutlocal", "splits98"] and "occ=1 " in [c for c in benches if "rand4-cutlocal" in c][0]
+              and "2 rows with 0 errors of 2" in summary,
+              "sanitize: GHOSTKV_SMALL_ROWS runs the named rows alone (with their environment), counted of 2: %s" % names)
+        rc, text, calls, _ = run(tmp, "sanitize", GHOSTKV_SMALL_ROWS="splits98 nope")
+        check(rc != 0 and "'nope'" in text and not [c for c in calls if c.startswith("BENCH")],
+              "sanitize: an unknown name in GHOSTKV_SMALL_ROWS is refused before any row runs")
         rc, text, _, _ = run(tmp, "sanitize", FAKE_ERR_TOOL="synccheck")
         check(rc != 0 and "FAILED" in text, "sanitize: a tool reporting errors fails the mode")
         rc, text, _, _ = run(tmp, "sanitize", FAKE_FAIL_ROW="lowrank", GHOSTKV_SANITIZE_TOOLS="memcheck")
