@@ -2217,7 +2217,10 @@ template <int G>
 constexpr int lowrank_fused_smem(int list_cap) {
   return lowrank_page_smem<G>() + list_cap * int(sizeof(int2));
 }
-template <int G, int D, int CP = 0>  // CP: 0 compact kernel after it; 1 compacts itself (policy), 2 (forced survivors)
+// DBG (diagnostics only, GHOSTKV_LR_DEBUG, G 4 / d 128, forced survivors: the bounds are then wrong, the pages and
+// survivors the hash keeps are not): bit 1 takes the query factors as zeros instead of setting them up, 2 skips the
+// compaction's segment walk (no survivor), 4 the scan pass's bounds (their arithmetic, stores and histogram).
+template <int G, int D, int CP = 0, int DBG = 0>  // CP: 0 compact kernel after it; 1 compacts itself (policy), 2 (forced survivors)
 __global__ void __launch_bounds__(kScanBlockWarps * 32, 2) lowrank_fused_kernel(DecodeParams p, Workspace w, Consts c) {
   constexpr int SW = kScanBlockWarps, NB = kLrBufs, PBY = kLrPageBytes, GP = kLrFusedGroups, RW = kLrBoxHalfs / 8;
   extern __shared__ __align__(128) uint8_t smem[];
@@ -2262,8 +2265,13 @@ __global__ void __launch_bounds__(kScanBlockWarps * 32, 2) lowrank_fused_kernel(
   };
   load(0);
   pdl_wait();
-  lowrank_setup<G, D>(p, w, c, b, g, s_q, s_a1, s_add, s_ns, s_np, s_ml);  // warps 0..G−1
-  if (warp == SW - 1) lowrank_anchor_factors<G, D>(p, w, c, b, g, lane, s_qa, s_da, s_nsa, s_npa, s_adda, s_mla, s_th);
+  if constexpr ((DBG & 1) != 0) {
+    if (tid < G * kRank) s_q[tid / kRank][tid % kRank] = s_qa[tid / kRank][tid % kRank] = s_da[tid / kRank][tid % kRank] = 0.0f;
+    if (tid < G) s_a1[tid] = s_add[tid] = s_ns[tid] = s_np[tid] = s_ml[tid] = s_nsa[tid] = s_npa[tid] = s_adda[tid] = s_mla[tid] = s_th[tid] = 0.0f;
+  } else {
+    lowrank_setup<G, D>(p, w, c, b, g, s_q, s_a1, s_add, s_ns, s_np, s_ml);  // warps 0..G−1
+    if (warp == SW - 1) lowrank_anchor_factors<G, D>(p, w, c, b, g, lane, s_qa, s_da, s_nsa, s_npa, s_adda, s_mla, s_th);
+  }
   __syncthreads();  // the factors, the zeroed histogram, s_n, the mbarriers
   float me[G], nuv = 0.0f;
 #pragma unroll
@@ -2329,7 +2337,7 @@ __global__ void __launch_bounds__(kScanBlockWarps * 32, 2) lowrank_fused_kernel(
     __syncwarp();  // every lane holds its records: the buffer takes the page NB ahead
     if (lane == 0) issue(i + NB * SW, buf);
     if (i + SW >= nl) pdl_launch_next();
-    lowrank_bound_store<G>(p, w, hist, bg, pgi, n, lane, zw, eb, rb, s_q, s_a1, s_add, s_ns, s_np, s_ml);
+    if constexpr ((DBG & 4) == 0) lowrank_bound_store<G>(p, w, hist, bg, pgi, n, lane, zw, eb, rb, s_q, s_a1, s_add, s_ns, s_np, s_ml);
   }
   if constexpr (CP == 0) {
     finish_scan_local<G, true, false>(p, w, hist, b, g);
@@ -2342,8 +2350,13 @@ __global__ void __launch_bounds__(kScanBlockWarps * 32, 2) lowrank_fused_kernel(
     finish_scan_local<G, true, false, false>(p, w, hist, b, g);
     __syncthreads();  // θ of the G heads
     __shared__ double s_me[G][SW];
-    float me2[G], nu2;
-    compact_walk<G, true, CP == 2, SW, true>(p, w, bg, b, g, lane, &s_cnt, me2, nu2);
+    float me2[G], nu2 = 0.0f;
+    if constexpr ((DBG & 2) != 0) {
+#pragma unroll
+      for (int h = 0; h < G; ++h) me2[h] = 0.0f;
+    } else {
+      compact_walk<G, true, CP == 2, SW, true>(p, w, bg, b, g, lane, &s_cnt, me2, nu2);
+    }
     compact_flush<G, SW>(p, w, b, g, me2, nu2, s_me, s_nu);  // s_cnt is final after its first barrier
     __syncthreads();  // M_E's and ν_E's atomics (threads 0..G−1) before the publish
     if (tid == 0) {
@@ -3517,8 +3530,30 @@ static bool lr_fused_compact_on() {
 }
 static int lowrank_fused_cp(const DecodeParams& p) { return lr_fused_compact_on() ? (p.forced_keep >= 0 ? 2 : 1) : 0; }
 // f(kernel) for the fused kernel's build of CP (0-2)
+// GHOSTKV_LR_DEBUG (diagnostics only; G 4, d 128; 1, 2, 3, 4 or 7): lowrank_fused_kernel's DBG build, for the rows of
+// forced survivors (the policy's rows keep their build)
+int lr_debug() {
+  static const int v = [] {
+    const char* e = std::getenv("GHOSTKV_LR_DEBUG");
+    const int m = e ? std::atoi(e) : 0;
+    if (m != 0 && m != 1 && m != 2 && m != 3 && m != 4 && m != 7)
+      throw std::runtime_error("ghostkv cuda: GHOSTKV_LR_DEBUG must be 1, 2, 3, 4 or 7, got " + std::string(e));
+    return m;
+  }();
+  return v;
+}
 template <int GG, int DD, class F>
 static void with_fused_kernel(int cp, F&& f) {
+  if constexpr (GG == 4 && DD == 128) {  // the forced survivors' build only (cp 2); other rows keep theirs
+    const int dbg = cp == 2 ? lr_debug() : 0;
+    if (dbg == 1) return f(lowrank_fused_kernel<GG, DD, 2, 1>);
+    if (dbg == 2) return f(lowrank_fused_kernel<GG, DD, 2, 2>);
+    if (dbg == 3) return f(lowrank_fused_kernel<GG, DD, 2, 3>);
+    if (dbg == 4) return f(lowrank_fused_kernel<GG, DD, 2, 4>);
+    if (dbg == 7) return f(lowrank_fused_kernel<GG, DD, 2, 7>);
+  } else {
+    if (lr_debug()) throw std::runtime_error("ghostkv cuda: GHOSTKV_LR_DEBUG is built for G 4, d 128 only");
+  }
   if (cp == 2) f(lowrank_fused_kernel<GG, DD, 2>);
   else if (cp == 1) f(lowrank_fused_kernel<GG, DD, 1>);
   else f(lowrank_fused_kernel<GG, DD, 0>);
