@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The fused low-rank block's compaction walk two segments at a time per warp (compact_walk's P 2): every check row
+# (gpu_bench.sh quick, the first half of a full run) with the new binary, then a same-call A/B of 5ffdf0e's binary
+# (`old`, P 1) against it (`new`), old new new old: 32 × 32K low-rank with anchors at forced 5% and 20% and certified
+# (the fused kernel), int4 with anchors at 5% (compact's kernel, P 1 in both: a control). One H200; everything under
+# $OUT as written.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+t0=$(date +%s)
+xz -dc .gpu_carry/bench.xz > .gpu_carry/ghostkv_gpu_bench && chmod +x .gpu_carry/ghostkv_gpu_bench
+xz -dc .gpu_carry/bench_old.xz > .gpu_carry/ghostkv_gpu_bench_old && chmod +x .gpu_carry/ghostkv_gpu_bench_old
+nvidia-smi -L
+OUT="$OUT" timeout -k 10 300 bash scripts/gpu_bench.sh quick > /dev/null 2>&1
+echo "quick rc=$? $(( $(date +%s) - t0 )) s"
+echo "runs: $(grep -c '^+ ' "$OUT/log.txt"), passed: $(grep -c 'all checks passed' "$OUT/log.txt")"
+grep -E "FAILED|stopping|rror" "$OUT/log.txt" | head -10
+grep -E "fused low-rank kernel" "$OUT/log.txt" | sort | uniq -c | head -5
+O="$OUT"
+mkdir -p "$O/ab"
+if [ -f .gpu_carry/lib.tar.xz ]; then mkdir -p /tmp/ghostkv_lib && tar -C /tmp/ghostkv_lib -xJf .gpu_carry/lib.tar.xz; fi
+export LD_LIBRARY_PATH="/tmp/ghostkv_lib/lib:${LD_LIBRARY_PATH:-}"
+(
+  export CUDA_VISIBLE_DEVICES=0 OMP_NUM_THREADS=16
+  dev="$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)"
+  cm="$(cat .gpu_carry/COMMIT)"
+  abrun() { [ $(( $(date +%s) - t0 )) -lt 520 ] || { echo "skipped (time): $*"; return 0; }; echo "+ $* $(date +%T)"; timeout -k 5 90 "$@" 2>&1 | grep -E "^forced|^certified|checks|FAIL|rror|^# dense|^# breakdown|fused low-rank"; echo "rc=${PIPESTATUS[0]} $(( $(date +%s) - t0 )) s"; }
+  big=(--batch 32 --n 32768 --distinct 4 --reps 20 --check-batches 1)
+  for v in old new new old; do
+    b=.gpu_carry/ghostkv_gpu_bench; [ "$v" = old ] && b=.gpu_carry/ghostkv_gpu_bench_old
+    ab=(--device "$dev" --commit "$cm-$v" --csv "$O/ab/ab.csv" --breakdown)
+    abrun $b "${ab[@]}" --name "$v-32x32K-lowrank-anc" --bits lowrank --anchors "${big[@]}" --fracs 0.05,0.2
+    abrun $b "${ab[@]}" --name "$v-32x32K-b4-anc" --bits 4 --anchors "${big[@]}" --fracs 0.05
+  done
+) > "$O/ab/stdout.txt" 2>&1
+grep -E "^\+|^forced|^certified|breakdown|rc=" "$O/ab/stdout.txt" | sed -E 's/; gather all rows.*//; s/--device .* --name //' | cut -c1-220 | tail -50
+tar -C "$O" -cJf "$O/call77_ab.tar.xz" ab && rm -rf "$O/ab"
+echo "total $(( $(date +%s) - t0 )) s"
