@@ -2009,11 +2009,7 @@ __device__ __forceinline__ float compact_dv(const CompactSeg<G>& s, int k, int h
 // The KV head's survivor count, where each segment takes its rows' places (an atomic per segment): Workspace::n_surv
 // (compact_kernel), or with SC the shared-memory count s_cnt, which the fused block stores into n_surv at its end (an
 // atomic of a few cycles on the segment's path instead of an L2 round trip).
-// P: a warp's segments taken P at a time (its next P loaded meanwhile), their rows decided together and placed by one
-// atomic (P·kCompactRows rows, in the segments' order): P independent chains per lane where a block has few warps (the
-// fused block: 8), for the latency of the per-token work. Each survivor and each eliminated token is the same for any P;
-// the rows' places in srow and the order of the M_E sums differ.
-template <int G, bool BOX, bool FORCED, int W, bool SC = false, int P = 1>
+template <int G, bool BOX, bool FORCED, int W, bool SC = false>
 __device__ __forceinline__ void compact_walk(const DecodeParams& p, const Workspace& w, int bg, int b, int g, int lane,
                                              int* s_cnt, float (&me)[G], float& nu) {
   const int n = p.seq_len[b];
@@ -2053,64 +2049,34 @@ __device__ __forceinline__ void compact_walk(const DecodeParams& p, const Worksp
 #pragma unroll
     for (int q = 0; q < kCompactPages; ++q) pg[q] = BOX ? __shfl_sync(0xffffffffu, pl, q) : pl - (lane & 1) + q;
   };
-  // segment s into sg; past the last segment (P > 1: read beside the segments before it) no bounds and physical page 0:
-  // its tokens are past n or have no page, neither candidates nor hot (P 1: not read)
-  auto load_seg = [&](int s, const int (&pg)[kCompactPages], CompactSeg<G>& sg) {
-    if (s < nseg) {
-      compact_load<G>(sg, ubase, ptab, pg, lane, n);
-    } else if constexpr (P > 1) {
-#pragma unroll
-      for (int k = 0; k < kCompactRows; ++k)
-#pragma unroll
-        for (int i = 0; i < (G + 1) / 2; ++i) sg.wd[k][i] = 0x7C007C00u;
-#pragma unroll
-      for (int q = 0; q < kCompactPages; ++q) sg.phys[q] = 0;
-    }
-  };
-  constexpr int R = P * kCompactRows;  // the rows decided together
   const int sstride = gridDim.x * W;
   const uint32_t lt = (1u << lane) - 1u;
   int s = blockIdx.x * W + (int(threadIdx.x) >> 5);
-  CompactSeg<G> cur[P];
-  int pc[P][kCompactPages];  // the current segments' pages
-  int pn[P];                 // the next ones' (lane: page lane mod 2)
-#pragma unroll
-  for (int j = 0; j < P; ++j) {
-    pn[j] = seg_page(s + (P + j) * sstride);
-    pages_of(seg_page(s + j * sstride), pc[j]);
-    load_seg(s + j * sstride, pc[j], cur[j]);
-  }
-  for (; s < nseg; s += P * sstride) {
-    CompactSeg<G> nxt[P];
-#pragma unroll
-    for (int j = 0; j < P; ++j) {
-      const int sj = s + (P + j) * sstride;
-      if (P > 1 || sj < nseg) {
-        int pg[kCompactPages];
-        pages_of(pn[j], pg);
-        load_seg(sj, pg, nxt[j]);
-      }
+  CompactSeg<G> cur;
+  int pc[kCompactPages];  // the current segment's pages
+  int pn = seg_page(s + sstride);  // the next segment's (lane: page lane mod 2)
+  pages_of(seg_page(s), pc);
+  if (s < nseg) compact_load<G>(cur, ubase, ptab, pc, lane, n);
+  for (; s < nseg; s += sstride) {
+    CompactSeg<G> nxt;
+    if (s + sstride < nseg) {
+      int pg[kCompactPages];
+      pages_of(pn, pg);
+      compact_load<G>(nxt, ubase, ptab, pg, lane, n);
     }
-    int pnn[P];  // with anchors: list entries a segment ahead of their bounds
+    const int pnn = seg_page(s + 2 * sstride);  // with anchors: list entries a segment ahead of their bounds
+    float nuv[kCompactPages];  // the pages' ν, used at the end of the segment (latency overlapped)
 #pragma unroll
-    for (int j = 0; j < P; ++j) pnn[j] = seg_page(s + (2 * P + j) * sstride);
-    float nuv[P][kCompactPages];  // the pages' ν, used at the end of the segments (latency overlapped)
+    for (int q = 0; q < kCompactPages; ++q) nuv[q] = __ldg(&numax[int64_t(cur.phys[q]) * p.n_head_kv]);
+    bool page_any[kCompactPages];
 #pragma unroll
-    for (int j = 0; j < P; ++j)
-#pragma unroll
-      for (int q = 0; q < kCompactPages; ++q) nuv[j][q] = __ldg(&numax[int64_t(cur[j].phys[q]) * p.n_head_kv]);
-    bool page_any[P][kCompactPages];
-#pragma unroll
-    for (int j = 0; j < P; ++j)
-#pragma unroll
-      for (int q = 0; q < kCompactPages; ++q) page_any[j][q] = false;
-    uint32_t keep_rows[R];
-    bool elim_rows[R];
+    for (int q = 0; q < kCompactPages; ++q) page_any[q] = false;
+    uint32_t keep_rows[kCompactRows];
+    bool elim_rows[kCompactRows];
     int tot = 0;
 #pragma unroll
-    for (int r = 0; r < R; ++r) {
-      const int j = r / kCompactRows, k = r % kCompactRows;
-      const int t = compact_token(pc[j], k, lane);
+    for (int k = 0; k < kCompactRows; ++k) {
+      const int t = compact_token(pc, k, lane);
       const bool cand = t >= cold_lo && t < cold_hi, hot = t < n && !cand;
       bool elim;
       if constexpr (FORCED) {
@@ -2119,45 +2085,44 @@ __device__ __forceinline__ void compact_walk(const DecodeParams& p, const Worksp
         elim = true;
 #pragma unroll
         for (int i = 0; i < (G + 1) / 2; ++i)
-          elim = elim && __hblt2(*reinterpret_cast<const __half2*>(&cur[j].wd[k][i]), *reinterpret_cast<const __half2*>(&th2[i]));
+          elim = elim && __hblt2(*reinterpret_cast<const __half2*>(&cur.wd[k][i]), *reinterpret_cast<const __half2*>(&th2[i]));
       }
       elim = elim && cand;
-      elim_rows[r] = elim;
-      page_any[j][k >> 1] |= __any_sync(0xffffffffu, elim);
-      keep_rows[r] = __ballot_sync(0xffffffffu, hot || (cand && !elim));
-      tot += __popc(keep_rows[r]);
+      elim_rows[k] = elim;
+      page_any[k >> 1] |= __any_sync(0xffffffffu, elim);
+      keep_rows[k] = __ballot_sync(0xffffffffu, hot || (cand && !elim));
+      tot += __popc(keep_rows[k]);
     }
     int at = 0;  // the atomic's latency overlaps the eliminated tokens' M_E terms below
     if (lane == 0 && tot) at = SC ? atomicAdd(s_cnt, tot) : atomicAdd(&w.n_surv[bg], tot);
+    // the eliminated tokens' M_E terms: where any lane of the segment eliminates (warp-uniform), every row's terms
+    // without a branch per lane (a lane that keeps its token adds +0, which leaves its sum's bits as they are), so
+    // that the rows' exponentials and sums can interleave
+    if (page_any[0] || page_any[1]) {
 #pragma unroll
-    for (int r = 0; r < R; ++r)
-      if (elim_rows[r]) {
+      for (int k = 0; k < kCompactRows; ++k)
 #pragma unroll
-        for (int h = 0; h < G; ++h) me[h] = __fadd_ru(me[h], ex2_up(compact_dv<G>(cur[r / kCompactRows], r % kCompactRows, h)));
-      }
+        for (int h = 0; h < G; ++h) {
+          const float e = ex2_up(compact_dv<G>(cur, k, h));
+          me[h] = __fadd_ru(me[h], elim_rows[k] ? e : 0.0f);
+        }
+    }
 #pragma unroll
-    for (int j = 0; j < P; ++j)
-#pragma unroll
-      for (int q = 0; q < kCompactPages; ++q)
-        if (page_any[j][q]) nu = fmaxf(nu, nuv[j][q]);
+    for (int q = 0; q < kCompactPages; ++q) nu = page_any[q] ? fmaxf(nu, nuv[q]) : nu;
     at = __shfl_sync(0xffffffffu, at, 0);
     int32_t* sr = srow + at;
     int off = 0;
 #pragma unroll
-    for (int r = 0; r < R; ++r) {
-      const int j = r / kCompactRows, k = r % kCompactRows;
-      if (keep_rows[r] >> lane & 1u) {
-        const int t = compact_token(pc[j], k, lane), jj = off + __popc(keep_rows[r] & lt);
-        sr[jj] = cur[j].phys[k >> 1] * kPage + (t & (kPage - 1));
+    for (int k = 0; k < kCompactRows; ++k) {
+      if (keep_rows[k] >> lane & 1u) {
+        const int t = compact_token(pc, k, lane), j = off + __popc(keep_rows[k] & lt);
+        sr[j] = cur.phys[k >> 1] * kPage + (t & (kPage - 1));
       }
-      off += __popc(keep_rows[r]);
+      off += __popc(keep_rows[k]);
     }
-#pragma unroll
-    for (int j = 0; j < P; ++j) {
-      cur[j] = nxt[j];  // P 1: on the last segment nxt was not loaded; the loop ends before cur is read again
-      pages_of(pn[j], pc[j]);
-      pn[j] = pnn[j];
-    }
+    cur = nxt;  // on the last segment nxt was not loaded; the loop ends before cur is read again
+    pages_of(pn, pc);
+    pn = pnn;
   }
 }
 
@@ -2249,7 +2214,6 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
 // fused kernel with the global cut (a block per range of 32-page groups) made stage 1 20% slower (round of
 // c8f6095: most warps had no group to bound, and the blocks' lists were short).
 constexpr int kLrFusedGroups = 2;  // 32-page groups per warp in flight in the anchor pass
-constexpr int kFusedWalkSegs = 2;  // compact_walk's P in the fused block (8 warps per KV head)
 __host__ __device__ constexpr int lowrank_fused_list_cap(int max_seq) {  // list entries of the block (its KV head's pages)
   const int groups = ((max_seq + kPage - 1) / kPage + 31) / 32;
   return (groups + kScanBlockWarps - 1) / kScanBlockWarps * kScanBlockWarps * 32;
@@ -2396,7 +2360,7 @@ __global__ void __launch_bounds__(kScanBlockWarps * 32, 2) lowrank_fused_kernel(
 #pragma unroll
       for (int h = 0; h < G; ++h) me2[h] = 0.0f;
     } else {
-      compact_walk<G, true, CP == 2, SW, true, kFusedWalkSegs>(p, w, bg, b, g, lane, &s_cnt, me2, nu2);
+      compact_walk<G, true, CP == 2, SW, true>(p, w, bg, b, g, lane, &s_cnt, me2, nu2);
     }
     compact_flush<G, SW>(p, w, b, g, me2, nu2, s_me, s_nu);  // s_cnt is final after its first barrier
     __syncthreads();  // M_E's and ν_E's atomics (threads 0..G−1) before the publish
