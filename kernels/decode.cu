@@ -3534,7 +3534,6 @@ static bool lr_fused_compact_on() {
   return g_lr_fused_compact < 0 ? env : g_lr_fused_compact == 1;
 }
 static int lowrank_fused_cp(const DecodeParams& p) { return lr_fused_compact_on() ? (p.forced_keep >= 0 ? 2 : 1) : 0; }
-// f(kernel) for the fused kernel's build of CP (0-2)
 // GHOSTKV_LR_DEBUG (diagnostics only; G 4, d 128; 1, 2, 3, 4 or 7): lowrank_fused_kernel's DBG build, for the rows of
 // forced survivors (the policy's rows keep their build)
 int lr_debug() {
@@ -3547,6 +3546,7 @@ int lr_debug() {
   }();
   return v;
 }
+// f(kernel) for the fused kernel's build of CP (0-2)
 template <int GG, int DD, class F>
 static void with_fused_kernel(int cp, F&& f) {
   if constexpr (GG == 4 && DD == 128) {  // the forced survivors' build only (cp 2); other rows keep theirs

@@ -21,8 +21,9 @@
 //   --extra LABEL=F or LABEL=F0/F1/..: more forced rows, at one fraction or at per-(batch entry, KV head) fractions;
 //   --balance auto|0|1: DecodeParams::balance from each row's own counts (auto), or forced (A/B of the builds);
 //   --timing graph|eager: each timed run a CUDA-graph replay (the default), or the same kernels launched directly on
-//      the stream behind the flush, as scripts/gpu_torch_sdpa.py times torch SDPA; either way the run's first line
-//      gives a tiny kernel's time both ways (what a launch costs beyond its work).
+//      the stream behind the flush, as scripts/gpu_torch_sdpa.py times torch SDPA (the ghost tier's runs stay graph
+//      replays); either way the run's first line gives a tiny kernel's time both ways (what a launch costs beyond its
+//      work).
 // Exit code: 0 all checks passed, 1 a check failed, 2 bad input / CUDA error.
 #include <cuda_runtime.h>
 
