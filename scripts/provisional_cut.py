@@ -17,6 +17,16 @@ the largest histogram edge θ_s with n_cand·e^{θ_s} ≤ the budget (every toke
 mass, so θ_s ≤ θ_h: the form of the anchor stage's θ_A, with the whole budget), and `listed` the mean fraction of the
 candidates it lists. Needs the Python module (build/python or
 build-cuda/python) and the captures of scripts/report.sh.
+
+  scripts/provisional_cut.py --sample K CAPTURE_DIR:LAYERS [...]
+
+measures instead a provisional cut from a partial histogram of the same step: the scan bounds every K-th page of the
+KV head first (pages p with p mod K = 0), and θ_p,h = θ̂_h − margin, where θ̂_h is the cut of those pages' candidates
+against budget / K (their mass scaled by K); the rest of the scan lists the tokens with u_h ≥ θ_p,h for some head of
+the group. After the full cut, where θ_h ≥ θ_p,h for every head, compact filters the list and re-reads the sampled
+pages (every unlisted token is eliminated by the GQA rule: sound); else it falls back to the full compact. `fb` is the
+share of (step, KV head) pairs that would fall back, `list/keep` (the steps that do not) the listed tokens plus the
+sampled pages' candidates per survivor, and `listed` that count as a fraction of the candidates at margin 1.
 """
 import json
 import os
@@ -57,7 +67,76 @@ def step_values(q, k, ub, scale, pos, g, G):
     return np.array(us), np.array(th), np.array(ths)
 
 
+def sample_values(q, k, ub, scale, pos, g, G, K):
+    """For one query position and KV head: u (G × candidates), the full cuts θ_h, the cuts θ̂_h of every K-th page's
+    candidates against budget / K, and which candidates lie on those pages."""
+    n = int(pos) + 1
+    hot = np.r_[0:min(N_SINK, n), max(N_SINK, n - N_RECENT):n]
+    lo_c, hi_c = N_SINK, n - N_RECENT
+    on_sample = (np.arange(lo_c, hi_c) // 64) % K == 0
+    us, th, te = [], [], []
+    for h in range(g * G, (g + 1) * G):
+        s = scale * (k[hot, g, :].astype(np.float64) @ q[h, :].astype(np.float64))
+        m_l = s.max()
+        z_l = np.exp(s - m_l).sum()
+        u = ub[h, lo_c:hi_c] - m_l
+        budget = DELTA * z_l / (1 - DELTA) * (1 - 1e-12)
+        t, _ = cut(u, budget)
+        ts, _ = cut(u[on_sample], budget / K)
+        us.append(u)
+        th.append(t)
+        te.append(ts)
+    return np.array(us), np.array(th), np.array(te), on_sample
+
+
+def main_sample(K, specs):
+    head = f"{'capture':<34} {'layer':>5} {'steps':>5} {'surv':>6} {'sampled':>7}"
+    for m in MARGINS:
+        head += f" | m={m:<4}  fb  list/keep"
+    head += " | listed"
+    print(f"# a provisional cut from every {K}-th page's candidates (their mass × {K})")
+    print(head)
+    for spec in specs:
+        cap, layers = spec.split(":")
+        man = json.load(open(os.path.join(cap, "manifest.json")))
+        G, Hkv = man["n_head_q"] // man["n_head_kv"], man["n_head_kv"]
+        for layer in [int(x) for x in layers.split(",")]:
+            d = os.path.join(cap, f"layer_{layer:02d}")
+            q, k, v = (np.load(os.path.join(d, f"{x}.npy")) for x in ("q", "k", "v"))
+            pos = np.load(os.path.join(d, "positions.npy")).astype(np.int64)
+            r = ghostkv.eliminate(q, k, v, positions=pos, scale=man["scale"], witness="quant", bits="8", keep_arrays=True)
+            ub = r["upper_bound"].astype(np.float64)
+            surv, smp, fb, lst, frac1 = [], [], {m: [] for m in MARGINS}, {m: [] for m in MARGINS}, []
+            for i in range(len(pos)):
+                for g in range(Hkv):
+                    u, th, te, on = sample_values(q[i], k, ub[i], man["scale"], pos[i], g, G, K)
+                    keep = np.any(u >= th[:, None], axis=0)
+                    surv.append(keep.mean())
+                    smp.append(on.mean())
+                    for m in MARGINS:
+                        tp = te - m
+                        if np.any(th < tp):
+                            fb[m].append(1.0)
+                            continue
+                        fb[m].append(0.0)
+                        listed = np.any(u >= tp[:, None], axis=0) | on
+                        assert not np.any(keep & ~listed), "an unlisted token survives with every θ_h ≥ θ_p,h"
+                        lst[m].append(listed.sum() / max(1, keep.sum()))
+                        if m == 1.0:
+                            frac1.append(listed.mean())
+            name = os.path.basename(cap.rstrip("/"))[:34]
+            line = f"{name:<34} {layer:>5} {len(surv):>5} {np.mean(surv):6.3f} {np.mean(smp):7.3f}"
+            for m in MARGINS:
+                lm = f"{np.mean(lst[m]):9.2f}" if lst[m] else "        -"
+                line += f" | {np.mean(fb[m]):9.3f} {lm}"
+            line += f" | {np.mean(frac1):6.3f}" if frac1 else " |      -"
+            print(line)
+    return 0
+
+
 def main():
+    if len(sys.argv) >= 3 and sys.argv[1] == "--sample":
+        return main_sample(int(sys.argv[2]), sys.argv[3:])
     if len(sys.argv) < 2:
         print(__doc__.strip().splitlines()[2].strip())
         return 2
