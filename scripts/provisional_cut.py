@@ -45,48 +45,45 @@ MARGINS = (0.0, 0.25, 0.5, 1.0, 2.0)
 EDGES = LO + np.arange(BINS + 1) / 16.0  # the cut's bin edges (me_hist_bound.cut's)
 
 
-def step_values(q, k, ub, scale, pos, g, G):
-    """For one query position and KV head: the G heads' candidate values u_h = UB − m_L and their cuts θ_h."""
+def head_values(q, k, ub, scale, pos, g, G):
+    """For one query position and KV head: the G heads' candidate values u_h = UB − m_L (G × candidates), their
+    budgets δ·Z_L/(1 − δ), and the candidates' token positions."""
     n = int(pos) + 1
     hot = np.r_[0:min(N_SINK, n), max(N_SINK, n - N_RECENT):n]
     lo_c, hi_c = N_SINK, n - N_RECENT
-    us, th, ths = [], [], []
+    us, budgets = [], []
     for h in range(g * G, (g + 1) * G):
         s = scale * (k[hot, g, :].astype(np.float64) @ q[h, :].astype(np.float64))
         m_l = s.max()
         z_l = np.exp(s - m_l).sum()
-        u = ub[h, lo_c:hi_c] - m_l
-        budget = DELTA * z_l / (1 - DELTA) * (1 - 1e-12)
+        us.append(ub[h, lo_c:hi_c] - m_l)
+        budgets.append(DELTA * z_l / (1 - DELTA) * (1 - 1e-12))
+    return np.array(us), budgets, np.arange(lo_c, hi_c)
+
+
+def step_values(q, k, ub, scale, pos, g, G):
+    """For one query position and KV head: the G heads' candidate values u_h = UB − m_L, their cuts θ_h and the sound
+    cuts θ_s,h known before the scan."""
+    us, budgets, _ = head_values(q, k, ub, scale, pos, g, G)
+    th, ths = [], []
+    for u, budget in zip(us, budgets):
         t, _ = cut(u, budget)
         ok = np.nonzero(len(u) * np.exp(EDGES) * (1 + 1e-12) <= budget)[0]
         ts = EDGES[ok[-1]] if len(ok) else -np.inf
         assert ts <= t, "θ_s above the cut"
-        us.append(u)
         th.append(t)
         ths.append(ts)
-    return np.array(us), np.array(th), np.array(ths)
+    return us, np.array(th), np.array(ths)
 
 
 def sample_values(q, k, ub, scale, pos, g, G, K):
     """For one query position and KV head: u (G × candidates), the full cuts θ_h, the cuts θ̂_h of every K-th page's
     candidates against budget / K, and which candidates lie on those pages."""
-    n = int(pos) + 1
-    hot = np.r_[0:min(N_SINK, n), max(N_SINK, n - N_RECENT):n]
-    lo_c, hi_c = N_SINK, n - N_RECENT
-    on_sample = (np.arange(lo_c, hi_c) // 64) % K == 0
-    us, th, te = [], [], []
-    for h in range(g * G, (g + 1) * G):
-        s = scale * (k[hot, g, :].astype(np.float64) @ q[h, :].astype(np.float64))
-        m_l = s.max()
-        z_l = np.exp(s - m_l).sum()
-        u = ub[h, lo_c:hi_c] - m_l
-        budget = DELTA * z_l / (1 - DELTA) * (1 - 1e-12)
-        t, _ = cut(u, budget)
-        ts, _ = cut(u[on_sample], budget / K)
-        us.append(u)
-        th.append(t)
-        te.append(ts)
-    return np.array(us), np.array(th), np.array(te), on_sample
+    us, budgets, tokens = head_values(q, k, ub, scale, pos, g, G)
+    on_sample = (tokens // 64) % K == 0
+    th = [cut(u, budget)[0] for u, budget in zip(us, budgets)]
+    te = [cut(u[on_sample], budget / K)[0] for u, budget in zip(us, budgets)]
+    return us, np.array(th), np.array(te), on_sample
 
 
 def main_sample(K, specs):
