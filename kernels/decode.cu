@@ -1965,10 +1965,12 @@ struct CompactSeg {  // one lane's share of a segment: its tokens' bounds (G f16
 __device__ __forceinline__ int compact_token(const int (&pg)[kCompactPages], int k, int lane) {
   return pg[k >> 1] < 0 ? INT_MAX : pg[k >> 1] * kPage + 32 * (k & 1) + lane;
 }
-// the segment's bounds and physical pages (a token at or past n: +inf bounds, not read)
-template <int G>
+// the segment's bounds and physical pages (a token at or past n: +inf bounds, not read); SL: the physical pages are
+// given (ph, from the fused block's list in shared memory) instead of loaded from the page table
+template <int G, bool SL = false>
 __device__ __forceinline__ void compact_load(CompactSeg<G>& s, const uint16_t* ubase, const int32_t* ptab,
-                                             const int (&pg)[kCompactPages], int lane, int n) {
+                                             const int (&pg)[kCompactPages], int lane, int n,
+                                             const int (&ph)[kCompactPages]) {
 #pragma unroll
   for (int k = 0; k < kCompactRows; ++k) {
     const int t = compact_token(pg, k, lane);
@@ -1992,7 +1994,7 @@ __device__ __forceinline__ void compact_load(CompactSeg<G>& s, const uint16_t* u
     }
   }
 #pragma unroll
-  for (int q = 0; q < kCompactPages; ++q) s.phys[q] = pg[q] >= 0 && pg[q] * kPage < n ? __ldg(&ptab[pg[q]]) : 0;
+  for (int q = 0; q < kCompactPages; ++q) s.phys[q] = pg[q] >= 0 && pg[q] * kPage < n ? (SL ? ph[q] : __ldg(&ptab[pg[q]])) : 0;
 }
 
 // head h's bound of the lane's row-k token (an f16 value) as float
@@ -2009,9 +2011,13 @@ __device__ __forceinline__ float compact_dv(const CompactSeg<G>& s, int k, int h
 // The KV head's survivor count, where each segment takes its rows' places (an atomic per segment): Workspace::n_surv
 // (compact_kernel), or with SC the shared-memory count s_cnt, which the fused block stores into n_surv at its end (an
 // atomic of a few cycles on the segment's path instead of an L2 round trip).
-template <int G, bool BOX, bool FORCED, int W, bool SC = false>
+// SL (the fused block, with anchors): the list's pages and their physical pages from the block's own list in shared
+// memory (sl: (page, physical page) in the list's order, the global list's entries) instead of the global list and the
+// page table: no L2 load before a segment's bounds.
+template <int G, bool BOX, bool FORCED, int W, bool SC = false, bool SL = false>
 __device__ __forceinline__ void compact_walk(const DecodeParams& p, const Workspace& w, int bg, int b, int g, int lane,
-                                             int* s_cnt, float (&me)[G], float& nu) {
+                                             int* s_cnt, float (&me)[G], float& nu, const int2* sl = nullptr) {
+  static_assert(!SL || BOX, "the shared list is the anchor stage's");
   const int n = p.seq_len[b];
   const int cold_lo = p.n_sink, cold_hi = n - p.n_recent;  // candidates: cold_lo ≤ t < cold_hi (≤ n)
   // θ_h as the least f16 ≥ θ_h (RU; a pad head: +inf): for an f16 value x, x < θ ⇔ x < RU_f16(θ)
@@ -2042,12 +2048,21 @@ __device__ __forceinline__ void compact_walk(const DecodeParams& p, const Worksp
   // taken by shuffles where used
   auto seg_page = [&](int s) {
     const int i = kCompactPages * s + (lane & 1);
-    if constexpr (BOX) return i < n_list ? __ldcg(&plist[i]) : -1;
+    if constexpr (SL) return i < n_list ? sl[i].x : -1;
+    else if constexpr (BOX) return i < n_list ? __ldcg(&plist[i]) : -1;
     else return i;
+  };
+  [[maybe_unused]] auto seg_phys = [&](int s) {  // SL: the lane's page's physical page
+    const int i = kCompactPages * s + (lane & 1);
+    return i < n_list ? sl[i].y : 0;
   };
   auto pages_of = [&](int pl, int (&pg)[kCompactPages]) {
 #pragma unroll
     for (int q = 0; q < kCompactPages; ++q) pg[q] = BOX ? __shfl_sync(0xffffffffu, pl, q) : pl - (lane & 1) + q;
+  };
+  [[maybe_unused]] auto phys_of = [&](int pp, int (&ph)[kCompactPages]) {
+#pragma unroll
+    for (int q = 0; q < kCompactPages; ++q) ph[q] = SL ? __shfl_sync(0xffffffffu, pp, q) : 0;
   };
   const int sstride = gridDim.x * W;
   const uint32_t lt = (1u << lane) - 1u;
@@ -2055,16 +2070,23 @@ __device__ __forceinline__ void compact_walk(const DecodeParams& p, const Worksp
   CompactSeg<G> cur;
   int pc[kCompactPages];  // the current segment's pages
   int pn = seg_page(s + sstride);  // the next segment's (lane: page lane mod 2)
+  [[maybe_unused]] int ppn = SL ? seg_phys(s + sstride) : 0;  // SL: its physical page
   pages_of(seg_page(s), pc);
-  if (s < nseg) compact_load<G>(cur, ubase, ptab, pc, lane, n);
+  {
+    int ph[kCompactPages];
+    phys_of(SL ? seg_phys(s) : 0, ph);
+    if (s < nseg) compact_load<G, SL>(cur, ubase, ptab, pc, lane, n, ph);
+  }
   for (; s < nseg; s += sstride) {
     CompactSeg<G> nxt;
     if (s + sstride < nseg) {
-      int pg[kCompactPages];
+      int pg[kCompactPages], ph[kCompactPages];
       pages_of(pn, pg);
-      compact_load<G>(nxt, ubase, ptab, pg, lane, n);
+      phys_of(ppn, ph);
+      compact_load<G, SL>(nxt, ubase, ptab, pg, lane, n, ph);
     }
     const int pnn = seg_page(s + 2 * sstride);  // with anchors: list entries a segment ahead of their bounds
+    [[maybe_unused]] const int ppnn = SL ? seg_phys(s + 2 * sstride) : 0;
     float nuv[kCompactPages];  // the pages' ν, used at the end of the segment (latency overlapped)
 #pragma unroll
     for (int q = 0; q < kCompactPages; ++q) nuv[q] = __ldg(&numax[int64_t(cur.phys[q]) * p.n_head_kv]);
@@ -2123,6 +2145,7 @@ __device__ __forceinline__ void compact_walk(const DecodeParams& p, const Worksp
     cur = nxt;  // on the last segment nxt was not loaded; the loop ends before cur is read again
     pages_of(pn, pc);
     pn = pnn;
+    if constexpr (SL) ppn = ppnn;
   }
 }
 
@@ -2214,6 +2237,7 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
 // fused kernel with the global cut (a block per range of 32-page groups) made stage 1 20% slower (round of
 // c8f6095: most warps had no group to bound, and the blocks' lists were short).
 constexpr int kLrFusedGroups = 2;  // 32-page groups per warp in flight in the anchor pass
+constexpr bool kFusedWalkShared = true;  // the fused block's walk takes its pages from its own list (compact_walk's SL)
 __host__ __device__ constexpr int lowrank_fused_list_cap(int max_seq) {  // list entries of the block (its KV head's pages)
   const int groups = ((max_seq + kPage - 1) / kPage + 31) / 32;
   return (groups + kScanBlockWarps - 1) / kScanBlockWarps * kScanBlockWarps * 32;
@@ -2360,7 +2384,7 @@ __global__ void __launch_bounds__(kScanBlockWarps * 32, 2) lowrank_fused_kernel(
 #pragma unroll
       for (int h = 0; h < G; ++h) me2[h] = 0.0f;
     } else {
-      compact_walk<G, true, CP == 2, SW, true>(p, w, bg, b, g, lane, &s_cnt, me2, nu2);
+      compact_walk<G, true, CP == 2, SW, true, kFusedWalkShared>(p, w, bg, b, g, lane, &s_cnt, me2, nu2, s_list);
     }
     compact_flush<G, SW>(p, w, b, g, me2, nu2, s_me, s_nu);  // s_cnt is final after its first barrier
     __syncthreads();  // M_E's and ν_E's atomics (threads 0..G−1) before the publish
