@@ -44,7 +44,6 @@ struct Consts {
   float g_r;        // γ_{kRank+1}·1.01: error of the low-rank scan's float32 dot, per unit Σ|terms|
   int l2_first;     // the scan's witness pages are read with an L2 evict-first policy (stage1 decides)
   int scan_mix;     // the quant scan's consecutive blocks belong to different KV heads (block L: head L mod B·Hkv)
-  int early_next;   // the fused low-rank kernel lets the next kernel launch at its start (not after its scan pass)
 };
 
 // e^{edge_k} of the histogram's bin edges, rounded up (scripts/make_exp_edge.py: exact to 60 digits, then
@@ -65,7 +64,6 @@ Consts make_consts(int d) {
   c.g_r = up_f(gamma_n(kRank + 1) * 1.01);
   c.l2_first = 0;
   c.scan_mix = 0;
-  c.early_next = 0;
   return c;
 }
 
@@ -2295,7 +2293,6 @@ __global__ void __launch_bounds__(kScanBlockWarps * 32, 2) lowrank_fused_kernel(
       }
   };
   load(0);
-  if (c.early_next) pdl_launch_next();
   pdl_wait();
   if constexpr ((DBG & 1) != 0) {
     if (tid < G * kRank) s_q[tid / kRank][tid % kRank] = s_qa[tid / kRank][tid % kRank] = s_da[tid / kRank][tid % kRank] = 0.0f;
@@ -2368,7 +2365,7 @@ __global__ void __launch_bounds__(kScanBlockWarps * 32, 2) lowrank_fused_kernel(
     lowrank_read_page(mybuf + buf * PBY, lane, zw, eb, rb);
     __syncwarp();  // every lane holds its records: the buffer takes the page NB ahead
     if (lane == 0) issue(i + NB * SW, buf);
-    if (i + SW >= nl && !c.early_next) pdl_launch_next();
+    if (i + SW >= nl) pdl_launch_next();
     if constexpr ((DBG & 4) == 0) lowrank_bound_store<G>(p, w, hist, bg, pgi, n, lane, zw, eb, rb, s_q, s_a1, s_add, s_ns, s_np, s_ml);
   }
   if constexpr (CP == 0) {
@@ -3122,26 +3119,6 @@ bool use_pdl() {
 // Launch with programmatic stream serialization (the kernel may start while its predecessor drains;
 // every kernel waits for it with griddepcontrol.wait before touching global memory).
 // (in thread-block clusters of `cluster` blocks along x where cluster > 1)
-// GHOSTKV_LR_FUSED_SMEM_PAD (diagnostics only): bytes of dynamic shared memory added to the fused kernel's launch, so
-// that fewer of its blocks fit per SM (its time at 1 block per SM, in two waves); 0 by default
-static int lr_fused_pad() {
-  static const int v = [] {
-    const char* e = std::getenv("GHOSTKV_LR_FUSED_SMEM_PAD");
-    const int m = e ? std::atoi(e) : 0;
-    if (m < 0 || m > 200000)
-      throw std::runtime_error("ghostkv cuda: GHOSTKV_LR_FUSED_SMEM_PAD must be 0-200000 bytes, got " + std::string(e));
-    return m;
-  }();
-  return v;
-}
-// with the pad: the kernel at the largest shared-memory carve-out (an SM keeps its carve-out while it holds blocks), so
-// that attend's blocks fit beside the fused kernel's
-template <class K>
-static void carveout_max(K kernel) {
-  if (lr_fused_pad())
-    check_launch("cudaFuncSetAttribute", cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
-                                                              int(cudaSharedmemCarveoutMaxShared)));
-}
 template <class... KArgs, class... Args>
 void launch_cluster(const char* what, void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t st,
                     int cluster, Args... args) {
@@ -3593,16 +3570,6 @@ int lr_debug() {
   }();
   return v;
 }
-// GHOSTKV_LR_FUSED_EARLY=1 (diagnostics only): the fused kernel lets the next one launch at its start (Consts::early_next)
-static int lr_fused_early() {
-  static const int v = [] {
-    const char* e = std::getenv("GHOSTKV_LR_FUSED_EARLY");
-    const int m = e ? std::atoi(e) : 0;
-    if (m != 0 && m != 1) throw std::runtime_error("ghostkv cuda: GHOSTKV_LR_FUSED_EARLY must be 0 or 1, got " + std::string(e));
-    return m;
-  }();
-  return v;
-}
 // f(kernel) for the fused kernel's build of CP (0-2)
 template <int GG, int DD, class F>
 static void with_fused_kernel(int cp, F&& f) {
@@ -3699,7 +3666,6 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
   const int sms = device_sm_count();
   c.l2_first = scan_l2_first(int64_t(BK) * p.max_seq * G * 2);
   c.scan_mix = scan_mix_on();
-  c.early_next = lr_fused_early();
   const int max_pages_seq = (p.max_seq + kPage - 1) / kPage;
   dispatch(G, p.d, [&](auto gc, auto dc) {
     constexpr int GG = decltype(gc)::value, DD = decltype(dc)::value;
@@ -3771,11 +3737,10 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
         launch_prep(!(lplan.cut == kCutLocal && (!p.box || fused)));
       }
       if (fused) {
-        const int smem = lowrank_fused_smem<GG>(lowrank_fused_list_cap(p.max_seq)) + lr_fused_pad();
+        const int smem = lowrank_fused_smem<GG>(lowrank_fused_list_cap(p.max_seq));
         fused_cp = lowrank_fused_cp(p);
         if (more())
           with_fused_kernel<GG, DD>(fused_cp, [&](auto kern) {
-            carveout_max(kern);
             launch(fused_cp ? "lowrank_fused_kernel(compact)" : "lowrank_fused_kernel", kern, dim3(1, BK),
                    dim3(kScanBlockWarps * 32), smem, st, p, w, c);
           });
@@ -3892,13 +3857,11 @@ static void stage2(const DecodeParams& p, cudaStream_t st, bool certify, int upt
           constexpr int NT = 192, smem6 = attend_smem_bytes<DD, NT>();
           static PerDevice<bool> attr6;
           attr6.get([&] { raise_smem(attend_kernel<GG, DD, false, true, NT>, std::max(smem6, kAttendSpreadSmem1)); return true; });
-          carveout_max(attend_kernel<GG, DD, false, true, NT>);
           launch("attend_kernel(fin, 6 warps)", attend_kernel<GG, DD, false, true, NT>, dim3(1, BK), dim3(NT),
                  attend_launch_smem(smem6, BK), st, p, w, lists);
           return;
         }
       }
-      carveout_max(attend_kernel<GG, DD, DENSE, true>);
       launch(DENSE ? "attend_kernel(dense, fin)" : "attend_kernel(fin)", attend_kernel<GG, DD, DENSE, true>, dim3(1, BK),
              dim3(kAttThreads), attend_launch_smem(smem, BK), st, p, w, lists);
       return;
