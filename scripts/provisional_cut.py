@@ -86,6 +86,24 @@ def sample_values(q, k, ub, scale, pos, g, G, K):
     return us, np.array(th), np.array(te), on_sample
 
 
+def layers(specs, consecutive=False):
+    """Each CAP:LAYERS spec's layers: (name, layer, G, Hkv, scale, q, k, positions, the int8 witness's upper bounds);
+    consecutive: the query positions must be consecutive decode steps."""
+    for spec in specs:
+        cap, layer_list = spec.split(":")
+        man = json.load(open(os.path.join(cap, "manifest.json")))
+        G, Hkv = man["n_head_q"] // man["n_head_kv"], man["n_head_kv"]
+        for layer in [int(x) for x in layer_list.split(",")]:
+            d = os.path.join(cap, f"layer_{layer:02d}")
+            q, k, v = (np.load(os.path.join(d, f"{x}.npy")) for x in ("q", "k", "v"))
+            pos = np.load(os.path.join(d, "positions.npy")).astype(np.int64)
+            if consecutive and np.any(np.diff(pos) != 1):
+                raise SystemExit(f"provisional_cut.py: {d}: the query positions are not consecutive decode steps")
+            r = ghostkv.eliminate(q, k, v, positions=pos, scale=man["scale"], witness="quant", bits="8", keep_arrays=True)
+            ub = r["upper_bound"].astype(np.float64)  # [queries, Hq, n_kv]
+            yield os.path.basename(cap.rstrip("/"))[:34], layer, G, Hkv, man["scale"], q, k, pos, ub
+
+
 def main_sample(K, specs):
     head = f"{'capture':<34} {'layer':>5} {'steps':>5} {'surv':>6} {'sampled':>7}"
     for m in MARGINS:
@@ -93,41 +111,31 @@ def main_sample(K, specs):
     head += " | listed"
     print(f"# a provisional cut from every {K}-th page's candidates (their mass × {K})")
     print(head)
-    for spec in specs:
-        cap, layers = spec.split(":")
-        man = json.load(open(os.path.join(cap, "manifest.json")))
-        G, Hkv = man["n_head_q"] // man["n_head_kv"], man["n_head_kv"]
-        for layer in [int(x) for x in layers.split(",")]:
-            d = os.path.join(cap, f"layer_{layer:02d}")
-            q, k, v = (np.load(os.path.join(d, f"{x}.npy")) for x in ("q", "k", "v"))
-            pos = np.load(os.path.join(d, "positions.npy")).astype(np.int64)
-            r = ghostkv.eliminate(q, k, v, positions=pos, scale=man["scale"], witness="quant", bits="8", keep_arrays=True)
-            ub = r["upper_bound"].astype(np.float64)
-            surv, smp, fb, lst, frac1 = [], [], {m: [] for m in MARGINS}, {m: [] for m in MARGINS}, []
-            for i in range(len(pos)):
-                for g in range(Hkv):
-                    u, th, te, on = sample_values(q[i], k, ub[i], man["scale"], pos[i], g, G, K)
-                    keep = np.any(u >= th[:, None], axis=0)
-                    surv.append(keep.mean())
-                    smp.append(on.mean())
-                    for m in MARGINS:
-                        tp = te - m
-                        if np.any(th < tp):
-                            fb[m].append(1.0)
-                            continue
-                        fb[m].append(0.0)
-                        listed = np.any(u >= tp[:, None], axis=0) | on
-                        assert not np.any(keep & ~listed), "an unlisted token survives with every θ_h ≥ θ_p,h"
-                        lst[m].append(listed.sum() / max(1, keep.sum()))
-                        if m == 1.0:
-                            frac1.append(listed.mean())
-            name = os.path.basename(cap.rstrip("/"))[:34]
-            line = f"{name:<34} {layer:>5} {len(surv):>5} {np.mean(surv):6.3f} {np.mean(smp):7.3f}"
-            for m in MARGINS:
-                lm = f"{np.mean(lst[m]):9.2f}" if lst[m] else "        -"
-                line += f" | {np.mean(fb[m]):9.3f} {lm}"
-            line += f" | {np.mean(frac1):6.3f}" if frac1 else " |      -"
-            print(line)
+    for name, layer, G, Hkv, scale, q, k, pos, ub in layers(specs):
+        surv, smp, fb, lst, frac1 = [], [], {m: [] for m in MARGINS}, {m: [] for m in MARGINS}, []
+        for i in range(len(pos)):
+            for g in range(Hkv):
+                u, th, te, on = sample_values(q[i], k, ub[i], scale, pos[i], g, G, K)
+                keep = np.any(u >= th[:, None], axis=0)
+                surv.append(keep.mean())
+                smp.append(on.mean())
+                for m in MARGINS:
+                    tp = te - m
+                    if np.any(th < tp):
+                        fb[m].append(1.0)
+                        continue
+                    fb[m].append(0.0)
+                    listed = np.any(u >= tp[:, None], axis=0) | on
+                    assert not np.any(keep & ~listed), "an unlisted token survives with every θ_h ≥ θ_p,h"
+                    lst[m].append(listed.sum() / max(1, keep.sum()))
+                    if m == 1.0:
+                        frac1.append(listed.mean())
+        line = f"{name:<34} {layer:>5} {len(surv):>5} {np.mean(surv):6.3f} {np.mean(smp):7.3f}"
+        for m in MARGINS:
+            lm = f"{np.mean(lst[m]):9.2f}" if lst[m] else "        -"
+            line += f" | {np.mean(fb[m]):9.3f} {lm}"
+        line += f" | {np.mean(frac1):6.3f}" if frac1 else " |      -"
+        print(line)
     return 0
 
 
@@ -142,47 +150,35 @@ def main():
         head += f" | m={m:<4}  fb  list/keep"
     head += " |  sound listed"
     print(head)
-    for spec in sys.argv[1:]:
-        cap, layers = spec.split(":")
-        man = json.load(open(os.path.join(cap, "manifest.json")))
-        G, Hkv = man["n_head_q"] // man["n_head_kv"], man["n_head_kv"]
-        for layer in [int(x) for x in layers.split(",")]:
-            d = os.path.join(cap, f"layer_{layer:02d}")
-            q, k, v = (np.load(os.path.join(d, f"{x}.npy")) for x in ("q", "k", "v"))
-            pos = np.load(os.path.join(d, "positions.npy")).astype(np.int64)
-            if np.any(np.diff(pos) != 1):
-                raise SystemExit(f"provisional_cut.py: {d}: the query positions are not consecutive decode steps")
-            r = ghostkv.eliminate(q, k, v, positions=pos, scale=man["scale"], witness="quant", bits="8", keep_arrays=True)
-            ub = r["upper_bound"].astype(np.float64)  # [queries, Hq, n_kv]
-            prev = [None] * Hkv
-            surv, fb, lst, snd, sndf = [], {m: [] for m in MARGINS}, {m: [] for m in MARGINS}, [], []
-            for i in range(len(pos)):
-                for g in range(Hkv):
-                    u, th, ths = step_values(q[i], k, ub[i], man["scale"], pos[i], g, G)
-                    keep = np.any(u >= th[:, None], axis=0)  # the GQA rule: kept if some head keeps it
-                    sl = np.any(u >= ths[:, None], axis=0)
-                    assert not np.any(keep & ~sl)
-                    snd.append(sl.sum() / max(1, keep.sum()))
-                    sndf.append(sl.mean())
-                    if prev[g] is not None:
-                        surv.append(keep.mean())
-                        for m in MARGINS:
-                            tp = prev[g] - m
-                            if np.any(th < tp):
-                                fb[m].append(1.0)
-                            else:
-                                fb[m].append(0.0)
-                                listed = np.any(u >= tp[:, None], axis=0)
-                                assert not np.any(keep & ~listed), "an unlisted token survives with every θ_h ≥ θ_p,h"
-                                lst[m].append(listed.sum() / max(1, keep.sum()))
-                    prev[g] = th
-            name = os.path.basename(cap.rstrip("/"))[:34]
-            line = f"{name:<34} {layer:>5} {len(surv):>5} {np.mean(surv):6.3f}"
-            for m in MARGINS:
-                lm = f"{np.mean(lst[m]):9.2f}" if lst[m] else "        -"
-                line += f" | {np.mean(fb[m]):9.3f} {lm}"
-            line += f" | {np.mean(snd):6.2f} {np.mean(sndf):6.3f}"
-            print(line)
+    for name, layer, G, Hkv, scale, q, k, pos, ub in layers(sys.argv[1:], consecutive=True):
+        prev = [None] * Hkv
+        surv, fb, lst, snd, sndf = [], {m: [] for m in MARGINS}, {m: [] for m in MARGINS}, [], []
+        for i in range(len(pos)):
+            for g in range(Hkv):
+                u, th, ths = step_values(q[i], k, ub[i], scale, pos[i], g, G)
+                keep = np.any(u >= th[:, None], axis=0)  # the GQA rule: kept if some head keeps it
+                sl = np.any(u >= ths[:, None], axis=0)
+                assert not np.any(keep & ~sl)
+                snd.append(sl.sum() / max(1, keep.sum()))
+                sndf.append(sl.mean())
+                if prev[g] is not None:
+                    surv.append(keep.mean())
+                    for m in MARGINS:
+                        tp = prev[g] - m
+                        if np.any(th < tp):
+                            fb[m].append(1.0)
+                        else:
+                            fb[m].append(0.0)
+                            listed = np.any(u >= tp[:, None], axis=0)
+                            assert not np.any(keep & ~listed), "an unlisted token survives with every θ_h ≥ θ_p,h"
+                            lst[m].append(listed.sum() / max(1, keep.sum()))
+                prev[g] = th
+        line = f"{name:<34} {layer:>5} {len(surv):>5} {np.mean(surv):6.3f}"
+        for m in MARGINS:
+            lm = f"{np.mean(lst[m]):9.2f}" if lst[m] else "        -"
+            line += f" | {np.mean(fb[m]):9.3f} {lm}"
+        line += f" | {np.mean(snd):6.2f} {np.mean(sndf):6.3f}"
+        print(line)
     return 0
 
 
