@@ -1201,6 +1201,7 @@ int run_on_device(const Opts& o, Host& h, int dev) {
     const gc::DecodeParams saved = d.p;
     d.p = pr;
     const Check c = run_and_check(h, d, o, forced);
+    const std::vector<float> out_checked = d.out.get();  // the timed replays below must give these outputs too
     const int64_t ns = surv_total(d), npr = pages_read_total(d);
     const HeadFracs hf = head_fracs(h, d, pr);
     d.p = saved;
@@ -1239,8 +1240,27 @@ int run_on_device(const Opts& o, Host& h, int dev) {
     auto g_all = tm.graph([&](cudaStream_t s) { gc::ghost_decode(pr, s); });
     auto g_s1 = tm.graph([&](cudaStream_t s) { gc::ghost_stage1(pr, s); });
     auto g_s2 = tm.graph([&](cudaStream_t s) { gc::ghost_stage2(pr, s); });
-    const double ghost_ms = tm.graph_ms(g_all), s1_ms = tm.graph_ms(g_s1), s2_ms = tm.graph_ms(g_s2);
+    // the outputs of the last timed replay of the step, and of stage 2 replayed alone after stage 1, against the checked
+    // ones (to rounding: the rows' order within a KV head, so the sums' order, may differ)
+    const auto replay_err = [&] {
+      const std::vector<float> out = d.out.get();
+      double e2 = 0, r2 = 0;
+      for (size_t i = 0; i < out.size(); ++i) {
+        e2 += double(out[i] - out_checked[i]) * double(out[i] - out_checked[i]);
+        r2 += double(out_checked[i]) * double(out_checked[i]);
+      }
+      return std::sqrt(e2 / r2);
+    };
+    CK(cudaMemsetAsync(d.out.p, 0xFF, d.out.n * 4, tm.st));  // poisoned: the replays must write every output
+    const double ghost_ms = tm.graph_ms(g_all);
+    const double rel_all = replay_err();
+    CK(cudaMemsetAsync(d.out.p, 0xFF, d.out.n * 4, tm.st));
+    const double s1_ms = tm.graph_ms(g_s1), s2_ms = tm.graph_ms(g_s2);
+    const double rel_s2 = replay_err();
     cudaGraphExecDestroy(g_all); cudaGraphExecDestroy(g_s1); cudaGraphExecDestroy(g_s2);
+    const bool replay_bad = !(rel_all <= 1e-5) || !(rel_s2 <= 1e-5);
+    if (replay_bad)
+      std::printf("  FAILED: timed replays' outputs against the checked ones: step %.2e, stage 2 alone %.2e\n", rel_all, rel_s2);
     if (o.breakdown) {  // marginal cost of each kernel inside the chained graph; the bare gather of the rows
       std::string line = "# breakdown " + r.label + ":" + std::to_string(r.frac_req) + " stage1 prefixes ms:";
       const int n1 = gc::ghost_stage1_kernels(pr);
@@ -1290,7 +1310,7 @@ int run_on_device(const Opts& o, Host& h, int dev) {
     const double predicted = std::max(s1_ms + stage2_fixed_ms + f * dense_ms, ghost_ms);
     const bool use_ghost = predicted * 1.05 < dense_ms;
     const double adaptive_ms = use_ghost ? ghost_ms : dense_ms;
-    const bool bad = c.violations || c.rule_fail || c.cert_fail || c.num_fail || c.nonfinite;
+    const bool bad = c.violations || c.rule_fail || c.cert_fail || c.num_fail || c.nonfinite || replay_bad;
     if (c.cut_heads)
       std::printf("  local cut: %lld heads, theta/budget/n_surv bitwise equal to the global cut's in %lld, different in %lld\n",
                   (long long)c.cut_heads, (long long)(c.cut_heads - c.cut_diff), (long long)c.cut_diff);
