@@ -2898,7 +2898,7 @@ __global__ void __launch_bounds__(NT, NT == kAttThreads ? 3 : 2) attend_kernel(D
 // ---------------------------------------------------------------------------------------------
 // attend over the survivors with one split per KV head, a KV head's rows shared among blocks (the 6-warp one-split
 // build where GHOSTKV_ATTEND_STEAL allows it; docs/gpu.md, Stages). Each warp takes its rows from its KV head's
-// counter (Workspace::steal) kStealChunk warp tiles of 8 rows at a time (lane group r of the warp: rows r and r + 4 of
+// counter (Workspace::steal) CH warp tiles of 8 rows at a time (lane group r of the warp: rows r and r + 4 of
 // each warp tile), claiming the next chunk when it starts loading the current one's row ids, so that no warp waits
 // for another between tiles and a KV head's last rows go to whichever warp asks first. Once a KV head's rows are all
 // handed out, the block combines its warps' states. The block that took the KV head from list 1 (its owner) closes
@@ -2910,10 +2910,11 @@ __global__ void __launch_bounds__(NT, NT == kAttThreads ? 3 : 2) attend_kernel(D
 // The certificate counts the combines (the block's NG groups, the owner's state and the P joined ones) and the most
 // iterations any lane group ran (each at most one lazy rescale), the quantities merge and the one-split attend bound
 // by their tile counts.
-constexpr int kStealChunk = 2;  // warp tiles per claim (1: more claims; 4: a KV head's last rows less evenly shared)
-template <int G, int D, int NT>
+// CH: warp tiles per claim (fewer: more claims, each needed sooner after it is made; more: a KV head's last rows
+// less evenly shared)
+template <int G, int D, int NT, int CH>
 __global__ void __launch_bounds__(NT, 2) attend_steal_kernel(DecodeParams p, Workspace w, int from_list, int min_rows) {
-  constexpr int chunk = kStealChunk;
+  constexpr int chunk = CH;
   constexpr int kTile = NT / 4, NG = NT / 8, NW = NT / 32, RB = D * 2, TB = kTile * RB, CPL = D / 8, NV = CPL / 8;
   constexpr int SF = steal_slot_floats(G, D);
   static_assert(NG % 4 == 0 && 2 * G + 1 <= 16, "4 lane groups per warp; a slot's header holds M, L and the iterations");
@@ -3789,7 +3790,7 @@ int attend_warps() {
 // head must have left for a block to join it (default 192: a claim for each of a block's 6 warps, twice).
 struct StealParams {
   bool on;
-  int min_rows;
+  int chunk, min_rows;
 };
 static StealParams steal_params() {
   static const StealParams v = [] {
@@ -3803,7 +3804,9 @@ static StealParams steal_params() {
                                  std::to_string(hi) + ", got '" + e + "'");
       return int(x);
     };
-    return StealParams{env_switch("GHOSTKV_ATTEND_STEAL", 1) == 1, num("GHOSTKV_STEAL_MIN", 192, 1, 1 << 30)};
+    const int chunk = num("GHOSTKV_STEAL_CHUNK", 2, 2, 8);
+    if (chunk != 2 && chunk != 8) throw std::runtime_error("ghostkv cuda: GHOSTKV_STEAL_CHUNK must be 2 or 8");
+    return StealParams{env_switch("GHOSTKV_ATTEND_STEAL", 1) == 1, chunk, num("GHOSTKV_STEAL_MIN", 192, 1, 1 << 30)};
   }();
   return v;
 }
@@ -4204,12 +4207,16 @@ static void stage2(const DecodeParams& p, cudaStream_t st, bool certify, int upt
           static PerDevice<bool> attr6;
           attr6.get([&] {
             raise_smem(attend_kernel<GG, DD, false, true, NT>, std::max(smem6, kAttendSpreadSmem1));
-            raise_smem(attend_steal_kernel<GG, DD, NT>, std::max(smem6, kAttendSpreadSmem1));
+            raise_smem(attend_steal_kernel<GG, DD, NT, 2>, std::max(smem6, kAttendSpreadSmem1));
+            raise_smem(attend_steal_kernel<GG, DD, NT, 8>, std::max(smem6, kAttendSpreadSmem1));
             return true;
           });
           const StealParams sp = steal_params();
-          if (sp.on)
-            launch("attend_steal_kernel", attend_steal_kernel<GG, DD, NT>, dim3(1, BK), dim3(NT),
+          if (sp.on && sp.chunk == 8)
+            launch("attend_steal_kernel(8)", attend_steal_kernel<GG, DD, NT, 8>, dim3(1, BK), dim3(NT),
+                   attend_launch_smem(smem6, BK), st, p, w, lists, sp.min_rows);
+          else if (sp.on)
+            launch("attend_steal_kernel", attend_steal_kernel<GG, DD, NT, 2>, dim3(1, BK), dim3(NT),
                    attend_launch_smem(smem6, BK), st, p, w, lists, sp.min_rows);
           else
             launch("attend_kernel(fin, 6 warps)", attend_kernel<GG, DD, false, true, NT>, dim3(1, BK), dim3(NT),
