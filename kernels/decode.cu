@@ -506,9 +506,7 @@ __global__ void __launch_bounds__(kPrepThreads, 2) prep_kernel(DecodeParams p, W
         w.ready[1 + bg] = 0;
         w.ready[p.batch * p.n_head_kv + 2 + bg] = 0;
         w.cdone[bg] = 0;
-        w.steal[bg] = 0;
-        w.sdone[bg] = 0;
-        if (bg == 0) w.ready[0] = w.ready[p.batch * p.n_head_kv + 1] = w.sdone[p.batch * p.n_head_kv] = 0;
+        if (bg == 0) w.ready[0] = w.ready[p.batch * p.n_head_kv + 1] = 0;
       }
     }
   }
@@ -2441,7 +2439,7 @@ __device__ __forceinline__ CertIn load_cert_inputs(const DecodeParams& p, const 
   return ci;
 }
 __device__ __forceinline__ void write_certificate(const DecodeParams& p, const CertIn& ci, int bq, float M, float L,
-                                                  float onorm, int S, int groups = 16, int tiles_in = -1) {
+                                                  float onorm, int S, int groups = 16) {
   const int count = ci.count;
   const double eps = double(ci.eps);
   const double m_l = double(ci.m_l);
@@ -2450,8 +2448,7 @@ __device__ __forceinline__ void write_certificate(const DecodeParams& p, const C
   // bounds them); ≤ n_ex2 ex2.approx factors of relative error ≤ 1e-5 each (2 ulp: ≤ 2.5·2^-23, plus ln2·|arg|·2^-24
   // from the argument's rounding with |arg| ≤ 126 before results flush to 0, which only lowers l);
   // scores in log2 units with error ≤ ε·log2(e)·1.01 (the extra rounding of σq·log2e)
-  // tiles_in (≥ 0): the most iterations any lane group of the state ran, + 1 (attend_steal_kernel counts them)
-  const int per = (count + S - 1) / S, tiles = tiles_in >= 0 ? tiles_in : (per + kTile - 1) / kTile + 1;  // cert_split_tiles(count, S, kTile) + 1
+  const int per = (count + S - 1) / S, tiles = (per + kTile - 1) / kTile + 1;  // cert_split_tiles(count, S, kTile) + 1
   const double K = 4.0 * (per + double(groups) + tiles) + 4.0 * S + 300.0;
   const double gK = K * 0x1p-24 / (1.0 - K * 0x1p-24);
   const double n_ex2 = tiles + 4.0;
@@ -2475,106 +2472,6 @@ __device__ __forceinline__ void write_certificate(const DecodeParams& p, const C
   c.z_low = z;
   c.nu_e = nu_e;
   c.n_attended = count;
-}
-
-// One lane group's two rows of a tile (K rows at `ks`, V rows TB bytes after them; the group's rows grp and grp + NG
-// of the tile's buffer, ok[u]: row u exists; ok[1] implies ok[0]) into its running state (m, l, o): the scores of the
-// G heads in log2 units, the lazy rescale, the weights and the weighted V rows (attend_kernel, attend_steal_kernel)
-template <int G, int D, int NG>
-__device__ __forceinline__ void attend_rows(const uint8_t* ks, const float (&qv)[G][D / 8], int grp, int sub,
-                                            const bool (&ok)[2], float (&m)[G], float (&l)[G], float (&o)[G][D / 8]) {
-  constexpr int RB = D * 2, TB = NG * 2 * RB, CPL = D / 8, NV = CPL / 8;
-  const uint8_t* vs = ks + TB;
-  float sc[2][G];
-#pragma unroll
-  for (int u = 0; u < 2; ++u) {
-    const int tk = grp + NG * u;
-    float kf[CPL];
-#pragma unroll
-    for (int v = 0; v < NV; ++v) bf16x8(*reinterpret_cast<const uint4*>(ks + tk * RB + v * 128 + sub * 16), kf + 8 * v);
-#pragma unroll
-    for (int h = 0; h < G; ++h) {
-      float s = 0.0f;
-#pragma unroll
-      for (int k = 0; k < CPL; ++k) s = __fmaf_rn(qv[h][k], kf[k], s);
-      s = __fadd_rn(s, __shfl_xor_sync(0xffffffffu, s, 1));
-      s = __fadd_rn(s, __shfl_xor_sync(0xffffffffu, s, 2));
-      s = __fadd_rn(s, __shfl_xor_sync(0xffffffffu, s, 4));
-      sc[u][h] = ok[u] ? s : -INFINITY;
-    }
-  }
-  if (ok[0]) {  // ok[1] implies ok[0]
-    float p0[G], p1[G];
-#pragma unroll
-    for (int h = 0; h < G; ++h) {
-      const float mx = fmaxf(sc[0][h], sc[1][h]);
-      if (mx > m[h] + kLazy) {  // raise the reference (rare after the first tiles)
-        const float corr = ex2_approx(m[h] - mx);
-        l[h] = __fmul_rn(l[h], corr);
-#pragma unroll
-        for (int k = 0; k < CPL; ++k) o[h][k] = __fmul_rn(o[h][k], corr);
-        m[h] = mx;
-      }
-      p0[h] = ex2_approx(sc[0][h] - m[h]);
-      p1[h] = ex2_approx(sc[1][h] - m[h]);  // 0 when the second token is past the end
-      l[h] = __fadd_rn(__fadd_rn(l[h], p0[h]), p1[h]);
-    }
-#pragma unroll
-    for (int u = 0; u < 2; ++u) {
-      if (u == 1 && !ok[1]) break;  // past the block's last row (not copied: dense; zero-filled: survivors)
-      float vf[CPL];
-#pragma unroll
-      for (int v = 0; v < NV; ++v)
-        bf16x8(*reinterpret_cast<const uint4*>(vs + (grp + NG * u) * RB + v * 128 + sub * 16), vf + 8 * v);
-#pragma unroll
-      for (int h = 0; h < G; ++h) {
-        const float pw = u ? p1[h] : p0[h];
-#pragma unroll
-        for (int k = 0; k < CPL; ++k) o[h][k] = __fmaf_rn(pw, vf[k], o[h][k]);
-      }
-    }
-  }
-}
-
-// The block's combine of its NG lane groups' states, in the tile buffers once every copy has completed
-// (attend_kernel, attend_steal_kernel): each group's m, l and o, then each group's l and scale factor 2^(m_r − M)
-// and each head's M
-template <int G, int D, int NG>
-struct CombineSmem {
-  static constexpr int kBytes = (NG * G * (D + 4) + G * D + 3 * G) * 4;
-  float *m, *l, *o;  // [NG][G], [NG][G], [NG][G][D]
-  float* sq;         // FIN: [G][D] out² (rounded up)
-  float *fm, *fl;    // FIN: [G] M, then [G] L
-  float2* lf;        // [NG][G] each group's l and scale factor (an even float offset)
-  float* gM;         // [G] each head's M
-  __device__ explicit CombineSmem(uint8_t* smem)
-      : m(reinterpret_cast<float*>(smem)), l(m + NG * G), o(l + NG * G), sq(o + NG * G * D), fm(sq + G * D), fl(fm + G),
-        lf(reinterpret_cast<float2*>(fl + G)), gM(reinterpret_cast<float*>(lf + NG * G)) {}
-};
-template <int G, int D, int NG>
-__device__ __forceinline__ void combine_groups(const CombineSmem<G, D, NG>& cs, const float (&m)[G], const float (&l)[G],
-                                               const float (&o)[G][D / 8], int tid, int grp, int sub) {
-  constexpr int CPL = D / 8;
-#pragma unroll
-  for (int h = 0; h < G; ++h) {
-    if (sub == 0) { cs.m[grp * G + h] = m[h]; cs.l[grp * G + h] = l[h]; }
-#pragma unroll
-    for (int k = 0; k < CPL; ++k) cs.o[(grp * G + h) * D + (k / 8) * 64 + sub * 8 + (k % 8)] = o[h][k];
-  }
-  __syncthreads();
-  // each group's scale factor 2^(m_r − M) once per (group, head), by a thread each (before: once per output
-  // component; with the partials' stores 31% of the warp instructions at 1 × 128K, 5%, 49 splits, under ncu: docs/gpu.md;
-  // the same values and sums in the same order, so the same bits)
-  if (tid < NG * G) {
-    const int r = tid / G, h = tid % G;
-    float M = -INFINITY;
-#pragma unroll
-    for (int q = 0; q < NG; ++q) M = fmaxf(M, cs.m[q * G + h]);
-    const float mr = cs.m[r * G + h];
-    cs.lf[r * G + h] = make_float2(cs.l[r * G + h], M > -INFINITY && mr > -INFINITY ? exp2f(mr - M) : 0.0f);
-    if (r == 0) cs.gM[h] = M;
-  }
-  __syncthreads();
 }
 
 // ex2_approx (above): results below 2^-126 flush to 0, which only ever lowers the sums the
@@ -2834,10 +2731,59 @@ __global__ void __launch_bounds__(NT, NT == kAttThreads ? 3 : 2) attend_kernel(D
       load_rows(it + kStages + 1);
       cp_async_wait<kStages - 1>();  // this lane's copies of tile it
     }
+    const uint8_t* ks = smem + (it % kStages) * 2 * TB;
+    const uint8_t* vs = ks + TB;
+    float sc[2][G];
     bool ok[2];
 #pragma unroll
-    for (int u = 0; u < 2; ++u) ok[u] = row0(it) + grp + NG * u < row_end;  // uniform within a group of 8 lanes
-    attend_rows<G, D, NG>(smem + (it % kStages) * 2 * TB, qv, grp, sub, ok, m, l, o);
+    for (int u = 0; u < 2; ++u) {
+      const int tk = grp + NG * u;
+      ok[u] = row0(it) + tk < row_end;  // uniform within a group of 8 lanes
+      float kf[CPL];
+#pragma unroll
+      for (int v = 0; v < NV; ++v) bf16x8(*reinterpret_cast<const uint4*>(ks + tk * RB + v * 128 + sub * 16), kf + 8 * v);
+#pragma unroll
+      for (int h = 0; h < G; ++h) {
+        float s = 0.0f;
+#pragma unroll
+        for (int k = 0; k < CPL; ++k) s = __fmaf_rn(qv[h][k], kf[k], s);
+        s = __fadd_rn(s, __shfl_xor_sync(0xffffffffu, s, 1));
+        s = __fadd_rn(s, __shfl_xor_sync(0xffffffffu, s, 2));
+        s = __fadd_rn(s, __shfl_xor_sync(0xffffffffu, s, 4));
+        sc[u][h] = ok[u] ? s : -INFINITY;
+      }
+    }
+    if (ok[0]) {  // ok[1] implies ok[0]
+      float p0[G], p1[G];
+#pragma unroll
+      for (int h = 0; h < G; ++h) {
+        const float mx = fmaxf(sc[0][h], sc[1][h]);
+        if (mx > m[h] + kLazy) {  // raise the reference (rare after the first tiles)
+          const float corr = ex2_approx(m[h] - mx);
+          l[h] = __fmul_rn(l[h], corr);
+#pragma unroll
+          for (int k = 0; k < CPL; ++k) o[h][k] = __fmul_rn(o[h][k], corr);
+          m[h] = mx;
+        }
+        p0[h] = ex2_approx(sc[0][h] - m[h]);
+        p1[h] = ex2_approx(sc[1][h] - m[h]);  // 0 when the second token is past the end
+        l[h] = __fadd_rn(__fadd_rn(l[h], p0[h]), p1[h]);
+      }
+#pragma unroll
+      for (int u = 0; u < 2; ++u) {
+        if (u == 1 && !ok[1]) break;  // past the block's last row (not copied: dense; zero-filled: survivors)
+        float vf[CPL];
+#pragma unroll
+        for (int v = 0; v < NV; ++v)
+          bf16x8(*reinterpret_cast<const uint4*>(vs + (grp + NG * u) * RB + v * 128 + sub * 16), vf + 8 * v);
+#pragma unroll
+        for (int h = 0; h < G; ++h) {
+          const float pw = u ? p1[h] : p0[h];
+#pragma unroll
+          for (int k = 0; k < CPL; ++k) o[h][k] = __fmaf_rn(pw, vf[k], o[h][k]);
+        }
+      }
+    }
     if constexpr (DENSE) __syncthreads();  // stage it % kStages is free: the next iteration refills it
     // survivors: a lane refills only chunks it has read itself (program order)
   }
@@ -2847,15 +2793,36 @@ __global__ void __launch_bounds__(NT, NT == kAttThreads ? 3 : 2) attend_kernel(D
   }
   pdl_launch_next();
   // combine the NG groups of the block (the tile buffers are free now: every copy has completed)
-  const CombineSmem<G, D, NG> cs(smem);
-  static_assert(CombineSmem<G, D, NG>::kBytes <= kStages * 2 * kTile * D * 2, "the combine's shared memory fits in the tile buffers");
-  combine_groups<G, D, NG>(cs, m, l, o, tid, grp, sub);
-  [[maybe_unused]] float* s_sq = cs.sq;
-  [[maybe_unused]] float* s_fm = cs.fm;
-  [[maybe_unused]] float* s_fl = cs.fl;
-  const float* s_o = cs.o;
-  const float2* s_lf = cs.lf;
-  const float* s_gM = cs.gM;
+  float* s_m = reinterpret_cast<float*>(smem);   // [NG][G]
+  float* s_l = s_m + NG * G;                      // [NG][G]
+  float* s_o = s_l + NG * G;                      // [NG][G][D]
+  [[maybe_unused]] float* s_sq = s_o + NG * G * D;  // FIN: [G][D] out² (rounded up)
+  [[maybe_unused]] float* s_fm = s_sq + G * D;      // FIN: [G] M, then [G] L
+  [[maybe_unused]] float* s_fl = s_fm + G;
+  float2* s_lf = reinterpret_cast<float2*>(s_fl + G);  // [NG][G] each group's l and scale factor (an even float offset)
+  float* s_gM = reinterpret_cast<float*>(s_lf + NG * G);         // [G] each head's M
+  static_assert((NG * G * (D + 4) + G * D + 3 * G) * 4 <= kStages * 2 * kTile * D * 2,
+                "the combine's shared memory fits in the tile buffers");
+#pragma unroll
+  for (int h = 0; h < G; ++h) {
+    if (sub == 0) { s_m[grp * G + h] = m[h]; s_l[grp * G + h] = l[h]; }
+#pragma unroll
+    for (int k = 0; k < CPL; ++k) s_o[(grp * G + h) * D + (k / 8) * 64 + sub * 8 + (k % 8)] = o[h][k];
+  }
+  __syncthreads();
+  // each group's scale factor 2^(m_r − M) once per (group, head), by a thread each (before: once per output
+  // component; with the partials' stores 31% of the warp instructions at 1 × 128K, 5%, 49 splits, under ncu: docs/gpu.md;
+  // the same values and sums in the same order, so the same bits)
+  if (tid < NG * G) {
+    const int r = tid / G, h = tid % G;
+    float M = -INFINITY;
+#pragma unroll
+    for (int q = 0; q < NG; ++q) M = fmaxf(M, s_m[q * G + h]);
+    const float mr = s_m[r * G + h];
+    s_lf[r * G + h] = make_float2(s_l[r * G + h], M > -INFINITY && mr > -INFINITY ? exp2f(mr - M) : 0.0f);
+    if (r == 0) s_gM[h] = M;
+  }
+  __syncthreads();
   for (int x = tid; x < G * D; x += kAttThreads) {
     const int h = x / D, j = x % D;
     const float M = s_gM[h];
@@ -2892,292 +2859,6 @@ __global__ void __launch_bounds__(NT, NT == kAttThreads ? 3 : 2) attend_kernel(D
         write_certificate(p, load_cert_inputs(p, w, b * p.n_head_q + g * G + warp), b * p.n_head_q + g * G + warp,
                           s_fm[warp], s_fl[warp], __fsqrt_ru(ss), 1, NG);
     }
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// attend over the survivors with one split per KV head, a KV head's rows shared among blocks (the 6-warp one-split
-// build where GHOSTKV_ATTEND_STEAL allows it; docs/gpu.md, Stages). Each warp takes its rows from its KV head's
-// counter (Workspace::steal) CH warp tiles of 8 rows at a time (lane group r of the warp: rows r and r + 4 of
-// each warp tile), claiming the next chunk when it starts loading the current one's row ids, so that no warp waits
-// for another between tiles and a KV head's last rows go to whichever warp asks first. Once a KV head's rows are all
-// handed out, the block combines its warps' states. The block that took the KV head from list 1 (its owner) closes
-// it (bit 63: no block joins it after that), waits for the blocks that joined it, merges their partial states into
-// its own and writes the outputs and the certificates (merge_kernel's identity over the states); a block that
-// joined writes its partial state into its slot and counts itself done. Then the block joins the listed KV head
-// with the most rows not yet handed out (at least min_rows; not closed; a slot free), or exits. The last block to
-// exit zeroes the counters (prep zeroes them too), so that a stage 2 replayed alone finds them zero.
-// The certificate counts the combines (the block's NG groups, the owner's state and the P joined ones) and the most
-// iterations any lane group ran (each at most one lazy rescale), the quantities merge and the one-split attend bound
-// by their tile counts.
-// CH: warp tiles per claim (fewer: more claims, each needed sooner after it is made; more: a KV head's last rows
-// less evenly shared)
-template <int G, int D, int NT, int CH>
-__global__ void __launch_bounds__(NT, 2) attend_steal_kernel(DecodeParams p, Workspace w, int from_list, int min_rows) {
-  constexpr int chunk = CH;
-  constexpr int kTile = NT / 4, NG = NT / 8, NW = NT / 32, RB = D * 2, TB = kTile * RB, CPL = D / 8, NV = CPL / 8;
-  constexpr int SF = steal_slot_floats(G, D);
-  static_assert(NG % 4 == 0 && 2 * G + 1 <= 16, "4 lane groups per warp; a slot's header holds M, L and the iterations");
-  static_assert(CombineSmem<G, D, NG>::kBytes <= kStages * 2 * TB, "the combine's shared memory fits in the tile buffers");
-  static_assert((kPage & (kPage - 1)) == 0 && RB == NV * 128, "rows of NV 128-byte halves, 8 lanes each");
-  extern __shared__ __align__(128) uint8_t smem[];
-  __shared__ int s_bg, s_slot, s_P, s_it, s_last;
-  __shared__ unsigned long long s_best[NW];
-  __shared__ float s_pf[kStealSlots + 1][G];  // the merge's scale factors: the owner's state, then each joined one's
-  const int tid = threadIdx.x, grp = tid >> 3, sub = tid & 7, warp = tid >> 5, lane = tid & 31, lg = grp & 3;
-  const int BK = p.batch * p.n_head_kv;
-  const int32_t* list1 = w.ready + BK + 1;
-  if (tid == 0) {
-    s_bg = from_list ? wait_list(list1, blockIdx.y, gridDim.y) : int(blockIdx.y);
-    s_it = 0;
-  }
-  if (!from_list) pdl_wait();
-  __syncthreads();
-  int bg = s_bg, slot = -1;  // slot −1: the block owns bg (it writes bg's outputs); else its partial state's slot
-  if (bg < 0) __trap();      // no merge follows to trap: no output stands
-  const uint32_t page_bytes = uint32_t(p.n_head_kv) * uint32_t(kPage * RB);  // one physical page, every KV head
-  for (bool first = true;; first = false) {
-    const int b = bg / p.n_head_kv, g = bg % p.n_head_kv;
-    const int count = __ldcg(w.n_surv + bg);
-    constexpr unsigned long long R = chunk * 8;
-    auto claim = [&] { return int(uint32_t(atomicAdd(reinterpret_cast<unsigned long long*>(w.steal + bg), R))); };
-    int nxt = 0;  // lane 0: the first row of the warp's next chunk (a claim in flight until read)
-    if (lane == 0) nxt = claim();
-    float qv[G][CPL];
-#pragma unroll
-    for (int h = 0; h < G; ++h)
-#pragma unroll
-      for (int k8 = 0; k8 < CPL / 8; ++k8) {
-        const int64_t qi = (int64_t(b) * p.n_head_q + g * G + h) * D + k8 * 64 + sub * 8;
-        const float4 a = *reinterpret_cast<const float4*>(w.qsig + qi), c = *reinterpret_cast<const float4*>(w.qsig + qi + 4);
-        const float x[8] = {a.x, a.y, a.z, a.w, c.x, c.y, c.z, c.w};
-#pragma unroll
-        for (int e = 0; e < 8; ++e) qv[h][k8 * 8 + e] = __fmul_rn(x[e], kLog2e);
-      }
-    const int32_t* rows = w.srow + int64_t(bg) * p.max_seq;
-    const uint64_t kbase = reinterpret_cast<uint64_t>(p.k_cache + int64_t(g) * kPage * D) + uint64_t(sub) * 16;
-    const uint64_t vbase = reinterpret_cast<uint64_t>(p.v_cache + int64_t(g) * kPage * D) + uint64_t(sub) * 16;
-    // the warp's pipeline (attend_kernel's survivors' one, over warp tiles): the row ids of the warp tiles two and one
-    // ahead of the next issue, and the bits of every warp tile loaded (3 each, the newest lowest; 1: the warp tile
-    // has rows, 2 / 4: the group's rows 0 / 1 exist): the next issue's at bit 3, the tile computed next at bit 15
-    int cb = count, kin = chunk;  // the chunk load_rows is in (its first row) and its warp tiles loaded so far
-    int ra[2] = {-1, -1}, rb[2] = {-1, -1};
-    uint32_t vb = 0;
-    auto load_rows = [&] {
-      if (kin == chunk) {  // the chunk claimed a chunk ago; claim the next one now
-        cb = __shfl_sync(0xffffffffu, nxt, 0);
-        kin = 0;
-        if (lane == 0 && cb < count) nxt = claim();
-      }
-      const int r0 = cb + kin * 8;
-      ++kin;
-      ra[0] = rb[0]; ra[1] = rb[1];
-      uint32_t f = r0 < count ? 1u : 0u;
-#pragma unroll
-      for (int u = 0; u < 2; ++u) {
-        const int ii = r0 + lg + 4 * u;
-        const bool in = ii < count;
-        rb[u] = in ? rows[ii] : -1;
-        f |= in ? 2u << u : 0u;
-      }
-      vb = (vb << 3) | f;
-    };
-    auto issue = [&](int t) {
-      uint8_t* ks = smem + (t % kStages) * 2 * TB;
-      uint8_t* vs = ks + TB;
-#pragma unroll
-      for (int u = 0; u < 2; ++u) {
-        const int tk = grp + NG * u;
-        const bool ok = (vb >> (4 + u)) & 1u;
-        const uint32_t r = ok ? uint32_t(ra[u]) : 0u;
-        const uint64_t off = uint64_t(r / kPage) * page_bytes + (r % kPage) * uint32_t(RB);
-#pragma unroll
-        for (int v = 0; v < NV; ++v) {
-          cp_async16(ks + tk * RB + v * 128 + sub * 16, reinterpret_cast<const void*>(kbase + off + v * 128), ok);
-          cp_async16(vs + tk * RB + v * 128 + sub * 16, reinterpret_cast<const void*>(vbase + off + v * 128), ok);
-        }
-      }
-    };
-    load_rows();
-    for (int s = 0; s < kStages - 1; ++s) {
-      load_rows();
-      issue(s);
-      cp_async_commit();
-    }
-    load_rows();
-    float m[G], l[G], o[G][CPL];
-#pragma unroll
-    for (int h = 0; h < G; ++h) {
-      m[h] = -INFINITY; l[h] = 0.0f;
-#pragma unroll
-      for (int k = 0; k < CPL; ++k) o[h][k] = 0.0f;
-    }
-    int n_it = 0;
-    for (int it = 0;; ++it) {
-      issue(it + kStages - 1);
-      cp_async_commit();
-      load_rows();
-      cp_async_wait<kStages - 1>();  // this lane's copies of warp tile it
-      const uint32_t f = (vb >> (3 * (kStages + 1))) & 7u;
-      if (!(f & 1u)) break;  // warp-uniform; every later warp tile is empty too (claims only grow)
-      ++n_it;
-      const bool ok[2] = {(f & 2u) != 0u, (f & 4u) != 0u};
-      attend_rows<G, D, NG>(smem + (it % kStages) * 2 * TB, qv, grp, sub, ok, m, l, o);
-    }
-    cp_async_wait<0>();
-    if (lane == 0) atomicMax(&s_it, n_it);
-    if (first) pdl_launch_next();
-    __syncthreads();  // every warp is done with the tiles: the combine below reuses their bytes
-    const CombineSmem<G, D, NG> cs(smem);
-    combine_groups<G, D, NG>(cs, m, l, o, tid, grp, sub);
-    float* sp = w.sp + int64_t(bg) * kStealSlots * SF;  // the KV head's slots
-    if (slot < 0) {  // the owner: close the KV head, wait for the blocks that joined it, merge, write
-      if (tid == 0) {
-        const unsigned long long old = atomicOr(reinterpret_cast<unsigned long long*>(w.steal + bg), 1ull << 63);
-        const int P = int((old >> 32) & 0x7fffffffu);
-        for (uint32_t k = 0; ld_acquire_gpu(w.sdone + bg) < P; ++k) {
-          if (k == (1u << 24)) __trap();  // a joined block that never finished (seconds): a failed launch, not a hang
-          __nanosleep(64);
-        }
-        s_P = P;
-      }
-      __syncthreads();
-      const int P = s_P;
-      if (tid < G) {  // head tid: the merged M, each state's scale factor, the most iterations
-        const float Mo = cs.gM[tid];
-        float M = Mo;
-        for (int q = 0; q < P; ++q) M = fmaxf(M, __ldcg(sp + q * SF + 2 * tid));
-        s_pf[0][tid] = M > -INFINITY && Mo > -INFINITY ? exp2f(Mo - M) : 0.0f;
-        for (int q = 0; q < P; ++q) {
-          const float Mq = __ldcg(sp + q * SF + 2 * tid);
-          s_pf[1 + q][tid] = M > -INFINITY && Mq > -INFINITY ? exp2f(Mq - M) : 0.0f;
-        }
-        cs.fm[tid] = M;
-        if (tid == 0) {
-          int most = s_it;
-          for (int q = 0; q < P; ++q) most = max(most, __float_as_int(__ldcg(sp + q * SF + 2 * G)));
-          s_it = most;
-        }
-      }
-      __syncthreads();
-      for (int x = tid; x < G * D; x += NT) {
-        const int h = x / D, j = x % D;
-        float L = 0, O = 0;
-        if (cs.gM[h] > -INFINITY) {
-#pragma unroll
-          for (int r = 0; r < NG; ++r) {
-            const float2 lf = cs.lf[r * G + h];
-            L = __fmaf_rn(lf.x, lf.y, L);
-            O = __fmaf_rn(cs.o[(r * G + h) * D + j], lf.y, O);
-          }
-        }
-        if (P > 0) {
-          L = __fmul_rn(L, s_pf[0][h]);
-          O = __fmul_rn(O, s_pf[0][h]);
-          for (int q = 0; q < P; ++q) {
-            const float fq = s_pf[1 + q][h];
-            L = __fmaf_rn(__ldcg(sp + q * SF + 2 * h + 1), fq, L);
-            O = __fmaf_rn(__ldcg(sp + q * SF + 16 + x), fq, O);
-          }
-        }
-        const int64_t bq = int64_t(b) * p.n_head_q + g * G + h;
-        const float out = __fadd_rn(O, 0.0f) / L;  // merge's (O·1 + 0 + …) / L: a −0 becomes +0 there too
-        p.out[bq * D + j] = out;
-        cs.sq[h * D + j] = __fmul_ru(out, out);
-        if (j == 0) cs.fl[h] = L;
-      }
-      __syncthreads();
-      if (p.cert != nullptr && warp < G) {  // the certificate of head h by warp h (G ≤ 4 warps)
-        float ss = 0.0f;
-        for (int j = lane; j < D; j += 32) ss = __fadd_ru(ss, cs.sq[warp * D + j]);
-        ss = warp_sum_ru(ss);
-        if (lane == 0)
-          write_certificate(p, load_cert_inputs(p, w, b * p.n_head_q + g * G + warp), b * p.n_head_q + g * G + warp,
-                            cs.fm[warp], cs.fl[warp], __fsqrt_ru(ss), 1, NG + 1 + P, s_it + 1);
-      }
-    } else {  // a joined block: its partial state into its slot, then counted done
-      float* st = sp + slot * SF;
-      for (int x = tid; x < G * D; x += NT) {
-        const int h = x / D, j = x % D;
-        float L = 0, O = 0;
-        if (cs.gM[h] > -INFINITY) {
-#pragma unroll
-          for (int r = 0; r < NG; ++r) {
-            const float2 lf = cs.lf[r * G + h];
-            L = __fmaf_rn(lf.x, lf.y, L);
-            O = __fmaf_rn(cs.o[(r * G + h) * D + j], lf.y, O);
-          }
-        }
-        st[16 + x] = O;
-        if (j == 0) { st[2 * h] = cs.gM[h]; st[2 * h + 1] = L; }
-      }
-      if (tid == 0) st[2 * G] = __int_as_float(s_it);
-      __syncthreads();
-      if (tid == 0) {
-        __threadfence();
-        atomicAdd(w.sdone + bg, 1);
-      }
-    }
-    // join the listed KV head with the most rows not yet handed out, or exit
-    __syncthreads();
-    const int n_c = from_list ? min(BK, ld_acquire_gpu(list1)) : BK;
-    unsigned long long best = 0;  // rows left << 32 | 1 + KV head
-    for (int i = tid; i < n_c; i += NT) {
-      const int h = from_list ? ld_acquire_gpu(list1 + 1 + i) - 1 : i;
-      if (h < 0 || h >= BK) continue;  // listed, not yet written
-      const unsigned long long wd = __ldcg(reinterpret_cast<const unsigned long long*>(w.steal + h));
-      if ((wd >> 63) || int((wd >> 32) & 0x7fffffffu) >= kStealSlots) continue;
-      const int rem = __ldcg(w.n_surv + h) - int(uint32_t(wd));
-      if (rem >= min_rows) {
-        const unsigned long long c = (static_cast<unsigned long long>(uint32_t(rem)) << 32) | uint32_t(h + 1);
-        if (c > best) best = c;
-      }
-    }
-#pragma unroll
-    for (int q = 16; q > 0; q >>= 1) best = max(best, __shfl_xor_sync(0xffffffffu, best, q));
-    if (lane == 0) s_best[warp] = best;
-    __syncthreads();
-    if (tid == 0) {
-      for (int q = 0; q < NW; ++q) best = max(best, s_best[q]);
-      int nb = -1, ns = -1;
-      if (best != 0) {
-        const int h = int(uint32_t(best)) - 1;
-        unsigned long long* wh = reinterpret_cast<unsigned long long*>(w.steal + h);
-        unsigned long long o = __ldcg(wh);
-        for (int k = 0; k < 4; ++k) {  // join unless closed, full or nearly handed out meanwhile
-          if ((o >> 63) || int((o >> 32) & 0x7fffffffu) >= kStealSlots || __ldcg(w.n_surv + h) - int(uint32_t(o)) < min_rows)
-            break;
-          const unsigned long long seen = atomicCAS(wh, o, o + (1ull << 32));
-          if (seen == o) {
-            nb = h;
-            ns = int((o >> 32) & 0x7fffffffu);
-            break;
-          }
-          o = seen;
-        }
-      }
-      s_bg = nb;
-      s_slot = ns;
-      s_it = 0;
-    }
-    __syncthreads();
-    if (s_bg < 0) break;
-    bg = s_bg;
-    slot = s_slot;
-  }
-  // the last block to exit zeroes the counters: every block is past its last use of them
-  if (tid == 0) {
-    __threadfence();
-    s_last = atomicAdd(w.sdone + BK, 1) == int(gridDim.x * gridDim.y) - 1;
-  }
-  __syncthreads();
-  if (s_last) {
-    __threadfence();
-    for (int i = tid; i < BK; i += NT) {
-      w.steal[i] = 0;
-      w.sdone[i] = 0;
-    }
-    if (tid == 0) w.sdone[BK] = 0;
   }
 }
 
@@ -3700,7 +3381,6 @@ int64_t workspace_bytes(const DecodeParams& p) {
   const int64_t MP = (p.max_seq + kPage - 1) / kPage;
   s += align256(BK * MP * G * 2) + align256(BK * MP * 4) + align256(BK * 4);
   s += 2 * align256(BQ * p.splits * 4) + align256(BQ * p.splits * D * 4);
-  s += align256(BK * 8) + align256((BK + 1) * 4) + align256(BK * kStealSlots * steal_slot_floats(G, D) * 4);
   return s;
 }
 
@@ -3734,9 +3414,6 @@ Workspace workspace_views(const DecodeParams& p) {
   w.pm = reinterpret_cast<float*>(take(BQ * p.splits * 4));
   w.pl = reinterpret_cast<float*>(take(BQ * p.splits * 4));
   w.po = reinterpret_cast<float*>(take(BQ * p.splits * D * 4));
-  w.steal = reinterpret_cast<uint64_t*>(take(BK * 8));
-  w.sdone = reinterpret_cast<int32_t*>(take((BK + 1) * 4));
-  w.sp = reinterpret_cast<float*>(take(BK * kStealSlots * steal_slot_floats(G, D) * 4));
   return w;
 }
 
@@ -3781,32 +3458,6 @@ int attend_warps() {
   static const int v = [] {
     const char* e = std::getenv("GHOSTKV_ATTEND_WARPS");
     return e && std::string(e) == "4" ? 4 : 6;
-  }();
-  return v;
-}
-
-// The survivors' one-split attend of 6 warps shares each KV head's rows among blocks (attend_steal_kernel) unless
-// GHOSTKV_ATTEND_STEAL=0 (A/B runs: attend_kernel's build, a block per KV head). GHOSTKV_STEAL_MIN: the rows a KV
-// head must have left for a block to join it (default 192: a claim for each of a block's 6 warps, twice).
-struct StealParams {
-  bool on;
-  int chunk, min_rows;
-};
-static StealParams steal_params() {
-  static const StealParams v = [] {
-    auto num = [](const char* name, int dflt, int lo, int hi) {
-      const char* e = std::getenv(name);
-      if (!e) return dflt;
-      char* end = nullptr;
-      const long x = std::strtol(e, &end, 10);
-      if (end == e || *end || x < lo || x > hi)
-        throw std::runtime_error(std::string("ghostkv cuda: ") + name + " must be " + std::to_string(lo) + "-" +
-                                 std::to_string(hi) + ", got '" + e + "'");
-      return int(x);
-    };
-    const int chunk = num("GHOSTKV_STEAL_CHUNK", 2, 2, 8);
-    if (chunk != 2 && chunk != 8) throw std::runtime_error("ghostkv cuda: GHOSTKV_STEAL_CHUNK must be 2 or 8");
-    return StealParams{env_switch("GHOSTKV_ATTEND_STEAL", 1) == 1, chunk, num("GHOSTKV_STEAL_MIN", 192, 1, 1 << 30)};
   }();
   return v;
 }
@@ -4205,22 +3856,9 @@ static void stage2(const DecodeParams& p, cudaStream_t st, bool certify, int upt
         if (attend_warps() == 6 && BK <= 2 * device_sm_count()) {
           constexpr int NT = 192, smem6 = attend_smem_bytes<DD, NT>();
           static PerDevice<bool> attr6;
-          attr6.get([&] {
-            raise_smem(attend_kernel<GG, DD, false, true, NT>, std::max(smem6, kAttendSpreadSmem1));
-            raise_smem(attend_steal_kernel<GG, DD, NT, 2>, std::max(smem6, kAttendSpreadSmem1));
-            raise_smem(attend_steal_kernel<GG, DD, NT, 8>, std::max(smem6, kAttendSpreadSmem1));
-            return true;
-          });
-          const StealParams sp = steal_params();
-          if (sp.on && sp.chunk == 8)
-            launch("attend_steal_kernel(8)", attend_steal_kernel<GG, DD, NT, 8>, dim3(1, BK), dim3(NT),
-                   attend_launch_smem(smem6, BK), st, p, w, lists, sp.min_rows);
-          else if (sp.on)
-            launch("attend_steal_kernel", attend_steal_kernel<GG, DD, NT, 2>, dim3(1, BK), dim3(NT),
-                   attend_launch_smem(smem6, BK), st, p, w, lists, sp.min_rows);
-          else
-            launch("attend_kernel(fin, 6 warps)", attend_kernel<GG, DD, false, true, NT>, dim3(1, BK), dim3(NT),
-                   attend_launch_smem(smem6, BK), st, p, w, lists);
+          attr6.get([&] { raise_smem(attend_kernel<GG, DD, false, true, NT>, std::max(smem6, kAttendSpreadSmem1)); return true; });
+          launch("attend_kernel(fin, 6 warps)", attend_kernel<GG, DD, false, true, NT>, dim3(1, BK), dim3(NT),
+                 attend_launch_smem(smem6, BK), st, p, w, lists);
           return;
         }
       }

@@ -197,12 +197,6 @@ struct Workspace {
   int32_t* n_plist;              // [B·Hkv]
   float *pm, *pl, *po;           // [B·Hq, splits], [B·Hq, splits], [B·Hq, splits, d] (not written where a
                                  // step has one split: attend then writes the outputs)
-  // the one-split attend that shares a KV head's rows among blocks (attend_steal_kernel; zeroed by prep and again
-  // by that kernel's last block):
-  uint64_t* steal;               // [B·Hkv] rows handed out (bits 0-31), blocks that joined (32-62), closed (63)
-  int32_t* sdone;                // [B·Hkv + 1] joined blocks whose partial state is written; [B·Hkv]: blocks done
-  float* sp;                     // [B·Hkv, kStealSlots, steal_slot_floats(group, d)] the joined blocks' partial
-                                 // states: per head M, L (log2 units), then the most iterations, then o [group, d]
 };
 int64_t workspace_bytes(const DecodeParams& p);
 Workspace workspace_views(const DecodeParams& p);
@@ -333,9 +327,6 @@ GHOSTKV_HD constexpr int scan_block_head(int x, int y, int chunks, int heads, bo
 // prep zeroes the first splits·kListZeroRows entries of each survivor list every step: attend reads its first
 // tile's row ids (rows < S·tile ≤ S·kListZeroRows) before the count, initialised and never used past it
 inline constexpr int kListZeroRows = 64;
-// partial states per KV head of the one-split attend (blocks joining beyond them take no rows)
-inline constexpr int kStealSlots = 8;
-GHOSTKV_HD constexpr int steal_slot_floats(int group, int d) { return group * d + 16; }
 // the tiles per split that the certificate's rounding count allows for (write_certificate's `tiles` is this + 1,
 // written out there in the same arithmetic): rows per split ⌈count/S⌉ in tiles of `tile`; a block of
 // attend_split_tiles takes at most as many

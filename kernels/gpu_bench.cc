@@ -14,7 +14,9 @@
 //      memset read back, so no written line is left to write back inside the timed region; --flush
 //      write skips the read-back, as the runs up to f9891a4 did),
 //      median of --reps runs, next to the bytes each phase must move and the measured copy
-//      bandwidth, and appends one CSV row per (case, survivor fraction).
+//      bandwidth, and appends one CSV row per (case, survivor fraction); the outputs of the last timed replay of
+//      the step and of stage 2 replayed alone (each timing started on poisoned outputs) must match the checked
+//      ones to 1e-5 (relative norm), or the row fails;
 //   --check-only: steps 1-2 only (no timing, no CSV), plus one CUDA-graph replay of each row's step checked
 //      against its direct run: for compute-sanitizer (scripts/gpu_bench.sh sanitize);
 //   --gpus 0,1: the whole run on each listed device in turn, in one process (per-device state).
@@ -1241,15 +1243,20 @@ int run_on_device(const Opts& o, Host& h, int dev) {
     auto g_s1 = tm.graph([&](cudaStream_t s) { gc::ghost_stage1(pr, s); });
     auto g_s2 = tm.graph([&](cudaStream_t s) { gc::ghost_stage2(pr, s); });
     // the outputs of the last timed replay of the step, and of stage 2 replayed alone after stage 1, against the checked
-    // ones (to rounding: the rows' order within a KV head, so the sums' order, may differ)
+    // ones (to rounding: the rows' order within a KV head, so the sums' order, may differ; a non-finite checked output,
+    // a flagged head's, must stay non-finite)
     const auto replay_err = [&] {
       const std::vector<float> out = d.out.get();
       double e2 = 0, r2 = 0;
       for (size_t i = 0; i < out.size(); ++i) {
+        if (!std::isfinite(out_checked[i])) {
+          if (std::isfinite(out[i])) return double(INFINITY);
+          continue;
+        }
         e2 += double(out[i] - out_checked[i]) * double(out[i] - out_checked[i]);
         r2 += double(out_checked[i]) * double(out_checked[i]);
       }
-      return std::sqrt(e2 / r2);
+      return r2 > 0 ? std::sqrt(e2 / r2) : std::sqrt(e2);
     };
     CK(cudaMemsetAsync(d.out.p, 0xFF, d.out.n * 4, tm.st));  // poisoned: the replays must write every output
     const double ghost_ms = tm.graph_ms(g_all);

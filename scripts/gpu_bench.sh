@@ -30,9 +30,7 @@ run() { echo "+ $*"; "$@" || { echo "FAILED ($?): $*"; fail=1; }; }
 # G 1 / 2 / 3, d 64, the local cut (GHOSTKV_SCAN_OCC=1 at 17 × 8 KV heads), the ready lists, one split
 # (attend finishing the heads), the low-rank anchor stage at two pages per lane (300 × 8 KV heads: more
 # 32-page items than its resident warps on an H200), 98 splits (merge's widest build, attend's first tiles past the
-# list and past max_seq), prep in clusters of 2 (8 sequences), balanced splits (per-KV-head forced fractions), one split
-# with blocks sharing the heavy KV heads' rows (steal-heads8, with the ready lists too); "ENV=..:" prefixes set an
-# environment variable for the row
+# list and past max_seq), prep in clusters of 2 (8 sequences), balanced splits (per-KV-head forced fractions); "ENV=..:" prefixes set an environment variable for the row
 small_rows=(
   "rand8:--batch 2 --n 4160 --fracs 0.05,1 --poison"
   "rand4:--bits 4 --batch 2 --n 4160 --fracs 0.2"
@@ -54,8 +52,6 @@ small_rows=(
   "heads8:--batch 2 --n 4160 --fracs 0.05 --extra heads=0.02/0.9/0.3/0.6/0.05/0.95/0.4/0.1"
   "heads8-b4:--batch 4 --n 8256 --check-batches 2 --fracs 0.05 --extra heads=0.02/0.9/0.3/0.6/0.05/0.95/0.4/0.1"
   "heads8-splits98:--batch 1 --n 32768 --check-batches 1 --splits 98 --fracs 0.05 --extra heads=0.02/0.9/0.3/0.6/0.05/0.95/0.4/0.1"
-  "steal-heads8:--batch 4 --n 8256 --check-batches 2 --splits 1 --fracs 0.05 --extra heads=0.02/0.9/0.3/0.6/0.05/0.95/0.4/0.1"
-  "GHOSTKV_COMPACT_READY=1:steal-heads8-ready:--batch 4 --n 8256 --check-batches 2 --splits 1 --fracs 0.05 --extra heads=0.02/0.9/0.3/0.6/0.05/0.95/0.4/0.1"
 )
 # the small rows a mode takes: every one, or those named in $GHOSTKV_SMALL_ROWS (an unknown name is an error)
 row_name() { local r="$1"; while [[ "$r" == GHOSTKV_*=*:* ]]; do r="${r#*:}"; done; echo "${r%%:*}"; }
@@ -169,14 +165,6 @@ run "$bench" "${common[@]}" --name check-mixed-heads --bits mixed --batch 2 --n 
 run "$bench" "${common[@]}" --name check-rand8-heads-b4 --batch 4 --n 8256 --reps 3 --check-batches 4 --fracs 0.05 --extra "$heads"
 run "$bench" "${common[@]}" --name check-splits98-heads --batch 1 --n 65536 --reps 3 --check-batches 1 --splits 98 --fracs 0.05 \
   --extra "$heads"
-# one split with KV heads of very different counts: attend's blocks share the heavy KV heads' rows (attend_steal_kernel),
-# without and with the ready lists (the KV heads taken in the order compact finishes them), and its A/B build
-run "$bench" "${common[@]}" --name check-steal-heads --batch 4 --n 8256 --reps 3 --check-batches 4 --splits 1 --fracs 0.05,1 \
-  --extra "$heads" --poison
-run env GHOSTKV_COMPACT_READY=1 "$bench" "${common[@]}" --name check-steal-heads-ready --batch 4 --n 8256 --reps 3 \
-  --check-batches 4 --splits 1 --fracs 0.05 --extra "$heads"
-run env GHOSTKV_ATTEND_STEAL=0 "$bench" "${common[@]}" --name check-steal-heads-off --batch 4 --n 8256 --reps 3 \
-  --check-batches 4 --splits 1 --fracs 0.05 --extra "$heads"
 # 32 sequences of 32K whose KV heads' counts spread (most 0.95, mean 0.45): the split count's eight waves (12 splits on
 # an H200; decode.h splits_for_rows), the ready lists
 run "$bench" "${common[@]}" --name check-heads-spread-32x32K --batch 32 --n 32768 --distinct 4 --reps 3 --check-batches 1 \
