@@ -9,7 +9,9 @@
   listed on its own and left out of the other rows' range;
 - scripts/forced_balance.py regenerates its committed output, and its host replay of the forced survivor
   selection gives, over all 256 KV heads, exactly the survivor fractions the device recorded for the
-  32 × 32K forced rows of results/gpu/gpu_bench.csv (int8 without anchors, low-rank with anchors)."""
+  32 × 32K forced rows of results/gpu/gpu_bench.csv (int8 without anchors, low-rank with anchors);
+- scripts/block_times.py on a worked record of block times (the SMs' pairs, attend's gaps and times, the blocks at
+  work over time), and it regenerates the committed summary of call91's record byte for byte."""
 import csv
 import os
 import subprocess
@@ -159,6 +161,28 @@ def main():
                   "%s at %g%%: replayed survivor fraction %.6f, the device's %s" % (case, 100 * f, frac, r["surv_frac"]))
             compared += 1
     check(compared == 6, "compared %d forced rows, want 6" % compared)
+
+    # block_times.py: a worked record (three SMs with two fused blocks each; attend's block y starting 1 µs after the
+    # y-th fused end and taking 20 µs), and the committed summary of call91's record, byte for byte
+    hdr = ["case", "label", "kernel", "block", "sm", "start_us", "end_us"]
+    recs = [["w", "forced:0.050000", "fused", b, sm, st, en] for b, sm, st, en in
+            ((0, 0, 0, 10), (1, 0, 0, 12), (2, 1, 1, 20), (3, 1, 1, 22), (4, 2, 2, 30), (5, 2, 2, 33))]
+    recs += [["w", "forced:0.050000", "attend", y, y, st, st + 20] for y, st in enumerate((11, 13, 21, 23, 31, 34))]
+    t = temp_csv(hdr, recs)
+    rc, out = run([os.path.join("scripts", "block_times.py"), t])
+    os.unlink(t)
+    check(rc == 0 and "fused: start 0.0 / 1.0 / 2.0, end 10.0 / 21.0 / 33.0, duration 10.0 / 20.0 / 31.0 us" in out,
+          "block_times fused line:\n" + out)
+    check("3 with two blocks; the durations of an SM's two blocks correlate 1.000" in out, "block_times SM pairs:\n" + out)
+    check("10th / 50th / 90th percentile: 1.0 / 1.0 / 1.0 us" in out and "to its end: 20.0 / 20.0 / 20.0 us" in out,
+          "block_times attend gaps:\n" + out)
+    check("every 5 us from 10 us: 0 2 2 4 4 4 4 2 2 0" in out and "still running then: 5 4 3 2 1 0 0 0 0 0" in out,
+          "block_times over time:\n" + out)
+    check("fused end: correlation 1.000" in out, "block_times attend against fused end:\n" + out)
+    rc, out = run([os.path.join("scripts", "block_times.py"), os.path.join(EXP, "block_times_call91.csv"), "--batch", "32",
+                   "--hkv", "8", "--n", "32768"])
+    check(rc == 0 and out == open(os.path.join(ROOT, EXP, "block_times_call91.txt")).read(),
+          "block_times.py does not regenerate block_times_call91.txt")
     return check.done("gpu_analysis_scripts")
 
 
