@@ -11,7 +11,7 @@
   selection gives, over all 256 KV heads, exactly the survivor fractions the device recorded for the
   32 × 32K forced rows of results/gpu/gpu_bench.csv (int8 without anchors, low-rank with anchors);
 - scripts/block_times.py on a worked record of block times (the SMs' pairs, attend's gaps and times, the blocks at
-  work over time), and it regenerates the committed summary of call91's record byte for byte."""
+  work over time), and it regenerates the committed summaries of call91's and call96's records byte for byte."""
 import csv
 import os
 import subprocess
@@ -179,10 +179,11 @@ def main():
     check("every 5 us from 10 us: 0 2 2 4 4 4 4 2 2 0" in out and "still running then: 5 4 3 2 1 0 0 0 0 0" in out,
           "block_times over time:\n" + out)
     check("fused end: correlation 1.000" in out, "block_times attend against fused end:\n" + out)
-    rc, out = run([os.path.join("scripts", "block_times.py"), os.path.join(EXP, "block_times_call91.csv"), "--batch", "32",
-                   "--hkv", "8", "--n", "32768"])
-    check(rc == 0 and out == open(os.path.join(ROOT, EXP, "block_times_call91.txt")).read(),
-          "block_times.py does not regenerate block_times_call91.txt")
+    for call in ("call91", "call96"):
+        rc, out = run([os.path.join("scripts", "block_times.py"), os.path.join(EXP, "block_times_%s.csv" % call), "--batch",
+                       "32", "--hkv", "8", "--n", "32768"])
+        check(rc == 0 and out == open(os.path.join(ROOT, EXP, "block_times_%s.txt" % call)).read(),
+              "block_times.py does not regenerate block_times_%s.txt" % call)
     return check.done("gpu_analysis_scripts")
 
 
