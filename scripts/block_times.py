@@ -28,18 +28,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import forced_balance  # noqa: E402
 
 
-def kept_pages(n_bg, n, f, seed=1, page=64, n_sink=4, n_recent=64):
-    """Pages of each KV head the forced rows with anchors keep (forced_balance.counts' page rule)."""
-    t = np.arange(n, dtype=np.uint64)
-    hot = (t < n_sink) | (t >= n - n_recent)
-    pages = np.arange((n + page - 1) // page, dtype=np.uint64)
-    page_hot = np.zeros(len(pages), bool)
-    page_hot[(np.nonzero(hot)[0] // page)] = True
-    pthr = forced_balance.threshold(min(1.0, 4 * f))
-    return np.array([int(((forced_balance.hash3(seed ^ 0x5BD1E995, bg, pages) <= pthr) | page_hot).sum())
-                     for bg in range(n_bg)])
-
-
 def q3(x):
     x = np.sort(np.asarray(x, float))
     return "%.1f / %.1f / %.1f" % (x[0], np.median(x), x[-1])
@@ -101,7 +89,7 @@ def report(case, label, rows, shape):
             frac = float(label.split(":")[1])
         if frac is not None and shape and shape.batch * shape.hkv == len(fb) and "anc" in case:
             nbg = shape.batch * shape.hkv
-            pages = kept_pages(nbg, shape.n, frac)
+            pages = np.array([int(forced_balance.kept_pages(bg, shape.n, frac).sum()) for bg in range(nbg)])
             surv = forced_balance.counts(nbg, shape.n, frac, True)
             print("  KV heads' kept pages %s, survivor rows %s" % (q3(pages), q3(surv)))
             print("  correlation: fused duration with kept pages %.3f, with rows %.3f; attend's end with rows %.3f" % (

@@ -37,19 +37,29 @@ def threshold(p):  # uint32(fminf(p, 1) · 4294967295.0f), in float32 as the ker
     return np.uint64(int(np.float32(min(p, 1.0)) * np.float32(4294967295.0)))
 
 
-def counts(n_bg, n, f, anchors, seed=1, page=64, n_sink=4, n_recent=64):
+def hot_tokens(n, n_sink=4, n_recent=64):
     t = np.arange(n, dtype=np.uint64)
-    hot = (t < n_sink) | (t >= n - n_recent)
-    pk = min(1.0, 4 * f) if anchors else 1.0
-    kthr, pthr = threshold(f / pk), threshold(pk)
+    return t, (t < n_sink) | (t >= n - n_recent)
+
+
+def kept_pages(bg, n, f, seed=1, page=64, n_sink=4, n_recent=64):
+    """KV head bg's pages the forced rows with anchors keep at fraction f (those holding hot tokens always)."""
+    _, hot = hot_tokens(n, n_sink, n_recent)
     pages = np.arange((n + page - 1) // page, dtype=np.uint64)
     page_hot = np.zeros(len(pages), bool)
     page_hot[(np.nonzero(hot)[0] // page)] = True
+    return (hash3(seed ^ 0x5BD1E995, bg, pages) <= threshold(min(1.0, 4 * f))) | page_hot
+
+
+def counts(n_bg, n, f, anchors, seed=1, page=64, n_sink=4, n_recent=64):
+    t, hot = hot_tokens(n, n_sink, n_recent)
+    pk = min(1.0, 4 * f) if anchors else 1.0
+    kthr = threshold(f / pk)
     out = []
     for bg in range(n_bg):
         keep = hash3(seed, bg, t) <= kthr
         if anchors:
-            keep &= ((hash3(seed ^ 0x5BD1E995, bg, pages) <= pthr) | page_hot)[t // page]
+            keep &= kept_pages(bg, n, f, seed, page, n_sink, n_recent)[t // page]
         out.append(int((keep | hot).sum()))
     return np.array(out)
 
