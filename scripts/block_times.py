@@ -5,7 +5,8 @@
 
 CSV has the columns case,label,kernel,block,sm,start_us,end_us (the diagnostic build of branch next/block-timeline:
 each block's SM, its first thread's start and its last warp's end on the GPU's global timer, µs from the step's first
-block). Per (case, label) it prints:
+block), and from 94d8f2e on kv_head,rows (each block's KV head, attend's from list 1, and its survivor rows). Per
+(case, label) it prints:
   - the fused blocks' starts, ends and durations (lowest / median / highest), how many SMs held two of them, how
     close the two blocks of one SM ended (correlation of their durations), and each SM's mean duration;
   - attend's blocks: block y takes the y-th KV head that list 1 names, and the fused block of a KV head puts it there
@@ -14,7 +15,8 @@ block). Per (case, label) it prints:
     correlation of attend's end with its KV head's fused end;
   - for forced rows with anchors, given the shape (--batch, --hkv, --n): each KV head's kept pages and survivor rows
     (the host replay of the kernels' hashes, scripts/forced_balance.py) against the fused block's duration and
-    against attend's end.
+    against attend's end;
+  - where the record has kv_head and rows: each attend block's time against its own KV head's rows (the "exact" lines).
 """
 import argparse
 import csv
@@ -94,6 +96,35 @@ def report(case, label, rows, shape):
             print("  KV heads' kept pages %s, survivor rows %s" % (q3(pages), q3(surv)))
             print("  correlation: fused duration with kept pages %.3f, with rows %.3f; attend's end with rows %.3f" % (
                 corr(fd, pages[fb]), corr(fd, surv[fb]), corr(head_end, surv[fb])))
+        if "kv_head" in rows[0]:  # the record names each block's KV head and rows (list 1): attend exactly
+            exact(rows, fused)
+
+
+def exact(rows, fused):
+    """Attend's blocks against their own KV heads (the record's kv_head and rows columns): each block's time from
+    max(its start, its KV head's fused end) to its end, against its survivor rows."""
+    fend = {int(r["kv_head"]): float(r["end_us"]) for r in rows if r["kernel"] == "fused"}
+    att = [(float(r["start_us"]), float(r["end_us"]), int(r["kv_head"]), int(r["rows"])) for r in rows
+           if r["kernel"] == "attend"]
+    if not att or any(a[2] not in fend for a in att):
+        print("  exact: attend's KV heads not all among the fused blocks'")
+        return
+    begin = np.array([max(a[0], fend[a[2]]) for a in att])
+    end = np.array([a[1] for a in att])
+    n = np.array([a[3] for a in att], float)
+    dur = end - begin
+    slope, icpt = np.polyfit(n, dur, 1)
+    fit = icpt + slope * n
+    r2 = 1 - ((dur - fit) ** 2).sum() / ((dur - dur.mean()) ** 2).sum()
+    print("  exact: attend's KV heads' rows %s; a block's time from max(its start, its KV head's fused end) %s us;" % (
+        q3(n), q3(dur)))
+    print("  exact: time against rows: correlation %.3f, %.1f us + %.4f us per row (R^2 %.2f); rows per us %s" % (
+        corr(dur, n), icpt, slope, r2, q3(n / dur)))
+    last = np.argsort(-end)[:5]
+    print("  exact: the last 5 attend ends (us, rows, its KV head's fused end): %s" % ", ".join(
+        "%.1f / %d / %.1f" % (end[i], n[i], fend[att[i][2]]) for i in last))
+    print("  exact: attend's end against its rows %.3f, against its KV head's fused end %.3f" % (
+        corr(end, n), corr(end, [fend[a[2]] for a in att])))
 
 
 def main():

@@ -11,7 +11,7 @@
   selection gives, over all 256 KV heads, exactly the survivor fractions the device recorded for the
   32 × 32K forced rows of results/gpu/gpu_bench.csv (int8 without anchors, low-rank with anchors);
 - scripts/block_times.py on a worked record of block times (the SMs' pairs, attend's gaps and times, the blocks at
-  work over time), and it regenerates the committed summaries of call91's and call96's records byte for byte."""
+  work over time), and it regenerates the committed summaries of calls 91, 96 and 97 byte for byte (97's with each block's KV head)."""
 import csv
 import os
 import subprocess
@@ -179,7 +179,7 @@ def main():
     check("every 5 us from 10 us: 0 2 2 4 4 4 4 2 2 0" in out and "still running then: 5 4 3 2 1 0 0 0 0 0" in out,
           "block_times over time:\n" + out)
     check("fused end: correlation 1.000" in out, "block_times attend against fused end:\n" + out)
-    for call in ("call91", "call96"):
+    for call in ("call91", "call96", "call97"):
         rc, out = run([os.path.join("scripts", "block_times.py"), os.path.join(EXP, "block_times_%s.csv" % call), "--batch",
                        "32", "--hkv", "8", "--n", "32768"])
         check(rc == 0 and out == open(os.path.join(ROOT, EXP, "block_times_%s.txt" % call)).read(),
