@@ -809,6 +809,21 @@ Bytes bytes_model(const Host& h, const gc::DecodeParams& p, int64_t n_surv_total
 }
 
 // A per-KV-head device counter of the workspace, one entry per (batch entry, KV head), and its sum.
+// ||out − ref|| / ||ref|| over the finite entries of ref, for a step run again (a graph replay, a timed run) against
+// its checked run: to rounding, since the rows' order within a KV head, so the sums' order, may differ. A non-finite
+// entry of ref (a flagged head's output) must be non-finite in out too, else the error is +inf.
+double rerun_rel_err(const std::vector<float>& out, const std::vector<float>& ref) {
+  double e2 = 0, r2 = 0;
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (!std::isfinite(ref[i])) {
+      if (std::isfinite(out[i])) return INFINITY;
+      continue;
+    }
+    e2 += double(out[i] - ref[i]) * double(out[i] - ref[i]);
+    r2 += double(ref[i]) * double(ref[i]);
+  }
+  return r2 > 0 ? std::sqrt(e2 / r2) : std::sqrt(e2);
+}
 std::vector<int32_t> kv_counts(const Gpu& d, int32_t* gc::Workspace::*counter) {
   const gc::Workspace w = gc::workspace_views(d.p);
   std::vector<int32_t> ns(size_t(d.p.batch) * d.p.n_head_kv);
@@ -1218,13 +1233,8 @@ int run_on_device(const Opts& o, Host& h, int dev) {
       CK(cudaGraphLaunch(g, tm.st));
       CK(cudaStreamSynchronize(tm.st));
       CK(cudaGraphExecDestroy(g));
-      const std::vector<float> out_graph = d.out.get();
-      double e2 = 0, r2 = 0;  // survivor order (so the split-K partition) may differ: compare to rounding
-      for (size_t i = 0; i < out_graph.size(); ++i) {
-        e2 += double(out_graph[i] - out_direct[i]) * double(out_graph[i] - out_direct[i]);
-        r2 += double(out_direct[i]) * double(out_direct[i]);
-      }
-      const double rel = std::sqrt(e2 / r2);
+      // survivor order (so the split-K partition) may differ: compare to rounding
+      const double rel = rerun_rel_err(d.out.get(), out_direct);
       const bool bad = c.violations || c.rule_fail || c.cert_fail || c.num_fail || c.nonfinite || !(rel <= 1e-5);
       if (c.cut_heads)
         std::printf("  local cut: %lld heads, theta/budget/n_surv bitwise equal to the global cut's in %lld, different in %lld\n",
@@ -1243,21 +1253,8 @@ int run_on_device(const Opts& o, Host& h, int dev) {
     auto g_s1 = tm.graph([&](cudaStream_t s) { gc::ghost_stage1(pr, s); });
     auto g_s2 = tm.graph([&](cudaStream_t s) { gc::ghost_stage2(pr, s); });
     // the outputs of the last timed replay of the step, and of stage 2 replayed alone after stage 1, against the checked
-    // ones (to rounding: the rows' order within a KV head, so the sums' order, may differ; a non-finite checked output,
-    // a flagged head's, must stay non-finite)
-    const auto replay_err = [&] {
-      const std::vector<float> out = d.out.get();
-      double e2 = 0, r2 = 0;
-      for (size_t i = 0; i < out.size(); ++i) {
-        if (!std::isfinite(out_checked[i])) {
-          if (std::isfinite(out[i])) return double(INFINITY);
-          continue;
-        }
-        e2 += double(out[i] - out_checked[i]) * double(out[i] - out_checked[i]);
-        r2 += double(out_checked[i]) * double(out_checked[i]);
-      }
-      return r2 > 0 ? std::sqrt(e2 / r2) : std::sqrt(e2);
-    };
+    // ones (rerun_rel_err)
+    const auto replay_err = [&] { return rerun_rel_err(d.out.get(), out_checked); };
     CK(cudaMemsetAsync(d.out.p, 0xFF, d.out.n * 4, tm.st));  // poisoned: the replays must write every output
     const double ghost_ms = tm.graph_ms(g_all);
     const double rel_all = replay_err();
