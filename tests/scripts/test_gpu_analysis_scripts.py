@@ -9,7 +9,8 @@
   listed on its own and left out of the other rows' range;
 - scripts/forced_balance.py regenerates its committed output, and its host replay of the forced survivor
   selection gives, over all 256 KV heads, exactly the survivor fractions the device recorded for the
-  32 × 32K forced rows of results/gpu/gpu_bench.csv (int8 without anchors, low-rank with anchors);
+  32 × 32K forced rows of results/gpu/gpu_bench.csv (int8 without anchors, low-rank with anchors), and with
+  --even-pages its committed output and the fractions of call100's even-page rows (ab_even_pages_call100.csv);
 - scripts/block_times.py on a worked record of block times (the SMs' pairs, attend's gaps and times, the blocks at
   work over time), and it regenerates the committed summaries of calls 91, 96 and 97 byte for byte (97's with each block's KV head)."""
 import csv
@@ -161,6 +162,19 @@ def main():
                   "%s at %g%%: replayed survivor fraction %.6f, the device's %s" % (case, 100 * f, frac, r["surv_frac"]))
             compared += 1
     check(compared == 6, "compared %d forced rows, want 6" % compared)
+    # --even-pages: its committed output, and its replay against call100's device rows under GHOSTKV_FORCED_EVEN_PAGES=1
+    rc, out = run([os.path.join("scripts", "forced_balance.py"), "--even-pages"])
+    check(rc == 0 and out == open(os.path.join(ROOT, EXP, "forced_balance_even_32x32K.txt")).read(),
+          "forced_balance.py --even-pages does not regenerate forced_balance_even_32x32K.txt")
+    even = [r for r in csv.DictReader(open(os.path.join(ROOT, EXP, "ab_even_pages_call100.csv")))
+            if r["commit"].endswith("-e1") and r["label"].startswith("forced:")]
+    for r in even:
+        f = float(r["label"].split(":")[1])
+        c = forced_balance.counts(bk, n, f, True, even=True)
+        frac = (c.sum() - bk * hot) / (bk * (n - hot))
+        check(abs(frac - float(r["surv_frac"])) < 6e-7,
+              "%s even pages at %g%%: replayed survivor fraction %.6f, the device's %s" % (r["case"], 100 * f, frac, r["surv_frac"]))
+    check(len(even) == 5, "compared %d even-page rows of call100, want 5" % len(even))
 
     # block_times.py: a worked record (three SMs with two fused blocks each; attend's block y starting 1 µs after the
     # y-th fused end and taking 20 µs), and the committed summary of call91's record, byte for byte
