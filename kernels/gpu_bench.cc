@@ -808,7 +808,6 @@ Bytes bytes_model(const Host& h, const gc::DecodeParams& p, int64_t n_surv_total
   return by;
 }
 
-// A per-KV-head device counter of the workspace, one entry per (batch entry, KV head), and its sum.
 // ||out − ref|| / ||ref|| over the finite entries of ref, for a step run again (a graph replay, a timed run) against
 // its checked run: to rounding, since the rows' order within a KV head, so the sums' order, may differ. A non-finite
 // entry of ref (a flagged head's output) must be non-finite in out too, else the error is +inf.
@@ -824,6 +823,7 @@ double rerun_rel_err(const std::vector<float>& out, const std::vector<float>& re
   }
   return r2 > 0 ? std::sqrt(e2 / r2) : std::sqrt(e2);
 }
+// A per-KV-head device counter of the workspace, one entry per (batch entry, KV head), and its sum.
 std::vector<int32_t> kv_counts(const Gpu& d, int32_t* gc::Workspace::*counter) {
   const gc::Workspace w = gc::workspace_views(d.p);
   std::vector<int32_t> ns(size_t(d.p.batch) * d.p.n_head_kv);
