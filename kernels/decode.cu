@@ -2237,7 +2237,6 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
 // fused kernel with the global cut (a block per range of 32-page groups) made stage 1 20% slower (round of
 // c8f6095: most warps had no group to bound, and the blocks' lists were short).
 constexpr int kLrFusedGroups = 2;  // 32-page groups per warp in flight in the anchor pass
-constexpr bool kFusedWalkShared = true;  // the fused block's walk takes its pages from its own list (compact_walk's SL)
 __host__ __device__ constexpr int lowrank_fused_list_cap(int max_seq) {  // list entries of the block (its KV head's pages)
   const int groups = ((max_seq + kPage - 1) / kPage + 31) / 32;
   return (groups + kScanBlockWarps - 1) / kScanBlockWarps * kScanBlockWarps * 32;
@@ -2384,7 +2383,8 @@ __global__ void __launch_bounds__(kScanBlockWarps * 32, 2) lowrank_fused_kernel(
 #pragma unroll
       for (int h = 0; h < G; ++h) me2[h] = 0.0f;
     } else {
-      compact_walk<G, true, CP == 2, SW, true, kFusedWalkShared>(p, w, bg, b, g, lane, &s_cnt, me2, nu2, s_list);
+      // SL: the walk takes the block's pages from its own list in shared memory
+      compact_walk<G, true, CP == 2, SW, true, true>(p, w, bg, b, g, lane, &s_cnt, me2, nu2, s_list);
     }
     compact_flush<G, SW>(p, w, b, g, me2, nu2, s_me, s_nu);  // s_cnt is final after its first barrier
     __syncthreads();  // M_E's and ν_E's atomics (threads 0..G−1) before the publish
@@ -3270,7 +3270,8 @@ int scan_occupancy() {
   static const int v = env_blocks_cap("GHOSTKV_SCAN_OCC");
   return v;
 }
-// The quant scan's block order (Consts::scan_mix): GHOSTKV_SCAN_MIX 0 or 1 (A/B runs) overrides the default
+// An A/B switch: the environment variable `name` set to 0 or 1 overrides the default; anything else is an error.
+// The quant scan's block order (Consts::scan_mix): GHOSTKV_SCAN_MIX
 static int env_switch(const char* name, int dflt) {
   const char* e = std::getenv(name);
   if (!e) return dflt;
@@ -3540,10 +3541,7 @@ void set_cut_local(int on) { g_cut_local = on < 0 ? -1 : on ? 1 : 0; }
 // bench's check of both) the anchor stage and the scan as two kernels.
 int g_lr_fused = -1;  // −1: GHOSTKV_LR_FUSED decides
 static bool lr_fused_on() {
-  static const bool env = [] {
-    const char* e = std::getenv("GHOSTKV_LR_FUSED");
-    return !(e && e[0] == '0' && !e[1]);
-  }();
+  static const bool env = env_switch("GHOSTKV_LR_FUSED", 1) == 1;
   return g_lr_fused < 0 ? env : g_lr_fused == 1;
 }
 // The fused block also compacts its KV head (lowrank_fused_kernel's CP; stage 1 is then 2 kernels):
@@ -3551,10 +3549,7 @@ static bool lr_fused_on() {
 // fused check compares the default, the block's compaction where it runs, with the two kernels and compact).
 int g_lr_fused_compact = -1;  // −1: GHOSTKV_LR_FUSED_COMPACT decides
 static bool lr_fused_compact_on() {
-  static const bool env = [] {
-    const char* e = std::getenv("GHOSTKV_LR_FUSED_COMPACT");
-    return !(e && e[0] == '0' && !e[1]);
-  }();
+  static const bool env = env_switch("GHOSTKV_LR_FUSED_COMPACT", 1) == 1;
   return g_lr_fused_compact < 0 ? env : g_lr_fused_compact == 1;
 }
 static int lowrank_fused_cp(const DecodeParams& p) { return lr_fused_compact_on() ? (p.forced_keep >= 0 ? 2 : 1) : 0; }

@@ -218,12 +218,12 @@ int scan_cut_mode(const DecodeParams& p);
 void set_cut_local(int on);
 // The low-rank witness with anchors runs its anchor stage and scan as one kernel (lowrank_fused_kernel) where
 // the low-rank scan has one block per KV head (its local cut: 32 × 32K on an H200); set_lowrank_fused(0)
-// keeps the two kernels, 1 allows the fused one again, −1 leaves it to GHOSTKV_LR_FUSED (default: allowed unless that is 0). The two give bitwise the same
+// keeps the two kernels, 1 allows the fused one again, −1 leaves it to GHOSTKV_LR_FUSED (0 or 1; default: allowed; another value is an error). The two give bitwise the same
 // bounds, eliminated pages, θ and survivor counts (the same arithmetic; gpu_bench checks it).
 void set_lowrank_fused(int on);
 // Where the fused low-rank kernel runs, its block also compacts its KV head (no compact kernel);
 // set_lowrank_fused_compact(0) keeps compact's kernel after it, 1 allows the block's compaction again, −1 leaves it
-// to GHOSTKV_LR_FUSED_COMPACT (default: allowed unless that is 0). θ, the survivor counts and ν_E are the same
+// to GHOSTKV_LR_FUSED_COMPACT (0 or 1; default: allowed; another value is an error). θ, the survivor counts and ν_E are the same
 // either way (the same arithmetic; the bench's fused check compares them with the two kernels and compact);
 // M_E is summed in another grouping, and the rows' order within a KV head differs.
 void set_lowrank_fused_compact(int on);

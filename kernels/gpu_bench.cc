@@ -446,6 +446,17 @@ Check& operator+=(Check& a, const Check& b) {
   return a;
 }
 
+// The lines on the builds a row compared (the local against the global cut; the fused low-rank kernel against the
+// two kernels and compact), where it compared any
+static void print_build_agreement(const Check& c) {
+  if (c.cut_heads)
+    std::printf("  local cut: %lld heads, theta/budget/n_surv bitwise equal to the global cut's in %lld, different in %lld\n",
+                (long long)c.cut_heads, (long long)(c.cut_heads - c.cut_diff), (long long)c.cut_diff);
+  if (c.fused_heads)
+    std::printf("  fused low-rank kernel: %lld heads, theta/budget/n_surv/n_plist/nu_E bitwise equal to the two kernels' (M_E within 1e-4) in %lld, different in %lld\n",
+                (long long)c.fused_heads, (long long)(c.fused_heads - c.fused_diff), (long long)c.fused_diff);
+}
+
 bool is_hot(int t, int n) { return t < 4 || t >= n - 64; }
 
 // Runs the ghost path once (poisoned outputs) and checks the checked batch entries in float64. The token
@@ -741,6 +752,11 @@ struct Timer {
   }
   // the median time of a graph's replay, or (eager) of the launches it was captured from: the host enqueues them
   // behind the flush, which keeps the device busy for far longer than the enqueue takes
+  // a graph of graph() destroyed, and its capture forgotten (a later graph may get the same handle)
+  cudaError_t destroy(cudaGraphExec_t ex) {
+    launches.erase(ex);
+    return cudaGraphExecDestroy(ex);
+  }
   double graph_ms(cudaGraphExec_t ex) {
     if (eager) {
       const auto it = launches.find(ex);
@@ -756,8 +772,7 @@ struct Timer {
     cudaGraphExec_t g = graph(tiny);
     const double gms = median_ms([&] { CK(cudaGraphLaunch(g, st)); });
     const double ems = median_ms([&] { tiny(st); });
-    launches.erase(g);
-    CK(cudaGraphExecDestroy(g));
+    CK(destroy(g));
     return {gms, ems};
   }
 };
@@ -1232,16 +1247,11 @@ int run_on_device(const Opts& o, Host& h, int dev) {
       cudaGraphExec_t g = tm.graph([&](cudaStream_t s) { gc::ghost_decode(pr, s); });
       CK(cudaGraphLaunch(g, tm.st));
       CK(cudaStreamSynchronize(tm.st));
-      CK(cudaGraphExecDestroy(g));
+      CK(tm.destroy(g));
       // survivor order (so the split-K partition) may differ: compare to rounding
       const double rel = rerun_rel_err(d.out.get(), out_direct);
       const bool bad = c.violations || c.rule_fail || c.cert_fail || c.num_fail || c.nonfinite || !(rel <= 1e-5);
-      if (c.cut_heads)
-        std::printf("  local cut: %lld heads, theta/budget/n_surv bitwise equal to the global cut's in %lld, different in %lld\n",
-                    (long long)c.cut_heads, (long long)(c.cut_heads - c.cut_diff), (long long)c.cut_diff);
-      if (c.fused_heads)
-        std::printf("  fused low-rank kernel: %lld heads, theta/budget/n_surv/n_plist/nu_E bitwise equal to the two kernels' (M_E within 1e-4) in %lld, different in %lld\n",
-                    (long long)c.fused_heads, (long long)(c.fused_heads - c.fused_diff), (long long)c.fused_diff);
+      print_build_agreement(c);
       failures += bad;
       std::printf("%-12s surv %.4f viol %lld fail %lld mass_bnd %.2e num_err %.2e graph vs direct %.2e%s\n",
                   shown_label.c_str(), c.surv_frac(),
@@ -1261,7 +1271,7 @@ int run_on_device(const Opts& o, Host& h, int dev) {
     CK(cudaMemsetAsync(d.out.p, 0xFF, d.out.n * 4, tm.st));
     const double s1_ms = tm.graph_ms(g_s1), s2_ms = tm.graph_ms(g_s2);
     const double rel_s2 = replay_err();
-    cudaGraphExecDestroy(g_all); cudaGraphExecDestroy(g_s1); cudaGraphExecDestroy(g_s2);
+    tm.destroy(g_all); tm.destroy(g_s1); tm.destroy(g_s2);
     const bool replay_bad = !(rel_all <= 1e-5) || !(rel_s2 <= 1e-5);
     if (replay_bad)
       std::printf("  FAILED: timed replays' outputs against the checked ones: step %.2e, stage 2 alone %.2e\n", rel_all, rel_s2);
@@ -1271,17 +1281,17 @@ int run_on_device(const Opts& o, Host& h, int dev) {
       for (int k = 1; k <= n1; ++k) {
         auto g = tm.graph([&](cudaStream_t s) { gc::ghost_stage_prefix(pr, s, 1, k); });
         line.append(" ").append(std::to_string(tm.graph_ms(g)));
-        cudaGraphExecDestroy(g);
+        tm.destroy(g);
       }
       gc::ghost_stage1(pr, tm.st);  // the survivor list again, for the gather
       CK(cudaStreamSynchronize(tm.st));
       auto ga = tm.graph([&](cudaStream_t s) { gc::ghost_stage_prefix(pr, s, 2, 1); });
       line += "; attend only ms: " + std::to_string(tm.graph_ms(ga));
-      cudaGraphExecDestroy(ga);
+      tm.destroy(ga);
       for (int mode = 0; mode < 5; ++mode) {
         auto gg = tm.graph([&](cudaStream_t s) { gc::gather_probe(pr, s, mode); });
         const double ms = tm.graph_ms(gg);
-        cudaGraphExecDestroy(gg);
+        tm.destroy(gg);
         double rows = 0;
         if (mode == 0 || mode == 4) rows = double(ns);
         else for (int b = 0; b < h.B; ++b) rows += double(h.Hkv) * h.seq_len[size_t(b)];
@@ -1315,12 +1325,7 @@ int run_on_device(const Opts& o, Host& h, int dev) {
     const bool use_ghost = predicted * 1.05 < dense_ms;
     const double adaptive_ms = use_ghost ? ghost_ms : dense_ms;
     const bool bad = c.violations || c.rule_fail || c.cert_fail || c.num_fail || c.nonfinite || replay_bad;
-    if (c.cut_heads)
-      std::printf("  local cut: %lld heads, theta/budget/n_surv bitwise equal to the global cut's in %lld, different in %lld\n",
-                  (long long)c.cut_heads, (long long)(c.cut_heads - c.cut_diff), (long long)c.cut_diff);
-    if (c.fused_heads)
-      std::printf("  fused low-rank kernel: %lld heads, theta/budget/n_surv/n_plist/nu_E bitwise equal to the two kernels' (M_E within 1e-4) in %lld, different in %lld\n",
-                  (long long)c.fused_heads, (long long)(c.fused_heads - c.fused_diff), (long long)c.fused_diff);
+    print_build_agreement(c);
     failures += bad;
     std::printf("%-12s %8.4f %6.3f %9.4f %9.4f %9.4f %9.4f %9.4f %6.2f %6.2f %6.2f %5lld %5lld %9.2e %9.2e %6d\n",
                 shown_label.c_str(), f, pages_frac, s1_ms, s2_ms,
@@ -1398,8 +1403,8 @@ int run_on_device(const Opts& o, Host& h, int dev) {
       }
       const bool same = std::sqrt(e2 / r2) <= 1e-5;
       if (!same) failures++;
-      cudaGraphExecDestroy(g1);
-      cudaGraphExecDestroy(g2);
+      tm.destroy(g1);
+      tm.destroy(g2);
       std::printf("%-10.4f %10.4f %12.3f %s\n", fr, ms, ms / move_ms, same ? "" : "MISMATCH");
       if (tc)
         std::fprintf(tc, "%s,%s,%s,%.4f,%.5f,%.0f,%.5f,%.0f,%.2f\n", o.device.c_str(), o.commit.c_str(), o.name.c_str(), fr, ms,
@@ -1409,7 +1414,7 @@ int run_on_device(const Opts& o, Host& h, int dev) {
     cudaFreeHost(hk);
     cudaFreeHost(hv);
   }
-  if (g_dense) cudaGraphExecDestroy(g_dense);
+  if (g_dense) tm.destroy(g_dense);
   if (o.poison && !o.tier_only) failures += poison_checks(h, d) != 0;
   std::printf("# %s: %s\n", o.name.c_str(), failures ? "CHECK FAILED" : "all checks passed");
   return failures ? 1 : 0;
