@@ -750,13 +750,13 @@ struct Timer {
     launches[ex] = std::function<void(cudaStream_t)>(launch);
     return ex;
   }
-  // the median time of a graph's replay, or (eager) of the launches it was captured from: the host enqueues them
-  // behind the flush, which keeps the device busy for far longer than the enqueue takes
   // a graph of graph() destroyed, and its capture forgotten (a later graph may get the same handle)
   cudaError_t destroy(cudaGraphExec_t ex) {
     launches.erase(ex);
     return cudaGraphExecDestroy(ex);
   }
+  // the median time of a graph's replay, or (eager) of the launches it was captured from: the host enqueues them
+  // behind the flush, which keeps the device busy for far longer than the enqueue takes
   double graph_ms(cudaGraphExec_t ex) {
     if (eager) {
       const auto it = launches.find(ex);
