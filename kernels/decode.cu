@@ -2237,20 +2237,23 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
 // fused kernel with the global cut (a block per range of 32-page groups) made stage 1 20% slower (round of
 // c8f6095: most warps had no group to bound, and the blocks' lists were short).
 constexpr int kLrFusedGroups = 2;  // 32-page groups per warp in flight in the anchor pass
-__host__ __device__ constexpr int lowrank_fused_list_cap(int max_seq) {  // list entries of the block (its KV head's pages)
+// FW: the fused block's warps (kScanBlockWarps, or 12 / 16 by GHOSTKV_LR_FUSED_WARPS: a diagnostic of more warps per
+// SM at fewer registers), with page buffers per warp lr_fused_bufs(FW)
+__host__ __device__ constexpr int lr_fused_bufs(int fw) { return fw <= 8 ? kLrBufs : 2; }
+__host__ __device__ constexpr int lowrank_fused_list_cap(int max_seq, int fw = kScanBlockWarps) {  // list entries of the block (its KV head's pages)
   const int groups = ((max_seq + kPage - 1) / kPage + 31) / 32;
-  return (groups + kScanBlockWarps - 1) / kScanBlockWarps * kScanBlockWarps * 32;
+  return (groups + fw - 1) / fw * fw * 32;
 }
 template <int G>
-constexpr int lowrank_fused_smem(int list_cap) {
-  return lowrank_page_smem<G>() + list_cap * int(sizeof(int2));
+constexpr int lowrank_fused_smem(int list_cap, int fw = kScanBlockWarps) {
+  return fw * lr_fused_bufs(fw) * kLrPageBytes + G * kHistAll * 4 + list_cap * int(sizeof(int2));
 }
 // DBG (diagnostics only, GHOSTKV_LR_DEBUG, G 4 / d 128, forced survivors: the bounds are then wrong, the pages and
 // survivors the hash keeps are not): bit 1 takes the query factors as zeros instead of setting them up, 2 skips the
 // compaction's segment walk (no survivor), 4 the scan pass's bounds (their arithmetic, stores and histogram).
-template <int G, int D, int CP = 0, int DBG = 0>  // CP: 0 compact kernel after it; 1 compacts itself (policy), 2 (forced survivors)
-__global__ void __launch_bounds__(kScanBlockWarps * 32, 2) lowrank_fused_kernel(DecodeParams p, Workspace w, Consts c) {
-  constexpr int SW = kScanBlockWarps, NB = kLrBufs, PBY = kLrPageBytes, GP = kLrFusedGroups, RW = kLrBoxHalfs / 8;
+template <int G, int D, int CP = 0, int DBG = 0, int FW = kScanBlockWarps>  // CP: 0 compact kernel after it; 1 compacts itself (policy), 2 (forced survivors)
+__global__ void __launch_bounds__(FW * 32, 2) lowrank_fused_kernel(DecodeParams p, Workspace w, Consts c) {
+  constexpr int SW = FW, NB = lr_fused_bufs(FW), PBY = kLrPageBytes, GP = FW > 8 ? 1 : kLrFusedGroups, RW = kLrBoxHalfs / 8;
   extern __shared__ __align__(128) uint8_t smem[];
   __shared__ __align__(8) uint64_t bars[SW][NB];
   __shared__ __align__(16) float s_q[G][kRank];
@@ -3565,10 +3568,29 @@ int lr_debug() {
   }();
   return v;
 }
+// GHOSTKV_LR_FUSED_WARPS (diagnostics only; G 4, d 128, CP 1 and 2): the fused block's warps, 8 (default), 12 or 16
+int lr_fused_warps_env() {
+  static const int v = [] {
+    const char* e = std::getenv("GHOSTKV_LR_FUSED_WARPS");
+    const int m = e ? std::atoi(e) : kScanBlockWarps;
+    if (m != 8 && m != 12 && m != 16)
+      throw std::runtime_error("ghostkv cuda: GHOSTKV_LR_FUSED_WARPS must be 8, 12 or 16, got " + std::string(e));
+    return m;
+  }();
+  return v;
+}
+template <int GG, int DD>
+static int lr_fused_warps(int cp) {
+  if constexpr (GG == 4 && DD == 128) return cp == 1 || (cp == 2 && !lr_debug()) ? lr_fused_warps_env() : kScanBlockWarps;
+  return kScanBlockWarps;  // other shapes keep 8 warps whatever GHOSTKV_LR_FUSED_WARPS says
+}
 // f(kernel) for the fused kernel's build of CP (0-2)
 template <int GG, int DD, class F>
 static void with_fused_kernel(int cp, F&& f) {
   if constexpr (GG == 4 && DD == 128) {  // the forced survivors' build only (cp 2); other rows keep theirs
+    const int fw = lr_fused_warps<GG, DD>(cp);
+    if (fw == 12) return cp == 2 ? f(lowrank_fused_kernel<GG, DD, 2, 0, 12>) : f(lowrank_fused_kernel<GG, DD, 1, 0, 12>);
+    if (fw == 16) return cp == 2 ? f(lowrank_fused_kernel<GG, DD, 2, 0, 16>) : f(lowrank_fused_kernel<GG, DD, 1, 0, 16>);
     const int dbg = cp == 2 ? lr_debug() : 0;
     if (dbg == 1) return f(lowrank_fused_kernel<GG, DD, 2, 1>);
     if (dbg == 2) return f(lowrank_fused_kernel<GG, DD, 2, 2>);
@@ -3591,7 +3613,7 @@ static bool lowrank_fused_fits(const DecodeParams& p, const ScanPlan& plan) {
   const int page = occ_page.get([] {
     int optin = 0;
     check_launch("cudaDeviceGetAttribute", cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, current_device()));
-    for (int cp = 0; cp < 3; ++cp)
+    for (int cp = 0; cp < 3; ++cp)  // (the builds of the warps GHOSTKV_LR_FUSED_WARPS picks)
       with_fused_kernel<GG, DD>(cp, [&](auto kern) {
         cudaFuncAttributes fa{};
         check_launch("cudaFuncGetAttributes", cudaFuncGetAttributes(&fa, kern));
@@ -3599,7 +3621,8 @@ static bool lowrank_fused_fits(const DecodeParams& p, const ScanPlan& plan) {
       });
     return resident_blocks_smem(lowrank_page_kernel<GG, DD>, kScanBlockWarps * 32, lowrank_page_smem<GG>(), "low-rank scan");
   });
-  const int cp = lowrank_fused_cp(p), smem = lowrank_fused_smem<GG>(lowrank_fused_list_cap(p.max_seq));
+  const int cp = lowrank_fused_cp(p), fw = lr_fused_warps<GG, DD>(cp);
+  const int smem = lowrank_fused_smem<GG>(lowrank_fused_list_cap(p.max_seq, fw), fw);
   static std::mutex m;
   static std::map<std::tuple<int, int, int>, int> occ_of;
   const auto key = std::make_tuple(current_device(), cp, smem);
@@ -3609,10 +3632,13 @@ static bool lowrank_fused_fits(const DecodeParams& p, const ScanPlan& plan) {
     int occ = 0;
     with_fused_kernel<GG, DD>(cp, [&](auto kern) {
       check_launch("cudaOccupancyMaxActiveBlocksPerMultiprocessor",
-                   cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, kern, kScanBlockWarps * 32, smem));
+                   cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, kern, fw * 32, smem));
     });
     it = occ_of.emplace(key, occ).first;
   }
+  if (fw != kScanBlockWarps && it->second < page)  // a diagnostic build that would silently give way to the two kernels
+    throw std::runtime_error("ghostkv cuda: GHOSTKV_LR_FUSED_WARPS=" + std::to_string(fw) + ": " + std::to_string(it->second) +
+                             " fused blocks per SM with " + std::to_string(smem) + " bytes, fewer than the scan's " + std::to_string(page));
   return it->second >= page;
 }
 static bool lowrank_fused(const DecodeParams& p) {
@@ -3732,12 +3758,14 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
         launch_prep(!(lplan.cut == kCutLocal && (!p.box || fused)));
       }
       if (fused) {
-        const int smem = lowrank_fused_smem<GG>(lowrank_fused_list_cap(p.max_seq));
         fused_cp = lowrank_fused_cp(p);
+        const int fw = lr_fused_warps<GG, DD>(fused_cp);
+        const int smem = lowrank_fused_smem<GG>(lowrank_fused_list_cap(p.max_seq, fw), fw);
         if (more())
           with_fused_kernel<GG, DD>(fused_cp, [&](auto kern) {
-            launch(fused_cp ? "lowrank_fused_kernel(compact)" : "lowrank_fused_kernel", kern, dim3(1, BK),
-                   dim3(kScanBlockWarps * 32), smem, st, p, w, c);
+            launch(fw != kScanBlockWarps ? (fw == 12 ? "lowrank_fused_kernel(compact, 12 warps)" : "lowrank_fused_kernel(compact, 16 warps)")
+                   : fused_cp ? "lowrank_fused_kernel(compact)" : "lowrank_fused_kernel", kern, dim3(1, BK),
+                   dim3(fw * 32), smem, st, p, w, c);
           });
       } else if (p.box && more()) {  // the low-rank anchor stage: a warp per 32·PPL pages of a KV head, all resident at most
         auto anchor = [&](auto ppl) {
