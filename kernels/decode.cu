@@ -1243,6 +1243,9 @@ __device__ __forceinline__ void lowrank_store(uint16_t* dst, const uint16_t (&ou
 
 // The low-rank scan's page buffers (kLrBufs per warp): a page's sketches, e_t and ρ_t
 constexpr int kLrBufs = 4, kLrSketchBytes = kPage * kRank * 2, kLrPageBytes = kLrSketchBytes + 2 * kPage * 2;
+// page buffers per warp of a low-rank block of sw warps (the scan's and the fused kernel's): kLrBufs at 8 warps, 2 at more
+// (two blocks per SM at 12 warps by shared memory)
+__host__ __device__ constexpr int lr_bufs(int sw) { return sw <= 8 ? kLrBufs : 2; }
 static_assert(kLrSketchBytes % 16 == 0 && (kPage * 2) % 16 == 0, "bulk copies move multiples of 16 bytes");
 
 // A lane's two tokens (slots ℓ and ℓ + 32) of a page in a page buffer: sketch words, e_t and ρ_t f16 bits
@@ -1296,13 +1299,14 @@ __device__ __forceinline__ void lowrank_bound_store(const DecodeParams& p, const
 // (finish_scan_local's LEAN). (Until this kernel: a thread per token, 256 per block, whose
 // page-table load and record loads were a dependent chain per token; under ncu DRAM was 20% busy at
 // 1 × 128K, experiments/ncu_lowrank_6d0d30a.txt.)
-template <int G>
+template <int G, int SW = kScanBlockWarps>
 constexpr int lowrank_page_smem() {
-  return kScanBlockWarps * kLrBufs * kLrPageBytes + G * kHistAll * 4;
+  return SW * lr_bufs(SW) * kLrPageBytes + G * kHistAll * 4;
 }
-template <int G, int D, int CUT = kCutGlobal>  // CUT: kCutGlobal or kCutLocal (finish_scan_local's LEAN cut)
-__global__ void __launch_bounds__(kScanBlockWarps * 32, 2) lowrank_page_kernel(DecodeParams p, Workspace w, Consts c) {
-  constexpr int SW = kScanBlockWarps, NB = kLrBufs, PBY = kLrPageBytes;
+// LW: the block's warps (kScanBlockWarps; 12 by GHOSTKV_LR_SCAN_WARPS at G 4, d 128: more warps per SM at fewer registers)
+template <int G, int D, int CUT = kCutGlobal, int LW = kScanBlockWarps>  // CUT: kCutGlobal or kCutLocal (finish_scan_local's LEAN cut)
+__global__ void __launch_bounds__(LW * 32, 2) lowrank_page_kernel(DecodeParams p, Workspace w, Consts c) {
+  constexpr int SW = LW, NB = lr_bufs(LW), PBY = kLrPageBytes;
   extern __shared__ __align__(128) uint8_t smem[];
   __shared__ __align__(8) uint64_t bars[SW][NB];
   __shared__ __align__(16) float s_q[G][kRank];
@@ -2236,24 +2240,26 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
 // publish of the cut (list 0 is not written). Where a KV head has several scan blocks (1 × 128K) the two kernels stay: there the
 // fused kernel with the global cut (a block per range of 32-page groups) made stage 1 20% slower (round of
 // c8f6095: most warps had no group to bound, and the blocks' lists were short).
-constexpr int kLrFusedGroups = 2;  // 32-page groups per warp in flight in the anchor pass
-// FW: the fused block's warps (kScanBlockWarps, or 12 / 16 by GHOSTKV_LR_FUSED_WARPS: a diagnostic of more warps per
-// SM at fewer registers), with page buffers per warp lr_fused_bufs(FW)
-__host__ __device__ constexpr int lr_fused_bufs(int fw) { return fw <= 8 ? kLrBufs : 2; }
-__host__ __device__ constexpr int lowrank_fused_list_cap(int max_seq, int fw = kScanBlockWarps) {  // list entries of the block (its KV head's pages)
+constexpr int kLrFusedGroups = 2;  // 32-page groups per warp in flight in the anchor pass (at 8 warps; 1 at more)
+// The fused block's warps: 12 (80 registers, 2 page buffers per warp, one 32-page group in flight per warp in the anchor
+// pass; 24 warps per SM), the build GHOSTKV_LR_FUSED_WARPS=8 (G 4, d 128) keeps for A/B runs: 8 (120 registers, 4 page
+// buffers, two groups in flight; 16 warps per SM). On the H200 (call107) the 12-warp block took 4-6 µs off stage 1 at
+// 32 × 32K with anchors (5%: 66.9-67.3 → 61.0-61.5 µs); at 16 warps (64 registers, 40-64 B of spills) it was slower.
+constexpr int kLrFusedWarps = 12;
+__host__ __device__ constexpr int lowrank_fused_list_cap(int max_seq, int fw = kLrFusedWarps) {  // list entries of the block (its KV head's pages)
   const int groups = ((max_seq + kPage - 1) / kPage + 31) / 32;
   return (groups + fw - 1) / fw * fw * 32;
 }
 template <int G>
-constexpr int lowrank_fused_smem(int list_cap, int fw = kScanBlockWarps) {
-  return fw * lr_fused_bufs(fw) * kLrPageBytes + G * kHistAll * 4 + list_cap * int(sizeof(int2));
+constexpr int lowrank_fused_smem(int list_cap, int fw = kLrFusedWarps) {
+  return fw * lr_bufs(fw) * kLrPageBytes + G * kHistAll * 4 + list_cap * int(sizeof(int2));
 }
 // DBG (diagnostics only, GHOSTKV_LR_DEBUG, G 4 / d 128, forced survivors: the bounds are then wrong, the pages and
 // survivors the hash keeps are not): bit 1 takes the query factors as zeros instead of setting them up, 2 skips the
 // compaction's segment walk (no survivor), 4 the scan pass's bounds (their arithmetic, stores and histogram).
-template <int G, int D, int CP = 0, int DBG = 0, int FW = kScanBlockWarps>  // CP: 0 compact kernel after it; 1 compacts itself (policy), 2 (forced survivors)
+template <int G, int D, int CP = 0, int DBG = 0, int FW = kLrFusedWarps>  // CP: 0 compact kernel after it; 1 compacts itself (policy), 2 (forced survivors)
 __global__ void __launch_bounds__(FW * 32, 2) lowrank_fused_kernel(DecodeParams p, Workspace w, Consts c) {
-  constexpr int SW = FW, NB = lr_fused_bufs(FW), PBY = kLrPageBytes, GP = FW > 8 ? 1 : kLrFusedGroups, RW = kLrBoxHalfs / 8;
+  constexpr int SW = FW, NB = lr_bufs(FW), PBY = kLrPageBytes, GP = FW > 8 ? 1 : kLrFusedGroups, RW = kLrBoxHalfs / 8;
   extern __shared__ __align__(128) uint8_t smem[];
   __shared__ __align__(8) uint64_t bars[SW][NB];
   __shared__ __align__(16) float s_q[G][kRank];
@@ -3523,13 +3529,38 @@ static ScanPlan scan_plan(const DecodeParams& p) {
   return s;
 }
 
+// GHOSTKV_LR_FUSED_WARPS / GHOSTKV_LR_SCAN_WARPS (A/B runs; G 4, d 128; the fused kernel's CP 1 and 2 builds): 8 or 12
+// warps per block (other shapes and builds: the defaults, kLrFusedWarps and kScanBlockWarps, whatever these say)
+static int warps_env(const char* name, int def) {
+  const char* e = std::getenv(name);
+  const int m = e ? std::atoi(e) : def;
+  if (m != 8 && m != 12) throw std::runtime_error(std::string("ghostkv cuda: ") + name + " must be 8 or 12, got " + e);
+  return m;
+}
+template <int GG, int DD>
+static int lr_scan_warps() {
+  static const int env = warps_env("GHOSTKV_LR_SCAN_WARPS", kScanBlockWarps);
+  return GG == 4 && DD == 128 ? env : kScanBlockWarps;
+}
+// f(kernel, warps) for the low-rank scan's build of CUT
+template <int GG, int DD, int CUT, class F>
+static void with_lr_page_kernel(F&& f) {
+  if constexpr (GG == 4 && DD == 128)
+    if (lr_scan_warps<GG, DD>() == 12) return f(lowrank_page_kernel<GG, DD, CUT, 12>, std::integral_constant<int, 12>{});
+  f(lowrank_page_kernel<GG, DD, CUT>, std::integral_constant<int, kScanBlockWarps>{});
+}
 // The low-rank scan's grid and cut (the quant scan's rules: every block resident, the local cut where a KV
 // head has one block)
 template <int GG, int DD>
 static ScanPlan lowrank_plan(const DecodeParams& p) {
-  constexpr int smem = lowrank_page_smem<GG>();
   static PerDevice<int> occ_dev;
-  const int occ = occ_dev.get([] { return resident_blocks_smem(lowrank_page_kernel<GG, DD>, kScanBlockWarps * 32, smem, "low-rank scan"); });
+  const int occ = occ_dev.get([] {
+    int o = 0;
+    with_lr_page_kernel<GG, DD, kCutGlobal>([&](auto kern, auto sw) {
+      o = resident_blocks_smem(kern, sw * 32, lowrank_page_smem<GG, decltype(sw)::value>(), "low-rank scan");
+    });
+    return o;
+  });
   ScanPlan s;
   const int max_pages_seq = (p.max_seq + kPage - 1) / kPage;
   s.chunks = scan_blocks_per_head(max_pages_seq, std::min(occ, scan_occupancy()) * device_sm_count(), p.batch * p.n_head_kv);
@@ -3568,29 +3599,17 @@ int lr_debug() {
   }();
   return v;
 }
-// GHOSTKV_LR_FUSED_WARPS (diagnostics only; G 4, d 128, CP 1 and 2): the fused block's warps, 8 (default), 12 or 16
-int lr_fused_warps_env() {
-  static const int v = [] {
-    const char* e = std::getenv("GHOSTKV_LR_FUSED_WARPS");
-    const int m = e ? std::atoi(e) : kScanBlockWarps;
-    if (m != 8 && m != 12 && m != 16)
-      throw std::runtime_error("ghostkv cuda: GHOSTKV_LR_FUSED_WARPS must be 8, 12 or 16, got " + std::string(e));
-    return m;
-  }();
-  return v;
-}
 template <int GG, int DD>
 static int lr_fused_warps(int cp) {
-  if constexpr (GG == 4 && DD == 128) return cp == 1 || (cp == 2 && !lr_debug()) ? lr_fused_warps_env() : kScanBlockWarps;
-  return kScanBlockWarps;  // other shapes keep 8 warps whatever GHOSTKV_LR_FUSED_WARPS says
+  static const int env = warps_env("GHOSTKV_LR_FUSED_WARPS", kLrFusedWarps);
+  if constexpr (GG == 4 && DD == 128) return cp == 1 || (cp == 2 && !lr_debug()) ? env : kLrFusedWarps;
+  return kLrFusedWarps;
 }
 // f(kernel) for the fused kernel's build of CP (0-2)
 template <int GG, int DD, class F>
 static void with_fused_kernel(int cp, F&& f) {
   if constexpr (GG == 4 && DD == 128) {  // the forced survivors' build only (cp 2); other rows keep theirs
-    const int fw = lr_fused_warps<GG, DD>(cp);
-    if (fw == 12) return cp == 2 ? f(lowrank_fused_kernel<GG, DD, 2, 0, 12>) : f(lowrank_fused_kernel<GG, DD, 1, 0, 12>);
-    if (fw == 16) return cp == 2 ? f(lowrank_fused_kernel<GG, DD, 2, 0, 16>) : f(lowrank_fused_kernel<GG, DD, 1, 0, 16>);
+    if (lr_fused_warps<GG, DD>(cp) == 8) return cp == 2 ? f(lowrank_fused_kernel<GG, DD, 2, 0, 8>) : f(lowrank_fused_kernel<GG, DD, 1, 0, 8>);
     const int dbg = cp == 2 ? lr_debug() : 0;
     if (dbg == 1) return f(lowrank_fused_kernel<GG, DD, 2, 1>);
     if (dbg == 2) return f(lowrank_fused_kernel<GG, DD, 2, 2>);
@@ -3619,7 +3638,11 @@ static bool lowrank_fused_fits(const DecodeParams& p, const ScanPlan& plan) {
         check_launch("cudaFuncGetAttributes", cudaFuncGetAttributes(&fa, kern));
         raise_smem(kern, optin - int(fa.sharedSizeBytes));
       });
-    return resident_blocks_smem(lowrank_page_kernel<GG, DD>, kScanBlockWarps * 32, lowrank_page_smem<GG>(), "low-rank scan");
+    int o = 0;
+    with_lr_page_kernel<GG, DD, kCutGlobal>([&](auto kern, auto sw) {
+      o = resident_blocks_smem(kern, sw * 32, lowrank_page_smem<GG, decltype(sw)::value>(), "low-rank scan");
+    });
+    return o;
   });
   const int cp = lowrank_fused_cp(p), fw = lr_fused_warps<GG, DD>(cp);
   const int smem = lowrank_fused_smem<GG>(lowrank_fused_list_cap(p.max_seq, fw), fw);
@@ -3634,11 +3657,11 @@ static bool lowrank_fused_fits(const DecodeParams& p, const ScanPlan& plan) {
       check_launch("cudaOccupancyMaxActiveBlocksPerMultiprocessor",
                    cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, kern, fw * 32, smem));
     });
+    if (occ < page)  // (not on the H100 / H200) the two kernels run instead: said once per device and build
+      std::fprintf(stderr, "ghostkv cuda: the fused low-rank block (%d warps, %d bytes) fits %d per SM, the scan %d: two kernels\n",
+                   fw, smem, occ, page);
     it = occ_of.emplace(key, occ).first;
   }
-  if (fw != kScanBlockWarps && it->second < page)  // a diagnostic build that would silently give way to the two kernels
-    throw std::runtime_error("ghostkv cuda: GHOSTKV_LR_FUSED_WARPS=" + std::to_string(fw) + ": " + std::to_string(it->second) +
-                             " fused blocks per SM with " + std::to_string(smem) + " bytes, fewer than the scan's " + std::to_string(page));
   return it->second >= page;
 }
 static bool lowrank_fused(const DecodeParams& p) {
@@ -3763,8 +3786,7 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
         const int smem = lowrank_fused_smem<GG>(lowrank_fused_list_cap(p.max_seq, fw), fw);
         if (more())
           with_fused_kernel<GG, DD>(fused_cp, [&](auto kern) {
-            launch(fw != kScanBlockWarps ? (fw == 12 ? "lowrank_fused_kernel(compact, 12 warps)" : "lowrank_fused_kernel(compact, 16 warps)")
-                   : fused_cp ? "lowrank_fused_kernel(compact)" : "lowrank_fused_kernel", kern, dim3(1, BK),
+            launch(fused_cp ? "lowrank_fused_kernel(compact)" : "lowrank_fused_kernel", kern, dim3(1, BK),
                    dim3(fw * 32), smem, st, p, w, c);
           });
       } else if (p.box && more()) {  // the low-rank anchor stage: a warp per 32·PPL pages of a KV head, all resident at most
@@ -3781,16 +3803,18 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
         if (items1 > int64_t(occ1) * sms * kLrAnchorWarps) anchor(std::integral_constant<int, 2>{});
         else anchor(std::integral_constant<int, 1>{});
       }
-      constexpr int smem = lowrank_page_smem<GG>();
       if (!fused && more()) {
         if (lplan.cut == kCutLocal) {
-          static PerDevice<bool> attr;
-          attr.get([&] { raise_smem(lowrank_page_kernel<GG, DD, kCutLocal>, smem); return true; });
-          launch("lowrank_page_kernel", lowrank_page_kernel<GG, DD, kCutLocal>, dim3(lplan.chunks, BK), dim3(kScanBlockWarps * 32),
-                 smem, st, p, w, c);
+          with_lr_page_kernel<GG, DD, kCutLocal>([&](auto kern, auto sw) {
+            constexpr int smem = lowrank_page_smem<GG, decltype(sw)::value>();
+            static PerDevice<bool> attr;
+            attr.get([&] { raise_smem(kern, smem); return true; });
+            launch("lowrank_page_kernel", kern, dim3(lplan.chunks, BK), dim3(sw * 32), smem, st, p, w, c);
+          });
         } else {
-          launch("lowrank_page_kernel", lowrank_page_kernel<GG, DD>, dim3(lplan.chunks, BK), dim3(kScanBlockWarps * 32), smem,
-                 st, p, w, c);
+          with_lr_page_kernel<GG, DD, kCutGlobal>([&](auto kern, auto sw) {
+            launch("lowrank_page_kernel", kern, dim3(lplan.chunks, BK), dim3(sw * 32), lowrank_page_smem<GG, decltype(sw)::value>(), st, p, w, c);
+          });
         }
       }
     } else if (k8 == DD / 32) scan(std::integral_constant<int, DD / 32>{});
