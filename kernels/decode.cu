@@ -1299,14 +1299,15 @@ __device__ __forceinline__ void lowrank_bound_store(const DecodeParams& p, const
 // (finish_scan_local's LEAN). (Until this kernel: a thread per token, 256 per block, whose
 // page-table load and record loads were a dependent chain per token; under ncu DRAM was 20% busy at
 // 1 × 128K, experiments/ncu_lowrank_6d0d30a.txt.)
-template <int G, int SW = kScanBlockWarps>
+template <int G>
 constexpr int lowrank_page_smem() {
-  return SW * lr_bufs(SW) * kLrPageBytes + G * kHistAll * 4;
+  return kScanBlockWarps * lr_bufs(kScanBlockWarps) * kLrPageBytes + G * kHistAll * 4;
 }
-// LW: the block's warps (kScanBlockWarps; 12 by GHOSTKV_LR_SCAN_WARPS at G 4, d 128: more warps per SM at fewer registers)
-template <int G, int D, int CUT = kCutGlobal, int LW = kScanBlockWarps>  // CUT: kCutGlobal or kCutLocal (finish_scan_local's LEAN cut)
-__global__ void __launch_bounds__(LW * 32, 2) lowrank_page_kernel(DecodeParams p, Workspace w, Consts c) {
-  constexpr int SW = LW, NB = lr_bufs(LW), PBY = kLrPageBytes;
+// (At 12 warps of 80 registers, 2 page buffers each, the low-rank scan was slower on the H200: stage 1 at 32 × 32K
+// 158 → 163 µs, at 1 × 128K 42 → 44 µs at 5%; call108. It is bound by its instructions' issue, not by latency.)
+template <int G, int D, int CUT = kCutGlobal>  // CUT: kCutGlobal or kCutLocal (finish_scan_local's LEAN cut)
+__global__ void __launch_bounds__(kScanBlockWarps * 32, 2) lowrank_page_kernel(DecodeParams p, Workspace w, Consts c) {
+  constexpr int SW = kScanBlockWarps, NB = lr_bufs(SW), PBY = kLrPageBytes;
   extern __shared__ __align__(128) uint8_t smem[];
   __shared__ __align__(8) uint64_t bars[SW][NB];
   __shared__ __align__(16) float s_q[G][kRank];
@@ -2011,7 +2012,7 @@ __device__ __forceinline__ float compact_dv(const CompactSeg<G>& s, int k, int h
 // compact's segment walk for KV head bg by the grid's W-warp blocks of row bg (warp w of block x: segments
 // x·W + w, x·W + w + X·W, ..): appends the survivors' rows to Workspace::srow, and returns this lane's M_E
 // terms (me, rounded-up float32 sums) and its ν max (nu). compact_kernel's warps (a KV head's chunks × 4) and,
-// after its cut, the fused low-rank block's 8 warps (lowrank_fused_kernel's CP, a grid of one block per row) call it.
+// after its cut, the fused low-rank block's warps (lowrank_fused_kernel's CP, a grid of one block per row) call it.
 // The KV head's survivor count, where each segment takes its rows' places (an atomic per segment): Workspace::n_surv
 // (compact_kernel), or with SC the shared-memory count s_cnt, which the fused block stores into n_surv at its end (an
 // atomic of a few cycles on the segment's path instead of an L2 round trip).
@@ -2222,7 +2223,7 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
 // ---------------------------------------------------------------------------------------------
 // lowrank_fused: the low-rank anchor stage and the low-rank scan in one kernel (stage1 launches it for the
 // low-rank witness with anchors where the low-rank scan has one block per KV head: the local cut; GHOSTKV_LR_FUSED=0
-// keeps the two kernels). Grid (1, B·Hkv) of kScanBlockWarps warps, a block per KV head. The block sets up the KV head's query factors once (the scan's, lowrank_setup, by warps
+// keeps the two kernels). Grid (1, B·Hkv) of kLrFusedWarps warps (below), a block per KV head. The block sets up the KV head's query factors once (the scan's, lowrank_setup, by warps
 // 0..G−1, and the anchor stage's, lowrank_anchor_factors, by its last warp: the same arithmetic as the two
 // kernels', so the bounds, the eliminated pages and the cut are bitwise theirs), bounds its share of the KV head's pages by their anchors (warp w of block x:
 // the 32-page groups x·SW + w + k·X·SW, a lane per page, GP groups' page-table entries and records in flight;
@@ -2235,7 +2236,7 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
 // block instead of one per warp-item and one per scan block, no global histogram atomics for the anchored
 // candidates (their shared ones plain, without the anchor stage's __match_any_sync aggregation: cheaper there,
 // round of e220e25), no list loads in the scan pass. CP (lowrank_fused_compact): the block then compacts its
-// KV head itself (compact_walk over the KV head's page list in global memory, its 8 warps; 2: forced survivors)
+// KV head itself (compact_walk over the KV head's page list in global memory, its warps; 2: forced survivors)
 // and puts it on attend's list (list 1), and no compact kernel is launched: no launch, no wait for list 0, no
 // publish of the cut (list 0 is not written). Where a KV head has several scan blocks (1 × 128K) the two kernels stay: there the
 // fused kernel with the global cut (a block per range of 32-page groups) made stage 1 20% slower (round of
@@ -3529,38 +3530,13 @@ static ScanPlan scan_plan(const DecodeParams& p) {
   return s;
 }
 
-// GHOSTKV_LR_FUSED_WARPS / GHOSTKV_LR_SCAN_WARPS (A/B runs; G 4, d 128; the fused kernel's CP 1 and 2 builds): 8 or 12
-// warps per block (other shapes and builds: the defaults, kLrFusedWarps and kScanBlockWarps, whatever these say)
-static int warps_env(const char* name, int def) {
-  const char* e = std::getenv(name);
-  const int m = e ? std::atoi(e) : def;
-  if (m != 8 && m != 12) throw std::runtime_error(std::string("ghostkv cuda: ") + name + " must be 8 or 12, got " + e);
-  return m;
-}
-template <int GG, int DD>
-static int lr_scan_warps() {
-  static const int env = warps_env("GHOSTKV_LR_SCAN_WARPS", kScanBlockWarps);
-  return GG == 4 && DD == 128 ? env : kScanBlockWarps;
-}
-// f(kernel, warps) for the low-rank scan's build of CUT
-template <int GG, int DD, int CUT, class F>
-static void with_lr_page_kernel(F&& f) {
-  if constexpr (GG == 4 && DD == 128)
-    if (lr_scan_warps<GG, DD>() == 12) return f(lowrank_page_kernel<GG, DD, CUT, 12>, std::integral_constant<int, 12>{});
-  f(lowrank_page_kernel<GG, DD, CUT>, std::integral_constant<int, kScanBlockWarps>{});
-}
 // The low-rank scan's grid and cut (the quant scan's rules: every block resident, the local cut where a KV
 // head has one block)
 template <int GG, int DD>
 static ScanPlan lowrank_plan(const DecodeParams& p) {
+  constexpr int smem = lowrank_page_smem<GG>();
   static PerDevice<int> occ_dev;
-  const int occ = occ_dev.get([] {
-    int o = 0;
-    with_lr_page_kernel<GG, DD, kCutGlobal>([&](auto kern, auto sw) {
-      o = resident_blocks_smem(kern, sw * 32, lowrank_page_smem<GG, decltype(sw)::value>(), "low-rank scan");
-    });
-    return o;
-  });
+  const int occ = occ_dev.get([] { return resident_blocks_smem(lowrank_page_kernel<GG, DD>, kScanBlockWarps * 32, smem, "low-rank scan"); });
   ScanPlan s;
   const int max_pages_seq = (p.max_seq + kPage - 1) / kPage;
   s.chunks = scan_blocks_per_head(max_pages_seq, std::min(occ, scan_occupancy()) * device_sm_count(), p.batch * p.n_head_kv);
@@ -3599,9 +3575,16 @@ int lr_debug() {
   }();
   return v;
 }
+// GHOSTKV_LR_FUSED_WARPS (A/B runs; G 4, d 128; the CP 1 and 2 builds): 8 or 12 warps per fused block (other shapes and
+// builds: kLrFusedWarps whatever it says)
 template <int GG, int DD>
 static int lr_fused_warps(int cp) {
-  static const int env = warps_env("GHOSTKV_LR_FUSED_WARPS", kLrFusedWarps);
+  static const int env = [] {
+    const char* e = std::getenv("GHOSTKV_LR_FUSED_WARPS");
+    const int m = e ? std::atoi(e) : kLrFusedWarps;
+    if (m != 8 && m != 12) throw std::runtime_error("ghostkv cuda: GHOSTKV_LR_FUSED_WARPS must be 8 or 12, got " + std::string(e));
+    return m;
+  }();
   if constexpr (GG == 4 && DD == 128) return cp == 1 || (cp == 2 && !lr_debug()) ? env : kLrFusedWarps;
   return kLrFusedWarps;
 }
@@ -3638,11 +3621,7 @@ static bool lowrank_fused_fits(const DecodeParams& p, const ScanPlan& plan) {
         check_launch("cudaFuncGetAttributes", cudaFuncGetAttributes(&fa, kern));
         raise_smem(kern, optin - int(fa.sharedSizeBytes));
       });
-    int o = 0;
-    with_lr_page_kernel<GG, DD, kCutGlobal>([&](auto kern, auto sw) {
-      o = resident_blocks_smem(kern, sw * 32, lowrank_page_smem<GG, decltype(sw)::value>(), "low-rank scan");
-    });
-    return o;
+    return resident_blocks_smem(lowrank_page_kernel<GG, DD>, kScanBlockWarps * 32, lowrank_page_smem<GG>(), "low-rank scan");
   });
   const int cp = lowrank_fused_cp(p), fw = lr_fused_warps<GG, DD>(cp);
   const int smem = lowrank_fused_smem<GG>(lowrank_fused_list_cap(p.max_seq, fw), fw);
@@ -3657,9 +3636,6 @@ static bool lowrank_fused_fits(const DecodeParams& p, const ScanPlan& plan) {
       check_launch("cudaOccupancyMaxActiveBlocksPerMultiprocessor",
                    cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, kern, fw * 32, smem));
     });
-    if (occ < page)  // (not on the H100 / H200) the two kernels run instead: said once per device and build
-      std::fprintf(stderr, "ghostkv cuda: the fused low-rank block (%d warps, %d bytes) fits %d per SM, the scan %d: two kernels\n",
-                   fw, smem, occ, page);
     it = occ_of.emplace(key, occ).first;
   }
   return it->second >= page;
@@ -3803,18 +3779,16 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
         if (items1 > int64_t(occ1) * sms * kLrAnchorWarps) anchor(std::integral_constant<int, 2>{});
         else anchor(std::integral_constant<int, 1>{});
       }
+      constexpr int smem = lowrank_page_smem<GG>();
       if (!fused && more()) {
         if (lplan.cut == kCutLocal) {
-          with_lr_page_kernel<GG, DD, kCutLocal>([&](auto kern, auto sw) {
-            constexpr int smem = lowrank_page_smem<GG, decltype(sw)::value>();
-            static PerDevice<bool> attr;
-            attr.get([&] { raise_smem(kern, smem); return true; });
-            launch("lowrank_page_kernel", kern, dim3(lplan.chunks, BK), dim3(sw * 32), smem, st, p, w, c);
-          });
+          static PerDevice<bool> attr;
+          attr.get([&] { raise_smem(lowrank_page_kernel<GG, DD, kCutLocal>, smem); return true; });
+          launch("lowrank_page_kernel", lowrank_page_kernel<GG, DD, kCutLocal>, dim3(lplan.chunks, BK), dim3(kScanBlockWarps * 32),
+                 smem, st, p, w, c);
         } else {
-          with_lr_page_kernel<GG, DD, kCutGlobal>([&](auto kern, auto sw) {
-            launch("lowrank_page_kernel", kern, dim3(lplan.chunks, BK), dim3(sw * 32), lowrank_page_smem<GG, decltype(sw)::value>(), st, p, w, c);
-          });
+          launch("lowrank_page_kernel", lowrank_page_kernel<GG, DD>, dim3(lplan.chunks, BK), dim3(kScanBlockWarps * 32), smem,
+                 st, p, w, c);
         }
       }
     } else if (k8 == DD / 32) scan(std::integral_constant<int, DD / 32>{});
