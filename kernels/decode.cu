@@ -3509,9 +3509,24 @@ static int scan_l2_first(int64_t bound_bytes) {
 struct ScanPlan {
   int chunks = 0, cut = kCutGlobal;
 };
-template <int GG, int DD, int BB>
+// The quant scan's warps per block. 10 (96 registers, 20 warps per SM instead of 16) for the int8 witness with the global
+// cut and no anchors at G 4 / d 128, 8 elsewhere (kScanBlockWarps). On the H200 (calls 112-113, same-call A/Bs, in turn,
+// twice) 10 warps took 2.6-3.3 µs off int8's stage 1 at 1 × 128K (61.4-61.7 → 58.6-58.8 µs at 5%); they were slower with
+// int4 (+1.1-1.5 µs), mixed (+0.5-0.8), int4 with anchors (+2.3) and at 32 × 32K (the local cut: int8 +0.0-5.6, mixed
+// +1.3-4.2, int4 +1.7 µs), and 12 warps (80 registers, 128-328 B of stack) were no faster than 10 for int8.
+// GHOSTKV_SCAN_WARPS=8 or 10 (A/B runs) takes that count for every G 4 / d 128 build instead; 0 if unset (the rule).
+static int scan_warps_env() {
+  static const int v = [] {
+    const char* e = std::getenv("GHOSTKV_SCAN_WARPS");
+    const int m = e ? std::atoi(e) : 0;
+    if (e && m != 8 && m != 10) throw std::runtime_error("ghostkv cuda: GHOSTKV_SCAN_WARPS must be 8 or 10, got '" + std::string(e) + "'");
+    return m;
+  }();
+  return v;
+}
+template <int GG, int DD, int BB, int SW = kScanBlockWarps>
 static ScanPlan scan_plan(const DecodeParams& p) {
-  constexpr int NB = kScanBufs, SW = kScanBlockWarps, MINB = kScanMinBlocks;
+  constexpr int NB = kScanBufs, MINB = kScanMinBlocks;
   constexpr int smem = scan_smem_bytes<GG, DD, BB, NB, SW>();
   // of the global build, or the debug one (GHOSTKV_SCAN_DEBUG, fixed per process); the local build holds the
   // same shared memory and register cap
@@ -3721,11 +3736,11 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
         launch("prep_kernel", k, dim3(BK, rows), dim3(kPrepThreads), 0, st, p, w, c);
       }
     };
-    auto scan = [&](auto bc) {
+    auto scan_sw = [&](auto bc, auto swc) {
       constexpr int BB = decltype(bc)::value;
-      constexpr int NB = kScanBufs, SW = kScanBlockWarps, MINB = kScanMinBlocks;
+      constexpr int NB = kScanBufs, SW = decltype(swc)::value, MINB = kScanMinBlocks;
       constexpr int smem = scan_smem_bytes<GG, DD, BB, NB, SW>();
-      const ScanPlan plan = scan_plan<GG, DD, BB>(p);
+      const ScanPlan plan = scan_plan<GG, DD, BB, SW>(p);
       // prep zeroes the global histograms only where the cut reads them
       if (more()) {
         launch_prep(!(plan.cut == kCutLocal && !p.box));
@@ -3746,6 +3761,15 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
       static PerDevice<bool> attr[2];  // per build of the cut (DBG is fixed per process) and device
       attr[plan.cut].get([&] { raise_smem(kern, smem); return true; });
       if (more()) launch("scan_kernel", kern, dim3(plan.chunks, BK), dim3(SW * 32), smem, st, p, w, c, scan_debug());
+    };
+    auto scan = [&](auto bc) {  // the warps per block (scan_warps_env)
+      constexpr int BB = decltype(bc)::value;
+      if constexpr (GG == 4 && DD == 128) {
+        const int env = scan_warps_env();
+        if (env == 10 || (env == 0 && BB == DD / 32 && !p.box && scan_plan<GG, DD, BB, 10>(p).cut == kCutGlobal))
+          return scan_sw(bc, std::integral_constant<int, 10>{});
+      }
+      scan_sw(bc, std::integral_constant<int, kScanBlockWarps>{});
     };
     const int k8 = witness_k8(p.bits, p.n8, p.d);
     if (p.rank) {
