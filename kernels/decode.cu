@@ -3512,11 +3512,13 @@ struct ScanPlan {
 // The quant scan's warps per block. 10 for the int8 witness with the global cut and no anchors at G 4 / d 128, 8
 // elsewhere (kScanBlockWarps). The 10-warp int8 block holds 121 KB of shared memory, so one block per SM (96 registers;
 // 16 blocks per KV head at 1 × 128K instead of 33 of 8 warps, 10 warps per SM instead of 16). On the H200 (calls
-// 112-113, same-call A/Bs, in turn, twice) it took 2.6-3.3 µs off int8's stage 1 at 1 × 128K (61.4-61.7 → 58.6-58.8 µs
-// at 5%); 10 warps were slower with int4 (+1.1-1.5 µs), mixed (+0.5-1.0), int4 with anchors (+0.7-2.3) and at 32 × 32K
+// 112-113, same-call A/Bs, in turn, twice) it took 2.6-3.2 µs off int8's stage 1 at 1 × 128K at 5% (61.4-62.2 → 58.6-59.0
+// µs; 2.6-3.7 certified); 10 warps were slower with int4 (+1.1-1.5 µs), mixed (+0.5-1.0), int4 with anchors (+0.7-2.3) and at 32 × 32K
 // (the local cut: int8 +0.8-5.6, mixed −0.3 to +4.2, int4 +1.1-1.7 µs); 12 warps (80 registers, 128-328 B of stack) were
 // no faster than 10 for int8. Not the grid alone: 8 warps at one block per SM (GHOSTKV_SCAN_OCC=1, call116) were slower
-// than at two (int8 63.8-64.3 µs against 62.2-62.7; int4 +13.8-14.1 µs, mixed +11.1-11.5).
+// than at two (int8 63.8-64.3 µs against 62.2-62.7; int4 +13.8-14.1 µs, mixed +11.1-11.5). 16 warps at one block per SM
+// (branch next/scan16, call117) were 0.3-0.9 µs faster than these shapes in 11 of 12 pairs at 1 × 128K for int8, int4
+// and mixed; not built here (no full run of it yet).
 // GHOSTKV_SCAN_WARPS=8 or 10 (A/B runs) takes that count for every G 4 / d 128 build instead; 0 if unset (the rule).
 static int scan_warps_env() {
   static const int v = [] {
