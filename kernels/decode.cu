@@ -3550,6 +3550,22 @@ static ScanPlan scan_plan(const DecodeParams& p) {
   return s;
 }
 
+// The quant scan's warps per block for a step on p (scan_warps_env's rule) and that build's plan
+template <int GG, int DD, int BB>
+static int scan_warps_for(const DecodeParams& p) {
+  if constexpr (GG == 4 && DD == 128) {
+    const int env = scan_warps_env();
+    if (env == 10 || (env == 0 && BB == DD / 32 && !p.box && scan_plan<GG, DD, BB, 10>(p).cut == kCutGlobal)) return 10;
+  }
+  return kScanBlockWarps;
+}
+template <int GG, int DD, int BB>
+static ScanPlan scan_plan_for(const DecodeParams& p) {
+  if constexpr (GG == 4 && DD == 128)
+    if (scan_warps_for<GG, DD, BB>(p) == 10) return scan_plan<GG, DD, BB, 10>(p);
+  return scan_plan<GG, DD, BB>(p);
+}
+
 // The low-rank scan's grid and cut (the quant scan's rules: every block resident, the local cut where a KV
 // head has one block)
 template <int GG, int DD>
@@ -3684,9 +3700,9 @@ int scan_cut_mode(const DecodeParams& p) {
     constexpr int GG = decltype(gc)::value, DD = decltype(dc)::value;
     const int k8 = witness_k8(p.bits, p.n8, p.d);
     if (p.rank) mode = lowrank_plan<GG, DD>(p).cut;
-    else if (k8 == DD / 32) mode = scan_plan<GG, DD, DD / 32>(p).cut;
-    else if (k8 == 1) mode = scan_plan<GG, DD, 1>(p).cut;
-    else mode = scan_plan<GG, DD, 0>(p).cut;
+    else if (k8 == DD / 32) mode = scan_plan_for<GG, DD, DD / 32>(p).cut;
+    else if (k8 == 1) mode = scan_plan_for<GG, DD, 1>(p).cut;
+    else mode = scan_plan_for<GG, DD, 0>(p).cut;
   });
   return mode;
 }
@@ -3767,13 +3783,10 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
       attr[plan.cut].get([&] { raise_smem(kern, smem); return true; });
       if (more()) launch("scan_kernel", kern, dim3(plan.chunks, BK), dim3(SW * 32), smem, st, p, w, c, scan_debug());
     };
-    auto scan = [&](auto bc) {  // the warps per block (scan_warps_env)
+    auto scan = [&](auto bc) {  // the warps per block (scan_warps_for)
       constexpr int BB = decltype(bc)::value;
-      if constexpr (GG == 4 && DD == 128) {
-        const int env = scan_warps_env();
-        if (env == 10 || (env == 0 && BB == DD / 32 && !p.box && scan_plan<GG, DD, BB, 10>(p).cut == kCutGlobal))
-          return scan_sw(bc, std::integral_constant<int, 10>{});
-      }
+      if constexpr (GG == 4 && DD == 128)
+        if (scan_warps_for<GG, DD, BB>(p) == 10) return scan_sw(bc, std::integral_constant<int, 10>{});
       scan_sw(bc, std::integral_constant<int, kScanBlockWarps>{});
     };
     const int k8 = witness_k8(p.bits, p.n8, p.d);
