@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # (Prepared, not yet run.) The quant scan at 1 x 128K with more pages in flight (branch next/scan16): two page buffers
 # per warp at one block per SM (GHOSTKV_SCAN_BUFS=2 with GHOSTKV_SCAN_WARPS 10 or 8) against the built shape and 16
-# warps (one buffer): checks (rand8 / rand4 with --poison, mixed) of each new build, then in turn, twice, at 5%:
+# warps (one buffer), and the 10-warp int8 block built for one block per SM (GHOSTKV_SCAN_MINB1=1): checks (rand8 / rand4 with --poison, mixed) of each new build, then in turn, twice, at 5%:
 # int8, int4, mixed. One H200; everything under $OUT as written.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +23,7 @@ O="$OUT"; mkdir -p "$O/ab"
     abrun env $e $b --device "$dev" --commit "$cm-$l" --csv "$O/ab/checks.csv" --name "$l-check-rand4" --bits 4 --batch 2 --n 4160 --reps 3 --check-batches 2 --fracs 0.2 --poison
     abrun env $e $b --device "$dev" --commit "$cm-$l" --csv "$O/ab/checks.csv" --name "$l-check-mixed" --bits mixed --batch 3 --n 8256 --reps 3 --check-batches 3 --fracs 0.05
   done
+  abrun env GHOSTKV_SCAN_MINB1=1 $b --device "$dev" --commit "$cm-w10m1" --csv "$O/ab/checks.csv" --name "w10m1-check-rand8" --batch 3 --n 8256 --reps 3 --check-batches 3 --fracs 0.05,1 --poison
   ab() { local lbl=$1 tag=$2 nm=$3; shift 3; abrun env $tag $b --device "$dev" --commit "$cm-$lbl" --csv "$O/ab/ab.csv" --name "$nm" --batch 1 --n 131072 --reps 30 --check-batches 1 --fracs 0.05 "$@"; }
   for rep in 1 2; do
     for opt in "--bits 8" "--bits 4" "--bits mixed"; do
@@ -30,6 +31,7 @@ O="$OUT"; mkdir -p "$O/ab"
       ab w16 GHOSTKV_SCAN_WARPS=16 1x128K $opt
       ab w10b2 "GHOSTKV_SCAN_WARPS=10 GHOSTKV_SCAN_BUFS=2" 1x128K $opt
       ab w8b2 "GHOSTKV_SCAN_WARPS=8 GHOSTKV_SCAN_BUFS=2" 1x128K $opt
+      [ "$opt" = "--bits 8" ] && ab w10m1 GHOSTKV_SCAN_MINB1=1 1x128K $opt
     done
   done
 ) > "$O/ab/stdout.txt" 2>&1
