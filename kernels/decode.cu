@@ -3282,12 +3282,7 @@ int scan_occupancy() {
 }
 // An A/B switch: the environment variable `name` set to 0 or 1 overrides the default; anything else is an error.
 // The quant scan's block order (Consts::scan_mix): GHOSTKV_SCAN_MIX
-static int env_switch(const char* name, int dflt) {
-  const char* e = std::getenv(name);
-  if (!e) return dflt;
-  if ((e[0] == '0' || e[0] == '1') && !e[1]) return e[0] - '0';
-  throw std::runtime_error(std::string("ghostkv cuda: ") + name + " must be 0 or 1, got '" + e + "'");
-}
+static int env_switch(const char* name, int dflt) { return env_choice(name, dflt, 0, 1); }
 int scan_mix_on() {
   static const int v = env_switch("GHOSTKV_SCAN_MIX", kScanMixDefault);
   return v;
@@ -3521,12 +3516,7 @@ struct ScanPlan {
 // and mixed; not built here (no full run of it yet).
 // GHOSTKV_SCAN_WARPS=8 or 10 (A/B runs) takes that count for every G 4 / d 128 build instead; 0 if unset (the rule).
 static int scan_warps_env() {
-  static const int v = [] {
-    const char* e = std::getenv("GHOSTKV_SCAN_WARPS");
-    const int m = e ? std::atoi(e) : 0;
-    if (e && m != 8 && m != 10) throw std::runtime_error("ghostkv cuda: GHOSTKV_SCAN_WARPS must be 8 or 10, got '" + std::string(e) + "'");
-    return m;
-  }();
+  static const int v = env_choice("GHOSTKV_SCAN_WARPS", 0, 8, 10);
   return v;
 }
 template <int GG, int DD, int BB, int SW = kScanBlockWarps>
@@ -3615,12 +3605,7 @@ int lr_debug() {
 // builds: kLrFusedWarps whatever it says)
 template <int GG, int DD>
 static int lr_fused_warps(int cp) {
-  static const int env = [] {
-    const char* e = std::getenv("GHOSTKV_LR_FUSED_WARPS");
-    const int m = e ? std::atoi(e) : kLrFusedWarps;
-    if (m != 8 && m != 12) throw std::runtime_error("ghostkv cuda: GHOSTKV_LR_FUSED_WARPS must be 8 or 12, got " + std::string(e));
-    return m;
-  }();
+  static const int env = env_choice("GHOSTKV_LR_FUSED_WARPS", kLrFusedWarps, 8, 12);
   if constexpr (GG == 4 && DD == 128) return cp == 1 || (cp == 2 && !lr_debug()) ? env : kLrFusedWarps;
   return kLrFusedWarps;
 }
@@ -3784,9 +3769,8 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
       if (more()) launch("scan_kernel", kern, dim3(plan.chunks, BK), dim3(SW * 32), smem, st, p, w, c, scan_debug());
     };
     auto scan = [&](auto bc) {  // the warps per block (scan_warps_for)
-      constexpr int BB = decltype(bc)::value;
       if constexpr (GG == 4 && DD == 128)
-        if (scan_warps_for<GG, DD, BB>(p) == 10) return scan_sw(bc, std::integral_constant<int, 10>{});
+        if (scan_warps_for<GG, DD, decltype(bc)::value>(p) == 10) return scan_sw(bc, std::integral_constant<int, 10>{});
       scan_sw(bc, std::integral_constant<int, kScanBlockWarps>{});
     };
     const int k8 = witness_k8(p.bits, p.n8, p.d);
@@ -4021,6 +4005,16 @@ void gather_probe(const DecodeParams& p, void* stream, int mode) {
 void dense_decode(const DecodeParams& p, void* stream) {
   validate(p);
   stage2<true>(p, static_cast<cudaStream_t>(stream), false);
+}
+
+int env_choice(const char* name, int dflt, int a, int b) {
+  const char* e = std::getenv(name);
+  if (!e) return dflt;
+  const std::string v = e;
+  if (v == std::to_string(a)) return a;
+  if (v == std::to_string(b)) return b;
+  throw std::runtime_error(std::string("ghostkv cuda: ") + name + " must be " + std::to_string(a) + " or " + std::to_string(b) +
+                           ", got '" + v + "'");
 }
 
 }  // namespace ghostkv::cuda

@@ -216,6 +216,10 @@ void ghost_stage_prefix(const DecodeParams& p, void* stream, int stage, int n_ke
 // default: allowed unless that is 0); for checks that θ and the outputs are bitwise the same either way.
 int scan_cut_mode(const DecodeParams& p);
 void set_cut_local(int on);
+// The environment variable `name` as one of two decimal values a and b (the whole string), dflt where it is unset; any
+// other value throws std::runtime_error naming the variable and the value (the A/B switches: GHOSTKV_LR_FUSED,
+// GHOSTKV_SCAN_WARPS, GHOSTKV_LR_FUSED_WARPS, ..)
+int env_choice(const char* name, int dflt, int a, int b);
 // The low-rank witness with anchors runs its anchor stage and scan as one kernel (lowrank_fused_kernel) where
 // the low-rank scan has one block per KV head (its local cut: 32 × 32K on an H200); set_lowrank_fused(0)
 // keeps the two kernels, 1 allows the fused one again, −1 leaves it to GHOSTKV_LR_FUSED (0 or 1; default: allowed; another value is an error). The two give bitwise the same

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -111,6 +112,30 @@ TEST(CudaContract, RejectsUnsupportedParameters) {
 
 // The breakdown's kernel count of stage 1 (gpu_bench --breakdown): prep, [anchor,] scan, compact for the quant
 // witnesses (no device query: the fused kernel is low-rank only); invalid parameters are rejected first
+// The A/B switches' parser: the two values, the default where unset, and an error naming the variable and the value
+// for anything else (a near-miss such as "10x" or an empty string included)
+TEST(CudaContract, EnvChoiceTakesOneOfTwoValues) {
+  const char* name = "GHOSTKV_TEST_ENV_CHOICE";
+  unsetenv(name);
+  EXPECT_EQ(env_choice(name, 0, 8, 10), 0);
+  setenv(name, "10", 1);
+  EXPECT_EQ(env_choice(name, 0, 8, 10), 10);
+  setenv(name, "8", 1);
+  EXPECT_EQ(env_choice(name, 0, 8, 10), 8);
+  for (const char* bad : {"9", "10x", "", "08", " 8"}) {
+    setenv(name, bad, 1);
+    try {
+      env_choice(name, 0, 8, 10);
+      ADD_FAILURE() << "accepted '" << bad << "'";
+    } catch (const std::runtime_error& e) {
+      const std::string m = e.what();
+      EXPECT_NE(m.find(name), std::string::npos) << m;
+      EXPECT_NE(m.find(std::string("'") + bad + "'"), std::string::npos) << m;
+    }
+  }
+  unsetenv(name);
+}
+
 TEST(CudaContract, Stage1KernelCount) {
   alignas(16) const uint8_t box_byte = 0;
   DecodeParams p = params(2, 32, 8, 256, 16);
