@@ -3504,24 +3504,27 @@ static int scan_l2_first(int64_t bound_bytes) {
 struct ScanPlan {
   int chunks = 0, cut = kCutGlobal;
 };
-// The quant scan's warps per block. 10 for the int8 witness with the global cut and no anchors at G 4 / d 128, 8
-// elsewhere (kScanBlockWarps). The 10-warp int8 block holds 121 KB of shared memory, so one block per SM (96 registers;
-// 16 blocks per KV head at 1 × 128K instead of 33 of 8 warps, 10 warps per SM instead of 16). On the H200 (calls
-// 112-113, same-call A/Bs, in turn, twice) it took 2.6-3.2 µs off int8's stage 1 at 1 × 128K at 5% (61.4-62.2 → 58.6-59.0
-// µs; 2.6-3.7 certified); 10 warps were slower with int4 (+1.1-1.5 µs), mixed (+0.5-1.0), int4 with anchors (+0.7-2.3) and at 32 × 32K
-// (the local cut: int8 +0.8-5.6, mixed −0.3 to +4.2, int4 +1.1-1.7 µs); 12 warps (80 registers, 128-328 B of stack) were
-// no faster than 10 for int8. Not the grid alone: 8 warps at one block per SM (GHOSTKV_SCAN_OCC=1, call116) were slower
-// than at two (int8 63.8-64.3 µs against 62.2-62.7; int4 +13.8-14.1 µs, mixed +11.1-11.5). 16 warps at one block per SM
-// (branch next/scan16, call117) were 0.3-0.9 µs faster than these shapes in 11 of 12 pairs at 1 × 128K for int8, int4
-// and mixed; not built here (no full run of it yet).
-// GHOSTKV_SCAN_WARPS=8 or 10 (A/B runs) takes that count for every G 4 / d 128 build instead; 0 if unset (the rule).
+// The quant scan's warps per block. 16 (one block per SM) with the global cut and no anchors at G 4 / d 128, 8 (two
+// blocks per SM) elsewhere (kScanBlockWarps). On the H200, same-call A/Bs at 1 × 128K at 5% forced and certified, in
+// turn (calls 117-118, 8 pairs per witness), stage 1 against the rule before (10 warps for int8, 8 for the others):
+// int8 −0.52 µs on average (6 of 8 pairs faster, −1.1 to +0.3), mixed −0.51 (8 of 8, −0.9 to −0.3), int4 −0.22 (6 of
+// 8, −0.5 to +0.1). The 10-warp int8 block (121 KB of shared memory: one block per SM too; calls 112-113) had taken
+// 2.6-3.2 µs off 8 warps' int8 stage 1 there and was slower with int4, mixed, anchors and at 32 × 32K (the local cut,
+// where this rule keeps 8 warps). Tried and not kept: 12 warps (no faster than 10); 8 warps at one block per SM
+// (GHOSTKV_SCAN_OCC=1, call116: slower than at two); two page buffers per warp at one block per SM with 10 or 8 warps
+// (call118: int8 level with one buffer, int4 +4 to +11 µs, mixed +0.5 to +8); the 10-warp block built for one block
+// per SM (130-147 registers, no stack; call118: level). So the int8 scan is not limited by its pages in flight.
+// GHOSTKV_SCAN_WARPS=8 or 16 (A/B runs) takes that count for every G 4 / d 128 build instead; 0 if unset (the rule).
 static int scan_warps_env() {
-  static const int v = env_choice("GHOSTKV_SCAN_WARPS", 0, 8, 10);
+  static const int v = env_choice("GHOSTKV_SCAN_WARPS", 0, 8, 16);
   return v;
 }
+// The launch bound's blocks per SM: 8 warps two (128 registers), more one (16 warps: 128 registers)
+template <int SW>
+constexpr int scan_minb() { return SW > kScanBlockWarps ? 1 : kScanMinBlocks; }
 template <int GG, int DD, int BB, int SW = kScanBlockWarps>
 static ScanPlan scan_plan(const DecodeParams& p) {
-  constexpr int NB = kScanBufs, MINB = kScanMinBlocks;
+  constexpr int NB = kScanBufs, MINB = scan_minb<SW>();
   constexpr int smem = scan_smem_bytes<GG, DD, BB, NB, SW>();
   // of the global build, or the debug one (GHOSTKV_SCAN_DEBUG, fixed per process); the local build holds the
   // same shared memory and register cap
@@ -3545,14 +3548,14 @@ template <int GG, int DD, int BB>
 static int scan_warps_for(const DecodeParams& p) {
   if constexpr (GG == 4 && DD == 128) {
     const int env = scan_warps_env();
-    if (env == 10 || (env == 0 && BB == DD / 32 && !p.box && scan_plan<GG, DD, BB, 10>(p).cut == kCutGlobal)) return 10;
+    if (env == 16 || (env == 0 && !p.box && scan_plan<GG, DD, BB, 16>(p).cut == kCutGlobal)) return 16;
   }
   return kScanBlockWarps;
 }
 template <int GG, int DD, int BB>
 static ScanPlan scan_plan_for(const DecodeParams& p) {
   if constexpr (GG == 4 && DD == 128)
-    if (scan_warps_for<GG, DD, BB>(p) == 10) return scan_plan<GG, DD, BB, 10>(p);
+    if (scan_warps_for<GG, DD, BB>(p) == 16) return scan_plan<GG, DD, BB, 16>(p);
   return scan_plan<GG, DD, BB>(p);
 }
 
@@ -3744,7 +3747,7 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
     };
     auto scan_sw = [&](auto bc, auto swc) {
       constexpr int BB = decltype(bc)::value;
-      constexpr int NB = kScanBufs, SW = decltype(swc)::value, MINB = kScanMinBlocks;
+      constexpr int NB = kScanBufs, SW = decltype(swc)::value, MINB = scan_minb<SW>();
       constexpr int smem = scan_smem_bytes<GG, DD, BB, NB, SW>();
       const ScanPlan plan = scan_plan<GG, DD, BB, SW>(p);
       // prep zeroes the global histograms only where the cut reads them
@@ -3770,7 +3773,7 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
     };
     auto scan = [&](auto bc) {  // the warps per block (scan_warps_for)
       if constexpr (GG == 4 && DD == 128)
-        if (scan_warps_for<GG, DD, decltype(bc)::value>(p) == 10) return scan_sw(bc, std::integral_constant<int, 10>{});
+        if (scan_warps_for<GG, DD, decltype(bc)::value>(p) == 16) return scan_sw(bc, std::integral_constant<int, 16>{});
       scan_sw(bc, std::integral_constant<int, kScanBlockWarps>{});
     };
     const int k8 = witness_k8(p.bits, p.n8, p.d);

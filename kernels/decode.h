@@ -300,8 +300,8 @@ inline int splits_for_rows(int slots, int bk, int64_t rows_per_kv_head, int64_t 
 }
 // splits_for_rows with this device's slots
 int ghost_splits(int batch, int n_head_kv, int64_t rows_per_kv_head, int64_t rows_max_kv_head = -1);
-// The token scan's grid: C blocks per (batch, KV head) of W warps (kScanBlockWarps; 10 for the int8 witness with the
-// global cut and no anchors at G 4 / d 128, decode.cu scan_warps_env); warp w of block x bounds the pages i with
+// The token scan's grid: C blocks per (batch, KV head) of W warps (kScanBlockWarps; 16 for the quant witnesses with
+// the global cut and no anchors at G 4 / d 128, decode.cu scan_warps_env); warp w of block x bounds the pages i with
 // i mod (W·C) = W·x + w. Every block is resident at once where slots (blocks the device holds) allow:
 // C = max(1, min(⌈max_pages/kScanBlockWarps⌉, slots/bk)).
 inline constexpr int kScanBlockWarps = 8;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# (Prepared, not yet run.) The quant scan at 1 x 128K with more pages in flight (branch next/scan16): two page buffers
+# (Ran as call118.) The quant scan at 1 x 128K with more pages in flight (branch next/scan16): two page buffers
 # per warp at one block per SM (GHOSTKV_SCAN_BUFS=2 with GHOSTKV_SCAN_WARPS 10 or 8) against the built shape and 16
 # warps (one buffer), and the 10-warp int8 block built for one block per SM (GHOSTKV_SCAN_MINB1=1): checks (rand8 / rand4 with --poison, mixed) of each new build, then in turn, twice, at 5%:
 # int8, int4, mixed. One H200; everything under $OUT as written.
