@@ -12,7 +12,9 @@
   32 × 32K forced rows of results/gpu/gpu_bench.csv (int8 without anchors, low-rank with anchors), and with
   --even-pages its committed output and the fractions of call100's even-page rows (ab_even_pages_call100.csv);
 - scripts/block_times.py on a worked record of block times (the SMs' pairs, attend's gaps and times, the blocks at
-  work over time), and it regenerates the committed summaries of calls 91, 96 and 97 byte for byte (97's with each block's KV head)."""
+  work over time), and it regenerates the committed summaries of calls 91, 96 and 97 byte for byte (97's with each block's KV head);
+- scripts/gpu_per_head.py on a worked run (stage 2 per head against the mean, both against their floors, the speeds),
+  refuses a run whose real-heads row lacks its mean row, and regenerates per_head_bd245e0.txt from that run's CSVs."""
 import csv
 import os
 import subprocess
@@ -141,6 +143,31 @@ def main():
           and "of them in survivor fraction: 0, in max mass bound: 1" in out, "gpu_run_diff.py, split counts:\n" + out)
     os.unlink(a)
     os.unlink(b)
+
+    # gpu_per_head.py on a worked run: two layers of one case; stage 2 per head 10% / 5% above the mean's time, its ratio
+    # to its floor 1.32 / 1.05 against 1.2 / 1.0 (+10% / +5%); the step 0.1 ms against torch 0.2 and dense 0.25
+    cols = ["case", "label", "stage2_ms", "stage2_vs_floor", "ghost_vs_floor", "ghost_ms", "dense_ms", "adaptive_path"]
+    a = temp_csv(cols, [["1x128K-b8", "real:L1", "0.0200", "1.2", "1.3", "0.1", "0.25", "ghost"],
+                        ["1x128K-b8", "real-heads:L1", "0.0220", "1.32", "1.4", "0.1", "0.25", "ghost"],
+                        ["1x128K-b8", "real:L2", "0.0400", "1.0", "1.1", "0.2", "0.25", "dense"],
+                        ["1x128K-b8", "real-heads:L2", "0.0420", "1.05", "1.15", "0.2", "0.25", "dense"]])
+    t = temp_csv(["case", "torch_ms"], [["1x131072", "0.2"], ["32x32768", "1.0"]])
+    rc, out = run([os.path.join("scripts", "gpu_per_head.py"), a, t])
+    check(rc == 0 and "1x128K-b8 L1 | mean: stage 2 1.200x floor, step 1.300x floor, 2.00x torch, 2.50x dense, adaptive ghost | "
+          "heads: stage 2 1.320x floor, step 1.400x floor, 2.00x torch, 2.50x dense, adaptive ghost" in out
+          and "1x128K-b8: stage 2 per head +5.0% to +10.0% of its time at the mean; stage 2 / floor at the mean 1.000-1.200, "
+          "per head 1.050-1.320 (+5.0% to +10.0% of the same layer's at the mean)" in out, "gpu_per_head.py worked run:\n" + out)
+    os.unlink(a)
+    a = temp_csv(cols, [["1x128K-b8", "real-heads:L1", "0.0220", "1.32", "1.4", "0.1", "0.25", "ghost"]])
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "gpu_per_head.py"), a, t], capture_output=True, text=True)
+    check(r.returncode != 0 and "lacks the real or real-heads row of L1" in r.stderr, "gpu_per_head.py without the mean row:\n"
+          + r.stdout + r.stderr)
+    os.unlink(a)
+    os.unlink(t)
+    rc, out = run([os.path.join("scripts", "gpu_per_head.py"), os.path.join(EXP, "full_bd245e0_gpu_bench.csv"),
+                   os.path.join(EXP, "full_bd245e0_gpu_torch.csv")])
+    check(rc == 0 and out == open(os.path.join(ROOT, EXP, "per_head_bd245e0.txt")).read(),
+          "gpu_per_head.py does not regenerate per_head_bd245e0.txt")
 
     # forced_balance.py: its committed output, and its replay against the device's recorded fractions
     rc, out = run([os.path.join("scripts", "forced_balance.py")])
