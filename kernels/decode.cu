@@ -3512,7 +3512,7 @@ struct ScanPlan {
 // 2.6-3.2 µs off 8 warps' int8 stage 1 there and was slower with int4, mixed, anchors and at 32 × 32K (the local cut,
 // where this rule keeps 8 warps). Tried and not kept: 12 warps (no faster than 10); 8 warps at one block per SM
 // (GHOSTKV_SCAN_OCC=1, call116: slower than at two); two page buffers per warp at one block per SM with 10 or 8 warps
-// (call118: int8 level with one buffer, int4 +4 to +11 µs, mixed +0.5 to +8); the 10-warp block built for one block
+// (call118: int8 level with one buffer, int4 +4 to +12 µs, mixed +0.2 to +8); the 10-warp block built for one block
 // per SM (130-147 registers, no stack; call118: level). So the int8 scan is not limited by its pages in flight.
 // GHOSTKV_SCAN_WARPS=8 or 16 (A/B runs) takes that count for every G 4 / d 128 build instead; 0 if unset (the rule).
 static int scan_warps_env() {
