@@ -3119,10 +3119,7 @@ void check_launch(const char* what, cudaError_t e = cudaSuccess) {
 }
 
 bool use_pdl() {
-  static const bool on = [] {
-    const char* e = std::getenv("GHOSTKV_NO_PDL");
-    return !(e && *e && std::string(e) != "0");
-  }();
+  static const bool on = env_choice("GHOSTKV_NO_PDL", 0, 0, 1) == 0;
   return on;
 }
 
@@ -3167,24 +3164,13 @@ void launch(const char* what, void (*kernel)(KArgs...), dim3 grid, dim3 block, s
 // GHOSTKV_SCAN_OCC=N: at most N scan blocks per SM in the grid (default: as many as are resident).
 // GHOSTKV_PREP_DEBUG (diagnostics only; G 4, d 128; 1, 2, 4 or 7): prep_kernel's DBG build (the outputs are then wrong).
 int prep_debug() {
-  static const int v = [] {
-    const char* e = std::getenv("GHOSTKV_PREP_DEBUG");
-    const int m = e ? std::atoi(e) : 0;
-    if (m != 0 && m != 1 && m != 2 && m != 4 && m != 7)
-      throw std::runtime_error("ghostkv cuda: GHOSTKV_PREP_DEBUG must be 1, 2, 4 or 7, got " + std::string(e));
-    return m;
-  }();
+  static const int v = env_one_of("GHOSTKV_PREP_DEBUG", 0, {0, 1, 2, 4, 7});
   return v;
 }
 // prep's blocks per (b, KV head) (prep_kernel's R): decode.h prep_row_blocks; GHOSTKV_PREP_ROWS=1 or 4 forces it
 // (A/B runs).
 int prep_rows(int64_t bk, int sms) {
-  static const int forced = [] {
-    const char* e = std::getenv("GHOSTKV_PREP_ROWS");
-    const int m = e ? std::atoi(e) : 0;
-    if (e && m != 1 && m != 4) throw std::runtime_error("ghostkv cuda: GHOSTKV_PREP_ROWS must be 1 or 4, got " + std::string(e));
-    return m;
-  }();
+  static const int forced = env_one_of("GHOSTKV_PREP_ROWS", 0, {1, 4});
   static_assert(kPrepRowBlocks == 4, "prep_kernel is instantiated for R 1 and 4");
   if (forced) return forced;
   return prep_row_blocks(bk, sms);
@@ -3192,27 +3178,17 @@ int prep_rows(int64_t bk, int sms) {
 // prep's cluster size (prep_kernel's CL) where it runs one block per (b, KV head): prep_cluster_blocks with
 // kPrepCluster, or with GHOSTKV_PREP_CLUSTER=1, 2 or 4 (A/B runs)
 int prep_cluster(int batch) {
-  static const int forced = [] {
-    const char* e = std::getenv("GHOSTKV_PREP_CLUSTER");
-    const int m = e ? std::atoi(e) : 0;
-    if (e && m != 1 && m != 2 && m != 4)
-      throw std::runtime_error("ghostkv cuda: GHOSTKV_PREP_CLUSTER must be 1, 2 or 4, got " + std::string(e));
-    return m;
-  }();
+  static const int forced = env_one_of("GHOSTKV_PREP_CLUSTER", 0, {1, 2, 4});
   return prep_cluster_blocks(batch, forced ? forced : kPrepCluster);
 }
 int scan_debug() {
-  static const int v = [] {
-    const char* e = std::getenv("GHOSTKV_SCAN_DEBUG");
-    return e ? std::atoi(e) : 0;
-  }();
+  static const int v = env_int_range("GHOSTKV_SCAN_DEBUG", 0, 0, 31);  // the bits above
   return v;
 }
 
-// a cap on blocks per SM from the environment variable `name` (1-32; 32 when unset)
+// a cap on blocks per SM from the environment variable `name` (1-32, another value an error; 32 when unset)
 int env_blocks_cap(const char* name) {
-  const char* e = std::getenv(name);
-  return e ? std::max(1, std::min(32, std::atoi(e))) : 32;
+  return env_int_range(name, 32, 1, 32);
 }
 
 // Values that depend on the device (occupancy, the L2's size) and one-time set-up that the runtime keeps per
@@ -3257,10 +3233,7 @@ class PerDevice {
 // their place (32 × 32K on the H200: the step 0.6-1.9% faster, docs/gpu.md); with few KV heads (1 × 128K:
 // 8) it gained nothing and stage 1 took 0.3-1.0 µs longer. GHOSTKV_COMPACT_READY=0 / 1 forces it off / on.
 int compact_from_list(int bk) {
-  static const int forced = [] {
-    const char* e = std::getenv("GHOSTKV_COMPACT_READY");
-    return e && (e[0] == '0' || e[0] == '1') && !e[1] ? e[0] - '0' : -1;
-  }();
+  static const int forced = env_choice("GHOSTKV_COMPACT_READY", -1, 0, 1);
   if (forced >= 0) return forced;
   return bk >= device_sm_count() ? 1 : 0;
 }
@@ -3270,10 +3243,7 @@ int compact_from_list(int bk) {
 // there: A/B runs and the bench's bitwise check of the two).
 int g_cut_local = -1;  // −1: GHOSTKV_CUT_LOCAL decides (set_cut_local)
 static bool cut_local_on() {
-  static const bool env = [] {
-    const char* e = std::getenv("GHOSTKV_CUT_LOCAL");
-    return !(e && e[0] == '0' && !e[1]);
-  }();
+  static const bool env = env_choice("GHOSTKV_CUT_LOCAL", 1, 0, 1) == 1;
   return g_cut_local < 0 ? env : g_cut_local == 1;
 }
 int scan_occupancy() {
@@ -3441,10 +3411,7 @@ int scan_blocks_per_head(int max_pages, int slots, int bk) {
 // 1.3× slower than stage 2 timed alone). GHOSTKV_ATTEND_SPREAD=0 turns the cap off (A/B runs).
 constexpr int kAttendSpreadSmem1 = 160 * 1024, kAttendSpreadSmem2 = 96 * 1024;  // ≤ 1 resp. ≤ 2 per SM (228 KB)
 int attend_launch_smem(int smem, int grid) {
-  static const bool on = [] {
-    const char* e = std::getenv("GHOSTKV_ATTEND_SPREAD");
-    return !(e && std::string(e) == "0");
-  }();
+  static const bool on = env_choice("GHOSTKV_ATTEND_SPREAD", 1, 0, 1) == 1;
   if (!on) return smem;
   const int sms = device_sm_count(), per_sm = (grid + sms - 1) / sms;
   if (per_sm == 1) return std::max(smem, kAttendSpreadSmem1);
@@ -3461,10 +3428,7 @@ int attend_launch_smem(int smem, int grid) {
 // and from 34.4-34.9 to 34.1-34.4 µs (low-rank with anchors). The dense path keeps 4 warps (a dense tile stays
 // in one page).
 int attend_warps() {
-  static const int v = [] {
-    const char* e = std::getenv("GHOSTKV_ATTEND_WARPS");
-    return e && std::string(e) == "4" ? 4 : 6;
-  }();
+  static const int v = env_choice("GHOSTKV_ATTEND_WARPS", 6, 4, 6);
   return v;
 }
 
@@ -3484,10 +3448,7 @@ const char* last_error() { return g_last_error.c_str(); }
 // larger bound arrays cannot stay, and there the policy measured slower (docs/gpu.md, round of
 // 6494d5f..). GHOSTKV_SCAN_L2_HINT=0 / 1 forces it off / on (A/B runs).
 static int scan_l2_first(int64_t bound_bytes) {
-  static const int forced = [] {  // "0" or "1"; anything else leaves the choice to the size rule
-    const char* e = std::getenv("GHOSTKV_SCAN_L2_HINT");
-    return e && (e[0] == '0' || e[0] == '1') && !e[1] ? e[0] - '0' : -1;
-  }();
+  static const int forced = env_choice("GHOSTKV_SCAN_L2_HINT", -1, 0, 1);  // −1 (unset): the size rule
   if (forced >= 0) return forced ? 1 : 0;
   static PerDevice<int> l2_bytes;
   const int l2 = l2_bytes.get([] {
@@ -3595,13 +3556,7 @@ static int lowrank_fused_cp(const DecodeParams& p) { return lr_fused_compact_on(
 // GHOSTKV_LR_DEBUG (diagnostics only; G 4, d 128; 1, 2, 3, 4 or 7): lowrank_fused_kernel's DBG build, for the rows of
 // forced survivors (the policy's rows keep their build)
 int lr_debug() {
-  static const int v = [] {
-    const char* e = std::getenv("GHOSTKV_LR_DEBUG");
-    const int m = e ? std::atoi(e) : 0;
-    if (m != 0 && m != 1 && m != 2 && m != 3 && m != 4 && m != 7)
-      throw std::runtime_error("ghostkv cuda: GHOSTKV_LR_DEBUG must be 1, 2, 3, 4 or 7, got " + std::string(e));
-    return m;
-  }();
+  static const int v = env_one_of("GHOSTKV_LR_DEBUG", 0, {0, 1, 2, 3, 4, 7});
   return v;
 }
 // GHOSTKV_LR_FUSED_WARPS (A/B runs; G 4, d 128; the CP 1 and 2 builds): 8 or 12 warps per fused block (other shapes and
@@ -3848,18 +3803,12 @@ void ghost_stage1(const DecodeParams& p, void* stream) { stage1(p, stream, 1 << 
 // One split per KV head: attend finishes the heads itself (attend_kernel's FIN) instead of a merge kernel
 // after it; GHOSTKV_ATTEND_FIN=0 keeps the merge kernel (A/B runs).
 bool attend_finishes(int splits) {
-  static const bool on = [] {
-    const char* e = std::getenv("GHOSTKV_ATTEND_FIN");
-    return !(e && e[0] == '0' && !e[1]);
-  }();
+  static const bool on = env_choice("GHOSTKV_ATTEND_FIN", 1, 0, 1) == 1;
   return splits == 1 && on;
 }
 
 bool balance_allowed(const DecodeParams& p) {
-  static const bool on = [] {
-    const char* e = std::getenv("GHOSTKV_ATTEND_BALANCE");
-    return !(e && e[0] == '0' && !e[1]);
-  }();
+  static const bool on = env_choice("GHOSTKV_ATTEND_BALANCE", 1, 0, 1) == 1;
   const int BK = p.batch * p.n_head_kv;
   return on && p.splits > 1 && !attend_finishes(p.splits) && BK <= kBalanceMaxHeads && !compact_from_list(BK);
 }
@@ -4010,14 +3959,34 @@ void dense_decode(const DecodeParams& p, void* stream) {
   stage2<true>(p, static_cast<cudaStream_t>(stream), false);
 }
 
-int env_choice(const char* name, int dflt, int a, int b) {
+int env_one_of(const char* name, int dflt, std::initializer_list<int> values) {
   const char* e = std::getenv(name);
   if (!e) return dflt;
   const std::string v = e;
-  if (v == std::to_string(a)) return a;
-  if (v == std::to_string(b)) return b;
-  throw std::runtime_error(std::string("ghostkv cuda: ") + name + " must be " + std::to_string(a) + " or " + std::to_string(b) +
-                           ", got '" + v + "'");
+  std::string allowed;
+  int i = 0;
+  for (const int a : values) {
+    if (v == std::to_string(a)) return a;
+    allowed += (i == 0 ? "" : i + 1 == int(values.size()) ? " or " : ", ") + std::to_string(a);
+    ++i;
+  }
+  throw std::runtime_error(std::string("ghostkv cuda: ") + name + " must be " + allowed + ", got '" + v + "'");
+}
+
+int env_choice(const char* name, int dflt, int a, int b) { return env_one_of(name, dflt, {a, b}); }
+
+int env_int_range(const char* name, int dflt, int lo, int hi) {
+  const char* e = std::getenv(name);
+  if (!e) return dflt;
+  const std::string v = e;
+  // the whole string, decimal, no sign, space or leading zero (as env_one_of takes it)
+  bool ok = !v.empty() && v.size() <= 9 && (v == "0" || v[0] != '0');
+  for (const char ch : v) ok = ok && ch >= '0' && ch <= '9';
+  const int m = ok ? std::stoi(v) : -1;
+  if (!ok || m < lo || m > hi)
+    throw std::runtime_error(std::string("ghostkv cuda: ") + name + " must be an integer from " + std::to_string(lo) + " to " +
+                             std::to_string(hi) + ", got '" + v + "'");
+  return m;
 }
 
 }  // namespace ghostkv::cuda

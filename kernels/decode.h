@@ -45,6 +45,7 @@
 // programmatic dependent launch (GHOSTKV_NO_PDL=1 turns it off), and are graph-capturable.
 // The workspace needs no initialisation: prep zeroes what the next stages accumulate.
 #include <cstdint>
+#include <initializer_list>
 
 namespace ghostkv::cuda {
 
@@ -220,6 +221,11 @@ void set_cut_local(int on);
 // other value throws std::runtime_error naming the variable and the value (the A/B switches: GHOSTKV_LR_FUSED,
 // GHOSTKV_SCAN_WARPS, GHOSTKV_LR_FUSED_WARPS, ..)
 int env_choice(const char* name, int dflt, int a, int b);
+// The same for a set of values (env_choice is it with two), and for any integer in [lo, hi] written the same way (decimal,
+// the whole string, no sign, space or leading zero): the diagnostic switches (GHOSTKV_PREP_DEBUG, GHOSTKV_SCAN_DEBUG's
+// bits, GHOSTKV_SCAN_OCC, ..)
+int env_one_of(const char* name, int dflt, std::initializer_list<int> values);
+int env_int_range(const char* name, int dflt, int lo, int hi);
 // The low-rank witness with anchors runs its anchor stage and scan as one kernel (lowrank_fused_kernel) where
 // the low-rank scan has one block per KV head (its local cut: 32 × 32K on an H200); set_lowrank_fused(0)
 // keeps the two kernels, 1 allows the fused one again, −1 leaves it to GHOSTKV_LR_FUSED (0 or 1; default: allowed; another value is an error). The two give bitwise the same

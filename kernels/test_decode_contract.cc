@@ -136,6 +136,44 @@ TEST(CudaContract, EnvChoiceTakesOneOfTwoValues) {
   unsetenv(name);
 }
 
+// the diagnostic switches: one of a set (env_one_of), an integer in a range (env_int_range); the whole string or an error
+// naming the variable and the value
+TEST(CudaContract, EnvOneOfAndIntRange) {
+  const char* name = "GHOSTKV_TEST_ENV_SET";
+  unsetenv(name);
+  EXPECT_EQ(env_one_of(name, 0, {1, 2, 4}), 0);
+  EXPECT_EQ(env_int_range(name, 32, 1, 32), 32);
+  setenv(name, "4", 1);
+  EXPECT_EQ(env_one_of(name, 0, {1, 2, 4}), 4);
+  EXPECT_EQ(env_int_range(name, 32, 1, 32), 4);
+  setenv(name, "0", 1);
+  EXPECT_EQ(env_one_of(name, 9, {0, 7}), 0);
+  EXPECT_EQ(env_int_range(name, 5, 0, 31), 0);
+  setenv(name, "32", 1);
+  EXPECT_EQ(env_int_range(name, 1, 1, 32), 32);
+  auto refused = [&](auto f, const char* bad) {
+    setenv(name, bad, 1);
+    try {
+      f();
+      ADD_FAILURE() << "accepted '" << bad << "'";
+    } catch (const std::runtime_error& e) {
+      const std::string m = e.what();
+      EXPECT_NE(m.find(name), std::string::npos) << m;
+      EXPECT_NE(m.find(std::string("'") + bad + "'"), std::string::npos) << m;
+    }
+  };
+  for (const char* bad : {"3", "4x", "", "04", " 4", "-1"}) refused([&] { env_one_of(name, 0, {1, 2, 4}); }, bad);
+  for (const char* bad : {"0", "33", "1x", "", "01", "+3", "-1", "99999999999"})
+    refused([&] { env_int_range(name, 32, 1, 32); }, bad);
+  setenv(name, "3", 1);
+  try {
+    env_one_of(name, 0, {1, 2, 4});
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("must be 1, 2 or 4"), std::string::npos) << e.what();
+  }
+  unsetenv(name);
+}
+
 TEST(CudaContract, Stage1KernelCount) {
   alignas(16) const uint8_t box_byte = 0;
   DecodeParams p = params(2, 32, 8, 256, 16);
