@@ -3465,8 +3465,9 @@ static int scan_l2_first(int64_t bound_bytes) {
 struct ScanPlan {
   int chunks = 0, cut = kCutGlobal;
 };
-// The quant scan's warps per block. 16 (one block per SM) with the global cut and no anchors at G 4 / d 128, 8 (two
-// blocks per SM) elsewhere (kScanBlockWarps). On the H200, same-call A/Bs at 1 × 128K at 5% forced and certified, in
+// The quant scan's warps per block. 16 (one block per SM) with the global cut at G 4 / d 128, with or without
+// anchors, 8 (two blocks per SM) elsewhere (kScanBlockWarps). With anchors at 1 × 128K (calls 121-122, 16 against 8
+// warps in turn): int8 −1.0 to −3.8 µs (6 of 6 pairs), mixed −0.2 to −1.2 (4 of 4), int4 −0.8 to +0.2 (5 of 6). On the H200, same-call A/Bs at 1 × 128K at 5% forced and certified, in
 // turn (calls 117-118, 8 pairs per witness), stage 1 against the rule before (10 warps for int8, 8 for the others):
 // int8 −0.52 µs on average (6 of 8 pairs faster, −1.1 to +0.3), mixed −0.51 (8 of 8, −0.9 to −0.3), int4 −0.22 (6 of
 // 8, −0.5 to +0.1). The 10-warp int8 block (121 KB of shared memory: one block per SM too; calls 112-113) had taken
@@ -3509,7 +3510,7 @@ template <int GG, int DD, int BB>
 static int scan_warps_for(const DecodeParams& p) {
   if constexpr (GG == 4 && DD == 128) {
     const int env = scan_warps_env();
-    if (env == 16 || (env == 0 && !p.box && scan_plan<GG, DD, BB, 16>(p).cut == kCutGlobal)) return 16;
+    if (env == 16 || (env == 0 && scan_plan<GG, DD, BB, 16>(p).cut == kCutGlobal)) return 16;
   }
   return kScanBlockWarps;
 }
