@@ -2995,6 +2995,64 @@ __global__ void __launch_bounds__(kProbeWarps * 32) bounds_stream_probe_kernel(D
   if (acc == 0x9E3779B9u) w.po[0] = float(acc);  // practically never: keeps the reads
 }
 
+// witness page stream probe (diagnostics, gather_probe modes 5-8): every witness page of each KV head (codes
+// and meta of the quant witnesses), read as the 16-warp scan reads them, with nothing done on the bytes: warp
+// gw of the KV head's grid row takes pages gw, gw + W, ... (the scan's order, through the page table), one page
+// in flight per warp. VAR 5: codes and meta by two bulk copies into the warp's buffer, L2 evict-first (the scan's
+// streaming); 6: the codes alone by one bulk copy, evict-first; 7: codes and meta by the warp's lanes (16-byte
+// __ldcs loads, a whole page's issued before any is used; no shared memory); 8: as 5 with evict-normal. The
+// xor of the words goes to po so that the reads are kept. It measures what the memory system gives the scan's
+// access pattern, and which part of the pattern (the copy engine, the meta's second copy, the L2 policy) costs.
+constexpr int kCodesProbeWarps = 16;
+template <int VAR>
+__global__ void __launch_bounds__(kCodesProbeWarps * 32, 1) codes_stream_probe_kernel(DecodeParams p, Workspace w, int pb) {
+  extern __shared__ __align__(128) uint8_t smem[];
+  __shared__ __align__(8) uint64_t bars[kCodesProbeWarps];
+  const int bg = blockIdx.y, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int mb = 4 * p.d, buf_bytes = pb + mb;  // meta: f16 h_j and err_j per component
+  if (VAR != 7 && lane == 0) {
+    mbar_init(&bars[warp], 1);
+    mbar_init_fence();
+  }
+  __syncwarp();
+  pdl_wait();
+  const int npages = (p.seq_len[b] + kPage - 1) / kPage;
+  const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
+  const int gw = blockIdx.x * kCodesProbeWarps + warp, nw = gridDim.x * kCodesProbeWarps;
+  uint32_t acc = 0;
+  if constexpr (VAR == 7) {
+    const int n16 = pb / 16, m16 = mb / 16;  // ≤ 512 code pieces (8 KB), ≤ 32 meta pieces
+    for (int i = gw; i < npages; i += nw) {
+      const int64_t po = int64_t(ptab[i]) * p.n_head_kv + g;
+      const uint4* src = reinterpret_cast<const uint4*>(p.codes + po * pb);
+      uint4 x[17];
+#pragma unroll
+      for (int u = 0; u < 16; ++u) x[u] = u * 32 + lane < n16 ? __ldcs(src + u * 32 + lane) : make_uint4(0, 0, 0, 0);
+      x[16] = lane < m16 ? __ldcs(reinterpret_cast<const uint4*>(p.meta + po * 2 * p.d) + lane) : make_uint4(0, 0, 0, 0);
+#pragma unroll
+      for (int u = 0; u < 17; ++u) acc ^= x[u].x ^ x[u].y ^ x[u].z ^ x[u].w;
+    }
+  } else {
+    uint8_t* buf = smem + warp * buf_bytes;
+    const uint64_t pol = VAR == 8 ? l2_evict_normal() : l2_evict_first();
+    int it = 0;
+    for (int i = gw; i < npages; i += nw, ++it) {
+      if (lane == 0) {
+        const int64_t po = int64_t(ptab[i]) * p.n_head_kv + g;
+        mbar_expect_tx(&bars[warp], uint32_t(VAR == 6 ? pb : buf_bytes));
+        bulk_g2s_hint(buf, p.codes + po * pb, uint32_t(pb), &bars[warp], pol);
+        if (VAR != 6) bulk_g2s_hint(buf + pb, p.meta + po * 2 * p.d, uint32_t(mb), &bars[warp], pol);
+      }
+      mbar_wait(&bars[warp], uint32_t(it) & 1u);
+      const uint4 v = reinterpret_cast<const uint4*>(buf)[lane];
+      acc ^= v.x ^ v.y ^ v.z ^ v.w;
+      __syncwarp();  // every lane has read the buffer before the next copy into it
+    }
+  }
+  if (acc == 0x9E3779B9u) w.po[0] = float(acc);  // practically never: keeps the reads
+}
+
 // ---------------------------------------------------------------------------------------------
 // merge: one block per (b, query head) of P·128 threads: thread (slice, j) holds component j of the splits
 // slice, slice + P, … (at most kMergePer of them: P = 1 up to 16 splits, 4 up to 64, 8 up to 128). Exact merge
@@ -3932,9 +3990,25 @@ void read_through(const void* buf, int64_t bytes, void* stream) {
 
 void gather_probe(const DecodeParams& p, void* stream, int mode) {
   validate(p);
-  if (mode < 0 || mode > 4) throw std::runtime_error("ghostkv cuda: gather_probe mode must be 0-4, got " + std::to_string(mode));
+  if (mode < 0 || mode > 8) throw std::runtime_error("ghostkv cuda: gather_probe mode must be 0-8, got " + std::to_string(mode));
   const Workspace w = workspace_views(p);
   const int BK = p.batch * p.n_head_kv, blocks = std::max(1, 16 * device_sm_count() / BK);
+  if (mode >= 5) {  // the witness pages as the 16-warp scan streams them: its grid (one block per SM)
+    if (p.rank != 0 || !p.codes || !p.meta)
+      throw std::runtime_error("ghostkv cuda: gather_probe modes 5-8 read a quant witness's codes and meta");
+    const int pb = kPage * witness_code_bytes(witness_k8(p.bits, p.n8, p.d), p.d), smem = kCodesProbeWarps * (pb + 4 * p.d);
+    const int chunks = scan_blocks_per_head((p.max_seq + kPage - 1) / kPage, device_sm_count(), BK);
+    auto go = [&](auto kern) {
+      raise_smem(kern, smem);
+      launch("codes_stream_probe_kernel", kern, dim3(chunks, BK), dim3(kCodesProbeWarps * 32), mode == 7 ? 0 : smem,
+             static_cast<cudaStream_t>(stream), p, w, pb);
+    };
+    if (mode == 5) go(codes_stream_probe_kernel<5>);
+    else if (mode == 6) go(codes_stream_probe_kernel<6>);
+    else if (mode == 7) go(codes_stream_probe_kernel<7>);
+    else go(codes_stream_probe_kernel<8>);
+    return;
+  }
   if (mode == 3) {  // as many blocks as are resident (every one at once while B·Hkv ≤ that count)
     static PerDevice<int> occ_dev;
     const int occ = occ_dev.get([] {

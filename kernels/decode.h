@@ -258,7 +258,10 @@ void check_page_table(const int32_t* page_table, const int32_t* seq_len, int bat
 void survivor_tokens(const int32_t* page_table_row, int seq_len, const int32_t* rows, int64_t n_rows, int32_t* tokens);
 // Diagnostics: only read the K and V rows attend reads (mode 0: compact's survivor list of the last
 // stage 1; mode 1: every token, in order), or the bounds compact reads (mode 2: a lane per token;
-// mode 3: by bulk copies into shared memory), for the bandwidth each access pattern gets.
+// mode 3: by bulk copies into shared memory; mode 4: the survivor rows as K|V pieces), or the quant witness's
+// pages as the 16-warp scan streams them, nothing done on the bytes (5: codes and meta by two bulk copies per
+// page, L2 evict-first, as the scan; 6: the codes alone; 7: codes and meta by the lanes' 16-byte __ldcs loads;
+// 8: as 5 with evict-normal; a rank-0 witness only), for the bandwidth each access pattern gets.
 void gather_probe(const DecodeParams& p, void* stream, int mode);
 // Reads bytes (a multiple of 16) at buf once and keeps nothing: after a large write, the L2 then holds
 // clean lines of buf only (the bench's clean cold-L2 flush: the write-back of the written lines is

@@ -1288,18 +1288,28 @@ int run_on_device(const Opts& o, Host& h, int dev) {
       auto ga = tm.graph([&](cudaStream_t s) { gc::ghost_stage_prefix(pr, s, 2, 1); });
       line += "; attend only ms: " + std::to_string(tm.graph_ms(ga));
       tm.destroy(ga);
-      for (int mode = 0; mode < 5; ++mode) {
+      const int n_modes = pr.rank == 0 && pr.codes && pr.meta ? 9 : 5;  // 5-8: the quant witness's pages
+      for (int mode = 0; mode < n_modes; ++mode) {
         auto gg = tm.graph([&](cudaStream_t s) { gc::gather_probe(pr, s, mode); });
         const double ms = tm.graph_ms(gg);
         tm.destroy(gg);
-        double rows = 0;
+        double rows = 0, pages = 0;
         if (mode == 0 || mode == 4) rows = double(ns);
         else for (int b = 0; b < h.B; ++b) rows += double(h.Hkv) * h.seq_len[size_t(b)];
-        // modes 0, 1, 4: a K and a V row (2·d bf16) per row; modes 2, 3: G f16 bounds per token
-        const double bytes = mode == 2 || mode == 3 ? rows * 2.0 * (h.Hq / h.Hkv) : rows * 4 * g_d;
+        for (int b = 0; b < h.B; ++b) pages += double(h.Hkv) * ((h.seq_len[size_t(b)] + 63) / 64);
+        // modes 0, 1, 4: a K and a V row (2·d bf16) per row; modes 2, 3: G f16 bounds per token; 5-8: a page's
+        // codes (64 tokens' witness_code_bytes) and, but for 6, its meta (f16 h_j and err_j: 4·d bytes)
+        const double page_codes = 64.0 * gc::witness_code_bytes(h.k8, g_d);
+        const double bytes = mode == 2 || mode == 3 ? rows * 2.0 * (h.Hq / h.Hkv)
+                             : mode >= 5            ? pages * (page_codes + (mode == 6 ? 0.0 : 4.0 * g_d))
+                                                    : rows * 4 * g_d;
         const double gbps = bytes / (ms * 1e-3) / 1e9;
-        static const char* kName[5] = {"; gather survivor rows ms: ", "; gather all rows ms: ", "; read bounds ms: ",
-                                       "; stream bounds ms: ", "; gather survivor rows as K|V pieces ms: "};
+        static const char* kName[9] = {"; gather survivor rows ms: ", "; gather all rows ms: ", "; read bounds ms: ",
+                                       "; stream bounds ms: ", "; gather survivor rows as K|V pieces ms: ",
+                                       "; stream witness pages (bulk, evict-first) ms: ",
+                                       "; stream witness codes only (bulk, evict-first) ms: ",
+                                       "; stream witness pages (lanes, ldcs) ms: ",
+                                       "; stream witness pages (bulk, evict-normal) ms: "};
         line += std::string(kName[mode]) + std::to_string(ms) + " (" + std::to_string(gbps) + " GB/s, " +
                 std::to_string(gbps / copy_gbps) + " of copy)";
       }
