@@ -3217,7 +3217,7 @@ void launch(const char* what, void (*kernel)(KArgs...), dim3 grid, dim3 block, s
 }
 
 // GHOSTKV_SCAN_DEBUG (diagnostics only; the bounds are then incomplete): bit 1 skips the histogram,
-// 2 the bound stores, 4 the dot products and everything after them, 8 aggregates the histogram
+// 2 the bound stores, 4 the epilogue (bound stores, histogram; the dot products still run), 8 aggregates the histogram
 // updates per warp (__match_any_sync), 16 skips the page prep (zero query planes).
 // GHOSTKV_SCAN_OCC=N: at most N scan blocks per SM in the grid (default: as many as are resident).
 // GHOSTKV_PREP_DEBUG (diagnostics only; G 4, d 128; 1, 2, 4 or 7): prep_kernel's DBG build (the outputs are then wrong).
