@@ -950,14 +950,20 @@ __device__ __forceinline__ void scan_block_init(uint64_t (&bars)[SW][NB], uint32
   for (int i = tid; i < n_hist; i += SW * 32) hist[i] = 0u;
 }
 
-template <int G, int D, int K8, int NB, int SW, int MINB, bool DBG, int CUT = kCutGlobal>
+// NCH (GHOSTKV_SCAN_CHUNKS, with one buffer per warp): the page's codes arrive as NCH chunks of 4 / NCH m-tiles,
+// each under its own mbarrier (the meta with the first); a warp requests chunk k of its next page as soon as its dot
+// products are done with chunk k of this one, not after the whole page (page prep reads the meta into registers
+// before the first chunk is released).
+template <int G, int D, int K8, int NB, int SW, int MINB, bool DBG, int CUT = kCutGlobal, int NCH = 1>
 __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Workspace w, Consts c, int dbg) {
   using SS = ScanShape<D, K8>;
   constexpr int PB = SS::PB, BUF = SS::BUF, KS = SS::KS, BPL = SS::BPL, CBY = SS::CBY, NC = SS::NC, WPL = SS::WPL,
                 ROW = SS::ROW;
+  constexpr int CHB = PB / NCH, MTC = 4 / NCH;  // code bytes and m-tiles per chunk
   static_assert(G <= 4, "the page prep and the D fragment hold one head per lane & 3");
+  static_assert(NCH == 1 || (NB == 1 && 4 % NCH == 0 && CHB % 16 == 0), "chunks: one buffer, whole m-tiles, 16-byte copies");
   extern __shared__ __align__(128) uint8_t smem[];
-  __shared__ __align__(8) uint64_t bars[SW][NB];
+  __shared__ __align__(8) uint64_t bars[SW][NB * NCH];
   uint8_t* bufs = smem;                                                    // [warp][NB][BUF]
   uint32_t* planes = reinterpret_cast<uint32_t*>(smem + SW * NB * BUF);    // [warp][8 rows][ROW]
   float4* sq = reinterpret_cast<float4*>(planes + SW * 8 * ROW);          // [NQ][32]: q̃_r, qa, qb by lane
@@ -966,7 +972,7 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   const int bg = scan_block_head(blockIdx.x, blockIdx.y, gridDim.x, gridDim.y, c.scan_mix, &chunk);
   const int b = bg / p.n_head_kv, g = bg % p.n_head_kv;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  scan_block_init<SW, NB>(bars, hist, G * kHistAll, tid, lane, warp);
+  scan_block_init<SW, NB * NCH>(bars, hist, G * kHistAll, tid, lane, warp);
   for (int i = lane; i < 8 * ROW; i += 32) planes[warp * 8 * ROW + i] = 0u;  // rows ≥ 2G stay zero
   __syncthreads();
   const int n = p.seq_len[b];
@@ -981,8 +987,19 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   uint32_t* myplanes = planes + warp * 8 * ROW;
   const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
   const uint64_t pol = c.l2_first ? l2_evict_first() : l2_evict_normal();
-  auto issue = [&](int i, int buf, int phys) {  // lane 0; i: index in the page order
+  auto issue_chunk = [&](int i, int k, int phys) {  // lane 0; chunk k (NCH > 1, one buffer) of the i-th page
     if (i < npages) {
+      const int64_t po = int64_t(phys) * p.n_head_kv + g;
+      mbar_expect_tx(&bars[warp][k], CHB + (k == 0 ? SS::MB : 0));
+      bulk_g2s_hint(mybuf + k * CHB, p.codes + po * PB + k * CHB, CHB, &bars[warp][k], pol);
+      if (k == 0) bulk_g2s_hint(mybuf + PB, p.meta + po * 2 * D, SS::MB, &bars[warp][k], pol);
+    }
+  };
+  auto issue = [&](int i, int buf, int phys) {  // lane 0; i: index in the page order
+    if constexpr (NCH > 1) {
+#pragma unroll
+      for (int k = 0; k < NCH; ++k) issue_chunk(i, k, phys);
+    } else if (i < npages) {
       const int64_t po = int64_t(phys) * p.n_head_kv + g;
       mbar_expect_tx(&bars[warp][buf], PB + SS::MB);
       bulk_g2s_hint(mybuf + buf * BUF, p.codes + po * PB, PB, &bars[warp][buf], pol);
@@ -1019,7 +1036,8 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   for (int i = gw; i < npages; i += nw, ++it) {
     const int buf = it % NB;
     const int pg = lpage(i);
-    mbar_wait(&bars[warp][buf], uint32_t((it / NB) & 1));
+    const uint32_t phase = uint32_t((it / NB) & 1);
+    mbar_wait(&bars[warp][NCH > 1 ? 0 : buf], phase);  // NCH > 1: the first chunk and the meta
     const uint8_t* rec = mybuf + buf * BUF;
     const uint16_t* meta = reinterpret_cast<const uint16_t*>(rec + PB);
     // per-page query weights of the lane's head, written as its plane rows (2h: a, 2h+1: b)
@@ -1057,6 +1075,8 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
     int acc[4][4];
 #pragma unroll
     for (int mt = 0; mt < 4; ++mt) {
+      if constexpr (NCH > 1)
+        if (mt > 0 && mt % MTC == 0) mbar_wait(&bars[warp][mt / MTC], phase);
       acc[mt][0] = acc[mt][1] = acc[mt][2] = acc[mt][3] = 0;
       uint32_t bw[2][BPL / 4];  // the lane's code words of tokens 16mt + r (n-tile 2mt) and + 8 (2mt + 1)
 #pragma unroll
@@ -1084,11 +1104,21 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
                    fb[2 * ks], fb[2 * ks + 1]);
         }
       }
+      if constexpr (NCH > 1)
+        if ((mt + 1) % MTC == 0) {
+          __syncwarp();  // every lane is done with chunk mt / MTC (and, at the first, the meta and the query planes)
+          if (lane == 0) {
+            issue_chunk(i + nw, mt / MTC, phys_next);
+            if (mt == 3 && i + 2 * nw < npages) phys_next = ptab[lpage(i + 2 * nw)];
+          }
+        }
     }
-    __syncwarp();  // every lane is done with this buffer and the query planes
-    if (lane == 0) {
-      issue(i + NB * nw, buf, phys_next);
-      if (i + (NB + 1) * nw < npages) phys_next = ptab[lpage(i + (NB + 1) * nw)];
+    if constexpr (NCH == 1) {
+      __syncwarp();  // every lane is done with this buffer and the query planes
+      if (lane == 0) {
+        issue(i + NB * nw, buf, phys_next);
+        if (i + (NB + 1) * nw < npages) phys_next = ptab[lpage(i + (NB + 1) * nw)];
+      }
     }
     if (i + nw >= npages) pdl_launch_next();
     // epilogue: lane (token 16mt + r + 8·hf, head my_h); a plain page (no hot token, none at or past
@@ -3539,6 +3569,13 @@ static int scan_warps_env() {
   static const int v = env_choice("GHOSTKV_SCAN_WARPS", 0, 8, 16);
   return v;
 }
+// GHOSTKV_SCAN_CHUNKS=2 or 4: the 16-warp quant scan with the global cut (not the DEBUG build) receives each page's
+// codes in that many chunks and requests the next page's chunk as its dot products finish with this one's
+// (scan_kernel's NCH); 1 (default): one bulk copy of the whole page, requested after the page's dot products.
+static int scan_chunks_env() {
+  static const int v = env_one_of("GHOSTKV_SCAN_CHUNKS", 1, {1, 2, 4});
+  return v;
+}
 // The launch bound's blocks per SM: 8 warps two (128 registers), more one (16 warps: 128 registers)
 template <int SW>
 constexpr int scan_minb() { return SW > kScanBlockWarps ? 1 : kScanMinBlocks; }
@@ -3781,7 +3818,14 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
       } else if (plan.cut == kCutLocal) {
         kern = scan_kernel<GG, DD, BB, NB, SW, MINB, false, kCutLocal>;
       }
-      static PerDevice<bool> attr[2];  // per build of the cut (DBG is fixed per process) and device
+      if constexpr (SW == 16 && GG == 4 && DD == 128) {
+        const int nch = scan_chunks_env();
+        if (nch > 1 && !scan_debug() && plan.cut == kCutGlobal) {
+          kern = nch == 2 ? scan_kernel<GG, DD, BB, NB, SW, MINB, false, kCutGlobal, 2>
+                          : scan_kernel<GG, DD, BB, NB, SW, MINB, false, kCutGlobal, 4>;
+        }
+      }
+      static PerDevice<bool> attr[2];  // per build of the cut (DBG and the chunks are fixed per process) and device
       attr[plan.cut].get([&] { raise_smem(kern, smem); return true; });
       if (more()) launch("scan_kernel", kern, dim3(plan.chunks, BK), dim3(SW * 32), smem, st, p, w, c, scan_debug());
     };
