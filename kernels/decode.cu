@@ -950,6 +950,18 @@ __device__ __forceinline__ void scan_block_init(uint64_t (&bars)[SW][NB], uint32
   for (int i = tid; i < n_hist; i += SW * 32) hist[i] = 0u;
 }
 
+// The scan's timeline (diagnostics: GHOSTKV_SCAN_DEBUG bit 32, the DBG build): per block of the last launch, on the
+// GPU's global timer (ns): its KV head, its start, the return of griddepcontrol.wait, its end (thread 0, after the
+// histogram flush and done count, and in the last block of a KV head after the cut), the end of each warp's page loop
+inline constexpr int kScanTlMax = 4096, kScanTlCols = 4 + 16;
+__device__ long long g_scan_tl[kScanTlMax][kScanTlCols];
+__device__ int g_scan_tl_blocks;
+__device__ __forceinline__ long long global_ns() {
+  long long t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  return t;
+}
+
 // NCH (GHOSTKV_SCAN_CHUNKS, with one buffer per warp): the page's codes arrive as NCH chunks of 4 / NCH m-tiles,
 // each under its own mbarrier (the meta with the first); a warp requests chunk k of its next page as soon as its dot
 // products are done with chunk k of this one, not after the whole page (page prep reads the meta into registers
@@ -972,6 +984,14 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   const int bg = scan_block_head(blockIdx.x, blockIdx.y, gridDim.x, gridDim.y, c.scan_mix, &chunk);
   const int b = bg / p.n_head_kv, g = bg % p.n_head_kv;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int tl_blk = blockIdx.y * gridDim.x + blockIdx.x;
+  const bool tl = DBG && (dbg & 32) && tl_blk < kScanTlMax;  // the timeline (diagnostics)
+  if (tl && tid == 0) {
+    g_scan_tl[tl_blk][0] = bg;
+    g_scan_tl[tl_blk][1] = global_ns();
+    if (tl_blk == 0) g_scan_tl_blocks = gridDim.x * gridDim.y;
+  }
+  if (tl && tid < 16) g_scan_tl[tl_blk][4 + tid] = 0;  // warps the block does not have stay 0
   scan_block_init<SW, NB * NCH>(bars, hist, G * kHistAll, tid, lane, warp);
   for (int i = lane; i < 8 * ROW; i += 32) planes[warp * 8 * ROW + i] = 0u;  // rows ≥ 2G stay zero
   __syncthreads();
@@ -1021,6 +1041,7 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   // in the stream has finished. prep must keep that order.
   if (!listed) issue_first();
   pdl_wait();
+  if (tl && tid == 0) g_scan_tl[tl_blk][2] = global_ns();
   if (listed) {
     npages = w.n_plist[bg];
     issue_first();
@@ -1155,8 +1176,10 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
       else epilogue(std::false_type{});
     }
   }
+  if (tl && lane == 0 && warp < 16) g_scan_tl[tl_blk][4 + warp] = global_ns();
   if constexpr (CUT == kCutLocal) finish_scan_local<G>(p, w, hist, b, g);
   else finish_scan_block<G>(p, w, hist, b, g);
+  if (tl && tid == 0) g_scan_tl[tl_blk][3] = global_ns();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -3248,7 +3271,8 @@ void launch(const char* what, void (*kernel)(KArgs...), dim3 grid, dim3 block, s
 
 // GHOSTKV_SCAN_DEBUG (diagnostics only; the bounds are then incomplete): bit 1 skips the histogram,
 // 2 the bound stores, 4 the epilogue (bound stores, histogram; the dot products still run), 8 aggregates the histogram
-// updates per warp (__match_any_sync), 16 skips the page prep (zero query planes).
+// updates per warp (__match_any_sync), 16 skips the page prep (zero query planes), 32 records the scan's timeline
+// (g_scan_tl, read by scan_timeline; nothing skipped).
 // GHOSTKV_SCAN_OCC=N: at most N scan blocks per SM in the grid (default: as many as are resident).
 // GHOSTKV_PREP_DEBUG (diagnostics only; G 4, d 128; 1, 2, 4 or 7): prep_kernel's DBG build (the outputs are then wrong).
 int prep_debug() {
@@ -3270,7 +3294,7 @@ int prep_cluster(int batch) {
   return prep_cluster_blocks(batch, forced ? forced : kPrepCluster);
 }
 int scan_debug() {
-  static const int v = env_int_range("GHOSTKV_SCAN_DEBUG", 0, 0, 31);  // the bits above
+  static const int v = env_int_range("GHOSTKV_SCAN_DEBUG", 0, 0, 63);  // the bits above
   return v;
 }
 
@@ -4030,6 +4054,15 @@ void read_through(const void* buf, int64_t bytes, void* stream) {
   read_through_kernel<<<4 * device_sm_count(), 512, 0, static_cast<cudaStream_t>(stream)>>>(
       static_cast<const uint4*>(buf), bytes / 16, nullptr);
   check_launch("read_through_kernel", cudaGetLastError());
+}
+
+int scan_timeline(int64_t* out, int max_blocks) {
+  static_assert(kScanTlCols == kScanTimelineCols, "decode.h's column count");
+  int n = 0;
+  check_launch("scan_timeline", cudaMemcpyFromSymbol(&n, g_scan_tl_blocks, sizeof(int)));
+  const int m = std::min(std::min(n, max_blocks), kScanTlMax);
+  if (m > 0) check_launch("scan_timeline", cudaMemcpyFromSymbol(out, g_scan_tl, size_t(m) * kScanTlCols * sizeof(long long)));
+  return n;
 }
 
 void gather_probe(const DecodeParams& p, void* stream, int mode) {

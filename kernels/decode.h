@@ -263,6 +263,14 @@ void survivor_tokens(const int32_t* page_table_row, int seq_len, const int32_t* 
 // page, L2 evict-first, as the scan; 6: the codes alone; 7: codes and meta by the lanes' 16-byte __ldcs loads;
 // 8: as 5 with evict-normal; a rank-0 witness only), for the bandwidth each access pattern gets.
 void gather_probe(const DecodeParams& p, void* stream, int mode);
+// Diagnostics: the quant scan's timeline of its last launch on the current device, recorded only by its DBG build
+// with GHOSTKV_SCAN_DEBUG bit 32 (G 4 / d 128): per block (index blockIdx.y · gridDim.x + blockIdx.x), on the GPU's
+// global timer in ns: its KV head (b · n_head_kv + g), its start, the return of its wait for prep, its end (after
+// the histogram flush and done count; in the last block of a KV head, after the cut), then the end of each warp's
+// page loop (16 columns; 0 for warps the block does not have). Copies min(blocks,
+// max_blocks, 4096) rows of kScanTimelineCols into out and returns the launch's block count (0: none recorded).
+inline constexpr int kScanTimelineCols = 20;
+int scan_timeline(int64_t* out, int max_blocks);
 // Reads bytes (a multiple of 16) at buf once and keeps nothing: after a large write, the L2 then holds
 // clean lines of buf only (the bench's clean cold-L2 flush: the write-back of the written lines is
 // done before the timed region instead of inside it).

@@ -26,6 +26,10 @@
 //      the stream behind the flush, as scripts/gpu_torch_sdpa.py times torch SDPA (the ghost tier's runs stay graph
 //      replays); either way the run's first line gives a tiny kernel's time both ways (what a launch costs beyond its
 //      work).
+//   --scan-timeline: after each timed row, the quant scan's timeline of its last launch (the last timed replay of
+//      stage 1), which only its diagnostic build records (GHOSTKV_SCAN_DEBUG=32, G 4 / d 128): when its blocks
+//      started, when their wait for prep returned, when each warp's page loop ended, and each KV head's last block's
+//      end (after the cut), in µs from the first block's start.
 // Exit code: 0 all checks passed, 1 a check failed, 2 bad input / CUDA error.
 #include <cuda_runtime.h>
 
@@ -80,6 +84,7 @@ struct Opts {
   double profile = -1;  // ≥ 0: run the ghost path (forced to this fraction) and dense once each, for ncu
   bool ghost_tier = false, tier_only = false, dry = false;  // dry: build the host data only (no device)
   bool breakdown = false;   // also time each stage's kernel prefixes and the bare row gather (diagnostics)
+  bool scan_timeline = false;  // also print the quant scan's timeline (GHOSTKV_SCAN_DEBUG=32; diagnostics)
   int balance = -1;         // DecodeParams::balance: −1 from each row's own counts (balanced_splits), 0 or 1 forced
   bool flush_clean = true;  // the 256 MB memset read back (the L2 left clean); --flush write: memset only
   bool eager = false;       // --timing eager: each timed run launches its kernels on the stream, as torch SDPA's run
@@ -458,6 +463,59 @@ static void print_build_agreement(const Check& c) {
 }
 
 bool is_hot(int t, int n) { return t < 4 || t >= n - 64; }
+
+// The quant scan's timeline of its last launch (gc::scan_timeline), in µs from its first block's start: the blocks'
+// starts and the returns of their wait for prep (median / highest), the warps' page-loop ends (lowest / median /
+// highest), per KV head the spread of its warps' ends and its last block's end after its last warp's end (the
+// flush, done count and cut; median / highest over the KV heads), and the kernel's span.
+static void print_scan_timeline(const std::string& label) {
+  std::vector<int64_t> tl(size_t(4096) * gc::kScanTimelineCols);
+  const int n = gc::scan_timeline(tl.data(), 4096);
+  if (n == 0) {
+    std::printf("# scan timeline %s: none recorded (the scan's diagnostic build records it: GHOSTKV_SCAN_DEBUG=32)\n",
+                label.c_str());
+    return;
+  }
+  const int m = std::min(n, 4096);
+  auto at = [&](int blk, int col) { return tl[size_t(blk) * gc::kScanTimelineCols + col]; };
+  int64_t t0 = at(0, 1);
+  for (int i = 0; i < m; ++i) t0 = std::min(t0, at(i, 1));
+  auto us = [&](int64_t t) { return double(t - t0) * 1e-3; };
+  std::vector<double> start, wait, warp_end;
+  std::map<int64_t, std::pair<int64_t, int64_t>> warp_span;  // KV head: lowest, highest warp end
+  std::map<int64_t, int64_t> head_end;                       // KV head: its last block's end
+  int64_t span = 0;
+  for (int i = 0; i < m; ++i) {
+    start.push_back(us(at(i, 1)));
+    wait.push_back(us(at(i, 2)));
+    const int64_t bg = at(i, 0);
+    head_end[bg] = std::max(head_end.count(bg) ? head_end[bg] : 0, at(i, 3));
+    span = std::max(span, at(i, 3) - t0);
+    for (int wv = 0; wv < 16; ++wv) {
+      const int64_t e = at(i, 4 + wv);
+      if (e == 0) continue;
+      warp_end.push_back(us(e));
+      auto it = warp_span.find(bg);
+      if (it == warp_span.end()) warp_span[bg] = {e, e};
+      else it->second = {std::min(it->second.first, e), std::max(it->second.second, e)};
+    }
+  }
+  std::vector<double> spread, tail;
+  for (const auto& [bg, lh] : warp_span) {
+    spread.push_back(double(lh.second - lh.first) * 1e-3);
+    tail.push_back(double(head_end[bg] - lh.second) * 1e-3);
+  }
+  auto q = [](std::vector<double> v, double f) {
+    if (v.empty()) return 0.0;
+    std::sort(v.begin(), v.end());
+    return v[size_t(f * double(v.size() - 1) + 0.5)];
+  };
+  std::printf("# scan timeline %s: %d blocks, %zu KV heads, span %.2f us; block start median %.2f max %.2f; wait for "
+              "prep returned median %.2f max %.2f; warp loop end min %.2f median %.2f max %.2f; per KV head: warps' end "
+              "spread median %.2f max %.2f, last block's end after its last warp median %.2f max %.2f us\n",
+              label.c_str(), n, head_end.size(), double(span) * 1e-3, q(start, 0.5), q(start, 1), q(wait, 0.5), q(wait, 1),
+              q(warp_end, 0), q(warp_end, 0.5), q(warp_end, 1), q(spread, 0.5), q(spread, 1), q(tail, 0.5), q(tail, 1));
+}
 
 // Runs the ghost path once (poisoned outputs) and checks the checked batch entries in float64. The token
 // bounds are poisoned too (0xFFFF, an f16 NaN, which no stored bound is: NaN is stored as +inf), so a
@@ -1012,6 +1070,7 @@ int main(int argc, char** argv) try {
     else if (a == "--anchors") o.anchors = true;
     else if (a == "--poison") o.poison = true;
     else if (a == "--breakdown") o.breakdown = true;
+    else if (a == "--scan-timeline") o.scan_timeline = true;
     else if (a == "--flush") {
       const std::string v = val();
       GKV_CHECK(v == "write" || v == "clean", "gpu_bench: --flush takes write or clean, got ", v);
@@ -1275,6 +1334,7 @@ int run_on_device(const Opts& o, Host& h, int dev) {
     const bool replay_bad = !(rel_all <= 1e-5) || !(rel_s2 <= 1e-5);
     if (replay_bad)
       std::printf("  FAILED: timed replays' outputs against the checked ones: step %.2e, stage 2 alone %.2e\n", rel_all, rel_s2);
+    if (o.scan_timeline) print_scan_timeline(r.label + ":" + std::to_string(r.frac_req));
     if (o.breakdown) {  // marginal cost of each kernel inside the chained graph; the bare gather of the rows
       std::string line = "# breakdown " + r.label + ":" + std::to_string(r.frac_req) + " stage1 prefixes ms:";
       const int n1 = gc::ghost_stage1_kernels(pr);
