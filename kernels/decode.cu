@@ -618,9 +618,25 @@ __device__ __forceinline__ void publish_cut(const Workspace& w, int bg) {
 //     its anchored candidates itself, the global histogram is not used and prep skips zeroing it). stage1
 //     launches it only there; the block traps otherwise.
 inline constexpr int kCutGlobal = 0, kCutLocal = 1;
+// The scan's timeline (diagnostics: GHOSTKV_SCAN_DEBUG bit 32, the DBG build): per block of the last launch, on the
+// GPU's global timer (ns): its KV head, its start, the return of griddepcontrol.wait, its end (thread 0, after the
+// histogram flush and done count, and in the last block of a KV head after the cut), the end of the flush's barrier,
+// the end of the done count, whether it was its KV head's last block, the end of each warp's page loop
+inline constexpr int kScanTlMax = 4096, kScanTlCols = 7 + 16;
+__device__ long long g_scan_tl[kScanTlMax][kScanTlCols];
+__device__ int g_scan_tl_blocks;
+__device__ __forceinline__ long long global_ns() {
+  long long t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  return t;
+}
+
 // kCutGlobal (and the low-rank scan's global cut, LEAN)
+// tl (diagnostics, the quant scan's timeline): thread 0 records the global timer after the flush's barrier
+// (tl[0]), after the done count (tl[1]) and whether the block is its KV head's last (tl[2])
 template <int G, bool LEAN = false>
-__device__ void finish_scan_block(const DecodeParams& p, const Workspace& w, const uint32_t* hist, int b, int g) {
+__device__ void finish_scan_block(const DecodeParams& p, const Workspace& w, const uint32_t* hist, int b, int g,
+                                  long long* tl = nullptr) {
   const int tid = threadIdx.x, bg = b * p.n_head_kv + g;
   __syncthreads();
   for (int i = tid; i < G * kHistAll; i += blockDim.x) {
@@ -636,7 +652,12 @@ __device__ void finish_scan_block(const DecodeParams& p, const Workspace& w, con
   // cut warps another one before their loads.
   __shared__ bool s_last;
   __syncthreads();
+  if (tl && tid == 0) tl[0] = global_ns();
   if (tid == 0) s_last = atom_add_acq_rel_gpu(&w.done[bg], 1) == int(gridDim.x) - 1;
+  if (tl && tid == 0) {
+    tl[1] = global_ns();
+    tl[2] = s_last;
+  }
   __syncthreads();
   if constexpr (LEAN) {
     if (!s_last) return;
@@ -950,18 +971,6 @@ __device__ __forceinline__ void scan_block_init(uint64_t (&bars)[SW][NB], uint32
   for (int i = tid; i < n_hist; i += SW * 32) hist[i] = 0u;
 }
 
-// The scan's timeline (diagnostics: GHOSTKV_SCAN_DEBUG bit 32, the DBG build): per block of the last launch, on the
-// GPU's global timer (ns): its KV head, its start, the return of griddepcontrol.wait, its end (thread 0, after the
-// histogram flush and done count, and in the last block of a KV head after the cut), the end of each warp's page loop
-inline constexpr int kScanTlMax = 4096, kScanTlCols = 4 + 16;
-__device__ long long g_scan_tl[kScanTlMax][kScanTlCols];
-__device__ int g_scan_tl_blocks;
-__device__ __forceinline__ long long global_ns() {
-  long long t;
-  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-  return t;
-}
-
 // NCH (GHOSTKV_SCAN_CHUNKS, with one buffer per warp): the page's codes arrive as NCH chunks of 4 / NCH m-tiles,
 // each under its own mbarrier (the meta with the first); a warp requests chunk k of its next page as soon as its dot
 // products are done with chunk k of this one, not after the whole page (page prep reads the meta into registers
@@ -991,7 +1000,7 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
     g_scan_tl[tl_blk][1] = global_ns();
     if (tl_blk == 0) g_scan_tl_blocks = gridDim.x * gridDim.y;
   }
-  if (tl && tid < 16) g_scan_tl[tl_blk][4 + tid] = 0;  // warps the block does not have stay 0
+  if (tl && tid < kScanTlCols - 4) g_scan_tl[tl_blk][4 + tid] = 0;  // what the block does not record stays 0
   scan_block_init<SW, NB * NCH>(bars, hist, G * kHistAll, tid, lane, warp);
   for (int i = lane; i < 8 * ROW; i += 32) planes[warp * 8 * ROW + i] = 0u;  // rows ≥ 2G stay zero
   __syncthreads();
@@ -1176,9 +1185,9 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
       else epilogue(std::false_type{});
     }
   }
-  if (tl && lane == 0 && warp < 16) g_scan_tl[tl_blk][4 + warp] = global_ns();
+  if (tl && lane == 0 && warp < 16) g_scan_tl[tl_blk][7 + warp] = global_ns();
   if constexpr (CUT == kCutLocal) finish_scan_local<G>(p, w, hist, b, g);
-  else finish_scan_block<G>(p, w, hist, b, g);
+  else finish_scan_block<G>(p, w, hist, b, g, tl ? &g_scan_tl[tl_blk][4] : nullptr);
   if (tl && tid == 0) g_scan_tl[tl_blk][3] = global_ns();
 }
 

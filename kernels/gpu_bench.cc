@@ -467,7 +467,8 @@ bool is_hot(int t, int n) { return t < 4 || t >= n - 64; }
 // The quant scan's timeline of its last launch (gc::scan_timeline), in µs from its first block's start: the blocks'
 // starts and the returns of their wait for prep (median / highest), the warps' page-loop ends (lowest / median /
 // highest), per KV head the spread of its warps' ends and its last block's end after its last warp's end (the
-// flush, done count and cut; median / highest over the KV heads), and the kernel's span.
+// flush, done count and cut; median / highest over the KV heads), that last block's own parts (global cut: from its
+// last warp's end to its flush's barrier, the done count, the cut), and the kernel's span.
 static void print_scan_timeline(const std::string& label) {
   std::vector<int64_t> tl(size_t(4096) * gc::kScanTimelineCols);
   const int n = gc::scan_timeline(tl.data(), 4096);
@@ -481,7 +482,7 @@ static void print_scan_timeline(const std::string& label) {
   int64_t t0 = at(0, 1);
   for (int i = 0; i < m; ++i) t0 = std::min(t0, at(i, 1));
   auto us = [&](int64_t t) { return double(t - t0) * 1e-3; };
-  std::vector<double> start, wait, warp_end;
+  std::vector<double> start, wait, warp_end, flush, done, cut;
   std::map<int64_t, std::pair<int64_t, int64_t>> warp_span;  // KV head: lowest, highest warp end
   std::map<int64_t, int64_t> head_end;                       // KV head: its last block's end
   int64_t span = 0;
@@ -491,13 +492,20 @@ static void print_scan_timeline(const std::string& label) {
     const int64_t bg = at(i, 0);
     head_end[bg] = std::max(head_end.count(bg) ? head_end[bg] : 0, at(i, 3));
     span = std::max(span, at(i, 3) - t0);
+    int64_t own_last = 0;
     for (int wv = 0; wv < 16; ++wv) {
-      const int64_t e = at(i, 4 + wv);
+      const int64_t e = at(i, 7 + wv);
       if (e == 0) continue;
+      own_last = std::max(own_last, e);
       warp_end.push_back(us(e));
       auto it = warp_span.find(bg);
       if (it == warp_span.end()) warp_span[bg] = {e, e};
       else it->second = {std::min(it->second.first, e), std::max(it->second.second, e)};
+    }
+    if (at(i, 6) == 1 && at(i, 4) != 0 && own_last != 0) {  // the KV head's last block (global cut)
+      flush.push_back(double(at(i, 4) - own_last) * 1e-3);
+      done.push_back(double(at(i, 5) - at(i, 4)) * 1e-3);
+      cut.push_back(double(at(i, 3) - at(i, 5)) * 1e-3);
     }
   }
   std::vector<double> spread, tail;
@@ -512,9 +520,12 @@ static void print_scan_timeline(const std::string& label) {
   };
   std::printf("# scan timeline %s: %d blocks, %zu KV heads, span %.2f us; block start median %.2f max %.2f; wait for "
               "prep returned median %.2f max %.2f; warp loop end min %.2f median %.2f max %.2f; per KV head: warps' end "
-              "spread median %.2f max %.2f, last block's end after its last warp median %.2f max %.2f us\n",
+              "spread median %.2f max %.2f, last block's end after its last warp median %.2f max %.2f us; the last blocks (%zu): "
+              "their last warp to flush barrier median %.2f max %.2f, done count median %.2f max %.2f, cut median %.2f "
+              "max %.2f us\n",
               label.c_str(), n, head_end.size(), double(span) * 1e-3, q(start, 0.5), q(start, 1), q(wait, 0.5), q(wait, 1),
-              q(warp_end, 0), q(warp_end, 0.5), q(warp_end, 1), q(spread, 0.5), q(spread, 1), q(tail, 0.5), q(tail, 1));
+              q(warp_end, 0), q(warp_end, 0.5), q(warp_end, 1), q(spread, 0.5), q(spread, 1), q(tail, 0.5), q(tail, 1),
+              flush.size(), q(flush, 0.5), q(flush, 1), q(done, 0.5), q(done, 1), q(cut, 0.5), q(cut, 1));
 }
 
 // Runs the ghost path once (poisoned outputs) and checks the checked batch entries in float64. The token
