@@ -44,6 +44,7 @@ struct Consts {
   float g_r;        // γ_{kRank+1}·1.01: error of the low-rank scan's float32 dot, per unit Σ|terms|
   int l2_first;     // the scan's witness pages are read with an L2 evict-first policy (stage1 decides)
   int scan_mix;     // the quant scan's consecutive blocks belong to different KV heads (block L: head L mod B·Hkv)
+  int cut_pre;      // the quant scan's cut stages e^{edge} in shared memory and loads Z_L, m_L first (GHOSTKV_CUT_PRE)
 };
 
 // e^{edge_k} of the histogram's bin edges, rounded up (scripts/make_exp_edge.py: exact to 60 digits, then
@@ -64,6 +65,7 @@ Consts make_consts(int d) {
   c.g_r = up_f(gamma_n(kRank + 1) * 1.01);
   c.l2_first = 0;
   c.scan_mix = 0;
+  c.cut_pre = 0;
   return c;
 }
 
@@ -533,12 +535,20 @@ __device__ __forceinline__ double lean_bin(const uint32_t (&cnt)[kPer], const do
 // the kPer bin values are held as doubles, every load in flight at once (its registers are free here).
 // SMEM: the counts come from the block's own histogram in shared memory (local_hist; the block is its KV
 // head's only one, and an anchor stage's counts were added into it first), not from the global one.
-template <bool LEAN, bool SMEM = false>
+// PRE (the quant scan, GHOSTKV_CUT_PRE, default): e^{edge} from the block's shared copy (edge) rather than from
+// global memory behind each count, and Z_L and m_L (prep's) loaded before the counts, not after their sums.
+template <bool LEAN, bool SMEM = false, bool PRE = false>
 __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq, const double* edge,
                          const uint32_t* local_hist = nullptr) {
   constexpr int kCand = kHistBins + 1, kPer = (kCand + 31) / 32;
   const int lane = threadIdx.x & 31;
   const uint32_t* hs = w.hist + bq * kHistAll;
+  [[maybe_unused]] double zl_pre = 0.0;
+  [[maybe_unused]] float ml_pre = 0.0f;
+  if constexpr (PRE) {
+    zl_pre = w.zl[bq];
+    if (lane == 0 && p.cert) ml_pre = w.qscal[bq * 4 + 2];
+  }
   double local = 0;
   [[maybe_unused]] double val[LEAN ? 1 : kPer];
   [[maybe_unused]] uint32_t cnt[LEAN ? kPer : 1];
@@ -549,7 +559,7 @@ __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq, 
       uint32_t c = 0u;
       if constexpr (SMEM) c = k < kCand ? local_hist[k] : 0u;
       else c = k < kCand ? __ldcg(&hs[k]) : 0u;  // L2: the other blocks' atomics
-      val[i] = c ? double(c) * __ldg(&g_exp_edge[k]) * (1 + 1e-12) : 0.0;
+      val[i] = c ? double(c) * (PRE ? edge[k] : __ldg(&g_exp_edge[k])) * (1 + 1e-12) : 0.0;
       local += val[i];
     }
   } else {
@@ -571,7 +581,7 @@ __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq, 
   // below this lane's own bins to rounding, and M(K) would come out short of the sum it stands for)
   double run = __shfl_up_sync(0xffffffffu, incl, 1);
   if (lane == 0) run = 0.0;
-  const double budget = p.delta * w.zl[bq] / (1.0 - p.delta) * (1.0 - 1e-12);
+  const double budget = p.delta * (PRE ? zl_pre : w.zl[bq]) / (1.0 - p.delta) * (1.0 - 1e-12);
   int best = -1;
 #pragma unroll
   for (int i = 0; i < kPer; ++i) {
@@ -587,7 +597,7 @@ __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq, 
     if (p.cert) {
       p.cert[bq].budget = budget;
       p.cert[bq].theta = th;
-      p.cert[bq].m_l = w.qscal[bq * 4 + 2];
+      p.cert[bq].m_l = PRE ? ml_pre : w.qscal[bq * 4 + 2];
     }
   }
 }
@@ -633,11 +643,32 @@ __device__ __forceinline__ long long global_ns() {
 
 // kCutGlobal (and the low-rank scan's global cut, LEAN)
 // tl (diagnostics, the quant scan's timeline): thread 0 records the global timer after the flush's barrier
-// (tl[0]), after the done count (tl[1]) and whether the block is its KV head's last (tl[2])
-template <int G, bool LEAN = false>
+// (tl[0]), after the done count (tl[1]) and whether the block is its KV head's last (tl[2]).
+// edge_buf (the quant scan's cut with PRE, NT threads per block): shared memory free once every page is done, where
+// the block stages g_exp_edge (its loads issued before the flush, so that their latency overlaps it and the done
+// count) for the last block's cut.
+template <int NT>
+__device__ __forceinline__ void edge_stage_load(double (&ev)[(kHistBins + NT) / NT], int tid) {
+#pragma unroll
+  for (int j = 0; j < (kHistBins + NT) / NT; ++j) {
+    const int i = tid + j * NT;
+    ev[j] = i <= kHistBins ? __ldg(&g_exp_edge[i]) : 0.0;
+  }
+}
+template <int NT>
+__device__ __forceinline__ void edge_stage_store(const double (&ev)[(kHistBins + NT) / NT], double* edge_buf, int tid) {
+#pragma unroll
+  for (int j = 0; j < (kHistBins + NT) / NT; ++j)
+    if (tid + j * NT <= kHistBins) edge_buf[tid + j * NT] = ev[j];
+}
+template <int G, bool LEAN = false, int NT = 0>
 __device__ void finish_scan_block(const DecodeParams& p, const Workspace& w, const uint32_t* hist, int b, int g,
-                                  long long* tl = nullptr) {
+                                  long long* tl = nullptr, double* edge_buf = nullptr) {
   const int tid = threadIdx.x, bg = b * p.n_head_kv + g;
+  static_assert(NT == 0 || !LEAN, "the staged edges are the quant scan's");
+  [[maybe_unused]] double ev[NT > 0 ? (kHistBins + NT) / NT : 1];
+  if constexpr (NT > 0)
+    if (edge_buf) edge_stage_load<NT>(ev, tid);
   __syncthreads();
   for (int i = tid; i < G * kHistAll; i += blockDim.x) {
     const uint32_t v = hist[i];
@@ -646,6 +677,8 @@ __device__ void finish_scan_block(const DecodeParams& p, const Workspace& w, con
       atomicAdd(&gh[i], v);
     }
   }
+  if constexpr (NT > 0)
+    if (edge_buf) edge_stage_store<NT>(ev, edge_buf, tid);
   // the done count: thread 0's acq_rel add after the barrier releases the block's histogram atomics and, in
   // the last block, acquires the other blocks' (the barrier after it orders the cut warps' loads after it).
   // Until a274ee7 every thread ran __threadfence() (MEMBAR.SC.GPU) before the barrier, and the last block's
@@ -668,7 +701,8 @@ __device__ void finish_scan_block(const DecodeParams& p, const Workspace& w, con
     cut_head<true>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), s_edge);
   } else {
     if (!s_last || (tid >> 5) >= G) return;
-    cut_head<false>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), nullptr);
+    if (NT > 0 && edge_buf) cut_head<false, false, true>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), edge_buf);
+    else cut_head<false>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), nullptr);
   }
   publish_cut<G>(w, bg);
 }
@@ -677,9 +711,14 @@ __device__ void finish_scan_block(const DecodeParams& p, const Workspace& w, con
 // GH: an anchor stage's counts are in the global histogram (false: the fused low-rank kernel, whose block put
 // its anchored candidates in its own histogram). PUB: the KV head goes onto the ready list for compact (false:
 // the fused low-rank block that compacts its KV head itself)
-template <int G, bool LEAN = false, bool GH = true, bool PUB = true>
-__device__ void finish_scan_local(const DecodeParams& p, const Workspace& w, uint32_t* hist, int b, int g) {
+template <int G, bool LEAN = false, bool GH = true, bool PUB = true, int NT = 0>
+__device__ void finish_scan_local(const DecodeParams& p, const Workspace& w, uint32_t* hist, int b, int g,
+                                  double* edge_buf = nullptr) {
   const int tid = threadIdx.x, bg = b * p.n_head_kv + g;
+  static_assert(NT == 0 || !LEAN, "the staged edges are the quant scan's");
+  [[maybe_unused]] double ev[NT > 0 ? (kHistBins + NT) / NT : 1];
+  if constexpr (NT > 0)
+    if (edge_buf) edge_stage_load<NT>(ev, tid);
   __syncthreads();
   if (gridDim.x != 1) __trap();  // other blocks' counts exist
   if (GH && p.box != nullptr) {  // the anchor stage's counts (its eliminated pages' candidates) into the block's
@@ -694,8 +733,16 @@ __device__ void finish_scan_local(const DecodeParams& p, const Workspace& w, uin
     if ((tid >> 5) >= G) return;
     cut_head<true, true>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), s_edge, hist + (tid >> 5) * kHistAll);
   } else {
+    if constexpr (NT > 0)
+      if (edge_buf) {
+        edge_stage_store<NT>(ev, edge_buf, tid);
+        __syncthreads();
+      }
     if ((tid >> 5) >= G) return;
-    cut_head<false, true>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), nullptr, hist + (tid >> 5) * kHistAll);
+    if (NT > 0 && edge_buf)
+      cut_head<false, true, true>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), edge_buf, hist + (tid >> 5) * kHistAll);
+    else
+      cut_head<false, true>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), nullptr, hist + (tid >> 5) * kHistAll);
   }
   if constexpr (PUB) publish_cut<G>(w, bg);
 }
@@ -1186,8 +1233,11 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
     }
   }
   if (tl && lane == 0 && warp < 16) g_scan_tl[tl_blk][7 + warp] = global_ns();
-  if constexpr (CUT == kCutLocal) finish_scan_local<G>(p, w, hist, b, g);
-  else finish_scan_block<G>(p, w, hist, b, g, tl ? &g_scan_tl[tl_blk][4] : nullptr);
+  // the cut's e^{edge} staged in the page buffers, free now (every page issued was waited for)
+  static_assert(SW * NB * BUF >= (kHistBins + 1) * int(sizeof(double)), "the page buffers hold the edge table");
+  double* edge_buf = c.cut_pre ? reinterpret_cast<double*>(bufs) : nullptr;
+  if constexpr (CUT == kCutLocal) finish_scan_local<G, false, true, true, SW * 32>(p, w, hist, b, g, edge_buf);
+  else finish_scan_block<G, false, SW * 32>(p, w, hist, b, g, tl ? &g_scan_tl[tl_blk][4] : nullptr, edge_buf);
   if (tl && tid == 0) g_scan_tl[tl_blk][3] = global_ns();
 }
 
@@ -3378,6 +3428,12 @@ int scan_mix_on() {
   static const int v = env_switch("GHOSTKV_SCAN_MIX", kScanMixDefault);
   return v;
 }
+// The quant scan's cut (Consts::cut_pre): GHOSTKV_CUT_PRE=0 keeps the cut before it (e^{edge} read from global memory
+// behind each count, Z_L after the sums), for A/B runs
+static int cut_pre_on() {
+  static const int v = env_switch("GHOSTKV_CUT_PRE", 1);
+  return v;
+}
 
 // blocks of Kern (Threads per block, no dynamic shared memory) resident per SM: the occupancy API,
 // once per kernel instantiation (the variants differ in registers) and device
@@ -3794,6 +3850,7 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
   const int sms = device_sm_count();
   c.l2_first = scan_l2_first(int64_t(BK) * p.max_seq * G * 2);
   c.scan_mix = scan_mix_on();
+  c.cut_pre = cut_pre_on();
   const int max_pages_seq = (p.max_seq + kPage - 1) / kPage;
   dispatch(G, p.d, [&](auto gc, auto dc) {
     constexpr int GG = decltype(gc)::value, DD = decltype(dc)::value;

@@ -29,7 +29,9 @@
 //   --scan-timeline: after each timed row, the quant scan's timeline of its last launch (the last timed replay of
 //      stage 1), which only its diagnostic build records (GHOSTKV_SCAN_DEBUG=32, G 4 / d 128): when its blocks
 //      started, when their wait for prep returned, when each warp's page loop ended, and each KV head's last block's
-//      end (after the cut), in µs from the first block's start.
+//      end (after the cut), in µs from the first block's start; --scan-timeline-csv PATH also appends every block's
+//      record there (case, label, block, KV head, then the times in µs: start, wait return, end, flush barrier, done
+//      count, last (1/0), the 16 warps' loop ends; empty where not recorded).
 // Exit code: 0 all checks passed, 1 a check failed, 2 bad input / CUDA error.
 #include <cuda_runtime.h>
 
@@ -85,6 +87,7 @@ struct Opts {
   bool ghost_tier = false, tier_only = false, dry = false;  // dry: build the host data only (no device)
   bool breakdown = false;   // also time each stage's kernel prefixes and the bare row gather (diagnostics)
   bool scan_timeline = false;  // also print the quant scan's timeline (GHOSTKV_SCAN_DEBUG=32; diagnostics)
+  std::string scan_timeline_csv;  // and append its blocks' records to this CSV
   int balance = -1;         // DecodeParams::balance: −1 from each row's own counts (balanced_splits), 0 or 1 forced
   bool flush_clean = true;  // the 256 MB memset read back (the L2 left clean); --flush write: memset only
   bool eager = false;       // --timing eager: each timed run launches its kernels on the stream, as torch SDPA's run
@@ -469,7 +472,8 @@ bool is_hot(int t, int n) { return t < 4 || t >= n - 64; }
 // highest), per KV head the spread of its warps' ends and its last block's end after its last warp's end (the
 // flush, done count and cut; median / highest over the KV heads), that last block's own parts (global cut: from its
 // last warp's end to its flush's barrier, the done count, the cut), and the kernel's span.
-static void print_scan_timeline(const std::string& label) {
+bool file_empty(const std::string& path);  // below
+static void print_scan_timeline(const std::string& name, const std::string& label, const std::string& csv_path) {
   std::vector<int64_t> tl(size_t(4096) * gc::kScanTimelineCols);
   const int n = gc::scan_timeline(tl.data(), 4096);
   if (n == 0) {
@@ -482,6 +486,25 @@ static void print_scan_timeline(const std::string& label) {
   int64_t t0 = at(0, 1);
   for (int i = 0; i < m; ++i) t0 = std::min(t0, at(i, 1));
   auto us = [&](int64_t t) { return double(t - t0) * 1e-3; };
+  if (!csv_path.empty()) {
+    const bool fresh = file_empty(csv_path);
+    FILE* f = std::fopen(csv_path.c_str(), "a");
+    GKV_CHECK(f != nullptr, "gpu_bench: cannot open ", csv_path, " for the scan timeline");
+    if (fresh) {
+      std::fprintf(f, "case,label,block,kv_head,start_us,wait_us,end_us,flush_us,done_us,last");
+      for (int wv = 0; wv < 16; ++wv) std::fprintf(f, ",warp%d_us", wv);
+      std::fprintf(f, "\n");
+    }
+    auto cell = [&](int64_t t) { return t == 0 ? std::string() : std::to_string(us(t)); };
+    for (int i = 0; i < m; ++i) {
+      std::fprintf(f, "%s,%s,%d,%lld,%s,%s,%s,%s,%s,%lld", name.c_str(), label.c_str(), i, (long long)at(i, 0),
+                   cell(at(i, 1)).c_str(), cell(at(i, 2)).c_str(), cell(at(i, 3)).c_str(), cell(at(i, 4)).c_str(),
+                   cell(at(i, 5)).c_str(), (long long)at(i, 6));
+      for (int wv = 0; wv < 16; ++wv) std::fprintf(f, ",%s", cell(at(i, 7 + wv)).c_str());
+      std::fprintf(f, "\n");
+    }
+    std::fclose(f);
+  }
   std::vector<double> start, wait, warp_end, flush, done, cut;
   std::map<int64_t, std::pair<int64_t, int64_t>> warp_span;  // KV head: lowest, highest warp end
   std::map<int64_t, int64_t> head_end;                       // KV head: its last block's end
@@ -1082,6 +1105,7 @@ int main(int argc, char** argv) try {
     else if (a == "--poison") o.poison = true;
     else if (a == "--breakdown") o.breakdown = true;
     else if (a == "--scan-timeline") o.scan_timeline = true;
+    else if (a == "--scan-timeline-csv") o.scan_timeline = true, o.scan_timeline_csv = val();
     else if (a == "--flush") {
       const std::string v = val();
       GKV_CHECK(v == "write" || v == "clean", "gpu_bench: --flush takes write or clean, got ", v);
@@ -1345,7 +1369,7 @@ int run_on_device(const Opts& o, Host& h, int dev) {
     const bool replay_bad = !(rel_all <= 1e-5) || !(rel_s2 <= 1e-5);
     if (replay_bad)
       std::printf("  FAILED: timed replays' outputs against the checked ones: step %.2e, stage 2 alone %.2e\n", rel_all, rel_s2);
-    if (o.scan_timeline) print_scan_timeline(r.label + ":" + std::to_string(r.frac_req));
+    if (o.scan_timeline) print_scan_timeline(o.name, r.label + ":" + std::to_string(r.frac_req), o.scan_timeline_csv);
     if (o.breakdown) {  // marginal cost of each kernel inside the chained graph; the bare gather of the rows
       std::string line = "# breakdown " + r.label + ":" + std::to_string(r.frac_req) + " stage1 prefixes ms:";
       const int n1 = gc::ghost_stage1_kernels(pr);
