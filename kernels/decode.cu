@@ -3429,7 +3429,8 @@ int scan_mix_on() {
   return v;
 }
 // The quant scan's cut (Consts::cut_pre): GHOSTKV_CUT_PRE=0 keeps the cut before it (e^{edge} read from global memory
-// behind each count, Z_L after the sums), for A/B runs
+// behind each count, Z_L after the sums), for A/B runs. Call132 (16 same-call pairs at 1 × 128K and 32 × 32K): the cut
+// 4.1-4.35 µs against 5.4-6.6 (the scan's timeline), stage 1 −0.81 µs on average (−1.9 to +0.1).
 static int cut_pre_on() {
   static const int v = env_switch("GHOSTKV_CUT_PRE", 1);
   return v;
@@ -3660,7 +3661,9 @@ static int scan_warps_env() {
 }
 // GHOSTKV_SCAN_CHUNKS=2 or 4: the 16-warp quant scan with the global cut (not the DEBUG build) receives each page's
 // codes in that many chunks and requests the next page's chunk as its dot products finish with this one's
-// (scan_kernel's NCH); 1 (default): one bulk copy of the whole page, requested after the page's dot products.
+// (scan_kernel's NCH); 1 (default): one bulk copy of the whole page, requested after the page's dot products. Call129
+// (1 × 128K, same-call pairs in stage 1): int8 level (2 chunks −0.7 to +0.3 µs), int4 slower (+0.1 to +0.4; 4 chunks
+// +3.8 to +4.5), mixed −0.5 to −1.0 with 2 chunks (4: +4.3 to +5.2): an A/B switch, not the default.
 static int scan_chunks_env() {
   static const int v = env_one_of("GHOSTKV_SCAN_CHUNKS", 1, {1, 2, 4});
   return v;
