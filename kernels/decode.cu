@@ -518,6 +518,25 @@ __global__ void __launch_bounds__(kPrepThreads, 2) prep_kernel(DecodeParams p, W
   }
 }
 
+// The scan's timeline (diagnostics: GHOSTKV_SCAN_DEBUG bit 32, the DBG build): per block of the last launch, on the
+// GPU's global timer (ns): its KV head, its start, the return of griddepcontrol.wait, its end (thread 0, after the
+// histogram flush and done count, and in the last block of a KV head after the cut), the end of the flush's barrier,
+// the end of the done count, whether it was its KV head's last block, in the last block thread 0's steps of the cut
+// (its counts summed, θ found, the cut warps' barrier, the fence, the ready-list slot), the end of each warp's page loop
+inline constexpr int kScanTlMax = 4096, kScanTlCols = 12 + 16;
+__device__ long long g_scan_tl[kScanTlMax][kScanTlCols];
+__device__ int g_scan_tl_blocks;
+__device__ __forceinline__ long long global_ns() {
+  long long t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t)::"memory");
+  return t;
+}
+// the timer read once dep is available (a branch on it, never taken, makes the read wait for its load or arithmetic)
+__device__ __forceinline__ long long global_ns_after(long long dep) {
+  if (dep == 0x7ff0dead0000beefLL) __trap();
+  return global_ns();
+}
+
 // ---------------------------------------------------------------------------------------------
 // cut_head's LEAN path: bin lane·kPer + i's mass bound, from its count
 template <int kPer>
@@ -537,9 +556,11 @@ __device__ __forceinline__ double lean_bin(const uint32_t (&cnt)[kPer], const do
 // head's only one, and an anchor stage's counts were added into it first), not from the global one.
 // PRE (the quant scan, GHOSTKV_CUT_PRE, default): e^{edge} from the block's shared copy (edge) rather than from
 // global memory behind each count, and Z_L and m_L (prep's) loaded before the counts, not after their sums.
+// tl (the quant scan's timeline, thread 0 of the last block): the timer once the counts are summed (tl[0]) and once
+// θ's bin is found (tl[1]).
 template <bool LEAN, bool SMEM = false, bool PRE = false>
 __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq, const double* edge,
-                         const uint32_t* local_hist = nullptr) {
+                         const uint32_t* local_hist = nullptr, long long* tl = nullptr) {
   constexpr int kCand = kHistBins + 1, kPer = (kCand + 31) / 32;
   const int lane = threadIdx.x & 31;
   const uint32_t* hs = w.hist + bq * kHistAll;
@@ -572,6 +593,7 @@ __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq, 
 #pragma unroll
     for (int i = 0; i < kPer; ++i) local += lean_bin(cnt, edge, lane, i);
   }
+  if (tl && threadIdx.x == 0) tl[0] = global_ns_after(__double_as_longlong(local));
   double incl = local;
   for (int o = 1; o < 32; o <<= 1) {
     const double y = __shfl_up_sync(0xffffffffu, incl, o);
@@ -591,6 +613,7 @@ __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq, 
     if (k < kCand && run * (1 + 1e-12) <= budget) best = k;
   }
   for (int o = 16; o > 0; o >>= 1) best = max(best, __shfl_xor_sync(0xffffffffu, best, o));
+  if (tl && threadIdx.x == 0) tl[1] = global_ns_after(best);
   if (lane == 0) {
     const float th = best < 0 ? -INFINITY : float(hist_edge(best));
     w.theta[bq] = th;
@@ -606,13 +629,18 @@ __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq, 
 // their heads; thread 0 then appends the KV head to the ready list (Workspace::ready), the order in
 // which compact, launched with from_list, takes the KV heads (it waits for its entry instead of for
 // the whole scan grid).
+// tl (the quant scan's timeline): thread 0 records the timer after the barrier (tl[0]), the fence (tl[1]) and the
+// slot's atomic (tl[2]).
 template <int G>
-__device__ __forceinline__ void publish_cut(const Workspace& w, int bg) {
+__device__ __forceinline__ void publish_cut(const Workspace& w, int bg, long long* tl = nullptr) {
   if constexpr (G > 1) asm volatile("bar.sync 1, %0;" ::"n"(G * 32) : "memory");  // the G cut warps
   else __syncwarp();
   if (threadIdx.x == 0) {
+    if (tl) tl[0] = global_ns();
     __threadfence();
+    if (tl) tl[1] = global_ns();
     const int slot = atomicAdd(&w.ready[0], 1);
+    if (tl) tl[2] = global_ns_after(slot);
     st_release_gpu(&w.ready[1 + slot], bg + 1);
   }
 }
@@ -628,22 +656,10 @@ __device__ __forceinline__ void publish_cut(const Workspace& w, int bg) {
 //     its anchored candidates itself, the global histogram is not used and prep skips zeroing it). stage1
 //     launches it only there; the block traps otherwise.
 inline constexpr int kCutGlobal = 0, kCutLocal = 1;
-// The scan's timeline (diagnostics: GHOSTKV_SCAN_DEBUG bit 32, the DBG build): per block of the last launch, on the
-// GPU's global timer (ns): its KV head, its start, the return of griddepcontrol.wait, its end (thread 0, after the
-// histogram flush and done count, and in the last block of a KV head after the cut), the end of the flush's barrier,
-// the end of the done count, whether it was its KV head's last block, the end of each warp's page loop
-inline constexpr int kScanTlMax = 4096, kScanTlCols = 7 + 16;
-__device__ long long g_scan_tl[kScanTlMax][kScanTlCols];
-__device__ int g_scan_tl_blocks;
-__device__ __forceinline__ long long global_ns() {
-  long long t;
-  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-  return t;
-}
-
 // kCutGlobal (and the low-rank scan's global cut, LEAN)
 // tl (diagnostics, the quant scan's timeline): thread 0 records the global timer after the flush's barrier
-// (tl[0]), after the done count (tl[1]) and whether the block is its KV head's last (tl[2]).
+// (tl[0]), after the done count (tl[1]), whether the block is its KV head's last (tl[2]) and, in the last block, the
+// cut's steps (tl[3..7]: cut_head's and publish_cut's).
 // edge_buf (the quant scan's cut with PRE, NT threads per block): shared memory free once every page is done, where
 // the block stages g_exp_edge (its loads issued before the flush, so that their latency overlaps it and the done
 // count) for the last block's cut.
@@ -701,10 +717,12 @@ __device__ void finish_scan_block(const DecodeParams& p, const Workspace& w, con
     cut_head<true>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), s_edge);
   } else {
     if (!s_last || (tid >> 5) >= G) return;
-    if (NT > 0 && edge_buf) cut_head<false, false, true>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), edge_buf);
-    else cut_head<false>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), nullptr);
+    if (NT > 0 && edge_buf)
+      cut_head<false, false, true>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), edge_buf, nullptr, tl ? tl + 3 : nullptr);
+    else
+      cut_head<false>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), nullptr, nullptr, tl ? tl + 3 : nullptr);
   }
-  publish_cut<G>(w, bg);
+  publish_cut<G>(w, bg, tl ? tl + 5 : nullptr);
 }
 
 // kCutLocal (the quant scan; LEAN: the low-rank scan)
@@ -1232,7 +1250,7 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
       else epilogue(std::false_type{});
     }
   }
-  if (tl && lane == 0 && warp < 16) g_scan_tl[tl_blk][7 + warp] = global_ns();
+  if (tl && lane == 0 && warp < 16) g_scan_tl[tl_blk][12 + warp] = global_ns();
   // the cut's e^{edge} staged in the page buffers, free now (every page issued was waited for)
   static_assert(SW * NB * BUF >= (kHistBins + 1) * int(sizeof(double)), "the page buffers hold the edge table");
   double* edge_buf = c.cut_pre ? reinterpret_cast<double*>(bufs) : nullptr;

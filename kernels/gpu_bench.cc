@@ -31,7 +31,8 @@
 //      started, when their wait for prep returned, when each warp's page loop ended, and each KV head's last block's
 //      end (after the cut), in µs from the first block's start; --scan-timeline-csv PATH also appends every block's
 //      record there (case, label, block, KV head, then the times in µs: start, wait return, end, flush barrier, done
-//      count, last (1/0), the 16 warps' loop ends; empty where not recorded).
+//      count, last (1/0), the last block's cut steps (counts summed, θ found, cut warps' barrier, fence, slot atomic),
+//      the 16 warps' loop ends; empty where not recorded).
 // Exit code: 0 all checks passed, 1 a check failed, 2 bad input / CUDA error.
 #include <cuda_runtime.h>
 
@@ -491,7 +492,8 @@ static void print_scan_timeline(const std::string& name, const std::string& labe
     FILE* f = std::fopen(csv_path.c_str(), "a");
     GKV_CHECK(f != nullptr, "gpu_bench: cannot open ", csv_path, " for the scan timeline");
     if (fresh) {
-      std::fprintf(f, "case,label,block,kv_head,start_us,wait_us,end_us,flush_us,done_us,last");
+      std::fprintf(f, "case,label,block,kv_head,start_us,wait_us,end_us,flush_us,done_us,last,cut_sum_us,cut_theta_us,"
+                      "cut_barrier_us,cut_fence_us,cut_slot_us");
       for (int wv = 0; wv < 16; ++wv) std::fprintf(f, ",warp%d_us", wv);
       std::fprintf(f, "\n");
     }
@@ -500,12 +502,13 @@ static void print_scan_timeline(const std::string& name, const std::string& labe
       std::fprintf(f, "%s,%s,%d,%lld,%s,%s,%s,%s,%s,%lld", name.c_str(), label.c_str(), i, (long long)at(i, 0),
                    cell(at(i, 1)).c_str(), cell(at(i, 2)).c_str(), cell(at(i, 3)).c_str(), cell(at(i, 4)).c_str(),
                    cell(at(i, 5)).c_str(), (long long)at(i, 6));
-      for (int wv = 0; wv < 16; ++wv) std::fprintf(f, ",%s", cell(at(i, 7 + wv)).c_str());
+      for (int col = 7; col < 12; ++col) std::fprintf(f, ",%s", cell(at(i, col)).c_str());
+      for (int wv = 0; wv < 16; ++wv) std::fprintf(f, ",%s", cell(at(i, 12 + wv)).c_str());
       std::fprintf(f, "\n");
     }
     std::fclose(f);
   }
-  std::vector<double> start, wait, warp_end, flush, done, cut;
+  std::vector<double> start, wait, warp_end, flush, done, cut, c_sum, c_theta, c_bar, c_fence, c_slot, c_rel;
   std::map<int64_t, std::pair<int64_t, int64_t>> warp_span;  // KV head: lowest, highest warp end
   std::map<int64_t, int64_t> head_end;                       // KV head: its last block's end
   int64_t span = 0;
@@ -517,7 +520,7 @@ static void print_scan_timeline(const std::string& name, const std::string& labe
     span = std::max(span, at(i, 3) - t0);
     int64_t own_last = 0;
     for (int wv = 0; wv < 16; ++wv) {
-      const int64_t e = at(i, 7 + wv);
+      const int64_t e = at(i, 12 + wv);
       if (e == 0) continue;
       own_last = std::max(own_last, e);
       warp_end.push_back(us(e));
@@ -529,6 +532,14 @@ static void print_scan_timeline(const std::string& name, const std::string& labe
       flush.push_back(double(at(i, 4) - own_last) * 1e-3);
       done.push_back(double(at(i, 5) - at(i, 4)) * 1e-3);
       cut.push_back(double(at(i, 3) - at(i, 5)) * 1e-3);
+      if (at(i, 7) != 0 && at(i, 11) != 0) {  // the cut's steps (head 0's warp, thread 0)
+        c_sum.push_back(double(at(i, 7) - at(i, 5)) * 1e-3);
+        c_theta.push_back(double(at(i, 8) - at(i, 7)) * 1e-3);
+        c_bar.push_back(double(at(i, 9) - at(i, 8)) * 1e-3);
+        c_fence.push_back(double(at(i, 10) - at(i, 9)) * 1e-3);
+        c_slot.push_back(double(at(i, 11) - at(i, 10)) * 1e-3);
+        c_rel.push_back(double(at(i, 3) - at(i, 11)) * 1e-3);
+      }
     }
   }
   std::vector<double> spread, tail;
@@ -545,10 +556,12 @@ static void print_scan_timeline(const std::string& name, const std::string& labe
               "prep returned median %.2f max %.2f; warp loop end min %.2f median %.2f max %.2f; per KV head: warps' end "
               "spread median %.2f max %.2f, last block's end after its last warp median %.2f max %.2f us; the last blocks (%zu): "
               "their last warp to flush barrier median %.2f max %.2f, done count median %.2f max %.2f, cut median %.2f "
-              "max %.2f us\n",
+              "max %.2f us (its steps, medians: counts summed %.2f, theta found %.2f, cut warps' barrier %.2f, fence %.2f, "
+              "slot atomic %.2f, release store %.2f)\n",
               label.c_str(), n, head_end.size(), double(span) * 1e-3, q(start, 0.5), q(start, 1), q(wait, 0.5), q(wait, 1),
               q(warp_end, 0), q(warp_end, 0.5), q(warp_end, 1), q(spread, 0.5), q(spread, 1), q(tail, 0.5), q(tail, 1),
-              flush.size(), q(flush, 0.5), q(flush, 1), q(done, 0.5), q(done, 1), q(cut, 0.5), q(cut, 1));
+              flush.size(), q(flush, 0.5), q(flush, 1), q(done, 0.5), q(done, 1), q(cut, 0.5), q(cut, 1), q(c_sum, 0.5),
+              q(c_theta, 0.5), q(c_bar, 0.5), q(c_fence, 0.5), q(c_slot, 0.5), q(c_rel, 0.5));
 }
 
 // Runs the ghost path once (poisoned outputs) and checks the checked batch entries in float64. The token
