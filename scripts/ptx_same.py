@@ -9,7 +9,8 @@ not change the code: line directives, label and local-depot numbering, where dev
 e.g. a math routine, placed after whichever entry used it first) stand (each is compared on its own, by
 name: the "(device functions)" line), the file's internal symbol hash, the
 template arguments that only select a variant of the cut (finish_scan_block's LEAN, cut_head's), and
-template arguments added later at their default (scan_kernel's CUT 0, prep_kernel's ZH true, DBG 0, R 1 and CL 1, finish_scan_local's PUB true,
+template arguments added later at their default (scan_kernel's CUT 0 and NCH 1, finish_scan_block's and
+finish_scan_local's NT 0 and the pointer parameters added to them, prep_kernel's ZH true, DBG 0, R 1 and CL 1, finish_scan_local's PUB true,
 attend_kernel's FIN false, NT 128 and BAL false, merge_kernel's BAL false), and DecodeParams' and Consts' sizes (the
 first and third parameters'; fields added at their end keep the others' offsets). Same PTX means the same machine code (same ptxas), so a kernel measured at
 that commit is the kernel in the tree. "same but reg names": the same instructions on differently
@@ -40,12 +41,20 @@ def kernels(path):
     t = open(path).read()
     t = re.sub(r"_GLOBAL__N__[0-9a-f]+_\d+_decode_cu_[0-9a-f]{8}", "ANON", t)
     t = re.sub(r"_INTERNAL_[0-9a-f]+_", "_INTERNAL_", t)
+    # the finish functions' NT 0 and their timeline / staged-edge pointers (28010ce, 02ed10f): the mangled names of
+    # their shared statics (s_last, s_edge) carry them
+    t = re.sub(r"(inish_scan_blockILi\d+ELb\d)ELi0EE", r"\1EE", t)
+    t = re.sub(r"(inish_scan_block[A-Za-z0-9_]*?PKjii)PxPdE", r"\1E", t)
+    t = re.sub(r"(inish_scan_localILi\d+ELb\dELb\dELb\d)ELi0EE", r"\1EE", t)
+    t = re.sub(r"(inish_scan_local[A-Za-z0-9_]*?Pjii)PdE", r"\1E", t)
     t = re.sub(r"inish_scan_blockILi(\d)ELb(\d)ELb\dEE", r"inish_scan_blockILi\1ELb\2EE", t)
     t = re.sub(r"inish_scan_localILi(\d)ELb(\d)ELb(\d)ELb1EE", r"inish_scan_localILi\1ELb\2ELb\3EE", t)  # PUB true
     t = re.sub(r"cut_headILb\dEE", "cut_headE", t)
     t = re.sub(r"cut_headILb\dELb\dEE", "cut_headE", t)
+    t = re.sub(r"cut_headILb\dELb\dELb\dEE", "cut_headE", t)  # PRE (28010ce)
     # default template arguments added later: the scan's cut build (CUT 0: the global cut), prep's
     # histogram zeroing (ZH true)
+    t = re.sub(r"(scan_kernelI(?:Li-?\d+E)+Lb\dELi\d+E)Li1EE", r"\1E", t)  # the scan's NCH 1 (e691620)
     t = re.sub(r"(scan_kernelI(?:Li-?\d+E)+Lb\dE)Li0EE", r"\1E", t)
     t = re.sub(r"(prep_kernelILi\d+ELi\d+ELb\d)ELi0ELi1ELi1EE", r"\1EE", t)  # prep's DBG 0, R 1, CL 1
     t = re.sub(r"(prep_kernelILi\d+ELi\d+ELb\dELi\d+ELi\d+)ELi1EE", r"\1EE", t)  # prep's CL 1

@@ -13,6 +13,8 @@
   --even-pages its committed output and the fractions of call100's even-page rows (ab_even_pages_call100.csv);
 - scripts/block_times.py on a worked record of block times (the SMs' pairs, attend's gaps and times, the blocks at
   work over time), and it regenerates the committed summaries of calls 91, 96 and 97 byte for byte (97's with each block's KV head);
+- scripts/ptx_same.py's normalisation on worked PTX: template arguments added at their default and the pointer
+  parameters added to the finish functions compare equal, a changed instruction or the scan's NCH 4 build does not;
 - scripts/gpu_per_head.py on a worked run (stage 2 per head against the mean, both against their floors, the speeds),
   refuses a run whose real-heads row lacks its mean row, and regenerates per_head_bd245e0.txt from that run's CSVs."""
 import csv
@@ -225,6 +227,31 @@ def main():
                        "32", "--hkv", "8", "--n", "32768"])
         check(rc == 0 and out == open(os.path.join(ROOT, EXP, "block_times_%s.txt" % call)).read(),
               "block_times.py does not regenerate block_times_%s.txt" % call)
+    # ptx_same.py's normalisation: kernels whose only change is a template argument added at its default (the scan's
+    # NCH 1, the finish functions' NT 0) and the pointer parameters added to the finish functions (in the mangled
+    # names of their shared statics) compare equal; a real change of an instruction does not
+    import ptx_same  # noqa: E402
+    old = (".visible .entry _ZN7ghostkv4cuda41ANON11scan_kernelILi4ELi128ELi0ELi1ELi16ELi1ELb0EEEvNS0_12DecodeParamsE(\n"
+           " mov.u32 %r1, _ZZN39_INTERNAL_9_decode_cu_6723b6307ghostkv4cuda41ANON17finish_scan_localILi3ELb1ELb1EEEvRKNS1_12"
+           "DecodeParamsERKNS1_9WorkspaceEPjiiE6s_edge;\n"
+           " st.shared.u8 [_ZZN39_INTERNAL_9_decode_cu_6723b6307ghostkv4cuda41ANON17finish_scan_blockILi4ELb1EEEvRKNS1_12"
+           "DecodeParamsERKNS1_9WorkspaceEPKjiiE6s_last], %r2;\n")
+    new = (old.replace("ELb0EEEvNS0_12DecodeParamsE(", "ELb0ELi0ELi1EEEvNS0_12DecodeParamsE(")
+           .replace("ELb1ELb1EEEvRKNS1_12", "ELb1ELb1ELb1ELi0EEEvRKNS1_12").replace("EPjiiE6s_edge", "EPjiiPdE6s_edge")
+           .replace("ILi4ELb1EEEvRKNS1_12", "ILi4ELb1ELi0EEEvRKNS1_12").replace("EPKjiiE6s_last", "EPKjiiPxPdE6s_last"))
+    with tempfile.TemporaryDirectory() as td:
+        paths = [os.path.join(td, n) for n in ("old.ptx", "new.ptx", "changed.ptx")]
+        for path, text in zip(paths, (old, new, new.replace("st.shared.u8", "st.shared.u16"))):
+            open(path, "w").write(text)
+        k_old, k_new, k_changed = (ptx_same.kernels(path) for path in paths)
+        check(k_old == k_new and len(k_old) == 1, "ptx_same: defaults and added pointer parameters not normalised: %r / %r"
+              % (k_old, k_new))
+        check(k_old != k_changed, "ptx_same: a changed instruction compares equal")
+    new4 = new.replace("ELb0ELi0ELi1EEEv", "ELb0ELi0ELi4EEEv")
+    with tempfile.TemporaryDirectory() as td:
+        path = os.path.join(td, "nch4.ptx")
+        open(path, "w").write(new4)
+        check(list(ptx_same.kernels(path)) != list(k_old), "ptx_same: the scan's NCH 4 build taken for NCH 1")
     return check.done("gpu_analysis_scripts")
 
 
