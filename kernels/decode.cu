@@ -3448,7 +3448,7 @@ int scan_mix_on() {
 }
 // The quant scan's cut (Consts::cut_pre): GHOSTKV_CUT_PRE=0 keeps the cut before it (e^{edge} read from global memory
 // behind each count, Z_L after the sums), for A/B runs. Call132 (16 same-call pairs at 1 × 128K and 32 × 32K): the cut
-// 4.1-4.35 µs against 5.4-6.6 (the scan's timeline), stage 1 −0.81 µs on average (−1.9 to +0.1).
+// 4.1-4.35 µs against 5.4-6.6 (the scan's timeline), stage 1 −0.80 µs on average (−1.9 to +0.1).
 static int cut_pre_on() {
   static const int v = env_switch("GHOSTKV_CUT_PRE", 1);
   return v;

@@ -15,6 +15,8 @@
   work over time), and it regenerates the committed summaries of calls 91, 96 and 97 byte for byte (97's with each block's KV head);
 - scripts/ptx_same.py's normalisation on worked PTX: template arguments added at their default and the pointer
   parameters added to the finish functions compare equal, a changed instruction or the scan's NCH 4 build does not;
+- scripts/ab_pairs.py and scripts/scan_timeline.py on worked examples, and they regenerate the committed tables of
+  calls 129 and 132 and the timeline analysis of calls 132 and 133;
 - scripts/gpu_per_head.py on a worked run (stage 2 per head against the mean, both against their floors, the speeds),
   refuses a run whose real-heads row lacks its mean row, and regenerates per_head_bd245e0.txt from that run's CSVs."""
 import csv
@@ -252,6 +254,37 @@ def main():
         path = os.path.join(td, "nch4.ptx")
         open(path, "w").write(new4)
         check(list(ptx_same.kernels(path)) != list(k_old), "ptx_same: the scan's NCH 4 build taken for NCH 1")
+    # ab_pairs.py on a worked A/B CSV (two arms run in turn, twice): the k-th runs paired, their mean and range; and
+    # the committed tables of calls 129 and 132 are its output
+    head = ["commit", "case", "label", "stage1_ms"]
+    ab = temp_csv(head, [["x-a", "c", "forced:0.05", "0.0500"], ["x-b", "c", "forced:0.05", "0.0490"],
+                         ["x-b", "c", "forced:0.05", "0.0495"], ["x-a", "c", "forced:0.05", "0.0502"]])
+    rc, out = run([os.path.join("scripts", "ab_pairs.py"), ab, "a"])
+    check(rc == 0 and "c              forced    | a 50.0 50.2 | b 49.0 49.5 | b-a -1.0 -0.7" in out
+          and "b-a: 2 pairs, mean -0.85 us, -1.0 to -0.7" in out, "ab_pairs worked example:\n" + out)
+    rc, _ = run([os.path.join("scripts", "ab_pairs.py"), ab, "z"])
+    check(rc == 2, "ab_pairs.py accepts a base arm the CSV does not have")
+    os.remove(ab)
+    for name, base in (("scan_chunks_call129", "c1"), ("cut_pre_call132", "pre0")):
+        rc, out = run([os.path.join("scripts", "ab_pairs.py"), os.path.join(EXP, name + ".csv"), base])
+        check(rc == 0 and out in open(os.path.join(ROOT, EXP, name + ".txt")).read(),
+              "ab_pairs.py's output is not the table of %s.txt" % name)
+    # scan_timeline.py on a worked record: two blocks of one KV head, the second started late; then it regenerates
+    # the committed analysis of calls 132 and 133
+    warps = ["warp%d_us" % i for i in range(16)]
+    tl = temp_csv(["case", "label", "block", "kv_head", "start_us"] + warps,
+                  [["t", "f", "0", "0", "0.0"] + ["10", "12", "14"] + [""] * 13,
+                   ["t", "f", "1", "0", "2.0"] + ["11", "20"] + [""] * 14])
+    rc, out = run([os.path.join("scripts", "scan_timeline.py"), tl])
+    check(rc == 0 and "t f: 2 blocks, 1 KV heads; warps' end spread within a block median 6.50 max 9.00" in out
+          and "its blocks' last warps 6.00 apart (median), its last warp after its median warp median 8.00 (8.00-8.00)" in out
+          and "blocks started > 1 us late: 1, their last warp's end median 20.00 against 14.00" in out,
+          "scan_timeline worked example:\n" + out)
+    os.remove(tl)
+    text = open(os.path.join(ROOT, EXP, "scan_timeline_analysis_call132_133.txt")).read()
+    for call in ("132", "133"):
+        rc, out = run([os.path.join("scripts", "scan_timeline.py"), os.path.join(EXP, "scan_timeline_call%s.csv" % call)])
+        check(rc == 0 and out in text, "scan_timeline.py does not regenerate call%s's part of its analysis" % call)
     return check.done("gpu_analysis_scripts")
 
 
