@@ -45,6 +45,8 @@ struct Consts {
   int l2_first;     // the scan's witness pages are read with an L2 evict-first policy (stage1 decides)
   int scan_mix;     // the quant scan's consecutive blocks belong to different KV heads (block L: head L mod B·Hkv)
   int cut_pre;      // the quant scan's cut stages e^{edge} in shared memory and loads Z_L, m_L first (GHOSTKV_CUT_PRE)
+  int cut_coal;     // with cut_pre, the global cut copies its counts to shared memory with coalesced loads (GHOSTKV_CUT_COAL)
+  int scan_cp;      // the quant scan's blocks compact their KV head after its global cut: no compact kernel (GHOSTKV_SCAN_COMPACT)
 };
 
 // e^{edge_k} of the histogram's bin edges, rounded up (scripts/make_exp_edge.py: exact to 60 digits, then
@@ -66,6 +68,8 @@ Consts make_consts(int d) {
   c.l2_first = 0;
   c.scan_mix = 0;
   c.cut_pre = 0;
+  c.cut_coal = 0;
+  c.scan_cp = 0;
   return c;
 }
 
@@ -631,14 +635,22 @@ __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq, 
 // the whole scan grid).
 // tl (the quant scan's timeline): thread 0 records the timer after the barrier (tl[0]), the fence (tl[1]) and the
 // slot's atomic (tl[2]).
+// cut_flag (the quant scan's compaction, Consts::scan_cp): instead of a ready-list entry, thread 0 releases
+// kCutDone into the KV head's done count (*cut_flag), which every scan block of the KV head waits for (scan_compact).
+inline constexpr int32_t kCutDone = 0x40000000;  // above any block count
 template <int G>
-__device__ __forceinline__ void publish_cut(const Workspace& w, int bg, long long* tl = nullptr) {
+__device__ __forceinline__ void publish_cut(const Workspace& w, int bg, long long* tl = nullptr, int32_t* cut_flag = nullptr) {
   if constexpr (G > 1) asm volatile("bar.sync 1, %0;" ::"n"(G * 32) : "memory");  // the G cut warps
   else __syncwarp();
   if (threadIdx.x == 0) {
     if (tl) tl[0] = global_ns();
     __threadfence();
     if (tl) tl[1] = global_ns();
+    if (cut_flag) {
+      st_release_gpu(cut_flag, kCutDone);
+      if (tl) tl[2] = global_ns();
+      return;
+    }
     const int slot = atomicAdd(&w.ready[0], 1);
     if (tl) tl[2] = global_ns_after(slot);
     st_release_gpu(&w.ready[1 + slot], bg + 1);
@@ -677,9 +689,17 @@ __device__ __forceinline__ void edge_stage_store(const double (&ev)[(kHistBins +
   for (int j = 0; j < (kHistBins + NT) / NT; ++j)
     if (tid + j * NT <= kHistBins) edge_buf[tid + j * NT] = ev[j];
 }
+// cnt_buf (the quant scan's cut with PRE, GHOSTKV_CUT_COAL, default): shared memory free once every page is done
+// ([G][kHistAll] words), where the last block copies its G heads' counts from the global histogram (contiguous there)
+// with every thread's loads coalesced, before the cut warps read them lane by lane (lane ℓ's kPer consecutive bins:
+// a stride of kPer = 33 words, so the 32 lanes hit distinct banks). Without it each cut lane loads its 33 bins from
+// L2 itself, and each of the warp's 33 loads touches 32 lines (call133: 2.6-2.7 µs).
+// cp (the quant scan's compaction, Consts::scan_cp): the cut is published by the flag of publish_cut (the KV head's
+// done count), not on the ready list.
 template <int G, bool LEAN = false, int NT = 0>
 __device__ void finish_scan_block(const DecodeParams& p, const Workspace& w, const uint32_t* hist, int b, int g,
-                                  long long* tl = nullptr, double* edge_buf = nullptr) {
+                                  long long* tl = nullptr, double* edge_buf = nullptr, uint32_t* cnt_buf = nullptr,
+                                  bool cp = false) {
   const int tid = threadIdx.x, bg = b * p.n_head_kv + g;
   static_assert(NT == 0 || !LEAN, "the staged edges are the quant scan's");
   [[maybe_unused]] double ev[NT > 0 ? (kHistBins + NT) / NT : 1];
@@ -716,13 +736,31 @@ __device__ void finish_scan_block(const DecodeParams& p, const Workspace& w, con
     if ((tid >> 5) >= G) return;
     cut_head<true>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), s_edge);
   } else {
-    if (!s_last || (tid >> 5) >= G) return;
+    if (!s_last) return;
+    if constexpr (NT > 0)
+      if (edge_buf && cnt_buf) {
+        constexpr int kAll = G * kHistAll, kPerT = (kAll + NT - 1) / NT;
+        const uint32_t* gh = w.hist + int64_t(b) * p.n_head_q * kHistAll + int64_t(g) * G * kHistAll;
+        uint32_t v[kPerT];  // every load in flight before the first store
+#pragma unroll
+        for (int j = 0; j < kPerT; ++j) v[j] = tid + j * NT < kAll ? __ldcg(&gh[tid + j * NT]) : 0u;  // L2: the atomics
+#pragma unroll
+        for (int j = 0; j < kPerT; ++j)
+          if (tid + j * NT < kAll) cnt_buf[tid + j * NT] = v[j];
+        __syncthreads();
+        if ((tid >> 5) >= G) return;
+        cut_head<false, true, true>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), edge_buf,
+                                    cnt_buf + (tid >> 5) * kHistAll, tl ? tl + 3 : nullptr);
+        publish_cut<G>(w, bg, tl ? tl + 5 : nullptr, cp ? &w.done[bg] : nullptr);
+        return;
+      }
+    if ((tid >> 5) >= G) return;
     if (NT > 0 && edge_buf)
       cut_head<false, false, true>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), edge_buf, nullptr, tl ? tl + 3 : nullptr);
     else
       cut_head<false>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), nullptr, nullptr, tl ? tl + 3 : nullptr);
   }
-  publish_cut<G>(w, bg, tl ? tl + 5 : nullptr);
+  publish_cut<G>(w, bg, tl ? tl + 5 : nullptr, cp ? &w.done[bg] : nullptr);
 }
 
 // kCutLocal (the quant scan; LEAN: the low-rank scan)
@@ -764,6 +802,10 @@ __device__ void finish_scan_local(const DecodeParams& p, const Workspace& w, uin
   }
   if constexpr (PUB) publish_cut<G>(w, bg);
 }
+
+// the quant scan's compaction (defined with compact's code below)
+template <int G, int SW>
+__device__ __forceinline__ void scan_compact(const DecodeParams& p, const Workspace& w, int b, int g, int bg, int chunk);
 
 // ---------------------------------------------------------------------------------------------
 // scan: grid (chunks, B·Hkv), 8 warps; each warp streams whole pages (codes in fragment order +
@@ -1254,9 +1296,15 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   // the cut's e^{edge} staged in the page buffers, free now (every page issued was waited for)
   static_assert(SW * NB * BUF >= (kHistBins + 1) * int(sizeof(double)), "the page buffers hold the edge table");
   double* edge_buf = c.cut_pre ? reinterpret_cast<double*>(bufs) : nullptr;
+  // and the last block's copy of its heads' counts after it, where the page buffers hold both (not d 64 at 4 bits)
+  constexpr int kEdgeBytes = (kHistBins + 2) * int(sizeof(double));  // 16-byte multiple
+  constexpr bool kCntFits = SW * NB * BUF >= kEdgeBytes + G * kHistAll * int(sizeof(uint32_t));
+  uint32_t* cnt_buf = kCntFits && c.cut_pre && c.cut_coal ? reinterpret_cast<uint32_t*>(bufs + kEdgeBytes) : nullptr;
   if constexpr (CUT == kCutLocal) finish_scan_local<G, false, true, true, SW * 32>(p, w, hist, b, g, edge_buf);
-  else finish_scan_block<G, false, SW * 32>(p, w, hist, b, g, tl ? &g_scan_tl[tl_blk][4] : nullptr, edge_buf);
+  else finish_scan_block<G, false, SW * 32>(p, w, hist, b, g, tl ? &g_scan_tl[tl_blk][4] : nullptr, edge_buf, cnt_buf, c.scan_cp);
   if (tl && tid == 0) g_scan_tl[tl_blk][3] = global_ns();
+  if constexpr (CUT == kCutGlobal)
+    if (c.scan_cp) scan_compact<G, SW>(p, w, b, g, bg, chunk);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2149,9 +2197,12 @@ __device__ __forceinline__ float compact_dv(const CompactSeg<G>& s, int k, int h
 // SL (the fused block, with anchors): the list's pages and their physical pages from the block's own list in shared
 // memory (sl: (page, physical page) in the list's order, the global list's entries) instead of the global list and the
 // page table: no L2 load before a segment's bounds.
+// s_first, s_stride (the quant scan's compaction, scan_compact: its blocks are its KV head's chunks, in a mixed grid):
+// the warp's first segment and the stride instead of blockIdx.x·W + warp and gridDim.x·W.
 template <int G, bool BOX, bool FORCED, int W, bool SC = false, bool SL = false>
 __device__ __forceinline__ void compact_walk(const DecodeParams& p, const Workspace& w, int bg, int b, int g, int lane,
-                                             int* s_cnt, float (&me)[G], float& nu, const int2* sl = nullptr) {
+                                             int* s_cnt, float (&me)[G], float& nu, const int2* sl = nullptr,
+                                             int s_first = -1, int s_stride = 0) {
   static_assert(!SL || BOX, "the shared list is the anchor stage's");
   const int n = p.seq_len[b];
   const int cold_lo = p.n_sink, cold_hi = n - p.n_recent;  // candidates: cold_lo ≤ t < cold_hi (≤ n)
@@ -2199,9 +2250,9 @@ __device__ __forceinline__ void compact_walk(const DecodeParams& p, const Worksp
 #pragma unroll
     for (int q = 0; q < kCompactPages; ++q) ph[q] = SL ? __shfl_sync(0xffffffffu, pp, q) : 0;
   };
-  const int sstride = gridDim.x * W;
+  const int sstride = s_stride > 0 ? s_stride : gridDim.x * W;
   const uint32_t lt = (1u << lane) - 1u;
-  int s = blockIdx.x * W + (int(threadIdx.x) >> 5);
+  int s = s_stride > 0 ? s_first : blockIdx.x * W + (int(threadIdx.x) >> 5);
   CompactSeg<G> cur;
   int pc[kCompactPages];  // the current segment's pages
   int pn = seg_page(s + sstride);  // the next segment's (lane: page lane mod 2)
@@ -2306,6 +2357,32 @@ __device__ __forceinline__ void compact_flush(const DecodeParams& p, const Works
     if (sm > 0) atomicAdd(&w.me[int64_t(b) * p.n_head_q + g * G + tid], sm);
   }
   if (tid == 0 && s_nu) atomicMax(&w.nu_e[int64_t(b) * p.n_head_q + g * G], s_nu);
+}
+
+// The quant scan's compaction (Consts::scan_cp; stage1 sets it for the global cut without anchors where compact would
+// take no ready list): after its end (its histogram flushed and counted; in the last block the cut and its flag), each
+// scan block of KV head bg waits for the cut's flag (publish_cut's release of kCutDone into the done count), then its SW
+// warps walk the KV head's segments chunk·SW + warp, + chunks·SW, .. (compact_walk, compact_kernel's code: the same
+// survivor rows, count, M_E and ν_E) and flush the block's M_E and ν_E. No compact kernel is launched: no launch, no
+// wait for the whole scan grid before the first bound is read; attend's wait for the scan grid covers the rows and
+// counts. Every block of the grid is resident (the scan's grid rule), so the blocks waiting cannot keep the KV head's
+// last block from running; a wait of about 2^22 polls (seconds) traps (a failed launch instead of a hang).
+template <int G, int SW>
+__device__ __forceinline__ void scan_compact(const DecodeParams& p, const Workspace& w, int b, int g, int bg, int chunk) {
+  __shared__ double s_me[G][SW];
+  __shared__ uint32_t s_nu;
+  const int tid = threadIdx.x, lane = tid & 31;
+  if (tid == 0) {
+    s_nu = 0u;
+    for (uint32_t k = 0; ld_acquire_gpu(&w.done[bg]) != kCutDone; ++k)
+      if (k == (1u << 22)) __trap();
+  }
+  __syncthreads();  // the flag's acquire (thread 0) before every warp's loads of θ and the bounds
+  float me[G], nu;
+  const int s0 = chunk * SW + (tid >> 5), ss = int(gridDim.x) * SW;
+  if (p.forced_keep >= 0) compact_walk<G, false, true, SW>(p, w, bg, b, g, lane, nullptr, me, nu, nullptr, s0, ss);
+  else compact_walk<G, false, false, SW>(p, w, bg, b, g, lane, nullptr, me, nu, nullptr, s0, ss);
+  compact_flush<G, SW>(p, w, b, g, me, nu, s_me, s_nu);
 }
 
 // KV head bg onto list 1 (attend's order, Workspace::ready): its survivor rows, count, M_E and ν_E are
@@ -3453,6 +3530,20 @@ static int cut_pre_on() {
   static const int v = env_switch("GHOSTKV_CUT_PRE", 1);
   return v;
 }
+// The quant scan compacts its KV heads itself (Consts::scan_cp, scan_compact): with the global cut (several blocks per
+// KV head: 1 × 128K), without anchors, where compact would take no ready list (the survivors' attend then waits for
+// the scan grid, as it waits for compact's). GHOSTKV_SCAN_COMPACT=0 keeps the compact kernel (A/B runs).
+static bool scan_compacts(const DecodeParams& p, int cut) {
+  static const int on = env_switch("GHOSTKV_SCAN_COMPACT", 1);
+  return on && !p.rank && !p.box && cut == kCutGlobal && !compact_from_list(p.batch * p.n_head_kv);
+}
+
+// The quant scan's global cut (Consts::cut_coal, with cut_pre): GHOSTKV_CUT_COAL=0 keeps each cut lane loading its own
+// 33 consecutive counts from L2 (the cut of 28010ce), for A/B runs.
+static int cut_coal_on() {
+  static const int v = env_switch("GHOSTKV_CUT_COAL", 1);
+  return v;
+}
 
 // blocks of Kern (Threads per block, no dynamic shared memory) resident per SM: the occupancy API,
 // once per kernel instantiation (the variants differ in registers) and device
@@ -3839,6 +3930,7 @@ void set_lowrank_fused_compact(int on) { g_lr_fused_compact = on < 0 ? -1 : on ?
 int ghost_stage1_kernels(const DecodeParams& p) {
   validate(p);
   if (p.box && p.rank && lowrank_fused(p)) return lowrank_fused_cp(p) ? 2 : 3;
+  if (!p.rank && scan_compacts(p, scan_cut_mode(p))) return 2;
   return p.box ? 4 : 3;
 }
 
@@ -3872,12 +3964,14 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
   c.l2_first = scan_l2_first(int64_t(BK) * p.max_seq * G * 2);
   c.scan_mix = scan_mix_on();
   c.cut_pre = cut_pre_on();
+  c.cut_coal = cut_coal_on();
   const int max_pages_seq = (p.max_seq + kPage - 1) / kPage;
   dispatch(G, p.d, [&](auto gc, auto dc) {
     constexpr int GG = decltype(gc)::value, DD = decltype(dc)::value;
     int launched = 0;
     auto more = [&] { return launched++ < upto; };
     int fused_cp = 0;  // the fused low-rank block compacts its KV head: no compact kernel
+    bool scan_cp = false;  // the quant scan compacts its KV heads (scan_compacts): no compact kernel
     auto launch_prep = [&](bool zh) {  // zh: prep zeroes the global histograms (ZH)
       auto* k = zh ? prep_kernel<GG, DD, true> : prep_kernel<GG, DD, false>;
       const int rows = prep_rows(BK, sms);
@@ -3938,6 +4032,8 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
       }
       static PerDevice<bool> attr[2];  // per build of the cut (DBG and the chunks are fixed per process) and device
       attr[plan.cut].get([&] { raise_smem(kern, smem); return true; });
+      scan_cp = scan_compacts(p, plan.cut);
+      c.scan_cp = scan_cp;
       if (more()) launch("scan_kernel", kern, dim3(plan.chunks, BK), dim3(SW * 32), smem, st, p, w, c, scan_debug());
     };
     auto scan = [&](auto bc) {  // the warps per block (scan_warps_for)
@@ -3992,7 +4088,7 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
     } else if (k8 == DD / 32) scan(std::integral_constant<int, DD / 32>{});
     else if (k8 == 1) scan(std::integral_constant<int, 1>{});
     else scan(std::integral_constant<int, 0>{});
-    if (!fused_cp) {  // compact: at most as many blocks as are resident (at least one per KV head); a warp takes
+    if (!fused_cp && !scan_cp) {  // compact: at most as many blocks as are resident (at least one per KV head); a warp takes
                       // ≥ kMinSegs segments where the sequence allows
       auto go = [&](auto box, auto forced) {
         constexpr bool BOX = decltype(box)::value, FORCED = decltype(forced)::value;
