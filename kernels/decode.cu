@@ -2197,12 +2197,9 @@ __device__ __forceinline__ float compact_dv(const CompactSeg<G>& s, int k, int h
 // SL (the fused block, with anchors): the list's pages and their physical pages from the block's own list in shared
 // memory (sl: (page, physical page) in the list's order, the global list's entries) instead of the global list and the
 // page table: no L2 load before a segment's bounds.
-// s_first, s_stride (the quant scan's compaction, scan_compact: its blocks are its KV head's chunks, in a mixed grid):
-// the warp's first segment and the stride instead of blockIdx.x·W + warp and gridDim.x·W.
 template <int G, bool BOX, bool FORCED, int W, bool SC = false, bool SL = false>
 __device__ __forceinline__ void compact_walk(const DecodeParams& p, const Workspace& w, int bg, int b, int g, int lane,
-                                             int* s_cnt, float (&me)[G], float& nu, const int2* sl = nullptr,
-                                             int s_first = -1, int s_stride = 0) {
+                                             int* s_cnt, float (&me)[G], float& nu, const int2* sl = nullptr) {
   static_assert(!SL || BOX, "the shared list is the anchor stage's");
   const int n = p.seq_len[b];
   const int cold_lo = p.n_sink, cold_hi = n - p.n_recent;  // candidates: cold_lo ≤ t < cold_hi (≤ n)
@@ -2250,9 +2247,9 @@ __device__ __forceinline__ void compact_walk(const DecodeParams& p, const Worksp
 #pragma unroll
     for (int q = 0; q < kCompactPages; ++q) ph[q] = SL ? __shfl_sync(0xffffffffu, pp, q) : 0;
   };
-  const int sstride = s_stride > 0 ? s_stride : gridDim.x * W;
+  const int sstride = gridDim.x * W;
   const uint32_t lt = (1u << lane) - 1u;
-  int s = s_stride > 0 ? s_first : blockIdx.x * W + (int(threadIdx.x) >> 5);
+  int s = blockIdx.x * W + (int(threadIdx.x) >> 5);
   CompactSeg<G> cur;
   int pc[kCompactPages];  // the current segment's pages
   int pn = seg_page(s + sstride);  // the next segment's (lane: page lane mod 2)
@@ -2361,27 +2358,144 @@ __device__ __forceinline__ void compact_flush(const DecodeParams& p, const Works
 
 // The quant scan's compaction (Consts::scan_cp; stage1 sets it for the global cut without anchors where compact would
 // take no ready list): after its end (its histogram flushed and counted; in the last block the cut and its flag), each
-// scan block of KV head bg waits for the cut's flag (publish_cut's release of kCutDone into the done count), then its SW
-// warps walk the KV head's segments chunk·SW + warp, + chunks·SW, .. (compact_walk, compact_kernel's code: the same
-// survivor rows, count, M_E and ν_E) and flush the block's M_E and ν_E. No compact kernel is launched: no launch, no
-// wait for the whole scan grid before the first bound is read; attend's wait for the scan grid covers the rows and
-// counts. Every block of the grid is resident (the scan's grid rule), so the blocks waiting cannot keep the KV head's
-// last block from running; a wait of about 2^22 polls (seconds) traps (a failed launch instead of a hang).
+// warp of each scan block compacts the pages it bounded itself (pages gw, gw + nw, .. of the scan's page loop), kScanCpPages
+// of them per round: it loads their bounds (its own stores: the __syncwarp orders them), physical pages and ν before the
+// wait for the KV head's cut (thread 0 polls the done count for publish_cut's kCutDone; a block barrier), so that those
+// loads overlap the KV head's last block's cut, then loads θ and decides each token as compact does (compact_walk: hot
+// tokens kept; a candidate eliminated ⇔ UB_h − m_L < θ_h for every head, or by the forced hash), appends the kept rows at
+// a slot from one atomic per warp and round, and adds the eliminated tokens' M_E terms (ex2 rounded up) and their pages'
+// ν; the block's sums are flushed as compact's (compact_flush). No compact kernel is launched: attend's wait for the scan
+// grid covers the rows and counts. The survivors, count, ν_E and the rows' set are compact's (M_E: float32 rounded-up
+// sums in another order, an upper bound as compact's); the rows' order within the list is per warp and round, not per
+// segment (attend takes the list in any order). Every block of the grid is resident (the scan's grid rule), so the
+// blocks waiting cannot keep the KV head's last block from running; a wait of about 2^22 polls (seconds) traps (a failed
+// launch instead of a hang).
+inline constexpr int kScanCpPages = 8;
 template <int G, int SW>
 __device__ __forceinline__ void scan_compact(const DecodeParams& p, const Workspace& w, int b, int g, int bg, int chunk) {
+  constexpr int R = kScanCpPages, HW = (G + 1) / 2;
   __shared__ double s_me[G][SW];
   __shared__ uint32_t s_nu;
-  const int tid = threadIdx.x, lane = tid & 31;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int n = p.seq_len[b], npages = (n + kPage - 1) / kPage;
+  const int cold_lo = p.n_sink, cold_hi = n - p.n_recent;
+  const int gw = chunk * SW + warp, nw = int(gridDim.x) * SW;
+  const uint16_t* ubase = w.ub + int64_t(bg) * p.max_seq * G;
+  const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
+  const float* numax = p.nu_max + g;
+  int32_t* srow = w.srow + int64_t(bg) * p.max_seq;
+  const bool forced = p.forced_keep >= 0;
+  const uint32_t keep_thr =
+      forced ? uint32_t(fminf(fmaxf(p.forced_keep_bg ? p.forced_keep_bg[bg] : p.forced_keep, 0.0f), 1.0f) * 4294967295.0f) : 0u;
+  uint32_t wd[R][2][HW];  // the round's pages' bounds: page q, row k (tokens 32k + lane), two heads per word
+  int phys[R];
+  float nuv[R];
+  // a round: this warp's pages base + q·nw (q < R); a page at or past npages, or a token at or past n: +inf, not read
+  auto load = [&](int base) {
+#pragma unroll
+    for (int q = 0; q < R; ++q) {
+      const int pg = base + q * nw;
+      phys[q] = pg < npages ? __ldg(&ptab[pg]) : 0;
+#pragma unroll
+      for (int k = 0; k < 2; ++k) {
+        const int t = pg * kPage + 32 * k + lane;
+        if (pg < npages && t < n) {
+          const uint16_t* src = ubase + int64_t(t) * G;
+          if constexpr (G == 4) {
+            const uint2 u = __ldcg(reinterpret_cast<const uint2*>(src));
+            wd[q][k][0] = u.x;
+            wd[q][k][1] = u.y;
+          } else if constexpr (G == 2) {
+            wd[q][k][0] = __ldcg(reinterpret_cast<const unsigned int*>(src));
+          } else {
+#pragma unroll
+            for (int i = 0; i < HW; ++i) {
+              const uint32_t lo = __ldcg(src + 2 * i);
+              const uint32_t hi = 2 * i + 1 < G ? uint32_t(__ldcg(src + 2 * i + 1)) : 0u;
+              wd[q][k][i] = lo | (hi << 16);
+            }
+          }
+        } else {
+#pragma unroll
+          for (int i = 0; i < HW; ++i) wd[q][k][i] = 0x7C007C00u;
+        }
+      }
+    }
+#pragma unroll
+    for (int q = 0; q < R; ++q) nuv[q] = __ldg(&numax[int64_t(phys[q]) * p.n_head_kv]);
+  };
+  __syncwarp();  // the warp's bound stores before its loads of them
+  load(gw);
   if (tid == 0) {
     s_nu = 0u;
     for (uint32_t k = 0; ld_acquire_gpu(&w.done[bg]) != kCutDone; ++k)
       if (k == (1u << 22)) __trap();
   }
-  __syncthreads();  // the flag's acquire (thread 0) before every warp's loads of θ and the bounds
-  float me[G], nu;
-  const int s0 = chunk * SW + (tid >> 5), ss = int(gridDim.x) * SW;
-  if (p.forced_keep >= 0) compact_walk<G, false, true, SW>(p, w, bg, b, g, lane, nullptr, me, nu, nullptr, s0, ss);
-  else compact_walk<G, false, false, SW>(p, w, bg, b, g, lane, nullptr, me, nu, nullptr, s0, ss);
+  __syncthreads();  // the flag's acquire (thread 0) before every warp's loads of θ and of other warps' bounds
+  // θ_h as the least f16 ≥ θ_h (RU; a pad head: +inf), two heads per comparison (compact_walk's th2)
+  uint32_t th2[HW];
+#pragma unroll
+  for (int i = 0; i < HW; ++i) {
+    const float lo = __ldcg(&w.theta[int64_t(b) * p.n_head_q + g * G + 2 * i]);
+    const float hi = 2 * i + 1 < G ? __ldcg(&w.theta[int64_t(b) * p.n_head_q + g * G + 2 * i + 1]) : INFINITY;
+    th2[i] = uint32_t(__half_as_ushort(__float2half_ru(lo))) | uint32_t(__half_as_ushort(__float2half_ru(hi))) << 16;
+  }
+  float me[G], nu = 0.0f;
+#pragma unroll
+  for (int h = 0; h < G; ++h) me[h] = 0.0f;
+  const uint32_t lt = (1u << lane) - 1u;
+  for (int base = gw; base < npages; base += R * nw) {
+    if (base != gw) load(base);
+    uint32_t keep[R][2];  // a candidate not kept is eliminated
+    int tot = 0;
+#pragma unroll
+    for (int q = 0; q < R; ++q) {
+      bool any = false;
+#pragma unroll
+      for (int k = 0; k < 2; ++k) {
+        const int pg = base + q * nw, t = pg < npages ? pg * kPage + 32 * k + lane : INT_MAX;
+        const bool cand = t >= cold_lo && t < cold_hi, hot = t < n && !cand;
+        bool e;
+        if (forced) {
+          e = !(hash3(p.forced_seed, uint32_t(bg), uint32_t(t)) <= keep_thr);
+        } else {
+          e = true;
+#pragma unroll
+          for (int i = 0; i < HW; ++i)
+            e = e && __hblt2(*reinterpret_cast<const __half2*>(&wd[q][k][i]), *reinterpret_cast<const __half2*>(&th2[i]));
+        }
+        e = e && cand;
+        any |= __any_sync(0xffffffffu, e);
+        keep[q][k] = __ballot_sync(0xffffffffu, hot || (cand && !e));
+        tot += __popc(keep[q][k]);
+      }
+      nu = any ? fmaxf(nu, nuv[q]) : nu;
+    }
+    int at = 0;  // the atomic's latency overlaps the eliminated tokens' M_E terms
+    if (lane == 0 && tot) at = atomicAdd(&w.n_surv[bg], tot);
+#pragma unroll
+    for (int q = 0; q < R; ++q)
+#pragma unroll
+      for (int k = 0; k < 2; ++k) {
+        const int pg = base + q * nw, t = pg < npages ? pg * kPage + 32 * k + lane : INT_MAX;
+        const bool elim = t >= cold_lo && t < cold_hi && !(keep[q][k] >> lane & 1u);
+#pragma unroll
+        for (int h = 0; h < G; ++h) {
+          const __half2 x = *reinterpret_cast<const __half2*>(&wd[q][k][h >> 1]);
+          const float e = ex2_up((h & 1) ? __high2float(x) : __low2float(x));
+          me[h] = __fadd_ru(me[h], elim ? e : 0.0f);
+        }
+      }
+    at = __shfl_sync(0xffffffffu, at, 0);
+    int off = at;
+#pragma unroll
+    for (int q = 0; q < R; ++q)
+#pragma unroll
+      for (int k = 0; k < 2; ++k) {
+        if (keep[q][k] >> lane & 1u) srow[off + __popc(keep[q][k] & lt)] = phys[q] * kPage + 32 * k + lane;
+        off += __popc(keep[q][k]);
+      }
+  }
   compact_flush<G, SW>(p, w, b, g, me, nu, s_me, s_nu);
 }
 
