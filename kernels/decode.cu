@@ -527,7 +527,9 @@ __global__ void __launch_bounds__(kPrepThreads, 2) prep_kernel(DecodeParams p, W
 // histogram flush and done count, and in the last block of a KV head after the cut), the end of the flush's barrier,
 // the end of the done count, whether it was its KV head's last block, in the last block thread 0's steps of the cut
 // (its counts summed, θ found, the cut warps' barrier, the fence, the ready-list slot), the end of each warp's page loop
-inline constexpr int kScanTlMax = 4096, kScanTlCols = 12 + 16;
+// and, where the blocks compact their KV head (Consts::scan_cp), thread 0's timer once the cut's flag is seen (after the
+// block barrier) and after the block's compaction (its M_E and ν_E flushed)
+inline constexpr int kScanTlMax = 4096, kScanTlCols = 12 + 16 + 2;
 __device__ long long g_scan_tl[kScanTlMax][kScanTlCols];
 __device__ int g_scan_tl_blocks;
 __device__ __forceinline__ long long global_ns() {
@@ -805,7 +807,8 @@ __device__ void finish_scan_local(const DecodeParams& p, const Workspace& w, uin
 
 // the quant scan's compaction (defined with compact's code below)
 template <int G, int SW>
-__device__ __forceinline__ void scan_compact(const DecodeParams& p, const Workspace& w, int b, int g, int bg, int chunk);
+__device__ __forceinline__ void scan_compact(const DecodeParams& p, const Workspace& w, int b, int g, int bg, int chunk,
+                                             long long* tl);
 
 // ---------------------------------------------------------------------------------------------
 // scan: grid (chunks, B·Hkv), 8 warps; each warp streams whole pages (codes in fragment order +
@@ -1304,7 +1307,7 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   else finish_scan_block<G, false, SW * 32>(p, w, hist, b, g, tl ? &g_scan_tl[tl_blk][4] : nullptr, edge_buf, cnt_buf, c.scan_cp);
   if (tl && tid == 0) g_scan_tl[tl_blk][3] = global_ns();
   if constexpr (CUT == kCutGlobal)
-    if (c.scan_cp) scan_compact<G, SW>(p, w, b, g, bg, chunk);
+    if (c.scan_cp) scan_compact<G, SW>(p, w, b, g, bg, chunk, tl ? &g_scan_tl[tl_blk][28] : nullptr);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2371,8 +2374,10 @@ __device__ __forceinline__ void compact_flush(const DecodeParams& p, const Works
 // blocks waiting cannot keep the KV head's last block from running; a wait of about 2^22 polls (seconds) traps (a failed
 // launch instead of a hang).
 inline constexpr int kScanCpPages = 8;
+// tl (the timeline, DBG builds): thread 0 records the timer once the flag is seen (tl[0]) and at the end (tl[1]).
 template <int G, int SW>
-__device__ __forceinline__ void scan_compact(const DecodeParams& p, const Workspace& w, int b, int g, int bg, int chunk) {
+__device__ __forceinline__ void scan_compact(const DecodeParams& p, const Workspace& w, int b, int g, int bg, int chunk,
+                                             long long* tl) {
   constexpr int R = kScanCpPages, HW = (G + 1) / 2;
   __shared__ double s_me[G][SW];
   __shared__ uint32_t s_nu;
@@ -2432,6 +2437,7 @@ __device__ __forceinline__ void scan_compact(const DecodeParams& p, const Worksp
       if (k == (1u << 22)) __trap();
   }
   __syncthreads();  // the flag's acquire (thread 0) before every warp's loads of θ and of other warps' bounds
+  if (tl && tid == 0) tl[0] = global_ns();
   // θ_h as the least f16 ≥ θ_h (RU; a pad head: +inf), two heads per comparison (compact_walk's th2)
   uint32_t th2[HW];
 #pragma unroll
@@ -2497,6 +2503,7 @@ __device__ __forceinline__ void scan_compact(const DecodeParams& p, const Worksp
       }
   }
   compact_flush<G, SW>(p, w, b, g, me, nu, s_me, s_nu);
+  if (tl && tid == 0) tl[1] = global_ns();
 }
 
 // KV head bg onto list 1 (attend's order, Workspace::ready): its survivor rows, count, M_E and ν_E are
