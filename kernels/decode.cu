@@ -2363,11 +2363,12 @@ __device__ __forceinline__ void compact_flush(const DecodeParams& p, const Works
 // take no ready list): after its end (its histogram flushed and counted; in the last block the cut and its flag), each
 // warp of each scan block compacts the pages it bounded itself (pages gw, gw + nw, .. of the scan's page loop), kScanCpPages
 // of them per round: it loads their bounds (its own stores: the __syncwarp orders them), physical pages and ν before the
-// wait for the KV head's cut (thread 0 polls the done count for publish_cut's kCutDone; a block barrier), so that those
-// loads overlap the KV head's last block's cut, then loads θ and decides each token as compact does (compact_walk: hot
+// wait for the KV head's cut (thread 0 polls the done count for publish_cut's kCutDone, then loads θ into shared memory;
+// a block barrier), so that those loads overlap the KV head's last block's cut, then decides each token as compact does (compact_walk: hot
 // tokens kept; a candidate eliminated ⇔ UB_h − m_L < θ_h for every head, or by the forced hash), appends the kept rows at
-// a slot from one atomic per warp and round, and adds the eliminated tokens' M_E terms (ex2 rounded up) and their pages'
-// ν; the block's sums are flushed as compact's (compact_flush). No compact kernel is launched: attend's wait for the scan
+// a slot from one atomic per block and round, and adds the eliminated tokens' M_E terms (ex2 rounded up) and their pages'
+// ν; the block's sums are flushed as compact's (compact_flush). The kept rows' places: each warp's offset in its block's
+// share (shared memory), one atomic per block and round on the KV head's count. No compact kernel is launched: attend's wait for the scan
 // grid covers the rows and counts. The survivors, count, ν_E and the rows' set are compact's (M_E: float32 rounded-up
 // sums in another order, an upper bound as compact's); the rows' order within the list is per warp and round, not per
 // segment (attend takes the list in any order). Every block of the grid is resident (the scan's grid rule), so the
@@ -2381,6 +2382,8 @@ __device__ __forceinline__ void scan_compact(const DecodeParams& p, const Worksp
   constexpr int R = kScanCpPages, HW = (G + 1) / 2;
   __shared__ double s_me[G][SW];
   __shared__ uint32_t s_nu;
+  __shared__ int s_cnt, s_base;
+  __shared__ float s_th[G];
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int n = p.seq_len[b], npages = (n + kPage - 1) / kPage;
   const int cold_lo = p.n_sink, cold_hi = n - p.n_recent;
@@ -2433,25 +2436,31 @@ __device__ __forceinline__ void scan_compact(const DecodeParams& p, const Worksp
   load(gw);
   if (tid == 0) {
     s_nu = 0u;
+    s_cnt = 0;
     for (uint32_t k = 0; ld_acquire_gpu(&w.done[bg]) != kCutDone; ++k)
       if (k == (1u << 22)) __trap();
+    // θ once per block (each warp's own loads of the same 16 bytes, 2048 warps at 1 × 128K, queue at their sector)
+#pragma unroll
+    for (int h = 0; h < G; ++h) s_th[h] = __ldcg(&w.theta[int64_t(b) * p.n_head_q + g * G + h]);
   }
-  __syncthreads();  // the flag's acquire (thread 0) before every warp's loads of θ and of other warps' bounds
+  __syncthreads();  // the flag's acquire and θ (thread 0) before every warp's reads of θ and loads of other warps' bounds
   if (tl && tid == 0) tl[0] = global_ns();
   // θ_h as the least f16 ≥ θ_h (RU; a pad head: +inf), two heads per comparison (compact_walk's th2)
   uint32_t th2[HW];
 #pragma unroll
   for (int i = 0; i < HW; ++i) {
-    const float lo = __ldcg(&w.theta[int64_t(b) * p.n_head_q + g * G + 2 * i]);
-    const float hi = 2 * i + 1 < G ? __ldcg(&w.theta[int64_t(b) * p.n_head_q + g * G + 2 * i + 1]) : INFINITY;
+    const float lo = s_th[2 * i];
+    const float hi = 2 * i + 1 < G ? s_th[2 * i + 1] : INFINITY;
     th2[i] = uint32_t(__half_as_ushort(__float2half_ru(lo))) | uint32_t(__half_as_ushort(__float2half_ru(hi))) << 16;
   }
   float me[G], nu = 0.0f;
 #pragma unroll
   for (int h = 0; h < G; ++h) me[h] = 0.0f;
   const uint32_t lt = (1u << lane) - 1u;
-  for (int base = gw; base < npages; base += R * nw) {
-    if (base != gw) load(base);
+  // rounds: the same count in every warp of the grid (the block's barriers below); a warp past its pages has none
+  const int rounds = (npages + R * nw - 1) / (R * nw);
+  for (int r = 0, base = gw; r < rounds; ++r, base += R * nw) {
+    if (r > 0) load(base);
     uint32_t keep[R][2];  // a candidate not kept is eliminated
     int tot = 0;
 #pragma unroll
@@ -2477,8 +2486,11 @@ __device__ __forceinline__ void scan_compact(const DecodeParams& p, const Worksp
       }
       nu = any ? fmaxf(nu, nuv[q]) : nu;
     }
-    int at = 0;  // the atomic's latency overlaps the eliminated tokens' M_E terms
-    if (lane == 0 && tot) at = atomicAdd(&w.n_surv[bg], tot);
+    // the kept rows' places: the warp's offset in the block's share (a shared-memory atomic), then one atomic per block
+    // and round on the KV head's count (Workspace::n_surv: the counts of all KV heads share a few sectors, and an
+    // atomic per warp, 2048 at 1 x 128K, queued there for about 9 us, call136), read after the block's barrier
+    int wo = 0;
+    if (lane == 0 && tot) wo = atomicAdd(&s_cnt, tot);
 #pragma unroll
     for (int q = 0; q < R; ++q)
 #pragma unroll
@@ -2492,8 +2504,13 @@ __device__ __forceinline__ void scan_compact(const DecodeParams& p, const Worksp
           me[h] = __fadd_ru(me[h], elim ? e : 0.0f);
         }
       }
-    at = __shfl_sync(0xffffffffu, at, 0);
-    int off = at;
+    __syncthreads();  // every warp's share counted
+    if (tid == 0) {
+      s_base = s_cnt ? atomicAdd(&w.n_surv[bg], s_cnt) : 0;
+      s_cnt = 0;  // for the next round, after the barrier below
+    }
+    __syncthreads();
+    int off = s_base + __shfl_sync(0xffffffffu, wo, 0);
 #pragma unroll
     for (int q = 0; q < R; ++q)
 #pragma unroll
