@@ -270,10 +270,9 @@ void gather_probe(const DecodeParams& p, void* stream, int mode);
 // block barrier), the end of the done count, 1 where the block was its KV head's last (these three with the global
 // cut only), in the last block thread 0's steps of the cut (its head's counts summed, θ's bin found, the cut warps'
 // barrier, the fence, the ready-list slot's atomic; the end above follows the release store), then the end of each
-// warp's page loop (16 columns), and where the scan's blocks compact their KV head (GHOSTKV_SCAN_COMPACT) thread 0's timer
-// once it sees the KV head's cut flag and at the end of its compaction; 0 where the block records none. Copies min(blocks, max_blocks, 4096) rows of
+// warp's page loop (16 columns); 0 where the block records none. Copies min(blocks, max_blocks, 4096) rows of
 // kScanTimelineCols into out and returns the launch's block count (0: none).
-inline constexpr int kScanTimelineCols = 30;
+inline constexpr int kScanTimelineCols = 28;
 int scan_timeline(int64_t* out, int max_blocks);
 // Reads bytes (a multiple of 16) at buf once and keeps nothing: after a large write, the L2 then holds
 // clean lines of buf only (the bench's clean cold-L2 flush: the write-back of the written lines is

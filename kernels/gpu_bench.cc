@@ -495,7 +495,7 @@ static void print_scan_timeline(const std::string& name, const std::string& labe
       std::fprintf(f, "case,label,block,kv_head,start_us,wait_us,end_us,flush_us,done_us,last,cut_sum_us,cut_theta_us,"
                       "cut_barrier_us,cut_fence_us,cut_slot_us");
       for (int wv = 0; wv < 16; ++wv) std::fprintf(f, ",warp%d_us", wv);
-      std::fprintf(f, ",cp_flag_us,cp_end_us\n");
+      std::fprintf(f, "\n");
     }
     auto cell = [&](int64_t t) { return t == 0 ? std::string() : std::to_string(us(t)); };
     for (int i = 0; i < m; ++i) {
@@ -504,7 +504,7 @@ static void print_scan_timeline(const std::string& name, const std::string& labe
                    cell(at(i, 5)).c_str(), (long long)at(i, 6));
       for (int col = 7; col < 12; ++col) std::fprintf(f, ",%s", cell(at(i, col)).c_str());
       for (int wv = 0; wv < 16; ++wv) std::fprintf(f, ",%s", cell(at(i, 12 + wv)).c_str());
-      std::fprintf(f, ",%s,%s\n", cell(at(i, 28)).c_str(), cell(at(i, 29)).c_str());
+      std::fprintf(f, "\n");
     }
     std::fclose(f);
   }
@@ -562,27 +562,6 @@ static void print_scan_timeline(const std::string& name, const std::string& labe
               q(warp_end, 0), q(warp_end, 0.5), q(warp_end, 1), q(spread, 0.5), q(spread, 1), q(tail, 0.5), q(tail, 1),
               flush.size(), q(flush, 0.5), q(flush, 1), q(done, 0.5), q(done, 1), q(cut, 0.5), q(cut, 1), q(c_sum, 0.5),
               q(c_theta, 0.5), q(c_bar, 0.5), q(c_fence, 0.5), q(c_slot, 0.5), q(c_rel, 0.5));
-  // where the blocks compacted their KV head: per KV head its first block to see the cut's flag after the cut's end,
-  // its last block's compaction end after that first flag, and the kernel's span with the compaction
-  std::map<int64_t, std::pair<int64_t, int64_t>> cp;  // KV head: first flag seen, last compaction end
-  for (int i = 0; i < m; ++i) {
-    if (at(i, 28) == 0 || at(i, 29) == 0) continue;
-    auto it = cp.find(at(i, 0));
-    if (it == cp.end()) cp[at(i, 0)] = {at(i, 28), at(i, 29)};
-    else it->second = {std::min(it->second.first, at(i, 28)), std::max(it->second.second, at(i, 29))};
-  }
-  if (!cp.empty()) {
-    std::vector<double> seen, work;
-    int64_t cp_span = 0;
-    for (const auto& [bg, fe] : cp) {
-      seen.push_back(double(fe.first - head_end[bg]) * 1e-3);
-      work.push_back(double(fe.second - fe.first) * 1e-3);
-      cp_span = std::max(cp_span, fe.second - t0);
-    }
-    std::printf("# scan timeline %s compaction: %zu KV heads; the cut's flag first seen after the cut's end median %.2f max "
-                "%.2f us; the KV head's compaction done after that median %.2f max %.2f us; span with it %.2f us\n",
-                label.c_str(), cp.size(), q(seen, 0.5), q(seen, 1), q(work, 0.5), q(work, 1), double(cp_span) * 1e-3);
-  }
 }
 
 // Runs the ghost path once (poisoned outputs) and checks the checked batch entries in float64. The token
