@@ -265,7 +265,8 @@ def main():
     rc, _ = run([os.path.join("scripts", "ab_pairs.py"), ab, "z"])
     check(rc == 2, "ab_pairs.py accepts a base arm the CSV does not have")
     os.remove(ab)
-    for name, base in (("scan_chunks_call129", "c1"), ("cut_pre_call132", "pre0")):
+    for name, base in (("scan_chunks_call129", "c1"), ("cut_pre_call132", "pre0"), ("scan_cp_call134", "A"),
+                       ("scan_cp_call135", "B"), ("scan_cp_call136", "cp0"), ("scan_cp_call137", "B")):
         rc, out = run([os.path.join("scripts", "ab_pairs.py"), os.path.join(EXP, name + ".csv"), base])
         check(rc == 0 and out in open(os.path.join(ROOT, EXP, name + ".txt")).read(),
               "ab_pairs.py's output is not the table of %s.txt" % name)
@@ -285,6 +286,10 @@ def main():
     for call in ("132", "133"):
         rc, out = run([os.path.join("scripts", "scan_timeline.py"), os.path.join(EXP, "scan_timeline_call%s.csv" % call)])
         check(rc == 0 and out in text, "scan_timeline.py does not regenerate call%s's part of its analysis" % call)
+    # and call136's part of scan_cp_call136.txt
+    rc, out = run([os.path.join("scripts", "scan_timeline.py"), os.path.join(EXP, "scan_timeline_call136.csv")])
+    check(rc == 0 and out in open(os.path.join(ROOT, EXP, "scan_cp_call136.txt")).read(),
+          "scan_timeline.py does not regenerate the analysis in scan_cp_call136.txt")
     return check.done("gpu_analysis_scripts")
 
 
