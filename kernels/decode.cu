@@ -1279,7 +1279,7 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   // the cut's e^{edge} staged in the page buffers, free now (every page issued was waited for)
   static_assert(SW * NB * BUF >= (kHistBins + 1) * int(sizeof(double)), "the page buffers hold the edge table");
   double* edge_buf = c.cut_pre ? reinterpret_cast<double*>(bufs) : nullptr;
-  // and the last block's copy of its heads' counts after it, where the page buffers hold both (not d 64 at 4 bits)
+  // and the last block's copy of its heads' counts after it, where the page buffers hold both (not d 64 at 4 bits with G 3 or 4)
   constexpr int kEdgeBytes = (kHistBins + 2) * int(sizeof(double));  // 16-byte multiple
   constexpr bool kCntFits = SW * NB * BUF >= kEdgeBytes + G * kHistAll * int(sizeof(uint32_t));
   uint32_t* cnt_buf = kCntFits && c.cut_pre && c.cut_coal ? reinterpret_cast<uint32_t*>(bufs + kEdgeBytes) : nullptr;
