@@ -41,10 +41,10 @@ def kernels(path):
     t = open(path).read()
     t = re.sub(r"_GLOBAL__N__[0-9a-f]+_\d+_decode_cu_[0-9a-f]{8}", "ANON", t)
     t = re.sub(r"_INTERNAL_[0-9a-f]+_", "_INTERNAL_", t)
-    # the finish functions' NT 0 and their timeline / staged-edge pointers (28010ce, 02ed10f): the mangled names of
-    # their shared statics (s_last, s_edge) carry them
+    # the finish functions' NT 0 and their timeline / staged-edge / staged-count pointers (28010ce, 02ed10f, 2728abf):
+    # the mangled names of their shared statics (s_last, s_edge) carry them
     t = re.sub(r"(inish_scan_blockILi\d+ELb\d)ELi0EE", r"\1EE", t)
-    t = re.sub(r"(inish_scan_block[A-Za-z0-9_]*?PKjii)PxPdE", r"\1E", t)
+    t = re.sub(r"(inish_scan_block[A-Za-z0-9_]*?PKjii)PxPd(?:Pj)?E", r"\1E", t)
     t = re.sub(r"(inish_scan_localILi\d+ELb\dELb\dELb\d)ELi0EE", r"\1EE", t)
     t = re.sub(r"(inish_scan_local[A-Za-z0-9_]*?Pjii)PdE", r"\1E", t)
     t = re.sub(r"inish_scan_blockILi(\d)ELb(\d)ELb\dEE", r"inish_scan_blockILi\1ELb\2EE", t)

@@ -241,13 +241,15 @@ def main():
     new = (old.replace("ELb0EEEvNS0_12DecodeParamsE(", "ELb0ELi0ELi1EEEvNS0_12DecodeParamsE(")
            .replace("ELb1ELb1EEEvRKNS1_12", "ELb1ELb1ELb1ELi0EEEvRKNS1_12").replace("EPjiiE6s_edge", "EPjiiPdE6s_edge")
            .replace("ILi4ELb1EEEvRKNS1_12", "ILi4ELb1ELi0EEEvRKNS1_12").replace("EPKjiiE6s_last", "EPKjiiPxPdE6s_last"))
+    new3 = new.replace("EPKjiiPxPdE6s_last", "EPKjiiPxPdPjE6s_last")  # the staged counts' pointer (2728abf)
     with tempfile.TemporaryDirectory() as td:
-        paths = [os.path.join(td, n) for n in ("old.ptx", "new.ptx", "changed.ptx")]
-        for path, text in zip(paths, (old, new, new.replace("st.shared.u8", "st.shared.u16"))):
+        paths = [os.path.join(td, n) for n in ("old.ptx", "new.ptx", "new3.ptx", "changed.ptx")]
+        for path, text in zip(paths, (old, new, new3, new3.replace("st.shared.u8", "st.shared.u16"))):
             open(path, "w").write(text)
-        k_old, k_new, k_changed = (ptx_same.kernels(path) for path in paths)
+        k_old, k_new, k_new3, k_changed = (ptx_same.kernels(path) for path in paths)
         check(k_old == k_new and len(k_old) == 1, "ptx_same: defaults and added pointer parameters not normalised: %r / %r"
               % (k_old, k_new))
+        check(k_old == k_new3, "ptx_same: the finish function's third added pointer not normalised: %r" % (k_new3,))
         check(k_old != k_changed, "ptx_same: a changed instruction compares equal")
     new4 = new.replace("ELb0ELi0ELi1EEEv", "ELb0ELi0ELi4EEEv")
     with tempfile.TemporaryDirectory() as td:
