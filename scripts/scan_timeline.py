@@ -6,7 +6,9 @@
 For each launch recorded (case, label, and the n-th record of that pair where a call ran it more than once: #n): the spread of the warps' page-loop ends within a block (median / highest over the blocks),
 per KV head the spread of its blocks' last warps, and how far its last warp ends after its median warp (median and
 range over the KV heads), and the blocks that started more than 1 µs after the first: how many, and the median end of
-their last warp against the other blocks'. Times in µs from the launch's first block start.
+their last warp against the other blocks'. Times in µs from the launch's first block start. Where the records carry the
+scan compaction's columns (cp_flag_us, cp_end_us: calls 136-137, the compaction tried inside the scan), also each
+block's compaction after it saw the cut's flag (lowest / median / highest).
 """
 import collections
 import csv
@@ -43,6 +45,10 @@ def main():
               (case, label, len(rows), len(heads), st.median(within), max(within), st.median(blocks), st.median(lag),
                min(lag), max(lag), len(late_end), "%.2f" % st.median(late_end) if late_end else "-",
                st.median(early_end)))
+        cp = [float(r["cp_end_us"]) - float(r["cp_flag_us"]) for r in rows if r.get("cp_flag_us") and r.get("cp_end_us")]
+        if cp:
+            print("%s %s: compaction after the flag per block min %.2f median %.2f max %.2f (%d blocks)" %
+                  (case, label, min(cp), st.median(cp), max(cp), len(cp)))
     return 0
 
 

@@ -288,10 +288,20 @@ def main():
     for call in ("132", "133"):
         rc, out = run([os.path.join("scripts", "scan_timeline.py"), os.path.join(EXP, "scan_timeline_call%s.csv" % call)])
         check(rc == 0 and out in text, "scan_timeline.py does not regenerate call%s's part of its analysis" % call)
-    # and call136's part of scan_cp_call136.txt
-    rc, out = run([os.path.join("scripts", "scan_timeline.py"), os.path.join(EXP, "scan_timeline_call136.csv")])
-    check(rc == 0 and out in open(os.path.join(ROOT, EXP, "scan_cp_call136.txt")).read(),
-          "scan_timeline.py does not regenerate the analysis in scan_cp_call136.txt")
+    # the compaction's columns (calls 136-137): each block's compaction after the flag, on a worked record; then the
+    # analyses in scan_cp_call136.txt and scan_cp_call137.txt
+    tl = temp_csv(["case", "label", "block", "kv_head", "start_us"] + warps + ["cp_flag_us", "cp_end_us"],
+                  [["t", "f", "0", "0", "0.0"] + ["10"] + [""] * 15 + ["20.0", "29.0"],
+                   ["t", "f", "1", "0", "0.0"] + ["11"] + [""] * 15 + ["20.5", "27.0"],
+                   ["t", "f", "2", "1", "0.0"] + ["12"] + [""] * 15 + ["21.0", "28.0"]])
+    rc, out = run([os.path.join("scripts", "scan_timeline.py"), tl])
+    check(rc == 0 and "t f: compaction after the flag per block min 6.50 median 7.00 max 9.00 (3 blocks)" in out,
+          "scan_timeline worked example (compaction):\n" + out)
+    os.remove(tl)
+    for call in ("136", "137"):
+        rc, out = run([os.path.join("scripts", "scan_timeline.py"), os.path.join(EXP, "scan_timeline_call%s.csv" % call)])
+        check(rc == 0 and out in open(os.path.join(ROOT, EXP, "scan_cp_call%s.txt" % call)).read(),
+              "scan_timeline.py does not regenerate the analysis in scan_cp_call%s.txt" % call)
     return check.done("gpu_analysis_scripts")
 
 
