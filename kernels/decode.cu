@@ -2178,9 +2178,13 @@ __device__ __forceinline__ float compact_dv(const CompactSeg<G>& s, int k, int h
 // SL (the fused block, with anchors): the list's pages and their physical pages from the block's own list in shared
 // memory (sl: (page, physical page) in the list's order, the global list's entries) instead of the global list and the
 // page table: no L2 load before a segment's bounds.
-template <int G, bool BOX, bool FORCED, int W, bool SC = false, bool SL = false>
+// TL (compact's timeline build, diagnostics): lane 0 records into tl (the block's row of g_compact_tl) the timer once the
+// warp's first segment's bounds are in (warp 0: column 3), once its first survivor-count atomic returned (warp 0:
+// column 4), and at the end of its walk (warp w: column 5 + w), and its segment count (warp 0: column 11).
+template <int G, bool BOX, bool FORCED, int W, bool SC = false, bool SL = false, bool TL = false>
 __device__ __forceinline__ void compact_walk(const DecodeParams& p, const Workspace& w, int bg, int b, int g, int lane,
-                                             int* s_cnt, float (&me)[G], float& nu, const int2* sl = nullptr) {
+                                             int* s_cnt, float (&me)[G], float& nu, const int2* sl = nullptr,
+                                             long long* tl = nullptr) {
   static_assert(!SL || BOX, "the shared list is the anchor stage's");
   const int n = p.seq_len[b];
   const int cold_lo = p.n_sink, cold_hi = n - p.n_recent;  // candidates: cold_lo ≤ t < cold_hi (≤ n)
@@ -2241,7 +2245,13 @@ __device__ __forceinline__ void compact_walk(const DecodeParams& p, const Worksp
     phys_of(SL ? seg_phys(s) : 0, ph);
     if (s < nseg) compact_load<G, SL>(cur, ubase, ptab, pc, lane, n, ph);
   }
+  [[maybe_unused]] const int warp_tl = int(threadIdx.x) >> 5;
+  [[maybe_unused]] int segs_tl = 0;
   for (; s < nseg; s += sstride) {
+    if constexpr (TL) {
+      if (segs_tl == 0 && warp_tl == 0 && lane == 0) tl[3] = global_ns_after(cur.wd[kCompactRows - 1][0]);
+      ++segs_tl;
+    }
     CompactSeg<G> nxt;
     if (s + sstride < nseg) {
       int pg[kCompactPages], ph[kCompactPages];
@@ -2296,6 +2306,9 @@ __device__ __forceinline__ void compact_walk(const DecodeParams& p, const Worksp
 #pragma unroll
     for (int q = 0; q < kCompactPages; ++q) nu = page_any[q] ? fmaxf(nu, nuv[q]) : nu;
     at = __shfl_sync(0xffffffffu, at, 0);
+    if constexpr (TL) {
+      if (segs_tl == 1 && warp_tl == 0 && lane == 0) tl[4] = global_ns_after(at);
+    }
     int32_t* sr = srow + at;
     int off = 0;
 #pragma unroll
@@ -2310,6 +2323,12 @@ __device__ __forceinline__ void compact_walk(const DecodeParams& p, const Worksp
     pages_of(pn, pc);
     pn = pnn;
     if constexpr (SL) ppn = ppnn;
+  }
+  if constexpr (TL) {
+    if (lane == 0) {
+      tl[5 + warp_tl] = global_ns_after(me[0] + nu);
+      if (warp_tl == 0) tl[11] = segs_tl;
+    }
   }
 }
 
@@ -2348,13 +2367,31 @@ __device__ __forceinline__ void publish_compacted(const DecodeParams& p, const W
 // from_list: block row y takes the y-th KV head whose cut is done (publish_cut), once it is, instead
 // of waiting for the whole scan grid (griddepcontrol.wait); the scan's blocks are all resident before
 // this grid launches (programmatic launch), so the wait cannot block them.
-template <int G, bool BOX, bool FORCED>
+// compact's timeline (diagnostics: GHOSTKV_COMPACT_TL=1, the TL build): per block of the last launch, on the GPU's
+// global timer (ns): its KV head, its start, the return of its wait (griddepcontrol.wait, or its list entry), warp 0's
+// first segment's bounds in and its first survivor-count atomic's return, each warp's walk end (4 columns), the end of
+// the flush (thread 0, after its atomics were issued), the block's end (thread 0; from_list: after the done count and,
+// in the KV head's last block, the publication), warp 0's segment count
+inline constexpr int kCompactTlMax = 4096, kCompactTlCols = 12;
+__device__ long long g_compact_tl[kCompactTlMax][kCompactTlCols];
+__device__ int g_compact_tl_blocks;
+
+template <int G, bool BOX, bool FORCED, bool TL = false>
 __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParams p, Workspace w, int from_list) {
   constexpr int kWarps = kCompactThreads / 32;
+  static_assert(!TL || kWarps + 5 <= kCompactTlCols - 1, "the timeline's warp columns");
   const int tid = threadIdx.x, lane = tid & 31;
   __shared__ double s_me[G][kWarps];
   __shared__ uint32_t s_nu;
   __shared__ int s_bg;
+  [[maybe_unused]] const int tl_blk = blockIdx.y * gridDim.x + blockIdx.x;
+  [[maybe_unused]] long long* tl = TL && tl_blk < kCompactTlMax ? g_compact_tl[tl_blk] : nullptr;
+  if constexpr (TL) {
+    if (tl && tid == 0) {
+      tl[1] = global_ns();
+      if (tl_blk == 0) g_compact_tl_blocks = gridDim.x * gridDim.y;
+    }
+  }
   if (tid == 0) s_nu = 0u;
   int bg = blockIdx.y;
   if (from_list) {
@@ -2365,17 +2402,31 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
   } else {
     pdl_wait();
   }
+  if constexpr (TL) {
+    if (tl && tid == 0) tl[0] = bg, tl[2] = global_ns();
+  }
   pdl_launch_next();
   const int b = bg / p.n_head_kv, g = bg % p.n_head_kv;
   float me[G], nu;
-  compact_walk<G, BOX, FORCED, kWarps>(p, w, bg, b, g, lane, nullptr, me, nu);
+  if constexpr (TL) {
+    if (tl) compact_walk<G, BOX, FORCED, kWarps, false, false, true>(p, w, bg, b, g, lane, nullptr, me, nu, nullptr, tl);
+    else compact_walk<G, BOX, FORCED, kWarps>(p, w, bg, b, g, lane, nullptr, me, nu);
+  } else {
+    compact_walk<G, BOX, FORCED, kWarps>(p, w, bg, b, g, lane, nullptr, me, nu);
+  }
   compact_flush<G, kWarps>(p, w, b, g, me, nu, s_me, s_nu);  // its first barrier makes s_nu's zero visible
+  if constexpr (TL) {
+    if (tl && tid == 0) tl[9] = global_ns();
+  }
   if (from_list) {  // the KV head's last compact block appends it to list 1 (attend's order)
     __syncthreads();
     if (tid == 0) {
       __threadfence();
       if (atomicAdd(&w.cdone[bg], 1) == int(gridDim.x) - 1) publish_compacted(p, w, bg);
     }
+  }
+  if constexpr (TL) {
+    if (tl && tid == 0) tl[10] = global_ns();
   }
 }
 
@@ -3504,6 +3555,12 @@ int resident_blocks() {
   });
 }
 
+// GHOSTKV_COMPACT_TL=1 (diagnostics): compact's timeline build (compact_kernel's TL; read by compact_timeline)
+static bool compact_timeline_on() {
+  static const bool v = env_choice("GHOSTKV_COMPACT_TL", 0, 0, 1) == 1;
+  return v;
+}
+
 // GHOSTKV_COMPACT_OCC=N (A/B runs): compact's grid at ≤ N blocks per SM (default: as many as fit)
 int compact_occupancy() {
   static const int v = env_blocks_cap("GHOSTKV_COMPACT_OCC");
@@ -4034,8 +4091,9 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
                       // ≥ kMinSegs segments where the sequence allows
       auto go = [&](auto box, auto forced) {
         constexpr bool BOX = decltype(box)::value, FORCED = decltype(forced)::value;
-        auto* kern = compact_kernel<GG, BOX, FORCED>;
-        const int cocc = resident_blocks<compact_kernel<GG, BOX, FORCED>, kCompactThreads>();
+        auto* kern = compact_timeline_on() ? compact_kernel<GG, BOX, FORCED, true> : compact_kernel<GG, BOX, FORCED>;
+        const int cocc = compact_timeline_on() ? resident_blocks<compact_kernel<GG, BOX, FORCED, true>, kCompactThreads>()
+                                               : resident_blocks<compact_kernel<GG, BOX, FORCED>, kCompactThreads>();
         constexpr int per_block = kCompactThreads / 32 * kCompactSeg, kMinSegs = 1;
         const int cchunks = std::max(1, std::min((p.max_seq + kMinSegs * per_block - 1) / (kMinSegs * per_block),
                                                  std::min(cocc, compact_occupancy()) * sms / BK));
@@ -4187,6 +4245,16 @@ int scan_timeline(int64_t* out, int max_blocks) {
   check_launch("scan_timeline", cudaMemcpyFromSymbol(&n, g_scan_tl_blocks, sizeof(int)));
   const int m = std::min(std::min(n, max_blocks), kScanTlMax);
   if (m > 0) check_launch("scan_timeline", cudaMemcpyFromSymbol(out, g_scan_tl, size_t(m) * kScanTlCols * sizeof(long long)));
+  return n;
+}
+
+int compact_timeline(int64_t* out, int max_blocks) {
+  static_assert(kCompactTlCols == kCompactTimelineCols, "decode.h's column count");
+  int n = 0;
+  check_launch("compact_timeline", cudaMemcpyFromSymbol(&n, g_compact_tl_blocks, sizeof(int)));
+  const int m = std::min(std::min(n, max_blocks), kCompactTlMax);
+  if (m > 0)
+    check_launch("compact_timeline", cudaMemcpyFromSymbol(out, g_compact_tl, size_t(m) * kCompactTlCols * sizeof(long long)));
   return n;
 }
 

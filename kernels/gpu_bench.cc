@@ -33,6 +33,13 @@
 //      record there (case, label, block, KV head, then the times in µs: start, wait return, end, flush barrier, done
 //      count, last (1/0), the last block's cut steps (counts summed, θ found, cut warps' barrier, fence, slot atomic),
 //      the 16 warps' loop ends; empty where not recorded).
+//   --compact-timeline: after each timed row, compact's timeline of its last launch (GHOSTKV_COMPACT_TL=1, its
+//      diagnostic build; the last timed replay of stage 1), from the scan's first block's start where the scan's timeline
+//      of the same launch is recorded: the blocks' starts and wait returns, and per block the first segment's bounds,
+//      the first survivor-count atomic, the walk, the flush and the block's end; --compact-timeline-csv PATH also
+//      appends every block's record there (case, label, block, KV head, origin, then µs: start, wait return, first
+//      segment in, first atomic returned, the 4 warps' walk ends, flush end, end, then warp 0's segments and the scan's
+//      last block's end).
 // Exit code: 0 all checks passed, 1 a check failed, 2 bad input / CUDA error.
 #include <cuda_runtime.h>
 
@@ -44,6 +51,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <numeric>
 #include <random>
@@ -89,6 +97,8 @@ struct Opts {
   bool breakdown = false;   // also time each stage's kernel prefixes and the bare row gather (diagnostics)
   bool scan_timeline = false;  // also print the quant scan's timeline (GHOSTKV_SCAN_DEBUG=32; diagnostics)
   std::string scan_timeline_csv;  // and append its blocks' records to this CSV
+  bool compact_timeline = false;  // also print compact's timeline (GHOSTKV_COMPACT_TL=1; diagnostics)
+  std::string compact_timeline_csv;  // and append its blocks' records to this CSV
   int balance = -1;         // DecodeParams::balance: −1 from each row's own counts (balanced_splits), 0 or 1 forced
   bool flush_clean = true;  // the 256 MB memset read back (the L2 left clean); --flush write: memset only
   bool eager = false;       // --timing eager: each timed run launches its kernels on the stream, as torch SDPA's run
@@ -562,6 +572,86 @@ static void print_scan_timeline(const std::string& name, const std::string& labe
               q(warp_end, 0), q(warp_end, 0.5), q(warp_end, 1), q(spread, 0.5), q(spread, 1), q(tail, 0.5), q(tail, 1),
               flush.size(), q(flush, 0.5), q(flush, 1), q(done, 0.5), q(done, 1), q(cut, 0.5), q(cut, 1), q(c_sum, 0.5),
               q(c_theta, 0.5), q(c_bar, 0.5), q(c_fence, 0.5), q(c_slot, 0.5), q(c_rel, 0.5));
+}
+
+// compact's timeline of its last launch (gc::compact_timeline, GHOSTKV_COMPACT_TL=1), in µs from the quant scan's first
+// block's start where the scan's timeline of the same launch is recorded (else from compact's first block's start):
+// the blocks' starts and wait returns (the scan's last block's end beside them), then per block, medians and highest:
+// warp 0's first segment's bounds in after the wait, its first survivor-count atomic after that, the last warp's walk
+// end after the wait, the flush after the last walk end, the block's end after the flush; and the last block's end.
+static void print_compact_timeline(const std::string& name, const std::string& label, const std::string& csv_path) {
+  constexpr int C = gc::kCompactTimelineCols;
+  std::vector<int64_t> tl(size_t(4096) * C);
+  const int n = gc::compact_timeline(tl.data(), 4096);
+  if (n == 0) {
+    std::printf("# compact timeline %s: none recorded (compact's diagnostic build records it: GHOSTKV_COMPACT_TL=1)\n",
+                label.c_str());
+    return;
+  }
+  const int m = std::min(n, 4096);
+  auto at = [&](int blk, int col) { return tl[size_t(blk) * C + col]; };
+  std::vector<int64_t> st(size_t(4096) * gc::kScanTimelineCols);
+  const int ns = std::min(gc::scan_timeline(st.data(), 4096), 4096);
+  int64_t t0 = at(0, 1), scan_end = 0;
+  for (int i = 0; i < m; ++i) t0 = std::min(t0, at(i, 1));
+  if (ns > 0) {
+    int64_t s0 = st[1];
+    for (int i = 0; i < ns; ++i) {
+      s0 = std::min(s0, st[size_t(i) * gc::kScanTimelineCols + 1]);
+      scan_end = std::max(scan_end, st[size_t(i) * gc::kScanTimelineCols + 3]);
+    }
+    if (s0 <= t0 && t0 - s0 < 1000000) t0 = s0;  // the same launch's scan (within 1 ms): its start is the origin
+    else scan_end = 0;
+  }
+  auto us = [&](int64_t t) { return double(t - t0) * 1e-3; };
+  if (!csv_path.empty()) {
+    const bool fresh = file_empty(csv_path);
+    FILE* f = std::fopen(csv_path.c_str(), "a");
+    GKV_CHECK(f != nullptr, "gpu_bench: cannot open ", csv_path, " for the compact timeline");
+    if (fresh)
+      std::fprintf(f, "case,label,block,kv_head,origin,start_us,wait_us,seg0_us,atomic0_us,warp0_us,warp1_us,warp2_us,warp3_us,"
+                      "flush_us,end_us,segs,scan_end_us\n");
+    auto cell = [&](int64_t t) { return t == 0 ? std::string() : std::to_string(us(t)); };
+    for (int i = 0; i < m; ++i) {
+      std::fprintf(f, "%s,%s,%d,%lld,%s", name.c_str(), label.c_str(), i, (long long)at(i, 0), scan_end ? "scan" : "compact");
+      for (int col = 1; col <= 10; ++col) std::fprintf(f, ",%s", cell(at(i, col)).c_str());
+      std::fprintf(f, ",%lld,%s\n", (long long)at(i, 11), scan_end ? std::to_string(us(scan_end)).c_str() : "");
+    }
+    std::fclose(f);
+  }
+  std::vector<double> start, wait, seg0, atom0, walk, flush, end_, segs;
+  std::set<int64_t> heads;
+  int64_t last = 0;
+  for (int i = 0; i < m; ++i) {
+    heads.insert(at(i, 0));
+    start.push_back(us(at(i, 1)));
+    wait.push_back(us(at(i, 2)));
+    last = std::max(last, at(i, 10));
+    if (at(i, 3)) seg0.push_back(double(at(i, 3) - at(i, 2)) * 1e-3);
+    if (at(i, 3) && at(i, 4)) atom0.push_back(double(at(i, 4) - at(i, 3)) * 1e-3);
+    int64_t we = 0;
+    for (int wv = 0; wv < 4; ++wv) we = std::max(we, at(i, 5 + wv));
+    if (we) {
+      walk.push_back(double(we - at(i, 2)) * 1e-3);
+      flush.push_back(double(at(i, 9) - we) * 1e-3);
+    }
+    end_.push_back(double(at(i, 10) - at(i, 9)) * 1e-3);
+    segs.push_back(double(at(i, 11)));
+  }
+  auto q = [](std::vector<double> v, double f) {
+    if (v.empty()) return 0.0;
+    std::sort(v.begin(), v.end());
+    return v[size_t(f * double(v.size() - 1) + 0.5)];
+  };
+  std::printf("# compact timeline %s: %d blocks, %zu KV heads, origin %s; scan's last block end %.2f; start min %.2f median "
+              "%.2f max %.2f; wait returned min %.2f median %.2f max %.2f; per block (median / max): first segment in "
+              "%.2f / %.2f after the wait, first atomic %.2f / %.2f after that, walk end %.2f / %.2f after the wait, flush "
+              "%.2f / %.2f after the walk, end %.2f / %.2f after the flush; warp 0's segments median %.0f max %.0f; last "
+              "block end %.2f us\n",
+              label.c_str(), n, heads.size(), scan_end ? "the scan's first block's start" : "compact's first block's start",
+              scan_end ? us(scan_end) : 0.0, q(start, 0), q(start, 0.5), q(start, 1), q(wait, 0), q(wait, 0.5), q(wait, 1),
+              q(seg0, 0.5), q(seg0, 1), q(atom0, 0.5), q(atom0, 1), q(walk, 0.5), q(walk, 1), q(flush, 0.5), q(flush, 1),
+              q(end_, 0.5), q(end_, 1), q(segs, 0.5), q(segs, 1), us(last));
 }
 
 // Runs the ghost path once (poisoned outputs) and checks the checked batch entries in float64. The token
@@ -1119,6 +1209,8 @@ int main(int argc, char** argv) try {
     else if (a == "--breakdown") o.breakdown = true;
     else if (a == "--scan-timeline") o.scan_timeline = true;
     else if (a == "--scan-timeline-csv") o.scan_timeline = true, o.scan_timeline_csv = val();
+    else if (a == "--compact-timeline") o.compact_timeline = true;
+    else if (a == "--compact-timeline-csv") o.compact_timeline = true, o.compact_timeline_csv = val();
     else if (a == "--flush") {
       const std::string v = val();
       GKV_CHECK(v == "write" || v == "clean", "gpu_bench: --flush takes write or clean, got ", v);
@@ -1383,6 +1475,8 @@ int run_on_device(const Opts& o, Host& h, int dev) {
     if (replay_bad)
       std::printf("  FAILED: timed replays' outputs against the checked ones: step %.2e, stage 2 alone %.2e\n", rel_all, rel_s2);
     if (o.scan_timeline) print_scan_timeline(o.name, r.label + ":" + std::to_string(r.frac_req), o.scan_timeline_csv);
+    if (o.compact_timeline)
+      print_compact_timeline(o.name, r.label + ":" + std::to_string(r.frac_req), o.compact_timeline_csv);
     if (o.breakdown) {  // marginal cost of each kernel inside the chained graph; the bare gather of the rows
       std::string line = "# breakdown " + r.label + ":" + std::to_string(r.frac_req) + " stage1 prefixes ms:";
       const int n1 = gc::ghost_stage1_kernels(pr);
