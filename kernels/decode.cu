@@ -2130,8 +2130,9 @@ __device__ __forceinline__ int compact_token(const int (&pg)[kCompactPages], int
   return pg[k >> 1] < 0 ? INT_MAX : pg[k >> 1] * kPage + 32 * (k & 1) + lane;
 }
 // the segment's bounds and physical pages (a token at or past n: +inf bounds, not read); SL: the physical pages are
-// given (ph, from the fused block's list in shared memory) instead of loaded from the page table
-template <int G, bool SL = false>
+// given (ph, from the fused block's list in shared memory) instead of loaded from the page table; KEEP: the bounds
+// loaded with ld.global.cg (kept in L2 for a second pass) instead of ld.global.cs (evict-first)
+template <int G, bool SL = false, bool KEEP = false>
 __device__ __forceinline__ void compact_load(CompactSeg<G>& s, const uint16_t* ubase, const int32_t* ptab,
                                              const int (&pg)[kCompactPages], int lane, int n,
                                              const int (&ph)[kCompactPages]) {
@@ -2143,16 +2144,17 @@ __device__ __forceinline__ void compact_load(CompactSeg<G>& s, const uint16_t* u
 #pragma unroll
       for (int i = 0; i < (G + 1) / 2; ++i) s.wd[k][i] = 0x7C007C00u;
     } else if constexpr (G == 4) {
-      const uint2 u = __ldcs(reinterpret_cast<const uint2*>(src));
+      const uint2 u = KEEP ? __ldcg(reinterpret_cast<const uint2*>(src)) : __ldcs(reinterpret_cast<const uint2*>(src));
       s.wd[k][0] = u.x;
       s.wd[k][1] = u.y;
     } else if constexpr (G == 2) {
-      s.wd[k][0] = __ldcs(reinterpret_cast<const unsigned int*>(src));
+      s.wd[k][0] = KEEP ? __ldcg(reinterpret_cast<const unsigned int*>(src)) : __ldcs(reinterpret_cast<const unsigned int*>(src));
     } else {
 #pragma unroll
       for (int i = 0; i < (G + 1) / 2; ++i) {
-        const uint32_t lo = __ldcs(reinterpret_cast<const unsigned short*>(src + 2 * i));
-        const uint32_t hi = 2 * i + 1 < G ? uint32_t(__ldcs(reinterpret_cast<const unsigned short*>(src + 2 * i + 1))) : 0u;
+        const unsigned short* a = reinterpret_cast<const unsigned short*>(src + 2 * i);
+        const uint32_t lo = KEEP ? __ldcg(a) : __ldcs(a);
+        const uint32_t hi = 2 * i + 1 < G ? uint32_t(KEEP ? __ldcg(a + 1) : __ldcs(a + 1)) : 0u;
         s.wd[k][i] = lo | (hi << 16);
       }
     }
@@ -2178,13 +2180,19 @@ __device__ __forceinline__ float compact_dv(const CompactSeg<G>& s, int k, int h
 // SL (the fused block, with anchors): the list's pages and their physical pages from the block's own list in shared
 // memory (sl: (page, physical page) in the list's order, the global list's entries) instead of the global list and the
 // page table: no L2 load before a segment's bounds.
+// PASS (compact_kernel since the round of this change: the survivors' places without an atomic per segment): 0 the
+// walk above, one pass; 1 the count: the M_E terms and ν as in 0, the warp's survivors counted into *wcnt (every lane),
+// no atomic and no row stored, the bounds kept in L2 for pass 2; 2 the rows: the same segments walked again, their rows
+// stored from *wcnt (the warp's first place, warp-uniform) on in the segments' order, no M_E or ν (me and nu untouched).
 // TL (compact's timeline build, diagnostics): lane 0 records into tl (the block's row of g_compact_tl) the timer once the
-// warp's first segment's bounds are in (warp 0: column 3), once its first survivor-count atomic returned (warp 0:
-// column 4), and at the end of its walk (warp w: column 5 + w), and its segment count (warp 0: column 11).
-template <int G, bool BOX, bool FORCED, int W, bool SC = false, bool SL = false, bool TL = false>
+// warp's first segment's bounds are in (warp 0, pass 0 or 1: column 3), once its first survivor-count atomic returned
+// (warp 0, pass 0: column 4), at the end of its walk (warp w: column 5 + w; pass 1: column 12 + w), and its segment
+// count (warp 0: column 11).
+template <int G, bool BOX, bool FORCED, int W, bool SC = false, bool SL = false, bool TL = false, int PASS = 0>
 __device__ __forceinline__ void compact_walk(const DecodeParams& p, const Workspace& w, int bg, int b, int g, int lane,
                                              int* s_cnt, float (&me)[G], float& nu, const int2* sl = nullptr,
-                                             long long* tl = nullptr) {
+                                             long long* tl = nullptr, int* wcnt = nullptr) {
+  static_assert(PASS == 0 || (!SC && !SL), "the two passes are compact_kernel's");
   static_assert(!SL || BOX, "the shared list is the anchor stage's");
   const int n = p.seq_len[b];
   const int cold_lo = p.n_sink, cold_hi = n - p.n_recent;  // candidates: cold_lo ≤ t < cold_hi (≤ n)
@@ -2197,9 +2205,12 @@ __device__ __forceinline__ void compact_walk(const DecodeParams& p, const Worksp
     const float hi = 2 * i + 1 < G ? w.theta[int64_t(b) * p.n_head_q + g * G + 2 * i + 1] : INFINITY;
     th2[i] = uint32_t(__half_as_ushort(__float2half_ru(lo))) | uint32_t(__half_as_ushort(__float2half_ru(hi))) << 16;
   }
+  if constexpr (PASS != 2) {
 #pragma unroll
-  for (int h = 0; h < G; ++h) me[h] = 0.0f;
-  nu = 0.0f;
+    for (int h = 0; h < G; ++h) me[h] = 0.0f;
+    nu = 0.0f;
+  }
+  [[maybe_unused]] int place = PASS == 2 ? *wcnt : 0;  // pass 1: the warp's count; pass 2: its next row's place
   [[maybe_unused]] const uint32_t keep_thr =
       FORCED ? uint32_t(fminf(fmaxf(BOX || !p.forced_keep_bg ? p.forced_keep : p.forced_keep_bg[bg], 0.0f), 1.0f) * 4294967295.0f)
              : 0u;
@@ -2243,13 +2254,13 @@ __device__ __forceinline__ void compact_walk(const DecodeParams& p, const Worksp
   {
     int ph[kCompactPages];
     phys_of(SL ? seg_phys(s) : 0, ph);
-    if (s < nseg) compact_load<G, SL>(cur, ubase, ptab, pc, lane, n, ph);
+    if (s < nseg) compact_load<G, SL, PASS == 1>(cur, ubase, ptab, pc, lane, n, ph);
   }
   [[maybe_unused]] const int warp_tl = int(threadIdx.x) >> 5;
   [[maybe_unused]] int segs_tl = 0;
   for (; s < nseg; s += sstride) {
     if constexpr (TL) {
-      if (segs_tl == 0 && warp_tl == 0 && lane == 0) tl[3] = global_ns_after(cur.wd[kCompactRows - 1][0]);
+      if (PASS != 2 && segs_tl == 0 && warp_tl == 0 && lane == 0) tl[3] = global_ns_after(cur.wd[kCompactRows - 1][0]);
       ++segs_tl;
     }
     CompactSeg<G> nxt;
@@ -2257,13 +2268,13 @@ __device__ __forceinline__ void compact_walk(const DecodeParams& p, const Worksp
       int pg[kCompactPages], ph[kCompactPages];
       pages_of(pn, pg);
       phys_of(ppn, ph);
-      compact_load<G, SL>(nxt, ubase, ptab, pg, lane, n, ph);
+      compact_load<G, SL, PASS == 1>(nxt, ubase, ptab, pg, lane, n, ph);
     }
     const int pnn = seg_page(s + 2 * sstride);  // with anchors: list entries a segment ahead of their bounds
     [[maybe_unused]] const int ppnn = SL ? seg_phys(s + 2 * sstride) : 0;
     float nuv[kCompactPages];  // the pages' ν, used at the end of the segment (latency overlapped)
 #pragma unroll
-    for (int q = 0; q < kCompactPages; ++q) nuv[q] = __ldg(&numax[int64_t(cur.phys[q]) * p.n_head_kv]);
+    for (int q = 0; q < kCompactPages; ++q) nuv[q] = PASS == 2 ? 0.0f : __ldg(&numax[int64_t(cur.phys[q]) * p.n_head_kv]);
     bool page_any[kCompactPages];
 #pragma unroll
     for (int q = 0; q < kCompactPages; ++q) page_any[q] = false;
@@ -2290,11 +2301,13 @@ __device__ __forceinline__ void compact_walk(const DecodeParams& p, const Worksp
       tot += __popc(keep_rows[k]);
     }
     int at = 0;  // the atomic's latency overlaps the eliminated tokens' M_E terms below
-    if (lane == 0 && tot) at = SC ? atomicAdd(s_cnt, tot) : atomicAdd(&w.n_surv[bg], tot);
+    if constexpr (PASS == 0) {
+      if (lane == 0 && tot) at = SC ? atomicAdd(s_cnt, tot) : atomicAdd(&w.n_surv[bg], tot);
+    }
     // the eliminated tokens' M_E terms: where any lane of the segment eliminates (warp-uniform), every row's terms
     // without a branch per lane (a lane that keeps its token adds +0, which leaves its sum's bits as they are), so
     // that the rows' exponentials and sums can interleave
-    if (page_any[0] || page_any[1]) {
+    if (PASS != 2 && (page_any[0] || page_any[1])) {
 #pragma unroll
       for (int k = 0; k < kCompactRows; ++k)
 #pragma unroll
@@ -2303,30 +2316,40 @@ __device__ __forceinline__ void compact_walk(const DecodeParams& p, const Worksp
           me[h] = __fadd_ru(me[h], elim_rows[k] ? e : 0.0f);
         }
     }
+    if constexpr (PASS != 2) {
 #pragma unroll
-    for (int q = 0; q < kCompactPages; ++q) nu = page_any[q] ? fmaxf(nu, nuv[q]) : nu;
-    at = __shfl_sync(0xffffffffu, at, 0);
-    if constexpr (TL) {
-      if (segs_tl == 1 && warp_tl == 0 && lane == 0) tl[4] = global_ns_after(at);
+      for (int q = 0; q < kCompactPages; ++q) nu = page_any[q] ? fmaxf(nu, nuv[q]) : nu;
     }
-    int32_t* sr = srow + at;
-    int off = 0;
-#pragma unroll
-    for (int k = 0; k < kCompactRows; ++k) {
-      if (keep_rows[k] >> lane & 1u) {
-        const int t = compact_token(pc, k, lane), j = off + __popc(keep_rows[k] & lt);
-        sr[j] = cur.phys[k >> 1] * kPage + (t & (kPage - 1));
+    if constexpr (PASS == 0) {
+      at = __shfl_sync(0xffffffffu, at, 0);
+      if constexpr (TL) {
+        if (segs_tl == 1 && warp_tl == 0 && lane == 0) tl[4] = global_ns_after(at);
       }
-      off += __popc(keep_rows[k]);
+    } else {
+      at = place;
+      place += tot;
+    }
+    if constexpr (PASS != 1) {
+      int32_t* sr = srow + at;
+      int off = 0;
+#pragma unroll
+      for (int k = 0; k < kCompactRows; ++k) {
+        if (keep_rows[k] >> lane & 1u) {
+          const int t = compact_token(pc, k, lane), j = off + __popc(keep_rows[k] & lt);
+          sr[j] = cur.phys[k >> 1] * kPage + (t & (kPage - 1));
+        }
+        off += __popc(keep_rows[k]);
+      }
     }
     cur = nxt;  // on the last segment nxt was not loaded; the loop ends before cur is read again
     pages_of(pn, pc);
     pn = pnn;
     if constexpr (SL) ppn = ppnn;
   }
+  if constexpr (PASS == 1) *wcnt = place;
   if constexpr (TL) {
     if (lane == 0) {
-      tl[5 + warp_tl] = global_ns_after(me[0] + nu);
+      tl[(PASS == 1 ? 12 : 5) + warp_tl] = global_ns_after(PASS == 2 ? place : me[0] + nu + float(place));
       if (warp_tl == 0) tl[11] = segs_tl;
     }
   }
@@ -2369,25 +2392,30 @@ __device__ __forceinline__ void publish_compacted(const DecodeParams& p, const W
 // this grid launches (programmatic launch), so the wait cannot block them.
 // compact's timeline (diagnostics: GHOSTKV_COMPACT_TL=1, the TL build): per block of the last launch, on the GPU's
 // global timer (ns): its KV head, its start, the return of its wait (griddepcontrol.wait, or its list entry), warp 0's
-// first segment's bounds in and its first survivor-count atomic's return, each warp's walk end (4 columns), the end of
-// the flush (thread 0, after its atomics were issued), the block's end (thread 0; from_list: after the done count and,
-// in the KV head's last block, the publication), warp 0's segment count
-inline constexpr int kCompactTlMax = 4096, kCompactTlCols = 12;
-__device__ long long g_compact_tl[kCompactTlMax][kCompactTlCols];
+// first segment's bounds in, the survivor-count atomic's return (one pass: warp 0's first; two: the block's), each
+// warp's walk end (4 columns; two passes: pass 2's), the end of the flush (thread 0, after its atomics were issued),
+// the block's end (thread 0; from_list: after the done count and, in the KV head's last block, the publication), warp
+// 0's segment count, then with two passes each warp's pass-1 end (4 columns). Blocks past the first kCompactTlMax
+// record into the extra row, which is not read.
+inline constexpr int kCompactTlMax = 4096, kCompactTlCols = 16;
+__device__ long long g_compact_tl[kCompactTlMax + 1][kCompactTlCols];
 __device__ int g_compact_tl_blocks;
 
-template <int G, bool BOX, bool FORCED, bool TL = false>
+// TP (two passes, GHOSTKV_COMPACT_2P): each warp counts its survivors (compact_walk's pass 1, with the M_E terms and
+// ν), the block takes its places by one atomic, and each warp stores its rows from its place on (pass 2, the bounds
+// read again from L2); otherwise one pass with a survivor-count atomic per segment on the path to its row stores.
+template <int G, bool BOX, bool FORCED, bool TL = false, bool TP = false>
 __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParams p, Workspace w, int from_list) {
   constexpr int kWarps = kCompactThreads / 32;
-  static_assert(!TL || kWarps + 5 <= kCompactTlCols - 1, "the timeline's warp columns");
+  static_assert(!TL || 12 + kWarps <= kCompactTlCols, "the timeline's warp columns");
   const int tid = threadIdx.x, lane = tid & 31;
   __shared__ double s_me[G][kWarps];
   __shared__ uint32_t s_nu;
   __shared__ int s_bg;
   [[maybe_unused]] const int tl_blk = blockIdx.y * gridDim.x + blockIdx.x;
-  [[maybe_unused]] long long* tl = TL && tl_blk < kCompactTlMax ? g_compact_tl[tl_blk] : nullptr;
+  [[maybe_unused]] long long* tl = TL ? g_compact_tl[min(tl_blk, kCompactTlMax)] : nullptr;
   if constexpr (TL) {
-    if (tl && tid == 0) {
+    if (tid == 0) {
       tl[1] = global_ns();
       if (tl_blk == 0) g_compact_tl_blocks = gridDim.x * gridDim.y;
     }
@@ -2403,20 +2431,40 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
     pdl_wait();
   }
   if constexpr (TL) {
-    if (tl && tid == 0) tl[0] = bg, tl[2] = global_ns();
+    if (tid == 0) tl[0] = bg, tl[2] = global_ns();
   }
   pdl_launch_next();
   const int b = bg / p.n_head_kv, g = bg % p.n_head_kv;
   float me[G], nu;
-  if constexpr (TL) {
-    if (tl) compact_walk<G, BOX, FORCED, kWarps, false, false, true>(p, w, bg, b, g, lane, nullptr, me, nu, nullptr, tl);
-    else compact_walk<G, BOX, FORCED, kWarps>(p, w, bg, b, g, lane, nullptr, me, nu);
+  if constexpr (TP) {
+    __shared__ int s_place[kWarps];
+    const int warp = tid >> 5;
+    int wc = 0;
+    compact_walk<G, BOX, FORCED, kWarps, false, false, TL, 1>(p, w, bg, b, g, lane, nullptr, me, nu, nullptr, tl, &wc);
+    if (lane == 0) s_place[warp] = wc;
+    __syncthreads();
+    if (tid == 0) {  // the block's places: one atomic, each warp's first place after the warps before it
+      int tot = 0;
+#pragma unroll
+      for (int k = 0; k < kWarps; ++k) tot += s_place[k];
+      int at = tot ? atomicAdd(&w.n_surv[bg], tot) : 0;
+      if constexpr (TL) tl[4] = global_ns_after(at);
+#pragma unroll
+      for (int k = 0; k < kWarps; ++k) {
+        const int c = s_place[k];
+        s_place[k] = at;
+        at += c;
+      }
+    }
+    __syncthreads();
+    wc = s_place[warp];
+    compact_walk<G, BOX, FORCED, kWarps, false, false, TL, 2>(p, w, bg, b, g, lane, nullptr, me, nu, nullptr, tl, &wc);
   } else {
-    compact_walk<G, BOX, FORCED, kWarps>(p, w, bg, b, g, lane, nullptr, me, nu);
+    compact_walk<G, BOX, FORCED, kWarps, false, false, TL>(p, w, bg, b, g, lane, nullptr, me, nu, nullptr, tl);
   }
   compact_flush<G, kWarps>(p, w, b, g, me, nu, s_me, s_nu);  // its first barrier makes s_nu's zero visible
   if constexpr (TL) {
-    if (tl && tid == 0) tl[9] = global_ns();
+    if (tid == 0) tl[9] = global_ns();
   }
   if (from_list) {  // the KV head's last compact block appends it to list 1 (attend's order)
     __syncthreads();
@@ -2426,7 +2474,7 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
     }
   }
   if constexpr (TL) {
-    if (tl && tid == 0) tl[10] = global_ns();
+    if (tid == 0) tl[10] = global_ns();
   }
 }
 
@@ -3561,6 +3609,14 @@ static bool compact_timeline_on() {
   return v;
 }
 
+// compact's two passes (compact_kernel's TP, the default): GHOSTKV_COMPACT_2P=0 keeps the
+// one pass with a survivor-count atomic per segment (A/B runs). Call138's timeline (1 × 128K, int8 5%): warp 0's first
+// atomic returned 2.3-2.5 µs (median; max 5.1-5.6) after its bounds, 1,024 atomics on one count per KV head.
+static bool compact_two_pass_on() {
+  static const bool v = env_choice("GHOSTKV_COMPACT_2P", 1, 0, 1) == 1;
+  return v;
+}
+
 // GHOSTKV_COMPACT_OCC=N (A/B runs): compact's grid at ≤ N blocks per SM (default: as many as fit)
 int compact_occupancy() {
   static const int v = env_blocks_cap("GHOSTKV_COMPACT_OCC");
@@ -4091,9 +4147,14 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
                       // ≥ kMinSegs segments where the sequence allows
       auto go = [&](auto box, auto forced) {
         constexpr bool BOX = decltype(box)::value, FORCED = decltype(forced)::value;
-        auto* kern = compact_timeline_on() ? compact_kernel<GG, BOX, FORCED, true> : compact_kernel<GG, BOX, FORCED>;
-        const int cocc = compact_timeline_on() ? resident_blocks<compact_kernel<GG, BOX, FORCED, true>, kCompactThreads>()
-                                               : resident_blocks<compact_kernel<GG, BOX, FORCED>, kCompactThreads>();
+        const bool tl = compact_timeline_on(), tp = compact_two_pass_on();
+        auto* kern = tl ? (tp ? compact_kernel<GG, BOX, FORCED, true, true> : compact_kernel<GG, BOX, FORCED, true, false>)
+                        : (tp ? compact_kernel<GG, BOX, FORCED, false, true> : compact_kernel<GG, BOX, FORCED, false, false>);
+        const int cocc =
+            tl ? (tp ? resident_blocks<compact_kernel<GG, BOX, FORCED, true, true>, kCompactThreads>()
+                     : resident_blocks<compact_kernel<GG, BOX, FORCED, true, false>, kCompactThreads>())
+               : (tp ? resident_blocks<compact_kernel<GG, BOX, FORCED, false, true>, kCompactThreads>()
+                     : resident_blocks<compact_kernel<GG, BOX, FORCED, false, false>, kCompactThreads>());
         constexpr int per_block = kCompactThreads / 32 * kCompactSeg, kMinSegs = 1;
         const int cchunks = std::max(1, std::min((p.max_seq + kMinSegs * per_block - 1) / (kMinSegs * per_block),
                                                  std::min(cocc, compact_occupancy()) * sms / BK));
