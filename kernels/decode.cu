@@ -2130,9 +2130,8 @@ __device__ __forceinline__ int compact_token(const int (&pg)[kCompactPages], int
   return pg[k >> 1] < 0 ? INT_MAX : pg[k >> 1] * kPage + 32 * (k & 1) + lane;
 }
 // the segment's bounds and physical pages (a token at or past n: +inf bounds, not read); SL: the physical pages are
-// given (ph, from the fused block's list in shared memory) instead of loaded from the page table; KEEP: the bounds
-// loaded with ld.global.cg (kept in L2 for a second pass) instead of ld.global.cs (evict-first)
-template <int G, bool SL = false, bool KEEP = false>
+// given (ph, from the fused block's list in shared memory) instead of loaded from the page table
+template <int G, bool SL = false>
 __device__ __forceinline__ void compact_load(CompactSeg<G>& s, const uint16_t* ubase, const int32_t* ptab,
                                              const int (&pg)[kCompactPages], int lane, int n,
                                              const int (&ph)[kCompactPages]) {
@@ -2144,17 +2143,16 @@ __device__ __forceinline__ void compact_load(CompactSeg<G>& s, const uint16_t* u
 #pragma unroll
       for (int i = 0; i < (G + 1) / 2; ++i) s.wd[k][i] = 0x7C007C00u;
     } else if constexpr (G == 4) {
-      const uint2 u = KEEP ? __ldcg(reinterpret_cast<const uint2*>(src)) : __ldcs(reinterpret_cast<const uint2*>(src));
+      const uint2 u = __ldcs(reinterpret_cast<const uint2*>(src));
       s.wd[k][0] = u.x;
       s.wd[k][1] = u.y;
     } else if constexpr (G == 2) {
-      s.wd[k][0] = KEEP ? __ldcg(reinterpret_cast<const unsigned int*>(src)) : __ldcs(reinterpret_cast<const unsigned int*>(src));
+      s.wd[k][0] = __ldcs(reinterpret_cast<const unsigned int*>(src));
     } else {
 #pragma unroll
       for (int i = 0; i < (G + 1) / 2; ++i) {
-        const unsigned short* a = reinterpret_cast<const unsigned short*>(src + 2 * i);
-        const uint32_t lo = KEEP ? __ldcg(a) : __ldcs(a);
-        const uint32_t hi = 2 * i + 1 < G ? uint32_t(KEEP ? __ldcg(a + 1) : __ldcs(a + 1)) : 0u;
+        const uint32_t lo = __ldcs(reinterpret_cast<const unsigned short*>(src + 2 * i));
+        const uint32_t hi = 2 * i + 1 < G ? uint32_t(__ldcs(reinterpret_cast<const unsigned short*>(src + 2 * i + 1))) : 0u;
         s.wd[k][i] = lo | (hi << 16);
       }
     }
@@ -2180,19 +2178,13 @@ __device__ __forceinline__ float compact_dv(const CompactSeg<G>& s, int k, int h
 // SL (the fused block, with anchors): the list's pages and their physical pages from the block's own list in shared
 // memory (sl: (page, physical page) in the list's order, the global list's entries) instead of the global list and the
 // page table: no L2 load before a segment's bounds.
-// PASS (compact_kernel since the round of this change: the survivors' places without an atomic per segment): 0 the
-// walk above, one pass; 1 the count: the M_E terms and ν as in 0, the warp's survivors counted into *wcnt (every lane),
-// no atomic and no row stored, the bounds kept in L2 for pass 2; 2 the rows: the same segments walked again, their rows
-// stored from *wcnt (the warp's first place, warp-uniform) on in the segments' order, no M_E or ν (me and nu untouched).
 // TL (compact's timeline build, diagnostics): lane 0 records into tl (the block's row of g_compact_tl) the timer once the
-// warp's first segment's bounds are in (warp 0, pass 0 or 1: column 3), once its first survivor-count atomic returned
-// (warp 0, pass 0: column 4), at the end of its walk (warp w: column 5 + w; pass 1: column 12 + w), and its segment
-// count (warp 0: column 11).
-template <int G, bool BOX, bool FORCED, int W, bool SC = false, bool SL = false, bool TL = false, int PASS = 0>
+// warp's first segment's bounds are in (warp 0: column 3), once its first survivor-count atomic returned (warp 0:
+// column 4), and at the end of its walk (warp w: column 5 + w), and its segment count (warp 0: column 11).
+template <int G, bool BOX, bool FORCED, int W, bool SC = false, bool SL = false, bool TL = false>
 __device__ __forceinline__ void compact_walk(const DecodeParams& p, const Workspace& w, int bg, int b, int g, int lane,
                                              int* s_cnt, float (&me)[G], float& nu, const int2* sl = nullptr,
-                                             long long* tl = nullptr, int* wcnt = nullptr) {
-  static_assert(PASS == 0 || (!SC && !SL), "the two passes are compact_kernel's");
+                                             long long* tl = nullptr) {
   static_assert(!SL || BOX, "the shared list is the anchor stage's");
   const int n = p.seq_len[b];
   const int cold_lo = p.n_sink, cold_hi = n - p.n_recent;  // candidates: cold_lo ≤ t < cold_hi (≤ n)
@@ -2205,12 +2197,9 @@ __device__ __forceinline__ void compact_walk(const DecodeParams& p, const Worksp
     const float hi = 2 * i + 1 < G ? w.theta[int64_t(b) * p.n_head_q + g * G + 2 * i + 1] : INFINITY;
     th2[i] = uint32_t(__half_as_ushort(__float2half_ru(lo))) | uint32_t(__half_as_ushort(__float2half_ru(hi))) << 16;
   }
-  if constexpr (PASS != 2) {
 #pragma unroll
-    for (int h = 0; h < G; ++h) me[h] = 0.0f;
-    nu = 0.0f;
-  }
-  [[maybe_unused]] int place = PASS == 2 ? *wcnt : 0;  // pass 1: the warp's count; pass 2: its next row's place
+  for (int h = 0; h < G; ++h) me[h] = 0.0f;
+  nu = 0.0f;
   [[maybe_unused]] const uint32_t keep_thr =
       FORCED ? uint32_t(fminf(fmaxf(BOX || !p.forced_keep_bg ? p.forced_keep : p.forced_keep_bg[bg], 0.0f), 1.0f) * 4294967295.0f)
              : 0u;
@@ -2254,13 +2243,13 @@ __device__ __forceinline__ void compact_walk(const DecodeParams& p, const Worksp
   {
     int ph[kCompactPages];
     phys_of(SL ? seg_phys(s) : 0, ph);
-    if (s < nseg) compact_load<G, SL, PASS == 1>(cur, ubase, ptab, pc, lane, n, ph);
+    if (s < nseg) compact_load<G, SL>(cur, ubase, ptab, pc, lane, n, ph);
   }
   [[maybe_unused]] const int warp_tl = int(threadIdx.x) >> 5;
   [[maybe_unused]] int segs_tl = 0;
   for (; s < nseg; s += sstride) {
     if constexpr (TL) {
-      if (PASS != 2 && segs_tl == 0 && warp_tl == 0 && lane == 0) tl[3] = global_ns_after(cur.wd[kCompactRows - 1][0]);
+      if (segs_tl == 0 && warp_tl == 0 && lane == 0) tl[3] = global_ns_after(cur.wd[kCompactRows - 1][0]);
       ++segs_tl;
     }
     CompactSeg<G> nxt;
@@ -2268,13 +2257,13 @@ __device__ __forceinline__ void compact_walk(const DecodeParams& p, const Worksp
       int pg[kCompactPages], ph[kCompactPages];
       pages_of(pn, pg);
       phys_of(ppn, ph);
-      compact_load<G, SL, PASS == 1>(nxt, ubase, ptab, pg, lane, n, ph);
+      compact_load<G, SL>(nxt, ubase, ptab, pg, lane, n, ph);
     }
     const int pnn = seg_page(s + 2 * sstride);  // with anchors: list entries a segment ahead of their bounds
     [[maybe_unused]] const int ppnn = SL ? seg_phys(s + 2 * sstride) : 0;
     float nuv[kCompactPages];  // the pages' ν, used at the end of the segment (latency overlapped)
 #pragma unroll
-    for (int q = 0; q < kCompactPages; ++q) nuv[q] = PASS == 2 ? 0.0f : __ldg(&numax[int64_t(cur.phys[q]) * p.n_head_kv]);
+    for (int q = 0; q < kCompactPages; ++q) nuv[q] = __ldg(&numax[int64_t(cur.phys[q]) * p.n_head_kv]);
     bool page_any[kCompactPages];
 #pragma unroll
     for (int q = 0; q < kCompactPages; ++q) page_any[q] = false;
@@ -2301,13 +2290,11 @@ __device__ __forceinline__ void compact_walk(const DecodeParams& p, const Worksp
       tot += __popc(keep_rows[k]);
     }
     int at = 0;  // the atomic's latency overlaps the eliminated tokens' M_E terms below
-    if constexpr (PASS == 0) {
-      if (lane == 0 && tot) at = SC ? atomicAdd(s_cnt, tot) : atomicAdd(&w.n_surv[bg], tot);
-    }
+    if (lane == 0 && tot) at = SC ? atomicAdd(s_cnt, tot) : atomicAdd(&w.n_surv[bg], tot);
     // the eliminated tokens' M_E terms: where any lane of the segment eliminates (warp-uniform), every row's terms
     // without a branch per lane (a lane that keeps its token adds +0, which leaves its sum's bits as they are), so
     // that the rows' exponentials and sums can interleave
-    if (PASS != 2 && (page_any[0] || page_any[1])) {
+    if (page_any[0] || page_any[1]) {
 #pragma unroll
       for (int k = 0; k < kCompactRows; ++k)
 #pragma unroll
@@ -2316,41 +2303,188 @@ __device__ __forceinline__ void compact_walk(const DecodeParams& p, const Worksp
           me[h] = __fadd_ru(me[h], elim_rows[k] ? e : 0.0f);
         }
     }
-    if constexpr (PASS != 2) {
 #pragma unroll
-      for (int q = 0; q < kCompactPages; ++q) nu = page_any[q] ? fmaxf(nu, nuv[q]) : nu;
+    for (int q = 0; q < kCompactPages; ++q) nu = page_any[q] ? fmaxf(nu, nuv[q]) : nu;
+    at = __shfl_sync(0xffffffffu, at, 0);
+    if constexpr (TL) {
+      if (segs_tl == 1 && warp_tl == 0 && lane == 0) tl[4] = global_ns_after(at);
     }
-    if constexpr (PASS == 0) {
-      at = __shfl_sync(0xffffffffu, at, 0);
-      if constexpr (TL) {
-        if (segs_tl == 1 && warp_tl == 0 && lane == 0) tl[4] = global_ns_after(at);
-      }
-    } else {
-      at = place;
-      place += tot;
-    }
-    if constexpr (PASS != 1) {
-      int32_t* sr = srow + at;
-      int off = 0;
+    int32_t* sr = srow + at;
+    int off = 0;
 #pragma unroll
-      for (int k = 0; k < kCompactRows; ++k) {
-        if (keep_rows[k] >> lane & 1u) {
-          const int t = compact_token(pc, k, lane), j = off + __popc(keep_rows[k] & lt);
-          sr[j] = cur.phys[k >> 1] * kPage + (t & (kPage - 1));
-        }
-        off += __popc(keep_rows[k]);
+    for (int k = 0; k < kCompactRows; ++k) {
+      if (keep_rows[k] >> lane & 1u) {
+        const int t = compact_token(pc, k, lane), j = off + __popc(keep_rows[k] & lt);
+        sr[j] = cur.phys[k >> 1] * kPage + (t & (kPage - 1));
       }
+      off += __popc(keep_rows[k]);
     }
     cur = nxt;  // on the last segment nxt was not loaded; the loop ends before cur is read again
     pages_of(pn, pc);
     pn = pnn;
     if constexpr (SL) ppn = ppnn;
   }
-  if constexpr (PASS == 1) *wcnt = place;
   if constexpr (TL) {
     if (lane == 0) {
-      tl[(PASS == 1 ? 12 : 5) + warp_tl] = global_ns_after(PASS == 2 ? place : me[0] + nu + float(place));
+      tl[5 + warp_tl] = global_ns_after(me[0] + nu);
       if (warp_tl == 0) tl[11] = segs_tl;
+    }
+  }
+}
+
+// compact's segments in batches (compact_kernel's BT, the default since call140): the block's warps take their segments
+// as compact_walk does (warp w of block x: segments x·W + w + k·X·W), K at a time. A batch's bounds and physical pages
+// (with anchors its list entries, loaded one batch ahead) are all requested before any is used, so a batch costs one
+// round trip to memory instead of one per segment; its survivors' places come from one atomic per block and batch
+// (the warps' counts summed in shared memory) instead of one per warp and segment, which at 1 × 128K had 1,024
+// atomics queue on each KV head's count (call138: warp 0's first returned 2.3-2.5 µs after its bounds, median). The
+// decisions, M_E terms and ν are compact_walk's, per segment; the rows go in the order of the segments within a warp,
+// warp after warp within the block's batch. Every warp of the block runs the block's batch count (warp 0's segments /
+// K, rounded up: segments past the end hold no token), since the batch's places take two block barriers.
+// TL (the timeline build): warp 0's first batch's bounds in (column 3), thread 0's first atomic's return (column 4),
+// each warp's walk end (column 5 + w) and first batch's end (column 12 + w), warp 0's batch count (column 11).
+template <int G>
+inline constexpr int kCompactBatch = (G + 1) / 2 <= 2 ? 4 : 2;  // segments per batch (registers: G·2 bytes a token)
+
+template <int G, bool BOX, bool FORCED, int W, bool TL = false>
+__device__ __forceinline__ void compact_walk_batched(const DecodeParams& p, const Workspace& w, int bg, int b, int g,
+                                                     int lane, float (&me)[G], float& nu, int (&s_place)[W],
+                                                     long long* tl = nullptr) {
+  constexpr int K = kCompactBatch<G>;
+  const int warp = int(threadIdx.x) >> 5;
+  const int n = p.seq_len[b];
+  const int cold_lo = p.n_sink, cold_hi = n - p.n_recent;  // candidates: cold_lo ≤ t < cold_hi (≤ n)
+  uint32_t th2[(G + 1) / 2];  // θ_h rounded up to f16, two heads a word (compact_walk's)
+#pragma unroll
+  for (int i = 0; i < (G + 1) / 2; ++i) {
+    const float lo = w.theta[int64_t(b) * p.n_head_q + g * G + 2 * i];
+    const float hi = 2 * i + 1 < G ? w.theta[int64_t(b) * p.n_head_q + g * G + 2 * i + 1] : INFINITY;
+    th2[i] = uint32_t(__half_as_ushort(__float2half_ru(lo))) | uint32_t(__half_as_ushort(__float2half_ru(hi))) << 16;
+  }
+#pragma unroll
+  for (int h = 0; h < G; ++h) me[h] = 0.0f;
+  nu = 0.0f;
+  [[maybe_unused]] const uint32_t keep_thr =
+      FORCED ? uint32_t(fminf(fmaxf(BOX || !p.forced_keep_bg ? p.forced_keep : p.forced_keep_bg[bg], 0.0f), 1.0f) * 4294967295.0f)
+             : 0u;
+  const uint16_t* ubase = w.ub + int64_t(bg) * p.max_seq * G;
+  const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
+  const float* numax = p.nu_max + g;
+  int32_t* srow = w.srow + int64_t(bg) * p.max_seq;
+  [[maybe_unused]] const int32_t* plist = BOX ? w.plist + int64_t(bg) * ((p.max_seq + kPage - 1) / kPage) : nullptr;
+  const int n_list = BOX ? __ldcg(&w.n_plist[bg]) : 0;
+  const int nseg = BOX ? (n_list + 1) / 2 : (n + kCompactSeg - 1) / kCompactSeg;
+  auto seg_page = [&](int s) {  // segment s's page lane mod 2 (−1: none; without anchors a page past the end has no token)
+    const int i = kCompactPages * s + (lane & 1);
+    if constexpr (BOX) return i < n_list ? __ldcg(&plist[i]) : -1;
+    else return i;
+  };
+  const int sstride = gridDim.x * W, s0 = blockIdx.x * W + warp, x0 = blockIdx.x * W;
+  const int nb = nseg > x0 ? ((nseg - x0 + sstride - 1) / sstride + K - 1) / K : 0;  // warp 0's segments / K
+  const uint32_t lt = (1u << lane) - 1u;
+  const int no_ph[kCompactPages] = {0, 0};
+  int pl[K];  // this batch's segments' pages (lane: page lane mod 2)
+#pragma unroll
+  for (int j = 0; j < K; ++j) pl[j] = seg_page(s0 + j * sstride);
+  for (int bt = 0; bt < nb; ++bt) {
+    CompactSeg<G> cs[K];
+    int pc[K][kCompactPages];
+#pragma unroll
+    for (int j = 0; j < K; ++j) {
+#pragma unroll
+      for (int q = 0; q < kCompactPages; ++q) pc[j][q] = BOX ? __shfl_sync(0xffffffffu, pl[j], q) : pl[j] - (lane & 1) + q;
+      compact_load<G>(cs[j], ubase, ptab, pc[j], lane, n, no_ph);  // a segment past the end: +inf bounds, no load
+    }
+    if constexpr (BOX) {  // the next batch's list entries, a batch ahead of their bounds
+#pragma unroll
+      for (int j = 0; j < K; ++j) pl[j] = seg_page(s0 + ((bt + 1) * K + j) * sstride);
+    } else {
+#pragma unroll
+      for (int j = 0; j < K; ++j) pl[j] += kCompactPages * K * sstride;
+    }
+    if constexpr (TL) {
+      if (bt == 0 && warp == 0 && lane == 0) tl[3] = global_ns_after(cs[K - 1].wd[kCompactRows - 1][0]);
+    }
+    float nuv[K][kCompactPages];  // the pages' ν, used after the batch's atomic (latency overlapped)
+    bool pany[K][kCompactPages];
+    uint32_t keep[K][kCompactRows];
+    int tot = 0;
+#pragma unroll
+    for (int j = 0; j < K; ++j) {
+#pragma unroll
+      for (int q = 0; q < kCompactPages; ++q) nuv[j][q] = __ldg(&numax[int64_t(cs[j].phys[q]) * p.n_head_kv]), pany[j][q] = false;
+      bool elim_rows[kCompactRows];
+#pragma unroll
+      for (int k = 0; k < kCompactRows; ++k) {
+        const int t = compact_token(pc[j], k, lane);
+        const bool cand = t >= cold_lo && t < cold_hi, hot = t < n && !cand;
+        bool elim;
+        if constexpr (FORCED) {
+          elim = !(hash3(p.forced_seed, uint32_t(bg), uint32_t(t)) <= keep_thr);
+        } else {
+          elim = true;
+#pragma unroll
+          for (int i = 0; i < (G + 1) / 2; ++i)
+            elim = elim && __hblt2(*reinterpret_cast<const __half2*>(&cs[j].wd[k][i]), *reinterpret_cast<const __half2*>(&th2[i]));
+        }
+        elim = elim && cand;
+        elim_rows[k] = elim;
+        pany[j][k >> 1] |= __any_sync(0xffffffffu, elim);
+        keep[j][k] = __ballot_sync(0xffffffffu, hot || (cand && !elim));
+        tot += __popc(keep[j][k]);
+      }
+      if (pany[j][0] || pany[j][1]) {  // compact_walk's M_E terms: every row's, +0 for a lane that keeps its token
+#pragma unroll
+        for (int k = 0; k < kCompactRows; ++k)
+#pragma unroll
+          for (int h = 0; h < G; ++h) {
+            const float e = ex2_up(compact_dv<G>(cs[j], k, h));
+            me[h] = __fadd_ru(me[h], elim_rows[k] ? e : 0.0f);
+          }
+      }
+    }
+    // the batch's places: the warps' counts in shared memory, one atomic (thread 0), each warp after those before it
+    if (lane == 0) s_place[warp] = tot;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      int sum = 0;
+#pragma unroll
+      for (int k = 0; k < W; ++k) sum += s_place[k];
+      int at = sum ? atomicAdd(&w.n_surv[bg], sum) : 0;
+      if constexpr (TL) {
+        if (bt == 0) tl[4] = global_ns_after(at);
+      }
+#pragma unroll
+      for (int k = 0; k < W; ++k) {
+        const int c = s_place[k];
+        s_place[k] = at;
+        at += c;
+      }
+    }
+    __syncthreads();
+    int at = s_place[warp];
+    __syncwarp();  // every lane's read before lane 0's next write
+#pragma unroll
+    for (int j = 0; j < K; ++j) {
+#pragma unroll
+      for (int q = 0; q < kCompactPages; ++q) nu = pany[j][q] ? fmaxf(nu, nuv[j][q]) : nu;
+#pragma unroll
+      for (int k = 0; k < kCompactRows; ++k) {
+        if (keep[j][k] >> lane & 1u) {
+          const int t = compact_token(pc[j], k, lane);
+          srow[at + __popc(keep[j][k] & lt)] = cs[j].phys[k >> 1] * kPage + (t & (kPage - 1));
+        }
+        at += __popc(keep[j][k]);
+      }
+    }
+    if constexpr (TL) {
+      if (bt == 0 && lane == 0) tl[12 + warp] = global_ns_after(at);
+    }
+  }
+  if constexpr (TL) {
+    if (lane == 0) {
+      tl[5 + warp] = global_ns_after(me[0] + nu);
+      if (warp == 0) tl[11] = nb;
     }
   }
 }
@@ -2392,20 +2526,20 @@ __device__ __forceinline__ void publish_compacted(const DecodeParams& p, const W
 // this grid launches (programmatic launch), so the wait cannot block them.
 // compact's timeline (diagnostics: GHOSTKV_COMPACT_TL=1, the TL build): per block of the last launch, on the GPU's
 // global timer (ns): its KV head, its start, the return of its wait (griddepcontrol.wait, or its list entry), warp 0's
-// first segment's bounds in, the survivor-count atomic's return (one pass: warp 0's first; two: the block's), each
-// warp's walk end (4 columns; two passes: pass 2's), the end of the flush (thread 0, after its atomics were issued),
-// the block's end (thread 0; from_list: after the done count and, in the KV head's last block, the publication), warp
-// 0's segment count, then with two passes each warp's pass-1 end (4 columns). Blocks past the first kCompactTlMax
-// record into the extra row, which is not read.
+// first segment's (batched: first batch's) bounds in, the first survivor-count atomic's return (warp 0's; batched: the
+// block's first), each warp's walk end (4 columns), the end of the flush (thread 0, after its atomics were issued), the
+// block's end (thread 0; from_list: after the done count and, in the KV head's last block, the publication), warp 0's
+// segment (batched: batch) count, then batched each warp's first batch's end (4 columns). Blocks past the first
+// kCompactTlMax record into an extra row, which is not read.
 inline constexpr int kCompactTlMax = 4096, kCompactTlCols = 16;
 __device__ long long g_compact_tl[kCompactTlMax + 1][kCompactTlCols];
 __device__ int g_compact_tl_blocks;
 
-// TP (two passes, GHOSTKV_COMPACT_2P): each warp counts its survivors (compact_walk's pass 1, with the M_E terms and
-// ν), the block takes its places by one atomic, and each warp stores its rows from its place on (pass 2, the bounds
-// read again from L2); otherwise one pass with a survivor-count atomic per segment on the path to its row stores.
-template <int G, bool BOX, bool FORCED, bool TL = false, bool TP = false>
-__global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParams p, Workspace w, int from_list) {
+// BT: the segments in batches (compact_walk_batched, GHOSTKV_COMPACT_BATCH, the default), at most 4 blocks per SM (128
+// registers: a batch's bounds, pages and decisions held at once; 8 blocks' 64 spilled 100-160 bytes at G 4); otherwise
+// compact_walk.
+template <int G, bool BOX, bool FORCED, bool TL = false, bool BT = false>
+__global__ void __launch_bounds__(kCompactThreads, BT ? 4 : 8) compact_kernel(DecodeParams p, Workspace w, int from_list) {
   constexpr int kWarps = kCompactThreads / 32;
   static_assert(!TL || 12 + kWarps <= kCompactTlCols, "the timeline's warp columns");
   const int tid = threadIdx.x, lane = tid & 31;
@@ -2436,29 +2570,9 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
   pdl_launch_next();
   const int b = bg / p.n_head_kv, g = bg % p.n_head_kv;
   float me[G], nu;
-  if constexpr (TP) {
+  if constexpr (BT) {
     __shared__ int s_place[kWarps];
-    const int warp = tid >> 5;
-    int wc = 0;
-    compact_walk<G, BOX, FORCED, kWarps, false, false, TL, 1>(p, w, bg, b, g, lane, nullptr, me, nu, nullptr, tl, &wc);
-    if (lane == 0) s_place[warp] = wc;
-    __syncthreads();
-    if (tid == 0) {  // the block's places: one atomic, each warp's first place after the warps before it
-      int tot = 0;
-#pragma unroll
-      for (int k = 0; k < kWarps; ++k) tot += s_place[k];
-      int at = tot ? atomicAdd(&w.n_surv[bg], tot) : 0;
-      if constexpr (TL) tl[4] = global_ns_after(at);
-#pragma unroll
-      for (int k = 0; k < kWarps; ++k) {
-        const int c = s_place[k];
-        s_place[k] = at;
-        at += c;
-      }
-    }
-    __syncthreads();
-    wc = s_place[warp];
-    compact_walk<G, BOX, FORCED, kWarps, false, false, TL, 2>(p, w, bg, b, g, lane, nullptr, me, nu, nullptr, tl, &wc);
+    compact_walk_batched<G, BOX, FORCED, kWarps, TL>(p, w, bg, b, g, lane, me, nu, s_place, tl);
   } else {
     compact_walk<G, BOX, FORCED, kWarps, false, false, TL>(p, w, bg, b, g, lane, nullptr, me, nu, nullptr, tl);
   }
@@ -3609,11 +3723,12 @@ static bool compact_timeline_on() {
   return v;
 }
 
-// compact's two passes (compact_kernel's TP, the default): GHOSTKV_COMPACT_2P=0 keeps the
-// one pass with a survivor-count atomic per segment (A/B runs). Call138's timeline (1 × 128K, int8 5%): warp 0's first
-// atomic returned 2.3-2.5 µs (median; max 5.1-5.6) after its bounds, 1,024 atomics on one count per KV head.
-static bool compact_two_pass_on() {
-  static const bool v = env_choice("GHOSTKV_COMPACT_2P", 1, 0, 1) == 1;
+// compact's segments in batches (compact_kernel's BT, the default): GHOSTKV_COMPACT_BATCH=0 keeps compact_walk, one
+// segment at a time with a survivor-count atomic per warp and segment (A/B runs). Call138's timeline (1 × 128K, int8 5%):
+// warp 0's first atomic returned 2.3-2.5 µs (median; max 5.1-5.6) after its bounds, the walk 6.5-6.9 µs (median) for
+// 2 segments a warp; at 32 × 32K 33.4-33.5 µs for 16.
+static bool compact_batched_on() {
+  static const bool v = env_choice("GHOSTKV_COMPACT_BATCH", 1, 0, 1) == 1;
   return v;
 }
 
@@ -4147,13 +4262,13 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
                       // ≥ kMinSegs segments where the sequence allows
       auto go = [&](auto box, auto forced) {
         constexpr bool BOX = decltype(box)::value, FORCED = decltype(forced)::value;
-        const bool tl = compact_timeline_on(), tp = compact_two_pass_on();
-        auto* kern = tl ? (tp ? compact_kernel<GG, BOX, FORCED, true, true> : compact_kernel<GG, BOX, FORCED, true, false>)
-                        : (tp ? compact_kernel<GG, BOX, FORCED, false, true> : compact_kernel<GG, BOX, FORCED, false, false>);
+        const bool tl = compact_timeline_on(), bt = compact_batched_on();
+        auto* kern = tl ? (bt ? compact_kernel<GG, BOX, FORCED, true, true> : compact_kernel<GG, BOX, FORCED, true, false>)
+                        : (bt ? compact_kernel<GG, BOX, FORCED, false, true> : compact_kernel<GG, BOX, FORCED, false, false>);
         const int cocc =
-            tl ? (tp ? resident_blocks<compact_kernel<GG, BOX, FORCED, true, true>, kCompactThreads>()
+            tl ? (bt ? resident_blocks<compact_kernel<GG, BOX, FORCED, true, true>, kCompactThreads>()
                      : resident_blocks<compact_kernel<GG, BOX, FORCED, true, false>, kCompactThreads>())
-               : (tp ? resident_blocks<compact_kernel<GG, BOX, FORCED, false, true>, kCompactThreads>()
+               : (bt ? resident_blocks<compact_kernel<GG, BOX, FORCED, false, true>, kCompactThreads>()
                      : resident_blocks<compact_kernel<GG, BOX, FORCED, false, false>, kCompactThreads>());
         constexpr int per_block = kCompactThreads / 32 * kCompactSeg, kMinSegs = 1;
         const int cchunks = std::max(1, std::min((p.max_seq + kMinSegs * per_block - 1) / (kMinSegs * per_block),

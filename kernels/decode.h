@@ -277,11 +277,11 @@ int scan_timeline(int64_t* out, int max_blocks);
 // Diagnostics: compact's timeline of its last launch on the current device, recorded only by its TL build
 // (GHOSTKV_COMPACT_TL=1): per block (blockIdx.y · gridDim.x + blockIdx.x), on the GPU's global timer in ns: its KV head,
 // its start, the return of its wait (for the scan grid, or for its ready-list entry), warp 0's first segment's bounds
-// in, the survivor-count atomic's return (one pass: warp 0's first; two passes: the block's), each of its 4 warps' walk
-// end (two passes: pass 2's), the end of its flush (thread 0), its end (after the done count and publication where
-// compact takes its KV heads from the ready list), warp 0's segment count, each warp's pass-1 end (two passes; 4
-// columns); 0 where not recorded. Copies min(blocks, max_blocks, 4096) rows of kCompactTimelineCols into out and
-// returns the launch's block count (0: none).
+// in (batched: its first batch's), the first survivor-count atomic returned (warp 0's; batched: the block's), each of
+// its 4 warps' walk end, the end of its flush (thread 0), its end (after the done count and publication where compact
+// takes its KV heads from the ready list), warp 0's segment (batched: batch) count, then batched each warp's first
+// batch's end (4 columns); 0 where not recorded. Copies min(blocks, max_blocks, 4096) rows of kCompactTimelineCols into
+// out and returns the launch's block count (0: none).
 inline constexpr int kCompactTimelineCols = 16;
 int compact_timeline(int64_t* out, int max_blocks);
 // Reads bytes (a multiple of 16) at buf once and keeps nothing: after a large write, the L2 then holds

@@ -39,7 +39,7 @@
 //      the first survivor-count atomic, the walk, the flush and the block's end; --compact-timeline-csv PATH also
 //      appends every block's record there (case, label, block, KV head, origin, then µs: start, wait return, first
 //      segment in, first atomic returned, the 4 warps' walk ends, flush end, end, then warp 0's segments and the scan's
-//      last block's end, then with two passes (GHOSTKV_COMPACT_2P=1, the default) the 4 warps' pass-1 ends).
+//      last block's end, then batched (GHOSTKV_COMPACT_BATCH=1, the default) the 4 warps' first batch's ends).
 // Exit code: 0 all checks passed, 1 a check failed, 2 bad input / CUDA error.
 #include <cuda_runtime.h>
 
@@ -577,10 +577,9 @@ static void print_scan_timeline(const std::string& name, const std::string& labe
 // compact's timeline of its last launch (gc::compact_timeline, GHOSTKV_COMPACT_TL=1), in µs from the quant scan's first
 // block's start where the scan's timeline of the same launch is recorded (else from compact's first block's start):
 // the blocks' starts and wait returns (the scan's last block's end beside them), then per block, medians and highest:
-// warp 0's first segment's bounds in after the wait, its first survivor-count atomic after that (two passes: the block's
-// atomic after its last pass-1 end), the last warp's walk end after the wait, the flush after the last walk end, the
-// block's end after the flush, with two passes pass 1's end after the wait and pass 2's after the atomic; and the last
-// block's end.
+// warp 0's first segment's (batched: first batch's) bounds in after the wait, its first survivor-count atomic after
+// that (batched: the block's first), the last warp's walk end after the wait, the flush after the last walk end, the
+// block's end after the flush, batched the first batch's rows stored after its atomic; and the last block's end.
 static void print_compact_timeline(const std::string& name, const std::string& label, const std::string& csv_path) {
   constexpr int C = gc::kCompactTimelineCols;
   std::vector<int64_t> tl(size_t(4096) * C);
@@ -612,7 +611,7 @@ static void print_compact_timeline(const std::string& name, const std::string& l
     GKV_CHECK(f != nullptr, "gpu_bench: cannot open ", csv_path, " for the compact timeline");
     if (fresh)
       std::fprintf(f, "case,label,block,kv_head,origin,start_us,wait_us,seg0_us,atomic0_us,warp0_us,warp1_us,warp2_us,warp3_us,"
-                      "flush_us,end_us,segs,scan_end_us,pass1_warp0_us,pass1_warp1_us,pass1_warp2_us,pass1_warp3_us\n");
+                      "flush_us,end_us,segs,scan_end_us,batch0_warp0_us,batch0_warp1_us,batch0_warp2_us,batch0_warp3_us\n");
     auto cell = [&](int64_t t) { return t == 0 ? std::string() : std::to_string(us(t)); };
     for (int i = 0; i < m; ++i) {
       std::fprintf(f, "%s,%s,%d,%lld,%s", name.c_str(), label.c_str(), i, (long long)at(i, 0), scan_end ? "scan" : "compact");
@@ -623,7 +622,7 @@ static void print_compact_timeline(const std::string& name, const std::string& l
     }
     std::fclose(f);
   }
-  std::vector<double> start, wait, seg0, atom0, walk, flush, end_, segs, pass1, pass2;
+  std::vector<double> start, wait, seg0, atom0, walk, flush, end_, segs, batch0;
   std::set<int64_t> heads;
   int64_t last = 0;
   for (int i = 0; i < m; ++i) {
@@ -632,15 +631,10 @@ static void print_compact_timeline(const std::string& name, const std::string& l
     wait.push_back(us(at(i, 2)));
     last = std::max(last, at(i, 10));
     if (at(i, 3)) seg0.push_back(double(at(i, 3) - at(i, 2)) * 1e-3);
-    int64_t we = 0, p1 = 0;
-    for (int wv = 0; wv < 4; ++wv) we = std::max(we, at(i, 5 + wv)), p1 = std::max(p1, at(i, 12 + wv));
-    if (p1) {  // two passes: the atomic after the block's last pass-1 end, pass 2 after the atomic
-      pass1.push_back(double(p1 - at(i, 2)) * 1e-3);
-      if (at(i, 4)) atom0.push_back(double(at(i, 4) - p1) * 1e-3);
-      if (we && at(i, 4)) pass2.push_back(double(we - at(i, 4)) * 1e-3);
-    } else if (at(i, 3) && at(i, 4)) {
-      atom0.push_back(double(at(i, 4) - at(i, 3)) * 1e-3);
-    }
+    int64_t we = 0, b0 = 0;
+    for (int wv = 0; wv < 4; ++wv) we = std::max(we, at(i, 5 + wv)), b0 = std::max(b0, at(i, 12 + wv));
+    if (at(i, 3) && at(i, 4)) atom0.push_back(double(at(i, 4) - at(i, 3)) * 1e-3);
+    if (b0 && at(i, 4)) batch0.push_back(double(b0 - at(i, 4)) * 1e-3);  // batched: the first batch's rows stored
     if (we) {
       walk.push_back(double(we - at(i, 2)) * 1e-3);
       flush.push_back(double(at(i, 9) - we) * 1e-3);
@@ -655,14 +649,14 @@ static void print_compact_timeline(const std::string& name, const std::string& l
   };
   std::printf("# compact timeline %s: %d blocks, %zu KV heads, origin %s; scan's last block end %.2f; start min %.2f median "
               "%.2f max %.2f; wait returned min %.2f median %.2f max %.2f; per block (median / max): first segment in "
-              "%.2f / %.2f after the wait, %s %.2f / %.2f after %s, walk end %.2f / %.2f after the wait, flush "
-              "%.2f / %.2f after the walk, end %.2f / %.2f after the flush; warp 0's segments median %.0f max %.0f; two "
-              "passes: pass 1 end %.2f / %.2f after the wait, pass 2 %.2f / %.2f after the atomic; last block end %.2f us\n",
+              "%.2f / %.2f after the wait, %s atomic %.2f / %.2f after that, walk end %.2f / %.2f after the wait, flush "
+              "%.2f / %.2f after the walk, end %.2f / %.2f after the flush; warp 0's %s median %.0f max %.0f; batched: the "
+              "first batch's rows %.2f / %.2f after its atomic; last block end %.2f us\n",
               label.c_str(), n, heads.size(), scan_end ? "the scan's first block's start" : "compact's first block's start",
               scan_end ? us(scan_end) : 0.0, q(start, 0), q(start, 0.5), q(start, 1), q(wait, 0), q(wait, 0.5), q(wait, 1),
-              q(seg0, 0.5), q(seg0, 1), pass1.empty() ? "first atomic" : "block's atomic", q(atom0, 0.5), q(atom0, 1),
-              pass1.empty() ? "that" : "pass 1", q(walk, 0.5), q(walk, 1), q(flush, 0.5), q(flush, 1), q(end_, 0.5),
-              q(end_, 1), q(segs, 0.5), q(segs, 1), q(pass1, 0.5), q(pass1, 1), q(pass2, 0.5), q(pass2, 1), us(last));
+              q(seg0, 0.5), q(seg0, 1), batch0.empty() ? "warp 0's first" : "the block's first", q(atom0, 0.5), q(atom0, 1),
+              q(walk, 0.5), q(walk, 1), q(flush, 0.5), q(flush, 1), q(end_, 0.5), q(end_, 1),
+              batch0.empty() ? "segments" : "batches", q(segs, 0.5), q(segs, 1), q(batch0, 0.5), q(batch0, 1), us(last));
 }
 
 // Runs the ghost path once (poisoned outputs) and checks the checked batch entries in float64. The token
