@@ -2170,8 +2170,9 @@ __device__ __forceinline__ float compact_dv(const CompactSeg<G>& s, int k, int h
 
 // compact's segment walk for KV head bg by the grid's W-warp blocks of row bg (warp w of block x: segments
 // x·W + w, x·W + w + X·W, ..): appends the survivors' rows to Workspace::srow, and returns this lane's M_E
-// terms (me, rounded-up float32 sums) and its ν max (nu). compact_kernel's warps (a KV head's chunks × 4) and,
-// after its cut, the fused low-rank block's warps (lowrank_fused_kernel's CP, a grid of one block per row) call it.
+// terms (me, rounded-up float32 sums) and its ν max (nu). compact_kernel's warps (a KV head's chunks × 4) with
+// GHOSTKV_COMPACT_BATCH=0 (by default they take compact_walk_batched below) and, after its cut, the fused low-rank
+// block's warps (lowrank_fused_kernel's CP, a grid of one block per row) call it.
 // The KV head's survivor count, where each segment takes its rows' places (an atomic per segment): Workspace::n_surv
 // (compact_kernel), or with SC the shared-memory count s_cnt, which the fused block stores into n_surv at its end (an
 // atomic of a few cycles on the segment's path instead of an L2 round trip).
@@ -3724,9 +3725,10 @@ static bool compact_timeline_on() {
 }
 
 // compact's segments in batches (compact_kernel's BT, the default): GHOSTKV_COMPACT_BATCH=0 keeps compact_walk, one
-// segment at a time with a survivor-count atomic per warp and segment (A/B runs). Call138's timeline (1 × 128K, int8 5%):
-// warp 0's first atomic returned 2.3-2.5 µs (median; max 5.1-5.6) after its bounds, the walk 6.5-6.9 µs (median) for
-// 2 segments a warp; at 32 × 32K 33.4-33.5 µs for 16.
+// segment at a time with a survivor-count atomic per warp and segment (A/B runs). Call138's timeline (1 × 128K, int8 and
+// int4 at 5% and certified): warp 0's first atomic returned 2.3-2.6 µs (median; max 5.1-5.7) after its bounds, the walk
+// 6.6-7.0 µs (median) for 2 segments a warp; at 32 × 32K 33.4-33.5 µs for 16. Call141 (12 same-call pairs at 1 × 128K
+// int8 / int4 / mixed / anchors and 32 × 32K int8): stage 1 −2.37 µs on average (−4.5 to +0.3), 11 faster.
 static bool compact_batched_on() {
   static const bool v = env_choice("GHOSTKV_COMPACT_BATCH", 1, 0, 1) == 1;
   return v;
