@@ -269,7 +269,8 @@ def main():
     os.remove(ab)
     for name, base in (("scan_chunks_call129", "c1"), ("cut_pre_call132", "pre0"), ("scan_cp_call134", "A"),
                        ("scan_cp_call135", "B"), ("scan_cp_call136", "cp0"), ("scan_cp_call137", "B"),
-                       ("compact_2p_call139", "2p0"), ("compact_batch_call140", "bt0"), ("compact_batch_call141", "bt0")):
+                       ("compact_2p_call139", "2p0"), ("compact_batch_call140", "bt0"), ("compact_batch_call141", "bt0"),
+                       ("compact_grid_call142", "A")):
         rc, out = run([os.path.join("scripts", "ab_pairs.py"), os.path.join(EXP, name + ".csv"), base])
         check(rc == 0 and out in open(os.path.join(ROOT, EXP, name + ".txt")).read(),
               "ab_pairs.py's output is not the table of %s.txt" % name)
