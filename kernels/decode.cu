@@ -2168,6 +2168,25 @@ __device__ __forceinline__ float compact_dv(const CompactSeg<G>& s, int k, int h
   return (h & 1) ? __high2float(x) : __low2float(x);
 }
 
+// compact's θ for KV head (b, g): θ_h as the least f16 ≥ θ_h (RU; a pad head: +inf), two heads a word: for an f16
+// value x, x < θ ⇔ x < RU_f16(θ) (x < RU(θ) with θ not an f16 puts x at or below the f16 under θ), NaN compares false
+// either way
+template <int G>
+__device__ __forceinline__ void compact_theta(const DecodeParams& p, const Workspace& w, int b, int g,
+                                              uint32_t (&th2)[(G + 1) / 2]) {
+#pragma unroll
+  for (int i = 0; i < (G + 1) / 2; ++i) {
+    const float lo = w.theta[int64_t(b) * p.n_head_q + g * G + 2 * i];
+    const float hi = 2 * i + 1 < G ? w.theta[int64_t(b) * p.n_head_q + g * G + 2 * i + 1] : INFINITY;
+    th2[i] = uint32_t(__half_as_ushort(__float2half_ru(lo))) | uint32_t(__half_as_ushort(__float2half_ru(hi))) << 16;
+  }
+}
+// forced mode: a candidate is kept iff its hash is at most this (the KV head's fraction of 2^32 − 1)
+template <bool BOX>
+__device__ __forceinline__ uint32_t compact_keep_thr(const DecodeParams& p, int bg) {
+  return uint32_t(fminf(fmaxf(BOX || !p.forced_keep_bg ? p.forced_keep : p.forced_keep_bg[bg], 0.0f), 1.0f) * 4294967295.0f);
+}
+
 // compact's segment walk for KV head bg by the grid's W-warp blocks of row bg (warp w of block x: segments
 // x·W + w, x·W + w + X·W, ..): appends the survivors' rows to Workspace::srow, and returns this lane's M_E
 // terms (me, rounded-up float32 sums) and its ν max (nu). compact_kernel's warps (a KV head's chunks × 4) with
@@ -2189,21 +2208,12 @@ __device__ __forceinline__ void compact_walk(const DecodeParams& p, const Worksp
   static_assert(!SL || BOX, "the shared list is the anchor stage's");
   const int n = p.seq_len[b];
   const int cold_lo = p.n_sink, cold_hi = n - p.n_recent;  // candidates: cold_lo ≤ t < cold_hi (≤ n)
-  // θ_h as the least f16 ≥ θ_h (RU; a pad head: +inf): for an f16 value x, x < θ ⇔ x < RU_f16(θ)
-  // (x < RU(θ) with θ not an f16 puts x at or below the f16 under θ), NaN compares false either way
   uint32_t th2[(G + 1) / 2];
-#pragma unroll
-  for (int i = 0; i < (G + 1) / 2; ++i) {
-    const float lo = w.theta[int64_t(b) * p.n_head_q + g * G + 2 * i];
-    const float hi = 2 * i + 1 < G ? w.theta[int64_t(b) * p.n_head_q + g * G + 2 * i + 1] : INFINITY;
-    th2[i] = uint32_t(__half_as_ushort(__float2half_ru(lo))) | uint32_t(__half_as_ushort(__float2half_ru(hi))) << 16;
-  }
+  compact_theta<G>(p, w, b, g, th2);
 #pragma unroll
   for (int h = 0; h < G; ++h) me[h] = 0.0f;
   nu = 0.0f;
-  [[maybe_unused]] const uint32_t keep_thr =
-      FORCED ? uint32_t(fminf(fmaxf(BOX || !p.forced_keep_bg ? p.forced_keep : p.forced_keep_bg[bg], 0.0f), 1.0f) * 4294967295.0f)
-             : 0u;
+  [[maybe_unused]] const uint32_t keep_thr = FORCED ? compact_keep_thr<BOX>(p, bg) : 0u;
   const uint16_t* ubase = w.ub + int64_t(bg) * p.max_seq * G;
   const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
   const float* numax = p.nu_max + g;
@@ -2355,19 +2365,12 @@ __device__ __forceinline__ void compact_walk_batched(const DecodeParams& p, cons
   const int warp = int(threadIdx.x) >> 5;
   const int n = p.seq_len[b];
   const int cold_lo = p.n_sink, cold_hi = n - p.n_recent;  // candidates: cold_lo ≤ t < cold_hi (≤ n)
-  uint32_t th2[(G + 1) / 2];  // θ_h rounded up to f16, two heads a word (compact_walk's)
-#pragma unroll
-  for (int i = 0; i < (G + 1) / 2; ++i) {
-    const float lo = w.theta[int64_t(b) * p.n_head_q + g * G + 2 * i];
-    const float hi = 2 * i + 1 < G ? w.theta[int64_t(b) * p.n_head_q + g * G + 2 * i + 1] : INFINITY;
-    th2[i] = uint32_t(__half_as_ushort(__float2half_ru(lo))) | uint32_t(__half_as_ushort(__float2half_ru(hi))) << 16;
-  }
+  uint32_t th2[(G + 1) / 2];
+  compact_theta<G>(p, w, b, g, th2);
 #pragma unroll
   for (int h = 0; h < G; ++h) me[h] = 0.0f;
   nu = 0.0f;
-  [[maybe_unused]] const uint32_t keep_thr =
-      FORCED ? uint32_t(fminf(fmaxf(BOX || !p.forced_keep_bg ? p.forced_keep : p.forced_keep_bg[bg], 0.0f), 1.0f) * 4294967295.0f)
-             : 0u;
+  [[maybe_unused]] const uint32_t keep_thr = FORCED ? compact_keep_thr<BOX>(p, bg) : 0u;
   const uint16_t* ubase = w.ub + int64_t(bg) * p.max_seq * G;
   const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
   const float* numax = p.nu_max + g;
