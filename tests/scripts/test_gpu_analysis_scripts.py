@@ -17,9 +17,12 @@
   parameters added to the finish functions compare equal, a changed instruction or the scan's NCH 4 build does not;
 - scripts/ab_pairs.py and scripts/scan_timeline.py on worked examples, and they regenerate the committed tables of
   calls 129 and 132 and the timeline analysis of calls 132 and 133;
+- scripts/compact_timeline.py on a worked record, and it regenerates the compact timeline analysis of calls 138-141
+  from their compressed records;
 - scripts/gpu_per_head.py on a worked run (stage 2 per head against the mean, both against their floors, the speeds),
   refuses a run whose real-heads row lacks its mean row, and regenerates per_head_bd245e0.txt from that run's CSVs."""
 import csv
+import lzma
 import os
 import subprocess
 import sys
@@ -290,6 +293,26 @@ def main():
     for call in ("132", "133"):
         rc, out = run([os.path.join("scripts", "scan_timeline.py"), os.path.join(EXP, "scan_timeline_call%s.csv" % call)])
         check(rc == 0 and out in text, "scan_timeline.py does not regenerate call%s's part of its analysis" % call)
+    # compact_timeline.py on a worked record (two blocks of one launch with the scan's end beside them, one launch
+    # without it), then the committed analysis of calls 138-141 from their compressed records
+    ct = temp_csv(["case", "label", "block", "kv_head", "origin", "wait_us", "warp0_us", "warp1_us", "warp2_us",
+                   "warp3_us", "end_us", "scan_end_us"],
+                  [["t", "f", "0", "0", "scan", "10.5", "13", "14", "", "", "15", "10.0"],
+                   ["t", "f", "1", "0", "scan", "11.0", "12", "12.5", "", "", "16.5", "10.0"],
+                   ["u", "f", "0", "0", "compact", "1.0", "2", "", "", "", "3", ""]])
+    rc, out = run([os.path.join("scripts", "compact_timeline.py"), ct])
+    check(rc == 0 and "t f: 2 blocks; waits returned 1.00 after the scan's last block (median); walk end 3.50 / 3.50 after "
+          "the wait (median / max); compact's last block 6.50 after the scan's" in out
+          and "u f: 1 blocks, no scan timeline beside it" in out, "compact_timeline worked example:\n" + out)
+    os.remove(ct)
+    text = open(os.path.join(ROOT, EXP, "compact_timeline_analysis_call138_141.txt")).read()
+    for call in ("138", "139", "140", "141"):
+        with tempfile.TemporaryDirectory() as td:
+            path = os.path.join(td, "ct.csv")
+            with lzma.open(os.path.join(ROOT, EXP, "compact_timeline_call%s.csv.xz" % call)) as f:
+                open(path, "wb").write(f.read())
+            rc, out = run([os.path.join("scripts", "compact_timeline.py"), path])
+        check(rc == 0 and out in text, "compact_timeline.py does not regenerate call%s's part of its analysis" % call)
     # the compaction's columns (calls 136-137): each block's compaction after the flag, on a worked record; then the
     # analyses in scan_cp_call136.txt and scan_cp_call137.txt
     tl = temp_csv(["case", "label", "block", "kv_head", "start_us"] + warps + ["cp_flag_us", "cp_end_us"],
