@@ -504,7 +504,7 @@ __global__ void __launch_bounds__(kPrepThreads, 2) prep_kernel(DecodeParams p, W
       w.me[bq] = 0.0;
       w.nu_e[bq] = 0u;
       if (h == 0) {
-        w.n_surv[bg * w.surv_stride] = 0;
+        w.n_surv[bg] = 0;
         w.done[bg] = 0;
         w.n_plist[bg] = 0;
         w.ready[1 + bg] = 0;
@@ -2301,7 +2301,7 @@ __device__ __forceinline__ void compact_walk(const DecodeParams& p, const Worksp
       tot += __popc(keep_rows[k]);
     }
     int at = 0;  // the atomic's latency overlaps the eliminated tokens' M_E terms below
-    if (lane == 0 && tot) at = SC ? atomicAdd(s_cnt, tot) : atomicAdd(&w.n_surv[bg * w.surv_stride], tot);
+    if (lane == 0 && tot) at = SC ? atomicAdd(s_cnt, tot) : atomicAdd(&w.n_surv[bg], tot);
     // the eliminated tokens' M_E terms: where any lane of the segment eliminates (warp-uniform), every row's terms
     // without a branch per lane (a lane that keeps its token adds +0, which leaves its sum's bits as they are), so
     // that the rows' exponentials and sums can interleave
@@ -2454,7 +2454,7 @@ __device__ __forceinline__ void compact_walk_batched(const DecodeParams& p, cons
       int sum = 0;
 #pragma unroll
       for (int k = 0; k < W; ++k) sum += s_place[k];
-      int at = sum ? atomicAdd(&w.n_surv[bg * w.surv_stride], sum) : 0;
+      int at = sum ? atomicAdd(&w.n_surv[bg], sum) : 0;
       if constexpr (TL) {
         if (bt == 0) tl[4] = global_ns_after(at);
       }
@@ -2775,7 +2775,7 @@ __global__ void __launch_bounds__(FW * 32, 2) lowrank_fused_kernel(DecodeParams 
     compact_flush<G, SW>(p, w, b, g, me2, nu2, s_me, s_nu);  // s_cnt is final after its first barrier
     __syncthreads();  // M_E's and ν_E's atomics (threads 0..G−1) before the publish
     if (tid == 0) {
-      w.n_surv[bg * w.surv_stride] = s_cnt;
+      w.n_surv[bg] = s_cnt;
       publish_compacted(p, w, bg);
     }
   }
@@ -2815,7 +2815,7 @@ struct CertIn {
 __device__ __forceinline__ CertIn load_cert_inputs(const DecodeParams& p, const Workspace& w, int bq) {
   const int b = bq / p.n_head_q, hq = bq % p.n_head_q, G = p.n_head_q / p.n_head_kv;
   CertIn ci;
-  ci.count = w.n_surv[(b * p.n_head_kv + hq / G) * w.surv_stride];
+  ci.count = w.n_surv[b * p.n_head_kv + hq / G];
   ci.eps = w.qscal[int64_t(bq) * 4 + 3];
   ci.m_l = w.qscal[int64_t(bq) * 4 + 2];
   ci.zl = w.zl[bq];
@@ -2933,9 +2933,9 @@ __global__ void __launch_bounds__(NT, NT == kAttThreads ? 3 : 2) attend_kernel(D
   }
   // BAL: every KV head's count, loaded beside this block's own inputs below (its grid KV head's), decides whether the
   // grid's blocks are dealt to the KV heads by their counts (decode.h, balanced splits)
-  [[maybe_unused]] const int bal_n = BAL && (tid & 31) < p.batch * p.n_head_kv ? w.n_surv[(tid & 31) * w.surv_stride] : 0;
+  [[maybe_unused]] const int bal_n = BAL && (tid & 31) < p.batch * p.n_head_kv ? w.n_surv[tid & 31] : 0;
   const int n = p.seq_len[b];
-  int count = DENSE ? n : w.n_surv[bg * w.surv_stride];
+  int count = DENSE ? n : w.n_surv[bg];
   // dense: block x takes the contiguous tiles of rows [i0, i1) (aligned to kTile: a dense tile stays in one page);
   // survivors: block x takes the list's tiles x, x + S, x + 2S, … (S = gridDim.x), so the first tile's rows
   // x·kTile.. do not depend on the count and their ids are loaded beside it (row_of). prep zeroes the list's first
@@ -3264,7 +3264,7 @@ __global__ void __launch_bounds__(256) gather_probe_kernel(DecodeParams p, Works
   const int bg = blockIdx.y, b = bg / p.n_head_kv, g = bg % p.n_head_kv;
   const int lane = threadIdx.x & 31, half = lane / 16, sub = lane % 16;
   pdl_wait();
-  const int n = mode == 0 || mode == 4 ? w.n_surv[bg * w.surv_stride] : p.seq_len[b];
+  const int n = mode == 0 || mode == 4 ? w.n_surv[bg] : p.seq_len[b];
   const int wid = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, nwarps = gridDim.x * (blockDim.x / 32);
   if (mode == 2) {
     const int G = p.n_head_q / p.n_head_kv;
@@ -3457,7 +3457,7 @@ __global__ void __launch_bounds__(kMergeThreads * P) merge_kernel(DecodeParams p
   pdl_launch_next();
   const int listed = lists ? __ldcg(&w.ready[p.batch * p.n_head_kv + 1]) : p.batch * p.n_head_kv;  // checked below
   // BAL: every KV head's count, loaded beside the grid's own layout below (attend's decision, decode.h)
-  [[maybe_unused]] const int bal_n = BAL && lane < p.batch * p.n_head_kv ? w.n_surv[lane * w.surv_stride] : 0;
+  [[maybe_unused]] const int bal_n = BAL && lane < p.batch * p.n_head_kv ? w.n_surv[lane] : 0;
   // split s of query head bq: its m, l at slot(s), its o at slot(s)·D (balanced: the flat block base + s, G per block)
   int64_t s0 = int64_t(bq) * S, sstep = 1;
   float ms, ls, x[kMergePer];
@@ -3736,13 +3736,6 @@ static bool compact_batched_on() {
   static const bool v = env_choice("GHOSTKV_COMPACT_BATCH", 1, 0, 1) == 1;
   return v;
 }
-// GHOSTKV_SURV_STRIDE (A/B switch, default 1): int32 entries from one KV head's survivor count (Workspace::n_surv, the
-// target of compact's count atomics) to the next; 1 puts the 8 KV heads of a step in one 32-byte sector, 8 / 32 / 64
-// give each its own sector / 128-byte line / 256 bytes.
-static int surv_stride() {
-  static const int v = env_one_of("GHOSTKV_SURV_STRIDE", 1, {1, 8, 32, 64});
-  return v;
-}
 
 // GHOSTKV_COMPACT_OCC=N (A/B runs): compact's grid at ≤ N blocks per SM (default: as many as fit)
 int compact_occupancy() {
@@ -3826,8 +3819,7 @@ int64_t workspace_bytes(const DecodeParams& p) {
   int64_t s = 0;
   s += 3 * align256(BQ * D * 4) + align256(BQ * 16) + align256(BQ * 4) + align256(BQ * 8);
   s += align256(BK * p.max_seq * G * 2) + align256(BQ * kHistAll * 4) + 2 * align256(BQ * 4) + align256(BQ * 8) + align256(BQ * 4);
-  s += align256(BK * p.max_seq * 4) + align256(BK * surv_stride() * 4) + align256(BK * 4) + align256(2 * (BK + 1) * 4) +
-       align256(BK * 4);
+  s += align256(BK * p.max_seq * 4) + 2 * align256(BK * 4) + align256(2 * (BK + 1) * 4) + align256(BK * 4);
   const int64_t MP = (p.max_seq + kPage - 1) / kPage;
   s += align256(BK * MP * G * 2) + align256(BK * MP * 4) + align256(BK * 4);
   s += 2 * align256(BQ * p.splits * 4) + align256(BQ * p.splits * D * 4);
@@ -3853,8 +3845,7 @@ Workspace workspace_views(const DecodeParams& p) {
   w.me = reinterpret_cast<double*>(take(BQ * 8));
   w.nu_e = reinterpret_cast<uint32_t*>(take(BQ * 4));
   w.srow = reinterpret_cast<int32_t*>(take(BK * p.max_seq * 4));
-  w.surv_stride = surv_stride();
-  w.n_surv = reinterpret_cast<int32_t*>(take(BK * w.surv_stride * 4));
+  w.n_surv = reinterpret_cast<int32_t*>(take(BK * 4));
   w.done = reinterpret_cast<int32_t*>(take(BK * 4));
   w.ready = reinterpret_cast<int32_t*>(take(2 * (BK + 1) * 4));
   w.cdone = reinterpret_cast<int32_t*>(take(BK * 4));

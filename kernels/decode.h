@@ -180,8 +180,7 @@ struct Workspace {
   int32_t* srow;                 // [B·Hkv, max_seq] survivor rows (hot included): physical page · kPage +
                                  // slot, in token order within each segment of compact (survivor_tokens
                                  // maps them back to tokens on the host)
-  int32_t* n_surv;               // [B·Hkv · surv_stride]: KV head bg's survivor count at bg · surv_stride
-  int surv_stride;               // GHOSTKV_SURV_STRIDE (1, 8, 32 or 64; default 1)
+  int32_t* n_surv;               // [B·Hkv]
   int32_t* done;                 // [B·Hkv] scan blocks finished (the last one computes the cut; unused where
                                  // the scan has one block per KV head: that block's own histogram gives the
                                  // cut; hist is then neither zeroed nor read without anchors, and holds only

@@ -467,13 +467,6 @@ Check& operator+=(Check& a, const Check& b) {
 
 // The lines on the builds a row compared (the local against the global cut; the fused low-rank kernel against the
 // two kernels and compact), where it compared any
-// The KV heads' survivor counts (Workspace::n_surv: surv_stride entries apart), BK of them.
-static std::vector<int32_t> surv_counts(const gc::Workspace& w, int64_t BK) {
-  std::vector<int32_t> ns(static_cast<size_t>(BK));
-  CK(cudaMemcpy2D(ns.data(), 4, w.n_surv, size_t(w.surv_stride) * 4, 4, size_t(BK), cudaMemcpyDeviceToHost));
-  return ns;
-}
-
 static void print_build_agreement(const Check& c) {
   if (c.cut_heads)
     std::printf("  local cut: %lld heads, theta/budget/n_surv bitwise equal to the global cut's in %lld, different in %lld\n",
@@ -683,8 +676,8 @@ Check run_and_check(const Host& h, Gpu& d, const Opts& o, bool forced) {
   const std::vector<float> out = d.out.get();
   const std::vector<gc::Certificate> cert = d.cert.get();
   const int BK = h.B * h.Hkv, BQ = h.B * h.Hq, G = h.G;
-  const std::vector<int32_t> ns = surv_counts(w, BK);
-  std::vector<int32_t> npl(p.box ? size_t(BK) : 0);
+  std::vector<int32_t> ns(static_cast<size_t>(BK)), npl(p.box ? size_t(BK) : 0);
+  CK(cudaMemcpy(ns.data(), w.n_surv, size_t(BK) * 4, cudaMemcpyDeviceToHost));
   if (p.box) CK(cudaMemcpy(npl.data(), w.n_plist, size_t(BK) * 4, cudaMemcpyDeviceToHost));  // pages the scan read
   std::vector<float> qscal(static_cast<size_t>(BQ) * 4), theta(static_cast<size_t>(BQ));
   CK(cudaMemcpy(qscal.data(), w.qscal, qscal.size() * 4, cudaMemcpyDeviceToHost));
@@ -835,7 +828,7 @@ std::vector<Check> per(static_cast<size_t>(G));
     std::vector<float> theta2(theta.size());
     std::vector<int32_t> ns2(ns.size());
     CK(cudaMemcpy(theta2.data(), w.theta, theta2.size() * 4, cudaMemcpyDeviceToHost));
-    ns2 = surv_counts(w, int64_t(ns2.size()));
+    CK(cudaMemcpy(ns2.data(), w.n_surv, ns2.size() * 4, cudaMemcpyDeviceToHost));
     const std::vector<gc::Certificate> cert2 = d.cert.get();
     for (int x = 0; x < BQ; ++x) {
       const size_t i = size_t(x);
@@ -865,7 +858,7 @@ std::vector<Check> per(static_cast<size_t>(G));
     std::vector<float> theta2(theta.size());
     std::vector<int32_t> ns2(ns.size()), npl2(npl.size());
     CK(cudaMemcpy(theta2.data(), w.theta, theta2.size() * 4, cudaMemcpyDeviceToHost));
-    ns2 = surv_counts(w, int64_t(ns2.size()));
+    CK(cudaMemcpy(ns2.data(), w.n_surv, ns2.size() * 4, cudaMemcpyDeviceToHost));
     CK(cudaMemcpy(npl2.data(), w.n_plist, npl2.size() * 4, cudaMemcpyDeviceToHost));
     const std::vector<gc::Certificate> cert2 = d.cert.get();
     int64_t nd[6] = {};  // heads that differ in θ (workspace or certificate), budget, n_surv, n_plist, ν_E, M_E
@@ -1048,7 +1041,6 @@ double rerun_rel_err(const std::vector<float>& out, const std::vector<float>& re
 // A per-KV-head device counter of the workspace, one entry per (batch entry, KV head), and its sum.
 std::vector<int32_t> kv_counts(const Gpu& d, int32_t* gc::Workspace::*counter) {
   const gc::Workspace w = gc::workspace_views(d.p);
-  if (counter == &gc::Workspace::n_surv) return surv_counts(w, int64_t(d.p.batch) * d.p.n_head_kv);
   std::vector<int32_t> ns(size_t(d.p.batch) * d.p.n_head_kv);
   CK(cudaMemcpy(ns.data(), w.*counter, ns.size() * 4, cudaMemcpyDeviceToHost));
   return ns;

@@ -433,7 +433,7 @@ TEST(CudaContract, WorkspaceViewsAlignedDisjointInside) {
         {w.qsig, BQ * 128 * 4}, {w.qrot, BQ * 128 * 4},  {w.qdelta, BQ * 128 * 4},
         {w.qscal, BQ * 16},     {w.flags, BQ * 4},       {w.zl, BQ * 8},          {w.ub, BK * s.max_seq * G * 2},
         {w.hist, BQ * kHistAll * 4}, {w.theta, BQ * 4},  {w.theta_a, BQ * 4}, {w.me, BQ * 8},
-        {w.nu_e, BQ * 4},       {w.srow, BK * s.max_seq * 4}, {w.n_surv, BK * w.surv_stride * 4}, {w.done, BK * 4},
+        {w.nu_e, BQ * 4},       {w.srow, BK * s.max_seq * 4}, {w.n_surv, BK * 4}, {w.done, BK * 4},
         {w.ready, 2 * (BK + 1) * 4}, {w.cdone, BK * 4},
         {w.pub, BK * ((s.max_seq + kPage - 1) / kPage) * G * 2}, {w.plist, BK * ((s.max_seq + kPage - 1) / kPage) * 4},
         {w.n_plist, BK * 4},
