@@ -2352,13 +2352,8 @@ __device__ __forceinline__ void compact_walk(const DecodeParams& p, const Worksp
 // decisions, M_E terms and ν are compact_walk's, per segment; the rows go in the order of the segments within a warp,
 // warp after warp within the block's batch. Every warp of the block runs the block's batch count (warp 0's segments /
 // K, rounded up: segments past the end hold no token), since the batch's places take two block barriers.
-// The batch's M_E terms (an ex2 per row and head where a segment eliminates any: the multi-function unit's work) are
-// added after thread 0 has issued the batch's atomic and before its value is used, so they run while the atomic is out
-// (up to f560d72 they came first and the atomic waited for them: call145's timeline, the block's first atomic 2.43 µs
-// after its bounds at 5% forced, 1.70 certified with nothing eliminated).
-// TL (the timeline build): warp 0's first batch's bounds in (column 3), thread 0's first atomic's value in hand after
-// its M_E terms (column 4), each warp's walk end (column 5 + w) and first batch's end (column 12 + w), warp 0's batch
-// count (column 11).
+// TL (the timeline build): warp 0's first batch's bounds in (column 3), thread 0's first atomic's return (column 4),
+// each warp's walk end (column 5 + w) and first batch's end (column 12 + w), warp 0's batch count (column 11).
 template <int G>
 inline constexpr int kCompactBatch = (G + 1) / 2 <= 2 ? 4 : 2;  // segments per batch (registers: G·2 bytes a token)
 
@@ -2417,65 +2412,57 @@ __device__ __forceinline__ void compact_walk_batched(const DecodeParams& p, cons
     float nuv[K][kCompactPages];  // the pages' ν, used after the batch's atomic (latency overlapped)
     bool pany[K][kCompactPages];
     uint32_t keep[K][kCompactRows];
-    uint32_t elim[K];  // bit k: the lane's row-k token is eliminated (its M_E terms, added while the atomic is out)
     int tot = 0;
 #pragma unroll
     for (int j = 0; j < K; ++j) {
 #pragma unroll
       for (int q = 0; q < kCompactPages; ++q) nuv[j][q] = __ldg(&numax[int64_t(cs[j].phys[q]) * p.n_head_kv]), pany[j][q] = false;
-      elim[j] = 0u;
+      bool elim_rows[kCompactRows];
 #pragma unroll
       for (int k = 0; k < kCompactRows; ++k) {
         const int t = compact_token(pc[j], k, lane);
         const bool cand = t >= cold_lo && t < cold_hi, hot = t < n && !cand;
-        bool el;
+        bool elim;
         if constexpr (FORCED) {
-          el = !(hash3(p.forced_seed, uint32_t(bg), uint32_t(t)) <= keep_thr);
+          elim = !(hash3(p.forced_seed, uint32_t(bg), uint32_t(t)) <= keep_thr);
         } else {
-          el = true;
+          elim = true;
 #pragma unroll
           for (int i = 0; i < (G + 1) / 2; ++i)
-            el = el && __hblt2(*reinterpret_cast<const __half2*>(&cs[j].wd[k][i]), *reinterpret_cast<const __half2*>(&th2[i]));
+            elim = elim && __hblt2(*reinterpret_cast<const __half2*>(&cs[j].wd[k][i]), *reinterpret_cast<const __half2*>(&th2[i]));
         }
-        el = el && cand;
-        elim[j] |= uint32_t(el) << k;
-        pany[j][k >> 1] |= __any_sync(0xffffffffu, el);
-        keep[j][k] = __ballot_sync(0xffffffffu, hot || (cand && !el));
+        elim = elim && cand;
+        elim_rows[k] = elim;
+        pany[j][k >> 1] |= __any_sync(0xffffffffu, elim);
+        keep[j][k] = __ballot_sync(0xffffffffu, hot || (cand && !elim));
         tot += __popc(keep[j][k]);
       }
-    }
-    // the batch's places: the warps' counts in shared memory, one atomic (thread 0; its value is used after the M_E
-    // terms below, which run while it is out), each warp after those before it
-    if (lane == 0) s_place[warp] = tot;
-    __syncthreads();
-    int base = 0;
-    if (threadIdx.x == 0) {
-      int sum = 0;
-#pragma unroll
-      for (int k = 0; k < W; ++k) sum += s_place[k];
-      base = sum ? atomicAdd(&w.n_surv[bg], sum) : 0;
-    }
-#pragma unroll
-    for (int j = 0; j < K; ++j) {
       if (pany[j][0] || pany[j][1]) {  // compact_walk's M_E terms: every row's, +0 for a lane that keeps its token
 #pragma unroll
         for (int k = 0; k < kCompactRows; ++k)
 #pragma unroll
           for (int h = 0; h < G; ++h) {
             const float e = ex2_up(compact_dv<G>(cs[j], k, h));
-            me[h] = __fadd_ru(me[h], (elim[j] >> k & 1u) ? e : 0.0f);
+            me[h] = __fadd_ru(me[h], elim_rows[k] ? e : 0.0f);
           }
       }
     }
+    // the batch's places: the warps' counts in shared memory, one atomic (thread 0), each warp after those before it
+    if (lane == 0) s_place[warp] = tot;
+    __syncthreads();
     if (threadIdx.x == 0) {
+      int sum = 0;
+#pragma unroll
+      for (int k = 0; k < W; ++k) sum += s_place[k];
+      int at = sum ? atomicAdd(&w.n_surv[bg], sum) : 0;
       if constexpr (TL) {
-        if (bt == 0) tl[4] = global_ns_after(base);
+        if (bt == 0) tl[4] = global_ns_after(at);
       }
 #pragma unroll
       for (int k = 0; k < W; ++k) {
         const int c = s_place[k];
-        s_place[k] = base;
-        base += c;
+        s_place[k] = at;
+        at += c;
       }
     }
     __syncthreads();

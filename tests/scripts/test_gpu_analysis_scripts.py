@@ -273,7 +273,8 @@ def main():
     for name, base in (("scan_chunks_call129", "c1"), ("cut_pre_call132", "pre0"), ("scan_cp_call134", "A"),
                        ("scan_cp_call135", "B"), ("scan_cp_call136", "cp0"), ("scan_cp_call137", "B"),
                        ("compact_2p_call139", "2p0"), ("compact_batch_call140", "bt0"), ("compact_batch_call141", "bt0"),
-                       ("compact_grid_call142", "A"), ("surv_stride_call145", "s1")):
+                       ("compact_grid_call142", "A"), ("surv_stride_call145", "s1"),
+                       ("me_after_atomic_call146", "old")):
         rc, out = run([os.path.join("scripts", "ab_pairs.py"), os.path.join(EXP, name + ".csv"), base])
         check(rc == 0 and out in open(os.path.join(ROOT, EXP, name + ".txt")).read(),
               "ab_pairs.py's output is not the table of %s.txt" % name)
@@ -313,14 +314,16 @@ def main():
                 open(path, "wb").write(f.read())
             rc, out = run([os.path.join("scripts", "compact_timeline.py"), path])
         check(rc == 0 and out in text, "compact_timeline.py does not regenerate call%s's part of its analysis" % call)
-    # call145's timeline records (counts 1 and 64 entries apart): the analysis in surv_stride_call145.txt
-    with tempfile.TemporaryDirectory() as td:
-        path = os.path.join(td, "ct.csv")
-        with lzma.open(os.path.join(ROOT, EXP, "compact_timeline_call145.csv.xz")) as f:
-            open(path, "wb").write(f.read())
-        rc, out = run([os.path.join("scripts", "compact_timeline.py"), path])
-    check(rc == 0 and out in open(os.path.join(ROOT, EXP, "surv_stride_call145.txt")).read(),
-          "compact_timeline.py does not regenerate the analysis in surv_stride_call145.txt")
+    # the timeline records of call145 (counts 1 and 64 entries apart) and call146 (M_E terms before / after the
+    # atomic): the analyses in surv_stride_call145.txt and me_after_atomic_call146.txt
+    for call, name in (("145", "surv_stride_call145"), ("146", "me_after_atomic_call146")):
+        with tempfile.TemporaryDirectory() as td:
+            path = os.path.join(td, "ct.csv")
+            with lzma.open(os.path.join(ROOT, EXP, "compact_timeline_call%s.csv.xz" % call)) as f:
+                open(path, "wb").write(f.read())
+            rc, out = run([os.path.join("scripts", "compact_timeline.py"), path])
+        check(rc == 0 and out in open(os.path.join(ROOT, EXP, name + ".txt")).read(),
+              "compact_timeline.py does not regenerate the analysis in %s.txt" % name)
     # the compaction's columns (calls 136-137): each block's compaction after the flag, on a worked record; then the
     # analyses in scan_cp_call136.txt and scan_cp_call137.txt
     tl = temp_csv(["case", "label", "block", "kv_head", "start_us"] + warps + ["cp_flag_us", "cp_end_us"],
