@@ -2186,6 +2186,49 @@ template <bool BOX>
 __device__ __forceinline__ uint32_t compact_keep_thr(const DecodeParams& p, int bg) {
   return uint32_t(fminf(fmaxf(BOX || !p.forced_keep_bg ? p.forced_keep : p.forced_keep_bg[bg], 0.0f), 1.0f) * 4294967295.0f);
 }
+// A segment's decisions, shared by both walks: for each row k the lane's token (t: a candidate when
+// cold_lo ≤ t < cold_hi, hot when below n otherwise) is eliminated (elim[k]) when it is a candidate and UB_h − m_L < θ_h
+// for every head (two heads per comparison, see th2) or, FORCED, when its hash is above keep_thr; keep[k] is the
+// warp's ballot of the tokens kept (hot, or candidates not eliminated), any[q] whether any lane eliminated a token
+// of page q (warp-uniform), tot the warp's kept count.
+template <int G, bool FORCED>
+__device__ __forceinline__ void compact_decide(const DecodeParams& p, const CompactSeg<G>& cs, const int (&pg)[kCompactPages],
+                                               int lane, int n, int cold_lo, int cold_hi, int bg, uint32_t keep_thr,
+                                               const uint32_t (&th2)[(G + 1) / 2], bool (&elim)[kCompactRows],
+                                               uint32_t (&keep)[kCompactRows], bool (&any)[kCompactPages], int& tot) {
+#pragma unroll
+  for (int k = 0; k < kCompactRows; ++k) {
+    const int t = compact_token(pg, k, lane);
+    const bool cand = t >= cold_lo && t < cold_hi, hot = t < n && !cand;
+    bool el;
+    if constexpr (FORCED) {
+      el = !(hash3(p.forced_seed, uint32_t(bg), uint32_t(t)) <= keep_thr);
+    } else {
+      el = true;
+#pragma unroll
+      for (int i = 0; i < (G + 1) / 2; ++i)
+        el = el && __hblt2(*reinterpret_cast<const __half2*>(&cs.wd[k][i]), *reinterpret_cast<const __half2*>(&th2[i]));
+    }
+    el = el && cand;
+    elim[k] = el;
+    any[k >> 1] |= __any_sync(0xffffffffu, el);
+    keep[k] = __ballot_sync(0xffffffffu, hot || (cand && !el));
+    tot += __popc(keep[k]);
+  }
+}
+// The eliminated tokens' M_E terms of a segment where any lane eliminated (the caller tests any): every row's terms
+// without a branch per lane (a lane that keeps its token adds +0, which leaves its sum's bits as they are), so that
+// the rows' exponentials and sums can interleave.
+template <int G>
+__device__ __forceinline__ void compact_me_terms(const CompactSeg<G>& cs, const bool (&elim)[kCompactRows], float (&me)[G]) {
+#pragma unroll
+  for (int k = 0; k < kCompactRows; ++k)
+#pragma unroll
+    for (int h = 0; h < G; ++h) {
+      const float e = ex2_up(compact_dv<G>(cs, k, h));
+      me[h] = __fadd_ru(me[h], elim[k] ? e : 0.0f);
+    }
+}
 
 // compact's segment walk for KV head bg by the grid's W-warp blocks of row bg (warp w of block x: segments
 // x·W + w, x·W + w + X·W, ..): appends the survivors' rows to Workspace::srow, and returns this lane's M_E
@@ -2281,39 +2324,10 @@ __device__ __forceinline__ void compact_walk(const DecodeParams& p, const Worksp
     uint32_t keep_rows[kCompactRows];
     bool elim_rows[kCompactRows];
     int tot = 0;
-#pragma unroll
-    for (int k = 0; k < kCompactRows; ++k) {
-      const int t = compact_token(pc, k, lane);
-      const bool cand = t >= cold_lo && t < cold_hi, hot = t < n && !cand;
-      bool elim;
-      if constexpr (FORCED) {
-        elim = !(hash3(p.forced_seed, uint32_t(bg), uint32_t(t)) <= keep_thr);
-      } else {  // UB_h − m_L < θ_h for every head, two heads per comparison (see th2)
-        elim = true;
-#pragma unroll
-        for (int i = 0; i < (G + 1) / 2; ++i)
-          elim = elim && __hblt2(*reinterpret_cast<const __half2*>(&cur.wd[k][i]), *reinterpret_cast<const __half2*>(&th2[i]));
-      }
-      elim = elim && cand;
-      elim_rows[k] = elim;
-      page_any[k >> 1] |= __any_sync(0xffffffffu, elim);
-      keep_rows[k] = __ballot_sync(0xffffffffu, hot || (cand && !elim));
-      tot += __popc(keep_rows[k]);
-    }
+    compact_decide<G, FORCED>(p, cur, pc, lane, n, cold_lo, cold_hi, bg, keep_thr, th2, elim_rows, keep_rows, page_any, tot);
     int at = 0;  // the atomic's latency overlaps the eliminated tokens' M_E terms below
     if (lane == 0 && tot) at = SC ? atomicAdd(s_cnt, tot) : atomicAdd(&w.n_surv[bg], tot);
-    // the eliminated tokens' M_E terms: where any lane of the segment eliminates (warp-uniform), every row's terms
-    // without a branch per lane (a lane that keeps its token adds +0, which leaves its sum's bits as they are), so
-    // that the rows' exponentials and sums can interleave
-    if (page_any[0] || page_any[1]) {
-#pragma unroll
-      for (int k = 0; k < kCompactRows; ++k)
-#pragma unroll
-        for (int h = 0; h < G; ++h) {
-          const float e = ex2_up(compact_dv<G>(cur, k, h));
-          me[h] = __fadd_ru(me[h], elim_rows[k] ? e : 0.0f);
-        }
-    }
+    if (page_any[0] || page_any[1]) compact_me_terms<G>(cur, elim_rows, me);
 #pragma unroll
     for (int q = 0; q < kCompactPages; ++q) nu = page_any[q] ? fmaxf(nu, nuv[q]) : nu;
     at = __shfl_sync(0xffffffffu, at, 0);
@@ -2418,34 +2432,8 @@ __device__ __forceinline__ void compact_walk_batched(const DecodeParams& p, cons
 #pragma unroll
       for (int q = 0; q < kCompactPages; ++q) nuv[j][q] = __ldg(&numax[int64_t(cs[j].phys[q]) * p.n_head_kv]), pany[j][q] = false;
       bool elim_rows[kCompactRows];
-#pragma unroll
-      for (int k = 0; k < kCompactRows; ++k) {
-        const int t = compact_token(pc[j], k, lane);
-        const bool cand = t >= cold_lo && t < cold_hi, hot = t < n && !cand;
-        bool elim;
-        if constexpr (FORCED) {
-          elim = !(hash3(p.forced_seed, uint32_t(bg), uint32_t(t)) <= keep_thr);
-        } else {
-          elim = true;
-#pragma unroll
-          for (int i = 0; i < (G + 1) / 2; ++i)
-            elim = elim && __hblt2(*reinterpret_cast<const __half2*>(&cs[j].wd[k][i]), *reinterpret_cast<const __half2*>(&th2[i]));
-        }
-        elim = elim && cand;
-        elim_rows[k] = elim;
-        pany[j][k >> 1] |= __any_sync(0xffffffffu, elim);
-        keep[j][k] = __ballot_sync(0xffffffffu, hot || (cand && !elim));
-        tot += __popc(keep[j][k]);
-      }
-      if (pany[j][0] || pany[j][1]) {  // compact_walk's M_E terms: every row's, +0 for a lane that keeps its token
-#pragma unroll
-        for (int k = 0; k < kCompactRows; ++k)
-#pragma unroll
-          for (int h = 0; h < G; ++h) {
-            const float e = ex2_up(compact_dv<G>(cs[j], k, h));
-            me[h] = __fadd_ru(me[h], elim_rows[k] ? e : 0.0f);
-          }
-      }
+      compact_decide<G, FORCED>(p, cs[j], pc[j], lane, n, cold_lo, cold_hi, bg, keep_thr, th2, elim_rows, keep[j], pany[j], tot);
+      if (pany[j][0] || pany[j][1]) compact_me_terms<G>(cs[j], elim_rows, me);
     }
     // the batch's places: the warps' counts in shared memory, one atomic (thread 0), each warp after those before it
     if (lane == 0) s_place[warp] = tot;
