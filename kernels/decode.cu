@@ -2369,7 +2369,7 @@ __device__ __forceinline__ void compact_walk(const DecodeParams& p, const Worksp
 // TL (the timeline build): warp 0's first batch's bounds in (column 3), thread 0's first atomic's return (column 4),
 // each warp's walk end (column 5 + w) and first batch's end (column 12 + w), warp 0's batch count (column 11).
 template <int G>
-inline constexpr int kCompactBatch = (G + 1) / 2 <= 2 ? 4 : 2;  // segments per batch (registers: G·2 bytes a token)
+inline constexpr int kCompactBatch = 2;  // segments per batch (registers: G·2 bytes a token; 8 blocks per SM)
 
 template <int G, bool BOX, bool FORCED, int W, bool TL = false>
 __device__ __forceinline__ void compact_walk_batched(const DecodeParams& p, const Workspace& w, int bg, int b, int g,
@@ -2531,7 +2531,7 @@ __device__ int g_compact_tl_blocks;
 // registers: a batch's bounds, pages and decisions held at once; 8 blocks' 64 spilled 100-160 bytes at G 4); otherwise
 // compact_walk.
 template <int G, bool BOX, bool FORCED, bool TL = false, bool BT = false>
-__global__ void __launch_bounds__(kCompactThreads, BT ? 4 : 8) compact_kernel(DecodeParams p, Workspace w, int from_list) {
+__global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParams p, Workspace w, int from_list) {
   constexpr int kWarps = kCompactThreads / 32;
   static_assert(!TL || 12 + kWarps <= kCompactTlCols, "the timeline's warp columns");
   const int tid = threadIdx.x, lane = tid & 31;
