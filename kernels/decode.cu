@@ -2368,8 +2368,13 @@ __device__ __forceinline__ void compact_walk(const DecodeParams& p, const Worksp
 // K, rounded up: segments past the end hold no token), since the batch's places take two block barriers.
 // TL (the timeline build): warp 0's first batch's bounds in (column 3), thread 0's first atomic's return (column 4),
 // each warp's walk end (column 5 + w) and first batch's end (column 12 + w), warp 0's batch count (column 11).
+// Segments per batch: 2 at 8 blocks per SM (64 registers, no spills at any G), since call147: at 1 × 128K 132 blocks per
+// KV head, each warp's 1-2 segments one batch. A batch of 4 at 4 blocks per SM (128 registers; 66 blocks per KV head)
+// was 0.78 µs slower in stage 1 on average over 8 same-call pairs (0.1-1.6, every pair): call143's Nsight Compute
+// source page had a fifth of compact's samples in the batch's decisions and another fifth in its row stores, both a
+// warp's serial work waiting on fixed latencies (stall_wait), at 4 warps per scheduler.
 template <int G>
-inline constexpr int kCompactBatch = 2;  // segments per batch (registers: G·2 bytes a token; 8 blocks per SM)
+inline constexpr int kCompactBatch = 2;
 
 template <int G, bool BOX, bool FORCED, int W, bool TL = false>
 __device__ __forceinline__ void compact_walk_batched(const DecodeParams& p, const Workspace& w, int bg, int b, int g,
@@ -2527,8 +2532,8 @@ inline constexpr int kCompactTlMax = 4096, kCompactTlCols = 16;
 __device__ long long g_compact_tl[kCompactTlMax + 1][kCompactTlCols];
 __device__ int g_compact_tl_blocks;
 
-// BT: the segments in batches (compact_walk_batched, GHOSTKV_COMPACT_BATCH, the default), at most 4 blocks per SM (128
-// registers: a batch's bounds, pages and decisions held at once; 8 blocks' 64 spilled 100-160 bytes at G 4); otherwise
+// BT: the segments in batches (compact_walk_batched, GHOSTKV_COMPACT_BATCH, the default; 2 segments a batch: 64
+// registers at 8 blocks per SM; a batch of 4 took 128 registers and 4 blocks per SM, and spilled at 64); otherwise
 // compact_walk.
 template <int G, bool BOX, bool FORCED, bool TL = false, bool BT = false>
 __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParams p, Workspace w, int from_list) {

@@ -274,7 +274,7 @@ def main():
                        ("scan_cp_call135", "B"), ("scan_cp_call136", "cp0"), ("scan_cp_call137", "B"),
                        ("compact_2p_call139", "2p0"), ("compact_batch_call140", "bt0"), ("compact_batch_call141", "bt0"),
                        ("compact_grid_call142", "A"), ("surv_stride_call145", "s1"),
-                       ("me_after_atomic_call146", "old")):
+                       ("me_after_atomic_call146", "old"), ("compact_k2_call147", "old")):
         rc, out = run([os.path.join("scripts", "ab_pairs.py"), os.path.join(EXP, name + ".csv"), base])
         check(rc == 0 and out in open(os.path.join(ROOT, EXP, name + ".txt")).read(),
               "ab_pairs.py's output is not the table of %s.txt" % name)
