@@ -2371,7 +2371,7 @@ __device__ __forceinline__ void compact_walk(const DecodeParams& p, const Worksp
 // Segments per batch: 2 at 8 blocks per SM (64 registers, no spills at any G), since call147: at 1 × 128K 132 blocks per
 // KV head, each warp's 1-2 segments one batch. A batch of 4 at 4 blocks per SM (128 registers; 66 blocks per KV head)
 // was 0.78 µs slower in stage 1 on average over 8 same-call pairs (0.1-1.6, every pair): call143's Nsight Compute
-// source page had a fifth of compact's samples in the batch's decisions and another fifth in its row stores, both a
+// source page had a fifth of compact's samples in the batch's decisions and a sixth in its row stores, both a
 // warp's serial work waiting on fixed latencies (stall_wait), at 4 warps per scheduler.
 template <int G>
 inline constexpr int kCompactBatch = 2;
