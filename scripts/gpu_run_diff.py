@@ -8,7 +8,8 @@ ghost step over all rows but the anchored 1 × 128K ones and those whose split c
 files have it) differs, those rows one by one (with stage 2 and the split counts where they differ), then per shape
 over all its rows the lowest, median and highest NEW/OLD − 1 of stage 1, stage 2, the step and our dense; and over
 all rows of both files how many differ in survivor fraction or max mass bound (and in each), and in how many our
-dense's error against float64 (whose summation order is fixed) is the same to the CSV's digits. E.g. the run before f9891a4 against it:
+dense's error against float64 (whose summation order is fixed) is the same to the CSV's digits; last, per main-shape case,
+stage 1's lowest-highest time in µs in NEW (in OLD) and the median of its rows' changes in µs. E.g. the run before f9891a4 against it:
   git show 577ac02^:results/gpu/gpu_bench.csv > /tmp/old.csv; scripts/gpu_run_diff.py /tmp/old.csv results/gpu/gpu_bench.csv
 """
 import csv
@@ -62,6 +63,13 @@ def main():
     print("  of them in survivor fraction: %d, in max mass bound: %d"
           % (frac, sum(1 for k in common if new[k]["max_mass_bound"] != old[k]["max_mass_bound"])))
     print("rows whose dense error against float64 is the same: %d of %d" % (same_err, len(common)))
+    print("stage 1 per case (us): lowest-highest in NEW (in OLD), median change per row")
+    for case in sorted({k[0] for k in common if k[0].startswith(("1x128K", "32x32K"))}):
+        ks = [k for k in common if k[0] == case]
+        n = [1000 * float(new[k]["stage1_ms"]) for k in ks]
+        o = [1000 * float(old[k]["stage1_ms"]) for k in ks]
+        d = statistics.median(1000 * (float(new[k]["stage1_ms"]) - float(old[k]["stage1_ms"])) for k in ks)
+        print("  %-24s %3d rows: %.1f-%.1f (%.1f-%.1f), median %+.2f" % (case, len(ks), min(n), max(n), min(o), max(o), d))
 
 
 if __name__ == "__main__":

@@ -135,6 +135,9 @@ def main():
     check("32x32K rows (1), lowest / median / highest: stage 1 +0.0% / +0.0% / +0.0%" in out
           and "rows whose dense error against float64 is the same: 3 of 4" in out
           and "rows whose survivor fraction or max mass bound differ: 0 of 4" in out, "gpu_run_diff.py summary:\n" + out)
+    check("1x128K-b4                  1 rows: 50.5-50.5 (50.0-50.0), median +0.50" in out
+          and "1x128K-b8                  2 rows: 67.0-67.0 (67.0-67.0), median +0.00" in out,
+          "gpu_run_diff.py stage 1 per case:\n" + out)
     os.unlink(a)
     os.unlink(b)
     # a row whose split count differs is listed on its own (with stage 2) and left out of the other rows' range
