@@ -20,7 +20,9 @@
 - scripts/compact_timeline.py on a worked record, and it regenerates the compact timeline analysis of calls 138-141
   from their compressed records;
 - scripts/gpu_per_head.py on a worked run (stage 2 per head against the mean, both against their floors, the speeds),
-  refuses a run whose real-heads row lacks its mean row, and regenerates per_head_bd245e0.txt from that run's CSVs."""
+  refuses a run whose real-heads row lacks its mean row, and regenerates per_head_bd245e0.txt from that run's CSVs;
+- scripts/gpu_torch_spread.py on four worked runs (two groups, their ranges, medians and distance) and a run that
+  lacks a shape's time (refused, naming the file and the shape)."""
 import csv
 import lzma
 import os
@@ -341,6 +343,23 @@ def main():
         rc, out = run([os.path.join("scripts", "scan_timeline.py"), os.path.join(EXP, "scan_timeline_call%s.csv" % call)])
         check(rc == 0 and out in open(os.path.join(ROOT, EXP, "scan_cp_call%s.txt" % call)).read(),
               "scan_timeline.py does not regenerate the analysis in scan_cp_call%s.txt" % call)
+    # gpu_torch_spread.py on four worked runs in two groups 1.9% / 2.4% apart; a run without a shape's time is refused
+    hdr = ["device", "commit", "case", "batch", "n_kv", "n_head_q", "n_head_kv", "torch_ms", "rel_err", "gbps"]
+    runs = [temp_csv(hdr, [["d", c, "1x131072", 1, 131072, 32, 8, t1, 0, 0], ["d", c, "32x32768", 32, 32768, 32, 8, t32, 0, 0]])
+            for c, t1, t32 in (("a", 0.1260, 0.9280), ("c", 0.1284, 0.9500), ("b", 0.1262, 0.9290), ("d", 0.1286, 0.9510))]
+    rc, out = run([os.path.join("scripts", "gpu_torch_spread.py")] + runs)
+    check(rc == 0 and "4 runs (torch SDPA ms" in out
+          and "2 runs: 1 x 128K 0.1260-0.1262, 32 x 32K 0.9280-0.9290 (median 0.1261 / 0.9285); the next group's median "
+              "+1.9% / +2.4%\n    a, b\n" in out
+          and "2 runs: 1 x 128K 0.1284-0.1286, 32 x 32K 0.9500-0.9510 (median 0.1285 / 0.9505)\n    c, d\n" in out,
+          "gpu_torch_spread.py worked example:\n" + out)
+    bad = temp_csv(hdr, [["d", "e", "1x131072", 1, 131072, 32, 8, 0.1260, 0, 0]])
+    r = subprocess.run([sys.executable, os.path.join("scripts", "gpu_torch_spread.py"), runs[0], bad], cwd=ROOT,
+                       capture_output=True, text=True)
+    check(r.returncode != 0 and bad in r.stderr and "32x32768" in r.stderr,
+          "gpu_torch_spread.py on a run without 32 x 32K:\n" + r.stderr)
+    for path in runs + [bad]:
+        os.remove(path)
     return check.done("gpu_analysis_scripts")
 
 
