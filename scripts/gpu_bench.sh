@@ -3,7 +3,7 @@
 # captures, every check against float64), then the timed cases, the torch SDPA baseline, the ghost
 # tier over PCIe, and Nsight Compute DRAM bytes. Needs .gpu_carry/ from scripts/gpu_carry.sh.
 #   scripts/gpu_bench.sh [quick|full|main|sanitize|multi]
-# Writes gpu_bench.csv, gpu_tier.csv, gpu_torch.csv, ncu.csv and log.txt to $OUT (or results/gpu/run/);
+# Writes gpu_bench.csv, gpu_tier.csv, gpu_torch.csv, ncu.csv, device.txt and log.txt to $OUT (or results/gpu/run/);
 # scripts/gpu_report.py turns them into results/gpu/*.csv and the table of docs/gpu.md.
 #   sanitize: compute-sanitizer (memcheck, racecheck, synccheck, initcheck) over small checked rows that
 #     reach every kernel build family (--check-only: no timing; each row's step also replayed as a CUDA
@@ -23,6 +23,9 @@ device="$(nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,clocks.max.me
 commit="$(cat "$carry/COMMIT" 2>/dev/null || echo unknown)"
 common=(--device "$device" --commit "$commit" --csv "$out/gpu_bench.csv")
 nvidia-smi --query-gpu=name,driver_version,temperature.gpu,clocks.sm,clocks.mem,power.draw --format=csv
+# the device's own record (nvidia-smi -q without serial numbers and UUIDs: VBIOS, board, clocks, power limits, ECC,
+# PCIe): the name and clocks above read the same on allocations whose timings differ by 2% (docs/gpu.md)
+nvidia-smi -q 2>/dev/null | grep -viE "serial|uuid" > "$out/device.txt" || true
 fail=0
 run() { echo "+ $*"; "$@" || { echo "FAILED ($?): $*"; fail=1; }; }
 

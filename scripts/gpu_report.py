@@ -3,7 +3,8 @@
 
   scripts/gpu_report.py RUN_DIR        (RUN_DIR holds gpu_bench.csv, gpu_tier.csv, gpu_torch.csv, ncu.csv)
 
-Writes results/gpu/{gpu_bench,gpu_tier,gpu_torch,gpu_ncu}.csv and results/gpu/tables.md, and replaces
+Writes results/gpu/{gpu_bench,gpu_tier,gpu_torch,gpu_ncu}.csv, results/gpu/device.txt (the run's nvidia-smi -q
+record, where it has one) and results/gpu/tables.md, and replaces
 the text between `<!-- gpu-tables:begin -->` and `<!-- gpu-tables:end -->` in docs/gpu.md and the headline
 paragraph of README.md and docs/gpu.md (scripts/gpu_headline.py).
 """
@@ -57,9 +58,11 @@ def main():
     torch = read(os.path.join(run, "gpu_torch.csv"))
     ncu = ncu_rows(os.path.join(run, "ncu.csv"))
     ncu_anc = ncu_rows(os.path.join(run, "ncu_anc.csv"))
-    for name in ("gpu_bench.csv", "gpu_tier.csv", "gpu_torch.csv", "scan_sections.txt", "log.txt"):
+    for name in ("gpu_bench.csv", "gpu_tier.csv", "gpu_torch.csv", "scan_sections.txt", "log.txt", "device.txt"):
         if os.path.exists(os.path.join(run, name)):
             shutil.copyfile(os.path.join(run, name), os.path.join(dst, name))
+        elif name == "device.txt" and os.path.exists(os.path.join(dst, name)):
+            os.remove(os.path.join(dst, name))  # an older run's device record does not describe this run
     for rows, name in ((ncu, "gpu_ncu.csv"), (ncu_anc, "gpu_ncu_anchors.csv")):
         if rows:
             with open(os.path.join(dst, name), "w") as fh:
