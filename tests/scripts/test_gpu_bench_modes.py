@@ -6,8 +6,8 @@ mbarrier table; GHOSTKV_SANITIZE_GPUS and GHOSTKV_SANITIZE_TOOLS are honoured; a
 rows left out by the time budget make the mode fail; GHOSTKV_SMALL_ROWS selects rows by name and refuses an
 unknown one; `multi` passes --gpus over every GPU and refuses one GPU;
 `main` runs no check row, starts its CSV with a quick run's rows and passes their captures' real fractions (the
-mean and the per-head ones) to the main shapes, writes the device's nvidia-smi -q record without serial numbers and
-UUIDs (device.txt), and refuses to run without that CSV."""
+mean and the per-head ones) to the main shapes, writes the device's nvidia-smi -q record without serial numbers, UUIDs
+and PDIs (device.txt), and refuses to run without that CSV."""
 import os
 import shutil
 import subprocess
@@ -47,7 +47,7 @@ def setup(tmp, ngpu):
         "import os\nopen(os.environ['FAKE_LOG'], 'a').write('TORCH\\n')\n")
     smi = ("#!/bin/bash\nif [ \"$1\" = -L ]; then for i in $(seq 0 %d); do echo \"GPU $i: H200\"; done\n"
            "elif [ \"$1\" = -q ]; then printf '    Product Name : H200\\n    Serial Number : 1650000000000\\n"
-           "    GPU UUID : GPU-0000\\n    VBIOS Version : 96.00.00.00.01\\n'\n"
+           "    GPU UUID : GPU-0000\\n    GPU PDI : 0x0123\\n    VBIOS Version : 96.00.00.00.01\\n'\n"
            "else echo \"H200, 580, 1980, 3201\"; fi\n") % (ngpu - 1)
     for path, text in ((os.path.join(tmp, ".gpu_carry", "ghostkv_gpu_bench"), BENCH), (os.path.join(tmp, "bin", "nvidia-smi"), smi),
                        (os.path.join(tmp, "bin", "compute-sanitizer"), SANITIZER)):
@@ -141,7 +141,7 @@ def main():
               "main: the 1 × 128K int8 row gets the 8-bit capture's mean and per-head fractions: %s" % (b8[:1],))
         check("TORCH" in calls, "main: the torch baseline runs")
         dev = open(os.path.join(tmp, "out", "device.txt")).read() if os.path.exists(os.path.join(tmp, "out", "device.txt")) else ""
-        check("VBIOS Version : 96.00.00.00.01" in dev and "Product Name" in dev and "Serial" not in dev and "UUID" not in dev,
+        check("VBIOS Version : 96.00.00.00.01" in dev and "Product Name" in dev and "Serial" not in dev and "UUID" not in dev and "PDI" not in dev,
               "main: device.txt holds nvidia-smi -q without serial numbers and UUIDs: %r" % dev)
         got = open(os.path.join(out, "gpu_bench.csv")).read()
         check(got.startswith(open(checks_csv).read()), "main: its gpu_bench.csv starts with the quick run's rows")
