@@ -21,6 +21,8 @@
   from their compressed records;
 - scripts/gpu_per_head.py on a worked run (stage 2 per head against the mean, both against their floors, the speeds),
   refuses a run whose real-heads row lacks its mean row, and regenerates per_head_bd245e0.txt from that run's CSVs;
+- scripts/sink_reference.py's per-step function on a worked KV head (the sinks' reference loses the tokens between
+  −gap and θ; with the last token in it, the two frames agree);
 - scripts/gpu_torch_spread.py on four worked runs (two groups, their ranges, medians and distance) and a run that
   lacks a shape's time (refused, naming the file and the shape)."""
 import csv
@@ -360,6 +362,26 @@ def main():
           "gpu_torch_spread.py on a run without 32 x 32K:\n" + r.stderr)
     for path in runs + [bad]:
         os.remove(path)
+    # sink_reference.py's step on a worked KV head (the ghostkv module stubbed: step needs only numpy): the hot keys score
+    # 0 but the last token 20 (m_L 20; the sinks' m_S 0, gap 20); 50 candidates at u = −0.5 kept either way, 50 at
+    # u = −15 eliminated relative to m_L (50·e^−15 is within the budget) but in the overflow bin relative to m_S
+    # (−15 + 20 ≥ 0); with the last token in m_S (--last 1) the two frames agree
+    import types
+    import numpy as np
+    sys.modules.setdefault("ghostkv", types.ModuleType("ghostkv"))
+    import sink_reference
+    n = 4 + 100 + 64
+    sc = np.zeros(n)
+    sc[4:54], sc[54:104], sc[n - 1] = 19.5, 5.0, 20.0
+    kk = np.zeros((n, 1, 2), dtype=np.float32)
+    kk[:, 0, 0] = sc
+    qq = np.array([[1.0, 0.0]], dtype=np.float32)
+    keep, keep_s, heads = sink_reference.step(qq, kk, sc[None, :], 1.0, n - 1, 0, 1)
+    check(keep.mean() == 0.5 and keep_s.mean() == 1.0 and abs(heads[0][0] - 20.0) < 1e-12 and heads[0][1] <= -0.5,
+          "sink_reference.step (sinks only): %s %s %s" % (keep.mean(), keep_s.mean(), heads))
+    keep, keep_s, heads = sink_reference.step(qq, kk, sc[None, :], 1.0, n - 1, 0, 1, last=1)
+    check(keep.mean() == 0.5 and keep_s.mean() == 0.5 and heads[0][0] == 0.0,
+          "sink_reference.step (--last 1): %s %s %s" % (keep.mean(), keep_s.mean(), heads))
     return check.done("gpu_analysis_scripts")
 
 
