@@ -23,7 +23,12 @@ SHAPES = ("1x131072", "32x32768")
 def read_run(path):
     """{shape: torch_ms} of one gpu_torch.csv, and its commit label."""
     rows = list(csv.DictReader(open(path)))
-    t = {r["case"]: float(r["torch_ms"]) for r in rows}
+    t = {}
+    for r in rows:
+        try:
+            t[r["case"]] = float(r["torch_ms"])
+        except (KeyError, TypeError, ValueError):
+            raise SystemExit("%s: not a gpu_torch.csv row (case, torch_ms): %r" % (path, r))
     missing = [s for s in SHAPES if s not in t]
     if missing:
         raise SystemExit("%s: no torch time for %s (cases: %s)" % (path, ", ".join(missing), ", ".join(sorted(t))))

@@ -24,7 +24,7 @@
 - scripts/sink_reference.py's per-step function on a worked KV head (the sinks' reference loses the tokens between
   −gap and θ; with the last token in it, the two frames agree);
 - scripts/gpu_torch_spread.py on four worked runs (two groups, their ranges, medians and distance) and a run that
-  lacks a shape's time (refused, naming the file and the shape)."""
+  lacks a shape's time or holds a non-numeric one (refused, naming the file and the shape or the row)."""
 import csv
 import lzma
 import os
@@ -360,7 +360,12 @@ def main():
                        capture_output=True, text=True)
     check(r.returncode != 0 and bad in r.stderr and "32x32768" in r.stderr,
           "gpu_torch_spread.py on a run without 32 x 32K:\n" + r.stderr)
-    for path in runs + [bad]:
+    bad2 = temp_csv(hdr, [["d", "e", "1x131072", 1, 131072, 32, 8, "nan?", 0, 0]])
+    r = subprocess.run([sys.executable, os.path.join("scripts", "gpu_torch_spread.py"), bad2], cwd=ROOT,
+                       capture_output=True, text=True)
+    check(r.returncode != 0 and bad2 in r.stderr and "nan?" in r.stderr and "Traceback" not in r.stderr,
+          "gpu_torch_spread.py on a non-numeric time:\n" + r.stderr)
+    for path in runs + [bad, bad2]:
         os.remove(path)
     # sink_reference.py's step on a worked KV head (the ghostkv module stubbed: step needs only numpy): the hot keys score
     # 0 but the last token 20 (m_L 20; the sinks' m_S 0, gap 20); 50 candidates at u = −0.5 kept either way, 50 at
