@@ -25,7 +25,7 @@ common=(--device "$device" --commit "$commit" --csv "$out/gpu_bench.csv")
 nvidia-smi --query-gpu=name,driver_version,temperature.gpu,clocks.sm,clocks.mem,power.draw --format=csv
 # the device's own record (nvidia-smi -q without serial numbers, UUIDs and PDIs: VBIOS, board, clocks, power limits, ECC,
 # PCIe): the name and clocks above read the same on allocations whose timings differ by 2% (docs/gpu.md)
-nvidia-smi -q 2>/dev/null | grep -viE "serial|uuid|pdi" > "$out/device.txt" || true
+nvidia-smi -q 2>/dev/null | grep -viE "serial|uuid|\bpdi\b" > "$out/device.txt" || true
 fail=0
 run() { echo "+ $*"; "$@" || { echo "FAILED ($?): $*"; fail=1; }; }
 

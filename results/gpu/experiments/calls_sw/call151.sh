@@ -8,7 +8,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../../../.."
 t0=$(date +%s)
 nvidia-smi -L | sed -E 's/ \(UUID: [^)]*\)//'
-nvidia-smi -q 2>/dev/null | grep -viE "serial|uuid|pdi" > "$OUT/device.txt"
+nvidia-smi -q 2>/dev/null | grep -viE "serial|uuid|\bpdi\b" > "$OUT/device.txt"
 nvidia-smi --query-gpu=name,driver_version,vbios_version,clocks.max.sm,clocks.max.mem,power.limit,power.max_limit,ecc.mode.current,pcie.link.gen.max,pcie.link.width.max,temperature.gpu --format=csv
 device="$(nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,clocks.max.mem --format=csv,noheader | head -1 | tr ',' ';')"
 for k in 1 2; do
