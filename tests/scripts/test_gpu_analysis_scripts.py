@@ -367,7 +367,7 @@ def main():
           "gpu_torch_spread.py on a non-numeric time:\n" + r.stderr)
     for path in runs + [bad, bad2]:
         os.remove(path)
-    # sink_reference.py's step on a worked KV head (the ghostkv module stubbed: step needs only numpy): the hot keys score
+    # sink_reference.py's step on a worked KV head (an empty ghostkv module registered: step needs only numpy): the hot keys score
     # 0 but the last token 20 (m_L 20; the sinks' m_S 0, gap 20); 50 candidates at u = −0.5 kept either way, 50 at
     # u = −15 eliminated relative to m_L (50·e^−15 is within the budget) but in the overflow bin relative to m_S
     # (−15 + 20 ≥ 0); with the last token in m_S (--last 1) the two frames agree
