@@ -560,10 +560,19 @@ __device__ __forceinline__ double lean_bin(const uint32_t (&cnt)[kPer], const do
 // global memory behind each count, and Z_L and m_L (prep's) loaded before the counts, not after their sums.
 // tl (the quant scan's timeline, thread 0 of the last block): the timer once the counts are summed (tl[0]) and once
 // θ's bin is found (tl[1]).
-template <bool LEAN, bool SMEM = false, bool PRE = false>
+// SPLIT (finish_scan_split: the split cut of DecodeParams::cut_split, with SMEM and PRE): the block's own candidates
+// n_c are its histogram's total (every bin, the overflow bin's too), and the budget is the block's share
+// budget·n_c/n_cand·(1 − 1e-12), n_cand the KV head's candidates: the shares' sum stays below the budget (each
+// quotient and product is rounded to nearest, within 2^-53 of its value: far inside the 1e-12). θ goes to th_out
+// (f16 bits: every edge and −inf are exact in f16), not to Workspace::theta; the block of chunk 0 writes the
+// certificate's budget (the whole budget) and m_L, compact its θ (the lowest of the blocks').
+template <bool LEAN, bool SMEM = false, bool PRE = false, bool SPLIT = false>
 __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq, const double* edge,
-                         const uint32_t* local_hist = nullptr, long long* tl = nullptr) {
+                         const uint32_t* local_hist = nullptr, long long* tl = nullptr, uint16_t* th_out = nullptr,
+                         int n_cand = 0, bool chunk0 = false) {
   constexpr int kCand = kHistBins + 1, kPer = (kCand + 31) / 32;
+  static_assert(!SPLIT || (!LEAN && SMEM && PRE), "the split cut reads the block's own histogram, edges staged");
+  [[maybe_unused]] uint32_t ctot = 0;  // SPLIT: the lane's bins' counts, every bin
   const int lane = threadIdx.x & 31;
   const uint32_t* hs = w.hist + bq * kHistAll;
   [[maybe_unused]] double zl_pre = 0.0;
@@ -580,8 +589,15 @@ __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq, 
     for (int i = 0; i < kPer; ++i) {
       const int k = lane * kPer + i;
       uint32_t c = 0u;
-      if constexpr (SMEM) c = k < kCand ? local_hist[k] : 0u;
-      else c = k < kCand ? __ldcg(&hs[k]) : 0u;  // L2: the other blocks' atomics
+      if constexpr (SPLIT) {
+        c = k < kHistAll ? local_hist[k] : 0u;
+        ctot += c;
+        if (k >= kCand) c = 0u;
+      } else if constexpr (SMEM) {
+        c = k < kCand ? local_hist[k] : 0u;
+      } else {
+        c = k < kCand ? __ldcg(&hs[k]) : 0u;  // L2: the other blocks' atomics
+      }
       val[i] = c ? double(c) * (PRE ? edge[k] : __ldg(&g_exp_edge[k])) * (1 + 1e-12) : 0.0;
       local += val[i];
     }
@@ -606,17 +622,29 @@ __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq, 
   double run = __shfl_up_sync(0xffffffffu, incl, 1);
   if (lane == 0) run = 0.0;
   const double budget = p.delta * (PRE ? zl_pre : w.zl[bq]) / (1.0 - p.delta) * (1.0 - 1e-12);
+  double budget_c = budget;  // the budget this cut may spend
+  if constexpr (SPLIT) {
+    for (int o = 16; o > 0; o >>= 1) ctot += __shfl_xor_sync(0xffffffffu, ctot, o);
+    budget_c = ctot == 0u || n_cand <= 0 ? 0.0 : budget * (double(ctot) / double(n_cand)) * (1.0 - 1e-12);
+  }
   int best = -1;
 #pragma unroll
   for (int i = 0; i < kPer; ++i) {
     const int k = lane * kPer + i;
     if constexpr (LEAN) run += lean_bin(cnt, edge, lane, i);
     else run += val[i];
-    if (k < kCand && run * (1 + 1e-12) <= budget) best = k;
+    if (k < kCand && run * (1 + 1e-12) <= budget_c) best = k;
   }
   for (int o = 16; o > 0; o >>= 1) best = max(best, __shfl_xor_sync(0xffffffffu, best, o));
   if (tl && threadIdx.x == 0) tl[1] = global_ns_after(best);
-  if (lane == 0) {
+  if (SPLIT && lane == 0) {
+    const float th = best < 0 ? -INFINITY : float(hist_edge(best));
+    *th_out = __half_as_ushort(__float2half_ru(th));
+    if (p.cert && chunk0) {
+      p.cert[bq].budget = budget;
+      p.cert[bq].m_l = ml_pre;
+    }
+  } else if (lane == 0) {
     const float th = best < 0 ? -INFINITY : float(hist_edge(best));
     w.theta[bq] = th;
     if (p.cert) {
@@ -657,7 +685,13 @@ __device__ __forceinline__ void publish_cut(const Workspace& w, int bg, long lon
 //     no flush, fence or done count (without anchors, and in the fused low-rank kernel, whose block counted
 //     its anchored candidates itself, the global histogram is not used and prep skips zeroing it). stage1
 //     launches it only there; the block traps otherwise.
-inline constexpr int kCutGlobal = 0, kCutLocal = 1;
+//   kCutSplit (finish_scan_split): DecodeParams::cut_split, several blocks per KV head. Each block cuts its own
+//     histogram against its share of the budget (cut_head's SPLIT) as soon as its pages are done: no flush, done
+//     count, last block or ready list. Block c takes the KV head's pages p ≡ c (mod C) (its warp w: pages
+//     w·C + c + k·C·SW), so that every block's candidates sample the whole sequence (scripts/split_cut.py: on real
+//     captures the survivors then rise by 0.3-0.7 points at 16 blocks, by 2.8-4.0 with contiguous runs of pages).
+inline constexpr int kCutGlobal = 0, kCutLocal = 1, kCutSplit = 2;
+static_assert(kCutSplit == kCutModeSplit, "scan_cut_mode's value for the split cut (decode.h)");
 // kCutGlobal (and the low-rank scan's global cut, LEAN)
 // tl (diagnostics, the quant scan's timeline): thread 0 records the global timer after the flush's barrier
 // (tl[0]), after the done count (tl[1]), whether the block is its KV head's last (tl[2]) and, in the last block, the
@@ -788,6 +822,27 @@ __device__ void finish_scan_local(const DecodeParams& p, const Workspace& w, uin
       cut_head<false, true>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), nullptr, hist + (tid >> 5) * kHistAll);
   }
   if constexpr (PUB) publish_cut<G>(w, bg);
+}
+
+// kCutSplit: block chunk of KV head (b, g) stages the cut's edges in its page buffers (edge_buf: free once every page is
+// done), then warps 0..G−1 cut their heads from the block's histogram against the block's share of the budget
+// (cut_head's SPLIT) into Workspace::theta_blk (the row of (b·Hkv + g, chunk); heads G..3 +inf).
+template <int G, int NT>
+__device__ void finish_scan_split(const DecodeParams& p, const Workspace& w, const uint32_t* hist, int b, int g, int chunk,
+                                  double* edge_buf) {
+  const int tid = threadIdx.x, bg = b * p.n_head_kv + g;
+  double ev[(kHistBins + NT) / NT];
+  edge_stage_load<NT>(ev, tid);
+  __syncthreads();  // every warp is done with its pages (the buffers) and its histogram atomics
+  edge_stage_store<NT>(ev, edge_buf, tid);
+  uint16_t* th = w.theta_blk + (int64_t(bg) * kSplitMaxChunks + chunk) * 4;
+  if (tid >= G && tid < 4) th[tid] = 0x7C00u;  // pad heads: +inf (compact compares two heads a word)
+  __syncthreads();
+  if ((tid >> 5) >= G) return;
+  const int n = p.seq_len[b];
+  const int hot_lo = min(p.n_sink, n), hot_hi = max(n - p.n_recent, hot_lo);  // the KV head's candidates (prep's)
+  cut_head<false, true, true, true>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), edge_buf,
+                                    hist + (tid >> 5) * kHistAll, nullptr, th + (tid >> 5), hot_hi - hot_lo, chunk == 0);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1097,11 +1152,13 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   const int n = p.seq_len[b];
   // the pages to read: every page, or the anchor stage's list (i-th page: lpage(i))
   const bool listed = p.box != nullptr;
+  if (CUT == kCutSplit && listed) __trap();  // stage1 builds the split cut without anchors only
   const int64_t MP = (p.max_seq + kPage - 1) / kPage;
   const int32_t* plist = w.plist + int64_t(bg) * MP;
   int npages = (n + kPage - 1) / kPage;  // the list's length once the anchor stage is done
   auto lpage = [&](int i) { return listed ? __ldcg(&plist[i]) : i; };
-  const int gw = chunk * SW + warp, nw = gridDim.x * SW;
+  // the warp's first page; kCutSplit: the block's pages are those ≡ chunk (mod chunks), its warps' in turn
+  const int gw = CUT == kCutSplit ? warp * int(gridDim.x) + chunk : chunk * SW + warp, nw = gridDim.x * SW;
   uint8_t* mybuf = bufs + warp * NB * BUF;
   uint32_t* myplanes = planes + warp * 8 * ROW;
   const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
@@ -1283,7 +1340,8 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   constexpr int kEdgeBytes = (kHistBins + 2) * int(sizeof(double));  // 16-byte multiple
   constexpr bool kCntFits = SW * NB * BUF >= kEdgeBytes + G * kHistAll * int(sizeof(uint32_t));
   uint32_t* cnt_buf = kCntFits && c.cut_pre && c.cut_coal ? reinterpret_cast<uint32_t*>(bufs + kEdgeBytes) : nullptr;
-  if constexpr (CUT == kCutLocal) finish_scan_local<G, false, true, true, SW * 32>(p, w, hist, b, g, edge_buf);
+  if constexpr (CUT == kCutSplit) finish_scan_split<G, SW * 32>(p, w, hist, b, g, chunk, reinterpret_cast<double*>(bufs));
+  else if constexpr (CUT == kCutLocal) finish_scan_local<G, false, true, true, SW * 32>(p, w, hist, b, g, edge_buf);
   else finish_scan_block<G, false, SW * 32>(p, w, hist, b, g, tl ? &g_scan_tl[tl_blk][4] : nullptr, edge_buf, cnt_buf);
   if (tl && tid == 0) g_scan_tl[tl_blk][3] = global_ns();
 }
@@ -2190,12 +2248,14 @@ __device__ __forceinline__ uint32_t compact_keep_thr(const DecodeParams& p, int 
 // cold_lo ≤ t < cold_hi, hot when below n otherwise) is eliminated (elim[k]) when it is a candidate and UB_h − m_L < θ_h
 // for every head (two heads per comparison, see th2) or, FORCED, when its hash is above keep_thr; keep[k] is the
 // warp's ballot of the tokens kept (hot, or candidates not eliminated), any[q] whether any lane eliminated a token
-// of page q (warp-uniform), tot the warp's kept count.
+// of page q (warp-uniform), tot the warp's kept count. th2 holds the θ of the segment's first page, th2b of its second
+// (the same but with the split cut, where the two pages belong to different scan blocks).
 template <int G, bool FORCED>
 __device__ __forceinline__ void compact_decide(const DecodeParams& p, const CompactSeg<G>& cs, const int (&pg)[kCompactPages],
                                                int lane, int n, int cold_lo, int cold_hi, int bg, uint32_t keep_thr,
-                                               const uint32_t (&th2)[(G + 1) / 2], bool (&elim)[kCompactRows],
-                                               uint32_t (&keep)[kCompactRows], bool (&any)[kCompactPages], int& tot) {
+                                               const uint32_t (&th2)[(G + 1) / 2], const uint32_t (&th2b)[(G + 1) / 2],
+                                               bool (&elim)[kCompactRows], uint32_t (&keep)[kCompactRows],
+                                               bool (&any)[kCompactPages], int& tot) {
 #pragma unroll
   for (int k = 0; k < kCompactRows; ++k) {
     const int t = compact_token(pg, k, lane);
@@ -2207,7 +2267,8 @@ __device__ __forceinline__ void compact_decide(const DecodeParams& p, const Comp
       el = true;
 #pragma unroll
       for (int i = 0; i < (G + 1) / 2; ++i)
-        el = el && __hblt2(*reinterpret_cast<const __half2*>(&cs.wd[k][i]), *reinterpret_cast<const __half2*>(&th2[i]));
+        el = el && __hblt2(*reinterpret_cast<const __half2*>(&cs.wd[k][i]),
+                           *reinterpret_cast<const __half2*>(k < kCompactRows / 2 ? &th2[i] : &th2b[i]));
     }
     el = el && cand;
     elim[k] = el;
@@ -2324,7 +2385,7 @@ __device__ __forceinline__ void compact_walk(const DecodeParams& p, const Worksp
     uint32_t keep_rows[kCompactRows];
     bool elim_rows[kCompactRows];
     int tot = 0;
-    compact_decide<G, FORCED>(p, cur, pc, lane, n, cold_lo, cold_hi, bg, keep_thr, th2, elim_rows, keep_rows, page_any, tot);
+    compact_decide<G, FORCED>(p, cur, pc, lane, n, cold_lo, cold_hi, bg, keep_thr, th2, th2, elim_rows, keep_rows, page_any, tot);
     int at = 0;  // the atomic's latency overlaps the eliminated tokens' M_E terms below
     if (lane == 0 && tot) at = SC ? atomicAdd(s_cnt, tot) : atomicAdd(&w.n_surv[bg], tot);
     if (page_any[0] || page_any[1]) compact_me_terms<G>(cur, elim_rows, me);
@@ -2376,16 +2437,24 @@ __device__ __forceinline__ void compact_walk(const DecodeParams& p, const Worksp
 template <int G>
 inline constexpr int kCompactBatch = 2;
 
-template <int G, bool BOX, bool FORCED, int W, bool TL = false>
+// SPLIT (the split cut, split = its blocks per KV head C): each page's θ is its scan block's (page p: block p mod C,
+// Workspace::theta_blk), loaded with the segment's bounds.
+template <int G, bool BOX, bool FORCED, int W, bool TL = false, bool SPLIT = false>
 __device__ __forceinline__ void compact_walk_batched(const DecodeParams& p, const Workspace& w, int bg, int b, int g,
                                                      int lane, float (&me)[G], float& nu, int (&s_place)[W],
-                                                     long long* tl = nullptr) {
+                                                     long long* tl = nullptr, int split = 0) {
+  static_assert(!SPLIT || !BOX, "the split cut is built without anchors");
   constexpr int K = kCompactBatch<G>;
   const int warp = int(threadIdx.x) >> 5;
   const int n = p.seq_len[b];
   const int cold_lo = p.n_sink, cold_hi = n - p.n_recent;  // candidates: cold_lo ≤ t < cold_hi (≤ n)
   uint32_t th2[(G + 1) / 2];
-  compact_theta<G>(p, w, b, g, th2);
+  if constexpr (SPLIT) {
+#pragma unroll
+    for (int i = 0; i < (G + 1) / 2; ++i) th2[i] = 0x7C007C00u;  // unused: each page's own θ
+  } else {
+    compact_theta<G>(p, w, b, g, th2);
+  }
 #pragma unroll
   for (int h = 0; h < G; ++h) me[h] = 0.0f;
   nu = 0.0f;
@@ -2418,6 +2487,18 @@ __device__ __forceinline__ void compact_walk_batched(const DecodeParams& p, cons
       for (int q = 0; q < kCompactPages; ++q) pc[j][q] = BOX ? __shfl_sync(0xffffffffu, pl[j], q) : pl[j] - (lane & 1) + q;
       compact_load<G>(cs[j], ubase, ptab, pc[j], lane, n, no_ph);  // a segment past the end: +inf bounds, no load
     }
+    [[maybe_unused]] uint32_t tp[SPLIT && !FORCED ? K : 1][kCompactPages][(G + 1) / 2];  // SPLIT: the pages' θ
+    if constexpr (SPLIT && !FORCED) {
+#pragma unroll
+      for (int j = 0; j < K; ++j)
+#pragma unroll
+        for (int q = 0; q < kCompactPages; ++q) {
+          const int pg = pc[j][q];
+          const uint32_t* tw = reinterpret_cast<const uint32_t*>(w.theta_blk + (int64_t(bg) * kSplitMaxChunks + (pg >= 0 ? pg % split : 0)) * 4);
+#pragma unroll
+          for (int i = 0; i < (G + 1) / 2; ++i) tp[j][q][i] = pg >= 0 && pg * kPage < n ? __ldcg(tw + i) : 0x7C007C00u;
+        }
+    }
     if constexpr (BOX) {  // the next batch's list entries, a batch ahead of their bounds
 #pragma unroll
       for (int j = 0; j < K; ++j) pl[j] = seg_page(s0 + ((bt + 1) * K + j) * sstride);
@@ -2437,7 +2518,12 @@ __device__ __forceinline__ void compact_walk_batched(const DecodeParams& p, cons
 #pragma unroll
       for (int q = 0; q < kCompactPages; ++q) nuv[j][q] = __ldg(&numax[int64_t(cs[j].phys[q]) * p.n_head_kv]), pany[j][q] = false;
       bool elim_rows[kCompactRows];
-      compact_decide<G, FORCED>(p, cs[j], pc[j], lane, n, cold_lo, cold_hi, bg, keep_thr, th2, elim_rows, keep[j], pany[j], tot);
+      if constexpr (SPLIT && !FORCED)
+        compact_decide<G, FORCED>(p, cs[j], pc[j], lane, n, cold_lo, cold_hi, bg, keep_thr, tp[j][0], tp[j][1], elim_rows,
+                                  keep[j], pany[j], tot);
+      else
+        compact_decide<G, FORCED>(p, cs[j], pc[j], lane, n, cold_lo, cold_hi, bg, keep_thr, th2, th2, elim_rows, keep[j],
+                                  pany[j], tot);
       if (pany[j][0] || pany[j][1]) compact_me_terms<G>(cs[j], elim_rows, me);
     }
     // the batch's places: the warps' counts in shared memory, one atomic (thread 0), each warp after those before it
@@ -2535,8 +2621,12 @@ __device__ int g_compact_tl_blocks;
 // BT: the segments in batches (compact_walk_batched, GHOSTKV_COMPACT_BATCH, the default; 2 segments a batch: 64
 // registers at 8 blocks per SM; a batch of 4 took 128 registers and 4 blocks per SM, and spilled at 64); otherwise
 // compact_walk.
-template <int G, bool BOX, bool FORCED, bool TL = false, bool BT = false>
-__global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParams p, Workspace w, int from_list) {
+// SPLIT (BT, without anchors): the scan's split cut (DecodeParams::cut_split) with split blocks per KV head: each
+// page's θ is its block's (compact_walk_batched's SPLIT), and block 0 of each KV head then writes the lowest of its
+// heads' blocks' cuts into Workspace::theta and the certificate's θ.
+template <int G, bool BOX, bool FORCED, bool TL = false, bool BT = false, bool SPLIT = false>
+__global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParams p, Workspace w, int from_list, int split) {
+  static_assert(!SPLIT || (BT && !BOX), "the split cut: batched walk, no anchors");
   constexpr int kWarps = kCompactThreads / 32;
   static_assert(!TL || 12 + kWarps <= kCompactTlCols, "the timeline's warp columns");
   const int tid = threadIdx.x, lane = tid & 31;
@@ -2569,11 +2659,21 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
   float me[G], nu;
   if constexpr (BT) {
     __shared__ int s_place[kWarps];
-    compact_walk_batched<G, BOX, FORCED, kWarps, TL>(p, w, bg, b, g, lane, me, nu, s_place, tl);
+    compact_walk_batched<G, BOX, FORCED, kWarps, TL, SPLIT>(p, w, bg, b, g, lane, me, nu, s_place, tl, split);
   } else {
     compact_walk<G, BOX, FORCED, kWarps, false, false, TL>(p, w, bg, b, g, lane, nullptr, me, nu, nullptr, tl);
   }
   compact_flush<G, kWarps>(p, w, b, g, me, nu, s_me, s_nu);  // its first barrier makes s_nu's zero visible
+  if constexpr (SPLIT) {
+    if (blockIdx.x == 0 && tid < G) {  // the lowest of the blocks' cuts of head tid (exact f16 values)
+      const int64_t bq = int64_t(b) * p.n_head_q + g * G + tid;
+      float th = INFINITY;
+      for (int c = 0; c < split; ++c)
+        th = fminf(th, __half2float(__ushort_as_half(__ldcg(&w.theta_blk[(int64_t(bg) * kSplitMaxChunks + c) * 4 + tid]))));
+      w.theta[bq] = th;
+      if (p.cert) p.cert[bq].theta = th;
+    }
+  }
   if constexpr (TL) {
     if (tid == 0) tl[9] = global_ns();
   }
@@ -3761,6 +3861,8 @@ void validate(const DecodeParams& p) {
   if (p.box && !(p.anchor_share > 0 && p.anchor_share <= 1))
     throw std::runtime_error("ghostkv cuda: anchor_share must be in (0, 1], got " + std::to_string(p.anchor_share));
   if (p.splits < 1 || p.splits > 128) throw std::runtime_error("ghostkv cuda: splits must be in [1, 128], got " + std::to_string(p.splits));
+  if (p.cut_split != 0 && p.cut_split != 1)
+    throw std::runtime_error("ghostkv cuda: cut_split must be 0 or 1, got " + std::to_string(p.cut_split));
   // the bulk copies (codes, meta, box; the low-rank records) need 16-byte aligned bases
   const std::pair<const char*, const void*> aligned16[] = {{"codes", p.codes}, {"meta", p.meta},     {"box", p.box},
                                                            {"sketch", p.sketch}, {"sk_err", p.sk_err}, {"sk_rho", p.sk_rho}};
@@ -3816,6 +3918,7 @@ int64_t workspace_bytes(const DecodeParams& p) {
   const int64_t MP = (p.max_seq + kPage - 1) / kPage;
   s += align256(BK * MP * G * 2) + align256(BK * MP * 4) + align256(BK * 4);
   s += 2 * align256(BQ * p.splits * 4) + align256(BQ * p.splits * D * 4);
+  s += align256(BK * kSplitMaxChunks * 4 * 2);
   return s;
 }
 
@@ -3849,6 +3952,7 @@ Workspace workspace_views(const DecodeParams& p) {
   w.pm = reinterpret_cast<float*>(take(BQ * p.splits * 4));
   w.pl = reinterpret_cast<float*>(take(BQ * p.splits * 4));
   w.po = reinterpret_cast<float*>(take(BQ * p.splits * D * 4));
+  w.theta_blk = reinterpret_cast<uint16_t*>(take(BK * kSplitMaxChunks * 4 * 2));
   return w;
 }
 
@@ -3970,6 +4074,11 @@ static ScanPlan scan_plan(const DecodeParams& p) {
   s.chunks = scan_blocks_per_head(max_pages_seq, std::min(occ, scan_occupancy()) * device_sm_count(),
                                   p.batch * p.n_head_kv);
   if (s.chunks == 1 && !scan_debug() && cut_local_on()) s.cut = kCutLocal;
+  // the split cut (DecodeParams::cut_split): the 16-warp build without anchors, chunks, diagnostics or compact's ready list
+  if constexpr (SW == 16 && GG == 4 && DD == 128)
+    if (p.cut_split == 1 && s.cut == kCutGlobal && !p.box && s.chunks >= 2 && s.chunks <= kSplitMaxChunks && !scan_debug() &&
+        scan_chunks_env() == 1 && !compact_from_list(p.batch * p.n_head_kv))
+      s.cut = kCutSplit;
   return s;
 }
 
@@ -3978,7 +4087,7 @@ template <int GG, int DD, int BB>
 static int scan_warps_for(const DecodeParams& p) {
   if constexpr (GG == 4 && DD == 128) {
     const int env = scan_warps_env();
-    if (env == 16 || (env == 0 && scan_plan<GG, DD, BB, 16>(p).cut == kCutGlobal)) return 16;
+    if (env == 16 || (env == 0 && scan_plan<GG, DD, BB, 16>(p).cut != kCutLocal)) return 16;
   }
   return kScanBlockWarps;
 }
@@ -4105,6 +4214,22 @@ int ghost_stage1_kernels(const DecodeParams& p) {
   return p.box ? 4 : 3;
 }
 
+int scan_split_chunks(const DecodeParams& p) {
+  validate(p);
+  int chunks = 0;
+  dispatch(group_of(p), p.d, [&](auto gc, auto dc) {
+    constexpr int GG = decltype(gc)::value, DD = decltype(dc)::value;
+    const int k8 = witness_k8(p.bits, p.n8, p.d);
+    ScanPlan s;
+    if (p.rank) return;
+    if (k8 == DD / 32) s = scan_plan_for<GG, DD, DD / 32>(p);
+    else if (k8 == 1) s = scan_plan_for<GG, DD, 1>(p);
+    else s = scan_plan_for<GG, DD, 0>(p);
+    if (s.cut == kCutSplit) chunks = s.chunks;
+  });
+  return chunks;
+}
+
 int scan_cut_mode(const DecodeParams& p) {
   validate(p);
   int mode = kCutGlobal;
@@ -4142,6 +4267,7 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
     int launched = 0;
     auto more = [&] { return launched++ < upto; };
     int fused_cp = 0;  // the fused low-rank block compacts its KV head: no compact kernel
+    int split = 0;     // the split cut's blocks per KV head (0: one cut per KV head)
     auto launch_prep = [&](bool zh) {  // zh: prep zeroes the global histograms (ZH)
       auto* k = zh ? prep_kernel<GG, DD, true> : prep_kernel<GG, DD, false>;
       const int rows = prep_rows(BK, sms);
@@ -4178,8 +4304,9 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
       const ScanPlan plan = scan_plan<GG, DD, BB, SW>(p);
       // prep zeroes the global histograms only where the cut reads them
       if (more()) {
-        launch_prep(!(plan.cut == kCutLocal && !p.box));
+        launch_prep(!((plan.cut == kCutLocal || plan.cut == kCutSplit) && !p.box));
       }
+      if (plan.cut == kCutSplit) split = plan.chunks;
       if (p.box && more()) {  // every block resident at once
         const int aocc = resident_blocks<anchor_kernel<GG, DD, BB>, kScanWarps * 32>();
         const int64_t slots = int64_t(BK) * max_pages_seq;
@@ -4192,6 +4319,9 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
         else throw std::runtime_error("ghostkv cuda: GHOSTKV_SCAN_DEBUG is built for G 4, d 128 only");
       } else if (plan.cut == kCutLocal) {
         kern = scan_kernel<GG, DD, BB, NB, SW, MINB, false, kCutLocal>;
+      } else if (plan.cut == kCutSplit) {
+        if constexpr (SW == 16 && GG == 4 && DD == 128) kern = scan_kernel<GG, DD, BB, NB, SW, MINB, false, kCutSplit>;
+        else throw std::logic_error("ghostkv cuda: the split cut is built for the 16-warp scan (G 4, d 128)");
       }
       if constexpr (SW == 16 && GG == 4 && DD == 128) {
         const int nch = scan_chunks_env();
@@ -4200,7 +4330,7 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
                           : scan_kernel<GG, DD, BB, NB, SW, MINB, false, kCutGlobal, 4>;
         }
       }
-      static PerDevice<bool> attr[2];  // per build of the cut (DBG and the chunks are fixed per process) and device
+      static PerDevice<bool> attr[3];  // per build of the cut (DBG and the chunks are fixed per process) and device
       attr[plan.cut].get([&] { raise_smem(kern, smem); return true; });
       if (more()) launch("scan_kernel", kern, dim3(plan.chunks, BK), dim3(SW * 32), smem, st, p, w, c, scan_debug());
     };
@@ -4271,12 +4401,25 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
         constexpr int per_block = kCompactThreads / 32 * kCompactSeg, kMinSegs = 1;
         const int cchunks = std::max(1, std::min((p.max_seq + kMinSegs * per_block - 1) / (kMinSegs * per_block),
                                                  std::min(cocc, compact_occupancy()) * sms / BK));
-        if (more()) launch("compact_kernel", kern, dim3(cchunks, BK), dim3(kCompactThreads), 0, st, p, w, compact_from_list(BK));
+        if (more()) launch("compact_kernel", kern, dim3(cchunks, BK), dim3(kCompactThreads), 0, st, p, w, compact_from_list(BK), 0);
+      };
+      auto go_split = [&](auto forced) {  // the split cut: the batched walk without anchors, each page's θ its scan block's
+        constexpr bool FORCED = decltype(forced)::value;
+        auto* kern = compact_kernel<GG, false, FORCED, false, true, true>;
+        const int cocc = resident_blocks<compact_kernel<GG, false, FORCED, false, true, true>, kCompactThreads>();
+        constexpr int per_block = kCompactThreads / 32 * kCompactSeg;
+        const int cchunks = std::max(1, std::min((p.max_seq + per_block - 1) / per_block, std::min(cocc, compact_occupancy()) * sms / BK));
+        if (more()) launch("compact_kernel", kern, dim3(cchunks, BK), dim3(kCompactThreads), 0, st, p, w, 0, split);
       };
       using T = std::true_type;
       using F = std::false_type;
       const bool forced = p.forced_keep >= 0;
-      if (p.box) forced ? go(T{}, T{}) : go(T{}, F{});
+      if (split) {
+        if (compact_timeline_on() || !compact_batched_on())
+          throw std::runtime_error("ghostkv cuda: the split cut runs the batched compact without its timeline "
+                                   "(GHOSTKV_COMPACT_TL=0, GHOSTKV_COMPACT_BATCH=1)");
+        forced ? go_split(T{}) : go_split(F{});
+      } else if (p.box) forced ? go(T{}, T{}) : go(T{}, F{});
       else forced ? go(F{}, T{}) : go(F{}, F{});
     }
   });

@@ -163,6 +163,14 @@ struct DecodeParams {
                              // below). Fixed in a captured graph: set it from a previous step's counts
                              // (balanced_splits), as the split count; 0 keeps the grid's own split (the plain builds,
                              // fewer registers: no cost where the counts are even)
+  int cut_split = 0;         // 1: the mass policy's budget split over the token scan's blocks where a KV head has
+                             // several (1 × 128K: 16-17; quant witness without anchors, G 4 / d 128): block c of KV
+                             // head (b, g) cuts its own candidates, n_c of the KV head's n, against the share
+                             // budget·n_c/n as soon as its pages are done (no global histogram, no last block, no
+                             // wait for the others), so each head's eliminated mass stays within the whole budget
+                             // (δ as before); the cut differs per block (Workspace::theta_blk) and can keep more
+                             // tokens than the one cut (scripts/split_cut.py measures how many on real captures).
+                             // 0: one cut per KV head (DESIGN §5). scan_cut_mode says which a step gets.
 };
 
 // Workspace views (device pointers inside p.work), for checking and for the bench.
@@ -198,7 +206,12 @@ struct Workspace {
   int32_t* n_plist;              // [B·Hkv]
   float *pm, *pl, *po;           // [B·Hq, splits], [B·Hq, splits], [B·Hq, splits, d] (not written where a
                                  // step has one split: attend then writes the outputs)
+  uint16_t* theta_blk;           // [B·Hkv, kSplitMaxChunks, 4] f16 bits: with the split cut, block c's cut θ_c,h of
+                                 // head h of the group (+inf past G); page p of the KV head is block p mod C's
+                                 // (C = scan_split_chunks). theta and Certificate::theta then hold the lowest of them.
 };
+// The split cut's most blocks per KV head (DecodeParams::cut_split; more: the one cut).
+inline constexpr int kSplitMaxChunks = 64;
 int64_t workspace_bytes(const DecodeParams& p);
 Workspace workspace_views(const DecodeParams& p);
 
@@ -217,6 +230,12 @@ void ghost_stage_prefix(const DecodeParams& p, void* stream, int stage, int n_ke
 // default: allowed unless that is 0); for checks that θ and the outputs are bitwise the same either way.
 int scan_cut_mode(const DecodeParams& p);
 void set_cut_local(int on);
+// 2 from scan_cut_mode: the split cut (DecodeParams::cut_split), where p asks for it and its scan has 2 to
+// kSplitMaxChunks blocks per KV head (the 16-warp quant scan without anchors, not with GHOSTKV_SCAN_DEBUG or
+// GHOSTKV_SCAN_CHUNKS, and compact waiting for the whole scan: GHOSTKV_COMPACT_READY off). scan_split_chunks: its
+// blocks per KV head C (page p is block p mod C's), 0 where the step does not get the split cut.
+inline constexpr int kCutModeSplit = 2;
+int scan_split_chunks(const DecodeParams& p);
 // The environment variable `name` as one of two decimal values a and b (the whole string), dflt where it is unset; any
 // other value throws std::runtime_error naming the variable and the value (the A/B switches: GHOSTKV_LR_FUSED,
 // GHOSTKV_SCAN_WARPS, GHOSTKV_LR_FUSED_WARPS, ..)

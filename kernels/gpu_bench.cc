@@ -104,6 +104,7 @@ struct Opts {
   bool eager = false;       // --timing eager: each timed run launches its kernels on the stream, as torch SDPA's run
                             // does, instead of replaying their CUDA graph (--timing graph, the default)
   bool anchors = false;     // page box anchors (the anchor stage before the scan)
+  bool cut_split = false;   // --cut-split: the mass policy's budget split over the scan's blocks (DecodeParams::cut_split)
   bool poison = false;      // also check the flags of non-finite inputs (poison_checks)
   double far_pages = 0;     // rand: this fraction of pages (no hot tokens) gets keys far below every query of its group
   double anchor_share = 0.5;
@@ -436,6 +437,7 @@ void setup_gpu(const Host& h, const Opts& o, Gpu& d) {
   p.rank = h.rank;
   p.sketch = d.sketch.p; p.sk_rho = d.sk_rho.p; p.sk_err = d.sk_err.p;
   p.anchor_share = float(o.anchor_share);
+  p.cut_split = o.cut_split ? 1 : 0;
   d.work = Dev<uint8_t>(size_t(gc::workspace_bytes(p)));
   if (!o.splits) p.splits = gc::default_splits(h.B, h.Hkv);  // fewer splits' partials fit in the same views
   p.work = d.work.p; p.out = d.out.p; p.cert = d.cert.p;
@@ -682,7 +684,24 @@ Check run_and_check(const Host& h, Gpu& d, const Opts& o, bool forced) {
   std::vector<float> qscal(static_cast<size_t>(BQ) * 4), theta(static_cast<size_t>(BQ));
   CK(cudaMemcpy(qscal.data(), w.qscal, qscal.size() * 4, cudaMemcpyDeviceToHost));
   CK(cudaMemcpy(theta.data(), w.theta, theta.size() * 4, cudaMemcpyDeviceToHost));
+  // the split cut: each block's θ (page p of a KV head: block p mod C's); theta then holds the lowest of them
+  const int split_c = gc::scan_split_chunks(p);
+  std::vector<uint16_t> theta_blk(split_c ? size_t(BK) * gc::kSplitMaxChunks * 4 : 0);
+  if (split_c) CK(cudaMemcpy(theta_blk.data(), w.theta_blk, theta_blk.size() * 2, cudaMemcpyDeviceToHost));
+  auto theta_of = [&](int bg, int hq_in_group, int t) {  // the cut token t of KV head bg was held to, head hq_in_group
+    if (!split_c) return double(theta[size_t((bg / h.Hkv) * h.Hq + (bg % h.Hkv) * G + hq_in_group)]);
+    return double(f16_to_f32(theta_blk[(size_t(bg) * gc::kSplitMaxChunks + size_t((t / 64) % split_c)) * 4 + size_t(hq_in_group)]));
+  };
   Check c;
+  if (split_c && !forced)
+    for (int x = 0; x < BK; ++x)
+      for (int hh = 0; hh < G; ++hh) {  // theta (and the certificate's θ) is the lowest of the blocks' cuts
+        double lo = INFINITY;
+        for (int k = 0; k < split_c; ++k)
+          lo = std::min(lo, double(f16_to_f32(theta_blk[(size_t(x) * gc::kSplitMaxChunks + size_t(k)) * 4 + size_t(hh)])));
+        const size_t bq = size_t((x / h.Hkv) * h.Hq + (x % h.Hkv) * G + hh);
+        if (!(double(theta[bq]) == lo) || !(double(cert[bq].theta) == lo)) c.rule_fail++;
+      }
   for (float x : out) c.nonfinite += !std::isfinite(x);
   for (int x = 0; x < BK; ++x) {
     const int n = h.seq_len[size_t(x / h.Hkv)];
@@ -783,7 +802,7 @@ std::vector<Check> per(static_cast<size_t>(G));
           if (!forced && !keep[size_t(t)]) {
             // GQA rule: eliminated only if every head of the group is below its cut
             for (int h2 = 0; h2 < G; ++h2)
-              if (!(double(f16_to_f32(ub[size_t(t) * G + h2])) < double(theta[size_t(b * h.Hq + g * G + h2)]))) {
+              if (!(double(f16_to_f32(ub[size_t(t) * G + h2])) < theta_of(bg, h2, t))) {
                 cc.rule_fail++;
                 break;
               }
@@ -1210,6 +1229,7 @@ int main(int argc, char** argv) try {
     else if (a == "--profile") o.profile = std::stod(val());
     else if (a == "--distinct") o.distinct = std::stoi(val());
     else if (a == "--anchors") o.anchors = true;
+    else if (a == "--cut-split") o.cut_split = true;
     else if (a == "--poison") o.poison = true;
     else if (a == "--breakdown") o.breakdown = true;
     else if (a == "--scan-timeline") o.scan_timeline = true;
@@ -1274,6 +1294,11 @@ int run_on_device(const Opts& o, Host& h, int dev) {
               o.name.c_str());
   Gpu d;
   setup_gpu(h, o, d);
+  if (o.cut_split) {
+    const int sc = gc::scan_split_chunks(d.p);
+    if (sc) std::printf("# cut: split over %d scan blocks per KV head (--cut-split)\n", sc);
+    else std::printf("# cut: one per KV head (--cut-split asked; this step's scan does not take the split cut)\n");
+  }
   if (o.profile >= 0) {
     gc::DecodeParams pr = d.p;
     pr.forced_keep = float(o.profile);

@@ -33,7 +33,8 @@ run() { echo "+ $*"; "$@" || { echo "FAILED ($?): $*"; fail=1; }; }
 # G 1 / 2 / 3, d 64, the local cut (GHOSTKV_SCAN_OCC=1 at 17 × 8 KV heads), the ready lists, one split
 # (attend finishing the heads), the low-rank anchor stage at two pages per lane (300 × 8 KV heads: more
 # 32-page items than its resident warps on an H200), 98 splits (merge's widest build, attend's first tiles past the
-# list and past max_seq), prep in clusters of 2 (8 sequences), balanced splits (per-KV-head forced fractions); "ENV=..:" prefixes set an environment variable for the row
+# list and past max_seq), prep in clusters of 2 (8 sequences), balanced splits (per-KV-head forced fractions), the split
+# cut (--cut-split: several scan blocks per KV head, a partial last page at 3 × 3000); "ENV=..:" prefixes set an environment variable for the row
 small_rows=(
   "rand8:--batch 2 --n 4160 --fracs 0.05,1 --poison"
   "rand4:--bits 4 --batch 2 --n 4160 --fracs 0.2"
@@ -55,6 +56,9 @@ small_rows=(
   "heads8:--batch 2 --n 4160 --fracs 0.05 --extra heads=0.02/0.9/0.3/0.6/0.05/0.95/0.4/0.1"
   "heads8-b4:--batch 4 --n 8256 --check-batches 2 --fracs 0.05 --extra heads=0.02/0.9/0.3/0.6/0.05/0.95/0.4/0.1"
   "heads8-splits98:--batch 1 --n 32768 --check-batches 1 --splits 98 --fracs 0.05 --extra heads=0.02/0.9/0.3/0.6/0.05/0.95/0.4/0.1"
+  "rand8-split:--batch 2 --n 4160 --fracs 0.05,1 --poison --cut-split"
+  "rand4-split:--bits 4 --batch 2 --n 4160 --fracs 0.2 --cut-split"
+  "mixed-split-b3:--bits mixed --batch 3 --n 3000 --fracs 0.05 --cut-split"
 )
 # the small rows a mode takes: every one, or those named in $GHOSTKV_SMALL_ROWS (an unknown name is an error)
 row_name() { local r="$1"; while [[ "$r" == GHOSTKV_*=*:* ]]; do r="${r#*:}"; done; echo "${r%%:*}"; }
