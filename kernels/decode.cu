@@ -2438,12 +2438,21 @@ template <int G>
 inline constexpr int kCompactBatch = 2;
 
 // SPLIT (the split cut, split = its blocks per KV head C): each page's θ is its scan block's (page p: block p mod C,
-// Workspace::theta_blk), loaded with the segment's bounds.
+// Workspace::theta_blk). The block loads the KV head's C rows once (a word per thread, issued before the first batch's
+// bounds) into shared memory, stored there after the first batch's bounds were requested; each segment then reads its
+// pages' words from there. (Loading each page's words from L2 with the segment's bounds, 665643a, made compact about
+// 3 µs slower at 1 × 128K where every token survived: call152.)
 template <int G, bool BOX, bool FORCED, int W, bool TL = false, bool SPLIT = false>
 __device__ __forceinline__ void compact_walk_batched(const DecodeParams& p, const Workspace& w, int bg, int b, int g,
                                                      int lane, float (&me)[G], float& nu, int (&s_place)[W],
                                                      long long* tl = nullptr, int split = 0) {
   static_assert(!SPLIT || !BOX, "the split cut is built without anchors");
+  static_assert(!SPLIT || 2 * kSplitMaxChunks <= W * 32, "a word of the split cut's θ rows per thread");
+  [[maybe_unused]] __shared__ uint32_t s_th[SPLIT ? 2 * kSplitMaxChunks : 1];
+  [[maybe_unused]] uint32_t th_word = 0x7C007C00u;  // SPLIT: word threadIdx.x of the KV head's θ rows (2 per block)
+  if constexpr (SPLIT && !FORCED)
+    if (int(threadIdx.x) < 2 * split)
+      th_word = __ldcg(reinterpret_cast<const uint32_t*>(w.theta_blk + int64_t(bg) * kSplitMaxChunks * 4) + threadIdx.x);
   constexpr int K = kCompactBatch<G>;
   const int warp = int(threadIdx.x) >> 5;
   const int n = p.seq_len[b];
@@ -2489,14 +2498,18 @@ __device__ __forceinline__ void compact_walk_batched(const DecodeParams& p, cons
     }
     [[maybe_unused]] uint32_t tp[SPLIT && !FORCED ? K : 1][kCompactPages][(G + 1) / 2];  // SPLIT: the pages' θ
     if constexpr (SPLIT && !FORCED) {
+      if (bt == 0) {  // the θ rows into shared memory, once (every warp takes the same number of batches)
+        if (int(threadIdx.x) < 2 * split) s_th[threadIdx.x] = th_word;
+        __syncthreads();
+      }
 #pragma unroll
       for (int j = 0; j < K; ++j)
 #pragma unroll
         for (int q = 0; q < kCompactPages; ++q) {
           const int pg = pc[j][q];
-          const uint32_t* tw = reinterpret_cast<const uint32_t*>(w.theta_blk + (int64_t(bg) * kSplitMaxChunks + (pg >= 0 ? pg % split : 0)) * 4);
+          const uint32_t* tw = s_th + 2 * (pg >= 0 ? pg % split : 0);
 #pragma unroll
-          for (int i = 0; i < (G + 1) / 2; ++i) tp[j][q][i] = pg >= 0 && pg * kPage < n ? __ldcg(tw + i) : 0x7C007C00u;
+          for (int i = 0; i < (G + 1) / 2; ++i) tp[j][q][i] = pg >= 0 && pg * kPage < n ? tw[i] : 0x7C007C00u;
         }
     }
     if constexpr (BOX) {  // the next batch's list entries, a batch ahead of their bounds

@@ -687,7 +687,9 @@ Check run_and_check(const Host& h, Gpu& d, const Opts& o, bool forced) {
   // the split cut: each block's θ (page p of a KV head: block p mod C's); theta then holds the lowest of them
   const int split_c = gc::scan_split_chunks(p);
   std::vector<uint16_t> theta_blk(split_c ? size_t(BK) * gc::kSplitMaxChunks * 4 : 0);
-  if (split_c) CK(cudaMemcpy(theta_blk.data(), w.theta_blk, theta_blk.size() * 2, cudaMemcpyDeviceToHost));
+  if (split_c)  // the rows of the C blocks only (the others are never written)
+    CK(cudaMemcpy2D(theta_blk.data(), gc::kSplitMaxChunks * 8, w.theta_blk, gc::kSplitMaxChunks * 8, size_t(split_c) * 8,
+                    size_t(BK), cudaMemcpyDeviceToHost));
   auto theta_of = [&](int bg, int hq_in_group, int t) {  // the cut token t of KV head bg was held to, head hq_in_group
     if (!split_c) return double(theta[size_t((bg / h.Hkv) * h.Hq + (bg % h.Hkv) * G + hq_in_group)]);
     return double(f16_to_f32(theta_blk[(size_t(bg) * gc::kSplitMaxChunks + size_t((t / 64) % split_c)) * 4 + size_t(hq_in_group)]));
