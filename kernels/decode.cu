@@ -343,9 +343,6 @@ __global__ void __launch_bounds__(kPrepThreads, 2) prep_kernel(DecodeParams p, W
     int32_t* sr = w.srow + int64_t(bg) * p.max_seq;
     const int nz = min(p.max_seq, p.splits * kListZeroRows);
     for (int i = tid; i < nz; i += kPrepThreads) sr[i] = 0;
-    // the split list's entries (kSplitMaxChunks a KV head) and, in the first block, its count (the split cut)
-    if (tid < kSplitMaxChunks) w.sready[1 + bg * kSplitMaxChunks + tid] = 0;
-    if (bg == 0 && tid == 0) w.sready[0] = 0;
   }
   if (ZH && !rows_only) {  // zero the heads' histograms (8-byte stores: bq0·kHistAll·4 is a multiple of 8)
     uint2* hz = reinterpret_cast<uint2*>(w.hist + bq0 * kHistAll);
@@ -689,9 +686,8 @@ __device__ __forceinline__ void publish_cut(const Workspace& w, int bg, long lon
 //     its anchored candidates itself, the global histogram is not used and prep skips zeroing it). stage1
 //     launches it only there; the block traps otherwise.
 //   kCutSplit (finish_scan_split): DecodeParams::cut_split, several blocks per KV head. Each block cuts its own
-//     histogram against its share of the budget (cut_head's SPLIT) as soon as its pages are done (no flush, done
-//     count or last block), and puts itself on the split list (Workspace::sready), from which compact_split_kernel
-//     takes the scan blocks in the order they finish. Block c takes the KV head's pages p ≡ c (mod C) (its warp w: pages
+//     histogram against its share of the budget (cut_head's SPLIT) as soon as its pages are done: no flush, done
+//     count, last block or ready list. Block c takes the KV head's pages p ≡ c (mod C) (its warp w: pages
 //     w·C + c + k·C·SW), so that every block's candidates sample the whole sequence (scripts/split_cut.py: on real
 //     captures the survivors then rise by 0.3-0.7 points at 16 blocks, by 2.8-4.0 with contiguous runs of pages).
 inline constexpr int kCutGlobal = 0, kCutLocal = 1, kCutSplit = 2;
@@ -847,14 +843,6 @@ __device__ void finish_scan_split(const DecodeParams& p, const Workspace& w, con
   const int hot_lo = min(p.n_sink, n), hot_hi = max(n - p.n_recent, hot_lo);  // the KV head's candidates (prep's)
   cut_head<false, true, true, true>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), edge_buf,
                                     hist + (tid >> 5) * kHistAll, nullptr, th + (tid >> 5), hot_hi - hot_lo, chunk == 0);
-  // the block onto the split list (compact_split_kernel's order) once its G cut warps have written θ
-  if constexpr (G > 1) asm volatile("bar.sync 1, %0;" ::"n"(G * 32) : "memory");
-  else __syncwarp();
-  if (tid == 0) {
-    __threadfence();
-    const int slot = atomicAdd(&w.sready[0], 1);
-    st_release_gpu(&w.sready[1 + slot], bg * kSplitMaxChunks + chunk + 1);
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2260,12 +2248,14 @@ __device__ __forceinline__ uint32_t compact_keep_thr(const DecodeParams& p, int 
 // cold_lo ≤ t < cold_hi, hot when below n otherwise) is eliminated (elim[k]) when it is a candidate and UB_h − m_L < θ_h
 // for every head (two heads per comparison, see th2) or, FORCED, when its hash is above keep_thr; keep[k] is the
 // warp's ballot of the tokens kept (hot, or candidates not eliminated), any[q] whether any lane eliminated a token
-// of page q (warp-uniform), tot the warp's kept count.
+// of page q (warp-uniform), tot the warp's kept count. th2 holds the θ of the segment's first page, th2b of its second
+// (the same but with the split cut, where the two pages belong to different scan blocks).
 template <int G, bool FORCED>
 __device__ __forceinline__ void compact_decide(const DecodeParams& p, const CompactSeg<G>& cs, const int (&pg)[kCompactPages],
                                                int lane, int n, int cold_lo, int cold_hi, int bg, uint32_t keep_thr,
-                                               const uint32_t (&th2)[(G + 1) / 2], bool (&elim)[kCompactRows],
-                                               uint32_t (&keep)[kCompactRows], bool (&any)[kCompactPages], int& tot) {
+                                               const uint32_t (&th2)[(G + 1) / 2], const uint32_t (&th2b)[(G + 1) / 2],
+                                               bool (&elim)[kCompactRows], uint32_t (&keep)[kCompactRows],
+                                               bool (&any)[kCompactPages], int& tot) {
 #pragma unroll
   for (int k = 0; k < kCompactRows; ++k) {
     const int t = compact_token(pg, k, lane);
@@ -2277,7 +2267,8 @@ __device__ __forceinline__ void compact_decide(const DecodeParams& p, const Comp
       el = true;
 #pragma unroll
       for (int i = 0; i < (G + 1) / 2; ++i)
-        el = el && __hblt2(*reinterpret_cast<const __half2*>(&cs.wd[k][i]), *reinterpret_cast<const __half2*>(&th2[i]));
+        el = el && __hblt2(*reinterpret_cast<const __half2*>(&cs.wd[k][i]),
+                           *reinterpret_cast<const __half2*>(k < kCompactRows / 2 ? &th2[i] : &th2b[i]));
     }
     el = el && cand;
     elim[k] = el;
@@ -2394,7 +2385,7 @@ __device__ __forceinline__ void compact_walk(const DecodeParams& p, const Worksp
     uint32_t keep_rows[kCompactRows];
     bool elim_rows[kCompactRows];
     int tot = 0;
-    compact_decide<G, FORCED>(p, cur, pc, lane, n, cold_lo, cold_hi, bg, keep_thr, th2, elim_rows, keep_rows, page_any, tot);
+    compact_decide<G, FORCED>(p, cur, pc, lane, n, cold_lo, cold_hi, bg, keep_thr, th2, th2, elim_rows, keep_rows, page_any, tot);
     int at = 0;  // the atomic's latency overlaps the eliminated tokens' M_E terms below
     if (lane == 0 && tot) at = SC ? atomicAdd(s_cnt, tot) : atomicAdd(&w.n_surv[bg], tot);
     if (page_any[0] || page_any[1]) compact_me_terms<G>(cur, elim_rows, me);
@@ -2446,27 +2437,30 @@ __device__ __forceinline__ void compact_walk(const DecodeParams& p, const Worksp
 template <int G>
 inline constexpr int kCompactBatch = 2;
 
-// SPLIT (the split cut: compact_split_kernel): the block walks the pages of one scan block, part sp.r of sp.m: scan
-// block sp.c of KV head bg holds the pages sp.c + k·sp.C (k = 0, 1, ..), its segment s the pages of k = 2s and 2s + 1,
-// and warp w of the part takes segments sp.r·W + w + k·sp.m·W; every page's θ is that scan block's
-// (Workspace::theta_blk, published before the block's list entry that the kernel waited for).
-struct SplitPart {
-  int c = 0, C = 1, r = 0, m = 1;
-};
+// SPLIT (the split cut, split = its blocks per KV head C): each page's θ is its scan block's (page p: block p mod C,
+// Workspace::theta_blk). The block loads the KV head's C rows once (a word per thread, issued before the first batch's
+// bounds) into shared memory, stored there after the first batch's bounds were requested; each segment then reads its
+// pages' words from there. (Loading each page's words from L2 with the segment's bounds, 665643a, made compact about
+// 3 µs slower at 1 × 128K where every token survived: call152.)
 template <int G, bool BOX, bool FORCED, int W, bool TL = false, bool SPLIT = false>
 __device__ __forceinline__ void compact_walk_batched(const DecodeParams& p, const Workspace& w, int bg, int b, int g,
                                                      int lane, float (&me)[G], float& nu, int (&s_place)[W],
-                                                     long long* tl = nullptr, SplitPart sp = SplitPart{}) {
+                                                     long long* tl = nullptr, int split = 0) {
   static_assert(!SPLIT || !BOX, "the split cut is built without anchors");
+  static_assert(!SPLIT || 2 * kSplitMaxChunks <= W * 32, "a word of the split cut's θ rows per thread");
+  [[maybe_unused]] __shared__ uint32_t s_th[SPLIT ? 2 * kSplitMaxChunks : 1];
+  [[maybe_unused]] uint32_t th_word = 0x7C007C00u;  // SPLIT: word threadIdx.x of the KV head's θ rows (2 per block)
+  if constexpr (SPLIT && !FORCED)
+    if (int(threadIdx.x) < 2 * split)
+      th_word = __ldcg(reinterpret_cast<const uint32_t*>(w.theta_blk + int64_t(bg) * kSplitMaxChunks * 4) + threadIdx.x);
   constexpr int K = kCompactBatch<G>;
   const int warp = int(threadIdx.x) >> 5;
   const int n = p.seq_len[b];
   const int cold_lo = p.n_sink, cold_hi = n - p.n_recent;  // candidates: cold_lo ≤ t < cold_hi (≤ n)
   uint32_t th2[(G + 1) / 2];
-  if constexpr (SPLIT) {  // the scan block's row: f16 words, rounded up there (compact_theta's form)
-    const uint32_t* tw = reinterpret_cast<const uint32_t*>(w.theta_blk + (int64_t(bg) * kSplitMaxChunks + sp.c) * 4);
+  if constexpr (SPLIT) {
 #pragma unroll
-    for (int i = 0; i < (G + 1) / 2; ++i) th2[i] = __ldcg(tw + i);
+    for (int i = 0; i < (G + 1) / 2; ++i) th2[i] = 0x7C007C00u;  // unused: each page's own θ
   } else {
     compact_theta<G>(p, w, b, g, th2);
   }
@@ -2480,16 +2474,13 @@ __device__ __forceinline__ void compact_walk_batched(const DecodeParams& p, cons
   int32_t* srow = w.srow + int64_t(bg) * p.max_seq;
   [[maybe_unused]] const int32_t* plist = BOX ? w.plist + int64_t(bg) * ((p.max_seq + kPage - 1) / kPage) : nullptr;
   const int n_list = BOX ? __ldcg(&w.n_plist[bg]) : 0;
-  const int npc = SPLIT ? ((n + kPage - 1) / kPage > sp.c ? ((n + kPage - 1) / kPage - sp.c + sp.C - 1) / sp.C : 0) : 0;
-  const int nseg = BOX ? (n_list + 1) / 2 : SPLIT ? (npc + 1) / 2 : (n + kCompactSeg - 1) / kCompactSeg;
+  const int nseg = BOX ? (n_list + 1) / 2 : (n + kCompactSeg - 1) / kCompactSeg;
   auto seg_page = [&](int s) {  // segment s's page lane mod 2 (−1: none; without anchors a page past the end has no token)
     const int i = kCompactPages * s + (lane & 1);
     if constexpr (BOX) return i < n_list ? __ldcg(&plist[i]) : -1;
-    else if constexpr (SPLIT) return i < npc ? sp.c + i * sp.C : -1;
     else return i;
   };
-  const int part = SPLIT ? sp.r : int(blockIdx.x), parts = SPLIT ? sp.m : int(gridDim.x);
-  const int sstride = parts * W, s0 = part * W + warp, x0 = part * W;
+  const int sstride = gridDim.x * W, s0 = blockIdx.x * W + warp, x0 = blockIdx.x * W;
   const int nb = nseg > x0 ? ((nseg - x0 + sstride - 1) / sstride + K - 1) / K : 0;  // warp 0's segments / K
   const uint32_t lt = (1u << lane) - 1u;
   const int no_ph[kCompactPages] = {0, 0};
@@ -2502,10 +2493,26 @@ __device__ __forceinline__ void compact_walk_batched(const DecodeParams& p, cons
 #pragma unroll
     for (int j = 0; j < K; ++j) {
 #pragma unroll
-      for (int q = 0; q < kCompactPages; ++q) pc[j][q] = BOX || SPLIT ? __shfl_sync(0xffffffffu, pl[j], q) : pl[j] - (lane & 1) + q;
+      for (int q = 0; q < kCompactPages; ++q) pc[j][q] = BOX ? __shfl_sync(0xffffffffu, pl[j], q) : pl[j] - (lane & 1) + q;
       compact_load<G>(cs[j], ubase, ptab, pc[j], lane, n, no_ph);  // a segment past the end: +inf bounds, no load
     }
-    if constexpr (BOX || SPLIT) {  // the next batch's list entries, a batch ahead of their bounds
+    [[maybe_unused]] uint32_t tp[SPLIT && !FORCED ? K : 1][kCompactPages][(G + 1) / 2];  // SPLIT: the pages' θ
+    if constexpr (SPLIT && !FORCED) {
+      if (bt == 0) {  // the θ rows into shared memory, once (every warp takes the same number of batches)
+        if (int(threadIdx.x) < 2 * split) s_th[threadIdx.x] = th_word;
+        __syncthreads();
+      }
+#pragma unroll
+      for (int j = 0; j < K; ++j)
+#pragma unroll
+        for (int q = 0; q < kCompactPages; ++q) {
+          const int pg = pc[j][q];
+          const uint32_t* tw = s_th + 2 * (pg >= 0 ? pg % split : 0);
+#pragma unroll
+          for (int i = 0; i < (G + 1) / 2; ++i) tp[j][q][i] = pg >= 0 && pg * kPage < n ? tw[i] : 0x7C007C00u;
+        }
+    }
+    if constexpr (BOX) {  // the next batch's list entries, a batch ahead of their bounds
 #pragma unroll
       for (int j = 0; j < K; ++j) pl[j] = seg_page(s0 + ((bt + 1) * K + j) * sstride);
     } else {
@@ -2524,7 +2531,12 @@ __device__ __forceinline__ void compact_walk_batched(const DecodeParams& p, cons
 #pragma unroll
       for (int q = 0; q < kCompactPages; ++q) nuv[j][q] = __ldg(&numax[int64_t(cs[j].phys[q]) * p.n_head_kv]), pany[j][q] = false;
       bool elim_rows[kCompactRows];
-      compact_decide<G, FORCED>(p, cs[j], pc[j], lane, n, cold_lo, cold_hi, bg, keep_thr, th2, elim_rows, keep[j], pany[j], tot);
+      if constexpr (SPLIT && !FORCED)
+        compact_decide<G, FORCED>(p, cs[j], pc[j], lane, n, cold_lo, cold_hi, bg, keep_thr, tp[j][0], tp[j][1], elim_rows,
+                                  keep[j], pany[j], tot);
+      else
+        compact_decide<G, FORCED>(p, cs[j], pc[j], lane, n, cold_lo, cold_hi, bg, keep_thr, th2, th2, elim_rows, keep[j],
+                                  pany[j], tot);
       if (pany[j][0] || pany[j][1]) compact_me_terms<G>(cs[j], elim_rows, me);
     }
     // the batch's places: the warps' counts in shared memory, one atomic (thread 0), each warp after those before it
@@ -2622,8 +2634,12 @@ __device__ int g_compact_tl_blocks;
 // BT: the segments in batches (compact_walk_batched, GHOSTKV_COMPACT_BATCH, the default; 2 segments a batch: 64
 // registers at 8 blocks per SM; a batch of 4 took 128 registers and 4 blocks per SM, and spilled at 64); otherwise
 // compact_walk.
-template <int G, bool BOX, bool FORCED, bool TL = false, bool BT = false>
-__global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParams p, Workspace w, int from_list) {
+// SPLIT (BT, without anchors): the scan's split cut (DecodeParams::cut_split) with split blocks per KV head: each
+// page's θ is its block's (compact_walk_batched's SPLIT), and block 0 of each KV head then writes the lowest of its
+// heads' blocks' cuts into Workspace::theta and the certificate's θ.
+template <int G, bool BOX, bool FORCED, bool TL = false, bool BT = false, bool SPLIT = false>
+__global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParams p, Workspace w, int from_list, int split) {
+  static_assert(!SPLIT || (BT && !BOX), "the split cut: batched walk, no anchors");
   constexpr int kWarps = kCompactThreads / 32;
   static_assert(!TL || 12 + kWarps <= kCompactTlCols, "the timeline's warp columns");
   const int tid = threadIdx.x, lane = tid & 31;
@@ -2656,11 +2672,21 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
   float me[G], nu;
   if constexpr (BT) {
     __shared__ int s_place[kWarps];
-    compact_walk_batched<G, BOX, FORCED, kWarps, TL>(p, w, bg, b, g, lane, me, nu, s_place, tl);
+    compact_walk_batched<G, BOX, FORCED, kWarps, TL, SPLIT>(p, w, bg, b, g, lane, me, nu, s_place, tl, split);
   } else {
     compact_walk<G, BOX, FORCED, kWarps, false, false, TL>(p, w, bg, b, g, lane, nullptr, me, nu, nullptr, tl);
   }
   compact_flush<G, kWarps>(p, w, b, g, me, nu, s_me, s_nu);  // its first barrier makes s_nu's zero visible
+  if constexpr (SPLIT) {
+    if (blockIdx.x == 0 && tid < G) {  // the lowest of the blocks' cuts of head tid (exact f16 values)
+      const int64_t bq = int64_t(b) * p.n_head_q + g * G + tid;
+      float th = INFINITY;
+      for (int c = 0; c < split; ++c)
+        th = fminf(th, __half2float(__ushort_as_half(__ldcg(&w.theta_blk[(int64_t(bg) * kSplitMaxChunks + c) * 4 + tid]))));
+      w.theta[bq] = th;
+      if (p.cert) p.cert[bq].theta = th;
+    }
+  }
   if constexpr (TL) {
     if (tid == 0) tl[9] = global_ns();
   }
@@ -2673,53 +2699,6 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
   }
   if constexpr (TL) {
     if (tid == 0) tl[10] = global_ns();
-  }
-}
-
-// compact with the split cut (DecodeParams::cut_split; stage1 launches it instead of compact_kernel): a 1-D grid of
-// B·Hkv·C·m blocks, m per scan block. Block i takes the (i / m)-th scan block to publish its cut (Workspace::sready:
-// (b·Hkv + g)·kSplitMaxChunks + c, plus 1, in the order the cuts were done), once it is listed, and walks part i mod m of
-// that scan block's pages (compact_walk_batched's SPLIT) with its θ: so the pages of the scan blocks that finish first
-// are compacted while the others still stream, instead of after the whole scan grid. The scan's blocks are all
-// resident before this grid launches (programmatic launch, every scan block after its wait for prep), so the waits
-// cannot block them; prep zeroed the list and the counters before (the scan waited for it). The KV head's last block
-// (cdone) writes θ, and the certificate's θ, as the lowest of its scan blocks' cuts.
-template <int G, bool FORCED>
-__global__ void __launch_bounds__(kCompactThreads, 8) compact_split_kernel(DecodeParams p, Workspace w, int C, int m) {
-  constexpr int kWarps = kCompactThreads / 32;
-  const int tid = threadIdx.x, lane = tid & 31;
-  __shared__ double s_me[G][kWarps];
-  __shared__ uint32_t s_nu;
-  __shared__ int s_e, s_place[kWarps];
-  __shared__ bool s_last;
-  if (tid == 0) {
-    s_nu = 0u;
-    s_e = wait_list(w.sready, int(blockIdx.x) / m, p.batch * p.n_head_kv * kSplitMaxChunks);
-  }
-  __syncthreads();
-  const int e = s_e;
-  if (e < 0) __trap();
-  pdl_launch_next();
-  const int bg = e / kSplitMaxChunks, c = e % kSplitMaxChunks;
-  const int b = bg / p.n_head_kv, g = bg % p.n_head_kv;
-  float me[G], nu;
-  compact_walk_batched<G, false, FORCED, kWarps, false, true>(p, w, bg, b, g, lane, me, nu, s_place, nullptr,
-                                                              SplitPart{c, C, int(blockIdx.x) % m, m});
-  compact_flush<G, kWarps>(p, w, b, g, me, nu, s_me, s_nu);  // its first barrier makes s_nu's zero visible
-  __syncthreads();
-  if (tid == 0) {
-    __threadfence();
-    s_last = atomicAdd(&w.cdone[bg], 1) == C * m - 1;
-    if (s_last) __threadfence();
-  }
-  __syncthreads();
-  if (s_last && tid < G) {  // every scan block of the KV head has published its cut: the lowest of them, head tid
-    const int64_t bq = int64_t(b) * p.n_head_q + g * G + tid;
-    float th = INFINITY;
-    for (int k = 0; k < C; ++k)
-      th = fminf(th, __half2float(__ushort_as_half(__ldcg(&w.theta_blk[(int64_t(bg) * kSplitMaxChunks + k) * 4 + tid]))));
-    w.theta[bq] = th;
-    if (p.cert) p.cert[bq].theta = th;
   }
 }
 
@@ -3952,7 +3931,7 @@ int64_t workspace_bytes(const DecodeParams& p) {
   const int64_t MP = (p.max_seq + kPage - 1) / kPage;
   s += align256(BK * MP * G * 2) + align256(BK * MP * 4) + align256(BK * 4);
   s += 2 * align256(BQ * p.splits * 4) + align256(BQ * p.splits * D * 4);
-  s += align256(BK * kSplitMaxChunks * 4 * 2) + align256((1 + BK * kSplitMaxChunks) * 4);
+  s += align256(BK * kSplitMaxChunks * 4 * 2);
   return s;
 }
 
@@ -3987,7 +3966,6 @@ Workspace workspace_views(const DecodeParams& p) {
   w.pl = reinterpret_cast<float*>(take(BQ * p.splits * 4));
   w.po = reinterpret_cast<float*>(take(BQ * p.splits * D * 4));
   w.theta_blk = reinterpret_cast<uint16_t*>(take(BK * kSplitMaxChunks * 4 * 2));
-  w.sready = reinterpret_cast<int32_t*>(take((1 + BK * kSplitMaxChunks) * 4));
   return w;
 }
 
@@ -4436,16 +4414,15 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
         constexpr int per_block = kCompactThreads / 32 * kCompactSeg, kMinSegs = 1;
         const int cchunks = std::max(1, std::min((p.max_seq + kMinSegs * per_block - 1) / (kMinSegs * per_block),
                                                  std::min(cocc, compact_occupancy()) * sms / BK));
-        if (more()) launch("compact_kernel", kern, dim3(cchunks, BK), dim3(kCompactThreads), 0, st, p, w, compact_from_list(BK));
+        if (more()) launch("compact_kernel", kern, dim3(cchunks, BK), dim3(kCompactThreads), 0, st, p, w, compact_from_list(BK), 0);
       };
-      auto go_split = [&](auto forced) {  // the split cut: m blocks per scan block, the scan blocks as they finish
+      auto go_split = [&](auto forced) {  // the split cut: the batched walk without anchors, each page's θ its scan block's
         constexpr bool FORCED = decltype(forced)::value;
-        auto* kern = compact_split_kernel<GG, FORCED>;
-        const int cocc = resident_blocks<compact_split_kernel<GG, FORCED>, kCompactThreads>();
+        auto* kern = compact_kernel<GG, false, FORCED, false, true, true>;
+        const int cocc = resident_blocks<compact_kernel<GG, false, FORCED, false, true, true>, kCompactThreads>();
         constexpr int per_block = kCompactThreads / 32 * kCompactSeg;
         const int cchunks = std::max(1, std::min((p.max_seq + per_block - 1) / per_block, std::min(cocc, compact_occupancy()) * sms / BK));
-        const int m = std::max(1, cchunks / split);
-        if (more()) launch("compact_split_kernel", kern, dim3(BK * split * m), dim3(kCompactThreads), 0, st, p, w, split, m);
+        if (more()) launch("compact_kernel", kern, dim3(cchunks, BK), dim3(kCompactThreads), 0, st, p, w, 0, split);
       };
       using T = std::true_type;
       using F = std::false_type;

@@ -209,8 +209,6 @@ struct Workspace {
   uint16_t* theta_blk;           // [B·Hkv, kSplitMaxChunks, 4] f16 bits: with the split cut, block c's cut θ_c,h of
                                  // head h of the group (+inf past G); page p of the KV head is block p mod C's
                                  // (C = scan_split_chunks). theta and Certificate::theta then hold the lowest of them.
-  int32_t* sready;               // [1 + B·Hkv·kSplitMaxChunks] the split cut's list of scan blocks whose cut is done: [0]
-                                 // how many, [1 + i] 1 + (b·Hkv + g)·kSplitMaxChunks + c of the i-th (0 until written)
 };
 // The split cut's most blocks per KV head (DecodeParams::cut_split; more: the one cut).
 inline constexpr int kSplitMaxChunks = 64;

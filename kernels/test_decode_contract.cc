@@ -438,7 +438,7 @@ TEST(CudaContract, WorkspaceViewsAlignedDisjointInside) {
         {w.pub, BK * ((s.max_seq + kPage - 1) / kPage) * G * 2}, {w.plist, BK * ((s.max_seq + kPage - 1) / kPage) * 4},
         {w.n_plist, BK * 4},
         {w.pm, BQ * S * 4},     {w.pl, BQ * S * 4},      {w.po, BQ * S * 128 * 4},
-        {w.theta_blk, BK * kSplitMaxChunks * 4 * 2}, {w.sready, (1 + BK * kSplitMaxChunks) * 4}};
+        {w.theta_blk, BK * kSplitMaxChunks * 4 * 2}};
     const uint8_t* prev_end = base;
     for (size_t i = 0; i < views.size(); ++i) {
       const uint8_t* a = static_cast<const uint8_t*>(views[i].first);
