@@ -4087,11 +4087,10 @@ static ScanPlan scan_plan(const DecodeParams& p) {
   s.chunks = scan_blocks_per_head(max_pages_seq, std::min(occ, scan_occupancy()) * device_sm_count(),
                                   p.batch * p.n_head_kv);
   if (s.chunks == 1 && !scan_debug() && cut_local_on()) s.cut = kCutLocal;
-  // the split cut (DecodeParams::cut_split): the 16-warp build without anchors, chunks, diagnostics or compact's ready list
-  if constexpr (SW == 16 && GG == 4 && DD == 128)
-    if (p.cut_split == 1 && s.cut == kCutGlobal && !p.box && s.chunks >= 2 && s.chunks <= kSplitMaxChunks && !scan_debug() &&
-        scan_chunks_env() == 1 && !compact_from_list(p.batch * p.n_head_kv))
-      s.cut = kCutSplit;
+  // the split cut (DecodeParams::cut_split): without anchors, the 16-warp build's chunks, diagnostics or compact's ready list
+  if (p.cut_split == 1 && s.cut == kCutGlobal && !p.box && s.chunks >= 2 && s.chunks <= kSplitMaxChunks && !scan_debug() &&
+      (SW != 16 || scan_chunks_env() == 1) && !compact_from_list(p.batch * p.n_head_kv))
+    s.cut = kCutSplit;
   return s;
 }
 
@@ -4333,8 +4332,7 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
       } else if (plan.cut == kCutLocal) {
         kern = scan_kernel<GG, DD, BB, NB, SW, MINB, false, kCutLocal>;
       } else if (plan.cut == kCutSplit) {
-        if constexpr (SW == 16 && GG == 4 && DD == 128) kern = scan_kernel<GG, DD, BB, NB, SW, MINB, false, kCutSplit>;
-        else throw std::logic_error("ghostkv cuda: the split cut is built for the 16-warp scan (G 4, d 128)");
+        kern = scan_kernel<GG, DD, BB, NB, SW, MINB, false, kCutSplit>;
       }
       if constexpr (SW == 16 && GG == 4 && DD == 128) {
         const int nch = scan_chunks_env();

@@ -164,7 +164,7 @@ struct DecodeParams {
                              // (balanced_splits), as the split count; 0 keeps the grid's own split (the plain builds,
                              // fewer registers: no cost where the counts are even)
   int cut_split = 0;         // 1: the mass policy's budget split over the token scan's blocks where a KV head has
-                             // several (1 × 128K: 16-17; quant witness without anchors, G 4 / d 128): block c of KV
+                             // several (1 × 128K: 16; quant witnesses without anchors): block c of KV
                              // head (b, g) cuts its own candidates, n_c of the KV head's n, against the share
                              // budget·n_c/n as soon as its pages are done (no global histogram, no last block, no
                              // wait for the others), so each head's eliminated mass stays within the whole budget
@@ -231,7 +231,7 @@ void ghost_stage_prefix(const DecodeParams& p, void* stream, int stage, int n_ke
 int scan_cut_mode(const DecodeParams& p);
 void set_cut_local(int on);
 // 2 from scan_cut_mode: the split cut (DecodeParams::cut_split), where p asks for it and its scan has 2 to
-// kSplitMaxChunks blocks per KV head (the 16-warp quant scan without anchors, not with GHOSTKV_SCAN_DEBUG or
+// kSplitMaxChunks blocks per KV head (the quant scan without anchors, not with GHOSTKV_SCAN_DEBUG or
 // GHOSTKV_SCAN_CHUNKS, and compact waiting for the whole scan: GHOSTKV_COMPACT_READY off). scan_split_chunks: its
 // blocks per KV head C (page p is block p mod C's), 0 where the step does not get the split cut.
 inline constexpr int kCutModeSplit = 2;

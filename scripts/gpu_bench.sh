@@ -59,6 +59,8 @@ small_rows=(
   "rand8-split:--batch 2 --n 4160 --fracs 0.05,1 --poison --cut-split"
   "rand4-split:--bits 4 --batch 2 --n 4160 --fracs 0.2 --cut-split"
   "mixed-split-b3:--bits mixed --batch 3 --n 3000 --fracs 0.05 --cut-split"
+  "g3-d64-4-split:--d 64 --hq 24 --hkv 8 --bits 4 --batch 2 --n 3000 --fracs 0.05 --cut-split"
+  "g2-8-split:--hq 16 --hkv 8 --batch 2 --n 3000 --fracs 0.05,1 --cut-split"
 )
 # the small rows a mode takes: every one, or those named in $GHOSTKV_SMALL_ROWS (an unknown name is an error)
 row_name() { local r="$1"; while [[ "$r" == GHOSTKV_*=*:* ]]; do r="${r#*:}"; done; echo "${r%%:*}"; }
