@@ -689,7 +689,7 @@ __device__ __forceinline__ void publish_cut(const Workspace& w, int bg, long lon
 //     histogram against its share of the budget (cut_head's SPLIT) as soon as its pages are done: no flush, done
 //     count, last block or ready list. Block c takes the KV head's pages p ≡ c (mod C) (its warp w: pages
 //     w·C + c + k·C·SW), so that every block's candidates sample the whole sequence (scripts/split_cut.py: on real
-//     captures the survivors then rise by 0.3-0.7 points at 16 blocks, by 2.8-4.0 with contiguous runs of pages).
+//     captures the survivors then rise by 0.1-0.7 points at 16 blocks, by up to 4.0 with runs of 4 pages per block).
 inline constexpr int kCutGlobal = 0, kCutLocal = 1, kCutSplit = 2;
 static_assert(kCutSplit == kCutModeSplit, "scan_cut_mode's value for the split cut (decode.h)");
 // kCutGlobal (and the low-rank scan's global cut, LEAN)

@@ -23,6 +23,10 @@
   refuses a run whose real-heads row lacks its mean row, and regenerates per_head_bd245e0.txt from that run's CSVs;
 - scripts/sink_reference.py's per-step function on a worked KV head (the sinks' reference loses the tokens between
   −gap and θ; with the last token in it, the two frames agree);
+- scripts/split_cut.py's survivors on a worked KV head (a block whose candidates carry more than its share of the budget
+  keeps tokens the one cut eliminates; with one block, or even blocks, the two agree);
+- scripts/stage1_rows.py on a worked CSV of two arms (each row's figures, each arm's range and count of rows ≤ 1.3×,
+  a commit without an arm), a CSV without a column and one with a non-numeric value (refused, naming the file);
 - scripts/gpu_torch_spread.py on four worked runs (two groups, their ranges, medians and distance) and a run that
   lacks a shape's time or holds a non-numeric one (refused, naming the file and the shape or the row)."""
 import csv
@@ -387,6 +391,45 @@ def main():
     keep, keep_s, heads = sink_reference.step(qq, kk, sc[None, :], 1.0, n - 1, 0, 1, last=1)
     check(keep.mean() == 0.5 and keep_s.mean() == 0.5 and heads[0][0] == 0.0,
           "sink_reference.step (--last 1): %s %s %s" % (keep.mean(), keep_s.mean(), heads))
+    # split_cut.py's split_keep on a worked KV head (one head): page 1's 64 candidates at u = −5 (bin edge −4.9375:
+    # 64·e^−4.9375 = 0.459), page 2's at u = −30; budget 0.6. The one cut eliminates all 128; split over 2 blocks
+    # (page p to block p mod 2) each block's share is 0.3, so the block of page 1 keeps its 64 and the other eliminates
+    # its own; with one block, or with both pages at u = −5 and budget 1 (0.918 in all, 0.459 ≤ 0.5 per block), the two agree
+    import split_cut
+    tok = np.arange(64, 192)
+    u = np.where(tok < 128, -5.0, -30.0)[None, :]
+    keep, keep_s = split_cut.split_keep(u, [0.6], tok, 2, 1)
+    check(keep.sum() == 0 and keep_s.sum() == 64 and keep_s[:64].all(),
+          "split_cut.split_keep (uneven blocks): %d %d" % (keep.sum(), keep_s.sum()))
+    keep, keep_s = split_cut.split_keep(u, [0.6], tok, 1, 1)
+    check(keep.sum() == 0 and keep_s.sum() == 0, "split_cut.split_keep (one block): %d %d" % (keep.sum(), keep_s.sum()))
+    keep, keep_s = split_cut.split_keep(np.full((1, 128), -5.0), [1.0], tok, 2, 1)
+    check(keep.sum() == 0 and keep_s.sum() == 0, "split_cut.split_keep (even blocks): %d %d" % (keep.sum(), keep_s.sum()))
+    # stage1_rows.py on a worked CSV: arm glob (1.40, 1.28: one row ≤ 1.3) and split (1.30: exactly at the bound counts),
+    # a commit without an arm ('-'); then a CSV without ghost_vs_floor and one whose stage1_ms is not a number
+    hdr = ["commit", "case", "label", "surv_frac", "stage1_ms", "stage1_vs_floor", "ghost_vs_floor", "violations"]
+    good = temp_csv(hdr, [["abc-glob", "c1", "forced:0.05", 0.0498, 0.0537, 1.40, 1.6, 0],
+                          ["abc-split", "c1", "forced:0.05", 0.0498, 0.0500, 1.30, 1.5, 0],
+                          ["abc-glob", "c1", "certified", 1.0, 0.0492, 1.28, 1.1, 0],
+                          ["abc", "c2", "certified", 0.25, 0.0190, 8.1, 6.0, 2]])
+    r = subprocess.run([sys.executable, os.path.join("scripts", "stage1_rows.py"), good], cwd=ROOT, capture_output=True, text=True)
+    out = r.stdout
+    check(r.returncode == 0
+          and "c1 [glob]\n  forced:0.05        surv 0.0498  stage1   53.70 us  1.400x floor (38.36 us; 1.3x 49.86)  step 1.600x  violations 0\n" in out
+          and "  stage 1: 1.280-1.400x its floor, 1 of 2 rows <= 1.3x\nc1 [split]\n" in out
+          and "  stage 1: 1.300-1.300x its floor, 1 of 1 rows <= 1.3x\n" in out
+          and "c2 [-]\n  certified          surv 0.2500  stage1   19.00 us  8.100x floor (2.35 us; 1.3x 3.05)  step 6.000x  violations 2\n" in out,
+          "stage1_rows.py worked example:\n" + out + r.stderr)
+    bad = temp_csv(hdr[:6] + hdr[7:], [["a-b", "c", "l", 1, 0.05, 1.3, 0]])
+    r = subprocess.run([sys.executable, os.path.join("scripts", "stage1_rows.py"), bad], cwd=ROOT, capture_output=True, text=True)
+    check(r.returncode != 0 and bad in r.stderr and "ghost_vs_floor" in r.stderr and "Traceback" not in r.stderr,
+          "stage1_rows.py on a CSV without ghost_vs_floor:\n" + r.stderr)
+    bad2 = temp_csv(hdr, [["a-b", "c", "l", 1, "x1", 1.3, 1.2, 0]])
+    r = subprocess.run([sys.executable, os.path.join("scripts", "stage1_rows.py"), bad2], cwd=ROOT, capture_output=True, text=True)
+    check(r.returncode != 0 and bad2 in r.stderr and "stage1_ms" in r.stderr and "'x1'" in r.stderr and "Traceback" not in r.stderr,
+          "stage1_rows.py on a non-numeric stage1_ms:\n" + r.stderr)
+    for path in (good, bad, bad2):
+        os.remove(path)
     return check.done("gpu_analysis_scripts")
 
 
