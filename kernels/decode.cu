@@ -2635,8 +2635,9 @@ __device__ int g_compact_tl_blocks;
 // registers at 8 blocks per SM; a batch of 4 took 128 registers and 4 blocks per SM, and spilled at 64); otherwise
 // compact_walk.
 // SPLIT (BT, without anchors): the scan's split cut (DecodeParams::cut_split) with split blocks per KV head: each
-// page's θ is its block's (compact_walk_batched's SPLIT), and block 0 of each KV head then writes the lowest of its
-// heads' blocks' cuts into Workspace::theta and the certificate's θ.
+// page's θ is its block's (compact_walk_batched's SPLIT), and warp 0 of each KV head's block 0 first writes the lowest
+// of its heads' blocks' cuts into Workspace::theta and the certificate's θ (one round of loads and a warp reduction;
+// e133b97-b088822 read the C rows one after the other at the block's end, about 0.15 µs each from L2).
 template <int G, bool BOX, bool FORCED, bool TL = false, bool BT = false, bool SPLIT = false>
 __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParams p, Workspace w, int from_list, int split) {
   static_assert(!SPLIT || (BT && !BOX), "the split cut: batched walk, no anchors");
@@ -2669,6 +2670,27 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
   }
   pdl_launch_next();
   const int b = bg / p.n_head_kv, g = bg % p.n_head_kv;
+  if constexpr (SPLIT) {  // the KV head's block 0, warp 0: θ (and the certificate's) the lowest of the C blocks' cuts
+    static_assert(kSplitMaxChunks <= 64, "two θ rows per lane");
+    if (blockIdx.x == 0 && tid < 32) {  // lane ℓ: rows ℓ and ℓ + 32, both loads in flight at once (G halves a row)
+      const uint2* rows = reinterpret_cast<const uint2*>(w.theta_blk + int64_t(bg) * kSplitMaxChunks * 4);
+      const uint2 inf2 = make_uint2(0x7C007C00u, 0x7C007C00u);
+      const uint2 r0 = lane < split ? __ldcg(rows + lane) : inf2, r1 = lane + 32 < split ? __ldcg(rows + lane + 32) : inf2;
+      float th[4] = {fminf(__low2float(*reinterpret_cast<const __half2*>(&r0.x)), __low2float(*reinterpret_cast<const __half2*>(&r1.x))),
+                     fminf(__high2float(*reinterpret_cast<const __half2*>(&r0.x)), __high2float(*reinterpret_cast<const __half2*>(&r1.x))),
+                     fminf(__low2float(*reinterpret_cast<const __half2*>(&r0.y)), __low2float(*reinterpret_cast<const __half2*>(&r1.y))),
+                     fminf(__high2float(*reinterpret_cast<const __half2*>(&r0.y)), __high2float(*reinterpret_cast<const __half2*>(&r1.y)))};
+#pragma unroll
+      for (int h = 0; h < 4; ++h)
+        for (int o = 16; o > 0; o >>= 1) th[h] = fminf(th[h], __shfl_xor_sync(0xffffffffu, th[h], o));
+      if (lane < G) {  // every edge and −inf are exact f16 values (cut_head's SPLIT)
+        const int64_t bq = int64_t(b) * p.n_head_q + g * G + lane;
+        const float t = lane == 0 ? th[0] : lane == 1 ? th[1] : lane == 2 ? th[2] : th[3];
+        w.theta[bq] = t;
+        if (p.cert) p.cert[bq].theta = t;
+      }
+    }
+  }
   float me[G], nu;
   if constexpr (BT) {
     __shared__ int s_place[kWarps];
@@ -2677,16 +2699,6 @@ __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParam
     compact_walk<G, BOX, FORCED, kWarps, false, false, TL>(p, w, bg, b, g, lane, nullptr, me, nu, nullptr, tl);
   }
   compact_flush<G, kWarps>(p, w, b, g, me, nu, s_me, s_nu);  // its first barrier makes s_nu's zero visible
-  if constexpr (SPLIT) {
-    if (blockIdx.x == 0 && tid < G) {  // the lowest of the blocks' cuts of head tid (exact f16 values)
-      const int64_t bq = int64_t(b) * p.n_head_q + g * G + tid;
-      float th = INFINITY;
-      for (int c = 0; c < split; ++c)
-        th = fminf(th, __half2float(__ushort_as_half(__ldcg(&w.theta_blk[(int64_t(bg) * kSplitMaxChunks + c) * 4 + tid]))));
-      w.theta[bq] = th;
-      if (p.cert) p.cert[bq].theta = th;
-    }
-  }
   if constexpr (TL) {
     if (tid == 0) tl[9] = global_ns();
   }
