@@ -86,6 +86,19 @@ def sample_values(q, k, ub, scale, pos, g, G, K):
     return us, np.array(th), np.array(te), on_sample
 
 
+def check_specs(specs, prog):
+    """Refuses (SystemExit naming prog and the spec or file) a spec that is not CAPTURE_DIR:LAYERS or names a layer the
+    capture lacks (its k.npy or the capture's manifest.json missing)."""
+    for spec in specs:
+        cap, _, lay = spec.rpartition(":")
+        if not cap or not lay or not all(x.isdigit() for x in lay.split(",")):
+            raise SystemExit(f"{prog}: {spec!r} is not CAPTURE_DIR:LAYERS (e.g. caps/ref23m:1,4,7)")
+        for x in lay.split(","):
+            need = os.path.join(cap, f"layer_{int(x):02d}", "k.npy")
+            if not os.path.exists(os.path.join(cap, "manifest.json")) or not os.path.exists(need):
+                raise SystemExit(f"{prog}: {cap}: no capture of layer {x} ({need} or manifest.json missing)")
+
+
 def layers(specs, consecutive=False):
     """Each CAP:LAYERS spec's layers: (name, layer, G, Hkv, scale, q, k, positions, the int8 witness's upper bounds);
     consecutive: the query positions must be consecutive decode steps."""

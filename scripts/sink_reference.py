@@ -19,12 +19,11 @@ eliminate a few tokens the m_L frame keeps: S_only is their mean share of the ca
 module (build/python or build-cuda/python). --last R takes m_S over the sinks and the last R tokens (the query's own
 key among them: behind seq_len and one page-table entry, but R rows instead of prep's 256 hot ones).
 """
-import os
 import sys
 
 import numpy as np
 
-from provisional_cut import layers
+from provisional_cut import check_specs, layers
 from me_hist_bound import DELTA, N_RECENT, N_SINK, cut
 
 
@@ -61,14 +60,7 @@ def main():
     if not args:
         print(__doc__.strip().splitlines()[2].strip())
         return 2
-    for spec in args:
-        cap, _, lay = spec.rpartition(":")
-        if not cap or not lay or not all(x.isdigit() for x in lay.split(",")):
-            raise SystemExit(f"sink_reference.py: {spec!r} is not CAPTURE_DIR:LAYERS (e.g. caps/ref23m:1,4,7)")
-        for x in lay.split(","):
-            need = os.path.join(cap, f"layer_{int(x):02d}", "k.npy")
-            if not os.path.exists(os.path.join(cap, "manifest.json")) or not os.path.exists(need):
-                raise SystemExit(f"sink_reference.py: {cap}: no capture of layer {x} ({need} or manifest.json missing)")
+    check_specs(args, "sink_reference.py")
     if last:
         print(f"# m_S over the {N_SINK} sinks and the last {last} tokens")
     print(f"{'capture':<34} {'layer':>5} {'steps':>5} {'surv':>6} {'surv_S':>6} {'S_only':>7} {'lossy':>6} {'gap med':>8} "

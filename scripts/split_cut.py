@@ -25,7 +25,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from provisional_cut import head_values, layers  # noqa: E402
+from provisional_cut import check_specs, head_values, layers  # noqa: E402
 from me_hist_bound import cut  # noqa: E402
 
 PAGE = 64
@@ -61,14 +61,7 @@ def main():
     if not args:
         print(__doc__.strip().splitlines()[2].strip())
         return 2
-    for spec in args:
-        cap, _, lay = spec.rpartition(":")
-        if not cap or not lay or not all(x.isdigit() for x in lay.split(",")):
-            raise SystemExit(f"split_cut.py: {spec!r} is not CAPTURE_DIR:LAYERS (e.g. caps/ref23m:1,4,7)")
-        for x in lay.split(","):
-            need = os.path.join(cap, f"layer_{int(x):02d}", "k.npy")
-            if not os.path.exists(os.path.join(cap, "manifest.json")) or not os.path.exists(need):
-                raise SystemExit(f"split_cut.py: {cap}: no capture of layer {x} ({need} or manifest.json missing)")
+    check_specs(args, "split_cut.py")
     print(f"# budget split over C blocks; page p of the candidates to block (p // {W}) mod C")
     print(f"{'capture':<34} {'layer':>5} {'steps':>5} {'surv':>6}" + "".join(f" {'split ' + str(c):>9}" for c in chunks))
     for name, layer, G, Hkv, scale, q, k, pos, ub in layers(args):
