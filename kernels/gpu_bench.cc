@@ -1417,7 +1417,7 @@ int run_on_device(const Opts& o, Host& h, int dev) {
                  "ghost_ms,dense_ms,adaptive_ms,adaptive_path,stage1_bytes,stage2_bytes,dense_bytes,copy_gbps,"
                  "stage1_vs_floor,stage2_vs_floor,ghost_vs_floor,dense_vs_floor,speedup_vs_dense,violations,"
                  "rule_fail,cert_fail,num_fail,nonfinite,max_mass_bound,max_mass_lost,max_num_err,dense_rel_err,"
-                 "mean_bound_gap,anchors,pages_read_frac,splits,head_fracs,balanced\n");
+                 "mean_bound_gap,anchors,pages_read_frac,splits,head_fracs,balanced,cut_blocks\n");
   std::printf("%-12s %8s %6s %9s %9s %9s %9s %9s %6s %6s %6s %5s %5s %9s %9s %6s\n", "label", "surv", "pages", "stage1", "stage2", "ghost",
               "dense", "adaptive", "s1/fl", "s2/fl", "gh/fl", "viol", "fail", "mass_bnd", "num_err", "splits");
   double stage2_fixed_ms = -1;  // calibration of the adaptive rule (first row)
@@ -1579,7 +1579,7 @@ int run_on_device(const Opts& o, Host& h, int dev) {
     if (csv)
       std::fprintf(csv,
                    "%s,%s,%s,%d,%d,%d,%d,%s,%g,%s,%.6f,%.5f,%.5f,%.5f,%.5f,%.5f,%s,%.0f,%.0f,%.0f,%.1f,%.3f,%.3f,%.3f,%.3f,"
-                   "%.3f,%lld,%lld,%lld,%lld,%lld,%.3e,%.3e,%.3e,%.3e,%.3e,%d,%.5f,%d,%s,%d\n",
+                   "%.3f,%lld,%lld,%lld,%lld,%lld,%.3e,%.3e,%.3e,%.3e,%.3e,%d,%.5f,%d,%s,%d,%d\n",
                    o.device.c_str(), o.commit.c_str(), o.name.c_str(), h.B, h.max_seq, h.Hq, h.Hkv, h.spec_csv().c_str(), o.delta,
                    csv_label.c_str(), f, s1_ms,
                    s2_ms, ghost_ms, dense_ms, adaptive_ms, use_ghost ? "ghost" : "dense", by.stage1, by.stage2, by.dense,
@@ -1587,7 +1587,7 @@ int run_on_device(const Opts& o, Host& h, int dev) {
                    dense_ms / ghost_ms, (long long)c.violations, (long long)c.rule_fail, (long long)c.cert_fail,
                    (long long)c.num_fail, (long long)c.nonfinite, c.max_mass_bound, c.max_mass_lost, c.max_num_err,
                    dense_err, c.mean_gap, int(o.anchors), pages_frac, pr.splits,
-                   h.B * h.Hkv <= kHeadFracsShown ? hf.fracs.c_str() : "", int(hf.balanced));
+                   h.B * h.Hkv <= kHeadFracsShown ? hf.fracs.c_str() : "", int(hf.balanced), gc::scan_split_chunks(pr));
   }
   if (!o.check_only)
     std::printf("# dense: %.4f ms, %.1f GB/s of %.1f GB/s copy; dense rel err %.2e; candidates checked in %zu batch entries\n",

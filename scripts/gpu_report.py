@@ -121,6 +121,8 @@ def main():
                 lab += " [balanced splits]"
         else:
             lab = "certified (synthetic far pages)" if "far" in r["case"] else "certified (random data)"
+        if r.get("cut_blocks") not in (None, "", "0"):  # DecodeParams::cut_split (CSVs before it lack the column)
+            lab += " [split cut, %s blocks]" % r["cut_blocks"]
         dense_floor = float(r["dense_ms"]) / float(r["dense_vs_floor"])
         sp = int(r["splits"]) if r.get("splits") else 0
         sp_mark = " [%d splits]" % sp if sp and sp > fewest[r["case"]] else ""
