@@ -42,6 +42,29 @@ def f(x, nd=3):
     return f"{float(x):.{nd}f}"
 
 
+def row_label(r):
+    """The table's label of a gpu_bench.csv row: forced / real / per-KV-head / certified, with its marks (the pages an
+    anchored forced row keeps, balanced splits, the split cut's blocks)."""
+    lab = r["label"]
+    anc = r.get("anchors") == "1"
+    if lab.startswith("forced:"):
+        fr = float(lab.split(":")[1])
+        lab = "forced %g%%" % (100 * fr)
+        if anc:
+            lab += " (pages %g%% forced)" % (100 * min(1.0, 4 * fr))
+    elif lab.startswith("real:"):
+        lab = "real " + lab.split(":")[1] + " (8-bit cert.)"
+    elif lab.startswith("real-heads:"):  # each (sequence, KV head) at a capture pair's own certified fraction
+        lab = "real " + lab.split(":")[1] + " per KV head (8-bit cert.)"
+        if r.get("balanced") == "1":
+            lab += " [balanced splits]"
+    else:
+        lab = "certified (synthetic far pages)" if "far" in r["case"] else "certified (random data)"
+    if r.get("cut_blocks") not in (None, "", "0"):  # DecodeParams::cut_split (CSVs before it lack the column)
+        lab += " [split cut, %s blocks]" % r["cut_blocks"]
+    return lab
+
+
 def main():
     if len(sys.argv) != 2 or sys.argv[1].startswith("-"):
         print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
@@ -106,23 +129,7 @@ def main():
             continue
         key = (int(r["batch"]), int(r["n_kv"]))
         t = torch_ms.get(key)
-        lab = r["label"]
-        anc = r.get("anchors") == "1"
-        if lab.startswith("forced:"):
-            fr = float(lab.split(":")[1])
-            lab = "forced %g%%" % (100 * fr)
-            if anc:
-                lab += " (pages %g%% forced)" % (100 * min(1.0, 4 * fr))
-        elif lab.startswith("real:"):
-            lab = "real " + lab.split(":")[1] + " (8-bit cert.)"
-        elif lab.startswith("real-heads:"):  # each (sequence, KV head) at a capture pair's own certified fraction
-            lab = "real " + lab.split(":")[1] + " per KV head (8-bit cert.)"
-            if r.get("balanced") == "1":
-                lab += " [balanced splits]"
-        else:
-            lab = "certified (synthetic far pages)" if "far" in r["case"] else "certified (random data)"
-        if r.get("cut_blocks") not in (None, "", "0"):  # DecodeParams::cut_split (CSVs before it lack the column)
-            lab += " [split cut, %s blocks]" % r["cut_blocks"]
+        lab = row_label(r)
         dense_floor = float(r["dense_ms"]) / float(r["dense_vs_floor"])
         sp = int(r["splits"]) if r.get("splits") else 0
         sp_mark = " [%d splits]" % sp if sp and sp > fewest[r["case"]] else ""

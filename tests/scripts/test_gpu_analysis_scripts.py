@@ -27,6 +27,8 @@
   keeps tokens the one cut eliminates; with one block, or even blocks, the two agree);
 - scripts/stage1_rows.py on a worked CSV of two arms (each row's figures, each arm's range and count of rows ≤ 1.3×,
   a commit without an arm), a CSV without a column and one with a non-numeric value (refused, naming the file);
+- scripts/gpu_report.py's row labels: a forced row with anchors, a split-cut row (cut_blocks) and rows of CSVs before
+  that column or with the one cut (no mark);
 - scripts/gpu_torch_spread.py on four worked runs (two groups, their ranges, medians and distance) and a run that
   lacks a shape's time or holds a non-numeric one (refused, naming the file and the shape or the row)."""
 import csv
@@ -430,6 +432,14 @@ def main():
           "stage1_rows.py on a non-numeric stage1_ms:\n" + r.stderr)
     for path in (good, bad, bad2):
         os.remove(path)
+    # gpu_report.py's row labels
+    import gpu_report
+    lab = gpu_report.row_label
+    check(lab({"label": "forced:0.050000", "anchors": "1", "case": "x"}) == "forced 5% (pages 20% forced)"
+          and lab({"label": "forced:0.050000", "anchors": "0", "case": "x", "cut_blocks": "16"}) == "forced 5% [split cut, 16 blocks]"
+          and lab({"label": "certified", "case": "x", "cut_blocks": "0"}) == "certified (random data)"
+          and lab({"label": "certified", "case": "far"}) == "certified (synthetic far pages)",
+          "gpu_report.row_label")
     return check.done("gpu_analysis_scripts")
 
 
