@@ -2637,7 +2637,7 @@ __device__ int g_compact_tl_blocks;
 // SPLIT (BT, without anchors): the scan's split cut (DecodeParams::cut_split) with split blocks per KV head: each
 // page's θ is its block's (compact_walk_batched's SPLIT), and warp 0 of each KV head's block 0 first writes the lowest
 // of its heads' blocks' cuts into Workspace::theta and the certificate's θ (one round of loads and a warp reduction;
-// e133b97-b088822 read the C rows one after the other at the block's end, about 0.15 µs each from L2).
+// e133b97-b088822 read the C rows one after the other at the block's end: stage 1 level either way, call156).
 template <int G, bool BOX, bool FORCED, bool TL = false, bool BT = false, bool SPLIT = false>
 __global__ void __launch_bounds__(kCompactThreads, 8) compact_kernel(DecodeParams p, Workspace w, int from_list, int split) {
   static_assert(!SPLIT || (BT && !BOX), "the split cut: batched walk, no anchors");
@@ -4238,35 +4238,27 @@ int ghost_stage1_kernels(const DecodeParams& p) {
   return p.box ? 4 : 3;
 }
 
-int scan_split_chunks(const DecodeParams& p) {
+// The token scan's plan for a step on p (every witness: the low-rank scan's or the quant scan's of p's width)
+static ScanPlan step_scan_plan(const DecodeParams& p) {
   validate(p);
-  int chunks = 0;
+  ScanPlan s;
   dispatch(group_of(p), p.d, [&](auto gc, auto dc) {
     constexpr int GG = decltype(gc)::value, DD = decltype(dc)::value;
     const int k8 = witness_k8(p.bits, p.n8, p.d);
-    ScanPlan s;
-    if (p.rank) return;
-    if (k8 == DD / 32) s = scan_plan_for<GG, DD, DD / 32>(p);
+    if (p.rank) s = lowrank_plan<GG, DD>(p);
+    else if (k8 == DD / 32) s = scan_plan_for<GG, DD, DD / 32>(p);
     else if (k8 == 1) s = scan_plan_for<GG, DD, 1>(p);
     else s = scan_plan_for<GG, DD, 0>(p);
-    if (s.cut == kCutSplit) chunks = s.chunks;
   });
-  return chunks;
+  return s;
 }
 
-int scan_cut_mode(const DecodeParams& p) {
-  validate(p);
-  int mode = kCutGlobal;
-  dispatch(group_of(p), p.d, [&](auto gc, auto dc) {
-    constexpr int GG = decltype(gc)::value, DD = decltype(dc)::value;
-    const int k8 = witness_k8(p.bits, p.n8, p.d);
-    if (p.rank) mode = lowrank_plan<GG, DD>(p).cut;
-    else if (k8 == DD / 32) mode = scan_plan_for<GG, DD, DD / 32>(p).cut;
-    else if (k8 == 1) mode = scan_plan_for<GG, DD, 1>(p).cut;
-    else mode = scan_plan_for<GG, DD, 0>(p).cut;
-  });
-  return mode;
+int scan_split_chunks(const DecodeParams& p) {
+  const ScanPlan s = step_scan_plan(p);
+  return s.cut == kCutSplit ? s.chunks : 0;
 }
+
+int scan_cut_mode(const DecodeParams& p) { return step_scan_plan(p).cut; }
 
 // A grid of resident blocks (occ per SM) for `items` work items at `per_block` per block: at least one
 // block, at most as many as are resident at once (the anchor stages' grids)
