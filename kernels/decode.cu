@@ -503,6 +503,7 @@ __global__ void __launch_bounds__(kPrepThreads, 2) prep_kernel(DecodeParams p, W
       w.flags[bq] = flags;
       w.me[bq] = 0.0;
       w.nu_e[bq] = 0u;
+      w.theta[bq] = INFINITY;  // the cut overwrites it, or (the split cut compacting in the scan) lowers it per block
       if (h == 0) {
         w.n_surv[bg] = 0;
         w.done[bg] = 0;
@@ -845,6 +846,10 @@ __device__ void finish_scan_split(const DecodeParams& p, const Workspace& w, con
                                     hist + (tid >> 5) * kHistAll, nullptr, th + (tid >> 5), hot_hi - hot_lo, chunk == 0);
 }
 
+// The split cut's compaction inside the scan (scan_kernel's SC; defined after compact's pieces below)
+template <int G, int SW, bool FORCED>
+__device__ void scan_split_compact(const DecodeParams& p, const Workspace& w, int b, int g, int chunk, int split);
+
 // ---------------------------------------------------------------------------------------------
 // scan: grid (chunks, B·Hkv), 8 warps; each warp streams whole pages (codes in fragment order +
 // per-page meta; with anchors only the listed pages) into its own NB page buffers with the bulk-copy
@@ -1120,7 +1125,9 @@ __device__ __forceinline__ void scan_block_init(uint64_t (&bars)[SW][NB], uint32
 // each under its own mbarrier (the meta with the first); a warp requests chunk k of its next page as soon as its dot
 // products are done with chunk k of this one, not after the whole page (page prep reads the meta into registers
 // before the first chunk is released).
-template <int G, int D, int K8, int NB, int SW, int MINB, bool DBG, int CUT = kCutGlobal, int NCH = 1>
+// SC (with kCutSplit only): 0 the compact kernel after the scan; 1 the block compacts its own pages after its cut
+// (scan_split_compact: the policy's decision), 2 the same with forced survivors (DecodeParams::forced_keep)
+template <int G, int D, int K8, int NB, int SW, int MINB, bool DBG, int CUT = kCutGlobal, int NCH = 1, int SC = 0>
 __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Workspace w, Consts c, int dbg) {
   using SS = ScanShape<D, K8>;
   constexpr int PB = SS::PB, BUF = SS::BUF, KS = SS::KS, BPL = SS::BPL, CBY = SS::CBY, NC = SS::NC, WPL = SS::WPL,
@@ -1128,6 +1135,7 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   constexpr int CHB = PB / NCH, MTC = 4 / NCH;  // code bytes and m-tiles per chunk
   static_assert(G <= 4, "the page prep and the D fragment hold one head per lane & 3");
   static_assert(NCH == 1 || (NB == 1 && 4 % NCH == 0 && CHB % 16 == 0), "chunks: one buffer, whole m-tiles, 16-byte copies");
+  static_assert(SC == 0 || (CUT == kCutSplit && NCH == 1 && !DBG), "the scan compacts with the split cut only");
   extern __shared__ __align__(128) uint8_t smem[];
   __shared__ __align__(8) uint64_t bars[SW][NB * NCH];
   uint8_t* bufs = smem;                                                    // [warp][NB][BUF]
@@ -1340,8 +1348,13 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   constexpr int kEdgeBytes = (kHistBins + 2) * int(sizeof(double));  // 16-byte multiple
   constexpr bool kCntFits = SW * NB * BUF >= kEdgeBytes + G * kHistAll * int(sizeof(uint32_t));
   uint32_t* cnt_buf = kCntFits && c.cut_pre && c.cut_coal ? reinterpret_cast<uint32_t*>(bufs + kEdgeBytes) : nullptr;
-  if constexpr (CUT == kCutSplit) finish_scan_split<G, SW * 32>(p, w, hist, b, g, chunk, reinterpret_cast<double*>(bufs));
-  else if constexpr (CUT == kCutLocal) finish_scan_local<G, false, true, true, SW * 32>(p, w, hist, b, g, edge_buf);
+  if constexpr (CUT == kCutSplit) {
+    finish_scan_split<G, SW * 32>(p, w, hist, b, g, chunk, reinterpret_cast<double*>(bufs));
+    if constexpr (SC > 0) {
+      __syncthreads();  // the block's θ row (warps 0..G−1) and every bound it wrote, visible to the whole block
+      scan_split_compact<G, SW, SC == 2>(p, w, b, g, chunk, int(gridDim.x));
+    }
+  } else if constexpr (CUT == kCutLocal) finish_scan_local<G, false, true, true, SW * 32>(p, w, hist, b, g, edge_buf);
   else finish_scan_block<G, false, SW * 32>(p, w, hist, b, g, tl ? &g_scan_tl[tl_blk][4] : nullptr, edge_buf, cnt_buf);
   if (tl && tid == 0) g_scan_tl[tl_blk][3] = global_ns();
 }
@@ -2442,11 +2455,15 @@ inline constexpr int kCompactBatch = 2;
 // bounds) into shared memory, stored there after the first batch's bounds were requested; each segment then reads its
 // pages' words from there. (Loading each page's words from L2 with the segment's bounds, 665643a, made compact about
 // 3 µs slower at 1 × 128K where every token survived: call152.)
-template <int G, bool BOX, bool FORCED, int W, bool TL = false, bool SPLIT = false>
+// SF (scan_split_compact: the split cut's scan block compacting its own pages, split = C, chunk = c): the block's
+// pages c + C·k are its segments' (segment s: k = 2s, 2s + 1), its W warps taking segments w, w + W, ..; every page
+// is held to the block's own θ (its row of Workspace::theta_blk, written by its cut before the block's barrier).
+template <int G, bool BOX, bool FORCED, int W, bool TL = false, bool SPLIT = false, bool SF = false>
 __device__ __forceinline__ void compact_walk_batched(const DecodeParams& p, const Workspace& w, int bg, int b, int g,
                                                      int lane, float (&me)[G], float& nu, int (&s_place)[W],
-                                                     long long* tl = nullptr, int split = 0) {
-  static_assert(!SPLIT || !BOX, "the split cut is built without anchors");
+                                                     long long* tl = nullptr, int split = 0, int chunk = 0) {
+  static_assert(!(SPLIT || SF) || !BOX, "the split cut is built without anchors");
+  static_assert(!(SPLIT && SF), "one of the split cut's two walks");
   static_assert(!SPLIT || 2 * kSplitMaxChunks <= W * 32, "a word of the split cut's θ rows per thread");
   [[maybe_unused]] __shared__ uint32_t s_th[SPLIT ? 2 * kSplitMaxChunks : 1];
   [[maybe_unused]] uint32_t th_word = 0x7C007C00u;  // SPLIT: word threadIdx.x of the KV head's θ rows (2 per block)
@@ -2461,6 +2478,10 @@ __device__ __forceinline__ void compact_walk_batched(const DecodeParams& p, cons
   if constexpr (SPLIT) {
 #pragma unroll
     for (int i = 0; i < (G + 1) / 2; ++i) th2[i] = 0x7C007C00u;  // unused: each page's own θ
+  } else if constexpr (SF) {  // the block's own cut (f16 bits rounded up, pad heads +inf: finish_scan_split)
+    const uint32_t* row = reinterpret_cast<const uint32_t*>(w.theta_blk + (int64_t(bg) * kSplitMaxChunks + chunk) * 4);
+#pragma unroll
+    for (int i = 0; i < (G + 1) / 2; ++i) th2[i] = FORCED ? 0x7C007C00u : __ldcg(row + i);
   } else {
     compact_theta<G>(p, w, b, g, th2);
   }
@@ -2474,13 +2495,15 @@ __device__ __forceinline__ void compact_walk_batched(const DecodeParams& p, cons
   int32_t* srow = w.srow + int64_t(bg) * p.max_seq;
   [[maybe_unused]] const int32_t* plist = BOX ? w.plist + int64_t(bg) * ((p.max_seq + kPage - 1) / kPage) : nullptr;
   const int n_list = BOX ? __ldcg(&w.n_plist[bg]) : 0;
-  const int nseg = BOX ? (n_list + 1) / 2 : (n + kCompactSeg - 1) / kCompactSeg;
-  auto seg_page = [&](int s) {  // segment s's page lane mod 2 (−1: none; without anchors a page past the end has no token)
+  const int npg = (n + kPage - 1) / kPage, npg_blk = SF ? (npg > chunk ? (npg - chunk + split - 1) / split : 0) : 0;
+  const int nseg = BOX ? (n_list + 1) / 2 : SF ? (npg_blk + 1) / 2 : (n + kCompactSeg - 1) / kCompactSeg;
+  auto seg_page = [&](int s) {  // segment s's page lane mod 2 (−1: none; without anchors a page past the end has no token;
+                                // SF: the page's index k among the block's)
     const int i = kCompactPages * s + (lane & 1);
     if constexpr (BOX) return i < n_list ? __ldcg(&plist[i]) : -1;
     else return i;
   };
-  const int sstride = gridDim.x * W, s0 = blockIdx.x * W + warp, x0 = blockIdx.x * W;
+  const int sstride = SF ? W : gridDim.x * W, s0 = SF ? warp : blockIdx.x * W + warp, x0 = SF ? 0 : blockIdx.x * W;
   const int nb = nseg > x0 ? ((nseg - x0 + sstride - 1) / sstride + K - 1) / K : 0;  // warp 0's segments / K
   const uint32_t lt = (1u << lane) - 1u;
   const int no_ph[kCompactPages] = {0, 0};
@@ -2493,7 +2516,8 @@ __device__ __forceinline__ void compact_walk_batched(const DecodeParams& p, cons
 #pragma unroll
     for (int j = 0; j < K; ++j) {
 #pragma unroll
-      for (int q = 0; q < kCompactPages; ++q) pc[j][q] = BOX ? __shfl_sync(0xffffffffu, pl[j], q) : pl[j] - (lane & 1) + q;
+      for (int q = 0; q < kCompactPages; ++q)
+        pc[j][q] = BOX ? __shfl_sync(0xffffffffu, pl[j], q) : SF ? chunk + split * (pl[j] - (lane & 1) + q) : pl[j] - (lane & 1) + q;
       compact_load<G>(cs[j], ubase, ptab, pc[j], lane, n, no_ph);  // a segment past the end: +inf bounds, no load
     }
     [[maybe_unused]] uint32_t tp[SPLIT && !FORCED ? K : 1][kCompactPages][(G + 1) / 2];  // SPLIT: the pages' θ
@@ -2607,6 +2631,35 @@ __device__ __forceinline__ void compact_flush(const DecodeParams& p, const Works
     if (sm > 0) atomicAdd(&w.me[int64_t(b) * p.n_head_q + g * G + tid], sm);
   }
   if (tid == 0 && s_nu) atomicMax(&w.nu_e[int64_t(b) * p.n_head_q + g * G], s_nu);
+}
+
+// *a = min(*a, v) for float v that is not NaN, *a starting at +inf (prep): a non-negative float orders as its bits
+// do as signed ints, a negative one in reverse as unsigned ints, and every negative one's bits lie above every
+// non-negative one's as unsigned, below as signed
+__device__ __forceinline__ void atomic_min_float(float* a, float v) {
+  if (v >= 0.0f) atomicMin(reinterpret_cast<int*>(a), __float_as_int(v));
+  else atomicMax(reinterpret_cast<unsigned int*>(a), __float_as_uint(v));
+}
+
+// The split cut's compaction inside the scan (scan_kernel's SC, every thread of the block, after the barrier that
+// follows its cut): the block compacts its own pages c + C·k against its own θ (compact_walk_batched's SF: the bounds
+// its warps have just written, from L2), appends their survivors to the KV head's list (one atomic per batch), adds
+// its M_E and ν_E (compact_flush), and lowers Workspace::theta of its G heads to its cut (atomic_min_float: prep set
+// +inf; the certificate's θ is written from it in stage 2). No compact kernel runs after the scan then, and no block
+// waits for another: the split cut leaves each block's decisions to its own histogram.
+template <int G, int SW, bool FORCED>
+__device__ void scan_split_compact(const DecodeParams& p, const Workspace& w, int b, int g, int chunk, int split) {
+  __shared__ double s_me[G][SW];
+  __shared__ uint32_t s_nu;
+  __shared__ int s_place[SW];
+  const int tid = threadIdx.x, lane = tid & 31, bg = b * p.n_head_kv + g;
+  if (tid == 0) s_nu = 0u;
+  if (tid < G)
+    atomic_min_float(&w.theta[int64_t(b) * p.n_head_q + g * G + tid],
+                     __half2float(__ushort_as_half(__ldcg(&w.theta_blk[(int64_t(bg) * kSplitMaxChunks + chunk) * 4 + tid]))));
+  float me[G], nu;
+  compact_walk_batched<G, false, FORCED, SW, false, false, true>(p, w, bg, b, g, lane, me, nu, s_place, nullptr, split, chunk);
+  compact_flush<G, SW>(p, w, b, g, me, nu, s_me, s_nu);  // its first barrier makes s_nu's zero visible
 }
 
 // KV head bg onto list 1 (attend's order, Workspace::ready): its survivor rows, count, M_E and ν_E are
@@ -2926,7 +2979,7 @@ constexpr float kLazy = 8.0f;
 // these loads with its others, before its first reduction.
 struct CertIn {
   int count;
-  float eps, m_l, nu_e;
+  float eps, m_l, nu_e, theta;
   double zl, me;
   uint32_t flags;
 };
@@ -2940,6 +2993,7 @@ __device__ __forceinline__ CertIn load_cert_inputs(const DecodeParams& p, const 
   ci.me = w.me[bq];
   ci.nu_e = __uint_as_float(w.nu_e[bq - hq % G]);  // stored at the group's first head
   ci.flags = w.flags[bq];
+  ci.theta = w.theta[bq];
   return ci;
 }
 __device__ __forceinline__ void write_certificate(const DecodeParams& p, const CertIn& ci, int bq, float M, float L,
@@ -2970,6 +3024,7 @@ __device__ __forceinline__ void write_certificate(const DecodeParams& p, const C
   // row was attended, or the values are large enough to overflow float32): nothing is certified
   const uint32_t flags = ci.flags | (onorm <= FLT_MAX ? 0u : kCertNonFiniteOutput);
   c.flags = flags;
+  c.theta = ci.theta;  // the cut's (every cut writes Workspace::theta; the split cut its blocks' lowest)
   c.mass_bound = flags ? 1.0 : mass;
   c.out_err_bound = flags ? double(INFINITY) : mass * (double(nu_e) + double(onorm) * (1.0 + 1e-3)) * (1.0 + 1e-12);
   c.m_E = me;
@@ -3795,6 +3850,12 @@ int compact_from_list(int bk) {
 // KV head, with or without an anchor stage (set_cut_local(0) or GHOSTKV_CUT_LOCAL=0 keep the global one
 // there: A/B runs and the bench's bitwise check of the two).
 int g_cut_local = -1;  // −1: GHOSTKV_CUT_LOCAL decides (set_cut_local)
+// The split cut's blocks compact their own pages inside the scan (scan_kernel's SC; no compact kernel):
+// GHOSTKV_SPLIT_COMPACT=0 keeps the compact kernel after the scan (A/B runs; default 1)
+static bool split_compact_on() {
+  static const bool on = env_choice("GHOSTKV_SPLIT_COMPACT", 1, 0, 1) == 1;
+  return on;
+}
 static bool cut_local_on() {
   static const bool env = env_choice("GHOSTKV_CUT_LOCAL", 1, 0, 1) == 1;
   return g_cut_local < 0 ? env : g_cut_local == 1;
@@ -4235,6 +4296,7 @@ void set_lowrank_fused_compact(int on) { g_lr_fused_compact = on < 0 ? -1 : on ?
 int ghost_stage1_kernels(const DecodeParams& p) {
   validate(p);
   if (p.box && p.rank && lowrank_fused(p)) return lowrank_fused_cp(p) ? 2 : 3;
+  if (scan_split_compacts(p)) return 2;
   return p.box ? 4 : 3;
 }
 
@@ -4260,6 +4322,10 @@ int scan_split_chunks(const DecodeParams& p) {
 
 int scan_cut_mode(const DecodeParams& p) { return step_scan_plan(p).cut; }
 
+bool scan_split_compacts(const DecodeParams& p) {  // the plan (occupancy: a device) only where the split cut may apply
+  return p.cut_split == 1 && !p.box && !p.rank && split_compact_on() && scan_split_chunks(p) > 0;
+}
+
 // A grid of resident blocks (occ per SM) for `items` work items at `per_block` per block: at least one
 // block, at most as many as are resident at once (the anchor stages' grids)
 static int resident_grid(int occ, int sms, int64_t items, int per_block) {
@@ -4284,6 +4350,7 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
     auto more = [&] { return launched++ < upto; };
     int fused_cp = 0;  // the fused low-rank block compacts its KV head: no compact kernel
     int split = 0;     // the split cut's blocks per KV head (0: one cut per KV head)
+    bool split_cp = false;  // the split cut's scan blocks compact their pages (scan_split_compact): no compact kernel
     auto launch_prep = [&](bool zh) {  // zh: prep zeroes the global histograms (ZH)
       auto* k = zh ? prep_kernel<GG, DD, true> : prep_kernel<GG, DD, false>;
       const int rows = prep_rows(BK, sms);
@@ -4337,6 +4404,11 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
         kern = scan_kernel<GG, DD, BB, NB, SW, MINB, false, kCutLocal>;
       } else if (plan.cut == kCutSplit) {
         kern = scan_kernel<GG, DD, BB, NB, SW, MINB, false, kCutSplit>;
+        if (split_compact_on()) {
+          split_cp = true;
+          kern = p.forced_keep >= 0 ? scan_kernel<GG, DD, BB, NB, SW, MINB, false, kCutSplit, 1, 2>
+                                    : scan_kernel<GG, DD, BB, NB, SW, MINB, false, kCutSplit, 1, 1>;
+        }
       }
       if constexpr (SW == 16 && GG == 4 && DD == 128) {
         const int nch = scan_chunks_env();
@@ -4345,8 +4417,9 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
                           : scan_kernel<GG, DD, BB, NB, SW, MINB, false, kCutGlobal, 4>;
         }
       }
-      static PerDevice<bool> attr[3];  // per build of the cut (DBG and the chunks are fixed per process) and device
-      attr[plan.cut].get([&] { raise_smem(kern, smem); return true; });
+      // per build of the cut (DBG and the chunks are fixed per process; the split cut with its compaction: 3, 4) and device
+      static PerDevice<bool> attr[5];
+      attr[split_cp ? 3 + (p.forced_keep >= 0) : plan.cut].get([&] { raise_smem(kern, smem); return true; });
       if (more()) launch("scan_kernel", kern, dim3(plan.chunks, BK), dim3(SW * 32), smem, st, p, w, c, scan_debug());
     };
     auto scan = [&](auto bc) {  // the warps per block (scan_warps_for)
@@ -4401,7 +4474,7 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
     } else if (k8 == DD / 32) scan(std::integral_constant<int, DD / 32>{});
     else if (k8 == 1) scan(std::integral_constant<int, 1>{});
     else scan(std::integral_constant<int, 0>{});
-    if (!fused_cp) {  // compact: at most as many blocks as are resident (at least one per KV head); a warp takes
+    if (!fused_cp && !split_cp) {  // compact: at most as many blocks as are resident (at least one per KV head); a warp takes
                       // ≥ kMinSegs segments where the sequence allows
       auto go = [&](auto box, auto forced) {
         constexpr bool BOX = decltype(box)::value, FORCED = decltype(forced)::value;

@@ -236,6 +236,11 @@ void set_cut_local(int on);
 // blocks per KV head C (page p is block p mod C's), 0 where the step does not get the split cut.
 inline constexpr int kCutModeSplit = 2;
 int scan_split_chunks(const DecodeParams& p);
+// Whether a step on p with the split cut has its scan blocks compact their own pages after their cuts (no compact
+// kernel; ghost_stage1_kernels 2): wherever scan_split_chunks > 0, unless GHOSTKV_SPLIT_COMPACT=0 (A/B runs: the
+// compact kernel after the whole scan). The survivors, θ, M_E and ν_E are those of the compact kernel (the same
+// decisions; M_E summed in another grouping), the rows' order within a KV head differs.
+bool scan_split_compacts(const DecodeParams& p);
 // The environment variable `name` as one of two decimal values a and b (the whole string), dflt where it is unset; any
 // other value throws std::runtime_error naming the variable and the value (the A/B switches: GHOSTKV_LR_FUSED,
 // GHOSTKV_SCAN_WARPS, GHOSTKV_LR_FUSED_WARPS, ..)
@@ -257,7 +262,8 @@ void set_lowrank_fused(int on);
 // M_E is summed in another grouping, and the rows' order within a KV head differs.
 void set_lowrank_fused_compact(int on);
 // Kernels of stage 1 for a step on p (ghost_stage_prefix's n_kernels of the whole stage): prep, [anchor,]
-// scan, compact; 3 with the fused low-rank kernel, 2 where its block also compacts
+// scan, compact; 3 with the fused low-rank kernel, 2 where its block also compacts, or where the split cut's scan
+// blocks compact (scan_split_compacts)
 int ghost_stage1_kernels(const DecodeParams& p);
 // Whether a step of `splits` attention splits per KV head has attend write the outputs and certificates
 // (one split; GHOSTKV_ATTEND_FIN=0 keeps the merge kernel): no partial states then, and no merge launch.

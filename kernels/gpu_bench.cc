@@ -1298,7 +1298,10 @@ int run_on_device(const Opts& o, Host& h, int dev) {
   setup_gpu(h, o, d);
   if (o.cut_split) {
     const int sc = gc::scan_split_chunks(d.p);
-    if (sc) std::printf("# cut: split over %d scan blocks per KV head (--cut-split)\n", sc);
+    if (sc)
+      std::printf("# cut: split over %d scan blocks per KV head (--cut-split); %s\n", sc,
+                  gc::scan_split_compacts(d.p) ? "each block compacts its own pages (no compact kernel)"
+                                               : "the compact kernel after the scan (GHOSTKV_SPLIT_COMPACT=0)");
     else std::printf("# cut: one per KV head (--cut-split asked; this step's scan does not take the split cut)\n");
   }
   if (o.profile >= 0) {
