@@ -33,6 +33,9 @@ constexpr int kScanWarps = 4;     // warps per scan block (each streams its own 
 constexpr int kAttThreads = 128;  // attend: 16 lane groups of 8
 constexpr int kPrepThreads = 256;
 constexpr int kCompactThreads = 128;
+// compact's segment: two pages (kCompactPages) of two rows of 32 tokens (kCompactRows), below
+constexpr int kCompactSeg = 128, kCompactRows = kCompactSeg / 32, kCompactPages = kCompactSeg / kPage;
+static_assert(kPage == 64 && kCompactPages == 2, "a segment is two pages of two rows of 32 tokens");
 constexpr int kMergeThreads = 128;
 constexpr int kRank = kSketchRank;  // low-rank witness: sketch components per token (decode.h)
 constexpr uint16_t kPageScanned = 0xFFFF;  // pub of a page the scan reads (an f16 NaN: no bound is NaN)
@@ -121,6 +124,7 @@ __device__ __forceinline__ int wait_list(const int32_t* list, int row, int n_bg)
 }
 
 // ---- mbarrier + bulk copy (the copy engine moves contiguous bytes into shared memory) ----
+__device__ __forceinline__ void prefetch_l1(const void* p) { asm volatile("prefetch.global.L1 [%0];" ::"l"(p)); }
 __device__ __forceinline__ uint32_t smem_u32(const void* p) { return uint32_t(__cvta_generic_to_shared(p)); }
 __device__ __forceinline__ void mbar_init(uint64_t* bar, uint32_t count) {
   asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(smem_u32(bar)), "r"(count) : "memory");
@@ -828,13 +832,31 @@ __device__ void finish_scan_local(const DecodeParams& p, const Workspace& w, uin
 // kCutSplit: block chunk of KV head (b, g) stages the cut's edges in its page buffers (edge_buf: free once every page is
 // done), then warps 0..G−1 cut their heads from the block's histogram against the block's share of the budget
 // (cut_head's SPLIT) into Workspace::theta_blk (the row of (b·Hkv + g, chunk); heads G..3 +inf).
-template <int G, int NT>
+// PF > 0 (scan_split_compact's SF walk with batches of PF segments a warp, which follows): once every bound of the block
+// is stored, each warp asks for its first batch's bounds and page-table entries into the L1 (prefetch.global.L1), so
+// that they arrive during the cut instead of after it (split = C).
+template <int G, int NT, int PF = 0>
 __device__ void finish_scan_split(const DecodeParams& p, const Workspace& w, const uint32_t* hist, int b, int g, int chunk,
-                                  double* edge_buf) {
+                                  double* edge_buf, int split = 0) {
   const int tid = threadIdx.x, bg = b * p.n_head_kv + g;
   double ev[(kHistBins + NT) / NT];
   edge_stage_load<NT>(ev, tid);
   __syncthreads();  // every warp is done with its pages (the buffers) and its histogram atomics
+  if constexpr (PF > 0) {  // compact_walk_batched's SF segments w + j·(NT / 32), j < PF: pages chunk + C·(2s + q)
+    const int lane = tid & 31, warp = tid >> 5, n = p.seq_len[b];
+    const uint16_t* ubase = w.ub + int64_t(bg) * p.max_seq * G;
+    const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
+#pragma unroll
+    for (int j = 0; j < PF; ++j)
+#pragma unroll
+      for (int q = 0; q < kCompactPages; ++q) {
+        const int pg = chunk + split * (kCompactPages * (warp + j * (NT / 32)) + q);
+#pragma unroll
+        for (int r = 0; r < kPage / 32; ++r)
+          if (pg * kPage + 32 * r + lane < n) prefetch_l1(ubase + int64_t(pg * kPage + 32 * r + lane) * G);
+        if (lane == 0 && pg * kPage < n) prefetch_l1(ptab + pg);
+      }
+  }
   edge_stage_store<NT>(ev, edge_buf, tid);
   uint16_t* th = w.theta_blk + (int64_t(bg) * kSplitMaxChunks + chunk) * 4;
   if (tid >= G && tid < 4) th[tid] = 0x7C00u;  // pad heads: +inf (compact compares two heads a word)
@@ -846,9 +868,17 @@ __device__ void finish_scan_split(const DecodeParams& p, const Workspace& w, con
                                     hist + (tid >> 5) * kHistAll, nullptr, th + (tid >> 5), hot_hi - hot_lo, chunk == 0);
 }
 
-// The split cut's compaction inside the scan (scan_kernel's SC; defined after compact's pieces below)
-template <int G, int SW, bool FORCED>
+// The split cut's compaction inside the scan (scan_kernel's SC; defined after compact's pieces below): KB segments a
+// batch per warp
+template <int G, int SW, bool FORCED, int KB>
 __device__ void scan_split_compact(const DecodeParams& p, const Workspace& w, int b, int g, int chunk, int split);
+// scan_kernel's SC (the split cut's compaction in the scan): 0 none (the compact kernel after the scan), else
+// 1 + FORCED + 2·V, V the variant (GHOSTKV_SPLIT_COMPACT − 1): 0 batches of 2 segments a warp (compact's), 1 batches
+// of 4, 2 batches of 4 with the first batch's bounds prefetched into the L1 during the cut
+__host__ __device__ constexpr bool sc_forced(int sc) { return sc > 0 && ((sc - 1) & 1); }
+__host__ __device__ constexpr int sc_variant(int sc) { return sc > 0 ? (sc - 1) >> 1 : 0; }
+__host__ __device__ constexpr int sc_batch(int sc) { return sc_variant(sc) == 0 ? 2 : 4; }
+__host__ __device__ constexpr int sc_prefetch(int sc) { return sc_variant(sc) == 2 ? sc_batch(sc) : 0; }
 
 // ---------------------------------------------------------------------------------------------
 // scan: grid (chunks, B·Hkv), 8 warps; each warp streams whole pages (codes in fragment order +
@@ -1125,8 +1155,9 @@ __device__ __forceinline__ void scan_block_init(uint64_t (&bars)[SW][NB], uint32
 // each under its own mbarrier (the meta with the first); a warp requests chunk k of its next page as soon as its dot
 // products are done with chunk k of this one, not after the whole page (page prep reads the meta into registers
 // before the first chunk is released).
-// SC (with kCutSplit only): 0 the compact kernel after the scan; 1 the block compacts its own pages after its cut
-// (scan_split_compact: the policy's decision), 2 the same with forced survivors (DecodeParams::forced_keep)
+// SC (with kCutSplit only): 0 the compact kernel after the scan; else the block compacts its own pages after its cut
+// (scan_split_compact: the policy's decision, or with sc_forced the forced survivors of DecodeParams::forced_keep),
+// in batches of sc_batch segments a warp, the first prefetched during the cut where sc_prefetch (above)
 template <int G, int D, int K8, int NB, int SW, int MINB, bool DBG, int CUT = kCutGlobal, int NCH = 1, int SC = 0>
 __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Workspace w, Consts c, int dbg) {
   using SS = ScanShape<D, K8>;
@@ -1349,10 +1380,10 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   constexpr bool kCntFits = SW * NB * BUF >= kEdgeBytes + G * kHistAll * int(sizeof(uint32_t));
   uint32_t* cnt_buf = kCntFits && c.cut_pre && c.cut_coal ? reinterpret_cast<uint32_t*>(bufs + kEdgeBytes) : nullptr;
   if constexpr (CUT == kCutSplit) {
-    finish_scan_split<G, SW * 32>(p, w, hist, b, g, chunk, reinterpret_cast<double*>(bufs));
+    finish_scan_split<G, SW * 32, sc_prefetch(SC)>(p, w, hist, b, g, chunk, reinterpret_cast<double*>(bufs), int(gridDim.x));
     if constexpr (SC > 0) {
       __syncthreads();  // the block's θ row (warps 0..G−1) and every bound it wrote, visible to the whole block
-      scan_split_compact<G, SW, SC == 2>(p, w, b, g, chunk, int(gridDim.x));
+      scan_split_compact<G, SW, sc_forced(SC), sc_batch(SC)>(p, w, b, g, chunk, int(gridDim.x));
     }
   } else if constexpr (CUT == kCutLocal) finish_scan_local<G, false, true, true, SW * 32>(p, w, hist, b, g, edge_buf);
   else finish_scan_block<G, false, SW * 32>(p, w, hist, b, g, tl ? &g_scan_tl[tl_blk][4] : nullptr, edge_buf, cnt_buf);
@@ -2187,8 +2218,7 @@ __global__ void __launch_bounds__(kLrAnchorWarps * 32, 4) lowrank_anchor_kernel(
 // terms (count·ex2_up(UB_A − m_L) per head) and its ν added by the anchor stage. (Up to 2c76096 every
 // bound was read, and an anchored token added ex2_up of its page bound here; up to this kernel's list
 // walk every segment was visited, a page the anchor stage eliminated skipped by its pub entry.)
-constexpr int kCompactSeg = 128, kCompactRows = kCompactSeg / 32, kCompactPages = kCompactSeg / kPage;
-static_assert(kPage == 64 && kCompactPages == 2, "a segment is two pages of two rows of 32 tokens");
+// (kCompactSeg, kCompactRows, kCompactPages: at the top of the file)
 
 template <int G>
 struct CompactSeg {  // one lane's share of a segment: its tokens' bounds (G f16 each), the pages
@@ -2458,7 +2488,7 @@ inline constexpr int kCompactBatch = 2;
 // SF (scan_split_compact: the split cut's scan block compacting its own pages, split = C, chunk = c): the block's
 // pages c + C·k are its segments' (segment s: k = 2s, 2s + 1), its W warps taking segments w, w + W, ..; every page
 // is held to the block's own θ (its row of Workspace::theta_blk, written by its cut before the block's barrier).
-template <int G, bool BOX, bool FORCED, int W, bool TL = false, bool SPLIT = false, bool SF = false>
+template <int G, bool BOX, bool FORCED, int W, bool TL = false, bool SPLIT = false, bool SF = false, int KB = kCompactBatch<G>>
 __device__ __forceinline__ void compact_walk_batched(const DecodeParams& p, const Workspace& w, int bg, int b, int g,
                                                      int lane, float (&me)[G], float& nu, int (&s_place)[W],
                                                      long long* tl = nullptr, int split = 0, int chunk = 0) {
@@ -2470,7 +2500,7 @@ __device__ __forceinline__ void compact_walk_batched(const DecodeParams& p, cons
   if constexpr (SPLIT && !FORCED)
     if (int(threadIdx.x) < 2 * split)
       th_word = __ldcg(reinterpret_cast<const uint32_t*>(w.theta_blk + int64_t(bg) * kSplitMaxChunks * 4) + threadIdx.x);
-  constexpr int K = kCompactBatch<G>;
+  constexpr int K = KB;  // segments a batch
   const int warp = int(threadIdx.x) >> 5;
   const int n = p.seq_len[b];
   const int cold_lo = p.n_sink, cold_hi = n - p.n_recent;  // candidates: cold_lo ≤ t < cold_hi (≤ n)
@@ -2647,7 +2677,7 @@ __device__ __forceinline__ void atomic_min_float(float* a, float v) {
 // its M_E and ν_E (compact_flush), and lowers Workspace::theta of its G heads to its cut (atomic_min_float: prep set
 // +inf; the certificate's θ is written from it in stage 2). No compact kernel runs after the scan then, and no block
 // waits for another: the split cut leaves each block's decisions to its own histogram.
-template <int G, int SW, bool FORCED>
+template <int G, int SW, bool FORCED, int KB>
 __device__ void scan_split_compact(const DecodeParams& p, const Workspace& w, int b, int g, int chunk, int split) {
   __shared__ double s_me[G][SW];
   __shared__ uint32_t s_nu;
@@ -2658,7 +2688,7 @@ __device__ void scan_split_compact(const DecodeParams& p, const Workspace& w, in
     atomic_min_float(&w.theta[int64_t(b) * p.n_head_q + g * G + tid],
                      __half2float(__ushort_as_half(__ldcg(&w.theta_blk[(int64_t(bg) * kSplitMaxChunks + chunk) * 4 + tid]))));
   float me[G], nu;
-  compact_walk_batched<G, false, FORCED, SW, false, false, true>(p, w, bg, b, g, lane, me, nu, s_place, nullptr, split, chunk);
+  compact_walk_batched<G, false, FORCED, SW, false, false, true, KB>(p, w, bg, b, g, lane, me, nu, s_place, nullptr, split, chunk);
   compact_flush<G, SW>(p, w, b, g, me, nu, s_me, s_nu);  // its first barrier makes s_nu's zero visible
 }
 
@@ -3852,10 +3882,11 @@ int compact_from_list(int bk) {
 int g_cut_local = -1;  // −1: GHOSTKV_CUT_LOCAL decides (set_cut_local)
 // The split cut's blocks compact their own pages inside the scan (scan_kernel's SC; no compact kernel):
 // GHOSTKV_SPLIT_COMPACT=0 keeps the compact kernel after the scan (A/B runs; default 1)
-static bool split_compact_on() {
-  static const bool on = env_choice("GHOSTKV_SPLIT_COMPACT", 1, 0, 1) == 1;
-  return on;
+static int split_compact_mode() {  // 0: the compact kernel; 1-3: in the scan, variant (mode − 1) of scan_kernel's SC
+  static const int m = env_one_of("GHOSTKV_SPLIT_COMPACT", 3, {0, 1, 2, 3});
+  return m;
 }
+static bool split_compact_on() { return split_compact_mode() > 0; }
 static bool cut_local_on() {
   static const bool env = env_choice("GHOSTKV_CUT_LOCAL", 1, 0, 1) == 1;
   return g_cut_local < 0 ? env : g_cut_local == 1;
@@ -4406,8 +4437,16 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
         kern = scan_kernel<GG, DD, BB, NB, SW, MINB, false, kCutSplit>;
         if (split_compact_on()) {
           split_cp = true;
-          kern = p.forced_keep >= 0 ? scan_kernel<GG, DD, BB, NB, SW, MINB, false, kCutSplit, 1, 2>
-                                    : scan_kernel<GG, DD, BB, NB, SW, MINB, false, kCutSplit, 1, 1>;
+          const bool fk = p.forced_keep >= 0;  // SC = 1 + forced + 2·(mode − 1)
+          auto sc = [&](auto scc) {
+            constexpr int S = decltype(scc)::value;
+            kern = fk ? scan_kernel<GG, DD, BB, NB, SW, MINB, false, kCutSplit, 1, S + 1>
+                      : scan_kernel<GG, DD, BB, NB, SW, MINB, false, kCutSplit, 1, S>;
+          };
+          const int mode = split_compact_mode();
+          if (mode == 1) sc(std::integral_constant<int, 1>{});
+          else if (mode == 2) sc(std::integral_constant<int, 3>{});
+          else sc(std::integral_constant<int, 5>{});
         }
       }
       if constexpr (SW == 16 && GG == 4 && DD == 128) {

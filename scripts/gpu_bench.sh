@@ -311,6 +311,15 @@ for w in mixed lowrank; do
     --fracs 0.01,0.05,0.2,1
 done
 
+# 3a'. the split cut (--cut-split, DecodeParams::cut_split; off by default) for the quant witnesses at 1 x 128K, where
+# the scan has several blocks per KV head: forced fractions and certified on random data (no real: rows; the split
+# cut's fractions on the captures are in docs/gpu.md, from same-call records)
+for w in 8 4 mixed; do
+  case "$w" in 8 | 4) nm="1x128K-b$w-split" ;; *) nm="1x128K-$w-split" ;; esac
+  run "$bench" "${common[@]}" --name "$nm" --bits "$w" --batch 1 --n 131072 --reps 30 --check-batches 1 \
+    --fracs 0.01,0.05,0.2,1 --cut-split
+done
+
 # 3b. anchors (int4 witness): forced page fractions, and certified on synthetic far pages
 run "$bench" "${common[@]}" --name 1x128K-b4-anc --bits 4 --anchors --batch 1 --n 131072 --reps 30 --check-batches 1 \
   --fracs 0.01,0.05,0.2
