@@ -124,7 +124,6 @@ __device__ __forceinline__ int wait_list(const int32_t* list, int row, int n_bg)
 }
 
 // ---- mbarrier + bulk copy (the copy engine moves contiguous bytes into shared memory) ----
-__device__ __forceinline__ void prefetch_l1(const void* p) { asm volatile("prefetch.global.L1 [%0];" ::"l"(p)); }
 __device__ __forceinline__ uint32_t smem_u32(const void* p) { return uint32_t(__cvta_generic_to_shared(p)); }
 __device__ __forceinline__ void mbar_init(uint64_t* bar, uint32_t count) {
   asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(smem_u32(bar)), "r"(count) : "memory");
@@ -832,31 +831,13 @@ __device__ void finish_scan_local(const DecodeParams& p, const Workspace& w, uin
 // kCutSplit: block chunk of KV head (b, g) stages the cut's edges in its page buffers (edge_buf: free once every page is
 // done), then warps 0..G−1 cut their heads from the block's histogram against the block's share of the budget
 // (cut_head's SPLIT) into Workspace::theta_blk (the row of (b·Hkv + g, chunk); heads G..3 +inf).
-// PF > 0 (scan_split_compact's SF walk with batches of PF segments a warp, which follows): once every bound of the block
-// is stored, each warp asks for its first batch's bounds and page-table entries into the L1 (prefetch.global.L1), so
-// that they arrive during the cut instead of after it (split = C).
-template <int G, int NT, int PF = 0>
+template <int G, int NT>
 __device__ void finish_scan_split(const DecodeParams& p, const Workspace& w, const uint32_t* hist, int b, int g, int chunk,
-                                  double* edge_buf, int split = 0) {
+                                  double* edge_buf) {
   const int tid = threadIdx.x, bg = b * p.n_head_kv + g;
   double ev[(kHistBins + NT) / NT];
   edge_stage_load<NT>(ev, tid);
   __syncthreads();  // every warp is done with its pages (the buffers) and its histogram atomics
-  if constexpr (PF > 0) {  // compact_walk_batched's SF segments w + j·(NT / 32), j < PF: pages chunk + C·(2s + q)
-    const int lane = tid & 31, warp = tid >> 5, n = p.seq_len[b];
-    const uint16_t* ubase = w.ub + int64_t(bg) * p.max_seq * G;
-    const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
-#pragma unroll
-    for (int j = 0; j < PF; ++j)
-#pragma unroll
-      for (int q = 0; q < kCompactPages; ++q) {
-        const int pg = chunk + split * (kCompactPages * (warp + j * (NT / 32)) + q);
-#pragma unroll
-        for (int r = 0; r < kPage / 32; ++r)
-          if (pg * kPage + 32 * r + lane < n) prefetch_l1(ubase + int64_t(pg * kPage + 32 * r + lane) * G);
-        if (lane == 0 && pg * kPage < n) prefetch_l1(ptab + pg);
-      }
-  }
   edge_stage_store<NT>(ev, edge_buf, tid);
   uint16_t* th = w.theta_blk + (int64_t(bg) * kSplitMaxChunks + chunk) * 4;
   if (tid >= G && tid < 4) th[tid] = 0x7C00u;  // pad heads: +inf (compact compares two heads a word)
@@ -873,12 +854,13 @@ __device__ void finish_scan_split(const DecodeParams& p, const Workspace& w, con
 template <int G, int SW, bool FORCED, int KB>
 __device__ void scan_split_compact(const DecodeParams& p, const Workspace& w, int b, int g, int chunk, int split);
 // scan_kernel's SC (the split cut's compaction in the scan): 0 none (the compact kernel after the scan), else
-// 1 + FORCED + 2·V, V the variant (GHOSTKV_SPLIT_COMPACT − 1): 0 batches of 2 segments a warp (compact's), 1 batches
-// of 4, 2 batches of 4 with the first batch's bounds prefetched into the L1 during the cut
+// 1 + FORCED + 2·V, V the walk (GHOSTKV_SPLIT_COMPACT − 1): 0 batches of 2 segments a warp (compact's), 1 batches of 4
+// (the default: one batch per warp at 1 × 128K; call159: stage 1 0.3-0.8 µs shorter than batches of 2, 8 pairs). A third
+// walk, batches of 4 whose first batch's bounds and page-table entries each warp prefetched into the L1
+// (prefetch.global.L1) between the block's last bound store and its cut, was 0.1-0.4 µs slower than batches of 2
+// (fa2c4ad, call159) and is not built.
 __host__ __device__ constexpr bool sc_forced(int sc) { return sc > 0 && ((sc - 1) & 1); }
-__host__ __device__ constexpr int sc_variant(int sc) { return sc > 0 ? (sc - 1) >> 1 : 0; }
-__host__ __device__ constexpr int sc_batch(int sc) { return sc_variant(sc) == 0 ? 2 : 4; }
-__host__ __device__ constexpr int sc_prefetch(int sc) { return sc_variant(sc) == 2 ? sc_batch(sc) : 0; }
+__host__ __device__ constexpr int sc_batch(int sc) { return sc > 2 ? 4 : 2; }
 
 // ---------------------------------------------------------------------------------------------
 // scan: grid (chunks, B·Hkv), 8 warps; each warp streams whole pages (codes in fragment order +
@@ -1157,7 +1139,7 @@ __device__ __forceinline__ void scan_block_init(uint64_t (&bars)[SW][NB], uint32
 // before the first chunk is released).
 // SC (with kCutSplit only): 0 the compact kernel after the scan; else the block compacts its own pages after its cut
 // (scan_split_compact: the policy's decision, or with sc_forced the forced survivors of DecodeParams::forced_keep),
-// in batches of sc_batch segments a warp, the first prefetched during the cut where sc_prefetch (above)
+// in batches of sc_batch segments a warp (above)
 template <int G, int D, int K8, int NB, int SW, int MINB, bool DBG, int CUT = kCutGlobal, int NCH = 1, int SC = 0>
 __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Workspace w, Consts c, int dbg) {
   using SS = ScanShape<D, K8>;
@@ -1380,7 +1362,7 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   constexpr bool kCntFits = SW * NB * BUF >= kEdgeBytes + G * kHistAll * int(sizeof(uint32_t));
   uint32_t* cnt_buf = kCntFits && c.cut_pre && c.cut_coal ? reinterpret_cast<uint32_t*>(bufs + kEdgeBytes) : nullptr;
   if constexpr (CUT == kCutSplit) {
-    finish_scan_split<G, SW * 32, sc_prefetch(SC)>(p, w, hist, b, g, chunk, reinterpret_cast<double*>(bufs), int(gridDim.x));
+    finish_scan_split<G, SW * 32>(p, w, hist, b, g, chunk, reinterpret_cast<double*>(bufs));
     if constexpr (SC > 0) {
       __syncthreads();  // the block's θ row (warps 0..G−1) and every bound it wrote, visible to the whole block
       scan_split_compact<G, SW, sc_forced(SC), sc_batch(SC)>(p, w, b, g, chunk, int(gridDim.x));
@@ -3882,8 +3864,8 @@ int compact_from_list(int bk) {
 int g_cut_local = -1;  // −1: GHOSTKV_CUT_LOCAL decides (set_cut_local)
 // The split cut's blocks compact their own pages inside the scan (scan_kernel's SC; no compact kernel):
 // GHOSTKV_SPLIT_COMPACT=0 keeps the compact kernel after the scan (A/B runs; default 1)
-static int split_compact_mode() {  // 0: the compact kernel; 1-3: in the scan, variant (mode − 1) of scan_kernel's SC
-  static const int m = env_one_of("GHOSTKV_SPLIT_COMPACT", 3, {0, 1, 2, 3});
+static int split_compact_mode() {  // 0: the compact kernel; 1, 2: in the scan, walk (mode − 1) of scan_kernel's SC
+  static const int m = env_one_of("GHOSTKV_SPLIT_COMPACT", 2, {0, 1, 2});
   return m;
 }
 static bool split_compact_on() { return split_compact_mode() > 0; }
@@ -4443,10 +4425,8 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
             kern = fk ? scan_kernel<GG, DD, BB, NB, SW, MINB, false, kCutSplit, 1, S + 1>
                       : scan_kernel<GG, DD, BB, NB, SW, MINB, false, kCutSplit, 1, S>;
           };
-          const int mode = split_compact_mode();
-          if (mode == 1) sc(std::integral_constant<int, 1>{});
-          else if (mode == 2) sc(std::integral_constant<int, 3>{});
-          else sc(std::integral_constant<int, 5>{});
+          if (split_compact_mode() == 1) sc(std::integral_constant<int, 1>{});
+          else sc(std::integral_constant<int, 3>{});
         }
       }
       if constexpr (SW == 16 && GG == 4 && DD == 128) {

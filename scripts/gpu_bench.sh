@@ -278,6 +278,17 @@ done
 GHOSTKV_COMPACT_READY=1 run "$bench" "${common[@]}" --name check-rand8-ready-fin --batch 3 --n 8256 --splits 1 --reps 3 \
   --check-batches 3 --fracs 0.05,1 --poison
 cap_rows fin 8 3 --splits 1
+# the split cut (--cut-split; off by default): several scan blocks per KV head, each cutting its own candidates and
+# compacting its own pages (the default walk, GHOSTKV_SPLIT_COMPACT=2) or, with GHOSTKV_SPLIT_COMPACT=0, the compact
+# kernel after the whole scan; a partial last page at 3 × 3000; G 2, d 128 and G 3, d 64 on the captures
+for sc in 2 0; do
+  GHOSTKV_SPLIT_COMPACT=$sc run "$bench" "${common[@]}" --name "check-rand8-split-sc$sc" --batch 2 --n 4160 --reps 3 \
+    --check-batches 2 --fracs 0.05,1 --poison --cut-split
+done
+run "$bench" "${common[@]}" --name check-rand4-split --bits 4 --batch 2 --n 4160 --reps 3 --check-batches 2 --fracs 0.2 --cut-split
+run "$bench" "${common[@]}" --name check-mixed-split-b3 --bits mixed --batch 3 --n 3000 --reps 3 --check-batches 3 --fracs 0.05,1 \
+  --cut-split
+cap_rows split 8 3 --cut-split
 if [ "$fail" != 0 ] || [ "$mode" = quick ]; then echo "gpu_bench.sh: stopping after the checks (fail=$fail)"; exit "$fail"; fi
 fi
 
