@@ -851,18 +851,18 @@ __device__ void finish_scan_split(const DecodeParams& p, const Workspace& w, con
 
 // The split cut's compaction inside the scan (scan_kernel's SC; defined after compact's pieces below): KB segments a
 // batch per warp
-template <int G, int SW, bool FORCED, int KB, bool LME>
+template <int G, int SW, bool FORCED, int KB>
 __device__ void scan_split_compact(const DecodeParams& p, const Workspace& w, int b, int g, int chunk, int split);
 // scan_kernel's SC (the split cut's compaction in the scan): 0 none (the compact kernel after the scan), else
 // 1 + FORCED + 2·V, V the walk (GHOSTKV_SPLIT_COMPACT − 1): 0 batches of 2 segments a warp (compact's), 1 batches of 4
 // (the default: one batch per warp at 1 × 128K; call159: stage 1 0.3-0.8 µs shorter than batches of 2, 8 pairs). A third
 // walk, batches of 4 whose first batch's bounds and page-table entries each warp prefetched into the L1
 // (prefetch.global.L1) between the block's last bound store and its cut, was 0.1-0.4 µs slower than batches of 2
-// (fa2c4ad, call159) and is not built.
+// (fa2c4ad, call159) and is not built; nor is batches of 4 with the batch's M_E terms computed by warps 1.. while
+// thread 0's survivor-count atomic was in flight (warp 0's after it): 0.0-0.6 µs slower than batches of 4 (8bf51c7,
+// call162, 6 pairs, mean +0.38), certified rows (no M_E term) included.
 __host__ __device__ constexpr bool sc_forced(int sc) { return sc > 0 && ((sc - 1) & 1); }
 __host__ __device__ constexpr int sc_batch(int sc) { return sc > 2 ? 4 : 2; }
-// V 2 (sc 5, 6): batches of 4 with the M_E terms while the batch's survivor-count atomic is in flight (compact_walk_batched's LME)
-__host__ __device__ constexpr bool sc_late_me(int sc) { return sc > 4; }
 
 // ---------------------------------------------------------------------------------------------
 // scan: grid (chunks, B·Hkv), 8 warps; each warp streams whole pages (codes in fragment order +
@@ -1367,7 +1367,7 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
     finish_scan_split<G, SW * 32>(p, w, hist, b, g, chunk, reinterpret_cast<double*>(bufs));
     if constexpr (SC > 0) {
       __syncthreads();  // the block's θ row (warps 0..G−1) and every bound it wrote, visible to the whole block
-      scan_split_compact<G, SW, sc_forced(SC), sc_batch(SC), sc_late_me(SC)>(p, w, b, g, chunk, int(gridDim.x));
+      scan_split_compact<G, SW, sc_forced(SC), sc_batch(SC)>(p, w, b, g, chunk, int(gridDim.x));
     }
   } else if constexpr (CUT == kCutLocal) finish_scan_local<G, false, true, true, SW * 32>(p, w, hist, b, g, edge_buf);
   else finish_scan_block<G, false, SW * 32>(p, w, hist, b, g, tl ? &g_scan_tl[tl_blk][4] : nullptr, edge_buf, cnt_buf);
@@ -2472,10 +2472,7 @@ inline constexpr int kCompactBatch = 2;
 // SF (scan_split_compact: the split cut's scan block compacting its own pages, split = C, chunk = c): the block's
 // pages c + C·k are its segments' (segment s: k = 2s, 2s + 1), its W warps taking segments w, w + W, ..; every page
 // is held to the block's own θ (its row of Workspace::theta_blk, written by its cut before the block's barrier).
-// LME: the batch's M_E terms after the block's first barrier, while thread 0's survivor-count atomic is in flight
-// (its exponentials then overlap that round trip) instead of before it.
-template <int G, bool BOX, bool FORCED, int W, bool TL = false, bool SPLIT = false, bool SF = false, int KB = kCompactBatch<G>,
-          bool LME = false>
+template <int G, bool BOX, bool FORCED, int W, bool TL = false, bool SPLIT = false, bool SF = false, int KB = kCompactBatch<G>>
 __device__ __forceinline__ void compact_walk_batched(const DecodeParams& p, const Workspace& w, int bg, int b, int g,
                                                      int lane, float (&me)[G], float& nu, int (&s_place)[W],
                                                      long long* tl = nullptr, int split = 0, int chunk = 0) {
@@ -2566,7 +2563,6 @@ __device__ __forceinline__ void compact_walk_batched(const DecodeParams& p, cons
     float nuv[K][kCompactPages];  // the pages' ν, used after the batch's atomic (latency overlapped)
     bool pany[K][kCompactPages];
     uint32_t keep[K][kCompactRows];
-    [[maybe_unused]] bool elim_b[LME ? K : 1][kCompactRows];  // LME: the rows' decisions, for the terms after the barrier
     int tot = 0;
 #pragma unroll
     for (int j = 0; j < K; ++j) {
@@ -2579,23 +2575,11 @@ __device__ __forceinline__ void compact_walk_batched(const DecodeParams& p, cons
       else
         compact_decide<G, FORCED>(p, cs[j], pc[j], lane, n, cold_lo, cold_hi, bg, keep_thr, th2, th2, elim_rows, keep[j],
                                   pany[j], tot);
-      if constexpr (LME) {
-#pragma unroll
-        for (int k = 0; k < kCompactRows; ++k) elim_b[j][k] = elim_rows[k];
-      } else {
-        if (pany[j][0] || pany[j][1]) compact_me_terms<G>(cs[j], elim_rows, me);
-      }
+      if (pany[j][0] || pany[j][1]) compact_me_terms<G>(cs[j], elim_rows, me);
     }
     // the batch's places: the warps' counts in shared memory, one atomic (thread 0), each warp after those before it
     if (lane == 0) s_place[warp] = tot;
     __syncthreads();
-    if constexpr (LME) {  // the other warps' exponentials while thread 0's atomic (below) is in flight; warp 0's after
-      if (warp != 0) {
-#pragma unroll
-        for (int j = 0; j < K; ++j)
-          if (pany[j][0] || pany[j][1]) compact_me_terms<G>(cs[j], elim_b[j], me);
-      }
-    }
     if (threadIdx.x == 0) {
       int sum = 0;
 #pragma unroll
@@ -2614,13 +2598,6 @@ __device__ __forceinline__ void compact_walk_batched(const DecodeParams& p, cons
     __syncthreads();
     int at = s_place[warp];
     __syncwarp();  // every lane's read before lane 0's next write
-    if constexpr (LME) {
-      if (warp == 0) {
-#pragma unroll
-        for (int j = 0; j < K; ++j)
-          if (pany[j][0] || pany[j][1]) compact_me_terms<G>(cs[j], elim_b[j], me);
-      }
-    }
 #pragma unroll
     for (int j = 0; j < K; ++j) {
 #pragma unroll
@@ -2684,7 +2661,7 @@ __device__ __forceinline__ void atomic_min_float(float* a, float v) {
 // its M_E and ν_E (compact_flush), and lowers Workspace::theta of its G heads to its cut (atomic_min_float: prep set
 // +inf; the certificate's θ is written from it in stage 2). No compact kernel runs after the scan then, and no block
 // waits for another: the split cut leaves each block's decisions to its own histogram.
-template <int G, int SW, bool FORCED, int KB, bool LME>
+template <int G, int SW, bool FORCED, int KB>
 __device__ void scan_split_compact(const DecodeParams& p, const Workspace& w, int b, int g, int chunk, int split) {
   __shared__ double s_me[G][SW];
   __shared__ uint32_t s_nu;
@@ -2695,8 +2672,7 @@ __device__ void scan_split_compact(const DecodeParams& p, const Workspace& w, in
     atomic_min_float(&w.theta[int64_t(b) * p.n_head_q + g * G + tid],
                      __half2float(__ushort_as_half(__ldcg(&w.theta_blk[(int64_t(bg) * kSplitMaxChunks + chunk) * 4 + tid]))));
   float me[G], nu;
-  compact_walk_batched<G, false, FORCED, SW, false, false, true, KB, LME>(p, w, bg, b, g, lane, me, nu, s_place, nullptr, split,
-                                                                         chunk);
+  compact_walk_batched<G, false, FORCED, SW, false, false, true, KB>(p, w, bg, b, g, lane, me, nu, s_place, nullptr, split, chunk);
   compact_flush<G, SW>(p, w, b, g, me, nu, s_me, s_nu);  // its first barrier makes s_nu's zero visible
 }
 
@@ -3889,9 +3865,10 @@ int compact_from_list(int bk) {
 // there: A/B runs and the bench's bitwise check of the two).
 int g_cut_local = -1;  // −1: GHOSTKV_CUT_LOCAL decides (set_cut_local)
 // The split cut's blocks compact their own pages inside the scan (scan_kernel's SC; no compact kernel):
-// GHOSTKV_SPLIT_COMPACT=0 keeps the compact kernel after the scan (A/B runs; default 1)
+// GHOSTKV_SPLIT_COMPACT=0 keeps the compact kernel after the scan, 1 / 2 the walk's batches of 2 / 4 segments a warp
+// (A/B runs; default 2)
 static int split_compact_mode() {  // 0: the compact kernel; 1, 2: in the scan, walk (mode − 1) of scan_kernel's SC
-  static const int m = env_one_of("GHOSTKV_SPLIT_COMPACT", 2, {0, 1, 2, 3});
+  static const int m = env_one_of("GHOSTKV_SPLIT_COMPACT", 2, {0, 1, 2});
   return m;
 }
 static bool split_compact_on() { return split_compact_mode() > 0; }
@@ -4451,10 +4428,8 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
             kern = fk ? scan_kernel<GG, DD, BB, NB, SW, MINB, false, kCutSplit, 1, S + 1>
                       : scan_kernel<GG, DD, BB, NB, SW, MINB, false, kCutSplit, 1, S>;
           };
-          const int mode = split_compact_mode();
-          if (mode == 1) sc(std::integral_constant<int, 1>{});
-          else if (mode == 2) sc(std::integral_constant<int, 3>{});
-          else sc(std::integral_constant<int, 5>{});
+          if (split_compact_mode() == 1) sc(std::integral_constant<int, 1>{});
+          else sc(std::integral_constant<int, 3>{});
         }
       }
       if constexpr (SW == 16 && GG == 4 && DD == 128) {

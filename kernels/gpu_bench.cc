@@ -1298,12 +1298,14 @@ int run_on_device(const Opts& o, Host& h, int dev) {
   setup_gpu(h, o, d);
   if (o.cut_split) {
     const int sc = gc::scan_split_chunks(d.p);
-    if (sc)
+    if (sc) {
       std::printf("# cut: split over %d scan blocks per KV head (--cut-split); %s\n", sc,
                   gc::scan_split_compacts(d.p) ? "each block compacts its own pages (no compact kernel)"
                                                : "the compact kernel after the scan (GHOSTKV_SPLIT_COMPACT=0)");
-  if (const char* e = std::getenv("GHOSTKV_SPLIT_COMPACT")) std::printf("# GHOSTKV_SPLIT_COMPACT=%s\n", e);
-    else std::printf("# cut: one per KV head (--cut-split asked; this step's scan does not take the split cut)\n");
+      if (const char* e = std::getenv("GHOSTKV_SPLIT_COMPACT")) std::printf("# GHOSTKV_SPLIT_COMPACT=%s\n", e);
+    } else {
+      std::printf("# cut: one per KV head (--cut-split asked; this step's scan does not take the split cut)\n");
+    }
   }
   if (o.profile >= 0) {
     gc::DecodeParams pr = d.p;
