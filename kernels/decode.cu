@@ -570,10 +570,14 @@ __device__ __forceinline__ double lean_bin(const uint32_t (&cnt)[kPer], const do
 // quotient and product is rounded to nearest, within 2^-53 of its value: far inside the 1e-12). θ goes to th_out
 // (f16 bits: every edge and −inf are exact in f16), not to Workspace::theta; the block of chunk 0 writes the
 // certificate's budget (the whole budget) and m_L, compact its θ (the lowest of the blocks').
-template <bool LEAN, bool SMEM = false, bool PRE = false, bool SPLIT = false>
+// EAR (SPLIT, DecodeParams::scan_early): the block's bounds are in the frame ms (m_S): the share is scaled by
+// e^{m_L − m_S} (the exponent rounded down, exp's error inside the (1 − 1e-12)), and the block of chunk 0 writes m_S
+// to Workspace::mref.
+template <bool LEAN, bool SMEM = false, bool PRE = false, bool SPLIT = false, bool EAR = false>
 __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq, const double* edge,
                          const uint32_t* local_hist = nullptr, long long* tl = nullptr, uint16_t* th_out = nullptr,
-                         int n_cand = 0, bool chunk0 = false) {
+                         int n_cand = 0, bool chunk0 = false, float ms = 0.0f) {
+  static_assert(!EAR || SPLIT, "the early frame with the split cut only");
   constexpr int kCand = kHistBins + 1, kPer = (kCand + 31) / 32;
   static_assert(!SPLIT || (!LEAN && SMEM && PRE), "the split cut reads the block's own histogram, edges staged");
   [[maybe_unused]] uint32_t ctot = 0;  // SPLIT: the lane's bins' counts, every bin
@@ -581,9 +585,15 @@ __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq, 
   const uint32_t* hs = w.hist + bq * kHistAll;
   [[maybe_unused]] double zl_pre = 0.0;
   [[maybe_unused]] float ml_pre = 0.0f;
+  [[maybe_unused]] float ml_all = 0.0f;
   if constexpr (PRE) {
     zl_pre = w.zl[bq];
-    if (lane == 0 && p.cert) ml_pre = w.qscal[bq * 4 + 2];
+    if constexpr (EAR) {
+      ml_all = w.qscal[bq * 4 + 2];
+      ml_pre = ml_all;
+    } else if (lane == 0 && p.cert) {
+      ml_pre = w.qscal[bq * 4 + 2];
+    }
   }
   double local = 0;
   [[maybe_unused]] double val[LEAN ? 1 : kPer];
@@ -630,6 +640,7 @@ __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq, 
   if constexpr (SPLIT) {
     for (int o = 16; o > 0; o >>= 1) ctot += __shfl_xor_sync(0xffffffffu, ctot, o);
     budget_c = ctot == 0u || n_cand <= 0 ? 0.0 : budget * (double(ctot) / double(n_cand)) * (1.0 - 1e-12);
+    if constexpr (EAR) budget_c *= exp(__dsub_rd(double(ml_all), double(ms))) * (1.0 - 1e-12);
   }
   int best = -1;
 #pragma unroll
@@ -648,6 +659,7 @@ __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq, 
       p.cert[bq].budget = budget;
       p.cert[bq].m_l = ml_pre;
     }
+    if (EAR && chunk0) w.mref[bq] = ms;
   } else if (lane == 0) {
     const float th = best < 0 ? -INFINITY : float(hist_edge(best));
     w.theta[bq] = th;
@@ -831,9 +843,10 @@ __device__ void finish_scan_local(const DecodeParams& p, const Workspace& w, uin
 // kCutSplit: block chunk of KV head (b, g) stages the cut's edges in its page buffers (edge_buf: free once every page is
 // done), then warps 0..G−1 cut their heads from the block's histogram against the block's share of the budget
 // (cut_head's SPLIT) into Workspace::theta_blk (the row of (b·Hkv + g, chunk); heads G..3 +inf).
-template <int G, int NT>
+// EA (scan_early): ms, the block's frame m_S per head (EarlyQ::ms).
+template <int G, int NT, bool EA = false>
 __device__ void finish_scan_split(const DecodeParams& p, const Workspace& w, const uint32_t* hist, int b, int g, int chunk,
-                                  double* edge_buf) {
+                                  double* edge_buf, const float* ms = nullptr) {
   const int tid = threadIdx.x, bg = b * p.n_head_kv + g;
   double ev[(kHistBins + NT) / NT];
   edge_stage_load<NT>(ev, tid);
@@ -845,14 +858,16 @@ __device__ void finish_scan_split(const DecodeParams& p, const Workspace& w, con
   if ((tid >> 5) >= G) return;
   const int n = p.seq_len[b];
   const int hot_lo = min(p.n_sink, n), hot_hi = max(n - p.n_recent, hot_lo);  // the KV head's candidates (prep's)
-  cut_head<false, true, true, true>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), edge_buf,
-                                    hist + (tid >> 5) * kHistAll, nullptr, th + (tid >> 5), hot_hi - hot_lo, chunk == 0);
+  cut_head<false, true, true, true, EA>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), edge_buf,
+                                        hist + (tid >> 5) * kHistAll, nullptr, th + (tid >> 5), hot_hi - hot_lo, chunk == 0,
+                                        EA ? ms[tid >> 5] : 0.0f);
 }
 
 // The split cut's compaction inside the scan (scan_kernel's SC; defined after compact's pieces below): KB segments a
 // batch per warp
-template <int G, int SW, bool FORCED, int KB>
-__device__ void scan_split_compact(const DecodeParams& p, const Workspace& w, int b, int g, int chunk, int split);
+template <int G, int SW, bool FORCED, int KB, bool EA>
+__device__ void scan_split_compact(const DecodeParams& p, const Workspace& w, int b, int g, int chunk, int split,
+                                   const float* ms);
 // scan_kernel's SC (the split cut's compaction in the scan): 0 none (the compact kernel after the scan), else
 // 1 + FORCED + 2·V, V the walk (GHOSTKV_SPLIT_COMPACT − 1): 0 batches of 2 segments a warp (compact's), 1 batches of 4
 // (the default: one batch per warp at 1 × 128K; call159: stage 1 0.3-0.8 µs shorter than batches of 2, 8 pairs). A third
@@ -994,6 +1009,93 @@ static_assert(scan_word_offsets_hold<128, 0>() && scan_word_offsets_hold<128, 1>
 // (sq: [NQ][32 lanes] float4, in word order: value 4u + e is component e of word u; q̃_r, then
 // qa = |q̃_r| + Δ, then qb = Δ·Q, both rounded up), base = qμ_hi + ||σq||·resid_max + 2·tiny (rounded
 // up), m_L of the head, and where the lane's WPL words go in its head's plane rows.
+// DecodeParams::scan_early (scan_kernel's EA): the block's own query factors of its G heads, computed from the inputs
+// before any wait for prep (scan_early_factors): σq, q̃_r and Δ (prep's arithmetic: fl(q·σ), float FMA dot products of
+// the rotation's rows, Δ = g_q·Σ|V_rj||σq_j| rounded up; summed over a lane's D/32 components then a butterfly,
+// another order than prep's parts: the same error bound, γ_D covering any order of D terms), qμ_hi and ||σq||_hi
+// (prep's per-head sums, the same lanes and order), and the frame m_S = qμ + ||σq||_hi·kc_norm_max (NaN where not
+// finite: every bound is then stored +inf and the budget is NaN, so nothing is eliminated).
+template <int G, int D>
+struct EarlyQ {
+  float qs[G][D], qr[G][D], qd[G][D];
+  float qmu_hi[G], nq_hi[G], ms[G];
+};
+// Every thread of the block (NT threads); ends with a block barrier. Warp w takes the rotation's rows w, w + NT/32, ..
+// (their loads issued first: an input no stage writes), lane ℓ components ℓ·D/32 .. of each; warps 0..G−1 then the
+// per-head sums.
+template <int G, int D, int NT>
+__device__ void scan_early_factors(const DecodeParams& p, const Consts& c, int b, int g, EarlyQ<G, D>& e) {
+  constexpr int NW = NT / 32, VPL = D / 32, RPW = (D + NW - 1) / NW;
+  static_assert(VPL == 2 || VPL == 4, "d 64 or 128");
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int64_t bq0 = int64_t(b) * p.n_head_q + int64_t(g) * G;
+  float v[RPW][VPL];
+#pragma unroll
+  for (int r = 0; r < RPW; ++r) {
+    const int row = warp + r * NW;
+    const float* src = p.rot + (int64_t(g) * D + (row < D ? row : 0)) * D + lane * VPL;
+    if constexpr (VPL == 4) {
+      const float4 x = row < D ? __ldg(reinterpret_cast<const float4*>(src)) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+      v[r][0] = x.x; v[r][1] = x.y; v[r][2] = x.z; v[r][3] = x.w;
+    } else {
+      const float2 x = row < D ? __ldg(reinterpret_cast<const float2*>(src)) : make_float2(0.0f, 0.0f);
+      v[r][0] = x.x; v[r][1] = x.y;
+    }
+  }
+  for (int i = tid; i < G * D; i += NT) e.qs[i / D][i % D] = __fmul_rn(p.q[bq0 * D + i], p.scale);
+  __syncthreads();
+#pragma unroll
+  for (int r = 0; r < RPW; ++r) {
+    const int row = warp + r * NW;
+    if (row >= D) break;  // warp-uniform
+    float acc[G], aa[G];
+#pragma unroll
+    for (int h = 0; h < G; ++h) {
+      acc[h] = 0.0f;
+      aa[h] = 0.0f;
+#pragma unroll
+      for (int k = 0; k < VPL; ++k) {
+        const float x = v[r][k], q = e.qs[h][lane * VPL + k];
+        acc[h] = __fmaf_rn(x, q, acc[h]);
+        aa[h] = __fmaf_ru(fabsf(x), fabsf(q), aa[h]);
+      }
+    }
+#pragma unroll
+    for (int h = 0; h < G; ++h) {
+      acc[h] = warp_sum_rn(acc[h]);
+      aa[h] = warp_sum_ru(aa[h]);
+    }
+    if (lane == 0) {
+#pragma unroll
+      for (int h = 0; h < G; ++h) {
+        e.qr[h][row] = acc[h];
+        e.qd[h][row] = __fmul_ru(c.g_q, aa[h]);
+      }
+    }
+  }
+  if (warp < G) {  // prep's per-head sums
+    const int h = warp;
+    float a = 0, aa = 0, nn = 0;
+#pragma unroll
+    for (int k = 0; k < VPL; ++k) {
+      const int j = lane * VPL + k;
+      const float qs = e.qs[h][j], mu = __ldg(&p.mu[int64_t(g) * D + j]);
+      a = __fmaf_rn(qs, mu, a);
+      aa = __fmaf_ru(fabsf(qs), fabsf(mu), aa);
+      nn = __fmaf_ru(qs, qs, nn);
+    }
+    const float qmu = warp_sum_rn(a), qmu_abs = warp_sum_ru(aa), nsq = warp_sum_ru(nn);
+    const float nq_hi = __fmul_ru(__fsqrt_ru(nsq), c.inv_1mg2);
+    const float ms = __fmaf_rn(nq_hi, __ldg(&p.kc_norm_max[g]), qmu);
+    if (lane == 0) {
+      e.qmu_hi[h] = __fadd_ru(__fadd_ru(qmu, __fmul_ru(c.g_q, qmu_abs)), c.tiny);
+      e.nq_hi[h] = nq_hi;
+      e.ms[h] = isfinite(ms) ? ms : NAN;
+    }
+  }
+  __syncthreads();
+}
+
 struct ScanLane {
   int h, i, pbase;  // pbase: where word 0 goes in the lane's plane rows (word u: + scan_word_off)
   bool active, is8;
@@ -1001,9 +1103,10 @@ struct ScanLane {
   const float4* sq;
 };
 // Every warp computes the same values; warp 0 stores the query factors; the caller syncs.
+// eq (scan_early): the block's own factors instead of prep's, and m_S instead of m_L.
 template <int G, int D, int K8>
 __device__ __forceinline__ void scan_lane_setup(const DecodeParams& p, const Workspace& w, const Consts& c, int b, int g,
-                                                ScanLane& sl, float4* sq) {
+                                                ScanLane& sl, float4* sq, const EarlyQ<G, D>* eq = nullptr) {
   using SS = ScanShape<D, K8>;
   constexpr int CPL = SS::CPL, WPL = SS::WPL, KS = SS::KS;
   const int lane = threadIdx.x & 31;
@@ -1022,7 +1125,8 @@ __device__ __forceinline__ void scan_lane_setup(const DecodeParams& p, const Wor
     if (u == 0) sl.pbase = plane_pos<KS>(kword_of<K8>(wl));
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
-      const float q = sl.active ? w.qrot[bq * D + comp[e]] : 0.0f, d = sl.active ? w.qdelta[bq * D + comp[e]] : 0.0f;
+      const float q = !sl.active ? 0.0f : eq ? eq->qr[sl.h][comp[e]] : w.qrot[bq * D + comp[e]];
+      const float d = !sl.active ? 0.0f : eq ? eq->qd[sl.h][comp[e]] : w.qdelta[bq * D + comp[e]];
       v[0][4 * u + e] = q;
       v[1][4 * u + e] = __fadd_ru(fabsf(q), d);
       v[2][4 * u + e] = __fmul_ru(d, QMAX);
@@ -1035,9 +1139,11 @@ __device__ __forceinline__ void scan_lane_setup(const DecodeParams& p, const Wor
       for (int k = 0; k < CPL / 4; ++k)
         sq[(r * CPL / 4 + k) * 32 + lane] = make_float4(v[r][4 * k], v[r][4 * k + 1], v[r][4 * k + 2], v[r][4 * k + 3]);
   }
+  const int hh = sl.active ? sl.h : 0;
   const float* qsc = w.qscal + bq * 4;
-  sl.base = sl.active ? __fadd_ru(__fadd_ru(__fadd_ru(qsc[0], __fmul_ru(qsc[1], p.resid_max[g])), c.tiny), c.tiny) : 0.0f;
-  sl.ml = sl.active ? qsc[2] : 0.0f;
+  const float qmu_hi = eq ? eq->qmu_hi[hh] : qsc[0], nq_hi = eq ? eq->nq_hi[hh] : qsc[1];
+  sl.base = sl.active ? __fadd_ru(__fadd_ru(__fadd_ru(qmu_hi, __fmul_ru(nq_hi, p.resid_max[g])), c.tiny), c.tiny) : 0.0f;
+  sl.ml = sl.active ? (eq ? eq->ms[hh] : qsc[2]) : 0.0f;
   sl.sq = sq;
 }
 
@@ -1142,7 +1248,10 @@ __device__ __forceinline__ void scan_block_init(uint64_t (&bars)[SW][NB], uint32
 // SC (with kCutSplit only): 0 the compact kernel after the scan; else the block compacts its own pages after its cut
 // (scan_split_compact: the policy's decision, or with sc_forced the forced survivors of DecodeParams::forced_keep),
 // in batches of sc_batch segments a warp (above)
-template <int G, int D, int K8, int NB, int SW, int MINB, bool DBG, int CUT = kCutGlobal, int NCH = 1, int SC = 0>
+// EA (DecodeParams::scan_early, with SC only): no wait for prep before the pages: the block's own query factors and
+// frame m_S (scan_early_factors), its bounds f16↑(UB − m_S); the wait (griddepcontrol.wait) just before its cut.
+template <int G, int D, int K8, int NB, int SW, int MINB, bool DBG, int CUT = kCutGlobal, int NCH = 1, int SC = 0,
+          bool EA = false>
 __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Workspace w, Consts c, int dbg) {
   using SS = ScanShape<D, K8>;
   constexpr int PB = SS::PB, BUF = SS::BUF, KS = SS::KS, BPL = SS::BPL, CBY = SS::CBY, NC = SS::NC, WPL = SS::WPL,
@@ -1151,6 +1260,9 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   static_assert(G <= 4, "the page prep and the D fragment hold one head per lane & 3");
   static_assert(NCH == 1 || (NB == 1 && 4 % NCH == 0 && CHB % 16 == 0), "chunks: one buffer, whole m-tiles, 16-byte copies");
   static_assert(SC == 0 || (CUT == kCutSplit && NCH == 1 && !DBG), "the scan compacts with the split cut only");
+  static_assert(!EA || SC > 0, "the early scan compacts its own pages");
+  __shared__ __align__(16) float s_eqbuf[EA ? sizeof(EarlyQ<G, D>) / sizeof(float) : 1];
+  [[maybe_unused]] EarlyQ<G, D>* eq = EA ? reinterpret_cast<EarlyQ<G, D>*>(s_eqbuf) : nullptr;
   extern __shared__ __align__(128) uint8_t smem[];
   __shared__ __align__(8) uint64_t bars[SW][NB * NCH];
   uint8_t* bufs = smem;                                                    // [warp][NB][BUF]
@@ -1219,14 +1331,15 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   // (griddepcontrol.wait) before it lets this one launch (launch_dependents), so every earlier writer
   // in the stream has finished. prep must keep that order.
   if (!listed) issue_first();
-  pdl_wait();
+  if constexpr (EA) scan_early_factors<G, D, SW * 32>(p, c, b, g, *eq);  // no wait: the query's inputs only
+  else pdl_wait();
   if (tl && tid == 0) g_scan_tl[tl_blk][2] = global_ns();
   if (listed) {
     npages = w.n_plist[bg];
     issue_first();
   }
   ScanLane sl;
-  scan_lane_setup<G, D, K8>(p, w, c, b, g, sl, sq);
+  scan_lane_setup<G, D, K8>(p, w, c, b, g, sl, sq, eq);
   __syncthreads();
   // epilogue role: the D fragment's rows lane >> 2 and lane >> 2 + 8 (tokens), columns 2·(lane & 3)
   // and + 1 (head lane & 3, planes a and b): the same head as the lane's page prep
@@ -1364,10 +1477,11 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   constexpr bool kCntFits = SW * NB * BUF >= kEdgeBytes + G * kHistAll * int(sizeof(uint32_t));
   uint32_t* cnt_buf = kCntFits && c.cut_pre && c.cut_coal ? reinterpret_cast<uint32_t*>(bufs + kEdgeBytes) : nullptr;
   if constexpr (CUT == kCutSplit) {
-    finish_scan_split<G, SW * 32>(p, w, hist, b, g, chunk, reinterpret_cast<double*>(bufs));
+    if constexpr (EA) pdl_wait();  // prep's Z_L, m_L and zeroed accumulators, for the cut and the compaction
+    finish_scan_split<G, SW * 32, EA>(p, w, hist, b, g, chunk, reinterpret_cast<double*>(bufs), EA ? eq->ms : nullptr);
     if constexpr (SC > 0) {
       __syncthreads();  // the block's θ row (warps 0..G−1) and every bound it wrote, visible to the whole block
-      scan_split_compact<G, SW, sc_forced(SC), sc_batch(SC)>(p, w, b, g, chunk, int(gridDim.x));
+      scan_split_compact<G, SW, sc_forced(SC), sc_batch(SC), EA>(p, w, b, g, chunk, int(gridDim.x), EA ? eq->ms : nullptr);
     }
   } else if constexpr (CUT == kCutLocal) finish_scan_local<G, false, true, true, SW * 32>(p, w, hist, b, g, edge_buf);
   else finish_scan_block<G, false, SW * 32>(p, w, hist, b, g, tl ? &g_scan_tl[tl_blk][4] : nullptr, edge_buf, cnt_buf);
@@ -2626,9 +2740,11 @@ __device__ __forceinline__ void compact_walk_batched(const DecodeParams& p, cons
 // The block's M_E terms and ν (compact_walk's, per lane) into the KV head's M_E (float64 atomics) and ν_E (a
 // max): float64 sums per warp, then per block. Every thread of the block (W warps); s_nu must be 0 before the
 // call (set by any thread: the first barrier here makes it visible).
+// ms (scan_early's block): its M_E terms are in the frame m_S; each head's sum is scaled by e^{m_S − m_L} (the
+// exponent rounded up, exp's error inside the (1 + 1e-12); a NaN factor gives +inf).
 template <int G, int W>
 __device__ __forceinline__ void compact_flush(const DecodeParams& p, const Workspace& w, int b, int g, const float (&me)[G],
-                                              float nu, double (&s_me)[G][W], uint32_t& s_nu) {
+                                              float nu, double (&s_me)[G][W], uint32_t& s_nu, const float* ms = nullptr) {
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
 #pragma unroll
   for (int h = 0; h < G; ++h) {
@@ -2642,6 +2758,10 @@ __device__ __forceinline__ void compact_flush(const DecodeParams& p, const Works
   if (tid < G) {
     double sm = 0;
     for (int k = 0; k < W; ++k) sm += s_me[tid][k];
+    if (ms && sm > 0) {
+      const double f = exp(__dsub_ru(double(ms[tid]), double(w.qscal[(int64_t(b) * p.n_head_q + g * G + tid) * 4 + 2])));
+      sm = f == f ? sm * f * (1.0 + 1e-12) : INFINITY;
+    }
     if (sm > 0) atomicAdd(&w.me[int64_t(b) * p.n_head_q + g * G + tid], sm);
   }
   if (tid == 0 && s_nu) atomicMax(&w.nu_e[int64_t(b) * p.n_head_q + g * G], s_nu);
@@ -2661,19 +2781,28 @@ __device__ __forceinline__ void atomic_min_float(float* a, float v) {
 // its M_E and ν_E (compact_flush), and lowers Workspace::theta of its G heads to its cut (atomic_min_float: prep set
 // +inf; the certificate's θ is written from it in stage 2). No compact kernel runs after the scan then, and no block
 // waits for another: the split cut leaves each block's decisions to its own histogram.
-template <int G, int SW, bool FORCED, int KB>
-__device__ void scan_split_compact(const DecodeParams& p, const Workspace& w, int b, int g, int chunk, int split) {
+// EA (scan_early): ms the block's frame per head; its θ goes to Workspace::theta in the m_L frame, θ ⊕↑ (m_S ⊖↑ m_L)
+// (−inf stays −inf, and so does a NaN: that block eliminated nothing), and its M_E through compact_flush's factor.
+template <int G, int SW, bool FORCED, int KB, bool EA>
+__device__ void scan_split_compact(const DecodeParams& p, const Workspace& w, int b, int g, int chunk, int split,
+                                   const float* ms) {
   __shared__ double s_me[G][SW];
   __shared__ uint32_t s_nu;
   __shared__ int s_place[SW];
   const int tid = threadIdx.x, lane = tid & 31, bg = b * p.n_head_kv + g;
   if (tid == 0) s_nu = 0u;
-  if (tid < G)
-    atomic_min_float(&w.theta[int64_t(b) * p.n_head_q + g * G + tid],
-                     __half2float(__ushort_as_half(__ldcg(&w.theta_blk[(int64_t(bg) * kSplitMaxChunks + chunk) * 4 + tid]))));
+  if (tid < G) {
+    const int64_t bq = int64_t(b) * p.n_head_q + g * G + tid;
+    float th = __half2float(__ushort_as_half(__ldcg(&w.theta_blk[(int64_t(bg) * kSplitMaxChunks + chunk) * 4 + tid])));
+    if constexpr (EA) {
+      if (th != -INFINITY) th = __fadd_ru(th, __fsub_ru(ms[tid], w.qscal[bq * 4 + 2]));
+      if (isnan(th)) th = -INFINITY;
+    }
+    atomic_min_float(&w.theta[bq], th);
+  }
   float me[G], nu;
   compact_walk_batched<G, false, FORCED, SW, false, false, true, KB>(p, w, bg, b, g, lane, me, nu, s_place, nullptr, split, chunk);
-  compact_flush<G, SW>(p, w, b, g, me, nu, s_me, s_nu);  // its first barrier makes s_nu's zero visible
+  compact_flush<G, SW>(p, w, b, g, me, nu, s_me, s_nu, EA ? ms : nullptr);  // its first barrier makes s_nu's zero visible
 }
 
 // KV head bg onto list 1 (attend's order, Workspace::ready): its survivor rows, count, M_E and ν_E are
@@ -3965,6 +4094,10 @@ void validate(const DecodeParams& p) {
   if (p.splits < 1 || p.splits > 128) throw std::runtime_error("ghostkv cuda: splits must be in [1, 128], got " + std::to_string(p.splits));
   if (p.cut_split != 0 && p.cut_split != 1)
     throw std::runtime_error("ghostkv cuda: cut_split must be 0 or 1, got " + std::to_string(p.cut_split));
+  if (p.scan_early != 0 && p.scan_early != 1)
+    throw std::runtime_error("ghostkv cuda: scan_early must be 0 or 1, got " + std::to_string(p.scan_early));
+  if (p.scan_early == 1 && !p.kc_norm_max)
+    throw std::runtime_error("ghostkv cuda: scan_early needs kc_norm_max (max ||k_t - mu|| per KV head), got a null pointer");
   // the bulk copies (codes, meta, box; the low-rank records) need 16-byte aligned bases
   const std::pair<const char*, const void*> aligned16[] = {{"codes", p.codes}, {"meta", p.meta},     {"box", p.box},
                                                            {"sketch", p.sketch}, {"sk_err", p.sk_err}, {"sk_rho", p.sk_rho}};
@@ -4020,7 +4153,7 @@ int64_t workspace_bytes(const DecodeParams& p) {
   const int64_t MP = (p.max_seq + kPage - 1) / kPage;
   s += align256(BK * MP * G * 2) + align256(BK * MP * 4) + align256(BK * 4);
   s += 2 * align256(BQ * p.splits * 4) + align256(BQ * p.splits * D * 4);
-  s += align256(BK * kSplitMaxChunks * 4 * 2);
+  s += align256(BK * kSplitMaxChunks * 4 * 2) + align256(BQ * 4);
   return s;
 }
 
@@ -4055,6 +4188,7 @@ Workspace workspace_views(const DecodeParams& p) {
   w.pl = reinterpret_cast<float*>(take(BQ * p.splits * 4));
   w.po = reinterpret_cast<float*>(take(BQ * p.splits * D * 4));
   w.theta_blk = reinterpret_cast<uint16_t*>(take(BK * kSplitMaxChunks * 4 * 2));
+  w.mref = reinterpret_cast<float*>(take(BQ * 4));
   return w;
 }
 
@@ -4155,6 +4289,12 @@ static int scan_chunks_env() {
   static const int v = env_one_of("GHOSTKV_SCAN_CHUNKS", 1, {1, 2, 4});
   return v;
 }
+// GHOSTKV_SPLIT_CHUNKS=2..64 (A/B runs): the split cut's scan blocks per KV head at most this many (fewer blocks than
+// the resident slots, so that prep's blocks find free SMs beside the early scan); 0 (default): every slot
+static int split_chunks_cap() {
+  static const int v = env_int_range("GHOSTKV_SPLIT_CHUNKS", 0, 0, kSplitMaxChunks);
+  return v;
+}
 // The launch bound's blocks per SM: 8 warps two (128 registers), more one (16 warps: 128 registers)
 template <int SW>
 constexpr int scan_minb() { return SW > kScanBlockWarps ? 1 : kScanMinBlocks; }
@@ -4178,8 +4318,10 @@ static ScanPlan scan_plan(const DecodeParams& p) {
   if (s.chunks == 1 && !scan_debug() && cut_local_on()) s.cut = kCutLocal;
   // the split cut (DecodeParams::cut_split): without anchors, the 16-warp build's chunks, diagnostics or compact's ready list
   if (p.cut_split == 1 && s.cut == kCutGlobal && !p.box && s.chunks >= 2 && s.chunks <= kSplitMaxChunks && !scan_debug() &&
-      (SW != 16 || scan_chunks_env() == 1) && !compact_from_list(p.batch * p.n_head_kv))
+      (SW != 16 || scan_chunks_env() == 1) && !compact_from_list(p.batch * p.n_head_kv)) {
     s.cut = kCutSplit;
+    if (const int cap = split_chunks_cap(); cap >= 2) s.chunks = std::min(s.chunks, cap);
+  }
   return s;
 }
 
@@ -4342,6 +4484,8 @@ bool scan_split_compacts(const DecodeParams& p) {  // the plan (occupancy: a dev
   return p.cut_split == 1 && !p.box && !p.rank && split_compact_on() && scan_split_chunks(p) > 0;
 }
 
+bool scan_early_applies(const DecodeParams& p) { return p.scan_early == 1 && scan_split_compacts(p); }
+
 // A grid of resident blocks (occ per SM) for `items` work items at `per_block` per block: at least one
 // block, at most as many as are resident at once (the anchor stages' grids)
 static int resident_grid(int occ, int sms, int64_t items, int per_block) {
@@ -4428,8 +4572,16 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
             kern = fk ? scan_kernel<GG, DD, BB, NB, SW, MINB, false, kCutSplit, 1, S + 1>
                       : scan_kernel<GG, DD, BB, NB, SW, MINB, false, kCutSplit, 1, S>;
           };
-          if (split_compact_mode() == 1) sc(std::integral_constant<int, 1>{});
-          else sc(std::integral_constant<int, 3>{});
+          if (p.scan_early == 1) {  // built for the default walk only
+            if (split_compact_mode() == 1)
+              throw std::runtime_error("ghostkv cuda: scan_early is built for the split cut's default walk, not GHOSTKV_SPLIT_COMPACT=1");
+            kern = fk ? scan_kernel<GG, DD, BB, NB, SW, MINB, false, kCutSplit, 1, 4, true>
+                      : scan_kernel<GG, DD, BB, NB, SW, MINB, false, kCutSplit, 1, 3, true>;
+          } else if (split_compact_mode() == 1) {
+            sc(std::integral_constant<int, 1>{});
+          } else {
+            sc(std::integral_constant<int, 3>{});
+          }
         }
       }
       if constexpr (SW == 16 && GG == 4 && DD == 128) {
@@ -4440,8 +4592,8 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
         }
       }
       // per build of the cut (DBG and the chunks are fixed per process; the split cut with its compaction: 3, 4) and device
-      static PerDevice<bool> attr[5];
-      attr[split_cp ? 3 + (p.forced_keep >= 0) : plan.cut].get([&] { raise_smem(kern, smem); return true; });
+      static PerDevice<bool> attr[7];
+      attr[split_cp ? 3 + (p.forced_keep >= 0) + 2 * (p.scan_early == 1) : plan.cut].get([&] { raise_smem(kern, smem); return true; });
       if (more()) launch("scan_kernel", kern, dim3(plan.chunks, BK), dim3(SW * 32), smem, st, p, w, c, scan_debug());
     };
     auto scan = [&](auto bc) {  // the warps per block (scan_warps_for)
