@@ -49,6 +49,9 @@ struct Consts {
   int scan_mix;     // the quant scan's consecutive blocks belong to different KV heads (block L: head L mod B·Hkv)
   int cut_pre;      // the quant scan's cut stages e^{edge} in shared memory and loads Z_L, m_L first (GHOSTKV_CUT_PRE)
   int cut_coal;     // with cut_pre, the global cut copies its counts to shared memory with coalesced loads (GHOSTKV_CUT_COAL)
+  int prep_late;    // prep lets the next kernel launch once its hot keys' loads are issued, not at its start
+                    // (GHOSTKV_PREP_LATE_LAUNCH; A/B runs)
+  int early_tl;     // the early scan and prep record their timeline (GHOSTKV_EARLY_TL; diagnostics)
 };
 
 // e^{edge_k} of the histogram's bin edges, rounded up (scripts/make_exp_edge.py: exact to 60 digits, then
@@ -71,6 +74,8 @@ Consts make_consts(int d) {
   c.scan_mix = 0;
   c.cut_pre = 0;
   c.cut_coal = 0;
+  c.prep_late = 0;
+  c.early_tl = 0;
   return c;
 }
 
@@ -91,6 +96,16 @@ __device__ __forceinline__ int hist_bin(float v) {
 // ---- programmatic dependent launch: wait for the previous kernel's writes; let the next start ----
 __device__ __forceinline__ void pdl_wait() { asm volatile("griddepcontrol.wait;" ::: "memory"); }
 __device__ __forceinline__ void pdl_launch_next() { asm volatile("griddepcontrol.launch_dependents;" ::: "memory"); }
+// prep's timeline (Consts::early_tl, diagnostics): per block of the last launch (blockIdx.y·gridDim.x + blockIdx.x),
+// the GPU's global timer (ns) after its wait (griddepcontrol.wait) and at its end (thread 0)
+inline constexpr int kPrepTlMax = 1024;
+__device__ long long g_prep_tl[kPrepTlMax][2];
+__device__ int g_prep_tl_blocks;
+__device__ __forceinline__ long long timer_ns() {
+  long long t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t)::"memory");
+  return t;
+}
 __device__ __forceinline__ int32_t ld_acquire_gpu(const int32_t* a) {
   int32_t v;
   asm volatile("ld.acquire.gpu.global.s32 %0, [%1];" : "=r"(v) : "l"(a) : "memory");
@@ -259,13 +274,17 @@ __device__ __forceinline__ void bf16x8(const uint4& u, float* f) {
 // at d 128, two-way conflicts at d 64 where a row part is 4 float4s; the sums in that rotated order: other roundings,
 // the same bound). prep_cluster() picks CL: 2 (the H200, 32 × 32K:
 // prep −1.0 to −1.4 µs at 5% forced against CL 1; CL 4 was 4.6 to 7.1 µs slower, the cause not isolated; docs/gpu.md).
-template <int G, int D, bool ZH = true, int DBG = 0, int R = 1, int CL = 1>
+// NOROT (the early scan's prep, DecodeParams::scan_early; R 1, CL 1): no rotation (q̃_r and Δ, which the early scan
+// computes itself; Workspace::qrot and qdelta are not written), the hot scores, qμ, ||σq||, m_L, Z_L and the rest as
+// above.
+template <int G, int D, bool ZH = true, int DBG = 0, int R = 1, int CL = 1, bool NOROT = false>
 __global__ void __launch_bounds__(kPrepThreads, 2) prep_kernel(DecodeParams p, Workspace w, Consts c) {
   constexpr int kWarps = kPrepThreads / 32, VPL = D / 32;  // comps per lane (the per-head sums)
   constexpr int ROWS = D / R;  // rotation rows of this block
   constexpr int RP = kPrepThreads / ROWS, RC = D / RP;  // q̃_r: parts per rotation row, components per part
   static_assert(D % R == 0 && kPrepThreads % ROWS == 0 && DBG * (R - 1) == 0, "whole rows per block; DBG at R 1");
   static_assert(CL == 1 || (R == 1 && DBG == 0 && D % CL == 0 && CL <= 16), "clusters with one block per (b, KV head)");
+  static_assert(!NOROT || (R == 1 && CL == 1 && DBG == 0), "the early scan's prep: one block per (b, KV head)");
   constexpr int QPT = (G * D + kPrepThreads - 1) / kPrepThreads;  // query components per thread
   static_assert(G <= kWarps, "a warp per head for the per-head sums");
   static_assert(RC % 4 == 0 && kPrepThreads % D == 0 && D <= 128, "row parts of whole float4s");
@@ -308,7 +327,13 @@ __global__ void __launch_bounds__(kPrepThreads, 2) prep_kernel(DecodeParams p, W
     }
   }
   pdl_wait();  // before letting the scan launch: its early page requests rely on this order
-  pdl_launch_next();
+  if (!c.prep_late) pdl_launch_next();
+  const int tl_blk = blockIdx.y * gridDim.x + blockIdx.x;
+  const bool ptl = c.early_tl && tl_blk < kPrepTlMax && threadIdx.x == 0;
+  if (ptl) {
+    g_prep_tl[tl_blk][0] = timer_ns();
+    if (tl_blk == 0) g_prep_tl_blocks = gridDim.x * gridDim.y;
+  }
   // every input load first: the query, μ, the rotation row parts, the hot keys of the first pass
   const int n = p.seq_len[b];
   float qv[QPT];
@@ -318,7 +343,7 @@ __global__ void __launch_bounds__(kPrepThreads, 2) prep_kernel(DecodeParams p, W
   // q̃_r and Δ: thread t owns row t % ROWS of the block's, part t / ROWS of its components (RP parts of RC)
   const int r_loc = tid % ROWS, r_row = ry * ROWS + r_loc, r_part = tid / ROWS;
   float4 vv[RC / 4];  // CL > 1: unused (the rotation comes from shared memory)
-  if constexpr (CL == 1) {
+  if constexpr (CL == 1 && !NOROT) {
     const float4* vrow = reinterpret_cast<const float4*>(p.rot + (int64_t(g) * D + r_row) * D + r_part * RC);
 #pragma unroll
     for (int c4 = 0; c4 < RC / 4; ++c4) vv[c4] = (DBG & 1) ? make_float4(0.0f, 0.0f, 0.0f, 0.0f) : __ldg(vrow + c4);
@@ -342,6 +367,7 @@ __global__ void __launch_bounds__(kPrepThreads, 2) prep_kernel(DecodeParams p, W
 #pragma unroll
     for (int c8 = 0; c8 < HC / 8; ++c8) kk[c8] = __ldg(kr + c8);
   }
+  if (c.prep_late) pdl_launch_next();  // the hot keys' loads are issued: ahead of the next kernel's page requests
   if (!rows_only) {  // the first entries of the KV head's survivor list: attend reads its first tile's row ids before the count
     int32_t* sr = w.srow + int64_t(bg) * p.max_seq;
     const int nz = min(p.max_seq, p.splits * kListZeroRows);
@@ -366,7 +392,7 @@ __global__ void __launch_bounds__(kPrepThreads, 2) prep_kernel(DecodeParams p, W
   // through shared memory by strided loops over (head, row or token). qσ̃ is read from shared memory,
   // the same address in every lane. The rotation first (its rows arrive first: L2-resident across the
   // KV head's blocks), while the hot keys are in flight.
-  {
+  if constexpr (!NOROT) {
     float acc[G], aa[G];
 #pragma unroll
     for (int h = 0; h < G; ++h) { acc[h] = 0.0f; aa[h] = 0.0f; }
@@ -437,7 +463,7 @@ __global__ void __launch_bounds__(kPrepThreads, 2) prep_kernel(DecodeParams p, W
     }
   }
   if (n_hot == 0) __syncthreads();  // red_a, red_b are complete
-  for (int x = tid; x < G * ROWS; x += kPrepThreads) {
+  for (int x = tid; x < (NOROT ? 0 : G * ROWS); x += kPrepThreads) {
     const int h = x / ROWS, r = x % ROWS, row = ry * ROWS + r;
     float acc = red_a[0][h][r], aa = red_b[0][h][r];
 #pragma unroll
@@ -445,7 +471,10 @@ __global__ void __launch_bounds__(kPrepThreads, 2) prep_kernel(DecodeParams p, W
     w.qrot[(bq0 + h) * D + row] = acc;
     w.qdelta[(bq0 + h) * D + row] = __fmul_ru(c.g_q, aa);
   }
-  if (rows_only) return;
+  if (rows_only) {
+    if (ptl) g_prep_tl[tl_blk][1] = timer_ns();
+    return;
+  }
   __syncthreads();  // s_hot, s_kn complete
   // per head (warp h): qμ, ||qσ̃||, m_L = max s̃_t, Z_L = Σ e^{s̃_t − ε_t − m_L} (float64, rounded down by
   // the final factor)
@@ -522,6 +551,7 @@ __global__ void __launch_bounds__(kPrepThreads, 2) prep_kernel(DecodeParams p, W
     cluster_arrive();
     cluster_wait();
   }
+  if (ptl) g_prep_tl[tl_blk][1] = timer_ns();  // thread 0: warp 0's head, the last of its stores issued
 }
 
 // The scan's timeline (diagnostics: GHOSTKV_SCAN_DEBUG bit 32, the DBG build): per block of the last launch, on the
@@ -1018,35 +1048,56 @@ static_assert(scan_word_offsets_hold<128, 0>() && scan_word_offsets_hold<128, 1>
 template <int G, int D>
 struct EarlyQ {
   float qs[G][D], qr[G][D], qd[G][D];
-  float qmu_hi[G], nq_hi[G], ms[G];
+  float qmu_hi[G], nq_hi[G], ms[G], resid;
 };
-// Every thread of the block (NT threads); ends with a block barrier. Warp w takes the rotation's rows w, w + NT/32, ..
-// (their loads issued first: an input no stage writes), lane ℓ components ℓ·D/32 .. of each; warps 0..G−1 then the
-// per-head sums.
+// The inputs of scan_early_factors, loaded into registers before the block requests its first pages (so that the loads
+// are not queued behind them): warp w's rows w, w + NT/32, .. of the rotation (lane ℓ components ℓ·D/32 ..), the
+// thread's query components, μ (lane ℓ's components), kc_norm_max and resid_max of the KV head. No stage writes them.
 template <int G, int D, int NT>
-__device__ void scan_early_factors(const DecodeParams& p, const Consts& c, int b, int g, EarlyQ<G, D>& e) {
-  constexpr int NW = NT / 32, VPL = D / 32, RPW = (D + NW - 1) / NW;
+struct EarlyLoads {
+  static constexpr int NW = NT / 32, VPL = D / 32, RPW = (D + NW - 1) / NW, QPT = (G * D + NT - 1) / NT;
   static_assert(VPL == 2 || VPL == 4, "d 64 or 128");
+  float v[RPW][VPL], q[QPT], mu[VPL], kcn, resid;
+};
+template <int G, int D, int NT>
+__device__ __forceinline__ void scan_early_loads(const DecodeParams& p, int b, int g, EarlyLoads<G, D, NT>& L) {
+  using EL = EarlyLoads<G, D, NT>;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int64_t bq0 = int64_t(b) * p.n_head_q + int64_t(g) * G;
-  float v[RPW][VPL];
 #pragma unroll
-  for (int r = 0; r < RPW; ++r) {
-    const int row = warp + r * NW;
-    const float* src = p.rot + (int64_t(g) * D + (row < D ? row : 0)) * D + lane * VPL;
-    if constexpr (VPL == 4) {
+  for (int r = 0; r < EL::RPW; ++r) {
+    const int row = warp + r * EL::NW;
+    const float* src = p.rot + (int64_t(g) * D + (row < D ? row : 0)) * D + lane * EL::VPL;
+    if constexpr (EL::VPL == 4) {
       const float4 x = row < D ? __ldg(reinterpret_cast<const float4*>(src)) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-      v[r][0] = x.x; v[r][1] = x.y; v[r][2] = x.z; v[r][3] = x.w;
+      L.v[r][0] = x.x; L.v[r][1] = x.y; L.v[r][2] = x.z; L.v[r][3] = x.w;
     } else {
       const float2 x = row < D ? __ldg(reinterpret_cast<const float2*>(src)) : make_float2(0.0f, 0.0f);
-      v[r][0] = x.x; v[r][1] = x.y;
+      L.v[r][0] = x.x; L.v[r][1] = x.y;
     }
   }
-  for (int i = tid; i < G * D; i += NT) e.qs[i / D][i % D] = __fmul_rn(p.q[bq0 * D + i], p.scale);
+#pragma unroll
+  for (int k = 0; k < EL::QPT; ++k) L.q[k] = tid + k * NT < G * D ? __ldg(&p.q[bq0 * D + tid + k * NT]) : 0.0f;
+#pragma unroll
+  for (int k = 0; k < EL::VPL; ++k) L.mu[k] = __ldg(&p.mu[int64_t(g) * D + lane * EL::VPL + k]);
+  L.kcn = __ldg(&p.kc_norm_max[g]);
+  L.resid = __ldg(&p.resid_max[g]);
+}
+// Every thread of the block (NT threads), from its EarlyLoads; ends with a block barrier. Warp w's rows of q̃_r and Δ,
+// then warps 0..G−1 the per-head sums.
+template <int G, int D, int NT>
+__device__ void scan_early_factors(const DecodeParams& p, const Consts& c, const EarlyLoads<G, D, NT>& L, EarlyQ<G, D>& e) {
+  using EL = EarlyLoads<G, D, NT>;
+  constexpr int VPL = EL::VPL;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+#pragma unroll
+  for (int k = 0; k < EL::QPT; ++k)
+    if (tid + k * NT < G * D) e.qs[(tid + k * NT) / D][(tid + k * NT) % D] = __fmul_rn(L.q[k], p.scale);
+  if (tid == 0) e.resid = L.resid;
   __syncthreads();
 #pragma unroll
-  for (int r = 0; r < RPW; ++r) {
-    const int row = warp + r * NW;
+  for (int r = 0; r < EL::RPW; ++r) {
+    const int row = warp + r * EL::NW;
     if (row >= D) break;  // warp-uniform
     float acc[G], aa[G];
 #pragma unroll
@@ -1055,7 +1106,7 @@ __device__ void scan_early_factors(const DecodeParams& p, const Consts& c, int b
       aa[h] = 0.0f;
 #pragma unroll
       for (int k = 0; k < VPL; ++k) {
-        const float x = v[r][k], q = e.qs[h][lane * VPL + k];
+        const float x = L.v[r][k], q = e.qs[h][lane * VPL + k];
         acc[h] = __fmaf_rn(x, q, acc[h]);
         aa[h] = __fmaf_ru(fabsf(x), fabsf(q), aa[h]);
       }
@@ -1078,15 +1129,14 @@ __device__ void scan_early_factors(const DecodeParams& p, const Consts& c, int b
     float a = 0, aa = 0, nn = 0;
 #pragma unroll
     for (int k = 0; k < VPL; ++k) {
-      const int j = lane * VPL + k;
-      const float qs = e.qs[h][j], mu = __ldg(&p.mu[int64_t(g) * D + j]);
+      const float qs = e.qs[h][lane * VPL + k], mu = L.mu[k];
       a = __fmaf_rn(qs, mu, a);
       aa = __fmaf_ru(fabsf(qs), fabsf(mu), aa);
       nn = __fmaf_ru(qs, qs, nn);
     }
     const float qmu = warp_sum_rn(a), qmu_abs = warp_sum_ru(aa), nsq = warp_sum_ru(nn);
     const float nq_hi = __fmul_ru(__fsqrt_ru(nsq), c.inv_1mg2);
-    const float ms = __fmaf_rn(nq_hi, __ldg(&p.kc_norm_max[g]), qmu);
+    const float ms = __fmaf_rn(nq_hi, L.kcn, qmu);
     if (lane == 0) {
       e.qmu_hi[h] = __fadd_ru(__fadd_ru(qmu, __fmul_ru(c.g_q, qmu_abs)), c.tiny);
       e.nq_hi[h] = nq_hi;
@@ -1142,7 +1192,8 @@ __device__ __forceinline__ void scan_lane_setup(const DecodeParams& p, const Wor
   const int hh = sl.active ? sl.h : 0;
   const float* qsc = w.qscal + bq * 4;
   const float qmu_hi = eq ? eq->qmu_hi[hh] : qsc[0], nq_hi = eq ? eq->nq_hi[hh] : qsc[1];
-  sl.base = sl.active ? __fadd_ru(__fadd_ru(__fadd_ru(qmu_hi, __fmul_ru(nq_hi, p.resid_max[g])), c.tiny), c.tiny) : 0.0f;
+  const float resid = eq ? eq->resid : p.resid_max[g];
+  sl.base = sl.active ? __fadd_ru(__fadd_ru(__fadd_ru(qmu_hi, __fmul_ru(nq_hi, resid)), c.tiny), c.tiny) : 0.0f;
   sl.ml = sl.active ? (eq ? eq->ms[hh] : qsc[2]) : 0.0f;
   sl.sq = sq;
 }
@@ -1275,6 +1326,14 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int tl_blk = blockIdx.y * gridDim.x + blockIdx.x;
   const bool tl = DBG && (dbg & 32) && tl_blk < kScanTlMax;  // the timeline (diagnostics)
+  // the early scan's timeline (Consts::early_tl): thread 0's start (column 1), factors done (4), wait return (2), cut
+  // done (5), end (3), and each warp's page loop end (12 + warp)
+  const bool etl = EA && c.early_tl && tl_blk < kScanTlMax;
+  if (etl && tid == 0) {
+    g_scan_tl[tl_blk][0] = bg;
+    g_scan_tl[tl_blk][1] = global_ns();
+    if (tl_blk == 0) g_scan_tl_blocks = gridDim.x * gridDim.y;
+  }
   if (tl && tid == 0) {
     g_scan_tl[tl_blk][0] = bg;
     g_scan_tl[tl_blk][1] = global_ns();
@@ -1330,9 +1389,15 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   // the codes and the meta are inputs that no stage writes, and prep waits for the kernels before it
   // (griddepcontrol.wait) before it lets this one launch (launch_dependents), so every earlier writer
   // in the stream has finished. prep must keep that order.
+  [[maybe_unused]] EarlyLoads<G, D, SW * 32> el;
+  if constexpr (EA) scan_early_loads<G, D, SW * 32>(p, b, g, el);  // before the pages: not queued behind them
   if (!listed) issue_first();
-  if constexpr (EA) scan_early_factors<G, D, SW * 32>(p, c, b, g, *eq);  // no wait: the query's inputs only
-  else pdl_wait();
+  if constexpr (EA) {
+    scan_early_factors<G, D, SW * 32>(p, c, el, *eq);  // no wait: the query's inputs only
+    if (etl && tid == 0) g_scan_tl[tl_blk][4] = global_ns();
+  } else {
+    pdl_wait();
+  }
   if (tl && tid == 0) g_scan_tl[tl_blk][2] = global_ns();
   if (listed) {
     npages = w.n_plist[bg];
@@ -1468,7 +1533,7 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
       else epilogue(std::false_type{});
     }
   }
-  if (tl && lane == 0 && warp < 16) g_scan_tl[tl_blk][12 + warp] = global_ns();
+  if ((tl || etl) && lane == 0 && warp < 16) g_scan_tl[tl_blk][12 + warp] = global_ns();
   // the cut's e^{edge} staged in the page buffers, free now (every page issued was waited for)
   static_assert(SW * NB * BUF >= (kHistBins + 1) * int(sizeof(double)), "the page buffers hold the edge table");
   double* edge_buf = c.cut_pre ? reinterpret_cast<double*>(bufs) : nullptr;
@@ -1477,11 +1542,16 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   constexpr bool kCntFits = SW * NB * BUF >= kEdgeBytes + G * kHistAll * int(sizeof(uint32_t));
   uint32_t* cnt_buf = kCntFits && c.cut_pre && c.cut_coal ? reinterpret_cast<uint32_t*>(bufs + kEdgeBytes) : nullptr;
   if constexpr (CUT == kCutSplit) {
-    if constexpr (EA) pdl_wait();  // prep's Z_L, m_L and zeroed accumulators, for the cut and the compaction
+    if constexpr (EA) {
+      pdl_wait();  // prep's Z_L, m_L and zeroed accumulators, for the cut and the compaction
+      if (etl && tid == 0) g_scan_tl[tl_blk][2] = global_ns();
+    }
     finish_scan_split<G, SW * 32, EA>(p, w, hist, b, g, chunk, reinterpret_cast<double*>(bufs), EA ? eq->ms : nullptr);
     if constexpr (SC > 0) {
       __syncthreads();  // the block's θ row (warps 0..G−1) and every bound it wrote, visible to the whole block
+      if (etl && tid == 0) g_scan_tl[tl_blk][5] = global_ns();
       scan_split_compact<G, SW, sc_forced(SC), sc_batch(SC), EA>(p, w, b, g, chunk, int(gridDim.x), EA ? eq->ms : nullptr);
+      if (etl && tid == 0) g_scan_tl[tl_blk][3] = global_ns();
     }
   } else if constexpr (CUT == kCutLocal) finish_scan_local<G, false, true, true, SW * 32>(p, w, hist, b, g, edge_buf);
   else finish_scan_block<G, false, SW * 32>(p, w, hist, b, g, tl ? &g_scan_tl[tl_blk][4] : nullptr, edge_buf, cnt_buf);
@@ -4031,6 +4101,20 @@ static int cut_coal_on() {
   static const int v = env_switch("GHOSTKV_CUT_COAL", 1);
   return v;
 }
+// Consts::prep_late (GHOSTKV_PREP_LATE_LAUNCH=1, A/B runs) and Consts::early_tl (GHOSTKV_EARLY_TL=1, diagnostics)
+// GHOSTKV_EARLY_PREP_FULL=1 (A/B runs): the early scan's step keeps prep's full build (the rotation too, its row blocks)
+static int early_prep_full() {
+  static const int v = env_switch("GHOSTKV_EARLY_PREP_FULL", 0);
+  return v;
+}
+static int prep_late_on() {
+  static const int v = env_switch("GHOSTKV_PREP_LATE_LAUNCH", 0);
+  return v;
+}
+static int early_tl_on() {
+  static const int v = env_switch("GHOSTKV_EARLY_TL", 0);
+  return v;
+}
 
 // blocks of Kern (Threads per block, no dynamic shared memory) resident per SM: the occupancy API,
 // once per kernel instantiation (the variants differ in registers) and device
@@ -4503,6 +4587,8 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
   c.scan_mix = scan_mix_on();
   c.cut_pre = cut_pre_on();
   c.cut_coal = cut_coal_on();
+  c.prep_late = prep_late_on();
+  c.early_tl = early_tl_on();
   const int max_pages_seq = (p.max_seq + kPage - 1) / kPage;
   dispatch(G, p.d, [&](auto gc, auto dc) {
     constexpr int GG = decltype(gc)::value, DD = decltype(dc)::value;
@@ -4512,6 +4598,10 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
     int split = 0;     // the split cut's blocks per KV head (0: one cut per KV head)
     bool split_cp = false;  // the split cut's scan blocks compact their pages (scan_split_compact): no compact kernel
     auto launch_prep = [&](bool zh) {  // zh: prep zeroes the global histograms (ZH)
+      if (!zh && scan_early_applies(p) && !early_prep_full()) {  // the early scan's prep: no rotation, one block per KV head
+        launch("prep_kernel(early)", prep_kernel<GG, DD, false, 0, 1, 1, true>, dim3(BK, 1), dim3(kPrepThreads), 0, st, p, w, c);
+        return;
+      }
       auto* k = zh ? prep_kernel<GG, DD, true> : prep_kernel<GG, DD, false>;
       const int rows = prep_rows(BK, sms);
       if (rows == kPrepRowBlocks) k = zh ? prep_kernel<GG, DD, true, 0, kPrepRowBlocks> : prep_kernel<GG, DD, false, 0, kPrepRowBlocks>;
@@ -4824,6 +4914,14 @@ int scan_timeline(int64_t* out, int max_blocks) {
   check_launch("scan_timeline", cudaMemcpyFromSymbol(&n, g_scan_tl_blocks, sizeof(int)));
   const int m = std::min(std::min(n, max_blocks), kScanTlMax);
   if (m > 0) check_launch("scan_timeline", cudaMemcpyFromSymbol(out, g_scan_tl, size_t(m) * kScanTlCols * sizeof(long long)));
+  return n;
+}
+
+int prep_timeline(int64_t* out, int max_blocks) {
+  int n = 0;
+  check_launch("prep_timeline", cudaMemcpyFromSymbol(&n, g_prep_tl_blocks, sizeof(int)));
+  const int m = std::min(std::min(n, max_blocks), kPrepTlMax);
+  if (m > 0) check_launch("prep_timeline", cudaMemcpyFromSymbol(out, g_prep_tl, size_t(m) * 2 * sizeof(long long)));
   return n;
 }
 

@@ -180,7 +180,8 @@ struct DecodeParams {
                              // (its M_E terms by e^{m_S − m_L}, its θ to the m_L frame for Workspace::theta). Sound
                              // for any finite m_S; a token whose bound lies at or above m_S is never eliminated, one
                              // more than 64 below counts at e^{−64} (the histogram's range). scan_early_applies
-                             // says where a step gets it; elsewhere it has no effect. Needs kc_norm_max.
+                             // says where a step gets it; elsewhere it has no effect. Needs kc_norm_max. prep then
+                             // runs one block per KV head without the rotation (Workspace::qrot, qdelta unwritten).
   const float* kc_norm_max = nullptr;  // [n_head_kv] max ||k_t − μ|| (scan_early's frame; its value only moves
                                        // the frame, soundness does not rest on it)
 };
@@ -327,6 +328,12 @@ int scan_timeline(int64_t* out, int max_blocks);
 // out and returns the launch's block count (0: none).
 inline constexpr int kCompactTimelineCols = 16;
 int compact_timeline(int64_t* out, int max_blocks);
+// Diagnostics (GHOSTKV_EARLY_TL=1): the early scan (DecodeParams::scan_early) records into the scan's timeline
+// (scan_timeline) per block its KV head, its start (column 1), its factors done (4), the return of its wait for prep
+// at its cut (2), its cut done (5), its end (3) and each warp's page loop end (12 + warp); prep records per block
+// (blockIdx.y · gridDim.x + blockIdx.x) the global timer after its wait and at thread 0's end. prep_timeline copies
+// min(blocks, max_blocks, 1024) rows of 2 into out and returns the launch's block count (0: none).
+int prep_timeline(int64_t* out, int max_blocks);
 // Reads bytes (a multiple of 16) at buf once and keeps nothing: after a large write, the L2 then holds
 // clean lines of buf only (the bench's clean cold-L2 flush: the write-back of the written lines is
 // done before the timed region instead of inside it).

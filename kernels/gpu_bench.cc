@@ -596,6 +596,47 @@ static void print_scan_timeline(const std::string& name, const std::string& labe
 // warp 0's first segment's (batched: first batch's) bounds in after the wait, its first survivor-count atomic after
 // that (batched: the block's first), the last warp's walk end after the wait, the flush after the last walk end, the
 // block's end after the flush, batched the first batch's rows stored after its atomic; and the last block's end.
+// The early scan's timeline and prep's (GHOSTKV_EARLY_TL=1: gc::scan_timeline, gc::prep_timeline) of the last launch,
+// in µs from the earliest of prep's and the scan's block starts: median and largest over blocks (warps for the page
+// loops) of each step.
+static void print_early_timeline(const std::string& label) {
+  std::vector<int64_t> st(size_t(4096) * gc::kScanTimelineCols), pt(size_t(1024) * 2);
+  const int ns = std::min(gc::scan_timeline(st.data(), 4096), 4096), np = std::min(gc::prep_timeline(pt.data(), 1024), 1024);
+  if (ns == 0 || np == 0) {
+    std::printf("# early timeline %s: none recorded (GHOSTKV_EARLY_TL=1 with --scan-early)\n", label.c_str());
+    return;
+  }
+  auto at = [&](int blk, int col) { return st[size_t(blk) * gc::kScanTimelineCols + col]; };
+  int64_t t0 = at(0, 1);
+  for (int i = 0; i < ns; ++i) t0 = std::min(t0, at(i, 1));
+  for (int i = 0; i < np; ++i) t0 = std::min(t0, pt[size_t(i) * 2]);
+  auto stat = [&](std::vector<double> v) {
+    if (v.empty()) return std::string("-");
+    std::sort(v.begin(), v.end());
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.2f/%.2f", v[v.size() / 2], v.back());
+    return std::string(buf);
+  };
+  std::vector<double> ps, pe, ss, fd, le, wr, cd, en;
+  for (int i = 0; i < np; ++i) {
+    ps.push_back(double(pt[size_t(i) * 2] - t0) * 1e-3);
+    pe.push_back(double(pt[size_t(i) * 2 + 1] - t0) * 1e-3);
+  }
+  for (int i = 0; i < ns; ++i) {
+    ss.push_back(double(at(i, 1) - t0) * 1e-3);
+    fd.push_back(double(at(i, 4) - t0) * 1e-3);
+    wr.push_back(double(at(i, 2) - t0) * 1e-3);
+    cd.push_back(double(at(i, 5) - t0) * 1e-3);
+    en.push_back(double(at(i, 3) - t0) * 1e-3);
+    for (int wv = 0; wv < 16; ++wv)
+      if (at(i, 12 + wv) != 0) le.push_back(double(at(i, 12 + wv) - t0) * 1e-3);
+  }
+  std::printf("# early timeline %s (us, median/max; %d prep blocks, %d scan blocks): prep start %s end %s; scan start %s "
+              "factors %s page loops %s wait %s cut %s end %s\n",
+              label.c_str(), np, ns, stat(ps).c_str(), stat(pe).c_str(), stat(ss).c_str(), stat(fd).c_str(), stat(le).c_str(),
+              stat(wr).c_str(), stat(cd).c_str(), stat(en).c_str());
+}
+
 static void print_compact_timeline(const std::string& name, const std::string& label, const std::string& csv_path) {
   constexpr int C = gc::kCompactTimelineCols;
   std::vector<int64_t> tl(size_t(4096) * C);
@@ -1545,6 +1586,7 @@ int run_on_device(const Opts& o, Host& h, int dev) {
     if (replay_bad)
       std::printf("  FAILED: timed replays' outputs against the checked ones: step %.2e, stage 2 alone %.2e\n", rel_all, rel_s2);
     if (o.scan_timeline) print_scan_timeline(o.name, r.label + ":" + std::to_string(r.frac_req), o.scan_timeline_csv);
+    if (std::getenv("GHOSTKV_EARLY_TL") && gc::scan_early_applies(pr)) print_early_timeline(r.label + ":" + std::to_string(r.frac_req));
     if (o.compact_timeline)
       print_compact_timeline(o.name, r.label + ":" + std::to_string(r.frac_req), o.compact_timeline_csv);
     if (o.breakdown) {  // marginal cost of each kernel inside the chained graph; the bare gather of the rows
