@@ -51,7 +51,11 @@ struct Consts {
   int cut_coal;     // with cut_pre, the global cut copies its counts to shared memory with coalesced loads (GHOSTKV_CUT_COAL)
   int prep_late;    // prep lets the next kernel launch once its hot keys' loads are issued, not at its start
                     // (GHOSTKV_PREP_LATE_LAUNCH; A/B runs)
-  int early_tl;     // the early scan and prep record their timeline (GHOSTKV_EARLY_TL; diagnostics)
+  int early_tl;     // the split cut's scan (early or not) and prep record their timeline (GHOSTKV_EARLY_TL; diagnostics)
+  int early_issue;  // the early scan's first page requests: 0 before its factors, 1 after them, 2 the even warps'
+                    // before, the odd warps' after (GHOSTKV_EARLY_ISSUE; A/B runs)
+  int edge_pf;      // the split cut's scan prefetches the cut's e^{edge} table into the L2 at its start
+                    // (GHOSTKV_EDGE_PREFETCH; A/B runs)
 };
 
 // e^{edge_k} of the histogram's bin edges, rounded up (scripts/make_exp_edge.py: exact to 60 digits, then
@@ -76,6 +80,8 @@ Consts make_consts(int d) {
   c.cut_coal = 0;
   c.prep_late = 0;
   c.early_tl = 0;
+  c.early_issue = 0;
+  c.edge_pf = 0;
   return c;
 }
 
@@ -96,6 +102,7 @@ __device__ __forceinline__ int hist_bin(float v) {
 // ---- programmatic dependent launch: wait for the previous kernel's writes; let the next start ----
 __device__ __forceinline__ void pdl_wait() { asm volatile("griddepcontrol.wait;" ::: "memory"); }
 __device__ __forceinline__ void pdl_launch_next() { asm volatile("griddepcontrol.launch_dependents;" ::: "memory"); }
+__device__ __forceinline__ void prefetch_l2(const void* ptr) { asm volatile("prefetch.global.L2 [%0];" ::"l"(ptr)); }
 // prep's timeline (Consts::early_tl, diagnostics): per block of the last launch (blockIdx.y·gridDim.x + blockIdx.x),
 // the GPU's global timer (ns) after its wait (griddepcontrol.wait) and at its end (thread 0)
 inline constexpr int kPrepTlMax = 1024;
@@ -1328,7 +1335,7 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   const bool tl = DBG && (dbg & 32) && tl_blk < kScanTlMax;  // the timeline (diagnostics)
   // the early scan's timeline (Consts::early_tl): thread 0's start (column 1), factors done (4), wait return (2), cut
   // done (5), end (3), and each warp's page loop end (12 + warp)
-  const bool etl = EA && c.early_tl && tl_blk < kScanTlMax;
+  const bool etl = (EA || SC > 0) && c.early_tl && tl_blk < kScanTlMax;
   if (etl && tid == 0) {
     g_scan_tl[tl_blk][0] = bg;
     g_scan_tl[tl_blk][1] = global_ns();
@@ -1391,13 +1398,18 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   // in the stream has finished. prep must keep that order.
   [[maybe_unused]] EarlyLoads<G, D, SW * 32> el;
   if constexpr (EA) scan_early_loads<G, D, SW * 32>(p, b, g, el);  // before the pages: not queued behind them
-  if (!listed) issue_first();
+  if constexpr (SC > 0)
+    if (c.edge_pf && tid <= (kHistBins * 8) / 128) prefetch_l2(reinterpret_cast<const char*>(g_exp_edge) + tid * 128);
+  // EA: with Consts::early_issue 1 (2) all warps (the odd warps) request their first pages after the factors
+  const bool issue_late = EA && (c.early_issue == 1 || (c.early_issue == 2 && (warp & 1)));
+  if (!listed && !issue_late) issue_first();
   if constexpr (EA) {
     scan_early_factors<G, D, SW * 32>(p, c, el, *eq);  // no wait: the query's inputs only
-    if (etl && tid == 0) g_scan_tl[tl_blk][4] = global_ns();
+    if (issue_late) issue_first();
   } else {
     pdl_wait();
   }
+  if (etl && tid == 0) g_scan_tl[tl_blk][4] = global_ns();
   if (tl && tid == 0) g_scan_tl[tl_blk][2] = global_ns();
   if (listed) {
     npages = w.n_plist[bg];
@@ -1542,10 +1554,8 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   constexpr bool kCntFits = SW * NB * BUF >= kEdgeBytes + G * kHistAll * int(sizeof(uint32_t));
   uint32_t* cnt_buf = kCntFits && c.cut_pre && c.cut_coal ? reinterpret_cast<uint32_t*>(bufs + kEdgeBytes) : nullptr;
   if constexpr (CUT == kCutSplit) {
-    if constexpr (EA) {
-      pdl_wait();  // prep's Z_L, m_L and zeroed accumulators, for the cut and the compaction
-      if (etl && tid == 0) g_scan_tl[tl_blk][2] = global_ns();
-    }
+    if constexpr (EA) pdl_wait();  // prep's Z_L, m_L and zeroed accumulators, for the cut and the compaction
+    if (etl && tid == 0) g_scan_tl[tl_blk][2] = global_ns();
     finish_scan_split<G, SW * 32, EA>(p, w, hist, b, g, chunk, reinterpret_cast<double*>(bufs), EA ? eq->ms : nullptr);
     if constexpr (SC > 0) {
       __syncthreads();  // the block's θ row (warps 0..G−1) and every bound it wrote, visible to the whole block
@@ -4107,6 +4117,14 @@ static int early_prep_full() {
   static const int v = env_switch("GHOSTKV_EARLY_PREP_FULL", 0);
   return v;
 }
+static int early_issue_mode() {
+  static const int v = env_one_of("GHOSTKV_EARLY_ISSUE", 0, {0, 1, 2});
+  return v;
+}
+static int edge_pf_on() {
+  static const int v = env_switch("GHOSTKV_EDGE_PREFETCH", 0);
+  return v;
+}
 static int prep_late_on() {
   static const int v = env_switch("GHOSTKV_PREP_LATE_LAUNCH", 0);
   return v;
@@ -4589,6 +4607,8 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
   c.cut_coal = cut_coal_on();
   c.prep_late = prep_late_on();
   c.early_tl = early_tl_on();
+  c.early_issue = early_issue_mode();
+  c.edge_pf = edge_pf_on();
   const int max_pages_seq = (p.max_seq + kPage - 1) / kPage;
   dispatch(G, p.d, [&](auto gc, auto dc) {
     constexpr int GG = decltype(gc)::value, DD = decltype(dc)::value;

@@ -328,9 +328,10 @@ int scan_timeline(int64_t* out, int max_blocks);
 // out and returns the launch's block count (0: none).
 inline constexpr int kCompactTimelineCols = 16;
 int compact_timeline(int64_t* out, int max_blocks);
-// Diagnostics (GHOSTKV_EARLY_TL=1): the early scan (DecodeParams::scan_early) records into the scan's timeline
-// (scan_timeline) per block its KV head, its start (column 1), its factors done (4), the return of its wait for prep
-// at its cut (2), its cut done (5), its end (3) and each warp's page loop end (12 + warp); prep records per block
+// Diagnostics (GHOSTKV_EARLY_TL=1): the split cut's scan compacting its pages (scan_split_compacts; early or not)
+// records into the scan's timeline (scan_timeline) per block its KV head, its start (column 1), its factors done (4:
+// the early scan's own, or the return of its wait for prep), its cut's start (2: the early scan after its wait for
+// prep), its cut done (5), its end (3) and each warp's page loop end (12 + warp); prep records per block
 // (blockIdx.y · gridDim.x + blockIdx.x) the global timer after its wait and at thread 0's end. prep_timeline copies
 // min(blocks, max_blocks, 1024) rows of 2 into out and returns the launch's block count (0: none).
 int prep_timeline(int64_t* out, int max_blocks);

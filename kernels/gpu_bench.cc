@@ -596,14 +596,15 @@ static void print_scan_timeline(const std::string& name, const std::string& labe
 // warp 0's first segment's (batched: first batch's) bounds in after the wait, its first survivor-count atomic after
 // that (batched: the block's first), the last warp's walk end after the wait, the flush after the last walk end, the
 // block's end after the flush, batched the first batch's rows stored after its atomic; and the last block's end.
-// The early scan's timeline and prep's (GHOSTKV_EARLY_TL=1: gc::scan_timeline, gc::prep_timeline) of the last launch,
-// in µs from the earliest of prep's and the scan's block starts: median and largest over blocks (warps for the page
-// loops) of each step.
+// The split cut's compacting scan's timeline (early or not) and prep's (GHOSTKV_EARLY_TL=1: gc::scan_timeline,
+// gc::prep_timeline) of the last launch, in µs from the earliest of prep's and the scan's block starts: median and
+// largest over blocks (warps for the page loops) of each step ("factors": the early scan's own, or the return of the
+// wait for prep; "wait": the early scan's wait at its cut, or the cut's start).
 static void print_early_timeline(const std::string& label) {
   std::vector<int64_t> st(size_t(4096) * gc::kScanTimelineCols), pt(size_t(1024) * 2);
   const int ns = std::min(gc::scan_timeline(st.data(), 4096), 4096), np = std::min(gc::prep_timeline(pt.data(), 1024), 1024);
   if (ns == 0 || np == 0) {
-    std::printf("# early timeline %s: none recorded (GHOSTKV_EARLY_TL=1 with --scan-early)\n", label.c_str());
+    std::printf("# early timeline %s: none recorded (GHOSTKV_EARLY_TL=1 with --cut-split)\n", label.c_str());
     return;
   }
   auto at = [&](int blk, int col) { return st[size_t(blk) * gc::kScanTimelineCols + col]; };
@@ -1586,7 +1587,7 @@ int run_on_device(const Opts& o, Host& h, int dev) {
     if (replay_bad)
       std::printf("  FAILED: timed replays' outputs against the checked ones: step %.2e, stage 2 alone %.2e\n", rel_all, rel_s2);
     if (o.scan_timeline) print_scan_timeline(o.name, r.label + ":" + std::to_string(r.frac_req), o.scan_timeline_csv);
-    if (std::getenv("GHOSTKV_EARLY_TL") && gc::scan_early_applies(pr)) print_early_timeline(r.label + ":" + std::to_string(r.frac_req));
+    if (std::getenv("GHOSTKV_EARLY_TL") && gc::scan_split_compacts(pr)) print_early_timeline(r.label + ":" + std::to_string(r.frac_req));
     if (o.compact_timeline)
       print_compact_timeline(o.name, r.label + ":" + std::to_string(r.frac_req), o.compact_timeline_csv);
     if (o.breakdown) {  // marginal cost of each kernel inside the chained graph; the bare gather of the rows
