@@ -1102,6 +1102,14 @@ __device__ void scan_early_factors(const DecodeParams& p, const Consts& c, const
     if (tid + k * NT < G * D) e.qs[(tid + k * NT) / D][(tid + k * NT) % D] = __fmul_rn(L.q[k], p.scale);
   if (tid == 0) e.resid = L.resid;
   __syncthreads();
+  // the lane's σq components of every head, read from shared memory once (the same for every row: read per row, with
+  // the lanes' stride of VPL words, the reads were 4-way bank conflicts, 8192 wavefronts a block, 7 µs of the early
+  // scan's start in call165's timeline)
+  float qv[G][VPL];
+#pragma unroll
+  for (int h = 0; h < G; ++h)
+#pragma unroll
+    for (int k = 0; k < VPL; ++k) qv[h][k] = e.qs[h][lane * VPL + k];
 #pragma unroll
   for (int r = 0; r < EL::RPW; ++r) {
     const int row = warp + r * EL::NW;
@@ -1113,7 +1121,7 @@ __device__ void scan_early_factors(const DecodeParams& p, const Consts& c, const
       aa[h] = 0.0f;
 #pragma unroll
       for (int k = 0; k < VPL; ++k) {
-        const float x = L.v[r][k], q = e.qs[h][lane * VPL + k];
+        const float x = L.v[r][k], q = qv[h][k];
         acc[h] = __fmaf_rn(x, q, acc[h]);
         aa[h] = __fmaf_ru(fabsf(x), fabsf(q), aa[h]);
       }
