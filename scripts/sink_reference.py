@@ -64,7 +64,7 @@ def step(q, k, ub, scale, pos, g, G, last=0, base=False):
         th_s, _ = cut(u + gap, budget * np.exp(gap))  # the same cut in the frame of m_S
         keep |= u >= th
         keep_s |= u + gap >= th_s
-        heads.append((gap, th + gap < -64 if base else gap > -th))
+        heads.append((gap, th))
     return keep, keep_s, heads
 
 
@@ -96,9 +96,9 @@ def main():
                     other.append(np.mean(keep & ~keep_s))
                     surv.append(keep.mean())
                     surv_s.append(keep_s.mean())
-                for gap, loss in heads:
+                for gap, th in heads:
                     gaps.append(gap)
-                    lossy.append(loss)
+                    lossy.append(th + gap < -64 if base else gap > -th)
         print(f"{name:<34} {layer:>5} {len(pos):>5} {np.mean(surv):6.3f} {np.mean(surv_s):6.3f} {np.mean(other):7.5f} "
               f"{np.mean(lossy):6.3f} "
               f"{np.median(gaps):8.2f} {np.max(gaps):8.2f}")

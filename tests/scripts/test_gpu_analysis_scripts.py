@@ -393,6 +393,20 @@ def main():
     keep, keep_s, heads = sink_reference.step(qq, kk, sc[None, :], 1.0, n - 1, 0, 1, last=1)
     check(keep.mean() == 0.5 and keep_s.mean() == 0.5 and heads[0][0] == 0.0,
           "sink_reference.step (--last 1): %s %s %s" % (keep.mean(), keep_s.mean(), heads))
+    # the bound's frame (--base): one candidate 60 below m_L pulls μ down, so m_S = q·μ + ||q||·max ||k_t − μ|| sits
+    # far above m_L (gap < −30); the candidates 15 below m_L stay inside the histogram's 64 nats and go as before, the
+    # kept ones are kept, the far one falls in the underflow bin: the same decisions
+    sc2 = sc.copy()
+    sc2[60] = -40.0
+    kk2 = np.zeros((n, 1, 2), dtype=np.float32)
+    kk2[:, 0, 0] = sc2
+    keep, keep_s, heads = sink_reference.step(qq, kk2, sc2[None, :], 1.0, n - 1, 0, 1, base=True)
+    check(keep.mean() == 0.5 and np.array_equal(keep, keep_s) and heads[0][0] < -30
+          and heads[0][1] + heads[0][0] >= -64,
+          "sink_reference.step (--base): %s %s %s" % (keep.mean(), keep_s.mean(), heads))
+    for mode in ("knorm", True):  # the --knorm frame is the lower of two sound bounds: never below m_L either
+        _, _, heads = sink_reference.step(qq, kk2, sc2[None, :], 1.0, n - 1, 0, 1, base=mode)
+        check(heads[0][0] <= 1e-9, "sink_reference.step (%s): the frame below m_L: %s" % (mode, heads))
     # split_cut.py's split_keep on a worked KV head (one head): page 1's 64 candidates at u = −5 (bin edge −4.9375:
     # 64·e^−4.9375 = 0.459), page 2's at u = −30; budget 0.6. The one cut eliminates all 128; split over 2 blocks
     # (page p to block p mod 2) each block's share is 0.3, so the block of page 1 keeps its 64 and the other eliminates
