@@ -49,13 +49,7 @@ struct Consts {
   int scan_mix;     // the quant scan's consecutive blocks belong to different KV heads (block L: head L mod B·Hkv)
   int cut_pre;      // the quant scan's cut stages e^{edge} in shared memory and loads Z_L, m_L first (GHOSTKV_CUT_PRE)
   int cut_coal;     // with cut_pre, the global cut copies its counts to shared memory with coalesced loads (GHOSTKV_CUT_COAL)
-  int prep_late;    // prep lets the next kernel launch once its hot keys' loads are issued, not at its start
-                    // (GHOSTKV_PREP_LATE_LAUNCH; A/B runs)
-  int early_tl;     // the split cut's scan (early or not) and prep record their timeline (GHOSTKV_EARLY_TL; diagnostics)
-  int early_issue;  // the early scan's first page requests: 0 before its factors, 1 after them, 2 the even warps'
-                    // before, the odd warps' after (GHOSTKV_EARLY_ISSUE; A/B runs)
-  int edge_pf;      // the split cut's scan prefetches the cut's e^{edge} table into the L2 at its start
-                    // (GHOSTKV_EDGE_PREFETCH; A/B runs)
+  int split_tl;     // the split cut's compacting scan and prep record their timeline (GHOSTKV_SPLIT_TL; diagnostics)
 };
 
 // e^{edge_k} of the histogram's bin edges, rounded up (scripts/make_exp_edge.py: exact to 60 digits, then
@@ -78,10 +72,7 @@ Consts make_consts(int d) {
   c.scan_mix = 0;
   c.cut_pre = 0;
   c.cut_coal = 0;
-  c.prep_late = 0;
-  c.early_tl = 0;
-  c.early_issue = 0;
-  c.edge_pf = 0;
+  c.split_tl = 0;
   return c;
 }
 
@@ -102,9 +93,8 @@ __device__ __forceinline__ int hist_bin(float v) {
 // ---- programmatic dependent launch: wait for the previous kernel's writes; let the next start ----
 __device__ __forceinline__ void pdl_wait() { asm volatile("griddepcontrol.wait;" ::: "memory"); }
 __device__ __forceinline__ void pdl_launch_next() { asm volatile("griddepcontrol.launch_dependents;" ::: "memory"); }
-__device__ __forceinline__ void prefetch_l2(const void* ptr) { asm volatile("prefetch.global.L2 [%0];" ::"l"(ptr)); }
-// prep's timeline (Consts::early_tl, diagnostics): per block of the last launch (blockIdx.y·gridDim.x + blockIdx.x),
-// the GPU's global timer (ns) after its wait (griddepcontrol.wait) and at its end (thread 0)
+// prep's timeline (Consts::split_tl, diagnostics): per block of the last launch (blockIdx.y·gridDim.x + blockIdx.x),
+// the GPU's global timer (ns) after its wait (griddepcontrol.wait) and at thread 0's end
 inline constexpr int kPrepTlMax = 1024;
 __device__ long long g_prep_tl[kPrepTlMax][2];
 __device__ int g_prep_tl_blocks;
@@ -281,17 +271,13 @@ __device__ __forceinline__ void bf16x8(const uint4& u, float* f) {
 // at d 128, two-way conflicts at d 64 where a row part is 4 float4s; the sums in that rotated order: other roundings,
 // the same bound). prep_cluster() picks CL: 2 (the H200, 32 × 32K:
 // prep −1.0 to −1.4 µs at 5% forced against CL 1; CL 4 was 4.6 to 7.1 µs slower, the cause not isolated; docs/gpu.md).
-// NOROT (the early scan's prep, DecodeParams::scan_early; R 1, CL 1): no rotation (q̃_r and Δ, which the early scan
-// computes itself; Workspace::qrot and qdelta are not written), the hot scores, qμ, ||σq||, m_L, Z_L and the rest as
-// above.
-template <int G, int D, bool ZH = true, int DBG = 0, int R = 1, int CL = 1, bool NOROT = false>
+template <int G, int D, bool ZH = true, int DBG = 0, int R = 1, int CL = 1>
 __global__ void __launch_bounds__(kPrepThreads, 2) prep_kernel(DecodeParams p, Workspace w, Consts c) {
   constexpr int kWarps = kPrepThreads / 32, VPL = D / 32;  // comps per lane (the per-head sums)
   constexpr int ROWS = D / R;  // rotation rows of this block
   constexpr int RP = kPrepThreads / ROWS, RC = D / RP;  // q̃_r: parts per rotation row, components per part
   static_assert(D % R == 0 && kPrepThreads % ROWS == 0 && DBG * (R - 1) == 0, "whole rows per block; DBG at R 1");
   static_assert(CL == 1 || (R == 1 && DBG == 0 && D % CL == 0 && CL <= 16), "clusters with one block per (b, KV head)");
-  static_assert(!NOROT || (R == 1 && CL == 1 && DBG == 0), "the early scan's prep: one block per (b, KV head)");
   constexpr int QPT = (G * D + kPrepThreads - 1) / kPrepThreads;  // query components per thread
   static_assert(G <= kWarps, "a warp per head for the per-head sums");
   static_assert(RC % 4 == 0 && kPrepThreads % D == 0 && D <= 128, "row parts of whole float4s");
@@ -334,12 +320,12 @@ __global__ void __launch_bounds__(kPrepThreads, 2) prep_kernel(DecodeParams p, W
     }
   }
   pdl_wait();  // before letting the scan launch: its early page requests rely on this order
-  if (!c.prep_late) pdl_launch_next();
-  const int tl_blk = blockIdx.y * gridDim.x + blockIdx.x;
-  const bool ptl = c.early_tl && tl_blk < kPrepTlMax && threadIdx.x == 0;
+  pdl_launch_next();
+  const int ptl_blk = blockIdx.y * gridDim.x + blockIdx.x;
+  const bool ptl = c.split_tl && ptl_blk < kPrepTlMax && threadIdx.x == 0;
   if (ptl) {
-    g_prep_tl[tl_blk][0] = timer_ns();
-    if (tl_blk == 0) g_prep_tl_blocks = gridDim.x * gridDim.y;
+    g_prep_tl[ptl_blk][0] = timer_ns();
+    if (ptl_blk == 0) g_prep_tl_blocks = gridDim.x * gridDim.y;
   }
   // every input load first: the query, μ, the rotation row parts, the hot keys of the first pass
   const int n = p.seq_len[b];
@@ -350,7 +336,7 @@ __global__ void __launch_bounds__(kPrepThreads, 2) prep_kernel(DecodeParams p, W
   // q̃_r and Δ: thread t owns row t % ROWS of the block's, part t / ROWS of its components (RP parts of RC)
   const int r_loc = tid % ROWS, r_row = ry * ROWS + r_loc, r_part = tid / ROWS;
   float4 vv[RC / 4];  // CL > 1: unused (the rotation comes from shared memory)
-  if constexpr (CL == 1 && !NOROT) {
+  if constexpr (CL == 1) {
     const float4* vrow = reinterpret_cast<const float4*>(p.rot + (int64_t(g) * D + r_row) * D + r_part * RC);
 #pragma unroll
     for (int c4 = 0; c4 < RC / 4; ++c4) vv[c4] = (DBG & 1) ? make_float4(0.0f, 0.0f, 0.0f, 0.0f) : __ldg(vrow + c4);
@@ -374,7 +360,6 @@ __global__ void __launch_bounds__(kPrepThreads, 2) prep_kernel(DecodeParams p, W
 #pragma unroll
     for (int c8 = 0; c8 < HC / 8; ++c8) kk[c8] = __ldg(kr + c8);
   }
-  if (c.prep_late) pdl_launch_next();  // the hot keys' loads are issued: ahead of the next kernel's page requests
   if (!rows_only) {  // the first entries of the KV head's survivor list: attend reads its first tile's row ids before the count
     int32_t* sr = w.srow + int64_t(bg) * p.max_seq;
     const int nz = min(p.max_seq, p.splits * kListZeroRows);
@@ -399,7 +384,7 @@ __global__ void __launch_bounds__(kPrepThreads, 2) prep_kernel(DecodeParams p, W
   // through shared memory by strided loops over (head, row or token). qσ̃ is read from shared memory,
   // the same address in every lane. The rotation first (its rows arrive first: L2-resident across the
   // KV head's blocks), while the hot keys are in flight.
-  if constexpr (!NOROT) {
+  {
     float acc[G], aa[G];
 #pragma unroll
     for (int h = 0; h < G; ++h) { acc[h] = 0.0f; aa[h] = 0.0f; }
@@ -470,7 +455,7 @@ __global__ void __launch_bounds__(kPrepThreads, 2) prep_kernel(DecodeParams p, W
     }
   }
   if (n_hot == 0) __syncthreads();  // red_a, red_b are complete
-  for (int x = tid; x < (NOROT ? 0 : G * ROWS); x += kPrepThreads) {
+  for (int x = tid; x < G * ROWS; x += kPrepThreads) {
     const int h = x / ROWS, r = x % ROWS, row = ry * ROWS + r;
     float acc = red_a[0][h][r], aa = red_b[0][h][r];
 #pragma unroll
@@ -479,7 +464,7 @@ __global__ void __launch_bounds__(kPrepThreads, 2) prep_kernel(DecodeParams p, W
     w.qdelta[(bq0 + h) * D + row] = __fmul_ru(c.g_q, aa);
   }
   if (rows_only) {
-    if (ptl) g_prep_tl[tl_blk][1] = timer_ns();
+    if (ptl) g_prep_tl[ptl_blk][1] = timer_ns();
     return;
   }
   __syncthreads();  // s_hot, s_kn complete
@@ -558,7 +543,7 @@ __global__ void __launch_bounds__(kPrepThreads, 2) prep_kernel(DecodeParams p, W
     cluster_arrive();
     cluster_wait();
   }
-  if (ptl) g_prep_tl[tl_blk][1] = timer_ns();  // thread 0: warp 0's head, the last of its stores issued
+  if (ptl) g_prep_tl[ptl_blk][1] = timer_ns();  // thread 0: warp 0's head, the last of its stores issued
 }
 
 // The scan's timeline (diagnostics: GHOSTKV_SCAN_DEBUG bit 32, the DBG build): per block of the last launch, on the
@@ -607,14 +592,10 @@ __device__ __forceinline__ double lean_bin(const uint32_t (&cnt)[kPer], const do
 // quotient and product is rounded to nearest, within 2^-53 of its value: far inside the 1e-12). θ goes to th_out
 // (f16 bits: every edge and −inf are exact in f16), not to Workspace::theta; the block of chunk 0 writes the
 // certificate's budget (the whole budget) and m_L, compact its θ (the lowest of the blocks').
-// EAR (SPLIT, DecodeParams::scan_early): the block's bounds are in the frame ms (m_S): the share is scaled by
-// e^{m_L − m_S} (the exponent rounded down, exp's error inside the (1 − 1e-12)), and the block of chunk 0 writes m_S
-// to Workspace::mref.
-template <bool LEAN, bool SMEM = false, bool PRE = false, bool SPLIT = false, bool EAR = false>
+template <bool LEAN, bool SMEM = false, bool PRE = false, bool SPLIT = false>
 __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq, const double* edge,
                          const uint32_t* local_hist = nullptr, long long* tl = nullptr, uint16_t* th_out = nullptr,
-                         int n_cand = 0, bool chunk0 = false, float ms = 0.0f) {
-  static_assert(!EAR || SPLIT, "the early frame with the split cut only");
+                         int n_cand = 0, bool chunk0 = false) {
   constexpr int kCand = kHistBins + 1, kPer = (kCand + 31) / 32;
   static_assert(!SPLIT || (!LEAN && SMEM && PRE), "the split cut reads the block's own histogram, edges staged");
   [[maybe_unused]] uint32_t ctot = 0;  // SPLIT: the lane's bins' counts, every bin
@@ -622,15 +603,9 @@ __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq, 
   const uint32_t* hs = w.hist + bq * kHistAll;
   [[maybe_unused]] double zl_pre = 0.0;
   [[maybe_unused]] float ml_pre = 0.0f;
-  [[maybe_unused]] float ml_all = 0.0f;
   if constexpr (PRE) {
     zl_pre = w.zl[bq];
-    if constexpr (EAR) {
-      ml_all = w.qscal[bq * 4 + 2];
-      ml_pre = ml_all;
-    } else if (lane == 0 && p.cert) {
-      ml_pre = w.qscal[bq * 4 + 2];
-    }
+    if (lane == 0 && p.cert) ml_pre = w.qscal[bq * 4 + 2];
   }
   double local = 0;
   [[maybe_unused]] double val[LEAN ? 1 : kPer];
@@ -677,7 +652,6 @@ __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq, 
   if constexpr (SPLIT) {
     for (int o = 16; o > 0; o >>= 1) ctot += __shfl_xor_sync(0xffffffffu, ctot, o);
     budget_c = ctot == 0u || n_cand <= 0 ? 0.0 : budget * (double(ctot) / double(n_cand)) * (1.0 - 1e-12);
-    if constexpr (EAR) budget_c *= exp(__dsub_rd(double(ml_all), double(ms))) * (1.0 - 1e-12);
   }
   int best = -1;
 #pragma unroll
@@ -696,7 +670,6 @@ __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq, 
       p.cert[bq].budget = budget;
       p.cert[bq].m_l = ml_pre;
     }
-    if (EAR && chunk0) w.mref[bq] = ms;
   } else if (lane == 0) {
     const float th = best < 0 ? -INFINITY : float(hist_edge(best));
     w.theta[bq] = th;
@@ -880,10 +853,9 @@ __device__ void finish_scan_local(const DecodeParams& p, const Workspace& w, uin
 // kCutSplit: block chunk of KV head (b, g) stages the cut's edges in its page buffers (edge_buf: free once every page is
 // done), then warps 0..G−1 cut their heads from the block's histogram against the block's share of the budget
 // (cut_head's SPLIT) into Workspace::theta_blk (the row of (b·Hkv + g, chunk); heads G..3 +inf).
-// EA (scan_early): ms, the block's frame m_S per head (EarlyQ::ms).
-template <int G, int NT, bool EA = false>
+template <int G, int NT>
 __device__ void finish_scan_split(const DecodeParams& p, const Workspace& w, const uint32_t* hist, int b, int g, int chunk,
-                                  double* edge_buf, const float* ms = nullptr) {
+                                  double* edge_buf) {
   const int tid = threadIdx.x, bg = b * p.n_head_kv + g;
   double ev[(kHistBins + NT) / NT];
   edge_stage_load<NT>(ev, tid);
@@ -895,16 +867,14 @@ __device__ void finish_scan_split(const DecodeParams& p, const Workspace& w, con
   if ((tid >> 5) >= G) return;
   const int n = p.seq_len[b];
   const int hot_lo = min(p.n_sink, n), hot_hi = max(n - p.n_recent, hot_lo);  // the KV head's candidates (prep's)
-  cut_head<false, true, true, true, EA>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), edge_buf,
-                                        hist + (tid >> 5) * kHistAll, nullptr, th + (tid >> 5), hot_hi - hot_lo, chunk == 0,
-                                        EA ? ms[tid >> 5] : 0.0f);
+  cut_head<false, true, true, true>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), edge_buf,
+                                    hist + (tid >> 5) * kHistAll, nullptr, th + (tid >> 5), hot_hi - hot_lo, chunk == 0);
 }
 
 // The split cut's compaction inside the scan (scan_kernel's SC; defined after compact's pieces below): KB segments a
 // batch per warp
-template <int G, int SW, bool FORCED, int KB, bool EA>
-__device__ void scan_split_compact(const DecodeParams& p, const Workspace& w, int b, int g, int chunk, int split,
-                                   const float* ms);
+template <int G, int SW, bool FORCED, int KB>
+__device__ void scan_split_compact(const DecodeParams& p, const Workspace& w, int b, int g, int chunk, int split);
 // scan_kernel's SC (the split cut's compaction in the scan): 0 none (the compact kernel after the scan), else
 // 1 + FORCED + 2·V, V the walk (GHOSTKV_SPLIT_COMPACT − 1): 0 batches of 2 segments a warp (compact's), 1 batches of 4
 // (the default: one batch per warp at 1 × 128K; call159: stage 1 0.3-0.8 µs shorter than batches of 2, 8 pairs). A third
@@ -1046,121 +1016,6 @@ static_assert(scan_word_offsets_hold<128, 0>() && scan_word_offsets_hold<128, 1>
 // (sq: [NQ][32 lanes] float4, in word order: value 4u + e is component e of word u; q̃_r, then
 // qa = |q̃_r| + Δ, then qb = Δ·Q, both rounded up), base = qμ_hi + ||σq||·resid_max + 2·tiny (rounded
 // up), m_L of the head, and where the lane's WPL words go in its head's plane rows.
-// DecodeParams::scan_early (scan_kernel's EA): the block's own query factors of its G heads, computed from the inputs
-// before any wait for prep (scan_early_factors): σq, q̃_r and Δ (prep's arithmetic: fl(q·σ), float FMA dot products of
-// the rotation's rows, Δ = g_q·Σ|V_rj||σq_j| rounded up; summed over a lane's D/32 components then a butterfly,
-// another order than prep's parts: the same error bound, γ_D covering any order of D terms), qμ_hi and ||σq||_hi
-// (prep's per-head sums, the same lanes and order), and the frame m_S = qμ + ||σq||_hi·kc_norm_max (NaN where not
-// finite: every bound is then stored +inf and the budget is NaN, so nothing is eliminated).
-template <int G, int D>
-struct EarlyQ {
-  float qs[G][D], qr[G][D], qd[G][D];
-  float qmu_hi[G], nq_hi[G], ms[G], resid;
-};
-// The inputs of scan_early_factors, loaded into registers before the block requests its first pages (so that the loads
-// are not queued behind them): warp w's rows w, w + NT/32, .. of the rotation (lane ℓ components ℓ·D/32 ..), the
-// thread's query components, μ (lane ℓ's components), kc_norm_max and resid_max of the KV head. No stage writes them.
-template <int G, int D, int NT>
-struct EarlyLoads {
-  static constexpr int NW = NT / 32, VPL = D / 32, RPW = (D + NW - 1) / NW, QPT = (G * D + NT - 1) / NT;
-  static_assert(VPL == 2 || VPL == 4, "d 64 or 128");
-  float v[RPW][VPL], q[QPT], mu[VPL], kcn, resid;
-};
-template <int G, int D, int NT>
-__device__ __forceinline__ void scan_early_loads(const DecodeParams& p, int b, int g, EarlyLoads<G, D, NT>& L) {
-  using EL = EarlyLoads<G, D, NT>;
-  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  const int64_t bq0 = int64_t(b) * p.n_head_q + int64_t(g) * G;
-#pragma unroll
-  for (int r = 0; r < EL::RPW; ++r) {
-    const int row = warp + r * EL::NW;
-    const float* src = p.rot + (int64_t(g) * D + (row < D ? row : 0)) * D + lane * EL::VPL;
-    if constexpr (EL::VPL == 4) {
-      const float4 x = row < D ? __ldg(reinterpret_cast<const float4*>(src)) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-      L.v[r][0] = x.x; L.v[r][1] = x.y; L.v[r][2] = x.z; L.v[r][3] = x.w;
-    } else {
-      const float2 x = row < D ? __ldg(reinterpret_cast<const float2*>(src)) : make_float2(0.0f, 0.0f);
-      L.v[r][0] = x.x; L.v[r][1] = x.y;
-    }
-  }
-#pragma unroll
-  for (int k = 0; k < EL::QPT; ++k) L.q[k] = tid + k * NT < G * D ? __ldg(&p.q[bq0 * D + tid + k * NT]) : 0.0f;
-#pragma unroll
-  for (int k = 0; k < EL::VPL; ++k) L.mu[k] = __ldg(&p.mu[int64_t(g) * D + lane * EL::VPL + k]);
-  L.kcn = __ldg(&p.kc_norm_max[g]);
-  L.resid = __ldg(&p.resid_max[g]);
-}
-// Every thread of the block (NT threads), from its EarlyLoads; ends with a block barrier. Warp w's rows of q̃_r and Δ,
-// then warps 0..G−1 the per-head sums.
-template <int G, int D, int NT>
-__device__ void scan_early_factors(const DecodeParams& p, const Consts& c, const EarlyLoads<G, D, NT>& L, EarlyQ<G, D>& e) {
-  using EL = EarlyLoads<G, D, NT>;
-  constexpr int VPL = EL::VPL;
-  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-#pragma unroll
-  for (int k = 0; k < EL::QPT; ++k)
-    if (tid + k * NT < G * D) e.qs[(tid + k * NT) / D][(tid + k * NT) % D] = __fmul_rn(L.q[k], p.scale);
-  if (tid == 0) e.resid = L.resid;
-  __syncthreads();
-  // the lane's σq components of every head, read from shared memory once (the same for every row: read per row, with
-  // the lanes' stride of VPL words, the reads were 4-way bank conflicts, 8192 wavefronts a block, 7 µs of the early
-  // scan's start in call165's timeline)
-  float qv[G][VPL];
-#pragma unroll
-  for (int h = 0; h < G; ++h)
-#pragma unroll
-    for (int k = 0; k < VPL; ++k) qv[h][k] = e.qs[h][lane * VPL + k];
-#pragma unroll
-  for (int r = 0; r < EL::RPW; ++r) {
-    const int row = warp + r * EL::NW;
-    if (row >= D) break;  // warp-uniform
-    float acc[G], aa[G];
-#pragma unroll
-    for (int h = 0; h < G; ++h) {
-      acc[h] = 0.0f;
-      aa[h] = 0.0f;
-#pragma unroll
-      for (int k = 0; k < VPL; ++k) {
-        const float x = L.v[r][k], q = qv[h][k];
-        acc[h] = __fmaf_rn(x, q, acc[h]);
-        aa[h] = __fmaf_ru(fabsf(x), fabsf(q), aa[h]);
-      }
-    }
-#pragma unroll
-    for (int h = 0; h < G; ++h) {
-      acc[h] = warp_sum_rn(acc[h]);
-      aa[h] = warp_sum_ru(aa[h]);
-    }
-    if (lane == 0) {
-#pragma unroll
-      for (int h = 0; h < G; ++h) {
-        e.qr[h][row] = acc[h];
-        e.qd[h][row] = __fmul_ru(c.g_q, aa[h]);
-      }
-    }
-  }
-  if (warp < G) {  // prep's per-head sums
-    const int h = warp;
-    float a = 0, aa = 0, nn = 0;
-#pragma unroll
-    for (int k = 0; k < VPL; ++k) {
-      const float qs = e.qs[h][lane * VPL + k], mu = L.mu[k];
-      a = __fmaf_rn(qs, mu, a);
-      aa = __fmaf_ru(fabsf(qs), fabsf(mu), aa);
-      nn = __fmaf_ru(qs, qs, nn);
-    }
-    const float qmu = warp_sum_rn(a), qmu_abs = warp_sum_ru(aa), nsq = warp_sum_ru(nn);
-    const float nq_hi = __fmul_ru(__fsqrt_ru(nsq), c.inv_1mg2);
-    const float ms = __fmaf_rn(nq_hi, L.kcn, qmu);
-    if (lane == 0) {
-      e.qmu_hi[h] = __fadd_ru(__fadd_ru(qmu, __fmul_ru(c.g_q, qmu_abs)), c.tiny);
-      e.nq_hi[h] = nq_hi;
-      e.ms[h] = isfinite(ms) ? ms : NAN;
-    }
-  }
-  __syncthreads();
-}
-
 struct ScanLane {
   int h, i, pbase;  // pbase: where word 0 goes in the lane's plane rows (word u: + scan_word_off)
   bool active, is8;
@@ -1168,10 +1023,9 @@ struct ScanLane {
   const float4* sq;
 };
 // Every warp computes the same values; warp 0 stores the query factors; the caller syncs.
-// eq (scan_early): the block's own factors instead of prep's, and m_S instead of m_L.
 template <int G, int D, int K8>
 __device__ __forceinline__ void scan_lane_setup(const DecodeParams& p, const Workspace& w, const Consts& c, int b, int g,
-                                                ScanLane& sl, float4* sq, const EarlyQ<G, D>* eq = nullptr) {
+                                                ScanLane& sl, float4* sq) {
   using SS = ScanShape<D, K8>;
   constexpr int CPL = SS::CPL, WPL = SS::WPL, KS = SS::KS;
   const int lane = threadIdx.x & 31;
@@ -1190,8 +1044,7 @@ __device__ __forceinline__ void scan_lane_setup(const DecodeParams& p, const Wor
     if (u == 0) sl.pbase = plane_pos<KS>(kword_of<K8>(wl));
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
-      const float q = !sl.active ? 0.0f : eq ? eq->qr[sl.h][comp[e]] : w.qrot[bq * D + comp[e]];
-      const float d = !sl.active ? 0.0f : eq ? eq->qd[sl.h][comp[e]] : w.qdelta[bq * D + comp[e]];
+      const float q = sl.active ? w.qrot[bq * D + comp[e]] : 0.0f, d = sl.active ? w.qdelta[bq * D + comp[e]] : 0.0f;
       v[0][4 * u + e] = q;
       v[1][4 * u + e] = __fadd_ru(fabsf(q), d);
       v[2][4 * u + e] = __fmul_ru(d, QMAX);
@@ -1204,12 +1057,9 @@ __device__ __forceinline__ void scan_lane_setup(const DecodeParams& p, const Wor
       for (int k = 0; k < CPL / 4; ++k)
         sq[(r * CPL / 4 + k) * 32 + lane] = make_float4(v[r][4 * k], v[r][4 * k + 1], v[r][4 * k + 2], v[r][4 * k + 3]);
   }
-  const int hh = sl.active ? sl.h : 0;
   const float* qsc = w.qscal + bq * 4;
-  const float qmu_hi = eq ? eq->qmu_hi[hh] : qsc[0], nq_hi = eq ? eq->nq_hi[hh] : qsc[1];
-  const float resid = eq ? eq->resid : p.resid_max[g];
-  sl.base = sl.active ? __fadd_ru(__fadd_ru(__fadd_ru(qmu_hi, __fmul_ru(nq_hi, resid)), c.tiny), c.tiny) : 0.0f;
-  sl.ml = sl.active ? (eq ? eq->ms[hh] : qsc[2]) : 0.0f;
+  sl.base = sl.active ? __fadd_ru(__fadd_ru(__fadd_ru(qsc[0], __fmul_ru(qsc[1], p.resid_max[g])), c.tiny), c.tiny) : 0.0f;
+  sl.ml = sl.active ? qsc[2] : 0.0f;
   sl.sq = sq;
 }
 
@@ -1314,10 +1164,7 @@ __device__ __forceinline__ void scan_block_init(uint64_t (&bars)[SW][NB], uint32
 // SC (with kCutSplit only): 0 the compact kernel after the scan; else the block compacts its own pages after its cut
 // (scan_split_compact: the policy's decision, or with sc_forced the forced survivors of DecodeParams::forced_keep),
 // in batches of sc_batch segments a warp (above)
-// EA (DecodeParams::scan_early, with SC only): no wait for prep before the pages: the block's own query factors and
-// frame m_S (scan_early_factors), its bounds f16↑(UB − m_S); the wait (griddepcontrol.wait) just before its cut.
-template <int G, int D, int K8, int NB, int SW, int MINB, bool DBG, int CUT = kCutGlobal, int NCH = 1, int SC = 0,
-          bool EA = false>
+template <int G, int D, int K8, int NB, int SW, int MINB, bool DBG, int CUT = kCutGlobal, int NCH = 1, int SC = 0>
 __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Workspace w, Consts c, int dbg) {
   using SS = ScanShape<D, K8>;
   constexpr int PB = SS::PB, BUF = SS::BUF, KS = SS::KS, BPL = SS::BPL, CBY = SS::CBY, NC = SS::NC, WPL = SS::WPL,
@@ -1326,9 +1173,6 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   static_assert(G <= 4, "the page prep and the D fragment hold one head per lane & 3");
   static_assert(NCH == 1 || (NB == 1 && 4 % NCH == 0 && CHB % 16 == 0), "chunks: one buffer, whole m-tiles, 16-byte copies");
   static_assert(SC == 0 || (CUT == kCutSplit && NCH == 1 && !DBG), "the scan compacts with the split cut only");
-  static_assert(!EA || SC > 0, "the early scan compacts its own pages");
-  __shared__ __align__(16) float s_eqbuf[EA ? sizeof(EarlyQ<G, D>) / sizeof(float) : 1];
-  [[maybe_unused]] EarlyQ<G, D>* eq = EA ? reinterpret_cast<EarlyQ<G, D>*>(s_eqbuf) : nullptr;
   extern __shared__ __align__(128) uint8_t smem[];
   __shared__ __align__(8) uint64_t bars[SW][NB * NCH];
   uint8_t* bufs = smem;                                                    // [warp][NB][BUF]
@@ -1341,10 +1185,10 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int tl_blk = blockIdx.y * gridDim.x + blockIdx.x;
   const bool tl = DBG && (dbg & 32) && tl_blk < kScanTlMax;  // the timeline (diagnostics)
-  // the early scan's timeline (Consts::early_tl): thread 0's start (column 1), factors done (4), wait return (2), cut
-  // done (5), end (3), and each warp's page loop end (12 + warp)
-  const bool etl = (EA || SC > 0) && c.early_tl && tl_blk < kScanTlMax;
-  if (etl && tid == 0) {
+  // the split cut's compacting scan's timeline (Consts::split_tl): thread 0's start (column 1), the return of its wait
+  // for prep (4), its cut's start (2), its cut done (5), its end (3), and each warp's page loop end (12 + warp)
+  const bool stl = SC > 0 && c.split_tl && tl_blk < kScanTlMax;
+  if (stl && tid == 0) {
     g_scan_tl[tl_blk][0] = bg;
     g_scan_tl[tl_blk][1] = global_ns();
     if (tl_blk == 0) g_scan_tl_blocks = gridDim.x * gridDim.y;
@@ -1404,27 +1248,16 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   // the codes and the meta are inputs that no stage writes, and prep waits for the kernels before it
   // (griddepcontrol.wait) before it lets this one launch (launch_dependents), so every earlier writer
   // in the stream has finished. prep must keep that order.
-  [[maybe_unused]] EarlyLoads<G, D, SW * 32> el;
-  if constexpr (EA) scan_early_loads<G, D, SW * 32>(p, b, g, el);  // before the pages: not queued behind them
-  if constexpr (SC > 0)
-    if (c.edge_pf && tid <= (kHistBins * 8) / 128) prefetch_l2(reinterpret_cast<const char*>(g_exp_edge) + tid * 128);
-  // EA: with Consts::early_issue 1 (2) all warps (the odd warps) request their first pages after the factors
-  const bool issue_late = EA && (c.early_issue == 1 || (c.early_issue == 2 && (warp & 1)));
-  if (!listed && !issue_late) issue_first();
-  if constexpr (EA) {
-    scan_early_factors<G, D, SW * 32>(p, c, el, *eq);  // no wait: the query's inputs only
-    if (issue_late) issue_first();
-  } else {
-    pdl_wait();
-  }
-  if (etl && tid == 0) g_scan_tl[tl_blk][4] = global_ns();
+  if (!listed) issue_first();
+  pdl_wait();
   if (tl && tid == 0) g_scan_tl[tl_blk][2] = global_ns();
+  if (stl && tid == 0) g_scan_tl[tl_blk][4] = global_ns();
   if (listed) {
     npages = w.n_plist[bg];
     issue_first();
   }
   ScanLane sl;
-  scan_lane_setup<G, D, K8>(p, w, c, b, g, sl, sq, eq);
+  scan_lane_setup<G, D, K8>(p, w, c, b, g, sl, sq);
   __syncthreads();
   // epilogue role: the D fragment's rows lane >> 2 and lane >> 2 + 8 (tokens), columns 2·(lane & 3)
   // and + 1 (head lane & 3, planes a and b): the same head as the lane's page prep
@@ -1553,7 +1386,7 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
       else epilogue(std::false_type{});
     }
   }
-  if ((tl || etl) && lane == 0 && warp < 16) g_scan_tl[tl_blk][12 + warp] = global_ns();
+  if ((tl || stl) && lane == 0 && warp < 16) g_scan_tl[tl_blk][12 + warp] = global_ns();
   // the cut's e^{edge} staged in the page buffers, free now (every page issued was waited for)
   static_assert(SW * NB * BUF >= (kHistBins + 1) * int(sizeof(double)), "the page buffers hold the edge table");
   double* edge_buf = c.cut_pre ? reinterpret_cast<double*>(bufs) : nullptr;
@@ -1562,14 +1395,13 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   constexpr bool kCntFits = SW * NB * BUF >= kEdgeBytes + G * kHistAll * int(sizeof(uint32_t));
   uint32_t* cnt_buf = kCntFits && c.cut_pre && c.cut_coal ? reinterpret_cast<uint32_t*>(bufs + kEdgeBytes) : nullptr;
   if constexpr (CUT == kCutSplit) {
-    if constexpr (EA) pdl_wait();  // prep's Z_L, m_L and zeroed accumulators, for the cut and the compaction
-    if (etl && tid == 0) g_scan_tl[tl_blk][2] = global_ns();
-    finish_scan_split<G, SW * 32, EA>(p, w, hist, b, g, chunk, reinterpret_cast<double*>(bufs), EA ? eq->ms : nullptr);
+    if (stl && tid == 0) g_scan_tl[tl_blk][2] = global_ns();
+    finish_scan_split<G, SW * 32>(p, w, hist, b, g, chunk, reinterpret_cast<double*>(bufs));
     if constexpr (SC > 0) {
       __syncthreads();  // the block's θ row (warps 0..G−1) and every bound it wrote, visible to the whole block
-      if (etl && tid == 0) g_scan_tl[tl_blk][5] = global_ns();
-      scan_split_compact<G, SW, sc_forced(SC), sc_batch(SC), EA>(p, w, b, g, chunk, int(gridDim.x), EA ? eq->ms : nullptr);
-      if (etl && tid == 0) g_scan_tl[tl_blk][3] = global_ns();
+      if (stl && tid == 0) g_scan_tl[tl_blk][5] = global_ns();
+      scan_split_compact<G, SW, sc_forced(SC), sc_batch(SC)>(p, w, b, g, chunk, int(gridDim.x));
+      if (stl && tid == 0) g_scan_tl[tl_blk][3] = global_ns();
     }
   } else if constexpr (CUT == kCutLocal) finish_scan_local<G, false, true, true, SW * 32>(p, w, hist, b, g, edge_buf);
   else finish_scan_block<G, false, SW * 32>(p, w, hist, b, g, tl ? &g_scan_tl[tl_blk][4] : nullptr, edge_buf, cnt_buf);
@@ -2828,11 +2660,9 @@ __device__ __forceinline__ void compact_walk_batched(const DecodeParams& p, cons
 // The block's M_E terms and ν (compact_walk's, per lane) into the KV head's M_E (float64 atomics) and ν_E (a
 // max): float64 sums per warp, then per block. Every thread of the block (W warps); s_nu must be 0 before the
 // call (set by any thread: the first barrier here makes it visible).
-// ms (scan_early's block): its M_E terms are in the frame m_S; each head's sum is scaled by e^{m_S − m_L} (the
-// exponent rounded up, exp's error inside the (1 + 1e-12); a NaN factor gives +inf).
 template <int G, int W>
 __device__ __forceinline__ void compact_flush(const DecodeParams& p, const Workspace& w, int b, int g, const float (&me)[G],
-                                              float nu, double (&s_me)[G][W], uint32_t& s_nu, const float* ms = nullptr) {
+                                              float nu, double (&s_me)[G][W], uint32_t& s_nu) {
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
 #pragma unroll
   for (int h = 0; h < G; ++h) {
@@ -2846,10 +2676,6 @@ __device__ __forceinline__ void compact_flush(const DecodeParams& p, const Works
   if (tid < G) {
     double sm = 0;
     for (int k = 0; k < W; ++k) sm += s_me[tid][k];
-    if (ms && sm > 0) {
-      const double f = exp(__dsub_ru(double(ms[tid]), double(w.qscal[(int64_t(b) * p.n_head_q + g * G + tid) * 4 + 2])));
-      sm = f == f ? sm * f * (1.0 + 1e-12) : INFINITY;
-    }
     if (sm > 0) atomicAdd(&w.me[int64_t(b) * p.n_head_q + g * G + tid], sm);
   }
   if (tid == 0 && s_nu) atomicMax(&w.nu_e[int64_t(b) * p.n_head_q + g * G], s_nu);
@@ -2869,28 +2695,19 @@ __device__ __forceinline__ void atomic_min_float(float* a, float v) {
 // its M_E and ν_E (compact_flush), and lowers Workspace::theta of its G heads to its cut (atomic_min_float: prep set
 // +inf; the certificate's θ is written from it in stage 2). No compact kernel runs after the scan then, and no block
 // waits for another: the split cut leaves each block's decisions to its own histogram.
-// EA (scan_early): ms the block's frame per head; its θ goes to Workspace::theta in the m_L frame, θ ⊕↑ (m_S ⊖↑ m_L)
-// (−inf stays −inf, and so does a NaN: that block eliminated nothing), and its M_E through compact_flush's factor.
-template <int G, int SW, bool FORCED, int KB, bool EA>
-__device__ void scan_split_compact(const DecodeParams& p, const Workspace& w, int b, int g, int chunk, int split,
-                                   const float* ms) {
+template <int G, int SW, bool FORCED, int KB>
+__device__ void scan_split_compact(const DecodeParams& p, const Workspace& w, int b, int g, int chunk, int split) {
   __shared__ double s_me[G][SW];
   __shared__ uint32_t s_nu;
   __shared__ int s_place[SW];
   const int tid = threadIdx.x, lane = tid & 31, bg = b * p.n_head_kv + g;
   if (tid == 0) s_nu = 0u;
-  if (tid < G) {
-    const int64_t bq = int64_t(b) * p.n_head_q + g * G + tid;
-    float th = __half2float(__ushort_as_half(__ldcg(&w.theta_blk[(int64_t(bg) * kSplitMaxChunks + chunk) * 4 + tid])));
-    if constexpr (EA) {
-      if (th != -INFINITY) th = __fadd_ru(th, __fsub_ru(ms[tid], w.qscal[bq * 4 + 2]));
-      if (isnan(th)) th = -INFINITY;
-    }
-    atomic_min_float(&w.theta[bq], th);
-  }
+  if (tid < G)
+    atomic_min_float(&w.theta[int64_t(b) * p.n_head_q + g * G + tid],
+                     __half2float(__ushort_as_half(__ldcg(&w.theta_blk[(int64_t(bg) * kSplitMaxChunks + chunk) * 4 + tid]))));
   float me[G], nu;
   compact_walk_batched<G, false, FORCED, SW, false, false, true, KB>(p, w, bg, b, g, lane, me, nu, s_place, nullptr, split, chunk);
-  compact_flush<G, SW>(p, w, b, g, me, nu, s_me, s_nu, EA ? ms : nullptr);  // its first barrier makes s_nu's zero visible
+  compact_flush<G, SW>(p, w, b, g, me, nu, s_me, s_nu);  // its first barrier makes s_nu's zero visible
 }
 
 // KV head bg onto list 1 (attend's order, Workspace::ready): its survivor rows, count, M_E and ν_E are
@@ -4119,26 +3936,9 @@ static int cut_coal_on() {
   static const int v = env_switch("GHOSTKV_CUT_COAL", 1);
   return v;
 }
-// Consts::prep_late (GHOSTKV_PREP_LATE_LAUNCH=1, A/B runs) and Consts::early_tl (GHOSTKV_EARLY_TL=1, diagnostics)
-// GHOSTKV_EARLY_PREP_FULL=1 (A/B runs): the early scan's step keeps prep's full build (the rotation too, its row blocks)
-static int early_prep_full() {
-  static const int v = env_switch("GHOSTKV_EARLY_PREP_FULL", 0);
-  return v;
-}
-static int early_issue_mode() {
-  static const int v = env_one_of("GHOSTKV_EARLY_ISSUE", 0, {0, 1, 2});
-  return v;
-}
-static int edge_pf_on() {
-  static const int v = env_switch("GHOSTKV_EDGE_PREFETCH", 0);
-  return v;
-}
-static int prep_late_on() {
-  static const int v = env_switch("GHOSTKV_PREP_LATE_LAUNCH", 0);
-  return v;
-}
-static int early_tl_on() {
-  static const int v = env_switch("GHOSTKV_EARLY_TL", 0);
+// Consts::split_tl (GHOSTKV_SPLIT_TL=1, diagnostics: decode.h prep_timeline)
+static int split_tl_on() {
+  static const int v = env_switch("GHOSTKV_SPLIT_TL", 0);
   return v;
 }
 
@@ -4204,10 +4004,6 @@ void validate(const DecodeParams& p) {
   if (p.splits < 1 || p.splits > 128) throw std::runtime_error("ghostkv cuda: splits must be in [1, 128], got " + std::to_string(p.splits));
   if (p.cut_split != 0 && p.cut_split != 1)
     throw std::runtime_error("ghostkv cuda: cut_split must be 0 or 1, got " + std::to_string(p.cut_split));
-  if (p.scan_early != 0 && p.scan_early != 1)
-    throw std::runtime_error("ghostkv cuda: scan_early must be 0 or 1, got " + std::to_string(p.scan_early));
-  if (p.scan_early == 1 && !p.kc_norm_max)
-    throw std::runtime_error("ghostkv cuda: scan_early needs kc_norm_max (max ||k_t - mu|| per KV head), got a null pointer");
   // the bulk copies (codes, meta, box; the low-rank records) need 16-byte aligned bases
   const std::pair<const char*, const void*> aligned16[] = {{"codes", p.codes}, {"meta", p.meta},     {"box", p.box},
                                                            {"sketch", p.sketch}, {"sk_err", p.sk_err}, {"sk_rho", p.sk_rho}};
@@ -4263,7 +4059,7 @@ int64_t workspace_bytes(const DecodeParams& p) {
   const int64_t MP = (p.max_seq + kPage - 1) / kPage;
   s += align256(BK * MP * G * 2) + align256(BK * MP * 4) + align256(BK * 4);
   s += 2 * align256(BQ * p.splits * 4) + align256(BQ * p.splits * D * 4);
-  s += align256(BK * kSplitMaxChunks * 4 * 2) + align256(BQ * 4);
+  s += align256(BK * kSplitMaxChunks * 4 * 2);
   return s;
 }
 
@@ -4298,7 +4094,6 @@ Workspace workspace_views(const DecodeParams& p) {
   w.pl = reinterpret_cast<float*>(take(BQ * p.splits * 4));
   w.po = reinterpret_cast<float*>(take(BQ * p.splits * D * 4));
   w.theta_blk = reinterpret_cast<uint16_t*>(take(BK * kSplitMaxChunks * 4 * 2));
-  w.mref = reinterpret_cast<float*>(take(BQ * 4));
   return w;
 }
 
@@ -4399,12 +4194,6 @@ static int scan_chunks_env() {
   static const int v = env_one_of("GHOSTKV_SCAN_CHUNKS", 1, {1, 2, 4});
   return v;
 }
-// GHOSTKV_SPLIT_CHUNKS=2..64 (A/B runs): the split cut's scan blocks per KV head at most this many (fewer blocks than
-// the resident slots, so that prep's blocks find free SMs beside the early scan); 0 (default): every slot
-static int split_chunks_cap() {
-  static const int v = env_int_range("GHOSTKV_SPLIT_CHUNKS", 0, 0, kSplitMaxChunks);
-  return v;
-}
 // The launch bound's blocks per SM: 8 warps two (128 registers), more one (16 warps: 128 registers)
 template <int SW>
 constexpr int scan_minb() { return SW > kScanBlockWarps ? 1 : kScanMinBlocks; }
@@ -4428,10 +4217,8 @@ static ScanPlan scan_plan(const DecodeParams& p) {
   if (s.chunks == 1 && !scan_debug() && cut_local_on()) s.cut = kCutLocal;
   // the split cut (DecodeParams::cut_split): without anchors, the 16-warp build's chunks, diagnostics or compact's ready list
   if (p.cut_split == 1 && s.cut == kCutGlobal && !p.box && s.chunks >= 2 && s.chunks <= kSplitMaxChunks && !scan_debug() &&
-      (SW != 16 || scan_chunks_env() == 1) && !compact_from_list(p.batch * p.n_head_kv)) {
+      (SW != 16 || scan_chunks_env() == 1) && !compact_from_list(p.batch * p.n_head_kv))
     s.cut = kCutSplit;
-    if (const int cap = split_chunks_cap(); cap >= 2) s.chunks = std::min(s.chunks, cap);
-  }
   return s;
 }
 
@@ -4594,8 +4381,6 @@ bool scan_split_compacts(const DecodeParams& p) {  // the plan (occupancy: a dev
   return p.cut_split == 1 && !p.box && !p.rank && split_compact_on() && scan_split_chunks(p) > 0;
 }
 
-bool scan_early_applies(const DecodeParams& p) { return p.scan_early == 1 && scan_split_compacts(p); }
-
 // A grid of resident blocks (occ per SM) for `items` work items at `per_block` per block: at least one
 // block, at most as many as are resident at once (the anchor stages' grids)
 static int resident_grid(int occ, int sms, int64_t items, int per_block) {
@@ -4613,10 +4398,7 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
   c.scan_mix = scan_mix_on();
   c.cut_pre = cut_pre_on();
   c.cut_coal = cut_coal_on();
-  c.prep_late = prep_late_on();
-  c.early_tl = early_tl_on();
-  c.early_issue = early_issue_mode();
-  c.edge_pf = edge_pf_on();
+  c.split_tl = split_tl_on();
   const int max_pages_seq = (p.max_seq + kPage - 1) / kPage;
   dispatch(G, p.d, [&](auto gc, auto dc) {
     constexpr int GG = decltype(gc)::value, DD = decltype(dc)::value;
@@ -4626,10 +4408,6 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
     int split = 0;     // the split cut's blocks per KV head (0: one cut per KV head)
     bool split_cp = false;  // the split cut's scan blocks compact their pages (scan_split_compact): no compact kernel
     auto launch_prep = [&](bool zh) {  // zh: prep zeroes the global histograms (ZH)
-      if (!zh && scan_early_applies(p) && !early_prep_full()) {  // the early scan's prep: no rotation, one block per KV head
-        launch("prep_kernel(early)", prep_kernel<GG, DD, false, 0, 1, 1, true>, dim3(BK, 1), dim3(kPrepThreads), 0, st, p, w, c);
-        return;
-      }
       auto* k = zh ? prep_kernel<GG, DD, true> : prep_kernel<GG, DD, false>;
       const int rows = prep_rows(BK, sms);
       if (rows == kPrepRowBlocks) k = zh ? prep_kernel<GG, DD, true, 0, kPrepRowBlocks> : prep_kernel<GG, DD, false, 0, kPrepRowBlocks>;
@@ -4690,16 +4468,8 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
             kern = fk ? scan_kernel<GG, DD, BB, NB, SW, MINB, false, kCutSplit, 1, S + 1>
                       : scan_kernel<GG, DD, BB, NB, SW, MINB, false, kCutSplit, 1, S>;
           };
-          if (p.scan_early == 1) {  // built for the default walk only
-            if (split_compact_mode() == 1)
-              throw std::runtime_error("ghostkv cuda: scan_early is built for the split cut's default walk, not GHOSTKV_SPLIT_COMPACT=1");
-            kern = fk ? scan_kernel<GG, DD, BB, NB, SW, MINB, false, kCutSplit, 1, 4, true>
-                      : scan_kernel<GG, DD, BB, NB, SW, MINB, false, kCutSplit, 1, 3, true>;
-          } else if (split_compact_mode() == 1) {
-            sc(std::integral_constant<int, 1>{});
-          } else {
-            sc(std::integral_constant<int, 3>{});
-          }
+          if (split_compact_mode() == 1) sc(std::integral_constant<int, 1>{});
+          else sc(std::integral_constant<int, 3>{});
         }
       }
       if constexpr (SW == 16 && GG == 4 && DD == 128) {
@@ -4710,8 +4480,8 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
         }
       }
       // per build of the cut (DBG and the chunks are fixed per process; the split cut with its compaction: 3, 4) and device
-      static PerDevice<bool> attr[7];
-      attr[split_cp ? 3 + (p.forced_keep >= 0) + 2 * (p.scan_early == 1) : plan.cut].get([&] { raise_smem(kern, smem); return true; });
+      static PerDevice<bool> attr[5];
+      attr[split_cp ? 3 + (p.forced_keep >= 0) : plan.cut].get([&] { raise_smem(kern, smem); return true; });
       if (more()) launch("scan_kernel", kern, dim3(plan.chunks, BK), dim3(SW * 32), smem, st, p, w, c, scan_debug());
     };
     auto scan = [&](auto bc) {  // the warps per block (scan_warps_for)

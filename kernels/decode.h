@@ -171,19 +171,6 @@ struct DecodeParams {
                              // (δ as before); the cut differs per block (Workspace::theta_blk) and can keep more
                              // tokens than the one cut (scripts/split_cut.py measures how many on real captures).
                              // 0: one cut per KV head (DESIGN §5). scan_cut_mode says which a step gets.
-  int scan_early = 0;        // 1: where the split cut's scan blocks compact their own pages (scan_split_compacts),
-                             // the scan does not wait for prep before its pages: each block computes its heads'
-                             // q̃_r, Δ, qμ and ||σq|| itself (prep's arithmetic, another summation order: the same
-                             // bound) and stores its bounds relative to a frame known from the query alone,
-                             // m_S = qμ + ||σq||·kc_norm_max (f16↑(UB − m_S), Workspace::mref), then waits for
-                             // prep (its Z_L and m_L) only at its cut, whose budget it scales by e^{m_L − m_S}
-                             // (its M_E terms by e^{m_S − m_L}, its θ to the m_L frame for Workspace::theta). Sound
-                             // for any finite m_S; a token whose bound lies at or above m_S is never eliminated, one
-                             // more than 64 below counts at e^{−64} (the histogram's range). scan_early_applies
-                             // says where a step gets it; elsewhere it has no effect. Needs kc_norm_max. prep then
-                             // runs one block per KV head without the rotation (Workspace::qrot, qdelta unwritten).
-  const float* kc_norm_max = nullptr;  // [n_head_kv] max ||k_t − μ|| (scan_early's frame; its value only moves
-                                       // the frame, soundness does not rest on it)
 };
 
 // Workspace views (device pointers inside p.work), for checking and for the bench.
@@ -222,9 +209,6 @@ struct Workspace {
   uint16_t* theta_blk;           // [B·Hkv, kSplitMaxChunks, 4] f16 bits: with the split cut, block c's cut θ_c,h of
                                  // head h of the group (+inf past G); page p of the KV head is block p mod C's
                                  // (C = scan_split_chunks). theta and Certificate::theta then hold the lowest of them.
-  float* mref;                   // [B·Hq] with DecodeParams::scan_early (scan_early_applies): the frame m_S of the
-                                 // head's bounds in ub and of θ_c,h in theta_blk (written by the KV head's block 0;
-                                 // theta and Certificate::theta are in the m_L frame); not written otherwise
 };
 // The split cut's most blocks per KV head (DecodeParams::cut_split; more: the one cut).
 inline constexpr int kSplitMaxChunks = 64;
@@ -258,8 +242,6 @@ int scan_split_chunks(const DecodeParams& p);
 // segments a warp (compact's) or of 4. The survivors, θ, M_E and ν_E are those of the compact kernel (the same
 // decisions; M_E summed in another grouping), the rows' order within a KV head differs.
 bool scan_split_compacts(const DecodeParams& p);
-// Whether a step on p gets DecodeParams::scan_early: p asks for it and scan_split_compacts(p)
-bool scan_early_applies(const DecodeParams& p);
 // The environment variable `name` as one of two decimal values a and b (the whole string), dflt where it is unset; any
 // other value throws std::runtime_error naming the variable and the value (the A/B switches: GHOSTKV_LR_FUSED,
 // GHOSTKV_SCAN_WARPS, GHOSTKV_LR_FUSED_WARPS, ..)
@@ -328,10 +310,9 @@ int scan_timeline(int64_t* out, int max_blocks);
 // out and returns the launch's block count (0: none).
 inline constexpr int kCompactTimelineCols = 16;
 int compact_timeline(int64_t* out, int max_blocks);
-// Diagnostics (GHOSTKV_EARLY_TL=1): the split cut's scan compacting its pages (scan_split_compacts; early or not)
-// records into the scan's timeline (scan_timeline) per block its KV head, its start (column 1), its factors done (4:
-// the early scan's own, or the return of its wait for prep), its cut's start (2: the early scan after its wait for
-// prep), its cut done (5), its end (3) and each warp's page loop end (12 + warp); prep records per block
+// Diagnostics (GHOSTKV_SPLIT_TL=1): the split cut's scan compacting its own pages (scan_split_compacts) records into
+// the scan's timeline (scan_timeline) per block its KV head, its start (column 1), the return of its wait for prep (4),
+// its cut's start (2), its cut done (5), its end (3) and each warp's page loop end (12 + warp); prep records per block
 // (blockIdx.y · gridDim.x + blockIdx.x) the global timer after its wait and at thread 0's end. prep_timeline copies
 // min(blocks, max_blocks, 1024) rows of 2 into out and returns the launch's block count (0: none).
 int prep_timeline(int64_t* out, int max_blocks);

@@ -105,8 +105,6 @@ struct Opts {
                             // does, instead of replaying their CUDA graph (--timing graph, the default)
   bool anchors = false;     // page box anchors (the anchor stage before the scan)
   bool cut_split = false;   // --cut-split: the mass policy's budget split over the scan's blocks (DecodeParams::cut_split)
-  bool scan_early = false;  // --scan-early: the scan's own query factors and frame, no wait for prep before its pages
-                            // (DecodeParams::scan_early; with --cut-split)
   bool poison = false;      // also check the flags of non-finite inputs (poison_checks)
   double far_pages = 0;     // rand: this fraction of pages (no hot tokens) gets keys far below every query of its group
   double anchor_share = 0.5;
@@ -154,7 +152,6 @@ struct Host {
   std::vector<uint16_t> sketch, sk_rho, sk_err;  // [n_phys, Hkv, 64, 16], [n_phys, Hkv, 64] f16 (decode.h)
   std::vector<uint16_t> lr_box;   // [n_phys, Hkv, kLrBoxHalfs] f16: the low-rank page anchors (decode.h)
   std::vector<float> rot, mu, resid, kmax;
-  std::vector<float> kcn;         // [Hkv] max ||k_t − μ|| (DecodeParams::kc_norm_max)
   std::vector<float> q;           // [B, Hq, d]
   std::vector<Basis> basis;       // [Hkv]
   std::vector<std::shared_ptr<QuantRecords>> recs;  // [B·Hkv] (checked batch entries only)
@@ -209,11 +206,10 @@ void finish_records(Host& h, const std::string& bits_spec, int distinct) {
   }
   h.resid.assign(size_t(h.Hkv), 0.0f);
   h.kmax.assign(size_t(h.Hkv), 0.0f);
-  h.kcn.assign(size_t(h.Hkv), 0.0f);
   h.recs.assign(size_t(h.B) * h.Hkv, nullptr);
   const bool shared = h.page_table.size() > 1 && h.B > 1 && h.page_table[0] == h.page_table[size_t(h.max_pages)];
   const int nb = shared ? 1 : std::min(distinct, h.B);
-  std::vector<double> resid(size_t(nb) * h.Hkv, 0), kmax(size_t(nb) * h.Hkv, 0), kcn(size_t(nb) * h.Hkv, 0);
+  std::vector<double> resid(size_t(nb) * h.Hkv, 0), kmax(size_t(nb) * h.Hkv, 0);
 #pragma omp parallel for schedule(dynamic)
   for (int x = 0; x < nb * h.Hkv; ++x) {
     const int b = shared ? int(std::max_element(h.seq_len.begin(), h.seq_len.end()) - h.seq_len.begin()) : x / h.Hkv;
@@ -222,21 +218,14 @@ void finish_records(Host& h, const std::string& bits_spec, int distinct) {
     h.gather(b, g, kf, vf);
     const int n = h.seq_len[size_t(b)];
     auto rec = std::make_shared<QuantRecords>(build_quant(h.basis[size_t(g)], spec, 64, n, kf.data(), vf.data(), n, g_d));
-    double km = 0, kc = 0;
-    const std::vector<float>& mu = h.basis[size_t(g)].mu;
+    double km = 0;
     for (int t = 0; t < n; ++t) {
-      double s = 0, sc = 0;
-      for (int i = 0; i < g_d; ++i) {
-        const double kv = kf[size_t(t) * g_d + i], dv = kv - double(mu[size_t(i)]);
-        s += kv * kv;
-        sc += dv * dv;
-      }
+      double s = 0;
+      for (int i = 0; i < g_d; ++i) s += double(kf[size_t(t) * g_d + i]) * kf[size_t(t) * g_d + i];
       km = std::max(km, std::sqrt(s));
-      kc = std::max(kc, std::sqrt(sc));
     }
     resid[size_t(x)] = rec->resid_max;
     kmax[size_t(x)] = km * (1 + 1e-12);
-    kcn[size_t(x)] = kc;
     if (shared) {
       scatter_records(h, b, g, *rec);
       if (h.rank) scatter_lowrank(h, b, g, kf);
@@ -253,7 +242,6 @@ void finish_records(Host& h, const std::string& bits_spec, int distinct) {
     const int g = x % h.Hkv;
     h.resid[size_t(g)] = std::max(h.resid[size_t(g)], f32_round_up(resid[size_t(x)]));
     h.kmax[size_t(g)] = std::max(h.kmax[size_t(g)], f32_round_up(kmax[size_t(x)]));
-    h.kcn[size_t(g)] = std::max(h.kcn[size_t(g)], float(kcn[size_t(x)]));
   }
   h.rot.resize(size_t(h.Hkv) * g_d * g_d);
   h.mu.resize(size_t(h.Hkv) * g_d);
@@ -416,7 +404,7 @@ struct Dev {
 struct Gpu {
   Dev<uint16_t> k, v, meta, sketch, sk_rho, sk_err, lr_box;
   Dev<uint8_t> codes, box;
-  Dev<float> nu, rot, mu, resid, kmax, kcn, q, out;
+  Dev<float> nu, rot, mu, resid, kmax, q, out;
   Dev<int32_t> pt, sl;
   Dev<uint8_t> work;
   Dev<gc::Certificate> cert;
@@ -430,7 +418,7 @@ void setup_gpu(const Host& h, const Opts& o, Gpu& d) {
   if (o.anchors && h.rank) d.lr_box = Dev<uint16_t>(h.lr_box);
   if (h.rank) { d.sketch = Dev<uint16_t>(h.sketch); d.sk_rho = Dev<uint16_t>(h.sk_rho); d.sk_err = Dev<uint16_t>(h.sk_err); }
   d.nu = Dev<float>(h.nu_max); d.rot = Dev<float>(h.rot); d.mu = Dev<float>(h.mu);
-  d.resid = Dev<float>(h.resid); d.kmax = Dev<float>(h.kmax); d.kcn = Dev<float>(h.kcn); d.q = Dev<float>(h.q);
+  d.resid = Dev<float>(h.resid); d.kmax = Dev<float>(h.kmax); d.q = Dev<float>(h.q);
   gc::check_page_table(h.page_table.data(), h.seq_len.data(), h.B, h.max_pages, h.max_seq, h.n_phys);
   d.pt = Dev<int32_t>(h.page_table); d.sl = Dev<int32_t>(h.seq_len);
   d.out = Dev<float>(size_t(h.B) * h.Hq * g_d);
@@ -450,8 +438,6 @@ void setup_gpu(const Host& h, const Opts& o, Gpu& d) {
   p.sketch = d.sketch.p; p.sk_rho = d.sk_rho.p; p.sk_err = d.sk_err.p;
   p.anchor_share = float(o.anchor_share);
   p.cut_split = o.cut_split ? 1 : 0;
-  p.scan_early = o.scan_early ? 1 : 0;
-  p.kc_norm_max = d.kcn.p;
   d.work = Dev<uint8_t>(size_t(gc::workspace_bytes(p)));
   if (!o.splits) p.splits = gc::default_splits(h.B, h.Hkv);  // fewer splits' partials fit in the same views
   p.work = d.work.p; p.out = d.out.p; p.cert = d.cert.p;
@@ -596,15 +582,14 @@ static void print_scan_timeline(const std::string& name, const std::string& labe
 // warp 0's first segment's (batched: first batch's) bounds in after the wait, its first survivor-count atomic after
 // that (batched: the block's first), the last warp's walk end after the wait, the flush after the last walk end, the
 // block's end after the flush, batched the first batch's rows stored after its atomic; and the last block's end.
-// The split cut's compacting scan's timeline (early or not) and prep's (GHOSTKV_EARLY_TL=1: gc::scan_timeline,
-// gc::prep_timeline) of the last launch, in µs from the earliest of prep's and the scan's block starts: median and
-// largest over blocks (warps for the page loops) of each step ("factors": the early scan's own, or the return of the
-// wait for prep; "wait": the early scan's wait at its cut, or the cut's start).
-static void print_early_timeline(const std::string& label) {
+// The split cut's compacting scan's timeline and prep's (GHOSTKV_SPLIT_TL=1: gc::scan_timeline, gc::prep_timeline) of
+// the last launch (the last timed replay of stage 1), in µs from the earliest of prep's and the scan's block starts:
+// median and largest over blocks (warps for the page loops) of each step.
+static void print_split_timeline(const std::string& label) {
   std::vector<int64_t> st(size_t(4096) * gc::kScanTimelineCols), pt(size_t(1024) * 2);
   const int ns = std::min(gc::scan_timeline(st.data(), 4096), 4096), np = std::min(gc::prep_timeline(pt.data(), 1024), 1024);
   if (ns == 0 || np == 0) {
-    std::printf("# early timeline %s: none recorded (GHOSTKV_EARLY_TL=1 with --cut-split)\n", label.c_str());
+    std::printf("# split timeline %s: none recorded (GHOSTKV_SPLIT_TL=1 with --cut-split)\n", label.c_str());
     return;
   }
   auto at = [&](int blk, int col) { return st[size_t(blk) * gc::kScanTimelineCols + col]; };
@@ -618,24 +603,24 @@ static void print_early_timeline(const std::string& label) {
     std::snprintf(buf, sizeof buf, "%.2f/%.2f", v[v.size() / 2], v.back());
     return std::string(buf);
   };
-  std::vector<double> ps, pe, ss, fd, le, wr, cd, en;
+  std::vector<double> ps, pe, ss, wt, le, cs, cd, en;
   for (int i = 0; i < np; ++i) {
     ps.push_back(double(pt[size_t(i) * 2] - t0) * 1e-3);
     pe.push_back(double(pt[size_t(i) * 2 + 1] - t0) * 1e-3);
   }
   for (int i = 0; i < ns; ++i) {
     ss.push_back(double(at(i, 1) - t0) * 1e-3);
-    fd.push_back(double(at(i, 4) - t0) * 1e-3);
-    wr.push_back(double(at(i, 2) - t0) * 1e-3);
+    wt.push_back(double(at(i, 4) - t0) * 1e-3);
+    cs.push_back(double(at(i, 2) - t0) * 1e-3);
     cd.push_back(double(at(i, 5) - t0) * 1e-3);
     en.push_back(double(at(i, 3) - t0) * 1e-3);
     for (int wv = 0; wv < 16; ++wv)
       if (at(i, 12 + wv) != 0) le.push_back(double(at(i, 12 + wv) - t0) * 1e-3);
   }
-  std::printf("# early timeline %s (us, median/max; %d prep blocks, %d scan blocks): prep start %s end %s; scan start %s "
-              "factors %s page loops %s wait %s cut %s end %s\n",
-              label.c_str(), np, ns, stat(ps).c_str(), stat(pe).c_str(), stat(ss).c_str(), stat(fd).c_str(), stat(le).c_str(),
-              stat(wr).c_str(), stat(cd).c_str(), stat(en).c_str());
+  std::printf("# split timeline %s (us, median/max; %d prep blocks, %d scan blocks): prep start %s end %s; scan start %s "
+              "wait %s page loops %s cut start %s cut done %s end %s\n",
+              label.c_str(), np, ns, stat(ps).c_str(), stat(pe).c_str(), stat(ss).c_str(), stat(wt).c_str(), stat(le).c_str(),
+              stat(cs).c_str(), stat(cd).c_str(), stat(en).c_str());
 }
 
 static void print_compact_timeline(const std::string& name, const std::string& label, const std::string& csv_path) {
@@ -739,11 +724,6 @@ Check run_and_check(const Host& h, Gpu& d, const Opts& o, bool forced) {
   if (p.box) CK(cudaMemcpy(npl.data(), w.n_plist, size_t(BK) * 4, cudaMemcpyDeviceToHost));  // pages the scan read
   std::vector<float> qscal(static_cast<size_t>(BQ) * 4), theta(static_cast<size_t>(BQ));
   CK(cudaMemcpy(qscal.data(), w.qscal, qscal.size() * 4, cudaMemcpyDeviceToHost));
-  // the bounds' frame per head: m_L (prep's), or m_S of the early scan (Workspace::mref)
-  const bool early = gc::scan_early_applies(p);
-  std::vector<float> frame(static_cast<size_t>(BQ));
-  for (int i = 0; i < BQ; ++i) frame[size_t(i)] = qscal[size_t(i) * 4 + 2];
-  if (early) CK(cudaMemcpy(frame.data(), w.mref, frame.size() * 4, cudaMemcpyDeviceToHost));
   CK(cudaMemcpy(theta.data(), w.theta, theta.size() * 4, cudaMemcpyDeviceToHost));
   // the split cut: each block's θ (page p of a KV head: block p mod C's); theta then holds the lowest of them
   const int split_c = gc::scan_split_chunks(p);
@@ -760,16 +740,9 @@ Check run_and_check(const Host& h, Gpu& d, const Opts& o, bool forced) {
     for (int x = 0; x < BK; ++x)
       for (int hh = 0; hh < G; ++hh) {  // theta (and the certificate's θ) is the lowest of the blocks' cuts
         double lo = INFINITY;
+        for (int k = 0; k < split_c; ++k)
+          lo = std::min(lo, double(f16_to_f32(theta_blk[(size_t(x) * gc::kSplitMaxChunks + size_t(k)) * 4 + size_t(hh)])));
         const size_t bq = size_t((x / h.Hkv) * h.Hq + (x % h.Hkv) * G + hh);
-        for (int k = 0; k < split_c; ++k) {
-          float th = f16_to_f32(theta_blk[(size_t(x) * gc::kSplitMaxChunks + size_t(k)) * 4 + size_t(hh)]);
-          if (early && th != -INFINITY) {  // the block's θ in the m_L frame: θ ⊕↑ (m_S ⊖↑ m_L), as the scan writes it
-            const float ml = qscal[bq * 4 + 2];
-            th = f32_round_up(double(th) + double(f32_round_up(double(frame[bq]) - double(ml))));
-            if (std::isnan(th)) th = -INFINITY;
-          }
-          lo = std::min(lo, double(th));
-        }
         if (!(double(theta[bq]) == lo) || !(double(cert[bq].theta) == lo)) c.rule_fail++;
       }
   for (float x : out) c.nonfinite += !std::isfinite(x);
@@ -852,9 +825,8 @@ std::vector<Check> per(static_cast<size_t>(G));
         }
         for (int t = 0; t < n; ++t)
           if (!keep[size_t(t)]) lost += std::exp(s[size_t(t)] - m) / zf;
-        // bounds: stored f16 (UB − m_L) + m_L ≥ exact score (the early scan: m_S instead of m_L); gap to the float64
-        // reference bound
-        const double ml = frame[size_t(bq)];
+        // bounds: stored f16 (UB − m_L) + m_L ≥ exact score; gap to the float64 reference bound
+        const double ml = qscal[size_t(bq) * 4 + 2];
         std::vector<double> ubr;
         if (rec) {
           QuantQuery pq = prepare_quant_query(h.basis[size_t(g)], *rec, qd.data(), n);
@@ -1301,7 +1273,6 @@ int main(int argc, char** argv) try {
     else if (a == "--distinct") o.distinct = std::stoi(val());
     else if (a == "--anchors") o.anchors = true;
     else if (a == "--cut-split") o.cut_split = true;
-    else if (a == "--scan-early") o.scan_early = true;
     else if (a == "--poison") o.poison = true;
     else if (a == "--breakdown") o.breakdown = true;
     else if (a == "--scan-timeline") o.scan_timeline = true;
@@ -1377,10 +1348,6 @@ int run_on_device(const Opts& o, Host& h, int dev) {
       std::printf("# cut: one per KV head (--cut-split asked; this step's scan does not take the split cut)\n");
     }
   }
-  if (o.scan_early)
-    std::printf(gc::scan_early_applies(d.p)
-                    ? "# scan: early (--scan-early): its own query factors and frame m_S, prep awaited only at its cut\n"
-                    : "# scan: waits for prep (--scan-early asked; this step's scan does not compact with the split cut)\n");
   if (o.profile >= 0) {
     gc::DecodeParams pr = d.p;
     pr.forced_keep = float(o.profile);
@@ -1587,7 +1554,7 @@ int run_on_device(const Opts& o, Host& h, int dev) {
     if (replay_bad)
       std::printf("  FAILED: timed replays' outputs against the checked ones: step %.2e, stage 2 alone %.2e\n", rel_all, rel_s2);
     if (o.scan_timeline) print_scan_timeline(o.name, r.label + ":" + std::to_string(r.frac_req), o.scan_timeline_csv);
-    if (std::getenv("GHOSTKV_EARLY_TL") && gc::scan_split_compacts(pr)) print_early_timeline(r.label + ":" + std::to_string(r.frac_req));
+    if (std::getenv("GHOSTKV_SPLIT_TL") && gc::scan_split_compacts(pr)) print_split_timeline(r.label + ":" + std::to_string(r.frac_req));
     if (o.compact_timeline)
       print_compact_timeline(o.name, r.label + ":" + std::to_string(r.frac_req), o.compact_timeline_csv);
     if (o.breakdown) {  // marginal cost of each kernel inside the chained graph; the bare gather of the rows

@@ -108,12 +108,6 @@ TEST(CudaContract, RejectsUnsupportedParameters) {
   p.rank = 16;
   p.sk_rho = reinterpret_cast<const uint16_t*>(uintptr_t(4096 + 6));
   expect_rejected(p, "sk_rho must be 16-byte aligned");
-  // the early scan: 0 or 1, and its frame's input
-  p = params(2, 32, 8, 256, 16);
-  p.scan_early = 2;
-  expect_rejected(p, "scan_early must be 0 or 1, got 2");
-  p.scan_early = 1;
-  expect_rejected(p, "scan_early needs kc_norm_max");
 }
 
 // The breakdown's kernel count of stage 1 (gpu_bench --breakdown): prep, [anchor,] scan, compact for the quant
@@ -444,7 +438,7 @@ TEST(CudaContract, WorkspaceViewsAlignedDisjointInside) {
         {w.pub, BK * ((s.max_seq + kPage - 1) / kPage) * G * 2}, {w.plist, BK * ((s.max_seq + kPage - 1) / kPage) * 4},
         {w.n_plist, BK * 4},
         {w.pm, BQ * S * 4},     {w.pl, BQ * S * 4},      {w.po, BQ * S * 128 * 4},
-        {w.theta_blk, BK * kSplitMaxChunks * 4 * 2}, {w.mref, BQ * 4}};
+        {w.theta_blk, BK * kSplitMaxChunks * 4 * 2}};
     const uint8_t* prev_end = base;
     for (size_t i = 0; i < views.size(); ++i) {
       const uint8_t* a = static_cast<const uint8_t*>(views[i].first);

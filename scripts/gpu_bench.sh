@@ -34,8 +34,7 @@ run() { echo "+ $*"; "$@" || { echo "FAILED ($?): $*"; fail=1; }; }
 # (attend finishing the heads), the low-rank anchor stage at two pages per lane (300 × 8 KV heads: more
 # 32-page items than its resident warps on an H200), 98 splits (merge's widest build, attend's first tiles past the
 # list and past max_seq), prep in clusters of 2 (8 sequences), balanced splits (per-KV-head forced fractions), the split
-# cut (--cut-split: several scan blocks per KV head, a partial last page at 3 × 3000), the early scan with it (--scan-early: no
-# wait for prep before its pages); "ENV=..:" prefixes set an environment variable for the row
+# cut (--cut-split: several scan blocks per KV head, a partial last page at 3 × 3000); "ENV=..:" prefixes set an environment variable for the row
 small_rows=(
   "rand8:--batch 2 --n 4160 --fracs 0.05,1 --poison"
   "rand4:--bits 4 --batch 2 --n 4160 --fracs 0.2"
@@ -62,9 +61,6 @@ small_rows=(
   "mixed-split-b3:--bits mixed --batch 3 --n 3000 --fracs 0.05 --cut-split"
   "g3-d64-4-split:--d 64 --hq 24 --hkv 8 --bits 4 --batch 2 --n 3000 --fracs 0.05 --cut-split"
   "g2-8-split:--hq 16 --hkv 8 --batch 2 --n 3000 --fracs 0.05,1 --cut-split"
-  "rand8-split-early:--batch 2 --n 4160 --fracs 0.05,1 --poison --cut-split --scan-early"
-  "mixed-split-early-b3:--bits mixed --batch 3 --n 3000 --fracs 0.05,1 --cut-split --scan-early"
-  "g3-d64-4-split-early:--d 64 --hq 24 --hkv 8 --bits 4 --batch 2 --n 3000 --fracs 0.05 --cut-split --scan-early"
 )
 # the small rows a mode takes: every one, or those named in $GHOSTKV_SMALL_ROWS (an unknown name is an error)
 row_name() { local r="$1"; while [[ "$r" == GHOSTKV_*=*:* ]]; do r="${r#*:}"; done; echo "${r%%:*}"; }
@@ -293,16 +289,6 @@ run "$bench" "${common[@]}" --name check-rand4-split --bits 4 --batch 2 --n 4160
 run "$bench" "${common[@]}" --name check-mixed-split-b3 --bits mixed --batch 3 --n 3000 --reps 3 --check-batches 3 --fracs 0.05,1 \
   --cut-split
 cap_rows split 8 3 --cut-split
-# the early scan (--scan-early, with the split cut): its own query factors and frame m_S, prep awaited at its cut
-run "$bench" "${common[@]}" --name check-rand8-split-early --batch 2 --n 4160 --reps 3 --check-batches 2 --fracs 0.05,1 --poison \
-  --cut-split --scan-early
-run "$bench" "${common[@]}" --name check-rand4-split-early --bits 4 --batch 2 --n 4160 --reps 3 --check-batches 2 --fracs 0.2 \
-  --cut-split --scan-early
-run "$bench" "${common[@]}" --name check-mixed-split-early-b3 --bits mixed --batch 3 --n 3000 --reps 3 --check-batches 3 \
-  --fracs 0.05,1 --cut-split --scan-early
-run "$bench" "${common[@]}" --name check-g3-d64-4-split-early --d 64 --hq 24 --hkv 8 --bits 4 --batch 2 --n 3000 --reps 3 \
-  --check-batches 2 --fracs 0.05 --cut-split --scan-early
-cap_rows split-early 8 3 --cut-split --scan-early
 if [ "$fail" != 0 ] || [ "$mode" = quick ]; then echo "gpu_bench.sh: stopping after the checks (fail=$fail)"; exit "$fail"; fi
 fi
 
@@ -317,15 +303,6 @@ print(",".join(["real:%s=%s" % (r["case"][:-3], r["surv_frac"]) for r in rows] +
 PY
 )"
 echo "real fractions: $extra"
-# the early scan's (the split cut's) certified fractions on the same captures, for its 1 x 128K rows
-extra_early="$(python3 - "$out/gpu_bench.csv" <<'PY'
-import csv, sys
-tag = "-b8-split-early"
-rows = [r for r in csv.DictReader(open(sys.argv[1])) if r["label"] == "certified" and r["case"].endswith(tag)]
-print(",".join("real:%s=%s" % (r["case"][:-len(tag)], r["surv_frac"]) for r in rows))
-PY
-)"
-echo "real fractions (split cut, early scan): $extra_early"
 
 # 3. main shapes (Hq 32, Hkv 8, d 128, bf16): certified on random data + forced + real fractions
 run "$bench" "${common[@]}" --name 1x128K-b8 --batch 1 --n 131072 --reps 30 --check-batches 1 \
@@ -347,15 +324,11 @@ done
 
 # 3a'. the split cut (--cut-split, DecodeParams::cut_split; off by default) for the quant witnesses at 1 x 128K, where
 # the scan has several blocks per KV head: forced fractions and certified on random data (no real: rows; the split
-# cut's fractions on the captures are in docs/gpu.md, from same-call records); the early scan's rows take the
-# fractions its own capture rows certified (real:)
+# cut's fractions on the captures are in docs/gpu.md, from same-call records)
 for w in 8 4 mixed; do
   case "$w" in 8 | 4) nm="1x128K-b$w-split" ;; *) nm="1x128K-$w-split" ;; esac
   run "$bench" "${common[@]}" --name "$nm" --bits "$w" --batch 1 --n 131072 --reps 30 --check-batches 1 \
     --fracs 0.01,0.05,0.2,1 --cut-split
-  # and with the early scan (--scan-early: no wait for prep before its pages), with the real fractions its cut gives
-  run "$bench" "${common[@]}" --name "$nm-early" --bits "$w" --batch 1 --n 131072 --reps 30 --check-batches 1 \
-    --fracs 0.01,0.05,0.2,1 --cut-split --scan-early ${extra_early:+--extra "$extra_early"}
 done
 
 # 3b. anchors (int4 witness): forced page fractions, and certified on synthetic far pages
