@@ -50,14 +50,19 @@ struct Consts {
   int cut_pre;      // the quant scan's cut stages e^{edge} in shared memory and loads Z_L, m_L first (GHOSTKV_CUT_PRE)
   int cut_coal;     // with cut_pre, the global cut copies its counts to shared memory with coalesced loads (GHOSTKV_CUT_COAL)
   int split_tl;     // the split cut's compacting scan and prep record their timeline (GHOSTKV_SPLIT_TL; diagnostics)
+  int split_pre;    // the split cut's compacting scan stages its cut's and compaction's inputs early (GHOSTKV_SPLIT_PRE)
 };
+
+// The split cut's compacting scan's pre (Consts::split_pre): the most pages of a block whose physical page and ν it keeps in
+// shared memory (8 bytes each; 128 at 1 × 128K with 16 blocks per KV head); a block with more takes the loads instead
+constexpr int kSplitPrePages = 512;
 
 // e^{edge_k} of the histogram's bin edges, rounded up (scripts/make_exp_edge.py: exact to 60 digits, then
 // the next float64 at or above; checked by cuda_contract). Initialised data of the module, so every device
 // has it from the module's load (no upload, nothing per device or per capture). Global memory, not
 // __constant__: the cut reads it at a different index in every lane.
 static_assert(GHOSTKV_EXP_EDGE_COUNT == kHistBins + 1, "kernels/exp_edge.h is for another kHistBins: regenerate it");
-__device__ double g_exp_edge[kHistBins + 1] = {GHOSTKV_EXP_EDGE_UP};
+__device__ __align__(16) double g_exp_edge[kHistBins + 1] = {GHOSTKV_EXP_EDGE_UP};  // 16-byte aligned: the split scan's cp.asyncs
 
 double gamma_n(double n) { return n * 0x1p-24 / (1.0 - n * 0x1p-24); }
 float up_f(double x) { float f = float(x); return double(f) < x ? nextafterf(f, INFINITY) : f; }
@@ -73,6 +78,7 @@ Consts make_consts(int d) {
   c.cut_pre = 0;
   c.cut_coal = 0;
   c.split_tl = 0;
+  c.split_pre = 0;
   return c;
 }
 
@@ -190,6 +196,12 @@ __device__ __forceinline__ void bulk_g2s_hint(void* dst, const void* src, uint32
 __device__ __forceinline__ void cp_async16(void* dst, const void* src, bool ok) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_u32(dst)), "l"(src), "r"(ok ? 16 : 0)
                : "memory");
+}
+// 4- or 8-byte cp.async (through the L1: .ca, the only form of these sizes)
+template <int N>
+__device__ __forceinline__ void cp_async_small(void* dst, const void* src) {
+  static_assert(N == 4 || N == 8, "cp.async.ca moves 4, 8 or 16 bytes");
+  asm volatile("cp.async.ca.shared.global [%0], [%1], %2;\n" ::"r"(smem_u32(dst)), "l"(src), "n"(N) : "memory");
 }
 // a thread's cp.asyncs since its last commit form a group; wait until at most N of its groups are pending
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
@@ -586,6 +598,7 @@ __device__ __forceinline__ double lean_bin(const uint32_t (&cnt)[kPer], const do
 // global memory behind each count, and Z_L and m_L (prep's) loaded before the counts, not after their sums.
 // tl (the quant scan's timeline, thread 0 of the last block): the timer once the counts are summed (tl[0]) and once
 // θ's bin is found (tl[1]).
+// zl_in, ml_in (PRE): Z_L and m_L from there instead of from prep's outputs in global memory.
 // SPLIT (finish_scan_split: the split cut of DecodeParams::cut_split, with SMEM and PRE): the block's own candidates
 // n_c are its histogram's total (every bin, the overflow bin's too), and the budget is the block's share
 // budget·n_c/n_cand·(1 − 1e-12), n_cand the KV head's candidates: the shares' sum stays below the budget (each
@@ -595,7 +608,7 @@ __device__ __forceinline__ double lean_bin(const uint32_t (&cnt)[kPer], const do
 template <bool LEAN, bool SMEM = false, bool PRE = false, bool SPLIT = false>
 __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq, const double* edge,
                          const uint32_t* local_hist = nullptr, long long* tl = nullptr, uint16_t* th_out = nullptr,
-                         int n_cand = 0, bool chunk0 = false) {
+                         int n_cand = 0, bool chunk0 = false, const double* zl_in = nullptr, const float* ml_in = nullptr) {
   constexpr int kCand = kHistBins + 1, kPer = (kCand + 31) / 32;
   static_assert(!SPLIT || (!LEAN && SMEM && PRE), "the split cut reads the block's own histogram, edges staged");
   [[maybe_unused]] uint32_t ctot = 0;  // SPLIT: the lane's bins' counts, every bin
@@ -603,9 +616,9 @@ __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq, 
   const uint32_t* hs = w.hist + bq * kHistAll;
   [[maybe_unused]] double zl_pre = 0.0;
   [[maybe_unused]] float ml_pre = 0.0f;
-  if constexpr (PRE) {
-    zl_pre = w.zl[bq];
-    if (lane == 0 && p.cert) ml_pre = w.qscal[bq * 4 + 2];
+  if constexpr (PRE) {  // zl_in, ml_in (the split cut's pre): prep's Z_L and m_L, staged in shared memory
+    zl_pre = zl_in ? *zl_in : w.zl[bq];
+    if (lane == 0 && p.cert) ml_pre = ml_in ? *ml_in : w.qscal[bq * 4 + 2];
   }
   double local = 0;
   [[maybe_unused]] double val[LEAN ? 1 : kPer];
@@ -853,28 +866,38 @@ __device__ void finish_scan_local(const DecodeParams& p, const Workspace& w, uin
 // kCutSplit: block chunk of KV head (b, g) stages the cut's edges in its page buffers (edge_buf: free once every page is
 // done), then warps 0..G−1 cut their heads from the block's histogram against the block's share of the budget
 // (cut_head's SPLIT) into Workspace::theta_blk (the row of (b·Hkv + g, chunk); heads G..3 +inf).
+// pre (scan_kernel's, Consts::split_pre): e^{edge} (pre_edge), Z_L and m_L (pre_zl, pre_ml: head h at h) are already in
+// shared memory, copied there by the block's cp.asyncs, which every thread waits for here before the barrier.
 template <int G, int NT>
 __device__ void finish_scan_split(const DecodeParams& p, const Workspace& w, const uint32_t* hist, int b, int g, int chunk,
-                                  double* edge_buf) {
+                                  double* edge_buf, const double* pre_edge = nullptr, const double* pre_zl = nullptr,
+                                  const float* pre_ml = nullptr) {
   const int tid = threadIdx.x, bg = b * p.n_head_kv + g;
   double ev[(kHistBins + NT) / NT];
-  edge_stage_load<NT>(ev, tid);
+  if (pre_edge) {  // this thread's copies (edges, the pages' ν) done: the barrier shows them to all
+    cp_async_commit();
+    cp_async_wait<0>();
+  }
+  else edge_stage_load<NT>(ev, tid);
   __syncthreads();  // every warp is done with its pages (the buffers) and its histogram atomics
-  edge_stage_store<NT>(ev, edge_buf, tid);
+  if (!pre_edge) edge_stage_store<NT>(ev, edge_buf, tid);
   uint16_t* th = w.theta_blk + (int64_t(bg) * kSplitMaxChunks + chunk) * 4;
   if (tid >= G && tid < 4) th[tid] = 0x7C00u;  // pad heads: +inf (compact compares two heads a word)
   __syncthreads();
   if ((tid >> 5) >= G) return;
   const int n = p.seq_len[b];
   const int hot_lo = min(p.n_sink, n), hot_hi = max(n - p.n_recent, hot_lo);  // the KV head's candidates (prep's)
-  cut_head<false, true, true, true>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), edge_buf,
-                                    hist + (tid >> 5) * kHistAll, nullptr, th + (tid >> 5), hot_hi - hot_lo, chunk == 0);
+  const int h = tid >> 5;
+  cut_head<false, true, true, true>(p, w, int64_t(b) * p.n_head_q + g * G + h, pre_edge ? pre_edge : edge_buf,
+                                    hist + h * kHistAll, nullptr, th + h, hot_hi - hot_lo, chunk == 0,
+                                    pre_zl ? pre_zl + h : nullptr, pre_ml ? pre_ml + h : nullptr);
 }
 
 // The split cut's compaction inside the scan (scan_kernel's SC; defined after compact's pieces below): KB segments a
 // batch per warp
 template <int G, int SW, bool FORCED, int KB>
-__device__ void scan_split_compact(const DecodeParams& p, const Workspace& w, int b, int g, int chunk, int split);
+__device__ void scan_split_compact(const DecodeParams& p, const Workspace& w, int b, int g, int chunk, int split,
+                                   const int2* pinfo, long long* sft);
 // scan_kernel's SC (the split cut's compaction in the scan): 0 none (the compact kernel after the scan), else
 // 1 + FORCED + 2·V, V the walk (GHOSTKV_SPLIT_COMPACT − 1): 0 batches of 2 segments a warp (compact's), 1 batches of 4
 // (the default: one batch per warp at 1 × 128K; call159: stage 1 0.3-0.8 µs shorter than batches of 2, 8 pairs). A third
@@ -1186,10 +1209,21 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   const int tl_blk = blockIdx.y * gridDim.x + blockIdx.x;
   const bool tl = DBG && (dbg & 32) && tl_blk < kScanTlMax;  // the timeline (diagnostics)
   // the split cut's compacting scan's timeline (Consts::split_tl): thread 0's start (column 1), the return of its wait
-  // for prep (4), its cut's start (2), its cut done (5), its end (3), and each warp's page loop end (12 + warp)
+  // for prep (4), its cut's start (2), its cut done (5), in its compaction warp 0's first bounds in (6), thread 0's first
+  // survivor-count atomic's return (7) and its walk's end (8), its end (3), and each warp's page loop end (12 + warp)
   const bool stl = SC > 0 && c.split_tl && tl_blk < kScanTlMax;
+  // pre (SC, Consts::split_pre, where the block's pages fit s_pinfo): e^{edge} copied into s_pedge at the start (module
+  // data: no stage writes it), Z_L and m_L of its G heads into s_pzl, s_pml after the wait for prep, and each page's
+  // physical page and ν into s_pinfo (the block's k-th page at k) by lane 0 as it requests the page (inputs), so that
+  // the cut's and the compaction's only loads from global memory are the bounds'
+  [[maybe_unused]] __shared__ __align__(16) double s_pedge[SC > 0 ? kHistBins + 3 : 2];
+  [[maybe_unused]] __shared__ int2 s_pinfo[SC > 0 ? kSplitPrePages : 1];
+  [[maybe_unused]] __shared__ double s_pzl[4];
+  [[maybe_unused]] __shared__ float s_pml[4];
+  static_assert(kHistBins % 2 == 0, "the edges by 16-byte copies, then the last one");
   if (stl && tid == 0) {
     g_scan_tl[tl_blk][0] = bg;
+    g_scan_tl[tl_blk][6] = g_scan_tl[tl_blk][7] = g_scan_tl[tl_blk][8] = 0;  // a block without segments records none
     g_scan_tl[tl_blk][1] = global_ns();
     if (tl_blk == 0) g_scan_tl_blocks = gridDim.x * gridDim.y;
   }
@@ -1210,6 +1244,13 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   const int32_t* plist = w.plist + int64_t(bg) * MP;
   int npages = (n + kPage - 1) / kPage;  // the list's length once the anchor stage is done
   auto lpage = [&](int i) { return listed ? __ldcg(&plist[i]) : i; };
+  const bool pre = SC > 0 && c.split_pre && (npages > chunk ? (npages - chunk + int(gridDim.x) - 1) / int(gridDim.x) : 0) <= kSplitPrePages;
+  if constexpr (SC > 0) {
+    if (pre) {
+      for (int i = tid; i < kHistBins / 2; i += SW * 32) cp_async16(s_pedge + 2 * i, g_exp_edge + 2 * i, true);
+      if (tid == SW * 32 - 1) cp_async_small<8>(s_pedge + kHistBins, g_exp_edge + kHistBins);
+    }
+  }
   // the warp's first page; kCutSplit: the block's pages are those ≡ chunk (mod chunks), its warps' in turn
   const int gw = CUT == kCutSplit ? warp * int(gridDim.x) + chunk : chunk * SW + warp, nw = gridDim.x * SW;
   uint8_t* mybuf = bufs + warp * NB * BUF;
@@ -1233,6 +1274,11 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
       mbar_expect_tx(&bars[warp][buf], PB + SS::MB);
       bulk_g2s_hint(mybuf + buf * BUF, p.codes + po * PB, PB, &bars[warp][buf], pol);
       bulk_g2s_hint(mybuf + buf * BUF + PB, p.meta + po * 2 * D, SS::MB, &bars[warp][buf], pol);
+      if (SC > 0 && pre) {  // the block's k-th page (pages chunk + C·k): its physical page, and its ν copied
+        const int k = (i - chunk) / int(gridDim.x);
+        s_pinfo[k].x = phys;
+        cp_async_small<4>(&s_pinfo[k].y, p.nu_max + po);
+      }
     }
   };
   int phys_next = 0;  // physical page of the next page to issue (lane 0), loaded one step ahead
@@ -1252,6 +1298,11 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   pdl_wait();
   if (tl && tid == 0) g_scan_tl[tl_blk][2] = global_ns();
   if (stl && tid == 0) g_scan_tl[tl_blk][4] = global_ns();
+  if (SC > 0 && pre && tid < G) {  // prep's outputs, for the cut (visible to its warps after the barrier below)
+    const int64_t bq = int64_t(b) * p.n_head_q + g * G + tid;
+    s_pzl[tid] = w.zl[bq];
+    s_pml[tid] = p.cert ? w.qscal[bq * 4 + 2] : 0.0f;
+  }
   if (listed) {
     npages = w.n_plist[bg];
     issue_first();
@@ -1396,11 +1447,13 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   uint32_t* cnt_buf = kCntFits && c.cut_pre && c.cut_coal ? reinterpret_cast<uint32_t*>(bufs + kEdgeBytes) : nullptr;
   if constexpr (CUT == kCutSplit) {
     if (stl && tid == 0) g_scan_tl[tl_blk][2] = global_ns();
-    finish_scan_split<G, SW * 32>(p, w, hist, b, g, chunk, reinterpret_cast<double*>(bufs));
+    finish_scan_split<G, SW * 32>(p, w, hist, b, g, chunk, reinterpret_cast<double*>(bufs), pre ? s_pedge : nullptr,
+                                  pre ? s_pzl : nullptr, pre ? s_pml : nullptr);
     if constexpr (SC > 0) {
       __syncthreads();  // the block's θ row (warps 0..G−1) and every bound it wrote, visible to the whole block
       if (stl && tid == 0) g_scan_tl[tl_blk][5] = global_ns();
-      scan_split_compact<G, SW, sc_forced(SC), sc_batch(SC)>(p, w, b, g, chunk, int(gridDim.x));
+      scan_split_compact<G, SW, sc_forced(SC), sc_batch(SC)>(p, w, b, g, chunk, int(gridDim.x), pre ? s_pinfo : nullptr,
+                                                             stl ? &g_scan_tl[tl_blk][6] : nullptr);
       if (stl && tid == 0) g_scan_tl[tl_blk][3] = global_ns();
     }
   } else if constexpr (CUT == kCutLocal) finish_scan_local<G, false, true, true, SW * 32>(p, w, hist, b, g, edge_buf);
@@ -2506,10 +2559,14 @@ inline constexpr int kCompactBatch = 2;
 // SF (scan_split_compact: the split cut's scan block compacting its own pages, split = C, chunk = c): the block's
 // pages c + C·k are its segments' (segment s: k = 2s, 2s + 1), its W warps taking segments w, w + W, ..; every page
 // is held to the block's own θ (its row of Workspace::theta_blk, written by its cut before the block's barrier).
+// pinfo (SF, the scan's pre): page k's physical page and ν from pinfo[k] (shared memory) instead of the page table and
+// DecodeParams::nu_max. sft (SF, GHOSTKV_SPLIT_TL): the timer at warp 0's first batch's bounds in (sft[0]), thread 0's
+// first survivor-count atomic's return (sft[1]) and its walk's end (sft[2]).
 template <int G, bool BOX, bool FORCED, int W, bool TL = false, bool SPLIT = false, bool SF = false, int KB = kCompactBatch<G>>
 __device__ __forceinline__ void compact_walk_batched(const DecodeParams& p, const Workspace& w, int bg, int b, int g,
                                                      int lane, float (&me)[G], float& nu, int (&s_place)[W],
-                                                     long long* tl = nullptr, int split = 0, int chunk = 0) {
+                                                     long long* tl = nullptr, int split = 0, int chunk = 0,
+                                                     const int2* pinfo = nullptr, long long* sft = nullptr) {
   static_assert(!(SPLIT || SF) || !BOX, "the split cut is built without anchors");
   static_assert(!(SPLIT && SF), "one of the split cut's two walks");
   static_assert(!SPLIT || 2 * kSplitMaxChunks <= W * 32, "a word of the split cut's θ rows per thread");
@@ -2566,6 +2623,18 @@ __device__ __forceinline__ void compact_walk_batched(const DecodeParams& p, cons
 #pragma unroll
       for (int q = 0; q < kCompactPages; ++q)
         pc[j][q] = BOX ? __shfl_sync(0xffffffffu, pl[j], q) : SF ? chunk + split * (pl[j] - (lane & 1) + q) : pl[j] - (lane & 1) + q;
+      if constexpr (SF) {
+        if (pinfo) {  // the physical pages from the block's page table in shared memory (the scan's pre)
+          int ph[kCompactPages];
+#pragma unroll
+          for (int q = 0; q < kCompactPages; ++q) {
+            const int k = pl[j] - (lane & 1) + q;
+            ph[q] = k < npg_blk ? pinfo[k].x : 0;
+          }
+          compact_load<G, true>(cs[j], ubase, ptab, pc[j], lane, n, ph);
+          continue;
+        }
+      }
       compact_load<G>(cs[j], ubase, ptab, pc[j], lane, n, no_ph);  // a segment past the end: +inf bounds, no load
     }
     [[maybe_unused]] uint32_t tp[SPLIT && !FORCED ? K : 1][kCompactPages][(G + 1) / 2];  // SPLIT: the pages' θ
@@ -2594,6 +2663,7 @@ __device__ __forceinline__ void compact_walk_batched(const DecodeParams& p, cons
     if constexpr (TL) {
       if (bt == 0 && warp == 0 && lane == 0) tl[3] = global_ns_after(cs[K - 1].wd[kCompactRows - 1][0]);
     }
+    if (SF && sft && bt == 0 && warp == 0 && lane == 0) sft[0] = global_ns_after(cs[K - 1].wd[kCompactRows - 1][0]);
     float nuv[K][kCompactPages];  // the pages' ν, used after the batch's atomic (latency overlapped)
     bool pany[K][kCompactPages];
     uint32_t keep[K][kCompactRows];
@@ -2601,7 +2671,15 @@ __device__ __forceinline__ void compact_walk_batched(const DecodeParams& p, cons
 #pragma unroll
     for (int j = 0; j < K; ++j) {
 #pragma unroll
-      for (int q = 0; q < kCompactPages; ++q) nuv[j][q] = __ldg(&numax[int64_t(cs[j].phys[q]) * p.n_head_kv]), pany[j][q] = false;
+      for (int q = 0; q < kCompactPages; ++q) {
+        if (SF && pinfo) {
+          const int k = pl[j] - kCompactPages * K * sstride - (lane & 1) + q;  // this batch's (pl: the next one's by now)
+          nuv[j][q] = k < npg_blk ? __int_as_float(pinfo[k].y) : 0.0f;
+        } else {
+          nuv[j][q] = __ldg(&numax[int64_t(cs[j].phys[q]) * p.n_head_kv]);
+        }
+        pany[j][q] = false;
+      }
       bool elim_rows[kCompactRows];
       if constexpr (SPLIT && !FORCED)
         compact_decide<G, FORCED>(p, cs[j], pc[j], lane, n, cold_lo, cold_hi, bg, keep_thr, tp[j][0], tp[j][1], elim_rows,
@@ -2622,6 +2700,7 @@ __device__ __forceinline__ void compact_walk_batched(const DecodeParams& p, cons
       if constexpr (TL) {
         if (bt == 0) tl[4] = global_ns_after(at);
       }
+      if (SF && sft && bt == 0) sft[1] = global_ns_after(at);
 #pragma unroll
       for (int k = 0; k < W; ++k) {
         const int c = s_place[k];
@@ -2655,6 +2734,7 @@ __device__ __forceinline__ void compact_walk_batched(const DecodeParams& p, cons
       if (warp == 0) tl[11] = nb;
     }
   }
+  if (SF && sft && threadIdx.x == 0) sft[2] = global_ns_after(__float_as_int(me[0] + nu));
 }
 
 // The block's M_E terms and ν (compact_walk's, per lane) into the KV head's M_E (float64 atomics) and ν_E (a
@@ -2695,8 +2775,11 @@ __device__ __forceinline__ void atomic_min_float(float* a, float v) {
 // its M_E and ν_E (compact_flush), and lowers Workspace::theta of its G heads to its cut (atomic_min_float: prep set
 // +inf; the certificate's θ is written from it in stage 2). No compact kernel runs after the scan then, and no block
 // waits for another: the split cut leaves each block's decisions to its own histogram.
+// pinfo (the scan's pre): the block's k-th page's physical page and ν (float bits) at k; sft: the timeline's columns 6-8
+// (compact_walk_batched's sft) or null.
 template <int G, int SW, bool FORCED, int KB>
-__device__ void scan_split_compact(const DecodeParams& p, const Workspace& w, int b, int g, int chunk, int split) {
+__device__ void scan_split_compact(const DecodeParams& p, const Workspace& w, int b, int g, int chunk, int split,
+                                   const int2* pinfo, long long* sft) {
   __shared__ double s_me[G][SW];
   __shared__ uint32_t s_nu;
   __shared__ int s_place[SW];
@@ -2706,7 +2789,8 @@ __device__ void scan_split_compact(const DecodeParams& p, const Workspace& w, in
     atomic_min_float(&w.theta[int64_t(b) * p.n_head_q + g * G + tid],
                      __half2float(__ushort_as_half(__ldcg(&w.theta_blk[(int64_t(bg) * kSplitMaxChunks + chunk) * 4 + tid]))));
   float me[G], nu;
-  compact_walk_batched<G, false, FORCED, SW, false, false, true, KB>(p, w, bg, b, g, lane, me, nu, s_place, nullptr, split, chunk);
+  compact_walk_batched<G, false, FORCED, SW, false, false, true, KB>(p, w, bg, b, g, lane, me, nu, s_place, nullptr, split, chunk,
+                                                                     pinfo, sft);
   compact_flush<G, SW>(p, w, b, g, me, nu, s_me, s_nu);  // its first barrier makes s_nu's zero visible
 }
 
@@ -3941,6 +4025,13 @@ static int split_tl_on() {
   static const int v = env_switch("GHOSTKV_SPLIT_TL", 0);
   return v;
 }
+// Consts::split_pre (GHOSTKV_SPLIT_PRE; scan_kernel's pre): the split cut's compacting scan copies e^{edge} into shared
+// memory at its start, Z_L and m_L after its wait for prep, and each page's physical page and ν as it requests the
+// page, so that neither its cut nor its compaction waits on a load from global memory but the bounds'
+static int split_pre_on() {
+  static const int v = env_switch("GHOSTKV_SPLIT_PRE", 0);
+  return v;
+}
 
 // blocks of Kern (Threads per block, no dynamic shared memory) resident per SM: the occupancy API,
 // once per kernel instantiation (the variants differ in registers) and device
@@ -4399,6 +4490,7 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
   c.cut_pre = cut_pre_on();
   c.cut_coal = cut_coal_on();
   c.split_tl = split_tl_on();
+  c.split_pre = split_pre_on();
   const int max_pages_seq = (p.max_seq + kPage - 1) / kPage;
   dispatch(G, p.d, [&](auto gc, auto dc) {
     constexpr int GG = decltype(gc)::value, DD = decltype(dc)::value;

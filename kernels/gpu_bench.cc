@@ -603,7 +603,7 @@ static void print_split_timeline(const std::string& label) {
     std::snprintf(buf, sizeof buf, "%.2f/%.2f", v[v.size() / 2], v.back());
     return std::string(buf);
   };
-  std::vector<double> ps, pe, ss, wt, le, cs, cd, en;
+  std::vector<double> ps, pe, ss, wt, le, cs, cd, en, cb, ca, cw;
   for (int i = 0; i < np; ++i) {
     ps.push_back(double(pt[size_t(i) * 2] - t0) * 1e-3);
     pe.push_back(double(pt[size_t(i) * 2 + 1] - t0) * 1e-3);
@@ -614,13 +614,16 @@ static void print_split_timeline(const std::string& label) {
     cs.push_back(double(at(i, 2) - t0) * 1e-3);
     cd.push_back(double(at(i, 5) - t0) * 1e-3);
     en.push_back(double(at(i, 3) - t0) * 1e-3);
+    if (at(i, 6) != 0) cb.push_back(double(at(i, 6) - t0) * 1e-3);
+    if (at(i, 7) != 0) ca.push_back(double(at(i, 7) - t0) * 1e-3);
+    if (at(i, 8) != 0) cw.push_back(double(at(i, 8) - t0) * 1e-3);
     for (int wv = 0; wv < 16; ++wv)
       if (at(i, 12 + wv) != 0) le.push_back(double(at(i, 12 + wv) - t0) * 1e-3);
   }
   std::printf("# split timeline %s (us, median/max; %d prep blocks, %d scan blocks): prep start %s end %s; scan start %s "
-              "wait %s page loops %s cut start %s cut done %s end %s\n",
+              "wait %s page loops %s cut start %s cut done %s bounds in %s atomic %s walk %s end %s\n",
               label.c_str(), np, ns, stat(ps).c_str(), stat(pe).c_str(), stat(ss).c_str(), stat(wt).c_str(), stat(le).c_str(),
-              stat(cs).c_str(), stat(cd).c_str(), stat(en).c_str());
+              stat(cs).c_str(), stat(cd).c_str(), stat(cb).c_str(), stat(ca).c_str(), stat(cw).c_str(), stat(en).c_str());
 }
 
 static void print_compact_timeline(const std::string& name, const std::string& label, const std::string& csv_path) {
