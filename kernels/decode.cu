@@ -894,10 +894,15 @@ __device__ void finish_scan_split(const DecodeParams& p, const Workspace& w, con
 }
 
 // The split cut's compaction inside the scan (scan_kernel's SC; defined after compact's pieces below): KB segments a
-// batch per warp
-template <int G, int SW, bool FORCED, int KB>
+// batch per warp; OWN: walk 2 (sc_own), pcs the first batch's segments as sf_own_preload loaded them
+template <int G>
+struct CompactSeg;
+template <int G, int SW, bool FORCED, int KB, bool OWN = false>
 __device__ void scan_split_compact(const DecodeParams& p, const Workspace& w, int b, int g, int chunk, int split,
-                                   const int2* pinfo, long long* sft);
+                                   const int2* pinfo, long long* sft, const CompactSeg<G>* pcs = nullptr);
+template <int G, int SW, int KB>
+__device__ void sf_own_preload(const DecodeParams& p, const Workspace& w, int b, int g, int chunk, int split,
+                               const int2* pinfo, CompactSeg<G> (&pcs)[KB]);
 // scan_kernel's SC (the split cut's compaction in the scan): 0 none (the compact kernel after the scan), else
 // 1 + FORCED + 2·V, V the walk (GHOSTKV_SPLIT_COMPACT − 1): 0 batches of 2 segments a warp (compact's), 1 batches of 4
 // (the default: one batch per warp at 1 × 128K; call159: stage 1 0.3-0.8 µs shorter than batches of 2, 8 pairs). A third
@@ -908,6 +913,11 @@ __device__ void scan_split_compact(const DecodeParams& p, const Workspace& w, in
 // call162, 6 pairs, mean +0.38), certified rows (no M_E term) included.
 __host__ __device__ constexpr bool sc_forced(int sc) { return sc > 0 && ((sc - 1) & 1); }
 __host__ __device__ constexpr int sc_batch(int sc) { return sc > 2 ? 4 : 2; }
+// walk 2 (GHOSTKV_SPLIT_COMPACT=3): batches of 4 over the warp's own pages (those its page loop scanned: segment m of
+// warp w is the block's pages w + 2m·SW and w + (2m + 1)·SW), the first batch's bounds loaded as soon as its page loop
+// is done, before the block's barrier and cut (its own stores, ordered by __syncwarp), so that their latency overlaps
+// the wait for the block's slowest warp
+__host__ __device__ constexpr bool sc_own(int sc) { return sc > 4; }
 
 // ---------------------------------------------------------------------------------------------
 // scan: grid (chunks, B·Hkv), 8 warps; each warp streams whole pages (codes in fragment order +
@@ -1438,6 +1448,12 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
     }
   }
   if ((tl || stl) && lane == 0 && warp < 16) g_scan_tl[tl_blk][12 + warp] = global_ns();
+  // walk 2 (sc_own): the warp's first compaction batch, its own bounds, loaded now (in flight through the cut)
+  [[maybe_unused]] CompactSeg<G> own_cs[SC > 0 ? sc_batch(SC) : 1];
+  if constexpr (SC > 0 && sc_own(SC)) {
+    __syncwarp();  // every lane's bound stores before any lane's loads
+    sf_own_preload<G, SW, sc_batch(SC)>(p, w, b, g, chunk, int(gridDim.x), pre ? s_pinfo : nullptr, own_cs);
+  }
   // the cut's e^{edge} staged in the page buffers, free now (every page issued was waited for)
   static_assert(SW * NB * BUF >= (kHistBins + 1) * int(sizeof(double)), "the page buffers hold the edge table");
   double* edge_buf = c.cut_pre ? reinterpret_cast<double*>(bufs) : nullptr;
@@ -1452,8 +1468,8 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
     if constexpr (SC > 0) {
       __syncthreads();  // the block's θ row (warps 0..G−1) and every bound it wrote, visible to the whole block
       if (stl && tid == 0) g_scan_tl[tl_blk][5] = global_ns();
-      scan_split_compact<G, SW, sc_forced(SC), sc_batch(SC)>(p, w, b, g, chunk, int(gridDim.x), pre ? s_pinfo : nullptr,
-                                                             stl ? &g_scan_tl[tl_blk][6] : nullptr);
+      scan_split_compact<G, SW, sc_forced(SC), sc_batch(SC), sc_own(SC)>(p, w, b, g, chunk, int(gridDim.x), pre ? s_pinfo : nullptr,
+                                                                          stl ? &g_scan_tl[tl_blk][6] : nullptr, own_cs);
       if (stl && tid == 0) g_scan_tl[tl_blk][3] = global_ns();
     }
   } else if constexpr (CUT == kCutLocal) finish_scan_local<G, false, true, true, SW * 32>(p, w, hist, b, g, edge_buf);
@@ -2562,12 +2578,17 @@ inline constexpr int kCompactBatch = 2;
 // pinfo (SF, the scan's pre): page k's physical page and ν from pinfo[k] (shared memory) instead of the page table and
 // DecodeParams::nu_max. sft (SF, GHOSTKV_SPLIT_TL): the timer at warp 0's first batch's bounds in (sft[0]), thread 0's
 // first survivor-count atomic's return (sft[1]) and its walk's end (sft[2]).
-template <int G, bool BOX, bool FORCED, int W, bool TL = false, bool SPLIT = false, bool SF = false, int KB = kCompactBatch<G>>
+// OWN (SF, scan_kernel's walk 2, sc_own): warp w's segment m is the block's pages w + 2m·W and w + (2m + 1)·W (the
+// pages its page loop scanned), and its first batch's segments come loaded in pcs (sf_own_preload).
+template <int G, bool BOX, bool FORCED, int W, bool TL = false, bool SPLIT = false, bool SF = false, int KB = kCompactBatch<G>,
+          bool OWN = false>
 __device__ __forceinline__ void compact_walk_batched(const DecodeParams& p, const Workspace& w, int bg, int b, int g,
                                                      int lane, float (&me)[G], float& nu, int (&s_place)[W],
                                                      long long* tl = nullptr, int split = 0, int chunk = 0,
-                                                     const int2* pinfo = nullptr, long long* sft = nullptr) {
+                                                     const int2* pinfo = nullptr, long long* sft = nullptr,
+                                                     const CompactSeg<G>* pcs = nullptr) {
   static_assert(!(SPLIT || SF) || !BOX, "the split cut is built without anchors");
+  static_assert(!OWN || SF, "the own pages' walk is the scan block's");
   static_assert(!(SPLIT && SF), "one of the split cut's two walks");
   static_assert(!SPLIT || 2 * kSplitMaxChunks <= W * 32, "a word of the split cut's θ rows per thread");
   [[maybe_unused]] __shared__ uint32_t s_th[SPLIT ? 2 * kSplitMaxChunks : 1];
@@ -2609,7 +2630,10 @@ __device__ __forceinline__ void compact_walk_batched(const DecodeParams& p, cons
     else return i;
   };
   const int sstride = SF ? W : gridDim.x * W, s0 = SF ? warp : blockIdx.x * W + warp, x0 = SF ? 0 : blockIdx.x * W;
-  const int nb = nseg > x0 ? ((nseg - x0 + sstride - 1) / sstride + K - 1) / K : 0;  // warp 0's segments / K
+  // warp 0's segments / K (OWN: warp 0 holds the most pages, ⌈npg_blk / W⌉)
+  const int nb = OWN ? (((npg_blk + W - 1) / W + 1) / 2 + K - 1) / K
+                     : nseg > x0 ? ((nseg - x0 + sstride - 1) / sstride + K - 1) / K : 0;
+  auto own_page = [&](int bt, int j, int q) { return warp + (2 * (bt * K + j) + q) * W; };  // OWN: the block's page index
   const uint32_t lt = (1u << lane) - 1u;
   const int no_ph[kCompactPages] = {0, 0};
   int pl[K];  // this batch's segments' pages (lane: page lane mod 2)
@@ -2622,7 +2646,24 @@ __device__ __forceinline__ void compact_walk_batched(const DecodeParams& p, cons
     for (int j = 0; j < K; ++j) {
 #pragma unroll
       for (int q = 0; q < kCompactPages; ++q)
-        pc[j][q] = BOX ? __shfl_sync(0xffffffffu, pl[j], q) : SF ? chunk + split * (pl[j] - (lane & 1) + q) : pl[j] - (lane & 1) + q;
+        pc[j][q] = OWN   ? chunk + split * own_page(bt, j, q)
+                   : BOX ? __shfl_sync(0xffffffffu, pl[j], q)
+                   : SF  ? chunk + split * (pl[j] - (lane & 1) + q)
+                         : pl[j] - (lane & 1) + q;
+      if constexpr (OWN) {
+        if (bt == 0) {
+          cs[j] = pcs[j];
+          continue;
+        }
+        int ph[kCompactPages];
+#pragma unroll
+        for (int q = 0; q < kCompactPages; ++q) {
+          const int k = own_page(bt, j, q);
+          ph[q] = k < npg_blk ? (pinfo ? pinfo[k].x : __ldg(&ptab[pc[j][q]])) : 0;
+        }
+        compact_load<G, true>(cs[j], ubase, ptab, pc[j], lane, n, ph);
+        continue;
+      }
       if constexpr (SF) {
         if (pinfo) {  // the physical pages from the block's page table in shared memory (the scan's pre)
           int ph[kCompactPages];
@@ -2673,7 +2714,8 @@ __device__ __forceinline__ void compact_walk_batched(const DecodeParams& p, cons
 #pragma unroll
       for (int q = 0; q < kCompactPages; ++q) {
         if (SF && pinfo) {
-          const int k = pl[j] - kCompactPages * K * sstride - (lane & 1) + q;  // this batch's (pl: the next one's by now)
+          // this batch's page (pl: the next batch's by now)
+          const int k = OWN ? own_page(bt, j, q) : pl[j] - kCompactPages * K * sstride - (lane & 1) + q;
           nuv[j][q] = k < npg_blk ? __int_as_float(pinfo[k].y) : 0.0f;
         } else {
           nuv[j][q] = __ldg(&numax[int64_t(cs[j].phys[q]) * p.n_head_kv]);
@@ -2777,9 +2819,9 @@ __device__ __forceinline__ void atomic_min_float(float* a, float v) {
 // waits for another: the split cut leaves each block's decisions to its own histogram.
 // pinfo (the scan's pre): the block's k-th page's physical page and ν (float bits) at k; sft: the timeline's columns 6-8
 // (compact_walk_batched's sft) or null.
-template <int G, int SW, bool FORCED, int KB>
+template <int G, int SW, bool FORCED, int KB, bool OWN>
 __device__ void scan_split_compact(const DecodeParams& p, const Workspace& w, int b, int g, int chunk, int split,
-                                   const int2* pinfo, long long* sft) {
+                                   const int2* pinfo, long long* sft, const CompactSeg<G>* pcs) {
   __shared__ double s_me[G][SW];
   __shared__ uint32_t s_nu;
   __shared__ int s_place[SW];
@@ -2789,9 +2831,33 @@ __device__ void scan_split_compact(const DecodeParams& p, const Workspace& w, in
     atomic_min_float(&w.theta[int64_t(b) * p.n_head_q + g * G + tid],
                      __half2float(__ushort_as_half(__ldcg(&w.theta_blk[(int64_t(bg) * kSplitMaxChunks + chunk) * 4 + tid]))));
   float me[G], nu;
-  compact_walk_batched<G, false, FORCED, SW, false, false, true, KB>(p, w, bg, b, g, lane, me, nu, s_place, nullptr, split, chunk,
-                                                                     pinfo, sft);
+  compact_walk_batched<G, false, FORCED, SW, false, false, true, KB, OWN>(p, w, bg, b, g, lane, me, nu, s_place, nullptr, split,
+                                                                          chunk, pinfo, sft, pcs);
   compact_flush<G, SW>(p, w, b, g, me, nu, s_me, s_nu);  // its first barrier makes s_nu's zero visible
+}
+
+// Walk 2's first batch (scan_kernel's sc_own): the calling warp's segments m < KB (the block's pages warp + 2m·SW and
+// warp + (2m + 1)·SW), their bounds and physical pages loaded into pcs (compact_load; pinfo: the physical pages from
+// there), right after the warp's page loop and a __syncwarp (the bounds are the warp's own stores)
+template <int G, int SW, int KB>
+__device__ void sf_own_preload(const DecodeParams& p, const Workspace& w, int b, int g, int chunk, int split,
+                               const int2* pinfo, CompactSeg<G> (&pcs)[KB]) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, bg = b * p.n_head_kv + g;
+  const int n = p.seq_len[b];
+  const int npg = (n + kPage - 1) / kPage, npg_blk = npg > chunk ? (npg - chunk + split - 1) / split : 0;
+  const uint16_t* ubase = w.ub + int64_t(bg) * p.max_seq * G;
+  const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
+#pragma unroll
+  for (int j = 0; j < KB; ++j) {
+    int pc[kCompactPages], ph[kCompactPages];
+#pragma unroll
+    for (int q = 0; q < kCompactPages; ++q) {
+      const int k = warp + (2 * j + q) * SW;
+      pc[q] = chunk + split * k;
+      ph[q] = k < npg_blk ? (pinfo ? pinfo[k].x : __ldg(&ptab[pc[q]])) : 0;
+    }
+    compact_load<G, true>(pcs[j], ubase, ptab, pc, lane, n, ph);
+  }
 }
 
 // KV head bg onto list 1 (attend's order, Workspace::ready): its survivor rows, count, M_E and ν_E are
@@ -3985,8 +4051,8 @@ int g_cut_local = -1;  // −1: GHOSTKV_CUT_LOCAL decides (set_cut_local)
 // The split cut's blocks compact their own pages inside the scan (scan_kernel's SC; no compact kernel):
 // GHOSTKV_SPLIT_COMPACT=0 keeps the compact kernel after the scan, 1 / 2 the walk's batches of 2 / 4 segments a warp
 // (A/B runs; default 2)
-static int split_compact_mode() {  // 0: the compact kernel; 1, 2: in the scan, walk (mode − 1) of scan_kernel's SC
-  static const int m = env_one_of("GHOSTKV_SPLIT_COMPACT", 2, {0, 1, 2});
+static int split_compact_mode() {  // 0: the compact kernel; 1, 2, 3: in the scan, walk (mode − 1) of scan_kernel's SC
+  static const int m = env_one_of("GHOSTKV_SPLIT_COMPACT", 2, {0, 1, 2, 3});
   return m;
 }
 static bool split_compact_on() { return split_compact_mode() > 0; }
@@ -4561,6 +4627,7 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
                       : scan_kernel<GG, DD, BB, NB, SW, MINB, false, kCutSplit, 1, S>;
           };
           if (split_compact_mode() == 1) sc(std::integral_constant<int, 1>{});
+          else if (split_compact_mode() == 3) sc(std::integral_constant<int, 5>{});
           else sc(std::integral_constant<int, 3>{});
         }
       }
