@@ -894,15 +894,15 @@ __device__ void finish_scan_split(const DecodeParams& p, const Workspace& w, con
 }
 
 // The split cut's compaction inside the scan (scan_kernel's SC; defined after compact's pieces below): KB segments a
-// batch per warp; OWN: walk 2 (sc_own), pcs the first batch's segments as sf_own_preload loaded them
-template <int G>
-struct CompactSeg;
+// batch per warp; OWN: walk 2 (sc_own), ostage the warp's first batch's bounds as sf_own_stage copied them (null: none)
 template <int G, int SW, bool FORCED, int KB, bool OWN = false>
 __device__ void scan_split_compact(const DecodeParams& p, const Workspace& w, int b, int g, int chunk, int split,
-                                   const int2* pinfo, long long* sft, const CompactSeg<G>* pcs = nullptr);
+                                   const int2* pinfo, long long* sft, const uint32_t* ostage = nullptr);
 template <int G, int SW, int KB>
-__device__ void sf_own_preload(const DecodeParams& p, const Workspace& w, int b, int g, int chunk, int split,
-                               const int2* pinfo, CompactSeg<G> (&pcs)[KB]);
+__device__ void sf_own_stage(const DecodeParams& p, const Workspace& w, int b, int g, int chunk, int split, uint32_t* ostage);
+// the bytes of walk 2's staged first batch per warp (KB segments of kCompactRows rows of 32 tokens, G·2 bytes each)
+template <int G, int KB>
+__host__ __device__ constexpr int sf_own_stage_bytes() { return KB * 4 * 32 * G * 2; }
 // scan_kernel's SC (the split cut's compaction in the scan): 0 none (the compact kernel after the scan), else
 // 1 + FORCED + 2·V, V the walk (GHOSTKV_SPLIT_COMPACT − 1): 0 batches of 2 segments a warp (compact's), 1 batches of 4
 // (the default: one batch per warp at 1 × 128K; call159: stage 1 0.3-0.8 µs shorter than batches of 2, 8 pairs). A third
@@ -914,9 +914,11 @@ __device__ void sf_own_preload(const DecodeParams& p, const Workspace& w, int b,
 __host__ __device__ constexpr bool sc_forced(int sc) { return sc > 0 && ((sc - 1) & 1); }
 __host__ __device__ constexpr int sc_batch(int sc) { return sc > 2 ? 4 : 2; }
 // walk 2 (GHOSTKV_SPLIT_COMPACT=3): batches of 4 over the warp's own pages (those its page loop scanned: segment m of
-// warp w is the block's pages w + 2m·SW and w + (2m + 1)·SW), the first batch's bounds loaded as soon as its page loop
-// is done, before the block's barrier and cut (its own stores, ordered by __syncwarp), so that their latency overlaps
-// the wait for the block's slowest warp
+// warp w is the block's pages w + 2m·SW and w + (2m + 1)·SW), the first batch's bounds copied into the warp's page
+// buffer by cp.asyncs as soon as its page loop is done (its own stores, ordered by __syncwarp), before the block's
+// barrier and cut, so that their latency overlaps the wait for the block's slowest warp (sf_own_stage; G 2 and 4,
+// where the buffer holds them: otherwise the walk loads them after the cut). call168 held them in registers instead:
+// 64-80 B of stack at 128 registers, +0.9 to +1.2 µs of stage 1 on average against walk 1.
 __host__ __device__ constexpr bool sc_own(int sc) { return sc > 4; }
 
 // ---------------------------------------------------------------------------------------------
@@ -1256,7 +1258,7 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   auto lpage = [&](int i) { return listed ? __ldcg(&plist[i]) : i; };
   const bool pre = SC > 0 && c.split_pre && (npages > chunk ? (npages - chunk + int(gridDim.x) - 1) / int(gridDim.x) : 0) <= kSplitPrePages;
   if constexpr (SC > 0) {
-    if (pre) {
+    if (pre || (sc_own(SC) && (G == 2 || G == 4) && NB * BUF >= sf_own_stage_bytes<G, sc_batch(SC)>())) {  // kOwnStage
       for (int i = tid; i < kHistBins / 2; i += SW * 32) cp_async16(s_pedge + 2 * i, g_exp_edge + 2 * i, true);
       if (tid == SW * 32 - 1) cp_async_small<8>(s_pedge + kHistBins, g_exp_edge + kHistBins);
     }
@@ -1449,10 +1451,12 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   }
   if ((tl || stl) && lane == 0 && warp < 16) g_scan_tl[tl_blk][12 + warp] = global_ns();
   // walk 2 (sc_own): the warp's first compaction batch, its own bounds, loaded now (in flight through the cut)
-  [[maybe_unused]] CompactSeg<G> own_cs[SC > 0 ? sc_batch(SC) : 1];
-  if constexpr (SC > 0 && sc_own(SC)) {
-    __syncwarp();  // every lane's bound stores before any lane's loads
-    sf_own_preload<G, SW, sc_batch(SC)>(p, w, b, g, chunk, int(gridDim.x), pre ? s_pinfo : nullptr, own_cs);
+  // (staged in the warp's page buffer, free now; the cut's edges then come from s_pedge)
+  constexpr bool kOwnStage = SC > 0 && sc_own(SC) && (G == 2 || G == 4) && NB * BUF >= sf_own_stage_bytes<G, sc_batch(SC)>();
+  [[maybe_unused]] uint32_t* ostage = kOwnStage ? reinterpret_cast<uint32_t*>(mybuf) : nullptr;
+  if constexpr (kOwnStage) {
+    __syncwarp();  // every lane's bound stores before any lane's copies
+    sf_own_stage<G, SW, sc_batch(SC)>(p, w, b, g, chunk, int(gridDim.x), ostage);
   }
   // the cut's e^{edge} staged in the page buffers, free now (every page issued was waited for)
   static_assert(SW * NB * BUF >= (kHistBins + 1) * int(sizeof(double)), "the page buffers hold the edge table");
@@ -1463,13 +1467,13 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   uint32_t* cnt_buf = kCntFits && c.cut_pre && c.cut_coal ? reinterpret_cast<uint32_t*>(bufs + kEdgeBytes) : nullptr;
   if constexpr (CUT == kCutSplit) {
     if (stl && tid == 0) g_scan_tl[tl_blk][2] = global_ns();
-    finish_scan_split<G, SW * 32>(p, w, hist, b, g, chunk, reinterpret_cast<double*>(bufs), pre ? s_pedge : nullptr,
-                                  pre ? s_pzl : nullptr, pre ? s_pml : nullptr);
+    finish_scan_split<G, SW * 32>(p, w, hist, b, g, chunk, reinterpret_cast<double*>(bufs),
+                                  pre || kOwnStage ? s_pedge : nullptr, pre ? s_pzl : nullptr, pre ? s_pml : nullptr);
     if constexpr (SC > 0) {
       __syncthreads();  // the block's θ row (warps 0..G−1) and every bound it wrote, visible to the whole block
       if (stl && tid == 0) g_scan_tl[tl_blk][5] = global_ns();
       scan_split_compact<G, SW, sc_forced(SC), sc_batch(SC), sc_own(SC)>(p, w, b, g, chunk, int(gridDim.x), pre ? s_pinfo : nullptr,
-                                                                          stl ? &g_scan_tl[tl_blk][6] : nullptr, own_cs);
+                                                                          stl ? &g_scan_tl[tl_blk][6] : nullptr, ostage);
       if (stl && tid == 0) g_scan_tl[tl_blk][3] = global_ns();
     }
   } else if constexpr (CUT == kCutLocal) finish_scan_local<G, false, true, true, SW * 32>(p, w, hist, b, g, edge_buf);
@@ -2579,14 +2583,14 @@ inline constexpr int kCompactBatch = 2;
 // DecodeParams::nu_max. sft (SF, GHOSTKV_SPLIT_TL): the timer at warp 0's first batch's bounds in (sft[0]), thread 0's
 // first survivor-count atomic's return (sft[1]) and its walk's end (sft[2]).
 // OWN (SF, scan_kernel's walk 2, sc_own): warp w's segment m is the block's pages w + 2m·W and w + (2m + 1)·W (the
-// pages its page loop scanned), and its first batch's segments come loaded in pcs (sf_own_preload).
+// pages its page loop scanned), and its first batch's bounds come from ostage (sf_own_stage) where it is not null.
 template <int G, bool BOX, bool FORCED, int W, bool TL = false, bool SPLIT = false, bool SF = false, int KB = kCompactBatch<G>,
           bool OWN = false>
 __device__ __forceinline__ void compact_walk_batched(const DecodeParams& p, const Workspace& w, int bg, int b, int g,
                                                      int lane, float (&me)[G], float& nu, int (&s_place)[W],
                                                      long long* tl = nullptr, int split = 0, int chunk = 0,
                                                      const int2* pinfo = nullptr, long long* sft = nullptr,
-                                                     const CompactSeg<G>* pcs = nullptr) {
+                                                     const uint32_t* ostage = nullptr) {
   static_assert(!(SPLIT || SF) || !BOX, "the split cut is built without anchors");
   static_assert(!OWN || SF, "the own pages' walk is the scan block's");
   static_assert(!(SPLIT && SF), "one of the split cut's two walks");
@@ -2651,17 +2655,25 @@ __device__ __forceinline__ void compact_walk_batched(const DecodeParams& p, cons
                    : SF  ? chunk + split * (pl[j] - (lane & 1) + q)
                          : pl[j] - (lane & 1) + q;
       if constexpr (OWN) {
-        if (bt == 0) {
-          cs[j] = pcs[j];
-          continue;
-        }
         int ph[kCompactPages];
 #pragma unroll
         for (int q = 0; q < kCompactPages; ++q) {
           const int k = own_page(bt, j, q);
           ph[q] = k < npg_blk ? (pinfo ? pinfo[k].x : __ldg(&ptab[pc[j][q]])) : 0;
         }
-        compact_load<G, true>(cs[j], ubase, ptab, pc[j], lane, n, ph);
+        if (bt == 0 && ostage) {  // the staged bounds (a token at or past n: +inf, as compact_load)
+#pragma unroll
+          for (int k = 0; k < kCompactRows; ++k) {
+            const bool in = compact_token(pc[j], k, lane) < n;
+#pragma unroll
+            for (int i = 0; i < (G + 1) / 2; ++i)
+              cs[j].wd[k][i] = in ? ostage[((j * kCompactRows + k) * 32 + lane) * ((G + 1) / 2) + i] : 0x7C007C00u;
+          }
+#pragma unroll
+          for (int q = 0; q < kCompactPages; ++q) cs[j].phys[q] = pc[j][q] * kPage < n ? ph[q] : 0;
+        } else {
+          compact_load<G, true>(cs[j], ubase, ptab, pc[j], lane, n, ph);
+        }
         continue;
       }
       if constexpr (SF) {
@@ -2821,7 +2833,7 @@ __device__ __forceinline__ void atomic_min_float(float* a, float v) {
 // (compact_walk_batched's sft) or null.
 template <int G, int SW, bool FORCED, int KB, bool OWN>
 __device__ void scan_split_compact(const DecodeParams& p, const Workspace& w, int b, int g, int chunk, int split,
-                                   const int2* pinfo, long long* sft, const CompactSeg<G>* pcs) {
+                                   const int2* pinfo, long long* sft, const uint32_t* ostage) {
   __shared__ double s_me[G][SW];
   __shared__ uint32_t s_nu;
   __shared__ int s_place[SW];
@@ -2832,31 +2844,31 @@ __device__ void scan_split_compact(const DecodeParams& p, const Workspace& w, in
                      __half2float(__ushort_as_half(__ldcg(&w.theta_blk[(int64_t(bg) * kSplitMaxChunks + chunk) * 4 + tid]))));
   float me[G], nu;
   compact_walk_batched<G, false, FORCED, SW, false, false, true, KB, OWN>(p, w, bg, b, g, lane, me, nu, s_place, nullptr, split,
-                                                                          chunk, pinfo, sft, pcs);
+                                                                          chunk, pinfo, sft, ostage);
   compact_flush<G, SW>(p, w, b, g, me, nu, s_me, s_nu);  // its first barrier makes s_nu's zero visible
 }
 
-// Walk 2's first batch (scan_kernel's sc_own): the calling warp's segments m < KB (the block's pages warp + 2m·SW and
-// warp + (2m + 1)·SW), their bounds and physical pages loaded into pcs (compact_load; pinfo: the physical pages from
-// there), right after the warp's page loop and a __syncwarp (the bounds are the warp's own stores)
+// Walk 2's first batch (scan_kernel's sc_own, G 2 or 4): the calling warp's segments m < KB (the block's pages
+// warp + 2m·SW and warp + (2m + 1)·SW), each lane's tokens' bounds (row k of segment m: slot 32(k mod 2) + lane of page
+// k/2) copied by cp.asyncs into ostage at ((m·kCompactRows + k)·32 + lane)·G/2 words, right after the warp's page loop
+// and a __syncwarp (the bounds are the warp's own stores); a token at or past n is not copied. The copies complete
+// before the block's barrier in finish_scan_split (every thread's wait).
 template <int G, int SW, int KB>
-__device__ void sf_own_preload(const DecodeParams& p, const Workspace& w, int b, int g, int chunk, int split,
-                               const int2* pinfo, CompactSeg<G> (&pcs)[KB]) {
+__device__ void sf_own_stage(const DecodeParams& p, const Workspace& w, int b, int g, int chunk, int split, uint32_t* ostage) {
+  static_assert(G == 2 || G == 4, "cp.async moves 4 or 8 bytes");
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, bg = b * p.n_head_kv + g;
   const int n = p.seq_len[b];
-  const int npg = (n + kPage - 1) / kPage, npg_blk = npg > chunk ? (npg - chunk + split - 1) / split : 0;
   const uint16_t* ubase = w.ub + int64_t(bg) * p.max_seq * G;
-  const int32_t* ptab = p.page_table + int64_t(b) * p.max_pages;
 #pragma unroll
   for (int j = 0; j < KB; ++j) {
-    int pc[kCompactPages], ph[kCompactPages];
+    int pc[kCompactPages];
 #pragma unroll
-    for (int q = 0; q < kCompactPages; ++q) {
-      const int k = warp + (2 * j + q) * SW;
-      pc[q] = chunk + split * k;
-      ph[q] = k < npg_blk ? (pinfo ? pinfo[k].x : __ldg(&ptab[pc[q]])) : 0;
+    for (int q = 0; q < kCompactPages; ++q) pc[q] = chunk + split * (warp + (2 * j + q) * SW);
+#pragma unroll
+    for (int k = 0; k < kCompactRows; ++k) {
+      const int t = compact_token(pc, k, lane);
+      if (t < n) cp_async_small<G * 2>(ostage + ((j * kCompactRows + k) * 32 + lane) * (G / 2), ubase + int64_t(t) * G);
     }
-    compact_load<G, true>(pcs[j], ubase, ptab, pc, lane, n, ph);
   }
 }
 
