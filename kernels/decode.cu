@@ -50,19 +50,14 @@ struct Consts {
   int cut_pre;      // the quant scan's cut stages e^{edge} in shared memory and loads Z_L, m_L first (GHOSTKV_CUT_PRE)
   int cut_coal;     // with cut_pre, the global cut copies its counts to shared memory with coalesced loads (GHOSTKV_CUT_COAL)
   int split_tl;     // the split cut's compacting scan and prep record their timeline (GHOSTKV_SPLIT_TL; diagnostics)
-  int split_pre;    // the split cut's compacting scan stages its cut's and compaction's inputs early (GHOSTKV_SPLIT_PRE)
 };
-
-// The split cut's compacting scan's pre (Consts::split_pre): the most pages of a block whose physical page and ν it keeps in
-// shared memory (8 bytes each; 128 at 1 × 128K with 16 blocks per KV head); a block with more takes the loads instead
-constexpr int kSplitPrePages = 512;
 
 // e^{edge_k} of the histogram's bin edges, rounded up (scripts/make_exp_edge.py: exact to 60 digits, then
 // the next float64 at or above; checked by cuda_contract). Initialised data of the module, so every device
 // has it from the module's load (no upload, nothing per device or per capture). Global memory, not
 // __constant__: the cut reads it at a different index in every lane.
 static_assert(GHOSTKV_EXP_EDGE_COUNT == kHistBins + 1, "kernels/exp_edge.h is for another kHistBins: regenerate it");
-__device__ __align__(16) double g_exp_edge[kHistBins + 1] = {GHOSTKV_EXP_EDGE_UP};  // 16-byte aligned: the split scan's cp.asyncs
+__device__ double g_exp_edge[kHistBins + 1] = {GHOSTKV_EXP_EDGE_UP};
 
 double gamma_n(double n) { return n * 0x1p-24 / (1.0 - n * 0x1p-24); }
 float up_f(double x) { float f = float(x); return double(f) < x ? nextafterf(f, INFINITY) : f; }
@@ -78,7 +73,6 @@ Consts make_consts(int d) {
   c.cut_pre = 0;
   c.cut_coal = 0;
   c.split_tl = 0;
-  c.split_pre = 0;
   return c;
 }
 
@@ -196,12 +190,6 @@ __device__ __forceinline__ void bulk_g2s_hint(void* dst, const void* src, uint32
 __device__ __forceinline__ void cp_async16(void* dst, const void* src, bool ok) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_u32(dst)), "l"(src), "r"(ok ? 16 : 0)
                : "memory");
-}
-// 4- or 8-byte cp.async (through the L1: .ca, the only form of these sizes)
-template <int N>
-__device__ __forceinline__ void cp_async_small(void* dst, const void* src) {
-  static_assert(N == 4 || N == 8, "cp.async.ca moves 4, 8 or 16 bytes");
-  asm volatile("cp.async.ca.shared.global [%0], [%1], %2;\n" ::"r"(smem_u32(dst)), "l"(src), "n"(N) : "memory");
 }
 // a thread's cp.asyncs since its last commit form a group; wait until at most N of its groups are pending
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
@@ -598,7 +586,6 @@ __device__ __forceinline__ double lean_bin(const uint32_t (&cnt)[kPer], const do
 // global memory behind each count, and Z_L and m_L (prep's) loaded before the counts, not after their sums.
 // tl (the quant scan's timeline, thread 0 of the last block): the timer once the counts are summed (tl[0]) and once
 // θ's bin is found (tl[1]).
-// zl_in, ml_in (PRE): Z_L and m_L from there instead of from prep's outputs in global memory.
 // SPLIT (finish_scan_split: the split cut of DecodeParams::cut_split, with SMEM and PRE): the block's own candidates
 // n_c are its histogram's total (every bin, the overflow bin's too), and the budget is the block's share
 // budget·n_c/n_cand·(1 − 1e-12), n_cand the KV head's candidates: the shares' sum stays below the budget (each
@@ -608,7 +595,7 @@ __device__ __forceinline__ double lean_bin(const uint32_t (&cnt)[kPer], const do
 template <bool LEAN, bool SMEM = false, bool PRE = false, bool SPLIT = false>
 __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq, const double* edge,
                          const uint32_t* local_hist = nullptr, long long* tl = nullptr, uint16_t* th_out = nullptr,
-                         int n_cand = 0, bool chunk0 = false, const double* zl_in = nullptr, const float* ml_in = nullptr) {
+                         int n_cand = 0, bool chunk0 = false) {
   constexpr int kCand = kHistBins + 1, kPer = (kCand + 31) / 32;
   static_assert(!SPLIT || (!LEAN && SMEM && PRE), "the split cut reads the block's own histogram, edges staged");
   [[maybe_unused]] uint32_t ctot = 0;  // SPLIT: the lane's bins' counts, every bin
@@ -616,9 +603,9 @@ __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq, 
   const uint32_t* hs = w.hist + bq * kHistAll;
   [[maybe_unused]] double zl_pre = 0.0;
   [[maybe_unused]] float ml_pre = 0.0f;
-  if constexpr (PRE) {  // zl_in, ml_in (the split cut's pre): prep's Z_L and m_L, staged in shared memory
-    zl_pre = zl_in ? *zl_in : w.zl[bq];
-    if (lane == 0 && p.cert) ml_pre = ml_in ? *ml_in : w.qscal[bq * 4 + 2];
+  if constexpr (PRE) {
+    zl_pre = w.zl[bq];
+    if (lane == 0 && p.cert) ml_pre = w.qscal[bq * 4 + 2];
   }
   double local = 0;
   [[maybe_unused]] double val[LEAN ? 1 : kPer];
@@ -866,43 +853,28 @@ __device__ void finish_scan_local(const DecodeParams& p, const Workspace& w, uin
 // kCutSplit: block chunk of KV head (b, g) stages the cut's edges in its page buffers (edge_buf: free once every page is
 // done), then warps 0..G−1 cut their heads from the block's histogram against the block's share of the budget
 // (cut_head's SPLIT) into Workspace::theta_blk (the row of (b·Hkv + g, chunk); heads G..3 +inf).
-// pre (scan_kernel's, Consts::split_pre): e^{edge} (pre_edge), Z_L and m_L (pre_zl, pre_ml: head h at h) are already in
-// shared memory, copied there by the block's cp.asyncs, which every thread waits for here before the barrier.
 template <int G, int NT>
 __device__ void finish_scan_split(const DecodeParams& p, const Workspace& w, const uint32_t* hist, int b, int g, int chunk,
-                                  double* edge_buf, const double* pre_edge = nullptr, const double* pre_zl = nullptr,
-                                  const float* pre_ml = nullptr) {
+                                  double* edge_buf) {
   const int tid = threadIdx.x, bg = b * p.n_head_kv + g;
   double ev[(kHistBins + NT) / NT];
-  if (pre_edge) {  // this thread's copies (edges, the pages' ν) done: the barrier shows them to all
-    cp_async_commit();
-    cp_async_wait<0>();
-  }
-  else edge_stage_load<NT>(ev, tid);
+  edge_stage_load<NT>(ev, tid);
   __syncthreads();  // every warp is done with its pages (the buffers) and its histogram atomics
-  if (!pre_edge) edge_stage_store<NT>(ev, edge_buf, tid);
+  edge_stage_store<NT>(ev, edge_buf, tid);
   uint16_t* th = w.theta_blk + (int64_t(bg) * kSplitMaxChunks + chunk) * 4;
   if (tid >= G && tid < 4) th[tid] = 0x7C00u;  // pad heads: +inf (compact compares two heads a word)
   __syncthreads();
   if ((tid >> 5) >= G) return;
   const int n = p.seq_len[b];
   const int hot_lo = min(p.n_sink, n), hot_hi = max(n - p.n_recent, hot_lo);  // the KV head's candidates (prep's)
-  const int h = tid >> 5;
-  cut_head<false, true, true, true>(p, w, int64_t(b) * p.n_head_q + g * G + h, pre_edge ? pre_edge : edge_buf,
-                                    hist + h * kHistAll, nullptr, th + h, hot_hi - hot_lo, chunk == 0,
-                                    pre_zl ? pre_zl + h : nullptr, pre_ml ? pre_ml + h : nullptr);
+  cut_head<false, true, true, true>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), edge_buf,
+                                    hist + (tid >> 5) * kHistAll, nullptr, th + (tid >> 5), hot_hi - hot_lo, chunk == 0);
 }
 
 // The split cut's compaction inside the scan (scan_kernel's SC; defined after compact's pieces below): KB segments a
-// batch per warp; OWN: walk 2 (sc_own), ostage the warp's first batch's bounds as sf_own_stage copied them (null: none)
-template <int G, int SW, bool FORCED, int KB, bool OWN = false>
-__device__ void scan_split_compact(const DecodeParams& p, const Workspace& w, int b, int g, int chunk, int split,
-                                   const int2* pinfo, long long* sft, const uint32_t* ostage = nullptr);
-template <int G, int SW, int KB>
-__device__ void sf_own_stage(const DecodeParams& p, const Workspace& w, int b, int g, int chunk, int split, uint32_t* ostage);
-// the bytes of walk 2's staged first batch per warp (KB segments of kCompactRows rows of 32 tokens, G·2 bytes each)
-template <int G, int KB>
-__host__ __device__ constexpr int sf_own_stage_bytes() { return KB * 4 * 32 * G * 2; }
+// batch per warp
+template <int G, int SW, bool FORCED, int KB>
+__device__ void scan_split_compact(const DecodeParams& p, const Workspace& w, int b, int g, int chunk, int split, long long* sft);
 // scan_kernel's SC (the split cut's compaction in the scan): 0 none (the compact kernel after the scan), else
 // 1 + FORCED + 2·V, V the walk (GHOSTKV_SPLIT_COMPACT − 1): 0 batches of 2 segments a warp (compact's), 1 batches of 4
 // (the default: one batch per warp at 1 × 128K; call159: stage 1 0.3-0.8 µs shorter than batches of 2, 8 pairs). A third
@@ -913,13 +885,6 @@ __host__ __device__ constexpr int sf_own_stage_bytes() { return KB * 4 * 32 * G 
 // call162, 6 pairs, mean +0.38), certified rows (no M_E term) included.
 __host__ __device__ constexpr bool sc_forced(int sc) { return sc > 0 && ((sc - 1) & 1); }
 __host__ __device__ constexpr int sc_batch(int sc) { return sc > 2 ? 4 : 2; }
-// walk 2 (GHOSTKV_SPLIT_COMPACT=3): batches of 4 over the warp's own pages (those its page loop scanned: segment m of
-// warp w is the block's pages w + 2m·SW and w + (2m + 1)·SW), the first batch's bounds copied into the warp's page
-// buffer by cp.asyncs as soon as its page loop is done (its own stores, ordered by __syncwarp), before the block's
-// barrier and cut, so that their latency overlaps the wait for the block's slowest warp (sf_own_stage; G 2 and 4,
-// where the buffer holds them: otherwise the walk loads them after the cut). call168 held them in registers instead:
-// 64-80 B of stack at 128 registers, +0.9 to +1.2 µs of stage 1 on average against walk 1.
-__host__ __device__ constexpr bool sc_own(int sc) { return sc > 4; }
 
 // ---------------------------------------------------------------------------------------------
 // scan: grid (chunks, B·Hkv), 8 warps; each warp streams whole pages (codes in fragment order +
@@ -1224,15 +1189,6 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   // for prep (4), its cut's start (2), its cut done (5), in its compaction warp 0's first bounds in (6), thread 0's first
   // survivor-count atomic's return (7) and its walk's end (8), its end (3), and each warp's page loop end (12 + warp)
   const bool stl = SC > 0 && c.split_tl && tl_blk < kScanTlMax;
-  // pre (SC, Consts::split_pre, where the block's pages fit s_pinfo): e^{edge} copied into s_pedge at the start (module
-  // data: no stage writes it), Z_L and m_L of its G heads into s_pzl, s_pml after the wait for prep, and each page's
-  // physical page and ν into s_pinfo (the block's k-th page at k) by lane 0 as it requests the page (inputs), so that
-  // the cut's and the compaction's only loads from global memory are the bounds'
-  [[maybe_unused]] __shared__ __align__(16) double s_pedge[SC > 0 ? kHistBins + 3 : 2];
-  [[maybe_unused]] __shared__ int2 s_pinfo[SC > 0 ? kSplitPrePages : 1];
-  [[maybe_unused]] __shared__ double s_pzl[4];
-  [[maybe_unused]] __shared__ float s_pml[4];
-  static_assert(kHistBins % 2 == 0, "the edges by 16-byte copies, then the last one");
   if (stl && tid == 0) {
     g_scan_tl[tl_blk][0] = bg;
     g_scan_tl[tl_blk][6] = g_scan_tl[tl_blk][7] = g_scan_tl[tl_blk][8] = 0;  // a block without segments records none
@@ -1256,13 +1212,6 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   const int32_t* plist = w.plist + int64_t(bg) * MP;
   int npages = (n + kPage - 1) / kPage;  // the list's length once the anchor stage is done
   auto lpage = [&](int i) { return listed ? __ldcg(&plist[i]) : i; };
-  const bool pre = SC > 0 && c.split_pre && (npages > chunk ? (npages - chunk + int(gridDim.x) - 1) / int(gridDim.x) : 0) <= kSplitPrePages;
-  if constexpr (SC > 0) {
-    if (pre || (sc_own(SC) && (G == 2 || G == 4) && NB * BUF >= sf_own_stage_bytes<G, sc_batch(SC)>())) {  // kOwnStage
-      for (int i = tid; i < kHistBins / 2; i += SW * 32) cp_async16(s_pedge + 2 * i, g_exp_edge + 2 * i, true);
-      if (tid == SW * 32 - 1) cp_async_small<8>(s_pedge + kHistBins, g_exp_edge + kHistBins);
-    }
-  }
   // the warp's first page; kCutSplit: the block's pages are those ≡ chunk (mod chunks), its warps' in turn
   const int gw = CUT == kCutSplit ? warp * int(gridDim.x) + chunk : chunk * SW + warp, nw = gridDim.x * SW;
   uint8_t* mybuf = bufs + warp * NB * BUF;
@@ -1286,11 +1235,6 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
       mbar_expect_tx(&bars[warp][buf], PB + SS::MB);
       bulk_g2s_hint(mybuf + buf * BUF, p.codes + po * PB, PB, &bars[warp][buf], pol);
       bulk_g2s_hint(mybuf + buf * BUF + PB, p.meta + po * 2 * D, SS::MB, &bars[warp][buf], pol);
-      if (SC > 0 && pre) {  // the block's k-th page (pages chunk + C·k): its physical page, and its ν copied
-        const int k = (i - chunk) / int(gridDim.x);
-        s_pinfo[k].x = phys;
-        cp_async_small<4>(&s_pinfo[k].y, p.nu_max + po);
-      }
     }
   };
   int phys_next = 0;  // physical page of the next page to issue (lane 0), loaded one step ahead
@@ -1310,11 +1254,6 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   pdl_wait();
   if (tl && tid == 0) g_scan_tl[tl_blk][2] = global_ns();
   if (stl && tid == 0) g_scan_tl[tl_blk][4] = global_ns();
-  if (SC > 0 && pre && tid < G) {  // prep's outputs, for the cut (visible to its warps after the barrier below)
-    const int64_t bq = int64_t(b) * p.n_head_q + g * G + tid;
-    s_pzl[tid] = w.zl[bq];
-    s_pml[tid] = p.cert ? w.qscal[bq * 4 + 2] : 0.0f;
-  }
   if (listed) {
     npages = w.n_plist[bg];
     issue_first();
@@ -1450,14 +1389,6 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
     }
   }
   if ((tl || stl) && lane == 0 && warp < 16) g_scan_tl[tl_blk][12 + warp] = global_ns();
-  // walk 2 (sc_own): the warp's first compaction batch, its own bounds, loaded now (in flight through the cut)
-  // (staged in the warp's page buffer, free now; the cut's edges then come from s_pedge)
-  constexpr bool kOwnStage = SC > 0 && sc_own(SC) && (G == 2 || G == 4) && NB * BUF >= sf_own_stage_bytes<G, sc_batch(SC)>();
-  [[maybe_unused]] uint32_t* ostage = kOwnStage ? reinterpret_cast<uint32_t*>(mybuf) : nullptr;
-  if constexpr (kOwnStage) {
-    __syncwarp();  // every lane's bound stores before any lane's copies
-    sf_own_stage<G, SW, sc_batch(SC)>(p, w, b, g, chunk, int(gridDim.x), ostage);
-  }
   // the cut's e^{edge} staged in the page buffers, free now (every page issued was waited for)
   static_assert(SW * NB * BUF >= (kHistBins + 1) * int(sizeof(double)), "the page buffers hold the edge table");
   double* edge_buf = c.cut_pre ? reinterpret_cast<double*>(bufs) : nullptr;
@@ -1467,13 +1398,12 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   uint32_t* cnt_buf = kCntFits && c.cut_pre && c.cut_coal ? reinterpret_cast<uint32_t*>(bufs + kEdgeBytes) : nullptr;
   if constexpr (CUT == kCutSplit) {
     if (stl && tid == 0) g_scan_tl[tl_blk][2] = global_ns();
-    finish_scan_split<G, SW * 32>(p, w, hist, b, g, chunk, reinterpret_cast<double*>(bufs),
-                                  pre || kOwnStage ? s_pedge : nullptr, pre ? s_pzl : nullptr, pre ? s_pml : nullptr);
+    finish_scan_split<G, SW * 32>(p, w, hist, b, g, chunk, reinterpret_cast<double*>(bufs));
     if constexpr (SC > 0) {
       __syncthreads();  // the block's θ row (warps 0..G−1) and every bound it wrote, visible to the whole block
       if (stl && tid == 0) g_scan_tl[tl_blk][5] = global_ns();
-      scan_split_compact<G, SW, sc_forced(SC), sc_batch(SC), sc_own(SC)>(p, w, b, g, chunk, int(gridDim.x), pre ? s_pinfo : nullptr,
-                                                                          stl ? &g_scan_tl[tl_blk][6] : nullptr, ostage);
+      scan_split_compact<G, SW, sc_forced(SC), sc_batch(SC)>(p, w, b, g, chunk, int(gridDim.x),
+                                                             stl ? &g_scan_tl[tl_blk][6] : nullptr);
       if (stl && tid == 0) g_scan_tl[tl_blk][3] = global_ns();
     }
   } else if constexpr (CUT == kCutLocal) finish_scan_local<G, false, true, true, SW * 32>(p, w, hist, b, g, edge_buf);
@@ -2579,20 +2509,14 @@ inline constexpr int kCompactBatch = 2;
 // SF (scan_split_compact: the split cut's scan block compacting its own pages, split = C, chunk = c): the block's
 // pages c + C·k are its segments' (segment s: k = 2s, 2s + 1), its W warps taking segments w, w + W, ..; every page
 // is held to the block's own θ (its row of Workspace::theta_blk, written by its cut before the block's barrier).
-// pinfo (SF, the scan's pre): page k's physical page and ν from pinfo[k] (shared memory) instead of the page table and
-// DecodeParams::nu_max. sft (SF, GHOSTKV_SPLIT_TL): the timer at warp 0's first batch's bounds in (sft[0]), thread 0's
-// first survivor-count atomic's return (sft[1]) and its walk's end (sft[2]).
-// OWN (SF, scan_kernel's walk 2, sc_own): warp w's segment m is the block's pages w + 2m·W and w + (2m + 1)·W (the
-// pages its page loop scanned), and its first batch's bounds come from ostage (sf_own_stage) where it is not null.
-template <int G, bool BOX, bool FORCED, int W, bool TL = false, bool SPLIT = false, bool SF = false, int KB = kCompactBatch<G>,
-          bool OWN = false>
+// sft (SF, GHOSTKV_SPLIT_TL): the timer at warp 0's first batch's bounds in (sft[0]), thread 0's first survivor-count
+// atomic's return (sft[1]) and its walk's end (sft[2]).
+template <int G, bool BOX, bool FORCED, int W, bool TL = false, bool SPLIT = false, bool SF = false, int KB = kCompactBatch<G>>
 __device__ __forceinline__ void compact_walk_batched(const DecodeParams& p, const Workspace& w, int bg, int b, int g,
                                                      int lane, float (&me)[G], float& nu, int (&s_place)[W],
                                                      long long* tl = nullptr, int split = 0, int chunk = 0,
-                                                     const int2* pinfo = nullptr, long long* sft = nullptr,
-                                                     const uint32_t* ostage = nullptr) {
+                                                     long long* sft = nullptr) {
   static_assert(!(SPLIT || SF) || !BOX, "the split cut is built without anchors");
-  static_assert(!OWN || SF, "the own pages' walk is the scan block's");
   static_assert(!(SPLIT && SF), "one of the split cut's two walks");
   static_assert(!SPLIT || 2 * kSplitMaxChunks <= W * 32, "a word of the split cut's θ rows per thread");
   [[maybe_unused]] __shared__ uint32_t s_th[SPLIT ? 2 * kSplitMaxChunks : 1];
@@ -2634,10 +2558,7 @@ __device__ __forceinline__ void compact_walk_batched(const DecodeParams& p, cons
     else return i;
   };
   const int sstride = SF ? W : gridDim.x * W, s0 = SF ? warp : blockIdx.x * W + warp, x0 = SF ? 0 : blockIdx.x * W;
-  // warp 0's segments / K (OWN: warp 0 holds the most pages, ⌈npg_blk / W⌉)
-  const int nb = OWN ? (((npg_blk + W - 1) / W + 1) / 2 + K - 1) / K
-                     : nseg > x0 ? ((nseg - x0 + sstride - 1) / sstride + K - 1) / K : 0;
-  auto own_page = [&](int bt, int j, int q) { return warp + (2 * (bt * K + j) + q) * W; };  // OWN: the block's page index
+  const int nb = nseg > x0 ? ((nseg - x0 + sstride - 1) / sstride + K - 1) / K : 0;  // warp 0's segments / K
   const uint32_t lt = (1u << lane) - 1u;
   const int no_ph[kCompactPages] = {0, 0};
   int pl[K];  // this batch's segments' pages (lane: page lane mod 2)
@@ -2650,44 +2571,7 @@ __device__ __forceinline__ void compact_walk_batched(const DecodeParams& p, cons
     for (int j = 0; j < K; ++j) {
 #pragma unroll
       for (int q = 0; q < kCompactPages; ++q)
-        pc[j][q] = OWN   ? chunk + split * own_page(bt, j, q)
-                   : BOX ? __shfl_sync(0xffffffffu, pl[j], q)
-                   : SF  ? chunk + split * (pl[j] - (lane & 1) + q)
-                         : pl[j] - (lane & 1) + q;
-      if constexpr (OWN) {
-        int ph[kCompactPages];
-#pragma unroll
-        for (int q = 0; q < kCompactPages; ++q) {
-          const int k = own_page(bt, j, q);
-          ph[q] = k < npg_blk ? (pinfo ? pinfo[k].x : __ldg(&ptab[pc[j][q]])) : 0;
-        }
-        if (bt == 0 && ostage) {  // the staged bounds (a token at or past n: +inf, as compact_load)
-#pragma unroll
-          for (int k = 0; k < kCompactRows; ++k) {
-            const bool in = compact_token(pc[j], k, lane) < n;
-#pragma unroll
-            for (int i = 0; i < (G + 1) / 2; ++i)
-              cs[j].wd[k][i] = in ? ostage[((j * kCompactRows + k) * 32 + lane) * ((G + 1) / 2) + i] : 0x7C007C00u;
-          }
-#pragma unroll
-          for (int q = 0; q < kCompactPages; ++q) cs[j].phys[q] = pc[j][q] * kPage < n ? ph[q] : 0;
-        } else {
-          compact_load<G, true>(cs[j], ubase, ptab, pc[j], lane, n, ph);
-        }
-        continue;
-      }
-      if constexpr (SF) {
-        if (pinfo) {  // the physical pages from the block's page table in shared memory (the scan's pre)
-          int ph[kCompactPages];
-#pragma unroll
-          for (int q = 0; q < kCompactPages; ++q) {
-            const int k = pl[j] - (lane & 1) + q;
-            ph[q] = k < npg_blk ? pinfo[k].x : 0;
-          }
-          compact_load<G, true>(cs[j], ubase, ptab, pc[j], lane, n, ph);
-          continue;
-        }
-      }
+        pc[j][q] = BOX ? __shfl_sync(0xffffffffu, pl[j], q) : SF ? chunk + split * (pl[j] - (lane & 1) + q) : pl[j] - (lane & 1) + q;
       compact_load<G>(cs[j], ubase, ptab, pc[j], lane, n, no_ph);  // a segment past the end: +inf bounds, no load
     }
     [[maybe_unused]] uint32_t tp[SPLIT && !FORCED ? K : 1][kCompactPages][(G + 1) / 2];  // SPLIT: the pages' θ
@@ -2724,16 +2608,7 @@ __device__ __forceinline__ void compact_walk_batched(const DecodeParams& p, cons
 #pragma unroll
     for (int j = 0; j < K; ++j) {
 #pragma unroll
-      for (int q = 0; q < kCompactPages; ++q) {
-        if (SF && pinfo) {
-          // this batch's page (pl: the next batch's by now)
-          const int k = OWN ? own_page(bt, j, q) : pl[j] - kCompactPages * K * sstride - (lane & 1) + q;
-          nuv[j][q] = k < npg_blk ? __int_as_float(pinfo[k].y) : 0.0f;
-        } else {
-          nuv[j][q] = __ldg(&numax[int64_t(cs[j].phys[q]) * p.n_head_kv]);
-        }
-        pany[j][q] = false;
-      }
+      for (int q = 0; q < kCompactPages; ++q) nuv[j][q] = __ldg(&numax[int64_t(cs[j].phys[q]) * p.n_head_kv]), pany[j][q] = false;
       bool elim_rows[kCompactRows];
       if constexpr (SPLIT && !FORCED)
         compact_decide<G, FORCED>(p, cs[j], pc[j], lane, n, cold_lo, cold_hi, bg, keep_thr, tp[j][0], tp[j][1], elim_rows,
@@ -2829,11 +2704,9 @@ __device__ __forceinline__ void atomic_min_float(float* a, float v) {
 // its M_E and ν_E (compact_flush), and lowers Workspace::theta of its G heads to its cut (atomic_min_float: prep set
 // +inf; the certificate's θ is written from it in stage 2). No compact kernel runs after the scan then, and no block
 // waits for another: the split cut leaves each block's decisions to its own histogram.
-// pinfo (the scan's pre): the block's k-th page's physical page and ν (float bits) at k; sft: the timeline's columns 6-8
-// (compact_walk_batched's sft) or null.
-template <int G, int SW, bool FORCED, int KB, bool OWN>
-__device__ void scan_split_compact(const DecodeParams& p, const Workspace& w, int b, int g, int chunk, int split,
-                                   const int2* pinfo, long long* sft, const uint32_t* ostage) {
+// sft: the timeline's columns 6-8 (compact_walk_batched's sft) or null.
+template <int G, int SW, bool FORCED, int KB>
+__device__ void scan_split_compact(const DecodeParams& p, const Workspace& w, int b, int g, int chunk, int split, long long* sft) {
   __shared__ double s_me[G][SW];
   __shared__ uint32_t s_nu;
   __shared__ int s_place[SW];
@@ -2843,33 +2716,8 @@ __device__ void scan_split_compact(const DecodeParams& p, const Workspace& w, in
     atomic_min_float(&w.theta[int64_t(b) * p.n_head_q + g * G + tid],
                      __half2float(__ushort_as_half(__ldcg(&w.theta_blk[(int64_t(bg) * kSplitMaxChunks + chunk) * 4 + tid]))));
   float me[G], nu;
-  compact_walk_batched<G, false, FORCED, SW, false, false, true, KB, OWN>(p, w, bg, b, g, lane, me, nu, s_place, nullptr, split,
-                                                                          chunk, pinfo, sft, ostage);
+  compact_walk_batched<G, false, FORCED, SW, false, false, true, KB>(p, w, bg, b, g, lane, me, nu, s_place, nullptr, split, chunk, sft);
   compact_flush<G, SW>(p, w, b, g, me, nu, s_me, s_nu);  // its first barrier makes s_nu's zero visible
-}
-
-// Walk 2's first batch (scan_kernel's sc_own, G 2 or 4): the calling warp's segments m < KB (the block's pages
-// warp + 2m·SW and warp + (2m + 1)·SW), each lane's tokens' bounds (row k of segment m: slot 32(k mod 2) + lane of page
-// k/2) copied by cp.asyncs into ostage at ((m·kCompactRows + k)·32 + lane)·G/2 words, right after the warp's page loop
-// and a __syncwarp (the bounds are the warp's own stores); a token at or past n is not copied. The copies complete
-// before the block's barrier in finish_scan_split (every thread's wait).
-template <int G, int SW, int KB>
-__device__ void sf_own_stage(const DecodeParams& p, const Workspace& w, int b, int g, int chunk, int split, uint32_t* ostage) {
-  static_assert(G == 2 || G == 4, "cp.async moves 4 or 8 bytes");
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, bg = b * p.n_head_kv + g;
-  const int n = p.seq_len[b];
-  const uint16_t* ubase = w.ub + int64_t(bg) * p.max_seq * G;
-#pragma unroll
-  for (int j = 0; j < KB; ++j) {
-    int pc[kCompactPages];
-#pragma unroll
-    for (int q = 0; q < kCompactPages; ++q) pc[q] = chunk + split * (warp + (2 * j + q) * SW);
-#pragma unroll
-    for (int k = 0; k < kCompactRows; ++k) {
-      const int t = compact_token(pc, k, lane);
-      if (t < n) cp_async_small<G * 2>(ostage + ((j * kCompactRows + k) * 32 + lane) * (G / 2), ubase + int64_t(t) * G);
-    }
-  }
 }
 
 // KV head bg onto list 1 (attend's order, Workspace::ready): its survivor rows, count, M_E and ν_E are
@@ -4063,8 +3911,8 @@ int g_cut_local = -1;  // −1: GHOSTKV_CUT_LOCAL decides (set_cut_local)
 // The split cut's blocks compact their own pages inside the scan (scan_kernel's SC; no compact kernel):
 // GHOSTKV_SPLIT_COMPACT=0 keeps the compact kernel after the scan, 1 / 2 the walk's batches of 2 / 4 segments a warp
 // (A/B runs; default 2)
-static int split_compact_mode() {  // 0: the compact kernel; 1, 2, 3: in the scan, walk (mode − 1) of scan_kernel's SC
-  static const int m = env_one_of("GHOSTKV_SPLIT_COMPACT", 2, {0, 1, 2, 3});
+static int split_compact_mode() {  // 0: the compact kernel; 1, 2: in the scan, walk (mode − 1) of scan_kernel's SC
+  static const int m = env_one_of("GHOSTKV_SPLIT_COMPACT", 2, {0, 1, 2});
   return m;
 }
 static bool split_compact_on() { return split_compact_mode() > 0; }
@@ -4101,13 +3949,6 @@ static int cut_coal_on() {
 // Consts::split_tl (GHOSTKV_SPLIT_TL=1, diagnostics: decode.h prep_timeline)
 static int split_tl_on() {
   static const int v = env_switch("GHOSTKV_SPLIT_TL", 0);
-  return v;
-}
-// Consts::split_pre (GHOSTKV_SPLIT_PRE; scan_kernel's pre): the split cut's compacting scan copies e^{edge} into shared
-// memory at its start, Z_L and m_L after its wait for prep, and each page's physical page and ν as it requests the
-// page, so that neither its cut nor its compaction waits on a load from global memory but the bounds'
-static int split_pre_on() {
-  static const int v = env_switch("GHOSTKV_SPLIT_PRE", 0);
   return v;
 }
 
@@ -4568,7 +4409,6 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
   c.cut_pre = cut_pre_on();
   c.cut_coal = cut_coal_on();
   c.split_tl = split_tl_on();
-  c.split_pre = split_pre_on();
   const int max_pages_seq = (p.max_seq + kPage - 1) / kPage;
   dispatch(G, p.d, [&](auto gc, auto dc) {
     constexpr int GG = decltype(gc)::value, DD = decltype(dc)::value;
@@ -4639,7 +4479,6 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
                       : scan_kernel<GG, DD, BB, NB, SW, MINB, false, kCutSplit, 1, S>;
           };
           if (split_compact_mode() == 1) sc(std::integral_constant<int, 1>{});
-          else if (split_compact_mode() == 3) sc(std::integral_constant<int, 5>{});
           else sc(std::integral_constant<int, 3>{});
         }
       }
