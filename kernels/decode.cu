@@ -873,13 +873,8 @@ __device__ void finish_scan_split(const DecodeParams& p, const Workspace& w, con
 
 // The split cut's compaction inside the scan (scan_kernel's SC; defined after compact's pieces below): KB segments a
 // batch per warp
-template <int G, int SW, bool FORCED, int KB, bool NOME = false>
-__device__ void scan_split_compact(const DecodeParams& p, const Workspace& w, int b, int g, int chunk, int split, long long* sft,
-                                   float me_s = 0.0f, int me_h = -1);
-__device__ __forceinline__ uint32_t hash3(uint32_t a, uint32_t b, uint32_t c);
-__device__ __forceinline__ float ex2_up(float v);
-template <bool BOX>
-__device__ __forceinline__ uint32_t compact_keep_thr(const DecodeParams& p, int bg);
+template <int G, int SW, bool FORCED, int KB>
+__device__ void scan_split_compact(const DecodeParams& p, const Workspace& w, int b, int g, int chunk, int split, long long* sft);
 // scan_kernel's SC (the split cut's compaction in the scan): 0 none (the compact kernel after the scan), else
 // 1 + FORCED + 2·V, V the walk (GHOSTKV_SPLIT_COMPACT − 1): 0 batches of 2 segments a warp (compact's), 1 batches of 4
 // (the default: one batch per warp at 1 × 128K; call159: stage 1 0.3-0.8 µs shorter than batches of 2, 8 pairs). A third
@@ -890,12 +885,6 @@ __device__ __forceinline__ uint32_t compact_keep_thr(const DecodeParams& p, int 
 // call162, 6 pairs, mean +0.38), certified rows (no M_E term) included.
 __host__ __device__ constexpr bool sc_forced(int sc) { return sc > 0 && ((sc - 1) & 1); }
 __host__ __device__ constexpr int sc_batch(int sc) { return sc > 2 ? 4 : 2; }
-// SC 5, 6 (GHOSTKV_SPLIT_COMPACT=3; diagnostics only: M_E, and so the certificate, is then wrong): batches of 4 without
-// the eliminated tokens' M_E terms, to time them
-__host__ __device__ constexpr bool sc_nome(int sc) { return sc > 4; }
-// SC 8 (GHOSTKV_SPLIT_COMPACT=4, forced survivors; A/B): the eliminated tokens' M_E terms added up in the page loop, where
-// each bound is made (the same terms: ex2_up of the stored f16 bound, the same hash decision), not in the compaction
-__host__ __device__ constexpr bool sc_mescan(int sc) { return sc > 6; }
 
 // ---------------------------------------------------------------------------------------------
 // scan: grid (chunks, B·Hkv), 8 warps; each warp streams whole pages (codes in fragment order +
@@ -1276,9 +1265,6 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   // and + 1 (head lane & 3, planes a and b): the same head as the lane's page prep
   const int r = lane >> 2, my_h = sl.h;
   const bool has_head = sl.active;
-  // sc_mescan: the lane's M_E terms of head my_h (forced: a candidate whose hash is above the keep threshold)
-  [[maybe_unused]] float me_s = 0.0f;
-  [[maybe_unused]] const uint32_t fkeep = sc_mescan(SC) ? compact_keep_thr<false>(p, bg) : 0u;
   int it = 0;
   for (int i = gw; i < npages; i += nw, ++it) {
     const int buf = it % NB;
@@ -1388,11 +1374,6 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
             if (hot) hx = __ushort_as_half(0x7C00);
             if (!(DBG && (dbg & 2))) w.ub[(int64_t(bg) * p.max_seq + t) * G + my_h] = __half_as_ushort(hx);
             if (!hot) key = my_h * kHistAll + hist_bin(__half2float(hx));
-            if constexpr (sc_mescan(SC)) {  // compact_decide's FORCED decision and compact_me_terms' term, branch-free
-              const bool el = t >= p.n_sink && t < n - p.n_recent && !(hash3(p.forced_seed, uint32_t(bg), uint32_t(t)) <= fkeep);
-              const float e = ex2_up(__half2float(hx));
-              me_s = __fadd_ru(me_s, el ? e : 0.0f);
-            }
           }
           if (DBG && (dbg & 8)) {  // lanes with the same (head, bin) add once
             const uint32_t same = __match_any_sync(0xffffffffu, key);
@@ -1421,9 +1402,8 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
     if constexpr (SC > 0) {
       __syncthreads();  // the block's θ row (warps 0..G−1) and every bound it wrote, visible to the whole block
       if (stl && tid == 0) g_scan_tl[tl_blk][5] = global_ns();
-      scan_split_compact<G, SW, sc_forced(SC), sc_batch(SC), sc_nome(SC)>(p, w, b, g, chunk, int(gridDim.x),
-                                                                          stl ? &g_scan_tl[tl_blk][6] : nullptr, me_s,
-                                                                          sc_mescan(SC) && has_head ? my_h : -1);
+      scan_split_compact<G, SW, sc_forced(SC), sc_batch(SC)>(p, w, b, g, chunk, int(gridDim.x),
+                                                             stl ? &g_scan_tl[tl_blk][6] : nullptr);
       if (stl && tid == 0) g_scan_tl[tl_blk][3] = global_ns();
     }
   } else if constexpr (CUT == kCutLocal) finish_scan_local<G, false, true, true, SW * 32>(p, w, hist, b, g, edge_buf);
@@ -2530,9 +2510,8 @@ inline constexpr int kCompactBatch = 2;
 // pages c + C·k are its segments' (segment s: k = 2s, 2s + 1), its W warps taking segments w, w + W, ..; every page
 // is held to the block's own θ (its row of Workspace::theta_blk, written by its cut before the block's barrier).
 // sft (SF, GHOSTKV_SPLIT_TL): the timer at warp 0's first batch's bounds in (sft[0]), thread 0's first survivor-count
-// atomic's return (sft[1]) and its walk's end (sft[2]). NOME (SF, scan_kernel's sc_nome; diagnostics): no M_E terms.
-template <int G, bool BOX, bool FORCED, int W, bool TL = false, bool SPLIT = false, bool SF = false, int KB = kCompactBatch<G>,
-          bool NOME = false>
+// atomic's return (sft[1]) and its walk's end (sft[2]).
+template <int G, bool BOX, bool FORCED, int W, bool TL = false, bool SPLIT = false, bool SF = false, int KB = kCompactBatch<G>>
 __device__ __forceinline__ void compact_walk_batched(const DecodeParams& p, const Workspace& w, int bg, int b, int g,
                                                      int lane, float (&me)[G], float& nu, int (&s_place)[W],
                                                      long long* tl = nullptr, int split = 0, int chunk = 0,
@@ -2637,7 +2616,7 @@ __device__ __forceinline__ void compact_walk_batched(const DecodeParams& p, cons
       else
         compact_decide<G, FORCED>(p, cs[j], pc[j], lane, n, cold_lo, cold_hi, bg, keep_thr, th2, th2, elim_rows, keep[j],
                                   pany[j], tot);
-      if (!NOME && (pany[j][0] || pany[j][1])) compact_me_terms<G>(cs[j], elim_rows, me);
+      if (pany[j][0] || pany[j][1]) compact_me_terms<G>(cs[j], elim_rows, me);
     }
     // the batch's places: the warps' counts in shared memory, one atomic (thread 0), each warp after those before it
     if (lane == 0) s_place[warp] = tot;
@@ -2726,11 +2705,8 @@ __device__ __forceinline__ void atomic_min_float(float* a, float v) {
 // +inf; the certificate's θ is written from it in stage 2). No compact kernel runs after the scan then, and no block
 // waits for another: the split cut leaves each block's decisions to its own histogram.
 // sft: the timeline's columns 6-8 (compact_walk_batched's sft) or null.
-// me_s, me_h (scan_kernel's sc_mescan, with NOME): the calling lane's M_E terms of head me_h from its page loop (−1: none),
-// added to its walk's (none) before the flush, which sums every lane's.
-template <int G, int SW, bool FORCED, int KB, bool NOME>
-__device__ void scan_split_compact(const DecodeParams& p, const Workspace& w, int b, int g, int chunk, int split, long long* sft,
-                                   float me_s, int me_h) {
+template <int G, int SW, bool FORCED, int KB>
+__device__ void scan_split_compact(const DecodeParams& p, const Workspace& w, int b, int g, int chunk, int split, long long* sft) {
   __shared__ double s_me[G][SW];
   __shared__ uint32_t s_nu;
   __shared__ int s_place[SW];
@@ -2740,13 +2716,7 @@ __device__ void scan_split_compact(const DecodeParams& p, const Workspace& w, in
     atomic_min_float(&w.theta[int64_t(b) * p.n_head_q + g * G + tid],
                      __half2float(__ushort_as_half(__ldcg(&w.theta_blk[(int64_t(bg) * kSplitMaxChunks + chunk) * 4 + tid]))));
   float me[G], nu;
-  compact_walk_batched<G, false, FORCED, SW, false, false, true, KB, NOME>(p, w, bg, b, g, lane, me, nu, s_place, nullptr, split,
-                                                                           chunk, sft);
-  if constexpr (NOME) {
-#pragma unroll
-    for (int h = 0; h < G; ++h)
-      if (h == me_h) me[h] = __fadd_ru(me[h], me_s);
-  }
+  compact_walk_batched<G, false, FORCED, SW, false, false, true, KB>(p, w, bg, b, g, lane, me, nu, s_place, nullptr, split, chunk, sft);
   compact_flush<G, SW>(p, w, b, g, me, nu, s_me, s_nu);  // its first barrier makes s_nu's zero visible
 }
 
@@ -3940,10 +3910,9 @@ int compact_from_list(int bk) {
 int g_cut_local = -1;  // −1: GHOSTKV_CUT_LOCAL decides (set_cut_local)
 // The split cut's blocks compact their own pages inside the scan (scan_kernel's SC; no compact kernel):
 // GHOSTKV_SPLIT_COMPACT=0 keeps the compact kernel after the scan, 1 / 2 the walk's batches of 2 / 4 segments a warp
-// (A/B runs; default 2), 3 batches of 4 without the eliminated tokens' M_E terms (diagnostics only: the certificate is
-// then wrong), 4 batches of 4 with the M_E terms of forced survivors added up in the page loop (A/B; SC 8)
-static int split_compact_mode() {  // 0: the compact kernel; 1, 2, 3: in the scan, scan_kernel's SC 1, 3, 5 (+ forced); 4: 3 / 8
-  static const int m = env_one_of("GHOSTKV_SPLIT_COMPACT", 2, {0, 1, 2, 3, 4});
+// (A/B runs; default 2)
+static int split_compact_mode() {  // 0: the compact kernel; 1, 2: in the scan, walk (mode − 1) of scan_kernel's SC
+  static const int m = env_one_of("GHOSTKV_SPLIT_COMPACT", 2, {0, 1, 2});
   return m;
 }
 static bool split_compact_on() { return split_compact_mode() > 0; }
@@ -4510,10 +4479,6 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
                       : scan_kernel<GG, DD, BB, NB, SW, MINB, false, kCutSplit, 1, S>;
           };
           if (split_compact_mode() == 1) sc(std::integral_constant<int, 1>{});
-          else if (split_compact_mode() == 3) sc(std::integral_constant<int, 5>{});
-          else if (split_compact_mode() == 4)
-            kern = fk ? scan_kernel<GG, DD, BB, NB, SW, MINB, false, kCutSplit, 1, 8>
-                      : scan_kernel<GG, DD, BB, NB, SW, MINB, false, kCutSplit, 1, 3>;
           else sc(std::integral_constant<int, 3>{});
         }
       }

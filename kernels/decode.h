@@ -239,9 +239,7 @@ int scan_split_chunks(const DecodeParams& p);
 // Whether a step on p with the split cut has its scan blocks compact their own pages after their cuts (no compact
 // kernel; ghost_stage1_kernels 2): wherever scan_split_chunks > 0, unless GHOSTKV_SPLIT_COMPACT=0 (A/B runs: the
 // compact kernel after the whole scan). GHOSTKV_SPLIT_COMPACT=1 / 2 (default 2) picks the block's walk: batches of 2
-// segments a warp (compact's) or of 4; 3 batches of 4 without the eliminated tokens' M_E terms (diagnostics only: M_E
-// and the certificate are then wrong); 4 batches of 4 with forced survivors' M_E terms added up in the scan's page loop
-// instead (A/B). The survivors, θ, M_E and ν_E are those of the compact kernel (the same
+// segments a warp (compact's) or of 4. The survivors, θ, M_E and ν_E are those of the compact kernel (the same
 // decisions; M_E summed in another grouping), the rows' order within a KV head differs.
 bool scan_split_compacts(const DecodeParams& p);
 // The environment variable `name` as one of two decimal values a and b (the whole string), dflt where it is unset; any
