@@ -3924,13 +3924,6 @@ int scan_occupancy() {
   static const int v = env_blocks_cap("GHOSTKV_SCAN_OCC");
   return v;
 }
-// GHOSTKV_SCAN_KV_BLOCKS=N (A/B runs): at most N quant-scan blocks per KV head (1-64; unset: the plan's own count,
-// every resident slot), e.g. to leave prep's SMs free of scan blocks at 1 x 128K (prep's 4·B·Hkv blocks and the
-// 16-warp scan's one block per SM do not fit on one SM together).
-static int scan_kv_blocks_cap() {
-  static const int v = env_int_range("GHOSTKV_SCAN_KV_BLOCKS", 0, 1, kSplitMaxChunks);
-  return v;
-}
 // An A/B switch: the environment variable `name` set to 0 or 1 overrides the default; anything else is an error.
 // The quant scan's block order (Consts::scan_mix): GHOSTKV_SCAN_MIX
 static int env_switch(const char* name, int dflt) { return env_choice(name, dflt, 0, 1); }
@@ -4231,7 +4224,6 @@ static ScanPlan scan_plan(const DecodeParams& p) {
   const int max_pages_seq = (p.max_seq + kPage - 1) / kPage;
   s.chunks = scan_blocks_per_head(max_pages_seq, std::min(occ, scan_occupancy()) * device_sm_count(),
                                   p.batch * p.n_head_kv);
-  if (const int cap = scan_kv_blocks_cap()) s.chunks = std::min(s.chunks, cap);
   if (s.chunks == 1 && !scan_debug() && cut_local_on()) s.cut = kCutLocal;
   // the split cut (DecodeParams::cut_split): without anchors, the 16-warp build's chunks, diagnostics or compact's ready list
   if (p.cut_split == 1 && s.cut == kCutGlobal && !p.box && s.chunks >= 2 && s.chunks <= kSplitMaxChunks && !scan_debug() &&
