@@ -1187,10 +1187,14 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   const bool tl = DBG && (dbg & 32) && tl_blk < kScanTlMax;  // the timeline (diagnostics)
   // the split cut's compacting scan's timeline (Consts::split_tl): thread 0's start (column 1), the return of its wait
   // for prep (4), its cut's start (2), its cut done (5), in its compaction warp 0's first bounds in (6), thread 0's first
-  // survivor-count atomic's return (7) and its walk's end (8), its end (3), and each warp's page loop end (12 + warp)
+  // survivor-count atomic's return (7) and its walk's end (8), its end (3), each warp's page loop end (12 + warp), and
+  // the SM it ran on (9)
   const bool stl = SC > 0 && c.split_tl && tl_blk < kScanTlMax;
   if (stl && tid == 0) {
+    uint32_t smid;
+    asm volatile("mov.u32 %0, %%smid;" : "=r"(smid));
     g_scan_tl[tl_blk][0] = bg;
+    g_scan_tl[tl_blk][9] = smid;
     g_scan_tl[tl_blk][6] = g_scan_tl[tl_blk][7] = g_scan_tl[tl_blk][8] = 0;  // a block without segments records none
     g_scan_tl[tl_blk][1] = global_ns();
     if (tl_blk == 0) g_scan_tl_blocks = gridDim.x * gridDim.y;

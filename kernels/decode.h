@@ -313,8 +313,8 @@ int compact_timeline(int64_t* out, int max_blocks);
 // Diagnostics (GHOSTKV_SPLIT_TL=1): the split cut's scan compacting its own pages (scan_split_compacts) records into
 // the scan's timeline (scan_timeline) per block its KV head, its start (column 1), the return of its wait for prep (4),
 // its cut's start (2), its cut done (5), in its compaction warp 0's first bounds in (6), thread 0's first survivor-count
-// atomic's return (7) and its walk's end (8) (0 where the block has no segment), its end (3) and each warp's page loop
-// end (12 + warp); prep records per block
+// atomic's return (7) and its walk's end (8) (0 where the block has no segment), its end (3), each warp's page loop
+// end (12 + warp) and the SM it ran on (9: %smid); prep records per block
 // (blockIdx.y · gridDim.x + blockIdx.x) the global timer after its wait and at thread 0's end. prep_timeline copies
 // min(blocks, max_blocks, 1024) rows of 2 into out and returns the launch's block count (0: none).
 int prep_timeline(int64_t* out, int max_blocks);

@@ -33,6 +33,9 @@
 //      record there (case, label, block, KV head, then the times in µs: start, wait return, end, flush barrier, done
 //      count, last (1/0), the last block's cut steps (counts summed, θ found, cut warps' barrier, fence, slot atomic),
 //      the 16 warps' loop ends; empty where not recorded).
+//   --split-timeline-csv PATH: with GHOSTKV_SPLIT_TL=1 and the split cut's compacting scan, every scan block's record of
+//      the split timeline appended there after each timed row (name, row, block, KV head, the SM it ran on, then µs from
+//      the earliest block start: start, wait return, its last warp's page loop end, cut done, end).
 //   --compact-timeline: after each timed row, compact's timeline of its last launch (GHOSTKV_COMPACT_TL=1, its
 //      diagnostic build; the last timed replay of stage 1), from the scan's first block's start where the scan's timeline
 //      of the same launch is recorded: the blocks' starts and wait returns, and per block the first segment's bounds,
@@ -97,6 +100,7 @@ struct Opts {
   bool breakdown = false;   // also time each stage's kernel prefixes and the bare row gather (diagnostics)
   bool scan_timeline = false;  // also print the quant scan's timeline (GHOSTKV_SCAN_DEBUG=32; diagnostics)
   std::string scan_timeline_csv;  // and append its blocks' records to this CSV
+  std::string split_timeline_csv;  // --split-timeline-csv: the split timeline's blocks (GHOSTKV_SPLIT_TL=1) appended here
   bool compact_timeline = false;  // also print compact's timeline (GHOSTKV_COMPACT_TL=1; diagnostics)
   std::string compact_timeline_csv;  // and append its blocks' records to this CSV
   int balance = -1;         // DecodeParams::balance: −1 from each row's own counts (balanced_splits), 0 or 1 forced
@@ -584,8 +588,10 @@ static void print_scan_timeline(const std::string& name, const std::string& labe
 // block's end after the flush, batched the first batch's rows stored after its atomic; and the last block's end.
 // The split cut's compacting scan's timeline and prep's (GHOSTKV_SPLIT_TL=1: gc::scan_timeline, gc::prep_timeline) of
 // the last launch (the last timed replay of stage 1), in µs from the earliest of prep's and the scan's block starts:
-// median and largest over blocks (warps for the page loops) of each step.
-static void print_split_timeline(const std::string& label) {
+// median and largest over blocks (warps for the page loops) of each step. csv_path (--split-timeline-csv): each block's
+// record appended there too (name, row, block, KV head, SM, and its steps in µs from the same origin; loop_end: its last
+// warp's page loop end).
+static void print_split_timeline(const std::string& name, const std::string& label, const std::string& csv_path) {
   std::vector<int64_t> st(size_t(4096) * gc::kScanTimelineCols), pt(size_t(1024) * 2);
   const int ns = std::min(gc::scan_timeline(st.data(), 4096), 4096), np = std::min(gc::prep_timeline(pt.data(), 1024), 1024);
   if (ns == 0 || np == 0) {
@@ -619,6 +625,23 @@ static void print_split_timeline(const std::string& label) {
     if (at(i, 8) != 0) cw.push_back(double(at(i, 8) - t0) * 1e-3);
     for (int wv = 0; wv < 16; ++wv)
       if (at(i, 12 + wv) != 0) le.push_back(double(at(i, 12 + wv) - t0) * 1e-3);
+  }
+  if (!csv_path.empty()) {
+    std::FILE* f = std::fopen(csv_path.c_str(), "a");
+    if (!f) {
+      std::fprintf(stderr, "gpu_bench: cannot append to %s\n", csv_path.c_str());
+      std::exit(1);
+    }
+    std::fseek(f, 0, SEEK_END);
+    if (std::ftell(f) == 0) std::fprintf(f, "name,row,block,kv_head,smid,start,wait,loop_end,cut_done,end\n");
+    for (int i = 0; i < ns; ++i) {
+      int64_t le_max = 0;
+      for (int wv = 0; wv < 16; ++wv) le_max = std::max<int64_t>(le_max, at(i, 12 + wv));
+      auto us = [&](int64_t t) { return t ? double(t - t0) * 1e-3 : 0.0; };
+      std::fprintf(f, "%s,%s,%d,%lld,%lld,%.3f,%.3f,%.3f,%.3f,%.3f\n", name.c_str(), label.c_str(), i, (long long)at(i, 0),
+                   (long long)at(i, 9), us(at(i, 1)), us(at(i, 4)), us(le_max), us(at(i, 5)), us(at(i, 3)));
+    }
+    std::fclose(f);
   }
   std::printf("# split timeline %s (us, median/max; %d prep blocks, %d scan blocks): prep start %s end %s; scan start %s "
               "wait %s page loops %s cut start %s cut done %s bounds in %s atomic %s walk %s end %s\n",
@@ -1280,6 +1303,7 @@ int main(int argc, char** argv) try {
     else if (a == "--breakdown") o.breakdown = true;
     else if (a == "--scan-timeline") o.scan_timeline = true;
     else if (a == "--scan-timeline-csv") o.scan_timeline = true, o.scan_timeline_csv = val();
+    else if (a == "--split-timeline-csv") o.split_timeline_csv = val();
     else if (a == "--compact-timeline") o.compact_timeline = true;
     else if (a == "--compact-timeline-csv") o.compact_timeline = true, o.compact_timeline_csv = val();
     else if (a == "--flush") {
@@ -1557,7 +1581,8 @@ int run_on_device(const Opts& o, Host& h, int dev) {
     if (replay_bad)
       std::printf("  FAILED: timed replays' outputs against the checked ones: step %.2e, stage 2 alone %.2e\n", rel_all, rel_s2);
     if (o.scan_timeline) print_scan_timeline(o.name, r.label + ":" + std::to_string(r.frac_req), o.scan_timeline_csv);
-    if (std::getenv("GHOSTKV_SPLIT_TL") && gc::scan_split_compacts(pr)) print_split_timeline(r.label + ":" + std::to_string(r.frac_req));
+    if (std::getenv("GHOSTKV_SPLIT_TL") && gc::scan_split_compacts(pr))
+      print_split_timeline(o.name, r.label + ":" + std::to_string(r.frac_req), o.split_timeline_csv);
     if (o.compact_timeline)
       print_compact_timeline(o.name, r.label + ":" + std::to_string(r.frac_req), o.compact_timeline_csv);
     if (o.breakdown) {  // marginal cost of each kernel inside the chained graph; the bare gather of the rows

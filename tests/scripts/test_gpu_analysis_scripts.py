@@ -27,6 +27,8 @@
   keeps tokens the one cut eliminates; with one block, or even blocks, the two agree);
 - scripts/stage1_rows.py on a worked CSV of two arms (each row's figures, each arm's range and count of rows ≤ 1.3×,
   a commit without an arm), a CSV without a column and one with a non-numeric value (refused, naming the file);
+- scripts/split_timeline_sm.py on two worked launches (each launch's page-loop ends and late starters, the SMs' mean
+  lags, the rank correlation and the slowest SMs common to both) and a CSV without the SM column (refused);
 - scripts/gpu_report.py's row labels: a forced row with anchors, a split-cut row (cut_blocks) and rows of CSVs before
   that column or with the one cut (no mark);
 - scripts/gpu_torch_spread.py on four worked runs (two groups, their ranges, medians and distance) and a run that
@@ -445,6 +447,28 @@ def main():
     check(r.returncode != 0 and bad2 in r.stderr and "stage1_ms" in r.stderr and "'x1'" in r.stderr and "Traceback" not in r.stderr,
           "stage1_rows.py on a non-numeric stage1_ms:\n" + r.stderr)
     for path in (good, bad, bad2):
+        os.remove(path)
+    # split_timeline_sm.py on two worked launches of 4 blocks on SMs 0-3: SM 2 ends its page loop last in both (lags +3
+    # and +2 µs from each launch's median), SM 3's block starts late in the first; then a CSV without smid (refused)
+    hdr = ["name", "row", "block", "kv_head", "smid", "start", "wait", "loop_end", "cut_done", "end"]
+    tl = temp_csv(hdr, [["x-r1", "forced", 0, 0, 0, 0.8, 5.5, 36, 39, 45], ["x-r1", "forced", 1, 0, 1, 0.8, 5.5, 36, 39, 45],
+                        ["x-r1", "forced", 2, 1, 2, 0.8, 5.5, 40, 43, 49], ["x-r1", "forced", 3, 1, 3, 5.5, 6.0, 37, 40, 46],
+                        ["x-r2", "forced", 0, 0, 0, 0.8, 5.5, 35, 38, 44], ["x-r2", "forced", 1, 0, 1, 0.8, 5.5, 36, 39, 45],
+                        ["x-r2", "forced", 2, 1, 2, 0.8, 5.5, 39, 42, 48], ["x-r2", "forced", 3, 1, 3, 0.8, 5.5, 37, 40, 46]])
+    r = subprocess.run([sys.executable, os.path.join("scripts", "split_timeline_sm.py"), tl], cwd=ROOT, capture_output=True,
+                       text=True)
+    out = r.stdout
+    check(r.returncode == 0 and "x-r1 forced: 4; 37.00 / 40.00 / 40.00; 46.00 / 49.00; late 1, 37.00; last 10: 1 late" in out
+          and "x-r2 forced: 4; 37.00 / 39.00 / 39.00; 46.00 / 48.00; late 0, nan; last 10: 0 late" in out
+          and "largest mean lag (us; launches they ran in): 2: +2.50 (2), 3: +0.00 (2), 1: -1.00 (2), 0: -1.50 (2)" in out
+          and "x-r1 forced vs x-r2 forced: +0.95 over 4 SMs; 10 slowest in both: 4" in out,
+          "split_timeline_sm.py worked example:\n" + out + r.stderr)
+    bad = temp_csv([h for h in hdr if h != "smid"], [["x-r1", "forced", 0, 0, 0.8, 5.5, 36, 39, 45]])
+    r = subprocess.run([sys.executable, os.path.join("scripts", "split_timeline_sm.py"), bad], cwd=ROOT, capture_output=True,
+                       text=True)
+    check(r.returncode != 0 and bad in r.stderr and "smid" in r.stderr and "Traceback" not in r.stderr,
+          "split_timeline_sm.py on a CSV without smid:\n" + r.stderr)
+    for path in (tl, bad):
         os.remove(path)
     # gpu_report.py's row labels
     import gpu_report
