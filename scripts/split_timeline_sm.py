@@ -8,7 +8,8 @@ CSV is gpu_bench's --split-timeline-csv (GHOSTKV_SPLIT_TL=1, --cut-split): one r
 Per launch (name, row) it prints the blocks' page-loop ends (median, 90th percentile, largest) and ends, and how much
 of the spread the late-starting blocks (start more than 2 µs after the median) explain. Then per SM, over the launches
 it ran a scan block in, its lag: its block's page-loop end less that launch's median. It prints the SMs with the
-largest mean lag, and the rank correlation of the SMs' lags between every two launches of one witness (same SMs in
+largest mean lag, each SM's mean lag per witness (the name's prefix before -r; 22 SMs a line, '-' where no block ran),
+and the rank correlation of the SMs' lags between every two launches of one witness (same SMs in
 both): near 1 where the same SMs are slow in every launch, near 0 where which block is slow is chance; and how many
 of one launch's 10 slowest SMs are among the other's 10 slowest (about 10 · 10 / 128 by chance).
 """
@@ -99,6 +100,15 @@ def main():
     worst = sorted(per_sm, key=lambda s: -sum(per_sm[s]) / len(per_sm[s]))[:12]
     print("SMs with the largest mean lag (us; launches they ran in): " +
           ", ".join(f"{s}: {sum(per_sm[s]) / len(per_sm[s]):+.2f} ({len(per_sm[s])})" for s in worst))
+    by_w = collections.defaultdict(lambda: collections.defaultdict(list))
+    for key, d in lag.items():
+        for sm, v in d.items():
+            by_w[key[0].rsplit("-r", 1)[0]][sm].append(v)
+    for wname, d in by_w.items():
+        print(f"mean lag per SM, {wname} (SM 0 first):")
+        top = max(d) + 1
+        for a in range(0, top, 22):
+            print("  " + " ".join(f"{sum(d[s]) / len(d[s]):+5.1f}" if s in d else "    -" for s in range(a, min(top, a + 22))))
     keys = list(lag)
     print("rank correlation of the SMs' lags between launches of one witness (name's prefix before -r):")
     for i in range(len(keys)):
