@@ -1,0 +1,18 @@
+// The CUDA path from the installed package (find_package(ghostkv), ghostkv::ghostkv_cuda): the host side of its API,
+// which needs no GPU: the workspace a step needs and the witness page layout. examples/gpu_decode is a whole step.
+#include <cstdio>
+
+#include <ghostkv/cuda/decode.h>
+#include <ghostkv/cuda/pack.h>
+
+int main() {
+  namespace gc = ghostkv::cuda;
+  gc::DecodeParams p;  // 1 × 32 query heads over 8 KV heads, d 128, int8 witness
+  p.max_seq = 131072;
+  p.max_pages = p.max_seq / gc::kPage;
+  p.splits = 16;
+  const long long ws = static_cast<long long>(gc::workspace_bytes(p));
+  const int k8 = gc::witness_k8(p.bits, p.n8, p.d), cb = gc::witness_code_bytes(k8, p.d);
+  std::printf("workspace for 1 x %d tokens: %lld bytes; int8 witness: %d code bytes per token\n", p.max_seq, ws, cb);
+  return ws > 0 && cb == 128 ? 0 : 1;
+}
