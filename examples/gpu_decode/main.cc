@@ -1,9 +1,11 @@
 // One decode step on the GPU with certified elimination, from a paged bf16 KV cache.
 //
-//   ghostkv_gpu_example [N_TOKENS]        (default 32768; built with the kernels: GHOSTKV_CUDA, an H100/H200 to run)
+//   ghostkv_gpu_example [N_TOKENS [FAR_SHARE]]   (default 32768 and 0.5; built with the kernels: GHOSTKV_CUDA; an
+//                                                  H100/H200 to run)
 //
-// One sequence, 32 query heads over 8 KV heads, d_head 128. The keys have a mean and a decaying spectrum, and every
-// other page (none holding a hot token) lies far below the queries, so the certified policy has pages to eliminate.
+// One sequence, 32 query heads over 8 KV heads, d_head 128. The keys have a mean and a decaying spectrum, and a share
+// FAR_SHARE of the pages (none holding a hot token; page p where frac(p·0.618..) < FAR_SHARE) lies far below the
+// queries, so the certified policy has pages to eliminate.
 // The steps a caller takes:
 //   1. the paged cache: K and V in bf16 at [physical page, KV head, slot, d], a page table per sequence;
 //   2. the witness per KV head: a basis fitted on the keys (the CPU library's fit_basis), the int8 records
@@ -79,8 +81,9 @@ float round_up_f32(double x) {
 
 int main(int argc, char** argv) try {
   const int n = argc > 1 ? std::atoi(argv[1]) : 32768;
-  if (argc > 2 || n < 256 || n > (1 << 20)) {
-    std::fprintf(stderr, "usage: ghostkv_gpu_example [N_TOKENS]   (256 to 1048576; got %s)\n", argc > 1 ? argv[1] : "?");
+  const double far_share = argc > 2 ? std::atof(argv[2]) : 0.5;
+  if (argc > 3 || n < 256 || n > (1 << 20) || !(far_share >= 0.0 && far_share <= 1.0)) {
+    std::fprintf(stderr, "usage: ghostkv_gpu_example [N_TOKENS [FAR_SHARE]]   (256 to 1048576 tokens, a share in [0, 1])\n");
     return 2;
   }
   constexpr int Hq = 32, Hkv = 8, G = Hq / Hkv, d = 128;
@@ -111,7 +114,8 @@ int main(int argc, char** argv) try {
     vals[size_t(g)].resize(size_t(n) * d);
     for (int t = 0; t < n; ++t) {
       const int p = t / gc::kPage;
-      const bool far = p % 2 == 1 && p * gc::kPage >= 4 && (p + 1) * gc::kPage <= n - 64;  // no sink, no recent token
+      const double u = std::fmod(p * 0.6180339887498949, 1.0);  // the pages' shares spread along the sequence
+      const bool far = u < far_share && p * gc::kPage >= 4 && (p + 1) * gc::kPage <= n - 64;  // no sink, no recent token
       for (int j = 0; j < d; ++j) {
         const uint16_t kb = to_bf16(float(mu[size_t(j)] + sd[size_t(j)] * normal(rng) + (far ? away[size_t(j)] : 0.0)));
         const uint16_t vb = to_bf16(float(normal(rng)));
@@ -200,8 +204,8 @@ int main(int argc, char** argv) try {
   };
   const double t_ghost = time_us([&] { gc::ghost_decode(p, st); }), t_dense = time_us([&] { gc::dense_decode(pd, st); });
 
-  std::printf("one decode step: %d tokens, %d query heads over %d KV heads, d %d, int8 witness, delta %g\n", n, Hq, Hkv, d,
-              p.delta);
+  std::printf("one decode step: %d tokens, %d query heads over %d KV heads, d %d, int8 witness, delta %g, far pages %g\n",
+              n, Hq, Hkv, d, p.delta, far_share);
   std::printf("head  attended  mass_bound  out_err_bound  |ghost - dense|\n");
   int bad = 0;
   double attended = 0;
