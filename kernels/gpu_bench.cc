@@ -43,6 +43,12 @@
 //      appends every block's record there (case, label, block, KV head, origin, then µs: start, wait return, first
 //      segment in, first atomic returned, the 4 warps' walk ends, flush end, end, then warp 0's segments and the scan's
 //      last block's end, then batched (GHOSTKV_COMPACT_BATCH=1, the default) the 4 warps' first batch's ends).
+//   --adaptive-steps N: after each timed row, N steps of the row launched back to back (after one L2 flush; the
+//      inputs are the same every step) three ways: ghost_decode, dense_decode (the bench's dense), and the library's
+//      AdaptiveDecoder (adaptive.h: ghost or dense per step from the earlier steps' observations); the time per step of
+//      each loop, the decoder's path counts, and its last step checked (ghost: the outputs against the checked ones;
+//      dense: the outputs against a dense run's, bitwise, and every certificate exact: nothing eliminated, bounds 0,
+//      n_attended the sequence's length); --adaptive-csv PATH appends the rows there.
 // Exit code: 0 all checks passed, 1 a check failed, 2 bad input / CUDA error.
 #include <cuda_runtime.h>
 
@@ -62,6 +68,7 @@
 #include <string>
 #include <vector>
 
+#include "adaptive.h"
 #include "decode.h"
 #include "pack.h"
 #include "ghostkv/basis.h"
@@ -114,6 +121,8 @@ struct Opts {
   double anchor_share = 0.5;
   int splits = 0;           // attention splits per (sequence, KV head) for dense and every row; 0: the defaults
   bool check_only = false;  // the checks alone (no timing, no CSV) and a graph replay per row: for compute-sanitizer
+  int adaptive_steps = 0;   // --adaptive-steps N: also N steps of each timed row through AdaptiveDecoder (adaptive.h)
+  std::string adaptive_csv; // --adaptive-csv PATH: those loops' rows appended here
   std::vector<int> gpus{0}; // devices to run on, in turn, in one process
   uint64_t seed = 1;
 };
@@ -1301,6 +1310,11 @@ int main(int argc, char** argv) try {
     else if (a == "--cut-split") o.cut_split = true;
     else if (a == "--poison") o.poison = true;
     else if (a == "--breakdown") o.breakdown = true;
+    else if (a == "--adaptive-steps") {
+      o.adaptive_steps = std::stoi(val());
+      GKV_CHECK(o.adaptive_steps >= 8 && o.adaptive_steps <= 100000, "gpu_bench: --adaptive-steps takes 8 to 100000, got ",
+                o.adaptive_steps);
+    } else if (a == "--adaptive-csv") o.adaptive_csv = val();
     else if (a == "--scan-timeline") o.scan_timeline = true;
     else if (a == "--scan-timeline-csv") o.scan_timeline = true, o.scan_timeline_csv = val();
     else if (a == "--split-timeline-csv") o.split_timeline_csv = val();
@@ -1357,6 +1371,84 @@ int main(int argc, char** argv) try {
 namespace {
 // Everything after the host data is built, on the current device `dev`: the checks, and unless
 // --check-only the timings, CSV rows and the ghost tier. Returns 0 or 1 (a check failed).
+// --adaptive-steps: the row's step N times back to back, three ways (the options' comment above). Returns whether the
+// decoder's last step passed its check.
+bool adaptive_loops(Timer& tm, const Opts& o, const Host& h, Gpu& d, const gc::DecodeParams& pr, const std::string& label,
+                    double frac, const std::vector<float>& out_checked, double ghost_ms, double dense_ms) {
+  const int N = o.adaptive_steps;
+  auto loop_us = [&](auto&& one) {
+    CK(cudaMemsetAsync(tm.flush.p, 1, tm.flush.n, tm.st));
+    gc::read_through(tm.flush.p, int64_t(tm.flush.n), tm.st);
+    CK(cudaEventRecord(tm.e0, tm.st));
+    for (int i = 0; i < N; ++i) one();
+    CK(cudaEventRecord(tm.e1, tm.st));
+    CK(cudaEventSynchronize(tm.e1));
+    float ms = 0;
+    CK(cudaEventElapsedTime(&ms, tm.e0, tm.e1));
+    return 1e3 * double(ms) / N;
+  };
+  const double g_us = loop_us([&] { gc::ghost_decode(pr, tm.st); });
+  const double d_us = loop_us([&] { gc::dense_decode(d.p, tm.st); });
+  gc::AdaptiveDecoder ad(pr);
+  int n_ghost = 0;
+  gc::DecodePath last = gc::DecodePath::ghost;
+  CK(cudaMemsetAsync(d.out.p, 0xFF, d.out.n * 4, tm.st));
+  const double a_us = loop_us([&] {
+    last = ad.step(pr, tm.st);
+    n_ghost += last == gc::DecodePath::ghost;
+  });
+  const std::vector<float> out = d.out.get();
+  const std::vector<gc::Certificate> cert = d.cert.get();
+  bool ok = true;
+  std::string why;
+  if (last == gc::DecodePath::ghost) {
+    const double rel = rerun_rel_err(out, out_checked);
+    ok = rel <= 1e-5;
+    if (!ok) why = "outputs " + std::to_string(rel) + " from the checked ones";
+  } else {
+    gc::DecodeParams pd = pr;  // the decoder's dense step: its split count
+    pd.splits = std::min(pr.splits, gc::default_splits(pr.batch, pr.n_head_kv));
+    gc::dense_decode(pd, tm.st);
+    CK(cudaStreamSynchronize(tm.st));
+    const std::vector<float> ref = d.out.get();
+    ok = std::memcmp(ref.data(), out.data(), out.size() * 4) == 0;
+    if (!ok) why = "outputs not bitwise a dense run's";
+    for (int b = 0; b < h.B && ok; ++b)
+      for (int q = 0; q < h.Hq && ok; ++q) {
+        const gc::Certificate& c = cert[size_t(b) * h.Hq + q];
+        ok = c.flags == 0 && c.mass_bound == 0 && c.out_err_bound == 0 && c.n_attended == h.seq_len[size_t(b)] &&
+             std::isinf(c.theta) && c.theta < 0;
+        if (!ok)
+          why = "certificate of (" + std::to_string(b) + ", " + std::to_string(q) + "): flags " + std::to_string(c.flags) +
+                ", mass " + std::to_string(c.mass_bound) + ", out_err " + std::to_string(c.out_err_bound) + ", attended " +
+                std::to_string(c.n_attended) + " of " + std::to_string(h.seq_len[size_t(b)]);
+      }
+  }
+  const gc::AdaptiveRule& r = ad.rule();
+  std::printf("# adaptive decoder %s (surv %.4f): %d steps, %d ghost, %d dense (observed %lld / %lld); us per step: "
+              "adaptive %.2f, ghost path %.2f, dense %.2f (adaptive / dense %.3f, / the better of the two %.3f); predicted "
+              "ratio %.3f; last step %s%s%s\n",
+              label.c_str(), frac, N, n_ghost, N - n_ghost, (long long)ad.observed(gc::DecodePath::ghost),
+              (long long)ad.observed(gc::DecodePath::dense), a_us, g_us, d_us, a_us / d_us, a_us / std::min(g_us, d_us),
+              r.predicted_ratio(), last == gc::DecodePath::ghost ? "ghost" : "dense", ok ? ", checked" : ", FAILED: ",
+              ok ? "" : why.c_str());
+  if (!o.adaptive_csv.empty()) {
+    const bool fresh = file_empty(o.adaptive_csv);
+    FILE* f = std::fopen(o.adaptive_csv.c_str(), "a");
+    GKV_CHECK(f, "gpu_bench: cannot open --adaptive-csv ", o.adaptive_csv);
+    if (fresh)
+      std::fprintf(f, "device,commit,case,label,surv_frac,steps,ghost_steps,dense_steps,observed_ghost,observed_dense,"
+                      "adaptive_us,ghost_loop_us,dense_loop_us,ghost_ms,dense_ms,predicted_ratio,last_path,check\n");
+    std::fprintf(f, "%s,%s,%s,%s,%.6f,%d,%d,%d,%lld,%lld,%.3f,%.3f,%.3f,%.5f,%.5f,%.4f,%s,%s\n", o.device.c_str(),
+                 o.commit.c_str(), o.name.c_str(), label.c_str(), frac, N, n_ghost, N - n_ghost,
+                 (long long)ad.observed(gc::DecodePath::ghost), (long long)ad.observed(gc::DecodePath::dense), a_us, g_us,
+                 d_us, ghost_ms, dense_ms, r.predicted_ratio(), last == gc::DecodePath::ghost ? "ghost" : "dense",
+                 ok ? "ok" : "FAILED");
+    std::fclose(f);
+  }
+  return ok;
+}
+
 int run_on_device(const Opts& o, Host& h, int dev) {
   cudaDeviceProp prop;
   CK(cudaGetDeviceProperties(&prop, dev));
@@ -1644,7 +1736,9 @@ int run_on_device(const Opts& o, Host& h, int dev) {
     const double predicted = std::max(s1_ms + stage2_fixed_ms + f * dense_ms, ghost_ms);
     const bool use_ghost = predicted * 1.05 < dense_ms;
     const double adaptive_ms = use_ghost ? ghost_ms : dense_ms;
-    const bool bad = c.violations || c.rule_fail || c.cert_fail || c.num_fail || c.nonfinite || replay_bad;
+    const bool adaptive_bad = o.adaptive_steps > 0 && !adaptive_loops(tm, o, h, d, pr, csv_label, f, out_checked, ghost_ms,
+                                                                       dense_ms);
+    const bool bad = c.violations || c.rule_fail || c.cert_fail || c.num_fail || c.nonfinite || replay_bad || adaptive_bad;
     print_build_agreement(c);
     failures += bad;
     std::printf("%-12s %8.4f %6.3f %9.4f %9.4f %9.4f %9.4f %9.4f %6.2f %6.2f %6.2f %5lld %5lld %9.2e %9.2e %6d\n",

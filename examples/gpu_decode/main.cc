@@ -1,7 +1,7 @@
 // One decode step on the GPU with certified elimination, from a paged bf16 KV cache.
 //
-//   ghostkv_gpu_example [N_TOKENS [FAR_SHARE]]   (default 32768 and 0.5; built with the kernels: GHOSTKV_CUDA; an
-//                                                  H100/H200 to run)
+//   ghostkv_gpu_example [N_TOKENS [FAR_SHARE [STEPS]]]   (default 32768, 0.5 and 400 adaptive steps; built with the
+//                                                          kernels: GHOSTKV_CUDA; an H100/H200 to run)
 //
 // One sequence, 32 query heads over 8 KV heads, d_head 128. The keys have a mean and a decaying spectrum, and a share
 // FAR_SHARE of the pages (none holding a hot token; page p where frac(p·0.618..) < FAR_SHARE) lies far below the
@@ -11,10 +11,14 @@
 //   2. the witness per KV head: a basis fitted on the keys (the CPU library's fit_basis), the int8 records
 //      (build_quant, one scale group per page), packed into the device's page layout (pack_quant_pages);
 //   3. DecodeParams: the arrays, the shapes, δ, a workspace of workspace_bytes(p);
-//   4. ghost_decode: the output and one certificate per query head; dense_decode: the same step over every token.
+//   4. ghost_decode: the output and one certificate per query head; dense_decode: the same step over every token;
+//   5. step after step, AdaptiveDecoder (adaptive.h): the ghost path where the earlier steps show it pays, dense
+//      where they do not, a certificate per query head either way.
 // It prints, per query head, the tokens attended, the certificate's mass and output-error bounds and the distance
 // between the ghost and the dense outputs, and exits 1 if that distance exceeds the output bound plus float32
-// rounding (1e-4 of the dense output's norm): the certificate's promise, checked on this step.
+// rounding (1e-4 of the dense output's norm): the certificate's promise, checked on this step; then the adaptive
+// steps' paths and time per step against the ghost path's and dense's alone, and checks the last adaptive step's
+// certificates the same way.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -28,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "adaptive.h"
 #include "decode.h"
 #include "ghostkv/basis.h"
 #include "ghostkv/error.h"
@@ -82,8 +87,10 @@ float round_up_f32(double x) {
 int main(int argc, char** argv) try {
   const int n = argc > 1 ? std::atoi(argv[1]) : 32768;
   const double far_share = argc > 2 ? std::atof(argv[2]) : 0.5;
-  if (argc > 3 || n < 256 || n > (1 << 20) || !(far_share >= 0.0 && far_share <= 1.0)) {
-    std::fprintf(stderr, "usage: ghostkv_gpu_example [N_TOKENS [FAR_SHARE]]   (256 to 1048576 tokens, a share in [0, 1])\n");
+  const int steps = argc > 3 ? std::atoi(argv[3]) : 400;
+  if (argc > 4 || n < 256 || n > (1 << 20) || !(far_share >= 0.0 && far_share <= 1.0) || steps < 8 || steps > 100000) {
+    std::fprintf(stderr, "usage: ghostkv_gpu_example [N_TOKENS [FAR_SHARE [STEPS]]]   (256 to 1048576 tokens, a share in "
+                         "[0, 1], 8 to 100000 adaptive steps)\n");
     return 2;
   }
   constexpr int Hq = 32, Hkv = 8, G = Hq / Hkv, d = 128;
@@ -207,27 +214,64 @@ int main(int argc, char** argv) try {
   std::printf("one decode step: %d tokens, %d query heads over %d KV heads, d %d, int8 witness, delta %g, far pages %g\n",
               n, Hq, Hkv, d, p.delta, far_share);
   std::printf("head  attended  mass_bound  out_err_bound  |ghost - dense|\n");
-  int bad = 0;
-  double attended = 0;
-  for (int h = 0; h < Hq; ++h) {
-    double e2 = 0, r2 = 0;
-    for (int j = 0; j < d; ++j) {
-      const double x = double(o[size_t(h) * d + size_t(j)]), y = double(od[size_t(h) * d + size_t(j)]);
-      e2 += (x - y) * (x - y);
-      r2 += y * y;
+  // heads whose output is further from the dense output than their certificate allows (or not certified)
+  auto outside = [&](const std::vector<float>& out_h, const std::vector<gc::Certificate>& cert_h, bool print) {
+    int bad = 0;
+    for (int h = 0; h < Hq; ++h) {
+      double e2 = 0, r2 = 0;
+      for (int j = 0; j < d; ++j) {
+        const double x = double(out_h[size_t(h) * d + size_t(j)]), y = double(od[size_t(h) * d + size_t(j)]);
+        e2 += (x - y) * (x - y);
+        r2 += y * y;
+      }
+      const gc::Certificate& ch = cert_h[size_t(h)];
+      const double dist = std::sqrt(e2), slack = 1e-4 * std::sqrt(r2) + 1e-6;
+      const bool ok = ch.flags == 0 && dist <= ch.out_err_bound + slack;
+      bad += !ok;
+      if (print)
+        std::printf("%4d  %8d  %10.3e  %13.3e  %15.3e%s\n", h, ch.n_attended, ch.mass_bound, ch.out_err_bound, dist,
+                    ok ? "" : "  above the bound");
     }
-    const double dist = std::sqrt(e2), slack = 1e-4 * std::sqrt(r2) + 1e-6;
-    const bool ok = c[size_t(h)].flags == 0 && dist <= c[size_t(h)].out_err_bound + slack;
-    bad += !ok;
-    attended += c[size_t(h)].n_attended;
-    std::printf("%4d  %8d  %10.3e  %13.3e  %15.3e%s\n", h, c[size_t(h)].n_attended, c[size_t(h)].mass_bound,
-                c[size_t(h)].out_err_bound, dist, ok ? "" : "  above the bound");
-  }
+    return bad;
+  };
+  int bad = outside(o, c, true);
+  double attended = 0;
+  for (int h = 0; h < Hq; ++h) attended += c[size_t(h)].n_attended;
   std::printf("attended %.1f%% of the tokens on average; step %.1f us (ghost) against %.1f us (dense), warm L2\n",
               100.0 * attended / (double(Hq) * n), t_ghost, t_dense);
   std::printf("%s\n", bad ? "FAILED: a head's output is further from the dense output than its certificate allows"
                           : "every head within its certificate");
-  return bad ? 1 : 0;
+
+  // 5. step after step: the adaptive decoder, against each path alone (steps launched back to back, warm L2)
+  auto loop_us = [&](auto&& one) {
+    CK(cudaEventRecord(e0, st));
+    for (int i = 0; i < steps; ++i) one();
+    CK(cudaEventRecord(e1, st));
+    CK(cudaEventSynchronize(e1));
+    float ms = 0;
+    CK(cudaEventElapsedTime(&ms, e0, e1));
+    return 1e3 * ms / steps;
+  };
+  const double l_ghost = loop_us([&] { gc::ghost_decode(p, st); }), l_dense = loop_us([&] { gc::dense_decode(pd, st); });
+  gc::AdaptiveDecoder ad(p);
+  int n_ghost = 0;
+  gc::DecodePath last = gc::DecodePath::ghost;
+  const double l_adapt = loop_us([&] {
+    last = ad.step(p, st);
+    n_ghost += last == gc::DecodePath::ghost;
+  });
+  const std::vector<float> oa = download(out, size_t(Hq) * d);
+  const std::vector<gc::Certificate> ca = download(cert, size_t(Hq));
+  const int bad_a = outside(oa, ca, false);
+  const gc::AdaptiveRule& rule = ad.rule();
+  std::printf("adaptive: %d steps, %d ghost and %d dense (times observed: %lld ghost, %lld dense; ghost %.1f us, dense %.1f "
+              "us, predicted ratio %.3f); %.1f us per step against %.1f (ghost path alone) and %.1f (dense alone), warm L2\n",
+              steps, n_ghost, steps - n_ghost, (long long)ad.observed(gc::DecodePath::ghost),
+              (long long)ad.observed(gc::DecodePath::dense), rule.ghost_us(), rule.dense_us(), rule.predicted_ratio(), l_adapt,
+              l_ghost, l_dense);
+  std::printf("last adaptive step (%s): %s\n", last == gc::DecodePath::ghost ? "ghost" : "dense",
+              bad_a ? "FAILED: a head outside its certificate" : "every head within its certificate");
+  return bad || bad_a ? 1 : 0;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "ghostkv_gpu_example: %s\n", e.what());
   return 2;

@@ -1,0 +1,156 @@
+// The adaptive fallback of the GPU decode path (adaptive.h): the dense step's exact certificate and
+// AdaptiveDecoder's launches and non-blocking observations (the rule itself: adaptive.cc).
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "adaptive.h"
+
+namespace ghostkv::cuda {
+
+namespace {
+
+// One warp per (batch, query head): the exact certificate of a dense step.
+__global__ void dense_certificate_kernel(DecodeParams p) {
+  const int bq = blockIdx.x, b = bq / p.n_head_q, lane = threadIdx.x;
+  const float* o = p.out + int64_t(bq) * p.d;
+  const float* q = p.q + int64_t(bq) * p.d;
+  float ss = 0.0f;
+  bool bad_q = false;
+  for (int j = lane; j < p.d; j += 32) {
+    ss = __fadd_ru(ss, __fmul_ru(o[j], o[j]));
+    bad_q |= !isfinite(__fmul_rn(q[j], p.scale));
+  }
+  for (int off = 16; off > 0; off >>= 1) ss = __fadd_ru(ss, __shfl_xor_sync(0xffffffffu, ss, off));
+  bad_q = __any_sync(0xffffffffu, bad_q);
+  if (lane != 0) return;
+  const uint32_t flags = (bad_q ? kCertNonFiniteQuery : 0u) | (__fsqrt_ru(ss) <= FLT_MAX ? 0u : kCertNonFiniteOutput);
+  Certificate c;
+  c.flags = flags;
+  c.mass_bound = flags ? 1.0 : 0.0;
+  c.out_err_bound = flags ? double(INFINITY) : 0.0;
+  c.m_E = 0.0;
+  c.z_low = 0.0;  // not computed by the dense path (0 is a lower bound)
+  c.budget = 0.0;
+  c.m_l = 0.0f;
+  c.theta = -INFINITY;  // nothing is eliminated
+  c.nu_e = 0.0f;
+  c.n_attended = p.seq_len[b];
+  p.cert[bq] = c;
+}
+
+void check(cudaError_t e, const char* what) {
+  if (e != cudaSuccess)
+    throw std::runtime_error(std::string("ghostkv cuda: AdaptiveDecoder: ") + what + ": " + cudaGetErrorString(e));
+}
+
+}  // namespace
+
+void dense_certificates(const DecodeParams& p, void* stream) {
+  if (!p.cert || !p.out || !p.q || !p.seq_len)
+    throw std::invalid_argument("ghostkv cuda: dense_certificates needs p.cert, p.out, p.q and p.seq_len");
+  if (p.batch < 1 || p.n_head_q < 1 || p.d < 1)
+    throw std::invalid_argument("ghostkv cuda: dense_certificates: batch " + std::to_string(p.batch) + ", n_head_q " +
+                                std::to_string(p.n_head_q) + ", d " + std::to_string(p.d));
+  dense_certificate_kernel<<<p.batch * p.n_head_q, 32, 0, static_cast<cudaStream_t>(stream)>>>(p);
+  check(cudaGetLastError(), "dense_certificate_kernel");
+}
+
+struct AdaptiveDecoder::Impl {
+  AdaptiveRule rule;
+  int batch, n_head_kv, device = -1;
+  cudaEvent_t ev[2][3] = {};  // per path: start, after its kernels, after the survivor counts' copy
+  bool pending[2] = {false, false};
+  int64_t observed[2] = {0, 0};
+  int32_t* counts = nullptr;  // pinned: [batch·n_head_kv] survivor counts, then [batch] sequence lengths
+  Impl(const DecodeParams& p, AdaptiveOptions o)
+      : rule(witness_bytes_per_token(p), kv_bytes_per_token(p), o), batch(p.batch), n_head_kv(p.n_head_kv) {}
+};
+
+AdaptiveDecoder::AdaptiveDecoder(const DecodeParams& p, AdaptiveOptions o) {
+  if (p.batch < 1 || p.n_head_kv < 1)
+    throw std::invalid_argument("ghostkv cuda: AdaptiveDecoder: batch " + std::to_string(p.batch) + ", n_head_kv " +
+                                std::to_string(p.n_head_kv));
+  auto m = std::make_unique<Impl>(p, o);
+  check(cudaGetDevice(&m->device), "cudaGetDevice");
+  check(cudaMallocHost(&m->counts, sizeof(int32_t) * size_t(p.batch) * (p.n_head_kv + 1)), "cudaMallocHost");
+  for (auto& path : m->ev)
+    for (auto& e : path) check(cudaEventCreate(&e), "cudaEventCreate");
+  impl_ = std::move(m);
+}
+
+AdaptiveDecoder::~AdaptiveDecoder() {
+  if (!impl_) return;
+  for (int i = 0; i < 2; ++i)
+    if (impl_->pending[i]) cudaEventSynchronize(impl_->ev[i][2]);  // the copy into counts must land first
+  for (auto& path : impl_->ev)
+    for (auto& e : path)
+      if (e) cudaEventDestroy(e);
+  cudaFreeHost(impl_->counts);
+}
+
+const AdaptiveRule& AdaptiveDecoder::rule() const { return impl_->rule; }
+int64_t AdaptiveDecoder::observed(DecodePath path) const { return impl_->observed[path == DecodePath::ghost ? 0 : 1]; }
+
+DecodePath AdaptiveDecoder::step(const DecodeParams& p, void* stream) {
+  Impl& m = *impl_;
+  if (p.batch != m.batch || p.n_head_kv != m.n_head_kv)
+    throw std::invalid_argument("ghostkv cuda: AdaptiveDecoder built for batch " + std::to_string(m.batch) + ", n_head_kv " +
+                                std::to_string(m.n_head_kv) + ", stepped with batch " + std::to_string(p.batch) +
+                                ", n_head_kv " + std::to_string(p.n_head_kv));
+  int dev = -1;
+  check(cudaGetDevice(&dev), "cudaGetDevice");
+  if (dev != m.device)
+    throw std::invalid_argument("ghostkv cuda: AdaptiveDecoder built on device " + std::to_string(m.device) +
+                                ", stepped on device " + std::to_string(dev));
+  // the observations the GPU has reached
+  for (int i = 0; i < 2; ++i) {
+    if (!m.pending[i]) continue;
+    const cudaError_t e = cudaEventQuery(m.ev[i][2]);
+    if (e == cudaErrorNotReady) continue;
+    check(e, "cudaEventQuery");
+    float ms = 0;
+    check(cudaEventElapsedTime(&ms, m.ev[i][0], m.ev[i][1]), "cudaEventElapsedTime");
+    if (i == 0) {
+      double surv = 0, tokens = 0;
+      for (int k = 0; k < m.batch * m.n_head_kv; ++k) surv += m.counts[k];
+      for (int b = 0; b < m.batch; ++b) tokens += double(m.n_head_kv) * m.counts[m.batch * m.n_head_kv + b];
+      m.rule.observe_ghost(tokens > 0 ? surv / tokens : 1.0, 1e3 * ms);
+    } else {
+      m.rule.observe_dense(1e3 * ms);
+    }
+    m.pending[i] = false;
+    ++m.observed[i];
+  }
+  const DecodePath path = m.rule.choose();
+  const int i = path == DecodePath::ghost ? 0 : 1;
+  const cudaStream_t st = static_cast<cudaStream_t>(stream);
+  const bool observe = !m.pending[i] && m.rule.chosen(path) > 1;  // not the path's first step: one-time set-up
+  if (observe) check(cudaEventRecord(m.ev[i][0], st), "cudaEventRecord");
+  if (path == DecodePath::ghost) {
+    ghost_decode(p, stream);
+  } else {
+    DecodeParams pd = p;  // one wave (default_splits), or p.splits where fewer: the workspace is sized for p.splits
+    pd.splits = std::min(p.splits, default_splits(p.batch, p.n_head_kv));
+    dense_decode(pd, stream);
+    if (p.cert) dense_certificates(pd, stream);
+  }
+  if (observe) {
+    check(cudaEventRecord(m.ev[i][1], st), "cudaEventRecord");
+    if (path == DecodePath::ghost) {
+      const Workspace w = workspace_views(p);
+      const size_t bk = size_t(m.batch) * m.n_head_kv;
+      check(cudaMemcpyAsync(m.counts, w.n_surv, bk * 4, cudaMemcpyDeviceToHost, st), "cudaMemcpyAsync");
+      check(cudaMemcpyAsync(m.counts + bk, p.seq_len, size_t(m.batch) * 4, cudaMemcpyDeviceToHost, st), "cudaMemcpyAsync");
+    }
+    check(cudaEventRecord(m.ev[i][2], st), "cudaEventRecord");
+    m.pending[i] = true;
+  }
+  return path;
+}
+
+}  // namespace ghostkv::cuda

@@ -1,0 +1,92 @@
+#pragma once
+// Ghost path or dense, step by step: the adaptive fallback of the GPU decode path.
+//
+// Elimination pays only where few tokens survive: stage 1 reads every witness whatever the survivors, so a
+// step that keeps half its tokens costs about what dense attention costs (docs/gpu.md). AdaptiveDecoder
+// runs one decode step at a time, either ghost_decode or dense_decode, choosing from what the earlier steps
+// showed: their survivor fraction (the KV heads' survivor counts over their tokens) and their measured
+// times (CUDA events around each path's launches). The rule (AdaptiveRule below, host-only) is the CPU
+// library's cpu::FallbackPredictor (the witness path while its predicted cost, the larger of the bytes model
+// and the observed time ratio, beats dense by the margin; probes of the witness path with exponential
+// back-off while dense wins) plus the GPU's need for a dense time: the second step is a dense one, and while
+// the ghost path wins, one step in dense_every is dense, to keep the dense time current as the sequence
+// grows. A probe's observation replaces the ghost path's averages instead of joining them: they are as old
+// as the last ghost step, up to max_probe_every steps back.
+//
+// Observations are taken without blocking the host: each path's events and, after a ghost step, the
+// survivor counts (copied to pinned host memory) are read at a later step once the GPU has reached them;
+// a step launched while its path's previous observation is still in flight is not observed.
+// Every step writes a certificate per query head where p.cert is given: the ghost path's own, or on a dense
+// step the exact one (dense_certificates: nothing eliminated, mass_bound = out_err_bound = 0, n_attended =
+// the sequence's length; flags as the ghost path sets them for a non-finite query or output).
+// Eager launches only: the choice is made on the host before each step, so a captured graph would fix it.
+#include <cstdint>
+#include <memory>
+
+#include "decode.h"
+#include "ghostkv/cpu/fast.h"
+
+namespace ghostkv::cuda {
+
+enum class DecodePath { ghost, dense };
+
+struct AdaptiveOptions {
+  double margin = 1.05;          // the ghost path must be predicted faster than dense by this factor
+  double decay = 0.8;            // weight of the previous estimate in the exponential averages
+  int64_t dense_every = 256;     // while the ghost path wins: one dense step in this many (its time's refresh)
+  int64_t min_probe_every = 16;  // while dense wins: a ghost probe after this many dense steps, doubling after
+  int64_t max_probe_every = 1024;  // each probe that confirms dense, up to this many
+};
+
+// The witness bytes a ghost step reads or writes per token and KV head beyond the survivors' K and V
+// (stage 1: codes or sketch, the page's meta and ν shared over its 64 tokens, the bounds written by the scan
+// and read by the compaction, the page anchors where p.box is given), and the K + V bytes per token and
+// KV head (bf16). The bytes model of AdaptiveRule; the bench's bytes_model counts the same per step.
+double witness_bytes_per_token(const DecodeParams& p);
+inline double kv_bytes_per_token(const DecodeParams& p) { return 4.0 * p.d; }
+
+// The decision alone, on the host (no CUDA): which path the next step takes, from the observations given.
+class AdaptiveRule {
+ public:
+  AdaptiveRule(double witness_bytes, double kv_bytes, AdaptiveOptions o = {});
+  DecodePath choose();                                  // the next step's path (counts it as launched)
+  void observe_ghost(double survivor_frac, double us);  // a ghost step's survivor fraction and time (us < 0: none)
+  void observe_dense(double us);                        // a dense step's time
+  double predicted_ratio() const;                       // ghost cost / dense cost at the current estimates
+  double ghost_us() const { return ghost_us_; }         // exponential averages of the observed times (−1: none)
+  double dense_us() const { return dense_us_; }
+  int64_t chosen(DecodePath path) const { return path == DecodePath::ghost ? n_ghost_ : n_dense_; }
+  const cpu::FallbackPredictor& predictor() const { return fp_; }
+
+ private:
+  AdaptiveOptions o_;
+  cpu::FallbackPredictor fp_;
+  double ghost_us_ = -1, dense_us_ = -1;
+  int64_t n_ghost_ = 0, n_dense_ = 0, ghost_run_ = 0;  // ghost_run_: ghost steps since the last dense one
+  bool probing_ = false;  // the last ghost step was a probe (chosen while dense was predicted)
+};
+
+// The exact certificate of a dense step for every (batch, query head): see above. Launched on stream
+// after dense_decode by AdaptiveDecoder; needs p.cert, p.out, p.q and p.seq_len.
+void dense_certificates(const DecodeParams& p, void* stream);
+
+// One decode step at a time by the rule above. Built for p's batch and KV heads on the device current at
+// construction; every step's p must have the same batch and n_head_kv (else std::invalid_argument) and its
+// workspace (p.work, workspace_bytes(p)) as for ghost_decode. Its dense steps run at default_splits (one wave),
+// or at p.splits where that is fewer (the workspace holds p.splits partial states).
+class AdaptiveDecoder {
+ public:
+  explicit AdaptiveDecoder(const DecodeParams& p, AdaptiveOptions o = {});
+  ~AdaptiveDecoder();
+  AdaptiveDecoder(const AdaptiveDecoder&) = delete;
+  AdaptiveDecoder& operator=(const AdaptiveDecoder&) = delete;
+  DecodePath step(const DecodeParams& p, void* stream);  // launches the step (returns after launching)
+  const AdaptiveRule& rule() const;
+  int64_t observed(DecodePath path) const;  // steps of that path whose time was observed so far
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ghostkv::cuda

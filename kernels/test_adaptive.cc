@@ -1,0 +1,185 @@
+// The adaptive fallback's rule (adaptive.h), on the host: a simulated GPU gives each path's time from the
+// step's survivor fraction, and the rule must end up on the cheaper path, pay little for its probes and
+// refreshes, and follow a change of the fraction. The launches themselves (AdaptiveDecoder) run on a GPU:
+// examples/gpu_decode.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <vector>
+#include <stdexcept>
+#include <string>
+
+#include "adaptive.h"
+
+using namespace ghostkv::cuda;
+
+namespace {
+
+// A step's time on a simulated GPU: dense reads every K, V row; the ghost step reads the witnesses,
+// pays a fixed cost and reads the survivors' rows (1 × 128K-like figures, µs).
+struct Sim {
+  double dense_us = 130, stage1_us = 60, fixed_us = 12;  // half the tokens attended: about dense's time
+  double ghost_us(double f) const { return stage1_us + fixed_us + f * dense_us; }
+};
+
+// Runs `steps` steps; each step's observation reaches the rule `lag` steps later (the GPU behind the host).
+// Returns the mean time per step; counts the ghost steps.
+double run(AdaptiveRule& r, const Sim& sim, int steps, const std::function<double(int)>& frac, int* ghost_steps,
+           int lag = 1) {
+  struct Obs {
+    int at;
+    bool ghost;
+    double f, us;
+  };
+  std::vector<Obs> q;
+  double total = 0;
+  int g = 0;
+  for (int s = 0; s < steps; ++s) {
+    for (auto it = q.begin(); it != q.end();) {
+      if (it->at <= s) {
+        if (it->ghost) r.observe_ghost(it->f, it->us);
+        else r.observe_dense(it->us);
+        it = q.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    const DecodePath path = r.choose();
+    const double f = frac(s);
+    const double us = path == DecodePath::ghost ? sim.ghost_us(f) : sim.dense_us;
+    total += us;
+    g += path == DecodePath::ghost;
+    q.push_back({s + lag, path == DecodePath::ghost, f, us});
+  }
+  if (ghost_steps) *ghost_steps = g;
+  return total / steps;
+}
+
+}  // namespace
+
+TEST(CudaAdaptive, WitnessBytesPerToken) {
+  DecodeParams p;  // 32 / 8 heads (G 4), d 128
+  p.bits = 8;
+  // int8 codes 128 + (meta 512 + ν 4) / 64 + bounds 4 f16 written and read (16)
+  EXPECT_DOUBLE_EQ(witness_bytes_per_token(p), 128 + 516.0 / 64 + 16);
+  p.bits = 4;
+  EXPECT_DOUBLE_EQ(witness_bytes_per_token(p), 64 + 516.0 / 64 + 16);
+  p.n8 = 32;  // mixed 8x32 + 4x96
+  EXPECT_DOUBLE_EQ(witness_bytes_per_token(p), 80 + 516.0 / 64 + 16);
+  p.n8 = -1;
+  static const uint8_t box_byte = 0;
+  p.box = &box_byte;  // anchors: the box (2·d u8) with the meta the anchor stage reads again, pub written (G f16)
+  EXPECT_DOUBLE_EQ(witness_bytes_per_token(p), 64 + (516.0 + 512 + 256 + 8) / 64 + 16);
+  p.rank = 16;  // low-rank: ẑ 16 f16, ρ, e; no meta; its anchor of 80 bytes
+  EXPECT_DOUBLE_EQ(witness_bytes_per_token(p), 36 + (4.0 + 80 + 8) / 64 + 16);
+  p.box = nullptr;
+  EXPECT_DOUBLE_EQ(witness_bytes_per_token(p), 36 + 4.0 / 64 + 16);
+  EXPECT_DOUBLE_EQ(kv_bytes_per_token(p), 512);
+}
+
+TEST(CudaAdaptive, WarmUpTakesEachPathTwice) {
+  AdaptiveRule r(152, 512);
+  EXPECT_EQ(r.choose(), DecodePath::ghost);
+  EXPECT_EQ(r.choose(), DecodePath::dense);
+  EXPECT_EQ(r.choose(), DecodePath::ghost);
+  EXPECT_EQ(r.choose(), DecodePath::dense);
+  // no observation yet: the predictor's first answer is the ghost path
+  EXPECT_EQ(r.choose(), DecodePath::ghost);
+  EXPECT_EQ(r.chosen(DecodePath::ghost), 3);
+  EXPECT_EQ(r.chosen(DecodePath::dense), 2);
+}
+
+TEST(CudaAdaptive, StaysOnTheGhostPathWhereItPays) {
+  const Sim sim;
+  for (int lag : {1, 3}) {
+    AdaptiveRule r(152, 512);
+    int g = 0;
+    const int steps = 4096;
+    const double mean = run(r, sim, steps, [](int) { return 0.05; }, &g, lag);
+    // warm-up (2 dense) and one dense refresh per 256 ghost steps
+    EXPECT_LE(steps - g, 2 + steps / 256 + 1) << "lag " << lag;
+    EXPECT_GE(steps - g, steps / 257) << "lag " << lag;  // the refreshes happen
+    EXPECT_LE(mean, 1.01 * sim.ghost_us(0.05) + (sim.dense_us - sim.ghost_us(0.05)) * (2.0 + steps / 256) / steps)
+        << "lag " << lag;
+    EXPECT_NEAR(r.dense_us(), sim.dense_us, 1e-9);
+    EXPECT_NEAR(r.ghost_us(), sim.ghost_us(0.05), 1e-9);
+    EXPECT_NEAR(r.predicted_ratio(), sim.ghost_us(0.05) / sim.dense_us, 1e-9);
+  }
+}
+
+TEST(CudaAdaptive, FallsBackToDenseWhereTheBytesModelIsFooledByFixedCosts) {
+  // half the tokens survive: the bytes model says 0.80 of dense, the observed times 1.05: dense must win
+  const Sim sim;
+  AdaptiveRule r(152, 512);
+  int g = 0;
+  const int steps = 8192;
+  const double mean = run(r, sim, steps, [](int) { return 0.5; }, &g);
+  EXPECT_LT((152 + 0.5 * 512) / 512, 1.0);
+  EXPECT_GT(sim.ghost_us(0.5), sim.dense_us);
+  // warm-up, a few blind steps until the first times arrive, then probes with back-off (16, 32, .., 1024)
+  EXPECT_LE(g, 4 + 7 + steps / 1024 + 1);
+  EXPECT_LE(mean, 1.005 * sim.dense_us);
+  EXPECT_GT(r.predicted_ratio(), 1.0);
+}
+
+TEST(CudaAdaptive, FollowsAChangeOfTheSurvivorFraction) {
+  const Sim sim;
+  AdaptiveRule r(152, 512);
+  // 5% for 2000 steps, then 90% (elimination collapses), then 5% again
+  auto frac = [](int s) { return s < 2000 || s >= 6000 ? 0.05 : 0.9; };
+  int g = 0;
+  double total = 0;
+  int g_mid = 0, g_late = 0;
+  // observations arrive one step late; counts per phase
+  struct Obs {
+    bool ghost;
+    double f, us;
+  };
+  Obs prev{};
+  bool have = false;
+  for (int s = 0; s < 8000; ++s) {
+    if (have) {
+      if (prev.ghost) r.observe_ghost(prev.f, prev.us);
+      else r.observe_dense(prev.us);
+    }
+    const DecodePath path = r.choose();
+    const double f = frac(s), us = path == DecodePath::ghost ? sim.ghost_us(f) : sim.dense_us;
+    total += us;
+    g += path == DecodePath::ghost;
+    if (s >= 2100 && s < 6000) g_mid += path == DecodePath::ghost;
+    if (s >= 6000 + 1100) g_late += path == DecodePath::ghost;
+    prev = {path == DecodePath::ghost, f, us};
+    have = true;
+  }
+  EXPECT_LE(g_mid, 3900 / 16) << "dense from soon after the collapse: only probes take the ghost path";
+  EXPECT_GE(g_late, 900 - 900 / 256 - 2) << "back on the ghost path within one probe interval (≤ 1024 steps)";
+  // overall no worse than the better path per phase plus the probes' and refreshes' share
+  const double best = (4000 * sim.ghost_us(0.05) + 4000 * sim.dense_us) / 8000;
+  EXPECT_LE(total / 8000, 1.06 * best);
+}
+
+TEST(CudaAdaptive, RefusesBadOptions) {
+  auto msg = [](auto&& f) {
+    try {
+      f();
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_NE(msg([] { AdaptiveRule(152, 0); }).find("kv_bytes 0"), std::string::npos);
+  AdaptiveOptions o;
+  o.margin = 0.9;
+  EXPECT_NE(msg([&] { AdaptiveRule(152, 512, o); }).find("margin 0.9"), std::string::npos);
+  o = {};
+  o.decay = 1.0;
+  EXPECT_NE(msg([&] { AdaptiveRule(152, 512, o); }).find("decay 1"), std::string::npos);
+  o = {};
+  o.max_probe_every = 8;
+  EXPECT_NE(msg([&] { AdaptiveRule(152, 512, o); }).find("probes 16..8"), std::string::npos);
+  o = {};
+  o.dense_every = 0;
+  EXPECT_NE(msg([&] { AdaptiveRule(152, 512, o); }).find("dense_every 0"), std::string::npos);
+}
