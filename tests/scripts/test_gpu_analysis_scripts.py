@@ -29,6 +29,8 @@
   a commit without an arm), a CSV without a column and one with a non-numeric value (refused, naming the file);
 - scripts/split_timeline_sm.py on two worked launches (each launch's page-loop ends and late starters, the SMs' mean
   lags, the rank correlation and the slowest SMs common to both) and a CSV without the SM column (refused);
+- scripts/adaptive_table.py on a worked run of two rows (the decoder against dense, the better path and torch SDPA,
+  the worst of each, a failed check counted and the exit status 1) and a CSV without a column (refused);
 - scripts/gpu_report.py's row labels: a forced row with anchors, a split-cut row (cut_blocks) and rows of CSVs before
   that column or with the one cut (no mark);
 - scripts/gpu_torch_spread.py on four worked runs (two groups, their ranges, medians and distance) and a run that
@@ -469,6 +471,29 @@ def main():
     check(r.returncode != 0 and bad in r.stderr and "smid" in r.stderr and "Traceback" not in r.stderr,
           "split_timeline_sm.py on a CSV without smid:\n" + r.stderr)
     for path in (tl, bad):
+        os.remove(path)
+    # adaptive_table.py on two worked rows: 1 x 128K at 5% (decoder 80 µs, ghost path 78, dense 130; torch 128 µs) and
+    # 32 x 32K at 60% (decoder 990, ghost 1100, dense 980; torch 950; its check failed); then a CSV without adaptive_us
+    hdr = ["case", "label", "surv_frac", "steps", "ghost_steps", "dense_steps", "adaptive_us", "ghost_loop_us",
+           "dense_loop_us", "check"]
+    ad = temp_csv(hdr, [["1x128K-b8", "forced:0.05", 0.05, 200, 198, 2, 80, 78, 130, "ok"],
+                        ["32x32K-b8", "real:x", 0.6, 200, 6, 194, 990, 1100, 980, "FAILED"]])
+    tq = temp_csv(["case", "torch_ms"], [["1x131072", 0.128], ["32x32768", 0.95]])
+    r = subprocess.run([sys.executable, os.path.join("scripts", "adaptive_table.py"), ad, tq], cwd=ROOT, capture_output=True,
+                       text=True)
+    out = r.stdout
+    check(r.returncode == 1
+          and "| 1x128K-b8 | forced:0.05 | 5.0% | 198 / 2 | 80.0 | 78.0 | 130.0 | 0.615 | 1.026 | 0.625 | ok |" in out
+          and "| 32x32K-b8 | real:x | 60.0% | 6 / 194 | 990.0 | 1100.0 | 980.0 | 1.010 | 1.010 | 1.042 | FAILED |" in out
+          and "2 rows; decoder / dense at worst 1.010; decoder / the better path at worst 1.026; decoder / torch SDPA at "
+              "worst 1.042; 1 checks failed" in out,
+          "adaptive_table.py worked example:\n" + out + r.stderr)
+    bad = temp_csv([h for h in hdr if h != "adaptive_us"], [["1x128K-b8", "f", 0.05, 200, 198, 2, 78, 130, "ok"]])
+    r = subprocess.run([sys.executable, os.path.join("scripts", "adaptive_table.py"), bad], cwd=ROOT, capture_output=True,
+                       text=True)
+    check(r.returncode != 0 and bad in r.stderr and "adaptive_us" in r.stderr and "Traceback" not in r.stderr,
+          "adaptive_table.py on a CSV without adaptive_us:\n" + r.stderr)
+    for path in (ad, tq, bad):
         os.remove(path)
     # gpu_report.py's row labels
     import gpu_report
