@@ -19,7 +19,8 @@
 // Every step writes a certificate per query head where p.cert is given: the ghost path's own, or on a dense
 // step the exact one (dense_certificates: nothing eliminated, mass_bound = out_err_bound = 0, n_attended =
 // the sequence's length; flags as the ghost path sets them for a non-finite query or output).
-// Eager launches only: the choice is made on the host before each step, so a captured graph would fix it.
+// Eager launches only: the choice is made on the host before each step, so a captured graph would fix it. One
+// decoder per stream of steps, driven from one thread at a time.
 #include <cstdint>
 #include <memory>
 
