@@ -64,11 +64,13 @@ struct AdaptiveDecoder::Impl {
   AdaptiveRule rule;
   int batch, n_head_kv, device = -1;
   cudaEvent_t ev[2][3] = {};  // per path: start, after its kernels, after the survivor counts' copy
-  bool pending[2] = {false, false};
-  int64_t observed[2] = {0, 0};
+  ObservationSlots slots;
+  int64_t steps = 0, observed[2] = {0, 0};
   int32_t* counts = nullptr;  // pinned: [batch·n_head_kv] survivor counts, then [batch] sequence lengths
   Impl(const DecodeParams& p, AdaptiveOptions o)
-      : rule(witness_bytes_per_token(p), kv_bytes_per_token(p), o), batch(p.batch), n_head_kv(p.n_head_kv) {}
+      : rule(witness_bytes_per_token(p), kv_bytes_per_token(p), o), batch(p.batch), n_head_kv(p.n_head_kv) {
+    slots.max_lag = o.max_lag;
+  }
 };
 
 AdaptiveDecoder::AdaptiveDecoder(const DecodeParams& p, AdaptiveOptions o) {
@@ -86,7 +88,7 @@ AdaptiveDecoder::AdaptiveDecoder(const DecodeParams& p, AdaptiveOptions o) {
 AdaptiveDecoder::~AdaptiveDecoder() {
   if (!impl_) return;
   for (int i = 0; i < 2; ++i)
-    if (impl_->pending[i]) cudaEventSynchronize(impl_->ev[i][2]);  // the copy into counts must land first
+    if (!impl_->slots.free(i)) cudaEventSynchronize(impl_->ev[i][2]);  // the copy into counts must land first
   for (auto& path : impl_->ev)
     for (auto& e : path)
       if (e) cudaEventDestroy(e);
@@ -109,7 +111,8 @@ DecodePath AdaptiveDecoder::step(const DecodeParams& p, void* stream) {
                                 ", stepped on device " + std::to_string(dev));
   // the observations the GPU has reached
   for (int i = 0; i < 2; ++i) {
-    if (!m.pending[i]) continue;
+    if (m.slots.free(i)) continue;
+    if (m.slots.must_wait(i, m.steps)) check(cudaEventSynchronize(m.ev[i][2]), "cudaEventSynchronize");
     const cudaError_t e = cudaEventQuery(m.ev[i][2]);
     if (e == cudaErrorNotReady) continue;
     check(e, "cudaEventQuery");
@@ -123,13 +126,13 @@ DecodePath AdaptiveDecoder::step(const DecodeParams& p, void* stream) {
     } else {
       m.rule.observe_dense(1e3 * ms);
     }
-    m.pending[i] = false;
+    m.slots.done(i);
     ++m.observed[i];
   }
   const DecodePath path = m.rule.choose();
   const int i = path == DecodePath::ghost ? 0 : 1;
   const cudaStream_t st = static_cast<cudaStream_t>(stream);
-  const bool observe = !m.pending[i] && m.rule.chosen(path) > 1;  // not the path's first step: one-time set-up
+  const bool observe = m.slots.free(i) && m.rule.chosen(path) > 1;  // not the path's first step: one-time set-up
   if (observe) check(cudaEventRecord(m.ev[i][0], st), "cudaEventRecord");
   if (path == DecodePath::ghost) {
     ghost_decode(p, stream);
@@ -148,8 +151,9 @@ DecodePath AdaptiveDecoder::step(const DecodeParams& p, void* stream) {
       check(cudaMemcpyAsync(m.counts + bk, p.seq_len, size_t(m.batch) * 4, cudaMemcpyDeviceToHost, st), "cudaMemcpyAsync");
     }
     check(cudaEventRecord(m.ev[i][2], st), "cudaEventRecord");
-    m.pending[i] = true;
+    m.slots.issue(i, m.steps);
   }
+  ++m.steps;
   return path;
 }
 

@@ -13,9 +13,11 @@
 // grows. A probe's observation replaces the ghost path's averages instead of joining them: they are as old
 // as the last ghost step, up to max_probe_every steps back.
 //
-// Observations are taken without blocking the host: each path's events and, after a ghost step, the
-// survivor counts (copied to pinned host memory) are read at a later step once the GPU has reached them;
-// a step launched while its path's previous observation is still in flight is not observed.
+// Observations are taken without blocking the host while it is at most max_lag steps ahead of them: each path's
+// events and, after a ghost step, the survivor counts (copied to pinned host memory) are read at a later step once
+// the GPU has reached them; an observation max_lag steps old is waited for (cudaEventSynchronize), so decisions are
+// never made on older data however far the host runs ahead (the GPU still has max_lag − 1 steps queued). A step
+// launched while its path's previous observation is still in flight is not observed.
 // Every step writes a certificate per query head where p.cert is given: the ghost path's own, or on a dense
 // step the exact one (dense_certificates: nothing eliminated, mass_bound = out_err_bound = 0, n_attended =
 // the sequence's length; flags as the ghost path sets them for a non-finite query or output).
@@ -37,6 +39,7 @@ struct AdaptiveOptions {
   int64_t dense_every = 256;     // while the ghost path wins: one dense step in this many (its time's refresh)
   int64_t min_probe_every = 16;  // while dense wins: a ghost probe after this many dense steps, doubling after
   int64_t max_probe_every = 1024;  // each probe that confirms dense, up to this many
+  int64_t max_lag = 4;           // AdaptiveDecoder: the host waits for an observation once it is this many steps old
 };
 
 // The witness bytes a ghost step reads or writes per token and KV head beyond the survivors' K and V
@@ -65,6 +68,18 @@ class AdaptiveRule {
   double ghost_us_ = -1, dense_us_ = -1;
   int64_t n_ghost_ = 0, n_dense_ = 0, ghost_run_ = 0;  // ghost_run_: ghost steps since the last dense one
   bool probing_ = false;  // the last ghost step was a probe (chosen while dense was predicted)
+};
+
+// AdaptiveDecoder's observation bookkeeping, host-only (tested without a GPU): one slot per path (0 ghost, 1 dense)
+// holding the step whose observation is in flight; the host waits for it once it is max_lag steps old.
+struct ObservationSlots {
+  int64_t max_lag = 4;
+  bool pending[2] = {false, false};
+  int64_t issued[2] = {0, 0};
+  bool must_wait(int path, int64_t step) const { return pending[path] && step - issued[path] >= max_lag; }
+  bool free(int path) const { return !pending[path]; }
+  void issue(int path, int64_t step) { pending[path] = true, issued[path] = step; }
+  void done(int path) { pending[path] = false; }
 };
 
 // The exact certificate of a dense step for every (batch, query head): see above. Launched on stream

@@ -160,6 +160,63 @@ TEST(CudaAdaptive, FollowsAChangeOfTheSurvivorFraction) {
   EXPECT_LE(total / 8000, 1.06 * best);
 }
 
+// AdaptiveDecoder's loop on a simulated GPU: the host launches a step every host_us, far faster than the GPU runs them
+// (a bench loop of steps launched back to back), with the decoder's bookkeeping (ObservationSlots: one observation
+// in flight per path, the path's first step not observed, the host waiting for an observation max_lag steps old).
+// Returns the GPU's mean time per step; counts the ghost steps.
+double run_decoder(const Sim& sim, double frac, int steps, int64_t max_lag, int* ghost_steps, double host_us = 5) {
+  AdaptiveOptions o;
+  o.max_lag = max_lag;
+  AdaptiveRule r(152, 512, o);
+  ObservationSlots slots;
+  slots.max_lag = max_lag;
+  std::vector<double> finish;  // each step's end on the GPU
+  std::vector<int> path_of;
+  double host = 0, gpu = 0;
+  int g = 0;
+  for (int s = 0; s < steps; ++s) {
+    for (int i = 0; i < 2; ++i) {
+      if (slots.free(i)) continue;
+      const int64_t k = slots.issued[i];
+      if (slots.must_wait(i, s)) host = std::max(host, finish[size_t(k)]);  // cudaEventSynchronize
+      if (finish[size_t(k)] > host) continue;                              // cudaEventQuery: not ready
+      const double us = finish[size_t(k)] - (k ? std::max(finish[size_t(k - 1)], 0.0) : 0.0);
+      if (i == 0) r.observe_ghost(frac, us);
+      else r.observe_dense(us);
+      slots.done(i);
+    }
+    const DecodePath path = r.choose();
+    const int i = path == DecodePath::ghost ? 0 : 1;
+    const bool observe = slots.free(i) && r.chosen(path) > 1;
+    const double us = i == 0 ? sim.ghost_us(frac) : sim.dense_us;
+    gpu = std::max(gpu, host) + us;  // the GPU starts the step once launched and free
+    finish.push_back(gpu);
+    path_of.push_back(i);
+    if (observe) slots.issue(i, s);
+    g += i == 0;
+    host += host_us;
+  }
+  if (ghost_steps) *ghost_steps = g;
+  return gpu / steps;
+}
+
+TEST(CudaAdaptive, DecoderLoopWithTheHostFarAhead) {
+  const Sim sim;  // every token survives: the ghost step 202 µs, dense 130
+  int g = 0;
+  const double mean = run_decoder(sim, 1.0, 200, 4, &g);
+  // warm-up (2), blind steps until the first observations return (≤ max_lag), probes at 16 and 48 dense steps after
+  EXPECT_LE(g, 2 + 4 + 3) << "ghost steps";
+  EXPECT_LE(mean, sim.dense_us * (1 + 9.0 * (sim.ghost_us(1.0) / sim.dense_us - 1) / 200)) << "µs per step";
+  // without the wait the decisions stay blind: the bytes model alone (0.30 + f·1) keeps choosing the ghost path
+  int g_blind = 0;
+  run_decoder(sim, 1.0, 200, 1000000, &g_blind);
+  EXPECT_GT(g_blind, 20) << "the wait is what bounds the stale decisions";
+  // where the ghost path pays it stays on it (one dense refresh per 256 steps; the 2 warm-up ones here)
+  const double mean5 = run_decoder(sim, 0.05, 1000, 4, &g);
+  EXPECT_GE(g, 1000 - 2 - 1000 / 256 - 1);
+  EXPECT_LE(mean5, 1.02 * sim.ghost_us(0.05));
+}
+
 TEST(CudaAdaptive, RefusesBadOptions) {
   auto msg = [](auto&& f) {
     try {
@@ -179,6 +236,9 @@ TEST(CudaAdaptive, RefusesBadOptions) {
   o = {};
   o.max_probe_every = 8;
   EXPECT_NE(msg([&] { AdaptiveRule(152, 512, o); }).find("probes 16..8"), std::string::npos);
+  o = {};
+  o.max_lag = 0;
+  EXPECT_NE(msg([&] { AdaptiveRule(152, 512, o); }).find("max_lag 0"), std::string::npos);
   o = {};
   o.dense_every = 0;
   EXPECT_NE(msg([&] { AdaptiveRule(152, 512, o); }).find("dense_every 0"), std::string::npos);
