@@ -20,13 +20,15 @@ double witness_bytes_per_token(const DecodeParams& p) {
 
 AdaptiveRule::AdaptiveRule(double witness_bytes, double kv_bytes, AdaptiveOptions o) : o_(o) {
   if (!(kv_bytes > 0) || !(witness_bytes >= 0) || !(o.margin >= 1) || !(o.decay >= 0 && o.decay < 1) ||
-      o.dense_every < 1 || o.min_probe_every < 1 || o.max_probe_every < o.min_probe_every || o.max_lag < 1)
+      o.dense_every < 1 || o.min_probe_every < 1 || o.max_probe_every < o.min_probe_every || o.max_lag < 1 ||
+      o.observe_every < 1)
     throw std::invalid_argument("ghostkv cuda: AdaptiveRule needs kv_bytes > 0, witness_bytes >= 0, margin >= 1, decay in "
-                                "[0, 1), dense_every >= 1, 1 <= min_probe_every <= max_probe_every and max_lag >= 1 (got kv_bytes " +
+                                "[0, 1), dense_every >= 1, 1 <= min_probe_every <= max_probe_every, max_lag >= 1 and observe_every >= 1 (got kv_bytes " +
                                 std::to_string(kv_bytes) + ", witness_bytes " + std::to_string(witness_bytes) + ", margin " +
                                 std::to_string(o.margin) + ", decay " + std::to_string(o.decay) + ", dense_every " +
                                 std::to_string(o.dense_every) + ", probes " + std::to_string(o.min_probe_every) + ".." +
-                                std::to_string(o.max_probe_every) + ", max_lag " + std::to_string(o.max_lag) + ")");
+                                std::to_string(o.max_probe_every) + ", max_lag " + std::to_string(o.max_lag) +
+                                ", observe_every " + std::to_string(o.observe_every) + ")");
   fp_.record_bytes = witness_bytes;
   fp_.kv_bytes = kv_bytes;
   fp_.margin = o.margin;

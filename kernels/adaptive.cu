@@ -14,8 +14,10 @@ namespace ghostkv::cuda {
 
 namespace {
 
-// One warp per (batch, query head): the exact certificate of a dense step.
+// One warp per (batch, query head): the exact certificate of a dense step. Launched with programmatic stream
+// serialization where the kernels use it: it waits for dense's last kernel before reading the outputs.
 __global__ void dense_certificate_kernel(DecodeParams p) {
+  asm volatile("griddepcontrol.wait;" ::: "memory");
   const int bq = blockIdx.x, b = bq / p.n_head_q, lane = threadIdx.x;
   const float* o = p.out + int64_t(bq) * p.d;
   const float* q = p.q + int64_t(bq) * p.d;
@@ -56,8 +58,17 @@ void dense_certificates(const DecodeParams& p, void* stream) {
   if (p.batch < 1 || p.n_head_q < 1 || p.d < 1)
     throw std::invalid_argument("ghostkv cuda: dense_certificates: batch " + std::to_string(p.batch) + ", n_head_q " +
                                 std::to_string(p.n_head_q) + ", d " + std::to_string(p.d));
-  dense_certificate_kernel<<<p.batch * p.n_head_q, 32, 0, static_cast<cudaStream_t>(stream)>>>(p);
-  check(cudaGetLastError(), "dense_certificate_kernel");
+  static const bool pdl = env_choice("GHOSTKV_NO_PDL", 0, 0, 1) == 0;  // as the decode kernels
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3(p.batch * p.n_head_q);
+  cfg.blockDim = dim3(32);
+  cfg.stream = static_cast<cudaStream_t>(stream);
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = pdl ? 1 : 0;
+  check(cudaLaunchKernelEx(&cfg, dense_certificate_kernel, p), "dense_certificate_kernel");
 }
 
 struct AdaptiveDecoder::Impl {
@@ -69,7 +80,7 @@ struct AdaptiveDecoder::Impl {
   int32_t* counts = nullptr;  // pinned: [batch·n_head_kv] survivor counts, then [batch] sequence lengths
   Impl(const DecodeParams& p, AdaptiveOptions o)
       : rule(witness_bytes_per_token(p), kv_bytes_per_token(p), o), batch(p.batch), n_head_kv(p.n_head_kv) {
-    slots.max_lag = o.max_lag;
+    slots.max_lag = o.max_lag, slots.every = o.observe_every;
   }
 };
 
@@ -132,7 +143,7 @@ DecodePath AdaptiveDecoder::step(const DecodeParams& p, void* stream) {
   const DecodePath path = m.rule.choose();
   const int i = path == DecodePath::ghost ? 0 : 1;
   const cudaStream_t st = static_cast<cudaStream_t>(stream);
-  const bool observe = m.slots.free(i) && m.rule.chosen(path) > 1;  // not the path's first step: one-time set-up
+  const bool observe = m.slots.may_issue(i, m.steps) && m.rule.chosen(path) > 1;  // not the path's first step: one-time set-up
   if (observe) check(cudaEventRecord(m.ev[i][0], st), "cudaEventRecord");
   if (path == DecodePath::ghost) {
     ghost_decode(p, stream);

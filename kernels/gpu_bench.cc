@@ -48,7 +48,8 @@
 //      AdaptiveDecoder (adaptive.h: ghost or dense per step from the earlier steps' observations); the time per step of
 //      each loop, the decoder's path counts, and its last step checked (ghost: the outputs against the checked ones;
 //      dense: the outputs against a dense run's, bitwise, and every certificate exact: nothing eliminated, bounds 0,
-//      n_attended the sequence's length); --adaptive-csv PATH appends the rows there.
+//      n_attended the sequence's length); --adaptive-csv PATH appends the rows there; --adaptive-every K and
+//      --adaptive-lag L set the decoder's AdaptiveOptions::observe_every and max_lag (defaults 8 and 4).
 // Exit code: 0 all checks passed, 1 a check failed, 2 bad input / CUDA error.
 #include <cuda_runtime.h>
 
@@ -123,6 +124,7 @@ struct Opts {
   bool check_only = false;  // the checks alone (no timing, no CSV) and a graph replay per row: for compute-sanitizer
   int adaptive_steps = 0;   // --adaptive-steps N: also N steps of each timed row through AdaptiveDecoder (adaptive.h)
   std::string adaptive_csv; // --adaptive-csv PATH: those loops' rows appended here
+  gc::AdaptiveOptions adaptive_opts;  // --adaptive-every K, --adaptive-lag L: AdaptiveOptions::observe_every, max_lag
   std::vector<int> gpus{0}; // devices to run on, in turn, in one process
   uint64_t seed = 1;
 };
@@ -1315,6 +1317,11 @@ int main(int argc, char** argv) try {
       GKV_CHECK(o.adaptive_steps >= 8 && o.adaptive_steps <= 100000, "gpu_bench: --adaptive-steps takes 8 to 100000, got ",
                 o.adaptive_steps);
     } else if (a == "--adaptive-csv") o.adaptive_csv = val();
+    else if (a == "--adaptive-every" || a == "--adaptive-lag") {
+      const int v = std::stoi(val());
+      GKV_CHECK(v >= 1 && v <= 1000000, "gpu_bench: ", a, " takes 1 to 1000000, got ", v);
+      (a == "--adaptive-every" ? o.adaptive_opts.observe_every : o.adaptive_opts.max_lag) = v;
+    }
     else if (a == "--scan-timeline") o.scan_timeline = true;
     else if (a == "--scan-timeline-csv") o.scan_timeline = true, o.scan_timeline_csv = val();
     else if (a == "--split-timeline-csv") o.split_timeline_csv = val();
@@ -1389,7 +1396,7 @@ bool adaptive_loops(Timer& tm, const Opts& o, const Host& h, Gpu& d, const gc::D
   };
   const double g_us = loop_us([&] { gc::ghost_decode(pr, tm.st); });
   const double d_us = loop_us([&] { gc::dense_decode(d.p, tm.st); });
-  gc::AdaptiveDecoder ad(pr);
+  gc::AdaptiveDecoder ad(pr, o.adaptive_opts);
   int n_ghost = 0;
   gc::DecodePath last = gc::DecodePath::ghost;
   CK(cudaMemsetAsync(d.out.p, 0xFF, d.out.n * 4, tm.st));
@@ -1438,12 +1445,13 @@ bool adaptive_loops(Timer& tm, const Opts& o, const Host& h, Gpu& d, const gc::D
     GKV_CHECK(f, "gpu_bench: cannot open --adaptive-csv ", o.adaptive_csv);
     if (fresh)
       std::fprintf(f, "device,commit,case,label,surv_frac,steps,ghost_steps,dense_steps,observed_ghost,observed_dense,"
-                      "adaptive_us,ghost_loop_us,dense_loop_us,ghost_ms,dense_ms,predicted_ratio,last_path,check\n");
-    std::fprintf(f, "%s,%s,%s,%s,%.6f,%d,%d,%d,%lld,%lld,%.3f,%.3f,%.3f,%.5f,%.5f,%.4f,%s,%s\n", o.device.c_str(),
+                      "adaptive_us,ghost_loop_us,dense_loop_us,ghost_ms,dense_ms,predicted_ratio,last_path,check,"
+                      "observe_every,max_lag\n");
+    std::fprintf(f, "%s,%s,%s,%s,%.6f,%d,%d,%d,%lld,%lld,%.3f,%.3f,%.3f,%.5f,%.5f,%.4f,%s,%s,%lld,%lld\n", o.device.c_str(),
                  o.commit.c_str(), o.name.c_str(), label.c_str(), frac, N, n_ghost, N - n_ghost,
                  (long long)ad.observed(gc::DecodePath::ghost), (long long)ad.observed(gc::DecodePath::dense), a_us, g_us,
                  d_us, ghost_ms, dense_ms, r.predicted_ratio(), last == gc::DecodePath::ghost ? "ghost" : "dense",
-                 ok ? "ok" : "FAILED");
+                 ok ? "ok" : "FAILED", (long long)o.adaptive_opts.observe_every, (long long)o.adaptive_opts.max_lag);
     std::fclose(f);
   }
   return ok;

@@ -162,14 +162,17 @@ TEST(CudaAdaptive, FollowsAChangeOfTheSurvivorFraction) {
 
 // AdaptiveDecoder's loop on a simulated GPU: the host launches a step every host_us, far faster than the GPU runs them
 // (a bench loop of steps launched back to back), with the decoder's bookkeeping (ObservationSlots: one observation
-// in flight per path, the path's first step not observed, the host waiting for an observation max_lag steps old).
+// in flight per path, at most one in `every` steps, the path's first step not observed, the host waiting for an
+// observation max_lag steps old).
 // Returns the GPU's mean time per step; counts the ghost steps.
-double run_decoder(const Sim& sim, double frac, int steps, int64_t max_lag, int* ghost_steps, double host_us = 5) {
+double run_decoder(const Sim& sim, double frac, int steps, int64_t max_lag, int* ghost_steps, double host_us = 5,
+                   int64_t every = 8) {
   AdaptiveOptions o;
   o.max_lag = max_lag;
+  o.observe_every = every;
   AdaptiveRule r(152, 512, o);
   ObservationSlots slots;
-  slots.max_lag = max_lag;
+  slots.max_lag = max_lag, slots.every = every;
   std::vector<double> finish;  // each step's end on the GPU
   std::vector<int> path_of;
   double host = 0, gpu = 0;
@@ -187,7 +190,7 @@ double run_decoder(const Sim& sim, double frac, int steps, int64_t max_lag, int*
     }
     const DecodePath path = r.choose();
     const int i = path == DecodePath::ghost ? 0 : 1;
-    const bool observe = slots.free(i) && r.chosen(path) > 1;
+    const bool observe = slots.may_issue(i, s) && r.chosen(path) > 1;
     const double us = i == 0 ? sim.ghost_us(frac) : sim.dense_us;
     gpu = std::max(gpu, host) + us;  // the GPU starts the step once launched and free
     finish.push_back(gpu);
@@ -198,6 +201,20 @@ double run_decoder(const Sim& sim, double frac, int steps, int64_t max_lag, int*
   }
   if (ghost_steps) *ghost_steps = g;
   return gpu / steps;
+}
+
+TEST(CudaAdaptive, ObservationSlots) {
+  ObservationSlots s;  // max_lag 4, every 8
+  EXPECT_TRUE(s.may_issue(0, 0));
+  s.issue(0, 0);
+  EXPECT_FALSE(s.may_issue(0, 1));  // in flight
+  EXPECT_FALSE(s.must_wait(0, 3));
+  EXPECT_TRUE(s.must_wait(0, 4));  // max_lag steps old: the host waits
+  s.done(0);
+  EXPECT_FALSE(s.must_wait(0, 9));
+  EXPECT_FALSE(s.may_issue(0, 7));  // fewer than `every` steps since the last one
+  EXPECT_TRUE(s.may_issue(0, 8));
+  EXPECT_TRUE(s.may_issue(1, 5));  // the other path's slot is its own
 }
 
 TEST(CudaAdaptive, DecoderLoopWithTheHostFarAhead) {
@@ -236,6 +253,9 @@ TEST(CudaAdaptive, RefusesBadOptions) {
   o = {};
   o.max_probe_every = 8;
   EXPECT_NE(msg([&] { AdaptiveRule(152, 512, o); }).find("probes 16..8"), std::string::npos);
+  o = {};
+  o.observe_every = 0;
+  EXPECT_NE(msg([&] { AdaptiveRule(152, 512, o); }).find("observe_every 0"), std::string::npos);
   o = {};
   o.max_lag = 0;
   EXPECT_NE(msg([&] { AdaptiveRule(152, 512, o); }).find("max_lag 0"), std::string::npos);
