@@ -17,6 +17,7 @@ namespace {
 // One warp per (batch, query head): the exact certificate of a dense step. Launched with programmatic stream
 // serialization where the kernels use it: it waits for dense's last kernel before reading the outputs.
 __global__ void dense_certificate_kernel(DecodeParams p) {
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");  // the next step's first kernel may launch
   asm volatile("griddepcontrol.wait;" ::: "memory");
   const int bq = blockIdx.x, b = bq / p.n_head_q, lane = threadIdx.x;
   const float* o = p.out + int64_t(bq) * p.d;
@@ -77,6 +78,7 @@ struct AdaptiveDecoder::Impl {
   cudaEvent_t ev[2][3] = {};  // per path: start, after its kernels, after the survivor counts' copy
   ObservationSlots slots;
   int64_t steps = 0, observed[2] = {0, 0};
+  int last = -1;  // the previous step's path
   int32_t* counts = nullptr;  // pinned: [batch·n_head_kv] survivor counts, then [batch] sequence lengths
   Impl(const DecodeParams& p, AdaptiveOptions o)
       : rule(witness_bytes_per_token(p), kv_bytes_per_token(p), o), batch(p.batch), n_head_kv(p.n_head_kv) {
@@ -143,7 +145,9 @@ DecodePath AdaptiveDecoder::step(const DecodeParams& p, void* stream) {
   const DecodePath path = m.rule.choose();
   const int i = path == DecodePath::ghost ? 0 : 1;
   const cudaStream_t st = static_cast<cudaStream_t>(stream);
-  const bool observe = m.slots.may_issue(i, m.steps) && m.rule.chosen(path) > 1;  // not the path's first step: one-time set-up
+  // not the path's first step (one-time set-up); a step that switches paths whenever its slot is free
+  const bool observe = m.slots.may_issue(i, m.steps, i != m.last) && m.rule.chosen(path) > 1;
+  m.last = i;
   if (observe) check(cudaEventRecord(m.ev[i][0], st), "cudaEventRecord");
   if (path == DecodePath::ghost) {
     ghost_decode(p, stream);

@@ -17,8 +17,8 @@
 // events and, after a ghost step, the survivor counts (copied to pinned host memory) are read at a later step once
 // the GPU has reached them; an observation max_lag steps old is waited for (cudaEventSynchronize), so decisions are
 // never made on older data however far the host runs ahead (the GPU still has max_lag − 1 steps queued). A step
-// launched while its path's previous observation is still in flight, or fewer than observe_every steps after it, is
-// not observed.
+// launched while its path's previous observation is still in flight, or fewer than observe_every steps after it (unless
+// it switches paths: a probe or a dense refresh), is not observed.
 // Every step writes a certificate per query head where p.cert is given: the ghost path's own, or on a dense
 // step the exact one (dense_certificates: nothing eliminated, mass_bound = out_err_bound = 0, n_attended =
 // the sequence's length; flags as the ghost path sets them for a non-finite query or output).
@@ -41,7 +41,8 @@ struct AdaptiveOptions {
   int64_t min_probe_every = 16;  // while dense wins: a ghost probe after this many dense steps, doubling after
   int64_t max_probe_every = 1024;  // each probe that confirms dense, up to this many
   int64_t max_lag = 4;           // AdaptiveDecoder: the host waits for an observation once it is this many steps old
-  int64_t observe_every = 8;     // AdaptiveDecoder: a path's step is observed at most once in this many steps
+  int64_t observe_every = 32;    // AdaptiveDecoder: a path's step is observed at most once in this many steps, but for
+                                 // a step that switches paths (a probe, a dense refresh), observed whenever it can be
 };
 
 // The witness bytes a ghost step reads or writes per token and KV head beyond the survivors' K and V
@@ -75,14 +76,16 @@ class AdaptiveRule {
 // AdaptiveDecoder's observation bookkeeping, host-only (tested without a GPU): one slot per path (0 ghost, 1 dense)
 // holding the step whose observation is in flight; the host waits for it once it is max_lag steps old.
 // A path's next observation waits until its last one is done and observe_every steps old (each observation's
-// events and copy cost the stream a few µs).
+// events and copy cost the stream a few µs), unless forced (a step that switches paths).
 struct ObservationSlots {
-  int64_t max_lag = 4, every = 8;
+  int64_t max_lag = 4, every = 32;
   bool pending[2] = {false, false}, ever[2] = {false, false};
   int64_t issued[2] = {0, 0};
   bool must_wait(int path, int64_t step) const { return pending[path] && step - issued[path] >= max_lag; }
   bool free(int path) const { return !pending[path]; }
-  bool may_issue(int path, int64_t step) const { return !pending[path] && (!ever[path] || step - issued[path] >= every); }
+  bool may_issue(int path, int64_t step, bool force = false) const {
+    return !pending[path] && (force || !ever[path] || step - issued[path] >= every);
+  }
   void issue(int path, int64_t step) { pending[path] = true, ever[path] = true, issued[path] = step; }
   void done(int path) { pending[path] = false; }
 };

@@ -165,8 +165,8 @@ TEST(CudaAdaptive, FollowsAChangeOfTheSurvivorFraction) {
 // in flight per path, at most one in `every` steps, the path's first step not observed, the host waiting for an
 // observation max_lag steps old).
 // Returns the GPU's mean time per step; counts the ghost steps.
-double run_decoder(const Sim& sim, double frac, int steps, int64_t max_lag, int* ghost_steps, double host_us = 5,
-                   int64_t every = 8) {
+double run_decoder(const Sim& sim, const std::function<double(int)>& frac, int steps, int64_t max_lag, int* ghost_steps,
+                   int* ghost_tail = nullptr, int tail = 0, double host_us = 5, int64_t every = 32) {
   AdaptiveOptions o;
   o.max_lag = max_lag;
   o.observe_every = every;
@@ -176,6 +176,7 @@ double run_decoder(const Sim& sim, double frac, int steps, int64_t max_lag, int*
   std::vector<double> finish;  // each step's end on the GPU
   std::vector<int> path_of;
   double host = 0, gpu = 0;
+  int last = -1;
   int g = 0;
   for (int s = 0; s < steps; ++s) {
     for (int i = 0; i < 2; ++i) {
@@ -184,19 +185,21 @@ double run_decoder(const Sim& sim, double frac, int steps, int64_t max_lag, int*
       if (slots.must_wait(i, s)) host = std::max(host, finish[size_t(k)]);  // cudaEventSynchronize
       if (finish[size_t(k)] > host) continue;                              // cudaEventQuery: not ready
       const double us = finish[size_t(k)] - (k ? std::max(finish[size_t(k - 1)], 0.0) : 0.0);
-      if (i == 0) r.observe_ghost(frac, us);
+      if (i == 0) r.observe_ghost(frac(int(k)), us);
       else r.observe_dense(us);
       slots.done(i);
     }
     const DecodePath path = r.choose();
     const int i = path == DecodePath::ghost ? 0 : 1;
-    const bool observe = slots.may_issue(i, s) && r.chosen(path) > 1;
-    const double us = i == 0 ? sim.ghost_us(frac) : sim.dense_us;
+    const bool observe = slots.may_issue(i, s, i != last) && r.chosen(path) > 1;
+    last = i;
+    const double us = i == 0 ? sim.ghost_us(frac(s)) : sim.dense_us;
     gpu = std::max(gpu, host) + us;  // the GPU starts the step once launched and free
     finish.push_back(gpu);
     path_of.push_back(i);
     if (observe) slots.issue(i, s);
     g += i == 0;
+    if (ghost_tail && s >= steps - tail) *ghost_tail += i == 0;
     host += host_us;
   }
   if (ghost_steps) *ghost_steps = g;
@@ -204,7 +207,8 @@ double run_decoder(const Sim& sim, double frac, int steps, int64_t max_lag, int*
 }
 
 TEST(CudaAdaptive, ObservationSlots) {
-  ObservationSlots s;  // max_lag 4, every 8
+  ObservationSlots s;  // max_lag 4, every 32
+  s.every = 8;
   EXPECT_TRUE(s.may_issue(0, 0));
   s.issue(0, 0);
   EXPECT_FALSE(s.may_issue(0, 1));  // in flight
@@ -213,25 +217,39 @@ TEST(CudaAdaptive, ObservationSlots) {
   s.done(0);
   EXPECT_FALSE(s.must_wait(0, 9));
   EXPECT_FALSE(s.may_issue(0, 7));  // fewer than `every` steps since the last one
+  EXPECT_TRUE(s.may_issue(0, 7, true));  // a step that switches paths
   EXPECT_TRUE(s.may_issue(0, 8));
   EXPECT_TRUE(s.may_issue(1, 5));  // the other path's slot is its own
+  s.issue(1, 5);
+  EXPECT_FALSE(s.may_issue(1, 6, true));  // forced or not, one in flight per path
 }
 
 TEST(CudaAdaptive, DecoderLoopWithTheHostFarAhead) {
   const Sim sim;  // every token survives: the ghost step 202 µs, dense 130
   int g = 0;
-  const double mean = run_decoder(sim, 1.0, 200, 4, &g);
+  auto all = [](int) { return 1.0; };
+  auto five = [](int) { return 0.05; };
+  const double mean = run_decoder(sim, all, 200, 4, &g);
   // warm-up (2), blind steps until the first observations return (≤ max_lag), probes at 16 and 48 dense steps after
   EXPECT_LE(g, 2 + 4 + 3) << "ghost steps";
   EXPECT_LE(mean, sim.dense_us * (1 + 9.0 * (sim.ghost_us(1.0) / sim.dense_us - 1) / 200)) << "µs per step";
   // without the wait the decisions stay blind: the bytes model alone (0.30 + f·1) keeps choosing the ghost path
   int g_blind = 0;
-  run_decoder(sim, 1.0, 200, 1000000, &g_blind);
+  run_decoder(sim, all, 200, 1000000, &g_blind);
   EXPECT_GT(g_blind, 20) << "the wait is what bounds the stale decisions";
   // where the ghost path pays it stays on it (one dense refresh per 256 steps; the 2 warm-up ones here)
-  const double mean5 = run_decoder(sim, 0.05, 1000, 4, &g);
+  const double mean5 = run_decoder(sim, five, 1000, 4, &g);
   EXPECT_GE(g, 1000 - 2 - 1000 / 256 - 1);
   EXPECT_LE(mean5, 1.02 * sim.ghost_us(0.05));
+  // elimination starts paying after 300 steps: a probe (always observed, though observations are one in 32 steps)
+  // brings the ghost path back within one probe interval (at most 1024 dense steps)
+  int tail = 0;
+  run_decoder(sim, [](int s) { return s < 300 ? 1.0 : 0.05; }, 2000, 4, &g, &tail, 500);
+  EXPECT_GE(tail, 500 - 500 / 256 - 2) << "back on the ghost path";
+  // elimination collapses after 300 steps: dense within a few steps (the ghost path observed at least once in 32)
+  tail = 0;
+  run_decoder(sim, [](int s) { return s < 300 ? 0.05 : 1.0; }, 2000, 4, &g, &tail, 1600);
+  EXPECT_LE(tail, 1600 / 16) << "only probes on the ghost path";
 }
 
 TEST(CudaAdaptive, RefusesBadOptions) {
