@@ -10,6 +10,7 @@
 #include <vector>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "adaptive.h"
 
@@ -262,22 +263,18 @@ TEST(CudaAdaptive, RefusesBadOptions) {
     return std::string();
   };
   EXPECT_NE(msg([] { AdaptiveRule(152, 0); }).find("kv_bytes 0"), std::string::npos);
-  AdaptiveOptions o;
-  o.margin = 0.9;
-  EXPECT_NE(msg([&] { AdaptiveRule(152, 512, o); }).find("margin 0.9"), std::string::npos);
-  o = {};
-  o.decay = 1.0;
-  EXPECT_NE(msg([&] { AdaptiveRule(152, 512, o); }).find("decay 1"), std::string::npos);
-  o = {};
-  o.max_probe_every = 8;
-  EXPECT_NE(msg([&] { AdaptiveRule(152, 512, o); }).find("probes 16..8"), std::string::npos);
-  o = {};
-  o.observe_every = 0;
-  EXPECT_NE(msg([&] { AdaptiveRule(152, 512, o); }).find("observe_every 0"), std::string::npos);
-  o = {};
-  o.max_lag = 0;
-  EXPECT_NE(msg([&] { AdaptiveRule(152, 512, o); }).find("max_lag 0"), std::string::npos);
-  o = {};
-  o.dense_every = 0;
-  EXPECT_NE(msg([&] { AdaptiveRule(152, 512, o); }).find("dense_every 0"), std::string::npos);
+  // each bad option alone, and the words its error must hold
+  const std::pair<std::function<void(AdaptiveOptions&)>, const char*> bad[] = {
+      {[](AdaptiveOptions& o) { o.margin = 0.9; }, "margin 0.9"},
+      {[](AdaptiveOptions& o) { o.decay = 1.0; }, "decay 1"},
+      {[](AdaptiveOptions& o) { o.max_probe_every = 8; }, "probes 16..8"},
+      {[](AdaptiveOptions& o) { o.observe_every = 0; }, "observe_every 0"},
+      {[](AdaptiveOptions& o) { o.max_lag = 0; }, "max_lag 0"},
+      {[](AdaptiveOptions& o) { o.dense_every = 0; }, "dense_every 0"},
+  };
+  for (const auto& [set, words] : bad) {
+    AdaptiveOptions o;
+    set(o);
+    EXPECT_NE(msg([&] { AdaptiveRule(152, 512, o); }).find(words), std::string::npos) << words;
+  }
 }
