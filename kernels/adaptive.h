@@ -8,8 +8,8 @@
 // times (CUDA events around each path's launches). The rule (AdaptiveRule below, host-only) is the CPU
 // library's cpu::FallbackPredictor (the witness path while its predicted cost, the larger of the bytes model
 // and the observed time ratio, beats dense by the margin; probes of the witness path with exponential
-// back-off while dense wins) plus the GPU's need for a dense time: the second step is a dense one, and while
-// the ghost path wins, one step in dense_every is dense, to keep the dense time current as the sequence
+// back-off while dense wins) plus the GPU's need for a dense time: the first four steps are ghost, dense, ghost,
+// dense (the first step of each path carries one-time set-up and is not observed), and while the ghost path wins, one step in dense_every is dense, to keep the dense time current as the sequence
 // grows. A probe's observation replaces the ghost path's averages instead of joining them: they are as old
 // as the last ghost step, up to max_probe_every steps back.
 //
@@ -48,7 +48,8 @@ struct AdaptiveOptions {
 // The witness bytes a ghost step reads or writes per token and KV head beyond the survivors' K and V
 // (stage 1: codes or sketch, the page's meta and ν shared over its 64 tokens, the bounds written by the scan
 // and read by the compaction, the page anchors where p.box is given), and the K + V bytes per token and
-// KV head (bf16). The bytes model of AdaptiveRule; the bench's bytes_model counts the same per step.
+// KV head (bf16). The bytes model of AdaptiveRule, per token; the bench's bytes_model counts the same terms per
+// step, and also the hot keys, the rotation and the survivor list.
 double witness_bytes_per_token(const DecodeParams& p);
 inline double kv_bytes_per_token(const DecodeParams& p) { return 4.0 * p.d; }
 
