@@ -9,9 +9,10 @@
 // library's cpu::FallbackPredictor (the witness path while its predicted cost, the larger of the bytes model
 // and the observed time ratio, beats dense by the margin; probes of the witness path with exponential
 // back-off while dense wins) plus the GPU's need for a dense time: the first four steps are ghost, dense, ghost,
-// dense (the first step of each path carries one-time set-up and is not observed), and while the ghost path wins, one step in dense_every is dense, to keep the dense time current as the sequence
-// grows. A probe's observation replaces the ghost path's averages instead of joining them: they are as old
-// as the last ghost step, up to max_probe_every steps back.
+// dense (the first step of each path carries one-time set-up and is not observed), and while the ghost path
+// wins, one step in dense_every is dense, to keep the dense time current as the sequence grows. A probe's
+// observation replaces the ghost path's averages instead of joining them: they are as old as the last ghost
+// step, up to max_probe_every steps back.
 //
 // Observations are taken without blocking the host while it is at most max_lag steps ahead of them: each path's
 // events and, after a ghost step, the survivor counts (copied to pinned host memory) are read at a later step once
