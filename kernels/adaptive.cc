@@ -23,7 +23,8 @@ AdaptiveRule::AdaptiveRule(double witness_bytes, double kv_bytes, AdaptiveOption
       o.dense_every < 1 || o.min_probe_every < 1 || o.max_probe_every < o.min_probe_every || o.max_lag < 1 ||
       o.observe_every < 1)
     throw std::invalid_argument("ghostkv cuda: AdaptiveRule needs kv_bytes > 0, witness_bytes >= 0, margin >= 1, decay in "
-                                "[0, 1), dense_every >= 1, 1 <= min_probe_every <= max_probe_every, max_lag >= 1 and observe_every >= 1 (got kv_bytes " +
+                                "[0, 1), dense_every >= 1, 1 <= min_probe_every <= max_probe_every, max_lag >= 1 and "
+                                "observe_every >= 1 (got kv_bytes " +
                                 std::to_string(kv_bytes) + ", witness_bytes " + std::to_string(witness_bytes) + ", margin " +
                                 std::to_string(o.margin) + ", decay " + std::to_string(o.decay) + ", dense_every " +
                                 std::to_string(o.dense_every) + ", probes " + std::to_string(o.min_probe_every) + ".." +
