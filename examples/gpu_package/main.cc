@@ -1,7 +1,9 @@
 // The CUDA path from the installed package (find_package(ghostkv), ghostkv::ghostkv_cuda): the host side of its API,
-// which needs no GPU: the workspace a step needs and the witness page layout. examples/gpu_decode is a whole step.
+// which needs no GPU: the workspace a step needs, the witness page layout and the adaptive rule's first choices.
+// examples/gpu_decode is a whole step.
 #include <cstdio>
 
+#include <ghostkv/cuda/adaptive.h>
 #include <ghostkv/cuda/decode.h>
 #include <ghostkv/cuda/pack.h>
 
@@ -14,5 +16,10 @@ int main() {
   const long long ws = static_cast<long long>(gc::workspace_bytes(p));
   const int k8 = gc::witness_k8(p.bits, p.n8, p.d), cb = gc::witness_code_bytes(k8, p.d);
   std::printf("workspace for 1 x %d tokens: %lld bytes; int8 witness: %d code bytes per token\n", p.max_seq, ws, cb);
-  return ws > 0 && cb == 128 ? 0 : 1;
+  // the adaptive rule (host-only): its warm-up takes each path twice, ghost first
+  gc::AdaptiveRule rule(gc::witness_bytes_per_token(p), gc::kv_bytes_per_token(p));
+  const bool warm = rule.choose() == gc::DecodePath::ghost && rule.choose() == gc::DecodePath::dense;
+  std::printf("adaptive rule: %.2f witness bytes per token against %.0f K, V bytes; warm-up %s\n",
+              gc::witness_bytes_per_token(p), gc::kv_bytes_per_token(p), warm ? "ghost, dense" : "unexpected");
+  return ws > 0 && cb == 128 && warm ? 0 : 1;
 }
