@@ -49,7 +49,7 @@
 //      each loop, the decoder's path counts, and its last step checked (ghost: the outputs against the checked ones;
 //      dense: the outputs against a dense run's, bitwise, and every certificate exact: nothing eliminated, bounds 0,
 //      n_attended the sequence's length); --adaptive-csv PATH appends the rows there; --adaptive-every K and
-//      --adaptive-lag L set the decoder's AdaptiveOptions::observe_every and max_lag (defaults 8 and 4).
+//      --adaptive-lag L set the decoder's AdaptiveOptions::observe_every and max_lag (defaults 32 and 4).
 // Exit code: 0 all checks passed, 1 a check failed, 2 bad input / CUDA error.
 #include <cuda_runtime.h>
 
@@ -1376,8 +1376,6 @@ int main(int argc, char** argv) try {
 }
 
 namespace {
-// Everything after the host data is built, on the current device `dev`: the checks, and unless
-// --check-only the timings, CSV rows and the ghost tier. Returns 0 or 1 (a check failed).
 // --adaptive-steps: the row's step N times back to back, three ways (the options' comment above). Returns whether the
 // decoder's last step passed its check.
 bool adaptive_loops(Timer& tm, const Opts& o, const Host& h, Gpu& d, const gc::DecodeParams& pr, const std::string& label,
@@ -1457,6 +1455,8 @@ bool adaptive_loops(Timer& tm, const Opts& o, const Host& h, Gpu& d, const gc::D
   return ok;
 }
 
+// Everything after the host data is built, on the current device `dev`: the checks, and unless
+// --check-only the timings, CSV rows and the ghost tier. Returns 0 or 1 (a check failed).
 int run_on_device(const Opts& o, Host& h, int dev) {
   cudaDeviceProp prop;
   CK(cudaGetDeviceProperties(&prop, dev));
