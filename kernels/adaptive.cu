@@ -72,6 +72,8 @@ void dense_certificates(const DecodeParams& p, void* stream) {
   check(cudaLaunchKernelEx(&cfg, dense_certificate_kernel, p), "dense_certificate_kernel");
 }
 
+int dense_step_splits(const DecodeParams& p) { return std::min(p.splits, default_splits(p.batch, p.n_head_kv)); }
+
 struct AdaptiveDecoder::Impl {
   AdaptiveRule rule;
   int batch, n_head_kv, device = -1;
@@ -152,8 +154,8 @@ DecodePath AdaptiveDecoder::step(const DecodeParams& p, void* stream) {
   if (path == DecodePath::ghost) {
     ghost_decode(p, stream);
   } else {
-    DecodeParams pd = p;  // one wave (default_splits), or p.splits where fewer: the workspace is sized for p.splits
-    pd.splits = std::min(p.splits, default_splits(p.batch, p.n_head_kv));
+    DecodeParams pd = p;
+    pd.splits = dense_step_splits(p);
     dense_decode(pd, stream);
     if (p.cert) dense_certificates(pd, stream);
   }

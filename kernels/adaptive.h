@@ -92,6 +92,10 @@ struct ObservationSlots {
   void done(int path) { pending[path] = false; }
 };
 
+// The split count of AdaptiveDecoder's dense steps: one wave (default_splits), or p.splits where that is fewer (the
+// workspace holds p.splits partial states).
+int dense_step_splits(const DecodeParams& p);
+
 // The exact certificate of a dense step for every (batch, query head): see above. Launched on stream
 // after dense_decode by AdaptiveDecoder; needs p.cert, p.out, p.q and p.seq_len.
 void dense_certificates(const DecodeParams& p, void* stream);

@@ -1412,7 +1412,7 @@ bool adaptive_loops(Timer& tm, const Opts& o, const Host& h, Gpu& d, const gc::D
     if (!ok) why = "outputs " + std::to_string(rel) + " from the checked ones";
   } else {
     gc::DecodeParams pd = pr;  // the decoder's dense step: its split count
-    pd.splits = std::min(pr.splits, gc::default_splits(pr.batch, pr.n_head_kv));
+    pd.splits = gc::dense_step_splits(pr);
     gc::dense_decode(pd, tm.st);
     CK(cudaStreamSynchronize(tm.st));
     const std::vector<float> ref = d.out.get();
