@@ -592,13 +592,10 @@ __device__ __forceinline__ double lean_bin(const uint32_t (&cnt)[kPer], const do
 // quotient and product is rounded to nearest, within 2^-53 of its value: far inside the 1e-12). θ goes to th_out
 // (f16 bits: every edge and −inf are exact in f16), not to Workspace::theta; the block of chunk 0 writes the
 // certificate's budget (the whole budget) and m_L, compact its θ (the lowest of the blocks').
-// mcut (SPLIT, or null): the block's mass bounds of head bq's candidates, rounded up: [0] those below θ, M(K) at the
-// cut's K (0 where θ = −inf), [1] every bin's, M(kHistBins + 1) (the overflow bin's candidates not included); the
-// histogram's M_E (scan_split_compact's HME) takes them instead of an exponential per eliminated token.
 template <bool LEAN, bool SMEM = false, bool PRE = false, bool SPLIT = false>
 __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq, const double* edge,
                          const uint32_t* local_hist = nullptr, long long* tl = nullptr, uint16_t* th_out = nullptr,
-                         int n_cand = 0, bool chunk0 = false, double* mcut = nullptr) {
+                         int n_cand = 0, bool chunk0 = false) {
   constexpr int kCand = kHistBins + 1, kPer = (kCand + 31) / 32;
   static_assert(!SPLIT || (!LEAN && SMEM && PRE), "the split cut reads the block's own histogram, edges staged");
   [[maybe_unused]] uint32_t ctot = 0;  // SPLIT: the lane's bins' counts, every bin
@@ -657,23 +654,15 @@ __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq, 
     budget_c = ctot == 0u || n_cand <= 0 ? 0.0 : budget * (double(ctot) / double(n_cand)) * (1.0 - 1e-12);
   }
   int best = -1;
-  double mbest = 0.0;  // M(best + 1): run is non-decreasing in k, so the largest over the lanes is the best bin's
 #pragma unroll
   for (int i = 0; i < kPer; ++i) {
     const int k = lane * kPer + i;
     if constexpr (LEAN) run += lean_bin(cnt, edge, lane, i);
     else run += val[i];
-    if (k < kCand && run * (1 + 1e-12) <= budget_c) best = k, mbest = run;
+    if (k < kCand && run * (1 + 1e-12) <= budget_c) best = k;
   }
   for (int o = 16; o > 0; o >>= 1) best = max(best, __shfl_xor_sync(0xffffffffu, best, o));
   if (tl && threadIdx.x == 0) tl[1] = global_ns_after(best);
-  if (SPLIT && mcut) {
-    for (int o = 16; o > 0; o >>= 1) mbest = fmax(mbest, __shfl_xor_sync(0xffffffffu, mbest, o));
-    const double mall = __shfl_sync(0xffffffffu, incl, 31);  // bins 0..kHistBins (the overflow bin's counts are 0 here)
-    // each sum carries ≤ kCand + 32 roundings to nearest (≤ 2^-53 relative each), the 1e-12 inside every val covers
-    // them; the factor here covers this product's own rounding with room
-    if (lane == 0) mcut[0] = best < 0 ? 0.0 : mbest * (1 + 1e-12), mcut[1] = mall * (1 + 1e-12);
-  }
   if (SPLIT && lane == 0) {
     const float th = best < 0 ? -INFINITY : float(hist_edge(best));
     *th_out = __half_as_ushort(__float2half_ru(th));
@@ -864,10 +853,9 @@ __device__ void finish_scan_local(const DecodeParams& p, const Workspace& w, uin
 // kCutSplit: block chunk of KV head (b, g) stages the cut's edges in its page buffers (edge_buf: free once every page is
 // done), then warps 0..G−1 cut their heads from the block's histogram against the block's share of the budget
 // (cut_head's SPLIT) into Workspace::theta_blk (the row of (b·Hkv + g, chunk); heads G..3 +inf).
-// mcut: cut_head's (the block's [G][2] in shared memory) or null.
 template <int G, int NT>
 __device__ void finish_scan_split(const DecodeParams& p, const Workspace& w, const uint32_t* hist, int b, int g, int chunk,
-                                  double* edge_buf, double (*mcut)[2] = nullptr) {
+                                  double* edge_buf) {
   const int tid = threadIdx.x, bg = b * p.n_head_kv + g;
   double ev[(kHistBins + NT) / NT];
   edge_stage_load<NT>(ev, tid);
@@ -880,15 +868,13 @@ __device__ void finish_scan_split(const DecodeParams& p, const Workspace& w, con
   const int n = p.seq_len[b];
   const int hot_lo = min(p.n_sink, n), hot_hi = max(n - p.n_recent, hot_lo);  // the KV head's candidates (prep's)
   cut_head<false, true, true, true>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), edge_buf,
-                                    hist + (tid >> 5) * kHistAll, nullptr, th + (tid >> 5), hot_hi - hot_lo, chunk == 0,
-                                    mcut ? mcut[tid >> 5] : nullptr);
+                                    hist + (tid >> 5) * kHistAll, nullptr, th + (tid >> 5), hot_hi - hot_lo, chunk == 0);
 }
 
 // The split cut's compaction inside the scan (scan_kernel's SC; defined after compact's pieces below): KB segments a
 // batch per warp
-template <int G, int SW, bool FORCED, int KB, bool HME>
-__device__ void scan_split_compact(const DecodeParams& p, const Workspace& w, int b, int g, int chunk, int split, long long* sft,
-                                   const double (*mcut)[2], const float (*s_over)[4]);
+template <int G, int SW, bool FORCED, int KB>
+__device__ void scan_split_compact(const DecodeParams& p, const Workspace& w, int b, int g, int chunk, int split, long long* sft);
 // scan_kernel's SC (the split cut's compaction in the scan): 0 none (the compact kernel after the scan), else
 // 1 + FORCED + 2·V, V the walk (GHOSTKV_SPLIT_COMPACT − 1): 0 batches of 2 segments a warp (compact's), 1 batches of 4
 // (the default: one batch per warp at 1 × 128K; call159: stage 1 0.3-0.8 µs shorter than batches of 2, 8 pairs). A third
@@ -897,12 +883,8 @@ __device__ void scan_split_compact(const DecodeParams& p, const Workspace& w, in
 // (fa2c4ad, call159) and is not built; nor is batches of 4 with the batch's M_E terms computed by warps 1.. while
 // thread 0's survivor-count atomic was in flight (warp 0's after it): 0.0-0.6 µs slower than batches of 4 (8bf51c7,
 // call162, 6 pairs, mean +0.38), certified rows (no M_E term) included.
-// V = 2 (SC 5, 6; GHOSTKV_SPLIT_COMPACT=3): batches of 4 with M_E from the block's histogram (sc_hme;
-// scan_split_compact's HME) instead of an exponential per eliminated token and head.
 __host__ __device__ constexpr bool sc_forced(int sc) { return sc > 0 && ((sc - 1) & 1); }
 __host__ __device__ constexpr int sc_batch(int sc) { return sc > 2 ? 4 : 2; }
-__host__ __device__ constexpr bool sc_hme(int sc) { return sc > 4; }
-__device__ __forceinline__ float ex2_up(float v);  // below: an upper bound of e^v up to ex2's error
 
 // ---------------------------------------------------------------------------------------------
 // scan: grid (chunks, B·Hkv), 8 warps; each warp streams whole pages (codes in fragment order +
@@ -1287,10 +1269,6 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   // and + 1 (head lane & 3, planes a and b): the same head as the lane's page prep
   const int r = lane >> 2, my_h = sl.h;
   const bool has_head = sl.active;
-  // SC with the histogram's M_E, forced (HMEF): the lane's rounded-up float32 sum of ex2_up(UB − m_L) over its
-  // candidates whose finite bound falls in the overflow bin (≥ 0), where the histogram has no upper edge
-  constexpr bool HMEF = SC > 0 && sc_hme(SC) && sc_forced(SC);
-  [[maybe_unused]] float me_over = 0.0f;
   int it = 0;
   for (int i = gw; i < npages; i += nw, ++it) {
     const int buf = it % NB;
@@ -1399,13 +1377,7 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
             __half hx = __float2half_ru(dd);
             if (hot) hx = __ushort_as_half(0x7C00);
             if (!(DBG && (dbg & 2))) w.ub[(int64_t(bg) * p.max_seq + t) * G + my_h] = __half_as_ushort(hx);
-            if (!hot) {
-              const float v = __half2float(hx);
-              const int bin = hist_bin(v);
-              key = my_h * kHistAll + bin;
-              if constexpr (HMEF)
-                if (bin == kHistBins + 1 && v < INFINITY) me_over = __fadd_ru(me_over, ex2_up(v));
-            }
+            if (!hot) key = my_h * kHistAll + hist_bin(__half2float(hx));
           }
           if (DBG && (dbg & 8)) {  // lanes with the same (head, bin) add once
             const uint32_t same = __match_any_sync(0xffffffffu, key);
@@ -1430,21 +1402,12 @@ __global__ void __launch_bounds__(SW * 32, MINB) scan_kernel(DecodeParams p, Wor
   uint32_t* cnt_buf = kCntFits && c.cut_pre && c.cut_coal ? reinterpret_cast<uint32_t*>(bufs + kEdgeBytes) : nullptr;
   if constexpr (CUT == kCutSplit) {
     if (stl && tid == 0) g_scan_tl[tl_blk][2] = global_ns();
-    [[maybe_unused]] __shared__ double s_mcut[SC > 0 && sc_hme(SC) ? G : 1][2];  // cut_head's mcut per head
-    [[maybe_unused]] __shared__ float s_over[HMEF ? SW : 1][4];                 // the warps' me_over per head
-    if constexpr (HMEF) {
-#pragma unroll
-      for (int o = 4; o < 32; o <<= 1) me_over = __fadd_ru(me_over, __shfl_xor_sync(0xffffffffu, me_over, o));
-      if (lane < 4) s_over[warp][lane] = me_over;  // lane h: head h's (lanes ≡ h mod 4); visible after the cut's barriers
-    }
-    finish_scan_split<G, SW * 32>(p, w, hist, b, g, chunk, reinterpret_cast<double*>(bufs),
-                                  SC > 0 && sc_hme(SC) ? s_mcut : nullptr);
+    finish_scan_split<G, SW * 32>(p, w, hist, b, g, chunk, reinterpret_cast<double*>(bufs));
     if constexpr (SC > 0) {
       __syncthreads();  // the block's θ row (warps 0..G−1) and every bound it wrote, visible to the whole block
       if (stl && tid == 0) g_scan_tl[tl_blk][5] = global_ns();
-      scan_split_compact<G, SW, sc_forced(SC), sc_batch(SC), sc_hme(SC)>(p, w, b, g, chunk, int(gridDim.x),
-                                                                         stl ? &g_scan_tl[tl_blk][6] : nullptr, s_mcut,
-                                                                         s_over);
+      scan_split_compact<G, SW, sc_forced(SC), sc_batch(SC)>(p, w, b, g, chunk, int(gridDim.x),
+                                                             stl ? &g_scan_tl[tl_blk][6] : nullptr);
       if (stl && tid == 0) g_scan_tl[tl_blk][3] = global_ns();
     }
   } else if constexpr (CUT == kCutLocal) finish_scan_local<G, false, true, true, SW * 32>(p, w, hist, b, g, edge_buf);
@@ -2355,9 +2318,7 @@ __device__ __forceinline__ uint32_t compact_keep_thr(const DecodeParams& p, int 
 // warp's ballot of the tokens kept (hot, or candidates not eliminated), any[q] whether any lane eliminated a token
 // of page q (warp-uniform), tot the warp's kept count. th2 holds the θ of the segment's first page, th2b of its second
 // (the same but with the split cut, where the two pages belong to different scan blocks).
-// FIN (FORCED, the histogram's M_E: scan_split_compact's HME): a candidate whose bound is +inf for some head is kept
-// whatever its hash (the histogram's mass bounds, and the overflow bin's terms, cover finite bounds only).
-template <int G, bool FORCED, bool FIN = false>
+template <int G, bool FORCED>
 __device__ __forceinline__ void compact_decide(const DecodeParams& p, const CompactSeg<G>& cs, const int (&pg)[kCompactPages],
                                                int lane, int n, int cold_lo, int cold_hi, int bg, uint32_t keep_thr,
                                                const uint32_t (&th2)[(G + 1) / 2], const uint32_t (&th2b)[(G + 1) / 2],
@@ -2370,10 +2331,6 @@ __device__ __forceinline__ void compact_decide(const DecodeParams& p, const Comp
     bool el;
     if constexpr (FORCED) {
       el = !(hash3(p.forced_seed, uint32_t(bg), uint32_t(t)) <= keep_thr);
-      if constexpr (FIN) {
-#pragma unroll
-        for (int h = 0; h < G; ++h) el = el && compact_dv<G>(cs, k, h) < INFINITY;
-      }
     } else {
       el = true;
 #pragma unroll
@@ -2558,16 +2515,11 @@ inline constexpr int kCompactBatch = 2;
 // is held to the block's own θ (its row of Workspace::theta_blk, written by its cut before the block's barrier).
 // sft (SF, GHOSTKV_SPLIT_TL): the timer at warp 0's first batch's bounds in (sft[0]), thread 0's first survivor-count
 // atomic's return (sft[1]) and its walk's end (sft[2]).
-// NOME (SF, the histogram's M_E: scan_split_compact's HME): no M_E terms (me stays 0); any_out: whether the lane
-// eliminated any token; forced decisions keep candidates with an infinite bound (compact_decide's FIN).
-template <int G, bool BOX, bool FORCED, int W, bool TL = false, bool SPLIT = false, bool SF = false, int KB = kCompactBatch<G>,
-          bool NOME = false>
+template <int G, bool BOX, bool FORCED, int W, bool TL = false, bool SPLIT = false, bool SF = false, int KB = kCompactBatch<G>>
 __device__ __forceinline__ void compact_walk_batched(const DecodeParams& p, const Workspace& w, int bg, int b, int g,
                                                      int lane, float (&me)[G], float& nu, int (&s_place)[W],
                                                      long long* tl = nullptr, int split = 0, int chunk = 0,
-                                                     long long* sft = nullptr, bool* any_out = nullptr) {
-  static_assert(!NOME || SF, "the histogram's M_E: the split cut's compaction in the scan");
-  [[maybe_unused]] bool any_el = false;
+                                                     long long* sft = nullptr) {
   static_assert(!(SPLIT || SF) || !BOX, "the split cut is built without anchors");
   static_assert(!(SPLIT && SF), "one of the split cut's two walks");
   static_assert(!SPLIT || 2 * kSplitMaxChunks <= W * 32, "a word of the split cut's θ rows per thread");
@@ -2666,10 +2618,9 @@ __device__ __forceinline__ void compact_walk_batched(const DecodeParams& p, cons
         compact_decide<G, FORCED>(p, cs[j], pc[j], lane, n, cold_lo, cold_hi, bg, keep_thr, tp[j][0], tp[j][1], elim_rows,
                                   keep[j], pany[j], tot);
       else
-        compact_decide<G, FORCED, NOME>(p, cs[j], pc[j], lane, n, cold_lo, cold_hi, bg, keep_thr, th2, th2, elim_rows,
-                                        keep[j], pany[j], tot);
-      if constexpr (NOME) any_el = any_el || pany[j][0] || pany[j][1];
-      else if (pany[j][0] || pany[j][1]) compact_me_terms<G>(cs[j], elim_rows, me);
+        compact_decide<G, FORCED>(p, cs[j], pc[j], lane, n, cold_lo, cold_hi, bg, keep_thr, th2, th2, elim_rows, keep[j],
+                                  pany[j], tot);
+      if (pany[j][0] || pany[j][1]) compact_me_terms<G>(cs[j], elim_rows, me);
     }
     // the batch's places: the warps' counts in shared memory, one atomic (thread 0), each warp after those before it
     if (lane == 0) s_place[warp] = tot;
@@ -2717,16 +2668,14 @@ __device__ __forceinline__ void compact_walk_batched(const DecodeParams& p, cons
     }
   }
   if (SF && sft && threadIdx.x == 0) sft[2] = global_ns_after(__float_as_int(me[0] + nu));
-  if constexpr (NOME) *any_out = any_el;
 }
 
 // The block's M_E terms and ν (compact_walk's, per lane) into the KV head's M_E (float64 atomics) and ν_E (a
 // max): float64 sums per warp, then per block. Every thread of the block (W warps); s_nu must be 0 before the
 // call (set by any thread: the first barrier here makes it visible).
-// me_add (or null): thread h < G adds me_add[h] to head h's sum.
 template <int G, int W>
 __device__ __forceinline__ void compact_flush(const DecodeParams& p, const Workspace& w, int b, int g, const float (&me)[G],
-                                              float nu, double (&s_me)[G][W], uint32_t& s_nu, const double* me_add = nullptr) {
+                                              float nu, double (&s_me)[G][W], uint32_t& s_nu) {
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
 #pragma unroll
   for (int h = 0; h < G; ++h) {
@@ -2738,7 +2687,7 @@ __device__ __forceinline__ void compact_flush(const DecodeParams& p, const Works
   if (lane == 0 && nuw > 0) atomicMax(&s_nu, __float_as_uint(nuw));
   __syncthreads();
   if (tid < G) {
-    double sm = me_add ? me_add[tid] : 0.0;
+    double sm = 0;
     for (int k = 0; k < W; ++k) sm += s_me[tid][k];
     if (sm > 0) atomicAdd(&w.me[int64_t(b) * p.n_head_q + g * G + tid], sm);
   }
@@ -2760,48 +2709,19 @@ __device__ __forceinline__ void atomic_min_float(float* a, float v) {
 // +inf; the certificate's θ is written from it in stage 2). No compact kernel runs after the scan then, and no block
 // waits for another: the split cut leaves each block's decisions to its own histogram.
 // sft: the timeline's columns 6-8 (compact_walk_batched's sft) or null.
-// HME (GHOSTKV_SPLIT_COMPACT=3): M_E from the block's histogram instead of an exponential per eliminated token and head
-// (the walk's NOME). A block that eliminated no token adds 0. Otherwise head h adds, policy: mcut[h][0] = M(K) at its cut
-// (Σ count·e^{upper edge} over the bins below θ_h, every token the block eliminates among them: UB_h − m_L < θ_h is
-// the GQA rule's condition for each head); FORCED: mcut[h][1] (every bin but the overflow bin) plus the scan's float32
-// terms of the overflow bin's finite bounds (s_over[w][h]; a candidate with an infinite bound is kept): every
-// candidate's, kept or not, so the certificate's M_E may exceed the eliminated tokens' sum by the kept ones'. The terms
-// are float64 with e^{edge} rounded up (cut_head's proof); the certificate multiplies M_E by 1 + 2^-18 for compact's
-// float32 exponentials, which these do not need, so they enter divided by it (and raised by 2^-45 for the roundings of
-// that quotient, of the float64 atomics and of the product): the policy's M_E then stays within its budget.
-template <int G, int SW, bool FORCED, int KB, bool HME>
-__device__ void scan_split_compact(const DecodeParams& p, const Workspace& w, int b, int g, int chunk, int split, long long* sft,
-                                   const double (*mcut)[2], const float (*s_over)[4]) {
+template <int G, int SW, bool FORCED, int KB>
+__device__ void scan_split_compact(const DecodeParams& p, const Workspace& w, int b, int g, int chunk, int split, long long* sft) {
   __shared__ double s_me[G][SW];
   __shared__ uint32_t s_nu;
   __shared__ int s_place[SW];
-  [[maybe_unused]] __shared__ double s_add[HME ? G : 1];
   const int tid = threadIdx.x, lane = tid & 31, bg = b * p.n_head_kv + g;
   if (tid == 0) s_nu = 0u;
   if (tid < G)
     atomic_min_float(&w.theta[int64_t(b) * p.n_head_q + g * G + tid],
                      __half2float(__ushort_as_half(__ldcg(&w.theta_blk[(int64_t(bg) * kSplitMaxChunks + chunk) * 4 + tid]))));
   float me[G], nu;
-  bool any = false;
-  compact_walk_batched<G, false, FORCED, SW, false, false, true, KB, HME>(p, w, bg, b, g, lane, me, nu, s_place, nullptr, split,
-                                                                          chunk, sft, &any);
-  if constexpr (HME) {
-    const bool blk_any = __syncthreads_or(any);
-    if (tid < G) {
-      double m = 0.0;
-      if (blk_any) {
-        if constexpr (FORCED) {
-          float ov = 0.0f;
-          for (int k = 0; k < SW; ++k) ov = __fadd_ru(ov, s_over[k][tid]);
-          m = mcut[tid][1] + double(ov) * (1.0 + 0x1p-18);  // ex2_up ≥ e^v·(1 − 2.5·2^-23): compact's cover
-        } else {
-          m = mcut[tid][0];
-        }
-      }
-      s_add[tid] = m * (1.0 + 0x1p-45) / (1.0 + 0x1p-18);
-    }
-  }
-  compact_flush<G, SW>(p, w, b, g, me, nu, s_me, s_nu, HME ? s_add : nullptr);  // its first barrier makes s_nu's zero and s_add visible
+  compact_walk_batched<G, false, FORCED, SW, false, false, true, KB>(p, w, bg, b, g, lane, me, nu, s_place, nullptr, split, chunk, sft);
+  compact_flush<G, SW>(p, w, b, g, me, nu, s_me, s_nu);  // its first barrier makes s_nu's zero visible
 }
 
 // KV head bg onto list 1 (attend's order, Workspace::ready): its survivor rows, count, M_E and ν_E are
@@ -3993,10 +3913,10 @@ int compact_from_list(int bk) {
 // there: A/B runs and the bench's bitwise check of the two).
 int g_cut_local = -1;  // −1: GHOSTKV_CUT_LOCAL decides (set_cut_local)
 // The split cut's blocks compact their own pages inside the scan (scan_kernel's SC; no compact kernel):
-// GHOSTKV_SPLIT_COMPACT=0 keeps the compact kernel after the scan, 1 / 2 the walk's batches of 2 / 4 segments a warp,
-// 3 batches of 4 with M_E from the histogram (sc_hme) (A/B runs; default 2)
-static int split_compact_mode() {  // 0: the compact kernel; 1-3: in the scan, walk (mode − 1) of scan_kernel's SC
-  static const int m = env_one_of("GHOSTKV_SPLIT_COMPACT", 2, {0, 1, 2, 3});
+// GHOSTKV_SPLIT_COMPACT=0 keeps the compact kernel after the scan, 1 / 2 the walk's batches of 2 / 4 segments a warp
+// (A/B runs; default 2)
+static int split_compact_mode() {  // 0: the compact kernel; 1, 2: in the scan, walk (mode − 1) of scan_kernel's SC
+  static const int m = env_one_of("GHOSTKV_SPLIT_COMPACT", 2, {0, 1, 2});
   return m;
 }
 static bool split_compact_on() { return split_compact_mode() > 0; }
@@ -4563,7 +4483,6 @@ static void stage1(const DecodeParams& p, void* stream, int upto) {
                       : scan_kernel<GG, DD, BB, NB, SW, MINB, false, kCutSplit, 1, S>;
           };
           if (split_compact_mode() == 1) sc(std::integral_constant<int, 1>{});
-          else if (split_compact_mode() == 3) sc(std::integral_constant<int, 5>{});
           else sc(std::integral_constant<int, 3>{});
         }
       }
