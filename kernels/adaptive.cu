@@ -1,9 +1,8 @@
-// The adaptive fallback of the GPU decode path (adaptive.h): the dense step's exact certificate and
-// AdaptiveDecoder's launches and non-blocking observations (the rule itself: adaptive.cc).
+// The adaptive fallback of the GPU decode path (adaptive.h): AdaptiveDecoder's launches and non-blocking
+// observations (the rule itself: adaptive.cc).
 #include <cuda_runtime.h>
 
 #include <algorithm>
-#include <cfloat>
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -14,63 +13,12 @@ namespace ghostkv::cuda {
 
 namespace {
 
-// One warp per (batch, query head): the exact certificate of a dense step. Launched with programmatic stream
-// serialization where the kernels use it: it waits for dense's last kernel before reading the outputs.
-__global__ void dense_certificate_kernel(DecodeParams p) {
-  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");  // the next step's first kernel may launch
-  asm volatile("griddepcontrol.wait;" ::: "memory");
-  const int bq = blockIdx.x, b = bq / p.n_head_q, lane = threadIdx.x;
-  const float* o = p.out + int64_t(bq) * p.d;
-  const float* q = p.q + int64_t(bq) * p.d;
-  float ss = 0.0f;
-  bool bad_q = false;
-  for (int j = lane; j < p.d; j += 32) {
-    ss = __fadd_ru(ss, __fmul_ru(o[j], o[j]));
-    bad_q |= !isfinite(__fmul_rn(q[j], p.scale));
-  }
-  for (int off = 16; off > 0; off >>= 1) ss = __fadd_ru(ss, __shfl_xor_sync(0xffffffffu, ss, off));
-  bad_q = __any_sync(0xffffffffu, bad_q);
-  if (lane != 0) return;
-  const uint32_t flags = (bad_q ? kCertNonFiniteQuery : 0u) | (__fsqrt_ru(ss) <= FLT_MAX ? 0u : kCertNonFiniteOutput);
-  Certificate c;
-  c.flags = flags;
-  c.mass_bound = flags ? 1.0 : 0.0;
-  c.out_err_bound = flags ? double(INFINITY) : 0.0;
-  c.m_E = 0.0;
-  c.z_low = 0.0;  // not computed by the dense path (0 is a lower bound)
-  c.budget = 0.0;
-  c.m_l = 0.0f;
-  c.theta = -INFINITY;  // nothing is eliminated
-  c.nu_e = 0.0f;
-  c.n_attended = p.seq_len[b];
-  p.cert[bq] = c;
-}
-
 void check(cudaError_t e, const char* what) {
   if (e != cudaSuccess)
     throw std::runtime_error(std::string("ghostkv cuda: AdaptiveDecoder: ") + what + ": " + cudaGetErrorString(e));
 }
 
 }  // namespace
-
-void dense_certificates(const DecodeParams& p, void* stream) {
-  if (!p.cert || !p.out || !p.q || !p.seq_len)
-    throw std::invalid_argument("ghostkv cuda: dense_certificates needs p.cert, p.out, p.q and p.seq_len");
-  if (p.batch < 1 || p.n_head_q < 1 || p.d < 1)
-    throw std::invalid_argument("ghostkv cuda: dense_certificates: batch " + std::to_string(p.batch) + ", n_head_q " +
-                                std::to_string(p.n_head_q) + ", d " + std::to_string(p.d));
-  static const bool pdl = env_choice("GHOSTKV_NO_PDL", 0, 0, 1) == 0;  // as the decode kernels
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3(p.batch * p.n_head_q);
-  cfg.blockDim = dim3(32);
-  cfg.stream = static_cast<cudaStream_t>(stream);
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = attr;
-  cfg.numAttrs = pdl ? 1 : 0;
-  check(cudaLaunchKernelEx(&cfg, dense_certificate_kernel, p), "dense_certificate_kernel");
-}
 
 int dense_step_splits(const DecodeParams& p) { return std::min(p.splits, default_splits(p.batch, p.n_head_kv)); }
 
@@ -156,8 +104,7 @@ DecodePath AdaptiveDecoder::step(const DecodeParams& p, void* stream) {
   } else {
     DecodeParams pd = p;
     pd.splits = dense_step_splits(p);
-    dense_decode(pd, stream);
-    if (p.cert) dense_certificates(pd, stream);
+    dense_decode(pd, stream);  // with p.cert: the exact certificates too
   }
   if (observe) {
     check(cudaEventRecord(m.ev[i][1], st), "cudaEventRecord");

@@ -21,8 +21,8 @@
 // launched while its path's previous observation is still in flight, or fewer than observe_every steps after it (unless
 // it switches paths: a probe or a dense refresh), is not observed.
 // Every step writes a certificate per query head where p.cert is given: the ghost path's own, or on a dense
-// step the exact one (dense_certificates: nothing eliminated, mass_bound = out_err_bound = 0, n_attended =
-// the sequence's length; flags as the ghost path sets them for a non-finite query or output).
+// step the exact one, written by dense_decode's last kernel (nothing eliminated, mass_bound = out_err_bound = 0,
+// n_attended = the sequence's length; flags as the ghost path sets them for a non-finite query or output).
 // Eager launches only: the choice is made on the host before each step, so a captured graph would fix it. One
 // decoder per stream of steps, driven from one thread at a time.
 #include <cstdint>
@@ -95,10 +95,6 @@ struct ObservationSlots {
 // The split count of AdaptiveDecoder's dense steps: one wave (default_splits), or p.splits where that is fewer (the
 // workspace holds p.splits partial states).
 int dense_step_splits(const DecodeParams& p);
-
-// The exact certificate of a dense step for every (batch, query head): see above. Launched on stream
-// after dense_decode by AdaptiveDecoder; needs p.cert, p.out, p.q and p.seq_len.
-void dense_certificates(const DecodeParams& p, void* stream);
 
 // One decode step at a time by the rule above. Built for p's batch and KV heads on the device current at
 // construction; every step's p must have the same batch and n_head_kv (else std::invalid_argument) and its

@@ -3027,8 +3027,9 @@ __global__ void __launch_bounds__(FW * 32, 2) lowrank_fused_kernel(DecodeParams 
 // from_list (survivors only): block row y takes the y-th KV head of list 1 (every compact block of it done, or
 // the fused low-rank block that compacted it) instead of waiting for the whole previous grid.
 // FIN (one split per KV head: the 32 × 32K steps at 1-5%): the block's combined state is the merged one,
-// so it writes the output (merge_kernel's identity at S = 1, bitwise its result) and, ghost path, each
-// head's certificate (write_certificate, as merge would); no merge kernel is launched.
+// so it writes the output (merge_kernel's identity at S = 1, bitwise its result) and, where p.cert is given, each
+// head's certificate (ghost path: write_certificate; dense: write_dense_certificate, as merge would); no merge kernel
+// is launched.
 constexpr int kTile = 32, kStages = 4;
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLazy = 8.0f;
@@ -3093,6 +3094,24 @@ __device__ __forceinline__ void write_certificate(const DecodeParams& p, const C
   c.z_low = z;
   c.nu_e = nu_e;
   c.n_attended = count;
+}
+
+// The exact certificate of a dense step (dense_decode with p.cert): nothing eliminated, mass and output bounds 0, every
+// token attended; a non-finite scaled query component (bad_q) or output norm (onorm, rounded up) flags the head.
+__device__ __forceinline__ void write_dense_certificate(const DecodeParams& p, int64_t bq, float onorm, bool bad_q) {
+  const uint32_t flags = (bad_q ? kCertNonFiniteQuery : 0u) | (onorm <= FLT_MAX ? 0u : kCertNonFiniteOutput);
+  Certificate c;
+  c.flags = flags;
+  c.mass_bound = flags ? 1.0 : 0.0;
+  c.out_err_bound = flags ? double(INFINITY) : 0.0;
+  c.m_E = 0.0;
+  c.z_low = 0.0;  // not computed by the dense path (0 is a lower bound)
+  c.budget = 0.0;
+  c.m_l = 0.0f;
+  c.theta = -INFINITY;  // nothing is eliminated
+  c.nu_e = 0.0f;
+  c.n_attended = p.seq_len[bq / p.n_head_q];
+  p.cert[bq] = c;
 }
 
 // ex2_approx (above): results below 2^-126 flush to 0, which only ever lowers the sums the
@@ -3470,15 +3489,23 @@ __global__ void __launch_bounds__(NT, NT == kAttThreads ? 3 : 2) attend_kernel(D
       w.po[ps * D + j] = O;
     }
   }
-  if constexpr (FIN && !DENSE) {  // the certificate of head h by warp h (G ≤ 4 warps)
+  if constexpr (FIN) {  // the certificate of head h by warp h (G ≤ 4 warps); dense: the exact one
     __syncthreads();
     if (p.cert != nullptr && warp < G) {
+      const int64_t bq = int64_t(b) * p.n_head_q + g * G + warp;
       float ss = 0.0f;
-      for (int j = tid & 31; j < D; j += 32) ss = __fadd_ru(ss, s_sq[warp * D + j]);
+      [[maybe_unused]] bool bad_q = false;
+      for (int j = tid & 31; j < D; j += 32) {
+        ss = __fadd_ru(ss, s_sq[warp * D + j]);
+        if constexpr (DENSE) bad_q |= !isfinite(__fmul_rn(p.q[bq * D + j], p.scale));
+      }
       ss = warp_sum_ru(ss);
-      if ((tid & 31) == 0)
-        write_certificate(p, load_cert_inputs(p, w, b * p.n_head_q + g * G + warp), b * p.n_head_q + g * G + warp,
-                          s_fm[warp], s_fl[warp], __fsqrt_ru(ss), 1, NG);
+      if constexpr (DENSE) {
+        bad_q = __any_sync(0xffffffffu, bad_q);
+        if ((tid & 31) == 0) write_dense_certificate(p, bq, __fsqrt_ru(ss), bad_q);
+      } else if ((tid & 31) == 0) {
+        write_certificate(p, load_cert_inputs(p, w, int(bq)), int(bq), s_fm[warp], s_fl[warp], __fsqrt_ru(ss), 1, NG);
+      }
     }
   }
 }
@@ -3677,11 +3704,13 @@ __global__ void __launch_bounds__(kCodesProbeWarps * 32, 1) codes_stream_probe_k
 // K = 4·(per + 16) + 4·splits + 300 roundings, so Z ≥ L·e^{−ε}/(1 + γ_K) (relative to M); with
 // Z_L from the hot tokens the larger is used; M_E·(1 + 2^-18) covers ex2_up's error (compact);
 //   mass_bound = M_E/(Z + M_E), out_err_bound = mass_bound·(ν_E + ||ô||·(1 + 1e-3)).
+// certify: 0 none, 1 the ghost path's (above), 2 a dense step's exact one (write_dense_certificate: thread j also checks
+// the scaled query component j, loaded with the rest).
 // lists: attend took its KV heads from list 1 (compact's, or the fused low-rank blocks'), which must then hold all
 // of them (else trap).
 // BAL: attend's BAL build ran: every KV head's count decides (as there) whether the partials lie in the balanced slots.
 template <int D, int P, bool BAL = false>
-__global__ void __launch_bounds__(kMergeThreads * P) merge_kernel(DecodeParams p, Workspace w, bool certify, int lists) {
+__global__ void __launch_bounds__(kMergeThreads * P) merge_kernel(DecodeParams p, Workspace w, int certify, int lists) {
   static_assert(D <= kMergeThreads && kMergeThreads == 128, "a thread per component; the splits' m and l by warps 0-3");
   const int bq = blockIdx.x, tid = threadIdx.x, j = tid % kMergeThreads, slice = tid / kMergeThreads;
   const int lane = tid & 31, warp = tid >> 5;
@@ -3709,7 +3738,9 @@ __global__ void __launch_bounds__(kMergeThreads * P) merge_kernel(DecodeParams p
   };
   load();
   CertIn ci{};
-  if (certify && tid == 0) ci = load_cert_inputs(p, w, bq);
+  if (certify == 1 && tid == 0) ci = load_cert_inputs(p, w, bq);
+  // dense (certify 2): whether the scaled query component j is finite (the exact certificate's flag)
+  const bool bad_q = certify == 2 && slice == 0 && j < D && !isfinite(__fmul_rn(p.q[int64_t(bq) * D + j], p.scale));
   if constexpr (BAL) {
     const BalanceLane bl = balance_lane(bal_n, p.batch * p.n_head_kv, S, kAttendTileRows);
     if (bl.on) {  // reload from the balanced slots
@@ -3770,10 +3801,13 @@ __global__ void __launch_bounds__(kMergeThreads * P) merge_kernel(DecodeParams p
     const float ss = warp_sum_ru(__fmul_ru(out, out));  // 0 from threads past D
     if (lane == 0) red_s[warp] = ss;
   }
-  __syncthreads();
+  bool any_bad_q = false;
+  if (certify == 2) any_bad_q = __syncthreads_or(bad_q);
+  else __syncthreads();
   if (tid == 0) {
     const float onorm = __fsqrt_ru(__fadd_ru(__fadd_ru(red_s[0], red_s[1]), __fadd_ru(red_s[2], red_s[3])));
-    write_certificate(p, ci, bq, M, L, onorm, S);
+    if (certify == 2) write_dense_certificate(p, bq, onorm, any_bad_q);
+    else write_certificate(p, ci, bq, M, L, onorm, S);
   }
 }
 
@@ -4638,7 +4672,7 @@ static void stage2(const DecodeParams& p, cudaStream_t st, bool certify, int upt
       if constexpr (!DENSE) raise_smem(attend_kernel<GG, DD, false, false, kAttThreads, true>, std::max(smem, kAttendSpreadSmem1));
       return true;
     });
-    // one split: attend writes the outputs and (ghost path, p.cert given: certify) the certificates; no merge
+    // one split: attend writes the outputs and (p.cert given: certify) the certificates; no merge
     if (attend_finishes(p.splits)) {
       if constexpr (!DENSE) {
         // the survivors' build of 6 warps (tiles of 48 rows; the default) where its two blocks per SM hold the
@@ -4668,7 +4702,7 @@ static void stage2(const DecodeParams& p, cudaStream_t st, bool certify, int upt
       const int P = merge_slices(p.splits);
       auto go = [&](auto kern) {
         launch(DENSE ? "merge_kernel(dense)" : bal ? "merge_kernel(balanced)" : "merge_kernel", kern, dim3(BQ),
-               dim3(kMergeThreads * P), 0, st, p, w, certify, lists);
+               dim3(kMergeThreads * P), 0, st, p, w, certify ? (DENSE ? 2 : 1) : 0, lists);
       };
       if (bal) {
         if (P == 1) go(merge_kernel<DD, 1, true>);
@@ -4790,7 +4824,7 @@ void gather_probe(const DecodeParams& p, void* stream, int mode) {
 
 void dense_decode(const DecodeParams& p, void* stream) {
   validate(p);
-  stage2<true>(p, static_cast<cudaStream_t>(stream), false);
+  stage2<true>(p, static_cast<cudaStream_t>(stream), p.cert != nullptr);
 }
 
 int env_one_of(const char* name, int dflt, std::initializer_list<int> values) {

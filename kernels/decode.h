@@ -322,7 +322,10 @@ int prep_timeline(int64_t* out, int max_blocks);
 // clean lines of buf only (the bench's clean cold-L2 flush: the write-back of the written lines is
 // done before the timed region instead of inside it).
 void read_through(const void* buf, int64_t bytes, void* stream);
-// Dense flash decoding (our baseline): every token of every sequence, same split-K kernel.
+// Dense flash decoding (our baseline): every token of every sequence, same split-K kernel. Where p.cert is given its
+// last kernel (merge, or attend with one split) writes each head's exact certificate: flags for a non-finite scaled
+// query component or output norm, mass_bound = out_err_bound = 0 otherwise (1 and +inf when flagged), n_attended the
+// sequence's length, theta −inf, every other field 0.
 void dense_decode(const DecodeParams& p, void* stream);
 // Device attributes used for sizing.
 int device_sm_count();

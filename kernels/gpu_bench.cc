@@ -1082,6 +1082,22 @@ struct Bytes {
 
 // The bytes each phase must move (each input read once, each output written once), per step.
 // pages_read: pages (summed over batch entries and KV heads) whose codes the scan reads (< 0: all).
+// The first head whose certificate is not a dense step's exact one (finite inputs: flags 0, mass and output bounds 0,
+// every token attended, θ −inf), described; empty where every head's is.
+std::string dense_cert_mismatch(const Host& h, const std::vector<gc::Certificate>& cert) {
+  for (int b = 0; b < h.B; ++b)
+    for (int q = 0; q < h.Hq; ++q) {
+      const gc::Certificate& c = cert[size_t(b) * h.Hq + q];
+      if (c.flags == 0 && c.mass_bound == 0 && c.out_err_bound == 0 && c.n_attended == h.seq_len[size_t(b)] &&
+          std::isinf(c.theta) && c.theta < 0)
+        continue;
+      return "certificate of (" + std::to_string(b) + ", " + std::to_string(q) + "): flags " + std::to_string(c.flags) +
+             ", mass " + std::to_string(c.mass_bound) + ", out_err " + std::to_string(c.out_err_bound) + ", attended " +
+             std::to_string(c.n_attended) + " of " + std::to_string(h.seq_len[size_t(b)]);
+    }
+  return "";
+}
+
 Bytes bytes_model(const Host& h, const gc::DecodeParams& p, int64_t n_surv_total, int64_t pages_read = -1) {
   Bytes by;
   double n_tot = 0, hot = 0, pages = 0;
@@ -1393,7 +1409,9 @@ bool adaptive_loops(Timer& tm, const Opts& o, const Host& h, Gpu& d, const gc::D
     return 1e3 * double(ms) / N;
   };
   const double g_us = loop_us([&] { gc::ghost_decode(pr, tm.st); });
-  const double d_us = loop_us([&] { gc::dense_decode(d.p, tm.st); });
+  gc::DecodeParams pdl = d.p;  // the dense loop without certificates (the decoder's dense steps write them)
+  pdl.cert = nullptr;
+  const double d_us = loop_us([&] { gc::dense_decode(pdl, tm.st); });
   gc::AdaptiveDecoder ad(pr, o.adaptive_opts);
   int n_ghost = 0;
   gc::DecodePath last = gc::DecodePath::ghost;
@@ -1418,16 +1436,10 @@ bool adaptive_loops(Timer& tm, const Opts& o, const Host& h, Gpu& d, const gc::D
     const std::vector<float> ref = d.out.get();
     ok = std::memcmp(ref.data(), out.data(), out.size() * 4) == 0;
     if (!ok) why = "outputs not bitwise a dense run's";
-    for (int b = 0; b < h.B && ok; ++b)
-      for (int q = 0; q < h.Hq && ok; ++q) {
-        const gc::Certificate& c = cert[size_t(b) * h.Hq + q];
-        ok = c.flags == 0 && c.mass_bound == 0 && c.out_err_bound == 0 && c.n_attended == h.seq_len[size_t(b)] &&
-             std::isinf(c.theta) && c.theta < 0;
-        if (!ok)
-          why = "certificate of (" + std::to_string(b) + ", " + std::to_string(q) + "): flags " + std::to_string(c.flags) +
-                ", mass " + std::to_string(c.mass_bound) + ", out_err " + std::to_string(c.out_err_bound) + ", attended " +
-                std::to_string(c.n_attended) + " of " + std::to_string(h.seq_len[size_t(b)]);
-      }
+    if (ok) {
+      why = dense_cert_mismatch(h, cert);
+      ok = why.empty();
+    }
   }
   const gc::AdaptiveRule& r = ad.rule();
   std::printf("# adaptive decoder %s (surv %.4f): %d steps, %d ghost, %d dense (observed %lld / %lld); us per step: "
@@ -1483,7 +1495,9 @@ int run_on_device(const Opts& o, Host& h, int dev) {
       pr.forced_keep = float(o.profile / pr.forced_page_keep);
     }
     gc::ghost_decode(pr, nullptr);
-    gc::dense_decode(d.p, nullptr);
+    gc::DecodeParams pd = d.p;
+    pd.cert = nullptr;  // the dense path as timed
+    gc::dense_decode(pd, nullptr);
     CK(cudaDeviceSynchronize());
     std::printf("# profile run: ghost path (forced %.3f) and dense, once each; %lld survivors\n", o.profile,
                 (long long)surv_total(d));
@@ -1509,14 +1523,23 @@ int run_on_device(const Opts& o, Host& h, int dev) {
     copy_gbps = 2.0 * double(a.n) / (ms * 1e-3) / 1e9;
   }
 
-  // dense baseline: check against float64 full attention (poisoned output first)
+  // dense baseline: check against float64 full attention (poisoned output and certificates first), its certificates
+  // exact; timed without them (dense_base), as before dense_decode wrote them
   double dense_err = 0;
+  gc::DecodeParams dense_base = d.p;
+  dense_base.cert = nullptr;
   {
     gc::DecodeParams pd = d.p;
     CK(cudaMemset(d.out.p, 0xFF, d.out.n * 4));
+    CK(cudaMemset(d.cert.p, 0xFF, d.cert.n * sizeof(gc::Certificate)));
     gc::dense_decode(pd, nullptr);
     CK(cudaDeviceSynchronize());
     const std::vector<float> out = d.out.get();
+    const std::string cert_why = dense_cert_mismatch(h, d.cert.get());
+    if (!cert_why.empty()) {
+      std::printf("# dense certificates FAILED: %s\n", cert_why.c_str());
+      failures++;
+    }
     for (int b : h.checked)
       for (int g = 0; g < h.Hkv; ++g) {
         std::vector<float> kf, vf;
@@ -1554,7 +1577,7 @@ int run_on_device(const Opts& o, Host& h, int dev) {
   cudaGraphExec_t g_dense = nullptr;
   double dense_ms = 0;
   if (!o.check_only) {
-    g_dense = tm.graph([&](cudaStream_t s) { gc::dense_decode(d.p, s); });
+    g_dense = tm.graph([&](cudaStream_t s) { gc::dense_decode(dense_base, s); });
     dense_ms = tm.graph_ms(g_dense);
   }
 
