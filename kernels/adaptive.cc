@@ -57,15 +57,44 @@ namespace {
 double ema(double old, double x, double decay) { return old < 0 ? x : decay * old + (1 - decay) * x; }
 }  // namespace
 
+// Whether the predictor's estimates choose the ghost path (as FallbackPredictor::use_witness decides, before probes).
+bool AdaptiveRule::ghost_predicted(const cpu::FallbackPredictor& fp) const {
+  return fp.survive_ema < 0 || fp.predicted_ratio() * fp.margin < 1.0;
+}
+
+// reset_on_flip: whether `alone` (one observation with the other path's current average) reverses the decision of the
+// averages decisively: dense faster by the margin where the averages choose the ghost path, the ghost path faster by
+// the margin twice where they choose dense. Observations inside that band are averaged in, so noise near the margin
+// does not toss the decision from one observation to the next.
+bool AdaptiveRule::flips(const cpu::FallbackPredictor& alone) const {
+  const double r = alone.predicted_ratio();
+  return ghost_predicted(fp_) ? r >= o_.margin : r * o_.margin * o_.margin < 1.0;
+}
+
 void AdaptiveRule::observe_ghost(double survivor_frac, double us) {
-  if (probing_) fp_.survive_ema = -1, ghost_us_ = -1, probing_ = false;  // a probe replaces the stale averages
-  fp_.observe(std::clamp(survivor_frac, 0.0, 1.0));
+  const double f = std::clamp(survivor_frac, 0.0, 1.0);
+  bool flip = false;
+  if (!probing_ && o_.reset_on_flip && fp_.survive_ema >= 0 && us >= 0 && dense_us_ > 0) {
+    cpu::FallbackPredictor alone = fp_;  // this observation alone, with dense's current average
+    alone.survive_ema = f;
+    alone.time_ratio_ema = us / dense_us_;
+    flip = flips(alone);
+  }
+  if (probing_ || flip) fp_.survive_ema = -1, ghost_us_ = -1;  // a probe, or a flip, replaces the stale averages
+  resets_ += flip;
+  probing_ = false;
+  fp_.observe(f);
   if (us >= 0) ghost_us_ = ema(ghost_us_, us, o_.decay);
   if (ghost_us_ >= 0 && dense_us_ > 0) fp_.time_ratio_ema = ghost_us_ / dense_us_;
 }
 
 void AdaptiveRule::observe_dense(double us) {
   if (!(us >= 0)) return;
+  if (o_.reset_on_flip && dense_us_ > 0 && ghost_us_ >= 0 && fp_.survive_ema >= 0) {
+    cpu::FallbackPredictor alone = fp_;  // this observation alone, with the ghost path's current average
+    alone.time_ratio_ema = ghost_us_ / us;
+    if (flips(alone)) dense_us_ = -1, ++resets_;
+  }
   dense_us_ = ema(dense_us_, us, o_.decay);
   if (ghost_us_ >= 0 && dense_us_ > 0) fp_.time_ratio_ema = ghost_us_ / dense_us_;
 }

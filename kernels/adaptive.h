@@ -44,6 +44,12 @@ struct AdaptiveOptions {
   int64_t max_lag = 4;           // AdaptiveDecoder: the host waits for an observation once it is this many steps old
   int64_t observe_every = 32;    // AdaptiveDecoder: a path's step is observed at most once in this many steps, but for
                                  // a step that switches paths (a probe, a dense refresh), observed whenever it can be
+  bool reset_on_flip = true;     // an observation that on its own (with the other path's current average) reverses the
+                                 // decision decisively (dense faster by the margin while the ghost path is chosen, the
+                                 // ghost path faster by the margin squared while dense is) replaces the averages (that
+                                 // path's time; a ghost step's survivor fraction) instead of entering them at weight
+                                 // 1 − decay: the rule follows a collapse of elimination at the ghost path's next
+                                 // observation, not after several
 };
 
 // The witness bytes a ghost step reads or writes per token and KV head beyond the survivors' K and V
@@ -66,13 +72,17 @@ class AdaptiveRule {
   double dense_us() const { return dense_us_; }
   int64_t chosen(DecodePath path) const { return path == DecodePath::ghost ? n_ghost_ : n_dense_; }
   const cpu::FallbackPredictor& predictor() const { return fp_; }
+  int64_t resets() const { return resets_; }  // observations that replaced the averages (reset_on_flip; probes not counted)
 
  private:
+  bool ghost_predicted(const cpu::FallbackPredictor& fp) const;
+  bool flips(const cpu::FallbackPredictor& alone) const;
   AdaptiveOptions o_;
   cpu::FallbackPredictor fp_;
   double ghost_us_ = -1, dense_us_ = -1;
   int64_t n_ghost_ = 0, n_dense_ = 0, ghost_run_ = 0;  // ghost_run_: ghost steps since the last dense one
   bool probing_ = false;  // the last ghost step was a probe (chosen while dense was predicted)
+  int64_t resets_ = 0;
 };
 
 // AdaptiveDecoder's observation bookkeeping, host-only (tested without a GPU): one slot per path (0 ghost, 1 dense)

@@ -49,7 +49,13 @@
 //      each loop, the decoder's path counts, and its last step checked (ghost: the outputs against the checked ones;
 //      dense: the outputs against a dense run's, bitwise, and every certificate exact: nothing eliminated, bounds 0,
 //      n_attended the sequence's length); --adaptive-csv PATH appends the rows there; --adaptive-every K and
-//      --adaptive-lag L set the decoder's AdaptiveOptions::observe_every and max_lag (defaults 32 and 4).
+//      --adaptive-lag L set the decoder's AdaptiveOptions::observe_every and max_lag (defaults 32 and 4),
+//      --adaptive-no-reset its reset_on_flip to false.
+//   --adaptive-phases F1,F2,..: after the rows, one AdaptiveDecoder through forced survivor fractions F1, F2, .. in
+//      turn, --adaptive-steps N steps each (the split count of each phase's own survivors; after one L2 flush), beside
+//      the ghost path's and dense's loops of each phase: per phase the decoder's time per step, its path counts and
+//      runs (g: ghost, d: dense), and the step at which it settled on the better loop (the first step on it after which
+//      at most 2 of the next 64 take the other path; −1: never); --adaptive-phases-csv PATH appends a row per phase.
 // Exit code: 0 all checks passed, 1 a check failed, 2 bad input / CUDA error.
 #include <cuda_runtime.h>
 
@@ -125,6 +131,8 @@ struct Opts {
   int adaptive_steps = 0;   // --adaptive-steps N: also N steps of each timed row through AdaptiveDecoder (adaptive.h)
   std::string adaptive_csv; // --adaptive-csv PATH: those loops' rows appended here
   gc::AdaptiveOptions adaptive_opts;  // --adaptive-every K, --adaptive-lag L: AdaptiveOptions::observe_every, max_lag
+  std::vector<double> adaptive_phases;  // --adaptive-phases F1,F2,..: one decoder through forced fractions in turn
+  std::string adaptive_phases_csv;      // --adaptive-phases-csv PATH: a row per phase
   std::vector<int> gpus{0}; // devices to run on, in turn, in one process
   uint64_t seed = 1;
 };
@@ -1333,6 +1341,15 @@ int main(int argc, char** argv) try {
       GKV_CHECK(o.adaptive_steps >= 8 && o.adaptive_steps <= 100000, "gpu_bench: --adaptive-steps takes 8 to 100000, got ",
                 o.adaptive_steps);
     } else if (a == "--adaptive-csv") o.adaptive_csv = val();
+    else if (a == "--adaptive-phases") {
+      o.adaptive_phases.clear();
+      for (auto& x : split(val(), ',')) {
+        const double f = std::stod(x);
+        GKV_CHECK(f > 0 && f <= 1, "gpu_bench: --adaptive-phases takes forced fractions in (0, 1], got ", x);
+        o.adaptive_phases.push_back(f);
+      }
+    } else if (a == "--adaptive-phases-csv") o.adaptive_phases_csv = val();
+    else if (a == "--adaptive-no-reset") o.adaptive_opts.reset_on_flip = false;
     else if (a == "--adaptive-every" || a == "--adaptive-lag") {
       const int v = std::stoi(val());
       GKV_CHECK(v >= 1 && v <= 1000000, "gpu_bench: ", a, " takes 1 to 1000000, got ", v);
@@ -1464,6 +1481,135 @@ bool adaptive_loops(Timer& tm, const Opts& o, const Host& h, Gpu& d, const gc::D
                  ok ? "ok" : "FAILED", (long long)o.adaptive_opts.observe_every, (long long)o.adaptive_opts.max_lag);
     std::fclose(f);
   }
+  return ok;
+}
+
+// --adaptive-phases: one decoder through the forced fractions in turn (the options' comment above). Returns whether the
+// decoder's last step passed its check (against a ghost or a dense run of the last phase).
+bool adaptive_phase_loops(Timer& tm, const Opts& o, const Host& h, Gpu& d) {
+  const int N = o.adaptive_steps, P = int(o.adaptive_phases.size());
+  GKV_CHECK(N >= 64, "gpu_bench: --adaptive-phases needs --adaptive-steps of at least 64 (steps per phase), got ", N);
+  std::vector<gc::DecodeParams> ps;
+  for (const double f : o.adaptive_phases) {
+    gc::DecodeParams pr = d.p;
+    pr.forced_keep = float(f);
+    if (o.anchors) {  // as the rows: pages kept with probability min(1, 4f), tokens within them f/that
+      pr.forced_page_keep = float(std::min(1.0, 4 * f));
+      pr.forced_keep = float(f / pr.forced_page_keep);
+    }
+    if (!o.splits) {  // the split count of this phase's survivors (a caller's: the previous step's counts)
+      gc::ghost_stage1(pr, nullptr);
+      CK(cudaDeviceSynchronize());
+      const std::vector<int32_t> cnt = kv_counts(d, &gc::Workspace::n_surv);
+      int64_t tot = 0;
+      for (int32_t x : cnt) tot += x;
+      pr.splits = gc::ghost_splits(h.B, h.Hkv, tot / int64_t(cnt.size()), *std::max_element(cnt.begin(), cnt.end()));
+    }
+    ps.push_back(pr);
+  }
+  auto flush = [&] {
+    CK(cudaMemsetAsync(tm.flush.p, 1, tm.flush.n, tm.st));
+    gc::read_through(tm.flush.p, int64_t(tm.flush.n), tm.st);
+  };
+  std::vector<cudaEvent_t> ev(size_t(P) + 1);
+  for (auto& e : ev) CK(cudaEventCreate(&e));
+  // times per step of each phase's steps (ev[i] .. ev[i + 1]), the loops one after the other from one flush
+  auto phases_us = [&](auto&& one) {
+    flush();
+    CK(cudaEventRecord(ev[0], tm.st));
+    for (int i = 0; i < P; ++i) {
+      for (int k = 0; k < N; ++k) one(i);
+      CK(cudaEventRecord(ev[size_t(i) + 1], tm.st));
+    }
+    CK(cudaEventSynchronize(ev[size_t(P)]));
+    std::vector<double> us(static_cast<size_t>(P));
+    for (int i = 0; i < P; ++i) {
+      float ms = 0;
+      CK(cudaEventElapsedTime(&ms, ev[size_t(i)], ev[size_t(i) + 1]));
+      us[size_t(i)] = 1e3 * double(ms) / N;
+    }
+    return us;
+  };
+  const std::vector<double> g_us = phases_us([&](int i) { gc::ghost_decode(ps[size_t(i)], tm.st); });
+  std::vector<gc::DecodeParams> pds = ps;  // the dense loop without certificates
+  for (auto& p : pds) p.cert = nullptr;
+  const std::vector<double> d_us = phases_us([&](int i) { gc::dense_decode(pds[size_t(i)], tm.st); });
+  gc::AdaptiveDecoder ad(ps[0], o.adaptive_opts);
+  std::vector<int> path_of;  // 0 ghost, 1 dense
+  CK(cudaMemsetAsync(d.out.p, 0xFF, d.out.n * 4, tm.st));
+  const std::vector<double> a_us =
+      phases_us([&](int i) { path_of.push_back(ad.step(ps[size_t(i)], tm.st) == gc::DecodePath::ghost ? 0 : 1); });
+  for (auto& e : ev) CK(cudaEventDestroy(e));
+  // the last step's check: its outputs against the same step run alone on its path (dense bitwise, with every
+  // certificate exact; ghost within 1e-5: the survivors' order within a KV head is not fixed)
+  const std::vector<float> out = d.out.get();
+  const std::vector<gc::Certificate> cert = d.cert.get();
+  const bool last_ghost = path_of.back() == 0;
+  if (last_ghost) {
+    gc::ghost_decode(ps.back(), tm.st);
+  } else {
+    gc::DecodeParams pd = ps.back();
+    pd.splits = gc::dense_step_splits(pd);
+    gc::dense_decode(pd, tm.st);
+  }
+  CK(cudaStreamSynchronize(tm.st));
+  const std::vector<float> ref = d.out.get();
+  std::string why;
+  if (last_ghost) {
+    const double rel = rerun_rel_err(out, ref);
+    if (!(rel <= 1e-5)) why = "outputs " + std::to_string(rel) + " from a ghost run's";
+  } else if (std::memcmp(ref.data(), out.data(), out.size() * 4) != 0) {
+    why = "outputs not bitwise a dense run's";
+  } else {
+    why = dense_cert_mismatch(h, cert);
+  }
+  const bool ok = why.empty();
+  std::printf("# adaptive phases (%d steps each; observe every %lld, lag %lld, reset_on_flip %d): %lld resets; last step "
+              "%s%s%s\n",
+              N, (long long)o.adaptive_opts.observe_every, (long long)o.adaptive_opts.max_lag, int(o.adaptive_opts.reset_on_flip),
+              (long long)ad.rule().resets(), last_ghost ? "ghost" : "dense", ok ? ", checked" : ", FAILED: ", why.c_str());
+  FILE* csv = nullptr;
+  if (!o.adaptive_phases_csv.empty()) {
+    const bool fresh = file_empty(o.adaptive_phases_csv);
+    csv = std::fopen(o.adaptive_phases_csv.c_str(), "a");
+    GKV_CHECK(csv, "gpu_bench: cannot open --adaptive-phases-csv ", o.adaptive_phases_csv);
+    if (fresh)
+      std::fprintf(csv, "device,commit,case,phase,forced_frac,steps,ghost_steps,dense_steps,adaptive_us,ghost_loop_us,"
+                        "dense_loop_us,better,settled_at,runs,observe_every,max_lag,reset_on_flip,check\n");
+  }
+  for (int i = 0; i < P; ++i) {
+    const int b0 = i * N;
+    int g = 0;
+    std::string runs;  // run-length: g12d188 ...
+    for (int k = 0; k < N;) {
+      const int pth = path_of[size_t(b0 + k)];
+      int len = 0;
+      while (k < N && path_of[size_t(b0 + k)] == pth) ++k, ++len;
+      runs += pth ? 'd' : 'g';
+      runs += std::to_string(len);
+      if (!pth) g += len;
+    }
+    const bool dense_better = d_us[size_t(i)] < g_us[size_t(i)];
+    int settled = -1;  // within the phase
+    for (int k = 0; k + 64 <= N && settled < 0; ++k) {
+      if ((path_of[size_t(b0 + k)] == 1) != dense_better) continue;
+      int other = 0;
+      for (int j = k; j < k + 64; ++j) other += (path_of[size_t(b0 + j)] == 1) != dense_better;
+      if (other <= 2) settled = k;
+    }
+    std::printf("# phase %d forced %.4f: ghost %d, dense %d; us per step: adaptive %.2f, ghost path %.2f, dense %.2f "
+                "(adaptive / the better %.3f); better %s, settled at step %d; runs %s\n",
+                i, o.adaptive_phases[size_t(i)], g, N - g, a_us[size_t(i)], g_us[size_t(i)], d_us[size_t(i)],
+                a_us[size_t(i)] / std::min(g_us[size_t(i)], d_us[size_t(i)]), dense_better ? "dense" : "ghost", settled,
+                runs.c_str());
+    if (csv)
+      std::fprintf(csv, "%s,%s,%s,%d,%.6f,%d,%d,%d,%.3f,%.3f,%.3f,%s,%d,%s,%lld,%lld,%d,%s\n", o.device.c_str(),
+                   o.commit.c_str(), o.name.c_str(), i, o.adaptive_phases[size_t(i)], N, g, N - g, a_us[size_t(i)],
+                   g_us[size_t(i)], d_us[size_t(i)], dense_better ? "dense" : "ghost", settled, runs.c_str(),
+                   (long long)o.adaptive_opts.observe_every, (long long)o.adaptive_opts.max_lag,
+                   int(o.adaptive_opts.reset_on_flip), ok ? "ok" : "FAILED");
+  }
+  if (csv) std::fclose(csv);
   return ok;
 }
 
@@ -1794,6 +1940,7 @@ int run_on_device(const Opts& o, Host& h, int dev) {
     std::printf("# dense: %.4f ms, %.1f GB/s of %.1f GB/s copy; dense rel err %.2e; candidates checked in %zu batch entries\n",
               dense_ms, dense_bytes / (dense_ms * 1e-3) / 1e9, copy_gbps, dense_err, h.checked.size());
   if (csv) std::fclose(csv);
+  if (!o.check_only && !o.adaptive_phases.empty()) failures += !adaptive_phase_loops(tm, o, h, d);
 
   // ghost tier: K, V of every token in host pinned memory (zero-copy); survivors fetched over PCIe
   if (o.ghost_tier && !o.check_only) {

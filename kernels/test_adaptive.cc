@@ -148,10 +148,12 @@ TEST(CudaAdaptive, FollowsAChangeOfTheSurvivorFraction) {
 // observation max_lag steps old).
 // Returns the GPU's mean time per step; counts the ghost steps.
 double run_decoder(const Sim& sim, const std::function<double(int)>& frac, int steps, int64_t max_lag, int* ghost_steps,
-                   int* ghost_tail = nullptr, int tail = 0, double host_us = 5, int64_t every = 32) {
+                   int* ghost_tail = nullptr, int tail = 0, double host_us = 5, int64_t every = 32,
+                   std::vector<int>* paths = nullptr, bool reset_on_flip = true) {
   AdaptiveOptions o;
   o.max_lag = max_lag;
   o.observe_every = every;
+  o.reset_on_flip = reset_on_flip;
   AdaptiveRule r(152, 512, o);
   ObservationSlots slots;
   slots.max_lag = max_lag, slots.every = every;
@@ -185,6 +187,7 @@ double run_decoder(const Sim& sim, const std::function<double(int)>& frac, int s
     host += host_us;
   }
   if (ghost_steps) *ghost_steps = g;
+  if (paths) *paths = path_of;
   return gpu / steps;
 }
 
@@ -232,6 +235,60 @@ TEST(CudaAdaptive, DecoderLoopWithTheHostFarAhead) {
   tail = 0;
   run_decoder(sim, [](int s) { return s < 300 ? 0.05 : 1.0; }, 2000, 4, &g, &tail, 1600);
   EXPECT_LE(tail, 1600 / 16) << "only probes on the ghost path";
+}
+
+// The first step at or after `from` that takes the path `dense` says and after which, within `window` steps, at most
+// `others` take the other one (the probes, 16 and 48 dense steps on, or a dense refresh); −1: none.
+int settles(const std::vector<int>& path_of, int from, bool dense, int window = 64, int others = 2) {
+  for (int s = from; s + window <= int(path_of.size()); ++s) {
+    if ((path_of[size_t(s)] == 1) != dense) continue;
+    int other = 0;
+    for (int k = s; k < s + window; ++k) other += (path_of[size_t(k)] == 1) != dense;
+    if (other <= others) return s;
+  }
+  return -1;
+}
+
+TEST(CudaAdaptive, ACollapseIsFollowedAtTheNextGhostObservation) {
+  // elimination collapses at step 300 (5% → every token kept: the ghost step 202 µs against dense's 130). With
+  // reset_on_flip the first ghost observation after it (at most observe_every steps later, back max_lag steps
+  // after that) turns the rule to dense; averaged in at weight 0.2 it takes three observations (the time ratio
+  // 0.55 → 1.55 crosses 1/1.05 at the third), about 3 × 32 steps.
+  const Sim sim;
+  auto frac = [](int s) { return s < 300 ? 0.05 : 1.0; };
+  for (const bool reset : {true, false}) {
+    std::vector<int> path_of;
+    run_decoder(sim, frac, 700, 4, nullptr, nullptr, 0, 5, 32, &path_of, reset);
+    const int at = settles(path_of, 300, true);
+    ASSERT_GE(at, 300) << "reset " << reset;
+    if (reset) EXPECT_LE(at - 300, 32 + 4 + 2) << "dense from the first ghost observation after the collapse";
+    else EXPECT_GE(at - 300, 2 * 32) << "averaged in: two observations do not turn it";
+  }
+  // and back: elimination pays again at step 300; a probe (after 16, 32, ... dense steps) brings the ghost path back
+  for (const bool reset : {true, false}) {
+    std::vector<int> path_of;
+    run_decoder(sim, [](int s) { return s < 300 ? 1.0 : 0.05; }, 900, 4, nullptr, nullptr, 0, 5, 32, &path_of, reset);
+    const int at = settles(path_of, 300, false);
+    ASSERT_GE(at, 300) << "reset " << reset;
+    EXPECT_LE(at - 300, 256 + 4 + 2) << "the probe interval reached by step 300 (16, 32, .., 256), then the lag";
+  }
+}
+
+TEST(CudaAdaptive, NoiseNearTheMarginIsAveragedIn) {
+  // survivor fractions 0.40 ± 0.04 step to step: the ghost step 124 ± 5 µs against dense's 130, at the margin (1/1.05
+  // of dense: 123.8). A single observation there never clears the hysteresis band, so reset_on_flip must cost nothing
+  // (replacing on every reversal would toss the decision to dense about 2000 more times in 4000 steps: 2.3% slower)
+  const Sim sim;
+  auto frac = [](int s) {
+    uint32_t x = uint32_t(s) * 2654435761u;
+    x ^= x >> 13;
+    return 0.40 + 0.04 * ((x % 2001) / 1000.0 - 1.0);
+  };
+  int g_on = 0, g_off = 0;
+  const double on = run_decoder(sim, frac, 4000, 4, &g_on, nullptr, 0, 5, 32, nullptr, true);
+  const double off = run_decoder(sim, frac, 4000, 4, &g_off, nullptr, 0, 5, 32, nullptr, false);
+  EXPECT_LE(on, 1.002 * off);
+  EXPECT_GE(g_on, g_off - 40);
 }
 
 TEST(CudaAdaptive, RefusesBadOptions) {
