@@ -12,7 +12,9 @@
 // dense (the first step of each path carries one-time set-up and is not observed), and while the ghost path
 // wins, one step in dense_every is dense, to keep the dense time current as the sequence grows. A probe's
 // observation replaces the ghost path's averages instead of joining them: they are as old as the last ghost
-// step, up to max_probe_every steps back.
+// step, up to max_probe_every steps back. So does any observation that reverses the decision decisively on its own
+// (reset_on_flip): where elimination collapses, the rule turns to dense at the ghost path's next observation
+// (at most observe_every + max_lag steps later) instead of after several; the way back waits for the next probe.
 //
 // Observations are taken without blocking the host while it is at most max_lag steps ahead of them: each path's
 // events and, after a ghost step, the survivor counts (copied to pinned host memory) are read at a later step once
