@@ -1,0 +1,32 @@
+#ifndef GHOSTKV_CUDA_C_API_H
+#define GHOSTKV_CUDA_C_API_H
+/* C interface to GhostCache (cache.h): one sequence's KV cache on the GPU with its witnesses, and a decode step on it.
+ * Built as the shared library libghostkv_gpu (loaded by the Python module ghostkv_gpu through ctypes). Every call
+ * returns 0 on success, -2 for a bad argument (shapes, options, non-finite keys or values) or -1 for any other
+ * failure (CUDA, memory), with a message naming the values or the call in err (err_len bytes, always terminated);
+ * nothing is left half built. */
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct gkv_cache gkv_cache;
+
+/* Per query head, as Certificate (decode.h): mass_bound, out_err_bound, m_E, z_low, budget, m_l, theta, nu_e,
+ * n_attended, flags. */
+#define GKV_CERT_FIELDS 10
+
+/* k, v: [n, n_head_kv, d] float32 (host); bits "8", "4" or "mixed". On success *out holds the cache. */
+int gkv_cache_new(const float* k, const float* v, int64_t n, int n_head_kv, int d, const char* bits, int n_sink,
+                  int n_recent, double delta, gkv_cache** out, char* err, int err_len);
+/* One step: q [n_head_q, d] float32 (host), scores scale·q·k; out [n_head_q, d]; cert [n_head_q, GKV_CERT_FIELDS]
+ * doubles. dense != 0: every token attended (exact certificates). */
+int gkv_cache_decode(gkv_cache* c, const float* q, int n_head_q, double scale, int dense, float* out, double* cert,
+                     char* err, int err_len);
+void gkv_cache_free(gkv_cache* c);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,56 @@
+#pragma once
+// One sequence's KV cache on the GPU with its witnesses, built from host keys and values, and a decode step on it:
+// the steps of examples/gpu_decode behind one object, for callers that hold K and V on the host (the Python module
+// ghostkv_gpu, the C API of c_api.h).
+//
+//   GhostCache cache(k, v, n, n_head_kv, d);            // k, v: [n, n_head_kv, d] float32, host
+//   cache.decode(q, n_head_q, scale, out, cert);         // q: [n_head_q, d]; out: [n_head_q, d]; cert: [n_head_q]
+//
+// Construction fits a PCA basis per KV head on its keys (the CPU library's fit_basis), builds the quantised records
+// (build_quant, one scale group per page of kPage tokens: int8, int4 or mixed widths) and copies the bf16 K and V,
+// the packed witnesses and the rotation to the device, in pages laid out in order (page table = identity). decode
+// runs ghost_decode (or dense_decode) on the current stream, waits for it and copies the outputs and the
+// certificates back. Every call is synchronous: this is an entry point for checks and notebooks, not the way to time
+// a step (ghostkv_gpu_bench does that).
+//
+// Errors (std::invalid_argument for bad shapes, options or non-finite keys and values, naming the values;
+// std::runtime_error for CUDA, naming the call) are thrown before anything is left half built.
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "decode.h"
+
+namespace ghostkv::cuda {
+
+struct CacheOptions {
+  std::string bits = "8";  // "8", "4" or "mixed" (the first 32 components at 8 bits, the rest at 4)
+  int n_sink = 4, n_recent = 64;  // hot tokens: always attended
+  double delta = 1e-3;            // the mass policy's δ
+};
+
+class GhostCache {
+ public:
+  // k, v: [n, n_head_kv, d] float32 on the host (each value rounded to bf16 on the device); d 64 or 128;
+  // n ≥ 1. Needs a CUDA device (sm_90).
+  GhostCache(const float* k, const float* v, int64_t n, int n_head_kv, int d, CacheOptions o = {});
+  ~GhostCache();
+  GhostCache(const GhostCache&) = delete;
+  GhostCache& operator=(const GhostCache&) = delete;
+
+  // One step: q [n_head_q, d] float32 (host; n_head_q a multiple of n_head_kv, at most 4 per KV head), scores
+  // σ·q·k with σ = scale > 0; out [n_head_q, d] and cert [n_head_q] on the host. dense: every token attended
+  // (dense_decode; exact certificates) instead of the ghost path.
+  void decode(const float* q, int n_head_q, double scale, float* out, Certificate* cert, bool dense = false);
+
+  int64_t n() const;
+  int n_head_kv() const;
+  int d() const;
+  const CacheOptions& options() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ghostkv::cuda

@@ -1,0 +1,76 @@
+"""The Python module ghostkv_gpu (python/ghostkv_gpu.py over libghostkv_gpu.so) on the host: its refusals, each naming
+the values, and without a GPU the CUDA error; with a GPU, scripts/gpu_python_check.py on a small sequence.
+
+  test_gpu_python.py BUILD/python
+"""
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import ROOT, Checks  # noqa: E402
+
+
+def raises(f, exc, text):
+    try:
+        f()
+    except exc as e:
+        return text in str(e), str(e)
+    except Exception as e:  # noqa: BLE001
+        return False, f"{type(e).__name__}: {e}"
+    return False, "no exception"
+
+
+def main():
+    lib_dir = sys.argv[1]
+    sys.path.insert(0, lib_dir)
+    import ghostkv_gpu
+    c = Checks()
+    rng = np.random.default_rng(1)
+    k = rng.standard_normal((300, 2, 128)).astype(np.float32)
+    v = rng.standard_normal((300, 2, 128)).astype(np.float32)
+    for f, exc, text in [
+        (lambda: ghostkv_gpu.GhostCache(k, v[:10]), ValueError, "same shape"),
+        (lambda: ghostkv_gpu.GhostCache(k[0], v[0]), ValueError, "3 dimensions"),
+        (lambda: ghostkv_gpu.GhostCache(k[:, :, :100], v[:, :, :100]), ValueError, "d 100"),
+        (lambda: ghostkv_gpu.GhostCache(k, v, bits="3"), ValueError, "bits must be 8, 4 or mixed (got '3')"),
+        (lambda: ghostkv_gpu.GhostCache(k, v, delta=0), ValueError, "delta in (0, 1)"),
+    ]:
+        ok, msg = raises(f, exc, text)
+        c(ok, f"expected {exc.__name__} with '{text}', got {msg}")
+    k2 = k.copy()
+    k2[5, 1, 7] = np.inf
+    ok, msg = raises(lambda: ghostkv_gpu.GhostCache(k2, v), ValueError, "key inf at token 5, KV head 1, component 7")
+    c(ok, f"a non-finite key named: {msg}")
+    old = os.environ.get("GHOSTKV_GPU_LIB")
+    try:  # a missing library is named (the module loads it on first use)
+        os.environ["GHOSTKV_GPU_LIB"] = "/nonexistent/libghostkv_gpu.so"
+        ghostkv_gpu._lib = None
+        ok, msg = raises(lambda: ghostkv_gpu.GhostCache(k, v), RuntimeError, "/nonexistent/libghostkv_gpu.so")
+        c(ok, f"a missing library named: {msg}")
+    finally:
+        if old is None:
+            os.environ.pop("GHOSTKV_GPU_LIB", None)
+        else:
+            os.environ["GHOSTKV_GPU_LIB"] = old
+        ghostkv_gpu._lib = None
+    try:
+        cache = ghostkv_gpu.GhostCache(k, v)
+    except RuntimeError as e:  # no GPU here: the CUDA call is named
+        c("GhostCache: cudaGetDeviceCount" in str(e), f"without a GPU the CUDA call named: {e}")
+        print("no GPU here: the decode is checked by scripts/gpu_python_check.py on one")
+    else:
+        ok, msg = raises(lambda: cache.decode(np.zeros((3, 128), np.float32), 0.1), ValueError, "multiple of n_head_kv 2")
+        c(ok, f"a bad query head count: {msg}")
+        cache.close()
+        r = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "gpu_python_check.py"), "--lib-dir", lib_dir,
+                            "--n", "4096", "--far", "0.9"], capture_output=True, text=True)
+        print(r.stdout[-600:])
+        c(r.returncode == 0 and "all checks passed" in r.stdout, "gpu_python_check.py on a GPU")
+    return c.done("test_gpu_python")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
