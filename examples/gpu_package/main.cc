@@ -1,9 +1,15 @@
 // The CUDA path from the installed package (find_package(ghostkv), ghostkv::ghostkv_cuda): the host side of its API,
-// which needs no GPU: the workspace a step needs, the witness page layout and the adaptive rule's first choices.
+// which needs no GPU: the workspace a step needs, the witness page layout, the adaptive rule's first choices and
+// GhostCache's refusal of a non-finite key (before any CUDA call).
 // examples/gpu_decode is a whole step.
+#include <cmath>
 #include <cstdio>
+#include <stdexcept>
+#include <string>
+#include <vector>
 
 #include <ghostkv/cuda/adaptive.h>
+#include <ghostkv/cuda/cache.h>
 #include <ghostkv/cuda/decode.h>
 #include <ghostkv/cuda/pack.h>
 
@@ -21,5 +27,16 @@ int main() {
   const bool warm = rule.choose() == gc::DecodePath::ghost && rule.choose() == gc::DecodePath::dense;
   std::printf("adaptive rule: %.2f witness bytes per token against %.0f K, V bytes; warm-up %s\n",
               gc::witness_bytes_per_token(p), gc::kv_bytes_per_token(p), warm ? "ghost, dense" : "unexpected");
-  return ws > 0 && cb == 128 && warm ? 0 : 1;
+  // GhostCache (cache.h): a non-finite key is refused, named, before anything touches the device
+  std::vector<float> k(100 * 128, 0.5f), v(100 * 128, 0.25f);
+  k[3 * 128 + 9] = NAN;
+  std::string why;
+  try {
+    gc::GhostCache c(k.data(), v.data(), 100, 1, 128);
+  } catch (const std::invalid_argument& e) {
+    why = e.what();
+  }
+  const bool named = why.find("key nan at token 3, KV head 0, component 9") != std::string::npos;
+  std::printf("GhostCache: %s\n", named ? why.c_str() : "the non-finite key was not named");
+  return ws > 0 && cb == 128 && warm && named ? 0 : 1;
 }
