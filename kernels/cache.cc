@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "ghostkv/basis.h"
+#include "ghostkv/half.h"
 #include "ghostkv/witness.h"
 #include "pack.h"
 
@@ -24,22 +25,6 @@ void ck(cudaError_t e, const char* what) {
   if (e != cudaSuccess) throw std::runtime_error(std::string("ghostkv cuda: GhostCache: ") + what + ": " + cudaGetErrorString(e));
 }
 
-uint16_t to_bf16(float f) {  // round to nearest even; NaN and ±inf are refused before this
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return uint16_t(u >> 16);
-}
-float from_bf16(uint16_t b) {
-  const uint32_t u = uint32_t(b) << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-float round_up_f32(double x) {
-  const float f = float(x);
-  return double(f) < x ? std::nextafter(f, INFINITY) : f;
-}
 
 // A device allocation freed with its owner
 struct DevBuf {
@@ -110,10 +95,10 @@ GhostCache::GhostCache(const float* k, const float* v, int64_t n, int n_head_kv,
     for (int64_t t = 0; t < n; ++t) {
       const size_t dst = ((size_t(t / kPage) * n_head_kv + g) * kPage + size_t(t % kPage)) * d;
       for (int j = 0; j < d; ++j) {
-        const uint16_t kb = to_bf16(k[t * row + g * d + j]), vb = to_bf16(v[t * row + g * d + j]);
+        const uint16_t kb = f32_to_bf16(k[t * row + g * d + j]), vb = f32_to_bf16(v[t * row + g * d + j]);
         kc[dst + size_t(j)] = kb, vc[dst + size_t(j)] = vb;
-        keys[size_t(g)][size_t(t) * d + size_t(j)] = from_bf16(kb);
-        vals[size_t(g)][size_t(t) * d + size_t(j)] = from_bf16(vb);
+        keys[size_t(g)][size_t(t) * d + size_t(j)] = bf16_to_f32(kb);
+        vals[size_t(g)][size_t(t) * d + size_t(j)] = bf16_to_f32(vb);
       }
     }
   }
@@ -144,8 +129,8 @@ GhostCache::GhostCache(const float* k, const float* v, int64_t n, int n_head_kv,
       for (int j = 0; j < d; ++j) s += double(kf[size_t(t) * d + size_t(j)]) * kf[size_t(t) * d + size_t(j)];
       km = std::max(km, std::sqrt(s));
     }
-    resid[size_t(g)] = round_up_f32(rec.resid_max);  // the device's bounds are float32: both rounded up
-    kmax[size_t(g)] = round_up_f32(km * (1 + 1e-12));
+    resid[size_t(g)] = f32_round_up(rec.resid_max);  // the device's bounds are float32: both rounded up
+    kmax[size_t(g)] = f32_round_up(km * (1 + 1e-12));
   }
   const std::vector<int32_t> seq = {int32_t(n)};
   check_page_table(table.data(), seq.data(), 1, m.pages, int(n), m.pages);

@@ -36,6 +36,7 @@
 #include "decode.h"
 #include "ghostkv/basis.h"
 #include "ghostkv/error.h"
+#include "ghostkv/half.h"
 #include "ghostkv/witness.h"
 #include "pack.h"
 
@@ -65,22 +66,6 @@ std::vector<T> download(const T* d, size_t n) {
   return h;
 }
 
-uint16_t to_bf16(float f) {  // round to nearest even (finite inputs)
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return uint16_t(u >> 16);
-}
-float from_bf16(uint16_t b) {
-  const uint32_t u = uint32_t(b) << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-float round_up_f32(double x) {
-  const float f = float(x);
-  return double(f) < x ? std::nextafter(f, INFINITY) : f;
-}
 
 }  // namespace
 
@@ -124,12 +109,12 @@ int main(int argc, char** argv) try {
       const double u = std::fmod(p * 0.6180339887498949, 1.0);  // the pages' shares spread along the sequence
       const bool far = u < far_share && p * gc::kPage >= 4 && (p + 1) * gc::kPage <= n - 64;  // no sink, no recent token
       for (int j = 0; j < d; ++j) {
-        const uint16_t kb = to_bf16(float(mu[size_t(j)] + sd[size_t(j)] * normal(rng) + (far ? away[size_t(j)] : 0.0)));
-        const uint16_t vb = to_bf16(float(normal(rng)));
+        const uint16_t kb = ghostkv::f32_to_bf16(float(mu[size_t(j)] + sd[size_t(j)] * normal(rng) + (far ? away[size_t(j)] : 0.0)));
+        const uint16_t vb = ghostkv::f32_to_bf16(float(normal(rng)));
         kc[row(g, t) + size_t(j)] = kb;
         vc[row(g, t) + size_t(j)] = vb;
-        keys[size_t(g)][size_t(t) * d + size_t(j)] = from_bf16(kb);
-        vals[size_t(g)][size_t(t) * d + size_t(j)] = from_bf16(vb);
+        keys[size_t(g)][size_t(t) * d + size_t(j)] = ghostkv::bf16_to_f32(kb);
+        vals[size_t(g)][size_t(t) * d + size_t(j)] = ghostkv::bf16_to_f32(vb);
       }
     }
   }
@@ -155,8 +140,8 @@ int main(int argc, char** argv) try {
       for (int j = 0; j < d; ++j) s += double(kf[size_t(t) * d + size_t(j)]) * kf[size_t(t) * d + size_t(j)];
       km = std::max(km, std::sqrt(s));
     }
-    resid[size_t(g)] = round_up_f32(rec.resid_max);  // bounds on the device are float32: both rounded up
-    kmax[size_t(g)] = round_up_f32(km * (1 + 1e-12));
+    resid[size_t(g)] = ghostkv::f32_round_up(rec.resid_max);  // bounds on the device are float32: both rounded up
+    kmax[size_t(g)] = ghostkv::f32_round_up(km * (1 + 1e-12));
   }
 
   // 3. the parameters: device arrays, shapes, δ, the workspace
