@@ -54,6 +54,7 @@ struct GhostCache::Impl {
   DecodeParams base;  // the cache's arrays and shapes; decode fills the rest
   DevBuf k, v, codes, meta, nu, table, seq, rot, mu, resid, kmax, q, out, cert, work;
   int64_t work_bytes = 0, q_heads = 0;
+  int device = -1;  // current at construction: the device that holds the arrays
 };
 
 GhostCache::GhostCache(const float* k, const float* v, int64_t n, int n_head_kv, int d, CacheOptions o)
@@ -135,6 +136,7 @@ GhostCache::GhostCache(const float* k, const float* v, int64_t n, int n_head_kv,
   const std::vector<int32_t> seq = {int32_t(n)};
   check_page_table(table.data(), seq.data(), 1, m.pages, int(n), m.pages);
 
+  ck(cudaGetDevice(&m.device), "cudaGetDevice");
   m.k.upload(kc, "K"), m.v.upload(vc, "V"), m.codes.upload(codes, "codes"), m.meta.upload(meta, "meta");
   m.nu.upload(nu, "nu_max"), m.table.upload(table, "page table"), m.seq.upload(seq, "seq_len");
   m.rot.upload(rot, "rotation"), m.mu.upload(mu, "mu"), m.resid.upload(resid, "resid_max"), m.kmax.upload(kmax, "k_norm_max");
@@ -160,6 +162,11 @@ void GhostCache::decode(const float* q, int n_head_q, double scale, float* out, 
     throw std::invalid_argument("ghostkv cuda: GhostCache::decode: needs n_head_q a multiple of n_head_kv " +
                                 std::to_string(m.hkv) + " with at most 4 query heads per KV head and a finite scale > 0 (got " +
                                 std::to_string(n_head_q) + ", " + std::to_string(scale) + ")");
+  int dev = -1;
+  ck(cudaGetDevice(&dev), "cudaGetDevice");
+  if (dev != m.device)
+    throw std::invalid_argument("ghostkv cuda: GhostCache::decode: the cache is on device " + std::to_string(m.device) +
+                                ", the current device is " + std::to_string(dev));
   DecodeParams p = m.base;
   p.n_head_q = n_head_q;
   p.scale = float(scale), p.scale64 = scale;

@@ -32,7 +32,7 @@ struct CacheOptions {
 class GhostCache {
  public:
   // k, v: [n, n_head_kv, d] float32 on the host (each value rounded to bf16 on the device); d 64 or 128;
-  // n ≥ 1. Needs a CUDA device (sm_90).
+  // n ≥ 1. Needs a CUDA device (sm_90): the one current now, which must be current at each decode.
   GhostCache(const float* k, const float* v, int64_t n, int n_head_kv, int d, CacheOptions o = {});
   ~GhostCache();
   GhostCache(const GhostCache&) = delete;

@@ -1088,8 +1088,6 @@ struct Bytes {
   double stage1 = 0, stage2 = 0, dense = 0;
 };
 
-// The bytes each phase must move (each input read once, each output written once), per step.
-// pages_read: pages (summed over batch entries and KV heads) whose codes the scan reads (< 0: all).
 // The first head whose certificate is not a dense step's exact one (finite inputs: flags 0, mass and output bounds 0,
 // every token attended, θ −inf), described; empty where every head's is.
 std::string dense_cert_mismatch(const Host& h, const std::vector<gc::Certificate>& cert) {
@@ -1106,6 +1104,8 @@ std::string dense_cert_mismatch(const Host& h, const std::vector<gc::Certificate
   return "";
 }
 
+// The bytes each phase must move (each input read once, each output written once), per step.
+// pages_read: pages (summed over batch entries and KV heads) whose codes the scan reads (< 0: all).
 Bytes bytes_model(const Host& h, const gc::DecodeParams& p, int64_t n_surv_total, int64_t pages_read = -1) {
   Bytes by;
   double n_tot = 0, hot = 0, pages = 0;
