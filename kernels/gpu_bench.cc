@@ -1385,6 +1385,8 @@ int main(int argc, char** argv) try {
     else GKV_CHECK(false, "gpu_bench: unknown option ", a);
   }
   if (o.name.empty()) o.name = o.mode;
+  GKV_CHECK(o.adaptive_phases.empty() || o.adaptive_steps >= 64,
+            "gpu_bench: --adaptive-phases needs --adaptive-steps of at least 64 (steps per phase), got ", o.adaptive_steps);
   // the CSV rows name the device by --device only: rows of several GPUs would be indistinguishable
   GKV_CHECK(o.gpus.size() == 1 || o.check_only || (o.csv.empty() && o.tier_csv.empty()),
             "gpu_bench: --gpus with more than one device writes no CSV (give --check-only, or one device per run)");
@@ -1487,8 +1489,7 @@ bool adaptive_loops(Timer& tm, const Opts& o, const Host& h, Gpu& d, const gc::D
 // --adaptive-phases: one decoder through the forced fractions in turn (the options' comment above). Returns whether the
 // decoder's last step passed its check (against a ghost or a dense run of the last phase).
 bool adaptive_phase_loops(Timer& tm, const Opts& o, const Host& h, Gpu& d) {
-  const int N = o.adaptive_steps, P = int(o.adaptive_phases.size());
-  GKV_CHECK(N >= 64, "gpu_bench: --adaptive-phases needs --adaptive-steps of at least 64 (steps per phase), got ", N);
+  const int N = o.adaptive_steps, P = int(o.adaptive_phases.size());  // N ≥ 64: checked with the options
   std::vector<gc::DecodeParams> ps;
   for (const double f : o.adaptive_phases) {
     gc::DecodeParams pr = d.p;
