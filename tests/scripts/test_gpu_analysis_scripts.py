@@ -30,7 +30,9 @@
 - scripts/split_timeline_sm.py on two worked launches (each launch's page-loop ends and late starters, the SMs' mean
   lags, the rank correlation and the slowest SMs common to both) and a CSV without the SM column (refused);
 - scripts/adaptive_table.py on a worked run of two rows (the decoder against dense, the better path and torch SDPA,
-  the worst of each, a failed check counted and the exit status 1) and a CSV without a column (refused);
+  the worst of each, a failed check counted and the exit status 1) and a CSV without a column (refused); with --phases
+  on two worked phases (the decoder against the better loop, the settled step of the later phase) and a CSV without
+  settled_at (refused);
 - scripts/gpu_report.py's row labels: a forced row with anchors, a split-cut row (cut_blocks) and rows of CSVs before
   that column or with the one cut (no mark);
 - scripts/gpu_torch_spread.py on four worked runs (two groups, their ranges, medians and distance) and a run that
@@ -494,6 +496,28 @@ def main():
     check(r.returncode != 0 and bad in r.stderr and "adaptive_us" in r.stderr and "Traceback" not in r.stderr,
           "adaptive_table.py on a CSV without adaptive_us:\n" + r.stderr)
     for path in (ad, tq, bad):
+        os.remove(path)
+    # adaptive_table.py --phases on a worked run of two phases (5%: decoder 75 µs, ghost 73, dense 135, settled at 0;
+    # 100%: decoder 140, ghost 192, dense 135, settled at 22) and a CSV without settled_at
+    hdr = ["commit", "case", "phase", "forced_frac", "ghost_steps", "dense_steps", "adaptive_us", "ghost_loop_us",
+           "dense_loop_us", "better", "settled_at", "runs", "check"]
+    ph = temp_csv(hdr, [["c1-reset", "1x128K-b8", 0, 0.05, 397, 3, 75, 73, 135, "ghost", 0, "g1d1g395d1", "ok"],
+                        ["c1-reset", "1x128K-b8", 1, 1.0, 26, 374, 140, 192, 135, "dense", 22, "g22d378", "ok"]])
+    r = subprocess.run([sys.executable, os.path.join("scripts", "adaptive_table.py"), "--phases", ph], cwd=ROOT,
+                       capture_output=True, text=True)
+    out = r.stdout
+    check(r.returncode == 0
+          and "| c1-reset | 1x128K-b8 | 0 | 5% | 397 / 3 | 75.0 | 73.0 | 135.0 | 1.027 | ghost | 0 | g1d1g395d1 | ok |" in out
+          and "| c1-reset | 1x128K-b8 | 1 | 100% | 26 / 374 | 140.0 | 192.0 | 135.0 | 1.037 | dense | 22 | g22d378 | ok |" in out
+          and "c1-reset: settled at step 22 in the phases after the first; decoder / the better loop at worst 1.037" in out
+          and "2 phases; 0 checks failed" in out,
+          "adaptive_table.py --phases worked example:\n" + out + r.stderr)
+    bad = temp_csv([h for h in hdr if h != "settled_at"], [["c", "x", 0, 0.05, 1, 1, 1, 1, 1, "ghost", "g2", "ok"]])
+    r = subprocess.run([sys.executable, os.path.join("scripts", "adaptive_table.py"), "--phases", bad], cwd=ROOT,
+                       capture_output=True, text=True)
+    check(r.returncode != 0 and bad in r.stderr and "settled_at" in r.stderr and "Traceback" not in r.stderr,
+          "adaptive_table.py --phases on a CSV without settled_at:\n" + r.stderr)
+    for path in (ph, bad):
         os.remove(path)
     # gpu_report.py's row labels
     import gpu_report
