@@ -29,6 +29,7 @@
 // decoder per stream of steps, driven from one thread at a time.
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "decode.h"
 #include "ghostkv/cpu/fast.h"
@@ -103,6 +104,20 @@ struct ObservationSlots {
   void issue(int path, int64_t step) { pending[path] = true, ever[path] = true, issued[path] = step; }
   void done(int path) { pending[path] = false; }
 };
+
+// Where a run of decoder steps settled on a path (host-only; gpu_bench --adaptive-phases and the tests use it): the first
+// step s in [from, to) that took the path (paths[s]: 0 ghost, 1 dense; dense says which) and after which, within the
+// next `window` steps, at most `others` took the other one (the probes, 16 and 48 dense steps on, or a dense refresh);
+// −1 where no step does (fewer than `window` steps left count as none).
+inline int settled_step(const std::vector<int>& paths, int from, int to, bool dense, int window = 64, int others = 2) {
+  for (int s = from; s + window <= to; ++s) {
+    if ((paths[size_t(s)] == 1) != dense) continue;
+    int other = 0;
+    for (int k = s; k < s + window; ++k) other += (paths[size_t(k)] == 1) != dense;
+    if (other <= others) return s;
+  }
+  return -1;
+}
 
 // The split count of AdaptiveDecoder's dense steps: one wave (default_splits), or p.splits where that is fewer (the
 // workspace holds p.splits partial states).

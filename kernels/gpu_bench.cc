@@ -1591,13 +1591,7 @@ bool adaptive_phase_loops(Timer& tm, const Opts& o, const Host& h, Gpu& d) {
       if (!pth) g += len;
     }
     const bool dense_better = d_us[size_t(i)] < g_us[size_t(i)];
-    int settled = -1;  // within the phase
-    for (int k = 0; k + 64 <= N && settled < 0; ++k) {
-      if ((path_of[size_t(b0 + k)] == 1) != dense_better) continue;
-      int other = 0;
-      for (int j = k; j < k + 64; ++j) other += (path_of[size_t(b0 + j)] == 1) != dense_better;
-      if (other <= 2) settled = k;
-    }
+    const int at = gc::settled_step(path_of, b0, b0 + N, dense_better), settled = at < 0 ? -1 : at - b0;  // within the phase
     std::printf("# phase %d forced %.4f: ghost %d, dense %d; us per step: adaptive %.2f, ghost path %.2f, dense %.2f "
                 "(adaptive / the better %.3f); better %s, settled at step %d; runs %s\n",
                 i, o.adaptive_phases[size_t(i)], g, N - g, a_us[size_t(i)], g_us[size_t(i)], d_us[size_t(i)],

@@ -237,18 +237,6 @@ TEST(CudaAdaptive, DecoderLoopWithTheHostFarAhead) {
   EXPECT_LE(tail, 1600 / 16) << "only probes on the ghost path";
 }
 
-// The first step at or after `from` that takes the path `dense` says and after which, within `window` steps, at most
-// `others` take the other one (the probes, 16 and 48 dense steps on, or a dense refresh); −1: none.
-int settles(const std::vector<int>& path_of, int from, bool dense, int window = 64, int others = 2) {
-  for (int s = from; s + window <= int(path_of.size()); ++s) {
-    if ((path_of[size_t(s)] == 1) != dense) continue;
-    int other = 0;
-    for (int k = s; k < s + window; ++k) other += (path_of[size_t(k)] == 1) != dense;
-    if (other <= others) return s;
-  }
-  return -1;
-}
-
 TEST(CudaAdaptive, ACollapseIsFollowedAtTheNextGhostObservation) {
   // elimination collapses at step 300 (5% → every token kept: the ghost step 202 µs against dense's 130). With
   // reset_on_flip the first ghost observation after it (at most observe_every steps later, back max_lag steps
@@ -259,7 +247,7 @@ TEST(CudaAdaptive, ACollapseIsFollowedAtTheNextGhostObservation) {
   for (const bool reset : {true, false}) {
     std::vector<int> path_of;
     run_decoder(sim, frac, 700, 4, nullptr, nullptr, 0, 5, 32, &path_of, reset);
-    const int at = settles(path_of, 300, true);
+    const int at = settled_step(path_of, 300, int(path_of.size()), true);
     ASSERT_GE(at, 300) << "reset " << reset;
     if (reset) EXPECT_LE(at - 300, 32 + 4 + 2) << "dense from the first ghost observation after the collapse";
     else EXPECT_GE(at - 300, 2 * 32) << "averaged in: two observations do not turn it";
@@ -268,10 +256,24 @@ TEST(CudaAdaptive, ACollapseIsFollowedAtTheNextGhostObservation) {
   for (const bool reset : {true, false}) {
     std::vector<int> path_of;
     run_decoder(sim, [](int s) { return s < 300 ? 1.0 : 0.05; }, 900, 4, nullptr, nullptr, 0, 5, 32, &path_of, reset);
-    const int at = settles(path_of, 300, false);
+    const int at = settled_step(path_of, 300, int(path_of.size()), false);
     ASSERT_GE(at, 300) << "reset " << reset;
     EXPECT_LE(at - 300, 256 + 4 + 2) << "the probe interval reached by step 300 (16, 32, .., 256), then the lag";
   }
+}
+
+TEST(CudaAdaptive, SettledStep) {
+  // 0 ghost, 1 dense: dense from step 10 with probes (ghost) at 26 and 58, then ghost from 100
+  std::vector<int> p(200, 1);
+  for (int s = 0; s < 10; ++s) p[size_t(s)] = 0;
+  p[26] = p[58] = 0;
+  for (int s = 100; s < 200; ++s) p[size_t(s)] = 0;
+  EXPECT_EQ(settled_step(p, 0, 200, true), 10);     // two probes within the window: settled
+  EXPECT_EQ(settled_step(p, 0, 200, false), 100);   // ghost for good from 100 (the first ten steps are too few)
+  EXPECT_EQ(settled_step(p, 0, 120, false), -1);    // fewer than 64 steps left after 100
+  EXPECT_EQ(settled_step(p, 0, 200, true, 64, 1), 27);  // one other at most: after the first probe
+  p[70] = 0;                                         // a third ghost step within 64 of step 10
+  EXPECT_EQ(settled_step(p, 0, 200, true), 27);
 }
 
 TEST(CudaAdaptive, NoiseNearTheMarginIsAveragedIn) {
