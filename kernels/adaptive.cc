@@ -44,7 +44,7 @@ DecodePath AdaptiveRule::choose() {
   else if (n_dense_ < 2) path = DecodePath::dense;
   else if (ghost_run_ >= o_.dense_every) path = DecodePath::dense;  // the dense time's refresh
   else {
-    const bool predicted = fp_.survive_ema < 0 || fp_.predicted_ratio() * fp_.margin < 1.0;
+    const bool predicted = ghost_predicted(fp_);
     path = fp_.use_witness() ? DecodePath::ghost : DecodePath::dense;
     if (path == DecodePath::ghost) probing_ = !predicted;
   }
