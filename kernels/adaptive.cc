@@ -1,5 +1,6 @@
 // The adaptive fallback's rule and bytes model (adaptive.h), host only: tested without a GPU.
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 #include <string>
 
@@ -21,15 +22,16 @@ double witness_bytes_per_token(const DecodeParams& p) {
 AdaptiveRule::AdaptiveRule(double witness_bytes, double kv_bytes, AdaptiveOptions o) : o_(o) {
   if (!(kv_bytes > 0) || !(witness_bytes >= 0) || !(o.margin >= 1) || !(o.decay >= 0 && o.decay < 1) ||
       o.dense_every < 1 || o.min_probe_every < 1 || o.max_probe_every < o.min_probe_every || o.max_lag < 1 ||
-      o.observe_every < 1)
+      o.observe_every < 1 || !(o.probe_budget >= 0 && o.probe_budget <= 1))
     throw std::invalid_argument("ghostkv cuda: AdaptiveRule needs kv_bytes > 0, witness_bytes >= 0, margin >= 1, decay in "
                                 "[0, 1), dense_every >= 1, 1 <= min_probe_every <= max_probe_every, max_lag >= 1 and "
-                                "observe_every >= 1 (got kv_bytes " +
+                                "observe_every >= 1, probe_budget in [0, 1] (got kv_bytes " +
                                 std::to_string(kv_bytes) + ", witness_bytes " + std::to_string(witness_bytes) + ", margin " +
                                 std::to_string(o.margin) + ", decay " + std::to_string(o.decay) + ", dense_every " +
                                 std::to_string(o.dense_every) + ", probes " + std::to_string(o.min_probe_every) + ".." +
                                 std::to_string(o.max_probe_every) + ", max_lag " + std::to_string(o.max_lag) +
-                                ", observe_every " + std::to_string(o.observe_every) + ")");
+                                ", observe_every " + std::to_string(o.observe_every) + ", probe_budget " +
+                                std::to_string(o.probe_budget) + ")");
   fp_.record_bytes = witness_bytes;
   fp_.kv_bytes = kv_bytes;
   fp_.margin = o.margin;
@@ -80,12 +82,21 @@ void AdaptiveRule::observe_ghost(double survivor_frac, double us) {
     alone.time_ratio_ema = us / dense_us_;
     flip = flips(alone);
   }
+  const bool probe = probing_;
   if (probing_ || flip) fp_.survive_ema = -1, ghost_us_ = -1;  // a probe, or a flip, replaces the stale averages
   resets_ += flip;
   probing_ = false;
   fp_.observe(f);
   if (us >= 0) ghost_us_ = ema(ghost_us_, us, o_.decay);
   if (ghost_us_ >= 0 && dense_us_ > 0) fp_.time_ratio_ema = ghost_us_ / dense_us_;
+  if (probe && o_.probe_budget > 0 && !ghost_predicted(fp_)) fp_.probe_every = std::min(fp_.probe_every, budget_interval());
+}
+
+// The probe interval at which probes cost probe_budget of a dense step on average: a probe costs r − 1 dense steps
+// more than the dense step it replaces (r: the predicted ratio), within [min_probe_every, max_probe_every].
+int64_t AdaptiveRule::budget_interval() const {
+  const double iv = std::ceil(std::max(fp_.predicted_ratio() - 1.0, 0.0) / o_.probe_budget);
+  return !(iv < double(o_.max_probe_every)) ? o_.max_probe_every : std::max(o_.min_probe_every, int64_t(iv));  // NaN: the cap
 }
 
 void AdaptiveRule::observe_dense(double us) {

@@ -50,7 +50,8 @@
 //      dense: the outputs against a dense run's, bitwise, and every certificate exact: nothing eliminated, bounds 0,
 //      n_attended the sequence's length); --adaptive-csv PATH appends the rows there; --adaptive-every K and
 //      --adaptive-lag L set the decoder's AdaptiveOptions::observe_every and max_lag (defaults 32 and 4),
-//      --adaptive-no-reset its reset_on_flip to false.
+//      --adaptive-no-reset its reset_on_flip to false, --adaptive-probe-budget X its probe_budget (default 0.01; 0: the
+//      probe interval doubles up to max_probe_every alone).
 //   --adaptive-phases F1,F2,..: after the rows, one AdaptiveDecoder through forced survivor fractions F1, F2, .. in
 //      turn, --adaptive-steps N steps each (the split count of each phase's own survivors; after one L2 flush), beside
 //      the ghost path's and dense's loops of each phase: per phase the decoder's time per step, its path counts and
@@ -1350,6 +1351,12 @@ int main(int argc, char** argv) try {
       }
     } else if (a == "--adaptive-phases-csv") o.adaptive_phases_csv = val();
     else if (a == "--adaptive-no-reset") o.adaptive_opts.reset_on_flip = false;
+    else if (a == "--adaptive-probe-budget") {
+      const std::string x = val();
+      const double v = std::stod(x);
+      GKV_CHECK(v >= 0 && v <= 1, "gpu_bench: --adaptive-probe-budget takes 0 to 1, got ", x);
+      o.adaptive_opts.probe_budget = v;
+    }
     else if (a == "--adaptive-every" || a == "--adaptive-lag") {
       const int v = std::stoi(val());
       GKV_CHECK(v >= 1 && v <= 1000000, "gpu_bench: ", a, " takes 1 to 1000000, got ", v);
@@ -1475,12 +1482,13 @@ bool adaptive_loops(Timer& tm, const Opts& o, const Host& h, Gpu& d, const gc::D
     if (fresh)
       std::fprintf(f, "device,commit,case,label,surv_frac,steps,ghost_steps,dense_steps,observed_ghost,observed_dense,"
                       "adaptive_us,ghost_loop_us,dense_loop_us,ghost_ms,dense_ms,predicted_ratio,last_path,check,"
-                      "observe_every,max_lag\n");
-    std::fprintf(f, "%s,%s,%s,%s,%.6f,%d,%d,%d,%lld,%lld,%.3f,%.3f,%.3f,%.5f,%.5f,%.4f,%s,%s,%lld,%lld\n", o.device.c_str(),
+                      "observe_every,max_lag,probe_budget\n");
+    std::fprintf(f, "%s,%s,%s,%s,%.6f,%d,%d,%d,%lld,%lld,%.3f,%.3f,%.3f,%.5f,%.5f,%.4f,%s,%s,%lld,%lld,%g\n", o.device.c_str(),
                  o.commit.c_str(), o.name.c_str(), label.c_str(), frac, N, n_ghost, N - n_ghost,
                  (long long)ad.observed(gc::DecodePath::ghost), (long long)ad.observed(gc::DecodePath::dense), a_us, g_us,
                  d_us, ghost_ms, dense_ms, r.predicted_ratio(), last == gc::DecodePath::ghost ? "ghost" : "dense",
-                 ok ? "ok" : "FAILED", (long long)o.adaptive_opts.observe_every, (long long)o.adaptive_opts.max_lag);
+                 ok ? "ok" : "FAILED", (long long)o.adaptive_opts.observe_every, (long long)o.adaptive_opts.max_lag,
+                 o.adaptive_opts.probe_budget);
     std::fclose(f);
   }
   return ok;
@@ -1565,10 +1573,10 @@ bool adaptive_phase_loops(Timer& tm, const Opts& o, const Host& h, Gpu& d) {
     why = dense_cert_mismatch(h, cert);
   }
   const bool ok = why.empty();
-  std::printf("# adaptive phases (%d steps each; observe every %lld, lag %lld, reset_on_flip %d): %lld resets; last step "
-              "%s%s%s\n",
+  std::printf("# adaptive phases (%d steps each; observe every %lld, lag %lld, reset_on_flip %d, probe_budget %g): %lld "
+              "resets; last step %s%s%s\n",
               N, (long long)o.adaptive_opts.observe_every, (long long)o.adaptive_opts.max_lag, int(o.adaptive_opts.reset_on_flip),
-              (long long)ad.rule().resets(), last_ghost ? "ghost" : "dense", ok ? ", checked" : ", FAILED: ", why.c_str());
+              o.adaptive_opts.probe_budget, (long long)ad.rule().resets(), last_ghost ? "ghost" : "dense", ok ? ", checked" : ", FAILED: ", why.c_str());
   FILE* csv = nullptr;
   if (!o.adaptive_phases_csv.empty()) {
     const bool fresh = file_empty(o.adaptive_phases_csv);
@@ -1576,7 +1584,7 @@ bool adaptive_phase_loops(Timer& tm, const Opts& o, const Host& h, Gpu& d) {
     GKV_CHECK(csv, "gpu_bench: cannot open --adaptive-phases-csv ", o.adaptive_phases_csv);
     if (fresh)
       std::fprintf(csv, "device,commit,case,phase,forced_frac,steps,ghost_steps,dense_steps,adaptive_us,ghost_loop_us,"
-                        "dense_loop_us,better,settled_at,runs,observe_every,max_lag,reset_on_flip,check\n");
+                        "dense_loop_us,better,settled_at,runs,observe_every,max_lag,reset_on_flip,check,probe_budget\n");
   }
   for (int i = 0; i < P; ++i) {
     const int b0 = i * N;
@@ -1598,11 +1606,11 @@ bool adaptive_phase_loops(Timer& tm, const Opts& o, const Host& h, Gpu& d) {
                 a_us[size_t(i)] / std::min(g_us[size_t(i)], d_us[size_t(i)]), dense_better ? "dense" : "ghost", settled,
                 runs.c_str());
     if (csv)
-      std::fprintf(csv, "%s,%s,%s,%d,%.6f,%d,%d,%d,%.3f,%.3f,%.3f,%s,%d,%s,%lld,%lld,%d,%s\n", o.device.c_str(),
+      std::fprintf(csv, "%s,%s,%s,%d,%.6f,%d,%d,%d,%.3f,%.3f,%.3f,%s,%d,%s,%lld,%lld,%d,%s,%g\n", o.device.c_str(),
                    o.commit.c_str(), o.name.c_str(), i, o.adaptive_phases[size_t(i)], N, g, N - g, a_us[size_t(i)],
                    g_us[size_t(i)], d_us[size_t(i)], dense_better ? "dense" : "ghost", settled, runs.c_str(),
                    (long long)o.adaptive_opts.observe_every, (long long)o.adaptive_opts.max_lag,
-                   int(o.adaptive_opts.reset_on_flip), ok ? "ok" : "FAILED");
+                   int(o.adaptive_opts.reset_on_flip), ok ? "ok" : "FAILED", o.adaptive_opts.probe_budget);
   }
   if (csv) std::fclose(csv);
   return ok;

@@ -115,16 +115,30 @@ TEST(CudaAdaptive, StaysOnTheGhostPathWhereItPays) {
 TEST(CudaAdaptive, FallsBackToDenseWhereTheBytesModelIsFooledByFixedCosts) {
   // half the tokens survive: the bytes model says 0.80 of dense, the observed times 1.05: dense must win
   const Sim sim;
-  AdaptiveRule r(152, 512);
-  int g = 0;
-  const int steps = 8192;
-  const double mean = run(r, sim, steps, [](int) { return 0.5; }, &g);
   EXPECT_LT((152 + 0.5 * 512) / 512, 1.0);
   EXPECT_GT(sim.ghost_us(0.5), sim.dense_us);
-  // warm-up, a few blind steps until the first times arrive, then probes with back-off (16, 32, .., 1024)
-  EXPECT_LE(g, 4 + 7 + steps / 1024 + 1);
-  EXPECT_LE(mean, 1.005 * sim.dense_us);
-  EXPECT_GT(r.predicted_ratio(), 1.0);
+  const int steps = 8192;
+  {  // probe_budget 0: warm-up, a few blind steps until the first times arrive, then probes with back-off (16, .., 1024)
+    AdaptiveOptions o;
+    o.probe_budget = 0;
+    AdaptiveRule r(152, 512, o);
+    int g = 0;
+    const double mean = run(r, sim, steps, [](int) { return 0.5; }, &g);
+    EXPECT_LE(g, 4 + 7 + steps / 1024 + 1);
+    EXPECT_LE(mean, 1.005 * sim.dense_us);
+    EXPECT_GT(r.predicted_ratio(), 1.0);
+    EXPECT_EQ(r.predictor().probe_every, 1024);
+  }
+  {  // the default budget (1%): a probe costs r − 1 = 0.054 of a dense step, so the interval stays at min_probe_every
+     // (16: 0.34% < 1%); the mean still within 0.5% of dense
+    AdaptiveRule r(152, 512);
+    int g = 0;
+    const double mean = run(r, sim, steps, [](int) { return 0.5; }, &g);
+    EXPECT_LE(g, 4 + 7 + steps / 16 + 1);
+    EXPECT_GE(g, steps / 17) << "a probe in every 16 dense steps";
+    EXPECT_LE(mean, 1.005 * sim.dense_us);
+    EXPECT_EQ(r.predictor().probe_every, 16);
+  }
 }
 
 TEST(CudaAdaptive, FollowsAChangeOfTheSurvivorFraction) {
@@ -150,11 +164,13 @@ TEST(CudaAdaptive, FollowsAChangeOfTheSurvivorFraction) {
 // Returns the GPU's mean time per step; counts the ghost steps.
 double run_decoder(const Sim& sim, const std::function<double(int)>& frac, int steps, int64_t max_lag, int* ghost_steps,
                    int* ghost_tail = nullptr, int tail = 0, double host_us = 5, int64_t every = 32,
-                   std::vector<int>* paths = nullptr, bool reset_on_flip = true) {
+                   std::vector<int>* paths = nullptr, bool reset_on_flip = true,
+                   double probe_budget = AdaptiveOptions{}.probe_budget) {
   AdaptiveOptions o;
   o.max_lag = max_lag;
   o.observe_every = every;
   o.reset_on_flip = reset_on_flip;
+  o.probe_budget = probe_budget;
   AdaptiveRule r(152, 512, o);
   ObservationSlots slots;
   slots.max_lag = max_lag, slots.every = every;
@@ -264,6 +280,43 @@ TEST(CudaAdaptive, ACollapseIsFollowedAtTheNextGhostObservation) {
   }
 }
 
+TEST(CudaAdaptive, TheProbeBudgetBoundsTheWayBack) {
+  // every token kept for `back` steps (the ghost step 202 µs against dense's 130: r = 1.554), then 5% again. With the
+  // doubling alone the probe interval reaches 1024 dense steps, and the way back waits for the next probe, anywhere
+  // up to that far; with probe_budget 1% the interval stops at ceil(0.554 / 0.01) = 56 steps, and the dense phase
+  // pays about 1% for its probes. The switch at eight points 128 steps apart (the probes' phase against the switch).
+  const Sim sim;
+  const double r = sim.ghost_us(1.0) / sim.dense_us;
+  const int64_t interval = int64_t(std::ceil((r - 1) / 0.01));
+  ASSERT_EQ(interval, 56);
+  int worst[2] = {0, 0};
+  double dense_phase[2] = {0, 0};
+  for (int k = 0; k < 2; ++k) {
+    const double budget = k ? 0.01 : 0.0;
+    for (int j = 0; j < 8; ++j) {
+      const int back = 3000 + 128 * j, steps = back + 1200;
+      std::vector<int> path_of;
+      run_decoder(sim, [back](int s) { return s < back ? 1.0 : 0.05; }, steps, 4, nullptr, nullptr, 0, 5, 32, &path_of,
+                  true, budget);
+      const int at = settled_step(path_of, back, steps, false);
+      ASSERT_GE(at, back) << "budget " << budget << ", back " << back;
+      worst[k] = std::max(worst[k], at - back);
+      if (j == 0) {  // the dense phase after its first 200 steps (warm-up, the first probes): its mean against dense's
+        double us = 0;
+        for (int s = 200; s < back; ++s) us += path_of[size_t(s)] == 0 ? sim.ghost_us(1.0) : sim.dense_us;
+        dense_phase[k] = us / (back - 200) / sim.dense_us;
+      }
+    }
+    std::printf("probe_budget %.2f: back on the ghost path at most %d steps after the switch (8 switch points); the "
+                "dense phase %.4f x dense\n", budget, worst[k], dense_phase[k]);
+  }
+  EXPECT_GT(worst[0], 4 * interval) << "the doubled interval (1024 by then) waits far longer";
+  EXPECT_LE(worst[1], interval + 4 + 2) << "within the budget's interval and the observation lag";
+  EXPECT_LE(dense_phase[1], 1.0 + 0.01 + 1e-9) << "the probes cost at most the budget";
+  EXPECT_GE(dense_phase[1], 1.005) << "and the interval is the budget's, not the doubling's";
+  EXPECT_LE(dense_phase[0], 1.002);
+}
+
 TEST(CudaAdaptive, SettledStep) {
   // 0 ghost, 1 dense: dense from step 10 with probes (ghost) at 26 and 58, then ghost from 100
   std::vector<int> p(200, 1);
@@ -314,6 +367,8 @@ TEST(CudaAdaptive, RefusesBadOptions) {
       {[](AdaptiveOptions& o) { o.observe_every = 0; }, "observe_every 0"},
       {[](AdaptiveOptions& o) { o.max_lag = 0; }, "max_lag 0"},
       {[](AdaptiveOptions& o) { o.dense_every = 0; }, "dense_every 0"},
+      {[](AdaptiveOptions& o) { o.probe_budget = -0.5; }, "probe_budget -0.5"},
+      {[](AdaptiveOptions& o) { o.probe_budget = NAN; }, "probe_budget nan"},
   };
   for (const auto& [set, words] : bad) {
     AdaptiveOptions o;
