@@ -524,6 +524,12 @@ __global__ void __launch_bounds__(kPrepThreads, 2) prep_kernel(DecodeParams p, W
       qsc[2] = mx;
       qsc[3] = __fadd_ru(__fmul_ru(c.g_q, __fmul_ru(nq_hi, knmax)), c.tiny);  // ≥ |s_t − s̃_t| for every t
       w.zl[bq] = zl;
+      if (p.cert) {  // the certificate's fields no later stage writes: the cut's budget (every cut's, from this Z_L) and m_L
+        Certificate& ce = p.cert[bq];
+        ce.budget = p.delta * zl / (1.0 - p.delta) * (1.0 - 1e-12);
+        ce.m_l = mx;
+        ce.reserved = 0u;
+      }
       w.flags[bq] = flags;
       w.me[bq] = 0.0;
       w.nu_e[bq] = 0u;
@@ -590,23 +596,19 @@ __device__ __forceinline__ double lean_bin(const uint32_t (&cnt)[kPer], const do
 // n_c are its histogram's total (every bin, the overflow bin's too), and the budget is the block's share
 // budget·n_c/n_cand·(1 − 1e-12), n_cand the KV head's candidates: the shares' sum stays below the budget (each
 // quotient and product is rounded to nearest, within 2^-53 of its value: far inside the 1e-12). θ goes to th_out
-// (f16 bits: every edge and −inf are exact in f16), not to Workspace::theta; the block of chunk 0 writes the
-// certificate's budget (the whole budget) and m_L, compact its θ (the lowest of the blocks').
+// (f16 bits: every edge and −inf are exact in f16), not to Workspace::theta; compact writes the certificate's θ (the
+// lowest of the blocks'). Every cut leaves the certificate's budget (the whole budget) and m_L to prep.
 template <bool LEAN, bool SMEM = false, bool PRE = false, bool SPLIT = false>
 __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq, const double* edge,
                          const uint32_t* local_hist = nullptr, long long* tl = nullptr, uint16_t* th_out = nullptr,
-                         int n_cand = 0, bool chunk0 = false) {
+                         int n_cand = 0) {
   constexpr int kCand = kHistBins + 1, kPer = (kCand + 31) / 32;
   static_assert(!SPLIT || (!LEAN && SMEM && PRE), "the split cut reads the block's own histogram, edges staged");
   [[maybe_unused]] uint32_t ctot = 0;  // SPLIT: the lane's bins' counts, every bin
   const int lane = threadIdx.x & 31;
   const uint32_t* hs = w.hist + bq * kHistAll;
   [[maybe_unused]] double zl_pre = 0.0;
-  [[maybe_unused]] float ml_pre = 0.0f;
-  if constexpr (PRE) {
-    zl_pre = w.zl[bq];
-    if (lane == 0 && p.cert) ml_pre = w.qscal[bq * 4 + 2];
-  }
+  if constexpr (PRE) zl_pre = w.zl[bq];
   double local = 0;
   [[maybe_unused]] double val[LEAN ? 1 : kPer];
   [[maybe_unused]] uint32_t cnt[LEAN ? kPer : 1];
@@ -666,18 +668,10 @@ __device__ void cut_head(const DecodeParams& p, const Workspace& w, int64_t bq, 
   if (SPLIT && lane == 0) {
     const float th = best < 0 ? -INFINITY : float(hist_edge(best));
     *th_out = __half_as_ushort(__float2half_ru(th));
-    if (p.cert && chunk0) {
-      p.cert[bq].budget = budget;
-      p.cert[bq].m_l = ml_pre;
-    }
   } else if (lane == 0) {
     const float th = best < 0 ? -INFINITY : float(hist_edge(best));
     w.theta[bq] = th;
-    if (p.cert) {
-      p.cert[bq].budget = budget;
-      p.cert[bq].theta = th;
-      p.cert[bq].m_l = PRE ? ml_pre : w.qscal[bq * 4 + 2];
-    }
+    if (p.cert) p.cert[bq].theta = th;  // the certificate's budget and m_L are prep's (the same Z_L and m_L)
   }
 }
 
@@ -868,7 +862,7 @@ __device__ void finish_scan_split(const DecodeParams& p, const Workspace& w, con
   const int n = p.seq_len[b];
   const int hot_lo = min(p.n_sink, n), hot_hi = max(n - p.n_recent, hot_lo);  // the KV head's candidates (prep's)
   cut_head<false, true, true, true>(p, w, int64_t(b) * p.n_head_q + g * G + (tid >> 5), edge_buf,
-                                    hist + (tid >> 5) * kHistAll, nullptr, th + (tid >> 5), hot_hi - hot_lo, chunk == 0);
+                                    hist + (tid >> 5) * kHistAll, nullptr, th + (tid >> 5), hot_hi - hot_lo);
 }
 
 // The split cut's compaction inside the scan (scan_kernel's SC; defined after compact's pieces below): KB segments a
@@ -3111,6 +3105,7 @@ __device__ __forceinline__ void write_dense_certificate(const DecodeParams& p, i
   c.theta = -INFINITY;  // nothing is eliminated
   c.nu_e = 0.0f;
   c.n_attended = p.seq_len[bq / p.n_head_q];
+  c.reserved = 0u;
   p.cert[bq] = c;
 }
 

@@ -114,7 +114,9 @@ struct Certificate {    // per (batch, query head)
   float nu_e;           // ≥ max ||v_t|| over eliminated tokens (page maxima)
   int32_t n_attended;
   uint32_t flags;       // 0, or kCertNonFinite* bits: then mass_bound = 1 and out_err_bound = +inf
+  uint32_t reserved;    // 0: no padding, so every byte of a certificate is written by the step
 };
+static_assert(sizeof(Certificate) == 64, "Certificate: 5 doubles, 6 four-byte fields, no padding");
 // Certificate::flags: the head's query (after the softmax scale) or one of its hot tokens' scores is
 // not finite (NaN or ±inf: a non-finite q or hot key), or the norm of its output, in float32 rounded up,
 // is NaN or +inf (kCertNonFiniteOutput: a non-finite value row among the attended tokens, or values so

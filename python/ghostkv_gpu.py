@@ -7,7 +7,7 @@
 
 cert is a dict of arrays over the query heads: mass_bound (≥ the attention mass of the eliminated tokens),
 out_err_bound (≥ ||out − exact attention||), n_attended, flags (non-zero: nothing certified for that head) and the
-rest of the certificate (m_E, z_low, budget, m_l, theta, nu_e); docs/gpu.md defines them. Each call is synchronous.
+rest of the certificate (m_E, z_low, budget, m_l, theta, nu_e); kernels/decode.h (Certificate) defines them. Each call is synchronous.
 Bad shapes, options or non-finite keys and values raise ValueError naming them; CUDA failures (no GPU) RuntimeError.
 
 The shared library libghostkv_gpu.so comes from a CUDA build (GHOSTKV_CUDA, where nvcc exists); this module finds it
