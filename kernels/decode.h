@@ -109,7 +109,7 @@ struct Certificate {    // per (batch, query head)
   double out_err_bound; // ≥ ||o − ô_exact||
   double m_E;           // Σ_{t∈E} e^{UB_t − m_L} (rounded up)
   double z_low;         // certified lower bound of Σ_{attended} e^{s_t − m_L}
-  double budget;        // δ·Z_L/(1 − δ) of the cut
+  double budget;        // δ·Z_L/(1 − δ): the cut's (prep writes it on every ghost step, forced ones too; 0 on a dense step)
   float m_l, theta;     // reference max (hot scores) and the cut on UB − m_L
   float nu_e;           // ≥ max ||v_t|| over eliminated tokens (page maxima)
   int32_t n_attended;
