@@ -748,6 +748,15 @@ static void print_compact_timeline(const std::string& name, const std::string& l
               batch0.empty() ? "segments" : "batches", q(segs, 0.5), q(segs, 1), q(batch0, 0.5), q(batch0, 1), us(last));
 }
 
+// Whether the step wrote every field of a ghost step's certificate, poisoned (0xFF bytes: NaN doubles and floats,
+// 0xFFFFFFFF integers) before it (initcheck over the example found unwritten ones: call187): budget δ·Z_L/(1 − δ) from
+// prep's Z_L, m_L prep's reference max, n_attended the KV head's survivor count, reserved 0, the sums not NaN.
+bool cert_fields_written(const gc::Certificate& ce, double zl, float m_l, double delta, int32_t n_surv) {
+  const double budget = delta * zl / (1.0 - delta) * (1.0 - 1e-12);
+  return std::abs(ce.budget - budget) <= 1e-12 * budget && ce.m_l == m_l && ce.n_attended == n_surv &&
+         ce.reserved == 0u && !std::isnan(ce.m_E) && !std::isnan(ce.z_low) && !std::isnan(ce.nu_e) && !std::isnan(ce.theta);
+}
+
 // Runs the ghost path once (poisoned outputs) and checks the checked batch entries in float64. The token
 // bounds are poisoned too (0xFFFF, an f16 NaN, which no stored bound is: NaN is stored as +inf), so a
 // candidate whose bound the scan did not write counts as a violation. Under --check-only (the sanitizer's
@@ -769,7 +778,9 @@ Check run_and_check(const Host& h, Gpu& d, const Opts& o, bool forced) {
   CK(cudaMemcpy(ns.data(), w.n_surv, size_t(BK) * 4, cudaMemcpyDeviceToHost));
   if (p.box) CK(cudaMemcpy(npl.data(), w.n_plist, size_t(BK) * 4, cudaMemcpyDeviceToHost));  // pages the scan read
   std::vector<float> qscal(static_cast<size_t>(BQ) * 4), theta(static_cast<size_t>(BQ));
+  std::vector<double> zl(static_cast<size_t>(BQ));
   CK(cudaMemcpy(qscal.data(), w.qscal, qscal.size() * 4, cudaMemcpyDeviceToHost));
+  CK(cudaMemcpy(zl.data(), w.zl, zl.size() * 8, cudaMemcpyDeviceToHost));
   CK(cudaMemcpy(theta.data(), w.theta, theta.size() * 4, cudaMemcpyDeviceToHost));
   // the split cut: each block's θ (page p of a KV head: block p mod C's); theta then holds the lowest of them
   const int split_c = gc::scan_split_chunks(p);
@@ -912,6 +923,7 @@ std::vector<Check> per(static_cast<size_t>(G));
           cc.cert_fail++;
         if (!forced && !(ce.mass_bound <= o.delta * (1 + 1e-9))) cc.cert_fail++;
         if (ce.flags != 0u) cc.cert_fail++;  // finite inputs: no head may be flagged
+        if (!cert_fields_written(ce, zl[size_t(bq)], qscal[size_t(bq) * 4 + 2], p.delta, ns[size_t(bg)])) cc.cert_fail++;
         if (!(num_err <= 1e-3)) cc.num_fail++;
         cc.max_mass_bound = ce.mass_bound;
         cc.max_mass_lost = lost;
@@ -1096,11 +1108,14 @@ std::string dense_cert_mismatch(const Host& h, const std::vector<gc::Certificate
     for (int q = 0; q < h.Hq; ++q) {
       const gc::Certificate& c = cert[size_t(b) * h.Hq + q];
       if (c.flags == 0 && c.mass_bound == 0 && c.out_err_bound == 0 && c.n_attended == h.seq_len[size_t(b)] &&
-          std::isinf(c.theta) && c.theta < 0)
+          std::isinf(c.theta) && c.theta < 0 && c.m_E == 0 && c.z_low == 0 && c.budget == 0 && c.m_l == 0 && c.nu_e == 0 &&
+          c.reserved == 0u)  // every field written (the buffer is poisoned before a checked run)
         continue;
       return "certificate of (" + std::to_string(b) + ", " + std::to_string(q) + "): flags " + std::to_string(c.flags) +
              ", mass " + std::to_string(c.mass_bound) + ", out_err " + std::to_string(c.out_err_bound) + ", attended " +
-             std::to_string(c.n_attended) + " of " + std::to_string(h.seq_len[size_t(b)]);
+             std::to_string(c.n_attended) + " of " + std::to_string(h.seq_len[size_t(b)]) + ", m_E " + std::to_string(c.m_E) +
+             ", z_low " + std::to_string(c.z_low) + ", budget " + std::to_string(c.budget) + ", m_L " + std::to_string(c.m_l) +
+             ", nu_E " + std::to_string(c.nu_e) + ", reserved " + std::to_string(c.reserved);
     }
   return "";
 }
