@@ -89,14 +89,16 @@ void AdaptiveRule::observe_ghost(double survivor_frac, double us) {
   fp_.observe(f);
   if (us >= 0) ghost_us_ = ema(ghost_us_, us, o_.decay);
   if (ghost_us_ >= 0 && dense_us_ > 0) fp_.time_ratio_ema = ghost_us_ / dense_us_;
-  if (probe && o_.probe_budget > 0 && !ghost_predicted(fp_)) fp_.probe_every = std::min(fp_.probe_every, budget_interval());
+  if (probe && o_.probe_budget > 0 && !ghost_predicted(fp_))
+    fp_.probe_every = std::min(fp_.probe_every, budget_interval());
 }
 
 // The probe interval at which probes cost probe_budget of a dense step on average: a probe costs r − 1 dense steps
 // more than the dense step it replaces (r: the predicted ratio), within [min_probe_every, max_probe_every].
 int64_t AdaptiveRule::budget_interval() const {
   const double iv = std::ceil(std::max(fp_.predicted_ratio() - 1.0, 0.0) / o_.probe_budget);
-  return !(iv < double(o_.max_probe_every)) ? o_.max_probe_every : std::max(o_.min_probe_every, int64_t(iv));  // NaN: the cap
+  if (!(iv < double(o_.max_probe_every))) return o_.max_probe_every;  // NaN too: the cap
+  return std::max(o_.min_probe_every, int64_t(iv));
 }
 
 void AdaptiveRule::observe_dense(double us) {

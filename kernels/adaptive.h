@@ -12,9 +12,9 @@
 // dense (the first step of each path carries one-time set-up and is not observed), and while the ghost path
 // wins, one step in dense_every is dense, to keep the dense time current as the sequence grows. While dense wins the
 // probe interval doubles after each probe that confirms dense, but stays within probe_budget's cost (the interval at
-// which the probes cost that share of a dense step), so the way back never waits for the doubled interval's 1024 steps. A probe's
-// observation replaces the ghost path's averages instead of joining them: they are as old as the last ghost
-// step, up to max_probe_every steps back. So does any observation that reverses the decision decisively on its own
+// which the probes cost that share of a dense step), so the way back never waits for the doubled interval's 1024
+// steps. A probe's observation replaces the ghost path's averages instead of joining them: they are as old as the
+// last ghost step, up to max_probe_every steps back. So does any observation that reverses the decision decisively on its own
 // (reset_on_flip): where elimination collapses, the rule turns to dense at the ghost path's next observation
 // (at most observe_every + max_lag steps later) instead of after several; the way back waits for the next probe
 // (probe_budget bounds how far off that is).
@@ -51,10 +51,11 @@ struct AdaptiveOptions {
   int64_t observe_every = 32;    // AdaptiveDecoder: a path's step is observed at most once in this many steps, but for
                                  // a step that switches paths (a probe, a dense refresh), observed whenever it can be
   double probe_budget = 0.01;    // while dense wins: after a probe that confirms it, the next probe comes at most
-                                 // ceil((r − 1) / probe_budget) dense steps later (r: the predicted ratio after the probe's
-                                 // observation; never under min_probe_every), so that probes cost at most this share of a
-                                 // dense step on average and the way back to the ghost path waits at most that long
-                                 // instead of the doubled interval (up to max_probe_every); 0: the doubling alone
+                                 // ceil((r − 1) / probe_budget) dense steps later (r: the predicted ratio after the
+                                 // probe's observation; never under min_probe_every), so that probes cost at most this
+                                 // share of a dense step on average and the way back to the ghost path waits at most
+                                 // that long instead of the doubled interval (up to max_probe_every); 0: the doubling
+                                 // alone
   bool reset_on_flip = true;     // an observation that on its own (with the other path's current average) reverses the
                                  // decision decisively (dense faster by the margin while the ghost path is chosen, the
                                  // ghost path faster by the margin squared while dense is) replaces the averages (that
