@@ -252,6 +252,39 @@ TEST(Harness, DecodeSimIsCertifiedThroughTierMoves) {
   EXPECT_EQ(steps, 2 * 12);
 }
 
+// Certified elimination inside a model's decode loop (model-decode): the reference checkpoint on real text, every
+// decode step of every layer through the witness path; a model that is not there is skipped, naming its path.
+TEST(Harness, ModelDecodeKeepsEveryCertificate) {
+  const fs::path shared = fs::path(GHOSTKV_SOURCE_DIR) / ".." / "shared";
+  if (!fs::exists(shared)) GTEST_SKIP() << "../shared does not exist on this machine: no reference model to test";
+  fs::path d = fresh_dir("model_decode");
+  std::ofstream(d / "cfg.json") << R"({"experiment": "model-decode", "seed": 1,
+    "models": [{"name": "ref23m", "model": "${SHARED}/models/ghostkv-ref-23m",
+                "texts": ["${SHARED}/corpora/austen_persuasion.txt.xz"], "prompt_tokens": 700, "max_new": 5},
+               {"name": "absent", "model": "${SHARED}/models/no-such-model", "texts": ["${SHARED}/corpora/austen_persuasion.txt.xz"]}],
+    "methods": [{"name": "int8", "witness": "quant", "bits": "8", "policy": "mass:1e-3"},
+                {"name": "int4-recent16", "witness": "quant", "bits": "4", "recent": 16, "policy": "mass:1e-3"}]})";
+  ASSERT_EQ(run_experiment({"model-decode", (d / "cfg.json").string(), (d / "o.csv").string()}), 0);
+  const std::vector<Row> rows = read_csv((d / "o.csv").string());
+  ASSERT_EQ(rows.size(), 2u);
+  for (const Row& r : rows) {
+    EXPECT_EQ(val(r, "model"), "ref23m");
+    EXPECT_EQ(val(r, "new_tokens"), "5");
+    EXPECT_EQ(val(r, "decode_steps"), "4") << "5 new tokens: 4 decode forwards after the prefill's";
+    EXPECT_EQ(val(r, "layer_steps"), "32");
+    EXPECT_EQ(val(r, "dense_calls"), "16") << "the prefill: 2 chunks of at most 512 queries x 8 layers";
+    EXPECT_EQ(val(r, "violations"), "0") << val(r, "method");
+    EXPECT_EQ(val(r, "certificate_failures"), "0") << val(r, "method");
+    EXPECT_LE(std::stod(val(r, "max_mass_bound")), 1e-3 * (1 + 1e-9));
+    EXPECT_LT(std::stod(val(r, "attended_frac")), 1.0) << "nothing was eliminated: the test checks nothing";
+    EXPECT_GE(std::stoll(val(r, "tokens_same_as_dense")), 1) << "the first token comes from the dense prefill";
+  }
+  std::ifstream sk(d / "o.skipped.txt");
+  std::stringstream ss;
+  ss << sk.rdbuf();
+  EXPECT_NE(ss.str().find("no-such-model"), std::string::npos) << ss.str();
+}
+
 TEST(Harness, ResultTableKeepsTheValidJobsOfAnyConfig) {
   fs::path d = fresh_dir("valid");
   const std::string path = (d / "t.csv").string();

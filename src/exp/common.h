@@ -72,6 +72,7 @@ int exp_sweep(Context& ctx);  // sketch-audit, tradeoff, validate, hierarchical,
 int exp_baselines(Context& ctx);
 int exp_bandwidth(Context& ctx);
 int exp_decode_sim(Context& ctx);
+int exp_model_decode(Context& ctx);
 
 std::string short_hash(const std::string& s);  // first 12 hex digits of SHA-256
 

@@ -590,7 +590,7 @@ void SliceAcc::emit(Row& row) const {
 
 const std::vector<std::string>& experiment_names() {
   static const std::vector<std::string> n = {"sketch-audit", "tradeoff",  "bandwidth", "decode-sim", "validate",
-                                             "hierarchical", "frontier", "baselines", "report"};
+                                             "hierarchical", "frontier", "baselines", "model-decode", "report"};
   return n;
 }
 
@@ -606,7 +606,7 @@ int run_experiment(const RunArgs& a) {
   const auto& names = experiment_names();
   GKV_CHECK(std::find(names.begin(), names.end(), a.experiment) != names.end(), "run: unknown experiment '",
             a.experiment, "' (expected one of sketch-audit, tradeoff, bandwidth, decode-sim, validate, hierarchical, "
-            "frontier, baselines, report)");
+            "frontier, baselines, model-decode, report)");
   GKV_CHECK(!a.config.empty(), "run ", a.experiment, ": --config FILE is required");
   const std::string text = read_all(a.config);
   Context ctx;
@@ -656,6 +656,7 @@ int run_experiment(const RunArgs& a) {
   if (a.experiment == "baselines") rc = exp_baselines(ctx);
   else if (a.experiment == "bandwidth") rc = exp_bandwidth(ctx);
   else if (a.experiment == "decode-sim") rc = exp_decode_sim(ctx);
+  else if (a.experiment == "model-decode") rc = exp_model_decode(ctx);
   else rc = exp_sweep(ctx);
   ctx.write_skips();
   return rc;

@@ -3,6 +3,7 @@
 //   experiments  sketch-audit, tradeoff, validate, hierarchical, frontier (sweeps of run_eliminate),
 //                baselines (full / window / H2O / Quest / Loki / oracle top-K at matched kv_bytes_frac),
 //                bandwidth (the DESIGN §7 bytes/time model), decode-sim (KvStore over decode steps),
+//                model-decode (certified elimination inside a model's decode loop: EliminationHook),
 //                report (runs the experiments its config lists, in order)
 //   sources      synthetic generators, capture directories, or model + text in-process (prefill with
 //                capture, queries at the last N positions, causal); model captures are cached on disk
