@@ -14,6 +14,7 @@
 #include "ghostkv/eliminate.h"
 #include "ghostkv/error.h"
 #include "ghostkv/model/capture.h"
+#include "ghostkv/model/eliminate_hook.h"
 #include "ghostkv/model/engine.h"
 #include "ghostkv/model/load.h"
 #include "ghostkv/model/weights.h"
@@ -225,6 +226,51 @@ class Model {
     return ghostkv::generate(eng_, prompt, so);
   }
 
+  // generate with every layer of every decode step through the witness path (EliminationHook): the ids, and per
+  // (decode step, layer) what was attended and what the certificate gave up, checked against float64 attention
+  py::dict generate_eliminated(const std::vector<int32_t>& prompt, int64_t max_new, const std::string& policy,
+                               const std::string& witness, const std::string& bits, int64_t rank, int64_t n_sink,
+                               int64_t n_recent, double temperature, uint64_t seed, bool stop_at_eos) {
+    EliminateOptions o;
+    o.witness = parse_witness(witness);
+    GKV_CHECK(o.witness == WitnessKind::quant || o.witness == WitnessKind::lowrank,
+              "generate_eliminated: witness takes quant or lowrank (the certified witnesses), got '", witness, "'");
+    o.policy = parse_policy(policy);
+    o.bits = bits;
+    o.rank = rank;
+    o.n_sink = n_sink;
+    o.n_recent = n_recent;
+    SampleOptions so;
+    so.max_new = max_new;
+    so.temperature = temperature;
+    so.seed = seed;
+    so.stop_at_eos = stop_at_eos;
+    EliminationHook hook(w_.cfg, o);
+    std::vector<int32_t> ids;
+    {
+      py::gil_scoped_release release;
+      eng_.reset();
+      ids = ghostkv::generate(eng_, prompt, so, &hook);
+    }
+    const std::vector<EliminationLayerStats>& st = hook.stats();
+    const py::ssize_t n = py::ssize_t(st.size());
+    py::array_t<int64_t> step(n), layer(n), n_kv(n), viol(n), fail(n);
+    py::array_t<double> att(n), elim(n), kvb(n), mb(n), ml(n), oe(n);
+    for (py::ssize_t i = 0; i < n; ++i) {
+      const EliminationLayerStats& x = st[size_t(i)];
+      step.mutable_data()[i] = x.step, layer.mutable_data()[i] = x.layer, n_kv.mutable_data()[i] = x.n_kv;
+      viol.mutable_data()[i] = x.violations, fail.mutable_data()[i] = x.certificate_failures;
+      att.mutable_data()[i] = x.attended_frac, elim.mutable_data()[i] = x.elim_rate, kvb.mutable_data()[i] = x.kv_bytes_frac;
+      mb.mutable_data()[i] = x.max_mass_bound, ml.mutable_data()[i] = x.max_mass_lost, oe.mutable_data()[i] = x.max_out_rel_err;
+    }
+    py::dict d;
+    d["ids"] = ids;
+    d["step"] = step; d["layer"] = layer; d["n_kv"] = n_kv; d["attended_frac"] = att; d["elim_rate"] = elim;
+    d["kv_bytes_frac"] = kvb; d["max_mass_bound"] = mb; d["max_mass_lost"] = ml; d["max_out_rel_err"] = oe;
+    d["violations"] = viol; d["certificate_failures"] = fail; d["dense_calls"] = hook.dense_calls();
+    return d;
+  }
+
   py::list capture(const std::vector<int32_t>& ids, const std::string& layers, const std::string& queries) {
     const int64_t n = int64_t(ids.size());
     std::vector<int64_t> ls = parse_layers(layers, w_.cfg.n_layer);
@@ -283,6 +329,14 @@ PYBIND11_MODULE(ghostkv, m) {
       .def("logits", &Model::logits, "Logits [n, n_vocab] of every position (fresh context)", py::arg("ids"))
       .def("generate", &Model::generate, "Greedy (temperature 0) or sampled continuation ids", py::arg("prompt"),
            py::arg("max_new") = 32, py::arg("temperature") = 0.0, py::arg("seed") = 0, py::arg("stop_at_eos") = true)
+      .def("generate_eliminated", &Model::generate_eliminated,
+           "Continuation ids with every layer of every decode step through the witness path (certified elimination, "
+           "each step checked against float64 attention; the prefill dense), and per (decode step, layer) arrays: "
+           "attended_frac, elim_rate, kv_bytes_frac, max_mass_bound, max_mass_lost, max_out_rel_err, violations, "
+           "certificate_failures",
+           py::arg("prompt"), py::arg("max_new") = 32, py::arg("policy") = "mass:1e-3", py::arg("witness") = "quant",
+           py::arg("bits") = "8", py::arg("rank") = 16, py::arg("n_sink") = 4, py::arg("n_recent") = 64,
+           py::arg("temperature") = 0.0, py::arg("seed") = 0, py::arg("stop_at_eos") = true)
       .def("capture", &Model::capture,
            "Prefill ids and return each chosen layer's attention inputs (q post-RoPE unscaled at the query "
            "positions; k post-RoPE and v of every position)",

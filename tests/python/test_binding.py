@@ -136,7 +136,30 @@ def test_tokenizer_model():
           f"stories260K greedy text (llama2.c reference) differs: {text!r}")
 
 
-for t in [test_eliminate, test_errors, test_model, test_tokenizer_model]:
+def test_generate_eliminated():
+    shared = os.path.join(os.path.dirname(ROOT), "shared")
+    if not os.path.isdir(shared):
+        print("SKIP test_generate_eliminated: ../shared does not exist on this machine")
+        return
+    m = ghostkv.Model(os.path.join(shared, "models", "ghostkv-ref-23m"))
+    import lzma
+    text = lzma.open(os.path.join(shared, "corpora", "austen_persuasion.txt.xz"), "rt", encoding="utf-8").read()[:3000]
+    prompt = m.encode(text, add_bos=True)
+    r = m.generate_eliminated(prompt, max_new=4, stop_at_eos=False)
+    n_layer = m.config["n_layer"]
+    check(len(r["ids"]) == 4 and len(r["step"]) == 3 * n_layer, f"generate_eliminated: {len(r['ids'])} ids, {len(r['step'])} rows")
+    check(int(r["violations"].sum()) == 0 and int(r["certificate_failures"].sum()) == 0, "generate_eliminated: failures")
+    check(float(r["max_mass_bound"].max()) <= 1e-3 and float(r["attended_frac"].mean()) < 1.0,
+          f"generate_eliminated: mass {r['max_mass_bound'].max()}, attended {r['attended_frac'].mean()}")
+    check(r["ids"][0] == m.generate(prompt, max_new=1)[0], "the first token comes from the dense prefill")
+    try:
+        m.generate_eliminated(prompt, max_new=2, witness="proto")
+        check(False, "witness proto accepted")
+    except ghostkv.Error as e:
+        check("quant or lowrank" in str(e), f"witness proto: {e}")
+
+
+for t in [test_eliminate, test_errors, test_model, test_tokenizer_model, test_generate_eliminated]:
     t()
 print(f"python_binding: {len(failures)} failures")
 sys.exit(1 if failures else 0)
