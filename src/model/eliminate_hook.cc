@@ -33,7 +33,8 @@ bool EliminationHook::attend(int64_t layer, const float* q, const int64_t* pos, 
   std::memcpy(in.v.data<float>(), v_cache, sizeof(float) * size_t(n_kv * Hkv * d));
   in.positions.data<int64_t>()[0] = pos[0];
   in.scale = cfg_.attn_scale();
-  in.name_q = str_cat("layer ", layer, " q"), in.name_k = str_cat("layer ", layer, " k cache"),
+  in.name_q = str_cat("layer ", layer, " q");
+  in.name_k = str_cat("layer ", layer, " k cache");
   in.name_v = str_cat("layer ", layer, " v cache");
   validate_inputs(in);
   EliminateOptions o = opt_;
