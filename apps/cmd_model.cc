@@ -201,8 +201,6 @@ int run_model_command(CLI::App& app) {
     if (!g.eliminate.empty()) {
       EliminateOptions eo;
       eo.witness = parse_witness(g.witness);
-      GKV_CHECK(eo.witness == WitnessKind::quant || eo.witness == WitnessKind::lowrank,
-                "generate --eliminate: --witness takes quant or lowrank (the certified witnesses), got '", g.witness, "'");
       eo.policy = parse_policy(g.eliminate);
       eo.bits = g.bits;
       eo.rank = g.rank;

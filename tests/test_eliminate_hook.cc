@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <random>
 
+#include "ghostkv/error.h"
 #include "ghostkv/io/text.h"
 #include "ghostkv/model/eliminate_hook.h"
 #include "ghostkv/model/engine.h"
@@ -128,4 +129,16 @@ TEST(EliminationHook, OneQueryIsTheWitnessPathWithinItsCertificate) {
   // per head ||o − ô|| ≤ mass_bound·(ν_E + ||ô||·(1 + 1e-3)) ≤ about 2·δ·max||v|| here; summed over the heads, loosely
   EXPECT_LT(std::sqrt(e2 / r2), 2e-2);
   EXPECT_LE(s.max_out_rel_err, 2e-2);
+}
+
+TEST(EliminationHook, RefusesAnUncertifiedWitness) {
+  EliminateOptions o;
+  o.witness = WitnessKind::proto;
+  try {
+    EliminationHook hook(small_config(), o);
+    FAIL() << "the prototype's heuristic (not a bound) was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("quant or lowrank"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("'proto'"), std::string::npos) << e.what();
+  }
 }

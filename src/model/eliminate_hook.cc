@@ -11,6 +11,9 @@ namespace ghostkv {
 
 EliminationHook::EliminationHook(const ModelConfig& cfg, EliminateOptions opt) : cfg_(cfg), opt_(std::move(opt)) {
   cfg_.validate();
+  GKV_CHECK(opt_.witness == WitnessKind::quant || opt_.witness == WitnessKind::lowrank,
+            "elimination in the decode loop: the witness takes quant or lowrank (the certified witnesses), got '",
+            witness_name(opt_.witness), "'");
   opt_.keep_arrays = true;  // the output
 }
 

@@ -39,7 +39,7 @@ struct EliminationLayerStats {
 class EliminationHook : public AttentionHook {
  public:
   // opt: the witness and policy (EliminateOptions; keep_arrays is set by the hook); its basis_file, if any, is
-  // read per layer (basis_layer = the layer).
+  // read per layer (basis_layer = the layer). Only the certified witnesses (quant, lowrank): others throw.
   EliminationHook(const ModelConfig& cfg, EliminateOptions opt);
   bool attend(int64_t layer, const float* q, const int64_t* pos, int64_t n, const float* k_cache, const float* v_cache,
               int64_t n_kv, float* out) override;
