@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <random>
@@ -15,6 +16,9 @@
 #include "ghostkv/model/eliminate_hook.h"
 #include "ghostkv/model/engine.h"
 #include "ghostkv/model/load.h"
+#ifdef GHOSTKV_WITH_CUDA
+#include "gpu_hook.h"
+#endif
 
 namespace ghostkv::cli {
 
@@ -30,7 +34,7 @@ struct ModelArgs {
   // generate --eliminate: certified elimination in every layer of every decode step (EliminationHook)
   std::string eliminate, witness = "quant", bits = "8", basis, stats_csv;
   int64_t rank = 16, sink = 4, recent = 64;
-  bool compare_dense = false;
+  bool compare_dense = false, gpu = false;
 };
 ModelArgs g;
 
@@ -74,6 +78,10 @@ void add_model_commands(CLI::App& app) {
   gen->add_option("--stats-csv", g.stats_csv, "with --eliminate: one row per (decode step, layer) written here");
   gen->add_flag("--compare-dense", g.compare_dense, "with --eliminate: also generate densely and report where the "
                 "continuations first differ");
+  gen->add_flag("--gpu", g.gpu, "with --eliminate mass:D: run every decode step's attention on the GPU path (a "
+                "GhostCache per layer, grown by each step's token; --bits 8 | 4 | mixed), each step checked against "
+                "float64; --compare-dense then compares with the GPU's dense path (the same bf16 cache). Needs a CUDA build "
+                "and an sm_90 GPU");
 
   auto* lg = app.add_subcommand("logits", "Full-prompt forward; writes float32 logits [n or N, n_vocab]");
   lg->add_option("--model", g.model, "model: HF folder, GGUF file or llama2.c .bin")->required();
@@ -195,10 +203,33 @@ int run_model_command(CLI::App& app) {
     so.max_new = g.max_new;
     so.temperature = g.temp;
     so.seed = g.seed;
-    GKV_CHECK(!g.eliminate.empty() || (g.stats_csv.empty() && !g.compare_dense),
-              "generate: --stats-csv and --compare-dense go with --eliminate POLICY");
-    std::unique_ptr<EliminationHook> hook;
-    if (!g.eliminate.empty()) {
+    GKV_CHECK(!g.eliminate.empty() || (g.stats_csv.empty() && !g.compare_dense && !g.gpu),
+              "generate: --stats-csv, --compare-dense and --gpu go with --eliminate POLICY");
+    std::unique_ptr<AttentionHook> hook;
+    std::function<const std::vector<EliminationLayerStats>&()> hook_stats;
+    std::function<std::unique_ptr<AttentionHook>()> dense_hook;  // --compare-dense's reference (none: the CPU engine)
+    std::string method;
+    if (!g.eliminate.empty() && g.gpu) {
+#ifdef GHOSTKV_WITH_CUDA
+      const Policy pol = parse_policy(g.eliminate);
+      GKV_CHECK(pol.kind == PolicyKind::mass, "generate --gpu: the GPU path takes the mass policy (mass:D), got '",
+                g.eliminate, "'");
+      GKV_CHECK(g.witness == "quant" && g.basis.empty(), "generate --gpu: the GPU path's witness is quant (--bits 8 | 4 | "
+                "mixed, a basis fitted on the prompt's keys), got --witness ", g.witness,
+                g.basis.empty() ? "" : " with --basis");
+      cuda::CacheOptions co;
+      co.bits = g.bits, co.n_sink = int(g.sink), co.n_recent = int(g.recent), co.delta = pol.value;
+      const int64_t cap = int64_t(prompt.size()) + g.max_new;
+      auto gh = std::make_unique<cuda::GpuEliminationHook>(w.cfg, cap, co);
+      const cuda::GpuEliminationHook* ghp = gh.get();
+      hook_stats = [ghp]() -> const std::vector<EliminationLayerStats>& { return ghp->stats(); };
+      dense_hook = [&w, cap, co]() { return std::make_unique<cuda::GpuEliminationHook>(w.cfg, cap, co, true); };
+      hook = std::move(gh);
+      method = "GPU quant " + g.bits;
+#else
+      GKV_CHECK(false, "generate --gpu: this ghostkv was built without CUDA (GHOSTKV_CUDA: a build where nvcc exists)");
+#endif
+    } else if (!g.eliminate.empty()) {
       EliminateOptions eo;
       eo.witness = parse_witness(g.witness);
       eo.policy = parse_policy(g.eliminate);
@@ -208,29 +239,37 @@ int run_model_command(CLI::App& app) {
       eo.n_recent = g.recent;
       eo.basis_file = g.basis;
       eo.threads = g.threads;
-      hook = std::make_unique<EliminationHook>(w.cfg, eo);
+      auto eh = std::make_unique<EliminationHook>(w.cfg, eo);
+      const EliminationHook* ehp = eh.get();
+      hook_stats = [ehp]() -> const std::vector<EliminationLayerStats>& { return ehp->stats(); };
+      hook = std::move(eh);
+      method = g.witness == "quant" ? "quant " + g.bits : "lowrank r" + std::to_string(g.rank);
     }
     const auto t0 = std::chrono::steady_clock::now();
     std::vector<int32_t> out = generate(eng, prompt, so, hook.get());
     const double gen_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (hook) {
-      const EliminationSummary m = summarize(hook->stats());
+      const EliminationSummary m = summarize(hook_stats());
+      char lost_buf[32];
+      std::snprintf(lost_buf, sizeof lost_buf, "%.3g", m.max_mass_lost);
+      const std::string lost = g.gpu ? "not observed on the GPU path" : lost_buf;
+      const std::string viol = g.gpu ? "bound violations checked by ghostkv_gpu_bench" : str_cat(m.violations, " bound violations");
       std::fprintf(stderr,
                    "elimination (%s, %s): %lld decode steps x %lld layers (the prefill dense%s); keys attended %.1f%% "
-                   "(mean), candidates eliminated %.1f%%, kv_bytes_frac %.3f; max mass bound %.3g, max mass lost %.3g, "
-                   "max output error %.3g (relative to float64 attention); %lld bound violations, %lld certificate "
-                   "failures; %.1f s (witnesses rebuilt every step: not a speed measurement)\n",
-                   g.eliminate.c_str(), g.witness == "quant" ? ("quant " + g.bits).c_str() : ("lowrank r" + std::to_string(g.rank)).c_str(),
-                   (long long)m.steps, (long long)w.cfg.n_layer,
+                   "(mean), candidates eliminated %.1f%%, kv_bytes_frac %.3f; max mass bound %.3g, max mass lost %s, "
+                   "max output error %.3g (relative to float64 attention); %s, %lld certificate "
+                   "failures; %.1f s (%s: not a speed measurement)\n",
+                   g.eliminate.c_str(), method.c_str(), (long long)m.steps, (long long)w.cfg.n_layer,
                    w.cfg.sliding_window > 0 ? "; a sliding-window model: every step dense" : "",
-                   100 * m.attended_frac, 100 * m.elim_rate, m.kv_bytes_frac, m.max_mass_bound, m.max_mass_lost,
-                   m.max_out_rel_err, (long long)m.violations, (long long)m.certificate_failures, gen_s);
+                   100 * m.attended_frac, 100 * m.elim_rate, m.kv_bytes_frac, m.max_mass_bound, lost.c_str(),
+                   m.max_out_rel_err, viol.c_str(), (long long)m.certificate_failures, gen_s,
+                   g.gpu ? "synchronous steps with host copies and a float64 check" : "witnesses rebuilt every step");
       if (!g.stats_csv.empty()) {
         std::FILE* f = std::fopen(g.stats_csv.c_str(), "w");
         GKV_CHECK(f, "generate: cannot write --stats-csv ", g.stats_csv);
         std::fprintf(f, "step,layer,n_kv,attended_frac,elim_rate,kv_bytes_frac,max_mass_bound,max_mass_lost,"
                         "max_out_rel_err,violations,certificate_failures\n");
-        for (const EliminationLayerStats& s : hook->stats())
+        for (const EliminationLayerStats& s : hook_stats())
           std::fprintf(f, "%lld,%lld,%lld,%.6f,%.6f,%.6f,%.6e,%.6e,%.6e,%lld,%lld\n", (long long)s.step,
                        (long long)s.layer, (long long)s.n_kv, s.attended_frac, s.elim_rate, s.kv_bytes_frac,
                        s.max_mass_bound, s.max_mass_lost, s.max_out_rel_err, (long long)s.violations,
@@ -239,14 +278,16 @@ int run_model_command(CLI::App& app) {
       }
       if (g.compare_dense) {
         Engine dense(w);
-        const std::vector<int32_t> ref = generate(dense, prompt, so);
+        std::unique_ptr<AttentionHook> dh = dense_hook ? dense_hook() : nullptr;
+        const std::vector<int32_t> ref = generate(dense, prompt, so, dh.get());
+        const char* which = dh ? "dense generation (GPU, every token attended)" : "dense generation";
         size_t same = 0;
         while (same < out.size() && same < ref.size() && out[same] == ref[same]) ++same;
         if (same == out.size() && same == ref.size())
-          std::fprintf(stderr, "dense generation: the same %zu tokens\n", ref.size());
+          std::fprintf(stderr, "%s: the same %zu tokens\n", which, ref.size());
         else
-          std::fprintf(stderr, "dense generation: the first %zu of %zu tokens the same, then %d (eliminated) against %d (dense)\n",
-                       same, ref.size(), same < out.size() ? out[same] : -1, same < ref.size() ? ref[same] : -1);
+          std::fprintf(stderr, "%s: the first %zu of %zu tokens the same, then %d (eliminated) against %d (dense)\n",
+                       which, same, ref.size(), same < out.size() ? out[same] : -1, same < ref.size() ? ref[same] : -1);
       }
     }
     // print the prompt and the continuation, without a leading BOS (as llama2.c prints)

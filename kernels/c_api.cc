@@ -22,14 +22,15 @@ int fail(char* err, int err_len, const char* what, int rc = -1) {
 
 }  // namespace
 
-extern "C" int gkv_cache_new(const float* k, const float* v, int64_t n, int n_head_kv, int d, const char* bits, int n_sink,
-                             int n_recent, double delta, gkv_cache** out, char* err, int err_len) {
+extern "C" int gkv_cache_new_capacity(const float* k, const float* v, int64_t n, int n_head_kv, int d, const char* bits,
+                                      int n_sink, int n_recent, double delta, int64_t capacity, gkv_cache** out, char* err,
+                                      int err_len) {
   if (!out) return fail(err, err_len, "ghostkv cuda: gkv_cache_new: null out");
   *out = nullptr;
   try {
     ghostkv::cuda::CacheOptions o;
     o.bits = bits ? bits : "";
-    o.n_sink = n_sink, o.n_recent = n_recent, o.delta = delta;
+    o.n_sink = n_sink, o.n_recent = n_recent, o.delta = delta, o.capacity = capacity;
     *out = new gkv_cache{ghostkv::cuda::GhostCache(k, v, n, n_head_kv, d, o)};
     return 0;
   } catch (const std::invalid_argument& e) {
@@ -38,6 +39,25 @@ extern "C" int gkv_cache_new(const float* k, const float* v, int64_t n, int n_he
     return fail(err, err_len, e.what());
   }
 }
+
+extern "C" int gkv_cache_new(const float* k, const float* v, int64_t n, int n_head_kv, int d, const char* bits, int n_sink,
+                             int n_recent, double delta, gkv_cache** out, char* err, int err_len) {
+  return gkv_cache_new_capacity(k, v, n, n_head_kv, d, bits, n_sink, n_recent, delta, 0, out, err, err_len);
+}
+
+extern "C" int gkv_cache_append(gkv_cache* c, const float* k, const float* v, int64_t m, char* err, int err_len) {
+  if (!c) return fail(err, err_len, "ghostkv cuda: gkv_cache_append: null cache");
+  try {
+    c->cache.append(k, v, m);
+    return 0;
+  } catch (const std::invalid_argument& e) {
+    return fail(err, err_len, e.what(), -2);
+  } catch (const std::exception& e) {
+    return fail(err, err_len, e.what());
+  }
+}
+
+extern "C" int64_t gkv_cache_len(const gkv_cache* c) { return c ? c->cache.n() : -1; }
 
 extern "C" int gkv_cache_decode(gkv_cache* c, const float* q, int n_head_q, double scale, int dense, float* out,
                                 double* cert, char* err, int err_len) {

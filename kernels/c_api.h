@@ -20,6 +20,13 @@ typedef struct gkv_cache gkv_cache;
 /* k, v: [n, n_head_kv, d] float32 (host); bits "8", "4" or "mixed". On success *out holds the cache. */
 int gkv_cache_new(const float* k, const float* v, int64_t n, int n_head_kv, int d, const char* bits, int n_sink,
                   int n_recent, double delta, gkv_cache** out, char* err, int err_len);
+/* As gkv_cache_new, with room for capacity tokens (0: n), which gkv_cache_append fills. */
+int gkv_cache_new_capacity(const float* k, const float* v, int64_t n, int n_head_kv, int d, const char* bits, int n_sink,
+                           int n_recent, double delta, int64_t capacity, gkv_cache** out, char* err, int err_len);
+/* Appends m tokens: k, v [m, n_head_kv, d] float32 (host), within the capacity (GhostCache::append). */
+int gkv_cache_append(gkv_cache* c, const float* k, const float* v, int64_t m, char* err, int err_len);
+/* The tokens the cache holds; -1 for a null cache. */
+int64_t gkv_cache_len(const gkv_cache* c);
 /* One step: q [n_head_q, d] float32 (host), scores scale·q·k; out [n_head_q, d]; cert [n_head_q, GKV_CERT_FIELDS]
  * doubles. dense != 0: every token attended (exact certificates). */
 int gkv_cache_decode(gkv_cache* c, const float* q, int n_head_q, double scale, int dense, float* out, double* cert,

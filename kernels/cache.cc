@@ -48,14 +48,135 @@ struct DevBuf {
 }  // namespace
 
 struct GhostCache::Impl {
-  int64_t n = 0;
-  int hkv = 0, d = 0, pages = 0;
+  int64_t n = 0, cap = 0;
+  int hkv = 0, d = 0, cap_pages = 0, k8 = 0, bits = 8, n8 = -1;
   CacheOptions o;
+  BitSpec spec;
+  std::vector<Basis> basis;           // per KV head, fitted at construction
+  std::vector<float> tail_k, tail_v;  // [hkv][kPage][d]: the last page's tokens while it is not full (bf16 values)
+  std::vector<float> resid_h, kmax_h;  // the device's resid_max and k_norm_max
   DecodeParams base;  // the cache's arrays and shapes; decode fills the rest
   DevBuf k, v, codes, meta, nu, table, seq, rot, mu, resid, kmax, q, out, cert, work;
   int64_t work_bytes = 0, q_heads = 0;
   int device = -1;  // current at construction: the device that holds the arrays
+  bool broken = false;  // a CUDA failure part way through an append: the device arrays may disagree
+
+  void check_device(const char* who) const;
+  void add_tokens(const float* k, const float* v, int64_t m);
 };
+
+namespace {
+
+// every key and value of m tokens [m, hkv, d] finite, named by token t0 + i
+void check_finite(const float* k, const float* v, int64_t m, int hkv, int d, int64_t t0, const char* who) {
+  const int64_t row = int64_t(hkv) * d;
+  for (int64_t i = 0; i < m * row; ++i)
+    if (!std::isfinite(k[i]) || !std::isfinite(v[i]))
+      throw std::invalid_argument(std::string("ghostkv cuda: ") + who + ": " + (std::isfinite(k[i]) ? "value " : "key ") +
+                                  std::to_string(std::isfinite(k[i]) ? v[i] : k[i]) + " at token " +
+                                  std::to_string(t0 + i / row) + ", KV head " + std::to_string(i % row / d) +
+                                  ", component " + std::to_string(i % d) + " is not finite");
+}
+
+// x rounded to bf16 as the device holds it; a finite float32 past 3.39e38 rounds to ±inf there
+uint16_t bf16_checked(float x, const char* who) {
+  const uint16_t b = f32_to_bf16(x);
+  if ((b & 0x7f80u) == 0x7f80u)
+    throw std::invalid_argument(std::string("ghostkv cuda: ") + who + ": a key or value overflows bfloat16 (" +
+                                std::to_string(x) + ", |x| > 3.39e38)");
+  return b;
+}
+
+}  // namespace
+
+void GhostCache::Impl::check_device(const char* who) const {
+  if (broken)
+    throw std::runtime_error(std::string("ghostkv cuda: ") + who +
+                             ": an earlier append failed part way (a CUDA error); the cache is unusable");
+  int dev = -1;
+  ck(cudaGetDevice(&dev), "cudaGetDevice");
+  if (dev != device)
+    throw std::invalid_argument(std::string("ghostkv cuda: ") + who + ": the cache is on device " + std::to_string(device) +
+                                ", the current device is " + std::to_string(dev));
+}
+
+// Tokens n..n+m−1 (k, v: [m, hkv, d], checked finite): the pages p0 = n / kPage .. p1 they touch are staged on the host
+// (K and V rows in bf16; per KV head the page's records, build_quant over all of the page's tokens with the KV head's
+// basis, packed by pack_quant_pages) and copied to the device over the same pages; then seq_len, resid_max and
+// k_norm_max. Nothing on the host changes before every copy is done.
+void GhostCache::Impl::add_tokens(const float* kin, const float* vin, int64_t m) {
+  const int64_t row = int64_t(hkv) * d, n1 = n + m;
+  const int64_t p0 = n / kPage, p1 = (n1 - 1) / kPage, np = p1 - p0 + 1;
+  const int cb = witness_code_bytes(k8, d);
+  const size_t kv_page = size_t(hkv) * kPage * d, code_page = size_t(hkv) * kPage * size_t(cb), meta_page = size_t(hkv) * 2 * d;
+  std::vector<uint16_t> kc(size_t(np) * kv_page, 0), vc(size_t(np) * kv_page, 0);
+  std::vector<uint8_t> hcodes(size_t(np) * code_page, 0), box(size_t(hkv) * 2 * d);
+  std::vector<uint16_t> hmeta(size_t(np) * meta_page, 0);
+  std::vector<float> hnu(size_t(np) * hkv, 0.0f), resid_new = resid_h, kmax_new = kmax_h;
+  std::vector<float> tail_k_new(tail_k.size()), tail_v_new(tail_v.size());
+  std::vector<float> pk(size_t(kPage) * d), pv(size_t(kPage) * d);
+  const int32_t one_page = 0;
+  for (int64_t pi = 0; pi < np; ++pi) {
+    const int64_t ta = (p0 + pi) * kPage, tb = std::min<int64_t>(ta + kPage, n1);
+    const int cnt = int(tb - ta);
+    for (int g = 0; g < hkv; ++g) {
+      double km = 0;
+      for (int64_t t = ta; t < tb; ++t) {
+        const int64_t s = t - ta;
+        float* kd = pk.data() + s * d;
+        float* vd = pv.data() + s * d;
+        uint16_t* kdst = kc.data() + size_t(pi) * kv_page + (size_t(g) * kPage + size_t(s)) * d;
+        uint16_t* vdst = vc.data() + size_t(pi) * kv_page + (size_t(g) * kPage + size_t(s)) * d;
+        if (t < n) {  // held already: the last page's tokens, kept as the device has them
+          const float* tk = tail_k.data() + (size_t(g) * kPage + size_t(s)) * d;
+          const float* tv = tail_v.data() + (size_t(g) * kPage + size_t(s)) * d;
+          for (int j = 0; j < d; ++j) kd[j] = tk[j], vd[j] = tv[j], kdst[j] = f32_to_bf16(tk[j]), vdst[j] = f32_to_bf16(tv[j]);
+        } else {
+          const float* sk = kin + (t - n) * row + int64_t(g) * d;
+          const float* sv = vin + (t - n) * row + int64_t(g) * d;
+          for (int j = 0; j < d; ++j) {
+            kdst[j] = bf16_checked(sk[j], "GhostCache"), vdst[j] = bf16_checked(sv[j], "GhostCache");
+            kd[j] = bf16_to_f32(kdst[j]), vd[j] = bf16_to_f32(vdst[j]);
+          }
+        }
+        double s2 = 0;
+        for (int j = 0; j < d; ++j) s2 += double(kd[j]) * kd[j];
+        km = std::max(km, std::sqrt(s2));
+      }
+      const QuantRecords rec = build_quant(basis[size_t(g)], spec, kPage, cnt, pk.data(), pv.data(), cnt, d);
+      if (pack_quant_pages(rec, cnt, &one_page, 1, hkv, g, hcodes.data() + size_t(pi) * code_page,
+                           hmeta.data() + size_t(pi) * meta_page, box.data(), hnu.data() + size_t(pi) * hkv) != k8)
+        throw std::logic_error("ghostkv cuda: GhostCache: the records' widths are not the layout of " + o.bits);
+      // the device's bounds are float32: both rounded up
+      resid_new[size_t(g)] = std::max(resid_new[size_t(g)], f32_round_up(rec.resid_max));
+      kmax_new[size_t(g)] = std::max(kmax_new[size_t(g)], f32_round_up(km * (1 + 1e-12)));
+      if (pi == np - 1 && cnt < kPage) {  // the new last page is not full: its tokens for the next append
+        std::copy(pk.begin(), pk.begin() + ptrdiff_t(cnt) * d, tail_k_new.begin() + ptrdiff_t(g) * kPage * d);
+        std::copy(pv.begin(), pv.begin() + ptrdiff_t(cnt) * d, tail_v_new.begin() + ptrdiff_t(g) * kPage * d);
+      }
+    }
+  }
+  const int32_t seq_n = int32_t(n1);
+  try {
+    auto put = [](DevBuf& b, size_t off, const void* src, size_t bytes, const char* what) {
+      ck(cudaMemcpy(static_cast<char*>(b.p) + off, src, bytes, cudaMemcpyHostToDevice), what);
+    };
+    put(k, size_t(p0) * kv_page * 2, kc.data(), kc.size() * 2, "K");
+    put(v, size_t(p0) * kv_page * 2, vc.data(), vc.size() * 2, "V");
+    put(codes, size_t(p0) * code_page, hcodes.data(), hcodes.size(), "codes");
+    put(meta, size_t(p0) * meta_page * 2, hmeta.data(), hmeta.size() * 2, "meta");
+    put(nu, size_t(p0) * hkv * 4, hnu.data(), hnu.size() * 4, "nu_max");
+    put(resid, 0, resid_new.data(), resid_new.size() * 4, "resid_max");
+    put(kmax, 0, kmax_new.data(), kmax_new.size() * 4, "k_norm_max");
+    put(seq, 0, &seq_n, 4, "seq_len");
+  } catch (...) {
+    broken = true;
+    throw;
+  }
+  n = n1;
+  tail_k.swap(tail_k_new), tail_v.swap(tail_v_new);
+  resid_h.swap(resid_new), kmax_h.swap(kmax_new);
+}
 
 GhostCache::GhostCache(const float* k, const float* v, int64_t n, int n_head_kv, int d, CacheOptions o)
     : impl_(std::make_unique<Impl>()) {
@@ -68,82 +189,59 @@ GhostCache::GhostCache(const float* k, const float* v, int64_t n, int n_head_kv,
   if (o.n_sink < 0 || o.n_recent < 0 || !(o.delta > 0 && o.delta < 1))
     throw std::invalid_argument("ghostkv cuda: GhostCache: needs n_sink, n_recent >= 0 and delta in (0, 1) (got " +
                                 std::to_string(o.n_sink) + ", " + std::to_string(o.n_recent) + ", " + std::to_string(o.delta) + ")");
-  const int64_t row = int64_t(n_head_kv) * d;
-  for (int64_t i = 0; i < n * row; ++i)
-    if (!std::isfinite(k[i]) || !std::isfinite(v[i]))
-      throw std::invalid_argument("ghostkv cuda: GhostCache: " + std::string(std::isfinite(k[i]) ? "value " : "key ") +
-                                  std::to_string(std::isfinite(k[i]) ? v[i] : k[i]) + " at token " + std::to_string(i / row) +
-                                  ", KV head " + std::to_string(i % row / d) + ", component " + std::to_string(i % d) +
-                                  " is not finite");
+  const int64_t cap = o.capacity == 0 ? n : o.capacity;
+  if (cap < n || cap > (int64_t(1) << 30))
+    throw std::invalid_argument("ghostkv cuda: GhostCache: capacity " + std::to_string(o.capacity) + " must be 0 or in [n " +
+                                std::to_string(n) + ", 2^30]");
+  check_finite(k, v, n, n_head_kv, d, 0, "GhostCache");
   int dev_count = 0;  // before the host work: a machine without a GPU learns it at once
   ck(cudaGetDeviceCount(&dev_count), "cudaGetDeviceCount");
   Impl& m = *impl_;
-  m.n = n, m.hkv = n_head_kv, m.d = d, m.o = o;
-  m.pages = int((n + kPage - 1) / kPage);
-  const int bits = o.bits == "4" ? 4 : 8, n8 = o.bits == "mixed" ? 32 : -1;
-  const int k8 = witness_k8(bits, n8, d);
-  const BitSpec spec = parse_bits(o.bits == "mixed" ? "8x32,4" : o.bits, d);
-  if (int((spec.total_bits() + 7) / 8) != witness_code_bytes(k8, d))
+  m.hkv = n_head_kv, m.d = d, m.o = o, m.cap = cap;
+  m.o.capacity = cap;
+  m.cap_pages = int((cap + kPage - 1) / kPage);
+  m.bits = o.bits == "4" ? 4 : 8, m.n8 = o.bits == "mixed" ? 32 : -1;
+  m.k8 = witness_k8(m.bits, m.n8, d);
+  m.spec = parse_bits(o.bits == "mixed" ? "8x32,4" : o.bits, d);
+  if (int((m.spec.total_bits() + 7) / 8) != witness_code_bytes(m.k8, d))
     throw std::logic_error("ghostkv cuda: GhostCache: witness " + o.bits + " is not a GPU layout");
 
-  // the paged cache, page p at physical page p: [page, KV head, slot, d] bf16; keys and values as rounded there
-  const size_t slots = size_t(m.pages) * n_head_kv * kPage * d;
-  std::vector<uint16_t> kc(slots, 0), vc(slots, 0);
-  std::vector<std::vector<float>> keys(static_cast<size_t>(n_head_kv)), vals(static_cast<size_t>(n_head_kv));
+  // a PCA basis per KV head on its keys as the device holds them (bf16)
+  const int64_t row = int64_t(n_head_kv) * d;
+  std::vector<float> rot(size_t(n_head_kv) * d * d), mu(size_t(n_head_kv) * d);
+  std::vector<float> kf(size_t(n) * d);
   for (int g = 0; g < n_head_kv; ++g) {
-    keys[size_t(g)].resize(size_t(n) * d);
-    vals[size_t(g)].resize(size_t(n) * d);
-    for (int64_t t = 0; t < n; ++t) {
-      const size_t dst = ((size_t(t / kPage) * n_head_kv + g) * kPage + size_t(t % kPage)) * d;
-      for (int j = 0; j < d; ++j) {
-        const uint16_t kb = f32_to_bf16(k[t * row + g * d + j]), vb = f32_to_bf16(v[t * row + g * d + j]);
-        kc[dst + size_t(j)] = kb, vc[dst + size_t(j)] = vb;
-        keys[size_t(g)][size_t(t) * d + size_t(j)] = bf16_to_f32(kb);
-        vals[size_t(g)][size_t(t) * d + size_t(j)] = bf16_to_f32(vb);
-      }
-    }
+    for (int64_t t = 0; t < n; ++t)
+      for (int j = 0; j < d; ++j) kf[size_t(t) * d + size_t(j)] = bf16_to_f32(bf16_checked(k[t * row + g * d + j], "GhostCache"));
+    m.basis.push_back(fit_basis(BasisKind::pca, kf.data(), n, d, d, d, 7));
+    std::copy(m.basis.back().vecs.begin(), m.basis.back().vecs.end(), rot.begin() + ptrdiff_t(g) * d * d);
+    std::copy(m.basis.back().mu.begin(), m.basis.back().mu.end(), mu.begin() + ptrdiff_t(g) * d);
   }
-  // a bf16 value can round to ±inf from a finite float32 past 3.39e38
-  for (size_t i = 0; i < slots; ++i)
-    if ((kc[i] & 0x7f80u) == 0x7f80u || (vc[i] & 0x7f80u) == 0x7f80u)
-      throw std::invalid_argument("ghostkv cuda: GhostCache: a key or value overflows bfloat16 (|x| > 3.39e38)");
-
-  // the witnesses: a PCA basis per KV head, records in groups of one page, packed into the page layout
-  std::vector<int32_t> table(static_cast<size_t>(m.pages));
+  m.tail_k.assign(size_t(n_head_kv) * kPage * d, 0.0f), m.tail_v.assign(m.tail_k.size(), 0.0f);
+  m.resid_h.assign(size_t(n_head_kv), 0.0f), m.kmax_h.assign(size_t(n_head_kv), 0.0f);
+  std::vector<int32_t> table(static_cast<size_t>(m.cap_pages));
   std::iota(table.begin(), table.end(), 0);
-  std::vector<uint8_t> codes(size_t(m.pages) * n_head_kv * kPage * size_t(witness_code_bytes(k8, d)));
-  std::vector<uint16_t> meta(size_t(m.pages) * n_head_kv * 2 * d);
-  std::vector<uint8_t> box(size_t(m.pages) * n_head_kv * 2 * d);
-  std::vector<float> nu(size_t(m.pages) * n_head_kv), rot(size_t(n_head_kv) * d * d), mu(size_t(n_head_kv) * d),
-      resid(static_cast<size_t>(n_head_kv)), kmax(static_cast<size_t>(n_head_kv));
-  for (int g = 0; g < n_head_kv; ++g) {
-    const std::vector<float>& kf = keys[size_t(g)];
-    const Basis basis = fit_basis(BasisKind::pca, kf.data(), n, d, d, d, 7);
-    const QuantRecords rec = build_quant(basis, spec, kPage, n, kf.data(), vals[size_t(g)].data(), n, d);
-    if (pack_quant_pages(rec, n, table.data(), m.pages, n_head_kv, g, codes.data(), meta.data(), box.data(), nu.data()) != k8)
-      throw std::logic_error("ghostkv cuda: GhostCache: the records' widths are not the layout of " + o.bits);
-    std::copy(basis.vecs.begin(), basis.vecs.end(), rot.begin() + ptrdiff_t(g) * d * d);
-    std::copy(basis.mu.begin(), basis.mu.end(), mu.begin() + ptrdiff_t(g) * d);
-    double km = 0;
-    for (int64_t t = 0; t < n; ++t) {
-      double s = 0;
-      for (int j = 0; j < d; ++j) s += double(kf[size_t(t) * d + size_t(j)]) * kf[size_t(t) * d + size_t(j)];
-      km = std::max(km, std::sqrt(s));
-    }
-    resid[size_t(g)] = f32_round_up(rec.resid_max);  // the device's bounds are float32: both rounded up
-    kmax[size_t(g)] = f32_round_up(km * (1 + 1e-12));
-  }
-  const std::vector<int32_t> seq = {int32_t(n)};
-  check_page_table(table.data(), seq.data(), 1, m.pages, int(n), m.pages);
+  const std::vector<int32_t> seq = {int32_t(cap)};
+  check_page_table(table.data(), seq.data(), 1, m.cap_pages, int(cap), m.cap_pages);
 
+  // the arrays at capacity (zeroed), then the n tokens' pages as an append onto an empty cache
   ck(cudaGetDevice(&m.device), "cudaGetDevice");
-  m.k.upload(kc, "K"), m.v.upload(vc, "V"), m.codes.upload(codes, "codes"), m.meta.upload(meta, "meta");
-  m.nu.upload(nu, "nu_max"), m.table.upload(table, "page table"), m.seq.upload(seq, "seq_len");
-  m.rot.upload(rot, "rotation"), m.mu.upload(mu, "mu"), m.resid.upload(resid, "resid_max"), m.kmax.upload(kmax, "k_norm_max");
+  const size_t pages = size_t(m.cap_pages);
+  auto zeros = [](DevBuf& b, size_t bytes, const char* what) {
+    b.alloc(bytes, what);
+    ck(cudaMemset(b.p, 0, std::max<size_t>(bytes, 1)), what);
+  };
+  zeros(m.k, pages * n_head_kv * kPage * d * 2, "K"), zeros(m.v, pages * n_head_kv * kPage * d * 2, "V");
+  zeros(m.codes, pages * n_head_kv * kPage * size_t(witness_code_bytes(m.k8, d)), "codes");
+  zeros(m.meta, pages * n_head_kv * 2 * d * 2, "meta"), zeros(m.nu, pages * n_head_kv * 4, "nu_max");
+  zeros(m.resid, size_t(n_head_kv) * 4, "resid_max"), zeros(m.kmax, size_t(n_head_kv) * 4, "k_norm_max");
+  zeros(m.seq, 4, "seq_len");
+  m.table.upload(table, "page table"), m.rot.upload(rot, "rotation"), m.mu.upload(mu, "mu");
+  m.add_tokens(k, v, n);
 
   DecodeParams& p = m.base;
-  p.batch = 1, p.n_head_kv = n_head_kv, p.d = d, p.bits = bits, p.n8 = n8;
-  p.max_pages = m.pages, p.max_seq = int(n);
+  p.batch = 1, p.n_head_kv = n_head_kv, p.d = d, p.bits = m.bits, p.n8 = m.n8;
+  p.max_pages = m.cap_pages, p.max_seq = int(cap);
   p.n_sink = o.n_sink, p.n_recent = o.n_recent, p.delta = o.delta;
   p.k_cache = static_cast<const uint16_t*>(m.k.p), p.v_cache = static_cast<const uint16_t*>(m.v.p);
   p.codes = static_cast<const uint8_t*>(m.codes.p), p.meta = static_cast<const uint16_t*>(m.meta.p);
@@ -151,6 +249,18 @@ GhostCache::GhostCache(const float* k, const float* v, int64_t n, int n_head_kv,
   p.page_table = static_cast<const int32_t*>(m.table.p), p.seq_len = static_cast<const int32_t*>(m.seq.p);
   p.rot = static_cast<const float*>(m.rot.p), p.mu = static_cast<const float*>(m.mu.p);
   p.resid_max = static_cast<const float*>(m.resid.p), p.k_norm_max = static_cast<const float*>(m.kmax.p);
+}
+
+void GhostCache::append(const float* k, const float* v, int64_t m_new) {
+  Impl& m = *impl_;
+  if (!k || !v) throw std::invalid_argument("ghostkv cuda: GhostCache::append: null keys or values");
+  if (m_new < 1 || m_new > m.cap - m.n)
+    throw std::invalid_argument("ghostkv cuda: GhostCache::append: " + std::to_string(m_new) + " tokens asked, the cache holds " +
+                                std::to_string(m.n) + " of its capacity " + std::to_string(m.cap) + " (room for " +
+                                std::to_string(m.cap - m.n) + ")");
+  check_finite(k, v, m_new, m.hkv, m.d, m.n, "GhostCache::append");
+  m.check_device("GhostCache::append");
+  m.add_tokens(k, v, m_new);
 }
 
 GhostCache::~GhostCache() = default;
@@ -162,11 +272,7 @@ void GhostCache::decode(const float* q, int n_head_q, double scale, float* out, 
     throw std::invalid_argument("ghostkv cuda: GhostCache::decode: needs n_head_q a multiple of n_head_kv " +
                                 std::to_string(m.hkv) + " with at most 4 query heads per KV head and a finite scale > 0 (got " +
                                 std::to_string(n_head_q) + ", " + std::to_string(scale) + ")");
-  int dev = -1;
-  ck(cudaGetDevice(&dev), "cudaGetDevice");
-  if (dev != m.device)
-    throw std::invalid_argument("ghostkv cuda: GhostCache::decode: the cache is on device " + std::to_string(m.device) +
-                                ", the current device is " + std::to_string(dev));
+  m.check_device("GhostCache::decode");
   DecodeParams p = m.base;
   p.n_head_q = n_head_q;
   p.scale = float(scale), p.scale64 = scale;
@@ -197,6 +303,7 @@ void GhostCache::decode(const float* q, int n_head_q, double scale, float* out, 
 }
 
 int64_t GhostCache::n() const { return impl_->n; }
+int64_t GhostCache::capacity() const { return impl_->cap; }
 int GhostCache::n_head_kv() const { return impl_->hkv; }
 int GhostCache::d() const { return impl_->d; }
 const CacheOptions& GhostCache::options() const { return impl_->o; }

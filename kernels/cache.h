@@ -5,10 +5,14 @@
 //
 //   GhostCache cache(k, v, n, n_head_kv, d);            // k, v: [n, n_head_kv, d] float32, host
 //   cache.decode(q, n_head_q, scale, out, cert);         // q: [n_head_q, d]; out: [n_head_q, d]; cert: [n_head_q]
+//   cache.append(k_new, v_new, m);                       // m more tokens (room for them: CacheOptions::capacity)
 //
 // Construction fits a PCA basis per KV head on its keys (the CPU library's fit_basis), builds the quantised records
 // (build_quant, one scale group per page of kPage tokens: int8, int4 or mixed widths) and copies the bf16 K and V,
-// the packed witnesses and the rotation to the device, in pages laid out in order (page table = identity). decode
+// the packed witnesses and the rotation to the device, in pages laid out in order (page table = identity), with room
+// for CacheOptions::capacity tokens. append adds tokens as a decode loop produces them: their bf16 rows, and the records
+// of every page they touch rebuilt from all of that page's tokens with the KV head's basis from construction (the page
+// is the quantisation group, so a page's record never depends on another page; the basis is not refitted). decode
 // runs ghost_decode (or dense_decode) on the current stream, waits for it and copies the outputs and the
 // certificates back. Every call is synchronous: this is an entry point for checks and notebooks, not the way to time
 // a step (ghostkv_gpu_bench does that).
@@ -27,6 +31,7 @@ struct CacheOptions {
   std::string bits = "8";  // "8", "4" or "mixed" (the first 32 components at 8 bits, the rest at 4)
   int n_sink = 4, n_recent = 64;  // hot tokens: always attended
   double delta = 1e-3;            // the mass policy's δ
+  int64_t capacity = 0;           // tokens the cache has room for (append fills it); 0: the n it is built with
 };
 
 class GhostCache {
@@ -43,7 +48,15 @@ class GhostCache {
   // (dense_decode; exact certificates) instead of the ghost path.
   void decode(const float* q, int n_head_q, double scale, float* out, Certificate* cert, bool dense = false);
 
+  // Appends m ≥ 1 tokens after the n held: k, v [m, n_head_kv, d] float32 (host), n + m ≤ capacity(). Their K and V
+  // rows go to the device in bf16, and every page they touch gets its records rebuilt (the last page held and the new
+  // ones); resid_max and k_norm_max rise where the new keys need it, so every bound stays sound. Bad arguments
+  // (std::invalid_argument, naming the values: no room, non-finite or bf16-overflowing values) change nothing. A CUDA
+  // failure part way leaves the cache unusable (every later call throws), never half updated and in use.
+  void append(const float* k, const float* v, int64_t m);
+
   int64_t n() const;
+  int64_t capacity() const;
   int n_head_kv() const;
   int d() const;
   const CacheOptions& options() const;

@@ -331,3 +331,50 @@ TEST(CudaPack, SurvivorRowsMapBackToTokens) {
 }
 
 }  // namespace
+
+// GhostCache::append rebuilds a page's records from that page's tokens alone (the page is the quantisation group):
+// for the same basis, each page built and packed on its own gives the bytes of the whole sequence built and packed at
+// once, the last page partial included, and a page built before its last tokens came differs only in that page.
+TEST(CudaPack, APageBuiltAloneIsItsPartOfTheWholeBuild) {
+  for (const Case& cs : {Case{128, "8"}, Case{128, "4"}, Case{128, "8x32,4x96"}, Case{64, "4"}}) {
+    const int d = cs.d, n = 4 * kPage + 23, n_pages = (n + kPage - 1) / kPage, Hkv = 2, g = 1;
+    SCOPED_TRACE(cs.spec + " d " + std::to_string(d));
+    const std::vector<float> k = random_keys(n, d, 31 + d), v = random_keys(n, d, 32 + d);
+    const Basis bs = fit_basis(BasisKind::pca, k.data(), 2 * kPage, d, d, d, 3);  // fitted on a prefix, as a cache's
+    const BitSpec spec = parse_bits(cs.spec, d);
+    const QuantRecords whole = build_quant(bs, spec, kPage, n, k.data(), v.data(), n, d);
+    const int k8 = cs.spec == "8" ? d / 32 : cs.spec == "4" ? 0 : 1, CB = witness_code_bytes(k8, d);
+    std::vector<int32_t> ident(static_cast<size_t>(n_pages));
+    std::iota(ident.begin(), ident.end(), 0);
+    const size_t cpage = size_t(Hkv) * kPage * CB, mpage = size_t(Hkv) * 2 * d;
+    std::vector<uint8_t> codes(n_pages * cpage, 0), box(n_pages * size_t(Hkv) * 2 * d, 0);
+    std::vector<uint16_t> meta(n_pages * mpage, 0);
+    std::vector<float> nu(size_t(n_pages) * Hkv, 0.0f);
+    ASSERT_EQ(pack_quant_pages(whole, n, ident.data(), n_pages, Hkv, g, codes.data(), meta.data(), box.data(), nu.data()), k8);
+    double resid = 0;
+    const int32_t zero = 0;
+    for (int p = 0; p < n_pages; ++p) {
+      const int cnt = std::min(kPage, n - p * kPage);
+      const QuantRecords one = build_quant(bs, spec, kPage, cnt, k.data() + size_t(p) * kPage * d,
+                                           v.data() + size_t(p) * kPage * d, cnt, d);
+      resid = std::max(resid, one.resid_max);
+      std::vector<uint8_t> c1(cpage, 0), b1(size_t(Hkv) * 2 * d, 0);
+      std::vector<uint16_t> m1(mpage, 0);
+      std::vector<float> nu1(static_cast<size_t>(Hkv), 0.0f);
+      ASSERT_EQ(pack_quant_pages(one, cnt, &zero, 1, Hkv, g, c1.data(), m1.data(), b1.data(), nu1.data()), k8);
+      EXPECT_TRUE(std::equal(c1.begin(), c1.end(), codes.begin() + ptrdiff_t(p * cpage))) << "codes of page " << p;
+      EXPECT_TRUE(std::equal(m1.begin(), m1.end(), meta.begin() + ptrdiff_t(p * mpage))) << "meta of page " << p;
+      EXPECT_EQ(nu1[size_t(g)], nu[size_t(p) * Hkv + g]) << "nu_max of page " << p;
+    }
+    EXPECT_EQ(resid, whole.resid_max);
+    // the last page built with 5 of its 23 tokens (an earlier append): its own scales, so other bytes than the final ones
+    const int last = n_pages - 1;
+    const QuantRecords early = build_quant(bs, spec, kPage, 5, k.data() + size_t(last) * kPage * d,
+                                           v.data() + size_t(last) * kPage * d, 5, d);
+    std::vector<uint8_t> c5(cpage, 0), b5(size_t(Hkv) * 2 * d, 0);
+    std::vector<uint16_t> m5(mpage, 0);
+    std::vector<float> nu5(static_cast<size_t>(Hkv), 0.0f);
+    ASSERT_EQ(pack_quant_pages(early, 5, &zero, 1, Hkv, g, c5.data(), m5.data(), b5.data(), nu5.data()), k8);
+    EXPECT_FALSE(std::equal(m5.begin(), m5.end(), meta.begin() + ptrdiff_t(last * mpage)));
+  }
+}

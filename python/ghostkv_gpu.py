@@ -4,6 +4,8 @@
     cache = ghostkv_gpu.GhostCache(k, v, bits="8")     # k, v: [n, n_head_kv, d] float32 (host arrays)
     out, cert = cache.decode(q, scale)                   # q: [n_head_q, d]; out: [n_head_q, d]
     out_dense, _ = cache.decode(q, scale, dense=True)    # every token attended
+    cache = ghostkv_gpu.GhostCache(k, v, capacity=8192)  # room to grow: then, per decode step,
+    cache.append(k_new, v_new)                           # k_new, v_new: [m, n_head_kv, d]
 
 cert is a dict of arrays over the query heads: mass_bound (≥ the attention mass of the eliminated tokens),
 out_err_bound (≥ ||out − exact attention||), n_attended, flags (non-zero: nothing certified for that head) and the
@@ -42,6 +44,14 @@ def _load():
                                       ctypes.c_int, ctypes.c_double, ctypes.POINTER(ctypes.c_void_p), ctypes.c_char_p,
                                       ctypes.c_int]
         lib.gkv_cache_new.restype = ctypes.c_int
+        lib.gkv_cache_new_capacity.argtypes = [f32p, f32p, ctypes.c_int64, ctypes.c_int, ctypes.c_int, ctypes.c_char_p,
+                                               ctypes.c_int, ctypes.c_int, ctypes.c_double, ctypes.c_int64,
+                                               ctypes.POINTER(ctypes.c_void_p), ctypes.c_char_p, ctypes.c_int]
+        lib.gkv_cache_new_capacity.restype = ctypes.c_int
+        lib.gkv_cache_append.argtypes = [ctypes.c_void_p, f32p, f32p, ctypes.c_int64, ctypes.c_char_p, ctypes.c_int]
+        lib.gkv_cache_append.restype = ctypes.c_int
+        lib.gkv_cache_len.argtypes = [ctypes.c_void_p]
+        lib.gkv_cache_len.restype = ctypes.c_int64
         lib.gkv_cache_decode.argtypes = [ctypes.c_void_p, f32p, ctypes.c_int, ctypes.c_double, ctypes.c_int, f32p, f64p,
                                          ctypes.c_char_p, ctypes.c_int]
         lib.gkv_cache_decode.restype = ctypes.c_int
@@ -61,9 +71,10 @@ def _f32(a, name, ndim):
 class GhostCache:
     """One sequence's KV cache on the GPU: bf16 K and V in pages of 64 tokens, and per KV head a PCA basis and the
     quantised witnesses (bits "8", "4" or "mixed"). n_sink and n_recent tokens are always attended; delta is the
-    mass policy's δ (the attention mass a step may give up, certified)."""
+    mass policy's δ (the attention mass a step may give up, certified). capacity: the tokens it has room for, which
+    append fills (None: the n it is built with)."""
 
-    def __init__(self, k, v, bits="8", n_sink=4, n_recent=64, delta=1e-3):
+    def __init__(self, k, v, bits="8", n_sink=4, n_recent=64, delta=1e-3, capacity=None):
         k, v = _f32(k, "k", 3), _f32(v, "v", 3)
         if k.shape != v.shape:
             raise ValueError(f"ghostkv_gpu: k and v must have the same shape [n, n_head_kv, d], got {k.shape} and {v.shape}")
@@ -71,13 +82,30 @@ class GhostCache:
         self._h = ctypes.c_void_p()
         err = ctypes.create_string_buffer(_ERR)
         n, hkv, d = k.shape
-        rc = lib.gkv_cache_new(k.ctypes.data_as(ctypes.POINTER(ctypes.c_float)), v.ctypes.data_as(ctypes.POINTER(ctypes.c_float)),
-                               n, hkv, d, str(bits).encode(), int(n_sink), int(n_recent), float(delta), ctypes.byref(self._h),
-                               err, _ERR)
+        cap = 0 if capacity is None else int(capacity)
+        rc = lib.gkv_cache_new_capacity(k.ctypes.data_as(ctypes.POINTER(ctypes.c_float)),
+                                        v.ctypes.data_as(ctypes.POINTER(ctypes.c_float)), n, hkv, d, str(bits).encode(),
+                                        int(n_sink), int(n_recent), float(delta), cap, ctypes.byref(self._h), err, _ERR)
         if rc != 0:
             self._h = None
             raise (ValueError if rc == -2 else RuntimeError)(err.value.decode(errors="replace"))
         self.n, self.n_head_kv, self.d, self.bits = n, hkv, d, str(bits)
+        self.capacity = cap if cap else n
+
+    def append(self, k, v):
+        """Appends the tokens of k, v [m, n_head_kv, d] (float32 host arrays) after the n held: their rows, and the
+        records of every page they touch rebuilt (GhostCache::append, kernels/cache.h). Needs n + m <= capacity."""
+        if self._h is None:
+            raise RuntimeError("ghostkv_gpu: the cache was closed")
+        k, v = _f32(k, "k", 3), _f32(v, "v", 3)
+        if k.shape != v.shape or k.shape[1:] != (self.n_head_kv, self.d):
+            raise ValueError(f"ghostkv_gpu: k and v must both be [m, {self.n_head_kv}, {self.d}], got {k.shape} and {v.shape}")
+        err = ctypes.create_string_buffer(_ERR)
+        rc = _load().gkv_cache_append(self._h, k.ctypes.data_as(ctypes.POINTER(ctypes.c_float)),
+                                      v.ctypes.data_as(ctypes.POINTER(ctypes.c_float)), k.shape[0], err, _ERR)
+        if rc != 0:
+            raise (ValueError if rc == -2 else RuntimeError)(err.value.decode(errors="replace"))
+        self.n = int(_load().gkv_cache_len(self._h))
 
     def decode(self, q, scale, dense=False):
         """One step for q [n_head_q, d]: (out [n_head_q, d] float32, certificate dict of arrays [n_head_q])."""

@@ -2,6 +2,7 @@
 """The GPU path through the Python module ghostkv_gpu, checked in float64 with numpy (on a machine with an sm_90 GPU).
 
   scripts/gpu_python_check.py [--lib-dir DIR] [--n N] [--far SHARE] [--bits 8|4|mixed] [--hq HQ] [--hkv HKV] [--d D]
+                              [--grow]
 
 One sequence of N tokens (default 32768), HQ query heads over HKV KV heads (32 / 8), d_head D (128). The keys have a
 mean and a decaying spectrum; a share SHARE (default 0.5) of the pages (none holding a hot token) lies far below the
@@ -12,6 +13,10 @@ the cache holds), and checks:
     module does not return which tokens were eliminated: gpu_bench checks the mass they carry);
   - the dense step: every token attended, both bounds 0, ||out − exact|| ≤ 1e-4·||exact||;
   - a non-finite query component flags its head (and only it).
+With --grow the cache is built from the first N/2 tokens with room for N (capacity) and the rest appended in chunks of
+1, 7, 64, 500 and 4096 tokens in turn (GhostCache.append: the pages they touch get their records with the basis of the
+first half); after every append the checks above run over the tokens held, and at the end the attended share is
+printed beside that of a cache built from all N tokens at once.
 Exits 1 if a check fails. DIR: where libghostkv_gpu.so and ghostkv_gpu.py are (default: build/python beside this
 script's repository).
 """
@@ -40,6 +45,7 @@ def main():
     ap.add_argument("--hq", type=int, default=32)
     ap.add_argument("--hkv", type=int, default=8)
     ap.add_argument("--d", type=int, default=128)
+    ap.add_argument("--grow", action="store_true", help="build from N/2 tokens, append the rest in chunks")
     a = ap.parse_args()
     sys.path.insert(0, a.lib_dir)
     import ghostkv_gpu
@@ -60,28 +66,63 @@ def main():
         k[:, g] = mu + sd * rng.standard_normal((n, d)) + np.where(far[:, None], away, 0.0)
     kb, vb = bf16(k).astype(np.float64), bf16(v).astype(np.float64)
 
-    cache = ghostkv_gpu.GhostCache(k, v, bits=a.bits)
-    out, cert = cache.decode(q, scale)
-    out_d, cert_d = cache.decode(q, scale, dense=True)
     fails = 0
-    print(f"{'head':>4} {'attended':>9} {'mass_bound':>11} {'out_err_bnd':>12} {'|out-exact|':>12} {'|dense-exact|':>13}")
-    for h in range(hq):
-        g = h // G
-        s = scale * (kb[:, g] @ q[h].astype(np.float64))
-        w = np.exp(s - s.max())
-        z = w.sum()
-        exact = (w[:, None] * vb[:, g]).sum(0) / z
-        ne = np.linalg.norm(exact)
-        err = np.linalg.norm(out[h] - exact)
-        err_d = np.linalg.norm(out_d[h] - exact)
-        ok = (cert["flags"][h] == 0 and err <= cert["out_err_bound"][h] + 1e-4 * ne and cert["mass_bound"][h] <= 1e-3 * (1 + 1e-9)
-              and cert_d["flags"][h] == 0 and cert_d["mass_bound"][h] == 0 and cert_d["out_err_bound"][h] == 0
-              and cert_d["n_attended"][h] == n and err_d <= 1e-4 * ne)
-        fails += not ok
-        print(f"{h:>4} {cert['n_attended'][h]:>9} {cert['mass_bound'][h]:>11.3e} {cert['out_err_bound'][h]:>12.3e} "
-              f"{err:>12.3e} {err_d:>13.3e}{'' if ok else '  FAILED'}")
-    frac = cert["n_attended"].mean() / n
-    print(f"attended {100 * frac:.1f}% of the tokens on average (far share {a.far}, {a.bits}-bit witness, n {n})")
+
+    def check(cache, nh, tag):
+        out, cert = cache.decode(q, scale)
+        out_d, cert_d = cache.decode(q, scale, dense=True)
+        bad = 0
+        print(f"{tag}: {nh} tokens held")
+        print(f"{'head':>4} {'attended':>9} {'mass_bound':>11} {'out_err_bnd':>12} {'|out-exact|':>12} {'|dense-exact|':>13}")
+        for h in range(hq):
+            g = h // G
+            s = scale * (kb[:nh, g] @ q[h].astype(np.float64))
+            w = np.exp(s - s.max())
+            z = w.sum()
+            exact = (w[:, None] * vb[:nh, g]).sum(0) / z
+            ne = np.linalg.norm(exact)
+            err = np.linalg.norm(out[h] - exact)
+            err_d = np.linalg.norm(out_d[h] - exact)
+            ok = (cert["flags"][h] == 0 and err <= cert["out_err_bound"][h] + 1e-4 * ne and cert["mass_bound"][h] <= 1e-3 * (1 + 1e-9)
+                  and cert_d["flags"][h] == 0 and cert_d["mass_bound"][h] == 0 and cert_d["out_err_bound"][h] == 0
+                  and cert_d["n_attended"][h] == nh and err_d <= 1e-4 * ne and cert["n_attended"][h] <= nh)
+            bad += not ok
+            if not a.grow or not ok or h < 2:
+                print(f"{h:>4} {cert['n_attended'][h]:>9} {cert['mass_bound'][h]:>11.3e} {cert['out_err_bound'][h]:>12.3e} "
+                      f"{err:>12.3e} {err_d:>13.3e}{'' if ok else '  FAILED'}")
+        frac = cert["n_attended"].mean() / nh
+        print(f"attended {100 * frac:.1f}% of the tokens on average (far share {a.far}, {a.bits}-bit witness, n {nh})")
+        return bad, frac
+
+    if a.grow:
+        n0 = max(1, n // 2)
+        cache = ghostkv_gpu.GhostCache(k[:n0], v[:n0], bits=a.bits, capacity=n)
+        b, _ = check(cache, n0, "built")
+        fails += b
+        held, sizes, i = n0, [1, 7, 64, 500, 4096], 0
+        while held < n:
+            m = min(sizes[i % len(sizes)], n - held)
+            cache.append(k[held:held + m], v[held:held + m])
+            held += m
+            i += 1
+            ok_n = cache.n == held
+            fails += not ok_n
+            b, frac = check(cache, held, f"appended {m}" + ("" if ok_n else f"  FAILED (cache.n {cache.n})"))
+            fails += b
+        try:  # no room left: refused, nothing changed
+            cache.append(k[:1], v[:1])
+            fails += 1
+            print("append past the capacity: accepted  FAILED")
+        except ValueError as e:
+            print(f"append past the capacity: refused ({e})")
+        fresh = ghostkv_gpu.GhostCache(k, v, bits=a.bits)
+        _, ffrac = check(fresh, n, "built from all tokens at once")
+        fresh.close()
+        print(f"grown cache attended {100 * frac:.1f}%, one built at once {100 * ffrac:.1f}%")
+    else:
+        cache = ghostkv_gpu.GhostCache(k, v, bits=a.bits)
+        b, _ = check(cache, n, "built")
+        fails += b
     # a non-finite query component: that head flagged, the others as before
     q2 = q.copy()
     q2[1, 5] = np.nan

@@ -230,7 +230,18 @@ def model_commands(tmp):
               and min(float(r["attended_frac"]) for r in rows) < 1.0,
               f"generate --stats-csv: {len(rows)} rows {rows[:2]}")
     rc, so, se = run(["generate", "--model", ref, "--prompt", "x", "--compare-dense"])
-    check(rc != 0 and "--compare-dense go with --eliminate" in se, f"--compare-dense without --eliminate: {se!r}")
+    check(rc != 0 and "--compare-dense and --gpu go with --eliminate" in se, f"--compare-dense without --eliminate: {se!r}")
+    # the GPU path in the decode loop (generate --gpu): refused without --eliminate and for another policy than mass;
+    # a CUDA build without a GPU names the CUDA call, a build without CUDA says so; with a GPU it runs, every step checked
+    rc, so, se = run(["generate", "--model", ref, "--prompt", "x", "--gpu"])
+    check(rc != 0 and "--gpu go with --eliminate" in se, f"--gpu without --eliminate: {se!r}")
+    rc, so, se = run(["generate", "--model", ref, "--prompt", "x", "--eliminate", "topk:5", "--gpu"])
+    check(rc != 0 and ("takes the mass policy" in se or "built without CUDA" in se), f"--gpu with topk: {se!r}")
+    rc, so, se = run(["generate", "--model", ref, "--prompt", passage[:2000], "--max-new", "3", "--eliminate", "mass:1e-3",
+                      "--gpu", "--compare-dense"])
+    check((rc != 0 and ("built without CUDA" in se or "GhostCache: cudaGetDeviceCount" in se))
+          or (rc == 0 and "GPU quant 8" in se and " 0 certificate failures" in se and "dense generation (GPU, every token attended):" in se),
+          f"generate --gpu: {se!r}")
     rc, so, se = run(["generate", "--model", ref, "--prompt", "x", "--eliminate", "mass:1e-3", "--witness", "proto"])
     check(rc != 0 and "takes quant or lowrank" in se and "'proto'" in se, f"--witness proto: {se!r}")
     rc, so, se = run(["generate", "--model", ref, "--prompt", "x", "--eliminate", "mass"])

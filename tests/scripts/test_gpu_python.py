@@ -37,6 +37,7 @@ def main():
         (lambda: ghostkv_gpu.GhostCache(k[:, :, :100], v[:, :, :100]), ValueError, "d 100"),
         (lambda: ghostkv_gpu.GhostCache(k, v, bits="3"), ValueError, "bits must be 8, 4 or mixed (got '3')"),
         (lambda: ghostkv_gpu.GhostCache(k, v, delta=0), ValueError, "delta in (0, 1)"),
+        (lambda: ghostkv_gpu.GhostCache(k, v, capacity=299), ValueError, "capacity 299 must be 0 or in [n 300"),
     ]:
         ok, msg = raises(f, exc, text)
         c(ok, f"expected {exc.__name__} with '{text}', got {msg}")
@@ -64,7 +65,19 @@ def main():
     else:
         ok, msg = raises(lambda: cache.decode(np.zeros((3, 128), np.float32), 0.1), ValueError, "multiple of n_head_kv 2")
         c(ok, f"a bad query head count: {msg}")
+        ok, msg = raises(lambda: cache.append(k[:1], v[:1]), ValueError, "room for 0")
+        c(ok and cache.n == 300, f"an append past the capacity: {msg}")
+        ok, msg = raises(lambda: cache.append(k[:1, :1], v[:1, :1]), ValueError, "[m, 2, 128]")
+        c(ok, f"an append of the wrong shape: {msg}")
         cache.close()
+        grown = ghostkv_gpu.GhostCache(k[:100], v[:100], capacity=300)
+        grown.append(k[100:], v[100:])
+        c(grown.n == 300 and grown.capacity == 300, f"append to the capacity: n {grown.n}")
+        grown.close()
+        r = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "gpu_python_check.py"), "--lib-dir", lib_dir,
+                            "--n", "4096", "--far", "0.9", "--grow"], capture_output=True, text=True)
+        print(r.stdout[-600:])
+        c(r.returncode == 0 and "all checks passed" in r.stdout, "gpu_python_check.py --grow on a GPU")
         r = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "gpu_python_check.py"), "--lib-dir", lib_dir,
                             "--n", "4096", "--far", "0.9"], capture_output=True, text=True)
         print(r.stdout[-600:])

@@ -1,0 +1,54 @@
+#pragma once
+// The GPU decode path inside the engine's decode loop: an AttentionHook that holds one GhostCache (cache.h) per layer,
+// built from the layer's K and V at the first decode step (the prompt's keys) and grown by GhostCache::append with each
+// step's new token, and runs every decode step's attention on the GPU: the ghost path (witness bounds, the certified
+// policy, attention over the hot tokens and the survivors, the certificate) or, with dense, every token.
+//
+// Each step is checked on the host against attention in float64 over the keys and values as the device holds them
+// (bf16): a head fails its certificate if it is flagged, its mass bound exceeds δ, or ||o − o_exact|| exceeds
+// out_err_bound + 1e-4·||o_exact|| (the float32 arithmetic of attention, which the certificate does not cover; as
+// scripts/gpu_python_check.py). The GPU path returns no per-token bounds or survivor list, so bound violations and
+// the eliminated mass itself are checked by ghostkv_gpu_bench, not here (their EliminationLayerStats fields stay 0 and
+// NaN).
+//
+// What it is and is not: one sequence, synchronous steps with host copies of q and the output: it shows the kernels'
+// certificates in a real model's loop, not decode speed. The prefill stays on the CPU (dense); models with a sliding
+// window run dense; the KV cache is rounded to bf16 on the device, so a continuation is compared with the same hook in
+// dense mode (every token attended over the same bf16 cache), not with the CPU engine's float32 attention.
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "cache.h"
+#include "ghostkv/model/eliminate_hook.h"
+#include "ghostkv/model/engine.h"
+
+namespace ghostkv::cuda {
+
+class GpuEliminationHook : public AttentionHook {
+ public:
+  // capacity: the most tokens a layer's cache will hold (prompt + new tokens); o: the witness bits, hot tokens, δ
+  // (its capacity is set from the first argument). dense: every token attended (the comparison run).
+  GpuEliminationHook(const ModelConfig& cfg, int64_t capacity, CacheOptions o, bool dense = false);
+  ~GpuEliminationHook() override;
+  bool attend(int64_t layer, const float* q, const int64_t* pos, int64_t n, const float* k_cache, const float* v_cache,
+              int64_t n_kv, float* out) override;
+
+  // per (decode step, layer): attended_frac (n_attended / n_kv, mean over query heads), elim_rate (eliminated /
+  // candidates), kv_bytes_frac (the GPU path's bytes: per KV head the codes and page meta of every token, the bf16 K
+  // and V of the attended ones and the rotation and μ, over n_kv·2·d·2), max_mass_bound, max_out_rel_err (against
+  // float64), certificate_failures; max_mass_lost NaN and violations 0 (not observable here)
+  const std::vector<EliminationLayerStats>& stats() const { return stats_; }
+  int64_t dense_calls() const { return dense_calls_; }
+
+ private:
+  ModelConfig cfg_;
+  int64_t capacity_;
+  CacheOptions o_;
+  bool dense_;
+  std::vector<std::unique_ptr<GhostCache>> caches_;
+  std::vector<EliminationLayerStats> stats_;
+  int64_t dense_calls_ = 0, last_layer_ = -1, step_ = -1;
+};
+
+}  // namespace ghostkv::cuda
