@@ -85,7 +85,7 @@ bool GpuEliminationHook::attend(int64_t layer, const float* q, const int64_t* po
     const double err = std::sqrt(e2), nx = std::sqrt(x2);
     s.max_out_rel_err = std::max(s.max_out_rel_err, nx > 0 ? err / nx : err);
     s.max_mass_bound = std::max(s.max_mass_bound, ct.mass_bound);
-    const bool ok = ct.flags == 0 && ct.mass_bound <= o_.delta && err <= ct.out_err_bound + 1e-4 * nx;
+    const bool ok = ct.flags == 0 && ct.mass_bound <= o_.delta * (1 + 1e-9) && err <= ct.out_err_bound + 1e-4 * nx;
     s.certificate_failures += !ok;
     const int64_t att = std::min<int64_t>(ct.n_attended, n_kv);
     s.attended_frac += double(att) / double(n_kv);

@@ -5,7 +5,7 @@
 // policy, attention over the hot tokens and the survivors, the certificate) or, with dense, every token.
 //
 // Each step is checked on the host against attention in float64 over the keys and values as the device holds them
-// (bf16): a head fails its certificate if it is flagged, its mass bound exceeds δ, or ||o − o_exact|| exceeds
+// (bf16): a head fails its certificate if it is flagged, its mass bound exceeds δ (1 + 1e-9), or ||o − o_exact|| exceeds
 // out_err_bound + 1e-4·||o_exact|| (the float32 arithmetic of attention, which the certificate does not cover; as
 // scripts/gpu_python_check.py). The GPU path returns no per-token bounds or survivor list, so bound violations and
 // the eliminated mass itself are checked by ghostkv_gpu_bench, not here (their EliminationLayerStats fields stay 0 and
