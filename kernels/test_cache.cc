@@ -16,6 +16,7 @@
 #include "c_api.h"
 #include "cache.h"
 #include "ghostkv/half.h"
+#include "gpu_hook.h"
 
 using namespace ghostkv::cuda;
 
@@ -220,4 +221,34 @@ TEST(CudaCache, AppendGrowsTheCacheWithinItsCertificates) {
   ++n;
   check_step("spike");
   EXPECT_GT(out[3], 90.0f) << "the appended spike token was not attended";
+}
+
+// The decode-loop hook on the host: shapes the GPU path lacks are refused when it is built, and a prefill (several
+// queries) goes to the CPU engine's dense attention without a CUDA call.
+TEST(CudaCache, GpuHookRefusesShapesAndLeavesPrefillsDense) {
+  ghostkv::ModelConfig cfg;
+  cfg.d_model = 512, cfg.n_layer = 2, cfg.n_head_q = 4, cfg.n_head_kv = 2, cfg.d_head = 128, cfg.d_ff = 1024;
+  cfg.n_vocab = 100, cfg.max_pos = 4096;
+  auto what = [](const std::function<void()>& f) {
+    try {
+      f();
+    } catch (const std::exception& e) {
+      return std::string(e.what());
+    }
+    return std::string("no exception");
+  };
+  ghostkv::ModelConfig bad = cfg;
+  bad.d_head = 32;
+  EXPECT_NE(what([&] { GpuEliminationHook(bad, 100, {}); }).find("d_head 64 or 128, the model has 32"), std::string::npos);
+  bad = cfg;
+  bad.n_head_q = 16, bad.n_head_kv = 2, bad.d_head = 64;
+  EXPECT_NE(what([&] { GpuEliminationHook(bad, 100, {}); }).find("1-4 query heads per KV head, the model has 16 over 2"),
+            std::string::npos);
+  EXPECT_NE(what([&] { GpuEliminationHook(cfg, 0, {}); }).find("capacity 0"), std::string::npos);
+  GpuEliminationHook hook(cfg, 100, {});
+  std::vector<float> q(2 * 4 * 128), k(10 * 2 * 128), v(10 * 2 * 128), out(2 * 4 * 128);
+  const int64_t pos[2] = {8, 9};
+  EXPECT_FALSE(hook.attend(0, q.data(), pos, 2, k.data(), v.data(), 10, out.data()));
+  EXPECT_EQ(hook.dense_calls(), 1);
+  EXPECT_TRUE(hook.stats().empty());
 }
