@@ -33,6 +33,7 @@ bool GpuEliminationHook::attend(int64_t layer, const float* q, const int64_t* po
     ++dense_calls_;
     return false;
   }
+  GKV_CHECK(layer >= 0 && layer < cfg_.n_layer, "GPU elimination: layer ", layer, " of a model of ", cfg_.n_layer);
   if (step_ < 0 || layer <= last_layer_) ++step_;
   last_layer_ = layer;
   const int hkv = int(cfg_.n_head_kv), hq = int(cfg_.n_head_q), d = int(cfg_.d_head), G = hq / hkv;
