@@ -257,6 +257,16 @@ TEST(Harness, DecodeSimIsCertifiedThroughTierMoves) {
 TEST(Harness, ModelDecodeKeepsEveryCertificate) {
   const fs::path shared = fs::path(GHOSTKV_SOURCE_DIR) / ".." / "shared";
   if (!fs::exists(shared)) GTEST_SKIP() << "../shared does not exist on this machine: no reference model to test";
+  // ${SHARED} below is the folder just checked, whatever the working directory and $GHOSTKV_ROOT (run from a build
+  // folder without scripts/env.sh, it resolved beside the build folder and every model was skipped)
+  const char* old_shared = std::getenv("GHOSTKV_SHARED");
+  const std::string saved = old_shared ? old_shared : "";
+  setenv("GHOSTKV_SHARED", fs::canonical(shared).c_str(), 1);
+  struct Restore {
+    bool had;
+    std::string v;
+    ~Restore() { had ? setenv("GHOSTKV_SHARED", v.c_str(), 1) : unsetenv("GHOSTKV_SHARED"); }
+  } restore{old_shared != nullptr, saved};
   fs::path d = fresh_dir("model_decode");
   std::ofstream(d / "cfg.json") << R"({"experiment": "model-decode", "seed": 1,
     "models": [{"name": "ref23m", "model": "${SHARED}/models/ghostkv-ref-23m",
