@@ -519,6 +519,19 @@ def main():
           "adaptive_table.py --phases on a CSV without settled_at:\n" + r.stderr)
     for path in (ph, bad):
         os.remove(path)
+    # gpu_decode_layers.py: per-layer means of a generate --stats-csv file (2 steps x 2 layers)
+    hdr = ("step,layer,n_kv,attended_frac,elim_rate,kv_bytes_frac,max_mass_bound,max_mass_lost,max_out_rel_err,"
+           "violations,certificate_failures").split(",")
+    gd = temp_csv(hdr, [["0", "0", "100", "1.0", "0", "1.2", "1e-4", "nan", "1e-3", "0", "0"],
+                        ["0", "1", "100", "0.5", "0.5", "0.6", "9e-4", "nan", "2e-3", "0", "1"],
+                        ["1", "0", "101", "0.9", "0.1", "1.1", "2e-4", "nan", "1e-3", "0", "0"],
+                        ["1", "1", "101", "0.3", "0.7", "0.4", "5e-4", "nan", "4e-3", "0", "0"]])
+    r = subprocess.run([sys.executable, os.path.join("scripts", "gpu_decode_layers.py"), gd], cwd=ROOT, capture_output=True,
+                       text=True)
+    check(r.returncode == 0 and "4 rows, 2 steps, n_kv 100..101" in r.stdout and "attended per layer: 95.0 40.0" in r.stdout
+          and "kv_bytes_frac per layer: 1.150 0.500" in r.stdout and "max mass bound 9.000e-04" in r.stdout
+          and "error 4.000e-03, certificate failures 1" in r.stdout, f"gpu_decode_layers.py: {r.stdout} {r.stderr}")
+    os.remove(gd)
     # gpu_report.py's row labels
     import gpu_report
     lab = gpu_report.row_label
