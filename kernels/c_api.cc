@@ -1,10 +1,12 @@
 // The C interface of c_api.h over GhostCache (cache.h): exceptions become -1 and a message.
 #include "c_api.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <exception>
 #include <new>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "cache.h"
@@ -73,6 +75,31 @@ extern "C" int gkv_cache_decode(gkv_cache* c, const float* q, int n_head_q, doub
     }
     return 0;
   } catch (const std::invalid_argument& e) {
+    return fail(err, err_len, e.what(), -2);
+  } catch (const std::exception& e) {
+    return fail(err, err_len, e.what());
+  }
+}
+
+extern "C" int gkv_cache_last_step(const gkv_cache* c, int64_t n, int n_head_q, uint8_t* kept, double* bound, char* err,
+                                   int err_len) {
+  if (!c || !kept || !bound) return fail(err, err_len, "ghostkv cuda: gkv_cache_last_step: null cache, kept or bound");
+  try {
+    ghostkv::cuda::StepDetail d;
+    c->cache.last_step(&d);
+    if (d.n != n || d.n_head_q != n_head_q)
+      return fail(err, err_len,
+                  ("ghostkv cuda: gkv_cache_last_step: the last step saw " + std::to_string(d.n) + " tokens and " +
+                   std::to_string(d.n_head_q) + " query heads, the arrays are for " + std::to_string(n) + " and " +
+                   std::to_string(n_head_q))
+                      .c_str(),
+                  -2);
+    std::copy(d.kept.begin(), d.kept.end(), kept);
+    std::copy(d.bound.begin(), d.bound.end(), bound);
+    return 0;
+  } catch (const std::invalid_argument& e) {
+    return fail(err, err_len, e.what(), -2);
+  } catch (const std::logic_error& e) {
     return fail(err, err_len, e.what(), -2);
   } catch (const std::exception& e) {
     return fail(err, err_len, e.what());

@@ -60,6 +60,10 @@ struct GhostCache::Impl {
   int64_t work_bytes = 0, q_heads = 0;
   int device = -1;  // current at construction: the device that holds the arrays
   bool broken = false;  // a CUDA failure part way through an append: the device arrays may disagree
+  // the last decode, for last_step: 0 none yet, 1 ghost, 2 dense, 3 an append after a decode; its parameters (the
+  // workspace views) and its tokens
+  int last = 0;
+  DecodeParams last_p;
 
   void check_device(const char* who) const;
   void add_tokens(const float* k, const float* v, int64_t m);
@@ -261,6 +265,7 @@ void GhostCache::append(const float* k, const float* v, int64_t m_new) {
   check_finite(k, v, m_new, m.hkv, m.d, m.n, "GhostCache::append");
   m.check_device("GhostCache::append");
   m.add_tokens(k, v, m_new);
+  if (m.last) m.last = 3;
 }
 
 GhostCache::~GhostCache() = default;
@@ -295,11 +300,65 @@ void GhostCache::decode(const float* q, int n_head_q, double scale, float* out, 
   }
   p.work = m.work.p;
   ck(cudaMemcpy(m.q.p, q, qn * 4, cudaMemcpyHostToDevice), "q");
+  m.last = 0;  // until this step's results are back
   if (dense) dense_decode(p, nullptr);
   else ghost_decode(p, nullptr);
   ck(cudaDeviceSynchronize(), dense ? "dense_decode" : "ghost_decode");
   ck(cudaMemcpy(out, m.out.p, qn * 4, cudaMemcpyDeviceToHost), "out");
   ck(cudaMemcpy(cert, m.cert.p, size_t(n_head_q) * sizeof(Certificate), cudaMemcpyDeviceToHost), "certificates");
+  m.last = dense ? 2 : 1;
+  m.last_p = p;
+}
+
+void GhostCache::last_step(StepDetail* d) const {
+  const Impl& m = *impl_;
+  if (!d) throw std::invalid_argument("ghostkv cuda: GhostCache::last_step: null detail");
+  if (m.last != 1)
+    throw std::logic_error(std::string("ghostkv cuda: GhostCache::last_step: ") +
+                           (m.last == 0   ? "no decode has finished on this cache"
+                            : m.last == 2 ? "the last decode was dense (every token attended, no bounds)"
+                                          : "tokens were appended since the last decode"));
+  m.check_device("GhostCache::last_step");
+  const DecodeParams& p = m.last_p;
+  const Workspace w = workspace_views(p);
+  const int hkv = m.hkv, hq = p.n_head_q, G = hq / hkv;
+  const int64_t n = m.n;
+  std::vector<int32_t> ns(static_cast<size_t>(hkv));
+  std::vector<float> qscal(size_t(hq) * 4);
+  std::vector<uint16_t> ub(size_t(hkv) * size_t(n) * G);
+  ck(cudaMemcpy(ns.data(), w.n_surv, ns.size() * 4, cudaMemcpyDeviceToHost), "survivor counts");
+  ck(cudaMemcpy(qscal.data(), w.qscal, qscal.size() * 4, cudaMemcpyDeviceToHost), "m_L");
+  ck(cudaMemcpy2D(ub.data(), size_t(n) * G * 2, w.ub, size_t(p.max_seq) * G * 2, size_t(n) * G * 2, size_t(hkv),
+                  cudaMemcpyDeviceToHost),
+     "token bounds");
+  std::vector<int32_t> table(static_cast<size_t>(m.cap_pages));  // the cache's page table: pages in order
+  std::iota(table.begin(), table.end(), 0);
+  StepDetail r;
+  r.n = n, r.n_head_q = hq;
+  r.kept.assign(size_t(hkv) * size_t(n), 0);
+  for (int g = 0; g < hkv; ++g) {
+    if (ns[size_t(g)] < 0 || ns[size_t(g)] > n)
+      throw std::runtime_error("ghostkv cuda: GhostCache::last_step: KV head " + std::to_string(g) + " reports " +
+                               std::to_string(ns[size_t(g)]) + " survivors of " + std::to_string(n) + " tokens");
+    std::vector<int32_t> rows(static_cast<size_t>(ns[size_t(g)])), toks(rows.size());
+    ck(cudaMemcpy(rows.data(), w.srow + int64_t(g) * p.max_seq, rows.size() * 4, cudaMemcpyDeviceToHost), "survivor rows");
+    survivor_tokens(table.data(), int(n), rows.data(), int64_t(rows.size()), toks.data());
+    for (size_t i = 0; i < toks.size(); ++i) {
+      if (toks[i] < 0 || r.kept[size_t(g) * size_t(n) + size_t(toks[i])])
+        throw std::runtime_error("ghostkv cuda: GhostCache::last_step: KV head " + std::to_string(g) + "'s survivor row " +
+                                 std::to_string(rows[i]) + " is " + (toks[i] < 0 ? "outside the sequence" : "listed twice"));
+      r.kept[size_t(g) * size_t(n) + size_t(toks[i])] = 1;
+    }
+  }
+  const int64_t hot_lo = std::min<int64_t>(m.o.n_sink, n), hot_hi = std::max<int64_t>(n - m.o.n_recent, hot_lo);
+  r.bound.assign(size_t(hq) * size_t(n), INFINITY);
+  for (int h = 0; h < hq; ++h) {
+    const int g = h / G, hh = h % G;
+    const double ml = qscal[size_t(h) * 4 + 2];
+    for (int64_t t = hot_lo; t < hot_hi; ++t)
+      r.bound[size_t(h) * size_t(n) + size_t(t)] = double(f16_to_f32(ub[(size_t(g) * size_t(n) + size_t(t)) * G + hh])) + ml;
+  }
+  *d = std::move(r);
 }
 
 int64_t GhostCache::n() const { return impl_->n; }

@@ -6,6 +6,7 @@
 //   GhostCache cache(k, v, n, n_head_kv, d);            // k, v: [n, n_head_kv, d] float32, host
 //   cache.decode(q, n_head_q, scale, out, cert);         // q: [n_head_q, d]; out: [n_head_q, d]; cert: [n_head_q]
 //   cache.append(k_new, v_new, m);                       // m more tokens (room for them: CacheOptions::capacity)
+//   cache.last_step(&detail);                            // what the last ghost step attended, and its bounds
 //
 // Construction fits a PCA basis per KV head on its keys (the CPU library's fit_basis), builds the quantised records
 // (build_quant, one scale group per page of kPage tokens: int8, int4 or mixed widths) and copies the bf16 K and V,
@@ -22,6 +23,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "decode.h"
 
@@ -32,6 +34,16 @@ struct CacheOptions {
   int n_sink = 4, n_recent = 64;  // hot tokens: always attended
   double delta = 1e-3;            // the mass policy's δ
   int64_t capacity = 0;           // tokens the cache has room for (append fills it); 0: the n it is built with
+};
+
+// What a ghost step attended and the bounds it decided by, copied from the device (GhostCache::last_step): for checks
+// of a step against float64 attention (check64.h), where the certificate alone does not show which tokens went.
+struct StepDetail {
+  int64_t n = 0;               // tokens the step saw
+  int n_head_q = 0;
+  std::vector<uint8_t> kept;   // [n_head_kv, n]: 1 where the token was attended (the hot tokens and the survivors)
+  std::vector<double> bound;   // [n_head_q, n]: an upper bound on σ·q·k_t for that query head (the f16 UB − m_L
+                               // stored by the scan, plus m_L); +inf for the hot tokens, which are attended exactly
 };
 
 class GhostCache {
@@ -54,6 +66,10 @@ class GhostCache {
   // (std::invalid_argument, naming the values: no room, non-finite or bf16-overflowing values) change nothing. A CUDA
   // failure part way leaves the cache unusable (every later call throws), never half updated and in use.
   void append(const float* k, const float* v, int64_t m);
+
+  // The last decode's detail (StepDetail), read back from the device. Only right after a ghost decode (not a dense one,
+  // not after an append since): std::logic_error otherwise, naming which.
+  void last_step(StepDetail* d) const;
 
   int64_t n() const;
   int64_t capacity() const;

@@ -5,11 +5,12 @@
 // policy, attention over the hot tokens and the survivors, the certificate) or, with dense, every token.
 //
 // Each step is checked on the host against attention in float64 over the keys and values as the device holds them
-// (bf16): a head fails its certificate if it is flagged, its mass bound exceeds δ (1 + 1e-9), or ||o − o_exact|| exceeds
-// out_err_bound + 1e-4·||o_exact|| (the float32 arithmetic of attention, which the certificate does not cover; as
-// scripts/gpu_python_check.py). The GPU path returns no per-token bounds or survivor list, so bound violations and
-// the eliminated mass itself are checked by ghostkv_gpu_bench, not here (their EliminationLayerStats fields stay 0 and
-// NaN).
+// (bf16; check64.h): a head fails its certificate if it is flagged, its mass bound exceeds δ (1 + 1e-9), or
+// ||o − o_exact|| exceeds out_err_bound + 1e-4·||o_exact|| (the float32 arithmetic of attention, which the
+// certificate does not cover; as scripts/gpu_python_check.py). A ghost step's detail (GhostCache::last_step: the
+// tokens attended and every candidate's bound) is read back too, so the hook also counts bound violations (a bound
+// below its exact score) and checks the mass given up against mass_bound, the change elimination made to the output
+// against out_err_bound, and the survivor list against the certificate's n_attended.
 //
 // What it is and is not: one sequence, synchronous steps with host copies of q and the output: it shows the kernels'
 // certificates in a real model's loop, not decode speed. The prefill stays on the CPU (dense); models with a sliding
@@ -37,7 +38,7 @@ class GpuEliminationHook : public AttentionHook {
   // per (decode step, layer): attended_frac (n_attended / n_kv, mean over query heads), elim_rate (eliminated /
   // candidates), kv_bytes_frac (the GPU path's bytes: per KV head the codes and page meta of every token, the bf16 K
   // and V of the attended ones and the rotation and μ, over n_kv·2·d·2), max_mass_bound, max_out_rel_err (against
-  // float64), certificate_failures; max_mass_lost NaN and violations 0 (not observable here)
+  // float64), max_mass_lost (float64; 0 in dense mode: nothing given up), violations, certificate_failures
   const std::vector<EliminationLayerStats>& stats() const { return stats_; }
   int64_t dense_calls() const { return dense_calls_; }
 

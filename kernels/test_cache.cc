@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <numeric>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -15,6 +16,7 @@
 
 #include "c_api.h"
 #include "cache.h"
+#include "check64.h"
 #include "ghostkv/half.h"
 #include "gpu_hook.h"
 
@@ -129,9 +131,10 @@ TEST(CudaCache, RefusesACapacityBelowN) {
 
 namespace {
 
-// exact attention of one query head over tokens [0, n) of [n, hkv, d] keys and values rounded to bf16, in double
-std::vector<double> exact_head(const std::vector<float>& k, const std::vector<float>& v, int64_t n, int hkv, int d, int g,
-                               const float* q, double scale) {
+// float64 attention of one query head over the tokens with keep[t] (all where keep is empty) of [n, hkv, d] keys and
+// values rounded to bf16, and each token's score
+std::vector<double> attend64(const std::vector<float>& k, const std::vector<float>& v, int64_t n, int hkv, int d, int g,
+                             const float* q, double scale, const std::vector<uint8_t>& keep, std::vector<double>* scores) {
   auto bf = [](float x) { return double(ghostkv::bf16_to_f32(ghostkv::f32_to_bf16(x))); };
   std::vector<double> s(static_cast<size_t>(n)), o(static_cast<size_t>(d), 0.0);
   double mx = -INFINITY;
@@ -143,19 +146,100 @@ std::vector<double> exact_head(const std::vector<float>& k, const std::vector<fl
   }
   double z = 0;
   for (int64_t t = 0; t < n; ++t) {
+    if (!keep.empty() && !keep[size_t(t)]) continue;
     const double w = std::exp(s[size_t(t)] - mx);
     z += w;
     for (int j = 0; j < d; ++j) o[size_t(j)] += w * bf(v[(size_t(t) * hkv + g) * d + j]);
   }
   for (double& x : o) x /= z;
+  if (scores) *scores = s;
   return o;
 }
 
 }  // namespace
 
+// The float64 step check (check64.h) on constructed steps, no GPU: an output, bounds and a kept list it must pass, and
+// each way a step can be wrong caught and named: an output off attention, a bound below its score (or NaN), more mass
+// given up than the certificate says, a flagged head, a mass bound above δ.
+TEST(CudaCheck64, PassesAGoodStepAndNamesEachFault) {
+  const int hkv = 2, d = 64, g = 1;
+  const int64_t n = 200;
+  const std::vector<float> k = randn(size_t(n) * hkv * d, 21), v = randn(size_t(n) * hkv * d, 22);
+  std::vector<float> q = randn(size_t(d), 23);
+  const double scale = 0.5;
+  // dense: every token, the output float64 attention rounded to float32
+  std::vector<double> s;
+  const std::vector<double> full = attend64(k, v, n, hkv, d, g, q.data(), scale, {}, &s);
+  std::vector<float> out(full.begin(), full.end());
+  Certificate ce{};
+  HeadCheck r = check_head(q.data(), k.data(), v.data(), n, hkv, d, g, scale, out.data(), ce, 0.0);
+  EXPECT_TRUE(r.cert_ok) << r.failed;
+  EXPECT_LT(r.out_err, 1e-6 * r.exact_norm);
+  EXPECT_TRUE(std::isnan(r.mass_lost));
+  std::vector<float> off = out;
+  off[3] += float(1e-3 * r.exact_norm);
+  r = check_head(q.data(), k.data(), v.data(), n, hkv, d, g, scale, off.data(), ce, 0.0);
+  EXPECT_FALSE(r.cert_ok);
+  EXPECT_STREQ(r.failed, "output error above out_err_bound");
+  // a ghost step: the 20 lowest-scoring tokens given up, bounds 0.5 above every score
+  std::vector<size_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), size_t(0));
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return s[a] < s[b]; });
+  std::vector<uint8_t> keep(static_cast<size_t>(n), 1);
+  for (int i = 0; i < 20; ++i) keep[order[size_t(i)]] = 0;
+  double mx = -INFINITY, z = 0, lost = 0;
+  for (double x : s) mx = std::max(mx, x);
+  for (int64_t t = 0; t < n; ++t) z += std::exp(s[size_t(t)] - mx), lost += keep[size_t(t)] ? 0 : std::exp(s[size_t(t)] - mx);
+  lost /= z;
+  const std::vector<double> kept = attend64(k, v, n, hkv, d, g, q.data(), scale, keep, nullptr);
+  double kd = 0;
+  for (int j = 0; j < d; ++j) kd += (kept[size_t(j)] - full[size_t(j)]) * (kept[size_t(j)] - full[size_t(j)]);
+  out.assign(kept.begin(), kept.end());
+  std::vector<double> bound(s);
+  for (double& b : bound) b += 0.5;
+  ce.mass_bound = 1.5 * lost, ce.out_err_bound = 1.5 * std::sqrt(kd);
+  const double delta = 2 * lost;
+  r = check_head(q.data(), k.data(), v.data(), n, hkv, d, g, scale, out.data(), ce, delta, keep.data(), bound.data());
+  EXPECT_TRUE(r.cert_ok) << r.failed;
+  EXPECT_EQ(r.violations, 0);
+  EXPECT_NEAR(r.mass_lost, lost, 1e-12);
+  EXPECT_GT(r.mass_lost, 0.0);
+  EXPECT_NEAR(r.kept_err, std::sqrt(kd), 1e-9);
+  EXPECT_LT(r.num_err, 1e-6);
+  auto fails = [&](const Certificate& c2, double dl, const std::vector<double>& b2, const std::vector<float>& o2) {
+    const HeadCheck x = check_head(q.data(), k.data(), v.data(), n, hkv, d, g, scale, o2.data(), c2, dl, keep.data(), b2.data());
+    return x.cert_ok ? std::string("passed") : std::string(x.failed) + " (" + std::to_string(x.violations) + ")";
+  };
+  std::vector<double> low = bound;
+  low[order[5]] = s[order[5]] - 1e-9;  // a given-up token's bound just below its score
+  EXPECT_EQ(fails(ce, delta, low, out), "a bound below its exact score (1)");
+  low = bound;
+  low[order[150]] = NAN;  // a kept token's bound not written
+  EXPECT_EQ(fails(ce, delta, low, out), "a bound below its exact score (1)");
+  Certificate c2 = ce;
+  c2.mass_bound = 0.9 * lost;
+  EXPECT_EQ(fails(c2, delta, bound, out), "mass lost above mass_bound (0)");
+  c2 = ce;
+  c2.out_err_bound = 0.5 * std::sqrt(kd);
+  const std::string e = fails(c2, delta, bound, out);
+  EXPECT_TRUE(e == "output error above out_err_bound (0)" || e == "eliminated output change above out_err_bound (0)") << e;
+  c2 = ce;
+  c2.flags = kCertNonFiniteHot;
+  EXPECT_EQ(fails(c2, delta, bound, out), "flagged (0)");
+  EXPECT_EQ(fails(ce, lost, bound, out), "mass_bound above delta (0)");
+  std::vector<float> moved = out;  // off the kept tokens' attention by 1e-3 of its norm
+  double kn = 0;
+  for (double x : kept) kn += x * x;
+  moved[7] += float(1e-3 * std::sqrt(kn));
+  c2 = ce;
+  c2.out_err_bound = 10;  // so only the comparison with the kept tokens' attention can fail
+  EXPECT_EQ(fails(c2, delta, bound, moved), "output off attention over the attended tokens (0)");
+}
+
 // On a GPU (skipped without one; the device run executes it): a cache built with room grows by appends of 1, 63, 64 and
 // 200 tokens; after each, every head of a ghost step is within its certificate of exact attention over all the tokens
-// held, the dense step is bitwise that of a cache built from all of them at once (the same bf16 pages), and a spike
+// held, with its detail (last_step: no bound below its exact score, the mass given up within mass_bound, the far tokens
+// given up, the list's length the certificate's n_attended; none after a dense step, an append, or before a decode), the dense step is bitwise that of a cache built from all of them at once (the same bf16 pages), and a spike
 // token appended last (its key along the query) takes the output to its value. Refusals: no room, a NaN naming its
 // token, nothing changed by them.
 TEST(CudaCache, AppendGrowsTheCacheWithinItsCertificates) {
@@ -165,6 +249,22 @@ TEST(CudaCache, AppendGrowsTheCacheWithinItsCertificates) {
   std::vector<float> k = randn(size_t(cap) * hkv * d, 7), v = randn(size_t(cap) * hkv * d, 8);
   const std::vector<float> q = randn(size_t(hq) * d, 9);
   const double scale = 1.0 / std::sqrt(double(d));
+  // far tokens (64-255, built; 400-599, appended): each KV head's key 40 against the sum of its group's query
+  // directions (scores near −20, every head of the group), so the ghost steps give them up
+  for (int g = 0; g < hkv; ++g) {
+    std::vector<double> dir(static_cast<size_t>(d), 0.0);
+    for (int h = g * (hq / hkv); h < (g + 1) * (hq / hkv); ++h) {
+      double qn = 0;
+      for (int j = 0; j < d; ++j) qn += double(q[size_t(h) * d + j]) * q[size_t(h) * d + j];
+      for (int j = 0; j < d; ++j) dir[size_t(j)] += q[size_t(h) * d + j] / std::sqrt(qn);
+    }
+    double dn = 0;
+    for (double x : dir) dn += x * x;
+    for (int64_t t = 0; t < cap; ++t)
+      if ((t >= 64 && t < 256) || (t >= 400 && t < 600))
+        for (int j = 0; j < d; ++j)
+          k[(size_t(t) * hkv + g) * d + j] = float(-40.0 * dir[size_t(j)] / std::sqrt(dn) + 0.1 * k[(size_t(t) * hkv + g) * d + j]);
+  }
   CacheOptions o;
   o.capacity = cap;
   GhostCache c(k.data(), v.data(), n0, hkv, d, o);
@@ -173,29 +273,40 @@ TEST(CudaCache, AppendGrowsTheCacheWithinItsCertificates) {
   int64_t n = n0;
   std::vector<float> out(size_t(hq) * d), out_d(size_t(hq) * d), ref_d(size_t(hq) * d);
   std::vector<Certificate> cert(static_cast<size_t>(hq));
+  StepDetail det;
   auto check_step = [&](const char* when) {
     SCOPED_TRACE(std::string(when) + ", n " + std::to_string(n));
     c.decode(q.data(), hq, scale, out.data(), cert.data());
+    c.last_step(&det);
+    ASSERT_EQ(det.n, n);
+    ASSERT_EQ(det.n_head_q, hq);
+    for (int g = 0; g < hkv; ++g)  // the hot tokens are attended
+      for (int64_t t = 0; t < n; ++t)
+        if (t < o.n_sink || t >= n - o.n_recent) {
+          EXPECT_EQ(det.kept[size_t(g) * n + t], 1) << "KV head " << g << " token " << t;
+        }
     for (int h = 0; h < hq; ++h) {
-      const std::vector<double> ex = exact_head(k, v, n, hkv, d, h / (hq / hkv), q.data() + size_t(h) * d, scale);
-      double e2 = 0, x2 = 0;
-      for (int j = 0; j < d; ++j) {
-        e2 += (double(out[size_t(h) * d + j]) - ex[size_t(j)]) * (double(out[size_t(h) * d + j]) - ex[size_t(j)]);
-        x2 += ex[size_t(j)] * ex[size_t(j)];
-      }
-      EXPECT_EQ(cert[size_t(h)].flags, 0u) << "head " << h;
-      EXPECT_LE(cert[size_t(h)].mass_bound, o.delta * (1 + 1e-9)) << "head " << h;
-      EXPECT_LE(cert[size_t(h)].n_attended, n) << "head " << h;
-      EXPECT_LE(std::sqrt(e2), cert[size_t(h)].out_err_bound + 1e-4 * std::sqrt(x2)) << "head " << h;
+      const int g = h / (hq / hkv);
+      const HeadCheck r = check_head(q.data() + size_t(h) * d, k.data(), v.data(), n, hkv, d, g, scale,
+                                     out.data() + size_t(h) * d, cert[size_t(h)], o.delta, det.kept.data() + size_t(g) * n,
+                                     det.bound.data() + size_t(h) * n);
+      EXPECT_TRUE(r.cert_ok) << "head " << h << ": " << r.failed << ", " << r.violations << " violations";
+      const int64_t att = std::count(det.kept.begin() + g * n, det.kept.begin() + (g + 1) * n, uint8_t(1));
+      EXPECT_EQ(att, cert[size_t(h)].n_attended) << "head " << h;
+      EXPECT_LE(att, n - 150) << "head " << h << ": the far tokens were not given up";
+      EXPECT_GT(r.mass_lost, 0.0) << "head " << h;
     }
     c.decode(q.data(), hq, scale, out_d.data(), cert.data(), true);
+    EXPECT_NE(invalid([&] { c.last_step(&det); }).find("the last decode was dense"), std::string::npos);
     GhostCache whole(k.data(), v.data(), n, hkv, d);
+    EXPECT_NE(invalid([&] { whole.last_step(&det); }).find("no decode has finished"), std::string::npos);
     whole.decode(q.data(), hq, scale, ref_d.data(), cert.data(), true);
     EXPECT_EQ(std::memcmp(out_d.data(), ref_d.data(), out_d.size() * 4), 0) << "dense step differs from a fresh cache";
   };
   check_step("built");
   for (int64_t m : {1, 63, 64, 200}) {
     c.append(k.data() + size_t(n) * hkv * d, v.data() + size_t(n) * hkv * d, m);
+    EXPECT_NE(invalid([&] { c.last_step(&det); }).find("appended since"), std::string::npos);
     n += m;
     EXPECT_EQ(c.n(), n);
     check_step("appended");

@@ -6,6 +6,7 @@
     out_dense, _ = cache.decode(q, scale, dense=True)    # every token attended
     cache = ghostkv_gpu.GhostCache(k, v, capacity=8192)  # room to grow: then, per decode step,
     cache.append(k_new, v_new)                           # k_new, v_new: [m, n_head_kv, d]
+    kept, bound = cache.last_step()                      # after a ghost decode: what it attended, its bounds
 
 cert is a dict of arrays over the query heads: mass_bound (≥ the attention mass of the eliminated tokens),
 out_err_bound (≥ ||out − exact attention||), n_attended, flags (non-zero: nothing certified for that head) and the
@@ -55,6 +56,9 @@ def _load():
         lib.gkv_cache_decode.argtypes = [ctypes.c_void_p, f32p, ctypes.c_int, ctypes.c_double, ctypes.c_int, f32p, f64p,
                                          ctypes.c_char_p, ctypes.c_int]
         lib.gkv_cache_decode.restype = ctypes.c_int
+        lib.gkv_cache_last_step.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.POINTER(ctypes.c_uint8),
+                                            f64p, ctypes.c_char_p, ctypes.c_int]
+        lib.gkv_cache_last_step.restype = ctypes.c_int
         lib.gkv_cache_free.argtypes = [ctypes.c_void_p]
         lib.gkv_cache_free.restype = None
         _lib = lib
@@ -91,6 +95,7 @@ class GhostCache:
             raise (ValueError if rc == -2 else RuntimeError)(err.value.decode(errors="replace"))
         self.n, self.n_head_kv, self.d, self.bits = n, hkv, d, str(bits)
         self.capacity = cap if cap else n
+        self._last_hq = 0  # the query heads of the last decode (0: none yet)
 
     def append(self, k, v):
         """Appends the tokens of k, v [m, n_head_kv, d] (float32 host arrays) after the n held: their rows, and the
@@ -123,10 +128,28 @@ class GhostCache:
                                       cert.ctypes.data_as(ctypes.POINTER(ctypes.c_double)), err, _ERR)
         if rc != 0:
             raise (ValueError if rc == -2 else RuntimeError)(err.value.decode(errors="replace"))
+        self._last_hq = hq
         c = {name: cert[:, i].copy() for i, name in enumerate(CERT_FIELDS)}
         c["n_attended"] = c["n_attended"].astype(np.int64)
         c["flags"] = c["flags"].astype(np.uint32)
         return out, c
+
+    def last_step(self):
+        """What the last decode attended and the bounds it decided by (GhostCache::last_step, kernels/cache.h):
+        (kept [n_head_kv, n] bool, True where the token was attended: the hot tokens and the survivors; bound
+        [n_head_q, n] float64, an upper bound on each head's score scale·q·k, inf for the hot tokens). Only right after
+        a ghost decode: ValueError after a dense one, after an append, or before any decode."""
+        if self._h is None:
+            raise RuntimeError("ghostkv_gpu: the cache was closed")
+        hq = self._last_hq if self._last_hq else 1
+        kept = np.zeros((self.n_head_kv, self.n), dtype=np.uint8)
+        bound = np.empty((hq, self.n), dtype=np.float64)
+        err = ctypes.create_string_buffer(_ERR)
+        rc = _load().gkv_cache_last_step(self._h, self.n, hq, kept.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8)),
+                                         bound.ctypes.data_as(ctypes.POINTER(ctypes.c_double)), err, _ERR)
+        if rc != 0:
+            raise (ValueError if rc == -2 else RuntimeError)(err.value.decode(errors="replace"))
+        return kept.astype(bool), bound
 
     def close(self):
         """Frees the device memory (also done when the object is collected)."""

@@ -9,8 +9,10 @@ mean and a decaying spectrum; a share SHARE (default 0.5) of the pages (none hol
 queries, so the certified policy has tokens to eliminate. For each query head it prints the tokens attended, the
 certificate's bounds and the output's distance from exact attention (float64, over the bf16-rounded keys and values
 the cache holds), and checks:
-  - ||out − exact|| ≤ out_err_bound + 1e-4·||exact|| (float32 arithmetic), mass_bound ≤ δ (1e-3), no flags (the
-    module does not return which tokens were eliminated: gpu_bench checks the mass they carry);
+  - ||out − exact|| ≤ out_err_bound + 1e-4·||exact|| (float32 arithmetic), mass_bound ≤ δ (1e-3), no flags;
+  - with the step's detail (cache.last_step(): the tokens attended and every candidate's bound): every bound ≥ its exact
+    score (violations), the mass given up ≤ mass_bound (1 + 1e-9), the list's length = n_attended, and
+    ||out − attention over the kept tokens|| ≤ 1e-4 of its norm;
   - the dense step: every token attended, both bounds 0, ||out − exact|| ≤ 1e-4·||exact||;
   - a non-finite query component flags its head (and only it).
 With --grow the cache is built from the first N/2 tokens with room for N (capacity) and the rest appended in chunks of
@@ -70,10 +72,17 @@ def main():
 
     def check(cache, nh, tag):
         out, cert = cache.decode(q, scale)
+        kept, bound = cache.last_step()
         out_d, cert_d = cache.decode(q, scale, dense=True)
-        bad = 0
+        try:  # a dense step has no detail
+            cache.last_step()
+            bad = 1
+            print("last_step after a dense decode: answered  FAILED")
+        except ValueError:
+            bad = 0
         print(f"{tag}: {nh} tokens held")
-        print(f"{'head':>4} {'attended':>9} {'mass_bound':>11} {'out_err_bnd':>12} {'|out-exact|':>12} {'|dense-exact|':>13}")
+        print(f"{'head':>4} {'attended':>9} {'mass_bound':>11} {'mass_lost':>11} {'viol':>5} {'out_err_bnd':>12} "
+              f"{'|out-exact|':>12} {'|dense-exact|':>13}")
         for h in range(hq):
             g = h // G
             s = scale * (kb[:nh, g] @ q[h].astype(np.float64))
@@ -83,13 +92,20 @@ def main():
             ne = np.linalg.norm(exact)
             err = np.linalg.norm(out[h] - exact)
             err_d = np.linalg.norm(out_d[h] - exact)
+            kg = kept[g]
+            viol = int(np.count_nonzero(~(bound[h] >= s)))  # a NaN bound counts
+            lost = w[~kg].sum() / z
+            kw = np.where(kg, w, 0.0)
+            okept = (kw[:, None] * vb[:nh, g]).sum(0) / kw.sum()
             ok = (cert["flags"][h] == 0 and err <= cert["out_err_bound"][h] + 1e-4 * ne and cert["mass_bound"][h] <= 1e-3 * (1 + 1e-9)
                   and cert_d["flags"][h] == 0 and cert_d["mass_bound"][h] == 0 and cert_d["out_err_bound"][h] == 0
-                  and cert_d["n_attended"][h] == nh and err_d <= 1e-4 * ne and cert["n_attended"][h] <= nh)
+                  and cert_d["n_attended"][h] == nh and err_d <= 1e-4 * ne and cert["n_attended"][h] <= nh
+                  and viol == 0 and lost <= cert["mass_bound"][h] * (1 + 1e-9) and int(kg.sum()) == cert["n_attended"][h]
+                  and np.linalg.norm(out[h] - okept) <= 1e-4 * np.linalg.norm(okept))
             bad += not ok
             if not a.grow or not ok or h < 2:
-                print(f"{h:>4} {cert['n_attended'][h]:>9} {cert['mass_bound'][h]:>11.3e} {cert['out_err_bound'][h]:>12.3e} "
-                      f"{err:>12.3e} {err_d:>13.3e}{'' if ok else '  FAILED'}")
+                print(f"{h:>4} {cert['n_attended'][h]:>9} {cert['mass_bound'][h]:>11.3e} {lost:>11.3e} {viol:>5} "
+                      f"{cert['out_err_bound'][h]:>12.3e} {err:>12.3e} {err_d:>13.3e}{'' if ok else '  FAILED'}")
         frac = cert["n_attended"].mean() / nh
         print(f"attended {100 * frac:.1f}% of the tokens on average (far share {a.far}, {a.bits}-bit witness, n {nh})")
         return bad, frac

@@ -240,7 +240,8 @@ def model_commands(tmp):
     rc, so, se = run(["generate", "--model", ref, "--prompt", passage[:2000], "--max-new", "3", "--eliminate", "mass:1e-3",
                       "--gpu", "--compare-dense"])
     check((rc != 0 and ("built without CUDA" in se or "GhostCache: cudaGetDeviceCount" in se))
-          or (rc == 0 and "GPU quant 8" in se and " 0 certificate failures" in se and "dense generation (GPU, every token attended):" in se),
+          or (rc == 0 and "GPU quant 8" in se and " 0 bound violations, 0 certificate failures" in se
+              and "dense generation (GPU, every token attended):" in se),
           f"generate --gpu: {se!r}")
     rc, so, se = run(["generate", "--model", ref, "--prompt", "x", "--eliminate", "mass:1e-3", "--witness", "proto"])
     check(rc != 0 and "takes quant or lowrank" in se and "'proto'" in se, f"--witness proto: {se!r}")

@@ -71,8 +71,17 @@ def main():
         c(ok, f"an append of the wrong shape: {msg}")
         cache.close()
         grown = ghostkv_gpu.GhostCache(k[:100], v[:100], capacity=300)
+        ok, msg = raises(grown.last_step, ValueError, "no decode has finished")
+        c(ok, f"last_step before a decode: {msg}")
+        q4 = rng.standard_normal((4, 128)).astype(np.float32)
+        grown.decode(q4, 0.1)
+        kept, bound = grown.last_step()
+        c(kept.shape == (2, 100) and bound.shape == (4, 100) and kept[:, :4].all() and np.isinf(bound[:, :4]).all(),
+          f"last_step after a ghost decode: {kept.shape} {bound.shape}")
         grown.append(k[100:], v[100:])
         c(grown.n == 300 and grown.capacity == 300, f"append to the capacity: n {grown.n}")
+        ok, msg = raises(grown.last_step, ValueError, "appended since")
+        c(ok, f"last_step after an append: {msg}")
         grown.close()
         r = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "gpu_python_check.py"), "--lib-dir", lib_dir,
                             "--n", "4096", "--far", "0.9", "--grow"], capture_output=True, text=True)
