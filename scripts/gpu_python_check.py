@@ -37,6 +37,52 @@ def bf16(x):
     return u.astype(np.uint32).view(np.float32)
 
 
+def check_step(cache, q, kb, vb, nh, scale, delta=1e-3, show=lambda h, ok: True):
+    """One ghost and one dense decode of q [n_head_q, d] on cache (nh tokens held; kb, vb: float64 [>= nh, hkv, d], the
+    bf16 values the cache holds), checked in float64 as the module docstring says. Prints a row per head where
+    show(h, ok). Returns (failed checks, the mean share of tokens attended)."""
+    hq, hkv = q.shape[0], kb.shape[1]
+    G = hq // hkv
+    out, cert = cache.decode(q, scale)
+    kept, bound = cache.last_step()
+    out_d, cert_d = cache.decode(q, scale, dense=True)
+    try:  # a dense step has no detail
+        cache.last_step()
+        bad = 1
+        print("last_step after a dense decode: answered  FAILED")
+    except ValueError:
+        bad = 0
+    rows = []
+    for h in range(hq):
+        g = h // G
+        s = scale * (kb[:nh, g] @ q[h].astype(np.float64))
+        w = np.exp(s - s.max())
+        z = w.sum()
+        exact = (w[:, None] * vb[:nh, g]).sum(0) / z
+        ne = np.linalg.norm(exact)
+        err = np.linalg.norm(out[h] - exact)
+        err_d = np.linalg.norm(out_d[h] - exact)
+        kg = kept[g]
+        viol = int(np.count_nonzero(~(bound[h] >= s)))  # a NaN bound counts
+        lost = w[~kg].sum() / z
+        kw = np.where(kg, w, 0.0)
+        okept = (kw[:, None] * vb[:nh, g]).sum(0) / kw.sum()
+        ok = (cert["flags"][h] == 0 and err <= cert["out_err_bound"][h] + 1e-4 * ne and cert["mass_bound"][h] <= delta * (1 + 1e-9)
+              and cert_d["flags"][h] == 0 and cert_d["mass_bound"][h] == 0 and cert_d["out_err_bound"][h] == 0
+              and cert_d["n_attended"][h] == nh and err_d <= 1e-4 * ne and cert["n_attended"][h] <= nh
+              and viol == 0 and lost <= cert["mass_bound"][h] * (1 + 1e-9) and int(kg.sum()) == cert["n_attended"][h]
+              and np.linalg.norm(out[h] - okept) <= 1e-4 * np.linalg.norm(okept))
+        bad += not ok
+        if show(h, ok):
+            rows.append(f"{h:>4} {cert['n_attended'][h]:>9} {cert['mass_bound'][h]:>11.3e} {lost:>11.3e} {viol:>5} "
+                        f"{cert['out_err_bound'][h]:>12.3e} {err:>12.3e} {err_d:>13.3e}{'' if ok else '  FAILED'}")
+    if rows:
+        print(f"{'head':>4} {'attended':>9} {'mass_bound':>11} {'mass_lost':>11} {'viol':>5} {'out_err_bnd':>12} "
+              f"{'|out-exact|':>12} {'|dense-exact|':>13}")
+        print("\n".join(rows))
+    return bad, cert["n_attended"].mean() / nh
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -71,42 +117,8 @@ def main():
     fails = 0
 
     def check(cache, nh, tag):
-        out, cert = cache.decode(q, scale)
-        kept, bound = cache.last_step()
-        out_d, cert_d = cache.decode(q, scale, dense=True)
-        try:  # a dense step has no detail
-            cache.last_step()
-            bad = 1
-            print("last_step after a dense decode: answered  FAILED")
-        except ValueError:
-            bad = 0
         print(f"{tag}: {nh} tokens held")
-        print(f"{'head':>4} {'attended':>9} {'mass_bound':>11} {'mass_lost':>11} {'viol':>5} {'out_err_bnd':>12} "
-              f"{'|out-exact|':>12} {'|dense-exact|':>13}")
-        for h in range(hq):
-            g = h // G
-            s = scale * (kb[:nh, g] @ q[h].astype(np.float64))
-            w = np.exp(s - s.max())
-            z = w.sum()
-            exact = (w[:, None] * vb[:nh, g]).sum(0) / z
-            ne = np.linalg.norm(exact)
-            err = np.linalg.norm(out[h] - exact)
-            err_d = np.linalg.norm(out_d[h] - exact)
-            kg = kept[g]
-            viol = int(np.count_nonzero(~(bound[h] >= s)))  # a NaN bound counts
-            lost = w[~kg].sum() / z
-            kw = np.where(kg, w, 0.0)
-            okept = (kw[:, None] * vb[:nh, g]).sum(0) / kw.sum()
-            ok = (cert["flags"][h] == 0 and err <= cert["out_err_bound"][h] + 1e-4 * ne and cert["mass_bound"][h] <= 1e-3 * (1 + 1e-9)
-                  and cert_d["flags"][h] == 0 and cert_d["mass_bound"][h] == 0 and cert_d["out_err_bound"][h] == 0
-                  and cert_d["n_attended"][h] == nh and err_d <= 1e-4 * ne and cert["n_attended"][h] <= nh
-                  and viol == 0 and lost <= cert["mass_bound"][h] * (1 + 1e-9) and int(kg.sum()) == cert["n_attended"][h]
-                  and np.linalg.norm(out[h] - okept) <= 1e-4 * np.linalg.norm(okept))
-            bad += not ok
-            if not a.grow or not ok or h < 2:
-                print(f"{h:>4} {cert['n_attended'][h]:>9} {cert['mass_bound'][h]:>11.3e} {lost:>11.3e} {viol:>5} "
-                      f"{cert['out_err_bound'][h]:>12.3e} {err:>12.3e} {err_d:>13.3e}{'' if ok else '  FAILED'}")
-        frac = cert["n_attended"].mean() / nh
+        bad, frac = check_step(cache, q, kb, vb, nh, scale, show=lambda h, ok: not a.grow or not ok or h < 2)
         print(f"attended {100 * frac:.1f}% of the tokens on average (far share {a.far}, {a.bits}-bit witness, n {nh})")
         return bad, frac
 
