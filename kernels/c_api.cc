@@ -106,4 +106,16 @@ extern "C" int gkv_cache_last_step(const gkv_cache* c, int64_t n, int n_head_q, 
   }
 }
 
+extern "C" int gkv_cache_refit(gkv_cache* c, char* err, int err_len) {
+  if (!c) return fail(err, err_len, "ghostkv cuda: gkv_cache_refit: null cache");
+  try {
+    c->cache.refit();
+    return 0;
+  } catch (const std::invalid_argument& e) {
+    return fail(err, err_len, e.what(), -2);
+  } catch (const std::exception& e) {
+    return fail(err, err_len, e.what());
+  }
+}
+
 extern "C" void gkv_cache_free(gkv_cache* c) { delete c; }

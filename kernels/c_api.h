@@ -34,8 +34,10 @@ int gkv_cache_decode(gkv_cache* c, const float* q, int n_head_q, double scale, i
 /* The last decode's detail (GhostCache::last_step): kept [n_head_kv, n] bytes, 1 where the token was attended (the hot
  * tokens and the survivors); bound [n_head_q, n] doubles, an upper bound on each head's score scale·q·k (+inf for the
  * hot tokens). n and n_head_q must be the cache's length and the last decode's query heads. -2 when they differ, or
- * when the last decode was not a ghost one or tokens were appended since. */
+ * when the last decode was not a ghost one, or tokens were appended or the basis refitted since. */
 int gkv_cache_last_step(const gkv_cache* c, int64_t n, int n_head_q, uint8_t* kept, double* bound, char* err, int err_len);
+/* Refits the basis on every token held and rebuilds every page's records (GhostCache::refit). */
+int gkv_cache_refit(gkv_cache* c, char* err, int err_len);
 void gkv_cache_free(gkv_cache* c);
 
 #ifdef __cplusplus

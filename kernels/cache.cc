@@ -91,6 +91,23 @@ uint16_t bf16_checked(float x, const char* who) {
   return b;
 }
 
+// A PCA basis per KV head on the bf16 values of keys k [n, hkv, d] (seed 7, so the same keys give the same basis), and
+// the device's rotation [hkv, d, d] and μ [hkv, d]
+std::vector<Basis> fit_bases(const float* k, int64_t n, int hkv, int d, std::vector<float>* rot, std::vector<float>* mu) {
+  const int64_t row = int64_t(hkv) * d;
+  std::vector<Basis> out;
+  rot->assign(size_t(hkv) * d * d, 0.0f), mu->assign(size_t(hkv) * d, 0.0f);
+  std::vector<float> kf(size_t(n) * d);
+  for (int g = 0; g < hkv; ++g) {
+    for (int64_t t = 0; t < n; ++t)
+      for (int j = 0; j < d; ++j) kf[size_t(t) * d + size_t(j)] = bf16_to_f32(bf16_checked(k[t * row + g * d + j], "GhostCache"));
+    out.push_back(fit_basis(BasisKind::pca, kf.data(), n, d, d, d, 7));
+    std::copy(out.back().vecs.begin(), out.back().vecs.end(), rot->begin() + ptrdiff_t(g) * d * d);
+    std::copy(out.back().mu.begin(), out.back().mu.end(), mu->begin() + ptrdiff_t(g) * d);
+  }
+  return out;
+}
+
 }  // namespace
 
 void GhostCache::Impl::check_device(const char* who) const {
@@ -211,16 +228,8 @@ GhostCache::GhostCache(const float* k, const float* v, int64_t n, int n_head_kv,
     throw std::logic_error("ghostkv cuda: GhostCache: witness " + o.bits + " is not a GPU layout");
 
   // a PCA basis per KV head on its keys as the device holds them (bf16)
-  const int64_t row = int64_t(n_head_kv) * d;
-  std::vector<float> rot(size_t(n_head_kv) * d * d), mu(size_t(n_head_kv) * d);
-  std::vector<float> kf(size_t(n) * d);
-  for (int g = 0; g < n_head_kv; ++g) {
-    for (int64_t t = 0; t < n; ++t)
-      for (int j = 0; j < d; ++j) kf[size_t(t) * d + size_t(j)] = bf16_to_f32(bf16_checked(k[t * row + g * d + j], "GhostCache"));
-    m.basis.push_back(fit_basis(BasisKind::pca, kf.data(), n, d, d, d, 7));
-    std::copy(m.basis.back().vecs.begin(), m.basis.back().vecs.end(), rot.begin() + ptrdiff_t(g) * d * d);
-    std::copy(m.basis.back().mu.begin(), m.basis.back().mu.end(), mu.begin() + ptrdiff_t(g) * d);
-  }
+  std::vector<float> rot, mu;
+  m.basis = fit_bases(k, n, n_head_kv, d, &rot, &mu);
   m.tail_k.assign(size_t(n_head_kv) * kPage * d, 0.0f), m.tail_v.assign(m.tail_k.size(), 0.0f);
   m.resid_h.assign(size_t(n_head_kv), 0.0f), m.kmax_h.assign(size_t(n_head_kv), 0.0f);
   std::vector<int32_t> table(static_cast<size_t>(m.cap_pages));
@@ -265,6 +274,41 @@ void GhostCache::append(const float* k, const float* v, int64_t m_new) {
   check_finite(k, v, m_new, m.hkv, m.d, m.n, "GhostCache::append");
   m.check_device("GhostCache::append");
   m.add_tokens(k, v, m_new);
+  if (m.last) m.last = 3;
+}
+
+void GhostCache::refit() {
+  Impl& m = *impl_;
+  m.check_device("GhostCache::refit");
+  // every held token's K and V as the device holds them (bf16), in token order (pages in order: page table = identity)
+  const int64_t n = m.n, np = (n + kPage - 1) / kPage, row = int64_t(m.hkv) * m.d;
+  const size_t kv_page = size_t(m.hkv) * kPage * m.d;
+  std::vector<uint16_t> kc(size_t(np) * kv_page), vc(kc.size());
+  ck(cudaMemcpy(kc.data(), m.k.p, kc.size() * 2, cudaMemcpyDeviceToHost), "K");
+  ck(cudaMemcpy(vc.data(), m.v.p, vc.size() * 2, cudaMemcpyDeviceToHost), "V");
+  std::vector<float> kf(size_t(n) * row), vf(kf.size());
+  for (int64_t t = 0; t < n; ++t)
+    for (int g = 0; g < m.hkv; ++g)
+      for (int j = 0; j < m.d; ++j) {
+        const size_t src = size_t(t / kPage) * kv_page + (size_t(g) * kPage + size_t(t % kPage)) * m.d + size_t(j);
+        kf[size_t(t * row + g * m.d + j)] = bf16_to_f32(kc[src]), vf[size_t(t * row + g * m.d + j)] = bf16_to_f32(vc[src]);
+      }
+  std::vector<float> rot, mu;
+  std::vector<Basis> basis = fit_bases(kf.data(), n, m.hkv, m.d, &rot, &mu);
+  // from here on the device changes: the new rotation, then every page's records rebuilt as an append onto an empty
+  // cache (the construction's path); a failure part way leaves the cache refusing every later call
+  try {
+    ck(cudaMemcpy(m.rot.p, rot.data(), rot.size() * 4, cudaMemcpyHostToDevice), "rotation");
+    ck(cudaMemcpy(m.mu.p, mu.data(), mu.size() * 4, cudaMemcpyHostToDevice), "mu");
+    m.basis.swap(basis);
+    m.n = 0;
+    std::fill(m.tail_k.begin(), m.tail_k.end(), 0.0f), std::fill(m.tail_v.begin(), m.tail_v.end(), 0.0f);
+    std::fill(m.resid_h.begin(), m.resid_h.end(), 0.0f), std::fill(m.kmax_h.begin(), m.kmax_h.end(), 0.0f);
+    m.add_tokens(kf.data(), vf.data(), n);
+  } catch (...) {
+    m.broken = true;
+    throw;
+  }
   if (m.last) m.last = 3;
 }
 
@@ -317,7 +361,7 @@ void GhostCache::last_step(StepDetail* d) const {
     throw std::logic_error(std::string("ghostkv cuda: GhostCache::last_step: ") +
                            (m.last == 0   ? "no decode has finished on this cache"
                             : m.last == 2 ? "the last decode was dense (every token attended, no bounds)"
-                                          : "tokens were appended since the last decode"));
+                                          : "the cache changed since the last decode (an append or a refit)"));
   m.check_device("GhostCache::last_step");
   const DecodeParams& p = m.last_p;
   const Workspace w = workspace_views(p);

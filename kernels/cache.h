@@ -13,9 +13,9 @@
 // the packed witnesses and the rotation to the device, in pages laid out in order (page table = identity), with room
 // for CacheOptions::capacity tokens. append adds tokens as a decode loop produces them: their bf16 rows, and the records
 // of every page they touch rebuilt from all of that page's tokens with the KV head's basis from construction (the page
-// is the quantisation group, so a page's record never depends on another page; the basis is not refitted). decode
-// runs ghost_decode (or dense_decode) on the current stream, waits for it and copies the outputs and the
-// certificates back. Every call is synchronous: this is an entry point for checks and notebooks, not the way to time
+// is the quantisation group, so a page's record never depends on another page; the basis is not refitted: refit does
+// that on demand). decode runs ghost_decode (or dense_decode) on the current stream, waits for it and copies the
+// outputs and the certificates back. Every call is synchronous: this is an entry point for checks and notebooks, not the way to time
 // a step (ghostkv_gpu_bench does that).
 //
 // Errors (std::invalid_argument for bad shapes, options or non-finite keys and values, naming the values;
@@ -67,8 +67,15 @@ class GhostCache {
   // failure part way leaves the cache unusable (every later call throws), never half updated and in use.
   void append(const float* k, const float* v, int64_t m);
 
+  // Refits each KV head's basis on every token held (as construction fits it on the tokens it is given) and rebuilds
+  // every page's records with it, so the cache is then the one a construction from all n tokens builds: the same
+  // rotation, records and bounds. For a cache grown far past the tokens its basis was fitted on; the bounds are sound
+  // either way, a refitted basis is tighter (docs/gpu.md measures the difference on real keys). Copies K and V back to
+  // the host (2·n·n_head_kv·d floats there while it runs). A CUDA failure part way leaves the cache unusable.
+  void refit();
+
   // The last decode's detail (StepDetail), read back from the device. Only right after a ghost decode (not a dense one,
-  // not after an append since): std::logic_error otherwise, naming which.
+  // not after an append or a refit since): std::logic_error otherwise, naming which.
   void last_step(StepDetail* d) const;
 
   int64_t n() const;

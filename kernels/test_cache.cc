@@ -156,6 +156,25 @@ std::vector<double> attend64(const std::vector<float>& k, const std::vector<floa
   return o;
 }
 
+// far tokens (64-255, and 400-599 where there are so many): each KV head's key 40 against the sum of its group's query
+// directions (scores near −20 for every head of the group, at d 128 and σ = 1/√d), so ghost steps give them up
+void far_keys(std::vector<float>& k, const std::vector<float>& q, int64_t n, int hkv, int hq, int d) {
+  for (int g = 0; g < hkv; ++g) {
+    std::vector<double> dir(static_cast<size_t>(d), 0.0);
+    for (int h = g * (hq / hkv); h < (g + 1) * (hq / hkv); ++h) {
+      double qn = 0;
+      for (int j = 0; j < d; ++j) qn += double(q[size_t(h) * d + j]) * q[size_t(h) * d + j];
+      for (int j = 0; j < d; ++j) dir[size_t(j)] += q[size_t(h) * d + j] / std::sqrt(qn);
+    }
+    double dn = 0;
+    for (double x : dir) dn += x * x;
+    for (int64_t t = 0; t < n; ++t)
+      if ((t >= 64 && t < 256) || (t >= 400 && t < 600))
+        for (int j = 0; j < d; ++j)
+          k[(size_t(t) * hkv + g) * d + j] = float(-40.0 * dir[size_t(j)] / std::sqrt(dn) + 0.1 * k[(size_t(t) * hkv + g) * d + j]);
+  }
+}
+
 }  // namespace
 
 // The float64 step check (check64.h) on constructed steps, no GPU: an output, bounds and a kept list it must pass, and
@@ -249,22 +268,7 @@ TEST(CudaCache, AppendGrowsTheCacheWithinItsCertificates) {
   std::vector<float> k = randn(size_t(cap) * hkv * d, 7), v = randn(size_t(cap) * hkv * d, 8);
   const std::vector<float> q = randn(size_t(hq) * d, 9);
   const double scale = 1.0 / std::sqrt(double(d));
-  // far tokens (64-255, built; 400-599, appended): each KV head's key 40 against the sum of its group's query
-  // directions (scores near −20, every head of the group), so the ghost steps give them up
-  for (int g = 0; g < hkv; ++g) {
-    std::vector<double> dir(static_cast<size_t>(d), 0.0);
-    for (int h = g * (hq / hkv); h < (g + 1) * (hq / hkv); ++h) {
-      double qn = 0;
-      for (int j = 0; j < d; ++j) qn += double(q[size_t(h) * d + j]) * q[size_t(h) * d + j];
-      for (int j = 0; j < d; ++j) dir[size_t(j)] += q[size_t(h) * d + j] / std::sqrt(qn);
-    }
-    double dn = 0;
-    for (double x : dir) dn += x * x;
-    for (int64_t t = 0; t < cap; ++t)
-      if ((t >= 64 && t < 256) || (t >= 400 && t < 600))
-        for (int j = 0; j < d; ++j)
-          k[(size_t(t) * hkv + g) * d + j] = float(-40.0 * dir[size_t(j)] / std::sqrt(dn) + 0.1 * k[(size_t(t) * hkv + g) * d + j]);
-  }
+  far_keys(k, q, cap, hkv, hq, d);
   CacheOptions o;
   o.capacity = cap;
   GhostCache c(k.data(), v.data(), n0, hkv, d, o);
@@ -306,7 +310,7 @@ TEST(CudaCache, AppendGrowsTheCacheWithinItsCertificates) {
   check_step("built");
   for (int64_t m : {1, 63, 64, 200}) {
     c.append(k.data() + size_t(n) * hkv * d, v.data() + size_t(n) * hkv * d, m);
-    EXPECT_NE(invalid([&] { c.last_step(&det); }).find("appended since"), std::string::npos);
+    EXPECT_NE(invalid([&] { c.last_step(&det); }).find("changed since the last decode"), std::string::npos);
     n += m;
     EXPECT_EQ(c.n(), n);
     check_step("appended");
@@ -332,6 +336,87 @@ TEST(CudaCache, AppendGrowsTheCacheWithinItsCertificates) {
   ++n;
   check_step("spike");
   EXPECT_GT(out[3], 90.0f) << "the appended spike token was not attended";
+}
+
+// On a GPU: a cache built from 300 tokens and grown to 1000 (keys of another kind appended: the far tokens 400-599),
+// refitted, is the cache built from all 1000 at once: every bound of a ghost step bitwise the same, the same tokens
+// attended, the dense step bitwise the same; and it still grows within its certificates after the refit.
+TEST(CudaCache, RefitIsTheCacheBuiltAtOnce) {
+  if (!have_gpu()) GTEST_SKIP() << "needs a CUDA GPU: the device run executes this test";
+  const int hkv = 2, d = 128, hq = 8;
+  const int64_t n0 = 300, n1 = 1000, cap = 1100;
+  std::vector<float> k = randn(size_t(cap) * hkv * d, 17), v = randn(size_t(cap) * hkv * d, 18);
+  const std::vector<float> q = randn(size_t(hq) * d, 19);
+  const double scale = 1.0 / std::sqrt(double(d));
+  far_keys(k, q, cap, hkv, hq, d);
+  CacheOptions o;
+  o.capacity = cap;
+  GhostCache c(k.data(), v.data(), n0, hkv, d, o);
+  c.append(k.data() + size_t(n0) * hkv * d, v.data() + size_t(n0) * hkv * d, n1 - n0);
+  std::vector<float> out(size_t(hq) * d), out_f(size_t(hq) * d);
+  std::vector<Certificate> cert(static_cast<size_t>(hq)), cert_f(static_cast<size_t>(hq));
+  StepDetail grown, refit, fresh;
+  c.decode(q.data(), hq, scale, out.data(), cert.data());
+  c.last_step(&grown);
+  c.refit();
+  EXPECT_EQ(c.n(), n1);
+  EXPECT_NE(invalid([&] { c.last_step(&refit); }).find("changed since the last decode"), std::string::npos);
+  c.decode(q.data(), hq, scale, out.data(), cert.data());
+  c.last_step(&refit);
+  GhostCache whole(k.data(), v.data(), n1, hkv, d);
+  whole.decode(q.data(), hq, scale, out_f.data(), cert_f.data());
+  whole.last_step(&fresh);
+  ASSERT_EQ(refit.bound.size(), fresh.bound.size());
+  EXPECT_EQ(std::memcmp(refit.bound.data(), fresh.bound.data(), refit.bound.size() * 8), 0) << "bounds differ from a fresh build";
+  EXPECT_EQ(refit.kept, fresh.kept);
+  for (int h = 0; h < hq; ++h) {
+    EXPECT_EQ(cert[size_t(h)].n_attended, cert_f[size_t(h)].n_attended) << "head " << h;
+    EXPECT_EQ(cert[size_t(h)].theta, cert_f[size_t(h)].theta) << "head " << h;
+    const HeadCheck r = check_head(q.data() + size_t(h) * d, k.data(), v.data(), n1, hkv, d, h / (hq / hkv), scale,
+                                   out.data() + size_t(h) * d, cert[size_t(h)], o.delta,
+                                   refit.kept.data() + size_t(h / (hq / hkv)) * n1, refit.bound.data() + size_t(h) * n1);
+    EXPECT_TRUE(r.cert_ok) << "head " << h << ": " << r.failed;
+  }
+  int64_t differ = 0;  // the basis of 300 tokens gave other bounds (it had not seen the far keys 400-599)
+  for (size_t i = 0; i < grown.bound.size(); ++i) differ += std::memcmp(&grown.bound[i], &refit.bound[i], 8) != 0;
+  EXPECT_GT(differ, 0);
+  c.decode(q.data(), hq, scale, out.data(), cert.data(), true);
+  whole.decode(q.data(), hq, scale, out_f.data(), cert_f.data(), true);
+  EXPECT_EQ(std::memcmp(out.data(), out_f.data(), out.size() * 4), 0) << "dense step differs from a fresh build";
+  c.append(k.data() + size_t(n1) * hkv * d, v.data() + size_t(n1) * hkv * d, cap - n1);  // grows on after the refit
+  c.decode(q.data(), hq, scale, out.data(), cert.data());
+  c.last_step(&refit);
+  for (int h = 0; h < hq; ++h) {
+    const HeadCheck r = check_head(q.data() + size_t(h) * d, k.data(), v.data(), cap, hkv, d, h / (hq / hkv), scale,
+                                   out.data() + size_t(h) * d, cert[size_t(h)], o.delta,
+                                   refit.kept.data() + size_t(h / (hq / hkv)) * cap, refit.bound.data() + size_t(h) * cap);
+    EXPECT_TRUE(r.cert_ok) << "after the refit and an append, head " << h << ": " << r.failed;
+  }
+}
+
+// On two GPUs (skipped with fewer): a cache is used only on the device it was built on; every call names both devices.
+TEST(CudaCache, RefusesAnotherDevice) {
+  int n_dev = 0;
+  if (cudaGetDeviceCount(&n_dev) != cudaSuccess || n_dev < 2) GTEST_SKIP() << "needs two CUDA GPUs";
+  const auto k = randn(300 * 2 * 128, 1), v = randn(300 * 2 * 128, 2), q = randn(4 * 128, 3);
+  ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
+  CacheOptions o;
+  o.capacity = 400;
+  GhostCache c(k.data(), v.data(), 300, 2, 128, o);
+  std::vector<float> out(4 * 128);
+  std::vector<Certificate> cert(4);
+  c.decode(q.data(), 4, 0.1, out.data(), cert.data());
+  ASSERT_EQ(cudaSetDevice(1), cudaSuccess);
+  const std::string want = "the cache is on device 0, the current device is 1";
+  StepDetail det;
+  EXPECT_NE(invalid([&] { c.decode(q.data(), 4, 0.1, out.data(), cert.data()); }).find(want), std::string::npos);
+  EXPECT_NE(invalid([&] { c.append(k.data(), v.data(), 1); }).find(want), std::string::npos);
+  EXPECT_NE(invalid([&] { c.last_step(&det); }).find(want), std::string::npos);
+  EXPECT_NE(invalid([&] { c.refit(); }).find(want), std::string::npos);
+  ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
+  EXPECT_EQ(c.n(), 300);
+  c.last_step(&det);  // nothing changed: the detail of the step before is still there
+  EXPECT_EQ(det.n, 300);
 }
 
 // The decode-loop hook on the host: shapes the GPU path lacks are refused when it is built, and a prefill (several

@@ -7,6 +7,7 @@
     cache = ghostkv_gpu.GhostCache(k, v, capacity=8192)  # room to grow: then, per decode step,
     cache.append(k_new, v_new)                           # k_new, v_new: [m, n_head_kv, d]
     kept, bound = cache.last_step()                      # after a ghost decode: what it attended, its bounds
+    cache.refit()                                        # the basis refitted on every token held
 
 cert is a dict of arrays over the query heads: mass_bound (≥ the attention mass of the eliminated tokens),
 out_err_bound (≥ ||out − exact attention||), n_attended, flags (non-zero: nothing certified for that head) and the
@@ -59,6 +60,8 @@ def _load():
         lib.gkv_cache_last_step.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.POINTER(ctypes.c_uint8),
                                             f64p, ctypes.c_char_p, ctypes.c_int]
         lib.gkv_cache_last_step.restype = ctypes.c_int
+        lib.gkv_cache_refit.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
+        lib.gkv_cache_refit.restype = ctypes.c_int
         lib.gkv_cache_free.argtypes = [ctypes.c_void_p]
         lib.gkv_cache_free.restype = None
         _lib = lib
@@ -134,11 +137,22 @@ class GhostCache:
         c["flags"] = c["flags"].astype(np.uint32)
         return out, c
 
+    def refit(self):
+        """Refits each KV head's basis on every token held and rebuilds every page's records (GhostCache::refit,
+        kernels/cache.h): the cache is then the one built from all its tokens at once. For a cache grown far past the
+        tokens its basis was fitted on."""
+        if self._h is None:
+            raise RuntimeError("ghostkv_gpu: the cache was closed")
+        err = ctypes.create_string_buffer(_ERR)
+        rc = _load().gkv_cache_refit(self._h, err, _ERR)
+        if rc != 0:
+            raise (ValueError if rc == -2 else RuntimeError)(err.value.decode(errors="replace"))
+
     def last_step(self):
         """What the last decode attended and the bounds it decided by (GhostCache::last_step, kernels/cache.h):
         (kept [n_head_kv, n] bool, True where the token was attended: the hot tokens and the survivors; bound
         [n_head_q, n] float64, an upper bound on each head's score scale·q·k, inf for the hot tokens). Only right after
-        a ghost decode: ValueError after a dense one, after an append, or before any decode."""
+        a ghost decode: ValueError after a dense one, after an append or a refit, or before any decode."""
         if self._h is None:
             raise RuntimeError("ghostkv_gpu: the cache was closed")
         hq = self._last_hq if self._last_hq else 1

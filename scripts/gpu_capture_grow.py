@@ -13,7 +13,9 @@ Per layer (default: every layer of the manifest):
     exact score, the mass given up within mass_bound ≤ δ, the output within its certificate, the dense step exact);
   - every E-th query (default 8) is decoded too on a cache built from tokens 0..p at once (its basis fitted on all of
     them), and the shares of tokens the two attend are printed side by side: what a basis fitted on the first F
-    tokens costs in elimination on real keys (never soundness: the bounds hold for any basis).
+    tokens costs in elimination on real keys (never soundness: the bounds hold for any basis);
+  - after the last query the cache is refitted (cache.refit(): the basis fitted on every token held) and the last
+    query decoded again: it must attend what the cache built at once attends.
 Exits 1 if a check fails. DIR: where libghostkv_gpu.so and ghostkv_gpu.py are (default: build/python).
 """
 import argparse
@@ -73,7 +75,7 @@ def main():
             print(f"layer {layer}, query {i} at position {p}: {p + 1} tokens held (basis of the first {f})")
             b, frac = check_step(cache, q[i], kb, vb, int(p + 1), scale, a.delta, show=lambda h, ok: not ok)
             bad_layer += b
-            if i % a.every == 0:
+            if i % a.every == 0 or i == len(pos) - 1:
                 whole = ghostkv_gpu.GhostCache(k[:p + 1], v[:p + 1], bits=a.bits, delta=a.delta)
                 print(f"  the same query on a cache built from all {p + 1} tokens at once:")
                 b2, frac2 = check_step(whole, q[i], kb, vb, int(p + 1), scale, a.delta, show=lambda h, ok: not ok)
@@ -82,10 +84,19 @@ def main():
                 grown.append(frac)
                 fresh.append(frac2)
                 print(f"  attended: grown {100 * frac:.2f}%, built at once {100 * frac2:.2f}%")
+        # the basis refitted on every token held: the last query again, as on the cache built at once
+        cache.refit()
+        print(f"layer {layer}, query {len(pos) - 1} again after cache.refit():")
+        b, frac_r = check_step(cache, q[-1], kb, vb, int(pos[-1] + 1), scale, a.delta, show=lambda h, ok: not ok)
+        same = abs(frac_r - fresh[-1]) < 1e-12
+        bad_layer += b + (not same)
+        print(f"  attended after the refit {100 * frac_r:.2f}%, built at once {100 * fresh[-1]:.2f}%"
+              f"{'' if same else '  FAILED (differs)'}")
         cache.close()
         fails += bad_layer
         line = (f"layer {layer}: basis fitted on {f} of {n} tokens; attended {100 * np.mean(grown):.2f}% grown against "
                 f"{100 * np.mean(fresh):.2f}% built at once (mean of {len(grown)} queries, {a.bits}-bit, delta {a.delta}); "
+                f"after a refit {100 * frac_r:.2f}% at the last query (built at once {100 * fresh[-1]:.2f}%); "
                 f"{len(pos)} steps checked, {bad_layer} failed checks")
         summary.append(line)
         print(line)

@@ -243,6 +243,8 @@ def model_commands(tmp):
           or (rc == 0 and "GPU quant 8" in se and " 0 bound violations, 0 certificate failures" in se
               and "dense generation (GPU, every token attended):" in se),
           f"generate --gpu: {se!r}")
+    print("generate --gpu:", "ran on the GPU, every step checked" if rc == 0 else "refused here (no GPU or no CUDA build): "
+          + se.strip().splitlines()[-1][:160])
     rc, so, se = run(["generate", "--model", ref, "--prompt", "x", "--eliminate", "mass:1e-3", "--witness", "proto"])
     check(rc != 0 and "takes quant or lowrank" in se and "'proto'" in se, f"--witness proto: {se!r}")
     rc, so, se = run(["generate", "--model", ref, "--prompt", "x", "--eliminate", "mass"])

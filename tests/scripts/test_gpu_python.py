@@ -80,9 +80,20 @@ def main():
           f"last_step after a ghost decode: {kept.shape} {bound.shape}")
         grown.append(k[100:], v[100:])
         c(grown.n == 300 and grown.capacity == 300, f"append to the capacity: n {grown.n}")
-        ok, msg = raises(grown.last_step, ValueError, "appended since")
+        ok, msg = raises(grown.last_step, ValueError, "changed since the last decode")
         c(ok, f"last_step after an append: {msg}")
+        grown.refit()  # then the cache built from all 300 tokens at once: the same bounds
+        grown.decode(q4, 0.1)
+        kept_r, bound_r = grown.last_step()
+        whole = ghostkv_gpu.GhostCache(k, v)
+        whole.decode(q4, 0.1)
+        kept_w, bound_w = whole.last_step()
+        c(np.array_equal(kept_r, kept_w) and np.array_equal(bound_r, bound_w),
+          "refit: the bounds and the tokens attended of a cache built at once")
+        whole.close()
         grown.close()
+        ok, msg = raises(grown.refit, RuntimeError, "closed")
+        c(ok, f"refit of a closed cache: {msg}")
         r = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "gpu_python_check.py"), "--lib-dir", lib_dir,
                             "--n", "4096", "--far", "0.9", "--grow"], capture_output=True, text=True)
         print(r.stdout[-600:])
