@@ -40,6 +40,7 @@
 import csv
 import lzma
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -532,6 +533,36 @@ def main():
           and "kv_bytes_frac per layer: 1.150 0.500" in r.stdout and "max mass bound 9.000e-04" in r.stdout
           and "error 4.000e-03, certificate failures 1" in r.stdout, f"gpu_decode_layers.py: {r.stdout} {r.stderr}")
     os.remove(gd)
+    # gpu_capture_table.py: one column per run kind, one row per capture and layer; errors name the record; docs/gpu.md's
+    # table is its output on the record it names
+    import gpu_capture_table
+    rec = ("+ python3 scripts/gpu_capture_grow.py /x/captures/ghostkv-ref-23m-a --lib-dir p 10:00:00\n"
+           "layer 4: basis fitted on 1024 of 4096 tokens; attended 20.73% grown against 20.46% built at once "
+           "(mean of 8 queries, 8-bit, delta 0.001); 64 steps checked, 0 failed checks\n"
+           "+ python3 scripts/gpu_capture_grow.py /x/captures/ghostkv-ref-23m-a --lib-dir p --bits 4 10:00:01\n"
+           "layer 4: basis fitted on 1024 of 4096 tokens; attended 52.87% grown against 48.70% built at once "
+           "(mean of 8 queries, 4-bit, delta 0.001); 64 steps checked, 0 failed checks\n"
+           "+ python3 scripts/gpu_capture_grow.py /x/captures/SmolLM2-135M-b --lib-dir p --built 256 10:00:02\n"
+           "layer 15: basis fitted on 256 of 8192 tokens; attended 60.95% grown against 60.58% built at once "
+           "(mean of 8 queries, 8-bit, delta 0.001); 64 steps checked, 0 failed checks\n")
+    want = ("| capture, layer | int8, basis on the first quarter | int4, basis on the first quarter | int8, basis on the first 256 |\n"
+            "|---|---|---|---|\n| ref23m L4 | 20.73 / 20.46 % | 52.87 / 48.70 % |  |\n| SmolLM2 L15 |  |  | 60.95 / 60.58 % |")
+    got = gpu_capture_table.table(rec)
+    check(got == want, f"gpu_capture_table: {got!r}")
+    for bad, text in (("", "no gpu_capture_grow.py run"), (rec.splitlines()[0] + "\n", "has no layer summary")):
+        try:
+            gpu_capture_table.table(bad, "rec.txt")
+            check(False, f"gpu_capture_table on {bad!r}: no error")
+        except ValueError as e:
+            check(str(e).startswith("rec.txt: ") and text in str(e), f"gpu_capture_table error: {e}")
+    doc = open(os.path.join(ROOT, "docs", "gpu.md")).read()
+    m = re.search(r"<!-- gpu-capture-grow:begin \(scripts/gpu_capture_table.py (\S+)\) -->\n(.*?)\n<!-- gpu-capture-grow:end -->",
+                  doc, re.S)
+    check(m is not None, "docs/gpu.md: the gpu-capture-grow block")
+    if m:
+        src = os.path.join(ROOT, "results", "gpu", m.group(1))
+        check(gpu_capture_table.table(open(src).read(), src) == m.group(2),
+              "docs/gpu.md's real-keys table is gpu_capture_table.py's output on its record")
     # gpu_report.py's row labels
     import gpu_report
     lab = gpu_report.row_label
