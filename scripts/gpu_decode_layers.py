@@ -4,8 +4,12 @@
   scripts/gpu_decode_layers.py CSV [CSV ...]
 
 Prints, per file: its rows, steps and the keys each step saw, then per layer the mean attended share and
-kv_bytes_frac, and over all rows the largest mass bound and relative output error and the certificate failures.
+kv_bytes_frac, and over all rows the largest mass bound and relative output error and the certificate failures;
+then the cells of docs/gpu.md's decode-loop table row over all rows: the mean attended share and eliminated share of
+the candidates, the mean kv_bytes_frac, the largest mass bound, mass given up (NaN where no row has one) and relative
+output error, and the bound violations.
 """
+import math
 import collections
 import csv
 import sys
@@ -24,6 +28,12 @@ def main():
         print(f"  max mass bound {max(float(r['max_mass_bound']) for r in rows):.3e}, max relative output error "
               f"{max(float(r['max_out_rel_err']) for r in rows):.3e}, certificate failures "
               f"{sum(int(r['certificate_failures']) for r in rows)}")
+        lost = [float(r["max_mass_lost"]) for r in rows if not math.isnan(float(r["max_mass_lost"]))]
+        e = lambda x: "nan" if math.isnan(x) else f"{x:.2e}".replace("e-0", "e-").replace("e+0", "e+")  # noqa: E731
+        print(f"  table cells: {100 * mean(rows, 'attended_frac'):.1f} % | {100 * mean(rows, 'elim_rate'):.1f} % | "
+              f"{mean(rows, 'kv_bytes_frac'):.3f} | {e(max(float(r['max_mass_bound']) for r in rows))} | "
+              f"{e(max(lost) if lost else math.nan)} | {e(max(float(r['max_out_rel_err']) for r in rows))} | "
+              f"{sum(int(r['violations']) for r in rows)}")
     return 0
 
 

@@ -531,8 +531,19 @@ def main():
                        text=True)
     check(r.returncode == 0 and "4 rows, 2 steps, n_kv 100..101" in r.stdout and "attended per layer: 95.0 40.0" in r.stdout
           and "kv_bytes_frac per layer: 1.150 0.500" in r.stdout and "max mass bound 9.000e-04" in r.stdout
-          and "error 4.000e-03, certificate failures 1" in r.stdout, f"gpu_decode_layers.py: {r.stdout} {r.stderr}")
+          and "error 4.000e-03, certificate failures 1" in r.stdout
+          and "table cells: 67.5 % | 32.5 % | 0.825 | 9.00e-4 | nan | 4.00e-3 | 0" in r.stdout,
+          f"gpu_decode_layers.py: {r.stdout} {r.stderr}")
     os.remove(gd)
+    # docs/gpu.md's decode-loop rows (int8, int4) are its cells on the recorded CSVs
+    doc = open(os.path.join(ROOT, "docs", "gpu.md")).read()
+    for bits in ("8", "4"):
+        src = os.path.join("results", "gpu", "experiments", "lastcheck_call198", f"gpu_decode_b{bits}.csv")
+        r = subprocess.run([sys.executable, os.path.join("scripts", "gpu_decode_layers.py"), src], cwd=ROOT,
+                           capture_output=True, text=True)
+        m = re.search(r"table cells: (.*)", r.stdout)
+        check(m is not None and f"| int{bits} | {m.group(1)} | 0 of 2016 heads |" in doc,
+              f"docs/gpu.md's int{bits} decode-loop row against {src}: {r.stdout} {r.stderr}")
     # gpu_capture_table.py: one column per run kind, one row per capture and layer; errors name the record; docs/gpu.md's
     # table is its output on the record it names
     import gpu_capture_table
