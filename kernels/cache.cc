@@ -322,6 +322,7 @@ void GhostCache::decode(const float* q, int n_head_q, double scale, float* out, 
                                 std::to_string(m.hkv) + " with at most 4 query heads per KV head and a finite scale > 0 (got " +
                                 std::to_string(n_head_q) + ", " + std::to_string(scale) + ")");
   m.check_device("GhostCache::decode");
+  m.last = 0;  // until this step's results are back (the buffers below may be reallocated first)
   DecodeParams p = m.base;
   p.n_head_q = n_head_q;
   p.scale = float(scale), p.scale64 = scale;
@@ -344,7 +345,6 @@ void GhostCache::decode(const float* q, int n_head_q, double scale, float* out, 
   }
   p.work = m.work.p;
   ck(cudaMemcpy(m.q.p, q, qn * 4, cudaMemcpyHostToDevice), "q");
-  m.last = 0;  // until this step's results are back
   if (dense) dense_decode(p, nullptr);
   else ghost_decode(p, nullptr);
   ck(cudaDeviceSynchronize(), dense ? "dense_decode" : "ghost_decode");
