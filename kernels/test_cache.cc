@@ -127,6 +127,12 @@ TEST(CudaCache, RefusesACapacityBelowN) {
   EXPECT_EQ(gkv_cache_append(nullptr, k.data(), v.data(), 1, err, sizeof err), -1);
   EXPECT_NE(std::string(err).find("null cache"), std::string::npos) << err;
   EXPECT_EQ(gkv_cache_len(nullptr), -1);
+  uint8_t kept[4];
+  double bound[4];
+  EXPECT_EQ(gkv_cache_last_step(nullptr, 2, 2, kept, bound, err, sizeof err), -1);
+  EXPECT_NE(std::string(err).find("gkv_cache_last_step: null cache"), std::string::npos) << err;
+  EXPECT_EQ(gkv_cache_refit(nullptr, err, sizeof err), -1);
+  EXPECT_NE(std::string(err).find("gkv_cache_refit: null cache"), std::string::npos) << err;
 }
 
 namespace {
