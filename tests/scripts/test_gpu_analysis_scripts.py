@@ -544,6 +544,12 @@ def main():
         m = re.search(r"table cells: (.*)", r.stdout)
         check(m is not None and f"| int{bits} | {m.group(1)} | 0 of 2016 heads |" in doc,
               f"docs/gpu.md's int{bits} decode-loop row against {src}: {r.stdout} {r.stderr}")
+    src = os.path.join("results", "gpu", "experiments", "final_call201", "gpu_decode_smollm2_b8.csv")
+    r = subprocess.run([sys.executable, os.path.join("scripts", "gpu_decode_layers.py"), src], cwd=ROOT,
+                       capture_output=True, text=True)
+    m = re.search(r"table cells: (.*)", r.stdout)
+    check(m is not None and f"| SmolLM2-135M, int8 | {m.group(1)} | 0 of 17010 heads |" in doc,
+          f"docs/gpu.md's SmolLM2 decode-loop row against {src}: {r.stdout} {r.stderr}")
     # gpu_capture_table.py: one column per run kind, one row per capture and layer; errors name the record; docs/gpu.md's
     # table is its output on the record it names
     import gpu_capture_table
