@@ -7,6 +7,7 @@
 //   cache.decode(q, n_head_q, scale, out, cert);         // q: [n_head_q, d]; out: [n_head_q, d]; cert: [n_head_q]
 //   cache.append(k_new, v_new, m);                       // m more tokens (room for them: CacheOptions::capacity)
 //   cache.last_step(&detail);                            // what the last ghost step attended, and its bounds
+//   cache.refit();                                       // the basis refitted on every token held
 //
 // Construction fits a PCA basis per KV head on its keys (the CPU library's fit_basis), builds the quantised records
 // (build_quant, one scale group per page of kPage tokens: int8, int4 or mixed widths) and copies the bf16 K and V,
@@ -15,8 +16,8 @@
 // of every page they touch rebuilt from all of that page's tokens with the KV head's basis from construction (the page
 // is the quantisation group, so a page's record never depends on another page; the basis is not refitted: refit does
 // that on demand). decode runs ghost_decode (or dense_decode) on the current stream, waits for it and copies the
-// outputs and the certificates back. Every call is synchronous: this is an entry point for checks and notebooks, not the way to time
-// a step (ghostkv_gpu_bench does that).
+// outputs and the certificates back. Every call is synchronous: this is an entry point for checks and notebooks, not
+// the way to time a step (ghostkv_gpu_bench does that).
 //
 // Errors (std::invalid_argument for bad shapes, options or non-finite keys and values, naming the values;
 // std::runtime_error for CUDA, naming the call) are thrown before anything is left half built.

@@ -264,8 +264,9 @@ TEST(CudaCheck64, PassesAGoodStepAndNamesEachFault) {
 // On a GPU (skipped without one; the device run executes it): a cache built with room grows by appends of 1, 63, 64 and
 // 200 tokens; after each, every head of a ghost step is within its certificate of exact attention over all the tokens
 // held, with its detail (last_step: no bound below its exact score, the mass given up within mass_bound, the far tokens
-// given up, the list's length the certificate's n_attended; none after a dense step, an append, or before a decode), the dense step is bitwise that of a cache built from all of them at once (the same bf16 pages), and a spike
-// token appended last (its key along the query) takes the output to its value. Refusals: no room, a NaN naming its
+// given up, the list's length the certificate's n_attended; none after a dense step, an append, or before a decode),
+// the dense step is bitwise that of a cache built from all of them at once (the same bf16 pages), and a spike token
+// appended last (its key along the query) takes the output to its value. Refusals: no room, a NaN naming its
 // token, nothing changed by them.
 TEST(CudaCache, AppendGrowsTheCacheWithinItsCertificates) {
   if (!have_gpu()) GTEST_SKIP() << "needs a CUDA GPU: the device run executes this test";
