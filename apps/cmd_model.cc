@@ -35,6 +35,7 @@ struct ModelArgs {
   std::string eliminate, witness = "quant", bits = "8", basis, stats_csv;
   int64_t rank = 16, sink = 4, recent = 64;
   bool compare_dense = false, gpu = false;
+  std::string gen_anchors = "none";
 };
 ModelArgs g;
 
@@ -82,6 +83,8 @@ void add_model_commands(CLI::App& app) {
                 "GhostCache per layer, grown by each step's token; --bits 8 | 4 | mixed), each step checked against "
                 "float64; --compare-dense then compares with the GPU's dense path (the same bf16 cache). Needs a CUDA build "
                 "and an sm_90 GPU");
+  gen->add_option("--anchors", g.gen_anchors, "with --gpu: none | page (a box of each 64-token page's codes: the anchor "
+                  "stage eliminates whole pages before their codes are read)")->capture_default_str();
 
   auto* lg = app.add_subcommand("logits", "Full-prompt forward; writes float32 logits [n or N, n_vocab]");
   lg->add_option("--model", g.model, "model: HF folder, GGUF file or llama2.c .bin")->required();
@@ -205,6 +208,9 @@ int run_model_command(CLI::App& app) {
     so.seed = g.seed;
     GKV_CHECK(!g.eliminate.empty() || (g.stats_csv.empty() && !g.compare_dense && !g.gpu),
               "generate: --stats-csv, --compare-dense and --gpu go with --eliminate POLICY");
+    GKV_CHECK(g.gen_anchors == "none" || g.gen_anchors == "page", "generate: --anchors takes none or page, got '",
+              g.gen_anchors, "'");
+    GKV_CHECK(g.gen_anchors == "none" || g.gpu, "generate: --anchors page goes with --gpu (the GPU path's page anchors)");
     std::unique_ptr<AttentionHook> hook;
     std::function<const std::vector<EliminationLayerStats>&()> hook_stats;
     std::function<std::unique_ptr<AttentionHook>()> dense_hook;  // --compare-dense's reference (none: the CPU engine)
@@ -219,13 +225,14 @@ int run_model_command(CLI::App& app) {
                 g.basis.empty() ? "" : " with --basis");
       cuda::CacheOptions co;
       co.bits = g.bits, co.n_sink = int(g.sink), co.n_recent = int(g.recent), co.delta = pol.value;
+      co.anchors = g.gen_anchors == "page";
       const int64_t cap = int64_t(prompt.size()) + g.max_new;
       auto gh = std::make_unique<cuda::GpuEliminationHook>(w.cfg, cap, co);
       const cuda::GpuEliminationHook* ghp = gh.get();
       hook_stats = [ghp]() -> const std::vector<EliminationLayerStats>& { return ghp->stats(); };
       dense_hook = [&w, cap, co]() { return std::make_unique<cuda::GpuEliminationHook>(w.cfg, cap, co, true); };
       hook = std::move(gh);
-      method = "GPU quant " + g.bits;
+      method = "GPU quant " + g.bits + (co.anchors ? ", page anchors" : "");
 #else
       GKV_CHECK(false, "generate --gpu: this ghostkv was built without CUDA (GHOSTKV_CUDA: a build where nvcc exists)");
 #endif

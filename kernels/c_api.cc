@@ -24,15 +24,15 @@ int fail(char* err, int err_len, const char* what, int rc = -1) {
 
 }  // namespace
 
-extern "C" int gkv_cache_new_capacity(const float* k, const float* v, int64_t n, int n_head_kv, int d, const char* bits,
-                                      int n_sink, int n_recent, double delta, int64_t capacity, gkv_cache** out, char* err,
-                                      int err_len) {
+extern "C" int gkv_cache_new_ex(const float* k, const float* v, int64_t n, int n_head_kv, int d, const char* bits,
+                                int n_sink, int n_recent, double delta, int64_t capacity, int anchors, gkv_cache** out,
+                                char* err, int err_len) {
   if (!out) return fail(err, err_len, "ghostkv cuda: gkv_cache_new: null out");
   *out = nullptr;
   try {
     ghostkv::cuda::CacheOptions o;
     o.bits = bits ? bits : "";
-    o.n_sink = n_sink, o.n_recent = n_recent, o.delta = delta, o.capacity = capacity;
+    o.n_sink = n_sink, o.n_recent = n_recent, o.delta = delta, o.capacity = capacity, o.anchors = anchors != 0;
     *out = new gkv_cache{ghostkv::cuda::GhostCache(k, v, n, n_head_kv, d, o)};
     return 0;
   } catch (const std::invalid_argument& e) {
@@ -40,6 +40,12 @@ extern "C" int gkv_cache_new_capacity(const float* k, const float* v, int64_t n,
   } catch (const std::exception& e) {
     return fail(err, err_len, e.what());
   }
+}
+
+extern "C" int gkv_cache_new_capacity(const float* k, const float* v, int64_t n, int n_head_kv, int d, const char* bits,
+                                      int n_sink, int n_recent, double delta, int64_t capacity, gkv_cache** out, char* err,
+                                      int err_len) {
+  return gkv_cache_new_ex(k, v, n, n_head_kv, d, bits, n_sink, n_recent, delta, capacity, 0, out, err, err_len);
 }
 
 extern "C" int gkv_cache_new(const float* k, const float* v, int64_t n, int n_head_kv, int d, const char* bits, int n_sink,

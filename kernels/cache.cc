@@ -56,7 +56,7 @@ struct GhostCache::Impl {
   std::vector<float> tail_k, tail_v;  // [hkv][kPage][d]: the last page's tokens while it is not full (bf16 values)
   std::vector<float> resid_h, kmax_h;  // the device's resid_max and k_norm_max
   DecodeParams base;  // the cache's arrays and shapes; decode fills the rest
-  DevBuf k, v, codes, meta, nu, table, seq, rot, mu, resid, kmax, q, out, cert, work;
+  DevBuf k, v, codes, meta, nu, box, table, seq, rot, mu, resid, kmax, q, out, cert, work;
   int64_t work_bytes = 0, q_heads = 0;
   int device = -1;  // current at construction: the device that holds the arrays
   bool broken = false;  // a CUDA failure part way through an append: the device arrays may disagree
@@ -131,7 +131,8 @@ void GhostCache::Impl::add_tokens(const float* kin, const float* vin, int64_t m)
   const int cb = witness_code_bytes(k8, d);
   const size_t kv_page = size_t(hkv) * kPage * d, code_page = size_t(hkv) * kPage * size_t(cb), meta_page = size_t(hkv) * 2 * d;
   std::vector<uint16_t> kc(size_t(np) * kv_page, 0), vc(size_t(np) * kv_page, 0);
-  std::vector<uint8_t> hcodes(size_t(np) * code_page, 0), box(size_t(hkv) * 2 * d);
+  const size_t box_page = size_t(hkv) * 2 * d;
+  std::vector<uint8_t> hcodes(size_t(np) * code_page, 0), hbox(size_t(np) * box_page, 0);
   std::vector<uint16_t> hmeta(size_t(np) * meta_page, 0);
   std::vector<float> hnu(size_t(np) * hkv, 0.0f), resid_new = resid_h, kmax_new = kmax_h;
   std::vector<float> tail_k_new(tail_k.size()), tail_v_new(tail_v.size());
@@ -166,7 +167,8 @@ void GhostCache::Impl::add_tokens(const float* kin, const float* vin, int64_t m)
       }
       const QuantRecords rec = build_quant(basis[size_t(g)], spec, kPage, cnt, pk.data(), pv.data(), cnt, d);
       if (pack_quant_pages(rec, cnt, &one_page, 1, hkv, g, hcodes.data() + size_t(pi) * code_page,
-                           hmeta.data() + size_t(pi) * meta_page, box.data(), hnu.data() + size_t(pi) * hkv) != k8)
+                           hmeta.data() + size_t(pi) * meta_page, hbox.data() + size_t(pi) * box_page,
+                           hnu.data() + size_t(pi) * hkv) != k8)
         throw std::logic_error("ghostkv cuda: GhostCache: the records' widths are not the layout of " + o.bits);
       // the device's bounds are float32: both rounded up
       resid_new[size_t(g)] = std::max(resid_new[size_t(g)], f32_round_up(rec.resid_max));
@@ -187,6 +189,7 @@ void GhostCache::Impl::add_tokens(const float* kin, const float* vin, int64_t m)
     put(codes, size_t(p0) * code_page, hcodes.data(), hcodes.size(), "codes");
     put(meta, size_t(p0) * meta_page * 2, hmeta.data(), hmeta.size() * 2, "meta");
     put(nu, size_t(p0) * hkv * 4, hnu.data(), hnu.size() * 4, "nu_max");
+    if (o.anchors) put(box, size_t(p0) * box_page, hbox.data(), hbox.size(), "page anchors");
     put(resid, 0, resid_new.data(), resid_new.size() * 4, "resid_max");
     put(kmax, 0, kmax_new.data(), kmax_new.size() * 4, "k_norm_max");
     put(seq, 0, &seq_n, 4, "seq_len");
@@ -247,6 +250,7 @@ GhostCache::GhostCache(const float* k, const float* v, int64_t n, int n_head_kv,
   zeros(m.k, pages * n_head_kv * kPage * d * 2, "K"), zeros(m.v, pages * n_head_kv * kPage * d * 2, "V");
   zeros(m.codes, pages * n_head_kv * kPage * size_t(witness_code_bytes(m.k8, d)), "codes");
   zeros(m.meta, pages * n_head_kv * 2 * d * 2, "meta"), zeros(m.nu, pages * n_head_kv * 4, "nu_max");
+  if (o.anchors) zeros(m.box, pages * n_head_kv * 2 * d, "page anchors");
   zeros(m.resid, size_t(n_head_kv) * 4, "resid_max"), zeros(m.kmax, size_t(n_head_kv) * 4, "k_norm_max");
   zeros(m.seq, 4, "seq_len");
   m.table.upload(table, "page table"), m.rot.upload(rot, "rotation"), m.mu.upload(mu, "mu");
@@ -259,6 +263,7 @@ GhostCache::GhostCache(const float* k, const float* v, int64_t n, int n_head_kv,
   p.k_cache = static_cast<const uint16_t*>(m.k.p), p.v_cache = static_cast<const uint16_t*>(m.v.p);
   p.codes = static_cast<const uint8_t*>(m.codes.p), p.meta = static_cast<const uint16_t*>(m.meta.p);
   p.nu_max = static_cast<const float*>(m.nu.p);
+  p.box = o.anchors ? static_cast<const uint8_t*>(m.box.p) : nullptr;
   p.page_table = static_cast<const int32_t*>(m.table.p), p.seq_len = static_cast<const int32_t*>(m.seq.p);
   p.rot = static_cast<const float*>(m.rot.p), p.mu = static_cast<const float*>(m.mu.p);
   p.resid_max = static_cast<const float*>(m.resid.p), p.k_norm_max = static_cast<const float*>(m.kmax.p);
@@ -375,6 +380,16 @@ void GhostCache::last_step(StepDetail* d) const {
   ck(cudaMemcpy2D(ub.data(), size_t(n) * G * 2, w.ub, size_t(p.max_seq) * G * 2, size_t(n) * G * 2, size_t(hkv),
                   cudaMemcpyDeviceToHost),
      "token bounds");
+  // with anchors: each page's bound where its anchor eliminated it (0xFFFF: the scan read the page), and the pages read
+  const int64_t mp = (int64_t(p.max_seq) + kPage - 1) / kPage, pages = (n + kPage - 1) / kPage;
+  std::vector<uint16_t> pub(p.box ? size_t(hkv) * size_t(pages) * G : 0);
+  std::vector<int32_t> npl(static_cast<size_t>(hkv), int32_t(pages));
+  if (p.box) {
+    ck(cudaMemcpy2D(pub.data(), size_t(pages) * G * 2, w.pub, size_t(mp) * G * 2, size_t(pages) * G * 2, size_t(hkv),
+                    cudaMemcpyDeviceToHost),
+       "page bounds");
+    ck(cudaMemcpy(npl.data(), w.n_plist, npl.size() * 4, cudaMemcpyDeviceToHost), "pages read");
+  }
   std::vector<int32_t> table(static_cast<size_t>(m.cap_pages));  // the cache's page table: pages in order
   std::iota(table.begin(), table.end(), 0);
   StepDetail r;
@@ -399,9 +414,15 @@ void GhostCache::last_step(StepDetail* d) const {
   for (int h = 0; h < hq; ++h) {
     const int g = h / G, hh = h % G;
     const double ml = qscal[size_t(h) * 4 + 2];
-    for (int64_t t = hot_lo; t < hot_hi; ++t)
-      r.bound[size_t(h) * size_t(n) + size_t(t)] = double(f16_to_f32(ub[(size_t(g) * size_t(n) + size_t(t)) * G + hh])) + ml;
+    for (int64_t t = hot_lo; t < hot_hi; ++t) {
+      // a page its anchor eliminated (its first head's entry not 0xFFFF, as ghostkv_gpu_bench reads it): its bound
+      const size_t pe = (size_t(g) * size_t(pages) + size_t(t / kPage)) * G;
+      const bool by_page = p.box && pub[pe] != 0xFFFF;
+      const uint16_t b = by_page ? pub[pe + size_t(hh)] : ub[(size_t(g) * size_t(n) + size_t(t)) * G + hh];
+      r.bound[size_t(h) * size_t(n) + size_t(t)] = double(f16_to_f32(b)) + ml;
+    }
   }
+  r.pages_read.assign(npl.begin(), npl.end());
   *d = std::move(r);
 }
 

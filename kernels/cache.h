@@ -35,6 +35,8 @@ struct CacheOptions {
   int n_sink = 4, n_recent = 64;  // hot tokens: always attended
   double delta = 1e-3;            // the mass policy's δ
   int64_t capacity = 0;           // tokens the cache has room for (append fills it); 0: the n it is built with
+  bool anchors = false;           // page anchors (a box of each page's codes): the anchor stage eliminates whole pages
+                                  // from their meta and box alone, before the scan reads their codes (decode.h)
 };
 
 // What a ghost step attended and the bounds it decided by, copied from the device (GhostCache::last_step): for checks
@@ -44,7 +46,9 @@ struct StepDetail {
   int n_head_q = 0;
   std::vector<uint8_t> kept;   // [n_head_kv, n]: 1 where the token was attended (the hot tokens and the survivors)
   std::vector<double> bound;   // [n_head_q, n]: an upper bound on σ·q·k_t for that query head (the f16 UB − m_L
-                               // stored by the scan, plus m_L); +inf for the hot tokens, which are attended exactly
+                               // stored by the scan, plus m_L; with anchors, for the tokens of a page its anchor
+                               // eliminated, the page's bound); +inf for the hot tokens, which are attended exactly
+  std::vector<int64_t> pages_read;  // [n_head_kv]: pages whose codes the scan read (every page without anchors)
 };
 
 class GhostCache {

@@ -80,10 +80,16 @@ bool GpuEliminationHook::attend(int64_t layer, const float* q, const int64_t* po
     }
     s.attended_frac += double(att) / double(n_kv);
     if (cand > 0) s.elim_rate += double(n_kv - att) / double(cand), ++with_cand;
-    if (h % G == 0)  // once per KV head: what its step reads
+    if (h % G == 0) {  // once per KV head: what its step reads
+      const double pages = double((n_kv + kPage - 1) / kPage);
+      // the codes of every token, or with anchors those of the pages the scan read (whole pages) plus every page's box
+      // (2·d bytes) and its bound written (G f16)
+      const double codes = dense_      ? 0.0
+                           : o_.anchors ? double(det.pages_read[size_t(g)]) * kPage * cb + pages * (2.0 * d + 2.0 * G)
+                                        : double(n_kv) * cb;
       bytes += dense_ ? double(n_kv) * 2 * d * 2
-                      : double(n_kv) * cb + double((n_kv + kPage - 1) / kPage) * 2 * d * 2 + double(att) * 2 * d * 2 +
-                            double(d) * d * 4 + double(d) * 4;
+                      : codes + pages * 2 * d * 2 + double(att) * 2 * d * 2 + double(d) * d * 4 + double(d) * 4;
+    }
   }
   s.attended_frac /= hq;
   s.elim_rate = with_cand ? s.elim_rate / double(with_cand) : 0.0;

@@ -401,6 +401,52 @@ TEST(CudaCache, RefitIsTheCacheBuiltAtOnce) {
   }
 }
 
+// On a GPU: with page anchors the far pages (1-3 and 7-8: every token far) are given up whole, their codes unread
+// (pages_read below the page count), every bound (the page's, for their tokens) at or above its exact score, and the step
+// within its certificate, built and after an append; the dense step as without anchors.
+TEST(CudaCache, AnchorsGiveUpWholePagesWithinTheCertificate) {
+  if (!have_gpu()) GTEST_SKIP() << "needs a CUDA GPU: the device run executes this test";
+  const int hkv = 2, d = 128, hq = 8;
+  const int64_t n0 = 700, cap = 900;
+  std::vector<float> k = randn(size_t(cap) * hkv * d, 27), v = randn(size_t(cap) * hkv * d, 28);
+  const std::vector<float> q = randn(size_t(hq) * d, 29);
+  const double scale = 1.0 / std::sqrt(double(d));
+  far_keys(k, q, cap, hkv, hq, d);
+  for (const std::string bits : {"8", "4", "mixed"}) {
+    SCOPED_TRACE("bits " + bits);
+    CacheOptions o;
+    o.capacity = cap, o.anchors = true, o.bits = bits;
+    GhostCache c(k.data(), v.data(), n0, hkv, d, o);
+    std::vector<float> out(size_t(hq) * d), out_d(size_t(hq) * d), ref_d(size_t(hq) * d);
+    std::vector<Certificate> cert(static_cast<size_t>(hq));
+    StepDetail det;
+    int64_t n = n0;
+    for (int round = 0; round < 2; ++round) {
+      c.decode(q.data(), hq, scale, out.data(), cert.data());
+      c.last_step(&det);
+      const int64_t pages = (n + kPage - 1) / kPage;
+      for (int g = 0; g < hkv; ++g) {
+        EXPECT_LE(det.pages_read[size_t(g)], pages - 5) << "KV head " << g << ": the far pages' codes were read";
+        EXPECT_GE(det.pages_read[size_t(g)], 1) << "KV head " << g;
+      }
+      for (int h = 0; h < hq; ++h) {
+        const int g = h / (hq / hkv);
+        const HeadCheck r = check_head(q.data() + size_t(h) * d, k.data(), v.data(), n, hkv, d, g, scale,
+                                       out.data() + size_t(h) * d, cert[size_t(h)], o.delta,
+                                       det.kept.data() + size_t(g) * n, det.bound.data() + size_t(h) * n);
+        EXPECT_TRUE(r.cert_ok) << "n " << n << ", head " << h << ": " << r.failed << ", " << r.violations << " violations";
+        EXPECT_GT(r.mass_lost, 0.0) << "head " << h;
+      }
+      c.decode(q.data(), hq, scale, out_d.data(), cert.data(), true);
+      GhostCache plain(k.data(), v.data(), n, hkv, d);
+      plain.decode(q.data(), hq, scale, ref_d.data(), cert.data(), true);
+      EXPECT_EQ(std::memcmp(out_d.data(), ref_d.data(), out_d.size() * 4), 0) << "dense step with anchors differs";
+      c.append(k.data() + size_t(n) * hkv * d, v.data() + size_t(n) * hkv * d, cap - n);
+      n = cap;
+    }
+  }
+}
+
 // On two GPUs (skipped with fewer): a cache is used only on the device it was built on; every call names both devices.
 TEST(CudaCache, RefusesAnotherDevice) {
   int n_dev = 0;

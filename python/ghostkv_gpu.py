@@ -50,6 +50,10 @@ def _load():
                                                ctypes.c_int, ctypes.c_int, ctypes.c_double, ctypes.c_int64,
                                                ctypes.POINTER(ctypes.c_void_p), ctypes.c_char_p, ctypes.c_int]
         lib.gkv_cache_new_capacity.restype = ctypes.c_int
+        lib.gkv_cache_new_ex.argtypes = [f32p, f32p, ctypes.c_int64, ctypes.c_int, ctypes.c_int, ctypes.c_char_p,
+                                         ctypes.c_int, ctypes.c_int, ctypes.c_double, ctypes.c_int64, ctypes.c_int,
+                                         ctypes.POINTER(ctypes.c_void_p), ctypes.c_char_p, ctypes.c_int]
+        lib.gkv_cache_new_ex.restype = ctypes.c_int
         lib.gkv_cache_append.argtypes = [ctypes.c_void_p, f32p, f32p, ctypes.c_int64, ctypes.c_char_p, ctypes.c_int]
         lib.gkv_cache_append.restype = ctypes.c_int
         lib.gkv_cache_len.argtypes = [ctypes.c_void_p]
@@ -79,9 +83,10 @@ class GhostCache:
     """One sequence's KV cache on the GPU: bf16 K and V in pages of 64 tokens, and per KV head a PCA basis and the
     quantised witnesses (bits "8", "4" or "mixed"). n_sink and n_recent tokens are always attended; delta is the
     mass policy's δ (the attention mass a step may give up, certified). capacity: the tokens it has room for, which
-    append fills (None: the n it is built with)."""
+    append fills (None: the n it is built with). anchors: page anchors (a box of each page's codes), so that whole
+    pages can be eliminated before their codes are read."""
 
-    def __init__(self, k, v, bits="8", n_sink=4, n_recent=64, delta=1e-3, capacity=None):
+    def __init__(self, k, v, bits="8", n_sink=4, n_recent=64, delta=1e-3, capacity=None, anchors=False):
         k, v = _f32(k, "k", 3), _f32(v, "v", 3)
         if k.shape != v.shape:
             raise ValueError(f"ghostkv_gpu: k and v must have the same shape [n, n_head_kv, d], got {k.shape} and {v.shape}")
@@ -90,13 +95,14 @@ class GhostCache:
         err = ctypes.create_string_buffer(_ERR)
         n, hkv, d = k.shape
         cap = 0 if capacity is None else int(capacity)
-        rc = lib.gkv_cache_new_capacity(k.ctypes.data_as(ctypes.POINTER(ctypes.c_float)),
-                                        v.ctypes.data_as(ctypes.POINTER(ctypes.c_float)), n, hkv, d, str(bits).encode(),
-                                        int(n_sink), int(n_recent), float(delta), cap, ctypes.byref(self._h), err, _ERR)
+        rc = lib.gkv_cache_new_ex(k.ctypes.data_as(ctypes.POINTER(ctypes.c_float)),
+                                  v.ctypes.data_as(ctypes.POINTER(ctypes.c_float)), n, hkv, d, str(bits).encode(),
+                                  int(n_sink), int(n_recent), float(delta), cap, int(bool(anchors)), ctypes.byref(self._h),
+                                  err, _ERR)
         if rc != 0:
             self._h = None
             raise (ValueError if rc == -2 else RuntimeError)(err.value.decode(errors="replace"))
-        self.n, self.n_head_kv, self.d, self.bits = n, hkv, d, str(bits)
+        self.n, self.n_head_kv, self.d, self.bits, self.anchors = n, hkv, d, str(bits), bool(anchors)
         self.capacity = cap if cap else n
         self._last_hq = 0  # the query heads of the last decode (0: none yet)
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A GhostCache grown over a real capture as a decode loop grows it, against caches built at once (on an sm_90 GPU).
 
-  scripts/gpu_capture_grow.py CAPTURE_DIR [--layers L,..] [--built F] [--bits 8|4|mixed] [--every E] [--lib-dir DIR]
+  scripts/gpu_capture_grow.py CAPTURE_DIR [--layers L,..] [--built F] [--bits 8|4|mixed] [--anchors] [--every E]
+                              [--lib-dir DIR]
 
 A capture (`ghostkv capture`: manifest.json and layer_XX/{q,k,v,positions}.npy, float32, or bf16 bits as uint16 as
 scripts/gpu_carry.sh writes them) holds the keys and values of n_kv tokens and the queries of the last positions.
@@ -44,6 +45,7 @@ def main():
     ap.add_argument("--built", type=int, default=0, help="tokens the cache is built from (0: n_kv / 4)")
     ap.add_argument("--bits", default="8")
     ap.add_argument("--every", type=int, default=8)
+    ap.add_argument("--anchors", action="store_true", help="page anchors (whole pages eliminated from a box of their codes)")
     ap.add_argument("--delta", type=float, default=1e-3)
     ap.add_argument("--lib-dir", default=os.path.join(root, "build", "python"))
     a = ap.parse_args()
@@ -64,7 +66,7 @@ def main():
             print(f"layer {layer}: needs 1 <= built {f} <= the first query's position {pos[0]} < n_kv {n}")
             return 1
         kb, vb = bf16(k).astype(np.float64), bf16(v).astype(np.float64)
-        cache = ghostkv_gpu.GhostCache(k[:f], v[:f], bits=a.bits, capacity=n, delta=a.delta)
+        cache = ghostkv_gpu.GhostCache(k[:f], v[:f], bits=a.bits, capacity=n, delta=a.delta, anchors=a.anchors)
         while cache.n < pos[0]:
             m = min(64, pos[0] - cache.n)
             cache.append(k[cache.n:cache.n + m], v[cache.n:cache.n + m])
@@ -76,7 +78,7 @@ def main():
             b, frac = check_step(cache, q[i], kb, vb, int(p + 1), scale, a.delta, show=lambda h, ok: not ok)
             bad_layer += b
             if i % a.every == 0 or i == len(pos) - 1:
-                whole = ghostkv_gpu.GhostCache(k[:p + 1], v[:p + 1], bits=a.bits, delta=a.delta)
+                whole = ghostkv_gpu.GhostCache(k[:p + 1], v[:p + 1], bits=a.bits, delta=a.delta, anchors=a.anchors)
                 print(f"  the same query on a cache built from all {p + 1} tokens at once:")
                 b2, frac2 = check_step(whole, q[i], kb, vb, int(p + 1), scale, a.delta, show=lambda h, ok: not ok)
                 whole.close()
@@ -95,7 +97,8 @@ def main():
         cache.close()
         fails += bad_layer
         line = (f"layer {layer}: basis fitted on {f} of {n} tokens; attended {100 * np.mean(grown):.2f}% grown against "
-                f"{100 * np.mean(fresh):.2f}% built at once (mean of {len(grown)} queries, {a.bits}-bit, delta {a.delta}); "
+                f"{100 * np.mean(fresh):.2f}% built at once (mean of {len(grown)} queries, {a.bits}-bit"
+                f"{', page anchors' if a.anchors else ''}, delta {a.delta}); "
                 f"after a refit {100 * frac_r:.2f}% at the last query (built at once {100 * fresh[-1]:.2f}%); "
                 f"{len(pos)} steps checked, {bad_layer} failed checks")
         summary.append(line)

@@ -2,7 +2,7 @@
 """The GPU path through the Python module ghostkv_gpu, checked in float64 with numpy (on a machine with an sm_90 GPU).
 
   scripts/gpu_python_check.py [--lib-dir DIR] [--n N] [--far SHARE] [--bits 8|4|mixed] [--hq HQ] [--hkv HKV] [--d D]
-                              [--grow]
+                              [--grow] [--anchors]
 
 One sequence of N tokens (default 32768), HQ query heads over HKV KV heads (32 / 8), d_head D (128). The keys have a
 mean and a decaying spectrum; a share SHARE (default 0.5) of the pages (none holding a hot token) lies far below the
@@ -19,6 +19,8 @@ With --grow the cache is built from the first N/2 tokens with room for N (capaci
 1, 7, 64, 500 and 4096 tokens in turn (GhostCache.append: the pages they touch get their records with the basis of the
 first half); after every append the checks above run over the tokens held, and at the end the attended share is
 printed beside that of a cache built from all N tokens at once.
+With --anchors the caches have page anchors (whole pages eliminated from a box of their codes; the far pages are whole
+pages): the same checks, the anchored pages' tokens bounded by their page's bound.
 Exits 1 if a check fails. DIR: where libghostkv_gpu.so and ghostkv_gpu.py are (default: build/python beside this
 script's repository).
 """
@@ -94,6 +96,7 @@ def main():
     ap.add_argument("--hkv", type=int, default=8)
     ap.add_argument("--d", type=int, default=128)
     ap.add_argument("--grow", action="store_true", help="build from N/2 tokens, append the rest in chunks")
+    ap.add_argument("--anchors", action="store_true", help="page anchors")
     a = ap.parse_args()
     sys.path.insert(0, a.lib_dir)
     import ghostkv_gpu
@@ -119,12 +122,13 @@ def main():
     def check(cache, nh, tag):
         print(f"{tag}: {nh} tokens held")
         bad, frac = check_step(cache, q, kb, vb, nh, scale, show=lambda h, ok: not a.grow or not ok or h < 2)
-        print(f"attended {100 * frac:.1f}% of the tokens on average (far share {a.far}, {a.bits}-bit witness, n {nh})")
+        print(f"attended {100 * frac:.1f}% of the tokens on average (far share {a.far}, {a.bits}-bit witness"
+              f"{', page anchors' if a.anchors else ''}, n {nh})")
         return bad, frac
 
     if a.grow:
         n0 = max(1, n // 2)
-        cache = ghostkv_gpu.GhostCache(k[:n0], v[:n0], bits=a.bits, capacity=n)
+        cache = ghostkv_gpu.GhostCache(k[:n0], v[:n0], bits=a.bits, capacity=n, anchors=a.anchors)
         b, _ = check(cache, n0, "built")
         fails += b
         held, sizes, i = n0, [1, 7, 64, 500, 4096], 0
@@ -143,12 +147,12 @@ def main():
             print("append past the capacity: accepted  FAILED")
         except ValueError as e:
             print(f"append past the capacity: refused ({e})")
-        fresh = ghostkv_gpu.GhostCache(k, v, bits=a.bits)
+        fresh = ghostkv_gpu.GhostCache(k, v, bits=a.bits, anchors=a.anchors)
         _, ffrac = check(fresh, n, "built from all tokens at once")
         fresh.close()
         print(f"grown cache attended {100 * frac:.1f}%, one built at once {100 * ffrac:.1f}%")
     else:
-        cache = ghostkv_gpu.GhostCache(k, v, bits=a.bits)
+        cache = ghostkv_gpu.GhostCache(k, v, bits=a.bits, anchors=a.anchors)
         b, _ = check(cache, n, "built")
         fails += b
     # a non-finite query component: that head flagged, the others as before

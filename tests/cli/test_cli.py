@@ -235,6 +235,10 @@ def model_commands(tmp):
     # a CUDA build without a GPU names the CUDA call, a build without CUDA says so; with a GPU it runs, every step checked
     rc, so, se = run(["generate", "--model", ref, "--prompt", "x", "--gpu"])
     check(rc != 0 and "--gpu go with --eliminate" in se, f"--gpu without --eliminate: {se!r}")
+    rc, so, se = run(["generate", "--model", ref, "--prompt", "x", "--eliminate", "mass:1e-3", "--anchors", "page"])
+    check(rc != 0 and "--anchors page goes with --gpu" in se, f"--anchors page without --gpu: {se!r}")
+    rc, so, se = run(["generate", "--model", ref, "--prompt", "x", "--eliminate", "mass:1e-3", "--gpu", "--anchors", "kmeans"])
+    check(rc != 0 and "--anchors takes none or page, got 'kmeans'" in se, f"--anchors kmeans: {se!r}")
     rc, so, se = run(["generate", "--model", ref, "--prompt", "x", "--eliminate", "topk:5", "--gpu"])
     check(rc != 0 and ("takes the mass policy" in se or "built without CUDA" in se), f"--gpu with topk: {se!r}")
     rc, so, se = run(["generate", "--model", ref, "--prompt", passage[:2000], "--max-new", "3", "--eliminate", "mass:1e-3",
@@ -245,6 +249,11 @@ def model_commands(tmp):
           f"generate --gpu: {se!r}")
     print("generate --gpu:", "ran on the GPU, every step checked" if rc == 0 else "refused here (no GPU or no CUDA build): "
           + se.strip().splitlines()[-1][:160])
+    rc, so, se = run(["generate", "--model", ref, "--prompt", passage[:2000], "--max-new", "3", "--eliminate", "mass:1e-3",
+                      "--gpu", "--bits", "4", "--anchors", "page"])
+    check((rc != 0 and ("built without CUDA" in se or "GhostCache: cudaGetDeviceCount" in se))
+          or (rc == 0 and "GPU quant 4, page anchors" in se and " 0 bound violations, 0 certificate failures" in se),
+          f"generate --gpu --anchors page: {se!r}")
     rc, so, se = run(["generate", "--model", ref, "--prompt", "x", "--eliminate", "mass:1e-3", "--witness", "proto"])
     check(rc != 0 and "takes quant or lowrank" in se and "'proto'" in se, f"--witness proto: {se!r}")
     rc, so, se = run(["generate", "--model", ref, "--prompt", "x", "--eliminate", "mass"])

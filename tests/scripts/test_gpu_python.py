@@ -102,6 +102,10 @@ def main():
                             "--n", "4096", "--far", "0.9"], capture_output=True, text=True)
         print(r.stdout[-600:])
         c(r.returncode == 0 and "all checks passed" in r.stdout, "gpu_python_check.py on a GPU")
+        r = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "gpu_python_check.py"), "--lib-dir", lib_dir,
+                            "--n", "4096", "--far", "0.9", "--grow", "--anchors"], capture_output=True, text=True)
+        print(r.stdout[-600:])
+        c(r.returncode == 0 and "all checks passed" in r.stdout, "gpu_python_check.py --grow --anchors on a GPU")
     return c.done("test_gpu_python")
 
 

@@ -29,7 +29,7 @@ def _bf16(x):
 
 
 class GhostCache:
-    def __init__(self, k, v, bits="8", n_sink=4, n_recent=64, delta=1e-3, capacity=None):
+    def __init__(self, k, v, bits="8", n_sink=4, n_recent=64, delta=1e-3, capacity=None, anchors=False):
         k, v = np.asarray(k, np.float32), np.asarray(v, np.float32)
         if k.ndim != 3 or k.shape != v.shape:
             raise ValueError(f"ghostkv_gpu: k and v must have the same shape [n, n_head_kv, d], got {k.shape} and {v.shape}")
