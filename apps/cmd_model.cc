@@ -80,11 +80,13 @@ void add_model_commands(CLI::App& app) {
   gen->add_flag("--compare-dense", g.compare_dense, "with --eliminate: also generate densely and report where the "
                 "continuations first differ");
   gen->add_flag("--gpu", g.gpu, "with --eliminate mass:D: run every decode step's attention on the GPU path (a "
-                "GhostCache per layer, grown by each step's token; --bits 8 | 4 | mixed), each step checked against "
+                "GhostCache per layer, grown by each step's token; --bits 8 | 4 | mixed, or --witness lowrank at rank "
+                "16), each step checked against "
                 "float64; --compare-dense then compares with the GPU's dense path (the same bf16 cache). Needs a CUDA build "
                 "and an sm_90 GPU");
-  gen->add_option("--anchors", g.gen_anchors, "with --gpu: none | page (a box of each 64-token page's codes: the anchor "
-                  "stage eliminates whole pages before their codes are read)")->capture_default_str();
+  gen->add_option("--anchors", g.gen_anchors, "with --gpu: none | page (a box of each 64-token page's codes, or sketches "
+                  "with --witness lowrank: the anchor stage eliminates whole pages before their witnesses are read)")
+      ->capture_default_str();
 
   auto* lg = app.add_subcommand("logits", "Full-prompt forward; writes float32 logits [n or N, n_vocab]");
   lg->add_option("--model", g.model, "model: HF folder, GGUF file or llama2.c .bin")->required();
@@ -220,11 +222,14 @@ int run_model_command(CLI::App& app) {
       const Policy pol = parse_policy(g.eliminate);
       GKV_CHECK(pol.kind == PolicyKind::mass, "generate --gpu: the GPU path takes the mass policy (mass:D), got '",
                 g.eliminate, "'");
-      GKV_CHECK(g.witness == "quant" && g.basis.empty(), "generate --gpu: the GPU path's witness is quant (--bits 8 | 4 | "
-                "mixed, a basis fitted on the prompt's keys), got --witness ", g.witness,
+      GKV_CHECK((g.witness == "quant" || (g.witness == "lowrank" && g.rank == cuda::kSketchRank)) && g.basis.empty(),
+                "generate --gpu: the GPU path's witness is quant (--bits 8 | 4 | mixed) or lowrank at --rank ",
+                cuda::kSketchRank, ", with a basis fitted on the prompt's keys; got --witness ", g.witness,
+                g.witness == "lowrank" ? " --rank " + std::to_string(g.rank) : std::string(),
                 g.basis.empty() ? "" : " with --basis");
       cuda::CacheOptions co;
-      co.bits = g.bits, co.n_sink = int(g.sink), co.n_recent = int(g.recent), co.delta = pol.value;
+      co.bits = g.witness == "lowrank" ? "lowrank" : g.bits;
+      co.n_sink = int(g.sink), co.n_recent = int(g.recent), co.delta = pol.value;
       co.anchors = g.gen_anchors == "page";
       const int64_t cap = int64_t(prompt.size()) + g.max_new;
       auto gh = std::make_unique<cuda::GpuEliminationHook>(w.cfg, cap, co);
@@ -232,7 +237,8 @@ int run_model_command(CLI::App& app) {
       hook_stats = [ghp]() -> const std::vector<EliminationLayerStats>& { return ghp->stats(); };
       dense_hook = [&w, cap, co]() { return std::make_unique<cuda::GpuEliminationHook>(w.cfg, cap, co, true); };
       hook = std::move(gh);
-      method = "GPU quant " + g.bits + (co.anchors ? ", page anchors" : "");
+      method = (g.witness == "lowrank" ? "GPU lowrank r" + std::to_string(cuda::kSketchRank) : "GPU quant " + g.bits) +
+               (co.anchors ? ", page anchors" : "");
 #else
       GKV_CHECK(false, "generate --gpu: this ghostkv was built without CUDA (GHOSTKV_CUDA: a build where nvcc exists)");
 #endif

@@ -17,14 +17,15 @@ typedef struct gkv_cache gkv_cache;
  * n_attended, flags. */
 #define GKV_CERT_FIELDS 10
 
-/* k, v: [n, n_head_kv, d] float32 (host); bits "8", "4" or "mixed". On success *out holds the cache. */
+/* k, v: [n, n_head_kv, d] float32 (host); bits "8", "4" or "mixed" (the quantised witness) or "lowrank" (the rank-16
+ * sketch). On success *out holds the cache. */
 int gkv_cache_new(const float* k, const float* v, int64_t n, int n_head_kv, int d, const char* bits, int n_sink,
                   int n_recent, double delta, gkv_cache** out, char* err, int err_len);
 /* As gkv_cache_new, with room for capacity tokens (0: n), which gkv_cache_append fills. */
 int gkv_cache_new_capacity(const float* k, const float* v, int64_t n, int n_head_kv, int d, const char* bits, int n_sink,
                            int n_recent, double delta, int64_t capacity, gkv_cache** out, char* err, int err_len);
 /* As gkv_cache_new_capacity, and anchors != 0: page anchors (CacheOptions::anchors: whole pages eliminated from a box
- * of their codes before the scan reads them). */
+ * of their codes, or of their sketches, before the scan reads them). */
 int gkv_cache_new_ex(const float* k, const float* v, int64_t n, int n_head_kv, int d, const char* bits, int n_sink,
                      int n_recent, double delta, int64_t capacity, int anchors, gkv_cache** out, char* err, int err_len);
 /* Appends m tokens: k, v [m, n_head_kv, d] float32 (host), within the capacity (GhostCache::append). */

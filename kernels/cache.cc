@@ -1,5 +1,5 @@
-// GhostCache (cache.h): one sequence's paged bf16 KV cache and int8 / int4 / mixed witnesses on the device, built from
-// host K and V with the CPU library, and a synchronous decode step on it.
+// GhostCache (cache.h): one sequence's paged bf16 KV cache and its witnesses (int8 / int4 / mixed codes, or the rank-16
+// low-rank sketch) on the device, built from host K and V with the CPU library, and a synchronous decode step on it.
 #include "cache.h"
 
 #include <cuda_runtime.h>
@@ -50,6 +50,8 @@ struct DevBuf {
 struct GhostCache::Impl {
   int64_t n = 0, cap = 0;
   int hkv = 0, d = 0, cap_pages = 0, k8 = 0, bits = 8, n8 = -1;
+  bool lowrank = false;  // bits "lowrank": the sketch (ẑ, ρ, e) instead of the codes and meta (int8 records give ν and
+                         // the residual bound, and are not copied)
   CacheOptions o;
   BitSpec spec;
   std::vector<Basis> basis;           // per KV head, fitted at construction
@@ -57,6 +59,7 @@ struct GhostCache::Impl {
   std::vector<float> resid_h, kmax_h;  // the device's resid_max and k_norm_max
   DecodeParams base;  // the cache's arrays and shapes; decode fills the rest
   DevBuf k, v, codes, meta, nu, box, table, seq, rot, mu, resid, kmax, q, out, cert, work;
+  DevBuf sketch, sk_rho, sk_err;  // the low-rank witness
   int64_t work_bytes = 0, q_heads = 0;
   int device = -1;  // current at construction: the device that holds the arrays
   bool broken = false;  // a CUDA failure part way through an append: the device arrays may disagree
@@ -123,8 +126,9 @@ void GhostCache::Impl::check_device(const char* who) const {
 
 // Tokens n..n+m−1 (k, v: [m, hkv, d], checked finite): the pages p0 = n / kPage .. p1 they touch are staged on the host
 // (K and V rows in bf16; per KV head the page's records, build_quant over all of the page's tokens with the KV head's
-// basis, packed by pack_quant_pages) and copied to the device over the same pages; then seq_len, resid_max and
-// k_norm_max. Nothing on the host changes before every copy is done.
+// basis, packed by pack_quant_pages, or for the low-rank witness its sketch by pack_lowrank_pages, the quantised
+// records then giving only ν and the residual bound) and copied to the device over the same pages; then seq_len,
+// resid_max and k_norm_max. Nothing on the host changes before every copy is done.
 void GhostCache::Impl::add_tokens(const float* kin, const float* vin, int64_t m) {
   const int64_t row = int64_t(hkv) * d, n1 = n + m;
   const int64_t p0 = n / kPage, p1 = (n1 - 1) / kPage, np = p1 - p0 + 1;
@@ -132,8 +136,14 @@ void GhostCache::Impl::add_tokens(const float* kin, const float* vin, int64_t m)
   const size_t kv_page = size_t(hkv) * kPage * d, code_page = size_t(hkv) * kPage * size_t(cb), meta_page = size_t(hkv) * 2 * d;
   std::vector<uint16_t> kc(size_t(np) * kv_page, 0), vc(size_t(np) * kv_page, 0);
   const size_t box_page = size_t(hkv) * 2 * d;
-  std::vector<uint8_t> hcodes(size_t(np) * code_page, 0), hbox(size_t(np) * box_page, 0);
-  std::vector<uint16_t> hmeta(size_t(np) * meta_page, 0);
+  // the quantised records' pages (the low-rank witness: one page's scratch, not copied), the low-rank witness's
+  const int64_t nq = lowrank ? 1 : np;
+  std::vector<uint8_t> hcodes(size_t(nq) * code_page, 0), hbox(size_t(nq) * box_page, 0);
+  std::vector<uint16_t> hmeta(size_t(nq) * meta_page, 0);
+  const size_t sk_page = size_t(hkv) * kPage * kSketchRank, rho_page = size_t(hkv) * kPage, lrbox_page = size_t(hkv) * kLrBoxHalfs;
+  const int64_t nl = lowrank ? np : 0;
+  std::vector<uint16_t> hsk(size_t(nl) * sk_page, 0), hrho(size_t(nl) * rho_page, 0), herr(hrho.size(), 0);
+  std::vector<uint16_t> hlrbox(size_t(nl) * lrbox_page, 0);
   std::vector<float> hnu(size_t(np) * hkv, 0.0f), resid_new = resid_h, kmax_new = kmax_h;
   std::vector<float> tail_k_new(tail_k.size()), tail_v_new(tail_v.size());
   std::vector<float> pk(size_t(kPage) * d), pv(size_t(kPage) * d);
@@ -166,10 +176,14 @@ void GhostCache::Impl::add_tokens(const float* kin, const float* vin, int64_t m)
         km = std::max(km, std::sqrt(s2));
       }
       const QuantRecords rec = build_quant(basis[size_t(g)], spec, kPage, cnt, pk.data(), pv.data(), cnt, d);
-      if (pack_quant_pages(rec, cnt, &one_page, 1, hkv, g, hcodes.data() + size_t(pi) * code_page,
-                           hmeta.data() + size_t(pi) * meta_page, hbox.data() + size_t(pi) * box_page,
-                           hnu.data() + size_t(pi) * hkv) != k8)
+      const size_t qi = lowrank ? 0 : size_t(pi);
+      if (pack_quant_pages(rec, cnt, &one_page, 1, hkv, g, hcodes.data() + qi * code_page, hmeta.data() + qi * meta_page,
+                           hbox.data() + qi * box_page, hnu.data() + size_t(pi) * hkv) != k8)
         throw std::logic_error("ghostkv cuda: GhostCache: the records' widths are not the layout of " + o.bits);
+      if (lowrank)
+        pack_lowrank_pages(basis[size_t(g)], pk.data(), cnt, &one_page, 1, hkv, g, hsk.data() + size_t(pi) * sk_page,
+                           hrho.data() + size_t(pi) * rho_page, herr.data() + size_t(pi) * rho_page,
+                           o.anchors ? hlrbox.data() + size_t(pi) * lrbox_page : nullptr);
       // the device's bounds are float32: both rounded up
       resid_new[size_t(g)] = std::max(resid_new[size_t(g)], f32_round_up(rec.resid_max));
       kmax_new[size_t(g)] = std::max(kmax_new[size_t(g)], f32_round_up(km * (1 + 1e-12)));
@@ -186,10 +200,17 @@ void GhostCache::Impl::add_tokens(const float* kin, const float* vin, int64_t m)
     };
     put(k, size_t(p0) * kv_page * 2, kc.data(), kc.size() * 2, "K");
     put(v, size_t(p0) * kv_page * 2, vc.data(), vc.size() * 2, "V");
-    put(codes, size_t(p0) * code_page, hcodes.data(), hcodes.size(), "codes");
-    put(meta, size_t(p0) * meta_page * 2, hmeta.data(), hmeta.size() * 2, "meta");
+    if (lowrank) {
+      put(sketch, size_t(p0) * sk_page * 2, hsk.data(), hsk.size() * 2, "sketch");
+      put(sk_rho, size_t(p0) * rho_page * 2, hrho.data(), hrho.size() * 2, "sk_rho");
+      put(sk_err, size_t(p0) * rho_page * 2, herr.data(), herr.size() * 2, "sk_err");
+      if (o.anchors) put(box, size_t(p0) * lrbox_page * 2, hlrbox.data(), hlrbox.size() * 2, "page anchors");
+    } else {
+      put(codes, size_t(p0) * code_page, hcodes.data(), hcodes.size(), "codes");
+      put(meta, size_t(p0) * meta_page * 2, hmeta.data(), hmeta.size() * 2, "meta");
+      if (o.anchors) put(box, size_t(p0) * box_page, hbox.data(), hbox.size(), "page anchors");
+    }
     put(nu, size_t(p0) * hkv * 4, hnu.data(), hnu.size() * 4, "nu_max");
-    if (o.anchors) put(box, size_t(p0) * box_page, hbox.data(), hbox.size(), "page anchors");
     put(resid, 0, resid_new.data(), resid_new.size() * 4, "resid_max");
     put(kmax, 0, kmax_new.data(), kmax_new.size() * 4, "k_norm_max");
     put(seq, 0, &seq_n, 4, "seq_len");
@@ -208,8 +229,8 @@ GhostCache::GhostCache(const float* k, const float* v, int64_t n, int n_head_kv,
   if (n < 1 || n > (int64_t(1) << 30) || n_head_kv < 1 || n_head_kv > 1024 || (d != 64 && d != 128))
     throw std::invalid_argument("ghostkv cuda: GhostCache: needs n in [1, 2^30], n_head_kv in [1, 1024] and d 64 or 128 (got n " +
                                 std::to_string(n) + ", n_head_kv " + std::to_string(n_head_kv) + ", d " + std::to_string(d) + ")");
-  if (o.bits != "8" && o.bits != "4" && o.bits != "mixed")
-    throw std::invalid_argument("ghostkv cuda: GhostCache: bits must be 8, 4 or mixed (got '" + o.bits + "')");
+  if (o.bits != "8" && o.bits != "4" && o.bits != "mixed" && o.bits != "lowrank")
+    throw std::invalid_argument("ghostkv cuda: GhostCache: bits must be 8, 4, mixed or lowrank (got '" + o.bits + "')");
   if (o.n_sink < 0 || o.n_recent < 0 || !(o.delta > 0 && o.delta < 1))
     throw std::invalid_argument("ghostkv cuda: GhostCache: needs n_sink, n_recent >= 0 and delta in (0, 1) (got " +
                                 std::to_string(o.n_sink) + ", " + std::to_string(o.n_recent) + ", " + std::to_string(o.delta) + ")");
@@ -224,9 +245,10 @@ GhostCache::GhostCache(const float* k, const float* v, int64_t n, int n_head_kv,
   m.hkv = n_head_kv, m.d = d, m.o = o, m.cap = cap;
   m.o.capacity = cap;
   m.cap_pages = int((cap + kPage - 1) / kPage);
+  m.lowrank = o.bits == "lowrank";
   m.bits = o.bits == "4" ? 4 : 8, m.n8 = o.bits == "mixed" ? 32 : -1;
   m.k8 = witness_k8(m.bits, m.n8, d);
-  m.spec = parse_bits(o.bits == "mixed" ? "8x32,4" : o.bits, d);
+  m.spec = parse_bits(o.bits == "mixed" ? "8x32,4" : m.lowrank ? "8" : o.bits, d);
   if (int((m.spec.total_bits() + 7) / 8) != witness_code_bytes(m.k8, d))
     throw std::logic_error("ghostkv cuda: GhostCache: witness " + o.bits + " is not a GPU layout");
 
@@ -248,9 +270,16 @@ GhostCache::GhostCache(const float* k, const float* v, int64_t n, int n_head_kv,
     ck(cudaMemset(b.p, 0, std::max<size_t>(bytes, 1)), what);
   };
   zeros(m.k, pages * n_head_kv * kPage * d * 2, "K"), zeros(m.v, pages * n_head_kv * kPage * d * 2, "V");
-  zeros(m.codes, pages * n_head_kv * kPage * size_t(witness_code_bytes(m.k8, d)), "codes");
-  zeros(m.meta, pages * n_head_kv * 2 * d * 2, "meta"), zeros(m.nu, pages * n_head_kv * 4, "nu_max");
-  if (o.anchors) zeros(m.box, pages * n_head_kv * 2 * d, "page anchors");
+  if (m.lowrank) {
+    zeros(m.sketch, pages * n_head_kv * kPage * kSketchRank * 2, "sketch");
+    zeros(m.sk_rho, pages * n_head_kv * kPage * 2, "sk_rho"), zeros(m.sk_err, pages * n_head_kv * kPage * 2, "sk_err");
+    if (o.anchors) zeros(m.box, pages * n_head_kv * kLrBoxHalfs * 2, "page anchors");
+  } else {
+    zeros(m.codes, pages * n_head_kv * kPage * size_t(witness_code_bytes(m.k8, d)), "codes");
+    zeros(m.meta, pages * n_head_kv * 2 * d * 2, "meta");
+    if (o.anchors) zeros(m.box, pages * n_head_kv * 2 * d, "page anchors");
+  }
+  zeros(m.nu, pages * n_head_kv * 4, "nu_max");
   zeros(m.resid, size_t(n_head_kv) * 4, "resid_max"), zeros(m.kmax, size_t(n_head_kv) * 4, "k_norm_max");
   zeros(m.seq, 4, "seq_len");
   m.table.upload(table, "page table"), m.rot.upload(rot, "rotation"), m.mu.upload(mu, "mu");
@@ -261,7 +290,10 @@ GhostCache::GhostCache(const float* k, const float* v, int64_t n, int n_head_kv,
   p.max_pages = m.cap_pages, p.max_seq = int(cap);
   p.n_sink = o.n_sink, p.n_recent = o.n_recent, p.delta = o.delta;
   p.k_cache = static_cast<const uint16_t*>(m.k.p), p.v_cache = static_cast<const uint16_t*>(m.v.p);
-  p.codes = static_cast<const uint8_t*>(m.codes.p), p.meta = static_cast<const uint16_t*>(m.meta.p);
+  p.codes = static_cast<const uint8_t*>(m.codes.p), p.meta = static_cast<const uint16_t*>(m.meta.p);  // null: low-rank
+  p.rank = m.lowrank ? kSketchRank : 0;
+  p.sketch = static_cast<const uint16_t*>(m.sketch.p), p.sk_rho = static_cast<const uint16_t*>(m.sk_rho.p);
+  p.sk_err = static_cast<const uint16_t*>(m.sk_err.p);
   p.nu_max = static_cast<const float*>(m.nu.p);
   p.box = o.anchors ? static_cast<const uint8_t*>(m.box.p) : nullptr;
   p.page_table = static_cast<const int32_t*>(m.table.p), p.seq_len = static_cast<const int32_t*>(m.seq.p);

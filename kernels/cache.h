@@ -10,8 +10,9 @@
 //   cache.refit();                                       // the basis refitted on every token held
 //
 // Construction fits a PCA basis per KV head on its keys (the CPU library's fit_basis), builds the quantised records
-// (build_quant, one scale group per page of kPage tokens: int8, int4 or mixed widths) and copies the bf16 K and V,
-// the packed witnesses and the rotation to the device, in pages laid out in order (page table = identity), with room
+// (build_quant, one scale group per page of kPage tokens: int8, int4 or mixed widths; for the low-rank witness the
+// sketch of pack_lowrank_pages, with int8 records kept on the host only for ν and the residual bound) and copies the
+// bf16 K and V, the packed witnesses and the rotation to the device, in pages laid out in order (page table = identity), with room
 // for CacheOptions::capacity tokens. append adds tokens as a decode loop produces them: their bf16 rows, and the records
 // of every page they touch rebuilt from all of that page's tokens with the KV head's basis from construction (the page
 // is the quantisation group, so a page's record never depends on another page; the basis is not refitted: refit does
@@ -31,11 +32,14 @@
 namespace ghostkv::cuda {
 
 struct CacheOptions {
-  std::string bits = "8";  // "8", "4" or "mixed" (the first 32 components at 8 bits, the rest at 4)
+  std::string bits = "8";  // "8", "4" or "mixed" (the first 32 components at 8 bits, the rest at 4): the quantised
+                           // witness; "lowrank": the rank-16 sketch of the rotated keys with residual norms (decode.h;
+                           // 36 bytes per token and KV head instead of the codes, 128 at int8)
   int n_sink = 4, n_recent = 64;  // hot tokens: always attended
   double delta = 1e-3;            // the mass policy's δ
   int64_t capacity = 0;           // tokens the cache has room for (append fills it); 0: the n it is built with
-  bool anchors = false;           // page anchors (a box of each page's codes): the anchor stage eliminates whole pages
+  bool anchors = false;           // page anchors (a box of each page's codes, or of its sketches with the low-rank
+                                  // witness): the anchor stage eliminates whole pages
                                   // from their meta and box alone, before the scan reads their codes (decode.h)
 };
 

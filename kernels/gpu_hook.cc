@@ -59,7 +59,13 @@ bool GpuEliminationHook::attend(int64_t layer, const float* q, const int64_t* po
   s.max_mass_lost = 0;
   const int64_t hot_lo = std::min<int64_t>(o_.n_sink, n_kv), hot_hi = std::max<int64_t>(n_kv - o_.n_recent, hot_lo);
   const int64_t cand = hot_hi - hot_lo;
-  const int cb = witness_code_bytes(witness_k8(o_.bits == "4" ? 4 : 8, o_.bits == "mixed" ? 32 : -1, d), d);
+  // per token of a page the scan reads: the codes, or the low-rank sketch (ẑ in f16, ρ, e); per page: the quantised
+  // witness's meta (h_j, err_j in f16), ν_max, and with anchors the box (2·d bytes of codes, or the low-rank anchor's
+  // kLrBoxHalfs f16) and the page bound written (G f16)
+  const bool lowrank = o_.bits == "lowrank";
+  const double tok = lowrank ? kSketchRank * 2 + 2 + 2
+                             : witness_code_bytes(witness_k8(o_.bits == "4" ? 4 : 8, o_.bits == "mixed" ? 32 : -1, d), d);
+  const double page_meta = (lowrank ? 0.0 : 2.0 * d * 2) + 4, page_box = (lowrank ? kLrBoxHalfs * 2.0 : 2.0 * d) + 2.0 * G;
   double bytes = 0;
   int64_t with_cand = 0;
   for (int h = 0; h < hq; ++h) {
@@ -82,13 +88,12 @@ bool GpuEliminationHook::attend(int64_t layer, const float* q, const int64_t* po
     if (cand > 0) s.elim_rate += double(n_kv - att) / double(cand), ++with_cand;
     if (h % G == 0) {  // once per KV head: what its step reads
       const double pages = double((n_kv + kPage - 1) / kPage);
-      // the codes of every token, or with anchors those of the pages the scan read (whole pages) plus every page's box
-      // (2·d bytes) and its bound written (G f16)
+      // the witness of every token, or with anchors that of the pages the scan read (whole pages) plus every page's box
       const double codes = dense_      ? 0.0
-                           : o_.anchors ? double(det.pages_read[size_t(g)]) * kPage * cb + pages * (2.0 * d + 2.0 * G)
-                                        : double(n_kv) * cb;
+                           : o_.anchors ? double(det.pages_read[size_t(g)]) * kPage * tok + pages * page_box
+                                        : double(n_kv) * tok;
       bytes += dense_ ? double(n_kv) * 2 * d * 2
-                      : codes + pages * 2 * d * 2 + double(att) * 2 * d * 2 + double(d) * d * 4 + double(d) * 4;
+                      : codes + pages * page_meta + double(att) * 2 * d * 2 + double(d) * d * 4 + double(d) * 4;
     }
   }
   s.attended_frac /= hq;

@@ -36,8 +36,9 @@ class GpuEliminationHook : public AttentionHook {
               int64_t n_kv, float* out) override;
 
   // per (decode step, layer): attended_frac (n_attended / n_kv, mean over query heads), elim_rate (eliminated /
-  // candidates), kv_bytes_frac (the GPU path's bytes: per KV head the codes of every token (with anchors: of the pages
-  // the scan read, and every page's box and bound; not the page list, 12 bytes per page read), every page's meta, the bf16 K and V of the attended tokens and the
+  // candidates), kv_bytes_frac (the GPU path's bytes: per KV head the witness of every token, its codes or its low-rank
+  // sketch (with anchors: of the pages the scan read, and every page's box and bound; not the page list, 12 bytes per
+  // page read), every page's meta (quantised witness) and ν_max, the bf16 K and V of the attended tokens and the
   // rotation and μ, over n_kv·2·d·2), max_mass_bound, max_out_rel_err (against
   // float64), max_mass_lost (float64; 0 in dense mode: nothing given up), violations, certificate_failures
   const std::vector<EliminationLayerStats>& stats() const { return stats_; }

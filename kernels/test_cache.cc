@@ -57,7 +57,10 @@ TEST(CudaCache, RefusesBadShapesAndOptions) {
   EXPECT_NE(invalid([&] { GhostCache(nullptr, v.data(), 300, 2, 128); }).find("null"), std::string::npos);
   CacheOptions o;
   o.bits = "3";
-  EXPECT_NE(invalid([&] { GhostCache(k.data(), v.data(), 300, 2, 128, o); }).find("'3'"), std::string::npos);
+  EXPECT_NE(invalid([&] { GhostCache(k.data(), v.data(), 300, 2, 128, o); }).find("8, 4, mixed or lowrank (got '3')"),
+            std::string::npos);
+  o.bits = "lowrank8";
+  EXPECT_NE(invalid([&] { GhostCache(k.data(), v.data(), 300, 2, 128, o); }).find("'lowrank8'"), std::string::npos);
   o = {};
   o.delta = 1.5;
   EXPECT_NE(invalid([&] { GhostCache(k.data(), v.data(), 300, 2, 128, o); }).find("delta"), std::string::npos);
@@ -104,11 +107,15 @@ TEST(CudaCache, WithoutAGpuTheCudaErrorIsNamed) {
               std::string::npos);
     return;
   }
-  try {
-    GhostCache(k.data(), v.data(), 300, 2, 128);
-    ADD_FAILURE() << "built without a GPU";
-  } catch (const std::runtime_error& e) {
-    EXPECT_NE(std::string(e.what()).find("GhostCache: cudaGetDeviceCount"), std::string::npos) << e.what();
+  for (const std::string bits : {"8", "lowrank"}) {  // every witness passes the host's checks and meets the CUDA call
+    CacheOptions o;
+    o.bits = bits, o.anchors = bits == "lowrank";
+    try {
+      GhostCache(k.data(), v.data(), 300, 2, 128, o);
+      ADD_FAILURE() << "built without a GPU (bits " << bits << ")";
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find("GhostCache: cudaGetDeviceCount"), std::string::npos) << bits << ": " << e.what();
+    }
   }
 }
 
@@ -268,8 +275,10 @@ TEST(CudaCheck64, PassesAGoodStepAndNamesEachFault) {
 // the dense step is bitwise that of a cache built from all of them at once (the same bf16 pages), and a spike token
 // appended last (its key along the query) takes the output to its value. Refusals: no room, a NaN naming its
 // token, nothing changed by them.
-TEST(CudaCache, AppendGrowsTheCacheWithinItsCertificates) {
-  if (!have_gpu()) GTEST_SKIP() << "needs a CUDA GPU: the device run executes this test";
+namespace {
+
+void append_grows(const std::string& bits) {
+  SCOPED_TRACE("bits " + bits);
   const int hkv = 2, d = 128, hq = 8;
   const int64_t n0 = 300, cap = 1000;
   std::vector<float> k = randn(size_t(cap) * hkv * d, 7), v = randn(size_t(cap) * hkv * d, 8);
@@ -277,7 +286,7 @@ TEST(CudaCache, AppendGrowsTheCacheWithinItsCertificates) {
   const double scale = 1.0 / std::sqrt(double(d));
   far_keys(k, q, cap, hkv, hq, d);
   CacheOptions o;
-  o.capacity = cap;
+  o.capacity = cap, o.bits = bits;
   GhostCache c(k.data(), v.data(), n0, hkv, d, o);
   EXPECT_EQ(c.n(), n0);
   EXPECT_EQ(c.capacity(), cap);
@@ -345,11 +354,20 @@ TEST(CudaCache, AppendGrowsTheCacheWithinItsCertificates) {
   EXPECT_GT(out[3], 90.0f) << "the appended spike token was not attended";
 }
 
+}  // namespace
+
+TEST(CudaCache, AppendGrowsTheCacheWithinItsCertificates) {
+  if (!have_gpu()) GTEST_SKIP() << "needs a CUDA GPU: the device run executes this test";
+  for (const std::string bits : {"8", "lowrank"}) append_grows(bits);
+}
+
 // On a GPU: a cache built from 300 tokens and grown to 1000 (keys of another kind appended: the far tokens 400-599),
 // refitted, is the cache built from all 1000 at once: every bound of a ghost step bitwise the same, the same tokens
 // attended, the dense step bitwise the same; and it still grows within its certificates after the refit.
-TEST(CudaCache, RefitIsTheCacheBuiltAtOnce) {
-  if (!have_gpu()) GTEST_SKIP() << "needs a CUDA GPU: the device run executes this test";
+namespace {
+
+void refit_is_built_at_once(const std::string& bits) {
+  SCOPED_TRACE("bits " + bits);
   const int hkv = 2, d = 128, hq = 8;
   const int64_t n0 = 300, n1 = 1000, cap = 1100;
   std::vector<float> k = randn(size_t(cap) * hkv * d, 17), v = randn(size_t(cap) * hkv * d, 18);
@@ -357,7 +375,7 @@ TEST(CudaCache, RefitIsTheCacheBuiltAtOnce) {
   const double scale = 1.0 / std::sqrt(double(d));
   far_keys(k, q, cap, hkv, hq, d);
   CacheOptions o;
-  o.capacity = cap;
+  o.capacity = cap, o.bits = bits;
   GhostCache c(k.data(), v.data(), n0, hkv, d, o);
   c.append(k.data() + size_t(n0) * hkv * d, v.data() + size_t(n0) * hkv * d, n1 - n0);
   std::vector<float> out(size_t(hq) * d), out_f(size_t(hq) * d);
@@ -370,7 +388,9 @@ TEST(CudaCache, RefitIsTheCacheBuiltAtOnce) {
   EXPECT_NE(invalid([&] { c.last_step(&refit); }).find("changed since the last decode"), std::string::npos);
   c.decode(q.data(), hq, scale, out.data(), cert.data());
   c.last_step(&refit);
-  GhostCache whole(k.data(), v.data(), n1, hkv, d);
+  CacheOptions ow;
+  ow.bits = bits;
+  GhostCache whole(k.data(), v.data(), n1, hkv, d, ow);
   whole.decode(q.data(), hq, scale, out_f.data(), cert_f.data());
   whole.last_step(&fresh);
   ASSERT_EQ(refit.bound.size(), fresh.bound.size());
@@ -401,6 +421,13 @@ TEST(CudaCache, RefitIsTheCacheBuiltAtOnce) {
   }
 }
 
+}  // namespace
+
+TEST(CudaCache, RefitIsTheCacheBuiltAtOnce) {
+  if (!have_gpu()) GTEST_SKIP() << "needs a CUDA GPU: the device run executes this test";
+  for (const std::string bits : {"8", "lowrank"}) refit_is_built_at_once(bits);
+}
+
 // On a GPU: with page anchors the far pages (1-3 and 7-8: every token far) are given up whole, their codes unread
 // (pages_read below the page count), every bound (the page's, for their tokens) at or above its exact score, and the step
 // within its certificate, built and after an append; the dense step as without anchors.
@@ -412,7 +439,7 @@ TEST(CudaCache, AnchorsGiveUpWholePagesWithinTheCertificate) {
   const std::vector<float> q = randn(size_t(hq) * d, 29);
   const double scale = 1.0 / std::sqrt(double(d));
   far_keys(k, q, cap, hkv, hq, d);
-  for (const std::string bits : {"8", "4", "mixed"}) {
+  for (const std::string bits : {"8", "4", "mixed", "lowrank"}) {
     SCOPED_TRACE("bits " + bits);
     CacheOptions o;
     o.capacity = cap, o.anchors = true, o.bits = bits;

@@ -378,3 +378,34 @@ TEST(CudaPack, APageBuiltAloneIsItsPartOfTheWholeBuild) {
     EXPECT_FALSE(std::equal(m5.begin(), m5.end(), meta.begin() + ptrdiff_t(last * mpage)));
   }
 }
+
+// The low-rank witness as GhostCache builds it, a page at a time: for a fixed basis, the sketch, ρ, e and page anchor of
+// each page built alone (its tokens only, at physical page 0) are that page's part of the whole-sequence build, so an
+// append that rebuilds the pages it touches leaves the others' bytes as they were.
+TEST(CudaPack, ALowRankPageBuiltAloneIsItsPartOfTheWholeBuild) {
+  for (const int d : {128, 64}) {
+    const int n = 4 * kPage + 23, n_pages = (n + kPage - 1) / kPage, Hkv = 2, g = 1;
+    SCOPED_TRACE("d " + std::to_string(d));
+    const std::vector<float> k = random_keys(n, d, 41 + d);
+    const Basis bs = fit_basis(BasisKind::pca, k.data(), 2 * kPage, d, d, d, 3);
+    std::vector<int32_t> ident(static_cast<size_t>(n_pages));
+    std::iota(ident.begin(), ident.end(), 0);
+    const size_t spage = size_t(Hkv) * kPage * kSketchRank, rpage = size_t(Hkv) * kPage, bpage = size_t(Hkv) * kLrBoxHalfs;
+    std::vector<uint16_t> sk(n_pages * spage, 0), rho(n_pages * rpage, 0), err(rho.size(), 0), box(n_pages * bpage, 0);
+    pack_lowrank_pages(bs, k.data(), n, ident.data(), n_pages, Hkv, g, sk.data(), rho.data(), err.data(), box.data());
+    const int32_t zero = 0;
+    for (int p = 0; p < n_pages; ++p) {
+      const int cnt = std::min(kPage, n - p * kPage);
+      std::vector<uint16_t> s1(spage, 0), r1(rpage, 0), e1(rpage, 0), b1(bpage, 0);
+      pack_lowrank_pages(bs, k.data() + size_t(p) * kPage * d, cnt, &zero, 1, Hkv, g, s1.data(), r1.data(), e1.data(),
+                         b1.data());
+      EXPECT_TRUE(std::equal(s1.begin(), s1.end(), sk.begin() + ptrdiff_t(p * spage))) << "sketch of page " << p;
+      EXPECT_TRUE(std::equal(r1.begin(), r1.end(), rho.begin() + ptrdiff_t(p * rpage))) << "rho of page " << p;
+      EXPECT_TRUE(std::equal(e1.begin(), e1.end(), err.begin() + ptrdiff_t(p * rpage))) << "e of page " << p;
+      EXPECT_TRUE(std::equal(b1.begin(), b1.end(), box.begin() + ptrdiff_t(p * bpage))) << "anchor of page " << p;
+      // KV head g's entries hold the page (not all zero); the other head's are left as they were
+      EXPECT_TRUE(std::any_of(s1.begin() + ptrdiff_t(size_t(g) * kPage * kSketchRank), s1.end(), [](uint16_t x) { return x != 0; }));
+      EXPECT_TRUE(std::all_of(s1.begin(), s1.begin() + ptrdiff_t(size_t(g) * kPage * kSketchRank), [](uint16_t x) { return x == 0; }));
+    }
+  }
+}

@@ -81,10 +81,11 @@ def _f32(a, name, ndim):
 
 class GhostCache:
     """One sequence's KV cache on the GPU: bf16 K and V in pages of 64 tokens, and per KV head a PCA basis and the
-    quantised witnesses (bits "8", "4" or "mixed"). n_sink and n_recent tokens are always attended; delta is the
+    quantised witnesses (bits "8", "4" or "mixed"), or bits "lowrank": the rank-16 sketch of the rotated keys with
+    residual norms (36 bytes per token and KV head). n_sink and n_recent tokens are always attended; delta is the
     mass policy's δ (the attention mass a step may give up, certified). capacity: the tokens it has room for, which
-    append fills (None: the n it is built with). anchors: page anchors (a box of each page's codes), so that whole
-    pages can be eliminated before their codes are read."""
+    append fills (None: the n it is built with). anchors: page anchors (a box of each page's codes, or sketches), so
+    that whole pages can be eliminated before their witnesses are read."""
 
     def __init__(self, k, v, bits="8", n_sink=4, n_recent=64, delta=1e-3, capacity=None, anchors=False):
         k, v = _f32(k, "k", 3), _f32(v, "v", 3)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A GhostCache grown over a real capture as a decode loop grows it, against caches built at once (on an sm_90 GPU).
 
-  scripts/gpu_capture_grow.py CAPTURE_DIR [--layers L,..] [--built F] [--bits 8|4|mixed] [--anchors] [--every E]
+  scripts/gpu_capture_grow.py CAPTURE_DIR [--layers L,..] [--built F] [--bits 8|4|mixed|lowrank] [--anchors] [--every E]
                               [--lib-dir DIR]
 
 A capture (`ghostkv capture`: manifest.json and layer_XX/{q,k,v,positions}.npy, float32, or bf16 bits as uint16 as
@@ -97,7 +97,8 @@ def main():
         cache.close()
         fails += bad_layer
         line = (f"layer {layer}: basis fitted on {f} of {n} tokens; attended {100 * np.mean(grown):.2f}% grown against "
-                f"{100 * np.mean(fresh):.2f}% built at once (mean of {len(grown)} queries, {a.bits}-bit"
+                f"{100 * np.mean(fresh):.2f}% built at once (mean of {len(grown)} queries, "
+                f"{'low-rank r16' if a.bits == 'lowrank' else a.bits + '-bit'}"
                 f"{', page anchors' if a.anchors else ''}, delta {a.delta}); "
                 f"after a refit {100 * frac_r:.2f}% at the last query (built at once {100 * fresh[-1]:.2f}%); "
                 f"{len(pos)} steps checked, {bad_layer} failed checks")

@@ -14,7 +14,7 @@ import sys
 
 RUN = re.compile(r"^\+ \S*python3? \S*gpu_capture_grow\.py (\S+)(.*?) \d\d:\d\d:\d\d$")
 LAYER = re.compile(r"^layer (\d+): basis fitted on (\d+) of (\d+) tokens; attended ([\d.]+)% grown against ([\d.]+)% "
-                   r"built at once \(mean of \d+ queries, (\w+)-bit(, page anchors)?")
+                   r"built at once \(mean of \d+ queries, (?:(\w+)-bit|(low-rank r16))(, page anchors)?")
 
 
 def capture_name(path):
@@ -31,11 +31,11 @@ def table(text, where="record"):
             continue
         m = LAYER.match(line)
         if m and runs:
-            layer, f, n, grown, fresh, bits, anc = m.groups()
+            layer, f, n, grown, fresh, bits, lowrank, anc = m.groups()
             f, n = int(f), int(n)
             basis = "the first quarter" if f == n // 4 else f"the first {f}"
-            title = (f"int{bits}" if bits in ("8", "4") else bits) + (" with page anchors" if anc else "") + \
-                f", basis on {basis}"
+            witness = lowrank if lowrank else f"int{bits}" if bits in ("8", "4") else bits
+            title = witness + (" with page anchors" if anc else "") + f", basis on {basis}"
             run = runs[-1]
             if run[0] not in (None, title):
                 raise ValueError(f"{where}: one run with two kinds of layer lines ({run[0]}, {title})")

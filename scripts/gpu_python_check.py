@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The GPU path through the Python module ghostkv_gpu, checked in float64 with numpy (on a machine with an sm_90 GPU).
 
-  scripts/gpu_python_check.py [--lib-dir DIR] [--n N] [--far SHARE] [--bits 8|4|mixed] [--hq HQ] [--hkv HKV] [--d D]
+  scripts/gpu_python_check.py [--lib-dir DIR] [--n N] [--far SHARE] [--bits 8|4|mixed|lowrank] [--hq HQ] [--hkv HKV] [--d D]
                               [--grow] [--anchors]
 
 One sequence of N tokens (default 32768), HQ query heads over HKV KV heads (32 / 8), d_head D (128). The keys have a
@@ -122,7 +122,8 @@ def main():
     def check(cache, nh, tag):
         print(f"{tag}: {nh} tokens held")
         bad, frac = check_step(cache, q, kb, vb, nh, scale, show=lambda h, ok: not a.grow or not ok or h < 2)
-        print(f"attended {100 * frac:.1f}% of the tokens on average (far share {a.far}, {a.bits}-bit witness"
+        wit = "low-rank r16" if a.bits == "lowrank" else a.bits + "-bit"
+        print(f"attended {100 * frac:.1f}% of the tokens on average (far share {a.far}, {wit} witness"
               f"{', page anchors' if a.anchors else ''}, n {nh})")
         return bad, frac
 

@@ -254,6 +254,15 @@ def model_commands(tmp):
     check((rc != 0 and ("built without CUDA" in se or "GhostCache: cudaGetDeviceCount" in se))
           or (rc == 0 and "GPU quant 4, page anchors" in se and " 0 bound violations, 0 certificate failures" in se),
           f"generate --gpu --anchors page: {se!r}")
+    rc, so, se = run(["generate", "--model", ref, "--prompt", "x", "--eliminate", "mass:1e-3", "--gpu", "--witness",
+                      "lowrank", "--rank", "8"])
+    check(rc != 0 and ("lowrank at --rank 16" in se and "--rank 8" in se or "built without CUDA" in se),
+          f"--gpu --witness lowrank --rank 8: {se!r}")
+    rc, so, se = run(["generate", "--model", ref, "--prompt", passage[:2000], "--max-new", "3", "--eliminate", "mass:1e-3",
+                      "--gpu", "--witness", "lowrank", "--anchors", "page"])
+    check((rc != 0 and ("built without CUDA" in se or "GhostCache: cudaGetDeviceCount" in se))
+          or (rc == 0 and "GPU lowrank r16, page anchors" in se and " 0 bound violations, 0 certificate failures" in se),
+          f"generate --gpu --witness lowrank --anchors page: {se!r}")
     rc, so, se = run(["generate", "--model", ref, "--prompt", "x", "--eliminate", "mass:1e-3", "--witness", "proto"])
     check(rc != 0 and "takes quant or lowrank" in se and "'proto'" in se, f"--witness proto: {se!r}")
     rc, so, se = run(["generate", "--model", ref, "--prompt", "x", "--eliminate", "mass"])

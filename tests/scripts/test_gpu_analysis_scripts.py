@@ -581,18 +581,20 @@ def main():
         check(gpu_capture_table.table(open(src).read(), src) == m.group(2),
               "docs/gpu.md's real-keys table is gpu_capture_table.py's output on its record")
     # gpu_anchor_pages.py: the pages given up, recovered from a row built with the hook's byte count (3 pages of 2 KV
-    # heads' 16 skipped at n 1000, int8, d 128, G 2) and from one with none skipped
-    def anc_row(n, att, skipped, hkv=2, d=128, g=2, cb=128):
+    # heads' 16 skipped at n 1000, d 128, G 2) and from one with none skipped: int8 (the count before ν_max, and with it)
+    # and the low-rank witness (36 bytes per token, the 80-byte page anchor, no meta)
+    def anc_row(n, att, skipped, tok, page, hkv=2, d=128):
         pages = -(-n // 64)
-        b = (hkv * pages - skipped) * 64 * cb + hkv * pages * (2 * d + 2 * g) + att * n * hkv * 2 * d * 2 + \
-            hkv * (pages * 2 * d * 2 + d * d * 4 + d * 4)
+        b = (hkv * pages - skipped) * 64 * tok + hkv * pages * page + att * n * hkv * 2 * d * 2 + hkv * (d * d * 4 + d * 4)
         return ["0", "1", str(n), "%.6f" % att, "0.5", "%.6f" % (b / (hkv * n * 2 * d * 2)), "1e-4", "1e-5", "1e-3", "0", "0"]
-    ga = temp_csv(hdr, [anc_row(1000, 0.5, 3), anc_row(1000, 0.25, 0)])
-    r = subprocess.run([sys.executable, os.path.join("scripts", "gpu_anchor_pages.py"), ga, "2", "128", "2", "128"], cwd=ROOT,
-                       capture_output=True, text=True)
-    check(r.returncode == 0 and "rows with at least one: 1" in r.stdout and ".. 3.00" in r.stdout,
-          f"gpu_anchor_pages.py: {r.stdout} {r.stderr}")
-    os.remove(ga)
+    for wit, tok, page, extra in (("8", 128, 2 * 128 * 2 + 2 * 128 + 4, ["--without-nu"]),
+                                  ("8", 128, 2 * 128 * 2 + 4 + 2 * 128 + 4, []), ("lowrank", 36, 4 + 80 + 4, [])):
+        ga = temp_csv(hdr, [anc_row(1000, 0.5, 3, tok, page), anc_row(1000, 0.25, 0, tok, page)])
+        r = subprocess.run([sys.executable, os.path.join("scripts", "gpu_anchor_pages.py"), ga, "2", "128", "2", wit] + extra,
+                           cwd=ROOT, capture_output=True, text=True)
+        check(r.returncode == 0 and "rows with at least one: 1" in r.stdout and ".. 3.00" in r.stdout,
+              f"gpu_anchor_pages.py {wit} {extra}: {r.stdout} {r.stderr}")
+        os.remove(ga)
     # gpu_report.py's row labels
     import gpu_report
     lab = gpu_report.row_label

@@ -46,7 +46,7 @@ def capture(path, n=512, hkv=2, hq=4, d=64, nq=4):
 def main():
     c = Checks()
     small = ["--n", "2048", "--hq", "8", "--hkv", "2"]
-    for extra in ([], ["--grow"], ["--anchors"]):
+    for extra in ([], ["--grow"], ["--anchors"], ["--bits", "lowrank", "--anchors"]):
         rc, out = run("gpu_python_check.py", small + extra)
         c(rc == 0 and "gpu_python_check: all checks passed" in out, f"gpu_python_check.py {extra} over the stand-in: {out[-400:]}")
     for fault in ("bound", "mass", "list", "output", "flag"):
@@ -72,6 +72,14 @@ def main():
                            text=True)
         c(rc == 0 and "int8 with page anchors, basis on the first quarter" in r.stdout,
           f"gpu_capture_grow.py --anchors and its table: {out[-300:]} {r.stdout}")
+        rc, out = run("gpu_capture_grow.py", [cap, "--every", "2", "--bits", "lowrank", "--anchors"])
+        with open(rec, "w") as f:
+            f.write(f"+ python3 scripts/gpu_capture_grow.py {cap} --lib-dir x --bits lowrank --anchors 10:00:00\n{out}")
+        r = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "gpu_capture_table.py"), rec], capture_output=True,
+                           text=True)
+        c(rc == 0 and "gpu_capture_grow: all checks passed" in out
+          and "low-rank r16 with page anchors, basis on the first quarter" in r.stdout,
+          f"gpu_capture_grow.py --bits lowrank --anchors and its table: {out[-300:]} {r.stdout} {r.stderr}")
         for fault in ("bound", "mass", "list"):
             rc, out = run("gpu_capture_grow.py", [cap, "--every", "2"], fault)
             c(rc == 1 and "FAILED" in out, f"gpu_capture_grow.py with the fault '{fault}': rc {rc} {out[-300:]}")

@@ -35,7 +35,7 @@ def main():
         (lambda: ghostkv_gpu.GhostCache(k, v[:10]), ValueError, "same shape"),
         (lambda: ghostkv_gpu.GhostCache(k[0], v[0]), ValueError, "3 dimensions"),
         (lambda: ghostkv_gpu.GhostCache(k[:, :, :100], v[:, :, :100]), ValueError, "d 100"),
-        (lambda: ghostkv_gpu.GhostCache(k, v, bits="3"), ValueError, "bits must be 8, 4 or mixed (got '3')"),
+        (lambda: ghostkv_gpu.GhostCache(k, v, bits="3"), ValueError, "bits must be 8, 4, mixed or lowrank (got '3')"),
         (lambda: ghostkv_gpu.GhostCache(k, v, delta=0), ValueError, "delta in (0, 1)"),
         (lambda: ghostkv_gpu.GhostCache(k, v, capacity=299), ValueError, "capacity 299 must be 0 or in [n 300"),
     ]:
@@ -106,6 +106,12 @@ def main():
                             "--n", "4096", "--far", "0.9", "--grow", "--anchors"], capture_output=True, text=True)
         print(r.stdout[-600:])
         c(r.returncode == 0 and "all checks passed" in r.stdout, "gpu_python_check.py --grow --anchors on a GPU")
+        r = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "gpu_python_check.py"), "--lib-dir", lib_dir,
+                            "--n", "4096", "--far", "0.9", "--grow", "--anchors", "--bits", "lowrank"], capture_output=True,
+                           text=True)
+        print(r.stdout[-600:])
+        c(r.returncode == 0 and "all checks passed" in r.stdout and "low-rank r16 witness" in r.stdout,
+          "gpu_python_check.py --grow --anchors --bits lowrank on a GPU")
     return c.done("test_gpu_python")
 
 

@@ -33,8 +33,8 @@ class GhostCache:
         k, v = np.asarray(k, np.float32), np.asarray(v, np.float32)
         if k.ndim != 3 or k.shape != v.shape:
             raise ValueError(f"ghostkv_gpu: k and v must have the same shape [n, n_head_kv, d], got {k.shape} and {v.shape}")
-        if str(bits) not in ("8", "4", "mixed") or not (0 < delta < 1):
-            raise ValueError(f"ghostkv_gpu: bits must be 8, 4 or mixed (got '{bits}') and delta in (0, 1)")
+        if str(bits) not in ("8", "4", "mixed", "lowrank") or not (0 < delta < 1):
+            raise ValueError(f"ghostkv_gpu: bits must be 8, 4, mixed or lowrank (got '{bits}') and delta in (0, 1)")
         self.n, self.n_head_kv, self.d = k.shape
         self.capacity = int(capacity) if capacity else self.n
         if self.capacity < self.n:
