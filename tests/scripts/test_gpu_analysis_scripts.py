@@ -550,6 +550,13 @@ def main():
     m = re.search(r"table cells: (.*)", r.stdout)
     check(m is not None and f"| SmolLM2-135M, int8 | {m.group(1)} | 0 of 17010 heads |" in doc,
           f"docs/gpu.md's SmolLM2 decode-loop row against {src}: {r.stdout} {r.stderr}")
+    for name, csv_name in (("low-rank r16", "gpu_decode_lr.csv"), ("low-rank r16, page anchors", "gpu_decode_lr_anc.csv")):
+        src = os.path.join("results", "gpu", "experiments", "lowrank_call204", csv_name)
+        r = subprocess.run([sys.executable, os.path.join("scripts", "gpu_decode_layers.py"), src], cwd=ROOT,
+                           capture_output=True, text=True)
+        m = re.search(r"table cells: (.*)", r.stdout)
+        check(m is not None and f"| {name} | {m.group(1)} | 0 of 2016 heads |" in doc,
+              f"docs/gpu.md's {name} decode-loop row against {src}: {r.stdout} {r.stderr}")
     # gpu_capture_table.py: one column per run kind, one row per capture and layer; errors name the record; docs/gpu.md's
     # table is its output on the record it names
     import gpu_capture_table
