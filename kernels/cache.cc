@@ -409,9 +409,6 @@ void GhostCache::last_step(StepDetail* d) const {
   std::vector<uint16_t> ub(size_t(hkv) * size_t(n) * G);
   ck(cudaMemcpy(ns.data(), w.n_surv, ns.size() * 4, cudaMemcpyDeviceToHost), "survivor counts");
   ck(cudaMemcpy(qscal.data(), w.qscal, qscal.size() * 4, cudaMemcpyDeviceToHost), "m_L");
-  ck(cudaMemcpy2D(ub.data(), size_t(n) * G * 2, w.ub, size_t(p.max_seq) * G * 2, size_t(n) * G * 2, size_t(hkv),
-                  cudaMemcpyDeviceToHost),
-     "token bounds");
   // with anchors: each page's bound where its anchor eliminated it (0xFFFF: the scan read the page), and the pages read
   const int64_t mp = (int64_t(p.max_seq) + kPage - 1) / kPage, pages = (n + kPage - 1) / kPage;
   std::vector<uint16_t> pub(p.box ? size_t(hkv) * size_t(pages) * G : 0);
@@ -421,6 +418,28 @@ void GhostCache::last_step(StepDetail* d) const {
                     cudaMemcpyDeviceToHost),
        "page bounds");
     ck(cudaMemcpy(npl.data(), w.n_plist, npl.size() * 4, cudaMemcpyDeviceToHost), "pages read");
+  }
+  // the token bounds the scan wrote: every token's, or with anchors those of the pages it read (a page its anchor
+  // eliminated has no token bounds written: its bound is the page's), in runs of consecutive pages
+  if (!p.box) {
+    ck(cudaMemcpy2D(ub.data(), size_t(n) * G * 2, w.ub, size_t(p.max_seq) * G * 2, size_t(n) * G * 2, size_t(hkv),
+                    cudaMemcpyDeviceToHost),
+       "token bounds");
+  } else {
+    for (int g = 0; g < hkv; ++g)
+      for (int64_t a = 0; a < pages;) {
+        if (pub[(size_t(g) * size_t(pages) + size_t(a)) * G] != 0xFFFF) {
+          ++a;
+          continue;
+        }
+        int64_t b = a + 1;
+        while (b < pages && pub[(size_t(g) * size_t(pages) + size_t(b)) * G] == 0xFFFF) ++b;
+        const int64_t t0 = a * kPage, t1 = std::min<int64_t>(b * kPage, n);
+        ck(cudaMemcpy(ub.data() + (size_t(g) * size_t(n) + size_t(t0)) * G, w.ub + (int64_t(g) * p.max_seq + t0) * G,
+                      size_t(t1 - t0) * G * 2, cudaMemcpyDeviceToHost),
+           "token bounds");
+        a = b;
+      }
   }
   std::vector<int32_t> table(static_cast<size_t>(m.cap_pages));  // the cache's page table: pages in order
   std::iota(table.begin(), table.end(), 0);
