@@ -136,7 +136,8 @@ void GhostCache::Impl::add_tokens(const float* kin, const float* vin, int64_t m)
   const size_t kv_page = size_t(hkv) * kPage * d, code_page = size_t(hkv) * kPage * size_t(cb), meta_page = size_t(hkv) * 2 * d;
   std::vector<uint16_t> kc(size_t(np) * kv_page, 0), vc(size_t(np) * kv_page, 0);
   const size_t box_page = size_t(hkv) * 2 * d;
-  // the quantised records' pages (the low-rank witness: one page's scratch, not copied), the low-rank witness's
+  // the quantised records' pages (for the low-rank witness one page of scratch, never copied), then the low-rank
+  // witness's pages (none for the quantised witness)
   const int64_t nq = lowrank ? 1 : np;
   std::vector<uint8_t> hcodes(size_t(nq) * code_page, 0), hbox(size_t(nq) * box_page, 0);
   std::vector<uint16_t> hmeta(size_t(nq) * meta_page, 0);
