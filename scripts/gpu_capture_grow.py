@@ -27,7 +27,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gpu_python_check import bf16, check_step  # noqa: E402
+from gpu_python_check import bf16, check_step, witness_label  # noqa: E402
 
 
 def load(path):
@@ -98,7 +98,7 @@ def main():
         fails += bad_layer
         line = (f"layer {layer}: basis fitted on {f} of {n} tokens; attended {100 * np.mean(grown):.2f}% grown against "
                 f"{100 * np.mean(fresh):.2f}% built at once (mean of {len(grown)} queries, "
-                f"{'low-rank r16' if a.bits == 'lowrank' else a.bits + '-bit'}"
+                f"{witness_label(a.bits)}"
                 f"{', page anchors' if a.anchors else ''}, delta {a.delta}); "
                 f"after a refit {100 * frac_r:.2f}% at the last query (built at once {100 * fresh[-1]:.2f}%); "
                 f"{len(pos)} steps checked, {bad_layer} failed checks")

@@ -39,6 +39,11 @@ def bf16(x):
     return u.astype(np.uint32).view(np.float32)
 
 
+def witness_label(bits):
+    """How the summaries name a witness: "8-bit", "4-bit", "mixed-bit", or "low-rank r16" for bits "lowrank"."""
+    return "low-rank r16" if bits == "lowrank" else f"{bits}-bit"
+
+
 def check_step(cache, q, kb, vb, nh, scale, delta=1e-3, show=lambda h, ok: True):
     """One ghost and one dense decode of q [n_head_q, d] on cache (nh tokens held; kb, vb: float64 [>= nh, hkv, d], the
     bf16 values the cache holds), checked in float64 as the module docstring says. Prints a row per head where
@@ -122,8 +127,7 @@ def main():
     def check(cache, nh, tag):
         print(f"{tag}: {nh} tokens held")
         bad, frac = check_step(cache, q, kb, vb, nh, scale, show=lambda h, ok: not a.grow or not ok or h < 2)
-        wit = "low-rank r16" if a.bits == "lowrank" else a.bits + "-bit"
-        print(f"attended {100 * frac:.1f}% of the tokens on average (far share {a.far}, {wit} witness"
+        print(f"attended {100 * frac:.1f}% of the tokens on average (far share {a.far}, {witness_label(a.bits)} witness"
               f"{', page anchors' if a.anchors else ''}, n {nh})")
         return bad, frac
 
